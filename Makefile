@@ -1,0 +1,115 @@
+# vgpu build. `make run` starts the mediator on its embedded defaults; `make test` passes the
+# tests. Both install what they need on a fresh machine (npm packages; Debian -dev packages).
+
+SHELL := /bin/bash
+CUDA_HOME ?= /usr/local/cuda
+CC ?= cc
+NODE ?= node
+B := build
+
+ifeq ($(wildcard $(CUDA_HOME)/include/cuda.h),)
+$(error CUDA toolkit headers not found at $(CUDA_HOME)/include/cuda.h. Install the CUDA toolkit (13.x) or set CUDA_HOME)
+endif
+
+CWARN := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS_COMMON := -std=c11 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(CWARN) -I$(CUDA_HOME)/include
+OPT ?= -O2
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# ---- sources --------------------------------------------------------------------------------
+GUEST_COMMON_SRC := $(sort $(wildcard guest/common/impl/*.c))
+GUEST_CUDA_SRC := $(sort $(wildcard guest/cuda/impl/*.c guest/cuda/gen/*.c))
+GUEST_NVML_SRC := $(sort $(wildcard guest/nvml/impl/*.c guest/nvml/gen/*.c))
+SOFTGPU_SRC := $(sort $(wildcard softgpu/api/*.c softgpu/ptx/*.c))
+GUEST_HDR := $(wildcard guest/*/impl/*.h guest/*/gen/*.h)
+SOFTGPU_HDR := $(wildcard softgpu/api/*.h softgpu/ptx/*.h)
+
+LIBCUDA := $(B)/guest/libcuda.so.1
+LIBNVML := $(B)/guest/libnvidia-ml.so.1
+SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
+TSSTAMP := $(B)/.ts-built
+
+.PHONY: all deps native ts gen gen-check spec-check run test test-c test-ts bench clean
+all: native ts
+
+# ---- dependencies ---------------------------------------------------------------------------
+DEB_PKGS := libzstd-dev liblz4-dev
+$(B)/.deps-deb:
+	@mkdir -p $(B)
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || \
+	  { echo "error: could not install$$missing (need root and Debian's package mirror)"; exit 1; }; fi
+	@touch $@
+
+node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
+	@echo "installing npm packages"; npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(B)/.deps-deb node_modules/.package-lock.json
+
+# ---- native libraries -----------------------------------------------------------------------
+native: $(LIBCUDA) $(SOFTGPU)
+
+$(LIBCUDA): $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(GUEST_HDR) guest/cuda/gen/exports.map | $(B)/.deps-deb
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(OPT) -Iguest/common/impl -Iguest/cuda/gen -Iguest/cuda/impl -shared \
+	  -Wl,-soname,libcuda.so.1 -Wl,--version-script=guest/cuda/gen/exports.map -Wl,-z,defs \
+	  -o $@ $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) -lpthread -ldl
+	@ln -sf libcuda.so.1 $(@D)/libcuda.so
+
+$(SOFTGPU): $(SOFTGPU_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(OPT) -shared -Wl,--version-script=softgpu/exports.map -Wl,-z,defs \
+	  -o $@ $(SOFTGPU_SRC) -lpthread -lm -lzstd -llz4
+
+# Sanitizer builds of the same sources, used by the C tests.
+$(B)/asan/libvgpu-softgpu.so: $(SOFTGPU_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -O1 $(SAN) -shared -Wl,--version-script=softgpu/exports.map \
+	  -o $@ $(SOFTGPU_SRC) -lpthread -lm -lzstd -llz4
+
+# ---- TypeScript -----------------------------------------------------------------------------
+TS_SRC := $(shell find src tools test -name '*.ts' 2>/dev/null)
+ts: $(TSSTAMP)
+$(TSSTAMP): $(TS_SRC) tsconfig.json node_modules/.package-lock.json
+	@mkdir -p $(B)
+	npx tsc -p tsconfig.json
+	@touch $@
+
+# ---- generated code -------------------------------------------------------------------------
+gen: node_modules/.package-lock.json
+	npx tsc -p tsconfig.json && $(NODE) dist/tools/codegen/main.js
+
+gen-check: gen
+	@git diff --exit-code --stat -- guest/cuda/gen src/executor/gen src/protocol/gen docs/compatibility.md || \
+	  { echo "error: generated files differ from spec/; run 'make gen' and commit"; exit 1; }
+
+spec-check:
+	bash tools/codegen/spec-check.sh $(CUDA_HOME)
+
+# ---- C tests --------------------------------------------------------------------------------
+SOFTGPU_TESTS := $(sort $(wildcard softgpu/tests/test-*.c))
+$(B)/tests/softgpu-tests: $(SOFTGPU_TESTS) softgpu/tests/runner.c softgpu/tests/task.h $(B)/asan/libvgpu-softgpu.so
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Isoftgpu/tests \
+	  -o $@ softgpu/tests/runner.c $(SOFTGPU_TESTS) -L$(B)/asan -Wl,-rpath,$(abspath $(B)/asan) -lvgpu-softgpu -lpthread -lm
+
+test-c: $(B)/tests/softgpu-tests
+	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/softgpu-tests
+
+# ---- TypeScript and end-to-end tests --------------------------------------------------------
+test-ts: native ts
+	$(NODE) --test --test-concurrency=1 $$(find dist/test -name '*.test.js' | sort)
+
+test: deps native ts test-c test-ts
+
+# ---- run ------------------------------------------------------------------------------------
+run: deps native ts
+	bin/vgpu-mediator --state-dir $${VGPU_STATE_DIR:-$$HOME/.local/state/vgpu} --listen unix:$${VGPU_SOCKET:-/tmp/vgpu.sock} --backend auto --default-vm local
+
+bench: deps native ts
+	$(NODE) dist/test/bench/main.js
+
+clean:
+	rm -rf $(B) dist

@@ -1,0 +1,36 @@
+/*
+ * Guest handle values. A CUDA handle the guest library hands out (CUcontext, CUstream, ...) is not
+ * a pointer but a tagged integer: kind in bits 56..63, generation in bits 32..55, slot index in
+ * bits 0..31. It is never dereferenced, so a stale or forged handle is detected (wrong kind or
+ * generation) instead of crashing. Each slot records the executor's remote id for the object.
+ */
+#ifndef VG_HANDLES_H
+#define VG_HANDLES_H
+
+#include <stdint.h>
+
+typedef enum vg_hkind {
+  VG_H_NONE = 0,
+  VG_H_CONTEXT = 1,
+  VG_H_STREAM = 2,
+  VG_H_EVENT = 3,
+  VG_H_MODULE = 4,
+  VG_H_FUNCTION = 5,
+  VG_H_LIBRARY = 6,
+  VG_H_KERNEL = 7,
+  VG_H_GRAPH = 8,
+  VG_H_GRAPHEXEC = 9,
+  VG_H_MEMPOOL = 10,
+  VG_H_KIND_COUNT
+} vg_hkind;
+
+/* Allocates a slot for a remote object; returns the handle value (never NULL, never (void*)-1). */
+void *vg_handle_new(vg_hkind kind, uint64_t rid, void *data);
+/* Returns 0 and fills rid/data when h is a live handle of kind; -1 otherwise. */
+int vg_handle_get(const void *h, vg_hkind kind, uint64_t *rid, void **data);
+/* Kind of a live handle, VG_H_NONE if not live. */
+vg_hkind vg_handle_kind(const void *h);
+/* Invalidates the slot (generation bump); returns its data pointer for the caller to free. */
+void *vg_handle_release(const void *h);
+
+#endif

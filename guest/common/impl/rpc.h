@@ -1,0 +1,76 @@
+/*
+ * The call runtime that generated stubs (guest/cuda/gen/stubs.c) and hand-written guest code use
+ * to forward one driver call. Wire format: docs/protocol.md.
+ *
+ * Usage, for one call:
+ *     vg_call c;
+ *     CUresult r = vg_call_begin(&c, VG_OP_x, flags);   // connects lazily; error => nothing sent
+ *     if (r) return r;
+ *     vg_put_u32(&c, ...); vg_put_handle(&c, VG_H_STREAM, h) ...   // inputs, declaration order
+ *     r = vg_call_invoke(&c);     // sends (or queues when VG_CALL_ASYNC) and waits for the reply
+ *     if (r == CUDA_SUCCESS) { *out = vg_get_u64(&c); ... }        // outputs, declaration order
+ *     return vg_call_end(&c, r);  // releases the connection; returns r (or a decode error)
+ *
+ * Between begin and end the calling thread holds the session lock, so frames of one call are never
+ * interleaved with another thread's. Put/get never fail individually: an encoding or decoding
+ * failure is latched in the call and reported by invoke/end.
+ */
+#ifndef VG_RPC_H
+#define VG_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cuda.h>
+
+#include "handles.h"
+
+enum {
+  VG_CALL_ASYNC = 1u << 0, /* fire-and-forget: queued in the batch, no reply (unless VGPU_STRICT_SYNC) */
+  VG_CALL_SYNC = 1u << 1   /* marks a call that reports the session's deferred error */
+};
+
+typedef struct vg_call {
+  uint32_t op;
+  uint32_t flags;
+  uint32_t id;
+  int failed;          /* latched CUresult of an encode/decode failure, 0 if none */
+  /* request encoding */
+  uint8_t *req;        /* owned by the session; frame header is written by invoke */
+  size_t req_len, req_cap;
+  /* reply decoding */
+  const uint8_t *rep;
+  size_t rep_len, rep_pos;
+  uint64_t t_start_ns; /* for VGPU_LOG=debug tracing */
+} vg_call;
+
+CUresult vg_call_begin(vg_call *c, uint32_t op, uint32_t flags);
+CUresult vg_call_invoke(vg_call *c);
+CUresult vg_call_end(vg_call *c, CUresult r);
+
+void vg_put_u32(vg_call *c, uint32_t v);
+void vg_put_i32(vg_call *c, int32_t v);
+void vg_put_u64(vg_call *c, uint64_t v);
+void vg_put_f32(vg_call *c, float v);
+void vg_put_u8(vg_call *c, uint8_t v);
+void vg_put_bytes(vg_call *c, const void *p, uint64_t n);  /* u64 n + bytes */
+void vg_put_str(vg_call *c, const char *s);                 /* u16 n + bytes; latches INVALID_VALUE past 4096 */
+/* Writes the remote id of a guest handle; latches INVALID_HANDLE (INVALID_CONTEXT for contexts)
+ * when h is not a live handle of that kind. NULL is written as 0 only when nullable != 0. */
+void vg_put_handle(vg_call *c, vg_hkind kind, const void *h, int nullable);
+
+uint32_t vg_get_u32(vg_call *c);
+int32_t vg_get_i32(vg_call *c);
+uint64_t vg_get_u64(vg_call *c);
+float vg_get_f32(vg_call *c);
+uint8_t vg_get_u8(vg_call *c);
+/* Copies a bytes field into dst (capacity cap); latches an error if it does not fit. */
+void vg_get_bytes(vg_call *c, void *dst, uint64_t cap);
+/* Copies a str field into dst (capacity cap, always NUL-terminated, truncating). */
+void vg_get_str(vg_call *c, char *dst, size_t cap);
+/* Reads a remote id and returns the guest handle for it, creating one of `kind` if new. */
+void *vg_get_new_handle(vg_call *c, vg_hkind kind);
+
+/* Logs once per function that an unsupported entry point was called; returns NOT_SUPPORTED. */
+CUresult vg_unsupported(const char *name);
+
+#endif

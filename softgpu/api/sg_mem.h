@@ -1,0 +1,40 @@
+/*
+ * softgpu device memory: one arena, reserved once (mmap, MAP_NORESERVE) and committed by touch.
+ * A device pointer is the host address of the byte inside the arena, so translation is free;
+ * what protects the process is the check: every access by the driver API or the PTX engine goes
+ * through sg_mem_check(), which accepts only ranges inside one live allocation (granule bitmap,
+ * 256-byte granules) and never lets a kernel touch memory outside the arena.
+ */
+#ifndef SG_MEM_H
+#define SG_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint64_t sg_devptr;
+
+#define SG_MEM_GRANULE 256u
+
+/* Reserves the arena (size from VGPU_SOFTGPU_MEMORY, default 8 GiB). Idempotent; 0 on success. */
+int sg_mem_init(void);
+uint64_t sg_mem_total(void);
+uint64_t sg_mem_used(void);
+
+/* Allocation: 256-byte aligned, zero-filled. 0 on success, -1 when out of memory. */
+int sg_mem_alloc(uint64_t size, sg_devptr *out);
+/* p must be the start of a live allocation. 0 on success, -1 otherwise. */
+int sg_mem_free(sg_devptr p);
+/* Base and size of the live allocation containing p; -1 if none. */
+int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size);
+
+/* Host pointer for [p, p+n) when the whole range lies in live allocations, else NULL.
+ * n == 0 is checked as n == 1. Thread-safe and lock-free on the fast path. */
+void *sg_mem_check(sg_devptr p, uint64_t n);
+
+/* Arena bounds, for engines that check the arena first and the granule map second. */
+uint8_t *sg_mem_arena_base(void);
+uint64_t sg_mem_arena_size(void);
+/* 1 when the granule holding arena offset `off` is live. */
+int sg_mem_granule_live(uint64_t off);
+
+#endif

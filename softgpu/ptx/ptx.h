@@ -1,0 +1,80 @@
+/*
+ * The PTX engine's boundary with the softgpu driver API (softgpu/api). The API layer extracts
+ * PTX text from whatever the guest loaded (fatbin, raw fatbin, PTX), hands it here, and launches
+ * kernels through this interface. Everything the engine touches in device memory goes through
+ * sg_mem_check() (softgpu/api/sg_mem.h).
+ */
+#ifndef SG_PTX_H
+#define SG_PTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../api/sg_mem.h"
+
+typedef struct sg_ptx_module sg_ptx_module;
+typedef struct sg_ptx_kernel sg_ptx_kernel;
+
+typedef enum sg_ptx_status {
+  SG_PTX_OK = 0,
+  SG_PTX_ERR_PARSE,            /* -> CUDA_ERROR_INVALID_PTX */
+  SG_PTX_ERR_UNSUPPORTED,      /* instruction or feature not implemented -> CUDA_ERROR_NOT_SUPPORTED */
+  SG_PTX_ERR_NOT_FOUND,        /* -> CUDA_ERROR_NOT_FOUND */
+  SG_PTX_ERR_ILLEGAL_ADDRESS,  /* -> CUDA_ERROR_ILLEGAL_ADDRESS (sticky) */
+  SG_PTX_ERR_MISALIGNED,       /* -> CUDA_ERROR_MISALIGNED_ADDRESS (sticky) */
+  SG_PTX_ERR_LAUNCH,           /* bad launch configuration -> CUDA_ERROR_INVALID_VALUE */
+  SG_PTX_ERR_OUT_OF_RESOURCES, /* -> CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES */
+  SG_PTX_ERR_TRAP,             /* trap / assert -> CUDA_ERROR_ASSERT (sticky) */
+  SG_PTX_ERR_NOMEM             /* -> CUDA_ERROR_OUT_OF_MEMORY */
+} sg_ptx_status;
+
+/* Parses, checks and pre-decodes a PTX module (text need not be NUL-terminated). Module-scope
+ * .global/.const variables are allocated in device memory (sg_mem_alloc) and initialised.
+ * On error, writes a message naming the line (and instruction) into err. */
+sg_ptx_status sg_ptx_load(const char *ptx, size_t len, sg_ptx_module **out, char *err, size_t errlen);
+void sg_ptx_unload(sg_ptx_module *m);
+
+sg_ptx_status sg_ptx_get_kernel(sg_ptx_module *m, const char *name, sg_ptx_kernel **out);
+/* Module-scope variable lookup (cuModuleGetGlobal). */
+sg_ptx_status sg_ptx_get_global(sg_ptx_module *m, const char *name, sg_devptr *dptr, uint64_t *size);
+int sg_ptx_kernel_count(sg_ptx_module *m);
+sg_ptx_kernel *sg_ptx_kernel_at(sg_ptx_module *m, int i);
+const char *sg_ptx_kernel_name(const sg_ptx_kernel *k);
+
+/* Parameter layout from the .entry signature (cuFuncGetParamInfo). */
+int sg_ptx_param_count(const sg_ptx_kernel *k);
+sg_ptx_status sg_ptx_param_info(const sg_ptx_kernel *k, int idx, size_t *offset, size_t *size);
+size_t sg_ptx_param_bytes(const sg_ptx_kernel *k);
+
+typedef struct sg_ptx_attrs {
+  int num_regs;
+  int static_shared_bytes;
+  int const_bytes;
+  int local_bytes;
+  int max_threads_per_block; /* .maxntid product or the device limit */
+  int ptx_version;           /* e.g. 90 for .version 9.0 */
+  int binary_version;        /* target sm, e.g. 75 */
+} sg_ptx_attrs;
+void sg_ptx_kernel_attrs(const sg_ptx_kernel *k, sg_ptx_attrs *out);
+
+typedef struct sg_ptx_launch {
+  unsigned grid[3];
+  unsigned block[3];
+  unsigned dyn_shared_bytes;
+  const void *params; /* packed parameter buffer laid out per sg_ptx_param_info */
+  size_t params_size;
+} sg_ptx_launch;
+
+/* Runs the kernel to completion on the engine's thread pool. On failure, err names the
+ * instruction, thread and block. */
+sg_ptx_status sg_ptx_run(sg_ptx_kernel *k, const sg_ptx_launch *l, char *err, size_t errlen);
+
+/* Extracts the best PTX for compute capability `sm` (e.g. 89) from a fatbin wrapper
+ * (magic 0x466243B1), a fatbin container (0xBA55ED50) or PTX text. *ptx is malloc'ed, *ptx_len
+ * excludes trailing NULs. Returns SG_PTX_ERR_NOT_FOUND when the image holds no PTX usable on
+ * this device (-> CUDA_ERROR_NO_BINARY_FOR_GPU), SG_PTX_ERR_PARSE on a malformed image.
+ * image_size may be 0 when unknown (wrapper and container headers carry sizes). */
+sg_ptx_status sg_ptx_extract(const void *image, size_t image_size, int sm, char **ptx, size_t *ptx_len,
+                             char *err, size_t errlen);
+
+#endif
