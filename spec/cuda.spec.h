@@ -1,0 +1,141 @@
+/*
+ * The CUDA driver API as vgpu implements it: the single source of truth for the generated guest
+ * stubs, executor dispatch, FFI declarations and the compatibility table. Language:
+ * docs/spec-language.md. Wire ids are stable forever; retired ids are listed at the end and never
+ * reused. Names of the real driver that are not listed here are exported as unsupported stubs.
+ */
+#include "vgspec.h"
+#include <cuda.h>
+
+/* ---- initialisation and version (guest-local) ------------------------------------------------ */
+VG_LOCAL CUresult cuInit(unsigned int Flags);
+VG_LOCAL CUresult cuDriverGetVersion(int *driverVersion);
+VG_LOCAL CUresult cuGetErrorName(CUresult error, const char **pStr);
+VG_LOCAL CUresult cuGetErrorString(CUresult error, const char **pStr);
+VG_LOCAL CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
+VG_LOCAL CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags, CUdriverProcAddressQueryResult *symbolStatus);
+VG_LOCAL CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId);
+
+/* ---- devices: answered from the handshake's device table ------------------------------------- */
+VG_LOCAL CUresult cuDeviceGet(CUdevice *device, int ordinal);
+VG_LOCAL CUresult cuDeviceGetCount(int *count);
+VG_LOCAL CUresult cuDeviceGetName(char *name, int len, CUdevice dev);
+VG_LOCAL CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev);
+VG_LOCAL CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev);
+VG_LOCAL CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev);
+VG_LOCAL CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev);
+VG_LOCAL CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev);
+VG_LOCAL CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev);
+VG_LOCAL CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId);
+VG_LOCAL CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev);
+VG_LOCAL CUresult cuDeviceGetProperties(CUdevprop *prop, CUdevice dev);
+
+/* ---- contexts ---------------------------------------------------------------------------------
+ * The current context is per guest thread and lives in the guest; every CALL carries the caller's
+ * current context, which the executor makes current before calling the driver. */
+VG_LOCAL CUresult cuCtxGetCurrent(CUcontext *pctx);
+VG_LOCAL CUresult cuCtxSetCurrent(CUcontext ctx);
+VG_LOCAL CUresult cuCtxPushCurrent_v2(CUcontext ctx);
+VG_LOCAL CUresult cuCtxPopCurrent_v2(CUcontext *pctx);
+VG_LOCAL CUresult cuCtxPushCurrent(CUcontext ctx);
+VG_LOCAL CUresult cuCtxPopCurrent(CUcontext *pctx);
+VG_LOCAL CUresult cuCtxGetDevice(CUdevice *device);
+VG_LOCAL CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx);
+VG_LOCAL CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version);
+VG_LOCAL CUresult cuCtxGetFlags(unsigned int *flags);
+VG_LOCAL CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active);
+
+VG_CUSTOM(0x0101) CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev);
+VG_CUSTOM(0x0102) CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev);
+VG_CUSTOM(0x0103) CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev);
+VG_CUSTOM(0x0104) CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags);
+VG_CUSTOM(0x0110) CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
+VG_CUSTOM_ALIAS(0x0110) CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags, CUdevice dev);
+VG_CUSTOM_ALIAS(0x0110) CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreateParams, unsigned int flags, CUdevice dev);
+VG_CUSTOM(0x0111) CUresult cuCtxDestroy_v2(CUcontext ctx);
+/* Legacy ABIs still exported for old binaries and for libraries that dlsym them (cuBLASLt). */
+VG_CUSTOM_ALIAS(0x0102) CUresult cuDevicePrimaryCtxRelease(CUdevice dev);
+VG_CUSTOM_ALIAS(0x0103) CUresult cuDevicePrimaryCtxReset(CUdevice dev);
+VG_CUSTOM_ALIAS(0x0104) CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags);
+VG_CUSTOM_ALIAS(0x0110) CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev);
+VG_CUSTOM_ALIAS(0x0111) CUresult cuCtxDestroy(CUcontext ctx);
+
+VG_REMOTE(0x0130) CUresult cuCtxGetStreamPriorityRange(VG_OUT VG_OPTIONAL int *leastPriority, VG_OUT VG_OPTIONAL int *greatestPriority);
+VG_REMOTE(0x0131) VG_SYNC CUresult cuCtxSynchronize(void);
+VG_REMOTE(0x0132) VG_SYNC CUresult cuCtxSynchronize_v2(VG_NULLABLE CUcontext ctx);
+VG_REMOTE(0x0133) CUresult cuCtxGetLimit(VG_OUT size_t *pvalue, CUlimit limit);
+VG_REMOTE(0x0134) CUresult cuCtxSetLimit(CUlimit limit, size_t value);
+
+/* ---- memory ---------------------------------------------------------------------------------- */
+VG_REMOTE(0x0210) CUresult cuMemAlloc_v2(VG_OUT VG_ALLOC(bytesize) CUdeviceptr *dptr, size_t bytesize);
+VG_REMOTE(0x0211) CUresult cuMemFree_v2(VG_FREE CUdeviceptr dptr);
+VG_REMOTE(0x0212) CUresult cuMemGetInfo_v2(VG_OUT size_t *free, VG_OUT size_t *total);
+VG_REMOTE(0x0213) CUresult cuMemGetAddressRange_v2(VG_OUT VG_OPTIONAL CUdeviceptr *pbase, VG_OUT VG_OPTIONAL size_t *psize, VG_RANGE(1) CUdeviceptr dptr);
+
+/* Host memory is the guest's own: pinned allocations are ordinary page-aligned guest memory. */
+VG_LOCAL CUresult cuMemAllocHost_v2(void **pp, size_t bytesize);
+VG_LOCAL CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags);
+VG_LOCAL CUresult cuMemFreeHost(void *p);
+VG_LOCAL CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p);
+VG_LOCAL CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags);
+VG_LOCAL CUresult cuMemHostUnregister(void *p);
+
+/* Host<->device copies are chunked by hand (docs/protocol.md, Bulk data). */
+VG_CUSTOM(0x0200) VG_SYNC CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount);
+VG_CUSTOM(0x0201) VG_SYNC CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount);
+VG_CUSTOM(0x0202) VG_ASYNC CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x0203) VG_SYNC CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x0204) VG_SYNC CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount);
+VG_CUSTOM(0x0205) VG_SYNC CUresult cuMemcpyDtoH_v2_ptds(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount);
+VG_CUSTOM(0x0206) VG_ASYNC CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x0207) VG_SYNC CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
+
+VG_REMOTE(0x0220) VG_SYNC CUresult cuMemcpyDtoD_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
+VG_REMOTE(0x0221) VG_ASYNC CUresult cuMemcpyDtoDAsync_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
+VG_REMOTE(0x0222) VG_SYNC CUresult cuMemcpyDtoD_v2_ptds(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
+VG_REMOTE(0x0223) VG_ASYNC CUresult cuMemcpyDtoDAsync_v2_ptsz(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
+
+VG_REMOTE(0x0230) VG_SYNC CUresult cuMemsetD8_v2(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N);
+VG_REMOTE(0x0231) VG_SYNC CUresult cuMemsetD16_v2(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N);
+VG_REMOTE(0x0232) VG_SYNC CUresult cuMemsetD32_v2(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N);
+VG_REMOTE(0x0233) VG_ASYNC CUresult cuMemsetD8Async(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream);
+VG_REMOTE(0x0234) VG_ASYNC CUresult cuMemsetD16Async(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N, CUstream hStream);
+VG_REMOTE(0x0235) VG_ASYNC CUresult cuMemsetD32Async(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N, CUstream hStream);
+VG_REMOTE(0x0236) VG_SYNC CUresult cuMemsetD8_v2_ptds(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N);
+VG_REMOTE(0x0237) VG_SYNC CUresult cuMemsetD16_v2_ptds(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N);
+VG_REMOTE(0x0238) VG_SYNC CUresult cuMemsetD32_v2_ptds(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N);
+VG_REMOTE(0x0239) VG_ASYNC CUresult cuMemsetD8Async_ptsz(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream);
+VG_REMOTE(0x023a) VG_ASYNC CUresult cuMemsetD16Async_ptsz(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N, CUstream hStream);
+VG_REMOTE(0x023b) VG_ASYNC CUresult cuMemsetD32Async_ptsz(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N, CUstream hStream);
+
+/* ---- streams --------------------------------------------------------------------------------- */
+VG_REMOTE(0x0300) CUresult cuStreamCreate(VG_OUT VG_NEW CUstream *phStream, unsigned int Flags);
+VG_REMOTE(0x0301) CUresult cuStreamCreateWithPriority(VG_OUT VG_NEW CUstream *phStream, unsigned int flags, int priority);
+VG_REMOTE(0x0302) CUresult cuStreamDestroy_v2(VG_DESTROY CUstream hStream);
+VG_REMOTE(0x0303) VG_SYNC CUresult cuStreamSynchronize(CUstream hStream);
+VG_REMOTE(0x0304) VG_SYNC CUresult cuStreamSynchronize_ptsz(CUstream hStream);
+VG_REMOTE(0x0305) VG_SYNC CUresult cuStreamQuery(CUstream hStream);
+VG_REMOTE(0x0306) VG_SYNC CUresult cuStreamQuery_ptsz(CUstream hStream);
+VG_REMOTE(0x0307) VG_ASYNC CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags);
+VG_REMOTE(0x0308) VG_ASYNC CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent, unsigned int Flags);
+VG_REMOTE(0x0309) CUresult cuStreamGetPriority(CUstream hStream, VG_OUT int *priority);
+VG_REMOTE(0x030a) CUresult cuStreamGetPriority_ptsz(CUstream hStream, VG_OUT int *priority);
+VG_REMOTE(0x030b) CUresult cuStreamGetFlags(CUstream hStream, VG_OUT unsigned int *flags);
+VG_REMOTE(0x030c) CUresult cuStreamGetFlags_ptsz(CUstream hStream, VG_OUT unsigned int *flags);
+
+/* ---- events ---------------------------------------------------------------------------------- */
+VG_REMOTE(0x0400) CUresult cuEventCreate(VG_OUT VG_NEW CUevent *phEvent, unsigned int Flags);
+VG_REMOTE(0x0401) VG_ASYNC CUresult cuEventRecord(CUevent hEvent, CUstream hStream);
+VG_REMOTE(0x0402) VG_ASYNC CUresult cuEventRecord_ptsz(CUevent hEvent, CUstream hStream);
+VG_REMOTE(0x0403) VG_ASYNC CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int flags);
+VG_REMOTE(0x0404) VG_ASYNC CUresult cuEventRecordWithFlags_ptsz(CUevent hEvent, CUstream hStream, unsigned int flags);
+VG_REMOTE(0x0405) VG_SYNC CUresult cuEventSynchronize(CUevent hEvent);
+VG_REMOTE(0x0406) VG_SYNC CUresult cuEventQuery(CUevent hEvent);
+VG_REMOTE(0x0407) CUresult cuEventElapsedTime(VG_OUT float *pMilliseconds, CUevent hStart, CUevent hEnd);
+VG_REMOTE(0x0408) CUresult cuEventElapsedTime_v2(VG_OUT float *pMilliseconds, CUevent hStart, CUevent hEnd);
+VG_REMOTE(0x0409) CUresult cuEventDestroy_v2(VG_DESTROY CUevent hEvent);
+
+/* ---- modules and libraries (guest-local facts) ----------------------------------------------- */
+VG_LOCAL CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode);
+
+/* Retired wire ids (never reuse): none yet. */

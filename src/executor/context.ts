@@ -1,0 +1,183 @@
+// Everything the executor knows about its one session: the guest's handles and allocations, the
+// device mapping, the deferred error, and scratch buffers for driver outputs. Generated handlers
+// (gen/dispatch.ts) and hand-written ones (custom/) validate through it before calling the driver.
+
+import type { DriverApi } from './gen/ffi.js';
+import type { HandleKind } from './handles.js';
+import { AllocMap } from './allocs.js';
+import {
+  CudaError,
+  CUDA_ERROR_INVALID_CONTEXT,
+  CUDA_ERROR_INVALID_DEVICE,
+  CUDA_ERROR_INVALID_HANDLE,
+  CUDA_ERROR_OUT_OF_MEMORY,
+} from './cuda.js';
+
+const TWO32 = 4294967296;
+/** Remote ids start here; 0, 1 and 2 are NULL, CU_STREAM_LEGACY and CU_STREAM_PER_THREAD. */
+const FIRST_ID = 0x1000;
+
+interface HandleEntry {
+  kind: HandleKind;
+  real: number;
+}
+
+export interface PendingStream {
+  src: number;
+  left: number;
+  first: Buffer;
+  copy: (dst: Buffer, src: number, len: number) => number;
+}
+
+export interface SessionLimits {
+  /** Bytes the session may hold on the device; undefined for no limit. */
+  memoryQuota?: number | undefined;
+}
+
+export class ExecContext {
+  readonly allocs = new AllocMap();
+  private readonly handles = new Map<number, HandleEntry>();
+  private readonly ctxIds = new Map<number, number>();
+  private nextId = FIRST_ID;
+  private currentCtxId = -1;
+  private deferred = 0;
+  private readonly outs: Buffer[] = [];
+  peakMemory = 0;
+  /** Set by a device-to-host copy larger than one frame; the serving loop sends the rest. */
+  pendingStream: PendingStream | undefined;
+
+  constructor(
+    readonly d: DriverApi,
+    /** vGPU ordinal -> physical device ordinal. */
+    readonly deviceMap: readonly number[],
+    readonly limits: SessionLimits = {},
+  ) {}
+
+  /** Scratch buffer for the i-th output of a call (16 bytes, reused across calls). */
+  out(i: number): Buffer {
+    let b = this.outs[i];
+    if (!b) {
+      b = Buffer.alloc(16);
+      this.outs[i] = b;
+    }
+    return b;
+  }
+
+  readU64(b: Buffer): number {
+    return b.readUInt32LE(0) + b.readUInt32LE(4) * TWO32;
+  }
+
+  writeOut(b: Buffer, kind: string, v: number): void {
+    if (kind === 'f32') b.writeFloatLE(v, 0);
+    else if (kind === 'i32') b.writeInt32LE(v, 0);
+    else if (kind === 'u32') b.writeUInt32LE(v >>> 0, 0);
+    else {
+      b.writeUInt32LE(v % TWO32 >>> 0, 0);
+      b.writeUInt32LE(Math.floor(v / TWO32) >>> 0, 4);
+    }
+  }
+
+  device(ordinal: number): number {
+    const p = this.deviceMap[ordinal];
+    if (p === undefined) throw new CudaError(CUDA_ERROR_INVALID_DEVICE, `device ${ordinal} is not one of this session's ${this.deviceMap.length}`);
+    return p;
+  }
+
+  // ---- handles -------------------------------------------------------------------------------
+
+  handle(id: number, kind: HandleKind, nullable: boolean): number {
+    if (kind === 'stream' && id <= 2) return id; // NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD
+    if (id === 0) {
+      if (nullable) return 0;
+      throw new CudaError(kind === 'context' ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE, `NULL ${kind}`);
+    }
+    const e = this.handles.get(id);
+    if (!e || e.kind !== kind) {
+      throw new CudaError(kind === 'context' ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE,
+        `0x${id.toString(16)} is not a ${kind} of this session`);
+    }
+    return e.real;
+  }
+
+  newHandle(kind: HandleKind, real: number): number {
+    const id = this.nextId++;
+    this.handles.set(id, { kind, real });
+    return id;
+  }
+
+  /** The id of a context handle, reusing the id the same driver context already has (primary). */
+  contextId(real: number): number {
+    const known = this.ctxIds.get(real);
+    if (known !== undefined && this.handles.has(known)) return known;
+    const id = this.newHandle('context', real);
+    this.ctxIds.set(real, id);
+    return id;
+  }
+
+  dropHandle(id: number): void {
+    const e = this.handles.get(id);
+    if (e?.kind === 'context') this.ctxIds.delete(e.real);
+    this.handles.delete(id);
+    if (id === this.currentCtxId) this.currentCtxId = -1;
+  }
+
+  get handleCount(): number {
+    return this.handles.size;
+  }
+
+  /** Makes the guest thread's current context current for the driver call that follows. */
+  setCurrentCtx(id: number): void {
+    if (id === this.currentCtxId) return;
+    const real = id === 0 ? 0 : this.handle(id, 'context', false);
+    const res = this.d.cuCtxSetCurrent(real);
+    if (res !== 0) throw new CudaError(res, 'cuCtxSetCurrent failed');
+    this.currentCtxId = id;
+  }
+
+  /** Forgets which context is current (after a call that may have changed it on the driver). */
+  invalidateCurrent(): void {
+    this.currentCtxId = -1;
+  }
+
+  // ---- memory --------------------------------------------------------------------------------
+
+  checkRange(p: number, n: number): void {
+    this.allocs.check(p, n);
+  }
+
+  checkAllocBase(p: number): void {
+    if (this.allocs.sizeAt(p) === undefined) {
+      throw new CudaError(1 /* INVALID_VALUE */, `0x${p.toString(16)} is not the start of an allocation of this session`);
+    }
+  }
+
+  beforeAlloc(n: number): void {
+    const q = this.limits.memoryQuota;
+    if (q !== undefined && this.allocs.total + n > q) {
+      throw new CudaError(CUDA_ERROR_OUT_OF_MEMORY, `allocation of ${n} bytes exceeds the VM's memory quota of ${q}`);
+    }
+  }
+
+  allocFailed(_n: number): void {}
+
+  afterAlloc(p: number, n: number): void {
+    this.allocs.add(p, n);
+    if (this.allocs.total > this.peakMemory) this.peakMemory = this.allocs.total;
+  }
+
+  afterFree(p: number): void {
+    this.allocs.remove(p);
+  }
+
+  // ---- deferred errors -----------------------------------------------------------------------
+
+  defer(res: number): void {
+    if (this.deferred === 0) this.deferred = res;
+  }
+
+  takeDeferred(): number {
+    const d = this.deferred;
+    this.deferred = 0;
+    return d;
+  }
+}

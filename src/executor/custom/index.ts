@@ -1,0 +1,12 @@
+// Hand-written executor handlers of the spec's VG_CUSTOM entries, one module per family.
+export * from './context.js';
+export {
+  cuMemcpyHtoD_v2,
+  cuMemcpyHtoD_v2_ptds,
+  cuMemcpyHtoDAsync_v2,
+  cuMemcpyHtoDAsync_v2_ptsz,
+  cuMemcpyDtoH_v2,
+  cuMemcpyDtoH_v2_ptds,
+  cuMemcpyDtoHAsync_v2,
+  cuMemcpyDtoHAsync_v2_ptsz,
+} from './memory.js';

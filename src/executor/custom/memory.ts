@@ -1,0 +1,123 @@
+// Host<->device copies (docs/protocol.md, Bulk data). Host-to-device data arrives in pieces of at
+// most CHUNK bytes, each a complete call; device-to-host data leaves as REPLY frames of at most
+// CHUNK bytes, copied from the device straight into the frame that carries them.
+
+import { CHUNK, Flag, FrameType, HEADER_SIZE } from '../../protocol/constants.js';
+import type { Reader } from '../../protocol/reader.js';
+import type { Writer } from '../../protocol/writer.js';
+import type { ExecContext } from '../context.js';
+import { CudaError } from '../cuda.js';
+
+function htod(x: ExecContext, r: Reader, fn: 'cuMemcpyHtoD_v2' | 'cuMemcpyHtoD_v2_ptds'): number {
+  const dst = r.u64();
+  const data = r.bytes();
+  r.end();
+  x.checkRange(dst, data.length);
+  return x.d[fn](dst, data, data.length);
+}
+
+function htodAsync(x: ExecContext, r: Reader, fn: 'cuMemcpyHtoDAsync_v2' | 'cuMemcpyHtoDAsync_v2_ptsz'): number {
+  const dst = r.u64();
+  const data = r.bytes();
+  const sid = r.u64();
+  r.end();
+  x.checkRange(dst, data.length);
+  return x.d[fn](dst, data, data.length, x.handle(sid, 'stream', true));
+}
+
+/**
+ * Streams `n` device bytes to the guest: the first REPLY frame carries the result and the first
+ * piece; later pieces follow in REPLY frames of the same id, all but the last flagged MORE. The
+ * first piece is copied before anything is sent, so a failing copy is an ordinary error reply.
+ */
+function dtoh(x: ExecContext, w: Writer, src: number, n: number, copy: (dst: Buffer, src: number, len: number) => number): number {
+  x.checkRange(src, n);
+  const first = Math.min(n, CHUNK);
+  const buf = Buffer.allocUnsafe(first);
+  const res = copy(buf, src, first);
+  if (res !== 0) return res;
+  if (n <= first) {
+    w.raw(buf);
+    return 0;
+  }
+  // More than one frame: hand the rest to the sender, which writes after the first reply.
+  x.pendingStream = { src: src + first, left: n - first, first: buf, copy };
+  return 0;
+}
+
+export function cuMemcpyHtoD_v2(x: ExecContext, r: Reader): number {
+  return htod(x, r, 'cuMemcpyHtoD_v2');
+}
+export function cuMemcpyHtoD_v2_ptds(x: ExecContext, r: Reader): number {
+  return htod(x, r, 'cuMemcpyHtoD_v2_ptds');
+}
+export function cuMemcpyHtoDAsync_v2(x: ExecContext, r: Reader): number {
+  return htodAsync(x, r, 'cuMemcpyHtoDAsync_v2');
+}
+export function cuMemcpyHtoDAsync_v2_ptsz(x: ExecContext, r: Reader): number {
+  return htodAsync(x, r, 'cuMemcpyHtoDAsync_v2_ptsz');
+}
+
+export function cuMemcpyDtoH_v2(x: ExecContext, r: Reader, w: Writer): number {
+  const src = r.u64();
+  const n = r.u64();
+  r.end();
+  return dtoh(x, w, src, n, (d, s, l) => x.d.cuMemcpyDtoH_v2(d, s, l));
+}
+export function cuMemcpyDtoH_v2_ptds(x: ExecContext, r: Reader, w: Writer): number {
+  const src = r.u64();
+  const n = r.u64();
+  r.end();
+  return dtoh(x, w, src, n, (d, s, l) => x.d.cuMemcpyDtoH_v2_ptds(d, s, l));
+}
+
+function dtohAsync(x: ExecContext, r: Reader, w: Writer, ptsz: boolean): number {
+  const src = r.u64();
+  const n = r.u64();
+  const sid = r.u64();
+  r.end();
+  const stream = x.handle(sid, 'stream', true);
+  // The guest waits for this reply, so the copy completes before the data leaves: the copy runs on
+  // its stream (ordered after earlier work) and the stream is synchronised before sending.
+  return dtoh(x, w, src, n, (d, s, l) => {
+    const res = ptsz ? x.d.cuMemcpyDtoHAsync_v2_ptsz(d, s, l, stream) : x.d.cuMemcpyDtoHAsync_v2(d, s, l, stream);
+    if (res !== 0) return res;
+    return ptsz ? x.d.cuStreamSynchronize_ptsz(stream) : x.d.cuStreamSynchronize(stream);
+  });
+}
+export function cuMemcpyDtoHAsync_v2(x: ExecContext, r: Reader, w: Writer): number {
+  return dtohAsync(x, r, w, false);
+}
+export function cuMemcpyDtoHAsync_v2_ptsz(x: ExecContext, r: Reader, w: Writer): number {
+  return dtohAsync(x, r, w, true);
+}
+
+/** Writes the frames of a pending device-to-host stream; throws if a later piece fails. */
+export function sendPendingStream(x: ExecContext, id: number, firstResult: Buffer, write: (b: Buffer) => void): void {
+  const ps = x.pendingStream!;
+  x.pendingStream = undefined;
+  // First frame: result + first piece.
+  const head = Buffer.allocUnsafe(HEADER_SIZE);
+  head.writeUInt32LE(firstResult.length + ps.first.length, 0);
+  head.writeUInt16LE(FrameType.REPLY, 4);
+  head.writeUInt16LE(Flag.MORE, 6);
+  head.writeUInt32LE(id >>> 0, 8);
+  head.writeUInt32LE(0, 12);
+  write(Buffer.concat([head, firstResult, ps.first]));
+  let src = ps.src;
+  let left = ps.left;
+  while (left > 0) {
+    const len = Math.min(left, CHUNK);
+    const frame = Buffer.allocUnsafe(HEADER_SIZE + len);
+    frame.writeUInt32LE(len, 0);
+    frame.writeUInt16LE(FrameType.REPLY, 4);
+    frame.writeUInt16LE(left > len ? Flag.MORE : 0, 6);
+    frame.writeUInt32LE(id >>> 0, 8);
+    frame.writeUInt32LE(0, 12);
+    const res = ps.copy(frame.subarray(HEADER_SIZE), src, len);
+    if (res !== 0) throw new CudaError(res, `device-to-host copy failed after the reply started (CUresult ${res})`);
+    write(frame);
+    src += len;
+    left -= len;
+  }
+}

@@ -1,0 +1,1 @@
+export type { HandleKind } from '../protocol/handles.js';

@@ -1,0 +1,86 @@
+// The executor process: one per guest session (architecture.md, part 4). The mediator forks it
+// ahead of time so that a guest's first GPU call does not wait for Node and the driver to start;
+// it then hands over the guest's connection, and this process serves it directly until the guest
+// goes away, when the process exits and the driver reclaims everything the session held.
+//
+//   main.js --backend softgpu|cuda --probe   prints the device table as JSON and exits
+//   main.js --backend softgpu|cuda           (forked with IPC) serves one session
+
+import type { Socket } from 'node:net';
+import { z } from 'zod';
+
+import { createLogger, sessionLogger } from '../common/log.js';
+import { ExecContext } from './context.js';
+import { loadDriver, type BackendKind } from './driver.js';
+import { probe, ProbeError } from './probe.js';
+import { SessionServer } from './serve.js';
+
+const SessionMsg = z.object({
+  type: z.literal('session'),
+  sessionId: z.number().int().nonnegative(),
+  vm: z.string(),
+  deviceMap: z.array(z.number().int().nonnegative()).max(64),
+  memoryQuota: z.number().int().positive().nullable(),
+});
+export type SessionMessage = z.infer<typeof SessionMsg>;
+
+function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean } {
+  let backend: BackendKind | undefined;
+  let doProbe = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--probe') doProbe = true;
+    else if (a === '--backend') {
+      const v = argv[++i];
+      if (v !== 'cuda' && v !== 'softgpu') throw new Error(`--backend must be cuda or softgpu, not ${v}`);
+      backend = v;
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  if (!backend) throw new Error('--backend is required');
+  return { backend, probe: doProbe };
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const log = createLogger({ name: 'vgpu-executor' }).child({ pid: process.pid, backend: args.backend });
+  const drv = loadDriver(args.backend, (name) => log.warn({ fn: name }, 'driver lacks a function; answering CUDA_ERROR_NOT_SUPPORTED'));
+  if (args.probe) {
+    try {
+      process.stdout.write(`${JSON.stringify({ backend: args.backend, path: drv.path, ...probe(drv.api) })}\n`);
+      process.exit(0);
+    } catch (e) {
+      process.stderr.write(`probe failed: ${e instanceof ProbeError ? e.message : String(e)}\n`);
+      process.exit(3);
+    }
+  }
+  if (!process.send) throw new Error('the executor must be started by the mediator (no IPC channel)');
+  const init = drv.api.cuInit(0);
+  if (init !== 0) {
+    log.error({ code: init }, 'cuInit failed');
+    process.exit(3);
+  }
+  process.on('message', (msg: unknown, handle: unknown) => {
+    const parsed = SessionMsg.safeParse(msg);
+    if (!parsed.success || !handle) {
+      log.error({ issues: parsed.success ? 'no socket' : parsed.error.issues }, 'bad session message from mediator');
+      process.exit(2);
+    }
+    const m = parsed.data;
+    const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
+    const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined });
+    const started = process.hrtime.bigint();
+    const server = new SessionServer(x, handle as Socket, slog, (reason) => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      slog.info({ reason, ...server.stats, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms) }, 'session ended');
+      process.send?.({ type: 'ended', stats: server.stats, peakMemory: x.peakMemory, reason }, () => process.exit(0));
+      setTimeout(() => process.exit(0), 1000).unref();
+    });
+    slog.info({ deviceMap: m.deviceMap, memoryQuota: m.memoryQuota }, 'session attached');
+    server.start();
+  });
+  // The mediator going away ends the session too (the guest then sees its connection close).
+  process.on('disconnect', () => process.exit(0));
+  process.send({ type: 'ready' });
+}
+
+main();

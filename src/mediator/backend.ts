@@ -1,0 +1,57 @@
+// Chooses the backend at start-up and discovers its devices, in a child process (a driver that
+// misbehaves while probing takes down the probe, not the mediator). `auto` takes the real driver
+// when it initialises with at least one device, softgpu otherwise, and says which and why.
+
+import { execFile } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+
+import type { ProbeResult } from '../executor/probe.js';
+import type { BackendKind } from '../executor/driver.js';
+
+const run = promisify(execFile);
+export const EXECUTOR_MAIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'executor', 'main.js');
+
+export type BackendChoice = BackendKind | 'auto';
+
+export interface Backend extends ProbeResult {
+  kind: BackendKind;
+  path: string;
+}
+
+async function probeWith(kind: BackendKind): Promise<Backend> {
+  try {
+    const { stdout } = await run(process.execPath, [EXECUTOR_MAIN, '--backend', kind, '--probe'], {
+      timeout: 60_000,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, VGPU_LOG_LEVEL: process.env.VGPU_LOG_LEVEL ?? 'warn' },
+    });
+    return { kind, ...(JSON.parse(stdout) as Omit<Backend, 'kind'>) };
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error((err.stderr ?? '').trim() || err.message);
+  }
+}
+
+export async function chooseBackend(choice: BackendChoice, log: Logger): Promise<Backend> {
+  if (choice !== 'auto') {
+    const b = await probeWith(choice);
+    if (b.devices.length === 0) throw new Error(`backend ${choice} reports no devices`);
+    return b;
+  }
+  try {
+    const b = await probeWith('cuda');
+    if (b.devices.length > 0) {
+      log.info({ backend: 'cuda', path: b.path, devices: b.devices.length }, 'backend auto: using the NVIDIA driver');
+      return b;
+    }
+    log.info({ backend: 'softgpu', reason: 'NVIDIA driver reports no devices' }, 'backend auto: falling back to softgpu');
+  } catch (e) {
+    log.info({ backend: 'softgpu', reason: (e as Error).message.split('\n')[0] }, 'backend auto: no usable NVIDIA driver; using softgpu');
+  }
+  const b = await probeWith('softgpu');
+  if (b.devices.length === 0) throw new Error('softgpu reports no devices');
+  return b;
+}

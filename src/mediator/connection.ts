@@ -1,0 +1,162 @@
+// One guest connection in the mediator, up to the handoff (docs/protocol.md, Handshake):
+// HELLO -> authenticate -> WELCOME (device table) -> [PING ...] -> ATTACH -> executor.
+// Discovery-only guests never get past WELCOME and cost no executor. Anything malformed ends the
+// connection with one log line; other connections are unaffected.
+
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+
+import { FrameType, HostFlag, PROTO_MAJOR, PROTO_MINOR } from '../protocol/constants.js';
+import { ProtocolError, VgpuErr } from '../protocol/errors.js';
+import { FrameParser, encodeFrame, type Frame } from '../protocol/frame.js';
+import { decodeHello, encodeStatus, encodeWelcome } from '../protocol/handshake.js';
+import { sessionLogger } from '../common/log.js';
+import type { Vm } from '../store/index.js';
+import type { Placement } from './identity.js';
+
+export interface ConnectionDeps {
+  log: Logger;
+  handshakeTimeoutMs: number;
+  /** Resolves a token to a VM; `local` says whether the connection came over a Unix socket. */
+  authenticate(token: string, local: boolean): Vm | undefined;
+  place(vm: Vm): Placement;
+  driverVersion: number;
+  softgpu: boolean;
+  newSessionId(): number;
+  attach(s: GuestSession, socket: Socket): Promise<void>;
+  onEnd(s: GuestSession): void;
+}
+
+export interface GuestSession {
+  id: number;
+  vm: Vm;
+  pid: number;
+  hostname: string;
+  program: string;
+  placement: Placement;
+  state: 'discovery' | 'attaching' | 'attached' | 'ended';
+  startedAt: Date;
+  executorPid?: number;
+  log: Logger;
+}
+
+export function handleConnection(socket: Socket, local: boolean, deps: ConnectionDeps): void {
+  const parser = new FrameParser();
+  const peer = local ? 'unix' : `${socket.remoteAddress}:${socket.remotePort}`;
+  let log = deps.log.child({ peer });
+  let session: GuestSession | undefined;
+  let done = false;
+
+  const timer = setTimeout(() => drop(VgpuErr.PROTOCOL, 'no HELLO within the handshake timeout'), deps.handshakeTimeoutMs);
+  timer.unref();
+
+  function drop(code: number, reason: string, level: 'warn' | 'info' = 'warn'): void {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    log[level]({ reason }, 'connection closed');
+    try {
+      socket.end(encodeFrame(FrameType.ERROR, 0, 0, code, encodeStatus(code, reason)));
+    } catch {
+      /* already gone */
+    }
+    socket.destroy();
+    if (session) {
+      session.state = 'ended';
+      deps.onEnd(session);
+    }
+  }
+
+  function onHello(f: Frame): void {
+    const h = decodeHello(f.payload);
+    if (h.major !== PROTO_MAJOR) {
+      drop(VgpuErr.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
+      return;
+    }
+    const vm = deps.authenticate(h.token, local);
+    if (!vm) {
+      drop(VgpuErr.AUTH, h.token === '' ? 'no VM token given (set VGPU_TOKEN)' : 'unknown VM token');
+      return;
+    }
+    const placement = deps.place(vm);
+    if (placement.devices.length === 0) {
+      drop(VgpuErr.ADMISSION, `VM ${vm.name}: its pool has no GPU`);
+      return;
+    }
+    const id = deps.newSessionId();
+    log = sessionLogger(log, { session: id, vm: vm.name });
+    session = {
+      id, vm, pid: h.pid, hostname: h.hostname, program: h.program, placement,
+      state: 'discovery', startedAt: new Date(), log,
+    };
+    clearTimeout(timer);
+    socket.write(encodeFrame(FrameType.WELCOME, 0, f.id, 0, encodeWelcome({
+      major: PROTO_MAJOR,
+      minor: PROTO_MINOR,
+      hostFlags: deps.softgpu ? HostFlag.SOFTGPU : 0,
+      sessionId: id,
+      driverVersion: deps.driverVersion,
+      vmName: vm.name,
+      devices: placement.devices,
+    })));
+    log.info({ guestPid: h.pid, program: h.program, host: h.hostname }, 'session opened');
+  }
+
+  function onAttach(f: Frame, trailing: boolean): void {
+    if (trailing) throw new ProtocolError('bytes after ATTACH before ATTACHED');
+    const s = session!;
+    s.state = 'attaching';
+    done = true; // the executor owns the connection from here
+    socket.removeAllListeners('data');
+    socket.removeAllListeners('close');
+    socket.removeAllListeners('error');
+    socket.pause();
+    deps.attach(s, socket).catch((e: unknown) => {
+      log.error({ err: (e as Error).message }, 'could not start an executor');
+      try {
+        socket.end(encodeFrame(FrameType.ATTACHED, 0, f.id, 0, encodeStatus(VgpuErr.INTERNAL, 'the host could not start an executor')));
+      } catch {
+        /* gone */
+      }
+      s.state = 'ended';
+      deps.onEnd(s);
+    });
+  }
+
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      let frames: Frame[] = [];
+      parser.push(chunk, (f) => frames.push(f));
+      for (let i = 0; i < frames.length && !done; i++) {
+        const f = frames[i]!;
+        if (!session) {
+          if (f.type !== FrameType.HELLO) throw new ProtocolError(`first frame must be HELLO, got type ${f.type}`);
+          onHello(f);
+        } else if (f.type === FrameType.PING) {
+          socket.write(encodeFrame(FrameType.PONG, 0, f.id, 0, f.payload));
+        } else if (f.type === FrameType.ATTACH) {
+          if (f.payload.length !== 0) throw new ProtocolError('ATTACH carries no payload');
+          onAttach(f, i < frames.length - 1 || !parser.idle);
+        } else {
+          throw new ProtocolError(`frame type ${f.type} is not allowed before ATTACH`);
+        }
+      }
+      frames = [];
+    } catch (e) {
+      if (e instanceof ProtocolError) drop(VgpuErr.PROTOCOL, e.message);
+      else drop(VgpuErr.INTERNAL, `internal error: ${(e as Error).message}`, 'warn');
+    }
+  });
+  socket.on('error', (e) => drop(VgpuErr.PROTOCOL, `socket error: ${e.message}`, 'info'));
+  socket.on('close', () => {
+    if (!done) {
+      done = true;
+      clearTimeout(timer);
+      if (session) {
+        log.info({}, 'session closed by guest before attaching');
+        session.state = 'ended';
+        deps.onEnd(session);
+      }
+    }
+  });
+}

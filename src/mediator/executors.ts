@@ -1,0 +1,103 @@
+// Executor processes: one per attached guest session. A few are forked ahead of time (and have
+// already loaded the driver and run cuInit), so a guest's first GPU call costs a handoff, not a
+// process start.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+
+import type { BackendKind } from '../executor/driver.js';
+import type { SessionMessage } from '../executor/main.js';
+import { EXECUTOR_MAIN } from './backend.js';
+
+export interface ExecutorEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stats?: unknown;
+}
+
+interface Warm {
+  child: ChildProcess;
+  ready: Promise<void>;
+}
+
+export class ExecutorPool {
+  private spares: Warm[] = [];
+  private readonly live = new Set<ChildProcess>();
+  private closing = false;
+
+  constructor(
+    private readonly backend: BackendKind,
+    private readonly log: Logger,
+    private readonly spareCount = 1,
+  ) {}
+
+  start(): void {
+    this.refill();
+  }
+
+  get running(): number {
+    return this.live.size;
+  }
+
+  private spawn(): Warm {
+    const child = fork(EXECUTOR_MAIN, ['--backend', this.backend], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    this.live.add(child);
+    const ready = new Promise<void>((resolve, reject) => {
+      const onMsg = (m: unknown): void => {
+        if ((m as { type?: string }).type === 'ready') {
+          child.off('message', onMsg);
+          resolve();
+        }
+      };
+      child.on('message', onMsg);
+      child.once('exit', (code, signal) => reject(new Error(`executor exited before it was ready (code ${code}, signal ${signal})`)));
+      child.once('error', reject);
+    });
+    ready.catch(() => {});
+    child.once('exit', () => {
+      this.live.delete(child);
+      this.spares = this.spares.filter((w) => w.child !== child);
+    });
+    return { child, ready };
+  }
+
+  private refill(): void {
+    if (this.closing) return;
+    while (this.spares.length < this.spareCount) this.spares.push(this.spawn());
+  }
+
+  /** Hands `socket` to a ready executor for the session; resolves when the session ends. */
+  async attach(msg: SessionMessage, socket: Socket, onEnd: (end: ExecutorEnd) => void): Promise<number> {
+    const warm = this.spares.shift() ?? this.spawn();
+    this.refill();
+    await warm.ready;
+    const child = warm.child;
+    let stats: unknown;
+    child.on('message', (m: unknown) => {
+      const mm = m as { type?: string };
+      if (mm.type === 'ended') stats = m;
+    });
+    child.once('exit', (code, signal) => onEnd({ code, signal, stats }));
+    await new Promise<void>((resolve, reject) => {
+      child.send(msg, socket, { keepOpen: false }, (err) => (err ? reject(err) : resolve()));
+    });
+    return child.pid ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const exits = [...this.live].map(
+      (c) => new Promise<void>((resolve) => {
+        if (c.exitCode !== null || c.signalCode !== null) return resolve();
+        c.once('exit', () => resolve());
+        c.kill('SIGTERM');
+        setTimeout(() => c.kill('SIGKILL'), 3000).unref();
+      }),
+    );
+    await Promise.all(exits);
+  }
+}

@@ -1,0 +1,58 @@
+// Listener addresses: `unix:PATH` or `tcp:HOST:PORT` (docs/operations.md).
+
+import { existsSync, unlinkSync, chmodSync } from 'node:fs';
+import net from 'node:net';
+
+export type ListenAddr = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
+export function parseListen(s: string): ListenAddr {
+  if (s.startsWith('unix:')) {
+    const path = s.slice(5);
+    if (path === '') throw new Error(`--listen ${s}: empty socket path`);
+    return { kind: 'unix', path };
+  }
+  const m = /^tcp:(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s);
+  if (m) {
+    const port = Number(m[2]);
+    if (port > 65535) throw new Error(`--listen ${s}: port out of range`);
+    return { kind: 'tcp', host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  }
+  throw new Error(`--listen ${s}: expected unix:PATH or tcp:HOST:PORT`);
+}
+
+export function formatListen(a: ListenAddr): string {
+  return a.kind === 'unix' ? `unix:${a.path}` : `tcp:${a.host}:${a.port}`;
+}
+
+/** Is something already answering on this Unix socket? A stale file from a crash is not. */
+function unixInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+export async function listen(a: ListenAddr, onConn: (s: net.Socket, local: boolean) => void): Promise<net.Server> {
+  if (a.kind === 'unix' && existsSync(a.path)) {
+    if (await unixInUse(a.path)) throw new Error(`${a.path}: another mediator is already listening there`);
+    unlinkSync(a.path);
+  }
+  const server = net.createServer({ noDelay: true }, (s) => onConn(s, a.kind === 'unix'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (a.kind === 'unix') server.listen(a.path, () => resolve());
+    else server.listen(a.port, a.host, () => resolve());
+  });
+  if (a.kind === 'unix') chmodSync(a.path, 0o660);
+  return server;
+}
+
+export function boundAddress(server: net.Server, a: ListenAddr): ListenAddr {
+  if (a.kind === 'unix') return a;
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? { kind: 'tcp', host: a.host, port: addr.port } : a;
+}

@@ -1,0 +1,56 @@
+// vgpu-mediator command line. Only this entry point exits the process.
+
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+
+import { createLogger } from '../common/log.js';
+import { parseListen } from './listen.js';
+import { Mediator } from './mediator.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('vgpu-mediator')
+    .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
+    .option('--state-dir <dir>', 'state directory (configuration database)', process.env.VGPU_STATE_DIR ?? join(homedir(), '.local/state/vgpu'))
+    .option('--listen <addr>', 'unix:PATH or tcp:HOST:PORT (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .addOption(new Option('--backend <kind>', 'GPU backend').choices(['auto', 'cuda', 'softgpu']).default('auto'))
+    .option('--default-vm <name>', 'VM for token-less connections on Unix sockets (created if missing)')
+    .option('--spare-executors <n>', 'executors kept started ahead of time', '1')
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    const code = (e as { exitCode?: number }).exitCode;
+    return code === 0 ? 0 : 2;
+  }
+  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string }>();
+  const log = createLogger({ name: 'vgpu-mediator' });
+  let listenAddrs;
+  try {
+    listenAddrs = (o.listen.length ? o.listen : ['unix:/tmp/vgpu.sock']).map(parseListen);
+  } catch (e) {
+    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const spare = Number(o.spareExecutors);
+  if (!Number.isInteger(spare) || spare < 0 || spare > 64) {
+    process.stderr.write('vgpu-mediator: --spare-executors must be an integer from 0 to 64\n');
+    return 2;
+  }
+  const m = new Mediator({ stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, log });
+  try {
+    await m.start();
+  } catch (e) {
+    log.fatal({ err: (e as Error).message }, 'mediator failed to start');
+    await m.stop().catch(() => {});
+    return 1;
+  }
+  // Machine-readable readiness line for scripts and tests.
+  process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, pid: process.pid })}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await m.stop();
+  return 0;
+}

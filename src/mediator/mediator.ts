@@ -1,0 +1,123 @@
+// The mediator daemon: accepts guest connections on its listeners, authenticates them against the
+// store, answers the handshake from the backend's device table, and hands attached sessions to
+// executor processes. Lifecycle: start() probes the backend, opens the store and listeners;
+// stop() closes listeners, ends executors (their guests see the connection close), removes Unix
+// socket files and closes the store.
+
+import { existsSync, unlinkSync } from 'node:fs';
+import type net from 'node:net';
+import type { Logger } from 'pino';
+
+import { Store, type Vm } from '../store/index.js';
+import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
+import { handleConnection, type GuestSession } from './connection.js';
+import { ExecutorPool } from './executors.js';
+import { placeVm } from './identity.js';
+import { boundAddress, formatListen, listen, type ListenAddr } from './listen.js';
+
+export interface MediatorOptions {
+  stateDir: string;
+  listen: ListenAddr[];
+  backend: BackendChoice;
+  /** VM that token-less connections on a Unix socket belong to (created if missing). */
+  defaultVm?: string | undefined;
+  handshakeTimeoutMs?: number;
+  spareExecutors?: number;
+  log: Logger;
+}
+
+export class Mediator {
+  private store!: Store;
+  private backend!: Backend;
+  private pool!: ExecutorPool;
+  private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
+  readonly sessions = new Map<number, GuestSession>();
+  private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
+
+  constructor(private readonly opts: MediatorOptions) {}
+
+  get addresses(): string[] {
+    return this.servers.map((s) => formatListen(boundAddress(s.server, s.addr)));
+  }
+
+  get backendKind(): string {
+    return this.backend.kind;
+  }
+
+  async start(): Promise<void> {
+    const log = this.opts.log;
+    this.store = Store.open(this.opts.stateDir, { actor: 'mediator' });
+    if (this.opts.defaultVm) this.store.ensureVm(this.opts.defaultVm);
+    this.backend = await chooseBackend(this.opts.backend, log);
+    log.info({
+      backend: this.backend.kind,
+      driverVersion: this.backend.driverVersion,
+      devices: this.backend.devices.map((d) => ({ name: d.name, totalMem: d.totalMem })),
+    }, 'backend ready');
+    this.pool = new ExecutorPool(this.backend.kind, log, this.opts.spareExecutors ?? 1);
+    this.pool.start();
+    for (const addr of this.opts.listen) {
+      const server = await listen(addr, (s, local) => this.onConnection(s, local));
+      this.servers.push({ server, addr });
+    }
+    log.info({ listen: this.addresses, stateDir: this.opts.stateDir }, 'mediator listening');
+  }
+
+  private authenticate(token: string, local: boolean): Vm | undefined {
+    if (token === '') {
+      if (!local || !this.opts.defaultVm) return undefined;
+      try {
+        return this.store.getVm(this.opts.defaultVm);
+      } catch {
+        return undefined; // the operator removed the default VM
+      }
+    }
+    return this.store.findVmByToken(token) ?? undefined;
+  }
+
+  private onConnection(socket: net.Socket, local: boolean): void {
+    handleConnection(socket, local, {
+      log: this.opts.log,
+      handshakeTimeoutMs: this.opts.handshakeTimeoutMs ?? 10_000,
+      authenticate: (t, l) => this.authenticate(t, l),
+      place: (vm) => placeVm(vm, this.backend.devices),
+      driverVersion: this.backend.driverVersion,
+      softgpu: this.backend.kind === 'softgpu',
+      newSessionId: () => this.nextSession++,
+      attach: async (s, sock) => {
+        this.sessions.set(s.id, s);
+        s.executorPid = await this.pool.attach(
+          { type: 'session', sessionId: s.id, vm: s.vm.name, deviceMap: s.placement.deviceMap, memoryQuota: s.vm.memoryQuota },
+          sock,
+          (end) => {
+            s.state = 'ended';
+            this.sessions.delete(s.id);
+            const level = end.code === 0 ? 'info' : 'warn';
+            s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
+          },
+        );
+        s.state = 'attached';
+        s.log.info({ executorPid: s.executorPid }, 'session attached to executor');
+      },
+      onEnd: (s) => {
+        this.sessions.delete(s.id);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const { server } of this.servers) server.close();
+    await this.pool?.close();
+    for (const { addr } of this.servers) {
+      if (addr.kind === 'unix' && existsSync(addr.path)) {
+        try {
+          unlinkSync(addr.path);
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+    this.store?.close();
+    this.opts.log.info({}, 'mediator stopped');
+  }
+}

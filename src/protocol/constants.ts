@@ -1,0 +1,51 @@
+// Wire protocol v1 constants (docs/protocol.md). The C side mirrors them in guest/common/impl/wire.h.
+
+export const HEADER_SIZE = 16;
+export const MAX_PAYLOAD = 16 * 1024 * 1024 + 64 * 1024;
+export const MAX_STR = 4096;
+export const HELLO_MAGIC = 0x55504756; // "VGPU"
+export const PROTO_MAJOR = 1;
+export const PROTO_MINOR = 0;
+/** Host-to-device copies are split into pieces of at most this size. */
+export const CHUNK = 4 * 1024 * 1024;
+
+export const FrameType = {
+  HELLO: 1,
+  WELCOME: 2,
+  CALL: 3,
+  REPLY: 4,
+  ERROR: 5,
+  PING: 6,
+  PONG: 7,
+  NOTIFY: 8,
+  ATTACH: 9,
+  ATTACHED: 10,
+} as const;
+export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
+
+export const Flag = {
+  NOREPLY: 0x1,
+  MORE: 0x2,
+} as const;
+
+/** Flags each frame type may carry; anything else is a protocol error. */
+export const ALLOWED_FLAGS: Readonly<Record<number, number>> = {
+  [FrameType.HELLO]: 0,
+  [FrameType.WELCOME]: 0,
+  [FrameType.CALL]: Flag.NOREPLY | Flag.MORE,
+  [FrameType.REPLY]: Flag.MORE,
+  [FrameType.ERROR]: 0,
+  [FrameType.PING]: 0,
+  [FrameType.PONG]: 0,
+  [FrameType.NOTIFY]: 0,
+  [FrameType.ATTACH]: 0,
+  [FrameType.ATTACHED]: 0,
+};
+
+/** Host flags in WELCOME. */
+export const HostFlag = {
+  SOFTGPU: 0x1,
+} as const;
+
+/** Device attribute value meaning "the device does not report this attribute". */
+export const ATTR_UNSUPPORTED = -0x80000000;

@@ -1,0 +1,117 @@
+// Framing (docs/protocol.md): a 16-byte header, then the payload. FrameParser turns a byte stream
+// into frames without copying small frames (payloads are views into the received chunk) and with
+// a single copy for frames split across chunks. Every header is validated before its payload is
+// awaited, so a lying length is rejected before any memory is reserved for it.
+
+import { ALLOWED_FLAGS, HEADER_SIZE, MAX_PAYLOAD } from './constants.js';
+import { ProtocolError } from './errors.js';
+
+export interface Frame {
+  type: number;
+  flags: number;
+  id: number;
+  op: number;
+  payload: Buffer;
+}
+
+export interface FrameHeader {
+  len: number;
+  type: number;
+  flags: number;
+  id: number;
+  op: number;
+}
+
+export function decodeHeader(b: Buffer, at = 0): FrameHeader {
+  const h = {
+    len: b.readUInt32LE(at),
+    type: b.readUInt16LE(at + 4),
+    flags: b.readUInt16LE(at + 6),
+    id: b.readUInt32LE(at + 8),
+    op: b.readUInt32LE(at + 12),
+  };
+  checkHeader(h);
+  return h;
+}
+
+export function checkHeader(h: FrameHeader): void {
+  const allowed = ALLOWED_FLAGS[h.type];
+  if (allowed === undefined) throw new ProtocolError(`unknown frame type ${h.type}`);
+  if ((h.flags & ~allowed) !== 0) throw new ProtocolError(`flags 0x${h.flags.toString(16)} not allowed on frame type ${h.type}`);
+  if (h.len > MAX_PAYLOAD) throw new ProtocolError(`frame payload of ${h.len} bytes exceeds the ${MAX_PAYLOAD}-byte limit`);
+}
+
+export function encodeFrame(type: number, flags: number, id: number, op: number, payload: Uint8Array = Buffer.alloc(0)): Buffer {
+  const b = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
+  b.writeUInt32LE(payload.length, 0);
+  b.writeUInt16LE(type, 4);
+  b.writeUInt16LE(flags, 6);
+  b.writeUInt32LE(id >>> 0, 8);
+  b.writeUInt32LE(op >>> 0, 12);
+  b.set(payload, HEADER_SIZE);
+  return b;
+}
+
+export class FrameParser {
+  private readonly hdr = Buffer.alloc(HEADER_SIZE);
+  private hdrGot = 0;
+  private cur: FrameHeader | null = null;
+  private body: Buffer | null = null;
+  private bodyGot = 0;
+
+  /** True when no partial frame is buffered. */
+  get idle(): boolean {
+    return this.hdrGot === 0 && this.cur === null;
+  }
+
+  /** Feeds received bytes; calls onFrame for each complete frame, in order. Throws ProtocolError. */
+  push(chunk: Buffer, onFrame: (f: Frame) => void): void {
+    let p = 0;
+    const n = chunk.length;
+    while (p < n) {
+      if (this.cur === null) {
+        if (this.hdrGot === 0 && n - p >= HEADER_SIZE) {
+          const h = decodeHeader(chunk, p);
+          p += HEADER_SIZE;
+          if (n - p >= h.len) {
+            onFrame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: chunk.subarray(p, p + h.len) });
+            p += h.len;
+            continue;
+          }
+          this.start(h);
+          continue;
+        }
+        const take = Math.min(HEADER_SIZE - this.hdrGot, n - p);
+        chunk.copy(this.hdr, this.hdrGot, p, p + take);
+        this.hdrGot += take;
+        p += take;
+        if (this.hdrGot < HEADER_SIZE) return;
+        this.hdrGot = 0;
+        const h = decodeHeader(this.hdr);
+        if (h.len === 0) {
+          onFrame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: Buffer.alloc(0) });
+          continue;
+        }
+        this.start(h);
+        continue;
+      }
+      const body = this.body!;
+      const take = Math.min(body.length - this.bodyGot, n - p);
+      chunk.copy(body, this.bodyGot, p, p + take);
+      this.bodyGot += take;
+      p += take;
+      if (this.bodyGot === body.length) {
+        const h = this.cur;
+        this.cur = null;
+        this.body = null;
+        onFrame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: body });
+      }
+    }
+  }
+
+  private start(h: FrameHeader): void {
+    this.cur = h;
+    this.body = Buffer.allocUnsafe(h.len);
+    this.bodyGot = 0;
+  }
+}

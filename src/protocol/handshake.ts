@@ -1,0 +1,140 @@
+// HELLO, WELCOME, ERROR and ATTACHED payloads (docs/protocol.md, Handshake).
+
+import { ATTR_UNSUPPORTED, HELLO_MAGIC, PROTO_MAJOR, PROTO_MINOR } from './constants.js';
+import { ProtocolError } from './errors.js';
+import { Reader } from './reader.js';
+import { Writer } from './writer.js';
+
+export interface Hello {
+  major: number;
+  minor: number;
+  flags: number;
+  pid: number;
+  token: string;
+  hostname: string;
+  program: string;
+}
+
+export interface DeviceRecord {
+  name: string;
+  uuid: Buffer; // 16 bytes
+  totalMem: number;
+  pciDomain: number;
+  pciBus: number;
+  pciDevice: number;
+  /** Indexed by CUdevice_attribute; ATTR_UNSUPPORTED where the device does not report one. */
+  attributes: number[];
+}
+
+export interface Welcome {
+  major: number;
+  minor: number;
+  hostFlags: number;
+  sessionId: number;
+  driverVersion: number;
+  vmName: string;
+  devices: DeviceRecord[];
+}
+
+const MAX_DEVICES = 64;
+const MAX_ATTRS = 4096;
+
+export function encodeHello(h: Hello): Buffer {
+  const w = new Writer();
+  w.u32(HELLO_MAGIC);
+  w.u16(h.major);
+  w.u16(h.minor);
+  w.u32(h.flags);
+  w.u32(h.pid);
+  w.str(h.token);
+  w.str(h.hostname);
+  w.str(h.program);
+  return w.take();
+}
+
+export function decodeHello(payload: Buffer): Hello {
+  const r = new Reader(payload);
+  const magic = r.u32();
+  if (magic !== HELLO_MAGIC) throw new ProtocolError(`bad HELLO magic 0x${magic.toString(16)}`);
+  const h: Hello = {
+    major: r.u16(),
+    minor: r.u16(),
+    flags: r.u32(),
+    pid: r.u32(),
+    token: r.str(),
+    hostname: r.str(),
+    program: r.str(),
+  };
+  r.end();
+  return h;
+}
+
+export function encodeWelcome(wl: Welcome): Buffer {
+  const w = new Writer(4096);
+  w.u16(wl.major);
+  w.u16(wl.minor);
+  w.u32(wl.hostFlags);
+  w.u64(wl.sessionId);
+  w.u32(wl.driverVersion);
+  w.str(wl.vmName);
+  w.u32(wl.devices.length);
+  for (const d of wl.devices) {
+    w.str(d.name);
+    if (d.uuid.length !== 16) throw new RangeError('device uuid must be 16 bytes');
+    w.raw(d.uuid);
+    w.u64(d.totalMem);
+    w.u32(d.pciDomain);
+    w.u32(d.pciBus);
+    w.u32(d.pciDevice);
+    w.u32(d.attributes.length);
+    for (const a of d.attributes) w.i32(a);
+  }
+  return w.take();
+}
+
+export function decodeWelcome(payload: Buffer): Welcome {
+  const r = new Reader(payload);
+  const wl: Welcome = {
+    major: r.u16(),
+    minor: r.u16(),
+    hostFlags: r.u32(),
+    sessionId: r.u64(),
+    driverVersion: r.u32(),
+    vmName: r.str(),
+    devices: [],
+  };
+  const count = r.u32();
+  if (count > MAX_DEVICES) throw new ProtocolError(`device count ${count} exceeds ${MAX_DEVICES}`);
+  for (let i = 0; i < count; i++) {
+    const name = r.str();
+    const uuid = Buffer.from(r.raw(16));
+    const totalMem = r.u64();
+    const pciDomain = r.u32();
+    const pciBus = r.u32();
+    const pciDevice = r.u32();
+    const n = r.u32();
+    if (n > MAX_ATTRS) throw new ProtocolError(`attribute count ${n} exceeds ${MAX_ATTRS}`);
+    const attributes: number[] = [];
+    for (let j = 0; j < n; j++) attributes.push(r.i32());
+    wl.devices.push({ name, uuid, totalMem, pciDomain, pciBus, pciDevice, attributes });
+  }
+  r.end();
+  return wl;
+}
+
+export function encodeStatus(code: number, message: string): Buffer {
+  const w = new Writer();
+  w.u32(code);
+  w.str(message.length > 1000 ? `${message.slice(0, 997)}...` : message);
+  return w.take();
+}
+
+export function decodeStatus(payload: Buffer): { code: number; message: string } {
+  const r = new Reader(payload);
+  const out = { code: r.u32(), message: r.str() };
+  r.end();
+  return out;
+}
+
+export const HELLO_DEFAULTS = { major: PROTO_MAJOR, minor: PROTO_MINOR } as const;
+export { ATTR_UNSUPPORTED };

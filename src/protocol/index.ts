@@ -1,0 +1,6 @@
+export * from './constants.js';
+export * from './errors.js';
+export * from './frame.js';
+export * from './handshake.js';
+export { Reader } from './reader.js';
+export { Writer } from './writer.js';

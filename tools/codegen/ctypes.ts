@@ -1,0 +1,66 @@
+// The wire encoding of each C type the spec may use. A type missing here makes the generator fail
+// with the spec's file and line: add it deliberately, with its size and signedness.
+
+export type WireKind = 'u32' | 'i32' | 'u64' | 'f32' | 'handle' | 'devptr';
+
+export interface CTypeInfo {
+  kind: WireKind;
+  /** For handles: the guest handle kind (guest/common/impl/handles.h) and executor table kind. */
+  handle?: HandleKind;
+}
+
+import type { HandleKind } from '../../src/protocol/handles.js';
+
+export type { HandleKind };
+
+export const HANDLE_TYPES: Record<string, HandleKind> = {
+  CUcontext: 'context',
+  CUstream: 'stream',
+  CUevent: 'event',
+  CUmodule: 'module',
+  CUfunction: 'function',
+  CUlibrary: 'library',
+  CUkernel: 'kernel',
+  CUgraph: 'graph',
+  CUgraphExec: 'graphexec',
+  CUmemoryPool: 'mempool',
+};
+
+const SCALARS: Record<string, WireKind> = {
+  int: 'i32',
+  'unsigned int': 'u32',
+  'unsigned char': 'u32',
+  'unsigned short': 'u32',
+  CUdevice: 'i32',
+  size_t: 'u64',
+  'unsigned long long': 'u64',
+  cuuint64_t: 'u64',
+  cuuint32_t: 'u32',
+  float: 'f32',
+  CUdeviceptr: 'devptr',
+  // Enums are 4 bytes in the CUDA ABI.
+  CUlimit: 'u32',
+  CUdevice_attribute: 'u32',
+  CUfunction_attribute: 'u32',
+  CUstreamCaptureMode: 'u32',
+  CUfunc_cache: 'u32',
+  CUsharedconfig: 'u32',
+  CUpointer_attribute: 'u32',
+};
+
+export function cTypeInfo(base: string): CTypeInfo | undefined {
+  const h = HANDLE_TYPES[base];
+  if (h) return { kind: 'handle', handle: h };
+  const k = SCALARS[base];
+  return k ? { kind: k } : undefined;
+}
+
+/** Guest C enum name of a handle kind (guest/common/impl/handles.h). */
+export function guestHandleEnum(h: HandleKind): string {
+  return `VG_H_${h.toUpperCase()}`;
+}
+
+/** Bytes a wire kind takes. */
+export function wireSize(k: WireKind): number {
+  return k === 'u64' || k === 'handle' || k === 'devptr' ? 8 : 4;
+}

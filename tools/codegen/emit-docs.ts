@@ -1,0 +1,40 @@
+// docs/compatibility.md: what vgpu does with every entry point of NVIDIA's libcuda.so.1.
+
+import type { FnSpec } from './spec.js';
+
+const STATUS_TEXT: Record<string, string> = {
+  remote: 'forwarded (generated)',
+  custom: 'forwarded (hand-written)',
+  'custom-alias': 'forwarded (hand-written, legacy ABI)',
+  local: 'answered in the guest',
+};
+
+export function emitCompatibility(fns: FnSpec[], unsupported: string[], banner: string): string {
+  const rows = [...fns]
+    .sort((a, b) => (a.family === b.family ? (a.name < b.name ? -1 : 1) : a.family < b.family ? -1 : 1))
+    .map((f) => {
+      const notes = [f.async ? 'fire-and-forget' : '', f.sync ? 'reports deferred errors' : ''].filter(Boolean).join(', ');
+      const id = f.id !== undefined ? `0x${f.id.toString(16).padStart(4, '0')}` : '';
+      return `| \`${f.name}\` | ${f.family} | ${STATUS_TEXT[f.status]} | ${id} | ${notes} |`;
+    });
+  return `<!-- ${banner.replace(/^\/\*\s*|\s*\*\/$/g, '')} -->
+# Driver API compatibility
+
+Generated from \`spec/cuda.spec.h\` by \`make gen\`. ${fns.length} entry points are implemented;
+${unsupported.length} further names that NVIDIA's driver exports (or that cuGetProcAddress can return, or
+that NVIDIA's libraries look up with dlsym) are exported and return \`CUDA_ERROR_NOT_SUPPORTED\`, logging
+once per name.
+
+Guest-local entries answer from the session handshake or guest state without any traffic.
+Fire-and-forget entries are batched; their errors surface at the next call that reports deferred
+errors (\`docs/protocol.md\`).
+
+| function | family | status | wire id | notes |
+|---|---|---|---|---|
+${rows.join('\n')}
+
+## Unsupported (return \`CUDA_ERROR_NOT_SUPPORTED\`)
+
+${unsupported.map((n) => `\`${n}\``).join(', ')}
+`;
+}
