@@ -1,0 +1,77 @@
+// The generator: committed outputs are exactly what the spec produces, and bad specs fail with a
+// message naming the file and line instead of being skipped.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { generate } from '../../tools/codegen/main.js';
+import { parseSpec, SpecError } from '../../tools/codegen/spec.js';
+import { parseProcTable } from '../../tools/codegen/emit-procaddr.js';
+import { ROOT } from '../helpers/paths.js';
+
+const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
+
+function inputs(spec = read('spec/cuda.spec.h')) {
+  return {
+    spec,
+    procTable: read('spec/ref/cuGetProcAddress_table.tsv'),
+    exportedNames: read('spec/ref/libcuda_exported_versioned_names.txt'),
+    dlsymTrace: read('spec/ref/cublas13_dlsym_trace.txt'),
+  };
+}
+
+test('committed generated files match the spec (run make gen after editing spec/)', () => {
+  const files = generate(inputs());
+  assert.ok(files.size >= 10);
+  for (const [rel, text] of files) assert.equal(read(rel), text, `${rel} is stale`);
+});
+
+test('every real driver name is exported exactly once', () => {
+  const files = generate(inputs());
+  const map = files.get('guest/cuda/gen/exports.map')!;
+  const names = [...map.matchAll(/^\s+(cu\w+);$/gm)].map((m) => m[1]!);
+  assert.equal(new Set(names).size, names.length, 'duplicate export');
+  for (const n of ['cuGetProcAddress_v2', 'cuCtxCreate_v4', 'cuStreamWaitValue32', 'cuTensorMapEncodeTiled', 'cuGraphInstantiate', 'cuMemAlloc_v2']) {
+    assert.ok(names.includes(n), `${n} is exported`);
+  }
+  const unsupported = files.get('guest/cuda/gen/unsupported.c')!;
+  assert.ok(!/\bint cuMemAlloc_v2\(/.test(unsupported), 'implemented functions get no unsupported stub');
+  assert.match(unsupported, /int cuStreamWaitValue32\(void\) \{ return vg_unsupported\("cuStreamWaitValue32"\); \}/);
+});
+
+test('a forwarded function validates on both sides', () => {
+  const files = generate(inputs());
+  const stubs = files.get('guest/cuda/gen/stubs.c')!;
+  assert.match(stubs, /CUresult cuMemAlloc_v2\(CUdeviceptr \*dptr, size_t bytesize\)\n\{\n {2}if \(dptr == NULL\) return CUDA_ERROR_INVALID_VALUE;/);
+  const dispatch = files.get('src/executor/gen/dispatch.ts')!;
+  assert.match(dispatch, /function cuMemsetD32_v2[\s\S]*?x\.checkRange\(dstDevice, N \* 4\);/);
+  assert.match(dispatch, /function cuMemFree_v2[\s\S]*?x\.checkAllocBase\(dptr\);[\s\S]*?x\.afterFree\(dptr\);/);
+  assert.match(dispatch, /function cuStreamDestroy_v2[\s\S]*?x\.dropHandle\(hStream_id\);/);
+});
+
+test('the cuGetProcAddress table keeps versions highest first', () => {
+  const rows = parseProcTable(read('spec/ref/cuGetProcAddress_table.tsv'), 't');
+  const ctx = rows.find((r) => r.base === 'cuCtxGetDevice' && r.flags === 0)!;
+  assert.deepEqual(ctx.versions.map((v) => v.symbol), ['cuCtxGetDevice_v2', 'cuCtxGetDevice']);
+  const launch = rows.find((r) => r.base === 'cuLaunchKernel' && r.flags === 2)!;
+  assert.equal(launch.versions[0]!.symbol, 'cuLaunchKernel_ptsz');
+});
+
+const bad: Array<[string, string, RegExp]> = [
+  ['no status', 'CUresult cuFoo(int a);\nVG_ASYNC CUresult cuBar(int a);', /:2: cuBar has no status annotation/],
+  ['unknown type', 'VG_REMOTE(0x0900) CUresult cuFoo(CUweird w);', /:1: cuFoo\(w\): type 'CUweird' has no wire encoding/],
+  ['bare pointer', 'VG_REMOTE(0x0900) CUresult cuFoo(int *p);', /pointer parameter without VG_OUT/],
+  ['bad size expr', 'VG_REMOTE(0x0900) CUresult cuFoo(VG_RANGE(n) CUdeviceptr p, size_t m);', /names 'n', which is not a parameter/],
+  ['duplicate id', 'VG_REMOTE(0x0900) CUresult cuA(int a);\n\nVG_REMOTE(0x0900) CUresult cuB(int a);', /:3: wire id 0x900 of cuB is already used by cuA/],
+  ['dangling alias', 'VG_CUSTOM_ALIAS(0x0901) CUresult cuA(int a);', /aliases wire id 0x901, which no VG_CUSTOM entry has/],
+  ['output handle not NEW', 'VG_REMOTE(0x0900) CUresult cuA(VG_OUT CUstream *s);', /must be VG_NEW/],
+  ['async and sync', 'VG_REMOTE(0x0900) VG_ASYNC VG_SYNC CUresult cuA(int a);', /both VG_ASYNC and VG_SYNC/],
+  ['unknown annotation', 'VG_REMOTE(0x0900) CUresult cuA(VG_BOGUS int a);', /annotation VG_BOGUS is not allowed/],
+];
+for (const [name, spec, re] of bad) {
+  test(`spec error: ${name}`, () => {
+    assert.throws(() => parseSpec(spec, 'spec/cuda.spec.h'), (e: unknown) => e instanceof SpecError && re.test(e.message));
+  });
+}

@@ -1,0 +1,113 @@
+// Starts a real vgpu-mediator (softgpu backend) in a temporary state dir for a test, and stops it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { BIN } from './paths.js';
+
+export interface RunningMediator {
+  proc: ChildProcess;
+  stateDir: string;
+  socket: string;
+  server: string;
+  tcp?: string;
+  /** Structured log lines the mediator (and its executors) printed so far. */
+  logs: Array<Record<string, unknown>>;
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  tcp?: boolean;
+  env?: Record<string, string>;
+  spareExecutors?: number;
+}
+
+export async function startMediator(opts: StartOptions = {}): Promise<RunningMediator> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'vgpu-test-'));
+  const socket = join(stateDir, 'vgpu.sock');
+  const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', 'softgpu', '--default-vm', 'local',
+    '--spare-executors', String(opts.spareExecutors ?? 1)];
+  if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
+  const proc = spawn(join(BIN, 'vgpu-mediator'), args, {
+    env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
+  let errBuf = '';
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (d: string) => {
+    errBuf += d;
+    let nl;
+    while ((nl = errBuf.indexOf('\n')) >= 0) {
+      const line = errBuf.slice(0, nl);
+      errBuf = errBuf.slice(nl + 1);
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        rec = { raw: line };
+      }
+      logs.push(rec);
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (waiters[i]!.pred(rec)) {
+          waiters[i]!.resolve(rec);
+          waiters.splice(i, 1);
+        }
+      }
+    }
+  });
+  const ready = await new Promise<{ listen: string[] }>((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`mediator did not become ready; logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)), 60_000);
+    proc.stdout!.setEncoding('utf8');
+    proc.stdout!.on('data', (d: string) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(t);
+        resolve(JSON.parse(out.slice(0, nl)) as { listen: string[] });
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`mediator exited with ${code}; logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`));
+    });
+  });
+  const tcp = ready.listen.find((l) => l.startsWith('tcp:'));
+  const m: RunningMediator = {
+    proc,
+    stateDir,
+    socket,
+    server: `unix:${socket}`,
+    logs,
+    waitForLog(pred, timeoutMs = 10_000) {
+      const found = logs.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve };
+        waiters.push(w);
+        setTimeout(() => {
+          const i = waiters.indexOf(w);
+          if (i >= 0) {
+            waiters.splice(i, 1);
+            reject(new Error(`no matching log line within ${timeoutMs} ms`));
+          }
+        }, timeoutMs).unref();
+      });
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+  if (tcp) m.tcp = tcp;
+  return m;
+}
