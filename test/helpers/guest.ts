@@ -34,6 +34,13 @@ export class TestGuest {
     });
   }
 
+  static connectTcp(host: string, port: number): Promise<TestGuest> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, host, () => resolve(new TestGuest(s)));
+      s.once('error', reject);
+    });
+  }
+
   send(b: Buffer): void {
     this.sock.write(b);
   }
@@ -87,7 +94,7 @@ export class TestGuest {
     args(w);
     const id = this.nextId++;
     this.send(encodeFrame(FrameType.CALL, flags, id, op, w.take()));
-    if (flags & 0x1) return null;
+    if (flags & 0x3) return null; // NOREPLY, or MORE: the reply follows the last piece
     const parts: Buffer[] = [];
     for (;;) {
       const f = await this.next();
