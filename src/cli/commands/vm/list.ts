@@ -1,0 +1,20 @@
+// vgpu-admin vm list (and show-vms): every VM, one per line.
+
+import type { CommandContext } from '../../context.js';
+import { memoryText, shortTime, table, vmJson } from '../../output.js';
+
+export function run(ctx: CommandContext): void {
+  const vms = ctx.store().listVms();
+  if (ctx.json) {
+    ctx.result(vms.map(vmJson));
+    return;
+  }
+  if (vms.length === 0) {
+    ctx.line(`no VMs in ${ctx.stateDir}; add one with: vgpu-admin vm add NAME`);
+    return;
+  }
+  const rows = vms.map((v) => [
+    v.name, v.pool, v.priority, String(v.weight), memoryText(v.memoryQuota), String(v.vgpus), shortTime(v.createdAt),
+  ]);
+  for (const l of table(['NAME', 'POOL', 'PRIORITY', 'WEIGHT', 'MEMORY', 'VGPUS', 'CREATED'], rows)) ctx.line(l);
+}

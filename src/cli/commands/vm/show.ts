@@ -1,0 +1,34 @@
+// vgpu-admin vm show NAME: one VM's configuration and usage totals.
+
+import { formatSize } from '../../../common/size.js';
+import type { CommandContext } from '../../context.js';
+import { keyValues, memoryText, vmJson } from '../../output.js';
+
+export function run(ctx: CommandContext, name: string): void {
+  const store = ctx.store();
+  const vm = store.getVm(name);
+  const usage = store.getUsage(name);
+  if (ctx.json) {
+    ctx.result({ ...vmJson(vm), usage });
+    return;
+  }
+  const memory = vm.memoryQuota === null ? 'none' : `${memoryText(vm.memoryQuota)} (${vm.memoryQuota} bytes)`;
+  const lines = keyValues([
+    ['name', vm.name],
+    ['pool', vm.pool],
+    ['priority', vm.priority],
+    ['weight', String(vm.weight)],
+    ['memory quota', memory],
+    ['vGPUs', String(vm.vgpus)],
+    ['PCI bus id', vm.pciBusId ?? 'host GPU\'s'],
+    ['notes', vm.notes],
+    ['created', vm.createdAt],
+    ['updated', vm.updatedAt],
+    ['device time', `${(usage.deviceTimeNs / 1e9).toFixed(3)} s`],
+    ['calls', String(usage.calls)],
+    ['bytes to GPU', formatSize(usage.bytesHtoD)],
+    ['bytes from GPU', formatSize(usage.bytesDtoH)],
+    ['peak memory', formatSize(usage.peakMemory)],
+  ]);
+  for (const l of lines) ctx.line(l);
+}

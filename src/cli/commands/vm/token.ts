@@ -1,0 +1,24 @@
+// vgpu-admin vm token NAME --rotate: issues a new token. Without --rotate it explains why the
+// current token cannot be shown, since that is what an operator typing `vm token` wants to know.
+
+import { VgpuError } from '../../../common/errors.js';
+import type { CommandContext } from '../../context.js';
+import { vmJson } from '../../output.js';
+
+export interface VmTokenOptions {
+  rotate?: boolean;
+}
+
+export function run(ctx: CommandContext, name: string, o: VmTokenOptions): void {
+  if (!o.rotate) {
+    ctx.store().getVm(name); // an unknown VM is the more useful error
+    throw new VgpuError('VGPU_ERR_TOKEN_NOT_RECOVERABLE', { name });
+  }
+  const { vm, token } = ctx.store().rotateToken(name);
+  if (ctx.json) {
+    ctx.result({ vm: vmJson(vm), token });
+    return;
+  }
+  ctx.line(`new token for VM ${vm.name}; the previous one no longer works:`);
+  ctx.line(token);
+}

@@ -1,0 +1,98 @@
+// What every command handler gets: where output goes, whether it is machine output, and the
+// store (opened on first use, closed by the entry point). Handlers never exit and never touch
+// process.* directly, so tests run them in-process.
+
+import os from 'node:os';
+import path from 'node:path';
+import { VgpuError } from '../common/errors.js';
+import type { Store, StoreOptions } from '../store/index.js';
+
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export const processIo: CliIo = {
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+  env: process.env,
+};
+
+export interface GlobalOptions {
+  stateDir?: string;
+  json?: boolean;
+}
+
+export interface CommandContext {
+  readonly io: CliIo;
+  readonly json: boolean;
+  readonly stateDir: string;
+  /** The store, opened on first call. */
+  store(): Store;
+  /** One line of human output on stdout. */
+  line(text?: string): void;
+  /** The machine-readable result (with --json): one JSON document on stdout. */
+  result(value: unknown): void;
+}
+
+/** --state-dir, else $VGPU_STATE_DIR, else ~/.local/state/vgpu (what `make run` uses). */
+export function resolveStateDir(opt: string | undefined, env: CliIo['env']): string {
+  if (opt !== undefined) {
+    if (opt.trim() === '') throw new VgpuError('VGPU_ERR_USAGE', { detail: '--state-dir needs a directory' });
+    return path.resolve(opt);
+  }
+  const fromEnv = env['VGPU_STATE_DIR'];
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return path.resolve(fromEnv);
+  const home = env['HOME'] || os.homedir();
+  if (!home) {
+    throw new VgpuError('VGPU_ERR_STATE_DIR', { dir: '~/.local/state/vgpu', reason: 'HOME is not set' });
+  }
+  return path.join(home, '.local', 'state', 'vgpu');
+}
+
+/** "cli:<user>" for the audit log. */
+export function cliActor(): string {
+  try {
+    return `cli:${os.userInfo().username}`;
+  } catch {
+    // No passwd entry (containers running as an arbitrary uid).
+    return `cli:uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
+export type StoreOpener = (stateDir: string, opts: StoreOptions) => Store;
+
+export class Context implements CommandContext {
+  readonly io: CliIo;
+  readonly json: boolean;
+  readonly stateDir: string;
+  private opened: Store | null = null;
+  private readonly open: StoreOpener;
+
+  /** `open` is Store.open, passed in so that loading this file does not load SQLite. */
+  constructor(io: CliIo, globals: GlobalOptions, open: StoreOpener) {
+    this.io = io;
+    this.json = globals.json === true;
+    this.stateDir = resolveStateDir(globals.stateDir, io.env);
+    this.open = open;
+  }
+
+  store(): Store {
+    this.opened ??= this.open(this.stateDir, { actor: cliActor() });
+    return this.opened;
+  }
+
+  line(text = ''): void {
+    this.io.stdout(text + '\n');
+  }
+
+  result(value: unknown): void {
+    this.io.stdout(JSON.stringify(value, null, 2) + '\n');
+  }
+
+  close(): void {
+    this.opened?.close();
+    this.opened = null;
+  }
+}

@@ -1,0 +1,48 @@
+// Human output: aligned tables and key/value blocks. Machine output is JSON via ctx.result().
+
+import { formatSize } from '../common/size.js';
+import type { Vm } from '../store/index.js';
+
+/** Left-aligned columns separated by two spaces; no trailing blanks. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  return [fmt(header), ...rows.map(fmt)];
+}
+
+/** "key:  value" lines with the values aligned. */
+export function keyValues(pairs: ReadonlyArray<readonly [string, string]>): string[] {
+  const w = Math.max(...pairs.map(([k]) => k.length)) + 1;
+  return pairs.map(([k, v]) => `${(k + ':').padEnd(w)}  ${v}`.trimEnd());
+}
+
+export function memoryText(bytes: number | null): string {
+  return bytes === null ? 'none' : formatSize(bytes);
+}
+
+/** "2026-11-21 23:10" from an ISO time; the full time is in --json and `vm show`. */
+export function shortTime(iso: string): string {
+  return iso.length >= 16 ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : iso;
+}
+
+export function vmSummary(vm: Vm): string {
+  const gpus = vm.vgpus === 1 ? '1 vGPU' : `${vm.vgpus} vGPUs`;
+  return `pool ${vm.pool}, priority ${vm.priority}, weight ${vm.weight}, memory quota ${memoryText(vm.memoryQuota)}, ${gpus}`;
+}
+
+/** The public JSON form of a VM (the store's shape; listed here so the CLI's output is explicit). */
+export function vmJson(vm: Vm): Record<string, unknown> {
+  return {
+    name: vm.name,
+    pool: vm.pool,
+    priority: vm.priority,
+    weight: vm.weight,
+    memoryQuota: vm.memoryQuota,
+    vgpus: vm.vgpus,
+    pciBusId: vm.pciBusId,
+    notes: vm.notes,
+    createdAt: vm.createdAt,
+    updatedAt: vm.updatedAt,
+  };
+}

@@ -1,0 +1,31 @@
+// Turning option strings into the values the store takes. Only the shape of the text is checked
+// here; ranges and meaning are the store's to judge, so the CLI and the HTTP API agree.
+
+import { VgpuError } from '../common/errors.js';
+import { PRIORITIES, type Priority } from '../store/index.js';
+
+/** A whole number, for --weight and --vgpus. */
+export function parseCount(option: string, text: string): number {
+  if (!/^\s*\d{1,9}\s*$/.test(text)) {
+    throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: option, detail: `expected a whole number, got "${text}"` });
+  }
+  return Number(text);
+}
+
+/** --memory SIZE|none: null for none, the size text otherwise (the store parses it). */
+export function parseMemoryOption(text: string): string | null {
+  return text.trim().toLowerCase() === 'none' ? null : text;
+}
+
+/** --pci-bus-id ID|none */
+export function parseNullable(text: string): string | null {
+  return text.trim().toLowerCase() === 'none' ? null : text.trim();
+}
+
+/** Priorities are lower-case in the store; accept "High" too. */
+export function parsePriority(text: string): Priority {
+  const p = text.trim().toLowerCase();
+  const found = PRIORITIES.find((x) => x === p);
+  if (!found) throw new VgpuError('VGPU_ERR_INVALID_PRIORITY', { input: text });
+  return found;
+}

@@ -1,0 +1,155 @@
+// The command table: every command's arguments, options, help text and handler, in one place.
+// Handlers are imported only when their command runs, so `vgpu-admin --help` loads no store code.
+
+import { Command, Option } from 'commander';
+import type { CommandContext, GlobalOptions } from './context.js';
+
+type Handler = (ctx: CommandContext, operands: string[], opts: Record<string, unknown>) => void | Promise<void>;
+
+interface OptionSpec {
+  flags: string;
+  description: string;
+  choices?: readonly string[];
+}
+
+interface CommandSpec {
+  /** Words after `vgpu-admin`, e.g. ['vm', 'add']. */
+  path: readonly string[];
+  /** Commander argument syntax, e.g. '<name>'. */
+  args: string;
+  summary: string;
+  options: readonly OptionSpec[];
+  examples: readonly string[];
+  load: () => Promise<Handler>;
+}
+
+const VM_FIELDS: readonly OptionSpec[] = [
+  { flags: '--priority <class>', description: 'scheduling class: high, medium or low' },
+  { flags: '--pool <name>', description: 'pool of GPUs the VM is placed on' },
+  { flags: '--memory <size|none>', description: 'GPU memory quota per vGPU, e.g. 512M, 2G, 1.5GiB (binary units), or none' },
+  { flags: '--weight <n>', description: 'share within its priority class, 1 to 10000' },
+  { flags: '--vgpus <n>', description: 'number of vGPUs the guest sees, 1 to 16' },
+  { flags: '--pci-bus-id <id|none>', description: 'PCI bus id the guest sees, e.g. 0000:65:00.0' },
+  { flags: '--notes <text>', description: 'free text for operators' },
+];
+
+// Typed wrappers: each command module exports `run` with its own option interface.
+const vmAdd = async (): Promise<Handler> => {
+  const m = await import('./commands/vm/add.js');
+  return (ctx, [name = ''], o) => m.run(ctx, name, o);
+};
+const vmList = async (): Promise<Handler> => {
+  const m = await import('./commands/vm/list.js');
+  return (ctx) => m.run(ctx);
+};
+const vmShow = async (): Promise<Handler> => {
+  const m = await import('./commands/vm/show.js');
+  return (ctx, [name = '']) => m.run(ctx, name);
+};
+const vmSet = async (): Promise<Handler> => {
+  const m = await import('./commands/vm/set.js');
+  return (ctx, [name = ''], o) => m.run(ctx, name, o);
+};
+const vmRm = async (): Promise<Handler> => {
+  const m = await import('./commands/vm/rm.js');
+  return (ctx, [name = '']) => m.run(ctx, name);
+};
+const vmToken = async (): Promise<Handler> => {
+  const m = await import('./commands/vm/token.js');
+  return (ctx, [name = ''], o) => m.run(ctx, name, o);
+};
+
+const poolList = async (): Promise<Handler> => {
+  const m = await import('./commands/pool/list.js');
+  return (ctx) => m.run(ctx);
+};
+const auditList = async (): Promise<Handler> => {
+  const m = await import('./commands/audit/list.js');
+  return (ctx, _operands, o) => m.run(ctx, o);
+};
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    path: ['vm', 'add'],
+    args: '<name>',
+    summary: 'create a VM and its token',
+    options: [...VM_FIELDS, { flags: '--print-token', description: 'print the new token as the last line' }],
+    examples: ['vgpu-admin vm add web1 --memory 8G --priority high --print-token'],
+    load: vmAdd,
+  },
+  { path: ['vm', 'list'], args: '', summary: 'list the VMs', options: [], examples: ['vgpu-admin vm list --json'], load: vmList },
+  { path: ['show-vms'], args: '', summary: 'list the VMs (same as vm list)', options: [], examples: [], load: vmList },
+  { path: ['vm', 'show'], args: '<name>', summary: "show a VM's settings and usage", options: [], examples: [], load: vmShow },
+  {
+    path: ['vm', 'set'],
+    args: '<name>',
+    summary: 'change a VM',
+    options: VM_FIELDS,
+    examples: ['vgpu-admin vm set web1 --memory none --weight 200'],
+    load: vmSet,
+  },
+  { path: ['vm', 'rm'], args: '<name>', summary: 'remove a VM', options: [], examples: [], load: vmRm },
+  {
+    path: ['vm', 'token'],
+    args: '<name>',
+    summary: "issue a new token for a VM (the old one stops working)",
+    options: [{ flags: '--rotate', description: 'replace the token; required, as the current one cannot be shown' }],
+    examples: ['vgpu-admin vm token web1 --rotate'],
+    load: vmToken,
+  },
+  { path: ['pool', 'list'], args: '', summary: 'list the pools of GPUs', options: [], examples: [], load: poolList },
+  {
+    path: ['audit'],
+    args: '',
+    summary: 'show the newest changes to the configuration',
+    options: [
+      { flags: '--target <name>', description: 'only changes to this VM or pool' },
+      { flags: '--limit <n>', description: 'how many entries (default 50)' },
+    ],
+    examples: ['vgpu-admin audit --target web1'],
+    load: auditList,
+  },
+];
+
+const GROUPS: Readonly<Record<string, string>> = {
+  vm: 'manage VMs: the guests that may connect',
+  pool: 'see the pools of GPUs VMs are placed on',
+};
+
+export type RunCommand = (spec: CommandSpec, operands: string[], opts: Record<string, unknown>, globals: GlobalOptions) => Promise<void>;
+
+/** Builds the commander program; `onRun` is called with the chosen command once parsing succeeded. */
+export function buildProgram(onRun: RunCommand, write: { out(s: string): void; err(s: string): void }): Command {
+  const program = new Command('vgpu-admin')
+    .description('administer vgpu: the VMs allowed to use this host\'s GPUs, their quotas and priorities')
+    .addOption(new Option('--state-dir <dir>', 'configuration directory (default: $VGPU_STATE_DIR, else ~/.local/state/vgpu)'))
+    .addOption(new Option('--json', 'machine-readable output on stdout'))
+    .exitOverride()
+    .configureOutput({ writeOut: write.out, writeErr: write.err, outputError: () => {} })
+    .showSuggestionAfterError(true);
+  const groups = new Map<string, Command>();
+  for (const spec of COMMANDS) {
+    let parent = program;
+    const [first = '', ...rest] = spec.path;
+    if (rest.length > 0) {
+      let g = groups.get(first);
+      if (!g) {
+        g = program.command(first).description(GROUPS[first] ?? '');
+        groups.set(first, g);
+      }
+      parent = g;
+    }
+    const leafName = rest.length > 0 ? (rest[0] ?? '') : first;
+    const cmd = parent.command(spec.args ? `${leafName} ${spec.args}` : leafName).description(spec.summary);
+    for (const o of spec.options) cmd.addOption(new Option(o.flags, o.description));
+    if (spec.examples.length > 0) {
+      cmd.addHelpText('after', `\nExamples:\n${spec.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
+    }
+    cmd.action(async (...args: unknown[]) => {
+      const self = args[args.length - 1] as Command;
+      const operands = args.slice(0, -2).filter((a): a is string => typeof a === 'string');
+      await onRun(spec, operands, self.opts(), self.optsWithGlobals<GlobalOptions>());
+    });
+  }
+  return program;
+}

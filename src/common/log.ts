@@ -1,0 +1,65 @@
+// One way to make loggers for every host process: structured JSON lines on stderr (stdout belongs
+// to command output), level from VGPU_LOG_LEVEL, and child loggers that carry the session and VM
+// so every line about a guest can be found by either. Tokens are redacted wherever they appear
+// as a `token` field, so a careless log call cannot leak a credential.
+
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LoggerOptions {
+  /** Process or component name, e.g. "vgpu-mediator"; appears as `name` on every line. */
+  name: string;
+  /** Overrides VGPU_LOG_LEVEL. */
+  level?: LogLevel;
+  /** Where lines go; stderr (written synchronously, so the last lines survive a crash) by default. */
+  destination?: DestinationStream;
+  /** Environment to read VGPU_LOG_LEVEL from; process.env by default. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export function isLogLevel(s: string): s is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(s);
+}
+
+export function createLogger(opts: LoggerOptions): Logger {
+  const env = opts.env ?? process.env;
+  const fromEnv = env['VGPU_LOG_LEVEL']?.trim().toLowerCase();
+  const badEnv = fromEnv !== undefined && fromEnv !== '' && !isLogLevel(fromEnv);
+  const level: LogLevel = opts.level ?? (fromEnv && isLogLevel(fromEnv) ? fromEnv : 'info');
+  const logger = pino(
+    {
+      name: opts.name,
+      level,
+      redact: { paths: ['token', '*.token'], censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    opts.destination ?? pino.destination({ fd: 2, sync: true }),
+  );
+  // A typo in the level should not stop a daemon, but it must not pass silently either.
+  if (badEnv) {
+    logger.warn({ value: fromEnv, accepted: LOG_LEVELS }, 'VGPU_LOG_LEVEL is not a log level; using info');
+  }
+  return logger;
+}
+
+export interface SessionBindings {
+  session: bigint | number | string;
+  vm?: string;
+}
+
+/** A child logger for one guest session; the session id is logged as a string (ids are u64). */
+export function sessionLogger(parent: Logger, b: SessionBindings): Logger {
+  const bindings: Record<string, string> = { session: String(b.session) };
+  if (b.vm !== undefined) bindings['vm'] = b.vm;
+  return parent.child(bindings);
+}
+
+/** A child logger for work about one VM outside any session (admission, accounting). */
+export function vmLogger(parent: Logger, vm: string): Logger {
+  return parent.child({ vm });
+}

@@ -1,0 +1,24 @@
+// The configuration store's public surface. Import from here, not from the files behind it.
+
+export { Store, type StoreOptions, type VmWithToken } from './store.js';
+export type { Vm } from './vms.js';
+export type { Pool } from './pools.js';
+export type { AuditEntry, AuditInput, AuditQuery } from './audit.js';
+export type { Gpu, UsageDelta, VmUsage } from './usage.js';
+export { DEFAULT_POOL } from './pools.js';
+export { DB_FILE, BUSY_TIMEOUT_MS } from './open.js';
+export { SCHEMA_VERSION } from './migrations.js';
+export { hashToken, looksLikeToken, TOKEN_PREFIX } from './tokens.js';
+export {
+  NAME_RE,
+  PRIORITIES,
+  WEIGHT_MIN,
+  WEIGHT_MAX,
+  WEIGHT_DEFAULT,
+  VGPUS_MAX,
+  MEMORY_QUOTA_MIN,
+  type Priority,
+  type AddVmInput,
+  type VmPatch,
+  type AddPoolInput,
+} from './validate.js';

@@ -1,0 +1,110 @@
+// Versioned schema migrations. Each migration runs once, in order, inside one IMMEDIATE
+// transaction together with its row in schema_migrations, so a CLI and a mediator opening the
+// same fresh database at the same moment cannot both apply it. Released migrations are never
+// edited: a change of schema is a new entry at the end.
+
+import type { Database } from 'better-sqlite3';
+import { VgpuError } from '../common/errors.js';
+
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE pools (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+      );
+      -- A GPU belongs to at most one pool. The default pool lists none: it holds every GPU that
+      -- no other pool names.
+      CREATE TABLE pool_gpus (
+        pool_id     INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,
+        gpu_uuid    TEXT NOT NULL UNIQUE,
+        PRIMARY KEY (pool_id, gpu_uuid)
+      );
+      -- GPUs the mediator has seen, kept so that pools and accounts can name GPUs that are absent now.
+      CREATE TABLE gpus (
+        uuid          TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        backend       TEXT NOT NULL CHECK (backend IN ('cuda', 'softgpu')),
+        total_memory  INTEGER NOT NULL CHECK (total_memory >= 0),
+        pci_bus_id    TEXT,
+        first_seen    TEXT NOT NULL,
+        last_seen     TEXT NOT NULL
+      );
+      CREATE TABLE vms (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        -- sha256 of the token, hex; the token itself is shown once and never stored
+        token_hash    TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+        pool_id       INTEGER NOT NULL REFERENCES pools(id) ON DELETE RESTRICT,
+        priority      TEXT NOT NULL DEFAULT 'medium' CHECK (priority IN ('high', 'medium', 'low')),
+        weight        INTEGER NOT NULL DEFAULT 100 CHECK (weight BETWEEN 1 AND 10000),
+        memory_quota  INTEGER CHECK (memory_quota IS NULL OR memory_quota > 0),
+        vgpus         INTEGER NOT NULL DEFAULT 1 CHECK (vgpus BETWEEN 1 AND 16),
+        pci_bus_id    TEXT,
+        notes         TEXT NOT NULL DEFAULT '',
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+      );
+      CREATE TABLE audit_log (
+        id          INTEGER PRIMARY KEY,
+        at          TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        details     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details))
+      );
+      CREATE INDEX audit_log_target ON audit_log(target);
+      -- Running totals per VM; the mediator adds to them as sessions do work.
+      CREATE TABLE vm_usage (
+        vm_id           INTEGER PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,
+        device_time_ns  INTEGER NOT NULL DEFAULT 0,
+        bytes_h2d       INTEGER NOT NULL DEFAULT 0,
+        bytes_d2h       INTEGER NOT NULL DEFAULT 0,
+        calls           INTEGER NOT NULL DEFAULT 0,
+        peak_memory     INTEGER NOT NULL DEFAULT 0,
+        updated_at      TEXT NOT NULL
+      );
+      INSERT INTO pools (name, created_at, updated_at)
+        VALUES ('default', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);
+
+/** Applies the migrations `db` lacks; returns the versions applied (empty when up to date). */
+export function migrate(db: Database, file: string): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  TEXT NOT NULL
+  )`);
+  const current = db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').pluck();
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  const run = db.transaction((): number[] => {
+    // Read inside the transaction: another process may have migrated while we waited for the lock.
+    const have = current.get() as number;
+    if (have > SCHEMA_VERSION) {
+      throw new VgpuError('VGPU_ERR_STORE_VERSION', { file, found: have, known: SCHEMA_VERSION });
+    }
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (m.version <= have) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.name, new Date().toISOString());
+      applied.push(m.version);
+    }
+    return applied;
+  });
+  return run.immediate();
+}

@@ -1,0 +1,338 @@
+// The configuration store: one SQLite database per host, shared by the mediator and the CLI.
+// Every method validates its input, runs in one IMMEDIATE transaction (so readers see a change
+// whole or not at all, and two writers never interleave) and audits what it changed.
+// Methods are synchronous: better-sqlite3 is, and each call is a few small statements.
+
+import type { Database } from 'better-sqlite3';
+import { z } from 'zod';
+import { InternalError, VgpuError } from '../common/errors.js';
+import { AuditLog, type AuditEntry, type AuditInput, type AuditQuery } from './audit.js';
+import { openDatabase, storeError } from './open.js';
+import { DEFAULT_POOL, PoolTable, type Pool } from './pools.js';
+import { hashToken, looksLikeToken, newToken, sameHash } from './tokens.js';
+import { UsageTable, type Gpu, type UsageDelta, type VmUsage } from './usage.js';
+import {
+  addPoolSchema,
+  addVmSchema,
+  checkName,
+  normalisePciBusId,
+  toMemoryQuota,
+  validate,
+  vmPatchSchema,
+  WEIGHT_DEFAULT,
+  type AddPoolInput,
+  type AddVmInput,
+  type VmPatch,
+} from './validate.js';
+import { VmTable, type Vm, type VmValues } from './vms.js';
+
+export interface StoreOptions {
+  /** Who makes the changes, recorded in the audit log ("cli:alice", "mediator", "api:token-3"). */
+  actor?: string;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+export interface VmWithToken {
+  vm: Vm;
+  /** The only time the token exists outside the guest: show it once, then forget it. */
+  token: string;
+}
+
+const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const usageDeltaSchema = z.strictObject({
+  deviceTimeNs: counter.optional(),
+  bytesHtoD: counter.optional(),
+  bytesDtoH: counter.optional(),
+  calls: counter.optional(),
+  memoryNow: counter.optional(),
+});
+const gpuSchema = z.strictObject({
+  uuid: z.string().regex(/^GPU-[0-9a-f-]{36}$/i),
+  name: z.string().min(1).max(256),
+  backend: z.enum(['cuda', 'softgpu']),
+  totalMemory: counter,
+  pciBusId: z.string().nullable(),
+});
+
+/** What changed between two VMs, for the audit log. */
+function diff(before: Vm, after: Vm): Record<string, { from: unknown; to: unknown }> {
+  const out: Record<string, { from: unknown; to: unknown }> = {};
+  for (const k of ['pool', 'priority', 'weight', 'memoryQuota', 'vgpus', 'pciBusId', 'notes'] as const) {
+    if (before[k] !== after[k]) out[k] = { from: before[k], to: after[k] };
+  }
+  return out;
+}
+
+function config(vm: Vm): Record<string, unknown> {
+  const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes } = vm;
+  return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes };
+}
+
+export class Store {
+  readonly file: string;
+  private readonly db: Database;
+  private readonly actor: string;
+  private readonly clock: () => Date;
+  private readonly vms: VmTable;
+  private readonly pools: PoolTable;
+  private readonly auditLog: AuditLog;
+  private readonly usage: UsageTable;
+
+  private constructor(db: Database, file: string, opts: StoreOptions) {
+    this.db = db;
+    this.file = file;
+    this.actor = opts.actor ?? 'unknown';
+    this.clock = opts.now ?? (() => new Date());
+    this.vms = new VmTable(db);
+    this.pools = new PoolTable(db);
+    this.auditLog = new AuditLog(db);
+    this.usage = new UsageTable(db);
+  }
+
+  /** Opens (creating and migrating as needed) `<stateDir>/vgpu_config.db`. */
+  static open(stateDir: string, opts: StoreOptions = {}): Store {
+    const { db, file } = openDatabase(stateDir);
+    try {
+      return new Store(db, file, opts);
+    } catch (e) {
+      db.close();
+      throw storeError(e, file);
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private now(): string {
+    return this.clock().toISOString();
+  }
+
+  private tx<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (e) {
+      throw storeError(e, this.file);
+    }
+  }
+
+  private read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw storeError(e, this.file);
+    }
+  }
+
+  private requireVm(name: string): Vm {
+    const vm = this.vms.find(checkName(name));
+    if (!vm) throw new VgpuError('VGPU_ERR_VM_NOT_FOUND', { name });
+    return vm;
+  }
+
+  // ---- VMs ------------------------------------------------------------------------------------
+
+  addVm(input: AddVmInput): VmWithToken {
+    const v = validate(addVmSchema, input);
+    const memoryQuota = toMemoryQuota(v.memoryQuota ?? null);
+    const pciBusId = normalisePciBusId(v.pciBusId ?? null);
+    const token = newToken();
+    return this.tx(() => {
+      const pool = this.pools.require(v.pool ?? DEFAULT_POOL);
+      const values: VmValues = {
+        poolId: pool.id,
+        priority: v.priority ?? 'medium',
+        weight: v.weight ?? WEIGHT_DEFAULT,
+        memoryQuota,
+        vgpus: v.vgpus ?? 1,
+        pciBusId,
+        notes: v.notes ?? '',
+      };
+      const now = this.now();
+      if (!this.vms.insert(v.name, hashToken(token), values, now)) {
+        throw new VgpuError('VGPU_ERR_VM_EXISTS', { name: v.name });
+      }
+      const vm = this.requireVm(v.name);
+      this.auditLog.append({ action: 'vm.create', target: vm.name, details: config(vm) }, this.actor, now);
+      return { vm, token };
+    });
+  }
+
+  /** Creates `name` with defaults if it does not exist (the mediator's default local VM). */
+  ensureVm(name: string): Vm {
+    checkName(name);
+    // The VM gets a token nobody knows: it is reached by token-less local connections until an
+    // operator rotates its token.
+    const token = newToken();
+    return this.tx(() => {
+      const found = this.vms.find(name);
+      if (found) return found;
+      const pool = this.pools.require(DEFAULT_POOL);
+      const now = this.now();
+      const values: VmValues = {
+        poolId: pool.id, priority: 'medium', weight: WEIGHT_DEFAULT, memoryQuota: null, vgpus: 1, pciBusId: null, notes: '',
+      };
+      if (!this.vms.insert(name, hashToken(token), values, now)) throw new InternalError(`VM ${name} appeared inside a transaction`);
+      const vm = this.requireVm(name);
+      this.auditLog.append({ action: 'vm.create', target: name, details: { ...config(vm), ensured: true } }, this.actor, now);
+      return vm;
+    });
+  }
+
+  listVms(): Vm[] {
+    return this.read(() => this.vms.list());
+  }
+
+  /** The VM, or VGPU_ERR_VM_NOT_FOUND. */
+  getVm(name: string): Vm {
+    return this.read(() => this.requireVm(name));
+  }
+
+  /** The VM, or null. */
+  findVm(name: string): Vm | null {
+    return this.read(() => this.vms.find(checkName(name)));
+  }
+
+  /** Changes the fields present in `patch` (null clears memoryQuota and pciBusId). */
+  setVm(name: string, patch: VmPatch): Vm {
+    checkName(name);
+    const p = validate(vmPatchSchema, patch);
+    const memoryQuota = p.memoryQuota === undefined ? undefined : toMemoryQuota(p.memoryQuota);
+    const pciBusId = p.pciBusId === undefined ? undefined : normalisePciBusId(p.pciBusId);
+    return this.tx(() => {
+      const before = this.requireVm(name);
+      const values: VmValues = {
+        poolId: p.pool === undefined ? this.vms.poolId(before.id) : this.pools.require(p.pool).id,
+        priority: p.priority ?? before.priority,
+        weight: p.weight ?? before.weight,
+        memoryQuota: memoryQuota === undefined ? before.memoryQuota : memoryQuota,
+        vgpus: p.vgpus ?? before.vgpus,
+        pciBusId: pciBusId === undefined ? before.pciBusId : pciBusId,
+        notes: p.notes ?? before.notes,
+      };
+      const now = this.now();
+      this.vms.update(before.id, values, now);
+      const after = this.requireVm(name);
+      const changes = diff(before, after);
+      if (Object.keys(changes).length > 0) {
+        this.auditLog.append({ action: 'vm.update', target: name, details: changes }, this.actor, now);
+      }
+      return after;
+    });
+  }
+
+  /** Removes the VM and its usage totals; returns what it was. */
+  removeVm(name: string): Vm {
+    checkName(name);
+    return this.tx(() => {
+      const vm = this.requireVm(name);
+      this.vms.delete(vm.id);
+      this.auditLog.append({ action: 'vm.delete', target: name, details: config(vm) }, this.actor, this.now());
+      return vm;
+    });
+  }
+
+  /** Gives the VM a new token; the old one stops working at the next handshake. */
+  rotateToken(name: string): VmWithToken {
+    checkName(name);
+    const token = newToken();
+    return this.tx(() => {
+      const vm = this.requireVm(name);
+      const now = this.now();
+      this.vms.setTokenHash(vm.id, hashToken(token), now);
+      this.auditLog.append({ action: 'vm.token.rotate', target: name, details: {} }, this.actor, now);
+      return { vm: this.requireVm(name), token };
+    });
+  }
+
+  /**
+   * The VM holding `token`, or null. Every stored hash is compared, in constant time and without
+   * stopping at a match, so the answer's timing says nothing about which hashes are near.
+   */
+  findVmByToken(token: string): Vm | null {
+    if (typeof token !== 'string' || !looksLikeToken(token)) return null;
+    const h = hashToken(token);
+    return this.read(() => {
+      let match = -1;
+      for (const row of this.vms.tokenHashes()) {
+        if (sameHash(row.token_hash, h)) match = row.id;
+      }
+      return match < 0 ? null : this.vms.findById(match);
+    });
+  }
+
+  // ---- pools and GPUs -------------------------------------------------------------------------
+
+  listPools(): Pool[] {
+    return this.read(() => this.pools.list());
+  }
+
+  getPool(name: string): Pool {
+    return this.read(() => this.pools.require(checkName(name, 'pool')));
+  }
+
+  addPool(input: AddPoolInput): Pool {
+    const p = validate(addPoolSchema, input, 'pool');
+    const uuids = [...new Set((p.gpuUuids ?? []).map((u) => 'GPU-' + u.slice(4).toLowerCase()))];
+    return this.tx(() => {
+      if (this.pools.find(p.name)) {
+        throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'pool', detail: `a pool named "${p.name}" already exists` });
+      }
+      const taken = this.pools.list().flatMap((x) => x.gpuUuids).filter((u) => uuids.includes(u));
+      if (taken.length > 0) {
+        throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'gpuUuids', detail: `already in another pool: ${taken.join(', ')}` });
+      }
+      const now = this.now();
+      const pool = this.pools.insert(p.name, uuids, now);
+      this.auditLog.append({ action: 'pool.create', target: p.name, details: { gpuUuids: uuids } }, this.actor, now);
+      return pool;
+    });
+  }
+
+  /** Records a GPU the mediator found (inventory, not configuration: not audited). */
+  recordGpu(gpu: Omit<Gpu, 'firstSeen' | 'lastSeen'>): void {
+    const g = validate(gpuSchema, gpu, 'GPU');
+    this.tx(() => this.usage.recordGpu(g, this.now()));
+  }
+
+  listGpus(): Gpu[] {
+    return this.read(() => this.usage.listGpus());
+  }
+
+  // ---- usage ----------------------------------------------------------------------------------
+
+  getUsage(name: string): VmUsage {
+    return this.read(() => this.usage.usage(this.requireVm(name).id));
+  }
+
+  /** Adds to the VM's totals; `memoryNow` raises the peak if higher. */
+  addUsage(name: string, delta: UsageDelta): void {
+    const d = validate(usageDeltaSchema, delta, 'usage');
+    this.tx(() => {
+      const vm = this.requireVm(name);
+      this.usage.addUsage(
+        vm.id,
+        {
+          deviceTimeNs: d.deviceTimeNs ?? 0,
+          bytesHtoD: d.bytesHtoD ?? 0,
+          bytesDtoH: d.bytesDtoH ?? 0,
+          calls: d.calls ?? 0,
+          memoryNow: d.memoryNow ?? 0,
+        },
+        this.now(),
+      );
+    });
+  }
+
+  // ---- audit ----------------------------------------------------------------------------------
+
+  /** Records an event that is not a store change (session killed, mediator started, ...). */
+  audit(entry: AuditInput): void {
+    this.tx(() => this.auditLog.append(entry, this.actor, this.now()));
+  }
+
+  listAudit(q: AuditQuery = {}): AuditEntry[] {
+    return this.read(() => this.auditLog.list(q));
+  }
+}

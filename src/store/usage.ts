@@ -1,0 +1,98 @@
+// Per-VM running totals (device time, bytes moved, calls, peak memory) and the GPU inventory.
+// The mediator fills them; the CLI and HTTP API read them.
+
+import type { Database, Statement } from 'better-sqlite3';
+
+export interface VmUsage {
+  deviceTimeNs: number;
+  bytesHtoD: number;
+  bytesDtoH: number;
+  calls: number;
+  /** Highest GPU memory the VM held at once, in bytes. */
+  peakMemory: number;
+  updatedAt: string | null;
+}
+
+export type UsageDelta = Partial<Omit<VmUsage, 'updatedAt' | 'peakMemory'>> & { memoryNow?: number };
+
+export interface Gpu {
+  uuid: string;
+  name: string;
+  backend: 'cuda' | 'softgpu';
+  totalMemory: number;
+  pciBusId: string | null;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+interface UsageRow {
+  device_time_ns: number;
+  bytes_h2d: number;
+  bytes_d2h: number;
+  calls: number;
+  peak_memory: number;
+  updated_at: string;
+}
+
+interface GpuRow {
+  uuid: string;
+  name: string;
+  backend: 'cuda' | 'softgpu';
+  total_memory: number;
+  pci_bus_id: string | null;
+  first_seen: string;
+  last_seen: string;
+}
+
+export class UsageTable {
+  private readonly get: Statement;
+  private readonly add: Statement;
+  private readonly upsertGpu: Statement;
+  private readonly gpus: Statement;
+
+  constructor(db: Database) {
+    this.get = db.prepare('SELECT * FROM vm_usage WHERE vm_id = ?');
+    this.add = db.prepare(`INSERT INTO vm_usage (vm_id, device_time_ns, bytes_h2d, bytes_d2h, calls, peak_memory, updated_at)
+      VALUES (@vmId, @t, @h2d, @d2h, @calls, @mem, @now)
+      ON CONFLICT (vm_id) DO UPDATE SET device_time_ns = device_time_ns + @t, bytes_h2d = bytes_h2d + @h2d,
+        bytes_d2h = bytes_d2h + @d2h, calls = calls + @calls, peak_memory = MAX(peak_memory, @mem), updated_at = @now`);
+    this.upsertGpu = db.prepare(`INSERT INTO gpus (uuid, name, backend, total_memory, pci_bus_id, first_seen, last_seen)
+      VALUES (@uuid, @name, @backend, @totalMemory, @pciBusId, @now, @now)
+      ON CONFLICT (uuid) DO UPDATE SET name = @name, backend = @backend, total_memory = @totalMemory,
+        pci_bus_id = @pciBusId, last_seen = @now`);
+    this.gpus = db.prepare('SELECT * FROM gpus ORDER BY uuid');
+  }
+
+  usage(vmId: number): VmUsage {
+    const r = this.get.get(vmId) as UsageRow | undefined;
+    if (!r) return { deviceTimeNs: 0, bytesHtoD: 0, bytesDtoH: 0, calls: 0, peakMemory: 0, updatedAt: null };
+    return {
+      deviceTimeNs: r.device_time_ns,
+      bytesHtoD: r.bytes_h2d,
+      bytesDtoH: r.bytes_d2h,
+      calls: r.calls,
+      peakMemory: r.peak_memory,
+      updatedAt: r.updated_at,
+    };
+  }
+
+  addUsage(vmId: number, d: Required<UsageDelta>, now: string): void {
+    this.add.run({ vmId, t: d.deviceTimeNs, h2d: d.bytesHtoD, d2h: d.bytesDtoH, calls: d.calls, mem: d.memoryNow, now });
+  }
+
+  recordGpu(g: Omit<Gpu, 'firstSeen' | 'lastSeen'>, now: string): void {
+    this.upsertGpu.run({ ...g, now });
+  }
+
+  listGpus(): Gpu[] {
+    return (this.gpus.all() as GpuRow[]).map((r) => ({
+      uuid: r.uuid,
+      name: r.name,
+      backend: r.backend,
+      totalMemory: r.total_memory,
+      pciBusId: r.pci_bus_id,
+      firstSeen: r.first_seen,
+      lastSeen: r.last_seen,
+    }));
+  }
+}

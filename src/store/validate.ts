@@ -1,0 +1,122 @@
+// Validation of everything that enters the store. Callers (CLI, HTTP API, mediator) may hand in
+// anything; here it becomes typed, normalised values or a VgpuError naming the field and the fix.
+
+import { z } from 'zod';
+import { VgpuError } from '../common/errors.js';
+import { parseSize } from '../common/size.js';
+
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const PRIORITIES = ['high', 'medium', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const WEIGHT_MIN = 1;
+export const WEIGHT_MAX = 10000;
+export const WEIGHT_DEFAULT = 100;
+export const VGPUS_MAX = 16;
+export const NOTES_MAX = 1024;
+// Below this a quota cannot hold a CUDA context; it is almost certainly a unit mistake ("2" for "2G").
+export const MEMORY_QUOTA_MIN = 1024 * 1024;
+
+// PCI bus id as NVML and sysfs write it: [domain:]bus:device.function, domain 4 or 8 hex digits.
+const PCI_RE = /^(?:([0-9a-f]{4}|[0-9a-f]{8}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i;
+
+const nameSchema = z.string().regex(NAME_RE);
+const prioritySchema = z.enum(PRIORITIES);
+const weightSchema = z
+  .number({ error: `must be a whole number from ${WEIGHT_MIN} to ${WEIGHT_MAX}` })
+  .int(`must be a whole number from ${WEIGHT_MIN} to ${WEIGHT_MAX}`)
+  .min(WEIGHT_MIN, `must be at least ${WEIGHT_MIN}`)
+  .max(WEIGHT_MAX, `must be at most ${WEIGHT_MAX}`);
+const vgpusSchema = z
+  .number({ error: `must be a whole number from 1 to ${VGPUS_MAX}` })
+  .int(`must be a whole number from 1 to ${VGPUS_MAX}`)
+  .min(1, 'must be at least 1')
+  .max(VGPUS_MAX, `must be at most ${VGPUS_MAX}`);
+const pciSchema = z.string({ error: 'must be a string' }).regex(PCI_RE, 'must look like 0000:65:00.0 (domain:bus:device.function, hex)');
+const notesSchema = z.string({ error: 'must be a string' }).max(NOTES_MAX, `must be at most ${NOTES_MAX} characters`);
+const sizeInput = z.union([z.number(), z.string()], { error: 'must be a size in bytes or a string like 2G' });
+
+export const addVmSchema = z.strictObject({
+  name: nameSchema,
+  priority: prioritySchema.optional(),
+  pool: nameSchema.optional(),
+  memoryQuota: sizeInput.nullable().optional(),
+  weight: weightSchema.optional(),
+  vgpus: vgpusSchema.optional(),
+  pciBusId: pciSchema.nullable().optional(),
+  notes: notesSchema.optional(),
+});
+export type AddVmInput = z.input<typeof addVmSchema>;
+
+export const vmPatchSchema = addVmSchema.omit({ name: true });
+export type VmPatch = z.input<typeof vmPatchSchema>;
+
+export const addPoolSchema = z.strictObject({
+  name: nameSchema,
+  gpuUuids: z.array(z.string().regex(/^GPU-[0-9a-f-]{36}$/i, 'must look like GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx')).max(64).optional(),
+});
+export type AddPoolInput = z.input<typeof addPoolSchema>;
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return v;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/** Parses `input` with `schema`; the first problem becomes a VgpuError with the most specific code. */
+export function validate<S extends z.ZodType>(schema: S, input: unknown, what = 'VM'): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  if (!issue) throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: what, detail: 'rejected' });
+  const field = issue.path.map(String).join('.') || what;
+  const value =
+    input !== null && typeof input === 'object' && issue.path.length > 0
+      ? (input as Record<string, unknown>)[String(issue.path[0])]
+      : input;
+  if (issue.code === 'unrecognized_keys') {
+    throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: what, detail: `unknown field(s) ${issue.keys.join(', ')}` });
+  }
+  if (field === 'name' || field === 'pool') {
+    throw new VgpuError('VGPU_ERR_INVALID_NAME', { kind: field === 'pool' ? 'pool' : what, name: describe(value) });
+  }
+  if (field === 'priority') throw new VgpuError('VGPU_ERR_INVALID_PRIORITY', { input: describe(value) });
+  throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field, detail: issue.message });
+}
+
+/** A VM or pool name, or VGPU_ERR_INVALID_NAME. */
+export function checkName(name: unknown, kind = 'VM'): string {
+  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+    throw new VgpuError('VGPU_ERR_INVALID_NAME', { kind, name: describe(name) });
+  }
+  return name;
+}
+
+/** Bytes of a memory quota, null for none; sizes are parsed with parseSize. */
+export function toMemoryQuota(v: number | string | null): number | null {
+  if (v === null) return null;
+  const bytes = parseSize(v);
+  if (bytes < MEMORY_QUOTA_MIN) {
+    throw new VgpuError('VGPU_ERR_INVALID_SIZE', {
+      input: String(v),
+      reason: 'a memory quota must be at least 1 MiB (use --memory none for no quota)',
+    });
+  }
+  return bytes;
+}
+
+/** The PCI bus id in one spelling, "0000:65:00.0" (sysfs style), so equal ids compare equal. */
+export function normalisePciBusId(v: string | null): string | null {
+  if (v === null) return null;
+  const m = PCI_RE.exec(v);
+  if (!m) throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'pciBusId', detail: 'must look like 0000:65:00.0' });
+  const [, dom = '0000', bus = '', dev = '', fn = ''] = m;
+  const domain = dom.length === 8 ? dom.slice(4) : dom;
+  if (dom.length === 8 && dom.slice(0, 4) !== '0000') {
+    throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'pciBusId', detail: 'PCI domains above ffff are not supported' });
+  }
+  return `${domain}:${bus}:${dev}.${fn}`.toLowerCase();
+}

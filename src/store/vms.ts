@@ -1,0 +1,134 @@
+// Rows of the `vms` table and their public shape. No method here validates: the Store checks
+// input first and calls these inside its transactions.
+
+import type { Database, Statement } from 'better-sqlite3';
+import type { Priority } from './validate.js';
+
+/** A VM as the rest of the host sees it. The token hash never leaves the store. */
+export interface Vm {
+  id: number;
+  name: string;
+  pool: string;
+  priority: Priority;
+  weight: number;
+  /** Bytes of GPU memory the VM may hold on each vGPU; null for no quota. */
+  memoryQuota: number | null;
+  vgpus: number;
+  /** PCI bus id the guest sees for its first vGPU ("0000:65:00.0"); null to use the host GPU's. */
+  pciBusId: string | null;
+  notes: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Columns a caller may set, all resolved (pool by id). */
+export interface VmValues {
+  poolId: number;
+  priority: Priority;
+  weight: number;
+  memoryQuota: number | null;
+  vgpus: number;
+  pciBusId: string | null;
+  notes: string;
+}
+
+interface VmRow {
+  id: number;
+  name: string;
+  pool_id: number;
+  pool_name: string;
+  priority: Priority;
+  weight: number;
+  memory_quota: number | null;
+  vgpus: number;
+  pci_bus_id: string | null;
+  notes: string;
+  created_at: string;
+  updated_at: string;
+}
+
+const SELECT = `SELECT v.id, v.name, v.pool_id, p.name AS pool_name, v.priority, v.weight, v.memory_quota,
+  v.vgpus, v.pci_bus_id, v.notes, v.created_at, v.updated_at FROM vms v JOIN pools p ON p.id = v.pool_id`;
+
+function toVm(r: VmRow): Vm {
+  return {
+    id: r.id,
+    name: r.name,
+    pool: r.pool_name,
+    priority: r.priority,
+    weight: r.weight,
+    memoryQuota: r.memory_quota,
+    vgpus: r.vgpus,
+    pciBusId: r.pci_bus_id,
+    notes: r.notes,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export class VmTable {
+  private readonly byName: Statement;
+  private readonly byId: Statement;
+  private readonly all: Statement;
+  private readonly hashes: Statement;
+  private readonly insertRow: Statement;
+  private readonly updateRow: Statement;
+  private readonly updateHash: Statement;
+  private readonly deleteRow: Statement;
+  private readonly poolIdOf: Statement;
+
+  constructor(db: Database) {
+    this.byName = db.prepare(`${SELECT} WHERE v.name = ?`);
+    this.byId = db.prepare(`${SELECT} WHERE v.id = ?`);
+    this.all = db.prepare(`${SELECT} ORDER BY v.name`);
+    this.hashes = db.prepare('SELECT id, token_hash FROM vms');
+    this.insertRow = db.prepare(`INSERT INTO vms (name, token_hash, pool_id, priority, weight, memory_quota, vgpus,
+      pci_bus_id, notes, created_at, updated_at) VALUES (@name, @tokenHash, @poolId, @priority, @weight, @memoryQuota,
+      @vgpus, @pciBusId, @notes, @now, @now) ON CONFLICT (name) DO NOTHING`);
+    this.updateRow = db.prepare(`UPDATE vms SET pool_id = @poolId, priority = @priority, weight = @weight,
+      memory_quota = @memoryQuota, vgpus = @vgpus, pci_bus_id = @pciBusId, notes = @notes, updated_at = @now
+      WHERE id = @id`);
+    this.updateHash = db.prepare('UPDATE vms SET token_hash = ?, updated_at = ? WHERE id = ?');
+    this.deleteRow = db.prepare('DELETE FROM vms WHERE id = ?');
+    this.poolIdOf = db.prepare('SELECT pool_id FROM vms WHERE id = ?').pluck();
+  }
+
+  find(name: string): Vm | null {
+    const r = this.byName.get(name) as VmRow | undefined;
+    return r ? toVm(r) : null;
+  }
+
+  findById(id: number): Vm | null {
+    const r = this.byId.get(id) as VmRow | undefined;
+    return r ? toVm(r) : null;
+  }
+
+  list(): Vm[] {
+    return (this.all.all() as VmRow[]).map(toVm);
+  }
+
+  tokenHashes(): Array<{ id: number; token_hash: string }> {
+    return this.hashes.all() as Array<{ id: number; token_hash: string }>;
+  }
+
+  /** Inserts the VM; false when the name is taken (by a concurrent writer, say). */
+  insert(name: string, tokenHash: string, v: VmValues, now: string): boolean {
+    return this.insertRow.run({ name, tokenHash, now, ...v }).changes === 1;
+  }
+
+  update(id: number, v: VmValues, now: string): void {
+    this.updateRow.run({ id, now, ...v });
+  }
+
+  setTokenHash(id: number, tokenHash: string, now: string): void {
+    this.updateHash.run(tokenHash, now, id);
+  }
+
+  delete(id: number): void {
+    this.deleteRow.run(id);
+  }
+
+  poolId(id: number): number {
+    return this.poolIdOf.get(id) as number;
+  }
+}

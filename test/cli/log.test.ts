@@ -1,0 +1,54 @@
+// The logger factory: src/common/log.ts.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createLogger, sessionLogger, vmLogger } from '../../src/common/log.js';
+
+function capture(): { lines: Array<Record<string, unknown>>; stream: { write(s: string): void } } {
+  const lines: Array<Record<string, unknown>> = [];
+  return { lines, stream: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } };
+}
+
+test('lines are JSON with level label, ISO time, name and message; info is the default level', () => {
+  const c = capture();
+  const log = createLogger({ name: 'vgpu-test', destination: c.stream, env: {} });
+  log.debug('hidden');
+  log.info({ n: 1 }, 'shown');
+  assert.equal(c.lines.length, 1);
+  const l = c.lines[0] ?? {};
+  assert.equal(l['level'], 'info');
+  assert.equal(l['name'], 'vgpu-test');
+  assert.equal(l['msg'], 'shown');
+  assert.equal(l['n'], 1);
+  assert.match(String(l['time']), /^\d{4}-\d\d-\d\dT/);
+});
+
+test('VGPU_LOG_LEVEL sets the level; an unknown one falls back to info with a warning', () => {
+  const c = capture();
+  createLogger({ name: 'x', destination: c.stream, env: { VGPU_LOG_LEVEL: 'DEBUG' } }).debug('d');
+  assert.deepEqual(c.lines.map((l) => l['msg']), ['d']);
+  const w = capture();
+  const log = createLogger({ name: 'x', destination: w.stream, env: { VGPU_LOG_LEVEL: 'loud' } });
+  log.debug('d');
+  log.info('i');
+  assert.equal(w.lines.length, 2);
+  assert.equal(w.lines[0]?.['level'], 'warn');
+  assert.match(String(w.lines[0]?.['msg']), /VGPU_LOG_LEVEL/);
+  assert.equal(w.lines[1]?.['msg'], 'i');
+  const s = capture();
+  createLogger({ name: 'x', destination: s.stream, env: { VGPU_LOG_LEVEL: 'silent' } }).fatal('f');
+  assert.equal(s.lines.length, 0);
+});
+
+test('session and VM child loggers carry their ids; tokens are redacted', () => {
+  const c = capture();
+  const root = createLogger({ name: 'm', destination: c.stream, env: {} });
+  sessionLogger(root, { session: 18446744073709551615n, vm: 'web1' }).info({ token: 'vgpu_secret' }, 'hello');
+  vmLogger(root, 'db').warn({ req: { token: 'vgpu_secret2' } }, 'quota');
+  assert.equal(c.lines[0]?.['session'], '18446744073709551615');
+  assert.equal(c.lines[0]?.['vm'], 'web1');
+  assert.equal(c.lines[0]?.['token'], '[redacted]');
+  assert.equal(c.lines[1]?.['vm'], 'db');
+  assert.deepEqual(c.lines[1]?.['req'], { token: '[redacted]' });
+  assert.ok(!JSON.stringify(c.lines).includes('vgpu_secret'));
+});
