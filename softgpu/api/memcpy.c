@@ -1,0 +1,168 @@
+/*
+ * Copies between host and device memory. Execution is synchronous, so the Async forms and the
+ * per-thread-stream (_ptds/_ptsz) forms differ from the plain ones only in which stream they
+ * validate. Device ranges are checked with sg_mem_check: a range must lie in live allocations
+ * (granule precision), otherwise CUDA_ERROR_INVALID_VALUE. Host pointers can only be checked
+ * for NULL; memmove is used throughout because unified addressing allows overlapping ranges.
+ */
+#include "sg_api.h"
+
+#include <string.h>
+
+static CUresult dev_ptr(CUdeviceptr p, size_t n, void **out) {
+  void *h = sg_mem_check((sg_devptr)p, (uint64_t)n);
+  if (!h) return CUDA_ERROR_INVALID_VALUE;
+  *out = h;
+  return CUDA_SUCCESS;
+}
+
+/* Unified addressing: an address inside the arena is device memory, anything else is host. */
+static int in_arena(CUdeviceptr p) {
+  uint64_t base = (uint64_t)(uintptr_t)sg_mem_arena_base();
+  return p >= base && p - base < sg_mem_arena_size();
+}
+
+static CUresult any_ptr(CUdeviceptr p, size_t n, void **out) {
+  if (in_arena(p)) return dev_ptr(p, n, out);
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  *out = (void *)(uintptr_t)p;
+  return CUDA_SUCCESS;
+}
+
+static CUresult htod(CUdeviceptr dst, const void *src, size_t n) {
+  void *d;
+  if (n == 0) return CUDA_SUCCESS;
+  if (!src) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = dev_ptr(dst, n, &d);
+  if (rc) return rc;
+  memmove(d, src, n);
+  return CUDA_SUCCESS;
+}
+
+static CUresult dtoh(void *dst, CUdeviceptr src, size_t n) {
+  void *s;
+  if (n == 0) return CUDA_SUCCESS;
+  if (!dst) return CUDA_ERROR_INVALID_VALUE;
+  CUresult rc = dev_ptr(src, n, &s);
+  if (rc) return rc;
+  memmove(dst, s, n);
+  return CUDA_SUCCESS;
+}
+
+static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+  void *d, *s;
+  if (n == 0) return CUDA_SUCCESS;
+  CUresult rc = dev_ptr(dst, n, &d);
+  if (rc || (rc = dev_ptr(src, n, &s))) return rc;
+  memmove(d, s, n);
+  return CUDA_SUCCESS;
+}
+
+static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+  void *d, *s;
+  if (n == 0) return CUDA_SUCCESS;
+  CUresult rc = any_ptr(dst, n, &d);
+  if (rc || (rc = any_ptr(src, n, &s))) return rc;
+  memmove(d, s, n);
+  return CUDA_SUCCESS;
+}
+
+SG_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount) {
+  SG_ON_CURRENT(htod(dstDevice, srcHost, ByteCount));
+}
+SG_EXPORT CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount) {
+  SG_ON_CURRENT(dtoh(dstHost, srcDevice, ByteCount));
+}
+SG_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount) {
+  SG_ON_CURRENT(dtod(dstDevice, srcDevice, ByteCount));
+}
+SG_EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
+  SG_ON_CURRENT(unified(dst, src, ByteCount));
+}
+
+SG_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
+                                        CUstream hStream) {
+  SG_ON_STREAM(hStream, htod(dstDevice, srcHost, ByteCount));
+}
+SG_EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream) {
+  SG_ON_STREAM(hStream, dtoh(dstHost, srcDevice, ByteCount));
+}
+SG_EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount,
+                                        CUstream hStream) {
+  SG_ON_STREAM(hStream, dtod(dstDevice, srcDevice, ByteCount));
+}
+SG_EXPORT CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream) {
+  SG_ON_STREAM(hStream, unified(dst, src, ByteCount));
+}
+
+SG_EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr d, const void *s, size_t n) { return cuMemcpyHtoD_v2(d, s, n); }
+SG_EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *d, CUdeviceptr s, size_t n) { return cuMemcpyDtoH_v2(d, s, n); }
+SG_EXPORT CUresult cuMemcpyDtoD_v2_ptds(CUdeviceptr d, CUdeviceptr s, size_t n) { return cuMemcpyDtoD_v2(d, s, n); }
+SG_EXPORT CUresult cuMemcpy_ptds(CUdeviceptr d, CUdeviceptr s, size_t n) { return cuMemcpy(d, s, n); }
+SG_EXPORT CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr d, const void *s, size_t n, CUstream st) {
+  return cuMemcpyHtoDAsync_v2(d, s, n, st);
+}
+SG_EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *d, CUdeviceptr s, size_t n, CUstream st) {
+  return cuMemcpyDtoHAsync_v2(d, s, n, st);
+}
+SG_EXPORT CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
+  return cuMemcpyDtoDAsync_v2(d, s, n, st);
+}
+SG_EXPORT CUresult cuMemcpyAsync_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
+  return cuMemcpyAsync(d, s, n, st);
+}
+
+/* ---- 2D copies ----------------------------------------------------------------------------------
+ * Host, device and unified operands; CUDA arrays (textures) are not implemented. */
+
+/* Resolves one side of a 2D copy to a host-visible address of its first byte, after checking
+ * that the whole pitched span lies in memory we may touch. */
+static CUresult side_2d(CUmemorytype type, const void *host, CUdeviceptr dev, size_t x, size_t y, size_t pitch,
+                        size_t width, size_t height, unsigned char **out) {
+  if (type == CU_MEMORYTYPE_ARRAY) return CUDA_ERROR_NOT_SUPPORTED;
+  if (type != CU_MEMORYTYPE_HOST && type != CU_MEMORYTYPE_DEVICE && type != CU_MEMORYTYPE_UNIFIED)
+    return CUDA_ERROR_INVALID_VALUE;
+  if (height > 1 && pitch < x + width) return CUDA_ERROR_INVALID_VALUE;
+  /* offset = y*pitch + x and span = (height-1)*pitch + width, without overflow */
+  if (pitch && y > (SIZE_MAX - x) / pitch) return CUDA_ERROR_INVALID_VALUE;
+  size_t off = y * pitch + x;
+  if (height > 1 && pitch > (SIZE_MAX - width) / (height - 1)) return CUDA_ERROR_INVALID_VALUE;
+  size_t span = (height - 1) * pitch + width;
+  if (span > SIZE_MAX - off) return CUDA_ERROR_INVALID_VALUE;
+  void *p;
+  CUresult rc;
+  if (type == CU_MEMORYTYPE_HOST) {
+    if (!host) return CUDA_ERROR_INVALID_VALUE;
+    *out = (unsigned char *)host + off;
+    return CUDA_SUCCESS;
+  }
+  if (dev > UINT64_MAX - off) return CUDA_ERROR_INVALID_VALUE;
+  rc = type == CU_MEMORYTYPE_DEVICE ? dev_ptr(dev + off, span, &p) : any_ptr(dev + off, span, &p);
+  if (rc) return rc;
+  *out = p;
+  return CUDA_SUCCESS;
+}
+
+static CUresult copy_2d(const CUDA_MEMCPY2D *c) {
+  if (!c) return CUDA_ERROR_INVALID_VALUE;
+  size_t w = c->WidthInBytes, h = c->Height;
+  if (w == 0 || h == 0) return CUDA_SUCCESS;
+  unsigned char *s, *d;
+  CUresult rc = side_2d(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcXInBytes, c->srcY, c->srcPitch, w, h, &s);
+  if (rc) return rc;
+  rc = side_2d(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstXInBytes, c->dstY, c->dstPitch, w, h, &d);
+  if (rc) return rc;
+  for (size_t row = 0; row < h; row++) memmove(d + row * c->dstPitch, s + row * c->srcPitch, w);
+  return CUDA_SUCCESS;
+}
+
+SG_EXPORT CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D *pCopy) { SG_ON_CURRENT(copy_2d(pCopy)); }
+SG_EXPORT CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *pCopy) { SG_ON_CURRENT(copy_2d(pCopy)); }
+SG_EXPORT CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStream) {
+  SG_ON_STREAM(hStream, copy_2d(pCopy));
+}
+SG_EXPORT CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *pCopy) { return cuMemcpy2D_v2(pCopy); }
+SG_EXPORT CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *pCopy) { return cuMemcpy2DUnaligned_v2(pCopy); }
+SG_EXPORT CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *pCopy, CUstream hStream) {
+  return cuMemcpy2DAsync_v2(pCopy, hStream);
+}

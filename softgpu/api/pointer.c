@@ -1,0 +1,84 @@
+/*
+ * cuPointerGetAttribute(s): what a pointer is (device allocation, page-locked host memory, or
+ * neither). Unified addressing makes this a lookup: device pointers are arena addresses, and
+ * host memory is known by the exact pointer cuMemAllocHost/cuMemHostAlloc returned or
+ * cuMemHostRegister was given (interior host pointers are not tracked and read as unknown).
+ */
+#include "sg_api.h"
+
+typedef struct ptr_info {
+  CUmemorytype type; /* 0 when the pointer is not CUDA memory */
+  sg_ctx *ctx;
+  uint64_t base, size;
+} ptr_info;
+
+static ptr_info classify(CUdeviceptr p) {
+  ptr_info pi = {0, NULL, 0, 0};
+  sg_devptr base;
+  uint64_t size, value;
+  void *owner = NULL;
+  if (sg_mem_range((sg_devptr)p, &base, &size) == 0) {
+    /* Module globals are arena memory too, but belong to no allocation record. */
+    sg_reg_find((void *)(uintptr_t)base, SG_OBJ_DEVMEM, &owner, NULL);
+    return (ptr_info){CU_MEMORYTYPE_DEVICE, owner, base, size};
+  }
+  const void *h = (const void *)(uintptr_t)p;
+  if (sg_reg_find(h, SG_OBJ_HOSTMEM, &owner, &value) || sg_reg_find(h, SG_OBJ_HOSTREG, &owner, &value))
+    return (ptr_info){CU_MEMORYTYPE_HOST, owner, p, value & ((1ull << 56) - 1)};
+  return pi;
+}
+
+/* Writes one attribute of a classified pointer. Unknown pointers get the documented defaults
+ * when `lenient` (cuPointerGetAttributes) and CUDA_ERROR_INVALID_VALUE otherwise. */
+static CUresult attribute(const ptr_info *pi, CUdeviceptr p, CUpointer_attribute a, void *data, int lenient) {
+  int known = pi->type != 0;
+  if (!known && !lenient) return CUDA_ERROR_INVALID_VALUE;
+  int dev = pi->type == CU_MEMORYTYPE_DEVICE;
+  switch (a) {
+    case CU_POINTER_ATTRIBUTE_CONTEXT: *(CUcontext *)data = (CUcontext)pi->ctx; break;
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: *(unsigned *)data = (unsigned)pi->type; break;
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+      if (known && !dev) return CUDA_ERROR_INVALID_VALUE; /* host memory is not mapped */
+      *(CUdeviceptr *)data = dev ? p : 0;
+      break;
+    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+      if (dev) return CUDA_ERROR_INVALID_VALUE; /* device memory has no host alias */
+      *(void **)data = known ? (void *)(uintptr_t)p : NULL;
+      break;
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID: *(unsigned long long *)data = known ? pi->base : 0; break;
+    case CU_POINTER_ATTRIBUTE_IS_MANAGED: *(int *)data = 0; break;
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: *(int *)data = known ? 0 : -2; break;
+    case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE: *(int *)data = 0; break;
+    case CU_POINTER_ATTRIBUTE_MAPPED: *(int *)data = known; break;
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+      if (known && !dev) return CUDA_ERROR_INVALID_VALUE;
+      *(CUdeviceptr *)data = dev ? pi->base : 0;
+      break;
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+      if (known && !dev) return CUDA_ERROR_INVALID_VALUE;
+      *(size_t *)data = dev ? (size_t)pi->size : 0;
+      break;
+    default: return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+SG_EXPORT CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute_, CUdeviceptr ptr) {
+  if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!data) return CUDA_ERROR_INVALID_VALUE;
+  ptr_info pi = classify(ptr);
+  return attribute(&pi, ptr, attribute_, data, 0);
+}
+
+SG_EXPORT CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes, void **data,
+                                          CUdeviceptr ptr) {
+  if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (numAttributes == 0 || !attributes || !data) return CUDA_ERROR_INVALID_VALUE;
+  ptr_info pi = classify(ptr);
+  for (unsigned i = 0; i < numAttributes; i++) {
+    if (!data[i]) return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = attribute(&pi, ptr, attributes[i], data[i], 1);
+    if (rc) return rc;
+  }
+  return CUDA_SUCCESS;
+}

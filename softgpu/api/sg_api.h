@@ -1,0 +1,130 @@
+/*
+ * Internals shared by softgpu's driver-API files. Include this instead of <cuda.h>.
+ *
+ * We define __CUDA_API_VERSION_INTERNAL, as NVIDIA's own driver build does, so that cuda.h
+ * declares every versioned entry point under its real name (cuMemAlloc_v2, cuMemcpyHtoD_v2_ptds,
+ * cuEventElapsedTime...) instead of renaming them with macros. Each exported function is then
+ * defined with exactly the name and signature the real libcuda.so.1 exports, and the compiler
+ * checks it against cuda.h.
+ *
+ * Execution model: synchronous. Every stream operation (copy, memset, kernel launch, event
+ * record) has completed when the call returns, so streams only carry ordering that is already
+ * satisfied; cuStreamQuery/cuEventQuery always report completion.
+ */
+#ifndef SG_API_H
+#define SG_API_H
+
+#define __CUDA_API_VERSION_INTERNAL 1
+#include <cuda.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sg_mem.h"
+
+#define SG_EXPORT __attribute__((visibility("default")))
+
+#define SG_DRIVER_VERSION 13000
+#define SG_DEVICE_COUNT 1
+
+/* ---- object registry (sg_registry.c) ---------------------------------------------------------
+ * Every handle we give out is registered here with its type and owning context. Handles are
+ * checked against the registry before they are dereferenced, so a stale, foreign or wrong-type
+ * handle yields CUDA_ERROR_INVALID_HANDLE instead of a use-after-free. */
+typedef enum sg_obj_type {
+  SG_OBJ_CTX = 1,
+  SG_OBJ_STREAM,
+  SG_OBJ_EVENT,
+  SG_OBJ_MODULE,
+  SG_OBJ_FUNC,
+  SG_OBJ_LIBRARY,
+  SG_OBJ_KERNEL,
+  SG_OBJ_DEVMEM,  /* key: device pointer of a cuMemAlloc allocation */
+  SG_OBJ_HOSTMEM, /* key: pointer from cuMemAllocHost/cuMemHostAlloc; value: size */
+  SG_OBJ_HOSTREG  /* key: pointer given to cuMemHostRegister; value: size */
+} sg_obj_type;
+
+/* 0 on success, -1 when out of memory or already present. */
+int sg_reg_add(const void *key, sg_obj_type type, void *owner, uint64_t value);
+/* 1 when key is registered with type; fills owner and value when non-NULL. */
+int sg_reg_find(const void *key, sg_obj_type type, void **owner, uint64_t *value);
+/* 1 when it was registered and is now removed. */
+int sg_reg_remove(const void *key, sg_obj_type type);
+/* Removes every entry of `type` owned by `owner` and returns their keys (malloc'ed array, caller
+ * frees; NULL with *n == 0 when none or out of memory). */
+void **sg_reg_take_owned(const void *owner, sg_obj_type type, size_t *n);
+
+/* ---- device (device.c) ----------------------------------------------------------------------- */
+int sg_dev_cc_major(void);
+int sg_dev_cc_minor(void);
+int sg_dev_sm_count(void);
+/* NOT_INITIALIZED before cuInit, INVALID_DEVICE for any ordinal but 0. */
+CUresult sg_dev_check(CUdevice dev);
+CUresult sg_dev_attribute(CUdevice_attribute a, int *v);
+/* PCI location of the emulated device; bus 0x7f keeps it apart from typical real GPU slots. */
+#define SG_PCI_DOMAIN 0
+#define SG_PCI_BUS 0x7f
+#define SG_PCI_DEVICE 0
+
+/* ---- init (init.c) --------------------------------------------------------------------------- */
+int sg_initialized(void);
+
+/* ---- contexts (context.c) -------------------------------------------------------------------- */
+#define SG_LIMIT_COUNT 10
+
+typedef struct sg_ctx {
+  CUdevice dev;
+  unsigned flags;
+  int primary;
+  _Atomic int sticky; /* a CUresult; 0 while the context is healthy */
+  unsigned long long id;
+  pthread_mutex_t lock; /* guards limits */
+  size_t limits[SG_LIMIT_COUNT];
+} sg_ctx;
+
+/* The current context of this thread, checked: NOT_INITIALIZED, INVALID_CONTEXT (none),
+ * CONTEXT_IS_DESTROYED (destroyed elsewhere), or the context's sticky error. */
+CUresult sg_ctx_get(sg_ctx **out);
+/* Same checks for an explicit handle; NULL means the current context. */
+CUresult sg_ctx_resolve(CUcontext c, sg_ctx **out);
+/* Records an error that poisons a context (illegal address, trap...); the first error wins.
+ * sg_ctx_set_sticky applies to the current context, sg_ctx_poison to a given one (a kernel runs
+ * in its stream's context, which need not be current). */
+void sg_ctx_set_sticky(CUresult err);
+void sg_ctx_poison(sg_ctx *c, CUresult err);
+CUresult sg_ctx_sticky(const sg_ctx *c);
+
+/* ---- streams (stream.c) ---------------------------------------------------------------------- */
+/* Resolves a stream handle (NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD or a created stream) to
+ * the context it runs in, with the context's checks applied. */
+CUresult sg_stream_ctx(CUstream s, sg_ctx **ctx);
+
+/* Bodies of entry points that run `call` (a CUresult expression) once the current context, or
+ * the stream's context, has passed its checks. */
+#define SG_ON_CURRENT(call)             \
+  do {                                  \
+    sg_ctx *c_;                         \
+    CUresult rc_ = sg_ctx_get(&c_);     \
+    return rc_ ? rc_ : (call);          \
+  } while (0)
+
+#define SG_ON_STREAM(stream, call)                 \
+  do {                                             \
+    sg_ctx *c_;                                    \
+    CUresult rc_ = sg_stream_ctx((stream), &c_);   \
+    return rc_ ? rc_ : (call);                     \
+  } while (0)
+
+/* ---- events (event.c) -------------------------------------------------------------------------- */
+/* CUDA_SUCCESS for a live event whose context is alive and healthy. */
+CUresult sg_event_check(CUevent e);
+
+/* ---- per-area cleanup when a context goes away ------------------------------------------------ */
+void sg_mem_release_ctx(sg_ctx *c);
+void sg_stream_release_ctx(sg_ctx *c);
+void sg_event_release_ctx(sg_ctx *c);
+void sg_module_release_ctx(sg_ctx *c);
+
+#endif

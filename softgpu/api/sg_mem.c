@@ -1,0 +1,327 @@
+/*
+ * softgpu device memory (interface and rationale in sg_mem.h).
+ *
+ * Layout: the arena is one MAP_NORESERVE mapping, so an 8 GiB "device" costs nothing until it is
+ * touched. Liveness is a bitmap with one bit per 256-byte granule, read with atomic loads and no
+ * lock, because the PTX engine checks every access. Writers (alloc/free) serialise on a mutex.
+ *
+ * Every allocation is followed by one guard granule that is never live. Two allocations are
+ * therefore never adjacent in the bitmap, so "every granule of [p, p+n) is live" already means
+ * "inside one allocation": an overrun from one buffer into its neighbour is caught.
+ *
+ * Invariant: every byte of the arena outside live allocations is zero. Fresh pages are zero;
+ * sg_mem_free zeroes the partial pages at the edges of the freed block and gives whole pages
+ * back with MADV_DONTNEED (which also refills them with zeros). So an allocation never needs a
+ * memset, and a huge allocation commits no memory until used.
+ *
+ * The allocator keeps two arrays sorted by offset, of free extents (coalesced) and of live
+ * blocks; allocation is first fit over the free extents. Both are O(n) in the number of
+ * extents per call, which is fine for the allocation counts of CUDA programs (frameworks pool).
+ */
+#include "sg_mem.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define SG_MEM_DEFAULT_BYTES (8ull << 30)
+#define SG_MEM_MIN_BYTES (1ull << 20)
+#define SG_MEM_MAX_BYTES (1ull << 40)
+
+typedef struct extent {
+  uint64_t off;
+  uint64_t len; /* bytes reserved, granule multiple; for blocks this includes the guard granule */
+  uint64_t size; /* blocks only: the size asked for */
+} extent;
+
+typedef struct extent_vec {
+  extent *v;
+  size_t n, cap;
+} extent_vec;
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_init_rc = -1;
+static uint8_t *g_base;
+static uint64_t g_size;
+static _Atomic uint64_t *g_live; /* one bit per granule */
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static extent_vec g_free, g_blocks;
+static uint64_t g_used;
+
+/* ---- configuration ---------------------------------------------------------------------- */
+
+/* Parses "8G", "512M", "1024k", "2GiB", "1073741824". Returns 0 when the text is malformed. */
+static uint64_t parse_size(const char *s) {
+  char *end;
+  errno = 0;
+  if (*s < '0' || *s > '9') return 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno) return 0;
+  unsigned shift = 0;
+  switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: break;
+  }
+  if (shift && (end[0] == 'i' || end[0] == 'I') && (end[1] == 'b' || end[1] == 'B')) end += 2;
+  else if (end[0] == 'b' || end[0] == 'B') end++;
+  if (*end) return 0;
+  if (v > (UINT64_MAX >> shift)) return 0;
+  return (uint64_t)v << shift;
+}
+
+static void do_init(void) {
+  uint64_t size = SG_MEM_DEFAULT_BYTES;
+  const char *env = getenv("VGPU_SOFTGPU_MEMORY");
+  if (env && *env) {
+    size = parse_size(env);
+    if (size < SG_MEM_MIN_BYTES || size > SG_MEM_MAX_BYTES) return; /* g_init_rc stays -1 */
+  }
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  size = (size + page - 1) & ~(page - 1);
+
+  void *arena = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (arena == MAP_FAILED) return;
+  uint64_t granules = size / SG_MEM_GRANULE;
+  size_t words = (size_t)((granules + 63) / 64);
+  size_t live_bytes = words * sizeof(uint64_t);
+  void *live = mmap(NULL, live_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (live == MAP_FAILED) {
+    munmap(arena, size);
+    return;
+  }
+  extent *first = malloc(16 * sizeof *first);
+  if (!first) {
+    munmap(live, live_bytes);
+    munmap(arena, size);
+    return;
+  }
+  first[0] = (extent){0, size, 0};
+  g_free = (extent_vec){first, 1, 16};
+  g_base = arena;
+  g_size = size;
+  g_live = live;
+  g_init_rc = 0;
+}
+
+int sg_mem_init(void) {
+  pthread_once(&g_once, do_init);
+  return g_init_rc;
+}
+
+uint64_t sg_mem_total(void) { return sg_mem_init() == 0 ? g_size : 0; }
+
+uint64_t sg_mem_used(void) {
+  if (sg_mem_init() != 0) return 0;
+  pthread_mutex_lock(&g_lock);
+  uint64_t u = g_used;
+  pthread_mutex_unlock(&g_lock);
+  return u;
+}
+
+uint8_t *sg_mem_arena_base(void) { return sg_mem_init() == 0 ? g_base : NULL; }
+uint64_t sg_mem_arena_size(void) { return sg_mem_init() == 0 ? g_size : 0; }
+
+/* ---- granule bitmap ----------------------------------------------------------------------- */
+
+/* Sets or clears granules [g, g+count). Called with g_lock held; atomics because readers don't lock. */
+static void live_mark(uint64_t g, uint64_t count, int on) {
+  while (count) {
+    uint64_t bit = g % 64;
+    uint64_t take = 64 - bit < count ? 64 - bit : count;
+    uint64_t mask = take == 64 ? ~0ull : ((1ull << take) - 1) << bit;
+    if (on)
+      atomic_fetch_or_explicit(&g_live[g / 64], mask, memory_order_release);
+    else
+      atomic_fetch_and_explicit(&g_live[g / 64], ~mask, memory_order_release);
+    g += take;
+    count -= take;
+  }
+}
+
+/* 1 when every granule of [g, g+count) is live. */
+static int live_all(uint64_t g, uint64_t count) {
+  while (count) {
+    uint64_t bit = g % 64;
+    uint64_t take = 64 - bit < count ? 64 - bit : count;
+    uint64_t mask = take == 64 ? ~0ull : ((1ull << take) - 1) << bit;
+    if ((atomic_load_explicit(&g_live[g / 64], memory_order_acquire) & mask) != mask) return 0;
+    g += take;
+    count -= take;
+  }
+  return 1;
+}
+
+int sg_mem_granule_live(uint64_t off) {
+  if (sg_mem_init() != 0 || off >= g_size) return 0;
+  return live_all(off / SG_MEM_GRANULE, 1);
+}
+
+void *sg_mem_check(sg_devptr p, uint64_t n) {
+  if (sg_mem_init() != 0) return NULL;
+  uint64_t base = (uint64_t)(uintptr_t)g_base;
+  if (n == 0) n = 1;
+  if (p < base) return NULL;
+  uint64_t off = p - base;
+  if (off >= g_size || n > g_size - off) return NULL;
+  uint64_t g0 = off / SG_MEM_GRANULE;
+  uint64_t g1 = (off + n - 1) / SG_MEM_GRANULE;
+  if (!live_all(g0, g1 - g0 + 1)) return NULL;
+  return g_base + off;
+}
+
+/* ---- sorted extent arrays ------------------------------------------------------------------ */
+
+/* Index of the first extent with off > key. */
+static size_t vec_upper(const extent_vec *vec, uint64_t key) {
+  size_t lo = 0, hi = vec->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (vec->v[mid].off <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static int vec_reserve(extent_vec *vec, size_t extra) {
+  if (vec->n + extra <= vec->cap) return 0;
+  size_t cap = vec->cap ? vec->cap : 16;
+  while (cap < vec->n + extra) cap *= 2;
+  extent *v = realloc(vec->v, cap * sizeof *v);
+  if (!v) return -1;
+  vec->v = v;
+  vec->cap = cap;
+  return 0;
+}
+
+static void vec_insert(extent_vec *vec, size_t at, extent e) {
+  memmove(&vec->v[at + 1], &vec->v[at], (vec->n - at) * sizeof e);
+  vec->v[at] = e;
+  vec->n++;
+}
+
+static void vec_remove(extent_vec *vec, size_t at) {
+  memmove(&vec->v[at], &vec->v[at + 1], (vec->n - at - 1) * sizeof *vec->v);
+  vec->n--;
+}
+
+/* ---- allocation ----------------------------------------------------------------------------- */
+
+int sg_mem_alloc(uint64_t size, sg_devptr *out) {
+  if (!out || sg_mem_init() != 0) return -1;
+  /* Size 0 still gets a granule so that the pointer is unique and checkable. */
+  if (size > g_size) return -1;
+  uint64_t len = (size + SG_MEM_GRANULE - 1) / SG_MEM_GRANULE * SG_MEM_GRANULE;
+  if (len == 0) len = SG_MEM_GRANULE;
+  len += SG_MEM_GRANULE; /* guard */
+
+  pthread_mutex_lock(&g_lock);
+  if (vec_reserve(&g_blocks, 1) != 0) goto fail;
+  size_t i;
+  for (i = 0; i < g_free.n && g_free.v[i].len < len; i++) {
+  }
+  if (i == g_free.n) goto fail;
+  uint64_t off = g_free.v[i].off;
+  if (g_free.v[i].len == len) {
+    vec_remove(&g_free, i);
+  } else {
+    g_free.v[i].off += len;
+    g_free.v[i].len -= len;
+  }
+  vec_insert(&g_blocks, vec_upper(&g_blocks, off), (extent){off, len, size});
+  g_used += len;
+  live_mark(off / SG_MEM_GRANULE, len / SG_MEM_GRANULE - 1, 1);
+  pthread_mutex_unlock(&g_lock);
+  *out = (sg_devptr)(uintptr_t)(g_base + off);
+  return 0;
+fail:
+  pthread_mutex_unlock(&g_lock);
+  return -1;
+}
+
+/* Restores the all-zero invariant over [off, off+len) and returns whole pages to the kernel. */
+static void scrub(uint64_t off, uint64_t len) {
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t end = off + len;
+  uint64_t first_page = (off + page - 1) & ~(page - 1);
+  uint64_t last_page = end & ~(page - 1);
+  if (first_page >= last_page) {
+    memset(g_base + off, 0, len);
+    return;
+  }
+  memset(g_base + off, 0, first_page - off);
+  memset(g_base + last_page, 0, end - last_page);
+  if (madvise(g_base + first_page, last_page - first_page, MADV_DONTNEED) != 0)
+    memset(g_base + first_page, 0, last_page - first_page);
+}
+
+/* Finds the live block containing arena offset off (within its reserved granules, guard excluded). */
+static extent *block_at(uint64_t off, size_t *idx) {
+  size_t i = vec_upper(&g_blocks, off);
+  if (i == 0) return NULL;
+  extent *b = &g_blocks.v[i - 1];
+  if (off >= b->off + b->len - SG_MEM_GRANULE) return NULL;
+  if (idx) *idx = i - 1;
+  return b;
+}
+
+int sg_mem_free(sg_devptr p) {
+  if (sg_mem_init() != 0) return -1;
+  uint64_t base = (uint64_t)(uintptr_t)g_base;
+  if (p < base || p - base >= g_size) return -1;
+  uint64_t off = p - base;
+
+  pthread_mutex_lock(&g_lock);
+  size_t bi;
+  extent *b = block_at(off, &bi);
+  /* Room for one more free extent first, so that nothing can fail after the block is gone. */
+  if (!b || b->off != off || vec_reserve(&g_free, 1) != 0) {
+    pthread_mutex_unlock(&g_lock);
+    return -1;
+  }
+  uint64_t len = b->len;
+  vec_remove(&g_blocks, bi);
+  g_used -= len;
+  live_mark(off / SG_MEM_GRANULE, len / SG_MEM_GRANULE - 1, 0);
+  scrub(off, len);
+
+  size_t at = vec_upper(&g_free, off);
+  int join_prev = at > 0 && g_free.v[at - 1].off + g_free.v[at - 1].len == off;
+  int join_next = at < g_free.n && off + len == g_free.v[at].off;
+  if (join_prev && join_next) {
+    g_free.v[at - 1].len += len + g_free.v[at].len;
+    vec_remove(&g_free, at);
+  } else if (join_prev) {
+    g_free.v[at - 1].len += len;
+  } else if (join_next) {
+    g_free.v[at].off = off;
+    g_free.v[at].len += len;
+  } else {
+    vec_insert(&g_free, at, (extent){off, len, 0});
+  }
+  pthread_mutex_unlock(&g_lock);
+  return 0;
+}
+
+int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size) {
+  if (sg_mem_init() != 0) return -1;
+  uint64_t abase = (uint64_t)(uintptr_t)g_base;
+  if (p < abase || p - abase >= g_size) return -1;
+  pthread_mutex_lock(&g_lock);
+  extent *b = block_at(p - abase, NULL);
+  int rc = -1;
+  if (b) {
+    if (base) *base = abase + b->off;
+    if (size) *size = b->size;
+    rc = 0;
+  }
+  pthread_mutex_unlock(&g_lock);
+  return rc;
+}

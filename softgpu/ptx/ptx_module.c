@@ -1,0 +1,174 @@
+/*
+ * Module lifetime and queries (sg_ptx_load/unload, kernels, globals, parameter layout, attributes)
+ * and the small type table the front end and interpreter share.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ptx_internal.h"
+
+const char *const sg_op_names[SG_OP__COUNT] = {
+#define X(n) #n,
+  SG_OPS(X)
+#undef X
+};
+
+static const struct { const char *name; unsigned size; int sign; int fl; } types[T__COUNT] = {
+  [T_B8] = {"b8", 1, 0, 0},     [T_B16] = {"b16", 2, 0, 0},   [T_B32] = {"b32", 4, 0, 0},
+  [T_B64] = {"b64", 8, 0, 0},   [T_B128] = {"b128", 16, 0, 0}, [T_U8] = {"u8", 1, 0, 0},
+  [T_U16] = {"u16", 2, 0, 0},   [T_U32] = {"u32", 4, 0, 0},   [T_U64] = {"u64", 8, 0, 0},
+  [T_S8] = {"s8", 1, 1, 0},     [T_S16] = {"s16", 2, 1, 0},   [T_S32] = {"s32", 4, 1, 0},
+  [T_S64] = {"s64", 8, 1, 0},   [T_F16] = {"f16", 2, 1, 1},   [T_F16X2] = {"f16x2", 4, 1, 1},
+  [T_BF16] = {"bf16", 2, 1, 1}, [T_BF16X2] = {"bf16x2", 4, 1, 1}, [T_F32] = {"f32", 4, 1, 1},
+  [T_F64] = {"f64", 8, 1, 1},   [T_PRED] = {"pred", 1, 0, 0},
+};
+
+int sg_type_from_name(const char *s, size_t n) {
+  for (int t = 1; t < T__COUNT; t++)
+    if (strlen(types[t].name) == n && memcmp(types[t].name, s, n) == 0) return t;
+  return T_NONE;
+}
+unsigned sg_type_size(int t) { return t > 0 && t < T__COUNT ? types[t].size : 0; }
+int sg_type_is_signed(int t) { return t > 0 && t < T__COUNT && types[t].sign; }
+int sg_type_is_float(int t) { return t > 0 && t < T__COUNT && types[t].fl; }
+
+int sg_module_add_name(sg_ptx_module *m, const char *s, size_t n) {
+  if (m->nnames == m->capnames) {
+    uint32_t nc = m->capnames ? m->capnames * 2 : 8;
+    char **a = realloc(m->names, nc * sizeof *a);
+    if (!a) return -1;
+    m->names = a;
+    m->capnames = nc;
+  }
+  char *c = malloc(n + 1);
+  if (!c) return -1;
+  memcpy(c, s, n);
+  c[n] = 0;
+  m->names[m->nnames] = c;
+  return (int)m->nnames++;
+}
+
+void sg_ptx_unload(sg_ptx_module *m) {
+  if (!m) return;
+  for (int k = 0; k < m->nfuncs; k++) {
+    sg_func *f = m->funcs[k];
+    for (int j = 0; j < f->nparams; j++) free(f->params[j].name);
+    for (int j = 0; j < f->nrets; j++) free(f->rets[j].name);
+    free(f->params);
+    free(f->rets);
+    free(f->consts);
+    free(f->name);
+    free(f);
+  }
+  for (int k = 0; k < m->nvars; k++) {
+    if ((m->vars[k].space == SP_GLOBAL || m->vars[k].space == SP_CONST) && m->vars[k].addr)
+      sg_mem_free(m->vars[k].addr);
+    free(m->vars[k].name);
+  }
+  for (uint32_t k = 0; k < m->ncalls; k++) {
+    free(m->calls[k].arg_off);
+    free(m->calls[k].ret_off);
+  }
+  for (uint32_t k = 0; k < m->nnames; k++) free(m->names[k]);
+  free(m->names);
+  free(m->patches);
+  free(m->calls);
+  free(m->vars);
+  free(m->funcs);
+  free(m->code);
+  free(m->kernels);
+  free(m);
+}
+
+sg_ptx_status sg_ptx_load(const char *ptx, size_t len, sg_ptx_module **out, char *err, size_t errlen) {
+  if (err && errlen) err[0] = 0;
+  if (!ptx || !out) return SG_PTX_ERR_PARSE;
+  *out = NULL;
+  sg_ptx_module *m = calloc(1, sizeof *m);
+  if (!m) return SG_PTX_ERR_NOMEM;
+  sg_err e = {err, errlen};
+  sg_ptx_status st = sg_ptx_parse(ptx, len, m, &e);
+  if (st == SG_PTX_OK) {
+    uint64_t a = m->dyn_shared_align ? m->dyn_shared_align : 16;
+    m->dyn_base = (uint32_t)((m->module_shared_bytes + a - 1) / a * a);
+    for (uint32_t k = 0; k < m->npatch; k++) {
+      const struct sg_patch *pt = &m->patches[k];
+      if (pt->is_const) {
+        if ((int)pt->fn < m->nfuncs && pt->idx < m->funcs[pt->fn]->nconst) m->funcs[pt->fn]->consts[pt->idx] += m->dyn_base;
+      } else if (pt->idx < m->ncode) {
+        m->code[pt->idx].imm += m->dyn_base;
+      }
+    }
+    int nk = 0;
+    for (int k = 0; k < m->nfuncs; k++) nk += m->funcs[k]->is_entry && m->funcs[k]->defined;
+    m->kernels = calloc((size_t)nk + 1, sizeof *m->kernels);
+    if (!m->kernels) st = SG_PTX_ERR_NOMEM;
+    for (int k = 0; st == SG_PTX_OK && k < m->nfuncs; k++)
+      if (m->funcs[k]->is_entry && m->funcs[k]->defined) m->kernels[m->nkernels++] = (sg_ptx_kernel){m, m->funcs[k]};
+  }
+  if (st != SG_PTX_OK) {
+    if (err && errlen && !err[0]) snprintf(err, errlen, "PTX load failed (status %d)", (int)st);
+    sg_ptx_unload(m);
+    return st;
+  }
+  *out = m;
+  return SG_PTX_OK;
+}
+
+sg_ptx_status sg_ptx_get_kernel(sg_ptx_module *m, const char *name, sg_ptx_kernel **out) {
+  if (!m || !name || !out) return SG_PTX_ERR_NOT_FOUND;
+  for (int k = 0; k < m->nkernels; k++)
+    if (strcmp(m->kernels[k].fn->name, name) == 0) {
+      *out = &m->kernels[k];
+      return SG_PTX_OK;
+    }
+  return SG_PTX_ERR_NOT_FOUND;
+}
+
+sg_ptx_status sg_ptx_get_global(sg_ptx_module *m, const char *name, sg_devptr *dptr, uint64_t *size) {
+  if (!m || !name) return SG_PTX_ERR_NOT_FOUND;
+  for (int k = 0; k < m->nvars; k++) {
+    const sg_gvar *v = &m->vars[k];
+    if ((v->space == SP_GLOBAL || v->space == SP_CONST) && strcmp(v->name, name) == 0) {
+      if (dptr) *dptr = v->addr;
+      if (size) *size = v->size;
+      return SG_PTX_OK;
+    }
+  }
+  return SG_PTX_ERR_NOT_FOUND;
+}
+
+int sg_ptx_kernel_count(sg_ptx_module *m) { return m ? m->nkernels : 0; }
+sg_ptx_kernel *sg_ptx_kernel_at(sg_ptx_module *m, int i) { return m && i >= 0 && i < m->nkernels ? &m->kernels[i] : NULL; }
+const char *sg_ptx_kernel_name(const sg_ptx_kernel *k) { return k ? k->fn->name : NULL; }
+
+int sg_ptx_param_count(const sg_ptx_kernel *k) { return k ? k->fn->nparams : 0; }
+
+sg_ptx_status sg_ptx_param_info(const sg_ptx_kernel *k, int idx, size_t *offset, size_t *size) {
+  if (!k || idx < 0 || idx >= k->fn->nparams) return SG_PTX_ERR_NOT_FOUND;
+  if (offset) *offset = k->fn->params[idx].offset;
+  if (size) *size = k->fn->params[idx].size;
+  return SG_PTX_OK;
+}
+
+size_t sg_ptx_param_bytes(const sg_ptx_kernel *k) { return k ? k->fn->param_bytes : 0; }
+
+void sg_ptx_kernel_attrs(const sg_ptx_kernel *k, sg_ptx_attrs *out) {
+  if (!out) return;
+  memset(out, 0, sizeof *out);
+  if (!k) return;
+  const sg_func *f = k->fn;
+  out->num_regs = (int)(f->nregs_declared > 255 ? 255 : f->nregs_declared);
+  out->static_shared_bytes = (int)k->mod->module_shared_bytes;
+  int cb = 0;
+  for (int i = 0; i < k->mod->nvars; i++)
+    if (k->mod->vars[i].space == SP_CONST) cb += (int)k->mod->vars[i].size;
+  out->const_bytes = cb;
+  out->local_bytes = (int)f->frame_bytes;
+  const uint32_t *n = f->reqntid[0] ? f->reqntid : f->maxntid;
+  out->max_threads_per_block = n[0] ? (int)(n[0] * n[1] * n[2]) : 1024;
+  if (out->max_threads_per_block > 1024) out->max_threads_per_block = 1024;
+  out->ptx_version = k->mod->ptx_version;
+  out->binary_version = k->mod->sm;
+}

@@ -1,0 +1,294 @@
+/* Modules, libraries, function attributes and kernel launches through the driver API. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sg_test_cu.h"
+#include "sg_test_kernels.h"
+
+enum { N = 1000 };
+
+static CUmodule load_ptx(void) {
+  CUmodule m = NULL;
+  ASSERT_CU_OK(cuModuleLoadData(&m, SG_TEST_PTX));
+  return m;
+}
+
+/* y = a*x + y over N floats with the given function; returns through host arrays. */
+static void run_axpy(CUfunction f, int how, float *out) {
+  float x[N], y[N];
+  for (int i = 0; i < N; i++) x[i] = (float)i, y[i] = 1.0f;
+  CUdeviceptr dx, dy;
+  ASSERT_CU_OK(cuMemAlloc(&dx, sizeof x));
+  ASSERT_CU_OK(cuMemAlloc(&dy, sizeof y));
+  ASSERT_CU_OK(cuMemcpyHtoD(dx, x, sizeof x));
+  ASSERT_CU_OK(cuMemcpyHtoD(dy, y, sizeof y));
+  float a = 2.0f;
+  int n = N;
+  unsigned grid = (N + 127) / 128;
+  if (how == 0) {
+    void *args[] = {&a, &dx, &dy, &n};
+    ASSERT_CU_OK(cuLaunchKernel(f, grid, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
+  } else if (how == 1) {
+    struct {
+      float a;
+      unsigned pad;
+      CUdeviceptr x, y;
+      int n;
+    } buf = {a, 0, dx, dy, n};
+    size_t size = sizeof buf;
+    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &buf, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
+    ASSERT_CU_OK(cuLaunchKernel(f, grid, 1, 1, 128, 1, 1, 0, CU_STREAM_PER_THREAD, NULL, extra));
+  } else {
+    void *args[] = {&a, &dx, &dy, &n};
+    CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PRIORITY};
+    attr.value.priority = -1;
+    CUlaunchConfig cfg = {grid, 1, 1, 128, 1, 1, 0, NULL, &attr, 1};
+    ASSERT_CU_OK(cuLaunchKernelEx(&cfg, f, args, NULL));
+  }
+  ASSERT_CU_OK(cuMemcpyDtoH(out, dy, sizeof y));
+  ASSERT_CU_OK(cuMemFree(dx));
+  ASSERT_CU_OK(cuMemFree(dy));
+}
+
+static void check_axpy(const float *y) {
+  for (int i = 0; i < N; i++)
+    if (y[i] != 2.0f * (float)i + 1.0f) FAIL("y[%d] = %g, expected %g", i, (double)y[i], 2.0 * i + 1.0);
+}
+
+TEST(module_ptx_launch_with_kernel_params) {
+  sg_test_setup();
+  CUmodule m = load_ptx();
+  CUfunction f;
+  float y[N];
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "axpy"));
+  run_axpy(f, 0, y);
+  check_axpy(y);
+  ASSERT_CU_OK(cuModuleUnload(m));
+}
+
+TEST(module_launch_with_extra_buffer_and_ex) {
+  sg_test_setup();
+  CUmodule m = load_ptx();
+  CUfunction f;
+  float y[N];
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "axpy"));
+  run_axpy(f, 1, y);
+  check_axpy(y);
+  run_axpy(f, 2, y);
+  check_axpy(y);
+}
+
+TEST(module_fatbin_container_and_wrapper) {
+  sg_test_setup();
+  CUmodule m1, m2, m3;
+  CUfunction f;
+  float y[N];
+  ASSERT_CU_OK(cuModuleLoadData(&m1, sg_test_fatbin));
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m1, "axpy"));
+  run_axpy(f, 0, y);
+  check_axpy(y);
+  /* what nvcc's registration code hands to the runtime: a wrapper pointing at the container */
+  struct {
+    int magic, version;
+    const void *data;
+    void *filenames;
+  } wrapper = {0x466243b1, 1, sg_test_fatbin, NULL};
+  ASSERT_CU_OK(cuModuleLoadFatBinary(&m2, &wrapper));
+  ASSERT_CU_OK(cuModuleLoadDataEx(&m3, &wrapper, 0, NULL, NULL));
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m3, "bump"));
+}
+
+TEST(module_function_lookup_and_params) {
+  sg_test_setup();
+  CUmodule m = load_ptx(), got;
+  CUfunction f;
+  unsigned count = 0;
+  size_t off, size;
+  const char *name;
+  ASSERT_CU(cuModuleGetFunction(&f, m, "nope"), CUDA_ERROR_NOT_FOUND);
+  ASSERT_CU_OK(cuModuleGetFunctionCount(&count, m));
+  ASSERT_EQ(count, 3);
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "axpy"));
+  ASSERT_CU_OK(cuFuncGetName(&name, f));
+  ASSERT_STR_EQ(name, "axpy");
+  ASSERT_CU_OK(cuFuncGetModule(&got, f));
+  ASSERT_EQ((void *)got, (void *)m);
+  static const size_t offs[] = {0, 8, 16, 24}, sizes[] = {4, 8, 8, 4};
+  for (int i = 0; i < 4; i++) {
+    ASSERT_CU_OK(cuFuncGetParamInfo(f, (size_t)i, &off, &size));
+    ASSERT_EQ(off, offs[i]);
+    ASSERT_EQ(size, sizes[i]);
+  }
+  ASSERT_CU(cuFuncGetParamInfo(f, 4, &off, &size), CUDA_ERROR_INVALID_VALUE);
+  CUmoduleLoadingMode mode;
+  ASSERT_CU_OK(cuModuleGetLoadingMode(&mode));
+  ASSERT_EQ(mode, CU_MODULE_EAGER_LOADING);
+}
+
+TEST(module_globals) {
+  sg_test_setup();
+  CUmodule m = load_ptx();
+  CUfunction f;
+  CUdeviceptr counter;
+  size_t bytes = 0;
+  int v = 3, out[4];
+  ASSERT_CU_OK(cuModuleGetGlobal(&counter, &bytes, m, "counter"));
+  ASSERT_EQ(bytes, 16);
+  ASSERT_CU(cuModuleGetGlobal(&counter, &bytes, m, "missing"), CUDA_ERROR_NOT_FOUND);
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "bump"));
+  void *args[] = {&v};
+  ASSERT_CU_OK(cuLaunchKernel(f, 2, 1, 1, 64, 1, 1, 0, NULL, args, NULL));
+  ASSERT_CU_OK(cuMemcpyDtoH(out, counter, sizeof out));
+  for (int i = 0; i < 4; i++) ASSERT_EQ(out[i], 2 * 16 * 3);
+}
+
+TEST(module_function_attributes) {
+  sg_test_setup();
+  CUmodule m = load_ptx();
+  CUfunction f;
+  int v = -1;
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "axpy"));
+  ASSERT_CU_OK(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, f));
+  ASSERT_EQ(v, 1024);
+  ASSERT_CU_OK(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_PTX_VERSION, f));
+  ASSERT_EQ(v, 90);
+  ASSERT_CU_OK(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_BINARY_VERSION, f));
+  ASSERT_EQ(v, 89);
+  ASSERT_CU_OK(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, f));
+  ASSERT_EQ(v, 0);
+  ASSERT_CU_OK(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, f));
+  ASSERT_EQ(v, 48 * 1024);
+  ASSERT_CU_OK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 99 * 1024));
+  ASSERT_CU_OK(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, f));
+  ASSERT_EQ(v, 99 * 1024);
+  ASSERT_CU(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 99 * 1024 + 1),
+            CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_NUM_REGS, 3), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuFuncGetAttribute(&v, (CUfunction_attribute)999, f), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU_OK(cuFuncSetCacheConfig(f, CU_FUNC_CACHE_PREFER_SHARED));
+  int grid = 0, block = 0;
+  ASSERT_CU_OK(cuOccupancyMaxPotentialBlockSize(&grid, &block, f, NULL, 0, 0));
+  ASSERT_GT(block, 0);
+  ASSERT_EQ(block % 32, 0);
+  ASSERT_GT(grid, 0);
+  int blocks = 0;
+  ASSERT_CU_OK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, f, 128, 0));
+  ASSERT_GT(blocks, 0);
+}
+
+TEST(module_library_kernels_work_as_functions) {
+  ASSERT_CU_OK(cuInit(0));
+  CUlibrary lib;
+  CUkernel k;
+  CUfunction f;
+  CUmodule m;
+  unsigned count = 0;
+  /* Libraries are context-independent: loading needs no current context. */
+  ASSERT_CU_OK(cuLibraryLoadData(&lib, SG_TEST_PTX, NULL, NULL, 0, NULL, NULL, 0));
+  ASSERT_CU_OK(cuLibraryGetKernel(&k, lib, "axpy"));
+  ASSERT_CU(cuLibraryGetKernel(&k, lib, "missing"), CUDA_ERROR_NOT_FOUND);
+  ASSERT_CU_OK(cuLibraryGetKernel(&k, lib, "axpy"));
+  ASSERT_CU_OK(cuLibraryGetKernelCount(&count, lib));
+  ASSERT_EQ(count, 3);
+  ASSERT_CU_OK(cuKernelGetFunction(&f, k));
+  ASSERT_CU_OK(cuLibraryGetModule(&m, lib));
+  ASSERT_CU(cuModuleUnload(m), CUDA_ERROR_INVALID_HANDLE); /* belongs to the library */
+  size_t off, size;
+  ASSERT_CU_OK(cuKernelGetParamInfo(k, 1, &off, &size));
+  ASSERT_EQ(off, 8);
+  int v;
+  ASSERT_CU_OK(cuKernelGetAttribute(&v, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, k, 0));
+  ASSERT_EQ(v, 1024);
+  CUdeviceptr counter;
+  size_t bytes;
+  ASSERT_CU_OK(cuLibraryGetGlobal(&counter, &bytes, lib, "counter"));
+  ASSERT_EQ(bytes, 16);
+  sg_test_setup();
+  float y[N];
+  run_axpy(f, 0, y);
+  check_axpy(y);
+  run_axpy((CUfunction)k, 2, y); /* a CUkernel where a CUfunction is expected */
+  check_axpy(y);
+  ASSERT_CU_OK(cuLibraryUnload(lib));
+  ASSERT_CU(cuLibraryUnload(lib), CUDA_ERROR_INVALID_HANDLE);
+  void *args[] = {&v};
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_HANDLE);
+}
+
+TEST(module_bad_images) {
+  sg_test_setup();
+  CUmodule m;
+  char log[256] = "";
+  CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *vals[] = {log, (void *)(uintptr_t)sizeof log};
+  static const char broken[] = ".version 9.0\n.target sm_89\n.address_size 64\n.visible .entry k() { bogus.op %r1; }\n";
+  ASSERT_CU(cuModuleLoadDataEx(&m, broken, 2, opts, vals), CUDA_ERROR_INVALID_PTX);
+  ASSERT_GT(strlen(log), 0);
+  char diag[256];
+  ASSERT_GT(sg_softgpu_last_error(diag, sizeof diag), 0);
+  static const unsigned char junk[64] = {0x50, 0xed, 0x55, 0xba, 0x01, 0x00, 0x10, 0x00, 0xff, 0xff, 0xff, 0x7f};
+  CUresult r = cuModuleLoadData(&m, junk);
+  ASSERT_TRUE(r == CUDA_ERROR_INVALID_IMAGE || r == CUDA_ERROR_NO_BINARY_FOR_GPU);
+  ASSERT_CU(cuModuleLoadData(&m, NULL), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuModuleLoadData(NULL, SG_TEST_PTX), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuModuleLoad(&m, "/nonexistent/k.ptx"), CUDA_ERROR_FILE_NOT_FOUND);
+  int bogus;
+  CUfunction f;
+  ASSERT_CU(cuModuleGetFunction(&f, (CUmodule)&bogus, "axpy"), CUDA_ERROR_INVALID_HANDLE);
+  ASSERT_CU(cuModuleUnload((CUmodule)&bogus), CUDA_ERROR_INVALID_HANDLE);
+}
+
+TEST(module_launch_validation) {
+  sg_test_setup();
+  CUmodule m = load_ptx();
+  CUfunction f;
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "axpy"));
+  CUdeviceptr d;
+  ASSERT_CU_OK(cuMemAlloc(&d, 4096));
+  float a = 1;
+  int n = 0;
+  void *args[] = {&a, &d, &d, &n};
+  ASSERT_CU(cuLaunchKernel(f, 0, 1, 1, 32, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 1025, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 1, 1, 65, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuLaunchKernel(f, 1, 65536, 1, 1, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 48 * 1024 + 1, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL), CUDA_ERROR_INVALID_VALUE);
+  size_t small = 8;
+  void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, args, CU_LAUNCH_PARAM_BUFFER_SIZE, &small, CU_LAUNCH_PARAM_END};
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, extra), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, extra), CUDA_ERROR_INVALID_VALUE);
+  int bogus;
+  ASSERT_CU(cuLaunchKernel((CUfunction)&bogus, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_HANDLE);
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, (CUstream)&bogus, args, NULL), CUDA_ERROR_INVALID_HANDLE);
+  CUlaunchAttribute coop = {.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE};
+  coop.value.cooperative = 1;
+  CUlaunchConfig cfg = {1, 1, 1, 32, 1, 1, 0, NULL, &coop, 1};
+  ASSERT_CU(cuLaunchKernelEx(&cfg, f, args, NULL), CUDA_ERROR_NOT_SUPPORTED);
+  ASSERT_CU_OK(cuLaunchKernel_ptsz(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL)); /* n = 0: no work */
+  ASSERT_CU_OK(cuModuleUnload(m));
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_HANDLE);
+  ASSERT_CU_OK(cuCtxSynchronize()); /* launch errors are not sticky */
+}
+
+TEST(module_illegal_address_is_sticky) {
+  sg_test_setup();
+  CUmodule m = load_ptx();
+  CUfunction f;
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "poke"));
+  CUdeviceptr d;
+  ASSERT_CU_OK(cuMemAlloc(&d, 256));
+  long off = 0;
+  void *args[] = {&d, &off};
+  ASSERT_CU_OK(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL));
+  int v = 0;
+  ASSERT_CU_OK(cuMemcpyDtoH(&v, d, sizeof v));
+  ASSERT_EQ(v, 1);
+  off = 1 << 20; /* 4 MiB past the allocation */
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_ILLEGAL_ADDRESS);
+  char msg[256] = "";
+  ASSERT_GT(sg_softgpu_last_error(msg, sizeof msg), 0);
+  ASSERT_CU(cuCtxSynchronize(), CUDA_ERROR_ILLEGAL_ADDRESS);
+  ASSERT_CU(cuMemcpyDtoH(&v, d, sizeof v), CUDA_ERROR_ILLEGAL_ADDRESS);
+  ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_ILLEGAL_ADDRESS);
+}

@@ -1,0 +1,173 @@
+/*
+ * sg_ptx_extract on real nvcc 13.0 output (softgpu/tests/ptx/fatbin, made from ptx/src/vadd.cu):
+ *   nvcc -fatbin -gencode arch=compute_75,code=compute_75 -gencode arch=compute_86,code=sm_86 vadd.cu
+ *   ... -Xfatbin -compress-all / -Xfatbin -compress-mode=speed / -Xfatbin -compress=false
+ * plus wrappers, plain text, and corrupted images (which must fail cleanly, never crash).
+ */
+#include "ptx/ptx_test_util.h"
+
+static char *extract_ok(const char *file, int sm, size_t *len) {
+  size_t n;
+  char *img = ptxt_read(file, &n);
+  char err[256] = "", *ptx = NULL;
+  sg_ptx_status st = sg_ptx_extract(img, n, sm, &ptx, len, err, sizeof err);
+  free(img);
+  if (st != SG_PTX_OK) FAIL("extract %s: %d %s", file, (int)st, err);
+  return ptx;
+}
+
+static void check_vadd_ptx(const char *ptx, size_t len, const char *target) {
+  ASSERT_EQ(strlen(ptx), len); /* no embedded or trailing NULs */
+  ASSERT_TRUE(len > 100);
+  ASSERT_NE(ptx[len - 1], '\0');
+  ASSERT_NOT_NULL(strstr(ptx, ".visible .entry vadd("));
+  ASSERT_NOT_NULL(strstr(ptx, target));
+}
+
+TEST(ptx_fatbin_zstd) {
+  size_t len;
+  char *p = extract_ok("fatbin/vadd-zstd.fatbin", 86, &len);
+  check_vadd_ptx(p, len, ".target sm_75");
+  free(p);
+}
+
+TEST(ptx_fatbin_compress_all) {
+  size_t len;
+  char *p = extract_ok("fatbin/vadd-all.fatbin", 86, &len);
+  check_vadd_ptx(p, len, ".target sm_75");
+  free(p);
+}
+
+TEST(ptx_fatbin_lz4_and_plain_match_zstd) {
+  size_t l1, l2, l3;
+  char *a = extract_ok("fatbin/vadd-zstd.fatbin", 80, &l1);
+  char *b = extract_ok("fatbin/vadd-lz4.fatbin", 80, &l2);
+  char *c = extract_ok("fatbin/vadd-plain.fatbin", 80, &l3);
+  ASSERT_EQ(l1, l2);
+  ASSERT_EQ(l1, l3);
+  ASSERT_MEM_EQ(a, b, l1);
+  ASSERT_MEM_EQ(a, c, l1);
+  free(a);
+  free(b);
+  free(c);
+}
+
+TEST(ptx_fatbin_picks_highest_arch_not_above_device) {
+  size_t len;
+  char *p = extract_ok("fatbin/vadd-multi.fatbin", 86, &len);
+  check_vadd_ptx(p, len, ".target sm_75");
+  free(p);
+  p = extract_ok("fatbin/vadd-multi.fatbin", 90, &len);
+  check_vadd_ptx(p, len, ".target sm_89");
+  free(p);
+  size_t n;
+  char *img = ptxt_read("fatbin/vadd-multi.fatbin", &n);
+  char err[256] = "", *ptx = NULL;
+  ASSERT_EQ(sg_ptx_extract(img, n, 70, &ptx, &len, err, sizeof err), SG_PTX_ERR_NOT_FOUND);
+  ASSERT_NULL(ptx);
+  free(img);
+}
+
+TEST(ptx_fatbin_elf_only_is_not_found) {
+  size_t n, len;
+  char *img = ptxt_read("fatbin/vadd-elf.fatbin", &n);
+  char err[256] = "", *ptx = NULL;
+  ASSERT_EQ(sg_ptx_extract(img, n, 86, &ptx, &len, err, sizeof err), SG_PTX_ERR_NOT_FOUND);
+  ASSERT_NOT_NULL(strstr(err, "ELF"));
+  /* A bare cubin too. */
+  static const unsigned char elf[64] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+  ASSERT_EQ(sg_ptx_extract(elf, sizeof elf, 86, &ptx, &len, err, sizeof err), SG_PTX_ERR_NOT_FOUND);
+  free(img);
+}
+
+TEST(ptx_fatbin_wrapper_v1_and_v2) {
+  size_t n, len;
+  char *img = ptxt_read("fatbin/vadd-zstd.fatbin", &n);
+  /* The container must be 8-aligned like the .nv_fatbin section. */
+  unsigned long long *data = calloc(n / 8 + 1, 8);
+  memcpy(data, img, n);
+  struct { int magic, version; const unsigned long long *data; void *extra; } w = {0x466243B1, 1, data, NULL};
+  char err[256] = "", *ptx = NULL;
+  ASSERT_EQ(sg_ptx_extract(&w, 0, 86, &ptx, &len, err, sizeof err), SG_PTX_OK);
+  check_vadd_ptx(ptx, len, ".target sm_75");
+  free(ptx);
+  /* -rdc: linked container holds only ELF, PTX comes from the pre-link list. */
+  size_t en;
+  char *elf = ptxt_read("fatbin/vadd-elf.fatbin", &en);
+  unsigned long long *edata = calloc(en / 8 + 1, 8);
+  memcpy(edata, elf, en);
+  const void *prelink[2] = {data, NULL};
+  struct { int magic, version; const unsigned long long *data; const void *const *extra; } w2 = {0x466243B1, 2, edata, prelink};
+  ASSERT_EQ(sg_ptx_extract(&w2, 0, 86, &ptx, &len, err, sizeof err), SG_PTX_OK);
+  check_vadd_ptx(ptx, len, ".target sm_75");
+  free(ptx);
+  w2.version = 1; /* same wrapper without the -rdc version: only the ELF is seen */
+  ASSERT_EQ(sg_ptx_extract(&w2, 0, 86, &ptx, &len, err, sizeof err), SG_PTX_ERR_NOT_FOUND);
+  w.version = 3;
+  ASSERT_EQ(sg_ptx_extract(&w, 0, 86, &ptx, &len, err, sizeof err), SG_PTX_ERR_PARSE);
+  free(data);
+  free(edata);
+  free(img);
+  free(elf);
+}
+
+TEST(ptx_fatbin_plain_text) {
+  size_t n, len;
+  char *text = ptxt_read("vadd.ptx", &n);
+  char err[256] = "", *ptx = NULL;
+  ASSERT_EQ(sg_ptx_extract(text, 0, 75, &ptx, &len, err, sizeof err), SG_PTX_OK);
+  ASSERT_EQ(len, n);
+  ASSERT_MEM_EQ(ptx, text, n);
+  free(ptx);
+  /* With a size that includes trailing NULs. */
+  char *padded = calloc(n + 16, 1);
+  memcpy(padded, text, n);
+  ASSERT_EQ(sg_ptx_extract(padded, n + 16, 75, &ptx, &len, err, sizeof err), SG_PTX_OK);
+  ASSERT_EQ(len, n);
+  free(ptx);
+  free(padded);
+  free(text);
+  static const unsigned char junk[16] = {1, 2, 3, 4, 0xff, 0xfe};
+  ASSERT_EQ(sg_ptx_extract(junk, sizeof junk, 75, &ptx, &len, err, sizeof err), SG_PTX_ERR_PARSE);
+}
+
+/* Every truncation and many single-byte corruptions of each sample: a clean status, no crash
+ * (ASan checks every read stays inside the buffer). */
+TEST(ptx_fatbin_fuzz_truncated_and_corrupted) {
+  const char *files[] = {"fatbin/vadd-zstd.fatbin", "fatbin/vadd-lz4.fatbin", "fatbin/vadd-all.fatbin",
+                         "fatbin/vadd-plain.fatbin"};
+  for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+    size_t n, len;
+    char *img = ptxt_read(files[f], &n);
+    for (size_t cut = 1; cut < n; cut += (cut < 200 ? 1 : 7)) {
+      char *b = malloc(cut); /* 0 would mean "size unknown" */
+      memcpy(b, img, cut);
+      char err[256], *ptx = NULL;
+      sg_ptx_status st = sg_ptx_extract(b, cut, 86, &ptx, &len, err, sizeof err);
+      if (st == SG_PTX_OK) {
+        ASSERT_NOT_NULL(ptx);
+        free(ptx);
+      } else {
+        ASSERT_NULL(ptx);
+      }
+      free(b);
+    }
+    unsigned seed = 12345;
+    for (int iter = 0; iter < 400; iter++) {
+      char *b = malloc(n);
+      memcpy(b, img, n);
+      for (int k = 0; k < 3; k++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t pos = (seed >> 8) % (n < 128 ? n : 128); /* headers live in the first bytes */
+        if (iter & 1) pos = (seed >> 8) % n;
+        b[pos] = (char)(seed >> 24);
+      }
+      char err[256], *ptx = NULL;
+      sg_ptx_status st = sg_ptx_extract(b, n, 86, &ptx, &len, err, sizeof err);
+      ASSERT_TRUE(st == SG_PTX_OK || st == SG_PTX_ERR_PARSE || st == SG_PTX_ERR_NOT_FOUND || st == SG_PTX_ERR_NOMEM);
+      free(ptx);
+      free(b);
+    }
+    free(img);
+  }
+}

@@ -1,0 +1,258 @@
+/*
+ * End-to-end engine tests on nvcc 13.0 PTX (the .ptx files in softgpu/tests/ptx, sources in ptx/src):
+ * vector add from a fatbin, tiled SGEMM with shared memory and barriers, warp shuffles/votes,
+ * atomics, device calls with recursion and local memory, struct parameters, module variables,
+ * and the failure paths (out of bounds, misaligned, unsupported, trap, bad launches).
+ */
+#include <math.h>
+
+#include "ptx/ptx_test_util.h"
+
+TEST(ptx_run_vadd_from_fatbin) {
+  size_t n, len;
+  char *img = ptxt_read("fatbin/vadd-zstd.fatbin", &n);
+  char err[512] = "", *ptx = NULL;
+  ASSERT_EQ(sg_ptx_extract(img, n, 86, &ptx, &len, err, sizeof err), SG_PTX_OK);
+  sg_ptx_module *m = NULL;
+  ASSERT_EQ(sg_ptx_load(ptx, len, &m, err, sizeof err), SG_PTX_OK);
+  sg_ptx_kernel *k = ptxt_kernel(m, "vadd");
+  ASSERT_EQ(sg_ptx_param_count(k), 4);
+  ASSERT_EQ(sg_ptx_param_bytes(k), 28);
+  const int N = 1000;
+  sg_devptr a = ptxt_alloc(N * 4), b = ptxt_alloc(N * 4), c = ptxt_alloc(N * 4);
+  float *ha = ptxt_host(a, N * 4), *hb = ptxt_host(b, N * 4), *hc = ptxt_host(c, N * 4);
+  for (int i = 0; i < N; i++) { ha[i] = (float)i * 0.5f; hb[i] = (float)(N - i); hc[i] = -1; }
+  struct { uint64_t a, b, c; int n; } P = {a, b, c, N};
+  ASSERT_EQ(ptxt_launch(k, (N + 127) / 128, 1, 128, 1, 0, &P, 28, err, sizeof err), SG_PTX_OK);
+  for (int i = 0; i < N; i++) if (hc[i] != ha[i] + hb[i]) FAIL("c[%d] = %g", i, hc[i]);
+  sg_ptx_unload(m);
+  free(ptx);
+  free(img);
+}
+
+TEST(ptx_run_sgemm_tiled) {
+  sg_ptx_module *m = ptxt_load_file("sgemm.ptx");
+  sg_ptx_kernel *k = ptxt_kernel(m, "sgemm");
+  const int N = 64;
+  sg_devptr A = ptxt_alloc(N * N * 4), B = ptxt_alloc(N * N * 4), C = ptxt_alloc(N * N * 4);
+  float *ha = ptxt_host(A, N * N * 4), *hb = ptxt_host(B, N * N * 4), *hc = ptxt_host(C, N * N * 4);
+  for (int i = 0; i < N * N; i++) { ha[i] = (float)((i * 7) % 13) - 6; hb[i] = (float)((i * 5) % 11) - 5; }
+  struct { uint64_t a, b, c; int n; } P = {A, B, C, N};
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(k, N / 16, N / 16, 16, 16, 0, &P, 28, err, sizeof err), SG_PTX_OK);
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) {
+      float s = 0;
+      for (int q = 0; q < N; q++) s += ha[i * N + q] * hb[q * N + j];
+      if (hc[i * N + j] != s) FAIL("C[%d][%d] = %g, want %g", i, j, hc[i * N + j], s);
+    }
+  sg_ptx_attrs at;
+  sg_ptx_kernel_attrs(k, &at);
+  ASSERT_EQ(at.static_shared_bytes, 2048);
+  ASSERT_EQ(at.ptx_version, 90);
+  ASSERT_EQ(at.binary_version, 75);
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_reduce_shfl_dynshared_atomic) {
+  sg_ptx_module *m = ptxt_load_file("reduce.ptx");
+  sg_ptx_kernel *k = ptxt_kernel(m, "reduce");
+  const int N = 1000;
+  sg_devptr in = ptxt_alloc(N * 4), out = ptxt_alloc(4);
+  float *hi = ptxt_host(in, N * 4), *ho = ptxt_host(out, 4);
+  double want = 0;
+  for (int i = 0; i < N; i++) { hi[i] = (float)(i % 17); want += hi[i]; }
+  *ho = 0;
+  struct { uint64_t in, out; int n; } P = {in, out, N};
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(k, 4, 1, 256, 1, 8 * 4, &P, 20, err, sizeof err), SG_PTX_OK);
+  ASSERT_EQ(*ho, (float)want);
+  /* Too little dynamic shared memory: the write to s[7] is out of bounds. */
+  *ho = 0;
+  sg_ptx_status st = ptxt_launch(k, 4, 1, 256, 1, 4, &P, 20, err, sizeof err);
+  ASSERT_EQ(st, SG_PTX_ERR_ILLEGAL_ADDRESS);
+  ASSERT_NOT_NULL(strstr(err, "shared"));
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_votes_and_shuffles) {
+  sg_ptx_module *m = ptxt_load_file("reduce.ptx");
+  sg_ptx_kernel *k = ptxt_kernel(m, "votes");
+  sg_devptr in = ptxt_alloc(64 * 4), out = ptxt_alloc(64 * 8 * 4);
+  int *hi = ptxt_host(in, 64 * 4);
+  unsigned *ho = ptxt_host(out, 64 * 32);
+  for (int i = 0; i < 64; i++) hi[i] = i < 32 ? (i % 3 == 0 ? -(i % 5) : i % 5) : 1 + (i & 1);
+  uint64_t P[2] = {in, out};
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 64, 1, 0, P, 16, err, sizeof err), SG_PTX_OK);
+  for (int w = 0; w < 2; w++) {
+    unsigned ballot = 0;
+    for (int l = 0; l < 32; l++) ballot |= (unsigned)(hi[w * 32 + l] > 0) << l;
+    for (int l = 0; l < 32; l++) {
+      int t = w * 32 + l;
+      unsigned *o = ho + t * 8;
+      unsigned match = 0;
+      for (int q = 0; q < 32; q++) match |= (unsigned)(hi[w * 32 + q] == hi[t]) << q;
+      ASSERT_EQ(o[0], ballot);
+      ASSERT_EQ(o[1], (unsigned)(ballot == 0xffffffffu));
+      ASSERT_EQ(o[2], (unsigned)(ballot != 0));
+      ASSERT_EQ(o[3], (l & 1) ? 0xaaaaaaaau : 0u); /* only odd lanes took the branch */
+      ASSERT_EQ(o[4], match);
+      ASSERT_EQ((int)o[5], hi[w * 32 + 3]);
+      ASSERT_EQ((int)o[6], hi[l == 0 ? t : t - 1]);
+      ASSERT_EQ((int)o[7], hi[t ^ 1]);
+    }
+  }
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_atomics) {
+  sg_ptx_module *m = ptxt_load_file("reduce.ptx");
+  sg_ptx_kernel *k = ptxt_kernel(m, "atomics");
+  sg_devptr g = ptxt_alloc(64), u = ptxt_alloc(64), l = ptxt_alloc(8);
+  int *hg = ptxt_host(g, 64);
+  unsigned *hu = ptxt_host(u, 64);
+  unsigned long long *hl = ptxt_host(l, 8);
+  hg[0] = 0; hg[1] = -5; hg[2] = 3; hg[3] = 0; hg[4] = 0;
+  hu[0] = 0; hu[1] = 0; hu[2] = 0; hu[3] = 0; hu[4] = 0xffffffffu;
+  *hl = 0;
+  uint64_t P[3] = {g, u, l};
+  char err[512] = "";
+  const int T = 96;
+  ASSERT_EQ(ptxt_launch(k, 2, 1, T, 1, 0, P, 24, err, sizeof err), SG_PTX_OK);
+  ASSERT_EQ(hg[0], 2 * T);
+  ASSERT_EQ(hg[1], T - 1);
+  ASSERT_EQ(hg[2], -(T - 1));
+  ASSERT_EQ(hu[0], (unsigned)((2 * T) % 8)); /* inc wraps at 7 */
+  ASSERT_EQ(hu[1], 100u - (2 * T - 1) % 101); /* dec from 0 wraps to 100 */
+  ASSERT_EQ(hu[2], 0xffffffffu);
+  ASSERT_EQ(hu[3], 0u); /* even number of xors */
+  ASSERT_EQ(hu[4], 0u);
+  ASSERT_EQ(hg[3], T); /* the CAS chain advances once per thread value, in any order */
+  ASSERT_EQ(*hl, (unsigned long long)(2 * T) << 33);
+  ASSERT_EQ(hg[4], 5);
+  ASSERT_EQ(hg[5], 2 * T);
+  sg_ptx_unload(m);
+}
+
+static int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+
+TEST(ptx_run_calls_recursion_local) {
+  sg_ptx_module *m = ptxt_load_file("calls.ptx");
+  sg_ptx_kernel *k = ptxt_kernel(m, "calls");
+  const int T = 20;
+  sg_devptr o = ptxt_alloc(T * 4), p = ptxt_alloc(T * 8);
+  int *ho = ptxt_host(o, T * 4);
+  float *hp = ptxt_host(p, T * 8);
+  uint64_t P[2] = {o, p};
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(k, 1, 1, T, 1, 0, P, 16, err, sizeof err), SG_PTX_OK);
+  for (int i = 0; i < T; i++) {
+    ASSERT_EQ(ho[i], fib(i));
+    float a = (float)i;
+    int arr[8];
+    for (int q = 0; q < 8; q++) arr[q] = (int)(q * a);
+    ASSERT_EQ(hp[2 * i], a + (float)arr[fib(i) & 7]);
+    ASSERT_EQ(hp[2 * i + 1], (float)fib(i));
+  }
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_struct_params_layout) {
+  sg_ptx_module *m = ptxt_load_file("calls.ptx");
+  sg_ptx_kernel *k = ptxt_kernel(m, "structs");
+  ASSERT_EQ(sg_ptx_param_count(k), 3);
+  size_t off, size;
+  ASSERT_EQ(sg_ptx_param_info(k, 0, &off, &size), SG_PTX_OK);
+  ASSERT_EQ(off, 0);
+  ASSERT_EQ(size, 40);
+  ASSERT_EQ(sg_ptx_param_info(k, 1, &off, &size), SG_PTX_OK);
+  ASSERT_EQ(off, 40);
+  ASSERT_EQ(size, 2);
+  ASSERT_EQ(sg_ptx_param_info(k, 2, &off, &size), SG_PTX_OK);
+  ASSERT_EQ(off, 48);
+  ASSERT_EQ(size, 8);
+  ASSERT_EQ(sg_ptx_param_info(k, 3, &off, &size), SG_PTX_ERR_NOT_FOUND);
+  ASSERT_EQ(sg_ptx_param_bytes(k), 56);
+  unsigned char buf[56] = {0};
+  struct { char c; double d[3]; int x; } s = {-3, {1.5, 2.25, 4}, 10};
+  memcpy(buf, &s, 40);
+  short h = -7;
+  memcpy(buf + 40, &h, 2);
+  sg_devptr o = ptxt_alloc(8);
+  memcpy(buf + 48, &o, 8);
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 1, 1, 0, buf, sizeof buf, err, sizeof err), SG_PTX_OK);
+  ASSERT_EQ(*(double *)ptxt_host(o, 8), 2.25 + 10 - 7 - 3);
+  /* A short parameter buffer is a launch error, not a read past it. */
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 1, 1, 0, buf, 40, err, sizeof err), SG_PTX_ERR_LAUNCH);
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_module_globals) {
+  sg_ptx_module *m = ptxt_load_file("calls.ptx");
+  sg_devptr gv, cc;
+  uint64_t size;
+  ASSERT_EQ(sg_ptx_get_global(m, "gv", &gv, &size), SG_PTX_OK);
+  ASSERT_EQ(size, 12);
+  int *hg = ptxt_host(gv, 12);
+  ASSERT_EQ(hg[0], 7);
+  ASSERT_EQ(hg[2], 9);
+  ASSERT_EQ(sg_ptx_get_global(m, "cc", &cc, &size), SG_PTX_OK);
+  ASSERT_EQ(size, 16);
+  ASSERT_EQ(((float *)ptxt_host(cc, 16))[3], 4.0f);
+  ASSERT_EQ(sg_ptx_get_global(m, "nope", &cc, &size), SG_PTX_ERR_NOT_FOUND);
+  sg_ptx_kernel *k = ptxt_kernel(m, "globals");
+  sg_devptr o = ptxt_alloc(8 * 4);
+  uint64_t P[1] = {o};
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 1, 1, 0, P, 8, err, sizeof err), SG_PTX_OK);
+  ASSERT_EQ(((float *)ptxt_host(o, 4))[0], 1.0f + 7);
+  ASSERT_EQ(hg[0], 70);
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_out_of_bounds_global) {
+  sg_ptx_module *m = ptxt_load_file("vadd.ptx");
+  sg_ptx_kernel *k = ptxt_kernel(m, "vadd");
+  sg_devptr a = ptxt_alloc(256), b = ptxt_alloc(256), c = ptxt_alloc(256);
+  char err[512] = "";
+  struct { uint64_t a, b, c; int n; } P = {a, b, c, 64};
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 64, 1, 0, &P, 28, err, sizeof err), SG_PTX_OK);
+  sg_mem_free(b); /* freed: any access to it is illegal */
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 64, 1, 0, &P, 28, err, sizeof err), SG_PTX_ERR_ILLEGAL_ADDRESS);
+  ASSERT_NOT_NULL(strstr(err, "global"));
+  ASSERT_NOT_NULL(strstr(err, "vadd"));
+  P.b = 16; /* a wild pointer outside the arena */
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 64, 1, 0, &P, 28, err, sizeof err), SG_PTX_ERR_ILLEGAL_ADDRESS);
+  P.b = a + 2; /* misaligned float */
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 64, 1, 0, &P, 28, err, sizeof err), SG_PTX_ERR_MISALIGNED);
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_bad_launches) {
+  sg_ptx_module *m = ptxt_load_file("vadd.ptx");
+  sg_ptx_kernel *k = ptxt_kernel(m, "vadd");
+  char err[512] = "";
+  struct { uint64_t a, b, c; int n; } P = {0, 0, 0, 0};
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 2048, 1, 0, &P, 28, err, sizeof err), SG_PTX_ERR_LAUNCH);
+  ASSERT_EQ(ptxt_launch(k, 0, 1, 32, 1, 0, &P, 28, err, sizeof err), SG_PTX_ERR_LAUNCH);
+  ASSERT_EQ(ptxt_launch(k, 1, 1, 32, 1, 1u << 30, &P, 28, err, sizeof err), SG_PTX_ERR_OUT_OF_RESOURCES);
+  /* n = 0: nobody touches memory, NULL pointers are fine */
+  ASSERT_EQ(ptxt_launch(k, 3, 2, 32, 2, 0, &P, 28, err, sizeof err), SG_PTX_OK);
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_many_blocks_all_cores) {
+  sg_ptx_module *m = ptxt_load_file("vadd.ptx");
+  sg_ptx_kernel *k = ptxt_kernel(m, "vadd");
+  const int N = 1 << 16;
+  sg_devptr a = ptxt_alloc(N * 4), b = ptxt_alloc(N * 4), c = ptxt_alloc(N * 4);
+  float *ha = ptxt_host(a, N * 4), *hb = ptxt_host(b, N * 4), *hc = ptxt_host(c, N * 4);
+  for (int i = 0; i < N; i++) { ha[i] = (float)i; hb[i] = 1; }
+  struct { uint64_t a, b, c; int n; } P = {a, b, c, N};
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(k, N / 64, 1, 64, 1, 0, &P, 28, err, sizeof err), SG_PTX_OK);
+  for (int i = 0; i < N; i++) if (hc[i] != (float)i + 1) FAIL("c[%d] = %g", i, hc[i]);
+  sg_ptx_unload(m);
+}

@@ -1,0 +1,93 @@
+/*
+ * The vgpu side of `make bench`, linked against vgpu's libcuda.so.1:
+ *   guest sync N        N synchronous small calls (cuCtxSynchronize): mean round trip in us
+ *   guest copy MIB      HtoD and DtoH bandwidth of one MIB-sized copy (best of 3), GB/s
+ *   guest discover      cuInit + device count + name/memory/attributes (what a discovery-only
+ *                       process does); the caller times the whole process
+ * Each prints one JSON object.
+ */
+#include <cuda.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+#define CK(x)                                                                   \
+  do {                                                                          \
+    CUresult r_ = (x);                                                          \
+    if (r_ != CUDA_SUCCESS) {                                                   \
+      fprintf(stderr, "%s failed: %d\n", #x, (int)r_);                          \
+      exit(1);                                                                  \
+    }                                                                           \
+  } while (0)
+
+static void setup(void)
+{
+  CUdevice d;
+  CUcontext c;
+  CK(cuInit(0));
+  CK(cuDeviceGet(&d, 0));
+  CK(cuDevicePrimaryCtxRetain(&c, d));
+  CK(cuCtxSetCurrent(c));
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) return 2;
+  if (!strcmp(argv[1], "discover")) {
+    int n = 0, v = 0;
+    CK(cuInit(0));
+    CK(cuDeviceGetCount(&n));
+    for (int i = 0; i < n; i++) {
+      CUdevice d;
+      char name[256];
+      size_t mem;
+      int a;
+      CK(cuDeviceGet(&d, i));
+      CK(cuDeviceGetName(name, sizeof name, d));
+      CK(cuDeviceTotalMem(&mem, d));
+      CK(cuDeviceGetAttribute(&a, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d));
+      CK(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d));
+      CK(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_INTEGRATED, d));
+    }
+    printf("{\"devices\": %d}\n", n);
+    return 0;
+  }
+  setup();
+  if (!strcmp(argv[1], "sync") && argc > 2) {
+    int n = atoi(argv[2]);
+    for (int i = 0; i < 1000; i++) CK(cuCtxSynchronize());
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) CK(cuCtxSynchronize());
+    printf("{\"rtt_us\": %.3f}\n", (now_s() - t0) / n * 1e6);
+    return 0;
+  }
+  if (!strcmp(argv[1], "copy") && argc > 2) {
+    size_t n = (size_t)atoi(argv[2]) << 20;
+    void *h;
+    CUdeviceptr d;
+    CK(cuMemAllocHost(&h, n));
+    memset(h, 3, n);
+    CK(cuMemAlloc(&d, n));
+    double best_h2d = 1e9, best_d2h = 1e9;
+    for (int r = 0; r < 3; r++) {
+      double t0 = now_s();
+      CK(cuMemcpyHtoD(d, h, n));
+      double t1 = now_s();
+      CK(cuMemcpyDtoH(h, d, n));
+      double t2 = now_s();
+      if (t1 - t0 < best_h2d) best_h2d = t1 - t0;
+      if (t2 - t1 < best_d2h) best_d2h = t2 - t1;
+    }
+    printf("{\"htod_gbps\": %.3f, \"dtoh_gbps\": %.3f}\n", n / best_h2d / 1e9, n / best_d2h / 1e9);
+    return 0;
+  }
+  return 2;
+}

@@ -1,0 +1,104 @@
+// `make bench`: vgpu's figures next to baselines measured in the same run, printed as ratios
+// (docs/benchmarks.md records the figures as measured). Never run by `make test`: speed is
+// measured here, not asserted in tests.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+
+import { startMediator } from '../helpers/mediator.js';
+import { BUILD, GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
+
+const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
+const out = join(BUILD, 'bench');
+
+function build(): { raw: string; guest: string } {
+  mkdirSync(out, { recursive: true });
+  const raw = join(out, 'raw');
+  const guest = join(out, 'guest');
+  execFileSync('cc', ['-std=c11', '-O2', '-D_GNU_SOURCE', '-o', raw, join(ROOT, 'test/bench/raw.c')], { stdio: 'inherit' });
+  execFileSync('cc', ['-std=c11', '-O2', '-D_GNU_SOURCE', `-I${CUDA_HOME}/include`, '-o', guest, join(ROOT, 'test/bench/guest.c'),
+    `-L${GUEST_LIB_DIR}`, '-lcuda'], { stdio: 'inherit' });
+  return { raw, guest };
+}
+
+function runJson(cmd: string, args: string[], env: Record<string, string> = {}): Record<string, number> {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, number>;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function timeProcess(cmd: string, args: string[], env: Record<string, string>, runs: number): number {
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(cmd, args, { env: { ...process.env, ...env } });
+    if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(ms);
+}
+
+/** A Node echo server: the same runtime the executor runs on, so its round trip is the floor. */
+async function nodeEcho(path: string): Promise<net.Server> {
+  const srv = net.createServer((s) => s.on('data', (d) => s.write(d)));
+  await new Promise<void>((r) => srv.listen(path, () => r()));
+  return srv;
+}
+
+interface Row {
+  what: string;
+  vgpu: string;
+  baseline: string;
+  ratio: string;
+  bar: string;
+}
+
+async function main(): Promise<void> {
+  const { raw, guest } = build();
+  const m = await startMediator({ env: { VGPU_LOG_LEVEL: 'warn', VGPU_SOFTGPU_MEMORY: '4G' } });
+  const echoPath = join(m.stateDir, 'echo.sock');
+  const echo = await nodeEcho(echoPath);
+  const env = { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: m.server };
+  const rows: Row[] = [];
+  try {
+    const pairRtt = runJson(raw, ['pingpong-pair']).rtt_us!;
+    const nodeRtt = runJson(raw, ['pingpong-connect', echoPath]).rtt_us!;
+    const sync = runJson(guest, ['sync', '20000'], env).rtt_us!;
+    rows.push({ what: 'sync call round trip (cuCtxSynchronize), us', vgpu: sync.toFixed(1), baseline: `${nodeRtt.toFixed(1)} (C<->Node echo)`, ratio: `${(sync / nodeRtt).toFixed(2)}x`, bar: '<= 2x' });
+    rows.push({ what: '  same, against C<->C socketpair', vgpu: sync.toFixed(1), baseline: `${pairRtt.toFixed(1)} (C<->C)`, ratio: `${(sync / pairRtt).toFixed(2)}x`, bar: '(context)' });
+
+    const sockBw = runJson(raw, ['bandwidth-pair', '256']).gbps!;
+    const memBw = runJson(raw, ['memcpy', '256']).gbps!;
+    const copy = runJson(guest, ['copy', '256'], env);
+    for (const [k, label] of [['htod_gbps', 'HtoD 256 MiB, GB/s'], ['dtoh_gbps', 'DtoH 256 MiB, GB/s']] as const) {
+      const v = copy[k]!;
+      rows.push({ what: label, vgpu: v.toFixed(2), baseline: `${sockBw.toFixed(2)} (socket)`, ratio: `${((v / sockBw) * 100).toFixed(0)}%`, bar: '>= 50%' });
+      rows.push({ what: '  same, against memcpy', vgpu: v.toFixed(2), baseline: `${memBw.toFixed(2)} (memcpy)`, ratio: `${((v / memBw) * 100).toFixed(0)}%`, bar: '(context)' });
+    }
+
+    const trueMs = timeProcess('/bin/true', [], {}, 20);
+    const discMs = timeProcess(guest, ['discover'], env, 20);
+    rows.push({ what: 'discovery-only process (count + properties), ms', vgpu: discMs.toFixed(1), baseline: `${trueMs.toFixed(1)} (/bin/true)`, ratio: `${(discMs / trueMs).toFixed(1)}x`, bar: '<= 20 ms' });
+  } finally {
+    echo.close();
+    await m.stop();
+    rmSync(echoPath, { force: true });
+  }
+  const cols: Array<keyof Row> = ['what', 'vgpu', 'baseline', 'ratio', 'bar'];
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
+  const line = (r: Record<keyof Row, string>): string => cols.map((c, i) => r[c].padEnd(width[i]!)).join('  ');
+  console.log(line({ what: 'measure', vgpu: 'vgpu', baseline: 'baseline', ratio: 'ratio', bar: 'bar' }));
+  for (const r of rows) console.log(line(r));
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

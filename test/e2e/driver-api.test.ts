@@ -1,0 +1,62 @@
+// A C program written against CUDA 13's cuda.h and linked against vgpu's libcuda.so.1 runs through
+// a real mediator on softgpu, over a Unix socket and over TCP with a VM token, and checks its own
+// results (test/programs/driver_api.c).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { buildProgram, runGuest } from '../helpers/programs.js';
+import { BIN } from '../helpers/paths.js';
+
+let m: RunningMediator;
+before(async () => {
+  m = await startMediator({ tcp: true });
+});
+after(async () => {
+  await m?.stop();
+});
+
+function assertAllOk(out: string, code: number | null, stderr: string): void {
+  const bad = out.split('\n').filter((l) => l.startsWith('not ok'));
+  assert.deepEqual(bad, [], `failed checks:\n${bad.join('\n')}\nstderr:\n${stderr.slice(-4000)}`);
+  assert.ok(out.split('\n').filter((l) => l.startsWith('ok - ')).length > 80, 'the program ran its checks');
+  assert.equal(code, 0, stderr.slice(-4000));
+}
+
+test('driver API program passes over a Unix socket (default local VM, no token)', async () => {
+  const prog = buildProgram('driver_api');
+  const r = await runGuest(prog, ['--server', m.server], {});
+  assertAllOk(r.stdout, r.code, r.stderr);
+  assert.match(r.stdout, /# device: .*CPU/i);
+});
+
+test('driver API program passes over TCP with the token of a VM added while the mediator runs', async () => {
+  const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', 'tenant-tcp', '--state-dir', m.stateDir, '--memory', '1G', '--print-token'], { encoding: 'utf8' });
+  const token = out.trim().split('\n').at(-1)!;
+  assert.match(token, /^vgpu_/);
+  const prog = buildProgram('driver_api');
+  const r = await runGuest(prog, ['--server', m.tcp!, '--token', token], {});
+  assertAllOk(r.stdout, r.code, r.stderr);
+  assert.match(r.stdout, /# compute capability \d+\.\d+, 1024 MiB/, 'the VM quota is the total memory the guest sees');
+});
+
+test('VGPU_LOG=debug traces every call with its duration', async () => {
+  const prog = buildProgram('init_only');
+  const r = await runGuest(prog, ['--server', m.server], { VGPU_LOG: 'debug' });
+  assert.match(r.stdout, /cuInit=0 cuDeviceGetCount=0 count=1/);
+  assert.match(r.stderr, /cuInit/);
+  assert.match(r.stderr, /cuDeviceGetCount/);
+});
+
+test('an unreachable server makes cuInit return CUDA_ERROR_NO_DEVICE quickly, with a reason', async () => {
+  const prog = buildProgram('init_only');
+  const started = Date.now();
+  const r = await runGuest(prog, ['--server', `unix:${m.stateDir}/nobody-listens.sock`], { VGPU_LOG: 'warn' });
+  const ms = Date.now() - started;
+  assert.match(r.stdout, /cuInit=100 /, r.stdout + r.stderr);
+  assert.ok(ms < 10_000, `took ${ms} ms`);
+  assert.ok(r.stderr.length > 0, 'the guest library says why');
+});
