@@ -89,14 +89,19 @@ spec-check:
 	bash tools/codegen/spec-check.sh $(CUDA_HOME)
 
 # ---- C tests --------------------------------------------------------------------------------
-SOFTGPU_TESTS := $(sort $(wildcard softgpu/tests/test-*.c))
-$(B)/tests/softgpu-tests: $(SOFTGPU_TESTS) softgpu/tests/runner.c softgpu/tests/task.h $(B)/asan/libvgpu-softgpu.so
+SOFTGPU_TESTS := $(sort $(filter-out softgpu/tests/test-ptx%,$(wildcard softgpu/tests/test-*.c)))
+$(B)/tests/softgpu-tests: $(SOFTGPU_TESTS) softgpu/tests/runner.c $(wildcard softgpu/tests/*.h) $(B)/asan/libvgpu-softgpu.so
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Isoftgpu/tests \
 	  -o $@ softgpu/tests/runner.c $(SOFTGPU_TESTS) -L$(B)/asan -Wl,-rpath,$(abspath $(B)/asan) -lvgpu-softgpu -lpthread -lm
 
-test-c: $(B)/tests/softgpu-tests
+include softgpu/ptx/tests.mk
+include guest/tests/tests.mk
+
+test-c: $(B)/tests/softgpu-tests $(B)/tests/ptx-tests $(B)/tests/guest-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/softgpu-tests
+	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/ptx-tests
+	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/guest-tests
 
 # ---- TypeScript and end-to-end tests --------------------------------------------------------
 test-ts: native ts

@@ -33,4 +33,18 @@ vg_hkind vg_handle_kind(const void *h);
 /* Invalidates the slot (generation bump); returns its data pointer for the caller to free. */
 void *vg_handle_release(const void *h);
 
+/* ---- added by the guest runtime (guest/common/impl/handles.c) ---- */
+
+/* Changes the remote id recorded for a live handle of kind (a primary context gets a new one each
+ * time it is activated); returns 0, or -1 when h is not live of that kind. */
+int vg_handle_set_rid(const void *h, vg_hkind kind, uint64_t rid);
+/* The live handle of kind whose remote id is rid, or NULL (rid 0 is never found). */
+void *vg_handle_find(vg_hkind kind, uint64_t rid);
+/* Fork child: the remote objects belong to the parent's session. Every handle except contexts is
+ * invalidated and every remote id (contexts included) is forgotten. */
+void vg_handle_fork_child(void);
+/* Around fork (called by the session's pthread_atfork handlers, in lock order). */
+void vg_handle_fork_prepare(void);
+void vg_handle_fork_parent(void);
+
 #endif

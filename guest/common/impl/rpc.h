@@ -73,4 +73,13 @@ void *vg_get_new_handle(vg_call *c, vg_hkind kind);
 /* Logs once per function that an unsupported entry point was called; returns NOT_SUPPORTED. */
 CUresult vg_unsupported(const char *name);
 
+/* ---- added by the guest runtime for the hand-written bulk copies (guest/cuda/impl/memory.c) ---- */
+
+/* Sends the arguments put so far as one CALL frame flagged MORE (a piece of a multi-frame call,
+ * docs/protocol.md "Bulk data") and starts the next piece with a fresh `u64 ctx` prefix. */
+CUresult vg_call_send_piece(vg_call *c);
+/* Like vg_call_invoke for a call whose successful reply is `u32 result` followed by exactly n raw
+ * bytes (over any number of REPLY frames): the bytes are read straight into dst. */
+CUresult vg_call_invoke_into(vg_call *c, void *dst, uint64_t n);
+
 #endif

@@ -1,0 +1,30 @@
+/*
+ * Guest configuration: /etc/vgpu/guest.conf (or $VGPU_CONFIG), `key = value` lines with keys
+ * server, token, log, log_file; '#' starts a comment. Environment variables win over the file:
+ * VGPU_SERVER, VGPU_TOKEN, VGPU_LOG, VGPU_LOG_FILE.
+ */
+#ifndef VG_CONF_H
+#define VG_CONF_H
+
+#include <stddef.h>
+
+#define VG_CONF_VALUE_MAX 1024
+
+typedef struct vg_conf {
+  char server[VG_CONF_VALUE_MAX];
+  char token[VG_CONF_VALUE_MAX];
+  char log[32];
+  char log_file[VG_CONF_VALUE_MAX];
+  /* The first problem met while reading, for one warning once logging is up; empty if none. */
+  char problem[256];
+} vg_conf;
+
+/* Parses file text into c (keys present overwrite; others untouched). Bad lines are skipped and
+ * the first one is described in c->problem. Returns the number of bad lines. */
+int vg_conf_parse(const char *text, size_t len, vg_conf *c);
+/* The process's resolved configuration, read once (file, then environment). Thread-safe. */
+const vg_conf *vg_conf_get(void);
+/* Forgets the resolved configuration so the next vg_conf_get re-reads it (tests, fork child). */
+void vg_conf_reset(void);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * Sockets for the guest session. MSG_NOSIGNAL keeps a dead peer from killing the application with
+ * SIGPIPE; SOCK_CLOEXEC keeps the connection out of exec'd children.
+ */
+#include "conn.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap) {
+  memset(a, 0, sizeof *a);
+  if (!spec || !*spec) {
+    snprintf(err, errcap, "no server configured (set VGPU_SERVER or 'server' in guest.conf)");
+    return -1;
+  }
+  if (!strncmp(spec, "unix:", 5)) {
+    const char *p = spec + 5;
+    size_t n = strlen(p);
+    if (n == 0 || n >= sizeof a->path) {
+      snprintf(err, errcap, "bad unix socket path in '%s'", spec);
+      return -1;
+    }
+    a->is_unix = 1;
+    memcpy(a->path, p, n + 1);
+    return 0;
+  }
+  if (!strncmp(spec, "tcp:", 4)) {
+    const char *p = spec + 4, *hs, *he, *colon;
+    if (*p == '[') {
+      hs = p + 1;
+      he = strchr(hs, ']');
+      if (!he || he[1] != ':') goto bad;
+      colon = he + 1;
+    } else {
+      colon = strrchr(p, ':');
+      if (!colon) goto bad;
+      hs = p;
+      he = colon;
+    }
+    size_t hl = (size_t)(he - hs), pl = strlen(colon + 1);
+    if (hl == 0 || hl >= sizeof a->host || pl == 0 || pl >= sizeof a->port) goto bad;
+    for (const char *q = colon + 1; *q; q++)
+      if (*q < '0' || *q > '9') goto bad;
+    memcpy(a->host, hs, hl);
+    memcpy(a->port, colon + 1, pl + 1);
+    return 0;
+  }
+bad:
+  snprintf(err, errcap, "bad server address '%s' (expected unix:PATH or tcp:HOST:PORT)", spec);
+  return -1;
+}
+
+static int remaining_ms(uint64_t deadline_ns) {
+  if (!deadline_ns) return -1;
+  uint64_t now = vg_now_ns();
+  if (now >= deadline_ns) return 0;
+  uint64_t ms = (deadline_ns - now + 999999) / 1000000;
+  return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+/* Waits for fd to be ready; 0, or a negative errno. */
+static int wait_fd(int fd, short events, uint64_t deadline_ns) {
+  for (;;) {
+    int ms = remaining_ms(deadline_ns);
+    if (ms == 0) return -ETIMEDOUT;
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int r = poll(&pfd, 1, ms);
+    if (r > 0) return 0;
+    if (r == 0) return -ETIMEDOUT;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+static int connect_one(int family, int type, const struct sockaddr *sa, socklen_t salen,
+                       uint64_t deadline_ns, int *out_errno) {
+  int fd = socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    *out_errno = errno;
+    return -1;
+  }
+  if (connect(fd, sa, salen) == 0) return fd;
+  if (errno != EINPROGRESS && errno != EAGAIN && errno != EINTR) {
+    *out_errno = errno;
+    close(fd);
+    return -1;
+  }
+  int r = wait_fd(fd, POLLOUT, deadline_ns);
+  if (r == 0) {
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) soerr = errno;
+    if (soerr == 0) return fd;
+    r = -soerr;
+  }
+  *out_errno = -r;
+  close(fd);
+  return -1;
+}
+
+int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errcap) {
+  int e = 0, fd;
+  if (a->is_unix) {
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    size_t n = strlen(a->path);
+    memcpy(sun.sun_path, a->path, n);
+    if (a->path[0] == '@') sun.sun_path[0] = 0; /* abstract namespace */
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (a->path[0] != '@'));
+    fd = connect_one(AF_UNIX, SOCK_STREAM, (struct sockaddr *)&sun, len, deadline_ns, &e);
+    if (fd < 0) snprintf(err, errcap, "cannot connect to unix:%s: %s", a->path, strerror(e));
+    return fd;
+  }
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  int gr = getaddrinfo(a->host, a->port, &hints, &res);
+  if (gr != 0) {
+    snprintf(err, errcap, "cannot resolve %s: %s", a->host, gai_strerror(gr));
+    return -1;
+  }
+  fd = -1;
+  for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+    fd = connect_one(ai->ai_family, ai->ai_socktype, ai->ai_addr, ai->ai_addrlen, deadline_ns, &e);
+    if (e == ETIMEDOUT) break;
+  }
+  freeaddrinfo(res);
+  if (fd < 0) {
+    snprintf(err, errcap, "cannot connect to tcp:%s:%s: %s", a->host, a->port, strerror(e));
+    return -1;
+  }
+  int one = 1;
+  /* Calls are small request/response frames: Nagle would add a delay to each. */
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+int vg_conn_writev(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ns) {
+  while (iovcnt > 0) {
+    if (iov->iov_len == 0) {
+      iov++;
+      iovcnt--;
+      continue;
+    }
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = iov;
+    mh.msg_iovlen = (size_t)iovcnt;
+    ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        int r = wait_fd(fd, POLLOUT, deadline_ns);
+        if (r) return r;
+        continue;
+      }
+      return -errno;
+    }
+    size_t left = (size_t)w;
+    while (iovcnt > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      iov++;
+      iovcnt--;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = (char *)iov->iov_base + left;
+      iov->iov_len -= left;
+    }
+  }
+  return 0;
+}
+
+int vg_conn_write(int fd, const void *p, size_t n, uint64_t deadline_ns) {
+  struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+  return vg_conn_writev(fd, &iov, 1, deadline_ns);
+}
+
+int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = recv(fd, (char *)p + got, n - got, 0);
+    if (r > 0) {
+      got += (size_t)r;
+      continue;
+    }
+    if (r == 0) return -EPIPE;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      int w = wait_fd(fd, POLLIN, deadline_ns);
+      if (w) return w;
+      continue;
+    }
+    return -errno;
+  }
+  return 0;
+}

@@ -1,0 +1,30 @@
+/*
+ * Transport: parse a server address, connect within a deadline, and move bytes. Sockets are
+ * non-blocking and every wait goes through poll with an optional deadline, so the handshake is
+ * bounded while later calls (which may legitimately take long on the GPU) wait without one.
+ */
+#ifndef VG_CONN_H
+#define VG_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+typedef struct vg_addr {
+  int is_unix;
+  char path[108];   /* unix: socket path; a leading '@' names an abstract socket */
+  char host[256];   /* tcp */
+  char port[8];
+} vg_addr;
+
+/* "unix:PATH" or "tcp:HOST:PORT" ("tcp:[v6addr]:PORT" for IPv6 literals). 0 or -1 + err. */
+int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap);
+/* Connected non-blocking socket (TCP_NODELAY on TCP), or -1 with the reason in err. */
+int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errcap);
+/* 0 on success; otherwise a negative errno (-ETIMEDOUT past the deadline, -EPIPE on EOF).
+ * deadline_ns 0 means none; it is a vg_now_ns() value. */
+int vg_conn_writev(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ns);
+int vg_conn_write(int fd, const void *p, size_t n, uint64_t deadline_ns);
+int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns);
+
+#endif

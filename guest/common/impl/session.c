@@ -1,0 +1,359 @@
+/*
+ * One session per process. Everything here runs under g_lock except the read-only accessors of
+ * state published once (the first WELCOME, the initialised flag).
+ */
+#include "session.h"
+
+#include "conf.h"
+#include "conn.h"
+#include "errors.h"
+#include "handles.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BATCH_MAX (64u * 1024u)
+#define DEFAULT_CONNECT_MS 3000
+/* Starting an executor process may take a while on a loaded host, but never this long. */
+#define ATTACH_TIMEOUT_MS 60000
+#define MAX_FORK_HOOKS 8
+
+enum { ST_NONE, ST_READY, ST_UNREACHABLE, ST_LOST };
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static int g_state = ST_NONE;
+static int g_fd = -1;
+static int g_initialized;
+static int g_attached; /* ATTACHED received on the current connection */
+static int g_strict;
+static uint32_t g_next_id;
+static vg_welcome *g_welcome; /* published once with release semantics, never freed */
+static uint8_t *g_batch;
+static size_t g_batch_len;
+static void (*g_fork_hooks[MAX_FORK_HOOKS])(void);
+static int g_nfork_hooks;
+static int g_lost_logged;
+
+static void fork_prepare(void) {
+  pthread_mutex_lock(&g_lock);
+  vg_handle_fork_prepare();
+}
+
+static void fork_parent(void) {
+  vg_handle_fork_parent();
+  pthread_mutex_unlock(&g_lock);
+}
+
+/* The child shares the parent's socket: it must never write to it. It drops its copy and any
+ * queued frames and connects its own session on next use. */
+static void fork_child(void) {
+  vg_handle_fork_child();
+  if (g_fd >= 0) close(g_fd);
+  g_fd = -1;
+  g_batch_len = 0;
+  if (g_state != ST_UNREACHABLE) g_state = ST_NONE;
+  g_lost_logged = 0;
+  pthread_mutex_unlock(&g_lock);
+  for (int i = 0; i < g_nfork_hooks; i++) g_fork_hooks[i]();
+}
+
+static void register_atfork(void) { (void)pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+void vg_session_on_fork_child(void (*fn)(void)) {
+  pthread_mutex_lock(&g_lock);
+  if (g_nfork_hooks < MAX_FORK_HOOKS) g_fork_hooks[g_nfork_hooks++] = fn;
+  pthread_mutex_unlock(&g_lock);
+}
+
+static int connect_timeout_ms(void) {
+  const char *s = getenv("VGPU_CONNECT_TIMEOUT_MS");
+  if (!s || !*s) return DEFAULT_CONNECT_MS;
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*end || v <= 0 || v > 600000) {
+    vg_log(VG_LOG_WARN, "ignoring VGPU_CONNECT_TIMEOUT_MS='%s' (want 1..600000)", s);
+    return DEFAULT_CONNECT_MS;
+  }
+  return (int)v;
+}
+
+static int send_hello(int fd, const char *token, uint64_t deadline, char *err, size_t errcap) {
+  char host[256] = "";
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  const char *prog = program_invocation_short_name ? program_invocation_short_name : "";
+  vg_hello h = {
+      .magic = VG_HELLO_MAGIC, .major = VG_PROTO_MAJOR, .minor = VG_PROTO_MINOR,
+      .flags = 0, .pid = (uint32_t)getpid(),
+      .token = token, .token_len = strlen(token),
+      .host = host, .host_len = strlen(host),
+      .program = prog, .program_len = strnlen(prog, VG_MAX_STR)};
+  vg_wr w;
+  vg_wr_init(&w, VG_FRAME_HDR_LEN + VG_MAX_PAYLOAD);
+  vg_wr_raw(&w, (uint8_t[VG_FRAME_HDR_LEN]){0}, VG_FRAME_HDR_LEN);
+  if (vg_hello_encode(&w, &h)) {
+    snprintf(err, errcap, "cannot encode HELLO: %s", vg_wire_strerror(w.err));
+    vg_wr_free(&w);
+    return -1;
+  }
+  vg_frame_hdr fh = {.len = (uint32_t)(w.len - VG_FRAME_HDR_LEN), .type = VG_FT_HELLO};
+  vg_wire_put_hdr(w.p, &fh);
+  int r = vg_conn_write(fd, w.p, w.len, deadline);
+  vg_wr_free(&w);
+  if (r) snprintf(err, errcap, "cannot send HELLO: %s", strerror(-r));
+  return r ? -1 : 0;
+}
+
+/* Reads the handshake answer; on success *out holds a decoded WELCOME. */
+static int read_welcome(int fd, uint64_t deadline, vg_welcome *out, char *err, size_t errcap) {
+  uint8_t hb[VG_FRAME_HDR_LEN];
+  vg_frame_hdr h;
+  int r = vg_conn_read(fd, hb, sizeof hb, deadline);
+  if (r) {
+    snprintf(err, errcap, "no handshake answer: %s", r == -EPIPE ? "connection closed" : strerror(-r));
+    return -1;
+  }
+  if ((r = vg_wire_get_hdr(hb, &h)) != 0) {
+    snprintf(err, errcap, "malformed handshake answer: %s", vg_wire_strerror(r));
+    return -1;
+  }
+  if (h.type != VG_FT_WELCOME && h.type != VG_FT_ERROR) {
+    snprintf(err, errcap, "unexpected frame type %u in place of WELCOME", h.type);
+    return -1;
+  }
+  uint8_t *p = malloc(h.len ? h.len : 1);
+  if (!p) {
+    snprintf(err, errcap, "out of memory reading the handshake");
+    return -1;
+  }
+  if ((r = vg_conn_read(fd, p, h.len, deadline)) != 0) {
+    snprintf(err, errcap, "handshake answer cut short: %s", r == -EPIPE ? "connection closed" : strerror(-r));
+    free(p);
+    return -1;
+  }
+  if (h.type == VG_FT_ERROR) {
+    vg_errmsg e;
+    if (vg_error_decode(p, h.len, &e) == 0)
+      snprintf(err, errcap, "host refused the session: %s: %.*s", vg_err_name(e.code), (int)e.msg_len, e.msg);
+    else
+      snprintf(err, errcap, "host refused the session (malformed ERROR frame)");
+    free(p);
+    return -1;
+  }
+  r = vg_welcome_decode(p, h.len, out);
+  free(p);
+  if (r) {
+    snprintf(err, errcap, "malformed WELCOME: %s", vg_wire_strerror(r));
+    return -1;
+  }
+  if (out->major != VG_PROTO_MAJOR) {
+    snprintf(err, errcap, "host speaks protocol %u.%u, this library %u.%u", out->major, out->minor,
+             VG_PROTO_MAJOR, VG_PROTO_MINOR);
+    vg_welcome_free(out);
+    return -1;
+  }
+  return 0;
+}
+
+static void do_connect(void) {
+  char err[512] = "";
+  const vg_conf *c = vg_conf_get();
+  vg_addr a;
+  vg_welcome wl;
+  int fd = -1;
+  uint64_t deadline = vg_now_ns() + (uint64_t)connect_timeout_ms() * 1000000ull;
+  if (vg_addr_parse(c->server, &a, err, sizeof err) == 0 &&
+      (fd = vg_conn_open(&a, deadline, err, sizeof err)) >= 0 &&
+      send_hello(fd, c->token, deadline, err, sizeof err) == 0 &&
+      read_welcome(fd, deadline, &wl, err, sizeof err) == 0) {
+    g_fd = fd;
+    g_state = ST_READY;
+    g_attached = 0;
+    g_next_id = 0;
+    const char *ss = getenv("VGPU_STRICT_SYNC");
+    g_strict = ss && !strcmp(ss, "1");
+    if (!__atomic_load_n(&g_welcome, __ATOMIC_ACQUIRE)) {
+      vg_welcome *keep = malloc(sizeof *keep);
+      if (keep) {
+        *keep = wl;
+        __atomic_store_n(&g_welcome, keep, __ATOMIC_RELEASE);
+      } else {
+        vg_welcome_free(&wl);
+      }
+    } else {
+      /* A fork child's new session: the device table of the first one stays authoritative. */
+      vg_welcome_free(&wl);
+    }
+    vg_log(VG_LOG_INFO, "connected to %s (session %llu)", c->server,
+           g_welcome ? (unsigned long long)g_welcome->session : 0ull);
+    if (g_welcome) return;
+    snprintf(err, sizeof err, "out of memory keeping the device table");
+  }
+  if (fd >= 0) close(fd);
+  g_fd = -1;
+  g_state = ST_UNREACHABLE;
+  vg_log(VG_LOG_WARN, "cannot use the vgpu host: %s; CUDA reports no device", err);
+}
+
+static vg_sess_status status_of(int st) {
+  switch (st) {
+  case ST_READY: return VG_SESS_OK;
+  case ST_LOST: return VG_SESS_LOST;
+  default: return VG_SESS_UNREACHABLE;
+  }
+}
+
+vg_sess_status vg_session_connect(void) {
+  pthread_once(&g_atfork_once, register_atfork);
+  pthread_mutex_lock(&g_lock);
+  if (g_state == ST_NONE) do_connect();
+  vg_sess_status s = status_of(g_state);
+  pthread_mutex_unlock(&g_lock);
+  return s;
+}
+
+vg_sess_status vg_session_init(void) {
+  vg_sess_status s = vg_session_connect();
+  if (s == VG_SESS_OK) __atomic_store_n(&g_initialized, 1, __ATOMIC_RELEASE);
+  return s;
+}
+
+int vg_session_initialized(void) { return __atomic_load_n(&g_initialized, __ATOMIC_ACQUIRE); }
+
+const vg_welcome *vg_session_welcome(void) { return __atomic_load_n(&g_welcome, __ATOMIC_ACQUIRE); }
+
+int vg_session_strict_sync(void) { return g_strict; }
+
+/* Asks for the session's executor before the first CALL (docs/protocol.md, "Handshake"): ATTACH,
+ * then nothing until ATTACHED. A refusal or a failure leaves the session lost. */
+static void do_attach(void) {
+  char why[600];
+  uint8_t hb[VG_FRAME_HDR_LEN], *p = NULL;
+  vg_frame_hdr h = {.type = VG_FT_ATTACH};
+  vg_errmsg st;
+  uint64_t deadline = vg_now_ns() + (uint64_t)ATTACH_TIMEOUT_MS * 1000000ull;
+  int r, e;
+  vg_wire_put_hdr(hb, &h);
+  if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
+    snprintf(why, sizeof why, "cannot send ATTACH: %s", strerror(-r));
+  } else if ((r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
+    snprintf(why, sizeof why, "no answer to ATTACH: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
+    snprintf(why, sizeof why, "malformed answer to ATTACH: %s", vg_wire_strerror(e));
+  } else if (h.type != VG_FT_ATTACHED && h.type != VG_FT_ERROR) {
+    snprintf(why, sizeof why, "frame type %u in place of ATTACHED", h.type);
+  } else if (!(p = malloc(h.len ? h.len : 1))) {
+    snprintf(why, sizeof why, "out of memory reading ATTACHED");
+  } else if ((r = vg_conn_read(g_fd, p, h.len, deadline)) != 0) {
+    snprintf(why, sizeof why, "answer to ATTACH cut short: %s", r == -EPIPE ? "connection closed" : strerror(-r));
+  } else if ((e = vg_error_decode(p, h.len, &st)) != 0) {
+    snprintf(why, sizeof why, "malformed ATTACHED: %s", vg_wire_strerror(e));
+  } else if (h.type == VG_FT_ERROR || st.code != 0) {
+    snprintf(why, sizeof why, "host refused the GPU: %s: %.*s", vg_err_name(st.code),
+             (int)(st.msg_len > 400 ? 400 : st.msg_len), st.msg);
+  } else {
+    g_attached = 1;
+    free(p);
+    return;
+  }
+  free(p);
+  vg_session_fail(why);
+}
+
+vg_sess_status vg_session_lock(void) {
+  pthread_once(&g_atfork_once, register_atfork);
+  pthread_mutex_lock(&g_lock);
+  if (g_state == ST_NONE) do_connect();
+  if (g_state == ST_READY && !g_attached) do_attach();
+  if (g_state == ST_READY) return VG_SESS_OK;
+  vg_sess_status s = status_of(g_state);
+  pthread_mutex_unlock(&g_lock);
+  return s;
+}
+
+void vg_session_unlock(void) { pthread_mutex_unlock(&g_lock); }
+
+uint32_t vg_session_next_id(void) {
+  /* 0 means "no request"; skip it when the counter wraps. */
+  if (++g_next_id == 0) g_next_id = 1;
+  return g_next_id;
+}
+
+void vg_session_fail(const char *why) {
+  if (g_state == ST_READY) {
+    if (!g_lost_logged)
+      vg_log(VG_LOG_ERROR, "connection to the vgpu host lost: %s; CUDA calls now fail with "
+                           "CUDA_ERROR_DEVICE_UNAVAILABLE", why);
+    g_lost_logged = 1;
+  }
+  if (g_fd >= 0) close(g_fd);
+  g_fd = -1;
+  g_batch_len = 0;
+  g_state = ST_LOST;
+}
+
+static int io_fail(const char *what, int r) {
+  char why[160];
+  snprintf(why, sizeof why, "%s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  vg_session_fail(why);
+  return -1;
+}
+
+int vg_session_send(const uint8_t *frame, size_t n) {
+  if (g_state != ST_READY) return -1;
+  struct iovec iov[2] = {{.iov_base = g_batch, .iov_len = g_batch_len},
+                         {.iov_base = (void *)frame, .iov_len = frame ? n : 0}};
+  int r = vg_conn_writev(g_fd, iov, 2, 0);
+  g_batch_len = 0;
+  return r ? io_fail("send failed", r) : 0;
+}
+
+int vg_session_queue(const uint8_t *frame, size_t n) {
+  if (g_state != ST_READY) return -1;
+  if (n >= BATCH_MAX || g_batch_len + n > BATCH_MAX) {
+    if (n >= BATCH_MAX) return vg_session_send(frame, n);
+    if (vg_session_send(NULL, 0)) return -1;
+  }
+  if (!g_batch && !(g_batch = malloc(BATCH_MAX))) return vg_session_send(frame, n);
+  memcpy(g_batch + g_batch_len, frame, n);
+  g_batch_len += n;
+  if (g_batch_len == BATCH_MAX) return vg_session_send(NULL, 0);
+  return 0;
+}
+
+int vg_session_read(void *p, size_t n) {
+  if (g_state != ST_READY) return -1;
+  int r = vg_conn_read(g_fd, p, n, 0);
+  return r ? io_fail("receive failed", r) : 0;
+}
+
+int vg_session_read_hdr(vg_frame_hdr *h) {
+  uint8_t hb[VG_FRAME_HDR_LEN];
+  if (vg_session_read(hb, sizeof hb)) return -1;
+  int e = vg_wire_get_hdr(hb, h);
+  if (e) {
+    char why[128];
+    snprintf(why, sizeof why, "malformed frame from the host: %s", vg_wire_strerror(e));
+    vg_session_fail(why);
+    return -1;
+  }
+  return 0;
+}
+
+void vg_session_host_error(const vg_frame_hdr *h) {
+  char why[600];
+  uint8_t *p = malloc(h->len ? h->len : 1);
+  vg_errmsg e;
+  if (p && vg_session_read(p, h->len) == 0 && vg_error_decode(p, h->len, &e) == 0)
+    snprintf(why, sizeof why, "host ended the session: %s: %.*s", vg_err_name(e.code),
+             (int)(e.msg_len > 400 ? 400 : e.msg_len), e.msg);
+  else
+    snprintf(why, sizeof why, "host ended the session (unreadable ERROR frame)");
+  free(p);
+  vg_session_fail(why);
+}

@@ -1,0 +1,56 @@
+/*
+ * The process's one connection to the host: lazy connect + handshake (bounded by
+ * VGPU_CONNECT_TIMEOUT_MS, default 3000), the batch of fire-and-forget frames, and the lock that
+ * serialises calls. Used by rpc.c and by the local functions that need the WELCOME table.
+ *
+ * Lock order: callers may hold their own locks when taking the session lock; while holding the
+ * session lock only the handle table lock (handles.c) may be taken.
+ */
+#ifndef VG_SESSION_H
+#define VG_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+typedef enum vg_sess_status {
+  VG_SESS_OK = 0,
+  VG_SESS_UNREACHABLE, /* connect or handshake failed (sticky for the process) */
+  VG_SESS_LOST,        /* the connection was lost or a reply was malformed (sticky) */
+  VG_SESS_NOT_INIT     /* cuInit has not succeeded */
+} vg_sess_status;
+
+/* Connects and handshakes once (later calls return the remembered outcome). */
+vg_sess_status vg_session_connect(void);
+/* vg_session_connect, then marks the session initialised (cuInit, nvmlInit). */
+vg_sess_status vg_session_init(void);
+int vg_session_initialized(void);
+/* The WELCOME of the first handshake; immutable for the life of the process. NULL if none. */
+const vg_welcome *vg_session_welcome(void);
+/* VGPU_STRICT_SYNC=1: every call waits for its reply. */
+int vg_session_strict_sync(void);
+/* Registers a function run in the child after fork (after the session is dropped). At most 8. */
+void vg_session_on_fork_child(void (*fn)(void));
+
+/* ---- for rpc.c, between lock and unlock ---- */
+
+/* Takes the session lock and makes sure it is connected and attached (ATTACH/ATTACHED before the
+ * first CALL, docs/protocol.md). On failure the lock is not held. */
+vg_sess_status vg_session_lock(void);
+void vg_session_unlock(void);
+uint32_t vg_session_next_id(void);
+/* Appends a complete frame to the batch (flushed at 64 KiB). Returns 0, or -1 (session lost). */
+int vg_session_queue(const uint8_t *frame, size_t n);
+/* Writes the batch, then `frame` (may be NULL). Returns 0, or -1 (session lost). */
+int vg_session_send(const uint8_t *frame, size_t n);
+/* Reads exactly n bytes / one validated frame header. Returns 0, or -1 (session lost). */
+int vg_session_read(void *p, size_t n);
+int vg_session_read_hdr(vg_frame_hdr *h);
+/* Marks the session lost: logs `why` once, closes the socket; later calls get
+ * CUDA_ERROR_DEVICE_UNAVAILABLE. */
+void vg_session_fail(const char *why);
+/* The ERROR frame the host sent in place of a reply: logs it and fails the session. */
+void vg_session_host_error(const vg_frame_hdr *h);
+
+#endif

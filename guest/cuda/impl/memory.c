@@ -1,0 +1,100 @@
+/*
+ * Host<->device copies, hand-written because of their bulk data (docs/protocol.md, "Bulk data"):
+ *  - HtoD: pieces of at most 4 MiB, one CALL frame each, all but the last flagged MORE, one reply;
+ *  - DtoH: the reply is `u32 result` then the n bytes, read straight into the destination;
+ *  - HtoDAsync: each piece is its own fire-and-forget call (the source may be reused on return,
+ *    so the bytes are taken now; errors surface at the next synchronising call);
+ *  - DtoHAsync: waits for its data like the synchronous form (the destination must be filled
+ *    before the application can observe completion, and the guest has no completion callbacks).
+ * The _ptds/_ptsz variants carry the same layouts under their own wire ids, so the executor can
+ * give a NULL stream per-thread-default-stream meaning.
+ */
+#include "vgcuda.h"
+
+#include "rpc.h"
+
+#define CHUNK ((size_t)4 * 1024 * 1024)
+
+static CUresult check(const void *host, size_t n) {
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (n && !host) return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_SUCCESS;
+}
+
+static CUresult htod(uint32_t op, CUdeviceptr dst, const void *src, size_t n) {
+  CUresult r = check(src, n);
+  if (r) return r;
+  if (dst > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
+  vg_call c;
+  if ((r = vg_call_begin(&c, op, VG_CALL_SYNC))) return r;
+  const uint8_t *p = src;
+  size_t off = 0;
+  do {
+    size_t k = n - off < CHUNK ? n - off : CHUNK;
+    vg_put_u64(&c, dst + off);
+    vg_put_bytes(&c, p + off, k);
+    off += k;
+    if (off < n && (r = vg_call_send_piece(&c))) return vg_call_end(&c, r);
+  } while (off < n);
+  return vg_call_end(&c, vg_call_invoke(&c));
+}
+
+static CUresult dtoh(uint32_t op, void *dst, CUdeviceptr src, size_t n, const CUstream *stream) {
+  CUresult r = check(dst, n);
+  if (r) return r;
+  if (src > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
+  vg_call c;
+  if ((r = vg_call_begin(&c, op, VG_CALL_SYNC))) return r;
+  vg_put_u64(&c, src);
+  vg_put_u64(&c, n);
+  if (stream) vg_put_handle(&c, VG_H_STREAM, *stream, 1);
+  return vg_call_end(&c, vg_call_invoke_into(&c, dst, n));
+}
+
+static CUresult htod_async(uint32_t op, CUdeviceptr dst, const void *src, size_t n, CUstream stream) {
+  CUresult r = check(src, n);
+  if (r) return r;
+  if (dst > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
+  const uint8_t *p = src;
+  size_t off = 0;
+  do {
+    size_t k = n - off < CHUNK ? n - off : CHUNK;
+    vg_call c;
+    if ((r = vg_call_begin(&c, op, VG_CALL_ASYNC))) return r;
+    vg_put_u64(&c, dst + off);
+    vg_put_bytes(&c, p + off, k);
+    vg_put_handle(&c, VG_H_STREAM, stream, 1);
+    if ((r = vg_call_end(&c, vg_call_invoke(&c)))) return r;
+    off += k;
+  } while (off < n);
+  return CUDA_SUCCESS;
+}
+
+VG_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount) {
+  VG_TRACED(htod(VG_CUSTOM_OP_HTOD, dstDevice, srcHost, ByteCount));
+}
+VG_EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount) {
+  VG_TRACED(htod(VG_CUSTOM_OP_HTOD_PTDS, dstDevice, srcHost, ByteCount));
+}
+VG_EXPORT CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount) {
+  VG_TRACED(dtoh(VG_CUSTOM_OP_DTOH, dstHost, srcDevice, ByteCount, NULL));
+}
+VG_EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount) {
+  VG_TRACED(dtoh(VG_CUSTOM_OP_DTOH_PTDS, dstHost, srcDevice, ByteCount, NULL));
+}
+VG_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
+                                        CUstream hStream) {
+  VG_TRACED(htod_async(VG_CUSTOM_OP_HTOD_ASYNC, dstDevice, srcHost, ByteCount, hStream));
+}
+VG_EXPORT CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
+                                             CUstream hStream) {
+  VG_TRACED(htod_async(VG_CUSTOM_OP_HTOD_ASYNC_PTSZ, dstDevice, srcHost, ByteCount, hStream));
+}
+VG_EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
+                                        CUstream hStream) {
+  VG_TRACED(dtoh(VG_CUSTOM_OP_DTOH_ASYNC, dstHost, srcDevice, ByteCount, &hStream));
+}
+VG_EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
+                                             CUstream hStream) {
+  VG_TRACED(dtoh(VG_CUSTOM_OP_DTOH_ASYNC_PTSZ, dstHost, srcDevice, ByteCount, &hStream));
+}

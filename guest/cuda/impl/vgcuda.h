@@ -1,0 +1,101 @@
+/*
+ * Private header of the hand-written libcuda functions. Include it first in every file of
+ * guest/cuda/impl: it asks cuda.h for the driver's own view (__CUDA_API_VERSION_INTERNAL), in
+ * which the compatibility macros (cuCtxCreate -> cuCtxCreate_v4, cuMemcpyHtoD -> ..._v2, ...) are
+ * undefined and every historical ABI is declared under its real ELF name. Our definitions are
+ * therefore checked against NVIDIA's prototypes and exported under exactly those names.
+ */
+#ifndef VG_CUDA_IMPL_H
+#define VG_CUDA_IMPL_H
+
+#ifdef CUDA_VERSION
+#error "include vgcuda.h before cuda.h (directly or through rpc.h)"
+#endif
+#define __CUDA_API_VERSION_INTERNAL 1
+#include <cuda.h>
+
+#include <stdint.h>
+
+#include "log.h"
+#include "wire.h"
+
+#define VG_EXPORT __attribute__((visibility("default")))
+
+/* Body of an exported local function: evaluates the implementation and, at VGPU_LOG=debug,
+ * traces the call under the exported name (__func__ is the real CUDA name). */
+#define VG_TRACED(expr)                                                   \
+  do {                                                                    \
+    uint64_t t0_ = vg_log_enabled(VG_LOG_DEBUG) ? vg_now_ns() : 0;        \
+    CUresult r_ = (expr);                                                 \
+    if (t0_) vg_trace_call(__func__, (int)r_, t0_);                       \
+    return r_;                                                            \
+  } while (0)
+
+/* Wire ids of the hand-written (VG_CUSTOM) calls; the spec assigns the same values, checked below
+ * when the generated ops.h is present. */
+#define VG_CUSTOM_OP_PRIMARY_RETAIN 0x0101u
+#define VG_CUSTOM_OP_PRIMARY_RELEASE 0x0102u
+#define VG_CUSTOM_OP_PRIMARY_RESET 0x0103u
+#define VG_CUSTOM_OP_PRIMARY_SETFLAGS 0x0104u
+#define VG_CUSTOM_OP_CTX_CREATE 0x0110u
+#define VG_CUSTOM_OP_CTX_DESTROY 0x0111u
+#define VG_CUSTOM_OP_HTOD 0x0200u
+#define VG_CUSTOM_OP_DTOH 0x0201u
+#define VG_CUSTOM_OP_HTOD_ASYNC 0x0202u
+#define VG_CUSTOM_OP_DTOH_ASYNC 0x0203u
+#define VG_CUSTOM_OP_HTOD_PTDS 0x0204u
+#define VG_CUSTOM_OP_DTOH_PTDS 0x0205u
+#define VG_CUSTOM_OP_HTOD_ASYNC_PTSZ 0x0206u
+#define VG_CUSTOM_OP_DTOH_ASYNC_PTSZ 0x0207u
+
+#if defined(__has_include)
+#if __has_include("ops.h")
+#include "ops.h"
+#define VG__SAME_OP(ours, gen) _Static_assert((ours) == (gen), #gen " differs from the spec")
+#ifdef VG_OP_cuDevicePrimaryCtxRetain
+VG__SAME_OP(VG_CUSTOM_OP_PRIMARY_RETAIN, VG_OP_cuDevicePrimaryCtxRetain);
+VG__SAME_OP(VG_CUSTOM_OP_PRIMARY_RELEASE, VG_OP_cuDevicePrimaryCtxRelease_v2);
+VG__SAME_OP(VG_CUSTOM_OP_PRIMARY_RESET, VG_OP_cuDevicePrimaryCtxReset_v2);
+VG__SAME_OP(VG_CUSTOM_OP_PRIMARY_SETFLAGS, VG_OP_cuDevicePrimaryCtxSetFlags_v2);
+VG__SAME_OP(VG_CUSTOM_OP_CTX_CREATE, VG_OP_cuCtxCreate_v2);
+VG__SAME_OP(VG_CUSTOM_OP_CTX_DESTROY, VG_OP_cuCtxDestroy_v2);
+VG__SAME_OP(VG_CUSTOM_OP_HTOD, VG_OP_cuMemcpyHtoD_v2);
+VG__SAME_OP(VG_CUSTOM_OP_DTOH, VG_OP_cuMemcpyDtoH_v2);
+VG__SAME_OP(VG_CUSTOM_OP_HTOD_ASYNC, VG_OP_cuMemcpyHtoDAsync_v2);
+VG__SAME_OP(VG_CUSTOM_OP_DTOH_ASYNC, VG_OP_cuMemcpyDtoHAsync_v2);
+VG__SAME_OP(VG_CUSTOM_OP_HTOD_PTDS, VG_OP_cuMemcpyHtoD_v2_ptds);
+VG__SAME_OP(VG_CUSTOM_OP_DTOH_PTDS, VG_OP_cuMemcpyDtoH_v2_ptds);
+VG__SAME_OP(VG_CUSTOM_OP_HTOD_ASYNC_PTSZ, VG_OP_cuMemcpyHtoDAsync_v2_ptsz);
+VG__SAME_OP(VG_CUSTOM_OP_DTOH_ASYNC_PTSZ, VG_OP_cuMemcpyDtoHAsync_v2_ptsz);
+#endif
+#endif
+#endif
+
+/* ---- device.c: the visible device table (WELCOME filtered by CUDA_VISIBLE_DEVICES) ---- */
+
+/* Nonzero once cuInit has succeeded (device table and primary contexts are in place). */
+int vg_cuda_ready(void);
+int vg_dev_count(void);
+/* The device record of ordinal d, or NULL when d is not a visible device. */
+const vg_devrec *vg_dev_rec(CUdevice d);
+/* The driver version to report: from the WELCOME (connecting lazily), else CUDA_VERSION. */
+int vg_driver_version(void);
+
+/* ---- visible.c: CUDA_VISIBLE_DEVICES ---- */
+
+/* Parses spec like the real driver: comma-separated device indices or GPU-<uuid prefix> tokens;
+ * parsing stops at the first invalid, unknown, ambiguous or repeated token. Writes the host
+ * indices of the visible devices, in order, to map (capacity cap) and returns how many.
+ * spec NULL means every device. */
+int vg_visible_parse(const char *spec, int ndev, const uint8_t (*uuids)[16], int *map, int cap);
+/* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (41 bytes with the NUL). */
+void vg_uuid_format(const uint8_t uuid[16], char out[41]);
+
+/* ---- context.c ---- */
+
+/* Creates the primary context handles (one per visible device, not retained). 0 or -1. */
+int vg_primary_setup(int ndev);
+/* Resolves ctx (NULL = the calling thread's current context) to its device and flags. */
+CUresult vg_ctx_info(CUcontext ctx, CUdevice *dev, unsigned int *flags);
+
+#endif

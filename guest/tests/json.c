@@ -1,0 +1,158 @@
+/* Recursive-descent JSON reader for the test vectors. Allocations are never freed: the test
+ * process exits right after. */
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *p;
+
+static void die(const char *why) {
+  fprintf(stderr, "json: %s near '%.20s'\n", why, p);
+  exit(1);
+}
+
+static void ws(void) {
+  while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') p++;
+}
+
+static jval *mk(jtype t) {
+  jval *v = calloc(1, sizeof *v);
+  if (!v) die("oom");
+  v->t = t;
+  return v;
+}
+
+static void put_utf8(char **o, unsigned cp) {
+  char *q = *o;
+  if (cp < 0x80) *q++ = (char)cp;
+  else if (cp < 0x800) *q++ = (char)(0xC0 | (cp >> 6)), *q++ = (char)(0x80 | (cp & 0x3F));
+  else *q++ = (char)(0xE0 | (cp >> 12)), *q++ = (char)(0x80 | ((cp >> 6) & 0x3F)), *q++ = (char)(0x80 | (cp & 0x3F));
+  *o = q;
+}
+
+static char *str(void) {
+  if (*p != '"') die("expected string");
+  p++;
+  char *out = malloc(strlen(p) + 1), *o = out;
+  if (!out) die("oom");
+  while (*p != '"') {
+    if (!*p) die("unterminated string");
+    if (*p == '\\') {
+      p++;
+      switch (*p) {
+      case 'n': *o++ = '\n'; break;
+      case 't': *o++ = '\t'; break;
+      case 'r': *o++ = '\r'; break;
+      case 'b': *o++ = '\b'; break;
+      case 'f': *o++ = '\f'; break;
+      case 'u': {
+        unsigned cp;
+        if (sscanf(p + 1, "%4x", &cp) != 1) die("bad \\u");
+        put_utf8(&o, cp);
+        p += 4;
+        break;
+      }
+      default: *o++ = *p;
+      }
+      p++;
+    } else {
+      *o++ = *p++;
+    }
+  }
+  p++;
+  *o = 0;
+  return out;
+}
+
+static jval *value(void);
+
+static void push(jval *v, jval *item, char *key) {
+  v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
+  v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
+  if (!v->items || !v->keys) die("oom");
+  v->items[v->n] = item;
+  v->keys[v->n] = key;
+  v->n++;
+}
+
+static jval *value(void) {
+  ws();
+  jval *v;
+  if (*p == '{') {
+    v = mk(J_OBJ);
+    p++;
+    ws();
+    if (*p == '}') return p++, v;
+    for (;;) {
+      ws();
+      char *k = str();
+      ws();
+      if (*p++ != ':') die("expected ':'");
+      push(v, value(), k);
+      ws();
+      if (*p == ',') { p++; continue; }
+      if (*p++ != '}') die("expected '}'");
+      return v;
+    }
+  }
+  if (*p == '[') {
+    v = mk(J_ARR);
+    p++;
+    ws();
+    if (*p == ']') return p++, v;
+    for (;;) {
+      push(v, value(), NULL);
+      ws();
+      if (*p == ',') { p++; continue; }
+      if (*p++ != ']') die("expected ']'");
+      return v;
+    }
+  }
+  if (*p == '"') {
+    v = mk(J_STR);
+    v->str = str();
+    return v;
+  }
+  if (!strncmp(p, "true", 4)) return p += 4, v = mk(J_BOOL), v->num = 1, v;
+  if (!strncmp(p, "false", 5)) return p += 5, mk(J_BOOL);
+  if (!strncmp(p, "null", 4)) return p += 4, mk(J_NULL);
+  char *end;
+  v = mk(J_NUM);
+  v->num = strtod(p, &end);
+  if (end == p) die("bad value");
+  p = end;
+  return v;
+}
+
+jval *json_parse(const char *text) {
+  p = text;
+  jval *v = value();
+  ws();
+  if (*p) die("trailing characters");
+  return v;
+}
+
+jval *json_get(const jval *obj, const char *key) {
+  if (!obj || obj->t != J_OBJ) return NULL;
+  for (size_t i = 0; i < obj->n; i++)
+    if (!strcmp(obj->keys[i], key)) return obj->items[i];
+  return NULL;
+}
+
+long long json_int(const jval *v) {
+  if (!v || v->t != J_NUM) {
+    fprintf(stderr, "json: expected a number\n");
+    exit(1);
+  }
+  return (long long)v->num;
+}
+
+const char *json_str(const jval *v) {
+  if (!v || v->t != J_STR) {
+    fprintf(stderr, "json: expected a string\n");
+    exit(1);
+  }
+  return v->str;
+}

@@ -1,0 +1,23 @@
+/* A small JSON reader for the test vectors (test-only; trusts nothing, aborts on bad input). */
+#ifndef VG_TEST_JSON_H
+#define VG_TEST_JSON_H
+
+#include <stddef.h>
+
+typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
+
+typedef struct jval {
+  jtype t;
+  double num;
+  char *str;            /* J_STR (NUL-terminated, UTF-8); also the key for members */
+  struct jval **items;  /* J_ARR elements or J_OBJ members */
+  char **keys;          /* J_OBJ */
+  size_t n;
+} jval;
+
+jval *json_parse(const char *text);
+jval *json_get(const jval *obj, const char *key); /* NULL if absent */
+long long json_int(const jval *v);
+const char *json_str(const jval *v);
+
+#endif

@@ -1,0 +1,86 @@
+/* Server addresses and bounded TCP connects. */
+#include "vgcuda.h"
+
+#include "conn.h"
+#include "log.h"
+#include "vgtest.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+TEST(conn_parse_addresses) {
+  vg_addr a;
+  char err[256];
+  ASSERT_EQ(vg_addr_parse("unix:/run/vgpu.sock", &a, err, sizeof err), 0);
+  ASSERT_TRUE(a.is_unix);
+  ASSERT_STR_EQ(a.path, "/run/vgpu.sock");
+  ASSERT_EQ(vg_addr_parse("unix:@vgpu", &a, err, sizeof err), 0);
+  ASSERT_STR_EQ(a.path, "@vgpu");
+  ASSERT_EQ(vg_addr_parse("tcp:10.1.2.3:7000", &a, err, sizeof err), 0);
+  ASSERT_TRUE(!a.is_unix);
+  ASSERT_STR_EQ(a.host, "10.1.2.3");
+  ASSERT_STR_EQ(a.port, "7000");
+  ASSERT_EQ(vg_addr_parse("tcp:[::1]:7000", &a, err, sizeof err), 0);
+  ASSERT_STR_EQ(a.host, "::1");
+  ASSERT_EQ(vg_addr_parse("tcp:gpuhost.example:80", &a, err, sizeof err), 0);
+  ASSERT_STR_EQ(a.host, "gpuhost.example");
+  const char *bad[] = {"", "unix:", "tcp:host", "tcp::80", "tcp:host:", "tcp:host:80x", "http://x", "tcp:[::1]7000"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    if (vg_addr_parse(bad[i], &a, err, sizeof err) != -1) VGT_FAIL("accepted '%s'", bad[i]);
+    ASSERT_TRUE(err[0] != 0);
+  }
+  ASSERT_EQ(vg_addr_parse(NULL, &a, err, sizeof err), -1);
+}
+
+static int listen_tcp(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sin;
+  if (bind(fd, (struct sockaddr *)&sin, sizeof sin) || listen(fd, 4)) VGT_FAIL("cannot listen");
+  getsockname(fd, (struct sockaddr *)&sin, &len);
+  *port = ntohs(sin.sin_port);
+  return fd;
+}
+
+TEST(conn_tcp_silent_host_bounded) {
+  int port, lfd = listen_tcp(&port);
+  char spec[64];
+  snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
+  setenv("VGPU_SERVER", spec, 1);
+  setenv("VGPU_CONFIG", "/dev/null", 1);
+  setenv("VGPU_CONNECT_TIMEOUT_MS", "200", 1);
+  uint64_t t0 = vg_now_ns();
+  ASSERT_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE); /* connected, but no WELCOME ever comes */
+  uint64_t dt = vg_now_ns() - t0;
+  ASSERT_TRUE(dt >= 150000000ull && dt < 2000000000ull);
+  close(lfd);
+}
+
+TEST(conn_tcp_refused_fast) {
+  int port, lfd = listen_tcp(&port);
+  close(lfd); /* nobody listens there now */
+  char spec[64];
+  snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
+  setenv("VGPU_SERVER", spec, 1);
+  setenv("VGPU_CONFIG", "/dev/null", 1);
+  uint64_t t0 = vg_now_ns();
+  ASSERT_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE);
+  ASSERT_TRUE(vg_now_ns() - t0 < 1000000000ull);
+}
+
+TEST(conn_tcp_nodelay_set) {
+  int port, lfd = listen_tcp(&port);
+  vg_addr a;
+  char err[256], spec[64];
+  snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
+  ASSERT_EQ(vg_addr_parse(spec, &a, err, sizeof err), 0);
+  int fd = vg_conn_open(&a, vg_now_ns() + 1000000000ull, err, sizeof err);
+  ASSERT_TRUE(fd >= 0);
+  int v = 0;
+  socklen_t len = sizeof v;
+  ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &v, &len), 0);
+  ASSERT_TRUE(v != 0);
+  close(fd);
+  close(lfd);
+}

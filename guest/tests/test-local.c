@@ -1,0 +1,158 @@
+/* Local functions that need no host: error strings, proc addresses, export tables, host memory. */
+#include "vgcuda.h"
+
+#include "fakehost.h"
+#include "rpc.h"
+#include "vgtest.h"
+
+#include <unistd.h>
+
+TEST(local_error_strings) {
+  const char *s = NULL;
+  ASSERT_EQ(cuGetErrorName(CUDA_ERROR_INVALID_VALUE, &s), CUDA_SUCCESS);
+  ASSERT_STR_EQ(s, "CUDA_ERROR_INVALID_VALUE");
+  ASSERT_EQ(cuGetErrorString(CUDA_ERROR_NO_DEVICE, &s), CUDA_SUCCESS);
+  ASSERT_STR_EQ(s, "no CUDA-capable device is detected");
+  ASSERT_EQ(cuGetErrorString(CUDA_SUCCESS, &s), CUDA_SUCCESS);
+  ASSERT_STR_EQ(s, "no error");
+  ASSERT_EQ(cuGetErrorName(CUDA_ERROR_KEY_ROTATION, &s), CUDA_SUCCESS);
+  ASSERT_STR_EQ(s, "CUDA_ERROR_KEY_ROTATION");
+  ASSERT_EQ(cuGetErrorString((CUresult)12345, &s), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_PTR_EQ(s, NULL);
+  ASSERT_EQ(cuGetErrorName(CUDA_SUCCESS, NULL), CUDA_ERROR_INVALID_VALUE);
+  /* Every code from 0 to 999 either has both a name and a string or neither. */
+  for (int e = 0; e < 1000; e++) {
+    const char *a = NULL, *b = NULL;
+    CUresult r1 = cuGetErrorName((CUresult)e, &a), r2 = cuGetErrorString((CUresult)e, &b);
+    ASSERT_EQ(r1, r2);
+    if (r1 == CUDA_SUCCESS) ASSERT_TRUE(a && b && *b && !strncmp(a, "CUDA_", 5));
+  }
+}
+
+TEST(local_proc_address_versions) {
+  fh_point_at_dead_socket(); /* the driver version then comes from the library */
+  void *fn = NULL;
+  CUdriverProcAddressQueryResult st;
+  ASSERT_EQ(cuGetProcAddress_v2("cuInit", &fn, 2000, 0, &st), CUDA_SUCCESS);
+  ASSERT_PTR_EQ(fn, (void *)cuInit);
+  ASSERT_EQ(st, CU_GET_PROC_ADDRESS_SUCCESS);
+  ASSERT_EQ(cuGetProcAddress_v2("cuCtxGetDevice", &fn, 2000, 0, &st), CUDA_SUCCESS);
+  ASSERT_PTR_EQ(fn, (void *)cuCtxGetDevice);
+  ASSERT_EQ(cuGetProcAddress_v2("cuCtxGetDevice", &fn, 13000, 0, &st), CUDA_SUCCESS);
+  ASSERT_PTR_EQ(fn, (void *)cuCtxGetDevice_v2);
+  ASSERT_EQ(cuGetProcAddress("cuDeviceTotalMem", &fn, 12000, 0), CUDA_SUCCESS);
+  ASSERT_PTR_EQ(fn, (void *)cuDeviceTotalMem_v2);
+  ASSERT_EQ(cuGetProcAddress_v2("cuMemcpyHtoD", &fn, 7000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st),
+            CUDA_SUCCESS);
+  ASSERT_PTR_EQ(fn, (void *)cuMemcpyHtoD_v2_ptds);
+  ASSERT_EQ(cuGetProcAddress_v2("cuCtxGetDevice", &fn, 1000, 0, &st), CUDA_ERROR_NOT_FOUND);
+  ASSERT_EQ(st, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
+  ASSERT_PTR_EQ(fn, NULL);
+  ASSERT_EQ(cuGetProcAddress_v2("cuNoSuchFunction", &fn, 12000, 0, &st), CUDA_ERROR_NOT_FOUND);
+  ASSERT_EQ(st, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
+  ASSERT_EQ(cuGetProcAddress_v2("", &fn, 0, 0, NULL), CUDA_ERROR_NOT_FOUND);
+  ASSERT_EQ(cuGetProcAddress_v2("cuInit", &fn, CUDA_VERSION + 10, 0, &st), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(cuGetProcAddress_v2(NULL, &fn, 2000, 0, &st), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(cuGetProcAddress_v2("cuInit", NULL, 2000, 0, &st), CUDA_ERROR_INVALID_VALUE);
+}
+
+TEST(local_export_table_refused) {
+  CUuuid id;
+  memset(&id, 0x6b, sizeof id);
+  const void *t = (const void *)1;
+  ASSERT_EQ(cuGetExportTable(&t, &id), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_PTR_EQ(t, NULL);
+  ASSERT_EQ(cuGetExportTable(NULL, &id), CUDA_ERROR_INVALID_VALUE);
+}
+
+TEST(local_module_loading_mode_lazy) {
+  CUmoduleLoadingMode m;
+  ASSERT_EQ(cuModuleGetLoadingMode(&m), CUDA_SUCCESS);
+  ASSERT_EQ(m, CU_MODULE_LAZY_LOADING);
+  ASSERT_EQ(cuModuleGetLoadingMode(NULL), CUDA_ERROR_INVALID_VALUE);
+}
+
+TEST(local_host_memory) {
+  fakehost fh;
+  fh_start(&fh, FH_NORMAL);
+  ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
+  void *p = NULL;
+  ASSERT_EQ(cuMemAllocHost_v2(&p, 100), CUDA_ERROR_INVALID_CONTEXT); /* needs a context */
+  CUcontext c;
+  ASSERT_EQ(cuDevicePrimaryCtxRetain(&c, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuCtxSetCurrent(c), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemAllocHost_v2(&p, 100), CUDA_SUCCESS);
+  ASSERT_EQ((uintptr_t)p % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+  memset(p, 1, 100);
+  void *q = NULL;
+  ASSERT_EQ(cuMemHostAlloc(&q, 5000, CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_PORTABLE), CUDA_SUCCESS);
+  unsigned int fl = 0;
+  ASSERT_EQ(cuMemHostGetFlags(&fl, (char *)q + 4999), CUDA_SUCCESS);
+  ASSERT_EQ(fl, CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_PORTABLE);
+  ASSERT_EQ(cuMemHostGetFlags(&fl, (char *)q + 5000), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(cuMemHostAlloc(&q, 10, 0x80), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(cuMemHostAlloc(&q, 0, 0), CUDA_ERROR_INVALID_VALUE);
+  int local;
+  ASSERT_EQ(cuMemFreeHost(&local), CUDA_ERROR_INVALID_VALUE); /* foreign pointer */
+  ASSERT_EQ(cuMemFreeHost((char *)p + 1), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(cuMemFreeHost(p), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemFreeHost(p), CUDA_ERROR_INVALID_VALUE); /* double free */
+  char *buf = malloc(8192);
+  ASSERT_EQ(cuMemHostRegister_v2(buf, 4096, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemHostRegister_v2(buf + 100, 10, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
+  ASSERT_EQ(cuMemHostRegister_v2(buf + 4096, 4096, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemHostRegister_v2(buf, 10, CU_MEMHOSTREGISTER_IOMEMORY), CUDA_ERROR_NOT_SUPPORTED);
+  ASSERT_EQ(cuMemFreeHost(buf), CUDA_ERROR_INVALID_VALUE); /* registered, not allocated */
+  ASSERT_EQ(cuMemHostUnregister(buf + 1), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+  ASSERT_EQ(cuMemHostUnregister(buf), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemHostUnregister(buf), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+  ASSERT_EQ(cuMemHostUnregister(buf + 4096), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemFreeHost(q), CUDA_SUCCESS);
+  free(buf);
+}
+
+TEST(local_debug_trace_names_calls) {
+  char path[] = "/tmp/vgpu-log-XXXXXX";
+  int fd = mkstemp(path);
+  close(fd);
+  setenv("VGPU_LOG", "debug", 1);
+  setenv("VGPU_LOG_FILE", path, 1);
+  fakehost fh;
+  fh_start(&fh, FH_NORMAL);
+  ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
+  int n;
+  ASSERT_EQ(cuDeviceGetCount(&n), CUDA_SUCCESS);
+  CUcontext c;
+  ASSERT_EQ(cuCtxCreate_v2(&c, 0, 0), CUDA_SUCCESS);
+  FILE *f = fopen(path, "r");
+  char text[8192] = "";
+  size_t k = fread(text, 1, sizeof text - 1, f);
+  text[k] = 0;
+  fclose(f);
+  unlink(path);
+  ASSERT_TRUE(strstr(text, "call cuDeviceGetCount -> 0") != NULL);
+  ASSERT_TRUE(strstr(text, "call cuInit -> 0") != NULL);
+  ASSERT_TRUE(strstr(text, "call cuCtxCreate_v2 -> 0") != NULL);
+  char prefix[32];
+  snprintf(prefix, sizeof prefix, "vgpu[%d]", (int)getpid());
+  ASSERT_TRUE(strstr(text, prefix) == text);
+}
+
+TEST(local_unsupported_logs_once) {
+  char path[] = "/tmp/vgpu-log-XXXXXX";
+  int fd = mkstemp(path);
+  close(fd);
+  setenv("VGPU_LOG_FILE", path, 1);
+  unsetenv("VGPU_LOG");
+  ASSERT_EQ(vg_unsupported("cuFancyThing"), CUDA_ERROR_NOT_SUPPORTED);
+  ASSERT_EQ(vg_unsupported("cuFancyThing"), CUDA_ERROR_NOT_SUPPORTED);
+  FILE *f = fopen(path, "r");
+  char text[4096] = "";
+  size_t k = fread(text, 1, sizeof text - 1, f);
+  text[k] = 0;
+  fclose(f);
+  unlink(path);
+  const char *first = strstr(text, "cuFancyThing");
+  ASSERT_TRUE(first != NULL);
+  ASSERT_TRUE(strstr(first + 1, "cuFancyThing") == NULL);
+}

@@ -1,0 +1,18 @@
+# Guest runtime tests (libcuda.so.1 internals and its behaviour against a fake host).
+# Included by the top-level Makefile; `make guest-tests` builds and runs them under ASan/UBSan.
+# They link the guest sources directly (not the .so) so that internals such as the codec and the
+# handle table can be tested too; guest/cuda/gen/ must have been generated.
+
+GUEST_TEST_SRC := $(sort $(wildcard guest/tests/test-*.c)) guest/tests/runner.c guest/tests/json.c \
+  guest/tests/fakehost.c
+GUEST_TEST_LIB_SRC := $(sort $(wildcard guest/common/impl/*.c guest/cuda/impl/*.c guest/cuda/gen/*.c))
+GUEST_TEST_HDR := $(wildcard guest/tests/*.h guest/common/impl/*.h guest/cuda/impl/*.h guest/cuda/gen/*.h)
+
+$(B)/tests/guest-tests: $(GUEST_TEST_SRC) $(GUEST_TEST_LIB_SRC) $(GUEST_TEST_HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Iguest/common/impl \
+	  -Iguest/cuda/gen -Iguest/cuda/impl -Iguest/tests -o $@ $(GUEST_TEST_SRC) $(GUEST_TEST_LIB_SRC) -lpthread -ldl
+
+.PHONY: guest-tests
+guest-tests: $(B)/tests/guest-tests
+	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/guest-tests
