@@ -13,10 +13,6 @@ static uint64_t mask_of(unsigned sz) { return sz >= 8 ? ~0ull : (1ull << (8 * sz
 static int64_t sx(uint64_t v, unsigned sz) { return sz >= 8 ? (int64_t)v : (int64_t)(v << (64 - 8 * sz)) >> (64 - 8 * sz); }
 static uint64_t zx(uint64_t v, unsigned sz) { return v & mask_of(sz); }
 
-float sg_f32(uint64_t v) { uint32_t b = (uint32_t)v; float f; memcpy(&f, &b, 4); return f; }
-uint64_t sg_bits32(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
-double sg_f64(uint64_t v) { double d; memcpy(&d, &v, 8); return d; }
-uint64_t sg_bits64(double d) { uint64_t b; memcpy(&b, &d, 8); return b; }
 
 static float ftz(float f) { return fpclassify(f) == FP_SUBNORMAL ? copysignf(0.0f, f) : f; }
 
@@ -420,6 +416,23 @@ uint64_t sg_alu(const sg_insn *in, uint64_t a, uint64_t b, uint64_t c, uint64_t 
       acc += x * y;
     }
     return (uint32_t)acc;
+  }
+  case SG_OP_BMSK: { /* bits [a, a+b) set; .clamp saturates at 32, .wrap takes both mod 32 */
+    uint32_t pos = (uint32_t)a, len = (uint32_t)b;
+    if (!(in->flags & SG_F_HI)) { pos &= 31; len &= 31; }
+    if (pos >= 32) return 0;
+    if (len > 32 - pos) len = 32 - pos;
+    return len == 32 ? 0xffffffffu : (((1u << len) - 1u) << pos);
+  }
+  case SG_OP_SZEXT: { /* extend from bit position b: signed for .s32, zero for .u32 */
+    uint32_t pos = (uint32_t)b;
+    if (in->flags & SG_F_HI) pos = pos > 32 ? 32 : pos;
+    else pos &= 31;
+    uint32_t x = (uint32_t)a;
+    if (pos == 0) return 0;
+    if (pos >= 32) return x;
+    if (sgn) return (uint32_t)((int32_t)(x << (32 - pos)) >> (32 - pos));
+    return x & ((1u << pos) - 1u);
   }
   case SG_OP_TESTP: return (uint64_t)testp(in->mod, t, a);
   case SG_OP_SLCT: {

@@ -96,8 +96,10 @@ static uint64_t lit_as(const sg_lit *l, int t) {
     else { uint32_t b = (uint32_t)l->bits; memcpy(&f, &b, 4); }
     return t == T_F16 ? sg_f32_to_f16(f, RND_RN) : sg_f32_to_bf16(f, RND_RN);
   }
-  if (l->is_float) return (uint64_t)(int64_t)l->dv;
-  return l->bits;
+  uint64_t v = l->is_float ? (uint64_t)(int64_t)l->dv : l->bits;
+  unsigned sz = sg_type_size(t);
+  /* A 32-bit register holds 32 bits: `mov.u32 %r, -1` must not leave ones above them. */
+  return sz && sz < 8 && t != T_PRED ? v & ((1ull << (8 * sz)) - 1) : v;
 }
 
 typedef struct dctx {
@@ -148,13 +150,20 @@ static sg_ptx_status src(dctx *c, const sg_opd *o, int t, uint32_t *slot) {
       return SG_PTX_OK;
     }
     const sg_gvar *v = y && y->kind == SYM_SHARED ? &p->m->vars[s] : sg_parser_gvar(p, o->sym->s, o->sym->len);
+    int fi = v || y ? -1 : sg_parser_func(p, o->sym->s, o->sym->len);
+    if (fi >= 0) { /* function pointer */
+      *slot = sg_parser_const(p, SG_FUNC_BASE + 16ull * (unsigned)fi);
+      return SG_PTX_OK;
+    }
     if (v) {
+      if (v->space == SP_SHARED && !v->is_extern &&
+          sg_u32_set_add(&p->fn->shared_refs, &p->fn->nshared_refs, &p->fn->capshared_refs, (uint32_t)(v - p->m->vars)))
+        return SG_PTX_ERR_NOMEM;
       if (v->is_extern) {
         /* Dynamic shared memory starts after all static shared memory, known at module end: a
-         * private (never shared) constant patched then. */
-        uint32_t k = sg_parser_const(p, 0x5eed000000000000ull + p->nconst);
+         * private constant patched then. */
+        uint32_t k = sg_parser_const_private(p, 0);
         if (k == SG_NO_SLOT) return SG_PTX_ERR_NOMEM;
-        p->consts[k & ~SG_CONST_FLAG] = 0;
         if (add_dyn_patch(p, k & ~SG_CONST_FLAG, 1)) return SG_PTX_ERR_NOMEM;
         *slot = k;
         return SG_PTX_OK;
@@ -176,13 +185,29 @@ static sg_ptx_status dst(dctx *c, const sg_opd *o, uint32_t *slot) {
   return SG_PTX_OK;
 }
 
+/* The checker's rule for predicate operands: a register there must be declared .pred, and a
+ * .pred register may appear only where a predicate is expected. */
+static sg_ptx_status want_pred(dctx *c, const sg_opd *o, int yes) {
+  sg_parser *p = c->p;
+  if (o->kind != OPD_REG) return SG_PTX_OK;
+  if ((o->rtype == T_PRED) != (yes != 0))
+    FAIL("line %u: operand of '%.*s' must %sbe a .pred register", c->line, (int)c->opc->len, c->opc->s, yes ? "" : "not ");
+  return SG_PTX_OK;
+}
+
 /* Address operand -> base slot, offset and, for symbol bases, the space the symbol lives in. */
 static sg_ptx_status addr(dctx *c, const sg_opd *o, sg_insn *in, int *sym_space) {
   sg_parser *p = c->p;
   *sym_space = -1;
   if (o->kind != OPD_ADDR) FAIL("line %u: '%.*s' needs an address operand", c->line, (int)c->opc->len, c->opc->s);
+  if (o->addr_complex) in->op = SG_OP_UNSUPPORTED;
   in->imm = o->off;
-  if (o->addr_has_reg) { in->a = o->slot; return SG_PTX_OK; }
+  if (o->addr_has_reg) {
+    if (o->rtype == T_PRED || sg_type_size(o->rtype) < 4)
+      FAIL("line %u: address register of '%.*s' must be 32 or 64 bits wide", c->line, (int)c->opc->len, c->opc->s);
+    in->a = o->slot;
+    return SG_PTX_OK;
+  }
   in->a = SG_CONST_FLAG | 0; /* constant 0 */
   if (!o->sym) return SG_PTX_OK;
   uint32_t s;
@@ -193,6 +218,9 @@ static sg_ptx_status addr(dctx *c, const sg_opd *o, sg_insn *in, int *sym_space)
   const sg_gvar *v = y && y->kind == SYM_SHARED ? &p->m->vars[s] : sg_parser_gvar(p, o->sym->s, o->sym->len);
   if (!v) FAIL("line %u: unknown symbol '%.*s' in address", c->line, (int)o->sym->len, o->sym->s);
   *sym_space = v->space;
+  if (v->space == SP_SHARED && !v->is_extern &&
+      sg_u32_set_add(&p->fn->shared_refs, &p->fn->nshared_refs, &p->fn->capshared_refs, (uint32_t)(v - p->m->vars)))
+    return SG_PTX_ERR_NOMEM;
   if (v->is_extern) {
     if (add_dyn_patch(p, c->pc0, 0)) return SG_PTX_ERR_NOMEM;
     return SG_PTX_OK;
@@ -222,7 +250,14 @@ static sg_ptx_status add_dyn_patch(sg_parser *p, uint32_t idx, int is_const) {
 /* ---- per-family decoders ---------------------------------------------------------------------- */
 /* A form with an operand count we do not know (e.g. cvt.rn.f16x2.f32 d, a, b) is a real PTX
  * instruction we do not implement, not a syntax error. */
-#define NEED(N_) do { if (nops != (N_)) { in->op = SG_OP_UNSUPPORTED; for (int k_ = 0; k_ < m->n; k_++) m->used[k_] = 1; return SG_PTX_OK; } } while (0)
+#define NEED(N_)                                                 \
+  do {                                                           \
+    if (nops != (N_)) {                                          \
+      in->op = SG_OP_UNSUPPORTED;                                \
+      for (int k_ = 0; k_ < m->n; k_++) m->used[k_] = 1;         \
+      return SG_PTX_OK;                                          \
+    }                                                            \
+  } while (0)
 #define TRY(x) do { sg_ptx_status st_ = (x); if (st_ != SG_PTX_OK) return st_; } while (0)
 
 static int fast_int_op(int base, int t) {
@@ -251,7 +286,8 @@ static int base_op(const char *s, size_t n) {
     {"ldu", SG_OP_LD}, {"st", SG_OP_ST}, {"atom", SG_OP_ATOM}, {"red", SG_OP_RED}, {"bra", SG_OP_BRA},
     {"call", SG_OP_CALL}, {"ret", SG_OP_RET}, {"exit", SG_OP_EXIT}, {"trap", SG_OP_TRAP}, {"bar", SG_OP_BAR},
     {"barrier", SG_OP_BAR}, {"membar", SG_OP_MEMBAR}, {"fence", SG_OP_MEMBAR}, {"shfl", SG_OP_SHFL},
-    {"vote", SG_OP_VOTE}, {"match", SG_OP_MATCH}, {"activemask", SG_OP_ACTIVEMASK}, {"redux", SG_OP_REDUX}, {"isspacep", SG_OP_ISSPACEP},
+    {"vote", SG_OP_VOTE}, {"match", SG_OP_MATCH}, {"activemask", SG_OP_ACTIVEMASK}, {"redux", SG_OP_REDUX},
+    {"bmsk", SG_OP_BMSK}, {"szext", SG_OP_SZEXT}, {"isspacep", SG_OP_ISSPACEP},
     {"nanosleep", SG_OP_NANOSLEEP}, {"prefetch", SG_OP_PREFETCH}, {"prefetchu", SG_OP_PREFETCH},
     {"pmevent", SG_OP_NOP}, {"griddepcontrol", SG_OP_NOP}, {"discard", SG_OP_NOP},
   };
@@ -275,6 +311,8 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
   case SG_OP_MOV: {
     NEED(2);
     if (ops[0].kind == OPD_VEC) { /* unpack a wide register into parts */
+      for (int k = 0; k < ops[0].nvec; k++)
+        if (ops[0].vec[k] != SG_NO_SLOT && (ops[0].vec[k] & SG_CONST_FLAG)) FAIL("line %u: constant as a destination", c->line);
       in->op = SG_OP_UNPACK;
       in->vec = (uint8_t)ops[0].nvec;
       memcpy(in->v, ops[0].vec, sizeof in->v);
@@ -311,7 +349,9 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
       in->c = p->cc_slot;
     }
     int sz = (int)sg_type_size(t);
-    if (in->op != op || in->flags & (SG_F_SAT | SG_F_FTZ | SG_F_CC) || in->mod > RND_RN) return SG_PTX_OK;
+    /* .ftz stays on the fast f32 paths (they flush); everything else unusual goes generic */
+    if (in->op != op || in->flags & (SG_F_SAT | SG_F_CC) || in->mod > RND_RN) return SG_PTX_OK;
+    if ((in->flags & SG_F_FTZ) && t != T_F32) return SG_PTX_OK;
     int f = fast_int_op(op, t);
     if (f >= 0) { in->op = (uint16_t)f; return SG_PTX_OK; }
     if (op == SG_OP_ADD && t == T_F32) in->op = SG_OP_ADD_F32;
@@ -341,7 +381,8 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     TRY(src(c, &ops[2], t, &in->b));
     int ct = (in->flags & SG_F_WIDE) ? (t == T_S32 ? T_S64 : t == T_U32 ? T_U64 : t == T_S16 ? T_S32 : T_U32) : t;
     TRY(src(c, &ops[3], ct, &in->c));
-    if (in->op != op || (in->flags & (SG_F_SAT | SG_F_FTZ)) || in->mod > RND_RN) return SG_PTX_OK;
+    if (in->op != op || (in->flags & SG_F_SAT) || in->mod > RND_RN) return SG_PTX_OK;
+    if ((in->flags & SG_F_FTZ) && t != T_F32) return SG_PTX_OK;
     if (sg_type_is_float(t) && op != SG_OP_SAD && op != SG_OP_MAD24) {
       if (op == SG_OP_MAD && !in->mod && t == T_F32) return SG_PTX_OK; /* mad.f32 without rounding: generic */
       in->op = t == T_F32 ? SG_OP_FMA_F32 : t == T_F64 ? SG_OP_FMA_F64 : in->op;
@@ -384,13 +425,16 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     }
     if (nops != 3 + (bop != 0)) FAIL("line %u: '%.*s' has %d operands", c->line, (int)c->opc->len, c->opc->s, nops);
     TRY(dst(c, &ops[0], &in->d));
+    if (op == SG_OP_SETP) TRY(want_pred(c, &ops[0], 1));
     in->d2 = ops[0].slot2;
     TRY(src(c, &ops[1], in->t, &in->a));
     TRY(src(c, &ops[2], in->t, &in->b));
     if (bop) {
+      TRY(want_pred(c, &ops[3], 1));
       TRY(src(c, &ops[3], T_PRED, &in->c));
       if (ops[3].neg) in->flags |= SG_F_HI; /* negated c */
     }
+    if (in->t == T_F16X2 || in->t == T_BF16X2) in->op = SG_OP_UNSUPPORTED; /* per-half predicates */
     if (op == SG_OP_SETP && !bop && in->op == op && sg_type_size(in->t) == 4 && !sg_type_is_float(in->t) &&
         in->d2 == SG_NO_SLOT)
       in->op = SG_OP_SETP_I32;
@@ -406,14 +450,22 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     TRY(dst(c, &ops[0], &in->d));
     TRY(src(c, &ops[1], in->t, &in->a));
     TRY(src(c, &ops[2], in->t, &in->b));
+    if (op == SG_OP_SELP) TRY(want_pred(c, &ops[3], 1));
     return src(c, &ops[3], op == SG_OP_SELP ? T_PRED : in->t2, &in->c);
   }
   case SG_OP_CVT: {
-    NEED(2);
     in->mod = (uint8_t)rnd_of(m);
     if (m->ntypes != 2) FAIL("line %u: cvt needs two types", c->line);
     in->t = (uint8_t)m->types[0];
     in->t2 = (uint8_t)m->types[1];
+    if ((in->t == T_F16X2 || in->t == T_BF16X2) && in->t2 == T_F32 && nops == 3) {
+      /* cvt.rn.f16x2.f32 d, a, b: a into the upper half, b into the lower */
+      if (take(m, "relu") || take(m, "satfinite")) in->op = SG_OP_UNSUPPORTED;
+      TRY(dst(c, &ops[0], &in->d));
+      TRY(src(c, &ops[1], T_F32, &in->a));
+      return src(c, &ops[2], T_F32, &in->b);
+    }
+    NEED(2);
     if (take(m, "relu") || take(m, "satfinite")) in->op = SG_OP_UNSUPPORTED;
     if (in->t == T_F16X2 || in->t == T_BF16X2 || in->t2 == T_F16X2 || in->t2 == T_BF16X2) in->op = SG_OP_UNSUPPORTED;
     TRY(dst(c, &ops[0], &in->d));
@@ -424,6 +476,8 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     if (take(m, "to")) in->flags |= SG_F_HI;
     in->space = (uint8_t)space_of(m);
     if (in->space == SP_PARAM || in->space == SP_GENERIC) in->op = SG_OP_UNSUPPORTED;
+    if (sg_type_size(t) != 8 && (in->space == SP_SHARED || in->space == SP_LOCAL))
+      in->op = SG_OP_UNSUPPORTED; /* 32-bit generic addresses */
     TRY(dst(c, &ops[0], &in->d));
     return src(c, &ops[1], T_U64, &in->a);
   }
@@ -444,15 +498,28 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
       if (take(m, "hi")) in->flags |= SG_F_HI;
       else take(m, "lo");
     }
-    if ((op == SG_OP_DP4A || op == SG_OP_DP2A) && m->ntypes == 2) { in->t = (uint8_t)m->types[0]; in->t2 = (uint8_t)m->types[1]; }
+    if ((op == SG_OP_DP4A || op == SG_OP_DP2A) && m->ntypes == 2) {
+      in->t = (uint8_t)m->types[0];
+      in->t2 = (uint8_t)m->types[1];
+    }
     TRY(dst(c, &ops[0], &in->d));
     int at = op == SG_OP_PRMT || op == SG_OP_SHF_L ? T_B32 : in->t;
     TRY(src(c, &ops[1], at, &in->a));
     TRY(src(c, &ops[2], op == SG_OP_BFE ? T_U32 : at, &in->b));
-    TRY(src(c, &ops[3], (op == SG_OP_BFE || op == SG_OP_SHF_L || op == SG_OP_BFI) ? T_U32 : op == SG_OP_DP4A || op == SG_OP_DP2A ? T_S32 : at, &in->c));
+    int ct = (op == SG_OP_BFE || op == SG_OP_SHF_L || op == SG_OP_BFI) ? T_U32
+             : (op == SG_OP_DP4A || op == SG_OP_DP2A)                   ? T_S32
+                                                                        : at;
+    TRY(src(c, &ops[3], ct, &in->c));
     if (n == 5) TRY(src(c, &ops[4], T_U32, &in->e));
     return SG_PTX_OK;
   }
+  case SG_OP_BMSK: case SG_OP_SZEXT:
+    if (take(m, "clamp")) in->flags |= SG_F_HI;
+    else if (!take(m, "wrap")) in->op = SG_OP_UNSUPPORTED;
+    NEED(3);
+    TRY(dst(c, &ops[0], &in->d));
+    TRY(src(c, &ops[1], T_U32, &in->a));
+    return src(c, &ops[2], T_U32, &in->b);
   case SG_OP_FNS:
     NEED(4);
     TRY(dst(c, &ops[0], &in->d));
@@ -471,6 +538,7 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     const sg_opd *ad = op == SG_OP_LD ? &ops[1] : &ops[0];
     int symsp;
     TRY(addr(c, ad, in, &symsp));
+    if (in->op == SG_OP_UNSUPPORTED) return SG_PTX_OK;
     if (in->space == SP_PARAM) {
       if (symsp == SP_KPARAM || (symsp < 0 && p->fn->is_entry && op == SG_OP_LD)) in->space = SP_KPARAM;
       if (in->space == SP_KPARAM && op == SG_OP_ST) FAIL("line %u: st.param to a kernel parameter", c->line);
@@ -479,6 +547,8 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
       if (val->kind != OPD_VEC || val->nvec != in->vec) FAIL("line %u: vector operand size mismatch", c->line);
       for (int k = 0; k < in->vec; k++) {
         if (val->vec[k] == SG_NO_SLOT && op == SG_OP_ST) FAIL("line %u: '_' in a store", c->line);
+        if (val->vec[k] != SG_NO_SLOT && (val->vec[k] & SG_CONST_FLAG) && op == SG_OP_LD)
+          FAIL("line %u: constant as a load destination", c->line);
         in->v[k] = val->vec[k];
       }
     } else if (op == SG_OP_LD) {
@@ -486,7 +556,8 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     } else {
       TRY(src(c, val, t, &in->b));
     }
-    if (in->vec == 1 && !(in->flags & SG_F_AHI) && sg_type_size(t) == 4 && !(t == T_S8 || t == T_S16)) {
+    int dst32 = op == SG_OP_ST || val->kind != OPD_REG || sg_type_size(val->rtype) == 4;
+    if (in->vec == 1 && !(in->flags & SG_F_AHI) && sg_type_size(t) == 4 && dst32) {
       if (in->space == SP_GLOBAL) in->op = op == SG_OP_LD ? SG_OP_LD_GLOBAL_32 : SG_OP_ST_GLOBAL_32;
       else if (in->space == SP_SHARED) in->op = op == SG_OP_LD ? SG_OP_LD_SHARED_32 : SG_OP_ST_SHARED_32;
     }
@@ -500,8 +571,11 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     if (!in->mod || m->ntypes != 1 || (in->space != SP_GLOBAL && in->space != SP_SHARED && in->space != SP_GENERIC))
       in->op = SG_OP_UNSUPPORTED;
     int sz = (int)sg_type_size(t);
-    if (sz != 4 && sz != 8 && !(sz == 2 && in->mod == AT_CAS)) in->op = SG_OP_UNSUPPORTED;
-    if (sg_type_is_float(t) && in->mod != AT_ADD && in->mod != AT_EXCH && in->mod != AT_MIN && in->mod != AT_MAX) in->op = SG_OP_UNSUPPORTED;
+    int half = t == T_F16 || t == T_BF16 || t == T_F16X2 || t == T_BF16X2;
+    if (sz != 4 && sz != 8 && !(sz == 2 && (in->mod == AT_CAS || half))) in->op = SG_OP_UNSUPPORTED;
+    if (sg_type_is_float(t) && in->mod != AT_ADD && in->mod != AT_EXCH && in->mod != AT_MIN && in->mod != AT_MAX)
+      in->op = SG_OP_UNSUPPORTED;
+    if (half && in->mod != AT_ADD) in->op = SG_OP_UNSUPPORTED;
     int base = op == SG_OP_ATOM ? 1 : 0;
     NEED(base + 2 + (in->mod == AT_CAS));
     if (base) TRY(dst(c, &ops[0], &in->d));
@@ -515,7 +589,7 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
   case SG_OP_BRA: {
     NEED(1);
     if (ops[0].kind != OPD_SYM) FAIL("line %u: indirect branches are not supported", c->line);
-    sg_fixup fx = {c->pc0, ops[0].sym};
+    sg_fixup fx = {c->pc0, ops[0].sym, 0};
     if (p->nbrfix == p->capbrfix) {
       size_t nc = p->capbrfix ? p->capbrfix * 2 : 32;
       void *n = realloc(p->brfix, nc * sizeof *p->brfix);
@@ -530,10 +604,16 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     const sg_opd *rets = NULL, *fnop, *args = NULL;
     int k = 0;
     if (k < nops && ops[k].kind == OPD_LIST) rets = &ops[k++];
-    if (k >= nops || ops[k].kind != OPD_SYM) FAIL("line %u: indirect calls are not supported", c->line);
+    int indirect = k < nops && ops[k].kind == OPD_REG;
+    if (k >= nops || (ops[k].kind != OPD_SYM && !indirect)) { in->op = SG_OP_UNSUPPORTED; return SG_PTX_OK; }
     fnop = &ops[k++];
     if (k < nops && ops[k].kind == OPD_LIST) args = &ops[k++];
-    if (k != nops) FAIL("line %u: call with prototypes (indirect calls) is not supported", c->line);
+    if (indirect && k < nops && ops[k].kind == OPD_SYM) k++; /* the prototype: shape checked at run time */
+    if (k != nops) { in->op = SG_OP_UNSUPPORTED; return SG_PTX_OK; }
+    if (indirect) {
+      in->op = SG_OP_CALL_IND;
+      in->a = fnop->slot;
+    }
     sg_ptx_module *mm = p->m;
     if (mm->ncalls == mm->capcalls) {
       uint32_t nc = mm->capcalls ? mm->capcalls * 2 : 16;
@@ -554,7 +634,8 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
       const sg_tok *nm = j < (int)cs->nargs ? args->list[j] : rets->list[j - (int)cs->nargs];
       uint32_t s;
       const sg_sym *y = sg_parser_lookup(p, nm->s, nm->len, &s);
-      if (!y || y->kind != SYM_FPARAM) FAIL("line %u: call argument '%.*s' is not a .param variable", c->line, (int)nm->len, nm->s);
+      if (!y || y->kind != SYM_FPARAM)
+        FAIL("line %u: call argument '%.*s' is not a .param variable", c->line, (int)nm->len, nm->s);
       if (j < (int)cs->nargs) cs->arg_off[j] = s;
       else cs->ret_off[j - (int)cs->nargs] = s;
     }
@@ -566,7 +647,9 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
       p->callfix = n;
       p->capcallfix = nc;
     }
-    p->callfix[p->ncallfix++] = (sg_fixup){c->pc0, fnop->sym};
+    uint32_t self = 0;
+    while ((int)self < p->m->nfuncs && p->m->funcs[self] != p->fn) self++;
+    p->callfix[p->ncallfix++] = (sg_fixup){c->pc0, indirect ? NULL : fnop->sym, self};
     return SG_PTX_OK;
   }
   case SG_OP_RET: case SG_OP_EXIT: case SG_OP_TRAP:
@@ -606,6 +689,8 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     if (!take(m, "sync") || !in->mod) in->op = SG_OP_UNSUPPORTED;
     NEED(3);
     TRY(dst(c, &ops[0], &in->d));
+    TRY(want_pred(c, &ops[0], in->mod != VO_BALLOT));
+    TRY(want_pred(c, &ops[1], 1));
     TRY(src(c, &ops[1], T_PRED, &in->a));
     if (ops[1].neg) in->flags |= SG_F_HI;
     return src(c, &ops[2], T_U32, &in->e);
@@ -626,7 +711,8 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
   case SG_OP_REDUX: {
     static const char *const rm[] = {"add", "min", "max", "inc", "dec", "and", "or", "xor"};
     in->mod = (uint8_t)take_any(m, rm, 8);
-    if (!take(m, "sync") || !in->mod || in->mod == AT_INC || in->mod == AT_DEC || sg_type_size(t) != 4) in->op = SG_OP_UNSUPPORTED;
+    if (!take(m, "sync") || !in->mod || in->mod == AT_INC || in->mod == AT_DEC || sg_type_size(t) != 4)
+      in->op = SG_OP_UNSUPPORTED;
     NEED(3);
     TRY(dst(c, &ops[0], &in->d));
     TRY(src(c, &ops[1], t, &in->a));
@@ -665,11 +751,11 @@ sg_ptx_status sg_decode_insn(sg_parser *p, const sg_tok *guard, int gneg, const 
   }
   uint32_t g = SG_CONST_FLAG | 1, gx = 1;
   if (guard) {
-    sg_opd go;
     uint32_t s;
     const sg_sym *y = sg_parser_lookup(p, guard->s, guard->len, &s);
-    if (!y || (y->kind != SYM_REG && y->kind != SYM_REGRANGE)) FAIL("line %u: unknown guard predicate '%.*s'", guard->line, (int)guard->len, guard->s);
-    (void)go;
+    if (!y || (y->kind != SYM_REG && y->kind != SYM_REGRANGE))
+      FAIL("line %u: unknown guard predicate '%.*s'", guard->line, (int)guard->len, guard->s);
+    if (y->type != T_PRED) FAIL("line %u: guard '%.*s' is not a .pred register", guard->line, (int)guard->len, guard->s);
     g = s;
     gx = gneg ? 0 : 1;
   }
@@ -685,8 +771,7 @@ sg_ptx_status sg_decode_insn(sg_parser *p, const sg_tok *guard, int gneg, const 
   /* Branch/call fixups and address patches refer to the pc of the final instruction, which is
    * emitted just before decoding so those pcs are right; helper instructions go in front of it. */
   uint32_t pc0 = p->m->ncode;
-  sg_insn *slot = sg_parser_emit(p, opc->line);
-  if (!slot) return SG_PTX_ERR_NOMEM;
+  if (!sg_parser_emit(p, opc->line)) return SG_PTX_ERR_NOMEM; /* placeholder at pc0 */
   sg_ptx_status st = SG_PTX_OK;
   if (op < 0) tmp.op = SG_OP_UNSUPPORTED;
   else st = decode(&c, &tmp, op, &m, ops, nops);
@@ -698,7 +783,8 @@ sg_ptx_status sg_decode_insn(sg_parser *p, const sg_tok *guard, int gneg, const 
     tmp.aux = (uint32_t)k;
   }
   tmp.g = g;
-  tmp.gx = gx;
+  tmp.gx = (uint8_t)gx;
+  if (nops > 0 && ops[0].kind == OPD_REG) tmp.dsz = (uint8_t)sg_type_size(ops[0].rtype);
   uint32_t nhelp = p->m->ncode - pc0 - 1;
   if (nhelp) {
     /* Helpers were appended after the placeholder: rotate so they run first and the real
@@ -715,6 +801,5 @@ sg_ptx_status sg_decode_insn(sg_parser *p, const sg_tok *guard, int gneg, const 
   } else {
     p->m->code[pc0] = tmp;
   }
-  (void)slot;
   return SG_PTX_OK;
 }

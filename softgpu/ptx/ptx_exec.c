@@ -12,9 +12,12 @@
 
 #include "ptx_alu.h"
 
-#define MAX_LOCAL (1u << 20)   /* per-thread local memory (call frames) */
-#define MAX_REGS (1u << 22)    /* per-thread register stack, in slots */
-#define MAX_DEPTH 4096
+/* Per-thread limits (a GPU's default stack is 1 KiB); they bound what runaway recursion can take
+ * from the host: 1024 threads x (256 KiB registers + 128 KiB local) per worker at most. */
+#define MAX_LOCAL (128u << 10)  /* local memory (call frames), bytes */
+#define MAX_REGS (32u << 10)    /* register stack, 64-bit slots */
+#define MAX_DEPTH 1024
+#define SPIN_BUDGET (1u << 20) /* backward branches before a thread yields to its block */
 
 sg_ptx_status sg_fail(sg_block_ctx *bc, const sg_thread *t, sg_ptx_status st, const char *fmt, ...) {
   if (bc->status != SG_PTX_OK) return bc->status;
@@ -41,7 +44,7 @@ static const char *space_name(int sp) {
 }
 
 /* Host pointer for n bytes at `a` in `space`, or NULL after recording the error. */
-static uint8_t *mem_at(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, int space, uint64_t a, unsigned n) {
+uint8_t *sg_mem_at(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, int space, uint64_t a, unsigned n) {
   if (n > 1 && (a & (n - 1))) {
     sg_fail(bc, t, SG_PTX_ERR_MISALIGNED, "misaligned %u-byte %s access at 0x%llx by %s at line %u", n,
             space_name(space), (unsigned long long)a, sg_op_names[in->op], in->line);
@@ -87,6 +90,9 @@ static uint64_t load_val(const uint8_t *p, int t) {
   default: { uint64_t v; memcpy(&v, p, 8); return v; }
   }
 }
+
+/* A sign-extended value fills its destination register and nothing above it. */
+static inline uint64_t fit(uint64_t v, unsigned dsz) { return dsz && dsz < 8 ? v & ((1ull << (8 * dsz)) - 1) : v; }
 
 static void store_val(uint8_t *p, int t, uint64_t v) {
   unsigned sz = sg_type_size(t);
@@ -192,7 +198,16 @@ static int atom_apply(int mod, int t, uint64_t old, uint64_t b, uint64_t c, uint
   int sgn = sg_type_is_signed(t);
   switch (mod) {
   case AT_ADD:
-    if (t == T_F32) *out = sg_bits32(sg_f32(old) + sg_f32(b));
+    if (t == T_F16 || t == T_BF16 || t == T_F16X2 || t == T_BF16X2) { /* per 16-bit lane, rounded to nearest */
+      int bf = t == T_BF16 || t == T_BF16X2, lanes = (t == T_F16X2 || t == T_BF16X2) ? 2 : 1;
+      uint64_t r = 0;
+      for (int l = 0; l < lanes; l++) {
+        uint16_t x = (uint16_t)(old >> (16 * l)), y = (uint16_t)(b >> (16 * l));
+        float sum = bf ? sg_bf16_to_f32(x) + sg_bf16_to_f32(y) : sg_f16_to_f32(x) + sg_f16_to_f32(y);
+        r |= (uint64_t)(bf ? sg_f32_to_bf16(sum, RND_RN) : sg_f32_to_f16(sum, RND_RN)) << (16 * l);
+      }
+      *out = r;
+    } else if (t == T_F32) *out = sg_bits32(sg_f32(old) + sg_f32(b));
     else if (t == T_F64) *out = sg_bits64(sg_f64(old) + sg_f64(b));
     else *out = (old + b) & m;
     return 1;
@@ -246,7 +261,22 @@ static uint64_t atomic_rmw(uint8_t *p, int mod, int t, uint64_t b, uint64_t c) {
   }
 }
 
+/* .ftz: subnormal f32 inputs and results become zero of the same sign. */
+static inline float ftz32(float f) { return fabsf(f) < 1.17549435e-38f ? copysignf(0.0f, f) : f; }
+
 #define F32(x) sg_f32(r[x])
+#define FBIN(expr)                                                          \
+  do {                                                                      \
+    float a = F32(in->a), b = F32(in->b);                                   \
+    if (__builtin_expect(in->flags & SG_F_FTZ, 0)) {                         \
+      a = ftz32(a);                                                         \
+      b = ftz32(b);                                                         \
+      r[in->d] = sg_bits32(ftz32(expr));                                    \
+    } else {                                                                \
+      r[in->d] = sg_bits32(expr);                                           \
+    }                                                                       \
+    NEXT();                                                                 \
+  } while (0)
 #define F64(x) sg_f64(r[x])
 #define NEXT() do { pc++; goto dispatch; } while (0)
 
@@ -257,6 +287,7 @@ sg_ptx_status sg_exec_thread(sg_block_ctx *bc, sg_thread *t) {
   uint64_t *r = t->regs + t->frames[t->nframes - 1].reg_base;
   uint8_t *shared = bc->shared;
   uint64_t shared_size = bc->shared_size;
+  uint32_t spin = SPIN_BUDGET;
   const sg_insn *in;
 dispatch:
   in = &code[pc];
@@ -265,8 +296,9 @@ dispatch:
   case SG_OP_NOP: case SG_OP_MEMBAR: case SG_OP_PREFETCH:
     if (in->op == SG_OP_MEMBAR) __atomic_thread_fence(__ATOMIC_SEQ_CST);
     NEXT();
-  case SG_OP_NANOSLEEP:
-    NEXT();
+  case SG_OP_NANOSLEEP: /* a thread that sleeps is usually waiting for another: let it run */
+    t->pc = pc + 1;
+    return SG_PTX_OK;
   case SG_OP_MOV: r[in->d] = r[in->a]; NEXT();
   case SG_OP_MOV_DEPOT: r[in->d] = t->frames[t->nframes - 1].local_base + (uint64_t)in->imm; NEXT();
   case SG_OP_SREG: r[in->d] = sreg(bc, t, in->aux); NEXT();
@@ -280,7 +312,8 @@ dispatch:
   case SG_OP_PACK: {
     unsigned part = sg_type_size(in->t) / in->vec;
     uint64_t v = 0;
-    for (int k = in->vec - 1; k >= 0; k--) v = (part >= 8 ? 0 : v << (8 * part)) | (r[in->v[k]] & (part >= 8 ? ~0ull : (1ull << (8 * part)) - 1));
+    uint64_t pm = part >= 8 ? ~0ull : (1ull << (8 * part)) - 1;
+    for (int k = in->vec - 1; k >= 0; k--) v = (part >= 8 ? 0 : v << (8 * part)) | (r[in->v[k]] & pm);
     r[in->d] = v;
     NEXT();
   }
@@ -288,10 +321,18 @@ dispatch:
   case SG_OP_ADD_I64: r[in->d] = r[in->a] + r[in->b]; NEXT();
   case SG_OP_SUB_I32: r[in->d] = (uint32_t)(r[in->a] - r[in->b]); NEXT();
   case SG_OP_SUB_I64: r[in->d] = r[in->a] - r[in->b]; NEXT();
-  case SG_OP_ADD_F32: r[in->d] = sg_bits32(F32(in->a) + F32(in->b)); NEXT();
-  case SG_OP_SUB_F32: r[in->d] = sg_bits32(F32(in->a) - F32(in->b)); NEXT();
-  case SG_OP_MUL_F32: r[in->d] = sg_bits32(F32(in->a) * F32(in->b)); NEXT();
-  case SG_OP_FMA_F32: r[in->d] = sg_bits32(__builtin_fmaf(F32(in->a), F32(in->b), F32(in->c))); NEXT();
+  case SG_OP_ADD_F32: FBIN(a + b);
+  case SG_OP_SUB_F32: FBIN(a - b);
+  case SG_OP_MUL_F32: FBIN(a * b);
+  case SG_OP_FMA_F32: {
+    float a = F32(in->a), b = F32(in->b), c = F32(in->c);
+    if (__builtin_expect(in->flags & SG_F_FTZ, 0)) {
+      r[in->d] = sg_bits32(ftz32(sg_fmaf(ftz32(a), ftz32(b), ftz32(c))));
+      NEXT();
+    }
+    r[in->d] = sg_bits32(sg_fmaf(a, b, c));
+    NEXT();
+  }
   case SG_OP_ADD_F64: r[in->d] = sg_bits64(F64(in->a) + F64(in->b)); NEXT();
   case SG_OP_SUB_F64: r[in->d] = sg_bits64(F64(in->a) - F64(in->b)); NEXT();
   case SG_OP_MUL_F64: r[in->d] = sg_bits64(F64(in->a) * F64(in->b)); NEXT();
@@ -333,7 +374,12 @@ dispatch:
     NEXT();
   }
   case SG_OP_SETP: case SG_OP_SET: {
-    int v = sg_compare(in->mod, in->t, r[in->a], r[in->b]);
+    uint64_t a = r[in->a], b = r[in->b];
+    if ((in->flags & SG_F_FTZ) && in->t == T_F32) { /* subnormal inputs compare as signed zero */
+      if ((a & 0x7f800000u) == 0) a &= 0x80000000u;
+      if ((b & 0x7f800000u) == 0) b &= 0x80000000u;
+    }
+    int v = sg_compare(in->mod, in->t, a, b);
     int w = !v;
     if (in->vec) { /* boolean combiner with predicate c */
       int c = (int)(r[in->c] & 1) ^ ((in->flags & SG_F_HI) ? 1 : 0);
@@ -355,7 +401,14 @@ dispatch:
   }
   case SG_OP_SELP: r[in->d] = (r[in->c] & 1) ? r[in->a] : r[in->b]; NEXT();
   case SG_OP_CVT:
-    r[in->d] = sg_cvt(r[in->a], in->t, in->t2, in->mod, in->flags & SG_F_SAT, in->flags & SG_F_FTZ);
+    if (in->b != SG_NO_SLOT) { /* packed pair */
+      int ht = in->t == T_F16X2 ? T_F16 : T_BF16;
+      uint64_t hi = sg_cvt(r[in->a], ht, T_F32, in->mod, in->flags & SG_F_SAT, 0);
+      uint64_t lo = sg_cvt(r[in->b], ht, T_F32, in->mod, in->flags & SG_F_SAT, 0);
+      r[in->d] = (hi & 0xffff) << 16 | (lo & 0xffff);
+      NEXT();
+    }
+    r[in->d] = fit(sg_cvt(r[in->a], in->t, in->t2, in->mod, in->flags & SG_F_SAT, in->flags & SG_F_FTZ), in->dsz);
     NEXT();
   case SG_OP_CVTA: {
     uint64_t a = r[in->a];
@@ -371,7 +424,8 @@ dispatch:
   case SG_OP_RCP: case SG_OP_SQRT: case SG_OP_RSQRT: case SG_OP_EX2: case SG_OP_LG2: case SG_OP_SIN:
   case SG_OP_COS: case SG_OP_TANH: case SG_OP_COPYSIGN: case SG_OP_TESTP: case SG_OP_BREV: case SG_OP_POPC:
   case SG_OP_CLZ: case SG_OP_BFE: case SG_OP_BFI: case SG_OP_PRMT: case SG_OP_BFIND: case SG_OP_FNS:
-  case SG_OP_SHF_L: case SG_OP_SHF_R: case SG_OP_DP4A: case SG_OP_DP2A: case SG_OP_SLCT: {
+  case SG_OP_SHF_L: case SG_OP_SHF_R: case SG_OP_DP4A: case SG_OP_DP2A: case SG_OP_SLCT: case SG_OP_BMSK:
+  case SG_OP_SZEXT: {
     uint64_t b = in->b != SG_NO_SLOT ? r[in->b] : 0;
     uint64_t c = in->c != SG_NO_SLOT ? r[in->c] : 0;
     uint64_t e = in->e != SG_NO_SLOT ? r[in->e] : 0;
@@ -385,14 +439,14 @@ dispatch:
     uint64_t a = (uint64_t)in->imm;
     unsigned n = sg_type_size(in->t);
     if (a > bc->launch->params_size || n > bc->launch->params_size - a || (a & (n - 1))) {
-      if (!mem_at(bc, t, in, SP_KPARAM, a, n)) goto fail;
+      if (!sg_mem_at(bc, t, in, SP_KPARAM, a, n)) goto fail;
     }
-    r[in->d] = load_val((const uint8_t *)bc->launch->params + a, in->t);
+    r[in->d] = fit(load_val((const uint8_t *)bc->launch->params + a, in->t), in->dsz);
     NEXT();
   }
   case SG_OP_LD_SHARED_32: {
     uint64_t a = r[in->a] + (uint64_t)in->imm;
-    if ((a & 3) || (a | 3) >= shared_size) { if (!mem_at(bc, t, in, SP_SHARED, a, 4)) goto fail; }
+    if ((a & 3) || (a | 3) >= shared_size) { if (!sg_mem_at(bc, t, in, SP_SHARED, a, 4)) goto fail; }
     uint32_t v;
     memcpy(&v, shared + a, 4);
     r[in->d] = v;
@@ -400,13 +454,13 @@ dispatch:
   }
   case SG_OP_ST_SHARED_32: {
     uint64_t a = r[in->a] + (uint64_t)in->imm;
-    if ((a & 3) || (a | 3) >= shared_size) { if (!mem_at(bc, t, in, SP_SHARED, a, 4)) goto fail; }
+    if ((a & 3) || (a | 3) >= shared_size) { if (!sg_mem_at(bc, t, in, SP_SHARED, a, 4)) goto fail; }
     uint32_t v = (uint32_t)r[in->b];
     memcpy(shared + a, &v, 4);
     NEXT();
   }
   case SG_OP_LD_GLOBAL_32: {
-    uint8_t *p = mem_at(bc, t, in, SP_GLOBAL, r[in->a] + (uint64_t)in->imm, 4);
+    uint8_t *p = sg_mem_at(bc, t, in, SP_GLOBAL, r[in->a] + (uint64_t)in->imm, 4);
     if (!p) goto fail;
     uint32_t v;
     memcpy(&v, p, 4);
@@ -414,7 +468,7 @@ dispatch:
     NEXT();
   }
   case SG_OP_ST_GLOBAL_32: {
-    uint8_t *p = mem_at(bc, t, in, SP_GLOBAL, r[in->a] + (uint64_t)in->imm, 4);
+    uint8_t *p = sg_mem_at(bc, t, in, SP_GLOBAL, r[in->a] + (uint64_t)in->imm, 4);
     if (!p) goto fail;
     uint32_t v = (uint32_t)r[in->b];
     memcpy(p, &v, 4);
@@ -424,14 +478,14 @@ dispatch:
     unsigned es = sg_type_size(in->t);
     uint64_t a = r[in->a] + (uint64_t)in->imm;
     if (in->flags & SG_F_AHI) a += t->frames[t->nframes - 1].local_base;
-    uint8_t *p = mem_at(bc, t, in, in->space, a, es * in->vec);
+    uint8_t *p = sg_mem_at(bc, t, in, in->space, a, es * in->vec);
     if (!p) goto fail;
     if (in->vec == 1) {
-      if (in->op == SG_OP_LD) r[in->d] = load_val(p, in->t);
+      if (in->op == SG_OP_LD) r[in->d] = fit(load_val(p, in->t), in->dsz);
       else store_val(p, in->t, r[in->b]);
     } else {
       for (int k = 0; k < in->vec; k++) {
-        if (in->op == SG_OP_LD) { if (in->v[k] != SG_NO_SLOT) r[in->v[k]] = load_val(p + k * es, in->t); }
+        if (in->op == SG_OP_LD) { if (in->v[k] != SG_NO_SLOT) r[in->v[k]] = fit(load_val(p + k * es, in->t), es <= 4 ? 4 : 0); }
         else store_val(p + k * es, in->t, r[in->v[k]]);
       }
     }
@@ -439,18 +493,38 @@ dispatch:
   }
   case SG_OP_ATOM: case SG_OP_RED: {
     unsigned n = sg_type_size(in->t);
-    uint8_t *p = mem_at(bc, t, in, in->space, r[in->a] + (uint64_t)in->imm, n);
+    uint8_t *p = sg_mem_at(bc, t, in, in->space, r[in->a] + (uint64_t)in->imm, n);
     if (!p) goto fail;
     uint64_t old = atomic_rmw(p, in->mod, in->t, r[in->b], in->c != SG_NO_SLOT ? r[in->c] : 0);
     if (in->op == SG_OP_ATOM) r[in->d] = old;
     NEXT();
   }
-  case SG_OP_BRA: pc = in->aux; goto dispatch;
-  case SG_OP_CALL: {
+  case SG_OP_BRA:
+    /* Threads of a block take turns only at collectives; a loop that spins on memory another
+     * thread writes would never end, so long-running loops yield now and then. */
+    if (in->aux <= pc && --spin == 0) {
+      t->pc = in->aux;
+      return SG_PTX_OK;
+    }
+    pc = in->aux;
+    goto dispatch;
+  case SG_OP_CALL: case SG_OP_CALL_IND: {
     const sg_callsite *cs = &mod->calls[in->imm];
-    const sg_func *f = mod->funcs[cs->callee];
+    uint32_t fi = cs->callee;
+    if (in->op == SG_OP_CALL_IND) {
+      uint64_t a = r[in->a] - SG_FUNC_BASE;
+      fi = (uint32_t)(a / 16);
+      if ((a & 15) || a / 16 >= (uint64_t)mod->nfuncs || !mod->funcs[fi]->defined ||
+          mod->funcs[fi]->nparams != (int)cs->nargs || mod->funcs[fi]->nrets != (int)cs->nrets) {
+        t->pc = pc;
+        sg_fail(bc, t, SG_PTX_ERR_ILLEGAL_ADDRESS, "indirect call through 0x%llx at line %u is not a matching function",
+                (unsigned long long)r[in->a], in->line);
+        goto fail;
+      }
+    }
+    const sg_func *f = mod->funcs[fi];
     uint32_t caller_local = t->frames[t->nframes - 1].local_base;
-    if (push_frame(bc, t, f, cs->callee, pc + 1, (uint32_t)in->imm) != SG_PTX_OK) goto fail;
+    if (push_frame(bc, t, f, fi, pc + 1, (uint32_t)in->imm) != SG_PTX_OK) goto fail;
     uint32_t callee_local = t->frames[t->nframes - 1].local_base;
     for (uint32_t k = 0; k < cs->nargs; k++)
       memmove(t->local + callee_local + f->params[k].offset, t->local + caller_local + cs->arg_off[k], f->params[k].size);
@@ -497,6 +571,9 @@ dispatch:
     t->state = TS_WARP;
     t->pc = pc;
     return SG_PTX_OK;
+  case SG_OP_BUILTIN:
+    if (sg_builtin_call(bc, t, in) != SG_PTX_OK) goto fail;
+    NEXT();
   case SG_OP_UNSUPPORTED:
   default:
     t->pc = pc;

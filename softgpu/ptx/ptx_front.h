@@ -46,11 +46,13 @@ enum { OPD_NONE = 0, OPD_REG, OPD_IMM, OPD_ADDR, OPD_VEC, OPD_SYM, OPD_LIST, OPD
 typedef struct sg_opd {
   uint8_t kind;
   uint8_t neg;      /* !%p */
+  uint8_t rtype;    /* OPD_REG: declared register type */
   uint32_t slot;    /* OPD_REG (parse-time slot); OPD_SREG: SR_* */
   uint32_t slot2;   /* p|q second register, or SG_NO_SLOT */
   sg_lit lit;       /* OPD_IMM */
   /* OPD_ADDR: base is a register (slot), a symbol (sym), or absent; plus offset */
   int addr_has_reg;
+  int addr_complex;  /* texture/surface form [handle, {coords}]: parsed, never executed */
   const sg_tok *sym;  /* OPD_SYM or address symbol */
   int64_t off;
   uint32_t vec[4];  /* OPD_VEC slots (SG_NO_SLOT for '_') */
@@ -64,6 +66,7 @@ typedef struct sg_opd {
 typedef struct sg_fixup {
   uint32_t pc;
   const sg_tok *name;
+  uint32_t fn; /* call fixups: index of the calling function */
 } sg_fixup;
 
 typedef struct sg_parser {
@@ -78,6 +81,7 @@ typedef struct sg_parser {
   uint32_t nregs;          /* parse-time register slots */
   uint64_t *consts;
   uint32_t nconst, capconst;
+  uint32_t *chash, chcap;  /* open-addressing index of consts (entries are index + 1) */
   sg_fixup *labels, *brfix;
   size_t nlabels, caplabels, nbrfix, capbrfix;
   uint32_t cc_slot;        /* carry flag register, SG_NO_SLOT until used */
@@ -89,6 +93,8 @@ typedef struct sg_parser {
 
 sg_ptx_status sg_decode_insn(sg_parser *p, const sg_tok *guard, int gneg, const sg_tok *opc, sg_opd *ops, int nops);
 uint32_t sg_parser_const(sg_parser *p, uint64_t v);
+/* A constant slot of its own (never merged with equal values), for values patched later. */
+uint32_t sg_parser_const_private(sg_parser *p, uint64_t v);
 uint32_t sg_parser_newreg(sg_parser *p);
 sg_insn *sg_parser_emit(sg_parser *p, uint32_t line);
 const sg_sym *sg_parser_lookup(sg_parser *p, const char *s, size_t n, uint32_t *slot);

@@ -43,6 +43,8 @@ enum { SP_GENERIC = 0, SP_GLOBAL, SP_SHARED, SP_LOCAL, SP_CONST, SP_PARAM, SP_KP
 #define SG_WIN_SHARED 0x0000100000000000ull
 #define SG_WIN_LOCAL 0x0000200000000000ull
 #define SG_WIN_SIZE 0x0000000100000000ull
+/* Function "addresses" (function pointers, vtables): base + 16 * function index. */
+#define SG_FUNC_BASE 0x0000300000000000ull
 
 /* ---- decoded instructions ------------------------------------------------------------------- */
 #define SG_NO_SLOT 0xffffffffu
@@ -56,7 +58,9 @@ typedef struct sg_insn {
   uint8_t space;  /* SP_* for memory ops */
   uint8_t vec;    /* 1, 2 or 4 */
   uint32_t g;     /* guard predicate slot (1 = constant true) */
-  uint32_t gx;    /* 1 for @p, 0 for @!p */
+  uint8_t gx;     /* 1 for @p, 0 for @!p */
+  uint8_t dsz;    /* bytes of the destination register (0: none); sign-extending writes stop there */
+  uint16_t pad_;
   uint32_t d, a, b, c, e; /* slots; e is a 4th source (shfl membermask, prmt mode...) */
   uint32_t d2;    /* second destination (setp p|q, shfl d|p) or SG_NO_SLOT */
   uint32_t v[4];  /* vector operand slots */
@@ -95,16 +99,16 @@ enum { VO_ALL = 1, VO_ANY, VO_UNI, VO_BALLOT };
   X(MUL_F32) X(MUL_F64) X(FMA_F32) X(FMA_F64) X(MULLO_I32) X(MULLO_I64) X(MULWIDE_S32)         \
   X(MULWIDE_U32) X(MADLO_I32) X(MADLO_I64) X(SHL_B32) X(SHL_B64)                              \
   X(ADD) X(SUB) X(MUL) X(MAD) X(FMA) X(DIV) X(REM) X(MIN) X(MAX) X(ABS) X(NEG)                 \
-  X(AND) X(OR) X(XOR) X(NOT) X(CNOT) X(SHL) X(SHR) X(SAD) X(MULHI24) X(MAD24) X(MUL24)       \
+  X(AND) X(OR) X(XOR) X(NOT) X(CNOT) X(SHL) X(SHR) X(SAD) X(MAD24) X(MUL24)       \
   X(ADDC) X(SUBC)                                                                             \
   X(SETP) X(SETP_I32) X(SET) X(SELP) X(SLCT) X(CVT) X(CVTA)                                   \
   X(RCP) X(SQRT) X(RSQRT) X(EX2) X(LG2) X(SIN) X(COS) X(TANH) X(COPYSIGN) X(TESTP)            \
   X(BREV) X(POPC) X(CLZ) X(BFE) X(BFI) X(PRMT) X(BFIND) X(FNS) X(SHF_L) X(SHF_R)              \
-  X(DP4A) X(DP2A)                                                                             \
+  X(DP4A) X(DP2A) X(BMSK) X(SZEXT)                                                                             \
   X(LD) X(ST) X(LD_GLOBAL_32) X(ST_GLOBAL_32) X(LD_SHARED_32) X(ST_SHARED_32) X(LD_KPARAM)      \
   X(ATOM) X(RED)                                                                              \
-  X(BRA) X(CALL) X(RET) X(EXIT) X(TRAP) X(BAR) X(BAR_ARRIVE) X(BAR_RED) X(MEMBAR)             \
-  X(SHFL) X(VOTE) X(MATCH) X(ACTIVEMASK) X(WARPSYNC) X(REDUX) X(ISSPACEP) X(NANOSLEEP) X(PREFETCH)
+  X(BRA) X(CALL) X(CALL_IND) X(RET) X(EXIT) X(TRAP) X(BAR) X(BAR_ARRIVE) X(MEMBAR)             \
+  X(SHFL) X(VOTE) X(MATCH) X(ACTIVEMASK) X(WARPSYNC) X(REDUX) X(ISSPACEP) X(NANOSLEEP) X(PREFETCH) X(BUILTIN)
 
 enum {
 #define X(n) SG_OP_##n,
@@ -143,9 +147,11 @@ typedef struct sg_func {
   int nrets;
   uint32_t param_bytes; /* entry: packed parameter buffer size */
   uint32_t frame_bytes; /* per-call local memory: params, in-body .param, .local */
-  uint32_t shared_bytes; /* static shared (module + function scope) used by this entry */
+  uint32_t shared_bytes; /* entry: static shared memory it and its callees reference */
   uint32_t maxntid[3], reqntid[3];
-  int uses_dyn_shared;
+  /* What the body references directly, for per-kernel shared-memory accounting. */
+  uint32_t *shared_refs, nshared_refs, capshared_refs; /* variable indices */
+  uint32_t *callees, ncallees, capcallees;             /* function indices; UINT32_MAX: indirect */
 } sg_func;
 
 /* Arguments of one call site: caller frame offsets of the actual parameters and return slots. */
@@ -192,6 +198,8 @@ struct sg_ptx_module {
   uint32_t nnames, capnames;
 };
 int sg_module_add_name(sg_ptx_module *m, const char *s, size_t n);
+/* Records v in the set arr[0..*n) (growing it); -1 when out of memory. */
+int sg_u32_set_add(uint32_t **arr, uint32_t *n, uint32_t *cap, uint32_t v);
 
 /* ---- front end -------------------------------------------------------------------------------- */
 typedef struct sg_err {
@@ -244,6 +252,8 @@ typedef struct sg_block_ctx {
   size_t errlen;
 } sg_block_ctx;
 
+/* Resets t and pushes the entry frame. */
+sg_ptx_status sg_thread_start(sg_block_ctx *bc, sg_thread *t);
 /* Runs thread t until it exits, blocks at a collective, or fails. Returns SG_PTX_OK or an error
  * (already formatted into bc->err). */
 sg_ptx_status sg_exec_thread(sg_block_ctx *bc, sg_thread *t);
@@ -252,6 +262,16 @@ sg_ptx_status sg_exec_collective(sg_block_ctx *bc, sg_thread **lanes, int n);
 sg_ptx_status sg_run_block(sg_block_ctx *bc);
 sg_ptx_status sg_fail(sg_block_ctx *bc, const sg_thread *t, sg_ptx_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Host pointer for n bytes at address a of `space` for thread t, or NULL after recording an
+ * illegal/misaligned address error against instruction `in`. */
+uint8_t *sg_mem_at(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, int space, uint64_t a, unsigned n);
+
+/* Device-runtime functions PTX calls but does not define (ptx_builtin.c). */
+enum { SG_BI_NONE = 0, SG_BI_VPRINTF, SG_BI_ASSERTFAIL };
+int sg_builtin_lookup(const char *name);
+/* Runs builtin in->aux for the call site in->imm; arguments are in the caller's frame. */
+sg_ptx_status sg_builtin_call(sg_block_ctx *bc, sg_thread *t, const sg_insn *in);
 
 /* Worker pool: calls fn(arg, worker, item) for item in [0, nitems) on every core; returns when all
  * are done or `stop` became non-zero. */
@@ -267,6 +287,5 @@ float sg_bf16_to_f32(uint16_t h);
 uint16_t sg_f64_to_f16(double d, int rnd);
 uint64_t sg_cvt(uint64_t v, int dt, int st, int rnd, int sat, int ftz);
 float sg_round_f32(double v, int rnd);
-double sg_apply_rnd_f64(double (*op)(double, double, double), double a, double b, double c, int rnd);
 
 #endif

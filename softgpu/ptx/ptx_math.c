@@ -137,9 +137,9 @@ uint64_t sg_cvt(uint64_t v, int dt, int st, int rnd, int sat, int ftz) {
     if (ss && ssz < 8) s = (int64_t)(u << (64 - 8 * ssz)) >> (64 - 8 * ssz);
     if (ss) u = (uint64_t)s;
     if (!sg_type_is_float(dt)) {
-      if (!sat) {
+      if (!sat) { /* narrowing keeps the low bits, widened back by the destination type's sign */
         if (sg_type_is_signed(dt) && dsz < 8) return (uint64_t)((int64_t)(u << (64 - 8 * dsz)) >> (64 - 8 * dsz));
-        return u; /* readers truncate */
+        return trunc_bits(u, dsz);
       }
       int ds = sg_type_is_signed(dt);
       if (ds) {
@@ -219,14 +219,4 @@ uint64_t sg_cvt(uint64_t v, int dt, int st, int rnd, int sat, int ftz) {
   if (dt == T_F16) return sg_f64_to_f16(d, r2);
   if (dt == T_BF16) return f64_to_bf16(d, r2);
   return 0;
-}
-
-/* Calls op(a, b, c) with the FPU in rounding mode rnd. */
-double sg_apply_rnd_f64(double (*op)(double, double, double), double a, double b, double c, int rnd) {
-  if (rnd == RND_NONE || rnd == RND_RN) return op(a, b, c);
-  int old = fegetround();
-  fesetround(fe_mode(rnd));
-  volatile double r = op(a, b, c);
-  fesetround(old);
-  return r;
 }

@@ -49,6 +49,62 @@ int sg_module_add_name(sg_ptx_module *m, const char *s, size_t n) {
   return (int)m->nnames++;
 }
 
+int sg_u32_set_add(uint32_t **arr, uint32_t *n, uint32_t *cap, uint32_t v) {
+  for (uint32_t k = 0; k < *n; k++)
+    if ((*arr)[k] == v) return 0;
+  if (*n == *cap) {
+    uint32_t nc = *cap ? *cap * 2 : 8;
+    uint32_t *a = realloc(*arr, nc * sizeof *a);
+    if (!a) return -1;
+    *arr = a;
+    *cap = nc;
+  }
+  (*arr)[(*n)++] = v;
+  return 0;
+}
+
+/* Static shared memory of kernel f: every shared variable referenced by it or anything it may
+ * call (an indirect call may reach any function). All static shared variables of a module share
+ * one layout, so this is what the kernel needs, not where its variables sit. */
+static sg_ptx_status kernel_shared(sg_ptx_module *m, sg_func *f) {
+  uint8_t *seen_fn = calloc((size_t)m->nfuncs + 1, 1), *seen_var = calloc((size_t)m->nvars + 1, 1);
+  uint32_t *stack = malloc(((size_t)m->nfuncs + 1) * sizeof *stack);
+  if (!seen_fn || !seen_var || !stack) {
+    free(seen_fn);
+    free(seen_var);
+    free(stack);
+    return SG_PTX_ERR_NOMEM;
+  }
+  uint32_t top = 0, fi = 0;
+  while ((int)fi < m->nfuncs && m->funcs[fi] != f) fi++;
+  stack[top++] = fi;
+  seen_fn[fi] = 1;
+  uint64_t bytes = 0;
+  while (top) {
+    const sg_func *g = m->funcs[stack[--top]];
+    for (uint32_t k = 0; k < g->nshared_refs; k++) {
+      uint32_t v = g->shared_refs[k];
+      if ((int)v < m->nvars && !seen_var[v]) {
+        seen_var[v] = 1;
+        uint64_t a = m->vars[v].align ? m->vars[v].align : 1;
+        bytes = (bytes + a - 1) / a * a + m->vars[v].size;
+      }
+    }
+    for (uint32_t k = 0; k < g->ncallees; k++) {
+      uint32_t c = g->callees[k];
+      for (uint32_t j = 0; j < (uint32_t)m->nfuncs; j++) { /* UINT32_MAX: every function */
+        if (c != UINT32_MAX && j != c) continue;
+        if (!seen_fn[j]) { seen_fn[j] = 1; stack[top++] = j; }
+      }
+    }
+  }
+  f->shared_bytes = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
+  free(seen_fn);
+  free(seen_var);
+  free(stack);
+  return SG_PTX_OK;
+}
+
 void sg_ptx_unload(sg_ptx_module *m) {
   if (!m) return;
   for (int k = 0; k < m->nfuncs; k++) {
@@ -58,6 +114,8 @@ void sg_ptx_unload(sg_ptx_module *m) {
     free(f->params);
     free(f->rets);
     free(f->consts);
+    free(f->shared_refs);
+    free(f->callees);
     free(f->name);
     free(f);
   }
@@ -105,7 +163,10 @@ sg_ptx_status sg_ptx_load(const char *ptx, size_t len, sg_ptx_module **out, char
     m->kernels = calloc((size_t)nk + 1, sizeof *m->kernels);
     if (!m->kernels) st = SG_PTX_ERR_NOMEM;
     for (int k = 0; st == SG_PTX_OK && k < m->nfuncs; k++)
-      if (m->funcs[k]->is_entry && m->funcs[k]->defined) m->kernels[m->nkernels++] = (sg_ptx_kernel){m, m->funcs[k]};
+      if (m->funcs[k]->is_entry && m->funcs[k]->defined) {
+        m->kernels[m->nkernels++] = (sg_ptx_kernel){m, m->funcs[k]};
+        st = kernel_shared(m, m->funcs[k]);
+      }
   }
   if (st != SG_PTX_OK) {
     if (err && errlen && !err[0]) snprintf(err, errlen, "PTX load failed (status %d)", (int)st);
@@ -160,7 +221,7 @@ void sg_ptx_kernel_attrs(const sg_ptx_kernel *k, sg_ptx_attrs *out) {
   if (!k) return;
   const sg_func *f = k->fn;
   out->num_regs = (int)(f->nregs_declared > 255 ? 255 : f->nregs_declared);
-  out->static_shared_bytes = (int)k->mod->module_shared_bytes;
+  out->static_shared_bytes = (int)f->shared_bytes;
   int cb = 0;
   for (int i = 0; i < k->mod->nvars; i++)
     if (k->mod->vars[i].space == SP_CONST) cb += (int)k->mod->vars[i].size;

@@ -52,9 +52,42 @@ static uint64_t align_up(uint64_t v, uint64_t a) { return a ? (v + a - 1) / a * 
 /* ---- symbols ---------------------------------------------------------------------------------- */
 uint32_t sg_parser_newreg(sg_parser *p) { return p->nregs++; }
 
+static uint32_t const_hash(uint64_t v, uint32_t cap) {
+  v ^= v >> 33;
+  v *= 0xff51afd7ed558ccdull;
+  v ^= v >> 29;
+  return (uint32_t)v & (cap - 1);
+}
+
+/* Rebuilds the index at twice the constant count (power of two), for O(1) dedupe in bodies with
+ * thousands of immediates. */
+static int const_rehash(sg_parser *p) {
+  uint32_t cap = 64;
+  while (cap < 2 * (p->nconst + 1)) cap *= 2;
+  uint32_t *h = calloc(cap, sizeof *h);
+  if (!h) return -1;
+  for (uint32_t i = 0; i < p->nconst; i++) {
+    uint32_t k = const_hash(p->consts[i], cap);
+    while (h[k]) k = (k + 1) & (cap - 1);
+    h[k] = i + 1;
+  }
+  free(p->chash);
+  p->chash = h;
+  p->chcap = cap;
+  return 0;
+}
+
 uint32_t sg_parser_const(sg_parser *p, uint64_t v) {
-  for (uint32_t i = 0; i < p->nconst; i++)
-    if (p->consts[i] == v) return i | SG_CONST_FLAG;
+  if (p->chcap < 2 * (p->nconst + 1) && const_rehash(p)) return SG_NO_SLOT;
+  uint32_t k = const_hash(v, p->chcap);
+  for (; p->chash[k]; k = (k + 1) & (p->chcap - 1))
+    if (p->consts[p->chash[k] - 1] == v) return (p->chash[k] - 1) | SG_CONST_FLAG;
+  uint32_t slot = sg_parser_const_private(p, v);
+  if (slot != SG_NO_SLOT) p->chash[k] = (slot & ~SG_CONST_FLAG) + 1;
+  return slot;
+}
+
+uint32_t sg_parser_const_private(sg_parser *p, uint64_t v) {
   size_t cap = p->capconst;
   if (grow((void **)&p->consts, sizeof *p->consts, p->nconst + 1, &cap)) return SG_NO_SLOT;
   p->capconst = (uint32_t)cap;
@@ -194,6 +227,17 @@ static uint64_t decl_bytes(const decl *d) { return (uint64_t)sg_type_size(d->typ
 /* Encodes one initialiser element of type t into dst. */
 static sg_ptx_status put_init(sg_parser *p, int t, const sg_tok *tk, int neg, uint8_t *dst) {
   sg_lit l;
+  if (tk->kind == TK_ID && sg_type_size(t) == 8 && !neg) {
+    /* Addresses: vtables hold functions, pointer tables hold global variables. */
+    uint64_t v;
+    int fi = sg_parser_func(p, tk->s, tk->len);
+    const sg_gvar *g = fi < 0 ? sg_parser_gvar(p, tk->s, tk->len) : NULL;
+    if (fi >= 0) v = SG_FUNC_BASE + 16ull * (unsigned)fi;
+    else if (g && (g->space == SP_GLOBAL || g->space == SP_CONST)) v = g->addr;
+    else FAIL("line %u: unsupported initialiser '%.*s'", tk->line, (int)(tk->len > 40 ? 40 : tk->len), tk->s);
+    memcpy(dst, &v, 8);
+    return SG_PTX_OK;
+  }
   if (tk->kind != TK_NUM || sg_parse_lit(tk->s, tk->len, neg, &l))
     FAIL("line %u: unsupported initialiser '%.*s'", tk->line, (int)(tk->len > 40 ? 40 : tk->len), tk->s);
   unsigned sz = sg_type_size(t);
@@ -232,9 +276,19 @@ static sg_ptx_status parse_init(sg_parser *p, const decl *d, uint8_t **out, uint
     if (is_punct(t, '{')) { depth++; continue; }
     if (is_punct(t, '}')) { depth--; continue; }
     if (is_punct(t, ',')) continue;
+    if (sg_tok_is(t, "generic") && is_punct(peek(p), '(')) { /* generic(var): the same address here */
+      next(p);
+      t = next(p);
+      if (!is_punct(peek(p), ')')) { st = SG_PTX_ERR_PARSE; sg_errf(p->e, "line %u: bad generic()", t->line); break; }
+      next(p);
+    }
     int neg = 0;
     if (is_punct(t, '-')) { neg = 1; t = next(p); }
-    if (t->kind == TK_EOF || is_punct(t, ';')) { st = SG_PTX_ERR_PARSE; sg_errf(p->e, "line %u: truncated initialiser", t->line); break; }
+    if (t->kind == TK_EOF || is_punct(t, ';')) {
+      st = SG_PTX_ERR_PARSE;
+      sg_errf(p->e, "line %u: truncated initialiser", t->line);
+      break;
+    }
     if (n >= cap) {
       if (!d->unsized) { st = SG_PTX_ERR_PARSE; sg_errf(p->e, "line %u: too many initialisers", t->line); break; }
       size_t nc = cap * 2;
@@ -260,7 +314,8 @@ static sg_ptx_status add_gvar(sg_parser *p, int space, int is_extern, const sg_t
   uint8_t *init = NULL;
   uint64_t count = d.count;
   if (accept(p, '=')) TRY(parse_init(p, &d, &init, &count));
-  TRY(expect(p, ';'));
+  sg_ptx_status est = expect(p, ';');
+  if (est) { free(init); return est; }
   sg_ptx_module *m = p->m;
   size_t cap = m->capvars;
   if (grow((void **)&m->vars, sizeof *m->vars, m->nvars + 1, &cap)) { free(init); return SG_PTX_ERR_NOMEM; }
@@ -287,7 +342,11 @@ static sg_ptx_status add_gvar(sg_parser *p, int space, int is_extern, const sg_t
     return SG_PTX_OK;
   }
   if (space == SP_LOCAL) { free(init); FAIL("line %u: module-scope .local variables are not supported", stmt_tok->line); }
-  if (is_extern) { free(init); FAIL("line %u: .extern %s variable '%s' cannot be resolved (no linker)", stmt_tok->line, space == SP_CONST ? ".const" : ".global", v->name); }
+  if (is_extern) {
+    free(init);
+    FAIL("line %u: .extern %s variable '%s' cannot be resolved (no linker)", stmt_tok->line,
+         space == SP_CONST ? ".const" : ".global", v->name);
+  }
   if (v->size == 0) v->size = 1;
   sg_devptr a;
   if (sg_mem_init() != 0 || sg_mem_alloc(v->size, &a) != 0) { free(init); return SG_PTX_ERR_NOMEM; }
@@ -324,40 +383,45 @@ static sg_ptx_status get_func(sg_parser *p, const sg_tok *name, int is_entry, sg
   return SG_PTX_OK;
 }
 
+static void free_params(sg_param *ps, int n) {
+  for (int k = 0; k < n; k++) free(ps[k].name);
+  free(ps);
+}
+
 /* `( .param ... , ... )`: lays the parameters out C-style from *cursor. */
 static sg_ptx_status parse_params(sg_parser *p, sg_param **out, int *nout, uint32_t *cursor) {
   sg_param *ps = NULL;
   size_t n = 0, cap = 0;
-  TRY(expect(p, '('));
+  sg_ptx_status st = expect(p, '(');
+  if (st) return st;
   if (!accept(p, ')')) {
     do {
       const sg_tok *t = next(p);
-      if (!sg_tok_is(t, ".param")) { free(ps); FAIL("line %u: only .param parameters are supported", t->line); }
+      if (!sg_tok_is(t, ".param")) {
+        sg_errf(p->e, "line %u: only .param parameters are supported", t->line);
+        st = SG_PTX_ERR_PARSE;
+        break;
+      }
       decl d;
-      sg_ptx_status st = parse_decl(p, &d);
-      if (st) { free(ps); return st; }
-      if (grow((void **)&ps, sizeof *ps, n + 1, &cap)) { free(ps); return SG_PTX_ERR_NOMEM; }
+      if ((st = parse_decl(p, &d)) != SG_PTX_OK) break;
+      if (grow((void **)&ps, sizeof *ps, n + 1, &cap)) { st = SG_PTX_ERR_NOMEM; break; }
       uint64_t off = align_up(*cursor, d.align);
       uint64_t sz = decl_bytes(&d);
-      if (off + sz > MAX_FRAME) { free(ps); FAIL("line %u: parameters too large", t->line); }
+      if (off + sz > MAX_FRAME) { sg_errf(p->e, "line %u: parameters too large", t->line); st = SG_PTX_ERR_PARSE; break; }
       ps[n].name = tokdup(d.name);
+      if (!ps[n].name) { st = SG_PTX_ERR_NOMEM; break; }
       ps[n].offset = (uint32_t)off;
       ps[n].size = (uint32_t)sz;
       ps[n].align = d.align;
       n++;
       *cursor = (uint32_t)(off + sz);
     } while (accept(p, ','));
-    sg_ptx_status st = expect(p, ')');
-    if (st) { for (size_t k = 0; k < n; k++) free(ps[k].name); free(ps); return st; }
+    if (st == SG_PTX_OK) st = expect(p, ')');
+    if (st) { free_params(ps, (int)n); return st; }
   }
   *out = ps;
   *nout = (int)n;
   return SG_PTX_OK;
-}
-
-static void free_params(sg_param *ps, int n) {
-  for (int k = 0; k < n; k++) free(ps[k].name);
-  free(ps);
 }
 
 static sg_ptx_status skip_to(sg_parser *p, char c) {
@@ -367,6 +431,12 @@ static sg_ptx_status skip_to(sg_parser *p, char c) {
 
 static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o);
 static sg_ptx_status parse_body(sg_parser *p);
+
+static int label_cmp(const void *a, const void *b) {
+  const sg_tok *x = ((const sg_fixup *)a)->name, *y = ((const sg_fixup *)b)->name;
+  if (x->len != y->len) return x->len < y->len ? -1 : 1;
+  return memcmp(x->s, y->s, x->len);
+}
 
 static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
   sg_func *f;
@@ -416,6 +486,9 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
   p->nsyms = 0;
   p->nregs = 0;
   p->nconst = 0;
+  free(p->chash);
+  p->chash = NULL;
+  p->chcap = 0;
   p->nlabels = 0;
   p->nbrfix = 0;
   p->cc_slot = SG_NO_SLOT;
@@ -438,14 +511,14 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
   p->fn_pc0 = p->m->ncode;
   TRY(expect(p, '{'));
   TRY(parse_body(p));
-  /* Resolve branch labels. */
+  /* Resolve branch labels: sorted once, so huge unrolled bodies stay n log n. */
+  if (p->nlabels) qsort(p->labels, p->nlabels, sizeof *p->labels, label_cmp);
   for (size_t k = 0; k < p->nbrfix; k++) {
     const sg_tok *lb = p->brfix[k].name;
-    size_t j = 0;
-    for (; j < p->nlabels; j++)
-      if (p->labels[j].name->len == lb->len && memcmp(p->labels[j].name->s, lb->s, lb->len) == 0) break;
-    if (j == p->nlabels) FAIL("line %u: undefined label '%.*s'", lb->line, (int)lb->len, lb->s);
-    p->m->code[p->brfix[k].pc].aux = p->labels[j].pc;
+    sg_fixup key = {0, lb, 0};
+    const sg_fixup *hit = p->nlabels ? bsearch(&key, p->labels, p->nlabels, sizeof *p->labels, label_cmp) : NULL;
+    if (!hit) FAIL("line %u: undefined label '%.*s'", lb->line, (int)lb->len, lb->s);
+    p->m->code[p->brfix[k].pc].aux = hit->pc;
   }
   /* Final slot numbering: constants first, then registers. */
   uint32_t nc = p->nconst;
@@ -522,7 +595,7 @@ static sg_ptx_status declare_in_body(sg_parser *p, const sg_tok *dir) {
     sg_tok fake = {TK_ID, 0, (uint32_t)strlen(v->name), dir->line, v->name};
     return add_sym(p, &fake, SYM_SHARED, T_B8, (uint32_t)(p->m->nvars - 1), 0, 0);
   }
-  if (sg_tok_is(dir, ".pragma") || sg_tok_is(dir, ".loc") || sg_tok_is(dir, ".file") ||
+  if (sg_tok_is(dir, ".pragma") || sg_tok_is(dir, ".loc") || sg_tok_is(dir, ".file") || sg_tok_is(dir, ".callprototype") ||
       sg_tok_is(dir, ".maxnreg") || sg_tok_is(dir, ".section")) {
     if (sg_tok_is(dir, ".loc") || sg_tok_is(dir, ".file")) {
       uint32_t line = dir->line;
@@ -555,7 +628,7 @@ static sg_ptx_status parse_body(sg_parser *p) {
     }
     if (t->kind == TK_ID && is_punct(&p->t[p->i + 1], ':')) {
       if (grow((void **)&p->labels, sizeof *p->labels, p->nlabels + 1, &p->caplabels)) return SG_PTX_ERR_NOMEM;
-      p->labels[p->nlabels++] = (sg_fixup){p->m->ncode, t};
+      p->labels[p->nlabels++] = (sg_fixup){p->m->ncode, t, 0};
       p->i += 2;
       continue;
     }
@@ -573,7 +646,8 @@ static sg_ptx_status parse_body(sg_parser *p) {
       if (guard->kind != TK_ID) FAIL("line %u: expected a predicate after '@'", guard->line);
     }
     const sg_tok *opc = next(p);
-    if (opc->kind != TK_ID) FAIL("line %u: expected an instruction near '%.*s'", opc->line, (int)(opc->len > 40 ? 40 : opc->len), opc->s);
+    if (opc->kind != TK_ID)
+      FAIL("line %u: expected an instruction near '%.*s'", opc->line, (int)(opc->len > 40 ? 40 : opc->len), opc->s);
     sg_opd ops[8];
     int nops = 0;
     if (!is_punct(peek(p), ';')) {
@@ -607,6 +681,7 @@ static sg_ptx_status resolve_reg(sg_parser *p, const sg_tok *t, sg_opd *o) {
   if (y && (y->kind == SYM_REG || y->kind == SYM_REGRANGE)) {
     o->kind = OPD_REG;
     o->slot = slot;
+    o->rtype = y->type;
     return SG_PTX_OK;
   }
   for (size_t k = 0; k < sizeof sregs / sizeof *sregs; k++)
@@ -632,7 +707,8 @@ static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o) {
   if (is_punct(t, '-') || t->kind == TK_NUM) {
     int neg = 0;
     if (is_punct(t, '-')) { neg = 1; t = next(p); }
-    if (t->kind != TK_NUM || sg_parse_lit(t->s, t->len, neg, &o->lit)) FAIL("line %u: bad number '%.*s'", t->line, (int)t->len, t->s);
+    if (t->kind != TK_NUM || sg_parse_lit(t->s, t->len, neg, &o->lit))
+      FAIL("line %u: bad number '%.*s'", t->line, (int)t->len, t->s);
     o->kind = OPD_IMM;
     return SG_PTX_OK;
   }
@@ -642,6 +718,17 @@ static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o) {
       const sg_tok *r = next(p);
       if (o->nvec == 4) FAIL("line %u: vector too long", r->line);
       if (sg_tok_is(r, "_")) { o->vec[o->nvec++] = SG_NO_SLOT; continue; }
+      if (r->kind == TK_NUM || is_punct(r, '-')) { /* immediate element: {0, %rs2} */
+        int neg = is_punct(r, '-');
+        if (neg) r = next(p);
+        sg_lit l;
+        if (r->kind != TK_NUM || sg_parse_lit(r->s, r->len, neg, &l) || l.is_float)
+          FAIL("line %u: bad number in vector", r->line);
+        uint32_t k = sg_parser_const(p, l.bits);
+        if (k == SG_NO_SLOT) return SG_PTX_ERR_NOMEM;
+        o->vec[o->nvec++] = k;
+        continue;
+      }
       sg_opd tmp;
       memset(&tmp, 0, sizeof tmp);
       if (r->kind != TK_ID) FAIL("line %u: expected a register in vector", r->line);
@@ -669,7 +756,7 @@ static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o) {
       sg_opd tmp;
       memset(&tmp, 0, sizeof tmp);
       TRY(resolve_reg(p, b, &tmp));
-      if (tmp.kind == OPD_REG) { o->addr_has_reg = 1; o->slot = tmp.slot; }
+      if (tmp.kind == OPD_REG) { o->addr_has_reg = 1; o->slot = tmp.slot; o->rtype = tmp.rtype; }
       else if (tmp.kind == OPD_SYM) o->sym = b;
       else FAIL("line %u: special register in address", b->line);
     } else if (b->kind == TK_NUM) {
@@ -686,6 +773,16 @@ static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o) {
       sg_lit l;
       if (n->kind != TK_NUM || sg_parse_lit(n->s, n->len, neg, &l) || l.is_float) FAIL("line %u: bad address offset", n->line);
       o->off += (int64_t)l.bits;
+    }
+    if (is_punct(peek(p), ',')) { /* [tex, {x, y}]: skip to the bracket; decode marks it unsupported */
+      o->addr_complex = 1;
+      int depth = 0;
+      while (peek(p)->kind != TK_EOF && !(depth == 0 && is_punct(peek(p), ']'))) {
+        const sg_tok *k = next(p);
+        if (is_punct(k, '{')) depth++;
+        else if (is_punct(k, '}')) depth--;
+        else if (is_punct(k, ';')) FAIL("line %u: unterminated address", k->line);
+      }
     }
     return expect(p, ']');
   }
@@ -719,7 +816,11 @@ sg_ptx_status sg_ptx_parse(const char *src, size_t len, sg_ptx_module *m, sg_err
       const sg_tok *v = next(p);
       if (v->kind != TK_NUM) { st = SG_PTX_ERR_PARSE; sg_errf(e, "line %u: bad .version", v->line); break; }
       unsigned maj = 0, min = 0;
-      if (sscanf(v->s, "%u.%u", &maj, &min) < 1 || maj > 99 || min > 9) { st = SG_PTX_ERR_PARSE; sg_errf(e, "line %u: bad .version", v->line); break; }
+      if (sscanf(v->s, "%u.%u", &maj, &min) < 1 || maj > 99 || min > 9) {
+        st = SG_PTX_ERR_PARSE;
+        sg_errf(e, "line %u: bad .version", v->line);
+        break;
+      }
       m->ptx_version = (int)(maj * 10 + min);
     } else if (sg_tok_is(t, ".target")) {
       do {
@@ -757,20 +858,44 @@ sg_ptx_status sg_ptx_parse(const char *src, size_t len, sg_ptx_module *m, sg_err
       else if (sg_tok_is(t, ".const")) st = add_gvar(p, SP_CONST, is_extern, t);
       else if (sg_tok_is(t, ".shared")) st = add_gvar(p, SP_SHARED, is_extern, t);
       else if (sg_tok_is(t, ".local")) st = add_gvar(p, SP_LOCAL, is_extern, t);
-      else { st = SG_PTX_ERR_PARSE; sg_errf(e, "line %u: unexpected '%.*s' at module scope", t->line, (int)(t->len > 40 ? 40 : t->len), t->s); }
+      else {
+        st = SG_PTX_ERR_PARSE;
+        sg_errf(e, "line %u: unexpected '%.*s' at module scope", t->line, (int)(t->len > 40 ? 40 : t->len), t->s);
+      }
     }
   }
   if (st == SG_PTX_OK && m->ptx_version == 0) { st = SG_PTX_ERR_PARSE; sg_errf(e, "missing .version directive"); }
   /* Call targets. Calls to declared-only functions stay unresolved and fail when executed. */
   for (size_t k = 0; st == SG_PTX_OK && k < p->ncallfix; k++) {
     const sg_tok *nm = p->callfix[k].name;
+    if (!nm) { /* indirect call site: may reach any function */
+      sg_func *caller = m->funcs[p->callfix[k].fn];
+      if (sg_u32_set_add(&caller->callees, &caller->ncallees, &caller->capcallees, UINT32_MAX)) {
+        st = SG_PTX_ERR_NOMEM;
+        break;
+      }
+      continue;
+    }
     int fi = sg_parser_func(p, nm->s, nm->len);
-    if (fi < 0) { st = SG_PTX_ERR_PARSE; sg_errf(e, "line %u: call to undeclared function '%.*s'", nm->line, (int)nm->len, nm->s); break; }
+    if (fi < 0) {
+      st = SG_PTX_ERR_PARSE;
+      sg_errf(e, "line %u: call to undeclared function '%.*s'", nm->line, (int)nm->len, nm->s);
+      break;
+    }
     sg_insn *in = &m->code[p->callfix[k].pc];
     sg_callsite *cs = &m->calls[in->imm];
     cs->callee = (uint32_t)fi;
+    sg_func *caller = m->funcs[p->callfix[k].fn];
+    if (sg_u32_set_add(&caller->callees, &caller->ncallees, &caller->capcallees, (uint32_t)fi)) {
+      st = SG_PTX_ERR_NOMEM;
+      break;
+    }
     const sg_func *f = m->funcs[fi];
-    if (!f->defined) {
+    int bi = f->defined ? SG_BI_NONE : sg_builtin_lookup(f->name);
+    if (bi != SG_BI_NONE) {
+      in->op = SG_OP_BUILTIN;
+      in->aux = (uint32_t)bi;
+    } else if (!f->defined) {
       char msg[300];
       snprintf(msg, sizeof msg, "call to external function %s", f->name);
       int ni = sg_module_add_name(m, msg, strlen(msg));
@@ -786,6 +911,7 @@ sg_ptx_status sg_ptx_parse(const char *src, size_t len, sg_ptx_module *m, sg_err
   free(p->t);
   free(p->syms);
   free(p->consts);
+  free(p->chash);
   free(p->labels);
   free(p->brfix);
   free(p->callfix);

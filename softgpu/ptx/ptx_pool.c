@@ -50,7 +50,18 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* A forked child has only the forking thread: run its launches on that thread alone. */
+static void child_after_fork(void) {
+  pthread_mutex_init(&g_launch, NULL);
+  pthread_mutex_init(&g_mu, NULL);
+  pthread_cond_init(&g_go, NULL);
+  pthread_cond_init(&g_done, NULL);
+  g_nworkers = 1;
+  g_busy = 0;
+}
+
 static void start_pool(void) {
+  pthread_atfork(NULL, NULL, child_after_fork);
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   const char *env = getenv("VGPU_SOFTGPU_THREADS");
   if (env && atoi(env) > 0) n = atoi(env);

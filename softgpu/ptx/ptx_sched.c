@@ -14,8 +14,6 @@
 
 #include "ptx_alu.h"
 
-sg_ptx_status sg_thread_start(sg_block_ctx *bc, sg_thread *t);
-
 #define MAX_SHARED_BYTES (228u * 1024u)
 
 static uint64_t *regs_of(sg_thread *t) { return t->regs + t->frames[t->nframes - 1].reg_base; }
@@ -163,12 +161,16 @@ static int resolve_warps(sg_block_ctx *bc) {
       }
       if (n == 0) break;
       seen |= group;
-      const sg_insn *in = &code[lanes[0]->pc];
-      if (in->op != SG_OP_ACTIVEMASK) {
-        uint32_t need = (uint32_t)regs_of(lanes[0])[in->e] & live;
-        if ((group & need) != need) continue; /* others still on their way */
+      /* Each lane goes once every live lane of its own mask is here (tiles of one warp use
+       * different masks at the same instruction); the others keep waiting. */
+      int nready = 0;
+      for (int k = 0; k < n; k++) {
+        const sg_insn *in = &code[lanes[k]->pc];
+        uint32_t need = in->op == SG_OP_ACTIVEMASK ? 0 : (uint32_t)regs_of(lanes[k])[in->e] & live;
+        if ((group & need) == need) lanes[nready++] = lanes[k];
       }
-      sg_exec_collective(bc, lanes, n);
+      if (nready == 0) continue;
+      sg_exec_collective(bc, lanes, nready);
       progress = 1;
     }
   }
@@ -229,13 +231,19 @@ sg_ptx_status sg_run_block(sg_block_ctx *bc) {
   }
   uint32_t arrived[16] = {0};
   for (;;) {
-    int live = 0;
+    int live = 0, yielded = 0;
     for (uint32_t i = 0; i < bc->nthreads; i++) {
       sg_thread *t = &bc->thr[i];
       if (t->state == TS_RUN && sg_exec_thread(bc, t) != SG_PTX_OK) return bc->status;
       live += t->state != TS_EXIT;
+      yielded |= t->state == TS_RUN; /* still running: it yielded in a long loop or a sleep */
     }
     if (!live) return SG_PTX_OK;
+    if (yielded) { /* no deadlock check while someone can still run */
+      resolve_warps(bc);
+      resolve_barriers(bc, arrived);
+      continue;
+    }
     if (resolve_warps(bc)) continue;
     if (resolve_barriers(bc, arrived)) continue;
     for (uint32_t i = 0; i < bc->nthreads; i++)
@@ -294,7 +302,7 @@ static void run_one(void *arg, int worker, uint64_t item) {
         j->status = SG_PTX_ERR_NOMEM;
         if (j->err && j->errlen) strncpy(j->err, "out of host memory for a block", j->errlen - 1);
       }
-      j->stop = 1;
+      __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
       pthread_mutex_unlock(&j->mu);
       free_ctx(bc);
       memset(bc, 0, sizeof *bc);
@@ -316,7 +324,7 @@ static void run_one(void *arg, int worker, uint64_t item) {
         j->err[j->errlen - 1] = 0;
       }
     }
-    j->stop = 1;
+    __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&j->mu);
   }
 }
@@ -345,8 +353,9 @@ sg_ptx_status sg_ptx_run(sg_ptx_kernel *k, const sg_ptx_launch *l, char *err, si
     return launch_err(err, errlen, SG_PTX_ERR_LAUNCH, "block shape differs from the kernel's .reqntid");
   if (l->params_size < f->param_bytes || (f->param_bytes && !l->params))
     return launch_err(err, errlen, SG_PTX_ERR_LAUNCH, "parameter buffer smaller than the kernel's parameters");
+  /* The buffer spans the module's whole static layout; the limit applies to what this kernel uses. */
   uint64_t shared = (uint64_t)k->mod->dyn_base + l->dyn_shared_bytes;
-  if (shared > MAX_SHARED_BYTES)
+  if ((uint64_t)f->shared_bytes + l->dyn_shared_bytes > MAX_SHARED_BYTES || shared > (1u << 30))
     return launch_err(err, errlen, SG_PTX_ERR_OUT_OF_RESOURCES, "shared memory per block exceeds the device limit");
   if (sg_mem_init() != 0) return launch_err(err, errlen, SG_PTX_ERR_NOMEM, "device memory unavailable");
   uint64_t ab = (uint64_t)(uintptr_t)sg_mem_arena_base(), as = sg_mem_arena_size();

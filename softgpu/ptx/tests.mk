@@ -1,11 +1,11 @@
 # PTX engine tests. The engine's sg_ptx_* symbols are hidden in libvgpu-softgpu.so, so these
 # tests compile the engine (and the device memory it checks against) straight into their own
 # sanitizer binary. Included from the top-level Makefile:  include softgpu/ptx/tests.mk
-# The top-level SOFTGPU_TESTS glob must exclude softgpu/tests/test-ptx*.c (they are built here).
+# The top-level SOFTGPU_TESTS glob excludes softgpu/tests/test-ptx*.c (they are built here). Test data
+# (softgpu/tests/ptx: nvcc output, hand-written cases, fatbins) is read at run time from PTX_TEST_DIR.
 
 PTX_TEST_SRC := $(sort $(wildcard softgpu/tests/test-ptx*.c))
 PTX_ENGINE_SRC := $(sort $(wildcard softgpu/ptx/*.c)) softgpu/api/sg_mem.c
-PTX_TEST_DATA := $(wildcard softgpu/tests/ptx/*.ptx softgpu/tests/ptx/fatbin/*.fatbin)
 
 $(B)/tests/ptx-tests: $(PTX_TEST_SRC) $(PTX_ENGINE_SRC) $(wildcard softgpu/ptx/*.h softgpu/api/sg_mem.h) \
     softgpu/tests/ptx/ptx_test_util.h softgpu/tests/runner.c softgpu/tests/task.h | $(B)/.deps-deb
@@ -17,3 +17,12 @@ $(B)/tests/ptx-tests: $(PTX_TEST_SRC) $(PTX_ENGINE_SRC) $(wildcard softgpu/ptx/*
 .PHONY: test-ptx
 test-ptx: $(B)/tests/ptx-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/ptx-tests
+
+# Engine speed against a naive C loop (optimised build, no sanitizers).
+.PHONY: bench-ptx
+$(B)/tests/ptx-bench: softgpu/tests/ptx/bench_sgemm.c $(PTX_ENGINE_SRC) $(wildcard softgpu/ptx/*.h) | $(B)/.deps-deb
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -D_GNU_SOURCE $(CWARN) -Isoftgpu/ptx -o $@ softgpu/tests/ptx/bench_sgemm.c $(PTX_ENGINE_SRC) \
+	  -lpthread -lm -lzstd -llz4
+bench-ptx: $(B)/tests/ptx-bench
+	$(B)/tests/ptx-bench softgpu/tests/ptx/sgemm.ptx

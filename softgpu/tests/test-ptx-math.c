@@ -27,7 +27,8 @@ TEST(ptx_math_float_functions) {
                        tanhf(v), atan2f(v, 1.5f), fmodf(v, 0.7f), (float)exp((double)v),
                        (float)log1p((double)fabsf(v)), erff(v)};
     for (int k = 0; k < 12; k++)
-      if (!close_to(ho[i * 12 + k], want[k], 4e-6)) FAIL("fmath[%d] f%d(%g) = %.9g, want %.9g", i, k, v, ho[i * 12 + k], want[k]);
+      if (!close_to(ho[i * 12 + k], want[k], 4e-6))
+        FAIL("fmath[%d] f%d(%g) = %.9g, want %.9g", i, k, v, ho[i * 12 + k], want[k]);
   }
   sg_ptx_unload(m);
 }
@@ -69,7 +70,7 @@ TEST(ptx_math_integer_intrinsics) {
     ASSERT_EQ(r[8], bp);
     uint64_t fs = ((uint64_t)0xdeadbeefu << 32) | u;
     ASSERT_EQ(r[9], (uint32_t)((fs << (i & 31)) >> 32));
-    ASSERT_EQ(r[10], (uint32_t)((v > 100 ? (uint32_t)v - 100u : 100u - (uint32_t)v) + 5u));
+    ASSERT_EQ(r[10], (u > 100u ? u - 100u : 100u - u) + 5u);
     ASSERT_EQ(r[11], (uint32_t)(((long long)v * 0x12345) >> 32));
   }
   sg_ptx_unload(m);
@@ -83,7 +84,7 @@ TEST(ptx_math_half_precision) {
   for (int i = 0; i < T; i++) hx[i] = (float)i * 0.25f - 3.0f; /* exactly representable in half */
   uint64_t P[2] = {x, o};
   char err[512] = "";
-  ASSERT_EQ(ptxt_launch(ptxt_kernel(m, "hmath"), 1, 1, T, 1, 0, P, 16, err, sizeof err), SG_PTX_OK);
+  if (ptxt_launch(ptxt_kernel(m, "hmath"), 1, 1, T, 1, 0, P, 16, err, sizeof err) != SG_PTX_OK) FAIL("%s", err);
   for (int i = 0; i < T; i++) {
     float a = hx[i];
     ASSERT_EQ(ho[i * 4], a + 0.5f);

@@ -165,7 +165,8 @@ TEST(ptx_ops_setp_integer_and_bool_ops) {
               "setp.lt.u32 %p1, -1, 0; selp.u32 %r1, 1, 0, %p1; st.global.u32 [%rd2+4], %r1;\n"
               "setp.hi.u32 %p1, -1, 0; selp.u32 %r1, 1, 0, %p1; st.global.u32 [%rd2+8], %r1;\n"
               "setp.lt.s64 %p1, -1, 0; selp.u32 %r1, 1, 0, %p1; st.global.u32 [%rd2+12], %r1;\n"
-              "setp.ne.s32 %p2, 1, 1; setp.eq.and.s32 %p1|%p3, 1, 1, %p2; selp.u32 %r1, 1, 0, %p1; st.global.u32 [%rd2+16], %r1;\n"
+              "setp.ne.s32 %p2, 1, 1; setp.eq.and.s32 %p1|%p3, 1, 1, %p2;\n"
+              "selp.u32 %r1, 1, 0, %p1; st.global.u32 [%rd2+16], %r1;\n"
               "selp.u32 %r1, 1, 0, %p3; st.global.u32 [%rd2+20], %r1;\n"
               "setp.eq.or.s32 %p1, 1, 2, !%p2; selp.u32 %r1, 1, 0, %p1; st.global.u32 [%rd2+24], %r1;\n"
               "set.lt.u32.s32 %r1, 1, 2; st.global.u32 [%rd2+28], %r1;\n"
@@ -387,6 +388,20 @@ TEST(ptx_ops_half_and_bfloat16) {
   ASSERT_TRUE(isinf(back[1]));
 }
 
+/* Narrowing cvt into a wider register keeps only the destination type's bits. */
+TEST(ptx_ops_cvt_narrowing_into_wide_registers) {
+  uint16_t out[4];
+  ptxt_run_ok("mov.u32 %r1, 0x1234; cvt.u8.u32 %h1, %r1; st.global.u16 [%rd2], %h1;\n"
+              "mov.u32 %r1, 0x12f4; cvt.s8.u32 %h1, %r1; st.global.u16 [%rd2+2], %h1;\n"
+              "mov.u32 %r1, 0x123456; cvt.u16.u32 %h1, %r1; cvt.u32.u16 %r2, %h1; st.global.u16 [%rd2+4], %r2;\n"
+              "mov.u32 %r1, 0x80; cvt.s8.s32 %h1, %r1; st.global.u16 [%rd2+6], %h1;\n",
+              NULL, 0, out, sizeof out);
+  ASSERT_EQ(out[0], 0x34);
+  ASSERT_EQ(out[1], 0xfff4);
+  ASSERT_EQ(out[2], 0x3456);
+  ASSERT_EQ(out[3], 0xff80);
+}
+
 TEST(ptx_ops_vector_memory_and_pack) {
   uint32_t in[4] = {1, 2, 3, 4};
   uint32_t out[12];
@@ -585,4 +600,128 @@ TEST(ptx_ops_deadlocked_barrier_fails) {
   /* One thread: bar.sync with a count of 64 can never complete. */
   ASSERT_EQ(ptxt_run_body("bar.sync 1, 64;\n", NULL, 0, out, sizeof out, err, sizeof err), SG_PTX_ERR_LAUNCH);
   ASSERT_NOT_NULL(strstr(err, "deadlock"));
+}
+
+/* 32 threads: red on global and shared, 64-bit atomics, vote.uni, match.all, fence/membar, exit. */
+TEST(ptx_ops_atomics_votes_misc) {
+  sg_ptx_module *m = ptxt_load_text(
+      ".version 8.0\n.target sm_80\n.address_size 64\n"
+      ".visible .entry k(.param .u64 out)\n{\n.reg .b32 %r<16>;\n.reg .b64 %rd<16>;\n.reg .pred %p<8>;\n"
+      ".shared .align 8 .b8 sh[16];\n"
+      "ld.param.u64 %rd1, [out]; mov.u32 %r1, %tid.x; cvt.u64.u32 %rd2, %r1;\n"
+      "setp.eq.s32 %p1, %r1, 0; @%p1 st.shared.u32 [sh], 0; bar.sync 0;\n"
+      "red.global.add.u32 [%rd1], 3; red.shared.add.u32 [sh], 1; red.global.add.f32 [%rd1+4], 0f3F000000;\n"
+      "atom.global.min.s64 %rd3, [%rd1+8], %rd2; atom.global.max.u64 %rd3, [%rd1+16], %rd2;\n"
+      "atom.global.exch.b64 %rd3, [%rd1+24], %rd2;\n"
+      "atom.global.cas.b64 %rd4, [%rd1+32], %rd2, 1000; setp.eq.s64 %p2, %rd4, %rd2; selp.u32 %r2, 1, 0, %p2;\n"
+      "atom.global.add.u32 %r3, [%rd1+40], %r2;\n"
+      "membar.gl; fence.acq_rel.gpu; bar.sync 0;\n"
+      "and.b32 %r4, %r1, 1; setp.eq.s32 %p3, %r4, 0; vote.sync.uni.pred %p4, %p3, 0xffffffff; selp.u32 %r5, 1, 0, %p4;\n"
+      "setp.eq.s32 %p5, %r4, 7; vote.sync.uni.pred %p6, %p5, 0xffffffff; selp.u32 %r6, 1, 0, %p6;\n"
+      "match.sync.all.b32 %r7|%p7, 5, 0xffffffff; selp.u32 %r8, 1, 0, %p7;\n"
+      "match.sync.all.b32 %r9, %r1, 0xffffffff;\n"
+      "mul.wide.u32 %rd5, %r1, 16; add.s64 %rd6, %rd1, %rd5; st.global.v4.u32 [%rd6+64], {%r5, %r6, %r7, %r9};\n"
+      "setp.ne.s32 %p1, %r1, 0; @%p1 exit;\n"
+      "ld.shared.u32 %r10, [sh]; st.global.u32 [%rd1+44], %r10; st.global.u32 [%rd1+48], %r8;\n"
+      "ret;\n}\n");
+  sg_devptr o = ptxt_alloc(64 + 32 * 16);
+  uint8_t *h = ptxt_host(o, 64 + 32 * 16);
+  memset(h, 0, 64 + 32 * 16);
+  int64_t mn = 100;
+  memcpy(h + 8, &mn, 8);
+  uint64_t P[1] = {o};
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(sg_ptx_kernel_at(m, 0), 1, 1, 32, 1, 0, P, 8, err, sizeof err), SG_PTX_OK);
+  uint32_t u32;
+  float f;
+  int64_t s64;
+  uint64_t u64;
+  memcpy(&u32, h, 4);
+  ASSERT_EQ(u32, 96u);
+  memcpy(&f, h + 4, 4);
+  ASSERT_EQ(f, 16.0f);
+  memcpy(&s64, h + 8, 8);
+  ASSERT_EQ(s64, 0);
+  memcpy(&u64, h + 16, 8);
+  ASSERT_EQ(u64, 31u);
+  memcpy(&u64, h + 24, 8);
+  ASSERT_TRUE(u64 < 32);
+  memcpy(&u64, h + 32, 8);
+  ASSERT_EQ(u64, 1000u); /* only thread 0 matched the initial 0 */
+  memcpy(&u32, h + 40, 4);
+  ASSERT_EQ(u32, 1u);
+  memcpy(&u32, h + 44, 4);
+  ASSERT_EQ(u32, 32u);
+  memcpy(&u32, h + 48, 4);
+  ASSERT_EQ(u32, 1u);
+  for (int t = 0; t < 32; t++) {
+    uint32_t e[4];
+    memcpy(e, h + 64 + 16 * t, 16);
+    ASSERT_EQ(e[0], 0u);          /* odd and even lanes disagree */
+    ASSERT_EQ(e[1], 1u);          /* nobody has r4 == 7 */
+    ASSERT_EQ(e[2], 0xffffffffu); /* all equal: the full mask */
+    ASSERT_EQ(e[3], 0u);          /* distinct values */
+  }
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_ops_division_flavours) {
+  float in[2] = {7.0f, 3.0f};
+  float out[4];
+  ptxt_run_ok("ld.global.f32 %f1, [%rd1]; ld.global.f32 %f2, [%rd1+4];\n"
+              "div.full.f32 %f3, %f1, %f2; st.global.f32 [%rd2], %f3;\n"
+              "div.approx.f32 %f3, %f1, %f2; st.global.f32 [%rd2+4], %f3;\n"
+              "div.rn.f32 %f3, %f1, 0f00000000; st.global.f32 [%rd2+8], %f3;\n"
+              "div.rn.f32 %f3, 0f00000000, 0f00000000; st.global.f32 [%rd2+12], %f3;\n",
+              in, sizeof in, out, sizeof out);
+  ASSERT_TRUE(fabsf(out[0] - 7.0f / 3.0f) <= 2e-7f);
+  ASSERT_TRUE(fabsf(out[1] - 7.0f / 3.0f) <= 4e-7f);
+  ASSERT_TRUE(isinf(out[2]));
+  ASSERT_TRUE(isnan(out[3]));
+}
+
+/* Unbounded recursion ends the launch with a resource error instead of eating the host. */
+TEST(ptx_ops_runaway_recursion) {
+  sg_ptx_module *m = ptxt_load_text(
+      ".version 8.0\n.target sm_80\n.address_size 64\n"
+      ".func (.param .b32 r) f(.param .b32 a)\n{\n.reg .b32 %r<4>;\n.local .align 4 .b8 depot[64];\n"
+      "ld.param.u32 %r1, [a]; add.s32 %r2, %r1, 1;\n"
+      "{ .param .b32 p0; st.param.b32 [p0], %r2; .param .b32 r0; call.uni (r0), f, (p0); ld.param.b32 %r3, [r0]; }\n"
+      "st.param.b32 [r], %r3; ret;\n}\n"
+      ".visible .entry k()\n{\n.reg .b32 %r<2>;\n"
+      "{ .param .b32 p0; st.param.b32 [p0], 0; .param .b32 r0; call.uni (r0), f, (p0); }\nret;\n}\n");
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(sg_ptx_kernel_at(m, 0), 2, 1, 64, 1, 0, NULL, 0, err, sizeof err), SG_PTX_ERR_OUT_OF_RESOURCES);
+  ASSERT_NOT_NULL(strstr(err, "stack overflow"));
+  sg_ptx_unload(m);
+}
+
+/* The checker rejects operands of the wrong register kind with the line. */
+TEST(ptx_ops_checker_register_kinds) {
+  char err[512] = "";
+  uint32_t out[1];
+  ASSERT_EQ(ptxt_run_body("@%r1 bra X; X:\n", NULL, 0, out, sizeof out, err, sizeof err), SG_PTX_ERR_PARSE);
+  ASSERT_NOT_NULL(strstr(err, ".pred"));
+  ASSERT_EQ(ptxt_run_body("setp.eq.s32 %r1, 1, 2;\n", NULL, 0, out, sizeof out, err, sizeof err), SG_PTX_ERR_PARSE);
+  ASSERT_EQ(ptxt_run_body("selp.b32 %r1, 1, 2, %r3;\n", NULL, 0, out, sizeof out, err, sizeof err), SG_PTX_ERR_PARSE);
+  ASSERT_EQ(ptxt_run_body("ld.global.u32 %r1, [%h1];\n", NULL, 0, out, sizeof out, err, sizeof err), SG_PTX_ERR_PARSE);
+  ASSERT_NOT_NULL(strstr(err, "line 14"));
+}
+
+/* .ftz on the fast f32 paths: subnormal inputs and results flush to signed zero. */
+TEST(ptx_ops_ftz_fast_paths) {
+  uint32_t out[6];
+  ptxt_run_ok("add.ftz.f32 %f1, 0f00400000, 0f00000000; st.global.f32 [%rd2], %f1;\n"
+              "add.f32 %f1, 0f00400000, 0f00000000; st.global.f32 [%rd2+4], %f1;\n"
+              "mul.ftz.f32 %f1, 0f80800000, 0f3F000000; st.global.f32 [%rd2+8], %f1;\n"
+              "fma.rn.ftz.f32 %f1, 0f00400000, 0f4B000000, 0f00000000; st.global.f32 [%rd2+12], %f1;\n"
+              "fma.rn.f32 %f1, 0f00400000, 0f4B000000, 0f00000000; st.global.f32 [%rd2+16], %f1;\n"
+              "sub.ftz.f32 %f1, 0f3F800000, 0f00000001; st.global.f32 [%rd2+20], %f1;\n",
+              NULL, 0, out, sizeof out);
+  ASSERT_EQ(out[0], 0u);
+  ASSERT_EQ(out[1], 0x00400000u);
+  ASSERT_EQ(out[2], 0x80000000u);
+  ASSERT_EQ(out[3], 0u);
+  ASSERT_EQ(out[4], ptxt_fbits(ptxt_bitsf(0x00400000u) * ptxt_bitsf(0x4b000000u)));
+  ASSERT_EQ(out[5], 0x3f800000u);
 }

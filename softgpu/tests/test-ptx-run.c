@@ -5,6 +5,8 @@
  * and the failure paths (out of bounds, misaligned, unsupported, trap, bad launches).
  */
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "ptx/ptx_test_util.h"
 
@@ -137,8 +139,8 @@ TEST(ptx_run_atomics) {
 
 static int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
 
-TEST(ptx_run_calls_recursion_local) {
-  sg_ptx_module *m = ptxt_load_file("calls.ptx");
+static void check_calls(const char *file) {
+  sg_ptx_module *m = ptxt_load_file(file);
   sg_ptx_kernel *k = ptxt_kernel(m, "calls");
   const int T = 20;
   sg_devptr o = ptxt_alloc(T * 4), p = ptxt_alloc(T * 8);
@@ -157,6 +159,11 @@ TEST(ptx_run_calls_recursion_local) {
   }
   sg_ptx_unload(m);
 }
+
+TEST(ptx_run_calls_recursion_local) { check_calls("calls.ptx"); }
+
+/* The same source built with -G: debug sections, .loc lines, stack-allocated everything. */
+TEST(ptx_run_calls_debug_build) { check_calls("calls-G.ptx"); }
 
 TEST(ptx_run_struct_params_layout) {
   sg_ptx_module *m = ptxt_load_file("calls.ptx");
@@ -254,5 +261,215 @@ TEST(ptx_run_many_blocks_all_cores) {
   char err[512] = "";
   ASSERT_EQ(ptxt_launch(k, N / 64, 1, 64, 1, 0, &P, 28, err, sizeof err), SG_PTX_OK);
   for (int i = 0; i < N; i++) if (hc[i] != (float)i + 1) FAIL("c[%d] = %g", i, hc[i]);
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_cub_block_scan_reduce_sort) {
+  sg_ptx_module *m = ptxt_load_file("cub.ptx");
+  const int B = 8, T = 128;
+  sg_devptr in = ptxt_alloc(B * T * 4), out = ptxt_alloc((1024 + B) * 4);
+  int *hi = ptxt_host(in, B * T * 4), *ho = ptxt_host(out, (1024 + B) * 4);
+  for (int i = 0; i < B * T; i++) hi[i] = (i * 7919) % 23 - 11;
+  uint64_t P[2] = {in, out};
+  char err[512] = "";
+  if (ptxt_launch(ptxt_kernel(m, "blockscan"), B, 1, T, 1, 0, P, 16, err, sizeof err) != SG_PTX_OK) FAIL("%s", err);
+  for (int b = 0; b < B; b++) {
+    int run = 0;
+    for (int t = 0; t < T; t++) {
+      ASSERT_EQ(ho[b * T + t], run);
+      run += hi[b * T + t];
+    }
+    ASSERT_EQ(ho[1024 + b], run);
+  }
+  sg_devptr keys = ptxt_alloc(256 * 4);
+  int *hk = ptxt_host(keys, 256 * 4);
+  for (int i = 0; i < 256; i++) hk[i] = (int)((unsigned)i * 2654435761u >> 7) - (1 << 23);
+  int ref[256];
+  memcpy(ref, hk, sizeof ref);
+  for (int i = 1; i < 256; i++)
+    for (int j = i; j > 0 && ref[j - 1] > ref[j]; j--) { int x = ref[j]; ref[j] = ref[j - 1]; ref[j - 1] = x; }
+  uint64_t P2[1] = {keys};
+  if (ptxt_launch(ptxt_kernel(m, "sortk"), 1, 1, 64, 1, 0, P2, 8, err, sizeof err) != SG_PTX_OK) FAIL("%s", err);
+  ASSERT_MEM_EQ(hk, ref, sizeof ref);
+  sg_ptx_unload(m);
+}
+
+static float bf16_round(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+TEST(ptx_run_cooperative_groups_bf16_clock) {
+  sg_ptx_module *m = ptxt_load_file("coop.ptx");
+  const int T = 64;
+  sg_devptr in = ptxt_alloc(T * 4), out = ptxt_alloc(300 * 4), t = ptxt_alloc(T * 8);
+  float *hi = ptxt_host(in, T * 4), *ho = ptxt_host(out, 300 * 4);
+  long long *ht = ptxt_host(t, T * 8);
+  memset(ho, 0, 300 * 4);
+  float total = 0;
+  for (int i = 0; i < T; i++) { hi[i] = (float)i * 0.25f; total += hi[i]; }
+  uint64_t P[3] = {in, out, t};
+  char err[512] = "";
+  if (ptxt_launch(ptxt_kernel(m, "cgk"), 1, 1, T, 1, 0, P, 24, err, sizeof err) != SG_PTX_OK) FAIL("%s", err);
+  ASSERT_EQ(ho[0], total);
+  for (int i = 0; i < T; i++) {
+    ASSERT_EQ(ht[i], 1);
+    float b = bf16_round(hi[i]);
+    ASSERT_EQ(ho[1 + i], bf16_round(b * b));
+    int tile = i / 16, over = 0;
+    for (int l = 0; l < 16; l++) over += hi[tile * 16 + l] > 2.0f;
+    ASSERT_EQ(ho[200 + i], (float)over + hi[tile * 16 + 3]);
+  }
+  sg_ptx_unload(m);
+}
+
+/* printf (vprintf) formats from the device argument buffer; a failed assert (__assertfail) is a
+ * trap naming the condition (and prints CUDA's message on stderr). */
+TEST(ptx_run_printf_and_assert) {
+  sg_ptx_module *m = ptxt_load_file("coop.ptx");
+  char err[512] = "";
+  int n = 3;
+  ASSERT_EQ(ptxt_launch(ptxt_kernel(m, "pk"), 1, 1, 4, 1, 0, &n, 4, err, sizeof err), SG_PTX_OK);
+  fflush(stdout);
+  fflush(stderr);
+  int out[2], errp[2];
+  ASSERT_EQ(pipe(out), 0);
+  ASSERT_EQ(pipe(errp), 0);
+  int saved_out = dup(1), saved_err = dup(2);
+  dup2(out[1], 1);
+  dup2(errp[1], 2);
+  n = 10;
+  sg_ptx_status st1 = ptxt_launch(ptxt_kernel(m, "pk"), 1, 1, 2, 1, 0, &n, 4, err, sizeof err);
+  n = 200;
+  sg_ptx_status st2 = ptxt_launch(ptxt_kernel(m, "pk"), 1, 1, 1, 1, 0, &n, 4, err, sizeof err);
+  fflush(stdout);
+  fflush(stderr);
+  dup2(saved_out, 1);
+  dup2(saved_err, 2);
+  close(out[1]);
+  close(errp[1]);
+  char buf[256] = "", ebuf[512] = "";
+  ssize_t got = read(out[0], buf, sizeof buf - 1);
+  ssize_t egot = read(errp[0], ebuf, sizeof ebuf - 1);
+  close(out[0]);
+  close(errp[0]);
+  ASSERT_EQ(st1, SG_PTX_OK);
+  ASSERT_EQ(got, 28);
+  ASSERT_STR_EQ(buf, "hello 10\nhello 10\nhello 200\n");
+  ASSERT_EQ(st2, SG_PTX_ERR_TRAP);
+  ASSERT_NOT_NULL(strstr(err, "n < 100"));
+  ASSERT_GT(egot, 0);
+  ASSERT_NOT_NULL(strstr(ebuf, "Assertion `n < 100` failed."));
+  sg_ptx_unload(m);
+}
+
+/* Launches from several host threads at once (streams of different contexts do this): each
+ * launch completes with its own results. */
+typedef struct launcher {
+  sg_ptx_kernel *k;
+  int seed, bad;
+} launcher;
+
+static void *launch_loop(void *arg) {
+  launcher *L = arg;
+  const int N = 4096;
+  sg_devptr a = ptxt_alloc(N * 4), b = ptxt_alloc(N * 4), c = ptxt_alloc(N * 4);
+  float *ha = ptxt_host(a, N * 4), *hb = ptxt_host(b, N * 4), *hc = ptxt_host(c, N * 4);
+  for (int it = 0; it < 20; it++) {
+    for (int i = 0; i < N; i++) { ha[i] = (float)(i + L->seed); hb[i] = (float)it; }
+    struct { uint64_t a, b, c; int n; } P = {a, b, c, N};
+    char err[512];
+    if (ptxt_launch(L->k, N / 128, 1, 128, 1, 0, &P, 28, err, sizeof err) != SG_PTX_OK) L->bad++;
+    for (int i = 0; i < N; i++) if (hc[i] != (float)(i + L->seed + it)) { L->bad++; break; }
+  }
+  return NULL;
+}
+
+TEST(ptx_run_concurrent_launches) {
+  sg_ptx_module *m = ptxt_load_file("vadd.ptx");
+  pthread_t th[4];
+  launcher L[4];
+  for (int i = 0; i < 4; i++) {
+    L[i] = (launcher){ptxt_kernel(m, "vadd"), 1000 * i, 0};
+    ASSERT_EQ(pthread_create(&th[i], NULL, launch_loop, &L[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    ASSERT_EQ(L[i].bad, 0);
+  }
+  sg_ptx_unload(m);
+}
+
+/* Static shared memory is accounted per kernel (with its callees), not per module: two kernels
+ * with 200 KiB each both launch, and a device function's variables count for its callers. */
+TEST(ptx_run_shared_memory_per_kernel) {
+  sg_ptx_module *m = ptxt_load_text(
+      ".version 8.0\n.target sm_80\n.address_size 64\n"
+      ".shared .align 4 .b8 helper_buf[1024];\n"
+      ".func helper()\n{\n.reg .b32 %r<2>;\nmov.u32 %r1, helper_buf; st.shared.u32 [%r1+1020], 5;\nret;\n}\n"
+      ".visible .entry a(.param .u64 o)\n{\n.reg .b32 %r<3>;\n.reg .b64 %rd<2>;\n.shared .align 4 .b8 abuf[204800];\n"
+      "mov.u32 %r1, abuf; st.shared.u32 [%r1+204796], 7; ld.shared.u32 %r2, [abuf+204796];\n"
+      "ld.param.u64 %rd1, [o]; st.global.u32 [%rd1], %r2;\ncall.uni helper, ();\nret;\n}\n"
+      ".visible .entry b(.param .u64 o)\n{\n.reg .b32 %r<3>;\n.reg .b64 %rd<2>;\n.shared .align 4 .b8 bbuf[204800];\n"
+      "mov.u32 %r1, bbuf; st.shared.u32 [%r1], 9; ld.shared.u32 %r2, [bbuf];\n"
+      "ld.param.u64 %rd1, [o]; st.global.u32 [%rd1+4], %r2;\nret;\n}\n");
+  sg_ptx_attrs at;
+  sg_ptx_kernel_attrs(ptxt_kernel(m, "a"), &at);
+  ASSERT_EQ(at.static_shared_bytes, 204800 + 1024);
+  sg_ptx_kernel_attrs(ptxt_kernel(m, "b"), &at);
+  ASSERT_EQ(at.static_shared_bytes, 204800);
+  sg_devptr o = ptxt_alloc(8);
+  uint32_t *h = ptxt_host(o, 8);
+  uint64_t P[1] = {o};
+  char err[512] = "";
+  if (ptxt_launch(ptxt_kernel(m, "a"), 2, 1, 32, 1, 0, P, 8, err, sizeof err) != SG_PTX_OK) FAIL("%s", err);
+  if (ptxt_launch(ptxt_kernel(m, "b"), 2, 1, 32, 1, 0, P, 8, err, sizeof err) != SG_PTX_OK) FAIL("%s", err);
+  ASSERT_EQ(h[0], 7u);
+  ASSERT_EQ(h[1], 9u);
+  /* 200 KiB static + 64 KiB dynamic exceeds the per-block limit. */
+  ASSERT_EQ(ptxt_launch(ptxt_kernel(m, "b"), 1, 1, 32, 1, 64 << 10, P, 8, err, sizeof err), SG_PTX_ERR_OUT_OF_RESOURCES);
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_printf_formats) {
+  sg_ptx_module *m = ptxt_load_file("printf.ptx");
+  sg_devptr s = ptxt_alloc(8);
+  memcpy(ptxt_host(s, 6), "hello", 6);
+  struct { uint64_t s; double d; } P = {s, 3.14159};
+  char err[512] = "";
+  fflush(stdout);
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  int saved = dup(1);
+  dup2(out[1], 1);
+  sg_ptx_status st = ptxt_launch(ptxt_kernel(m, "pf"), 1, 1, 1, 1, 0, &P, 16, err, sizeof err);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(out[1]);
+  char buf[512] = "";
+  ssize_t got = read(out[0], buf, sizeof buf - 1);
+  close(out[0]);
+  ASSERT_EQ(st, SG_PTX_OK);
+  ASSERT_GT(got, 0);
+  ASSERT_STR_EQ(buf, "i=-5 u=4000000000 x=ff X=0000BEEF ll=-1234567890123 c=Z s=hello f=3.142 e=1.500000e-07 "
+                     "g=0.25 h=-3 % end\n");
+  sg_ptx_unload(m);
+}
+
+TEST(ptx_run_textures_fail_only_when_used) {
+  sg_ptx_module *m = ptxt_load_file("tex.ptx");
+  sg_devptr o = ptxt_alloc(256);
+  uint64_t P[2] = {0, o};
+  char err[512] = "";
+  ASSERT_EQ(ptxt_launch(ptxt_kernel(m, "plain"), 1, 1, 32, 1, 0, &P[1], 8, err, sizeof err), SG_PTX_OK);
+  ASSERT_EQ(((float *)ptxt_host(o, 4))[0], 1.0f);
+  ASSERT_EQ(ptxt_launch(ptxt_kernel(m, "t2d"), 1, 1, 32, 1, 0, P, 16, err, sizeof err), SG_PTX_ERR_UNSUPPORTED);
+  ASSERT_NOT_NULL(strstr(err, "tex.2d"));
+  ASSERT_EQ(ptxt_launch(ptxt_kernel(m, "s2d"), 1, 1, 32, 1, 0, P, 16, err, sizeof err), SG_PTX_ERR_UNSUPPORTED);
+  ASSERT_NOT_NULL(strstr(err, "suld"));
   sg_ptx_unload(m);
 }

@@ -1,4 +1,5 @@
 // nvcc -ptx -arch=sm_75 calls.cu -o ../calls.ptx
+// nvcc -ptx -arch=sm_80 -G calls.cu -o ../calls-G.ptx
 // Device functions (noinline), true recursion, local arrays, struct parameters, module variables.
 __device__ __noinline__ int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
 __device__ __noinline__ float2 pick(float a, double b) {
