@@ -15,7 +15,8 @@ import { Writer } from '../protocol/writer.js';
 import type { ExecContext } from './context.js';
 import { CudaError } from './cuda.js';
 import { OPS } from './gen/dispatch.js';
-import { sendPendingStream } from './custom/memory.js';
+import { pumpPendingStream } from './custom/memory.js';
+import { directSocket } from './direct-socket.js';
 
 export interface ServeStats {
   calls: number;
@@ -25,7 +26,9 @@ export interface ServeStats {
 }
 
 export class SessionServer {
-  private readonly parser = new FrameParser();
+  private readonly parser = new FrameParser({ reuseBodies: true });
+  /** Frames that arrived while a device-to-host stream was being sent; served after it. */
+  private backlog: Frame[] | null = null;
   private readonly w = new Writer(64 * 1024);
   /** First error of a MORE-chained group of calls, reported with the group's last frame. */
   private groupErr = 0;
@@ -35,20 +38,23 @@ export class SessionServer {
 
   constructor(
     private readonly x: ExecContext,
-    private readonly sock: Socket,
+    private sock: Socket,
     private readonly log: Logger,
     private readonly onClose: (reason: string) => void,
   ) {}
 
   start(): void {
-    this.sock.on('data', (chunk: Buffer) => {
-      this.stats.bytesIn += chunk.length;
-      try {
-        this.parser.push(chunk, (f) => this.onFrame(f));
-      } catch (e) {
-        this.fail(e);
-      }
-    });
+    this.sock = directSocket(
+      this.sock,
+      this.parser,
+      (f) => {
+        // Reused bodies are only valid during this callback: copy what must wait.
+        if (this.backlog) this.backlog.push({ ...f, payload: Buffer.from(f.payload) });
+        else this.onFrame(f);
+      },
+      (n) => (this.stats.bytesIn += n),
+      (e) => this.fail(e),
+    );
     this.sock.on('error', (e) => this.close(`socket error: ${e.message}`));
     this.sock.on('close', () => this.close('guest disconnected'));
     this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(0, 'ok')));
@@ -77,6 +83,41 @@ export class SessionServer {
     this.closed = true;
     this.sock.destroy();
     this.onClose(reason);
+  }
+
+  /** Streams a large reply; frames that arrive meanwhile wait in the backlog, preserving order. */
+  private stream(id: number, result: Buffer): void {
+    this.backlog = [];
+    const write = (b: Buffer, done: () => void): boolean => {
+      this.stats.bytesOut += b.length;
+      return this.sock.write(b, () => done());
+    };
+    const drained = (): Promise<void> => new Promise((resolve) => {
+      const on = (): void => {
+        this.sock.off('close', on);
+        this.sock.off('drain', on);
+        resolve();
+      };
+      this.sock.once('drain', on);
+      this.sock.once('close', on);
+    });
+    pumpPendingStream(this.x, id, result, write, drained).then(
+      () => {
+        const queued = this.backlog ?? [];
+        this.backlog = null;
+        if (queued.length) this.log.debug({ frames: queued.length }, 'serving frames queued behind a stream');
+        try {
+          for (const f of queued) {
+            const pending = this.backlog as Frame[] | null; // set again if f starts another stream
+            if (pending) pending.push(f);
+            else this.onFrame(f);
+          }
+        } catch (e) {
+          this.fail(e);
+        }
+      },
+      (e: unknown) => this.fail(e),
+    );
   }
 
   private onFrame(f: Frame): void {
@@ -139,7 +180,7 @@ export class SessionServer {
     }
     w.buf.writeUInt32LE(res >>> 0, at + 16);
     if (this.x.pendingStream) {
-      sendPendingStream(this.x, f.id, w.buf.subarray(at + 16, at + 20), (b) => this.write(b));
+      this.stream(f.id, Buffer.from(w.buf.subarray(at + 16, at + 20)));
       return;
     }
     w.finishFrame(at, FrameType.REPLY, 0, f.id, 0);

@@ -42,6 +42,8 @@ export class ExecutorPool {
 
   private spawn(): Warm {
     const child = fork(EXECUTOR_MAIN, ['--backend', this.backend], {
+      // Extra Node flags for executors only, for profiling or debugging (e.g. --cpu-prof).
+      execArgv: (process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });

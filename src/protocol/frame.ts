@@ -52,8 +52,22 @@ export function encodeFrame(type: number, flags: number, id: number, op: number,
   return b;
 }
 
+/** Reads of at least this size go straight into a frame body. */
+const DIRECT_MIN = 64 * 1024;
+
+export interface FrameParserOptions {
+  /** Reuse one buffer for the bodies of frames split across chunks. Only for consumers that are
+   * done with a payload when onFrame returns (the executor); saves a fresh multi-MiB allocation
+   * and its page faults for every bulk piece. */
+  reuseBodies?: boolean;
+}
+
 export class FrameParser {
   private readonly hdr = Buffer.alloc(HEADER_SIZE);
+  private spare: Buffer | null = null;
+
+  constructor(private readonly opts: FrameParserOptions = {}) {}
+
   private hdrGot = 0;
   private cur: FrameHeader | null = null;
   private body: Buffer | null = null;
@@ -109,9 +123,41 @@ export class FrameParser {
     }
   }
 
+  /**
+   * For sockets read with `onread`: the buffer the next read should fill. While a large frame body
+   * is incomplete, that is the body's unfilled rest, so the kernel copies payload bytes straight
+   * into place; otherwise the caller's scratch buffer.
+   */
+  nextReadTarget(scratch: Buffer): Buffer {
+    const body = this.body;
+    if (this.cur !== null && body !== null && body.length - this.bodyGot >= DIRECT_MIN) return body.subarray(this.bodyGot);
+    return scratch;
+  }
+
+  /** `n` bytes were read into `target` (a buffer nextReadTarget returned). */
+  pushRead(target: Buffer, n: number, onFrame: (f: Frame) => void): void {
+    const body = this.body;
+    if (this.cur !== null && body !== null && target.buffer === body.buffer && target.byteOffset === body.byteOffset + this.bodyGot) {
+      this.bodyGot += n;
+      if (this.bodyGot === body.length) {
+        const h = this.cur;
+        this.cur = null;
+        this.body = null;
+        onFrame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: body });
+      }
+      return;
+    }
+    this.push(target.subarray(0, n), onFrame);
+  }
+
   private start(h: FrameHeader): void {
     this.cur = h;
-    this.body = Buffer.allocUnsafe(h.len);
+    if (this.opts.reuseBodies) {
+      if (!this.spare || this.spare.length < h.len) this.spare = Buffer.allocUnsafe(Math.max(h.len, 64 * 1024));
+      this.body = this.spare.subarray(0, h.len);
+    } else {
+      this.body = Buffer.allocUnsafe(h.len);
+    }
     this.bodyGot = 0;
   }
 }

@@ -2,9 +2,8 @@
 // (docs/benchmarks.md records the figures as measured). Never run by `make test`: speed is
 // measured here, not asserted in tests.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 
 import { startMediator } from '../helpers/mediator.js';
@@ -45,11 +44,16 @@ function timeProcess(cmd: string, args: string[], env: Record<string, string>, r
   return median(ms);
 }
 
-/** A Node echo server: the same runtime the executor runs on, so its round trip is the floor. */
-async function nodeEcho(path: string): Promise<net.Server> {
-  const srv = net.createServer((s) => s.on('data', (d) => s.write(d)));
-  await new Promise<void>((r) => srv.listen(path, () => r()));
-  return srv;
+/** A Node echo server in its own process (the measurements block this one): the same runtime the
+ * executor runs on, so its round trip is the floor for any Node executor. */
+async function nodeEcho(path: string): Promise<ChildProcess> {
+  const code = `require('net').createServer((s) => s.on('data', (d) => s.write(d))).listen(process.argv[1], () => console.log('ready'));`;
+  const p = spawn(process.execPath, ['-e', code, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    p.stdout!.once('data', () => resolve());
+    p.once('exit', (c) => reject(new Error(`echo server exited with ${c}`)));
+  });
+  return p;
 }
 
 interface Row {
@@ -87,7 +91,7 @@ async function main(): Promise<void> {
     const discMs = timeProcess(guest, ['discover'], env, 20);
     rows.push({ what: 'discovery-only process (count + properties), ms', vgpu: discMs.toFixed(1), baseline: `${trueMs.toFixed(1)} (/bin/true)`, ratio: `${(discMs / trueMs).toFixed(1)}x`, bar: '<= 20 ms' });
   } finally {
-    echo.close();
+    echo.kill();
     await m.stop();
     rmSync(echoPath, { force: true });
   }

@@ -92,32 +92,51 @@ export function cuMemcpyDtoHAsync_v2_ptsz(x: ExecContext, r: Reader, w: Writer):
   return dtohAsync(x, r, w, true);
 }
 
-/** Writes the frames of a pending device-to-host stream; throws if a later piece fails. */
-export function sendPendingStream(x: ExecContext, id: number, firstResult: Buffer, write: (b: Buffer) => void): void {
+/** The header of one REPLY frame carrying `len` payload bytes. */
+function replyHeader(b: Buffer, len: number, more: boolean, id: number): void {
+  b.writeUInt32LE(len, 0);
+  b.writeUInt16LE(FrameType.REPLY, 4);
+  b.writeUInt16LE(more ? Flag.MORE : 0, 6);
+  b.writeUInt32LE(id >>> 0, 8);
+  b.writeUInt32LE(0, 12);
+}
+
+/** Frame buffers for device-to-host streams, reused once the socket has flushed them, so a large
+ * copy costs neither fresh allocations nor their page faults. */
+const framePool: Buffer[] = [];
+const POOL_MAX = 4;
+
+/**
+ * Sends a pending device-to-host stream: first frame = result + first piece, then one REPLY frame
+ * per piece. Paced by the socket (waits for 'drain'), so the device copy of piece k+1 overlaps the
+ * kernel sending piece k. Rejects if a later piece fails; the caller then drops the connection.
+ */
+export async function pumpPendingStream(
+  x: ExecContext,
+  id: number,
+  result: Buffer,
+  write: (b: Buffer, done: () => void) => boolean,
+  drained: () => Promise<void>,
+): Promise<void> {
   const ps = x.pendingStream!;
   x.pendingStream = undefined;
-  // First frame: result + first piece.
-  const head = Buffer.allocUnsafe(HEADER_SIZE);
-  head.writeUInt32LE(firstResult.length + ps.first.length, 0);
-  head.writeUInt16LE(FrameType.REPLY, 4);
-  head.writeUInt16LE(Flag.MORE, 6);
-  head.writeUInt32LE(id >>> 0, 8);
-  head.writeUInt32LE(0, 12);
-  write(Buffer.concat([head, firstResult, ps.first]));
+  const head = Buffer.allocUnsafe(HEADER_SIZE + 4);
+  replyHeader(head, 4 + ps.first.length, true, id);
+  result.copy(head, HEADER_SIZE, 0, 4);
+  write(Buffer.concat([head, ps.first]), () => {});
   let src = ps.src;
   let left = ps.left;
   while (left > 0) {
     const len = Math.min(left, CHUNK);
-    const frame = Buffer.allocUnsafe(HEADER_SIZE + len);
-    frame.writeUInt32LE(len, 0);
-    frame.writeUInt16LE(FrameType.REPLY, 4);
-    frame.writeUInt16LE(left > len ? Flag.MORE : 0, 6);
-    frame.writeUInt32LE(id >>> 0, 8);
-    frame.writeUInt32LE(0, 12);
-    const res = ps.copy(frame.subarray(HEADER_SIZE), src, len);
+    const frame = framePool.pop() ?? Buffer.allocUnsafe(HEADER_SIZE + CHUNK);
+    replyHeader(frame, len, left > len, id);
+    const res = ps.copy(frame.subarray(HEADER_SIZE, HEADER_SIZE + len), src, len);
     if (res !== 0) throw new CudaError(res, `device-to-host copy failed after the reply started (CUresult ${res})`);
-    write(frame);
+    const ok = write(frame.subarray(0, HEADER_SIZE + len), () => {
+      if (framePool.length < POOL_MAX) framePool.push(frame);
+    });
     src += len;
     left -= len;
+    if (!ok) await drained();
   }
 }
