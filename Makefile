@@ -79,7 +79,7 @@ $(TSSTAMP): $(TS_SRC) tsconfig.json node_modules/.package-lock.json
 
 # ---- generated code -------------------------------------------------------------------------
 gen: node_modules/.package-lock.json
-	npx tsc -p tsconfig.json && $(NODE) dist/tools/codegen/main.js
+	npx tsc -p tools/codegen/tsconfig.json && $(NODE) dist/tools/codegen/main.js
 
 gen-check: gen
 	@git diff --exit-code --stat -- guest/cuda/gen src/executor/gen src/protocol/gen docs/compatibility.md || \

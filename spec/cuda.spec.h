@@ -135,7 +135,45 @@ VG_REMOTE(0x0407) CUresult cuEventElapsedTime(VG_OUT float *pMilliseconds, CUeve
 VG_REMOTE(0x0408) CUresult cuEventElapsedTime_v2(VG_OUT float *pMilliseconds, CUevent hStart, CUevent hEnd);
 VG_REMOTE(0x0409) CUresult cuEventDestroy_v2(VG_DESTROY CUevent hEvent);
 
-/* ---- modules and libraries (guest-local facts) ----------------------------------------------- */
+/* ---- modules, libraries, kernels --------------------------------------------------------------
+ * Images cross the connection once: the guest names them by SHA-256 and uploads only those the
+ * host does not have (vgImageHave/vgImagePut). A kernel or function lookup returns its parameter
+ * layout, which the guest keeps, so launches (fire-and-forget) and cuFunc/KernelGetParamInfo need
+ * no further round trip. */
 VG_LOCAL CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode);
+VG_CUSTOM(0x0500) CUresult cuModuleLoadData(CUmodule *module, const void *image);
+VG_CUSTOM_ALIAS(0x0500) CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options, void **optionValues);
+VG_CUSTOM_ALIAS(0x0500) CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin);
+VG_REMOTE(0x0501) CUresult cuModuleUnload(VG_DESTROY CUmodule hmod);
+VG_CUSTOM(0x0502) CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name);
+VG_CUSTOM(0x0503) CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name);
+VG_CUSTOM(0x0508) CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions, void **jitOptionsValues, unsigned int numJitOptions, CUlibraryOption *libraryOptions, void **libraryOptionValues, unsigned int numLibraryOptions);
+VG_REMOTE(0x0509) CUresult cuLibraryUnload(VG_DESTROY CUlibrary library);
+VG_CUSTOM(0x050a) CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name);
+VG_CUSTOM(0x050b) CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name);
+VG_REMOTE(0x050c) CUresult cuLibraryGetModule(VG_OUT VG_NEW CUmodule *pMod, CUlibrary library);
+VG_CUSTOM(0x050d) CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel);
+VG_LOCAL CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset, size_t *paramSize);
+VG_LOCAL CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t *paramOffset, size_t *paramSize);
+VG_REMOTE(0x0510) CUresult cuFuncGetAttribute(VG_OUT int *pi, CUfunction_attribute attrib, CUfunction hfunc);
+VG_REMOTE(0x0511) CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value);
+VG_REMOTE(0x0512) CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config);
+VG_REMOTE(0x0513) CUresult cuKernelGetAttribute(VG_OUT int *pi, CUfunction_attribute attrib, CUkernel kernel, CUdevice dev);
+VG_REMOTE(0x0514) CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel, CUdevice dev);
+VG_REMOTE(0x0515) CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice dev);
+VG_REMOTE(0x0518) CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(VG_OUT int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize);
+VG_REMOTE(0x0519) CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(VG_OUT int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize, unsigned int flags);
+VG_REMOTE(0x051a) CUresult cuOccupancyAvailableDynamicSMemPerBlock(VG_OUT size_t *dynamicSmemSize, CUfunction func, int numBlocks, int blockSize);
+
+/* Launches: the guest packs kernelParams (or the `extra` buffer) per the layout it got with the
+ * lookup, and sends one fire-and-forget frame. */
+VG_CUSTOM(0x0520) VG_ASYNC CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra);
+VG_CUSTOM(0x0521) VG_ASYNC CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra);
+VG_CUSTOM(0x0522) VG_ASYNC CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
+VG_CUSTOM(0x0523) VG_ASYNC CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
+
+/* vgpu's own operations (not driver entry points: never exported). */
+VG_PRIVATE(0x0f00) CUresult vgImageHave(const void *sha256, unsigned char *have);
+VG_PRIVATE(0x0f01) CUresult vgImagePut(const void *sha256, size_t total, size_t offset, const void *piece, size_t n);
 
 /* Retired wire ids (never reuse): none yet. */

@@ -9,6 +9,7 @@
 #define VG_REMOTE(id)
 #define VG_CUSTOM(id)
 #define VG_CUSTOM_ALIAS(id)
+#define VG_PRIVATE(id)
 #define VG_LOCAL
 #define VG_UNSUPPORTED
 #define VG_ASYNC

@@ -6,10 +6,13 @@ import { CudaError, CUDA_ERROR_INVALID_VALUE } from './cuda.js';
 export class AllocMap {
   private bases: number[] = [];
   private sizes: number[] = [];
+  /** Ranges the session may use but not free (module globals); they do not count as allocated. */
+  private fixed: boolean[] = [];
   total = 0;
 
+  /** Allocations (not fixed ranges) still held. */
   get count(): number {
-    return this.bases.length;
+    return this.fixed.filter((f) => !f).length;
   }
 
   /** Index of the last allocation whose base is <= p, or -1. */
@@ -27,25 +30,43 @@ export class AllocMap {
     return best;
   }
 
-  add(base: number, size: number): void {
+  add(base: number, size: number, fixed = false): void {
     const i = this.floor(base) + 1;
     this.bases.splice(i, 0, base);
     this.sizes.splice(i, 0, size);
-    this.total += size;
+    this.fixed.splice(i, 0, fixed);
+    if (!fixed) this.total += size;
+  }
+
+  /** Adds a range the session may read and write but not free, unless it is known already. */
+  addFixed(base: number, size: number): void {
+    const i = this.floor(base);
+    if (i >= 0 && this.bases[i] === base) return;
+    this.add(base, size, true);
+  }
+
+  removeFixed(base: number): void {
+    const i = this.floor(base);
+    if (i >= 0 && this.bases[i] === base && this.fixed[i]) {
+      this.bases.splice(i, 1);
+      this.sizes.splice(i, 1);
+      this.fixed.splice(i, 1);
+    }
   }
 
   /** Size of the allocation starting exactly at base, or undefined. */
   sizeAt(base: number): number | undefined {
     const i = this.floor(base);
-    return i >= 0 && this.bases[i] === base ? this.sizes[i] : undefined;
+    return i >= 0 && this.bases[i] === base && !this.fixed[i] ? this.sizes[i] : undefined;
   }
 
   remove(base: number): number {
     const i = this.floor(base);
-    if (i < 0 || this.bases[i] !== base) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `0x${base.toString(16)} is not an allocation of this session`);
+    if (i < 0 || this.bases[i] !== base || this.fixed[i]) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `0x${base.toString(16)} is not an allocation of this session`);
     const size = this.sizes[i]!;
     this.bases.splice(i, 1);
     this.sizes.splice(i, 1);
+    this.fixed.splice(i, 1);
     this.total -= size;
     return size;
   }

@@ -34,6 +34,11 @@ export interface SessionLimits {
   memoryQuota?: number | undefined;
 }
 
+export interface SessionOptions {
+  /** Where module images are kept by content hash, shared by all sessions of the host. */
+  imageDir?: string | undefined;
+}
+
 export class ExecContext {
   readonly allocs = new AllocMap();
   private readonly handles = new Map<number, HandleEntry>();
@@ -46,11 +51,17 @@ export class ExecContext {
   /** Set by a device-to-host copy larger than one frame; the serving loop sends the rest. */
   pendingStream: PendingStream | undefined;
 
+  /** Module-scope variables handed out per module or library id, dropped with it. */
+  private readonly globals = new Map<number, number[]>();
+  /** An image being uploaded in pieces (vgImagePut). */
+  upload: { hash: string; buf: Buffer; got: number } | undefined;
+
   constructor(
     readonly d: DriverApi,
     /** vGPU ordinal -> physical device ordinal. */
     readonly deviceMap: readonly number[],
     readonly limits: SessionLimits = {},
+    readonly options: SessionOptions = {},
   ) {}
 
   /** Scratch buffer for the i-th output of a call (16 bytes, reused across calls). */
@@ -92,7 +103,8 @@ export class ExecContext {
       throw new CudaError(kind === 'context' ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE, `NULL ${kind}`);
     }
     const e = this.handles.get(id);
-    if (!e || e.kind !== kind) {
+    // A CUkernel may be passed wherever a CUfunction is expected (cuda.h); cudart does so.
+    if (!e || (e.kind !== kind && !(kind === 'function' && e.kind === 'kernel'))) {
       throw new CudaError(kind === 'context' ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE,
         `0x${id.toString(16)} is not a ${kind} of this session`);
     }
@@ -117,6 +129,11 @@ export class ExecContext {
   dropHandle(id: number): void {
     const e = this.handles.get(id);
     if (e?.kind === 'context') this.ctxIds.delete(e.real);
+    const g = this.globals.get(id);
+    if (g) {
+      for (const p of g) this.allocs.removeFixed(p);
+      this.globals.delete(id);
+    }
     this.handles.delete(id);
     if (id === this.currentCtxId) this.currentCtxId = -1;
   }
@@ -139,7 +156,20 @@ export class ExecContext {
     this.currentCtxId = -1;
   }
 
+  /** What kind of object a live id names, if any. */
+  kindOf(id: number): HandleKind | undefined {
+    return this.handles.get(id)?.kind;
+  }
+
   // ---- memory --------------------------------------------------------------------------------
+
+  /** Makes a module variable addressable by the session until its module or library goes. */
+  addGlobal(ownerId: number, p: number, n: number): void {
+    this.allocs.addFixed(p, n);
+    const list = this.globals.get(ownerId) ?? [];
+    list.push(p);
+    this.globals.set(ownerId, list);
+  }
 
   checkRange(p: number, n: number): void {
     this.allocs.check(p, n);

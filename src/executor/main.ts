@@ -21,6 +21,8 @@ const SessionMsg = z.object({
   vm: z.string(),
   deviceMap: z.array(z.number().int().nonnegative()).max(64),
   memoryQuota: z.number().int().positive().nullable(),
+  /** Content-addressed module images shared by every session of the host. */
+  imageDir: z.string().min(1),
 });
 export type SessionMessage = z.infer<typeof SessionMsg>;
 
@@ -67,7 +69,7 @@ function main(): void {
     }
     const m = parsed.data;
     const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
-    const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined });
+    const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { imageDir: m.imageDir });
     const started = process.hrtime.bigint();
     const server = new SessionServer(x, handle as Socket, slog, (reason) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;

@@ -5,6 +5,7 @@
 // socket files and closes the store.
 
 import { existsSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 
@@ -87,7 +88,14 @@ export class Mediator {
       attach: async (s, sock) => {
         this.sessions.set(s.id, s);
         s.executorPid = await this.pool.attach(
-          { type: 'session', sessionId: s.id, vm: s.vm.name, deviceMap: s.placement.deviceMap, memoryQuota: s.vm.memoryQuota },
+          {
+            type: 'session',
+            sessionId: s.id,
+            vm: s.vm.name,
+            deviceMap: s.placement.deviceMap,
+            memoryQuota: s.vm.memoryQuota,
+            imageDir: join(this.opts.stateDir, 'images'),
+          },
           sock,
           (end) => {
             s.state = 'ended';

@@ -27,9 +27,15 @@ export interface RunResult {
 }
 
 /** Runs a program through bin/vgpu-run (guest libraries first on the loader path). */
-export function runGuest(prog: string, args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<RunResult> {
+export function runGuest(
+  prog: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 120_000,
+  progArgs: string[] = [],
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(join(BIN, 'vgpu-run'), [...args, '--', prog], { env: { ...process.env, ...env } });
+    const p = spawn(join(BIN, 'vgpu-run'), [...args, '--', prog, ...progArgs], { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

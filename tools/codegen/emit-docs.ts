@@ -7,6 +7,7 @@ const STATUS_TEXT: Record<string, string> = {
   custom: 'forwarded (hand-written)',
   'custom-alias': 'forwarded (hand-written, legacy ABI)',
   local: 'answered in the guest',
+  private: 'vgpu wire operation (not exported)',
 };
 
 export function emitCompatibility(fns: FnSpec[], unsupported: string[], banner: string): string {

@@ -18,7 +18,7 @@ function koffiType(p: Param): string | undefined {
 
 /** Functions the executor can call on a driver: everything in the spec whose types it can express. */
 export function ffiFunctions(fns: FnSpec[]): FnSpec[] {
-  return fns.filter((f) => f.params.every((p) => koffiType(p) !== undefined));
+  return fns.filter((f) => f.status !== 'private' && f.params.every((p) => koffiType(p) !== undefined));
 }
 
 export function emitFfi(fns: FnSpec[], banner: string): string {
@@ -87,6 +87,11 @@ function remoteHandler(fn: FnSpec): string {
         args.push(`${p.name}`);
         pre.push(`  const ${p.name} = x.handle(${p.name}_id, '${p.info!.handle}', ${nullable});`);
         if (a.destroy) post.push(`  x.dropHandle(${p.name}_id);`);
+      } else if (p.base === 'CUdevice') {
+        // The guest names its vGPU ordinal; the driver needs the physical device behind it.
+        L.push(`  const ${p.name}_vgpu = ${readExpr(p)};`);
+        pre.push(`  const ${p.name} = x.device(${p.name}_vgpu);`);
+        args.push(p.name);
       } else {
         L.push(`  const ${p.name} = ${readExpr(p)};`);
         args.push(p.name);
@@ -134,7 +139,7 @@ function remoteHandler(fn: FnSpec): string {
 
 export function emitDispatch(fns: FnSpec[], banner: string): string {
   const remote = fns.filter((f) => f.status === 'remote');
-  const custom = fns.filter((f) => f.status === 'custom');
+  const custom = fns.filter((f) => f.status === 'custom' || f.status === 'private');
   const entries = [...remote, ...custom]
     .sort((a, b) => a.id! - b.id!)
     .map((f) => {

@@ -3,7 +3,7 @@
 
 import { cTypeInfo, type CTypeInfo } from './ctypes.js';
 
-export type FnStatus = 'remote' | 'custom' | 'custom-alias' | 'local';
+export type FnStatus = 'remote' | 'custom' | 'custom-alias' | 'local' | 'private';
 
 export interface ParamAnno {
   out: boolean;
@@ -51,7 +51,7 @@ export interface FnSpec {
 
 export class SpecError extends Error {}
 
-const FN_ANNOS = new Set(['VG_REMOTE', 'VG_CUSTOM', 'VG_CUSTOM_ALIAS', 'VG_LOCAL', 'VG_UNSUPPORTED', 'VG_ASYNC', 'VG_SYNC']);
+const FN_ANNOS = new Set(['VG_REMOTE', 'VG_CUSTOM', 'VG_CUSTOM_ALIAS', 'VG_PRIVATE', 'VG_LOCAL', 'VG_UNSUPPORTED', 'VG_ASYNC', 'VG_SYNC']);
 const PARAM_ANNOS = new Set([
   'VG_OUT', 'VG_INOUT', 'VG_OPTIONAL', 'VG_IN_ARRAY', 'VG_OUT_ARRAY', 'VG_IN_BYTES', 'VG_OUT_BYTES', 'VG_STRING',
   'VG_OUT_STRING', 'VG_RANGE', 'VG_ALLOC', 'VG_FREE', 'VG_NEW', 'VG_DESTROY', 'VG_NULLABLE',
@@ -234,13 +234,14 @@ export function parseSpec(src: string, file: string): FnSpec[] {
         case 'VG_REMOTE': setStatus('remote'); break;
         case 'VG_CUSTOM': setStatus('custom'); break;
         case 'VG_CUSTOM_ALIAS': setStatus('custom-alias'); break;
+        case 'VG_PRIVATE': setStatus('private'); break;
         case 'VG_LOCAL': setStatus('local'); break;
         case 'VG_UNSUPPORTED':
           throw new SpecError(`${where}: VG_UNSUPPORTED entries are implied; delete the entry instead`);
         case 'VG_ASYNC': isAsync = true; break;
         case 'VG_SYNC': isSync = true; break;
       }
-      if (a.name === 'VG_REMOTE' || a.name === 'VG_CUSTOM' || a.name === 'VG_CUSTOM_ALIAS') {
+      if (a.name === 'VG_REMOTE' || a.name === 'VG_CUSTOM' || a.name === 'VG_CUSTOM_ALIAS' || a.name === 'VG_PRIVATE') {
         if (!a.arg || !/^0x[0-9a-fA-F]{1,4}$/.test(a.arg)) throw new SpecError(`${where}: ${a.name} needs a hex wire id like 0x0210`);
         id = parseInt(a.arg, 16);
         if (id === 0) throw new SpecError(`${where}: wire id 0 is reserved`);
@@ -249,7 +250,8 @@ export function parseSpec(src: string, file: string): FnSpec[] {
     if (!status) throw new SpecError(`${where}: ${name} has no status annotation (VG_REMOTE, VG_CUSTOM, VG_LOCAL)`);
     if (isAsync && isSync) throw new SpecError(`${where}: ${name} cannot be both VG_ASYNC and VG_SYNC`);
     if (status === 'local' && (isAsync || isSync)) throw new SpecError(`${where}: VG_ASYNC/VG_SYNC make no sense on VG_LOCAL`);
-    if (id !== undefined && (status === 'remote' || status === 'custom')) {
+    if (status === 'private' && name.startsWith('cu')) throw new SpecError(`${where}: VG_PRIVATE ops are vgpu's own; name them vg..., not ${name}`);
+    if (id !== undefined && (status === 'remote' || status === 'custom' || status === 'private')) {
       const prev = ids.get(id);
       if (prev) throw new SpecError(`${where}: wire id 0x${id.toString(16)} of ${name} is already used by ${prev}`);
       ids.set(id, name);

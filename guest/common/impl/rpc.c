@@ -74,6 +74,15 @@ void vg_put_f32(vg_call *c, float v) {
   put_le(c, u, 4);
 }
 
+void vg_put_raw(vg_call *c, const void *p, size_t n) {
+  if ((n && !p) || n > REQ_MAX) {
+    latch(c, CUDA_ERROR_INVALID_VALUE);
+    return;
+  }
+  uint8_t *q = room(c, n);
+  if (q && n) memcpy(q, p, n);
+}
+
 void vg_put_bytes(vg_call *c, const void *p, uint64_t n) {
   if (n && !p) {
     latch(c, CUDA_ERROR_INVALID_VALUE);

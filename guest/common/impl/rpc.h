@@ -53,6 +53,7 @@ void vg_put_u64(vg_call *c, uint64_t v);
 void vg_put_f32(vg_call *c, float v);
 void vg_put_u8(vg_call *c, uint8_t v);
 void vg_put_bytes(vg_call *c, const void *p, uint64_t n);  /* u64 n + bytes */
+void vg_put_raw(vg_call *c, const void *p, size_t n);       /* n bytes, no length (fixed-size fields) */
 void vg_put_str(vg_call *c, const char *s);                 /* u16 n + bytes; latches INVALID_VALUE past 4096 */
 /* Writes the remote id of a guest handle; latches INVALID_HANDLE (INVALID_CONTEXT for contexts)
  * when h is not a live handle of that kind. NULL is written as 0 only when nullable != 0. */

@@ -10,3 +10,5 @@ export {
   cuMemcpyDtoHAsync_v2,
   cuMemcpyDtoHAsync_v2_ptsz,
 } from './memory.js';
+export * from './module.js';
+export * from './launch.js';

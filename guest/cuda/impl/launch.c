@@ -1,0 +1,172 @@
+/*
+ * Kernel launches, fire-and-forget (docs/protocol.md): the parameters are packed here per the
+ * layout that came with the function or kernel lookup, the configuration is checked against the
+ * device's limits (so a bad configuration fails at the call, as on a GPU), and one NOREPLY frame
+ * carries everything. Errors of the launch itself surface at the next synchronising call.
+ */
+#include "vgcuda.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+#include "rpc.h"
+
+#define MAX_PARAM_BYTES 32764u
+
+vg_layout *vg_layout_read(vg_call *c) {
+  uint32_t n = vg_get_u32(c);
+  if (n > MAX_PARAM_BYTES) return NULL;
+  vg_layout *l = malloc(sizeof *l + (size_t)n * sizeof l->p[0]);
+  if (!l) return NULL;
+  l->n = n;
+  l->bytes = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    l->p[i].offset = vg_get_u32(c);
+    l->p[i].size = vg_get_u32(c);
+    uint64_t end = (uint64_t)l->p[i].offset + l->p[i].size;
+    if (end > MAX_PARAM_BYTES) {
+      free(l);
+      return NULL;
+    }
+    if (end > l->bytes) l->bytes = (uint32_t)end;
+  }
+  return l;
+}
+
+const vg_layout *vg_layout_of(const void *h) {
+  vg_hkind k = vg_handle_kind(h);
+  if (k != VG_H_FUNCTION && k != VG_H_KERNEL) return NULL;
+  uint64_t rid;
+  void *data = NULL;
+  if (vg_handle_get(h, k, &rid, &data) != 0) return NULL;
+  return data;
+}
+
+/* Packs kernelParams (array of pointers) or `extra` into buf; returns the byte count or -1. */
+static long pack(const vg_layout *l, void **kernelParams, void **extra, uint8_t *buf) {
+  if (kernelParams && extra) return -1;
+  if (extra) {
+    const void *p = NULL;
+    size_t n = 0;
+    int have_size = 0;
+    for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+      if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) p = extra[i + 1];
+      else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) {
+        if (!extra[i + 1]) return -1;
+        n = *(const size_t *)extra[i + 1];
+        have_size = 1;
+      } else {
+        return -1; /* the only keys cuda.h defines for `extra` are the two above */
+      }
+      if (i > 64) return -1;
+    }
+    if (!have_size || (n && !p) || n > MAX_PARAM_BYTES) return -1;
+    if (n) memcpy(buf, p, n);
+    return (long)n;
+  }
+  if (l->n && !kernelParams) return -1;
+  memset(buf, 0, l->bytes);
+  for (uint32_t i = 0; i < l->n; i++) {
+    if (!kernelParams[i]) return -1;
+    memcpy(buf + l->p[i].offset, kernelParams[i], l->p[i].size);
+  }
+  return (long)l->bytes;
+}
+
+/* The device attribute a of the calling thread's device, or dflt when unknown. */
+static int32_t dev_attr(CUdevice dev, int a, int32_t dflt) {
+  const vg_devrec *d = vg_dev_rec(dev);
+  if (!d || (uint32_t)a >= d->nattr || d->attr[a] == INT32_MIN) return dflt;
+  return d->attr[a];
+}
+
+static CUresult check_config(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem) {
+  CUdevice dev;
+  CUresult r = vg_ctx_info(NULL, &dev, NULL);
+  if (r) return r;
+  if (!gx || !gy || !gz || !bx || !by || !bz) return CUDA_ERROR_INVALID_VALUE;
+  if (bx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, 1024) ||
+      by > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y, 1024) ||
+      bz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, 64) ||
+      (uint64_t)bx * by * bz > (uint64_t)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 1024))
+    return CUDA_ERROR_INVALID_VALUE;
+  if (gx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, 2147483647) ||
+      gy > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, 65535) ||
+      gz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z, 65535))
+    return CUDA_ERROR_INVALID_VALUE;
+  if (shmem > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, 0xC000))
+    return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_SUCCESS;
+}
+
+static CUresult launch(uint32_t op, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                       unsigned bz, unsigned shmem, CUstream stream, void **kernelParams, void **extra) {
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  const vg_layout *l = vg_layout_of(f);
+  if (!l) return CUDA_ERROR_INVALID_HANDLE;
+  CUresult r = check_config(gx, gy, gz, bx, by, bz, shmem);
+  if (r) return r;
+  uint8_t buf[MAX_PARAM_BYTES];
+  long n = pack(l, kernelParams, extra, buf);
+  if (n < 0) return CUDA_ERROR_INVALID_VALUE;
+  vg_call c;
+  if ((r = vg_call_begin(&c, op, VG_CALL_ASYNC))) return r;
+  vg_put_handle(&c, VG_H_FUNCTION, f, 0);
+  vg_put_u32(&c, gx); vg_put_u32(&c, gy); vg_put_u32(&c, gz);
+  vg_put_u32(&c, bx); vg_put_u32(&c, by); vg_put_u32(&c, bz);
+  vg_put_u32(&c, shmem);
+  vg_put_handle(&c, VG_H_STREAM, stream, 1);
+  vg_put_bytes(&c, buf, (uint64_t)n);
+  return vg_call_end(&c, vg_call_invoke(&c));
+}
+
+VG_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
+                                  unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+                                  unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra) {
+  VG_TRACED(launch(VG_OP_cuLaunchKernel, f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes,
+                   hStream, kernelParams, extra));
+}
+
+VG_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
+                                       unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+                                       unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra) {
+  VG_TRACED(launch(VG_OP_cuLaunchKernel_ptsz, f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ,
+                   sharedMemBytes, hStream, kernelParams, extra));
+}
+
+static CUresult launch_ex(uint32_t op, const CUlaunchConfig *cfg, CUfunction f, void **kernelParams, void **extra) {
+  if (!cfg || (cfg->numAttrs && !cfg->attrs) || cfg->numAttrs > 32) return CUDA_ERROR_INVALID_VALUE;
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  const vg_layout *l = vg_layout_of(f);
+  if (!l) return CUDA_ERROR_INVALID_HANDLE;
+  CUresult r = check_config(cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY, cfg->blockDimZ,
+                            cfg->sharedMemBytes);
+  if (r) return r;
+  uint8_t buf[MAX_PARAM_BYTES];
+  long n = pack(l, kernelParams, extra, buf);
+  if (n < 0) return CUDA_ERROR_INVALID_VALUE;
+  vg_call c;
+  if ((r = vg_call_begin(&c, op, VG_CALL_ASYNC))) return r;
+  vg_put_handle(&c, VG_H_FUNCTION, f, 0);
+  vg_put_u32(&c, cfg->gridDimX); vg_put_u32(&c, cfg->gridDimY); vg_put_u32(&c, cfg->gridDimZ);
+  vg_put_u32(&c, cfg->blockDimX); vg_put_u32(&c, cfg->blockDimY); vg_put_u32(&c, cfg->blockDimZ);
+  vg_put_u32(&c, cfg->sharedMemBytes);
+  vg_put_handle(&c, VG_H_STREAM, cfg->hStream, 1);
+  vg_put_u32(&c, cfg->numAttrs);
+  for (unsigned i = 0; i < cfg->numAttrs; i++) {
+    vg_put_u32(&c, (uint32_t)cfg->attrs[i].id);
+    _Static_assert(sizeof cfg->attrs[i].value == 64, "CUlaunchAttributeValue is 64 bytes");
+    vg_put_raw(&c, &cfg->attrs[i].value, 64);
+  }
+  vg_put_bytes(&c, buf, (uint64_t)n);
+  return vg_call_end(&c, vg_call_invoke(&c));
+}
+
+VG_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
+  VG_TRACED(launch_ex(VG_OP_cuLaunchKernelEx, config, f, kernelParams, extra));
+}
+
+VG_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
+  VG_TRACED(launch_ex(VG_OP_cuLaunchKernelEx_ptsz, config, f, kernelParams, extra));
+}

@@ -1,0 +1,20 @@
+/* Kernel parameter layouts, as the host reports them with each function or kernel lookup. */
+#ifndef VG_LAYOUT_H
+#define VG_LAYOUT_H
+
+#include <stdint.h>
+
+#include "rpc.h"
+
+typedef struct vg_layout {
+  uint32_t n;     /* parameters */
+  uint32_t bytes; /* end of the last parameter: the packed buffer's size */
+  struct { uint32_t offset, size; } p[];
+} vg_layout;
+
+/* Reads `u32 n, n x (u32 offset, u32 size)` from a reply; malloc'ed, NULL on a bad layout. */
+vg_layout *vg_layout_read(vg_call *c);
+/* The layout of a live function or kernel handle, NULL for anything else. */
+const vg_layout *vg_layout_of(const void *h);
+
+#endif

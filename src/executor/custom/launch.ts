@@ -1,0 +1,109 @@
+// Kernel launches. The guest sends the parameters already packed per the kernel's layout; the
+// executor hands them to the driver through the `extra` form (CU_LAUNCH_PARAM_BUFFER_POINTER /
+// _SIZE), from buffers allocated once whose addresses are fixed, so a launch costs one copy of the
+// parameter bytes and one driver call.
+
+import koffi from 'koffi';
+
+import type { Reader } from '../../protocol/reader.js';
+import type { ExecContext } from '../context.js';
+import { CudaError, CUDA_ERROR_INVALID_VALUE } from '../cuda.js';
+
+/** CUDA's limit on kernel parameter bytes (since 12.1). */
+const MAX_PARAM_BYTES = 32764;
+const MAX_ATTRS = 32;
+const ATTR_SIZE = 72; // sizeof(CUlaunchAttribute): u32 id, padding, 64-byte value union
+const CONFIG_SIZE = 56; // sizeof(CUlaunchConfig)
+
+interface LaunchBuffers {
+  params: Buffer;
+  size: Buffer;
+  extra: Buffer;
+  config: Buffer;
+  attrs: Buffer;
+  attrsAddr: number;
+}
+
+let bufs: LaunchBuffers | undefined;
+
+function addr(b: Buffer): number {
+  return Number(koffi.address(b));
+}
+
+function buffers(): LaunchBuffers {
+  if (bufs) return bufs;
+  const params = Buffer.alloc(MAX_PARAM_BYTES + 4);
+  const size = Buffer.alloc(8);
+  const extra = Buffer.alloc(5 * 8);
+  // {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END}
+  extra.writeBigUInt64LE(1n, 0);
+  extra.writeBigUInt64LE(BigInt(addr(params)), 8);
+  extra.writeBigUInt64LE(2n, 16);
+  extra.writeBigUInt64LE(BigInt(addr(size)), 24);
+  extra.writeBigUInt64LE(0n, 32);
+  const attrs = Buffer.alloc(MAX_ATTRS * ATTR_SIZE);
+  bufs = { params, size, extra, config: Buffer.alloc(CONFIG_SIZE), attrs, attrsAddr: addr(attrs) };
+  return bufs;
+}
+
+function stageParams(b: LaunchBuffers, params: Buffer): void {
+  if (params.length > MAX_PARAM_BYTES) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `${params.length} bytes of kernel parameters exceed ${MAX_PARAM_BYTES}`);
+  params.copy(b.params, 0);
+  b.size.writeBigUInt64LE(BigInt(params.length), 0);
+}
+
+function launch(x: ExecContext, r: Reader, ptsz: boolean): number {
+  const f = x.handle(r.u64(), 'function', false);
+  const gx = r.u32(), gy = r.u32(), gz = r.u32();
+  const bx = r.u32(), by = r.u32(), bz = r.u32();
+  const shmem = r.u32();
+  const stream = x.handle(r.u64(), 'stream', true);
+  const params = r.bytes();
+  r.end();
+  const b = buffers();
+  stageParams(b, params);
+  return ptsz
+    ? x.d.cuLaunchKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, null, b.extra)
+    : x.d.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, null, b.extra);
+}
+
+export function cuLaunchKernel(x: ExecContext, r: Reader): number {
+  return launch(x, r, false);
+}
+
+export function cuLaunchKernel_ptsz(x: ExecContext, r: Reader): number {
+  return launch(x, r, true);
+}
+
+/** cuLaunchKernelEx: the config's attributes travel as (u32 id, 64 value bytes) each. */
+function launchEx(x: ExecContext, r: Reader, ptsz: boolean): number {
+  const f = x.handle(r.u64(), 'function', false);
+  const b = buffers();
+  const c = b.config;
+  for (let i = 0; i < 7; i++) c.writeUInt32LE(r.u32(), i * 4); // grid xyz, block xyz, shared mem
+  c.writeUInt32LE(0, 28);
+  const stream = x.handle(r.u64(), 'stream', true);
+  c.writeBigUInt64LE(BigInt(stream), 32);
+  const n = r.u32();
+  if (n > MAX_ATTRS) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `${n} launch attributes exceed ${MAX_ATTRS}`);
+  for (let i = 0; i < n; i++) {
+    b.attrs.writeUInt32LE(r.u32(), i * ATTR_SIZE);
+    b.attrs.writeUInt32LE(0, i * ATTR_SIZE + 4);
+    r.raw(64).copy(b.attrs, i * ATTR_SIZE + 8);
+  }
+  c.writeBigUInt64LE(BigInt(n ? b.attrsAddr : 0), 40);
+  c.writeUInt32LE(n, 48);
+  c.writeUInt32LE(0, 52);
+  const params = r.bytes();
+  r.end();
+  stageParams(b, params);
+  return ptsz ? x.d.cuLaunchKernelEx_ptsz(c, f, null, b.extra) : x.d.cuLaunchKernelEx(c, f, null, b.extra);
+}
+
+export function cuLaunchKernelEx(x: ExecContext, r: Reader): number {
+  return launchEx(x, r, false);
+}
+
+export function cuLaunchKernelEx_ptsz(x: ExecContext, r: Reader): number {
+  return launchEx(x, r, true);
+}

@@ -1,0 +1,36 @@
+// Kernels for test/programs/launch.c, compiled by the test to a fatbin, a PTX file and an ELF-only
+// cubin (nvcc -fatbin / -ptx / -cubin). extern "C" keeps the names unmangled.
+#include <cstdint>
+
+struct Blob {
+  double d[5];
+  int i;
+};
+
+__device__ int counter;
+__constant__ float scale;
+
+extern "C" __global__ void vadd(const float *a, const float *b, float *c, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) c[i] = a[i] + b[i];
+}
+
+extern "C" __global__ void mixed(char c, short s, Blob blob, double d, long long *out, float f) {
+  if (threadIdx.x == 0 && blockIdx.x == 0) {
+    out[0] = c;
+    out[1] = s;
+    out[2] = (long long)(blob.d[0] + blob.d[4]);
+    out[3] = blob.i;
+    out[4] = (long long)d;
+    out[5] = (long long)f;
+  }
+}
+
+extern "C" __global__ void count(float *out) {
+  atomicAdd(&counter, 1);
+  out[threadIdx.x] = scale * threadIdx.x;
+}
+
+extern "C" __global__ void empty() {}
+
+extern "C" __global__ void poke(int *p) { *p = 42; }
