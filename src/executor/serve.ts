@@ -26,10 +26,20 @@ export interface ServeStats {
 }
 
 export class SessionServer {
-  private readonly parser = new FrameParser({ reuseBodies: true });
+  private readonly parser = new FrameParser({
+    reuseBodies: true,
+    onCallInPlace: (flags, id, op, buf, start, end) => {
+      if (this.backlog || this.closed) return false;
+      this.onCallAt(flags, id, op, buf, start, end);
+      return true;
+    },
+  });
   /** Frames that arrived while a device-to-host stream was being sent; served after it. */
   private backlog: Frame[] | null = null;
   private readonly w = new Writer(64 * 1024);
+  private readonly reader = new Reader(Buffer.alloc(0));
+  /** Writer for fire-and-forget calls: their outputs are discarded, so it is never sent. */
+  private readonly sink = new Writer(256);
   /** First error of a MORE-chained group of calls, reported with the group's last frame. */
   private groupErr = 0;
   private inGroup = false;
@@ -135,14 +145,18 @@ export class SessionServer {
   }
 
   private onCall(f: Frame): void {
-    const op = OPS.get(f.op);
-    if (!op) throw new ProtocolError(`unknown op 0x${f.op.toString(16)}`);
-    const noreply = (f.flags & Flag.NOREPLY) !== 0;
-    const more = (f.flags & Flag.MORE) !== 0;
+    this.onCallAt(f.flags, f.id, f.op, f.payload, 0, f.payload.length);
+  }
+
+  private onCallAt(flags: number, id: number, opId: number, buf: Buffer, start: number, end: number): void {
+    const op = OPS.get(opId);
+    if (!op) throw new ProtocolError(`unknown op 0x${opId.toString(16)}`);
+    const noreply = (flags & Flag.NOREPLY) !== 0;
+    const more = (flags & Flag.MORE) !== 0;
     if (noreply && more) throw new ProtocolError('NOREPLY and MORE together');
-    const r = new Reader(f.payload);
+    const r = this.reader.reset(buf, start, end);
     const ctxId = r.u64();
-    const w = this.w.reset();
+    const w = noreply ? this.sink.reset() : this.w.reset();
     const at = w.beginFrame();
     w.u32(0);
     let res: number;
@@ -180,10 +194,10 @@ export class SessionServer {
     }
     w.buf.writeUInt32LE(res >>> 0, at + 16);
     if (this.x.pendingStream) {
-      this.stream(f.id, Buffer.from(w.buf.subarray(at + 16, at + 20)));
+      this.stream(id, Buffer.from(w.buf.subarray(at + 16, at + 20)));
       return;
     }
-    w.finishFrame(at, FrameType.REPLY, 0, f.id, 0);
+    w.finishFrame(at, FrameType.REPLY, 0, id, 0);
     this.write(w.take());
   }
 }

@@ -56,6 +56,9 @@ export function encodeFrame(type: number, flags: number, id: number, op: number,
 const DIRECT_MIN = 64 * 1024;
 
 export interface FrameParserOptions {
+  /** Hot path for CALL frames that lie whole inside one received chunk: called with the payload's
+   * position instead of allocating a Frame and a view; returns false to get the Frame after all. */
+  onCallInPlace?: (flags: number, id: number, op: number, buf: Buffer, start: number, end: number) => boolean;
   /** Reuse one buffer for the bodies of frames split across chunks. Only for consumers that are
    * done with a payload when onFrame returns (the executor); saves a fresh multi-MiB allocation
    * and its page faults for every bulk piece. */
@@ -85,11 +88,20 @@ export class FrameParser {
     while (p < n) {
       if (this.cur === null) {
         if (this.hdrGot === 0 && n - p >= HEADER_SIZE) {
-          const h = decodeHeader(chunk, p);
+          const len = chunk.readUInt32LE(p);
+          const type = chunk.readUInt16LE(p + 4);
+          const flags = chunk.readUInt16LE(p + 6);
+          const id = chunk.readUInt32LE(p + 8);
+          const op = chunk.readUInt32LE(p + 12);
+          const h = { len, type, flags, id, op };
+          checkHeader(h);
           p += HEADER_SIZE;
-          if (n - p >= h.len) {
-            onFrame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: chunk.subarray(p, p + h.len) });
-            p += h.len;
+          if (n - p >= len) {
+            const inPlace = this.opts.onCallInPlace;
+            if (!(type === 3 /* CALL */ && inPlace && inPlace(flags, id, op, chunk, p, p + len))) {
+              onFrame({ type, flags, id, op, payload: chunk.subarray(p, p + len) });
+            }
+            p += len;
             continue;
           }
           this.start(h);

@@ -8,13 +8,21 @@ const TWO32 = 4294967296;
 
 export class Reader {
   private pos: number;
+  private buf: Buffer;
+  private limit: number;
 
-  constructor(
-    private readonly buf: Buffer,
-    start = 0,
-    private readonly limit = buf.length,
-  ) {
+  constructor(buf: Buffer, start = 0, limit = buf.length) {
+    this.buf = buf;
     this.pos = start;
+    this.limit = limit;
+  }
+
+  /** Points the reader at another payload (hot paths reuse one reader per connection). */
+  reset(buf: Buffer, start = 0, end = buf.length): this {
+    this.buf = buf;
+    this.pos = start;
+    this.limit = end;
+    return this;
   }
 
   get offset(): number {
@@ -65,6 +73,16 @@ export class Reader {
     if (n > this.remaining) throw new ProtocolError(`bytes field of ${n} exceeds the ${this.remaining} bytes left`);
     const p = this.need(n, 'bytes');
     return this.buf.subarray(p, p + n);
+  }
+
+  /** Copies a `bytes` field into target at 0 without creating a view; returns its length. */
+  bytesInto(target: Buffer): number {
+    const n = this.u64();
+    if (n > this.remaining) throw new ProtocolError(`bytes field of ${n} exceeds the ${this.remaining} bytes left`);
+    if (n > target.length) return -1;
+    const p = this.need(n, 'bytes');
+    this.buf.copy(target, 0, p, p + n);
+    return n;
   }
 
   raw(n: number): Buffer {

@@ -4,6 +4,8 @@
  *   guest copy MIB      HtoD and DtoH bandwidth of one MIB-sized copy (best of 3), GB/s
  *   guest discover      cuInit + device count + name/memory/attributes (what a discovery-only
  *                       process does); the caller times the whole process
+ *   guest launches N FATBIN   N launches of an empty kernel, then one synchronize: launches/s
+ * The same source is also linked straight against softgpu (no vgpu in between) for the baseline.
  * Each prints one JSON object.
  */
 #include <cuda.h>
@@ -67,6 +69,26 @@ int main(int argc, char **argv)
     double t0 = now_s();
     for (int i = 0; i < n; i++) CK(cuCtxSynchronize());
     printf("{\"rtt_us\": %.3f}\n", (now_s() - t0) / n * 1e6);
+    return 0;
+  }
+  if (!strcmp(argv[1], "launches") && argc > 3) {
+    int n = atoi(argv[2]);
+    FILE *f = fopen(argv[3], "rb");
+    if (!f) return 2;
+    static char img[1 << 20];
+    size_t len = fread(img, 1, sizeof img, f);
+    fclose(f);
+    if (len == 0) return 2;
+    CUmodule m;
+    CUfunction k;
+    CK(cuModuleLoadData(&m, img));
+    CK(cuModuleGetFunction(&k, m, "empty"));
+    for (int i = 0; i < 1000; i++) CK(cuLaunchKernel(k, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
+    CK(cuCtxSynchronize());
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) CK(cuLaunchKernel(k, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
+    CK(cuCtxSynchronize());
+    printf("{\"launches_per_s\": %.0f}\n", n / (now_s() - t0));
     return 0;
   }
   if (!strcmp(argv[1], "copy") && argc > 2) {

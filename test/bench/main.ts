@@ -12,14 +12,21 @@ import { BUILD, GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
 const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 const out = join(BUILD, 'bench');
 
-function build(): { raw: string; guest: string } {
+function build(): { raw: string; guest: string; direct: string; fatbin: string } {
   mkdirSync(out, { recursive: true });
   const raw = join(out, 'raw');
   const guest = join(out, 'guest');
+  const direct = join(out, 'direct');
+  const fatbin = join(out, 'kernels.fatbin');
+  const softgpuDir = join(BUILD, 'softgpu');
   execFileSync('cc', ['-std=c11', '-O2', '-D_GNU_SOURCE', '-o', raw, join(ROOT, 'test/bench/raw.c')], { stdio: 'inherit' });
   execFileSync('cc', ['-std=c11', '-O2', '-D_GNU_SOURCE', `-I${CUDA_HOME}/include`, '-o', guest, join(ROOT, 'test/bench/guest.c'),
     `-L${GUEST_LIB_DIR}`, '-lcuda'], { stdio: 'inherit' });
-  return { raw, guest };
+  // The same program straight on softgpu, in-process: the baseline for launch rate.
+  execFileSync('cc', ['-std=c11', '-O2', '-D_GNU_SOURCE', `-I${CUDA_HOME}/include`, '-o', direct, join(ROOT, 'test/bench/guest.c'),
+    `-L${softgpuDir}`, `-Wl,-rpath,${softgpuDir}`, '-lvgpu-softgpu'], { stdio: 'inherit' });
+  execFileSync(join(CUDA_HOME, 'bin', 'nvcc'), ['-fatbin', '-o', fatbin, join(ROOT, 'test/programs/kernels.cu')], { stdio: 'inherit' });
+  return { raw, guest, direct, fatbin };
 }
 
 function runJson(cmd: string, args: string[], env: Record<string, string> = {}): Record<string, number> {
@@ -65,7 +72,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  const { raw, guest } = build();
+  const { raw, guest, direct, fatbin } = build();
   const m = await startMediator({ env: { VGPU_LOG_LEVEL: 'warn', VGPU_SOFTGPU_MEMORY: '4G' } });
   const echoPath = join(m.stateDir, 'echo.sock');
   const echo = await nodeEcho(echoPath);
@@ -86,6 +93,10 @@ async function main(): Promise<void> {
       rows.push({ what: label, vgpu: v.toFixed(2), baseline: `${sockBw.toFixed(2)} (socket)`, ratio: `${((v / sockBw) * 100).toFixed(0)}%`, bar: '>= 50%' });
       rows.push({ what: '  same, against memcpy', vgpu: v.toFixed(2), baseline: `${memBw.toFixed(2)} (memcpy)`, ratio: `${((v / memBw) * 100).toFixed(0)}%`, bar: '(context)' });
     }
+
+    const direct1 = runJson(direct, ['launches', '100000', fatbin], { VGPU_SOFTGPU_MEMORY: '1G' }).launches_per_s!;
+    const viaVgpu = runJson(guest, ['launches', '100000', fatbin], env).launches_per_s!;
+    rows.push({ what: '100k empty launches + sync, launches/s', vgpu: viaVgpu.toFixed(0), baseline: `${direct1.toFixed(0)} (softgpu in-process)`, ratio: `${((viaVgpu / direct1) * 100).toFixed(0)}%`, bar: '>= 25%' });
 
     const trueMs = timeProcess('/bin/true', [], {}, 20);
     const discMs = timeProcess(guest, ['discover'], env, 20);

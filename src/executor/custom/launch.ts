@@ -46,10 +46,11 @@ function buffers(): LaunchBuffers {
   return bufs;
 }
 
-function stageParams(b: LaunchBuffers, params: Buffer): void {
-  if (params.length > MAX_PARAM_BYTES) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `${params.length} bytes of kernel parameters exceed ${MAX_PARAM_BYTES}`);
-  params.copy(b.params, 0);
-  b.size.writeBigUInt64LE(BigInt(params.length), 0);
+/** Copies the packed parameters straight from the frame into the launch buffer. */
+function stageParams(b: LaunchBuffers, r: Reader): void {
+  const n = r.bytesInto(b.params);
+  if (n < 0 || n > MAX_PARAM_BYTES) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `kernel parameters exceed ${MAX_PARAM_BYTES} bytes`);
+  b.size.writeUInt32LE(n, 0); // the high half stays 0: at most 32 KiB
 }
 
 function launch(x: ExecContext, r: Reader, ptsz: boolean): number {
@@ -58,10 +59,9 @@ function launch(x: ExecContext, r: Reader, ptsz: boolean): number {
   const bx = r.u32(), by = r.u32(), bz = r.u32();
   const shmem = r.u32();
   const stream = x.handle(r.u64(), 'stream', true);
-  const params = r.bytes();
-  r.end();
   const b = buffers();
-  stageParams(b, params);
+  stageParams(b, r);
+  r.end();
   return ptsz
     ? x.d.cuLaunchKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, null, b.extra)
     : x.d.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, null, b.extra);
@@ -94,9 +94,8 @@ function launchEx(x: ExecContext, r: Reader, ptsz: boolean): number {
   c.writeBigUInt64LE(BigInt(n ? b.attrsAddr : 0), 40);
   c.writeUInt32LE(n, 48);
   c.writeUInt32LE(0, 52);
-  const params = r.bytes();
+  stageParams(b, r);
   r.end();
-  stageParams(b, params);
   return ptsz ? x.d.cuLaunchKernelEx_ptsz(c, f, null, b.extra) : x.d.cuLaunchKernelEx(c, f, null, b.extra);
 }
 
