@@ -122,6 +122,14 @@ VG_REMOTE(0x0309) CUresult cuStreamGetPriority(CUstream hStream, VG_OUT int *pri
 VG_REMOTE(0x030a) CUresult cuStreamGetPriority_ptsz(CUstream hStream, VG_OUT int *priority);
 VG_REMOTE(0x030b) CUresult cuStreamGetFlags(CUstream hStream, VG_OUT unsigned int *flags);
 VG_REMOTE(0x030c) CUresult cuStreamGetFlags_ptsz(CUstream hStream, VG_OUT unsigned int *flags);
+VG_REMOTE(0x030d) CUresult cuStreamIsCapturing(CUstream hStream, VG_OUT CUstreamCaptureStatus *captureStatus);
+VG_REMOTE(0x030e) CUresult cuStreamIsCapturing_ptsz(CUstream hStream, VG_OUT CUstreamCaptureStatus *captureStatus);
+/* Host functions run in the guest: the stream's earlier work is waited for, then the function is
+ * called before the call returns, so later work on the stream starts after it (guest/cuda/impl/hostfunc.c). */
+VG_LOCAL CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData);
+VG_LOCAL CUresult cuLaunchHostFunc_ptsz(CUstream hStream, CUhostFn fn, void *userData);
+VG_LOCAL CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags);
+VG_LOCAL CUresult cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags);
 
 /* ---- events ---------------------------------------------------------------------------------- */
 VG_REMOTE(0x0400) CUresult cuEventCreate(VG_OUT VG_NEW CUevent *phEvent, unsigned int Flags);

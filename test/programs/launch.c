@@ -41,6 +41,12 @@ static void *slurp(const char *path, size_t *n, int nul) {
 
 struct Blob { double d[5]; int i; };
 
+/* Host functions: record what they saw. */
+static int host_calls;
+static CUresult cb_status = (CUresult)-1;
+static void host_fn(void *p) { host_calls += *(int *)p; }
+static void stream_cb(CUstream s, CUresult status, void *p) { (void)s; cb_status = status; host_calls += *(int *)p; }
+
 int main(int argc, char **argv)
 {
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -169,6 +175,20 @@ int main(int argc, char **argv)
   /* ---- many launches, one sync ---------------------------------------------------------- */
   for (int i = 0; i < 2000; i++) cuLaunchKernel(empty, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL);
   EXPECT("2000 fire-and-forget launches then sync", cuCtxSynchronize(), CUDA_SUCCESS);
+
+  /* ---- host functions run after the stream's earlier work ------------------------------- */
+  int inc = 1;
+  CUstream hs;
+  cuStreamCreate(&hs, 0);
+  cuMemsetD32(dc, 0, N);
+  EXPECT("launch before host func", cuLaunchKernel(vadd, (N + 255) / 256, 1, 1, 256, 1, 1, 0, hs, args, NULL), CUDA_SUCCESS);
+  EXPECT("cuLaunchHostFunc", cuLaunchHostFunc(hs, host_fn, &inc), CUDA_SUCCESS);
+  CHECK("host function ran", host_calls == 1);
+  EXPECT("cuStreamAddCallback", cuStreamAddCallback(hs, stream_cb, &inc, 0), CUDA_SUCCESS);
+  CHECK("stream callback ran with success status", host_calls == 2 && cb_status == CUDA_SUCCESS);
+  EXPECT("cuStreamAddCallback with flags", cuStreamAddCallback(hs, stream_cb, &inc, 1), CUDA_ERROR_INVALID_VALUE);
+  cuMemcpyDtoH(hc, dc, N * 4);
+  CHECK("work before the host function completed", hc[N - 1] == 3.0f * (N - 1));
 
   /* ---- an illegal address sticks to the context, reported at the next sync --------------- */
   CUdeviceptr bad = 0x10;

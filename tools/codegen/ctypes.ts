@@ -46,6 +46,7 @@ const SCALARS: Record<string, WireKind> = {
   CUfunc_cache: 'u32',
   CUsharedconfig: 'u32',
   CUpointer_attribute: 'u32',
+  CUstreamCaptureStatus: 'u32',
 };
 
 export function cTypeInfo(base: string): CTypeInfo | undefined {
