@@ -180,6 +180,31 @@ VG_CUSTOM(0x0521) VG_ASYNC CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned i
 VG_CUSTOM(0x0522) VG_ASYNC CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
 VG_CUSTOM(0x0523) VG_ASYNC CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
 
+/* ---- stream capture and graphs -----------------------------------------------------------------
+ * Capture happens in the host driver: captured launches and copies are ordinary calls on a
+ * capturing stream. Graph nodes are not exposed to the guest (no CUgraphNode handles), so the
+ * dependency outputs of cuStreamGetCaptureInfo_v2/_v3 come back empty (guest/cuda/impl/graph.c). */
+VG_REMOTE(0x0600) CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode);
+VG_REMOTE(0x0601) CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode);
+VG_REMOTE(0x0602) CUresult cuStreamEndCapture(CUstream hStream, VG_OUT VG_NEW CUgraph *phGraph);
+VG_REMOTE(0x0603) CUresult cuStreamEndCapture_ptsz(CUstream hStream, VG_OUT VG_NEW CUgraph *phGraph);
+VG_REMOTE(0x0604) CUresult cuStreamGetCaptureInfo(CUstream hStream, VG_OUT CUstreamCaptureStatus *captureStatus, VG_OUT VG_OPTIONAL cuuint64_t *id);
+VG_REMOTE(0x0605) CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, VG_OUT CUstreamCaptureStatus *captureStatus, VG_OUT VG_OPTIONAL cuuint64_t *id);
+VG_LOCAL CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out, CUgraph *graph_out, const CUgraphNode **dependencies_out, size_t *numDependencies_out);
+VG_LOCAL CUresult cuStreamGetCaptureInfo_v2_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out, CUgraph *graph_out, const CUgraphNode **dependencies_out, size_t *numDependencies_out);
+VG_LOCAL CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out, CUgraph *graph_out, const CUgraphNode **dependencies_out, const CUgraphEdgeData **edgeData_out, size_t *numDependencies_out);
+VG_LOCAL CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out, CUgraph *graph_out, const CUgraphNode **dependencies_out, const CUgraphEdgeData **edgeData_out, size_t *numDependencies_out);
+VG_REMOTE(0x0606) CUresult cuThreadExchangeStreamCaptureMode(VG_INOUT CUstreamCaptureMode *mode);
+VG_REMOTE(0x0610) CUresult cuGraphCreate(VG_OUT VG_NEW CUgraph *phGraph, unsigned int flags);
+VG_REMOTE(0x0611) CUresult cuGraphDestroy(VG_DESTROY CUgraph hGraph);
+VG_REMOTE(0x0612) CUresult cuGraphInstantiateWithFlags(VG_OUT VG_NEW CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
+VG_LOCAL CUresult cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
+VG_LOCAL CUresult cuGraphInstantiate(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
+VG_REMOTE(0x0613) VG_ASYNC CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream);
+VG_REMOTE(0x0614) VG_ASYNC CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream);
+VG_REMOTE(0x0615) CUresult cuGraphExecDestroy(VG_DESTROY CUgraphExec hGraphExec);
+VG_CUSTOM(0x0616) CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
+
 /* vgpu's own operations (not driver entry points: never exported). */
 VG_PRIVATE(0x0f00) CUresult vgImageHave(const void *sha256, unsigned char *have);
 VG_PRIVATE(0x0f01) CUresult vgImagePut(const void *sha256, size_t total, size_t offset, const void *piece, size_t n);

@@ -12,3 +12,4 @@ export {
 } from './memory.js';
 export * from './module.js';
 export * from './launch.js';
+export * from './graph.js';

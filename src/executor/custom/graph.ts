@@ -1,0 +1,18 @@
+// Graph operations written by hand: the update's result info carries node pointers that mean
+// nothing to the guest, so only the result code goes back (on success; a failed update's reply
+// carries no outputs, as for every call).
+
+import type { Reader } from '../../protocol/reader.js';
+import type { Writer } from '../../protocol/writer.js';
+import type { ExecContext } from '../context.js';
+
+export function cuGraphExecUpdate_v2(x: ExecContext, r: Reader, w: Writer): number {
+  const exec = x.handle(r.u64(), 'graphexec', false);
+  const graph = x.handle(r.u64(), 'graph', false);
+  r.end();
+  const info = Buffer.alloc(24); // {CUgraphExecUpdateResult result; CUgraphNode errorNode, errorFromNode}
+  const res = x.d.cuGraphExecUpdate_v2(exec, graph, info);
+  if (res !== 0) return res;
+  w.u32(info.readUInt32LE(0));
+  return 0;
+}
