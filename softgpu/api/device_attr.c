@@ -172,6 +172,9 @@ CUresult sg_dev_attribute(CUdevice_attribute a, int *v) {
     case CU_DEVICE_ATTRIBUTE_MEM_DECOMPRESS_ALGORITHM_MASK: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_MEM_DECOMPRESS_MAXIMUM_LENGTH: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_VULKAN_CIG_SUPPORTED: *v = 0; break;
+    /* (device << 16) | vendor. cudart reads it at start-up and fails without it. softgpu is an
+     * emulated device, so it takes the vendor id emulated (virtio) devices use, never NVIDIA's. */
+    case CU_DEVICE_ATTRIBUTE_GPU_PCI_DEVICE_ID: *v = 0x00011af4; break;
     case CU_DEVICE_ATTRIBUTE_GPU_PCI_SUBSYSTEM_ID: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_HOST_NUMA_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_HOST_NUMA_MEMORY_POOLS_SUPPORTED: *v = 0; break;

@@ -60,6 +60,7 @@ SG_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
   sg_ctx *c;
   CUresult rc = sg_ctx_get(&c);
   if (rc) return rc;
+  if (dptr == 0) return CUDA_SUCCESS; /* freeing NULL is a no-op, as cudaFree(NULL) relies on */
   if (!sg_reg_remove((void *)(uintptr_t)dptr, SG_OBJ_DEVMEM)) return CUDA_ERROR_INVALID_VALUE;
   sg_mem_free((sg_devptr)dptr);
   return CUDA_SUCCESS;

@@ -99,6 +99,8 @@ function remoteHandler(fn: FnSpec): string {
       if (a.range) pre.push(`  x.checkRange(${p.name}, ${a.range});`);
       else if (p.info!.kind === 'devptr' && !a.free) pre.push(`  x.checkRange(${p.name}, 1);`);
       if (a.free) {
+        // Freeing NULL is a no-op that succeeds (cudaFree(NULL) relies on it).
+        pre.push(`  if (${p.name} === 0) return x.d.${fn.name}(${fn.params.map((q) => (q === p ? '0' : q.name)).join(', ')});`);
         pre.push(`  x.checkAllocBase(${p.name});`);
         post.push(`  x.afterFree(${p.name});`);
       }

@@ -6,10 +6,15 @@
  *
  * A context handle's data is not a pointer but a packed value (device, primary bit, creation
  * flags), so a handle destroyed by another thread never leaves a dangling pointer behind.
+ *
+ * When a context's state goes away (primary reset or last release, cuCtxDestroy) the context
+ * local storage destructors run first (darkapi_cls.c), while the context still works and with no
+ * lock held: that is how every cudart instance in the process learns to rebuild its state.
  */
 #include "vgcuda.h"
 
 #include "ctxstack.h"
+#include "darkapi.h"
 #include "handles.h"
 #include "rpc.h"
 #include "session.h"
@@ -25,11 +30,16 @@ typedef struct primary {
   unsigned int flags;
   int refcount;
   uint64_t rid; /* 0 while inactive */
+  unsigned long long id; /* vg_ctx_id; renewed whenever the context's state is destroyed */
 } primary;
 
 static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static primary g_primary[VG_MAX_DEVICES];
 static int g_nprimary;
+/* Primary context ids count up from 1; created contexts use their handle value (>= 2^56). */
+static unsigned long long g_next_id = 1;
+
+static unsigned long long new_id(void) { return __atomic_fetch_add(&g_next_id, 1, __ATOMIC_RELAXED); }
 
 static void *pack(CUdevice dev, int is_primary, unsigned int flags) {
   return (void *)(uintptr_t)(((uint64_t)flags << 32) | ((uint64_t)(uint32_t)dev << 1) | (is_primary ? 1u : 0u));
@@ -48,6 +58,7 @@ int vg_primary_setup(int ndev) {
   for (int i = 0; i < ndev; i++) {
     g_primary[i].handle = vg_handle_new(VG_H_CONTEXT, 0, pack(i, 1, 0));
     if (!g_primary[i].handle) return -1;
+    g_primary[i].id = new_id();
   }
   g_nprimary = ndev;
   vg_session_on_fork_child(fork_child);
@@ -67,6 +78,15 @@ CUresult vg_ctx_info(CUcontext ctx, CUdevice *dev, unsigned int *flags) {
       *flags = packed_flags(d);
     }
   }
+  return CUDA_SUCCESS;
+}
+
+CUresult vg_ctx_id(CUcontext ctx, unsigned long long *id) {
+  void *d;
+  if (!ctx) ctx = vg_ctx_current();
+  if (!ctx || vg_handle_get(ctx, VG_H_CONTEXT, NULL, &d) != 0) return CUDA_ERROR_INVALID_CONTEXT;
+  if (packed_primary(d)) *id = __atomic_load_n(&g_primary[packed_dev(d)].id, __ATOMIC_RELAXED);
+  else *id = (unsigned long long)(uintptr_t)ctx;
   return CUDA_SUCCESS;
 }
 
@@ -148,6 +168,14 @@ static CUresult primary_of(CUdevice dev, primary **out) {
   return CUDA_SUCCESS;
 }
 
+/* CUDART_INTERFACE[2]: cudart takes the handle during init and retains it later. */
+CUresult vg_primary_handle(CUdevice dev, CUcontext *out) {
+  primary *p;
+  CUresult r = primary_of(dev, &p);
+  if (r == CUDA_SUCCESS) *out = p->handle;
+  return r;
+}
+
 static CUresult get_state_impl(CUdevice dev, unsigned int *flags, int *active) {
   primary *p;
   CUresult r = primary_of(dev, &p);
@@ -210,12 +238,19 @@ VG_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev) { VG_
 static void deactivate(primary *p) {
   p->rid = 0;
   vg_handle_set_rid(p->handle, VG_H_CONTEXT, 0);
+  __atomic_store_n(&p->id, new_id(), __ATOMIC_RELAXED);
 }
 
 static CUresult release_impl(CUdevice dev) {
   primary *p;
   CUresult r = primary_of(dev, &p);
   if (r) return r;
+  pthread_mutex_lock(&g_ctx_lock);
+  int last = p->refcount == 1 && p->rid != 0;
+  pthread_mutex_unlock(&g_ctx_lock);
+  /* The last release destroys the context. A retain racing with it may keep the context alive
+   * after the destructors ran; its owner then finds no state and rebuilds it, as after a reset. */
+  if (last) vg_cls_context_gone(p->handle);
   pthread_mutex_lock(&g_ctx_lock);
   if (p->refcount == 0) {
     r = CUDA_ERROR_INVALID_CONTEXT;
@@ -242,6 +277,7 @@ static CUresult reset_impl(CUdevice dev) {
   primary *p;
   CUresult r = primary_of(dev, &p);
   if (r) return r;
+  vg_cls_context_gone(p->handle);
   pthread_mutex_lock(&g_ctx_lock);
   r = primary_call(VG_CUSTOM_OP_PRIMARY_RESET, dev, NULL, NULL);
   if (r == CUDA_SUCCESS) {
@@ -335,6 +371,7 @@ static CUresult destroy_impl(CUcontext ctx) {
   void *d;
   if (!ctx || vg_handle_get(ctx, VG_H_CONTEXT, &rid, &d) != 0 || packed_primary(d))
     return CUDA_ERROR_INVALID_CONTEXT;
+  vg_cls_context_gone(ctx);
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_CUSTOM_OP_CTX_DESTROY, VG_CALL_SYNC);
   if (r) return r;

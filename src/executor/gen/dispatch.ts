@@ -77,6 +77,7 @@ function cuMemAlloc_v2(x: ExecContext, r: Reader, w: Writer): number {
 function cuMemFree_v2(x: ExecContext, r: Reader, w: Writer): number {
   const dptr = r.u64();
   r.end();
+  if (dptr === 0) return x.d.cuMemFree_v2(0);
   x.checkAllocBase(dptr);
   const res = x.d.cuMemFree_v2(dptr);
   if (res !== 0) { return res; }

@@ -1,0 +1,109 @@
+// Builds the CUDA runtime test programs in test/cuda with NVIDIA's nvcc, in the three ways an
+// application can link the runtime, and runs them against vgpu's guest libcuda.so.1 (never
+// NVIDIA's): the guest library comes first on the loader path.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { BUILD, GUEST_LIB_DIR, ROOT } from './paths.js';
+
+const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
+export const NVCC = join(CUDA_HOME, 'bin', 'nvcc');
+const CUDA_LIB = join(CUDA_HOME, 'lib64');
+export const CUDA_TEST_DIR = join(ROOT, 'test/cuda');
+const OUT_DIR = join(BUILD, 'cuda-tests');
+
+/** How the program links the CUDA runtime. */
+export type CudartFlavour = 'static' | 'shared' | 'per-thread';
+
+export const FLAVOURS: readonly CudartFlavour[] = ['static', 'shared', 'per-thread'];
+
+const FLAVOUR_FLAGS: Record<CudartFlavour, string[]> = {
+  static: [], // nvcc's default: libcudart_static.a
+  shared: ['-cudart', 'shared'],
+  'per-thread': ['--default-stream', 'per-thread'],
+};
+
+export function nvccAvailable(): boolean {
+  return existsSync(NVCC);
+}
+
+/** The .cu programs of test/cuda, by name (without the extension), sorted. */
+export function cudaPrograms(): string[] {
+  return readdirSync(CUDA_TEST_DIR)
+    .filter((f) => f.endsWith('.cu'))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+function newestInput(src: string): number {
+  // Every program includes the shared headers of test/cuda, so they count as inputs too.
+  let t = statSync(src).mtimeMs;
+  for (const f of readdirSync(CUDA_TEST_DIR)) if (f.endsWith('.h')) t = Math.max(t, statSync(join(CUDA_TEST_DIR, f)).mtimeMs);
+  return t;
+}
+
+/**
+ * Compiles test/cuda/<name>.cu into build/cuda-tests/<name>-<flavour> unless that binary is newer
+ * than its sources. Linked against the guest libcuda.so.1 too, since the programs compare the
+ * runtime's answers with the driver API's. Returns the binary's path.
+ */
+export function buildCudaProgram(name: string, flavour: CudartFlavour): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`bad program name '${name}'`);
+  const src = join(CUDA_TEST_DIR, `${name}.cu`);
+  const out = join(OUT_DIR, `${name}-${flavour}`);
+  mkdirSync(OUT_DIR, { recursive: true });
+  if (existsSync(out) && statSync(out).mtimeMs >= newestInput(src)) return out;
+  // Build under a temporary name so an interrupted build never leaves a binary that looks fresh.
+  const tmp = `${out}.tmp-${process.pid}`;
+  execFileSync(NVCC, ['-O1', '-g', '-Xcompiler', '-Wall', ...FLAVOUR_FLAGS[flavour], '-o', tmp, src,
+    `-L${GUEST_LIB_DIR}`, '-lcuda', '-lpthread'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  renameSync(tmp, out);
+  return out;
+}
+
+export interface CudaRunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a built program with the guest library first on the loader path (and, for the shared
+ * runtime, NVIDIA's libcudart.so.13 after it), talking to the mediator at `server`.
+ */
+export function runCudaProgram(prog: string, flavour: CudartFlavour, server: string, env: Record<string, string> = {},
+  timeoutMs = 120_000): Promise<CudaRunResult> {
+  const libPath = [GUEST_LIB_DIR, ...(flavour === 'shared' ? [CUDA_LIB] : []), process.env.LD_LIBRARY_PATH ?? '']
+    .filter((p) => p !== '').join(':');
+  return new Promise((resolve, reject) => {
+    const p = spawn(prog, [], {
+      env: { ...process.env, LD_LIBRARY_PATH: libPath, VGPU_SERVER: server, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`${prog} timed out after ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr.slice(-8000)}`));
+    }, timeoutMs);
+    p.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    p.on('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** The loader's view: which libcuda.so.1 and libcudart the program really loads. */
+export function loadedLibraries(prog: string, flavour: CudartFlavour): string {
+  const libPath = [GUEST_LIB_DIR, ...(flavour === 'shared' ? [CUDA_LIB] : [])].join(':');
+  return execFileSync('ldd', [prog], { encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: libPath } });
+}
