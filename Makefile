@@ -49,7 +49,7 @@ node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 deps: $(B)/.deps-deb node_modules/.package-lock.json
 
 # ---- native libraries -----------------------------------------------------------------------
-native: $(LIBCUDA) $(SOFTGPU)
+native: $(LIBCUDA) $(LIBNVML) $(SOFTGPU)
 
 $(LIBCUDA): $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(GUEST_HDR) guest/cuda/gen/exports.map | $(B)/.deps-deb
 	@mkdir -p $(@D)
@@ -96,6 +96,7 @@ $(B)/tests/softgpu-tests: $(SOFTGPU_TESTS) softgpu/tests/runner.c $(wildcard sof
 	  -o $@ softgpu/tests/runner.c $(SOFTGPU_TESTS) -L$(B)/asan -Wl,-rpath,$(abspath $(B)/asan) -lvgpu-softgpu -lpthread -lm
 
 include softgpu/ptx/tests.mk
+include guest/nvml/nvml.mk
 include guest/tests/tests.mk
 
 test-c: $(B)/tests/softgpu-tests $(B)/tests/ptx-tests $(B)/tests/guest-tests

@@ -37,6 +37,11 @@ def welcome_payload(w):
         out += s(d['name']) + bytes.fromhex(d['uuid']) + struct.pack('<Q', int(d['total_mem']))
         out += struct.pack('<IIII', d['pci_domain'], d['pci_bus'], d['pci_device'], len(d['attributes']))
         out += b''.join(struct.pack('<i', a) for a in d['attributes'])
+    if w['minor'] >= 1:  # the extension block: u32 count, then (u16 tag, u32 len, bytes) each
+        exts = w.get('extensions', [])
+        out += struct.pack('<I', len(exts))
+        for tag, data in exts:
+            out += struct.pack('<HI', tag, len(data)) + data
     return out
 
 
@@ -74,6 +79,8 @@ w2 = dict(w, host_flags=0, session='18446744073709551615', vm_name='', devices=[
 valid('welcome_two_devices_max_session', 2, welcome_payload(w2), w2)
 w3 = dict(w, devices=[], session='1', minor=3)
 valid('welcome_no_devices', 2, welcome_payload(w3), w3)
+w4 = dict(w, minor=1)
+valid('welcome_minor1_empty_extensions', 2, welcome_payload(w4), w4)
 
 valid('call_with_context', 3, struct.pack('<Q', 0x1000) + struct.pack('<Q', 1 << 20),
       {'ctx': '4096', 'args_hex': struct.pack('<Q', 1 << 20).hex()}, fid=7, op=0x0210)
@@ -122,6 +129,19 @@ wp = welcome_payload(w)
 invalid('welcome_short', frame(2, wp[:-2]), 'short_payload', 'last attribute cut')
 bad = struct.pack('<HHIQI', 1, 0, 0, 1, 13000) + struct.pack('<H', 40) + b'vm'
 invalid('welcome_string_past_end', frame(2, bad), 'string_past_end', 'vm_name length 40, 2 bytes left')
+# The WELCOME extension block (minor >= 1). Driver string: tag 1, at most 79 bytes.
+w5 = dict(w, minor=1)
+invalid('welcome_minor1_without_extensions', frame(2, welcome_payload(dict(w, minor=0))[:2]
+        + struct.pack('<H', 1) + welcome_payload(dict(w, minor=0))[4:]), 'short_payload',
+        'minor 1 promises the extension block after the devices; it is missing')
+invalid('welcome_extension_cut', frame(2, welcome_payload(w5)[:-4] + struct.pack('<I', 1) + struct.pack('<H', 1)),
+        'short_payload', 'one extension announced, its u32 length missing')
+invalid('welcome_extension_past_end', frame(2, welcome_payload(w5)[:-4] + struct.pack('<IHI', 1, 1, 100) + b'580'),
+        'string_past_end', 'extension length 100, 3 bytes left')
+invalid('welcome_driver_string_too_long', frame(2, welcome_payload(dict(w5, extensions=[(1, b'5' * 80)]))),
+        'string_too_long', 'the driver version string is at most 79 bytes')
+invalid('welcome_minor0_trailing_bytes', frame(2, welcome_payload(w) + struct.pack('<I', 0)), 'trailing',
+        'a minor-0 WELCOME ends after the devices')
 invalid('hello_trailing_bytes', frame(1, hello_payload(h) + b'\x00'), 'trailing', 'a byte after the last field')
 invalid('attach_with_flags', frame(9, b'', flags=1), 'flags', 'no flags on ATTACH')
 invalid('attached_short', frame(10, b'\x00\x00'), 'short_payload', 'ATTACHED needs u32 status')

@@ -8,7 +8,7 @@ GUEST_TEST_SRC := $(sort $(wildcard guest/tests/test-*.c)) guest/tests/runner.c 
 GUEST_TEST_LIB_SRC := $(sort $(wildcard guest/common/impl/*.c guest/cuda/impl/*.c guest/cuda/gen/*.c))
 GUEST_TEST_HDR := $(wildcard guest/tests/*.h guest/common/impl/*.h guest/cuda/impl/*.h guest/cuda/gen/*.h)
 
-$(B)/tests/guest-tests: $(GUEST_TEST_SRC) $(GUEST_TEST_LIB_SRC) $(GUEST_TEST_HDR)
+$(B)/tests/guest-tests: $(GUEST_TEST_SRC) $(GUEST_TEST_LIB_SRC) $(GUEST_TEST_HDR) $(B)/asan/libnvidia-ml.so.1
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Iguest/common/impl \
 	  -Iguest/cuda/gen -Iguest/cuda/impl -Iguest/tests -o $@ $(GUEST_TEST_SRC) $(GUEST_TEST_LIB_SRC) -lpthread -ldl

@@ -12,7 +12,7 @@ import { FrameParser, encodeFrame, type Frame } from '../protocol/frame.js';
 import { decodeHello, encodeStatus, encodeWelcome } from '../protocol/handshake.js';
 import { sessionLogger } from '../common/log.js';
 import type { Vm } from '../store/index.js';
-import type { Placement } from './identity.js';
+import { welcomeExt, welcomeMinor, type Placement } from './identity.js';
 
 export interface ConnectionDeps {
   log: Logger;
@@ -90,9 +90,12 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       state: 'discovery', startedAt: new Date(), log,
     };
     clearTimeout(timer);
+    // Answer in the older of the two minors, so a minor-0 guest never sees the extension block.
+    const minor = welcomeMinor(PROTO_MINOR, h.minor);
     socket.write(encodeFrame(FrameType.WELCOME, 0, f.id, 0, encodeWelcome({
       major: PROTO_MAJOR,
-      minor: PROTO_MINOR,
+      minor,
+      ...(minor >= 1 ? { ext: welcomeExt({ cudaDriverVersion: deps.driverVersion }) } : {}),
       hostFlags: deps.softgpu ? HostFlag.SOFTGPU : 0,
       sessionId: id,
       driverVersion: deps.driverVersion,

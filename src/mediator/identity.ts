@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 
-import type { DeviceRecord } from '../protocol/handshake.js';
+import type { DeviceRecord, WelcomeExt } from '../protocol/handshake.js';
 import type { ProbedDevice } from '../executor/probe.js';
 
 export interface Placement {
@@ -42,4 +42,40 @@ export function placeVm(
     });
   }
   return { deviceMap, devices };
+}
+
+/** The first NVIDIA driver release of each CUDA driver API version (NVIDIA's CUDA release notes,
+ * "CUDA Toolkit and Corresponding Driver Versions"), newest first. Used where the host cannot
+ * tell its real driver string: softgpu, or a host whose NVML was not probed. The string is then
+ * the *compatible* branch for the reported CUDA version, not a real NVIDIA driver; it keeps
+ * tools that gate on the branch (Ollama wants >= 550 / 570) working. The guest's NVML uses the
+ * same table when a minor-0 host sends no extension (guest/nvml/impl/system.c). */
+const FIRST_DRIVER_FOR_CUDA: readonly (readonly [number, string])[] = [
+  [13000, '580.65.06'],
+  [12090, '575.51.03'],
+  [12080, '570.86.10'],
+  [12060, '560.28.03'],
+  [12040, '550.54.14'],
+  [12020, '535.54.03'],
+  [12000, '525.60.13'],
+];
+
+export function compatibleDriverString(cudaDriverVersion: number): string {
+  for (const [cuda, drv] of FIRST_DRIVER_FOR_CUDA) if (cudaDriverVersion >= cuda) return drv;
+  return FIRST_DRIVER_FOR_CUDA[FIRST_DRIVER_FOR_CUDA.length - 1]![1];
+}
+
+/** The WELCOME `minor` to answer a HELLO of `guestMinor` with: the lower of the two, so that the
+ * extension block (minor >= 1) only goes to guests that can read it (docs/protocol.md). */
+export function welcomeMinor(hostMinor: number, guestMinor: number): number {
+  return Math.min(hostMinor, guestMinor);
+}
+
+/** The WELCOME extension block (protocol minor >= 1): the NVIDIA driver version string NVML
+ * reports. `nvidiaDriverString` is the host's real one when its NVML was probed; otherwise the
+ * compatible branch of the CUDA driver version is sent. */
+export function welcomeExt(host: { cudaDriverVersion: number; nvidiaDriverString?: string }): WelcomeExt {
+  const real = host.nvidiaDriverString;
+  const ok = real !== undefined && /^[0-9][0-9.]{0,78}$/.test(real);
+  return { driverVersionString: ok ? real : compatibleDriverString(host.cudaDriverVersion) };
 }

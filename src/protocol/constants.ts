@@ -5,7 +5,7 @@ export const MAX_PAYLOAD = 16 * 1024 * 1024 + 64 * 1024;
 export const MAX_STR = 4096;
 export const HELLO_MAGIC = 0x55504756; // "VGPU"
 export const PROTO_MAJOR = 1;
-export const PROTO_MINOR = 0;
+export const PROTO_MINOR = 1;
 /** Host-to-device copies are split into pieces of at most this size. */
 export const CHUNK = 4 * 1024 * 1024;
 

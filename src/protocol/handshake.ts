@@ -26,6 +26,22 @@ export interface DeviceRecord {
   attributes: number[];
 }
 
+/** WELCOME extension tags (docs/protocol.md, "WELCOME extensions"). */
+export const WelcomeExtTag = {
+  /** The NVIDIA driver version string NVML reports (`nvmlSystemGetDriverVersion`). */
+  DRIVER_VERSION: 1,
+} as const;
+/** NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE (80) less the terminating NUL. */
+export const MAX_DRIVER_STRING = 79;
+const MAX_EXTS = 256;
+
+/** The extension block that follows the device records from protocol minor 1 on. */
+export interface WelcomeExt {
+  driverVersionString?: string;
+  /** Entries with tags this codec does not know: kept by the decoder, written back by the encoder. */
+  unknown?: { tag: number; data: Buffer }[];
+}
+
 export interface Welcome {
   major: number;
   minor: number;
@@ -34,6 +50,9 @@ export interface Welcome {
   driverVersion: number;
   vmName: string;
   devices: DeviceRecord[];
+  /** The extension block, present on the wire exactly when `minor` >= 1 (the encoder writes an
+   * empty block if this is absent; a minor-0 WELCOME must not carry one). */
+  ext?: WelcomeExt;
 }
 
 const MAX_DEVICES = 64;
@@ -89,7 +108,47 @@ export function encodeWelcome(wl: Welcome): Buffer {
     w.u32(d.attributes.length);
     for (const a of d.attributes) w.i32(a);
   }
+  if (wl.minor >= 1) encodeExt(w, wl.ext ?? {});
+  else if (wl.ext) throw new RangeError('a minor-0 WELCOME carries no extension block');
   return w.take();
+}
+
+function encodeExt(w: Writer, ext: WelcomeExt): void {
+  const entries: { tag: number; data: Buffer }[] = [];
+  if (ext.driverVersionString !== undefined) {
+    const b = Buffer.from(ext.driverVersionString, 'utf8');
+    if (b.length > MAX_DRIVER_STRING || b.includes(0)) throw new RangeError('the driver version string is at most 79 bytes, without NUL');
+    entries.push({ tag: WelcomeExtTag.DRIVER_VERSION, data: b });
+  }
+  for (const u of ext.unknown ?? []) entries.push(u);
+  if (entries.length > MAX_EXTS) throw new RangeError(`more than ${MAX_EXTS} WELCOME extensions`);
+  w.u32(entries.length);
+  for (const e of entries) {
+    if (!Number.isInteger(e.tag) || e.tag < 0 || e.tag > 0xffff) throw new RangeError(`bad extension tag ${e.tag}`);
+    w.u16(e.tag);
+    w.u32(e.data.length);
+    w.raw(e.data);
+  }
+}
+
+/** Reads the extension block; unknown tags are kept aside, never an error. */
+function decodeExt(r: Reader): WelcomeExt {
+  const count = r.u32();
+  if (count > MAX_EXTS) throw new ProtocolError(`WELCOME extension count ${count} exceeds ${MAX_EXTS}`);
+  const ext: WelcomeExt = {};
+  for (let i = 0; i < count; i++) {
+    const tag = r.u16();
+    const len = r.u32();
+    if (len > r.remaining) throw new ProtocolError(`WELCOME extension ${tag} runs past the payload`);
+    const data = Buffer.from(r.raw(len));
+    if (tag === WelcomeExtTag.DRIVER_VERSION) {
+      if (len > MAX_DRIVER_STRING || data.includes(0)) throw new ProtocolError('malformed driver version extension');
+      ext.driverVersionString = data.toString('utf8');
+    } else {
+      (ext.unknown ??= []).push({ tag, data });
+    }
+  }
+  return ext;
 }
 
 export function decodeWelcome(payload: Buffer): Welcome {
@@ -118,6 +177,8 @@ export function decodeWelcome(payload: Buffer): Welcome {
     for (let j = 0; j < n; j++) attributes.push(r.i32());
     wl.devices.push({ name, uuid, totalMem, pciDomain, pciBus, pciDevice, attributes });
   }
+  // A minor-0 WELCOME stops after the devices; from minor 1 on the extension block follows.
+  if (wl.minor >= 1) wl.ext = decodeExt(r);
   r.end();
   return wl;
 }

@@ -237,6 +237,19 @@ int vg_welcome_encode(vg_wr *w, const vg_welcome *wl) {
     vg_wr_u32(w, d->nattr);
     for (uint32_t a = 0; a < d->nattr; a++) vg_wr_u32(w, (uint32_t)d->attr[a]);
   }
+  if (wl->minor >= 1) {
+    size_t dl = wl->driver_string ? strlen(wl->driver_string) : 0;
+    vg_wr_u32(w, wl->driver_string ? 1u : 0u);
+    if (wl->driver_string) {
+      if (dl > VG_MAX_DRIVER_STR) {
+        if (!w->err) w->err = VG_WIRE_ESTR;
+        return w->err;
+      }
+      vg_wr_u16(w, VG_EXT_DRIVER_VERSION);
+      vg_wr_u32(w, (uint32_t)dl);
+      vg_wr_raw(w, wl->driver_string, dl);
+    }
+  }
   return w->err;
 }
 
@@ -257,7 +270,29 @@ void vg_welcome_free(vg_welcome *wl) {
   }
   free(wl->dev);
   free(wl->vm_name);
+  free(wl->driver_string);
   memset(wl, 0, sizeof *wl);
+}
+
+/* The extension block after the devices (minor >= 1): u32 count, then count x (u16 tag, u32 len,
+ * len bytes). Unknown tags are skipped so that later minors can add facts without breaking this
+ * guest. */
+static int decode_ext(vg_rd *r, vg_welcome *wl) {
+  uint32_t count = vg_rd_u32(r);
+  if (r->err) return r->err;
+  if (count > VG_MAX_EXTS) return VG_WIRE_ELIMIT;
+  for (uint32_t i = 0; i < count; i++) {
+    uint16_t tag = vg_rd_u16(r);
+    uint32_t len = vg_rd_u32(r);
+    if (r->err) return r->err;
+    const uint8_t *v = take(r, len, VG_WIRE_ESTR);
+    if (!v) return r->err;
+    if (tag != VG_EXT_DRIVER_VERSION) continue;
+    if (len > VG_MAX_DRIVER_STR || memchr(v, 0, len)) return VG_WIRE_ESTR;
+    free(wl->driver_string);
+    if (!(wl->driver_string = dup_view((const char *)v, len))) return VG_WIRE_ENOMEM;
+  }
+  return 0;
 }
 
 int vg_welcome_decode(const uint8_t *p, size_t n, vg_welcome *wl) {
@@ -319,6 +354,7 @@ int vg_welcome_decode(const uint8_t *p, size_t n, vg_welcome *wl) {
     d->nattr = na;
     for (uint32_t a = 0; a < na; a++) d->attr[a] = (int32_t)vg_rd_u32(&r);
   }
+  if (wl->minor >= 1 && (err = decode_ext(&r, wl)) != 0) goto fail;
   if (!(err = finish(&r))) return 0;
 fail:
   vg_welcome_free(wl);

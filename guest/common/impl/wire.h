@@ -14,10 +14,15 @@
 #define VG_MAX_STR 4096u
 #define VG_HELLO_MAGIC 0x55504756u
 #define VG_PROTO_MAJOR 1u
-#define VG_PROTO_MINOR 0u
+/* Minor 1: the WELCOME extension block (docs/protocol.md, "WELCOME extensions"). */
+#define VG_PROTO_MINOR 1u
 /* Sanity bounds on a WELCOME: more is treated as a malformed handshake, not a huge allocation. */
 #define VG_MAX_DEVICES 256u
 #define VG_MAX_ATTRS 4096u
+#define VG_MAX_EXTS 256u
+/* Extension tags of a WELCOME (docs/protocol.md). Unknown tags are skipped. */
+#define VG_EXT_DRIVER_VERSION 1u /* the NVIDIA driver version string NVML reports */
+#define VG_MAX_DRIVER_STR 79u    /* NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE less the NUL */
 
 enum vg_frame_type {
   VG_FT_HELLO = 1,
@@ -132,6 +137,10 @@ typedef struct vg_welcome {
   char *vm_name;           /* NUL-terminated copy */
   uint32_t count;
   vg_devrec *dev;
+  /* The extension block follows the devices exactly when minor >= 1 (the host answers with the
+   * lower of its minor and the HELLO's, so a minor-0 guest never sees one). Tags this codec does
+   * not know are skipped when decoding. */
+  char *driver_string;     /* tag 1, NUL-terminated copy; NULL when absent */
 } vg_welcome;
 
 int vg_welcome_encode(vg_wr *w, const vg_welcome *wl);

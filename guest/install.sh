@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Installs vgpu's guest libraries (libcuda.so.1, libnvidia-ml.so.1) in a VM or container so that
+# every program finds them ahead of NVIDIA's, and writes /etc/vgpu/guest.conf (docs/guest.md).
+#
+#   guest/install.sh --server ADDR [--token TOKEN] [--prefix DIR] [--root DIR] [--from DIR]
+#                    [--no-ldconfig] [--dry-run]
+set -euo pipefail
+
+prog=install.sh
+usage() {
+  cat <<USAGE
+usage: $prog --server ADDR [--token TOKEN] [options]
+
+Installs libcuda.so.1 and libnvidia-ml.so.1 into PREFIX/lib/vgpu, registers that directory with
+the dynamic loader ahead of every other (ROOT/etc/ld.so.conf.d/00-vgpu.conf, then ldconfig), and
+writes ROOT/etc/vgpu/guest.conf.
+  --server ADDR   the mediator: tcp:host:port (a VM) or unix:/path (a container on the host)
+  --token TOKEN   the VM's token ('vgpu-admin vm add NAME --print-token' on the host); may be
+                  omitted on a Unix socket when the mediator has a default VM
+  --prefix DIR    installation prefix (default /usr/local)
+  --root DIR      install into this root file system instead of / (an image being built)
+  --from DIR      where the built libraries are (default: build/guest of this repository)
+  --no-ldconfig   do not run ldconfig (run it yourself, or inside the image later)
+  --dry-run       print what would be done and change nothing
+USAGE
+}
+die() {
+  printf '%s: error: %s\n' "$prog" "$1" >&2
+  [ $# -lt 2 ] || printf '  %s\n' "$2" >&2
+  exit 2
+}
+
+self=$(readlink -f -- "${BASH_SOURCE[0]}")
+from="$(cd -- "$(dirname -- "$self")/.." && pwd)/build/guest"
+server='' token='' prefix=/usr/local root=/ ldconfig=1 dry=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    -h|--help) usage; exit 0 ;;
+    --server|--token|--prefix|--root|--from)
+      [ $# -ge 2 ] || die "$1 needs a value" "run '$prog --help' for the options"
+      v=$2
+      case $1 in --server) server=$v ;; --token) token=$v ;; --prefix) prefix=$v ;; --root) root=$v ;; --from) from=$v ;; esac
+      shift 2 ;;
+    --server=*) server=${1#*=}; shift ;;
+    --token=*) token=${1#*=}; shift ;;
+    --prefix=*) prefix=${1#*=}; shift ;;
+    --root=*) root=${1#*=}; shift ;;
+    --from=*) from=${1#*=}; shift ;;
+    --no-ldconfig) ldconfig=0; shift ;;
+    --dry-run) dry=1; shift ;;
+    *) die "unknown argument '$1'" "run '$prog --help' for the options" ;;
+  esac
+done
+
+[ -n "$server" ] || die "--server is required" "e.g. --server tcp:gpu-host:7070"
+case $server in
+  unix:/?*|unix:@?*) ;;
+  tcp:?*:[0-9]*) ;;
+  *) die "server address '$server' is not unix:/path or tcp:host:port" ;;
+esac
+# guest.conf is line based: a value must not break the line or carry a comment.
+for v in "$server" "$token"; do
+  case $v in *[[:space:]]*|*'#'*) die "server and token must not contain spaces or '#'" ;; esac
+done
+[ ${#token} -le 1000 ] || die "the token is too long"
+case $prefix in /*) ;; *) die "--prefix must be an absolute path" ;; esac
+case $root in /*) ;; *) die "--root must be an absolute path" ;; esac
+for lib in libcuda.so.1 libnvidia-ml.so.1; do
+  [ -f "$from/$lib" ] || die "$from/$lib is missing" "build the guest libraries first ('make native') or pass --from DIR"
+done
+case $server in tcp:*) [ -n "$token" ] || printf '%s: warning: no --token: a mediator accepts tokenless sessions only on its Unix socket\n' "$prog" >&2 ;; esac
+
+root=${root%/}
+libdir="$prefix/lib/vgpu"
+dest="$root$libdir"
+ldconf="$root/etc/ld.so.conf.d/00-vgpu.conf"
+conf="$root/etc/vgpu/guest.conf"
+
+run() {
+  if [ "$dry" = 1 ]; then printf 'would run: %s\n' "$*"; else "$@"; fi
+}
+write() { # write FILE MODE CONTENT
+  if [ "$dry" = 1 ]; then
+    printf 'would write %s (mode %s):\n' "$1" "$2"
+    printf '%s' "$3" | sed 's/^token = .*/token = <hidden>/; s/^/  | /'
+    return
+  fi
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX")
+  printf '%s' "$3" >"$tmp"
+  chmod "$2" "$tmp"
+  mv -f "$tmp" "$1"
+}
+
+run mkdir -p "$dest" "$root/etc/ld.so.conf.d" "$root/etc/vgpu"
+for lib in libcuda.so.1 libnvidia-ml.so.1; do
+  run install -m 0755 "$from/$lib" "$dest/$lib"
+  # Unversioned names for programs that dlopen "libcuda.so" / "libnvidia-ml.so".
+  run ln -sfn "$lib" "$dest/${lib%.1}"
+done
+# ld.so.conf.d is read in name order and before the system directories, so 00-vgpu wins over
+# NVIDIA's libraries wherever those are installed.
+write "$ldconf" 0644 "# vgpu guest libraries, ahead of NVIDIA's (written by guest/install.sh)
+$libdir
+"
+# Every local user of the VM may use its vGPU, so the token is readable by all of them.
+write "$conf" 0644 "# vgpu guest configuration (written by guest/install.sh; see docs/guest.md)
+server = $server
+${token:+token = $token
+}"
+# The drop-in only counts if ld.so.conf includes ld.so.conf.d (Debian, Ubuntu, Fedora... do).
+if ! grep -qs '^[[:space:]]*include[[:space:]].*ld\.so\.conf\.d' "$root/etc/ld.so.conf"; then
+  printf '%s: warning: %s does not include /etc/ld.so.conf.d/*.conf: add that line, or use vgpu-run / LD_LIBRARY_PATH=%s\n' \
+    "$prog" "$root/etc/ld.so.conf" "$libdir" >&2
+fi
+if [ "$ldconfig" = 1 ]; then
+  if [ "$root" = "" ]; then run ldconfig; else run ldconfig -r "$root"; fi
+fi
+[ "$dry" = 1 ] || printf '%s: installed into %s; configuration in %s\n' "$prog" "$dest" "$conf"
