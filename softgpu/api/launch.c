@@ -6,7 +6,7 @@
  * signature, and the PTX engine runs the grid to completion before we return. Faults inside the
  * kernel (illegal address, misaligned access, trap) become the context's sticky error.
  */
-#include "sg_module.h"
+#include "sg_graph.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,24 +82,51 @@ static CUresult pack_params(sg_func *f, void **kernelParams, void **extra, void 
   return CUDA_SUCCESS;
 }
 
+CUresult sg_launch_pack(CUfunction hf, sg_ctx *c, const unsigned g[3], const unsigned b[3], unsigned shared,
+                        void **kernelParams, void **extra, void **params, size_t *size) {
+  sg_func *f;
+  CUresult rc = sg_func_lookup(hf, &f);
+  if (rc) return rc;
+  if (f->mod->ctx && f->mod->ctx != c) return CUDA_ERROR_INVALID_HANDLE; /* module of another context */
+  if ((rc = check_dims(f, g, b, shared))) return rc;
+  return pack_params(f, kernelParams, extra, params, size);
+}
+
+/* Replays re-check the handle and configuration: the module may have been unloaded, or the
+ * shared-memory limit lowered, since the parameters were packed. */
+CUresult sg_launch_packed(CUfunction hf, sg_ctx *c, const unsigned g[3], const unsigned b[3], unsigned shared,
+                          void *params, size_t size) {
+  sg_func *f;
+  CUresult rc = sg_func_lookup(hf, &f);
+  if (rc) return rc;
+  if (f->mod->ctx && f->mod->ctx != c) return CUDA_ERROR_INVALID_HANDLE;
+  if ((rc = check_dims(f, g, b, shared))) return rc;
+  if (size != sg_ptx_param_bytes(f->k)) return CUDA_ERROR_INVALID_VALUE;
+  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, size};
+  char err[400] = "";
+  sg_ptx_status st = sg_ptx_run(f->k, &l, err, sizeof err);
+  sg_diag_set(err);
+  rc = sg_ptx_status_to_cu(st);
+  if (is_sticky(st)) sg_ctx_poison(c, rc);
+  return rc;
+}
+
 static CUresult launch(CUfunction hf, const unsigned g[3], const unsigned b[3], unsigned shared, CUstream s,
                        void **kernelParams, void **extra) {
   sg_func *f;
   sg_ctx *c;
   CUresult rc = sg_func_lookup(hf, &f);
   if (rc || (rc = sg_stream_ctx(s, &c))) return rc;
-  if (f->mod->ctx && f->mod->ctx != c) return CUDA_ERROR_INVALID_HANDLE; /* module of another context */
-  if ((rc = check_dims(f, g, b, shared))) return rc;
+  if (sg_capture_on(s)) {
+    sg_op op;
+    if ((rc = sg_op_kernel(&op, c, hf, g, b, shared, kernelParams, extra))) return rc;
+    return sg_capture_add(s, &op);
+  }
   void *params;
   size_t params_size;
-  if ((rc = pack_params(f, kernelParams, extra, &params, &params_size))) return rc;
-  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, params_size};
-  char err[400] = "";
-  sg_ptx_status st = sg_ptx_run(f->k, &l, err, sizeof err);
+  if ((rc = sg_launch_pack(hf, c, g, b, shared, kernelParams, extra, &params, &params_size))) return rc;
+  rc = sg_launch_packed(hf, c, g, b, shared, params, params_size);
   free(params);
-  sg_diag_set(err);
-  rc = sg_ptx_status_to_cu(st);
-  if (is_sticky(st)) sg_ctx_poison(c, rc);
   return rc;
 }
 
@@ -113,7 +140,7 @@ SG_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned 
 SG_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
                                        unsigned int by, unsigned int bz, unsigned int shared, CUstream s, void **params,
                                        void **extra) {
-  return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shared, s, params, extra);
+  return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shared, SG_PTSZ(s), params, extra);
 }
 
 /* Attributes that change nothing for a synchronous CPU device are accepted; those asking for
@@ -154,7 +181,10 @@ SG_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, 
 }
 
 SG_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
-  return cuLaunchKernelEx(config, f, kernelParams, extra);
+  if (!config) return cuLaunchKernelEx(config, f, kernelParams, extra);
+  CUlaunchConfig c = *config;
+  c.hStream = SG_PTSZ(c.hStream);
+  return cuLaunchKernelEx(&c, f, kernelParams, extra);
 }
 
 /* CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH is 0: grid-wide synchronisation is not implemented. */
@@ -171,5 +201,5 @@ SG_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gx, unsi
 SG_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
                                                   unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared,
                                                   CUstream s, void **kernelParams) {
-  return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shared, s, kernelParams);
+  return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shared, SG_PTSZ(s), kernelParams);
 }

@@ -4,8 +4,11 @@
  * validate. Device ranges are checked with sg_mem_check: a range must lie in live allocations
  * (granule precision), otherwise CUDA_ERROR_INVALID_VALUE. Host pointers can only be checked
  * for NULL; memmove is used throughout because unified addressing allows overlapping ranges.
+ *
+ * On a capturing stream the Async forms add a memcpy node instead (sg_graph.h); the synchronous
+ * forms are "potentially unsafe" calls that capture may forbid.
  */
-#include "sg_api.h"
+#include "sg_graph.h"
 
 #include <string.h>
 
@@ -68,31 +71,72 @@ static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n) {
 }
 
 SG_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount) {
-  SG_ON_CURRENT(htod(dstDevice, srcHost, ByteCount));
+  SG_SYNC_ON_CURRENT(htod(dstDevice, srcHost, ByteCount));
 }
 SG_EXPORT CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount) {
-  SG_ON_CURRENT(dtoh(dstHost, srcDevice, ByteCount));
+  SG_SYNC_ON_CURRENT(dtoh(dstHost, srcDevice, ByteCount));
 }
 SG_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount) {
-  SG_ON_CURRENT(dtod(dstDevice, srcDevice, ByteCount));
+  SG_SYNC_ON_CURRENT(dtod(dstDevice, srcDevice, ByteCount));
 }
 SG_EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
-  SG_ON_CURRENT(unified(dst, src, ByteCount));
+  SG_SYNC_ON_CURRENT(unified(dst, src, ByteCount));
 }
+
+/* A 1D copy as the one-row 3D copy a memcpy node holds. */
+static CUDA_MEMCPY3D desc_1d(CUmemorytype dt, void *dh, CUdeviceptr dd, CUmemorytype st, const void *sh,
+                             CUdeviceptr sd, size_t n) {
+  CUDA_MEMCPY3D p;
+  memset(&p, 0, sizeof p);
+  p.dstMemoryType = dt;
+  p.dstHost = dh;
+  p.dstDevice = dd;
+  p.srcMemoryType = st;
+  p.srcHost = sh;
+  p.srcDevice = sd;
+  p.WidthInBytes = n;
+  p.Height = 1;
+  p.Depth = 1;
+  return p;
+}
+
+/* Called once the stream passed its checks: adds the copy to the stream's capture. */
+static CUresult capture_copy(CUstream s, const CUDA_MEMCPY3D *p) {
+  sg_ctx *c;
+  CUresult rc = sg_stream_ctx(s, &c);
+  if (rc) return rc;
+  sg_op op;
+  if ((rc = sg_op_copy(&op, c, p))) return rc;
+  return sg_capture_add(s, &op);
+}
+
+#define SG_ASYNC_COPY(stream, desc, call)                        \
+  do {                                                           \
+    if (sg_capture_on(stream)) {                                 \
+      CUDA_MEMCPY3D d_ = (desc);                                 \
+      return capture_copy((stream), &d_);                        \
+    }                                                            \
+    SG_ON_STREAM(stream, call);                                  \
+  } while (0)
 
 SG_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
                                         CUstream hStream) {
-  SG_ON_STREAM(hStream, htod(dstDevice, srcHost, ByteCount));
+  SG_ASYNC_COPY(hStream, desc_1d(CU_MEMORYTYPE_DEVICE, NULL, dstDevice, CU_MEMORYTYPE_HOST, srcHost, 0, ByteCount),
+                htod(dstDevice, srcHost, ByteCount));
 }
 SG_EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream) {
-  SG_ON_STREAM(hStream, dtoh(dstHost, srcDevice, ByteCount));
+  SG_ASYNC_COPY(hStream, desc_1d(CU_MEMORYTYPE_HOST, dstHost, 0, CU_MEMORYTYPE_DEVICE, NULL, srcDevice, ByteCount),
+                dtoh(dstHost, srcDevice, ByteCount));
 }
 SG_EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount,
                                         CUstream hStream) {
-  SG_ON_STREAM(hStream, dtod(dstDevice, srcDevice, ByteCount));
+  SG_ASYNC_COPY(hStream,
+                desc_1d(CU_MEMORYTYPE_DEVICE, NULL, dstDevice, CU_MEMORYTYPE_DEVICE, NULL, srcDevice, ByteCount),
+                dtod(dstDevice, srcDevice, ByteCount));
 }
 SG_EXPORT CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream) {
-  SG_ON_STREAM(hStream, unified(dst, src, ByteCount));
+  SG_ASYNC_COPY(hStream, desc_1d(CU_MEMORYTYPE_UNIFIED, NULL, dst, CU_MEMORYTYPE_UNIFIED, NULL, src, ByteCount),
+                unified(dst, src, ByteCount));
 }
 
 SG_EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr d, const void *s, size_t n) { return cuMemcpyHtoD_v2(d, s, n); }
@@ -100,16 +144,16 @@ SG_EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *d, CUdeviceptr s, size_t n) { retu
 SG_EXPORT CUresult cuMemcpyDtoD_v2_ptds(CUdeviceptr d, CUdeviceptr s, size_t n) { return cuMemcpyDtoD_v2(d, s, n); }
 SG_EXPORT CUresult cuMemcpy_ptds(CUdeviceptr d, CUdeviceptr s, size_t n) { return cuMemcpy(d, s, n); }
 SG_EXPORT CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr d, const void *s, size_t n, CUstream st) {
-  return cuMemcpyHtoDAsync_v2(d, s, n, st);
+  return cuMemcpyHtoDAsync_v2(d, s, n, SG_PTSZ(st));
 }
 SG_EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *d, CUdeviceptr s, size_t n, CUstream st) {
-  return cuMemcpyDtoHAsync_v2(d, s, n, st);
+  return cuMemcpyDtoHAsync_v2(d, s, n, SG_PTSZ(st));
 }
 SG_EXPORT CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
-  return cuMemcpyDtoDAsync_v2(d, s, n, st);
+  return cuMemcpyDtoDAsync_v2(d, s, n, SG_PTSZ(st));
 }
 SG_EXPORT CUresult cuMemcpyAsync_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
-  return cuMemcpyAsync(d, s, n, st);
+  return cuMemcpyAsync(d, s, n, SG_PTSZ(st));
 }
 
 /* ---- 2D copies ----------------------------------------------------------------------------------
@@ -143,7 +187,8 @@ static CUresult side_2d(CUmemorytype type, const void *host, CUdeviceptr dev, si
   return CUDA_SUCCESS;
 }
 
-static CUresult copy_2d(const CUDA_MEMCPY2D *c) {
+/* Checks a 2D copy and, when run is set, performs it. */
+static CUresult copy_2d_run(const CUDA_MEMCPY2D *c, int run) {
   if (!c) return CUDA_ERROR_INVALID_VALUE;
   size_t w = c->WidthInBytes, h = c->Height;
   if (w == 0 || h == 0) return CUDA_SUCCESS;
@@ -151,18 +196,67 @@ static CUresult copy_2d(const CUDA_MEMCPY2D *c) {
   CUresult rc = side_2d(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcXInBytes, c->srcY, c->srcPitch, w, h, &s);
   if (rc) return rc;
   rc = side_2d(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstXInBytes, c->dstY, c->dstPitch, w, h, &d);
-  if (rc) return rc;
+  if (rc || !run) return rc;
   for (size_t row = 0; row < h; row++) memmove(d + row * c->dstPitch, s + row * c->srcPitch, w);
   return CUDA_SUCCESS;
 }
 
-SG_EXPORT CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D *pCopy) { SG_ON_CURRENT(copy_2d(pCopy)); }
-SG_EXPORT CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *pCopy) { SG_ON_CURRENT(copy_2d(pCopy)); }
+static CUresult copy_2d(const CUDA_MEMCPY2D *c) { return copy_2d_run(c, 1); }
+
+/* Slice z of a 3D copy as a 2D copy: slices lie srcHeight (dstHeight) rows apart. */
+static CUresult slice_3d(const CUDA_MEMCPY3D *p, size_t z, CUDA_MEMCPY2D *out) {
+  size_t sz = p->srcZ + z, dz = p->dstZ + z;
+  if (sz < z || dz < z) return CUDA_ERROR_INVALID_VALUE;
+  if ((p->srcHeight && sz > (SIZE_MAX - p->srcY) / p->srcHeight) ||
+      (p->dstHeight && dz > (SIZE_MAX - p->dstY) / p->dstHeight))
+    return CUDA_ERROR_INVALID_VALUE;
+  *out = (CUDA_MEMCPY2D){
+      .srcXInBytes = p->srcXInBytes, .srcY = p->srcY + sz * p->srcHeight, .srcMemoryType = p->srcMemoryType,
+      .srcHost = p->srcHost, .srcDevice = p->srcDevice, .srcArray = p->srcArray, .srcPitch = p->srcPitch,
+      .dstXInBytes = p->dstXInBytes, .dstY = p->dstY + dz * p->dstHeight, .dstMemoryType = p->dstMemoryType,
+      .dstHost = p->dstHost, .dstDevice = p->dstDevice, .dstArray = p->dstArray, .dstPitch = p->dstPitch,
+      .WidthInBytes = p->WidthInBytes, .Height = p->Height};
+  return CUDA_SUCCESS;
+}
+
+/* Every slice is checked before any byte moves, so a bad copy changes nothing. */
+CUresult sg_memcpy_3d(const CUDA_MEMCPY3D *p, int run) {
+  if (!p || p->srcLOD || p->dstLOD || p->reserved0 || p->reserved1) return CUDA_ERROR_INVALID_VALUE;
+  if (p->WidthInBytes == 0 || p->Height == 0 || p->Depth == 0) return CUDA_SUCCESS;
+  if (p->Depth > 1 && (p->srcHeight < p->Height || p->dstHeight < p->Height)) return CUDA_ERROR_INVALID_VALUE;
+  CUDA_MEMCPY2D s;
+  for (int pass = 0; pass < (run ? 2 : 1); pass++) {
+    for (size_t z = 0; z < p->Depth; z++) {
+      CUresult rc = slice_3d(p, z, &s);
+      if (rc || (rc = copy_2d_run(&s, pass))) return rc;
+    }
+  }
+  return CUDA_SUCCESS;
+}
+
+SG_EXPORT CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D *pCopy) { SG_SYNC_ON_CURRENT(copy_2d(pCopy)); }
+SG_EXPORT CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *pCopy) { SG_SYNC_ON_CURRENT(copy_2d(pCopy)); }
+
+static CUDA_MEMCPY3D desc_2d(const CUDA_MEMCPY2D *c) {
+  CUDA_MEMCPY3D p;
+  memset(&p, 0, sizeof p);
+  p.srcXInBytes = c->srcXInBytes, p.srcY = c->srcY, p.srcMemoryType = c->srcMemoryType, p.srcHost = c->srcHost;
+  p.srcDevice = c->srcDevice, p.srcArray = c->srcArray, p.srcPitch = c->srcPitch;
+  p.dstXInBytes = c->dstXInBytes, p.dstY = c->dstY, p.dstMemoryType = c->dstMemoryType, p.dstHost = c->dstHost;
+  p.dstDevice = c->dstDevice, p.dstArray = c->dstArray, p.dstPitch = c->dstPitch;
+  p.WidthInBytes = c->WidthInBytes, p.Height = c->Height, p.Depth = 1;
+  return p;
+}
+
 SG_EXPORT CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStream) {
+  if (pCopy && sg_capture_on(hStream)) {
+    CUDA_MEMCPY3D d = desc_2d(pCopy);
+    return capture_copy(hStream, &d);
+  }
   SG_ON_STREAM(hStream, copy_2d(pCopy));
 }
 SG_EXPORT CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *pCopy) { return cuMemcpy2D_v2(pCopy); }
 SG_EXPORT CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *pCopy) { return cuMemcpy2DUnaligned_v2(pCopy); }
 SG_EXPORT CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *pCopy, CUstream hStream) {
-  return cuMemcpy2DAsync_v2(pCopy, hStream);
+  return cuMemcpy2DAsync_v2(pCopy, SG_PTSZ(hStream));
 }

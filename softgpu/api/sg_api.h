@@ -43,7 +43,10 @@ typedef enum sg_obj_type {
   SG_OBJ_KERNEL,
   SG_OBJ_DEVMEM,  /* key: device pointer of a cuMemAlloc allocation */
   SG_OBJ_HOSTMEM, /* key: pointer from cuMemAllocHost/cuMemHostAlloc; value: size */
-  SG_OBJ_HOSTREG  /* key: pointer given to cuMemHostRegister; value: size */
+  SG_OBJ_HOSTREG, /* key: pointer given to cuMemHostRegister; value: size */
+  SG_OBJ_GRAPH,   /* owner: the context; see sg_graph.h */
+  SG_OBJ_GNODE,   /* owner: the graph */
+  SG_OBJ_GEXEC    /* owner: the context */
 } sg_obj_type;
 
 /* 0 on success, -1 when out of memory or already present. */
@@ -100,6 +103,11 @@ CUresult sg_ctx_sticky(const sg_ctx *c);
 /* Resolves a stream handle (NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD or a created stream) to
  * the context it runs in, with the context's checks applied. */
 CUresult sg_stream_ctx(CUstream s, sg_ctx **ctx);
+
+/* In the per-thread-stream (_ptsz) entry points a NULL stream means the calling thread's default
+ * stream, not the legacy one. Both run in the current context; the difference matters to stream
+ * capture, which can capture the per-thread stream but never the legacy stream. */
+#define SG_PTSZ(s) ((s) ? (s) : CU_STREAM_PER_THREAD)
 
 /* Bodies of entry points that run `call` (a CUresult expression) once the current context, or
  * the stream's context, has passed its checks. */

@@ -4,9 +4,12 @@
  * callbacks run before the enqueueing call returns. What streams still do is validate: a handle
  * must be live and its context alive.
  *
+ * A stream may also take part in a stream capture (capture.c): then its work becomes graph
+ * nodes, and synchronising with it is refused.
+ *
  * CU_STREAM_LEGACY, CU_STREAM_PER_THREAD and NULL all mean the current context's default stream.
  */
-#include "sg_api.h"
+#include "sg_graph.h"
 
 #include <stdlib.h>
 
@@ -46,7 +49,12 @@ CUresult sg_stream_ctx(CUstream s, sg_ctx **ctx) {
   return CUDA_SUCCESS;
 }
 
+/* Graphs, execs and captures go first: captures name streams, and context.c has no hook of its
+ * own for them. */
 void sg_stream_release_ctx(sg_ctx *c) {
+  sg_capture_release_ctx(c);
+  sg_exec_release_ctx(c);
+  sg_graph_release_ctx(c);
   size_t n;
   void **keys = sg_reg_take_owned(c, SG_OBJ_STREAM, &n);
   for (size_t i = 0; i < n; i++) free(keys[i]);
@@ -82,18 +90,23 @@ SG_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   if (is_default(hStream)) return CUDA_ERROR_INVALID_HANDLE;
   if (!sg_reg_remove(hStream, SG_OBJ_STREAM)) return CUDA_ERROR_INVALID_HANDLE;
+  sg_capture_forget_stream(hStream);
   free(hStream);
   return CUDA_SUCCESS;
 }
 
 SG_EXPORT CUresult cuStreamSynchronize(CUstream hStream) {
   sg_ctx *c;
-  return sg_stream_ctx(hStream, &c);
+  CUresult rc = sg_stream_ctx(hStream, &c);
+  if (rc || (rc = sg_capture_check_sync(hStream))) return rc;
+  return sg_capture_check_unsafe();
 }
 
+/* Querying a capturing stream is refused (and ends its capture's validity), as on a GPU. */
 SG_EXPORT CUresult cuStreamQuery(CUstream hStream) {
   sg_ctx *c;
-  return sg_stream_ctx(hStream, &c);
+  CUresult rc = sg_stream_ctx(hStream, &c);
+  return rc ? rc : sg_capture_check_sync(hStream);
 }
 
 SG_EXPORT CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags) {
@@ -101,7 +114,9 @@ SG_EXPORT CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned 
   CUresult rc = sg_stream_ctx(hStream, &c);
   if (rc) return rc;
   if (Flags & ~(unsigned)CU_EVENT_WAIT_EXTERNAL) return CUDA_ERROR_INVALID_VALUE;
-  return sg_event_check(hEvent);
+  if ((rc = sg_event_check(hEvent))) return rc;
+  if (sg_capture_wait_event(hStream, hEvent, Flags, &rc)) return rc;
+  return CUDA_SUCCESS;
 }
 
 SG_EXPORT CUresult cuStreamGetPriority(CUstream hStream, int *priority) {
@@ -175,6 +190,10 @@ SG_EXPORT CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userDat
   CUresult rc = sg_stream_ctx(hStream, &c);
   if (rc) return rc;
   if (!fn) return CUDA_ERROR_INVALID_VALUE;
+  if (sg_capture_on(hStream)) {
+    sg_op op = {.type = CU_GRAPH_NODE_TYPE_HOST, .ctx = c, .u.host = {fn, userData}};
+    return sg_capture_add(hStream, &op);
+  }
   fn(userData);
   return CUDA_SUCCESS;
 }
@@ -185,22 +204,27 @@ SG_EXPORT CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callba
   CUresult rc = sg_stream_ctx(hStream, &c);
   if (rc) return rc;
   if (!callback || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  if ((rc = sg_capture_check_sync(hStream))) return rc; /* callbacks cannot be captured */
   callback(hStream, CUDA_SUCCESS, userData);
   return CUDA_SUCCESS;
 }
 
-/* Per-thread-default-stream entry points: identical, since every stream is synchronous. */
-SG_EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) { return cuStreamSynchronize(s); }
-SG_EXPORT CUresult cuStreamQuery_ptsz(CUstream s) { return cuStreamQuery(s); }
-SG_EXPORT CUresult cuStreamWaitEvent_ptsz(CUstream s, CUevent e, unsigned int f) { return cuStreamWaitEvent(s, e, f); }
-SG_EXPORT CUresult cuStreamGetPriority_ptsz(CUstream s, int *p) { return cuStreamGetPriority(s, p); }
-SG_EXPORT CUresult cuStreamGetFlags_ptsz(CUstream s, unsigned int *f) { return cuStreamGetFlags(s, f); }
-SG_EXPORT CUresult cuStreamGetId_ptsz(CUstream s, unsigned long long *id) { return cuStreamGetId(s, id); }
-SG_EXPORT CUresult cuStreamGetCtx_ptsz(CUstream s, CUcontext *c) { return cuStreamGetCtx(s, c); }
-SG_EXPORT CUresult cuStreamGetDevice_ptsz(CUstream s, CUdevice *d) { return cuStreamGetDevice(s, d); }
-SG_EXPORT CUresult cuLaunchHostFunc_ptsz(CUstream s, CUhostFn fn, void *u) { return cuLaunchHostFunc(s, fn, u); }
+/* Per-thread-default-stream entry points: NULL names the per-thread stream (SG_PTSZ). */
+SG_EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) { return cuStreamSynchronize(SG_PTSZ(s)); }
+SG_EXPORT CUresult cuStreamQuery_ptsz(CUstream s) { return cuStreamQuery(SG_PTSZ(s)); }
+SG_EXPORT CUresult cuStreamWaitEvent_ptsz(CUstream s, CUevent e, unsigned int f) {
+  return cuStreamWaitEvent(SG_PTSZ(s), e, f);
+}
+SG_EXPORT CUresult cuStreamGetPriority_ptsz(CUstream s, int *p) { return cuStreamGetPriority(SG_PTSZ(s), p); }
+SG_EXPORT CUresult cuStreamGetFlags_ptsz(CUstream s, unsigned int *f) { return cuStreamGetFlags(SG_PTSZ(s), f); }
+SG_EXPORT CUresult cuStreamGetId_ptsz(CUstream s, unsigned long long *id) { return cuStreamGetId(SG_PTSZ(s), id); }
+SG_EXPORT CUresult cuStreamGetCtx_ptsz(CUstream s, CUcontext *c) { return cuStreamGetCtx(SG_PTSZ(s), c); }
+SG_EXPORT CUresult cuStreamGetDevice_ptsz(CUstream s, CUdevice *d) { return cuStreamGetDevice(SG_PTSZ(s), d); }
+SG_EXPORT CUresult cuLaunchHostFunc_ptsz(CUstream s, CUhostFn fn, void *u) {
+  return cuLaunchHostFunc(SG_PTSZ(s), fn, u);
+}
 SG_EXPORT CUresult cuStreamAddCallback_ptsz(CUstream s, CUstreamCallback cb, void *u, unsigned int f) {
-  return cuStreamAddCallback(s, cb, u, f);
+  return cuStreamAddCallback(SG_PTSZ(s), cb, u, f);
 }
 
 /* The original name, still exported by the driver with the same signature. */

@@ -57,3 +57,13 @@ test('an image crosses the connection once: a second process sends only its hash
   assert.doesNotMatch(r.stderr, /vgImagePut/, 'no image was uploaded again');
   assert.equal(readdirSync(dir).length, before);
 });
+
+test('stream capture and graphs: capture, replay, update, misuse', async () => {
+  const img = images();
+  const prog = buildProgram('graph');
+  const r = await runGuest(prog, ['--server', m.server], {}, 180_000, [img.fatbin]);
+  const bad = r.stdout.split('\n').filter((l) => l.startsWith('not ok'));
+  assert.deepEqual(bad, [], `${bad.join('\n')}\nstderr:\n${r.stderr.slice(-3000)}`);
+  assert.ok(r.stdout.split('\n').filter((l) => l.startsWith('ok - ')).length >= 30, r.stdout);
+  assert.equal(r.code, 0);
+});

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
   CHECK("status NONE", st == CU_STREAM_CAPTURE_STATUS_NONE);
   EXPECT("begin capture", cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
   cuuint64_t id = 0;
-  EXPECT("capture info", cuStreamGetCaptureInfo(s, &st, &id, NULL, NULL, NULL), CUDA_SUCCESS);
+  EXPECT("capture info", cuStreamGetCaptureInfo(s, &st, &id, NULL, NULL, NULL, NULL), CUDA_SUCCESS);
   CHECK("status ACTIVE with an id", st == CU_STREAM_CAPTURE_STATUS_ACTIVE && id != 0);
   EXPECT("captured memset", cuMemsetD32Async(c, 0, N, s), CUDA_SUCCESS);
   EXPECT("captured launch", cuLaunchKernel(vadd, N / 256, 1, 1, 256, 1, 1, 0, s, args, NULL), CUDA_SUCCESS);
@@ -91,8 +91,9 @@ int main(int argc, char **argv)
   CHECK("updated graph computes c = a + 0", back[N - 1] == (float)(N - 1));
   EXPECT("end capture on a stream not capturing", cuStreamEndCapture(s, &g2), CUDA_ERROR_ILLEGAL_STATE);
   EXPECT("destroy exec", cuGraphExecDestroy(ge), CUDA_SUCCESS);
-  EXPECT("launch destroyed exec", cuGraphLaunch(ge, s), CUDA_SUCCESS); /* fire-and-forget: reported at sync */
-  EXPECT("sync reports the bad handle", cuStreamSynchronize(s), CUDA_ERROR_INVALID_HANDLE);
+  /* A destroyed handle is refused at the call (the guest knows its handles), as the driver does. */
+  EXPECT("launch destroyed exec", cuGraphLaunch(ge, s), CUDA_ERROR_INVALID_HANDLE);
+  EXPECT("stream still fine", cuStreamSynchronize(s), CUDA_SUCCESS);
   EXPECT("destroy graph", cuGraphDestroy(g), CUDA_SUCCESS);
   printf("# %d failure(s)\n", failures);
   return failures ? 1 : 0;
