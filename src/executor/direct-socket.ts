@@ -32,6 +32,8 @@ export function directSocket(
   onFrame: (f: Frame) => void,
   onBytes: (n: number) => void,
   onError: (e: unknown) => void,
+  /** Called after each received chunk has been parsed (a call boundary). */
+  afterChunk: () => void = () => {},
 ): net.Socket {
   const fd = socketFd(original);
   const newFd = fd === undefined ? -1 : libcDup()(fd);
@@ -40,6 +42,7 @@ export function directSocket(
       onBytes(chunk.length);
       try {
         parser.push(chunk, onFrame);
+        afterChunk();
       } catch (e) {
         onError(e);
       }
@@ -63,6 +66,7 @@ export function directSocket(
         onBytes(n);
         try {
           parser.pushRead(target, n, onFrame);
+          afterChunk();
         } catch (e) {
           onError(e);
         }

@@ -14,6 +14,7 @@ import { ExecContext } from './context.js';
 import { loadDriver, type BackendKind } from './driver.js';
 import { probe, ProbeError } from './probe.js';
 import { SessionServer } from './serve.js';
+import { Gate } from './gate.js';
 
 const SessionMsg = z.object({
   type: z.literal('session'),
@@ -23,7 +24,14 @@ const SessionMsg = z.object({
   memoryQuota: z.number().int().positive().nullable(),
   /** Content-addressed module images shared by every session of the host. */
   imageDir: z.string().min(1),
+  /** When true, calls run only while the mediator's scheduler grants this session its GPU. */
+  scheduled: z.boolean().default(false),
 });
+const ControlMsg = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('grant'), contended: z.boolean() }),
+  z.object({ type: z.literal('preempt') }),
+  z.object({ type: z.literal('contended') }),
+]);
 export type SessionMessage = z.infer<typeof SessionMsg>;
 
 function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean } {
@@ -61,7 +69,20 @@ function main(): void {
     log.error({ code: init }, 'cuInit failed');
     process.exit(3);
   }
+  let gate: Gate | undefined;
   process.on('message', (msg: unknown, handle: unknown) => {
+    const ctl = ControlMsg.safeParse(msg);
+    if (ctl.success) {
+      if (!gate) return;
+      if (ctl.data.type === 'grant') gate.grant(ctl.data.contended);
+      else if (ctl.data.type === 'preempt') gate.preempt();
+      else gate.markContended();
+      return;
+    }
+    if (gate) {
+      log.error({}, 'a second session message for one executor');
+      process.exit(2);
+    }
     const parsed = SessionMsg.safeParse(msg);
     if (!parsed.success || !handle) {
       log.error({ issues: parsed.success ? 'no socket' : parsed.error.issues }, 'bad session message from mediator');
@@ -71,12 +92,20 @@ function main(): void {
     const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
     const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { imageDir: m.imageDir });
     const started = process.hrtime.bigint();
+    // Before yielding the GPU, asynchronous work is drained so it is charged to this session.
+    const drainGpu = (): number => {
+      if (drv.kind !== 'cuda') return 0; // softgpu runs every call to completion
+      const t0 = process.hrtime.bigint();
+      drv.api.cuCtxSynchronize();
+      return Number(process.hrtime.bigint() - t0);
+    };
+    gate = new Gate((gm) => process.send?.(gm), m.scheduled, drainGpu);
     const server = new SessionServer(x, handle as Socket, slog, (reason) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       slog.info({ reason, ...server.stats, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms) }, 'session ended');
       process.send?.({ type: 'ended', stats: server.stats, peakMemory: x.peakMemory, reason }, () => process.exit(0));
       setTimeout(() => process.exit(0), 1000).unref();
-    });
+    }, gate);
     slog.info({ deviceMap: m.deviceMap, memoryQuota: m.memoryQuota }, 'session attached');
     server.start();
   });

@@ -17,6 +17,7 @@ import { CudaError } from './cuda.js';
 import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
 import { directSocket } from './direct-socket.js';
+import { Gate } from './gate.js';
 
 export interface ServeStats {
   calls: number;
@@ -29,13 +30,15 @@ export class SessionServer {
   private readonly parser = new FrameParser({
     reuseBodies: true,
     onCallInPlace: (flags, id, op, buf, start, end) => {
-      if (this.backlog || this.closed) return false;
+      if (!this.canServe()) return false;
       this.onCallAt(flags, id, op, buf, start, end);
       return true;
     },
   });
-  /** Frames that arrived while a device-to-host stream was being sent; served after it. */
-  private backlog: Frame[] | null = null;
+  /** Frames received but not served yet (payloads copied), strictly in arrival order. */
+  private readonly queue: Frame[] = [];
+  /** Reasons serving is paused: a multi-frame reply being sent, a quota reservation pending. */
+  private pauses = 0;
   private readonly w = new Writer(64 * 1024);
   private readonly reader = new Reader(Buffer.alloc(0));
   /** Writer for fire-and-forget calls: their outputs are discarded, so it is never sent. */
@@ -51,23 +54,72 @@ export class SessionServer {
     private sock: Socket,
     private readonly log: Logger,
     private readonly onClose: (reason: string) => void,
+    /** The GPU time slice; always open when no scheduler is attached. */
+    private readonly gate: Gate = new Gate(() => {}, false, () => 0),
   ) {}
 
   start(): void {
+    this.gate.setResume(() => this.drain(), () => this.queue.length === 0 && this.pauses === 0);
     this.sock = directSocket(
       this.sock,
       this.parser,
-      (f) => {
-        // Reused bodies are only valid during this callback: copy what must wait.
-        if (this.backlog) this.backlog.push({ ...f, payload: Buffer.from(f.payload) });
-        else this.onFrame(f);
-      },
+      (f) => this.intake(f),
       (n) => (this.stats.bytesIn += n),
       (e) => this.fail(e),
+      () => {
+        this.gate.checkpoint(this.queue.length === 0);
+        this.gate.newTurn();
+      },
     );
     this.sock.on('error', (e) => this.close(`socket error: ${e.message}`));
     this.sock.on('close', () => this.close('guest disconnected'));
     this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(0, 'ok')));
+  }
+
+  /** A frame may be served right now: nothing queued before it, not paused, GPU slice held,
+   * and this event-loop turn has not run long enough that the scheduler must get a word in. */
+  private canServe(): boolean {
+    return !this.closed && this.queue.length === 0 && this.pauses === 0 && !this.mustBreak() && this.gate.ready();
+  }
+
+  private drainScheduled = false;
+
+  /** After ~10 ms of work in one turn, queue what follows and continue on the next turn. */
+  private mustBreak(): boolean {
+    if (!this.gate.shouldBreak()) return false;
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => {
+        this.drainScheduled = false;
+        this.drain();
+      });
+    }
+    return true;
+  }
+
+  private intake(f: Frame): void {
+    if (this.closed) return;
+    const mustWait = this.queue.length > 0 || this.pauses > 0 || this.mustBreak() || (f.type === FrameType.CALL && !this.gate.ready());
+    // Reused bodies are only valid during this callback: copy what must wait.
+    if (mustWait) this.queue.push({ ...f, payload: Buffer.from(f.payload) });
+    else this.onFrame(f);
+  }
+
+  /** Serves queued frames while nothing stops it (called when a pause ends or a slice arrives). */
+  private drain(): void {
+    this.gate.newTurn();
+    try {
+      while (this.queue.length > 0 && this.pauses === 0 && !this.closed) {
+        const f = this.queue[0]!;
+        if (this.mustBreak()) return;
+        if (f.type === FrameType.CALL && !this.gate.ready()) return;
+        this.queue.shift();
+        this.onFrame(f);
+      }
+      this.gate.checkpoint(this.queue.length === 0);
+    } catch (e) {
+      this.fail(e);
+    }
   }
 
   private write(b: Buffer): void {
@@ -95,9 +147,9 @@ export class SessionServer {
     this.onClose(reason);
   }
 
-  /** Streams a large reply; frames that arrive meanwhile wait in the backlog, preserving order. */
+  /** Streams a large reply; frames that arrive meanwhile wait, preserving order. */
   private stream(id: number, result: Buffer): void {
-    this.backlog = [];
+    this.pauses++;
     const write = (b: Buffer, done: () => void): boolean => {
       this.stats.bytesOut += b.length;
       return this.sock.write(b, () => done());
@@ -113,18 +165,8 @@ export class SessionServer {
     });
     pumpPendingStream(this.x, id, result, write, drained).then(
       () => {
-        const queued = this.backlog ?? [];
-        this.backlog = null;
-        if (queued.length) this.log.debug({ frames: queued.length }, 'serving frames queued behind a stream');
-        try {
-          for (const f of queued) {
-            const pending = this.backlog as Frame[] | null; // set again if f starts another stream
-            if (pending) pending.push(f);
-            else this.onFrame(f);
-          }
-        } catch (e) {
-          this.fail(e);
-        }
+        this.pauses--;
+        this.drain();
       },
       (e: unknown) => this.fail(e),
     );
@@ -160,6 +202,7 @@ export class SessionServer {
     const at = w.beginFrame();
     w.u32(0);
     let res: number;
+    const t0 = performance.now();
     try {
       this.x.setCurrentCtx(ctxId);
       res = op.run(this.x, r, w);
@@ -168,6 +211,7 @@ export class SessionServer {
       res = e.code;
       this.log.debug({ op: op.name, code: e.code, reason: e.message }, 'call rejected');
     }
+    this.gate.charge((performance.now() - t0) * 1e6);
     this.stats.calls++;
     if (noreply) {
       this.stats.asyncCalls++;

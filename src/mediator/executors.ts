@@ -72,22 +72,35 @@ export class ExecutorPool {
     while (this.spares.length < this.spareCount) this.spares.push(this.spawn());
   }
 
-  /** Hands `socket` to a ready executor for the session; resolves when the session ends. */
-  async attach(msg: SessionMessage, socket: Socket, onEnd: (end: ExecutorEnd) => void): Promise<number> {
+  /** Hands `socket` to a ready executor for the session. `onMessage` receives what the executor
+   * sends about its session (scheduler requests); `onEnd` is called once when it exits. */
+  async attach(
+    msg: SessionMessage,
+    socket: Socket,
+    onMessage: (m: Record<string, unknown>) => void,
+    onEnd: (end: ExecutorEnd) => void,
+  ): Promise<{ pid: number; send(m: object): void }> {
     const warm = this.spares.shift() ?? this.spawn();
     this.refill();
     await warm.ready;
     const child = warm.child;
     let stats: unknown;
     child.on('message', (m: unknown) => {
-      const mm = m as { type?: string };
+      if (typeof m !== 'object' || m === null) return;
+      const mm = m as Record<string, unknown>;
       if (mm.type === 'ended') stats = m;
+      else onMessage(mm);
     });
     child.once('exit', (code, signal) => onEnd({ code, signal, stats }));
     await new Promise<void>((resolve, reject) => {
       child.send(msg, socket, { keepOpen: false }, (err) => (err ? reject(err) : resolve()));
     });
-    return child.pid ?? 0;
+    return {
+      pid: child.pid ?? 0,
+      send: (m: object) => {
+        if (child.connected) child.send(m);
+      },
+    };
   }
 
   async close(): Promise<void> {

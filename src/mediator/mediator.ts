@@ -15,6 +15,7 @@ import { handleConnection, type GuestSession } from './connection.js';
 import { ExecutorPool } from './executors.js';
 import { placeVm } from './identity.js';
 import { boundAddress, formatListen, listen, type ListenAddr } from './listen.js';
+import { Scheduler, type VmPolicy } from '../sched/scheduler.js';
 
 export interface MediatorOptions {
   stateDir: string;
@@ -24,8 +25,15 @@ export interface MediatorOptions {
   defaultVm?: string | undefined;
   handshakeTimeoutMs?: number;
   spareExecutors?: number;
+  /** Scheduling: how long a session may hold a GPU while others wait, and after how long a
+   * waiting session goes first whatever its class. */
+  quantumMs?: number;
+  starvationMs?: number;
   log: Logger;
 }
+
+/** How long a VM's priority and weight are cached before the store is read again. */
+const POLICY_TTL_MS = 250;
 
 export class Mediator {
   private store!: Store;
@@ -33,9 +41,27 @@ export class Mediator {
   private pool!: ExecutorPool;
   private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
   readonly sessions = new Map<number, GuestSession>();
+  private readonly executors = new Map<number, { pid: number; send(m: object): void }>();
+  private readonly policies = new Map<string, { at: number; policy: VmPolicy }>();
+  readonly sched: Scheduler;
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
 
-  constructor(private readonly opts: MediatorOptions) {}
+  constructor(private readonly opts: MediatorOptions) {
+    this.sched = new Scheduler({
+      quantumMs: opts.quantumMs ?? 20,
+      starvationMs: opts.starvationMs ?? 1000,
+      policy: (vm) => this.policy(vm),
+      grant: (id, contended) => {
+        this.sessions.get(id)?.log.debug({ contended }, 'GPU slice granted');
+        this.executors.get(id)?.send({ type: 'grant', contended });
+      },
+      preempt: (id) => {
+        this.sessions.get(id)?.log.debug({}, 'GPU slice preempted');
+        this.executors.get(id)?.send({ type: 'preempt' });
+      },
+      contended: (id) => this.executors.get(id)?.send({ type: 'contended' }),
+    });
+  }
 
   get addresses(): string[] {
     return this.servers.map((s) => formatListen(boundAddress(s.server, s.addr)));
@@ -87,7 +113,9 @@ export class Mediator {
       newSessionId: () => this.nextSession++,
       attach: async (s, sock) => {
         this.sessions.set(s.id, s);
-        s.executorPid = await this.pool.attach(
+        const gpu = s.placement.deviceMap[0] ?? 0;
+        this.sched.add({ id: s.id, vm: s.vm.name, gpu });
+        const exec = await this.pool.attach(
           {
             type: 'session',
             sessionId: s.id,
@@ -95,15 +123,21 @@ export class Mediator {
             deviceMap: s.placement.deviceMap,
             memoryQuota: s.vm.memoryQuota,
             imageDir: join(this.opts.stateDir, 'images'),
+            scheduled: true,
           },
           sock,
+          (m) => this.onExecutorMessage(s, m),
           (end) => {
             s.state = 'ended';
             this.sessions.delete(s.id);
+            this.sched.remove(s.id);
+            this.executors.delete(s.id);
             const level = end.code === 0 ? 'info' : 'warn';
             s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
           },
         );
+        s.executorPid = exec.pid;
+        this.executors.set(s.id, exec);
         s.state = 'attached';
         s.log.info({ executorPid: s.executorPid }, 'session attached to executor');
       },
@@ -111,6 +145,32 @@ export class Mediator {
         this.sessions.delete(s.id);
       },
     });
+  }
+
+  /** Requests from a session's executor (docs/operations.md, Scheduling). */
+  private onExecutorMessage(s: GuestSession, m: Record<string, unknown>): void {
+    if (m.type === 'want') this.sched.want(s.id);
+    else if (m.type === 'yield' && typeof m.usedNs === 'number') {
+      s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
+      this.sched.yield(s.id, m.usedNs, m.again === true);
+    }
+    else s.log.warn({ message: m.type }, 'unexpected message from executor');
+  }
+
+  /** A VM's scheduling policy, read from the store (cached briefly) so changes apply live. */
+  private policy(vm: string): VmPolicy {
+    const now = Date.now();
+    const hit = this.policies.get(vm);
+    if (hit && now - hit.at < POLICY_TTL_MS) return hit.policy;
+    let policy: VmPolicy = hit?.policy ?? { priority: 'medium', weight: 100 };
+    try {
+      const v = this.store.getVm(vm);
+      policy = { priority: v.priority, weight: v.weight };
+    } catch {
+      /* removed while running: keep the last known policy */
+    }
+    this.policies.set(vm, { at: now, policy });
+    return policy;
   }
 
   async stop(): Promise<void> {

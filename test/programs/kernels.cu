@@ -34,3 +34,10 @@ extern "C" __global__ void count(float *out) {
 extern "C" __global__ void empty() {}
 
 extern "C" __global__ void poke(int *p) { *p = 42; }
+
+// Compute-bound work for the scheduling tests: iters dependent FMAs per thread.
+extern "C" __global__ void spin(float *out, int iters) {
+  float x = threadIdx.x * 0.001f, y = 1.0f;
+  for (int i = 0; i < iters; i++) y = fmaf(y, 0.9999f, x);
+  out[blockIdx.x * blockDim.x + threadIdx.x] = y;
+}

@@ -1,0 +1,107 @@
+// The executor's side of the GPU time-slice scheduler (src/sched/scheduler.ts). Guest calls run
+// only while this session holds its GPU. Without a slice the serving loop queues frames and asks
+// the mediator for one; a lone holder keeps its slice with no per-call cost; once others wait, the
+// holder yields when it runs out of queued work, or at the next call boundary after the mediator
+// asks (its quantum is over). Busy time - time spent executing calls, plus the synchronisation
+// that drains asynchronous GPU work before yielding - is what the session is charged.
+
+/** Busy time after which the serving loop returns to the event loop (half a default quantum). */
+const TURN_NS = 10_000_000;
+
+/** `again`: the session still has work and waits for the GPU again (decided in the same step as
+ * the yield, so the scheduler compares it with the others instead of skipping it). */
+export type GateMessage = { type: 'want' } | { type: 'yield'; usedNs: number; again: boolean };
+
+export class Gate {
+  private holding: boolean;
+  private wanting = false;
+  private contended = false;
+  private preempted = false;
+  private busyNs = 0;
+  /** Busy time since the serving loop last returned to the event loop. */
+  private turnNs = 0;
+  private onGranted: (() => void) | null = null;
+  /** Whether the session has no queued work (messages arrive between calls, never during one). */
+  private isIdle: () => boolean = () => true;
+
+  constructor(
+    private readonly send: (m: GateMessage) => void,
+    /** Without a scheduler (tests, tools) the gate is always open. */
+    private readonly enabled: boolean,
+    /** Drains the GPU's queued work before yielding; returns its duration in ns. */
+    private readonly drainGpu: () => number,
+  ) {
+    this.holding = !enabled;
+  }
+
+  /** True when calls may run now; otherwise asks for the GPU (once) and returns false. */
+  ready(): boolean {
+    if (this.holding) return true;
+    if (!this.wanting) {
+      this.wanting = true;
+      this.send({ type: 'want' });
+    }
+    return false;
+  }
+
+  /** `resume` serves what was queued once the GPU is granted; `idle` tells whether work waits. */
+  setResume(resume: () => void, idle: () => boolean): void {
+    this.onGranted = resume;
+    this.isIdle = idle;
+  }
+
+  grant(contended: boolean): void {
+    this.holding = true;
+    this.wanting = false;
+    this.contended = contended;
+    this.preempted = false;
+    this.busyNs = 0;
+    this.onGranted?.();
+  }
+
+  markContended(): void {
+    this.contended = true;
+    this.checkpoint(this.isIdle());
+  }
+
+  /** The quantum is over and others wait: yield now (this runs between calls). */
+  preempt(): void {
+    this.preempted = true;
+    this.checkpoint(this.isIdle());
+  }
+
+  /** Accounts the execution time of one call. */
+  charge(ns: number): void {
+    this.busyNs += ns;
+    this.turnNs += ns;
+  }
+
+  /**
+   * True when the serving loop should stop and let the event loop run: the scheduler's messages
+   * (preempt, contended) only arrive between turns, so a session must not run a long batch of
+   * calls in one turn while it holds a contended GPU.
+   */
+  shouldBreak(): boolean {
+    return this.enabled && this.turnNs >= TURN_NS;
+  }
+
+  /** The serving loop starts a new event-loop turn. */
+  newTurn(): void {
+    this.turnNs = 0;
+  }
+
+  /** At a call boundary: yield if asked to, or if others wait and this session is idle. */
+  checkpoint(idle: boolean): void {
+    if (!this.enabled || !this.holding) return;
+    if (!(this.preempted || (this.contended && idle))) return;
+    const drained = this.drainGpu();
+    this.holding = false;
+    this.preempted = false;
+    this.contended = false;
+    const usedNs = this.busyNs + drained;
+    this.busyNs = 0;
+    // With work queued the session stays in line: the scheduler decides who goes next.
+    this.wanting = !idle;
+    this.send({ type: 'yield', usedNs, again: !idle });
+  }
+}
