@@ -170,3 +170,43 @@ VG_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, 
 VG_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
   VG_TRACED(launch_ex(VG_OP_cuLaunchKernelEx_ptsz, config, f, kernelParams, extra));
 }
+
+/*
+ * A cooperative launch is cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_COOPERATIVE set (CUDA documents
+ * the two as equivalent), so it travels as one and the host's driver decides whether the device
+ * can run it (cudart's cudaLaunchCooperativeKernel lands here; llama.cpp's soft_max uses it).
+ */
+static CUresult launch_cooperative(uint32_t op, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                   unsigned by, unsigned bz, unsigned shmem, CUstream stream, void **kernelParams) {
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!vg_layout_of(f)) return CUDA_ERROR_INVALID_HANDLE;
+  /* The launch itself is fire-and-forget, so refuse here, as the driver does at the call, on a
+   * device that cannot run cooperative grids. */
+  CUdevice dev;
+  CUresult r = vg_ctx_info(NULL, &dev, NULL);
+  if (r) return r;
+  if (dev_attr(dev, CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH, 0) != 1) return CUDA_ERROR_NOT_SUPPORTED;
+  CUlaunchAttribute attr;
+  memset(&attr, 0, sizeof attr);
+  attr.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+  attr.value.cooperative = 1;
+  CUlaunchConfig cfg = {.gridDimX = gx, .gridDimY = gy, .gridDimZ = gz, .blockDimX = bx, .blockDimY = by,
+                        .blockDimZ = bz, .sharedMemBytes = shmem, .hStream = stream, .attrs = &attr, .numAttrs = 1};
+  return launch_ex(op, &cfg, f, kernelParams, NULL);
+}
+
+VG_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                             unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+                                             unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
+                                             void **kernelParams) {
+  VG_TRACED(launch_cooperative(VG_OP_cuLaunchKernelEx, f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ,
+                               sharedMemBytes, hStream, kernelParams));
+}
+
+VG_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                                  unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+                                                  unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
+                                                  void **kernelParams) {
+  VG_TRACED(launch_cooperative(VG_OP_cuLaunchKernelEx_ptsz, f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY,
+                               blockDimZ, sharedMemBytes, hStream, kernelParams));
+}

@@ -1,0 +1,305 @@
+// NVIDIA's and Debian's real CUDA clients in a Debian sid guest tree (test/helpers/guest-tree.ts),
+// on vgpu's libcuda.so.1 and libnvidia-ml.so.1 through a real mediator on softgpu:
+//  - llama.cpp's CUDA backend (libggml-cuda, cudart 12.4) finds and describes the vGPU, with the
+//    exact lines Ollama parses, and nvidia-smi 550 agrees;
+//  - NVIDIA's cudart 12.4 runs the test/cuda programs, compiled here by nvcc for sm_75 with PTX and
+//    linked against the tree's libcudart.so.12;
+//  - TODO until softgpu catches up (each test says why): cuBLAS 12.4 cublasCreate + a checked
+//    SGEMM, and a real llama.cpp forward pass compared with the CPU backend's.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { Welcome } from '../../src/protocol/handshake.js';
+import { TestGuest } from '../helpers/guest.js';
+import { getGuestTree, runInTree, tinyLlamaGguf, TREE_LIB, type TreeRun } from '../helpers/guest-tree.js';
+import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { CUDA_TEST_DIR, NVCC, cudaPrograms, nvccAvailable } from '../helpers/nvcc.js';
+import { BUILD, GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
+
+/** CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: must be 0 so ggml uses its cudaMalloc pool. */
+const ATTR_VMM_SUPPORTED = 102;
+const MIB = 1024 * 1024;
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Where host-built programs appear inside the tree (under its private /tmp). */
+const TREE_BIN = '/tmp/vgpu-tree-bin';
+
+/** test/cuda programs that only make sense with the CUDA 13 runtime, and why. */
+const CUDART13_ONLY: Record<string, string> = {
+  device_props: "it asserts a 13.x runtime and reads cudaDeviceProp with CUDA 13's layout, which dropped fields cudart 12 still fills",
+};
+const HOST_BIN = join(BUILD, 'guest-tree-bin');
+
+const tree = getGuestTree();
+const skip = 'skip' in tree ? tree.skip : false;
+const root = 'root' in tree ? tree.root : '';
+
+let m: RunningMediator;
+let welcome: Welcome;
+let logDir: string;
+
+before(async () => {
+  if (skip) return;
+  logDir = mkdtempSync(join(tmpdir(), 'vgpu-tree-log-'));
+  mkdirSync(HOST_BIN, { recursive: true });
+  writeFileSync(join(HOST_BIN, 'tiny.gguf'), tinyLlamaGguf().file);
+  m = await startMediator();
+  const g = await TestGuest.connect(m.socket);
+  try {
+    welcome = await g.hello();
+  } finally {
+    g.close();
+  }
+});
+
+after(async () => {
+  await m?.stop();
+  if (logDir) rmSync(logDir, { recursive: true, force: true });
+});
+
+function report(what: string, r: TreeRun, logFile?: string): string {
+  let log = '';
+  if (logFile) {
+    try {
+      log = readFileSync(logFile, 'utf8').split('\n').slice(-120).join('\n');
+    } catch {
+      log = '(no guest log written)';
+    }
+  }
+  return `${what} exited with ${r.code ?? r.signal}\n--- stdout ---\n${r.stdout.slice(-6000)}\n--- stderr ---\n` +
+    `${r.stderr.slice(-6000)}${logFile ? `\n--- guest log (last 120 lines) ---\n${log}` : ''}`;
+}
+
+/** Runs argv in the tree with a guest log under logDir (bound into the tree at the same path). */
+function run(argv: string[], name: string, env: Record<string, string> = {}, timeoutMs?: number, server = m.server) {
+  const logFile = join(logDir, `${name}.log`);
+  const p = runInTree(root, argv, {
+    server,
+    env: { VGPU_LOG: 'debug', VGPU_LOG_FILE: logFile, ...env },
+    binds: [{ host: HOST_BIN, guest: TREE_BIN }, { host: logDir, guest: logDir }],
+    libPath: [TREE_LIB],
+    timeoutMs,
+  });
+  return p.then((r) => ({ r, logFile }));
+}
+
+/**
+ * Compiles test/cuda/<name>.cu for sm_75 with PTX (what softgpu runs) against the tree's
+ * libcudart.so.12. nvcc 13's host stubs only use entry points cudart 12 has too (the
+ * __cudaRegister* family, __cudaPush/PopCallConfiguration, cudaLaunchKernel); the tree's libraries
+ * need sid's newer glibc, hence --allow-shlib-undefined when linking them on this host.
+ */
+function buildForCudart12(name: string): string {
+  const bin = join(HOST_BIN, `${name}-cudart12`);
+  const src = join(CUDA_TEST_DIR, `${name}.cu`);
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
+  const tmp = `${bin}.tmp-${process.pid}`;
+  execFileSync(NVCC, ['-O1', '-gencode', 'arch=compute_75,code=[sm_75,compute_75]', '-cudart', 'none', '-o', tmp, src,
+    `-L${GUEST_LIB_DIR}`, '-lcuda', `-L${join(root, TREE_LIB)}`, '-l:libcudart.so.12', '-Xlinker', '--allow-shlib-undefined',
+    '-lpthread'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  renameSync(tmp, bin);
+  return bin;
+}
+
+describe('Debian guest tree', { skip }, () => {
+  test('the tree holds the CUDA 12.4 clients, and vgpu libcuda.so.1 is the one loaded', async () => {
+    for (const f of ['usr/bin/llama-cli', `${TREE_LIB.slice(1)}/libcudart.so.12`, `${TREE_LIB.slice(1)}/libcublas.so.12`,
+      `${TREE_LIB.slice(1)}/ggml/backends0/libggml-cuda.so`]) {
+      assert.ok(existsSync(join(root, f)), `${f} is in the tree`);
+    }
+    const { r } = await run(['ldd', `${TREE_LIB}/ggml/backends0/libggml-cuda.so`], 'ldd');
+    assert.equal(r.code, 0, report('ldd', r));
+    assert.match(r.stdout, /libcuda\.so\.1 => \/tmp\/vgpu-guest-lib\/libcuda\.so\.1/, r.stdout);
+    assert.match(r.stdout, /libcudart\.so\.12 => \S+libcudart\.so\.12/, r.stdout);
+    // The host's softgpu reports no VMM, so ggml never reaches the cuMem* VMM stubs.
+    assert.equal(welcome.devices[0]?.attributes[ATTR_VMM_SUPPORTED], 0);
+  });
+
+  test('every driver symbol libggml-cuda.so imports is exported by vgpu libcuda.so.1', () => {
+    // The backend is dlopen'ed with RTLD_NOW: one missing name and CUDA silently disappears.
+    const names = (file: string, flag: string): string[] =>
+      execFileSync('nm', ['-D', flag, file], { encoding: 'utf8' }).split('\n')
+        .map((l) => l.trim().split(/\s+/).pop()!.replace(/@.*$/, '')).filter((n) => /^cu[A-Z]/.test(n));
+    const wanted = names(join(root, TREE_LIB, 'ggml/backends0/libggml-cuda.so'), '--undefined-only');
+    const have = new Set(names(join(GUEST_LIB_DIR, 'libcuda.so.1'), '--defined-only'));
+    assert.ok(wanted.includes('cuMemCreate') && wanted.includes('cuDeviceGetAttribute'), wanted.join(' '));
+    assert.deepEqual(wanted.filter((n) => !have.has(n)), []);
+  });
+
+  test('llama-cli --list-devices shows the vGPU as Ollama parses it', async () => {
+    const { r, logFile } = await run(['llama-cli', '--list-devices'], 'list-devices');
+    const dev = welcome.devices[0]!;
+    const summary = report('llama-cli --list-devices', r, logFile);
+    assert.equal(r.code, 0, summary);
+    const line = r.stdout.split('\n').find((l) => /^ {2}CUDA0: /.test(l));
+    assert.ok(line, summary);
+    const mm = /^ {2}CUDA0: (.+) \((\d+) MiB, (\d+) MiB free\)$/.exec(line);
+    assert.ok(mm, `unexpected device line '${line}'`);
+    assert.equal(mm[1], dev.name);
+    assert.equal(Number(mm[2]), Math.floor(dev.totalMem / MIB));
+    assert.ok(Number(mm[3]) > 0 && Number(mm[3]) <= Number(mm[2]), line);
+    assert.ok(!/^ {2}CUDA1: /m.test(r.stdout), summary);
+  });
+
+  test('llama.cpp verbose start-up: ggml_cuda_init finds the vGPU, without VMM', async () => {
+    // No model exists in the tree, so the run ends at model loading (exit 1), after the CUDA
+    // backend's registration has printed the lines Ollama parses.
+    const { r, logFile } = await run(['llama-completion', '-v', '-m', '/nonexistent.gguf', '-n', '1', '-p', 'hi'], 'startup');
+    const dev = welcome.devices[0]!;
+    const summary = report('llama-completion -v', r, logFile);
+    assert.match(r.stderr, /failed to open GGUF file '\/nonexistent\.gguf'/, summary);
+    const vram = Math.floor(dev.totalMem / MIB);
+    assert.match(r.stderr, new RegExp(`ggml_cuda_init: found 1 CUDA devices \\(Total VRAM: ${vram} MiB\\):`), summary);
+    const cc = `${dev.attributes[75]}\\.${dev.attributes[76]}`; // COMPUTE_CAPABILITY_MAJOR/MINOR
+    assert.match(r.stderr, new RegExp(`  Device 0: ${escapeRe(dev.name)}, compute capability ${cc}, VMM: no, VRAM: ${vram} MiB`), summary);
+    assert.match(r.stderr, /load_backend: loaded CUDA backend from \S+libggml-cuda\.so/, summary);
+    assert.doesNotMatch(r.stderr, /failed to initialize CUDA/, summary);
+  });
+
+  // The tree's nvidia-smi is 550 (the 535 of test/e2e/nvml.test.ts is older): it finds vgpu's
+  // libnvidia-ml.so.1 first on the loader path, and must show what the CUDA side reports.
+  test('nvidia-smi 550 reports the vGPU name and memory', async () => {
+    const dev = welcome.devices[0]!;
+    const { r, logFile } = await run(['nvidia-smi', '--query-gpu=name,memory.total', '--format=csv,noheader,nounits'], 'smi');
+    const summary = report('nvidia-smi --query-gpu', r, logFile);
+    assert.equal(r.code, 0, summary);
+    assert.equal(r.stdout.trim(), `${dev.name}, ${Math.floor(dev.totalMem / MIB)}`, summary);
+  });
+
+  test('nvidia-smi 550 reports the PCI bus id', {
+    todo: 'nvidia-smi 550 prints [Function Not Found] for pci.bus_id; the only NVML calls it logs are nvmlInternalGetExportTable',
+  }, async () => {
+    const { r, logFile } = await run(['nvidia-smi', '--query-gpu=pci.bus_id', '--format=csv,noheader'], 'smi-pci');
+    assert.match(r.stdout.trim(), /^[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.0$/, report('nvidia-smi pci.bus_id', r, logFile));
+  });
+
+  // A real forward pass: a tiny 1-layer llama (test/helpers/guest-tree.ts), greedy decoding of 8
+  // tokens, once on llama.cpp's CPU backend and once with every layer on the vGPU. One token per
+  // ubatch keeps ggml on its own kernels (mul_mat_vec), away from cuBLAS. The outputs must agree.
+  // softgpu's PTX engine cannot yet load every module of libggml-cuda (see the report: %envreg2
+  // in softmax.cu's module, bar.red.{and,or}.pred, 8-register wmma fragments), so this is a TODO.
+  test('llama.cpp generates the same tokens on the vGPU as on the CPU', {
+    todo: "softgpu's PTX engine lacks %envreg<N>, bar.red.{and,or}.pred and wmma m8n32k16 used by libggml-cuda",
+  }, async () => {
+    const args = ['llama-completion', '-m', `${TREE_BIN}/tiny.gguf`, '-n', '8', '-p', 'hello', '--temp', '0', '-no-cnv',
+      '-ub', '1', '-b', '1', '-c', '64', '--no-warmup', '-fa', 'off', '--no-display-prompt', '--simple-io', '-v'];
+    const cpu = await run([...args, '--device', 'none', '-ngl', '0'], 'llama-cpu');
+    assert.equal(cpu.r.code, 0, report('llama-completion on the CPU', cpu.r));
+    assert.ok(cpu.r.stdout.length > 0, report('llama-completion on the CPU', cpu.r));
+    const gpu = await run([...args, '-ngl', '99'], 'llama-gpu', {}, 300_000);
+    const summary = report('llama-completion on the vGPU', gpu.r, gpu.logFile);
+    assert.equal(gpu.r.code, 0, summary);
+    assert.match(gpu.r.stderr, /CUDA0 compute buffer size/, summary);
+    assert.equal(gpu.r.stdout, cpu.r.stdout, summary);
+  });
+
+  // cuBLAS 12.4 carries SASS for sm_50..sm_90 but PTX only for compute_90, and softgpu runs only
+  // PTX, so this test needs a softgpu device of compute capability 9.0. On it cublasCreate still
+  // fails: it probes thread-block clusters (cuFuncSetAttribute NON_PORTABLE_CLUSTER_SIZE_ALLOWED=1,
+  // which softgpu refuses, then cuOccupancyMaxActiveClusters with a 3x1x1 cluster, which vgpu does
+  // not forward yet). Until the host side has both, the test runs and reports as a TODO.
+  test('cuBLAS 12: cublasCreate and a checked cublasSgemm (softgpu as compute capability 9.0)', {
+    todo: 'softgpu lacks thread-block cluster support that cuBLAS 12.4 probes in cublasCreate (see the report)',
+  }, async () => {
+    const bin = join(HOST_BIN, 'cublas_sgemm');
+    const src = join(ROOT, 'test/guest-tree/cublas_sgemm.c');
+    if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
+      execFileSync('cc', ['-std=c11', '-D_GNU_SOURCE', '-O1', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter', '-o', bin,
+        src, '-ldl', '-lm'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    }
+    const hopper = await startMediator({ env: { VGPU_SOFTGPU_CC: '9.0' } });
+    try {
+      const { r, logFile } = await run([`${TREE_BIN}/cublas_sgemm`], 'cublas', {}, 300_000, hopper.server);
+      const summary = report('cublas_sgemm', r, logFile);
+      assert.match(r.stdout, /^# cudart version 12\d{3}$/m, summary);
+      assert.match(r.stdout, /^ok - cublasCreate$/m, summary);
+      assert.match(r.stdout, /^# cublas version 12\d{3}$/m, summary);
+      assert.match(r.stdout, /^ok - C = alpha\*A\*B \+ beta\*C$/m, summary);
+      assert.match(r.stdout, /^# \d+ checks, 0 failed$/m, summary);
+      assert.equal(r.code, 0, summary);
+    } finally {
+      await hopper.stop();
+    }
+  });
+
+  // Every test/cuda program, built by this machine's nvcc for sm_75 (+ PTX) and linked against the
+  // tree's libcudart.so.12 instead of the toolkit's runtime.
+  describe('cudart 12.4 runs the test/cuda programs', { skip: nvccAvailable() ? false : 'nvcc not found (set CUDA_HOME)' }, () => {
+    for (const name of skip ? [] : cudaPrograms()) {
+      test(name, { skip: CUDART13_ONLY[name] ?? false }, async () => {
+        buildForCudart12(name);
+        const { r, logFile } = await run([`${TREE_BIN}/${name}-cudart12`], `cudart12-${name}`);
+        const summary = report(`${name} (cudart 12)`, r, logFile);
+        assert.match(r.stdout, /^# \d+ checks, 0 failed$/m, summary);
+        assert.equal(r.code, 0, summary);
+        // cudart 12 went through the dark API and its integrity check on this library.
+        const log = readFileSync(logFile, 'utf8');
+        assert.match(log, /cuGetExportTable: INTEGRITY_CHECK at /, summary);
+        assert.match(log, /call integrity_check -> 0/, summary);
+      });
+    }
+
+    // (cudart dlopens libcuda.so.1 itself; that it got vgpu's shows in the guest logs checked above.)
+    test('the programs load the tree\'s libcudart.so.12, not the toolkit\'s runtime', async () => {
+      buildForCudart12('vector_add');
+      const { r } = await run(['ldd', `${TREE_BIN}/vector_add-cudart12`], 'ldd-cudart12');
+      assert.equal(r.code, 0, report('ldd', r));
+      assert.match(r.stdout, new RegExp(`libcudart\\.so\\.12 => ${TREE_LIB}/libcudart\\.so\\.12 `), r.stdout);
+      assert.doesNotMatch(r.stdout, /libcudart\.so\.13/, r.stdout);
+    });
+  });
+});
+
+test('an unreachable Debian mirror makes the guest tree a skip, with the reason', { skip: process.getuid?.() === 0 ? false : 'needs root' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-tree-cache-'));
+  const saved = { cache: process.env.VGPU_CACHE_DIR, mirror: process.env.VGPU_DEBIAN_MIRROR };
+  process.env.VGPU_CACHE_DIR = dir;
+  process.env.VGPU_DEBIAN_MIRROR = 'http://127.0.0.1:9/debian'; // the discard port: refused at once
+  try {
+    const t = getGuestTree();
+    assert.ok('skip' in t, JSON.stringify(t));
+    assert.match(t.skip, /mirror http:\/\/127\.0\.0\.1:9\/debian cannot be reached/);
+  } finally {
+    if (saved.cache === undefined) delete process.env.VGPU_CACHE_DIR;
+    else process.env.VGPU_CACHE_DIR = saved.cache;
+    if (saved.mirror === undefined) delete process.env.VGPU_DEBIAN_MIRROR;
+    else process.env.VGPU_DEBIAN_MIRROR = saved.mirror;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Needs no guest tree: cudart's cudaLaunchCooperativeKernel ends in cuLaunchCooperativeKernel,
+// which vgpu sends as cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_COOPERATIVE.
+test('cuLaunchCooperativeKernel agrees with CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH', async () => {
+  const bin = join(HOST_BIN, 'coop_launch');
+  const src = join(ROOT, 'test/guest-tree/coop_launch.c');
+  mkdirSync(HOST_BIN, { recursive: true });
+  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
+    execFileSync('cc', ['-std=c11', '-D_GNU_SOURCE', '-O1', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter',
+      `-I${join(process.env.CUDA_HOME ?? '/usr/local/cuda', 'include')}`, '-o', bin, src, `-L${GUEST_LIB_DIR}`, '-lcuda'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  const med = await startMediator();
+  try {
+    const r = spawnSync(bin, [], {
+      encoding: 'utf8', timeout: 120_000,
+      env: { ...process.env, LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: med.server, VGPU_LOG: 'debug' },
+    });
+    const summary = `exit ${r.status}\n${r.stdout}\n${r.stderr.slice(-4000)}`;
+    assert.match(r.stdout, /^# \d+ checks, 0 failed$/m, summary);
+    assert.equal(r.status, 0, summary);
+    // Answered by the launch path, not by the "unsupported" stub.
+    assert.match(r.stderr, /call cuLaunchCooperativeKernel -> /, summary);
+    assert.doesNotMatch(r.stderr, /cuLaunchCooperativeKernel is not supported by vgpu/, summary);
+  } finally {
+    await med.stop();
+  }
+});
