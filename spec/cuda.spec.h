@@ -69,7 +69,8 @@ VG_REMOTE(0x0134) CUresult cuCtxSetLimit(CUlimit limit, size_t value);
 /* ---- memory ---------------------------------------------------------------------------------- */
 VG_REMOTE(0x0210) CUresult cuMemAlloc_v2(VG_OUT VG_ALLOC(bytesize) CUdeviceptr *dptr, size_t bytesize);
 VG_REMOTE(0x0211) CUresult cuMemFree_v2(VG_FREE CUdeviceptr dptr);
-VG_REMOTE(0x0212) CUresult cuMemGetInfo_v2(VG_OUT size_t *free, VG_OUT size_t *total);
+/* With a VM quota, the quota is the total and the VM's use (all of its sessions) is what is used. */
+VG_CUSTOM(0x0212) CUresult cuMemGetInfo_v2(size_t *free, size_t *total);
 VG_REMOTE(0x0213) CUresult cuMemGetAddressRange_v2(VG_OUT VG_OPTIONAL CUdeviceptr *pbase, VG_OUT VG_OPTIONAL size_t *psize, VG_RANGE(1) CUdeviceptr dptr);
 
 /* Host memory is the guest's own: pinned allocations are ordinary page-aligned guest memory. */

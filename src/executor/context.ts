@@ -22,6 +22,18 @@ interface HandleEntry {
   real: number;
 }
 
+/**
+ * Thrown by an allocation that needs more of the VM's quota than this session holds: the serving
+ * loop pauses the call, asks the mediator for `bytes` more, and replays it (or fails it with
+ * CUDA_ERROR_OUT_OF_MEMORY when the VM has no room).
+ */
+export class NeedQuota extends Error {
+  override readonly name = 'NeedQuota';
+  constructor(readonly bytes: number) {
+    super(`needs ${bytes} more bytes of the VM's quota`);
+  }
+}
+
 export interface PendingStream {
   src: number;
   left: number;
@@ -55,6 +67,17 @@ export class ExecContext {
   private readonly globals = new Map<number, number[]>();
   /** An image being uploaded in pieces (vgImagePut). */
   upload: { hash: string; buf: Buffer; got: number } | undefined;
+  /** Device bytes this session may hold: its share of the VM's quota, granted by the mediator
+   * (Infinity when the VM has no quota). */
+  reservation: number;
+  /** The mediator refused the last reservation: the replayed allocation fails. */
+  private quotaDenied = false;
+  /** VM-wide use of the quota, as the mediator last reported it (for cuMemGetInfo). */
+  vmUsed = 0;
+  /** Hands unused reservation back to the mediator. */
+  releaseQuota: (bytes: number) => void = () => {};
+  /** Tells the mediator how much this session really holds (what the VM's cuMemGetInfo shows). */
+  reportUse: (bytes: number) => void = () => {};
 
   constructor(
     readonly d: DriverApi,
@@ -62,7 +85,21 @@ export class ExecContext {
     readonly deviceMap: readonly number[],
     readonly limits: SessionLimits = {},
     readonly options: SessionOptions = {},
-  ) {}
+  ) {
+    this.reservation = limits.memoryQuota === undefined ? Infinity : 0;
+  }
+
+  get memoryQuota(): number | undefined {
+    return this.limits.memoryQuota;
+  }
+
+  grantQuota(bytes: number): void {
+    this.reservation += bytes;
+  }
+
+  denyQuota(): void {
+    this.quotaDenied = true;
+  }
 
   /** Scratch buffer for the i-th output of a call (16 bytes, reused across calls). */
   out(i: number): Buffer {
@@ -183,9 +220,13 @@ export class ExecContext {
 
   beforeAlloc(n: number): void {
     const q = this.limits.memoryQuota;
-    if (q !== undefined && this.allocs.total + n > q) {
+    if (q === undefined) return;
+    if (this.quotaDenied || this.allocs.total + n > q) {
+      this.quotaDenied = false;
       throw new CudaError(CUDA_ERROR_OUT_OF_MEMORY, `allocation of ${n} bytes exceeds the VM's memory quota of ${q}`);
     }
+    const need = this.allocs.total + n - this.reservation;
+    if (need > 0) throw new NeedQuota(need);
   }
 
   allocFailed(_n: number): void {}
@@ -193,10 +234,18 @@ export class ExecContext {
   afterAlloc(p: number, n: number): void {
     this.allocs.add(p, n);
     if (this.allocs.total > this.peakMemory) this.peakMemory = this.allocs.total;
+    if (this.reservation !== Infinity) this.reportUse(this.allocs.total);
   }
 
   afterFree(p: number): void {
     this.allocs.remove(p);
+    // Hand back what is no longer held, so the VM's other sessions can use it.
+    const surplus = this.reservation - this.allocs.total;
+    if (this.reservation !== Infinity && surplus > 0) {
+      this.reservation -= surplus;
+      this.releaseQuota(surplus);
+    }
+    if (this.reservation !== Infinity) this.reportUse(this.allocs.total);
   }
 
   // ---- deferred errors -----------------------------------------------------------------------

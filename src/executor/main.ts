@@ -26,11 +26,15 @@ const SessionMsg = z.object({
   imageDir: z.string().min(1),
   /** When true, calls run only while the mediator's scheduler grants this session its GPU. */
   scheduled: z.boolean().default(false),
+  /** The VM's device memory in use by its other sessions when this one attaches. */
+  vmUsed: z.number().int().nonnegative().default(0),
 });
 const ControlMsg = z.discriminatedUnion('type', [
   z.object({ type: z.literal('grant'), contended: z.boolean() }),
   z.object({ type: z.literal('preempt') }),
   z.object({ type: z.literal('contended') }),
+  z.object({ type: z.literal('quota'), granted: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('vmUsage'), bytes: z.number().int().nonnegative() }),
 ]);
 export type SessionMessage = z.infer<typeof SessionMsg>;
 
@@ -70,13 +74,17 @@ function main(): void {
     process.exit(3);
   }
   let gate: Gate | undefined;
+  let session: { server: SessionServer; x: ExecContext } | undefined;
   process.on('message', (msg: unknown, handle: unknown) => {
     const ctl = ControlMsg.safeParse(msg);
     if (ctl.success) {
-      if (!gate) return;
-      if (ctl.data.type === 'grant') gate.grant(ctl.data.contended);
-      else if (ctl.data.type === 'preempt') gate.preempt();
-      else gate.markContended();
+      if (!gate || !session) return;
+      const c = ctl.data;
+      if (c.type === 'grant') gate.grant(c.contended);
+      else if (c.type === 'preempt') gate.preempt();
+      else if (c.type === 'contended') gate.markContended();
+      else if (c.type === 'quota') session.server.quotaAnswer(c.granted);
+      else session.x.vmUsed = c.bytes;
       return;
     }
     if (gate) {
@@ -105,7 +113,11 @@ function main(): void {
       slog.info({ reason, ...server.stats, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms) }, 'session ended');
       process.send?.({ type: 'ended', stats: server.stats, peakMemory: x.peakMemory, reason }, () => process.exit(0));
       setTimeout(() => process.exit(0), 1000).unref();
-    }, gate);
+    }, gate, (bytes) => process.send?.({ type: 'reserve', bytes }));
+    x.vmUsed = m.vmUsed;
+    x.releaseQuota = (bytes) => process.send?.({ type: 'release', bytes });
+    x.reportUse = (bytes) => process.send?.({ type: 'used', bytes });
+    session = { server, x };
     slog.info({ deviceMap: m.deviceMap, memoryQuota: m.memoryQuota }, 'session attached');
     server.start();
   });

@@ -12,7 +12,7 @@ import { FrameParser, encodeFrame, type Frame } from '../protocol/frame.js';
 import { encodeStatus } from '../protocol/handshake.js';
 import { Reader } from '../protocol/reader.js';
 import { Writer } from '../protocol/writer.js';
-import type { ExecContext } from './context.js';
+import { NeedQuota, type ExecContext } from './context.js';
 import { CudaError } from './cuda.js';
 import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
@@ -56,6 +56,8 @@ export class SessionServer {
     private readonly onClose: (reason: string) => void,
     /** The GPU time slice; always open when no scheduler is attached. */
     private readonly gate: Gate = new Gate(() => {}, false, () => 0),
+    /** Asks the mediator for more of the VM's quota (answered through quotaAnswer). */
+    private readonly requestQuota: (bytes: number) => void = () => this.quotaAnswer(0),
   ) {}
 
   start(): void {
@@ -147,6 +149,27 @@ export class SessionServer {
     this.onClose(reason);
   }
 
+  /** Quota requests in flight to the mediator, answered in order. */
+  private readonly quotaWaits: Array<(granted: number) => void> = [];
+
+  /** Pauses serving, asks the mediator for more of the VM's quota, then replays `f` first. */
+  private awaitQuota(f: Frame, bytes: number): void {
+    this.pauses++;
+    this.queue.unshift(f);
+    this.quotaWaits.push((granted) => {
+      if (granted > 0) this.x.grantQuota(granted);
+      else this.x.denyQuota();
+      this.pauses--;
+      this.drain();
+    });
+    this.requestQuota(bytes);
+  }
+
+  /** The mediator's answer to the oldest quota request (0 = refused). */
+  quotaAnswer(granted: number): void {
+    this.quotaWaits.shift()?.(granted);
+  }
+
   /** Streams a large reply; frames that arrive meanwhile wait, preserving order. */
   private stream(id: number, result: Buffer): void {
     this.pauses++;
@@ -207,6 +230,10 @@ export class SessionServer {
       this.x.setCurrentCtx(ctxId);
       res = op.run(this.x, r, w);
     } catch (e) {
+      if (e instanceof NeedQuota) {
+        this.awaitQuota({ type: FrameType.CALL, flags, id, op: opId, payload: Buffer.from(buf.subarray(start, end)) }, e.bytes);
+        return;
+      }
       if (!(e instanceof CudaError)) throw e;
       res = e.code;
       this.log.debug({ op: op.name, code: e.code, reason: e.message }, 'call rejected');

@@ -34,6 +34,8 @@ export interface MediatorOptions {
 
 /** How long a VM's priority and weight are cached before the store is read again. */
 const POLICY_TTL_MS = 250;
+/** Extra quota granted with each reservation, so many small allocations cost one request. */
+const QUOTA_SLACK = 64 * 1024 * 1024;
 
 export class Mediator {
   private store!: Store;
@@ -124,6 +126,7 @@ export class Mediator {
             memoryQuota: s.vm.memoryQuota,
             imageDir: join(this.opts.stateDir, 'images'),
             scheduled: true,
+            vmUsed: this.vmUsed(s.vm.name),
           },
           sock,
           (m) => this.onExecutorMessage(s, m),
@@ -132,6 +135,7 @@ export class Mediator {
             this.sessions.delete(s.id);
             this.sched.remove(s.id);
             this.executors.delete(s.id);
+            this.dropLedger(s);
             const level = end.code === 0 ? 'info' : 'warn';
             s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
           },
@@ -147,14 +151,89 @@ export class Mediator {
     });
   }
 
-  /** Requests from a session's executor (docs/operations.md, Scheduling). */
+  /** Requests from a session's executor (docs/operations.md, Scheduling and quotas). */
   private onExecutorMessage(s: GuestSession, m: Record<string, unknown>): void {
-    if (m.type === 'want') this.sched.want(s.id);
+    if (m.type === 'reserve' && typeof m.bytes === 'number') this.reserve(s, m.bytes);
+    else if (m.type === 'release' && typeof m.bytes === 'number') this.release(s, m.bytes);
+    else if (m.type === 'used' && typeof m.bytes === 'number') {
+      this.used.set(s.id, m.bytes);
+      this.publishUsage(s.vm.name);
+    }
+    else if (m.type === 'want') this.sched.want(s.id);
     else if (m.type === 'yield' && typeof m.usedNs === 'number') {
       s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
       this.sched.yield(s.id, m.usedNs, m.again === true);
     }
     else s.log.warn({ message: m.type }, 'unexpected message from executor');
+  }
+
+  /** Bytes of its VM's quota each session holds; a VM's sessions together never exceed it. */
+  private readonly ledger = new Map<string, Map<number, number>>();
+
+  private vmReserved(vm: string): number {
+    let sum = 0;
+    for (const b of this.ledger.get(vm)?.values() ?? []) sum += b;
+    return sum;
+  }
+
+  /** Grants `bytes` more (plus some slack, so a run of small allocations costs one request) if
+   * the VM stays within its quota; answers 0 otherwise. */
+  private reserve(s: GuestSession, bytes: number): void {
+    const quota = this.currentQuota(s);
+    const held = this.vmReserved(s.vm.name);
+    let granted = 0;
+    if (quota === null) granted = bytes;
+    else if (held + bytes <= quota) granted = Math.min(quota - held, bytes + QUOTA_SLACK);
+    if (granted > 0) {
+      const l = this.ledger.get(s.vm.name) ?? new Map<number, number>();
+      l.set(s.id, (l.get(s.id) ?? 0) + granted);
+      this.ledger.set(s.vm.name, l);
+    } else {
+      s.log.info({ requested: bytes, held, quota }, 'allocation refused: VM memory quota reached');
+    }
+    this.executors.get(s.id)?.send({ type: 'quota', granted });
+    this.publishUsage(s.vm.name);
+  }
+
+  private release(s: GuestSession, bytes: number): void {
+    const l = this.ledger.get(s.vm.name);
+    const cur = l?.get(s.id);
+    if (!l || cur === undefined) return;
+    l.set(s.id, Math.max(0, cur - bytes));
+    this.publishUsage(s.vm.name);
+  }
+
+  /** Device memory each session really holds (reservations include some slack). */
+  private readonly used = new Map<number, number>();
+
+  /** A session ended: everything it held is free again for its VM. */
+  private dropLedger(s: GuestSession): void {
+    this.used.delete(s.id);
+    this.ledger.get(s.vm.name)?.delete(s.id);
+    this.publishUsage(s.vm.name);
+  }
+
+  private vmUsed(vm: string): number {
+    let bytes = 0;
+    for (const [id, sess] of this.sessions) if (sess.vm.name === vm) bytes += this.used.get(id) ?? 0;
+    return bytes;
+  }
+
+  /** Tells the VM's sessions how much of the quota is in use (what cuMemGetInfo reports). */
+  private publishUsage(vm: string): void {
+    const bytes = this.vmUsed(vm);
+    for (const [id, sess] of this.sessions) {
+      if (sess.vm.name === vm) this.executors.get(id)?.send({ type: 'vmUsage', bytes });
+    }
+  }
+
+  /** The VM's quota as the store has it now (an operator may change it while sessions run). */
+  private currentQuota(s: GuestSession): number | null {
+    try {
+      return this.store.getVm(s.vm.name).memoryQuota;
+    } catch {
+      return s.vm.memoryQuota;
+    }
   }
 
   /** A VM's scheduling policy, read from the store (cached briefly) so changes apply live. */

@@ -98,3 +98,20 @@ VG_EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dstHost, CUdeviceptr srcDevic
                                              CUstream hStream) {
   VG_TRACED(dtoh(VG_CUSTOM_OP_DTOH_ASYNC_PTSZ, dstHost, srcDevice, ByteCount, &hStream));
 }
+
+/* Forwarded by hand because the executor answers it from the VM's quota (spec/cuda.spec.h). */
+static CUresult mem_get_info(size_t *free_bytes, size_t *total) {
+  if (!free_bytes || !total) return CUDA_ERROR_INVALID_VALUE;
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_cuMemGetInfo_v2, 0);
+  if (r) return r;
+  r = vg_call_invoke(&c);
+  if (r == CUDA_SUCCESS) {
+    *free_bytes = (size_t)vg_get_u64(&c);
+    *total = (size_t)vg_get_u64(&c);
+  }
+  return vg_call_end(&c, r);
+}
+
+VG_EXPORT CUresult cuMemGetInfo_v2(size_t *free, size_t *total) { VG_TRACED(mem_get_info(free, total)); }

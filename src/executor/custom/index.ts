@@ -9,6 +9,7 @@ export {
   cuMemcpyDtoH_v2_ptds,
   cuMemcpyDtoHAsync_v2,
   cuMemcpyDtoHAsync_v2_ptsz,
+  cuMemGetInfo_v2,
 } from './memory.js';
 export * from './module.js';
 export * from './launch.js';

@@ -140,3 +140,24 @@ export async function pumpPendingStream(
     if (!ok) await drained();
   }
 }
+
+/** With a VM quota: total = the quota, free = what the VM has not used of it (never more than
+ * the device really has free). Without one, the driver's figures. */
+export function cuMemGetInfo_v2(x: ExecContext, r: Reader, w: Writer): number {
+  r.end();
+  const f = x.out(0);
+  const t = x.out(1);
+  const res = x.d.cuMemGetInfo_v2(f, t);
+  if (res !== 0) return res;
+  let free = x.readU64(f);
+  let total = x.readU64(t);
+  const q = x.memoryQuota;
+  if (q !== undefined) {
+    const used = Math.max(x.vmUsed, x.allocs.total);
+    total = Math.min(q, total);
+    free = Math.max(0, Math.min(free, total - used));
+  }
+  w.u64(free);
+  w.u64(total);
+  return 0;
+}

@@ -1,0 +1,94 @@
+// A VM's memory quota holds across all of its sessions: its guests see the quota as total memory,
+// allocations past it fail with CUDA_ERROR_OUT_OF_MEMORY while another VM is unaffected, and
+// memory a guest held is free again once it exits.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { buildProgram } from '../helpers/programs.js';
+import { BIN } from '../helpers/paths.js';
+
+let m: RunningMediator;
+let prog: string;
+
+before(async () => {
+  m = await startMediator({ env: { VGPU_SOFTGPU_MEMORY: '4G' } });
+  prog = buildProgram('quota');
+});
+after(async () => {
+  await m?.stop();
+});
+
+function addVm(...args: string[]): string {
+  const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', ...args, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
+  return out.trim().split('\n').at(-1)!;
+}
+
+interface Guest {
+  lines: string[];
+  waitFor(re: RegExp): Promise<string>;
+  release(): void;
+  done: Promise<number | null>;
+}
+
+function guest(token: string, ...steps: string[]): Guest {
+  const p = spawn(join(BIN, 'vgpu-run'), ['--server', m.server, '--token', token, '--', prog, ...steps]);
+  const lines: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  let buf = '';
+  p.stdout.setEncoding('utf8');
+  p.stdout.on('data', (d: string) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      lines.push(l);
+      for (const w of [...waiters]) if (w.re.test(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
+    }
+  });
+  const done = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+  return {
+    lines,
+    waitFor: (re) => {
+      const hit = lines.find((l) => re.test(l));
+      return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ re, resolve }));
+    },
+    release: () => p.stdin.end('\n'),
+    done,
+  };
+}
+
+test('a 2 GiB quota is the total memory the VM sees and is shared by its sessions', async () => {
+  const q = addVm('quota-vm', '--memory', '2G');
+  const other = addVm('quota-other');
+
+  const a = guest(q, 'info', 'alloc:1536', 'info', 'hold');
+  await a.waitFor(/holding/);
+  assert.match(a.lines[0]!, /info free=2048 total=2048 devtotal=2048 r=0,0/, 'quota as total through the driver API');
+  assert.match(a.lines[1]!, /alloc 1536 -> 0/);
+  assert.match(a.lines[2]!, /info free=512 total=2048/, 'its own use shows as used');
+
+  // A second process of the same VM: only what is left of the quota.
+  const b = guest(q, 'info', 'alloc:1024', 'alloc:256');
+  assert.equal(await b.done, 0);
+  assert.match(b.lines[0]!, /info free=512 total=2048/, 'the VM-wide use, not just this process');
+  assert.match(b.lines[1]!, /alloc 1024 -> 2$/, 'past the VM quota: CUDA_ERROR_OUT_OF_MEMORY');
+  assert.match(b.lines[2]!, /alloc 256 -> 0$/, 'within what is left: fine');
+
+  // Another VM is unaffected.
+  const c = guest(other, 'alloc:1024');
+  assert.equal(await c.done, 0);
+  assert.match(c.lines[0]!, /alloc 1024 -> 0$/);
+
+  // Once the holder exits, its memory is the VM's again.
+  a.release();
+  assert.equal(await a.done, 0);
+  await new Promise((r) => setTimeout(r, 300));
+  const d = guest(q, 'alloc:1536', 'info');
+  assert.equal(await d.done, 0);
+  assert.match(d.lines[0]!, /alloc 1536 -> 0$/, d.lines.join('\n'));
+});
