@@ -36,6 +36,9 @@ export interface LoadedDriver {
   kind: BackendKind;
   path: string;
   api: DriverApi;
+  /** Binds a function under a prototype of our choosing (ABI-compatible with the real one), for
+   * hot paths that pass addresses as integers instead of Buffers; undefined if it is missing. */
+  raw(prototype: string): ((...args: unknown[]) => number) | undefined;
   /** Names of functions that were called but are missing from the library. */
   missing: Set<string>;
 }
@@ -77,5 +80,12 @@ export function loadDriver(kind: BackendKind, onMissing: (name: string) => void 
       },
     });
   }
-  return { kind, path, api: api as unknown as DriverApi, missing };
+  const raw = (prototype: string): ((...args: unknown[]) => number) | undefined => {
+    try {
+      return lib.func(prototype) as (...args: unknown[]) => number;
+    } catch {
+      return undefined;
+    }
+  };
+  return { kind, path, api: api as unknown as DriverApi, missing, raw };
 }

@@ -5,8 +5,10 @@
 // asks (its quantum is over). Busy time - time spent executing calls, plus the synchronisation
 // that drains asynchronous GPU work before yielding - is what the session is charged.
 
-/** Busy time after which the serving loop returns to the event loop (half a default quantum). */
-const TURN_NS = 10_000_000;
+/** Busy time after which the serving loop returns to the event loop: half a default quantum
+ * while others wait, longer while this session is alone (it only needs to notice a newcomer). */
+const TURN_NS_CONTENDED = 10_000_000;
+const TURN_NS_ALONE = 50_000_000;
 
 /** `again`: the session still has work and waits for the GPU again (decided in the same step as
  * the yield, so the scheduler compares it with the others instead of skipping it). */
@@ -82,7 +84,7 @@ export class Gate {
    * calls in one turn while it holds a contended GPU.
    */
   shouldBreak(): boolean {
-    return this.enabled && this.turnNs >= TURN_NS;
+    return this.enabled && this.turnNs >= (this.contended ? TURN_NS_CONTENDED : TURN_NS_ALONE);
   }
 
   /** The serving loop starts a new event-loop turn. */

@@ -15,6 +15,7 @@ import { loadDriver, type BackendKind } from './driver.js';
 import { probe, ProbeError } from './probe.js';
 import { SessionServer } from './serve.js';
 import { Gate } from './gate.js';
+import { bindRawLaunch } from './custom/launch.js';
 
 const SessionMsg = z.object({
   type: z.literal('session'),
@@ -68,6 +69,7 @@ function main(): void {
     }
   }
   if (!process.send) throw new Error('the executor must be started by the mediator (no IPC channel)');
+  bindRawLaunch((proto) => drv.raw(proto));
   const init = drv.api.cuInit(0);
   if (init !== 0) {
     log.error({ code: init }, 'cuInit failed');

@@ -18,6 +18,7 @@ import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
 import { directSocket } from './direct-socket.js';
 import { Gate } from './gate.js';
+import { FrameQueue } from './frame-queue.js';
 
 export interface ServeStats {
   calls: number;
@@ -36,7 +37,7 @@ export class SessionServer {
     },
   });
   /** Frames received but not served yet (payloads copied), strictly in arrival order. */
-  private readonly queue: Frame[] = [];
+  private readonly queue = new FrameQueue();
   /** Reasons serving is paused: a multi-frame reply being sent, a quota reservation pending. */
   private pauses = 0;
   private readonly w = new Writer(64 * 1024);
@@ -112,7 +113,7 @@ export class SessionServer {
     this.gate.newTurn();
     try {
       while (this.queue.length > 0 && this.pauses === 0 && !this.closed) {
-        const f = this.queue[0]!;
+        const f = this.queue.peek()!;
         if (this.mustBreak()) return;
         if (f.type === FrameType.CALL && !this.gate.ready()) return;
         this.queue.shift();

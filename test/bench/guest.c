@@ -5,6 +5,8 @@
  *   guest discover      cuInit + device count + name/memory/attributes (what a discovery-only
  *                       process does); the caller times the whole process
  *   guest launches N FATBIN   N launches of an empty kernel, then one synchronize: launches/s
+ *   guest sgemm N PTX   N x N tiled shared-memory SGEMM (softgpu/tests/ptx/sgemm.ptx) on the device,
+ *                       checked against, and timed next to, a naive single-thread C loop
  * The same source is also linked straight against softgpu (no vgpu in between) for the baseline.
  * Each prints one JSON object.
  */
@@ -90,6 +92,52 @@ int main(int argc, char **argv)
     CK(cuCtxSynchronize());
     printf("{\"launches_per_s\": %.0f}\n", n / (now_s() - t0));
     return 0;
+  }
+  if (!strcmp(argv[1], "sgemm") && argc > 3) {
+    int n = atoi(argv[2]);
+    if (n <= 0 || n % 16) return 2;
+    FILE *f = fopen(argv[3], "rb");
+    if (!f) return 2;
+    static char ptx[1 << 20];
+    size_t len = fread(ptx, 1, sizeof ptx - 1, f);
+    fclose(f);
+    ptx[len] = 0;
+    size_t bytes = (size_t)n * n * sizeof(float);
+    float *a = malloc(bytes), *b = malloc(bytes), *c = malloc(bytes), *ref = malloc(bytes);
+    for (int i = 0; i < n * n; i++) { a[i] = (float)((i * 7) % 13) / 13.0f; b[i] = (float)((i * 5) % 11) / 11.0f; }
+    double t0 = now_s();
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < n; j++) {
+        float acc = 0;
+        for (int k = 0; k < n; k++) acc += a[i * n + k] * b[k * n + j];
+        ref[i * n + j] = acc;
+      }
+    double naive = now_s() - t0;
+    CUmodule m;
+    CUfunction k;
+    CUdeviceptr da, db, dc;
+    CK(cuModuleLoadData(&m, ptx));
+    CK(cuModuleGetFunction(&k, m, "sgemm"));
+    CK(cuMemAlloc(&da, bytes)); CK(cuMemAlloc(&db, bytes)); CK(cuMemAlloc(&dc, bytes));
+    CK(cuMemcpyHtoD(da, a, bytes)); CK(cuMemcpyHtoD(db, b, bytes));
+    void *args[] = {&da, &db, &dc, &n};
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+      double t1 = now_s();
+      CK(cuLaunchKernel(k, n / 16, n / 16, 1, 16, 16, 1, 0, NULL, args, NULL));
+      CK(cuCtxSynchronize());
+      double dt = now_s() - t1;
+      if (dt < best) best = dt;
+    }
+    CK(cuMemcpyDtoH(c, dc, bytes));
+    double maxerr = 0;
+    for (int i = 0; i < n * n; i++) {
+      double e = c[i] - ref[i];
+      if (e < 0) e = -e;
+      if (e > maxerr) maxerr = e;
+    }
+    printf("{\"device_ms\": %.2f, \"naive_ms\": %.2f, \"max_err\": %g}\n", best * 1e3, naive * 1e3, maxerr);
+    return maxerr < 1e-2 ? 0 : 3;
   }
   if (!strcmp(argv[1], "copy") && argc > 2) {
     size_t n = (size_t)atoi(argv[2]) << 20;

@@ -98,6 +98,9 @@ async function main(): Promise<void> {
     const viaVgpu = runJson(guest, ['launches', '100000', fatbin], env).launches_per_s!;
     rows.push({ what: '100k empty launches + sync, launches/s', vgpu: viaVgpu.toFixed(0), baseline: `${direct1.toFixed(0)} (softgpu in-process)`, ratio: `${((viaVgpu / direct1) * 100).toFixed(0)}%`, bar: '>= 25%' });
 
+    const sg = runJson(guest, ['sgemm', '256', join(ROOT, 'softgpu/tests/ptx/sgemm.ptx')], env);
+    rows.push({ what: 'tiled SGEMM 256x256 through vgpu, ms', vgpu: sg.device_ms!.toFixed(1), baseline: `${sg.naive_ms!.toFixed(1)} (naive C loop)`, ratio: `${(sg.device_ms! / sg.naive_ms!).toFixed(1)}x`, bar: '<= 100x' });
+
     const trueMs = timeProcess('/bin/true', [], {}, 20);
     const discMs = timeProcess(guest, ['discover'], env, 20);
     rows.push({ what: 'discovery-only process (count + properties), ms', vgpu: discMs.toFixed(1), baseline: `${trueMs.toFixed(1)} (/bin/true)`, ratio: `${(discMs / trueMs).toFixed(1)}x`, bar: '<= 20 ms' });

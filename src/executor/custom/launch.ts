@@ -19,9 +19,24 @@ interface LaunchBuffers {
   params: Buffer;
   size: Buffer;
   extra: Buffer;
+  extraAddr: number;
   config: Buffer;
   attrs: Buffer;
   attrsAddr: number;
+}
+
+type RawLaunch = (f: number, gx: number, gy: number, gz: number, bx: number, by: number, bz: number, shmem: number,
+  stream: number, kernelParams: number, extra: number) => number;
+
+/** cuLaunchKernel(_ptsz) bound with every pointer as a 64-bit integer: marshalling integers is
+ * much cheaper than Buffers, and this is the hottest call there is. Set by the executor. */
+export const rawLaunch: { plain?: RawLaunch | undefined; ptsz?: RawLaunch | undefined } = {};
+const RAW_PROTO = (name: string): string =>
+  `int32_t ${name}(uint64_t f, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t bx, uint32_t by, uint32_t bz, uint32_t shmem, uint64_t stream, uint64_t kernelParams, uint64_t extra)`;
+
+export function bindRawLaunch(raw: (proto: string) => ((...args: unknown[]) => number) | undefined): void {
+  rawLaunch.plain = raw(RAW_PROTO('cuLaunchKernel')) as RawLaunch | undefined;
+  rawLaunch.ptsz = raw(RAW_PROTO('cuLaunchKernel_ptsz')) as RawLaunch | undefined;
 }
 
 let bufs: LaunchBuffers | undefined;
@@ -42,7 +57,7 @@ function buffers(): LaunchBuffers {
   extra.writeBigUInt64LE(BigInt(addr(size)), 24);
   extra.writeBigUInt64LE(0n, 32);
   const attrs = Buffer.alloc(MAX_ATTRS * ATTR_SIZE);
-  bufs = { params, size, extra, config: Buffer.alloc(CONFIG_SIZE), attrs, attrsAddr: addr(attrs) };
+  bufs = { params, size, extra, extraAddr: addr(extra), config: Buffer.alloc(CONFIG_SIZE), attrs, attrsAddr: addr(attrs) };
   return bufs;
 }
 
@@ -62,6 +77,8 @@ function launch(x: ExecContext, r: Reader, ptsz: boolean): number {
   const b = buffers();
   stageParams(b, r);
   r.end();
+  const fast = ptsz ? rawLaunch.ptsz : rawLaunch.plain;
+  if (fast) return fast(f, gx, gy, gz, bx, by, bz, shmem, stream, 0, b.extraAddr);
   return ptsz
     ? x.d.cuLaunchKernel_ptsz(f, gx, gy, gz, bx, by, bz, shmem, stream, null, b.extra)
     : x.d.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, stream, null, b.extra);
