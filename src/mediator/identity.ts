@@ -21,24 +21,44 @@ export function vgpuUuid(vm: string, slot: number, physUuid: string): Buffer {
   return Buffer.from(h);
 }
 
+/** "dddd:bb:dd.f" -> its domain, bus and device numbers (the store has validated the form). */
+export function parsePciBusId(id: string): { domain: number; bus: number; device: number } | undefined {
+  const m = /^([0-9a-f]{4,8}):([0-9a-f]{2}):([0-9a-f]{2})\.[0-7]$/i.exec(id);
+  return m ? { domain: parseInt(m[1]!, 16), bus: parseInt(m[2]!, 16), device: parseInt(m[3]!, 16) } : undefined;
+}
+
+/** CUdevice_attribute numbers of the PCI location (cudart's integrity check hashes these). */
+const ATTR_PCI_BUS = 33;
+const ATTR_PCI_DEVICE = 34;
+const ATTR_PCI_DOMAIN = 50;
+
 export function placeVm(
-  vm: { name: string; vgpus: number; memoryQuota: number | null },
+  vm: { name: string; vgpus: number; memoryQuota: number | null; pciBusId?: string | null },
   physical: readonly ProbedDevice[],
 ): Placement {
   const n = Math.min(Math.max(1, vm.vgpus), physical.length);
   const deviceMap: number[] = [];
   const devices: DeviceRecord[] = [];
+  // A VM may be given the PCI location its guests see (its first vGPU; later ones on the buses
+  // after it), so that it can match the VM's virtual hardware. Every query path reads it from the
+  // same record: the fields and the attributes change together.
+  const base = vm.pciBusId ? parsePciBusId(vm.pciBusId) : undefined;
   for (let slot = 0; slot < n; slot++) {
     const p = physical[slot]!;
     deviceMap.push(p.ordinal);
+    const pci = base ? { domain: base.domain, bus: (base.bus + slot) & 0xff, device: base.device } : { domain: p.pciDomain, bus: p.pciBus, device: p.pciDevice };
+    const attributes = [...p.attributes];
+    attributes[ATTR_PCI_BUS] = pci.bus;
+    attributes[ATTR_PCI_DEVICE] = pci.device;
+    attributes[ATTR_PCI_DOMAIN] = pci.domain;
     devices.push({
       name: p.name,
       uuid: vgpuUuid(vm.name, slot, p.uuid),
       totalMem: vm.memoryQuota !== null ? Math.min(vm.memoryQuota, p.totalMem) : p.totalMem,
-      pciDomain: p.pciDomain,
-      pciBus: p.pciBus,
-      pciDevice: p.pciDevice,
-      attributes: p.attributes,
+      pciDomain: pci.domain,
+      pciBus: pci.bus,
+      pciDevice: pci.device,
+      attributes,
     });
   }
   return { deviceMap, devices };

@@ -104,3 +104,17 @@ async function deviceUuid(): Promise<string> {
   assert.match(u, /^GPU-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, r.stdout + r.stderr);
   return u;
 }
+
+test('a VM configured with a PCI bus id shows it on every path', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', 'pci-vm', '--pci-bus-id', '0000:65:00.0', '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
+  const token = out.trim().split('\n').at(-1)!;
+  const r = await runGuest(prog, ['--server', m.server, '--token', token], {}, 30_000);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const p = JSON.parse(r.stdout.trim()) as Probe;
+  assert.equal(p.devices[0]!.pci_id, '0000:65:00.0');
+  // cudart hashes the PCI attributes in its integrity check: they must agree with the bus id.
+  const rt = await runGuest(buildProgram('driver_api'), ['--server', m.server, '--token', token], {}, 120_000);
+  assert.match(rt.stdout, /# pci 0000:65:00\.0/i);
+  assert.doesNotMatch(rt.stdout, /^not ok/m);
+});
