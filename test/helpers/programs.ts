@@ -2,7 +2,7 @@
 // and runs them with the guest library first on the loader path.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { BIN, BUILD, GUEST_LIB_DIR, ROOT } from './paths.js';
@@ -13,7 +13,10 @@ export function buildProgram(name: string, extra: string[] = []): string {
   const src = join(ROOT, 'test/programs', `${name}.c`);
   const out = join(BUILD, 'test-programs', name);
   mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
+  // Rebuild when the source or a shared header (test/programs/*.h) is newer than the binary.
+  const dir = join(ROOT, 'test/programs');
+  const newest = Math.max(statSync(src).mtimeMs, ...readdirSync(dir).filter((f) => f.endsWith('.h')).map((f) => statSync(join(dir, f)).mtimeMs));
+  if (!existsSync(out) || statSync(out).mtimeMs < newest) {
     execFileSync('cc', ['-std=c11', '-O1', '-g', '-D_GNU_SOURCE', '-Wall', '-Werror', `-I${CUDA_HOME}/include`, '-o', out, src,
       `-L${GUEST_LIB_DIR}`, '-lcuda', '-lpthread', ...extra], { stdio: 'inherit' });
   }

@@ -13,25 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int failures;
+#include "tap.h"
 
-#define CHECK(name, cond)                                                                      \
-  do {                                                                                         \
-    if (cond) printf("ok - %s\n", name);                                                       \
-    else { printf("not ok - %s (%s:%d)\n", name, __FILE__, __LINE__); failures++; }           \
-  } while (0)
-
-#define EXPECT(name, call, want)                                                               \
-  do {                                                                                         \
-    CUresult r_ = (call);                                                                      \
-    if (r_ == (want)) printf("ok - %s\n", name);                                               \
-    else {                                                                                     \
-      const char *s_ = NULL;                                                                   \
-      cuGetErrorName(r_, &s_);                                                                 \
-      printf("not ok - %s: got %d (%s), want %d\n", name, (int)r_, s_ ? s_ : "?", (int)(want)); \
-      failures++;                                                                              \
-    }                                                                                          \
-  } while (0)
 
 #define MIB (1024u * 1024u)
 

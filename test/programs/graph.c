@@ -8,18 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int failures;
-#define CHECK(name, cond)                                                                      \
-  do {                                                                                         \
-    if (cond) printf("ok - %s\n", name);                                                       \
-    else { printf("not ok - %s (line %d)\n", name, __LINE__); failures++; }                    \
-  } while (0)
-#define EXPECT(name, call, want)                                                               \
-  do {                                                                                         \
-    CUresult r_ = (call);                                                                      \
-    if (r_ == (want)) printf("ok - %s\n", name);                                               \
-    else { printf("not ok - %s: got %d want %d (line %d)\n", name, (int)r_, (int)(want), __LINE__); failures++; } \
-  } while (0)
+#include "tap.h"
 
 int main(int argc, char **argv)
 {

@@ -12,18 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(name, cond)                                                                      \
-  do {                                                                                         \
-    if (cond) printf("ok - %s\n", name);                                                       \
-    else { printf("not ok - %s (line %d)\n", name, __LINE__); failures++; }                    \
-  } while (0)
-#define EXPECT(name, call, want)                                                               \
-  do {                                                                                         \
-    CUresult r_ = (call);                                                                      \
-    if (r_ == (want)) printf("ok - %s\n", name);                                               \
-    else { printf("not ok - %s: got %d want %d (line %d)\n", name, (int)r_, (int)(want), __LINE__); failures++; } \
-  } while (0)
+#include "tap.h"
 
 static void *slurp(const char *path, size_t *n, int nul) {
   FILE *f = fopen(path, "rb");
