@@ -173,6 +173,8 @@ VG_REMOTE(0x0515) CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache 
 VG_REMOTE(0x0518) CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(VG_OUT int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize);
 VG_REMOTE(0x0519) CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(VG_OUT int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize, unsigned int flags);
 VG_REMOTE(0x051a) CUresult cuOccupancyAvailableDynamicSMemPerBlock(VG_OUT size_t *dynamicSmemSize, CUfunction func, int numBlocks, int blockSize);
+/* The launch configuration travels like cuLaunchKernelEx's (without parameters). */
+VG_CUSTOM(0x051b) CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config);
 
 /* Launches: the guest packs kernelParams (or the `extra` buffer) per the layout it got with the
  * lookup, and sends one fire-and-forget frame. */

@@ -74,9 +74,12 @@ static CUresult set_attr(sg_func *f, CUfunction_attribute attrib, int value) {
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
-    case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
     case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
       return value == 0 ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED;
+    /* A permission ("non-portable cluster sizes may be used"), not a requirement: granting it
+     * changes nothing for a device that launches no clusters. cuBLAS sets it at start-up. */
+    case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
+      return value == 0 || value == 1 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
     default: return CUDA_ERROR_INVALID_VALUE;
   }
 }
@@ -215,6 +218,18 @@ static int blocks_per_sm(sg_func *f, int block, size_t dyn) {
     if (by_regs < n) n = (int)by_regs;
   }
   return n;
+}
+
+/* softgpu launches no thread-block clusters (CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH is 0), so no
+ * cluster of any shape can be resident: the answer is 0, which callers (cuBLAS) take as "use a
+ * kernel without clusters". */
+SG_EXPORT CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config) {
+  sg_func *f;
+  CUresult rc = sg_func_lookup(func, &f);
+  if (rc) return rc;
+  if (!numClusters || !config) return CUDA_ERROR_INVALID_VALUE;
+  *numClusters = 0;
+  return CUDA_SUCCESS;
 }
 
 SG_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize,

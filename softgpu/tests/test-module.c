@@ -292,3 +292,26 @@ TEST(module_illegal_address_is_sticky) {
   ASSERT_CU(cuMemcpyDtoH(&v, d, sizeof v), CUDA_ERROR_ILLEGAL_ADDRESS);
   ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_ILLEGAL_ADDRESS);
 }
+
+TEST(module_no_clusters_but_cuBLAS_probes_succeed) {
+  sg_test_setup();
+  CUmodule m = load_ptx();
+  CUfunction f;
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "axpy"));
+  /* A permission to use non-portable cluster sizes is harmless without clusters... */
+  ASSERT_CU_OK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1));
+  ASSERT_CU(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 2), CUDA_ERROR_INVALID_VALUE);
+  /* ...but requiring a cluster shape is not supported. */
+  ASSERT_CU(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, 2), CUDA_ERROR_NOT_SUPPORTED);
+  CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION};
+  attr.value.clusterDim.x = 3;
+  attr.value.clusterDim.y = 1;
+  attr.value.clusterDim.z = 1;
+  CUlaunchConfig cfg = {.gridDimX = 3, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 128, .blockDimY = 1, .blockDimZ = 1,
+                        .attrs = &attr, .numAttrs = 1};
+  int n = -1;
+  ASSERT_CU_OK(cuOccupancyMaxActiveClusters(&n, f, &cfg));
+  ASSERT_EQ(n, 0); /* no cluster can be resident on a device that launches none */
+  ASSERT_CU(cuOccupancyMaxActiveClusters(NULL, f, &cfg), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuOccupancyMaxActiveClusters(&n, f, NULL), CUDA_ERROR_INVALID_VALUE);
+}

@@ -210,3 +210,29 @@ VG_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gri
   VG_TRACED(launch_cooperative(VG_OP_cuLaunchKernelEx_ptsz, f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY,
                                blockDimZ, sharedMemBytes, hStream, kernelParams));
 }
+
+/* The configuration is sent as for cuLaunchKernelEx, without parameters. */
+static CUresult max_active_clusters(int *num, CUfunction f, const CUlaunchConfig *cfg) {
+  if (!num || !cfg || (cfg->numAttrs && !cfg->attrs) || cfg->numAttrs > 32) return CUDA_ERROR_INVALID_VALUE;
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_cuOccupancyMaxActiveClusters, 0);
+  if (r) return r;
+  vg_put_handle(&c, VG_H_FUNCTION, f, 0);
+  vg_put_u32(&c, cfg->gridDimX); vg_put_u32(&c, cfg->gridDimY); vg_put_u32(&c, cfg->gridDimZ);
+  vg_put_u32(&c, cfg->blockDimX); vg_put_u32(&c, cfg->blockDimY); vg_put_u32(&c, cfg->blockDimZ);
+  vg_put_u32(&c, cfg->sharedMemBytes);
+  vg_put_handle(&c, VG_H_STREAM, cfg->hStream, 1);
+  vg_put_u32(&c, cfg->numAttrs);
+  for (unsigned i = 0; i < cfg->numAttrs; i++) {
+    vg_put_u32(&c, (uint32_t)cfg->attrs[i].id);
+    vg_put_raw(&c, &cfg->attrs[i].value, 64);
+  }
+  r = vg_call_invoke(&c);
+  if (r == CUDA_SUCCESS) *num = vg_get_i32(&c);
+  return vg_call_end(&c, r);
+}
+
+VG_EXPORT CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config) {
+  VG_TRACED(max_active_clusters(numClusters, func, config));
+}

@@ -6,6 +6,7 @@
 import koffi from 'koffi';
 
 import type { Reader } from '../../protocol/reader.js';
+import type { Writer } from '../../protocol/writer.js';
 import type { ExecContext } from '../context.js';
 import { CudaError, CUDA_ERROR_INVALID_VALUE } from '../cuda.js';
 
@@ -92,10 +93,9 @@ export function cuLaunchKernel_ptsz(x: ExecContext, r: Reader): number {
   return launch(x, r, true);
 }
 
-/** cuLaunchKernelEx: the config's attributes travel as (u32 id, 64 value bytes) each. */
-function launchEx(x: ExecContext, r: Reader, ptsz: boolean): number {
-  const f = x.handle(r.u64(), 'function', false);
-  const b = buffers();
+/** Reads a CUlaunchConfig (grid, block, shared memory, stream, attributes as (u32 id, 64 value
+ * bytes) each) into the fixed config buffer. */
+function readConfig(x: ExecContext, r: Reader, b: LaunchBuffers): Buffer {
   const c = b.config;
   for (let i = 0; i < 7; i++) c.writeUInt32LE(r.u32(), i * 4); // grid xyz, block xyz, shared mem
   c.writeUInt32LE(0, 28);
@@ -111,6 +111,13 @@ function launchEx(x: ExecContext, r: Reader, ptsz: boolean): number {
   c.writeBigUInt64LE(BigInt(n ? b.attrsAddr : 0), 40);
   c.writeUInt32LE(n, 48);
   c.writeUInt32LE(0, 52);
+  return c;
+}
+
+function launchEx(x: ExecContext, r: Reader, ptsz: boolean): number {
+  const f = x.handle(r.u64(), 'function', false);
+  const b = buffers();
+  const c = readConfig(x, r, b);
   stageParams(b, r);
   r.end();
   return ptsz ? x.d.cuLaunchKernelEx_ptsz(c, f, null, b.extra) : x.d.cuLaunchKernelEx(c, f, null, b.extra);
@@ -122,4 +129,15 @@ export function cuLaunchKernelEx(x: ExecContext, r: Reader): number {
 
 export function cuLaunchKernelEx_ptsz(x: ExecContext, r: Reader): number {
   return launchEx(x, r, true);
+}
+
+export function cuOccupancyMaxActiveClusters(x: ExecContext, r: Reader, w: Writer): number {
+  const f = x.handle(r.u64(), 'function', false);
+  const c = readConfig(x, r, buffers());
+  r.end();
+  const o = x.out(0);
+  const res = x.d.cuOccupancyMaxActiveClusters(o, f, c);
+  if (res !== 0) return res;
+  w.i32(o.readInt32LE(0));
+  return 0;
 }
