@@ -25,6 +25,8 @@ export interface ServeStats {
   asyncCalls: number;
   bytesIn: number;
   bytesOut: number;
+  /** Time spent executing calls (what the GPU time-slice scheduler charges), in ns. */
+  busyNs: number;
 }
 
 export class SessionServer {
@@ -47,7 +49,7 @@ export class SessionServer {
   /** First error of a MORE-chained group of calls, reported with the group's last frame. */
   private groupErr = 0;
   private inGroup = false;
-  readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0 };
+  readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0 };
   private closed = false;
 
   constructor(
@@ -239,7 +241,9 @@ export class SessionServer {
       res = e.code;
       this.log.debug({ op: op.name, code: e.code, reason: e.message }, 'call rejected');
     }
-    this.gate.charge((performance.now() - t0) * 1e6);
+    const ns = (performance.now() - t0) * 1e6;
+    this.gate.charge(ns);
+    this.stats.busyNs += ns;
     this.stats.calls++;
     if (noreply) {
       this.stats.asyncCalls++;

@@ -38,7 +38,7 @@ function runGuest(server: string, token: string | undefined, cmd: string[], env:
       p.kill('SIGKILL');
       reject(new Error(`${cmd.join(' ')} timed out\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, 60_000);
-    p.on('exit', (code) => {
+    p.on('close', (code) => {
       clearTimeout(t);
       resolve({ code, stdout, stderr });
     });

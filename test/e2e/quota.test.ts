@@ -50,7 +50,7 @@ function guest(token: string, ...steps: string[]): Guest {
       for (const w of [...waiters]) if (w.re.test(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
     }
   });
-  const done = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+  const done = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
   return {
     lines,
     waitFor: (re) => {

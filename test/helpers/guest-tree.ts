@@ -148,7 +148,7 @@ export function runInTree(root: string, argv: string[], opts: TreeRunOptions): P
       clearTimeout(t);
       reject(e);
     });
-    p.on('exit', (code, signal) => {
+    p.on('close', (code, signal) => {
       clearTimeout(t);
       resolve({ code, signal, stdout, stderr });
     });

@@ -95,7 +95,7 @@ export function runCudaProgram(prog: string, flavour: CudartFlavour, server: str
       clearTimeout(t);
       reject(e);
     });
-    p.on('exit', (code, signal) => {
+    p.on('close', (code, signal) => {
       clearTimeout(t);
       resolve({ code, signal, stdout, stderr });
     });

@@ -47,7 +47,9 @@ export function runGuest(
       p.kill('SIGKILL');
       reject(new Error(`${prog} timed out\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, timeoutMs);
-    p.on('exit', (code) => {
+    // 'close', not 'exit': 'exit' can fire before the pipes are drained, leaving stdout empty
+    // for a program that printed and exited 0 (seen under load in CI).
+    p.on('close', (code) => {
       clearTimeout(t);
       resolve({ code, stdout, stderr });
     });
