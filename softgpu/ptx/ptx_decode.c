@@ -4,6 +4,7 @@
  * Anything not understood becomes SG_OP_UNSUPPORTED carrying the line, so a launch that reaches
  * it fails naming the instruction instead of computing something wrong.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,6 +260,13 @@ static sg_ptx_status add_dyn_patch(sg_parser *p, uint32_t idx, int is_const) {
     }                                                            \
   } while (0)
 #define TRY(x) do { sg_ptx_status st_ = (x); if (st_ != SG_PTX_OK) return st_; } while (0)
+/* A real PTX form the engine does not implement: fails the launch that reaches it. */
+#define UNSUP()                                                  \
+  do {                                                           \
+    in->op = SG_OP_UNSUPPORTED;                                  \
+    for (int k_ = 0; k_ < m->n; k_++) m->used[k_] = 1;           \
+    return SG_PTX_OK;                                            \
+  } while (0)
 
 static int fast_int_op(int base, int t) {
   int sz = (int)sg_type_size(t);
@@ -290,10 +298,202 @@ static int base_op(const char *s, size_t n) {
     {"bmsk", SG_OP_BMSK}, {"szext", SG_OP_SZEXT}, {"isspacep", SG_OP_ISSPACEP},
     {"nanosleep", SG_OP_NANOSLEEP}, {"prefetch", SG_OP_PREFETCH}, {"prefetchu", SG_OP_PREFETCH},
     {"pmevent", SG_OP_NOP}, {"griddepcontrol", SG_OP_NOP}, {"discard", SG_OP_NOP},
+    {"mma", SG_OP_TENSOR}, {"wmma", SG_OP_TENSOR}, {"ldmatrix", SG_OP_TENSOR}, {"movmatrix", SG_OP_TENSOR},
+    {"cp", SG_OP_CP_ASYNC},
   };
   for (size_t k = 0; k < sizeof tab / sizeof *tab; k++)
     if (strlen(tab[k].name) == n && memcmp(tab[k].name, s, n) == 0) return tab[k].op;
   return -1;
+}
+
+/* ---- warp matrix instructions and cp.async ------------------------------------------------------ */
+/* An operand vector of a matrix instruction (a lone register counts as a vector of one). */
+static sg_ptx_status tc_regs(dctx *c, const sg_opd *o, uint32_t *out, uint8_t *n, int is_dst) {
+  sg_parser *p = c->p;
+  if (o->kind == OPD_REG) {
+    out[0] = o->slot;
+    *n = 1;
+    return SG_PTX_OK;
+  }
+  if (o->kind != OPD_VEC) FAIL("line %u: '%.*s' expects register vectors", c->line, (int)c->opc->len, c->opc->s);
+  for (int k = 0; k < o->nvec; k++) {
+    if (o->vec[k] == SG_NO_SLOT) FAIL("line %u: '_' in a matrix operand", c->line);
+    if (is_dst && (o->vec[k] & SG_CONST_FLAG)) FAIL("line %u: constant as a destination", c->line);
+    out[k] = o->vec[k];
+  }
+  *n = (uint8_t)o->nvec;
+  return SG_PTX_OK;
+}
+
+/* The .mMnNkK modifier. */
+static int take_shape(mods *m, sg_tc *tc) {
+  for (int k = 0; k < m->n; k++) {
+    unsigned a, b, d;
+    char tail;
+    char buf[32];
+    if (m->used[k] || m->l[k] >= sizeof buf || m->s[k][0] != 'm') continue;
+    memcpy(buf, m->s[k], m->l[k]);
+    buf[m->l[k]] = 0;
+    if (sscanf(buf, "m%un%uk%u%c", &a, &b, &d, &tail) == 3 && a <= 64 && b <= 64 && d <= 255) {
+      m->used[k] = 1;
+      tc->m = (uint8_t)a;
+      tc->n = (uint8_t)b;
+      tc->k = (uint8_t)d;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int opc_has(const dctx *c, const char *seq) {
+  size_t n = strlen(seq);
+  for (size_t i = 0; i + n <= c->opc->len; i++)
+    if (memcmp(c->opc->s + i, seq, n) == 0) return 1;
+  return 0;
+}
+
+static int mem_space(mods *m) {
+  if (take(m, "shared") || take(m, "shared::cta")) return SP_SHARED;
+  if (take(m, "global")) return SP_GLOBAL;
+  return SP_GENERIC;
+}
+
+static sg_ptx_status decode_tensor(dctx *c, sg_insn *in, mods *m, sg_opd *ops, int nops) {
+  sg_parser *p = c->p;
+  sg_tc tc;
+  memset(&tc, 0, sizeof tc);
+  for (int k = 0; k < 8; k++) tc.d[k] = tc.a[k] = tc.b[k] = tc.c[k] = SG_NO_SLOT;
+  int t = m->ntypes ? m->types[m->ntypes - 1] : T_NONE;
+  int ok = take(m, "sync");
+  int symsp = -1;
+  if (opc_has(c, "mma.") && !opc_has(c, "wmma.")) { /* mma.sync.aligned.shape.row.col.dtype.atype.btype.ctype */
+    tc.kind = TC_MMA;
+    ok = ok && take_shape(m, &tc) && opc_has(c, ".row.col.") && take(m, "row") && take(m, "col");
+    tc.satfinite = (uint8_t)take(m, "satfinite");
+    if (m->ntypes == 4) {
+      tc.td = (uint8_t)m->types[0]; tc.ta = (uint8_t)m->types[1]; tc.tb = (uint8_t)m->types[2]; tc.tc = (uint8_t)m->types[3];
+    } else if (m->ntypes == 2 && take(m, "tf32") && take(m, "tf32")) {
+      tc.td = (uint8_t)m->types[0]; tc.ta = tc.tb = T_TF32; tc.tc = (uint8_t)m->types[1];
+    } else ok = 0;
+    NEED(4);
+    TRY(tc_regs(c, &ops[0], tc.d, &tc.nd, 1));
+    TRY(tc_regs(c, &ops[1], tc.a, &tc.na, 0));
+    TRY(tc_regs(c, &ops[2], tc.b, &tc.nb, 0));
+    TRY(tc_regs(c, &ops[3], tc.c, &tc.nc, 0));
+  } else if (opc_has(c, "ldmatrix.")) { /* ldmatrix.sync.aligned.m8n8.x4{.trans}{.shared}.b16 d, [a] */
+    tc.kind = TC_LDMATRIX;
+    ok = ok && take(m, "m8n8") && m->ntypes == 1 && t == T_B16;
+    tc.nmat = take(m, "x1") ? 1 : take(m, "x2") ? 2 : take(m, "x4") ? 4 : 0;
+    tc.trans = (uint8_t)take(m, "trans");
+    in->space = (uint8_t)mem_space(m);
+    if (in->space == SP_GLOBAL) ok = 0;
+    NEED(2);
+    TRY(tc_regs(c, &ops[0], tc.d, &tc.nd, 1));
+    TRY(addr(c, &ops[1], in, &symsp));
+  } else if (opc_has(c, "movmatrix.")) { /* movmatrix.sync.aligned.m8n8.trans.b16 d, a */
+    tc.kind = TC_MOVMATRIX;
+    ok = ok && take(m, "m8n8") && take(m, "trans") && m->ntypes == 1 && t == T_B16;
+    NEED(2);
+    TRY(tc_regs(c, &ops[0], tc.d, &tc.nd, 1));
+    TRY(tc_regs(c, &ops[1], tc.a, &tc.na, 0));
+  } else if (take(m, "load") || take(m, "store")) {
+    /* wmma.load.{a,b,c}.sync.aligned.layout.shape{.ss}.type r, [p]{, stride}
+     * wmma.store.d.sync.aligned.layout.shape{.ss}.type [p], r{, stride} */
+    int load = opc_has(c, "wmma.load.");
+    tc.kind = load ? TC_WMMA_LOAD : TC_WMMA_STORE;
+    tc.which = load ? (take(m, "a") ? 0 : take(m, "b") ? 1 : take(m, "c") ? 2 : 3) : (take(m, "d") ? 2 : 3);
+    tc.col = (uint8_t)take(m, "col");
+    ok = ok && (tc.col || take(m, "row")) && take_shape(m, &tc) && m->ntypes == 1;
+    tc.ta = (uint8_t)t;
+    in->space = (uint8_t)mem_space(m);
+    if (nops != 2 && nops != 3) NEED(2);
+    TRY(tc_regs(c, &ops[load ? 0 : 1], tc.d, &tc.nd, load));
+    TRY(addr(c, &ops[load ? 1 : 0], in, &symsp));
+    if (nops == 3) TRY(src(c, &ops[2], T_U32, &in->b));
+  } else if (take(m, "mma")) {
+    /* wmma.mma.sync.aligned.alayout.blayout.shape.dtype.ctype d, a, b, c (f16), or
+     * .shape.dtype.atype.btype.ctype{.satfinite} (bf16, s8, u8). Fragments here do not depend on the
+     * memory layout they were loaded with, so the layouts only have to be there. */
+    tc.kind = TC_WMMA_MMA;
+    for (int k = 0; k < 2; k++) ok = ok && (take(m, "row") || take(m, "col"));
+    ok = ok && take_shape(m, &tc);
+    tc.satfinite = (uint8_t)take(m, "satfinite");
+    if (m->ntypes == 2) {
+      tc.td = (uint8_t)m->types[0]; tc.ta = tc.tb = T_F16; tc.tc = (uint8_t)m->types[1];
+    } else if (m->ntypes == 4) {
+      tc.td = (uint8_t)m->types[0]; tc.ta = (uint8_t)m->types[1]; tc.tb = (uint8_t)m->types[2]; tc.tc = (uint8_t)m->types[3];
+    } else ok = 0;
+    NEED(4);
+    TRY(tc_regs(c, &ops[0], tc.d, &tc.nd, 1));
+    TRY(tc_regs(c, &ops[1], tc.a, &tc.na, 0));
+    TRY(tc_regs(c, &ops[2], tc.b, &tc.nb, 0));
+    TRY(tc_regs(c, &ops[3], tc.c, &tc.nc, 0));
+  } else {
+    ok = 0;
+  }
+  if (in->space == SP_GENERIC && symsp == SP_SHARED) in->space = SP_SHARED;
+  if (!ok || !sg_tc_supported(&tc)) {
+    in->op = SG_OP_UNSUPPORTED;
+    return SG_PTX_OK;
+  }
+  sg_ptx_module *mm = p->m;
+  if (mm->ntc == mm->captc) {
+    uint32_t nc = mm->captc ? mm->captc * 2 : 16;
+    void *nv = realloc(mm->tc, nc * sizeof *mm->tc);
+    if (!nv) return SG_PTX_ERR_NOMEM;
+    mm->tc = nv;
+    mm->captc = nc;
+  }
+  mm->tc[mm->ntc] = tc;
+  in->aux = mm->ntc++;
+  /* A collective of the whole warp: every live lane must arrive (the member mask of resolve_warps). */
+  in->e = sg_parser_const(p, 0xffffffffu);
+  return in->e == SG_NO_SLOT ? SG_PTX_ERR_NOMEM : SG_PTX_OK;
+}
+
+/* cp.async.{ca,cg}.shared{::cta}.global{.L2::cache_hint}{.L2::NB} [dst], [src], cp-size{, src-size |
+ * ignore-src}{, cache-policy}; commit_group, wait_group and wait_all. The copy is done when it is
+ * issued, so the group operations have nothing to wait for. */
+static sg_ptx_status decode_cp_async(dctx *c, sg_insn *in, mods *m, sg_opd *ops, int nops) {
+  sg_parser *p = c->p;
+  if (!take(m, "async")) UNSUP();
+  if (take(m, "commit_group") || take(m, "wait_all")) { in->op = SG_OP_NOP; NEED(0); return SG_PTX_OK; }
+  if (take(m, "wait_group")) { in->op = SG_OP_NOP; NEED(1); return SG_PTX_OK; }
+  int sh = take(m, "shared") || take(m, "shared::cta"), gl = take(m, "global");
+  (void)(take(m, "L2::64B") || take(m, "L2::128B") || take(m, "L2::256B")); /* prefetch-size hints */
+  if (take(m, "L2::cache_hint")) {
+    if (nops < 4) UNSUP();
+    uint32_t policy;
+    TRY(src(c, &ops[nops - 1], T_B64, &policy));
+    nops--;
+  }
+  if (!sh || !gl || (nops != 3 && nops != 4) || ops[2].kind != OPD_IMM) UNSUP();
+  uint64_t size = ops[2].lit.bits;
+  if (size != 4 && size != 8 && size != 16) UNSUP();
+  in->vec = (uint8_t)size;
+  in->space = SP_SHARED;
+  int symsp;
+  TRY(addr(c, &ops[0], in, &symsp));
+  sg_insn s2;
+  memset(&s2, 0, sizeof s2);
+  int sp2;
+  TRY(addr(c, &ops[1], &s2, &sp2));
+  if ((s2.flags & SG_F_AHI) || sp2 == SP_SHARED || sp2 == SP_LOCAL || sp2 == SP_KPARAM || sp2 == SP_PARAM) UNSUP();
+  in->b = s2.a;
+  if (s2.imm) {
+    in->c = sg_parser_const(p, (uint64_t)s2.imm);
+    if (in->c == SG_NO_SLOT) return SG_PTX_ERR_NOMEM;
+  }
+  if (nops == 4) {
+    if (ops[3].kind == OPD_REG && ops[3].rtype == T_PRED) { /* ignore-src */
+      in->flags |= SG_F_HI;
+      if (ops[3].neg) in->flags |= SG_F_WIDE;
+      in->e = ops[3].slot;
+    } else {
+      TRY(src(c, &ops[3], T_U32, &in->e));
+    }
+  }
+  return SG_PTX_OK;
 }
 
 static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, int nops) {
@@ -455,7 +655,22 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
   }
   case SG_OP_CVT: {
     in->mod = (uint8_t)rnd_of(m);
-    if (m->ntypes != 2) FAIL("line %u: cvt needs two types", c->line);
+    if (m->ntypes == 1 && m->types[0] == T_F32 && take(m, "tf32")) {
+      /* cvt.{rna,rn,rz}{.relu}{.satfinite}.tf32.f32 d, a: an f32 bit pattern with 10 mantissa bits */
+      in->op = SG_OP_CVT_TF32;
+      if (in->mod != RND_RNA && in->mod != RND_RN && in->mod != RND_RZ) in->op = SG_OP_UNSUPPORTED;
+      if (take(m, "satfinite")) in->flags |= SG_F_SAT;
+      if (take(m, "relu")) in->flags |= SG_F_WIDE;
+      NEED(2);
+      TRY(dst(c, &ops[0], &in->d));
+      return src(c, &ops[1], T_F32, &in->a);
+    }
+    if (m->ntypes != 2) {
+      /* A type the engine does not know (e4m3x2, e5m2x2, ...) is real PTX it does not implement. */
+      for (int k = 0; k < m->n; k++)
+        if (!m->used[k]) { in->op = SG_OP_UNSUPPORTED; m->used[k] = 1; return SG_PTX_OK; }
+      FAIL("line %u: cvt needs two types", c->line);
+    }
     in->t = (uint8_t)m->types[0];
     in->t2 = (uint8_t)m->types[1];
     if ((in->t == T_F16X2 || in->t == T_BF16X2) && in->t2 == T_F32 && nops == 3) {
@@ -527,6 +742,12 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     TRY(src(c, &ops[2], T_U32, &in->b));
     return src(c, &ops[3], T_S32, &in->c);
   case SG_OP_LD: case SG_OP_ST: {
+    /* ld/st.L2::cache_hint take a cache-policy operand last: a hint, with no effect here. */
+    if (take(m, "L2::cache_hint") && nops == 3) {
+      uint32_t policy;
+      TRY(src(c, &ops[2], T_B64, &policy));
+      nops = 2;
+    }
     NEED(2);
     in->space = (uint8_t)space_of(m);
     if (take(m, "v2")) in->vec = 2;
@@ -663,8 +884,21 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
       return src(c, &ops[0], T_U32, &in->e);
     }
     if (take(m, "arrive")) in->op = SG_OP_BAR_ARRIVE;
-    else if (take(m, "red")) in->op = SG_OP_UNSUPPORTED;
-    else take(m, "sync");
+    else if (take(m, "red")) {
+      /* bar.red.popc.u32 d, a{, b}, {!}c  /  bar.red.{and,or}.pred p, a{, b}, {!}c */
+      static const char *const rm[] = {"popc", "and", "or"};
+      in->mod = (uint8_t)take_any(m, rm, 3);
+      if (!in->mod || m->ntypes != 1 || t != (in->mod == BR_POPC ? T_U32 : T_PRED)) in->op = SG_OP_UNSUPPORTED;
+      if (nops < 3 || nops > 4) FAIL("line %u: bar.red expects 3 or 4 operands", c->line);
+      TRY(dst(c, &ops[0], &in->d));
+      if (in->op != SG_OP_UNSUPPORTED) TRY(want_pred(c, &ops[0], in->mod != BR_POPC));
+      TRY(want_pred(c, &ops[nops - 1], 1));
+      TRY(src(c, &ops[1], T_U32, &in->a));
+      if (nops == 4) TRY(src(c, &ops[2], T_U32, &in->b));
+      TRY(src(c, &ops[nops - 1], T_PRED, &in->c));
+      if (ops[nops - 1].neg) in->flags |= SG_F_HI;
+      return SG_PTX_OK;
+    } else take(m, "sync");
     if (nops < 1 || nops > 2) FAIL("line %u: bar expects 1 or 2 operands", c->line);
     TRY(src(c, &ops[0], T_U32, &in->a));
     if (nops == 2) TRY(src(c, &ops[1], T_U32, &in->b));
@@ -718,6 +952,10 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     TRY(src(c, &ops[1], t, &in->a));
     return src(c, &ops[2], T_U32, &in->e);
   }
+  case SG_OP_TENSOR:
+    return decode_tensor(c, in, m, ops, nops);
+  case SG_OP_CP_ASYNC:
+    return decode_cp_async(c, in, m, ops, nops);
   case SG_OP_ISSPACEP:
     in->space = (uint8_t)space_of(m);
     NEED(2);

@@ -410,6 +410,17 @@ dispatch:
     }
     r[in->d] = fit(sg_cvt(r[in->a], in->t, in->t2, in->mod, in->flags & SG_F_SAT, in->flags & SG_F_FTZ), in->dsz);
     NEXT();
+  case SG_OP_CVT_TF32: { /* keep 10 mantissa bits; the 13 below are zero */
+    uint32_t x = (uint32_t)r[in->a], sign = x & 0x80000000u;
+    if ((x & 0x7fffffffu) > 0x7f800000u) { r[in->d] = 0x7fffffffu; NEXT(); } /* NaN */
+    if (in->mod == RND_RNA) x += 0x1000u; /* the magnitude carries into the exponent, up to inf */
+    else if (in->mod == RND_RN) x += 0xfffu + ((x >> 13) & 1u);
+    x &= ~0x1fffu;
+    if ((in->flags & SG_F_SAT) && (x & 0x7fffffffu) == 0x7f800000u) x = sign | 0x7f7fe000u; /* largest finite */
+    if ((in->flags & SG_F_WIDE) && sign) x = 0; /* .relu */
+    r[in->d] = x;
+    NEXT();
+  }
   case SG_OP_CVTA: {
     uint64_t a = r[in->a];
     uint64_t base = in->space == SP_SHARED ? SG_WIN_SHARED : in->space == SP_LOCAL ? SG_WIN_LOCAL : 0;
@@ -567,7 +578,11 @@ dispatch:
     r[in->d] = (uint64_t)v;
     NEXT();
   }
+  case SG_OP_CP_ASYNC:
+    if (sg_cp_async(bc, t, in, r) != SG_PTX_OK) goto fail;
+    NEXT();
   case SG_OP_SHFL: case SG_OP_VOTE: case SG_OP_MATCH: case SG_OP_ACTIVEMASK: case SG_OP_WARPSYNC: case SG_OP_REDUX:
+  case SG_OP_TENSOR:
     t->state = TS_WARP;
     t->pc = pc;
     return SG_PTX_OK;

@@ -55,7 +55,7 @@ typedef struct sg_opd {
   int addr_complex;  /* texture/surface form [handle, {coords}]: parsed, never executed */
   const sg_tok *sym;  /* OPD_SYM or address symbol */
   int64_t off;
-  uint32_t vec[4];  /* OPD_VEC slots (SG_NO_SLOT for '_') */
+  uint32_t vec[8];  /* OPD_VEC slots (SG_NO_SLOT for '_'); 8 for tensor-core fragments */
   int nvec;
   const sg_tok *list[64]; /* OPD_LIST names */
   int nlist;

@@ -89,6 +89,9 @@ enum { BOP_NONE = 0, BOP_AND, BOP_OR, BOP_XOR };
 /* Atomic ops. */
 enum { AT_ADD = 1, AT_MIN, AT_MAX, AT_INC, AT_DEC, AT_AND, AT_OR, AT_XOR, AT_EXCH, AT_CAS };
 
+/* bar.red reductions (mod of SG_OP_BAR; 0 is a plain bar.sync). */
+enum { BR_POPC = 1, BR_AND, BR_OR };
+
 /* Shuffle / vote modes. */
 enum { SH_UP = 1, SH_DOWN, SH_BFLY, SH_IDX };
 enum { VO_ALL = 1, VO_ANY, VO_UNI, VO_BALLOT };
@@ -108,7 +111,8 @@ enum { VO_ALL = 1, VO_ANY, VO_UNI, VO_BALLOT };
   X(LD) X(ST) X(LD_GLOBAL_32) X(ST_GLOBAL_32) X(LD_SHARED_32) X(ST_SHARED_32) X(LD_KPARAM)      \
   X(ATOM) X(RED)                                                                              \
   X(BRA) X(CALL) X(CALL_IND) X(RET) X(EXIT) X(TRAP) X(BAR) X(BAR_ARRIVE) X(MEMBAR)             \
-  X(SHFL) X(VOTE) X(MATCH) X(ACTIVEMASK) X(WARPSYNC) X(REDUX) X(ISSPACEP) X(NANOSLEEP) X(PREFETCH) X(BUILTIN)
+  X(SHFL) X(VOTE) X(MATCH) X(ACTIVEMASK) X(WARPSYNC) X(REDUX) X(ISSPACEP) X(NANOSLEEP) X(PREFETCH) X(BUILTIN) \
+  X(CP_ASYNC) X(TENSOR) X(CVT_TF32)
 
 enum {
 #define X(n) SG_OP_##n,
@@ -125,6 +129,23 @@ enum {
   SR_GRIDID, SR_CLOCK, SR_CLOCK64, SR_GLOBALTIMER, SR_LANEMASK_EQ, SR_LANEMASK_LT, SR_LANEMASK_LE,
   SR_LANEMASK_GT, SR_LANEMASK_GE, SR_DYNSMEM, SR_TOTALSMEM, SR_WARPSZ, SR_ZERO
 };
+
+/* Warp-wide matrix instructions (SG_OP_TENSOR; in->aux indexes the module's tc table). Their
+ * operands are vectors of up to 8 registers, so they live here rather than in sg_insn. */
+enum { TC_MMA = 1, TC_LDMATRIX, TC_MOVMATRIX, TC_WMMA_LOAD, TC_WMMA_STORE, TC_WMMA_MMA };
+#define T_TF32 T__COUNT /* tf32 operands of mma (an f32 register read to 10 mantissa bits); only in sg_tc */
+typedef struct sg_tc {
+  uint8_t kind;           /* TC_* */
+  uint8_t m, n, k;        /* shape */
+  uint8_t td, ta, tb, tc; /* element types of D, A, B, C (T_*); wmma load/store: ta */
+  uint8_t which;          /* wmma load/store: 0 = a, 1 = b, 2 = c/d */
+  uint8_t col;            /* wmma load/store: column-major in memory */
+  uint8_t trans;          /* ldmatrix: .trans */
+  uint8_t nmat;           /* ldmatrix: .x1/.x2/.x4 */
+  uint8_t satfinite;
+  uint8_t nd, na, nb, nc; /* registers in each operand vector */
+  uint32_t d[8], a[8], b[8], c[8];
+} sg_tc;
 
 /* ---- module --------------------------------------------------------------------------------- */
 typedef struct sg_param {
@@ -196,6 +217,8 @@ struct sg_ptx_module {
   uint32_t npatch, cappatch;
   char **names; /* texts of unsupported instructions, for launch errors */
   uint32_t nnames, capnames;
+  sg_tc *tc;    /* operands of warp matrix instructions */
+  uint32_t ntc, captc;
 };
 int sg_module_add_name(sg_ptx_module *m, const char *s, size_t n);
 /* Records v in the set arr[0..*n) (growing it); -1 when out of memory. */
@@ -266,6 +289,14 @@ sg_ptx_status sg_fail(sg_block_ctx *bc, const sg_thread *t, sg_ptx_status st, co
 /* Host pointer for n bytes at address a of `space` for thread t, or NULL after recording an
  * illegal/misaligned address error against instruction `in`. */
 uint8_t *sg_mem_at(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, int space, uint64_t a, unsigned n);
+
+/* Warp matrix instructions (ptx_tensor.c): runs the SG_OP_TENSOR all 32 lanes of a warp are
+ * parked at (lanes[k] is lane k). Returns SG_PTX_OK or an error recorded in bc. */
+sg_ptx_status sg_tensor_exec(sg_block_ctx *bc, sg_thread *const lanes[32]);
+/* Whether the decoder's tc (kind, shape, types, register counts) is a form sg_tensor_exec runs. */
+int sg_tc_supported(const sg_tc *tc);
+/* cp.async: the copy happens at issue, so commit/wait have nothing left to wait for. */
+sg_ptx_status sg_cp_async(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, const uint64_t *r);
 
 /* Device-runtime functions PTX calls but does not define (ptx_builtin.c). */
 enum { SG_BI_NONE = 0, SG_BI_VPRINTF, SG_BI_ASSERTFAIL };

@@ -531,6 +531,15 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
       if (s == SG_NO_SLOT) continue;
       *fields[q] = (s & SG_CONST_FLAG) ? (s & ~SG_CONST_FLAG) : s + nc;
     }
+    if (in->op == SG_OP_TENSOR) {
+      sg_tc *tc = &p->m->tc[in->aux];
+      uint32_t *vecs[] = {tc->d, tc->a, tc->b, tc->c};
+      for (int v = 0; v < 4; v++)
+        for (int q = 0; q < 8; q++) {
+          uint32_t s = vecs[v][q];
+          if (s != SG_NO_SLOT) vecs[v][q] = (s & SG_CONST_FLAG) ? (s & ~SG_CONST_FLAG) : s + nc;
+        }
+    }
   }
   f->nconst = nc;
   f->nregs_declared = p->nregs;
@@ -675,6 +684,17 @@ static const struct { const char *name; int sr; } sregs[] = {
   {"WARP_SZ", SR_WARPSZ},
 };
 
+/* %envreg0 .. %envreg31 */
+static int is_envreg(const sg_tok *t) {
+  if (t->len < 8 || t->len > 9 || memcmp(t->s, "%envreg", 7) != 0) return 0;
+  unsigned n = 0;
+  for (uint32_t k = 7; k < t->len; k++) {
+    if (t->s[k] < '0' || t->s[k] > '9') return 0;
+    n = n * 10 + (unsigned)(t->s[k] - '0');
+  }
+  return n < 32 && !(t->len == 9 && t->s[7] == '0');
+}
+
 static sg_ptx_status resolve_reg(sg_parser *p, const sg_tok *t, sg_opd *o) {
   uint32_t slot;
   const sg_sym *y = sg_parser_lookup(p, t->s, t->len, &slot);
@@ -690,6 +710,14 @@ static sg_ptx_status resolve_reg(sg_parser *p, const sg_tok *t, sg_opd *o) {
       o->slot = (uint32_t)sregs[k].sr;
       return SG_PTX_OK;
     }
+  if (is_envreg(t)) {
+    /* Driver-defined. The only known use is cooperative groups' grid workspace pointer in
+     * %envreg1:%envreg2, which a driver sets only for cooperative launches; softgpu has none
+     * (CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH is 0), so it is NULL, as on a normal launch. */
+    o->kind = OPD_SREG;
+    o->slot = SR_ZERO;
+    return SG_PTX_OK;
+  }
   if (t->s[0] == '%') FAIL("line %u: undeclared register '%.*s'", t->line, (int)t->len, t->s);
   o->kind = OPD_SYM;
   o->sym = t;
@@ -716,7 +744,7 @@ static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o) {
     o->kind = OPD_VEC;
     do {
       const sg_tok *r = next(p);
-      if (o->nvec == 4) FAIL("line %u: vector too long", r->line);
+      if (o->nvec == 8) FAIL("line %u: vector too long", r->line);
       if (sg_tok_is(r, "_")) { o->vec[o->nvec++] = SG_NO_SLOT; continue; }
       if (r->kind == TK_NUM || is_punct(r, '-')) { /* immediate element: {0, %rs2} */
         int neg = is_punct(r, '-');

@@ -23,6 +23,23 @@ static uint64_t *regs_of(sg_thread *t) { return t->regs + t->frames[t->nframes -
  * match may sit at different pcs: each lane reads and writes through its own instruction. */
 sg_ptx_status sg_exec_collective(sg_block_ctx *bc, sg_thread **lanes, int n) {
   const sg_insn *code = bc->mod->code;
+  if (code[lanes[0]->pc].op == SG_OP_TENSOR) {
+    /* .aligned matrix instructions need the whole warp: each lane holds part of every matrix. */
+    sg_thread *bylane[32] = {0};
+    for (int k = 0; k < n; k++) bylane[lanes[k]->lane] = lanes[k];
+    for (int l = 0; l < 32; l++)
+      if (!bylane[l])
+        return sg_fail(bc, lanes[0], SG_PTX_ERR_LAUNCH,
+                       "warp matrix instruction at line %u needs all 32 lanes of the warp; lane %d has exited or "
+                       "is not in the block", code[lanes[0]->pc].line, l);
+    sg_ptx_status st = sg_tensor_exec(bc, bylane);
+    if (st != SG_PTX_OK) return st;
+    for (int k = 0; k < n; k++) {
+      lanes[k]->pc++;
+      lanes[k]->state = TS_RUN;
+    }
+    return SG_PTX_OK;
+  }
   uint32_t group = 0;
   sg_thread *bylane[32] = {0};
   for (int k = 0; k < n; k++) {
@@ -134,11 +151,13 @@ sg_ptx_status sg_exec_collective(sg_block_ctx *bc, sg_thread **lanes, int n) {
  * .sync collectives group by operation, wherever each lane reached it. */
 static int same_collective(const sg_insn *code, const sg_thread *a, const sg_thread *b) {
   const sg_insn *x = &code[a->pc], *y = &code[b->pc];
-  if (x->op == SG_OP_ACTIVEMASK || y->op == SG_OP_ACTIVEMASK) return a->pc == b->pc;
+  if (x->op == SG_OP_ACTIVEMASK || y->op == SG_OP_ACTIVEMASK || x->op == SG_OP_TENSOR || y->op == SG_OP_TENSOR)
+    return a->pc == b->pc;
   return x->op == y->op && x->mod == y->mod && x->t == y->t;
 }
 
-/* A .sync collective completes only once every live lane its member mask names has arrived. */
+/* A .sync collective completes only once every live lane its member mask names has arrived.
+ * Returns 1 when some collective completed, 0 when none could, -1 on an error (in bc). */
 static int resolve_warps(sg_block_ctx *bc) {
   int progress = 0;
   const sg_insn *code = bc->mod->code;
@@ -170,7 +189,7 @@ static int resolve_warps(sg_block_ctx *bc) {
         if ((group & need) == need) lanes[nready++] = lanes[k];
       }
       if (nready == 0) continue;
-      sg_exec_collective(bc, lanes, nready);
+      if (sg_exec_collective(bc, lanes, nready) != SG_PTX_OK) return -1;
       progress = 1;
     }
   }
@@ -208,9 +227,23 @@ static int resolve_barriers(sg_block_ctx *bc, uint32_t *arrived) {
     uint32_t expect = need[id] ? need[id] : live;
     if (waiting[id] + arrived[id] < expect) continue;
     arrived[id] = 0;
+    /* bar.red: the reduction over the predicates of the threads that reached it, for all of them. */
+    uint32_t nred = 0, ntrue = 0;
     for (uint32_t i = 0; i < bc->nthreads; i++) {
       sg_thread *t = &bc->thr[i];
-      if (t->state == TS_BAR && t->bar_id == id) { t->pc++; t->state = TS_RUN; }
+      const sg_insn *in = &bc->mod->code[t->pc];
+      if (t->state != TS_BAR || t->bar_id != id || !in->mod) continue;
+      nred++;
+      ntrue += (uint32_t)(regs_of(t)[in->c] & 1) ^ ((in->flags & SG_F_HI) ? 1u : 0u);
+    }
+    for (uint32_t i = 0; i < bc->nthreads; i++) {
+      sg_thread *t = &bc->thr[i];
+      if (t->state != TS_BAR || t->bar_id != id) continue;
+      const sg_insn *in = &bc->mod->code[t->pc];
+      if (in->mod)
+        regs_of(t)[in->d] = in->mod == BR_POPC ? ntrue : in->mod == BR_AND ? ntrue == nred : ntrue != 0;
+      t->pc++;
+      t->state = TS_RUN;
     }
     progress = 1;
   }
@@ -240,11 +273,13 @@ sg_ptx_status sg_run_block(sg_block_ctx *bc) {
     }
     if (!live) return SG_PTX_OK;
     if (yielded) { /* no deadlock check while someone can still run */
-      resolve_warps(bc);
+      if (resolve_warps(bc) < 0) return bc->status;
       resolve_barriers(bc, arrived);
       continue;
     }
-    if (resolve_warps(bc)) continue;
+    int w = resolve_warps(bc);
+    if (w < 0) return bc->status;
+    if (w) continue;
     if (resolve_barriers(bc, arrived)) continue;
     for (uint32_t i = 0; i < bc->nthreads; i++)
       if (bc->thr[i].state == TS_BAR)
