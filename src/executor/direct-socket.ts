@@ -7,7 +7,7 @@
 import net from 'node:net';
 import koffi from 'koffi';
 
-import type { FrameParser, Frame } from '../protocol/frame.js';
+import type { FrameConsumer, FrameParser } from '../protocol/frame.js';
 
 let dup: ((fd: number) => number) | undefined;
 
@@ -22,29 +22,29 @@ function socketFd(s: net.Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+export interface ReadHooks {
+  /** Bytes read from the socket. */
+  onBytes(n: number): void;
+  onError(e: unknown): void;
+  /** Feeds one received chunk to the parser (a call boundary follows); returns false to stop
+   * reading until the socket's resume() is called. */
+  onChunk(feed: (c: FrameConsumer) => boolean): boolean;
+}
+
 /**
  * Returns a socket that feeds `parser` directly. Falls back to ordinary 'data' events when the
- * descriptor cannot be had. `onData` reports the bytes read; `onFrame` gets each frame.
+ * descriptor cannot be had. Reading stops when onChunk says so and restarts with resume().
  */
-export function directSocket(
-  original: net.Socket,
-  parser: FrameParser,
-  onFrame: (f: Frame) => void,
-  onBytes: (n: number) => void,
-  onError: (e: unknown) => void,
-  /** Called after each received chunk has been parsed (a call boundary). */
-  afterChunk: () => void = () => {},
-): net.Socket {
+export function directSocket(original: net.Socket, parser: FrameParser, hooks: ReadHooks): net.Socket {
   const fd = socketFd(original);
   const newFd = fd === undefined ? -1 : libcDup()(fd);
   if (newFd < 0) {
     original.on('data', (chunk: Buffer) => {
-      onBytes(chunk.length);
+      hooks.onBytes(chunk.length);
       try {
-        parser.push(chunk, onFrame);
-        afterChunk();
+        if (!hooks.onChunk((c) => parser.feed(chunk, c))) original.pause();
       } catch (e) {
-        onError(e);
+        hooks.onError(e);
       }
     });
     return original;
@@ -52,6 +52,8 @@ export function directSocket(
   original.destroy();
   const scratch = Buffer.allocUnsafe(1 << 20);
   let target: Buffer = scratch;
+  let got = 0;
+  const feedTarget = (c: FrameConsumer): boolean => parser.feedRead(target, got, c);
   // `onread` is accepted by the Socket constructor (Node >= 18.13) but missing from its typings.
   const opts = {
     fd: newFd,
@@ -62,15 +64,16 @@ export function directSocket(
         target = parser.nextReadTarget(scratch);
         return target;
       },
-      callback: (n: number) => {
-        onBytes(n);
+      // Returning false pauses the socket (Node's onread contract).
+      callback: (n: number): boolean => {
+        hooks.onBytes(n);
+        got = n;
         try {
-          parser.pushRead(target, n, onFrame);
-          afterChunk();
+          return hooks.onChunk(feedTarget);
         } catch (e) {
-          onError(e);
+          hooks.onError(e);
+          return true;
         }
-        return true;
       },
     },
   };

@@ -2,13 +2,19 @@
 // are dispatched through the generated table; replies go out in order. A protocol violation ends
 // the connection (and with it this executor's session) with one log line; a CUDA error is just
 // the call's result.
+//
+// Frames that cannot be served yet (no GPU slice, a quota answer or a streamed reply pending, the
+// turn is used up) stay in the frame parser, unparsed, and are served from there when the reason
+// goes away: nothing is copied or allocated per waiting frame, which matters for the tens of
+// thousands of launches a fast guest can have in flight.
 
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
 import { Flag, FrameType } from '../protocol/constants.js';
 import { ProtocolError } from '../protocol/errors.js';
-import { FrameParser, encodeFrame, type Frame } from '../protocol/frame.js';
+import { FrameParser, encodeFrame, type Frame, type FrameConsumer } from '../protocol/frame.js';
 import { encodeStatus } from '../protocol/handshake.js';
 import { Reader } from '../protocol/reader.js';
 import { Writer } from '../protocol/writer.js';
@@ -18,7 +24,14 @@ import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
 import { directSocket } from './direct-socket.js';
 import { Gate } from './gate.js';
-import { FrameQueue } from './frame-queue.js';
+
+/** Bytes of received but unserved frames beyond which the executor stops reading the guest's
+ * socket: the guest's writes then block instead of the executor's memory growing. Reading on
+ * while stopped (up to this) is what lets a waiting session notice its guest going away. */
+const BACKLOG_MAX = 2 * 1024 * 1024;
+
+/** The clock calls are charged by (ms); bound once: the global `performance` is a lazy getter. */
+const now: () => number = performance.now.bind(performance);
 
 export interface ServeStats {
   calls: number;
@@ -30,16 +43,12 @@ export interface ServeStats {
 }
 
 export class SessionServer {
-  private readonly parser = new FrameParser({
-    reuseBodies: true,
-    onCallInPlace: (flags, id, op, buf, start, end) => {
-      if (!this.canServe()) return false;
-      this.onCallAt(flags, id, op, buf, start, end);
-      return true;
-    },
-  });
-  /** Frames received but not served yet (payloads copied), strictly in arrival order. */
-  private readonly queue = new FrameQueue();
+  private readonly parser = new FrameParser({ reuseBodies: true });
+  private readonly consumer: FrameConsumer = {
+    ready: (type) => this.mayTake(type),
+    call: (flags, id, op, buf, start, end) => this.onCall(flags, id, op, buf, start, end),
+    frame: (f) => this.onOther(f),
+  };
   /** Reasons serving is paused: a multi-frame reply being sent, a quota reservation pending. */
   private pauses = 0;
   private readonly w = new Writer(64 * 1024);
@@ -51,6 +60,16 @@ export class SessionServer {
   private inGroup = false;
   readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0 };
   private closed = false;
+  /** Frames are being served (from a received chunk or the parser's backlog). */
+  private serving = false;
+  /** Something that may unblock serving happened while serving (a quota answered at once). */
+  private again = false;
+  /** The socket is paused because the parser holds BACKLOG_MAX unserved bytes. */
+  private readingPaused = false;
+  /** Clock (now(), ms) at the end of the last charged call or the start of this run
+   * of calls: each call is charged the time since, so one clock read per call covers both the call
+   * and the decoding that led to it. */
+  private mark = 0;
 
   constructor(
     private readonly x: ExecContext,
@@ -64,66 +83,86 @@ export class SessionServer {
   ) {}
 
   start(): void {
-    this.gate.setResume(() => this.drain(), () => this.queue.length === 0 && this.pauses === 0);
-    this.sock = directSocket(
-      this.sock,
-      this.parser,
-      (f) => this.intake(f),
-      (n) => (this.stats.bytesIn += n),
-      (e) => this.fail(e),
-      () => {
-        this.gate.checkpoint(this.queue.length === 0);
-        this.gate.newTurn();
-      },
-    );
+    this.gate.setResume(() => this.pump(), () => !this.parser.stopped && this.pauses === 0);
+    this.sock = directSocket(this.sock, this.parser, {
+      onBytes: (n) => (this.stats.bytesIn += n),
+      onError: (e) => this.fail(e),
+      onChunk: (feed) => this.onChunk(feed),
+    });
     this.sock.on('error', (e) => this.close(`socket error: ${e.message}`));
     this.sock.on('close', () => this.close('guest disconnected'));
     this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(0, 'ok')));
   }
 
-  /** A frame may be served right now: nothing queued before it, not paused, GPU slice held,
-   * and this event-loop turn has not run long enough that the scheduler must get a word in. */
-  private canServe(): boolean {
-    return !this.closed && this.queue.length === 0 && this.pauses === 0 && !this.mustBreak() && this.gate.ready();
+  /** A frame may be taken right now: not paused, GPU slice held (for calls), and this event-loop
+   * turn has not run long enough that the scheduler must get a word in. */
+  private mayTake(type: number): boolean {
+    if (this.closed || this.pauses > 0 || this.mustBreak()) return false;
+    return type !== FrameType.CALL || this.gate.ready();
   }
 
   private drainScheduled = false;
 
-  /** After ~10 ms of work in one turn, queue what follows and continue on the next turn. */
+  /** After ~10 ms of work in one turn, leave the rest in the parser and continue next turn. */
   private mustBreak(): boolean {
     if (!this.gate.shouldBreak()) return false;
     if (!this.drainScheduled) {
       this.drainScheduled = true;
       setImmediate(() => {
         this.drainScheduled = false;
-        this.drain();
+        this.pump();
       });
     }
     return true;
   }
 
-  private intake(f: Frame): void {
-    if (this.closed) return;
-    const mustWait = this.queue.length > 0 || this.pauses > 0 || this.mustBreak() || (f.type === FrameType.CALL && !this.gate.ready());
-    // Reused bodies are only valid during this callback: copy what must wait.
-    if (mustWait) this.queue.push({ ...f, payload: Buffer.from(f.payload) });
-    else this.onFrame(f);
+  /** A received chunk (a call boundary follows). Returns false to stop reading the socket. */
+  private onChunk(feed: (c: FrameConsumer) => boolean): boolean {
+    if (this.closed) return false;
+    this.serving = true;
+    this.mark = now();
+    try {
+      this.settle(feed(this.consumer));
+    } finally {
+      this.serving = false;
+    }
+    this.gate.checkpoint(!this.parser.stopped);
+    this.gate.newTurn();
+    if (this.parser.backlogBytes < BACKLOG_MAX) return true;
+    this.readingPaused = true;
+    return false;
   }
 
-  /** Serves queued frames while nothing stops it (called when a pause ends or a slice arrives). */
-  private drain(): void {
+  /** The parser stopped (`done` false): retry while a reason to stop went away meanwhile. */
+  private settle(done: boolean): void {
+    while (!done && this.again && !this.closed) {
+      this.again = false;
+      done = this.parser.resume(this.consumer);
+    }
+    this.again = false;
+  }
+
+  /** Serves what the parser holds (called when a pause ends, a slice arrives or a turn begins). */
+  private pump(): void {
+    if (this.serving) {
+      this.again = true;
+      return;
+    }
+    if (this.closed) return;
     this.gate.newTurn();
+    this.serving = true;
+    this.mark = now();
     try {
-      while (this.queue.length > 0 && this.pauses === 0 && !this.closed) {
-        const f = this.queue.peek()!;
-        if (this.mustBreak()) return;
-        if (f.type === FrameType.CALL && !this.gate.ready()) return;
-        this.queue.shift();
-        this.onFrame(f);
-      }
-      this.gate.checkpoint(this.queue.length === 0);
+      this.settle(this.parser.resume(this.consumer));
+      this.gate.checkpoint(!this.parser.stopped);
     } catch (e) {
       this.fail(e);
+    } finally {
+      this.serving = false;
+    }
+    if (this.readingPaused && !this.closed && this.parser.backlogBytes < BACKLOG_MAX) {
+      this.readingPaused = false;
+      this.sock.resume();
     }
   }
 
@@ -155,15 +194,15 @@ export class SessionServer {
   /** Quota requests in flight to the mediator, answered in order. */
   private readonly quotaWaits: Array<(granted: number) => void> = [];
 
-  /** Pauses serving, asks the mediator for more of the VM's quota, then replays `f` first. */
-  private awaitQuota(f: Frame, bytes: number): void {
+  /** Pauses serving and asks the mediator for more of the VM's quota; the call that needed it
+   * stays first in the parser and runs again once the answer is in. */
+  private awaitQuota(bytes: number): void {
     this.pauses++;
-    this.queue.unshift(f);
     this.quotaWaits.push((granted) => {
       if (granted > 0) this.x.grantQuota(granted);
       else this.x.denyQuota();
       this.pauses--;
-      this.drain();
+      this.pump();
     });
     this.requestQuota(bytes);
   }
@@ -192,31 +231,23 @@ export class SessionServer {
     pumpPendingStream(this.x, id, result, write, drained).then(
       () => {
         this.pauses--;
-        this.drain();
+        this.pump();
       },
       (e: unknown) => this.fail(e),
     );
   }
 
-  private onFrame(f: Frame): void {
-    if (this.closed) return;
-    switch (f.type) {
-      case FrameType.CALL:
-        this.onCall(f);
-        return;
-      case FrameType.PING:
-        this.write(encodeFrame(FrameType.PONG, 0, f.id, 0, f.payload));
-        return;
-      default:
-        throw new ProtocolError(`unexpected frame type ${f.type} after attach`);
+  /** A frame other than a CALL. */
+  private onOther(f: Frame): void {
+    if (f.type === FrameType.PING) {
+      this.write(encodeFrame(FrameType.PONG, 0, f.id, 0, f.payload));
+      return;
     }
+    throw new ProtocolError(`unexpected frame type ${f.type} after attach`);
   }
 
-  private onCall(f: Frame): void {
-    this.onCallAt(f.flags, f.id, f.op, f.payload, 0, f.payload.length);
-  }
-
-  private onCallAt(flags: number, id: number, opId: number, buf: Buffer, start: number, end: number): void {
+  /** Serves one CALL; false leaves it in the parser to be served again (after a quota answer). */
+  private onCall(flags: number, id: number, opId: number, buf: Buffer, start: number, end: number): boolean {
     const op = OPS.get(opId);
     if (!op) throw new ProtocolError(`unknown op 0x${opId.toString(16)}`);
     const noreply = (flags & Flag.NOREPLY) !== 0;
@@ -224,36 +255,38 @@ export class SessionServer {
     if (noreply && more) throw new ProtocolError('NOREPLY and MORE together');
     const r = this.reader.reset(buf, start, end);
     const ctxId = r.u64();
+    // Fire-and-forget calls write their (discarded) outputs to the sink; replies are built in place.
     const w = noreply ? this.sink.reset() : this.w.reset();
-    const at = w.beginFrame();
-    w.u32(0);
+    const at = noreply ? 0 : w.beginFrame();
+    if (!noreply) w.u32(0);
     let res: number;
-    const t0 = performance.now();
     try {
       this.x.setCurrentCtx(ctxId);
       res = op.run(this.x, r, w);
     } catch (e) {
       if (e instanceof NeedQuota) {
-        this.awaitQuota({ type: FrameType.CALL, flags, id, op: opId, payload: Buffer.from(buf.subarray(start, end)) }, e.bytes);
-        return;
+        this.awaitQuota(e.bytes);
+        return false;
       }
       if (!(e instanceof CudaError)) throw e;
       res = e.code;
       this.log.debug({ op: op.name, code: e.code, reason: e.message }, 'call rejected');
     }
-    const ns = (performance.now() - t0) * 1e6;
+    const t = now();
+    const ns = (t - this.mark) * 1e6;
+    this.mark = t;
     this.gate.charge(ns);
     this.stats.busyNs += ns;
     this.stats.calls++;
     if (noreply) {
       this.stats.asyncCalls++;
       if (res !== 0) this.x.defer(res);
-      return;
+      return true;
     }
     if (more) {
       this.inGroup = true;
       if (res !== 0 && this.groupErr === 0) this.groupErr = res;
-      return;
+      return true;
     }
     if (this.inGroup) {
       if (this.groupErr !== 0 && res === 0) res = this.groupErr;
@@ -271,9 +304,10 @@ export class SessionServer {
     w.buf.writeUInt32LE(res >>> 0, at + 16);
     if (this.x.pendingStream) {
       this.stream(id, Buffer.from(w.buf.subarray(at + 16, at + 20)));
-      return;
+      return true;
     }
     w.finishFrame(at, FrameType.REPLY, 0, id, 0);
     this.write(w.take());
+    return true;
   }
 }

@@ -1,10 +1,12 @@
 // Framing (docs/protocol.md): a 16-byte header, then the payload. FrameParser turns a byte stream
 // into frames without copying small frames (payloads are views into the received chunk) and with
 // a single copy for frames split across chunks. Every header is validated before its payload is
-// awaited, so a lying length is rejected before any memory is reserved for it.
+// awaited, so a lying length is rejected before any memory is reserved for it. A consumer that
+// cannot take a frame yet stops the parser, which keeps the rest until resume() (FrameConsumer).
 
-import { ALLOWED_FLAGS, HEADER_SIZE, MAX_PAYLOAD } from './constants.js';
+import { ALLOWED_FLAGS, FrameType, HEADER_SIZE, MAX_PAYLOAD } from './constants.js';
 import { ProtocolError } from './errors.js';
+import { u32At } from './reader.js';
 
 export interface Frame {
   type: number;
@@ -55,15 +57,35 @@ export function encodeFrame(type: number, flags: number, id: number, op: number,
 /** Reads of at least this size go straight into a frame body. */
 const DIRECT_MIN = 64 * 1024;
 
+/**
+ * Takes frames from a FrameParser, which asks before each one. A consumer that is not ready (or
+ * refuses a call) stops the parser right before that frame: it and everything after it stay in
+ * the parser, in order, until resume(). This is how the executor waits for its GPU slice, a quota
+ * answer or a streamed reply without copying or queueing frames one by one.
+ */
+export interface FrameConsumer {
+  /** Whether a frame of `type` may be taken now. */
+  ready(type: number): boolean;
+  /** A CALL frame, its payload at buf[start, end) (valid only during this call). Returns false to
+   * leave it untaken: the parser stops before it and delivers it again on resume(). */
+  call(flags: number, id: number, op: number, buf: Buffer, start: number, end: number): boolean;
+  /** Any other frame. */
+  frame(f: Frame): void;
+}
+
 export interface FrameParserOptions {
-  /** Hot path for CALL frames that lie whole inside one received chunk: called with the payload's
-   * position instead of allocating a Frame and a view; returns false to get the Frame after all. */
-  onCallInPlace?: (flags: number, id: number, op: number, buf: Buffer, start: number, end: number) => boolean;
   /** Reuse one buffer for the bodies of frames split across chunks. Only for consumers that are
-   * done with a payload when onFrame returns (the executor); saves a fresh multi-MiB allocation
-   * and its page faults for every bulk piece. */
+   * done with a payload when they return (the executor); saves a fresh multi-MiB allocation and
+   * its page faults for every bulk piece. */
   reuseBodies?: boolean;
 }
+
+function checkFields(len: number, type: number, flags: number): void {
+  const allowed = ALLOWED_FLAGS[type];
+  if (allowed === undefined || (flags & ~allowed) !== 0 || len > MAX_PAYLOAD) checkHeader({ len, type, flags, id: 0, op: 0 });
+}
+
+const CALL: number = FrameType.CALL;
 
 export class FrameParser {
   private readonly hdr = Buffer.alloc(HEADER_SIZE);
@@ -75,96 +97,200 @@ export class FrameParser {
   private cur: FrameHeader | null = null;
   private body: Buffer | null = null;
   private bodyGot = 0;
+  /** Bytes received after the consumer stopped the parser, not parsed yet: [blStart, blEnd) of an
+   * owned buffer (received chunks may be reused by the caller once handed over). */
+  private backlog: Buffer | null = null;
+  private blStart = 0;
+  private blEnd = 0;
 
   /** True when no partial frame is buffered. */
   get idle(): boolean {
-    return this.hdrGot === 0 && this.cur === null;
+    return this.hdrGot === 0 && this.cur === null && this.blEnd === this.blStart;
+  }
+
+  /** True while the consumer has stopped the parser and frames wait for resume(). */
+  get stopped(): boolean {
+    return this.blEnd > this.blStart || (this.cur !== null && this.bodyGot === this.cur.len);
+  }
+
+  /** Bytes waiting while stopped (what a reader limits before it stops reading). */
+  get backlogBytes(): number {
+    return this.blEnd - this.blStart;
   }
 
   /** Feeds received bytes; calls onFrame for each complete frame, in order. Throws ProtocolError. */
   push(chunk: Buffer, onFrame: (f: Frame) => void): void {
-    let p = 0;
-    const n = chunk.length;
-    while (p < n) {
-      if (this.cur === null) {
-        if (this.hdrGot === 0 && n - p >= HEADER_SIZE) {
-          const len = chunk.readUInt32LE(p);
-          const type = chunk.readUInt16LE(p + 4);
-          const flags = chunk.readUInt16LE(p + 6);
-          const id = chunk.readUInt32LE(p + 8);
-          const op = chunk.readUInt32LE(p + 12);
-          const h = { len, type, flags, id, op };
-          checkHeader(h);
-          p += HEADER_SIZE;
-          if (n - p >= len) {
-            const inPlace = this.opts.onCallInPlace;
-            if (!(type === 3 /* CALL */ && inPlace && inPlace(flags, id, op, chunk, p, p + len))) {
-              onFrame({ type, flags, id, op, payload: chunk.subarray(p, p + len) });
-            }
-            p += len;
-            continue;
-          }
-          this.start(h);
-          continue;
-        }
-        const take = Math.min(HEADER_SIZE - this.hdrGot, n - p);
-        chunk.copy(this.hdr, this.hdrGot, p, p + take);
-        this.hdrGot += take;
-        p += take;
-        if (this.hdrGot < HEADER_SIZE) return;
-        this.hdrGot = 0;
-        const h = decodeHeader(this.hdr);
-        if (h.len === 0) {
-          onFrame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: Buffer.alloc(0) });
-          continue;
-        }
-        this.start(h);
-        continue;
-      }
-      const body = this.body!;
-      const take = Math.min(body.length - this.bodyGot, n - p);
-      chunk.copy(body, this.bodyGot, p, p + take);
-      this.bodyGot += take;
-      p += take;
-      if (this.bodyGot === body.length) {
-        const h = this.cur;
-        this.cur = null;
-        this.body = null;
-        onFrame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: body });
-      }
+    this.feed(chunk, {
+      ready: () => true,
+      call: (flags, id, op, buf, start, end) => {
+        onFrame({ type: CALL, flags, id, op, payload: buf.subarray(start, end) });
+        return true;
+      },
+      frame: onFrame,
+    });
+  }
+
+  /**
+   * Feeds received bytes to `c`, whose frames are valid only while it handles them. Returns false
+   * when `c` stopped the parser: what was not taken is kept (copied) and waits for resume(); bytes
+   * fed meanwhile are appended behind it. Throws ProtocolError.
+   */
+  feed(chunk: Buffer, c: FrameConsumer): boolean {
+    if (this.stopped) {
+      this.append(chunk, 0, chunk.length);
+      return false;
     }
+    return this.run(chunk, 0, chunk.length, c, false);
+  }
+
+  /** Continues after a stop; returns false when `c` stopped the parser again. */
+  resume(c: FrameConsumer): boolean {
+    if (this.cur !== null && this.bodyGot === this.cur.len && !this.deliverBody(c)) return false;
+    const b = this.backlog;
+    if (b === null || this.blEnd === this.blStart) return true;
+    const start = this.blStart, end = this.blEnd;
+    // Everything is handed to run(); it puts back what it does not take.
+    this.blStart = this.blEnd = 0;
+    return this.run(b, start, end, c, true);
   }
 
   /**
    * For sockets read with `onread`: the buffer the next read should fill. While a large frame body
    * is incomplete, that is the body's unfilled rest, so the kernel copies payload bytes straight
-   * into place; otherwise the caller's scratch buffer.
+   * into place; otherwise the caller's scratch buffer. Node calls this right after a read, not
+   * right before the next, so resume() may run in between: feedRead() copes with both orders.
    */
   nextReadTarget(scratch: Buffer): Buffer {
     const body = this.body;
     if (this.cur !== null && body !== null && body.length - this.bodyGot >= DIRECT_MIN) return body.subarray(this.bodyGot);
+    // While stopped, read straight behind the backlog instead of copying the chunk there after.
+    if (this.stopped) {
+      this.reserve(DIRECT_MIN);
+      return this.backlog!.subarray(this.blEnd);
+    }
     return scratch;
   }
 
-  /** `n` bytes were read into `target` (a buffer nextReadTarget returned). */
-  pushRead(target: Buffer, n: number, onFrame: (f: Frame) => void): void {
+  /** `n` bytes were read into `target` (a buffer nextReadTarget returned); as feed(). */
+  feedRead(target: Buffer, n: number, c: FrameConsumer): boolean {
     const body = this.body;
     if (this.cur !== null && body !== null && target.buffer === body.buffer && target.byteOffset === body.byteOffset + this.bodyGot) {
       this.bodyGot += n;
-      if (this.bodyGot === body.length) {
-        const h = this.cur;
-        this.cur = null;
-        this.body = null;
-        onFrame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: body });
-      }
-      return;
+      return this.bodyGot < body.length || this.deliverBody(c);
     }
-    this.push(target.subarray(0, n), onFrame);
+    const bl = this.backlog;
+    if (bl !== null && target.buffer === bl.buffer && target.byteOffset === bl.byteOffset + this.blEnd) {
+      // Node asks for the next read's buffer right after a read, so the parser may have been
+      // resumed (and emptied) since: whatever it holds now, resume() serves it in order.
+      this.blEnd += n;
+      return this.resume(c);
+    }
+    return this.feed(n === target.length ? target : target.subarray(0, n), c);
+  }
+
+  /** Keeps b[from, to) behind what already waits. */
+  private append(b: Buffer, from: number, to: number): void {
+    const n = to - from;
+    if (n === 0) return;
+    this.reserve(n);
+    b.copy(this.backlog!, this.blEnd, from, to);
+    this.blEnd += n;
+  }
+
+  /** Makes room for n more bytes behind the backlog. */
+  private reserve(n: number): void {
+    const bl = this.backlog;
+    if (bl !== null && this.blEnd + n <= bl.length) return;
+    const used = this.blEnd - this.blStart;
+    // Compacting only while at most half full keeps appends amortised O(1) under a backlog that
+    // stays large (a guest far ahead of the executor).
+    if (bl !== null && (used + n) * 2 <= bl.length) {
+      bl.copy(bl, 0, this.blStart, this.blEnd);
+    } else {
+      const nb = Buffer.allocUnsafe(Math.max(4 * DIRECT_MIN, 2 ** Math.ceil(Math.log2((used + n) * 2))));
+      if (bl !== null) bl.copy(nb, 0, this.blStart, this.blEnd);
+      this.backlog = nb;
+    }
+    this.blStart = 0;
+    this.blEnd = used;
+  }
+
+  /** Stops before b[p, n): keeps it (in place when b is the backlog itself). */
+  private stop(b: Buffer, p: number, n: number, fromBacklog: boolean): false {
+    if (fromBacklog) {
+      this.blStart = p;
+      this.blEnd = n;
+    } else {
+      this.append(b, p, n);
+    }
+    return false;
+  }
+
+  /** The split frame whose body is complete goes to the consumer; false if it was not taken. */
+  private deliverBody(c: FrameConsumer): boolean {
+    const h = this.cur!;
+    const body = this.body!;
+    if (!c.ready(h.type)) return false;
+    if (h.type === CALL) {
+      if (!c.call(h.flags, h.id, h.op, body, 0, body.length)) return false;
+    } else {
+      c.frame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: body });
+    }
+    this.cur = null;
+    this.body = null;
+    return true;
+  }
+
+  private run(b: Buffer, p: number, n: number, c: FrameConsumer, fromBacklog: boolean): boolean {
+    while (p < n) {
+      if (this.cur === null) {
+        if (this.hdrGot === 0 && n - p >= HEADER_SIZE) {
+          // Bytes assembled by hand: Buffer's readers re-validate the offset on every call.
+          const len = u32At(b, p);
+          const type = b[p + 4]! | (b[p + 5]! << 8);
+          const flags = b[p + 6]! | (b[p + 7]! << 8);
+          checkFields(len, type, flags);
+          const s = p + HEADER_SIZE;
+          if (n - s >= len) {
+            if (!c.ready(type)) return this.stop(b, p, n, fromBacklog);
+            const id = u32At(b, p + 8);
+            const op = u32At(b, p + 12);
+            if (type === CALL) {
+              if (!c.call(flags, id, op, b, s, s + len)) return this.stop(b, p, n, fromBacklog);
+            } else {
+              c.frame({ type, flags, id, op, payload: b.subarray(s, s + len) });
+            }
+            p = s + len;
+            continue;
+          }
+          this.start({ len, type, flags, id: b.readUInt32LE(p + 8), op: b.readUInt32LE(p + 12) });
+          p = s;
+          continue;
+        }
+        const take = Math.min(HEADER_SIZE - this.hdrGot, n - p);
+        b.copy(this.hdr, this.hdrGot, p, p + take);
+        this.hdrGot += take;
+        p += take;
+        if (this.hdrGot < HEADER_SIZE) return true;
+        this.hdrGot = 0;
+        this.start(decodeHeader(this.hdr));
+      } else {
+        const body = this.body!;
+        const take = Math.min(body.length - this.bodyGot, n - p);
+        b.copy(body, this.bodyGot, p, p + take);
+        this.bodyGot += take;
+        p += take;
+      }
+      if (this.bodyGot === this.body!.length && !this.deliverBody(c)) return this.stop(b, p, n, fromBacklog);
+    }
+    return true;
   }
 
   private start(h: FrameHeader): void {
     this.cur = h;
-    if (this.opts.reuseBodies) {
+    if (h.len === 0) {
+      this.body = EMPTY;
+    } else if (this.opts.reuseBodies) {
       if (!this.spare || this.spare.length < h.len) this.spare = Buffer.allocUnsafe(Math.max(h.len, 64 * 1024));
       this.body = this.spare.subarray(0, h.len);
     } else {
@@ -173,3 +299,5 @@ export class FrameParser {
     this.bodyGot = 0;
   }
 }
+
+const EMPTY = Buffer.alloc(0);

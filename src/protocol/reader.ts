@@ -1,10 +1,17 @@
 // Bounds-checked little-endian decoding of one payload. Every read past the end throws
-// ProtocolError: a lying length never reads outside the payload.
+// ProtocolError: a lying length never reads outside the payload. Integers are assembled from
+// bytes after need() has checked the bounds: Buffer's own readers validate their offset again on
+// every call, which shows on the launch path (tens of reads per fire-and-forget frame).
 
 import { MAX_STR } from './constants.js';
 import { ProtocolError } from './errors.js';
 
 const TWO32 = 4294967296;
+
+/** b[p, p+4) as a little-endian u32; the caller has checked the bounds. */
+export function u32At(b: Buffer, p: number): number {
+  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
+}
 
 export class Reader {
   private pos: number;
@@ -12,6 +19,7 @@ export class Reader {
   private limit: number;
 
   constructor(buf: Buffer, start = 0, limit = buf.length) {
+    if (limit > buf.length) throw new RangeError(`payload end ${limit} is past the buffer's ${buf.length} bytes`);
     this.buf = buf;
     this.pos = start;
     this.limit = limit;
@@ -19,6 +27,7 @@ export class Reader {
 
   /** Points the reader at another payload (hot paths reuse one reader per connection). */
   reset(buf: Buffer, start = 0, end = buf.length): this {
+    if (end > buf.length) throw new RangeError(`payload end ${end} is past the buffer's ${buf.length} bytes`);
     this.buf = buf;
     this.pos = start;
     this.limit = end;
@@ -27,6 +36,16 @@ export class Reader {
 
   get offset(): number {
     return this.pos;
+  }
+
+  /** The payload's buffer, for hot paths that read a block checked by fixed() with u32At. */
+  get data(): Buffer {
+    return this.buf;
+  }
+
+  /** Steps over n bytes after one bounds check; returns where they start in `data`. */
+  fixed(n: number, what: string): number {
+    return this.need(n, what);
   }
 
   get remaining(): number {
@@ -45,22 +64,26 @@ export class Reader {
   }
 
   u16(): number {
-    return this.buf.readUInt16LE(this.need(2, 'u16'));
+    const p = this.need(2, 'u16');
+    const b = this.buf;
+    return b[p]! | (b[p + 1]! << 8);
   }
 
   u32(): number {
-    return this.buf.readUInt32LE(this.need(4, 'u32'));
+    return u32At(this.buf, this.need(4, 'u32'));
   }
 
   i32(): number {
-    return this.buf.readInt32LE(this.need(4, 'i32'));
+    const p = this.need(4, 'i32');
+    const b = this.buf;
+    return b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
   }
 
   /** A u64 as a number. Values above 2^53 lose precision; callers treat them as absurd sizes or
    * foreign pointers, which every check rejects. */
   u64(): number {
     const p = this.need(8, 'u64');
-    return this.buf.readUInt32LE(p) + this.buf.readUInt32LE(p + 4) * TWO32;
+    return u32At(this.buf, p) + u32At(this.buf, p + 4) * TWO32;
   }
 
   f32(): number {
@@ -81,7 +104,13 @@ export class Reader {
     if (n > this.remaining) throw new ProtocolError(`bytes field of ${n} exceeds the ${this.remaining} bytes left`);
     if (n > target.length) return -1;
     const p = this.need(n, 'bytes');
-    this.buf.copy(target, 0, p, p + n);
+    // Kernel parameters are usually a few dozen bytes: a loop beats Buffer.copy's fixed cost.
+    if (n <= 128) {
+      const b = this.buf;
+      for (let i = 0; i < n; i++) target[i] = b[p + i]!;
+    } else {
+      this.buf.copy(target, 0, p, p + n);
+    }
     return n;
   }
 

@@ -2,10 +2,16 @@
 // executor hands them to the driver through the `extra` form (CU_LAUNCH_PARAM_BUFFER_POINTER /
 // _SIZE), from buffers allocated once whose addresses are fixed, so a launch costs one copy of the
 // parameter bytes and one driver call.
+//
+// A plain launch goes to the driver as cuLaunchKernelEx with no attributes (CUDA documents the two
+// as equivalent): the configuration is written into a fixed CUlaunchConfig and the call takes 4
+// integer arguments instead of 11, and koffi's cost grows with the argument count - it was a
+// quarter of an empty launch's time through vgpu. Drivers without cuLaunchKernelEx (before CUDA
+// 11.8) get the 11-argument call.
 
 import koffi from 'koffi';
 
-import type { Reader } from '../../protocol/reader.js';
+import { u32At, type Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
 import type { ExecContext } from '../context.js';
 import { CudaError, CUDA_ERROR_INVALID_VALUE } from '../cuda.js';
@@ -15,8 +21,12 @@ const MAX_PARAM_BYTES = 32764;
 const MAX_ATTRS = 32;
 const ATTR_SIZE = 72; // sizeof(CUlaunchAttribute): u32 id, padding, 64-byte value union
 const CONFIG_SIZE = 56; // sizeof(CUlaunchConfig)
+const TWO32 = 4294967296;
 
 interface LaunchBuffers {
+  /** The CUlaunchConfig of plain launches, as 32-bit words (attributes: none). */
+  plainConfig: Uint32Array;
+  plainConfigAddr: number;
   params: Buffer;
   size: Buffer;
   extra: Buffer;
@@ -29,15 +39,26 @@ interface LaunchBuffers {
 type RawLaunch = (f: number, gx: number, gy: number, gz: number, bx: number, by: number, bz: number, shmem: number,
   stream: number, kernelParams: number, extra: number) => number;
 
-/** cuLaunchKernel(_ptsz) bound with every pointer as a 64-bit integer: marshalling integers is
- * much cheaper than Buffers, and this is the hottest call there is. Set by the executor. */
-export const rawLaunch: { plain?: RawLaunch | undefined; ptsz?: RawLaunch | undefined } = {};
+type RawLaunchEx = (config: number, f: number, kernelParams: number, extra: number) => number;
+
+/** cuLaunchKernel(_ptsz) and cuLaunchKernelEx(_ptsz) bound with every pointer as a 64-bit
+ * integer: marshalling integers is much cheaper than Buffers, and this is the hottest call there
+ * is. Set by the executor. */
+export const rawLaunch: {
+  plain?: RawLaunch | undefined;
+  ptsz?: RawLaunch | undefined;
+  ex?: RawLaunchEx | undefined;
+  exPtsz?: RawLaunchEx | undefined;
+} = {};
 const RAW_PROTO = (name: string): string =>
   `int32_t ${name}(uint64_t f, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t bx, uint32_t by, uint32_t bz, uint32_t shmem, uint64_t stream, uint64_t kernelParams, uint64_t extra)`;
+const RAW_EX_PROTO = (name: string): string => `int32_t ${name}(uint64_t config, uint64_t f, uint64_t kernelParams, uint64_t extra)`;
 
 export function bindRawLaunch(raw: (proto: string) => ((...args: unknown[]) => number) | undefined): void {
   rawLaunch.plain = raw(RAW_PROTO('cuLaunchKernel')) as RawLaunch | undefined;
   rawLaunch.ptsz = raw(RAW_PROTO('cuLaunchKernel_ptsz')) as RawLaunch | undefined;
+  rawLaunch.ex = raw(RAW_EX_PROTO('cuLaunchKernelEx')) as RawLaunchEx | undefined;
+  rawLaunch.exPtsz = raw(RAW_EX_PROTO('cuLaunchKernelEx_ptsz')) as RawLaunchEx | undefined;
 }
 
 let bufs: LaunchBuffers | undefined;
@@ -58,26 +79,54 @@ function buffers(): LaunchBuffers {
   extra.writeBigUInt64LE(BigInt(addr(size)), 24);
   extra.writeBigUInt64LE(0n, 32);
   const attrs = Buffer.alloc(MAX_ATTRS * ATTR_SIZE);
-  bufs = { params, size, extra, extraAddr: addr(extra), config: Buffer.alloc(CONFIG_SIZE), attrs, attrsAddr: addr(attrs) };
+  // An ArrayBuffer of its own (off the V8 heap, so it never moves), so the 32-bit view is aligned;
+  // attrs (words 10-11) and numAttrs stay 0.
+  const plainConfigMem = new ArrayBuffer(CONFIG_SIZE);
+  const plainConfig = new Uint32Array(plainConfigMem);
+  const plainConfigAddr = addr(Buffer.from(plainConfigMem));
+  bufs = { plainConfig, plainConfigAddr, params, size, extra, extraAddr: addr(extra), config: Buffer.alloc(CONFIG_SIZE), attrs, attrsAddr: addr(attrs) };
   return bufs;
 }
+
+/** The parameter size last written to the `size` buffer (launches in a row mostly repeat it). */
+let stagedSize = -1;
 
 /** Copies the packed parameters straight from the frame into the launch buffer. */
 function stageParams(b: LaunchBuffers, r: Reader): void {
   const n = r.bytesInto(b.params);
   if (n < 0 || n > MAX_PARAM_BYTES) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `kernel parameters exceed ${MAX_PARAM_BYTES} bytes`);
-  b.size.writeUInt32LE(n, 0); // the high half stays 0: at most 32 KiB
+  if (n !== stagedSize) {
+    b.size.writeUInt32LE(n, 0); // the high half stays 0: at most 32 KiB
+    stagedSize = n;
+  }
 }
 
 function launch(x: ExecContext, r: Reader, ptsz: boolean): number {
   const f = x.handle(r.u64(), 'function', false);
-  const gx = r.u32(), gy = r.u32(), gz = r.u32();
-  const bx = r.u32(), by = r.u32(), bz = r.u32();
-  const shmem = r.u32();
+  // grid xyz, block xyz, shared memory: one bounds check for the seven words.
+  const at = r.fixed(28, 'launch configuration');
+  const d = r.data;
+  const gx = u32At(d, at), gy = u32At(d, at + 4), gz = u32At(d, at + 8);
+  const bx = u32At(d, at + 12), by = u32At(d, at + 16), bz = u32At(d, at + 20);
+  const shmem = u32At(d, at + 24);
   const stream = x.handle(r.u64(), 'stream', true);
   const b = buffers();
   stageParams(b, r);
   r.end();
+  const ex = ptsz ? rawLaunch.exPtsz : rawLaunch.ex;
+  if (ex) {
+    const c = b.plainConfig;
+    c[0] = gx;
+    c[1] = gy;
+    c[2] = gz;
+    c[3] = bx;
+    c[4] = by;
+    c[5] = bz;
+    c[6] = shmem;
+    c[8] = stream % TWO32;
+    c[9] = Math.floor(stream / TWO32);
+    return ex(b.plainConfigAddr, f, 0, b.extraAddr);
+  }
   const fast = ptsz ? rawLaunch.ptsz : rawLaunch.plain;
   if (fast) return fast(f, gx, gy, gz, bx, by, bz, shmem, stream, 0, b.extraAddr);
   return ptsz

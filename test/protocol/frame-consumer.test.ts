@@ -1,0 +1,191 @@
+// The frame parser's stop-and-resume mode (the executor's serving loop): a consumer that is not
+// ready, or refuses a call, stops the parser right before that frame; everything from there on is
+// delivered on resume(), in order, exactly once, however the bytes were chunked and whether they
+// arrived before or after the stop.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { Flag, FrameType } from '../../src/protocol/constants.js';
+import { FrameParser, encodeFrame, type FrameConsumer } from '../../src/protocol/frame.js';
+
+interface Seen {
+  type: number;
+  id: number;
+  payload: string;
+}
+
+/** A consumer that says no whenever `gate` says so, and records what it took. */
+function recorder(gate: (type: number, id: number) => 'take' | 'not-ready' | 'refuse'): { c: FrameConsumer; seen: Seen[] } {
+  const seen: Seen[] = [];
+  const c: FrameConsumer = {
+    // Ids start at 1: 0 stands for "the next frame, whichever it is".
+    ready: (type) => gate(type, 0) !== 'not-ready',
+    call: (_flags, id, _op, buf, start, end) => {
+      if (gate(FrameType.CALL, id) === 'refuse') return false;
+      seen.push({ type: FrameType.CALL, id, payload: buf.toString('latin1', start, end) });
+      return true;
+    },
+    frame: (f) => {
+      seen.push({ type: f.type, id: f.id, payload: f.payload.toString('latin1') });
+    },
+  };
+  return { c, seen };
+}
+
+function stream(): { bytes: Buffer; expected: Seen[] } {
+  const frames: Seen[] = [];
+  const parts: Buffer[] = [];
+  for (let i = 1; i <= 12; i++) {
+    const type = i % 5 === 0 ? FrameType.PING : FrameType.CALL;
+    // Mixed sizes: empty, small, and one larger than a typical chunk.
+    const payload = i === 7 ? 'x'.repeat(300) : i % 4 === 0 ? '' : `payload-${i}`;
+    parts.push(encodeFrame(type, type === FrameType.CALL ? Flag.NOREPLY : 0, i, 0x520, Buffer.from(payload, 'latin1')));
+    frames.push({ type, id: i, payload });
+  }
+  return { bytes: Buffer.concat(parts), expected: frames };
+}
+
+test('a stop before any frame, at any chunking, delivers every frame once and in order after resume', () => {
+  const { bytes, expected } = stream();
+  for (const chunk of [1, 7, 16, 17, 64, 333, bytes.length]) {
+    for (let stopAt = 1; stopAt <= expected.length; stopAt++) {
+      for (const how of ['not-ready', 'refuse'] as const) {
+        let blocked = true;
+        const { c, seen } = recorder((type, id) => {
+          if (!blocked) return 'take';
+          // 'refuse' can only be said to a call; a PING at stopAt is stopped by readiness instead.
+          if (how === 'refuse' && type === FrameType.CALL) return id === stopAt ? 'refuse' : 'take';
+          return seen.length + 1 === stopAt ? 'not-ready' : 'take';
+        });
+        const p = new FrameParser({ reuseBodies: true });
+        let stoppedOnce = false;
+        for (let at = 0; at < bytes.length; at += chunk) {
+          // Chunks are copied into a reused scratch buffer, as the executor's socket does.
+          const scratch = Buffer.alloc(chunk, 0xee);
+          const n = bytes.copy(scratch, 0, at, Math.min(at + chunk, bytes.length));
+          const done = p.feed(scratch.subarray(0, n), c);
+          scratch.fill(0xdd); // what the parser kept must not be a view of this
+          if (!done) stoppedOnce = true;
+          assert.equal(done, !p.stopped);
+        }
+        const label = `chunk ${chunk}, stop at ${stopAt} (${how})`;
+        if (how === 'not-ready' || expected[stopAt - 1]!.type === FrameType.CALL) {
+          assert.ok(stoppedOnce, label);
+          assert.equal(seen.length, stopAt - 1, label);
+        }
+        blocked = false;
+        assert.equal(p.resume(c), true, label);
+        assert.deepEqual(seen, expected, label);
+        assert.equal(p.stopped, false);
+        assert.equal(p.idle, true, label);
+      }
+    }
+  }
+});
+
+test('a call refused again on resume stays first until it is taken', () => {
+  const { bytes, expected } = stream();
+  let refusals = 3;
+  const { c, seen } = recorder((type, id) => (type === FrameType.CALL && id === 2 && refusals-- > 0 ? 'refuse' : 'take'));
+  const p = new FrameParser();
+  assert.equal(p.feed(bytes, c), false);
+  assert.equal(p.resume(c), false);
+  assert.equal(p.resume(c), false);
+  assert.deepEqual(seen.map((s) => s.id), [1]);
+  assert.equal(p.resume(c), true);
+  assert.deepEqual(seen, expected);
+});
+
+test('reads that land while stopped go straight behind the backlog and are served after it', () => {
+  const { bytes, expected } = stream();
+  let open = false;
+  const { c, seen } = recorder(() => (open || seen.length < 2 ? 'take' : 'not-ready'));
+  const p = new FrameParser({ reuseBodies: true });
+  const scratch = Buffer.alloc(100);
+  let at = 0;
+  let readsWhileStopped = 0;
+  while (at < bytes.length) {
+    const wasStopped = p.stopped;
+    const target = p.nextReadTarget(scratch);
+    if (wasStopped) {
+      assert.notEqual(target.buffer, scratch.buffer, 'a stopped parser reads into its own backlog');
+      readsWhileStopped++;
+    }
+    const n = bytes.copy(target, 0, at, Math.min(at + 100, bytes.length));
+    at += n;
+    p.feedRead(target, n, c);
+  }
+  assert.ok(readsWhileStopped > 0);
+  assert.equal(seen.length, 2);
+  assert.ok(p.backlogBytes > 0);
+  open = true;
+  assert.equal(p.resume(c), true);
+  assert.deepEqual(seen, expected);
+  assert.equal(p.backlogBytes, 0);
+});
+
+test('a frame completed by a direct body read while the consumer is not ready waits for resume', () => {
+  const big = Buffer.alloc(200 * 1024, 0x5a);
+  const bytes = Buffer.concat([encodeFrame(FrameType.CALL, 0, 1, 0x300, big), encodeFrame(FrameType.CALL, 0, 2, 0x300, Buffer.from('after'))]);
+  let open = false;
+  const ids: number[] = [];
+  const c: FrameConsumer = {
+    ready: () => open,
+    call: (_f, id, _op, buf, start, end) => {
+      if (id === 1) assert.ok(buf.subarray(start, end).equals(big));
+      ids.push(id);
+      return true;
+    },
+    frame: () => assert.fail('only calls were sent'),
+  };
+  const p = new FrameParser({ reuseBodies: true });
+  const scratch = Buffer.alloc(64 * 1024);
+  let at = 0;
+  while (at < bytes.length) {
+    const target = p.nextReadTarget(scratch);
+    const n = bytes.copy(target, 0, at, Math.min(at + target.length, bytes.length));
+    at += n;
+    p.feedRead(target, n, c);
+  }
+  assert.equal(p.stopped, true);
+  assert.deepEqual(ids, []);
+  open = true;
+  assert.equal(p.resume(c), true);
+  assert.deepEqual(ids, [1, 2]);
+});
+
+test('a read into the backlog that lands after the parser was resumed and emptied is still served', () => {
+  // Node's onread asks for the next buffer right after a read; the serving loop may resume (and
+  // empty) the parser before that buffer is filled.
+  const first = encodeFrame(FrameType.CALL, 0, 1, 0x300, Buffer.alloc(100 * 1024, 1));
+  const second = encodeFrame(FrameType.CALL, 0, 2, 0x300, Buffer.from('second'));
+  let open = false;
+  const ids: number[] = [];
+  const c: FrameConsumer = {
+    ready: () => open,
+    call: (_f, id) => {
+      ids.push(id);
+      return true;
+    },
+    frame: () => assert.fail('only calls were sent'),
+  };
+  const p = new FrameParser({ reuseBodies: true });
+  const scratch = Buffer.alloc(64 * 1024);
+  let at = 0;
+  while (at < first.length) {
+    const target = p.nextReadTarget(scratch);
+    const n = first.copy(target, 0, at, Math.min(at + target.length, first.length));
+    at += n;
+    p.feedRead(target, n, c);
+  }
+  assert.equal(p.stopped, true, 'the big frame waits, complete');
+  const next = p.nextReadTarget(scratch); // asked for now, filled later
+  open = true;
+  assert.equal(p.resume(c), true);
+  assert.deepEqual(ids, [1]);
+  const n = second.copy(next);
+  assert.equal(p.feedRead(next, n, c), true);
+  assert.deepEqual(ids, [1, 2]);
+  assert.equal(p.stopped, false);
+});
