@@ -80,9 +80,11 @@ $(TSSTAMP): $(TS_SRC) tsconfig.json node_modules/.package-lock.json
 # ---- generated code -------------------------------------------------------------------------
 gen: node_modules/.package-lock.json
 	npx tsc -p tools/codegen/tsconfig.json && $(NODE) dist/tools/codegen/main.js
+	@# The admin API's OpenAPI document comes from its route table and zod schemas.
+	$(MAKE) --no-print-directory ts && $(NODE) dist/src/admin/openapi.js --write docs/admin-api.md
 
 gen-check: gen
-	@git diff --exit-code --stat -- guest/cuda/gen src/executor/gen src/protocol/gen docs/compatibility.md || \
+	@git diff --exit-code --stat -- guest/cuda/gen src/executor/gen src/protocol/gen docs/compatibility.md docs/admin-api.md || \
 	  { echo "error: generated files differ from spec/; run 'make gen' and commit"; exit 1; }
 
 spec-check:

@@ -25,11 +25,29 @@ static _Thread_local int t_depth;
 
 static _Atomic unsigned long long g_next_id = 1;
 
+/* One primary context per device (VGPU_SOFTGPU_DEVICES), all under one lock. */
+typedef struct sg_primary {
+  sg_ctx ctx;
+  int refs;
+  int active;
+  unsigned flags;
+} sg_primary;
+
 static pthread_mutex_t g_primary_lock = PTHREAD_MUTEX_INITIALIZER;
-static sg_ctx g_primary = {.lock = PTHREAD_MUTEX_INITIALIZER};
-static int g_primary_refs;
-static int g_primary_active;
-static unsigned g_primary_flags;
+#define SG_PRIMARY_INIT {.ctx = {.lock = PTHREAD_MUTEX_INITIALIZER}}
+_Static_assert(SG_MAX_DEVICES == 16, "one initializer per device");
+static sg_primary g_prim[SG_MAX_DEVICES] = {
+  SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT,
+  SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT,
+  SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT, SG_PRIMARY_INIT,
+};
+
+/* By address only: `c` may be any pointer a caller passed. */
+static int is_primary(const sg_ctx *c) {
+  for (int i = 0; i < SG_MAX_DEVICES; i++)
+    if (c == &g_prim[i].ctx) return 1;
+  return 0;
+}
 
 static const size_t g_limit_defaults[SG_LIMIT_COUNT] = {
     [CU_LIMIT_STACK_SIZE] = 1024,
@@ -169,7 +187,7 @@ SG_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *ctxCreateP
 SG_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   sg_ctx *c = (sg_ctx *)ctx;
-  if (!c || c == &g_primary) return CUDA_ERROR_INVALID_CONTEXT;
+  if (!c || is_primary(c)) return CUDA_ERROR_INVALID_CONTEXT;
   if (!sg_reg_remove(c, SG_OBJ_CTX)) return CUDA_ERROR_INVALID_CONTEXT;
   stack_forget(c);
   ctx_release_resources(c);
@@ -333,14 +351,14 @@ SG_EXPORT CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatest
 /* ---- primary context ---------------------------------------------------------------------------- */
 
 /* Called with g_primary_lock held. */
-static void primary_deactivate(void) {
-  if (!g_primary_active) return;
+static void primary_deactivate(CUdevice dev) {
+  if (!g_prim[dev].active) return;
   /* Threads keep it on their stacks, as with the real driver: they get CONTEXT_IS_DESTROYED
    * until someone retains it again, which revives the same handle. */
-  sg_reg_remove(&g_primary, SG_OBJ_CTX);
-  ctx_release_resources(&g_primary);
-  g_primary_active = 0;
-  g_primary_refs = 0;
+  sg_reg_remove(&g_prim[dev].ctx, SG_OBJ_CTX);
+  ctx_release_resources(&g_prim[dev].ctx);
+  g_prim[dev].active = 0;
+  g_prim[dev].refs = 0;
 }
 
 SG_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev) {
@@ -348,17 +366,17 @@ SG_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev) {
   if (rc) return rc;
   if (!pctx) return CUDA_ERROR_INVALID_VALUE;
   pthread_mutex_lock(&g_primary_lock);
-  if (!g_primary_active) {
-    ctx_init_fields(&g_primary, dev, g_primary_flags, 1);
-    if (sg_reg_add(&g_primary, SG_OBJ_CTX, NULL, 0) != 0) {
+  if (!g_prim[dev].active) {
+    ctx_init_fields(&g_prim[dev].ctx, dev, g_prim[dev].flags, 1);
+    if (sg_reg_add(&g_prim[dev].ctx, SG_OBJ_CTX, NULL, 0) != 0) {
       pthread_mutex_unlock(&g_primary_lock);
       return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    g_primary_active = 1;
+    g_prim[dev].active = 1;
   }
-  g_primary_refs++;
+  g_prim[dev].refs++;
   pthread_mutex_unlock(&g_primary_lock);
-  *pctx = (CUcontext)&g_primary;
+  *pctx = (CUcontext)&g_prim[dev].ctx;
   return CUDA_SUCCESS;
 }
 
@@ -366,11 +384,11 @@ SG_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
   CUresult rc = sg_dev_check(dev);
   if (rc) return rc;
   pthread_mutex_lock(&g_primary_lock);
-  if (!g_primary_active || g_primary_refs == 0) {
+  if (!g_prim[dev].active || g_prim[dev].refs == 0) {
     pthread_mutex_unlock(&g_primary_lock);
     return CUDA_ERROR_INVALID_CONTEXT;
   }
-  if (--g_primary_refs == 0) primary_deactivate();
+  if (--g_prim[dev].refs == 0) primary_deactivate(dev);
   pthread_mutex_unlock(&g_primary_lock);
   return CUDA_SUCCESS;
 }
@@ -379,7 +397,7 @@ SG_EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
   CUresult rc = sg_dev_check(dev);
   if (rc) return rc;
   pthread_mutex_lock(&g_primary_lock);
-  primary_deactivate();
+  primary_deactivate(dev);
   pthread_mutex_unlock(&g_primary_lock);
   return CUDA_SUCCESS;
 }
@@ -389,8 +407,8 @@ SG_EXPORT CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags,
   if (rc) return rc;
   if (!flags || !active) return CUDA_ERROR_INVALID_VALUE;
   pthread_mutex_lock(&g_primary_lock);
-  *flags = g_primary_flags;
-  *active = g_primary_active;
+  *flags = g_prim[dev].flags;
+  *active = g_prim[dev].active;
   pthread_mutex_unlock(&g_primary_lock);
   return CUDA_SUCCESS;
 }
@@ -400,8 +418,8 @@ SG_EXPORT CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flag
   if (rc) return rc;
   if (!valid_ctx_flags(flags)) return CUDA_ERROR_INVALID_VALUE;
   pthread_mutex_lock(&g_primary_lock);
-  g_primary_flags = flags;
-  if (g_primary_active) g_primary.flags = flags;
+  g_prim[dev].flags = flags;
+  if (g_prim[dev].active) g_prim[dev].ctx.flags = flags;
   pthread_mutex_unlock(&g_primary_lock);
   return CUDA_SUCCESS;
 }

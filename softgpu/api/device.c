@@ -1,6 +1,6 @@
 /*
- * Device queries. softgpu has exactly one device, ordinal 0, which says in its name that it is a
- * CPU emulation and carries a UUID that no NVIDIA board has.
+ * Device queries. softgpu has one device by default (VGPU_SOFTGPU_DEVICES for more, init.c); each
+ * says in its name that it is a CPU emulation and carries a UUID that no NVIDIA board has.
  */
 #include "sg_api.h"
 
@@ -12,20 +12,20 @@
 
 CUresult sg_dev_check(CUdevice dev) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
-  return dev == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+  return dev >= 0 && dev < sg_dev_count() ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
 }
 
 SG_EXPORT CUresult cuDeviceGetCount(int *count) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!count) return CUDA_ERROR_INVALID_VALUE;
-  *count = SG_DEVICE_COUNT;
+  *count = sg_dev_count();
   return CUDA_SUCCESS;
 }
 
 SG_EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!device) return CUDA_ERROR_INVALID_VALUE;
-  if (ordinal < 0 || ordinal >= SG_DEVICE_COUNT) return CUDA_ERROR_INVALID_DEVICE;
+  if (ordinal < 0 || ordinal >= sg_dev_count()) return CUDA_ERROR_INVALID_DEVICE;
   *device = ordinal;
   return CUDA_SUCCESS;
 }
@@ -50,13 +50,16 @@ SG_EXPORT CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUde
   CUresult rc = sg_dev_check(dev);
   if (rc) return rc;
   if (!pi) return CUDA_ERROR_INVALID_VALUE;
-  return sg_dev_attribute(attrib, pi);
+  rc = sg_dev_attribute(attrib, pi);
+  if (rc == CUDA_SUCCESS && attrib == CU_DEVICE_ATTRIBUTE_PCI_BUS_ID) *pi = SG_PCI_BUS + dev;
+  return rc;
 }
 
-/* splitmix64 over a fixed seed: stable across runs and hosts, and marked as an RFC 9562
- * version-8 ("vendor specific") UUID, a layout NVIDIA's board UUIDs do not use. */
-static void softgpu_uuid(unsigned char out[16]) {
-  uint64_t x = 0x7667707553475055ull; /* "vgpuSGPU" */
+/* splitmix64 over a fixed seed (device 0's as it always was; others offset by the ordinal):
+ * stable across runs and hosts, and marked as an RFC 9562 version-8 ("vendor specific") UUID, a
+ * layout NVIDIA's board UUIDs do not use. */
+static void softgpu_uuid(unsigned char out[16], CUdevice dev) {
+  uint64_t x = 0x7667707553475055ull + (uint64_t)dev * 0x100000001b3ull; /* "vgpuSGPU" */
   for (int half = 0; half < 2; half++) {
     uint64_t z = (x += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -72,7 +75,7 @@ SG_EXPORT CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev) {
   CUresult rc = sg_dev_check(dev);
   if (rc) return rc;
   if (!uuid) return CUDA_ERROR_INVALID_VALUE;
-  softgpu_uuid((unsigned char *)uuid->bytes);
+  softgpu_uuid((unsigned char *)uuid->bytes, dev);
   return CUDA_SUCCESS;
 }
 
@@ -82,7 +85,7 @@ SG_EXPORT CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev) {
   CUresult rc = sg_dev_check(dev);
   if (rc) return rc;
   if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
-  snprintf(pciBusId, (size_t)len, "%04x:%02x:%02x.0", SG_PCI_DOMAIN, SG_PCI_BUS, SG_PCI_DEVICE);
+  snprintf(pciBusId, (size_t)len, "%04x:%02x:%02x.0", SG_PCI_DOMAIN, SG_PCI_BUS + dev, SG_PCI_DEVICE);
   return CUDA_SUCCESS;
 }
 
@@ -98,9 +101,10 @@ SG_EXPORT CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId) {
     if (sscanf(pciBusId, "%x:%x.%x%n", &bus, &device, &function, &used) != 3 || pciBusId[used])
       return CUDA_ERROR_INVALID_VALUE;
   }
-  if (domain != SG_PCI_DOMAIN || bus != SG_PCI_BUS || device != SG_PCI_DEVICE || function != 0)
+  if (domain != SG_PCI_DOMAIN || bus < SG_PCI_BUS || bus >= SG_PCI_BUS + (unsigned)sg_dev_count() ||
+      device != SG_PCI_DEVICE || function != 0)
     return CUDA_ERROR_INVALID_DEVICE;
-  *dev = 0;
+  *dev = (CUdevice)(bus - SG_PCI_BUS);
   return CUDA_SUCCESS;
 }
 

@@ -2,6 +2,10 @@
  * cuInit and driver version. Configuration is read once, at cuInit, from the environment:
  *   VGPU_SOFTGPU_MEMORY  device memory size (sg_mem.c), e.g. 8G, 512M; default 8 GiB
  *   VGPU_SOFTGPU_CC      compute capability reported, "major.minor"; default 8.9
+ *   VGPU_SOFTGPU_DEVICES number of devices, 1 to 16; default 1. They are views of one CPU: they
+ *                        share the memory arena (each reports its full size) and the workers,
+ *                        and differ in ordinal, UUID, PCI bus and primary context. For testing
+ *                        multi-GPU hosts (placement, vGPU maps) without GPUs.
  * A malformed value makes cuInit fail rather than silently run a different device.
  */
 #include "sg_api.h"
@@ -13,7 +17,7 @@
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static CUresult g_init_rc = CUDA_ERROR_NOT_INITIALIZED;
 static _Atomic int g_ready;
-static int g_cc_major = 8, g_cc_minor = 9, g_sm_count = 1;
+static int g_cc_major = 8, g_cc_minor = 9, g_sm_count = 1, g_dev_count = 1;
 
 /* "8.9" -> 8, 9. Majors 5..12 are the architectures CUDA 13's PTX can target; minor one digit. */
 static int parse_cc(const char *s, int *major, int *minor) {
@@ -28,9 +32,21 @@ static int parse_cc(const char *s, int *major, int *minor) {
   return 0;
 }
 
+/* "1".."16" -> the count; anything else -1. */
+static int parse_devices(const char *s) {
+  int n = 0, digits = 0;
+  while (*s >= '0' && *s <= '9' && digits < 3) n = n * 10 + (*s++ - '0'), digits++;
+  return digits == 0 || *s || n < 1 || n > SG_MAX_DEVICES ? -1 : n;
+}
+
 static void do_init(void) {
   const char *cc = getenv("VGPU_SOFTGPU_CC");
   if (cc && *cc && parse_cc(cc, &g_cc_major, &g_cc_minor) != 0) {
+    g_init_rc = CUDA_ERROR_INVALID_VALUE;
+    return;
+  }
+  const char *devs = getenv("VGPU_SOFTGPU_DEVICES");
+  if (devs && *devs && (g_dev_count = parse_devices(devs)) < 0) {
     g_init_rc = CUDA_ERROR_INVALID_VALUE;
     return;
   }
@@ -48,6 +64,7 @@ int sg_initialized(void) { return atomic_load_explicit(&g_ready, memory_order_ac
 int sg_dev_cc_major(void) { return g_cc_major; }
 int sg_dev_cc_minor(void) { return g_cc_minor; }
 int sg_dev_sm_count(void) { return g_sm_count; }
+int sg_dev_count(void) { return g_dev_count; }
 
 SG_EXPORT CUresult cuInit(unsigned int Flags) {
   if (Flags != 0) return CUDA_ERROR_INVALID_VALUE;

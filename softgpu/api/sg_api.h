@@ -27,7 +27,9 @@
 #define SG_EXPORT __attribute__((visibility("default")))
 
 #define SG_DRIVER_VERSION 13000
-#define SG_DEVICE_COUNT 1
+/* Devices reported (VGPU_SOFTGPU_DEVICES, init.c); they share one memory arena and worker pool. */
+#define SG_MAX_DEVICES 16
+int sg_dev_count(void);
 
 /* ---- object registry (sg_registry.c) ---------------------------------------------------------
  * Every handle we give out is registered here with its type and owning context. Handles are

@@ -35,6 +35,55 @@ TEST(device_count_and_get) {
   ASSERT_CU(cuDeviceGetCount(NULL), CUDA_ERROR_INVALID_VALUE);
 }
 
+TEST(device_count_follows_env) {
+  setenv("VGPU_SOFTGPU_DEVICES", "3", 1);
+  int n = 0;
+  CUdevice d = -1;
+  ASSERT_CU_OK(cuInit(0));
+  ASSERT_CU_OK(cuDeviceGetCount(&n));
+  ASSERT_EQ(n, 3);
+  ASSERT_CU_OK(cuDeviceGet(&d, 2));
+  ASSERT_EQ(d, 2);
+  ASSERT_CU(cuDeviceGet(&d, 3), CUDA_ERROR_INVALID_DEVICE);
+  /* Each device has its own UUID and PCI bus, and is found by that bus. */
+  CUuuid u0, u1;
+  ASSERT_CU_OK(cuDeviceGetUuid(&u0, 0));
+  ASSERT_CU_OK(cuDeviceGetUuid(&u1, 1));
+  ASSERT_TRUE(memcmp(u0.bytes, u1.bytes, 16) != 0);
+  char bus[32];
+  ASSERT_CU_OK(cuDeviceGetPCIBusId(bus, sizeof bus, 1));
+  ASSERT_EQ(strcmp(bus, "0000:80:00.0"), 0);
+  int attr = 0;
+  ASSERT_CU_OK(cuDeviceGetAttribute(&attr, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, 2));
+  ASSERT_EQ(attr, 0x81);
+  ASSERT_CU_OK(cuDeviceGetByPCIBusId(&d, "0000:81:00.0"));
+  ASSERT_EQ(d, 2);
+  ASSERT_CU(cuDeviceGetByPCIBusId(&d, "0000:82:00.0"), CUDA_ERROR_INVALID_DEVICE);
+  /* One primary context per device, current on its own device. */
+  CUcontext p0, p1, again;
+  ASSERT_CU_OK(cuDevicePrimaryCtxRetain(&p0, 0));
+  ASSERT_CU_OK(cuDevicePrimaryCtxRetain(&p1, 1));
+  ASSERT_TRUE(p0 != p1);
+  ASSERT_CU_OK(cuDevicePrimaryCtxRetain(&again, 1));
+  ASSERT_TRUE(again == p1);
+  ASSERT_CU_OK(cuCtxSetCurrent(p1));
+  ASSERT_CU_OK(cuCtxGetDevice(&d));
+  ASSERT_EQ(d, 1);
+  unsigned flags = 0;
+  int active = 0;
+  ASSERT_CU_OK(cuDevicePrimaryCtxRelease(0));
+  ASSERT_CU_OK(cuDevicePrimaryCtxGetState(0, &flags, &active));
+  ASSERT_EQ(active, 0);
+  ASSERT_CU_OK(cuDevicePrimaryCtxGetState(1, &flags, &active));
+  ASSERT_EQ(active, 1);
+  ASSERT_CU(cuCtxDestroy(p1), CUDA_ERROR_INVALID_CONTEXT);
+}
+
+TEST(device_count_rejects_bad_env) {
+  setenv("VGPU_SOFTGPU_DEVICES", "17", 1);
+  ASSERT_CU(cuInit(0), CUDA_ERROR_INVALID_VALUE);
+}
+
 TEST(device_name_says_emulation_and_truncates) {
   char name[256], small[5];
   ASSERT_CU_OK(cuInit(0));

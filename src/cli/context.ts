@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { VgpuError } from '../common/errors.js';
 import type { Store, StoreOptions } from '../store/index.js';
+import type { AdminOps } from '../admin/ops.js';
 
 export interface CliIo {
   stdout(text: string): void;
@@ -22,6 +23,8 @@ export const processIo: CliIo = {
 export interface GlobalOptions {
   stateDir?: string;
   json?: boolean;
+  url?: string;
+  token?: string;
 }
 
 export interface CommandContext {
@@ -30,6 +33,9 @@ export interface CommandContext {
   readonly stateDir: string;
   /** The store, opened on first call. */
   store(): Store;
+  /** The operations: through the running mediator's admin API when there is one (so changes
+   * apply live), on the store otherwise. */
+  ops(): Promise<AdminOps>;
   /** One line of human output on stdout. */
   line(text?: string): void;
   /** The machine-readable result (with --json): one JSON document on stdout. */
@@ -69,6 +75,8 @@ export class Context implements CommandContext {
   readonly stateDir: string;
   private opened: Store | null = null;
   private readonly open: StoreOpener;
+  private readonly globals: GlobalOptions;
+  private adminOps: AdminOps | null = null;
 
   /** `open` is Store.open, passed in so that loading this file does not load SQLite. */
   constructor(io: CliIo, globals: GlobalOptions, open: StoreOpener) {
@@ -76,6 +84,29 @@ export class Context implements CommandContext {
     this.json = globals.json === true;
     this.stateDir = resolveStateDir(globals.stateDir, io.env);
     this.open = open;
+    this.globals = globals;
+  }
+
+  /** --url, else $VGPU_ADMIN_URL, else the admin.json a running mediator wrote in the state
+   * directory; none of them: the store directly. */
+  async ops(): Promise<AdminOps> {
+    if (this.adminOps) return this.adminOps;
+    const files = await import('../admin/files.js');
+    const env = this.io.env;
+    const explicit = this.globals.url ?? (env['VGPU_ADMIN_URL'] || undefined);
+    const url = explicit ?? files.readAdminInfo(this.stateDir)?.url;
+    if (url !== undefined) {
+      if (!/^https?:\/\/[^\s/]+\/?$/.test(url)) {
+        throw new VgpuError('VGPU_ERR_USAGE', { detail: `--url ${url}: expected http://HOST:PORT` });
+      }
+      const { HttpOps } = await import('../admin/http-ops.js');
+      const token = this.globals.token ?? (env['VGPU_ADMIN_TOKEN'] || undefined) ?? files.readAdminToken(this.stateDir);
+      this.adminOps = new HttpOps(url.replace(/\/$/, ''), token);
+    } else {
+      const { StoreOps } = await import('../admin/ops.js');
+      this.adminOps = new StoreOps(this.store());
+    }
+    return this.adminOps;
   }
 
   store(): Store {

@@ -1,7 +1,7 @@
 // Human output: aligned tables and key/value blocks. Machine output is JSON via ctx.result().
 
 import { formatSize } from '../common/size.js';
-import type { Vm } from '../store/index.js';
+import type { VmView } from '../admin/schemas.js';
 
 /** Left-aligned columns separated by two spaces; no trailing blanks. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
@@ -26,13 +26,13 @@ export function shortTime(iso: string): string {
   return iso.length >= 16 ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : iso;
 }
 
-export function vmSummary(vm: Vm): string {
+export function vmSummary(vm: VmView): string {
   const gpus = vm.vgpus === 1 ? '1 vGPU' : `${vm.vgpus} vGPUs`;
   return `pool ${vm.pool}, priority ${vm.priority}, weight ${vm.weight}, memory quota ${memoryText(vm.memoryQuota)}, ${gpus}`;
 }
 
 /** The public JSON form of a VM (the store's shape; listed here so the CLI's output is explicit). */
-export function vmJson(vm: Vm): Record<string, unknown> {
+export function vmJson(vm: VmView): Record<string, unknown> {
   return {
     name: vm.name,
     pool: vm.pool,
@@ -45,4 +45,8 @@ export function vmJson(vm: Vm): Record<string, unknown> {
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
   };
+}
+
+export function poolLine(p: { name: string; gpuUuids: readonly string[] }): string {
+  return `pool ${p.name} (${p.gpuUuids.length === 0 ? 'no GPUs' : p.gpuUuids.join(', ')})`;
 }

@@ -10,6 +10,8 @@ interface OptionSpec {
   flags: string;
   description: string;
   choices?: readonly string[];
+  /** May be given several times; the values arrive as an array. */
+  repeatable?: boolean;
 }
 
 interface CommandSpec {
@@ -63,6 +65,34 @@ const poolList = async (): Promise<Handler> => {
   const m = await import('./commands/pool/list.js');
   return (ctx) => m.run(ctx);
 };
+const poolAdd = async (): Promise<Handler> => {
+  const m = await import('./commands/pool/add.js');
+  return (ctx, [name = ''], o) => m.run(ctx, name, o);
+};
+const poolSet = async (): Promise<Handler> => {
+  const m = await import('./commands/pool/set.js');
+  return (ctx, [name = ''], o) => m.run(ctx, name, o);
+};
+const poolRm = async (): Promise<Handler> => {
+  const m = await import('./commands/pool/rm.js');
+  return (ctx, [name = '']) => m.run(ctx, name);
+};
+const gpuList = async (): Promise<Handler> => {
+  const m = await import('./commands/gpu/list.js');
+  return (ctx) => m.run(ctx);
+};
+const sessionList = async (): Promise<Handler> => {
+  const m = await import('./commands/session/list.js');
+  return (ctx) => m.run(ctx);
+};
+const sessionKill = async (): Promise<Handler> => {
+  const m = await import('./commands/session/kill.js');
+  return (ctx, [id = ''], o) => m.run(ctx, id, o);
+};
+const usageShow = async (): Promise<Handler> => {
+  const m = await import('./commands/usage/show.js');
+  return (ctx, _operands, o) => m.run(ctx, o);
+};
 const auditList = async (): Promise<Handler> => {
   const m = await import('./commands/audit/list.js');
   return (ctx, _operands, o) => m.run(ctx, o);
@@ -99,6 +129,50 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   { path: ['pool', 'list'], args: '', summary: 'list the pools of GPUs', options: [], examples: [], load: poolList },
   {
+    path: ['pool', 'add'],
+    args: '<name>',
+    summary: 'create a pool of GPUs (each GPU in at most one pool)',
+    options: [{ flags: '--gpu <uuid>', description: 'a GPU of the pool, as `gpu list` shows it (repeatable)', repeatable: true }],
+    examples: ['vgpu-admin pool add fast --gpu GPU-5f2c0c1e-8d3a-4b6e-9a7f-0123456789ab'],
+    load: poolAdd,
+  },
+  {
+    path: ['pool', 'set'],
+    args: '<name>',
+    summary: "replace a pool's GPUs (running sessions keep theirs)",
+    options: [
+      { flags: '--gpu <uuid>', description: 'a GPU of the pool (repeatable); the list replaces the old one', repeatable: true },
+      { flags: '--no-gpus', description: 'the pool names no GPU' },
+    ],
+    examples: ['vgpu-admin pool set fast --gpu GPU-5f2c0c1e-8d3a-4b6e-9a7f-0123456789ab'],
+    load: poolSet,
+  },
+  { path: ['pool', 'rm'], args: '<name>', summary: 'remove a pool no VM uses', options: [], examples: [], load: poolRm },
+  { path: ['gpu', 'list'], args: '', summary: 'list the GPUs this host has seen', options: [], examples: [], load: gpuList },
+  {
+    path: ['session', 'list'], args: '', summary: "list the running mediator's guest sessions", options: [],
+    examples: ['vgpu-admin session list --json'], load: sessionList,
+  },
+  {
+    path: ['session', 'kill'],
+    args: '<id>',
+    summary: 'end a session (its guest gets an error, its executor exits)',
+    options: [{ flags: '--reason <text>', description: "what the guest's log says" }],
+    examples: ['vgpu-admin session kill 1234567001 --reason "maintenance"'],
+    load: sessionKill,
+  },
+  {
+    path: ['usage'],
+    args: '',
+    summary: 'device time, bytes, calls and peak memory per VM',
+    options: [
+      { flags: '--vm <name>', description: 'only this VM' },
+      { flags: '--since <time>', description: 'since an ISO time or a duration back from now (15m, 2h, 7d); default all time' },
+    ],
+    examples: ['vgpu-admin usage --vm web1 --since 24h'],
+    load: usageShow,
+  },
+  {
     path: ['audit'],
     args: '',
     summary: 'show the newest changes to the configuration',
@@ -113,7 +187,9 @@ export const COMMANDS: readonly CommandSpec[] = [
 
 const GROUPS: Readonly<Record<string, string>> = {
   vm: 'manage VMs: the guests that may connect',
-  pool: 'see the pools of GPUs VMs are placed on',
+  pool: 'manage the pools of GPUs VMs are placed on',
+  gpu: 'see the GPUs of this host',
+  session: "see and end the running mediator's guest sessions",
 };
 
 export type RunCommand = (spec: CommandSpec, operands: string[], opts: Record<string, unknown>, globals: GlobalOptions) => Promise<void>;
@@ -124,6 +200,8 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
     .description('administer vgpu: the VMs allowed to use this host\'s GPUs, their quotas and priorities')
     .addOption(new Option('--state-dir <dir>', 'configuration directory (default: $VGPU_STATE_DIR, else ~/.local/state/vgpu)'))
     .addOption(new Option('--json', 'machine-readable output on stdout'))
+    .addOption(new Option('--url <url>', "a running mediator's admin API (default: $VGPU_ADMIN_URL, else the one recorded in the state directory)"))
+    .addOption(new Option('--token <token>', 'admin API token for a non-loopback --url (default: $VGPU_ADMIN_TOKEN, else the state directory\'s admin-token)'))
     .exitOverride()
     .configureOutput({ writeOut: write.out, writeErr: write.err, outputError: () => {} })
     .showSuggestionAfterError(true);
@@ -141,7 +219,11 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
     }
     const leafName = rest.length > 0 ? (rest[0] ?? '') : first;
     const cmd = parent.command(spec.args ? `${leafName} ${spec.args}` : leafName).description(spec.summary);
-    for (const o of spec.options) cmd.addOption(new Option(o.flags, o.description));
+    for (const o of spec.options) {
+      const opt = new Option(o.flags, o.description);
+      if (o.repeatable) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+      cmd.addOption(opt);
+    }
     if (spec.examples.length > 0) {
       cmd.addHelpText('after', `\nExamples:\n${spec.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
     }

@@ -13,6 +13,9 @@ export const EXIT = {
   usage: 2,
   notFound: 3,
   conflict: 4,
+  /** The command needs a running mediator and could not use one (none running, unreachable,
+   * or it refused the admin token). */
+  unavailable: 5,
 } as const;
 export type ExitStatus = (typeof EXIT)[keyof typeof EXIT];
 
@@ -70,6 +73,31 @@ export const ERRORS = {
     hint: "choose another name, change it with 'vgpu-admin vm set {name} ...', or remove it first with 'vgpu-admin vm rm {name}'",
     exit: EXIT.conflict,
   },
+  VGPU_ERR_POOL_IN_USE: {
+    message: 'pool "{name}" is used by {count} VM(s): {vms}',
+    hint: "move them to another pool first with 'vgpu-admin vm set NAME --pool OTHER'",
+    exit: EXIT.conflict,
+  },
+  VGPU_ERR_GPU_NOT_FOUND: {
+    message: 'no GPU {uuid} has been seen on this host',
+    hint: "run 'vgpu-admin gpu list'; GPUs are recorded when the mediator starts",
+    exit: EXIT.notFound,
+  },
+  VGPU_ERR_SESSION_NOT_FOUND: {
+    message: 'no running session {id}',
+    hint: "run 'vgpu-admin session list' to see the sessions",
+    exit: EXIT.notFound,
+  },
+  VGPU_ERR_NO_MEDIATOR: {
+    message: '{detail}',
+    hint: "start the mediator ('make run' or 'vgpu-mediator'), or point at one with --url URL or VGPU_ADMIN_URL",
+    exit: EXIT.unavailable,
+  },
+  VGPU_ERR_UNAUTHORIZED: {
+    message: 'the admin API refused the request: {detail}',
+    hint: 'pass the admin token with --token or VGPU_ADMIN_TOKEN (the mediator keeps it in admin-token in its state directory)',
+    exit: EXIT.unavailable,
+  },
   VGPU_ERR_STATE_DIR: {
     message: 'cannot use state directory {dir}: {reason}',
     hint: 'pass a directory you can write with --state-dir DIR or VGPU_STATE_DIR, or fix its permissions',
@@ -114,13 +142,15 @@ export class VgpuError extends Error {
   readonly hint: string;
   readonly exitStatus: ExitStatus;
 
-  constructor(code: VgpuErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
+  /** `options.message`/`hint` carry the text of an error raised elsewhere (the admin API's
+   * answer), so the CLI prints what the mediator said rather than an unfilled template. */
+  constructor(code: VgpuErrorCode, params: ErrorParams = {}, options?: { cause?: unknown; message?: string; hint?: string }) {
     const entry: CatalogueEntry = ERRORS[code];
-    super(fill(entry.message, params), options);
+    super(options?.message ?? fill(entry.message, params), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'VgpuError';
     this.code = code;
     this.params = params;
-    this.hint = fill(entry.hint, params);
+    this.hint = options?.hint ?? fill(entry.hint, params);
     this.exitStatus = entry.exit;
   }
 

@@ -6,7 +6,8 @@
 //   main.js --backend softgpu|cuda --probe   prints the device table as JSON and exits
 //   main.js --backend softgpu|cuda           (forked with IPC) serves one session
 
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
+import koffi from 'koffi';
 import { z } from 'zod';
 
 import { createLogger, sessionLogger } from '../common/log.js';
@@ -16,6 +17,10 @@ import { probe, ProbeError } from './probe.js';
 import { SessionServer } from './serve.js';
 import { Gate } from './gate.js';
 import { bindRawLaunch } from './custom/launch.js';
+import { FrameType } from '../protocol/constants.js';
+import { VgpuErr } from '../protocol/errors.js';
+import { encodeFrame } from '../protocol/frame.js';
+import { encodeStatus } from '../protocol/handshake.js';
 
 const SessionMsg = z.object({
   type: z.literal('session'),
@@ -36,8 +41,44 @@ const ControlMsg = z.discriminatedUnion('type', [
   z.object({ type: z.literal('contended') }),
   z.object({ type: z.literal('quota'), granted: z.number().int().nonnegative() }),
   z.object({ type: z.literal('vmUsage'), bytes: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('kill'), reason: z.string().max(400) }),
 ]);
 export type SessionMessage = z.infer<typeof SessionMsg>;
+
+/** How long a guest whose session an operator ended has to send a request and read why. */
+const KILL_LINGER_MS = 10_000;
+
+/** A second descriptor of the guest connection (-1 if there is none), kept unused so that the
+ * session can be ended while the guest is still told why: the serving socket is closed first,
+ * so nothing the session was writing can interleave with the ERROR frame. */
+function spareDescriptor(s: Socket): number {
+  const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return -1;
+  try {
+    return (koffi.load('libc.so.6').func('int dup(int)') as (fd: number) => number)(fd);
+  } catch {
+    return -1;
+  }
+}
+
+/** Sends the guest an ERROR frame on `fd`, drops whatever it sends meanwhile, and calls `done`
+ * when it closes its end or after KILL_LINGER_MS. `sent` is called once the frame is written. */
+function tellGuest(fd: number, reason: string, sent: () => void, done: () => void): void {
+  const sock = new net.Socket({ fd, readable: true, writable: true });
+  let over = false;
+  const end = (): void => {
+    if (over) return;
+    over = true;
+    sock.destroy();
+    done();
+  };
+  sock.on('error', end);
+  sock.on('data', () => {});
+  sock.on('end', end);
+  sock.on('close', end);
+  sock.end(encodeFrame(FrameType.ERROR, 0, 0, VgpuErr.KILLED, encodeStatus(VgpuErr.KILLED, reason)), sent);
+  setTimeout(end, KILL_LINGER_MS);
+}
 
 function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean } {
   let backend: BackendKind | undefined;
@@ -77,6 +118,8 @@ function main(): void {
   }
   let gate: Gate | undefined;
   let session: { server: SessionServer; x: ExecContext } | undefined;
+  /** Why an operator ended the session, once one has. */
+  let killed: string | undefined;
   process.on('message', (msg: unknown, handle: unknown) => {
     const ctl = ControlMsg.safeParse(msg);
     if (ctl.success) {
@@ -86,6 +129,12 @@ function main(): void {
       else if (c.type === 'preempt') gate.preempt();
       else if (c.type === 'contended') gate.markContended();
       else if (c.type === 'quota') session.server.quotaAnswer(c.granted);
+      else if (c.type === 'kill') {
+        // An operator ended the session: it ends as if the guest had left (the close handler
+        // below then tells the guest why).
+        killed = c.reason;
+        session.server.close(c.reason);
+      }
       else session.x.vmUsed = c.bytes;
       return;
     }
@@ -110,9 +159,36 @@ function main(): void {
       return Number(process.hrtime.bigint() - t0);
     };
     gate = new Gate((gm) => process.send?.(gm), m.scheduled, drainGpu);
+    // Usage deltas for the mediator's accounting (src/mediator/usage-meter.ts): about once a
+    // second while the session does anything, and a final one before 'ended'.
+    const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, memoryNow: 0 };
+    const reportUsage = (final: boolean): void => {
+      const st = server.stats;
+      const memoryNow = x.allocs.total;
+      const d = {
+        calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,
+        bytesOut: st.bytesOut - sent.bytesOut, busyNs: Math.round(st.busyNs) - Math.round(sent.busyNs), // busyNs is fractional
+      };
+      const idle = d.calls === 0 && d.bytesIn === 0 && d.bytesOut === 0 && d.busyNs === 0 && memoryNow === sent.memoryNow;
+      if (idle && !final) return;
+      Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, busyNs: st.busyNs, memoryNow });
+      process.send?.({ type: 'usage', ...d, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) });
+    };
+    const usageTimer = setInterval(() => reportUsage(false), 1000);
+    usageTimer.unref();
+    const spareFd = spareDescriptor(handle as Socket);
     const server = new SessionServer(x, handle as Socket, slog, (reason) => {
+      clearInterval(usageTimer);
+      reportUsage(true);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       slog.info({ reason, ...server.stats, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms) }, 'session ended');
+      if (killed !== undefined && spareFd >= 0) {
+        // Stay until the guest has had the chance to read why; the mediator is told at once.
+        process.send?.({ type: 'ended', stats: server.stats, peakMemory: x.peakMemory, reason });
+        tellGuest(spareFd, killed, () => process.send?.({ type: 'killing' }), () => process.exit(0));
+        return;
+      }
+      if (killed !== undefined) process.send?.({ type: 'killing' });
       process.send?.({ type: 'ended', stats: server.stats, peakMemory: x.peakMemory, reason }, () => process.exit(0));
       setTimeout(() => process.exit(0), 1000).unref();
     }, gate, (bytes) => process.send?.({ type: 'reserve', bytes }));

@@ -36,8 +36,14 @@ export class ExecutorPool {
     this.refill();
   }
 
+  /** Executor processes alive, spares included. */
   get running(): number {
     return this.live.size;
+  }
+
+  /** Executors started ahead of time, waiting for a session. */
+  get spare(): number {
+    return this.spares.length;
   }
 
   private spawn(): Warm {
@@ -79,7 +85,7 @@ export class ExecutorPool {
     socket: Socket,
     onMessage: (m: Record<string, unknown>) => void,
     onEnd: (end: ExecutorEnd) => void,
-  ): Promise<{ pid: number; send(m: object): void }> {
+  ): Promise<{ pid: number; send(m: object): void; kill(): void; exited: Promise<void> }> {
     const warm = this.spares.shift() ?? this.spawn();
     this.refill();
     await warm.ready;
@@ -91,7 +97,12 @@ export class ExecutorPool {
       if (mm.type === 'ended') stats = m;
       else onMessage(mm);
     });
-    child.once('exit', (code, signal) => onEnd({ code, signal, stats }));
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        onEnd({ code, signal, stats });
+        resolve();
+      });
+    });
     await new Promise<void>((resolve, reject) => {
       child.send(msg, socket, { keepOpen: false }, (err) => (err ? reject(err) : resolve()));
     });
@@ -100,6 +111,10 @@ export class ExecutorPool {
       send: (m: object) => {
         if (child.connected) child.send(m);
       },
+      kill: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      },
+      exited,
     };
   }
 

@@ -10,6 +10,8 @@ export interface Placement {
   /** vGPU ordinal -> physical ordinal. */
   deviceMap: number[];
   devices: DeviceRecord[];
+  /** Why the VM cannot be placed now (no devices then); the guest is refused with it. */
+  refused?: string;
 }
 
 /** A UUID stable per (VM, vGPU slot, physical GPU), so guests never see the host board's UUID and

@@ -8,6 +8,18 @@ import { createLogger } from '../common/log.js';
 import { parseListen } from './listen.js';
 import { Mediator } from './mediator.js';
 
+/** Loopback only by default: the API changes who may use the GPUs. */
+export const DEFAULT_HTTP = '127.0.0.1:7080';
+
+/** `--http HOST:PORT` ([v6]:PORT for IPv6), or `off`. */
+export function parseHttp(s: string): { host: string; port: number } | undefined {
+  if (s.trim().toLowerCase() === 'off') return undefined;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s.trim());
+  const port = m ? Number(m[2]) : -1;
+  if (!m || port > 65535) throw new Error(`--http ${s}: expected HOST:PORT (e.g. 127.0.0.1:7080, [::1]:7080, 0.0.0.0:7080) or off`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('vgpu-mediator')
     .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
@@ -16,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--backend <kind>', 'GPU backend').choices(['auto', 'cuda', 'softgpu']).default('auto'))
     .option('--default-vm <name>', 'VM for token-less connections on Unix sockets (created if missing)')
     .option('--spare-executors <n>', 'executors kept started ahead of time', '1')
+    .option('--http <addr>', 'admin HTTP API: HOST:PORT, or off (docs/admin-api.md)', process.env.VGPU_ADMIN_HTTP ?? DEFAULT_HTTP)
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -23,11 +36,18 @@ export async function main(argv: string[]): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string }>();
+  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string }>();
   const log = createLogger({ name: 'vgpu-mediator' });
   let listenAddrs;
   try {
     listenAddrs = (o.listen.length ? o.listen : ['unix:/tmp/vgpu.sock']).map(parseListen);
+  } catch (e) {
+    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
+    return 2;
+  }
+  let http;
+  try {
+    http = parseHttp(o.http);
   } catch (e) {
     process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
     return 2;
@@ -37,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('vgpu-mediator: --spare-executors must be an integer from 0 to 64\n');
     return 2;
   }
-  const m = new Mediator({ stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, log });
+  const m = new Mediator({ stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, log });
   try {
     await m.start();
   } catch (e) {
@@ -46,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   // Machine-readable readiness line for scripts and tests.
-  process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, pid: process.pid })}\n`);
+  process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, admin: m.adminUrl ?? null, pid: process.pid })}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

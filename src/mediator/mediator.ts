@@ -13,9 +13,18 @@ import { Store, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
 import { handleConnection, type GuestSession } from './connection.js';
 import { ExecutorPool } from './executors.js';
-import { placeVm } from './identity.js';
+import { vmStatus } from './nvml-status.js';
+import { openHostNvml, type HostNvml } from './host-nvml.js';
+import { placeVm, type Placement } from './identity.js';
 import { boundAddress, formatListen, listen, type ListenAddr } from './listen.js';
 import { Scheduler, type VmPolicy } from '../sched/scheduler.js';
+import type { FastifyInstance } from 'fastify';
+import { StoreOps, type LiveControl } from '../admin/ops.js';
+import type { SessionView } from '../admin/schemas.js';
+import type { MetricsSource } from '../admin/metrics.js';
+import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
+import { usageMessageSchema, UsageMeter, type UsageTotals } from './usage-meter.js';
+import { VgpuErr } from '../protocol/errors.js';
 
 export interface MediatorOptions {
   stateDir: string;
@@ -29,21 +38,42 @@ export interface MediatorOptions {
    * waiting session goes first whatever its class. */
   quantumMs?: number;
   starvationMs?: number;
+  /** Admin HTTP API address (docs/admin-api.md); undefined for none. */
+  http?: { host: string; port: number } | undefined;
+  /** How often usage is written to the store (default 5000 ms). */
+  usageFlushMs?: number;
   log: Logger;
 }
+
+/** Usage samples older than this are pruned at start (the all-time totals stay). */
+const USAGE_SAMPLE_DAYS = 90;
+/** How long an executor asked to end its session may take to exit before it is killed. */
+const KILL_GRACE_MS = 3000;
+/** How long a killed session's guest has to send its next request and read why
+ * (src/executor/main.ts). */
+const KILL_LINGER_MS = 10_000;
 
 /** How long a VM's priority and weight are cached before the store is read again. */
 const POLICY_TTL_MS = 250;
 /** Extra quota granted with each reservation, so many small allocations cost one request. */
 const QUOTA_SLACK = 64 * 1024 * 1024;
 
-export class Mediator {
+export class Mediator implements LiveControl, MetricsSource {
   private store!: Store;
+  /** Per-session and per-VM usage (src/mediator/usage-meter.ts); NVML status reads it too. */
+  readonly usage = new UsageMeter();
+  private admin: { app: FastifyInstance; url: string } | undefined;
+  private apiStore: Store | undefined;
+  /** Sessions an operator is ending, until their executor says the guest has been told. */
+  private readonly killAcks = new Map<number, () => void>();
+  private flushTimer: NodeJS.Timeout | undefined;
   private backend!: Backend;
+  /** The host's NVML for board values (host-nvml.ts), when there is one. */
+  private hostNvml: HostNvml | undefined;
   private pool!: ExecutorPool;
   private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
   readonly sessions = new Map<number, GuestSession>();
-  private readonly executors = new Map<number, { pid: number; send(m: object): void }>();
+  private readonly executors = new Map<number, { pid: number; send(m: object): void; kill(): void; exited: Promise<void> }>();
   private readonly policies = new Map<string, { at: number; policy: VmPolicy }>();
   readonly sched: Scheduler;
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
@@ -83,13 +113,47 @@ export class Mediator {
       driverVersion: this.backend.driverVersion,
       devices: this.backend.devices.map((d) => ({ name: d.name, totalMem: d.totalMem })),
     }, 'backend ready');
+    // The GPU inventory: pools name GPUs by UUID, and `gpu list` shows those seen before too.
+    for (const d of this.backend.devices) {
+      this.store.recordGpu({
+        uuid: gpuUuid(d.uuid), name: d.name, backend: this.backend.kind, totalMemory: d.totalMem,
+        pciBusId: `${d.pciDomain.toString(16).padStart(4, '0')}:${d.pciBus.toString(16).padStart(2, '0')}:${d.pciDevice.toString(16).padStart(2, '0')}.0`,
+      });
+    }
+    this.store.pruneUsageSamples(new Date(Date.now() - USAGE_SAMPLE_DAYS * 86_400_000));
+    this.hostNvml = openHostNvml(this.backend, log);
     this.pool = new ExecutorPool(this.backend.kind, log, this.opts.spareExecutors ?? 1);
     this.pool.start();
+    this.flushTimer = setInterval(() => this.flushUsage(), this.opts.usageFlushMs ?? 5000);
+    this.flushTimer.unref();
     for (const addr of this.opts.listen) {
       const server = await listen(addr, (s, local) => this.onConnection(s, local));
       this.servers.push({ server, addr });
     }
-    log.info({ listen: this.addresses, stateDir: this.opts.stateDir }, 'mediator listening');
+    if (this.opts.http) await this.startAdmin(this.opts.http);
+    log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
+  }
+
+  get adminUrl(): string | undefined {
+    return this.admin?.url;
+  }
+
+  private async startAdmin(at: { host: string; port: number }): Promise<void> {
+    const { ensureAdminToken, writeAdminInfo } = await import('../admin/files.js');
+    const { startAdminServer } = await import('../admin/server.js');
+    const { createMetrics } = await import('../admin/metrics.js');
+    const tok = ensureAdminToken(this.opts.stateDir);
+    // Its own connection, so the audit log says a change came through the API.
+    this.apiStore = Store.open(this.opts.stateDir, { actor: 'api' });
+    this.opts.log.info({ file: tok.file, created: tok.created }, 'admin API token (required from non-loopback clients)');
+    try {
+      this.admin = await startAdminServer({
+        host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
+      });
+    } catch (e) {
+      throw new Error(`admin API on ${at.host}:${at.port}: ${(e as Error).message} (choose another with --http HOST:PORT, or --http off)`);
+    }
+    writeAdminInfo(this.opts.stateDir, { url: this.admin.url, pid: process.pid });
   }
 
   private authenticate(token: string, local: boolean): Vm | undefined {
@@ -109,14 +173,20 @@ export class Mediator {
       log: this.opts.log,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs ?? 10_000,
       authenticate: (t, l) => this.authenticate(t, l),
-      place: (vm) => placeVm(vm, this.backend.devices),
+      place: (vm) => this.place(vm),
       driverVersion: this.backend.driverVersion,
       softgpu: this.backend.kind === 'softgpu',
       newSessionId: () => this.nextSession++,
+      // NVML's STATUS (docs/protocol.md): this VM's accounting, answered without an executor.
+      status: (s) => vmStatus({
+        vm: s.vm.name, deviceMap: s.placement.deviceMap, vmUsed: this.vmUsed(s.vm.name), accounting: this.usage, windowMs: this.usage.windowMs,
+        board: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
+      }),
       attach: async (s, sock) => {
         this.sessions.set(s.id, s);
         const gpu = s.placement.deviceMap[0] ?? 0;
         this.sched.add({ id: s.id, vm: s.vm.name, gpu });
+        this.usage.open({ sessionId: s.id, vm: s.vm.name, guestPid: s.pid, gpus: s.placement.deviceMap });
         const exec = await this.pool.attach(
           {
             type: 'session',
@@ -136,6 +206,7 @@ export class Mediator {
             this.sched.remove(s.id);
             this.executors.delete(s.id);
             this.dropLedger(s);
+            this.usage.close(s.id);
             const level = end.code === 0 ? 'info' : 'warn';
             s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
           },
@@ -143,10 +214,15 @@ export class Mediator {
         s.executorPid = exec.pid;
         this.executors.set(s.id, exec);
         s.state = 'attached';
-        s.log.info({ executorPid: s.executorPid }, 'session attached to executor');
+        s.log.info({ executorPid: s.executorPid, gpus: s.placement.deviceMap }, 'session attached to executor');
       },
       onEnd: (s) => {
         this.sessions.delete(s.id);
+        // An attach that failed before an executor took the session: undo its bookkeeping.
+        if (!this.executors.has(s.id)) {
+          this.sched.remove(s.id);
+          this.usage.close(s.id);
+        }
       },
     });
   }
@@ -155,10 +231,17 @@ export class Mediator {
   private onExecutorMessage(s: GuestSession, m: Record<string, unknown>): void {
     if (m.type === 'reserve' && typeof m.bytes === 'number') this.reserve(s, m.bytes);
     else if (m.type === 'release' && typeof m.bytes === 'number') this.release(s, m.bytes);
+    else if (m.type === 'usage') {
+      const u = usageMessageSchema.safeParse(m);
+      if (u.success) this.usage.record(s.id, u.data);
+      else s.log.warn({ issue: u.error.issues[0]?.message }, 'malformed usage report from executor');
+    }
     else if (m.type === 'used' && typeof m.bytes === 'number') {
       this.used.set(s.id, m.bytes);
+      this.usage.setMemory(s.id, m.bytes);
       this.publishUsage(s.vm.name);
     }
+    else if (m.type === 'killing') this.killAcks.get(s.id)?.();
     else if (m.type === 'want') this.sched.want(s.id);
     else if (m.type === 'yield' && typeof m.usedNs === 'number') {
       s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
@@ -252,9 +335,190 @@ export class Mediator {
     return policy;
   }
 
+  // ---- placement (src/mediator/placement.ts) ---------------------------------------------------
+
+  /** The VM's vGPUs on the least loaded GPUs of its pool that have room; no devices (and the
+   * reason, which the guest logs) when there are none. */
+  private place(vm: Vm): Placement {
+    // The VM as the store has it now: an operator may have changed its pool or vGPUs.
+    let cur = vm;
+    try {
+      cur = this.store.getVm(vm.name);
+    } catch {
+      /* removed since authentication: place by what was read then */
+    }
+    const r = choosePlacement({
+      vm: cur,
+      pools: this.store.listPools(),
+      devices: this.backend.devices,
+      load: (ordinal) => this.gpuLoad(ordinal, cur.name),
+    });
+    if (!r.ok) {
+      this.opts.log.warn({ vm: cur.name, reason: r.reason }, 'admission refused');
+      return { deviceMap: [], devices: [], refused: r.reason };
+    }
+    const chosen = r.ordinals.map((o) => this.backend.devices.find((d) => d.ordinal === o)!);
+    return placeVm(cur, chosen);
+  }
+
+  private gpuLoad(ordinal: number, vm: string): GpuLoad {
+    const { sessions, busyNs } = this.usage.gpuLoad(ordinal);
+    let committed = 0;
+    let hasVm = false;
+    const seen = new Set<string>();
+    for (const s of this.usage.allSessions()) {
+      if (!s.gpus.includes(ordinal)) continue;
+      if (s.vm === vm) {
+        hasVm = true;
+        continue;
+      }
+      if (seen.has(s.vm)) continue;
+      seen.add(s.vm);
+      let quota: number | null = null;
+      try {
+        quota = this.store.getVm(s.vm).memoryQuota;
+      } catch {
+        /* removed: count what it holds */
+      }
+      committed += quota ?? this.usage.vmMemory(s.vm);
+    }
+    return { sessions, busyNs, committed, hasVm };
+  }
+
+  // ---- usage -----------------------------------------------------------------------------------
+
+  /** Writes the usage the store has not seen yet (every few seconds, and before reads). */
+  flushUsage(): void {
+    for (const d of this.usage.drain()) {
+      try {
+        this.store.addUsage(d.vm, {
+          deviceTimeNs: Math.round(d.deviceTimeNs), bytesHtoD: d.bytesHtoD, bytesDtoH: d.bytesDtoH, calls: d.calls, memoryNow: d.memoryNow,
+        });
+      } catch (e) {
+        if ((e as { code?: string }).code === 'VGPU_ERR_VM_NOT_FOUND') continue; // removed: nothing to account to
+        if ((e as { code?: string }).code === 'VGPU_ERR_STORE_BUSY') {
+          this.usage.restore(d); // next time
+          continue;
+        }
+        this.opts.log.error({ vm: d.vm, err: (e as Error).message }, 'could not record usage');
+      }
+    }
+  }
+
+  // ---- live control for the admin API (src/admin/ops.ts) --------------------------------------
+
+  sessionViews(): SessionView[] {
+    const out: SessionView[] = [];
+    for (const s of this.sessions.values()) {
+      const u = this.usage.session(s.id);
+      out.push({
+        id: s.id,
+        vm: s.vm.name,
+        guestPid: s.pid,
+        hostname: s.hostname,
+        program: s.program,
+        state: s.state,
+        startedAt: s.startedAt.toISOString(),
+        executorPid: s.executorPid ?? null,
+        gpus: s.placement.deviceMap.map((o) => gpuUuid(this.backend.devices.find((d) => d.ordinal === o)?.uuid ?? '')),
+        memoryUsed: u?.memoryUsed ?? 0,
+        calls: u?.totals.calls ?? 0,
+        deviceTimeNs: u?.totals.busyNs ?? 0,
+        bytesIn: u?.totals.bytesIn ?? 0,
+        bytesOut: u?.totals.bytesOut ?? 0,
+      });
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /** Ends a session: its executor stops serving it (freeing what it held) and sends the guest
+   * VGPU_ERR_KILLED with the reason, so the guest's next call fails and its log says why.
+   * Resolves once that answer is on its way; the executor exits when the guest closes its end,
+   * or after a linger, and is killed if it does neither. */
+  async killSession(id: number, reason: string): Promise<boolean> {
+    const s = this.sessions.get(id);
+    const exec = this.executors.get(id);
+    if (!s || !exec) return false;
+    s.log.warn({ reason }, 'session ended by an operator');
+    const acked = new Promise<void>((resolve) => this.killAcks.set(id, resolve));
+    exec.send({ type: 'kill', reason: `session ended by an operator: ${reason}` });
+    const unanswered = setTimeout(() => exec.kill(), KILL_GRACE_MS);
+    await Promise.race([acked, exec.exited]);
+    clearTimeout(unanswered);
+    s.state = 'ended';
+    this.killAcks.delete(id);
+    const lingering = setTimeout(() => exec.kill(), KILL_LINGER_MS + KILL_GRACE_MS);
+    lingering.unref();
+    void exec.exited.then(() => clearTimeout(lingering));
+    return true;
+  }
+
+  async endVmSessions(vm: string, reason: string): Promise<number> {
+    const ids = [...this.sessions.values()].filter((s) => s.vm.name === vm && this.executors.has(s.id)).map((s) => s.id);
+    const done = await Promise.all(ids.map((id) => this.killSession(id, reason)));
+    return done.filter(Boolean).length;
+  }
+
+  gpus(): Map<string, { ordinal: number; sessions: number }> {
+    return new Map(this.backend.devices.map((d) => [gpuUuid(d.uuid), { ordinal: d.ordinal, sessions: this.usage.gpuLoad(d.ordinal).sessions }]));
+  }
+
+  /** Applied at once: the scheduler's next decision uses the new policy, the next allocation
+   * the new quota (read from the store each time). */
+  vmChanged(name: string): void {
+    this.policies.delete(name);
+    const running = [...this.sessions.values()].filter((s) => s.vm.name === name).length;
+    if (running === 0) return;
+    const vm = this.store.findVm(name);
+    if (!vm) return;
+    const policy = this.policy(name);
+    this.opts.log.info({ vm: name, ...policy, memoryQuota: vm.memoryQuota, sessions: running }, 'VM settings changed; applied to its running sessions');
+  }
+
+  // ---- metrics (src/admin/metrics.ts) -----------------------------------------------------------
+
+  sessionCounts(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const s of this.usage.allSessions()) m.set(s.vm, (m.get(s.vm) ?? 0) + 1);
+    return m;
+  }
+
+  vmMemory(): Array<{ vm: string; used: number; quota: number | null }> {
+    return this.store.listVms().map((v) => ({ vm: v.name, used: this.usage.vmMemory(v.name), quota: v.memoryQuota }));
+  }
+
+  usageTotals(): Map<string, UsageTotals> {
+    return this.usage.totals();
+  }
+
+  gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }> {
+    const windowNs = this.usage.windowMs * 1e6;
+    return this.backend.devices.map((d) => ({
+      gpu: gpuUuid(d.uuid),
+      waiting: this.sched.waitingOn(d.ordinal).length,
+      held: this.sched.holderOf(d.ordinal) !== null,
+      utilization: Math.min(100, Math.round((this.usage.gpuLoad(d.ordinal).busyNs / windowNs) * 100)),
+    }));
+  }
+
+  schedulerCounts(): { grants: number; preemptions: number } {
+    return { grants: this.sched.stats.grants, preemptions: this.sched.stats.preemptions };
+  }
+
+  executorCounts(): { running: number; spare: number } {
+    return { running: this.pool?.running ?? 0, spare: this.pool?.spare ?? 0 };
+  }
+
   async stop(): Promise<void> {
+    if (this.admin) {
+      const { removeAdminInfo } = await import('../admin/files.js');
+      removeAdminInfo(this.opts.stateDir, process.pid);
+      await this.admin.app.close().catch(() => {});
+    }
+    if (this.flushTimer) clearInterval(this.flushTimer);
     for (const { server } of this.servers) server.close();
     await this.pool?.close();
+    if (this.store) this.flushUsage();
     for (const { addr } of this.servers) {
       if (addr.kind === 'unix' && existsSync(addr.path)) {
         try {
@@ -265,6 +529,8 @@ export class Mediator {
       }
     }
     this.store?.close();
+    this.apiStore?.close();
+    this.hostNvml?.close();
     this.opts.log.info({}, 'mediator stopped');
   }
 }

@@ -4,7 +4,7 @@ export { Store, type StoreOptions, type VmWithToken } from './store.js';
 export type { Vm } from './vms.js';
 export type { Pool } from './pools.js';
 export type { AuditEntry, AuditInput, AuditQuery } from './audit.js';
-export type { Gpu, UsageDelta, VmUsage } from './usage.js';
+export type { Gpu, UsageDelta, VmUsage, VmUsagePeriod } from './usage.js';
 export { DEFAULT_POOL } from './pools.js';
 export { DB_FILE, BUSY_TIMEOUT_MS } from './open.js';
 export { SCHEMA_VERSION } from './migrations.js';
@@ -21,4 +21,5 @@ export {
   type AddVmInput,
   type VmPatch,
   type AddPoolInput,
+  type PoolPatch,
 } from './validate.js';

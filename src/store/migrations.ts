@@ -78,6 +78,25 @@ const MIGRATIONS: readonly Migration[] = [
         VALUES ('default', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
     `,
   },
+  {
+    version: 2,
+    name: 'timestamped usage samples',
+    sql: `
+      -- What each VM did in one flush interval of the mediator (a few seconds), so that usage can
+      -- be asked for since a time. vm_usage keeps the all-time totals.
+      CREATE TABLE usage_samples (
+        id              INTEGER PRIMARY KEY,
+        vm_id           INTEGER NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+        at              TEXT NOT NULL,
+        device_time_ns  INTEGER NOT NULL DEFAULT 0,
+        bytes_h2d       INTEGER NOT NULL DEFAULT 0,
+        bytes_d2h       INTEGER NOT NULL DEFAULT 0,
+        calls           INTEGER NOT NULL DEFAULT 0,
+        peak_memory     INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX usage_samples_vm_at ON usage_samples(vm_id, at);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

@@ -28,6 +28,9 @@ export class PoolTable {
   private readonly gpusOf: Statement;
   private readonly insertPool: Statement;
   private readonly insertGpu: Statement;
+  private readonly clearGpus: Statement;
+  private readonly touch: Statement;
+  private readonly deleteRow: Statement;
 
   constructor(db: Database) {
     this.byName = db.prepare('SELECT * FROM pools WHERE name = ?');
@@ -35,6 +38,9 @@ export class PoolTable {
     this.gpusOf = db.prepare('SELECT gpu_uuid FROM pool_gpus WHERE pool_id = ? ORDER BY gpu_uuid').pluck();
     this.insertPool = db.prepare('INSERT INTO pools (name, created_at, updated_at) VALUES (?, ?, ?)');
     this.insertGpu = db.prepare('INSERT INTO pool_gpus (pool_id, gpu_uuid) VALUES (?, ?)');
+    this.clearGpus = db.prepare('DELETE FROM pool_gpus WHERE pool_id = ?');
+    this.touch = db.prepare('UPDATE pools SET updated_at = ? WHERE id = ?');
+    this.deleteRow = db.prepare('DELETE FROM pools WHERE id = ?');
   }
 
   private toPool(r: PoolRow): Pool {
@@ -68,5 +74,17 @@ export class PoolTable {
     const id = Number(this.insertPool.run(name, now, now).lastInsertRowid);
     for (const u of gpuUuids) this.insertGpu.run(id, u);
     return this.require(name);
+  }
+
+  /** Replaces the pool's GPUs; the caller has checked they are in no other pool. */
+  setGpus(id: number, gpuUuids: readonly string[], now: string): void {
+    this.clearGpus.run(id);
+    for (const u of gpuUuids) this.insertGpu.run(id, u);
+    this.touch.run(now, id);
+  }
+
+  /** Deletes the pool (its GPU list goes with it); the caller has checked no VM uses it. */
+  delete(id: number): void {
+    this.deleteRow.run(id);
   }
 }

@@ -10,10 +10,11 @@ import { AuditLog, type AuditEntry, type AuditInput, type AuditQuery } from './a
 import { openDatabase, storeError } from './open.js';
 import { DEFAULT_POOL, PoolTable, type Pool } from './pools.js';
 import { hashToken, looksLikeToken, newToken, sameHash } from './tokens.js';
-import { UsageTable, type Gpu, type UsageDelta, type VmUsage } from './usage.js';
+import { UsageTable, type Gpu, type UsageDelta, type VmUsage, type VmUsagePeriod } from './usage.js';
 import {
   addPoolSchema,
   addVmSchema,
+  poolPatchSchema,
   checkName,
   normalisePciBusId,
   toMemoryQuota,
@@ -22,6 +23,7 @@ import {
   WEIGHT_DEFAULT,
   type AddPoolInput,
   type AddVmInput,
+  type PoolPatch,
   type VmPatch,
 } from './validate.js';
 import { VmTable, type Vm, type VmValues } from './vms.js';
@@ -67,6 +69,11 @@ function diff(before: Vm, after: Vm): Record<string, { from: unknown; to: unknow
 function config(vm: Vm): Record<string, unknown> {
   const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes } = vm;
   return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes };
+}
+
+/** One spelling of GPU UUIDs ("GPU-" then lower-case hex), without duplicates, in order. */
+function normaliseUuids(uuids: readonly string[]): string[] {
+  return [...new Set(uuids.map((u) => 'GPU-' + u.slice(4).toLowerCase()))];
 }
 
 export class Store {
@@ -274,20 +281,65 @@ export class Store {
 
   addPool(input: AddPoolInput): Pool {
     const p = validate(addPoolSchema, input, 'pool');
-    const uuids = [...new Set((p.gpuUuids ?? []).map((u) => 'GPU-' + u.slice(4).toLowerCase()))];
+    const uuids = normaliseUuids(p.gpuUuids ?? []);
     return this.tx(() => {
       if (this.pools.find(p.name)) {
         throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'pool', detail: `a pool named "${p.name}" already exists` });
       }
-      const taken = this.pools.list().flatMap((x) => x.gpuUuids).filter((u) => uuids.includes(u));
-      if (taken.length > 0) {
-        throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'gpuUuids', detail: `already in another pool: ${taken.join(', ')}` });
-      }
+      this.checkGpusFree(uuids, p.name);
       const now = this.now();
       const pool = this.pools.insert(p.name, uuids, now);
       this.auditLog.append({ action: 'pool.create', target: p.name, details: { gpuUuids: uuids } }, this.actor, now);
       return pool;
     });
+  }
+
+  /** Replaces the GPUs a pool names. Sessions running keep their GPUs; new ones use the new set. */
+  setPool(name: string, patch: PoolPatch): Pool {
+    checkName(name, 'pool');
+    const p = validate(poolPatchSchema, patch, 'pool');
+    const uuids = normaliseUuids(p.gpuUuids);
+    return this.tx(() => {
+      const before = this.pools.require(name);
+      if (name === DEFAULT_POOL) {
+        throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'pool', detail: 'the default pool holds every GPU no other pool names; its GPUs cannot be set' });
+      }
+      this.checkGpusFree(uuids, name);
+      const now = this.now();
+      this.pools.setGpus(before.id, uuids, now);
+      const after = this.pools.require(name);
+      if (before.gpuUuids.join() !== after.gpuUuids.join()) {
+        this.auditLog.append({ action: 'pool.update', target: name, details: { gpuUuids: { from: before.gpuUuids, to: after.gpuUuids } } }, this.actor, now);
+      }
+      return after;
+    });
+  }
+
+  /** Removes a pool no VM uses; returns what it was. */
+  removePool(name: string): Pool {
+    checkName(name, 'pool');
+    return this.tx(() => {
+      const pool = this.pools.require(name);
+      if (name === DEFAULT_POOL) {
+        throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'pool', detail: 'the default pool cannot be removed' });
+      }
+      const users = this.vms.list().filter((v) => v.pool === name).map((v) => v.name);
+      if (users.length > 0) {
+        const shown = users.length > 5 ? `${users.slice(0, 5).join(', ')}, ...` : users.join(', ');
+        throw new VgpuError('VGPU_ERR_POOL_IN_USE', { name, count: users.length, vms: shown });
+      }
+      this.pools.delete(pool.id);
+      this.auditLog.append({ action: 'pool.delete', target: name, details: { gpuUuids: pool.gpuUuids } }, this.actor, this.now());
+      return pool;
+    });
+  }
+
+  /** A GPU belongs to at most one named pool. */
+  private checkGpusFree(uuids: readonly string[], pool: string): void {
+    const taken = this.pools.list().filter((x) => x.name !== pool).flatMap((x) => x.gpuUuids.filter((u) => uuids.includes(u)).map((u) => `${u} (pool ${x.name})`));
+    if (taken.length > 0) {
+      throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'gpuUuids', detail: `already in another pool: ${taken.join(', ')}` });
+    }
   }
 
   /** Records a GPU the mediator found (inventory, not configuration: not audited). */
@@ -304,6 +356,20 @@ export class Store {
 
   getUsage(name: string): VmUsage {
     return this.read(() => this.usage.usage(this.requireVm(name).id));
+  }
+
+  /** The VM's usage since `since` (from the timestamped samples), or its all-time totals. */
+  usageOf(name: string, since?: Date): VmUsagePeriod {
+    return this.read(() => {
+      const vm = this.requireVm(name);
+      const u = since === undefined ? this.usage.usage(vm.id) : this.usage.usageSince(vm.id, since.toISOString());
+      return { vm: vm.name, since: since?.toISOString() ?? null, ...u };
+    });
+  }
+
+  /** Drops usage samples older than `before` (the all-time totals stay). */
+  pruneUsageSamples(before: Date): number {
+    return this.tx(() => this.usage.pruneSamples(before.toISOString()));
   }
 
   /** Adds to the VM's totals; `memoryNow` raises the peak if higher. */

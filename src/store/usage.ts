@@ -15,6 +15,18 @@ export interface VmUsage {
 
 export type UsageDelta = Partial<Omit<VmUsage, 'updatedAt' | 'peakMemory'>> & { memoryNow?: number };
 
+/** Usage of one VM over a period (`since` null: all time). */
+export interface VmUsagePeriod {
+  vm: string;
+  since: string | null;
+  deviceTimeNs: number;
+  bytesHtoD: number;
+  bytesDtoH: number;
+  calls: number;
+  peakMemory: number;
+  updatedAt: string | null;
+}
+
 export interface Gpu {
   uuid: string;
   name: string;
@@ -49,6 +61,9 @@ export class UsageTable {
   private readonly add: Statement;
   private readonly upsertGpu: Statement;
   private readonly gpus: Statement;
+  private readonly sample: Statement;
+  private readonly sumSince: Statement;
+  private readonly prune: Statement;
 
   constructor(db: Database) {
     this.get = db.prepare('SELECT * FROM vm_usage WHERE vm_id = ?');
@@ -61,6 +76,30 @@ export class UsageTable {
       ON CONFLICT (uuid) DO UPDATE SET name = @name, backend = @backend, total_memory = @totalMemory,
         pci_bus_id = @pciBusId, last_seen = @now`);
     this.gpus = db.prepare('SELECT * FROM gpus ORDER BY uuid');
+    this.sample = db.prepare(`INSERT INTO usage_samples (vm_id, at, device_time_ns, bytes_h2d, bytes_d2h, calls, peak_memory)
+      VALUES (@vmId, @now, @t, @h2d, @d2h, @calls, @mem)`);
+    this.sumSince = db.prepare(`SELECT COALESCE(SUM(device_time_ns), 0) AS device_time_ns, COALESCE(SUM(bytes_h2d), 0) AS bytes_h2d,
+      COALESCE(SUM(bytes_d2h), 0) AS bytes_d2h, COALESCE(SUM(calls), 0) AS calls, COALESCE(MAX(peak_memory), 0) AS peak_memory,
+      MAX(at) AS updated_at FROM usage_samples WHERE vm_id = ? AND at >= ?`);
+    this.prune = db.prepare('DELETE FROM usage_samples WHERE at < ?');
+  }
+
+  /** Totals of the samples taken at or after `since` (an ISO time). */
+  usageSince(vmId: number, since: string): VmUsage {
+    const r = this.sumSince.get(vmId, since) as Omit<UsageRow, 'updated_at'> & { updated_at: string | null };
+    return {
+      deviceTimeNs: r.device_time_ns,
+      bytesHtoD: r.bytes_h2d,
+      bytesDtoH: r.bytes_d2h,
+      calls: r.calls,
+      peakMemory: r.peak_memory,
+      updatedAt: r.updated_at,
+    };
+  }
+
+  /** Drops samples older than `before`; returns how many. */
+  pruneSamples(before: string): number {
+    return this.prune.run(before).changes;
   }
 
   usage(vmId: number): VmUsage {
@@ -77,7 +116,9 @@ export class UsageTable {
   }
 
   addUsage(vmId: number, d: Required<UsageDelta>, now: string): void {
-    this.add.run({ vmId, t: d.deviceTimeNs, h2d: d.bytesHtoD, d2h: d.bytesDtoH, calls: d.calls, mem: d.memoryNow, now });
+    const row = { vmId, t: d.deviceTimeNs, h2d: d.bytesHtoD, d2h: d.bytesDtoH, calls: d.calls, mem: d.memoryNow, now };
+    this.add.run(row);
+    this.sample.run(row);
   }
 
   recordGpu(g: Omit<Gpu, 'firstSeen' | 'lastSeen'>, now: string): void {

@@ -57,6 +57,9 @@ export const addPoolSchema = z.strictObject({
 });
 export type AddPoolInput = z.input<typeof addPoolSchema>;
 
+export const poolPatchSchema = z.strictObject({ gpuUuids: addPoolSchema.shape.gpuUuids.unwrap() });
+export type PoolPatch = z.input<typeof poolPatchSchema>;
+
 function describe(v: unknown): string {
   if (typeof v === 'string') return v;
   try {

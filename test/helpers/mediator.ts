@@ -13,6 +13,8 @@ export interface RunningMediator {
   socket: string;
   server: string;
   tcp?: string;
+  /** The admin API's URL (an ephemeral loopback port), unless started with `http: false`. */
+  admin?: string;
   /** Structured log lines the mediator (and its executors) printed so far. */
   logs: Array<Record<string, unknown>>;
   waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
@@ -23,6 +25,8 @@ export interface StartOptions {
   tcp?: boolean;
   env?: Record<string, string>;
   spareExecutors?: number;
+  /** Admin API address (default 127.0.0.1:0, an ephemeral port); false for --http off. */
+  http?: string | false;
 }
 
 export async function startMediator(opts: StartOptions = {}): Promise<RunningMediator> {
@@ -31,6 +35,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
   const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', 'softgpu', '--default-vm', 'local',
     '--spare-executors', String(opts.spareExecutors ?? 1)];
   if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
+  args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'));
   const proc = spawn(join(BIN, 'vgpu-mediator'), args, {
     env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,7 +65,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
       }
     }
   });
-  const ready = await new Promise<{ listen: string[] }>((resolve, reject) => {
+  const ready = await new Promise<{ listen: string[]; admin?: string | null }>((resolve, reject) => {
     let out = '';
     const t = setTimeout(() => reject(new Error(`mediator did not become ready; logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)), 60_000);
     proc.stdout!.setEncoding('utf8');
@@ -69,7 +74,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
       const nl = out.indexOf('\n');
       if (nl >= 0) {
         clearTimeout(t);
-        resolve(JSON.parse(out.slice(0, nl)) as { listen: string[] });
+        resolve(JSON.parse(out.slice(0, nl)) as { listen: string[]; admin?: string | null });
       }
     });
     proc.once('exit', (code) => {
@@ -109,5 +114,6 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
     },
   };
   if (tcp) m.tcp = tcp;
+  if (ready.admin) m.admin = ready.admin;
   return m;
 }

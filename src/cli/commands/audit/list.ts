@@ -9,9 +9,9 @@ export interface AuditOptions {
   limit?: string;
 }
 
-export function run(ctx: CommandContext, o: AuditOptions): void {
+export async function run(ctx: CommandContext, o: AuditOptions): Promise<void> {
   const limit = o.limit === undefined ? 50 : parseCount('--limit', o.limit);
-  const entries = ctx.store().listAudit({ ...(o.target !== undefined && { target: o.target }), limit: Math.max(1, limit) });
+  const entries = await (await ctx.ops()).audit({ target: o.target, limit: Math.max(1, limit) });
   if (ctx.json) {
     ctx.result(entries);
     return;

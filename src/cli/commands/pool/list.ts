@@ -3,17 +3,15 @@
 import type { CommandContext } from '../../context.js';
 import { table } from '../../output.js';
 
-export function run(ctx: CommandContext): void {
-  const store = ctx.store();
-  const pools = store.listPools();
-  const vms = store.listVms();
+export async function run(ctx: CommandContext): Promise<void> {
+  const pools = await (await ctx.ops()).listPools();
   if (ctx.json) {
-    ctx.result(pools.map((p) => ({ name: p.name, gpuUuids: p.gpuUuids, vms: vms.filter((v) => v.pool === p.name).length })));
+    ctx.result(pools);
     return;
   }
   const rows = pools.map((p) => [
     p.name,
-    String(vms.filter((v) => v.pool === p.name).length),
+    String(p.vms),
     p.gpuUuids.length > 0 ? p.gpuUuids.join(',') : p.name === 'default' ? '(every GPU no other pool names)' : '(none)',
   ]);
   for (const l of table(['POOL', 'VMS', 'GPUS'], rows)) ctx.line(l);

@@ -15,8 +15,8 @@ export interface VmAddOptions {
   printToken?: boolean;
 }
 
-export function run(ctx: CommandContext, name: string, o: VmAddOptions): void {
-  const { vm, token } = ctx.store().addVm({
+export async function run(ctx: CommandContext, name: string, o: VmAddOptions): Promise<void> {
+  const { vm, token } = await (await ctx.ops()).addVm({
     name,
     ...(o.priority !== undefined && { priority: parsePriority(o.priority) }),
     ...(o.pool !== undefined && { pool: o.pool }),

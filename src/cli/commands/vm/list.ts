@@ -3,8 +3,8 @@
 import type { CommandContext } from '../../context.js';
 import { memoryText, shortTime, table, vmJson } from '../../output.js';
 
-export function run(ctx: CommandContext): void {
-  const vms = ctx.store().listVms();
+export async function run(ctx: CommandContext): Promise<void> {
+  const vms = await (await ctx.ops()).listVms();
   if (ctx.json) {
     ctx.result(vms.map(vmJson));
     return;

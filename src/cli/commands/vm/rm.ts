@@ -1,13 +1,15 @@
-// vgpu-admin vm rm NAME: removes a VM; its token stops working at the next handshake.
+// vgpu-admin vm rm NAME: removes a VM; its token stops working at once, and a running mediator
+// ends the VM's sessions.
 
 import type { CommandContext } from '../../context.js';
 import { vmJson } from '../../output.js';
 
-export function run(ctx: CommandContext, name: string): void {
-  const vm = ctx.store().removeVm(name);
+export async function run(ctx: CommandContext, name: string): Promise<void> {
+  const { vm, sessionsEnded } = await (await ctx.ops()).removeVm(name);
   if (ctx.json) {
-    ctx.result({ removed: vmJson(vm) });
+    ctx.result({ removed: vmJson(vm), sessionsEnded });
     return;
   }
-  ctx.line(`removed VM ${vm.name}; its token no longer admits new connections`);
+  const ended = sessionsEnded > 0 ? `; ${sessionsEnded} running session${sessionsEnded === 1 ? '' : 's'} ended` : '';
+  ctx.line(`removed VM ${vm.name}; its token no longer admits new connections${ended}`);
 }

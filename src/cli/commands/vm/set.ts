@@ -1,8 +1,10 @@
-// vgpu-admin vm set NAME --option value...: changes a VM. A running mediator applies the change
-// to sessions that start after it.
+// vgpu-admin vm set NAME --option value...: changes a VM. A running mediator applies priority and
+// weight at its next dispatch decision and the quota at the next allocation; pool, vGPUs and PCI
+// id apply to sessions that start after the change.
 
 import { VgpuError } from '../../../common/errors.js';
-import type { Vm, VmPatch } from '../../../store/index.js';
+import type { VmPatch } from '../../../store/index.js';
+import type { VmView } from '../../../admin/schemas.js';
 import type { CommandContext } from '../../context.js';
 import { memoryText, vmJson } from '../../output.js';
 import { parseCount, parseMemoryOption, parseNullable, parsePriority } from '../../parse.js';
@@ -29,16 +31,14 @@ function patchOf(o: VmSetOptions): VmPatch {
   };
 }
 
-export function run(ctx: CommandContext, name: string, o: VmSetOptions): void {
+export async function run(ctx: CommandContext, name: string, o: VmSetOptions): Promise<void> {
   const patch = patchOf(o);
   if (Object.keys(patch).length === 0) {
     throw new VgpuError('VGPU_ERR_USAGE', {
       detail: 'nothing to change: give at least one of --priority, --pool, --memory, --weight, --vgpus, --pci-bus-id, --notes',
     });
   }
-  const store = ctx.store();
-  const before = store.getVm(name);
-  const after = store.setVm(name, patch);
+  const { before, after } = await (await ctx.ops()).setVm(name, patch);
   if (ctx.json) {
     ctx.result(vmJson(after));
     return;
@@ -48,7 +48,7 @@ export function run(ctx: CommandContext, name: string, o: VmSetOptions): void {
     ['pool', 'pool'], ['priority', 'priority'], ['weight', 'weight'], ['memoryQuota', 'memory'],
     ['vgpus', 'vgpus'], ['pciBusId', 'pci-bus-id'], ['notes', 'notes'],
   ] as const;
-  const show = (k: (typeof fields)[number][0], v: Vm[typeof k]): string =>
+  const show = (k: (typeof fields)[number][0], v: VmView[typeof k]): string =>
     k === 'memoryQuota' ? memoryText(v as number | null) : v === null ? 'none' : k === 'notes' ? JSON.stringify(v) : String(v);
   const changes = fields
     .filter(([k]) => before[k] !== after[k])

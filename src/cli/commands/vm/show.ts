@@ -4,10 +4,9 @@ import { formatSize } from '../../../common/size.js';
 import type { CommandContext } from '../../context.js';
 import { keyValues, memoryText, vmJson } from '../../output.js';
 
-export function run(ctx: CommandContext, name: string): void {
-  const store = ctx.store();
-  const vm = store.getVm(name);
-  const usage = store.getUsage(name);
+export async function run(ctx: CommandContext, name: string): Promise<void> {
+  const { usage: period, ...vm } = await (await ctx.ops()).getVm(name);
+  const { vm: _vm, since: _since, ...usage } = period;
   if (ctx.json) {
     ctx.result({ ...vmJson(vm), usage });
     return;

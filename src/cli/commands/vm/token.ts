@@ -9,12 +9,13 @@ export interface VmTokenOptions {
   rotate?: boolean;
 }
 
-export function run(ctx: CommandContext, name: string, o: VmTokenOptions): void {
+export async function run(ctx: CommandContext, name: string, o: VmTokenOptions): Promise<void> {
+  const ops = await ctx.ops();
   if (!o.rotate) {
-    ctx.store().getVm(name); // an unknown VM is the more useful error
+    await ops.getVm(name); // an unknown VM is the more useful error
     throw new VgpuError('VGPU_ERR_TOKEN_NOT_RECOVERABLE', { name });
   }
-  const { vm, token } = ctx.store().rotateToken(name);
+  const { vm, token } = await ops.rotateToken(name);
   if (ctx.json) {
     ctx.result({ vm: vmJson(vm), token });
     return;

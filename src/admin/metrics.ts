@@ -1,0 +1,107 @@
+// Prometheus metrics at /metrics (docs/admin-api.md, Metrics). Every series is computed when
+// scraped from the mediator's live state, so there is nothing to keep in step in between.
+
+import { Counter, Gauge, Registry } from 'prom-client';
+
+import type { UsageTotals } from '../mediator/usage-meter.js';
+
+/** What the mediator exposes to the metrics (implemented by Mediator). */
+export interface MetricsSource {
+  /** Live sessions per VM. */
+  sessionCounts(): Map<string, number>;
+  /** VMs in the store with their quota (null: none) and memory their live sessions hold. */
+  vmMemory(): Array<{ vm: string; used: number; quota: number | null }>;
+  /** Usage per VM since the mediator started. */
+  usageTotals(): Map<string, UsageTotals>;
+  /** Per physical GPU: sessions waiting for it, whether one holds it, its busy percentage. */
+  gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }>;
+  schedulerCounts(): { grants: number; preemptions: number };
+  executorCounts(): { running: number; spare: number };
+}
+
+export function createMetrics(src: MetricsSource): Registry {
+  const registry = new Registry();
+  const opts = { registers: [registry] };
+
+  new Gauge({
+    name: 'vgpu_sessions', help: 'Guest sessions attached to an executor, per VM', labelNames: ['vm'], ...opts,
+    collect() {
+      this.reset();
+      for (const [vm, n] of src.sessionCounts()) this.set({ vm }, n);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_vm_memory_used_bytes', help: "Device memory a VM's sessions hold", labelNames: ['vm'], ...opts,
+    collect() {
+      this.reset();
+      for (const v of src.vmMemory()) this.set({ vm: v.vm }, v.used);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_vm_memory_quota_bytes', help: "A VM's memory quota (absent for VMs without one)", labelNames: ['vm'], ...opts,
+    collect() {
+      this.reset();
+      for (const v of src.vmMemory()) if (v.quota !== null) this.set({ vm: v.vm }, v.quota);
+    },
+  });
+  // Counters whose value is the mediator's running total: reset and re-add at each scrape.
+  const totalCounter = (name: string, help: string, pick: (t: UsageTotals) => number): void => {
+    new Counter({
+      name, help, labelNames: ['vm'], ...opts,
+      collect() {
+        this.reset();
+        for (const [vm, t] of src.usageTotals()) this.inc({ vm }, pick(t));
+      },
+    });
+  };
+  totalCounter('vgpu_vm_device_seconds_total', 'Device time used by a VM since the mediator started', (t) => t.busyNs / 1e9);
+  totalCounter('vgpu_vm_calls_total', 'Driver API calls a VM made since the mediator started', (t) => t.calls);
+  new Counter({
+    name: 'vgpu_vm_bytes_total', help: 'Bytes a VM moved over its connections since the mediator started (in: from the guest)',
+    labelNames: ['vm', 'direction'], ...opts,
+    collect() {
+      this.reset();
+      for (const [vm, t] of src.usageTotals()) {
+        this.inc({ vm, direction: 'in' }, t.bytesIn);
+        this.inc({ vm, direction: 'out' }, t.bytesOut);
+      }
+    },
+  });
+  new Gauge({
+    name: 'vgpu_sched_waiting', help: 'Sessions waiting for a GPU time slice, per GPU', labelNames: ['gpu'], ...opts,
+    collect() {
+      this.reset();
+      for (const g of src.gpuQueues()) this.set({ gpu: g.gpu }, g.waiting);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_gpu_utilization_percent', help: 'Busy time of a GPU over the last seconds, in percent', labelNames: ['gpu'], ...opts,
+    collect() {
+      this.reset();
+      for (const g of src.gpuQueues()) this.set({ gpu: g.gpu }, g.utilization);
+    },
+  });
+  new Counter({
+    name: 'vgpu_sched_grants_total', help: 'GPU time slices granted', ...opts,
+    collect() {
+      this.reset();
+      this.inc(src.schedulerCounts().grants);
+    },
+  });
+  new Counter({
+    name: 'vgpu_sched_preemptions_total', help: 'GPU time slices ended early because another session waited', ...opts,
+    collect() {
+      this.reset();
+      this.inc(src.schedulerCounts().preemptions);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_executors', help: 'Executor processes: running a session, or started ahead of time', labelNames: ['state'], ...opts,
+    collect() {
+      const e = src.executorCounts();
+      this.set({ state: 'busy' }, e.running - e.spare);
+      this.set({ state: 'spare' }, e.spare);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,154 @@
+// The admin API's route table: method, path, schemas and the AdminOps call behind each route.
+// The HTTP server registers these (src/admin/server.ts), the client calls them by the same table
+// (src/admin/http-ops.ts), and docs/admin-api.md's OpenAPI document is generated from it
+// (src/admin/openapi.ts), so the three cannot disagree.
+
+import { z } from 'zod';
+
+import { VgpuError } from '../common/errors.js';
+import type { AdminOps } from './ops.js';
+import {
+  addPoolBody,
+  addVmBody,
+  auditEntrySchema,
+  auditQuery,
+  gpuSchema,
+  killBody,
+  nameParams,
+  poolPatchBody,
+  poolSchema,
+  sessionParams,
+  sessionSchema,
+  usageQuery,
+  usageSchema,
+  vmDetailSchema,
+  vmPatchBody,
+  vmSchema,
+  vmTokenSchema,
+} from './schemas.js';
+
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface RouteInput {
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+}
+
+export interface Route {
+  /** Stable name, used by the client and as the OpenAPI operationId. */
+  id: string;
+  method: Method;
+  /** Fastify form: `/v1/vms/:name`. */
+  path: string;
+  summary: string;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  /** Request body schema; validated by the store (its own schemas), shown in the OpenAPI. */
+  body?: z.ZodType;
+  bodyRequired?: boolean;
+  status: 200 | 201;
+  response: z.ZodType;
+  run(ops: AdminOps, r: RouteInput): Promise<unknown>;
+}
+
+/** Parses params or query with zod; a mismatch is the caller's error (HTTP 400). */
+export function parseInput<S extends z.ZodType>(schema: S, v: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(v);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue?.path.map(String).join('.') || what;
+  const detail = issue?.code === 'unrecognized_keys' ? `unknown parameter(s) ${issue.keys.join(', ')}` : (issue?.message ?? 'rejected');
+  throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field, detail });
+}
+
+const vmChange = z.object({ before: vmSchema, after: vmSchema }).meta({ id: 'VmChange' });
+const vmRemoved = z.object({ vm: vmSchema, sessionsEnded: z.number().int().min(0) }).meta({ id: 'VmRemoved' });
+
+function name(r: RouteInput): string {
+  return parseInput(nameParams, r.params, 'name').name;
+}
+
+export const ROUTES: readonly Route[] = [
+  {
+    id: 'listVms', method: 'GET', path: '/v1/vms', summary: 'List the VMs', status: 200,
+    response: z.array(vmSchema), run: (ops) => ops.listVms(),
+  },
+  {
+    id: 'addVm', method: 'POST', path: '/v1/vms', summary: 'Create a VM; the answer holds its token, shown only this once',
+    body: addVmBody, bodyRequired: true, status: 201, response: vmTokenSchema,
+    run: (ops, r) => ops.addVm(r.body as Parameters<AdminOps['addVm']>[0]),
+  },
+  {
+    id: 'getVm', method: 'GET', path: '/v1/vms/:name', summary: "A VM's settings and all-time usage", params: nameParams,
+    status: 200, response: vmDetailSchema, run: (ops, r) => ops.getVm(name(r)),
+  },
+  {
+    id: 'setVm', method: 'PATCH', path: '/v1/vms/:name', summary: 'Change a VM (applies live: priority and weight at the next dispatch, the quota at the next allocation, the rest to new sessions)',
+    params: nameParams, body: vmPatchBody, bodyRequired: true, status: 200, response: vmChange,
+    run: (ops, r) => ops.setVm(name(r), r.body as Parameters<AdminOps['setVm']>[1]),
+  },
+  {
+    id: 'removeVm', method: 'DELETE', path: '/v1/vms/:name', summary: 'Remove a VM; its running sessions end',
+    params: nameParams, status: 200, response: vmRemoved, run: (ops, r) => ops.removeVm(name(r)),
+  },
+  {
+    id: 'rotateToken', method: 'POST', path: '/v1/vms/:name/token', summary: "Replace a VM's token; the old one stops working",
+    params: nameParams, status: 200, response: vmTokenSchema, run: (ops, r) => ops.rotateToken(name(r)),
+  },
+  {
+    id: 'listPools', method: 'GET', path: '/v1/pools', summary: 'List the pools of GPUs', status: 200,
+    response: z.array(poolSchema), run: (ops) => ops.listPools(),
+  },
+  {
+    id: 'addPool', method: 'POST', path: '/v1/pools', summary: 'Create a pool of GPUs this host has seen, none of them in another pool',
+    body: addPoolBody, bodyRequired: true, status: 201, response: poolSchema,
+    run: (ops, r) => ops.addPool(r.body as Parameters<AdminOps['addPool']>[0]),
+  },
+  {
+    id: 'setPool', method: 'PATCH', path: '/v1/pools/:name', summary: "Replace a pool's GPUs (running sessions keep theirs)",
+    params: nameParams, body: poolPatchBody, bodyRequired: true, status: 200, response: poolSchema,
+    run: (ops, r) => ops.setPool(name(r), r.body as Parameters<AdminOps['setPool']>[1]),
+  },
+  {
+    id: 'removePool', method: 'DELETE', path: '/v1/pools/:name', summary: 'Remove a pool no VM uses',
+    params: nameParams, status: 200, response: poolSchema, run: (ops, r) => ops.removePool(name(r)),
+  },
+  {
+    id: 'listGpus', method: 'GET', path: '/v1/gpus', summary: 'GPUs this host has seen, with their pool and live sessions', status: 200,
+    response: z.array(gpuSchema), run: (ops) => ops.listGpus(),
+  },
+  {
+    id: 'listSessions', method: 'GET', path: '/v1/sessions', summary: 'Guest sessions of the running mediator', status: 200,
+    response: z.array(sessionSchema), run: (ops) => ops.listSessions(),
+  },
+  {
+    id: 'killSession', method: 'POST', path: '/v1/sessions/:id/kill',
+    summary: 'End a session: its guest gets VGPU_ERR_KILLED and its executor exits, freeing what it held',
+    params: sessionParams, body: killBody, status: 200, response: sessionSchema,
+    run: (ops, r) => {
+      const id = Number(parseInput(sessionParams, r.params, 'id').id);
+      const body = r.body === undefined || r.body === null ? {} : parseInput(killBody, r.body, 'body');
+      return ops.killSession(id, body.reason);
+    },
+  },
+  {
+    id: 'usage', method: 'GET', path: '/v1/usage', summary: 'Usage per VM (device time, bytes, calls, peak memory), all time or since a time',
+    query: usageQuery, status: 200, response: z.array(usageSchema),
+    run: (ops, r) => ops.usage(parseInput(usageQuery, r.query, 'query')),
+  },
+  {
+    id: 'audit', method: 'GET', path: '/v1/audit', summary: 'The newest configuration changes, oldest first',
+    query: auditQuery, status: 200, response: z.array(auditEntrySchema),
+    run: (ops, r) => {
+      const q = parseInput(auditQuery, r.query, 'query');
+      return ops.audit({ target: q.target, limit: q.limit === undefined ? undefined : Number(q.limit) });
+    },
+  },
+];
+
+export function route(id: string): Route {
+  const r = ROUTES.find((x) => x.id === id);
+  if (!r) throw new Error(`no route ${id}`);
+  return r;
+}

@@ -1,0 +1,116 @@
+// The admin API's data shapes, as zod schemas: one definition each for the HTTP server (request
+// validation), the HTTP client in vgpu-admin (response validation) and docs/admin-api.md (the
+// OpenAPI document is generated from them, src/admin/openapi.ts).
+
+import { z } from 'zod';
+
+import { PRIORITIES } from '../store/index.js';
+import { addPoolSchema, addVmSchema, poolPatchSchema, vmPatchSchema } from '../store/validate.js';
+
+const count = z.number().int().min(0);
+const isoTime = z.string().describe('ISO 8601 time');
+
+export const vmSchema = z.object({
+  name: z.string(),
+  pool: z.string(),
+  priority: z.enum(PRIORITIES),
+  weight: z.number().int(),
+  memoryQuota: z.number().int().nullable().describe('bytes of GPU memory the VM may hold; null for no quota'),
+  vgpus: z.number().int(),
+  pciBusId: z.string().nullable(),
+  notes: z.string(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+}).meta({ id: 'Vm' });
+export type VmView = z.infer<typeof vmSchema>;
+
+export const usageSchema = z.object({
+  vm: z.string(),
+  since: isoTime.nullable().describe('start of the period; null for all time'),
+  deviceTimeNs: count,
+  bytesHtoD: count.describe('bytes received from the guest'),
+  bytesDtoH: count.describe('bytes sent to the guest'),
+  calls: count,
+  peakMemory: count,
+  updatedAt: isoTime.nullable(),
+}).meta({ id: 'Usage' });
+export type UsageView = z.infer<typeof usageSchema>;
+
+export const vmDetailSchema = vmSchema.extend({ usage: usageSchema }).meta({ id: 'VmDetail' });
+export type VmDetail = z.infer<typeof vmDetailSchema>;
+
+export const vmTokenSchema = z.object({ vm: vmSchema, token: z.string() }).meta({ id: 'VmWithToken' });
+export type VmTokenView = z.infer<typeof vmTokenSchema>;
+
+export const poolSchema = z.object({
+  name: z.string(),
+  gpuUuids: z.array(z.string()).describe('GPUs the pool names; empty for default, which holds every GPU no other pool names'),
+  vms: count.describe('VMs placed on this pool'),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+}).meta({ id: 'Pool' });
+export type PoolView = z.infer<typeof poolSchema>;
+
+export const gpuSchema = z.object({
+  uuid: z.string(),
+  name: z.string(),
+  backend: z.enum(['cuda', 'softgpu']),
+  totalMemory: count,
+  pciBusId: z.string().nullable(),
+  pool: z.string(),
+  present: z.boolean().describe('whether the running mediator has this GPU now'),
+  ordinal: z.number().int().nullable(),
+  sessions: count,
+  firstSeen: isoTime,
+  lastSeen: isoTime,
+}).meta({ id: 'Gpu' });
+export type GpuView = z.infer<typeof gpuSchema>;
+
+export const sessionSchema = z.object({
+  id: z.number().int(),
+  vm: z.string(),
+  guestPid: z.number().int(),
+  hostname: z.string(),
+  program: z.string(),
+  state: z.enum(['discovery', 'attaching', 'attached', 'ended']),
+  startedAt: isoTime,
+  executorPid: z.number().int().nullable(),
+  gpus: z.array(z.string()).describe('UUIDs of the physical GPUs its vGPUs run on'),
+  memoryUsed: count,
+  calls: count,
+  deviceTimeNs: count,
+  bytesIn: count,
+  bytesOut: count,
+}).meta({ id: 'Session' });
+export type SessionView = z.infer<typeof sessionSchema>;
+
+export const auditEntrySchema = z.object({
+  id: z.number().int(),
+  at: isoTime,
+  actor: z.string(),
+  action: z.string(),
+  target: z.string(),
+  details: z.record(z.string(), z.unknown()),
+}).meta({ id: 'AuditEntry' });
+
+export const errorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), hint: z.string() }),
+}).meta({ id: 'Error' });
+
+// Request bodies: the store's own input schemas, so the API accepts exactly what the store does.
+export const addVmBody = addVmSchema.meta({ id: 'AddVm' });
+export const vmPatchBody = vmPatchSchema.meta({ id: 'VmPatch' });
+export const addPoolBody = addPoolSchema.meta({ id: 'AddPool' });
+export const poolPatchBody = poolPatchSchema.meta({ id: 'PoolPatch' });
+
+export const nameParams = z.strictObject({ name: z.string() });
+export const sessionParams = z.strictObject({ id: z.string().regex(/^\d{1,15}$/, 'must be a session id') });
+export const usageQuery = z.strictObject({
+  vm: z.string().optional(),
+  since: z.string().optional().describe('ISO 8601 time, or a duration back from now like 90s, 15m, 2h, 7d'),
+});
+export const auditQuery = z.strictObject({
+  target: z.string().optional(),
+  limit: z.string().regex(/^\d{1,6}$/, 'must be a whole number').optional(),
+});
+export const killBody = z.strictObject({ reason: z.string().max(200).optional() }).meta({ id: 'KillSession' });

@@ -1,0 +1,106 @@
+// The mediator's admin HTTP API (docs/admin-api.md): the route table's handlers over StoreOps,
+// Prometheus metrics, and bearer-token authentication for every client not on loopback.
+// Loopback is decided from the TCP peer address only; forwarding headers are never trusted, so a
+// reverse proxy on this host must itself be put behind the token (or not be used).
+
+import { isIP } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+
+import { VgpuError } from '../common/errors.js';
+import type { AdminOps } from './ops.js';
+import { ROUTES } from './routes.js';
+import { tokenMatches } from './files.js';
+
+export interface AdminServerOptions {
+  host: string;
+  port: number;
+  ops: AdminOps;
+  metrics: Registry;
+  token: string;
+  log: Logger;
+}
+
+/** Is `addr` (a socket's remoteAddress) this host's loopback? 127.0.0.0/8, ::1, and their
+ * IPv4-mapped forms. */
+export function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  const a = addr.toLowerCase().replace(/^::ffff:/, '');
+  if (isIP(a) === 4) return a.startsWith('127.');
+  return a === '::1';
+}
+
+const STATUS: Readonly<Record<number, number>> = { 1: 500, 2: 400, 3: 404, 4: 409, 5: 503 };
+
+function errorBody(code: string, message: string, hint = ''): { error: { code: string; message: string; hint: string } } {
+  return { error: { code, message, hint } };
+}
+
+function send(reply: FastifyReply, e: unknown, log: Logger): FastifyReply {
+  if (e instanceof VgpuError) {
+    const status = e.code === 'VGPU_ERR_UNAUTHORIZED' ? 401 : (STATUS[e.exitStatus] ?? 500);
+    return reply.code(status).send({ error: e.toJSON() });
+  }
+  const fe = e as { statusCode?: number; message?: string; code?: string };
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    // Fastify's own refusals: malformed JSON, wrong content type, body too large.
+    return reply.code(fe.statusCode).send(errorBody('VGPU_ERR_USAGE', fe.message ?? 'bad request'));
+  }
+  log.error({ err: (e as Error)?.stack ?? String(e) }, 'admin API: internal error');
+  return reply.code(500).send(errorBody('VGPU_ERR_INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`));
+}
+
+export async function startAdminServer(o: AdminServerOptions): Promise<{ app: FastifyInstance; url: string }> {
+  const log = o.log.child({ component: 'admin-api' });
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, trustProxy: false });
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (isLoopback(req.socket.remoteAddress)) return;
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(h);
+    if (m && tokenMatches(m[1]!, o.token)) return;
+    log.warn({ peer: req.socket.remoteAddress, url: req.url, given: h === '' ? 'none' : 'wrong' }, 'admin API: request without a valid token refused');
+    await reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="vgpu"')
+      .send(errorBody('VGPU_ERR_UNAUTHORIZED', `the admin API refused the request: ${h === '' ? 'a bearer token is required from a non-loopback address' : 'wrong token'}`,
+        'send Authorization: Bearer <token>; the token is in admin-token in the mediator\'s state directory'));
+  });
+
+  app.setErrorHandler((e, _req, reply) => send(reply, e, log));
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(errorBody('VGPU_ERR_USAGE', `no route ${req.method} ${req.url.split('?')[0]}`, 'see docs/admin-api.md for the routes'));
+  });
+
+  for (const r of ROUTES) {
+    app.route({
+      method: r.method,
+      url: r.path,
+      handler: async (req, reply) => {
+        if (r.bodyRequired && (req.body === undefined || req.body === null)) {
+          throw new VgpuError('VGPU_ERR_USAGE', { detail: `${r.method} ${r.path} needs a JSON body` });
+        }
+        const result = await r.run(o.ops, {
+          params: (req.params ?? {}) as Record<string, string>,
+          query: (req.query ?? {}) as Record<string, string>,
+          body: req.body,
+        });
+        return reply.code(r.status).send(result);
+      },
+    });
+  }
+
+  app.get('/metrics', async (_req, reply) => {
+    const text = await o.metrics.metrics();
+    return reply.header('content-type', o.metrics.contentType).send(text);
+  });
+
+  await app.listen({ host: o.host, port: o.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  // A wildcard listener is reached over loopback by local clients.
+  const urlHost = o.host === '0.0.0.0' ? '127.0.0.1' : o.host === '::' ? '[::1]' : host;
+  return { app, url: `http://${urlHost}:${port}` };
+}
