@@ -3,6 +3,7 @@
 
 #include "fakehost.h"
 #include "vgtest.h"
+#include "status.h"
 #include "wire.h"
 
 #include <pthread.h>
@@ -67,7 +68,7 @@ static void reply(int fd, uint32_t id, uint32_t result, const void *out, size_t 
   send_frame(fd, VG_FT_REPLY, 0, id, 0, buf, 4 + n);
 }
 
-static void send_welcome(int fd) {
+static void send_welcome(int fd, uint16_t minor) {
   vg_devrec dev[2];
   static int32_t attrs[2][150];
   for (int d = 0; d < 2; d++) {
@@ -85,7 +86,7 @@ static void send_welcome(int fd) {
     attrs[d][100] = INT32_MIN;
     dev[d].attr = attrs[d];
   }
-  vg_welcome w = {.major = 1, .minor = 0, .host_flags = 1, .session = 77, .driver_version = 13000,
+  vg_welcome w = {.major = 1, .minor = minor, .host_flags = 1, .session = 77, .driver_version = 13000,
                   .vm_name = "test-vm", .count = 2, .dev = dev};
   vg_wr b;
   vg_wr_init(&b, VG_MAX_PAYLOAD);
@@ -114,6 +115,19 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
     vg_frame_hdr h;
     if (rd(fd, hb, sizeof hb)) return;
     if (vg_wire_get_hdr(hb, &h)) VGT_FAIL("fakehost: bad frame header");
+    if (h.type == VG_FT_STATUS) {
+      if (h.len || fh->mode != FH_STATUS || fh_get(fh, (int)(st - fh->conn)).attaches) VGT_FAIL("fakehost: bad STATUS");
+      fh_bump(&st->statuses);
+      vg_status_proc procs[2] = {{.pid = FH_STATUS_PID0, .used = 64ull << 20}, {.pid = FH_STATUS_PID1, .used = 32ull << 20}};
+      vg_status_dev devs[2] = {{.gpu_pct = 42, .mem_pct = 7, .mem_used = 96ull << 20, .nproc = 2, .proc = procs}, {0}};
+      vg_status sr = {.window_ms = 2000, .count = 2, .dev = devs};
+      vg_wr b;
+      vg_wr_init(&b, VG_MAX_PAYLOAD);
+      vg_status_encode(&b, &sr);
+      send_frame(fd, VG_FT_STATUS_REPLY, 0, h.id, 0, b.p, b.len);
+      vg_wr_free(&b);
+      continue;
+    }
     if (h.type == VG_FT_ATTACH) {
       if (h.len || fh_get(fh, (int)(st - fh->conn)).attaches) VGT_FAIL("fakehost: bad or second ATTACH");
       fh_bump(&st->attaches);
@@ -257,7 +271,7 @@ static void *conn_main(void *arg) {
     close(ca->fd);
     return NULL;
   }
-  send_welcome(ca->fd);
+  send_welcome(ca->fd, fh->mode == FH_STATUS ? 2 : 0);
   serve_calls(fh, ca->fd, ca->st);
   close(ca->fd);
   return NULL;

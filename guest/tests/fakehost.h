@@ -16,7 +16,8 @@ enum fh_mode {
   FH_REFUSE,       /* answers HELLO with ERROR VGPU_ERR_AUTH */
   FH_DROP_ON_CALL, /* closes the connection at the first CALL */
   FH_BAD_REPLY_ID, /* answers every CALL with a REPLY carrying the wrong id */
-  FH_REFUSE_ATTACH /* answers ATTACH with ATTACHED status VGPU_ERR_ADMISSION */
+  FH_REFUSE_ATTACH, /* answers ATTACH with ATTACHED status VGPU_ERR_ADMISSION */
+  FH_STATUS         /* speaks minor 2 and answers STATUS with fh_status_reply() */
 };
 
 #define FH_MEM_BASE 0x10000ull
@@ -32,6 +33,7 @@ typedef struct fh_conn_stats {
   int noreply_frames;
   int more_frames;
   int retains, releases, resets, creates, destroys;
+  int statuses;           /* STATUS frames received */
   uint64_t last_ctx;      /* ctx prefix of the last CALL */
   uint32_t last_id;
   int ids_increasing;     /* 1 while every CALL id was above the previous (pieces excepted) */
@@ -53,6 +55,10 @@ void fh_start(fakehost *fh, enum fh_mode mode);
 /* Snapshots taken under the fake host's lock (its connection threads update them). */
 fh_conn_stats fh_get(fakehost *fh, int i);
 int fh_nconn(fakehost *fh);
+/* FH_STATUS's answer: device 0 at 42 % / 7 %, 96 MiB used by pids 1001 (64 MiB) and 1002
+ * (32 MiB); device 1 idle with nothing used. */
+#define FH_STATUS_PID0 1001u
+#define FH_STATUS_PID1 1002u
 /* Sets VGPU_SERVER to a socket path nobody listens on. */
 void fh_point_at_dead_socket(void);
 

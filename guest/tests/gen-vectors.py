@@ -114,7 +114,7 @@ valid('pong_empty', 7, b'', {'data_hex': ''}, fid=3)
 invalid('truncated_header', hdr(0, 6)[:10], 'truncated', 'fewer than 16 header bytes')
 invalid('truncated_payload', hdr(20, 4, 0, 1) + b'\x00' * 5, 'truncated', 'len says 20, 5 present')
 invalid('oversized_len', hdr(MAX_PAYLOAD + 1, 3, 0, 1, 0x200), 'oversized', 'len over 16 MiB + 64 KiB')
-invalid('unknown_type', frame(11, b''), 'type', 'type 11 does not exist')
+invalid('unknown_type', frame(13, b''), 'type', 'type 13 does not exist')
 invalid('type_zero', frame(0, b''), 'type', 'type 0 does not exist')
 invalid('noreply_on_reply', frame(4, struct.pack('<I', 0), flags=1, fid=1), 'flags', 'NOREPLY only on CALL')
 invalid('more_on_hello', frame(1, hello_payload(h), flags=2), 'flags', 'no flags on HELLO')
@@ -150,7 +150,74 @@ invalid('error_short', frame(5, b'\x03\x00', op=3), 'short_payload', 'ERROR need
 bad = struct.pack('<I', 3) + struct.pack('<H', 10) + b'abc'
 invalid('error_string_past_end', frame(5, bad, op=3), 'string_past_end', 'message length 10, 3 bytes left')
 
+invalid('status_with_flags', frame(11, b'', flags=1, fid=4), 'flags', 'no flags on STATUS')
+
 with open('test/vectors/protocol.json', 'w') as f:
     json.dump(cases, f, indent=1, ensure_ascii=False)
     f.write('\n')
 print(f'{len(cases)} cases')
+
+
+# ---- test/vectors/status.json: STATUS (11) and STATUS_REPLY (12), protocol minor 2 ----
+# A STATUS_REPLY case's `frame` has `window_ms`, `devices` (each {gpu_pct, mem_pct, mem_used,
+# processes: [{pid, used}]}), and `board` (a list of {temp_c, power_mw, power_limit_mw, sm_mhz,
+# mem_mhz, fan_pct}, one per device) or null; `unknown_ext` lists extension entries of tags a
+# decoder must skip, as [tag, data_hex]. 64-bit values are decimal strings.
+BOARD_KEYS = ('temp_c', 'power_mw', 'power_limit_mw', 'sm_mhz', 'mem_mhz', 'fan_pct')
+
+
+def status_payload(st):
+    out = struct.pack('<II', st['window_ms'], len(st['devices']))
+    for d in st['devices']:
+        out += struct.pack('<IIQI', d['gpu_pct'], d['mem_pct'], int(d['mem_used']), len(d['processes']))
+        for p in d['processes']:
+            out += struct.pack('<IQ', p['pid'], int(p['used']))
+    exts = []
+    if st.get('board') is not None:
+        exts.append((1, b''.join(struct.pack('<' + 'I' * 6, *[b[k] for k in BOARD_KEYS]) for b in st['board'])))
+    for tag, data in st.get('unknown_ext', []):
+        exts.append((tag, bytes.fromhex(data)))
+    out += struct.pack('<I', len(exts))
+    for tag, data in exts:
+        out += struct.pack('<HI', tag, len(data)) + data
+    return out
+
+
+cases = []
+valid('status_request', 11, b'', {}, fid=5)
+st = {'window_ms': 2000, 'devices': [
+    {'gpu_pct': 87, 'mem_pct': 3, 'mem_used': '104857600',
+     'processes': [{'pid': 4242, 'used': '67108864'}, {'pid': 4343, 'used': '37748736'}]}], 'board': None}
+valid('status_reply_one_device_two_processes', 12, status_payload(st), st, fid=5)
+st0 = {'window_ms': 0, 'devices': [], 'board': None}
+valid('status_reply_no_devices', 12, status_payload(st0), st0, fid=0xFFFFFFFF)
+st2 = {'window_ms': 1000, 'devices': [
+    {'gpu_pct': 100, 'mem_pct': 100, 'mem_used': '85899345920', 'processes': [{'pid': 0xFFFFFFFF, 'used': '85899345920'}]},
+    {'gpu_pct': 0, 'mem_pct': 0, 'mem_used': '0', 'processes': []}],
+    'board': [{'temp_c': 41, 'power_mw': 71000, 'power_limit_mw': 700000, 'sm_mhz': 1980, 'mem_mhz': 2619, 'fan_pct': 0xFFFFFFFF},
+              {'temp_c': 0xFFFFFFFF, 'power_mw': 0xFFFFFFFF, 'power_limit_mw': 0xFFFFFFFF, 'sm_mhz': 0xFFFFFFFF,
+               'mem_mhz': 0xFFFFFFFF, 'fan_pct': 0xFFFFFFFF}],
+    'unknown_ext': [[0x7f01, '7a7a']]}
+valid('status_reply_two_devices_board_and_unknown_tag', 12, status_payload(st2), st2, fid=6)
+
+sp = status_payload(st)
+invalid('status_with_payload', frame(11, b'\x00', fid=5), 'trailing', 'STATUS carries no payload')
+invalid('status_reply_short', frame(12, sp[:-6], fid=5), 'short_payload', 'the extension count and a process cut')
+invalid('status_reply_trailing', frame(12, sp + b'\x00', fid=5), 'trailing', 'a byte after the extension block')
+invalid('status_reply_gpu_over_100', frame(12, status_payload(dict(st, devices=[dict(st['devices'][0], gpu_pct=101)])), fid=5),
+        'limit', 'utilization is a percentage')
+invalid('status_reply_too_many_devices', frame(12, struct.pack('<II', 2000, 65) + b'\x00' * (65 * 20 + 4), fid=5), 'limit',
+        'at most 64 devices')
+invalid('status_reply_too_many_processes', frame(12, struct.pack('<IIIIQI', 2000, 1, 0, 0, 0, 1025) + b'\x00' * (1025 * 12 + 4), fid=5),
+        'limit', 'at most 1024 processes per device')
+invalid('status_reply_process_count_past_end', frame(12, struct.pack('<IIIIQI', 2000, 1, 0, 0, 0, 1000) + b'\x00' * 16, fid=5),
+        'short_payload', '1000 processes announced, 16 bytes left')
+invalid('status_reply_extension_past_end', frame(12, sp[:-4] + struct.pack('<IHI', 1, 0x7f01, 50) + b'zz', fid=5),
+        'string_past_end', 'extension length 50, 2 bytes left')
+invalid('status_reply_board_wrong_size', frame(12, sp[:-4] + struct.pack('<IHI', 1, 1, 8) + b'\x00' * 8, fid=5),
+        'short_payload', 'a board extension holds 24 bytes per device')
+
+with open('test/vectors/status.json', 'w') as f:
+    json.dump(cases, f, indent=1, ensure_ascii=False)
+    f.write('\n')
+print(f'{len(cases)} status cases')

@@ -1,6 +1,7 @@
 // One guest connection in the mediator, up to the handoff (docs/protocol.md, Handshake):
-// HELLO -> authenticate -> WELCOME (device table) -> [PING ...] -> ATTACH -> executor.
-// Discovery-only guests never get past WELCOME and cost no executor. Anything malformed ends the
+// HELLO -> authenticate -> WELCOME (device table) -> [PING | STATUS ...] -> ATTACH -> executor.
+// Discovery-only guests never get past WELCOME and cost no executor; their NVML asks STATUS here,
+// answered from the mediator's accounting. Anything malformed ends the
 // connection with one log line; other connections are unaffected.
 
 import type { Socket } from 'node:net';
@@ -10,9 +11,13 @@ import { FrameType, HostFlag, PROTO_MAJOR, PROTO_MINOR } from '../protocol/const
 import { ProtocolError, VgpuErr } from '../protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame } from '../protocol/frame.js';
 import { decodeHello, encodeStatus, encodeWelcome } from '../protocol/handshake.js';
+import { decodeStatusRequest, encodeStatusReply, type StatusReply } from '../protocol/status.js';
 import { sessionLogger } from '../common/log.js';
 import type { Vm } from '../store/index.js';
 import { welcomeExt, welcomeMinor, type Placement } from './identity.js';
+
+/** The protocol minor that brought STATUS / STATUS_REPLY. */
+const STATUS_MINOR = 2;
 
 export interface ConnectionDeps {
   log: Logger;
@@ -24,6 +29,8 @@ export interface ConnectionDeps {
   softgpu: boolean;
   newSessionId(): number;
   attach(s: GuestSession, socket: Socket): Promise<void>;
+  /** This VM's accounting for a STATUS (nvml-status.ts). */
+  status(s: GuestSession): StatusReply;
   onEnd(s: GuestSession): void;
 }
 
@@ -34,6 +41,8 @@ export interface GuestSession {
   hostname: string;
   program: string;
   placement: Placement;
+  /** The protocol minor of the WELCOME: the lower of the host's and the guest's. */
+  minor: number;
   state: 'discovery' | 'attaching' | 'attached' | 'ended';
   startedAt: Date;
   executorPid?: number;
@@ -80,18 +89,18 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
     }
     const placement = deps.place(vm);
     if (placement.devices.length === 0) {
-      drop(VgpuErr.ADMISSION, `VM ${vm.name}: its pool has no GPU`);
+      drop(VgpuErr.ADMISSION, placement.refused ?? `VM ${vm.name}: its pool has no GPU`);
       return;
     }
     const id = deps.newSessionId();
     log = sessionLogger(log, { session: id, vm: vm.name });
+    // Answer in the older of the two minors, so a minor-0 guest never sees the extension block.
+    const minor = welcomeMinor(PROTO_MINOR, h.minor);
     session = {
-      id, vm, pid: h.pid, hostname: h.hostname, program: h.program, placement,
+      id, vm, pid: h.pid, hostname: h.hostname, program: h.program, placement, minor,
       state: 'discovery', startedAt: new Date(), log,
     };
     clearTimeout(timer);
-    // Answer in the older of the two minors, so a minor-0 guest never sees the extension block.
-    const minor = welcomeMinor(PROTO_MINOR, h.minor);
     socket.write(encodeFrame(FrameType.WELCOME, 0, f.id, 0, encodeWelcome({
       major: PROTO_MAJOR,
       minor,
@@ -137,6 +146,11 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
           onHello(f);
         } else if (f.type === FrameType.PING) {
           socket.write(encodeFrame(FrameType.PONG, 0, f.id, 0, f.payload));
+        } else if (f.type === FrameType.STATUS) {
+          // A type the guest's minor does not have is as unknown as any other.
+          if (session.minor < STATUS_MINOR) throw new ProtocolError(`STATUS needs protocol minor ${STATUS_MINOR} (this session speaks ${session.minor})`);
+          decodeStatusRequest(f.payload);
+          socket.write(encodeFrame(FrameType.STATUS_REPLY, 0, f.id, 0, encodeStatusReply(deps.status(session))));
         } else if (f.type === FrameType.ATTACH) {
           if (f.payload.length !== 0) throw new ProtocolError('ATTACH carries no payload');
           onAttach(f, i < frames.length - 1 || !parser.idle);

@@ -5,7 +5,8 @@ export const MAX_PAYLOAD = 16 * 1024 * 1024 + 64 * 1024;
 export const MAX_STR = 4096;
 export const HELLO_MAGIC = 0x55504756; // "VGPU"
 export const PROTO_MAJOR = 1;
-export const PROTO_MINOR = 1;
+/** Minor 1: the WELCOME extension block. Minor 2: STATUS / STATUS_REPLY before ATTACH. */
+export const PROTO_MINOR = 2;
 /** Host-to-device copies are split into pieces of at most this size. */
 export const CHUNK = 4 * 1024 * 1024;
 
@@ -20,6 +21,9 @@ export const FrameType = {
   NOTIFY: 8,
   ATTACH: 9,
   ATTACHED: 10,
+  /** Guest -> host, before ATTACH, from protocol minor 2: asks for this VM's accounting (NVML). */
+  STATUS: 11,
+  STATUS_REPLY: 12,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -40,6 +44,8 @@ export const ALLOWED_FLAGS: Readonly<Record<number, number>> = {
   [FrameType.NOTIFY]: 0,
   [FrameType.ATTACH]: 0,
   [FrameType.ATTACHED]: 0,
+  [FrameType.STATUS]: 0,
+  [FrameType.STATUS_REPLY]: 0,
 };
 
 /** Host flags in WELCOME. */

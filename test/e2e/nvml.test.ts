@@ -258,7 +258,7 @@ test('a WELCOME from the TypeScript codec with a driver string reaches nvidia-sm
   try {
     const r = await runGuest(`unix:${sock}`, undefined, [SMI, '--query-gpu=driver_version,name,compute_cap,memory.total', '--format=csv,noheader,nounits']);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    assert.equal(seenMinor, 1, 'the guest says protocol minor 1 in its HELLO');
+    assert.equal(seenMinor, 2, 'the guest says protocol minor 2 in its HELLO');
     assert.equal(r.stdout.trim(), `570.133.20, NVIDIA H100 80GB HBM3, 9.0, ${80 * 1024}`);
     const t = await runGuest(`unix:${sock}`, undefined, [SMI]);
     assert.match(t.stdout, /Driver Version: 570\.133\.20\s+CUDA Version: 12\.8/);

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "handles.h"
 #include "log.h"
+#include "status.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +23,10 @@
 /* Starting an executor process may take a while on a loaded host, but never this long. */
 #define ATTACH_TIMEOUT_MS 60000
 #define MAX_FORK_HOOKS 8
+/* The mediator answers STATUS from memory; a reply this late means the host is stuck. */
+#define STATUS_TIMEOUT_MS 5000
+/* Far above any real STATUS_REPLY (64 devices x 1024 processes is ~800 KiB). */
+#define STATUS_MAX_LEN (1u << 20)
 
 enum { ST_NONE, ST_READY, ST_UNREACHABLE, ST_LOST };
 
@@ -31,6 +36,7 @@ static int g_state = ST_NONE;
 static int g_fd = -1;
 static int g_initialized;
 static int g_attached; /* ATTACHED received on the current connection */
+static uint16_t g_minor; /* protocol minor of the current connection's WELCOME */
 static int g_strict;
 static uint32_t g_next_id;
 static vg_welcome *g_welcome; /* published once with release semantics, never freed */
@@ -174,6 +180,7 @@ static void do_connect(void) {
     g_fd = fd;
     g_state = ST_READY;
     g_attached = 0;
+    g_minor = wl.minor;
     g_next_id = 0;
     const char *ss = getenv("VGPU_STRICT_SYNC");
     g_strict = ss && !strcmp(ss, "1");
@@ -356,4 +363,54 @@ void vg_session_host_error(const vg_frame_hdr *h) {
     snprintf(why, sizeof why, "host ended the session (unreadable ERROR frame)");
   free(p);
   vg_session_fail(why);
+}
+
+/* STATUS / STATUS_REPLY (docs/protocol.md, "Status before ATTACH"): one request, answered by the
+ * mediator from its accounting while the connection is still in discovery. */
+static int status_exchange(vg_status *out) {
+  char why[160];
+  uint8_t hb[VG_FRAME_HDR_LEN], *p = NULL;
+  uint32_t id = vg_session_next_id();
+  vg_frame_hdr h = {.type = VG_FT_STATUS, .id = id};
+  uint64_t deadline = vg_now_ns() + (uint64_t)STATUS_TIMEOUT_MS * 1000000ull;
+  int r, e;
+  vg_wire_put_hdr(hb, &h);
+  if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
+    snprintf(why, sizeof why, "cannot send STATUS: %s", strerror(-r));
+  } else if ((r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
+    snprintf(why, sizeof why, "no answer to STATUS: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
+    snprintf(why, sizeof why, "malformed answer to STATUS: %s", vg_wire_strerror(e));
+  } else if (h.type == VG_FT_ERROR) {
+    vg_session_host_error(&h);
+    return -1;
+  } else if (h.type != VG_FT_STATUS_REPLY || h.id != id) {
+    snprintf(why, sizeof why, "frame type %u id %u in place of STATUS_REPLY %u", h.type, h.id, id);
+  } else if (h.len > STATUS_MAX_LEN) {
+    snprintf(why, sizeof why, "STATUS_REPLY of %u bytes", h.len);
+  } else if (!(p = malloc(h.len ? h.len : 1))) {
+    snprintf(why, sizeof why, "out of memory reading STATUS_REPLY");
+  } else if ((r = vg_conn_read(g_fd, p, h.len, deadline)) != 0) {
+    snprintf(why, sizeof why, "STATUS_REPLY cut short: %s", r == -EPIPE ? "connection closed" : strerror(-r));
+  } else if ((e = vg_status_decode(p, h.len, out)) != 0) {
+    snprintf(why, sizeof why, "malformed STATUS_REPLY: %s", vg_wire_strerror(e));
+  } else {
+    free(p);
+    return 0;
+  }
+  free(p);
+  vg_session_fail(why);
+  return -1;
+}
+
+int vg_session_status(vg_status *out) {
+  pthread_once(&g_atfork_once, register_atfork);
+  pthread_mutex_lock(&g_lock);
+  if (g_state == ST_NONE) do_connect();
+  int rc;
+  if (g_state != ST_READY) rc = -1;
+  else if (g_attached || g_minor < VG_PROTO_MINOR_STATUS) rc = 1;
+  else rc = status_exchange(out);
+  pthread_mutex_unlock(&g_lock);
+  return rc;
 }

@@ -30,6 +30,12 @@ int vg_session_initialized(void);
 const vg_welcome *vg_session_welcome(void);
 /* VGPU_STRICT_SYNC=1: every call waits for its reply. */
 int vg_session_strict_sync(void);
+/* Asks the host for this VM's accounting (STATUS before ATTACH, protocol minor 2). Returns 0 with
+ * *out decoded (free it with vg_status_free); 1 when this connection cannot ask (the host speaks
+ * an older minor, or the connection is attached: executors do not answer STATUS); -1 when the
+ * session is unusable (unreachable or lost; the loss is logged once). */
+struct vg_status;
+int vg_session_status(struct vg_status *out);
 /* Registers a function run in the child after fork (after the session is dropped). At most 8. */
 void vg_session_on_fork_child(void (*fn)(void));
 

@@ -55,7 +55,7 @@ int vg_wire_get_hdr(const uint8_t in[VG_FRAME_HDR_LEN], vg_frame_hdr *h) {
   h->flags = get16(in + 6);
   h->id = get32(in + 8);
   h->op = get32(in + 12);
-  if (h->type < VG_FT_HELLO || h->type > VG_FT_ATTACHED) return VG_WIRE_ETYPE;
+  if (h->type < VG_FT_HELLO || h->type > VG_FT_STATUS_REPLY) return VG_WIRE_ETYPE;
   if (h->flags & ~allowed_flags(h->type)) return VG_WIRE_EFLAGS;
   if (h->len > VG_MAX_PAYLOAD) return VG_WIRE_EOVERSIZE;
   return VG_WIRE_OK;

@@ -14,8 +14,10 @@
 #define VG_MAX_STR 4096u
 #define VG_HELLO_MAGIC 0x55504756u
 #define VG_PROTO_MAJOR 1u
-/* Minor 1: the WELCOME extension block (docs/protocol.md, "WELCOME extensions"). */
-#define VG_PROTO_MINOR 1u
+/* Minor 1: the WELCOME extension block (docs/protocol.md, "WELCOME extensions").
+ * Minor 2: STATUS / STATUS_REPLY before ATTACH (docs/protocol.md, "Status before ATTACH"). */
+#define VG_PROTO_MINOR 2u
+#define VG_PROTO_MINOR_STATUS 2u
 /* Sanity bounds on a WELCOME: more is treated as a malformed handshake, not a huge allocation. */
 #define VG_MAX_DEVICES 256u
 #define VG_MAX_ATTRS 4096u
@@ -34,7 +36,9 @@ enum vg_frame_type {
   VG_FT_PONG = 7,
   VG_FT_NOTIFY = 8,
   VG_FT_ATTACH = 9,   /* guest -> host, empty: asks for the executor before the first CALL */
-  VG_FT_ATTACHED = 10 /* host -> guest: u32 status (0 or VGPU_ERR_*), str message */
+  VG_FT_ATTACHED = 10, /* host -> guest: u32 status (0 or VGPU_ERR_*), str message */
+  VG_FT_STATUS = 11,   /* guest -> host, before ATTACH, empty: the VM's accounting (status.h) */
+  VG_FT_STATUS_REPLY = 12
 };
 
 enum { VG_FF_NOREPLY = 0x1, VG_FF_MORE = 0x2 };

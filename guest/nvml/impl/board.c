@@ -1,8 +1,11 @@
 /*
  * Values that belong to a physical board: clocks, power, temperature, fans, utilisation, PCIe,
- * ECC, modes and processes. Clocks and ECC come from the device attributes in the WELCOME table.
- * The rest the host does not forward yet: on softgpu they are fixed, plainly synthetic constants
- * (docs/guest.md lists them); on a real GPU they are NVML_ERROR_NOT_SUPPORTED ("N/A").
+ * ECC, modes and processes. Temperature, power, fan, performance state and current and maximum
+ * clocks come from the host's own NVML when the host forwards it (STATUS_REPLY board tags,
+ * status.c); without it clocks come from the device attributes in the WELCOME table, and the rest
+ * is on softgpu fixed, plainly synthetic constants (docs/guest.md lists them) and on a real GPU
+ * NVML_ERROR_NOT_SUPPORTED ("N/A"). A value the host's NVML could not read is N/A, never made up.
+ * ECC from the attributes; utilization and processes from the host's accounting of this VM.
  */
 #include "vgnvml.h"
 
@@ -38,42 +41,101 @@ static nvmlReturn_t put_u(unsigned *out, unsigned v, nvmlDevice_t h) {
   return r;
 }
 
-static nvmlReturn_t clock_of(nvmlDevice_t h, int type, unsigned *mhz) {
+/* A value the host's NVML reads (vg_nvml_board): the host's reading when it forwards one, else
+ * `syn` on softgpu, else N/A. */
+static nvmlReturn_t host_u(nvmlDevice_t h, unsigned *out, unsigned which, unsigned syn) {
+  unsigned i;
+  nvmlReturn_t r = vg_nvml_dev(h, NULL, &i);
+  if (r) return r;
+  if (!out) return NVML_ERROR_INVALID_ARGUMENT;
+  vg_nvml_boardvals b;
+  if (vg_nvml_board(i, &b) == 0) {
+    if (b.v[which] == VG_BOARD_UNKNOWN) return NVML_ERROR_NOT_SUPPORTED;
+    *out = b.v[which];
+    return NVML_SUCCESS;
+  }
+  return put_u(out, syn, h);
+}
+
+/* Whether the host forwards its NVML's board values: values it does not send (thresholds, power
+ * constraints) are then N/A rather than softgpu's constants next to a real board's readings. */
+static int host_board(nvmlDevice_t h) {
+  unsigned i;
+  vg_nvml_boardvals b;
+  return vg_nvml_dev(h, NULL, &i) == NVML_SUCCESS && vg_nvml_board(i, &b) == 0;
+}
+
+/* A value only softgpu's synthetic board has (see host_board). */
+static nvmlReturn_t syn_u(unsigned *out, unsigned v, nvmlDevice_t h) {
   const vg_devrec *rec;
-  nvmlReturn_t r = vg_nvml_dev(h, &rec, NULL);
+  nvmlReturn_t r = board(h, out, &rec);
+  if (r) return r;
+  if (host_board(h)) return NVML_ERROR_NOT_SUPPORTED;
+  *out = v;
+  return NVML_SUCCESS;
+}
+
+/* Which clock: the current one, the maximum, or the application clock (the attribute's rate). */
+enum { CLK_CURRENT, CLK_MAX, CLK_APP };
+
+static nvmlReturn_t clock_of(nvmlDevice_t h, int type, int which, unsigned *mhz) {
+  const vg_devrec *rec;
+  unsigned i;
+  nvmlReturn_t r = vg_nvml_dev(h, &rec, &i);
   if (r) return r;
   if (!mhz) return NVML_ERROR_INVALID_ARGUMENT;
   int khz;
+  unsigned cur, max;
   switch (type) {
   case NVML_CLOCK_GRAPHICS:
-  case NVML_CLOCK_SM: khz = vg_nvml_attr(rec, ATTR_CLOCK_RATE); break;
-  case NVML_CLOCK_MEM: khz = vg_nvml_attr(rec, ATTR_MEMORY_CLOCK_RATE); break;
+    khz = vg_nvml_attr(rec, ATTR_CLOCK_RATE);
+    cur = VG_BOARD_GFX, max = VG_BOARD_GFX_MAX;
+    break;
+  case NVML_CLOCK_SM:
+    khz = vg_nvml_attr(rec, ATTR_CLOCK_RATE);
+    cur = VG_BOARD_SM, max = VG_BOARD_SM_MAX;
+    break;
+  case NVML_CLOCK_MEM:
+    khz = vg_nvml_attr(rec, ATTR_MEMORY_CLOCK_RATE);
+    cur = VG_BOARD_MEM, max = VG_BOARD_MEM_MAX;
+    break;
   case NVML_CLOCK_VIDEO: return NVML_ERROR_NOT_SUPPORTED;
   default: return NVML_ERROR_INVALID_ARGUMENT;
+  }
+  /* The host's NVML knows what the board runs at now and at most; a reading it lacks falls back
+   * to the attribute's rate, which is what the CUDA driver reports for that domain. */
+  vg_nvml_boardvals b;
+  if (which != CLK_APP && vg_nvml_board(i, &b) == 0) {
+    uint32_t v = b.v[which == CLK_CURRENT ? cur : max];
+    if (v != VG_BOARD_UNKNOWN) {
+      *mhz = v;
+      return NVML_SUCCESS;
+    }
   }
   if (khz <= 0) return NVML_ERROR_NOT_SUPPORTED;
   *mhz = (unsigned)khz / 1000u;
   return NVML_SUCCESS;
 }
 
-/* The device attributes give one rate per domain, so current, application and maximum clocks
- * are all that rate. */
+/* Without the host's NVML the device attributes give one rate per domain, so current, application
+ * and maximum clocks are all that rate. */
 VG_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t device, int type, unsigned int *clock) {
-  VG_NVML_TRACED(clock_of(device, type, clock));
+  VG_NVML_TRACED(clock_of(device, type, CLK_CURRENT, clock));
 }
 VG_EXPORT nvmlReturn_t nvmlDeviceGetMaxClockInfo(nvmlDevice_t device, int type, unsigned int *clock) {
-  VG_NVML_TRACED(clock_of(device, type, clock));
+  VG_NVML_TRACED(clock_of(device, type, CLK_MAX, clock));
 }
 VG_EXPORT nvmlReturn_t nvmlDeviceGetApplicationsClock(nvmlDevice_t device, int type, unsigned int *clock) {
-  VG_NVML_TRACED(clock_of(device, type, clock));
+  VG_NVML_TRACED(clock_of(device, type, CLK_APP, clock));
 }
 VG_EXPORT nvmlReturn_t nvmlDeviceGetDefaultApplicationsClock(nvmlDevice_t device, int type, unsigned int *clock) {
-  VG_NVML_TRACED(clock_of(device, type, clock));
+  VG_NVML_TRACED(clock_of(device, type, CLK_APP, clock));
 }
 
 static nvmlReturn_t clock_impl(nvmlDevice_t h, int type, int id, unsigned *mhz) {
   if (id < NVML_CLOCK_ID_CURRENT || id > NVML_CLOCK_ID_CUSTOMER_BOOST_MAX) return NVML_ERROR_INVALID_ARGUMENT;
-  return clock_of(h, type, mhz);
+  int which = id == NVML_CLOCK_ID_CURRENT ? CLK_CURRENT : id == NVML_CLOCK_ID_CUSTOMER_BOOST_MAX ? CLK_MAX : CLK_APP;
+  return clock_of(h, type, which, mhz);
 }
 
 VG_EXPORT nvmlReturn_t nvmlDeviceGetClock(nvmlDevice_t device, int clockType, int clockId, unsigned int *mhz) {
@@ -81,16 +143,18 @@ VG_EXPORT nvmlReturn_t nvmlDeviceGetClock(nvmlDevice_t device, int clockType, in
 }
 
 VG_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power) {
-  VG_NVML_TRACED(put_u(power, VG_SYN_POWER_MW, device));
+  VG_NVML_TRACED(host_u(device, power, VG_BOARD_POWER, VG_SYN_POWER_MW));
 }
+/* The host forwards one limit, the one its board enforces; the management and default limits
+ * report it too. */
 VG_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device, unsigned int *limit) {
-  VG_NVML_TRACED(put_u(limit, VG_SYN_POWER_LIMIT_MW, device));
+  VG_NVML_TRACED(host_u(device, limit, VG_BOARD_POWER_LIMIT, VG_SYN_POWER_LIMIT_MW));
 }
 VG_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t device, unsigned int *limit) {
-  VG_NVML_TRACED(put_u(limit, VG_SYN_POWER_LIMIT_MW, device));
+  VG_NVML_TRACED(host_u(device, limit, VG_BOARD_POWER_LIMIT, VG_SYN_POWER_LIMIT_MW));
 }
 VG_EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, unsigned int *limit) {
-  VG_NVML_TRACED(put_u(limit, VG_SYN_POWER_LIMIT_MW, device));
+  VG_NVML_TRACED(host_u(device, limit, VG_BOARD_POWER_LIMIT, VG_SYN_POWER_LIMIT_MW));
 }
 
 static nvmlReturn_t constraints_impl(nvmlDevice_t h, unsigned *lo, unsigned *hi) {
@@ -98,6 +162,7 @@ static nvmlReturn_t constraints_impl(nvmlDevice_t h, unsigned *lo, unsigned *hi)
   nvmlReturn_t r = board(h, lo, &rec);
   if (r) return r;
   if (!hi) return NVML_ERROR_INVALID_ARGUMENT;
+  if (host_board(h)) return NVML_ERROR_NOT_SUPPORTED;
   *lo = VG_SYN_POWER_MIN_MW;
   *hi = VG_SYN_POWER_LIMIT_MW;
   return NVML_SUCCESS;
@@ -108,11 +173,11 @@ VG_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice_t
   VG_NVML_TRACED(constraints_impl(device, minLimit, maxLimit));
 }
 
-/* P0: a vGPU is always ready to run. */
+/* The host board's state; on softgpu without it P0, a vGPU always being ready to run. */
 static nvmlReturn_t pstate_impl(nvmlDevice_t h, int *p) {
-  const vg_devrec *rec;
-  nvmlReturn_t r = board(h, p, &rec);
-  if (!r) *p = NVML_PSTATE_0;
+  unsigned v;
+  nvmlReturn_t r = host_u(h, p ? &v : NULL, VG_BOARD_PSTATE, NVML_PSTATE_0);
+  if (!r) *p = (int)v;
   return r;
 }
 
@@ -122,7 +187,7 @@ VG_EXPORT nvmlReturn_t nvmlDeviceGetPerformanceState(nvmlDevice_t device, int *p
 }
 
 static nvmlReturn_t temp_impl(nvmlDevice_t h, int sensor, unsigned *t) {
-  if (sensor == NVML_TEMPERATURE_GPU) return put_u(t, SYN_TEMP_C, h);
+  if (sensor == NVML_TEMPERATURE_GPU) return host_u(h, t, VG_BOARD_TEMP, SYN_TEMP_C);
   nvmlReturn_t r = vg_nvml_dev(h, NULL, NULL);
   return r ? r : NVML_ERROR_INVALID_ARGUMENT;
 }
@@ -133,9 +198,9 @@ VG_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device, int sensorT
 
 static nvmlReturn_t threshold_impl(nvmlDevice_t h, int type, unsigned *t) {
   switch (type) {
-  case NVML_TEMPERATURE_THRESHOLD_SHUTDOWN: return put_u(t, SYN_TEMP_SHUTDOWN_C, h);
-  case NVML_TEMPERATURE_THRESHOLD_SLOWDOWN: return put_u(t, SYN_TEMP_SLOWDOWN_C, h);
-  case NVML_TEMPERATURE_THRESHOLD_GPU_MAX: return put_u(t, SYN_TEMP_GPU_MAX_C, h);
+  case NVML_TEMPERATURE_THRESHOLD_SHUTDOWN: return syn_u(t, SYN_TEMP_SHUTDOWN_C, h);
+  case NVML_TEMPERATURE_THRESHOLD_SLOWDOWN: return syn_u(t, SYN_TEMP_SLOWDOWN_C, h);
+  case NVML_TEMPERATURE_THRESHOLD_GPU_MAX: return syn_u(t, SYN_TEMP_GPU_MAX_C, h);
   }
   nvmlReturn_t r = vg_nvml_dev(h, NULL, NULL);
   return r ? r : NVML_ERROR_NOT_SUPPORTED;
@@ -146,26 +211,46 @@ VG_EXPORT nvmlReturn_t nvmlDeviceGetTemperatureThreshold(nvmlDevice_t device, in
 }
 
 VG_EXPORT nvmlReturn_t nvmlDeviceGetFanSpeed(nvmlDevice_t device, unsigned int *speed) {
-  VG_NVML_TRACED(put_u(speed, SYN_FAN_PCT, device));
+  VG_NVML_TRACED(host_u(device, speed, VG_BOARD_FAN, SYN_FAN_PCT));
 }
 
 static nvmlReturn_t fan_v2_impl(nvmlDevice_t h, unsigned fan, unsigned *speed) {
   nvmlReturn_t r = vg_nvml_dev(h, NULL, NULL);
   if (r) return r;
   if (fan != 0) return NVML_ERROR_INVALID_ARGUMENT;
-  return put_u(speed, SYN_FAN_PCT, h);
+  return host_u(h, speed, VG_BOARD_FAN, SYN_FAN_PCT);
+}
+
+/* One fan: softgpu's synthetic one, or the host's reading (NVML reports one speed per board). */
+static nvmlReturn_t num_fans_impl(nvmlDevice_t h, unsigned *n) {
+  unsigned pct;
+  nvmlReturn_t r = host_u(h, n ? &pct : NULL, VG_BOARD_FAN, SYN_FAN_PCT);
+  if (!r) *n = 1;
+  return r;
 }
 
 VG_EXPORT nvmlReturn_t nvmlDeviceGetFanSpeed_v2(nvmlDevice_t device, unsigned int fan, unsigned int *speed) {
   VG_NVML_TRACED(fan_v2_impl(device, fan, speed));
 }
 VG_EXPORT nvmlReturn_t nvmlDeviceGetNumFans(nvmlDevice_t device, unsigned int *numFans) {
-  VG_NVML_TRACED(put_u(numFans, 1, device));
+  VG_NVML_TRACED(num_fans_impl(device, numFans));
 }
 
+/* Measured by the host over its last sampling window, for this VM's work only (docs/guest.md).
+ * Without the host's accounting (an older host): softgpu's synthetic idle, N/A elsewhere. */
 static nvmlReturn_t util_impl(nvmlDevice_t h, nvmlUtilization_t *u) {
   const vg_devrec *rec;
-  nvmlReturn_t r = board(h, u, &rec);
+  unsigned i;
+  nvmlReturn_t r = vg_nvml_dev(h, &rec, &i);
+  if (r) return r;
+  if (!u) return NVML_ERROR_INVALID_ARGUMENT;
+  vg_nvml_devstat st;
+  if (vg_nvml_status(i, &st, NULL, 0) == 0) {
+    u->gpu = st.gpu_pct;
+    u->memory = st.mem_pct;
+    return NVML_SUCCESS;
+  }
+  r = board(h, u, &rec);
   if (!r) u->gpu = u->memory = 0;
   return r;
 }
@@ -303,29 +388,71 @@ VG_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, int erro
 
 /* ---- processes ---- */
 
-/* The host keeps no per-process accounting for the guest yet, and NVML here never attaches, so
- * the lists are empty (docs/guest.md). An empty list is a true statement about the *graphics*
- * and MPS lists; for compute it under-reports, which nvidia-smi shows as "No running processes". */
-static nvmlReturn_t procs_impl(nvmlDevice_t h, unsigned *count, void *infos) {
+/* Compute processes are the VM's guest processes attached to an executor, with the device memory
+ * their sessions hold, from the host's accounting. Their pids are the guest's own (sent in the
+ * HELLO), so nvidia-smi in the same guest can name them. vGPUs are not MIG devices: the instance
+ * ids are NVML's "not available". Graphics and MPS lists are truly empty. */
+#define NOT_AVAILABLE 0xffffffffu
+
+static nvmlReturn_t fill_procs(nvmlDevice_t h, unsigned *count, void *infos, size_t stride, int v1) {
+  unsigned i;
+  nvmlReturn_t r = vg_nvml_dev(h, NULL, &i);
+  if (r) return r;
+  if (!count) return NVML_ERROR_INVALID_ARGUMENT;
+  vg_status_proc procs[VG_MAX_STATUS_PROCS];
+  vg_nvml_devstat st;
+  if (vg_nvml_status(i, &st, procs, VG_MAX_STATUS_PROCS)) st.nproc = 0;
+  unsigned n = st.nproc < VG_MAX_STATUS_PROCS ? st.nproc : VG_MAX_STATUS_PROCS;
+  if (*count < n) {
+    *count = n; /* a size query (infos may be NULL) or too small a buffer */
+    return NVML_ERROR_INSUFFICIENT_SIZE;
+  }
+  if (n && !infos) return NVML_ERROR_INVALID_ARGUMENT;
+  for (unsigned k = 0; k < n; k++) {
+    unsigned char *slot = (unsigned char *)infos + k * stride;
+    if (v1) {
+      nvmlProcessInfo_v1_t p = {.pid = procs[k].pid, .usedGpuMemory = procs[k].used};
+      memcpy(slot, &p, sizeof p);
+    } else {
+      nvmlProcessInfo_t p = {.pid = procs[k].pid, .usedGpuMemory = procs[k].used,
+                             .gpuInstanceId = NOT_AVAILABLE, .computeInstanceId = NOT_AVAILABLE};
+      memcpy(slot, &p, sizeof p);
+    }
+  }
+  *count = n;
+  return NVML_SUCCESS;
+}
+
+static nvmlReturn_t no_procs(nvmlDevice_t h, unsigned *count) {
   nvmlReturn_t r = vg_nvml_dev(h, NULL, NULL);
   if (r) return r;
   if (!count) return NVML_ERROR_INVALID_ARGUMENT;
-  (void)infos; /* may be NULL when *count is 0: a size query */
   *count = 0;
   return NVML_SUCCESS;
 }
 
-#define PROC_QUERY(name, type)                                                                \
+VG_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses(nvmlDevice_t device, unsigned int *infoCount,
+                                                             nvmlProcessInfo_v1_t *infos) {
+  VG_NVML_TRACED(fill_procs(device, infoCount, infos, sizeof *infos, 1));
+}
+VG_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v2(nvmlDevice_t device, unsigned int *infoCount,
+                                                                nvmlProcessInfo_t *infos) {
+  VG_NVML_TRACED(fill_procs(device, infoCount, infos, sizeof *infos, 0));
+}
+VG_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
+                                                                nvmlProcessInfo_t *infos) {
+  VG_NVML_TRACED(fill_procs(device, infoCount, infos, sizeof *infos, 0));
+}
+
+#define NO_PROCS(name, type)                                                                  \
   VG_EXPORT nvmlReturn_t name(nvmlDevice_t device, unsigned int *infoCount, type *infos) {    \
-    VG_NVML_TRACED(procs_impl(device, infoCount, infos));                                     \
+    (void)infos;                                                                              \
+    VG_NVML_TRACED(no_procs(device, infoCount));                                              \
   }
 
-PROC_QUERY(nvmlDeviceGetComputeRunningProcesses, nvmlProcessInfo_v1_t)
-PROC_QUERY(nvmlDeviceGetComputeRunningProcesses_v2, nvmlProcessInfo_t)
-PROC_QUERY(nvmlDeviceGetComputeRunningProcesses_v3, nvmlProcessInfo_t)
-PROC_QUERY(nvmlDeviceGetGraphicsRunningProcesses, nvmlProcessInfo_v1_t)
-PROC_QUERY(nvmlDeviceGetGraphicsRunningProcesses_v2, nvmlProcessInfo_t)
-PROC_QUERY(nvmlDeviceGetGraphicsRunningProcesses_v3, nvmlProcessInfo_t)
-PROC_QUERY(nvmlDeviceGetMPSComputeRunningProcesses, nvmlProcessInfo_v1_t)
-PROC_QUERY(nvmlDeviceGetMPSComputeRunningProcesses_v2, nvmlProcessInfo_t)
-PROC_QUERY(nvmlDeviceGetMPSComputeRunningProcesses_v3, nvmlProcessInfo_t)
+NO_PROCS(nvmlDeviceGetGraphicsRunningProcesses, nvmlProcessInfo_v1_t)
+NO_PROCS(nvmlDeviceGetGraphicsRunningProcesses_v2, nvmlProcessInfo_t)
+NO_PROCS(nvmlDeviceGetGraphicsRunningProcesses_v3, nvmlProcessInfo_t)
+NO_PROCS(nvmlDeviceGetMPSComputeRunningProcesses, nvmlProcessInfo_v1_t)
+NO_PROCS(nvmlDeviceGetMPSComputeRunningProcesses_v2, nvmlProcessInfo_t)
+NO_PROCS(nvmlDeviceGetMPSComputeRunningProcesses_v3, nvmlProcessInfo_t)

@@ -200,16 +200,53 @@ VG_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t device, nvmlPciInfo_t *
 VG_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t device, nvmlPciInfo_t *pci) { VG_NVML_TRACED(pci_impl(device, pci, 2)); }
 VG_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci) { VG_NVML_TRACED(pci_impl(device, pci, 3)); }
 
-/* Memory is the VM's quota. The guest has no view of what its processes use without asking the
- * executor, which discovery must not start, so nothing is reported used (docs/guest.md). */
-static nvmlReturn_t memory_impl(nvmlDevice_t h, nvmlMemory_t *m) {
+/* PCI class of NVIDIA's compute boards: 0x03 display controller, 0x02 3D controller. */
+#define PCI_CLASS_DISPLAY 0x03u
+#define PCI_SUBCLASS_3D 0x02u
+
+static nvmlReturn_t pci_ext_impl(nvmlDevice_t h, nvmlPciInfoExt_t *pci) {
   const vg_devrec *rec;
   nvmlReturn_t r = vg_nvml_dev(h, &rec, NULL);
   if (r) return r;
+  if (!pci) return NVML_ERROR_INVALID_ARGUMENT;
+  if (pci->version != nvmlPciInfoExt_v1) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+  nvmlPciInfoExt_t p;
+  memset(&p, 0, sizeof p);
+  p.version = nvmlPciInfoExt_v1;
+  p.domain = rec->pci_domain;
+  p.bus = rec->pci_bus;
+  p.device = rec->pci_device;
+  p.pciDeviceId = PCI_VENDOR_NVIDIA;
+  p.baseClass = PCI_CLASS_DISPLAY;
+  p.subClass = PCI_SUBCLASS_3D;
+  snprintf(p.busId, sizeof p.busId, "%08X:%02X:%02X.0", p.domain, p.bus & 0xffu, p.device & 0xffu);
+  *pci = p;
+  return NVML_SUCCESS;
+}
+
+VG_EXPORT nvmlReturn_t nvmlDeviceGetPciInfoExt(nvmlDevice_t device, nvmlPciInfoExt_t *pci) {
+  VG_NVML_TRACED(pci_ext_impl(device, pci));
+}
+
+/* Memory is the VM's quota; used is what the host's accounting says the VM holds, the figure
+ * cuMemGetInfo reports as used in the same VM (docs/guest.md). A host older than protocol minor 2
+ * gives no accounting: nothing is reported used then. */
+static uint64_t vm_used(unsigned index, uint64_t total) {
+  vg_nvml_devstat st;
+  if (vg_nvml_status(index, &st, NULL, 0)) return 0;
+  return st.mem_used < total ? st.mem_used : total;
+}
+
+static nvmlReturn_t memory_impl(nvmlDevice_t h, nvmlMemory_t *m) {
+  const vg_devrec *rec;
+  unsigned i;
+  nvmlReturn_t r = vg_nvml_dev(h, &rec, &i);
+  if (r) return r;
   if (!m) return NVML_ERROR_INVALID_ARGUMENT;
+  uint64_t used = vm_used(i, rec->total_mem);
   m->total = rec->total_mem;
-  m->free = rec->total_mem;
-  m->used = 0;
+  m->free = rec->total_mem - used;
+  m->used = used;
   return NVML_SUCCESS;
 }
 
@@ -219,14 +256,16 @@ VG_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t
 
 static nvmlReturn_t memory_v2_impl(nvmlDevice_t h, nvmlMemory_v2_t *m) {
   const vg_devrec *rec;
-  nvmlReturn_t r = vg_nvml_dev(h, &rec, NULL);
+  unsigned i;
+  nvmlReturn_t r = vg_nvml_dev(h, &rec, &i);
   if (r) return r;
   if (!m) return NVML_ERROR_INVALID_ARGUMENT;
   if (m->version != nvmlMemory_v2) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+  uint64_t used = vm_used(i, rec->total_mem);
   m->total = rec->total_mem;
-  m->reserved = 0;
-  m->free = rec->total_mem;
-  m->used = 0;
+  m->reserved = 0; /* the host keeps its own overhead outside the VM's quota */
+  m->free = rec->total_mem - used;
+  m->used = used;
   return NVML_SUCCESS;
 }
 

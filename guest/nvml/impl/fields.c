@@ -1,12 +1,29 @@
 /*
  * nvmlDeviceGetFieldValues: each field carries its own result. The call succeeds and every field
  * it cannot answer says NVML_ERROR_NOT_SUPPORTED, so callers (nvidia-smi -q reads the power limits
- * this way) print "N/A" instead of reading an unfilled value. The power fields answer on softgpu
- * with the same synthetic board as board.c; scopeId 0 is the GPU, 1 the module: both the same.
+ * this way) print "N/A" instead of reading an unfilled value. The power fields answer as board.c
+ * does: the host NVML's readings when the host forwards them (draw and enforced limit; the other
+ * limits N/A), else on softgpu the same synthetic board; scopeId 0 is the GPU, 1 the module: both
+ * the same.
  */
 #include "vgnvml.h"
 
 #include <time.h>
+
+/* From the host's readings: 1 with *mw set, 0 when the field is not one it forwards. */
+static int host_power_field(const vg_nvml_boardvals *b, unsigned id, unsigned *mw) {
+  uint32_t v = VG_BOARD_UNKNOWN;
+  switch (id) {
+  case NVML_FI_DEV_POWER_AVERAGE:
+  case NVML_FI_DEV_POWER_INSTANT: v = b->v[VG_BOARD_POWER]; break;
+  case NVML_FI_DEV_POWER_DEFAULT_LIMIT:
+  case NVML_FI_DEV_POWER_CURRENT_LIMIT:
+  case NVML_FI_DEV_POWER_REQUESTED_LIMIT: v = b->v[VG_BOARD_POWER_LIMIT]; break;
+  }
+  if (v == VG_BOARD_UNKNOWN) return 0;
+  *mw = v;
+  return 1;
+}
 
 static int power_field(unsigned id, unsigned *mw) {
   switch (id) {
@@ -22,9 +39,12 @@ static int power_field(unsigned id, unsigned *mw) {
 }
 
 static nvmlReturn_t fields_impl(nvmlDevice_t h, int n, nvmlFieldValue_t *v) {
-  nvmlReturn_t r = vg_nvml_dev(h, NULL, NULL);
+  unsigned index;
+  nvmlReturn_t r = vg_nvml_dev(h, NULL, &index);
   if (r) return r;
   if (n < 0 || (n > 0 && !v)) return NVML_ERROR_INVALID_ARGUMENT;
+  vg_nvml_boardvals b;
+  int host = n > 0 && vg_nvml_board(index, &b) == 0;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   long long now_us = (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
@@ -32,7 +52,9 @@ static nvmlReturn_t fields_impl(nvmlDevice_t h, int n, nvmlFieldValue_t *v) {
     unsigned mw;
     v[i].timestamp = now_us;
     v[i].latencyUsec = 0;
-    if (vg_nvml_synthetic() && v[i].scopeId <= 1 && power_field(v[i].fieldId, &mw)) {
+    int known = v[i].scopeId <= 1 &&
+                (host ? host_power_field(&b, v[i].fieldId, &mw) : vg_nvml_synthetic() && power_field(v[i].fieldId, &mw));
+    if (known) {
       v[i].valueType = NVML_VALUE_TYPE_UNSIGNED_INT;
       v[i].value.ullVal = 0;
       v[i].value.uiVal = mw;

@@ -1,0 +1,74 @@
+/*
+ * Keeps the vGPU busy until told to stop: holds MIB MiB of device memory and launches the `spin`
+ * kernel of kernels.fatbin in a loop, synchronizing after each batch, until its stdin reaches
+ * end-of-file. Once the memory is held and the first batch has run it prints one line,
+ *   {"pid": P, "used": U, "total": T}
+ * where U and T are cuMemGetInfo's total - free and total, as the VM sees them then; on stdin's
+ * end it prints {"batches": N} and exits. Used by test/e2e/nvml-status.test.ts.
+ *   busy FATBIN MIB ITERS
+ */
+#include <cuda.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define CK(x)                                                                   \
+  do {                                                                          \
+    CUresult r_ = (x);                                                          \
+    if (r_ != CUDA_SUCCESS) {                                                   \
+      fprintf(stderr, "%s failed: %d\n", #x, (int)r_);                          \
+      return 1;                                                                 \
+    }                                                                           \
+  } while (0)
+
+/* Whether stdin is at end-of-file (the test closed it), without blocking. */
+static int stdin_closed(void) {
+  struct pollfd p = {.fd = 0, .events = POLLIN};
+  if (poll(&p, 1, 0) <= 0) return 0;
+  char c;
+  return read(0, &c, 1) <= 0;
+}
+
+static int batch(CUfunction k, void **args) {
+  for (int i = 0; i < 4; i++) CK(cuLaunchKernel(k, 16, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
+  CK(cuCtxSynchronize());
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) return 2;
+  FILE *f = fopen(argv[1], "rb");
+  if (!f) return 2;
+  static char img[1 << 20];
+  if (fread(img, 1, sizeof img, f) == 0) return 2;
+  fclose(f);
+  size_t mib = (size_t)atoi(argv[2]);
+  int iters = atoi(argv[3]);
+  CUdevice d;
+  CUcontext c;
+  CUmodule m;
+  CUfunction k;
+  CUdeviceptr out, held;
+  CK(cuInit(0));
+  CK(cuDeviceGet(&d, 0));
+  CK(cuDevicePrimaryCtxRetain(&c, d));
+  CK(cuCtxSetCurrent(c));
+  CK(cuModuleLoadData(&m, img));
+  CK(cuModuleGetFunction(&k, m, "spin"));
+  CK(cuMemAlloc(&out, 16 * 128 * sizeof(float)));
+  CK(cuMemAlloc(&held, mib << 20));
+  void *args[] = {&out, &iters};
+  if (batch(k, args)) return 1;
+  size_t fr, total;
+  CK(cuMemGetInfo(&fr, &total));
+  printf("{\"pid\": %d, \"used\": %zu, \"total\": %zu}\n", (int)getpid(), total - fr, total);
+  fflush(stdout);
+  long n = 1;
+  while (!stdin_closed()) {
+    if (batch(k, args)) return 1;
+    n++;
+  }
+  printf("{\"batches\": %ld}\n", n);
+  return 0;
+}
