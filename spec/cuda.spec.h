@@ -72,6 +72,28 @@ VG_REMOTE(0x0211) CUresult cuMemFree_v2(VG_FREE CUdeviceptr dptr);
 /* With a VM quota, the quota is the total and the VM's use (all of its sessions) is what is used. */
 VG_CUSTOM(0x0212) CUresult cuMemGetInfo_v2(size_t *free, size_t *total);
 VG_REMOTE(0x0213) CUresult cuMemGetAddressRange_v2(VG_OUT VG_OPTIONAL CUdeviceptr *pbase, VG_OUT VG_OPTIONAL size_t *psize, VG_RANGE(1) CUdeviceptr dptr);
+/* The pitch comes from the driver, so the executor checks the quota against the smallest possible
+ * size first and again against the real one (src/executor/custom/mempool.ts). */
+VG_CUSTOM(0x0214) CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height, unsigned int ElementSizeBytes);
+
+/* Stream-ordered allocation. Allocations count against the quota when they are made and stop
+ * counting when their free is enqueued (the executor cannot observe the stream reaching it).
+ * Pools are the host driver's; a pool has one id per session, so the guest's handles compare equal.
+ * Pool properties and attribute values are typed per field/attribute: hand-written. */
+VG_REMOTE(0x0240) CUresult cuMemAllocAsync(VG_OUT VG_ALLOC(bytesize) CUdeviceptr *dptr, size_t bytesize, CUstream hStream);
+VG_REMOTE(0x0241) CUresult cuMemAllocAsync_ptsz(VG_OUT VG_ALLOC(bytesize) CUdeviceptr *dptr, size_t bytesize, CUstream hStream);
+VG_REMOTE(0x0242) CUresult cuMemFreeAsync(VG_FREE CUdeviceptr dptr, CUstream hStream);
+VG_REMOTE(0x0243) CUresult cuMemFreeAsync_ptsz(VG_FREE CUdeviceptr dptr, CUstream hStream);
+VG_REMOTE(0x0244) CUresult cuMemAllocFromPoolAsync(VG_OUT VG_ALLOC(bytesize) CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream);
+VG_REMOTE(0x0245) CUresult cuMemAllocFromPoolAsync_ptsz(VG_OUT VG_ALLOC(bytesize) CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream);
+VG_REMOTE(0x0248) CUresult cuDeviceGetDefaultMemPool(VG_OUT VG_NEW CUmemoryPool *pool_out, CUdevice dev);
+VG_REMOTE(0x0249) CUresult cuDeviceGetMemPool(VG_OUT VG_NEW CUmemoryPool *pool, CUdevice dev);
+VG_REMOTE(0x024a) CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool);
+VG_CUSTOM(0x024b) CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *poolProps);
+VG_REMOTE(0x024c) CUresult cuMemPoolDestroy(VG_DESTROY CUmemoryPool pool);
+VG_CUSTOM(0x024d) CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value);
+VG_CUSTOM(0x024e) CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value);
+VG_REMOTE(0x024f) CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep);
 
 /* Host memory is the guest's own: pinned allocations are ordinary page-aligned guest memory. */
 VG_LOCAL CUresult cuMemAllocHost_v2(void **pp, size_t bytesize);

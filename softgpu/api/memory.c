@@ -56,14 +56,21 @@ SG_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t 
   return rc;
 }
 
+CUresult sg_devmem_alloc(sg_ctx *owner, uint64_t size, CUdeviceptr *dptr) { return dev_alloc(owner, size, dptr); }
+
+CUresult sg_devmem_free(CUdeviceptr dptr) {
+  if (!sg_reg_remove((void *)(uintptr_t)dptr, SG_OBJ_DEVMEM)) return CUDA_ERROR_INVALID_VALUE;
+  sg_pool_forget(dptr);
+  sg_mem_free((sg_devptr)dptr);
+  return CUDA_SUCCESS;
+}
+
 SG_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
   sg_ctx *c;
   CUresult rc = sg_ctx_get(&c);
   if (rc) return rc;
   if (dptr == 0) return CUDA_SUCCESS; /* freeing NULL is a no-op, as cudaFree(NULL) relies on */
-  if (!sg_reg_remove((void *)(uintptr_t)dptr, SG_OBJ_DEVMEM)) return CUDA_ERROR_INVALID_VALUE;
-  sg_mem_free((sg_devptr)dptr);
-  return CUDA_SUCCESS;
+  return sg_devmem_free(dptr);
 }
 
 SG_EXPORT CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {

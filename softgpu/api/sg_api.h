@@ -48,7 +48,9 @@ typedef enum sg_obj_type {
   SG_OBJ_HOSTREG, /* key: pointer given to cuMemHostRegister; value: size */
   SG_OBJ_GRAPH,   /* owner: the context; see sg_graph.h */
   SG_OBJ_GNODE,   /* owner: the graph */
-  SG_OBJ_GEXEC    /* owner: the context */
+  SG_OBJ_GEXEC,   /* owner: the context */
+  SG_OBJ_MEMPOOL, /* key: an sg_pool (mempool.c); no owner */
+  SG_OBJ_POOLMEM  /* key: device pointer allocated from a pool; owner: the pool; value: size */
 } sg_obj_type;
 
 /* 0 on success, -1 when out of memory or already present. */
@@ -130,6 +132,15 @@ CUresult sg_stream_ctx(CUstream s, sg_ctx **ctx);
 /* ---- events (event.c) -------------------------------------------------------------------------- */
 /* CUDA_SUCCESS for a live event whose context is alive and healthy. */
 CUresult sg_event_check(CUevent e);
+
+/* ---- device memory (memory.c, mempool.c) ------------------------------------------------------ */
+/* Allocates from the arena and registers the allocation as owned by `owner` (NULL: by no context,
+ * as stream-ordered allocations outlive the context that made them). */
+CUresult sg_devmem_alloc(sg_ctx *owner, uint64_t size, CUdeviceptr *dptr);
+/* Frees an allocation of any kind: INVALID_VALUE unless dptr starts one. */
+CUresult sg_devmem_free(CUdeviceptr dptr);
+/* An allocation is freed: the pool it came from, if any, stops counting it. */
+void sg_pool_forget(CUdeviceptr dptr);
 
 /* ---- per-area cleanup when a context goes away ------------------------------------------------ */
 void sg_mem_release_ctx(sg_ctx *c);

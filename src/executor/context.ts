@@ -55,6 +55,7 @@ export class ExecContext {
   readonly allocs = new AllocMap();
   private readonly handles = new Map<number, HandleEntry>();
   private readonly ctxIds = new Map<number, number>();
+  private readonly poolIds = new Map<number, number>();
   private nextId = FIRST_ID;
   private currentCtxId = -1;
   private deferred = 0;
@@ -74,6 +75,10 @@ export class ExecContext {
   private quotaDenied = false;
   /** VM-wide use of the quota, as the mediator last reported it (for cuMemGetInfo). */
   vmUsed = 0;
+  /** This session's part of vmUsed as the mediator counted it: the rest is the VM's other
+   * sessions', so cuMemGetInfo can add this session's current use without waiting for the
+   * mediator to catch up with a free. */
+  vmUsedOwn = 0;
   /** Hands unused reservation back to the mediator. */
   releaseQuota: (bytes: number) => void = () => {};
   /** Tells the mediator how much this session really holds (what the VM's cuMemGetInfo shows). */
@@ -149,8 +154,15 @@ export class ExecContext {
   }
 
   newHandle(kind: HandleKind, real: number): number {
+    // A memory pool is named again by every cuDeviceGet(Default)MemPool: one id per pool, so the
+    // guest's handles to it compare equal and the table does not grow with each lookup.
+    if (kind === 'mempool') {
+      const known = this.poolIds.get(real);
+      if (known !== undefined) return known;
+    }
     const id = this.nextId++;
     this.handles.set(id, { kind, real });
+    if (kind === 'mempool') this.poolIds.set(real, id);
     return id;
   }
 
@@ -166,6 +178,7 @@ export class ExecContext {
   dropHandle(id: number): void {
     const e = this.handles.get(id);
     if (e?.kind === 'context') this.ctxIds.delete(e.real);
+    if (e?.kind === 'mempool') this.poolIds.delete(e.real);
     const g = this.globals.get(id);
     if (g) {
       for (const p of g) this.allocs.removeFixed(p);
@@ -229,7 +242,10 @@ export class ExecContext {
     if (need > 0) throw new NeedQuota(need);
   }
 
-  allocFailed(_n: number): void {}
+  /** An allocation failed after quota was reserved for it: what is not held goes back. */
+  allocFailed(_n: number): void {
+    this.releaseSurplus();
+  }
 
   afterAlloc(p: number, n: number): void {
     this.allocs.add(p, n);
@@ -239,13 +255,17 @@ export class ExecContext {
 
   afterFree(p: number): void {
     this.allocs.remove(p);
-    // Hand back what is no longer held, so the VM's other sessions can use it.
+    this.releaseSurplus();
+    if (this.reservation !== Infinity) this.reportUse(this.allocs.total);
+  }
+
+  /** Hands back what is reserved but not held, so the VM's other sessions can use it. */
+  private releaseSurplus(): void {
     const surplus = this.reservation - this.allocs.total;
     if (this.reservation !== Infinity && surplus > 0) {
       this.reservation -= surplus;
       this.releaseQuota(surplus);
     }
-    if (this.reservation !== Infinity) this.reportUse(this.allocs.total);
   }
 
   // ---- deferred errors -----------------------------------------------------------------------

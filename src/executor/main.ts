@@ -40,7 +40,7 @@ const ControlMsg = z.discriminatedUnion('type', [
   z.object({ type: z.literal('preempt') }),
   z.object({ type: z.literal('contended') }),
   z.object({ type: z.literal('quota'), granted: z.number().int().nonnegative() }),
-  z.object({ type: z.literal('vmUsage'), bytes: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('vmUsage'), bytes: z.number().int().nonnegative(), own: z.number().int().nonnegative().default(0) }),
   z.object({ type: z.literal('kill'), reason: z.string().max(400) }),
 ]);
 export type SessionMessage = z.infer<typeof SessionMsg>;
@@ -135,7 +135,10 @@ function main(): void {
         killed = c.reason;
         session.server.close(c.reason);
       }
-      else session.x.vmUsed = c.bytes;
+      else {
+        session.x.vmUsed = c.bytes;
+        session.x.vmUsedOwn = c.own;
+      }
       return;
     }
     if (gate) {
@@ -152,11 +155,15 @@ function main(): void {
     const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { imageDir: m.imageDir });
     const started = process.hrtime.bigint();
     // Before yielding the GPU, asynchronous work is drained so it is charged to this session.
+    // The drain's duration is device time too: it is reported with the usage below.
+    let drainedNs = 0;
     const drainGpu = (): number => {
       if (drv.kind !== 'cuda') return 0; // softgpu runs every call to completion
       const t0 = process.hrtime.bigint();
       drv.api.cuCtxSynchronize();
-      return Number(process.hrtime.bigint() - t0);
+      const ns = Number(process.hrtime.bigint() - t0);
+      drainedNs += ns;
+      return ns;
     };
     gate = new Gate((gm) => process.send?.(gm), m.scheduled, drainGpu);
     // Usage deltas for the mediator's accounting (src/mediator/usage-meter.ts): about once a
@@ -167,11 +174,12 @@ function main(): void {
       const memoryNow = x.allocs.total;
       const d = {
         calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,
-        bytesOut: st.bytesOut - sent.bytesOut, busyNs: Math.round(st.busyNs) - Math.round(sent.busyNs), // busyNs is fractional
+        bytesOut: st.bytesOut - sent.bytesOut,
+        busyNs: Math.round(st.busyNs + drainedNs) - Math.round(sent.busyNs), // busyNs is fractional
       };
       const idle = d.calls === 0 && d.bytesIn === 0 && d.bytesOut === 0 && d.busyNs === 0 && memoryNow === sent.memoryNow;
       if (idle && !final) return;
-      Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, busyNs: st.busyNs, memoryNow });
+      Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, busyNs: st.busyNs + drainedNs, memoryNow });
       process.send?.({ type: 'usage', ...d, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) });
     };
     const usageTimer = setInterval(() => reportUsage(false), 1000);

@@ -306,7 +306,7 @@ export class Mediator implements LiveControl, MetricsSource {
   private publishUsage(vm: string): void {
     const bytes = this.vmUsed(vm);
     for (const [id, sess] of this.sessions) {
-      if (sess.vm.name === vm) this.executors.get(id)?.send({ type: 'vmUsage', bytes });
+      if (sess.vm.name === vm) this.executors.get(id)?.send({ type: 'vmUsage', bytes, own: this.used.get(id) ?? 0 });
     }
   }
 

@@ -13,10 +13,12 @@ import { BIN } from '../helpers/paths.js';
 
 let m: RunningMediator;
 let prog: string;
+let paths: string;
 
 before(async () => {
   m = await startMediator({ env: { VGPU_SOFTGPU_MEMORY: '4G' } });
   prog = buildProgram('quota');
+  paths = buildProgram('alloc_paths');
 });
 after(async () => {
   await m?.stop();
@@ -35,7 +37,11 @@ interface Guest {
 }
 
 function guest(token: string, ...steps: string[]): Guest {
-  const p = spawn(join(BIN, 'vgpu-run'), ['--server', m.server, '--token', token, '--', prog, ...steps]);
+  return run(prog, token, steps);
+}
+
+function run(program: string, token: string, steps: string[]): Guest {
+  const p = spawn(join(BIN, 'vgpu-run'), ['--server', m.server, '--token', token, '--', program, ...steps]);
   const lines: string[] = [];
   const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
   let buf = '';
@@ -91,4 +97,33 @@ test('a 2 GiB quota is the total memory the VM sees and is shared by its session
   const d = guest(q, 'alloc:1536', 'info');
   assert.equal(await d.done, 0);
   assert.match(d.lines[0]!, /alloc 1536 -> 0$/, d.lines.join('\n'));
+});
+
+test('pitched, stream-ordered and pool allocations count against the quota like cuMemAlloc', async () => {
+  const q = addVm('paths-vm', '--memory', '1G');
+  const g = run(paths, q, [
+    'info', 'pitch:1048576:256', 'async:256', 'pool:256', 'info',
+    // Fits at its width (100 MiB) but not at the driver's pitch: refused, and nothing kept.
+    'pitch:100:1048576', 'info',
+    'async:512', 'pool:512', 'poolused', 'freeall', 'info',
+    'async:1024', 'freeall', 'pitch:1048576:1024', 'info',
+  ]);
+  assert.equal(await g.done, 0, g.lines.join('\n'));
+  const l = g.lines;
+  assert.match(l[0]!, /^info free=1024 total=1024 r=0$/);
+  assert.match(l[1]!, /^pitch 1048576 256 -> 0 pitch=1048576$/, 'pitched allocation within the quota');
+  assert.match(l[2]!, /^async 256 -> 0$/);
+  assert.match(l[3]!, /^pool 256 -> 0$/);
+  assert.match(l[4]!, /^info free=256 total=1024 r=0$/, 'all three paths show as used');
+  assert.match(l[5]!, /^pitch 100 1048576 -> 2 pitch=0$/, 'the padded size is what counts');
+  assert.match(l[6]!, /^info free=256 total=1024 r=0$/, 'the refused pitched allocation was given back');
+  assert.match(l[7]!, /^async 512 -> 2$/, 'cuMemAllocAsync past the quota: CUDA_ERROR_OUT_OF_MEMORY');
+  assert.match(l[8]!, /^pool 512 -> 2$/, 'cuMemAllocFromPoolAsync past the quota: CUDA_ERROR_OUT_OF_MEMORY');
+  assert.match(l[9]!, /^poolused default=256 created=256$/, 'pool attributes report what each pool holds');
+  assert.match(l[10]!, /^freeall 3 -> 0$/);
+  assert.match(l[11]!, /^info free=1024 total=1024 r=0$/, 'freed (also stream-ordered) memory is the VM\'s again');
+  assert.match(l[12]!, /^async 1024 -> 0$/, 'the whole quota can be allocated again');
+  assert.match(l[13]!, /^freeall 1 -> 0$/);
+  assert.match(l[14]!, /^pitch 1048576 1024 -> 0 pitch=1048576$/);
+  assert.match(l[15]!, /^info free=0 total=1024 r=0$/);
 });

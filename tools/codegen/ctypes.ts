@@ -47,6 +47,7 @@ const SCALARS: Record<string, WireKind> = {
   CUsharedconfig: 'u32',
   CUpointer_attribute: 'u32',
   CUstreamCaptureStatus: 'u32',
+  CUmemPool_attribute: 'u32',
 };
 
 export function cTypeInfo(base: string): CTypeInfo | undefined {

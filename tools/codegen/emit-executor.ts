@@ -78,6 +78,7 @@ function remoteHandler(fn: FnSpec): string {
   let outIdx = 0;
   const post: string[] = [];
   const pre: string[] = [];
+  const freePre: string[] = [];
   for (const p of fn.params) {
     const a = p.anno;
     if (p.pointer === 0) {
@@ -100,8 +101,9 @@ function remoteHandler(fn: FnSpec): string {
       else if (p.info!.kind === 'devptr' && !a.free) pre.push(`  x.checkRange(${p.name}, 1);`);
       if (a.free) {
         // Freeing NULL is a no-op that succeeds (cudaFree(NULL) relies on it).
-        pre.push(`  if (${p.name} === 0) return x.d.${fn.name}(${fn.params.map((q) => (q === p ? '0' : q.name)).join(', ')});`);
-        pre.push(`  x.checkAllocBase(${p.name});`);
+        // After every other argument is resolved: the NULL call passes them too (a stream, say).
+        freePre.push(`  if (${p.name} === 0) return x.d.${fn.name}(${fn.params.map((q) => (q === p ? '0' : q.name)).join(', ')});`);
+        freePre.push(`  x.checkAllocBase(${p.name});`);
         post.push(`  x.afterFree(${p.name});`);
       }
     } else {
@@ -123,6 +125,7 @@ function remoteHandler(fn: FnSpec): string {
       }
     }
   }
+  pre.push(...freePre);
   const allocs = fn.params.filter((p) => p.anno.alloc);
   for (const p of allocs) pre.push(`  x.beforeAlloc(${p.anno.alloc});`);
   const call = `x.d.${fn.name}(${args.join(', ')})`;

@@ -115,3 +115,92 @@ static CUresult mem_get_info(size_t *free_bytes, size_t *total) {
 }
 
 VG_EXPORT CUresult cuMemGetInfo_v2(size_t *free, size_t *total) { VG_TRACED(mem_get_info(free, total)); }
+
+/* Forwarded by hand: the pitch the driver picks sizes the allocation the executor counts. */
+static CUresult mem_alloc_pitch(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height, unsigned elem) {
+  if (!dptr || !pitch) return CUDA_ERROR_INVALID_VALUE;
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_cuMemAllocPitch_v2, 0);
+  if (r) return r;
+  vg_put_u64(&c, width);
+  vg_put_u64(&c, height);
+  vg_put_u32(&c, elem);
+  r = vg_call_invoke(&c);
+  if (r == CUDA_SUCCESS) {
+    *dptr = (CUdeviceptr)vg_get_u64(&c);
+    *pitch = (size_t)vg_get_u64(&c);
+  }
+  return vg_call_end(&c, r);
+}
+
+VG_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,
+                                      unsigned int ElementSizeBytes) {
+  VG_TRACED(mem_alloc_pitch(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes));
+}
+
+/* Memory pools: the properties struct travels field by field (the executor maps the device ordinal
+ * and refuses what a VM must not have: see src/executor/custom/mempool.ts). */
+static CUresult pool_create(CUmemoryPool *pool, const CUmemPoolProps *props) {
+  if (!pool || !props) return CUDA_ERROR_INVALID_VALUE;
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_cuMemPoolCreate, 0);
+  if (r) return r;
+  vg_put_u32(&c, (uint32_t)props->allocType);
+  vg_put_u32(&c, (uint32_t)props->handleTypes);
+  vg_put_u32(&c, (uint32_t)props->location.type);
+  vg_put_i32(&c, props->location.id);
+  vg_put_u64(&c, props->maxSize);
+  vg_put_u32(&c, props->usage);
+  r = vg_call_invoke(&c);
+  if (r == CUDA_SUCCESS) *pool = (CUmemoryPool)vg_get_new_handle(&c, VG_H_MEMPOOL);
+  return vg_call_end(&c, r);
+}
+
+VG_EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *poolProps) {
+  VG_TRACED(pool_create(pool, poolProps));
+}
+
+/* Size of a pool attribute's value: the reuse flags are int, the rest cuuint64_t; 0 if unknown. */
+static size_t pool_attr_size(CUmemPool_attribute attr) {
+  switch (attr) {
+    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES: return sizeof(int);
+    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD:
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT:
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
+    case CU_MEMPOOL_ATTR_USED_MEM_CURRENT:
+    case CU_MEMPOOL_ATTR_USED_MEM_HIGH: return sizeof(cuuint64_t);
+    default: return 0;
+  }
+}
+
+/* Wire: pool, u32 attr, then (set) u64 value / (get) reply u64 value; ints in the low 32 bits. */
+static CUresult pool_attr(int set, CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
+  size_t n = pool_attr_size(attr);
+  if (!value || n == 0) return CUDA_ERROR_INVALID_VALUE;
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  vg_call c;
+  CUresult r = vg_call_begin(&c, set ? VG_OP_cuMemPoolSetAttribute : VG_OP_cuMemPoolGetAttribute, 0);
+  if (r) return r;
+  vg_put_handle(&c, VG_H_MEMPOOL, pool, 0);
+  vg_put_u32(&c, (uint32_t)attr);
+  if (set) vg_put_u64(&c, n == sizeof(int) ? (uint64_t)(uint32_t)*(const int *)value : *(const cuuint64_t *)value);
+  r = vg_call_invoke(&c);
+  if (r == CUDA_SUCCESS && !set) {
+    uint64_t v = vg_get_u64(&c);
+    if (n == sizeof(int)) *(int *)value = (int)(uint32_t)v;
+    else *(cuuint64_t *)value = v;
+  }
+  return vg_call_end(&c, r);
+}
+
+VG_EXPORT CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
+  VG_TRACED(pool_attr(1, pool, attr, value));
+}
+
+VG_EXPORT CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
+  VG_TRACED(pool_attr(0, pool, attr, value));
+}

@@ -14,3 +14,4 @@ export {
 export * from './module.js';
 export * from './launch.js';
 export * from './graph.js';
+export * from './mempool.js';

@@ -153,7 +153,7 @@ export function cuMemGetInfo_v2(x: ExecContext, r: Reader, w: Writer): number {
   let total = x.readU64(t);
   const q = x.memoryQuota;
   if (q !== undefined) {
-    const used = Math.max(x.vmUsed, x.allocs.total);
+    const used = Math.max(0, x.vmUsed - x.vmUsedOwn) + x.allocs.total;
     total = Math.min(q, total);
     free = Math.max(0, Math.min(free, total - used));
   }
