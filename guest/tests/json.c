@@ -156,3 +156,45 @@ const char *json_str(const jval *v) {
   }
   return v->str;
 }
+
+jval *json_load_array(const char *env, const char *fallback) {
+  const char *path = getenv(env);
+  if (!path) path = fallback;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "json: cannot open %s (run from the repository root or set %s)\n", path, env);
+    exit(1);
+  }
+  static char buf[1 << 20];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  int more = fgetc(f) != EOF;
+  fclose(f);
+  if (more) {
+    fprintf(stderr, "json: %s is larger than %zu bytes\n", path, sizeof buf - 1);
+    exit(1);
+  }
+  buf[n] = 0;
+  jval *v = json_parse(buf);
+  if (v->t != J_ARR) {
+    fprintf(stderr, "json: %s is not an array\n", path);
+    exit(1);
+  }
+  return v;
+}
+
+size_t json_unhex(const char *h, uint8_t *out, size_t cap) {
+  size_t n = strlen(h) / 2;
+  if (n > cap || strlen(h) % 2) {
+    fprintf(stderr, "json: hex string of %zu characters does not fit %zu bytes\n", strlen(h), cap);
+    exit(1);
+  }
+  for (size_t i = 0; i < n; i++) {
+    unsigned b;
+    if (sscanf(h + 2 * i, "%2x", &b) != 1) {
+      fprintf(stderr, "json: bad hex near '%.8s'\n", h + 2 * i);
+      exit(1);
+    }
+    out[i] = (uint8_t)b;
+  }
+  return n;
+}

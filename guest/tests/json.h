@@ -3,6 +3,7 @@
 #define VG_TEST_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
 
@@ -19,5 +20,11 @@ jval *json_parse(const char *text);
 jval *json_get(const jval *obj, const char *key); /* NULL if absent */
 long long json_int(const jval *v);
 const char *json_str(const jval *v);
+
+/* Reads a vectors file (the path in $env, else `fallback`, relative to the repository root) and
+ * returns its top-level array; exits with a message when it cannot. */
+jval *json_load_array(const char *env, const char *fallback);
+/* Hex text -> bytes (at most cap); exits on bad or over-long input. */
+size_t json_unhex(const char *hex, uint8_t *out, size_t cap);
 
 #endif

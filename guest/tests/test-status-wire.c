@@ -6,31 +6,6 @@
 #include "status.h"
 #include "wire.h"
 
-static jval *load_status_vectors(void) {
-  const char *path = getenv("VGPU_STATUS_VECTORS");
-  if (!path) path = "test/vectors/status.json";
-  FILE *f = fopen(path, "rb");
-  if (!f) VGT_FAIL("cannot open %s (run from the repository root or set VGPU_STATUS_VECTORS)", path);
-  static char buf[1 << 18];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  jval *v = json_parse(buf);
-  ASSERT_EQ(v->t, J_ARR);
-  return v;
-}
-
-static size_t unhex_into(const char *h, uint8_t *out, size_t cap) {
-  size_t n = strlen(h) / 2;
-  if (n > cap) VGT_FAIL("hex too long");
-  for (size_t i = 0; i < n; i++) {
-    unsigned b;
-    if (sscanf(h + 2 * i, "%2x", &b) != 1) VGT_FAIL("bad hex");
-    out[i] = (uint8_t)b;
-  }
-  return n;
-}
-
 static int status_kind(const char *k) {
   static const struct { const char *k; int e; } map[] = {
       {"truncated", VG_WIRE_ETRUNC}, {"flags", VG_WIRE_EFLAGS}, {"short_payload", VG_WIRE_ESHORT},
@@ -54,13 +29,13 @@ static int decode_status_frame(const uint8_t *b, size_t n, vg_frame_hdr *h, vg_s
 static uint64_t dec(const jval *v) { return strtoull(json_str(v), NULL, 10); }
 
 TEST(status_wire_vectors) {
-  jval *cases = load_status_vectors();
+  jval *cases = json_load_array("VGPU_STATUS_VECTORS", "test/vectors/status.json");
   static uint8_t buf[1 << 15];
   int valid = 0, invalid = 0;
   for (size_t i = 0; i < cases->n; i++) {
     const jval *c = cases->items[i];
     const char *name = json_str(json_get(c, "name"));
-    size_t n = unhex_into(json_str(json_get(c, "hex")), buf, sizeof buf);
+    size_t n = json_unhex(json_str(json_get(c, "hex")), buf, sizeof buf);
     vg_frame_hdr h;
     vg_status s;
     int e = decode_status_frame(buf, n, &h, &s);

@@ -4,31 +4,6 @@
 #include "json.h"
 #include "wire.h"
 
-static jval *load_vectors(void) {
-  const char *path = getenv("VGPU_VECTORS");
-  if (!path) path = "test/vectors/protocol.json";
-  FILE *f = fopen(path, "rb");
-  if (!f) VGT_FAIL("cannot open %s (run from the repository root or set VGPU_VECTORS)", path);
-  static char buf[1 << 20];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  jval *v = json_parse(buf);
-  ASSERT_EQ(v->t, J_ARR);
-  return v;
-}
-
-static size_t unhex(const char *h, uint8_t *out, size_t cap) {
-  size_t n = strlen(h) / 2;
-  if (n > cap) VGT_FAIL("hex too long");
-  for (size_t i = 0; i < n; i++) {
-    unsigned b;
-    if (sscanf(h + 2 * i, "%2x", &b) != 1) VGT_FAIL("bad hex");
-    out[i] = (uint8_t)b;
-  }
-  return n;
-}
-
 static uint64_t u64s(const jval *v) { return strtoull(json_str(v), NULL, 10); }
 
 /* Decodes one frame the way a receiver does: header, then the payload by type. */
@@ -70,7 +45,7 @@ static int kind_code(const char *k) {
 
 static void put_hex(vg_wr *w, const char *h) {
   uint8_t tmp[8192];
-  size_t n = unhex(h, tmp, sizeof tmp);
+  size_t n = json_unhex(h, tmp, sizeof tmp);
   vg_wr_raw(w, tmp, n);
 }
 
@@ -100,7 +75,7 @@ static void encode(const jval *f, vg_wr *w) {
     for (size_t i = 0; i < ds->n; i++) {
       const jval *d = ds->items[i], *a = json_get(d, "attributes");
       dev[i].name = (char *)json_str(json_get(d, "name"));
-      unhex(json_str(json_get(d, "uuid")), dev[i].uuid, 16);
+      json_unhex(json_str(json_get(d, "uuid")), dev[i].uuid, 16);
       dev[i].total_mem = u64s(json_get(d, "total_mem"));
       dev[i].pci_domain = (uint32_t)json_int(json_get(d, "pci_domain"));
       dev[i].pci_bus = (uint32_t)json_int(json_get(d, "pci_bus"));
@@ -188,13 +163,13 @@ static void check_fields(const jval *f, const vg_frame_hdr *h, const uint8_t *pl
 }
 
 TEST(wire_vectors) {
-  jval *cases = load_vectors();
+  jval *cases = json_load_array("VGPU_VECTORS", "test/vectors/protocol.json");
   static uint8_t buf[1 << 16];
   int valid = 0, invalid = 0;
   for (size_t i = 0; i < cases->n; i++) {
     const jval *c = cases->items[i];
     const char *name = json_str(json_get(c, "name"));
-    size_t n = unhex(json_str(json_get(c, "hex")), buf, sizeof buf);
+    size_t n = json_unhex(json_str(json_get(c, "hex")), buf, sizeof buf);
     vg_frame_hdr h;
     const uint8_t *pl = NULL;
     int e = decode(buf, n, &h, &pl);

@@ -4,12 +4,12 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
-import { buildProgram, runGuest } from '../helpers/programs.js';
+import { buildProgram, runGuest, startGuest, type InteractiveGuest } from '../helpers/programs.js';
 import { BIN, BUILD, ROOT } from '../helpers/paths.js';
 
 let m: RunningMediator;
@@ -59,45 +59,9 @@ async function token(name: string, ...opts: string[]): Promise<string> {
   return r.stdout.trim().split('\n').at(-1)!;
 }
 
-interface Guest {
-  lines: string[];
-  stderr: () => string;
-  waitFor(re: RegExp): Promise<string>;
-  release(): void;
-  done: Promise<number | null>;
-}
-
 /** The quota program as VM `tok`, running `steps`; "hold" waits for release(). */
-function guest(tok: string, ...steps: string[]): Guest {
-  const p = spawn(join(BIN, 'vgpu-run'), ['--server', m.server, '--token', tok, '--', quotaProg, ...steps]);
-  const lines: string[] = [];
-  let err = '';
-  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  let buf = '';
-  p.stdout.setEncoding('utf8');
-  p.stderr.setEncoding('utf8');
-  p.stderr.on('data', (d: string) => (err += d));
-  p.stdout.on('data', (d: string) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const l = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      lines.push(l);
-      for (const w of [...waiters]) if (w.re.test(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
-    }
-  });
-  const done = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
-  return {
-    lines,
-    stderr: () => err,
-    waitFor: (re) => {
-      const hit = lines.find((l) => re.test(l));
-      return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ re, resolve }));
-    },
-    release: () => p.stdin.end('\n'),
-    done,
-  };
+function guest(tok: string, ...steps: string[]): InteractiveGuest {
+  return startGuest(m.server, tok, quotaProg, steps);
 }
 
 interface SessionJson {

@@ -4,11 +4,11 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
-import { buildProgram } from '../helpers/programs.js';
+import { buildProgram, startGuest, type InteractiveGuest } from '../helpers/programs.js';
 import { BIN } from '../helpers/paths.js';
 
 let m: RunningMediator;
@@ -29,43 +29,12 @@ function addVm(...args: string[]): string {
   return out.trim().split('\n').at(-1)!;
 }
 
-interface Guest {
-  lines: string[];
-  waitFor(re: RegExp): Promise<string>;
-  release(): void;
-  done: Promise<number | null>;
-}
-
-function guest(token: string, ...steps: string[]): Guest {
+function guest(token: string, ...steps: string[]): InteractiveGuest {
   return run(prog, token, steps);
 }
 
-function run(program: string, token: string, steps: string[]): Guest {
-  const p = spawn(join(BIN, 'vgpu-run'), ['--server', m.server, '--token', token, '--', program, ...steps]);
-  const lines: string[] = [];
-  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  let buf = '';
-  p.stdout.setEncoding('utf8');
-  p.stdout.on('data', (d: string) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const l = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      lines.push(l);
-      for (const w of [...waiters]) if (w.re.test(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
-    }
-  });
-  const done = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
-  return {
-    lines,
-    waitFor: (re) => {
-      const hit = lines.find((l) => re.test(l));
-      return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ re, resolve }));
-    },
-    release: () => p.stdin.end('\n'),
-    done,
-  };
+function run(program: string, token: string, steps: string[]): InteractiveGuest {
+  return startGuest(m.server, token, program, steps);
 }
 
 test('a 2 GiB quota is the total memory the VM sees and is shared by its sessions', async () => {

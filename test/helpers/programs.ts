@@ -57,3 +57,47 @@ export function runGuest(
 }
 
 export { GUEST_LIB_DIR };
+
+/** A guest program that runs while the test talks to it: its stdout lines as they come. */
+export interface InteractiveGuest {
+  lines: string[];
+  stderr(): string;
+  /** Resolves with the first line (already seen or still to come) matching `re`. */
+  waitFor(re: RegExp): Promise<string>;
+  /** Ends the program's stdin (test programs that "hold" wait for it). */
+  release(): void;
+  done: Promise<number | null>;
+}
+
+/** Starts `prog` through bin/vgpu-run as the VM of `token`. */
+export function startGuest(server: string, token: string, prog: string, progArgs: string[]): InteractiveGuest {
+  const p = spawn(join(BIN, 'vgpu-run'), ['--server', server, '--token', token, '--', prog, ...progArgs]);
+  const lines: string[] = [];
+  let err = '';
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  let buf = '';
+  p.stdout.setEncoding('utf8');
+  p.stderr.setEncoding('utf8');
+  p.stderr.on('data', (d: string) => (err += d));
+  p.stdout.on('data', (d: string) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      lines.push(l);
+      for (const w of [...waiters]) if (w.re.test(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
+    }
+  });
+  const done = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
+  return {
+    lines,
+    stderr: () => err,
+    waitFor: (re) => {
+      const hit = lines.find((l) => re.test(l));
+      return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ re, resolve }));
+    },
+    release: () => p.stdin.end('\n'),
+    done,
+  };
+}
