@@ -19,6 +19,7 @@ function inputs(spec = read('spec/cuda.spec.h')) {
     procTable: read('spec/ref/cuGetProcAddress_table.tsv'),
     exportedNames: read('spec/ref/libcuda_exported_versioned_names.txt'),
     dlsymTrace: read('spec/ref/cublas13_dlsym_trace.txt'),
+    nvmlUnsupported: read('guest/nvml/impl/unsupported.c'),
   };
 }
 

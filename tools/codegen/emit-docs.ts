@@ -10,7 +10,7 @@ const STATUS_TEXT: Record<string, string> = {
   private: 'vgpu wire operation (not exported)',
 };
 
-export function emitCompatibility(fns: FnSpec[], unsupported: string[], banner: string): string {
+export function emitCompatibility(fns: FnSpec[], unsupported: string[], banner: string, nvmlUnsupported: string[] = []): string {
   const rows = [...fns]
     .sort((a, b) => (a.family === b.family ? (a.name < b.name ? -1 : 1) : a.family < b.family ? -1 : 1))
     .map((f) => {
@@ -37,5 +37,13 @@ ${rows.join('\n')}
 ## Unsupported (return \`CUDA_ERROR_NOT_SUPPORTED\`)
 
 ${unsupported.map((n) => `\`${n}\``).join(', ')}
-`;
+${nvmlUnsupported.length === 0 ? '' : `
+## NVML: unsupported (return \`NVML_ERROR_NOT_SUPPORTED\`)
+
+What \`libnvidia-ml.so.1\` implements, and where its values come from, is in \`docs/guest.md\`. These
+${nvmlUnsupported.length} names, taken from \`guest/nvml/impl/unsupported.c\`, are exported so that nvidia-smi and
+other tools resolve them, and answer \`NVML_ERROR_NOT_SUPPORTED\`, logging the first call:
+
+${nvmlUnsupported.map((n) => `\`${n}\``).join(', ')}
+`}`;
 }

@@ -33,6 +33,8 @@ export interface GenInputs {
   procTable: string;
   exportedNames: string;
   dlsymTrace: string;
+  /** guest/nvml/impl/unsupported.c: its UNSUPPORTED(name) entries are listed in the docs. */
+  nvmlUnsupported: string;
 }
 
 export function generate(inp: GenInputs): Map<string, string> {
@@ -61,7 +63,8 @@ export function generate(inp: GenInputs): Map<string, string> {
   out.set('src/executor/gen/ffi.ts', emitFfi(fns, tsBanner));
   out.set('src/executor/gen/dispatch.ts', emitDispatch(fns, tsBanner));
   out.set('src/protocol/gen/ops.ts', emitOpsTs(fns, tsBanner));
-  out.set('docs/compatibility.md', emitCompatibility(fns, unsupported, banner));
+  const nvmlUnsupported = [...inp.nvmlUnsupported.matchAll(/^UNSUPPORTED\((nvml\w+)\)/gm)].map((m) => m[1]!).sort();
+  out.set('docs/compatibility.md', emitCompatibility(fns, unsupported, banner, nvmlUnsupported));
   return out;
 }
 
@@ -71,6 +74,7 @@ function main(): void {
     procTable: readFileSync(refPath('cuGetProcAddress_table.tsv'), 'utf8'),
     exportedNames: readFileSync(refPath('libcuda_exported_versioned_names.txt'), 'utf8'),
     dlsymTrace: readFileSync(refPath('cublas13_dlsym_trace.txt'), 'utf8'),
+    nvmlUnsupported: readFileSync(join(root, 'guest/nvml/impl/unsupported.c'), 'utf8'),
   };
   let files: Map<string, string>;
   try {
