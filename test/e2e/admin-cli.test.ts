@@ -4,13 +4,12 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
-import { buildProgram, runGuest, startGuest, type InteractiveGuest } from '../helpers/programs.js';
-import { BIN, BUILD, ROOT } from '../helpers/paths.js';
+import { buildProgram, kernelsFatbin, runGuest, startGuest, type InteractiveGuest } from '../helpers/programs.js';
+import { BIN } from '../helpers/paths.js';
 
 let m: RunningMediator;
 let quotaProg: string;
@@ -21,12 +20,7 @@ before(async () => {
   m = await startMediator({ env: { VGPU_SOFTGPU_MEMORY: '2G' } });
   quotaProg = buildProgram('quota');
   computeProg = buildProgram('compute');
-  fatbin = join(BUILD, 'test-programs', 'kernels.fatbin');
-  const src = join(ROOT, 'test/programs/kernels.cu');
-  mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
-  if (!existsSync(fatbin) || statSync(fatbin).mtimeMs < statSync(src).mtimeMs) {
-    execFileSync(join(process.env.CUDA_HOME ?? '/usr/local/cuda', 'bin', 'nvcc'), ['-fatbin', '-o', fatbin, src], { stdio: 'inherit' });
-  }
+  fatbin = kernelsFatbin();
 });
 after(async () => {
   await m?.stop();

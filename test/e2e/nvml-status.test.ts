@@ -7,13 +7,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
-import { buildProgram, runGuest } from '../helpers/programs.js';
+import { buildProgram, kernelsFatbin, runGuest } from '../helpers/programs.js';
 import { getNvidiaSmi } from '../helpers/nvidia-smi.js';
-import { BIN, BUILD, ROOT } from '../helpers/paths.js';
+import { BIN } from '../helpers/paths.js';
 import { TestGuest } from '../helpers/guest.js';
 import { FrameType, PROTO_MAJOR } from '../../src/protocol/constants.js';
 import { VgpuErr } from '../../src/protocol/errors.js';
@@ -37,12 +36,7 @@ function addVm(name: string, ...args: string[]): string {
 
 before(async () => {
   m = await startMediator();
-  fatbin = join(BUILD, 'test-programs', 'kernels.fatbin');
-  const src = join(ROOT, 'test/programs/kernels.cu');
-  mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
-  if (!existsSync(fatbin) || statSync(fatbin).mtimeMs < statSync(src).mtimeMs) {
-    execFileSync(join(process.env.CUDA_HOME ?? '/usr/local/cuda', 'bin', 'nvcc'), ['-fatbin', '-o', fatbin, src], { stdio: 'inherit' });
-  }
+  fatbin = kernelsFatbin();
   busy = buildProgram('busy');
   nvml = buildProgram('nvml_status', ['-lnvidia-ml']);
   tokenA = addVm('nvml-a', '--memory', '1G');

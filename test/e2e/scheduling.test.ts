@@ -6,12 +6,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
-import { buildProgram, runGuest } from '../helpers/programs.js';
-import { BIN, BUILD, ROOT } from '../helpers/paths.js';
+import { buildProgram, kernelsFatbin, runGuest } from '../helpers/programs.js';
+import { BIN } from '../helpers/paths.js';
 
 // Long enough that start-up skew (one tenant attaching a few hundred ms before the other) is small
 // against the whole run.
@@ -43,12 +42,7 @@ before(async () => {
   // Two warm executors: with one, whichever tenant attaches second waits ~0.8 s for a process to
   // start, a head start for the other that has nothing to do with the scheduler under test.
   m = await startMediator({ spareExecutors: 2 });
-  fatbin = join(BUILD, 'test-programs', 'kernels.fatbin');
-  const src = join(ROOT, 'test/programs/kernels.cu');
-  mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
-  if (!existsSync(fatbin) || statSync(fatbin).mtimeMs < statSync(src).mtimeMs) {
-    execFileSync(join(process.env.CUDA_HOME ?? '/usr/local/cuda', 'bin', 'nvcc'), ['-fatbin', '-o', fatbin, src], { stdio: 'inherit' });
-  }
+  fatbin = kernelsFatbin();
   prog = buildProgram('compute');
 });
 after(async () => {

@@ -23,6 +23,17 @@ export function buildProgram(name: string, extra: string[] = []): string {
   return out;
 }
 
+/** test/programs/kernels.cu as a fatbin (built with nvcc when missing or older than the source). */
+export function kernelsFatbin(): string {
+  const src = join(ROOT, 'test/programs/kernels.cu');
+  const out = join(BUILD, 'test-programs', 'kernels.fatbin');
+  mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
+  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
+    execFileSync(join(CUDA_HOME, 'bin', 'nvcc'), ['-fatbin', '-o', out, src], { stdio: 'inherit' });
+  }
+  return out;
+}
+
 export interface RunResult {
   code: number | null;
   stdout: string;
