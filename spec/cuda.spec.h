@@ -113,23 +113,23 @@ VG_CUSTOM(0x0205) VG_SYNC CUresult cuMemcpyDtoH_v2_ptds(void *dstHost, CUdevicep
 VG_CUSTOM(0x0206) VG_ASYNC CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount, CUstream hStream);
 VG_CUSTOM(0x0207) VG_SYNC CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
 
-VG_REMOTE(0x0220) VG_SYNC CUresult cuMemcpyDtoD_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
-VG_REMOTE(0x0221) VG_ASYNC CUresult cuMemcpyDtoDAsync_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
-VG_REMOTE(0x0222) VG_SYNC CUresult cuMemcpyDtoD_v2_ptds(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
-VG_REMOTE(0x0223) VG_ASYNC CUresult cuMemcpyDtoDAsync_v2_ptsz(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
+VG_REMOTE(0x0220) VG_SYNC VG_WORK CUresult cuMemcpyDtoD_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
+VG_REMOTE(0x0221) VG_ASYNC VG_WORK CUresult cuMemcpyDtoDAsync_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
+VG_REMOTE(0x0222) VG_SYNC VG_WORK CUresult cuMemcpyDtoD_v2_ptds(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
+VG_REMOTE(0x0223) VG_ASYNC VG_WORK CUresult cuMemcpyDtoDAsync_v2_ptsz(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
 
-VG_REMOTE(0x0230) VG_SYNC CUresult cuMemsetD8_v2(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N);
-VG_REMOTE(0x0231) VG_SYNC CUresult cuMemsetD16_v2(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N);
-VG_REMOTE(0x0232) VG_SYNC CUresult cuMemsetD32_v2(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N);
-VG_REMOTE(0x0233) VG_ASYNC CUresult cuMemsetD8Async(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream);
-VG_REMOTE(0x0234) VG_ASYNC CUresult cuMemsetD16Async(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N, CUstream hStream);
-VG_REMOTE(0x0235) VG_ASYNC CUresult cuMemsetD32Async(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N, CUstream hStream);
-VG_REMOTE(0x0236) VG_SYNC CUresult cuMemsetD8_v2_ptds(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N);
-VG_REMOTE(0x0237) VG_SYNC CUresult cuMemsetD16_v2_ptds(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N);
-VG_REMOTE(0x0238) VG_SYNC CUresult cuMemsetD32_v2_ptds(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N);
-VG_REMOTE(0x0239) VG_ASYNC CUresult cuMemsetD8Async_ptsz(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream);
-VG_REMOTE(0x023a) VG_ASYNC CUresult cuMemsetD16Async_ptsz(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N, CUstream hStream);
-VG_REMOTE(0x023b) VG_ASYNC CUresult cuMemsetD32Async_ptsz(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N, CUstream hStream);
+VG_REMOTE(0x0230) VG_SYNC VG_WORK CUresult cuMemsetD8_v2(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N);
+VG_REMOTE(0x0231) VG_SYNC VG_WORK CUresult cuMemsetD16_v2(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N);
+VG_REMOTE(0x0232) VG_SYNC VG_WORK CUresult cuMemsetD32_v2(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N);
+VG_REMOTE(0x0233) VG_ASYNC VG_WORK CUresult cuMemsetD8Async(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream);
+VG_REMOTE(0x0234) VG_ASYNC VG_WORK CUresult cuMemsetD16Async(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N, CUstream hStream);
+VG_REMOTE(0x0235) VG_ASYNC VG_WORK CUresult cuMemsetD32Async(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N, CUstream hStream);
+VG_REMOTE(0x0236) VG_SYNC VG_WORK CUresult cuMemsetD8_v2_ptds(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N);
+VG_REMOTE(0x0237) VG_SYNC VG_WORK CUresult cuMemsetD16_v2_ptds(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N);
+VG_REMOTE(0x0238) VG_SYNC VG_WORK CUresult cuMemsetD32_v2_ptds(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N);
+VG_REMOTE(0x0239) VG_ASYNC VG_WORK CUresult cuMemsetD8Async_ptsz(VG_RANGE(N) CUdeviceptr dstDevice, unsigned char uc, size_t N, CUstream hStream);
+VG_REMOTE(0x023a) VG_ASYNC VG_WORK CUresult cuMemsetD16Async_ptsz(VG_RANGE(N * 2) CUdeviceptr dstDevice, unsigned short us, size_t N, CUstream hStream);
+VG_REMOTE(0x023b) VG_ASYNC VG_WORK CUresult cuMemsetD32Async_ptsz(VG_RANGE(N * 4) CUdeviceptr dstDevice, unsigned int ui, size_t N, CUstream hStream);
 
 /* ---- streams --------------------------------------------------------------------------------- */
 VG_REMOTE(0x0300) CUresult cuStreamCreate(VG_OUT VG_NEW CUstream *phStream, unsigned int Flags);
@@ -212,10 +212,10 @@ VG_LOCAL CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int grid
  * Capture happens in the host driver: captured launches and copies are ordinary calls on a
  * capturing stream. Graph nodes are not exposed to the guest (no CUgraphNode handles), so the
  * dependency outputs of cuStreamGetCaptureInfo_v2/_v3 come back empty (guest/cuda/impl/graph.c). */
-VG_REMOTE(0x0600) CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode);
-VG_REMOTE(0x0601) CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode);
-VG_REMOTE(0x0602) CUresult cuStreamEndCapture(CUstream hStream, VG_OUT VG_NEW CUgraph *phGraph);
-VG_REMOTE(0x0603) CUresult cuStreamEndCapture_ptsz(CUstream hStream, VG_OUT VG_NEW CUgraph *phGraph);
+VG_REMOTE(0x0600) VG_CAPTURE_BEGIN CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode);
+VG_REMOTE(0x0601) VG_CAPTURE_BEGIN CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode);
+VG_REMOTE(0x0602) VG_CAPTURE_END CUresult cuStreamEndCapture(CUstream hStream, VG_OUT VG_NEW CUgraph *phGraph);
+VG_REMOTE(0x0603) VG_CAPTURE_END CUresult cuStreamEndCapture_ptsz(CUstream hStream, VG_OUT VG_NEW CUgraph *phGraph);
 VG_REMOTE(0x0604) CUresult cuStreamGetCaptureInfo(CUstream hStream, VG_OUT CUstreamCaptureStatus *captureStatus, VG_OUT VG_OPTIONAL cuuint64_t *id);
 VG_REMOTE(0x0605) CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, VG_OUT CUstreamCaptureStatus *captureStatus, VG_OUT VG_OPTIONAL cuuint64_t *id);
 VG_LOCAL CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out, CUgraph *graph_out, const CUgraphNode **dependencies_out, size_t *numDependencies_out);
@@ -228,8 +228,8 @@ VG_REMOTE(0x0611) CUresult cuGraphDestroy(VG_DESTROY CUgraph hGraph);
 VG_REMOTE(0x0612) CUresult cuGraphInstantiateWithFlags(VG_OUT VG_NEW CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
 VG_LOCAL CUresult cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
 VG_LOCAL CUresult cuGraphInstantiate(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
-VG_REMOTE(0x0613) VG_ASYNC CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream);
-VG_REMOTE(0x0614) VG_ASYNC CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream);
+VG_REMOTE(0x0613) VG_ASYNC VG_WORK CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream);
+VG_REMOTE(0x0614) VG_ASYNC VG_WORK CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream);
 VG_REMOTE(0x0615) CUresult cuGraphExecDestroy(VG_DESTROY CUgraphExec hGraphExec);
 VG_CUSTOM(0x0616) CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
 

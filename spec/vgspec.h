@@ -14,6 +14,9 @@
 #define VG_UNSUPPORTED
 #define VG_ASYNC
 #define VG_SYNC
+#define VG_WORK
+#define VG_CAPTURE_BEGIN
+#define VG_CAPTURE_END
 
 #define VG_OUT
 #define VG_INOUT

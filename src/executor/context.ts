@@ -5,6 +5,7 @@
 import type { DriverApi } from './gen/ffi.js';
 import type { HandleKind } from './handles.js';
 import { AllocMap } from './allocs.js';
+import type { DeviceClock } from './device-time.js';
 import {
   CudaError,
   CUDA_ERROR_INVALID_CONTEXT,
@@ -79,6 +80,8 @@ export class ExecContext {
    * sessions', so cuMemGetInfo can add this session's current use without waiting for the
    * mediator to catch up with a free. */
   vmUsedOwn = 0;
+  /** Times device work with events (real GPU); undefined where calls run to completion. */
+  clock: DeviceClock | undefined;
   /** Hands unused reservation back to the mediator. */
   releaseQuota: (bytes: number) => void = () => {};
   /** Tells the mediator how much this session really holds (what the VM's cuMemGetInfo shows). */
@@ -209,6 +212,44 @@ export class ExecContext {
   /** What kind of object a live id names, if any. */
   kindOf(id: number): HandleKind | undefined {
     return this.handles.get(id)?.kind;
+  }
+
+  // ---- device time (src/executor/device-time.ts) ------------------------------------------------
+
+  /** The call about to be made puts work on `stream` (a host handle) of the current context. */
+  work(stream: number, ptsz: boolean): void {
+    this.clock?.work(this.currentCtxId, stream, ptsz);
+  }
+
+  streamEnding(stream: number, ptsz: boolean): void {
+    this.clock?.streamEnding(this.currentCtxId, stream, ptsz);
+  }
+
+  captureBegins(): void {
+    this.clock?.captureBegins();
+  }
+
+  captureBegan(stream: number, ptsz: boolean): void {
+    this.clock?.captureBegan(this.currentCtxId, stream, ptsz);
+  }
+
+  captureEnds(stream: number, ptsz: boolean): void {
+    this.clock?.captureEnds(this.currentCtxId, stream, ptsz);
+  }
+
+  /** A context is about to be destroyed (its events with it): what was measured is counted. */
+  contextEnding(): void {
+    this.clock?.finish();
+  }
+
+  /** For the clock: makes a context current again, false if it is gone. */
+  makeCurrent(ctxId: number): boolean {
+    try {
+      this.setCurrentCtx(ctxId);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   // ---- memory --------------------------------------------------------------------------------

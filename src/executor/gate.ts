@@ -2,8 +2,9 @@
 // only while this session holds its GPU. Without a slice the serving loop queues frames and asks
 // the mediator for one; a lone holder keeps its slice with no per-call cost; once others wait, the
 // holder yields when it runs out of queued work, or at the next call boundary after the mediator
-// asks (its quantum is over). Busy time - time spent executing calls, plus the synchronisation
-// that drains asynchronous GPU work before yielding - is what the session is charged.
+// asks (its quantum is over). Before yielding, asynchronous GPU work is drained; the slice is
+// charged what `settle` makes of it (src/executor/main.ts): the time spent executing calls plus
+// the drain, or on a real GPU the larger of that call time and the device time events measured.
 
 /** Busy time after which the serving loop returns to the event loop: half a default quantum
  * while others wait, longer while this session is alone (it only needs to notice a newcomer). */
@@ -30,8 +31,9 @@ export class Gate {
     private readonly send: (m: GateMessage) => void,
     /** Without a scheduler (tests, tools) the gate is always open. */
     private readonly enabled: boolean,
-    /** Drains the GPU's queued work before yielding; returns its duration in ns. */
-    private readonly drainGpu: () => number,
+    /** Drains the GPU's queued work before yielding; given the slice's call time (ns), returns
+     * what the slice is charged (ns). */
+    private readonly settle: (busyNs: number) => number,
   ) {
     this.holding = !enabled;
   }
@@ -96,11 +98,10 @@ export class Gate {
   checkpoint(idle: boolean): void {
     if (!this.enabled || !this.holding) return;
     if (!(this.preempted || (this.contended && idle))) return;
-    const drained = this.drainGpu();
+    const usedNs = this.settle(this.busyNs);
     this.holding = false;
     this.preempted = false;
     this.contended = false;
-    const usedNs = this.busyNs + drained;
     this.busyNs = 0;
     // With work queued the session stays in line: the scheduler decides who goes next.
     this.wanting = !idle;

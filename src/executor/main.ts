@@ -16,6 +16,7 @@ import { loadDriver, type BackendKind } from './driver.js';
 import { probe, ProbeError } from './probe.js';
 import { SessionServer } from './serve.js';
 import { Gate } from './gate.js';
+import { DEVICE_TIME_MODES, DeviceClock, deviceTimeMode, type DeviceTimeChoice } from './device-time.js';
 import { bindRawLaunch } from './custom/launch.js';
 import { FrameType } from '../protocol/constants.js';
 import { VgpuErr } from '../protocol/errors.js';
@@ -80,12 +81,30 @@ function tellGuest(fd: number, reason: string, sent: () => void, done: () => voi
   setTimeout(end, KILL_LINGER_MS);
 }
 
-function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean } {
+/** Logs each failing event call once per session (the clock stops timing what it concerned). */
+function onceLogger(log: { warn: (o: object, msg: string) => void }): (call: string, code: number) => void {
+  const seen = new Set<string>();
+  return (call, code) => {
+    const key = `${call}:${code}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    log.warn({ call, code }, 'device-time event call failed; that work is not timed');
+  }
+}
+
+function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean; deviceTime: DeviceTimeChoice } {
   let backend: BackendKind | undefined;
   let doProbe = false;
+  let deviceTime: DeviceTimeChoice = 'auto';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--probe') doProbe = true;
+    else if (a === '--device-time') {
+      const v = argv[++i];
+      const mode = DEVICE_TIME_MODES.find((d) => d === v);
+      if (!mode) throw new Error(`--device-time must be one of ${DEVICE_TIME_MODES.join(', ')}, not ${v}`);
+      deviceTime = mode;
+    }
     else if (a === '--backend') {
       const v = argv[++i];
       if (v !== 'cuda' && v !== 'softgpu') throw new Error(`--backend must be cuda or softgpu, not ${v}`);
@@ -93,7 +112,7 @@ function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean } {
     } else throw new Error(`unknown argument ${a}`);
   }
   if (!backend) throw new Error('--backend is required');
-  return { backend, probe: doProbe };
+  return { backend, probe: doProbe, deviceTime };
 }
 
 function main(): void {
@@ -154,32 +173,59 @@ function main(): void {
     const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
     const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { imageDir: m.imageDir });
     const started = process.hrtime.bigint();
-    // Before yielding the GPU, asynchronous work is drained so it is charged to this session.
-    // The drain's duration is device time too: it is reported with the usage below.
+    const timing = deviceTimeMode(args.deviceTime, drv.kind);
+    if (timing === 'events') {
+      const onError = onceLogger(slog);
+      x.clock = new DeviceClock(drv.api, (ctx) => x.makeCurrent(ctx), onError);
+    }
+    const clock = x.clock;
+    // Host-time mode: before yielding the GPU, asynchronous work is drained so it is charged to
+    // this session, and the drain's duration is device time too (reported with the usage below).
     let drainedNs = 0;
-    const drainGpu = (): number => {
-      if (drv.kind !== 'cuda') return 0; // softgpu runs every call to completion
-      const t0 = process.hrtime.bigint();
-      drv.api.cuCtxSynchronize();
-      const ns = Number(process.hrtime.bigint() - t0);
-      drainedNs += ns;
-      return ns;
+    /** clock.totalNs when the last slice was settled. */
+    let settledNs = 0;
+    const settle = (busyNs: number): number => {
+      let drained = 0;
+      if (drv.kind === 'cuda') {
+        const t0 = process.hrtime.bigint();
+        drv.api.cuCtxSynchronize();
+        drained = Number(process.hrtime.bigint() - t0);
+      }
+      if (!clock) {
+        drainedNs += drained;
+        return busyNs + drained;
+      }
+      // Events mode: the drained work's events have completed; the slice is charged the larger of
+      // the device time they measured and the time spent in calls (host-side work such as loading
+      // a module also keeps the others waiting).
+      clock.collect();
+      const deviceNs = clock.totalNs - settledNs;
+      settledNs = clock.totalNs;
+      return Math.max(busyNs, deviceNs);
     };
-    gate = new Gate((gm) => process.send?.(gm), m.scheduled, drainGpu);
+    gate = new Gate((gm) => process.send?.(gm), m.scheduled, settle);
+    /** Device time so far: measured by events, or call time plus drains. */
+    const deviceTime = (final: boolean): number => {
+      if (!clock) return server.stats.busyNs + drainedNs;
+      if (final) clock.finish();
+      else clock.collect();
+      return clock.totalNs;
+    };
     // Usage deltas for the mediator's accounting (src/mediator/usage-meter.ts): about once a
     // second while the session does anything, and a final one before 'ended'.
     const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, memoryNow: 0 };
     const reportUsage = (final: boolean): void => {
       const st = server.stats;
       const memoryNow = x.allocs.total;
+      const busyNs = deviceTime(final);
       const d = {
         calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,
         bytesOut: st.bytesOut - sent.bytesOut,
-        busyNs: Math.round(st.busyNs + drainedNs) - Math.round(sent.busyNs), // busyNs is fractional
+        busyNs: Math.round(busyNs) - Math.round(sent.busyNs), // call time is fractional
       };
       const idle = d.calls === 0 && d.bytesIn === 0 && d.bytesOut === 0 && d.busyNs === 0 && memoryNow === sent.memoryNow;
       if (idle && !final) return;
-      Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, busyNs: st.busyNs + drainedNs, memoryNow });
+      Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, busyNs, memoryNow });
       process.send?.({ type: 'usage', ...d, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) });
     };
     const usageTimer = setInterval(() => reportUsage(false), 1000);
@@ -189,7 +235,7 @@ function main(): void {
       clearInterval(usageTimer);
       reportUsage(true);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      slog.info({ reason, ...server.stats, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms) }, 'session ended');
+      slog.info({ reason, ...server.stats, deviceTimeMode: timing, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms) }, 'session ended');
       if (killed !== undefined && spareFd >= 0) {
         // Stay until the guest has had the chance to read why; the mediator is told at once.
         process.send?.({ type: 'ended', stats: server.stats, peakMemory: x.peakMemory, reason });

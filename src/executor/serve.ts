@@ -77,7 +77,7 @@ export class SessionServer {
     private readonly log: Logger,
     private readonly onClose: (reason: string) => void,
     /** The GPU time slice; always open when no scheduler is attached. */
-    private readonly gate: Gate = new Gate(() => {}, false, () => 0),
+    private readonly gate: Gate = new Gate(() => {}, false, (ns) => ns),
     /** Asks the mediator for more of the VM's quota (answered through quotaAnswer). */
     private readonly requestQuota: (bytes: number) => void = () => this.quotaAnswer(0),
   ) {}
@@ -126,6 +126,7 @@ export class SessionServer {
     } finally {
       this.serving = false;
     }
+    this.x.clock?.mark();
     this.gate.checkpoint(!this.parser.stopped);
     this.gate.newTurn();
     if (this.parser.backlogBytes < BACKLOG_MAX) return true;
@@ -154,6 +155,7 @@ export class SessionServer {
     this.mark = now();
     try {
       this.settle(this.parser.resume(this.consumer));
+      this.x.clock?.mark();
       this.gate.checkpoint(!this.parser.stopped);
     } catch (e) {
       this.fail(e);

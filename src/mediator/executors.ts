@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 
 import type { BackendKind } from '../executor/driver.js';
+import type { DeviceTimeChoice } from '../executor/device-time.js';
 import type { SessionMessage } from '../executor/main.js';
 import { EXECUTOR_MAIN } from './backend.js';
 
@@ -30,6 +31,7 @@ export class ExecutorPool {
     private readonly backend: BackendKind,
     private readonly log: Logger,
     private readonly spareCount = 1,
+    private readonly deviceTime: DeviceTimeChoice = 'auto',
   ) {}
 
   start(): void {
@@ -47,7 +49,7 @@ export class ExecutorPool {
   }
 
   private spawn(): Warm {
-    const child = fork(EXECUTOR_MAIN, ['--backend', this.backend], {
+    const child = fork(EXECUTOR_MAIN, ['--backend', this.backend, '--device-time', this.deviceTime], {
       // Extra Node flags for executors only, for profiling or debugging (e.g. --cpu-prof).
       execArgv: (process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

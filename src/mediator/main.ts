@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 
 import { createLogger } from '../common/log.js';
+import { DEVICE_TIME_MODES, type DeviceTimeChoice } from '../executor/device-time.js';
 import { parseListen } from './listen.js';
 import { Mediator } from './mediator.js';
 
@@ -28,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--backend <kind>', 'GPU backend').choices(['auto', 'cuda', 'softgpu']).default('auto'))
     .option('--default-vm <name>', 'VM for token-less connections on Unix sockets (created if missing)')
     .option('--spare-executors <n>', 'executors kept started ahead of time', '1')
+    .addOption(new Option('--device-time <mode>', 'how device time is measured: events (CUDA events, for a real GPU), host (time in calls), auto (events on cuda, host on softgpu)')
+      .choices([...DEVICE_TIME_MODES]).default(process.env.VGPU_DEVICE_TIME ?? 'auto'))
     .option('--http <addr>', 'admin HTTP API: HOST:PORT, or off (docs/admin-api.md)', process.env.VGPU_ADMIN_HTTP ?? DEFAULT_HTTP)
     .exitOverride();
   try {
@@ -36,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string }>();
+  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string; deviceTime: DeviceTimeChoice }>();
   const log = createLogger({ name: 'vgpu-mediator' });
   let listenAddrs;
   try {
@@ -52,12 +55,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
     return 2;
   }
+  // commander checks the choices of an option given, not of its default (from the environment).
+  if (!(DEVICE_TIME_MODES as readonly string[]).includes(o.deviceTime)) {
+    process.stderr.write(`vgpu-mediator: VGPU_DEVICE_TIME=${o.deviceTime}: expected one of ${DEVICE_TIME_MODES.join(', ')}\n`);
+    return 2;
+  }
   const spare = Number(o.spareExecutors);
   if (!Number.isInteger(spare) || spare < 0 || spare > 64) {
     process.stderr.write('vgpu-mediator: --spare-executors must be an integer from 0 to 64\n');
     return 2;
   }
-  const m = new Mediator({ stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, log });
+  const m = new Mediator({ stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, log });
   try {
     await m.start();
   } catch (e) {

@@ -13,6 +13,7 @@ import { Store, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
 import { handleConnection, type GuestSession } from './connection.js';
 import { ExecutorPool } from './executors.js';
+import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
 import { placeVm, type Placement } from './identity.js';
@@ -40,6 +41,8 @@ export interface MediatorOptions {
   starvationMs?: number;
   /** Admin HTTP API address (docs/admin-api.md); undefined for none. */
   http?: { host: string; port: number } | undefined;
+  /** How executors measure device time (src/executor/device-time.ts); default auto. */
+  deviceTime?: DeviceTimeChoice;
   /** How often usage is written to the store (default 5000 ms). */
   usageFlushMs?: number;
   log: Logger;
@@ -122,7 +125,7 @@ export class Mediator implements LiveControl, MetricsSource {
     }
     this.store.pruneUsageSamples(new Date(Date.now() - USAGE_SAMPLE_DAYS * 86_400_000));
     this.hostNvml = openHostNvml(this.backend, log);
-    this.pool = new ExecutorPool(this.backend.kind, log, this.opts.spareExecutors ?? 1);
+    this.pool = new ExecutorPool(this.backend.kind, log, this.opts.spareExecutors ?? 1, this.opts.deviceTime ?? 'auto');
     this.pool.start();
     this.flushTimer = setInterval(() => this.flushUsage(), this.opts.usageFlushMs ?? 5000);
     this.flushTimer.unref();

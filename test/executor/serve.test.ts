@@ -96,7 +96,7 @@ test('launches held back by the GPU slice and by turn boundaries run once, in or
     // The scheduler answers later, while frames keep arriving and wait.
     if (m.type === 'want') setTimeout(() => gate!.grant(false), 30);
   };
-  gate = new Gate(gateSend, true, () => 0);
+  gate = new Gate(gateSend, true, (ns) => ns);
   let server: SessionServer | undefined;
   let closedWhy = '';
   const srv = net.createServer((s) => {

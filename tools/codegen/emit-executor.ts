@@ -73,6 +73,9 @@ function outWrite(p: Param, v: string): string {
 }
 
 function remoteHandler(fn: FnSpec): string {
+  // Per-thread default-stream variants: stream 0 means the calling thread's stream.
+  const ptsz = /_pt(sz|ds)$/.test(fn.name);
+  const stream = fn.params.find((p) => p.pointer === 0 && p.info?.kind === 'handle' && p.info.handle === 'stream');
   const L: string[] = [];
   const args: string[] = [];
   let outIdx = 0;
@@ -88,6 +91,8 @@ function remoteHandler(fn: FnSpec): string {
         args.push(`${p.name}`);
         pre.push(`  const ${p.name} = x.handle(${p.name}_id, '${p.info!.handle}', ${nullable});`);
         if (a.destroy) post.push(`  x.dropHandle(${p.name}_id);`);
+        // Its device-time window must end while the stream still exists.
+        if (a.destroy && p.info!.handle === 'stream') pre.push(`  x.streamEnding(${p.name}, ${ptsz});`);
       } else if (p.base === 'CUdevice') {
         // The guest names its vGPU ordinal; the driver needs the physical device behind it.
         L.push(`  const ${p.name}_vgpu = ${readExpr(p)};`);
@@ -128,6 +133,13 @@ function remoteHandler(fn: FnSpec): string {
   pre.push(...freePre);
   const allocs = fn.params.filter((p) => p.anno.alloc);
   for (const p of allocs) pre.push(`  x.beforeAlloc(${p.anno.alloc});`);
+  if (fn.work) pre.push(`  x.work(${stream ? stream.name : '0'}, ${ptsz});`);
+  if (fn.capture === 'begin') {
+    pre.push('  x.captureBegins();');
+    post.push(`  x.captureBegan(${stream!.name}, ${ptsz});`);
+  }
+  // Whatever the result, the stream is not capturing afterwards.
+  if (fn.capture === 'end') pre.push(`  x.captureEnds(${stream!.name}, ${ptsz});`);
   const call = `x.d.${fn.name}(${args.join(', ')})`;
   const failCleanup = allocs.map((p) => `x.allocFailed(${p.anno.alloc});`).join(' ');
   const body = [

@@ -42,6 +42,10 @@ export interface FnSpec {
   id?: number;
   async: boolean;
   sync: boolean;
+  /** VG_WORK: the call puts device work on a stream, which the executor times. */
+  work: boolean;
+  /** VG_CAPTURE_BEGIN / VG_CAPTURE_END: the call starts or ends a stream capture. */
+  capture?: 'begin' | 'end';
   params: Param[];
   /** Prototype text without annotations, as in cuda.h. */
   prototype: string;
@@ -51,7 +55,8 @@ export interface FnSpec {
 
 export class SpecError extends Error {}
 
-const FN_ANNOS = new Set(['VG_REMOTE', 'VG_CUSTOM', 'VG_CUSTOM_ALIAS', 'VG_PRIVATE', 'VG_LOCAL', 'VG_UNSUPPORTED', 'VG_ASYNC', 'VG_SYNC']);
+const FN_ANNOS = new Set(['VG_REMOTE', 'VG_CUSTOM', 'VG_CUSTOM_ALIAS', 'VG_PRIVATE', 'VG_LOCAL', 'VG_UNSUPPORTED', 'VG_ASYNC', 'VG_SYNC',
+  'VG_WORK', 'VG_CAPTURE_BEGIN', 'VG_CAPTURE_END']);
 const PARAM_ANNOS = new Set([
   'VG_OUT', 'VG_INOUT', 'VG_OPTIONAL', 'VG_IN_ARRAY', 'VG_OUT_ARRAY', 'VG_IN_BYTES', 'VG_OUT_BYTES', 'VG_STRING',
   'VG_OUT_STRING', 'VG_RANGE', 'VG_ALLOC', 'VG_FREE', 'VG_NEW', 'VG_DESTROY', 'VG_NULLABLE',
@@ -225,6 +230,8 @@ export function parseSpec(src: string, file: string): FnSpec[] {
     let id: number | undefined;
     let isAsync = false;
     let isSync = false;
+    let work = false;
+    let capture: 'begin' | 'end' | undefined;
     for (const a of annos) {
       const setStatus = (s: FnStatus): void => {
         if (status) throw new SpecError(`${where}: ${name} has two status annotations`);
@@ -240,6 +247,9 @@ export function parseSpec(src: string, file: string): FnSpec[] {
           throw new SpecError(`${where}: VG_UNSUPPORTED entries are implied; delete the entry instead`);
         case 'VG_ASYNC': isAsync = true; break;
         case 'VG_SYNC': isSync = true; break;
+        case 'VG_WORK': work = true; break;
+        case 'VG_CAPTURE_BEGIN': capture = 'begin'; break;
+        case 'VG_CAPTURE_END': capture = 'end'; break;
       }
       if (a.name === 'VG_REMOTE' || a.name === 'VG_CUSTOM' || a.name === 'VG_CUSTOM_ALIAS' || a.name === 'VG_PRIVATE') {
         if (!a.arg || !/^0x[0-9a-fA-F]{1,4}$/.test(a.arg)) throw new SpecError(`${where}: ${a.name} needs a hex wire id like 0x0210`);
@@ -258,8 +268,15 @@ export function parseSpec(src: string, file: string): FnSpec[] {
     }
     const params = paramTexts.map((t) => parseParam(t, where, paramNames));
     const prototype = `CUresult ${name}(${params.length ? params.map((p) => `${p.ctype}${p.ctype.endsWith('*') ? '' : ' '}${p.name}`).join(', ') : 'void'})`;
-    const fn: FnSpec = { name, status, async: isAsync, sync: isSync, params, prototype, line, family: familyOf(name) };
+    const fn: FnSpec = { name, status, async: isAsync, sync: isSync, work, params, prototype, line, family: familyOf(name) };
     if (id !== undefined) fn.id = id;
+    if (capture) fn.capture = capture;
+    if ((work || capture) && status !== 'remote') {
+      throw new SpecError(`${where}: VG_WORK/VG_CAPTURE_* apply to VG_REMOTE entries (hand-written handlers call the clock themselves)`);
+    }
+    const streams = params.filter((p) => p.pointer === 0 && p.info?.kind === 'handle' && p.info.handle === 'stream');
+    if (streams.length > 1 && (work || capture)) throw new SpecError(`${where}: ${name} has more than one CUstream; VG_WORK/VG_CAPTURE_* need one`);
+    if (capture && streams.length === 0) throw new SpecError(`${where}: VG_CAPTURE_* needs a CUstream parameter`);
     if (status === 'remote') checkForwarded(fn, where);
     fns.push(fn);
   }

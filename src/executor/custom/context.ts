@@ -19,13 +19,18 @@ export function cuDevicePrimaryCtxRetain(x: ExecContext, r: Reader, w: Writer): 
 export function cuDevicePrimaryCtxRelease_v2(x: ExecContext, r: Reader): number {
   const dev = r.i32();
   r.end();
-  return x.d.cuDevicePrimaryCtxRelease_v2(x.device(dev));
+  const physical = x.device(dev);
+  // The last release destroys the context, and the clock's events in it.
+  x.contextEnding();
+  return x.d.cuDevicePrimaryCtxRelease_v2(physical);
 }
 
 export function cuDevicePrimaryCtxReset_v2(x: ExecContext, r: Reader): number {
   const dev = r.i32();
   r.end();
-  const res = x.d.cuDevicePrimaryCtxReset_v2(x.device(dev));
+  const physical = x.device(dev);
+  x.contextEnding();
+  const res = x.d.cuDevicePrimaryCtxReset_v2(physical);
   x.invalidateCurrent();
   return res;
 }
@@ -54,6 +59,7 @@ export function cuCtxDestroy_v2(x: ExecContext, r: Reader): number {
   const id = r.u64();
   r.end();
   const real = x.handle(id, 'context', false);
+  x.contextEnding();
   const res = x.d.cuCtxDestroy_v2(real);
   x.invalidateCurrent();
   if (res === 0) x.dropHandle(id);

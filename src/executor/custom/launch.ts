@@ -113,6 +113,7 @@ function launch(x: ExecContext, r: Reader, ptsz: boolean): number {
   const b = buffers();
   stageParams(b, r);
   r.end();
+  x.work(stream, ptsz);
   const ex = ptsz ? rawLaunch.exPtsz : rawLaunch.ex;
   if (ex) {
     const c = b.plainConfig;
@@ -169,6 +170,7 @@ function launchEx(x: ExecContext, r: Reader, ptsz: boolean): number {
   const c = readConfig(x, r, b);
   stageParams(b, r);
   r.end();
+  x.work(c.readUInt32LE(32) + c.readUInt32LE(36) * TWO32, ptsz);
   return ptsz ? x.d.cuLaunchKernelEx_ptsz(c, f, null, b.extra) : x.d.cuLaunchKernelEx(c, f, null, b.extra);
 }
 

@@ -13,6 +13,7 @@ function htod(x: ExecContext, r: Reader, fn: 'cuMemcpyHtoD_v2' | 'cuMemcpyHtoD_v
   const data = r.bytes();
   r.end();
   x.checkRange(dst, data.length);
+  x.work(0, fn.endsWith('_ptds'));
   return x.d[fn](dst, data, data.length);
 }
 
@@ -22,7 +23,9 @@ function htodAsync(x: ExecContext, r: Reader, fn: 'cuMemcpyHtoDAsync_v2' | 'cuMe
   const sid = r.u64();
   r.end();
   x.checkRange(dst, data.length);
-  return x.d[fn](dst, data, data.length, x.handle(sid, 'stream', true));
+  const stream = x.handle(sid, 'stream', true);
+  x.work(stream, fn.endsWith('_ptsz'));
+  return x.d[fn](dst, data, data.length, stream);
 }
 
 /**
@@ -30,8 +33,10 @@ function htodAsync(x: ExecContext, r: Reader, fn: 'cuMemcpyHtoDAsync_v2' | 'cuMe
  * piece; later pieces follow in REPLY frames of the same id, all but the last flagged MORE. The
  * first piece is copied before anything is sent, so a failing copy is an ordinary error reply.
  */
-function dtoh(x: ExecContext, w: Writer, src: number, n: number, copy: (dst: Buffer, src: number, len: number) => number): number {
+function dtoh(x: ExecContext, w: Writer, src: number, n: number, stream: number, ptsz: boolean,
+  copy: (dst: Buffer, src: number, len: number) => number): number {
   x.checkRange(src, n);
+  x.work(stream, ptsz);
   const first = Math.min(n, CHUNK);
   const buf = Buffer.allocUnsafe(first);
   const res = copy(buf, src, first);
@@ -41,7 +46,14 @@ function dtoh(x: ExecContext, w: Writer, src: number, n: number, copy: (dst: Buf
     return 0;
   }
   // More than one frame: hand the rest to the sender, which writes after the first reply.
-  x.pendingStream = { src: src + first, left: n - first, first: buf, copy };
+  // The later pieces are copied between serving runs: each is device work of its own.
+  const timed = (dst: Buffer, from: number, len: number): number => {
+    x.work(stream, ptsz);
+    const res = copy(dst, from, len);
+    x.clock?.mark();
+    return res;
+  };
+  x.pendingStream = { src: src + first, left: n - first, first: buf, copy: x.clock ? timed : copy };
   return 0;
 }
 
@@ -62,13 +74,13 @@ export function cuMemcpyDtoH_v2(x: ExecContext, r: Reader, w: Writer): number {
   const src = r.u64();
   const n = r.u64();
   r.end();
-  return dtoh(x, w, src, n, (d, s, l) => x.d.cuMemcpyDtoH_v2(d, s, l));
+  return dtoh(x, w, src, n, 0, false, (d, s, l) => x.d.cuMemcpyDtoH_v2(d, s, l));
 }
 export function cuMemcpyDtoH_v2_ptds(x: ExecContext, r: Reader, w: Writer): number {
   const src = r.u64();
   const n = r.u64();
   r.end();
-  return dtoh(x, w, src, n, (d, s, l) => x.d.cuMemcpyDtoH_v2_ptds(d, s, l));
+  return dtoh(x, w, src, n, 0, true, (d, s, l) => x.d.cuMemcpyDtoH_v2_ptds(d, s, l));
 }
 
 function dtohAsync(x: ExecContext, r: Reader, w: Writer, ptsz: boolean): number {
@@ -79,7 +91,7 @@ function dtohAsync(x: ExecContext, r: Reader, w: Writer, ptsz: boolean): number 
   const stream = x.handle(sid, 'stream', true);
   // The guest waits for this reply, so the copy completes before the data leaves: the copy runs on
   // its stream (ordered after earlier work) and the stream is synchronised before sending.
-  return dtoh(x, w, src, n, (d, s, l) => {
+  return dtoh(x, w, src, n, stream, ptsz, (d, s, l) => {
     const res = ptsz ? x.d.cuMemcpyDtoHAsync_v2_ptsz(d, s, l, stream) : x.d.cuMemcpyDtoHAsync_v2(d, s, l, stream);
     if (res !== 0) return res;
     return ptsz ? x.d.cuStreamSynchronize_ptsz(stream) : x.d.cuStreamSynchronize(stream);
