@@ -70,6 +70,9 @@ const bad: Array<[string, string, RegExp]> = [
   ['output handle not NEW', 'VG_REMOTE(0x0900) CUresult cuA(VG_OUT CUstream *s);', /must be VG_NEW/],
   ['async and sync', 'VG_REMOTE(0x0900) VG_ASYNC VG_SYNC CUresult cuA(int a);', /both VG_ASYNC and VG_SYNC/],
   ['unknown annotation', 'VG_REMOTE(0x0900) CUresult cuA(VG_BOGUS int a);', /annotation VG_BOGUS is not allowed/],
+  ['work on a hand-written entry', 'VG_CUSTOM(0x0900) VG_WORK CUresult cuA(CUstream s);', /VG_WORK\/VG_CAPTURE_\* apply to VG_REMOTE entries/],
+  ['work on two streams', 'VG_REMOTE(0x0900) VG_WORK CUresult cuA(CUstream s, CUstream t);', /more than one CUstream/],
+  ['capture without a stream', 'VG_REMOTE(0x0900) VG_CAPTURE_BEGIN CUresult cuA(int a);', /VG_CAPTURE_\* needs a CUstream/],
 ];
 for (const [name, spec, re] of bad) {
   test(`spec error: ${name}`, () => {
