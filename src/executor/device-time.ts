@@ -62,6 +62,8 @@ interface Window {
   /** Work was put on the stream in the current serving run (a mark is due at its end). */
   touched: boolean;
   openedMs: number;
+  /** Ended (counted or dropped): a stale reference to it must not record again. */
+  ended: boolean;
 }
 
 interface Span {
@@ -84,6 +86,8 @@ export class DeviceClock {
   private readonly anchors = new Map<number, Ev>();
   /** Streams (`ctx:stream`) with a capture under way that this session began. */
   private readonly captures = new Set<string>();
+  /** The legacy-stream window whose work has no mark after it yet (see touch). */
+  private legacyDirty: Window | null = null;
   /** The window touched last: repeated work on one stream costs one compare. */
   private last: Window | null = null;
   private readonly ms = Buffer.alloc(4);
@@ -112,6 +116,17 @@ export class DeviceClock {
   }
 
   private touch(ctx: number, s: number): void {
+    const lw = this.legacyDirty;
+    if (lw && (lw.stream !== s || lw.ctx !== ctx)) {
+      // Other work follows work on the legacy stream: its mark goes in now, in between, since
+      // one recorded there later would wait for this other work too (the legacy stream waits for
+      // every blocking stream), and make the guest's next legacy-stream work wait for it.
+      this.legacyDirty = null;
+      if (lw.ctx !== ctx) {
+        this.markOne(lw);
+        if (!this.makeCurrent(ctx)) return;
+      } else this.markOne(lw);
+    }
     let streams = this.open.get(ctx);
     if (!streams) {
       streams = new Map();
@@ -121,6 +136,7 @@ export class DeviceClock {
     if (w) {
       if (w.touched) {
         this.last = w;
+        if (s === 0) this.legacyDirty = w;
         return;
       }
       const q = w.end ? this.d.cuEventQuery(w.end.h) : CUDA_ERROR_NOT_READY;
@@ -129,6 +145,7 @@ export class DeviceClock {
         w.touched = true;
         this.touched.push(w);
         this.last = w;
+        if (s === 0) this.legacyDirty = w;
         return;
       }
       streams.delete(s);
@@ -150,10 +167,11 @@ export class DeviceClock {
       begin.refs++;
       this.anchors.set(ctx, begin);
     }
-    const nw: Window = { ctx, stream: s, begin, end: null, touched: true, openedMs: this.clockMs() };
+    const nw: Window = { ctx, stream: s, begin, end: null, touched: true, openedMs: this.clockMs(), ended: false };
     streams.set(s, nw);
     this.touched.push(nw);
     this.last = nw;
+    if (s === 0) this.legacyDirty = nw;
   }
 
   /** The serving run is over: a mark goes after the work each touched stream received. */
@@ -161,42 +179,52 @@ export class DeviceClock {
     this.last = null;
     if (this.touched.length === 0) return;
     const list = this.touched.splice(0);
+    const legacy = this.legacyDirty;
+    this.legacyDirty = null;
     for (const w of list) {
       w.touched = false;
-      // A default stream means the current context's, and new events belong to the current one.
-      if (!this.makeCurrent(w.ctx)) {
-        this.close(w, false);
-        continue;
-      }
-      if (w.end && this.clockMs() - w.openedMs >= SPLIT_AFTER_MS) {
-        // Split: the part up to the last mark is counted once it completes; the rest goes on.
-        this.spans.push({ ctx: w.ctx, begin: w.begin, end: w.end });
-        w.begin = w.end;
-        w.begin.refs++;
-        w.end = null;
-        w.openedMs = this.clockMs();
-      }
-      const e = w.end ?? this.take(w.ctx);
-      if (!e) {
-        this.close(w, false);
-        continue;
-      }
-      const r = this.d.cuEventRecord(e.h, w.stream);
-      if (r !== 0) {
-        this.onError('cuEventRecord', r);
-        if (e !== w.end) this.release(e);
-        this.close(w, false);
-        continue;
-      }
-      w.end = e;
+      // A legacy-stream window not last touched was marked when other work followed it.
+      if (w.ended || (w.stream === 0 && w !== legacy && w.end)) continue;
+      this.markOne(w);
     }
+  }
+
+  private markOne(w: Window): void {
+    // A default stream means the current context's, and new events belong to the current one.
+    if (!this.makeCurrent(w.ctx)) {
+      this.close(w, false);
+      return;
+    }
+    if (w.end && this.clockMs() - w.openedMs >= SPLIT_AFTER_MS) {
+      // Split: the part up to the last mark is counted once it completes; the rest goes on.
+      this.spans.push({ ctx: w.ctx, begin: w.begin, end: w.end });
+      w.begin = w.end;
+      w.begin.refs++;
+      w.end = null;
+      w.openedMs = this.clockMs();
+    }
+    const e = w.end ?? this.take(w.ctx);
+    if (!e) {
+      this.close(w, false);
+      return;
+    }
+    const r = this.d.cuEventRecord(e.h, w.stream);
+    if (r !== 0) {
+      this.onError('cuEventRecord', r);
+      if (e !== w.end) this.release(e);
+      this.close(w, false);
+      return;
+    }
+    w.end = e;
   }
 
   /** Ends a window: counted up to its last mark (`keep`), or dropped. */
   private close(w: Window, keep: boolean): void {
+    w.ended = true;
     const streams = this.open.get(w.ctx);
     if (streams?.get(w.stream) === w) streams.delete(w.stream);
     if (this.last === w) this.last = null;
+    if (this.legacyDirty === w) this.legacyDirty = null;
     if (keep && w.end) this.spans.push({ ctx: w.ctx, begin: w.begin, end: w.end });
     else this.drop(w);
   }

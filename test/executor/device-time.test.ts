@@ -29,6 +29,8 @@ class ModelGpu implements EventApi {
   created = 0;
   destroyed = 0;
   failRecord = false;
+  /** What happened on which stream, in order. */
+  log: string[] = [];
 
   /** Stream 0 and 2 are the current context's default streams. */
   private key(s: number): string {
@@ -38,6 +40,7 @@ class ModelGpu implements EventApi {
   /** Queues `ms` of work on a stream now. */
   enqueue(s: number, ms: number): void {
     const k = this.key(s);
+    this.log.push(`work ${s}`);
     const start = Math.max(this.now, this.busy.get(k) ?? 0);
     this.busy.set(k, start + ms);
   }
@@ -56,6 +59,7 @@ class ModelGpu implements EventApi {
     if (!e) return INVALID_HANDLE;
     if (this.failRecord) return 999;
     this.records++;
+    this.log.push(`event ${s}`);
     e.at = Math.max(this.now, this.busy.get(this.key(s)) ?? 0);
     return 0;
   }
@@ -173,6 +177,31 @@ test('a short span that completes while a long one still runs is not lost to the
   gpu.now = 200;
   clock.collect();
   assert.equal(ms(clock.totalNs), 100, 'everything lies within the long kernel');
+});
+
+test('a mark on the legacy stream goes in before other streams\' work, never after it', () => {
+  // The legacy stream waits for every blocking stream: a mark recorded there after other streams'
+  // work would wait for that work, and make the guest's next legacy-stream work wait for it.
+  const { gpu, clock } = setup();
+  clock.work(1, 0, false);
+  gpu.enqueue(0, 5);
+  clock.work(1, 0x60, false);
+  gpu.enqueue(0x60, 5);
+  clock.work(1, 0x61, false);
+  gpu.enqueue(0x61, 5);
+  clock.mark();
+  assert.deepEqual(gpu.log, ['event 0', 'work 0', 'event 0', 'event 96', 'work 96', 'event 97', 'work 97', 'event 96', 'event 97']);
+  gpu.log = [];
+  gpu.now = 1; // the same streams again, the legacy stream last this time
+  clock.work(1, 0x60, false);
+  gpu.enqueue(0x60, 5);
+  clock.work(1, 0, false);
+  gpu.enqueue(0, 5);
+  clock.mark();
+  assert.deepEqual(gpu.log, ['work 96', 'work 0', 'event 96', 'event 0']);
+  gpu.now = 100;
+  clock.collect();
+  assert.equal(ms(clock.totalNs), 10, 'the legacy stream ran 0..10; the others lie within it');
 });
 
 test('a stream that never runs dry is counted as it goes', () => {
