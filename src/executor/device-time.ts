@@ -72,6 +72,13 @@ interface Span {
   end: Ev;
 }
 
+/** One name per stream: NULL and CU_STREAM_LEGACY are the legacy stream; NULL in a per-thread
+ * (`_ptsz`) call is the thread's own stream. */
+function streamKey(stream: number, ptsz: boolean): number {
+  if (stream === 0) return ptsz ? CU_STREAM_PER_THREAD : 0;
+  return stream === 1 ? 0 : stream;
+}
+
 export class DeviceClock {
   /** context id -> stream -> its open window. */
   private readonly open = new Map<number, Map<number, Window>>();
@@ -108,7 +115,7 @@ export class DeviceClock {
 
   /** Work is about to be put on `stream` (the host driver's handle) in context `ctx`. */
   work(ctx: number, stream: number, ptsz: boolean): void {
-    const s = stream === 0 ? (ptsz ? CU_STREAM_PER_THREAD : 0) : stream === 1 ? 0 : stream;
+    const s = streamKey(stream, ptsz);
     const l = this.last;
     if (l !== null && l.touched && l.stream === s && l.ctx === ctx) return;
     if (ctx <= 0 || this.captures.size > 0) return;
@@ -122,10 +129,8 @@ export class DeviceClock {
       // one recorded there later would wait for this other work too (the legacy stream waits for
       // every blocking stream), and make the guest's next legacy-stream work wait for it.
       this.legacyDirty = null;
-      if (lw.ctx !== ctx) {
-        this.markOne(lw);
-        if (!this.makeCurrent(ctx)) return;
-      } else this.markOne(lw);
+      this.markOne(lw); // makes lw's context current: the call about to be made needs its own
+      if (lw.ctx !== ctx && !this.makeCurrent(ctx)) return;
     }
     let streams = this.open.get(ctx);
     if (!streams) {
@@ -354,8 +359,7 @@ export class DeviceClock {
   /** Before a stream is destroyed: its window ends (its events outlive it, they belong to the
    * context). */
   streamEnding(ctx: number, stream: number, ptsz: boolean): void {
-    const s = stream === 0 ? (ptsz ? CU_STREAM_PER_THREAD : 0) : stream === 1 ? 0 : stream;
-    const w = this.open.get(ctx)?.get(s);
+    const w = this.open.get(ctx)?.get(streamKey(stream, ptsz));
     if (!w) return;
     if (w.touched) this.mark();
     this.close(w, true);
@@ -368,11 +372,11 @@ export class DeviceClock {
   }
 
   captureBegan(ctx: number, stream: number, ptsz: boolean): void {
-    this.captures.add(`${ctx}:${stream === 0 && ptsz ? CU_STREAM_PER_THREAD : stream}`);
+    this.captures.add(`${ctx}:${streamKey(stream, ptsz)}`);
   }
 
   captureEnds(ctx: number, stream: number, ptsz: boolean): void {
-    this.captures.delete(`${ctx}:${stream === 0 && ptsz ? CU_STREAM_PER_THREAD : stream}`);
+    this.captures.delete(`${ctx}:${streamKey(stream, ptsz)}`);
   }
 
   /**
