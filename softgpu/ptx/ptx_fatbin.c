@@ -1,6 +1,6 @@
 /*
  * sg_ptx_extract: finds the PTX in what a guest hands to cuModuleLoadData & co. Layouts are in
- * /work/shared/reference/cudart-driver-interface.md §5. Every offset and size read from the
+ * docs/reference/cudart-driver-interface.md §5. Every offset and size read from the
  * image is checked against the bytes known to exist before it is used: the image is untrusted.
  */
 #include <stdarg.h>

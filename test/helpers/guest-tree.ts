@@ -1,5 +1,5 @@
 // A Debian sid root filesystem with llama.cpp's CUDA backend, which brings NVIDIA's cudart 12.4,
-// cuBLAS/cuBLASLt 12.4, libcuda1 550 and nvidia-smi 550 (/work/shared/reference/real-clients-here.md).
+// cuBLAS/cuBLASLt 12.4, libcuda1 550 and nvidia-smi 550 (docs/reference/real-clients-here.md).
 // It is built once by test/guest-tree/build-tree.sh into a cache outside the repository, keyed by
 // the package list, and reused afterwards.
 //
@@ -16,7 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-import { cacheDir } from './nvidia-smi.js';
+import { cacheDir } from './cache.js';
 import { GUEST_LIB_DIR, ROOT } from './paths.js';
 
 export const SUITE = 'sid';

@@ -2,7 +2,7 @@
 // the same inputs give byte-identical outputs (CI checks that the committed files match).
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,18 +14,11 @@ import { emitCompatibility } from './emit-docs.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** The reference tables live in the shared folder beside the repository; a copy may sit in spec/ref. */
+/** The reference tables measured on NVIDIA's binaries are committed in spec/ref (README there). */
 function refPath(name: string): string {
-  const candidates = [join(root, 'spec/ref', name), join(root, '../shared/reference', name)];
-  for (const c of candidates) {
-    try {
-      readFileSync(c);
-      return c;
-    } catch {
-      /* try next */
-    }
-  }
-  throw new Error(`reference table ${name} not found in spec/ref/ or ../shared/reference/`);
+  const p = join(root, 'spec/ref', name);
+  if (!existsSync(p)) throw new Error(`reference table ${name} not found in spec/ref/`);
+  return p;
 }
 
 export interface GenInputs {
