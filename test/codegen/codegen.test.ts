@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { generate } from '../../tools/codegen/main.js';
 import { parseSpec, SpecError } from '../../tools/codegen/spec.js';
 import { parseProcTable } from '../../tools/codegen/emit-procaddr.js';
+import { parseCuresult } from '../../tools/codegen/emit-curesult.js';
 import { ROOT } from '../helpers/paths.js';
 
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
@@ -20,6 +21,7 @@ function inputs(spec = read('spec/cuda.spec.h')) {
     exportedNames: read('spec/ref/libcuda_exported_versioned_names.txt'),
     dlsymTrace: read('spec/ref/cublas13_dlsym_trace.txt'),
     nvmlUnsupported: read('guest/nvml/impl/unsupported.c'),
+    curesult: read('spec/curesult.tsv'),
   };
 }
 
@@ -77,5 +79,25 @@ const bad: Array<[string, string, RegExp]> = [
 for (const [name, spec, re] of bad) {
   test(`spec error: ${name}`, () => {
     assert.throws(() => parseSpec(spec, 'spec/cuda.spec.h'), (e: unknown) => e instanceof SpecError && re.test(e.message));
+  });
+}
+
+test('one CUresult table feeds the guest and softgpu, with the real driver\'s strings', () => {
+  const files = generate(inputs());
+  const c = files.get('common/gen/curesult.c')!;
+  // A typo of NVIDIA's own, kept: the table is the driver's, not ours.
+  assert.match(c, /\{"CUDA_ERROR_EXTERNAL_DEVICE", "an async error has occured in external entity outside of CUDA"\}/);
+  assert.match(c, /case CUDA_ERROR_NO_DEVICE: return &rows\[\d+\];/);
+  assert.match(files.get('common/gen/curesult.h')!, /#define VG_CURESULT_COUNT 101\n/);
+});
+
+const TSV_BAD: Array<[string, () => unknown, RegExp]> = [
+  ['curesult: bad name', () => parseCuresult('code\tname\tsource\tmessage\n1\tcudaErrorX\tdriver\tm\n'), /curesult\.tsv:2: 'cudaErrorX' is not a CUresult name/],
+  ['curesult: unknown source', () => parseCuresult('code\tname\tsource\tmessage\n1\tCUDA_ERROR_X\tguess\tm\n'), /source 'guess'/],
+  ['curesult: short row', () => parseCuresult('code\tname\tsource\tmessage\n1\tCUDA_ERROR_X\tdriver\n'), /expected 4 tab-separated columns/],
+];
+for (const [name, run, re] of TSV_BAD) {
+  test(`table error: ${name}`, () => {
+    assert.throws(run, (e: unknown) => e instanceof SpecError && re.test(e.message));
   });
 }
