@@ -5,6 +5,7 @@
 #include "vgtest.h"
 #include "status.h"
 #include "wire.h"
+#include "wire_status.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -134,7 +135,7 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
       int refuse = fh->mode == FH_REFUSE_ATTACH;
       const char *m = refuse ? "the pool has no room" : "ok";
       uint8_t pl[64];
-      uint32_t code = refuse ? 4 : 0;
+      uint32_t code = refuse ? VG_WIRE_STATUS_ADMISSION : VG_WIRE_STATUS_OK;
       uint16_t n = (uint16_t)strlen(m);
       memcpy(pl, &code, 4);
       memcpy(pl + 4, &n, 2);
@@ -262,12 +263,12 @@ static void *conn_main(void *arg) {
   if (fh->mode == FH_REFUSE) {
     const char *m = "unknown VM token";
     uint8_t e[64];
-    uint32_t code = 3;
+    uint32_t code = VG_WIRE_STATUS_AUTH;
     uint16_t n = (uint16_t)strlen(m);
     memcpy(e, &code, 4);
     memcpy(e + 4, &n, 2);
     memcpy(e + 6, m, n);
-    send_frame(ca->fd, VG_FT_ERROR, 0, 0, 3, e, 6u + n);
+    send_frame(ca->fd, VG_FT_ERROR, 0, 0, code, e, 6u + n);
     close(ca->fd);
     return NULL;
   }
