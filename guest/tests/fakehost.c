@@ -3,6 +3,7 @@
 
 #include "fakehost.h"
 #include "vgtest.h"
+#include "ops.h"
 #include "status.h"
 #include "wire.h"
 #include "wire_status.h"
@@ -171,23 +172,24 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
     size_t an = h.len - 8;
     uint64_t v;
     switch (h.op) {
-    case 0x0101:
+    case VG_OP_cuDevicePrimaryCtxRetain:
       fh_bump(&st->retains);
       pthread_mutex_lock(&g_fh_lock);
       v = 0x1000 + (uint64_t)st->retains;
       pthread_mutex_unlock(&g_fh_lock);
       reply(fd, h.id, 0, &v, 8);
       break;
-    case 0x0102: fh_bump(&st->releases); reply(fd, h.id, 0, NULL, 0); break;
-    case 0x0103: fh_bump(&st->resets); reply(fd, h.id, 0, NULL, 0); break;
-    case 0x0104: reply(fd, h.id, 0, NULL, 0); break;
-    case 0x0110:
+    case VG_OP_cuDevicePrimaryCtxRelease_v2: fh_bump(&st->releases); reply(fd, h.id, 0, NULL, 0); break;
+    case VG_OP_cuDevicePrimaryCtxReset_v2: fh_bump(&st->resets); reply(fd, h.id, 0, NULL, 0); break;
+    case VG_OP_cuDevicePrimaryCtxSetFlags_v2: reply(fd, h.id, 0, NULL, 0); break;
+    case VG_OP_cuCtxCreate_v2:
       fh_bump(&st->creates);
       v = next_ctx++;
       reply(fd, h.id, 0, &v, 8);
       break;
-    case 0x0111: fh_bump(&st->destroys); reply(fd, h.id, 0, NULL, 0); break;
-    case 0x0200: case 0x0204: case 0x0202: case 0x0206: {
+    case VG_OP_cuCtxDestroy_v2: fh_bump(&st->destroys); reply(fd, h.id, 0, NULL, 0); break;
+    case VG_OP_cuMemcpyHtoD_v2: case VG_OP_cuMemcpyHtoD_v2_ptds:
+    case VG_OP_cuMemcpyHtoDAsync_v2: case VG_OP_cuMemcpyHtoDAsync_v2_ptsz: {
       uint64_t dst = le64(a), n = le64(a + 8);
       uint32_t res = 0;
       if (an < 16 + n) VGT_FAIL("fakehost: HtoD piece shorter than its bytes");
@@ -198,7 +200,8 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
       if (!(h.flags & (VG_FF_MORE | VG_FF_NOREPLY))) reply(fd, h.id, res, NULL, 0);
       break;
     }
-    case 0x0201: case 0x0205: case 0x0203: case 0x0207: {
+    case VG_OP_cuMemcpyDtoH_v2: case VG_OP_cuMemcpyDtoH_v2_ptds:
+    case VG_OP_cuMemcpyDtoHAsync_v2: case VG_OP_cuMemcpyDtoHAsync_v2_ptsz: {
       uint64_t src = le64(a), n = le64(a + 8);
       if (src < FH_MEM_BASE || src - FH_MEM_BASE > FH_MEM_SIZE || n > FH_MEM_SIZE - (src - FH_MEM_BASE)) {
         reply(fd, h.id, CUDA_ERROR_INVALID_VALUE, NULL, 0);
