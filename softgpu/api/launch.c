@@ -8,6 +8,8 @@
  */
 #include "sg_graph.h"
 
+#include "culimits.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,11 +28,11 @@ static CUresult check_dims(sg_func *f, const unsigned g[3], const unsigned b[3],
   sg_dev_attribute(CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, &v);
   if (g[1] > (unsigned)v || g[2] > (unsigned)v) return CUDA_ERROR_INVALID_VALUE;
   sg_dev_attribute(CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, &v);
-  if (b[0] > 1024 || b[1] > 1024 || b[2] > (unsigned)v) return CUDA_ERROR_INVALID_VALUE;
+  if (b[0] > VG_CU_MAX_BLOCK_DIM_X || b[1] > VG_CU_MAX_BLOCK_DIM_Y || b[2] > (unsigned)v) return CUDA_ERROR_INVALID_VALUE;
   uint64_t threads = (uint64_t)b[0] * b[1] * b[2];
   sg_ptx_attrs a;
   sg_ptx_kernel_attrs(f->k, &a);
-  if (threads > 1024 || (a.max_threads_per_block > 0 && threads > (uint64_t)a.max_threads_per_block))
+  if (threads > VG_CU_MAX_THREADS_PER_BLOCK || (a.max_threads_per_block > 0 && threads > (uint64_t)a.max_threads_per_block))
     return CUDA_ERROR_INVALID_VALUE;
   pthread_mutex_lock(&f->lock);
   int max_dyn = f->max_dyn_shared;

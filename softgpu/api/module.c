@@ -6,6 +6,8 @@
  */
 #include "sg_module.h"
 
+#include "culimits.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +99,7 @@ static CUresult module_create(const void *image, sg_ctx *ctx, unsigned nopt, CUj
     m->nfunc = i + 1;
     sg_ptx_attrs a;
     sg_ptx_kernel_attrs(f->k, &a);
-    f->max_dyn_shared = a.static_shared_bytes < 49152 ? 49152 - a.static_shared_bytes : 0;
+    f->max_dyn_shared = a.static_shared_bytes < VG_CU_MAX_SHARED_PER_BLOCK ? VG_CU_MAX_SHARED_PER_BLOCK - a.static_shared_bytes : 0;
     f->carveout = -1;
     f->cache_config = CU_FUNC_CACHE_PREFER_NONE;
     if (sg_reg_add(f, SG_OBJ_FUNC, ctx, 0) != 0) {

@@ -19,7 +19,7 @@ import { Gate } from './gate.js';
 import { DEVICE_TIME_MODES, DeviceClock, deviceTimeMode, type DeviceTimeChoice } from './device-time.js';
 import { bindRawLaunch } from './custom/launch.js';
 import { FrameType } from '../protocol/constants.js';
-import { VgpuErr } from '../protocol/errors.js';
+import { WireStatus } from '../protocol/errors.js';
 import { encodeFrame } from '../protocol/frame.js';
 import { encodeStatus } from '../protocol/handshake.js';
 
@@ -77,7 +77,7 @@ function tellGuest(fd: number, reason: string, sent: () => void, done: () => voi
   sock.on('data', () => {});
   sock.on('end', end);
   sock.on('close', end);
-  sock.end(encodeFrame(FrameType.ERROR, 0, 0, VgpuErr.KILLED, encodeStatus(VgpuErr.KILLED, reason)), sent);
+  sock.end(encodeFrame(FrameType.ERROR, 0, 0, WireStatus.KILLED, encodeStatus(WireStatus.KILLED, reason)), sent);
   setTimeout(end, KILL_LINGER_MS);
 }
 

@@ -25,7 +25,6 @@ import type { SessionView } from '../admin/schemas.js';
 import type { MetricsSource } from '../admin/metrics.js';
 import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
 import { usageMessageSchema, UsageMeter, type UsageTotals } from './usage-meter.js';
-import { VgpuErr } from '../protocol/errors.js';
 
 export interface MediatorOptions {
   stateDir: string;
@@ -435,7 +434,7 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   /** Ends a session: its executor stops serving it (freeing what it held) and sends the guest
-   * VGPU_ERR_KILLED with the reason, so the guest's next call fails and its log says why.
+   * VG_WIRE_STATUS_KILLED with the reason, so the guest's next call fails and its log says why.
    * Resolves once that answer is on its way; the executor exits when the guest closes its end,
    * or after a linger, and is killed if it does neither. */
   async killSession(id: number, reason: string): Promise<boolean> {

@@ -36,7 +36,7 @@ enum vg_frame_type {
   VG_FT_PONG = 7,
   VG_FT_NOTIFY = 8,
   VG_FT_ATTACH = 9,   /* guest -> host, empty: asks for the executor before the first CALL */
-  VG_FT_ATTACHED = 10, /* host -> guest: u32 status (0 or VGPU_ERR_*), str message */
+  VG_FT_ATTACHED = 10, /* host -> guest: u32 status (enum vg_wire_status), str message */
   VG_FT_STATUS = 11,   /* guest -> host, before ATTACH, empty: the VM's accounting (status.h) */
   VG_FT_STATUS_REPLY = 12
 };

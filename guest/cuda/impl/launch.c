@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "culimits.h"
 #include "layout.h"
 #include "rpc.h"
 
@@ -86,16 +87,16 @@ static CUresult check_config(unsigned gx, unsigned gy, unsigned gz, unsigned bx,
   CUresult r = vg_ctx_info(NULL, &dev, NULL);
   if (r) return r;
   if (!gx || !gy || !gz || !bx || !by || !bz) return CUDA_ERROR_INVALID_VALUE;
-  if (bx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, 1024) ||
-      by > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y, 1024) ||
-      bz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, 64) ||
-      (uint64_t)bx * by * bz > (uint64_t)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 1024))
+  if (bx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, VG_CU_MAX_BLOCK_DIM_X) ||
+      by > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y, VG_CU_MAX_BLOCK_DIM_Y) ||
+      bz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, VG_CU_MAX_BLOCK_DIM_Z) ||
+      (uint64_t)bx * by * bz > (uint64_t)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, VG_CU_MAX_THREADS_PER_BLOCK))
     return CUDA_ERROR_INVALID_VALUE;
-  if (gx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, 2147483647) ||
-      gy > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, 65535) ||
-      gz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z, 65535))
+  if (gx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, VG_CU_MAX_GRID_DIM_X) ||
+      gy > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, VG_CU_MAX_GRID_DIM_Y) ||
+      gz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z, VG_CU_MAX_GRID_DIM_Z))
     return CUDA_ERROR_INVALID_VALUE;
-  if (shmem > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, 0xC000))
+  if (shmem > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, VG_CU_MAX_SHARED_PER_BLOCK))
     return CUDA_ERROR_INVALID_VALUE;
   return CUDA_SUCCESS;
 }
