@@ -263,3 +263,37 @@ TEST(wire_welcome_attr_count_checked_before_alloc) {
   ASSERT_EQ(vg_welcome_decode(w.p, w.len, &out), VG_WIRE_ELIMIT);
   vg_wr_free(&w);
 }
+
+/* Counts the entries it is shown and refuses tag 2 (VG_WIRE_ELIMIT, an arbitrary error). */
+static int count_until_tag2(void *ctx, const vg_ext *e) {
+  ++*(int *)ctx;
+  return e->tag == 2 ? VG_WIRE_ELIMIT : 0;
+}
+
+TEST(wire_ext_block_bounds_and_entry_errors) {
+  /* The one block codec of WELCOME and STATUS_REPLY: count bound on both sides, entries in wire
+   * order, an entry's error stops the walk, a length past the payload is ESTR. */
+  static const vg_ext e[3] = {{1, 2, (const uint8_t *)"ab"}, {2, 0, NULL}, {3, 1, (const uint8_t *)"c"}};
+  vg_wr w;
+  vg_wr_init(&w, 1 << 20);
+  ASSERT_EQ(vg_ext_encode(&w, e, VG_MAX_EXTS + 1), VG_WIRE_ELIMIT);
+  vg_wr_free(&w);
+  vg_wr_init(&w, 1 << 20);
+  ASSERT_EQ(vg_ext_encode(&w, e, 3), 0);
+  vg_rd r;
+  int seen = 0;
+  vg_rd_init(&r, w.p, w.len);
+  ASSERT_EQ(vg_ext_decode(&r, count_until_tag2, &seen), VG_WIRE_ELIMIT);
+  ASSERT_EQ(seen, 2);
+  w.p[0] = 1; /* one entry only: tag 1, then the length is cut */
+  vg_rd_init(&r, w.p, 4 + 6 + 1);
+  seen = 0;
+  ASSERT_EQ(vg_ext_decode(&r, count_until_tag2, &seen), VG_WIRE_ESTR);
+  ASSERT_EQ(seen, 0);
+  w.p[0] = (uint8_t)((VG_MAX_EXTS + 1) & 0xff);
+  w.p[1] = (uint8_t)((VG_MAX_EXTS + 1) >> 8);
+  vg_rd_init(&r, w.p, w.len);
+  ASSERT_EQ(vg_ext_decode(&r, count_until_tag2, &seen), VG_WIRE_ELIMIT);
+  ASSERT_EQ(seen, 0);
+  vg_wr_free(&w);
+}
