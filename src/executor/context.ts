@@ -3,7 +3,7 @@
 // (gen/dispatch.ts) and hand-written ones (custom/) validate through it before calling the driver.
 
 import type { DriverApi } from './gen/ffi.js';
-import type { HandleKind } from './handles.js';
+import type { HandleKind } from '../protocol/handles.js';
 import { AllocMap } from './allocs.js';
 import type { DeviceClock } from './device-time.js';
 import {

@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 import { Store, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
 import { handleConnection, type GuestSession } from './connection.js';
-import { ExecutorPool } from './executors.js';
+import { KILL_LINGER_MS } from '../common/executor-ipc.js';
+import { ExecutorPool, type ExecutorHandle, type SessionRequest } from './executors.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
@@ -24,7 +25,7 @@ import { StoreOps, type LiveControl } from '../admin/ops.js';
 import type { SessionView } from '../admin/schemas.js';
 import type { MetricsSource } from '../admin/metrics.js';
 import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
-import { usageMessageSchema, UsageMeter, type UsageTotals } from './usage-meter.js';
+import { UsageMeter, type UsageTotals } from './usage-meter.js';
 
 export interface MediatorOptions {
   stateDir: string;
@@ -51,9 +52,6 @@ export interface MediatorOptions {
 const USAGE_SAMPLE_DAYS = 90;
 /** How long an executor asked to end its session may take to exit before it is killed. */
 const KILL_GRACE_MS = 3000;
-/** How long a killed session's guest has to send its next request and read why
- * (src/executor/main.ts). */
-const KILL_LINGER_MS = 10_000;
 
 /** How long a VM's priority and weight are cached before the store is read again. */
 const POLICY_TTL_MS = 250;
@@ -75,7 +73,7 @@ export class Mediator implements LiveControl, MetricsSource {
   private pool!: ExecutorPool;
   private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
   readonly sessions = new Map<number, GuestSession>();
-  private readonly executors = new Map<number, { pid: number; send(m: object): void; kill(): void; exited: Promise<void> }>();
+  private readonly executors = new Map<number, ExecutorHandle>();
   private readonly policies = new Map<string, { at: number; policy: VmPolicy }>();
   readonly sched: Scheduler;
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
@@ -229,27 +227,28 @@ export class Mediator implements LiveControl, MetricsSource {
     });
   }
 
-  /** Requests from a session's executor (docs/operations.md, Scheduling and quotas). */
-  private onExecutorMessage(s: GuestSession, m: Record<string, unknown>): void {
-    if (m.type === 'reserve' && typeof m.bytes === 'number') this.reserve(s, m.bytes);
-    else if (m.type === 'release' && typeof m.bytes === 'number') this.release(s, m.bytes);
-    else if (m.type === 'usage') {
-      const u = usageMessageSchema.safeParse(m);
-      if (u.success) this.usage.record(s.id, u.data);
-      else s.log.warn({ issue: u.error.issues[0]?.message }, 'malformed usage report from executor');
+  /** Requests from a session's executor (docs/operations.md, Scheduling and quotas), already
+   * validated (src/common/executor-ipc.ts). */
+  private onExecutorMessage(s: GuestSession, m: SessionRequest): void {
+    switch (m.type) {
+      case 'reserve':
+        return this.reserve(s, m.bytes);
+      case 'release':
+        return this.release(s, m.bytes);
+      case 'usage':
+        return this.usage.record(s.id, m);
+      case 'used':
+        this.used.set(s.id, m.bytes);
+        this.usage.setMemory(s.id, m.bytes);
+        return this.publishUsage(s.vm.name);
+      case 'killing':
+        return this.killAcks.get(s.id)?.();
+      case 'want':
+        return this.sched.want(s.id);
+      case 'yield':
+        s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
+        return this.sched.yield(s.id, m.usedNs, m.again);
     }
-    else if (m.type === 'used' && typeof m.bytes === 'number') {
-      this.used.set(s.id, m.bytes);
-      this.usage.setMemory(s.id, m.bytes);
-      this.publishUsage(s.vm.name);
-    }
-    else if (m.type === 'killing') this.killAcks.get(s.id)?.();
-    else if (m.type === 'want') this.sched.want(s.id);
-    else if (m.type === 'yield' && typeof m.usedNs === 'number') {
-      s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
-      this.sched.yield(s.id, m.usedNs, m.again === true);
-    }
-    else s.log.warn({ message: m.type }, 'unexpected message from executor');
   }
 
   /** Bytes of its VM's quota each session holds; a VM's sessions together never exceed it. */

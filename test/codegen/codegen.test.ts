@@ -12,6 +12,8 @@ import { parseProcTable } from '../../tools/codegen/emit-procaddr.js';
 import { parseCuresult } from '../../tools/codegen/emit-curesult.js';
 import { parseWireStatus } from '../../tools/codegen/emit-wire-status.js';
 import { WireStatus } from '../../src/protocol/errors.js';
+import { cTypeInfo, guestHandleEnum } from '../../tools/codegen/ctypes.js';
+import { HANDLE_KINDS } from '../../src/protocol/handles.js';
 import { ROOT } from '../helpers/paths.js';
 
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
@@ -56,6 +58,15 @@ test('a forwarded function validates on both sides', () => {
   assert.match(dispatch, /function cuMemsetD32_v2[\s\S]*?x\.checkRange\(dstDevice, N \* 4\);/);
   assert.match(dispatch, /function cuMemFree_v2[\s\S]*?x\.checkAllocBase\(dptr\);[\s\S]*?x\.afterFree\(dptr\);/);
   assert.match(dispatch, /function cuStreamDestroy_v2[\s\S]*?x\.dropHandle\(hStream_id\);/);
+});
+
+test('every handle kind of the one list gets its CUDA type and its guest enum', () => {
+  const header = generate(inputs()).get('guest/cuda/gen/handle-kinds.h')!;
+  HANDLE_KINDS.forEach((h, i) => {
+    assert.deepEqual(cTypeInfo(h.cType), { kind: 'handle', handle: h.kind });
+    assert.match(header, new RegExp(`^  ${guestHandleEnum(h.kind)} = ${i + 1}, /\\* ${h.cType} \\*/$`, 'm'));
+  });
+  assert.match(header, /^ {2}VG_H_NONE = 0,\n[\s\S]*\n {2}VG_H_KIND_COUNT\n\} vg_hkind;/m);
 });
 
 test('the cuGetProcAddress table keeps versions highest first', () => {

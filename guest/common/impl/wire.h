@@ -91,6 +91,8 @@ uint64_t vg_rd_u64(vg_rd *r);
 const char *vg_rd_str(vg_rd *r, size_t *n);
 /* Raw n bytes: returns a view; NULL on error. */
 const uint8_t *vg_rd_raw(vg_rd *r, size_t n);
+/* The end of a payload: the latched error, else ETRAIL if bytes are left after the last field. */
+int vg_rd_finish(const vg_rd *r);
 
 /* Growable little-endian writer. Errors latch (ENOMEM, ESTR, EOVERSIZE past `limit`). */
 typedef struct vg_wr {
@@ -108,6 +110,23 @@ void vg_wr_u32(vg_wr *w, uint32_t v);
 void vg_wr_u64(vg_wr *w, uint64_t v);
 void vg_wr_raw(vg_wr *w, const void *p, size_t n);
 void vg_wr_str(vg_wr *w, const char *s, size_t n);
+
+/* ---- extension blocks ----
+ * The end of a WELCOME (minor >= 1) and of a STATUS_REPLY: u32 count (at most VG_MAX_EXTS), then
+ * count x (u16 tag, u32 len, len bytes). One codec for both messages; each gives its own tags
+ * their meaning and skips the tags it does not know, so a later host can add facts. */
+
+typedef struct vg_ext {
+  uint16_t tag;
+  uint32_t len;
+  const uint8_t *data; /* len bytes: a view into the decoded payload, or the caller's bytes */
+} vg_ext;
+
+/* Writes a block of n entries. */
+int vg_ext_encode(vg_wr *w, const vg_ext *e, uint32_t n);
+/* Reads a block, calling on(ctx, entry) for each entry in wire order; the first nonzero return
+ * (a vg_wire_err) stops it and is returned. A length past the payload is VG_WIRE_ESTR. */
+int vg_ext_decode(vg_rd *r, int (*on)(void *ctx, const vg_ext *e), void *ctx);
 
 /* ---- handshake payloads ---- */
 
