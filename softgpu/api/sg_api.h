@@ -27,6 +27,9 @@
 #define SG_EXPORT __attribute__((visibility("default")))
 
 #define SG_DRIVER_VERSION 13000
+/* A CUresult the driver returns but cuda.h does not name: a launch of library code with grid or
+ * block dimensions outside the device's limits (launch.c); cudart's cudaErrorInvalidConfiguration. */
+#define SG_CUDA_ERROR_INVALID_CONFIGURATION ((CUresult)9)
 /* Devices reported (VGPU_SOFTGPU_DEVICES, init.c); they share one memory arena and worker pool. */
 #define SG_MAX_DEVICES 16
 int sg_dev_count(void);
