@@ -65,6 +65,10 @@ int sg_reg_remove(const void *key, sg_obj_type type);
 /* Removes every entry of `type` owned by `owner` and returns their keys (malloc'ed array, caller
  * frees; NULL with *n == 0 when none or out of memory). */
 void **sg_reg_take_owned(const void *owner, sg_obj_type type, size_t *n);
+/* The first live entry of `type` for which match(key, value, arg) is nonzero: 1 with *key and
+ * *value filled, else 0. A linear scan under the registry's lock (match must not call back). */
+int sg_reg_search(sg_obj_type type, int (*match)(const void *key, uint64_t value, void *arg), void *arg,
+                  const void **key, uint64_t *value);
 
 /* ---- device (device.c) ----------------------------------------------------------------------- */
 int sg_dev_cc_major(void);
