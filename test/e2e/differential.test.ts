@@ -35,8 +35,8 @@ let softgpuDir: string;
 let kernels: string;
 /** vgpu on NVIDIA's driver and that driver's folder, or why there is none here. */
 let gpu: { m: RunningMediator; dir: string } | { skip: string };
-/** Outputs of the runs through vgpu on softgpu, for the coverage check. */
-const outputs = new Map<string, string>();
+/** Runs through vgpu on softgpu, by program: compared with the GPU's, and checked for coverage. */
+const onSoftgpuRuns = new Map<string, ProgramRun>();
 
 before(async () => {
   if (noNvcc) return;
@@ -88,7 +88,7 @@ describe('differential: driver-API programs', { skip: noNvcc }, () => {
       const prog = buildDiffProgram(p.name);
       const b = await runGuest(prog, ['--server', onSoftgpu.server], {}, 120_000, progArgs(p));
       assertRan(`${p.name} through vgpu on softgpu`, b);
-      outputs.set(p.name, b.stdout);
+      onSoftgpuRuns.set(p.name, b);
       if (p.notOnSoftgpu) {
         t.skip(`not run on softgpu in-process: ${p.notOnSoftgpu}`);
         return;
@@ -103,8 +103,9 @@ describe('differential: driver-API programs', { skip: noNvcc }, () => {
         t.skip(gpu.skip);
         return;
       }
+      const b = onSoftgpuRuns.get(p.name);
+      assert.ok(b, 'the run through vgpu on softgpu worked (see its failure above)');
       const prog = buildDiffProgram(p.name);
-      const b = await runGuest(prog, ['--server', onSoftgpu.server], {}, 120_000, progArgs(p));
       const c = await runGuest(prog, ['--server', gpu.m.server], {}, 120_000, progArgs(p));
       const d = await runInProcess(prog, progArgs(p), [gpu.dir]);
       assertRan(`${p.name} through vgpu on NVIDIA's driver`, c);
@@ -120,9 +121,9 @@ describe('differential: driver-API programs', { skip: noNvcc }, () => {
     for (const f of ['cuLaunchKernel', 'cuCtxCreate', 'cuDeviceGetName', 'cuMemcpyHtoDAsync_v2_ptsz']) {
       assert.ok(want.has(f), `the scan of spec/ and the hand-written sources misses ${f}`);
     }
-    const missingRuns = DIFF_PROGRAMS.filter((p) => !outputs.has(p.name)).map((p) => p.name);
+    const missingRuns = DIFF_PROGRAMS.filter((p) => !onSoftgpuRuns.has(p.name)).map((p) => p.name);
     assert.deepEqual(missingRuns, [], 'programs that did not run through vgpu (see their failures above)');
-    const have = functionsWithCases(outputs.values());
+    const have = functionsWithCases([...onSoftgpuRuns.values()].map((r) => r.stdout));
     const missing = [...want].filter((f) => !have.has(f)).sort();
     assert.deepEqual(missing, [], `hand-written functions without a case in test/differential (docs/testing.md): ${missing.join(', ')}`);
   });
@@ -143,8 +144,9 @@ describe(`differential: cudart program ${DIFF_CUDART_PROGRAM}`, { skip: noNvcc }
         t.skip(gpu.skip);
         return;
       }
+      const b = runs.get(flavour);
+      assert.ok(b, 'the run through vgpu on softgpu worked (see its failure above)');
       const prog = buildCudaProgram(DIFF_CUDART_PROGRAM, flavour);
-      const b = await runCudaProgram(prog, flavour, onSoftgpu.server);
       const c = await runCudaProgram(prog, flavour, gpu.m.server);
       const d = await runInProcess(prog, [], flavour === 'shared' ? [gpu.dir, CUDA_LIB] : [gpu.dir]);
       assertRan(`${DIFF_CUDART_PROGRAM} (${flavour}) through vgpu on NVIDIA's driver`, c);
