@@ -274,6 +274,7 @@ export class SessionServer {
       res = e.code;
       this.log.debug({ op: op.name, code: e.code, reason: e.message }, 'call rejected');
     }
+    res = this.x.noContextResult(res);
     const t = now();
     const ns = (t - this.mark) * 1e6;
     this.mark = t;

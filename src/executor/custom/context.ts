@@ -10,8 +10,10 @@ export function cuDevicePrimaryCtxRetain(x: ExecContext, r: Reader, w: Writer): 
   const dev = r.i32();
   r.end();
   const o = x.out(0);
-  const res = x.d.cuDevicePrimaryCtxRetain(o, x.device(dev));
+  const physical = x.device(dev);
+  const res = x.d.cuDevicePrimaryCtxRetain(o, physical);
   if (res !== 0) return res;
+  x.primaryRetained.add(physical);
   w.u64(x.contextId(x.readU64(o)));
   return 0;
 }
@@ -22,7 +24,9 @@ export function cuDevicePrimaryCtxRelease_v2(x: ExecContext, r: Reader): number 
   const physical = x.device(dev);
   // The last release destroys the context, and the clock's events in it.
   x.contextEnding();
-  return x.d.cuDevicePrimaryCtxRelease_v2(physical);
+  const res = x.d.cuDevicePrimaryCtxRelease_v2(physical);
+  if (res === 0) x.primaryRetained.delete(physical);
+  return res;
 }
 
 export function cuDevicePrimaryCtxReset_v2(x: ExecContext, r: Reader): number {
@@ -32,6 +36,10 @@ export function cuDevicePrimaryCtxReset_v2(x: ExecContext, r: Reader): number {
   x.contextEnding();
   const res = x.d.cuDevicePrimaryCtxReset_v2(physical);
   x.invalidateCurrent();
+  // A reset keeps the driver's retain count, but the guest retains again after one (it keeps its
+  // own count and asks the host only to activate): the session's retain goes with the reset, so
+  // the host holds one retain per active guest primary context and the last release ends it.
+  if (res === 0 && x.primaryRetained.delete(physical)) x.d.cuDevicePrimaryCtxRelease_v2(physical);
   return res;
 }
 
