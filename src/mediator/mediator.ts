@@ -19,7 +19,7 @@ import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
 import { placeVm, type Placement } from './identity.js';
 import { boundAddress, formatListen, listen, type ListenAddr } from './listen.js';
-import { Scheduler, type VmPolicy } from '../sched/scheduler.js';
+import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
 import { StoreOps, type LiveControl } from '../admin/ops.js';
 import type { SessionView } from '../admin/schemas.js';
@@ -80,8 +80,8 @@ export class Mediator implements LiveControl, MetricsSource {
 
   constructor(private readonly opts: MediatorOptions) {
     this.sched = new Scheduler({
-      quantumMs: opts.quantumMs ?? 20,
-      starvationMs: opts.starvationMs ?? 1000,
+      quantumMs: opts.quantumMs ?? DEFAULT_QUANTUM_MS,
+      starvationMs: opts.starvationMs ?? DEFAULT_STARVATION_MS,
       policy: (vm) => this.policy(vm),
       grant: (id, contended) => {
         this.sessions.get(id)?.log.debug({ contended }, 'GPU slice granted');
@@ -502,8 +502,8 @@ export class Mediator implements LiveControl, MetricsSource {
     }));
   }
 
-  schedulerCounts(): { grants: number; preemptions: number } {
-    return { grants: this.sched.stats.grants, preemptions: this.sched.stats.preemptions };
+  schedulerStats(): ReadonlyMap<string, Readonly<VmSchedStats>> {
+    return this.sched.stats;
   }
 
   executorCounts(): { running: number; spare: number } {
