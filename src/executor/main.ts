@@ -41,6 +41,7 @@ const ControlMsg = z.discriminatedUnion('type', [
   z.object({ type: z.literal('preempt') }),
   z.object({ type: z.literal('contended') }),
   z.object({ type: z.literal('quota'), granted: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('trim') }),
   z.object({ type: z.literal('vmUsage'), bytes: z.number().int().nonnegative(), own: z.number().int().nonnegative().default(0) }),
   z.object({ type: z.literal('kill'), reason: z.string().max(400) }),
 ]);
@@ -148,6 +149,7 @@ function main(): void {
       else if (c.type === 'preempt') gate.preempt();
       else if (c.type === 'contended') gate.markContended();
       else if (c.type === 'quota') session.server.quotaAnswer(c.granted);
+      else if (c.type === 'trim') session.x.trimReservation();
       else if (c.type === 'kill') {
         // An operator ended the session: it ends as if the guest had left (the close handler
         // below then tells the guest why).
@@ -216,7 +218,7 @@ function main(): void {
     const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, memoryNow: 0 };
     const reportUsage = (final: boolean): void => {
       const st = server.stats;
-      const memoryNow = x.allocs.total;
+      const memoryNow = x.held;
       const busyNs = deviceTime(final);
       const d = {
         calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,

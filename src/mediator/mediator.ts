@@ -262,14 +262,29 @@ export class Mediator implements LiveControl, MetricsSource {
     return sum;
   }
 
+  /** Requests waiting for the VM's other sessions to give back their slack (trim), by VM. */
+  private readonly trimming = new Map<string, { waiting: Set<number>; queue: Array<{ s: GuestSession; bytes: number }> }>();
+
   /** Grants `bytes` more (plus some slack, so a run of small allocations costs one request) if
-   * the VM stays within its quota; answers 0 otherwise. */
-  private reserve(s: GuestSession, bytes: number): void {
+   * the VM stays within its quota; answers 0 otherwise. Slack the VM's other sessions hold but do
+   * not use is no reason to refuse: they are asked to give it back (trim) and the request waits
+   * for their answers, so the VM is refused exactly at its quota. */
+  private reserve(s: GuestSession, bytes: number, mayTrim = true): void {
+    const vm = s.vm.name;
+    const pending = this.trimming.get(vm);
+    if (pending && mayTrim) {
+      pending.queue.push({ s, bytes });
+      return;
+    }
     const quota = this.currentQuota(s);
-    const held = this.vmReserved(s.vm.name);
+    const held = this.vmReserved(vm);
     let granted = 0;
     if (quota === null) granted = bytes;
     else if (held + bytes <= quota) granted = Math.min(quota - held, bytes + QUOTA_SLACK);
+    else if (mayTrim && held - this.vmSlack(vm, s.id) + bytes <= quota) {
+      this.trim(s, bytes);
+      return;
+    }
     if (granted > 0) {
       const l = this.ledger.get(s.vm.name) ?? new Map<number, number>();
       l.set(s.id, (l.get(s.id) ?? 0) + granted);
@@ -284,9 +299,45 @@ export class Mediator implements LiveControl, MetricsSource {
   private release(s: GuestSession, bytes: number): void {
     const l = this.ledger.get(s.vm.name);
     const cur = l?.get(s.id);
-    if (!l || cur === undefined) return;
-    l.set(s.id, Math.max(0, cur - bytes));
-    this.publishUsage(s.vm.name);
+    if (l && cur !== undefined) {
+      l.set(s.id, Math.max(0, cur - bytes));
+      this.publishUsage(s.vm.name);
+    }
+    this.trimAnswered(s.vm.name, s.id);
+  }
+
+  /** What the VM's sessions other than `except` have reserved beyond what they hold. */
+  private vmSlack(vm: string, except: number): number {
+    let slack = 0;
+    for (const [id, reserved] of this.ledger.get(vm) ?? []) {
+      if (id !== except) slack += Math.max(0, reserved - (this.used.get(id) ?? 0));
+    }
+    return slack;
+  }
+
+  /** Asks the VM's other sessions with slack to give it back; `s`'s request waits for them. */
+  private trim(s: GuestSession, bytes: number): void {
+    const vm = s.vm.name;
+    const waiting = new Set<number>();
+    for (const [id, reserved] of this.ledger.get(vm) ?? []) {
+      const exec = this.executors.get(id);
+      if (id === s.id || !exec || reserved <= (this.used.get(id) ?? 0)) continue;
+      waiting.add(id);
+      exec.send({ type: 'trim' });
+    }
+    this.trimming.set(vm, { waiting, queue: [{ s, bytes }] });
+    if (waiting.size === 0) this.trimAnswered(vm, -1);
+  }
+
+  /** A session answered a trim (its executor released its slack, or it ended): once all have,
+   * the waiting requests are decided on what the VM now holds. */
+  private trimAnswered(vm: string, id: number): void {
+    const t = this.trimming.get(vm);
+    if (!t) return;
+    t.waiting.delete(id);
+    if (t.waiting.size > 0) return;
+    this.trimming.delete(vm);
+    for (const q of t.queue) if (this.executors.has(q.s.id)) this.reserve(q.s, q.bytes, false);
   }
 
   /** Device memory each session really holds (reservations include some slack). */
@@ -297,6 +348,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.used.delete(s.id);
     this.ledger.get(s.vm.name)?.delete(s.id);
     this.publishUsage(s.vm.name);
+    this.trimAnswered(s.vm.name, s.id);
   }
 
   private vmUsed(vm: string): number {
