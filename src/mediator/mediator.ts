@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 
-import { Store, type Vm } from '../store/index.js';
+import { lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
 import { handleConnection, type GuestSession } from './connection.js';
 import { ExecutorPool } from './executors.js';
@@ -62,6 +62,8 @@ const POLICY_TTL_MS = 250;
 const QUOTA_SLACK = 64 * 1024 * 1024;
 
 export class Mediator implements LiveControl, MetricsSource {
+  /** The state directory is this mediator's alone while it runs (src/store/lock.ts). */
+  private lock: StateLock | undefined;
   private store!: Store;
   /** Per-session and per-VM usage (src/mediator/usage-meter.ts); NVML status reads it too. */
   readonly usage = new UsageMeter();
@@ -108,6 +110,8 @@ export class Mediator implements LiveControl, MetricsSource {
 
   async start(): Promise<void> {
     const log = this.opts.log;
+    // Before anything else touches the directory (or a listener replaces a socket file).
+    this.lock = lockStateDir(this.opts.stateDir);
     this.store = Store.open(this.opts.stateDir, { actor: 'mediator' });
     if (this.opts.defaultVm) this.store.ensureVm(this.opts.defaultVm);
     this.backend = await chooseBackend(this.opts.backend, log);
@@ -137,6 +141,11 @@ export class Mediator implements LiveControl, MetricsSource {
     log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
   }
 
+  /** What marks the files this mediator writes in the state directory as its own. */
+  private owner(): { pid: number; instance: string } {
+    return { pid: process.pid, instance: this.lock!.holder.instance };
+  }
+
   get adminUrl(): string | undefined {
     return this.admin?.url;
   }
@@ -156,7 +165,7 @@ export class Mediator implements LiveControl, MetricsSource {
     } catch (e) {
       throw new Error(`admin API on ${at.host}:${at.port}: ${(e as Error).message} (choose another with --http HOST:PORT, or --http off)`);
     }
-    writeAdminInfo(this.opts.stateDir, { url: this.admin.url, pid: process.pid });
+    writeAdminInfo(this.opts.stateDir, { url: this.admin.url, ...this.owner() });
   }
 
   private authenticate(token: string, local: boolean): Vm | undefined {
@@ -567,7 +576,7 @@ export class Mediator implements LiveControl, MetricsSource {
   async stop(): Promise<void> {
     if (this.admin) {
       const { removeAdminInfo } = await import('../admin/files.js');
-      removeAdminInfo(this.opts.stateDir, process.pid);
+      removeAdminInfo(this.opts.stateDir, this.owner());
       await this.admin.app.close().catch(() => {});
     }
     if (this.flushTimer) clearInterval(this.flushTimer);
@@ -586,6 +595,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.store?.close();
     this.apiStore?.close();
     this.hostNvml?.close();
+    this.lock?.release();
     this.opts.log.info({}, 'mediator stopped');
   }
 }
