@@ -302,6 +302,31 @@ export class ExecContext {
    * new handle's id, or the driver's result when the load failed.
    */
   loadImage(kind: 'module' | 'library', load: (out: Buffer) => number, unload: (real: number) => number): { id: number } | { res: number } {
+    // A library needs no current context, but measuring does.
+    if (kind === 'library' && this.currentContext === NO_CONTEXT) return this.inPrimary(() => this.measuredLoad(kind, load, unload));
+    return this.measuredLoad(kind, load, unload);
+  }
+
+  /**
+   * Runs `f` with the primary context of the session's first device current, retained for the
+   * while (when that fails, as it is). On a GPU a library loaded meanwhile is loaded into that
+   * context too, and its memory freed with it if the guest has not retained it: what is measured
+   * then overcharges, never undercharges.
+   */
+  private inPrimary<T>(f: () => T): T {
+    const dev = this.deviceMap[0];
+    const o = this.out(13);
+    if (dev === undefined || this.d.cuDevicePrimaryCtxRetain(o, dev) !== 0) return f();
+    const pushed = this.d.cuCtxPushCurrent_v2(this.readU64(o)) === 0;
+    try {
+      return f();
+    } finally {
+      if (pushed) this.d.cuCtxPopCurrent_v2(o);
+      this.d.cuDevicePrimaryCtxRelease_v2(dev);
+    }
+  }
+
+  private measuredLoad(kind: 'module' | 'library', load: (out: Buffer) => number, unload: (real: number) => number): { id: number } | { res: number } {
     const before = this.deviceFree();
     const o = this.out(0);
     const res = load(o);

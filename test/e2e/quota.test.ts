@@ -102,7 +102,10 @@ test('pitched, stream-ordered and pool allocations count against the quota like 
 
 test('a module global counts like an allocation: a module that does not fit fails to load', async () => {
   const q = addVm('globals-vm', '--memory', '1G');
-  const g = run(paths, q, ['info', 'global:2048', 'info', 'global:256', 'info', 'alloc:768', 'alloc:1', 'unload', 'info', 'alloc:256', 'info']);
+  const g = run(paths, q, [
+    'info', 'global:2048', 'info', 'global:256', 'info', 'alloc:768', 'alloc:1', 'unload', 'info',
+    'lib:2048', 'lib:128', 'info', 'alloc:128', 'info', 'unload', 'info',
+  ]);
   assert.equal(await g.done, 0, g.lines.join('\n'));
   const l = g.lines;
   assert.match(l[0]!, /^info free=1024 total=1024 r=0$/);
@@ -114,8 +117,14 @@ test('a module global counts like an allocation: a module that does not fit fail
   assert.match(l[6]!, /^alloc 1 -> 2$/, 'the global and the allocation fill the quota');
   assert.match(l[7]!, /^unload 1 -> 0$/);
   assert.match(l[8]!, /^info free=256 total=1024 r=0$/, 'unloading gives the global back');
-  assert.match(l[9]!, /^alloc 256 -> 0$/);
-  assert.match(l[10]!, /^info free=0 total=1024 r=0$/);
+  // A library needs no current context: loaded without one, it counts all the same.
+  assert.match(l[9]!, /^lib 2048 -> 2$/, 'a library too large for the quota');
+  assert.match(l[10]!, /^lib 128 -> 0$/);
+  assert.match(l[11]!, /^info free=128 total=1024 r=0$/);
+  assert.match(l[12]!, /^alloc 128 -> 0$/);
+  assert.match(l[13]!, /^info free=0 total=1024 r=0$/);
+  assert.match(l[14]!, /^unload 1 -> 0$/);
+  assert.match(l[15]!, /^info free=128 total=1024 r=0$/, 'unloading the library gives its global back');
 });
 
 test('every allocation path, mixed across two processes of a VM, is refused exactly at the quota', async () => {

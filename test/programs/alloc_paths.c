@@ -7,7 +7,11 @@
  *   global:MIB    "global <MIB> -> <CUresult>" (cuModuleLoadData of a PTX module whose one
  *                 .global array takes MIB MiB of device memory; its last byte is set through
  *                 cuModuleGetGlobal)
- *   unload        "unload <n> -> <CUresult>" (cuModuleUnload of every module loaded)
+ *   lib:MIB       "lib <MIB> -> <CUresult>" (cuLibraryLoadData of the same PTX while no context
+ *                 is current, as a library needs none; then, in the primary context, its last
+ *                 byte is set through cuLibraryGetGlobal)
+ *   unload        "unload <n> -> <CUresult>" (cuModuleUnload of every module and cuLibraryUnload
+ *                 of every library loaded)
  *   reset         "reset -> <CUresult>": cuDevicePrimaryCtxReset, then the primary context is
  *                 retained again and made current and the stream made anew (the reset destroyed
  *                 it); what was allocated in the context (not stream-ordered memory) is forgotten
@@ -35,6 +39,8 @@ static int held_async[MAX_HELD];
 static int nheld;
 static CUmodule modules[MAX_HELD];
 static int nmodules;
+static CUlibrary libraries[MAX_HELD];
+static int nlibraries;
 
 static void keep(CUdeviceptr p, int async) {
   if (nheld < MAX_HELD) {
@@ -47,12 +53,40 @@ static void keep(CUdeviceptr p, int async) {
  * much smaller than MIB MiB takes exactly MIB MiB of the device. */
 #define GUARD 256
 
+/* PTX with one .global array, "big", taking `mib` MiB. */
+static void global_ptx(char *ptx, size_t len, size_t mib) {
+  snprintf(ptx, len,
+           ".version 7.0\n.target sm_52\n.address_size 64\n"
+           ".visible .global .align 256 .b32 big[%zu];\n", ((mib << 20) - GUARD) / 4);
+}
+
+/* Loads a library with a `mib` MiB global while no context is current, and sets its last byte
+ * (in context `c`). */
+static CUresult load_library(size_t mib, CUcontext c, CUlibrary *out) {
+  char ptx[512];
+  global_ptx(ptx, sizeof ptx, mib);
+  CUcontext popped;
+  CUresult r = cuCtxPopCurrent(&popped);
+  CUlibrary l;
+  if (r == CUDA_SUCCESS) r = cuLibraryLoadData(&l, ptx, NULL, NULL, 0, NULL, NULL, 0);
+  if (cuCtxSetCurrent(c)) return CUDA_ERROR_UNKNOWN;
+  if (r) return r;
+  CUdeviceptr p = 0;
+  size_t n = 0;
+  r = cuLibraryGetGlobal(&p, &n, l, "big");
+  if (r == CUDA_SUCCESS) r = cuMemsetD8(p + n - 1, 7, 1);
+  if (r) {
+    cuLibraryUnload(l);
+    return r;
+  }
+  *out = l;
+  return CUDA_SUCCESS;
+}
+
 /* Loads a module with one .global array taking `mib` MiB and sets its last byte. */
 static CUresult load_global(size_t mib, CUmodule *out) {
   char ptx[512];
-  snprintf(ptx, sizeof ptx,
-           ".version 7.0\n.target sm_52\n.address_size 64\n"
-           ".visible .global .align 256 .b32 big[%zu];\n", ((mib << 20) - GUARD) / 4);
+  global_ptx(ptx, sizeof ptx, mib);
   CUmodule m;
   CUresult r = cuModuleLoadData(&m, ptx);
   if (r) return r;
@@ -109,11 +143,18 @@ int main(int argc, char **argv) {
       CUresult r = load_global(mib, &m);
       if (r == CUDA_SUCCESS && nmodules < MAX_HELD) modules[nmodules++] = m;
       printf("global %zu -> %d\n", mib, (int)r);
+    } else if (!strncmp(argv[i], "lib:", 4)) {
+      size_t mib = strtoul(argv[i] + 4, NULL, 10);
+      CUlibrary l;
+      CUresult r = load_library(mib, c, &l);
+      if (r == CUDA_SUCCESS && nlibraries < MAX_HELD) libraries[nlibraries++] = l;
+      printf("lib %zu -> %d\n", mib, (int)r);
     } else if (!strcmp(argv[i], "unload")) {
       CUresult r = CUDA_SUCCESS;
-      int n = nmodules;
+      int n = nmodules + nlibraries;
       for (int k = 0; k < nmodules && r == CUDA_SUCCESS; k++) r = cuModuleUnload(modules[k]);
-      nmodules = 0;
+      for (int k = 0; k < nlibraries && r == CUDA_SUCCESS; k++) r = cuLibraryUnload(libraries[k]);
+      nmodules = nlibraries = 0;
       printf("unload %d -> %d\n", n, (int)r);
     } else if (!strcmp(argv[i], "reset")) {
       CUresult r = cuDevicePrimaryCtxReset(d);
