@@ -53,53 +53,31 @@ static void keep(CUdeviceptr p, int async) {
  * much smaller than MIB MiB takes exactly MIB MiB of the device. */
 #define GUARD 256
 
-/* PTX with one .global array, "big", taking `mib` MiB. */
-static void global_ptx(char *ptx, size_t len, size_t mib) {
-  snprintf(ptx, len,
+/* Loads PTX with one .global array, "big", taking `mib` MiB: as a module into the current context,
+ * or as a library (into `lib`) while no context is current, as a library needs none. Then sets
+ * the global's last byte, for a library in context `c`. */
+static CUresult load_global(size_t mib, CUmodule *mod, CUlibrary *lib, CUcontext c) {
+  char ptx[512];
+  snprintf(ptx, sizeof ptx,
            ".version 7.0\n.target sm_52\n.address_size 64\n"
            ".visible .global .align 256 .b32 big[%zu];\n", ((mib << 20) - GUARD) / 4);
-}
-
-/* Loads a library with a `mib` MiB global while no context is current, and sets its last byte
- * (in context `c`). */
-static CUresult load_library(size_t mib, CUcontext c, CUlibrary *out) {
-  char ptx[512];
-  global_ptx(ptx, sizeof ptx, mib);
-  CUcontext popped;
-  CUresult r = cuCtxPopCurrent(&popped);
-  CUlibrary l;
-  if (r == CUDA_SUCCESS) r = cuLibraryLoadData(&l, ptx, NULL, NULL, 0, NULL, NULL, 0);
-  if (cuCtxSetCurrent(c)) return CUDA_ERROR_UNKNOWN;
+  CUresult r;
+  if (lib) {
+    CUcontext popped;
+    r = cuCtxPopCurrent(&popped);
+    if (r == CUDA_SUCCESS) r = cuLibraryLoadData(lib, ptx, NULL, NULL, 0, NULL, NULL, 0);
+    if (cuCtxSetCurrent(c)) return CUDA_ERROR_UNKNOWN;
+  } else {
+    r = cuModuleLoadData(mod, ptx);
+  }
   if (r) return r;
   CUdeviceptr p = 0;
   size_t n = 0;
-  r = cuLibraryGetGlobal(&p, &n, l, "big");
+  r = lib ? cuLibraryGetGlobal(&p, &n, *lib, "big") : cuModuleGetGlobal(&p, &n, *mod, "big");
   if (r == CUDA_SUCCESS) r = cuMemsetD8(p + n - 1, 7, 1);
-  if (r) {
-    cuLibraryUnload(l);
-    return r;
-  }
-  *out = l;
-  return CUDA_SUCCESS;
-}
-
-/* Loads a module with one .global array taking `mib` MiB and sets its last byte. */
-static CUresult load_global(size_t mib, CUmodule *out) {
-  char ptx[512];
-  global_ptx(ptx, sizeof ptx, mib);
-  CUmodule m;
-  CUresult r = cuModuleLoadData(&m, ptx);
-  if (r) return r;
-  CUdeviceptr p = 0;
-  size_t n = 0;
-  r = cuModuleGetGlobal(&p, &n, m, "big");
-  if (r == CUDA_SUCCESS) r = cuMemsetD8(p + n - 1, 7, 1);
-  if (r) {
-    cuModuleUnload(m);
-    return r;
-  }
-  *out = m;
-  return CUDA_SUCCESS;
+  if (r && lib) cuLibraryUnload(*lib);
+  else if (r) cuModuleUnload(*mod);
+  return r;
 }
 
 static unsigned long long mib_used(CUmemoryPool pool) {
@@ -140,13 +118,13 @@ int main(int argc, char **argv) {
     } else if (!strncmp(argv[i], "global:", 7)) {
       size_t mib = strtoul(argv[i] + 7, NULL, 10);
       CUmodule m;
-      CUresult r = load_global(mib, &m);
+      CUresult r = load_global(mib, &m, NULL, NULL);
       if (r == CUDA_SUCCESS && nmodules < MAX_HELD) modules[nmodules++] = m;
       printf("global %zu -> %d\n", mib, (int)r);
     } else if (!strncmp(argv[i], "lib:", 4)) {
       size_t mib = strtoul(argv[i] + 4, NULL, 10);
       CUlibrary l;
-      CUresult r = load_library(mib, c, &l);
+      CUresult r = load_global(mib, NULL, &l, c);
       if (r == CUDA_SUCCESS && nlibraries < MAX_HELD) libraries[nlibraries++] = l;
       printf("lib %zu -> %d\n", mib, (int)r);
     } else if (!strcmp(argv[i], "unload")) {
@@ -182,7 +160,7 @@ int main(int argc, char **argv) {
       if (rd == CUDA_SUCCESS) {
         ra = cuMemAlloc(&p, mib << 20);
         if (ra == CUDA_SUCCESS) ra = cuMemsetD8(p + (mib << 20) - 1, 7, 1);
-        rg = load_global(gmib, &m);
+        rg = load_global(gmib, &m, NULL, NULL);
         rd = cuCtxDestroy(k);
       }
       if (cuCtxSetCurrent(c)) return 5;
