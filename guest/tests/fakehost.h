@@ -13,10 +13,10 @@
 enum fh_mode {
   FH_NORMAL = 0,
   FH_SILENT,       /* accepts and never answers */
-  FH_REFUSE,       /* answers HELLO with ERROR VGPU_ERR_AUTH */
+  FH_REFUSE,       /* answers HELLO with ERROR VG_WIRE_STATUS_AUTH */
   FH_DROP_ON_CALL, /* closes the connection at the first CALL */
   FH_BAD_REPLY_ID, /* answers every CALL with a REPLY carrying the wrong id */
-  FH_REFUSE_ATTACH, /* answers ATTACH with ATTACHED status VGPU_ERR_ADMISSION */
+  FH_REFUSE_ATTACH, /* answers ATTACH with ATTACHED status VG_WIRE_STATUS_ADMISSION */
   FH_STATUS         /* speaks minor 2 and answers STATUS with fh_status_reply() */
 };
 

@@ -8,6 +8,8 @@
  */
 #include "sg_graph.h"
 
+#include "culimits.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,21 +19,25 @@ static int is_sticky(sg_ptx_status st) {
   return st == SG_PTX_ERR_ILLEGAL_ADDRESS || st == SG_PTX_ERR_MISALIGNED || st == SG_PTX_ERR_TRAP;
 }
 
+/* Grid and block dimensions outside the limits (zero included) are CUDA_ERROR_INVALID_VALUE for a
+ * module's function but the undocumented CUresult 9 for library code, which is what cudart
+ * launches and reports as cudaErrorInvalidConfiguration (the guest's launch.c says more). */
 static CUresult check_dims(sg_func *f, const unsigned g[3], const unsigned b[3], unsigned shared) {
+  CUresult bad = f->mod->ctx ? CUDA_ERROR_INVALID_VALUE : SG_CUDA_ERROR_INVALID_CONFIGURATION;
   for (int i = 0; i < 3; i++)
-    if (g[i] == 0 || b[i] == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (g[i] == 0 || b[i] == 0) return bad;
   int v;
   sg_dev_attribute(CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, &v);
-  if (g[0] > (unsigned)v) return CUDA_ERROR_INVALID_VALUE;
+  if (g[0] > (unsigned)v) return bad;
   sg_dev_attribute(CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, &v);
-  if (g[1] > (unsigned)v || g[2] > (unsigned)v) return CUDA_ERROR_INVALID_VALUE;
+  if (g[1] > (unsigned)v || g[2] > (unsigned)v) return bad;
   sg_dev_attribute(CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, &v);
-  if (b[0] > 1024 || b[1] > 1024 || b[2] > (unsigned)v) return CUDA_ERROR_INVALID_VALUE;
+  if (b[0] > VG_CU_MAX_BLOCK_DIM_X || b[1] > VG_CU_MAX_BLOCK_DIM_Y || b[2] > (unsigned)v) return bad;
   uint64_t threads = (uint64_t)b[0] * b[1] * b[2];
   sg_ptx_attrs a;
   sg_ptx_kernel_attrs(f->k, &a);
-  if (threads > 1024 || (a.max_threads_per_block > 0 && threads > (uint64_t)a.max_threads_per_block))
-    return CUDA_ERROR_INVALID_VALUE;
+  if (threads > VG_CU_MAX_THREADS_PER_BLOCK || (a.max_threads_per_block > 0 && threads > (uint64_t)a.max_threads_per_block))
+    return bad;
   pthread_mutex_lock(&f->lock);
   int max_dyn = f->max_dyn_shared;
   pthread_mutex_unlock(&f->lock);

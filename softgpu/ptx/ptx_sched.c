@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "culimits.h"
 #include "ptx_alu.h"
 
 #define MAX_SHARED_BYTES (228u * 1024u)
@@ -379,7 +380,8 @@ sg_ptx_status sg_ptx_run(sg_ptx_kernel *k, const sg_ptx_launch *l, char *err, si
   uint64_t nthreads = (uint64_t)l->block[0] * l->block[1] * l->block[2];
   uint64_t nblocks = (uint64_t)l->grid[0] * l->grid[1] * l->grid[2];
   if (!nthreads || !nblocks) return launch_err(err, errlen, SG_PTX_ERR_LAUNCH, "zero-sized grid or block");
-  if (nthreads > 1024 || l->block[2] > 64 || l->grid[1] > 65535 || l->grid[2] > 65535)
+  if (nthreads > VG_CU_MAX_THREADS_PER_BLOCK || l->block[2] > VG_CU_MAX_BLOCK_DIM_Z || l->grid[1] > VG_CU_MAX_GRID_DIM_Y ||
+      l->grid[2] > VG_CU_MAX_GRID_DIM_Z)
     return launch_err(err, errlen, SG_PTX_ERR_LAUNCH, "block or grid dimensions exceed device limits");
   const uint32_t *lim = f->reqntid[0] ? f->reqntid : f->maxntid;
   if (lim[0] && nthreads > (uint64_t)lim[0] * lim[1] * lim[2])

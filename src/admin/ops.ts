@@ -7,7 +7,7 @@
 import { VgpuError } from '../common/errors.js';
 import { DEFAULT_POOL, type AddPoolInput, type AddVmInput, type AuditEntry, type PoolPatch, type Store, type Vm, type VmPatch } from '../store/index.js';
 import { addPoolSchema, poolPatchSchema, validate } from '../store/validate.js';
-import type { GpuView, PoolView, SessionView, UsageView, VmDetail, VmTokenView, VmView } from './schemas.js';
+import { vmView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
 import { parseSince } from './since.js';
 
 export interface UsageQuery {
@@ -57,21 +57,6 @@ export interface LiveControl {
   vmChanged(name: string): void;
   /** Writes unflushed usage to the store, so that reads are current. */
   flushUsage(): void;
-}
-
-export function vmView(vm: Vm): VmView {
-  return {
-    name: vm.name,
-    pool: vm.pool,
-    priority: vm.priority,
-    weight: vm.weight,
-    memoryQuota: vm.memoryQuota,
-    vgpus: vm.vgpus,
-    pciBusId: vm.pciBusId,
-    notes: vm.notes,
-    createdAt: vm.createdAt,
-    updatedAt: vm.updatedAt,
-  };
 }
 
 export class StoreOps implements AdminOps {

@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 
-import { PRIORITIES } from '../store/index.js';
+import { PRIORITIES, type Vm } from '../store/index.js';
 import { addPoolSchema, addVmSchema, poolPatchSchema, vmPatchSchema } from '../store/validate.js';
 
 const count = z.number().int().min(0);
@@ -23,6 +23,12 @@ export const vmSchema = z.object({
   updatedAt: isoTime,
 }).meta({ id: 'Vm' });
 export type VmView = z.infer<typeof vmSchema>;
+
+/** The public form of a VM, for the API and vgpu-admin alike: the schema's fields and nothing else
+ * (the store's row id stays inside). */
+export function vmView(vm: Vm): VmView {
+  return vmSchema.parse(vm);
+}
 
 export const usageSchema = z.object({
   vm: z.string(),

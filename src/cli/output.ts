@@ -31,22 +31,6 @@ export function vmSummary(vm: VmView): string {
   return `pool ${vm.pool}, priority ${vm.priority}, weight ${vm.weight}, memory quota ${memoryText(vm.memoryQuota)}, ${gpus}`;
 }
 
-/** The public JSON form of a VM (the store's shape; listed here so the CLI's output is explicit). */
-export function vmJson(vm: VmView): Record<string, unknown> {
-  return {
-    name: vm.name,
-    pool: vm.pool,
-    priority: vm.priority,
-    weight: vm.weight,
-    memoryQuota: vm.memoryQuota,
-    vgpus: vm.vgpus,
-    pciBusId: vm.pciBusId,
-    notes: vm.notes,
-    createdAt: vm.createdAt,
-    updatedAt: vm.updatedAt,
-  };
-}
-
 export function poolLine(p: { name: string; gpuUuids: readonly string[] }): string {
   return `pool ${p.name} (${p.gpuUuids.length === 0 ? 'no GPUs' : p.gpuUuids.join(', ')})`;
 }

@@ -103,10 +103,11 @@ export class AllocMap {
   }
 
   /** Throws INVALID_VALUE unless [p, p+n) lies inside one allocation (n = 0 is checked as 1). */
+  /** An empty range touches no memory: the driver accepts any address for it. */
   check(p: number, n: number): void {
-    const len = n === 0 ? 1 : n;
+    if (n === 0) return;
     const i = this.floor(p);
-    if (i >= 0 && Number.isSafeInteger(len) && p + len <= this.bases[i]! + this.sizes[i]!) return;
+    if (i >= 0 && Number.isSafeInteger(n) && p + n <= this.bases[i]! + this.sizes[i]!) return;
     throw new CudaError(CUDA_ERROR_INVALID_VALUE, `device range 0x${p.toString(16)}+${n} is not inside an allocation of this session`);
   }
 

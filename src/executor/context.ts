@@ -3,20 +3,37 @@
 // (gen/dispatch.ts) and hand-written ones (custom/) validate through it before calling the driver.
 
 import type { DriverApi } from './gen/ffi.js';
-import type { HandleKind } from './handles.js';
+import type { HandleKind } from '../protocol/handles.js';
 import { AllocMap, NO_CONTEXT } from './allocs.js';
 import type { DeviceClock } from './device-time.js';
+import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
 import {
   CudaError,
+  CUDA_ERROR_CONTEXT_IS_DESTROYED,
   CUDA_ERROR_INVALID_CONTEXT,
   CUDA_ERROR_INVALID_DEVICE,
   CUDA_ERROR_INVALID_HANDLE,
+  CUDA_ERROR_INVALID_VALUE,
   CUDA_ERROR_OUT_OF_MEMORY,
 } from './cuda.js';
 
 const TWO32 = 4294967296;
 /** Remote ids start here; 0, 1 and 2 are NULL, CU_STREAM_LEGACY and CU_STREAM_PER_THREAD. */
 const FIRST_ID = 0x1000;
+
+/** What the driver answers for a handle that names nothing: memory pools are checked as values
+ * (their entry points document CUDA_ERROR_INVALID_VALUE only), and a NULL graph or graph exec is
+ * a bad argument rather than a bad handle. */
+function badHandle(kind: HandleKind, isNull: boolean): number {
+  if (kind === 'context') return CUDA_ERROR_INVALID_CONTEXT;
+  if (kind === 'mempool') return CUDA_ERROR_INVALID_VALUE;
+  if (isNull && (kind === 'graph' || kind === 'graphexec')) return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_ERROR_INVALID_HANDLE;
+}
+
+function sharedKey(kind: HandleKind, real: number): string | undefined {
+  return kind === 'mempool' || kind === 'function' || kind === 'kernel' ? `${kind}:${real}` : undefined;
+}
 
 interface HandleEntry {
   kind: HandleKind;
@@ -58,7 +75,13 @@ export class ExecContext {
   private readonly ctxIds = new Map<number, number>();
   /** Physical device -> the id of its primary context, as retained through this session. */
   private readonly primaryIds = new Map<number, number>();
-  private readonly poolIds = new Map<number, number>();
+  /** One id per driver object that lookups name again (pools, functions, kernels), so the guest's
+   * handles to it compare equal, as the driver's do, and the table does not grow with each lookup. */
+  private readonly sharedIds = new Map<string, number>();
+  /** Functions and kernels by the module, library or kernel they were looked up in: they go with it. */
+  private readonly children = new Map<number, number[]>();
+  /** Physical devices whose primary context this session holds a driver retain on (one at most). */
+  readonly primaryRetained = new Set<number>();
   private nextId = FIRST_ID;
   private currentCtxId = -1;
   private deferred = 0;
@@ -116,12 +139,15 @@ export class ExecContext {
     this.quotaDenied = true;
   }
 
-  /** Scratch buffer for the i-th output of a call (16 bytes, reused across calls). */
+  /** Scratch buffer for the i-th output of a call (16 bytes, reused across calls): zeroed, so an
+   * output the driver leaves alone never carries an earlier call's value back to the guest. */
   out(i: number): Buffer {
     let b = this.outs[i];
     if (!b) {
       b = Buffer.alloc(16);
       this.outs[i] = b;
+    } else {
+      b.fill(0);
     }
     return b;
   }
@@ -152,27 +178,31 @@ export class ExecContext {
     if (kind === 'stream' && id <= 2) return id; // NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD
     if (id === 0) {
       if (nullable) return 0;
-      throw new CudaError(kind === 'context' ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE, `NULL ${kind}`);
+      throw new CudaError(badHandle(kind, true), `NULL ${kind}`);
     }
     const e = this.handles.get(id);
     // A CUkernel may be passed wherever a CUfunction is expected (cuda.h); cudart does so.
     if (!e || (e.kind !== kind && !(kind === 'function' && e.kind === 'kernel'))) {
-      throw new CudaError(kind === 'context' ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE,
-        `0x${id.toString(16)} is not a ${kind} of this session`);
+      throw new CudaError(badHandle(kind, false), `0x${id.toString(16)} is not a ${kind} of this session`);
     }
     return e.real;
   }
 
-  newHandle(kind: HandleKind, real: number): number {
-    // A memory pool is named again by every cuDeviceGet(Default)MemPool: one id per pool, so the
-    // guest's handles to it compare equal and the table does not grow with each lookup.
-    if (kind === 'mempool') {
-      const known = this.poolIds.get(real);
+  /** A new id for a driver handle; `owner` is the id whose destruction also ends this one. */
+  newHandle(kind: HandleKind, real: number, owner?: number): number {
+    const shared = sharedKey(kind, real);
+    if (shared !== undefined) {
+      const known = this.sharedIds.get(shared);
       if (known !== undefined) return known;
     }
     const id = this.nextId++;
     this.handles.set(id, { kind, real });
-    if (kind === 'mempool') this.poolIds.set(real, id);
+    if (shared !== undefined) this.sharedIds.set(shared, id);
+    if (owner !== undefined) {
+      const list = this.children.get(owner) ?? [];
+      list.push(id);
+      this.children.set(owner, list);
+    }
     return id;
   }
 
@@ -194,13 +224,20 @@ export class ExecContext {
 
   /** The context current for the call being served (what a new allocation or module belongs to). */
   get currentContext(): number {
-    return this.currentCtxId > 0 ? this.currentCtxId : NO_CONTEXT;
+    // Neither no context (0), an inactive primary (CTX_INACTIVE_PRIMARY) nor not yet known (-1).
+    return this.currentCtxId >= FIRST_ID ? this.currentCtxId : NO_CONTEXT;
   }
 
   dropHandle(id: number): void {
     const e = this.handles.get(id);
     if (e?.kind === 'context') this.ctxIds.delete(e.real);
-    if (e?.kind === 'mempool') this.poolIds.delete(e.real);
+    const shared = e && sharedKey(e.kind, e.real);
+    if (shared !== undefined) this.sharedIds.delete(shared);
+    const kids = this.children.get(id);
+    if (kids) {
+      this.children.delete(id);
+      for (const k of kids) this.dropHandle(k);
+    }
     const g = this.globals.get(id);
     if (g) {
       for (const p of g) this.allocs.removeFixed(p);
@@ -223,10 +260,20 @@ export class ExecContext {
   /** Makes the guest thread's current context current for the driver call that follows. */
   setCurrentCtx(id: number): void {
     if (id === this.currentCtxId) return;
-    const real = id === 0 ? 0 : this.handle(id, 'context', false);
+    const real = id === 0 || id === CTX_INACTIVE_PRIMARY ? 0 : this.handle(id, 'context', false);
     const res = this.d.cuCtxSetCurrent(real);
     if (res !== 0) throw new CudaError(res, 'cuCtxSetCurrent failed');
     this.currentCtxId = id;
+  }
+
+  /**
+   * What a call that needs a current context returns when it finds none: the driver's answer for
+   * a thread whose current context is a primary context that is not active is
+   * CUDA_ERROR_CONTEXT_IS_DESTROYED (cuda.h), which the executor, running the call with no
+   * context current, must give in its place.
+   */
+  noContextResult(res: number): number {
+    return res === CUDA_ERROR_INVALID_CONTEXT && this.currentCtxId === CTX_INACTIVE_PRIMARY ? CUDA_ERROR_CONTEXT_IS_DESTROYED : res;
   }
 
   /** Forgets which context is current (after a call that may have changed it on the driver). */
@@ -356,7 +403,11 @@ export class ExecContext {
     this.globals.set(ownerId, list);
   }
 
+  /** Device addresses mean something only in a context: without one the driver says so first. */
   checkRange(p: number, n: number): void {
+    if (this.currentCtxId === 0 || this.currentCtxId === CTX_INACTIVE_PRIMARY) {
+      throw new CudaError(CUDA_ERROR_INVALID_CONTEXT, 'no current context');
+    }
     this.allocs.check(p, n);
   }
 

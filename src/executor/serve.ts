@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
 import { Flag, FrameType } from '../protocol/constants.js';
-import { ProtocolError } from '../protocol/errors.js';
+import { ProtocolError, WireStatus } from '../protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame, type FrameConsumer } from '../protocol/frame.js';
 import { encodeStatus } from '../protocol/handshake.js';
 import { Reader } from '../protocol/reader.js';
@@ -91,7 +91,7 @@ export class SessionServer {
     });
     this.sock.on('error', (e) => this.close(`socket error: ${e.message}`));
     this.sock.on('close', () => this.close('guest disconnected'));
-    this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(0, 'ok')));
+    this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(WireStatus.OK, 'ok')));
   }
 
   /** A frame may be taken right now: not paused, GPU slice held (for calls), and this event-loop
@@ -274,6 +274,7 @@ export class SessionServer {
       res = e.code;
       this.log.debug({ op: op.name, code: e.code, reason: e.message }, 'call rejected');
     }
+    res = this.x.noContextResult(res);
     const t = now();
     const ns = (t - this.mark) * 1e6;
     this.mark = t;

@@ -12,20 +12,20 @@ import type { Logger } from 'pino';
 import { lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
 import { handleConnection, type GuestSession } from './connection.js';
-import { ExecutorPool } from './executors.js';
+import { KILL_LINGER_MS } from '../common/executor-ipc.js';
+import { ExecutorPool, type ExecutorHandle, type SessionRequest } from './executors.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
 import { placeVm, type Placement } from './identity.js';
 import { boundAddress, formatListen, listen, type ListenAddr } from './listen.js';
-import { Scheduler, type VmPolicy } from '../sched/scheduler.js';
+import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
 import { StoreOps, type LiveControl } from '../admin/ops.js';
 import type { SessionView } from '../admin/schemas.js';
 import type { MetricsSource } from '../admin/metrics.js';
 import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
-import { usageMessageSchema, UsageMeter, type UsageTotals } from './usage-meter.js';
-import { VgpuErr } from '../protocol/errors.js';
+import { UsageMeter, type UsageTotals } from './usage-meter.js';
 
 export interface MediatorOptions {
   stateDir: string;
@@ -52,9 +52,6 @@ export interface MediatorOptions {
 const USAGE_SAMPLE_DAYS = 90;
 /** How long an executor asked to end its session may take to exit before it is killed. */
 const KILL_GRACE_MS = 3000;
-/** How long a killed session's guest has to send its next request and read why
- * (src/executor/main.ts). */
-const KILL_LINGER_MS = 10_000;
 
 /** How long a VM's priority and weight are cached before the store is read again. */
 const POLICY_TTL_MS = 250;
@@ -78,15 +75,15 @@ export class Mediator implements LiveControl, MetricsSource {
   private pool!: ExecutorPool;
   private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
   readonly sessions = new Map<number, GuestSession>();
-  private readonly executors = new Map<number, { pid: number; send(m: object): void; kill(): void; exited: Promise<void> }>();
+  private readonly executors = new Map<number, ExecutorHandle>();
   private readonly policies = new Map<string, { at: number; policy: VmPolicy }>();
   readonly sched: Scheduler;
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
 
   constructor(private readonly opts: MediatorOptions) {
     this.sched = new Scheduler({
-      quantumMs: opts.quantumMs ?? 20,
-      starvationMs: opts.starvationMs ?? 1000,
+      quantumMs: opts.quantumMs ?? DEFAULT_QUANTUM_MS,
+      starvationMs: opts.starvationMs ?? DEFAULT_STARVATION_MS,
       policy: (vm) => this.policy(vm),
       grant: (id, contended) => {
         this.sessions.get(id)?.log.debug({ contended }, 'GPU slice granted');
@@ -239,27 +236,28 @@ export class Mediator implements LiveControl, MetricsSource {
     });
   }
 
-  /** Requests from a session's executor (docs/operations.md, Scheduling and quotas). */
-  private onExecutorMessage(s: GuestSession, m: Record<string, unknown>): void {
-    if (m.type === 'reserve' && typeof m.bytes === 'number') this.reserve(s, m.bytes);
-    else if (m.type === 'release' && typeof m.bytes === 'number') this.release(s, m.bytes);
-    else if (m.type === 'usage') {
-      const u = usageMessageSchema.safeParse(m);
-      if (u.success) this.usage.record(s.id, u.data);
-      else s.log.warn({ issue: u.error.issues[0]?.message }, 'malformed usage report from executor');
+  /** Requests from a session's executor (docs/operations.md, Scheduling and quotas), already
+   * validated (src/common/executor-ipc.ts). */
+  private onExecutorMessage(s: GuestSession, m: SessionRequest): void {
+    switch (m.type) {
+      case 'reserve':
+        return this.reserve(s, m.bytes);
+      case 'release':
+        return this.release(s, m.bytes);
+      case 'usage':
+        return this.usage.record(s.id, m);
+      case 'used':
+        this.used.set(s.id, m.bytes);
+        this.usage.setMemory(s.id, m.bytes);
+        return this.publishUsage(s.vm.name);
+      case 'killing':
+        return this.killAcks.get(s.id)?.();
+      case 'want':
+        return this.sched.want(s.id);
+      case 'yield':
+        s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
+        return this.sched.yield(s.id, m.usedNs, m.again);
     }
-    else if (m.type === 'used' && typeof m.bytes === 'number') {
-      this.used.set(s.id, m.bytes);
-      this.usage.setMemory(s.id, m.bytes);
-      this.publishUsage(s.vm.name);
-    }
-    else if (m.type === 'killing') this.killAcks.get(s.id)?.();
-    else if (m.type === 'want') this.sched.want(s.id);
-    else if (m.type === 'yield' && typeof m.usedNs === 'number') {
-      s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
-      this.sched.yield(s.id, m.usedNs, m.again === true);
-    }
-    else s.log.warn({ message: m.type }, 'unexpected message from executor');
   }
 
   /** Bytes of its VM's quota each session holds; a VM's sessions together never exceed it. */
@@ -496,7 +494,7 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   /** Ends a session: its executor stops serving it (freeing what it held) and sends the guest
-   * VGPU_ERR_KILLED with the reason, so the guest's next call fails and its log says why.
+   * VG_WIRE_STATUS_KILLED with the reason, so the guest's next call fails and its log says why.
    * Resolves once that answer is on its way; the executor exits when the guest closes its end,
    * or after a linger, and is killed if it does neither. */
   async killSession(id: number, reason: string): Promise<boolean> {
@@ -565,8 +563,8 @@ export class Mediator implements LiveControl, MetricsSource {
     }));
   }
 
-  schedulerCounts(): { grants: number; preemptions: number } {
-    return { grants: this.sched.stats.grants, preemptions: this.sched.stats.preemptions };
+  schedulerStats(): ReadonlyMap<string, Readonly<VmSchedStats>> {
+    return this.sched.stats;
   }
 
   executorCounts(): { running: number; spare: number } {

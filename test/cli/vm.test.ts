@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { vmSchema } from '../../src/admin/schemas.js';
 import { Store } from '../../src/store/index.js';
 import { cli, snapshot, tempDir } from './helpers.js';
 
@@ -98,6 +99,8 @@ test('vm list and show-vms, human and --json', async (t) => {
   assert.equal(json[1]?.['memoryQuota'], 512 * 1024 ** 2);
   assert.equal(json[1]?.['vgpus'], 2);
   assert.ok(!JSON.stringify(json).includes('token'), 'JSON output mentions tokens');
+  // The public form of a VM, the admin API's (vmSchema): the store's row id stays inside.
+  assert.deepEqual(Object.keys(json[0] ?? {}), Object.keys(vmSchema.shape));
 });
 
 test('vm show, human and --json with usage', async (t) => {

@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
 
 /** Top-level entries of the repository; a backticked path starting with one of them is ours. */
-const TOP = ['src', 'test', 'guest', 'softgpu', 'spec', 'tools', 'docs', 'bin', '.ci'];
+const TOP = ['src', 'test', 'guest', 'softgpu', 'common', 'spec', 'tools', 'docs', 'bin', '.ci'];
 const ROOT_FILES = ['README.md', 'Makefile', 'package.json', 'tsconfig.json'];
 
 function markdownFiles(dir: string): string[] {
@@ -58,7 +58,7 @@ test('every repository path named in README.md and docs/ exists', () => {
 test('no doc or source names a path outside the repository', () => {
   const outside = /\/work\/|\.\.\/shared\b|\bshared\/reference\b|\/home\/[a-z]/;
   const offenders: string[] = [];
-  const roots = ['README.md', 'docs', 'src', 'guest', 'softgpu', 'spec', 'tools', 'test', 'bin', 'Makefile', '.ci'];
+  const roots = ['README.md', 'docs', 'src', 'guest', 'softgpu', 'common', 'spec', 'tools', 'test', 'bin', 'Makefile', '.ci'];
   const walk = (p: string): void => {
     const st = statSync(p);
     if (st.isDirectory()) {

@@ -65,7 +65,7 @@ test('discovery-only sessions start no executor', async () => {
   assert.equal(m.logs.filter((l) => l.msg === 'session attached to executor').length, before);
 });
 
-test('auth: a wrong token is refused with VGPU_ERR_AUTH; TCP needs a token', async () => {
+test('auth: a wrong token is refused with VG_WIRE_STATUS_AUTH; TCP needs a token', async () => {
   const g = await TestGuest.connect(m.socket);
   await assert.rejects(g.hello('vgpu_not-a-real-token'), /unknown VM token/);
   await g.waitClosed();

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { scrape } from '../helpers/metrics.js';
 import { buildCudaProgram, nvccAvailable, runCudaProgram } from '../helpers/nvcc.js';
 import { buildProgram, startGuest, type InteractiveGuest } from '../helpers/programs.js';
 import { BIN } from '../helpers/paths.js';
@@ -30,6 +31,18 @@ after(async () => {
 function addVm(...args: string[]): string {
   const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', ...args, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
   return out.trim().split('\n').at(-1)!;
+}
+
+/** Waits until the mediator records `bytes` of device memory held by the VM's sessions (an
+ * exited guest's session ends once the mediator has seen its executor go). */
+async function memoryUsed(vm: string, bytes: number): Promise<void> {
+  let now = -1;
+  for (let i = 0; i < 600; i++) {
+    now = (await scrape(m.admin!)).value('vgpu_vm_memory_used_bytes', { vm });
+    if (now === bytes) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`${vm} still holds ${now} bytes`);
 }
 
 function guest(token: string, ...steps: string[]): InteractiveGuest {
@@ -65,7 +78,7 @@ test('a 2 GiB quota is the total memory the VM sees and is shared by its session
   // Once the holder exits, its memory is the VM's again.
   a.release();
   assert.equal(await a.done, 0);
-  await new Promise((r) => setTimeout(r, 300));
+  await memoryUsed('quota-vm', 0);
   const d = guest(q, 'alloc:1536', 'info');
   assert.equal(await d.done, 0);
   assert.match(d.lines[0]!, /alloc 1536 -> 0$/, d.lines.join('\n'));
@@ -185,7 +198,9 @@ test('what a context reset or destruction frees is the VM\'s again, in every pro
   assert.match(lb[6]!, /^alloc 1 -> 2$/, 'and the quota still holds');
   assert.match(lb[7]!, /^info free=0 total=1024 r=0$/);
 
-  // The stream-ordered allocation survived the reset and is freed like any other.
+  // The stream-ordered allocation survived the reset and is freed like any other. What the other
+  // process held stops counting once the mediator has seen its session end.
+  await memoryUsed('reset-vm', 100 * 1024 * 1024);
   a.release();
   assert.equal(await a.done, 0);
   assert.match(la[8]!, /^freeall 1 -> 0$/, la.join('\n'));

@@ -1,4 +1,5 @@
-// Starts a real vgpu-mediator (softgpu backend) in a temporary state dir for a test, and stops it.
+// Starts a real vgpu-mediator (softgpu backend unless asked for another) in a temporary state dir
+// for a test, and stops it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,12 +30,14 @@ export interface StartOptions {
   http?: string | false;
   /** A state directory of the caller's (kept at stop); default a fresh one, removed at stop. */
   stateDir?: string;
+  /** The host driver (default softgpu); 'cuda' needs NVIDIA's driver and a GPU. */
+  backend?: 'softgpu' | 'cuda';
 }
 
 export async function startMediator(opts: StartOptions = {}): Promise<RunningMediator> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'vgpu-test-'));
   const socket = join(stateDir, 'vgpu.sock');
-  const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', 'softgpu', '--default-vm', 'local',
+  const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', opts.backend ?? 'softgpu', '--default-vm', 'local',
     '--spare-executors', String(opts.spareExecutors ?? 1)];
   if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
   args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'));

@@ -1,12 +1,15 @@
 /*
  * A fixed amount of compute-bound GPU work, timed: LAUNCHES launches of the `spin` kernel from
  * kernels.fatbin, one synchronize. Prints {"ms": wall time of the work}. Used by the scheduling
- * tests to run two tenants against each other.
- *   compute FATBIN LAUNCHES ITERS
+ * tests to run two tenants against each other. With `hold`, once set up (module loaded, memory
+ * allocated) it prints `ready` and waits for a line or the end of stdin before launching, so a
+ * test can start two tenants' work together.
+ *   compute FATBIN LAUNCHES ITERS [hold]
  */
 #include <cuda.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define CK(x)                                                                   \
@@ -40,6 +43,13 @@ int main(int argc, char **argv)
   CK(cuModuleGetFunction(&k, m, "spin"));
   CK(cuMemAlloc(&out, 64 * 256 * sizeof(float)));
   void *args[] = {&out, &iters};
+  if (argc > 4 && strcmp(argv[4], "hold") == 0) {
+    printf("ready\n");
+    fflush(stdout);
+    int ch;
+    while ((ch = getchar()) != EOF && ch != '\n') {
+    }
+  }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (int i = 0; i < launches; i++) CK(cuLaunchKernel(k, 64, 1, 1, 256, 1, 1, 0, NULL, args, NULL));

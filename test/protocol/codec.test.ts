@@ -11,7 +11,9 @@ import { Flag, FrameType, MAX_PAYLOAD, PROTO_MAJOR, PROTO_MINOR } from '../../sr
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { decodeHello, decodeStatus, decodeWelcome, encodeHello, encodeStatus, encodeWelcome } from '../../src/protocol/handshake.js';
+import { decodeExtBlock, encodeExtBlock, MAX_EXTS } from '../../src/protocol/ext.js';
 import { Reader } from '../../src/protocol/reader.js';
+import { decodeStatusReply, encodeStatusReply } from '../../src/protocol/status.js';
 import { Writer } from '../../src/protocol/writer.js';
 import { ROOT } from '../helpers/paths.js';
 
@@ -93,6 +95,31 @@ test('HELLO, WELCOME and status payloads round-trip', () => {
   const badMagic = encodeHello(h);
   badMagic.writeUInt32LE(0xdeadbeef, 0);
   assert.throws(() => decodeHello(badMagic), /bad HELLO magic/);
+});
+
+test('WELCOME and STATUS_REPLY end with the same extension block, bounded both ways', () => {
+  const unknown = [{ tag: 0x7777, data: Buffer.from('later fact') }, { tag: 9, data: Buffer.alloc(0) }];
+  const block = new Writer();
+  encodeExtBlock(block, unknown, 'test');
+  const expected = block.take();
+  const wl = encodeWelcome({ major: 1, minor: 1, hostFlags: 0, sessionId: 1, driverVersion: 13000, vmName: 'v', devices: [], ext: { unknown } });
+  const st = encodeStatusReply({ windowMs: 0, devices: [], unknown });
+  assert.deepEqual(wl.subarray(wl.length - expected.length), expected);
+  assert.deepEqual(st.subarray(st.length - expected.length), expected);
+  assert.deepEqual(decodeWelcome(wl).ext?.unknown, unknown);
+  assert.deepEqual(decodeStatusReply(st).unknown, unknown);
+
+  const many = Array.from({ length: MAX_EXTS + 1 }, () => ({ tag: 1, data: Buffer.alloc(0) }));
+  assert.throws(() => encodeExtBlock(new Writer(), many, 'test'), RangeError);
+  const over = new Writer();
+  over.u32(MAX_EXTS + 1);
+  assert.throws(() => decodeExtBlock(new Reader(over.take()), 'test'), (e: unknown) => e instanceof ProtocolError && /count 257 exceeds 256/.test(e.message));
+  const past = new Writer();
+  past.u32(1);
+  past.u16(5);
+  past.u32(3);
+  past.raw(Buffer.from('ab'));
+  assert.throws(() => decodeExtBlock(new Reader(past.take()), 'test'), (e: unknown) => e instanceof ProtocolError && /runs past the payload/.test(e.message));
 });
 
 test('shared vectors decode as documented (C decodes the same file)', (t) => {

