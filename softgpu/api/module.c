@@ -28,6 +28,7 @@ CUresult sg_ptx_status_to_cu(sg_ptx_status st) {
     case SG_PTX_ERR_OUT_OF_RESOURCES: return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
     case SG_PTX_ERR_TRAP: return CUDA_ERROR_ASSERT;
     case SG_PTX_ERR_NOMEM: return CUDA_ERROR_OUT_OF_MEMORY;
+    case SG_PTX_ERR_CANCELLED: return CUDA_ERROR_LAUNCH_TIMEOUT;
   }
   return CUDA_ERROR_UNKNOWN;
 }

@@ -26,6 +26,8 @@ import type { SessionView } from '../admin/schemas.js';
 import type { MetricsSource } from '../admin/metrics.js';
 import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
 import { UsageMeter, type UsageTotals } from './usage-meter.js';
+import { HoldWatchdog } from './watchdog.js';
+import { formatDuration } from '../common/duration.js';
 
 export interface MediatorOptions {
   stateDir: string;
@@ -39,6 +41,9 @@ export interface MediatorOptions {
    * waiting session goes first whatever its class. */
   quantumMs?: number;
   starvationMs?: number;
+  /** How long one call may hold a GPU while others wait, for VMs without their own limit (ms;
+   * 0: no limit; default DEFAULT_MAX_HOLD_MS). */
+  maxHoldMs?: number;
   /** Admin HTTP API address (docs/admin-api.md); undefined for none. */
   http?: { host: string; port: number } | undefined;
   /** How executors measure device time (src/executor/device-time.ts); default auto. */
@@ -53,8 +58,11 @@ const USAGE_SAMPLE_DAYS = 90;
 /** How long an executor asked to end its session may take to exit before it is killed. */
 const KILL_GRACE_MS = 3000;
 
-/** How long a VM's priority and weight are cached before the store is read again. */
+/** How long a VM's priority, weight and hold limit are cached before the store is read again. */
 const POLICY_TTL_MS = 250;
+/** The hold limit of VMs that set none (--max-hold): long for any kernel on a GPU, and far
+ * shorter than the minutes a runaway kernel would keep everyone else waiting. */
+export const DEFAULT_MAX_HOLD_MS = 10_000;
 /** Extra quota granted with each reservation, so many small allocations cost one request. */
 const QUOTA_SLACK = 64 * 1024 * 1024;
 
@@ -76,8 +84,9 @@ export class Mediator implements LiveControl, MetricsSource {
   private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
   readonly sessions = new Map<number, GuestSession>();
   private readonly executors = new Map<number, ExecutorHandle>();
-  private readonly policies = new Map<string, { at: number; policy: VmPolicy }>();
+  private readonly policies = new Map<string, { at: number; policy: VmPolicy; maxHoldMs: number | null }>();
   readonly sched: Scheduler;
+  private readonly watchdog: HoldWatchdog;
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
 
   constructor(private readonly opts: MediatorOptions) {
@@ -92,8 +101,20 @@ export class Mediator implements LiveControl, MetricsSource {
       preempt: (id) => {
         this.sessions.get(id)?.log.debug({}, 'GPU slice preempted');
         this.executors.get(id)?.send({ type: 'preempt' });
+        this.watchdog.asked(id);
       },
-      contended: (id) => this.executors.get(id)?.send({ type: 'contended' }),
+      contended: (id) => {
+        this.executors.get(id)?.send({ type: 'contended' });
+        this.watchdog.contended(id);
+      },
+    });
+    this.watchdog = new HoldWatchdog({
+      limitMs: (id) => this.holdLimit(id),
+      holdsContended: (id) => {
+        const gpu = this.sessions.get(id)?.placement.deviceMap[0] ?? -1;
+        return this.sched.holderOf(gpu) === id && this.sched.waitingOn(gpu).length > 0;
+      },
+      end: (id, heldMs, limitMs) => this.endHog(id, heldMs, limitMs),
     });
   }
 
@@ -213,6 +234,7 @@ export class Mediator implements LiveControl, MetricsSource {
             s.state = 'ended';
             this.sessions.delete(s.id);
             this.sched.remove(s.id);
+            this.watchdog.released(s.id);
             this.executors.delete(s.id);
             this.dropLedger(s);
             this.usage.close(s.id);
@@ -256,6 +278,7 @@ export class Mediator implements LiveControl, MetricsSource {
         return this.sched.want(s.id);
       case 'yield':
         s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
+        this.watchdog.released(s.id);
         return this.sched.yield(s.id, m.usedNs, m.again);
     }
   }
@@ -381,20 +404,50 @@ export class Mediator implements LiveControl, MetricsSource {
     }
   }
 
-  /** A VM's scheduling policy, read from the store (cached briefly) so changes apply live. */
-  private policy(vm: string): VmPolicy {
+  /** A VM's scheduling settings, read from the store (cached briefly) so changes apply live. */
+  private settings(vm: string): { policy: VmPolicy; maxHoldMs: number | null } {
     const now = Date.now();
     const hit = this.policies.get(vm);
-    if (hit && now - hit.at < POLICY_TTL_MS) return hit.policy;
+    if (hit && now - hit.at < POLICY_TTL_MS) return hit;
     let policy: VmPolicy = hit?.policy ?? { priority: 'medium', weight: 100 };
+    let maxHoldMs = hit?.maxHoldMs ?? null;
     try {
       const v = this.store.getVm(vm);
       policy = { priority: v.priority, weight: v.weight };
+      maxHoldMs = v.maxHoldMs;
     } catch {
-      /* removed while running: keep the last known policy */
+      /* removed while running: keep the last known settings */
     }
-    this.policies.set(vm, { at: now, policy });
-    return policy;
+    const entry = { at: now, policy, maxHoldMs };
+    this.policies.set(vm, entry);
+    return entry;
+  }
+
+  private policy(vm: string): VmPolicy {
+    return this.settings(vm).policy;
+  }
+
+  /** How long one call of the session may hold its GPU while others wait (ms; 0: no limit). */
+  private holdLimit(id: number): number {
+    const s = this.sessions.get(id);
+    if (!s) return 0;
+    return this.settings(s.vm.name).maxHoldMs ?? this.opts.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
+  }
+
+  /** The watchdog found the session holding its GPU in one call past its limit while others
+   * waited (src/mediator/watchdog.ts): it is ended as an operator would end it, and audited. */
+  private endHog(id: number, heldMs: number, limitMs: number): void {
+    const s = this.sessions.get(id);
+    if (!s || !this.executors.has(id) || this.killAcks.has(id)) return;
+    const why = `session ended by the GPU watchdog: one call held the GPU for ${formatDuration(heldMs)} while other sessions waited (limit ${formatDuration(limitMs)}, max-hold)`;
+    const waiting = this.sched.waitingOn(s.placement.deviceMap[0] ?? -1);
+    s.log.warn({ heldMs, limitMs, waiting, reason: why }, 'session ended by the watchdog');
+    try {
+      this.store.audit({ action: 'session.watchdog', target: s.vm.name, details: { session: id, guestPid: s.pid, heldMs, limitMs, waiting, reason: why } });
+    } catch (e) {
+      s.log.error({ err: (e as Error).message }, 'could not audit the watchdog ending a session');
+    }
+    void this.endSession(id, why);
   }
 
   // ---- placement (src/mediator/placement.ts) ---------------------------------------------------
@@ -493,26 +546,39 @@ export class Mediator implements LiveControl, MetricsSource {
     return out.sort((a, b) => a.id - b.id);
   }
 
-  /** Ends a session: its executor stops serving it (freeing what it held) and sends the guest
-   * VG_WIRE_STATUS_KILLED with the reason, so the guest's next call fails and its log says why.
-   * Resolves once that answer is on its way; the executor exits when the guest closes its end,
-   * or after a linger, and is killed if it does neither. */
+  /** An operator ends a session (endSession). */
   async killSession(id: number, reason: string): Promise<boolean> {
     const s = this.sessions.get(id);
-    const exec = this.executors.get(id);
-    if (!s || !exec) return false;
+    if (!s || !this.executors.has(id)) return false;
     s.log.warn({ reason }, 'session ended by an operator');
+    await this.endSession(id, `session ended by an operator: ${reason}`);
+    return true;
+  }
+
+  /** Ends a session: its executor abandons the work it is running, stops serving it (freeing
+   * what it held) and sends the guest VG_WIRE_STATUS_KILLED with `why`, so the guest's next call
+   * fails and its log says why. Resolves once that answer is on its way, when the GPU is free
+   * for the others; the executor exits when the guest closes its end, or after a linger, and is
+   * killed if it does neither. */
+  private async endSession(id: number, why: string): Promise<void> {
+    const s = this.sessions.get(id);
+    const exec = this.executors.get(id);
+    if (!s || !exec || this.killAcks.has(id)) return; // already being ended
     const acked = new Promise<void>((resolve) => this.killAcks.set(id, resolve));
-    exec.send({ type: 'kill', reason: `session ended by an operator: ${reason}` });
+    exec.send({ type: 'kill', reason: why });
+    // Inside a long kernel the executor reads no message until the kernel is over.
+    exec.abandon();
     const unanswered = setTimeout(() => exec.kill(), KILL_GRACE_MS);
     await Promise.race([acked, exec.exited]);
     clearTimeout(unanswered);
     s.state = 'ended';
     this.killAcks.delete(id);
+    // It runs nothing more: the GPU is the others' now, not once its guest has read why.
+    this.sched.remove(id);
+    this.watchdog.released(id);
     const lingering = setTimeout(() => exec.kill(), KILL_LINGER_MS + KILL_GRACE_MS);
     lingering.unref();
     void exec.exited.then(() => clearTimeout(lingering));
-    return true;
   }
 
   async endVmSessions(vm: string, reason: string): Promise<number> {
@@ -534,7 +600,7 @@ export class Mediator implements LiveControl, MetricsSource {
     const vm = this.store.findVm(name);
     if (!vm) return;
     const policy = this.policy(name);
-    this.opts.log.info({ vm: name, ...policy, memoryQuota: vm.memoryQuota, sessions: running }, 'VM settings changed; applied to its running sessions');
+    this.opts.log.info({ vm: name, ...policy, memoryQuota: vm.memoryQuota, maxHoldMs: vm.maxHoldMs, sessions: running }, 'VM settings changed; applied to its running sessions');
   }
 
   // ---- metrics (src/admin/metrics.ts) -----------------------------------------------------------

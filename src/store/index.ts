@@ -18,6 +18,7 @@ export {
   WEIGHT_DEFAULT,
   VGPUS_MAX,
   MEMORY_QUOTA_MIN,
+  toMaxHoldMs,
   type Priority,
   type AddVmInput,
   type VmPatch,
