@@ -179,7 +179,8 @@ interface Serving {
   killed?: string;
 }
 
-/** The mediator's steering of the session: scheduler slices, quota, the VM's memory, a kill. */
+/** The mediator's steering of the session: scheduler slices, quota (and giving unused quota back),
+ * the VM's memory, a kill. */
 function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
   switch (c.type) {
     case 'grant':
@@ -190,6 +191,8 @@ function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
       return s.gate.markContended();
     case 'quota':
       return s.server.quotaAnswer(c.granted);
+    case 'trim':
+      return s.x.trimReservation();
     case 'vmUsage':
       s.x.vmUsed = c.bytes;
       s.x.vmUsedOwn = c.own;
@@ -251,7 +254,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, memoryNow: 0 };
   const reportUsage = (final: boolean): void => {
     const st = server.stats;
-    const memoryNow = x.allocs.total;
+    const memoryNow = x.held;
     const busyNs = deviceTime(final);
     const d = {
       calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 
-import { Store, type Vm } from '../store/index.js';
+import { lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
 import { handleConnection, type GuestSession } from './connection.js';
 import { KILL_LINGER_MS } from '../common/executor-ipc.js';
@@ -67,6 +67,8 @@ export const DEFAULT_MAX_HOLD_MS = 10_000;
 const QUOTA_SLACK = 64 * 1024 * 1024;
 
 export class Mediator implements LiveControl, MetricsSource {
+  /** The state directory is this mediator's alone while it runs (src/store/lock.ts). */
+  private lock: StateLock | undefined;
   private store!: Store;
   /** Per-session and per-VM usage (src/mediator/usage-meter.ts); NVML status reads it too. */
   readonly usage = new UsageMeter();
@@ -126,6 +128,8 @@ export class Mediator implements LiveControl, MetricsSource {
 
   async start(): Promise<void> {
     const log = this.opts.log;
+    // Before anything else touches the directory (or a listener replaces a socket file).
+    this.lock = lockStateDir(this.opts.stateDir);
     this.store = Store.open(this.opts.stateDir, { actor: 'mediator' });
     if (this.opts.defaultVm) this.store.ensureVm(this.opts.defaultVm);
     this.backend = await chooseBackend(this.opts.backend, log);
@@ -155,6 +159,11 @@ export class Mediator implements LiveControl, MetricsSource {
     log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
   }
 
+  /** What marks the files this mediator writes in the state directory as its own. */
+  private owner(): { pid: number; instance: string } {
+    return { pid: process.pid, instance: this.lock!.holder.instance };
+  }
+
   get adminUrl(): string | undefined {
     return this.admin?.url;
   }
@@ -174,7 +183,7 @@ export class Mediator implements LiveControl, MetricsSource {
     } catch (e) {
       throw new Error(`admin API on ${at.host}:${at.port}: ${(e as Error).message} (choose another with --http HOST:PORT, or --http off)`);
     }
-    writeAdminInfo(this.opts.stateDir, { url: this.admin.url, pid: process.pid });
+    writeAdminInfo(this.opts.stateDir, { url: this.admin.url, ...this.owner() });
   }
 
   private authenticate(token: string, local: boolean): Vm | undefined {
@@ -283,14 +292,29 @@ export class Mediator implements LiveControl, MetricsSource {
     return sum;
   }
 
+  /** Requests waiting for the VM's other sessions to give back their slack (trim), by VM. */
+  private readonly trimming = new Map<string, { waiting: Set<number>; queue: Array<{ s: GuestSession; bytes: number }> }>();
+
   /** Grants `bytes` more (plus some slack, so a run of small allocations costs one request) if
-   * the VM stays within its quota; answers 0 otherwise. */
-  private reserve(s: GuestSession, bytes: number): void {
+   * the VM stays within its quota; answers 0 otherwise. Slack the VM's other sessions hold but do
+   * not use is no reason to refuse: they are asked to give it back (trim) and the request waits
+   * for their answers, so the VM is refused exactly at its quota. */
+  private reserve(s: GuestSession, bytes: number, mayTrim = true): void {
+    const vm = s.vm.name;
+    const pending = this.trimming.get(vm);
+    if (pending && mayTrim) {
+      pending.queue.push({ s, bytes });
+      return;
+    }
     const quota = this.currentQuota(s);
-    const held = this.vmReserved(s.vm.name);
+    const held = this.vmReserved(vm);
     let granted = 0;
     if (quota === null) granted = bytes;
     else if (held + bytes <= quota) granted = Math.min(quota - held, bytes + QUOTA_SLACK);
+    else if (mayTrim && held - this.vmSlack(vm, s.id) + bytes <= quota) {
+      this.trim(s, bytes);
+      return;
+    }
     if (granted > 0) {
       const l = this.ledger.get(s.vm.name) ?? new Map<number, number>();
       l.set(s.id, (l.get(s.id) ?? 0) + granted);
@@ -305,9 +329,45 @@ export class Mediator implements LiveControl, MetricsSource {
   private release(s: GuestSession, bytes: number): void {
     const l = this.ledger.get(s.vm.name);
     const cur = l?.get(s.id);
-    if (!l || cur === undefined) return;
-    l.set(s.id, Math.max(0, cur - bytes));
-    this.publishUsage(s.vm.name);
+    if (l && cur !== undefined) {
+      l.set(s.id, Math.max(0, cur - bytes));
+      this.publishUsage(s.vm.name);
+    }
+    this.trimAnswered(s.vm.name, s.id);
+  }
+
+  /** What the VM's sessions other than `except` have reserved beyond what they hold. */
+  private vmSlack(vm: string, except: number): number {
+    let slack = 0;
+    for (const [id, reserved] of this.ledger.get(vm) ?? []) {
+      if (id !== except) slack += Math.max(0, reserved - (this.used.get(id) ?? 0));
+    }
+    return slack;
+  }
+
+  /** Asks the VM's other sessions with slack to give it back; `s`'s request waits for them. */
+  private trim(s: GuestSession, bytes: number): void {
+    const vm = s.vm.name;
+    const waiting = new Set<number>();
+    for (const [id, reserved] of this.ledger.get(vm) ?? []) {
+      const exec = this.executors.get(id);
+      if (id === s.id || !exec || reserved <= (this.used.get(id) ?? 0)) continue;
+      waiting.add(id);
+      exec.send({ type: 'trim' });
+    }
+    this.trimming.set(vm, { waiting, queue: [{ s, bytes }] });
+    if (waiting.size === 0) this.trimAnswered(vm, -1);
+  }
+
+  /** A session answered a trim (its executor released its slack, or it ended): once all have,
+   * the waiting requests are decided on what the VM now holds. */
+  private trimAnswered(vm: string, id: number): void {
+    const t = this.trimming.get(vm);
+    if (!t) return;
+    t.waiting.delete(id);
+    if (t.waiting.size > 0) return;
+    this.trimming.delete(vm);
+    for (const q of t.queue) if (this.executors.has(q.s.id)) this.reserve(q.s, q.bytes, false);
   }
 
   /** Device memory each session really holds (reservations include some slack). */
@@ -318,6 +378,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.used.delete(s.id);
     this.ledger.get(s.vm.name)?.delete(s.id);
     this.publishUsage(s.vm.name);
+    this.trimAnswered(s.vm.name, s.id);
   }
 
   private vmUsed(vm: string): number {
@@ -579,7 +640,7 @@ export class Mediator implements LiveControl, MetricsSource {
   async stop(): Promise<void> {
     if (this.admin) {
       const { removeAdminInfo } = await import('../admin/files.js');
-      removeAdminInfo(this.opts.stateDir, process.pid);
+      removeAdminInfo(this.opts.stateDir, this.owner());
       await this.admin.app.close().catch(() => {});
     }
     if (this.flushTimer) clearInterval(this.flushTimer);
@@ -598,6 +659,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.store?.close();
     this.apiStore?.close();
     this.hostNvml?.close();
+    this.lock?.release();
     this.opts.log.info({}, 'mediator stopped');
   }
 }

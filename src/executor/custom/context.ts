@@ -1,6 +1,7 @@
 // Primary and ordinary contexts. The guest keeps the current context per thread and the primary
 // context's reference count; the executor maps guest device ordinals to physical ones and gives
-// each driver context one stable remote id.
+// each driver context one stable remote id. Destroying a context frees what was allocated and
+// loaded in it, so the session's quota is given back too (ExecContext.contextGone).
 
 import type { Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
@@ -14,8 +15,19 @@ export function cuDevicePrimaryCtxRetain(x: ExecContext, r: Reader, w: Writer): 
   const res = x.d.cuDevicePrimaryCtxRetain(o, physical);
   if (res !== 0) return res;
   x.primaryRetained.add(physical);
-  w.u64(x.contextId(x.readU64(o)));
+  w.u64(x.primaryContextId(physical, x.readU64(o)));
   return 0;
+}
+
+/** Whether the driver still has `physical`'s primary context. The guest sends only its last
+ * release, and the session holds one retain per active guest primary, so a release normally ends
+ * it; but a client speaking the protocol itself may retain twice, and memory the driver still
+ * holds must stay counted: the driver is asked. */
+function primaryActive(x: ExecContext, physical: number): boolean {
+  const flags = x.out(0);
+  const active = x.out(1);
+  if (x.d.cuDevicePrimaryCtxGetState(physical, flags, active) !== 0) return true;
+  return active.readInt32LE(0) !== 0;
 }
 
 export function cuDevicePrimaryCtxRelease_v2(x: ExecContext, r: Reader): number {
@@ -25,7 +37,10 @@ export function cuDevicePrimaryCtxRelease_v2(x: ExecContext, r: Reader): number 
   // The last release destroys the context, and the clock's events in it.
   x.contextEnding();
   const res = x.d.cuDevicePrimaryCtxRelease_v2(physical);
-  if (res === 0) x.primaryRetained.delete(physical);
+  if (res === 0) {
+    x.primaryRetained.delete(physical);
+    if (!primaryActive(x, physical)) x.primaryGone(physical);
+  }
   return res;
 }
 
@@ -39,7 +54,11 @@ export function cuDevicePrimaryCtxReset_v2(x: ExecContext, r: Reader): number {
   // A reset keeps the driver's retain count, but the guest retains again after one (it keeps its
   // own count and asks the host only to activate): the session's retain goes with the reset, so
   // the host holds one retain per active guest primary context and the last release ends it.
-  if (res === 0 && x.primaryRetained.delete(physical)) x.d.cuDevicePrimaryCtxRelease_v2(physical);
+  // What lived in the context is gone with it, and its bytes go back to the quota.
+  if (res === 0) {
+    if (x.primaryRetained.delete(physical)) x.d.cuDevicePrimaryCtxRelease_v2(physical);
+    x.primaryGone(physical);
+  }
   return res;
 }
 
@@ -70,6 +89,9 @@ export function cuCtxDestroy_v2(x: ExecContext, r: Reader): number {
   x.contextEnding();
   const res = x.d.cuCtxDestroy_v2(real);
   x.invalidateCurrent();
-  if (res === 0) x.dropHandle(id);
+  if (res === 0) {
+    x.contextGone(id);
+    x.dropHandle(id);
+  }
   return res;
 }

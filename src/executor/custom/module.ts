@@ -94,23 +94,24 @@ function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`, 'utf8');
 }
 
+/** Loads count toward the quota like allocations: what the driver took for them (ExecContext.loadImage). */
 export function cuModuleLoadData(x: ExecContext, r: Reader, w: Writer): number {
   const hash = hashOf(r);
   r.end();
-  const o = x.out(0);
-  const res = x.d.cuModuleLoadData(o, image(x, hash));
-  if (res !== 0) return res;
-  w.u64(x.newHandle('module', x.readU64(o)));
+  const img = image(x, hash);
+  const got = x.loadImage('module', (o) => x.d.cuModuleLoadData(o, img), (m) => x.d.cuModuleUnload(m));
+  if ('res' in got) return got.res;
+  w.u64(got.id);
   return 0;
 }
 
 export function cuLibraryLoadData(x: ExecContext, r: Reader, w: Writer): number {
   const hash = hashOf(r);
   r.end();
-  const o = x.out(0);
-  const res = x.d.cuLibraryLoadData(o, image(x, hash), null, null, 0, null, null, 0);
-  if (res !== 0) return res;
-  w.u64(x.newHandle('library', x.readU64(o)));
+  const img = image(x, hash);
+  const got = x.loadImage('library', (o) => x.d.cuLibraryLoadData(o, img, null, null, 0, null, null, 0), (l) => x.d.cuLibraryUnload(l));
+  if ('res' in got) return got.res;
+  w.u64(got.id);
   return 0;
 }
 
