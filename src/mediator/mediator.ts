@@ -217,7 +217,7 @@ export class Mediator implements LiveControl, MetricsSource {
         const gpu = s.placement.deviceMap[0] ?? 0;
         this.sched.add({ id: s.id, vm: s.vm.name, gpu });
         this.usage.open({ sessionId: s.id, vm: s.vm.name, guestPid: s.pid, gpus: s.placement.deviceMap });
-        const exec = await this.pool.attach(
+        await this.pool.attach(
           {
             type: 'session',
             sessionId: s.id,
@@ -241,9 +241,12 @@ export class Mediator implements LiveControl, MetricsSource {
             const level = end.code === 0 ? 'info' : 'warn';
             s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
           },
+          // Before the executor has the session: its first 'want' is answered through this map.
+          (exec) => {
+            s.executorPid = exec.pid;
+            this.executors.set(s.id, exec);
+          },
         );
-        s.executorPid = exec.pid;
-        this.executors.set(s.id, exec);
         s.state = 'attached';
         s.log.info({ executorPid: s.executorPid, gpus: s.placement.deviceMap }, 'session attached to executor');
       },

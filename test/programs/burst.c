@@ -1,0 +1,68 @@
+/*
+ * One guest of a burst (test/e2e/burst.test.ts, test/soak/burst.ts): many of these start at once
+ * against one mediator. Each runs `vadd` from kernels.fatbin on inputs derived from SEED and checks
+ * every element of the result. Prints `verified SEED N` and exits 0 when all N are right; any
+ * failing call is printed (spin.h's CK) and the exit status is 1, a wrong element 3. With `hold`
+ * it then keeps its session open until a line or the end of stdin, so that a test can end many
+ * sessions at the same moment.
+ *   burst FATBIN SEED [hold]
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "spin.h"
+
+#define N 4096
+
+int main(int argc, char **argv) {
+  if (argc < 3) return 2;
+  unsigned seed = (unsigned)strtoul(argv[2], NULL, 10);
+  FILE *f = fopen(argv[1], "rb");
+  if (!f) return 2;
+  static char img[1 << 20];
+  size_t n = fread(img, 1, sizeof img, f);
+  fclose(f);
+  if (n == 0) return 2;
+  static float a[N], b[N], c[N];
+  for (int i = 0; i < N; i++) {
+    a[i] = (float)((seed + (unsigned)i) % 1000);
+    b[i] = (float)((seed * 7u + (unsigned)i * 3u) % 1000);
+  }
+  CUdevice d;
+  CUcontext ctx;
+  CUmodule m;
+  CUfunction k;
+  CUdeviceptr da, db, dc;
+  CK(cuInit(0));
+  CK(cuDeviceGet(&d, 0));
+  CK(cuCtxCreate(&ctx, NULL, 0, d));
+  CK(cuModuleLoadData(&m, img));
+  CK(cuModuleGetFunction(&k, m, "vadd"));
+  CK(cuMemAlloc(&da, sizeof a));
+  CK(cuMemAlloc(&db, sizeof b));
+  CK(cuMemAlloc(&dc, sizeof c));
+  CK(cuMemcpyHtoD(da, a, sizeof a));
+  CK(cuMemcpyHtoD(db, b, sizeof b));
+  int count = N;
+  void *args[] = {&da, &db, &dc, &count};
+  CK(cuLaunchKernel(k, N / 256, 1, 1, 256, 1, 1, 0, NULL, args, NULL));
+  CK(cuMemcpyDtoH(c, dc, sizeof c));
+  for (int i = 0; i < N; i++) {
+    if (c[i] != a[i] + b[i]) {
+      fprintf(stderr, "element %d: %g + %g gave %g\n", i, a[i], b[i], c[i]);
+      return 3;
+    }
+  }
+  CK(cuMemFree(da));
+  CK(cuMemFree(db));
+  CK(cuMemFree(dc));
+  CK(cuCtxDestroy(ctx));
+  printf("verified %u %d\n", seed, N);
+  fflush(stdout);
+  if (argc > 3 && strcmp(argv[3], "hold") == 0) {
+    int ch;
+    while ((ch = getchar()) != EOF && ch != '\n') {
+    }
+  }
+  return 0;
+}
