@@ -133,6 +133,7 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
     if (h.type == VG_FT_ATTACH) {
       if (h.len || fh_get(fh, (int)(st - fh->conn)).attaches) VGT_FAIL("fakehost: bad or second ATTACH");
       fh_bump(&st->attaches);
+      if (fh->mode == FH_SILENT_ATTACH) continue;
       int refuse = fh->mode == FH_REFUSE_ATTACH;
       const char *m = refuse ? "the pool has no room" : "ok";
       uint8_t pl[64];

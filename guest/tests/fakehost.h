@@ -17,7 +17,8 @@ enum fh_mode {
   FH_DROP_ON_CALL, /* closes the connection at the first CALL */
   FH_BAD_REPLY_ID, /* answers every CALL with a REPLY carrying the wrong id */
   FH_REFUSE_ATTACH, /* answers ATTACH with ATTACHED status VG_WIRE_STATUS_ADMISSION */
-  FH_STATUS         /* speaks minor 2 and answers STATUS with fh_status_reply() */
+  FH_STATUS,        /* speaks minor 2 and answers STATUS with fh_status_reply() */
+  FH_SILENT_ATTACH  /* answers the handshake, never ATTACH (a host whose executors never start) */
 };
 
 #define FH_MEM_BASE 0x10000ull

@@ -49,7 +49,7 @@ TEST(conn_tcp_silent_host_bounded) {
   snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
   setenv("VGPU_SERVER", spec, 1);
   setenv("VGPU_CONFIG", "/dev/null", 1);
-  setenv("VGPU_CONNECT_TIMEOUT_MS", "200", 1);
+  setenv("VGPU_HANDSHAKE_TIMEOUT_MS", "200", 1);
   uint64_t t0 = vg_now_ns();
   ASSERT_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE); /* connected, but no WELCOME ever comes */
   uint64_t dt = vg_now_ns() - t0;

@@ -37,7 +37,7 @@ TEST(session_no_server_configured) {
 
 TEST(session_silent_host_times_out) {
   fh_start(&fh, FH_SILENT);
-  setenv("VGPU_CONNECT_TIMEOUT_MS", "300", 1);
+  setenv("VGPU_HANDSHAKE_TIMEOUT_MS", "300", 1);
   uint64_t t0 = vg_now_ns();
   ASSERT_EQ(cuInit(0), CUDA_ERROR_NO_DEVICE);
   uint64_t dt = vg_now_ns() - t0;
@@ -296,6 +296,17 @@ TEST(session_attach_refused_is_device_unavailable) {
   int n = 0;
   ASSERT_EQ(cuDeviceGetCount(&n), CUDA_SUCCESS);
   ASSERT_EQ(n, 2);
+}
+
+TEST(session_attach_unanswered_times_out) {
+  start(FH_SILENT_ATTACH);
+  setenv("VGPU_ATTACH_TIMEOUT_MS", "300", 1);
+  CUcontext c;
+  uint64_t t0 = vg_now_ns();
+  ASSERT_EQ(cuDevicePrimaryCtxRetain(&c, 0), CUDA_ERROR_DEVICE_UNAVAILABLE);
+  uint64_t dt = vg_now_ns() - t0;
+  ASSERT_TRUE(dt >= 250000000ull && dt < 5000000000ull);
+  ASSERT_EQ(fh_get(&fh, 0).attaches, 1);
 }
 
 TEST(session_malformed_reply_fails_session) {

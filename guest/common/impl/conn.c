@@ -198,6 +198,8 @@ int vg_conn_write(int fd, const void *p, size_t n, uint64_t deadline_ns) {
   return vg_conn_writev(fd, &iov, 1, deadline_ns);
 }
 
+int vg_conn_wait_readable(int fd, uint64_t deadline_ns) { return wait_fd(fd, POLLIN, deadline_ns); }
+
 int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
   size_t got = 0;
   while (got < n) {

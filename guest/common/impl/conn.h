@@ -26,5 +26,7 @@ int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errca
 int vg_conn_writev(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ns);
 int vg_conn_write(int fd, const void *p, size_t n, uint64_t deadline_ns);
 int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns);
+/* Waits until fd has bytes to read (or EOF): 0, or a negative errno (-ETIMEDOUT past the deadline). */
+int vg_conn_wait_readable(int fd, uint64_t deadline_ns);
 
 #endif

@@ -19,9 +19,17 @@
 #include <unistd.h>
 
 #define BATCH_MAX (64u * 1024u)
+/* Deadlines (docs/guest.md, "Deadlines"). Reaching the host: a host that is there accepts at once. */
 #define DEFAULT_CONNECT_MS 3000
-/* Starting an executor process may take a while on a loaded host, but never this long. */
-#define ATTACH_TIMEOUT_MS 60000
+/* The whole handshake, up to the WELCOME: a live mediator answers from memory, but when a burst
+ * of guests starts at once on a small host it shares the CPU with them and with the executors it
+ * is starting, and seconds can pass. */
+#define DEFAULT_HANDSHAKE_MS 30000
+/* ATTACHED: the host starts executors a few at a time and a session waits in line for one, so a
+ * burst of sessions on a small host waits tens of seconds (about a third of a second of CPU per
+ * executor). Progress is logged while waiting. */
+#define DEFAULT_ATTACH_MS 300000
+#define ATTACH_PROGRESS_MS 10000
 #define MAX_FORK_HOOKS 8
 /* The mediator answers STATUS from memory; a reply this late means the host is stuck. */
 #define STATUS_TIMEOUT_MS 5000
@@ -77,17 +85,20 @@ void vg_session_on_fork_child(void (*fn)(void)) {
   pthread_mutex_unlock(&g_lock);
 }
 
-static int connect_timeout_ms(void) {
-  const char *s = getenv("VGPU_CONNECT_TIMEOUT_MS");
-  if (!s || !*s) return DEFAULT_CONNECT_MS;
+/* A deadline in ms from the environment variable `name` (1..600000), else `def`. */
+static int env_ms(const char *name, int def) {
+  const char *s = getenv(name);
+  if (!s || !*s) return def;
   char *end;
   long v = strtol(s, &end, 10);
   if (*end || v <= 0 || v > 600000) {
-    vg_log(VG_LOG_WARN, "ignoring VGPU_CONNECT_TIMEOUT_MS='%s' (want 1..600000)", s);
-    return DEFAULT_CONNECT_MS;
+    vg_log(VG_LOG_WARN, "ignoring %s='%s' (want 1..600000)", name, s);
+    return def;
   }
   return (int)v;
 }
+
+static uint64_t deadline_in(int ms) { return vg_now_ns() + (uint64_t)ms * 1000000ull; }
 
 static int send_hello(int fd, const char *token, uint64_t deadline, char *err, size_t errcap) {
   char host[256] = "";
@@ -172,11 +183,14 @@ static void do_connect(void) {
   vg_addr a;
   vg_welcome wl;
   int fd = -1;
-  uint64_t deadline = vg_now_ns() + (uint64_t)connect_timeout_ms() * 1000000ull;
+  /* The whole handshake, and within it reaching the host. */
+  uint64_t answer = deadline_in(env_ms("VGPU_HANDSHAKE_TIMEOUT_MS", DEFAULT_HANDSHAKE_MS));
+  uint64_t deadline = deadline_in(env_ms("VGPU_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_MS));
+  if (deadline > answer) deadline = answer;
   if (vg_addr_parse(c->server, &a, err, sizeof err) == 0 &&
       (fd = vg_conn_open(&a, deadline, err, sizeof err)) >= 0 &&
-      send_hello(fd, c->token, deadline, err, sizeof err) == 0 &&
-      read_welcome(fd, deadline, &wl, err, sizeof err) == 0) {
+      send_hello(fd, c->token, answer, err, sizeof err) == 0 &&
+      read_welcome(fd, answer, &wl, err, sizeof err) == 0) {
     g_fd = fd;
     g_state = ST_READY;
     g_attached = 0;
@@ -236,6 +250,20 @@ const vg_welcome *vg_session_welcome(void) { return __atomic_load_n(&g_welcome, 
 
 int vg_session_strict_sync(void) { return g_strict; }
 
+/* Waits up to `limit_ms` for the answer to ATTACH to start arriving, saying every
+ * ATTACH_PROGRESS_MS that it still waits. 0, or a negative errno. */
+static int wait_attached(int limit_ms) {
+  for (int waited = 0;;) {
+    int step = limit_ms - waited < ATTACH_PROGRESS_MS ? limit_ms - waited : ATTACH_PROGRESS_MS;
+    int r = vg_conn_wait_readable(g_fd, deadline_in(step));
+    if (r != -ETIMEDOUT) return r;
+    waited += step;
+    if (waited >= limit_ms) return r;
+    vg_log(VG_LOG_INFO, "waiting for the host to start this session's executor: %d s so far (limit %d s, "
+           "VGPU_ATTACH_TIMEOUT_MS)", waited / 1000, limit_ms / 1000);
+  }
+}
+
 /* Asks for the session's executor before the first CALL (docs/protocol.md, "Handshake"): ATTACH,
  * then nothing until ATTACHED. A refusal or a failure leaves the session lost. */
 static void do_attach(void) {
@@ -243,12 +271,13 @@ static void do_attach(void) {
   uint8_t hb[VG_FRAME_HDR_LEN], *p = NULL;
   vg_frame_hdr h = {.type = VG_FT_ATTACH};
   vg_errmsg st;
-  uint64_t deadline = vg_now_ns() + (uint64_t)ATTACH_TIMEOUT_MS * 1000000ull;
+  int limit = env_ms("VGPU_ATTACH_TIMEOUT_MS", DEFAULT_ATTACH_MS);
+  uint64_t deadline = deadline_in(limit);
   int r, e;
   vg_wire_put_hdr(hb, &h);
   if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
     snprintf(why, sizeof why, "cannot send ATTACH: %s", strerror(-r));
-  } else if ((r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
+  } else if ((r = wait_attached(limit)) != 0 || (r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
     snprintf(why, sizeof why, "no answer to ATTACH: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
   } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
     snprintf(why, sizeof why, "malformed answer to ATTACH: %s", vg_wire_strerror(e));

@@ -1,6 +1,6 @@
 /*
  * The process's one connection to the host: lazy connect + handshake (bounded by
- * VGPU_CONNECT_TIMEOUT_MS, default 3000), the batch of fire-and-forget frames, and the lock that
+ * VGPU_CONNECT_TIMEOUT_MS and VGPU_HANDSHAKE_TIMEOUT_MS, docs/guest.md), the batch of fire-and-forget frames, and the lock that
  * serialises calls. Used by rpc.c and by the local functions that need the WELCOME table.
  *
  * Lock order: callers may hold their own locks when taking the session lock; while holding the

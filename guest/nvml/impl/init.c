@@ -1,7 +1,7 @@
 /*
  * Library state: init counting, the session, error strings and the private export table query.
- * nvmlInit connects and handshakes (bounded by VGPU_CONNECT_TIMEOUT_MS); the outcome is
- * remembered for the process, as libcuda.so.1 does.
+ * nvmlInit connects and handshakes (bounded by VGPU_HANDSHAKE_TIMEOUT_MS, docs/guest.md); the
+ * outcome is remembered for the process, as libcuda.so.1 does.
  */
 #include "vgnvml.h"
 
