@@ -35,7 +35,7 @@ LIBNVML := $(B)/guest/libnvidia-ml.so.1
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
 TSSTAMP := $(B)/.ts-built
 
-.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench clean
+.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench burst soak clean
 all: native ts
 
 # ---- dependencies ---------------------------------------------------------------------------
@@ -129,6 +129,14 @@ run: deps native ts
 
 bench: deps native ts
 	$(NODE) dist/test/bench/main.js
+
+# Long robustness runs, never part of `make test` (docs/operations.md): BURSTS bursts of BURST_SIZE
+# guests started at once; and SOAK_MINUTES of random verified work with executors killed at random.
+burst: deps native ts
+	$(NODE) dist/test/soak/burst.js
+
+soak: deps native ts
+	$(NODE) dist/test/soak/soak.js
 
 clean:
 	rm -rf $(B) dist

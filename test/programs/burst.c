@@ -17,12 +17,8 @@
 int main(int argc, char **argv) {
   if (argc < 3) return 2;
   unsigned seed = (unsigned)strtoul(argv[2], NULL, 10);
-  FILE *f = fopen(argv[1], "rb");
-  if (!f) return 2;
-  static char img[1 << 20];
-  size_t n = fread(img, 1, sizeof img, f);
-  fclose(f);
-  if (n == 0) return 2;
+  const char *img = read_image(argv[1]);
+  if (!img) return 2;
   static float a[N], b[N], c[N];
   for (int i = 0; i < N; i++) {
     a[i] = (float)((seed + (unsigned)i) % 1000);

@@ -1,5 +1,5 @@
 /*
- * What the programs that run the `spin` kernel of kernels.fatbin share (busy.c, compute.c,
+ * What the programs that load kernels.fatbin share (burst.c, busy.c, compute.c,
  * hog.c): CK, which prints a failing driver call and returns 1 from the function, and the setup.
  */
 #ifndef VG_TEST_SPIN_H
@@ -17,15 +17,21 @@
     }                                                                           \
   } while (0)
 
-/* cuInit, device 0's primary context made current, the fatbin at `path` loaded and its `spin`
- * kernel in *k. Returns 0; 2 when the file cannot be read; 1 when a call failed (printed). */
-static int spin_setup(const char *path, CUfunction *k) {
+/* The module image at `path` (up to 1 MiB, in a static buffer), or NULL when it cannot be read. */
+static inline const char *read_image(const char *path) {
   FILE *f = fopen(path, "rb");
-  if (!f) return 2;
+  if (!f) return NULL;
   static char img[1 << 20];
   size_t n = fread(img, 1, sizeof img, f);
   fclose(f);
-  if (n == 0) return 2;
+  return n == 0 ? NULL : img;
+}
+
+/* cuInit, device 0's primary context made current, the fatbin at `path` loaded and its `spin`
+ * kernel in *k. Returns 0; 2 when the file cannot be read; 1 when a call failed (printed). */
+static inline int spin_setup(const char *path, CUfunction *k) {
+  const char *img = read_image(path);
+  if (!img) return 2;
   CUdevice d;
   CUcontext c;
   CUmodule m;
