@@ -121,9 +121,15 @@ export interface IpcEnd {
 }
 
 /**
- * Sends `m`, with the guest's connection when `handle` is given (the sender's copy is closed once
- * sent). Resolves null once it is written, or with the error that kept it from being sent; never
- * rejects or throws.
+ * Sends `m`, with the guest's connection when `handle` is given. Resolves null once it is written,
+ * or with the error that kept it from being sent; never rejects or throws.
+ *
+ * The sender's copy of the connection is closed as soon as the message is written (not sent, it
+ * stays open for the caller to answer the guest): the descriptor then travels in the message, so
+ * a receiver that dies before reading it takes the connection with it and the guest sees it
+ * close. Node's own `keepOpen: false` keeps the copy until the receiver acknowledges the handle,
+ * which a receiver that died never does: the mediator then held the guest's connection open
+ * forever, and the guest waited for an executor that was gone.
  */
 export function sendIpc(end: IpcEnd, m: ToExecutor | FromExecutor, handle?: Socket): Promise<Error | null> {
   return new Promise((resolve) => {
@@ -132,7 +138,10 @@ export function sendIpc(end: IpcEnd, m: ToExecutor | FromExecutor, handle?: Sock
       return;
     }
     try {
-      end.send(m, handle, handle ? { keepOpen: false } : undefined, (err) => resolve(err));
+      end.send(m, handle, handle ? { keepOpen: true } : undefined, (err) => {
+        if (!err) handle?.destroy();
+        resolve(err);
+      });
     } catch (e) {
       // Synchronous failures (a message JSON cannot carry) are reported the same way.
       resolve(e instanceof Error ? e : new Error(String(e)));

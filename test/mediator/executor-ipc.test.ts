@@ -38,6 +38,8 @@ interface Fixture {
   pool: ExecutorPool;
   logs: Array<Record<string, unknown>>;
   guest: () => Promise<net.Socket>;
+  /** The guest's own end of the last connection guest() made. */
+  client: () => net.Socket;
   close: () => Promise<void>;
 }
 
@@ -65,6 +67,7 @@ async function fixture(standIn = STAND_IN, maxStarting?: number): Promise<Fixtur
       await until('the guest connection is accepted', () => accepted.length > n);
       return accepted[n]!;
     },
+    client: () => clients.at(-1)!,
     close: async () => {
       for (const c of clients) c.destroy();
       await pool.close();
@@ -200,6 +203,35 @@ test('a burst of sessions starts executors a few at a time, in order; a failed s
     assert.equal(lines.filter((l) => l.startsWith('start')).length, n, 'one start per session (the first one failed)');
     assert.ok(most <= 2, `at most 2 executors starting at once, saw ${most}:\n${lines.join('\n')}`);
     for (const r of results) if (r.status === 'fulfilled') r.value.kill();
+  } finally {
+    await f.close();
+  }
+});
+
+/** Says it is ready, then keeps its event loop busy and exits without reading anything: an
+ * executor that dies (is killed) while the session, and the guest's connection with it, are on
+ * their way to it. */
+const DIES_UNREAD_STAND_IN = `
+process.send({ type: 'ready' }, () => {
+  const until = Date.now() + 1000;
+  while (Date.now() < until) {}
+  process.exit(9);
+});
+`;
+
+test("a guest connection handed to an executor that dies before reading it is closed, not kept by the mediator", async () => {
+  const f = await fixture(DIES_UNREAD_STAND_IN);
+  try {
+    let end: ExecutorEnd | undefined;
+    await f.pool.attach(session('v'), await f.guest(), () => {}, (e) => (end = e));
+    const guest = f.client();
+    let closed = false;
+    guest.on('close', () => (closed = true));
+    guest.on('error', () => {});
+    guest.resume();
+    await until('the executor exits', () => end !== undefined);
+    assert.equal(end?.code, 9);
+    await until('the guest sees its connection close', () => closed);
   } finally {
     await f.close();
   }
