@@ -2,6 +2,8 @@
 // `make burst`, test/soak/burst.ts). Each guest is test/programs/burst.c: it launches a kernel on
 // inputs of its own and checks every element of the result.
 
+import http from 'node:http';
+
 import { buildProgram, kernelsFatbin, runGuest, startGuest, type InteractiveGuest } from './programs.js';
 import type { RunningMediator } from './mediator.js';
 import type { SessionView } from '../../src/admin/schemas.js';
@@ -65,11 +67,23 @@ export async function holdBurst(m: RunningMediator, p: BurstProgram, n: number, 
   return guests;
 }
 
+/** GET `path` of the mediator's admin API on a connection of its own, closed after the answer
+ * (fetch would keep it open, and the soak counts the mediator's descriptors). */
+export function adminGet(m: RunningMediator, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${m.admin}${path}`, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+  });
+}
+
 /** The sessions the mediator lists (admin API). */
 export async function sessionList(m: RunningMediator): Promise<SessionView[]> {
-  const r = await fetch(`${m.admin}/v1/sessions`);
-  if (r.status !== 200) throw new Error(`GET /v1/sessions: ${r.status}`);
-  return (await r.json()) as SessionView[];
+  return JSON.parse(await adminGet(m, '/v1/sessions')) as SessionView[];
 }
 
 /** Waits (bounded) until the mediator lists no session; returns what it still lists. */

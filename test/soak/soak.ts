@@ -1,0 +1,335 @@
+// `make soak` (docs/operations.md, "Soak"): SOAK_MINUTES (default 60) of SOAK_GUESTS (default 16)
+// guests of four VMs (one with a small memory quota, two of unequal weights) doing random
+// work whose every result is checked (test/programs/soak.c: allocations, copies, memsets, launches,
+// replayed graphs), each guest a process that ends after a random number of rounds and is
+// replaced by a new one, while an executor (a session's or a spare) is killed every
+// SOAK_KILL_EVERY_S seconds on average (default 20; 0: never). A guest whose executor is killed
+// sees CUDA_ERROR_DEVICE_UNAVAILABLE: its run counts as interrupted, not failed.
+//
+// It prints, each minute and at the end: calls, bytes verified, bytes corrupt, guest runs
+// (completed, interrupted, failed, hung), executors killed, crashes (the mediator or an executor
+// that exited without being killed), and the mediator's memory; at the end, once every guest has
+// gone, what leaked: the mediator's descriptors and executor processes beyond those at the start,
+// the spare executor's descriptors against the first spare's, sessions still listed, and device
+// memory still counted for a VM. Exits 1 when anything was corrupt, failed, hung, crashed or
+// leaked.
+//
+// Killing the mediator itself at random needs executors that outlive it and a new mediator that
+// takes them back (pending: not on main yet); until then only executors are killed.
+
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { adminGet, sessionList, sessionsAfter } from '../helpers/burst.js';
+import { Scrape } from '../helpers/metrics.js';
+import { buildProgram, kernelsFatbin } from '../helpers/programs.js';
+import { BIN, BUILD } from '../helpers/paths.js';
+
+function setting(name: string, def: number): number {
+  const v = Number(process.env[name] ?? def);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0`);
+  return v;
+}
+
+const MINUTES = setting('SOAK_MINUTES', 60);
+const GUESTS = Math.max(1, Math.round(setting('SOAK_GUESTS', 16)));
+const KILL_EVERY_S = setting('SOAK_KILL_EVERY_S', 20);
+/** A guest that finishes no round for this long is killed and counted as hung, after what the
+ * mediator holds for it is written down. A round is a dozen calls: under a second even for a
+ * guest of the lightest VM sharing the GPU with 15 others on a loaded 2-core host. */
+const HANG_MS = 120_000;
+/** CUDA_ERROR_DEVICE_UNAVAILABLE: what a guest's calls return once its session is lost. */
+const DEVICE_UNAVAILABLE = 46;
+
+/** The VMs the guests belong to, round-robin. The quota is small enough that the VM's sessions
+ * must give back each other's unused reservations (trim) for their allocations to fit. All are of
+ * one priority class: while a higher class keeps the GPU busy, a lower one gets a slice only from
+ * the starvation guard, about one call a second for a guest of synchronous calls (test/programs/
+ * soak.c), which would turn its runs into the "hangs" this soak looks for. */
+const VMS: Array<{ name: string; args: string[] }> = [
+  { name: 'soak-quota', args: ['--memory', '96M'] },
+  { name: 'soak-heavy', args: ['--weight', '300'] },
+  { name: 'soak-light', args: ['--weight', '50'] },
+  { name: 'soak-plain', args: [] },
+];
+
+// ---- processes (Linux /proc) --------------------------------------------------------------------
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // The command name is in parentheses and may hold spaces: fields count from its end.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(d));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
+  }
+}
+
+/** What each descriptor is (pipe:[N], socket:[N], a path), for a leak report. */
+function fdList(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).map((fd) => {
+      try {
+        return `${fd}=${readlinkSync(`/proc/${pid}/fd/${fd}`)}`;
+      } catch {
+        return `${fd}=?`;
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
+/** VmRSS and VmHWM (peak) in MiB. */
+function memory(pid: number): { rss: number; peak: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0);
+  return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
+}
+
+// ---- the run ------------------------------------------------------------------------------------
+
+interface Totals {
+  calls: number;
+  verified: number;
+  corrupt: number;
+  completed: number;
+  interrupted: number;
+  failed: number;
+  hung: number;
+  kills: number;
+}
+
+const t: Totals = { calls: 0, verified: 0, corrupt: 0, completed: 0, interrupted: 0, failed: 0, hung: 0, kills: 0 };
+const failures: string[] = [];
+const killed = new Set<number>();
+let stopping = false;
+
+/** One guest process: `rounds` rounds of soak.c; its lines are counted as they come. */
+function guestRun(m: RunningMediator, prog: string, fatbin: string, token: string, seed: number, rounds: number): Promise<void> {
+  return new Promise((resolve) => {
+    const p = spawn(join(BIN, 'vgpu-run'), ['--server', m.server, '--token', token, '--', prog, fatbin, String(seed), String(rounds)],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VGPU_LOG: 'info' } });
+    let buf = '';
+    let err = '';
+    let progress = Date.now();
+    let error: { call: string; code: number } | undefined;
+    p.stdout.setEncoding('utf8');
+    p.stderr.setEncoding('utf8');
+    p.stderr.on('data', (d: string) => (err = (err + d).slice(-2000)));
+    p.stdout.on('data', (d: string) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).split(' ');
+        buf = buf.slice(nl + 1);
+        progress = Date.now();
+        if (line[0] === 'round') {
+          t.calls += Number(line[1]);
+          t.verified += Number(line[2]);
+          t.corrupt += Number(line[3]);
+          if (Number(line[3]) > 0) failures.push(`seed ${seed}: ${line[3]} corrupt bytes in a round`);
+        } else if (line[0] === 'error') {
+          error = { call: line.slice(1, -1).join(' '), code: Number(line.at(-1)) };
+        }
+      }
+    });
+    let hung = false;
+    const timer = setInterval(() => {
+      if (hung || Date.now() - progress < HANG_MS) return;
+      hung = true;
+      void hangReport(m, p.pid!, seed).finally(() => p.kill('SIGKILL'));
+    }, 1000);
+    p.on('close', (code, signal) => {
+      clearInterval(timer);
+      if (hung) {
+        t.hung++;
+        failures.push(`seed ${seed}: hung (no round finished in ${HANG_MS / 1000} s): ${err.trim().split('\n').slice(-2).join(' | ')}`);
+      } else if (code === 0) t.completed++;
+      else if (code === 4 && error?.code === DEVICE_UNAVAILABLE) t.interrupted++;
+      else {
+        t.failed++;
+        failures.push(`seed ${seed}: exit ${code ?? signal}${error ? ` at ${error.call} (${error.code})` : ''}: ${err.trim().split('\n').slice(-2).join(' | ')}`);
+      }
+      resolve();
+    });
+  });
+}
+
+/** What a hung guest and the mediator's session for it look like, written to build/soak/. */
+async function hangReport(m: RunningMediator, pid: number, seed: number): Promise<void> {
+  const file = join(BUILD, 'soak', `hang-${seed}.log`);
+  const lines: string[] = [`guest pid ${pid}, seed ${seed}`];
+  const proc = (what: string): string => {
+    try {
+      return readFileSync(`/proc/${pid}/${what}`, 'utf8').trim();
+    } catch {
+      return '?';
+    }
+  };
+  lines.push(`guest wchan ${proc('wchan')}, syscall ${proc('syscall')}`);
+  try {
+    const s = (await sessionList(m)).find((x) => x.guestPid === pid);
+    lines.push(`session ${JSON.stringify(s ?? null)}`);
+    lines.push(new Scrape(await adminGet(m, '/metrics')).value('vgpu_sched_waiting') + ' waiting for a GPU');
+    for (const l of m.logs) {
+      // Log lines carry the session id as a string.
+      if ((s && (l.session === String(s.id) || (s.executorPid !== null && (l.executorPid === s.executorPid || l.pid === s.executorPid)))) || l.guestPid === pid) {
+        lines.push(JSON.stringify(l));
+      }
+    }
+  } catch (e) {
+    lines.push(`cannot read the mediator: ${(e as Error).message}`);
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  failures.push(`seed ${seed}: what the mediator held for the hung guest is in ${file}`);
+}
+
+async function guestSlot(m: RunningMediator, prog: string, fatbin: string, token: string, slot: number): Promise<void> {
+  for (let run = 0; !stopping; run++) {
+    await guestRun(m, prog, fatbin, token, slot * 1_000_000 + run, 20 + Math.floor(Math.random() * 100));
+  }
+}
+
+async function killer(m: RunningMediator): Promise<void> {
+  while (!stopping) {
+    await sleep(KILL_EVERY_S * 1000 * (0.5 + Math.random()));
+    if (stopping) return;
+    const pids = childrenOf(m.proc.pid!);
+    const pid = pids[Math.floor(Math.random() * pids.length)];
+    if (pid === undefined) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      killed.add(pid);
+      t.kills++;
+    } catch {
+      /* it ended meanwhile */
+    }
+  }
+}
+
+/** Executor exits the mediator logged that the soak did not cause, and its error lines. */
+function crashes(m: RunningMediator): { executors: string[]; errors: Map<string, number> } {
+  const executors: string[] = [];
+  const errors = new Map<string, number>();
+  for (const l of m.logs) {
+    const msg = String(l.msg ?? l.raw ?? '');
+    if (['executor exited', 'spare executor exited', 'executor exited before it was ready'].includes(msg)) {
+      const bad = (l.code !== 0 && l.code !== undefined && l.code !== null) || (l.signal !== null && l.signal !== undefined);
+      if (bad && !killed.has(Number(l.executorPid))) executors.push(`${msg}: pid ${String(l.executorPid)} code ${String(l.code)} signal ${String(l.signal)}`);
+    }
+    if (Number(l.level ?? 0) >= 50) errors.set(msg, (errors.get(msg) ?? 0) + 1);
+  }
+  return { executors, errors };
+}
+
+function report(m: RunningMediator, started: number, final = false): void {
+  const mem = m.proc.exitCode === null ? memory(m.proc.pid!) : { rss: -1, peak: -1 };
+  const c = crashes(m);
+  const line = {
+    minutes: Math.round((Date.now() - started) / 6000) / 10,
+    calls: t.calls,
+    verifiedMiB: Math.round(t.verified / 1048576),
+    corruptBytes: t.corrupt,
+    runs: { completed: t.completed, interrupted: t.interrupted, failed: t.failed, hung: t.hung },
+    executorsKilled: t.kills,
+    crashes: c.executors.length + (m.proc.exitCode === null && m.proc.signalCode === null ? 0 : 1),
+    mediatorRssMiB: mem.rss,
+    executorsAlive: m.proc.exitCode === null ? childrenOf(m.proc.pid!).length : 0,
+  };
+  console.log(`${final ? 'final' : 'progress'} ${JSON.stringify(line)}`);
+}
+
+async function settle(m: RunningMediator, spares: number): Promise<void> {
+  for (let i = 0; i < 150 && childrenOf(m.proc.pid!).length !== spares; i++) await sleep(200);
+  await sleep(1000); // the spare's start finishes
+}
+
+async function main(): Promise<number> {
+  const prog = buildProgram('soak');
+  const fatbin = kernelsFatbin();
+  // SOAK_LOG_LEVEL=debug keeps the scheduler's grants and yields for the hang reports.
+  const m = await startMediator({ env: { VGPU_LOG_LEVEL: process.env.SOAK_LOG_LEVEL ?? 'info' } });
+  const mpid = m.proc.pid!;
+  try {
+    const tokens = VMS.map((v) => execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', v.name, ...v.args, '--print-token', '--state-dir', m.stateDir],
+      { encoding: 'utf8' }).trim().split('\n').at(-1)!);
+    await adminGet(m, '/v1/sessions');
+    await settle(m, 1);
+    const start = { fds: fdCount(mpid), fdList: fdList(mpid), executors: childrenOf(mpid).length, spareFds: fdCount(childrenOf(mpid)[0] ?? -1), ...memory(mpid) };
+    console.log(`soak: ${MINUTES} min, ${GUESTS} guests of ${VMS.length} VMs, an executor killed every ${KILL_EVERY_S || 'never'} s on average; mediator pid ${mpid}, ${start.rss} MiB, ${start.fds} descriptors`);
+    const started = Date.now();
+    const slots = Array.from({ length: GUESTS }, (_, i) => guestSlot(m, prog, fatbin, tokens[i % tokens.length]!, i));
+    const kill = KILL_EVERY_S > 0 ? killer(m) : Promise.resolve();
+    let maxExecFds = 0;
+    const progress = setInterval(() => {
+      report(m, started);
+      for (const pid of childrenOf(mpid)) maxExecFds = Math.max(maxExecFds, fdCount(pid));
+    }, 60_000);
+    const end = started + MINUTES * 60_000;
+    while (Date.now() < end && m.proc.exitCode === null && m.proc.signalCode === null) await sleep(1000);
+    stopping = true;
+    clearInterval(progress);
+    await Promise.all([...slots, kill]);
+    const alive = m.proc.exitCode === null && m.proc.signalCode === null;
+    let leaks: Record<string, number> = {};
+    if (alive) {
+      const left = await sessionsAfter(m);
+      await settle(m, start.executors);
+      const fds = fdCount(mpid);
+      if (fds !== start.fds) console.log(`mediator descriptors: ${start.fdList.join(' ')} at start; ${fdList(mpid).join(' ')} at end`);
+      const metrics = new Scrape(await adminGet(m, '/metrics'));
+      leaks = {
+        mediatorFds: fds - start.fds,
+        executors: childrenOf(mpid).length - start.executors,
+        spareExecutorFds: fdCount(childrenOf(mpid)[0] ?? -1) - start.spareFds,
+        sessionsListed: left.length,
+        deviceMemoryCounted: metrics.value('vgpu_vm_memory_used_bytes'),
+        sessionsCounted: metrics.value('vgpu_sessions'),
+      };
+    }
+    report(m, started, true);
+    const c = crashes(m);
+    const mem = alive ? memory(mpid) : { rss: -1, peak: -1 };
+    console.log(`mediator: ${alive ? 'up' : 'DOWN'}; RSS ${start.rss} MiB at start, ${mem.rss} MiB at end (peak ${mem.peak} MiB); descriptors ${start.fds} at start`);
+    console.log(`executors: ${start.spareFds} descriptors in a fresh spare; at most ${maxExecFds} in one executor during the run`);
+    console.log(`leaks: ${JSON.stringify(leaks)}`);
+    for (const e of c.executors) console.log(`crash: ${e}`);
+    for (const [msg, n] of c.errors) console.log(`error lines: ${n} x ${msg}`);
+    for (const f of failures.slice(0, 20)) console.log(`failure: ${f}`);
+    const leaked = Object.values(leaks).some((v) => v !== 0);
+    const bad = t.corrupt > 0 || t.failed > 0 || t.hung > 0 || c.executors.length > 0 || !alive || leaked;
+    if (bad) {
+      const file = join(BUILD, 'soak', 'mediator.log');
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, `${m.logs.map((l) => JSON.stringify(l)).join('\n')}\n`);
+      console.log(`the mediator's log is in ${file}`);
+    }
+    console.log(bad ? 'soak FAILED' : 'soak passed');
+    return bad ? 1 : 0;
+  } finally {
+    stopping = true;
+    await m.stop();
+  }
+}
+
+process.exitCode = await main();
