@@ -97,6 +97,8 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   });
 
   await app.listen({ host: o.host, port: o.port });
+  // Client sockets' errors are the HTTP server's to handle; the listening socket's are ours.
+  app.server.on('error', (e) => log.error({ err: e.message }, 'admin API: listener error'));
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;

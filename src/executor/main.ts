@@ -250,11 +250,17 @@ function main(): void {
     x.releaseQuota = (bytes) => process.send?.({ type: 'release', bytes });
     x.reportUse = (bytes) => process.send?.({ type: 'used', bytes });
     session = { server, x };
+    // start() gives the received socket its handlers in this same turn, before any of its events.
     slog.info({ deviceMap: m.deviceMap, memoryQuota: m.memoryQuota }, 'session attached');
     server.start();
   });
   // The mediator going away ends the session too (the guest then sees its connection close).
   process.on('disconnect', () => process.exit(0));
+  // A message to the mediator that cannot be sent means the same.
+  process.on('error', (e) => {
+    log.warn({ err: e.message }, 'IPC channel to the mediator failed; ending');
+    process.exit(0);
+  });
   process.send({ type: 'ready' });
 }
 

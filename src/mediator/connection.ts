@@ -72,7 +72,7 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
     socket.destroy();
     if (session) {
       session.state = 'ended';
-      deps.onEnd(session);
+      ended(session);
     }
   }
 
@@ -119,23 +119,38 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
     const s = session!;
     s.state = 'attaching';
     done = true; // the executor owns the connection from here
-    socket.removeAllListeners('data');
-    socket.removeAllListeners('close');
-    socket.removeAllListeners('error');
+    socket.off('data', onData);
+    socket.off('close', onClose);
+    socket.off('error', onError);
+    // A reply written just before (WELCOME, PONG, STATUS_REPLY) may still be in flight and fail
+    // once the guest has gone; this socket object keeps reporting such failures after the handoff
+    // too, so it keeps a handler for the rest of its life. The executor sees the guest's absence
+    // on its own descriptor.
+    socket.on('error', (e) => log.info({ err: e.message }, 'guest connection failed during the handoff'));
     socket.pause();
     deps.attach(s, socket).catch((e: unknown) => {
-      log.error({ err: (e as Error).message }, 'could not start an executor');
+      if (socket.destroyed) log.info({ err: (e as Error).message }, 'guest left before an executor took the connection');
+      else log.error({ err: (e as Error).message }, 'could not start an executor');
       try {
         socket.end(encodeFrame(FrameType.ATTACHED, 0, f.id, 0, encodeStatus(VgpuErr.INTERNAL, 'the host could not start an executor')));
       } catch {
         /* gone */
       }
       s.state = 'ended';
-      deps.onEnd(s);
+      ended(s);
     });
   }
 
-  socket.on('data', (chunk: Buffer) => {
+  /** The session is over for the mediator; a failure in its bookkeeping stays with it. */
+  function ended(s: GuestSession): void {
+    try {
+      deps.onEnd(s);
+    } catch (e) {
+      log.error({ err: (e as Error).stack ?? String(e) }, 'internal error ending the session');
+    }
+  }
+
+  function onData(chunk: Buffer): void {
     try {
       let frames: Frame[] = [];
       parser.push(chunk, (f) => frames.push(f));
@@ -163,17 +178,24 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       if (e instanceof ProtocolError) drop(VgpuErr.PROTOCOL, e.message);
       else drop(VgpuErr.INTERNAL, `internal error: ${(e as Error).message}`, 'warn');
     }
-  });
-  socket.on('error', (e) => drop(VgpuErr.PROTOCOL, `socket error: ${e.message}`, 'info'));
-  socket.on('close', () => {
-    if (!done) {
-      done = true;
-      clearTimeout(timer);
-      if (session) {
-        log.info({}, 'session closed by guest before attaching');
-        session.state = 'ended';
-        deps.onEnd(session);
-      }
+  }
+
+  function onError(e: Error): void {
+    drop(VgpuErr.PROTOCOL, `socket error: ${e.message}`, 'info');
+  }
+
+  function onClose(): void {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    if (session) {
+      log.info({}, 'session closed by guest before attaching');
+      session.state = 'ended';
+      ended(session);
     }
-  });
+  }
+
+  socket.on('data', onData);
+  socket.on('error', onError);
+  socket.on('close', onClose);
 }

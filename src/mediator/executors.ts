@@ -56,6 +56,9 @@ export class ExecutorPool {
       serialization: 'json',
     });
     this.live.add(child);
+    // A send or kill that fails is reported as 'error' on the child; unheard, it would end the
+    // mediator.
+    child.on('error', (e) => this.log.warn({ executorPid: child.pid, err: e.message }, 'executor process error'));
     const ready = new Promise<void>((resolve, reject) => {
       const onMsg = (m: unknown): void => {
         if ((m as { type?: string }).type === 'ready') {
@@ -91,6 +94,12 @@ export class ExecutorPool {
     const warm = this.spares.shift() ?? this.spawn();
     this.refill();
     await warm.ready;
+    if (socket.destroyed) {
+      // The guest went away while the executor got ready: it stays a spare for the next session.
+      if (this.closing) warm.child.kill('SIGKILL');
+      else this.spares.unshift(warm);
+      throw new Error('the guest closed its connection before the handoff');
+    }
     const child = warm.child;
     let stats: unknown;
     child.on('message', (m: unknown) => {

@@ -73,7 +73,9 @@ export async function main(argv: string[]): Promise<number> {
     await m.stop().catch(() => {});
     return 1;
   }
-  // Machine-readable readiness line for scripts and tests.
+  // Machine-readable readiness line for scripts and tests. Whoever started the mediator may have
+  // stopped reading it: that is no reason to stop.
+  process.stdout.on('error', () => {});
   process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, admin: m.adminUrl ?? null, pid: process.pid })}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -13,6 +13,7 @@ import { Store, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
 import { handleConnection, type GuestSession } from './connection.js';
 import { ExecutorPool } from './executors.js';
+import { Slots } from './slots.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
@@ -56,6 +57,9 @@ const KILL_GRACE_MS = 3000;
  * (src/executor/main.ts). */
 const KILL_LINGER_MS = 10_000;
 
+/** Executors made ready for attaching guests at once (spares come first); more ATTACHes wait. */
+const HANDOFFS_AT_ONCE = 4;
+
 /** How long a VM's priority and weight are cached before the store is read again. */
 const POLICY_TTL_MS = 250;
 /** Extra quota granted with each reservation, so many small allocations cost one request. */
@@ -78,6 +82,7 @@ export class Mediator implements LiveControl, MetricsSource {
   readonly sessions = new Map<number, GuestSession>();
   private readonly executors = new Map<number, { pid: number; send(m: object): void; kill(): void; exited: Promise<void> }>();
   private readonly policies = new Map<string, { at: number; policy: VmPolicy }>();
+  private readonly handoffs = new Slots(HANDOFFS_AT_ONCE);
   readonly sched: Scheduler;
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
 
@@ -130,7 +135,8 @@ export class Mediator implements LiveControl, MetricsSource {
     this.flushTimer = setInterval(() => this.flushUsage(), this.opts.usageFlushMs ?? 5000);
     this.flushTimer.unref();
     for (const addr of this.opts.listen) {
-      const server = await listen(addr, (s, local) => this.onConnection(s, local));
+      const server = await listen(addr, (s, local) => this.onConnection(s, local),
+        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'));
       this.servers.push({ server, addr });
     }
     if (this.opts.http) await this.startAdmin(this.opts.http);
@@ -190,30 +196,35 @@ export class Mediator implements LiveControl, MetricsSource {
         const gpu = s.placement.deviceMap[0] ?? 0;
         this.sched.add({ id: s.id, vm: s.vm.name, gpu });
         this.usage.open({ sessionId: s.id, vm: s.vm.name, guestPid: s.pid, gpus: s.placement.deviceMap });
-        const exec = await this.pool.attach(
-          {
-            type: 'session',
-            sessionId: s.id,
-            vm: s.vm.name,
-            deviceMap: s.placement.deviceMap,
-            memoryQuota: s.vm.memoryQuota,
-            imageDir: join(this.opts.stateDir, 'images'),
-            scheduled: true,
-            vmUsed: this.vmUsed(s.vm.name),
-          },
-          sock,
-          (m) => this.onExecutorMessage(s, m),
-          (end) => {
-            s.state = 'ended';
-            this.sessions.delete(s.id);
-            this.sched.remove(s.id);
-            this.executors.delete(s.id);
-            this.dropLedger(s);
-            this.usage.close(s.id);
-            const level = end.code === 0 ? 'info' : 'warn';
-            s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
-          },
-        );
+        const msg = {
+          type: 'session' as const,
+          sessionId: s.id,
+          vm: s.vm.name,
+          deviceMap: s.placement.deviceMap,
+          memoryQuota: s.vm.memoryQuota,
+          imageDir: join(this.opts.stateDir, 'images'),
+          scheduled: true,
+          vmUsed: this.vmUsed(s.vm.name),
+        };
+        const exec = await this.handoffs.run(async () => {
+          // A guest that left while waiting for its turn needs no executor.
+          if (sock.destroyed) throw new Error('the guest closed its connection before the handoff');
+          return this.pool.attach(
+            msg,
+            sock,
+            (m) => this.guarded(s, `executor request ${String(m.type)}`, () => this.onExecutorMessage(s, m)),
+            (end) => this.guarded(s, 'executor exit', () => {
+              s.state = 'ended';
+              this.sessions.delete(s.id);
+              this.sched.remove(s.id);
+              this.executors.delete(s.id);
+              this.dropLedger(s);
+              this.usage.close(s.id);
+              const level = end.code === 0 ? 'info' : 'warn';
+              s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
+            }),
+          );
+        });
         s.executorPid = exec.pid;
         this.executors.set(s.id, exec);
         s.state = 'attached';
@@ -228,6 +239,17 @@ export class Mediator implements LiveControl, MetricsSource {
         }
       },
     });
+  }
+
+  /** Runs one session's handling of an event: a bug there ends that session (its executor is
+   * killed, so its guest sees the connection close), never the mediator. */
+  private guarded(s: GuestSession, what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      s.log.error({ err: (e as Error).stack ?? String(e), during: what }, 'internal error; ending the session');
+      this.executors.get(s.id)?.kill();
+    }
   }
 
   /** Requests from a session's executor (docs/operations.md, Scheduling and quotas). */

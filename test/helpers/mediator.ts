@@ -18,6 +18,8 @@ export interface RunningMediator {
   /** Structured log lines the mediator (and its executors) printed so far. */
   logs: Array<Record<string, unknown>>;
   waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Creates a VM through the admin API and returns its token. */
+  addVm(name: string, settings?: Record<string, unknown>): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -103,6 +105,15 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
           }
         }, timeoutMs).unref();
       });
+    },
+    async addVm(name, settings = {}) {
+      if (!m.admin) throw new Error('addVm needs the admin API');
+      const res = await fetch(`${m.admin}/v1/vms`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, ...settings }),
+      });
+      const body = (await res.json()) as { token?: string };
+      if (res.status !== 201 || !body.token) throw new Error(`adding VM ${name}: ${res.status} ${JSON.stringify(body)}`);
+      return body.token;
     },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
