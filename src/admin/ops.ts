@@ -49,8 +49,11 @@ export interface LiveControl {
   sessionViews(): SessionView[];
   /** Ends a session (its guest gets VGPU_ERR_KILLED); false if there is no such session. */
   killSession(id: number, reason: string): Promise<boolean>;
-  /** Ends every session of a VM; returns how many. */
+  /** Ends every session of a VM, attached or not; returns how many had attached. */
   endVmSessions(vm: string, reason: string): Promise<number>;
+  /** Ends every session a VM's token admitted, attached or not (its token was replaced); returns
+   * how many had attached. */
+  endTokenSessions(vm: string, reason: string): Promise<number>;
   /** GPUs the mediator has now, by UUID. */
   gpus(): Map<string, { ordinal: number; sessions: number }>;
   /** A VM's settings changed: drop anything cached about it. */
@@ -124,6 +127,8 @@ export class StoreOps implements AdminOps {
 
   async rotateToken(name: string): Promise<VmTokenView> {
     const { vm, token } = this.store.rotateToken(name);
+    // A token is replaced because it may have leaked: whoever it let in is let go too.
+    await this.control?.endTokenSessions(name, `the token of VM ${name} was replaced by an operator`);
     return { vm: vmView(vm), token };
   }
 

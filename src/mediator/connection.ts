@@ -29,6 +29,9 @@ export interface ConnectionDeps {
   softgpu: boolean;
   newSessionId(): number;
   attach(s: GuestSession, socket: Socket): Promise<void>;
+  /** A session passed the handshake; `end` closes it (ERROR `code`, `reason`) while it is still in
+   * discovery, and does nothing once it has attached or ended. */
+  admitted(s: GuestSession, end: (code: number, reason: string) => void): void;
   /** This VM's accounting for a STATUS (nvml-status.ts). */
   status(s: GuestSession): StatusReply;
   onEnd(s: GuestSession): void;
@@ -44,16 +47,25 @@ export interface GuestSession {
   /** The protocol minor of the WELCOME: the lower of the host's and the guest's. */
   minor: number;
   state: 'discovery' | 'attaching' | 'attached' | 'ended';
+  /** Admitted by a VM token (not as a Unix-socket guest of the default VM): ends when the token
+   * is replaced. */
+  byToken: boolean;
+  /** Why the session must end, once its VM was removed or its token replaced while it attached. */
+  revoked?: string;
   startedAt: Date;
   executorPid?: number;
   log: Logger;
 }
+
+/** The session's VM or token went away since its handshake. */
+class Revoked extends Error {}
 
 export function handleConnection(socket: Socket, local: boolean, deps: ConnectionDeps): void {
   const parser = new FrameParser();
   const peer = local ? 'unix' : `${socket.remoteAddress}:${socket.remotePort}`;
   let log = deps.log.child({ peer });
   let session: GuestSession | undefined;
+  let token = '';
   let done = false;
 
   const timer = setTimeout(() => drop(VgpuErr.PROTOCOL, 'no HELLO within the handshake timeout'), deps.handshakeTimeoutMs);
@@ -82,6 +94,7 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       drop(VgpuErr.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
       return;
     }
+    token = h.token;
     const vm = deps.authenticate(h.token, local);
     if (!vm) {
       drop(VgpuErr.AUTH, h.token === '' ? 'no VM token given (set VGPU_TOKEN)' : 'unknown VM token');
@@ -98,7 +111,7 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
     const minor = welcomeMinor(PROTO_MINOR, h.minor);
     session = {
       id, vm, pid: h.pid, hostname: h.hostname, program: h.program, placement, minor,
-      state: 'discovery', startedAt: new Date(), log,
+      state: 'discovery', startedAt: new Date(), log, byToken: h.token !== '',
     };
     clearTimeout(timer);
     socket.write(encodeFrame(FrameType.WELCOME, 0, f.id, 0, encodeWelcome({
@@ -112,6 +125,14 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       devices: placement.devices,
     })));
     log.info({ guestPid: h.pid, program: h.program, host: h.hostname }, 'session opened');
+    deps.admitted(session, (code, reason) => drop(code, reason, 'info'));
+  }
+
+  /** The token (or the default VM) still admits this session to its VM. Checked again before
+   * anything is given on its strength, for a store changed by someone the mediator did not hear. */
+  function stillAdmitted(s: GuestSession): void {
+    if (deps.authenticate(token, local)?.name === s.vm.name) return;
+    throw new Revoked(`VM ${s.vm.name}: ${token === '' ? 'the default VM was removed' : 'the VM token is no longer valid'}`);
   }
 
   function onAttach(f: Frame, trailing: boolean): void {
@@ -165,9 +186,11 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
           // A type the guest's minor does not have is as unknown as any other.
           if (session.minor < STATUS_MINOR) throw new ProtocolError(`STATUS needs protocol minor ${STATUS_MINOR} (this session speaks ${session.minor})`);
           decodeStatusRequest(f.payload);
+          stillAdmitted(session);
           socket.write(encodeFrame(FrameType.STATUS_REPLY, 0, f.id, 0, encodeStatusReply(deps.status(session))));
         } else if (f.type === FrameType.ATTACH) {
           if (f.payload.length !== 0) throw new ProtocolError('ATTACH carries no payload');
+          stillAdmitted(session);
           onAttach(f, i < frames.length - 1 || !parser.idle);
         } else {
           throw new ProtocolError(`frame type ${f.type} is not allowed before ATTACH`);
@@ -176,6 +199,7 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       frames = [];
     } catch (e) {
       if (e instanceof ProtocolError) drop(VgpuErr.PROTOCOL, e.message);
+      else if (e instanceof Revoked) drop(VgpuErr.AUTH, e.message);
       else drop(VgpuErr.INTERNAL, `internal error: ${(e as Error).message}`, 'warn');
     }
   }

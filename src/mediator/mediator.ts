@@ -49,6 +49,11 @@ export interface MediatorOptions {
   log: Logger;
 }
 
+/** What a guest whose session an operator ended is told. */
+function operatorEnded(reason: string): string {
+  return `session ended by an operator: ${reason}`;
+}
+
 /** Usage samples older than this are pruned at start (the all-time totals stay). */
 const USAGE_SAMPLE_DAYS = 90;
 /** How long an executor asked to end its session may take to exit before it is killed. */
@@ -79,7 +84,11 @@ export class Mediator implements LiveControl, MetricsSource {
   private hostNvml: HostNvml | undefined;
   private pool!: ExecutorPool;
   private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
+  /** Sessions attaching or attached to an executor. */
   readonly sessions = new Map<number, GuestSession>();
+  /** Sessions past the handshake that have not attached, and how to end each (an operator's
+   * removal or token change reaches them too). */
+  private readonly discovering = new Map<number, { s: GuestSession; end(code: number, reason: string): void }>();
   private readonly executors = new Map<number, { pid: number; send(m: object): void; kill(): void; exited: Promise<void> }>();
   private readonly policies = new Map<string, { at: number; policy: VmPolicy }>();
   private readonly handoffs = new Slots(HANDOFFS_AT_ONCE);
@@ -191,7 +200,9 @@ export class Mediator implements LiveControl, MetricsSource {
         vm: s.vm.name, deviceMap: s.placement.deviceMap, vmUsed: this.vmUsed(s.vm.name), accounting: this.usage, windowMs: this.usage.windowMs,
         board: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
       }),
+      admitted: (s, end) => this.discovering.set(s.id, { s, end }),
       attach: async (s, sock) => {
+        this.discovering.delete(s.id);
         this.sessions.set(s.id, s);
         const gpu = s.placement.deviceMap[0] ?? 0;
         this.sched.add({ id: s.id, vm: s.vm.name, gpu });
@@ -229,8 +240,11 @@ export class Mediator implements LiveControl, MetricsSource {
         this.executors.set(s.id, exec);
         s.state = 'attached';
         s.log.info({ executorPid: s.executorPid, gpus: s.placement.deviceMap }, 'session attached to executor');
+        // Revoked while its executor was being readied: it ends now that it can be told why.
+        if (s.revoked !== undefined) void this.killSession(s.id, s.revoked);
       },
       onEnd: (s) => {
+        this.discovering.delete(s.id);
         this.sessions.delete(s.id);
         // An attach that failed before an executor took the session: undo its bookkeeping.
         if (!this.executors.has(s.id)) {
@@ -466,7 +480,7 @@ export class Mediator implements LiveControl, MetricsSource {
     if (!s || !exec) return false;
     s.log.warn({ reason }, 'session ended by an operator');
     const acked = new Promise<void>((resolve) => this.killAcks.set(id, resolve));
-    exec.send({ type: 'kill', reason: `session ended by an operator: ${reason}` });
+    exec.send({ type: 'kill', reason: operatorEnded(reason) });
     const unanswered = setTimeout(() => exec.kill(), KILL_GRACE_MS);
     await Promise.race([acked, exec.exited]);
     clearTimeout(unanswered);
@@ -479,9 +493,29 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   async endVmSessions(vm: string, reason: string): Promise<number> {
-    const ids = [...this.sessions.values()].filter((s) => s.vm.name === vm && this.executors.has(s.id)).map((s) => s.id);
+    return this.endSessions(vm, reason, () => true);
+  }
+
+  async endTokenSessions(vm: string, reason: string): Promise<number> {
+    return this.endSessions(vm, reason, (s) => s.byToken);
+  }
+
+  /** Ends the sessions of `vm` that `which` selects, whatever their state: discovery ones are
+   * closed with VGPU_ERR_KILLED, attached ones killed, and attaching ones killed as soon as their
+   * executor has them. Returns how many had attached or were attaching. */
+  private async endSessions(vm: string, reason: string, which: (s: GuestSession) => boolean): Promise<number> {
+    let closed = 0;
+    for (const d of [...this.discovering.values()]) {
+      if (d.s.vm.name !== vm || !which(d.s)) continue;
+      d.end(VgpuErr.KILLED, operatorEnded(reason));
+      closed++;
+    }
+    const attaching = [...this.sessions.values()].filter((s) => s.vm.name === vm && which(s) && !this.executors.has(s.id));
+    for (const s of attaching) s.revoked = reason;
+    const ids = [...this.sessions.values()].filter((s) => s.vm.name === vm && which(s) && this.executors.has(s.id)).map((s) => s.id);
     const done = await Promise.all(ids.map((id) => this.killSession(id, reason)));
-    return done.filter(Boolean).length;
+    if (closed > 0) this.opts.log.info({ vm, reason, connections: closed }, 'connections not yet attached closed');
+    return done.filter(Boolean).length + attaching.length;
   }
 
   gpus(): Map<string, { ordinal: number; sessions: number }> {

@@ -18,6 +18,8 @@ export interface RunningMediator {
   /** Structured log lines the mediator (and its executors) printed so far. */
   logs: Array<Record<string, unknown>>;
   waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** A request to the admin API as vgpu-admin makes it; the answer's status and parsed body. */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }>;
   /** Creates a VM through the admin API and returns its token. */
   addVm(name: string, settings?: Record<string, unknown>): Promise<string>;
   stop(): Promise<void>;
@@ -106,14 +108,21 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
         }, timeoutMs).unref();
       });
     },
-    async addVm(name, settings = {}) {
-      if (!m.admin) throw new Error('addVm needs the admin API');
-      const res = await fetch(`${m.admin}/v1/vms`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, ...settings }),
+    async api(method, path, body) {
+      if (!m.admin) throw new Error('this mediator has no admin API');
+      const res = await fetch(`${m.admin}${path}`, {
+        method,
+        headers: { 'x-vgpu-request': '1', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
-      const body = (await res.json()) as { token?: string };
-      if (res.status !== 201 || !body.token) throw new Error(`adding VM ${name}: ${res.status} ${JSON.stringify(body)}`);
-      return body.token;
+      const text = await res.text();
+      return { status: res.status, json: text === '' ? undefined : JSON.parse(text) as unknown };
+    },
+    async addVm(name, settings = {}) {
+      const r = await m.api('POST', '/v1/vms', { name, ...settings });
+      const token = (r.json as { token?: unknown } | undefined)?.token;
+      if (r.status !== 201 || typeof token !== 'string') throw new Error(`adding VM ${name}: ${r.status} ${JSON.stringify(r.json)}`);
+      return token;
     },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
