@@ -43,6 +43,12 @@ static int rd(int fd, void *p, size_t n) {
   return 0;
 }
 
+/* A host that stopped answering: it reads (and drops) whatever comes until the guest hangs up. */
+static void drain_until_closed(int fd) {
+  uint8_t sink[4096];
+  while (read(fd, sink, sizeof sink) > 0) {}
+}
+
 static void wr(int fd, const void *p, size_t n) {
   size_t off = 0;
   while (off < n) {
@@ -131,6 +137,10 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
     if (h.type == VG_FT_ATTACH) {
       if (h.len || fh_get(fh, (int)(st - fh->conn)).attaches) VGT_FAIL("fakehost: bad or second ATTACH");
       fh_bump(&st->attaches);
+      if (fh->mode == FH_HANG_ON_ATTACH) {
+        drain_until_closed(fd);
+        return;
+      }
       int refuse = fh->mode == FH_REFUSE_ATTACH;
       const char *m = refuse ? "the pool has no room" : "ok";
       uint8_t pl[64];
@@ -157,8 +167,9 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
     st->last_id = h.id;
     st->last_ctx = le64(p);
     pthread_mutex_unlock(&g_fh_lock);
-    if (fh->mode == FH_DROP_ON_CALL) {
+    if (fh->mode == FH_DROP_ON_CALL || fh->mode == FH_HANG_ON_CALL) {
       free(p);
+      if (fh->mode == FH_HANG_ON_CALL) drain_until_closed(fd);
       return;
     }
     if (fh->mode == FH_BAD_REPLY_ID) {
@@ -246,7 +257,7 @@ static void *conn_main(void *arg) {
   uint8_t hb[VG_FRAME_HDR_LEN];
   vg_frame_hdr h;
   if (fh->mode == FH_SILENT) {
-    while (read(ca->fd, hb, sizeof hb) > 0) {}
+    drain_until_closed(ca->fd);
     return NULL;
   }
   if (rd(ca->fd, hb, sizeof hb) || vg_wire_get_hdr(hb, &h) || h.type != VG_FT_HELLO) VGT_FAIL("fakehost: no HELLO");

@@ -17,7 +17,9 @@ enum fh_mode {
   FH_DROP_ON_CALL, /* closes the connection at the first CALL */
   FH_BAD_REPLY_ID, /* answers every CALL with a REPLY carrying the wrong id */
   FH_REFUSE_ATTACH, /* answers ATTACH with ATTACHED status VGPU_ERR_ADMISSION */
-  FH_STATUS         /* speaks minor 2 and answers STATUS with fh_status_reply() */
+  FH_STATUS,        /* speaks minor 2 and answers STATUS with fh_status_reply() */
+  FH_HANG_ON_ATTACH, /* never answers ATTACH, and keeps the connection open */
+  FH_HANG_ON_CALL   /* never answers the first CALL, and keeps the connection open */
 };
 
 #define FH_MEM_BASE 0x10000ull

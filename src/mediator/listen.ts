@@ -3,6 +3,9 @@
 import { existsSync, unlinkSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 
+/** Silence on a guest's TCP connection after which the host probes whether the guest is there. */
+const KEEPALIVE_IDLE_MS = 30_000;
+
 export type ListenAddr = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
 export function parseListen(s: string): ListenAddr {
@@ -43,7 +46,11 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, local: boole
     if (await unixInUse(a.path)) throw new Error(`${a.path}: another mediator is already listening there`);
     unlinkSync(a.path);
   }
-  const server = net.createServer({ noDelay: true }, (s) => onConn(s, a.kind === 'unix'));
+  // Keepalive probes find guests whose machine or network went away without a word: their
+  // sessions (and the executors and memory behind them) end instead of waiting for a guest that
+  // is gone. The option stays with the socket when an executor takes it over.
+  const server = net.createServer({ noDelay: true, keepAlive: a.kind === 'tcp', keepAliveInitialDelay: KEEPALIVE_IDLE_MS },
+    (s) => onConn(s, a.kind === 'unix'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const listening = (): void => {

@@ -21,7 +21,9 @@
 #define BATCH_MAX (64u * 1024u)
 #define DEFAULT_CONNECT_MS 3000
 /* Starting an executor process may take a while on a loaded host, but never this long. */
-#define ATTACH_TIMEOUT_MS 60000
+#define DEFAULT_ATTACH_MS 60000
+/* Upper bound of the configurable waits: a day. */
+#define MAX_WAIT_MS 86400000
 #define MAX_FORK_HOOKS 8
 /* The mediator answers STATUS from memory; a reply this late means the host is stuck. */
 #define STATUS_TIMEOUT_MS 5000
@@ -45,6 +47,9 @@ static size_t g_batch_len;
 static void (*g_fork_hooks[MAX_FORK_HOOKS])(void);
 static int g_nfork_hooks;
 static int g_lost_logged;
+/* VGPU_CALL_TIMEOUT_MS of the current connection: how long one wait for the host within a call
+ * may last (0: as long as the call takes). */
+static int g_call_timeout_ms;
 
 static void fork_prepare(void) {
   pthread_mutex_lock(&g_lock);
@@ -77,17 +82,23 @@ void vg_session_on_fork_child(void (*fn)(void)) {
   pthread_mutex_unlock(&g_lock);
 }
 
-static int connect_timeout_ms(void) {
-  const char *s = getenv("VGPU_CONNECT_TIMEOUT_MS");
-  if (!s || !*s) return DEFAULT_CONNECT_MS;
+/* A duration in ms from the environment variable `name`, within [lo, hi]; `dflt` when unset or
+ * not a number in range (said once in the log). */
+static int env_ms(const char *name, int dflt, long lo, long hi) {
+  const char *s = getenv(name);
+  if (!s || !*s) return dflt;
   char *end;
   long v = strtol(s, &end, 10);
-  if (*end || v <= 0 || v > 600000) {
-    vg_log(VG_LOG_WARN, "ignoring VGPU_CONNECT_TIMEOUT_MS='%s' (want 1..600000)", s);
-    return DEFAULT_CONNECT_MS;
+  if (*end || v < lo || v > hi) {
+    vg_log(VG_LOG_WARN, "ignoring %s='%s' (want %ld..%ld)", name, s, lo, hi);
+    return dflt;
   }
   return (int)v;
 }
+
+static int connect_timeout_ms(void) { return env_ms("VGPU_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_MS, 1, 600000); }
+
+static uint64_t deadline_after(int ms) { return ms ? vg_now_ns() + (uint64_t)ms * 1000000ull : 0; }
 
 static int send_hello(int fd, const char *token, uint64_t deadline, char *err, size_t errcap) {
   char host[256] = "";
@@ -182,6 +193,7 @@ static void do_connect(void) {
     g_attached = 0;
     g_minor = wl.minor;
     g_next_id = 0;
+    g_call_timeout_ms = env_ms("VGPU_CALL_TIMEOUT_MS", 0, 0, MAX_WAIT_MS);
     const char *ss = getenv("VGPU_STRICT_SYNC");
     g_strict = ss && !strcmp(ss, "1");
     if (!__atomic_load_n(&g_welcome, __ATOMIC_ACQUIRE)) {
@@ -243,13 +255,17 @@ static void do_attach(void) {
   uint8_t hb[VG_FRAME_HDR_LEN], *p = NULL;
   vg_frame_hdr h = {.type = VG_FT_ATTACH};
   vg_errmsg st;
-  uint64_t deadline = vg_now_ns() + (uint64_t)ATTACH_TIMEOUT_MS * 1000000ull;
+  int limit = env_ms("VGPU_ATTACH_TIMEOUT_MS", DEFAULT_ATTACH_MS, 1, MAX_WAIT_MS);
+  uint64_t deadline = deadline_after(limit);
   int r, e;
   vg_wire_put_hdr(hb, &h);
   if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
     snprintf(why, sizeof why, "cannot send ATTACH: %s", strerror(-r));
   } else if ((r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
-    snprintf(why, sizeof why, "no answer to ATTACH: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
+    if (r == -ETIMEDOUT)
+      snprintf(why, sizeof why, "no answer to ATTACH within %d ms (VGPU_ATTACH_TIMEOUT_MS)", limit);
+    else
+      snprintf(why, sizeof why, "no answer to ATTACH: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
   } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
     snprintf(why, sizeof why, "malformed answer to ATTACH: %s", vg_wire_strerror(e));
   } else if (h.type != VG_FT_ATTACHED && h.type != VG_FT_ERROR) {
@@ -306,7 +322,10 @@ void vg_session_fail(const char *why) {
 
 static int io_fail(const char *what, int r) {
   char why[160];
-  snprintf(why, sizeof why, "%s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  if (r == -ETIMEDOUT)
+    snprintf(why, sizeof why, "%s: no progress within %d ms (VGPU_CALL_TIMEOUT_MS)", what, g_call_timeout_ms);
+  else
+    snprintf(why, sizeof why, "%s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
   vg_session_fail(why);
   return -1;
 }
@@ -315,7 +334,7 @@ int vg_session_send(const uint8_t *frame, size_t n) {
   if (g_state != ST_READY) return -1;
   struct iovec iov[2] = {{.iov_base = g_batch, .iov_len = g_batch_len},
                          {.iov_base = (void *)frame, .iov_len = frame ? n : 0}};
-  int r = vg_conn_writev(g_fd, iov, 2, 0);
+  int r = vg_conn_writev(g_fd, iov, 2, deadline_after(g_call_timeout_ms));
   g_batch_len = 0;
   return r ? io_fail("send failed", r) : 0;
 }
@@ -335,7 +354,7 @@ int vg_session_queue(const uint8_t *frame, size_t n) {
 
 int vg_session_read(void *p, size_t n) {
   if (g_state != ST_READY) return -1;
-  int r = vg_conn_read(g_fd, p, n, 0);
+  int r = vg_conn_read(g_fd, p, n, deadline_after(g_call_timeout_ms));
   return r ? io_fail("receive failed", r) : 0;
 }
 
