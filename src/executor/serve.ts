@@ -30,6 +30,11 @@ import { Gate } from './gate.js';
  * while stopped (up to this) is what lets a waiting session notice its guest going away. */
 const BACKLOG_MAX = 2 * 1024 * 1024;
 
+/** Bytes of answers written but not yet taken by the guest beyond which serving waits until it
+ * reads them: a guest that sends and never reads cannot make the executor hold its answers
+ * without limit (with BACKLOG_MAX, what one session can make its executor buffer is bounded). */
+const OUTPUT_MAX = 1024 * 1024;
+
 /** The clock calls are charged by (ms); bound once: the global `performance` is a lazy getter. */
 const now: () => number = performance.now.bind(performance);
 
@@ -49,7 +54,8 @@ export class SessionServer {
     call: (flags, id, op, buf, start, end) => this.onCall(flags, id, op, buf, start, end),
     frame: (f) => this.onOther(f),
   };
-  /** Reasons serving is paused: a multi-frame reply being sent, a quota reservation pending. */
+  /** Reasons serving is paused: a multi-frame reply being sent, a quota reservation pending, the
+   * guest not reading its answers. */
   private pauses = 0;
   private readonly w = new Writer(64 * 1024);
   private readonly reader = new Reader(Buffer.alloc(0));
@@ -168,9 +174,20 @@ export class SessionServer {
     }
   }
 
+  /** Serving is paused until the guest reads what was written (OUTPUT_MAX). */
+  private awaitingReader = false;
+
   private write(b: Buffer): void {
     this.stats.bytesOut += b.length;
     this.sock.write(b);
+    if (this.sock.writableLength <= OUTPUT_MAX || this.awaitingReader) return;
+    this.awaitingReader = true;
+    this.pauses++;
+    this.sock.once('drain', () => {
+      this.awaitingReader = false;
+      this.pauses--;
+      this.pump();
+    });
   }
 
   private fail(e: unknown): void {

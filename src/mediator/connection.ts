@@ -197,6 +197,14 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
         }
       }
       frames = [];
+      // A guest that sends PINGs or STATUS and never reads must not make the mediator hold the
+      // answers without limit: it reads on once the guest has read them.
+      if (!done && socket.writableNeedDrain) {
+        socket.pause();
+        socket.once('drain', () => {
+          if (!done) socket.resume();
+        });
+      }
     } catch (e) {
       if (e instanceof ProtocolError) drop(VgpuErr.PROTOCOL, e.message);
       else if (e instanceof Revoked) drop(VgpuErr.AUTH, e.message);
