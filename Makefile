@@ -29,7 +29,7 @@ LIBNVML := $(B)/guest/libnvidia-ml.so.1
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
 TSSTAMP := $(B)/.ts-built
 
-.PHONY: all deps native ts gen gen-check spec-check run test test-c test-ts bench clean
+.PHONY: all deps native ts gen gen-check spec-check run test test-c test-ts bench fuzz clean
 all: native ts
 
 # ---- dependencies ---------------------------------------------------------------------------
@@ -118,6 +118,11 @@ run: deps native ts
 
 bench: deps native ts
 	$(NODE) dist/test/bench/main.js
+
+# The live fuzzer against a running mediator (docs/security.md): VGPU_FUZZ_FRAMES (default 1000000)
+# and VGPU_FUZZ_SEED (default 1) choose the run; `make test` runs 20000 frames of it.
+fuzz: deps native ts
+	$(NODE) dist/test/fuzz/main.js
 
 clean:
 	rm -rf $(B) dist

@@ -7,28 +7,11 @@
  * end it prints {"batches": N} and exits. Used by test/e2e/nvml-status.test.ts.
  *   busy FATBIN MIB ITERS
  */
-#include <cuda.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#define CK(x)                                                                   \
-  do {                                                                          \
-    CUresult r_ = (x);                                                          \
-    if (r_ != CUDA_SUCCESS) {                                                   \
-      fprintf(stderr, "%s failed: %d\n", #x, (int)r_);                          \
-      return 1;                                                                 \
-    }                                                                           \
-  } while (0)
-
-/* Whether stdin is at end-of-file (the test closed it), without blocking. */
-static int stdin_closed(void) {
-  struct pollfd p = {.fd = 0, .events = POLLIN};
-  if (poll(&p, 1, 0) <= 0) return 0;
-  char c;
-  return read(0, &c, 1) <= 0;
-}
+#include "kernel_prog.h"
 
 static int batch(CUfunction k, void **args) {
   for (int i = 0; i < 4; i++) CK(cuLaunchKernel(k, 16, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
@@ -38,11 +21,8 @@ static int batch(CUfunction k, void **args) {
 
 int main(int argc, char **argv) {
   if (argc < 4) return 2;
-  FILE *f = fopen(argv[1], "rb");
-  if (!f) return 2;
-  static char img[1 << 20];
-  if (fread(img, 1, sizeof img, f) == 0) return 2;
-  fclose(f);
+  const char *img = load_image(argv[1]);
+  if (!img) return 2;
   size_t mib = (size_t)atoi(argv[2]);
   int iters = atoi(argv[3]);
   CUdevice d;
@@ -65,7 +45,7 @@ int main(int argc, char **argv) {
   printf("{\"pid\": %d, \"used\": %zu, \"total\": %zu}\n", (int)getpid(), total - fr, total);
   fflush(stdout);
   long n = 1;
-  while (!stdin_closed()) {
+  while (!stdin_closed(0)) {
     if (batch(k, args)) return 1;
     n++;
   }

@@ -4,28 +4,17 @@
  * tests to run two tenants against each other.
  *   compute FATBIN LAUNCHES ITERS
  */
-#include <cuda.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-#define CK(x)                                                                   \
-  do {                                                                          \
-    CUresult r_ = (x);                                                          \
-    if (r_ != CUDA_SUCCESS) {                                                   \
-      fprintf(stderr, "%s failed: %d\n", #x, (int)r_);                          \
-      return 1;                                                                 \
-    }                                                                           \
-  } while (0)
+#include "kernel_prog.h"
 
 int main(int argc, char **argv)
 {
   if (argc < 4) return 2;
-  FILE *f = fopen(argv[1], "rb");
-  if (!f) return 2;
-  static char img[1 << 20];
-  if (fread(img, 1, sizeof img, f) == 0) return 2;
-  fclose(f);
+  const char *img = load_image(argv[1]);
+  if (!img) return 2;
   int launches = atoi(argv[2]), iters = atoi(argv[3]);
   CUdevice d;
   CUcontext c;
