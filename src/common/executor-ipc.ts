@@ -40,6 +40,9 @@ export const sessionMessageSchema = z.strictObject({
   scheduled: z.boolean(),
   /** The VM's device memory in use by its other sessions when this one attaches. */
   vmUsed: bytes,
+  /** The protocol minor of the session's WELCOME: from NOTICE_MINOR on, the guest is sent notices
+   * (kernel output, shutdown). */
+  minor: z.number().int().min(0).max(0xffff),
 });
 
 export const toExecutorSchema = z.discriminatedUnion('type', [
@@ -54,8 +57,11 @@ export const toExecutorSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('quota'), granted: bytes }),
   /** The VM's device memory in use, all its sessions together, and this session's part. */
   z.strictObject({ type: z.literal('vmUsage'), bytes, own: bytes }),
-  /** An operator ended the session; the guest is told `reason`. */
-  z.strictObject({ type: z.literal('kill'), reason: z.string().max(400) }),
+  /** An operator ended the session, or the host's shutdown did (`shutdown`: the guest is told
+   * VG_WIRE_STATUS_SHUTDOWN instead of KILLED); the guest is told `reason`. */
+  z.strictObject({ type: z.literal('kill'), reason: z.string().max(400), shutdown: z.literal(true).optional() }),
+  /** The host is shutting down: the guest is told it has `graceMs` left (a SHUTDOWN notice). */
+  z.strictObject({ type: z.literal('shutdown'), graceMs: z.number().int().min(0).max(0xffffffff), message: z.string().max(400) }),
 ]);
 export type ToExecutor = z.infer<typeof toExecutorSchema>;
 export type SessionMessage = z.infer<typeof sessionMessageSchema>;

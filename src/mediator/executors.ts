@@ -73,7 +73,9 @@ export class ExecutorPool {
     const child = fork(this.executorMain, ['--backend', this.backend, '--device-time', this.deviceTime], {
       // Extra Node flags for executors only, for profiling or debugging (e.g. --cpu-prof).
       execArgv: (process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Not the mediator's stdout: whatever an executor prints there is its guest's (kernel
+      // output, which the executor captures and forwards itself; src/executor/output.ts).
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       serialization: 'json',
     });
     this.live.add(child);

@@ -197,6 +197,7 @@ export class Mediator implements LiveControl, MetricsSource {
             imageDir: join(this.opts.stateDir, 'images'),
             scheduled: true,
             vmUsed: this.vmUsed(s.vm.name),
+            minor: s.minor,
           },
           sock,
           (m) => this.onExecutorMessage(s, m),

@@ -17,6 +17,8 @@ export interface RunningMediator {
   admin?: string;
   /** Structured log lines the mediator (and its executors) printed so far. */
   logs: Array<Record<string, unknown>>;
+  /** Everything the mediator printed on stdout so far (its readiness line first). */
+  stdout(): string;
   waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
@@ -65,8 +67,8 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
       }
     }
   });
+  let out = '';
   const ready = await new Promise<{ listen: string[]; admin?: string | null }>((resolve, reject) => {
-    let out = '';
     const t = setTimeout(() => reject(new Error(`mediator did not become ready; logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)), 60_000);
     proc.stdout!.setEncoding('utf8');
     proc.stdout!.on('data', (d: string) => {
@@ -89,6 +91,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
     socket,
     server: `unix:${socket}`,
     logs,
+    stdout: () => out,
     waitForLog(pred, timeoutMs = 10_000) {
       const found = logs.find(pred);
       if (found) return Promise.resolve(found);

@@ -236,6 +236,73 @@ const vg_welcome *vg_session_welcome(void) { return __atomic_load_n(&g_welcome, 
 
 int vg_session_strict_sync(void) { return g_strict; }
 
+/* ---- notices (docs/protocol.md, "Notices") ---- */
+
+/* Kernel output is passed on in pieces of this size: it is written out as it arrives. */
+#define NOTICE_CHUNK (64u * 1024u)
+
+static void write_output(FILE *f, const uint8_t *p, size_t n) {
+  if (fwrite(p, 1, n, f) != n) clearerr(f); /* a program that closed its stdout loses the output, as with CUDA */
+}
+
+/* Reads the payload of a NOTIFY whose header is in h and acts on it: kernel output goes to this
+ * process's stdout or stderr (through stdio, so it keeps its place among the program's own
+ * buffered output), a shutdown notice is logged. Returns 0, a negative errno when the read
+ * fails, or a vg_wire_err for a malformed notice. */
+static int take_notice(const vg_frame_hdr *h, uint64_t deadline) {
+  static uint8_t buf[NOTICE_CHUNK]; /* under g_lock */
+  FILE *out = h->op == VG_NOTICE_STDOUT ? stdout : h->op == VG_NOTICE_STDERR ? stderr : NULL;
+  if (h->op == VG_NOTICE_SHUTDOWN) {
+    vg_errmsg m;
+    int r, e;
+    if (h->len > sizeof buf) return VG_WIRE_ESTR;
+    if ((r = vg_conn_read(g_fd, buf, h->len, deadline)) != 0) return r;
+    if ((e = vg_error_decode(buf, h->len, &m)) != 0) return e;
+    /* m.code carries the grace time (the payload has ERROR's layout). */
+    vg_log(VG_LOG_WARN, "the host is shutting down; %u s to finish (%.*s)", (m.code + 999u) / 1000u,
+           (int)(m.msg_len > 400 ? 400 : m.msg_len), m.msg);
+    return 0;
+  }
+  for (size_t left = h->len; left;) {
+    size_t k = left < sizeof buf ? left : sizeof buf;
+    int r = vg_conn_read(g_fd, buf, k, deadline);
+    if (r) return r;
+    if (out) write_output(out, buf, k); /* an unknown notice is skipped */
+    left -= k;
+  }
+  if (out) fflush(out);
+  return 0;
+}
+
+/* Reads the next frame header, first taking any notices in front of it (a host that predates
+ * them sends none, and a NOTIFY from it stays the caller's to reject). Returns 0, a negative
+ * errno, or a vg_wire_err. */
+static int next_hdr(vg_frame_hdr *h, uint64_t deadline) {
+  uint8_t hb[VG_FRAME_HDR_LEN];
+  for (;;) {
+    int r = vg_conn_read(g_fd, hb, sizeof hb, deadline);
+    if (r || (r = vg_wire_get_hdr(hb, h)) != 0) return r;
+    if (h->type != VG_FT_NOTIFY || g_minor < VG_PROTO_MINOR_NOTICE) return 0;
+    if ((r = take_notice(h, deadline)) != 0) return r;
+  }
+}
+
+/* Why reading an answer failed, for the session's loss. */
+static void read_failure(char *why, size_t cap, const char *what, int r) {
+  if (r < 0) snprintf(why, cap, "no answer to %s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  else snprintf(why, cap, "malformed answer to %s: %s", what, vg_wire_strerror(r));
+}
+
+int vg_session_notice(const vg_frame_hdr *h) {
+  char why[160];
+  int r = take_notice(h, 0);
+  if (!r) return 0;
+  if (r < 0) snprintf(why, sizeof why, "receive failed: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  else snprintf(why, sizeof why, "malformed notice from the host: %s", vg_wire_strerror(r));
+  vg_session_fail(why);
+  return -1;
+}
+
 /* Asks for the session's executor before the first CALL (docs/protocol.md, "Handshake"): ATTACH,
  * then nothing until ATTACHED. A refusal or a failure leaves the session lost. */
 static void do_attach(void) {
@@ -248,10 +315,8 @@ static void do_attach(void) {
   vg_wire_put_hdr(hb, &h);
   if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
     snprintf(why, sizeof why, "cannot send ATTACH: %s", strerror(-r));
-  } else if ((r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
-    snprintf(why, sizeof why, "no answer to ATTACH: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
-  } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
-    snprintf(why, sizeof why, "malformed answer to ATTACH: %s", vg_wire_strerror(e));
+  } else if ((r = next_hdr(&h, deadline)) != 0) {
+    read_failure(why, sizeof why, "ATTACH", r);
   } else if (h.type != VG_FT_ATTACHED && h.type != VG_FT_ERROR) {
     snprintf(why, sizeof why, "frame type %u in place of ATTACHED", h.type);
   } else if (!(p = malloc(h.len ? h.len : 1))) {
@@ -377,10 +442,8 @@ static int status_exchange(vg_status *out) {
   vg_wire_put_hdr(hb, &h);
   if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
     snprintf(why, sizeof why, "cannot send STATUS: %s", strerror(-r));
-  } else if ((r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
-    snprintf(why, sizeof why, "no answer to STATUS: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
-  } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
-    snprintf(why, sizeof why, "malformed answer to STATUS: %s", vg_wire_strerror(e));
+  } else if ((r = next_hdr(&h, deadline)) != 0) {
+    read_failure(why, sizeof why, "STATUS", r);
   } else if (h.type == VG_FT_ERROR) {
     vg_session_host_error(&h);
     return -1;
