@@ -149,6 +149,9 @@ function main(): void {
   });
   // The mediator going away ends the session too (the guest then sees its connection close).
   process.on('disconnect', () => process.exit(0));
+  // Ctrl-C in the mediator's terminal reaches its whole process group: the mediator drains, and
+  // ends this executor itself when its session is done or the grace time is over.
+  process.on('SIGINT', () => {});
   void toMediator({ type: 'ready' });
 }
 

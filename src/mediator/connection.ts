@@ -32,6 +32,18 @@ export interface ConnectionDeps {
   /** This VM's accounting for a STATUS (nvml-status.ts). */
   status(s: GuestSession): StatusReply;
   onEnd(s: GuestSession): void;
+  /** Why new sessions are refused (VG_WIRE_STATUS_SHUTDOWN), when they are: the host is draining. */
+  closing?(): string | undefined;
+  /** A session got its WELCOME; `link` reaches it until it attaches or ends. */
+  opened?(s: GuestSession, link: GuestLink): void;
+}
+
+/** The mediator's hold on a connection that has not attached (for the shutdown's notices). */
+export interface GuestLink {
+  /** Writes whole frames (notices); nothing once the connection is handed over or closed. */
+  send(frame: Buffer): void;
+  /** Ends the connection with an ERROR frame. */
+  end(code: number, reason: string): void;
 }
 
 export interface GuestSession {
@@ -82,6 +94,11 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       drop(VgpuErr.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
       return;
     }
+    const closing = deps.closing?.();
+    if (closing !== undefined) {
+      drop(VgpuErr.SHUTDOWN, closing, 'info');
+      return;
+    }
     const vm = deps.authenticate(h.token, local);
     if (!vm) {
       drop(VgpuErr.AUTH, h.token === '' ? 'no VM token given (set VGPU_TOKEN)' : 'unknown VM token');
@@ -112,6 +129,12 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       devices: placement.devices,
     })));
     log.info({ guestPid: h.pid, program: h.program, host: h.hostname }, 'session opened');
+    deps.opened?.(session, {
+      send: (frame) => {
+        if (!done) socket.write(frame);
+      },
+      end: (code, reason) => drop(code, reason, 'info'),
+    });
   }
 
   function onAttach(f: Frame, trailing: boolean): void {

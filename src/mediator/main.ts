@@ -11,6 +11,28 @@ import { Mediator } from './mediator.js';
 
 /** Loopback only by default: the API changes who may use the GPUs. */
 export const DEFAULT_HTTP = '127.0.0.1:7080';
+/** How long running sessions may finish after SIGTERM or SIGINT, by default (seconds). */
+export const DEFAULT_SHUTDOWN_GRACE_S = 30;
+
+/** `--shutdown-grace SECONDS`: 0 (end sessions at once) up to a day. */
+export function parseGrace(s: string): number {
+  const v = Number(s.trim());
+  if (s.trim() === '' || !Number.isFinite(v) || v < 0 || v > 86_400) throw new Error(`--shutdown-grace ${s}: expected seconds from 0 to 86400`);
+  return v;
+}
+
+/** The next SIGINT or SIGTERM. */
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
 
 /** `--http HOST:PORT` ([v6]:PORT for IPv6), or `off`. */
 export function parseHttp(s: string): { host: string; port: number } | undefined {
@@ -32,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--device-time <mode>', 'how device time is measured: events (CUDA events, for a real GPU), host (time in calls), auto (events on cuda, host on softgpu)')
       .choices([...DEVICE_TIME_MODES]).default(process.env.VGPU_DEVICE_TIME ?? 'auto'))
     .option('--http <addr>', 'admin HTTP API: HOST:PORT, or off (docs/admin-api.md)', process.env.VGPU_ADMIN_HTTP ?? DEFAULT_HTTP)
+    .option('--shutdown-grace <seconds>', 'on SIGTERM or SIGINT, how long running sessions may finish (a second signal ends them at once)',
+      process.env.VGPU_SHUTDOWN_GRACE ?? String(DEFAULT_SHUTDOWN_GRACE_S))
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -39,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string; deviceTime: DeviceTimeChoice }>();
+  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string; deviceTime: DeviceTimeChoice; shutdownGrace: string }>();
   const log = createLogger({ name: 'vgpu-mediator' });
   let listenAddrs;
   try {
@@ -60,6 +84,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vgpu-mediator: VGPU_DEVICE_TIME=${o.deviceTime}: expected one of ${DEVICE_TIME_MODES.join(', ')}\n`);
     return 2;
   }
+  let graceS;
+  try {
+    graceS = parseGrace(o.shutdownGrace);
+  } catch (e) {
+    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
+    return 2;
+  }
   const spare = Number(o.spareExecutors);
   if (!Number.isInteger(spare) || spare < 0 || spare > 64) {
     process.stderr.write('vgpu-mediator: --spare-executors must be an integer from 0 to 64\n');
@@ -75,10 +106,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Machine-readable readiness line for scripts and tests.
   process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, admin: m.adminUrl ?? null, pid: process.pid })}\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await m.stop();
+  // The first signal drains (docs/operations.md, "Stopping the mediator"); a second ends at once.
+  const first = await nextSignal();
+  const second = nextSignal();
+  const ended = await Promise.race([m.drain(graceS * 1000, `vgpu-mediator received ${first}`), second.then((sig) => `a second signal (${sig})`)]);
+  log.info({ ended }, 'drain over');
+  await m.stop(ended === 'sessions ended' ? undefined : `the host is shutting down: ${ended === 'grace time over' ? `the grace time of ${graceS} s is over` : 'ended at once'}`);
   return 0;
 }

@@ -1,8 +1,10 @@
 // The mediator daemon: accepts guest connections on its listeners, authenticates them against the
 // store, answers the handshake from the backend's device table, and hands attached sessions to
 // executor processes. Lifecycle: start() probes the backend, opens the store and listeners;
-// stop() closes listeners, ends executors (their guests see the connection close), removes Unix
-// socket files and closes the store.
+// drain() tells every guest the host is going away and waits, refusing new sessions, until the
+// attached ones have ended or the grace time is over; stop() ends the sessions left (their guests
+// are told VG_WIRE_STATUS_SHUTDOWN), closes listeners, ends executors, removes Unix socket files
+// and closes the store.
 
 import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +13,10 @@ import type { Logger } from 'pino';
 
 import { Store, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
-import { handleConnection, type GuestSession } from './connection.js';
+import { handleConnection, type GuestLink, type GuestSession } from './connection.js';
+import { NOTICE_MINOR } from '../protocol/constants.js';
+import { WireStatus } from '../protocol/errors.js';
+import { shutdownNotice } from '../protocol/notice.js';
 import { KILL_LINGER_MS } from '../common/executor-ipc.js';
 import { ExecutorPool, type ExecutorHandle, type SessionRequest } from './executors.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
@@ -53,6 +58,9 @@ const USAGE_SAMPLE_DAYS = 90;
 /** How long an executor asked to end its session may take to exit before it is killed. */
 const KILL_GRACE_MS = 3000;
 
+/** What a guest that connects while the host drains is told. */
+const DRAINING = 'the host is shutting down';
+
 /** How long a VM's priority and weight are cached before the store is read again. */
 const POLICY_TTL_MS = 250;
 /** Extra quota granted with each reservation, so many small allocations cost one request. */
@@ -75,6 +83,11 @@ export class Mediator implements LiveControl, MetricsSource {
   readonly sessions = new Map<number, GuestSession>();
   private readonly executors = new Map<number, ExecutorHandle>();
   private readonly policies = new Map<string, { at: number; policy: VmPolicy }>();
+  /** Sessions that have their WELCOME but no executor yet. */
+  private readonly discovery = new Map<number, { link: GuestLink; minor: number }>();
+  /** Set while draining: when the grace time ends, what guests are told, and the check that
+   * ends the drain once no session is attached or attaching (`sessions` is empty). */
+  private draining: { until: number; message: string; check: () => void } | undefined;
   readonly sched: Scheduler;
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
 
@@ -182,7 +195,13 @@ export class Mediator implements LiveControl, MetricsSource {
         vm: s.vm.name, deviceMap: s.placement.deviceMap, vmUsed: this.vmUsed(s.vm.name), accounting: this.usage, windowMs: this.usage.windowMs,
         board: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
       }),
+      closing: () => (this.draining ? DRAINING : undefined),
+      opened: (s, link) => {
+        this.discovery.set(s.id, { link, minor: s.minor });
+        if (this.draining && s.minor >= NOTICE_MINOR) link.send(shutdownNotice(this.graceLeft()));
+      },
       attach: async (s, sock) => {
+        this.discovery.delete(s.id);
         this.sessions.set(s.id, s);
         const gpu = s.placement.deviceMap[0] ?? 0;
         this.sched.add({ id: s.id, vm: s.vm.name, gpu });
@@ -210,15 +229,20 @@ export class Mediator implements LiveControl, MetricsSource {
             this.usage.close(s.id);
             const level = end.code === 0 ? 'info' : 'warn';
             s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
+            this.draining?.check();
           },
         );
         s.executorPid = exec.pid;
         this.executors.set(s.id, exec);
         s.state = 'attached';
         s.log.info({ executorPid: s.executorPid, gpus: s.placement.deviceMap }, 'session attached to executor');
+        // A session that attaches during the drain gets what is left of the grace time.
+        if (this.draining) exec.send({ type: 'shutdown', ...this.graceLeft() });
       },
       onEnd: (s) => {
         this.sessions.delete(s.id);
+        this.discovery.delete(s.id);
+        this.draining?.check();
         // An attach that failed before an executor took the session: undo its bookkeeping.
         if (!this.executors.has(s.id)) {
           this.sched.remove(s.id);
@@ -511,7 +535,62 @@ export class Mediator implements LiveControl, MetricsSource {
     return { running: this.pool?.running ?? 0, spare: this.pool?.spare ?? 0 };
   }
 
-  async stop(): Promise<void> {
+  // ---- shutdown (docs/operations.md, "Stopping the mediator") -----------------------------------
+
+  /** What the grace time has left, as a shutdown notice carries it. */
+  private graceLeft(): { graceMs: number; message: string } {
+    const d = this.draining;
+    return { graceMs: d ? Math.max(0, d.until - Date.now()) : 0, message: d?.message ?? DRAINING };
+  }
+
+  /**
+   * Starts draining: new sessions are refused with VG_WIRE_STATUS_SHUTDOWN, every guest is told
+   * it has `graceMs` to finish (a SHUTDOWN notice; guests before protocol minor 3 are not told),
+   * and sessions that are attached, or attach meanwhile, keep being served. Resolves with why it
+   * ended: the last attached session ended, or the grace time is over. Discovery-only sessions
+   * (no executor) do not hold it up.
+   */
+  drain(graceMs: number, why: string): Promise<'sessions ended' | 'grace time over'> {
+    return new Promise((resolve) => {
+      const over = (how: 'sessions ended' | 'grace time over'): void => {
+        clearTimeout(timer);
+        if (this.draining) this.draining.check = () => {};
+        resolve(how);
+      };
+      const timer = setTimeout(() => over('grace time over'), graceMs);
+      const check = (): void => {
+        if (this.sessions.size === 0) over('sessions ended');
+      };
+      this.draining = { until: Date.now() + graceMs, message: why, check };
+      this.opts.log.info({ why, graceS: graceMs / 1000, sessions: this.sessions.size, discovery: this.discovery.size },
+        'shutting down: new sessions are refused, running ones may finish');
+      const notice = this.graceLeft();
+      for (const exec of this.executors.values()) exec.send({ type: 'shutdown', ...notice });
+      for (const d of this.discovery.values()) if (d.minor >= NOTICE_MINOR) d.link.send(shutdownNotice(notice));
+      check();
+    });
+  }
+
+  /** Ends every session left, telling its guest VG_WIRE_STATUS_SHUTDOWN and `reason`; resolves
+   * once each guest has been sent that (or its executor is gone, or did not answer in time). */
+  private async endSessions(reason: string): Promise<void> {
+    const ends = [...this.executors].map(([id, exec]) => {
+      const told = new Promise<void>((resolve) => this.killAcks.set(id, resolve));
+      exec.send({ type: 'kill', reason, shutdown: true });
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, KILL_GRACE_MS)));
+      return Promise.race([told, exec.exited, late]).finally(() => {
+        clearTimeout(timer);
+        this.killAcks.delete(id);
+      });
+    });
+    for (const d of this.discovery.values()) d.link.end(WireStatus.SHUTDOWN, reason);
+    if (ends.length > 0) this.opts.log.info({ sessions: ends.length, reason }, 'ending the sessions left');
+    await Promise.all(ends);
+  }
+
+  async stop(reason = DRAINING): Promise<void> {
+    await this.endSessions(reason);
     if (this.admin) {
       const { removeAdminInfo } = await import('../admin/files.js');
       removeAdminInfo(this.opts.stateDir, process.pid);

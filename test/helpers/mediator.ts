@@ -39,7 +39,8 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
   if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
   args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'));
   const proc = spawn(join(BIN, 'vgpu-mediator'), args, {
-    env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', ...opts.env },
+    // No grace time at stop unless a test asks for one: stop() ends the sessions left at once.
+    env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', VGPU_SHUTDOWN_GRACE: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
