@@ -8,9 +8,6 @@
 
 #include "sg_test_cu.h"
 
-void sg_softgpu_output_capture(int on);
-size_t sg_softgpu_output_take(int *fd, void *buf, size_t cap);
-
 /* say(n): every thread prints "hi <n>\n"; with n >= 9 it then fails `assert(n < 9)` (k.cu:12). */
 static const char SAY_PTX[] =
     ".version 8.0\n.target sm_80\n.address_size 64\n"

@@ -2,7 +2,8 @@
 // JSON serialization): one schema per message and direction, the types both sides build from, and
 // the sending helpers. The mediator hands the guest connection over with the session message and
 // then steers the executor (scheduler slices, quota answers, the VM's memory use, an operator's
-// kill); the executor asks for slices and quota and reports usage until its session ends.
+// kill, the host's shutdown); the executor asks for slices and quota and reports usage until its
+// session ends.
 //
 // Each side validates what it receives. A message that fails validation means the two sides
 // disagree about this channel (a bug, or builds that do not match): the session cannot go on
