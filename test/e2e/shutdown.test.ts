@@ -5,6 +5,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 
 import { FrameType, Notice } from '../../src/protocol/constants.js';
 import { WireStatus } from '../../src/protocol/errors.js';
@@ -13,6 +15,7 @@ import { decodeShutdownNotice } from '../../src/protocol/notice.js';
 import { OP } from '../../src/protocol/gen/ops.js';
 import { TestGuest } from '../helpers/guest.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { BIN } from '../helpers/paths.js';
 import { buildProgram, startGuest } from '../helpers/programs.js';
 
 const DRAINING = 'shutting down: new sessions are refused, running ones may finish';
@@ -110,5 +113,13 @@ test('a second signal ends the sessions at once', async () => {
     assert.ok(m.logs.some((l) => l.msg === 'drain over' && l.ended === 'a second signal (SIGINT)'));
   } finally {
     await m.stop();
+  }
+});
+
+test('--shutdown-grace and VGPU_SHUTDOWN_GRACE take seconds from 0 to 86400', () => {
+  for (const [args, env] of [[['--shutdown-grace', '-1'], {}], [['--shutdown-grace', 'soon'], {}], [[], { VGPU_SHUTDOWN_GRACE: '90000' }]] as const) {
+    const r = spawnSync(join(BIN, 'vgpu-mediator'), [...args, '--listen', 'unix:/tmp/vgpu-never.sock'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--shutdown-grace .*: expected seconds from 0 to 86400/);
   }
 });
