@@ -370,7 +370,6 @@ static void primary_deactivate(CUdevice dev) {
   sg_reg_remove(&g_prim[dev].ctx, SG_OBJ_CTX);
   ctx_release_resources(&g_prim[dev].ctx);
   g_prim[dev].active = 0;
-  g_prim[dev].refs = 0;
 }
 
 SG_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev) {
@@ -396,7 +395,7 @@ SG_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
   CUresult rc = sg_dev_check(dev);
   if (rc) return rc;
   pthread_mutex_lock(&g_primary_lock);
-  if (!g_prim[dev].active || g_prim[dev].refs == 0) {
+  if (g_prim[dev].refs == 0) {
     pthread_mutex_unlock(&g_primary_lock);
     return CUDA_ERROR_INVALID_CONTEXT;
   }
@@ -405,11 +404,14 @@ SG_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
   return CUDA_SUCCESS;
 }
 
+/* "Resetting the primary context does not release it" (cuda.h): the retain count stays, and the
+ * releases that match earlier retains still succeed. Its flags are state, and go. */
 SG_EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
   CUresult rc = sg_dev_check(dev);
   if (rc) return rc;
   pthread_mutex_lock(&g_primary_lock);
   primary_deactivate(dev);
+  g_prim[dev].flags = 0;
   pthread_mutex_unlock(&g_primary_lock);
   return CUDA_SUCCESS;
 }

@@ -27,6 +27,9 @@
 #define SG_EXPORT __attribute__((visibility("default")))
 
 #define SG_DRIVER_VERSION 13000
+/* A CUresult the driver returns but cuda.h does not name: a launch of library code with grid or
+ * block dimensions outside the device's limits (launch.c); cudart's cudaErrorInvalidConfiguration. */
+#define SG_CUDA_ERROR_INVALID_CONFIGURATION ((CUresult)9)
 /* Devices reported (VGPU_SOFTGPU_DEVICES, init.c); they share one memory arena and worker pool. */
 #define SG_MAX_DEVICES 16
 int sg_dev_count(void);
@@ -62,6 +65,10 @@ int sg_reg_remove(const void *key, sg_obj_type type);
 /* Removes every entry of `type` owned by `owner` and returns their keys (malloc'ed array, caller
  * frees; NULL with *n == 0 when none or out of memory). */
 void **sg_reg_take_owned(const void *owner, sg_obj_type type, size_t *n);
+/* The first live entry of `type` for which match(key, value, arg) is nonzero: 1 with *key and
+ * *value filled, else 0. A linear scan under the registry's lock (match must not call back). */
+int sg_reg_search(sg_obj_type type, int (*match)(const void *key, uint64_t value, void *arg), void *arg,
+                  const void **key, uint64_t *value);
 
 /* ---- device (device.c) ----------------------------------------------------------------------- */
 int sg_dev_cc_major(void);

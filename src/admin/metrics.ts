@@ -4,6 +4,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 
 import type { UsageTotals } from '../mediator/usage-meter.js';
+import { GRANT_REASONS, type VmSchedStats } from '../sched/scheduler.js';
 
 /** What the mediator exposes to the metrics (implemented by Mediator). */
 export interface MetricsSource {
@@ -15,7 +16,8 @@ export interface MetricsSource {
   usageTotals(): Map<string, UsageTotals>;
   /** Per physical GPU: sessions waiting for it, whether one holds it, its busy percentage. */
   gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }>;
-  schedulerCounts(): { grants: number; preemptions: number };
+  /** What the GPU scheduler did per VM since the mediator started. */
+  schedulerStats(): ReadonlyMap<string, Readonly<VmSchedStats>>;
   executorCounts(): { running: number; spare: number };
 }
 
@@ -82,17 +84,28 @@ export function createMetrics(src: MetricsSource): Registry {
     },
   });
   new Counter({
-    name: 'vgpu_sched_grants_total', help: 'GPU time slices granted', ...opts,
+    name: 'vgpu_sched_grants_total',
+    help: 'GPU time slices granted to a VM, by why: alone (nobody else waited), policy (class, fair share, request order), starvation (the guard overrode the policy)',
+    labelNames: ['vm', 'reason'], ...opts,
     collect() {
       this.reset();
-      this.inc(src.schedulerCounts().grants);
+      for (const [vm, st] of src.schedulerStats()) for (const reason of GRANT_REASONS) this.inc({ vm, reason }, st.grants[reason]);
     },
   });
   new Counter({
-    name: 'vgpu_sched_preemptions_total', help: 'GPU time slices ended early because another session waited', ...opts,
+    name: 'vgpu_sched_preemptions_total', help: "A VM's GPU time slices ended by the quantum because another session waited", labelNames: ['vm'], ...opts,
     collect() {
       this.reset();
-      this.inc(src.schedulerCounts().preemptions);
+      for (const [vm, st] of src.schedulerStats()) this.inc({ vm }, st.preemptions);
+    },
+  });
+  new Counter({
+    name: 'vgpu_sched_contended_device_seconds_total',
+    help: 'Device time the scheduler charged a VM while another session wanted the same GPU (what the priority classes and weights divide)',
+    labelNames: ['vm'], ...opts,
+    collect() {
+      this.reset();
+      for (const [vm, st] of src.schedulerStats()) this.inc({ vm }, st.contendedNs / 1e9);
     },
   });
   new Gauge({

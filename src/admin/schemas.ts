@@ -19,6 +19,8 @@ export const vmSchema = z.object({
   vgpus: z.number().int(),
   pciBusId: z.string().nullable(),
   notes: z.string(),
+  maxHoldMs: z.number().int().nullable()
+    .describe("longest one call may hold the GPU while other sessions wait, in ms; 0 for no limit, null for the mediator's default (--max-hold)"),
   createdAt: isoTime,
   updatedAt: isoTime,
 }).meta({ id: 'Vm' });

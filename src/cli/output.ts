@@ -1,5 +1,6 @@
 // Human output: aligned tables and key/value blocks. Machine output is JSON via ctx.result().
 
+import { formatDuration } from '../common/duration.js';
 import { formatSize } from '../common/size.js';
 import type { VmView } from '../admin/schemas.js';
 
@@ -19,6 +20,10 @@ export function keyValues(pairs: ReadonlyArray<readonly [string, string]>): stri
 
 export function memoryText(bytes: number | null): string {
   return bytes === null ? 'none' : formatSize(bytes);
+}
+
+export function maxHoldText(ms: number | null): string {
+  return ms === null ? "default (the mediator's --max-hold)" : ms === 0 ? 'off' : formatDuration(ms);
 }
 
 /** "2026-11-21 23:10" from an ISO time; the full time is in --json and `vm show`. */

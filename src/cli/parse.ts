@@ -17,6 +17,12 @@ export function parseMemoryOption(text: string): string | null {
   return text.trim().toLowerCase() === 'none' ? null : text;
 }
 
+/** --max-hold DURATION|off|default: null for the mediator's default, the text otherwise (the
+ * store parses it, "off" included). */
+export function parseMaxHoldOption(text: string): string | null {
+  return text.trim().toLowerCase() === 'default' ? null : text;
+}
+
 /** --pci-bus-id ID|none */
 export function parseNullable(text: string): string | null {
   return text.trim().toLowerCase() === 'none' ? null : text.trim();
@@ -39,6 +45,7 @@ export interface VmSettingOptions {
   vgpus?: string;
   pciBusId?: string;
   notes?: string;
+  maxHold?: string;
 }
 
 /** The settings given, as the store takes them; the ones not given are left out. */
@@ -51,5 +58,6 @@ export function vmPatchOf(o: VmSettingOptions): VmPatch {
     ...(o.vgpus !== undefined && { vgpus: parseCount('--vgpus', o.vgpus) }),
     ...(o.pciBusId !== undefined && { pciBusId: parseNullable(o.pciBusId) }),
     ...(o.notes !== undefined && { notes: o.notes }),
+    ...(o.maxHold !== undefined && { maxHoldMs: parseMaxHoldOption(o.maxHold) }),
   };
 }

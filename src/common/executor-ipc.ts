@@ -1,9 +1,9 @@
 // The messages between the mediator and an executor process (Node's IPC channel of child_process,
 // JSON serialization): one schema per message and direction, the types both sides build from, and
 // the sending helpers. The mediator hands the guest connection over with the session message and
-// then steers the executor (scheduler slices, quota answers, the VM's memory use, an operator's
-// kill, the host's shutdown); the executor asks for slices and quota and reports usage until its
-// session ends.
+// then steers the executor (scheduler slices, quota answers and requests to trim unused quota, the
+// VM's memory use, an operator's kill, the host's shutdown); the executor asks for slices and
+// quota and reports usage until its session ends.
 //
 // Each side validates what it receives. A message that fails validation means the two sides
 // disagree about this channel (a bug, or builds that do not match): the session cannot go on
@@ -56,6 +56,9 @@ export const toExecutorSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('contended') }),
   /** The answer to `reserve`: bytes of the VM's quota granted (0: refused). */
   z.strictObject({ type: z.literal('quota'), granted: bytes }),
+  /** Another session of the VM waits for quota: give back what is reserved but not held, and
+   * answer with `release` even when that is nothing, so the mediator knows when to decide. */
+  z.strictObject({ type: z.literal('trim') }),
   /** The VM's device memory in use, all its sessions together, and this session's part. */
   z.strictObject({ type: z.literal('vmUsage'), bytes, own: bytes }),
   /** An operator ended the session, or the host's shutdown did (`shutdown`: the guest is told

@@ -5,6 +5,8 @@
 //
 //   main.js --backend softgpu|cuda --probe   prints the device table as JSON and exits
 //   main.js --backend softgpu|cuda           (forked with IPC) serves one session
+//           [--cancel-fd N]                  the mediator's control socket: a byte on it abandons
+//                                            the session's in-flight work (abandon.ts)
 
 import net, { type Socket } from 'node:net';
 import koffi from 'koffi';
@@ -18,11 +20,16 @@ import { SessionServer } from './serve.js';
 import { Gate } from './gate.js';
 import { DEVICE_TIME_MODES, DeviceClock, deviceTimeMode, type DeviceTimeChoice } from './device-time.js';
 import { bindRawLaunch } from './custom/launch.js';
+import { watchForAbandon } from './abandon.js';
 import { NOTICE_MINOR } from '../protocol/constants.js';
 import { WireStatus } from '../protocol/errors.js';
 import { errorFrame } from '../protocol/handshake.js';
 import { shutdownNotice } from '../protocol/notice.js';
 import { softgpuOutput, stdoutCapture, type KernelOutput } from './output.js';
+
+/** How long a session whose work was abandoned waits for what caused it (its guest's close, the
+ * mediator's kill with the reason for the guest) before ending by itself. */
+const ABANDONED_GRACE_MS = 2000;
 
 /** Sends to the mediator. A failure is dropped: it means the mediator has gone, and the
  * 'disconnect' handler below then ends this process. */
@@ -30,12 +37,18 @@ function toMediator(m: FromExecutor): Promise<unknown> {
   return sendIpc(process, m);
 }
 
+/** The descriptor of a socket (-1 if it has none). */
+function socketFd(s: Socket): number {
+  const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
+}
+
 /** A second descriptor of the guest connection (-1 if there is none), kept unused so that the
  * session can be ended while the guest is still told why: the serving socket is closed first,
  * so nothing the session was writing can interleave with the ERROR frame. */
 function spareDescriptor(s: Socket): number {
-  const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return -1;
+  const fd = socketFd(s);
+  if (fd < 0) return -1;
   try {
     return (koffi.load('libc.so.6').func('int dup(int)') as (fd: number) => number)(fd);
   } catch {
@@ -73,13 +86,27 @@ function onceLogger(log: { warn: (o: object, msg: string) => void }): (call: str
   }
 }
 
-function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean; deviceTime: DeviceTimeChoice } {
+interface Args {
+  backend: BackendKind;
+  probe: boolean;
+  deviceTime: DeviceTimeChoice;
+  /** The mediator's control socket (-1: none). */
+  cancelFd: number;
+}
+
+function parseArgs(argv: string[]): Args {
   let backend: BackendKind | undefined;
   let doProbe = false;
   let deviceTime: DeviceTimeChoice = 'auto';
+  let cancelFd = -1;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--probe') doProbe = true;
+    else if (a === '--cancel-fd') {
+      const v = argv[++i] ?? '';
+      if (!/^\d{1,6}$/.test(v)) throw new Error(`--cancel-fd must be a descriptor number, not ${v}`);
+      cancelFd = Number(v);
+    }
     else if (a === '--device-time') {
       const v = argv[++i];
       const mode = DEVICE_TIME_MODES.find((d) => d === v);
@@ -93,7 +120,7 @@ function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean; devi
     } else throw new Error(`unknown argument ${a}`);
   }
   if (!backend) throw new Error('--backend is required');
-  return { backend, probe: doProbe, deviceTime };
+  return { backend, probe: doProbe, deviceTime, cancelFd };
 }
 
 function main(): void {
@@ -145,7 +172,7 @@ function main(): void {
       log.error({}, 'session message without the guest connection');
       process.exit(2);
     }
-    session = serve(m, handle, drv, args.deviceTime, output, log);
+    session = serve(m, handle, drv, args, output, log);
   });
   // The mediator going away ends the session too (the guest then sees its connection close).
   process.on('disconnect', () => process.exit(0));
@@ -170,7 +197,8 @@ interface Serving {
   killed?: Ending;
 }
 
-/** The mediator's steering of the session: scheduler slices, quota, the VM's memory, a kill. */
+/** The mediator's steering of the session: scheduler slices, quota (and giving unused quota back),
+ * the VM's memory, a kill. */
 function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
   switch (c.type) {
     case 'grant':
@@ -181,6 +209,8 @@ function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
       return s.gate.markContended();
     case 'quota':
       return s.server.quotaAnswer(c.granted);
+    case 'trim':
+      return s.x.trimReservation();
     case 'vmUsage':
       s.x.vmUsed = c.bytes;
       s.x.vmUsedOwn = c.own;
@@ -196,8 +226,9 @@ function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
 }
 
 /** Serves the session on the guest's connection until it ends; the process then exits. */
-function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, deviceTimeChoice: DeviceTimeChoice, output: KernelOutput | undefined, log: Logger): Serving {
+function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, output: KernelOutput | undefined, log: Logger): Serving {
   const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
+  const deviceTimeChoice = args.deviceTime;
   const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { imageDir: m.imageDir });
   const started = process.hrtime.bigint();
   const timing = deviceTimeMode(deviceTimeChoice, drv.kind);
@@ -243,7 +274,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, deviceTimeCh
   const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, memoryNow: 0 };
   const reportUsage = (final: boolean): void => {
     const st = server.stats;
-    const memoryNow = x.allocs.total;
+    const memoryNow = x.held;
     const busyNs = deviceTime(final);
     const d = {
       calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,
@@ -258,11 +289,17 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, deviceTimeCh
   const usageTimer = setInterval(() => reportUsage(false), 1000);
   usageTimer.unref();
   const spareFd = spareDescriptor(guest);
+  const abandon = watchForAbandon(drv, socketFd(guest), args.cancelFd,
+    (why) => slog.warn({ reason: why }, 'in-flight work will run to its end if the guest goes away'));
   const server = new SessionServer(x, guest, slog, (reason) => {
     clearInterval(usageTimer);
     reportUsage(true);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    slog.info({ reason, ...server.stats, deviceTimeMode: timing, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms) }, 'session ended');
+    const abandoned = abandon?.record();
+    slog.info({
+      reason, ...server.stats, deviceTimeMode: timing, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms),
+      ...(abandoned && { abandoned }),
+    }, 'session ended');
     const ended: MessageOf<FromExecutor, 'ended'> = { type: 'ended', stats: { ...server.stats }, peakMemory: x.peakMemory, reason };
     const { killed } = serving;
     if (killed !== undefined && spareFd >= 0) {
@@ -277,6 +314,14 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, deviceTimeCh
   }, gate, (bytes) => void toMediator({ type: 'reserve', bytes }));
   server.output = output;
   server.notices = m.minor >= NOTICE_MINOR;
+  if (abandon) {
+    server.isAbandoned = (code) => {
+      if (!abandon.abandoned(code)) return false;
+      // The guest's close or the mediator's kill, which caused this, ends the session next.
+      setTimeout(() => server.close("the host abandoned the session's work"), ABANDONED_GRACE_MS);
+      return true;
+    };
+  }
   x.vmUsed = m.vmUsed;
   x.releaseQuota = (bytes) => void toMediator({ type: 'release', bytes });
   x.reportUse = (bytes) => void toMediator({ type: 'used', bytes });

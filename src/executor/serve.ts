@@ -66,6 +66,9 @@ export class SessionServer {
   private inGroup = false;
   readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0 };
   private closed = false;
+  /** Whether a call's error says the session's work was abandoned (src/executor/abandon.ts):
+   * nothing more is served then, as the session is ending. */
+  isAbandoned: (code: number) => boolean = () => false;
   /** Frames are being served (from a received chunk or the parser's backlog). */
   private serving = false;
   /** Something that may unblock serving happened while serving (a quota answered at once). */
@@ -318,12 +321,17 @@ export class SessionServer {
       res = e.code;
       this.log.debug({ op: op.name, code: e.code, reason: e.message }, 'call rejected');
     }
+    res = this.x.noContextResult(res);
     const t = now();
     const ns = (t - this.mark) * 1e6;
     this.mark = t;
     this.gate.charge(ns);
     this.stats.busyNs += ns;
     this.stats.calls++;
+    if (res !== 0 && this.isAbandoned(res)) {
+      this.pauses++; // for good: no reply, no further call
+      return true;
+    }
     if (noreply) {
       this.stats.asyncCalls++;
       if (res !== 0) this.x.defer(res);

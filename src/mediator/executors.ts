@@ -4,6 +4,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 
 import { fromExecutorSchema, ipcIssue, sendIpc, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
@@ -26,6 +27,9 @@ export interface ExecutorHandle {
   pid: number;
   /** Never throws: a message to an executor that is exiting is dropped (its exit ends the session). */
   send(m: ToExecutor): void;
+  /** Abandons the session's in-flight GPU work now, even while the executor is inside a long
+   * call and cannot read `send`'s messages (src/executor/abandon.ts); precedes ending it. */
+  abandon(): void;
   kill(): void;
   exited: Promise<void>;
 }
@@ -39,6 +43,16 @@ interface Warm {
 
 function killNow(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** The executor's descriptor of its control socket, whose other end the mediator writes a byte
+ * to when the session's in-flight work must be abandoned (a stdio pipe: Node makes it a socket
+ * pair). Whatever the byte says, and the mediator closing its end, mean the same. */
+const CANCEL_FD = 4;
+
+function controlOf(child: ChildProcess): Writable | undefined {
+  const s = child.stdio[CANCEL_FD];
+  return s && 'write' in s ? s : undefined;
 }
 
 export class ExecutorPool {
@@ -70,12 +84,13 @@ export class ExecutorPool {
   }
 
   private spawn(): Warm {
-    const child = fork(this.executorMain, ['--backend', this.backend, '--device-time', this.deviceTime], {
+    const child = fork(this.executorMain, ['--backend', this.backend, '--device-time', this.deviceTime, '--cancel-fd', String(CANCEL_FD)], {
       // Extra Node flags for executors only, for profiling or debugging (e.g. --cpu-prof).
       execArgv: (process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
-      // Not the mediator's stdout: whatever an executor prints there is its guest's (kernel
-      // output, which the executor captures and forwards itself; src/executor/output.ts).
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      // fd 1 is not the mediator's stdout: whatever an executor prints there is its guest's (kernel
+      // output, which the executor captures and forwards itself; src/executor/output.ts). fd 4
+      // (CANCEL_FD) is the pipe the mediator abandons a session's running kernel through.
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc', 'pipe'],
       serialization: 'json',
     });
     this.live.add(child);
@@ -83,6 +98,8 @@ export class ExecutorPool {
     // A ChildProcess reports a failed send, kill or start as an 'error' event, which throws in the
     // mediator when nobody listens: sends already report to their callers, so log and go on.
     child.on('error', (e) => log.warn({ err: e.message }, 'executor process error'));
+    // A write to an executor that has just exited fails (EPIPE); its exit ends the session anyway.
+    controlOf(child)?.on('error', () => {});
     let ready!: () => void;
     const warm: Warm = {
       child,
@@ -152,6 +169,9 @@ export class ExecutorPool {
         void sendIpc(child, m).then((e) => {
           if (e) log.debug({ message: m.type, err: e.message }, 'message to an exiting executor dropped');
         });
+      },
+      abandon: () => {
+        controlOf(child)?.write(Buffer.of(1));
       },
       kill: () => killNow(child),
       exited,

@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 
 import { createLogger } from '../common/log.js';
+import { formatDuration } from '../common/duration.js';
+import { toMaxHoldMs } from '../store/index.js';
 import { DEVICE_TIME_MODES, type DeviceTimeChoice } from '../executor/device-time.js';
 import { parseListen } from './listen.js';
-import { Mediator } from './mediator.js';
+import { DEFAULT_MAX_HOLD_MS, Mediator } from './mediator.js';
 
 /** Loopback only by default: the API changes who may use the GPUs. */
 export const DEFAULT_HTTP = '127.0.0.1:7080';
@@ -56,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--http <addr>', 'admin HTTP API: HOST:PORT, or off (docs/admin-api.md)', process.env.VGPU_ADMIN_HTTP ?? DEFAULT_HTTP)
     .option('--shutdown-grace <seconds>', 'on SIGTERM or SIGINT, how long running sessions may finish (a second signal ends them at once)',
       process.env.VGPU_SHUTDOWN_GRACE ?? String(DEFAULT_SHUTDOWN_GRACE_S))
+    .option('--max-hold <duration>', "longest one call may hold a GPU while others wait, for VMs that set none (e.g. 5s, or off); the session is then ended",
+      formatDuration(DEFAULT_MAX_HOLD_MS))
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -63,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string; deviceTime: DeviceTimeChoice; shutdownGrace: string }>();
+  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string; deviceTime: DeviceTimeChoice; shutdownGrace: string; maxHold: string }>();
   const log = createLogger({ name: 'vgpu-mediator' });
   let listenAddrs;
   try {
@@ -91,12 +95,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
     return 2;
   }
+  let maxHoldMs: number;
+  try {
+    maxHoldMs = toMaxHoldMs(o.maxHold) ?? DEFAULT_MAX_HOLD_MS;
+  } catch (e) {
+    process.stderr.write(`vgpu-mediator: --max-hold ${o.maxHold}: ${(e as Error).message}\n`);
+    return 2;
+  }
   const spare = Number(o.spareExecutors);
   if (!Number.isInteger(spare) || spare < 0 || spare > 64) {
     process.stderr.write('vgpu-mediator: --spare-executors must be an integer from 0 to 64\n');
     return 2;
   }
-  const m = new Mediator({ stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, log });
+  const m = new Mediator({ stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, maxHoldMs, log });
   try {
     await m.start();
   } catch (e) {

@@ -40,6 +40,10 @@ export const Notice = {
   SHUTDOWN: 3,
 } as const;
 
+/** The `u64 ctx` of a CALL when the guest thread's current context is a primary context that is
+ * not active (released or reset); 0 means no current context. */
+export const CTX_INACTIVE_PRIMARY = 1;
+
 export const Flag = {
   NOREPLY: 0x1,
   MORE: 0x2,

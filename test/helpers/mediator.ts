@@ -1,4 +1,5 @@
-// Starts a real vgpu-mediator (softgpu backend) in a temporary state dir for a test, and stops it.
+// Starts a real vgpu-mediator (softgpu backend unless asked for another) in a temporary state dir
+// for a test, and stops it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,12 +30,16 @@ export interface StartOptions {
   spareExecutors?: number;
   /** Admin API address (default 127.0.0.1:0, an ephemeral port); false for --http off. */
   http?: string | false;
+  /** A state directory of the caller's (kept at stop); default a fresh one, removed at stop. */
+  stateDir?: string;
+  /** The host driver (default softgpu); 'cuda' needs NVIDIA's driver and a GPU. */
+  backend?: 'softgpu' | 'cuda';
 }
 
 export async function startMediator(opts: StartOptions = {}): Promise<RunningMediator> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'vgpu-test-'));
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'vgpu-test-'));
   const socket = join(stateDir, 'vgpu.sock');
-  const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', 'softgpu', '--default-vm', 'local',
+  const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', opts.backend ?? 'softgpu', '--default-vm', 'local',
     '--spare-executors', String(opts.spareExecutors ?? 1)];
   if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
   args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'));
@@ -114,7 +119,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
         proc.kill('SIGTERM');
         await exited;
       }
-      rmSync(stateDir, { recursive: true, force: true });
+      if (!opts.stateDir) rmSync(stateDir, { recursive: true, force: true });
     },
   };
   if (tcp) m.tcp = tcp;

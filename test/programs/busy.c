@@ -7,20 +7,11 @@
  * end it prints {"batches": N} and exits. Used by test/e2e/nvml-status.test.ts.
  *   busy FATBIN MIB ITERS
  */
-#include <cuda.h>
 #include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#define CK(x)                                                                   \
-  do {                                                                          \
-    CUresult r_ = (x);                                                          \
-    if (r_ != CUDA_SUCCESS) {                                                   \
-      fprintf(stderr, "%s failed: %d\n", #x, (int)r_);                          \
-      return 1;                                                                 \
-    }                                                                           \
-  } while (0)
+#include "spin.h"
 
 /* Whether stdin is at end-of-file (the test closed it), without blocking. */
 static int stdin_closed(void) {
@@ -38,24 +29,12 @@ static int batch(CUfunction k, void **args) {
 
 int main(int argc, char **argv) {
   if (argc < 4) return 2;
-  FILE *f = fopen(argv[1], "rb");
-  if (!f) return 2;
-  static char img[1 << 20];
-  if (fread(img, 1, sizeof img, f) == 0) return 2;
-  fclose(f);
   size_t mib = (size_t)atoi(argv[2]);
   int iters = atoi(argv[3]);
-  CUdevice d;
-  CUcontext c;
-  CUmodule m;
   CUfunction k;
   CUdeviceptr out, held;
-  CK(cuInit(0));
-  CK(cuDeviceGet(&d, 0));
-  CK(cuDevicePrimaryCtxRetain(&c, d));
-  CK(cuCtxSetCurrent(c));
-  CK(cuModuleLoadData(&m, img));
-  CK(cuModuleGetFunction(&k, m, "spin"));
+  int rc = spin_setup(argv[1], &k);
+  if (rc) return rc;
   CK(cuMemAlloc(&out, 16 * 128 * sizeof(float)));
   CK(cuMemAlloc(&held, mib << 20));
   void *args[] = {&out, &iters};

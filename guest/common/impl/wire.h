@@ -52,6 +52,11 @@ enum vg_notice {
   VG_NOTICE_SHUTDOWN = 3 /* payload: u32 grace time in ms, str message (vg_error_decode's layout) */
 };
 
+/* The `u64 ctx` of a CALL: 0 = no current context; this value = the current context is a primary
+ * context that is not active (released or reset), which the driver answers with
+ * CUDA_ERROR_CONTEXT_IS_DESTROYED instead of CUDA_ERROR_INVALID_CONTEXT; else a remote id. */
+#define VG_CTX_INACTIVE_PRIMARY 1u
+
 /* Decode failures. 0 is success; the values are stable because tests name them. */
 typedef enum vg_wire_err {
   VG_WIRE_OK = 0,

@@ -21,6 +21,11 @@
 
 #define VG_EXPORT __attribute__((visibility("default")))
 
+/* A CUresult the driver returns but cuda.h does not name: a launch of library code with grid or
+ * block dimensions outside the device's limits (launch.c). cudart reports it as
+ * cudaErrorInvalidConfiguration. */
+#define VG_CUDA_ERROR_INVALID_CONFIGURATION ((CUresult)9)
+
 /* Body of an exported local function: evaluates the implementation and, at VGPU_LOG=debug,
  * traces the call under the exported name (__func__ is the real CUDA name). */
 #define VG_TRACED(expr)                                                   \

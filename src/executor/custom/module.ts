@@ -94,60 +94,64 @@ function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`, 'utf8');
 }
 
+/** Loads count toward the quota like allocations: what the driver took for them (ExecContext.loadImage). */
 export function cuModuleLoadData(x: ExecContext, r: Reader, w: Writer): number {
   const hash = hashOf(r);
   r.end();
-  const o = x.out(0);
-  const res = x.d.cuModuleLoadData(o, image(x, hash));
-  if (res !== 0) return res;
-  w.u64(x.newHandle('module', x.readU64(o)));
+  const img = image(x, hash);
+  const got = x.loadImage('module', (o) => x.d.cuModuleLoadData(o, img), (m) => x.d.cuModuleUnload(m));
+  if ('res' in got) return got.res;
+  w.u64(got.id);
   return 0;
 }
 
 export function cuLibraryLoadData(x: ExecContext, r: Reader, w: Writer): number {
   const hash = hashOf(r);
   r.end();
-  const o = x.out(0);
-  const res = x.d.cuLibraryLoadData(o, image(x, hash), null, null, 0, null, null, 0);
-  if (res !== 0) return res;
-  w.u64(x.newHandle('library', x.readU64(o)));
+  const img = image(x, hash);
+  const got = x.loadImage('library', (o) => x.d.cuLibraryLoadData(o, img, null, null, 0, null, null, 0), (l) => x.d.cuLibraryUnload(l));
+  if ('res' in got) return got.res;
+  w.u64(got.id);
   return 0;
 }
 
 export function cuModuleGetFunction(x: ExecContext, r: Reader, w: Writer): number {
-  const mod = x.handle(r.u64(), 'module', false);
+  const modId = r.u64();
+  const mod = x.handle(modId, 'module', false);
   const name = r.str();
   r.end();
   const o = x.out(0);
   const res = x.d.cuModuleGetFunction(o, mod, cstr(name));
   if (res !== 0) return res;
   const f = x.readU64(o);
-  w.u64(x.newHandle('function', f));
+  w.u64(x.newHandle('function', f, modId));
   writeLayout(x, w, (i, off, size) => x.d.cuFuncGetParamInfo(f, i, off, size));
   return 0;
 }
 
 export function cuLibraryGetKernel(x: ExecContext, r: Reader, w: Writer): number {
-  const lib = x.handle(r.u64(), 'library', false);
+  const libId = r.u64();
+  const lib = x.handle(libId, 'library', false);
   const name = r.str();
   r.end();
   const o = x.out(0);
   const res = x.d.cuLibraryGetKernel(o, lib, cstr(name));
   if (res !== 0) return res;
   const k = x.readU64(o);
-  w.u64(x.newHandle('kernel', k));
+  w.u64(x.newHandle('kernel', k, libId));
   writeLayout(x, w, (i, off, size) => x.d.cuKernelGetParamInfo(k, i, off, size));
   return 0;
 }
 
 export function cuKernelGetFunction(x: ExecContext, r: Reader, w: Writer): number {
-  const k = x.handle(r.u64(), 'kernel', false);
+  const kId = r.u64();
+  const k = x.handle(kId, 'kernel', false);
   r.end();
   const o = x.out(0);
   const res = x.d.cuKernelGetFunction(o, k);
   if (res !== 0) return res;
   const f = x.readU64(o);
-  w.u64(x.newHandle('function', f));
+  w.u64(x.newHandle('function', f, kId));
   writeLayout(x, w, (i, off, size) => x.d.cuFuncGetParamInfo(f, i, off, size));
   return 0;
 }

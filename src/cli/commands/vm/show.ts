@@ -2,7 +2,7 @@
 
 import { formatSize } from '../../../common/size.js';
 import type { CommandContext } from '../../context.js';
-import { keyValues, memoryText } from '../../output.js';
+import { keyValues, maxHoldText, memoryText } from '../../output.js';
 
 export async function run(ctx: CommandContext, name: string): Promise<void> {
   const { usage: period, ...vm } = await (await ctx.ops()).getVm(name);
@@ -21,6 +21,7 @@ export async function run(ctx: CommandContext, name: string): Promise<void> {
     ['vGPUs', String(vm.vgpus)],
     ['PCI bus id', vm.pciBusId ?? 'host GPU\'s'],
     ['notes', vm.notes],
+    ['max hold', maxHoldText(vm.maxHoldMs)],
     ['created', vm.createdAt],
     ['updated', vm.updatedAt],
     ['device time', `${(usage.deviceTimeNs / 1e9).toFixed(3)} s`],
