@@ -12,6 +12,8 @@ import koffi from 'koffi';
 import { ipcIssue, KILL_LINGER_MS, sendIpc, toExecutorSchema, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
 import { createLogger, sessionLogger, type Logger } from '../common/log.js';
 import { ExecContext } from './context.js';
+import { SessionImages } from './images.js';
+import { ImageStore } from '../common/image-store.js';
 import { loadDriver, type BackendKind, type LoadedDriver } from './driver.js';
 import { probe, ProbeError } from './probe.js';
 import { SessionServer } from './serve.js';
@@ -178,7 +180,8 @@ function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
 /** Serves the session on the guest's connection until it ends; the process then exits. */
 function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, deviceTimeChoice: DeviceTimeChoice, log: Logger): Serving {
   const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
-  const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { imageDir: m.imageDir });
+  const images = new SessionImages(new ImageStore(m.imageDir), m.vm, m.imageLimits);
+  const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { images });
   const started = process.hrtime.bigint();
   const timing = deviceTimeMode(deviceTimeChoice, drv.kind);
   if (timing === 'events') {
