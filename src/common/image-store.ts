@@ -35,10 +35,12 @@ const VM_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** How long a process waits for another's hold on the lock (each hold is a few file operations). */
 const LOCK_WAIT_MS = 10_000;
 
+/** Both count each VM's images in full, shared with another VM or not: the disk holds at most
+ * `total`, less where VMs uploaded the same images. */
 export interface ImageLimits {
-  /** Bytes of images one VM may keep (what its images weigh, shared or not). */
+  /** Bytes of images one VM may keep. */
   perVm: number;
-  /** Bytes the store may hold on disk (each image once). */
+  /** Bytes of images all VMs together may keep. */
   total: number;
 }
 
@@ -176,8 +178,8 @@ export class ImageStore {
   /**
    * Keeps `bytes` (already checked to be the image `hash` names) as an image of `vm`. To stay
    * within `limits` it first evicts the VM's least recently used images, then, for the total, the
-   * host's least recently used ones, never an image a live session holds; throws ImageStoreFull
-   * when that is not enough. `bytes` is written to disk whether or not another VM already has
+   * least recently used ones of any VM, never an image a live session of its VM holds; throws
+   * ImageStoreFull when that is not enough. `bytes` is written to disk whether or not another VM already has
    * it, so that the time an upload takes does not tell either.
    */
   put(vm: string, hash: string, bytes: Buffer, limits: ImageLimits): void {
@@ -192,7 +194,10 @@ export class ImageStore {
     try {
       this.locked(() => {
         if (existsSync(entry)) return; // another session of the VM uploaded it meanwhile
-        this.makeRoom(vm, hash, bytes.length, limits);
+        // Both limits count the VM's bytes whether or not another VM has the same image, so
+        // what is evicted, and whether the upload fits, tells a VM nothing about other VMs' images.
+        this.trimVm(vm, bytes.length, limits.perVm);
+        this.trimTotal(bytes.length, limits.total);
         mkdirSync(join(this.dir, 'blobs'), { recursive: true, mode: 0o700 });
         mkdirSync(join(this.vmDir(vm), '.used'), { recursive: true, mode: 0o700 });
         if (!existsSync(this.blob(hash))) renameSync(tmp, this.blob(hash));
@@ -216,11 +221,12 @@ export class ImageStore {
   }
 
   /**
-   * Brings the store in line with the VMs that exist (at the mediator's start): deletes the
-   * images of VMs removed while no mediator ran, blobs no VM links, leases and uploads of
-   * processes that are gone, and the files of the unowned layout before this one.
+   * Brings the store in line with the VMs that exist and the limits (at the mediator's start):
+   * deletes the images of VMs removed while no mediator ran, blobs no VM links, leases and
+   * uploads of processes that are gone, the files of the unowned layout before this one, and the
+   * least recently used images past limits lowered since the last start.
    */
-  sweep(vms: ReadonlySet<string>): void {
+  sweep(vms: ReadonlySet<string>, limits: ImageLimits): void {
     if (!existsSync(this.dir)) return;
     this.locked(() => {
       for (const name of readdirSync(this.dir)) {
@@ -242,6 +248,8 @@ export class ImageStore {
         const pid = Number(name.split('.')[1]);
         if (!Number.isInteger(pid) || !pidAlive(pid)) rmSync(join(this.dir, 'tmp', name), { force: true });
       }
+      for (const vm of this.vmNames()) this.trimVm(vm, 0, limits.perVm);
+      this.trimTotal(0, limits.total);
     });
   }
 
@@ -331,50 +339,42 @@ export class ImageStore {
     });
   }
 
-  private makeRoom(vm: string, hash: string, size: number, limits: ImageLimits): void {
-    // The VM's own limit: its least recently used images that none of its sessions holds.
+  /** Makes room for `size` more bytes of the VM's under its limit: its least recently used images
+   * that none of its live sessions holds go first. */
+  private trimVm(vm: string, size: number, limit: number): void {
     const mine = this.entries(vm).sort((a, b) => a.usedAt - b.usedAt);
     let vmBytes = mine.reduce((n, e) => n + e.size, 0);
-    if (vmBytes + size > limits.perVm) {
+    if (vmBytes + size <= limit) return;
+    const held = this.leased(vm);
+    for (const e of mine) {
+      if (vmBytes + size <= limit) break;
+      if (held.has(e.hash)) continue;
+      this.drop(vm, e.hash);
+      vmBytes -= e.size;
+    }
+    if (vmBytes + size > limit) {
+      throw new ImageStoreFull(`VM ${vm}: the images its sessions hold leave no room for ${size} more bytes under its limit of ${limit}`);
+    }
+  }
+
+  /** Makes room for `size` more bytes under the store's `limit`: the images least recently used
+   * by their VM, whichever VM, that no live session of it holds, go first. */
+  private trimTotal(size: number, limit: number): void {
+    const all: Array<Entry & { vm: string; held: boolean }> = [];
+    for (const vm of this.vmNames()) {
       const held = this.leased(vm);
-      for (const e of mine) {
-        if (vmBytes + size <= limits.perVm) break;
-        if (held.has(e.hash)) continue;
-        this.drop(vm, e.hash);
-        vmBytes -= e.size;
-      }
-      if (vmBytes + size > limits.perVm) {
-        throw new ImageStoreFull(`VM ${vm}: its images in use by its sessions leave no room for ${size} more bytes under its limit of ${limits.perVm}`);
-      }
+      for (const e of this.entries(vm)) all.push({ ...e, vm, held: held.has(e.hash) });
     }
-    // The host's limit, when the bytes are not on disk already: blobs least recently used by any
-    // VM, of which no live session holds any link.
-    if (existsSync(this.blob(hash))) return;
-    let total = this.diskBytes();
-    if (total + size <= limits.total) return;
-    const blobs = new Map<string, { size: number; usedAt: number; held: boolean; links: string[] }>();
-    for (const h of this.listDir(join(this.dir, 'blobs'))) {
-      ignoreMissing(() => blobs.set(h, { size: statSync(this.blob(h)).size, usedAt: -Infinity, held: false, links: [] }));
+    let total = all.reduce((n, e) => n + e.size, 0);
+    if (total + size <= limit) return;
+    for (const e of all.sort((a, b) => a.usedAt - b.usedAt)) {
+      if (total + size <= limit) break;
+      if (e.held) continue;
+      this.drop(e.vm, e.hash);
+      total -= e.size;
     }
-    for (const v of this.vmNames()) {
-      const held = this.leased(v);
-      for (const e of this.entries(v)) {
-        const b = blobs.get(e.hash);
-        if (!b) continue;
-        b.links.push(v);
-        b.usedAt = Math.max(b.usedAt, e.usedAt);
-        b.held ||= held.has(e.hash);
-      }
-    }
-    for (const [h, b] of [...blobs].sort((x, y) => x[1].usedAt - y[1].usedAt)) {
-      if (total + size <= limits.total) break;
-      if (b.held) continue;
-      for (const v of b.links) this.drop(v, h);
-      this.collect(h);
-      total -= b.size;
-    }
-    if (total + size > limits.total) {
-      throw new ImageStoreFull(`the image store holds ${total} bytes in use by live sessions; no room for ${size} more under its limit of ${limits.total}`);
+    if (total + size > limit) {
+      throw new ImageStoreFull(`the images live sessions hold leave no room for ${size} more bytes under the store's limit of ${limit}`);
     }
   }
 }

@@ -66,6 +66,11 @@ export class SessionImages {
 
   private keep(hash: string, b: Buffer): void {
     this.held.set(hash, b);
-    this.store.hold(this.vm, hash);
+    try {
+      this.store.hold(this.vm, hash);
+    } catch {
+      // Without its lease the image may be evicted from the disk, which costs a later process an
+      // upload; this session has it in memory either way.
+    }
   }
 }

@@ -46,8 +46,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--device-time <mode>', 'how device time is measured: events (CUDA events, for a real GPU), host (time in calls), auto (events on cuda, host on softgpu)')
       .choices([...DEVICE_TIME_MODES]).default(process.env.VGPU_DEVICE_TIME ?? 'auto'))
     .option('--http <addr>', 'admin HTTP API: HOST:PORT, or off (docs/admin-api.md)', process.env.VGPU_ADMIN_HTTP ?? DEFAULT_HTTP)
-    .option('--image-store-max <size>', 'bytes the module image store may hold on disk', formatSize(DEFAULT_IMAGE_LIMITS.total))
-    .option('--image-store-vm-max <size>', "bytes of module images each VM may keep", formatSize(DEFAULT_IMAGE_LIMITS.perVm))
+    .option('--image-store-max <size>', 'bytes of module images all VMs together may keep', formatSize(DEFAULT_IMAGE_LIMITS.total))
+    .option('--image-store-vm-max <size>', 'bytes of module images each VM may keep', formatSize(DEFAULT_IMAGE_LIMITS.perVm))
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });

@@ -71,7 +71,7 @@ export class Mediator implements LiveControl, MetricsSource {
   private flushTimer: NodeJS.Timeout | undefined;
   private backend!: Backend;
   /** Module images by VM (src/common/image-store.ts); executors add to it, vm rm empties a VM's. */
-  readonly images: ImageStore;
+  private readonly images: ImageStore;
   /** The host's NVML for board values (host-nvml.ts), when there is one. */
   private hostNvml: HostNvml | undefined;
   private pool!: ExecutorPool;
@@ -112,8 +112,8 @@ export class Mediator implements LiveControl, MetricsSource {
     const log = this.opts.log;
     this.store = Store.open(this.opts.stateDir, { actor: 'mediator' });
     if (this.opts.defaultVm) this.store.ensureVm(this.opts.defaultVm);
-    // Images of VMs removed while no mediator ran, and what dead executors left behind.
-    this.images.sweep(new Set(this.store.listVms().map((v) => v.name)));
+    // Images of VMs removed while no mediator ran, what dead executors left, limits lowered.
+    this.images.sweep(new Set(this.store.listVms().map((v) => v.name)), this.imageLimits());
     this.backend = await chooseBackend(this.opts.backend, log);
     log.info({
       backend: this.backend.kind,

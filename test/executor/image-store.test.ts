@@ -254,18 +254,27 @@ test('over its limit, a VM loses its least recently used images that no live ses
   assert.deepEqual(readdirSync(leases), [], 'the dead process\'s lease is gone');
 });
 
-test('over the total limit, the host\'s least recently used images go, whichever VM has them', () => {
+test('over the total limit, the least recently used images of any VM go; shared bytes count for each VM', () => {
   const store = tempStore();
   const limits = { perVm: 1 << 30, total: 3 * S };
-  const [x, y, z, w] = ['x', 'y', 'z', 'w'].map((t) => ptxImage(t, S));
-  store.put('a', hex(x!), x!, limits);
-  store.put('b', hex(y!), y!, limits);
-  store.put('a', hex(z!), z!, limits);
-  store.put('b', hex(x!), x!, limits); // a second link adds no bytes, and makes x recent
-  store.put('b', hex(w!), w!, limits);
-  assert.deepEqual(blobs(store), [x, z, w].map((i) => hex(i!)).sort(), 'y, the oldest, went');
-  assert.deepEqual(imagesOf(store, 'b'), [x, w].map((i) => hex(i!)).sort());
-  assert.equal(store.usage().total, 3 * S);
+  const [x, y, z, w] = ['x', 'y', 'z', 'w'].map((t) => ptxImage(t, S)) as [Buffer, Buffer, Buffer, Buffer];
+  store.put('a', hex(x), x, limits);
+  store.put('b', hex(y), y, limits);
+  store.put('a', hex(z), z, limits);
+  assert.ok(store.read('a', hex(x)), 'x is used again: y is the least recently used');
+  // b's copy of x counts for b as if no VM had it: room is made, and b's own y goes.
+  store.put('b', hex(x), x, limits);
+  assert.deepEqual(imagesOf(store, 'b'), [hex(x)]);
+  assert.deepEqual(blobs(store), [hex(x), hex(z)].sort());
+  store.put('b', hex(w), w, limits);
+  assert.deepEqual(imagesOf(store, 'a'), [hex(x)], 'a\'s z, now the least recently used, went');
+  assert.deepEqual(imagesOf(store, 'b'), [hex(x), hex(w)].sort());
+  const u = store.usage();
+  assert.equal(u.total, 2 * S, 'on disk: x once, and w');
+  assert.deepEqual([...u.vms].sort(), [['a', S], ['b', 2 * S]]);
+  // With everything held, nothing can go.
+  for (const [vm, i] of [['a', x], ['b', x], ['b', w]] as const) store.hold(vm, hex(i));
+  assert.throws(() => store.put('c', hex(y), y, limits), ImageStoreFull);
 });
 
 test('removing a VM removes its images; bytes another VM has stay', () => {
@@ -295,32 +304,41 @@ test('the sweep deletes the images of VMs that no longer exist and what dead pro
   writeFileSync(orphan, 'linked by no VM');
   const tmp = join(store.dir, 'tmp', `${'e'.repeat(64)}.${deadPid()}.abcdef`);
   writeFileSync(tmp, 'half an upload');
-  store.sweep(new Set(['kept']));
+  store.sweep(new Set(['kept']), ROOMY);
   assert.ok(!existsSync(old) && !existsSync(orphan) && !existsSync(tmp));
   assert.ok(!existsSync(join(store.dir, 'vms', 'gone')));
   assert.deepEqual(blobs(store), [hex(x)]);
   assert.deepEqual(store.read('kept', hex(x)), x);
+  // Limits lowered since the last start: the least recently used images go.
+  const [y2, z] = [ptxImage('y2', S), ptxImage('z', S)];
+  store.put('kept', hex(y2), y2, ROOMY);
+  store.put('kept', hex(z), z, ROOMY);
+  assert.ok(store.read('kept', hex(x)));
+  store.sweep(new Set(['kept']), { perVm: x.length + S, total: 1 << 30 });
+  assert.deepEqual(imagesOf(store, 'kept'), [hex(x), hex(z)].sort());
+  store.sweep(new Set(['kept']), { perVm: 1 << 30, total: S });
+  assert.deepEqual(blobs(store), [hex(x)], 'the total: the host\'s least recently used');
 });
 
 test('executors of one VM uploading at once keep it within its limit, with only whole images', async () => {
   const store = tempStore();
   const limits = { perVm: 6 * S, total: 1 << 30 };
   const mod = new URL('../../src/common/image-store.js', import.meta.url).href;
-  // Each process stores 12 images, half of them the same in every process.
+  // Each process stores 40 images, half of them the same in every process.
   const script = `
     import { createHash } from 'node:crypto';
     const { ImageStore } = await import(${JSON.stringify(mod)});
     const store = new ImageStore(process.argv[1]);
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 40; i++) {
       const tag = i % 2 ? 'shared ' + i : process.pid + ' ' + i;
       const b = Buffer.from('// ' + tag + '\\n//' + '.'.repeat(${S} - 40) + '\\n.version 7.0\\n.target sm_50\\n\\0', 'latin1');
       store.put('c', createHash('sha256').update(b).digest('hex'), b, ${JSON.stringify(limits)});
     }`;
-  const runs = [1, 2, 3, 4].map(() => new Promise<number | null>((resolve) => {
+  const runs = [1, 2, 3, 4, 5, 6].map(() => new Promise<number | null>((resolve) => {
     const p = spawn(process.execPath, ['--input-type=module', '-e', script, store.dir], { stdio: ['ignore', 'ignore', 'inherit'] });
     p.on('exit', resolve);
   }));
-  assert.deepEqual(await Promise.all(runs), [0, 0, 0, 0]);
+  assert.deepEqual(await Promise.all(runs), [0, 0, 0, 0, 0, 0]);
   assert.ok(store.vmBytes('c') <= limits.perVm, `${store.vmBytes('c')} bytes kept`);
   for (const h of imagesOf(store, 'c')) {
     const b = readFileSync(join(store.dir, 'vms', 'c', h));
