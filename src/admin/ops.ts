@@ -5,6 +5,7 @@
 // mediator runs or not; only live state (sessions) needs one.
 
 import { VgpuError } from '../common/errors.js';
+import type { ImageStore } from '../common/image-store.js';
 import { DEFAULT_POOL, type AddPoolInput, type AddVmInput, type AuditEntry, type PoolPatch, type Store, type Vm, type VmPatch } from '../store/index.js';
 import { addPoolSchema, poolPatchSchema, validate } from '../store/validate.js';
 import { vmView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
@@ -63,7 +64,12 @@ export class StoreOps implements AdminOps {
   readonly where: string;
   readonly live: boolean;
 
-  constructor(private readonly store: Store, private readonly control?: LiveControl) {
+  constructor(
+    private readonly store: Store,
+    private readonly control?: LiveControl,
+    /** The state directory's module image store: a VM's images count in its details and go with it. */
+    private readonly images?: ImageStore,
+  ) {
     this.where = control ? 'the mediator' : `store ${store.file}`;
     this.live = control !== undefined;
   }
@@ -82,7 +88,7 @@ export class StoreOps implements AdminOps {
   async getVm(name: string): Promise<VmDetail> {
     this.control?.flushUsage();
     const vm = this.store.getVm(name);
-    return { ...vmView(vm), usage: this.store.usageOf(name) };
+    return { ...vmView(vm), usage: this.store.usageOf(name), imageStoreBytes: this.images?.vmBytes(vm.name) ?? 0 };
   }
 
   async addVm(input: AddVmInput): Promise<VmTokenView> {
@@ -103,6 +109,8 @@ export class StoreOps implements AdminOps {
     // The token no longer admits anyone; sessions already admitted end now rather than run on
     // without a VM to account them to.
     const sessionsEnded = this.control ? await this.control.endVmSessions(name, `VM ${name} was removed by an operator`) : 0;
+    // After its sessions: none of them uploads any more.
+    this.images?.removeVm(vm.name);
     this.control?.vmChanged(name);
     return { vm, sessionsEnded };
   }

@@ -35,8 +35,9 @@ export const sessionMessageSchema = z.strictObject({
   vm: z.string(),
   deviceMap: z.array(z.number().int().nonnegative()).max(64),
   memoryQuota: z.number().int().positive().nullable(),
-  /** Content-addressed module images shared by every session of the host. */
+  /** The host's module image store (src/common/image-store.ts), and its limits. */
   imageDir: z.string().min(1),
+  imageLimits: z.strictObject({ perVm: bytes, total: bytes }),
   /** When true, calls run only while the mediator's scheduler grants this session its GPU. */
   scheduled: z.boolean(),
   /** The VM's device memory in use by its other sessions when this one attaches. */

@@ -14,6 +14,8 @@ import koffi from 'koffi';
 import { ipcIssue, KILL_LINGER_MS, sendIpc, toExecutorSchema, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
 import { createLogger, sessionLogger, type Logger } from '../common/log.js';
 import { ExecContext } from './context.js';
+import { SessionImages } from './images.js';
+import { ImageStore } from '../common/image-store.js';
 import { loadDriver, type BackendKind, type LoadedDriver } from './driver.js';
 import { probe, ProbeError } from './probe.js';
 import { SessionServer } from './serve.js';
@@ -229,7 +231,8 @@ function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
 function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, output: KernelOutput | undefined, log: Logger): Serving {
   const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
   const deviceTimeChoice = args.deviceTime;
-  const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { imageDir: m.imageDir });
+  const images = new SessionImages(new ImageStore(m.imageDir), m.vm, m.imageLimits);
+  const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { images });
   const started = process.hrtime.bigint();
   const timing = deviceTimeMode(deviceTimeChoice, drv.kind);
   if (timing === 'events') {

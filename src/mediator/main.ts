@@ -4,9 +4,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../common/image-store.js';
 import { createLogger } from '../common/log.js';
 import { formatDuration } from '../common/duration.js';
 import { toMaxHoldMs } from '../store/index.js';
+import { formatSize, parseSize } from '../common/size.js';
 import { DEVICE_TIME_MODES, type DeviceTimeChoice } from '../executor/device-time.js';
 import { parseListen } from './listen.js';
 import { DEFAULT_MAX_HOLD_MS, Mediator } from './mediator.js';
@@ -45,6 +47,18 @@ export function parseHttp(s: string): { host: string; port: number } | undefined
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+/** A size option of the image store: a size (src/common/size.ts) above zero. */
+function storeSize(option: string, text: string): number {
+  let n: number;
+  try {
+    n = parseSize(text);
+  } catch (e) {
+    throw new Error(`${option} ${text}: ${(e as Error).message}`);
+  }
+  if (n === 0) throw new Error(`${option} must be above 0 (no images at all would leave guests unable to load modules)`);
+  return n;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('vgpu-mediator')
     .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
@@ -60,6 +74,8 @@ export async function main(argv: string[]): Promise<number> {
       process.env.VGPU_SHUTDOWN_GRACE ?? String(DEFAULT_SHUTDOWN_GRACE_S))
     .option('--max-hold <duration>', "longest one call may hold a GPU while others wait, for VMs that set none (e.g. 5s, or off); the session is then ended",
       formatDuration(DEFAULT_MAX_HOLD_MS))
+    .option('--image-store-max <size>', 'bytes of module images all VMs together may keep', formatSize(DEFAULT_IMAGE_LIMITS.total))
+    .option('--image-store-vm-max <size>', 'bytes of module images each VM may keep', formatSize(DEFAULT_IMAGE_LIMITS.perVm))
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -67,7 +83,10 @@ export async function main(argv: string[]): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string; deviceTime: DeviceTimeChoice; shutdownGrace: string; maxHold: string }>();
+  const o = program.opts<{
+    stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string;
+    deviceTime: DeviceTimeChoice; shutdownGrace: string; maxHold: string; imageStoreMax: string; imageStoreVmMax: string;
+  }>();
   const log = createLogger({ name: 'vgpu-mediator' });
   let listenAddrs;
   try {
@@ -107,7 +126,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('vgpu-mediator: --spare-executors must be an integer from 0 to 64\n');
     return 2;
   }
-  const m = new Mediator({ stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, maxHoldMs, log });
+  let imageLimits: ImageLimits;
+  try {
+    imageLimits = { total: storeSize('--image-store-max', o.imageStoreMax), perVm: storeSize('--image-store-vm-max', o.imageStoreVmMax) };
+  } catch (e) {
+    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const m = new Mediator({
+    stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, maxHoldMs, imageLimits, log,
+  });
   try {
     await m.start();
   } catch (e) {

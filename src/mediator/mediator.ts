@@ -7,7 +7,6 @@
 // and closes the store.
 
 import { existsSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 
@@ -33,6 +32,7 @@ import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
 import { UsageMeter, type UsageTotals } from './usage-meter.js';
 import { HoldWatchdog } from './watchdog.js';
 import { formatDuration } from '../common/duration.js';
+import { DEFAULT_IMAGE_LIMITS, ImageStore, imageStoreDir, type ImageLimits, type ImageStoreUsage } from '../common/image-store.js';
 
 export interface MediatorOptions {
   stateDir: string;
@@ -55,6 +55,8 @@ export interface MediatorOptions {
   deviceTime?: DeviceTimeChoice;
   /** How often usage is written to the store (default 5000 ms). */
   usageFlushMs?: number;
+  /** Bounds of the module image store (src/common/image-store.ts); defaults DEFAULT_IMAGE_LIMITS. */
+  imageLimits?: ImageLimits;
   log: Logger;
 }
 
@@ -86,6 +88,8 @@ export class Mediator implements LiveControl, MetricsSource {
   private readonly killAcks = new Map<number, () => void>();
   private flushTimer: NodeJS.Timeout | undefined;
   private backend!: Backend;
+  /** Module images by VM (src/common/image-store.ts); executors add to it, vm rm empties a VM's. */
+  private readonly images: ImageStore;
   /** The host's NVML for board values (host-nvml.ts), when there is one. */
   private hostNvml: HostNvml | undefined;
   private pool!: ExecutorPool;
@@ -103,6 +107,7 @@ export class Mediator implements LiveControl, MetricsSource {
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
 
   constructor(private readonly opts: MediatorOptions) {
+    this.images = new ImageStore(imageStoreDir(opts.stateDir));
     this.sched = new Scheduler({
       quantumMs: opts.quantumMs ?? DEFAULT_QUANTUM_MS,
       starvationMs: opts.starvationMs ?? DEFAULT_STARVATION_MS,
@@ -145,6 +150,8 @@ export class Mediator implements LiveControl, MetricsSource {
     this.lock = lockStateDir(this.opts.stateDir);
     this.store = Store.open(this.opts.stateDir, { actor: 'mediator' });
     if (this.opts.defaultVm) this.store.ensureVm(this.opts.defaultVm);
+    // Images of VMs removed while no mediator ran, what dead executors left, limits lowered.
+    this.images.sweep(new Set(this.store.listVms().map((v) => v.name)), this.imageLimits());
     this.backend = await chooseBackend(this.opts.backend, log);
     log.info({
       backend: this.backend.kind,
@@ -191,7 +198,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.opts.log.info({ file: tok.file, created: tok.created }, 'admin API token (required from non-loopback clients)');
     try {
       this.admin = await startAdminServer({
-        host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
+        host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this, this.images), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
       });
     } catch (e) {
       throw new Error(`admin API on ${at.host}:${at.port}: ${(e as Error).message} (choose another with --http HOST:PORT, or --http off)`);
@@ -243,7 +250,8 @@ export class Mediator implements LiveControl, MetricsSource {
             vm: s.vm.name,
             deviceMap: s.placement.deviceMap,
             memoryQuota: s.vm.memoryQuota,
-            imageDir: join(this.opts.stateDir, 'images'),
+            imageDir: this.images.dir,
+            imageLimits: this.imageLimits(),
             scheduled: true,
             vmUsed: this.vmUsed(s.vm.name),
             minor: s.minor,
@@ -642,6 +650,14 @@ export class Mediator implements LiveControl, MetricsSource {
 
   usageTotals(): Map<string, UsageTotals> {
     return this.usage.totals();
+  }
+
+  imageStore(): ImageStoreUsage {
+    return this.images.usage();
+  }
+
+  imageLimits(): ImageLimits {
+    return this.opts.imageLimits ?? DEFAULT_IMAGE_LIMITS;
   }
 
   gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }> {

@@ -34,6 +34,8 @@ export interface StartOptions {
   stateDir?: string;
   /** The host driver (default softgpu); 'cuda' needs NVIDIA's driver and a GPU. */
   backend?: 'softgpu' | 'cuda';
+  /** More mediator options. */
+  args?: string[];
 }
 
 export async function startMediator(opts: StartOptions = {}): Promise<RunningMediator> {
@@ -42,7 +44,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
   const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', opts.backend ?? 'softgpu', '--default-vm', 'local',
     '--spare-executors', String(opts.spareExecutors ?? 1)];
   if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
-  args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'));
+  args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'), ...(opts.args ?? []));
   const proc = spawn(join(BIN, 'vgpu-mediator'), args, {
     // No grace time at stop unless a test asks for one: stop() ends the sessions left at once.
     env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', VGPU_SHUTDOWN_GRACE: '0', ...opts.env },

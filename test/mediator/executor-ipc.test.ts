@@ -31,7 +31,10 @@ process.send({ type: 'ready' });
 `;
 
 function session(vm: string): SessionMessage {
-  return { type: 'session', sessionId: 7, vm, deviceMap: [0], memoryQuota: null, imageDir: '/nonexistent', scheduled: true, vmUsed: 0, minor: 3 };
+  return {
+    type: 'session', sessionId: 7, vm, deviceMap: [0], memoryQuota: null, imageDir: '/nonexistent', imageLimits: { perVm: 1 << 20, total: 1 << 24 },
+    scheduled: true, vmUsed: 0, minor: 3,
+  };
 }
 
 interface Fixture {
