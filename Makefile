@@ -17,19 +17,25 @@ OPT ?= -O2
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # ---- sources --------------------------------------------------------------------------------
+# common/: C compiled into both the guest libcuda.so.1 and softgpu (each keeps its copy hidden).
+SHARED_C_SRC := $(sort $(wildcard common/gen/*.c))
+SHARED_C_HDR := $(wildcard common/*.h common/gen/*.h)
+SHARED_C_INC := -Icommon -Icommon/gen
 GUEST_COMMON_SRC := $(sort $(wildcard guest/common/impl/*.c))
 GUEST_CUDA_SRC := $(sort $(wildcard guest/cuda/impl/*.c guest/cuda/gen/*.c))
 GUEST_NVML_SRC := $(sort $(wildcard guest/nvml/impl/*.c guest/nvml/gen/*.c))
 SOFTGPU_SRC := $(sort $(wildcard softgpu/api/*.c softgpu/ptx/*.c))
-GUEST_HDR := $(wildcard guest/*/impl/*.h guest/*/gen/*.h)
-SOFTGPU_HDR := $(wildcard softgpu/api/*.h softgpu/ptx/*.h)
+GUEST_HDR := $(wildcard guest/*/impl/*.h guest/*/gen/*.h) $(SHARED_C_HDR)
+SOFTGPU_HDR := $(wildcard softgpu/api/*.h softgpu/ptx/*.h) $(SHARED_C_HDR)
+# Include folders of every guest build (libcuda, libnvidia-ml, the guest tests).
+GUEST_INC := -Iguest/common/impl -Iguest/common/gen -Iguest/cuda/gen $(SHARED_C_INC)
 
 LIBCUDA := $(B)/guest/libcuda.so.1
 LIBNVML := $(B)/guest/libnvidia-ml.so.1
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
 TSSTAMP := $(B)/.ts-built
 
-.PHONY: all deps native ts gen gen-check spec-check run test test-c test-ts bench fuzz clean
+.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench fuzz clean
 all: native ts
 
 # ---- dependencies ---------------------------------------------------------------------------
@@ -51,23 +57,23 @@ deps: $(B)/.deps-deb node_modules/.package-lock.json
 # ---- native libraries -----------------------------------------------------------------------
 native: $(LIBCUDA) $(LIBNVML) $(SOFTGPU)
 
-$(LIBCUDA): $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(GUEST_HDR) guest/cuda/gen/exports.map | $(B)/.deps-deb
+$(LIBCUDA): $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(SHARED_C_SRC) $(GUEST_HDR) guest/cuda/gen/exports.map | $(B)/.deps-deb
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(OPT) -Iguest/common/impl -Iguest/cuda/gen -Iguest/cuda/impl -shared \
+	$(CC) $(CFLAGS_COMMON) $(OPT) $(GUEST_INC) -Iguest/cuda/impl -shared \
 	  -Wl,-soname,libcuda.so.1 -Wl,--version-script=guest/cuda/gen/exports.map -Wl,-z,defs \
-	  -o $@ $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) -lpthread -ldl
+	  -o $@ $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(SHARED_C_SRC) -lpthread -ldl
 	@ln -sf libcuda.so.1 $(@D)/libcuda.so
 
-$(SOFTGPU): $(SOFTGPU_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
+$(SOFTGPU): $(SOFTGPU_SRC) $(SHARED_C_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(OPT) -shared -Wl,--version-script=softgpu/exports.map -Wl,-z,defs \
-	  -o $@ $(SOFTGPU_SRC) -lpthread -lm -lzstd -llz4
+	$(CC) $(CFLAGS_COMMON) $(OPT) $(SHARED_C_INC) -shared -Wl,--version-script=softgpu/exports.map -Wl,-z,defs \
+	  -o $@ $(SOFTGPU_SRC) $(SHARED_C_SRC) -lpthread -lm -lzstd -llz4
 
 # Sanitizer builds of the same sources, used by the C tests.
-$(B)/asan/libvgpu-softgpu.so: $(SOFTGPU_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
+$(B)/asan/libvgpu-softgpu.so: $(SOFTGPU_SRC) $(SHARED_C_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) -O1 $(SAN) -shared -Wl,--version-script=softgpu/exports.map \
-	  -o $@ $(SOFTGPU_SRC) -lpthread -lm -lzstd -llz4
+	$(CC) $(CFLAGS_COMMON) -O1 $(SAN) $(SHARED_C_INC) -shared -Wl,--version-script=softgpu/exports.map \
+	  -o $@ $(SOFTGPU_SRC) $(SHARED_C_SRC) -lpthread -lm -lzstd -llz4
 
 # ---- TypeScript -----------------------------------------------------------------------------
 TS_SRC := $(shell find src tools test -name '*.ts' 2>/dev/null)
@@ -84,11 +90,16 @@ gen: node_modules/.package-lock.json
 	$(MAKE) --no-print-directory ts && $(NODE) dist/src/admin/openapi.js --write docs/admin-api.md
 
 gen-check: gen
-	@git diff --exit-code --stat -- guest/cuda/gen src/executor/gen src/protocol/gen docs/compatibility.md docs/admin-api.md || \
+	@git diff --exit-code --stat -- guest/cuda/gen guest/common/gen common/gen src/executor/gen src/protocol/gen \
+	  docs/compatibility.md docs/protocol.md docs/admin-api.md || \
 	  { echo "error: generated files differ from spec/; run 'make gen' and commit"; exit 1; }
 
 spec-check:
 	bash tools/codegen/spec-check.sh $(CUDA_HOME)
+
+# Re-extracts spec/curesult.tsv from NVIDIA's libcuda.so.1 (fetched from Debian) and the toolkit's cudart.
+curesult-refresh: ts
+	CUDA_HOME=$(CUDA_HOME) $(NODE) dist/tools/curesult/refresh.js
 
 # ---- C tests --------------------------------------------------------------------------------
 SOFTGPU_TESTS := $(sort $(filter-out softgpu/tests/test-ptx%,$(wildcard softgpu/tests/test-*.c)))

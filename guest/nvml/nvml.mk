@@ -6,7 +6,7 @@
 NVML_SRC := $(sort $(wildcard guest/nvml/impl/*.c))
 NVML_HDR := $(wildcard guest/nvml/impl/*.h)
 NVML_LIB_SRC := $(GUEST_COMMON_SRC) $(NVML_SRC) guest/cuda/gen/ops.c
-NVML_CFLAGS := -Iguest/common/impl -Iguest/nvml/impl -Iguest/cuda/gen -shared \
+NVML_CFLAGS := $(GUEST_INC) -Iguest/nvml/impl -shared \
   -Wl,-soname,libnvidia-ml.so.1 -Wl,--version-script=guest/nvml/impl/exports.map -Wl,-z,defs
 
 $(B)/guest/libnvidia-ml.so.1: $(NVML_LIB_SRC) $(NVML_HDR) $(GUEST_HDR) guest/nvml/impl/exports.map

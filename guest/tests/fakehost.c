@@ -3,8 +3,10 @@
 
 #include "fakehost.h"
 #include "vgtest.h"
+#include "ops.h"
 #include "status.h"
 #include "wire.h"
+#include "wire_status.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -141,10 +143,17 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
         drain_until_closed(fd);
         return;
       }
+      if (fh->mode == FH_NOTICES) {
+        vg_wr b;
+        vg_wr_init(&b, VG_MAX_PAYLOAD);
+        vg_error_encode(&b, &(vg_errmsg){.code = FH_GRACE_MS, .msg = "maintenance", .msg_len = 11});
+        send_frame(fd, VG_FT_NOTIFY, 0, 0, VG_NOTICE_SHUTDOWN, b.p, b.len);
+        vg_wr_free(&b);
+      }
       int refuse = fh->mode == FH_REFUSE_ATTACH;
       const char *m = refuse ? "the pool has no room" : "ok";
       uint8_t pl[64];
-      uint32_t code = refuse ? 4 : 0;
+      uint32_t code = refuse ? VG_WIRE_STATUS_ADMISSION : VG_WIRE_STATUS_OK;
       uint16_t n = (uint16_t)strlen(m);
       memcpy(pl, &code, 4);
       memcpy(pl + 4, &n, 2);
@@ -181,23 +190,24 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
     size_t an = h.len - 8;
     uint64_t v;
     switch (h.op) {
-    case 0x0101:
+    case VG_OP_cuDevicePrimaryCtxRetain:
       fh_bump(&st->retains);
       pthread_mutex_lock(&g_fh_lock);
       v = 0x1000 + (uint64_t)st->retains;
       pthread_mutex_unlock(&g_fh_lock);
       reply(fd, h.id, 0, &v, 8);
       break;
-    case 0x0102: fh_bump(&st->releases); reply(fd, h.id, 0, NULL, 0); break;
-    case 0x0103: fh_bump(&st->resets); reply(fd, h.id, 0, NULL, 0); break;
-    case 0x0104: reply(fd, h.id, 0, NULL, 0); break;
-    case 0x0110:
+    case VG_OP_cuDevicePrimaryCtxRelease_v2: fh_bump(&st->releases); reply(fd, h.id, 0, NULL, 0); break;
+    case VG_OP_cuDevicePrimaryCtxReset_v2: fh_bump(&st->resets); reply(fd, h.id, 0, NULL, 0); break;
+    case VG_OP_cuDevicePrimaryCtxSetFlags_v2: reply(fd, h.id, 0, NULL, 0); break;
+    case VG_OP_cuCtxCreate_v2:
       fh_bump(&st->creates);
       v = next_ctx++;
       reply(fd, h.id, 0, &v, 8);
       break;
-    case 0x0111: fh_bump(&st->destroys); reply(fd, h.id, 0, NULL, 0); break;
-    case 0x0200: case 0x0204: case 0x0202: case 0x0206: {
+    case VG_OP_cuCtxDestroy_v2: fh_bump(&st->destroys); reply(fd, h.id, 0, NULL, 0); break;
+    case VG_OP_cuMemcpyHtoD_v2: case VG_OP_cuMemcpyHtoD_v2_ptds:
+    case VG_OP_cuMemcpyHtoDAsync_v2: case VG_OP_cuMemcpyHtoDAsync_v2_ptsz: {
       uint64_t dst = le64(a), n = le64(a + 8);
       uint32_t res = 0;
       if (an < 16 + n) VGT_FAIL("fakehost: HtoD piece shorter than its bytes");
@@ -208,7 +218,8 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
       if (!(h.flags & (VG_FF_MORE | VG_FF_NOREPLY))) reply(fd, h.id, res, NULL, 0);
       break;
     }
-    case 0x0201: case 0x0205: case 0x0203: case 0x0207: {
+    case VG_OP_cuMemcpyDtoH_v2: case VG_OP_cuMemcpyDtoH_v2_ptds:
+    case VG_OP_cuMemcpyDtoHAsync_v2: case VG_OP_cuMemcpyDtoHAsync_v2_ptsz: {
       uint64_t src = le64(a), n = le64(a + 8);
       if (src < FH_MEM_BASE || src - FH_MEM_BASE > FH_MEM_SIZE || n > FH_MEM_SIZE - (src - FH_MEM_BASE)) {
         reply(fd, h.id, CUDA_ERROR_INVALID_VALUE, NULL, 0);
@@ -237,8 +248,14 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
       uint8_t *out = malloc(4 + an);
       memset(out, 0, 4);
       memcpy(out + 4, a, an);
+      if (fh->mode == FH_NOTICES) {
+        send_frame(fd, VG_FT_NOTIFY, 0, 0, VG_NOTICE_STDOUT, "kernel ", 7);
+        send_frame(fd, VG_FT_NOTIFY, 0, 0, 99, "ignored", 7);
+        send_frame(fd, VG_FT_NOTIFY, 0, 0, VG_NOTICE_STDERR, "oops\n", 5);
+      }
       for (size_t off = 0; off < 4 + an; off += 3) {
         size_t k = 4 + an - off < 3 ? 4 + an - off : 3;
+        if (fh->mode == FH_NOTICES && off == 3) send_frame(fd, VG_FT_NOTIFY, 0, 0, VG_NOTICE_STDOUT, "says hi\n", 8);
         send_frame(fd, VG_FT_REPLY, off + k < 4 + an ? VG_FF_MORE : 0, h.id, 0, out + off, k);
       }
       free(out);
@@ -273,16 +290,16 @@ static void *conn_main(void *arg) {
   if (fh->mode == FH_REFUSE) {
     const char *m = "unknown VM token";
     uint8_t e[64];
-    uint32_t code = 3;
+    uint32_t code = VG_WIRE_STATUS_AUTH;
     uint16_t n = (uint16_t)strlen(m);
     memcpy(e, &code, 4);
     memcpy(e + 4, &n, 2);
     memcpy(e + 6, m, n);
-    send_frame(ca->fd, VG_FT_ERROR, 0, 0, 3, e, 6u + n);
+    send_frame(ca->fd, VG_FT_ERROR, 0, 0, code, e, 6u + n);
     close(ca->fd);
     return NULL;
   }
-  send_welcome(ca->fd, fh->mode == FH_STATUS ? 2 : 0);
+  send_welcome(ca->fd, fh->mode == FH_STATUS ? 2 : fh->mode == FH_NOTICES ? 3 : 0);
   serve_calls(fh, ca->fd, ca->st);
   close(ca->fd);
   return NULL;

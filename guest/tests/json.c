@@ -2,6 +2,8 @@
  * process exits right after. */
 #include "json.h"
 
+#include "wire.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,4 +199,44 @@ size_t json_unhex(const char *h, uint8_t *out, size_t cap) {
     out[i] = (uint8_t)b;
   }
   return n;
+}
+
+int vector_error(const char *kind) {
+  static const struct { const char *k; int e; } map[] = {
+      {"truncated", VG_WIRE_ETRUNC},       {"oversized", VG_WIRE_EOVERSIZE},     {"type", VG_WIRE_ETYPE},
+      {"flags", VG_WIRE_EFLAGS},           {"magic", VG_WIRE_EMAGIC},            {"short_payload", VG_WIRE_ESHORT},
+      {"string_past_end", VG_WIRE_ESTR},   {"string_too_long", VG_WIRE_ESTR},    {"trailing", VG_WIRE_ETRAIL},
+      {"limit", VG_WIRE_ELIMIT}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (!strcmp(map[i].k, kind)) return map[i].e;
+  fprintf(stderr, "vectors: unknown error kind %s\n", kind);
+  exit(1);
+}
+
+void vectors_run(const jval *cases, int (*decode)(void *ctx, const uint8_t *b, size_t n),
+                 void (*check)(void *ctx, const jval *frame, const uint8_t *b, size_t n, const char *name),
+                 void *ctx, int *valid, int *invalid) {
+  static uint8_t buf[1 << 16];
+  *valid = *invalid = 0;
+  for (size_t i = 0; i < cases->n; i++) {
+    const jval *c = cases->items[i];
+    const char *name = json_str(json_get(c, "name"));
+    size_t n = json_unhex(json_str(json_get(c, "hex")), buf, sizeof buf);
+    int e = decode(ctx, buf, n);
+    if (json_get(c, "expect")) {
+      int want = vector_error(json_str(json_get(c, "error")));
+      if (e != want) {
+        fprintf(stderr, "vectors: %s: decode gave %d (%s), want %d\n", name, e, vg_wire_strerror(e), want);
+        exit(1);
+      }
+      ++*invalid;
+      continue;
+    }
+    if (e) {
+      fprintf(stderr, "vectors: %s: valid frame rejected: %s\n", name, vg_wire_strerror(e));
+      exit(1);
+    }
+    check(ctx, json_get(c, "frame"), buf, n, name);
+    ++*valid;
+  }
 }

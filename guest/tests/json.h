@@ -1,4 +1,5 @@
-/* A small JSON reader for the test vectors (test-only; trusts nothing, aborts on bad input). */
+/* A small JSON reader for the test vectors, and the loop over them (test-only; trusts nothing,
+ * aborts on bad input). */
 #ifndef VG_TEST_JSON_H
 #define VG_TEST_JSON_H
 
@@ -26,5 +27,16 @@ const char *json_str(const jval *v);
 jval *json_load_array(const char *env, const char *fallback);
 /* Hex text -> bytes (at most cap); exits on bad or over-long input. */
 size_t json_unhex(const char *hex, uint8_t *out, size_t cap);
+
+/* The vg_wire_err an invalid case's "error" kind names (test/vectors/README.md); exits on an
+ * unknown kind. */
+int vector_error(const char *kind);
+/* The loop over a vectors array. decode(ctx, bytes, n) returns a vg_wire_err: a case with "expect"
+ * must fail with the error its "error" names; any other must decode, then goes to
+ * check(ctx, frame, bytes, n, name). Counts the cases into *valid and *invalid. Exits on a
+ * mismatch. */
+void vectors_run(const jval *cases, int (*decode)(void *ctx, const uint8_t *b, size_t n),
+                 void (*check)(void *ctx, const jval *frame, const uint8_t *b, size_t n, const char *name),
+                 void *ctx, int *valid, int *invalid);
 
 #endif

@@ -162,14 +162,14 @@ TEST(session_primary_current_before_retain_and_reset) {
   start(FH_NORMAL);
   CUcontext p;
   /* cudart makes the primary context current before retaining it: the handle must already be
-   * valid, and calls made meanwhile carry "no context". */
+   * valid, and calls made meanwhile say that the current context is an inactive primary one. */
   ASSERT_EQ(cuDevicePrimaryCtxRetain(&p, 1), CUDA_SUCCESS);
   ASSERT_EQ(cuDevicePrimaryCtxReset_v2(1), CUDA_SUCCESS);
   ASSERT_EQ(fh_get(&fh, 0).resets, 1);
   ASSERT_EQ(cuCtxSetCurrent(p), CUDA_SUCCESS);
   char b[4] = {1, 2, 3, 4};
   ASSERT_EQ(cuMemcpyHtoD_v2(FH_MEM_BASE, b, 4), CUDA_SUCCESS);
-  ASSERT_U64_EQ(fh_get(&fh, 0).last_ctx, 0);
+  ASSERT_U64_EQ(fh_get(&fh, 0).last_ctx, VG_CTX_INACTIVE_PRIMARY);
   CUcontext p2;
   ASSERT_EQ(cuDevicePrimaryCtxRetain(&p2, 1), CUDA_SUCCESS); /* reactivated after the reset */
   ASSERT_PTR_EQ(p2, p);

@@ -4,6 +4,7 @@
  */
 #include "sg_api.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -44,6 +45,14 @@ SG_EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev) {
   if (!bytes) return CUDA_ERROR_INVALID_VALUE;
   *bytes = (size_t)sg_mem_total();
   return CUDA_SUCCESS;
+}
+
+/* The pre-3.2 ABI, still exported by NVIDIA's driver: a 32-bit size, saturated. */
+SG_EXPORT CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev) {
+  size_t total = 0;
+  CUresult rc = cuDeviceTotalMem_v2(bytes ? &total : NULL, dev);
+  if (rc == CUDA_SUCCESS) *bytes = total > UINT_MAX ? UINT_MAX : (unsigned int)total;
+  return rc;
 }
 
 SG_EXPORT CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev) {

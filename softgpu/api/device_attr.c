@@ -8,6 +8,8 @@
  */
 #include "sg_api.h"
 
+#include "culimits.h"
+
 typedef struct cc_limits {
   int threads_per_sm;
   int blocks_per_sm;
@@ -34,14 +36,14 @@ static cc_limits limits_for(int major, int minor) {
 CUresult sg_dev_attribute(CUdevice_attribute a, int *v) {
   cc_limits l = limits_for(sg_dev_cc_major(), sg_dev_cc_minor());
   switch (a) {
-    case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *v = 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X: *v = 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y: *v = 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z: *v = 64; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X: *v = 2147483647; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y: *v = 65535; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z: *v = 65535; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK: *v = 49152; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *v = VG_CU_MAX_THREADS_PER_BLOCK; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X: *v = VG_CU_MAX_BLOCK_DIM_X; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y: *v = VG_CU_MAX_BLOCK_DIM_Y; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z: *v = VG_CU_MAX_BLOCK_DIM_Z; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X: *v = VG_CU_MAX_GRID_DIM_X; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y: *v = VG_CU_MAX_GRID_DIM_Y; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z: *v = VG_CU_MAX_GRID_DIM_Z; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK: *v = VG_CU_MAX_SHARED_PER_BLOCK; break;
     case CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY: *v = 65536; break;
     case CU_DEVICE_ATTRIBUTE_WARP_SIZE: *v = 32; break;
     case CU_DEVICE_ATTRIBUTE_MAX_PITCH: *v = 2147483647; break;

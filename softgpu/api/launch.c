@@ -3,35 +3,44 @@
  *
  * The launch is validated the way the driver does (handle, stream, dimensions, shared memory,
  * parameters), the parameters are packed into one buffer laid out per the kernel's .entry
- * signature, and the PTX engine runs the grid to completion before we return. Faults inside the
- * kernel (illegal address, misaligned access, trap) become the context's sticky error.
+ * signature, and the PTX engine runs the grid to completion before we return, unless the host
+ * abandons the process's work meanwhile (cancel.c). Faults inside the kernel (illegal address,
+ * misaligned access, trap) and abandonment become the context's sticky error.
  */
 #include "sg_graph.h"
+
+#include "culimits.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Faults inside a kernel leave device memory in an unknown state, so, as on a GPU, they poison
- * the context; bad launch configurations and unimplemented instructions do not. */
+/* Faults inside a kernel, and a kernel abandoned half-way (cancel.c), leave device memory in an
+ * unknown state, so, as on a GPU, they poison the context; bad launch configurations and
+ * unimplemented instructions do not. */
 static int is_sticky(sg_ptx_status st) {
-  return st == SG_PTX_ERR_ILLEGAL_ADDRESS || st == SG_PTX_ERR_MISALIGNED || st == SG_PTX_ERR_TRAP;
+  return st == SG_PTX_ERR_ILLEGAL_ADDRESS || st == SG_PTX_ERR_MISALIGNED || st == SG_PTX_ERR_TRAP ||
+         st == SG_PTX_ERR_CANCELLED;
 }
 
+/* Grid and block dimensions outside the limits (zero included) are CUDA_ERROR_INVALID_VALUE for a
+ * module's function but the undocumented CUresult 9 for library code, which is what cudart
+ * launches and reports as cudaErrorInvalidConfiguration (the guest's launch.c says more). */
 static CUresult check_dims(sg_func *f, const unsigned g[3], const unsigned b[3], unsigned shared) {
+  CUresult bad = f->mod->ctx ? CUDA_ERROR_INVALID_VALUE : SG_CUDA_ERROR_INVALID_CONFIGURATION;
   for (int i = 0; i < 3; i++)
-    if (g[i] == 0 || b[i] == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (g[i] == 0 || b[i] == 0) return bad;
   int v;
   sg_dev_attribute(CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, &v);
-  if (g[0] > (unsigned)v) return CUDA_ERROR_INVALID_VALUE;
+  if (g[0] > (unsigned)v) return bad;
   sg_dev_attribute(CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, &v);
-  if (g[1] > (unsigned)v || g[2] > (unsigned)v) return CUDA_ERROR_INVALID_VALUE;
+  if (g[1] > (unsigned)v || g[2] > (unsigned)v) return bad;
   sg_dev_attribute(CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, &v);
-  if (b[0] > 1024 || b[1] > 1024 || b[2] > (unsigned)v) return CUDA_ERROR_INVALID_VALUE;
+  if (b[0] > VG_CU_MAX_BLOCK_DIM_X || b[1] > VG_CU_MAX_BLOCK_DIM_Y || b[2] > (unsigned)v) return bad;
   uint64_t threads = (uint64_t)b[0] * b[1] * b[2];
   sg_ptx_attrs a;
   sg_ptx_kernel_attrs(f->k, &a);
-  if (threads > 1024 || (a.max_threads_per_block > 0 && threads > (uint64_t)a.max_threads_per_block))
-    return CUDA_ERROR_INVALID_VALUE;
+  if (threads > VG_CU_MAX_THREADS_PER_BLOCK || (a.max_threads_per_block > 0 && threads > (uint64_t)a.max_threads_per_block))
+    return bad;
   pthread_mutex_lock(&f->lock);
   int max_dyn = f->max_dyn_shared;
   pthread_mutex_unlock(&f->lock);
@@ -102,9 +111,11 @@ CUresult sg_launch_packed(CUfunction hf, sg_ctx *c, const unsigned g[3], const u
   if (f->mod->ctx && f->mod->ctx != c) return CUDA_ERROR_INVALID_HANDLE;
   if ((rc = check_dims(f, g, b, shared))) return rc;
   if (size != sg_ptx_param_bytes(f->k)) return CUDA_ERROR_INVALID_VALUE;
-  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, size};
+  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, size, sg_output_emit, c, sg_cancel_state()};
   char err[400] = "";
+  uint64_t started = sg_cancel_clock();
   sg_ptx_status st = sg_ptx_run(f->k, &l, err, sizeof err);
+  if (st == SG_PTX_ERR_CANCELLED) sg_cancel_abandoned(started);
   sg_diag_set(err);
   rc = sg_ptx_status_to_cu(st);
   if (is_sticky(st)) sg_ctx_poison(c, rc);

@@ -102,6 +102,26 @@ SG_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CU
  * byte (sizes beyond 2^56 bytes cannot exist on a host). */
 #define HOST_VALUE(size, flags) ((uint64_t)(size) | ((uint64_t)(flags) << 56))
 #define HOST_FLAGS(value) ((unsigned)((value) >> 56))
+#define HOST_SIZE(value) ((value) & (((uint64_t)1 << 56) - 1))
+
+typedef struct host_range {
+  uintptr_t p;
+  size_t n;
+} host_range;
+
+static int overlaps(const void *key, uint64_t value, void *arg) {
+  const host_range *r = arg;
+  uintptr_t base = (uintptr_t)key;
+  return r->p < base + HOST_SIZE(value) && base < r->p + r->n;
+}
+
+/* Page-locked host memory (allocated or registered) that overlaps [p, p+n): 1 with its start and
+ * registry value, else 0. The driver tracks ranges, not pointers: it finds a block from any
+ * address inside it and refuses to register a range that overlaps one. */
+static int host_find(sg_obj_type type, const void *p, size_t n, const void **key, uint64_t *value) {
+  host_range r = {(uintptr_t)p, n};
+  return sg_reg_search(type, overlaps, &r, key, value);
+}
 
 static CUresult host_alloc(void **pp, size_t bytesize, unsigned flags) {
   sg_ctx *c;
@@ -161,9 +181,11 @@ SG_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int F
   if (!p || bytesize == 0 || (Flags & ~known)) return CUDA_ERROR_INVALID_VALUE;
   if (Flags & (CU_MEMHOSTREGISTER_DEVICEMAP | CU_MEMHOSTREGISTER_IOMEMORY | CU_MEMHOSTREGISTER_READ_ONLY))
     return CUDA_ERROR_NOT_SUPPORTED;
-  if (sg_reg_find(p, SG_OBJ_HOSTREG, NULL, NULL) || sg_reg_find(p, SG_OBJ_HOSTMEM, NULL, NULL))
+  if (bytesize >> 56 || (uintptr_t)p > UINTPTR_MAX - bytesize) return CUDA_ERROR_INVALID_VALUE;
+  const void *key;
+  uint64_t value;
+  if (host_find(SG_OBJ_HOSTREG, p, bytesize, &key, &value) || host_find(SG_OBJ_HOSTMEM, p, bytesize, &key, &value))
     return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
-  if (bytesize >> 56) return CUDA_ERROR_INVALID_VALUE;
   if (sg_reg_add(p, SG_OBJ_HOSTREG, c, HOST_VALUE(bytesize, Flags)) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
   return CUDA_SUCCESS;
 }
@@ -177,13 +199,14 @@ SG_EXPORT CUresult cuMemHostUnregister(void *p) {
   return CUDA_SUCCESS;
 }
 
-/* Flags of memory from cuMemHostAlloc/cuMemAllocHost; p must be the pointer they returned. */
+/* Flags of memory from cuMemHostAlloc/cuMemAllocHost, found from any address inside it. */
 SG_EXPORT CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p) {
   sg_ctx *c;
   CUresult rc = sg_ctx_get(&c);
   if (rc) return rc;
+  const void *key;
   uint64_t value;
-  if (!pFlags || !p || !sg_reg_find(p, SG_OBJ_HOSTMEM, NULL, &value)) return CUDA_ERROR_INVALID_VALUE;
+  if (!pFlags || !p || !host_find(SG_OBJ_HOSTMEM, p, 1, &key, &value)) return CUDA_ERROR_INVALID_VALUE;
   *pFlags = HOST_FLAGS(value);
   return CUDA_SUCCESS;
 }

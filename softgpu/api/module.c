@@ -6,6 +6,8 @@
  */
 #include "sg_module.h"
 
+#include "culimits.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@ CUresult sg_ptx_status_to_cu(sg_ptx_status st) {
     case SG_PTX_ERR_OUT_OF_RESOURCES: return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
     case SG_PTX_ERR_TRAP: return CUDA_ERROR_ASSERT;
     case SG_PTX_ERR_NOMEM: return CUDA_ERROR_OUT_OF_MEMORY;
+    case SG_PTX_ERR_CANCELLED: return CUDA_ERROR_LAUNCH_TIMEOUT;
   }
   return CUDA_ERROR_UNKNOWN;
 }
@@ -42,15 +45,30 @@ static void module_free(sg_module *m) {
   free(m);
 }
 
-/* Copies a load failure into the caller's JIT error log, when it passed one. */
-static void jit_log(unsigned n, const CUjit_option *opts, void **vals, const char *msg) {
-  char *buf = NULL;
-  size_t size = 0;
+/* Writes the JIT logs the caller asked for: `err` into the error log (empty after a load that
+ * worked), nothing into the info log (softgpu's "JIT" has nothing to say), and passes back the
+ * bytes written to each, as cuda.h's *_LOG_BUFFER_SIZE_BYTES options ask. */
+static void jit_logs(unsigned n, const CUjit_option *opts, void **vals, const char *err) {
+  char *buf[2] = {NULL, NULL};
+  size_t size[2] = {0, 0};
+  int size_at[2] = {-1, -1};
   for (unsigned i = 0; i < n; i++) {
-    if (opts[i] == CU_JIT_ERROR_LOG_BUFFER) buf = vals[i];
-    if (opts[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) size = (size_t)(uintptr_t)vals[i];
+    int which = opts[i] == CU_JIT_ERROR_LOG_BUFFER || opts[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES;
+    if (opts[i] == CU_JIT_INFO_LOG_BUFFER || opts[i] == CU_JIT_ERROR_LOG_BUFFER) buf[which] = vals[i];
+    if (opts[i] == CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES || opts[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) {
+      size[which] = (size_t)(uintptr_t)vals[i];
+      size_at[which] = (int)i;
+    }
   }
-  if (buf && size) snprintf(buf, size, "%s", msg);
+  const char *text[2] = {"", err};
+  for (int w = 0; w < 2; w++) {
+    size_t written = 0;
+    if (buf[w] && size[w]) {
+      int k = snprintf(buf[w], size[w], "%s", text[w]);
+      written = k < 0 ? 0 : (size_t)k < size[w] ? (size_t)k : size[w] - 1;
+    }
+    if (size_at[w] >= 0) vals[size_at[w]] = (void *)(uintptr_t)written;
+  }
 }
 
 static CUresult module_create(const void *image, sg_ctx *ctx, unsigned nopt, CUjit_option *opts, void **vals,
@@ -64,7 +82,7 @@ static CUresult module_create(const void *image, sg_ctx *ctx, unsigned nopt, CUj
   sg_ptx_status st = sg_ptx_extract(image, 0, sm, &ptx, &ptx_len, err, sizeof err);
   if (st != SG_PTX_OK) {
     sg_diag_set(err);
-    jit_log(nopt, opts, vals, err);
+    jit_logs(nopt, opts, vals, err);
     return st == SG_PTX_ERR_NOT_FOUND ? CUDA_ERROR_NO_BINARY_FOR_GPU
            : st == SG_PTX_ERR_NOMEM   ? CUDA_ERROR_OUT_OF_MEMORY
                                       : CUDA_ERROR_INVALID_IMAGE;
@@ -79,7 +97,7 @@ static CUresult module_create(const void *image, sg_ctx *ctx, unsigned nopt, CUj
   free(ptx);
   if (st != SG_PTX_OK) {
     sg_diag_set(err);
-    jit_log(nopt, opts, vals, err);
+    jit_logs(nopt, opts, vals, err);
     m->pm = NULL;
     module_free(m);
     return sg_ptx_status_to_cu(st);
@@ -97,7 +115,7 @@ static CUresult module_create(const void *image, sg_ctx *ctx, unsigned nopt, CUj
     m->nfunc = i + 1;
     sg_ptx_attrs a;
     sg_ptx_kernel_attrs(f->k, &a);
-    f->max_dyn_shared = a.static_shared_bytes < 49152 ? 49152 - a.static_shared_bytes : 0;
+    f->max_dyn_shared = a.static_shared_bytes < VG_CU_MAX_SHARED_PER_BLOCK ? VG_CU_MAX_SHARED_PER_BLOCK - a.static_shared_bytes : 0;
     f->carveout = -1;
     f->cache_config = CU_FUNC_CACHE_PREFER_NONE;
     if (sg_reg_add(f, SG_OBJ_FUNC, ctx, 0) != 0) {
@@ -106,6 +124,7 @@ static CUresult module_create(const void *image, sg_ctx *ctx, unsigned nopt, CUj
     }
   }
   sg_diag_set("");
+  jit_logs(nopt, opts, vals, "");
   *out = m;
   return CUDA_SUCCESS;
 }
@@ -115,6 +134,7 @@ static CUresult module_load(CUmodule *module, const void *image, unsigned nopt, 
   CUresult rc = sg_ctx_get(&c);
   if (rc) return rc;
   if (!module) return CUDA_ERROR_INVALID_VALUE;
+  sg_output_flush(c); /* loading and unloading code are flush points (output.c) */
   sg_module *m;
   if ((rc = module_create(image, c, nopt, opts, vals, &m))) return rc;
   if (sg_reg_add(m, SG_OBJ_MODULE, c, 0) != 0) {
@@ -177,6 +197,7 @@ SG_EXPORT CUresult cuModuleUnload(CUmodule hmod) {
   if (rc) return rc;
   if (m->library) return CUDA_ERROR_INVALID_HANDLE; /* a library's module goes with cuLibraryUnload */
   if (!sg_reg_remove(m, SG_OBJ_MODULE)) return CUDA_ERROR_INVALID_HANDLE;
+  sg_output_flush(m->ctx);
   module_free(m);
   return CUDA_SUCCESS;
 }
@@ -256,6 +277,7 @@ SG_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!library || !code) return CUDA_ERROR_INVALID_VALUE;
   if (numLibraryOptions > 0 && (!libraryOptions || !libraryOptionValues)) return CUDA_ERROR_INVALID_VALUE;
+  sg_output_flush_current(); /* a library is context-independent: the caller's context is flushed */
   sg_library *lib = calloc(1, sizeof *lib);
   if (!lib) return CUDA_ERROR_OUT_OF_MEMORY;
   CUresult rc = module_create(code, NULL, numJitOptions, jitOptions, jitOptionsValues, &lib->mod);
@@ -284,6 +306,7 @@ static CUresult library_lookup(CUlibrary h, sg_library **out) {
 SG_EXPORT CUresult cuLibraryUnload(CUlibrary library) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!sg_reg_remove(library, SG_OBJ_LIBRARY)) return CUDA_ERROR_INVALID_HANDLE;
+  sg_output_flush_current();
   sg_library *lib = (sg_library *)library;
   sg_reg_remove(lib->mod, SG_OBJ_MODULE);
   module_free(lib->mod);

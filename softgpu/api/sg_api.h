@@ -27,6 +27,9 @@
 #define SG_EXPORT __attribute__((visibility("default")))
 
 #define SG_DRIVER_VERSION 13000
+/* A CUresult the driver returns but cuda.h does not name: a launch of library code with grid or
+ * block dimensions outside the device's limits (launch.c); cudart's cudaErrorInvalidConfiguration. */
+#define SG_CUDA_ERROR_INVALID_CONFIGURATION ((CUresult)9)
 /* Devices reported (VGPU_SOFTGPU_DEVICES, init.c); they share one memory arena and worker pool. */
 #define SG_MAX_DEVICES 16
 int sg_dev_count(void);
@@ -62,6 +65,10 @@ int sg_reg_remove(const void *key, sg_obj_type type);
 /* Removes every entry of `type` owned by `owner` and returns their keys (malloc'ed array, caller
  * frees; NULL with *n == 0 when none or out of memory). */
 void **sg_reg_take_owned(const void *owner, sg_obj_type type, size_t *n);
+/* The first live entry of `type` for which match(key, value, arg) is nonzero: 1 with *key and
+ * *value filled, else 0. A linear scan under the registry's lock (match must not call back). */
+int sg_reg_search(sg_obj_type type, int (*match)(const void *key, uint64_t value, void *arg), void *arg,
+                  const void **key, uint64_t *value);
 
 /* ---- device (device.c) ----------------------------------------------------------------------- */
 int sg_dev_cc_major(void);
@@ -81,19 +88,28 @@ int sg_initialized(void);
 /* ---- contexts (context.c) -------------------------------------------------------------------- */
 #define SG_LIMIT_COUNT 10
 
+/* Kernel output not yet flushed (output.c): records of u8 fd, u32 length, text. */
+typedef struct sg_outbuf {
+  unsigned char *p;
+  size_t len, cap;
+} sg_outbuf;
+
 typedef struct sg_ctx {
   CUdevice dev;
   unsigned flags;
   int primary;
   _Atomic int sticky; /* a CUresult; 0 while the context is healthy */
   unsigned long long id;
-  pthread_mutex_t lock; /* guards limits */
+  pthread_mutex_t lock; /* guards limits and out */
   size_t limits[SG_LIMIT_COUNT];
+  sg_outbuf out;
 } sg_ctx;
 
 /* The current context of this thread, checked: NOT_INITIALIZED, INVALID_CONTEXT (none),
  * CONTEXT_IS_DESTROYED (destroyed elsewhere), or the context's sticky error. */
 CUresult sg_ctx_get(sg_ctx **out);
+/* The current context even when it carries a sticky error (for flushing its kernel output). */
+CUresult sg_ctx_current_any(sg_ctx **out);
 /* Same checks for an explicit handle; NULL means the current context. */
 CUresult sg_ctx_resolve(CUcontext c, sg_ctx **out);
 /* Records an error that poisons a context (illegal address, trap...); the first error wins.
@@ -102,6 +118,16 @@ CUresult sg_ctx_resolve(CUcontext c, sg_ctx **out);
 void sg_ctx_set_sticky(CUresult err);
 void sg_ctx_poison(sg_ctx *c, CUresult err);
 CUresult sg_ctx_sticky(const sg_ctx *c);
+
+/* ---- kernel output (output.c) ----------------------------------------------------------------
+ * printf and assert text of the kernels of a context, printed (or queued for the host) only at
+ * the flush points listed in output.c, each of which calls sg_output_flush. */
+/* The engine's output hook (sg_ptx_launch.output): appends one record to the context's FIFO. */
+void sg_output_emit(void *ctx, int fd, const char *text, size_t n);
+/* A flush point of context c; also frees its FIFO (so it is what a context's release calls). */
+void sg_output_flush(sg_ctx *c);
+/* A flush point of the calling thread's current context, if it has one. */
+void sg_output_flush_current(void);
 
 /* ---- streams (stream.c) ---------------------------------------------------------------------- */
 /* Resolves a stream handle (NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD or a created stream) to

@@ -40,4 +40,10 @@ CUresult sg_ptx_status_to_cu(sg_ptx_status st);
 /* Per-thread message for the last module-load or launch failure (diag.c). */
 void sg_diag_set(const char *msg);
 
+/* Abandoning the process's kernel work (cancel.c): the flag every launch carries, the clock it
+ * is timed by, and the record of a launch that came back SG_PTX_ERR_CANCELLED. */
+sg_ptx_cancel *sg_cancel_state(void);
+uint64_t sg_cancel_clock(void);
+void sg_cancel_abandoned(uint64_t started);
+
 #endif

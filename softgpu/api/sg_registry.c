@@ -114,6 +114,22 @@ int sg_reg_remove(const void *key, sg_obj_type type) {
   return found;
 }
 
+int sg_reg_search(sg_obj_type type, int (*match)(const void *key, uint64_t value, void *arg), void *arg,
+                  const void **key, uint64_t *value) {
+  int found = 0;
+  pthread_mutex_lock(&g_lock);
+  for (size_t i = 0; i < g_cap && !found; i++) {
+    entry *e = &g_tab[i];
+    if (e->key && !e->dead && e->type == type && match(e->key, e->value, arg)) {
+      *key = e->key;
+      *value = e->value;
+      found = 1;
+    }
+  }
+  pthread_mutex_unlock(&g_lock);
+  return found;
+}
+
 void **sg_reg_take_owned(const void *owner, sg_obj_type type, size_t *n) {
   *n = 0;
   pthread_mutex_lock(&g_lock);

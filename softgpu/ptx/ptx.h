@@ -25,7 +25,8 @@ typedef enum sg_ptx_status {
   SG_PTX_ERR_LAUNCH,           /* bad launch configuration -> CUDA_ERROR_INVALID_VALUE */
   SG_PTX_ERR_OUT_OF_RESOURCES, /* -> CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES */
   SG_PTX_ERR_TRAP,             /* trap / assert -> CUDA_ERROR_ASSERT (sticky) */
-  SG_PTX_ERR_NOMEM             /* -> CUDA_ERROR_OUT_OF_MEMORY */
+  SG_PTX_ERR_NOMEM,            /* -> CUDA_ERROR_OUT_OF_MEMORY */
+  SG_PTX_ERR_CANCELLED         /* abandoned through sg_ptx_cancel -> CUDA_ERROR_LAUNCH_TIMEOUT (sticky) */
 } sg_ptx_status;
 
 /* Parses, checks and pre-decodes a PTX module (text need not be NUL-terminated). Module-scope
@@ -57,16 +58,29 @@ typedef struct sg_ptx_attrs {
 } sg_ptx_attrs;
 void sg_ptx_kernel_attrs(const sg_ptx_kernel *k, sg_ptx_attrs *out);
 
+/* Lets another thread abandon launches (softgpu/api/cancel.c). Once `requested` is non-zero, no
+ * block starts, a running thread stops at its next check (every few thousand backward branches)
+ * and the launch returns SG_PTX_ERR_CANCELLED. Both fields are accessed atomically. */
+typedef struct sg_ptx_cancel {
+  int requested;
+  uint64_t blocks_after; /* blocks that still ran to their end after the request */
+} sg_ptx_cancel;
+
 typedef struct sg_ptx_launch {
   unsigned grid[3];
   unsigned block[3];
   unsigned dyn_shared_bytes;
   const void *params; /* packed parameter buffer laid out per sg_ptx_param_info */
   size_t params_size;
+  /* Where the text of each printf (fd 1) and failed assert (fd 2) goes, one call per printf, from
+   * any worker thread; NULL writes it to the process's stdout or stderr at once. */
+  void (*output)(void *arg, int fd, const char *text, size_t len);
+  void *output_arg;
+  sg_ptx_cancel *cancel; /* NULL: the launch cannot be abandoned */
 } sg_ptx_launch;
 
-/* Runs the kernel to completion on the engine's thread pool. On failure, err names the
- * instruction, thread and block. */
+/* Runs the kernel to completion on the engine's thread pool, unless l->cancel abandons it. On
+ * failure, err names the instruction, thread and block. */
 sg_ptx_status sg_ptx_run(sg_ptx_kernel *k, const sg_ptx_launch *l, char *err, size_t errlen);
 
 /* Extracts the best PTX for compute capability `sm` (e.g. 89) from a fatbin wrapper

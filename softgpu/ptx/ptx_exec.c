@@ -17,7 +17,8 @@
 #define MAX_LOCAL (128u << 10)  /* local memory (call frames), bytes */
 #define MAX_REGS (32u << 10)    /* register stack, 64-bit slots */
 #define MAX_DEPTH 1024
-#define SPIN_BUDGET (1u << 20) /* backward branches before a thread yields to its block */
+#define SPIN_CHECK (1u << 14)  /* backward branches between two looks at the cancel flag */
+#define SPIN_ROUNDS (1u << 6)  /* checks before a thread yields to its block (2^20 branches) */
 
 sg_ptx_status sg_fail(sg_block_ctx *bc, const sg_thread *t, sg_ptx_status st, const char *fmt, ...) {
   if (bc->status != SG_PTX_OK) return bc->status;
@@ -287,7 +288,7 @@ sg_ptx_status sg_exec_thread(sg_block_ctx *bc, sg_thread *t) {
   uint64_t *r = t->regs + t->frames[t->nframes - 1].reg_base;
   uint8_t *shared = bc->shared;
   uint64_t shared_size = bc->shared_size;
-  uint32_t spin = SPIN_BUDGET;
+  uint32_t spin = SPIN_CHECK, rounds = SPIN_ROUNDS;
   const sg_insn *in;
 dispatch:
   in = &code[pc];
@@ -514,8 +515,13 @@ dispatch:
     /* Threads of a block take turns only at collectives; a loop that spins on memory another
      * thread writes would never end, so long-running loops yield now and then. */
     if (in->aux <= pc && --spin == 0) {
-      t->pc = in->aux;
-      return SG_PTX_OK;
+      /* An abandoned launch must stop within milliseconds even inside one endless loop: the
+       * thread yields, and its block (sg_run_block) sees the flag before running anyone again. */
+      if (--rounds == 0 || sg_cancelled(bc->launch)) {
+        t->pc = in->aux;
+        return SG_PTX_OK;
+      }
+      spin = SPIN_CHECK;
     }
     pc = in->aux;
     goto dispatch;

@@ -1,6 +1,6 @@
 /*
  * sg_ptx_extract: finds the PTX in what a guest hands to cuModuleLoadData & co. Layouts are in
- * /work/shared/reference/cudart-driver-interface.md §5. Every offset and size read from the
+ * docs/reference/cudart-driver-interface.md §5. Every offset and size read from the
  * image is checked against the bytes known to exist before it is used: the image is untrusted.
  */
 #include <stdarg.h>
@@ -202,6 +202,12 @@ sg_ptx_status sg_ptx_extract(const void *image, size_t image_size, int sm, char 
   } else if (looks_like_text(p, image_size ? image_size : 64)) {
     size_t n = image_size ? strnlen((const char *)p, image_size) : strlen((const char *)p);
     n = strip_nuls((const char *)p, n);
+    /* Text that is not PTX at all is not an image (INVALID_IMAGE); only PTX that fails to
+     * compile is INVALID_PTX. Every PTX module starts with a .version directive. */
+    if (!memmem(p, n, ".version", 8)) {
+      seterr(err, errlen, "image is neither a fatbin, an ELF cubin nor PTX text");
+      return SG_PTX_ERR_PARSE;
+    }
     char *buf = malloc(n + 1);
     if (!buf) return SG_PTX_ERR_NOMEM;
     memcpy(buf, p, n);

@@ -275,6 +275,12 @@ typedef struct sg_block_ctx {
   size_t errlen;
 } sg_block_ctx;
 
+/* Whether the launch has been abandoned (sg_ptx_cancel): checked between blocks, between thread
+ * slices and every SPIN_CHECK backward branches, never per instruction. */
+static inline int sg_cancelled(const sg_ptx_launch *l) {
+  return l->cancel && __atomic_load_n(&l->cancel->requested, __ATOMIC_RELAXED);
+}
+
 /* Resets t and pushes the entry frame. */
 sg_ptx_status sg_thread_start(sg_block_ctx *bc, sg_thread *t);
 /* Runs thread t until it exits, blocks at a collective, or fails. Returns SG_PTX_OK or an error

@@ -6,12 +6,15 @@
  * reconvergence analysis: a thread's whole state is its registers, frames and pc.
  *
  * sg_ptx_run spreads the blocks of a grid over the worker pool; each worker keeps one block
- * context (thread states, shared memory) for the whole launch.
+ * context (thread states, shared memory) for the whole launch. A launch given a cancel flag
+ * (ptx.h) looks at it before each block and each thread slice, so an abandoned kernel stops
+ * within a few thousand loop iterations of one thread, however long its blocks would run.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "culimits.h"
 #include "ptx_alu.h"
 
 #define MAX_SHARED_BYTES (228u * 1024u)
@@ -267,6 +270,8 @@ sg_ptx_status sg_run_block(sg_block_ctx *bc) {
     int live = 0, yielded = 0;
     for (uint32_t i = 0; i < bc->nthreads; i++) {
       sg_thread *t = &bc->thr[i];
+      if (t->state == TS_RUN && sg_cancelled(bc->launch))
+        return sg_fail(bc, t, SG_PTX_ERR_CANCELLED, "abandoned: the host cancelled this process's kernel work");
       if (t->state == TS_RUN && sg_exec_thread(bc, t) != SG_PTX_OK) return bc->status;
       live += t->state != TS_EXIT;
       yielded |= t->state == TS_RUN; /* still running: it yielded in a long loop or a sleep */
@@ -315,9 +320,27 @@ static void free_ctx(sg_block_ctx *bc) {
   free(bc->err);
 }
 
+/* Ends the launch with `st` (the first failure wins) and stops handing out blocks. */
+static void job_fail(job *j, sg_ptx_status st, const char *msg) {
+  pthread_mutex_lock(&j->mu);
+  if (j->status == SG_PTX_OK) {
+    j->status = st;
+    if (j->err && j->errlen) {
+      strncpy(j->err, msg, j->errlen - 1);
+      j->err[j->errlen - 1] = 0;
+    }
+  }
+  __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&j->mu);
+}
+
 static void run_one(void *arg, int worker, uint64_t item) {
   job *j = arg;
   sg_block_ctx *bc = &j->ctx[worker];
+  if (sg_cancelled(j->l)) {
+    job_fail(j, SG_PTX_ERR_CANCELLED, "launch abandoned between blocks: the host cancelled this process's kernel work");
+    return;
+  }
   if (!bc->thr) {
     bc->mod = j->k->mod;
     bc->entry = j->k->fn;
@@ -332,13 +355,7 @@ static void run_one(void *arg, int worker, uint64_t item) {
     bc->errlen = 512;
     bc->err = calloc(1, bc->errlen);
     if (!bc->thr || !bc->shared || !bc->err) {
-      pthread_mutex_lock(&j->mu);
-      if (j->status == SG_PTX_OK) {
-        j->status = SG_PTX_ERR_NOMEM;
-        if (j->err && j->errlen) strncpy(j->err, "out of host memory for a block", j->errlen - 1);
-      }
-      __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
-      pthread_mutex_unlock(&j->mu);
+      job_fail(j, SG_PTX_ERR_NOMEM, "out of host memory for a block");
       free_ctx(bc);
       memset(bc, 0, sizeof *bc);
       return;
@@ -350,18 +367,8 @@ static void run_one(void *arg, int worker, uint64_t item) {
   bc->ctaid[2] = (uint32_t)(item / ((uint64_t)l->grid[0] * l->grid[1]));
   bc->status = SG_PTX_OK;
   bc->err[0] = 0;
-  if (sg_run_block(bc) != SG_PTX_OK) {
-    pthread_mutex_lock(&j->mu);
-    if (j->status == SG_PTX_OK) {
-      j->status = bc->status;
-      if (j->err && j->errlen) {
-        strncpy(j->err, bc->err, j->errlen - 1);
-        j->err[j->errlen - 1] = 0;
-      }
-    }
-    __atomic_store_n(&j->stop, 1, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&j->mu);
-  }
+  if (sg_run_block(bc) != SG_PTX_OK) job_fail(j, bc->status, bc->err);
+  else if (sg_cancelled(l)) __atomic_add_fetch(&l->cancel->blocks_after, 1, __ATOMIC_RELAXED);
 }
 
 static sg_ptx_status launch_err(char *err, size_t errlen, sg_ptx_status st, const char *msg) {
@@ -379,7 +386,8 @@ sg_ptx_status sg_ptx_run(sg_ptx_kernel *k, const sg_ptx_launch *l, char *err, si
   uint64_t nthreads = (uint64_t)l->block[0] * l->block[1] * l->block[2];
   uint64_t nblocks = (uint64_t)l->grid[0] * l->grid[1] * l->grid[2];
   if (!nthreads || !nblocks) return launch_err(err, errlen, SG_PTX_ERR_LAUNCH, "zero-sized grid or block");
-  if (nthreads > 1024 || l->block[2] > 64 || l->grid[1] > 65535 || l->grid[2] > 65535)
+  if (nthreads > VG_CU_MAX_THREADS_PER_BLOCK || l->block[2] > VG_CU_MAX_BLOCK_DIM_Z || l->grid[1] > VG_CU_MAX_GRID_DIM_Y ||
+      l->grid[2] > VG_CU_MAX_GRID_DIM_Z)
     return launch_err(err, errlen, SG_PTX_ERR_LAUNCH, "block or grid dimensions exceed device limits");
   const uint32_t *lim = f->reqntid[0] ? f->reqntid : f->maxntid;
   if (lim[0] && nthreads > (uint64_t)lim[0] * lim[1] * lim[2])
@@ -392,6 +400,8 @@ sg_ptx_status sg_ptx_run(sg_ptx_kernel *k, const sg_ptx_launch *l, char *err, si
   uint64_t shared = (uint64_t)k->mod->dyn_base + l->dyn_shared_bytes;
   if ((uint64_t)f->shared_bytes + l->dyn_shared_bytes > MAX_SHARED_BYTES || shared > (1u << 30))
     return launch_err(err, errlen, SG_PTX_ERR_OUT_OF_RESOURCES, "shared memory per block exceeds the device limit");
+  if (sg_cancelled(l))
+    return launch_err(err, errlen, SG_PTX_ERR_CANCELLED, "launch abandoned: the host cancelled this process's kernel work");
   if (sg_mem_init() != 0) return launch_err(err, errlen, SG_PTX_ERR_NOMEM, "device memory unavailable");
   uint64_t ab = (uint64_t)(uintptr_t)sg_mem_arena_base(), as = sg_mem_arena_size();
   if (ab < SG_WIN_LOCAL + SG_WIN_SIZE && ab + as > SG_WIN_SHARED)

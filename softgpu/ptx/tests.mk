@@ -7,10 +7,10 @@
 PTX_TEST_SRC := $(sort $(wildcard softgpu/tests/test-ptx*.c))
 PTX_ENGINE_SRC := $(sort $(wildcard softgpu/ptx/*.c)) softgpu/api/sg_mem.c
 
-$(B)/tests/ptx-tests: $(PTX_TEST_SRC) $(PTX_ENGINE_SRC) $(wildcard softgpu/ptx/*.h softgpu/api/sg_mem.h) \
+$(B)/tests/ptx-tests: $(PTX_TEST_SRC) $(PTX_ENGINE_SRC) $(wildcard softgpu/ptx/*.h softgpu/api/sg_mem.h) $(SHARED_C_HDR) \
     softgpu/tests/ptx/ptx_test_util.h softgpu/tests/runner.c softgpu/tests/task.h | $(B)/.deps-deb
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Isoftgpu/tests -Isoftgpu/ptx \
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Isoftgpu/tests -Isoftgpu/ptx $(SHARED_C_INC) \
 	  -DPTX_TEST_DIR='"$(abspath softgpu/tests/ptx)"' \
 	  -o $@ softgpu/tests/runner.c $(PTX_TEST_SRC) $(PTX_ENGINE_SRC) -lpthread -lm -lzstd -llz4
 
@@ -20,9 +20,9 @@ test-ptx: $(B)/tests/ptx-tests
 
 # Engine speed against a naive C loop (optimised build, no sanitizers).
 .PHONY: bench-ptx
-$(B)/tests/ptx-bench: softgpu/tests/ptx/bench_sgemm.c $(PTX_ENGINE_SRC) $(wildcard softgpu/ptx/*.h) | $(B)/.deps-deb
+$(B)/tests/ptx-bench: softgpu/tests/ptx/bench_sgemm.c $(PTX_ENGINE_SRC) $(wildcard softgpu/ptx/*.h) $(SHARED_C_HDR) | $(B)/.deps-deb
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -O2 -D_GNU_SOURCE $(CWARN) -Isoftgpu/ptx -o $@ softgpu/tests/ptx/bench_sgemm.c $(PTX_ENGINE_SRC) \
+	$(CC) -std=c11 -O2 -D_GNU_SOURCE $(CWARN) -Isoftgpu/ptx $(SHARED_C_INC) -o $@ softgpu/tests/ptx/bench_sgemm.c $(PTX_ENGINE_SRC) \
 	  -lpthread -lm -lzstd -llz4
 bench-ptx: $(B)/tests/ptx-bench
 	$(B)/tests/ptx-bench softgpu/tests/ptx/sgemm.ptx

@@ -1,8 +1,9 @@
 // The admin API's files in the state directory (docs/admin-api.md, Authentication):
 //   admin-token  the bearer token non-loopback clients must send; created on the mediator's first
 //                start with mode 0600, kept across restarts, replaced by deleting it.
-//   admin.json   {url, pid} of the running mediator's API, so vgpu-admin finds it; written at
-//                start, removed at stop (a stale one is recognised by its dead pid).
+//   admin.json   {url, pid, instance} of the running mediator's API, so vgpu-admin finds it;
+//                written at start, removed at stop by the mediator that wrote it (the instance
+//                is unique per start: a pid may be reused), a stale one recognised by its dead pid.
 
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -45,8 +46,20 @@ export function tokenMatches(presented: string, real: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-const infoSchema = z.object({ url: z.string().url(), pid: z.number().int().positive() });
+const infoSchema = z.object({ url: z.string().url(), pid: z.number().int().positive(), instance: z.string().min(1).optional() });
 export type AdminInfo = z.infer<typeof infoSchema>;
+
+/** admin.json as written, whether or not its process still runs. */
+function readInfoFile(stateDir: string): AdminInfo | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(join(stateDir, ADMIN_INFO_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const r = infoSchema.safeParse(parsed);
+  return r.success ? r.data : undefined;
+}
 
 export function writeAdminInfo(stateDir: string, info: AdminInfo): void {
   const file = join(stateDir, ADMIN_INFO_FILE);
@@ -55,9 +68,10 @@ export function writeAdminInfo(stateDir: string, info: AdminInfo): void {
   renameSync(tmp, file);
 }
 
-export function removeAdminInfo(stateDir: string, pid: number): void {
-  const info = readAdminInfo(stateDir);
-  if (info && info.pid !== pid) return; // another mediator's
+/** Removes admin.json if `owner` wrote it; anyone else's (or an unreadable one) stays. */
+export function removeAdminInfo(stateDir: string, owner: { pid: number; instance: string }): void {
+  const info = readInfoFile(stateDir);
+  if (!info || info.pid !== owner.pid || info.instance !== owner.instance) return;
   try {
     unlinkSync(join(stateDir, ADMIN_INFO_FILE));
   } catch {
@@ -67,25 +81,13 @@ export function removeAdminInfo(stateDir: string, pid: number): void {
 
 /** The running mediator's API, or undefined when there is none (no file, or its process is gone). */
 export function readAdminInfo(stateDir: string): AdminInfo | undefined {
-  let raw: string;
+  const info = readInfoFile(stateDir);
+  if (!info) return undefined;
   try {
-    raw = readFileSync(join(stateDir, ADMIN_INFO_FILE), 'utf8');
-  } catch {
-    return undefined;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  const r = infoSchema.safeParse(parsed);
-  if (!r.success) return undefined;
-  try {
-    process.kill(r.data.pid, 0);
+    process.kill(info.pid, 0);
   } catch (e) {
     // EPERM: alive but someone else's; still a mediator to talk to.
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
-  return r.data;
+  return info;
 }

@@ -3,7 +3,9 @@
 
 import { Counter, Gauge, Registry } from 'prom-client';
 
+import type { ImageLimits, ImageStoreUsage } from '../common/image-store.js';
 import type { UsageTotals } from '../mediator/usage-meter.js';
+import { GRANT_REASONS, type VmSchedStats } from '../sched/scheduler.js';
 
 /** What the mediator exposes to the metrics (implemented by Mediator). */
 export interface MetricsSource {
@@ -15,8 +17,12 @@ export interface MetricsSource {
   usageTotals(): Map<string, UsageTotals>;
   /** Per physical GPU: sessions waiting for it, whether one holds it, its busy percentage. */
   gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }>;
-  schedulerCounts(): { grants: number; preemptions: number };
+  /** What the GPU scheduler did per VM since the mediator started. */
+  schedulerStats(): ReadonlyMap<string, Readonly<VmSchedStats>>;
   executorCounts(): { running: number; spare: number };
+  /** The module image store: bytes on disk and each VM's bytes. */
+  imageStore(): ImageStoreUsage;
+  imageLimits(): ImageLimits;
 }
 
 export function createMetrics(src: MetricsSource): Registry {
@@ -82,17 +88,28 @@ export function createMetrics(src: MetricsSource): Registry {
     },
   });
   new Counter({
-    name: 'vgpu_sched_grants_total', help: 'GPU time slices granted', ...opts,
+    name: 'vgpu_sched_grants_total',
+    help: 'GPU time slices granted to a VM, by why: alone (nobody else waited), policy (class, fair share, request order), starvation (the guard overrode the policy)',
+    labelNames: ['vm', 'reason'], ...opts,
     collect() {
       this.reset();
-      this.inc(src.schedulerCounts().grants);
+      for (const [vm, st] of src.schedulerStats()) for (const reason of GRANT_REASONS) this.inc({ vm, reason }, st.grants[reason]);
     },
   });
   new Counter({
-    name: 'vgpu_sched_preemptions_total', help: 'GPU time slices ended early because another session waited', ...opts,
+    name: 'vgpu_sched_preemptions_total', help: "A VM's GPU time slices ended by the quantum because another session waited", labelNames: ['vm'], ...opts,
     collect() {
       this.reset();
-      this.inc(src.schedulerCounts().preemptions);
+      for (const [vm, st] of src.schedulerStats()) this.inc({ vm }, st.preemptions);
+    },
+  });
+  new Counter({
+    name: 'vgpu_sched_contended_device_seconds_total',
+    help: 'Device time the scheduler charged a VM while another session wanted the same GPU (what the priority classes and weights divide)',
+    labelNames: ['vm'], ...opts,
+    collect() {
+      this.reset();
+      for (const [vm, st] of src.schedulerStats()) this.inc({ vm }, st.contendedNs / 1e9);
     },
   });
   new Gauge({
@@ -101,6 +118,27 @@ export function createMetrics(src: MetricsSource): Registry {
       const e = src.executorCounts();
       this.set({ state: 'busy' }, e.running - e.spare);
       this.set({ state: 'spare' }, e.spare);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_vm_image_store_bytes', help: "Bytes of module images a VM keeps in the host's image store", labelNames: ['vm'], ...opts,
+    collect() {
+      this.reset();
+      for (const [vm, n] of src.imageStore().vms) this.set({ vm }, n);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_image_store_bytes', help: 'Bytes the module image store holds on disk (each image once)', ...opts,
+    collect() {
+      this.set(src.imageStore().total);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_image_store_limit_bytes', help: 'Limits of the module image store: per VM, and in all', labelNames: ['scope'], ...opts,
+    collect() {
+      const l = src.imageLimits();
+      this.set({ scope: 'vm' }, l.perVm);
+      this.set({ scope: 'total' }, l.total);
     },
   });
   return registry;

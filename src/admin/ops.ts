@@ -5,9 +5,10 @@
 // mediator runs or not; only live state (sessions) needs one.
 
 import { VgpuError } from '../common/errors.js';
+import type { ImageStore } from '../common/image-store.js';
 import { DEFAULT_POOL, type AddPoolInput, type AddVmInput, type AuditEntry, type PoolPatch, type Store, type Vm, type VmPatch } from '../store/index.js';
 import { addPoolSchema, poolPatchSchema, validate } from '../store/validate.js';
-import type { GpuView, PoolView, SessionView, UsageView, VmDetail, VmTokenView, VmView } from './schemas.js';
+import { vmView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
 import { parseSince } from './since.js';
 
 export interface UsageQuery {
@@ -47,7 +48,7 @@ export interface AdminOps {
 /** What only a running mediator knows and can do. */
 export interface LiveControl {
   sessionViews(): SessionView[];
-  /** Ends a session (its guest gets VGPU_ERR_KILLED); false if there is no such session. */
+  /** Ends a session (its guest gets VG_WIRE_STATUS_KILLED); false if there is no such session. */
   killSession(id: number, reason: string): Promise<boolean>;
   /** Ends every session of a VM, attached or not; returns how many had attached. */
   endVmSessions(vm: string, reason: string): Promise<number>;
@@ -62,26 +63,16 @@ export interface LiveControl {
   flushUsage(): void;
 }
 
-export function vmView(vm: Vm): VmView {
-  return {
-    name: vm.name,
-    pool: vm.pool,
-    priority: vm.priority,
-    weight: vm.weight,
-    memoryQuota: vm.memoryQuota,
-    vgpus: vm.vgpus,
-    pciBusId: vm.pciBusId,
-    notes: vm.notes,
-    createdAt: vm.createdAt,
-    updatedAt: vm.updatedAt,
-  };
-}
-
 export class StoreOps implements AdminOps {
   readonly where: string;
   readonly live: boolean;
 
-  constructor(private readonly store: Store, private readonly control?: LiveControl) {
+  constructor(
+    private readonly store: Store,
+    private readonly control?: LiveControl,
+    /** The state directory's module image store: a VM's images count in its details and go with it. */
+    private readonly images?: ImageStore,
+  ) {
     this.where = control ? 'the mediator' : `store ${store.file}`;
     this.live = control !== undefined;
   }
@@ -100,7 +91,7 @@ export class StoreOps implements AdminOps {
   async getVm(name: string): Promise<VmDetail> {
     this.control?.flushUsage();
     const vm = this.store.getVm(name);
-    return { ...vmView(vm), usage: this.store.usageOf(name) };
+    return { ...vmView(vm), usage: this.store.usageOf(name), imageStoreBytes: this.images?.vmBytes(vm.name) ?? 0 };
   }
 
   async addVm(input: AddVmInput): Promise<VmTokenView> {
@@ -121,6 +112,8 @@ export class StoreOps implements AdminOps {
     // The token no longer admits anyone; sessions already admitted end now rather than run on
     // without a VM to account them to.
     const sessionsEnded = this.control ? await this.control.endVmSessions(name, `VM ${name} was removed by an operator`) : 0;
+    // After its sessions: none of them uploads any more.
+    this.images?.removeVm(vm.name);
     this.control?.vmChanged(name);
     return { vm, sessionsEnded };
   }

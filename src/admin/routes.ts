@@ -84,7 +84,7 @@ export const ROUTES: readonly Route[] = [
     status: 200, response: vmDetailSchema, run: (ops, r) => ops.getVm(name(r)),
   },
   {
-    id: 'setVm', method: 'PATCH', path: '/v1/vms/:name', summary: 'Change a VM (applies live: priority and weight at the next dispatch, the quota at the next allocation, the rest to new sessions)',
+    id: 'setVm', method: 'PATCH', path: '/v1/vms/:name', summary: 'Change a VM (applies live: priority and weight at the next dispatch, the quota at the next allocation, the hold limit at the next request to yield, the rest to new sessions)',
     params: nameParams, body: vmPatchBody, bodyRequired: true, status: 200, response: vmChange,
     run: (ops, r) => ops.setVm(name(r), r.body as Parameters<AdminOps['setVm']>[1]),
   },
@@ -124,7 +124,7 @@ export const ROUTES: readonly Route[] = [
   },
   {
     id: 'killSession', method: 'POST', path: '/v1/sessions/:id/kill',
-    summary: 'End a session: its guest gets VGPU_ERR_KILLED and its executor exits, freeing what it held',
+    summary: 'End a session: its guest gets VG_WIRE_STATUS_KILLED and its executor exits, freeing what it held',
     params: sessionParams, body: killBody, status: 200, response: sessionSchema,
     run: (ops, r) => {
       const id = Number(parseInput(sessionParams, r.params, 'id').id);

@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 
-import { PRIORITIES } from '../store/index.js';
+import { PRIORITIES, type Vm } from '../store/index.js';
 import { addPoolSchema, addVmSchema, poolPatchSchema, vmPatchSchema } from '../store/validate.js';
 
 const count = z.number().int().min(0);
@@ -19,10 +19,18 @@ export const vmSchema = z.object({
   vgpus: z.number().int(),
   pciBusId: z.string().nullable(),
   notes: z.string(),
+  maxHoldMs: z.number().int().nullable()
+    .describe("longest one call may hold the GPU while other sessions wait, in ms; 0 for no limit, null for the mediator's default (--max-hold)"),
   createdAt: isoTime,
   updatedAt: isoTime,
 }).meta({ id: 'Vm' });
 export type VmView = z.infer<typeof vmSchema>;
+
+/** The public form of a VM, for the API and vgpu-admin alike: the schema's fields and nothing else
+ * (the store's row id stays inside). */
+export function vmView(vm: Vm): VmView {
+  return vmSchema.parse(vm);
+}
 
 export const usageSchema = z.object({
   vm: z.string(),
@@ -36,7 +44,10 @@ export const usageSchema = z.object({
 }).meta({ id: 'Usage' });
 export type UsageView = z.infer<typeof usageSchema>;
 
-export const vmDetailSchema = vmSchema.extend({ usage: usageSchema }).meta({ id: 'VmDetail' });
+export const vmDetailSchema = vmSchema.extend({
+  usage: usageSchema,
+  imageStoreBytes: count.describe('bytes of module images the VM keeps in the host\'s image store (docs/operations.md)'),
+}).meta({ id: 'VmDetail' });
 export type VmDetail = z.infer<typeof vmDetailSchema>;
 
 export const vmTokenSchema = z.object({ vm: vmSchema, token: z.string() }).meta({ id: 'VmWithToken' });

@@ -1,14 +1,13 @@
 // `--since` / `?since=`: an ISO 8601 time, or a duration back from now (90s, 15m, 2h, 7d).
 
+import { durationMs } from '../common/duration.js';
 import { VgpuError } from '../common/errors.js';
-
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 export function parseSince(text: string, now: Date = new Date()): Date {
   const t = text.trim();
-  const d = /^(\d{1,9})([smhd])$/.exec(t);
-  if (d) {
-    const at = new Date(now.getTime() - Number(d[1]) * UNIT_MS[d[2]!]!);
+  const back = durationMs(t);
+  if (back !== undefined) {
+    const at = new Date(now.getTime() - back);
     if (Number.isFinite(at.getTime())) return at;
   }
   // Dates only in ISO form: Date.parse accepts much else, differently per engine.

@@ -1,5 +1,6 @@
 // Human output: aligned tables and key/value blocks. Machine output is JSON via ctx.result().
 
+import { formatDuration } from '../common/duration.js';
 import { formatSize } from '../common/size.js';
 import type { VmView } from '../admin/schemas.js';
 
@@ -21,6 +22,10 @@ export function memoryText(bytes: number | null): string {
   return bytes === null ? 'none' : formatSize(bytes);
 }
 
+export function maxHoldText(ms: number | null): string {
+  return ms === null ? "default (the mediator's --max-hold)" : ms === 0 ? 'off' : formatDuration(ms);
+}
+
 /** "2026-11-21 23:10" from an ISO time; the full time is in --json and `vm show`. */
 export function shortTime(iso: string): string {
   return iso.length >= 16 ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : iso;
@@ -29,22 +34,6 @@ export function shortTime(iso: string): string {
 export function vmSummary(vm: VmView): string {
   const gpus = vm.vgpus === 1 ? '1 vGPU' : `${vm.vgpus} vGPUs`;
   return `pool ${vm.pool}, priority ${vm.priority}, weight ${vm.weight}, memory quota ${memoryText(vm.memoryQuota)}, ${gpus}`;
-}
-
-/** The public JSON form of a VM (the store's shape; listed here so the CLI's output is explicit). */
-export function vmJson(vm: VmView): Record<string, unknown> {
-  return {
-    name: vm.name,
-    pool: vm.pool,
-    priority: vm.priority,
-    weight: vm.weight,
-    memoryQuota: vm.memoryQuota,
-    vgpus: vm.vgpus,
-    pciBusId: vm.pciBusId,
-    notes: vm.notes,
-    createdAt: vm.createdAt,
-    updatedAt: vm.updatedAt,
-  };
 }
 
 export function poolLine(p: { name: string; gpuUuids: readonly string[] }): string {

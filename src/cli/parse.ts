@@ -2,7 +2,7 @@
 // here; ranges and meaning are the store's to judge, so the CLI and the HTTP API agree.
 
 import { VgpuError } from '../common/errors.js';
-import { PRIORITIES, type Priority } from '../store/index.js';
+import { PRIORITIES, type Priority, type VmPatch } from '../store/index.js';
 
 /** A whole number, for --weight and --vgpus. */
 export function parseCount(option: string, text: string): number {
@@ -17,6 +17,12 @@ export function parseMemoryOption(text: string): string | null {
   return text.trim().toLowerCase() === 'none' ? null : text;
 }
 
+/** --max-hold DURATION|off|default: null for the mediator's default, the text otherwise (the
+ * store parses it, "off" included). */
+export function parseMaxHoldOption(text: string): string | null {
+  return text.trim().toLowerCase() === 'default' ? null : text;
+}
+
 /** --pci-bus-id ID|none */
 export function parseNullable(text: string): string | null {
   return text.trim().toLowerCase() === 'none' ? null : text.trim();
@@ -28,4 +34,30 @@ export function parsePriority(text: string): Priority {
   const found = PRIORITIES.find((x) => x === p);
   if (!found) throw new VgpuError('VGPU_ERR_INVALID_PRIORITY', { input: text });
   return found;
+}
+
+/** The VM settings `vm add` and `vm set` take, as their options give them. */
+export interface VmSettingOptions {
+  priority?: string;
+  pool?: string;
+  memory?: string;
+  weight?: string;
+  vgpus?: string;
+  pciBusId?: string;
+  notes?: string;
+  maxHold?: string;
+}
+
+/** The settings given, as the store takes them; the ones not given are left out. */
+export function vmPatchOf(o: VmSettingOptions): VmPatch {
+  return {
+    ...(o.priority !== undefined && { priority: parsePriority(o.priority) }),
+    ...(o.pool !== undefined && { pool: o.pool }),
+    ...(o.memory !== undefined && { memoryQuota: parseMemoryOption(o.memory) }),
+    ...(o.weight !== undefined && { weight: parseCount('--weight', o.weight) }),
+    ...(o.vgpus !== undefined && { vgpus: parseCount('--vgpus', o.vgpus) }),
+    ...(o.pciBusId !== undefined && { pciBusId: parseNullable(o.pciBusId) }),
+    ...(o.notes !== undefined && { notes: o.notes }),
+    ...(o.maxHold !== undefined && { maxHoldMs: parseMaxHoldOption(o.maxHold) }),
+  };
 }

@@ -33,6 +33,10 @@ const VM_FIELDS: readonly OptionSpec[] = [
   { flags: '--vgpus <n>', description: 'number of vGPUs the guest sees, 1 to 16' },
   { flags: '--pci-bus-id <id|none>', description: 'PCI bus id the guest sees, e.g. 0000:65:00.0' },
   { flags: '--notes <text>', description: 'free text for operators' },
+  {
+    flags: '--max-hold <duration|off|default>',
+    description: "longest one call may hold the GPU while others wait (5s, 500ms), after which the session is ended; off for no limit, default for the mediator's --max-hold",
+  },
 ];
 
 // Typed wrappers: each command module exports `run` with its own option interface.

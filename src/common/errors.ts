@@ -3,8 +3,8 @@
 // Codes are part of the interface (scripts match on them in `--json` output); the table in
 // docs/operations.md is kept in sync with this one by test/cli/errors.test.ts.
 //
-// These are string codes for the host's own tools. The wire protocol has its own numeric ERROR
-// codes (src/protocol/errors.ts); the one name both use, VGPU_ERR_INTERNAL, means the same thing.
+// These are string codes for the host's own tools. The wire protocol has its own numeric status
+// codes, VG_WIRE_STATUS_* (spec/wire-status.tsv), named apart so that neither is taken for the other.
 
 /** Exit statuses of the CLI. Only the entry point turns them into a process exit. */
 export const EXIT = {

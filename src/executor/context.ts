@@ -3,20 +3,38 @@
 // (gen/dispatch.ts) and hand-written ones (custom/) validate through it before calling the driver.
 
 import type { DriverApi } from './gen/ffi.js';
-import type { HandleKind } from './handles.js';
-import { AllocMap } from './allocs.js';
+import type { HandleKind } from '../protocol/handles.js';
+import { AllocMap, NO_CONTEXT } from './allocs.js';
 import type { DeviceClock } from './device-time.js';
+import type { SessionImages } from './images.js';
+import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
 import {
   CudaError,
+  CUDA_ERROR_CONTEXT_IS_DESTROYED,
   CUDA_ERROR_INVALID_CONTEXT,
   CUDA_ERROR_INVALID_DEVICE,
   CUDA_ERROR_INVALID_HANDLE,
+  CUDA_ERROR_INVALID_VALUE,
   CUDA_ERROR_OUT_OF_MEMORY,
 } from './cuda.js';
 
 const TWO32 = 4294967296;
 /** Remote ids start here; 0, 1 and 2 are NULL, CU_STREAM_LEGACY and CU_STREAM_PER_THREAD. */
 const FIRST_ID = 0x1000;
+
+/** What the driver answers for a handle that names nothing: memory pools are checked as values
+ * (their entry points document CUDA_ERROR_INVALID_VALUE only), and a NULL graph or graph exec is
+ * a bad argument rather than a bad handle. */
+function badHandle(kind: HandleKind, isNull: boolean): number {
+  if (kind === 'context') return CUDA_ERROR_INVALID_CONTEXT;
+  if (kind === 'mempool') return CUDA_ERROR_INVALID_VALUE;
+  if (isNull && (kind === 'graph' || kind === 'graphexec')) return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_ERROR_INVALID_HANDLE;
+}
+
+function sharedKey(kind: HandleKind, real: number): string | undefined {
+  return kind === 'mempool' || kind === 'function' || kind === 'kernel' ? `${kind}:${real}` : undefined;
+}
 
 interface HandleEntry {
   kind: HandleKind;
@@ -48,15 +66,23 @@ export interface SessionLimits {
 }
 
 export interface SessionOptions {
-  /** Where module images are kept by content hash, shared by all sessions of the host. */
-  imageDir?: string | undefined;
+  /** The module images of the session's VM (src/executor/images.ts). */
+  images?: SessionImages | undefined;
 }
 
 export class ExecContext {
   readonly allocs = new AllocMap();
   private readonly handles = new Map<number, HandleEntry>();
   private readonly ctxIds = new Map<number, number>();
-  private readonly poolIds = new Map<number, number>();
+  /** Physical device -> the id of its primary context, as retained through this session. */
+  private readonly primaryIds = new Map<number, number>();
+  /** One id per driver object that lookups name again (pools, functions, kernels), so the guest's
+   * handles to it compare equal, as the driver's do, and the table does not grow with each lookup. */
+  private readonly sharedIds = new Map<string, number>();
+  /** Functions and kernels by the module, library or kernel they were looked up in: they go with it. */
+  private readonly children = new Map<number, number[]>();
+  /** Physical devices whose primary context this session holds a driver retain on (one at most). */
+  readonly primaryRetained = new Set<number>();
   private nextId = FIRST_ID;
   private currentCtxId = -1;
   private deferred = 0;
@@ -67,6 +93,11 @@ export class ExecContext {
 
   /** Module-scope variables handed out per module or library id, dropped with it. */
   private readonly globals = new Map<number, number[]>();
+  /** Device memory the driver took when loading each module or library (its globals, constant
+   * banks and code), by handle id, and the context a module lives in (NO_CONTEXT for a library,
+   * which outlives contexts). Counted toward the quota until it is unloaded or its context goes. */
+  private readonly loads = new Map<number, { bytes: number; ctx: number }>();
+  private loadedBytes = 0;
   /** An image being uploaded in pieces (vgImagePut). */
   upload: { hash: string; buf: Buffer; got: number } | undefined;
   /** Device bytes this session may hold: its share of the VM's quota, granted by the mediator
@@ -109,12 +140,15 @@ export class ExecContext {
     this.quotaDenied = true;
   }
 
-  /** Scratch buffer for the i-th output of a call (16 bytes, reused across calls). */
+  /** Scratch buffer for the i-th output of a call (16 bytes, reused across calls): zeroed, so an
+   * output the driver leaves alone never carries an earlier call's value back to the guest. */
   out(i: number): Buffer {
     let b = this.outs[i];
     if (!b) {
       b = Buffer.alloc(16);
       this.outs[i] = b;
+    } else {
+      b.fill(0);
     }
     return b;
   }
@@ -145,27 +179,31 @@ export class ExecContext {
     if (kind === 'stream' && id <= 2) return id; // NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD
     if (id === 0) {
       if (nullable) return 0;
-      throw new CudaError(kind === 'context' ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE, `NULL ${kind}`);
+      throw new CudaError(badHandle(kind, true), `NULL ${kind}`);
     }
     const e = this.handles.get(id);
     // A CUkernel may be passed wherever a CUfunction is expected (cuda.h); cudart does so.
     if (!e || (e.kind !== kind && !(kind === 'function' && e.kind === 'kernel'))) {
-      throw new CudaError(kind === 'context' ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE,
-        `0x${id.toString(16)} is not a ${kind} of this session`);
+      throw new CudaError(badHandle(kind, false), `0x${id.toString(16)} is not a ${kind} of this session`);
     }
     return e.real;
   }
 
-  newHandle(kind: HandleKind, real: number): number {
-    // A memory pool is named again by every cuDeviceGet(Default)MemPool: one id per pool, so the
-    // guest's handles to it compare equal and the table does not grow with each lookup.
-    if (kind === 'mempool') {
-      const known = this.poolIds.get(real);
+  /** A new id for a driver handle; `owner` is the id whose destruction also ends this one. */
+  newHandle(kind: HandleKind, real: number, owner?: number): number {
+    const shared = sharedKey(kind, real);
+    if (shared !== undefined) {
+      const known = this.sharedIds.get(shared);
       if (known !== undefined) return known;
     }
     const id = this.nextId++;
     this.handles.set(id, { kind, real });
-    if (kind === 'mempool') this.poolIds.set(real, id);
+    if (shared !== undefined) this.sharedIds.set(shared, id);
+    if (owner !== undefined) {
+      const list = this.children.get(owner) ?? [];
+      list.push(id);
+      this.children.set(owner, list);
+    }
     return id;
   }
 
@@ -178,14 +216,39 @@ export class ExecContext {
     return id;
   }
 
+  /** The id of `physical`'s primary context, recorded so that its reset can be accounted. */
+  primaryContextId(physical: number, real: number): number {
+    const id = this.contextId(real);
+    this.primaryIds.set(physical, id);
+    return id;
+  }
+
+  /** The context current for the call being served (what a new allocation or module belongs to). */
+  get currentContext(): number {
+    // Neither no context (0), an inactive primary (CTX_INACTIVE_PRIMARY) nor not yet known (-1).
+    return this.currentCtxId >= FIRST_ID ? this.currentCtxId : NO_CONTEXT;
+  }
+
   dropHandle(id: number): void {
     const e = this.handles.get(id);
     if (e?.kind === 'context') this.ctxIds.delete(e.real);
-    if (e?.kind === 'mempool') this.poolIds.delete(e.real);
+    const shared = e && sharedKey(e.kind, e.real);
+    if (shared !== undefined) this.sharedIds.delete(shared);
+    const kids = this.children.get(id);
+    if (kids) {
+      this.children.delete(id);
+      for (const k of kids) this.dropHandle(k);
+    }
     const g = this.globals.get(id);
     if (g) {
       for (const p of g) this.allocs.removeFixed(p);
       this.globals.delete(id);
+    }
+    const load = this.loads.get(id);
+    if (load) {
+      this.loads.delete(id);
+      this.loadedBytes -= load.bytes;
+      this.memoryReleased();
     }
     this.handles.delete(id);
     if (id === this.currentCtxId) this.currentCtxId = -1;
@@ -198,10 +261,20 @@ export class ExecContext {
   /** Makes the guest thread's current context current for the driver call that follows. */
   setCurrentCtx(id: number): void {
     if (id === this.currentCtxId) return;
-    const real = id === 0 ? 0 : this.handle(id, 'context', false);
+    const real = id === 0 || id === CTX_INACTIVE_PRIMARY ? 0 : this.handle(id, 'context', false);
     const res = this.d.cuCtxSetCurrent(real);
     if (res !== 0) throw new CudaError(res, 'cuCtxSetCurrent failed');
     this.currentCtxId = id;
+  }
+
+  /**
+   * What a call that needs a current context returns when it finds none: the driver's answer for
+   * a thread whose current context is a primary context that is not active is
+   * CUDA_ERROR_CONTEXT_IS_DESTROYED (cuda.h), which the executor, running the call with no
+   * context current, must give in its place.
+   */
+  noContextResult(res: number): number {
+    return res === CUDA_ERROR_INVALID_CONTEXT && this.currentCtxId === CTX_INACTIVE_PRIMARY ? CUDA_ERROR_CONTEXT_IS_DESTROYED : res;
   }
 
   /** Forgets which context is current (after a call that may have changed it on the driver). */
@@ -254,6 +327,75 @@ export class ExecContext {
 
   // ---- memory --------------------------------------------------------------------------------
 
+  /** Device bytes this session holds against its VM's quota: its allocations and what the driver
+   * took for its modules and libraries. */
+  get held(): number {
+    return this.allocs.total + this.loadedBytes;
+  }
+
+  /** The device's free memory as the driver reports it, or undefined if it cannot say. */
+  private deviceFree(): number | undefined {
+    const f = this.out(14);
+    const t = this.out(15);
+    return this.d.cuMemGetInfo_v2(f, t) === 0 ? this.readU64(f) : undefined;
+  }
+
+  /**
+   * Loads a module or library and charges the device memory the load took to the quota. How much
+   * an image needs (its globals and constant banks, the code) is only known to the driver, so it
+   * is measured: the device's free memory before and after. Calls of a GPU are serialised by the
+   * scheduler's time slices, so the difference is this load's (a drop elsewhere only overcharges).
+   * When the quota has no room the image is unloaded again and, like an allocation, the call waits
+   * for more quota and is replayed (NeedQuota) or fails with CUDA_ERROR_OUT_OF_MEMORY. Returns the
+   * new handle's id, or the driver's result when the load failed.
+   */
+  loadImage(kind: 'module' | 'library', load: (out: Buffer) => number, unload: (real: number) => number): { id: number } | { res: number } {
+    // A library needs no current context, but measuring does.
+    if (kind === 'library' && this.currentContext === NO_CONTEXT) return this.inPrimary(() => this.measuredLoad(kind, load, unload));
+    return this.measuredLoad(kind, load, unload);
+  }
+
+  /**
+   * Runs `f` with the primary context of the session's first device current, retained for the
+   * while (when that fails, as it is). On a GPU a library loaded meanwhile is loaded into that
+   * context too, and its memory freed with it if the guest has not retained it: what is measured
+   * then overcharges, never undercharges.
+   */
+  private inPrimary<T>(f: () => T): T {
+    const dev = this.deviceMap[0];
+    const o = this.out(13);
+    if (dev === undefined || this.d.cuDevicePrimaryCtxRetain(o, dev) !== 0) return f();
+    const pushed = this.d.cuCtxPushCurrent_v2(this.readU64(o)) === 0;
+    try {
+      return f();
+    } finally {
+      if (pushed) this.d.cuCtxPopCurrent_v2(o);
+      this.d.cuDevicePrimaryCtxRelease_v2(dev);
+    }
+  }
+
+  private measuredLoad(kind: 'module' | 'library', load: (out: Buffer) => number, unload: (real: number) => number): { id: number } | { res: number } {
+    const before = this.deviceFree();
+    const o = this.out(0);
+    const res = load(o);
+    if (res !== 0) return { res };
+    const real = this.readU64(o);
+    const after = before === undefined ? undefined : this.deviceFree();
+    const bytes = before === undefined || after === undefined ? 0 : Math.max(0, before - after);
+    try {
+      this.beforeAlloc(bytes);
+    } catch (e) {
+      unload(real);
+      if (e instanceof CudaError) this.allocFailed(bytes);
+      throw e;
+    }
+    const id = this.newHandle(kind, real);
+    this.loads.set(id, { bytes, ctx: kind === 'module' ? this.currentContext : NO_CONTEXT });
+    this.loadedBytes += bytes;
+    this.memoryTaken();
+    return { id };
+  }
+
   /** Makes a module variable addressable by the session until its module or library goes. */
   addGlobal(ownerId: number, p: number, n: number): void {
     this.allocs.addFixed(p, n);
@@ -262,7 +404,11 @@ export class ExecContext {
     this.globals.set(ownerId, list);
   }
 
+  /** Device addresses mean something only in a context: without one the driver says so first. */
   checkRange(p: number, n: number): void {
+    if (this.currentCtxId === 0 || this.currentCtxId === CTX_INACTIVE_PRIMARY) {
+      throw new CudaError(CUDA_ERROR_INVALID_CONTEXT, 'no current context');
+    }
     this.allocs.check(p, n);
   }
 
@@ -275,11 +421,11 @@ export class ExecContext {
   beforeAlloc(n: number): void {
     const q = this.limits.memoryQuota;
     if (q === undefined) return;
-    if (this.quotaDenied || this.allocs.total + n > q) {
+    if (this.quotaDenied || this.held + n > q) {
       this.quotaDenied = false;
       throw new CudaError(CUDA_ERROR_OUT_OF_MEMORY, `allocation of ${n} bytes exceeds the VM's memory quota of ${q}`);
     }
-    const need = this.allocs.total + n - this.reservation;
+    const need = this.held + n - this.reservation;
     if (need > 0) throw new NeedQuota(need);
   }
 
@@ -288,25 +434,61 @@ export class ExecContext {
     this.releaseSurplus();
   }
 
-  afterAlloc(p: number, n: number): void {
-    this.allocs.add(p, n);
-    if (this.allocs.total > this.peakMemory) this.peakMemory = this.allocs.total;
-    if (this.reservation !== Infinity) this.reportUse(this.allocs.total);
+  /** `owner` 'pool': a stream-ordered allocation, which its memory pool owns and no context's
+   * destruction frees (the driver keeps it, and so does the quota, until it is freed). */
+  afterAlloc(p: number, n: number, owner: 'context' | 'pool' = 'context'): void {
+    this.allocs.add(p, n, owner === 'pool' ? NO_CONTEXT : this.currentContext);
+    this.memoryTaken();
   }
 
   afterFree(p: number): void {
     this.allocs.remove(p);
+    this.memoryReleased();
+  }
+
+  /**
+   * The driver destroyed a context (cuCtxDestroy, cuDevicePrimaryCtxReset, the last primary
+   * release) and with it what lived in it: its allocations (not stream-ordered ones) and its
+   * modules with their globals. Their bytes go back to the VM's quota.
+   */
+  contextGone(ctxId: number): void {
+    if (ctxId === NO_CONTEXT) return;
+    for (const [id, load] of this.loads) if (load.ctx === ctxId) this.dropHandle(id);
+    if (this.allocs.removeOwnedBy(ctxId) > 0) this.memoryReleased();
+  }
+
+  /** `physical`'s primary context was destroyed (reset, or released for the last time). */
+  primaryGone(physical: number): void {
+    const id = this.primaryIds.get(physical);
+    if (id !== undefined) this.contextGone(id);
+  }
+
+  private memoryTaken(): void {
+    if (this.held > this.peakMemory) this.peakMemory = this.held;
+    if (this.reservation !== Infinity) this.reportUse(this.held);
+  }
+
+  private memoryReleased(): void {
     this.releaseSurplus();
-    if (this.reservation !== Infinity) this.reportUse(this.allocs.total);
+    if (this.reservation !== Infinity) this.reportUse(this.held);
+  }
+
+  /** Reserved but not held (none without a quota). */
+  private get surplus(): number {
+    return this.reservation === Infinity ? 0 : Math.max(0, this.reservation - this.held);
   }
 
   /** Hands back what is reserved but not held, so the VM's other sessions can use it. */
   private releaseSurplus(): void {
-    const surplus = this.reservation - this.allocs.total;
-    if (this.reservation !== Infinity && surplus > 0) {
-      this.reservation -= surplus;
-      this.releaseQuota(surplus);
-    }
+    if (this.surplus > 0) this.trimReservation();
+  }
+
+  /** Gives the surplus back. Also the answer to the mediator wanting the VM's unused reservations
+   * back (another session waits for quota): sent even when there is none, so the mediator knows. */
+  trimReservation(): void {
+    const surplus = this.surplus;
+    this.reservation -= surplus;
+    this.releaseQuota(surplus);
   }
 
   // ---- deferred errors -----------------------------------------------------------------------

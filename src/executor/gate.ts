@@ -6,14 +6,15 @@
 // charged what `settle` makes of it (src/executor/main.ts): the time spent executing calls plus
 // the drain, or on a real GPU the larger of that call time and the device time events measured.
 
+import type { FromExecutor, MessageOf } from '../common/executor-ipc.js';
+
 /** Busy time after which the serving loop returns to the event loop: half a default quantum
  * while others wait, longer while this session is alone (it only needs to notice a newcomer). */
 const TURN_NS_CONTENDED = 10_000_000;
 const TURN_NS_ALONE = 50_000_000;
 
-/** `again`: the session still has work and waits for the GPU again (decided in the same step as
- * the yield, so the scheduler compares it with the others instead of skipping it). */
-export type GateMessage = { type: 'want' } | { type: 'yield'; usedNs: number; again: boolean };
+/** What the gate tells the mediator's scheduler (src/common/executor-ipc.ts). */
+export type GateMessage = MessageOf<FromExecutor, 'want' | 'yield'>;
 
 export class Gate {
   private holding: boolean;

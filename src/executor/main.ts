@@ -5,56 +5,52 @@
 //
 //   main.js --backend softgpu|cuda --probe   prints the device table as JSON and exits
 //   main.js --backend softgpu|cuda           (forked with IPC) serves one session
+//           [--cancel-fd N]                  the mediator's control socket: a byte on it abandons
+//                                            the session's in-flight work (abandon.ts)
 
 import net, { type Socket } from 'node:net';
 import koffi from 'koffi';
-import { z } from 'zod';
 
-import { createLogger, sessionLogger } from '../common/log.js';
+import { ipcIssue, KILL_LINGER_MS, sendIpc, toExecutorSchema, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
+import { createLogger, sessionLogger, type Logger } from '../common/log.js';
 import { ExecContext } from './context.js';
-import { loadDriver, type BackendKind } from './driver.js';
+import { SessionImages } from './images.js';
+import { ImageStore } from '../common/image-store.js';
+import { loadDriver, type BackendKind, type LoadedDriver } from './driver.js';
 import { probe, ProbeError } from './probe.js';
 import { SessionServer } from './serve.js';
 import { Gate } from './gate.js';
 import { DEVICE_TIME_MODES, DeviceClock, deviceTimeMode, type DeviceTimeChoice } from './device-time.js';
 import { bindRawLaunch } from './custom/launch.js';
-import { FrameType } from '../protocol/constants.js';
-import { VgpuErr } from '../protocol/errors.js';
-import { encodeFrame } from '../protocol/frame.js';
-import { encodeStatus } from '../protocol/handshake.js';
+import { watchForAbandon } from './abandon.js';
+import { NOTICE_MINOR } from '../protocol/constants.js';
+import { WireStatus } from '../protocol/errors.js';
+import { errorFrame } from '../protocol/handshake.js';
+import { shutdownNotice } from '../protocol/notice.js';
+import { softgpuOutput, stdoutCapture, type KernelOutput } from './output.js';
 
-const SessionMsg = z.object({
-  type: z.literal('session'),
-  sessionId: z.number().int().nonnegative(),
-  vm: z.string(),
-  deviceMap: z.array(z.number().int().nonnegative()).max(64),
-  memoryQuota: z.number().int().positive().nullable(),
-  /** Content-addressed module images shared by every session of the host. */
-  imageDir: z.string().min(1),
-  /** When true, calls run only while the mediator's scheduler grants this session its GPU. */
-  scheduled: z.boolean().default(false),
-  /** The VM's device memory in use by its other sessions when this one attaches. */
-  vmUsed: z.number().int().nonnegative().default(0),
-});
-const ControlMsg = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('grant'), contended: z.boolean() }),
-  z.object({ type: z.literal('preempt') }),
-  z.object({ type: z.literal('contended') }),
-  z.object({ type: z.literal('quota'), granted: z.number().int().nonnegative() }),
-  z.object({ type: z.literal('vmUsage'), bytes: z.number().int().nonnegative(), own: z.number().int().nonnegative().default(0) }),
-  z.object({ type: z.literal('kill'), reason: z.string().max(400) }),
-]);
-export type SessionMessage = z.infer<typeof SessionMsg>;
+/** How long a session whose work was abandoned waits for what caused it (its guest's close, the
+ * mediator's kill with the reason for the guest) before ending by itself. */
+const ABANDONED_GRACE_MS = 2000;
 
-/** How long a guest whose session an operator ended has to send a request and read why. */
-const KILL_LINGER_MS = 10_000;
+/** Sends to the mediator. A failure is dropped: it means the mediator has gone, and the
+ * 'disconnect' handler below then ends this process. */
+function toMediator(m: FromExecutor): Promise<unknown> {
+  return sendIpc(process, m);
+}
+
+/** The descriptor of a socket (-1 if it has none). */
+function socketFd(s: Socket): number {
+  const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
+}
 
 /** A second descriptor of the guest connection (-1 if there is none), kept unused so that the
  * session can be ended while the guest is still told why: the serving socket is closed first,
  * so nothing the session was writing can interleave with the ERROR frame. */
 function spareDescriptor(s: Socket): number {
-  const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return -1;
+  const fd = socketFd(s);
+  if (fd < 0) return -1;
   try {
     return (koffi.load('libc.so.6').func('int dup(int)') as (fd: number) => number)(fd);
   } catch {
@@ -64,7 +60,7 @@ function spareDescriptor(s: Socket): number {
 
 /** Sends the guest an ERROR frame on `fd`, drops whatever it sends meanwhile, and calls `done`
  * when it closes its end or after KILL_LINGER_MS. `sent` is called once the frame is written. */
-function tellGuest(fd: number, reason: string, sent: () => void, done: () => void): void {
+function tellGuest(fd: number, why: Ending, sent: () => void, done: () => void): void {
   const sock = new net.Socket({ fd, readable: true, writable: true });
   let over = false;
   const end = (): void => {
@@ -77,7 +73,7 @@ function tellGuest(fd: number, reason: string, sent: () => void, done: () => voi
   sock.on('data', () => {});
   sock.on('end', end);
   sock.on('close', end);
-  sock.end(encodeFrame(FrameType.ERROR, 0, 0, VgpuErr.KILLED, encodeStatus(VgpuErr.KILLED, reason)), sent);
+  sock.end(errorFrame(why.code, why.reason), sent);
   setTimeout(end, KILL_LINGER_MS);
 }
 
@@ -92,13 +88,27 @@ function onceLogger(log: { warn: (o: object, msg: string) => void }): (call: str
   }
 }
 
-function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean; deviceTime: DeviceTimeChoice } {
+interface Args {
+  backend: BackendKind;
+  probe: boolean;
+  deviceTime: DeviceTimeChoice;
+  /** The mediator's control socket (-1: none). */
+  cancelFd: number;
+}
+
+function parseArgs(argv: string[]): Args {
   let backend: BackendKind | undefined;
   let doProbe = false;
   let deviceTime: DeviceTimeChoice = 'auto';
+  let cancelFd = -1;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--probe') doProbe = true;
+    else if (a === '--cancel-fd') {
+      const v = argv[++i] ?? '';
+      if (!/^\d{1,6}$/.test(v)) throw new Error(`--cancel-fd must be a descriptor number, not ${v}`);
+      cancelFd = Number(v);
+    }
     else if (a === '--device-time') {
       const v = argv[++i];
       const mode = DEVICE_TIME_MODES.find((d) => d === v);
@@ -112,7 +122,7 @@ function parseArgs(argv: string[]): { backend: BackendKind; probe: boolean; devi
     } else throw new Error(`unknown argument ${a}`);
   }
   if (!backend) throw new Error('--backend is required');
-  return { backend, probe: doProbe, deviceTime };
+  return { backend, probe: doProbe, deviceTime, cancelFd };
 }
 
 function main(): void {
@@ -130,138 +140,205 @@ function main(): void {
   }
   if (!process.send) throw new Error('the executor must be started by the mediator (no IPC channel)');
   bindRawLaunch((proto) => drv.raw(proto));
+  // Kernel output must reach the guest, not this process's stdout (the mediator's, or nothing).
+  let output: KernelOutput | undefined;
+  try {
+    output = drv.kind === 'softgpu' ? softgpuOutput((proto) => drv.raw(proto)) : stdoutCapture();
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'cannot capture the driver\'s standard output');
+  }
+  if (!output) log.warn({}, 'kernel output cannot be handed over; guests will not see their printf');
   const init = drv.api.cuInit(0);
   if (init !== 0) {
     log.error({ code: init }, 'cuInit failed');
     process.exit(3);
   }
-  let gate: Gate | undefined;
-  let session: { server: SessionServer; x: ExecContext } | undefined;
-  /** Why an operator ended the session, once one has. */
-  let killed: string | undefined;
-  process.on('message', (msg: unknown, handle: unknown) => {
-    const ctl = ControlMsg.safeParse(msg);
-    if (ctl.success) {
-      if (!gate || !session) return;
-      const c = ctl.data;
-      if (c.type === 'grant') gate.grant(c.contended);
-      else if (c.type === 'preempt') gate.preempt();
-      else if (c.type === 'contended') gate.markContended();
-      else if (c.type === 'quota') session.server.quotaAnswer(c.granted);
-      else if (c.type === 'kill') {
-        // An operator ended the session: it ends as if the guest had left (the close handler
-        // below then tells the guest why).
-        killed = c.reason;
-        session.server.close(c.reason);
-      }
-      else {
-        session.x.vmUsed = c.bytes;
-        session.x.vmUsedOwn = c.own;
-      }
-      return;
-    }
-    if (gate) {
-      log.error({}, 'a second session message for one executor');
-      process.exit(2);
-    }
-    const parsed = SessionMsg.safeParse(msg);
-    if (!parsed.success || !handle) {
-      log.error({ issues: parsed.success ? 'no socket' : parsed.error.issues }, 'bad session message from mediator');
+  let session: Serving | undefined;
+  process.on('message', (raw: unknown, handle: unknown) => {
+    const parsed = toExecutorSchema.safeParse(raw);
+    if (!parsed.success) {
+      log.error({ issue: ipcIssue(parsed.error) }, 'invalid message from the mediator; exiting');
       process.exit(2);
     }
     const m = parsed.data;
-    const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
-    const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { imageDir: m.imageDir });
-    const started = process.hrtime.bigint();
-    const timing = deviceTimeMode(args.deviceTime, drv.kind);
-    if (timing === 'events') {
-      const onError = onceLogger(slog);
-      x.clock = new DeviceClock(drv.api, (ctx) => x.makeCurrent(ctx), onError);
+    if (m.type !== 'session') {
+      // Steering before a session has nothing to steer.
+      if (session) steer(session, m);
+      return;
     }
-    const clock = x.clock;
-    // Host-time mode: before yielding the GPU, asynchronous work is drained so it is charged to
-    // this session, and the drain's duration is device time too (reported with the usage below).
-    let drainedNs = 0;
-    /** clock.totalNs when the last slice was settled. */
-    let settledNs = 0;
-    const settle = (busyNs: number): number => {
-      let drained = 0;
-      if (drv.kind === 'cuda') {
-        const t0 = process.hrtime.bigint();
-        drv.api.cuCtxSynchronize();
-        drained = Number(process.hrtime.bigint() - t0);
-      }
-      if (!clock) {
-        drainedNs += drained;
-        return busyNs + drained;
-      }
-      // Events mode: the drained work's events have completed; the slice is charged the larger of
-      // the device time they measured and the time spent in calls (host-side work such as loading
-      // a module also keeps the others waiting).
-      clock.collect();
-      const deviceNs = clock.totalNs - settledNs;
-      settledNs = clock.totalNs;
-      return Math.max(busyNs, deviceNs);
-    };
-    gate = new Gate((gm) => process.send?.(gm), m.scheduled, settle);
-    /** Device time so far: measured by events, or call time plus drains. */
-    const deviceTime = (final: boolean): number => {
-      if (!clock) return server.stats.busyNs + drainedNs;
-      if (final) clock.finish();
-      else clock.collect();
-      return clock.totalNs;
-    };
-    // Usage deltas for the mediator's accounting (src/mediator/usage-meter.ts): about once a
-    // second while the session does anything, and a final one before 'ended'.
-    const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, memoryNow: 0 };
-    const reportUsage = (final: boolean): void => {
-      const st = server.stats;
-      const memoryNow = x.allocs.total;
-      const busyNs = deviceTime(final);
-      const d = {
-        calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,
-        bytesOut: st.bytesOut - sent.bytesOut,
-        busyNs: Math.round(busyNs) - Math.round(sent.busyNs), // call time is fractional
-      };
-      const idle = d.calls === 0 && d.bytesIn === 0 && d.bytesOut === 0 && d.busyNs === 0 && memoryNow === sent.memoryNow;
-      if (idle && !final) return;
-      Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, busyNs, memoryNow });
-      process.send?.({ type: 'usage', ...d, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) });
-    };
-    const usageTimer = setInterval(() => reportUsage(false), 1000);
-    usageTimer.unref();
-    const spareFd = spareDescriptor(handle as Socket);
-    const server = new SessionServer(x, handle as Socket, slog, (reason) => {
-      clearInterval(usageTimer);
-      reportUsage(true);
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      slog.info({ reason, ...server.stats, deviceTimeMode: timing, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms) }, 'session ended');
-      if (killed !== undefined && spareFd >= 0) {
-        // Stay until the guest has had the chance to read why; the mediator is told at once.
-        process.send?.({ type: 'ended', stats: server.stats, peakMemory: x.peakMemory, reason });
-        tellGuest(spareFd, killed, () => process.send?.({ type: 'killing' }), () => process.exit(0));
-        return;
-      }
-      if (killed !== undefined) process.send?.({ type: 'killing' });
-      process.send?.({ type: 'ended', stats: server.stats, peakMemory: x.peakMemory, reason }, () => process.exit(0));
-      setTimeout(() => process.exit(0), 1000).unref();
-    }, gate, (bytes) => process.send?.({ type: 'reserve', bytes }));
-    x.vmUsed = m.vmUsed;
-    x.releaseQuota = (bytes) => process.send?.({ type: 'release', bytes });
-    x.reportUse = (bytes) => process.send?.({ type: 'used', bytes });
-    session = { server, x };
-    // start() gives the received socket its handlers in this same turn, before any of its events.
-    slog.info({ deviceMap: m.deviceMap, memoryQuota: m.memoryQuota }, 'session attached');
-    server.start();
+    if (session) {
+      log.error({}, 'a second session message for one executor');
+      process.exit(2);
+    }
+    if (!(handle instanceof net.Socket)) {
+      log.error({}, 'session message without the guest connection');
+      process.exit(2);
+    }
+    session = serve(m, handle, drv, args, output, log);
   });
   // The mediator going away ends the session too (the guest then sees its connection close).
   process.on('disconnect', () => process.exit(0));
-  // A message to the mediator that cannot be sent means the same.
+  // So does a failure of the channel itself: sends report theirs to their callbacks, but an
+  // unheard 'error' on the process would end it with a stack trace instead.
   process.on('error', (e) => {
     log.warn({ err: e.message }, 'IPC channel to the mediator failed; ending');
     process.exit(0);
   });
-  process.send({ type: 'ready' });
+  // Ctrl-C in the mediator's terminal reaches its whole process group: the mediator drains, and
+  // ends this executor itself when its session is done or the grace time is over.
+  process.on('SIGINT', () => {});
+  void toMediator({ type: 'ready' });
+}
+
+/** Why the mediator ended the session, as the guest is told (an ERROR frame). */
+interface Ending {
+  code: number;
+  reason: string;
+}
+
+/** The session this executor serves. */
+interface Serving {
+  server: SessionServer;
+  x: ExecContext;
+  gate: Gate;
+  /** Why an operator or the host's shutdown ended the session, once one has. */
+  killed?: Ending;
+}
+
+/** The mediator's steering of the session: scheduler slices, quota (and giving unused quota back),
+ * the VM's memory, a kill. */
+function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
+  switch (c.type) {
+    case 'grant':
+      return s.gate.grant(c.contended);
+    case 'preempt':
+      return s.gate.preempt();
+    case 'contended':
+      return s.gate.markContended();
+    case 'quota':
+      return s.server.quotaAnswer(c.granted);
+    case 'trim':
+      return s.x.trimReservation();
+    case 'vmUsage':
+      s.x.vmUsed = c.bytes;
+      s.x.vmUsedOwn = c.own;
+      return;
+    case 'kill':
+      // An operator or the host's shutdown ended the session: it ends as if the guest had left
+      // (the close handler in serve() then tells the guest why).
+      s.killed = { code: c.shutdown ? WireStatus.SHUTDOWN : WireStatus.KILLED, reason: c.reason };
+      return s.server.close(c.reason);
+    case 'shutdown':
+      return s.server.notify(shutdownNotice({ graceMs: c.graceMs, message: c.message }));
+  }
+}
+
+/** Serves the session on the guest's connection until it ends; the process then exits. */
+function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, output: KernelOutput | undefined, log: Logger): Serving {
+  const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
+  const deviceTimeChoice = args.deviceTime;
+  const images = new SessionImages(new ImageStore(m.imageDir), m.vm, m.imageLimits);
+  const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { images });
+  const started = process.hrtime.bigint();
+  const timing = deviceTimeMode(deviceTimeChoice, drv.kind);
+  if (timing === 'events') {
+    const onError = onceLogger(slog);
+    x.clock = new DeviceClock(drv.api, (ctx) => x.makeCurrent(ctx), onError);
+  }
+  const clock = x.clock;
+  // Host-time mode: before yielding the GPU, asynchronous work is drained so it is charged to
+  // this session, and the drain's duration is device time too (reported with the usage below).
+  let drainedNs = 0;
+  /** clock.totalNs when the last slice was settled. */
+  let settledNs = 0;
+  const settle = (busyNs: number): number => {
+    let drained = 0;
+    if (drv.kind === 'cuda') {
+      const t0 = process.hrtime.bigint();
+      drv.api.cuCtxSynchronize();
+      drained = Number(process.hrtime.bigint() - t0);
+    }
+    if (!clock) {
+      drainedNs += drained;
+      return busyNs + drained;
+    }
+    // Events mode: the drained work's events have completed; the slice is charged the larger of
+    // the device time they measured and the time spent in calls (host-side work such as loading
+    // a module also keeps the others waiting).
+    clock.collect();
+    const deviceNs = clock.totalNs - settledNs;
+    settledNs = clock.totalNs;
+    return Math.max(busyNs, deviceNs);
+  };
+  const gate = new Gate((gm) => void toMediator(gm), m.scheduled, settle);
+  /** Device time so far: measured by events, or call time plus drains. */
+  const deviceTime = (final: boolean): number => {
+    if (!clock) return server.stats.busyNs + drainedNs;
+    if (final) clock.finish();
+    else clock.collect();
+    return clock.totalNs;
+  };
+  // Usage deltas for the mediator's accounting (src/mediator/usage-meter.ts): about once a
+  // second while the session does anything, and a final one before 'ended'.
+  const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, memoryNow: 0 };
+  const reportUsage = (final: boolean): void => {
+    const st = server.stats;
+    const memoryNow = x.held;
+    const busyNs = deviceTime(final);
+    const d = {
+      calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,
+      bytesOut: st.bytesOut - sent.bytesOut,
+      busyNs: Math.round(busyNs) - Math.round(sent.busyNs), // call time is fractional
+    };
+    const idle = d.calls === 0 && d.bytesIn === 0 && d.bytesOut === 0 && d.busyNs === 0 && memoryNow === sent.memoryNow;
+    if (idle && !final) return;
+    Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, busyNs, memoryNow });
+    void toMediator({ type: 'usage', ...d, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) });
+  };
+  const usageTimer = setInterval(() => reportUsage(false), 1000);
+  usageTimer.unref();
+  const spareFd = spareDescriptor(guest);
+  const abandon = watchForAbandon(drv, socketFd(guest), args.cancelFd,
+    (why) => slog.warn({ reason: why }, 'in-flight work will run to its end if the guest goes away'));
+  const server = new SessionServer(x, guest, slog, (reason) => {
+    clearInterval(usageTimer);
+    reportUsage(true);
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const abandoned = abandon?.record();
+    slog.info({
+      reason, ...server.stats, deviceTimeMode: timing, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms),
+      ...(abandoned && { abandoned }),
+    }, 'session ended');
+    const ended: MessageOf<FromExecutor, 'ended'> = { type: 'ended', stats: { ...server.stats }, peakMemory: x.peakMemory, reason };
+    const { killed } = serving;
+    if (killed !== undefined && spareFd >= 0) {
+      // Stay until the guest has had the chance to read why; the mediator is told at once.
+      void toMediator(ended);
+      tellGuest(spareFd, killed, () => void toMediator({ type: 'killing' }), () => process.exit(0));
+      return;
+    }
+    if (killed !== undefined) void toMediator({ type: 'killing' });
+    void toMediator(ended).then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 1000).unref();
+  }, gate, (bytes) => void toMediator({ type: 'reserve', bytes }));
+  server.output = output;
+  server.notices = m.minor >= NOTICE_MINOR;
+  if (abandon) {
+    server.isAbandoned = (code) => {
+      if (!abandon.abandoned(code)) return false;
+      // The guest's close or the mediator's kill, which caused this, ends the session next.
+      setTimeout(() => server.close("the host abandoned the session's work"), ABANDONED_GRACE_MS);
+      return true;
+    };
+  }
+  x.vmUsed = m.vmUsed;
+  x.releaseQuota = (bytes) => void toMediator({ type: 'release', bytes });
+  x.reportUse = (bytes) => void toMediator({ type: 'used', bytes });
+  const serving: Serving = { server, x, gate };
+  slog.info({ deviceMap: m.deviceMap, memoryQuota: m.memoryQuota }, 'session attached');
+  // start() gives the received socket its handlers in this same turn, before any of its events.
+  server.start();
+  return serving;
 }
 
 main();

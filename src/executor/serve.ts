@@ -1,7 +1,8 @@
 // Serves one guest connection after the handoff: frames are processed strictly in order; CALLs
-// are dispatched through the generated table; replies go out in order. A protocol violation ends
-// the connection (and with it this executor's session) with one log line; a CUDA error is just
-// the call's result.
+// are dispatched through the generated table; replies go out in order, each preceded by the
+// kernel output the call flushed (src/executor/output.ts). A protocol violation ends the
+// connection (and with it this executor's session) with one log line and an ERROR frame that
+// tells the guest why; a CUDA error is just the call's result.
 //
 // Frames that cannot be served yet (no GPU slice, a quota answer or a streamed reply pending, the
 // turn is used up) stay in the frame parser, unparsed, and are served from there when the reason
@@ -13,9 +14,10 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
 import { Flag, FrameType } from '../protocol/constants.js';
-import { ProtocolError } from '../protocol/errors.js';
+import { ProtocolError, WireStatus } from '../protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame, type FrameConsumer } from '../protocol/frame.js';
-import { encodeStatus } from '../protocol/handshake.js';
+import { encodeStatus, errorFrame } from '../protocol/handshake.js';
+import { outputNotice } from '../protocol/notice.js';
 import { Reader } from '../protocol/reader.js';
 import { Writer } from '../protocol/writer.js';
 import { NeedQuota, type ExecContext } from './context.js';
@@ -24,6 +26,7 @@ import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
 import { directSocket } from './direct-socket.js';
 import { Gate } from './gate.js';
+import type { KernelOutput } from './output.js';
 
 /** Bytes of received but unserved frames beyond which the executor stops reading the guest's
  * socket: the guest's writes then block instead of the executor's memory growing. Reading on
@@ -34,6 +37,9 @@ const BACKLOG_MAX = 2 * 1024 * 1024;
  * reads them: a guest that sends and never reads cannot make the executor hold its answers
  * without limit (with BACKLOG_MAX, what one session can make its executor buffer is bounded). */
 const OUTPUT_MAX = 1024 * 1024;
+
+/** How long a closing connection waits for its ERROR frame to be written before it is cut. */
+const FAREWELL_MS = 1000;
 
 /** The clock calls are charged by (ms); bound once: the global `performance` is a lazy getter. */
 const now: () => number = performance.now.bind(performance);
@@ -66,6 +72,9 @@ export class SessionServer {
   private inGroup = false;
   readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0 };
   private closed = false;
+  /** Whether a call's error says the session's work was abandoned (src/executor/abandon.ts):
+   * nothing more is served then, as the session is ending. */
+  isAbandoned: (code: number) => boolean = () => false;
   /** Frames are being served (from a received chunk or the parser's backlog). */
   private serving = false;
   /** Something that may unblock serving happened while serving (a quota answered at once). */
@@ -76,6 +85,12 @@ export class SessionServer {
    * of calls: each call is charged the time since, so one clock read per call covers both the call
    * and the decoding that led to it. */
   private mark = 0;
+  /** The driver's kernel output, taken after every answered call. */
+  output: KernelOutput | undefined;
+  /** The guest's protocol minor has notices (NOTIFY): kernel output and shutdown can be sent. */
+  notices = false;
+  /** Kernel output bytes an older guest could not be sent. */
+  private droppedOutput = 0;
 
   constructor(
     private readonly x: ExecContext,
@@ -97,7 +112,7 @@ export class SessionServer {
     });
     this.sock.on('error', (e) => this.close(`socket error: ${e.message}`));
     this.sock.on('close', () => this.close('guest disconnected'));
-    this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(0, 'ok')));
+    this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(WireStatus.OK, 'ok')));
   }
 
   /** A frame may be taken right now: not paused, GPU slice held (for calls), and this event-loop
@@ -193,21 +208,53 @@ export class SessionServer {
   private fail(e: unknown): void {
     if (e instanceof ProtocolError) {
       this.log.warn({ reason: e.message }, 'protocol error; dropping connection');
-      this.close(`protocol error: ${e.message}`);
+      this.close(`protocol error: ${e.message}`, errorFrame(WireStatus.PROTOCOL, e.message));
     } else if (e instanceof CudaError) {
       this.log.error({ reason: e.message, code: e.code }, 'transfer failed mid-reply; dropping connection');
-      this.close(e.message);
+      this.close(e.message, errorFrame(WireStatus.INTERNAL, e.message));
     } else {
       this.log.error({ err: e }, 'executor failure; dropping connection');
-      this.close('internal error');
+      this.close('internal error', errorFrame(WireStatus.INTERNAL, 'the executor failed'));
     }
   }
 
-  close(reason: string): void {
+  /** Ends the session. `farewell` (an ERROR frame) is written first, after everything already
+   * sent, so the guest learns why; the session ends once it is out, or after FAREWELL_MS. */
+  close(reason: string, farewell?: Buffer): void {
     if (this.closed) return;
     this.closed = true;
-    this.sock.destroy();
-    this.onClose(reason);
+    if (this.droppedOutput > 0) this.log.info({ bytes: this.droppedOutput }, 'kernel output dropped: the guest predates notices');
+    if (!farewell || this.sock.destroyed) {
+      this.sock.destroy();
+      this.onClose(reason);
+      return;
+    }
+    let over = false;
+    const end = (): void => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      this.sock.destroy();
+      this.onClose(reason);
+    };
+    const timer = setTimeout(end, FAREWELL_MS);
+    this.stats.bytesOut += farewell.length;
+    this.sock.once('close', end);
+    this.sock.end(farewell, end);
+  }
+
+  /** Sends a notice (docs/protocol.md, "Notices") to a guest that understands them: it lands at a
+   * frame boundary, since every write is whole frames. */
+  notify(frame: Buffer): void {
+    if (this.notices && !this.closed) this.write(frame);
+  }
+
+  /** Kernel output the last call flushed, sent ahead of its reply. */
+  private passOutput(output: KernelOutput): void {
+    output.take((fd, bytes) => {
+      if (this.notices) this.write(outputNotice(fd, bytes));
+      else this.droppedOutput += bytes.length;
+    });
   }
 
   /** Quota requests in flight to the mediator, answered in order. */
@@ -291,12 +338,17 @@ export class SessionServer {
       res = e.code;
       this.log.debug({ op: op.name, code: e.code, reason: e.message }, 'call rejected');
     }
+    res = this.x.noContextResult(res);
     const t = now();
     const ns = (t - this.mark) * 1e6;
     this.mark = t;
     this.gate.charge(ns);
     this.stats.busyNs += ns;
     this.stats.calls++;
+    if (res !== 0 && this.isAbandoned(res)) {
+      this.pauses++; // for good: no reply, no further call
+      return true;
+    }
     if (noreply) {
       this.stats.asyncCalls++;
       if (res !== 0) this.x.defer(res);
@@ -320,6 +372,7 @@ export class SessionServer {
       this.x.pendingStream = undefined;
       w.len = at + 16 + 4;
     }
+    if (this.output) this.passOutput(this.output);
     w.buf.writeUInt32LE(res >>> 0, at + 16);
     if (this.x.pendingStream) {
       this.stream(id, Buffer.from(w.buf.subarray(at + 16, at + 20)));

@@ -35,6 +35,14 @@ async function probeWith(kind: BackendKind): Promise<Backend> {
   }
 }
 
+/** The one line that says why a probe failed: the child's error message, not where Node threw it
+ * (an uncaught error's stderr starts with the source location). */
+export function probeFailureReason(e: Error): string {
+  const lines = e.message.split('\n').map((l) => l.trim());
+  const err = lines.find((l) => /^[A-Za-z]*Error: /.test(l));
+  return err ? err.replace(/^[A-Za-z]*Error: /, '') : lines.find((l) => l !== '') ?? e.message;
+}
+
 export async function chooseBackend(choice: BackendChoice, log: Logger): Promise<Backend> {
   if (choice !== 'auto') {
     const b = await probeWith(choice);
@@ -49,7 +57,7 @@ export async function chooseBackend(choice: BackendChoice, log: Logger): Promise
     }
     log.info({ backend: 'softgpu', reason: 'NVIDIA driver reports no devices' }, 'backend auto: falling back to softgpu');
   } catch (e) {
-    log.info({ backend: 'softgpu', reason: (e as Error).message.split('\n')[0] }, 'backend auto: no usable NVIDIA driver; using softgpu');
+    log.info({ backend: 'softgpu', reason: probeFailureReason(e as Error) }, 'backend auto: no usable NVIDIA driver; using softgpu');
   }
   const b = await probeWith('softgpu');
   if (b.devices.length === 0) throw new Error('softgpu reports no devices');

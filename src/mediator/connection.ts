@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 
 import { FrameType, HostFlag, PROTO_MAJOR, PROTO_MINOR } from '../protocol/constants.js';
-import { ProtocolError, VgpuErr } from '../protocol/errors.js';
+import { ProtocolError, WireStatus } from '../protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame } from '../protocol/frame.js';
 import { decodeHello, encodeStatus, encodeWelcome } from '../protocol/handshake.js';
 import { decodeStatusRequest, encodeStatusReply, type StatusReply } from '../protocol/status.js';
@@ -29,12 +29,22 @@ export interface ConnectionDeps {
   softgpu: boolean;
   newSessionId(): number;
   attach(s: GuestSession, socket: Socket): Promise<void>;
-  /** A session passed the handshake; `end` closes it (ERROR `code`, `reason`) while it is still in
-   * discovery, and does nothing once it has attached or ended. */
-  admitted(s: GuestSession, end: (code: number, reason: string) => void): void;
   /** This VM's accounting for a STATUS (nvml-status.ts). */
   status(s: GuestSession): StatusReply;
   onEnd(s: GuestSession): void;
+  /** Why new sessions are refused (VG_WIRE_STATUS_SHUTDOWN), when they are: the host is draining. */
+  closing?(): string | undefined;
+  /** A session got its WELCOME; `link` reaches it until it attaches or ends. */
+  opened(s: GuestSession, link: GuestLink): void;
+}
+
+/** The mediator's hold on a connection that has not attached: the shutdown's notices, and the end
+ * of connections whose VM was removed or whose token was replaced. */
+export interface GuestLink {
+  /** Writes whole frames (notices); nothing once the connection is handed over or closed. */
+  send(frame: Buffer): void;
+  /** Ends the connection with an ERROR frame; nothing once it is handed over or closed. */
+  end(code: number, reason: string): void;
 }
 
 export interface GuestSession {
@@ -68,7 +78,7 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
   let token = '';
   let done = false;
 
-  const timer = setTimeout(() => drop(VgpuErr.PROTOCOL, 'no HELLO within the handshake timeout'), deps.handshakeTimeoutMs);
+  const timer = setTimeout(() => drop(WireStatus.PROTOCOL, 'no HELLO within the handshake timeout'), deps.handshakeTimeoutMs);
   timer.unref();
 
   function drop(code: number, reason: string, level: 'warn' | 'info' = 'warn'): void {
@@ -91,18 +101,23 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
   function onHello(f: Frame): void {
     const h = decodeHello(f.payload);
     if (h.major !== PROTO_MAJOR) {
-      drop(VgpuErr.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
+      drop(WireStatus.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
+      return;
+    }
+    const closing = deps.closing?.();
+    if (closing !== undefined) {
+      drop(WireStatus.SHUTDOWN, closing, 'info');
       return;
     }
     token = h.token;
     const vm = deps.authenticate(h.token, local);
     if (!vm) {
-      drop(VgpuErr.AUTH, h.token === '' ? 'no VM token given (set VGPU_TOKEN)' : 'unknown VM token');
+      drop(WireStatus.AUTH, h.token === '' ? 'no VM token given (set VGPU_TOKEN)' : 'unknown VM token');
       return;
     }
     const placement = deps.place(vm);
     if (placement.devices.length === 0) {
-      drop(VgpuErr.ADMISSION, placement.refused ?? `VM ${vm.name}: its pool has no GPU`);
+      drop(WireStatus.ADMISSION, placement.refused ?? `VM ${vm.name}: its pool has no GPU`);
       return;
     }
     const id = deps.newSessionId();
@@ -125,7 +140,12 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       devices: placement.devices,
     })));
     log.info({ guestPid: h.pid, program: h.program, host: h.hostname }, 'session opened');
-    deps.admitted(session, (code, reason) => drop(code, reason, 'info'));
+    deps.opened(session, {
+      send: (frame) => {
+        if (!done) socket.write(frame);
+      },
+      end: (code, reason) => drop(code, reason, 'info'),
+    });
   }
 
   /** The token (or the default VM) still admits this session to its VM. Checked again before
@@ -153,7 +173,7 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       if (socket.destroyed) log.info({ err: (e as Error).message }, 'guest left before an executor took the connection');
       else log.error({ err: (e as Error).message }, 'could not start an executor');
       try {
-        socket.end(encodeFrame(FrameType.ATTACHED, 0, f.id, 0, encodeStatus(VgpuErr.INTERNAL, 'the host could not start an executor')));
+        socket.end(encodeFrame(FrameType.ATTACHED, 0, f.id, 0, encodeStatus(WireStatus.INTERNAL, 'the host could not start an executor')));
       } catch {
         /* gone */
       }
@@ -206,14 +226,14 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
         });
       }
     } catch (e) {
-      if (e instanceof ProtocolError) drop(VgpuErr.PROTOCOL, e.message);
-      else if (e instanceof Revoked) drop(VgpuErr.AUTH, e.message);
-      else drop(VgpuErr.INTERNAL, `internal error: ${(e as Error).message}`, 'warn');
+      if (e instanceof ProtocolError) drop(WireStatus.PROTOCOL, e.message);
+      else if (e instanceof Revoked) drop(WireStatus.AUTH, e.message);
+      else drop(WireStatus.INTERNAL, `internal error: ${(e as Error).message}`, 'warn');
     }
   }
 
   function onError(e: Error): void {
-    drop(VgpuErr.PROTOCOL, `socket error: ${e.message}`, 'info');
+    drop(WireStatus.PROTOCOL, `socket error: ${e.message}`, 'info');
   }
 
   function onClose(): void {

@@ -1,32 +1,39 @@
 // The mediator daemon: accepts guest connections on its listeners, authenticates them against the
 // store, answers the handshake from the backend's device table, and hands attached sessions to
 // executor processes. Lifecycle: start() probes the backend, opens the store and listeners;
-// stop() closes listeners, ends executors (their guests see the connection close), removes Unix
-// socket files and closes the store.
+// drain() tells every guest the host is going away and waits, refusing new sessions, until the
+// attached ones have ended or the grace time is over; stop() ends the sessions left (their guests
+// are told VG_WIRE_STATUS_SHUTDOWN), closes listeners, ends executors, removes Unix socket files
+// and closes the store.
 
 import { existsSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 
-import { Store, type Vm } from '../store/index.js';
+import { lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
-import { handleConnection, type GuestSession } from './connection.js';
-import { ExecutorPool } from './executors.js';
+import { handleConnection, type GuestLink, type GuestSession } from './connection.js';
+import { NOTICE_MINOR } from '../protocol/constants.js';
+import { WireStatus } from '../protocol/errors.js';
+import { shutdownNotice } from '../protocol/notice.js';
+import { KILL_LINGER_MS } from '../common/executor-ipc.js';
+import { ExecutorPool, type ExecutorHandle, type SessionRequest } from './executors.js';
 import { Slots } from './slots.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
 import { placeVm, type Placement } from './identity.js';
 import { boundAddress, formatListen, listen, type ListenAddr } from './listen.js';
-import { Scheduler, type VmPolicy } from '../sched/scheduler.js';
+import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
 import { StoreOps, type LiveControl } from '../admin/ops.js';
 import type { SessionView } from '../admin/schemas.js';
 import type { MetricsSource } from '../admin/metrics.js';
 import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
-import { usageMessageSchema, UsageMeter, type UsageTotals } from './usage-meter.js';
-import { VgpuErr } from '../protocol/errors.js';
+import { UsageMeter, type UsageTotals } from './usage-meter.js';
+import { HoldWatchdog } from './watchdog.js';
+import { formatDuration } from '../common/duration.js';
+import { DEFAULT_IMAGE_LIMITS, ImageStore, imageStoreDir, type ImageLimits, type ImageStoreUsage } from '../common/image-store.js';
 
 export interface MediatorOptions {
   stateDir: string;
@@ -40,12 +47,17 @@ export interface MediatorOptions {
    * waiting session goes first whatever its class. */
   quantumMs?: number;
   starvationMs?: number;
+  /** How long one call may hold a GPU while others wait, for VMs without their own limit (ms;
+   * 0: no limit; default DEFAULT_MAX_HOLD_MS). */
+  maxHoldMs?: number;
   /** Admin HTTP API address (docs/admin-api.md); undefined for none. */
   http?: { host: string; port: number } | undefined;
   /** How executors measure device time (src/executor/device-time.ts); default auto. */
   deviceTime?: DeviceTimeChoice;
   /** How often usage is written to the store (default 5000 ms). */
   usageFlushMs?: number;
+  /** Bounds of the module image store (src/common/image-store.ts); defaults DEFAULT_IMAGE_LIMITS. */
+  imageLimits?: ImageLimits;
   log: Logger;
 }
 
@@ -58,19 +70,24 @@ function operatorEnded(reason: string): string {
 const USAGE_SAMPLE_DAYS = 90;
 /** How long an executor asked to end its session may take to exit before it is killed. */
 const KILL_GRACE_MS = 3000;
-/** How long a killed session's guest has to send its next request and read why
- * (src/executor/main.ts). */
-const KILL_LINGER_MS = 10_000;
 
 /** Executors made ready for attaching guests at once (spares come first); more ATTACHes wait. */
 const HANDOFFS_AT_ONCE = 4;
 
-/** How long a VM's priority and weight are cached before the store is read again. */
+/** What a guest that connects while the host drains is told. */
+const DRAINING = 'the host is shutting down';
+
+/** How long a VM's priority, weight and hold limit are cached before the store is read again. */
 const POLICY_TTL_MS = 250;
+/** The hold limit of VMs that set none (--max-hold): long for any kernel on a GPU, and far
+ * shorter than the minutes a runaway kernel would keep everyone else waiting. */
+export const DEFAULT_MAX_HOLD_MS = 10_000;
 /** Extra quota granted with each reservation, so many small allocations cost one request. */
 const QUOTA_SLACK = 64 * 1024 * 1024;
 
 export class Mediator implements LiveControl, MetricsSource {
+  /** The state directory is this mediator's alone while it runs (src/store/lock.ts). */
+  private lock: StateLock | undefined;
   private store!: Store;
   /** Per-session and per-VM usage (src/mediator/usage-meter.ts); NVML status reads it too. */
   readonly usage = new UsageMeter();
@@ -80,25 +97,32 @@ export class Mediator implements LiveControl, MetricsSource {
   private readonly killAcks = new Map<number, () => void>();
   private flushTimer: NodeJS.Timeout | undefined;
   private backend!: Backend;
+  /** Module images by VM (src/common/image-store.ts); executors add to it, vm rm empties a VM's. */
+  private readonly images: ImageStore;
   /** The host's NVML for board values (host-nvml.ts), when there is one. */
   private hostNvml: HostNvml | undefined;
   private pool!: ExecutorPool;
   private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
   /** Sessions attaching or attached to an executor. */
   readonly sessions = new Map<number, GuestSession>();
-  /** Sessions past the handshake that have not attached, and how to end each (an operator's
-   * removal or token change reaches them too). */
-  private readonly discovering = new Map<number, { s: GuestSession; end(code: number, reason: string): void }>();
-  private readonly executors = new Map<number, { pid: number; send(m: object): void; kill(): void; exited: Promise<void> }>();
-  private readonly policies = new Map<string, { at: number; policy: VmPolicy }>();
+  private readonly executors = new Map<number, ExecutorHandle>();
+  private readonly policies = new Map<string, { at: number; policy: VmPolicy; maxHoldMs: number | null }>();
+  /** Sessions that have their WELCOME but no executor yet, and the way to reach each: the
+   * shutdown's notices, and an operator's removal or token change, reach them too. */
+  private readonly discovery = new Map<number, { s: GuestSession; link: GuestLink }>();
   private readonly handoffs = new Slots(HANDOFFS_AT_ONCE);
+  /** Set while draining: when the grace time ends, what guests are told, and the check that
+   * ends the drain once no session is attached or attaching (`sessions` is empty). */
+  private draining: { until: number; message: string; check: () => void } | undefined;
   readonly sched: Scheduler;
+  private readonly watchdog: HoldWatchdog;
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
 
   constructor(private readonly opts: MediatorOptions) {
+    this.images = new ImageStore(imageStoreDir(opts.stateDir));
     this.sched = new Scheduler({
-      quantumMs: opts.quantumMs ?? 20,
-      starvationMs: opts.starvationMs ?? 1000,
+      quantumMs: opts.quantumMs ?? DEFAULT_QUANTUM_MS,
+      starvationMs: opts.starvationMs ?? DEFAULT_STARVATION_MS,
       policy: (vm) => this.policy(vm),
       grant: (id, contended) => {
         this.sessions.get(id)?.log.debug({ contended }, 'GPU slice granted');
@@ -107,8 +131,20 @@ export class Mediator implements LiveControl, MetricsSource {
       preempt: (id) => {
         this.sessions.get(id)?.log.debug({}, 'GPU slice preempted');
         this.executors.get(id)?.send({ type: 'preempt' });
+        this.watchdog.asked(id);
       },
-      contended: (id) => this.executors.get(id)?.send({ type: 'contended' }),
+      contended: (id) => {
+        this.executors.get(id)?.send({ type: 'contended' });
+        this.watchdog.contended(id);
+      },
+    });
+    this.watchdog = new HoldWatchdog({
+      limitMs: (id) => this.holdLimit(id),
+      holdsContended: (id) => {
+        const gpu = this.sessions.get(id)?.placement.deviceMap[0] ?? -1;
+        return this.sched.holderOf(gpu) === id && this.sched.waitingOn(gpu).length > 0;
+      },
+      end: (id, heldMs, limitMs) => this.endHog(id, heldMs, limitMs),
     });
   }
 
@@ -122,8 +158,12 @@ export class Mediator implements LiveControl, MetricsSource {
 
   async start(): Promise<void> {
     const log = this.opts.log;
+    // Before anything else touches the directory (or a listener replaces a socket file).
+    this.lock = lockStateDir(this.opts.stateDir);
     this.store = Store.open(this.opts.stateDir, { actor: 'mediator' });
     if (this.opts.defaultVm) this.store.ensureVm(this.opts.defaultVm);
+    // Images of VMs removed while no mediator ran, what dead executors left, limits lowered.
+    this.images.sweep(new Set(this.store.listVms().map((v) => v.name)), this.imageLimits());
     this.backend = await chooseBackend(this.opts.backend, log);
     log.info({
       backend: this.backend.kind,
@@ -152,6 +192,11 @@ export class Mediator implements LiveControl, MetricsSource {
     log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
   }
 
+  /** What marks the files this mediator writes in the state directory as its own. */
+  private owner(): { pid: number; instance: string } {
+    return { pid: process.pid, instance: this.lock!.holder.instance };
+  }
+
   get adminUrl(): string | undefined {
     return this.admin?.url;
   }
@@ -166,12 +211,12 @@ export class Mediator implements LiveControl, MetricsSource {
     this.opts.log.info({ file: tok.file, created: tok.created }, 'admin API token (required from non-loopback clients)');
     try {
       this.admin = await startAdminServer({
-        host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
+        host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this, this.images), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
       });
     } catch (e) {
       throw new Error(`admin API on ${at.host}:${at.port}: ${(e as Error).message} (choose another with --http HOST:PORT, or --http off)`);
     }
-    writeAdminInfo(this.opts.stateDir, { url: this.admin.url, pid: process.pid });
+    writeAdminInfo(this.opts.stateDir, { url: this.admin.url, ...this.owner() });
   }
 
   private authenticate(token: string, local: boolean): Vm | undefined {
@@ -200,9 +245,13 @@ export class Mediator implements LiveControl, MetricsSource {
         vm: s.vm.name, deviceMap: s.placement.deviceMap, vmUsed: this.vmUsed(s.vm.name), accounting: this.usage, windowMs: this.usage.windowMs,
         board: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
       }),
-      admitted: (s, end) => this.discovering.set(s.id, { s, end }),
+      closing: () => (this.draining ? DRAINING : undefined),
+      opened: (s, link) => {
+        this.discovery.set(s.id, { s, link });
+        if (this.draining && s.minor >= NOTICE_MINOR) link.send(shutdownNotice(this.graceLeft()));
+      },
       attach: async (s, sock) => {
-        this.discovering.delete(s.id);
+        this.discovery.delete(s.id);
         this.sessions.set(s.id, s);
         const gpu = s.placement.deviceMap[0] ?? 0;
         this.sched.add({ id: s.id, vm: s.vm.name, gpu });
@@ -213,9 +262,11 @@ export class Mediator implements LiveControl, MetricsSource {
           vm: s.vm.name,
           deviceMap: s.placement.deviceMap,
           memoryQuota: s.vm.memoryQuota,
-          imageDir: join(this.opts.stateDir, 'images'),
+          imageDir: this.images.dir,
+          imageLimits: this.imageLimits(),
           scheduled: true,
           vmUsed: this.vmUsed(s.vm.name),
+          minor: s.minor,
         };
         const exec = await this.handoffs.run(async () => {
           // A guest that left while waiting for its turn needs no executor.
@@ -223,16 +274,18 @@ export class Mediator implements LiveControl, MetricsSource {
           return this.pool.attach(
             msg,
             sock,
-            (m) => this.guarded(s, `executor request ${String(m.type)}`, () => this.onExecutorMessage(s, m)),
+            (m) => this.guarded(s, `executor request ${m.type}`, () => this.onExecutorMessage(s, m)),
             (end) => this.guarded(s, 'executor exit', () => {
               s.state = 'ended';
               this.sessions.delete(s.id);
               this.sched.remove(s.id);
+              this.watchdog.released(s.id);
               this.executors.delete(s.id);
               this.dropLedger(s);
               this.usage.close(s.id);
               const level = end.code === 0 ? 'info' : 'warn';
               s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
+              this.draining?.check();
             }),
           );
         });
@@ -242,10 +295,13 @@ export class Mediator implements LiveControl, MetricsSource {
         s.log.info({ executorPid: s.executorPid, gpus: s.placement.deviceMap }, 'session attached to executor');
         // Revoked while its executor was being readied: it ends now that it can be told why.
         if (s.revoked !== undefined) void this.killSession(s.id, s.revoked);
+        // A session that attaches during the drain gets what is left of the grace time.
+        else if (this.draining) exec.send({ type: 'shutdown', ...this.graceLeft() });
       },
       onEnd: (s) => {
-        this.discovering.delete(s.id);
         this.sessions.delete(s.id);
+        this.discovery.delete(s.id);
+        this.draining?.check();
         // An attach that failed before an executor took the session: undo its bookkeeping.
         if (!this.executors.has(s.id)) {
           this.sched.remove(s.id);
@@ -266,27 +322,29 @@ export class Mediator implements LiveControl, MetricsSource {
     }
   }
 
-  /** Requests from a session's executor (docs/operations.md, Scheduling and quotas). */
-  private onExecutorMessage(s: GuestSession, m: Record<string, unknown>): void {
-    if (m.type === 'reserve' && typeof m.bytes === 'number') this.reserve(s, m.bytes);
-    else if (m.type === 'release' && typeof m.bytes === 'number') this.release(s, m.bytes);
-    else if (m.type === 'usage') {
-      const u = usageMessageSchema.safeParse(m);
-      if (u.success) this.usage.record(s.id, u.data);
-      else s.log.warn({ issue: u.error.issues[0]?.message }, 'malformed usage report from executor');
+  /** Requests from a session's executor (docs/operations.md, Scheduling and quotas), already
+   * validated (src/common/executor-ipc.ts). */
+  private onExecutorMessage(s: GuestSession, m: SessionRequest): void {
+    switch (m.type) {
+      case 'reserve':
+        return this.reserve(s, m.bytes);
+      case 'release':
+        return this.release(s, m.bytes);
+      case 'usage':
+        return this.usage.record(s.id, m);
+      case 'used':
+        this.used.set(s.id, m.bytes);
+        this.usage.setMemory(s.id, m.bytes);
+        return this.publishUsage(s.vm.name);
+      case 'killing':
+        return this.killAcks.get(s.id)?.();
+      case 'want':
+        return this.sched.want(s.id);
+      case 'yield':
+        s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
+        this.watchdog.released(s.id);
+        return this.sched.yield(s.id, m.usedNs, m.again);
     }
-    else if (m.type === 'used' && typeof m.bytes === 'number') {
-      this.used.set(s.id, m.bytes);
-      this.usage.setMemory(s.id, m.bytes);
-      this.publishUsage(s.vm.name);
-    }
-    else if (m.type === 'killing') this.killAcks.get(s.id)?.();
-    else if (m.type === 'want') this.sched.want(s.id);
-    else if (m.type === 'yield' && typeof m.usedNs === 'number') {
-      s.log.debug({ usedMs: Math.round(m.usedNs / 1e4) / 100 }, 'GPU slice yielded');
-      this.sched.yield(s.id, m.usedNs, m.again === true);
-    }
-    else s.log.warn({ message: m.type }, 'unexpected message from executor');
   }
 
   /** Bytes of its VM's quota each session holds; a VM's sessions together never exceed it. */
@@ -298,14 +356,29 @@ export class Mediator implements LiveControl, MetricsSource {
     return sum;
   }
 
+  /** Requests waiting for the VM's other sessions to give back their slack (trim), by VM. */
+  private readonly trimming = new Map<string, { waiting: Set<number>; queue: Array<{ s: GuestSession; bytes: number }> }>();
+
   /** Grants `bytes` more (plus some slack, so a run of small allocations costs one request) if
-   * the VM stays within its quota; answers 0 otherwise. */
-  private reserve(s: GuestSession, bytes: number): void {
+   * the VM stays within its quota; answers 0 otherwise. Slack the VM's other sessions hold but do
+   * not use is no reason to refuse: they are asked to give it back (trim) and the request waits
+   * for their answers, so the VM is refused exactly at its quota. */
+  private reserve(s: GuestSession, bytes: number, mayTrim = true): void {
+    const vm = s.vm.name;
+    const pending = this.trimming.get(vm);
+    if (pending && mayTrim) {
+      pending.queue.push({ s, bytes });
+      return;
+    }
     const quota = this.currentQuota(s);
-    const held = this.vmReserved(s.vm.name);
+    const held = this.vmReserved(vm);
     let granted = 0;
     if (quota === null) granted = bytes;
     else if (held + bytes <= quota) granted = Math.min(quota - held, bytes + QUOTA_SLACK);
+    else if (mayTrim && held - this.vmSlack(vm, s.id) + bytes <= quota) {
+      this.trim(s, bytes);
+      return;
+    }
     if (granted > 0) {
       const l = this.ledger.get(s.vm.name) ?? new Map<number, number>();
       l.set(s.id, (l.get(s.id) ?? 0) + granted);
@@ -320,9 +393,45 @@ export class Mediator implements LiveControl, MetricsSource {
   private release(s: GuestSession, bytes: number): void {
     const l = this.ledger.get(s.vm.name);
     const cur = l?.get(s.id);
-    if (!l || cur === undefined) return;
-    l.set(s.id, Math.max(0, cur - bytes));
-    this.publishUsage(s.vm.name);
+    if (l && cur !== undefined) {
+      l.set(s.id, Math.max(0, cur - bytes));
+      this.publishUsage(s.vm.name);
+    }
+    this.trimAnswered(s.vm.name, s.id);
+  }
+
+  /** What the VM's sessions other than `except` have reserved beyond what they hold. */
+  private vmSlack(vm: string, except: number): number {
+    let slack = 0;
+    for (const [id, reserved] of this.ledger.get(vm) ?? []) {
+      if (id !== except) slack += Math.max(0, reserved - (this.used.get(id) ?? 0));
+    }
+    return slack;
+  }
+
+  /** Asks the VM's other sessions with slack to give it back; `s`'s request waits for them. */
+  private trim(s: GuestSession, bytes: number): void {
+    const vm = s.vm.name;
+    const waiting = new Set<number>();
+    for (const [id, reserved] of this.ledger.get(vm) ?? []) {
+      const exec = this.executors.get(id);
+      if (id === s.id || !exec || reserved <= (this.used.get(id) ?? 0)) continue;
+      waiting.add(id);
+      exec.send({ type: 'trim' });
+    }
+    this.trimming.set(vm, { waiting, queue: [{ s, bytes }] });
+    if (waiting.size === 0) this.trimAnswered(vm, -1);
+  }
+
+  /** A session answered a trim (its executor released its slack, or it ended): once all have,
+   * the waiting requests are decided on what the VM now holds. */
+  private trimAnswered(vm: string, id: number): void {
+    const t = this.trimming.get(vm);
+    if (!t) return;
+    t.waiting.delete(id);
+    if (t.waiting.size > 0) return;
+    this.trimming.delete(vm);
+    for (const q of t.queue) if (this.executors.has(q.s.id)) this.reserve(q.s, q.bytes, false);
   }
 
   /** Device memory each session really holds (reservations include some slack). */
@@ -333,6 +442,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.used.delete(s.id);
     this.ledger.get(s.vm.name)?.delete(s.id);
     this.publishUsage(s.vm.name);
+    this.trimAnswered(s.vm.name, s.id);
   }
 
   private vmUsed(vm: string): number {
@@ -358,20 +468,50 @@ export class Mediator implements LiveControl, MetricsSource {
     }
   }
 
-  /** A VM's scheduling policy, read from the store (cached briefly) so changes apply live. */
-  private policy(vm: string): VmPolicy {
+  /** A VM's scheduling settings, read from the store (cached briefly) so changes apply live. */
+  private settings(vm: string): { policy: VmPolicy; maxHoldMs: number | null } {
     const now = Date.now();
     const hit = this.policies.get(vm);
-    if (hit && now - hit.at < POLICY_TTL_MS) return hit.policy;
+    if (hit && now - hit.at < POLICY_TTL_MS) return hit;
     let policy: VmPolicy = hit?.policy ?? { priority: 'medium', weight: 100 };
+    let maxHoldMs = hit?.maxHoldMs ?? null;
     try {
       const v = this.store.getVm(vm);
       policy = { priority: v.priority, weight: v.weight };
+      maxHoldMs = v.maxHoldMs;
     } catch {
-      /* removed while running: keep the last known policy */
+      /* removed while running: keep the last known settings */
     }
-    this.policies.set(vm, { at: now, policy });
-    return policy;
+    const entry = { at: now, policy, maxHoldMs };
+    this.policies.set(vm, entry);
+    return entry;
+  }
+
+  private policy(vm: string): VmPolicy {
+    return this.settings(vm).policy;
+  }
+
+  /** How long one call of the session may hold its GPU while others wait (ms; 0: no limit). */
+  private holdLimit(id: number): number {
+    const s = this.sessions.get(id);
+    if (!s) return 0;
+    return this.settings(s.vm.name).maxHoldMs ?? this.opts.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
+  }
+
+  /** The watchdog found the session holding its GPU in one call past its limit while others
+   * waited (src/mediator/watchdog.ts): it is ended as an operator would end it, and audited. */
+  private endHog(id: number, heldMs: number, limitMs: number): void {
+    const s = this.sessions.get(id);
+    if (!s || !this.executors.has(id) || this.killAcks.has(id)) return;
+    const why = `session ended by the GPU watchdog: one call held the GPU for ${formatDuration(heldMs)} while other sessions waited (limit ${formatDuration(limitMs)}, max-hold)`;
+    const waiting = this.sched.waitingOn(s.placement.deviceMap[0] ?? -1);
+    s.log.warn({ heldMs, limitMs, waiting, reason: why }, 'session ended by the watchdog');
+    try {
+      this.store.audit({ action: 'session.watchdog', target: s.vm.name, details: { session: id, guestPid: s.pid, heldMs, limitMs, waiting, reason: why } });
+    } catch (e) {
+      s.log.error({ err: (e as Error).message }, 'could not audit the watchdog ending a session');
+    }
+    void this.endSession(id, why);
   }
 
   // ---- placement (src/mediator/placement.ts) ---------------------------------------------------
@@ -470,44 +610,58 @@ export class Mediator implements LiveControl, MetricsSource {
     return out.sort((a, b) => a.id - b.id);
   }
 
-  /** Ends a session: its executor stops serving it (freeing what it held) and sends the guest
-   * VGPU_ERR_KILLED with the reason, so the guest's next call fails and its log says why.
-   * Resolves once that answer is on its way; the executor exits when the guest closes its end,
-   * or after a linger, and is killed if it does neither. */
+  /** An operator ends a session (endSession). */
   async killSession(id: number, reason: string): Promise<boolean> {
     const s = this.sessions.get(id);
-    const exec = this.executors.get(id);
-    if (!s || !exec) return false;
+    if (!s || !this.executors.has(id)) return false;
     s.log.warn({ reason }, 'session ended by an operator');
+    await this.endSession(id, operatorEnded(reason));
+    return true;
+  }
+
+  /** Ends a session: its executor abandons the work it is running, stops serving it (freeing
+   * what it held) and sends the guest VG_WIRE_STATUS_KILLED with `why` (VG_WIRE_STATUS_SHUTDOWN
+   * when the host's shutdown ends it), so the guest's next call fails and its log says why.
+   * Resolves once that answer is on its way, when the GPU is free for the others; the executor
+   * exits when the guest closes its end, or after a linger, and is killed if it does neither. */
+  private async endSession(id: number, why: string, shutdown = false): Promise<void> {
+    const s = this.sessions.get(id);
+    const exec = this.executors.get(id);
+    if (!s || !exec || this.killAcks.has(id)) return; // already being ended
     const acked = new Promise<void>((resolve) => this.killAcks.set(id, resolve));
-    exec.send({ type: 'kill', reason: operatorEnded(reason) });
+    exec.send({ type: 'kill', reason: why, ...(shutdown && { shutdown: true as const }) });
+    // Inside a long kernel the executor reads no message until the kernel is over.
+    exec.abandon();
     const unanswered = setTimeout(() => exec.kill(), KILL_GRACE_MS);
     await Promise.race([acked, exec.exited]);
     clearTimeout(unanswered);
     s.state = 'ended';
     this.killAcks.delete(id);
+    // It runs nothing more: the GPU is the others' now, not once its guest has read why.
+    this.sched.remove(id);
+    this.watchdog.released(id);
     const lingering = setTimeout(() => exec.kill(), KILL_LINGER_MS + KILL_GRACE_MS);
     lingering.unref();
     void exec.exited.then(() => clearTimeout(lingering));
-    return true;
   }
 
   async endVmSessions(vm: string, reason: string): Promise<number> {
-    return this.endSessions(vm, reason, () => true);
+    return this.revoke(vm, reason, () => true);
   }
 
   async endTokenSessions(vm: string, reason: string): Promise<number> {
-    return this.endSessions(vm, reason, (s) => s.byToken);
+    return this.revoke(vm, reason, (s) => s.byToken);
   }
 
   /** Ends the sessions of `vm` that `which` selects, whatever their state: discovery ones are
-   * closed with VGPU_ERR_KILLED, attached ones killed, and attaching ones killed as soon as their
-   * executor has them. Returns how many had attached or were attaching. */
-  private async endSessions(vm: string, reason: string, which: (s: GuestSession) => boolean): Promise<number> {
+   * closed with VG_WIRE_STATUS_KILLED, attached ones ended as an operator's kill ends them
+   * (killSession: a kernel still running is abandoned), and attaching ones the same way as soon
+   * as their executor has them. Returns how many had attached or were attaching. */
+  private async revoke(vm: string, reason: string, which: (s: GuestSession) => boolean): Promise<number> {
     let closed = 0;
-    for (const d of [...this.discovering.values()]) {
-      if (d.s.vm.name !== vm || !which(d.s)) continue;
-      d.end(VgpuErr.KILLED, operatorEnded(reason));
+    for (const { s, link } of [...this.discovery.values()]) {
+      if (s.vm.name !== vm || !which(s)) continue;
+      link.end(WireStatus.KILLED, operatorEnded(reason));
       closed++;
     }
     const attaching = [...this.sessions.values()].filter((s) => s.vm.name === vm && which(s) && !this.executors.has(s.id));
@@ -531,7 +685,7 @@ export class Mediator implements LiveControl, MetricsSource {
     const vm = this.store.findVm(name);
     if (!vm) return;
     const policy = this.policy(name);
-    this.opts.log.info({ vm: name, ...policy, memoryQuota: vm.memoryQuota, sessions: running }, 'VM settings changed; applied to its running sessions');
+    this.opts.log.info({ vm: name, ...policy, memoryQuota: vm.memoryQuota, maxHoldMs: vm.maxHoldMs, sessions: running }, 'VM settings changed; applied to its running sessions');
   }
 
   // ---- metrics (src/admin/metrics.ts) -----------------------------------------------------------
@@ -550,6 +704,14 @@ export class Mediator implements LiveControl, MetricsSource {
     return this.usage.totals();
   }
 
+  imageStore(): ImageStoreUsage {
+    return this.images.usage();
+  }
+
+  imageLimits(): ImageLimits {
+    return this.opts.imageLimits ?? DEFAULT_IMAGE_LIMITS;
+  }
+
   gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }> {
     const windowNs = this.usage.windowMs * 1e6;
     return this.backend.devices.map((d) => ({
@@ -560,18 +722,65 @@ export class Mediator implements LiveControl, MetricsSource {
     }));
   }
 
-  schedulerCounts(): { grants: number; preemptions: number } {
-    return { grants: this.sched.stats.grants, preemptions: this.sched.stats.preemptions };
+  schedulerStats(): ReadonlyMap<string, Readonly<VmSchedStats>> {
+    return this.sched.stats;
   }
 
   executorCounts(): { running: number; spare: number } {
     return { running: this.pool?.running ?? 0, spare: this.pool?.spare ?? 0 };
   }
 
-  async stop(): Promise<void> {
+  // ---- shutdown (docs/operations.md, "Stopping the mediator") -----------------------------------
+
+  /** What the grace time has left, as a shutdown notice carries it. */
+  private graceLeft(): { graceMs: number; message: string } {
+    const d = this.draining;
+    return { graceMs: d ? Math.max(0, d.until - Date.now()) : 0, message: d?.message ?? DRAINING };
+  }
+
+  /**
+   * Starts draining: new sessions are refused with VG_WIRE_STATUS_SHUTDOWN, every guest is told
+   * it has `graceMs` to finish (a SHUTDOWN notice; guests before protocol minor 3 are not told),
+   * and sessions that are attached, or attach meanwhile, keep being served. Resolves with why it
+   * ended: the last attached session ended, or the grace time is over. Discovery-only sessions
+   * (no executor) do not hold it up.
+   */
+  drain(graceMs: number, why: string): Promise<'sessions ended' | 'grace time over'> {
+    return new Promise((resolve) => {
+      const over = (how: 'sessions ended' | 'grace time over'): void => {
+        clearTimeout(timer);
+        if (this.draining) this.draining.check = () => {};
+        resolve(how);
+      };
+      const timer = setTimeout(() => over('grace time over'), graceMs);
+      const check = (): void => {
+        if (this.sessions.size === 0) over('sessions ended');
+      };
+      this.draining = { until: Date.now() + graceMs, message: why, check };
+      this.opts.log.info({ why, graceS: graceMs / 1000, sessions: this.sessions.size, discovery: this.discovery.size },
+        'shutting down: new sessions are refused, running ones may finish');
+      const notice = this.graceLeft();
+      for (const exec of this.executors.values()) exec.send({ type: 'shutdown', ...notice });
+      for (const d of this.discovery.values()) if (d.s.minor >= NOTICE_MINOR) d.link.send(shutdownNotice(notice));
+      check();
+    });
+  }
+
+  /** Ends every session left the way an operator's kill does (endSession: a kernel still running
+   * is abandoned), telling its guest VG_WIRE_STATUS_SHUTDOWN and `reason`; resolves once each
+   * guest has been sent that (or its executor is gone, or was killed for not answering). */
+  private async endSessions(reason: string): Promise<void> {
+    const ids = [...this.executors.keys()];
+    for (const d of this.discovery.values()) d.link.end(WireStatus.SHUTDOWN, reason);
+    if (ids.length > 0) this.opts.log.info({ sessions: ids.length, reason }, 'ending the sessions left');
+    await Promise.all(ids.map((id) => this.endSession(id, reason, true)));
+  }
+
+  async stop(reason = DRAINING): Promise<void> {
+    await this.endSessions(reason);
     if (this.admin) {
       const { removeAdminInfo } = await import('../admin/files.js');
-      removeAdminInfo(this.opts.stateDir, process.pid);
+      removeAdminInfo(this.opts.stateDir, this.owner());
       await this.admin.app.close().catch(() => {});
     }
     if (this.flushTimer) clearInterval(this.flushTimer);
@@ -590,6 +799,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.store?.close();
     this.apiStore?.close();
     this.hostNvml?.close();
+    this.lock?.release();
     this.opts.log.info({}, 'mediator stopped');
   }
 }

@@ -6,27 +6,7 @@
 //
 // Pure bookkeeping with an injectable clock: no timers and no store here, so it is tested alone.
 
-import { z } from 'zod';
-
-const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-
-/** The executor's `{type:'usage'}` IPC message (src/executor/main.ts): deltas since its last one. */
-export const usageMessageSchema = z.strictObject({
-  type: z.literal('usage'),
-  calls: count,
-  asyncCalls: count,
-  /** Bytes received from the guest (arguments and host-to-device data). */
-  bytesIn: count,
-  /** Bytes sent to the guest (results and device-to-host data). */
-  bytesOut: count,
-  /** Time the executor spent running the session's calls on the device. */
-  busyNs: count,
-  /** Device memory the session holds now, and the most it held. */
-  memoryNow: count,
-  peakMemory: count,
-  final: z.boolean().optional(),
-});
-export type UsageMessage = z.infer<typeof usageMessageSchema>;
+import type { UsageMessage } from '../common/executor-ipc.js';
 
 export interface UsageTotals {
   calls: number;

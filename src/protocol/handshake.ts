@@ -1,7 +1,9 @@
 // HELLO, WELCOME, ERROR and ATTACHED payloads (docs/protocol.md, Handshake).
 
-import { ATTR_UNSUPPORTED, HELLO_MAGIC, PROTO_MAJOR, PROTO_MINOR } from './constants.js';
+import { ATTR_UNSUPPORTED, FrameType, HELLO_MAGIC, PROTO_MAJOR, PROTO_MINOR } from './constants.js';
 import { ProtocolError } from './errors.js';
+import { decodeExtBlock, encodeExtBlock, type ExtEntry } from './ext.js';
+import { encodeFrame } from './frame.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
@@ -33,13 +35,12 @@ export const WelcomeExtTag = {
 } as const;
 /** NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE (80) less the terminating NUL. */
 export const MAX_DRIVER_STRING = 79;
-const MAX_EXTS = 256;
 
 /** The extension block that follows the device records from protocol minor 1 on. */
 export interface WelcomeExt {
   driverVersionString?: string;
   /** Entries with tags this codec does not know: kept by the decoder, written back by the encoder. */
-  unknown?: { tag: number; data: Buffer }[];
+  unknown?: ExtEntry[];
 }
 
 export interface Welcome {
@@ -114,38 +115,24 @@ export function encodeWelcome(wl: Welcome): Buffer {
 }
 
 function encodeExt(w: Writer, ext: WelcomeExt): void {
-  const entries: { tag: number; data: Buffer }[] = [];
+  const entries: ExtEntry[] = [];
   if (ext.driverVersionString !== undefined) {
     const b = Buffer.from(ext.driverVersionString, 'utf8');
     if (b.length > MAX_DRIVER_STRING || b.includes(0)) throw new RangeError('the driver version string is at most 79 bytes, without NUL');
     entries.push({ tag: WelcomeExtTag.DRIVER_VERSION, data: b });
   }
-  for (const u of ext.unknown ?? []) entries.push(u);
-  if (entries.length > MAX_EXTS) throw new RangeError(`more than ${MAX_EXTS} WELCOME extensions`);
-  w.u32(entries.length);
-  for (const e of entries) {
-    if (!Number.isInteger(e.tag) || e.tag < 0 || e.tag > 0xffff) throw new RangeError(`bad extension tag ${e.tag}`);
-    w.u16(e.tag);
-    w.u32(e.data.length);
-    w.raw(e.data);
-  }
+  encodeExtBlock(w, [...entries, ...(ext.unknown ?? [])], 'WELCOME');
 }
 
 /** Reads the extension block; unknown tags are kept aside, never an error. */
 function decodeExt(r: Reader): WelcomeExt {
-  const count = r.u32();
-  if (count > MAX_EXTS) throw new ProtocolError(`WELCOME extension count ${count} exceeds ${MAX_EXTS}`);
   const ext: WelcomeExt = {};
-  for (let i = 0; i < count; i++) {
-    const tag = r.u16();
-    const len = r.u32();
-    if (len > r.remaining) throw new ProtocolError(`WELCOME extension ${tag} runs past the payload`);
-    const data = Buffer.from(r.raw(len));
-    if (tag === WelcomeExtTag.DRIVER_VERSION) {
-      if (len > MAX_DRIVER_STRING || data.includes(0)) throw new ProtocolError('malformed driver version extension');
-      ext.driverVersionString = data.toString('utf8');
+  for (const e of decodeExtBlock(r, 'WELCOME')) {
+    if (e.tag === WelcomeExtTag.DRIVER_VERSION) {
+      if (e.data.length > MAX_DRIVER_STRING || e.data.includes(0)) throw new ProtocolError('malformed driver version extension');
+      ext.driverVersionString = e.data.toString('utf8');
     } else {
-      (ext.unknown ??= []).push({ tag, data });
+      (ext.unknown ??= []).push(e);
     }
   }
   return ext;
@@ -188,6 +175,11 @@ export function encodeStatus(code: number, message: string): Buffer {
   w.u32(code);
   w.str(message.length > 1000 ? `${message.slice(0, 997)}...` : message);
   return w.take();
+}
+
+/** The ERROR frame that ends a connection, telling the guest why (docs/protocol.md, Error model). */
+export function errorFrame(code: number, message: string): Buffer {
+  return encodeFrame(FrameType.ERROR, 0, 0, code, encodeStatus(code, message));
 }
 
 export function decodeStatus(payload: Buffer): { code: number; message: string } {

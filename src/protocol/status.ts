@@ -1,17 +1,17 @@
 // STATUS / STATUS_REPLY payloads (docs/protocol.md, "Status before ATTACH", protocol minor 2): the
 // host's accounting of one VM, for the guest's NVML. STATUS carries nothing; the reply lists, per
 // vGPU of the VM's WELCOME table, utilization over the last sampling window, the VM's memory in
-// use and its attached guest processes. A trailing extension block (the WELCOME's shape) lets a
-// later host add facts that older guests skip.
+// use and its attached guest processes. A trailing extension block (src/protocol/ext.ts, as in the
+// WELCOME) lets a later host add facts that older guests skip.
 
 import { ProtocolError } from './errors.js';
+import { decodeExtBlock, decodeU32Records, encodeExtBlock, encodeU32Records, type ExtEntry } from './ext.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
 /** Sanity bounds: more is a malformed reply, never a large allocation. */
 export const MAX_STATUS_DEVICES = 64;
 export const MAX_STATUS_PROCESSES = 1024;
-const MAX_EXTS = 256;
 
 /** STATUS_REPLY extension tags. */
 export const StatusExtTag = {
@@ -24,27 +24,15 @@ export const StatusExtTag = {
 /** Value meaning "the host does not know this board value" (answered NOT_SUPPORTED). */
 export const BOARD_UNKNOWN = 0xffffffff;
 
-/** Physical-board readings for one vGPU, in NVML units; BOARD_UNKNOWN where not read. */
-export interface BoardValues {
-  temperatureC: number;
-  powerMw: number;
-  powerLimitMw: number;
-  smClockMhz: number;
-  memClockMhz: number;
-  fanPercent: number;
-}
+/** Physical-board readings for one vGPU, in NVML units and in wire order; BOARD_UNKNOWN where not
+ * read. */
 const BOARD_FIELDS = ['temperatureC', 'powerMw', 'powerLimitMw', 'smClockMhz', 'memClockMhz', 'fanPercent'] as const;
+export type BoardValues = Record<(typeof BOARD_FIELDS)[number], number>;
 
-/** The rest of the board's readings for one vGPU; BOARD_UNKNOWN where not read. */
-export interface BoardClocks {
-  graphicsClockMhz: number;
-  smMaxClockMhz: number;
-  memMaxClockMhz: number;
-  graphicsMaxClockMhz: number;
-  /** NVML performance state, 0 (P0) .. 15. */
-  performanceState: number;
-}
+/** The rest of the board's readings for one vGPU, likewise; performanceState is NVML's, 0 (P0)
+ * .. 15. */
 const CLOCK_FIELDS = ['graphicsClockMhz', 'smMaxClockMhz', 'memMaxClockMhz', 'graphicsMaxClockMhz', 'performanceState'] as const;
+export type BoardClocks = Record<(typeof CLOCK_FIELDS)[number], number>;
 
 export interface StatusProcess {
   /** The guest process id from its HELLO. */
@@ -72,12 +60,16 @@ export interface StatusReply {
   /** One per device when present (tag BOARD_CLOCKS). */
   boardClocks?: BoardClocks[];
   /** Extension entries of tags this codec does not know: kept, and written back. */
-  unknown?: { tag: number; data: Buffer }[];
+  unknown?: ExtEntry[];
 }
 
 /** STATUS has no payload. */
 export function decodeStatusRequest(payload: Buffer): void {
   if (payload.length !== 0) throw new ProtocolError(`STATUS carries no payload (got ${payload.length} bytes)`);
+}
+
+function malformed(what: string): never {
+  throw new ProtocolError(`malformed ${what} extension`);
 }
 
 function percent(v: number, what: string): number {
@@ -106,28 +98,16 @@ export function encodeStatusReply(s: StatusReply): Buffer {
       w.u64(u64(p.memoryUsed, 'process memory'));
     }
   }
-  const entries: { tag: number; data: Buffer }[] = [];
+  const entries: ExtEntry[] = [];
   if (s.board) {
     if (s.board.length !== s.devices.length) throw new RangeError('one board record per device');
-    const b = new Writer(64);
-    for (const rec of s.board) for (const f of BOARD_FIELDS) b.u32(rec[f]);
-    entries.push({ tag: StatusExtTag.BOARD, data: b.take() });
+    entries.push({ tag: StatusExtTag.BOARD, data: encodeU32Records(s.board, BOARD_FIELDS) });
   }
   if (s.boardClocks) {
     if (s.boardClocks.length !== s.devices.length) throw new RangeError('one board clocks record per device');
-    const b = new Writer(64);
-    for (const rec of s.boardClocks) for (const f of CLOCK_FIELDS) b.u32(rec[f]);
-    entries.push({ tag: StatusExtTag.BOARD_CLOCKS, data: b.take() });
+    entries.push({ tag: StatusExtTag.BOARD_CLOCKS, data: encodeU32Records(s.boardClocks, CLOCK_FIELDS) });
   }
-  for (const u of s.unknown ?? []) entries.push(u);
-  if (entries.length > MAX_EXTS) throw new RangeError(`more than ${MAX_EXTS} STATUS_REPLY extensions`);
-  w.u32(entries.length);
-  for (const e of entries) {
-    if (!Number.isInteger(e.tag) || e.tag < 0 || e.tag > 0xffff) throw new RangeError(`bad extension tag ${e.tag}`);
-    w.u16(e.tag);
-    w.u32(e.data.length);
-    w.raw(e.data);
-  }
+  encodeExtBlock(w, [...entries, ...(s.unknown ?? [])], 'STATUS_REPLY');
   return w.take();
 }
 
@@ -149,29 +129,13 @@ export function decodeStatusReply(payload: Buffer): StatusReply {
     devices.push({ gpuPercent, memoryPercent, memoryUsed, processes });
   }
   const out: StatusReply = { windowMs, devices };
-  const count = r.u32();
-  if (count > MAX_EXTS) throw new ProtocolError(`STATUS_REPLY extension count ${count} exceeds ${MAX_EXTS}`);
-  for (let i = 0; i < count; i++) {
-    const tag = r.u16();
-    const len = r.u32();
-    if (len > r.remaining) throw new ProtocolError(`STATUS_REPLY extension ${tag} runs past the payload`);
-    const data = Buffer.from(r.raw(len));
-    if (tag === StatusExtTag.BOARD) {
-      if (len !== n * BOARD_FIELDS.length * 4) throw new ProtocolError('malformed board extension');
-      const b = new Reader(data);
-      // In BOARD_FIELDS order (object literals evaluate their properties in source order).
-      out.board = devices.map(() => ({
-        temperatureC: b.u32(), powerMw: b.u32(), powerLimitMw: b.u32(), smClockMhz: b.u32(), memClockMhz: b.u32(), fanPercent: b.u32(),
-      }));
-    } else if (tag === StatusExtTag.BOARD_CLOCKS) {
-      if (len !== n * CLOCK_FIELDS.length * 4) throw new ProtocolError('malformed board clocks extension');
-      const b = new Reader(data);
-      // In CLOCK_FIELDS order, as above.
-      out.boardClocks = devices.map(() => ({
-        graphicsClockMhz: b.u32(), smMaxClockMhz: b.u32(), memMaxClockMhz: b.u32(), graphicsMaxClockMhz: b.u32(), performanceState: b.u32(),
-      }));
+  for (const e of decodeExtBlock(r, 'STATUS_REPLY')) {
+    if (e.tag === StatusExtTag.BOARD) {
+      out.board = decodeU32Records(e.data, n, BOARD_FIELDS) ?? malformed('board');
+    } else if (e.tag === StatusExtTag.BOARD_CLOCKS) {
+      out.boardClocks = decodeU32Records(e.data, n, CLOCK_FIELDS) ?? malformed('board clocks');
     } else {
-      (out.unknown ??= []).push({ tag, data });
+      (out.unknown ??= []).push(e);
     }
   }
   r.end();

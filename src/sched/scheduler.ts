@@ -12,9 +12,18 @@
 // Device time is what holders report when they yield (measured by the executor, which on a real
 // GPU synchronises before yielding so asynchronous work is charged to the right tenant).
 //
+// What it decided is recorded per VM (`stats`, exported as metrics by src/admin/metrics.ts): the
+// grants and why each went to that VM, and the device time charged while another session wanted
+// the same GPU. That contended time is what the policy divides (a tenant alone takes all it
+// wants), so it, not anyone's finish time, shows whether classes and weights are honoured.
+//
 // Pure logic with an injectable clock: the mediator wires it to executors (src/mediator).
 
 export type PriorityClass = 'high' | 'medium' | 'low';
+
+/** The mediator's defaults (docs/operations.md, Scheduling). */
+export const DEFAULT_QUANTUM_MS = 20;
+export const DEFAULT_STARVATION_MS = 1000;
 
 const CLASS_RANK: Record<PriorityClass, number> = { high: 0, medium: 1, low: 2 };
 
@@ -50,6 +59,11 @@ interface Entry extends SchedSession {
   holding: boolean;
   grantedAt: number;
   preempted: boolean;
+  /** While holding: whether another session has wanted the GPU during this slice, since when one
+   * does (null: nobody now), and how long others waited in earlier parts of the slice. */
+  contended: boolean;
+  contendedSince: number | null;
+  contendedMs: number;
 }
 
 interface GpuState {
@@ -58,10 +72,21 @@ interface GpuState {
   timer: ReturnType<typeof setTimeout> | null;
 }
 
-export interface SchedStats {
-  /** Device time charged per VM, in ns. */
-  deviceNs: Map<string, number>;
-  grants: number;
+/** Why a session got its GPU: nobody else wanted it (`alone`), it came first by class, fair
+ * share and request order (`policy`), or the starvation guard put it ahead of a session that
+ * the policy ranks first (`starvation`). */
+export type GrantReason = 'alone' | 'policy' | 'starvation';
+export const GRANT_REASONS: readonly GrantReason[] = ['alone', 'policy', 'starvation'];
+
+/** What the scheduler did for one VM since it started. */
+export interface VmSchedStats {
+  /** Device time charged, in ns. */
+  deviceNs: number;
+  /** The part of `deviceNs` charged while another session wanted the same GPU. A slice that
+   * became contended part-way is split in proportion to the time it held the GPU each way. */
+  contendedNs: number;
+  grants: Record<GrantReason, number>;
+  /** Slices ended by the quantum because another session waited. */
   preemptions: number;
 }
 
@@ -70,7 +95,8 @@ export class Scheduler {
   private readonly gpus = new Map<number, GpuState>();
   /** Weighted device time per VM (ns / weight): the fair-share clock. */
   private readonly vtime = new Map<string, number>();
-  readonly stats: SchedStats = { deviceNs: new Map(), grants: 0, preemptions: 0 };
+  /** Per VM, since the scheduler started (kept after a VM's sessions end: they are counters). */
+  private readonly perVm = new Map<string, VmSchedStats>();
   private readonly now: () => number;
 
   constructor(private readonly opts: SchedulerOptions) {
@@ -86,10 +112,28 @@ export class Scheduler {
     return s;
   }
 
+  /** What the scheduler did per VM since it started. */
+  get stats(): ReadonlyMap<string, Readonly<VmSchedStats>> {
+    return this.perVm;
+  }
+
+  private vmStats(vm: string): VmSchedStats {
+    let st = this.perVm.get(vm);
+    if (!st) {
+      st = { deviceNs: 0, contendedNs: 0, grants: { alone: 0, policy: 0, starvation: 0 }, preemptions: 0 };
+      this.perVm.set(vm, st);
+    }
+    return st;
+  }
+
   add(s: SchedSession): void {
-    this.sessions.set(s.id, { ...s, wantingSince: null, holding: false, grantedAt: 0, preempted: false });
-    // A VM new to the GPU starts at the current minimum, so it neither owes nor is owed time.
-    if (!this.vtime.has(s.vm)) this.vtime.set(s.vm, this.minVtime());
+    // A VM that starts competing (new, or back after its sessions ended) starts level with the
+    // least-served VM running now, so it is owed nothing for the time it was away; computed
+    // before the session joins, which would count the VM itself.
+    if (![...this.sessions.values()].some((e) => e.vm === s.vm)) {
+      this.vtime.set(s.vm, Math.max(this.vtime.get(s.vm) ?? 0, this.minVtime()));
+    }
+    this.sessions.set(s.id, { ...s, wantingSince: null, holding: false, grantedAt: 0, preempted: false, contended: false, contendedSince: null, contendedMs: 0 });
   }
 
   remove(id: number): void {
@@ -101,6 +145,8 @@ export class Scheduler {
     if (g.holder === id) {
       g.holder = null;
       this.dispatch(e.gpu);
+    } else if (g.waiting.length === 0 && g.holder !== null) {
+      this.uncontend(this.sessions.get(g.holder)!);
     }
   }
 
@@ -113,7 +159,10 @@ export class Scheduler {
     g.waiting.push(id);
     if (g.holder === null) this.dispatch(e.gpu);
     else {
-      if (g.waiting.length === 1) this.opts.contended?.(g.holder);
+      if (g.waiting.length === 1) {
+        this.contend(this.sessions.get(g.holder)!);
+        this.opts.contended?.(g.holder);
+      }
       this.armPreemption(e.gpu);
     }
   }
@@ -125,7 +174,11 @@ export class Scheduler {
     if (!e || !e.holding) return;
     e.holding = false;
     e.preempted = false;
-    this.charge(e.vm, usedNs);
+    this.uncontend(e);
+    const heldMs = this.now() - e.grantedAt;
+    // (A slice that took no measurable time is counted by whether anyone waited during it.)
+    const contendedShare = heldMs > 0 ? Math.min(1, e.contendedMs / heldMs) : e.contended ? 1 : 0;
+    this.charge(e.vm, usedNs, contendedShare);
     const g = this.gpu(e.gpu);
     if (g.holder === id) g.holder = null;
     if (again) {
@@ -139,12 +192,27 @@ export class Scheduler {
     this.dispatch(e.gpu);
   }
 
-  /** Device time used while holding, reported without yielding (a lone holder's periodic report). */
-  charge(vm: string, usedNs: number): void {
+  /** Charges a slice's device time, `contendedShare` of it used while others wanted the GPU. */
+  private charge(vm: string, usedNs: number, contendedShare: number): void {
     if (!(usedNs > 0)) return;
-    this.stats.deviceNs.set(vm, (this.stats.deviceNs.get(vm) ?? 0) + usedNs);
+    const st = this.vmStats(vm);
+    st.deviceNs += usedNs;
+    st.contendedNs += usedNs * contendedShare;
     const w = Math.max(1, this.opts.policy(vm).weight);
     this.vtime.set(vm, (this.vtime.get(vm) ?? 0) + usedNs / w);
+  }
+
+  /** Someone now waits for the holder's GPU. */
+  private contend(h: Entry): void {
+    h.contended = true;
+    h.contendedSince ??= this.now();
+  }
+
+  /** Nobody waits any more, or the slice ends. */
+  private uncontend(h: Entry): void {
+    if (h.contendedSince === null) return;
+    h.contendedMs += this.now() - h.contendedSince;
+    h.contendedSince = null;
   }
 
   holderOf(gpu: number): number | null {
@@ -163,15 +231,19 @@ export class Scheduler {
 
   /** The waiting session that should run next on a GPU. */
   pick(gpu: number): number | null {
+    return this.choose(gpu, true)?.id ?? null;
+  }
+
+  /** The waiting session the policy puts first, with or without the starvation guard. */
+  private choose(gpu: number, guard: boolean): Entry | null {
     const g = this.gpu(gpu);
-    if (g.waiting.length === 0) return null;
     const now = this.now();
     let best: Entry | null = null;
     let bestKey: [number, number, number, number] | null = null;
     for (const id of g.waiting) {
       const e = this.sessions.get(id)!;
       const p = this.opts.policy(e.vm);
-      const starving = now - (e.wantingSince ?? now) >= this.opts.starvationMs ? 0 : 1;
+      const starving = guard && now - (e.wantingSince ?? now) >= this.opts.starvationMs ? 0 : 1;
       // starving first, then class, then fair-share clock, then request order
       const key: [number, number, number, number] = [starving, CLASS_RANK[p.priority], this.vtime.get(e.vm) ?? 0, e.wantingSince ?? now];
       if (!bestKey || lexLess(key, bestKey)) {
@@ -179,23 +251,27 @@ export class Scheduler {
         bestKey = key;
       }
     }
-    return best ? best.id : null;
+    return best;
   }
 
   private dispatch(gpu: number): void {
     const g = this.gpu(gpu);
     if (g.holder !== null) return;
-    const id = this.pick(gpu);
-    if (id === null) return;
-    const e = this.sessions.get(id)!;
-    g.waiting = g.waiting.filter((w) => w !== id);
-    g.holder = id;
+    const e = this.choose(gpu, true);
+    if (e === null) return;
+    const reason: GrantReason = g.waiting.length === 1 ? 'alone' : e === this.choose(gpu, false) ? 'policy' : 'starvation';
+    this.vmStats(e.vm).grants[reason]++;
+    g.waiting = g.waiting.filter((w) => w !== e.id);
+    g.holder = e.id;
     e.holding = true;
     e.wantingSince = null;
     e.grantedAt = this.now();
-    this.stats.grants++;
+    e.contended = false;
+    e.contendedSince = null;
+    e.contendedMs = 0;
     const contended = g.waiting.length > 0;
-    this.opts.grant(id, contended);
+    if (contended) this.contend(e);
+    this.opts.grant(e.id, contended);
     if (contended) this.armPreemption(gpu);
   }
 
@@ -210,7 +286,7 @@ export class Scheduler {
       const holder = g.holder === null ? undefined : this.sessions.get(g.holder);
       if (!holder || holder.preempted || g.waiting.length === 0) return;
       holder.preempted = true;
-      this.stats.preemptions++;
+      this.vmStats(holder.vm).preemptions++;
       this.opts.preempt(holder.id);
     }, left);
     g.timer.unref?.();

@@ -7,6 +7,7 @@ export type { AuditEntry, AuditInput, AuditQuery } from './audit.js';
 export type { Gpu, UsageDelta, VmUsage, VmUsagePeriod } from './usage.js';
 export { DEFAULT_POOL } from './pools.js';
 export { DB_FILE, BUSY_TIMEOUT_MS } from './open.js';
+export { lockStateDir, readLockHolder, StateDirInUse, LOCK_FILE, HOLDER_FILE, type LockHolder, type StateLock } from './lock.js';
 export { SCHEMA_VERSION } from './migrations.js';
 export { hashToken, looksLikeToken, TOKEN_PREFIX } from './tokens.js';
 export {
@@ -17,6 +18,7 @@ export {
   WEIGHT_DEFAULT,
   VGPUS_MAX,
   MEMORY_QUOTA_MIN,
+  toMaxHoldMs,
   type Priority,
   type AddVmInput,
   type VmPatch,

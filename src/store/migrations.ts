@@ -97,6 +97,15 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX usage_samples_vm_at ON usage_samples(vm_id, at);
     `,
   },
+  {
+    version: 3,
+    name: 'per-VM hold limit',
+    sql: `
+      -- How long one call of the VM may hold a GPU while others wait, in ms: NULL for the
+      -- mediator's default (--max-hold), 0 for no limit.
+      ALTER TABLE vms ADD COLUMN max_hold_ms INTEGER CHECK (max_hold_ms IS NULL OR max_hold_ms >= 0);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

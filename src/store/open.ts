@@ -34,7 +34,7 @@ export function storeError(e: unknown, file: string): unknown {
   return e;
 }
 
-function ensureStateDir(dir: string): void {
+export function ensureStateDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {

@@ -17,6 +17,7 @@ import {
   poolPatchSchema,
   checkName,
   normalisePciBusId,
+  toMaxHoldMs,
   toMemoryQuota,
   validate,
   vmPatchSchema,
@@ -60,15 +61,15 @@ const gpuSchema = z.strictObject({
 /** What changed between two VMs, for the audit log. */
 function diff(before: Vm, after: Vm): Record<string, { from: unknown; to: unknown }> {
   const out: Record<string, { from: unknown; to: unknown }> = {};
-  for (const k of ['pool', 'priority', 'weight', 'memoryQuota', 'vgpus', 'pciBusId', 'notes'] as const) {
+  for (const k of ['pool', 'priority', 'weight', 'memoryQuota', 'vgpus', 'pciBusId', 'notes', 'maxHoldMs'] as const) {
     if (before[k] !== after[k]) out[k] = { from: before[k], to: after[k] };
   }
   return out;
 }
 
 function config(vm: Vm): Record<string, unknown> {
-  const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes } = vm;
-  return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes };
+  const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs } = vm;
+  return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs };
 }
 
 /** One spelling of GPU UUIDs ("GPU-" then lower-case hex), without duplicates, in order. */
@@ -144,6 +145,7 @@ export class Store {
     const v = validate(addVmSchema, input);
     const memoryQuota = toMemoryQuota(v.memoryQuota ?? null);
     const pciBusId = normalisePciBusId(v.pciBusId ?? null);
+    const maxHoldMs = toMaxHoldMs(v.maxHoldMs ?? null);
     const token = newToken();
     return this.tx(() => {
       const pool = this.pools.require(v.pool ?? DEFAULT_POOL);
@@ -155,6 +157,7 @@ export class Store {
         vgpus: v.vgpus ?? 1,
         pciBusId,
         notes: v.notes ?? '',
+        maxHoldMs,
       };
       const now = this.now();
       if (!this.vms.insert(v.name, hashToken(token), values, now)) {
@@ -179,6 +182,7 @@ export class Store {
       const now = this.now();
       const values: VmValues = {
         poolId: pool.id, priority: 'medium', weight: WEIGHT_DEFAULT, memoryQuota: null, vgpus: 1, pciBusId: null, notes: '',
+        maxHoldMs: null,
       };
       if (!this.vms.insert(name, hashToken(token), values, now)) throw new InternalError(`VM ${name} appeared inside a transaction`);
       const vm = this.requireVm(name);
@@ -201,12 +205,13 @@ export class Store {
     return this.read(() => this.vms.find(checkName(name)));
   }
 
-  /** Changes the fields present in `patch` (null clears memoryQuota and pciBusId). */
+  /** Changes the fields present in `patch` (null clears memoryQuota, pciBusId and maxHoldMs). */
   setVm(name: string, patch: VmPatch): Vm {
     checkName(name);
     const p = validate(vmPatchSchema, patch);
     const memoryQuota = p.memoryQuota === undefined ? undefined : toMemoryQuota(p.memoryQuota);
     const pciBusId = p.pciBusId === undefined ? undefined : normalisePciBusId(p.pciBusId);
+    const maxHoldMs = p.maxHoldMs === undefined ? undefined : toMaxHoldMs(p.maxHoldMs);
     return this.tx(() => {
       const before = this.requireVm(name);
       const values: VmValues = {
@@ -217,6 +222,7 @@ export class Store {
         vgpus: p.vgpus ?? before.vgpus,
         pciBusId: pciBusId === undefined ? before.pciBusId : pciBusId,
         notes: p.notes ?? before.notes,
+        maxHoldMs: maxHoldMs === undefined ? before.maxHoldMs : maxHoldMs,
       };
       const now = this.now();
       this.vms.update(before.id, values, now);

@@ -2,6 +2,7 @@
 // anything; here it becomes typed, normalised values or a VgpuError naming the field and the fix.
 
 import { z } from 'zod';
+import { durationMs } from '../common/duration.js';
 import { VgpuError } from '../common/errors.js';
 import { parseSize } from '../common/size.js';
 
@@ -16,6 +17,10 @@ export const VGPUS_MAX = 16;
 export const NOTES_MAX = 1024;
 // Below this a quota cannot hold a CUDA context; it is almost certainly a unit mistake ("2" for "2G").
 export const MEMORY_QUOTA_MIN = 1024 * 1024;
+// A hold limit below the scheduler's quantum (20 ms) would end sessions for the length of an
+// ordinary call; above a day it is no limit at all.
+export const MAX_HOLD_MIN_MS = 20;
+export const MAX_HOLD_MAX_MS = 86_400_000;
 
 // PCI bus id as NVML and sysfs write it: [domain:]bus:device.function, domain 4 or 8 hex digits.
 const PCI_RE = /^(?:([0-9a-f]{4}|[0-9a-f]{8}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i;
@@ -35,6 +40,7 @@ const vgpusSchema = z
 const pciSchema = z.string({ error: 'must be a string' }).regex(PCI_RE, 'must look like 0000:65:00.0 (domain:bus:device.function, hex)');
 const notesSchema = z.string({ error: 'must be a string' }).max(NOTES_MAX, `must be at most ${NOTES_MAX} characters`);
 const sizeInput = z.union([z.number(), z.string()], { error: 'must be a size in bytes or a string like 2G' });
+const holdInput = z.union([z.number(), z.string()], { error: 'must be milliseconds, a duration like 5s, or off' });
 
 export const addVmSchema = z.strictObject({
   name: nameSchema,
@@ -45,6 +51,8 @@ export const addVmSchema = z.strictObject({
   vgpus: vgpusSchema.optional(),
   pciBusId: pciSchema.nullable().optional(),
   notes: notesSchema.optional(),
+  maxHoldMs: holdInput.nullable().optional()
+    .describe('how long one call may hold the GPU while others wait: ms, or a duration like "5s"; 0 or "off" for no limit; null for the mediator\'s default'),
 });
 export type AddVmInput = z.input<typeof addVmSchema>;
 
@@ -109,6 +117,22 @@ export function toMemoryQuota(v: number | string | null): number | null {
     });
   }
   return bytes;
+}
+
+/** Milliseconds of a hold limit: a number of ms or a duration ("5s", "500ms"), 0 or "off" for no
+ * limit, null for the mediator's default. */
+export function toMaxHoldMs(v: number | string | null): number | null {
+  if (v === null) return null;
+  const text = String(v).trim();
+  const ms = typeof v === 'number' ? v : text.toLowerCase() === 'off' ? 0 : durationMs(text);
+  const range = `from ${MAX_HOLD_MIN_MS}ms to 24h, or off`;
+  if (ms === undefined) {
+    throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'maxHoldMs', detail: `"${text}" is not a duration like 5s or 500ms (${range})` });
+  }
+  if (ms !== 0 && (!Number.isSafeInteger(ms) || ms < MAX_HOLD_MIN_MS || ms > MAX_HOLD_MAX_MS)) {
+    throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'maxHoldMs', detail: `must be ${range}, not ${text}` });
+  }
+  return ms;
 }
 
 /** The PCI bus id in one spelling, "0000:65:00.0" (sysfs style), so equal ids compare equal. */

@@ -17,6 +17,9 @@ export interface Vm {
   /** PCI bus id the guest sees for its first vGPU ("0000:65:00.0"); null to use the host GPU's. */
   pciBusId: string | null;
   notes: string;
+  /** Longest one call may hold a GPU while others wait, in ms; 0 for no limit, null for the
+   * mediator's default. */
+  maxHoldMs: number | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -30,6 +33,7 @@ export interface VmValues {
   vgpus: number;
   pciBusId: string | null;
   notes: string;
+  maxHoldMs: number | null;
 }
 
 interface VmRow {
@@ -43,12 +47,13 @@ interface VmRow {
   vgpus: number;
   pci_bus_id: string | null;
   notes: string;
+  max_hold_ms: number | null;
   created_at: string;
   updated_at: string;
 }
 
 const SELECT = `SELECT v.id, v.name, v.pool_id, p.name AS pool_name, v.priority, v.weight, v.memory_quota,
-  v.vgpus, v.pci_bus_id, v.notes, v.created_at, v.updated_at FROM vms v JOIN pools p ON p.id = v.pool_id`;
+  v.vgpus, v.pci_bus_id, v.notes, v.max_hold_ms, v.created_at, v.updated_at FROM vms v JOIN pools p ON p.id = v.pool_id`;
 
 function toVm(r: VmRow): Vm {
   return {
@@ -61,6 +66,7 @@ function toVm(r: VmRow): Vm {
     vgpus: r.vgpus,
     pciBusId: r.pci_bus_id,
     notes: r.notes,
+    maxHoldMs: r.max_hold_ms,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -83,11 +89,11 @@ export class VmTable {
     this.all = db.prepare(`${SELECT} ORDER BY v.name`);
     this.hashes = db.prepare('SELECT id, token_hash FROM vms');
     this.insertRow = db.prepare(`INSERT INTO vms (name, token_hash, pool_id, priority, weight, memory_quota, vgpus,
-      pci_bus_id, notes, created_at, updated_at) VALUES (@name, @tokenHash, @poolId, @priority, @weight, @memoryQuota,
-      @vgpus, @pciBusId, @notes, @now, @now) ON CONFLICT (name) DO NOTHING`);
+      pci_bus_id, notes, max_hold_ms, created_at, updated_at) VALUES (@name, @tokenHash, @poolId, @priority, @weight,
+      @memoryQuota, @vgpus, @pciBusId, @notes, @maxHoldMs, @now, @now) ON CONFLICT (name) DO NOTHING`);
     this.updateRow = db.prepare(`UPDATE vms SET pool_id = @poolId, priority = @priority, weight = @weight,
-      memory_quota = @memoryQuota, vgpus = @vgpus, pci_bus_id = @pciBusId, notes = @notes, updated_at = @now
-      WHERE id = @id`);
+      memory_quota = @memoryQuota, vgpus = @vgpus, pci_bus_id = @pciBusId, notes = @notes, max_hold_ms = @maxHoldMs,
+      updated_at = @now WHERE id = @id`);
     this.updateHash = db.prepare('UPDATE vms SET token_hash = ?, updated_at = ? WHERE id = ?');
     this.deleteRow = db.prepare('DELETE FROM vms WHERE id = ?');
     this.poolIdOf = db.prepare('SELECT pool_id FROM vms WHERE id = ?').pluck();

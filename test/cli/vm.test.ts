@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { vmSchema } from '../../src/admin/schemas.js';
 import { Store } from '../../src/store/index.js';
 import { cli, snapshot, tempDir } from './helpers.js';
 
@@ -98,6 +99,8 @@ test('vm list and show-vms, human and --json', async (t) => {
   assert.equal(json[1]?.['memoryQuota'], 512 * 1024 ** 2);
   assert.equal(json[1]?.['vgpus'], 2);
   assert.ok(!JSON.stringify(json).includes('token'), 'JSON output mentions tokens');
+  // The public form of a VM, the admin API's (vmSchema): the store's row id stays inside.
+  assert.deepEqual(Object.keys(json[0] ?? {}), Object.keys(vmSchema.shape));
 });
 
 test('vm show, human and --json with usage', async (t) => {
@@ -133,6 +136,26 @@ test('vm set changes the given fields; --memory none clears the quota; nothing t
   const none = await cli(['vm', 'set', 'v', '--state-dir', dir]);
   assert.equal(none.status, 2);
   assert.match(none.stderr, /nothing to change: give at least one of --priority/);
+});
+
+test('vm add and set --max-hold: a duration, off, or back to the mediator\'s default; bad ones refused', async (t) => {
+  const dir = tempDir(t);
+  const add = await cli(['vm', 'add', 'v', '--max-hold', '5s', '--state-dir', dir]);
+  assert.equal(add.status, 0, add.stderr);
+  const show = await cli(['vm', 'show', 'v', '--state-dir', dir]);
+  assert.match(show.stdout, /^max hold:\s+5s$/m);
+  const off = await cli(['vm', 'set', 'v', '--max-hold', 'OFF', '--state-dir', dir]);
+  assert.equal(off.status, 0, off.stderr);
+  assert.match(off.stdout, /updated VM v: max-hold 5s -> off/);
+  const back = await cli(['vm', 'set', 'v', '--max-hold', 'default', '--state-dir', dir]);
+  assert.match(back.stdout, /max-hold off -> default \(the mediator's --max-hold\)/);
+  withStore(dir, (s) => assert.equal(s.getVm('v').maxHoldMs, null));
+  const j = JSON.parse((await cli(['--json', 'vm', 'set', 'v', '--max-hold', '1.5s', '--state-dir', dir])).stdout) as Record<string, unknown>;
+  assert.equal(j['maxHoldMs'], 1500);
+  const bad = await cli(['vm', 'set', 'v', '--max-hold', '5', '--state-dir', dir]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /invalid maxHoldMs: "5" is not a duration like 5s or 500ms/);
+  withStore(dir, (s) => assert.equal(s.getVm('v').maxHoldMs, 1500));
 });
 
 test('vm rm removes the VM; --json reports what was removed', async (t) => {

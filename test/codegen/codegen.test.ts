@@ -9,6 +9,11 @@ import { join } from 'node:path';
 import { generate } from '../../tools/codegen/main.js';
 import { parseSpec, SpecError } from '../../tools/codegen/spec.js';
 import { parseProcTable } from '../../tools/codegen/emit-procaddr.js';
+import { parseCuresult } from '../../tools/codegen/emit-curesult.js';
+import { parseWireStatus } from '../../tools/codegen/emit-wire-status.js';
+import { WireStatus } from '../../src/protocol/errors.js';
+import { cTypeInfo, guestHandleEnum } from '../../tools/codegen/ctypes.js';
+import { HANDLE_KINDS } from '../../src/protocol/handles.js';
 import { ROOT } from '../helpers/paths.js';
 
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
@@ -20,6 +25,9 @@ function inputs(spec = read('spec/cuda.spec.h')) {
     exportedNames: read('spec/ref/libcuda_exported_versioned_names.txt'),
     dlsymTrace: read('spec/ref/cublas13_dlsym_trace.txt'),
     nvmlUnsupported: read('guest/nvml/impl/unsupported.c'),
+    curesult: read('spec/curesult.tsv'),
+    wireStatus: read('spec/wire-status.tsv'),
+    protocolDoc: read('docs/protocol.md'),
   };
 }
 
@@ -52,6 +60,15 @@ test('a forwarded function validates on both sides', () => {
   assert.match(dispatch, /function cuStreamDestroy_v2[\s\S]*?x\.dropHandle\(hStream_id\);/);
 });
 
+test('every handle kind of the one list gets its CUDA type and its guest enum', () => {
+  const header = generate(inputs()).get('guest/cuda/gen/handle-kinds.h')!;
+  HANDLE_KINDS.forEach((h, i) => {
+    assert.deepEqual(cTypeInfo(h.cType), { kind: 'handle', handle: h.kind });
+    assert.match(header, new RegExp(`^  ${guestHandleEnum(h.kind)} = ${i + 1}, /\\* ${h.cType} \\*/$`, 'm'));
+  });
+  assert.match(header, /^ {2}VG_H_NONE = 0,\n[\s\S]*\n {2}VG_H_KIND_COUNT\n\} vg_hkind;/m);
+});
+
 test('the cuGetProcAddress table keeps versions highest first', () => {
   const rows = parseProcTable(read('spec/ref/cuGetProcAddress_table.tsv'), 't');
   const ctx = rows.find((r) => r.base === 'cuCtxGetDevice' && r.flags === 0)!;
@@ -77,5 +94,43 @@ const bad: Array<[string, string, RegExp]> = [
 for (const [name, spec, re] of bad) {
   test(`spec error: ${name}`, () => {
     assert.throws(() => parseSpec(spec, 'spec/cuda.spec.h'), (e: unknown) => e instanceof SpecError && re.test(e.message));
+  });
+}
+
+test('one CUresult table feeds the guest and softgpu, with the real driver\'s strings', () => {
+  const files = generate(inputs());
+  const c = files.get('common/gen/curesult.c')!;
+  // A typo of NVIDIA's own, kept: the table is the driver's, not ours.
+  assert.match(c, /\{"CUDA_ERROR_EXTERNAL_DEVICE", "an async error has occured in external entity outside of CUDA"\}/);
+  assert.match(c, /case CUDA_ERROR_NO_DEVICE: return &rows\[\d+\];/);
+  assert.match(files.get('common/gen/curesult.h')!, /#define VG_CURESULT_COUNT 101\n/);
+});
+
+test('the wire status codes come from one table: C, TypeScript and docs agree', () => {
+  const rows = parseWireStatus(read('spec/wire-status.tsv'));
+  const files = generate(inputs());
+  const h = files.get('guest/common/gen/wire_status.h')!;
+  const doc = files.get('docs/protocol.md')!;
+  assert.deepEqual(Object.entries(WireStatus), rows.map((r) => [r.name, r.code]));
+  for (const r of rows) {
+    assert.ok(h.includes(`  VG_WIRE_STATUS_${r.name} = ${r.code}, /* ${r.meaning} */`), `C has ${r.name}`);
+    assert.ok(h.includes(`case ${r.code}: return "VG_WIRE_STATUS_${r.name}";`), `C names ${r.name}`);
+    assert.ok(doc.includes(`| ${r.code} | \`VG_WIRE_STATUS_${r.name}\` | ${r.meaning} |`), `docs list ${r.name}`);
+  }
+  assert.ok(!/VGPU_ERR_(PROTOCOL|AUTH|KILLED)/.test(doc), 'the old names, which the control plane\'s codes share, are gone');
+});
+
+const TSV_BAD: Array<[string, () => unknown, RegExp]> = [
+  ['wire status: duplicate code', () => parseWireStatus('code\tname\tmeaning\n1\tA\ta\n1\tB\tb\n'), /wire-status\.tsv:3: code 1 is already used on line 2/],
+  ['wire status: duplicate name', () => parseWireStatus('code\tname\tmeaning\n1\tA\ta\n2\tA\tb\n'), /:3: name A is already used/],
+  ['wire status: UNKNOWN is reserved', () => parseWireStatus('code\tname\tmeaning\n9\tUNKNOWN\tx\n'), /not UNKNOWN/],
+  ['wire status: missing header', () => parseWireStatus('1\tA\ta\n'), /:1: expected the header row/],
+  ['curesult: bad name', () => parseCuresult('code\tname\tsource\tmessage\n1\tcudaErrorX\tdriver\tm\n'), /curesult\.tsv:2: 'cudaErrorX' is not a CUresult name/],
+  ['curesult: unknown source', () => parseCuresult('code\tname\tsource\tmessage\n1\tCUDA_ERROR_X\tguess\tm\n'), /source 'guess'/],
+  ['curesult: short row', () => parseCuresult('code\tname\tsource\tmessage\n1\tCUDA_ERROR_X\tdriver\n'), /expected 4 tab-separated columns/],
+];
+for (const [name, run, re] of TSV_BAD) {
+  test(`table error: ${name}`, () => {
+    assert.throws(run, (e: unknown) => e instanceof SpecError && re.test(e.message));
   });
 }

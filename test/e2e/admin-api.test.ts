@@ -203,7 +203,7 @@ test('/metrics exposes the documented series', async () => {
   for (const name of [
     'vgpu_sessions', 'vgpu_vm_memory_used_bytes', 'vgpu_vm_memory_quota_bytes', 'vgpu_vm_device_seconds_total', 'vgpu_vm_calls_total',
     'vgpu_vm_bytes_total', 'vgpu_sched_waiting', 'vgpu_gpu_utilization_percent', 'vgpu_sched_grants_total',
-    'vgpu_sched_preemptions_total', 'vgpu_executors',
+    'vgpu_sched_preemptions_total', 'vgpu_sched_contended_device_seconds_total', 'vgpu_executors',
   ]) {
     assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
   }

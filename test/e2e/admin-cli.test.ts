@@ -132,7 +132,7 @@ test('session list shows an attached guest; session kill ends it: the guest is t
   g.release();
   assert.equal(await g.done, 0, 'the program itself goes on; its CUDA calls fail');
   assert.match(g.lines.at(-1)!, /^info .* r=(?!0,0)/, 'the call after the kill fails');
-  assert.match(g.stderr(), /VGPU_ERR_KILLED.*maintenance window/, "the guest's log says why");
+  assert.match(g.stderr(), /VG_WIRE_STATUS_KILLED.*maintenance window/, "the guest's log says why");
 
   await m.waitForLog((l) => l.msg === 'executor exited' && l.session === String(s.id), 20_000);
   const after = await adminJson<SessionJson[]>('session', 'list');
@@ -154,7 +154,7 @@ test('vm rm ends the running sessions of the VM', async () => {
   assert.match(rm.stdout, /1 running session ended/);
   g.release();
   assert.equal(await g.done, 0);
-  assert.match(g.stderr(), /VGPU_ERR_KILLED.*VM doomed was removed/);
+  assert.match(g.stderr(), /VG_WIRE_STATUS_KILLED.*VM doomed was removed/);
 });
 
 test('usage totals grow after a guest runs kernels', async () => {

@@ -51,12 +51,12 @@ test('VGPU_LOG=debug traces every call with its duration', async () => {
   assert.match(r.stderr, /cuDeviceGetCount/);
 });
 
-test('an unreachable server makes cuInit return CUDA_ERROR_NO_DEVICE quickly, with a reason', async () => {
+test('an unreachable server makes cuInit return CUDA_ERROR_NO_DEVICE at once, with a reason', async (t) => {
   const prog = buildProgram('init_only');
-  const started = Date.now();
-  const r = await runGuest(prog, ['--server', `unix:${m.stateDir}/nobody-listens.sock`], { VGPU_LOG: 'warn' });
-  const ms = Date.now() - started;
+  // A connect timeout far past this test's own: a guest that waited for the server to appear
+  // would not finish in time.
+  const r = await runGuest(prog, ['--server', `unix:${m.stateDir}/nobody-listens.sock`], { VGPU_LOG: 'warn', VGPU_CONNECT_TIMEOUT_MS: '600000' }, 60_000);
+  t.diagnostic(r.stdout.trim());
   assert.match(r.stdout, /cuInit=100 /, r.stdout + r.stderr);
-  assert.ok(ms < 10_000, `took ${ms} ms`);
-  assert.ok(r.stderr.length > 0, 'the guest library says why');
+  assert.match(r.stderr, /cannot connect to unix:\S+nobody-listens\.sock: No such file or directory/, 'the guest library says why: the refusal itself');
 });

@@ -14,6 +14,6 @@ test('20 000 hostile frames: the mediator, its executors and a bystander tenant 
   assert.ok(r.batches >= 2, 'health was checked between batches, not only at the end');
   for (const k of KINDS) assert.ok((r.episodes[k] ?? 0) > 0, `some ${k} episodes ran`);
   assert.ok(r.attachedSessions > 0, 'some hostile sessions reached an executor');
-  assert.ok((r.errorsFromHost.VGPU_ERR_PROTOCOL ?? 0) > 0, 'malformed input was refused with VGPU_ERR_PROTOCOL');
+  assert.ok((r.errorsFromHost.VG_WIRE_STATUS_PROTOCOL ?? 0) > 0, 'malformed input was refused with VG_WIRE_STATUS_PROTOCOL');
   assert.ok(r.bystanderRounds > 0);
 });

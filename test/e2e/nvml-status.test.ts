@@ -14,8 +14,8 @@ import { buildProgram, kernelsFatbin, runGuest } from '../helpers/programs.js';
 import { getNvidiaSmi } from '../helpers/nvidia-smi.js';
 import { BIN } from '../helpers/paths.js';
 import { TestGuest } from '../helpers/guest.js';
-import { FrameType, PROTO_MAJOR } from '../../src/protocol/constants.js';
-import { VgpuErr } from '../../src/protocol/errors.js';
+import { FrameType, PROTO_MAJOR, PROTO_MINOR } from '../../src/protocol/constants.js';
+import { WireStatus } from '../../src/protocol/errors.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { decodeStatus, encodeHello } from '../../src/protocol/handshake.js';
 import { decodeStatusReply } from '../../src/protocol/status.js';
@@ -137,7 +137,7 @@ test('NVML in the same VM sees the busy guest: utilization, its pid and memory, 
 test('STATUS is answered before ATTACH without an executor; a bad STATUS ends only its connection', async () => {
   const g = await TestGuest.connect(m.socket);
   const wl = await g.hello();
-  assert.equal(wl.minor, 2);
+  assert.equal(wl.minor, PROTO_MINOR, 'a current guest gets the host\'s minor');
   const attachedBefore = m.logs.filter((l) => l.msg === 'session attached to executor').length;
   for (const id of [7, 8]) {
     g.send(encodeFrame(FrameType.STATUS, 0, id, 0));
@@ -150,7 +150,7 @@ test('STATUS is answered before ATTACH without an executor; a bad STATUS ends on
   g.send(encodeFrame(FrameType.STATUS, 0, 9, 0, Buffer.from([1])));
   const err = await g.next();
   assert.ok(err && err.type === FrameType.ERROR, 'a STATUS with a payload is a protocol error');
-  assert.equal(decodeStatus(err.payload).code, VgpuErr.PROTOCOL);
+  assert.equal(decodeStatus(err.payload).code, WireStatus.PROTOCOL);
   await g.waitClosed();
 
   // A minor-1 guest does not have the frame: for it, STATUS is an unknown type.

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 
 import { FrameType } from '../../src/protocol/constants.js';
-import { VgpuErr } from '../../src/protocol/errors.js';
+import { WireStatus } from '../../src/protocol/errors.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { decodeStatus } from '../../src/protocol/handshake.js';
 import { OP } from '../../src/protocol/gen/ops.js';
@@ -57,8 +57,8 @@ test('vm rm ends its connections that have not attached, and its attached ones',
   const rm = await m.api('DELETE', '/v1/vms/doomed');
   assert.equal(rm.status, 200);
   assert.equal((rm.json as { sessionsEnded: number }).sessionsEnded, 1);
-  await endedWith(idle, VgpuErr.KILLED, /VM doomed was removed/);
-  await endedWith(busy, VgpuErr.KILLED, /VM doomed was removed/);
+  await endedWith(idle, WireStatus.KILLED, /VM doomed was removed/);
+  await endedWith(busy, WireStatus.KILLED, /VM doomed was removed/);
   await assert.rejects(discovering(token), /unknown VM token/);
 });
 
@@ -70,8 +70,8 @@ test('a replaced token ends what it admitted; the new one works; token-less loca
   const rot = await m.api('POST', '/v1/vms/rotated/token');
   assert.equal(rot.status, 200);
   const fresh = (rot.json as { token: string }).token;
-  await endedWith(idle, VgpuErr.KILLED, /token of VM rotated was replaced/);
-  await endedWith(busy, VgpuErr.KILLED, /token of VM rotated was replaced/);
+  await endedWith(idle, WireStatus.KILLED, /token of VM rotated was replaced/);
+  await endedWith(busy, WireStatus.KILLED, /token of VM rotated was replaced/);
   await assert.rejects(discovering(old), /unknown VM token/);
   (await attached(fresh)).close();
   // Replacing the default VM's token leaves the guests that never used one.
@@ -92,7 +92,7 @@ test('without the admin API, a connection whose VM was removed from the store ca
     await new Promise<void>((resolve, reject) => execFile(join(BIN, 'vgpu-admin'),
       ['vm', 'rm', 'offline', '--state-dir', direct.stateDir], (err) => (err ? reject(err) : resolve())));
     g.send(encodeFrame(FrameType.ATTACH, 0, 0, 0));
-    await endedWith(g, VgpuErr.AUTH, /no longer valid/);
+    await endedWith(g, WireStatus.AUTH, /no longer valid/);
     assert.equal(direct.logs.filter((l) => l.msg === 'session attached to executor').length, 0);
   } finally {
     await direct.stop();

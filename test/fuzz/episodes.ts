@@ -13,7 +13,7 @@ import net from 'node:net';
 import { Flag, FrameType, HEADER_SIZE } from '../../src/protocol/constants.js';
 import { FrameParser, type Frame } from '../../src/protocol/frame.js';
 import { decodeStatus } from '../../src/protocol/handshake.js';
-import { VGPU_ERR_NAMES, type VgpuErrCode } from '../../src/protocol/errors.js';
+import { WireStatus } from '../../src/protocol/errors.js';
 import { OP } from '../../src/protocol/gen/ops.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { Writer } from '../../src/protocol/writer.js';
@@ -47,7 +47,7 @@ export class Stats {
   /** Frames the host sent back. */
   received = 0;
   readonly episodes = new Map<Kind, number>();
-  /** ERROR frames received, by VGPU_ERR name. */
+  /** ERROR frames received, by wire status name (VG_WIRE_STATUS_*). */
   readonly errors = new Map<string, number>();
   /** Sessions that reached ATTACHED. */
   attached = 0;
@@ -58,6 +58,9 @@ export class Stats {
     this.episodes.set(kind, (this.episodes.get(kind) ?? 0) + 1);
   }
 }
+
+/** VG_WIRE_STATUS_<name> by code, as the guest's log and the docs spell them. */
+const WIRE_STATUS_NAMES = new Map<number, string>(Object.entries(WireStatus).map(([name, code]) => [code, `VG_WIRE_STATUS_${name}`]));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -119,13 +122,14 @@ class Conn {
       }
       return;
     }
-    if (f.type === FrameType.PONG) return;
+    // Notices (kernel output, the host's shutdown) may come between any two answers.
+    if (f.type === FrameType.PONG || f.type === FrameType.NOTIFY) return;
     const own = { ...f, payload: Buffer.from(f.payload) };
     if (f.type === FrameType.ERROR) {
       let name = 'malformed';
       try {
         const code = decodeStatus(own.payload).code;
-        name = VGPU_ERR_NAMES[code as VgpuErrCode] ?? `code ${code}`;
+        name = WIRE_STATUS_NAMES.get(code) ?? `code ${code}`;
       } catch {
         /* counted as malformed */
       }

@@ -1,5 +1,5 @@
 // A Debian sid root filesystem with llama.cpp's CUDA backend, which brings NVIDIA's cudart 12.4,
-// cuBLAS/cuBLASLt 12.4, libcuda1 550 and nvidia-smi 550 (/work/shared/reference/real-clients-here.md).
+// cuBLAS/cuBLASLt 12.4, libcuda1 550 and nvidia-smi 550 (docs/reference/real-clients-here.md).
 // It is built once by test/guest-tree/build-tree.sh into a cache outside the repository, keyed by
 // the package list, and reused afterwards.
 //
@@ -12,12 +12,13 @@
 // the tree's ld.so.cache and the update-alternatives link.
 
 import { createHash } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-import { cacheDir } from './nvidia-smi.js';
+import { cacheDir } from './cache.js';
 import { GUEST_LIB_DIR, ROOT } from './paths.js';
+import { runCollect, type ProcessRun } from './spawn.js';
 
 export const SUITE = 'sid';
 export const PACKAGES: readonly string[] = ['llama.cpp', 'libggml0-backend-cuda', 'nvidia-smi'];
@@ -78,12 +79,7 @@ export interface TreeBind {
   guest: string;
 }
 
-export interface TreeRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+export type TreeRun = ProcessRun;
 
 export interface TreeRunOptions {
   /** The mediator's address (unix:PATH or tcp:HOST:PORT); a unix socket's folder is bound into the tree. */
@@ -134,25 +130,7 @@ export function runInTree(root: string, argv: string[], opts: TreeRunOptions): P
   const args = ['-m', '--propagation', 'private', 'sh', '-c', SHELL_SETUP, 'sh', root,
     ...binds.flatMap((b) => [b.host, b.guest]), '--', '/usr/bin/env', '-i', ...envArgs, ...argv];
   const timeoutMs = opts.timeoutMs ?? 120_000;
-  return new Promise((resolve, reject) => {
-    const p = spawn('unshare', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`${argv.join(' ')} timed out after ${timeoutMs} ms in the guest tree\nstdout:\n${stdout}\nstderr:\n${stderr.slice(-8000)}`));
-    }, timeoutMs);
-    p.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    p.on('close', (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runCollect('unshare', args, process.env, timeoutMs, `${argv.join(' ')} in the guest tree`);
 }
 
 /** The tree's folder holding NVIDIA's CUDA 12 user-space libraries (libcudart.so.12, libcublas.so.12). */

@@ -1,4 +1,5 @@
-// Starts a real vgpu-mediator (softgpu backend) in a temporary state dir for a test, and stops it.
+// Starts a real vgpu-mediator (softgpu backend unless asked for another) in a temporary state dir
+// for a test, and stops it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,6 +18,8 @@ export interface RunningMediator {
   admin?: string;
   /** Structured log lines the mediator (and its executors) printed so far. */
   logs: Array<Record<string, unknown>>;
+  /** Everything the mediator printed on stdout so far (its readiness line first). */
+  stdout(): string;
   waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** A request to the admin API as vgpu-admin makes it; the answer's status and parsed body. */
   api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }>;
@@ -31,17 +34,24 @@ export interface StartOptions {
   spareExecutors?: number;
   /** Admin API address (default 127.0.0.1:0, an ephemeral port); false for --http off. */
   http?: string | false;
+  /** A state directory of the caller's (kept at stop); default a fresh one, removed at stop. */
+  stateDir?: string;
+  /** The host driver (default softgpu); 'cuda' needs NVIDIA's driver and a GPU. */
+  backend?: 'softgpu' | 'cuda';
+  /** More mediator options. */
+  args?: string[];
 }
 
 export async function startMediator(opts: StartOptions = {}): Promise<RunningMediator> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'vgpu-test-'));
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'vgpu-test-'));
   const socket = join(stateDir, 'vgpu.sock');
-  const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', 'softgpu', '--default-vm', 'local',
+  const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', opts.backend ?? 'softgpu', '--default-vm', 'local',
     '--spare-executors', String(opts.spareExecutors ?? 1)];
   if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
-  args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'));
+  args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'), ...(opts.args ?? []));
   const proc = spawn(join(BIN, 'vgpu-mediator'), args, {
-    env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', ...opts.env },
+    // No grace time at stop unless a test asks for one: stop() ends the sessions left at once.
+    env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', VGPU_SHUTDOWN_GRACE: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -69,8 +79,8 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
       }
     }
   });
+  let out = '';
   const ready = await new Promise<{ listen: string[]; admin?: string | null }>((resolve, reject) => {
-    let out = '';
     const t = setTimeout(() => reject(new Error(`mediator did not become ready; logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)), 60_000);
     proc.stdout!.setEncoding('utf8');
     proc.stdout!.on('data', (d: string) => {
@@ -93,6 +103,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
     socket,
     server: `unix:${socket}`,
     logs,
+    stdout: () => out,
     waitForLog(pred, timeoutMs = 10_000) {
       const found = logs.find(pred);
       if (found) return Promise.resolve(found);
@@ -130,7 +141,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
         proc.kill('SIGTERM');
         await exited;
       }
-      rmSync(stateDir, { recursive: true, force: true });
+      if (!opts.stateDir) rmSync(stateDir, { recursive: true, force: true });
     },
   };
   if (tcp) m.tcp = tcp;

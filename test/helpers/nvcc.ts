@@ -2,11 +2,12 @@
 // application can link the runtime, and runs them against vgpu's guest libcuda.so.1 (never
 // NVIDIA's): the guest library comes first on the loader path.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { BUILD, GUEST_LIB_DIR, ROOT } from './paths.js';
+import { runCollect, type ProcessRun } from './spawn.js';
 
 const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 export const NVCC = join(CUDA_HOME, 'bin', 'nvcc');
@@ -63,12 +64,7 @@ export function buildCudaProgram(name: string, flavour: CudartFlavour): string {
   return out;
 }
 
-export interface CudaRunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+export type CudaRunResult = ProcessRun;
 
 /**
  * Runs a built program with the guest library first on the loader path (and, for the shared
@@ -78,28 +74,7 @@ export function runCudaProgram(prog: string, flavour: CudartFlavour, server: str
   timeoutMs = 120_000): Promise<CudaRunResult> {
   const libPath = [GUEST_LIB_DIR, ...(flavour === 'shared' ? [CUDA_LIB] : []), process.env.LD_LIBRARY_PATH ?? '']
     .filter((p) => p !== '').join(':');
-  return new Promise((resolve, reject) => {
-    const p = spawn(prog, [], {
-      env: { ...process.env, LD_LIBRARY_PATH: libPath, VGPU_SERVER: server, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`${prog} timed out after ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr.slice(-8000)}`));
-    }, timeoutMs);
-    p.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    p.on('close', (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runCollect(prog, [], { ...process.env, LD_LIBRARY_PATH: libPath, VGPU_SERVER: server, ...env }, timeoutMs, prog);
 }
 
 /** The loader's view: which libcuda.so.1 and libcudart the program really loads. */

@@ -1,22 +1,19 @@
 // NVIDIA's own nvidia-smi (535, Debian 12 non-free), fetched with apt into a cache outside the
 // repository ($VGPU_CACHE_DIR, else ~/.cache/vgpu). It uses a private sources list and private
 // state directories, so the machine's apt configuration is never read or changed
-// (/work/shared/reference/real-clients-here.md). Tests skip, with the reason, only when apt cannot
+// (docs/reference/real-clients-here.md). Tests skip, with the reason, only when apt cannot
 // reach the mirror.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+
+import { cacheDir } from './cache.js';
 
 const SOURCES = 'deb http://deb.debian.org/debian bookworm main contrib non-free non-free-firmware\n';
 const BINARY = 'usr/lib/nvidia/current/nvidia-smi';
 
 export type NvidiaSmi = { path: string } | { skip: string };
-
-export function cacheDir(): string {
-  return process.env.VGPU_CACHE_DIR ?? join(homedir(), '.cache', 'vgpu');
-}
 
 function run(cmd: string, args: string[], cwd: string): void {
   execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });

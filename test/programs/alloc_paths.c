@@ -2,6 +2,23 @@
  * Every allocation path under a VM's memory quota. Runs the steps given as arguments and prints
  * one line per step:
  *   info          "info free=<MiB> total=<MiB>" (cuMemGetInfo)
+ *   alloc:MIB     "alloc <MIB> -> <CUresult>" (cuMemAlloc; its last byte is set, so the memory is
+ *                 real)
+ *   global:MIB    "global <MIB> -> <CUresult>" (cuModuleLoadData of a PTX module whose one
+ *                 .global array takes MIB MiB of device memory; its last byte is set through
+ *                 cuModuleGetGlobal)
+ *   lib:MIB       "lib <MIB> -> <CUresult>" (cuLibraryLoadData of the same PTX while no context
+ *                 is current, as a library needs none; then, in the primary context, its last
+ *                 byte is set through cuLibraryGetGlobal)
+ *   unload        "unload <n> -> <CUresult>" (cuModuleUnload of every module and cuLibraryUnload
+ *                 of every library loaded)
+ *   reset         "reset -> <CUresult>": cuDevicePrimaryCtxReset, then the primary context is
+ *                 retained again and made current and the stream made anew (the reset destroyed
+ *                 it); what was allocated in the context (not stream-ordered memory) is forgotten
+ *   ctx:MIB:GMIB  "ctx <MIB> <GMIB> -> <alloc>,<global>,<destroy>": in a context of its own
+ *                 (cuCtxCreate), cuMemAlloc of MIB MiB and a module with a GMIB MiB global, then
+ *                 cuCtxDestroy and the primary context is current again
+ *   hold          prints "holding" and waits for a line on stdin (keeps what it holds meanwhile)
  *   pitch:W:H     "pitch W H -> <CUresult> pitch=<bytes>" (cuMemAllocPitch, 4-byte elements; rows
  *                 are filled with cuMemsetD32 and the last one read back, so the memory is real)
  *   async:MIB     "async <MIB> -> <CUresult>" (cuMemAllocAsync on a stream: the default pool)
@@ -20,12 +37,47 @@
 static CUdeviceptr held[MAX_HELD];
 static int held_async[MAX_HELD];
 static int nheld;
+static CUmodule modules[MAX_HELD];
+static int nmodules;
+static CUlibrary libraries[MAX_HELD];
+static int nlibraries;
 
 static void keep(CUdeviceptr p, int async) {
   if (nheld < MAX_HELD) {
     held[nheld] = p;
     held_async[nheld++] = async;
   }
+}
+
+/* softgpu follows every block of device memory with one 256-byte guard granule: a global this
+ * much smaller than MIB MiB takes exactly MIB MiB of the device. */
+#define GUARD 256
+
+/* Loads PTX with one .global array, "big", taking `mib` MiB: as a module into the current context,
+ * or as a library (into `lib`) while no context is current, as a library needs none. Then sets
+ * the global's last byte, for a library in context `c`. */
+static CUresult load_global(size_t mib, CUmodule *mod, CUlibrary *lib, CUcontext c) {
+  char ptx[512];
+  snprintf(ptx, sizeof ptx,
+           ".version 7.0\n.target sm_52\n.address_size 64\n"
+           ".visible .global .align 256 .b32 big[%zu];\n", ((mib << 20) - GUARD) / 4);
+  CUresult r;
+  if (lib) {
+    CUcontext popped;
+    r = cuCtxPopCurrent(&popped);
+    if (r == CUDA_SUCCESS) r = cuLibraryLoadData(lib, ptx, NULL, NULL, 0, NULL, NULL, 0);
+    if (cuCtxSetCurrent(c)) return CUDA_ERROR_UNKNOWN;
+  } else {
+    r = cuModuleLoadData(mod, ptx);
+  }
+  if (r) return r;
+  CUdeviceptr p = 0;
+  size_t n = 0;
+  r = lib ? cuLibraryGetGlobal(&p, &n, *lib, "big") : cuModuleGetGlobal(&p, &n, *mod, "big");
+  if (r == CUDA_SUCCESS) r = cuMemsetD8(p + n - 1, 7, 1);
+  if (r && lib) cuLibraryUnload(*lib);
+  else if (r) cuModuleUnload(*mod);
+  return r;
 }
 
 static unsigned long long mib_used(CUmemoryPool pool) {
@@ -54,6 +106,69 @@ int main(int argc, char **argv) {
       size_t f = 0, t = 0;
       CUresult r = cuMemGetInfo(&f, &t);
       printf("info free=%zu total=%zu r=%d\n", f >> 20, t >> 20, (int)r);
+    } else if (!strncmp(argv[i], "alloc:", 6)) {
+      size_t mib = strtoul(argv[i] + 6, NULL, 10);
+      CUdeviceptr p = 0;
+      CUresult r = cuMemAlloc(&p, mib << 20);
+      if (r == CUDA_SUCCESS) {
+        keep(p, 0);
+        r = cuMemsetD8(p + (mib << 20) - 1, 7, 1);
+      }
+      printf("alloc %zu -> %d\n", mib, (int)r);
+    } else if (!strncmp(argv[i], "global:", 7)) {
+      size_t mib = strtoul(argv[i] + 7, NULL, 10);
+      CUmodule m;
+      CUresult r = load_global(mib, &m, NULL, NULL);
+      if (r == CUDA_SUCCESS && nmodules < MAX_HELD) modules[nmodules++] = m;
+      printf("global %zu -> %d\n", mib, (int)r);
+    } else if (!strncmp(argv[i], "lib:", 4)) {
+      size_t mib = strtoul(argv[i] + 4, NULL, 10);
+      CUlibrary l;
+      CUresult r = load_global(mib, NULL, &l, c);
+      if (r == CUDA_SUCCESS && nlibraries < MAX_HELD) libraries[nlibraries++] = l;
+      printf("lib %zu -> %d\n", mib, (int)r);
+    } else if (!strcmp(argv[i], "unload")) {
+      CUresult r = CUDA_SUCCESS;
+      int n = nmodules + nlibraries;
+      for (int k = 0; k < nmodules && r == CUDA_SUCCESS; k++) r = cuModuleUnload(modules[k]);
+      for (int k = 0; k < nlibraries && r == CUDA_SUCCESS; k++) r = cuLibraryUnload(libraries[k]);
+      nmodules = nlibraries = 0;
+      printf("unload %d -> %d\n", n, (int)r);
+    } else if (!strcmp(argv[i], "reset")) {
+      CUresult r = cuDevicePrimaryCtxReset(d);
+      if (r == CUDA_SUCCESS) r = cuDevicePrimaryCtxRetain(&c, d);
+      if (r == CUDA_SUCCESS) r = cuCtxSetCurrent(c);
+      if (r == CUDA_SUCCESS) r = cuStreamCreate(&s, CU_STREAM_NON_BLOCKING);
+      /* The reset freed the context's allocations and modules; stream-ordered ones stay. */
+      int k = 0;
+      for (int j = 0; j < nheld; j++) {
+        if (held_async[j]) {
+          held[k] = held[j];
+          held_async[k++] = 1;
+        }
+      }
+      nheld = k;
+      nmodules = 0;
+      printf("reset -> %d\n", (int)r);
+    } else if (!strncmp(argv[i], "ctx:", 4)) {
+      char *end;
+      size_t mib = strtoull(argv[i] + 4, &end, 10), gmib = strtoull(end + 1, NULL, 10);
+      CUcontext k;
+      CUdeviceptr p = 0;
+      CUmodule m;
+      CUresult ra = CUDA_ERROR_UNKNOWN, rg = CUDA_ERROR_UNKNOWN, rd = cuCtxCreate(&k, NULL, 0, d);
+      if (rd == CUDA_SUCCESS) {
+        ra = cuMemAlloc(&p, mib << 20);
+        if (ra == CUDA_SUCCESS) ra = cuMemsetD8(p + (mib << 20) - 1, 7, 1);
+        rg = load_global(gmib, &m, NULL, NULL);
+        rd = cuCtxDestroy(k);
+      }
+      if (cuCtxSetCurrent(c)) return 5;
+      printf("ctx %zu %zu -> %d,%d,%d\n", mib, gmib, (int)ra, (int)rg, (int)rd);
+    } else if (!strcmp(argv[i], "hold")) {
+      printf("holding\n");
+      char line[16];
+      if (!fgets(line, sizeof line, stdin)) break;
     } else if (!strncmp(argv[i], "pitch:", 6)) {
       char *end;
       size_t w = strtoull(argv[i] + 6, &end, 10), h = strtoull(end + 1, NULL, 10);

@@ -7,11 +7,9 @@
  * end it prints {"batches": N} and exits. Used by test/e2e/nvml-status.test.ts.
  *   busy FATBIN MIB ITERS
  */
-#include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
-#include "kernel_prog.h"
+#include "spin.h"
 
 static int batch(CUfunction k, void **args) {
   for (int i = 0; i < 4; i++) CK(cuLaunchKernel(k, 16, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
@@ -21,21 +19,12 @@ static int batch(CUfunction k, void **args) {
 
 int main(int argc, char **argv) {
   if (argc < 4) return 2;
-  const char *img = load_image(argv[1]);
-  if (!img) return 2;
   size_t mib = (size_t)atoi(argv[2]);
   int iters = atoi(argv[3]);
-  CUdevice d;
-  CUcontext c;
-  CUmodule m;
   CUfunction k;
   CUdeviceptr out, held;
-  CK(cuInit(0));
-  CK(cuDeviceGet(&d, 0));
-  CK(cuDevicePrimaryCtxRetain(&c, d));
-  CK(cuCtxSetCurrent(c));
-  CK(cuModuleLoadData(&m, img));
-  CK(cuModuleGetFunction(&k, m, "spin"));
+  int rc = spin_setup(argv[1], &k);
+  if (rc) return rc;
   CK(cuMemAlloc(&out, 16 * 128 * sizeof(float)));
   CK(cuMemAlloc(&held, mib << 20));
   void *args[] = {&out, &iters};

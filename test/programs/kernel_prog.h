@@ -1,7 +1,7 @@
 /*
  * What the test programs that run kernels of kernels.fatbin share: the image loader, stdin's end as
- * the test's "stop" signal, and CK, which ends main() with status 1 and one line naming the
- * driver call that failed and its result.
+ * the test's "stop" signal, and CK, which returns 1 from the calling function (from main: exit
+ * status 1) after one line naming the driver call that failed and its result.
  */
 #ifndef VG_TEST_KERNEL_PROG_H
 #define VG_TEST_KERNEL_PROG_H

@@ -5,26 +5,16 @@ export type WireKind = 'u32' | 'i32' | 'u64' | 'f32' | 'handle' | 'devptr';
 
 export interface CTypeInfo {
   kind: WireKind;
-  /** For handles: the guest handle kind (guest/common/impl/handles.h) and executor table kind. */
+  /** For handles: the guest handle kind (guest/cuda/gen/handle-kinds.h) and executor table kind. */
   handle?: HandleKind;
 }
 
-import type { HandleKind } from '../../src/protocol/handles.js';
+import { HANDLE_KINDS, type HandleKind } from '../../src/protocol/handles.js';
 
 export type { HandleKind };
 
-export const HANDLE_TYPES: Record<string, HandleKind> = {
-  CUcontext: 'context',
-  CUstream: 'stream',
-  CUevent: 'event',
-  CUmodule: 'module',
-  CUfunction: 'function',
-  CUlibrary: 'library',
-  CUkernel: 'kernel',
-  CUgraph: 'graph',
-  CUgraphExec: 'graphexec',
-  CUmemoryPool: 'mempool',
-};
+/** CUDA handle type -> kind, from the one list of kinds (src/protocol/handles.ts). */
+export const HANDLE_TYPES: ReadonlyMap<string, HandleKind> = new Map(HANDLE_KINDS.map((h) => [h.cType, h.kind]));
 
 const SCALARS: Record<string, WireKind> = {
   int: 'i32',
@@ -51,13 +41,13 @@ const SCALARS: Record<string, WireKind> = {
 };
 
 export function cTypeInfo(base: string): CTypeInfo | undefined {
-  const h = HANDLE_TYPES[base];
+  const h = HANDLE_TYPES.get(base);
   if (h) return { kind: 'handle', handle: h };
   const k = SCALARS[base];
   return k ? { kind: k } : undefined;
 }
 
-/** Guest C enum name of a handle kind (guest/common/impl/handles.h). */
+/** Guest C enum name of a handle kind (guest/cuda/gen/handle-kinds.h). */
 export function guestHandleEnum(h: HandleKind): string {
   return `VG_H_${h.toUpperCase()}`;
 }

@@ -123,7 +123,9 @@ function remoteHandler(fn: FnSpec): string {
         post.push(`  w.u64(x.newHandle('${p.info!.handle}', x.readU64(${buf})));`);
       } else if (a.alloc) {
         post.push(`  const ${p.name} = ${outRead(p, buf)};`);
-        post.push(`  x.afterAlloc(${p.name}, ${a.alloc.replace(/\b([A-Za-z_]\w*)\b/g, '$1')});`);
+        // Made on a stream: a stream-ordered allocation, which its pool owns (not the context).
+        const owner = stream ? ", 'pool'" : '';
+        post.push(`  x.afterAlloc(${p.name}, ${a.alloc.replace(/\b([A-Za-z_]\w*)\b/g, '$1')}${owner});`);
         post.push(`  ${outWrite(p, p.name)}`);
       } else {
         post.push(`  ${outWrite(p, outRead(p, buf))}`);

@@ -2,6 +2,7 @@
 // linker version script. The stubs call the runtime in guest/common/impl/rpc.h.
 
 import type { FnSpec, Param } from './spec.js';
+import { HANDLE_KINDS } from '../../src/protocol/handles.js';
 import { guestHandleEnum } from './ctypes.js';
 
 const EXPORT = 'VG_GEN_EXPORT';
@@ -119,6 +120,25 @@ ${defs}
 
 /* Name of a wire id for tracing; "?" for an unknown id. */
 const char *vg_op_name(uint32_t op);
+
+#endif
+`;
+}
+
+/** The guest's handle kinds (guest/common/impl/handles.h tags handle values with them). Local to
+ * the guest: the wire carries remote ids, never these numbers. */
+export function emitHandleKinds(banner: string): string {
+  const kinds = HANDLE_KINDS.map((h, i) => `  ${guestHandleEnum(h.kind)} = ${i + 1}, /* ${h.cType} */`).join('\n');
+  return `${banner}
+/* Kinds of the guest's tagged handles, in the order of src/protocol/handles.ts. */
+#ifndef VG_GEN_HANDLE_KINDS_H
+#define VG_GEN_HANDLE_KINDS_H
+
+typedef enum vg_hkind {
+  VG_H_NONE = 0,
+${kinds}
+  VG_H_KIND_COUNT
+} vg_hkind;
 
 #endif
 `;

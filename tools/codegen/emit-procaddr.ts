@@ -1,5 +1,5 @@
 // cuGetProcAddress table: (base name, flags, version) -> exported entry point, exactly as NVIDIA's
-// driver resolves it (shared/reference/cuGetProcAddress_table.tsv, measured on a real driver).
+// driver resolves it (spec/ref/cuGetProcAddress_table.tsv, measured on a real driver).
 
 export interface ProcRow {
   base: string;

@@ -9,20 +9,8 @@
 
 #include <stdint.h>
 
-typedef enum vg_hkind {
-  VG_H_NONE = 0,
-  VG_H_CONTEXT = 1,
-  VG_H_STREAM = 2,
-  VG_H_EVENT = 3,
-  VG_H_MODULE = 4,
-  VG_H_FUNCTION = 5,
-  VG_H_LIBRARY = 6,
-  VG_H_KERNEL = 7,
-  VG_H_GRAPH = 8,
-  VG_H_GRAPHEXEC = 9,
-  VG_H_MEMPOOL = 10,
-  VG_H_KIND_COUNT
-} vg_hkind;
+/* vg_hkind: VG_H_NONE, one VG_H_<KIND> per kind of src/protocol/handles.ts, VG_H_KIND_COUNT. */
+#include "handle-kinds.h"
 
 /* Allocates a slot for a remote object; returns the handle value (never NULL, never (void*)-1). */
 void *vg_handle_new(vg_hkind kind, uint64_t rid, void *data);

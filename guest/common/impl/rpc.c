@@ -112,8 +112,21 @@ void vg_put_str(vg_call *c, const char *s) {
   if (q && n) memcpy(q, s, n);
 }
 
+/* What the driver answers for a handle that names nothing: memory pools are checked as values
+ * (their entry points document CUDA_ERROR_INVALID_VALUE only), and a NULL graph or graph exec is
+ * a bad argument rather than a bad handle. */
+static CUresult bad_handle(vg_hkind kind, const void *h) {
+  switch (kind) {
+  case VG_H_CONTEXT: return CUDA_ERROR_INVALID_CONTEXT;
+  case VG_H_MEMPOOL: return CUDA_ERROR_INVALID_VALUE;
+  case VG_H_GRAPH:
+  case VG_H_GRAPHEXEC: return h ? CUDA_ERROR_INVALID_HANDLE : CUDA_ERROR_INVALID_VALUE;
+  default: return CUDA_ERROR_INVALID_HANDLE;
+  }
+}
+
 void vg_put_handle(vg_call *c, vg_hkind kind, const void *h, int nullable) {
-  CUresult bad = kind == VG_H_CONTEXT ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE;
+  CUresult bad = bad_handle(kind, h);
   uintptr_t v = (uintptr_t)h;
   uint64_t rid = 0;
   if (kind == VG_H_STREAM && v <= 2) {
@@ -211,8 +224,9 @@ CUresult vg_call_begin(vg_call *c, uint32_t op, uint32_t flags) {
   if (!vg_session_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   uint64_t ctx_rid = 0;
   void *cur = vg_ctx_current();
-  /* A primary context not yet retained has remote id 0: "no context" for the executor. */
+  /* Only a primary context that is not active has remote id 0 (created ones always have one). */
   if (cur && vg_handle_get(cur, VG_H_CONTEXT, &ctx_rid, NULL) != 0) ctx_rid = 0;
+  else if (cur && ctx_rid == 0) ctx_rid = VG_CTX_INACTIVE_PRIMARY;
   if (vg_session_lock() != VG_SESS_OK) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   c->id = vg_session_next_id();
   c->req_len = 0;
@@ -234,8 +248,9 @@ static CUresult malformed(vg_call *c, const char *what) {
   return CUDA_ERROR_DEVICE_UNAVAILABLE;
 }
 
-/* Reads frames until one that belongs to this call; NOTIFY frames are reserved and skipped.
- * Returns 0 with *h filled, or a CUresult after failing the session. */
+/* Reads frames until one that belongs to this call, acting on the notices (NOTIFY) in between:
+ * kernel output the host flushed while serving the call comes just before its reply. Returns 0
+ * with *h filled, or a CUresult after failing the session. */
 static CUresult next_reply_hdr(vg_call *c, vg_frame_hdr *h) {
   for (;;) {
     if (vg_session_read_hdr(h)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
@@ -244,12 +259,7 @@ static CUresult next_reply_hdr(vg_call *c, vg_frame_hdr *h) {
       return CUDA_ERROR_DEVICE_UNAVAILABLE;
     }
     if (h->type == VG_FT_NOTIFY) {
-      uint8_t sink[4096];
-      for (size_t left = h->len; left;) {
-        size_t k = left < sizeof sink ? left : sizeof sink;
-        if (vg_session_read(sink, k)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
-        left -= k;
-      }
+      if (vg_session_notice(h)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
       continue;
     }
     if (h->type != VG_FT_REPLY) return malformed(c, "unexpected frame type");

@@ -6,7 +6,7 @@
 
 #include "conf.h"
 #include "conn.h"
-#include "errors.h"
+#include "wire_status.h"
 #include "handles.h"
 #include "log.h"
 #include "status.h"
@@ -156,7 +156,7 @@ static int read_welcome(int fd, uint64_t deadline, vg_welcome *out, char *err, s
   if (h.type == VG_FT_ERROR) {
     vg_errmsg e;
     if (vg_error_decode(p, h.len, &e) == 0)
-      snprintf(err, errcap, "host refused the session: %s: %.*s", vg_err_name(e.code), (int)e.msg_len, e.msg);
+      snprintf(err, errcap, "host refused the session: %s: %.*s", vg_wire_status_name(e.code), (int)e.msg_len, e.msg);
     else
       snprintf(err, errcap, "host refused the session (malformed ERROR frame)");
     free(p);
@@ -248,6 +248,84 @@ const vg_welcome *vg_session_welcome(void) { return __atomic_load_n(&g_welcome, 
 
 int vg_session_strict_sync(void) { return g_strict; }
 
+/* ---- notices (docs/protocol.md, "Notices") ---- */
+
+/* Kernel output is passed on in pieces of this size: it is written out as it arrives. */
+#define NOTICE_CHUNK (64u * 1024u)
+
+static void write_output(FILE *f, const uint8_t *p, size_t n) {
+  if (fwrite(p, 1, n, f) != n) clearerr(f); /* a program that closed its stdout loses the output, as with CUDA */
+}
+
+/* Reads the payload of a NOTIFY whose header is in h and acts on it: kernel output goes to this
+ * process's stdout or stderr (through stdio, so it keeps its place among the program's own
+ * buffered output), a shutdown notice is logged. Returns 0, a negative errno when the read
+ * fails, or a vg_wire_err for a malformed notice. */
+static int take_notice(const vg_frame_hdr *h, uint64_t deadline) {
+  static uint8_t buf[NOTICE_CHUNK]; /* under g_lock */
+  FILE *out = h->op == VG_NOTICE_STDOUT ? stdout : h->op == VG_NOTICE_STDERR ? stderr : NULL;
+  if (h->op == VG_NOTICE_SHUTDOWN) {
+    vg_errmsg m;
+    int r, e;
+    if (h->len > sizeof buf) return VG_WIRE_ESTR;
+    if ((r = vg_conn_read(g_fd, buf, h->len, deadline)) != 0) return r;
+    if ((e = vg_error_decode(buf, h->len, &m)) != 0) return e;
+    /* m.code carries the grace time (the payload has ERROR's layout). */
+    vg_log(VG_LOG_WARN, "the host is shutting down; %u s to finish (%.*s)", (m.code + 999u) / 1000u,
+           (int)(m.msg_len > 400 ? 400 : m.msg_len), m.msg);
+    return 0;
+  }
+  for (size_t left = h->len; left;) {
+    size_t k = left < sizeof buf ? left : sizeof buf;
+    int r = vg_conn_read(g_fd, buf, k, deadline);
+    if (r) return r;
+    if (out) write_output(out, buf, k); /* an unknown notice is skipped */
+    left -= k;
+  }
+  if (out) fflush(out);
+  return 0;
+}
+
+/* Reads the next frame header, first taking any notices in front of it (a host that predates
+ * them sends none, and a NOTIFY from it stays the caller's to reject). Returns 0, a negative
+ * errno, or a vg_wire_err. */
+static int next_hdr(vg_frame_hdr *h, uint64_t deadline) {
+  uint8_t hb[VG_FRAME_HDR_LEN];
+  for (;;) {
+    int r = vg_conn_read(g_fd, hb, sizeof hb, deadline);
+    if (r || (r = vg_wire_get_hdr(hb, h)) != 0) return r;
+    if (h->type != VG_FT_NOTIFY || g_minor < VG_PROTO_MINOR_NOTICE) return 0;
+    if ((r = take_notice(h, deadline)) != 0) return r;
+  }
+}
+
+/* Why reading an answer failed, for the session's loss. */
+static void read_failure(char *why, size_t cap, const char *what, int r) {
+  if (r < 0) snprintf(why, cap, "no answer to %s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  else snprintf(why, cap, "malformed answer to %s: %s", what, vg_wire_strerror(r));
+}
+
+static int io_fail(const char *what, int r) {
+  char why[160];
+  if (r == -ETIMEDOUT)
+    snprintf(why, sizeof why, "%s: no progress within %d ms (VGPU_CALL_TIMEOUT_MS)", what, g_call_timeout_ms);
+  else
+    snprintf(why, sizeof why, "%s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  vg_session_fail(why);
+  return -1;
+}
+
+int vg_session_notice(const vg_frame_hdr *h) {
+  /* A notice is read within a call, under the same limit as the reply it comes before. */
+  int r = take_notice(h, deadline_after(g_call_timeout_ms));
+  if (!r) return 0;
+  if (r < 0) return io_fail("receive failed", r);
+  char why[160];
+  snprintf(why, sizeof why, "malformed notice from the host: %s", vg_wire_strerror(r));
+  vg_session_fail(why);
+  return -1;
+}
+
 /* Asks for the session's executor before the first CALL (docs/protocol.md, "Handshake"): ATTACH,
  * then nothing until ATTACHED. A refusal or a failure leaves the session lost. */
 static void do_attach(void) {
@@ -261,13 +339,11 @@ static void do_attach(void) {
   vg_wire_put_hdr(hb, &h);
   if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
     snprintf(why, sizeof why, "cannot send ATTACH: %s", strerror(-r));
-  } else if ((r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
+  } else if ((r = next_hdr(&h, deadline)) != 0) {
     if (r == -ETIMEDOUT)
       snprintf(why, sizeof why, "no answer to ATTACH within %d ms (VGPU_ATTACH_TIMEOUT_MS)", limit);
     else
-      snprintf(why, sizeof why, "no answer to ATTACH: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
-  } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
-    snprintf(why, sizeof why, "malformed answer to ATTACH: %s", vg_wire_strerror(e));
+      read_failure(why, sizeof why, "ATTACH", r);
   } else if (h.type != VG_FT_ATTACHED && h.type != VG_FT_ERROR) {
     snprintf(why, sizeof why, "frame type %u in place of ATTACHED", h.type);
   } else if (!(p = malloc(h.len ? h.len : 1))) {
@@ -277,7 +353,7 @@ static void do_attach(void) {
   } else if ((e = vg_error_decode(p, h.len, &st)) != 0) {
     snprintf(why, sizeof why, "malformed ATTACHED: %s", vg_wire_strerror(e));
   } else if (h.type == VG_FT_ERROR || st.code != 0) {
-    snprintf(why, sizeof why, "host refused the GPU: %s: %.*s", vg_err_name(st.code),
+    snprintf(why, sizeof why, "host refused the GPU: %s: %.*s", vg_wire_status_name(st.code),
              (int)(st.msg_len > 400 ? 400 : st.msg_len), st.msg);
   } else {
     g_attached = 1;
@@ -318,16 +394,6 @@ void vg_session_fail(const char *why) {
   g_fd = -1;
   g_batch_len = 0;
   g_state = ST_LOST;
-}
-
-static int io_fail(const char *what, int r) {
-  char why[160];
-  if (r == -ETIMEDOUT)
-    snprintf(why, sizeof why, "%s: no progress within %d ms (VGPU_CALL_TIMEOUT_MS)", what, g_call_timeout_ms);
-  else
-    snprintf(why, sizeof why, "%s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
-  vg_session_fail(why);
-  return -1;
 }
 
 int vg_session_send(const uint8_t *frame, size_t n) {
@@ -376,7 +442,7 @@ void vg_session_host_error(const vg_frame_hdr *h) {
   uint8_t *p = malloc(h->len ? h->len : 1);
   vg_errmsg e;
   if (p && vg_session_read(p, h->len) == 0 && vg_error_decode(p, h->len, &e) == 0)
-    snprintf(why, sizeof why, "host ended the session: %s: %.*s", vg_err_name(e.code),
+    snprintf(why, sizeof why, "host ended the session: %s: %.*s", vg_wire_status_name(e.code),
              (int)(e.msg_len > 400 ? 400 : e.msg_len), e.msg);
   else
     snprintf(why, sizeof why, "host ended the session (unreadable ERROR frame)");
@@ -396,10 +462,8 @@ static int status_exchange(vg_status *out) {
   vg_wire_put_hdr(hb, &h);
   if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
     snprintf(why, sizeof why, "cannot send STATUS: %s", strerror(-r));
-  } else if ((r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
-    snprintf(why, sizeof why, "no answer to STATUS: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
-  } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
-    snprintf(why, sizeof why, "malformed answer to STATUS: %s", vg_wire_strerror(e));
+  } else if ((r = next_hdr(&h, deadline)) != 0) {
+    read_failure(why, sizeof why, "STATUS", r);
   } else if (h.type == VG_FT_ERROR) {
     vg_session_host_error(&h);
     return -1;

@@ -62,5 +62,9 @@ int vg_session_read_hdr(vg_frame_hdr *h);
 void vg_session_fail(const char *why);
 /* The ERROR frame the host sent in place of a reply: logs it and fails the session. */
 void vg_session_host_error(const vg_frame_hdr *h);
+/* A NOTIFY frame met while waiting for a reply (docs/protocol.md, "Notices"): its payload is read
+ * and acted on (kernel output written to stdout or stderr, a shutdown notice logged). Returns 0,
+ * or -1 after failing the session. */
+int vg_session_notice(const vg_frame_hdr *h);
 
 #endif

@@ -7,8 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Board records are structs of uint32_t fields in wire order (status.h), so they are read and
+ * written as arrays of that many values. */
 #define BOARD_FIELDS 6u
 #define CLOCK_FIELDS 5u
+_Static_assert(sizeof(vg_status_board) == BOARD_FIELDS * sizeof(uint32_t), "vg_status_board is its wire fields");
+_Static_assert(sizeof(vg_status_clocks) == CLOCK_FIELDS * sizeof(uint32_t), "vg_status_clocks is its wire fields");
+
+/* count records of `fields` u32 values from recs, as one extension entry's bytes in *buf. */
+static vg_ext records_ext(uint16_t tag, const void *recs, uint32_t count, unsigned fields, vg_wr *buf) {
+  const uint8_t *p = recs;
+  vg_wr_init(buf, VG_MAX_PAYLOAD);
+  for (size_t i = 0; i < (size_t)count * fields; i++) {
+    uint32_t v;
+    memcpy(&v, p + i * sizeof v, sizeof v);
+    vg_wr_u32(buf, v);
+  }
+  return (vg_ext){tag, (uint32_t)buf->len, buf->p};
+}
 
 int vg_status_encode(vg_wr *w, const vg_status *s) {
   vg_wr_u32(w, s->window_ms);
@@ -24,25 +40,21 @@ int vg_status_encode(vg_wr *w, const vg_status *s) {
       vg_wr_u64(w, d->proc[j].used);
     }
   }
-  vg_wr_u32(w, (s->board ? 1u : 0u) + (s->clocks ? 1u : 0u));
+  vg_ext ext[2];
+  vg_wr buf[2];
+  uint32_t n = 0;
   if (s->board) {
-    vg_wr_u16(w, VG_STATUS_EXT_BOARD);
-    vg_wr_u32(w, s->count * BOARD_FIELDS * 4u);
-    for (uint32_t i = 0; i < s->count; i++) {
-      const vg_status_board *b = &s->board[i];
-      const uint32_t v[BOARD_FIELDS] = {b->temp_c, b->power_mw, b->power_limit_mw, b->sm_mhz, b->mem_mhz, b->fan_pct};
-      for (unsigned k = 0; k < BOARD_FIELDS; k++) vg_wr_u32(w, v[k]);
-    }
+    ext[n] = records_ext(VG_STATUS_EXT_BOARD, s->board, s->count, BOARD_FIELDS, &buf[n]);
+    n++;
   }
   if (s->clocks) {
-    vg_wr_u16(w, VG_STATUS_EXT_BOARD_CLOCKS);
-    vg_wr_u32(w, s->count * CLOCK_FIELDS * 4u);
-    for (uint32_t i = 0; i < s->count; i++) {
-      const vg_status_clocks *c = &s->clocks[i];
-      const uint32_t v[CLOCK_FIELDS] = {c->gfx_mhz, c->sm_max_mhz, c->mem_max_mhz, c->gfx_max_mhz, c->pstate};
-      for (unsigned k = 0; k < CLOCK_FIELDS; k++) vg_wr_u32(w, v[k]);
-    }
+    ext[n] = records_ext(VG_STATUS_EXT_BOARD_CLOCKS, s->clocks, s->count, CLOCK_FIELDS, &buf[n]);
+    n++;
   }
+  for (uint32_t i = 0; i < n; i++)
+    if (buf[i].err && !w->err) w->err = buf[i].err;
+  vg_ext_encode(w, ext, n);
+  for (uint32_t i = 0; i < n; i++) vg_wr_free(&buf[i]);
   return w->err;
 }
 
@@ -55,59 +67,41 @@ void vg_status_free(vg_status *s) {
   memset(s, 0, sizeof *s);
 }
 
-static int decode_board(vg_rd *r, uint32_t len, vg_status *s) {
-  if (len != s->count * BOARD_FIELDS * 4u) return VG_WIRE_ESHORT;
-  free(s->board);
-  s->board = NULL;
-  if (s->count == 0) return 0;
-  if (!(s->board = calloc(s->count, sizeof *s->board))) return VG_WIRE_ENOMEM;
-  for (uint32_t i = 0; i < s->count; i++) {
-    vg_status_board *b = &s->board[i];
-    b->temp_c = vg_rd_u32(r);
-    b->power_mw = vg_rd_u32(r);
-    b->power_limit_mw = vg_rd_u32(r);
-    b->sm_mhz = vg_rd_u32(r);
-    b->mem_mhz = vg_rd_u32(r);
-    b->fan_pct = vg_rd_u32(r);
+/* The inverse of records_ext: count records of `fields` u32 values, or NULL with *err set (0 when
+ * count is 0). */
+static void *ext_records(const vg_ext *e, uint32_t count, unsigned fields, int *err) {
+  *err = 0;
+  if (e->len != count * fields * sizeof(uint32_t)) {
+    *err = VG_WIRE_ESHORT;
+    return NULL;
   }
-  return r->err;
+  if (count == 0) return NULL;
+  uint8_t *p = calloc(count, fields * sizeof(uint32_t));
+  if (!p) {
+    *err = VG_WIRE_ENOMEM;
+    return NULL;
+  }
+  vg_rd r;
+  vg_rd_init(&r, e->data, e->len);
+  for (size_t i = 0; i < (size_t)count * fields; i++) {
+    uint32_t v = vg_rd_u32(&r);
+    memcpy(p + i * sizeof v, &v, sizeof v);
+  }
+  return p;
 }
 
-static int decode_clocks(vg_rd *r, uint32_t len, vg_status *s) {
-  if (len != s->count * CLOCK_FIELDS * 4u) return VG_WIRE_ESHORT;
-  free(s->clocks);
-  s->clocks = NULL;
-  if (s->count == 0) return 0;
-  if (!(s->clocks = calloc(s->count, sizeof *s->clocks))) return VG_WIRE_ENOMEM;
-  for (uint32_t i = 0; i < s->count; i++) {
-    vg_status_clocks *c = &s->clocks[i];
-    c->gfx_mhz = vg_rd_u32(r);
-    c->sm_max_mhz = vg_rd_u32(r);
-    c->mem_max_mhz = vg_rd_u32(r);
-    c->gfx_max_mhz = vg_rd_u32(r);
-    c->pstate = vg_rd_u32(r);
+/* One entry of the extension block; tags this codec does not know are skipped. */
+static int status_ext(void *ctx, const vg_ext *e) {
+  vg_status *s = ctx;
+  int err = 0;
+  if (e->tag == VG_STATUS_EXT_BOARD) {
+    free(s->board);
+    s->board = ext_records(e, s->count, BOARD_FIELDS, &err);
+  } else if (e->tag == VG_STATUS_EXT_BOARD_CLOCKS) {
+    free(s->clocks);
+    s->clocks = ext_records(e, s->count, CLOCK_FIELDS, &err);
   }
-  return r->err;
-}
-
-/* The extension block: u32 count, then count x (u16 tag, u32 len, len bytes). */
-static int decode_ext(vg_rd *r, vg_status *s) {
-  uint32_t count = vg_rd_u32(r);
-  if (r->err) return r->err;
-  if (count > VG_MAX_EXTS) return VG_WIRE_ELIMIT;
-  for (uint32_t i = 0; i < count; i++) {
-    uint16_t tag = vg_rd_u16(r);
-    uint32_t len = vg_rd_u32(r);
-    if (r->err) return r->err;
-    const uint8_t *v = vg_rd_raw(r, len);
-    if (!v) return VG_WIRE_ESTR; /* a length past the payload, as in the WELCOME's block */
-    if (tag != VG_STATUS_EXT_BOARD && tag != VG_STATUS_EXT_BOARD_CLOCKS) continue;
-    vg_rd sub;
-    vg_rd_init(&sub, v, len);
-    int e = tag == VG_STATUS_EXT_BOARD ? decode_board(&sub, len, s) : decode_clocks(&sub, len, s);
-    if (e) return e;
-  }
-  return 0;
+  return err;
 }
 
 int vg_status_decode(const uint8_t *p, size_t n, vg_status *s) {
@@ -151,13 +145,7 @@ int vg_status_decode(const uint8_t *p, size_t n, vg_status *s) {
       d->proc[j].used = vg_rd_u64(&r);
     }
   }
-  if ((err = decode_ext(&r, s)) != 0) goto fail;
-  if (r.err) {
-    err = r.err;
-    goto fail;
-  }
-  if (r.pos == r.len) return 0;
-  err = VG_WIRE_ETRAIL;
+  if ((err = vg_ext_decode(&r, status_ext, s)) == 0 && (err = vg_rd_finish(&r)) == 0) return 0;
 fail:
   vg_status_free(s);
   return err;

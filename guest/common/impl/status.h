@@ -31,7 +31,8 @@ typedef struct vg_status_dev {
   vg_status_proc *proc;
 } vg_status_dev;
 
-/* Physical-board readings from the host's NVML, in NVML units; VG_BOARD_UNKNOWN where unread. */
+/* Physical-board readings from the host's NVML, in NVML units; VG_BOARD_UNKNOWN where unread.
+ * Both board records hold only their wire fields, in wire order (the codec relies on it). */
 typedef struct vg_status_board {
   uint32_t temp_c, power_mw, power_limit_mw, sm_mhz, mem_mhz, fan_pct;
 } vg_status_board;

@@ -123,6 +123,12 @@ const char *vg_rd_str(vg_rd *r, size_t *n) {
 
 const uint8_t *vg_rd_raw(vg_rd *r, size_t n) { return take(r, n, VG_WIRE_ESHORT); }
 
+/* Payload decoders reject bytes after the last field, as the TypeScript codec does. */
+int vg_rd_finish(const vg_rd *r) {
+  if (r->err) return r->err;
+  return r->pos == r->len ? VG_WIRE_OK : VG_WIRE_ETRAIL;
+}
+
 /* ---- writer ---- */
 
 void vg_wr_init(vg_wr *w, size_t limit) {
@@ -180,6 +186,39 @@ void vg_wr_str(vg_wr *w, const char *s, size_t n) {
   vg_wr_raw(w, s, n);
 }
 
+/* ---- extension blocks ---- */
+
+int vg_ext_encode(vg_wr *w, const vg_ext *e, uint32_t n) {
+  if (n > VG_MAX_EXTS) {
+    if (!w->err) w->err = VG_WIRE_ELIMIT;
+    return w->err;
+  }
+  vg_wr_u32(w, n);
+  for (uint32_t i = 0; i < n; i++) {
+    vg_wr_u16(w, e[i].tag);
+    vg_wr_u32(w, e[i].len);
+    vg_wr_raw(w, e[i].data, e[i].len);
+  }
+  return w->err;
+}
+
+int vg_ext_decode(vg_rd *r, int (*on)(void *ctx, const vg_ext *e), void *ctx) {
+  uint32_t count = vg_rd_u32(r);
+  if (r->err) return r->err;
+  if (count > VG_MAX_EXTS) return VG_WIRE_ELIMIT;
+  for (uint32_t i = 0; i < count; i++) {
+    vg_ext e;
+    e.tag = vg_rd_u16(r);
+    e.len = vg_rd_u32(r);
+    if (r->err) return r->err;
+    /* Like a str, a length past the payload is a bad length field. */
+    if (!(e.data = take(r, e.len, VG_WIRE_ESTR))) return r->err;
+    int err = on(ctx, &e);
+    if (err) return err;
+  }
+  return 0;
+}
+
 /* ---- HELLO ---- */
 
 int vg_hello_encode(vg_wr *w, const vg_hello *h) {
@@ -192,12 +231,6 @@ int vg_hello_encode(vg_wr *w, const vg_hello *h) {
   vg_wr_str(w, h->host, h->host_len);
   vg_wr_str(w, h->program, h->program_len);
   return w->err;
-}
-
-/* Payload decoders reject bytes after the last field, as the TypeScript codec does. */
-static int finish(const vg_rd *r) {
-  if (r->err) return r->err;
-  return r->pos == r->len ? VG_WIRE_OK : VG_WIRE_ETRAIL;
 }
 
 int vg_hello_decode(const uint8_t *p, size_t n, vg_hello *h) {
@@ -213,7 +246,7 @@ int vg_hello_decode(const uint8_t *p, size_t n, vg_hello *h) {
   h->token = vg_rd_str(&r, &h->token_len);
   h->host = vg_rd_str(&r, &h->host_len);
   h->program = vg_rd_str(&r, &h->program_len);
-  return finish(&r);
+  return vg_rd_finish(&r);
 }
 
 /* ---- WELCOME ---- */
@@ -239,16 +272,12 @@ int vg_welcome_encode(vg_wr *w, const vg_welcome *wl) {
   }
   if (wl->minor >= 1) {
     size_t dl = wl->driver_string ? strlen(wl->driver_string) : 0;
-    vg_wr_u32(w, wl->driver_string ? 1u : 0u);
-    if (wl->driver_string) {
-      if (dl > VG_MAX_DRIVER_STR) {
-        if (!w->err) w->err = VG_WIRE_ESTR;
-        return w->err;
-      }
-      vg_wr_u16(w, VG_EXT_DRIVER_VERSION);
-      vg_wr_u32(w, (uint32_t)dl);
-      vg_wr_raw(w, wl->driver_string, dl);
+    if (dl > VG_MAX_DRIVER_STR) {
+      if (!w->err) w->err = VG_WIRE_ESTR;
+      return w->err;
     }
+    const vg_ext e = {VG_EXT_DRIVER_VERSION, (uint32_t)dl, (const uint8_t *)wl->driver_string};
+    vg_ext_encode(w, &e, wl->driver_string ? 1u : 0u);
   }
   return w->err;
 }
@@ -274,25 +303,14 @@ void vg_welcome_free(vg_welcome *wl) {
   memset(wl, 0, sizeof *wl);
 }
 
-/* The extension block after the devices (minor >= 1): u32 count, then count x (u16 tag, u32 len,
- * len bytes). Unknown tags are skipped so that later minors can add facts without breaking this
- * guest. */
-static int decode_ext(vg_rd *r, vg_welcome *wl) {
-  uint32_t count = vg_rd_u32(r);
-  if (r->err) return r->err;
-  if (count > VG_MAX_EXTS) return VG_WIRE_ELIMIT;
-  for (uint32_t i = 0; i < count; i++) {
-    uint16_t tag = vg_rd_u16(r);
-    uint32_t len = vg_rd_u32(r);
-    if (r->err) return r->err;
-    const uint8_t *v = take(r, len, VG_WIRE_ESTR);
-    if (!v) return r->err;
-    if (tag != VG_EXT_DRIVER_VERSION) continue;
-    if (len > VG_MAX_DRIVER_STR || memchr(v, 0, len)) return VG_WIRE_ESTR;
-    free(wl->driver_string);
-    if (!(wl->driver_string = dup_view((const char *)v, len))) return VG_WIRE_ENOMEM;
-  }
-  return 0;
+/* One entry of the extension block after the devices (minor >= 1); tags of later minors are
+ * skipped. */
+static int welcome_ext(void *ctx, const vg_ext *e) {
+  vg_welcome *wl = ctx;
+  if (e->tag != VG_EXT_DRIVER_VERSION) return 0;
+  if (e->len > VG_MAX_DRIVER_STR || memchr(e->data, 0, e->len)) return VG_WIRE_ESTR;
+  free(wl->driver_string);
+  return (wl->driver_string = dup_view((const char *)e->data, e->len)) ? 0 : VG_WIRE_ENOMEM;
 }
 
 int vg_welcome_decode(const uint8_t *p, size_t n, vg_welcome *wl) {
@@ -354,8 +372,8 @@ int vg_welcome_decode(const uint8_t *p, size_t n, vg_welcome *wl) {
     d->nattr = na;
     for (uint32_t a = 0; a < na; a++) d->attr[a] = (int32_t)vg_rd_u32(&r);
   }
-  if (wl->minor >= 1 && (err = decode_ext(&r, wl)) != 0) goto fail;
-  if (!(err = finish(&r))) return 0;
+  if (wl->minor >= 1 && (err = vg_ext_decode(&r, welcome_ext, wl)) != 0) goto fail;
+  if (!(err = vg_rd_finish(&r))) return 0;
 fail:
   vg_welcome_free(wl);
   return err;
@@ -374,5 +392,5 @@ int vg_error_decode(const uint8_t *p, size_t n, vg_errmsg *e) {
   vg_rd_init(&r, p, n);
   e->code = vg_rd_u32(&r);
   e->msg = vg_rd_str(&r, &e->msg_len);
-  return finish(&r);
+  return vg_rd_finish(&r);
 }

@@ -15,9 +15,11 @@
 #define VG_HELLO_MAGIC 0x55504756u
 #define VG_PROTO_MAJOR 1u
 /* Minor 1: the WELCOME extension block (docs/protocol.md, "WELCOME extensions").
- * Minor 2: STATUS / STATUS_REPLY before ATTACH (docs/protocol.md, "Status before ATTACH"). */
-#define VG_PROTO_MINOR 2u
+ * Minor 2: STATUS / STATUS_REPLY before ATTACH (docs/protocol.md, "Status before ATTACH").
+ * Minor 3: NOTIFY notices: kernel output and shutdown (docs/protocol.md, "Notices"). */
+#define VG_PROTO_MINOR 3u
 #define VG_PROTO_MINOR_STATUS 2u
+#define VG_PROTO_MINOR_NOTICE 3u
 /* Sanity bounds on a WELCOME: more is treated as a malformed handshake, not a huge allocation. */
 #define VG_MAX_DEVICES 256u
 #define VG_MAX_ATTRS 4096u
@@ -36,12 +38,24 @@ enum vg_frame_type {
   VG_FT_PONG = 7,
   VG_FT_NOTIFY = 8,
   VG_FT_ATTACH = 9,   /* guest -> host, empty: asks for the executor before the first CALL */
-  VG_FT_ATTACHED = 10, /* host -> guest: u32 status (0 or VGPU_ERR_*), str message */
+  VG_FT_ATTACHED = 10, /* host -> guest: u32 status (enum vg_wire_status), str message */
   VG_FT_STATUS = 11,   /* guest -> host, before ATTACH, empty: the VM's accounting (status.h) */
   VG_FT_STATUS_REPLY = 12
 };
 
 enum { VG_FF_NOREPLY = 0x1, VG_FF_MORE = 0x2 };
+
+/* What a NOTIFY frame tells the guest, in its `op`. Unknown notices are skipped. */
+enum vg_notice {
+  VG_NOTICE_STDOUT = 1,  /* payload: bytes for the program's stdout (kernel printf) */
+  VG_NOTICE_STDERR = 2,  /* payload: bytes for its stderr (failed kernel asserts) */
+  VG_NOTICE_SHUTDOWN = 3 /* payload: u32 grace time in ms, str message (vg_error_decode's layout) */
+};
+
+/* The `u64 ctx` of a CALL: 0 = no current context; this value = the current context is a primary
+ * context that is not active (released or reset), which the driver answers with
+ * CUDA_ERROR_CONTEXT_IS_DESTROYED instead of CUDA_ERROR_INVALID_CONTEXT; else a remote id. */
+#define VG_CTX_INACTIVE_PRIMARY 1u
 
 /* Decode failures. 0 is success; the values are stable because tests name them. */
 typedef enum vg_wire_err {
@@ -91,6 +105,8 @@ uint64_t vg_rd_u64(vg_rd *r);
 const char *vg_rd_str(vg_rd *r, size_t *n);
 /* Raw n bytes: returns a view; NULL on error. */
 const uint8_t *vg_rd_raw(vg_rd *r, size_t n);
+/* The end of a payload: the latched error, else ETRAIL if bytes are left after the last field. */
+int vg_rd_finish(const vg_rd *r);
 
 /* Growable little-endian writer. Errors latch (ENOMEM, ESTR, EOVERSIZE past `limit`). */
 typedef struct vg_wr {
@@ -108,6 +124,23 @@ void vg_wr_u32(vg_wr *w, uint32_t v);
 void vg_wr_u64(vg_wr *w, uint64_t v);
 void vg_wr_raw(vg_wr *w, const void *p, size_t n);
 void vg_wr_str(vg_wr *w, const char *s, size_t n);
+
+/* ---- extension blocks ----
+ * The end of a WELCOME (minor >= 1) and of a STATUS_REPLY: u32 count (at most VG_MAX_EXTS), then
+ * count x (u16 tag, u32 len, len bytes). One codec for both messages; each gives its own tags
+ * their meaning and skips the tags it does not know, so a later host can add facts. */
+
+typedef struct vg_ext {
+  uint16_t tag;
+  uint32_t len;
+  const uint8_t *data; /* len bytes: a view into the decoded payload, or the caller's bytes */
+} vg_ext;
+
+/* Writes a block of n entries. */
+int vg_ext_encode(vg_wr *w, const vg_ext *e, uint32_t n);
+/* Reads a block, calling on(ctx, entry) for each entry in wire order; the first nonzero return
+ * (a vg_wire_err) stops it and is returned. A length past the payload is VG_WIRE_ESTR. */
+int vg_ext_decode(vg_rd *r, int (*on)(void *ctx, const vg_ext *e), void *ctx);
 
 /* ---- handshake payloads ---- */
 

@@ -219,7 +219,7 @@ static CUresult retain_impl(CUcontext *pctx, CUdevice dev) {
   /* Activation is sent on 0 -> 1 and again after a reset left the context inactive. */
   if (p->rid == 0) {
     uint64_t rid = 0;
-    r = primary_call(VG_CUSTOM_OP_PRIMARY_RETAIN, dev, NULL, &rid);
+    r = primary_call(VG_OP_cuDevicePrimaryCtxRetain, dev, NULL, &rid);
     if (r == CUDA_SUCCESS) {
       p->rid = rid;
       vg_handle_set_rid(p->handle, VG_H_CONTEXT, rid);
@@ -255,7 +255,7 @@ static CUresult release_impl(CUdevice dev) {
   if (p->refcount == 0) {
     r = CUDA_ERROR_INVALID_CONTEXT;
   } else if (p->refcount == 1 && p->rid != 0) {
-    r = primary_call(VG_CUSTOM_OP_PRIMARY_RELEASE, dev, NULL, NULL);
+    r = primary_call(VG_OP_cuDevicePrimaryCtxRelease_v2, dev, NULL, NULL);
     if (r == CUDA_SUCCESS) {
       p->refcount = 0;
       deactivate(p);
@@ -279,7 +279,7 @@ static CUresult reset_impl(CUdevice dev) {
   if (r) return r;
   vg_cls_context_gone(p->handle);
   pthread_mutex_lock(&g_ctx_lock);
-  r = primary_call(VG_CUSTOM_OP_PRIMARY_RESET, dev, NULL, NULL);
+  r = primary_call(VG_OP_cuDevicePrimaryCtxReset_v2, dev, NULL, NULL);
   if (r == CUDA_SUCCESS) {
     deactivate(p);
     __atomic_store_n(&p->flags, 0u, __ATOMIC_RELAXED);
@@ -296,7 +296,7 @@ static CUresult set_flags_impl(CUdevice dev, unsigned int flags) {
   CUresult r = primary_of(dev, &p);
   if (r) return r;
   pthread_mutex_lock(&g_ctx_lock);
-  r = primary_call(VG_CUSTOM_OP_PRIMARY_SETFLAGS, dev, &flags, NULL);
+  r = primary_call(VG_OP_cuDevicePrimaryCtxSetFlags_v2, dev, &flags, NULL);
   if (r == CUDA_SUCCESS) __atomic_store_n(&p->flags, flags, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&g_ctx_lock);
   return r;
@@ -316,7 +316,7 @@ static CUresult create_impl(CUcontext *pctx, unsigned int flags, CUdevice dev) {
   if (!pctx) return CUDA_ERROR_INVALID_VALUE;
   if (!vg_dev_rec(dev)) return CUDA_ERROR_INVALID_DEVICE;
   vg_call c;
-  CUresult r = vg_call_begin(&c, VG_CUSTOM_OP_CTX_CREATE, VG_CALL_SYNC);
+  CUresult r = vg_call_begin(&c, VG_OP_cuCtxCreate_v2, VG_CALL_SYNC);
   if (r) return r;
   vg_put_u32(&c, flags);
   vg_put_i32(&c, dev);
@@ -373,7 +373,7 @@ static CUresult destroy_impl(CUcontext ctx) {
     return CUDA_ERROR_INVALID_CONTEXT;
   vg_cls_context_gone(ctx);
   vg_call c;
-  CUresult r = vg_call_begin(&c, VG_CUSTOM_OP_CTX_DESTROY, VG_CALL_SYNC);
+  CUresult r = vg_call_begin(&c, VG_OP_cuCtxDestroy_v2, VG_CALL_SYNC);
   if (r) return r;
   vg_put_u64(&c, rid);
   r = vg_call_end(&c, vg_call_invoke(&c));

@@ -1,6 +1,6 @@
 /*
  * The dark API: export tables handed out by cuGetExportTable, described as data (one
- * vg_dark_desc per table, docs in shared/reference/cudart-driver-interface.md §2).
+ * vg_dark_desc per table, docs in docs/reference/cudart-driver-interface.md §2).
  *
  * A table is an array of pointer-sized slots. Slot 0 holds the table size in bytes unless the
  * description says the table has no size slot (CONTEXT_LOCAL_STORAGE). Slots the description

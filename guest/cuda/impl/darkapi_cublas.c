@@ -1,7 +1,7 @@
 /*
  * Table 21318c60-9714-3248-8ca6-41ff7324c8f2, which cuBLASLt 13 fetches when it chooses GEMM
  * kernels (cublasLtMatmulAlgoGetHeuristic). Without it cublasSgemm fails with
- * CUBLAS_STATUS_NOT_SUPPORTED (shared/reference/cudart-driver-interface.md §2.2).
+ * CUBLAS_STATUS_NOT_SUPPORTED (docs/reference/cudart-driver-interface.md §2.2).
  *
  * Only slot 4 is known to be used: the unique id of a context, the value cuCtxGetId reports,
  * which cuBLASLt uses to key its per-context kernel registry. The real table has about 90 slots;

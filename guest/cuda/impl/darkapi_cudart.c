@@ -1,6 +1,6 @@
 /*
  * The two tables only the CUDA runtime uses: CUDART_INTERFACE and CONTEXT_CHECKS
- * (shared/reference/cudart-driver-interface.md §2.3).
+ * (docs/reference/cudart-driver-interface.md §2.3).
  *
  * cudart 13 calls CUDART_INTERFACE[2] once per device during init, before it retains anything,
  * and later makes that handle current before cuDevicePrimaryCtxRetain: the handle must be the

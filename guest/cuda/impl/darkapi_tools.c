@@ -1,6 +1,6 @@
 /*
  * The tables through which profiling tools (CUPTI) hook the runtime:
- * TOOLS_RUNTIME_CALLBACK_HOOKS and TOOLS_TLS (shared/reference/cudart-driver-interface.md §2.3).
+ * TOOLS_RUNTIME_CALLBACK_HOOKS and TOOLS_TLS (docs/reference/cudart-driver-interface.md §2.3).
  *
  * The hooks table hands cudart two process-wide buffers of per-callback switches that a tool
  * attached to the driver would set. No tool attaches to vgpu's driver, so the switches stay zero

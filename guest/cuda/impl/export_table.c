@@ -1,5 +1,5 @@
 /*
- * cuGetExportTable (the "dark API", shared/reference/cudart-driver-interface.md §2): a lookup of
+ * cuGetExportTable (the "dark API", docs/reference/cudart-driver-interface.md §2): a lookup of
  * the table descriptions (darkapi.h) by UUID. The slot arrays handed out are built once from the
  * descriptions and never change afterwards, because the integrity check hashes their addresses
  * and callers keep the pointers for the life of the process.

@@ -15,7 +15,8 @@ static CUresult capture_info(CUstream s, int ptsz, CUstreamCaptureStatus *st, cu
   cuuint64_t cid = 0;
   CUresult r = ptsz ? cuStreamGetCaptureInfo_ptsz(s, st, &cid) : cuStreamGetCaptureInfo(s, st, &cid);
   if (r) return r;
-  if (id) *id = cid;
+  /* The capture id means something only while the stream is (or was, until invalidated) captured. */
+  if (id && *st != CU_STREAM_CAPTURE_STATUS_NONE) *id = cid;
   if (graph) *graph = NULL;
   if (deps) *deps = NULL;
   if (edges) *edges = NULL;
@@ -61,20 +62,21 @@ VG_EXPORT CUresult cuGraphInstantiate(CUgraphExec *phGraphExec, CUgraph hGraph, 
   VG_TRACED(instantiate_logged(phGraphExec, hGraph, phErrorNode, logBuffer, bufferSize));
 }
 
-/* Forwarded by hand: the result info's node fields have no guest meaning. */
+/* Forwarded by hand: the result info's node fields have no guest meaning. The driver's answer
+ * travels inside a successful reply, so a refused update still says why (docs/protocol.md). */
 static CUresult exec_update(CUgraphExec exec, CUgraph g, CUgraphExecUpdateResultInfo *info) {
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!info) return CUDA_ERROR_INVALID_VALUE;
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuGraphExecUpdate_v2, 0);
   if (r) return r;
   vg_put_handle(&c, VG_H_GRAPHEXEC, exec, 0);
   vg_put_handle(&c, VG_H_GRAPH, g, 0);
   r = vg_call_invoke(&c);
-  /* Replies carry outputs only on success; a failed update is reported as the generic error. */
-  uint32_t result = r == CUDA_SUCCESS ? vg_get_u32(&c) : (uint32_t)CU_GRAPH_EXEC_UPDATE_ERROR;
-  if (info) {
+  if (r == CUDA_SUCCESS) {
+    r = (CUresult)vg_get_u32(&c);
     memset(info, 0, sizeof *info);
-    info->result = (CUgraphExecUpdateResult)result;
+    info->result = (CUgraphExecUpdateResult)vg_get_u32(&c);
   }
   return vg_call_end(&c, r);
 }

@@ -10,17 +10,21 @@
 
 #include "rpc.h"
 
-static CUresult wait_stream(CUstream s, int ptsz) {
+/* The call's own errors: a stream that is not one (asking whether it is capturing finds out), or
+ * one being captured. */
+static CUresult check_stream(CUstream s, int ptsz) {
   CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
   CUresult r = ptsz ? cuStreamIsCapturing_ptsz(s, &st) : cuStreamIsCapturing(s, &st);
   if (r == CUDA_SUCCESS && st != CU_STREAM_CAPTURE_STATUS_NONE) return vg_unsupported("cuLaunchHostFunc during stream capture");
-  if (r != CUDA_SUCCESS && r != CUDA_ERROR_NOT_SUPPORTED) return r;
-  return ptsz ? cuStreamSynchronize_ptsz(s) : cuStreamSynchronize(s);
+  return r == CUDA_ERROR_NOT_SUPPORTED ? CUDA_SUCCESS : r;
 }
+
+static CUresult wait_stream(CUstream s, int ptsz) { return ptsz ? cuStreamSynchronize_ptsz(s) : cuStreamSynchronize(s); }
 
 static CUresult host_fn(CUstream s, CUhostFn fn, void *user, int ptsz) {
   if (!fn) return CUDA_ERROR_INVALID_VALUE;
-  CUresult r = wait_stream(s, ptsz);
+  CUresult r = check_stream(s, ptsz);
+  if (r == CUDA_SUCCESS) r = wait_stream(s, ptsz);
   if (r) return r;
   fn(user);
   return CUDA_SUCCESS;
@@ -28,10 +32,10 @@ static CUresult host_fn(CUstream s, CUhostFn fn, void *user, int ptsz) {
 
 static CUresult callback(CUstream s, CUstreamCallback cb, void *user, unsigned flags, int ptsz) {
   if (!cb || flags != 0) return CUDA_ERROR_INVALID_VALUE;
-  CUresult r = wait_stream(s, ptsz);
-  if (r == CUDA_ERROR_NOT_SUPPORTED) return r;
-  /* A stream callback is told the stream's status instead of being skipped. */
-  cb(s, r, user);
+  CUresult r = check_stream(s, ptsz);
+  if (r) return r;
+  /* A stream callback is told the stream's status (an earlier failure) instead of being skipped. */
+  cb(s, wait_stream(s, ptsz), user);
   return CUDA_SUCCESS;
 }
 

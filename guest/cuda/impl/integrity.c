@@ -1,5 +1,5 @@
 /*
- * INTEGRITY_CHECK (shared/reference/cudart-driver-interface.md §2.3): cudart proves to itself
+ * INTEGRITY_CHECK (docs/reference/cudart-driver-interface.md §2.3): cudart proves to itself
  * that it talks to a genuine driver by asking for a MAC over values both sides know. A wrong
  * answer makes every runtime call fail with cudaErrorSoftwareValidityNotEstablished (103).
  *

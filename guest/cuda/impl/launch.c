@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "culimits.h"
 #include "layout.h"
 #include "rpc.h"
 
@@ -21,6 +22,7 @@ vg_layout *vg_layout_read(vg_call *c) {
   if (!l) return NULL;
   l->n = n;
   l->bytes = 0;
+  l->library = 0;
   for (uint32_t i = 0; i < n; i++) {
     l->p[i].offset = vg_get_u32(c);
     l->p[i].size = vg_get_u32(c);
@@ -81,21 +83,31 @@ static int32_t dev_attr(CUdevice dev, int a, int32_t dflt) {
   return d->attr[a];
 }
 
-static CUresult check_config(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem) {
+/*
+ * Grid and block dimensions outside the device's limits (zero included). The driver answers them
+ * differently by how the code was loaded: CUDA_ERROR_INVALID_VALUE for a module's CUfunction, as
+ * cuda.h documents, but the undocumented CUresult 9 for code of a CUlibrary, which is what
+ * cudart 12+ launches (every kernel<<<>>> is a CUkernel passed as a CUfunction). cudart hands
+ * CUresults through unchanged, and 9 is cudaErrorInvalidConfiguration: the error a real GPU gives
+ * kernel<<<1, 2048>>>. Shared memory beyond the device's opt-in limit is INVALID_VALUE for both.
+ */
+static CUresult check_config(const vg_layout *l, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                             unsigned bz, unsigned shmem) {
+  CUresult bad_dims = l->library ? VG_CUDA_ERROR_INVALID_CONFIGURATION : CUDA_ERROR_INVALID_VALUE;
   CUdevice dev;
   CUresult r = vg_ctx_info(NULL, &dev, NULL);
   if (r) return r;
-  if (!gx || !gy || !gz || !bx || !by || !bz) return CUDA_ERROR_INVALID_VALUE;
-  if (bx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, 1024) ||
-      by > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y, 1024) ||
-      bz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, 64) ||
-      (uint64_t)bx * by * bz > (uint64_t)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 1024))
-    return CUDA_ERROR_INVALID_VALUE;
-  if (gx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, 2147483647) ||
-      gy > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, 65535) ||
-      gz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z, 65535))
-    return CUDA_ERROR_INVALID_VALUE;
-  if (shmem > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, 0xC000))
+  if (!gx || !gy || !gz || !bx || !by || !bz) return bad_dims;
+  if (bx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, VG_CU_MAX_BLOCK_DIM_X) ||
+      by > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y, VG_CU_MAX_BLOCK_DIM_Y) ||
+      bz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, VG_CU_MAX_BLOCK_DIM_Z) ||
+      (uint64_t)bx * by * bz > (uint64_t)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, VG_CU_MAX_THREADS_PER_BLOCK))
+    return bad_dims;
+  if (gx > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, VG_CU_MAX_GRID_DIM_X) ||
+      gy > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, VG_CU_MAX_GRID_DIM_Y) ||
+      gz > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z, VG_CU_MAX_GRID_DIM_Z))
+    return bad_dims;
+  if (shmem > (unsigned)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, VG_CU_MAX_SHARED_PER_BLOCK))
     return CUDA_ERROR_INVALID_VALUE;
   return CUDA_SUCCESS;
 }
@@ -105,7 +117,7 @@ static CUresult launch(uint32_t op, CUfunction f, unsigned gx, unsigned gy, unsi
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
   const vg_layout *l = vg_layout_of(f);
   if (!l) return CUDA_ERROR_INVALID_HANDLE;
-  CUresult r = check_config(gx, gy, gz, bx, by, bz, shmem);
+  CUresult r = check_config(l, gx, gy, gz, bx, by, bz, shmem);
   if (r) return r;
   uint8_t buf[MAX_PARAM_BYTES];
   long n = pack(l, kernelParams, extra, buf);
@@ -140,7 +152,7 @@ static CUresult launch_ex(uint32_t op, const CUlaunchConfig *cfg, CUfunction f, 
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
   const vg_layout *l = vg_layout_of(f);
   if (!l) return CUDA_ERROR_INVALID_HANDLE;
-  CUresult r = check_config(cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY, cfg->blockDimZ,
+  CUresult r = check_config(l, cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY, cfg->blockDimZ,
                             cfg->sharedMemBytes);
   if (r) return r;
   uint8_t buf[MAX_PARAM_BYTES];

@@ -9,6 +9,7 @@
 typedef struct vg_layout {
   uint32_t n;     /* parameters */
   uint32_t bytes; /* end of the last parameter: the packed buffer's size */
+  int library;    /* code of a CUlibrary (a CUkernel, or the CUfunction of one): see launch.c */
   struct { uint32_t offset, size; } p[];
 } vg_layout;
 

@@ -71,32 +71,32 @@ static CUresult htod_async(uint32_t op, CUdeviceptr dst, const void *src, size_t
 }
 
 VG_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount) {
-  VG_TRACED(htod(VG_CUSTOM_OP_HTOD, dstDevice, srcHost, ByteCount));
+  VG_TRACED(htod(VG_OP_cuMemcpyHtoD_v2, dstDevice, srcHost, ByteCount));
 }
 VG_EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount) {
-  VG_TRACED(htod(VG_CUSTOM_OP_HTOD_PTDS, dstDevice, srcHost, ByteCount));
+  VG_TRACED(htod(VG_OP_cuMemcpyHtoD_v2_ptds, dstDevice, srcHost, ByteCount));
 }
 VG_EXPORT CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount) {
-  VG_TRACED(dtoh(VG_CUSTOM_OP_DTOH, dstHost, srcDevice, ByteCount, NULL));
+  VG_TRACED(dtoh(VG_OP_cuMemcpyDtoH_v2, dstHost, srcDevice, ByteCount, NULL));
 }
 VG_EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount) {
-  VG_TRACED(dtoh(VG_CUSTOM_OP_DTOH_PTDS, dstHost, srcDevice, ByteCount, NULL));
+  VG_TRACED(dtoh(VG_OP_cuMemcpyDtoH_v2_ptds, dstHost, srcDevice, ByteCount, NULL));
 }
 VG_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
                                         CUstream hStream) {
-  VG_TRACED(htod_async(VG_CUSTOM_OP_HTOD_ASYNC, dstDevice, srcHost, ByteCount, hStream));
+  VG_TRACED(htod_async(VG_OP_cuMemcpyHtoDAsync_v2, dstDevice, srcHost, ByteCount, hStream));
 }
 VG_EXPORT CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
                                              CUstream hStream) {
-  VG_TRACED(htod_async(VG_CUSTOM_OP_HTOD_ASYNC_PTSZ, dstDevice, srcHost, ByteCount, hStream));
+  VG_TRACED(htod_async(VG_OP_cuMemcpyHtoDAsync_v2_ptsz, dstDevice, srcHost, ByteCount, hStream));
 }
 VG_EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
                                         CUstream hStream) {
-  VG_TRACED(dtoh(VG_CUSTOM_OP_DTOH_ASYNC, dstHost, srcDevice, ByteCount, &hStream));
+  VG_TRACED(dtoh(VG_OP_cuMemcpyDtoHAsync_v2, dstHost, srcDevice, ByteCount, &hStream));
 }
 VG_EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
                                              CUstream hStream) {
-  VG_TRACED(dtoh(VG_CUSTOM_OP_DTOH_ASYNC_PTSZ, dstHost, srcDevice, ByteCount, &hStream));
+  VG_TRACED(dtoh(VG_OP_cuMemcpyDtoHAsync_v2_ptsz, dstHost, srcDevice, ByteCount, &hStream));
 }
 
 /* Forwarded by hand because the executor answers it from the VM's quota (spec/cuda.spec.h). */

@@ -99,6 +99,7 @@ static CUresult lookup(uint32_t op, vg_hkind owner_kind, const void *owner, cons
     vg_layout *l = vg_layout_read(&c);
     if (!l) r = CUDA_ERROR_OUT_OF_MEMORY;
     else {
+      l->library = kind == VG_H_KERNEL || owner_kind == VG_H_KERNEL;
       void *h = vg_handle_find(kind, rid);
       if (!h) h = vg_handle_new(kind, rid, l);
       else free(l);

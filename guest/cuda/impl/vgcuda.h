@@ -21,6 +21,11 @@
 
 #define VG_EXPORT __attribute__((visibility("default")))
 
+/* A CUresult the driver returns but cuda.h does not name: a launch of library code with grid or
+ * block dimensions outside the device's limits (launch.c). cudart reports it as
+ * cudaErrorInvalidConfiguration. */
+#define VG_CUDA_ERROR_INVALID_CONFIGURATION ((CUresult)9)
+
 /* Body of an exported local function: evaluates the implementation and, at VGPU_LOG=debug,
  * traces the call under the exported name (__func__ is the real CUDA name). */
 #define VG_TRACED(expr)                                                   \
@@ -31,45 +36,8 @@
     return r_;                                                            \
   } while (0)
 
-/* Wire ids of the hand-written (VG_CUSTOM) calls; the spec assigns the same values, checked below
- * when the generated ops.h is present. */
-#define VG_CUSTOM_OP_PRIMARY_RETAIN 0x0101u
-#define VG_CUSTOM_OP_PRIMARY_RELEASE 0x0102u
-#define VG_CUSTOM_OP_PRIMARY_RESET 0x0103u
-#define VG_CUSTOM_OP_PRIMARY_SETFLAGS 0x0104u
-#define VG_CUSTOM_OP_CTX_CREATE 0x0110u
-#define VG_CUSTOM_OP_CTX_DESTROY 0x0111u
-#define VG_CUSTOM_OP_HTOD 0x0200u
-#define VG_CUSTOM_OP_DTOH 0x0201u
-#define VG_CUSTOM_OP_HTOD_ASYNC 0x0202u
-#define VG_CUSTOM_OP_DTOH_ASYNC 0x0203u
-#define VG_CUSTOM_OP_HTOD_PTDS 0x0204u
-#define VG_CUSTOM_OP_DTOH_PTDS 0x0205u
-#define VG_CUSTOM_OP_HTOD_ASYNC_PTSZ 0x0206u
-#define VG_CUSTOM_OP_DTOH_ASYNC_PTSZ 0x0207u
-
-#if defined(__has_include)
-#if __has_include("ops.h")
+/* Wire ids (VG_OP_<name>), hand-written (VG_CUSTOM) calls included: generated from the spec. */
 #include "ops.h"
-#define VG__SAME_OP(ours, gen) _Static_assert((ours) == (gen), #gen " differs from the spec")
-#ifdef VG_OP_cuDevicePrimaryCtxRetain
-VG__SAME_OP(VG_CUSTOM_OP_PRIMARY_RETAIN, VG_OP_cuDevicePrimaryCtxRetain);
-VG__SAME_OP(VG_CUSTOM_OP_PRIMARY_RELEASE, VG_OP_cuDevicePrimaryCtxRelease_v2);
-VG__SAME_OP(VG_CUSTOM_OP_PRIMARY_RESET, VG_OP_cuDevicePrimaryCtxReset_v2);
-VG__SAME_OP(VG_CUSTOM_OP_PRIMARY_SETFLAGS, VG_OP_cuDevicePrimaryCtxSetFlags_v2);
-VG__SAME_OP(VG_CUSTOM_OP_CTX_CREATE, VG_OP_cuCtxCreate_v2);
-VG__SAME_OP(VG_CUSTOM_OP_CTX_DESTROY, VG_OP_cuCtxDestroy_v2);
-VG__SAME_OP(VG_CUSTOM_OP_HTOD, VG_OP_cuMemcpyHtoD_v2);
-VG__SAME_OP(VG_CUSTOM_OP_DTOH, VG_OP_cuMemcpyDtoH_v2);
-VG__SAME_OP(VG_CUSTOM_OP_HTOD_ASYNC, VG_OP_cuMemcpyHtoDAsync_v2);
-VG__SAME_OP(VG_CUSTOM_OP_DTOH_ASYNC, VG_OP_cuMemcpyDtoHAsync_v2);
-VG__SAME_OP(VG_CUSTOM_OP_HTOD_PTDS, VG_OP_cuMemcpyHtoD_v2_ptds);
-VG__SAME_OP(VG_CUSTOM_OP_DTOH_PTDS, VG_OP_cuMemcpyDtoH_v2_ptds);
-VG__SAME_OP(VG_CUSTOM_OP_HTOD_ASYNC_PTSZ, VG_OP_cuMemcpyHtoDAsync_v2_ptsz);
-VG__SAME_OP(VG_CUSTOM_OP_DTOH_ASYNC_PTSZ, VG_OP_cuMemcpyDtoHAsync_v2_ptsz);
-#endif
-#endif
-#endif
 
 /* ---- device.c: the visible device table (WELCOME filtered by CUDA_VISIBLE_DEVICES) ---- */
 

@@ -165,7 +165,7 @@ export function cuMemGetInfo_v2(x: ExecContext, r: Reader, w: Writer): number {
   let total = x.readU64(t);
   const q = x.memoryQuota;
   if (q !== undefined) {
-    const used = Math.max(0, x.vmUsed - x.vmUsedOwn) + x.allocs.total;
+    const used = Math.max(0, x.vmUsed - x.vmUsedOwn) + x.held;
     total = Math.min(q, total);
     free = Math.max(0, Math.min(free, total - used));
   }

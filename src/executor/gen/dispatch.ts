@@ -108,7 +108,7 @@ function cuMemAllocAsync(x: ExecContext, r: Reader, w: Writer): number {
   const res = x.d.cuMemAllocAsync(o_dptr, bytesize, hStream);
   if (res !== 0) { x.allocFailed(bytesize); return res; }
   const dptr = x.readU64(o_dptr);
-  x.afterAlloc(dptr, bytesize);
+  x.afterAlloc(dptr, bytesize, 'pool');
   w.u64(dptr);
   return 0;
 }
@@ -123,7 +123,7 @@ function cuMemAllocAsync_ptsz(x: ExecContext, r: Reader, w: Writer): number {
   const res = x.d.cuMemAllocAsync_ptsz(o_dptr, bytesize, hStream);
   if (res !== 0) { x.allocFailed(bytesize); return res; }
   const dptr = x.readU64(o_dptr);
-  x.afterAlloc(dptr, bytesize);
+  x.afterAlloc(dptr, bytesize, 'pool');
   w.u64(dptr);
   return 0;
 }
@@ -166,7 +166,7 @@ function cuMemAllocFromPoolAsync(x: ExecContext, r: Reader, w: Writer): number {
   const res = x.d.cuMemAllocFromPoolAsync(o_dptr, bytesize, pool, hStream);
   if (res !== 0) { x.allocFailed(bytesize); return res; }
   const dptr = x.readU64(o_dptr);
-  x.afterAlloc(dptr, bytesize);
+  x.afterAlloc(dptr, bytesize, 'pool');
   w.u64(dptr);
   return 0;
 }
@@ -183,7 +183,7 @@ function cuMemAllocFromPoolAsync_ptsz(x: ExecContext, r: Reader, w: Writer): num
   const res = x.d.cuMemAllocFromPoolAsync_ptsz(o_dptr, bytesize, pool, hStream);
   if (res !== 0) { x.allocFailed(bytesize); return res; }
   const dptr = x.readU64(o_dptr);
-  x.afterAlloc(dptr, bytesize);
+  x.afterAlloc(dptr, bytesize, 'pool');
   w.u64(dptr);
   return 0;
 }

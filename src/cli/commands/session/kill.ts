@@ -1,5 +1,5 @@
 // vgpu-admin session kill ID: ends a session. Its guest's CUDA calls fail from then on and its log
-// says why (VGPU_ERR_KILLED and the reason); the executor exits and what it held is freed.
+// says why (VG_WIRE_STATUS_KILLED and the reason); the executor exits and what it held is freed.
 
 import type { CommandContext } from '../../context.js';
 import { parseCount } from '../../parse.js';

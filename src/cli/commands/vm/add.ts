@@ -1,33 +1,17 @@
 // vgpu-admin vm add NAME: creates a VM and its token.
 
 import type { CommandContext } from '../../context.js';
-import { vmJson, vmSummary } from '../../output.js';
-import { parseCount, parseMemoryOption, parseNullable, parsePriority } from '../../parse.js';
+import { vmSummary } from '../../output.js';
+import { vmPatchOf, type VmSettingOptions } from '../../parse.js';
 
-export interface VmAddOptions {
-  priority?: string;
-  pool?: string;
-  memory?: string;
-  weight?: string;
-  vgpus?: string;
-  pciBusId?: string;
-  notes?: string;
+export interface VmAddOptions extends VmSettingOptions {
   printToken?: boolean;
 }
 
 export async function run(ctx: CommandContext, name: string, o: VmAddOptions): Promise<void> {
-  const { vm, token } = await (await ctx.ops()).addVm({
-    name,
-    ...(o.priority !== undefined && { priority: parsePriority(o.priority) }),
-    ...(o.pool !== undefined && { pool: o.pool }),
-    ...(o.memory !== undefined && { memoryQuota: parseMemoryOption(o.memory) }),
-    ...(o.weight !== undefined && { weight: parseCount('--weight', o.weight) }),
-    ...(o.vgpus !== undefined && { vgpus: parseCount('--vgpus', o.vgpus) }),
-    ...(o.pciBusId !== undefined && { pciBusId: parseNullable(o.pciBusId) }),
-    ...(o.notes !== undefined && { notes: o.notes }),
-  });
+  const { vm, token } = await (await ctx.ops()).addVm({ name, ...vmPatchOf(o) });
   if (ctx.json) {
-    ctx.result(o.printToken ? { vm: vmJson(vm), token } : { vm: vmJson(vm) });
+    ctx.result(o.printToken ? { vm, token } : { vm });
     return;
   }
   ctx.line(`created VM ${vm.name} (${vmSummary(vm)})`);

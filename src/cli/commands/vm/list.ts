@@ -1,12 +1,12 @@
 // vgpu-admin vm list (and show-vms): every VM, one per line.
 
 import type { CommandContext } from '../../context.js';
-import { memoryText, shortTime, table, vmJson } from '../../output.js';
+import { memoryText, shortTime, table } from '../../output.js';
 
 export async function run(ctx: CommandContext): Promise<void> {
   const vms = await (await ctx.ops()).listVms();
   if (ctx.json) {
-    ctx.result(vms.map(vmJson));
+    ctx.result(vms);
     return;
   }
   if (vms.length === 0) {

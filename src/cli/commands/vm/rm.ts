@@ -2,12 +2,12 @@
 // ends the VM's sessions.
 
 import type { CommandContext } from '../../context.js';
-import { vmJson } from '../../output.js';
+
 
 export async function run(ctx: CommandContext, name: string): Promise<void> {
   const { vm, sessionsEnded } = await (await ctx.ops()).removeVm(name);
   if (ctx.json) {
-    ctx.result({ removed: vmJson(vm), sessionsEnded });
+    ctx.result({ removed: vm, sessionsEnded });
     return;
   }
   const ended = sessionsEnded > 0 ? `; ${sessionsEnded} running session${sessionsEnded === 1 ? '' : 's'} ended` : '';

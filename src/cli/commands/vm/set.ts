@@ -1,55 +1,34 @@
 // vgpu-admin vm set NAME --option value...: changes a VM. A running mediator applies priority and
-// weight at its next dispatch decision and the quota at the next allocation; pool, vGPUs and PCI
-// id apply to sessions that start after the change.
+// weight at its next dispatch decision, the quota at the next allocation and the hold limit at
+// the next request to yield; pool, vGPUs and PCI id apply to sessions that start after the change.
 
 import { VgpuError } from '../../../common/errors.js';
-import type { VmPatch } from '../../../store/index.js';
 import type { VmView } from '../../../admin/schemas.js';
 import type { CommandContext } from '../../context.js';
-import { memoryText, vmJson } from '../../output.js';
-import { parseCount, parseMemoryOption, parseNullable, parsePriority } from '../../parse.js';
+import { maxHoldText, memoryText } from '../../output.js';
+import { vmPatchOf, type VmSettingOptions } from '../../parse.js';
 
-export interface VmSetOptions {
-  priority?: string;
-  pool?: string;
-  memory?: string;
-  weight?: string;
-  vgpus?: string;
-  pciBusId?: string;
-  notes?: string;
-}
-
-function patchOf(o: VmSetOptions): VmPatch {
-  return {
-    ...(o.priority !== undefined && { priority: parsePriority(o.priority) }),
-    ...(o.pool !== undefined && { pool: o.pool }),
-    ...(o.memory !== undefined && { memoryQuota: parseMemoryOption(o.memory) }),
-    ...(o.weight !== undefined && { weight: parseCount('--weight', o.weight) }),
-    ...(o.vgpus !== undefined && { vgpus: parseCount('--vgpus', o.vgpus) }),
-    ...(o.pciBusId !== undefined && { pciBusId: parseNullable(o.pciBusId) }),
-    ...(o.notes !== undefined && { notes: o.notes }),
-  };
-}
-
-export async function run(ctx: CommandContext, name: string, o: VmSetOptions): Promise<void> {
-  const patch = patchOf(o);
+export async function run(ctx: CommandContext, name: string, o: VmSettingOptions): Promise<void> {
+  const patch = vmPatchOf(o);
   if (Object.keys(patch).length === 0) {
     throw new VgpuError('VGPU_ERR_USAGE', {
-      detail: 'nothing to change: give at least one of --priority, --pool, --memory, --weight, --vgpus, --pci-bus-id, --notes',
+      detail: 'nothing to change: give at least one of --priority, --pool, --memory, --weight, --vgpus, --pci-bus-id, --notes, --max-hold',
     });
   }
   const { before, after } = await (await ctx.ops()).setVm(name, patch);
   if (ctx.json) {
-    ctx.result(vmJson(after));
+    ctx.result(after);
     return;
   }
   // Changes are named by their option, which is what the operator typed.
   const fields = [
     ['pool', 'pool'], ['priority', 'priority'], ['weight', 'weight'], ['memoryQuota', 'memory'],
-    ['vgpus', 'vgpus'], ['pciBusId', 'pci-bus-id'], ['notes', 'notes'],
+    ['vgpus', 'vgpus'], ['pciBusId', 'pci-bus-id'], ['notes', 'notes'], ['maxHoldMs', 'max-hold'],
   ] as const;
   const show = (k: (typeof fields)[number][0], v: VmView[typeof k]): string =>
-    k === 'memoryQuota' ? memoryText(v as number | null) : v === null ? 'none' : k === 'notes' ? JSON.stringify(v) : String(v);
+    k === 'memoryQuota' ? memoryText(v as number | null)
+      : k === 'maxHoldMs' ? maxHoldText(v as number | null)
+        : v === null ? 'none' : k === 'notes' ? JSON.stringify(v) : String(v);
   const changes = fields
     .filter(([k]) => before[k] !== after[k])
     .map(([k, label]) => `${label} ${show(k, before[k])} -> ${show(k, after[k])}`);

@@ -3,7 +3,7 @@
 
 import { VgpuError } from '../../../common/errors.js';
 import type { CommandContext } from '../../context.js';
-import { vmJson } from '../../output.js';
+
 
 export interface VmTokenOptions {
   rotate?: boolean;
@@ -17,7 +17,7 @@ export async function run(ctx: CommandContext, name: string, o: VmTokenOptions):
   }
   const { vm, token } = await ops.rotateToken(name);
   if (ctx.json) {
-    ctx.result({ vm: vmJson(vm), token });
+    ctx.result({ vm, token });
     return;
   }
   ctx.line(`new token for VM ${vm.name}; the previous one no longer works:`);

@@ -1,0 +1,154 @@
+// The messages between the mediator and an executor process (Node's IPC channel of child_process,
+// JSON serialization): one schema per message and direction, the types both sides build from, and
+// the sending helpers. The mediator hands the guest connection over with the session message and
+// then steers the executor (scheduler slices, quota answers and requests to trim unused quota, the
+// VM's memory use, an operator's kill, the host's shutdown); the executor asks for slices and
+// quota and reports usage until its session ends.
+//
+// Each side validates what it receives. A message that fails validation means the two sides
+// disagree about this channel (a bug, or builds that do not match): the session cannot go on
+// safely, so that executor ends. The mediator kills it, or the executor exits by itself; its
+// guest sees the connection close, and the rest of the host carries on.
+//
+// Sending never throws and never leaves an 'error' event unheard: a send to an executor that is
+// exiting fails (EPIPE, ERR_IPC_CHANNEL_CLOSED) while its exit, which ends the session, is on its
+// way, so the failure is only reported to the caller.
+
+import type { MessageOptions, SendHandle, Serializable } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { z } from 'zod';
+
+/** How long the guest of a session an operator ended has to send its next request and read why:
+ * the executor lingers that long, and the mediator kills it if it stays much longer. */
+export const KILL_LINGER_MS = 10_000;
+
+const bytes = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** Nanoseconds of call time, which is fractional. */
+const nanoseconds = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
+
+// ---- mediator -> executor ----------------------------------------------------------------------
+
+/** The session to serve; the guest's connection travels with it as the message's handle. */
+export const sessionMessageSchema = z.strictObject({
+  type: z.literal('session'),
+  sessionId: z.number().int().nonnegative(),
+  vm: z.string(),
+  deviceMap: z.array(z.number().int().nonnegative()).max(64),
+  memoryQuota: z.number().int().positive().nullable(),
+  /** The host's module image store (src/common/image-store.ts), and its limits. */
+  imageDir: z.string().min(1),
+  imageLimits: z.strictObject({ perVm: bytes, total: bytes }),
+  /** When true, calls run only while the mediator's scheduler grants this session its GPU. */
+  scheduled: z.boolean(),
+  /** The VM's device memory in use by its other sessions when this one attaches. */
+  vmUsed: bytes,
+  /** The protocol minor of the session's WELCOME: from NOTICE_MINOR on, the guest is sent notices
+   * (kernel output, shutdown). */
+  minor: z.number().int().min(0).max(0xffff),
+});
+
+export const toExecutorSchema = z.discriminatedUnion('type', [
+  sessionMessageSchema,
+  /** The session holds its GPU now; `contended` when others wait for it. */
+  z.strictObject({ type: z.literal('grant'), contended: z.boolean() }),
+  /** The quantum is over and others wait: yield at the next call boundary. */
+  z.strictObject({ type: z.literal('preempt') }),
+  /** Others now wait for the GPU this session holds. */
+  z.strictObject({ type: z.literal('contended') }),
+  /** The answer to `reserve`: bytes of the VM's quota granted (0: refused). */
+  z.strictObject({ type: z.literal('quota'), granted: bytes }),
+  /** Another session of the VM waits for quota: give back what is reserved but not held, and
+   * answer with `release` even when that is nothing, so the mediator knows when to decide. */
+  z.strictObject({ type: z.literal('trim') }),
+  /** The VM's device memory in use, all its sessions together, and this session's part. */
+  z.strictObject({ type: z.literal('vmUsage'), bytes, own: bytes }),
+  /** An operator ended the session, or the host's shutdown did (`shutdown`: the guest is told
+   * VG_WIRE_STATUS_SHUTDOWN instead of KILLED); the guest is told `reason`. */
+  z.strictObject({ type: z.literal('kill'), reason: z.string().max(400), shutdown: z.literal(true).optional() }),
+  /** The host is shutting down: the guest is told it has `graceMs` left (a SHUTDOWN notice). */
+  z.strictObject({ type: z.literal('shutdown'), graceMs: z.number().int().min(0).max(0xffffffff), message: z.string().max(400) }),
+]);
+export type ToExecutor = z.infer<typeof toExecutorSchema>;
+export type SessionMessage = z.infer<typeof sessionMessageSchema>;
+
+// ---- executor -> mediator ----------------------------------------------------------------------
+
+/** The `usage` report: deltas since the executor's last one (src/mediator/usage-meter.ts). */
+export const usageMessageSchema = z.strictObject({
+  type: z.literal('usage'),
+  calls: bytes,
+  asyncCalls: bytes,
+  /** Bytes received from the guest (arguments and host-to-device data). */
+  bytesIn: bytes,
+  /** Bytes sent to the guest (results and device-to-host data). */
+  bytesOut: bytes,
+  /** Time the executor spent running the session's calls on the device. */
+  busyNs: bytes,
+  /** Device memory the session holds now, and the most it held. */
+  memoryNow: bytes,
+  peakMemory: bytes,
+  final: z.boolean().optional(),
+});
+export type UsageMessage = z.infer<typeof usageMessageSchema>;
+
+export const fromExecutorSchema = z.discriminatedUnion('type', [
+  /** The driver is loaded and initialised: the executor can take a session. */
+  z.strictObject({ type: z.literal('ready') }),
+  /** The session has work and asks for its GPU (src/executor/gate.ts). */
+  z.strictObject({ type: z.literal('want') }),
+  /** The session gives its GPU back after `usedNs` of device time; `again` when it still has work
+   * (decided with the yield, so the scheduler weighs it against the others). */
+  z.strictObject({ type: z.literal('yield'), usedNs: nanoseconds, again: z.boolean() }),
+  usageMessageSchema,
+  /** Asks for `bytes` more of the VM's memory quota (answered by `quota`). */
+  z.strictObject({ type: z.literal('reserve'), bytes }),
+  /** Gives back quota the session no longer needs. */
+  z.strictObject({ type: z.literal('release'), bytes }),
+  /** Device memory the session holds now. */
+  z.strictObject({ type: z.literal('used'), bytes }),
+  /** The guest of a killed session has been sent why. */
+  z.strictObject({ type: z.literal('killing') }),
+  /** The session ended; the process exits next. */
+  z.strictObject({
+    type: z.literal('ended'),
+    stats: z.object({ calls: bytes, asyncCalls: bytes, bytesIn: bytes, bytesOut: bytes, busyNs: nanoseconds }),
+    peakMemory: bytes,
+    reason: z.string(),
+  }),
+]);
+export type FromExecutor = z.infer<typeof fromExecutorSchema>;
+
+/** The message of one type. */
+export type MessageOf<M extends { type: string }, T extends M['type']> = Extract<M, { type: T }>;
+
+/** One end of the channel: a ChildProcess on the mediator's side, the process on the executor's. */
+export interface IpcEnd {
+  readonly connected: boolean;
+  send?(message: Serializable, sendHandle: SendHandle | undefined, options: MessageOptions | undefined, callback: (error: Error | null) => void): boolean;
+}
+
+/**
+ * Sends `m`, with the guest's connection when `handle` is given (the sender's copy is closed once
+ * sent). Resolves null once it is written, or with the error that kept it from being sent; never
+ * rejects or throws.
+ */
+export function sendIpc(end: IpcEnd, m: ToExecutor | FromExecutor, handle?: Socket): Promise<Error | null> {
+  return new Promise((resolve) => {
+    if (!end.connected || !end.send) {
+      resolve(Object.assign(new Error('the IPC channel is closed'), { code: 'ERR_IPC_CHANNEL_CLOSED' }));
+      return;
+    }
+    try {
+      end.send(m, handle, handle ? { keepOpen: false } : undefined, (err) => resolve(err));
+    } catch (e) {
+      // Synchronous failures (a message JSON cannot carry) are reported the same way.
+      resolve(e instanceof Error ? e : new Error(String(e)));
+    }
+  });
+}
+
+/** Why a received message is not one of the channel's, for the log. */
+export function ipcIssue(error: z.ZodError): string {
+  const i = error.issues[0];
+  return i ? `${i.path.join('.') || 'message'}: ${i.message}` : 'invalid';
+}

@@ -1,1 +1,0 @@
-export type { HandleKind } from '../protocol/handles.js';

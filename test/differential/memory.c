@@ -1,0 +1,293 @@
+/*
+ * Differential cases (docs/testing.md): memory information, pitched allocations, memory pools,
+ * page-locked host memory and the host<->device copies in every ABI form: good copies, zero sizes,
+ * null and foreign pointers, ranges past the end of an allocation, freed memory and destroyed
+ * streams.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diff.h"
+
+typedef __typeof__(&cuMemcpyHtoD_v2) htod_t;
+typedef __typeof__(&cuMemcpyDtoH_v2) dtoh_t;
+typedef __typeof__(&cuMemcpyHtoDAsync_v2) htod_async_t;
+typedef __typeof__(&cuMemcpyDtoHAsync_v2) dtoh_async_t;
+
+#define N 4096
+
+static uint8_t src[N], dst[N];
+
+static void pattern(unsigned seed) {
+  for (int i = 0; i < N; i++) src[i] = (uint8_t)(i * 7 + seed);
+  memset(dst, 0, sizeof dst);
+}
+
+static int same(size_t n) { return memcmp(src, dst, n) == 0; }
+
+static void info(void) {
+  size_t free_b = 0, total = 0;
+  CALL(cuMemGetInfo_v2, __typeof__(&cuMemGetInfo_v2), "ok", &free_b, &total);
+  SAY(cuMemGetInfo_v2, "free within total", "%d", total > 0 && free_b <= total);
+  CALL(cuMemGetInfo_v2, __typeof__(&cuMemGetInfo_v2), "null free", NULL, &total);
+  CALL(cuMemGetInfo_v2, __typeof__(&cuMemGetInfo_v2), "null total", &free_b, NULL);
+}
+
+static void pitch(void) {
+  CUdeviceptr p = 0;
+  size_t pitch = 0;
+  CALL(cuMemAllocPitch_v2, __typeof__(&cuMemAllocPitch_v2), "100x10 of 4", &p, &pitch, 100, 10, 4);
+  SAY(cuMemAllocPitch_v2, "pitch covers a row and is aligned", "%d", pitch >= 100 && pitch % 128 == 0);
+  printf("# pitch %zu\n", pitch);
+  /* The whole pitched block belongs to the allocation. */
+  CUdeviceptr base = 0;
+  size_t size = 0;
+  CALL(cuMemGetAddressRange_v2, __typeof__(&cuMemGetAddressRange_v2), "pitched block", &base, &size, p + pitch * 9);
+  SAY(cuMemGetAddressRange_v2, "pitched block covers height rows", "%d", base == p && size >= pitch * 10);
+  CALL(cuMemFree_v2, __typeof__(&cuMemFree_v2), "pitched block", p);
+  CALL(cuMemAllocPitch_v2, __typeof__(&cuMemAllocPitch_v2), "element size 3", &p, &pitch, 100, 10, 3);
+  CALL(cuMemAllocPitch_v2, __typeof__(&cuMemAllocPitch_v2), "element size 16", &p, &pitch, 100, 10, 16);
+  CALL(cuMemFree_v2, __typeof__(&cuMemFree_v2), "element size 16 block", p);
+  CALL(cuMemAllocPitch_v2, __typeof__(&cuMemAllocPitch_v2), "width 0", &p, &pitch, 0, 10, 4);
+  CALL(cuMemAllocPitch_v2, __typeof__(&cuMemAllocPitch_v2), "height 0", &p, &pitch, 100, 0, 4);
+  CALL(cuMemAllocPitch_v2, __typeof__(&cuMemAllocPitch_v2), "null pointer", NULL, &pitch, 100, 10, 4);
+  CALL(cuMemAllocPitch_v2, __typeof__(&cuMemAllocPitch_v2), "null pitch", &p, NULL, 100, 10, 4);
+  CALL(cuMemAllocPitch_v2, __typeof__(&cuMemAllocPitch_v2), "absurd size", &p, &pitch, (size_t)1 << 40, 1 << 20, 4);
+}
+
+static void pools(void) {
+  CUmemPoolProps props;
+  memset(&props, 0, sizeof props);
+  props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+  props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  props.location.id = 0;
+  CUmemoryPool pool = NULL;
+  CALL(cuMemPoolCreate, __typeof__(&cuMemPoolCreate), "device 0", &pool, &props);
+  CALL(cuMemPoolCreate, __typeof__(&cuMemPoolCreate), "null pool", NULL, &props);
+  CUmemoryPool other;
+  CALL(cuMemPoolCreate, __typeof__(&cuMemPoolCreate), "null properties", &other, NULL);
+  CUmemPoolProps bad = props;
+  bad.location.id = 99;
+  CALL(cuMemPoolCreate, __typeof__(&cuMemPoolCreate), "device 99", &other, &bad);
+  bad = props;
+  bad.allocType = CU_MEM_ALLOCATION_TYPE_INVALID;
+  CALL(cuMemPoolCreate, __typeof__(&cuMemPoolCreate), "invalid allocation type", &other, &bad);
+  bad = props;
+  bad.location.type = CU_MEM_LOCATION_TYPE_INVALID;
+  CALL(cuMemPoolCreate, __typeof__(&cuMemPoolCreate), "invalid location type", &other, &bad);
+
+  cuuint64_t v64 = 12345;
+  int v32 = 12345;
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "release threshold", pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &v64);
+  SAY(cuMemPoolGetAttribute, "release threshold of a new pool", "%llu", (unsigned long long)v64);
+  v64 = 1 << 20;
+  CALL(cuMemPoolSetAttribute, __typeof__(&cuMemPoolSetAttribute), "release threshold", pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &v64);
+  v64 = 0;
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "release threshold after set", pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &v64);
+  SAY(cuMemPoolGetAttribute, "release threshold set", "%llu", (unsigned long long)v64);
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "opportunistic reuse", pool, CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC, &v32);
+  SAY(cuMemPoolGetAttribute, "opportunistic reuse default", "%d", v32);
+  v32 = 0;
+  CALL(cuMemPoolSetAttribute, __typeof__(&cuMemPoolSetAttribute), "opportunistic reuse off", pool, CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC, &v32);
+  v32 = 7;
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "opportunistic reuse after set", pool, CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC, &v32);
+  SAY(cuMemPoolGetAttribute, "opportunistic reuse set", "%d", v32);
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "used memory", pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &v64);
+  SAY(cuMemPoolGetAttribute, "used memory of an unused pool", "%llu", (unsigned long long)v64);
+  v64 = 1;
+  CALL(cuMemPoolSetAttribute, __typeof__(&cuMemPoolSetAttribute), "used memory (read-only)", pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &v64);
+  v64 = 0;
+  CALL(cuMemPoolSetAttribute, __typeof__(&cuMemPoolSetAttribute), "reset high watermark to 0", pool, CU_MEMPOOL_ATTR_USED_MEM_HIGH, &v64);
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "unknown attribute", pool, (CUmemPool_attribute)999, &v64);
+  CALL(cuMemPoolSetAttribute, __typeof__(&cuMemPoolSetAttribute), "unknown attribute", pool, (CUmemPool_attribute)999, &v64);
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "null value", pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, NULL);
+  CALL(cuMemPoolSetAttribute, __typeof__(&cuMemPoolSetAttribute), "null value", pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, NULL);
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "null pool", NULL, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &v64);
+  CALL(cuMemPoolSetAttribute, __typeof__(&cuMemPoolSetAttribute), "null pool", NULL, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &v64);
+
+  CUdeviceptr p = 0;
+  CALL(cuMemAllocFromPoolAsync, __typeof__(&cuMemAllocFromPoolAsync), "from the pool", &p, 1024, pool, NULL);
+  CALL(cuStreamSynchronize, __typeof__(&cuStreamSynchronize), "after the pool allocation", NULL);
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "used memory with an allocation", pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &v64);
+  SAY(cuMemPoolGetAttribute, "used memory covers the allocation", "%d", v64 >= 1024);
+  CALL(cuMemFreeAsync, __typeof__(&cuMemFreeAsync), "the pool allocation", p, NULL);
+  CALL(cuStreamSynchronize, __typeof__(&cuStreamSynchronize), "after the pool free", NULL);
+  CALL(cuMemPoolDestroy, __typeof__(&cuMemPoolDestroy), "ok", pool);
+  CALL(cuMemPoolGetAttribute, __typeof__(&cuMemPoolGetAttribute), "destroyed pool", pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &v64);
+  CALL(cuMemPoolSetAttribute, __typeof__(&cuMemPoolSetAttribute), "destroyed pool", pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &v64);
+}
+
+static void host_memory(void) {
+  void *h = NULL, *h2 = NULL;
+  unsigned int flags = 99;
+  CALL(cuMemAllocHost_v2, __typeof__(&cuMemAllocHost_v2), "4 KiB", &h, 4096);
+  SAY(cuMemAllocHost_v2, "usable", "%d", h != NULL && (memset(h, 1, 4096), 1));
+  CALL(cuMemHostGetFlags, __typeof__(&cuMemHostGetFlags), "cuMemAllocHost block", &flags, h);
+  SAY(cuMemHostGetFlags, "cuMemAllocHost flags", "%u", flags);
+  CALL(cuMemHostGetFlags, __typeof__(&cuMemHostGetFlags), "inside a block", &flags, (char *)h + 100);
+  CALL(cuMemAllocHost_v2, __typeof__(&cuMemAllocHost_v2), "null", NULL, 4096);
+  CALL(cuMemAllocHost_v2, __typeof__(&cuMemAllocHost_v2), "0 bytes", &h2, 0);
+  CALL(cuMemHostAlloc, __typeof__(&cuMemHostAlloc), "portable", &h2, 8192, CU_MEMHOSTALLOC_PORTABLE);
+  CALL(cuMemHostGetFlags, __typeof__(&cuMemHostGetFlags), "portable block", &flags, h2);
+  SAY(cuMemHostGetFlags, "portable flags", "%u", flags);
+  CALL(cuMemFreeHost, __typeof__(&cuMemFreeHost), "portable block", h2);
+  CALL(cuMemHostAlloc, __typeof__(&cuMemHostAlloc), "write-combined", &h2, 100, CU_MEMHOSTALLOC_WRITECOMBINED);
+  CALL(cuMemHostGetFlags, __typeof__(&cuMemHostGetFlags), "write-combined block", &flags, h2);
+  SAY(cuMemHostGetFlags, "write-combined flags", "%u", flags);
+  CALL(cuMemFreeHost, __typeof__(&cuMemFreeHost), "write-combined block", h2);
+  CALL(cuMemHostAlloc, __typeof__(&cuMemHostAlloc), "unknown flag bit", &h2, 4096, 0x100);
+  CALL(cuMemHostAlloc, __typeof__(&cuMemHostAlloc), "0 bytes", &h2, 0, 0);
+  CALL(cuMemHostAlloc, __typeof__(&cuMemHostAlloc), "null", NULL, 4096, 0);
+
+  static char stack_like[8192];
+  CALL(cuMemHostGetFlags, __typeof__(&cuMemHostGetFlags), "foreign pointer", &flags, stack_like);
+  CALL(cuMemHostGetFlags, __typeof__(&cuMemHostGetFlags), "null pointer", &flags, NULL);
+  CALL(cuMemHostGetFlags, __typeof__(&cuMemHostGetFlags), "null flags", NULL, h);
+  CALL(cuMemFreeHost, __typeof__(&cuMemFreeHost), "foreign pointer", stack_like);
+  CALL(cuMemFreeHost, __typeof__(&cuMemFreeHost), "inside a block", (char *)h + 16);
+  CALL(cuMemFreeHost, __typeof__(&cuMemFreeHost), "ok", h);
+  CALL(cuMemFreeHost, __typeof__(&cuMemFreeHost), "twice", h);
+  CALL(cuMemHostGetFlags, __typeof__(&cuMemHostGetFlags), "freed block", &flags, h);
+
+  long page = sysconf(_SC_PAGESIZE);
+  char *reg = aligned_alloc((size_t)page, (size_t)page * 4);
+  CALL(cuMemHostRegister_v2, __typeof__(&cuMemHostRegister_v2), "two pages", reg, (size_t)page * 2, 0);
+  CALL(cuMemHostRegister_v2, __typeof__(&cuMemHostRegister_v2), "again", reg, (size_t)page * 2, 0);
+  CALL(cuMemHostRegister_v2, __typeof__(&cuMemHostRegister_v2), "overlapping", reg + page, (size_t)page * 2, 0);
+  CALL(cuMemHostRegister_v2, __typeof__(&cuMemHostRegister_v2), "the next pages", reg + 2 * page, (size_t)page * 2, CU_MEMHOSTREGISTER_PORTABLE);
+  CALL(cuMemHostGetFlags, __typeof__(&cuMemHostGetFlags), "registered range", &flags, reg);
+  CALL(cuMemHostRegister_v2, __typeof__(&cuMemHostRegister_v2), "0 bytes", stack_like, 0, 0);
+  CALL(cuMemHostRegister_v2, __typeof__(&cuMemHostRegister_v2), "null", NULL, 4096, 0);
+  CALL(cuMemHostRegister_v2, __typeof__(&cuMemHostRegister_v2), "unknown flag bit", stack_like, 4096, 0x100);
+  CALL(cuMemHostUnregister, __typeof__(&cuMemHostUnregister), "inside a range", reg + page);
+  CALL(cuMemHostUnregister, __typeof__(&cuMemHostUnregister), "ok", reg);
+  CALL(cuMemHostUnregister, __typeof__(&cuMemHostUnregister), "twice", reg);
+  CALL(cuMemHostUnregister, __typeof__(&cuMemHostUnregister), "the next pages", reg + 2 * page);
+  CALL(cuMemHostUnregister, __typeof__(&cuMemHostUnregister), "never registered", stack_like);
+  CALL(cuMemHostUnregister, __typeof__(&cuMemHostUnregister), "null", NULL);
+  free(reg);
+}
+
+/* One host->device->host round trip per ABI form, then the error paths of each form. */
+static void copies(void) {
+  CUdeviceptr d = 0, freed = 0;
+  MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&d, N));
+  MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&freed, N));
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(freed));
+  CUstream s = NULL, gone = NULL;
+  MUST(((__typeof__(&cuStreamCreate))diff_sym("cuStreamCreate"))(&s, CU_STREAM_NON_BLOCKING));
+  MUST(((__typeof__(&cuStreamCreate))diff_sym("cuStreamCreate"))(&gone, 0));
+  MUST(((__typeof__(&cuStreamDestroy_v2))diff_sym("cuStreamDestroy_v2"))(gone));
+
+  pattern(1);
+  CALL(cuMemcpyHtoD_v2, htod_t, "ok", d, src, N);
+  CALL(cuMemcpyDtoH_v2, dtoh_t, "ok", dst, d, N);
+  SAY(cuMemcpyDtoH_v2, "round trip", "%d", same(N));
+  pattern(2);
+  CALL(cuMemcpyHtoD_v2_ptds, htod_t, "ok", d, src, N);
+  CALL(cuMemcpyDtoH_v2_ptds, dtoh_t, "ok", dst, d, N);
+  SAY(cuMemcpyDtoH_v2_ptds, "round trip", "%d", same(N));
+  pattern(3);
+  CALL(cuMemcpyHtoDAsync_v2, htod_async_t, "ok", d, src, N, s);
+  CALL(cuMemcpyDtoHAsync_v2, dtoh_async_t, "ok", dst, d, N, s);
+  CALL(cuStreamSynchronize, __typeof__(&cuStreamSynchronize), "after async copies", s);
+  SAY(cuMemcpyDtoHAsync_v2, "round trip", "%d", same(N));
+  pattern(4);
+  CALL(cuMemcpyHtoDAsync_v2_ptsz, htod_async_t, "ok, per-thread stream", d, src, N, NULL);
+  CALL(cuMemcpyDtoHAsync_v2_ptsz, dtoh_async_t, "ok, per-thread stream", dst, d, N, NULL);
+  CALL(cuStreamSynchronize_ptsz, __typeof__(&cuStreamSynchronize), "per-thread stream", NULL);
+  SAY(cuMemcpyDtoHAsync_v2_ptsz, "round trip", "%d", same(N));
+  pattern(5);
+  CALL(cuMemcpyHtoDAsync_v2, htod_async_t, "ok, legacy stream", d, src, 100, NULL);
+  CALL(cuMemcpyDtoHAsync_v2, dtoh_async_t, "ok, legacy stream", dst, d + 50, 50, NULL);
+  CALL(cuCtxSynchronize, __typeof__(&cuCtxSynchronize), "after legacy-stream copies");
+  SAY(cuMemcpyDtoHAsync_v2, "offset copy", "%d", memcmp(dst, src + 50, 50) == 0);
+
+  static const struct {
+    const char *name;
+    int async;
+  } forms[] = {{"cuMemcpyHtoD_v2", 0}, {"cuMemcpyHtoD_v2_ptds", 0}, {"cuMemcpyHtoDAsync_v2", 1},
+               {"cuMemcpyHtoDAsync_v2_ptsz", 1}},
+    back[] = {{"cuMemcpyDtoH_v2", 0}, {"cuMemcpyDtoH_v2_ptds", 0}, {"cuMemcpyDtoHAsync_v2", 1},
+              {"cuMemcpyDtoHAsync_v2_ptsz", 1}};
+  /* Each error case is followed by a synchronisation, whose result is part of the case: a
+   * synchronous copy must not leave an error behind, and a fire-and-forget one reports its own
+   * either way (diff_async). */
+  CUresult (*sync)(void) = (CUresult(*)(void))diff_sym("cuCtxSynchronize");
+  for (int i = 0; i < 4; i++) {
+    void *f = diff_sym(forms[i].name);
+#define HTOD(label, ...)                                                                          \
+  do {                                                                                            \
+    if (forms[i].async) {                                                                         \
+      CUresult r_ = ((htod_async_t)f)(__VA_ARGS__, s);                                            \
+      diff_async(forms[i].name, label, r_, sync());                                               \
+    } else {                                                                                      \
+      CUresult r_ = ((htod_t)f)(__VA_ARGS__);                                                     \
+      printf("%s %s: %d, then %d\n", forms[i].name, label, (int)r_, (int)sync());                 \
+    }                                                                                             \
+  } while (0)
+    HTOD("0 bytes", d, src, 0);
+    HTOD("0 bytes from null", d, NULL, 0);
+    HTOD("0 bytes to 0", (CUdeviceptr)0, src, 0);
+    HTOD("null source", d, NULL, 16);
+    HTOD("to 0", (CUdeviceptr)0, src, 16);
+    HTOD("to a foreign address", (CUdeviceptr)0x1000, src, 16);
+    HTOD("past the end", d + N - 8, src, 16);
+    HTOD("to freed memory", freed, src, 16);
+#undef HTOD
+    if (forms[i].async) {
+      CUresult r = ((htod_async_t)f)(d, src, 16, gone);
+      diff_async(forms[i].name, "destroyed stream", r, sync());
+    }
+    void *g = diff_sym(back[i].name);
+#define DTOH(label, ...)                                                                          \
+  do {                                                                                            \
+    CUresult r_ = back[i].async ? ((dtoh_async_t)g)(__VA_ARGS__, s) : ((dtoh_t)g)(__VA_ARGS__);   \
+    printf("%s %s: %d, then %d\n", back[i].name, label, (int)r_, (int)sync());                    \
+  } while (0)
+    DTOH("0 bytes", dst, d, 0);
+    DTOH("0 bytes to null", NULL, d, 0);
+    DTOH("null destination", NULL, d, 16);
+    DTOH("from 0", dst, (CUdeviceptr)0, 16);
+    DTOH("from a foreign address", dst, (CUdeviceptr)0x1000, 16);
+    DTOH("past the end", dst, d + N - 8, 16);
+    DTOH("from freed memory", dst, freed, 16);
+    DTOH("0 bytes from 0", dst, (CUdeviceptr)0, 0);
+#undef DTOH
+    if (back[i].async) {
+      CUresult r = ((dtoh_async_t)g)(dst, d, 16, gone);
+      printf("%s destroyed stream: %d, then %d\n", back[i].name, (int)r, (int)sync());
+    }
+  }
+  /* Still usable after all of that. */
+  pattern(6);
+  CALL(cuMemcpyHtoD_v2, htod_t, "after the errors", d, src, N);
+  CALL(cuMemcpyDtoH_v2, dtoh_t, "after the errors", dst, d, N);
+  SAY(cuMemcpyDtoH_v2, "round trip after the errors", "%d", same(N));
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(d));
+  MUST(((__typeof__(&cuStreamDestroy_v2))diff_sym("cuStreamDestroy_v2"))(s));
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  MUST(((__typeof__(&cuInit))diff_sym("cuInit"))(0));
+  /* Without a context first. */
+  size_t f = 0, t = 0;
+  void *h = NULL;
+  CALL(cuMemGetInfo_v2, __typeof__(&cuMemGetInfo_v2), "no context", &f, &t);
+  CALL(cuMemAllocHost_v2, __typeof__(&cuMemAllocHost_v2), "no context", &h, 4096);
+  CALL(cuMemHostAlloc, __typeof__(&cuMemHostAlloc), "no context", &h, 4096, 0);
+  CALL(cuMemHostRegister_v2, __typeof__(&cuMemHostRegister_v2), "no context", src, sizeof src, 0);
+  CALL(cuMemcpyHtoD_v2, htod_t, "no context", (CUdeviceptr)0x1000, src, 16);
+  CALL(cuMemcpyDtoH_v2, dtoh_t, "no context", dst, (CUdeviceptr)0x1000, 16);
+  CUcontext ctx;
+  MUST(((__typeof__(&cuDevicePrimaryCtxRetain))diff_sym("cuDevicePrimaryCtxRetain"))(&ctx, 0));
+  MUST(((__typeof__(&cuCtxSetCurrent))diff_sym("cuCtxSetCurrent"))(ctx));
+  info();
+  pitch();
+  pools();
+  host_memory();
+  copies();
+  return 0;
+}

@@ -1,0 +1,156 @@
+// The mediator-executor channel (src/common/executor-ipc.ts): sends never throw, even to an
+// executor that is exiting or gone (the crash when many sessions end at once); each side ends an
+// executor whose messages fail validation. The pool runs a stand-in executor script, so these need
+// no driver; the last test runs the real executor on softgpu (`make native`).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+
+import { fromExecutorSchema, sendIpc, toExecutorSchema, type IpcEnd, type SessionMessage } from '../../src/common/executor-ipc.js';
+import { EXECUTOR_MAIN } from '../../src/mediator/backend.js';
+import { ExecutorPool, type ExecutorEnd } from '../../src/mediator/executors.js';
+
+/** Says it is ready; then, by the session's VM name: `exit` leaves at the first steering message
+ * (as an executor whose guest went away), `garbage` answers the session with a malformed message. */
+const STAND_IN = `
+process.on('message', (m) => {
+  if (m.type === 'session') {
+    if (m.vm === 'garbage') process.send({ type: 'reserve', bytes: -1 });
+    return;
+  }
+  process.exit(0);
+});
+process.send({ type: 'ready' });
+`;
+
+function session(vm: string): SessionMessage {
+  return {
+    type: 'session', sessionId: 7, vm, deviceMap: [0], memoryQuota: null, imageDir: '/nonexistent', imageLimits: { perVm: 1 << 20, total: 1 << 24 },
+    scheduled: true, vmUsed: 0, minor: 3,
+  };
+}
+
+interface Fixture {
+  pool: ExecutorPool;
+  logs: Array<Record<string, unknown>>;
+  guest: () => Promise<net.Socket>;
+  close: () => Promise<void>;
+}
+
+/** A pool of stand-in executors, a log that keeps its lines, and guest connections on loopback. */
+async function fixture(): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-ipc-'));
+  const script = join(dir, 'stand-in.mjs');
+  writeFileSync(script, STAND_IN);
+  const logs: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => logs.push(JSON.parse(s) as Record<string, unknown>) });
+  const pool = new ExecutorPool('softgpu', log, 0, 'auto', script);
+  const accepted: net.Socket[] = [];
+  const clients: net.Socket[] = [];
+  const server = net.createServer((s) => accepted.push(s));
+  const path = join(dir, 'guest.sock');
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return {
+    pool,
+    logs,
+    guest: async () => {
+      const n = accepted.length;
+      clients.push(net.connect(path));
+      await until('the guest connection is accepted', () => accepted.length > n);
+      return accepted[n]!;
+    },
+    close: async () => {
+      for (const c of clients) c.destroy();
+      await pool.close();
+      // Not awaited: a server whose connections went to a child process that has exited never
+      // hears that they closed.
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits for `pred` (a bounded wait, not a timing check). */
+async function until(what: string, pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !pred(); i++) await sleep(10);
+  assert.ok(pred(), what);
+}
+
+test('sends to an executor that is exiting, then gone, fail quietly and are logged', async () => {
+  const f = await fixture();
+  try {
+    let end: ExecutorEnd | undefined;
+    const h = await f.pool.attach(session('exit'), await f.guest(), (m) => assert.fail(`unexpected ${m.type}`), (e) => (end = e));
+    // The first message makes the stand-in exit; the mediator keeps steering it meanwhile, as it
+    // does when many sessions end at once (EPIPE or a closed channel, never a throw).
+    h.send({ type: 'preempt' });
+    let gone = false;
+    void h.exited.then(() => (gone = true));
+    while (!gone) {
+      h.send({ type: 'grant', contended: true });
+      await tick();
+    }
+    assert.equal(end?.code, 0);
+    h.send({ type: 'quota', granted: 1 });
+    await until('a dropped message is logged', () => f.logs.some((l) => l.msg === 'message to an exiting executor dropped' && l.message === 'quota'));
+  } finally {
+    await f.close();
+  }
+});
+
+test('an executor whose message fails validation is ended', async () => {
+  const f = await fixture();
+  try {
+    let end: ExecutorEnd | undefined;
+    const h = await f.pool.attach(session('garbage'), await f.guest(), (m) => assert.fail(`unexpected ${m.type}`), (e) => (end = e));
+    await h.exited;
+    assert.equal(end?.signal, 'SIGKILL');
+    const line = f.logs.find((l) => l.msg === 'invalid message from executor; ending it');
+    assert.match(String(line?.issue), /bytes/);
+  } finally {
+    await f.close();
+  }
+});
+
+test('sendIpc reports every failure instead of throwing', async () => {
+  const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+  const failing: IpcEnd = { connected: true, send: (_m, _h, _o, cb) => (setImmediate(() => cb(epipe)), false) };
+  assert.equal(await sendIpc(failing, { type: 'want' }), epipe);
+  const throwing: IpcEnd = { connected: true, send: () => { throw new TypeError('not serializable'); } };
+  assert.match((await sendIpc(throwing, { type: 'want' }))?.message ?? '', /not serializable/);
+  let called = false;
+  const closed: IpcEnd = { connected: false, send: () => (called = true) };
+  assert.equal(((await sendIpc(closed, { type: 'want' })) as { code?: string } | null)?.code, 'ERR_IPC_CHANNEL_CLOSED');
+  assert.equal(called, false);
+  const ok: IpcEnd = { connected: true, send: (_m, _h, _o, cb) => (cb(null), true) };
+  assert.equal(await sendIpc(ok, { type: 'want' }), null);
+});
+
+test('the schemas take what each side sends and refuse what it does not', () => {
+  assert.ok(toExecutorSchema.safeParse(session('v')).success);
+  assert.ok(toExecutorSchema.safeParse({ type: 'vmUsage', bytes: 5, own: 1 }).success);
+  assert.ok(!toExecutorSchema.safeParse({ type: 'vmUsage', bytes: 5 }).success, 'own is required');
+  assert.ok(!toExecutorSchema.safeParse({ type: 'grant', contended: true, extra: 1 }).success, 'unknown fields');
+  assert.ok(!toExecutorSchema.safeParse({ type: 'want' }).success, 'a message of the other direction');
+  assert.ok(fromExecutorSchema.safeParse({ type: 'yield', usedNs: 1.5, again: false }).success);
+  assert.ok(fromExecutorSchema.safeParse({
+    type: 'ended', stats: { calls: 1, asyncCalls: 0, bytesIn: 2, bytesOut: 3, busyNs: 0.25 }, peakMemory: 0, reason: 'guest closed',
+  }).success);
+  assert.ok(!fromExecutorSchema.safeParse({ type: 'reserve', bytes: 1.5 }).success);
+  assert.ok(!fromExecutorSchema.safeParse({ type: 'grant', contended: true }).success, 'a message of the other direction');
+});
+
+test('the executor exits when the mediator sends it something invalid', async () => {
+  const child = fork(EXECUTOR_MAIN, ['--backend', 'softgpu'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve) => child.once('message', () => resolve()));
+  child.send({ type: 'quota', granted: -1 });
+  assert.equal(await exited, 2);
+});
