@@ -35,7 +35,7 @@ LIBNVML := $(B)/guest/libnvidia-ml.so.1
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
 TSSTAMP := $(B)/.ts-built
 
-.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench burst soak clean
+.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench fuzz burst soak clean
 all: native ts
 
 # ---- dependencies ---------------------------------------------------------------------------
@@ -129,6 +129,11 @@ run: deps native ts
 
 bench: deps native ts
 	$(NODE) dist/test/bench/main.js
+
+# The live fuzzer against a running mediator (docs/security.md): VGPU_FUZZ_FRAMES (default 1000000)
+# and VGPU_FUZZ_SEED (default 1) choose the run; `make test` runs 20000 frames of it.
+fuzz: deps native ts
+	$(NODE) dist/test/fuzz/main.js
 
 # Long robustness runs, never part of `make test` (docs/operations.md): BURSTS bursts of BURST_SIZE
 # guests started at once; and SOAK_MINUTES of random verified work with executors killed at random.

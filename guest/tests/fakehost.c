@@ -45,6 +45,12 @@ static int rd(int fd, void *p, size_t n) {
   return 0;
 }
 
+/* A host that stopped answering: it reads (and drops) whatever comes until the guest hangs up. */
+static void drain_until_closed(int fd) {
+  uint8_t sink[4096];
+  while (read(fd, sink, sizeof sink) > 0) {}
+}
+
 static void wr(int fd, const void *p, size_t n) {
   size_t off = 0;
   while (off < n) {
@@ -133,7 +139,17 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
     if (h.type == VG_FT_ATTACH) {
       if (h.len || fh_get(fh, (int)(st - fh->conn)).attaches) VGT_FAIL("fakehost: bad or second ATTACH");
       fh_bump(&st->attaches);
-      if (fh->mode == FH_SILENT_ATTACH) continue;
+      if (fh->mode == FH_HANG_ON_ATTACH) {
+        drain_until_closed(fd);
+        return;
+      }
+      if (fh->mode == FH_NOTICES) {
+        vg_wr b;
+        vg_wr_init(&b, VG_MAX_PAYLOAD);
+        vg_error_encode(&b, &(vg_errmsg){.code = FH_GRACE_MS, .msg = "maintenance", .msg_len = 11});
+        send_frame(fd, VG_FT_NOTIFY, 0, 0, VG_NOTICE_SHUTDOWN, b.p, b.len);
+        vg_wr_free(&b);
+      }
       int refuse = fh->mode == FH_REFUSE_ATTACH;
       const char *m = refuse ? "the pool has no room" : "ok";
       uint8_t pl[64];
@@ -160,8 +176,9 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
     st->last_id = h.id;
     st->last_ctx = le64(p);
     pthread_mutex_unlock(&g_fh_lock);
-    if (fh->mode == FH_DROP_ON_CALL) {
+    if (fh->mode == FH_DROP_ON_CALL || fh->mode == FH_HANG_ON_CALL) {
       free(p);
+      if (fh->mode == FH_HANG_ON_CALL) drain_until_closed(fd);
       return;
     }
     if (fh->mode == FH_BAD_REPLY_ID) {
@@ -231,8 +248,14 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
       uint8_t *out = malloc(4 + an);
       memset(out, 0, 4);
       memcpy(out + 4, a, an);
+      if (fh->mode == FH_NOTICES) {
+        send_frame(fd, VG_FT_NOTIFY, 0, 0, VG_NOTICE_STDOUT, "kernel ", 7);
+        send_frame(fd, VG_FT_NOTIFY, 0, 0, 99, "ignored", 7);
+        send_frame(fd, VG_FT_NOTIFY, 0, 0, VG_NOTICE_STDERR, "oops\n", 5);
+      }
       for (size_t off = 0; off < 4 + an; off += 3) {
         size_t k = 4 + an - off < 3 ? 4 + an - off : 3;
+        if (fh->mode == FH_NOTICES && off == 3) send_frame(fd, VG_FT_NOTIFY, 0, 0, VG_NOTICE_STDOUT, "says hi\n", 8);
         send_frame(fd, VG_FT_REPLY, off + k < 4 + an ? VG_FF_MORE : 0, h.id, 0, out + off, k);
       }
       free(out);
@@ -251,7 +274,7 @@ static void *conn_main(void *arg) {
   uint8_t hb[VG_FRAME_HDR_LEN];
   vg_frame_hdr h;
   if (fh->mode == FH_SILENT) {
-    while (read(ca->fd, hb, sizeof hb) > 0) {}
+    drain_until_closed(ca->fd);
     return NULL;
   }
   if (rd(ca->fd, hb, sizeof hb) || vg_wire_get_hdr(hb, &h) || h.type != VG_FT_HELLO) VGT_FAIL("fakehost: no HELLO");
@@ -276,7 +299,7 @@ static void *conn_main(void *arg) {
     close(ca->fd);
     return NULL;
   }
-  send_welcome(ca->fd, fh->mode == FH_STATUS ? 2 : 0);
+  send_welcome(ca->fd, fh->mode == FH_STATUS ? 2 : fh->mode == FH_NOTICES ? 3 : 0);
   serve_calls(fh, ca->fd, ca->st);
   close(ca->fd);
   return NULL;

@@ -18,13 +18,19 @@ enum fh_mode {
   FH_BAD_REPLY_ID, /* answers every CALL with a REPLY carrying the wrong id */
   FH_REFUSE_ATTACH, /* answers ATTACH with ATTACHED status VG_WIRE_STATUS_ADMISSION */
   FH_STATUS,        /* speaks minor 2 and answers STATUS with fh_status_reply() */
-  FH_SILENT_ATTACH  /* answers the handshake, never ATTACH (a host whose executors never start) */
+  FH_NOTICES,       /* speaks minor 3: a SHUTDOWN notice (grace FH_GRACE_MS) before ATTACHED, and
+                       FH_OP_ECHO_SPLIT's reply comes with the notices described there */
+  FH_HANG_ON_ATTACH, /* never answers ATTACH, and keeps the connection open */
+  FH_HANG_ON_CALL   /* never answers the first CALL, and keeps the connection open */
 };
+#define FH_GRACE_MS 4500u
 
 #define FH_MEM_BASE 0x10000ull
 #define FH_MEM_SIZE (12u * 1024 * 1024)
 #define FH_MAX_CONN 4
-/* A test-only op: the reply echoes the arguments, split into 3-byte REPLY frames. */
+/* A test-only op: the reply echoes the arguments, split into 3-byte REPLY frames. In FH_NOTICES
+ * mode the reply is preceded by NOTIFY STDOUT "kernel ", a notice of unknown kind 99 and NOTIFY
+ * STDERR "oops\n", and its second frame by NOTIFY STDOUT "says hi\n". */
 #define FH_OP_ECHO_SPLIT 0x7777u
 
 typedef struct fh_conn_stats {

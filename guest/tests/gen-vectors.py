@@ -110,6 +110,12 @@ valid('attached_refused', 10, struct.pack('<I', 4) + s('pool full'), {'code': 4,
 valid('ping', 6, b'\xde\xad\xbe\xef', {'data_hex': 'deadbeef'}, fid=3)
 valid('pong_empty', 7, b'', {'data_hex': ''}, fid=3)
 
+# NOTIFY (protocol minor 3): op 1/2 carry raw output bytes, op 3 (SHUTDOWN) has ERROR's layout.
+valid('notify_stdout', 8, b'hi 7\n', {'data_hex': b'hi 7\n'.hex()}, op=1)
+valid('notify_stderr_empty', 8, b'', {'data_hex': ''}, op=2)
+sd = {'grace_ms': 30000, 'message': 'the mediator is stopping'}
+valid('notify_shutdown', 8, struct.pack('<I', 30000) + s(sd['message']), sd, op=3)
+
 # ---- invalid frames ----
 invalid('truncated_header', hdr(0, 6)[:10], 'truncated', 'fewer than 16 header bytes')
 invalid('truncated_payload', hdr(20, 4, 0, 1) + b'\x00' * 5, 'truncated', 'len says 20, 5 present')
@@ -151,6 +157,10 @@ bad = struct.pack('<I', 3) + struct.pack('<H', 10) + b'abc'
 invalid('error_string_past_end', frame(5, bad, op=3), 'string_past_end', 'message length 10, 3 bytes left')
 
 invalid('status_with_flags', frame(11, b'', flags=1, fid=4), 'flags', 'no flags on STATUS')
+invalid('notify_with_flags', frame(8, b'', flags=2, op=1), 'flags', 'no flags on NOTIFY')
+invalid('notify_shutdown_short', frame(8, b'\x30\x75', op=3), 'short_payload', 'SHUTDOWN needs u32 grace_ms')
+invalid('notify_shutdown_trailing', frame(8, struct.pack('<I', 1) + s('x') + b'!', op=3), 'trailing',
+        'a byte after the message')
 
 with open('test/vectors/protocol.json', 'w') as f:
     json.dump(cases, f, indent=1, ensure_ascii=False)

@@ -6,6 +6,7 @@
 #include "vgtest.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,18 +70,35 @@ TEST(conn_tcp_refused_fast) {
   ASSERT_TRUE(vg_now_ns() - t0 < 1000000000ull);
 }
 
-TEST(conn_tcp_nodelay_set) {
-  int port, lfd = listen_tcp(&port);
+/* A guest connection to a fresh loopback listener, as vg_conn_open makes it. */
+static int open_to_loopback(int *lfd) {
+  int port;
+  *lfd = listen_tcp(&port);
   vg_addr a;
   char err[256], spec[64];
   snprintf(spec, sizeof spec, "tcp:127.0.0.1:%d", port);
   ASSERT_EQ(vg_addr_parse(spec, &a, err, sizeof err), 0);
   int fd = vg_conn_open(&a, vg_now_ns() + 1000000000ull, err, sizeof err);
   ASSERT_TRUE(fd >= 0);
+  return fd;
+}
+
+TEST(conn_tcp_nodelay_and_keepalive_set) {
+  int lfd, fd = open_to_loopback(&lfd);
   int v = 0;
   socklen_t len = sizeof v;
-  ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &v, &len), 0);
+  ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
   ASSERT_TRUE(v != 0);
+  ASSERT_EQ(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len), 0);
+  ASSERT_TRUE(v != 0);
+  ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
+  ASSERT_EQ(v, VG_KEEPALIVE_IDLE_S);
+  ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, &len), 0);
+  ASSERT_EQ(v, VG_KEEPALIVE_CNT);
+  unsigned u = 0;
+  len = sizeof u;
+  ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &u, &len), 0);
+  ASSERT_EQ(u, VG_USER_TIMEOUT_MS);
   close(fd);
   close(lfd);
 }

@@ -7,7 +7,9 @@
 #include "rpc.h"
 #include "vgtest.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 
 static fakehost fh;
 
@@ -123,4 +125,40 @@ TEST(rpc_concurrent_callers_never_interleave) {
   }
   ASSERT_EQ(fh_get(&fh, 0).frames, 6 * 50 * 3);
   ASSERT_TRUE(fh_get(&fh, 0).ids_increasing);
+}
+
+/* Reads what is waiting in a non-blocking pipe (NUL-terminated). */
+static const char *drain_pipe(int fd, char *buf, size_t cap) {
+  ssize_t n = read(fd, buf, cap - 1);
+  buf[n > 0 ? n : 0] = 0;
+  return buf;
+}
+
+/* Notices (protocol minor 3): kernel output reaches this process's stdout and stderr before the
+ * call returns, also from between the frames of a reply; unknown notices are skipped; a shutdown
+ * notice that came before ATTACHED is logged with the grace time in seconds, rounded up. */
+TEST(rpc_notices_reach_stdout_stderr_and_the_log) {
+  fh_start(&fh, FH_NOTICES);
+  int out[2], err[2];
+  ASSERT_EQ(pipe(out), 0);
+  ASSERT_EQ(pipe(err), 0);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  fcntl(err[0], F_SETFL, O_NONBLOCK);
+  fflush(stdout);
+  fflush(stderr);
+  dup2(out[1], 1);
+  dup2(err[1], 2);
+  ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
+  vg_call c;
+  ASSERT_EQ(vg_call_begin(&c, FH_OP_ECHO_SPLIT, 0), CUDA_SUCCESS);
+  vg_put_u64(&c, 0x0102030405060708ull);
+  ASSERT_EQ(vg_call_invoke(&c), CUDA_SUCCESS);
+  ASSERT_U64_EQ(vg_get_u64(&c), 0x0102030405060708ull);
+  ASSERT_EQ(vg_call_end(&c, CUDA_SUCCESS), CUDA_SUCCESS);
+  char o[256], e[1024];
+  ASSERT_STR_EQ(drain_pipe(out[0], o, sizeof o), "kernel says hi\n");
+  drain_pipe(err[0], e, sizeof e);
+  ASSERT_TRUE(strstr(e, "the host is shutting down; 5 s to finish (maintenance)") != NULL);
+  ASSERT_TRUE(strstr(e, "oops\n") != NULL);
+  ASSERT_TRUE(strstr(e, "ignored") == NULL);
 }

@@ -26,6 +26,10 @@ static int decode(const uint8_t *b, size_t n, vg_frame_hdr *h, const uint8_t **p
     vg_errmsg m;
     return vg_error_decode(*pl, h->len, &m);
   }
+  case VG_FT_NOTIFY: {
+    vg_errmsg m; /* a SHUTDOWN notice has ERROR's layout; output notices are raw bytes */
+    return h->op == VG_NOTICE_SHUTDOWN ? vg_error_decode(*pl, h->len, &m) : 0;
+  }
   case VG_FT_ATTACH: return h->len ? VG_WIRE_ETRAIL : 0;
   case VG_FT_CALL: return h->len < 8 ? VG_WIRE_ESHORT : 0;
   case VG_FT_REPLY: return h->len < 4 ? VG_WIRE_ESHORT : 0;
@@ -89,6 +93,10 @@ static void encode(const jval *f, vg_wr *w) {
     const char *m = json_str(json_get(f, "message"));
     vg_errmsg x = {.code = (uint32_t)json_int(json_get(f, "code")), .msg = m, .msg_len = strlen(m)};
     ASSERT_EQ(vg_error_encode(w, &x), 0);
+  } else if (h.type == VG_FT_NOTIFY && h.op == VG_NOTICE_SHUTDOWN) {
+    const char *m = json_str(json_get(f, "message"));
+    vg_errmsg x = {.code = (uint32_t)json_int(json_get(f, "grace_ms")), .msg = m, .msg_len = strlen(m)};
+    ASSERT_EQ(vg_error_encode(w, &x), 0);
   } else if (h.type == VG_FT_CALL) {
     vg_wr_u64(w, u64s(json_get(f, "ctx")));
     put_hex(w, json_str(json_get(f, "args_hex")));
@@ -140,6 +148,12 @@ static void check_fields(const jval *f, const vg_frame_hdr *h, const uint8_t *pl
     ASSERT_EQ(vg_error_decode(pl, h->len, &m), 0);
     ASSERT_EQ(m.code, json_int(json_get(f, "code")));
     ASSERT_EQ(m.msg_len, strlen(json_str(json_get(f, "message"))));
+  } else if (h->type == VG_FT_NOTIFY && h->op == VG_NOTICE_SHUTDOWN) {
+    vg_errmsg m;
+    ASSERT_EQ(vg_error_decode(pl, h->len, &m), 0);
+    ASSERT_EQ(m.code, json_int(json_get(f, "grace_ms")));
+    ASSERT_EQ(m.msg_len, strlen(json_str(json_get(f, "message"))));
+    ASSERT_TRUE(!memcmp(m.msg, json_str(json_get(f, "message")), m.msg_len));
   } else if (h->type == VG_FT_CALL) {
     vg_rd r;
     vg_rd_init(&r, pl, h->len);

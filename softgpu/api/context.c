@@ -75,8 +75,10 @@ static void ctx_init_fields(sg_ctx *c, CUdevice dev, unsigned flags, int primary
   memcpy(c->limits, g_limit_defaults, sizeof c->limits);
 }
 
-/* Frees everything the context owns. Modules first: their globals are device allocations. */
+/* Frees everything the context owns. Modules first: their globals are device allocations. Its
+ * kernel output is printed first: destroying a context is one of CUDA's flush points. */
 static void ctx_release_resources(sg_ctx *c) {
+  sg_output_flush(c);
   sg_module_release_ctx(c);
   sg_event_release_ctx(c);
   sg_stream_release_ctx(c);
@@ -106,6 +108,8 @@ static CUresult current_plain(sg_ctx **out) {
   *out = t_stack[t_depth - 1];
   return CUDA_SUCCESS;
 }
+
+CUresult sg_ctx_current_any(sg_ctx **out) { return current_plain(out); }
 
 CUresult sg_ctx_get(sg_ctx **out) {
   sg_ctx *c;
@@ -253,15 +257,23 @@ SG_EXPORT CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx) {
   return CUDA_SUCCESS;
 }
 
-/* Execution is synchronous: there is never outstanding work, only a possible sticky error. */
+/* Execution is synchronous: there is never outstanding work, only kernel output to print (also
+ * when a kernel fault poisoned the context: what it printed before is what explains the fault)
+ * and a possible sticky error. */
 SG_EXPORT CUresult cuCtxSynchronize(void) {
   sg_ctx *c;
-  return sg_ctx_get(&c);
+  CUresult rc = current_plain(&c);
+  if (rc) return rc;
+  sg_output_flush(c);
+  return sg_ctx_sticky(c);
 }
 
 SG_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx) {
   sg_ctx *c;
-  return resolve(ctx, 1, &c);
+  CUresult rc = resolve(ctx, 0, &c);
+  if (rc) return rc;
+  sg_output_flush(c);
+  return sg_ctx_sticky(c);
 }
 
 SG_EXPORT CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version) {

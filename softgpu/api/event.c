@@ -173,6 +173,8 @@ static CUresult host_wait(CUevent hEvent) {
 SG_EXPORT CUresult cuEventQuery(CUevent hEvent) { return host_wait(hEvent); }
 
 SG_EXPORT CUresult cuEventSynchronize(CUevent hEvent) {
+  sg_event *e;
+  if (lookup(hEvent, &e, 0) == CUDA_SUCCESS) sg_output_flush(e->ctx); /* even when poisoned */
   CUresult rc = host_wait(hEvent);
   return rc ? rc : sg_capture_check_unsafe();
 }

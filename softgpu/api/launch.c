@@ -111,7 +111,7 @@ CUresult sg_launch_packed(CUfunction hf, sg_ctx *c, const unsigned g[3], const u
   if (f->mod->ctx && f->mod->ctx != c) return CUDA_ERROR_INVALID_HANDLE;
   if ((rc = check_dims(f, g, b, shared))) return rc;
   if (size != sg_ptx_param_bytes(f->k)) return CUDA_ERROR_INVALID_VALUE;
-  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, size, sg_cancel_state()};
+  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, size, sg_output_emit, c, sg_cancel_state()};
   char err[400] = "";
   uint64_t started = sg_cancel_clock();
   sg_ptx_status st = sg_ptx_run(f->k, &l, err, sizeof err);

@@ -12,6 +12,13 @@
 
 #include <string.h>
 
+/* A blocking copy is one of CUDA's flush points for kernel output (output.c). */
+#define SG_BLOCKING_COPY(call)   \
+  do {                           \
+    sg_output_flush_current();   \
+    SG_SYNC_ON_CURRENT(call);    \
+  } while (0)
+
 static CUresult dev_ptr(CUdeviceptr p, size_t n, void **out) {
   void *h = sg_mem_check((sg_devptr)p, (uint64_t)n);
   if (!h) return CUDA_ERROR_INVALID_VALUE;
@@ -71,16 +78,16 @@ static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n) {
 }
 
 SG_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount) {
-  SG_SYNC_ON_CURRENT(htod(dstDevice, srcHost, ByteCount));
+  SG_BLOCKING_COPY(htod(dstDevice, srcHost, ByteCount));
 }
 SG_EXPORT CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount) {
-  SG_SYNC_ON_CURRENT(dtoh(dstHost, srcDevice, ByteCount));
+  SG_BLOCKING_COPY(dtoh(dstHost, srcDevice, ByteCount));
 }
 SG_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount) {
-  SG_SYNC_ON_CURRENT(dtod(dstDevice, srcDevice, ByteCount));
+  SG_BLOCKING_COPY(dtod(dstDevice, srcDevice, ByteCount));
 }
 SG_EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
-  SG_SYNC_ON_CURRENT(unified(dst, src, ByteCount));
+  SG_BLOCKING_COPY(unified(dst, src, ByteCount));
 }
 
 /* A 1D copy as the one-row 3D copy a memcpy node holds. */
@@ -234,8 +241,8 @@ CUresult sg_memcpy_3d(const CUDA_MEMCPY3D *p, int run) {
   return CUDA_SUCCESS;
 }
 
-SG_EXPORT CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D *pCopy) { SG_SYNC_ON_CURRENT(copy_2d(pCopy)); }
-SG_EXPORT CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *pCopy) { SG_SYNC_ON_CURRENT(copy_2d(pCopy)); }
+SG_EXPORT CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D *pCopy) { SG_BLOCKING_COPY(copy_2d(pCopy)); }
+SG_EXPORT CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *pCopy) { SG_BLOCKING_COPY(copy_2d(pCopy)); }
 
 static CUDA_MEMCPY3D desc_2d(const CUDA_MEMCPY2D *c) {
   CUDA_MEMCPY3D p;

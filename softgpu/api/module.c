@@ -134,6 +134,7 @@ static CUresult module_load(CUmodule *module, const void *image, unsigned nopt, 
   CUresult rc = sg_ctx_get(&c);
   if (rc) return rc;
   if (!module) return CUDA_ERROR_INVALID_VALUE;
+  sg_output_flush(c); /* loading and unloading code are flush points (output.c) */
   sg_module *m;
   if ((rc = module_create(image, c, nopt, opts, vals, &m))) return rc;
   if (sg_reg_add(m, SG_OBJ_MODULE, c, 0) != 0) {
@@ -196,6 +197,7 @@ SG_EXPORT CUresult cuModuleUnload(CUmodule hmod) {
   if (rc) return rc;
   if (m->library) return CUDA_ERROR_INVALID_HANDLE; /* a library's module goes with cuLibraryUnload */
   if (!sg_reg_remove(m, SG_OBJ_MODULE)) return CUDA_ERROR_INVALID_HANDLE;
+  sg_output_flush(m->ctx);
   module_free(m);
   return CUDA_SUCCESS;
 }
@@ -275,6 +277,7 @@ SG_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!library || !code) return CUDA_ERROR_INVALID_VALUE;
   if (numLibraryOptions > 0 && (!libraryOptions || !libraryOptionValues)) return CUDA_ERROR_INVALID_VALUE;
+  sg_output_flush_current(); /* a library is context-independent: the caller's context is flushed */
   sg_library *lib = calloc(1, sizeof *lib);
   if (!lib) return CUDA_ERROR_OUT_OF_MEMORY;
   CUresult rc = module_create(code, NULL, numJitOptions, jitOptions, jitOptionsValues, &lib->mod);
@@ -303,6 +306,7 @@ static CUresult library_lookup(CUlibrary h, sg_library **out) {
 SG_EXPORT CUresult cuLibraryUnload(CUlibrary library) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!sg_reg_remove(library, SG_OBJ_LIBRARY)) return CUDA_ERROR_INVALID_HANDLE;
+  sg_output_flush_current();
   sg_library *lib = (sg_library *)library;
   sg_reg_remove(lib->mod, SG_OBJ_MODULE);
   module_free(lib->mod);

@@ -88,19 +88,28 @@ int sg_initialized(void);
 /* ---- contexts (context.c) -------------------------------------------------------------------- */
 #define SG_LIMIT_COUNT 10
 
+/* Kernel output not yet flushed (output.c): records of u8 fd, u32 length, text. */
+typedef struct sg_outbuf {
+  unsigned char *p;
+  size_t len, cap;
+} sg_outbuf;
+
 typedef struct sg_ctx {
   CUdevice dev;
   unsigned flags;
   int primary;
   _Atomic int sticky; /* a CUresult; 0 while the context is healthy */
   unsigned long long id;
-  pthread_mutex_t lock; /* guards limits */
+  pthread_mutex_t lock; /* guards limits and out */
   size_t limits[SG_LIMIT_COUNT];
+  sg_outbuf out;
 } sg_ctx;
 
 /* The current context of this thread, checked: NOT_INITIALIZED, INVALID_CONTEXT (none),
  * CONTEXT_IS_DESTROYED (destroyed elsewhere), or the context's sticky error. */
 CUresult sg_ctx_get(sg_ctx **out);
+/* The current context even when it carries a sticky error (for flushing its kernel output). */
+CUresult sg_ctx_current_any(sg_ctx **out);
 /* Same checks for an explicit handle; NULL means the current context. */
 CUresult sg_ctx_resolve(CUcontext c, sg_ctx **out);
 /* Records an error that poisons a context (illegal address, trap...); the first error wins.
@@ -109,6 +118,16 @@ CUresult sg_ctx_resolve(CUcontext c, sg_ctx **out);
 void sg_ctx_set_sticky(CUresult err);
 void sg_ctx_poison(sg_ctx *c, CUresult err);
 CUresult sg_ctx_sticky(const sg_ctx *c);
+
+/* ---- kernel output (output.c) ----------------------------------------------------------------
+ * printf and assert text of the kernels of a context, printed (or queued for the host) only at
+ * the flush points listed in output.c, each of which calls sg_output_flush. */
+/* The engine's output hook (sg_ptx_launch.output): appends one record to the context's FIFO. */
+void sg_output_emit(void *ctx, int fd, const char *text, size_t n);
+/* A flush point of context c; also frees its FIFO (so it is what a context's release calls). */
+void sg_output_flush(sg_ctx *c);
+/* A flush point of the calling thread's current context, if it has one. */
+void sg_output_flush_current(void);
 
 /* ---- streams (stream.c) ---------------------------------------------------------------------- */
 /* Resolves a stream handle (NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD or a created stream) to

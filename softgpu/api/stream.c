@@ -61,6 +61,13 @@ void sg_stream_release_ctx(sg_ctx *c) {
   free(keys);
 }
 
+/* A flush point of the stream's context, poisoned or not (output.c). */
+static void flush_output(CUstream s) {
+  sg_stream *st;
+  if (is_default(s)) sg_output_flush_current();
+  else if (lookup(s, &st, 0) == CUDA_SUCCESS) sg_output_flush(st->ctx);
+}
+
 static CUresult create(CUstream *phStream, unsigned flags, int priority) {
   sg_ctx *c;
   CUresult rc = sg_ctx_get(&c);
@@ -97,6 +104,7 @@ SG_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
 
 SG_EXPORT CUresult cuStreamSynchronize(CUstream hStream) {
   sg_ctx *c;
+  flush_output(hStream);
   CUresult rc = sg_stream_ctx(hStream, &c);
   if (rc || (rc = sg_capture_check_sync(hStream))) return rc;
   return sg_capture_check_unsafe();
@@ -194,6 +202,7 @@ SG_EXPORT CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userDat
     sg_op op = {.type = CU_GRAPH_NODE_TYPE_HOST, .ctx = c, .u.host = {fn, userData}};
     return sg_capture_add(hStream, &op);
   }
+  flush_output(hStream);
   fn(userData);
   return CUDA_SUCCESS;
 }
@@ -205,6 +214,7 @@ SG_EXPORT CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callba
   if (rc) return rc;
   if (!callback || flags != 0) return CUDA_ERROR_INVALID_VALUE;
   if ((rc = sg_capture_check_sync(hStream))) return rc; /* callbacks cannot be captured */
+  flush_output(hStream);
   callback(hStream, CUDA_SUCCESS, userData);
   return CUDA_SUCCESS;
 }

@@ -72,6 +72,10 @@ typedef struct sg_ptx_launch {
   unsigned dyn_shared_bytes;
   const void *params; /* packed parameter buffer laid out per sg_ptx_param_info */
   size_t params_size;
+  /* Where the text of each printf (fd 1) and failed assert (fd 2) goes, one call per printf, from
+   * any worker thread; NULL writes it to the process's stdout or stderr at once. */
+  void (*output)(void *arg, int fd, const char *text, size_t len);
+  void *output_arg;
   sg_ptx_cancel *cancel; /* NULL: the launch cannot be abandoned */
 } sg_ptx_launch;
 

@@ -2,7 +2,8 @@
  * The device-runtime functions nvcc's PTX calls without defining them: vprintf (printf) and
  * __assertfail (assert). Their arguments live in the caller's frame like any call's; strings and
  * the printf argument buffer are generic addresses, read through the same bounds checks as loads.
- * printf output goes to the process's stdout at once (a GPU buffers it until synchronisation).
+ * Their text goes to the launch's output hook (the context's FIFO, softgpu/api/output.c), or
+ * straight to stdout / stderr when a launch has none.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,19 @@ static int read_arg(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, uint64_t 
   memcpy(v, p, sz);
   *off += sz;
   return 0;
+}
+
+static void emit(const sg_block_ctx *bc, int fd, const char *s, size_t n) {
+  const sg_ptx_launch *l = bc->launch;
+  if (l && l->output) {
+    l->output(l->output_arg, fd, s, n);
+    return;
+  }
+  FILE *f = fd == 2 ? stderr : stdout;
+  flockfile(f);
+  fwrite(s, 1, n, f);
+  fflush(f);
+  funlockfile(f);
 }
 
 static void out_add(char *out, size_t *len, const char *s, size_t n) {
@@ -134,10 +148,7 @@ static sg_ptx_status do_vprintf(sg_block_ctx *bc, sg_thread *t, const sg_insn *i
     }
     if (n > 0) out_add(out, &len, piece, (size_t)n < sizeof piece ? (size_t)n : sizeof piece - 1);
   }
-  flockfile(stdout);
-  fwrite(out, 1, len, stdout);
-  fflush(stdout);
-  funlockfile(stdout);
+  emit(bc, 1, out, len);
   free(out);
   if (cs->nrets) {
     int32_t r = (int32_t)len;
@@ -161,8 +172,10 @@ sg_ptx_status sg_builtin_call(sg_block_ctx *bc, sg_thread *t, const sg_insn *in)
         !read_str(bc, t, in, arg_u64(t, cs, 3, 8), fn))
       return bc->status;
     unsigned line = (unsigned)arg_u64(t, cs, 2, 4);
-    fprintf(stderr, "%s:%u: %s: block [%u,%u,%u], thread [%u,%u,%u] Assertion `%s` failed.\n", file, line, fn,
-            bc->ctaid[0], bc->ctaid[1], bc->ctaid[2], t->tid[0], t->tid[1], t->tid[2], msg);
+    char text[3 * MAX_STR + 128];
+    int n = snprintf(text, sizeof text, "%s:%u: %s: block [%u,%u,%u], thread [%u,%u,%u] Assertion `%s` failed.\n", file,
+                     line, fn, bc->ctaid[0], bc->ctaid[1], bc->ctaid[2], t->tid[0], t->tid[1], t->tid[2], msg);
+    if (n > 0) emit(bc, 2, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
     return sg_fail(bc, t, SG_PTX_ERR_TRAP, "assertion `%.200s` failed at %.200s:%u", msg, file, line);
   }
   return sg_fail(bc, t, SG_PTX_ERR_UNSUPPORTED, "unsupported device-runtime call at line %u", in->line);

@@ -28,9 +28,12 @@ CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int g
                              unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
                              unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra);
 
-/* softgpu's own exports (softgpu/api): fault injection, diagnostics, abandoning work. */
+/* softgpu's own exports (softgpu/api): fault injection, diagnostics, kernel output capture,
+ * abandoning work. */
 int sg_softgpu_poison_context(CUresult err);
 size_t sg_softgpu_last_error(char *buf, size_t len);
+void sg_softgpu_output_capture(int on);
+size_t sg_softgpu_output_take(int *fd, void *buf, size_t cap);
 int sg_softgpu_memory(uint64_t *used, uint64_t *total);
 int sg_softgpu_cancel(int cancel);
 int sg_softgpu_watch(int guest_fd, int control_fd);

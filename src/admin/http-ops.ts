@@ -6,6 +6,7 @@ import { ERRORS, VgpuError, type VgpuErrorCode } from '../common/errors.js';
 import type { AddPoolInput, AddVmInput, AuditEntry, PoolPatch, VmPatch } from '../store/index.js';
 import type { AdminOps, AuditQueryInput, UsageQuery } from './ops.js';
 import { route } from './routes.js';
+import { REQUEST_HEADER } from './browser-guard.js';
 import { errorSchema, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
 
 const TIMEOUT_MS = 30_000;
@@ -26,7 +27,8 @@ export class HttpOps implements AdminOps {
     const r = route(id);
     const path = r.path.replace(/:(\w+)/g, (_m, k: string) => encodeURIComponent(params[k] ?? ''));
     const qs = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined)).toString();
-    const headers: Record<string, string> = { accept: 'application/json' };
+    // The marker header tells the API this is no web page's request (src/admin/browser-guard.ts).
+    const headers: Record<string, string> = { accept: 'application/json', [REQUEST_HEADER]: '1' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;

@@ -3,6 +3,7 @@
 
 import { Counter, Gauge, Registry } from 'prom-client';
 
+import type { ImageLimits, ImageStoreUsage } from '../common/image-store.js';
 import type { UsageTotals } from '../mediator/usage-meter.js';
 import { GRANT_REASONS, type VmSchedStats } from '../sched/scheduler.js';
 
@@ -19,6 +20,9 @@ export interface MetricsSource {
   /** What the GPU scheduler did per VM since the mediator started. */
   schedulerStats(): ReadonlyMap<string, Readonly<VmSchedStats>>;
   executorCounts(): { running: number; spare: number };
+  /** The module image store: bytes on disk and each VM's bytes. */
+  imageStore(): ImageStoreUsage;
+  imageLimits(): ImageLimits;
 }
 
 export function createMetrics(src: MetricsSource): Registry {
@@ -114,6 +118,27 @@ export function createMetrics(src: MetricsSource): Registry {
       const e = src.executorCounts();
       this.set({ state: 'busy' }, e.running - e.spare);
       this.set({ state: 'spare' }, e.spare);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_vm_image_store_bytes', help: "Bytes of module images a VM keeps in the host's image store", labelNames: ['vm'], ...opts,
+    collect() {
+      this.reset();
+      for (const [vm, n] of src.imageStore().vms) this.set({ vm }, n);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_image_store_bytes', help: 'Bytes the module image store holds on disk (each image once)', ...opts,
+    collect() {
+      this.set(src.imageStore().total);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_image_store_limit_bytes', help: 'Limits of the module image store: per VM, and in all', labelNames: ['scope'], ...opts,
+    collect() {
+      const l = src.imageLimits();
+      this.set({ scope: 'vm' }, l.perVm);
+      this.set({ scope: 'total' }, l.total);
     },
   });
   return registry;

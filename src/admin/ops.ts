@@ -5,6 +5,7 @@
 // mediator runs or not; only live state (sessions) needs one.
 
 import { VgpuError } from '../common/errors.js';
+import type { ImageStore } from '../common/image-store.js';
 import { DEFAULT_POOL, type AddPoolInput, type AddVmInput, type AuditEntry, type PoolPatch, type Store, type Vm, type VmPatch } from '../store/index.js';
 import { addPoolSchema, poolPatchSchema, validate } from '../store/validate.js';
 import { vmView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
@@ -47,10 +48,13 @@ export interface AdminOps {
 /** What only a running mediator knows and can do. */
 export interface LiveControl {
   sessionViews(): SessionView[];
-  /** Ends a session (its guest gets VGPU_ERR_KILLED); false if there is no such session. */
+  /** Ends a session (its guest gets VG_WIRE_STATUS_KILLED); false if there is no such session. */
   killSession(id: number, reason: string): Promise<boolean>;
-  /** Ends every session of a VM; returns how many. */
+  /** Ends every session of a VM, attached or not; returns how many had attached. */
   endVmSessions(vm: string, reason: string): Promise<number>;
+  /** Ends every session a VM's token admitted, attached or not (its token was replaced); returns
+   * how many had attached. */
+  endTokenSessions(vm: string, reason: string): Promise<number>;
   /** GPUs the mediator has now, by UUID. */
   gpus(): Map<string, { ordinal: number; sessions: number }>;
   /** A VM's settings changed: drop anything cached about it. */
@@ -63,7 +67,12 @@ export class StoreOps implements AdminOps {
   readonly where: string;
   readonly live: boolean;
 
-  constructor(private readonly store: Store, private readonly control?: LiveControl) {
+  constructor(
+    private readonly store: Store,
+    private readonly control?: LiveControl,
+    /** The state directory's module image store: a VM's images count in its details and go with it. */
+    private readonly images?: ImageStore,
+  ) {
     this.where = control ? 'the mediator' : `store ${store.file}`;
     this.live = control !== undefined;
   }
@@ -82,7 +91,7 @@ export class StoreOps implements AdminOps {
   async getVm(name: string): Promise<VmDetail> {
     this.control?.flushUsage();
     const vm = this.store.getVm(name);
-    return { ...vmView(vm), usage: this.store.usageOf(name) };
+    return { ...vmView(vm), usage: this.store.usageOf(name), imageStoreBytes: this.images?.vmBytes(vm.name) ?? 0 };
   }
 
   async addVm(input: AddVmInput): Promise<VmTokenView> {
@@ -103,12 +112,16 @@ export class StoreOps implements AdminOps {
     // The token no longer admits anyone; sessions already admitted end now rather than run on
     // without a VM to account them to.
     const sessionsEnded = this.control ? await this.control.endVmSessions(name, `VM ${name} was removed by an operator`) : 0;
+    // After its sessions: none of them uploads any more.
+    this.images?.removeVm(vm.name);
     this.control?.vmChanged(name);
     return { vm, sessionsEnded };
   }
 
   async rotateToken(name: string): Promise<VmTokenView> {
     const { vm, token } = this.store.rotateToken(name);
+    // A token is replaced because it may have leaked: whoever it let in is let go too.
+    await this.control?.endTokenSessions(name, `the token of VM ${name} was replaced by an operator`);
     return { vm: vmView(vm), token };
   }
 

@@ -124,7 +124,7 @@ export const ROUTES: readonly Route[] = [
   },
   {
     id: 'killSession', method: 'POST', path: '/v1/sessions/:id/kill',
-    summary: 'End a session: its guest gets VGPU_ERR_KILLED and its executor exits, freeing what it held',
+    summary: 'End a session: its guest gets VG_WIRE_STATUS_KILLED and its executor exits, freeing what it held',
     params: sessionParams, body: killBody, status: 200, response: sessionSchema,
     run: (ops, r) => {
       const id = Number(parseInput(sessionParams, r.params, 'id').id);

@@ -44,7 +44,10 @@ export const usageSchema = z.object({
 }).meta({ id: 'Usage' });
 export type UsageView = z.infer<typeof usageSchema>;
 
-export const vmDetailSchema = vmSchema.extend({ usage: usageSchema }).meta({ id: 'VmDetail' });
+export const vmDetailSchema = vmSchema.extend({
+  usage: usageSchema,
+  imageStoreBytes: count.describe('bytes of module images the VM keeps in the host\'s image store (docs/operations.md)'),
+}).meta({ id: 'VmDetail' });
 export type VmDetail = z.infer<typeof vmDetailSchema>;
 
 export const vmTokenSchema = z.object({ vm: vmSchema, token: z.string() }).meta({ id: 'VmWithToken' });

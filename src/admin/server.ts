@@ -1,7 +1,8 @@
 // The mediator's admin HTTP API (docs/admin-api.md): the route table's handlers over StoreOps,
 // Prometheus metrics, and bearer-token authentication for every client not on loopback.
 // Loopback is decided from the TCP peer address only; forwarding headers are never trusted, so a
-// reverse proxy on this host must itself be put behind the token (or not be used).
+// reverse proxy on this host must itself be put behind the token (or not be used). Web pages are
+// kept out by browser-guard.ts.
 
 import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -12,6 +13,7 @@ import { VgpuError } from '../common/errors.js';
 import type { AdminOps } from './ops.js';
 import { ROUTES } from './routes.js';
 import { tokenMatches } from './files.js';
+import { allowedHosts, browserRefusal, REQUEST_HEADER } from './browser-guard.js';
 
 export interface AdminServerOptions {
   host: string;
@@ -55,11 +57,23 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   const log = o.log.child({ component: 'admin-api' });
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, trustProxy: false });
 
+  /** Set once listening: the port may be chosen by the system. */
+  let hosts: ReadonlySet<string> = new Set();
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (isLoopback(req.socket.remoteAddress)) return;
     const h = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(h);
-    if (m && tokenMatches(m[1]!, o.token)) return;
+    const withToken = m !== null && tokenMatches(m[1]!, o.token);
+    if (withToken || isLoopback(req.socket.remoteAddress)) {
+      const marker = req.headers[REQUEST_HEADER];
+      const refusal = browserRefusal({
+        method: req.method, host: req.headers.host, origin: req.headers.origin, contentType: req.headers['content-type'],
+        marker: typeof marker === 'string' ? marker : undefined, withToken,
+      }, hosts);
+      if (!refusal) return;
+      log.warn({ peer: req.socket.remoteAddress, method: req.method, url: req.url, host: req.headers.host, origin: req.headers.origin }, 'admin API: request that may come from a web page refused');
+      await reply.code(refusal.status).send(errorBody('VGPU_ERR_FORBIDDEN', `the admin API refused the request: ${refusal.detail}`, refusal.hint));
+      return;
+    }
     log.warn({ peer: req.socket.remoteAddress, url: req.url, given: h === '' ? 'none' : 'wrong' }, 'admin API: request without a valid token refused');
     await reply
       .code(401)
@@ -97,8 +111,11 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   });
 
   await app.listen({ host: o.host, port: o.port });
+  // Client sockets' errors are the HTTP server's to handle; the listening socket's are ours.
+  app.server.on('error', (e) => log.error({ err: e.message }, 'admin API: listener error'));
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  hosts = allowedHosts(o.host, port);
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   // A wildcard listener is reached over loopback by local clients.
   const urlHost = o.host === '0.0.0.0' ? '127.0.0.1' : o.host === '::' ? '[::1]' : host;

@@ -104,7 +104,8 @@ export class Context implements CommandContext {
       this.adminOps = new HttpOps(url.replace(/\/$/, ''), token);
     } else {
       const { StoreOps } = await import('../admin/ops.js');
-      this.adminOps = new StoreOps(this.store());
+      const { ImageStore, imageStoreDir } = await import('../common/image-store.js');
+      this.adminOps = new StoreOps(this.store(), undefined, new ImageStore(imageStoreDir(this.stateDir)));
     }
     return this.adminOps;
   }

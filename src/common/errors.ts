@@ -98,6 +98,11 @@ export const ERRORS = {
     hint: 'pass the admin token with --token or VGPU_ADMIN_TOKEN (the mediator keeps it in admin-token in its state directory)',
     exit: EXIT.unavailable,
   },
+  VGPU_ERR_FORBIDDEN: {
+    message: 'the admin API refused the request: {detail}',
+    hint: 'use vgpu-admin, or send what it sends: the API\'s own address in Host and X-Vgpu-Request: 1',
+    exit: EXIT.unavailable,
+  },
   VGPU_ERR_STATE_DIR: {
     message: 'cannot use state directory {dir}: {reason}',
     hint: 'pass a directory you can write with --state-dir DIR or VGPU_STATE_DIR, or fix its permissions',

@@ -2,8 +2,8 @@
 // JSON serialization): one schema per message and direction, the types both sides build from, and
 // the sending helpers. The mediator hands the guest connection over with the session message and
 // then steers the executor (scheduler slices, quota answers and requests to trim unused quota, the
-// VM's memory use, an operator's kill); the executor asks for slices and quota and reports usage
-// until its session ends.
+// VM's memory use, an operator's kill, the host's shutdown); the executor asks for slices and
+// quota and reports usage until its session ends.
 //
 // Each side validates what it receives. A message that fails validation means the two sides
 // disagree about this channel (a bug, or builds that do not match): the session cannot go on
@@ -35,12 +35,16 @@ export const sessionMessageSchema = z.strictObject({
   vm: z.string(),
   deviceMap: z.array(z.number().int().nonnegative()).max(64),
   memoryQuota: z.number().int().positive().nullable(),
-  /** Content-addressed module images shared by every session of the host. */
+  /** The host's module image store (src/common/image-store.ts), and its limits. */
   imageDir: z.string().min(1),
+  imageLimits: z.strictObject({ perVm: bytes, total: bytes }),
   /** When true, calls run only while the mediator's scheduler grants this session its GPU. */
   scheduled: z.boolean(),
   /** The VM's device memory in use by its other sessions when this one attaches. */
   vmUsed: bytes,
+  /** The protocol minor of the session's WELCOME: from NOTICE_MINOR on, the guest is sent notices
+   * (kernel output, shutdown). */
+  minor: z.number().int().min(0).max(0xffff),
 });
 
 export const toExecutorSchema = z.discriminatedUnion('type', [
@@ -58,8 +62,11 @@ export const toExecutorSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('trim') }),
   /** The VM's device memory in use, all its sessions together, and this session's part. */
   z.strictObject({ type: z.literal('vmUsage'), bytes, own: bytes }),
-  /** An operator ended the session; the guest is told `reason`. */
-  z.strictObject({ type: z.literal('kill'), reason: z.string().max(400) }),
+  /** An operator ended the session, or the host's shutdown did (`shutdown`: the guest is told
+   * VG_WIRE_STATUS_SHUTDOWN instead of KILLED); the guest is told `reason`. */
+  z.strictObject({ type: z.literal('kill'), reason: z.string().max(400), shutdown: z.literal(true).optional() }),
+  /** The host is shutting down: the guest is told it has `graceMs` left (a SHUTDOWN notice). */
+  z.strictObject({ type: z.literal('shutdown'), graceMs: z.number().int().min(0).max(0xffffffff), message: z.string().max(400) }),
 ]);
 export type ToExecutor = z.infer<typeof toExecutorSchema>;
 export type SessionMessage = z.infer<typeof sessionMessageSchema>;

@@ -6,6 +6,7 @@ import type { DriverApi } from './gen/ffi.js';
 import type { HandleKind } from '../protocol/handles.js';
 import { AllocMap, NO_CONTEXT } from './allocs.js';
 import type { DeviceClock } from './device-time.js';
+import type { SessionImages } from './images.js';
 import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
 import {
   CudaError,
@@ -65,8 +66,8 @@ export interface SessionLimits {
 }
 
 export interface SessionOptions {
-  /** Where module images are kept by content hash, shared by all sessions of the host. */
-  imageDir?: string | undefined;
+  /** The module images of the session's VM (src/executor/images.ts). */
+  images?: SessionImages | undefined;
 }
 
 export class ExecContext {

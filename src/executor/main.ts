@@ -14,6 +14,8 @@ import koffi from 'koffi';
 import { ipcIssue, KILL_LINGER_MS, sendIpc, toExecutorSchema, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
 import { createLogger, sessionLogger, type Logger } from '../common/log.js';
 import { ExecContext } from './context.js';
+import { SessionImages } from './images.js';
+import { ImageStore } from '../common/image-store.js';
 import { loadDriver, type BackendKind, type LoadedDriver } from './driver.js';
 import { probe, ProbeError } from './probe.js';
 import { SessionServer } from './serve.js';
@@ -21,10 +23,11 @@ import { Gate } from './gate.js';
 import { DEVICE_TIME_MODES, DeviceClock, deviceTimeMode, type DeviceTimeChoice } from './device-time.js';
 import { bindRawLaunch } from './custom/launch.js';
 import { watchForAbandon } from './abandon.js';
-import { FrameType } from '../protocol/constants.js';
+import { NOTICE_MINOR } from '../protocol/constants.js';
 import { WireStatus } from '../protocol/errors.js';
-import { encodeFrame } from '../protocol/frame.js';
-import { encodeStatus } from '../protocol/handshake.js';
+import { errorFrame } from '../protocol/handshake.js';
+import { shutdownNotice } from '../protocol/notice.js';
+import { softgpuOutput, stdoutCapture, type KernelOutput } from './output.js';
 
 /** How long a session whose work was abandoned waits for what caused it (its guest's close, the
  * mediator's kill with the reason for the guest) before ending by itself. */
@@ -57,7 +60,7 @@ function spareDescriptor(s: Socket): number {
 
 /** Sends the guest an ERROR frame on `fd`, drops whatever it sends meanwhile, and calls `done`
  * when it closes its end or after KILL_LINGER_MS. `sent` is called once the frame is written. */
-function tellGuest(fd: number, reason: string, sent: () => void, done: () => void): void {
+function tellGuest(fd: number, why: Ending, sent: () => void, done: () => void): void {
   const sock = new net.Socket({ fd, readable: true, writable: true });
   let over = false;
   const end = (): void => {
@@ -70,7 +73,7 @@ function tellGuest(fd: number, reason: string, sent: () => void, done: () => voi
   sock.on('data', () => {});
   sock.on('end', end);
   sock.on('close', end);
-  sock.end(encodeFrame(FrameType.ERROR, 0, 0, WireStatus.KILLED, encodeStatus(WireStatus.KILLED, reason)), sent);
+  sock.end(errorFrame(why.code, why.reason), sent);
   setTimeout(end, KILL_LINGER_MS);
 }
 
@@ -137,6 +140,14 @@ function main(): void {
   }
   if (!process.send) throw new Error('the executor must be started by the mediator (no IPC channel)');
   bindRawLaunch((proto) => drv.raw(proto));
+  // Kernel output must reach the guest, not this process's stdout (the mediator's, or nothing).
+  let output: KernelOutput | undefined;
+  try {
+    output = drv.kind === 'softgpu' ? softgpuOutput((proto) => drv.raw(proto)) : stdoutCapture();
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'cannot capture the driver\'s standard output');
+  }
+  if (!output) log.warn({}, 'kernel output cannot be handed over; guests will not see their printf');
   const init = drv.api.cuInit(0);
   if (init !== 0) {
     log.error({ code: init }, 'cuInit failed');
@@ -163,11 +174,26 @@ function main(): void {
       log.error({}, 'session message without the guest connection');
       process.exit(2);
     }
-    session = serve(m, handle, drv, args, log);
+    session = serve(m, handle, drv, args, output, log);
   });
   // The mediator going away ends the session too (the guest then sees its connection close).
   process.on('disconnect', () => process.exit(0));
+  // So does a failure of the channel itself: sends report theirs to their callbacks, but an
+  // unheard 'error' on the process would end it with a stack trace instead.
+  process.on('error', (e) => {
+    log.warn({ err: e.message }, 'IPC channel to the mediator failed; ending');
+    process.exit(0);
+  });
+  // Ctrl-C in the mediator's terminal reaches its whole process group: the mediator drains, and
+  // ends this executor itself when its session is done or the grace time is over.
+  process.on('SIGINT', () => {});
   void toMediator({ type: 'ready' });
+}
+
+/** Why the mediator ended the session, as the guest is told (an ERROR frame). */
+interface Ending {
+  code: number;
+  reason: string;
 }
 
 /** The session this executor serves. */
@@ -175,8 +201,8 @@ interface Serving {
   server: SessionServer;
   x: ExecContext;
   gate: Gate;
-  /** Why an operator ended the session, once one has. */
-  killed?: string;
+  /** Why an operator or the host's shutdown ended the session, once one has. */
+  killed?: Ending;
 }
 
 /** The mediator's steering of the session: scheduler slices, quota (and giving unused quota back),
@@ -198,18 +224,21 @@ function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
       s.x.vmUsedOwn = c.own;
       return;
     case 'kill':
-      // An operator ended the session: it ends as if the guest had left (the close handler in
-      // serve() then tells the guest why).
-      s.killed = c.reason;
+      // An operator or the host's shutdown ended the session: it ends as if the guest had left
+      // (the close handler in serve() then tells the guest why).
+      s.killed = { code: c.shutdown ? WireStatus.SHUTDOWN : WireStatus.KILLED, reason: c.reason };
       return s.server.close(c.reason);
+    case 'shutdown':
+      return s.server.notify(shutdownNotice({ graceMs: c.graceMs, message: c.message }));
   }
 }
 
 /** Serves the session on the guest's connection until it ends; the process then exits. */
-function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, log: Logger): Serving {
+function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, output: KernelOutput | undefined, log: Logger): Serving {
   const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
   const deviceTimeChoice = args.deviceTime;
-  const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { imageDir: m.imageDir });
+  const images = new SessionImages(new ImageStore(m.imageDir), m.vm, m.imageLimits);
+  const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { images });
   const started = process.hrtime.bigint();
   const timing = deviceTimeMode(deviceTimeChoice, drv.kind);
   if (timing === 'events') {
@@ -292,6 +321,8 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
     void toMediator(ended).then(() => process.exit(0));
     setTimeout(() => process.exit(0), 1000).unref();
   }, gate, (bytes) => void toMediator({ type: 'reserve', bytes }));
+  server.output = output;
+  server.notices = m.minor >= NOTICE_MINOR;
   if (abandon) {
     server.isAbandoned = (code) => {
       if (!abandon.abandoned(code)) return false;
@@ -305,6 +336,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   x.reportUse = (bytes) => void toMediator({ type: 'used', bytes });
   const serving: Serving = { server, x, gate };
   slog.info({ deviceMap: m.deviceMap, memoryQuota: m.memoryQuota }, 'session attached');
+  // start() gives the received socket its handlers in this same turn, before any of its events.
   server.start();
   return serving;
 }

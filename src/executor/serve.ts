@@ -1,7 +1,8 @@
 // Serves one guest connection after the handoff: frames are processed strictly in order; CALLs
-// are dispatched through the generated table; replies go out in order. A protocol violation ends
-// the connection (and with it this executor's session) with one log line; a CUDA error is just
-// the call's result.
+// are dispatched through the generated table; replies go out in order, each preceded by the
+// kernel output the call flushed (src/executor/output.ts). A protocol violation ends the
+// connection (and with it this executor's session) with one log line and an ERROR frame that
+// tells the guest why; a CUDA error is just the call's result.
 //
 // Frames that cannot be served yet (no GPU slice, a quota answer or a streamed reply pending, the
 // turn is used up) stay in the frame parser, unparsed, and are served from there when the reason
@@ -15,7 +16,8 @@ import type { Logger } from 'pino';
 import { Flag, FrameType } from '../protocol/constants.js';
 import { ProtocolError, WireStatus } from '../protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame, type FrameConsumer } from '../protocol/frame.js';
-import { encodeStatus } from '../protocol/handshake.js';
+import { encodeStatus, errorFrame } from '../protocol/handshake.js';
+import { outputNotice } from '../protocol/notice.js';
 import { Reader } from '../protocol/reader.js';
 import { Writer } from '../protocol/writer.js';
 import { NeedQuota, type ExecContext } from './context.js';
@@ -24,11 +26,20 @@ import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
 import { directSocket } from './direct-socket.js';
 import { Gate } from './gate.js';
+import type { KernelOutput } from './output.js';
 
 /** Bytes of received but unserved frames beyond which the executor stops reading the guest's
  * socket: the guest's writes then block instead of the executor's memory growing. Reading on
  * while stopped (up to this) is what lets a waiting session notice its guest going away. */
 const BACKLOG_MAX = 2 * 1024 * 1024;
+
+/** Bytes of answers written but not yet taken by the guest beyond which serving waits until it
+ * reads them: a guest that sends and never reads cannot make the executor hold its answers
+ * without limit (with BACKLOG_MAX, what one session can make its executor buffer is bounded). */
+const OUTPUT_MAX = 1024 * 1024;
+
+/** How long a closing connection waits for its ERROR frame to be written before it is cut. */
+const FAREWELL_MS = 1000;
 
 /** The clock calls are charged by (ms); bound once: the global `performance` is a lazy getter. */
 const now: () => number = performance.now.bind(performance);
@@ -49,7 +60,8 @@ export class SessionServer {
     call: (flags, id, op, buf, start, end) => this.onCall(flags, id, op, buf, start, end),
     frame: (f) => this.onOther(f),
   };
-  /** Reasons serving is paused: a multi-frame reply being sent, a quota reservation pending. */
+  /** Reasons serving is paused: a multi-frame reply being sent, a quota reservation pending, the
+   * guest not reading its answers. */
   private pauses = 0;
   private readonly w = new Writer(64 * 1024);
   private readonly reader = new Reader(Buffer.alloc(0));
@@ -73,6 +85,12 @@ export class SessionServer {
    * of calls: each call is charged the time since, so one clock read per call covers both the call
    * and the decoding that led to it. */
   private mark = 0;
+  /** The driver's kernel output, taken after every answered call. */
+  output: KernelOutput | undefined;
+  /** The guest's protocol minor has notices (NOTIFY): kernel output and shutdown can be sent. */
+  notices = false;
+  /** Kernel output bytes an older guest could not be sent. */
+  private droppedOutput = 0;
 
   constructor(
     private readonly x: ExecContext,
@@ -171,29 +189,72 @@ export class SessionServer {
     }
   }
 
+  /** Serving is paused until the guest reads what was written (OUTPUT_MAX). */
+  private awaitingReader = false;
+
   private write(b: Buffer): void {
     this.stats.bytesOut += b.length;
     this.sock.write(b);
+    if (this.sock.writableLength <= OUTPUT_MAX || this.awaitingReader) return;
+    this.awaitingReader = true;
+    this.pauses++;
+    this.sock.once('drain', () => {
+      this.awaitingReader = false;
+      this.pauses--;
+      this.pump();
+    });
   }
 
   private fail(e: unknown): void {
     if (e instanceof ProtocolError) {
       this.log.warn({ reason: e.message }, 'protocol error; dropping connection');
-      this.close(`protocol error: ${e.message}`);
+      this.close(`protocol error: ${e.message}`, errorFrame(WireStatus.PROTOCOL, e.message));
     } else if (e instanceof CudaError) {
       this.log.error({ reason: e.message, code: e.code }, 'transfer failed mid-reply; dropping connection');
-      this.close(e.message);
+      this.close(e.message, errorFrame(WireStatus.INTERNAL, e.message));
     } else {
       this.log.error({ err: e }, 'executor failure; dropping connection');
-      this.close('internal error');
+      this.close('internal error', errorFrame(WireStatus.INTERNAL, 'the executor failed'));
     }
   }
 
-  close(reason: string): void {
+  /** Ends the session. `farewell` (an ERROR frame) is written first, after everything already
+   * sent, so the guest learns why; the session ends once it is out, or after FAREWELL_MS. */
+  close(reason: string, farewell?: Buffer): void {
     if (this.closed) return;
     this.closed = true;
-    this.sock.destroy();
-    this.onClose(reason);
+    if (this.droppedOutput > 0) this.log.info({ bytes: this.droppedOutput }, 'kernel output dropped: the guest predates notices');
+    if (!farewell || this.sock.destroyed) {
+      this.sock.destroy();
+      this.onClose(reason);
+      return;
+    }
+    let over = false;
+    const end = (): void => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      this.sock.destroy();
+      this.onClose(reason);
+    };
+    const timer = setTimeout(end, FAREWELL_MS);
+    this.stats.bytesOut += farewell.length;
+    this.sock.once('close', end);
+    this.sock.end(farewell, end);
+  }
+
+  /** Sends a notice (docs/protocol.md, "Notices") to a guest that understands them: it lands at a
+   * frame boundary, since every write is whole frames. */
+  notify(frame: Buffer): void {
+    if (this.notices && !this.closed) this.write(frame);
+  }
+
+  /** Kernel output the last call flushed, sent ahead of its reply. */
+  private passOutput(output: KernelOutput): void {
+    output.take((fd, bytes) => {
+      if (this.notices) this.write(outputNotice(fd, bytes));
+      else this.droppedOutput += bytes.length;
+    });
   }
 
   /** Quota requests in flight to the mediator, answered in order. */
@@ -311,6 +372,7 @@ export class SessionServer {
       this.x.pendingStream = undefined;
       w.len = at + 16 + 4;
     }
+    if (this.output) this.passOutput(this.output);
     w.buf.writeUInt32LE(res >>> 0, at + 16);
     if (this.x.pendingStream) {
       this.stream(id, Buffer.from(w.buf.subarray(at + 16, at + 20)));

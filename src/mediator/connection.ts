@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 
 import { FrameType, HostFlag, PROTO_MAJOR, PROTO_MINOR } from '../protocol/constants.js';
-import { ProtocolError, VgpuErr } from '../protocol/errors.js';
+import { ProtocolError, WireStatus } from '../protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame } from '../protocol/frame.js';
 import { decodeHello, encodeStatus, encodeWelcome } from '../protocol/handshake.js';
 import { decodeStatusRequest, encodeStatusReply, type StatusReply } from '../protocol/status.js';
@@ -32,6 +32,19 @@ export interface ConnectionDeps {
   /** This VM's accounting for a STATUS (nvml-status.ts). */
   status(s: GuestSession): StatusReply;
   onEnd(s: GuestSession): void;
+  /** Why new sessions are refused (VG_WIRE_STATUS_SHUTDOWN), when they are: the host is draining. */
+  closing?(): string | undefined;
+  /** A session got its WELCOME; `link` reaches it until it attaches or ends. */
+  opened(s: GuestSession, link: GuestLink): void;
+}
+
+/** The mediator's hold on a connection that has not attached: the shutdown's notices, and the end
+ * of connections whose VM was removed or whose token was replaced. */
+export interface GuestLink {
+  /** Writes whole frames (notices); nothing once the connection is handed over or closed. */
+  send(frame: Buffer): void;
+  /** Ends the connection with an ERROR frame; nothing once it is handed over or closed. */
+  end(code: number, reason: string): void;
 }
 
 export interface GuestSession {
@@ -44,19 +57,28 @@ export interface GuestSession {
   /** The protocol minor of the WELCOME: the lower of the host's and the guest's. */
   minor: number;
   state: 'discovery' | 'attaching' | 'attached' | 'ended';
+  /** Admitted by a VM token (not as a Unix-socket guest of the default VM): ends when the token
+   * is replaced. */
+  byToken: boolean;
+  /** Why the session must end, once its VM was removed or its token replaced while it attached. */
+  revoked?: string;
   startedAt: Date;
   executorPid?: number;
   log: Logger;
 }
+
+/** The session's VM or token went away since its handshake. */
+class Revoked extends Error {}
 
 export function handleConnection(socket: Socket, local: boolean, deps: ConnectionDeps): void {
   const parser = new FrameParser();
   const peer = local ? 'unix' : `${socket.remoteAddress}:${socket.remotePort}`;
   let log = deps.log.child({ peer });
   let session: GuestSession | undefined;
+  let token = '';
   let done = false;
 
-  const timer = setTimeout(() => drop(VgpuErr.PROTOCOL, 'no HELLO within the handshake timeout'), deps.handshakeTimeoutMs);
+  const timer = setTimeout(() => drop(WireStatus.PROTOCOL, 'no HELLO within the handshake timeout'), deps.handshakeTimeoutMs);
   timer.unref();
 
   function drop(code: number, reason: string, level: 'warn' | 'info' = 'warn'): void {
@@ -72,24 +94,30 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
     socket.destroy();
     if (session) {
       session.state = 'ended';
-      deps.onEnd(session);
+      ended(session);
     }
   }
 
   function onHello(f: Frame): void {
     const h = decodeHello(f.payload);
     if (h.major !== PROTO_MAJOR) {
-      drop(VgpuErr.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
+      drop(WireStatus.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
       return;
     }
+    const closing = deps.closing?.();
+    if (closing !== undefined) {
+      drop(WireStatus.SHUTDOWN, closing, 'info');
+      return;
+    }
+    token = h.token;
     const vm = deps.authenticate(h.token, local);
     if (!vm) {
-      drop(VgpuErr.AUTH, h.token === '' ? 'no VM token given (set VGPU_TOKEN)' : 'unknown VM token');
+      drop(WireStatus.AUTH, h.token === '' ? 'no VM token given (set VGPU_TOKEN)' : 'unknown VM token');
       return;
     }
     const placement = deps.place(vm);
     if (placement.devices.length === 0) {
-      drop(VgpuErr.ADMISSION, placement.refused ?? `VM ${vm.name}: its pool has no GPU`);
+      drop(WireStatus.ADMISSION, placement.refused ?? `VM ${vm.name}: its pool has no GPU`);
       return;
     }
     const id = deps.newSessionId();
@@ -98,7 +126,7 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
     const minor = welcomeMinor(PROTO_MINOR, h.minor);
     session = {
       id, vm, pid: h.pid, hostname: h.hostname, program: h.program, placement, minor,
-      state: 'discovery', startedAt: new Date(), log,
+      state: 'discovery', startedAt: new Date(), log, byToken: h.token !== '',
     };
     clearTimeout(timer);
     socket.write(encodeFrame(FrameType.WELCOME, 0, f.id, 0, encodeWelcome({
@@ -112,6 +140,19 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       devices: placement.devices,
     })));
     log.info({ guestPid: h.pid, program: h.program, host: h.hostname }, 'session opened');
+    deps.opened(session, {
+      send: (frame) => {
+        if (!done) socket.write(frame);
+      },
+      end: (code, reason) => drop(code, reason, 'info'),
+    });
+  }
+
+  /** The token (or the default VM) still admits this session to its VM. Checked again before
+   * anything is given on its strength, for a store changed by someone the mediator did not hear. */
+  function stillAdmitted(s: GuestSession): void {
+    if (deps.authenticate(token, local)?.name === s.vm.name) return;
+    throw new Revoked(`VM ${s.vm.name}: ${token === '' ? 'the default VM was removed' : 'the VM token is no longer valid'}`);
   }
 
   function onAttach(f: Frame, trailing: boolean): void {
@@ -119,23 +160,38 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
     const s = session!;
     s.state = 'attaching';
     done = true; // the executor owns the connection from here
-    socket.removeAllListeners('data');
-    socket.removeAllListeners('close');
-    socket.removeAllListeners('error');
+    socket.off('data', onData);
+    socket.off('close', onClose);
+    socket.off('error', onError);
+    // A reply written just before (WELCOME, PONG, STATUS_REPLY) may still be in flight and fail
+    // once the guest has gone; this socket object keeps reporting such failures after the handoff
+    // too, so it keeps a handler for the rest of its life. The executor sees the guest's absence
+    // on its own descriptor.
+    socket.on('error', (e) => log.info({ err: e.message }, 'guest connection failed during the handoff'));
     socket.pause();
     deps.attach(s, socket).catch((e: unknown) => {
-      log.error({ err: (e as Error).message }, 'could not start an executor');
+      if (socket.destroyed) log.info({ err: (e as Error).message }, 'guest left before an executor took the connection');
+      else log.error({ err: (e as Error).message }, 'could not start an executor');
       try {
-        socket.end(encodeFrame(FrameType.ATTACHED, 0, f.id, 0, encodeStatus(VgpuErr.INTERNAL, 'the host could not start an executor')));
+        socket.end(encodeFrame(FrameType.ATTACHED, 0, f.id, 0, encodeStatus(WireStatus.INTERNAL, 'the host could not start an executor')));
       } catch {
         /* gone */
       }
       s.state = 'ended';
-      deps.onEnd(s);
+      ended(s);
     });
   }
 
-  socket.on('data', (chunk: Buffer) => {
+  /** The session is over for the mediator; a failure in its bookkeeping stays with it. */
+  function ended(s: GuestSession): void {
+    try {
+      deps.onEnd(s);
+    } catch (e) {
+      log.error({ err: (e as Error).stack ?? String(e) }, 'internal error ending the session');
+    }
+  }
+
+  function onData(chunk: Buffer): void {
     try {
       let frames: Frame[] = [];
       parser.push(chunk, (f) => frames.push(f));
@@ -150,30 +206,48 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
           // A type the guest's minor does not have is as unknown as any other.
           if (session.minor < STATUS_MINOR) throw new ProtocolError(`STATUS needs protocol minor ${STATUS_MINOR} (this session speaks ${session.minor})`);
           decodeStatusRequest(f.payload);
+          stillAdmitted(session);
           socket.write(encodeFrame(FrameType.STATUS_REPLY, 0, f.id, 0, encodeStatusReply(deps.status(session))));
         } else if (f.type === FrameType.ATTACH) {
           if (f.payload.length !== 0) throw new ProtocolError('ATTACH carries no payload');
+          stillAdmitted(session);
           onAttach(f, i < frames.length - 1 || !parser.idle);
         } else {
           throw new ProtocolError(`frame type ${f.type} is not allowed before ATTACH`);
         }
       }
       frames = [];
-    } catch (e) {
-      if (e instanceof ProtocolError) drop(VgpuErr.PROTOCOL, e.message);
-      else drop(VgpuErr.INTERNAL, `internal error: ${(e as Error).message}`, 'warn');
-    }
-  });
-  socket.on('error', (e) => drop(VgpuErr.PROTOCOL, `socket error: ${e.message}`, 'info'));
-  socket.on('close', () => {
-    if (!done) {
-      done = true;
-      clearTimeout(timer);
-      if (session) {
-        log.info({}, 'session closed by guest before attaching');
-        session.state = 'ended';
-        deps.onEnd(session);
+      // A guest that sends PINGs or STATUS and never reads must not make the mediator hold the
+      // answers without limit: it reads on once the guest has read them.
+      if (!done && socket.writableNeedDrain) {
+        socket.pause();
+        socket.once('drain', () => {
+          if (!done) socket.resume();
+        });
       }
+    } catch (e) {
+      if (e instanceof ProtocolError) drop(WireStatus.PROTOCOL, e.message);
+      else if (e instanceof Revoked) drop(WireStatus.AUTH, e.message);
+      else drop(WireStatus.INTERNAL, `internal error: ${(e as Error).message}`, 'warn');
     }
-  });
+  }
+
+  function onError(e: Error): void {
+    drop(WireStatus.PROTOCOL, `socket error: ${e.message}`, 'info');
+  }
+
+  function onClose(): void {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    if (session) {
+      log.info({}, 'session closed by guest before attaching');
+      session.state = 'ended';
+      ended(session);
+    }
+  }
+
+  socket.on('data', onData);
+  socket.on('error', onError);
+  socket.on('close', onClose);
 }

@@ -1,17 +1,9 @@
 // Executor processes: one per attached guest session. A few are forked ahead of time (and have
 // already loaded the driver and run cuInit), so a guest's first GPU call costs a handoff, not a
 // process start.
-//
-// Starting an executor costs a fraction of a second of CPU (Node, the driver, cuInit). When many
-// guests attach at once (a burst of short jobs), starting one process for each at the same time
-// leaves every process, the mediator included, a sliver of the CPU: handshakes go unanswered past
-// the guests' deadlines while the executors all crawl. So at most `maxStarting` executors start at
-// once and the sessions beyond them wait in line, in order, for the next one that is ready; each
-// start finishes sooner and the mediator keeps the CPU it needs to answer the others.
 
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 
@@ -19,11 +11,6 @@ import { fromExecutorSchema, ipcIssue, sendIpc, type FromExecutor, type MessageO
 import type { BackendKind } from '../executor/driver.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { EXECUTOR_MAIN } from './backend.js';
-
-/** Executors started at once by default: one per CPU (at least two). */
-export function defaultMaxStarting(): number {
-  return Math.max(2, availableParallelism());
-}
 
 export interface ExecutorEnd {
   code: number | null;
@@ -49,14 +36,9 @@ export interface ExecutorHandle {
 
 interface Warm {
   child: ChildProcess;
+  ready: Promise<void>;
   /** Where the executor's (validated) messages go: its readiness, then its session's requests. */
   onMessage: (m: FromExecutor) => void;
-}
-
-/** A session waiting in line for an executor. */
-interface Waiter {
-  resolve(w: Warm): void;
-  reject(e: Error): void;
 }
 
 function killNow(child: ChildProcess): void {
@@ -74,12 +56,7 @@ function controlOf(child: ChildProcess): Writable | undefined {
 }
 
 export class ExecutorPool {
-  /** Ready executors waiting for a session. */
   private spares: Warm[] = [];
-  /** Executors forked and not yet ready. */
-  private readonly starting = new Set<Warm>();
-  /** Sessions waiting for an executor, oldest first. */
-  private waiters: Waiter[] = [];
   private readonly live = new Set<ChildProcess>();
   private closing = false;
 
@@ -90,12 +67,10 @@ export class ExecutorPool {
     private readonly deviceTime: DeviceTimeChoice = 'auto',
     /** The executor's entry point (tests give a stand-in). */
     private readonly executorMain = EXECUTOR_MAIN,
-    /** Executors starting at once, at most (the rest of a burst waits in line). */
-    private readonly maxStarting = defaultMaxStarting(),
   ) {}
 
   start(): void {
-    this.fill();
+    this.refill();
   }
 
   /** Executor processes alive, spares included. */
@@ -108,35 +83,41 @@ export class ExecutorPool {
     return this.spares.length;
   }
 
-  private spawn(): void {
+  private spawn(): Warm {
     const child = fork(this.executorMain, ['--backend', this.backend, '--device-time', this.deviceTime, '--cancel-fd', String(CANCEL_FD)], {
       // Extra Node flags for executors only, for profiling or debugging (e.g. --cpu-prof).
       execArgv: (process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+      // fd 1 is not the mediator's stdout: whatever an executor prints there is its guest's (kernel
+      // output, which the executor captures and forwards itself; src/executor/output.ts). fd 4
+      // (CANCEL_FD) is the pipe the mediator abandons a session's running kernel through.
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc', 'pipe'],
       serialization: 'json',
     });
     this.live.add(child);
     const log = this.log.child({ executorPid: child.pid });
+    // A ChildProcess reports a failed send, kill or start as an 'error' event, which throws in the
+    // mediator when nobody listens: sends already report to their callers, so log and go on.
+    child.on('error', (e) => log.warn({ err: e.message }, 'executor process error'));
     // A write to an executor that has just exited fails (EPIPE); its exit ends the session anyway.
     controlOf(child)?.on('error', () => {});
+    let ready!: () => void;
+    let isReady = false;
     const warm: Warm = {
       child,
+      ready: new Promise<void>((resolve, reject) => {
+        ready = () => {
+          isReady = true;
+          resolve();
+        };
+        child.once('exit', (code, signal) => reject(new Error(`executor exited before it was ready (code ${code}, signal ${signal})`)));
+        child.once('error', reject);
+      }),
       onMessage: (m) => {
-        if (m.type === 'ready') this.readied(warm);
+        if (m.type === 'ready') ready();
         else log.warn({ message: m.type }, 'message from an executor without a session');
       },
     };
-    this.starting.add(warm);
-    // A ChildProcess reports a failed send, kill or start as an 'error' event, which throws in the
-    // mediator when nobody listens: sends already report to their callers, so log and go on. A
-    // start that failed (no process) reports nothing else.
-    child.on('error', (e) => {
-      log.warn({ err: e.message }, 'executor process error');
-      if (child.pid === undefined) {
-        this.live.delete(child);
-        this.failedStart(warm, e.message);
-      }
-    });
+    warm.ready.catch(() => {});
     child.on('message', (raw: unknown) => {
       const m = fromExecutorSchema.safeParse(raw);
       if (m.success) return warm.onMessage(m.data);
@@ -145,51 +126,17 @@ export class ExecutorPool {
     });
     child.once('exit', (code, signal) => {
       this.live.delete(child);
-      if (this.starting.has(warm)) {
-        if (!this.closing) log.warn({ code, signal }, 'executor exited before it was ready');
-        return this.failedStart(warm, `executor exited before it was ready (code ${code}, signal ${signal})`);
-      }
-      const spare = this.spares.indexOf(warm);
-      if (spare < 0) return;
-      // A ready spare that went away (killed by hand, say) is replaced.
-      if (!this.closing) log.warn({ code, signal }, 'spare executor exited');
-      this.spares.splice(spare, 1);
-      this.fill();
+      // Exits without a session, for the log (a session's executor's exit is its session's end).
+      if (!this.closing && !isReady) log.warn({ code, signal }, 'executor exited before it was ready');
+      else if (!this.closing && this.spares.includes(warm)) log.warn({ code, signal }, 'spare executor exited');
+      this.spares = this.spares.filter((w) => w.child !== child);
     });
+    return warm;
   }
 
-  /** An executor finished starting: the oldest waiting session gets it, else it is a spare. */
-  private readied(warm: Warm): void {
-    if (!this.starting.delete(warm)) return;
-    const w = this.waiters.shift();
-    if (w) w.resolve(warm);
-    else this.spares.push(warm);
-    this.fill();
-  }
-
-  /** An executor did not start: the oldest waiting session is told (so a backend that cannot
-   * start executors fails each session once instead of keeping them waiting), and the others
-   * get new starts. Without waiters nothing is restarted until a session asks. */
-  private failedStart(warm: Warm, why: string): void {
-    if (!this.starting.delete(warm)) return;
-    this.waiters.shift()?.reject(new Error(why));
-    if (this.waiters.length > 0) this.fill();
-  }
-
-  /** Starts executors for the sessions waiting and the spares missing, `maxStarting` at a time. */
-  private fill(): void {
+  private refill(): void {
     if (this.closing) return;
-    const want = this.spareCount + this.waiters.length;
-    while (this.starting.size < this.maxStarting && this.starting.size + this.spares.length < want) this.spawn();
-  }
-
-  /** A ready executor: a spare at once, else the next one to finish starting. */
-  private take(): Promise<Warm> {
-    if (this.closing) return Promise.reject(new Error('the mediator is stopping'));
-    const spare = this.spares.shift();
-    const got = spare ? Promise.resolve(spare) : new Promise<Warm>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    this.fill();
-    return got;
+    while (this.spares.length < this.spareCount) this.spares.push(this.spawn());
   }
 
   /** Hands `socket` to a ready executor for the session. `onMessage` receives what the executor
@@ -203,7 +150,15 @@ export class ExecutorPool {
     onEnd: (end: ExecutorEnd) => void,
     onHandle: (h: ExecutorHandle) => void = () => {},
   ): Promise<ExecutorHandle> {
-    const warm = await this.take();
+    const warm = this.spares.shift() ?? this.spawn();
+    this.refill();
+    await warm.ready;
+    if (socket.destroyed) {
+      // The guest went away while the executor got ready: it stays a spare for the next session.
+      if (this.closing) killNow(warm.child);
+      else this.spares.unshift(warm);
+      throw new Error('the guest closed its connection before the handoff');
+    }
     const child = warm.child;
     const log = this.log.child({ executorPid: child.pid, session: msg.sessionId });
     let ended: ExecutorEnd['ended'];
@@ -242,7 +197,6 @@ export class ExecutorPool {
 
   async close(): Promise<void> {
     this.closing = true;
-    for (const w of this.waiters.splice(0)) w.reject(new Error('the mediator is stopping'));
     const exits = [...this.live].map(
       (c) => new Promise<void>((resolve) => {
         if (c.exitCode !== null || c.signalCode !== null) return resolve();

@@ -3,6 +3,9 @@
 import { existsSync, unlinkSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 
+/** Silence on a guest's TCP connection after which the host probes whether the guest is there. */
+const KEEPALIVE_IDLE_MS = 30_000;
+
 export type ListenAddr = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
 export function parseListen(s: string): ListenAddr {
@@ -32,20 +35,31 @@ function unixInUse(path: string): Promise<boolean> {
       c.destroy();
       resolve(true);
     });
-    c.once('error', () => resolve(false));
+    c.on('error', () => resolve(false));
   });
 }
 
-export async function listen(a: ListenAddr, onConn: (s: net.Socket, local: boolean) => void): Promise<net.Server> {
+/** `onError` hears what the listening socket reports once it listens (accept failing for want of
+ * descriptors, for one): unheard, such an error would end the mediator. */
+export async function listen(a: ListenAddr, onConn: (s: net.Socket, local: boolean) => void, onError: (e: Error) => void): Promise<net.Server> {
   if (a.kind === 'unix' && existsSync(a.path)) {
     if (await unixInUse(a.path)) throw new Error(`${a.path}: another mediator is already listening there`);
     unlinkSync(a.path);
   }
-  const server = net.createServer({ noDelay: true }, (s) => onConn(s, a.kind === 'unix'));
+  // Keepalive probes find guests whose machine or network went away without a word: their
+  // sessions (and the executors and memory behind them) end instead of waiting for a guest that
+  // is gone. The option stays with the socket when an executor takes it over.
+  const server = net.createServer({ noDelay: true, keepAlive: a.kind === 'tcp', keepAliveInitialDelay: KEEPALIVE_IDLE_MS },
+    (s) => onConn(s, a.kind === 'unix'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    if (a.kind === 'unix') server.listen(a.path, () => resolve());
-    else server.listen(a.port, a.host, () => resolve());
+    const listening = (): void => {
+      server.off('error', reject);
+      server.on('error', onError);
+      resolve();
+    };
+    if (a.kind === 'unix') server.listen(a.path, listening);
+    else server.listen(a.port, a.host, listening);
   });
   if (a.kind === 'unix') chmodSync(a.path, 0o660);
   return server;

@@ -4,15 +4,39 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../common/image-store.js';
 import { createLogger } from '../common/log.js';
 import { formatDuration } from '../common/duration.js';
 import { toMaxHoldMs } from '../store/index.js';
+import { formatSize, parseSize } from '../common/size.js';
 import { DEVICE_TIME_MODES, type DeviceTimeChoice } from '../executor/device-time.js';
 import { parseListen } from './listen.js';
 import { DEFAULT_MAX_HOLD_MS, Mediator } from './mediator.js';
 
 /** Loopback only by default: the API changes who may use the GPUs. */
 export const DEFAULT_HTTP = '127.0.0.1:7080';
+/** How long running sessions may finish after SIGTERM or SIGINT, by default (seconds). */
+export const DEFAULT_SHUTDOWN_GRACE_S = 30;
+
+/** `--shutdown-grace SECONDS`: 0 (end sessions at once) up to a day. */
+export function parseGrace(s: string): number {
+  const v = Number(s.trim());
+  if (s.trim() === '' || !Number.isFinite(v) || v < 0 || v > 86_400) throw new Error(`--shutdown-grace ${s}: expected seconds from 0 to 86400`);
+  return v;
+}
+
+/** The next SIGINT or SIGTERM. */
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
 
 /** `--http HOST:PORT` ([v6]:PORT for IPv6), or `off`. */
 export function parseHttp(s: string): { host: string; port: number } | undefined {
@@ -21,6 +45,18 @@ export function parseHttp(s: string): { host: string; port: number } | undefined
   const port = m ? Number(m[2]) : -1;
   if (!m || port > 65535) throw new Error(`--http ${s}: expected HOST:PORT (e.g. 127.0.0.1:7080, [::1]:7080, 0.0.0.0:7080) or off`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** A size option of the image store: a size (src/common/size.ts) above zero. */
+function storeSize(option: string, text: string): number {
+  let n: number;
+  try {
+    n = parseSize(text);
+  } catch (e) {
+    throw new Error(`${option} ${text}: ${(e as Error).message}`);
+  }
+  if (n === 0) throw new Error(`${option} must be above 0 (no images at all would leave guests unable to load modules)`);
+  return n;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -34,8 +70,12 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--device-time <mode>', 'how device time is measured: events (CUDA events, for a real GPU), host (time in calls), auto (events on cuda, host on softgpu)')
       .choices([...DEVICE_TIME_MODES]).default(process.env.VGPU_DEVICE_TIME ?? 'auto'))
     .option('--http <addr>', 'admin HTTP API: HOST:PORT, or off (docs/admin-api.md)', process.env.VGPU_ADMIN_HTTP ?? DEFAULT_HTTP)
+    .option('--shutdown-grace <seconds>', 'on SIGTERM or SIGINT, how long running sessions may finish (a second signal ends them at once)',
+      process.env.VGPU_SHUTDOWN_GRACE ?? String(DEFAULT_SHUTDOWN_GRACE_S))
     .option('--max-hold <duration>', "longest one call may hold a GPU while others wait, for VMs that set none (e.g. 5s, or off); the session is then ended",
       formatDuration(DEFAULT_MAX_HOLD_MS))
+    .option('--image-store-max <size>', 'bytes of module images all VMs together may keep', formatSize(DEFAULT_IMAGE_LIMITS.total))
+    .option('--image-store-vm-max <size>', 'bytes of module images each VM may keep', formatSize(DEFAULT_IMAGE_LIMITS.perVm))
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -43,7 +83,10 @@ export async function main(argv: string[]): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const o = program.opts<{ stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string; deviceTime: DeviceTimeChoice; maxHold: string }>();
+  const o = program.opts<{
+    stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string;
+    deviceTime: DeviceTimeChoice; shutdownGrace: string; maxHold: string; imageStoreMax: string; imageStoreVmMax: string;
+  }>();
   const log = createLogger({ name: 'vgpu-mediator' });
   let listenAddrs;
   try {
@@ -64,6 +107,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vgpu-mediator: VGPU_DEVICE_TIME=${o.deviceTime}: expected one of ${DEVICE_TIME_MODES.join(', ')}\n`);
     return 2;
   }
+  let graceS;
+  try {
+    graceS = parseGrace(o.shutdownGrace);
+  } catch (e) {
+    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
+    return 2;
+  }
   let maxHoldMs: number;
   try {
     maxHoldMs = toMaxHoldMs(o.maxHold) ?? DEFAULT_MAX_HOLD_MS;
@@ -76,7 +126,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('vgpu-mediator: --spare-executors must be an integer from 0 to 64\n');
     return 2;
   }
-  const m = new Mediator({ stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, maxHoldMs, log });
+  let imageLimits: ImageLimits;
+  try {
+    imageLimits = { total: storeSize('--image-store-max', o.imageStoreMax), perVm: storeSize('--image-store-vm-max', o.imageStoreVmMax) };
+  } catch (e) {
+    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const m = new Mediator({
+    stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, maxHoldMs, imageLimits, log,
+  });
   try {
     await m.start();
   } catch (e) {
@@ -84,12 +143,15 @@ export async function main(argv: string[]): Promise<number> {
     await m.stop().catch(() => {});
     return 1;
   }
-  // Machine-readable readiness line for scripts and tests.
+  // Machine-readable readiness line for scripts and tests. Whoever started the mediator may have
+  // stopped reading it: that is no reason to stop.
+  process.stdout.on('error', () => {});
   process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, admin: m.adminUrl ?? null, pid: process.pid })}\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await m.stop();
+  // The first signal drains (docs/operations.md, "Stopping the mediator"); a second ends at once.
+  const first = await nextSignal();
+  const second = nextSignal();
+  const ended = await Promise.race([m.drain(graceS * 1000, `vgpu-mediator received ${first}`), second.then((sig) => `a second signal (${sig})`)]);
+  log.info({ ended }, 'drain over');
+  await m.stop(ended === 'sessions ended' ? undefined : `the host is shutting down: ${ended === 'grace time over' ? `the grace time of ${graceS} s is over` : 'ended at once'}`);
   return 0;
 }

@@ -1,19 +1,24 @@
 // The mediator daemon: accepts guest connections on its listeners, authenticates them against the
 // store, answers the handshake from the backend's device table, and hands attached sessions to
 // executor processes. Lifecycle: start() probes the backend, opens the store and listeners;
-// stop() closes listeners, ends executors (their guests see the connection close), removes Unix
-// socket files and closes the store.
+// drain() tells every guest the host is going away and waits, refusing new sessions, until the
+// attached ones have ended or the grace time is over; stop() ends the sessions left (their guests
+// are told VG_WIRE_STATUS_SHUTDOWN), closes listeners, ends executors, removes Unix socket files
+// and closes the store.
 
 import { existsSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 
 import { lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
-import { handleConnection, type GuestSession } from './connection.js';
+import { handleConnection, type GuestLink, type GuestSession } from './connection.js';
+import { NOTICE_MINOR } from '../protocol/constants.js';
+import { WireStatus } from '../protocol/errors.js';
+import { shutdownNotice } from '../protocol/notice.js';
 import { KILL_LINGER_MS } from '../common/executor-ipc.js';
 import { ExecutorPool, type ExecutorHandle, type SessionRequest } from './executors.js';
+import { Slots } from './slots.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
@@ -28,6 +33,7 @@ import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
 import { UsageMeter, type UsageTotals } from './usage-meter.js';
 import { HoldWatchdog } from './watchdog.js';
 import { formatDuration } from '../common/duration.js';
+import { DEFAULT_IMAGE_LIMITS, ImageStore, imageStoreDir, type ImageLimits, type ImageStoreUsage } from '../common/image-store.js';
 
 export interface MediatorOptions {
   stateDir: string;
@@ -50,13 +56,26 @@ export interface MediatorOptions {
   deviceTime?: DeviceTimeChoice;
   /** How often usage is written to the store (default 5000 ms). */
   usageFlushMs?: number;
+  /** Bounds of the module image store (src/common/image-store.ts); defaults DEFAULT_IMAGE_LIMITS. */
+  imageLimits?: ImageLimits;
   log: Logger;
+}
+
+/** What a guest whose session an operator ended is told. */
+function operatorEnded(reason: string): string {
+  return `session ended by an operator: ${reason}`;
 }
 
 /** Usage samples older than this are pruned at start (the all-time totals stay). */
 const USAGE_SAMPLE_DAYS = 90;
 /** How long an executor asked to end its session may take to exit before it is killed. */
 const KILL_GRACE_MS = 3000;
+
+/** Executors made ready for attaching guests at once (spares come first); more ATTACHes wait. */
+const HANDOFFS_AT_ONCE = 4;
+
+/** What a guest that connects while the host drains is told. */
+const DRAINING = 'the host is shutting down';
 
 /** How long a VM's priority, weight and hold limit are cached before the store is read again. */
 const POLICY_TTL_MS = 250;
@@ -78,18 +97,29 @@ export class Mediator implements LiveControl, MetricsSource {
   private readonly killAcks = new Map<number, () => void>();
   private flushTimer: NodeJS.Timeout | undefined;
   private backend!: Backend;
+  /** Module images by VM (src/common/image-store.ts); executors add to it, vm rm empties a VM's. */
+  private readonly images: ImageStore;
   /** The host's NVML for board values (host-nvml.ts), when there is one. */
   private hostNvml: HostNvml | undefined;
   private pool!: ExecutorPool;
   private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
+  /** Sessions attaching or attached to an executor. */
   readonly sessions = new Map<number, GuestSession>();
   private readonly executors = new Map<number, ExecutorHandle>();
   private readonly policies = new Map<string, { at: number; policy: VmPolicy; maxHoldMs: number | null }>();
+  /** Sessions that have their WELCOME but no executor yet, and the way to reach each: the
+   * shutdown's notices, and an operator's removal or token change, reach them too. */
+  private readonly discovery = new Map<number, { s: GuestSession; link: GuestLink }>();
+  private readonly handoffs = new Slots(HANDOFFS_AT_ONCE);
+  /** Set while draining: when the grace time ends, what guests are told, and the check that
+   * ends the drain once no session is attached or attaching (`sessions` is empty). */
+  private draining: { until: number; message: string; check: () => void } | undefined;
   readonly sched: Scheduler;
   private readonly watchdog: HoldWatchdog;
   private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
 
   constructor(private readonly opts: MediatorOptions) {
+    this.images = new ImageStore(imageStoreDir(opts.stateDir));
     this.sched = new Scheduler({
       quantumMs: opts.quantumMs ?? DEFAULT_QUANTUM_MS,
       starvationMs: opts.starvationMs ?? DEFAULT_STARVATION_MS,
@@ -132,6 +162,8 @@ export class Mediator implements LiveControl, MetricsSource {
     this.lock = lockStateDir(this.opts.stateDir);
     this.store = Store.open(this.opts.stateDir, { actor: 'mediator' });
     if (this.opts.defaultVm) this.store.ensureVm(this.opts.defaultVm);
+    // Images of VMs removed while no mediator ran, what dead executors left, limits lowered.
+    this.images.sweep(new Set(this.store.listVms().map((v) => v.name)), this.imageLimits());
     this.backend = await chooseBackend(this.opts.backend, log);
     log.info({
       backend: this.backend.kind,
@@ -152,7 +184,8 @@ export class Mediator implements LiveControl, MetricsSource {
     this.flushTimer = setInterval(() => this.flushUsage(), this.opts.usageFlushMs ?? 5000);
     this.flushTimer.unref();
     for (const addr of this.opts.listen) {
-      const server = await listen(addr, (s, local) => this.onConnection(s, local));
+      const server = await listen(addr, (s, local) => this.onConnection(s, local),
+        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'));
       this.servers.push({ server, addr });
     }
     if (this.opts.http) await this.startAdmin(this.opts.http);
@@ -178,7 +211,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.opts.log.info({ file: tok.file, created: tok.created }, 'admin API token (required from non-loopback clients)');
     try {
       this.admin = await startAdminServer({
-        host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
+        host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this, this.images), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
       });
     } catch (e) {
       throw new Error(`admin API on ${at.host}:${at.port}: ${(e as Error).message} (choose another with --http HOST:PORT, or --http off)`);
@@ -212,46 +245,66 @@ export class Mediator implements LiveControl, MetricsSource {
         vm: s.vm.name, deviceMap: s.placement.deviceMap, vmUsed: this.vmUsed(s.vm.name), accounting: this.usage, windowMs: this.usage.windowMs,
         board: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
       }),
+      closing: () => (this.draining ? DRAINING : undefined),
+      opened: (s, link) => {
+        this.discovery.set(s.id, { s, link });
+        if (this.draining && s.minor >= NOTICE_MINOR) link.send(shutdownNotice(this.graceLeft()));
+      },
       attach: async (s, sock) => {
+        this.discovery.delete(s.id);
         this.sessions.set(s.id, s);
         const gpu = s.placement.deviceMap[0] ?? 0;
         this.sched.add({ id: s.id, vm: s.vm.name, gpu });
         this.usage.open({ sessionId: s.id, vm: s.vm.name, guestPid: s.pid, gpus: s.placement.deviceMap });
-        await this.pool.attach(
-          {
-            type: 'session',
-            sessionId: s.id,
-            vm: s.vm.name,
-            deviceMap: s.placement.deviceMap,
-            memoryQuota: s.vm.memoryQuota,
-            imageDir: join(this.opts.stateDir, 'images'),
-            scheduled: true,
-            vmUsed: this.vmUsed(s.vm.name),
-          },
-          sock,
-          (m) => this.onExecutorMessage(s, m),
-          (end) => {
-            s.state = 'ended';
-            this.sessions.delete(s.id);
-            this.sched.remove(s.id);
-            this.watchdog.released(s.id);
-            this.executors.delete(s.id);
-            this.dropLedger(s);
-            this.usage.close(s.id);
-            const level = end.code === 0 ? 'info' : 'warn';
-            s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
-          },
-          // Before the executor has the session: its first 'want' is answered through this map.
-          (exec) => {
-            s.executorPid = exec.pid;
-            this.executors.set(s.id, exec);
-          },
-        );
+        const msg = {
+          type: 'session' as const,
+          sessionId: s.id,
+          vm: s.vm.name,
+          deviceMap: s.placement.deviceMap,
+          memoryQuota: s.vm.memoryQuota,
+          imageDir: this.images.dir,
+          imageLimits: this.imageLimits(),
+          scheduled: true,
+          vmUsed: this.vmUsed(s.vm.name),
+          minor: s.minor,
+        };
+        const exec = await this.handoffs.run(async () => {
+          // A guest that left while waiting for its turn needs no executor.
+          if (sock.destroyed) throw new Error('the guest closed its connection before the handoff');
+          return this.pool.attach(
+            msg,
+            sock,
+            (m) => this.guarded(s, `executor request ${m.type}`, () => this.onExecutorMessage(s, m)),
+            (end) => this.guarded(s, 'executor exit', () => {
+              s.state = 'ended';
+              this.sessions.delete(s.id);
+              this.sched.remove(s.id);
+              this.watchdog.released(s.id);
+              this.executors.delete(s.id);
+              this.dropLedger(s);
+              this.usage.close(s.id);
+              const level = end.code === 0 ? 'info' : 'warn';
+              s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
+              this.draining?.check();
+            }),
+            // Before the executor has the session: its first 'want' is answered through this map.
+            (handle) => {
+              s.executorPid = handle.pid;
+              this.executors.set(s.id, handle);
+            },
+          );
+        });
         s.state = 'attached';
         s.log.info({ executorPid: s.executorPid, gpus: s.placement.deviceMap }, 'session attached to executor');
+        // Revoked while its executor was being readied: it ends now that it can be told why.
+        if (s.revoked !== undefined) void this.killSession(s.id, s.revoked);
+        // A session that attaches during the drain gets what is left of the grace time.
+        else if (this.draining) exec.send({ type: 'shutdown', ...this.graceLeft() });
       },
       onEnd: (s) => {
         this.sessions.delete(s.id);
+        this.discovery.delete(s.id);
+        this.draining?.check();
         // An attach that failed before an executor took the session: undo its bookkeeping.
         if (!this.executors.has(s.id)) {
           this.sched.remove(s.id);
@@ -259,6 +312,17 @@ export class Mediator implements LiveControl, MetricsSource {
         }
       },
     });
+  }
+
+  /** Runs one session's handling of an event: a bug there ends that session (its executor is
+   * killed, so its guest sees the connection close), never the mediator. */
+  private guarded(s: GuestSession, what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      s.log.error({ err: (e as Error).stack ?? String(e), during: what }, 'internal error; ending the session');
+      this.executors.get(s.id)?.kill();
+    }
   }
 
   /** Requests from a session's executor (docs/operations.md, Scheduling and quotas), already
@@ -554,21 +618,21 @@ export class Mediator implements LiveControl, MetricsSource {
     const s = this.sessions.get(id);
     if (!s || !this.executors.has(id)) return false;
     s.log.warn({ reason }, 'session ended by an operator');
-    await this.endSession(id, `session ended by an operator: ${reason}`);
+    await this.endSession(id, operatorEnded(reason));
     return true;
   }
 
   /** Ends a session: its executor abandons the work it is running, stops serving it (freeing
-   * what it held) and sends the guest VG_WIRE_STATUS_KILLED with `why`, so the guest's next call
-   * fails and its log says why. Resolves once that answer is on its way, when the GPU is free
-   * for the others; the executor exits when the guest closes its end, or after a linger, and is
-   * killed if it does neither. */
-  private async endSession(id: number, why: string): Promise<void> {
+   * what it held) and sends the guest VG_WIRE_STATUS_KILLED with `why` (VG_WIRE_STATUS_SHUTDOWN
+   * when the host's shutdown ends it), so the guest's next call fails and its log says why.
+   * Resolves once that answer is on its way, when the GPU is free for the others; the executor
+   * exits when the guest closes its end, or after a linger, and is killed if it does neither. */
+  private async endSession(id: number, why: string, shutdown = false): Promise<void> {
     const s = this.sessions.get(id);
     const exec = this.executors.get(id);
     if (!s || !exec || this.killAcks.has(id)) return; // already being ended
     const acked = new Promise<void>((resolve) => this.killAcks.set(id, resolve));
-    exec.send({ type: 'kill', reason: why });
+    exec.send({ type: 'kill', reason: why, ...(shutdown && { shutdown: true as const }) });
     // Inside a long kernel the executor reads no message until the kernel is over.
     exec.abandon();
     const unanswered = setTimeout(() => exec.kill(), KILL_GRACE_MS);
@@ -585,9 +649,30 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   async endVmSessions(vm: string, reason: string): Promise<number> {
-    const ids = [...this.sessions.values()].filter((s) => s.vm.name === vm && this.executors.has(s.id)).map((s) => s.id);
+    return this.revoke(vm, reason, () => true);
+  }
+
+  async endTokenSessions(vm: string, reason: string): Promise<number> {
+    return this.revoke(vm, reason, (s) => s.byToken);
+  }
+
+  /** Ends the sessions of `vm` that `which` selects, whatever their state: discovery ones are
+   * closed with VG_WIRE_STATUS_KILLED, attached ones ended as an operator's kill ends them
+   * (killSession: a kernel still running is abandoned), and attaching ones the same way as soon
+   * as their executor has them. Returns how many had attached or were attaching. */
+  private async revoke(vm: string, reason: string, which: (s: GuestSession) => boolean): Promise<number> {
+    let closed = 0;
+    for (const { s, link } of [...this.discovery.values()]) {
+      if (s.vm.name !== vm || !which(s)) continue;
+      link.end(WireStatus.KILLED, operatorEnded(reason));
+      closed++;
+    }
+    const attaching = [...this.sessions.values()].filter((s) => s.vm.name === vm && which(s) && !this.executors.has(s.id));
+    for (const s of attaching) s.revoked = reason;
+    const ids = [...this.sessions.values()].filter((s) => s.vm.name === vm && which(s) && this.executors.has(s.id)).map((s) => s.id);
     const done = await Promise.all(ids.map((id) => this.killSession(id, reason)));
-    return done.filter(Boolean).length;
+    if (closed > 0) this.opts.log.info({ vm, reason, connections: closed }, 'connections not yet attached closed');
+    return done.filter(Boolean).length + attaching.length;
   }
 
   gpus(): Map<string, { ordinal: number; sessions: number }> {
@@ -622,6 +707,14 @@ export class Mediator implements LiveControl, MetricsSource {
     return this.usage.totals();
   }
 
+  imageStore(): ImageStoreUsage {
+    return this.images.usage();
+  }
+
+  imageLimits(): ImageLimits {
+    return this.opts.imageLimits ?? DEFAULT_IMAGE_LIMITS;
+  }
+
   gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }> {
     const windowNs = this.usage.windowMs * 1e6;
     return this.backend.devices.map((d) => ({
@@ -640,7 +733,54 @@ export class Mediator implements LiveControl, MetricsSource {
     return { running: this.pool?.running ?? 0, spare: this.pool?.spare ?? 0 };
   }
 
-  async stop(): Promise<void> {
+  // ---- shutdown (docs/operations.md, "Stopping the mediator") -----------------------------------
+
+  /** What the grace time has left, as a shutdown notice carries it. */
+  private graceLeft(): { graceMs: number; message: string } {
+    const d = this.draining;
+    return { graceMs: d ? Math.max(0, d.until - Date.now()) : 0, message: d?.message ?? DRAINING };
+  }
+
+  /**
+   * Starts draining: new sessions are refused with VG_WIRE_STATUS_SHUTDOWN, every guest is told
+   * it has `graceMs` to finish (a SHUTDOWN notice; guests before protocol minor 3 are not told),
+   * and sessions that are attached, or attach meanwhile, keep being served. Resolves with why it
+   * ended: the last attached session ended, or the grace time is over. Discovery-only sessions
+   * (no executor) do not hold it up.
+   */
+  drain(graceMs: number, why: string): Promise<'sessions ended' | 'grace time over'> {
+    return new Promise((resolve) => {
+      const over = (how: 'sessions ended' | 'grace time over'): void => {
+        clearTimeout(timer);
+        if (this.draining) this.draining.check = () => {};
+        resolve(how);
+      };
+      const timer = setTimeout(() => over('grace time over'), graceMs);
+      const check = (): void => {
+        if (this.sessions.size === 0) over('sessions ended');
+      };
+      this.draining = { until: Date.now() + graceMs, message: why, check };
+      this.opts.log.info({ why, graceS: graceMs / 1000, sessions: this.sessions.size, discovery: this.discovery.size },
+        'shutting down: new sessions are refused, running ones may finish');
+      const notice = this.graceLeft();
+      for (const exec of this.executors.values()) exec.send({ type: 'shutdown', ...notice });
+      for (const d of this.discovery.values()) if (d.s.minor >= NOTICE_MINOR) d.link.send(shutdownNotice(notice));
+      check();
+    });
+  }
+
+  /** Ends every session left the way an operator's kill does (endSession: a kernel still running
+   * is abandoned), telling its guest VG_WIRE_STATUS_SHUTDOWN and `reason`; resolves once each
+   * guest has been sent that (or its executor is gone, or was killed for not answering). */
+  private async endSessions(reason: string): Promise<void> {
+    const ids = [...this.executors.keys()];
+    for (const d of this.discovery.values()) d.link.end(WireStatus.SHUTDOWN, reason);
+    if (ids.length > 0) this.opts.log.info({ sessions: ids.length, reason }, 'ending the sessions left');
+    await Promise.all(ids.map((id) => this.endSession(id, reason, true)));
+  }
+
+  async stop(reason = DRAINING): Promise<void> {
+    await this.endSessions(reason);
     if (this.admin) {
       const { removeAdminInfo } = await import('../admin/files.js');
       removeAdminInfo(this.opts.stateDir, this.owner());

@@ -5,8 +5,11 @@ export const MAX_PAYLOAD = 16 * 1024 * 1024 + 64 * 1024;
 export const MAX_STR = 4096;
 export const HELLO_MAGIC = 0x55504756; // "VGPU"
 export const PROTO_MAJOR = 1;
-/** Minor 1: the WELCOME extension block. Minor 2: STATUS / STATUS_REPLY before ATTACH. */
-export const PROTO_MINOR = 2;
+/** Minor 1: the WELCOME extension block. Minor 2: STATUS / STATUS_REPLY before ATTACH. Minor 3:
+ * NOTIFY notices (kernel output, shutdown). */
+export const PROTO_MINOR = 3;
+/** The protocol minor that brought NOTIFY's notices: older guests are sent none. */
+export const NOTICE_MINOR = 3;
 /** Host-to-device copies are split into pieces of at most this size. */
 export const CHUNK = 4 * 1024 * 1024;
 
@@ -26,6 +29,16 @@ export const FrameType = {
   STATUS_REPLY: 12,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
+
+/** What a NOTIFY frame tells the guest, carried in its `op` (docs/protocol.md, "Notices"). */
+export const Notice = {
+  /** Payload: bytes for the guest program's standard output (its kernels' printf). */
+  STDOUT: 1,
+  /** Payload: bytes for its standard error (its kernels' failed asserts). */
+  STDERR: 2,
+  /** Payload: u32 grace time in ms, str message (the layout of ERROR's payload). */
+  SHUTDOWN: 3,
+} as const;
 
 /** The `u64 ctx` of a CALL when the guest thread's current context is a primary context that is
  * not active (released or reset); 0 means no current context. */

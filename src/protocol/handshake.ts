@@ -1,8 +1,9 @@
 // HELLO, WELCOME, ERROR and ATTACHED payloads (docs/protocol.md, Handshake).
 
-import { ATTR_UNSUPPORTED, HELLO_MAGIC, PROTO_MAJOR, PROTO_MINOR } from './constants.js';
+import { ATTR_UNSUPPORTED, FrameType, HELLO_MAGIC, PROTO_MAJOR, PROTO_MINOR } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { decodeExtBlock, encodeExtBlock, type ExtEntry } from './ext.js';
+import { encodeFrame } from './frame.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
@@ -174,6 +175,11 @@ export function encodeStatus(code: number, message: string): Buffer {
   w.u32(code);
   w.str(message.length > 1000 ? `${message.slice(0, 997)}...` : message);
   return w.take();
+}
+
+/** The ERROR frame that ends a connection, telling the guest why (docs/protocol.md, Error model). */
+export function errorFrame(code: number, message: string): Buffer {
+  return encodeFrame(FrameType.ERROR, 0, 0, code, encodeStatus(code, message));
 }
 
 export function decodeStatus(payload: Buffer): { code: number; message: string } {

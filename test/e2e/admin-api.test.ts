@@ -27,7 +27,7 @@ after(async () => {
 async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, base = m.admin!): Promise<{ status: number; json: any }> {
   const res = await fetch(base + path, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: { 'x-vgpu-request': '1', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
   const text = await res.text();

@@ -45,10 +45,10 @@ test('modules, lookups, parameter layouts, launches, globals and sticky errors',
   assert.equal(r.code, 0);
 });
 
-test('an image crosses the connection once: a second process sends only its hash', async () => {
+test('an image crosses the connection once per VM: a second process of the VM sends only its hash', async () => {
   const img = images();
   const prog = buildProgram('launch');
-  const dir = join(m.stateDir, 'images');
+  const dir = join(m.stateDir, 'images', 'vms', 'local');
   const before = existsSync(dir) ? readdirSync(dir).length : 0;
   assert.ok(before >= 2, 'the first run stored the fatbin and the PTX');
   const r = await runGuest(prog, ['--server', m.server], { VGPU_LOG: 'debug' }, 180_000, [img.fatbin, img.ptx, img.cubin]);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 
 import { Flag, FrameType } from '../../src/protocol/constants.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
+import { WireStatus } from '../../src/protocol/errors.js';
 import { decodeStatus } from '../../src/protocol/handshake.js';
 import { OP } from '../../src/protocol/gen/ops.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
@@ -119,6 +120,26 @@ test('garbage, truncated frames and lying lengths are dropped; other sessions ke
   assert.equal(pong?.type, FrameType.PONG);
   assert.deepEqual(pong?.payload, ping);
   good.close();
+});
+
+test('after ATTACH, a malformed frame is answered with ERROR VG_WIRE_STATUS_PROTOCOL naming it, then the connection closes', async () => {
+  const cases: Array<{ frame: Buffer; reason: RegExp }> = [
+    { frame: encodeFrame(FrameType.CALL, 0, 99, OP.cuMemAlloc_v2, Buffer.alloc(10)), reason: /past the end|short|payload/i },
+    { frame: encodeFrame(FrameType.CALL, 0, 1, 0xfff0, Buffer.alloc(8)), reason: /unknown op 0xfff0/ },
+    { frame: encodeFrame(FrameType.STATUS, 0, 2, 0), reason: /unexpected frame type 11 after attach/ },
+    { frame: encodeFrame(FrameType.CALL, Flag.NOREPLY | Flag.MORE, 3, OP.cuCtxSynchronize, Buffer.alloc(8)), reason: /NOREPLY and MORE together/ },
+  ];
+  for (const c of cases) {
+    const { g } = await attachedGuest();
+    g.send(c.frame);
+    const e = await g.next();
+    assert.equal(e?.type, FrameType.ERROR, `an ERROR frame for ${c.reason}`);
+    assert.equal(e!.op, WireStatus.PROTOCOL);
+    const st = decodeStatus(e!.payload);
+    assert.equal(st.code, WireStatus.PROTOCOL);
+    assert.match(st.message, c.reason);
+    await g.waitClosed();
+  }
 });
 
 test('ownership: pointers, handles and sizes are checked against the session', async () => {

@@ -14,7 +14,7 @@ import { buildProgram, kernelsFatbin, runGuest } from '../helpers/programs.js';
 import { getNvidiaSmi } from '../helpers/nvidia-smi.js';
 import { BIN } from '../helpers/paths.js';
 import { TestGuest } from '../helpers/guest.js';
-import { FrameType, PROTO_MAJOR } from '../../src/protocol/constants.js';
+import { FrameType, PROTO_MAJOR, PROTO_MINOR } from '../../src/protocol/constants.js';
 import { WireStatus } from '../../src/protocol/errors.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { decodeStatus, encodeHello } from '../../src/protocol/handshake.js';
@@ -137,7 +137,7 @@ test('NVML in the same VM sees the busy guest: utilization, its pid and memory, 
 test('STATUS is answered before ATTACH without an executor; a bad STATUS ends only its connection', async () => {
   const g = await TestGuest.connect(m.socket);
   const wl = await g.hello();
-  assert.equal(wl.minor, 2);
+  assert.equal(wl.minor, PROTO_MINOR, 'a current guest gets the host\'s minor');
   const attachedBefore = m.logs.filter((l) => l.msg === 'session attached to executor').length;
   for (const id of [7, 8]) {
     g.send(encodeFrame(FrameType.STATUS, 0, id, 0));

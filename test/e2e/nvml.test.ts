@@ -15,7 +15,7 @@ import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { getNvidiaSmi } from '../helpers/nvidia-smi.js';
 import { BIN, ROOT } from '../helpers/paths.js';
 import { compatibleDriverString, welcomeExt, welcomeMinor } from '../../src/mediator/identity.js';
-import { FrameType, PROTO_MAJOR } from '../../src/protocol/constants.js';
+import { FrameType, PROTO_MAJOR, PROTO_MINOR } from '../../src/protocol/constants.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { FrameParser, encodeFrame } from '../../src/protocol/frame.js';
 import { decodeHello, decodeWelcome, encodeWelcome, type Welcome } from '../../src/protocol/handshake.js';
@@ -258,7 +258,7 @@ test('a WELCOME from the TypeScript codec with a driver string reaches nvidia-sm
   try {
     const r = await runGuest(`unix:${sock}`, undefined, [SMI, '--query-gpu=driver_version,name,compute_cap,memory.total', '--format=csv,noheader,nounits']);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    assert.equal(seenMinor, 2, 'the guest says protocol minor 2 in its HELLO');
+    assert.equal(seenMinor, PROTO_MINOR, 'the guest says its protocol minor, the current one, in its HELLO');
     assert.equal(r.stdout.trim(), `570.133.20, NVIDIA H100 80GB HBM3, 9.0, ${80 * 1024}`);
     const t = await runGuest(`unix:${sock}`, undefined, [SMI]);
     assert.match(t.stdout, /Driver Version: 570\.133\.20\s+CUDA Version: 12\.8/);

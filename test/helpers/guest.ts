@@ -13,6 +13,8 @@ export class TestGuest {
   private readonly frames: Frame[] = [];
   private waiting: (() => void) | null = null;
   closed = false;
+  /** NOTIFY frames met while waiting for an answer (docs/protocol.md, "Notices"). */
+  readonly notices: Frame[] = [];
   private nextId = 1;
 
   private constructor(readonly sock: net.Socket) {
@@ -60,6 +62,15 @@ export class TestGuest {
     return this.frames.shift()!;
   }
 
+  /** Next frame that is not a notice (notices are kept in `notices`), or null on close. */
+  async answer(timeoutMs = 10_000): Promise<Frame | null> {
+    for (;;) {
+      const f = await this.next(timeoutMs);
+      if (f?.type !== FrameType.NOTIFY) return f;
+      this.notices.push(f);
+    }
+  }
+
   async waitClosed(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
@@ -81,7 +92,7 @@ export class TestGuest {
 
   async attach(): Promise<void> {
     this.send(encodeFrame(FrameType.ATTACH, 0, 0, 0));
-    const f = await this.next();
+    const f = await this.answer();
     if (!f || f.type !== FrameType.ATTACHED) throw new Error(`expected ATTACHED, got ${f ? f.type : 'close'}`);
     const st = decodeStatus(f.payload);
     if (st.code !== 0) throw new Error(`attach refused: ${st.message}`);
@@ -97,7 +108,7 @@ export class TestGuest {
     if (flags & 0x3) return null; // NOREPLY, or MORE: the reply follows the last piece
     const parts: Buffer[] = [];
     for (;;) {
-      const f = await this.next();
+      const f = await this.answer();
       if (!f) throw new Error('connection closed while waiting for a reply');
       if (f.type !== FrameType.REPLY || f.id !== id) throw new Error(`unexpected frame type ${f.type} id ${f.id}`);
       parts.push(f.payload);

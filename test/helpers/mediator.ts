@@ -18,7 +18,13 @@ export interface RunningMediator {
   admin?: string;
   /** Structured log lines the mediator (and its executors) printed so far. */
   logs: Array<Record<string, unknown>>;
+  /** Everything the mediator printed on stdout so far (its readiness line first). */
+  stdout(): string;
   waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** A request to the admin API as vgpu-admin makes it; the answer's status and parsed body. */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }>;
+  /** Creates a VM through the admin API and returns its token. */
+  addVm(name: string, settings?: Record<string, unknown>): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -32,6 +38,8 @@ export interface StartOptions {
   stateDir?: string;
   /** The host driver (default softgpu); 'cuda' needs NVIDIA's driver and a GPU. */
   backend?: 'softgpu' | 'cuda';
+  /** More mediator options. */
+  args?: string[];
 }
 
 export async function startMediator(opts: StartOptions = {}): Promise<RunningMediator> {
@@ -40,9 +48,10 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
   const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', opts.backend ?? 'softgpu', '--default-vm', 'local',
     '--spare-executors', String(opts.spareExecutors ?? 1)];
   if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
-  args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'));
+  args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'), ...(opts.args ?? []));
   const proc = spawn(join(BIN, 'vgpu-mediator'), args, {
-    env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', ...opts.env },
+    // No grace time at stop unless a test asks for one: stop() ends the sessions left at once.
+    env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', VGPU_SHUTDOWN_GRACE: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -70,8 +79,8 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
       }
     }
   });
+  let out = '';
   const ready = await new Promise<{ listen: string[]; admin?: string | null }>((resolve, reject) => {
-    let out = '';
     const t = setTimeout(() => reject(new Error(`mediator did not become ready; logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`)), 60_000);
     proc.stdout!.setEncoding('utf8');
     proc.stdout!.on('data', (d: string) => {
@@ -94,6 +103,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
     socket,
     server: `unix:${socket}`,
     logs,
+    stdout: () => out,
     waitForLog(pred, timeoutMs = 10_000) {
       const found = logs.find(pred);
       if (found) return Promise.resolve(found);
@@ -108,6 +118,22 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
           }
         }, timeoutMs).unref();
       });
+    },
+    async api(method, path, body) {
+      if (!m.admin) throw new Error('this mediator has no admin API');
+      const res = await fetch(`${m.admin}${path}`, {
+        method,
+        headers: { 'x-vgpu-request': '1', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text === '' ? undefined : JSON.parse(text) as unknown };
+    },
+    async addVm(name, settings = {}) {
+      const r = await m.api('POST', '/v1/vms', { name, ...settings });
+      const token = (r.json as { token?: unknown } | undefined)?.token;
+      if (r.status !== 201 || typeof token !== 'string') throw new Error(`adding VM ${name}: ${r.status} ${JSON.stringify(r.json)}`);
+      return token;
     },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {

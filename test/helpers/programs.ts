@@ -82,9 +82,9 @@ export interface InteractiveGuest {
   done: Promise<number | null>;
 }
 
-/** Starts `prog` through bin/vgpu-run as the VM of `token`. */
-export function startGuest(server: string, token: string, prog: string, progArgs: string[]): InteractiveGuest {
-  const p = spawn(join(BIN, 'vgpu-run'), ['--server', server, '--token', token, '--', prog, ...progArgs]);
+/** Starts `prog` through bin/vgpu-run as the VM of `token`, with `env` added to the environment. */
+export function startGuest(server: string, token: string, prog: string, progArgs: string[], env: Record<string, string> = {}): InteractiveGuest {
+  const p = spawn(join(BIN, 'vgpu-run'), ['--server', server, '--token', token, '--', prog, ...progArgs], { env: { ...process.env, ...env } });
   const lines: string[] = [];
   let err = '';
   const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];

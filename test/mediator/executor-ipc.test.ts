@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +31,10 @@ process.send({ type: 'ready' });
 `;
 
 function session(vm: string): SessionMessage {
-  return { type: 'session', sessionId: 7, vm, deviceMap: [0], memoryQuota: null, imageDir: '/nonexistent', scheduled: true, vmUsed: 0 };
+  return {
+    type: 'session', sessionId: 7, vm, deviceMap: [0], memoryQuota: null, imageDir: '/nonexistent', imageLimits: { perVm: 1 << 20, total: 1 << 24 },
+    scheduled: true, vmUsed: 0, minor: 3,
+  };
 }
 
 interface Fixture {
@@ -43,22 +46,21 @@ interface Fixture {
   close: () => Promise<void>;
 }
 
-/** A pool of stand-in executors (`standIn`, run with its folder as argument), a log that keeps its
- * lines, and guest connections on loopback. */
-async function fixture(standIn = STAND_IN, maxStarting?: number): Promise<Fixture & { dir: string }> {
+/** A pool of stand-in executors (`standIn`), a log that keeps its lines, and guest connections on
+ * loopback. */
+async function fixture(standIn = STAND_IN): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'vgpu-ipc-'));
   const script = join(dir, 'stand-in.mjs');
-  writeFileSync(script, standIn.replaceAll('$DIR', JSON.stringify(dir)));
+  writeFileSync(script, standIn);
   const logs: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => logs.push(JSON.parse(s) as Record<string, unknown>) });
-  const pool = new ExecutorPool('softgpu', log, 0, 'auto', script, maxStarting);
+  const pool = new ExecutorPool('softgpu', log, 0, 'auto', script);
   const accepted: net.Socket[] = [];
   const clients: net.Socket[] = [];
   const server = net.createServer((s) => accepted.push(s));
   const path = join(dir, 'guest.sock');
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return {
-    dir,
     pool,
     logs,
     guest: async () => {
@@ -155,57 +157,6 @@ test('the executor exits when the mediator sends it something invalid', async ()
   await new Promise<void>((resolve) => child.once('message', () => resolve()));
   child.send({ type: 'quota', granted: -1 });
   assert.equal(await exited, 2);
-});
-
-/** Writes `start PID` when it starts and `ready PID` a moment later, as it says it is ready;
- * the first one started exits instead (an executor whose driver fails). Leaves at the first
- * steering message. */
-const SLOW_STAND_IN = `
-import { appendFileSync, mkdirSync } from 'node:fs';
-const dir = $DIR;
-appendFileSync(dir + '/starts', 'start ' + process.pid + '\\n');
-let first = true;
-try { mkdirSync(dir + '/first'); } catch { first = false; }
-if (first) process.exit(3);
-setTimeout(() => {
-  appendFileSync(dir + '/starts', 'ready ' + process.pid + '\\n');
-  process.send({ type: 'ready' });
-}, 100);
-process.on('message', (m) => { if (m.type !== 'session') process.exit(0); });
-`;
-
-test('a burst of sessions starts executors a few at a time, in order; a failed start fails one session', async () => {
-  const f = await fixture(SLOW_STAND_IN, 2);
-  try {
-    const n = 7;
-    const order: number[] = [];
-    const results = await Promise.allSettled(Array.from({ length: n }, async (_, i) => {
-      const h = await f.pool.attach(session(`vm${i}`), await f.guest(), () => {}, () => {});
-      order.push(i);
-      return h;
-    }));
-    // The first executor exits before it is ready: the oldest waiting session is told so.
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
-    assert.deepEqual(failed, [0]);
-    assert.match(String((results[0] as PromiseRejectedResult).reason), /exited before it was ready \(code 3/);
-    assert.deepEqual(order, [1, 2, 3, 4, 5, 6], 'sessions get executors in the order they asked');
-    // Never more than two executors between their start and their readiness.
-    let starting = 0;
-    let most = 0;
-    const lines = readFileSync(join(f.dir, 'starts'), 'utf8').trim().split('\n');
-    const failedPid = lines[0]!.split(' ')[1];
-    for (const l of lines) {
-      const [what, pid] = l.split(' ');
-      if (what === 'start') most = Math.max(most, ++starting);
-      else starting--;
-      if (what === 'start' && pid === failedPid) starting--; // it never becomes ready
-    }
-    assert.equal(lines.filter((l) => l.startsWith('start')).length, n, 'one start per session (the first one failed)');
-    assert.ok(most <= 2, `at most 2 executors starting at once, saw ${most}:\n${lines.join('\n')}`);
-    for (const r of results) if (r.status === 'fulfilled') r.value.kill();
-  } finally {
-    await f.close();
-  }
 });
 
 /** Says it is ready, then keeps its event loop busy and exits without reading anything: an

@@ -10,48 +10,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spin.h"
+#include "kernel_prog.h"
 
 #define N 4096
 
 int main(int argc, char **argv) {
   if (argc < 3) return 2;
   unsigned seed = (unsigned)strtoul(argv[2], NULL, 10);
-  const char *img = read_image(argv[1]);
+  const char *img = load_image(argv[1]);
   if (!img) return 2;
   static float a[N], b[N], c[N];
   for (int i = 0; i < N; i++) {
     a[i] = (float)((seed + (unsigned)i) % 1000);
     b[i] = (float)((seed * 7u + (unsigned)i * 3u) % 1000);
   }
-  CUdevice d;
+  /* Its own context (not the primary one): the first call a burst's guest makes is cuCtxCreate. */
   CUcontext ctx;
-  CUmodule m;
-  CUfunction k;
-  CUdeviceptr da, db, dc;
+  CUdevice d;
   CK(cuInit(0));
   CK(cuDeviceGet(&d, 0));
   CK(cuCtxCreate(&ctx, NULL, 0, d));
+  CUmodule m;
+  CUfunction k;
   CK(cuModuleLoadData(&m, img));
   CK(cuModuleGetFunction(&k, m, "vadd"));
-  CK(cuMemAlloc(&da, sizeof a));
-  CK(cuMemAlloc(&db, sizeof b));
-  CK(cuMemAlloc(&dc, sizeof c));
-  CK(cuMemcpyHtoD(da, a, sizeof a));
-  CK(cuMemcpyHtoD(db, b, sizeof b));
+  CUdeviceptr dev[3]; /* a, b, c */
+  for (int i = 0; i < 3; i++) CK(cuMemAlloc(&dev[i], sizeof a));
+  CK(cuMemcpyHtoD(dev[0], a, sizeof a));
+  CK(cuMemcpyHtoD(dev[1], b, sizeof b));
   int count = N;
-  void *args[] = {&da, &db, &dc, &count};
+  void *args[] = {&dev[0], &dev[1], &dev[2], &count};
   CK(cuLaunchKernel(k, N / 256, 1, 1, 256, 1, 1, 0, NULL, args, NULL));
-  CK(cuMemcpyDtoH(c, dc, sizeof c));
+  CK(cuMemcpyDtoH(c, dev[2], sizeof c));
   for (int i = 0; i < N; i++) {
     if (c[i] != a[i] + b[i]) {
       fprintf(stderr, "element %d: %g + %g gave %g\n", i, a[i], b[i], c[i]);
       return 3;
     }
   }
-  CK(cuMemFree(da));
-  CK(cuMemFree(db));
-  CK(cuMemFree(dc));
+  for (int i = 0; i < 3; i++) CK(cuMemFree(dev[i]));
   CK(cuCtxDestroy(ctx));
   printf("verified %u %d\n", seed, N);
   fflush(stdout);

@@ -7,19 +7,9 @@
  * end it prints {"batches": N} and exits. Used by test/e2e/nvml-status.test.ts.
  *   busy FATBIN MIB ITERS
  */
-#include <poll.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "spin.h"
-
-/* Whether stdin is at end-of-file (the test closed it), without blocking. */
-static int stdin_closed(void) {
-  struct pollfd p = {.fd = 0, .events = POLLIN};
-  if (poll(&p, 1, 0) <= 0) return 0;
-  char c;
-  return read(0, &c, 1) <= 0;
-}
 
 static int batch(CUfunction k, void **args) {
   for (int i = 0; i < 4; i++) CK(cuLaunchKernel(k, 16, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
@@ -44,7 +34,7 @@ int main(int argc, char **argv) {
   printf("{\"pid\": %d, \"used\": %zu, \"total\": %zu}\n", (int)getpid(), total - fr, total);
   fflush(stdout);
   long n = 1;
-  while (!stdin_closed()) {
+  while (!stdin_closed(0)) {
     if (batch(k, args)) return 1;
     n++;
   }

@@ -8,17 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "kernel_prog.h"
 #include "tap.h"
 
 int main(int argc, char **argv)
 {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc < 2) return 2;
-  FILE *f = fopen(argv[1], "rb");
-  if (!f) return 2;
-  static char img[1 << 20];
-  if (fread(img, 1, sizeof img, f) == 0) return 2;
-  fclose(f);
+  const char *img = load_image(argv[1]);
+  if (!img) return 2;
   CUdevice dev;
   CUcontext ctx;
   CUmodule mod;

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spin.h"
+#include "kernel_prog.h"
 
 static uint64_t rng;
 static unsigned long calls;
@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   rng = strtoull(argv[2], NULL, 10) * 0x9E3779B97F4A7C15ull + 1;
   int rounds = atoi(argv[3]);
-  const char *img = read_image(argv[1]);
+  const char *img = load_image(argv[1]);
   if (!img) return 2;
   CUdevice d;
   CUcontext ctx;

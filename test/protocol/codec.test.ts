@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { Flag, FrameType, MAX_PAYLOAD, PROTO_MAJOR, PROTO_MINOR } from '../../src/protocol/constants.js';
+import { Flag, FrameType, MAX_PAYLOAD, Notice, PROTO_MAJOR, PROTO_MINOR } from '../../src/protocol/constants.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { decodeHello, decodeStatus, decodeWelcome, encodeHello, encodeStatus, encodeWelcome } from '../../src/protocol/handshake.js';
 import { decodeExtBlock, encodeExtBlock, MAX_EXTS } from '../../src/protocol/ext.js';
 import { Reader } from '../../src/protocol/reader.js';
+import { decodeShutdownNotice, outputNotice, shutdownNotice } from '../../src/protocol/notice.js';
 import { decodeStatusReply, encodeStatusReply } from '../../src/protocol/status.js';
 import { Writer } from '../../src/protocol/writer.js';
 import { ROOT } from '../helpers/paths.js';
@@ -140,6 +141,7 @@ test('shared vectors decode as documented (C decodes the same file)', (t) => {
         if (f.type === FrameType.HELLO) decodeHello(f.payload);
         if (f.type === FrameType.WELCOME) decodeWelcome(f.payload);
         if (f.type === FrameType.ERROR || f.type === FrameType.ATTACHED) decodeStatus(f.payload);
+        if (f.type === FrameType.NOTIFY && f.op === Notice.SHUTDOWN) decodeShutdownNotice(f.payload);
       }, ProtocolError, c.name);
       continue;
     }
@@ -153,6 +155,14 @@ test('shared vectors decode as documented (C decodes the same file)', (t) => {
     assert.equal(f.op, exp.op ?? 0, `${c.name}: op`);
     assert.equal(encodeFrame(f.type, f.flags, f.id, f.op, f.payload).toString('hex'), bytes.toString('hex'), `${c.name}: re-encode`);
     if (f.type === FrameType.HELLO && exp.token !== undefined) assert.equal(decodeHello(f.payload).token, exp.token, c.name);
+    if (f.type === FrameType.NOTIFY && f.op === Notice.SHUTDOWN) {
+      const n = decodeShutdownNotice(f.payload);
+      assert.deepEqual(n, { graceMs: exp.grace_ms, message: exp.message }, c.name);
+      assert.equal(shutdownNotice(n).toString('hex'), bytes.toString('hex'), `${c.name}: shutdownNotice`);
+    } else if (f.type === FrameType.NOTIFY) {
+      assert.equal(f.payload.toString('hex'), exp.data_hex, c.name);
+      assert.equal(outputNotice(f.op === Notice.STDOUT ? 1 : 2, f.payload).toString('hex'), bytes.toString('hex'), `${c.name}: outputNotice`);
+    }
     if (f.type === FrameType.WELCOME && exp.devices !== undefined) {
       assert.equal(decodeWelcome(f.payload).devices.length, (exp.devices as unknown[]).length, c.name);
     }

@@ -118,6 +118,20 @@ static int connect_one(int family, int type, const struct sockaddr *sa, socklen_
   return -1;
 }
 
+/* A guest waiting for a reply sends nothing: without probes it would wait forever on a host that
+ * rebooted or a network that went away. Probes after VG_KEEPALIVE_IDLE_S of silence, every
+ * VG_KEEPALIVE_INTVL_S, VG_KEEPALIVE_CNT unanswered ones end the connection; data unacknowledged
+ * for VG_USER_TIMEOUT_MS does too. A host that is merely busy answers them. */
+static void keep_alive(int fd) {
+  int one = 1, idle = VG_KEEPALIVE_IDLE_S, intvl = VG_KEEPALIVE_INTVL_S, cnt = VG_KEEPALIVE_CNT;
+  unsigned user = VG_USER_TIMEOUT_MS;
+  (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user, sizeof user);
+}
+
 int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errcap) {
   int e = 0, fd;
   if (a->is_unix) {
@@ -155,6 +169,7 @@ int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errca
   int one = 1;
   /* Calls are small request/response frames: Nagle would add a delay to each. */
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  keep_alive(fd);
   return fd;
 }
 

@@ -10,6 +10,12 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+/* TCP liveness (conn.c, keep_alive): a vanished host is noticed within about a minute. */
+#define VG_KEEPALIVE_IDLE_S 30
+#define VG_KEEPALIVE_INTVL_S 10
+#define VG_KEEPALIVE_CNT 3
+#define VG_USER_TIMEOUT_MS 60000u
+
 typedef struct vg_addr {
   int is_unix;
   char path[108];   /* unix: socket path; a leading '@' names an abstract socket */
@@ -19,7 +25,7 @@ typedef struct vg_addr {
 
 /* "unix:PATH" or "tcp:HOST:PORT" ("tcp:[v6addr]:PORT" for IPv6 literals). 0 or -1 + err. */
 int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap);
-/* Connected non-blocking socket (TCP_NODELAY on TCP), or -1 with the reason in err. */
+/* Connected non-blocking socket (TCP_NODELAY and keepalive on TCP), or -1 with the reason in err. */
 int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errcap);
 /* 0 on success; otherwise a negative errno (-ETIMEDOUT past the deadline, -EPIPE on EOF).
  * deadline_ns 0 means none; it is a vg_now_ns() value. */

@@ -248,8 +248,9 @@ static CUresult malformed(vg_call *c, const char *what) {
   return CUDA_ERROR_DEVICE_UNAVAILABLE;
 }
 
-/* Reads frames until one that belongs to this call; NOTIFY frames are reserved and skipped.
- * Returns 0 with *h filled, or a CUresult after failing the session. */
+/* Reads frames until one that belongs to this call, acting on the notices (NOTIFY) in between:
+ * kernel output the host flushed while serving the call comes just before its reply. Returns 0
+ * with *h filled, or a CUresult after failing the session. */
 static CUresult next_reply_hdr(vg_call *c, vg_frame_hdr *h) {
   for (;;) {
     if (vg_session_read_hdr(h)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
@@ -258,12 +259,7 @@ static CUresult next_reply_hdr(vg_call *c, vg_frame_hdr *h) {
       return CUDA_ERROR_DEVICE_UNAVAILABLE;
     }
     if (h->type == VG_FT_NOTIFY) {
-      uint8_t sink[4096];
-      for (size_t left = h->len; left;) {
-        size_t k = left < sizeof sink ? left : sizeof sink;
-        if (vg_session_read(sink, k)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
-        left -= k;
-      }
+      if (vg_session_notice(h)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
       continue;
     }
     if (h->type != VG_FT_REPLY) return malformed(c, "unexpected frame type");

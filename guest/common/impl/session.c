@@ -19,7 +19,8 @@
 #include <unistd.h>
 
 #define BATCH_MAX (64u * 1024u)
-/* Deadlines (docs/guest.md, "Deadlines"). Reaching the host: a host that is there accepts at once. */
+/* Deadlines (docs/guest.md, "Waiting for the host"). Reaching the host: one that is there accepts
+ * at once. */
 #define DEFAULT_CONNECT_MS 3000
 /* The whole handshake, up to the WELCOME: a live mediator answers from memory, but when a burst
  * of guests starts at once on a small host it shares the CPU with them and with the executors it
@@ -30,6 +31,8 @@
  * executor). Progress is logged while waiting. */
 #define DEFAULT_ATTACH_MS 300000
 #define ATTACH_PROGRESS_MS 10000
+/* Upper bound of the configurable waits: a day. */
+#define MAX_WAIT_MS 86400000
 #define MAX_FORK_HOOKS 8
 /* The mediator answers STATUS from memory; a reply this late means the host is stuck. */
 #define STATUS_TIMEOUT_MS 5000
@@ -53,6 +56,9 @@ static size_t g_batch_len;
 static void (*g_fork_hooks[MAX_FORK_HOOKS])(void);
 static int g_nfork_hooks;
 static int g_lost_logged;
+/* VGPU_CALL_TIMEOUT_MS of the current connection: how long one wait for the host within a call
+ * may last (0: as long as the call takes). */
+static int g_call_timeout_ms;
 
 static void fork_prepare(void) {
   pthread_mutex_lock(&g_lock);
@@ -85,20 +91,23 @@ void vg_session_on_fork_child(void (*fn)(void)) {
   pthread_mutex_unlock(&g_lock);
 }
 
-/* A deadline in ms from the environment variable `name` (1..600000), else `def`. */
-static int env_ms(const char *name, int def) {
+/* A duration in ms from the environment variable `name`, within [lo, hi]; `dflt` when unset or
+ * not a number in range (said once in the log). */
+static int env_ms(const char *name, int dflt, long lo, long hi) {
   const char *s = getenv(name);
-  if (!s || !*s) return def;
+  if (!s || !*s) return dflt;
   char *end;
   long v = strtol(s, &end, 10);
-  if (*end || v <= 0 || v > 600000) {
-    vg_log(VG_LOG_WARN, "ignoring %s='%s' (want 1..600000)", name, s);
-    return def;
+  if (*end || v < lo || v > hi) {
+    vg_log(VG_LOG_WARN, "ignoring %s='%s' (want %ld..%ld)", name, s, lo, hi);
+    return dflt;
   }
   return (int)v;
 }
 
-static uint64_t deadline_in(int ms) { return vg_now_ns() + (uint64_t)ms * 1000000ull; }
+static int connect_timeout_ms(void) { return env_ms("VGPU_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_MS, 1, 600000); }
+
+static uint64_t deadline_after(int ms) { return ms ? vg_now_ns() + (uint64_t)ms * 1000000ull : 0; }
 
 static int send_hello(int fd, const char *token, uint64_t deadline, char *err, size_t errcap) {
   char host[256] = "";
@@ -184,8 +193,8 @@ static void do_connect(void) {
   vg_welcome wl;
   int fd = -1;
   /* The whole handshake, and within it reaching the host. */
-  uint64_t answer = deadline_in(env_ms("VGPU_HANDSHAKE_TIMEOUT_MS", DEFAULT_HANDSHAKE_MS));
-  uint64_t deadline = deadline_in(env_ms("VGPU_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_MS));
+  uint64_t answer = deadline_after(env_ms("VGPU_HANDSHAKE_TIMEOUT_MS", DEFAULT_HANDSHAKE_MS, 1, MAX_WAIT_MS));
+  uint64_t deadline = deadline_after(connect_timeout_ms());
   if (deadline > answer) deadline = answer;
   if (vg_addr_parse(c->server, &a, err, sizeof err) == 0 &&
       (fd = vg_conn_open(&a, deadline, err, sizeof err)) >= 0 &&
@@ -196,6 +205,7 @@ static void do_connect(void) {
     g_attached = 0;
     g_minor = wl.minor;
     g_next_id = 0;
+    g_call_timeout_ms = env_ms("VGPU_CALL_TIMEOUT_MS", 0, 0, MAX_WAIT_MS);
     const char *ss = getenv("VGPU_STRICT_SYNC");
     g_strict = ss && !strcmp(ss, "1");
     if (!__atomic_load_n(&g_welcome, __ATOMIC_ACQUIRE)) {
@@ -250,12 +260,92 @@ const vg_welcome *vg_session_welcome(void) { return __atomic_load_n(&g_welcome, 
 
 int vg_session_strict_sync(void) { return g_strict; }
 
+/* ---- notices (docs/protocol.md, "Notices") ---- */
+
+/* Kernel output is passed on in pieces of this size: it is written out as it arrives. */
+#define NOTICE_CHUNK (64u * 1024u)
+
+static void write_output(FILE *f, const uint8_t *p, size_t n) {
+  if (fwrite(p, 1, n, f) != n) clearerr(f); /* a program that closed its stdout loses the output, as with CUDA */
+}
+
+/* Reads the payload of a NOTIFY whose header is in h and acts on it: kernel output goes to this
+ * process's stdout or stderr (through stdio, so it keeps its place among the program's own
+ * buffered output), a shutdown notice is logged. Returns 0, a negative errno when the read
+ * fails, or a vg_wire_err for a malformed notice. */
+static int take_notice(const vg_frame_hdr *h, uint64_t deadline) {
+  static uint8_t buf[NOTICE_CHUNK]; /* under g_lock */
+  FILE *out = h->op == VG_NOTICE_STDOUT ? stdout : h->op == VG_NOTICE_STDERR ? stderr : NULL;
+  if (h->op == VG_NOTICE_SHUTDOWN) {
+    vg_errmsg m;
+    int r, e;
+    if (h->len > sizeof buf) return VG_WIRE_ESTR;
+    if ((r = vg_conn_read(g_fd, buf, h->len, deadline)) != 0) return r;
+    if ((e = vg_error_decode(buf, h->len, &m)) != 0) return e;
+    /* m.code carries the grace time (the payload has ERROR's layout). */
+    vg_log(VG_LOG_WARN, "the host is shutting down; %u s to finish (%.*s)", (m.code + 999u) / 1000u,
+           (int)(m.msg_len > 400 ? 400 : m.msg_len), m.msg);
+    return 0;
+  }
+  for (size_t left = h->len; left;) {
+    size_t k = left < sizeof buf ? left : sizeof buf;
+    int r = vg_conn_read(g_fd, buf, k, deadline);
+    if (r) return r;
+    if (out) write_output(out, buf, k); /* an unknown notice is skipped */
+    left -= k;
+  }
+  if (out) fflush(out);
+  return 0;
+}
+
+/* Reads the next frame header, first taking any notices in front of it (a host that predates
+ * them sends none, and a NOTIFY from it stays the caller's to reject). Returns 0, a negative
+ * errno, or a vg_wire_err. */
+static int next_hdr(vg_frame_hdr *h, uint64_t deadline) {
+  uint8_t hb[VG_FRAME_HDR_LEN];
+  for (;;) {
+    int r = vg_conn_read(g_fd, hb, sizeof hb, deadline);
+    if (r || (r = vg_wire_get_hdr(hb, h)) != 0) return r;
+    if (h->type != VG_FT_NOTIFY || g_minor < VG_PROTO_MINOR_NOTICE) return 0;
+    if ((r = take_notice(h, deadline)) != 0) return r;
+  }
+}
+
+/* Why reading an answer failed, for the session's loss. */
+static void read_failure(char *why, size_t cap, const char *what, int r) {
+  if (r < 0) snprintf(why, cap, "no answer to %s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  else snprintf(why, cap, "malformed answer to %s: %s", what, vg_wire_strerror(r));
+}
+
+static int io_fail(const char *what, int r) {
+  char why[160];
+  if (r == -ETIMEDOUT)
+    snprintf(why, sizeof why, "%s: no progress within %d ms (VGPU_CALL_TIMEOUT_MS)", what, g_call_timeout_ms);
+  else
+    snprintf(why, sizeof why, "%s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
+  vg_session_fail(why);
+  return -1;
+}
+
+int vg_session_notice(const vg_frame_hdr *h) {
+  /* A notice is read within a call, under the same limit as the reply it comes before. */
+  int r = take_notice(h, deadline_after(g_call_timeout_ms));
+  if (!r) return 0;
+  if (r < 0) return io_fail("receive failed", r);
+  char why[160];
+  snprintf(why, sizeof why, "malformed notice from the host: %s", vg_wire_strerror(r));
+  vg_session_fail(why);
+  return -1;
+}
+
+/* Asks for the session's executor before the first CALL (docs/protocol.md, "Handshake"): ATTACH,
+ * then nothing until ATTACHED. A refusal or a failure leaves the session lost. */
 /* Waits up to `limit_ms` for the answer to ATTACH to start arriving, saying every
  * ATTACH_PROGRESS_MS that it still waits. 0, or a negative errno. */
 static int wait_attached(int limit_ms) {
   for (int waited = 0;;) {
     int step = limit_ms - waited < ATTACH_PROGRESS_MS ? limit_ms - waited : ATTACH_PROGRESS_MS;
-    int r = vg_conn_wait_readable(g_fd, deadline_in(step));
+    int r = vg_conn_wait_readable(g_fd, deadline_after(step));
     if (r != -ETIMEDOUT) return r;
     waited += step;
     if (waited >= limit_ms) return r;
@@ -264,23 +354,22 @@ static int wait_attached(int limit_ms) {
   }
 }
 
-/* Asks for the session's executor before the first CALL (docs/protocol.md, "Handshake"): ATTACH,
- * then nothing until ATTACHED. A refusal or a failure leaves the session lost. */
 static void do_attach(void) {
   char why[600];
   uint8_t hb[VG_FRAME_HDR_LEN], *p = NULL;
   vg_frame_hdr h = {.type = VG_FT_ATTACH};
   vg_errmsg st;
-  int limit = env_ms("VGPU_ATTACH_TIMEOUT_MS", DEFAULT_ATTACH_MS);
-  uint64_t deadline = deadline_in(limit);
+  int limit = env_ms("VGPU_ATTACH_TIMEOUT_MS", DEFAULT_ATTACH_MS, 1, MAX_WAIT_MS);
+  uint64_t deadline = deadline_after(limit);
   int r, e;
   vg_wire_put_hdr(hb, &h);
   if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
     snprintf(why, sizeof why, "cannot send ATTACH: %s", strerror(-r));
-  } else if ((r = wait_attached(limit)) != 0 || (r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
-    snprintf(why, sizeof why, "no answer to ATTACH: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
-  } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
-    snprintf(why, sizeof why, "malformed answer to ATTACH: %s", vg_wire_strerror(e));
+  } else if ((r = wait_attached(limit)) != 0 || (r = next_hdr(&h, deadline)) != 0) {
+    if (r == -ETIMEDOUT)
+      snprintf(why, sizeof why, "no answer to ATTACH within %d ms (VGPU_ATTACH_TIMEOUT_MS)", limit);
+    else
+      read_failure(why, sizeof why, "ATTACH", r);
   } else if (h.type != VG_FT_ATTACHED && h.type != VG_FT_ERROR) {
     snprintf(why, sizeof why, "frame type %u in place of ATTACHED", h.type);
   } else if (!(p = malloc(h.len ? h.len : 1))) {
@@ -333,18 +422,11 @@ void vg_session_fail(const char *why) {
   g_state = ST_LOST;
 }
 
-static int io_fail(const char *what, int r) {
-  char why[160];
-  snprintf(why, sizeof why, "%s: %s", what, r == -EPIPE ? "connection closed by the host" : strerror(-r));
-  vg_session_fail(why);
-  return -1;
-}
-
 int vg_session_send(const uint8_t *frame, size_t n) {
   if (g_state != ST_READY) return -1;
   struct iovec iov[2] = {{.iov_base = g_batch, .iov_len = g_batch_len},
                          {.iov_base = (void *)frame, .iov_len = frame ? n : 0}};
-  int r = vg_conn_writev(g_fd, iov, 2, 0);
+  int r = vg_conn_writev(g_fd, iov, 2, deadline_after(g_call_timeout_ms));
   g_batch_len = 0;
   return r ? io_fail("send failed", r) : 0;
 }
@@ -364,7 +446,7 @@ int vg_session_queue(const uint8_t *frame, size_t n) {
 
 int vg_session_read(void *p, size_t n) {
   if (g_state != ST_READY) return -1;
-  int r = vg_conn_read(g_fd, p, n, 0);
+  int r = vg_conn_read(g_fd, p, n, deadline_after(g_call_timeout_ms));
   return r ? io_fail("receive failed", r) : 0;
 }
 
@@ -406,10 +488,8 @@ static int status_exchange(vg_status *out) {
   vg_wire_put_hdr(hb, &h);
   if ((r = vg_conn_write(g_fd, hb, sizeof hb, deadline)) != 0) {
     snprintf(why, sizeof why, "cannot send STATUS: %s", strerror(-r));
-  } else if ((r = vg_conn_read(g_fd, hb, sizeof hb, deadline)) != 0) {
-    snprintf(why, sizeof why, "no answer to STATUS: %s", r == -EPIPE ? "connection closed by the host" : strerror(-r));
-  } else if ((e = vg_wire_get_hdr(hb, &h)) != 0) {
-    snprintf(why, sizeof why, "malformed answer to STATUS: %s", vg_wire_strerror(e));
+  } else if ((r = next_hdr(&h, deadline)) != 0) {
+    read_failure(why, sizeof why, "STATUS", r);
   } else if (h.type == VG_FT_ERROR) {
     vg_session_host_error(&h);
     return -1;

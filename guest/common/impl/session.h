@@ -1,7 +1,11 @@
 /*
  * The process's one connection to the host: lazy connect + handshake (bounded by
- * VGPU_CONNECT_TIMEOUT_MS and VGPU_HANDSHAKE_TIMEOUT_MS, docs/guest.md), the batch of fire-and-forget frames, and the lock that
- * serialises calls. Used by rpc.c and by the local functions that need the WELCOME table.
+ * VGPU_HANDSHAKE_TIMEOUT_MS, default 30000, within it the connect: VGPU_CONNECT_TIMEOUT_MS, 3000),
+ * ATTACH (VGPU_ATTACH_TIMEOUT_MS, default 300000; docs/guest.md, "Waiting for the host"), the
+ * batch of fire-and-forget frames, and the lock that serialises calls. Within a call each send
+ * and each read of a reply waits at most VGPU_CALL_TIMEOUT_MS (default 0: as long as the call
+ * takes, since a call may wait on GPU work of any length); a connection the host closes fails the
+ * call at once. Used by rpc.c and by the local functions that need the WELCOME table.
  *
  * Lock order: callers may hold their own locks when taking the session lock; while holding the
  * session lock only the handle table lock (handles.c) may be taken.
@@ -50,7 +54,8 @@ uint32_t vg_session_next_id(void);
 int vg_session_queue(const uint8_t *frame, size_t n);
 /* Writes the batch, then `frame` (may be NULL). Returns 0, or -1 (session lost). */
 int vg_session_send(const uint8_t *frame, size_t n);
-/* Reads exactly n bytes / one validated frame header. Returns 0, or -1 (session lost). */
+/* Reads exactly n bytes / one validated frame header. Returns 0, or -1 (session lost, also when
+ * VGPU_CALL_TIMEOUT_MS passes without the bytes). */
 int vg_session_read(void *p, size_t n);
 int vg_session_read_hdr(vg_frame_hdr *h);
 /* Marks the session lost: logs `why` once, closes the socket; later calls get
@@ -58,5 +63,9 @@ int vg_session_read_hdr(vg_frame_hdr *h);
 void vg_session_fail(const char *why);
 /* The ERROR frame the host sent in place of a reply: logs it and fails the session. */
 void vg_session_host_error(const vg_frame_hdr *h);
+/* A NOTIFY frame met while waiting for a reply (docs/protocol.md, "Notices"): its payload is read
+ * and acted on (kernel output written to stdout or stderr, a shutdown notice logged). Returns 0,
+ * or -1 after failing the session. */
+int vg_session_notice(const vg_frame_hdr *h);
 
 #endif

@@ -15,9 +15,11 @@
 #define VG_HELLO_MAGIC 0x55504756u
 #define VG_PROTO_MAJOR 1u
 /* Minor 1: the WELCOME extension block (docs/protocol.md, "WELCOME extensions").
- * Minor 2: STATUS / STATUS_REPLY before ATTACH (docs/protocol.md, "Status before ATTACH"). */
-#define VG_PROTO_MINOR 2u
+ * Minor 2: STATUS / STATUS_REPLY before ATTACH (docs/protocol.md, "Status before ATTACH").
+ * Minor 3: NOTIFY notices: kernel output and shutdown (docs/protocol.md, "Notices"). */
+#define VG_PROTO_MINOR 3u
 #define VG_PROTO_MINOR_STATUS 2u
+#define VG_PROTO_MINOR_NOTICE 3u
 /* Sanity bounds on a WELCOME: more is treated as a malformed handshake, not a huge allocation. */
 #define VG_MAX_DEVICES 256u
 #define VG_MAX_ATTRS 4096u
@@ -42,6 +44,13 @@ enum vg_frame_type {
 };
 
 enum { VG_FF_NOREPLY = 0x1, VG_FF_MORE = 0x2 };
+
+/* What a NOTIFY frame tells the guest, in its `op`. Unknown notices are skipped. */
+enum vg_notice {
+  VG_NOTICE_STDOUT = 1,  /* payload: bytes for the program's stdout (kernel printf) */
+  VG_NOTICE_STDERR = 2,  /* payload: bytes for its stderr (failed kernel asserts) */
+  VG_NOTICE_SHUTDOWN = 3 /* payload: u32 grace time in ms, str message (vg_error_decode's layout) */
+};
 
 /* The `u64 ctx` of a CALL: 0 = no current context; this value = the current context is a primary
  * context that is not active (released or reset), which the driver answers with

@@ -2,7 +2,7 @@
  * Module images as the guest ships them: the size of whatever the application passed (a fatbin
  * wrapper, a fatbin container, an ELF cubin, PTX text; cudart-driver-interface.md §5 and pitfall
  * 13), and the upload-once protocol: the image is named by SHA-256 and sent only when the host
- * does not have it yet.
+ * does not have it for this VM yet (docs/protocol.md, "Module images").
  */
 #include "vgcuda.h"
 

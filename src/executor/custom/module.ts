@@ -1,62 +1,56 @@
-// Modules, libraries and kernels. Images are kept on the host by SHA-256 in a directory shared by
-// all sessions, so a second session or VM loading the same image sends only its hash. Every
-// lookup of a function or kernel answers with its parameter layout (offset and size of each
-// parameter), which the guest keeps for packing launches without another round trip.
-
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Modules, libraries and kernels. Images are kept on the host by SHA-256, per VM
+// (src/executor/images.ts), so a second session of a VM loading the same image sends only its
+// hash. Every lookup of a function or kernel answers with its parameter layout (offset and size
+// of each parameter), which the guest keeps for packing launches without another round trip.
 
 import type { Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
 import type { ExecContext } from '../context.js';
 import { CudaError, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_FOUND } from '../cuda.js';
+import type { SessionImages } from '../images.js';
 
-/** Largest image accepted (cuBLAS's biggest fatbins are well under this). */
-export const MAX_IMAGE = 1 << 30;
 /** CUDA caps kernel parameters at 32 KiB, so no kernel has more parameters than this. */
 const MAX_PARAMS = 32768;
 const CUDA_ERROR_FILE_NOT_FOUND = 301;
 
-/** Images this process has read, by hash (the driver copies an image at load; these are for reuse). */
-const loaded = new Map<string, Buffer>();
-
-function imageDir(x: ExecContext): string {
-  const dir = x.options.imageDir;
-  if (!dir) throw new CudaError(CUDA_ERROR_NOT_FOUND, 'this executor has no image directory');
-  return dir;
+function images(x: ExecContext): SessionImages {
+  const im = x.options.images;
+  if (!im) throw new CudaError(CUDA_ERROR_NOT_FOUND, 'this executor has no image store');
+  return im;
 }
 
 function hashOf(r: Reader): string {
   return r.raw(32).toString('hex');
 }
 
+/** The image if this session's VM uploaded it: another VM's answers exactly as no image at all. */
 function image(x: ExecContext, hash: string): Buffer {
-  const cached = loaded.get(hash);
-  if (cached) return cached;
-  const file = join(imageDir(x), hash);
-  if (!existsSync(file)) throw new CudaError(CUDA_ERROR_FILE_NOT_FOUND, `image ${hash} was never uploaded`);
-  const b = readFileSync(file);
-  loaded.set(hash, b);
+  const b = images(x).get(hash);
+  if (!b) throw new CudaError(CUDA_ERROR_FILE_NOT_FOUND, `image ${hash} was never uploaded`);
   return b;
 }
 
 export function vgImageHave(x: ExecContext, r: Reader, w: Writer): number {
   const hash = hashOf(r);
   r.end();
-  w.u8(loaded.has(hash) || existsSync(join(imageDir(x), hash)) ? 1 : 0);
+  w.u8(images(x).get(hash) ? 1 : 0);
   return 0;
 }
 
-/** One piece of an upload; pieces arrive in order, the last completes and verifies the image. */
+/** One piece of an upload; pieces arrive in order, the first is checked against the limits and
+ * the image formats, the last completes the image, which is checked and stored. */
 export function vgImagePut(x: ExecContext, r: Reader): number {
   const hash = hashOf(r);
   const total = r.u64();
   const offset = r.u64();
   const piece = r.bytes();
   r.end();
-  if (total === 0 || total > MAX_IMAGE) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `image size ${total} out of range`);
-  if (offset === 0) x.upload = { hash, buf: Buffer.allocUnsafe(total), got: 0 };
+  const im = images(x);
+  if (offset === 0) {
+    x.upload = undefined;
+    im.begin(total, piece);
+    x.upload = { hash, buf: Buffer.allocUnsafe(total), got: 0 };
+  }
   const up = x.upload;
   if (!up || up.hash !== hash || up.buf.length !== total || offset !== up.got || offset + piece.length > total) {
     x.upload = undefined;
@@ -66,14 +60,7 @@ export function vgImagePut(x: ExecContext, r: Reader): number {
   up.got += piece.length;
   if (up.got < total) return 0;
   x.upload = undefined;
-  const actual = createHash('sha256').update(up.buf).digest('hex');
-  if (actual !== hash) throw new CudaError(CUDA_ERROR_INVALID_VALUE, 'uploaded image does not match its hash');
-  const dir = imageDir(x);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${hash}.${process.pid}`);
-  writeFileSync(tmp, up.buf, { mode: 0o600 });
-  renameSync(tmp, join(dir, hash));
-  loaded.set(hash, up.buf);
+  im.finish(hash, up.buf);
   return 0;
 }
 

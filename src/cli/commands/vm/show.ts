@@ -5,10 +5,10 @@ import type { CommandContext } from '../../context.js';
 import { keyValues, maxHoldText, memoryText } from '../../output.js';
 
 export async function run(ctx: CommandContext, name: string): Promise<void> {
-  const { usage: period, ...vm } = await (await ctx.ops()).getVm(name);
+  const { usage: period, imageStoreBytes, ...vm } = await (await ctx.ops()).getVm(name);
   const { vm: _vm, since: _since, ...usage } = period;
   if (ctx.json) {
-    ctx.result({ ...vm, usage });
+    ctx.result({ ...vm, usage, imageStoreBytes });
     return;
   }
   const memory = vm.memoryQuota === null ? 'none' : `${memoryText(vm.memoryQuota)} (${vm.memoryQuota} bytes)`;
@@ -29,6 +29,7 @@ export async function run(ctx: CommandContext, name: string): Promise<void> {
     ['bytes to GPU', formatSize(usage.bytesHtoD)],
     ['bytes from GPU', formatSize(usage.bytesDtoH)],
     ['peak memory', formatSize(usage.peakMemory)],
+    ['module images', formatSize(imageStoreBytes)],
   ]);
   for (const l of lines) ctx.line(l);
 }
