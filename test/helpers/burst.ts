@@ -11,8 +11,10 @@ import type { SessionView } from '../../src/admin/schemas.js';
 export interface BurstGuest {
   seed: number;
   code: number | null;
-  /** It printed `verified SEED N` for its own seed: its kernel's result was checked. */
+  /** It printed `verified SEED N MS` for its own seed: its kernel's result was checked. */
   verified: boolean;
+  /** How long its first GPU call took (ms), waiting for its executor included. */
+  firstCallMs?: number;
   stderr: string;
 }
 
@@ -25,7 +27,7 @@ export function burstProgram(): BurstProgram {
   return { prog: buildProgram('burst'), fatbin: kernelsFatbin() };
 }
 
-const VERIFIED = (seed: number): RegExp => new RegExp(`^verified ${seed} \\d+$`, 'm');
+const VERIFIED = (seed: number): RegExp => new RegExp(`^verified ${seed} \\d+ ([\\d.]+)$`, 'm');
 
 /** How long one guest of a burst may take, at most: on a small shared host a burst of 64 waits
  * for 64 executors to start (docs/operations.md, "Bursts"), far less than this. */
@@ -38,7 +40,8 @@ export async function runBurst(m: RunningMediator, p: BurstProgram, n: number, s
     const seed = seedBase + i;
     try {
       const r = await runGuest(p.prog, ['--server', m.server], {}, BURST_GUEST_TIMEOUT_MS, [p.fatbin, String(seed)]);
-      return { seed, code: r.code, verified: VERIFIED(seed).test(r.stdout), stderr: r.stderr };
+      const v = VERIFIED(seed).exec(r.stdout);
+      return { seed, code: r.code, verified: v !== null, stderr: r.stderr, ...(v && { firstCallMs: Number(v[1]) }) };
     } catch (e) {
       return { seed, code: null, verified: false, stderr: (e as Error).message };
     }

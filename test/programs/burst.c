@@ -1,14 +1,17 @@
 /*
  * One guest of a burst (test/e2e/burst.test.ts, test/soak/burst.ts): many of these start at once
  * against one mediator. Each runs `vadd` from kernels.fatbin on inputs derived from SEED and checks
- * every element of the result. Prints `verified SEED N` and exits 0 when all N are right; any
- * failing call is printed (spin.h's CK) and the exit status is 1, a wrong element 3. With `hold`
+ * every element of the result. Prints `verified SEED N MS` and exits 0 when all N are right, MS
+ * being how long its first GPU call took (cuCtxCreate: waiting for the session's executor
+ * included); a failing call is printed (kernel_prog.h's CK) and the exit status is 1, a wrong
+ * element 3. With `hold`
  * it then keeps its session open until a line or the end of stdin, so that a test can end many
  * sessions at the same moment.
  *   burst FATBIN SEED [hold]
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernel_prog.h"
 
@@ -29,7 +32,10 @@ int main(int argc, char **argv) {
   CUdevice d;
   CK(cuInit(0));
   CK(cuDeviceGet(&d, 0));
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   CK(cuCtxCreate(&ctx, NULL, 0, d));
+  clock_gettime(CLOCK_MONOTONIC, &t1);
   CUmodule m;
   CUfunction k;
   CK(cuModuleLoadData(&m, img));
@@ -50,7 +56,7 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < 3; i++) CK(cuMemFree(dev[i]));
   CK(cuCtxDestroy(ctx));
-  printf("verified %u %d\n", seed, N);
+  printf("verified %u %d %.1f\n", seed, N, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
   fflush(stdout);
   if (argc > 3 && strcmp(argv[3], "hold") == 0) {
     int ch;

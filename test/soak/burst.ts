@@ -35,7 +35,9 @@ async function main(): Promise<number> {
       const bad = burstFailures(guests);
       const alive = m.proc.exitCode === null && m.proc.signalCode === null;
       const left = alive ? await sessionsAfter(m) : [];
-      console.log(`burst ${b + 1}/${bursts}: ${size - bad.length}/${size} verified in ${((Date.now() - t0) / 1000).toFixed(1)} s; mediator ${alive ? 'up' : 'DOWN'}; sessions left ${left.length}`);
+      const first = guests.flatMap((g) => (g.firstCallMs === undefined ? [] : [g.firstCallMs])).sort((x, y) => x - y);
+      const firstCall = first.length ? `first GPU call median ${(first[first.length >> 1]! / 1000).toFixed(1)} s, max ${(first.at(-1)! / 1000).toFixed(1)} s` : 'no first call';
+      console.log(`burst ${b + 1}/${bursts}: ${size - bad.length}/${size} verified in ${((Date.now() - t0) / 1000).toFixed(1)} s (${firstCall}); mediator ${alive ? 'up' : 'DOWN'}; sessions left ${left.length}`);
       for (const line of bad) console.log(`  ${line}`);
       if (bad.length > 0 || !alive || left.length > 0) failed++;
       if (!alive) break;
