@@ -131,10 +131,10 @@ export interface IpcEnd {
  * Sends `m`, with the guest's connection when `handle` is given. Resolves null once it is written,
  * or with the error that kept it from being sent; never rejects or throws.
  *
- * The sender's copy of the connection is closed as soon as the message is written (not sent, it
- * stays open for the caller to answer the guest): the descriptor then travels in the message, so
- * a receiver that dies before reading it takes the connection with it and the guest sees it
- * close. Node's own `keepOpen: false` keeps the copy until the receiver acknowledges the handle,
+ * The sender's copy of the connection is closed as soon as the message is written (when the send
+ * fails it stays open, for the caller to tell the guest why): the descriptor then travels in the
+ * message, so a receiver that dies before reading it takes the connection with it and the guest
+ * sees it close. Node's own `keepOpen: false` keeps the copy until the receiver acknowledges the handle,
  * which a receiver that died never does: the mediator then held the guest's connection open
  * forever, and the guest waited for an executor that was gone.
  */

@@ -338,8 +338,6 @@ int vg_session_notice(const vg_frame_hdr *h) {
   return -1;
 }
 
-/* Asks for the session's executor before the first CALL (docs/protocol.md, "Handshake"): ATTACH,
- * then nothing until ATTACHED. A refusal or a failure leaves the session lost. */
 /* Waits up to `limit_ms` for the answer to ATTACH to start arriving, saying every
  * ATTACH_PROGRESS_MS that it still waits. 0, or a negative errno. */
 static int wait_attached(int limit_ms) {
@@ -354,6 +352,8 @@ static int wait_attached(int limit_ms) {
   }
 }
 
+/* Asks for the session's executor before the first CALL (docs/protocol.md, "Handshake"): ATTACH,
+ * then nothing until ATTACHED. A refusal or a failure leaves the session lost. */
 static void do_attach(void) {
   char why[600];
   uint8_t hb[VG_FRAME_HDR_LEN], *p = NULL;
