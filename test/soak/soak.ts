@@ -17,8 +17,7 @@
 // Killing the mediator itself at random needs executors that outlive it and a new mediator that
 // takes them back (pending: not on main yet); until then only executors are killed.
 
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
