@@ -49,7 +49,10 @@ $(B)/.deps-deb:
 	@touch $@
 
 node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
-	@echo "installing npm packages"; npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
+	@# better-sqlite3 builds from source where its prebuilt binary cannot be downloaded; node-gyp
+	@# then needs Node's headers, which it would also download: use Debian's (nodejs-dev) instead.
+	@if [ -z "$${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi; \
+	echo "installing npm packages"; npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 deps: $(B)/.deps-deb node_modules/.package-lock.json
