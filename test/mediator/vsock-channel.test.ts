@@ -1,0 +1,113 @@
+// vsock on the host side without opening AF_VSOCK (the machine running the tests may itself be a
+// VM whose vsock leads elsewhere): listener addresses, the refusal of AF_VSOCK listeners, the store's
+// channel bindings, and who a guest is on each kind of channel.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { VgpuError } from '../../src/common/errors.js';
+import { authenticateGuest } from '../../src/mediator/admission.js';
+import { DEFAULT_VSOCK_PORT, formatListen, parseListen, socketFile } from '../../src/mediator/listen.js';
+import { Store } from '../../src/store/index.js';
+import { tempDir } from '../cli/helpers.js';
+import { ROOT } from '../helpers/paths.js';
+
+test('vsock-uds and vsock listener addresses parse, and bad ones are refused with the reason', () => {
+  assert.deepEqual(parseListen('vsock-uds:/run/vgpu/vm1.vsock'), { kind: 'vsock-uds', path: '/run/vgpu/vm1.vsock', port: DEFAULT_VSOCK_PORT });
+  const a = parseListen('vsock-uds:/run//vgpu/./vm1.vsock:5000');
+  assert.deepEqual(a, { kind: 'vsock-uds', path: '/run/vgpu/vm1.vsock', port: 5000 });
+  assert.equal(socketFile(a), '/run/vgpu/vm1.vsock_5000');
+  assert.equal(formatListen(a), 'vsock-uds:/run/vgpu/vm1.vsock:5000');
+  assert.deepEqual(parseListen('vsock:4294967294'), { kind: 'vsock', port: 4294967294 });
+  assert.equal(socketFile(parseListen('vsock:5000')), undefined);
+  const bad: Array<[string, RegExp]> = [
+    ['vsock-uds:', /absolute/],
+    ['vsock-uds:relative.sock', /absolute/],
+    ['vsock-uds:/run/vgpu/', /folder/],
+    ['vsock-uds:/run/x:0', /from 1 to 4294967294/],
+    ['vsock-uds:/run/x:4294967295', /from 1 to 4294967294/],
+    [`vsock-uds:/${'a'.repeat(110)}`, /longer than a Unix socket path/],
+    ['vsock:', /from 1 to 4294967294/],
+    ['vsock:0', /from 1 to 4294967294/],
+    ['vsock:x', /from 1 to 4294967294/],
+    ['vsock:3:5000', /only a port/],
+    ['vsock5000', /expected unix:PATH, tcp:HOST:PORT, vsock-uds:PATH\[:PORT\] or vsock:PORT/],
+  ];
+  for (const [s, why] of bad) assert.throws(() => parseListen(s), why, s);
+});
+
+test('the mediator refuses an AF_VSOCK listener at start, naming the hybrid one instead, and opens nothing', (t) => {
+  const dir = tempDir(t);
+  // Refused while parsing its arguments: before the store, the backend or any socket.
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/vgpu-mediator'), '--state-dir', path.join(dir, 'state'),
+    '--listen', 'vsock:5000', '--backend', 'softgpu', '--http', 'off'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--listen vsock:5000: AF_VSOCK listeners are not supported yet/);
+  assert.match(r.stderr, /vsock-uds:PATH\[:PORT\]/);
+  const bad = spawnSync(process.execPath, [path.join(ROOT, 'bin/vgpu-mediator'), '--state-dir', path.join(dir, 'state'),
+    '--listen', 'vsock:0'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /vsock port must be a whole number from 1 to 4294967294/);
+});
+
+function code(fn: () => unknown, want: string, message?: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof VgpuError, String(e));
+    assert.equal(e.code, want);
+    if (message) assert.match(`${e.message} ${e.hint}`, message);
+    return true;
+  });
+}
+
+test('a vsock CID or path is bound to one VM at most, validated, normalised and audited', (t) => {
+  const s = Store.open(tempDir(t), { actor: 'test' });
+  t.after(() => s.close());
+  s.addVm({ name: 'vm1', vsockCid: 3, vsockPath: '/run/vgpu//vm1.vsock' });
+  s.addVm({ name: 'vm2' });
+  assert.equal(s.getVm('vm1').vsockPath, '/run/vgpu/vm1.vsock');
+  assert.equal(s.findVmByVsockCid(3)?.name, 'vm1');
+  assert.equal(s.findVmByVsockPath('/run/vgpu/vm1.vsock')?.name, 'vm1');
+  assert.equal(s.findVmByVsockCid(4), null);
+  code(() => s.setVm('vm2', { vsockCid: 3 }), 'VGPU_ERR_CHANNEL_IN_USE', /vsock CID 3 is already bound to VM "vm1"/);
+  code(() => s.setVm('vm2', { vsockPath: '/run/vgpu/./vm1.vsock' }), 'VGPU_ERR_CHANNEL_IN_USE', /vsock path \/run\/vgpu\/vm1.vsock .*vm1/);
+  code(() => s.addVm({ name: 'vm3', vsockCid: 3 }), 'VGPU_ERR_CHANNEL_IN_USE');
+  for (const cid of [0, 1, 2, 0xffffffff, 1.5]) code(() => s.setVm('vm2', { vsockCid: cid }), 'VGPU_ERR_INVALID_ARGUMENT');
+  for (const p of ['relative', '/run/vgpu/', `/${'a'.repeat(100)}`]) code(() => s.setVm('vm2', { vsockPath: p }), 'VGPU_ERR_INVALID_ARGUMENT');
+  // Setting vm1's own binding again is no conflict; moving it is, once vm1 lets go.
+  s.setVm('vm1', { vsockCid: 3 });
+  s.setVm('vm1', { vsockCid: null, vsockPath: null });
+  const after = s.setVm('vm2', { vsockCid: 3, vsockPath: '/run/vgpu/vm1.vsock' });
+  assert.equal(after.vsockCid, 3);
+  const audit = s.listAudit({ target: 'vm2' });
+  const update = audit.find((e) => e.action === 'vm.update');
+  assert.deepEqual(update?.details, { vsockCid: { from: null, to: 3 }, vsockPath: { from: null, to: '/run/vgpu/vm1.vsock' } });
+});
+
+test('a guest on a bound vsock channel is its VM without a token and cannot claim another VM', (t) => {
+  const s = Store.open(tempDir(t), { actor: 'test' });
+  t.after(() => s.close());
+  const vm1 = s.addVm({ name: 'vm1', vsockPath: '/run/vm1.vsock', vsockCid: 7 });
+  const vm2 = s.addVm({ name: 'vm2' });
+  s.addVm({ name: 'local' });
+  const hybrid = { kind: 'vsock-uds', path: '/run/vm1.vsock' } as const;
+  const cid = { kind: 'vsock', cid: 7 } as const;
+  for (const ch of [hybrid, cid]) {
+    assert.deepEqual(authenticateGuest(s, '', ch, 'local'), { vm: s.getVm('vm1'), by: 'channel' });
+    assert.deepEqual(authenticateGuest(s, vm1.token, ch, undefined), { vm: s.getVm('vm1'), by: 'channel' });
+    const other = authenticateGuest(s, vm2.token, ch, undefined);
+    assert.ok('refused' in other && /is bound to VM vm1; a token for another VM is refused on it/.test(other.refused), JSON.stringify(other));
+    assert.ok('refused' in authenticateGuest(s, 'vgpu_nonsense', ch, undefined));
+  }
+  // Unbound channels: a token, as before; no token is refused with what to do.
+  const unbound = { kind: 'vsock-uds', path: '/run/other.vsock' } as const;
+  assert.deepEqual(authenticateGuest(s, vm2.token, unbound, undefined), { vm: s.getVm('vm2'), by: 'token' });
+  const none = authenticateGuest(s, '', unbound, 'local');
+  assert.ok('refused' in none && /bound to no VM .*--vsock-path/.test(none.refused), JSON.stringify(none));
+  const noCid = authenticateGuest(s, '', { kind: 'vsock', cid: 8 }, 'local');
+  assert.ok('refused' in noCid && /--vsock-cid/.test(noCid.refused));
+  assert.deepEqual(authenticateGuest(s, '', { kind: 'unix' }, 'local'), { vm: s.getVm('local'), by: 'default' });
+  assert.deepEqual(authenticateGuest(s, '', { kind: 'tcp', peer: '10.0.0.1:1' }, 'local'), { refused: 'no VM token given (set VGPU_TOKEN)' });
+  assert.deepEqual(authenticateGuest(s, vm1.token, { kind: 'tcp', peer: '10.0.0.1:1' }, undefined), { vm: s.getVm('vm1'), by: 'token' });
+});
