@@ -3,8 +3,8 @@
 // vgpu's guest libraries and the test programs shared in read-only) reaches the host's mediator
 // over vsock, hybrid style: the guest connects to vsock:2:PORT, vhost-device-vsock delivers the
 // connection on the Unix socket UDS_PORT, and the mediator's vsock-uds listener serves it. The VM
-// is bound to that channel (vm set --vsock-path), so the guest sends no token; a guest that sends
-// another VM's token on it is refused.
+// is bound to that channel (vm set --vsock-path), so the guest sends no token; guest/install.sh
+// configures a guest for it; a guest that sends another VM's token on it is refused.
 //
 // Every host process here (mediator and executors, vhost-device-vsock, QEMU) runs under
 // test/vm/vsock-guard.c: none of them can open an AF_VSOCK socket on this machine.
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { getGuestTree } from '../helpers/guest-tree.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { buildCudaProgram } from '../helpers/nvcc.js';
-import { GUEST_LIB_DIR } from '../helpers/paths.js';
+import { GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
 import { buildProgram } from '../helpers/programs.js';
 import { bootVm, getVmAssets, startVsockBackend, vsockGuard, waitForPath, type BootResult, type HostProcess } from '../helpers/vm.js';
 
@@ -80,6 +80,10 @@ run() {
 run driver_api env VGPU_SERVER=vsock:2:${PORT} /tmp/vgpu-bin/driver_api
 run vector_add env VGPU_SERVER=vsock:2:${PORT} /tmp/vgpu-bin/vector_add
 run nvidia_smi env VGPU_SERVER=vsock:${PORT} nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits
+# The installer, into a scratch root (the tree is read-only): its guest.conf alone, with no
+# VGPU_SERVER, then leads nvidia-smi to the host.
+run install env bash /tmp/vgpu-bin/install.sh --server vsock:${PORT} --root /tmp/inst --from /tmp/vgpu-lib --no-ldconfig
+run installed_smi env VGPU_CONFIG=/tmp/inst/etc/vgpu/guest.conf LD_LIBRARY_PATH=/tmp/inst/usr/local/lib/vgpu nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits
 run claim env VGPU_SERVER=vsock:2:${PORT} VGPU_TOKEN=${vm2Token} VGPU_LOG=warn /tmp/vgpu-bin/init_only
 echo "vm-job: done"
 `;
@@ -94,6 +98,7 @@ before(async () => {
   copyFileSync(buildProgram('driver_api'), join(bin, 'driver_api'));
   copyFileSync(buildProgram('init_only'), join(bin, 'init_only'));
   copyFileSync(buildCudaProgram('vector_add', 'static'), join(bin, 'vector_add'));
+  copyFileSync(join(ROOT, 'guest/install.sh'), join(bin, 'install.sh'));
   const uds = join(dir, 'vm1.vsock');
   m = await startMediator({ wrap: [vsockGuard()], args: ['--listen', `vsock-uds:${uds}`] });
   await m.addVm('vm1', { vsockPath: uds, memoryQuota: '1G' });
@@ -142,6 +147,15 @@ describe('a QEMU guest over hybrid vsock', { skip }, () => {
     const r = result('nvidia_smi');
     assert.equal(r.rc, 0, report('nvidia_smi'));
     assert.equal(r.out.trim(), `${gpuName}, 1024`, report('nvidia_smi'));
+  });
+
+  test('guest/install.sh with --server vsock:PORT writes a guest.conf that reaches the host', () => {
+    const inst = result('install');
+    assert.equal(inst.rc, 0, report('install'));
+    assert.match(inst.err, /no --token: the host must bind this VM to its vsock channel/, report('install'));
+    const r = result('installed_smi');
+    assert.equal(r.rc, 0, report('installed_smi'));
+    assert.equal(r.out.trim(), `${gpuName}, 1024`, report('installed_smi'));
   });
 
   test("a guest sending another VM's token on the bound channel is refused, with the reason", () => {
