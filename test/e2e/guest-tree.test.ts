@@ -9,14 +9,17 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { z } from 'zod';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 
 import type { Welcome } from '../../src/protocol/handshake.js';
 import { TestGuest } from '../helpers/guest.js';
-import { getGuestTree, runInTree, tinyLlamaGguf, TREE_LIB, type TreeRun } from '../helpers/guest-tree.js';
+import { getGuestTree, runInTree, startInTree, tinyLlamaGguf, TREE_LIB, type TreeRun } from '../helpers/guest-tree.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { CUDA_TEST_DIR, NVCC, cudaPrograms, nvccAvailable } from '../helpers/nvcc.js';
 import { BUILD, GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
@@ -79,13 +82,12 @@ function report(what: string, r: TreeRun, logFile?: string): string {
 }
 
 /**
- * Runs a llama.cpp tool in the tree until its output is whole. llama.cpp writes its log, and
- * llama-completion also the generated text, through an asynchronous logging thread, and on a loaded
- * machine Debian's build (seen with the tree built on 2026-12-06) exits before that thread has
- * written the last lines: the run returns its normal status with the tail of stderr (and stdout)
- * missing, on its own CPU backend with `--device none` too, so with no vgpu code involved (3 runs
+ * Runs a llama.cpp tool in the tree until its log is whole. llama.cpp writes its log through an
+ * asynchronous logging thread, and on a loaded machine Debian's build (seen with the tree built on
+ * 2026-12-06) exits before that thread has written the last lines: the run returns its normal
+ * status with the tail of stderr missing, on its own CPU backend with `--device none` too (3 runs
  * in 10 with `-t 1` while two busy loops loaded both cores; strace shows the main thread's
- * exit_group right after the last line that made it out). A run whose stderr lacks `last` — the
+ * exit_group right after the last line that made it out). A run whose stderr lacks `last` — a
  * line the tool logs at its very end — is repeated, at most twice; a whole run is judged as it is.
  */
 async function runWhole(argv: string[], name: string, last: RegExp, env: Record<string, string> = {}, timeoutMs?: number, server = m.server) {
@@ -96,12 +98,65 @@ async function runWhole(argv: string[], name: string, last: RegExp, env: Record<
   return res;
 }
 
-/** llama-completion's closing line, logged after the generated text. */
-const PERF_DONE = /common_perf_print:\s+total time/;
+/** A free TCP port on loopback; the tree shares this machine's network namespace. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
 
-/** llama-completion, repeated when its output was cut (runWhole). */
-function runLlama(argv: string[], name: string, env: Record<string, string> = {}, timeoutMs?: number, server = m.server) {
-  return runWhole(argv, name, PERF_DONE, env, timeoutMs, server);
+const completionSchema = z.object({ content: z.string(), tokens: z.array(z.number().int()), tokens_predicted: z.number().int() });
+
+/**
+ * Greedy completion of `prompt` by llama-server in the tree, started with `args` and ended after
+ * the one request. The server, not llama-completion, because the text comes back in the HTTP
+ * answer: llama-completion prints it through the asynchronous log thread that runWhole describes,
+ * and on one CI machine it lost all of it (exit status 0, nothing on stdout) in three runs out of
+ * three. `ignore_eos` makes every run generate exactly `nPredict` tokens, so equal outputs mean
+ * equal logits' argmax at every step.
+ */
+async function complete(args: string[], prompt: string, nPredict: number, name: string, server = m.server, timeoutMs = 300_000) {
+  const port = await freePort();
+  const logFile = join(logDir, `${name}.log`);
+  const p = startInTree(root, ['llama-server', ...args, '--host', '127.0.0.1', '--port', String(port), '-np', '1', '--no-warmup', '-fit', 'off', '-v'], {
+    server,
+    env: { VGPU_LOG: 'debug', VGPU_LOG_FILE: logFile },
+    binds: [{ host: HOST_BIN, guest: TREE_BIN }, { host: logDir, guest: logDir }],
+    libPath: [TREE_LIB],
+    timeoutMs,
+  });
+  let ended: TreeRun | Error | undefined;
+  p.done.then((r) => (ended = r), (e: Error) => (ended = e));
+  const failed = (why: string): Error => {
+    const r = ended instanceof Error || ended === undefined ? { code: null, signal: null, ...p.output() } : ended;
+    return new Error(report(`llama-server (${name}) ${why}`, r, logFile));
+  };
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    for (;;) {
+      if (ended) throw failed('ended before it was ready');
+      const ready = await fetch(`${url}/health`).then((res) => res.ok, () => false);
+      if (ready) break;
+      await sleep(100);
+    }
+    const res = await fetch(`${url}/completion`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt, n_predict: nPredict, temperature: 0, ignore_eos: true, return_tokens: true, cache_prompt: false }),
+    });
+    const body: unknown = await res.json();
+    const c = completionSchema.safeParse(body);
+    if (!res.ok || !c.success) throw failed(`answered ${res.status}: ${JSON.stringify(body).slice(0, 2000)}`);
+    return { c: c.data, logFile, stderr: () => p.output().stderr };
+  } finally {
+    p.child.kill('SIGKILL');
+    await p.done.catch(() => {});
+  }
 }
 
 /** Runs argv in the tree with a guest log under logDir (bound into the tree at the same path). */
@@ -215,16 +270,15 @@ describe('Debian guest tree', { skip }, () => {
   // Every module of libggml-cuda must load on softgpu for this (%envreg in softmax.cu's module,
   // bar.red in many, 8-register wmma fragments in one).
   test('llama.cpp generates the same tokens on the vGPU as on the CPU', async () => {
-    const args = ['llama-completion', '-m', `${TREE_BIN}/tiny.gguf`, '-n', '8', '-p', 'hello', '--temp', '0', '-no-cnv',
-      '-ub', '1', '-b', '1', '-c', '64', '--no-warmup', '-fa', 'off', '--no-display-prompt', '--simple-io', '-v'];
-    const cpu = await runLlama([...args, '--device', 'none', '-ngl', '0'], 'llama-cpu');
-    assert.equal(cpu.r.code, 0, report('llama-completion on the CPU', cpu.r));
-    assert.ok(cpu.r.stdout.length > 0, report('llama-completion on the CPU', cpu.r));
-    const gpu = await runLlama([...args, '-ngl', '99'], 'llama-gpu', {}, 300_000);
-    const summary = report('llama-completion on the vGPU', gpu.r, gpu.logFile);
-    assert.equal(gpu.r.code, 0, summary);
-    assert.match(gpu.r.stderr, /CUDA0 compute buffer size/, summary);
-    assert.equal(gpu.r.stdout, cpu.r.stdout, summary);
+    const args = ['-m', `${TREE_BIN}/tiny.gguf`, '-c', '64', '-ub', '1', '-b', '8', '-fa', 'off'];
+    const cpu = await complete([...args, '--device', 'none', '-ngl', '0'], 'hello', 8, 'llama-cpu');
+    assert.equal(cpu.c.tokens.length, 8, JSON.stringify(cpu.c));
+    const gpu = await complete([...args, '-ngl', '99'], 'hello', 8, 'llama-gpu');
+    const summary = `CPU ${JSON.stringify(cpu.c.tokens)}, vGPU ${JSON.stringify(gpu.c.tokens)}\n${gpu.stderr().slice(-6000)}`;
+    assert.match(gpu.stderr(), /CUDA0 compute buffer size/, summary);
+    // The guest library's trace (written as each call returns) shows the forward pass ran there.
+    assert.match(readFileSync(gpu.logFile, 'utf8'), /call cuLaunchKernel -> 0 /, summary);
+    assert.deepEqual(gpu.c.tokens, cpu.c.tokens, summary);
   });
 
   // Prompt processing in 32-token ubatches of a Q8_0 copy of the model (made by the tree's
@@ -234,19 +288,17 @@ describe('Debian guest tree', { skip }, () => {
   test('llama.cpp with 32-token ubatches (tensor-core mmq, cuBLAS) generates the same tokens as on the CPU', async () => {
     const quant = await run(['llama-quantize', `${TREE_BIN}/tiny.gguf`, `${TREE_BIN}/tiny-q8_0.gguf`, 'q8_0'], 'quantize');
     assert.equal(quant.r.code, 0, report('llama-quantize', quant.r));
-    const args = ['llama-completion', '-m', `${TREE_BIN}/tiny-q8_0.gguf`, '-n', '8', '-p',
-      'hello world, this prompt is long enough for two ubatches', '--temp', '0', '-no-cnv', '-ub', '32', '-b', '32',
-      '-c', '128', '--no-warmup', '-fa', 'off', '--no-display-prompt', '--simple-io', '-v'];
-    const cpu = await runLlama([...args, '--device', 'none', '-ngl', '0'], 'llama-pp-cpu');
-    assert.equal(cpu.r.code, 0, report('llama-completion on the CPU', cpu.r));
-    assert.ok(cpu.r.stdout.length > 0, report('llama-completion on the CPU', cpu.r));
+    const args = ['-m', `${TREE_BIN}/tiny-q8_0.gguf`, '-ub', '32', '-b', '32', '-c', '128', '-fa', 'off'];
+    const prompt = 'hello world, this prompt is long enough for two ubatches';
+    const cpu = await complete([...args, '--device', 'none', '-ngl', '0'], prompt, 8, 'llama-pp-cpu');
+    assert.equal(cpu.c.tokens.length, 8, JSON.stringify(cpu.c));
     const cc10 = await startMediator({ env: { VGPU_SOFTGPU_CC: '10.0' } });
     try {
-      const gpu = await runLlama([...args, '-ngl', '99'], 'llama-pp-gpu', {}, 300_000, cc10.server);
-      const summary = report('llama-completion on the vGPU', gpu.r, gpu.logFile);
-      assert.equal(gpu.r.code, 0, summary);
-      assert.match(gpu.r.stderr, /n_ubatch\s*=\s*32/, summary);
-      assert.equal(gpu.r.stdout, cpu.r.stdout, summary);
+      const gpu = await complete([...args, '-ngl', '99'], prompt, 8, 'llama-pp-gpu', cc10.server);
+      const summary = `CPU ${JSON.stringify(cpu.c.tokens)}, vGPU ${JSON.stringify(gpu.c.tokens)}\n${gpu.stderr().slice(-6000)}`;
+      assert.match(gpu.stderr(), /n_ubatch\s*=\s*32/, summary);
+      assert.match(readFileSync(gpu.logFile, 'utf8'), /call cuLaunchKernel -> 0 /, summary);
+      assert.deepEqual(gpu.c.tokens, cpu.c.tokens, summary);
     } finally {
       await cc10.stop();
     }
