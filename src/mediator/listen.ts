@@ -1,11 +1,13 @@
 // Listener addresses (docs/operations.md, docs/virtual-machines.md): `unix:PATH`,
 // `tcp:HOST:PORT`, `vsock-uds:PATH[:PORT]` (hybrid vsock: the guest's port P arrives on the Unix
 // socket PATH_P, the convention of Firecracker, Cloud Hypervisor and vhost-device-vsock) and
-// `vsock:PORT` (AF_VSOCK: parsed, and refused, see vsockListenerRefusal).
+// `vsock:PORT` (AF_VSOCK, through a native helper: vsock-listen.ts).
 
 import { existsSync, unlinkSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import { posix } from 'node:path';
+
+import { listenVsock } from './vsock-listen.js';
 
 /** Silence on a guest's TCP connection after which the host probes whether the guest is there. */
 const KEEPALIVE_IDLE_MS = 30_000;
@@ -96,18 +98,6 @@ export function socketFile(a: ListenAddr): string | undefined {
   return undefined;
 }
 
-/**
- * Why `vsock:PORT` is refused. Node cannot hold an AF_VSOCK socket (libuv wraps only Unix, TCP
- * and UDP descriptors), so such a listener would need a relay process between the guest and its
- * executor: a second hop on every call, where the hybrid listener has none. Until that is built,
- * the mediator says so at start instead of listening on something it cannot serve.
- */
-export function vsockListenerRefusal(port: number): string {
-  return `--listen vsock:${port}: AF_VSOCK listeners are not supported yet (Node cannot hold AF_VSOCK sockets); ` +
-    'use a hybrid vsock listener, --listen vsock-uds:PATH[:PORT], with the hypervisor\'s user-space vsock ' +
-    '(vhost-device-vsock for QEMU and libvirt, Firecracker, Cloud Hypervisor; docs/virtual-machines.md)';
-}
-
 /** Is something already answering on this Unix socket? A stale file from a crash is not. */
 function unixInUse(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -121,9 +111,12 @@ function unixInUse(path: string): Promise<boolean> {
 }
 
 /** `onError` hears what the listening socket reports once it listens (accept failing for want of
- * descriptors, for one): unheard, such an error would end the mediator. Never opens AF_VSOCK. */
-export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Channel) => void, onError: (e: Error) => void): Promise<net.Server> {
-  if (a.kind === 'vsock') throw new Error(vsockListenerRefusal(a.port));
+ * descriptors, for one): unheard, such an error would end the mediator. This process never opens
+ * AF_VSOCK: a vsock: listener is the helper's (vsock-listen.ts), handing connections to a private
+ * socket in `stateDir`. */
+export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Channel) => void, onError: (e: Error) => void,
+  stateDir: string): Promise<net.Server> {
+  if (a.kind === 'vsock') return listenVsock(a.port, stateDir, onConn, onError);
   const file = socketFile(a);
   if (file !== undefined && existsSync(file)) {
     if (await unixInUse(file)) throw new Error(`${file}: another mediator is already listening there`);

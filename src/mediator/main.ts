@@ -10,7 +10,7 @@ import { formatDuration } from '../common/duration.js';
 import { toMaxHoldMs } from '../store/index.js';
 import { formatSize, parseSize } from '../common/size.js';
 import { DEVICE_TIME_MODES, type DeviceTimeChoice } from '../executor/device-time.js';
-import { parseListen, vsockListenerRefusal } from './listen.js';
+import { parseListen } from './listen.js';
 import { DEFAULT_MAX_HOLD_MS, Mediator } from './mediator.js';
 
 /** Loopback only by default: the API changes who may use the GPUs. */
@@ -63,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('vgpu-mediator')
     .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
     .option('--state-dir <dir>', 'state directory (configuration database)', process.env.VGPU_STATE_DIR ?? join(homedir(), '.local/state/vgpu'))
-    .option('--listen <addr>', 'unix:PATH, tcp:HOST:PORT or vsock-uds:PATH[:PORT] (repeatable; docs/virtual-machines.md)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--listen <addr>', 'unix:PATH, tcp:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT (repeatable; docs/virtual-machines.md)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .addOption(new Option('--backend <kind>', 'GPU backend').choices(['auto', 'cuda', 'softgpu']).default('auto'))
     .option('--default-vm <name>', 'VM for token-less connections on Unix sockets (created if missing)')
     .option('--spare-executors <n>', 'executors kept started ahead of time', '1')
@@ -91,7 +91,6 @@ export async function main(argv: string[]): Promise<number> {
   let listenAddrs;
   try {
     listenAddrs = (o.listen.length ? o.listen : ['unix:/tmp/vgpu.sock']).map(parseListen);
-    for (const a of listenAddrs) if (a.kind === 'vsock') throw new Error(vsockListenerRefusal(a.port));
   } catch (e) {
     process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
     return 2;

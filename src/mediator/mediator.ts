@@ -186,7 +186,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.flushTimer.unref();
     for (const addr of this.opts.listen) {
       const server = await listen(addr, (s, channel) => this.onConnection(s, channel),
-        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'));
+        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir);
       this.servers.push({ server, addr });
     }
     if (this.opts.http) await this.startAdmin(this.opts.http);

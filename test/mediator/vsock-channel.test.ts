@@ -1,9 +1,11 @@
 // vsock on the host side without opening AF_VSOCK (the machine running the tests may itself be a
-// VM whose vsock leads elsewhere): listener addresses, the refusal of AF_VSOCK listeners, the store's
-// channel bindings, and who a guest is on each kind of channel.
+// VM whose vsock leads elsewhere): listener addresses; the AF_VSOCK listener's helper, given only
+// bad arguments, and the mediator's side of it with a stand-in helper (under the vsock guard);
+// the store's channel bindings; and who a guest is on each kind of channel.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
@@ -12,7 +14,11 @@ import { authenticateGuest } from '../../src/mediator/admission.js';
 import { DEFAULT_VSOCK_PORT, formatListen, parseListen, socketFile } from '../../src/mediator/listen.js';
 import { Store } from '../../src/store/index.js';
 import { tempDir } from '../cli/helpers.js';
+import { TestGuest } from '../helpers/guest.js';
+import { startMediator } from '../helpers/mediator.js';
 import { ROOT } from '../helpers/paths.js';
+import { vsockGuard } from '../helpers/vm.js';
+import { handoffSocket, VSOCK_HEADER_BYTES, VSOCK_HEADER_MAGIC, VSOCK_HEADER_VERSION } from '../../src/mediator/vsock-listen.js';
 
 test('vsock-uds and vsock listener addresses parse, and bad ones are refused with the reason', () => {
   assert.deepEqual(parseListen('vsock-uds:/run/vgpu/vm1.vsock'), { kind: 'vsock-uds', path: '/run/vgpu/vm1.vsock', port: DEFAULT_VSOCK_PORT });
@@ -38,14 +44,90 @@ test('vsock-uds and vsock listener addresses parse, and bad ones are refused wit
   for (const [s, why] of bad) assert.throws(() => parseListen(s), why, s);
 });
 
-test('the mediator refuses an AF_VSOCK listener at start, naming the hybrid one instead, and opens nothing', (t) => {
+test('vgpu-vsock-listen refuses bad arguments before opening anything', () => {
+  // Only bad arguments are ever given here: with good ones the helper would open AF_VSOCK.
+  const helper = path.join(ROOT, 'build/native/vgpu-vsock-listen');
+  const cases: Array<[string[], RegExp]> = [
+    [[], /expected two arguments/],
+    [['5000'], /expected two arguments/],
+    [['0', '/tmp/x.sock'], /PORT must be a whole number from 1 to 4294967294/],
+    [['4294967295', '/tmp/x.sock'], /PORT must be a whole number/],
+    [['50x', '/tmp/x.sock'], /PORT must be a whole number/],
+    [['5000', 'relative.sock'], /SOCKET must be an absolute path/],
+    [['5000', `/${'a'.repeat(120)}`], /longer than a Unix socket path/],
+  ];
+  for (const [args, why] of cases) {
+    const r = spawnSync(vsockGuard(), [helper, ...args], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, why);
+    assert.match(r.stderr, /usage: vgpu-vsock-listen PORT SOCKET/);
+  }
+});
+
+/** A stand-in for vgpu-vsock-listen: records its arguments and says it listens, or fails as the
+ * real one does when the port is taken. It never opens AF_VSOCK. */
+function fakeHelper(dir: string, fail = false): string {
+  const file = path.join(dir, fail ? 'fake-helper-fail.sh' : 'fake-helper.sh');
+  writeFileSync(file, fail
+    ? '#!/bin/sh\necho "vgpu-vsock-listen: cannot listen on vsock port $1: Address already in use" >&2\nexit 1\n'
+    : `#!/bin/sh\necho "$@" > ${dir}/helper-args\necho listening\nexec cat > /dev/null\n`, { mode: 0o755 });
+  return file;
+}
+
+function header(cid: number, port = 1234): Buffer {
+  const h = Buffer.alloc(VSOCK_HEADER_BYTES);
+  h.writeUInt32LE(VSOCK_HEADER_MAGIC, 0);
+  h.writeUInt32LE(VSOCK_HEADER_VERSION, 4);
+  h.writeUInt32LE(cid, 8);
+  h.writeUInt32LE(port, 12);
+  return h;
+}
+
+test('a vsock: listener: guests handed over by the helper are their CID\'s VM, and another VM\'s token is refused', async (t) => {
   const dir = tempDir(t);
-  // Refused while parsing its arguments: before the store, the backend or any socket.
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/vgpu-mediator'), '--state-dir', path.join(dir, 'state'),
-    '--listen', 'vsock:5000', '--backend', 'softgpu', '--http', 'off'], { encoding: 'utf8', timeout: 30_000 });
-  assert.equal(r.status, 2, r.stderr);
-  assert.match(r.stderr, /--listen vsock:5000: AF_VSOCK listeners are not supported yet/);
-  assert.match(r.stderr, /vsock-uds:PATH\[:PORT\]/);
+  const m = await startMediator({ wrap: [vsockGuard()], args: ['--listen', 'vsock:5000'], env: { VGPU_VSOCK_HELPER: fakeHelper(dir) } });
+  t.after(() => m.stop());
+  const handoff = handoffSocket(m.stateDir, 5000);
+  assert.equal(readFileSync(path.join(dir, 'helper-args'), 'utf8').trim(), `5000 ${handoff}`);
+  assert.equal(statSync(handoff).mode & 0o777, 0o600);
+  assert.ok(JSON.parse(m.stdout().split('\n')[0]!).listen.includes('vsock:5000'));
+  await m.addVm('vm7', { vsockCid: 7, memoryQuota: '512M' });
+  const other = await m.addVm('vm8');
+  const as = async (cid: number, token = '', extra = Buffer.alloc(0)): Promise<string> => {
+    const g = await TestGuest.connect(handoff);
+    try {
+      g.sock.write(Buffer.concat([header(cid), extra]));
+      const w = await g.hello(token);
+      return `${w.vmName} ${w.devices[0]!.totalMem}`;
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      g.close();
+    }
+  };
+  assert.equal(await as(7), `vm7 ${512 * 1024 * 1024}`);
+  assert.match(await as(7, other), /refused: vsock CID 7 is bound to VM vm7; a token for another VM is refused on it/);
+  assert.match(await as(9), /refused: no VM token given, and vsock CID 9 is bound to no VM .*--vsock-cid/);
+  assert.match(await as(9, other), /^vm8 /);
+  const opened = m.logs.filter((l) => l.msg === 'session opened');
+  assert.ok(opened.some((l) => l.vm === 'vm7' && l.peer === 'vsock CID 7'), JSON.stringify(opened));
+  // Something other than the helper on the handoff socket: dropped, and the mediator says so.
+  const bad = await TestGuest.connect(handoff);
+  bad.sock.write(Buffer.alloc(VSOCK_HEADER_BYTES, 0x41));
+  await bad.waitClosed();
+  await m.waitForLog((l) => /bad header: bad magic/.test(String(l.err)));
+});
+
+test('the mediator does not start when its vsock: helper cannot listen, and says why', (t) => {
+  const dir = tempDir(t);
+  const r = spawnSync(vsockGuard(), [path.join(ROOT, 'bin/vgpu-mediator'), '--state-dir', path.join(dir, 'state'), '--listen', 'vsock:5000',
+    '--backend', 'softgpu', '--http', 'off'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, VGPU_VSOCK_HELPER: fakeHelper(dir, true) } });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /--listen vsock:5000: vgpu-vsock-listen: cannot listen on vsock port 5000: Address already in use/);
+});
+
+test('vsock: listener arguments are refused before the mediator starts', (t) => {
+  const dir = tempDir(t);
   const bad = spawnSync(process.execPath, [path.join(ROOT, 'bin/vgpu-mediator'), '--state-dir', path.join(dir, 'state'),
     '--listen', 'vsock:0'], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(bad.status, 2);
