@@ -66,15 +66,33 @@ export function getVmAssets(): VmAssetsResult {
   return assetsAt(dir);
 }
 
-/** test/vm/vsock-guard.c, built when missing or older than its source. */
-export function vsockGuard(): string {
-  const src = join(ROOT, 'test/vm/vsock-guard.c');
-  const out = join(BUILD, 'test-programs', 'vsock-guard');
+/** Builds test/vm/NAME.c into build/test-programs/OUT when missing or older than its source. */
+function buildTestC(name: string, out: string, flags: string[] = []): string {
+  const src = join(ROOT, 'test/vm', `${name}.c`);
+  const bin = join(BUILD, 'test-programs', out);
   mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
-    execFileSync('cc', ['-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-o', out, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
+    execFileSync('cc', ['-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', ...flags, '-o', bin, src], { stdio: ['ignore', 'pipe', 'pipe'] });
   }
-  return out;
+  return bin;
+}
+
+/** test/vm/vsock-guard.c: runs a program unable to open AF_VSOCK sockets. */
+export function vsockGuard(): string {
+  return buildTestC('vsock-guard', 'vsock-guard');
+}
+
+/** AF_IPX: gone from Linux since 4.18, so socket() fails with EAFNOSUPPORT whatever a filter does. */
+export const AF_IPX = 4;
+
+/** The same guard refusing AF_IPX instead, to check the filter itself without AF_VSOCK. */
+export function ipxGuard(): string {
+  return buildTestC('vsock-guard', 'vsock-guard-ipx', [`-DVG_GUARD_FAMILY=${AF_IPX}`]);
+}
+
+/** test/vm/socket-probe.c: prints 0 or the errno of socket(FAMILY, SOCK_STREAM, 0). */
+export function socketProbe(): string {
+  return buildTestC('socket-probe', 'socket-probe');
 }
 
 /** A host process the test started; `output` is what it printed so far (stdout and stderr). */

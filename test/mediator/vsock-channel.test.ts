@@ -17,7 +17,7 @@ import { tempDir } from '../cli/helpers.js';
 import { TestGuest } from '../helpers/guest.js';
 import { startMediator } from '../helpers/mediator.js';
 import { ROOT } from '../helpers/paths.js';
-import { vsockGuard } from '../helpers/vm.js';
+import { AF_IPX, ipxGuard, socketProbe, vsockGuard } from '../helpers/vm.js';
 import { handoffSocket, VSOCK_HEADER_BYTES, VSOCK_HEADER_MAGIC, VSOCK_HEADER_VERSION } from '../../src/mediator/vsock-listen.js';
 
 test('vsock-uds and vsock listener addresses parse, and bad ones are refused with the reason', () => {
@@ -42,6 +42,26 @@ test('vsock-uds and vsock listener addresses parse, and bad ones are refused wit
     ['vsock5000', /expected unix:PATH, tcp:HOST:PORT, vsock-uds:PATH\[:PORT\] or vsock:PORT/],
   ];
   for (const [s, why] of bad) assert.throws(() => parseListen(s), why, s);
+});
+
+test('the vsock guard\'s seccomp filter refuses its family with EPERM and nothing else', () => {
+  // Checked with the same filter guarding AF_IPX, which the kernel no longer has: unguarded,
+  // socket(AF_IPX) fails with EAFNOSUPPORT, so the check opens nothing even if the filter broke.
+  const probePath = socketProbe();
+  /** The errno of socket(family) (0: it worked), run under `guard` if given. */
+  const probe = (guard: string | undefined, family: number): string => {
+    const argv = guard ? [guard, probePath, String(family)] : [probePath, String(family)];
+    return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' }).stdout.trim();
+  };
+  const EPERM = '1';
+  const EAFNOSUPPORT = '97';
+  assert.equal(probe(undefined, AF_IPX), EAFNOSUPPORT);
+  assert.equal(probe(ipxGuard(), AF_IPX), EPERM);
+  assert.equal(probe(ipxGuard(), 1 /* AF_UNIX */), '0');
+  assert.equal(probe(vsockGuard(), 1 /* AF_UNIX */), '0');
+  assert.equal(probe(vsockGuard(), AF_IPX), EAFNOSUPPORT, 'the real guard refuses AF_VSOCK only');
+  const status = spawnSync(vsockGuard(), ['grep', '^Seccomp:', '/proc/self/status'], { encoding: 'utf8' }).stdout;
+  assert.match(status, /^Seccomp:\s+2$/m);
 });
 
 test('vgpu-vsock-listen refuses bad arguments before opening anything', () => {
