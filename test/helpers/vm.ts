@@ -41,6 +41,8 @@ function assetsAt(dir: string): VmAssets {
 /** The kernel, initramfs and vsock backend (and QEMU, installed with apt when missing), fetched
  * on first use; skips only where this machine cannot run the build (not root, no mirror). */
 export function getVmAssets(): VmAssetsResult {
+  // The suffix names what build-assets.sh produces: raise it when the script changes that, so
+  // caches built by the old one are not taken for the new.
   const dir = join(cacheDir(), 'vm-assets-bookworm-1');
   const qemu = (): boolean => {
     try {
