@@ -113,6 +113,19 @@ VG_CUSTOM(0x0205) VG_SYNC CUresult cuMemcpyDtoH_v2_ptds(void *dstHost, CUdevicep
 VG_CUSTOM(0x0206) VG_ASYNC CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount, CUstream hStream);
 VG_CUSTOM(0x0207) VG_SYNC CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
 
+/* 2D and 3D copies, composed in the guest from the linear copies above and below
+ * (guest/cuda/impl/memcpy2d.c): the executor range-checks their rows as it does any copy. */
+VG_LOCAL CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D *pCopy);
+VG_LOCAL CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *pCopy);
+VG_LOCAL CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *pCopy);
+VG_LOCAL CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *pCopy);
+VG_LOCAL CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStream);
+VG_LOCAL CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *pCopy, CUstream hStream);
+VG_LOCAL CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *pCopy);
+VG_LOCAL CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *pCopy);
+VG_LOCAL CUresult cuMemcpy3DAsync_v2(const CUDA_MEMCPY3D *pCopy, CUstream hStream);
+VG_LOCAL CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *pCopy, CUstream hStream);
+
 VG_REMOTE(0x0220) VG_SYNC VG_WORK CUresult cuMemcpyDtoD_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
 VG_REMOTE(0x0221) VG_ASYNC VG_WORK CUresult cuMemcpyDtoDAsync_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
 VG_REMOTE(0x0222) VG_SYNC VG_WORK CUresult cuMemcpyDtoD_v2_ptds(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);

@@ -1,6 +1,6 @@
 /*
  * Differential cases (docs/testing.md): memory information, pitched allocations, memory pools,
- * page-locked host memory and the host<->device copies in every ABI form: good copies, zero sizes,
+ * page-locked host memory and the host<->device copies (linear, 2D and 3D) in every ABI form: good copies, zero sizes,
  * null and foreign pointers, ranges past the end of an allocation, freed memory and destroyed
  * streams.
  */
@@ -269,6 +269,142 @@ static void copies(void) {
   MUST(((__typeof__(&cuStreamDestroy_v2))diff_sym("cuStreamDestroy_v2"))(s));
 }
 
+/* 2D and 3D copies (guest/cuda/impl/memcpy2d.c composes them from linear ones): a pitched image
+ * through every ABI form and direction, then the error cases, each followed by a synchronisation. */
+typedef __typeof__(&cuMemcpy2D_v2) copy2d_t;
+typedef __typeof__(&cuMemcpy2DAsync_v2) copy2d_async_t;
+typedef __typeof__(&cuMemcpy3D_v2) copy3d_t;
+typedef __typeof__(&cuMemcpy3DAsync_v2) copy3d_async_t;
+
+enum { W = 100, H = 12, HP = 128 }; /* a row of W bytes; host rows HP bytes apart */
+
+static CUDA_MEMCPY2D desc2d(CUmemorytype st, const void *sh, CUdeviceptr sd, size_t sp, CUmemorytype dt, void *dh,
+                            CUdeviceptr dd, size_t dp) {
+  CUDA_MEMCPY2D c;
+  memset(&c, 0, sizeof c);
+  c.srcMemoryType = st, c.srcHost = sh, c.srcDevice = sd, c.srcPitch = sp;
+  c.dstMemoryType = dt, c.dstHost = dh, c.dstDevice = dd, c.dstPitch = dp;
+  c.WidthInBytes = W, c.Height = H;
+  return c;
+}
+
+/* Host rows HP apart hold the pattern; the bytes between them must be left alone. */
+static int image_same(void) {
+  for (int r = 0; r < H; r++) {
+    if (memcmp(dst + r * HP, src + r * HP, W) != 0) return 0;
+    for (int i = W; i < HP && r * HP + i < N; i++)
+      if (dst[r * HP + i] != 0xee) return 0;
+  }
+  return 1;
+}
+
+static void copies_2d(void) {
+  CUdeviceptr a = 0, b = 0;
+  size_t pa = 0, pb = 0;
+  MUST(((__typeof__(&cuMemAllocPitch_v2))diff_sym("cuMemAllocPitch_v2"))(&a, &pa, W, H, 4));
+  MUST(((__typeof__(&cuMemAllocPitch_v2))diff_sym("cuMemAllocPitch_v2"))(&b, &pb, W, H + 4, 4));
+  CUstream s = NULL;
+  MUST(((__typeof__(&cuStreamCreate))diff_sym("cuStreamCreate"))(&s, CU_STREAM_NON_BLOCKING));
+  CUresult (*sync)(void) = (CUresult(*)(void))diff_sym("cuCtxSynchronize");
+  static const char *const forms[] = {"cuMemcpy2D_v2", "cuMemcpy2D_v2_ptds", "cuMemcpy2DUnaligned_v2",
+                                      "cuMemcpy2DUnaligned_v2_ptds", "cuMemcpy2DAsync_v2", "cuMemcpy2DAsync_v2_ptsz"};
+  for (int i = 0; i < 6; i++) {
+    void *f = diff_sym(forms[i]);
+    int async = i >= 4;
+#define C2D(label, desc)                                                                            \
+  do {                                                                                              \
+    CUDA_MEMCPY2D c_ = (desc);                                                                      \
+    if (async) diff_async(forms[i], label, ((copy2d_async_t)f)(&c_, s), sync());                    \
+    else printf("%s %s: %d, then %d\n", forms[i], label, (int)((copy2d_t)f)(&c_), (int)sync());    \
+  } while (0)
+    pattern((unsigned)(10 + i));
+    memset(dst, 0xee, sizeof dst);
+    /* host -> a, a -> b (rows 2.. of b), b -> host */
+    C2D("host to device", desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa));
+    CUDA_MEMCPY2D dd = desc2d(CU_MEMORYTYPE_DEVICE, NULL, a, pa, CU_MEMORYTYPE_DEVICE, NULL, b, pb);
+    dd.dstY = 2;
+    C2D("device to device", dd);
+    CUDA_MEMCPY2D back = desc2d(CU_MEMORYTYPE_DEVICE, NULL, b, pb, CU_MEMORYTYPE_HOST, dst, 0, HP);
+    back.srcY = 2;
+    C2D("device to host", back);
+    printf("%s image round trip: %d\n", forms[i], image_same());
+    /* a sub-rectangle: 10 bytes from x = 5 of rows 3..5 */
+    CUDA_MEMCPY2D sub = desc2d(CU_MEMORYTYPE_DEVICE, NULL, a, pa, CU_MEMORYTYPE_HOST, dst, 0, 10);
+    sub.srcXInBytes = 5, sub.srcY = 3, sub.WidthInBytes = 10, sub.Height = 3;
+    C2D("sub-rectangle to host", sub);
+    printf("%s sub-rectangle: %d\n", forms[i],
+           memcmp(dst, src + 3 * HP + 5, 10) == 0 && memcmp(dst + 20, src + 5 * HP + 5, 10) == 0);
+    C2D("host to host", desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_HOST, dst, 0, HP));
+    CUDA_MEMCPY2D bad = desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, W - 1);
+    C2D("destination pitch below the width", bad);
+    bad = desc2d(CU_MEMORYTYPE_HOST, NULL, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
+    C2D("null host source", bad);
+    bad = desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
+    bad.Height = H + 1;
+    C2D("one row past the allocation", bad);
+    bad = desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, (CUdeviceptr)0x1000, pa);
+    C2D("to a foreign address", bad);
+    bad = desc2d(CU_MEMORYTYPE_ARRAY, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
+    C2D("from an array", bad);
+    bad = desc2d((CUmemorytype)9, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
+    C2D("unknown memory type", bad);
+    bad = desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
+    bad.WidthInBytes = 0;
+    C2D("0 bytes wide", bad);
+#undef C2D
+    CUresult r = async ? ((copy2d_async_t)f)(NULL, s) : ((copy2d_t)f)(NULL);
+    printf("%s null descriptor: %d\n", forms[i], (int)r);
+  }
+
+  /* 3D: two slices of H rows, slices H + 2 rows apart on the device. */
+  static const char *const forms3[] = {"cuMemcpy3D_v2", "cuMemcpy3D_v2_ptds", "cuMemcpy3DAsync_v2", "cuMemcpy3DAsync_v2_ptsz"};
+  CUdeviceptr vol = 0;
+  MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&vol, 2 * (H + 2) * 128));
+  for (int i = 0; i < 4; i++) {
+    void *f = diff_sym(forms3[i]);
+    int async = i >= 2;
+#define C3D(label, desc)                                                                            \
+  do {                                                                                              \
+    CUDA_MEMCPY3D c_ = (desc);                                                                      \
+    if (async) diff_async(forms3[i], label, ((copy3d_async_t)f)(&c_, s), sync());                  \
+    else printf("%s %s: %d, then %d\n", forms3[i], label, (int)((copy3d_t)f)(&c_), (int)sync());  \
+  } while (0)
+    pattern((unsigned)(30 + i));
+    memset(dst, 0xee, sizeof dst);
+    CUDA_MEMCPY3D up;
+    memset(&up, 0, sizeof up);
+    up.srcMemoryType = CU_MEMORYTYPE_HOST, up.srcHost = src, up.srcPitch = HP / 2, up.srcHeight = H;
+    up.dstMemoryType = CU_MEMORYTYPE_DEVICE, up.dstDevice = vol, up.dstPitch = 128, up.dstHeight = H + 2;
+    up.WidthInBytes = W / 2, up.Height = H, up.Depth = 2;
+    C3D("host to device", up);
+    CUDA_MEMCPY3D down = up;
+    down.srcMemoryType = CU_MEMORYTYPE_DEVICE, down.srcHost = NULL, down.srcDevice = vol, down.srcPitch = 128,
+    down.srcHeight = H + 2;
+    down.dstMemoryType = CU_MEMORYTYPE_HOST, down.dstHost = dst, down.dstDevice = 0, down.dstPitch = HP / 2,
+    down.dstHeight = H;
+    C3D("device to host", down);
+    int same3 = 1;
+    for (int z = 0; z < 2; z++)
+      for (int r = 0; r < H; r++)
+        same3 = same3 && memcmp(dst + (z * H + r) * (HP / 2), src + (z * H + r) * (HP / 2), W / 2) == 0;
+    printf("%s volume round trip: %d\n", forms3[i], same3);
+    CUDA_MEMCPY3D bad = up;
+    bad.dstHeight = H - 1;
+    C3D("slice height below the height", bad);
+    bad = up;
+    bad.Depth = 3;
+    C3D("one slice past the allocation", bad);
+    bad = up;
+    bad.srcLOD = 1;
+    C3D("a level of detail", bad);
+#undef C3D
+  }
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(a));
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(b));
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(vol));
+  MUST(((__typeof__(&cuStreamDestroy_v2))diff_sym("cuStreamDestroy_v2"))(s));
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   MUST(((__typeof__(&cuInit))diff_sym("cuInit"))(0));
@@ -289,5 +425,6 @@ int main(void) {
   pools();
   host_memory();
   copies();
+  copies_2d();
   return 0;
 }
