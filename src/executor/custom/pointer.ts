@@ -22,6 +22,8 @@ const VALUE_SIZE = 16;
 export const MAX_POINTER_ATTRS = 64;
 
 const ATTR_CONTEXT = 1;
+/** CU_POINTER_ATTRIBUTE_IS_HW_DECOMPRESS_CAPABLE, the last attribute CUDA 13.0's cuda.h defines. */
+const LAST_ATTR = 21;
 const ATTR_DEVICE_ORDINAL = 9;
 const ATTR_MEMPOOL_HANDLE = 17;
 
@@ -59,6 +61,10 @@ export function vgPointerQuery(x: ExecContext, r: Reader, w: Writer): number {
   const attrs: number[] = [];
   for (let i = 0; i < n; i++) attrs.push(r.u32());
   r.end();
+  // The driver writes each value by its attribute's type: only attributes whose value is known to
+  // fit a VALUE_SIZE slot reach it, whatever a guest sends (the guest checks the same list).
+  const bad = attrs.find((a) => a < 1 || a > LAST_ATTR);
+  if (bad !== undefined) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `pointer attribute ${bad} is not one of CUDA 13's`);
   if (!x.allocs.contains(ptr)) {
     w.u8(0);
     return 0;
