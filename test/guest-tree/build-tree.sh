@@ -4,7 +4,7 @@
 # cudart 12.4, cuBLAS 12.4, libcuda1 550 and nvidia-smi 550), and trixie with python3-torch-cuda
 # (docs/reference/real-clients-here.md).
 #
-# usage: build-tree.sh [--no-postinst PKG]... DEST SUITE PACKAGE...
+# usage: build-tree.sh [--no-postinst PKG]... [--min-free-gb N] DEST SUITE PACKAGE...
 #
 # --no-postinst PKG installs PKG with its maintainer's postinst replaced by one that does nothing:
 # nvidia-cudnn's postinst downloads cuDNN from NVIDIA, which cannot be reached from here, and a
@@ -16,17 +16,21 @@
 set -eu
 
 MIRROR=${VGPU_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# The sid tree is ~1.9 GB, the trixie PyTorch tree ~7 GB plus its downloads; demand headroom so a
-# full disk fails here, clearly, not halfway in dpkg.
-NEED_KB=$((12 * 1024 * 1024))
+# The sid tree is ~1.9 GB (the default headroom), the trixie PyTorch tree ~7 GB plus its downloads
+# (its caller asks for more with --min-free-gb); demand headroom so a full disk fails here,
+# clearly, not halfway in dpkg.
+NEED_GB=4
 
 NO_POSTINST=""
-while [ "${1:-}" = "--no-postinst" ]; do
-  [ $# -ge 2 ] || { echo "--no-postinst needs a package name" >&2; exit 2; }
-  NO_POSTINST="$NO_POSTINST $2"
-  shift 2
+while :; do
+  case "${1:-}" in
+    --no-postinst) [ $# -ge 2 ] || { echo "--no-postinst needs a package name" >&2; exit 2; }; NO_POSTINST="$NO_POSTINST $2"; shift 2 ;;
+    --min-free-gb) [ $# -ge 2 ] || { echo "--min-free-gb needs a number" >&2; exit 2; }; NEED_GB=$2; shift 2 ;;
+    *) break ;;
+  esac
 done
-[ $# -ge 3 ] || { echo "usage: $0 [--no-postinst PKG]... DEST SUITE PACKAGE..." >&2; exit 2; }
+NEED_KB=$((NEED_GB * 1024 * 1024))
+[ $# -ge 3 ] || { echo "usage: $0 [--no-postinst PKG]... [--min-free-gb N] DEST SUITE PACKAGE..." >&2; exit 2; }
 DEST=$1
 SUITE=$2
 shift 2

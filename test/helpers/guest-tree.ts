@@ -27,6 +27,8 @@ export interface TreeSpec {
   packages: readonly string[];
   /** Packages installed with their postinst replaced by one that does nothing (build-tree.sh). */
   noPostinst?: readonly string[];
+  /** Free space the build demands before it starts (build-tree.sh's default is 4 GB). */
+  minFreeGb?: number;
 }
 
 export const SUITE = 'sid';
@@ -74,7 +76,8 @@ export function getTree(spec: TreeSpec): GuestTree {
   }
   // flock serialises concurrent test runs; the second one finds the tree finished and returns.
   try {
-    execFileSync('flock', [`${root}.lock`, BUILD_SCRIPT, ...buildArgs(spec), root, spec.suite, ...spec.packages], {
+    const room = spec.minFreeGb === undefined ? [] : ['--min-free-gb', String(spec.minFreeGb)];
+    execFileSync('flock', [`${root}.lock`, BUILD_SCRIPT, ...buildArgs(spec), ...room, root, spec.suite, ...spec.packages], {
       stdio: ['ignore', 'pipe', 'pipe'], timeout: 30 * 60_000, maxBuffer: 64 << 20,
       env: { ...process.env, LC_ALL: 'C' },
     });

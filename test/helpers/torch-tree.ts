@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { getTree, TREE_LIB, type GuestTree, type TreeSpec } from './guest-tree.js';
 import { BUILD } from './paths.js';
 
-export const TORCH_TREE: TreeSpec = { suite: 'trixie', packages: ['python3-torch-cuda'], noPostinst: ['nvidia-cudnn'] };
+/** About 7 GB installed plus 2.5 GB of downloads while it builds. */
+export const TORCH_TREE: TreeSpec = { suite: 'trixie', packages: ['python3-torch-cuda'], noPostinst: ['nvidia-cudnn'], minFreeGb: 12 };
 
 export function getTorchTree(): GuestTree {
   return getTree(TORCH_TREE);
