@@ -4,8 +4,9 @@
 //  - nvidia-cudnn is only a downloader whose postinst cannot reach NVIDIA from here, so the tree is
 //    built with that postinst neutralised and libcudnn.so.9, which libtorch_cuda and
 //    libtorch_python link, is missing: cudnnStandIn() builds one whose every function fails.
-// PyTorch ships SASS for sm_50-90 and PTX for compute_90 only, so on softgpu its kernels run at
-// compute capability 10.0 (VGPU_SOFTGPU_CC) and not at softgpu's default 8.9.
+// PyTorch ships SASS for sm_50-90 and PTX for compute_90 only, so on softgpu (which runs only
+// PTX) its kernels need a compute capability above 9.0: the test runs softgpu at 10.0
+// (VGPU_SOFTGPU_CC), where these observations were made.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
