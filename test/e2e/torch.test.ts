@@ -95,7 +95,7 @@ describe("Debian's PyTorch 2.6 through vgpu on softgpu", { skip }, () => {
     assert.equal(value(basics, 'after_oom'), 20);
   });
 
-  test("a VM's memory quota is where PyTorch runs out of memory", async () => {
+  test("a VM's memory quota is where PyTorch runs out of memory, and set_per_process_memory_fraction holds", async () => {
     const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', 'torch-quota', '--memory', `${QUOTA_MIB}M`, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
     const token = out.trim().split('\n').at(-1)!;
     const q = await python(['quota', String(QUOTA_MIB)], { VGPU_TOKEN: token });
@@ -103,5 +103,7 @@ describe("Debian's PyTorch 2.6 through vgpu on softgpu", { skip }, () => {
     assert.equal(value(q, 'half'), 'allocated');
     assert.equal(value(q, 'past_quota'), 'OutOfMemoryError');
     assert.equal(value(q, 'after_freeing'), 'allocated', 'freed memory is usable again');
+    assert.equal(value(q, 'memory_fraction'), 'OutOfMemoryError, then allocated within the fraction',
+      'set_per_process_memory_fraction limits a quarter of the quota');
   });
 });

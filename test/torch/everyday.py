@@ -84,6 +84,20 @@ def quota(quota_mib):
 
     step("after_freeing", again)
 
+    def fraction():
+        # PyTorch's own limit, below the quota: its allocator refuses before asking the driver.
+        held.clear()
+        torch.cuda.empty_cache()
+        torch.cuda.set_per_process_memory_fraction(0.25)
+        try:
+            held.append(torch.empty(quota_mib // 2 * MIB, dtype=torch.uint8, device="cuda"))
+            return "allocated"
+        except torch.OutOfMemoryError:
+            held.append(torch.empty(quota_mib // 8 * MIB, dtype=torch.uint8, device="cuda"))
+            return "OutOfMemoryError, then allocated within the fraction"
+
+    step("memory_fraction", fraction)
+
 
 if sys.argv[1] == "basics":
     basics()
