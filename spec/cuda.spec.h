@@ -71,7 +71,8 @@ VG_REMOTE(0x0210) CUresult cuMemAlloc_v2(VG_OUT VG_ALLOC(bytesize) CUdeviceptr *
 VG_REMOTE(0x0211) CUresult cuMemFree_v2(VG_FREE CUdeviceptr dptr);
 /* With a VM quota, the quota is the total and the VM's use (all of its sessions) is what is used. */
 VG_CUSTOM(0x0212) CUresult cuMemGetInfo_v2(size_t *free, size_t *total);
-VG_REMOTE(0x0213) CUresult cuMemGetAddressRange_v2(VG_OUT VG_OPTIONAL CUdeviceptr *pbase, VG_OUT VG_OPTIONAL size_t *psize, VG_RANGE(1) CUdeviceptr dptr);
+/* The guest answers for its own page-locked host memory and forwards the rest (guest/cuda/impl/pointer.c). */
+VG_CUSTOM(0x0213) CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr);
 /* The pitch comes from the driver, so the executor checks the quota against the smallest possible
  * size first and again against the real one (src/executor/custom/mempool.ts). */
 VG_CUSTOM(0x0214) CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height, unsigned int ElementSizeBytes);
@@ -102,6 +103,17 @@ VG_LOCAL CUresult cuMemFreeHost(void *p);
 VG_LOCAL CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p);
 VG_LOCAL CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags);
 VG_LOCAL CUresult cuMemHostUnregister(void *p);
+
+/* Pointer attributes and unified addressing (docs/pointers.md): the guest answers for its own host
+ * memory and asks the executor about the rest (vgPointerQuery), which answers only for the
+ * session's device allocations; anything else is an unknown host pointer. cuMemcpy and
+ * cuMemcpyAsync take their direction from the same classification. */
+VG_LOCAL CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr);
+VG_LOCAL CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes, void **data, CUdeviceptr ptr);
+VG_LOCAL CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
+VG_LOCAL CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
+VG_LOCAL CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream);
+VG_LOCAL CUresult cuMemcpyAsync_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream);
 
 /* Host<->device copies are chunked by hand (docs/protocol.md, Bulk data). */
 VG_CUSTOM(0x0200) VG_SYNC CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount);
@@ -249,5 +261,8 @@ VG_CUSTOM(0x0616) CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph 
 /* vgpu's own operations (not driver entry points: never exported). */
 VG_PRIVATE(0x0f00) CUresult vgImageHave(const void *sha256, unsigned char *have);
 VG_PRIVATE(0x0f01) CUresult vgImagePut(const void *sha256, size_t total, size_t offset, const void *piece, size_t n);
+/* What the host driver says about ptr when it lies in one of the session's device allocations
+ * (guest/cuda/impl/pointer.c, src/executor/custom/pointer.ts); *found = 0 for any other address. */
+VG_PRIVATE(0x0f02) CUresult vgPointerQuery(CUdeviceptr ptr, unsigned int mode, unsigned int numAttributes, const CUpointer_attribute *attributes, unsigned char *found, void *values);
 
 /* Retired wire ids (never reuse): none yet. */

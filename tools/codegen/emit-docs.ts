@@ -42,7 +42,10 @@ ${nvmlUnsupported.length === 0 ? '' : `
 
 What \`libnvidia-ml.so.1\` implements, and where its values come from, is in \`docs/guest.md\`. These
 ${nvmlUnsupported.length} names, taken from \`guest/nvml/impl/unsupported.c\`, are exported so that nvidia-smi and
-other tools resolve them, and answer \`NVML_ERROR_NOT_SUPPORTED\`, logging the first call:
+other tools resolve them, and answer \`NVML_ERROR_NOT_SUPPORTED\`, logging the first call. With them, every
+function NVIDIA's \`libnvidia-ml.so.1\` 550 exports is exported (\`test/e2e/nvml-exports.test.ts\` compares the
+two lists), so a \`dlsym\` of any of its names succeeds: libc10 (PyTorch) asserts on each NVML name it looks up.
+NVLink and fabric queries answer as on a GPU without them:
 
 ${nvmlUnsupported.map((n) => `\`${n}\``).join(', ')}
 `}`;
