@@ -335,6 +335,13 @@ static void copies_2d(void) {
     printf("%s sub-rectangle: %d\n", forms[i],
            memcmp(dst, src + 3 * HP + 5, 10) == 0 && memcmp(dst + 20, src + 5 * HP + 5, 10) == 0);
     C2D("host to host", desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_HOST, dst, 0, HP));
+    /* Unified operands (cudaMemcpyDefault): the address in the device field says where it is. */
+    memset(dst, 0xee, sizeof dst);
+    C2D("unified: host to device", desc2d(CU_MEMORYTYPE_UNIFIED, NULL, (CUdeviceptr)(uintptr_t)src, HP,
+                                         CU_MEMORYTYPE_UNIFIED, NULL, a, pa));
+    C2D("unified: device to host", desc2d(CU_MEMORYTYPE_UNIFIED, NULL, a, pa, CU_MEMORYTYPE_UNIFIED, NULL,
+                                         (CUdeviceptr)(uintptr_t)dst, HP));
+    printf("%s unified round trip: %d\n", forms[i], image_same());
     CUDA_MEMCPY2D bad = desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, W - 1);
     C2D("destination pitch below the width", bad);
     bad = desc2d(CU_MEMORYTYPE_HOST, NULL, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
@@ -344,6 +351,8 @@ static void copies_2d(void) {
     C2D("one row past the allocation", bad);
     bad = desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, (CUdeviceptr)0x1000, pa);
     C2D("to a foreign address", bad);
+    bad = desc2d(CU_MEMORYTYPE_UNIFIED, NULL, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
+    C2D("unified null source", bad);
     bad = desc2d(CU_MEMORYTYPE_ARRAY, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
     C2D("from an array", bad);
     bad = desc2d((CUmemorytype)9, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);

@@ -12,8 +12,8 @@
  *  - host to host: memmove here.
  * Every slice of a 3D copy, and both sides of every 2D copy, are checked before any byte moves,
  * with softgpu's rules (softgpu/api/memcpy.c); each device side's whole pitched span must lie in
- * one live allocation (asked of the executor with cuMemGetAddressRange). CUDA arrays and unified-memory operands are not
- * supported (CUDA_ERROR_NOT_SUPPORTED; docs/compatibility.md).
+ * one live allocation (asked of the executor with cuMemGetAddressRange). Unified operands are
+ * resolved to host or device memory first; CUDA arrays are not supported (NOT_SUPPORTED).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +50,7 @@ static const ops PER_THREAD = {VG_OP_cuMemcpyHtoD_v2_ptds, VG_OP_cuMemcpyHtoDAsy
 
 static CUresult check_side(CUmemorytype type, const void *host, CUdeviceptr dev, size_t x, size_t y, size_t pitch,
                            size_t w, size_t h, side *out) {
-  if (type == CU_MEMORYTYPE_ARRAY || type == CU_MEMORYTYPE_UNIFIED) return CUDA_ERROR_NOT_SUPPORTED;
+  if (type == CU_MEMORYTYPE_ARRAY) return CUDA_ERROR_NOT_SUPPORTED;
   if (type != CU_MEMORYTYPE_HOST && type != CU_MEMORYTYPE_DEVICE) return CUDA_ERROR_INVALID_VALUE;
   if (h > 1 && pitch < x + w) return CUDA_ERROR_INVALID_VALUE;
   if (pitch && y > (SIZE_MAX - x) / pitch) return CUDA_ERROR_INVALID_VALUE;
@@ -65,12 +65,27 @@ static CUresult check_side(CUmemorytype type, const void *host, CUdeviceptr dev,
   return CUDA_SUCCESS;
 }
 
-static CUresult check_2d(const CUDA_MEMCPY2D *c, side *s, side *d) {
-  CUresult r = check_side(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcXInBytes, c->srcY, c->srcPitch,
-                          c->WidthInBytes, c->Height, s);
+/* A unified operand (cudaMemcpyDefault) is its device field as an address in either space: the
+ * session's device memory, or else host memory (docs/pointers.md). */
+static CUresult resolve(CUmemorytype *type, const void **host, CUdeviceptr *dev) {
+  if (*type != CU_MEMORYTYPE_UNIFIED) return CUDA_SUCCESS;
+  int is_dev = 0;
+  CUresult r = vg_ptr_is_device(*dev, &is_dev);
   if (r) return r;
-  return check_side(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstXInBytes, c->dstY, c->dstPitch,
-                    c->WidthInBytes, c->Height, d);
+  if (is_dev) *type = CU_MEMORYTYPE_DEVICE;
+  else *type = CU_MEMORYTYPE_HOST, *host = (const void *)(uintptr_t)*dev;
+  return CUDA_SUCCESS;
+}
+
+static CUresult check_2d(const CUDA_MEMCPY2D *c, side *s, side *d) {
+  CUmemorytype st = c->srcMemoryType, dt = c->dstMemoryType;
+  const void *sh = c->srcHost, *dh = c->dstHost;
+  CUdeviceptr sd = c->srcDevice, dd = c->dstDevice;
+  CUresult r = resolve(&st, &sh, &sd);
+  if (r || (r = resolve(&dt, &dh, &dd))) return r;
+  r = check_side(st, sh, sd, c->srcXInBytes, c->srcY, c->srcPitch, c->WidthInBytes, c->Height, s);
+  if (r) return r;
+  return check_side(dt, dh, dd, c->dstXInBytes, c->dstY, c->dstPitch, c->WidthInBytes, c->Height, d);
 }
 
 /* The device side of a copy lies inside one live allocation, as the driver demands of the whole
