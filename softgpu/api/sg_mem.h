@@ -37,4 +37,22 @@ uint64_t sg_mem_arena_size(void);
 /* 1 when the granule holding arena offset `off` is live. */
 int sg_mem_granule_live(uint64_t off);
 
+/* Virtual memory management (sg_mem.c explains the layout). Sizes and addresses given here are
+ * already checked against the granularity by the caller (vmm.c). All return 0 on success. */
+/* Reserves size bytes of address space aligned to align (at least a page), at hint if that is free. */
+int sg_mem_reserve(uint64_t size, uint64_t align, sg_devptr hint, sg_devptr *out);
+/* Base and size of the reservation holding p; -1 if none. */
+int sg_mem_reservation(sg_devptr p, sg_devptr *base, uint64_t *size);
+/* p and size must be exactly a reservation's. */
+int sg_mem_unreserve(sg_devptr p, uint64_t size);
+/* Physical memory: *off is its offset in the physical space; zero-filled. */
+int sg_mem_phys_alloc(uint64_t size, uint64_t *off);
+void sg_mem_phys_free(uint64_t off, uint64_t size);
+/* Places physical [phys_off, phys_off+size) at reserved address p; not accessible until made live. */
+int sg_mem_map(sg_devptr p, uint64_t size, uint64_t phys_off);
+/* Takes the mapping away: the range reads as unmapped (not live, zero) again. */
+void sg_mem_unmap(sg_devptr p, uint64_t size);
+/* Makes a mapped range accessible (live) or not. */
+void sg_mem_set_live(sg_devptr p, uint64_t size, int live);
+
 #endif

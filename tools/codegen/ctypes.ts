@@ -38,6 +38,8 @@ const SCALARS: Record<string, WireKind> = {
   CUpointer_attribute: 'u32',
   CUstreamCaptureStatus: 'u32',
   CUmemPool_attribute: 'u32',
+  CUmemAllocationGranularity_flags: 'u32',
+  CUmemGenericAllocationHandle: 'u64',
 };
 
 export function cTypeInfo(base: string): CTypeInfo | undefined {
