@@ -3,7 +3,8 @@
  * A device pointer is the host address of the byte inside the arena, so translation is free;
  * what protects the process is the check: every access by the driver API or the PTX engine goes
  * through sg_mem_check(), which accepts only ranges inside one live allocation (granule bitmap,
- * 256-byte granules) and never lets a kernel touch memory outside the arena.
+ * 256-byte granules) and never lets a kernel touch memory outside the arena. The arena is the
+ * device memory followed by address space for virtual memory reservations (sg_mem.c).
  */
 #ifndef SG_MEM_H
 #define SG_MEM_H
@@ -31,7 +32,8 @@ int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size);
  * n == 0 is checked as n == 1. Thread-safe and lock-free on the fast path. */
 void *sg_mem_check(sg_devptr p, uint64_t n);
 
-/* Arena bounds, for engines that check the arena first and the granule map second. */
+/* Arena bounds (memory and reservation space), for engines that check the arena first and the
+ * granule map second. */
 uint8_t *sg_mem_arena_base(void);
 uint64_t sg_mem_arena_size(void);
 /* 1 when the granule holding arena offset `off` is live. */
