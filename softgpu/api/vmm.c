@@ -10,7 +10,9 @@
  *  - a physical allocation is freed when its handle is released (once per create and per retain)
  *    and nothing maps it any more.
  * These objects belong to the process, not to a context, so destroying a context keeps them.
- * Shareable handles (cuMemExportToShareableHandle) are not offered: CU_MEM_HANDLE_TYPE_NONE only.
+ * Shareable handles are not offered (no cuMemExportToShareableHandle): a physical allocation may
+ * request CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, as PyTorch's expandable segments always do, but
+ * nothing can export it.
  * READ access is given as read-write (the granule map has no read-only state).
  */
 #include "sg_api.h"
@@ -117,8 +119,9 @@ SG_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size
   if (!handle || !prop || flags != 0 || size == 0 || size % GRANULARITY) return CUDA_ERROR_INVALID_VALUE;
   CUresult rc = check_prop(prop);
   if (rc) return rc;
-  /* No shareable handle can be made of softgpu memory (no file descriptor export). */
-  if (prop->requestedHandleTypes != CU_MEM_HANDLE_TYPE_NONE) return CUDA_ERROR_NOT_SUPPORTED;
+  /* A file descriptor may be asked for (PyTorch's expandable segments always do) and is recorded,
+   * but none is ever made: cuMemExportToShareableHandle is not offered. Other kinds are refused. */
+  if (prop->requestedHandleTypes & ~CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
   sg_phys *p = calloc(1, sizeof *p);
   if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
   if (sg_mem_phys_alloc(size, &p->off) != 0) {

@@ -83,6 +83,16 @@ static void create_release(size_t g) {
     CALL(cuMemGetAllocationPropertiesFromHandle, props_t, "released handle", &got, h);
   }
   CALL(cuMemRelease, release_t, "released handle", h);
+  /* PyTorch's expandable segments ask for a file descriptor handle on every allocation. */
+  CUmemAllocationProp fd = device_prop(0);
+  fd.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+  if (CALL(cuMemCreate, create_t, "file descriptor handle type", &h, g, &fd, 0) == CUDA_SUCCESS) {
+    CUmemAllocationProp got;
+    memset(&got, 0, sizeof got);
+    CALL(cuMemGetAllocationPropertiesFromHandle, props_t, "file descriptor handle type", &got, h);
+    SAY(cuMemGetAllocationPropertiesFromHandle, "file descriptor handle type", "%d", (int)got.requestedHandleTypes);
+    CALL(cuMemRelease, release_t, "file descriptor handle type", h);
+  }
 }
 
 static void reserve_free(size_t g) {

@@ -35,12 +35,16 @@ function deviceLocation(x: ExecContext, type: number, id: number): number {
   return x.device(id);
 }
 
-/** The driver's CUmemAllocationProp for p. Shareable handle types are refused: a handle that left
- * the VM as a file descriptor would give another process its memory. */
+/** CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR: requested by PyTorch's expandable segments on every
+ * cuMemCreate. Accepted and passed on, harmlessly: the one way to turn it into a descriptor,
+ * cuMemExportToShareableHandle, is not forwarded, so no handle ever leaves the session. */
+const HANDLE_TYPE_POSIX_FD = 1;
+
+/** The driver's CUmemAllocationProp for p. Other shareable handle types are refused. */
 function propsBuffer(x: ExecContext, p: Props): Buffer {
   if (p.compression > 0xff || p.rdma > 0xff || p.usage > 0xffff) throw new CudaError(CUDA_ERROR_INVALID_VALUE, 'allocation flags do not fit their fields');
   const dev = deviceLocation(x, p.locType, p.locId);
-  if (p.handleTypes !== 0) throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, 'shareable memory handles are not supported through vgpu');
+  if ((p.handleTypes & ~HANDLE_TYPE_POSIX_FD) !== 0) throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, `shareable handle types ${p.handleTypes}: only a file descriptor may be requested (and is never exported)`);
   const b = Buffer.alloc(PROP_SIZE);
   b.writeUInt32LE(p.type, 0);
   b.writeUInt32LE(p.handleTypes, 4);
