@@ -101,7 +101,8 @@ VG_REMOTE(0x024f) CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToK
  * reservations do not. A session maps only its own handles into its own reservations, and its
  * mappings become ranges its copies and kernels may use. Handles are session ids, never the
  * driver's. Properties and access descriptors are structs: hand-written. Shareable handles
- * (cuMemExportToShareableHandle, cuMemImportFromShareableHandle) are not offered. */
+ * (cuMemExportToShareableHandle, cuMemImportFromShareableHandle) are not offered; cuMemCreate
+ * accepts a request for a file descriptor type (PyTorch makes it), which nothing can export. */
 VG_CUSTOM(0x0250) CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr, unsigned long long flags);
 VG_CUSTOM(0x0251) CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size);
 VG_CUSTOM(0x0252) CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop, unsigned long long flags);
