@@ -443,7 +443,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
       minor: m.minor,
       guest: m.guest,
       quota: { reserved: x.reservation === Infinity ? null : x.reservation, held: x.held, pending: [...pendingQuota] },
-      usage: { calls: sent.calls, asyncCalls: sent.asyncCalls, bytesIn: sent.bytesIn, bytesOut: sent.bytesOut, busyNs: Math.round(sent.busyNs), memoryNow: sent.memoryNow, peakMemory: x.peakMemory },
+      usage: { calls: sent.calls, asyncCalls: sent.asyncCalls, bytesIn: sent.bytesIn, bytesOut: sent.bytesOut, busyNs: Math.round(sent.busyNs), memoryNow: x.held, peakMemory: x.peakMemory },
       wanting: gate.handOver(),
     }),
   };

@@ -77,6 +77,8 @@ export class ExecutorPool {
   /** Executors a previous mediator started, adopted with their sessions. */
   private readonly adopted = new Set<number>();
   private server: net.Server | undefined;
+  /** Every open control connection: closing the pool closes them (a server's close does not). */
+  private readonly links = new Set<Link>();
   private closing = false;
   /** Gets the executors of a previous mediator that reconnect with their session. */
   onAdopt: (m: AdoptMessage, link: Link) => void = (_m, link) => link.close();
@@ -128,6 +130,7 @@ export class ExecutorPool {
   private onControl(s: Socket): void {
     const timer = setTimeout(() => s.destroy(), GREETING_MS);
     timer.unref();
+    s.once('close', () => this.links.delete(link));
     const link: Link = new ControlLink(s, fromExecutorSchema, {
       message: (m) => {
         clearTimeout(timer);
@@ -164,6 +167,7 @@ export class ExecutorPool {
       },
       close: () => clearTimeout(timer),
     });
+    this.links.add(link);
   }
 
   private spawn(): Warm {
@@ -352,6 +356,8 @@ export class ExecutorPool {
         c.unref();
       }
     }
+    // Executors left running see their mediator go now, and wait for the next one.
+    for (const l of this.links) l.close();
     try {
       unlinkSync(this.paths.control);
     } catch {
