@@ -52,11 +52,12 @@ export class ControlLink<In> {
     return !this.closed && !this.socket.destroyed && this.socket.writable;
   }
 
-  /** Writes `m` as one line; false when the connection is gone. */
-  send(m: object): boolean {
+  /** Writes `m` as one line; false when the connection is gone. `written` is called once the
+   * line is handed to the system, or has failed (never when false is returned). */
+  send(m: object, written?: () => void): boolean {
     if (!this.connected) return false;
     try {
-      this.socket.write(`${JSON.stringify(m)}\n`);
+      this.socket.write(`${JSON.stringify(m)}\n`, () => written?.());
       return true;
     } catch {
       return false;

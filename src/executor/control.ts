@@ -52,8 +52,8 @@ export class ControlClient {
 
   /** Sends `m`; false when there is no mediator to send to now (the message is dropped: what it
    * said is part of the state the next mediator is greeted with). */
-  send(m: FromExecutor): boolean {
-    return this.link?.send(m) ?? false;
+  send(m: FromExecutor, written?: () => void): boolean {
+    return this.link?.send(m, written) ?? false;
   }
 
   private attach(s: net.Socket): void {

@@ -408,10 +408,9 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
       return;
     }
     if (killed !== undefined) void toMediator({ type: 'killing' });
-    toMediator(ended);
-    // The control socket's last lines are written by now or very soon: a Unix socket write goes
-    // out at once unless its buffer is full.
-    setTimeout(() => process.exit(0), 50).unref();
+    // Exits once the last line is written (at once without a mediator; within a second anyway).
+    if (!control?.send(ended, () => process.exit(0))) process.exit(0);
+    setTimeout(() => process.exit(0), 1000).unref();
   }, gate, (bytes) => {
     pendingQuota.push(bytes);
     toMediator({ type: 'reserve', bytes });

@@ -13,7 +13,7 @@ import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 
-import { abandonVia, processAlive } from '../common/cancel-fifo.js';
+import { abandonVia, cancelFifoPath, processAlive } from '../common/cancel-fifo.js';
 import { ControlLink } from '../common/control-link.js';
 import { fromExecutorSchema, sendIpc, type AdoptMessage, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
 import type { BackendKind } from '../executor/driver.js';
@@ -205,7 +205,10 @@ export class ExecutorPool {
     if (child.pid !== undefined) this.starting.set(child.pid, { warm, ready: markReady });
     child.once('exit', (code, signal) => {
       this.live.delete(child);
-      if (child.pid !== undefined) this.starting.delete(child.pid);
+      if (child.pid !== undefined) {
+        this.starting.delete(child.pid);
+        this.removeFifo(child.pid);
+      }
       // Exits without a session, for the log (a session's executor's exit is its session's end).
       if (!this.closing && !isReady) log.warn({ code, signal }, 'executor exited before it was ready');
       else if (!this.closing && this.spares.includes(warm)) log.warn({ code, signal }, 'spare executor exited');
@@ -301,6 +304,7 @@ export class ExecutorPool {
         },
         close: () => {
           this.adopted.delete(pid);
+          if (!processAlive(pid)) this.removeFifo(pid);
           onEnd({ code: null, signal: null, ...(ended && { ended }) });
           resolve();
         },
@@ -316,6 +320,15 @@ export class ExecutorPool {
       },
       exited,
     };
+  }
+
+  /** An executor that is gone cannot remove its cancel FIFO if it was killed: its mediator does. */
+  private removeFifo(pid: number): void {
+    try {
+      unlinkSync(cancelFifoPath(this.paths.cancelDir, pid));
+    } catch {
+      /* removed by the executor */
+    }
   }
 
   /**

@@ -20,7 +20,6 @@ import { shutdownNotice } from '../protocol/notice.js';
 import { KILL_LINGER_MS, type AdoptMessage, type FromExecutor } from '../common/executor-ipc.js';
 import type { ControlLink } from '../common/control-link.js';
 import { cancelDir, sweepCancelFifos } from '../common/cancel-fifo.js';
-import { sessionLogger } from '../common/log.js';
 import { ExecutorPool, type ExecutorEnd, type ExecutorHandle, type SessionRequest } from './executors.js';
 import { SessionRegistry, type AdoptVerdict } from './sessions.js';
 import { QuotaLedger } from './ledger.js';
@@ -394,17 +393,7 @@ export class Mediator implements LiveControl, MetricsSource {
       return;
     }
     const vm = verdict.vm;
-    const chosen = m.deviceMap.map((o) => this.backend.devices.find((d) => d.ordinal === o)!);
-    const s: GuestSession = {
-      id: m.sessionId, vm, pid: m.guest.pid, hostname: m.guest.hostname, program: m.guest.program,
-      placement: placeVm(vm, chosen), minor: m.minor, state: 'attached', byToken: m.guest.byToken,
-      startedAt: new Date(m.guest.startedAt), executorPid: m.pid,
-      log: sessionLogger(this.opts.log, { session: m.sessionId, vm: vm.name }),
-    };
-    // The placement of the adopted session is the one its executor serves, whatever the VM's
-    // settings say now.
-    s.placement.deviceMap = [...m.deviceMap];
-    this.sessions.set(s.id, s);
+    const s = this.registry.adopt(m, vm, placeVm(vm, m.deviceMap.map((o) => this.backend.devices.find((d) => d.ordinal === o)!)), this.opts.log);
     this.ledger.adopt(s.id, vm.name, m.quota.reserved, m.quota.held);
     this.usage.open({ sessionId: s.id, vm: vm.name, guestPid: s.pid, gpus: m.deviceMap });
     this.usage.adopt(s.id, m.usage);

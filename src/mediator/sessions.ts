@@ -3,10 +3,14 @@
 // outlived the old one (docs/executors.md, Adoption): `checkAdopt` decides whether what such an
 // executor reports can be taken over, against the store and this host's devices.
 
+import type { Logger } from 'pino';
+
 import type { AdoptMessage } from '../common/executor-ipc.js';
+import { sessionLogger } from '../common/log.js';
 import type { Vm } from '../store/index.js';
 import type { GuestSession } from './connection.js';
 import type { ExecutorHandle } from './executors.js';
+import type { Placement } from './identity.js';
 
 /** What adoption checks a report against. */
 export interface AdoptContext {
@@ -60,5 +64,19 @@ export class SessionRegistry {
       return { ok: false, reason: `it reports holding ${m.quota.held} bytes of a ${m.quota.reserved}-byte reservation` };
     }
     return { ok: true, vm };
+  }
+
+  /** Registers the session of an accepted `adopt` report (checkAdopt), attached, as the guest's
+   * HELLO described it. `placement` is the VM's device table on the report's GPUs: the session
+   * keeps the GPUs its executor serves, whatever the VM's settings say now. */
+  adopt(m: AdoptMessage, vm: Vm, placement: Placement, parentLog: Logger): GuestSession {
+    const s: GuestSession = {
+      id: m.sessionId, vm, pid: m.guest.pid, hostname: m.guest.hostname, program: m.guest.program,
+      placement: { ...placement, deviceMap: [...m.deviceMap] }, minor: m.minor, state: 'attached', byToken: m.guest.byToken,
+      startedAt: new Date(m.guest.startedAt), executorPid: m.pid,
+      log: sessionLogger(parentLog, { session: m.sessionId, vm: vm.name }),
+    };
+    this.sessions.set(s.id, s);
+    return s;
   }
 }
