@@ -30,6 +30,9 @@ SOFTGPU_HDR := $(wildcard softgpu/api/*.h softgpu/ptx/*.h) $(SHARED_C_HDR)
 # Include folders of every guest build (libcuda, libnvidia-ml, the guest tests).
 GUEST_INC := -Iguest/common/impl -Iguest/common/gen -Iguest/cuda/gen $(SHARED_C_INC)
 
+# The mediator's AF_VSOCK listener helper (src/native/vsock-listen.c; docs/virtual-machines.md).
+VSOCK_LISTEN := $(B)/native/vgpu-vsock-listen
+VSOCK_LISTEN_SRC := src/native/vsock-listen.c src/native/relay.c
 LIBCUDA := $(B)/guest/libcuda.so.1
 LIBNVML := $(B)/guest/libnvidia-ml.so.1
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
@@ -58,7 +61,7 @@ node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 deps: $(B)/.deps-deb node_modules/.package-lock.json
 
 # ---- native libraries -----------------------------------------------------------------------
-native: $(LIBCUDA) $(LIBNVML) $(SOFTGPU)
+native: $(LIBCUDA) $(LIBNVML) $(SOFTGPU) $(VSOCK_LISTEN)
 
 $(LIBCUDA): $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(SHARED_C_SRC) $(GUEST_HDR) guest/cuda/gen/exports.map | $(B)/.deps-deb
 	@mkdir -p $(@D)
@@ -71,6 +74,10 @@ $(SOFTGPU): $(SOFTGPU_SRC) $(SHARED_C_SRC) $(SOFTGPU_HDR) softgpu/exports.map | 
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(OPT) $(SHARED_C_INC) -shared -Wl,--version-script=softgpu/exports.map -Wl,-z,defs \
 	  -o $@ $(SOFTGPU_SRC) $(SHARED_C_SRC) -lpthread -lm -lzstd -llz4
+
+$(VSOCK_LISTEN): $(VSOCK_LISTEN_SRC) src/native/relay.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(OPT) -D_GNU_SOURCE $(CWARN) -o $@ $(VSOCK_LISTEN_SRC)
 
 # Sanitizer builds of the same sources, used by the C tests.
 $(B)/asan/libvgpu-softgpu.so: $(SOFTGPU_SRC) $(SHARED_C_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
@@ -115,10 +122,16 @@ include softgpu/ptx/tests.mk
 include guest/nvml/nvml.mk
 include guest/tests/tests.mk
 
-test-c: $(B)/tests/softgpu-tests $(B)/tests/ptx-tests $(B)/tests/guest-tests
+# The helper's relay over socketpairs (its AF_VSOCK side is never opened by the tests).
+$(B)/tests/relay-tests: test/native/test-relay.c src/native/relay.c src/native/relay.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -Isrc/native -o $@ test/native/test-relay.c src/native/relay.c -lpthread
+
+test-c: $(B)/tests/softgpu-tests $(B)/tests/ptx-tests $(B)/tests/guest-tests $(B)/tests/relay-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/softgpu-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/ptx-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/guest-tests
+	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/relay-tests
 
 # ---- TypeScript and end-to-end tests --------------------------------------------------------
 test-ts: native ts

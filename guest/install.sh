@@ -14,7 +14,8 @@ usage: $prog --server ADDR [--token TOKEN] [options]
 Installs libcuda.so.1 and libnvidia-ml.so.1 into PREFIX/lib/vgpu, registers that directory with
 the dynamic loader ahead of every other (ROOT/etc/ld.so.conf.d/00-vgpu.conf, then ldconfig), and
 writes ROOT/etc/vgpu/guest.conf.
-  --server ADDR   the mediator: tcp:host:port (a VM) or unix:/path (a container on the host)
+  --server ADDR   the mediator: vsock:PORT (a VM with vsock), tcp:host:port (a VM with a network
+                  path to the host) or unix:/path (a container on the host)
   --token TOKEN   the VM's token ('vgpu-admin vm add NAME --print-token' on the host); may be
                   omitted on a Unix socket when the mediator has a default VM
   --prefix DIR    installation prefix (default /usr/local)
@@ -56,7 +57,8 @@ done
 case $server in
   unix:/?*|unix:@?*) ;;
   tcp:?*:[0-9]*) ;;
-  *) die "server address '$server' is not unix:/path or tcp:host:port" ;;
+  vsock:[0-9]*) ;;
+  *) die "server address '$server' is not unix:/path, tcp:host:port, vsock:PORT or vsock:CID:PORT" ;;
 esac
 # guest.conf is line based: a value must not break the line or carry a comment.
 for v in "$server" "$token"; do
@@ -69,6 +71,7 @@ for lib in libcuda.so.1 libnvidia-ml.so.1; do
   [ -f "$from/$lib" ] || die "$from/$lib is missing" "build the guest libraries first ('make native') or pass --from DIR"
 done
 case $server in tcp:*) [ -n "$token" ] || printf '%s: warning: no --token: a mediator accepts tokenless sessions only on its Unix socket\n' "$prog" >&2 ;; esac
+case $server in vsock:*) [ -n "$token" ] || printf '%s: note: no --token: the host must bind this VM to its vsock channel (vgpu-admin vm set NAME --vsock-path/--vsock-cid)\n' "$prog" >&2 ;; esac
 
 root=${root%/}
 libdir="$prefix/lib/vgpu"

@@ -26,7 +26,19 @@ TEST(conn_parse_addresses) {
   ASSERT_STR_EQ(a.host, "::1");
   ASSERT_EQ(vg_addr_parse("tcp:gpuhost.example:80", &a, err, sizeof err), 0);
   ASSERT_STR_EQ(a.host, "gpuhost.example");
-  const char *bad[] = {"", "unix:", "tcp:host", "tcp::80", "tcp:host:", "tcp:host:80x", "http://x", "tcp:[::1]7000"};
+  ASSERT_TRUE(!a.is_vsock);
+  /* vsock addresses are only parsed here: this test never opens an AF_VSOCK socket (the machine
+   * running it may be a VM whose vsock leads elsewhere). */
+  ASSERT_EQ(vg_addr_parse("vsock:5000", &a, err, sizeof err), 0);
+  ASSERT_TRUE(a.is_vsock && !a.is_unix);
+  ASSERT_EQ(a.cid, VG_VSOCK_CID_HOST);
+  ASSERT_EQ(a.vport, 5000);
+  ASSERT_EQ(vg_addr_parse("vsock:3:4294967294", &a, err, sizeof err), 0);
+  ASSERT_EQ(a.cid, 3);
+  ASSERT_EQ(a.vport, 4294967294u);
+  const char *bad[] = {"", "unix:", "tcp:host", "tcp::80", "tcp:host:", "tcp:host:80x", "http://x", "tcp:[::1]7000",
+                       "vsock:", "vsock:0", "vsock:2:", "vsock::5000", "vsock:x", "vsock:2:5000:1", "vsock:4294967295",
+                       "vsock:4294967296", "vsock:0:5000", "vsock:-1:5000", "vsock:2:50a"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     if (vg_addr_parse(bad[i], &a, err, sizeof err) != -1) VGT_FAIL("accepted '%s'", bad[i]);
     ASSERT_TRUE(err[0] != 0);

@@ -29,7 +29,11 @@ static CUresult get_attr(sg_func *f, CUfunction_attribute attrib, int *pi) {
     case CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES: *pi = a.const_bytes; break;
     case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES: *pi = a.local_bytes; break;
     case CU_FUNC_ATTRIBUTE_NUM_REGS: *pi = a.num_regs; break;
-    case CU_FUNC_ATTRIBUTE_PTX_VERSION: *pi = a.ptx_version; break;
+    /* The virtual architecture the function was compiled for (compute_75 -> 75), not the PTX ISA
+     * version of the file: cub and thrust choose their tuning policies (and which of several
+     * embedded kernel variants to launch) from it, and the ISA version (90 for .version 9.0) made
+     * thrust's reductions fail and one cub sort go wrong silently. */
+    case CU_FUNC_ATTRIBUTE_PTX_VERSION: *pi = a.target_arch; break;
     /* The code that runs is the PTX compiled for this device, as after a JIT. */
     case CU_FUNC_ATTRIBUTE_BINARY_VERSION: *pi = sg_dev_cc_major() * 10 + sg_dev_cc_minor(); break;
     case CU_FUNC_ATTRIBUTE_CACHE_MODE_CA: *pi = 0; break;

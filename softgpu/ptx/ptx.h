@@ -53,8 +53,8 @@ typedef struct sg_ptx_attrs {
   int const_bytes;
   int local_bytes;
   int max_threads_per_block; /* .maxntid product or the device limit */
-  int ptx_version;           /* e.g. 90 for .version 9.0 */
-  int binary_version;        /* target sm, e.g. 75 */
+  int ptx_version;           /* the PTX ISA of the file, e.g. 90 for .version 9.0 */
+  int target_arch;           /* the virtual architecture it targets, e.g. 75 for .target sm_75 */
 } sg_ptx_attrs;
 void sg_ptx_kernel_attrs(const sg_ptx_kernel *k, sg_ptx_attrs *out);
 

@@ -232,5 +232,5 @@ void sg_ptx_kernel_attrs(const sg_ptx_kernel *k, sg_ptx_attrs *out) {
   out->max_threads_per_block = n[0] ? (int)(n[0] * n[1] * n[2]) : 1024;
   if (out->max_threads_per_block > 1024) out->max_threads_per_block = 1024;
   out->ptx_version = k->mod->ptx_version;
-  out->binary_version = k->mod->sm;
+  out->target_arch = k->mod->sm;
 }

@@ -556,15 +556,28 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
   return SG_PTX_OK;
 }
 
+/* One qualifier of a register declaration (.b32, or a vector width, which softgpu lacks). */
+static sg_ptx_status reg_qualifier(sg_parser *p, const sg_tok *t, int *type) {
+  if (sg_tok_is(t, ".v2") || sg_tok_is(t, ".v4")) FAIL("line %u: vector registers are not supported", t->line);
+  *type = tok_type(t);
+  if (*type == T_NONE) FAIL("line %u: unknown register type '%.*s'", t->line, (int)t->len, t->s);
+  return SG_PTX_OK;
+}
+
 static sg_ptx_status declare_in_body(sg_parser *p, const sg_tok *dir) {
-  if (sg_tok_is(dir, ".reg")) {
+  /* `.reg.b32 f;` with no space (cuda_fp16.h's hsqrt and hexp write it in inline asm) lexes as one
+   * token, because '.' continues an identifier; its qualifiers are the parts after ".reg". */
+  int joined = dir->len > 4 && memcmp(dir->s, ".reg.", 5) == 0;
+  if (joined || sg_tok_is(dir, ".reg")) {
     int type = T_NONE;
-    while (peek(p)->kind == TK_ID && peek(p)->s[0] == '.') {
-      const sg_tok *t = next(p);
-      if (sg_tok_is(t, ".v2") || sg_tok_is(t, ".v4")) FAIL("line %u: vector registers are not supported", t->line);
-      type = tok_type(t);
-      if (type == T_NONE) FAIL("line %u: unknown register type '%.*s'", t->line, (int)t->len, t->s);
+    for (uint32_t at = 4; joined && at < dir->len;) {
+      uint32_t end = at + 1;
+      while (end < dir->len && dir->s[end] != '.') end++;
+      sg_tok part = {TK_ID, 0, end - at, dir->line, dir->s + at};
+      TRY(reg_qualifier(p, &part, &type));
+      at = end;
     }
+    while (peek(p)->kind == TK_ID && peek(p)->s[0] == '.') TRY(reg_qualifier(p, next(p), &type));
     if (type == T_NONE) FAIL("line %u: .reg without a type", dir->line);
     do {
       const sg_tok *nm = next(p);

@@ -52,7 +52,7 @@ TEST(ptx_run_sgemm_tiled) {
   sg_ptx_kernel_attrs(k, &at);
   ASSERT_EQ(at.static_shared_bytes, 2048);
   ASSERT_EQ(at.ptx_version, 90);
-  ASSERT_EQ(at.binary_version, 75);
+  ASSERT_EQ(at.target_arch, 75);
   sg_ptx_unload(m);
 }
 

@@ -28,6 +28,15 @@ export function parseNullable(text: string): string | null {
   return text.trim().toLowerCase() === 'none' ? null : text.trim();
 }
 
+/** --vsock-cid N|none (the store checks the range). */
+export function parseVsockCid(text: string): number | null {
+  if (text.trim().toLowerCase() === 'none') return null;
+  if (!/^\s*\d{1,10}\s*$/.test(text)) {
+    throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: '--vsock-cid', detail: `expected a guest CID (a whole number) or none, got "${text}"` });
+  }
+  return Number(text);
+}
+
 /** Priorities are lower-case in the store; accept "High" too. */
 export function parsePriority(text: string): Priority {
   const p = text.trim().toLowerCase();
@@ -46,6 +55,8 @@ export interface VmSettingOptions {
   pciBusId?: string;
   notes?: string;
   maxHold?: string;
+  vsockCid?: string;
+  vsockPath?: string;
 }
 
 /** The settings given, as the store takes them; the ones not given are left out. */
@@ -59,5 +70,7 @@ export function vmPatchOf(o: VmSettingOptions): VmPatch {
     ...(o.pciBusId !== undefined && { pciBusId: parseNullable(o.pciBusId) }),
     ...(o.notes !== undefined && { notes: o.notes }),
     ...(o.maxHold !== undefined && { maxHoldMs: parseMaxHoldOption(o.maxHold) }),
+    ...(o.vsockCid !== undefined && { vsockCid: parseVsockCid(o.vsockCid) }),
+    ...(o.vsockPath !== undefined && { vsockPath: parseNullable(o.vsockPath) }),
   };
 }

@@ -32,6 +32,8 @@ const VM_FIELDS: readonly OptionSpec[] = [
   { flags: '--weight <n>', description: 'share within its priority class, 1 to 10000' },
   { flags: '--vgpus <n>', description: 'number of vGPUs the guest sees, 1 to 16' },
   { flags: '--pci-bus-id <id|none>', description: 'PCI bus id the guest sees, e.g. 0000:65:00.0' },
+  { flags: '--vsock-cid <cid|none>', description: "guest CID whose vsock connections (vsock: listeners) are this VM's, without a token" },
+  { flags: '--vsock-path <path|none>', description: "hybrid vsock socket (the PATH of a vsock-uds: listener) whose connections are this VM's, without a token" },
   { flags: '--notes <text>', description: 'free text for operators' },
   {
     flags: '--max-hold <duration|off|default>',

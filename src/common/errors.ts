@@ -73,6 +73,11 @@ export const ERRORS = {
     hint: "choose another name, change it with 'vgpu-admin vm set {name} ...', or remove it first with 'vgpu-admin vm rm {name}'",
     exit: EXIT.conflict,
   },
+  VGPU_ERR_CHANNEL_IN_USE: {
+    message: '{channel} is already bound to VM "{vm}"',
+    hint: "unbind it first with 'vgpu-admin vm set {vm} --vsock-cid none --vsock-path none', or bind another channel",
+    exit: EXIT.conflict,
+  },
   VGPU_ERR_POOL_IN_USE: {
     message: 'pool "{name}" is used by {count} VM(s): {vms}',
     hint: "move them to another pool first with 'vgpu-admin vm set NAME --pool OTHER'",

@@ -15,6 +15,8 @@ import { decodeStatusRequest, encodeStatusReply, type StatusReply } from '../pro
 import { sessionLogger } from '../common/log.js';
 import type { Vm } from '../store/index.js';
 import { welcomeExt, welcomeMinor, type Placement } from './identity.js';
+import { channelLabel, type Channel } from './listen.js';
+import type { Admission } from './admission.js';
 
 /** The protocol minor that brought STATUS / STATUS_REPLY. */
 const STATUS_MINOR = 2;
@@ -22,8 +24,8 @@ const STATUS_MINOR = 2;
 export interface ConnectionDeps {
   log: Logger;
   handshakeTimeoutMs: number;
-  /** Resolves a token to a VM; `local` says whether the connection came over a Unix socket. */
-  authenticate(token: string, local: boolean): Vm | undefined;
+  /** Who the guest is, from its token and the channel it came over (admission.ts). */
+  authenticate(token: string, channel: Channel): Admission;
   place(vm: Vm): Placement;
   driverVersion: number;
   softgpu: boolean;
@@ -57,8 +59,8 @@ export interface GuestSession {
   /** The protocol minor of the WELCOME: the lower of the host's and the guest's. */
   minor: number;
   state: 'discovery' | 'attaching' | 'attached' | 'ended';
-  /** Admitted by a VM token (not as a Unix-socket guest of the default VM): ends when the token
-   * is replaced. */
+  /** Admitted by a VM token (not as a Unix-socket guest of the default VM, nor by its vsock
+   * channel's binding): ends when the token is replaced. */
   byToken: boolean;
   /** Why the session must end, once its VM was removed or its token replaced while it attached. */
   revoked?: string;
@@ -70,9 +72,9 @@ export interface GuestSession {
 /** The session's VM or token went away since its handshake. */
 class Revoked extends Error {}
 
-export function handleConnection(socket: Socket, local: boolean, deps: ConnectionDeps): void {
+export function handleConnection(socket: Socket, channel: Channel, deps: ConnectionDeps): void {
   const parser = new FrameParser();
-  const peer = local ? 'unix' : `${socket.remoteAddress}:${socket.remotePort}`;
+  const peer = channelLabel(channel);
   let log = deps.log.child({ peer });
   let session: GuestSession | undefined;
   let token = '';
@@ -110,11 +112,12 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
       return;
     }
     token = h.token;
-    const vm = deps.authenticate(h.token, local);
-    if (!vm) {
-      drop(WireStatus.AUTH, h.token === '' ? 'no VM token given (set VGPU_TOKEN)' : 'unknown VM token');
+    const admission = deps.authenticate(h.token, channel);
+    if ('refused' in admission) {
+      drop(WireStatus.AUTH, admission.refused);
       return;
     }
+    const vm = admission.vm;
     const placement = deps.place(vm);
     if (placement.devices.length === 0) {
       drop(WireStatus.ADMISSION, placement.refused ?? `VM ${vm.name}: its pool has no GPU`);
@@ -126,7 +129,7 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
     const minor = welcomeMinor(PROTO_MINOR, h.minor);
     session = {
       id, vm, pid: h.pid, hostname: h.hostname, program: h.program, placement, minor,
-      state: 'discovery', startedAt: new Date(), log, byToken: h.token !== '',
+      state: 'discovery', startedAt: new Date(), log, byToken: admission.by === 'token',
     };
     clearTimeout(timer);
     socket.write(encodeFrame(FrameType.WELCOME, 0, f.id, 0, encodeWelcome({
@@ -148,11 +151,13 @@ export function handleConnection(socket: Socket, local: boolean, deps: Connectio
     });
   }
 
-  /** The token (or the default VM) still admits this session to its VM. Checked again before
-   * anything is given on its strength, for a store changed by someone the mediator did not hear. */
+  /** The token (or the channel's binding, or the default VM) still admits this session to its
+   * VM. Checked again before anything is given on its strength, for a store changed by someone the
+   * mediator did not hear. */
   function stillAdmitted(s: GuestSession): void {
-    if (deps.authenticate(token, local)?.name === s.vm.name) return;
-    throw new Revoked(`VM ${s.vm.name}: ${token === '' ? 'the default VM was removed' : 'the VM token is no longer valid'}`);
+    const now = deps.authenticate(token, channel);
+    if ('vm' in now && now.vm.name === s.vm.name) return;
+    throw new Revoked(`VM ${s.vm.name}: ${s.byToken ? 'the VM token is no longer valid' : token === '' && channel.kind === 'unix' ? 'the default VM was removed' : 'its vsock binding changed'}`);
   }
 
   function onAttach(f: Frame, trailing: boolean): void {

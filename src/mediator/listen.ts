@@ -1,12 +1,55 @@
-// Listener addresses: `unix:PATH` or `tcp:HOST:PORT` (docs/operations.md).
+// Listener addresses (docs/operations.md, docs/virtual-machines.md): `unix:PATH`,
+// `tcp:HOST:PORT`, `vsock-uds:PATH[:PORT]` (hybrid vsock: the guest's port P arrives on the Unix
+// socket PATH_P, the convention of Firecracker, Cloud Hypervisor and vhost-device-vsock) and
+// `vsock:PORT` (AF_VSOCK, through a native helper: vsock-listen.ts).
 
 import { existsSync, unlinkSync, chmodSync } from 'node:fs';
 import net from 'node:net';
+import { posix } from 'node:path';
+
+import { listenVsock } from './vsock-listen.js';
 
 /** Silence on a guest's TCP connection after which the host probes whether the guest is there. */
 const KEEPALIVE_IDLE_MS = 30_000;
 
-export type ListenAddr = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+/** The vsock port guests connect to when an address names none (vsock-uds:PATH, and the guest
+ * library's documentation); any port works as long as both ends agree. */
+export const DEFAULT_VSOCK_PORT = 9999;
+/** The longest Unix socket path Linux takes (sun_path holds 108 bytes with the NUL). */
+const UNIX_PATH_MAX = 107;
+
+export type ListenAddr =
+  | { kind: 'unix'; path: string }
+  | { kind: 'tcp'; host: string; port: number }
+  /** `path` is the VM's hybrid vsock path (what `vm set --vsock-path` binds); the mediator
+   * listens on `${path}_${port}`. */
+  | { kind: 'vsock-uds'; path: string; port: number }
+  | { kind: 'vsock'; port: number };
+
+/** Which channel a guest connection came over: what the mediator knows of it before the HELLO. */
+export type Channel =
+  | { kind: 'unix' }
+  | { kind: 'tcp'; peer: string }
+  | { kind: 'vsock-uds'; path: string }
+  | { kind: 'vsock'; cid: number };
+
+export function channelLabel(c: Channel): string {
+  switch (c.kind) {
+    case 'unix': return 'unix';
+    case 'tcp': return c.peer;
+    case 'vsock-uds': return `vsock-uds:${c.path}`;
+    case 'vsock': return `vsock CID ${c.cid}`;
+  }
+}
+
+const FORMS = 'unix:PATH, tcp:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT';
+
+/** A vsock port: 1 to 2^32-2 (0xFFFFFFFF is VMADDR_PORT_ANY). */
+function vsockPort(s: string, text: string): number {
+  const port = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 1 && port <= 0xfffffffe)) throw new Error(`--listen ${s}: vsock port must be a whole number from 1 to 4294967294, not "${text}"`);
+  return port;
+}
 
 export function parseListen(s: string): ListenAddr {
   if (s.startsWith('unix:')) {
@@ -14,17 +57,45 @@ export function parseListen(s: string): ListenAddr {
     if (path === '') throw new Error(`--listen ${s}: empty socket path`);
     return { kind: 'unix', path };
   }
+  if (s.startsWith('vsock-uds:')) {
+    // A trailing ":DIGITS" is the port; socket paths with such a tail need it spelled out.
+    const m = /^(.*?)(?::(\d+))?$/.exec(s.slice(10))!;
+    const path = m[1] ?? '';
+    const port = m[2] === undefined ? DEFAULT_VSOCK_PORT : vsockPort(s, m[2]);
+    if (!path.startsWith('/')) throw new Error(`--listen ${s}: the hybrid vsock path must be absolute (the VM's uds_path)`);
+    const norm = posix.normalize(path);
+    if (norm.endsWith('/')) throw new Error(`--listen ${s}: the hybrid vsock path names a folder, not a socket`);
+    if (`${norm}_${port}`.length > UNIX_PATH_MAX) throw new Error(`--listen ${s}: ${norm}_${port} is longer than a Unix socket path may be (${UNIX_PATH_MAX})`);
+    return { kind: 'vsock-uds', path: norm, port };
+  }
+  if (s.startsWith('vsock:')) {
+    const rest = s.slice(6);
+    if (rest.includes(':')) throw new Error(`--listen ${s}: an AF_VSOCK listener takes only a port (vsock:PORT); it accepts every guest CID, which 'vgpu-admin vm set --vsock-cid' binds`);
+    return { kind: 'vsock', port: vsockPort(s, rest) };
+  }
   const m = /^tcp:(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s);
   if (m) {
     const port = Number(m[2]);
     if (port > 65535) throw new Error(`--listen ${s}: port out of range`);
     return { kind: 'tcp', host: m[1]!.replace(/^\[|\]$/g, ''), port };
   }
-  throw new Error(`--listen ${s}: expected unix:PATH or tcp:HOST:PORT`);
+  throw new Error(`--listen ${s}: expected ${FORMS}`);
 }
 
 export function formatListen(a: ListenAddr): string {
-  return a.kind === 'unix' ? `unix:${a.path}` : `tcp:${a.host}:${a.port}`;
+  switch (a.kind) {
+    case 'unix': return `unix:${a.path}`;
+    case 'tcp': return `tcp:${a.host}:${a.port}`;
+    case 'vsock-uds': return `vsock-uds:${a.path}:${a.port}`;
+    case 'vsock': return `vsock:${a.port}`;
+  }
+}
+
+/** The Unix socket file a listener creates, if any (removed when the mediator stops). */
+export function socketFile(a: ListenAddr): string | undefined {
+  if (a.kind === 'unix') return a.path;
+  if (a.kind === 'vsock-uds') return `${a.path}_${a.port}`;
+  return undefined;
 }
 
 /** Is something already answering on this Unix socket? A stale file from a crash is not. */
@@ -40,17 +111,28 @@ function unixInUse(path: string): Promise<boolean> {
 }
 
 /** `onError` hears what the listening socket reports once it listens (accept failing for want of
- * descriptors, for one): unheard, such an error would end the mediator. */
-export async function listen(a: ListenAddr, onConn: (s: net.Socket, local: boolean) => void, onError: (e: Error) => void): Promise<net.Server> {
-  if (a.kind === 'unix' && existsSync(a.path)) {
-    if (await unixInUse(a.path)) throw new Error(`${a.path}: another mediator is already listening there`);
-    unlinkSync(a.path);
+ * descriptors, for one): unheard, such an error would end the mediator. This process never opens
+ * AF_VSOCK: a vsock: listener is the helper's (vsock-listen.ts), handing connections to a private
+ * socket in `stateDir`. */
+export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Channel) => void, onError: (e: Error) => void,
+  stateDir: string): Promise<net.Server> {
+  if (a.kind === 'vsock') return listenVsock(a.port, stateDir, onConn, onError);
+  const file = socketFile(a);
+  if (file !== undefined && existsSync(file)) {
+    if (await unixInUse(file)) throw new Error(`${file}: another mediator is already listening there`);
+    unlinkSync(file);
   }
+  // The channel is known before the guest says anything: a hybrid vsock socket is one VM's (its
+  // hypervisor's vsock device delivers there), which is what lets its binding stand in for a token.
+  const channel = (s: net.Socket): Channel =>
+    a.kind === 'unix' ? { kind: 'unix' }
+      : a.kind === 'vsock-uds' ? { kind: 'vsock-uds', path: a.path }
+        : { kind: 'tcp', peer: `${s.remoteAddress}:${s.remotePort}` };
   // Keepalive probes find guests whose machine or network went away without a word: their
   // sessions (and the executors and memory behind them) end instead of waiting for a guest that
   // is gone. The option stays with the socket when an executor takes it over.
   const server = net.createServer({ noDelay: true, keepAlive: a.kind === 'tcp', keepAliveInitialDelay: KEEPALIVE_IDLE_MS },
-    (s) => onConn(s, a.kind === 'unix'));
+    (s) => onConn(s, channel(s)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const listening = (): void => {
@@ -58,15 +140,17 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, local: boole
       server.on('error', onError);
       resolve();
     };
-    if (a.kind === 'unix') server.listen(a.path, listening);
-    else server.listen(a.port, a.host, listening);
+    if (file !== undefined) server.listen(file, listening);
+    else if (a.kind === 'tcp') server.listen(a.port, a.host, listening);
   });
-  if (a.kind === 'unix') chmodSync(a.path, 0o660);
+  // The hypervisor's vsock backend (or Firecracker) connects to the hybrid socket; it usually runs
+  // as the same user or group as the mediator.
+  if (file !== undefined) chmodSync(file, 0o660);
   return server;
 }
 
 export function boundAddress(server: net.Server, a: ListenAddr): ListenAddr {
-  if (a.kind === 'unix') return a;
+  if (a.kind !== 'tcp') return a;
   const addr = server.address();
   return typeof addr === 'object' && addr ? { kind: 'tcp', host: a.host, port: addr.port } : a;
 }

@@ -63,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('vgpu-mediator')
     .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
     .option('--state-dir <dir>', 'state directory (configuration database)', process.env.VGPU_STATE_DIR ?? join(homedir(), '.local/state/vgpu'))
-    .option('--listen <addr>', 'unix:PATH or tcp:HOST:PORT (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--listen <addr>', 'unix:PATH, tcp:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT (repeatable; docs/virtual-machines.md)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .addOption(new Option('--backend <kind>', 'GPU backend').choices(['auto', 'cuda', 'softgpu']).default('auto'))
     .option('--default-vm <name>', 'VM for token-less connections on Unix sockets (created if missing)')
     .option('--spare-executors <n>', 'executors kept started ahead of time', '1')

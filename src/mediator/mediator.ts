@@ -28,7 +28,8 @@ import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
 import { placeVm, type Placement } from './identity.js';
-import { boundAddress, formatListen, listen, type ListenAddr } from './listen.js';
+import { boundAddress, formatListen, listen, socketFile, type Channel, type ListenAddr } from './listen.js';
+import { authenticateGuest, type Admission } from './admission.js';
 import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
 import { StoreOps, type LiveControl } from '../admin/ops.js';
@@ -228,8 +229,8 @@ export class Mediator implements LiveControl, MetricsSource {
     this.flushTimer = setInterval(() => this.flushUsage(), this.opts.usageFlushMs ?? 5000);
     this.flushTimer.unref();
     for (const addr of this.opts.listen) {
-      const server = await listen(addr, (s, local) => this.onConnection(s, local),
-        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'));
+      const server = await listen(addr, (s, channel) => this.onConnection(s, channel),
+        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir);
       this.servers.push({ server, addr });
     }
     if (this.opts.http) await this.startAdmin(this.opts.http);
@@ -263,20 +264,12 @@ export class Mediator implements LiveControl, MetricsSource {
     writeAdminInfo(this.opts.stateDir, { url: this.admin.url, ...this.owner() });
   }
 
-  private authenticate(token: string, local: boolean): Vm | undefined {
-    if (token === '') {
-      if (!local || !this.opts.defaultVm) return undefined;
-      try {
-        return this.store.getVm(this.opts.defaultVm);
-      } catch {
-        return undefined; // the operator removed the default VM
-      }
-    }
-    return this.store.findVmByToken(token) ?? undefined;
+  private authenticate(token: string, channel: Channel): Admission {
+    return authenticateGuest(this.store, token, channel, this.opts.defaultVm);
   }
 
-  private onConnection(socket: net.Socket, local: boolean): void {
-    handleConnection(socket, local, {
+  private onConnection(socket: net.Socket, channel: Channel): void {
+    handleConnection(socket, channel, {
       log: this.opts.log,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs ?? 10_000,
       authenticate: (t, l) => this.authenticate(t, l),
@@ -786,9 +779,10 @@ export class Mediator implements LiveControl, MetricsSource {
     await this.pool?.close(leaveSessions);
     if (this.store) this.flushUsage();
     for (const { addr } of this.servers) {
-      if (addr.kind === 'unix' && existsSync(addr.path)) {
+      const file = socketFile(addr);
+      if (file !== undefined && existsSync(file)) {
         try {
-          unlinkSync(addr.path);
+          unlinkSync(file);
         } catch {
           /* already gone */
         }

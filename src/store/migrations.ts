@@ -106,8 +106,23 @@ const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE vms ADD COLUMN max_hold_ms INTEGER CHECK (max_hold_ms IS NULL OR max_hold_ms >= 0);
     `,
   },
+  // Self-contained (it only adds columns and indexes), so that it can take another number when
+  // branches that add migrations meet.
   {
     version: 4,
+    name: 'vsock channel binding',
+    sql: `
+      -- The vsock channel a VM's guests arrive on (docs/virtual-machines.md): its guest CID on an
+      -- AF_VSOCK listener, or the hybrid socket path (a vsock-uds: listener's PATH). A guest on a
+      -- bound channel is that VM without a token. One channel belongs to at most one VM.
+      ALTER TABLE vms ADD COLUMN vsock_cid INTEGER CHECK (vsock_cid IS NULL OR vsock_cid BETWEEN 3 AND 4294967294);
+      ALTER TABLE vms ADD COLUMN vsock_path TEXT CHECK (vsock_path IS NULL OR substr(vsock_path, 1, 1) = '/');
+      CREATE UNIQUE INDEX vms_vsock_cid ON vms(vsock_cid) WHERE vsock_cid IS NOT NULL;
+      CREATE UNIQUE INDEX vms_vsock_path ON vms(vsock_path) WHERE vsock_path IS NOT NULL;
+    `,
+  },
+  {
+    version: 5,
     name: 'session id counter',
     sql: `
       -- Counters that must never go back, whatever mediator runs: 'session' is the highest session

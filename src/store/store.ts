@@ -17,6 +17,7 @@ import {
   poolPatchSchema,
   checkName,
   normalisePciBusId,
+  normaliseVsockPath,
   toMaxHoldMs,
   toMemoryQuota,
   validate,
@@ -61,15 +62,15 @@ const gpuSchema = z.strictObject({
 /** What changed between two VMs, for the audit log. */
 function diff(before: Vm, after: Vm): Record<string, { from: unknown; to: unknown }> {
   const out: Record<string, { from: unknown; to: unknown }> = {};
-  for (const k of ['pool', 'priority', 'weight', 'memoryQuota', 'vgpus', 'pciBusId', 'notes', 'maxHoldMs'] as const) {
+  for (const k of ['pool', 'priority', 'weight', 'memoryQuota', 'vgpus', 'pciBusId', 'notes', 'maxHoldMs', 'vsockCid', 'vsockPath'] as const) {
     if (before[k] !== after[k]) out[k] = { from: before[k], to: after[k] };
   }
   return out;
 }
 
 function config(vm: Vm): Record<string, unknown> {
-  const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs } = vm;
-  return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs };
+  const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath } = vm;
+  return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath };
 }
 
 /** One spelling of GPU UUIDs ("GPU-" then lower-case hex), without duplicates, in order. */
@@ -146,9 +147,11 @@ export class Store {
     const memoryQuota = toMemoryQuota(v.memoryQuota ?? null);
     const pciBusId = normalisePciBusId(v.pciBusId ?? null);
     const maxHoldMs = toMaxHoldMs(v.maxHoldMs ?? null);
+    const vsockPath = normaliseVsockPath(v.vsockPath ?? null);
     const token = newToken();
     return this.tx(() => {
       const pool = this.pools.require(v.pool ?? DEFAULT_POOL);
+      this.requireChannelFree(v.name, v.vsockCid ?? null, vsockPath);
       const values: VmValues = {
         poolId: pool.id,
         priority: v.priority ?? 'medium',
@@ -158,6 +161,8 @@ export class Store {
         pciBusId,
         notes: v.notes ?? '',
         maxHoldMs,
+        vsockCid: v.vsockCid ?? null,
+        vsockPath,
       };
       const now = this.now();
       if (!this.vms.insert(v.name, hashToken(token), values, now)) {
@@ -182,7 +187,7 @@ export class Store {
       const now = this.now();
       const values: VmValues = {
         poolId: pool.id, priority: 'medium', weight: WEIGHT_DEFAULT, memoryQuota: null, vgpus: 1, pciBusId: null, notes: '',
-        maxHoldMs: null,
+        maxHoldMs: null, vsockCid: null, vsockPath: null,
       };
       if (!this.vms.insert(name, hashToken(token), values, now)) throw new InternalError(`VM ${name} appeared inside a transaction`);
       const vm = this.requireVm(name);
@@ -212,8 +217,10 @@ export class Store {
     const memoryQuota = p.memoryQuota === undefined ? undefined : toMemoryQuota(p.memoryQuota);
     const pciBusId = p.pciBusId === undefined ? undefined : normalisePciBusId(p.pciBusId);
     const maxHoldMs = p.maxHoldMs === undefined ? undefined : toMaxHoldMs(p.maxHoldMs);
+    const vsockPath = p.vsockPath === undefined ? undefined : normaliseVsockPath(p.vsockPath);
     return this.tx(() => {
       const before = this.requireVm(name);
+      this.requireChannelFree(name, p.vsockCid ?? null, vsockPath ?? null);
       const values: VmValues = {
         poolId: p.pool === undefined ? this.vms.poolId(before.id) : this.pools.require(p.pool).id,
         priority: p.priority ?? before.priority,
@@ -223,6 +230,8 @@ export class Store {
         pciBusId: pciBusId === undefined ? before.pciBusId : pciBusId,
         notes: p.notes ?? before.notes,
         maxHoldMs: maxHoldMs === undefined ? before.maxHoldMs : maxHoldMs,
+        vsockCid: p.vsockCid === undefined ? before.vsockCid : p.vsockCid,
+        vsockPath: vsockPath === undefined ? before.vsockPath : vsockPath,
       };
       const now = this.now();
       this.vms.update(before.id, values, now);
@@ -233,6 +242,24 @@ export class Store {
       }
       return after;
     });
+  }
+
+  /** A vsock channel is one VM's: binding it to a second would let either claim the other. */
+  private requireChannelFree(name: string, cid: number | null, path: string | null): void {
+    const byCid = cid === null ? null : this.vms.findByVsockCid(cid);
+    if (byCid && byCid.name !== name) throw new VgpuError('VGPU_ERR_CHANNEL_IN_USE', { channel: `vsock CID ${cid}`, vm: byCid.name });
+    const byPath = path === null ? null : this.vms.findByVsockPath(path);
+    if (byPath && byPath.name !== name) throw new VgpuError('VGPU_ERR_CHANNEL_IN_USE', { channel: `vsock path ${path}`, vm: byPath.name });
+  }
+
+  /** The VM bound to a guest CID (AF_VSOCK listeners), or null. */
+  findVmByVsockCid(cid: number): Vm | null {
+    return this.read(() => this.vms.findByVsockCid(cid));
+  }
+
+  /** The VM bound to a hybrid vsock path (vsock-uds: listeners), or null. */
+  findVmByVsockPath(path: string): Vm | null {
+    return this.read(() => this.vms.findByVsockPath(path));
   }
 
   /** Removes the VM and its usage totals; returns what it was. */

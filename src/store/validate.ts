@@ -1,6 +1,7 @@
 // Validation of everything that enters the store. Callers (CLI, HTTP API, mediator) may hand in
 // anything; here it becomes typed, normalised values or a VgpuError naming the field and the fix.
 
+import { posix } from 'node:path';
 import { z } from 'zod';
 import { durationMs } from '../common/duration.js';
 import { VgpuError } from '../common/errors.js';
@@ -39,6 +40,21 @@ const vgpusSchema = z
   .max(VGPUS_MAX, `must be at most ${VGPUS_MAX}`);
 const pciSchema = z.string({ error: 'must be a string' }).regex(PCI_RE, 'must look like 0000:65:00.0 (domain:bus:device.function, hex)');
 const notesSchema = z.string({ error: 'must be a string' }).max(NOTES_MAX, `must be at most ${NOTES_MAX} characters`);
+// Guest CIDs: 0 (hypervisor), 1 (loopback) and 2 (host) are never a guest's; 0xFFFFFFFF is
+// VMADDR_CID_ANY.
+export const VSOCK_CID_MIN = 3;
+export const VSOCK_CID_MAX = 0xfffffffe;
+const vsockCidSchema = z
+  .number({ error: `must be a whole number from ${VSOCK_CID_MIN} to ${VSOCK_CID_MAX}` })
+  .int(`must be a whole number from ${VSOCK_CID_MIN} to ${VSOCK_CID_MAX}`)
+  .min(VSOCK_CID_MIN, `must be at least ${VSOCK_CID_MIN} (0, 1 and 2 are not guest CIDs)`)
+  .max(VSOCK_CID_MAX, `must be at most ${VSOCK_CID_MAX}`);
+/** Room left in a Unix socket path (107 bytes) for the "_PORT" the hybrid convention appends. */
+export const VSOCK_PATH_MAX = 96;
+const vsockPathSchema = z
+  .string({ error: 'must be a string' })
+  .max(VSOCK_PATH_MAX, `must be at most ${VSOCK_PATH_MAX} characters (a Unix socket path with "_PORT" appended)`)
+  .regex(/^\/[^\0]*[^/\0]$/, 'must be an absolute path to a socket, not a folder (e.g. /run/vgpu/vm1.vsock)');
 const sizeInput = z.union([z.number(), z.string()], { error: 'must be a size in bytes or a string like 2G' });
 const holdInput = z.union([z.number(), z.string()], { error: 'must be milliseconds, a duration like 5s, or off' });
 
@@ -53,6 +69,10 @@ export const addVmSchema = z.strictObject({
   notes: notesSchema.optional(),
   maxHoldMs: holdInput.nullable().optional()
     .describe('how long one call may hold the GPU while others wait: ms, or a duration like "5s"; 0 or "off" for no limit; null for the mediator\'s default'),
+  vsockCid: vsockCidSchema.nullable().optional()
+    .describe('guest CID whose AF_VSOCK connections (vsock: listeners) are this VM\'s, without a token; null for none'),
+  vsockPath: vsockPathSchema.nullable().optional()
+    .describe('hybrid vsock socket path (the PATH of a vsock-uds: listener) whose connections are this VM\'s, without a token; null for none'),
 });
 export type AddVmInput = z.input<typeof addVmSchema>;
 
@@ -133,6 +153,12 @@ export function toMaxHoldMs(v: number | string | null): number | null {
     throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'maxHoldMs', detail: `must be ${range}, not ${text}` });
   }
   return ms;
+}
+
+/** The hybrid vsock path in one spelling ("/run//a/./b" is "/run/a/b"), so that the path a
+ * listener was given and the path a VM is bound to compare equal. */
+export function normaliseVsockPath(v: string | null): string | null {
+  return v === null ? null : posix.normalize(v);
 }
 
 /** The PCI bus id in one spelling, "0000:65:00.0" (sysfs style), so equal ids compare equal. */

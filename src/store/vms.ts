@@ -20,6 +20,10 @@ export interface Vm {
   /** Longest one call may hold a GPU while others wait, in ms; 0 for no limit, null for the
    * mediator's default. */
   maxHoldMs: number | null;
+  /** Guest CID whose AF_VSOCK connections are this VM's (no token needed); null for none. */
+  vsockCid: number | null;
+  /** Hybrid vsock socket path (a vsock-uds: listener's PATH) whose connections are this VM's. */
+  vsockPath: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -34,6 +38,8 @@ export interface VmValues {
   pciBusId: string | null;
   notes: string;
   maxHoldMs: number | null;
+  vsockCid: number | null;
+  vsockPath: string | null;
 }
 
 interface VmRow {
@@ -48,12 +54,14 @@ interface VmRow {
   pci_bus_id: string | null;
   notes: string;
   max_hold_ms: number | null;
+  vsock_cid: number | null;
+  vsock_path: string | null;
   created_at: string;
   updated_at: string;
 }
 
 const SELECT = `SELECT v.id, v.name, v.pool_id, p.name AS pool_name, v.priority, v.weight, v.memory_quota,
-  v.vgpus, v.pci_bus_id, v.notes, v.max_hold_ms, v.created_at, v.updated_at FROM vms v JOIN pools p ON p.id = v.pool_id`;
+  v.vgpus, v.pci_bus_id, v.notes, v.max_hold_ms, v.vsock_cid, v.vsock_path, v.created_at, v.updated_at FROM vms v JOIN pools p ON p.id = v.pool_id`;
 
 function toVm(r: VmRow): Vm {
   return {
@@ -67,6 +75,8 @@ function toVm(r: VmRow): Vm {
     pciBusId: r.pci_bus_id,
     notes: r.notes,
     maxHoldMs: r.max_hold_ms,
+    vsockCid: r.vsock_cid,
+    vsockPath: r.vsock_path,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -82,6 +92,8 @@ export class VmTable {
   private readonly updateHash: Statement;
   private readonly deleteRow: Statement;
   private readonly poolIdOf: Statement;
+  private readonly byCid: Statement;
+  private readonly byPath: Statement;
 
   constructor(db: Database) {
     this.byName = db.prepare(`${SELECT} WHERE v.name = ?`);
@@ -89,24 +101,39 @@ export class VmTable {
     this.all = db.prepare(`${SELECT} ORDER BY v.name`);
     this.hashes = db.prepare('SELECT id, token_hash FROM vms');
     this.insertRow = db.prepare(`INSERT INTO vms (name, token_hash, pool_id, priority, weight, memory_quota, vgpus,
-      pci_bus_id, notes, max_hold_ms, created_at, updated_at) VALUES (@name, @tokenHash, @poolId, @priority, @weight,
-      @memoryQuota, @vgpus, @pciBusId, @notes, @maxHoldMs, @now, @now) ON CONFLICT (name) DO NOTHING`);
+      pci_bus_id, notes, max_hold_ms, vsock_cid, vsock_path, created_at, updated_at) VALUES (@name, @tokenHash, @poolId,
+      @priority, @weight, @memoryQuota, @vgpus, @pciBusId, @notes, @maxHoldMs, @vsockCid, @vsockPath, @now, @now) ON CONFLICT (name) DO NOTHING`);
     this.updateRow = db.prepare(`UPDATE vms SET pool_id = @poolId, priority = @priority, weight = @weight,
       memory_quota = @memoryQuota, vgpus = @vgpus, pci_bus_id = @pciBusId, notes = @notes, max_hold_ms = @maxHoldMs,
-      updated_at = @now WHERE id = @id`);
+      vsock_cid = @vsockCid, vsock_path = @vsockPath, updated_at = @now WHERE id = @id`);
     this.updateHash = db.prepare('UPDATE vms SET token_hash = ?, updated_at = ? WHERE id = ?');
     this.deleteRow = db.prepare('DELETE FROM vms WHERE id = ?');
     this.poolIdOf = db.prepare('SELECT pool_id FROM vms WHERE id = ?').pluck();
+    this.byCid = db.prepare(`${SELECT} WHERE v.vsock_cid = ?`);
+    this.byPath = db.prepare(`${SELECT} WHERE v.vsock_path = ?`);
+  }
+
+  private one(st: Statement, key: string | number): Vm | null {
+    const r = st.get(key) as VmRow | undefined;
+    return r ? toVm(r) : null;
   }
 
   find(name: string): Vm | null {
-    const r = this.byName.get(name) as VmRow | undefined;
-    return r ? toVm(r) : null;
+    return this.one(this.byName, name);
   }
 
   findById(id: number): Vm | null {
-    const r = this.byId.get(id) as VmRow | undefined;
-    return r ? toVm(r) : null;
+    return this.one(this.byId, id);
+  }
+
+  /** The VM bound to this guest CID, or null. */
+  findByVsockCid(cid: number): Vm | null {
+    return this.one(this.byCid, cid);
+  }
+
+  /** The VM bound to this hybrid vsock socket path, or null. */
+  findByVsockPath(path: string): Vm | null {
+    return this.one(this.byPath, path);
   }
 
   list(): Vm[] {

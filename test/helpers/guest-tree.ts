@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 
 import { cacheDir } from './cache.js';
 import { GUEST_LIB_DIR, ROOT } from './paths.js';
-import { runCollect, type ProcessRun } from './spawn.js';
+import { startCollect, type CollectingProcess, type ProcessRun } from './spawn.js';
 
 export const SUITE = 'sid';
 export const PACKAGES: readonly string[] = ['llama.cpp', 'libggml0-backend-cuda', 'nvidia-smi'];
@@ -109,6 +109,12 @@ exec chroot "$root" "$@"
 
 /** Runs argv inside the tree on vgpu's libcuda.so.1 (and libnvidia-ml.so.1), talking to `server`. */
 export function runInTree(root: string, argv: string[], opts: TreeRunOptions): Promise<TreeRun> {
+  return startInTree(root, argv, opts).done;
+}
+
+/** As runInTree, with the running process at hand (for servers the test talks to and then ends).
+ * unshare, sh and chroot each exec the next, so the child is the program itself. */
+export function startInTree(root: string, argv: string[], opts: TreeRunOptions): CollectingProcess {
   const binds: TreeBind[] = [{ host: GUEST_LIB_DIR, guest: TREE_GUEST_LIB }, ...(opts.binds ?? [])];
   if (opts.server.startsWith('unix:')) {
     const dir = dirname(opts.server.slice(5));
@@ -130,7 +136,7 @@ export function runInTree(root: string, argv: string[], opts: TreeRunOptions): P
   const args = ['-m', '--propagation', 'private', 'sh', '-c', SHELL_SETUP, 'sh', root,
     ...binds.flatMap((b) => [b.host, b.guest]), '--', '/usr/bin/env', '-i', ...envArgs, ...argv];
   const timeoutMs = opts.timeoutMs ?? 120_000;
-  return runCollect('unshare', args, process.env, timeoutMs, `${argv.join(' ')} in the guest tree`);
+  return startCollect('unshare', args, process.env, timeoutMs, `${argv.join(' ')} in the guest tree`);
 }
 
 /** The tree's folder holding NVIDIA's CUDA 12 user-space libraries (libcudart.so.12, libcublas.so.12). */

@@ -40,6 +40,8 @@ export interface StartOptions {
   backend?: 'softgpu' | 'cuda';
   /** More mediator options. */
   args?: string[];
+  /** A program (and its arguments) the mediator is started under, e.g. the VM tests' vsock guard. */
+  wrap?: string[];
 }
 
 export async function startMediator(opts: StartOptions = {}): Promise<RunningMediator> {
@@ -49,7 +51,8 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
     '--spare-executors', String(opts.spareExecutors ?? 1)];
   if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
   args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'), ...(opts.args ?? []));
-  const proc = spawn(join(BIN, 'vgpu-mediator'), args, {
+  const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), join(BIN, 'vgpu-mediator'), ...args];
+  const proc = spawn(cmd!, cmdArgs, {
     // No grace time at stop unless a test asks for one: stop() ends the sessions left at once.
     env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', VGPU_SHUTDOWN_GRACE: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -17,6 +17,39 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/vm_sockets.h>
+
+#define ADDR_FORMS "unix:PATH, tcp:HOST:PORT, vsock:PORT or vsock:CID:PORT"
+
+/* A decimal number of at most 10 digits that fits 32 bits, ending at `end` (exclusive). */
+static int parse_u32(const char *s, const char *end, uint32_t *out) {
+  if (s == end || end - s > 10) return -1;
+  uint64_t v = 0;
+  for (const char *q = s; q < end; q++) {
+    if (*q < '0' || *q > '9') return -1;
+    v = v * 10 + (uint64_t)(*q - '0');
+  }
+  if (v > 0xffffffffu) return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
+
+/* "PORT" or "CID:PORT" after "vsock:". VMADDR_PORT_ANY / VMADDR_CID_ANY (-1U) are not addresses
+ * one can connect to; a port or CID of 0 is a mistake more often than meant (CID 0 is the
+ * hypervisor). */
+static int parse_vsock(const char *p, vg_addr *a) {
+  const char *colon = strchr(p, ':');
+  const char *end = p + strlen(p);
+  a->cid = VG_VSOCK_CID_HOST;
+  if (colon) {
+    if (strchr(colon + 1, ':') || parse_u32(p, colon, &a->cid)) return -1;
+    p = colon + 1;
+  }
+  if (parse_u32(p, end, &a->vport)) return -1;
+  if (a->vport == 0 || a->vport == 0xffffffffu || a->cid == 0 || a->cid == 0xffffffffu) return -1;
+  a->is_vsock = 1;
+  return 0;
+}
 
 int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap) {
   memset(a, 0, sizeof *a);
@@ -56,8 +89,12 @@ int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap) {
     memcpy(a->port, colon + 1, pl + 1);
     return 0;
   }
+  if (!strncmp(spec, "vsock:", 6)) {
+    if (parse_vsock(spec + 6, a) == 0) return 0;
+    memset(a, 0, sizeof *a);
+  }
 bad:
-  snprintf(err, errcap, "bad server address '%s' (expected unix:PATH or tcp:HOST:PORT)", spec);
+  snprintf(err, errcap, "bad server address '%s' (expected " ADDR_FORMS ")", spec);
   return -1;
 }
 
@@ -144,6 +181,19 @@ int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errca
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (a->path[0] != '@'));
     fd = connect_one(AF_UNIX, SOCK_STREAM, (struct sockaddr *)&sun, len, deadline_ns, &e);
     if (fd < 0) snprintf(err, errcap, "cannot connect to unix:%s: %s", a->path, strerror(e));
+    return fd;
+  }
+  if (a->is_vsock) {
+    /* Inside a VM: the hypervisor's vsock device (virtio-vsock, vhost-user-vsock, Firecracker's
+     * hybrid vsock) carries it to the host. No keepalive options exist for vsock; the transport
+     * resets the connection when the VM's device or the host side goes away. */
+    struct sockaddr_vm svm;
+    memset(&svm, 0, sizeof svm);
+    svm.svm_family = AF_VSOCK;
+    svm.svm_cid = a->cid;
+    svm.svm_port = a->vport;
+    fd = connect_one(AF_VSOCK, SOCK_STREAM, (struct sockaddr *)&svm, sizeof svm, deadline_ns, &e);
+    if (fd < 0) snprintf(err, errcap, "cannot connect to vsock:%u:%u: %s", a->cid, a->vport, strerror(e));
     return fd;
   }
   struct addrinfo hints, *res = NULL;

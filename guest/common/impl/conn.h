@@ -16,14 +16,21 @@
 #define VG_KEEPALIVE_CNT 3
 #define VG_USER_TIMEOUT_MS 60000u
 
+/* The CID of the host as a VM's guest sees it (VMADDR_CID_HOST), the default of vsock:PORT. */
+#define VG_VSOCK_CID_HOST 2u
+
 typedef struct vg_addr {
   int is_unix;
+  int is_vsock;
   char path[108];   /* unix: socket path; a leading '@' names an abstract socket */
   char host[256];   /* tcp */
   char port[8];
+  uint32_t cid;     /* vsock */
+  uint32_t vport;   /* vsock */
 } vg_addr;
 
-/* "unix:PATH" or "tcp:HOST:PORT" ("tcp:[v6addr]:PORT" for IPv6 literals). 0 or -1 + err. */
+/* "unix:PATH", "tcp:HOST:PORT" ("tcp:[v6addr]:PORT" for IPv6 literals), "vsock:PORT" or
+ * "vsock:CID:PORT" (CID default VG_VSOCK_CID_HOST). 0 or -1 + err. */
 int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap);
 /* Connected non-blocking socket (TCP_NODELAY and keepalive on TCP), or -1 with the reason in err. */
 int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errcap);

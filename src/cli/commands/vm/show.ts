@@ -22,6 +22,8 @@ export async function run(ctx: CommandContext, name: string): Promise<void> {
     ['PCI bus id', vm.pciBusId ?? 'host GPU\'s'],
     ['notes', vm.notes],
     ['max hold', maxHoldText(vm.maxHoldMs)],
+    ['vsock CID', vm.vsockCid === null ? 'none' : String(vm.vsockCid)],
+    ['vsock path', vm.vsockPath ?? 'none'],
     ['created', vm.createdAt],
     ['updated', vm.updatedAt],
     ['device time', `${(usage.deviceTimeNs / 1e9).toFixed(3)} s`],
