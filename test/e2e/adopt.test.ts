@@ -126,6 +126,13 @@ test('kill -9 of the mediator mid-run: a new one adopts every session; work, quo
       assert.equal(r.reduce((a, x) => a + x.corrupt, 0), 0, 'no corrupt byte');
       assert.ok(r.reduce((a, x) => a + x.verified, 0) > 0);
     }
+    // The mediator's death abandoned no work (the cancel FIFO is not tied to it): no executor's
+    // `session ended` line (logged to the first mediator's stderr, which they inherited) records
+    // an abandoned launch. (The guest's own close at its end raises the flag too, with nothing
+    // left to abandon.)
+    const ended = [...m1.logs, ...m.logs].filter((l) => l.msg === 'session ended');
+    assert.ok(ended.length >= 4, 'the workers\' executors logged their end');
+    assert.deepEqual(ended.filter((l) => ((l.abandoned as { launchesAbandoned?: number } | undefined)?.launchesAbandoned ?? 0) > 0), []);
     // Slices were granted by the new mediator to adopted sessions.
     assert.ok(m.logs.some((l) => l.msg === 'GPU slice granted' && ids.has(Number(l.session))), 'the new scheduler grants adopted sessions');
     // The holder's session still gets quota (from the new mediator) and ends normally.
