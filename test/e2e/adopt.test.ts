@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { Store } from '../../src/store/index.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { sessionList } from '../helpers/burst.js';
 import { buildProgram, kernelsFatbin, startGuest, type InteractiveGuest } from '../helpers/programs.js';
@@ -177,6 +178,49 @@ test('SIGUSR2 stops the mediator and leaves its sessions running for the next on
     assert.equal(await g.done, 0);
   } finally {
     g?.kill('SIGKILL');
+    await m2?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
+test('an adopted session can be ended by an operator; one whose VM was removed meanwhile is not adopted', async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'vgpu-adopt-'));
+  const quota = buildProgram('quota');
+  let m1: RunningMediator | undefined;
+  let m2: RunningMediator | undefined;
+  const guests: InteractiveGuest[] = [];
+  try {
+    m1 = await startMediator({ stateDir });
+    const kept = startGuest(m1.server, await m1.addVm('kept'), quota, ['alloc:10', 'hold', 'alloc:10']);
+    const gone = startGuest(m1.server, await m1.addVm('gone'), quota, ['alloc:10', 'hold', 'alloc:10']);
+    guests.push(kept, gone);
+    await kept.waitFor(/^holding$/);
+    await gone.waitFor(/^holding$/);
+    await killHard(m1);
+    // Removed while no mediator runs: the next one finds the VM gone when the executor reports in.
+    const store = Store.open(stateDir, { actor: 'test' });
+    store.removeVm('gone');
+    store.close();
+    m2 = await startMediator({ stateDir });
+    const m = m2;
+    const refused = await m.waitForLog((l) => l.msg === 'executor not adopted; its session ends', 30_000);
+    assert.match(String(refused.reason), /its VM gone no longer exists/);
+    await m.waitForLog((l) => l.msg === 'session adopted from a previous mediator', 30_000);
+    gone.release();
+    assert.notEqual(await gone.done, null);
+    assert.match(gone.stderr(), /could not take the session over: its VM gone no longer exists/);
+
+    const [s] = await sessionList(m);
+    assert.equal(s?.vm, 'kept');
+    const kill = await m.api('POST', `/v1/sessions/${s!.id}/kill`, { reason: 'maintenance' });
+    assert.equal(kill.status, 200);
+    kept.release();
+    await kept.done;
+    assert.match(kept.stderr(), /session ended by an operator: maintenance/);
+    await until('the killed session is gone', async () => (await sessionList(m)).length === 0, 20_000);
+  } finally {
+    for (const g of guests) g.kill('SIGKILL');
+    if (m1 && m1.proc.exitCode === null && m1.proc.signalCode === null) await killHard(m1);
     await m2?.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }
