@@ -46,6 +46,7 @@ function session(vm: string): SessionMessage {
 
 interface Fixture {
   pool: ExecutorPool;
+  dir: string;
   logs: Array<Record<string, unknown>>;
   guest: () => Promise<net.Socket>;
   /** The guest's own end of the last connection guest() made. */
@@ -70,6 +71,7 @@ async function fixture(standIn = STAND_IN): Promise<Fixture> {
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return {
     pool,
+    dir,
     logs,
     guest: async () => {
       const n = accepted.length;
@@ -224,6 +226,36 @@ test("a guest connection handed to an executor that dies before reading it is cl
     await until('the executor exits', () => end !== undefined);
     assert.equal(end?.code, 9);
     await until('the guest sees its connection close', () => closed);
+  } finally {
+    await f.close();
+  }
+});
+
+test('the control socket closes connections that do not greet as an executor of this mediator', async () => {
+  const f = await fixture();
+  try {
+    const path = join(f.dir, 'executors.sock');
+    const closedAfter = async (line: string): Promise<void> => {
+      const c = net.connect(path);
+      c.on('error', () => {});
+      const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+      c.write(line);
+      await closed;
+    };
+    await closedAfter('not json\n');
+    await closedAfter(`${JSON.stringify({ type: 'ready', pid: 1 })}\n`);
+    await closedAfter(`${JSON.stringify({ type: 'want' })}\n`);
+    await closedAfter(`${JSON.stringify({ type: 'adopt', pid: -3 })}\n`);
+    const msgs = f.logs.map((l) => l.msg);
+    assert.ok(msgs.includes('invalid greeting on the executor control socket; closed'));
+    assert.ok(msgs.includes('a control connection claimed to be an executor this mediator did not start; closed'));
+    assert.ok(msgs.includes('a control connection did not start with ready or adopt; closed'));
+    // The pool still hands sessions over.
+    let end: ExecutorEnd | undefined;
+    const h = await f.pool.attach(session('exit'), await f.guest(), () => {}, (e) => (end = e));
+    h.send({ type: 'preempt' });
+    await h.exited;
+    assert.equal(end?.code, 0);
   } finally {
     await f.close();
   }
