@@ -14,10 +14,9 @@
 // reconnects, and greets the next mediator with its session's state (`adopt`), so the session
 // goes on (docs/executors.md). An executor that has no session yet just exits.
 
+import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
 import net, { type Socket } from 'node:net';
 import koffi from 'koffi';
-
-import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
 
 import { ipcIssue, KILL_LINGER_MS, toExecutorSchema, type AdoptMessage, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
 import { cancelFifoPath } from '../common/cancel-fifo.js';
