@@ -109,6 +109,8 @@ export type UsageMessage = z.infer<typeof usageMessageSchema>;
 export const adoptMessageSchema = z.strictObject({
   type: z.literal('adopt'),
   pid: z.number().int().positive().max(0x7fffffff),
+  /** The driver it runs calls on: GPU ordinals mean something only to a mediator of the same. */
+  backend: z.enum(['softgpu', 'cuda']),
   sessionId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   vm: z.string().min(1).max(63),
   deviceMap: z.array(z.number().int().nonnegative().max(1023)).min(1).max(64),

@@ -435,6 +435,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
     adoptState: () => ({
       type: 'adopt',
       pid: process.pid,
+      backend: drv.kind,
       sessionId: m.sessionId,
       vm: m.vm,
       deviceMap: m.deviceMap,

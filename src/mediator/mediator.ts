@@ -372,6 +372,7 @@ export class Mediator implements LiveControl, MetricsSource {
     try {
       verdict = this.registry.checkAdopt(m, {
         findVm: (name) => this.store.findVm(name) ?? undefined,
+        backend: this.backend.kind,
         ordinals: new Set(this.backend.devices.map((d) => d.ordinal)),
         lastSessionId: this.store.lastSessionId(),
       });

@@ -16,7 +16,8 @@ import type { Placement } from './identity.js';
 export interface AdoptContext {
   /** The VM as the store has it now; undefined once removed. */
   findVm(name: string): Vm | undefined;
-  /** Physical GPU ordinals of this host's backend. */
+  /** This host's backend, and the physical GPU ordinals it has. */
+  backend: string;
   ordinals: ReadonlySet<number>;
   /** The highest session id the store has handed out: a higher one was never a session here. */
   lastSessionId: number;
@@ -57,6 +58,7 @@ export class SessionRegistry {
     for (const e of this.executors.values()) {
       if (e.pid === m.pid) return { ok: false, reason: `executor ${m.pid} already serves another session` };
     }
+    if (m.backend !== ctx.backend) return { ok: false, reason: `it runs on ${m.backend}, this host's mediator on ${ctx.backend}` };
     const foreign = m.deviceMap.find((o) => !ctx.ordinals.has(o));
     if (foreign !== undefined) return { ok: false, reason: `GPU ${foreign} is not one of this host's` };
     if (m.quota.reserved !== null && m.quota.held > m.quota.reserved && vm.memoryQuota !== null) {

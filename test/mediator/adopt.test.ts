@@ -18,7 +18,7 @@ const MIB = 1 << 20;
 
 function report(over: Partial<AdoptMessage> = {}): AdoptMessage {
   return {
-    type: 'adopt', pid: 4242, sessionId: 7, vm: 'a', deviceMap: [0], minor: 3,
+    type: 'adopt', pid: 4242, backend: 'softgpu', sessionId: 7, vm: 'a', deviceMap: [0], minor: 3,
     guest: { pid: 99, hostname: 'guest', program: 'prog', byToken: true, startedAt: new Date(0).toISOString() },
     quota: { reserved: 300 * MIB, held: 256 * MIB, pending: [] },
     usage: { calls: 10, asyncCalls: 2, bytesIn: 5, bytesOut: 6, busyNs: 1000, memoryNow: 256 * MIB, peakMemory: 256 * MIB },
@@ -33,6 +33,7 @@ function vm(name: string, memoryQuota: number | null): Vm {
 
 const ctx: AdoptContext = {
   findVm: (name) => (name === 'a' ? vm('a', 512 * MIB) : name === 'b' ? vm('b', null) : undefined),
+  backend: 'softgpu',
   ordinals: new Set([0, 1]),
   lastSessionId: 100,
 };
@@ -67,6 +68,7 @@ test('the registry adopts a sound report and refuses stale or hostile ones', () 
   refused(report({ vm: 'gone' }), /no longer exists/);
   refused(report({ sessionId: 101 }), /never handed out/);
   refused(report({ deviceMap: [0, 5] }), /GPU 5/);
+  refused(report({ backend: 'cuda' }), /runs on cuda, this host's mediator on softgpu/);
   refused(report({ quota: { reserved: 10, held: 20, pending: [] } }), /holding 20 bytes of a 10-byte reservation/);
   // Once session 7 runs, a second report of it, or another session claiming its executor, is refused.
   r.sessions.set(7, { id: 7 } as GuestSession);
