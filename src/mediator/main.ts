@@ -140,7 +140,8 @@ export async function main(argv: string[]): Promise<number> {
     await m.start();
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'mediator failed to start');
-    await m.stop().catch(() => {});
+    // Sessions it may have adopted already stay running, for a mediator that does start.
+    await m.stop(undefined, true).catch(() => {});
     return 1;
   }
   // Machine-readable readiness line for scripts and tests. Whoever started the mediator may have
