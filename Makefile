@@ -152,7 +152,8 @@ fuzz: deps native ts
 	$(NODE) dist/test/fuzz/main.js
 
 # Long robustness runs, never part of `make test` (docs/operations.md): BURSTS bursts of BURST_SIZE
-# guests started at once; and SOAK_MINUTES of random verified work with executors killed at random.
+# guests started at once; and SOAK_MINUTES of random verified work with executors killed at random
+# (and the mediator too, every SOAK_MEDIATOR_KILL_EVERY_S seconds on average, when set).
 burst: deps native ts
 	$(NODE) dist/test/soak/burst.js
 

@@ -140,15 +140,24 @@ export async function main(argv: string[]): Promise<number> {
     await m.start();
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'mediator failed to start');
-    await m.stop().catch(() => {});
+    // Sessions it may have adopted already stay running, for a mediator that does start.
+    await m.stop(undefined, true).catch(() => {});
     return 1;
   }
   // Machine-readable readiness line for scripts and tests. Whoever started the mediator may have
   // stopped reading it: that is no reason to stop.
   process.stdout.on('error', () => {});
   process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, admin: m.adminUrl ?? null, pid: process.pid })}\n`);
-  // The first signal drains (docs/operations.md, "Stopping the mediator"); a second ends at once.
-  const first = await nextSignal();
+  // SIGUSR2 stops the mediator and leaves its sessions running, for the next mediator to adopt
+  // (an upgrade; docs/executors.md). The first SIGTERM or SIGINT drains (docs/operations.md,
+  // "Stopping the mediator"); a second ends at once.
+  const upgrade = new Promise<'upgrade'>((resolve) => process.once('SIGUSR2', () => resolve('upgrade')));
+  const first = await Promise.race([nextSignal(), upgrade]);
+  if (first === 'upgrade') {
+    log.info({}, 'SIGUSR2: stopping and leaving the sessions running for the next mediator');
+    await m.stop('the host is restarting its mediator', true);
+    return 0;
+  }
   const second = nextSignal();
   const ended = await Promise.race([m.drain(graceS * 1000, `vgpu-mediator received ${first}`), second.then((sig) => `a second signal (${sig})`)]);
   log.info({ ended }, 'drain over');
