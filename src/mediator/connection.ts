@@ -106,7 +106,7 @@ export function handleConnection(socket: Socket, channel: Channel, deps: Connect
 
   function onHello(f: Frame): void {
     const h = decodeHello(f.payload);
-    log.debug({ token: h.token !== '' }, 'HELLO received');
+    log.debug({ withToken: h.token !== '' }, 'HELLO received');
     if (h.major !== PROTO_MAJOR) {
       drop(WireStatus.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
       return;

@@ -70,7 +70,8 @@ export class TlsCredentials {
     // A guest that refuses the certificate (a wrong pin or CA), a port scan, a handshake timeout:
     // that connection's end, never the listener's.
     server.on('tlsClientError', (e, s) => {
-      this.log.info({ peer: `${s.remoteAddress}:${s.remotePort}`, err: e.message }, 'TLS handshake failed');
+      // The peer's address is gone with its socket by now; the listener logs it when it can.
+      this.log.info({ ...(s.remoteAddress !== undefined && { peer: `${s.remoteAddress}:${s.remotePort}` }), err: e.message.trim() }, 'TLS handshake failed');
       s.destroy();
     });
     this.servers.add(server);

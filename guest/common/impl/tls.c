@@ -196,16 +196,14 @@ static int io_errno(SSL *s, int r) {
   return -EPROTO;
 }
 
-int vg_tls_start(int fd, const char *host, const char *ca_file, const char *pin, uint64_t deadline_ns,
-                 char *err, size_t errcap) {
-  int has_ca = ca_file && *ca_file, has_pin = pin && *pin;
+int vg_tls_check_config(const char *ca_file, const char *pin, char *err, size_t errcap) {
   uint8_t want[32];
-  if (!has_ca && !has_pin) {
+  if (!(ca_file && *ca_file) && !(pin && *pin)) {
     snprintf(err, errcap, "tls: no way to verify the server: set VGPU_TLS_CA (a CA file) or VGPU_TLS_PIN "
                           "(sha256:HEX of its certificate), or tls_ca / tls_pin in guest.conf; the token is not sent");
     return -1;
   }
-  if (has_pin && vg_tls_parse_pin(pin, want)) {
+  if (pin && *pin && vg_tls_parse_pin(pin, want)) {
     snprintf(err, errcap, "tls: bad pin '%s' (expected sha256: and 64 hex digits)", pin);
     return -1;
   }
@@ -214,6 +212,15 @@ int vg_tls_start(int fd, const char *host, const char *ca_file, const char *pin,
     snprintf(err, errcap, "%s", g_load_err);
     return -1;
   }
+  return 0;
+}
+
+int vg_tls_start(int fd, const char *host, const char *ca_file, const char *pin, uint64_t deadline_ns,
+                 char *err, size_t errcap) {
+  int has_ca = ca_file && *ca_file, has_pin = pin && *pin;
+  uint8_t want[32];
+  if (vg_tls_check_config(ca_file, pin, err, errcap)) return -1;
+  if (has_pin) (void)vg_tls_parse_pin(pin, want);
   char why[256];
   S.ERR_clear_error();
   SSL_CTX *ctx = S.TLS_client_method ? S.SSL_CTX_new(S.TLS_client_method()) : NULL;

@@ -19,6 +19,11 @@
 /* "sha256:HEX" (64 hex digits, ':' between bytes allowed, any case) into 32 bytes; 0 or -1. */
 int vg_tls_parse_pin(const char *spec, uint8_t out[32]);
 
+/* Is the verification configured (a CA file and/or a well-formed pin) and OpenSSL loadable? 0, or
+ * -1 with the reason in err. Checked before connecting: a guest that could never verify the
+ * server does not reach it at all. */
+int vg_tls_check_config(const char *ca_file, const char *pin, char *err, size_t errcap);
+
 /* Runs the TLS handshake on the connected non-blocking socket fd (server name `host` for SNI and,
  * with a CA file, for the name check) and verifies the server with `ca_file` and/or `pin`
  * (either may be NULL or empty, not both). 0, with fd now a TLS connection; or -1 with the reason
