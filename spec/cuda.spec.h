@@ -71,7 +71,8 @@ VG_REMOTE(0x0210) CUresult cuMemAlloc_v2(VG_OUT VG_ALLOC(bytesize) CUdeviceptr *
 VG_REMOTE(0x0211) CUresult cuMemFree_v2(VG_FREE CUdeviceptr dptr);
 /* With a VM quota, the quota is the total and the VM's use (all of its sessions) is what is used. */
 VG_CUSTOM(0x0212) CUresult cuMemGetInfo_v2(size_t *free, size_t *total);
-VG_REMOTE(0x0213) CUresult cuMemGetAddressRange_v2(VG_OUT VG_OPTIONAL CUdeviceptr *pbase, VG_OUT VG_OPTIONAL size_t *psize, VG_RANGE(1) CUdeviceptr dptr);
+/* The guest answers for its own page-locked host memory and forwards the rest (guest/cuda/impl/pointer.c). */
+VG_CUSTOM(0x0213) CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr);
 /* The pitch comes from the driver, so the executor checks the quota against the smallest possible
  * size first and again against the real one (src/executor/custom/mempool.ts). */
 VG_CUSTOM(0x0214) CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height, unsigned int ElementSizeBytes);
@@ -103,6 +104,17 @@ VG_LOCAL CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p);
 VG_LOCAL CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags);
 VG_LOCAL CUresult cuMemHostUnregister(void *p);
 
+/* Pointer attributes and unified addressing (docs/pointers.md): the guest answers for its own host
+ * memory and asks the executor about the rest (vgPointerQuery), which answers only for the
+ * session's device allocations; anything else is an unknown host pointer. cuMemcpy and
+ * cuMemcpyAsync take their direction from the same classification. */
+VG_LOCAL CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr);
+VG_LOCAL CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes, void **data, CUdeviceptr ptr);
+VG_LOCAL CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
+VG_LOCAL CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
+VG_LOCAL CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream);
+VG_LOCAL CUresult cuMemcpyAsync_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream);
+
 /* Host<->device copies are chunked by hand (docs/protocol.md, Bulk data). */
 VG_CUSTOM(0x0200) VG_SYNC CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount);
 VG_CUSTOM(0x0201) VG_SYNC CUresult cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount);
@@ -112,6 +124,19 @@ VG_CUSTOM(0x0204) VG_SYNC CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dstDevice, c
 VG_CUSTOM(0x0205) VG_SYNC CUresult cuMemcpyDtoH_v2_ptds(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount);
 VG_CUSTOM(0x0206) VG_ASYNC CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount, CUstream hStream);
 VG_CUSTOM(0x0207) VG_SYNC CUresult cuMemcpyDtoHAsync_v2_ptsz(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
+
+/* 2D and 3D copies, composed in the guest from the linear copies above and below
+ * (guest/cuda/impl/memcpy2d.c): the executor range-checks their rows as it does any copy. */
+VG_LOCAL CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D *pCopy);
+VG_LOCAL CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *pCopy);
+VG_LOCAL CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *pCopy);
+VG_LOCAL CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *pCopy);
+VG_LOCAL CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStream);
+VG_LOCAL CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *pCopy, CUstream hStream);
+VG_LOCAL CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *pCopy);
+VG_LOCAL CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *pCopy);
+VG_LOCAL CUresult cuMemcpy3DAsync_v2(const CUDA_MEMCPY3D *pCopy, CUstream hStream);
+VG_LOCAL CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *pCopy, CUstream hStream);
 
 VG_REMOTE(0x0220) VG_SYNC VG_WORK CUresult cuMemcpyDtoD_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
 VG_REMOTE(0x0221) VG_ASYNC VG_WORK CUresult cuMemcpyDtoDAsync_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream);
@@ -236,5 +261,8 @@ VG_CUSTOM(0x0616) CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph 
 /* vgpu's own operations (not driver entry points: never exported). */
 VG_PRIVATE(0x0f00) CUresult vgImageHave(const void *sha256, unsigned char *have);
 VG_PRIVATE(0x0f01) CUresult vgImagePut(const void *sha256, size_t total, size_t offset, const void *piece, size_t n);
+/* What the host driver says about ptr when it lies in one of the session's device allocations
+ * (guest/cuda/impl/pointer.c, src/executor/custom/pointer.ts); *found = 0 for any other address. */
+VG_PRIVATE(0x0f02) CUresult vgPointerQuery(CUdeviceptr ptr, unsigned int mode, unsigned int numAttributes, const CUpointer_attribute *attributes, unsigned char *found, void *values);
 
 /* Retired wire ids (never reuse): none yet. */

@@ -90,6 +90,64 @@ TEST(local_host_memory) {
   free(buf);
 }
 
+/* Page-locked memory is answered from the guest's table, interior pointers included, and copies
+ * between two such pointers stay in the guest (docs/pointers.md). */
+TEST(local_pointer_attributes_of_host_memory) {
+  fakehost fh;
+  fh_start(&fh, FH_NORMAL);
+  ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
+  CUcontext c;
+  ASSERT_EQ(cuDevicePrimaryCtxRetain(&c, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuCtxSetCurrent(c), CUDA_SUCCESS);
+  char *p = NULL;
+  ASSERT_EQ(cuMemAllocHost_v2((void **)&p, 8192), CUDA_SUCCESS);
+  CUdeviceptr inside = (CUdeviceptr)(uintptr_t)(p + 5000);
+  unsigned type = 0;
+  ASSERT_EQ(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, inside), CUDA_SUCCESS);
+  ASSERT_EQ(type, CU_MEMORYTYPE_HOST);
+  void *host = NULL;
+  ASSERT_EQ(cuPointerGetAttribute(&host, CU_POINTER_ATTRIBUTE_HOST_POINTER, inside), CUDA_SUCCESS);
+  ASSERT_PTR_EQ(host, p + 5000);
+  CUcontext owner = NULL;
+  ASSERT_EQ(cuPointerGetAttribute(&owner, CU_POINTER_ATTRIBUTE_CONTEXT, inside), CUDA_SUCCESS);
+  ASSERT_PTR_EQ(owner, c);
+  CUdeviceptr dp = 1;
+  ASSERT_EQ(cuPointerGetAttribute(&dp, CU_POINTER_ATTRIBUTE_DEVICE_POINTER, inside), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(cuPointerGetAttribute(&type, (CUpointer_attribute)99, inside), CUDA_ERROR_INVALID_VALUE);
+  unsigned long long id1 = 0, id2 = 0;
+  ASSERT_EQ(cuPointerGetAttribute(&id1, CU_POINTER_ATTRIBUTE_BUFFER_ID, (CUdeviceptr)(uintptr_t)p), CUDA_SUCCESS);
+  ASSERT_EQ(cuPointerGetAttribute(&id2, CU_POINTER_ATTRIBUTE_BUFFER_ID, inside), CUDA_SUCCESS);
+  ASSERT_EQ(id1, id2);
+  ASSERT_EQ(id1 >= (1ull << 62), 1);
+
+  CUpointer_attribute attrs[4] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_DEVICE_POINTER,
+                                  CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, CU_POINTER_ATTRIBUTE_MAPPED};
+  int ordinal = 7, mapped = 0;
+  void *data[4] = {&type, &dp, &ordinal, &mapped};
+  ASSERT_EQ(cuPointerGetAttributes(4, attrs, data, inside), CUDA_SUCCESS);
+  ASSERT_EQ(type, CU_MEMORYTYPE_HOST);
+  ASSERT_EQ(dp, 0);
+  ASSERT_EQ(ordinal, 0);
+  ASSERT_EQ(mapped, 1);
+  /* NULL is unknown memory: defaults, with the driver's ordinal -2. */
+  ASSERT_EQ(cuPointerGetAttributes(4, attrs, data, 0), CUDA_SUCCESS);
+  ASSERT_EQ(type, 0);
+  ASSERT_EQ(ordinal, -2);
+  ASSERT_EQ(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, 0), CUDA_ERROR_INVALID_VALUE);
+
+  CUdeviceptr base = 0;
+  size_t size = 0;
+  ASSERT_EQ(cuMemGetAddressRange_v2(&base, &size, inside), CUDA_SUCCESS);
+  ASSERT_EQ(base, (CUdeviceptr)(uintptr_t)p);
+  ASSERT_EQ(size, 8192);
+
+  /* Pinned to pinned: a host copy, no device involved. */
+  memset(p, 0x5a, 100);
+  ASSERT_EQ(cuMemcpy((CUdeviceptr)(uintptr_t)(p + 4096), (CUdeviceptr)(uintptr_t)p, 100), CUDA_SUCCESS);
+  ASSERT_EQ((unsigned char)p[4096 + 99], 0x5a);
+  ASSERT_EQ(cuMemFreeHost(p), CUDA_SUCCESS);
+}
+
 TEST(local_debug_trace_names_calls) {
   char path[] = "/tmp/vgpu-log-XXXXXX";
   int fd = mkstemp(path);

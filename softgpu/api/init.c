@@ -1,7 +1,7 @@
 /*
  * cuInit and driver version. Configuration is read once, at cuInit, from the environment:
  *   VGPU_SOFTGPU_MEMORY  device memory size (sg_mem.c), e.g. 8G, 512M; default 8 GiB
- *   VGPU_SOFTGPU_CC      compute capability reported, "major.minor"; default 8.9
+ *   VGPU_SOFTGPU_CC      compute capability reported, "major.minor"; default 12.0 (why: below)
  *   VGPU_SOFTGPU_DEVICES number of devices, 1 to 16; default 1. They are views of one CPU: they
  *                        share the memory arena (each reports its full size) and the workers,
  *                        and differ in ordinal, UUID, PCI bus and primary context. For testing
@@ -17,7 +17,13 @@
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static CUresult g_init_rc = CUDA_ERROR_NOT_INITIALIZED;
 static _Atomic int g_ready;
-static int g_cc_major = 8, g_cc_minor = 9, g_sm_count = 1, g_dev_count = 1;
+/* The default identity is the newest architecture CUDA 13 targets, because NVIDIA's libraries
+ * choose what to run by compute capability and softgpu runs only PTX: cuBLAS/cuBLASLt 12.4
+ * (Debian's, under llama.cpp and PyTorch) ship machine code up to sm_90 and take their
+ * compute_90 PTX kernels only on a newer device (at 8.9 cublasCreate fails, at 9.0 cublasSgemm),
+ * and cuBLAS 13.1 ships PTX for sm_120 only. Programs built for older targets run as before:
+ * their PTX is JIT-compatible with any newer device. docs/operations.md, softgpu. */
+static int g_cc_major = 12, g_cc_minor = 0, g_sm_count = 1, g_dev_count = 1;
 
 /* "8.9" -> 8, 9. Majors 5..12 are the architectures CUDA 13's PTX can target; minor one digit. */
 static int parse_cc(const char *s, int *major, int *minor) {

@@ -10,6 +10,8 @@
  */
 #include "sg_graph.h"
 
+#include "memcpy3d.h"
+
 #include <string.h>
 
 /* A blocking copy is one of CUDA's flush points for kernel output (output.c). */
@@ -210,21 +212,6 @@ static CUresult copy_2d_run(const CUDA_MEMCPY2D *c, int run) {
 
 static CUresult copy_2d(const CUDA_MEMCPY2D *c) { return copy_2d_run(c, 1); }
 
-/* Slice z of a 3D copy as a 2D copy: slices lie srcHeight (dstHeight) rows apart. */
-static CUresult slice_3d(const CUDA_MEMCPY3D *p, size_t z, CUDA_MEMCPY2D *out) {
-  size_t sz = p->srcZ + z, dz = p->dstZ + z;
-  if (sz < z || dz < z) return CUDA_ERROR_INVALID_VALUE;
-  if ((p->srcHeight && sz > (SIZE_MAX - p->srcY) / p->srcHeight) ||
-      (p->dstHeight && dz > (SIZE_MAX - p->dstY) / p->dstHeight))
-    return CUDA_ERROR_INVALID_VALUE;
-  *out = (CUDA_MEMCPY2D){
-      .srcXInBytes = p->srcXInBytes, .srcY = p->srcY + sz * p->srcHeight, .srcMemoryType = p->srcMemoryType,
-      .srcHost = p->srcHost, .srcDevice = p->srcDevice, .srcArray = p->srcArray, .srcPitch = p->srcPitch,
-      .dstXInBytes = p->dstXInBytes, .dstY = p->dstY + dz * p->dstHeight, .dstMemoryType = p->dstMemoryType,
-      .dstHost = p->dstHost, .dstDevice = p->dstDevice, .dstArray = p->dstArray, .dstPitch = p->dstPitch,
-      .WidthInBytes = p->WidthInBytes, .Height = p->Height};
-  return CUDA_SUCCESS;
-}
 
 /* Every slice is checked before any byte moves, so a bad copy changes nothing. */
 CUresult sg_memcpy_3d(const CUDA_MEMCPY3D *p, int run) {
@@ -234,7 +221,7 @@ CUresult sg_memcpy_3d(const CUDA_MEMCPY3D *p, int run) {
   CUDA_MEMCPY2D s;
   for (int pass = 0; pass < (run ? 2 : 1); pass++) {
     for (size_t z = 0; z < p->Depth; z++) {
-      CUresult rc = slice_3d(p, z, &s);
+      CUresult rc = vg_memcpy3d_slice(p, z, &s);
       if (rc || (rc = copy_2d_run(&s, pass))) return rc;
     }
   }
@@ -263,6 +250,17 @@ SG_EXPORT CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStre
   SG_ON_STREAM(hStream, copy_2d(pCopy));
 }
 SG_EXPORT CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *pCopy) { return cuMemcpy2D_v2(pCopy); }
+/* 3D copies of linear memory (CUDA arrays are not implemented: CUDA_ERROR_NOT_SUPPORTED). */
+SG_EXPORT CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *pCopy) { SG_BLOCKING_COPY(sg_memcpy_3d(pCopy, 1)); }
+SG_EXPORT CUresult cuMemcpy3DAsync_v2(const CUDA_MEMCPY3D *pCopy, CUstream hStream) {
+  if (pCopy && sg_capture_on(hStream)) return capture_copy(hStream, pCopy);
+  SG_ON_STREAM(hStream, sg_memcpy_3d(pCopy, 1));
+}
+SG_EXPORT CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *pCopy) { return cuMemcpy3D_v2(pCopy); }
+SG_EXPORT CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *pCopy, CUstream hStream) {
+  return cuMemcpy3DAsync_v2(pCopy, SG_PTSZ(hStream));
+}
+
 SG_EXPORT CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *pCopy) { return cuMemcpy2DUnaligned_v2(pCopy); }
 SG_EXPORT CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *pCopy, CUstream hStream) {
   return cuMemcpy2DAsync_v2(pCopy, SG_PTSZ(hStream));

@@ -90,7 +90,15 @@ SG_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CU
   if (rc) return rc;
   sg_devptr base;
   uint64_t size;
-  if (sg_mem_range((sg_devptr)dptr, &base, &size) != 0) return CUDA_ERROR_NOT_FOUND;
+  if (sg_mem_range((sg_devptr)dptr, &base, &size) != 0) {
+    /* Page-locked host memory is in the unified address space too (known by its exact pointer). */
+    uint64_t value;
+    const void *h = (const void *)(uintptr_t)dptr;
+    if (!sg_reg_find(h, SG_OBJ_HOSTMEM, NULL, &value) && !sg_reg_find(h, SG_OBJ_HOSTREG, NULL, &value))
+      return CUDA_ERROR_NOT_FOUND;
+    base = (sg_devptr)dptr;
+    size = value & (((uint64_t)1 << 56) - 1);
+  }
   if (pbase) *pbase = (CUdeviceptr)base;
   if (psize) *psize = (size_t)size;
   return CUDA_SUCCESS;

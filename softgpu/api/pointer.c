@@ -6,6 +6,8 @@
  */
 #include "sg_api.h"
 
+#include <string.h>
+
 typedef struct ptr_info {
   CUmemorytype type; /* 0 when the pointer is not CUDA memory */
   sg_ctx *ctx;
@@ -28,8 +30,10 @@ static ptr_info classify(CUdeviceptr p) {
   return pi;
 }
 
-/* Writes one attribute of a classified pointer. Unknown pointers get the documented defaults
- * when `lenient` (cuPointerGetAttributes) and CUDA_ERROR_INVALID_VALUE otherwise. */
+/* Writes one attribute of a classified pointer. When `lenient` (cuPointerGetAttributes), unknown
+ * pointers get the documented defaults and an attribute this kind of pointer has no value for
+ * (a host pointer of device memory, ...) reads as 0/NULL, where cuPointerGetAttribute answers
+ * CUDA_ERROR_INVALID_VALUE. */
 static CUresult attribute(const ptr_info *pi, CUdeviceptr p, CUpointer_attribute a, void *data, int lenient) {
   int known = pi->type != 0;
   if (!known && !lenient) return CUDA_ERROR_INVALID_VALUE;
@@ -38,26 +42,44 @@ static CUresult attribute(const ptr_info *pi, CUdeviceptr p, CUpointer_attribute
     case CU_POINTER_ATTRIBUTE_CONTEXT: *(CUcontext *)data = (CUcontext)pi->ctx; break;
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: *(unsigned *)data = (unsigned)pi->type; break;
     case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
-      if (known && !dev) return CUDA_ERROR_INVALID_VALUE; /* host memory is not mapped */
+      if (known && !dev && !lenient) return CUDA_ERROR_INVALID_VALUE; /* host memory is not mapped */
       *(CUdeviceptr *)data = dev ? p : 0;
       break;
     case CU_POINTER_ATTRIBUTE_HOST_POINTER:
-      if (dev) return CUDA_ERROR_INVALID_VALUE; /* device memory has no host alias */
-      *(void **)data = known ? (void *)(uintptr_t)p : NULL;
+      if (dev && !lenient) return CUDA_ERROR_INVALID_VALUE; /* device memory has no host alias */
+      *(void **)data = known && !dev ? (void *)(uintptr_t)p : NULL;
       break;
-    case CU_POINTER_ATTRIBUTE_BUFFER_ID: *(unsigned long long *)data = known ? pi->base : 0; break;
+    case CU_POINTER_ATTRIBUTE_P2P_TOKENS:
+      /* There is no nvidia-p2p kernel interface to hand tokens to. */
+      if (dev) return CUDA_ERROR_NOT_SUPPORTED;
+      if (known && !lenient) return CUDA_ERROR_INVALID_VALUE;
+      memset(data, 0, sizeof(CUDA_POINTER_ATTRIBUTE_P2P_TOKENS));
+      break;
+    case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS: *(int *)data = 0; break;
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+    case CU_POINTER_ATTRIBUTE_MEMORY_BLOCK_ID: *(unsigned long long *)data = known ? pi->base : 0; break;
     case CU_POINTER_ATTRIBUTE_IS_MANAGED: *(int *)data = 0; break;
     case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: *(int *)data = known ? 0 : -2; break;
     case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE: *(int *)data = 0; break;
     case CU_POINTER_ATTRIBUTE_MAPPED: *(int *)data = known; break;
     case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
-      if (known && !dev) return CUDA_ERROR_INVALID_VALUE;
+    case CU_POINTER_ATTRIBUTE_MAPPING_BASE_ADDR:
+      if (known && !dev && !lenient) return CUDA_ERROR_INVALID_VALUE;
       *(CUdeviceptr *)data = dev ? pi->base : 0;
       break;
     case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
-      if (known && !dev) return CUDA_ERROR_INVALID_VALUE;
+    case CU_POINTER_ATTRIBUTE_MAPPING_SIZE:
+      if (known && !dev && !lenient) return CUDA_ERROR_INVALID_VALUE;
       *(size_t *)data = dev ? (size_t)pi->size : 0;
       break;
+    case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES: *(unsigned long long *)data = 0; break;
+    case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE: *(int *)data = 0; break;
+    case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS:
+      /* Host memory is not mapped into the device (CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY 0). */
+      *(unsigned *)data = dev ? CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE : CU_POINTER_ATTRIBUTE_ACCESS_FLAG_NONE;
+      break;
+    case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: *(CUmemoryPool *)data = NULL; break;
+    case CU_POINTER_ATTRIBUTE_IS_HW_DECOMPRESS_CAPABLE: *(int *)data = 0; break;
     default: return CUDA_ERROR_INVALID_VALUE;
   }
   return CUDA_SUCCESS;

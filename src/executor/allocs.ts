@@ -111,6 +111,12 @@ export class AllocMap {
     throw new CudaError(CUDA_ERROR_INVALID_VALUE, `device range 0x${p.toString(16)}+${n} is not inside an allocation of this session`);
   }
 
+  /** Whether p lies inside an allocation or fixed range of the session. */
+  contains(p: number): boolean {
+    const i = this.floor(p);
+    return i >= 0 && p < this.bases[i]! + this.sizes[i]!;
+  }
+
   entries(): Array<[number, number]> {
     return this.bases.map((b, i) => [b, this.sizes[i]!]);
   }

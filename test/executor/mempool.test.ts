@@ -7,23 +7,8 @@ import assert from 'node:assert/strict';
 
 import { ExecContext, NeedQuota } from '../../src/executor/context.js';
 import { CudaError } from '../../src/executor/cuda.js';
-import type { DriverApi } from '../../src/executor/gen/ffi.js';
-import { OPS } from '../../src/executor/gen/dispatch.js';
-import { Reader } from '../../src/protocol/reader.js';
-import { Writer } from '../../src/protocol/writer.js';
 import { OP } from '../../src/protocol/gen/ops.js';
-
-type Fake = Partial<Record<keyof DriverApi, (...a: Array<Buffer | number | null>) => number>>;
-
-function driver(fns: Fake): DriverApi {
-  return new Proxy({}, { get: (_t, k: string) => fns[k as keyof DriverApi] ?? (() => 0) }) as unknown as DriverApi;
-}
-
-function call(x: ExecContext, op: number, args: Buffer): { res: number; out: Buffer } {
-  const w = new Writer();
-  const res = OPS.get(op)!.run(x, new Reader(args), w);
-  return { res, out: Buffer.from(w.buf.subarray(0, w.len)) };
-}
+import { call, driver } from '../helpers/fake-driver.js';
 
 function pitchArgs(width: number, height: number, elem: number): Buffer {
   const b = Buffer.alloc(20);

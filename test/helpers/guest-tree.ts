@@ -1,7 +1,8 @@
-// A Debian sid root filesystem with llama.cpp's CUDA backend, which brings NVIDIA's cudart 12.4,
-// cuBLAS/cuBLASLt 12.4, libcuda1 550 and nvidia-smi 550 (docs/reference/real-clients-here.md).
-// It is built once by test/guest-tree/build-tree.sh into a cache outside the repository, keyed by
-// the package list, and reused afterwards.
+// Debian root filesystems with real CUDA clients: sid with llama.cpp's CUDA backend, which brings
+// NVIDIA's cudart 12.4, cuBLAS/cuBLASLt 12.4, libcuda1 550 and nvidia-smi 550
+// (docs/reference/real-clients-here.md), and trixie with PyTorch (test/helpers/torch-tree.ts).
+// Each is built once by test/guest-tree/build-tree.sh into a cache outside the repository, keyed by
+// its suite and package list, and reused afterwards.
 //
 // Programs run in it with chroot inside a private mount namespace (unshare -m): /proc, /dev, a
 // fresh tmpfs on /tmp, the mediator's socket directory and vgpu's guest libraries are mounted
@@ -20,8 +21,20 @@ import { cacheDir } from './cache.js';
 import { GUEST_LIB_DIR, ROOT } from './paths.js';
 import { startCollect, type CollectingProcess, type ProcessRun } from './spawn.js';
 
+/** What a tree holds: a Debian suite and the packages installed in it without recommends. */
+export interface TreeSpec {
+  suite: string;
+  packages: readonly string[];
+  /** Packages installed with their postinst replaced by one that does nothing (build-tree.sh). */
+  noPostinst?: readonly string[];
+  /** Free space the build demands before it starts (build-tree.sh's default is 4 GB). */
+  minFreeGb?: number;
+}
+
 export const SUITE = 'sid';
 export const PACKAGES: readonly string[] = ['llama.cpp', 'libggml0-backend-cuda', 'nvidia-smi'];
+/** The sid tree with llama.cpp's CUDA backend (the one this file's callers mean by default). */
+export const SID_TREE: TreeSpec = { suite: SUITE, packages: PACKAGES };
 const BUILD_SCRIPT = join(ROOT, 'test/guest-tree/build-tree.sh');
 const MARKER = '.vgpu-tree-complete';
 /** Exit status of build-tree.sh when the Debian mirror does not answer. */
@@ -32,9 +45,14 @@ export const TREE_GUEST_LIB = '/tmp/vgpu-guest-lib';
 
 export type GuestTree = { root: string } | { skip: string };
 
-export function treeDir(): string {
-  const key = createHash('sha256').update(`${SUITE} ${PACKAGES.join(' ')}`).digest('hex').slice(0, 12);
-  return join(cacheDir(), `guest-tree-${key}`);
+function buildArgs(spec: TreeSpec): string[] {
+  return (spec.noPostinst ?? []).flatMap((p) => ['--no-postinst', p]);
+}
+
+/** The tree's folder in the cache, keyed by everything that decides its content. */
+export function treeDir(spec: TreeSpec = SID_TREE): string {
+  const key = [spec.suite, ...spec.packages, ...buildArgs(spec)].join(' ');
+  return join(cacheDir(), `guest-tree-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`);
 }
 
 function tail(s: string, lines = 6): string {
@@ -45,8 +63,8 @@ function tail(s: string, lines = 6): string {
  * Returns the cached tree, building it on first use (a few minutes). Skips only when this machine
  * cannot run the build at all (not root) or the mirror cannot be reached; anything else throws.
  */
-export function getGuestTree(): GuestTree {
-  const root = treeDir();
+export function getTree(spec: TreeSpec): GuestTree {
+  const root = treeDir(spec);
   if (existsSync(join(root, MARKER))) return { root };
   if (process.getuid?.() !== 0) return { skip: 'building and entering the guest tree needs root (debootstrap, chroot, mount)' };
   for (const tool of ['unshare', 'chroot', 'flock']) {
@@ -58,7 +76,8 @@ export function getGuestTree(): GuestTree {
   }
   // flock serialises concurrent test runs; the second one finds the tree finished and returns.
   try {
-    execFileSync('flock', [`${root}.lock`, BUILD_SCRIPT, root, ...PACKAGES], {
+    const room = spec.minFreeGb === undefined ? [] : ['--min-free-gb', String(spec.minFreeGb)];
+    execFileSync('flock', [`${root}.lock`, BUILD_SCRIPT, ...buildArgs(spec), ...room, root, spec.suite, ...spec.packages], {
       stdio: ['ignore', 'pipe', 'pipe'], timeout: 30 * 60_000, maxBuffer: 64 << 20,
       env: { ...process.env, LC_ALL: 'C' },
     });
@@ -70,6 +89,11 @@ export function getGuestTree(): GuestTree {
   }
   if (!existsSync(join(root, MARKER))) throw new Error(`build-tree.sh returned but ${root} is not complete`);
   return { root };
+}
+
+/** The sid tree (SID_TREE). */
+export function getGuestTree(): GuestTree {
+  return getTree(SID_TREE);
 }
 
 export interface TreeBind {

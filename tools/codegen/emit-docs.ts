@@ -1,5 +1,6 @@
 // docs/compatibility.md: what vgpu does with every entry point of NVIDIA's libcuda.so.1.
 
+import { FEATURE_MASK } from '../../src/executor/feature-mask.js';
 import type { FnSpec } from './spec.js';
 
 const STATUS_TEXT: Record<string, string> = {
@@ -34,6 +35,17 @@ errors (\`docs/protocol.md\`).
 |---|---|---|---|---|
 ${rows.join('\n')}
 
+## Device attributes vgpu answers itself
+
+Device attributes come from the host's driver, except those that would tell a program it may use a
+feature vgpu does not remote: on a GPU host they would send frameworks down paths that then fail
+(llama.cpp's VMM pool, PyTorch's IPC and managed-memory paths). From \`src/executor/feature-mask.ts\`;
+softgpu reports the same.
+
+| attribute | vgpu reports | why |
+|---|---|---|
+${[...FEATURE_MASK].map(([a, m]) => `| \`CU_DEVICE_ATTRIBUTE_${m.name}\` (${a}) | ${m.value} | ${m.why} |`).join('\n')}
+
 ## Unsupported (return \`CUDA_ERROR_NOT_SUPPORTED\`)
 
 ${unsupported.map((n) => `\`${n}\``).join(', ')}
@@ -42,7 +54,10 @@ ${nvmlUnsupported.length === 0 ? '' : `
 
 What \`libnvidia-ml.so.1\` implements, and where its values come from, is in \`docs/guest.md\`. These
 ${nvmlUnsupported.length} names, taken from \`guest/nvml/impl/unsupported.c\`, are exported so that nvidia-smi and
-other tools resolve them, and answer \`NVML_ERROR_NOT_SUPPORTED\`, logging the first call:
+other tools resolve them, and answer \`NVML_ERROR_NOT_SUPPORTED\`, logging the first call. With them, every
+function NVIDIA's \`libnvidia-ml.so.1\` 550 exports is exported (\`test/e2e/nvml-exports.test.ts\` compares the
+two lists), so a \`dlsym\` of any of its names succeeds: libc10 (PyTorch) asserts on each NVML name it looks up.
+NVLink and fabric queries answer as on a GPU without them:
 
 ${nvmlUnsupported.map((n) => `\`${n}\``).join(', ')}
 `}`;

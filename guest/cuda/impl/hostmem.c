@@ -19,7 +19,13 @@ typedef struct range {
   size_t size;      /* bytes asked for */
   size_t map_size;  /* bytes mapped (page multiple); 0 for registered ranges */
   unsigned int flags;
+  CUcontext ctx;    /* current when it was allocated or registered (pointer attributes) */
+  unsigned long long id; /* CU_POINTER_ATTRIBUTE_BUFFER_ID */
 } range;
+
+/* Buffer ids of host memory: the executor's driver numbers device allocations from 1, so the
+ * guest's own start at bit 62 and the two never meet (docs/pointers.md). */
+static unsigned long long g_next_id = 1ull << 62;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static range *g_r; /* sorted by base, non-overlapping */
@@ -89,7 +95,8 @@ static CUresult alloc_impl(void **pp, size_t bytesize, unsigned int flags) {
   void *p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
   pthread_mutex_lock(&g_lock);
-  int bad = insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = map_size, .flags = flags});
+  int bad = insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = map_size, .flags = flags,
+                           .ctx = vg_ctx_current(), .id = g_next_id++});
   pthread_mutex_unlock(&g_lock);
   if (bad) {
     munmap(p, map_size);
@@ -150,7 +157,8 @@ static CUresult register_impl(void *p, size_t bytesize, unsigned int flags) {
   if (flags & CU_MEMHOSTREGISTER_IOMEMORY) return CUDA_ERROR_NOT_SUPPORTED;
   pthread_mutex_lock(&g_lock);
   if (overlaps((uintptr_t)p, bytesize)) r = CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
-  else if (insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = 0, .flags = flags}))
+  else if (insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = 0, .flags = flags,
+                          .ctx = vg_ctx_current(), .id = g_next_id++}))
     r = CUDA_ERROR_OUT_OF_MEMORY;
   pthread_mutex_unlock(&g_lock);
   return r;
@@ -175,3 +183,14 @@ static CUresult unregister_impl(void *p) {
 }
 
 VG_EXPORT CUresult cuMemHostUnregister(void *p) { VG_TRACED(unregister_impl(p)); }
+
+int vg_hostmem_lookup(uintptr_t p, vg_hostmem_info *out) {
+  pthread_mutex_lock(&g_lock);
+  range *r = containing(p);
+  if (r) {
+    *out = (vg_hostmem_info){.base = r->base, .size = r->size, .flags = r->flags,
+                             .registered = r->map_size == 0, .ctx = r->ctx, .id = r->id};
+  }
+  pthread_mutex_unlock(&g_lock);
+  return r != NULL;
+}

@@ -13,6 +13,8 @@
 
 #include "rpc.h"
 
+#include <string.h>
+
 #define CHUNK ((size_t)4 * 1024 * 1024)
 
 static CUresult check(const void *host, size_t n) {
@@ -203,4 +205,52 @@ VG_EXPORT CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute 
 
 VG_EXPORT CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
   VG_TRACED(pool_attr(0, pool, attr, value));
+}
+
+/* ---- unified addressing: the direction comes from the pointers (docs/pointers.md) ----------- */
+
+typedef struct copy_ops {
+  uint32_t htod, dtoh;  /* wire ops of the host<->device legs */
+  int async, ptds;
+} copy_ops;
+
+static CUresult unified_copy(const copy_ops *o, CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream stream) {
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (n == 0) return CUDA_SUCCESS;
+  int dst_dev, src_dev;
+  CUresult r;
+  if ((r = vg_ptr_is_device(dst, &dst_dev)) || (r = vg_ptr_is_device(src, &src_dev))) return r;
+  void *hdst = (void *)(uintptr_t)dst;
+  const void *hsrc = (const void *)(uintptr_t)src;
+  if (dst_dev && src_dev) {
+    if (o->async) return o->ptds ? cuMemcpyDtoDAsync_v2_ptsz(dst, src, n, stream) : cuMemcpyDtoDAsync_v2(dst, src, n, stream);
+    return o->ptds ? cuMemcpyDtoD_v2_ptds(dst, src, n) : cuMemcpyDtoD_v2(dst, src, n);
+  }
+  if (dst_dev) return o->async ? htod_async(o->htod, dst, hsrc, n, stream) : htod(o->htod, dst, hsrc, n);
+  if (src_dev) return dtoh(o->dtoh, hdst, src, n, o->async ? &stream : NULL);
+  /* Host to host. The guest's host memory is only written by copies that have completed when
+   * they return (device-to-host copies wait for their data), so nothing queued can still touch
+   * these bytes; an asynchronous copy waits for its stream's earlier work all the same, so that
+   * work queued before it is ordered before it as on a local GPU. */
+  if (o->async && (r = o->ptds ? cuStreamSynchronize_ptsz(stream) : cuStreamSynchronize(stream))) return r;
+  memmove(hdst, hsrc, n);
+  return CUDA_SUCCESS;
+}
+
+static const copy_ops k_sync = {VG_OP_cuMemcpyHtoD_v2, VG_OP_cuMemcpyDtoH_v2, 0, 0};
+static const copy_ops k_sync_ptds = {VG_OP_cuMemcpyHtoD_v2_ptds, VG_OP_cuMemcpyDtoH_v2_ptds, 0, 1};
+static const copy_ops k_async = {VG_OP_cuMemcpyHtoDAsync_v2, VG_OP_cuMemcpyDtoHAsync_v2, 1, 0};
+static const copy_ops k_async_ptsz = {VG_OP_cuMemcpyHtoDAsync_v2_ptsz, VG_OP_cuMemcpyDtoHAsync_v2_ptsz, 1, 1};
+
+VG_EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
+  VG_TRACED(unified_copy(&k_sync, dst, src, ByteCount, NULL));
+}
+VG_EXPORT CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
+  VG_TRACED(unified_copy(&k_sync_ptds, dst, src, ByteCount, NULL));
+}
+VG_EXPORT CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream) {
+  VG_TRACED(unified_copy(&k_async, dst, src, ByteCount, hStream));
+}
+VG_EXPORT CUresult cuMemcpyAsync_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream) {
+  VG_TRACED(unified_copy(&k_async_ptsz, dst, src, ByteCount, hStream));
 }

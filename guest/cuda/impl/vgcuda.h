@@ -66,4 +66,24 @@ int vg_primary_setup(int ndev);
 /* Resolves ctx (NULL = the calling thread's current context) to its device and flags. */
 CUresult vg_ctx_info(CUcontext ctx, CUdevice *dev, unsigned int *flags);
 
+/* ---- hostmem.c: the guest's page-locked host memory ---- */
+
+typedef struct vg_hostmem_info {
+  uintptr_t base;
+  size_t size;
+  unsigned int flags;     /* cuMemHostAlloc or cuMemHostRegister flags */
+  int registered;         /* 1: cuMemHostRegister; 0: cuMemAllocHost/cuMemHostAlloc */
+  CUcontext ctx;          /* current when it was allocated or registered */
+  unsigned long long id;  /* its buffer id */
+} vg_hostmem_info;
+
+/* 1 and *out filled when p lies inside page-locked host memory of this process; else 0. */
+int vg_hostmem_lookup(uintptr_t p, vg_hostmem_info *out);
+
+/* ---- pointer.c ---- */
+
+/* *is_device = 1 when p lies in the session's device memory (asking the executor unless p is the
+ * guest's own page-locked memory or NULL), 0 for any host memory. */
+CUresult vg_ptr_is_device(CUdeviceptr p, int *is_device);
+
 #endif

@@ -108,3 +108,5 @@ static nvmlReturn_t zero_count(unsigned *count) {
 /* No S-class units and no devices excluded from use in a guest: both lists are really empty. */
 VG_EXPORT nvmlReturn_t nvmlUnitGetCount(unsigned int *count) { VG_NVML_TRACED(zero_count(count)); }
 VG_EXPORT nvmlReturn_t nvmlGetExcludedDeviceCount(unsigned int *count) { VG_NVML_TRACED(zero_count(count)); }
+/* The older name of nvmlGetExcludedDeviceCount, still exported by NVIDIA's library. */
+VG_EXPORT nvmlReturn_t nvmlGetBlacklistDeviceCount(unsigned int *count) { VG_NVML_TRACED(zero_count(count)); }

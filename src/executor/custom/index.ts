@@ -15,3 +15,4 @@ export * from './module.js';
 export * from './launch.js';
 export * from './graph.js';
 export * from './mempool.js';
+export * from './pointer.js';

@@ -1,0 +1,27 @@
+/*
+ * The layout rule of a 3D copy, shared by softgpu and the guest library (which composes 3D copies
+ * from 2D ones): slice z of a CUDA_MEMCPY3D is the 2D copy whose rows start srcHeight (dstHeight)
+ * rows further on per slice. One place, so the two cannot drift apart.
+ */
+#ifndef VG_COMMON_MEMCPY3D_H
+#define VG_COMMON_MEMCPY3D_H
+
+#include <cuda.h>
+#include <stdint.h>
+
+static inline CUresult vg_memcpy3d_slice(const CUDA_MEMCPY3D *p, size_t z, CUDA_MEMCPY2D *out) {
+  size_t sz = p->srcZ + z, dz = p->dstZ + z;
+  if (sz < z || dz < z) return CUDA_ERROR_INVALID_VALUE;
+  if ((p->srcHeight && sz > (SIZE_MAX - p->srcY) / p->srcHeight) ||
+      (p->dstHeight && dz > (SIZE_MAX - p->dstY) / p->dstHeight))
+    return CUDA_ERROR_INVALID_VALUE;
+  *out = (CUDA_MEMCPY2D){
+      .srcXInBytes = p->srcXInBytes, .srcY = p->srcY + sz * p->srcHeight, .srcMemoryType = p->srcMemoryType,
+      .srcHost = p->srcHost, .srcDevice = p->srcDevice, .srcArray = p->srcArray, .srcPitch = p->srcPitch,
+      .dstXInBytes = p->dstXInBytes, .dstY = p->dstY + dz * p->dstHeight, .dstMemoryType = p->dstMemoryType,
+      .dstHost = p->dstHost, .dstDevice = p->dstDevice, .dstArray = p->dstArray, .dstPitch = p->dstPitch,
+      .WidthInBytes = p->WidthInBytes, .Height = p->Height};
+  return CUDA_SUCCESS;
+}
+
+#endif

@@ -1,0 +1,109 @@
+// Debian's PyTorch 2.6 (trixie, CUDA 12.4) through vgpu on softgpu (test/helpers/torch-tree.ts):
+// the everyday operations, pinned memory with non-blocking copies (cuPointerGetAttributes,
+// docs/pointers.md), and out-of-memory as torch.OutOfMemoryError both past the device's memory and
+// at a VM's quota, with the process still usable afterwards (libc10 resolves NVML functions that
+// a GPU without NVLink answers NOT_SUPPORTED). Importing torch takes a while on a small machine,
+// so each Python run does several steps and reports them as one JSON object.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+import { runInTree, type TreeRun } from '../helpers/guest-tree.js';
+import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { BIN, ROOT } from '../helpers/paths.js';
+import { cudnnStandIn, getTorchTree } from '../helpers/torch-tree.js';
+
+const tree = getTorchTree();
+const skip = 'skip' in tree ? tree.skip : false;
+const root = 'root' in tree ? tree.root : '';
+
+/** Where the stand-in libcudnn.so.9 and the test's Python script appear inside the tree. */
+const TREE_CUDNN = '/tmp/vgpu-cudnn';
+const TREE_SCRIPTS = '/tmp/vgpu-torch';
+const QUOTA_MIB = 512;
+
+let m: RunningMediator;
+let cudnnDir = '';
+
+before(async () => {
+  if (skip) return;
+  cudnnDir = cudnnStandIn(root);
+  // PyTorch's only PTX is compute_90: softgpu must claim a newer device for its kernels to load.
+  m = await startMediator({ env: { VGPU_SOFTGPU_CC: '10.0' } });
+});
+
+after(async () => {
+  await m?.stop();
+});
+
+const stepError = z.object({ error: z.string(), message: z.string() });
+
+function lastJson(r: TreeRun): Record<string, unknown> {
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return z.record(z.string(), z.unknown()).parse(JSON.parse(line));
+  } catch {
+    assert.fail(`no JSON result from python (exit ${r.code ?? r.signal})\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-6000)}`);
+  }
+}
+
+async function python(args: string[], env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const r = await runInTree(root, ['python3', `${TREE_SCRIPTS}/everyday.py`, ...args], {
+    server: m.server,
+    env,
+    binds: [{ host: cudnnDir, guest: TREE_CUDNN }, { host: join(ROOT, 'test/torch'), guest: TREE_SCRIPTS }],
+    libPath: [TREE_CUDNN],
+    timeoutMs: 300_000,
+  });
+  const out = lastJson(r);
+  assert.equal(r.code, 0, `python exited with ${r.code ?? r.signal}: ${r.stderr.slice(-3000)}`);
+  return out;
+}
+
+/** A step's value, failing with the exception it raised instead. */
+function value(out: Record<string, unknown>, key: string): unknown {
+  const v = out[key];
+  const err = stepError.safeParse(v);
+  if (err.success) assert.fail(`${key} raised ${err.data.error}: ${err.data.message}`);
+  return v;
+}
+
+describe("Debian's PyTorch 2.6 through vgpu on softgpu", { skip }, () => {
+  let basics: Record<string, unknown>;
+  before(async () => {
+    if (skip) return;
+    basics = await python(['basics']);
+  });
+
+  test('torch.zeros, a + b and matmul give the CPU results', () => {
+    assert.equal(value(basics, 'available'), true);
+    assert.equal(value(basics, 'zeros'), 0);
+    assert.equal(value(basics, 'add'), true);
+    const err = z.number().parse(value(basics, 'matmul_max_error'));
+    assert.ok(err < 1e-4, `matmul differs from the CPU's by ${err}`);
+  });
+
+  test('pin_memory() and non-blocking copies from and into pinned memory give the data', () => {
+    assert.deepEqual(value(basics, 'pinned'), { is_pinned: true, to_device: true, back_into_pinned: true });
+  });
+
+  test('a too-large allocation raises torch.OutOfMemoryError and the process stays usable', () => {
+    assert.deepEqual(value(basics, 'oom'), { raised: 'OutOfMemoryError', is_cuda_oom: true });
+    assert.equal(value(basics, 'after_oom'), 20);
+  });
+
+  test("a VM's memory quota is where PyTorch runs out of memory, and set_per_process_memory_fraction holds", async () => {
+    const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', 'torch-quota', '--memory', `${QUOTA_MIB}M`, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
+    const token = out.trim().split('\n').at(-1)!;
+    const q = await python(['quota', String(QUOTA_MIB)], { VGPU_TOKEN: token });
+    assert.equal(value(q, 'total_mib'), QUOTA_MIB, 'the quota is the total memory PyTorch sees');
+    assert.equal(value(q, 'half'), 'allocated');
+    assert.equal(value(q, 'past_quota'), 'OutOfMemoryError');
+    assert.equal(value(q, 'after_freeing'), 'allocated', 'freed memory is usable again');
+    assert.equal(value(q, 'memory_fraction'), 'OutOfMemoryError, then allocated within the fraction',
+      'set_per_process_memory_fraction limits a quarter of the quota');
+  });
+});

@@ -1,0 +1,106 @@
+# Everyday PyTorch on the vGPU, one step per key of the JSON printed on the last line
+# (test/e2e/torch.test.ts). Each step records its value or the exception it raised, so one
+# failure does not hide the others. Usage: everyday.py basics | quota QUOTA_MIB
+import json
+import sys
+
+import torch
+
+MIB = 1 << 20
+out = {}
+
+
+def step(name, f):
+    try:
+        out[name] = f()
+    except Exception as e:  # the test reports what was raised
+        out[name] = {"error": type(e).__name__, "message": str(e)[:400]}
+
+
+def basics():
+    step("available", torch.cuda.is_available)
+    step("zeros", lambda: torch.zeros(1000, device="cuda").sum().item())
+
+    def add():
+        a = torch.arange(1000, dtype=torch.float32)
+        b = torch.arange(1000, dtype=torch.float32) * 3
+        return torch.equal((a.cuda() + b.cuda()).cpu(), a + b)
+
+    step("add", add)
+
+    def matmul():
+        g = torch.Generator().manual_seed(1)
+        a = torch.rand(64, 48, generator=g)
+        b = torch.rand(48, 32, generator=g)
+        return (a.cuda() @ b.cuda()).cpu().sub(a @ b).abs().max().item()
+
+    step("matmul_max_error", matmul)
+
+    def pinned():
+        x = torch.arange(1 << 16, dtype=torch.float32).pin_memory()
+        y = x.to("cuda", non_blocking=True)
+        z = torch.empty(1 << 16, dtype=torch.float32).pin_memory()
+        z.copy_(y * 2, non_blocking=True)
+        torch.cuda.synchronize()
+        return {"is_pinned": x.is_pinned(), "to_device": torch.equal(y.cpu(), x), "back_into_pinned": torch.equal(z, x * 2)}
+
+    step("pinned", pinned)
+
+    def oom():
+        try:
+            torch.empty(1 << 40, dtype=torch.uint8, device="cuda")
+            return "allocated"
+        except torch.OutOfMemoryError as e:
+            return {"raised": "OutOfMemoryError", "is_cuda_oom": isinstance(e, torch.cuda.OutOfMemoryError)}
+
+    step("oom", oom)
+    step("after_oom", lambda: (torch.ones(10, device="cuda") * 2).sum().item())
+
+
+def quota(quota_mib):
+    step("total_mib", lambda: torch.cuda.mem_get_info()[1] // MIB)
+    held = []
+
+    def within():
+        held.append(torch.empty(quota_mib // 2 * MIB, dtype=torch.uint8, device="cuda"))
+        return "allocated"
+
+    step("half", within)
+
+    def past():
+        try:
+            held.append(torch.empty(quota_mib // 2 * MIB + 64 * MIB, dtype=torch.uint8, device="cuda"))
+            return "allocated"
+        except torch.OutOfMemoryError:
+            return "OutOfMemoryError"
+
+    step("past_quota", past)
+
+    def again():
+        held.clear()
+        torch.cuda.empty_cache()
+        held.append(torch.empty(quota_mib // 2 * MIB + 64 * MIB, dtype=torch.uint8, device="cuda"))
+        return "allocated"
+
+    step("after_freeing", again)
+
+    def fraction():
+        # PyTorch's own limit, below the quota: its allocator refuses before asking the driver.
+        held.clear()
+        torch.cuda.empty_cache()
+        torch.cuda.set_per_process_memory_fraction(0.25)
+        try:
+            held.append(torch.empty(quota_mib // 2 * MIB, dtype=torch.uint8, device="cuda"))
+            return "allocated"
+        except torch.OutOfMemoryError:
+            held.append(torch.empty(quota_mib // 8 * MIB, dtype=torch.uint8, device="cuda"))
+            return "OutOfMemoryError, then allocated within the fraction"
+
+    step("memory_fraction", fraction)
+
+
+if sys.argv[1] == "basics":
+    basics()
+else:
+    quota(int(sys.argv[2]))
+print(json.dumps(out))
