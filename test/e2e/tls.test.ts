@@ -158,6 +158,12 @@ test('the server verified against a CA file, by IP address and by name; guest.co
   assert.match(viaConf.stdout, /cuInit=0 /, viaConf.stderr);
 });
 
+test('a forked child makes its own TLS session, and the parent\'s goes on', async () => {
+  const r = await runGuest(buildProgram('fork_session'), ['--server', local, '--token', token], { VGPU_TLS_PIN: pinOf(certs.cert) }, 60_000);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^parent ok\nchild ok\nparent again ok\n$/);
+});
+
 test('a wrong pin makes cuInit fail at once with the reason, and the token is never sent', async () => {
   await assertRefused(viaLoopback, { VGPU_TLS_PIN: `sha256:${'ab'.repeat(32)}` }, { VGPU_TLS_PIN: pinOf(certFile) }, /does not match the pinned fingerprint sha256:abab/);
 });
