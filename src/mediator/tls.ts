@@ -109,7 +109,7 @@ const RELAY_DRAIN_MS = 5000;
 export async function relayCleartext(guest: tls.TLSSocket, dir: string, log: Logger): Promise<net.Socket> {
   // A listener of its own per connection pairs the two ends without any naming protocol; it is
   // in the private state directory and gone as soon as its one connection arrived.
-  const path = join(dir, `tls-relay-${process.pid}-${randomBytes(8).toString('hex')}.sock`);
+  const path = join(dir, `tr-${randomBytes(6).toString('hex')}.sock`);
   const server = net.createServer();
   const near = await new Promise<{ mine: net.Socket; theirs: net.Socket }>((resolve, reject) => {
     let mine: net.Socket | undefined;

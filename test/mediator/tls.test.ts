@@ -111,7 +111,7 @@ test('the relay carries bytes both ways in order, holds back a slow reader, and 
   const answer = await new Promise<string>((r) => c.once('data', (d: Buffer) => r(d.toString())));
   assert.equal(answer, 'done');
   assert.equal(got, total);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('tls-relay-')), []);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('tr-')), []);
   c.destroy();
   await new Promise((r) => exec.once('close', r));
   srv.close();
