@@ -42,7 +42,9 @@ TSSTAMP := $(B)/.ts-built
 all: native ts
 
 # ---- dependencies ---------------------------------------------------------------------------
-DEB_PKGS := libzstd-dev liblz4-dev
+# openssl: the CLI the TLS tests and the bench make certificates with; it brings libssl.so.3, which
+# the guest library loads at run time for tls: servers (never linked: no headers needed).
+DEB_PKGS := libzstd-dev liblz4-dev openssl
 $(B)/.deps-deb:
 	@mkdir -p $(B)
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

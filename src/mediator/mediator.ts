@@ -38,6 +38,7 @@ import type { MetricsSource } from '../admin/metrics.js';
 import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
 import { UsageMeter, type UsageTotals } from './usage-meter.js';
 import { HoldWatchdog } from './watchdog.js';
+import type { TlsCredentials } from './tls.js';
 import { formatDuration } from '../common/duration.js';
 import { DEFAULT_IMAGE_LIMITS, ImageStore, imageStoreDir, type ImageLimits, type ImageStoreUsage } from '../common/image-store.js';
 
@@ -64,6 +65,8 @@ export interface MediatorOptions {
   usageFlushMs?: number;
   /** Bounds of the module image store (src/common/image-store.ts); defaults DEFAULT_IMAGE_LIMITS. */
   imageLimits?: ImageLimits;
+  /** The certificate and key of tls: listeners (src/mediator/tls.ts). */
+  tls?: TlsCredentials | undefined;
   log: Logger;
 }
 
@@ -230,7 +233,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.flushTimer.unref();
     for (const addr of this.opts.listen) {
       const server = await listen(addr, (s, channel) => this.onConnection(s, channel),
-        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir);
+        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir, this.opts.tls);
       this.servers.push({ server, addr });
     }
     if (this.opts.http) await this.startAdmin(this.opts.http);
@@ -272,6 +275,7 @@ export class Mediator implements LiveControl, MetricsSource {
     handleConnection(socket, channel, {
       log: this.opts.log,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs ?? 10_000,
+      relayDir: this.opts.stateDir,
       authenticate: (t, l) => this.authenticate(t, l),
       place: (vm) => this.place(vm),
       driverVersion: this.backend.driverVersion,
