@@ -13,6 +13,7 @@ import { DEVICE_TIME_MODES, type DeviceTimeChoice } from '../executor/device-tim
 import { checkListenSecurity, parseListen } from './listen.js';
 import { TlsCredentials } from './tls.js';
 import { DEFAULT_MAX_HOLD_MS, Mediator } from './mediator.js';
+import { versionLine } from '../common/version.js';
 
 /** Loopback only by default: the API changes who may use the GPUs. */
 export const DEFAULT_HTTP = '127.0.0.1:7080';
@@ -80,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--tls-cert <file>', 'PEM certificate (chain) of tls: listeners; reloaded on SIGHUP')
     .option('--tls-key <file>', 'PEM private key of tls: listeners; reloaded on SIGHUP')
     .option('--insecure-tcp', 'allow tcp: listeners beyond loopback (tokens and data in cleartext; prefer tls:)', false)
+    .version(versionLine('vgpu-mediator'), '--version', 'print the version and exit')
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });

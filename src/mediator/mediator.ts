@@ -240,6 +240,25 @@ export class Mediator implements LiveControl, MetricsSource {
     log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
   }
 
+  /** The admin API's /readyz: 'ok' or why not, per part the mediator needs to serve guests. */
+  readiness(): { checks: Record<string, string> } {
+    let store = 'ok';
+    try {
+      this.store.ping();
+    } catch (e) {
+      store = `the store does not answer: ${(e as Error).message}`;
+    }
+    const down = this.servers.filter((s) => !s.server.listening).map((s) => formatListen(s.addr));
+    return {
+      checks: {
+        store,
+        backend: this.backend ? 'ok' : 'no backend yet',
+        listeners: down.length === 0 && this.servers.length === this.opts.listen.length ? 'ok' : `not listening: ${down.join(', ') || 'starting'}`,
+        draining: this.draining ? `draining: ${this.draining.message}` : 'ok',
+      },
+    };
+  }
+
   /** What marks the files this mediator writes in the state directory as its own. */
   private owner(): { pid: number; instance: string } {
     return { pid: process.pid, instance: this.lock!.holder.instance };
@@ -260,6 +279,7 @@ export class Mediator implements LiveControl, MetricsSource {
     try {
       this.admin = await startAdminServer({
         host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this, this.images), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
+        readiness: () => this.readiness(),
       });
     } catch (e) {
       throw new Error(`admin API on ${at.host}:${at.port}: ${(e as Error).message} (choose another with --http HOST:PORT, or --http off)`);

@@ -110,6 +110,11 @@ export class Store {
     }
   }
 
+  /** Throws unless the database answers a query (the admin API's /readyz). */
+  ping(): void {
+    this.db.prepare('SELECT 1').get();
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
