@@ -382,7 +382,7 @@ int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size) {
  * it, with a guard granule after it, never live and not counted as used. Physical memory is a second, separate space: one memfd as large as the arena
  * (sparse, so it costs nothing until touched) with its own free extents. Mapping places the file's
  * pages over the arena's at the reserved address (mmap MAP_FIXED | MAP_SHARED), so every mapping of
- * one physical allocation shares its bytes; unmapping puts inaccessible address space back. Freed physical memory is punched out of the file, so it
+ * one physical allocation shares its bytes; unmapping puts fresh anonymous pages back. Freed physical memory is punched out of the file, so it
  * reads as zero when allocated again. Liveness of mapped granules is set by sg_mem_set_live
  * (cuMemSetAccess): a mapping starts inaccessible, as on a GPU. Inside one reservation adjacent
  * mappings are adjacent in the bitmap, so a range spanning them is valid, as CUDA promises. */
@@ -517,8 +517,9 @@ void sg_mem_unmap(sg_devptr p, uint64_t size) {
   pthread_mutex_lock(&g_lock);
   live_mark(off / SG_MEM_GRANULE, size / SG_MEM_GRANULE, 0);
   pthread_mutex_unlock(&g_lock);
-  /* Back to inaccessible address space, as the reservation region starts. */
-  mmap(g_base + off, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  /* Fresh zero pages (costing nothing until touched) rather than PROT_NONE: an access that passed
+   * its check just before the granules went dead reads zeros instead of killing the process. */
+  mmap(g_base + off, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
 
 void sg_mem_set_live(sg_devptr p, uint64_t size, int live) {
