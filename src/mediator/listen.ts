@@ -152,7 +152,7 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Cha
   if (a.kind === 'tls' && !creds) throw new Error(`--listen ${formatListen(a)} needs --tls-cert and --tls-key`);
   const file = socketFile(a);
   if (file !== undefined && existsSync(file)) {
-    if (await unixInUse(file)) throw new Error(`${file}: another mediator is already listening there`);
+    if (await unixInUse(file)) throw new Error(`${file}: another mediator is already listening there (stop it, or give this one another address: --listen unix:/some/other.sock; 'make run' takes VGPU_SOCKET)`);
     unlinkSync(file);
   }
   // The channel is known before the guest says anything: a hybrid vsock socket is one VM's (its

@@ -15,6 +15,9 @@ import { TlsCredentials } from './tls.js';
 import { DEFAULT_MAX_HOLD_MS, Mediator } from './mediator.js';
 import { versionLine } from '../common/version.js';
 
+/** Where guests on this host find the mediator when nothing says otherwise (vgpu-run's default). */
+const DEFAULT_LISTEN = 'unix:/tmp/vgpu.sock';
+
 /** Loopback only by default: the API changes who may use the GPUs. */
 export const DEFAULT_HTTP = '127.0.0.1:7080';
 /** How long running sessions may finish after SIGTERM or SIGINT, by default (seconds). */
@@ -65,7 +68,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('vgpu-mediator')
     .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
     .option('--state-dir <dir>', 'state directory (configuration database)', process.env.VGPU_STATE_DIR ?? join(homedir(), '.local/state/vgpu'))
-    .option('--listen <addr>', 'unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT (repeatable; docs/virtual-machines.md)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .addOption(new Option('--listen <addr>', 'unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT (repeatable; docs/virtual-machines.md)')
+      .argParser((v: string, prev: string[]) => [...prev, v]).default([] as string[], DEFAULT_LISTEN))
     .addOption(new Option('--backend <kind>', 'GPU backend').choices(['auto', 'cuda', 'softgpu']).default('auto'))
     .option('--default-vm <name>', 'VM for token-less connections on Unix sockets (created if missing)')
     .option('--spare-executors <n>', 'executors kept started ahead of time', '1')
@@ -97,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger({ name: 'vgpu-mediator' });
   let listenAddrs;
   try {
-    listenAddrs = (o.listen.length ? o.listen : ['unix:/tmp/vgpu.sock']).map(parseListen);
+    listenAddrs = (o.listen.length ? o.listen : [DEFAULT_LISTEN]).map(parseListen);
   } catch (e) {
     process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
     return 2;

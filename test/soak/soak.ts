@@ -104,8 +104,14 @@ function fdList(pid: number): string[] {
 }
 
 /** VmRSS and VmHWM (peak) in MiB. */
+/** RSS and peak in MiB; -1 for a process that has just gone (the mediator killer races this). */
 function memory(pid: number): { rss: number; peak: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  let s: string;
+  try {
+    s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return { rss: -1, peak: -1 };
+  }
   const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0);
   return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
 }
@@ -289,7 +295,8 @@ function report(started: number, final = false): void {
     runs: { completed: t.completed, interrupted: t.interrupted, failed: t.failed, hung: t.hung },
     executorsKilled: t.kills,
     mediatorsKilled: t.mediatorKills,
-    crashes: c.executors.length + (m.proc.exitCode === null && m.proc.signalCode === null ? 0 : 1),
+    // A mediator the soak itself is replacing has not crashed.
+    crashes: c.executors.length + (cur.restarting || (m.proc.exitCode === null && m.proc.signalCode === null) ? 0 : 1),
     mediatorRssMiB: mem.rss,
     executorsAlive: executorsOf(m.stateDir).length,
   };
