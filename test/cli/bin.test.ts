@@ -57,7 +57,7 @@ test('bin/vgpu-run refuses bad arguments with a clear message and status 2', (t)
     [['--token'], /--token needs a token/],
     [['--server'], /--server needs an address/],
     [['--frob', '--', 'true'], /unknown option '--frob'/],
-    [['--server', 'http://x', '--', 'true'], /not unix:\/path or tcp:host:port/],
+    [['--server', 'http://x', '--', 'true'], /server address 'http:\/\/x' is not unix:\/path, tcp:host:port, tls:host:port or vsock:\[cid:\]port/],
   ];
   for (const [args, message] of cases) {
     const r = runBin(RUN, args);
