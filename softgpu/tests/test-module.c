@@ -267,7 +267,21 @@ TEST(module_launch_validation) {
   CUlaunchAttribute coop = {.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE};
   coop.value.cooperative = 1;
   CUlaunchConfig cfg = {1, 1, 1, 32, 1, 1, 0, NULL, &coop, 1};
-  ASSERT_CU(cuLaunchKernelEx(&cfg, f, args, NULL), CUDA_ERROR_NOT_SUPPORTED);
+  ASSERT_CU_OK(cuLaunchKernelEx(&cfg, f, args, NULL));
+  ASSERT_CU_OK(cuLaunchCooperativeKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args));
+  /* A cooperative grid must be resident at once: one block more than the occupancy allows is refused. */
+  int per_sm = 0, sms = 0, attr = 0;
+  ASSERT_CU_OK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, 32, 0));
+  ASSERT_CU_OK(cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0));
+  ASSERT_CU_OK(cuDeviceGetAttribute(&attr, CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH, 0));
+  ASSERT_EQ(attr, 1);
+  ASSERT_GT(per_sm, 0);
+  cfg.gridDimX = (unsigned)(per_sm * sms + 1);
+  ASSERT_CU(cuLaunchKernelEx(&cfg, f, args, NULL), CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE);
+  ASSERT_CU(cuLaunchCooperativeKernel(f, cfg.gridDimX, 1, 1, 32, 1, 1, 0, NULL, args),
+            CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE);
+  ASSERT_CU_OK(cuLaunchCooperativeKernel(f, cfg.gridDimX - 1, 1, 1, 32, 1, 1, 0, NULL, args));
+  ASSERT_CU(cuLaunchCooperativeKernel((CUfunction)&bogus, 1, 1, 1, 32, 1, 1, 0, NULL, args), CUDA_ERROR_INVALID_HANDLE);
   ASSERT_CU_OK(cuLaunchKernel_ptsz(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL)); /* n = 0: no work */
   ASSERT_CU_OK(cuModuleUnload(m));
   ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_HANDLE);
