@@ -229,9 +229,10 @@ VG_CUSTOM(0x0520) VG_ASYNC CUresult cuLaunchKernel(CUfunction f, unsigned int gr
 VG_CUSTOM(0x0521) VG_ASYNC CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra);
 VG_CUSTOM(0x0522) VG_ASYNC CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
 VG_CUSTOM(0x0523) VG_ASYNC CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
-/* Sent as cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_COOPERATIVE (guest/cuda/impl/launch.c). */
-VG_LOCAL CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams);
-VG_LOCAL CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams);
+/* Sent as cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_COOPERATIVE, after the guest checked that the
+ * grid can be resident at once (guest/cuda/impl/launch.c). */
+VG_CUSTOM_ALIAS(0x0522) VG_ASYNC CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams);
+VG_CUSTOM_ALIAS(0x0523) VG_ASYNC CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams);
 
 /* ---- stream capture and graphs -----------------------------------------------------------------
  * Capture happens in the host driver: captured launches and copies are ordinary calls on a

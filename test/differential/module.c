@@ -251,6 +251,62 @@ static void launch_configs(const char *what, CUfunction f, CUdeviceptr out) {
   }
 }
 
+/* A grid-wide barrier, through both cooperative entry points, in a grid sized by the occupancy
+ * calculation (at most 8 blocks; the size is the device's and goes to a note), and the refusal of
+ * one block more than can be resident at once, at the call. */
+static void grid_sync(CUmodule m, CUstream s) {
+  enum { BLOCK = 64, MAX_GRID = 8, N = 3000 };
+  CUfunction f = NULL;
+  CALL(cuModuleGetFunction, get_function_t, "grid_sum", &f, m, "grid_sum");
+  int per_sm = 0, sms = 0;
+  CALL(cuOccupancyMaxActiveBlocksPerMultiprocessor, __typeof__(&cuOccupancyMaxActiveBlocksPerMultiprocessor),
+       "grid_sum", &per_sm, f, BLOCK, 0);
+  ((__typeof__(&cuDeviceGetAttribute))diff_sym("cuDeviceGetAttribute"))(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0);
+  unsigned resident = (unsigned)(per_sm * sms), grid = resident < MAX_GRID ? resident : MAX_GRID;
+  printf("# grid_sum: %d blocks per multiprocessor, %d multiprocessors, grid of %u\n", per_sm, sms, grid);
+  SAY(cuOccupancyMaxActiveBlocksPerMultiprocessor, "grid_sum fits two blocks at once", "%d", resident >= 2);
+  if (grid < 2) return;
+  int host[N], want = 0;
+  for (int i = 0; i < N; i++) want += host[i] = i % 17 - 3;
+  CUdeviceptr in = 0, partial = 0, out = 0;
+  MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&in, sizeof host));
+  MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&partial, MAX_GRID * sizeof(int)));
+  MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&out, MAX_GRID * sizeof(int)));
+  MUST(((__typeof__(&cuMemcpyHtoD_v2))diff_sym("cuMemcpyHtoD_v2"))(in, host, sizeof host));
+  int n = N, back[MAX_GRID];
+  void *args[] = {&in, &partial, &out, &n};
+  CALL(cuLaunchCooperativeKernel, launch_coop_t, "grid sync", f, grid, 1, 1, BLOCK, 1, 1, 0, s, args);
+  CALL(cuStreamSynchronize, __typeof__(&cuStreamSynchronize), "after grid sync", s);
+  CALL(cuMemcpyDtoH_v2, __typeof__(&cuMemcpyDtoH_v2), "grid sync result", back, out, grid * sizeof(int));
+  int same = 1;
+  for (unsigned b = 0; b < grid; b++) same &= back[b] == want;
+  SAY(cuLaunchCooperativeKernel, "every block summed every block's partial", "%d", same);
+
+  MUST(((__typeof__(&cuMemsetD32_v2))diff_sym("cuMemsetD32_v2"))(out, 0, MAX_GRID));
+  CUlaunchAttribute attr;
+  memset(&attr, 0, sizeof attr);
+  attr.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+  attr.value.cooperative = 1;
+  CUlaunchConfig cfg = {grid, 1, 1, BLOCK, 1, 1, 0, s, &attr, 1};
+  CALL(cuLaunchKernelEx, launch_ex_t, "cooperative attribute, grid sync", &cfg, f, args, NULL);
+  CALL(cuStreamSynchronize, __typeof__(&cuStreamSynchronize), "after the cooperative Ex launch", s);
+  CALL(cuMemcpyDtoH_v2, __typeof__(&cuMemcpyDtoH_v2), "cooperative Ex result", back, out, grid * sizeof(int));
+  same = 1;
+  for (unsigned b = 0; b < grid; b++) same &= back[b] == want;
+  SAY(cuLaunchKernelEx, "cooperative: every block summed every block's partial", "%d", same);
+
+  CALL(cuLaunchCooperativeKernel, launch_coop_t, "one block more than is resident", f, resident + 1, 1, 1, BLOCK, 1,
+       1, 0, s, args);
+  CALL(cuLaunchCooperativeKernel_ptsz, launch_coop_t, "one block more than is resident", f, resident + 1, 1, 1,
+       BLOCK, 1, 1, 0, NULL, args);
+  cfg.gridDimX = resident + 1;
+  CALL(cuLaunchKernelEx, launch_ex_t, "cooperative, one block more than is resident", &cfg, f, args, NULL);
+  CALL(cuStreamSynchronize, __typeof__(&cuStreamSynchronize), "after the refusals", s);
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(in));
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(partial));
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(out));
+}
+
 static void launches(CUmodule m, CUkernel k) {
   CUfunction fill = NULL, nothing = NULL, layout = NULL;
   MUST(((get_function_t)diff_sym("cuModuleGetFunction"))(&fill, m, "fill"));
@@ -364,6 +420,7 @@ static void launches(CUmodule m, CUkernel k) {
       coop == 1 ? (r == CUDA_SUCCESS && after == CUDA_SUCCESS) : r == CUDA_ERROR_NOT_SUPPORTED);
   CALL(cuLaunchCooperativeKernel, launch_coop_t, "null function", NULL, 1, 1, 1, 32, 1, 1, 0, NULL, args);
   CALL(cuLaunchCooperativeKernel_ptsz, launch_coop_t, "null function", NULL, 1, 1, 1, 32, 1, 1, 0, NULL, args);
+  if (coop == 1) grid_sync(m, s);
 
   /* Launch configurations, with a CUfunction and with a CUkernel passed as one (as cudart does). */
   launch_configs("function", fill, out);
