@@ -307,6 +307,50 @@ static void grid_sync(CUmodule m, CUstream s) {
   MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(out));
 }
 
+/* A captured kernel node's parameters, through both forms: function, configuration and values. */
+static void kernel_node(CUfunction fill, CUstream s, CUdeviceptr out) {
+  typedef CUresult (*params_v1_t)(CUgraphNode, CUDA_KERNEL_NODE_PARAMS_v1 *);
+  typedef CUresult (*params_v2_t)(CUgraphNode, CUDA_KERNEL_NODE_PARAMS_v2 *);
+  CUgraph g = NULL;
+  int base = 11, n = 100;
+  void *args[] = {&out, &base, &n};
+  MUST(((__typeof__(&cuStreamBeginCapture_v2))diff_sym("cuStreamBeginCapture_v2"))(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  MUST(((launch_t)diff_sym("cuLaunchKernel"))(fill, 3, 2, 1, 32, 2, 1, 0, s, args, NULL));
+  MUST(((__typeof__(&cuStreamEndCapture))diff_sym("cuStreamEndCapture"))(s, &g));
+  CUgraphNode node = NULL;
+  size_t one = 1;
+  MUST(((__typeof__(&cuGraphGetNodes))diff_sym("cuGraphGetNodes"))(g, &node, &one));
+  CUgraphNodeType t = (CUgraphNodeType)-1;
+  CALL(cuGraphNodeGetType, __typeof__(&cuGraphNodeGetType), "kernel node", node, &t);
+  SAY(cuGraphNodeGetType, "kernel node", "%d", (int)t);
+  CUDA_KERNEL_NODE_PARAMS_v2 p;
+  memset(&p, 0, sizeof p);
+  CALL(cuGraphKernelNodeGetParams_v2, params_v2_t, "captured launch", node, &p);
+  SAY(cuGraphKernelNodeGetParams_v2, "configuration", "grid %u %u %u, block %u %u %u, shared %u, function %d",
+      p.gridDimX, p.gridDimY, p.gridDimZ, p.blockDimX, p.blockDimY, p.blockDimZ, p.sharedMemBytes, p.func == fill);
+  SAY(cuGraphKernelNodeGetParams_v2, "values", "%d", p.kernelParams && *(CUdeviceptr *)p.kernelParams[0] == out &&
+      *(int *)p.kernelParams[1] == 11 && *(int *)p.kernelParams[2] == 100);
+  CUDA_KERNEL_NODE_PARAMS_v1 p1;
+  memset(&p1, 0, sizeof p1);
+  CALL(cuGraphKernelNodeGetParams, params_v1_t, "captured launch", node, &p1);
+  SAY(cuGraphKernelNodeGetParams, "configuration", "grid %u, block %u, function %d, values %d", p1.gridDimX,
+      p1.blockDimY, p1.func == fill, p1.kernelParams && *(int *)p1.kernelParams[2] == 100);
+  CALL(cuGraphKernelNodeGetParams_v2, params_v2_t, "null params", node, NULL);
+  CALL(cuGraphKernelNodeGetParams_v2, params_v2_t, "null node", NULL, &p);
+  CALL(cuGraphKernelNodeGetParams, params_v1_t, "null params", node, NULL);
+  /* A memset node is not a kernel node. */
+  CUgraph g2 = NULL;
+  MUST(((__typeof__(&cuStreamBeginCapture_v2))diff_sym("cuStreamBeginCapture_v2"))(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  MUST(((__typeof__(&cuMemsetD32Async))diff_sym("cuMemsetD32Async"))(out, 1, 4, s));
+  MUST(((__typeof__(&cuStreamEndCapture))diff_sym("cuStreamEndCapture"))(s, &g2));
+  CUgraphNode set = NULL;
+  one = 1;
+  MUST(((__typeof__(&cuGraphGetNodes))diff_sym("cuGraphGetNodes"))(g2, &set, &one));
+  CALL(cuGraphKernelNodeGetParams_v2, params_v2_t, "memset node", set, &p);
+  MUST(((__typeof__(&cuGraphDestroy))diff_sym("cuGraphDestroy"))(g2));
+  MUST(((__typeof__(&cuGraphDestroy))diff_sym("cuGraphDestroy"))(g));
+}
+
 static void launches(CUmodule m, CUkernel k) {
   CUfunction fill = NULL, nothing = NULL, layout = NULL;
   MUST(((get_function_t)diff_sym("cuModuleGetFunction"))(&fill, m, "fill"));
@@ -421,6 +465,7 @@ static void launches(CUmodule m, CUkernel k) {
   CALL(cuLaunchCooperativeKernel, launch_coop_t, "null function", NULL, 1, 1, 1, 32, 1, 1, 0, NULL, args);
   CALL(cuLaunchCooperativeKernel_ptsz, launch_coop_t, "null function", NULL, 1, 1, 1, 32, 1, 1, 0, NULL, args);
   if (coop == 1) grid_sync(m, s);
+  kernel_node(fill, s, out);
 
   /* Launch configurations, with a CUfunction and with a CUkernel passed as one (as cudart does). */
   launch_configs("function", fill, out);
