@@ -260,8 +260,8 @@ VG_REMOTE(0x0615) CUresult cuGraphExecDestroy(VG_DESTROY CUgraphExec hGraphExec)
 VG_CUSTOM(0x0616) CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
 /* Graph introspection (guest/cuda/impl/graph.c, src/executor/custom/graph.ts). A node is a guest
  * handle (CUgraphNode, kind graphnode) the executor hands out the first time a query returns it,
- * owned by its graph: it ends with cuGraphDestroy. The _v2 forms carry edge data; the older forms
- * send the same op with a flag, and the executor calls the form the guest called. */
+ * owned by its graph: it ends with cuGraphDestroy. The _v2 forms carry edge data; the older list
+ * forms send the same op with a flag, and the executor calls the form the guest called. */
 VG_CUSTOM(0x0620) CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes);
 VG_CUSTOM(0x0621) CUresult cuGraphGetRootNodes(CUgraph hGraph, CUgraphNode *rootNodes, size_t *numRootNodes);
 VG_CUSTOM(0x0622) CUresult cuGraphGetEdges_v2(CUgraph hGraph, CUgraphNode *from, CUgraphNode *to, CUgraphEdgeData *edgeData, size_t *numEdges);
@@ -271,8 +271,11 @@ VG_CUSTOM_ALIAS(0x0623) CUresult cuGraphNodeGetDependencies(CUgraphNode hNode, C
 VG_CUSTOM(0x0624) CUresult cuGraphNodeGetDependentNodes_v2(CUgraphNode hNode, CUgraphNode *dependentNodes, CUgraphEdgeData *edgeData, size_t *numDependentNodes);
 VG_CUSTOM_ALIAS(0x0624) CUresult cuGraphNodeGetDependentNodes(CUgraphNode hNode, CUgraphNode *dependentNodes, size_t *numDependentNodes);
 VG_REMOTE(0x0625) CUresult cuGraphNodeGetType(CUgraphNode hNode, VG_OUT CUgraphNodeType *type);
-/* The function comes back as the guest's handle for it; the parameter values travel by the sizes
- * cuFuncGetParamInfo gives, into storage the guest keeps with the node until its next query. */
+/* The function comes back as the guest's handle for it (a CUkernel launched as a CUfunction, as
+ * cudart launches, in `kern` with `func` NULL: cudart maps the node to its kernel by it); the
+ * parameter values travel by the sizes cuFuncGetParamInfo gives, into storage the guest keeps with
+ * the node until a query returns other values. cuGraphKernelNodeGetParams is answered from the
+ * driver's _v2 form. */
 VG_CUSTOM(0x0626) CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS *nodeParams);
 VG_CUSTOM_ALIAS(0x0626) CUresult cuGraphKernelNodeGetParams(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
 

@@ -166,43 +166,49 @@ VG_EXPORT CUresult cuGraphNodeGetDependentNodes_v2(CUgraphNode hNode, CUgraphNod
                        numDependentNodes));
 }
 
-/* Parameter values of the last kernel-parameter query of each node: the driver's kernelParams stay
- * valid until the node changes, so these stay until the same node is queried again. */
+/* Parameter values of the last kernel-parameter query of each node. The driver's kernelParams stay
+ * valid until the node changes, and callers query more than once (cudart does) and may keep the
+ * first answer: a query that returns the same values returns the same storage; other values
+ * replace it. */
 typedef struct param_store {
   const void *node;
   void **argv;
+  size_t bytes; /* of the allocation argv heads */
   struct param_store *next;
 } param_store;
 static pthread_mutex_t g_params_mu = PTHREAD_MUTEX_INITIALIZER;
 static param_store *g_params;
 
-/* Replaces the node's stored values with argv (NULL: just drops them). */
-static void params_keep(const void *node, void **argv) {
+/* The storage to hand out for argv (bytes long) of node: the kept one when equal (argv is freed),
+ * else argv, now kept; NULL argv keeps nothing. */
+static void **params_keep(const void *node, void **argv, size_t bytes, uint32_t n) {
+  if (!argv) return NULL;
   pthread_mutex_lock(&g_params_mu);
-  param_store **pp = &g_params;
-  while (*pp && (*pp)->node != node) pp = &(*pp)->next;
-  param_store *e = *pp;
-  if (e) {
+  param_store *e = g_params;
+  while (e && e->node != node) e = e->next;
+  /* Equal: same size and the same values (the pointer arrays differ: compare past them). */
+  if (e && e->bytes == bytes && !memcmp((uint8_t *)e->argv + n * sizeof *argv, (uint8_t *)argv + n * sizeof *argv,
+                                        bytes - n * sizeof *argv)) {
+    free(argv);
+    argv = e->argv;
+  } else if (e) {
     free(e->argv);
-    if (argv) e->argv = argv;
-    else {
-      *pp = e->next;
-      free(e);
-    }
-  } else if (argv && (e = malloc(sizeof *e))) {
+    e->argv = argv;
+    e->bytes = bytes;
+  } else if ((e = malloc(sizeof *e))) {
     e->node = node;
     e->argv = argv;
+    e->bytes = bytes;
     e->next = g_params;
     g_params = e;
-  } else {
-    free(argv);
   }
   pthread_mutex_unlock(&g_params_mu);
+  return argv;
 }
 
 /* n parameter values, each as u32 size + bytes, into one allocation: the pointer array followed by
  * the values (*argv, malloc'ed). */
-static CUresult read_values(vg_call *c, uint32_t n, void ***argv) {
+static CUresult read_values(vg_call *c, uint32_t n, void ***argv, size_t *bytes) {
   if (n > 4096) return CUDA_ERROR_DEVICE_UNAVAILABLE; /* more than a launch can carry */
   size_t total = 0, offs[4096];
   uint8_t *vals = NULL;
@@ -218,10 +224,12 @@ static CUresult read_values(vg_call *c, uint32_t n, void ***argv) {
     offs[i] = total;
     total += sz;
   }
-  void **out = malloc(n * sizeof *out + total + 1);
+  *bytes = n * sizeof(void *) + total + 1;
+  void **out = malloc(*bytes);
   if (out) {
     uint8_t *store = (uint8_t *)(out + n);
     if (total) memcpy(store, vals, total);
+    store[total] = 0;
     for (uint32_t i = 0; i < n; i++) out[i] = store + offs[i];
   }
   free(vals);
@@ -253,13 +261,11 @@ static CUresult kernel_node_params(CUgraphNode node, CUDA_KERNEL_NODE_PARAMS *ou
     p.sharedMemBytes = vg_get_u32(&c);
     uint32_t n = vg_get_u32(&c);
     void **argv = NULL;
-    if (n != 0xffffffffu && n > 0) r = read_values(&c, n, &argv);
+    size_t bytes = 0;
+    if (n != 0xffffffffu && n > 0) r = read_values(&c, n, &argv, &bytes);
     if (r == CUDA_SUCCESS) {
-      p.kernelParams = argv;
-      params_keep(node, argv);
+      p.kernelParams = params_keep(node, argv, bytes, n);
       *out = p;
-    } else {
-      free(argv);
     }
   }
   return vg_call_end(&c, r);

@@ -149,10 +149,12 @@ export function cuGraphKernelNodeGetParams_v2(x: ExecContext, r: Reader, w: Writ
   const res = x.d.cuGraphKernelNodeGetParams_v2(node, p);
   if (res !== 0) return res;
   const func = x.readU64(p), kern = x.readU64(p.subarray(56));
-  const fnId = func ? x.knownId('function', func) ?? x.knownId('kernel', func) : undefined;
-  const kernId = kern ? x.knownId('kernel', kern) : undefined;
+  // A CUkernel launched as a CUfunction (what cudart does) goes back in `kern`, with `func` NULL.
+  const asKernel = func ? x.knownId('kernel', func) : undefined;
+  const fnId = func && asKernel === undefined ? x.knownId('function', func) : undefined;
+  const kernId = asKernel ?? (kern ? x.knownId('kernel', kern) : undefined);
   if (fnId !== undefined) {
-    w.u8(x.kindOf(fnId) === 'kernel' ? 2 : 1);
+    w.u8(1);
     w.u64(fnId);
   } else if (kernId !== undefined) {
     w.u8(3);
