@@ -42,7 +42,9 @@ TSSTAMP := $(B)/.ts-built
 all: native ts
 
 # ---- dependencies ---------------------------------------------------------------------------
-DEB_PKGS := libzstd-dev liblz4-dev
+# openssl: the CLI the TLS tests and the bench make certificates with; it brings libssl.so.3, which
+# the guest library loads at run time for tls: servers (never linked: no headers needed).
+DEB_PKGS := libzstd-dev liblz4-dev openssl
 $(B)/.deps-deb:
 	@mkdir -p $(B)
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -152,7 +154,8 @@ fuzz: deps native ts
 	$(NODE) dist/test/fuzz/main.js
 
 # Long robustness runs, never part of `make test` (docs/operations.md): BURSTS bursts of BURST_SIZE
-# guests started at once; and SOAK_MINUTES of random verified work with executors killed at random.
+# guests started at once; and SOAK_MINUTES of random verified work with executors killed at random
+# (and the mediator too, every SOAK_MEDIATOR_KILL_EVERY_S seconds on average, when set).
 burst: deps native ts
 	$(NODE) dist/test/soak/burst.js
 

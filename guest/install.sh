@@ -2,8 +2,8 @@
 # Installs vgpu's guest libraries (libcuda.so.1, libnvidia-ml.so.1) in a VM or container so that
 # every program finds them ahead of NVIDIA's, and writes /etc/vgpu/guest.conf (docs/guest.md).
 #
-#   guest/install.sh --server ADDR [--token TOKEN] [--prefix DIR] [--root DIR] [--from DIR]
-#                    [--no-ldconfig] [--dry-run]
+#   guest/install.sh --server ADDR [--token TOKEN] [--tls-ca FILE] [--tls-pin sha256:HEX]
+#                    [--prefix DIR] [--root DIR] [--from DIR] [--no-ldconfig] [--dry-run]
 set -euo pipefail
 
 prog=install.sh
@@ -14,8 +14,11 @@ usage: $prog --server ADDR [--token TOKEN] [options]
 Installs libcuda.so.1 and libnvidia-ml.so.1 into PREFIX/lib/vgpu, registers that directory with
 the dynamic loader ahead of every other (ROOT/etc/ld.so.conf.d/00-vgpu.conf, then ldconfig), and
 writes ROOT/etc/vgpu/guest.conf.
-  --server ADDR   the mediator: vsock:PORT (a VM with vsock), tcp:host:port (a VM with a network
-                  path to the host) or unix:/path (a container on the host)
+  --server ADDR   the mediator: vsock:PORT (a VM with vsock), tls:host:port (a VM with a network
+                  path to the host), tcp:host:port (the same in cleartext) or unix:/path (a
+                  container on the host)
+  --tls-ca FILE   tls: verify the host against this CA file (a path inside the guest)
+  --tls-pin PIN   tls: the host certificate's sha256:HEX fingerprint (the mediator logs it)
   --token TOKEN   the VM's token ('vgpu-admin vm add NAME --print-token' on the host); may be
                   omitted on a Unix socket when the mediator has a default VM
   --prefix DIR    installation prefix (default /usr/local)
@@ -33,17 +36,20 @@ die() {
 
 self=$(readlink -f -- "${BASH_SOURCE[0]}")
 from="$(cd -- "$(dirname -- "$self")/.." && pwd)/build/guest"
-server='' token='' prefix=/usr/local root=/ ldconfig=1 dry=0
+server='' token='' tlsca='' tlspin='' prefix=/usr/local root=/ ldconfig=1 dry=0
 while [ $# -gt 0 ]; do
   case $1 in
     -h|--help) usage; exit 0 ;;
-    --server|--token|--prefix|--root|--from)
+    --server|--token|--tls-ca|--tls-pin|--prefix|--root|--from)
       [ $# -ge 2 ] || die "$1 needs a value" "run '$prog --help' for the options"
       v=$2
-      case $1 in --server) server=$v ;; --token) token=$v ;; --prefix) prefix=$v ;; --root) root=$v ;; --from) from=$v ;; esac
+      case $1 in --server) server=$v ;; --token) token=$v ;; --tls-ca) tlsca=$v ;; --tls-pin) tlspin=$v ;;
+        --prefix) prefix=$v ;; --root) root=$v ;; --from) from=$v ;; esac
       shift 2 ;;
     --server=*) server=${1#*=}; shift ;;
     --token=*) token=${1#*=}; shift ;;
+    --tls-ca=*) tlsca=${1#*=}; shift ;;
+    --tls-pin=*) tlspin=${1#*=}; shift ;;
     --prefix=*) prefix=${1#*=}; shift ;;
     --root=*) root=${1#*=}; shift ;;
     --from=*) from=${1#*=}; shift ;;
@@ -56,13 +62,18 @@ done
 [ -n "$server" ] || die "--server is required" "e.g. --server tcp:gpu-host:7070"
 case $server in
   unix:/?*|unix:@?*) ;;
-  tcp:?*:[0-9]*) ;;
+  tcp:?*:[0-9]*|tls:?*:[0-9]*) ;;
   vsock:[0-9]*) ;;
-  *) die "server address '$server' is not unix:/path, tcp:host:port, vsock:PORT or vsock:CID:PORT" ;;
+  *) die "server address '$server' is not unix:/path, tcp:host:port, tls:host:port, vsock:PORT or vsock:CID:PORT" ;;
 esac
+case $server in
+  tls:*) [ -n "$tlsca$tlspin" ] || die "a tls: server needs --tls-ca FILE or --tls-pin sha256:HEX" "without either the guest refuses to connect (it would send its token to anyone)" ;;
+  *) [ -z "$tlsca$tlspin" ] || die "--tls-ca and --tls-pin go with a tls: server" ;;
+esac
+[ -z "$tlspin" ] || [[ $tlspin =~ ^sha256:([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$ ]] || die "--tls-pin '$tlspin' is not sha256: and 64 hex digits"
 # guest.conf is line based: a value must not break the line or carry a comment.
-for v in "$server" "$token"; do
-  case $v in *[[:space:]]*|*'#'*) die "server and token must not contain spaces or '#'" ;; esac
+for v in "$server" "$token" "$tlsca" "$tlspin"; do
+  case $v in *[[:space:]]*|*'#'*) die "server, token and TLS settings must not contain spaces or '#'" ;; esac
 done
 [ ${#token} -le 1000 ] || die "the token is too long"
 case $prefix in /*) ;; *) die "--prefix must be an absolute path" ;; esac
@@ -70,7 +81,7 @@ case $root in /*) ;; *) die "--root must be an absolute path" ;; esac
 for lib in libcuda.so.1 libnvidia-ml.so.1; do
   [ -f "$from/$lib" ] || die "$from/$lib is missing" "build the guest libraries first ('make native') or pass --from DIR"
 done
-case $server in tcp:*) [ -n "$token" ] || printf '%s: warning: no --token: a mediator accepts tokenless sessions only on its Unix socket\n' "$prog" >&2 ;; esac
+case $server in tcp:*|tls:*) [ -n "$token" ] || printf '%s: warning: no --token: a mediator accepts tokenless sessions only on its Unix socket\n' "$prog" >&2 ;; esac
 case $server in vsock:*) [ -n "$token" ] || printf '%s: note: no --token: the host must bind this VM to its vsock channel (vgpu-admin vm set NAME --vsock-path/--vsock-cid)\n' "$prog" >&2 ;; esac
 
 root=${root%/}
@@ -110,6 +121,8 @@ $libdir
 write "$conf" 0644 "# vgpu guest configuration (written by guest/install.sh; see docs/guest.md)
 server = $server
 ${token:+token = $token
+}${tlsca:+tls_ca = $tlsca
+}${tlspin:+tls_pin = $tlspin
 }"
 # The drop-in only counts if ld.so.conf includes ld.so.conf.d (Debian, Ubuntu, Fedora... do).
 if ! grep -qs '^[[:space:]]*include[[:space:]].*ld\.so\.conf\.d' "$root/etc/ld.so.conf"; then

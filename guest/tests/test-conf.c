@@ -11,7 +11,9 @@ TEST(conf_parse_keys_comments_whitespace) {
                   "  token=abc123   # trailing comment\n"
                   "\n"
                   "log\t=\tdebug\r\n"
-                  "log_file = /var/log/vgpu.log";
+                  "log_file = /var/log/vgpu.log\n"
+                  "tls_ca = /etc/vgpu/ca.pem\n"
+                  "tls_pin = sha256:ab\n";
   vg_conf c;
   memset(&c, 0, sizeof c);
   ASSERT_EQ(vg_conf_parse(t, strlen(t), &c), 0);
@@ -19,6 +21,8 @@ TEST(conf_parse_keys_comments_whitespace) {
   ASSERT_STR_EQ(c.token, "abc123");
   ASSERT_STR_EQ(c.log, "debug");
   ASSERT_STR_EQ(c.log_file, "/var/log/vgpu.log");
+  ASSERT_STR_EQ(c.tls_ca, "/etc/vgpu/ca.pem");
+  ASSERT_STR_EQ(c.tls_pin, "sha256:ab");
   ASSERT_STR_EQ(c.problem, "");
 }
 

@@ -5,7 +5,8 @@
  * keeps that thread inside cuLaunchKernel: until the kernel is over it can see neither its guest
  * go away nor the mediator's order to end the session. So the watching is done here, by a thread
  * of its own that sleeps in poll(2) on the guest's connection (the peer hanging up) and on a
- * control socket from the mediator (a byte, or the mediator gone). Either sets the flag the PTX
+ * control descriptor (a byte, or its writers all gone; the executor passes its cancel FIFO, which
+ * it holds a writer of itself, so that only a byte counts). Either sets the flag the PTX
  * engine checks between blocks, between thread slices and inside long loops (ptx_sched.c,
  * ptx_exec.c); the launch then returns CUDA_ERROR_LAUNCH_TIMEOUT and poisons its context, as a
  * GPU's watchdog does. The flag stays set: every later launch fails at once, since the process
@@ -123,7 +124,7 @@ static void *watch_main(void *arg) {
   struct pollfd p[3] = {
       /* Only a hang-up: the guest's requests are the executor's to read. */
       {.fd = g_watch.guest, .events = POLLRDHUP},
-      /* Any byte, or the mediator closing its end. */
+      /* Any byte, or every writer gone. */
       {.fd = g_watch.control, .events = POLLIN},
       {.fd = g_watch.stop[0], .events = POLLIN},
   };

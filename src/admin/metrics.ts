@@ -1,7 +1,9 @@
 // Prometheus metrics at /metrics (docs/admin-api.md, Metrics). Every series is computed when
 // scraped from the mediator's live state, so there is nothing to keep in step in between.
 
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+
+import { VERSION } from '../common/version.js';
 
 import type { ImageLimits, ImageStoreUsage } from '../common/image-store.js';
 import type { UsageTotals } from '../mediator/usage-meter.js';
@@ -28,6 +30,11 @@ export interface MetricsSource {
 export function createMetrics(src: MetricsSource): Registry {
   const registry = new Registry();
   const opts = { registers: [registry] };
+  // The mediator process's CPU, memory, descriptors, event-loop lag and GC, under Prometheus'
+  // standard names (process_*, nodejs_*), which existing dashboards query.
+  collectDefaultMetrics({ register: registry });
+  new Gauge({ name: 'vgpu_build_info', help: 'The running mediator: always 1, its version and Node.js in labels', labelNames: ['version', 'node'], ...opts })
+    .set({ version: VERSION, node: process.versions.node }, 1);
 
   new Gauge({
     name: 'vgpu_sessions', help: 'Guest sessions attached to an executor, per VM', labelNames: ['vm'], ...opts,

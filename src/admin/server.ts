@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 
 import { VgpuError } from '../common/errors.js';
+import { VERSION } from '../common/version.js';
 import type { AdminOps } from './ops.js';
 import { ROUTES } from './routes.js';
 import { tokenMatches } from './files.js';
@@ -22,7 +23,18 @@ export interface AdminServerOptions {
   metrics: Registry;
   token: string;
   log: Logger;
+  /** What /readyz reports: each check's state ('ok' or why not). */
+  readiness: () => Readiness;
 }
+
+/** /readyz: ready when every check says 'ok'. */
+export interface Readiness {
+  checks: Record<string, string>;
+}
+
+/** Probes that say nothing about tenants and that load balancers and orchestrators call without
+ * credentials (GET only: the browser guard has nothing to protect there). */
+const PROBES = new Set(['/healthz', '/readyz']);
 
 /** Is `addr` (a socket's remoteAddress) this host's loopback? 127.0.0.0/8, ::1, and their
  * IPv4-mapped forms. */
@@ -60,6 +72,7 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   /** Set once listening: the port may be chosen by the system. */
   let hosts: ReadonlySet<string> = new Set();
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (req.method === 'GET' && PROBES.has(req.url.split('?')[0]!)) return;
     const h = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(h);
     const withToken = m !== null && tokenMatches(m[1]!, o.token);
@@ -104,6 +117,15 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
       },
     });
   }
+
+  // Liveness: the process answers. Readiness: the store, the backend and every listener are up
+  // and the mediator is not draining.
+  app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok', version: VERSION }));
+  app.get('/readyz', async (_req, reply) => {
+    const { checks } = o.readiness();
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    return reply.code(ready ? 200 : 503).send({ ready, checks });
+  });
 
   app.get('/metrics', async (_req, reply) => {
     const text = await o.metrics.metrics();

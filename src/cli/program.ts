@@ -3,6 +3,7 @@
 
 import { Command, Option } from 'commander';
 import type { CommandContext, GlobalOptions } from './context.js';
+import { versionLine } from '../common/version.js';
 
 type Handler = (ctx: CommandContext, operands: string[], opts: Record<string, unknown>) => void | Promise<void>;
 
@@ -208,6 +209,7 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
     .addOption(new Option('--json', 'machine-readable output on stdout'))
     .addOption(new Option('--url <url>', "a running mediator's admin API (default: $VGPU_ADMIN_URL, else the one recorded in the state directory)"))
     .addOption(new Option('--token <token>', 'admin API token for a non-loopback --url (default: $VGPU_ADMIN_TOKEN, else the state directory\'s admin-token)'))
+    .version(versionLine('vgpu-admin'), '--version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: write.out, writeErr: write.err, outputError: () => {} })
     .showSuggestionAfterError(true);

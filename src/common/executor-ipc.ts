@@ -1,7 +1,12 @@
-// The messages between the mediator and an executor process (Node's IPC channel of child_process,
-// JSON serialization): one schema per message and direction, the types both sides build from, and
-// the sending helpers. The mediator hands the guest connection over with the session message and
-// then steers the executor (scheduler slices, quota answers and requests to trim unused quota, the
+// The messages between the mediator and an executor process: one schema per message and direction,
+// the types both sides build from, and the sending helpers. Two channels carry them
+// (docs/executors.md): Node's IPC channel of child_process (JSON serialization) carries only the
+// session message, because the guest's connection travels with it as a descriptor; everything
+// else goes over the control socket, `<stateDir>/executors.sock`, one JSON message a line
+// (src/common/control-link.ts), which a new mediator can accept again after the old one died. The
+// executor greets the control socket with `hello` (a fresh executor, ready for a session) or
+// `adopt` (an executor serving a session, reconnecting to a new mediator). The mediator hands the
+// guest connection over with the session message and then steers the executor (scheduler slices, quota answers and requests to trim unused quota, the
 // VM's memory use, an operator's kill, the host's shutdown); the executor asks for slices and
 // quota and reports usage until its session ends.
 //
@@ -45,6 +50,14 @@ export const sessionMessageSchema = z.strictObject({
   /** The protocol minor of the session's WELCOME: from NOTICE_MINOR on, the guest is sent notices
    * (kernel output, shutdown). */
   minor: z.number().int().min(0).max(0xffff),
+  /** Who the guest is, as its HELLO said: the executor keeps it for a new mediator's adoption. */
+  guest: z.strictObject({
+    pid: z.number().int().min(0).max(0xffffffff),
+    hostname: z.string().max(256),
+    program: z.string().max(256),
+    byToken: z.boolean(),
+    startedAt: z.string().datetime(),
+  }),
 });
 
 export const toExecutorSchema = z.discriminatedUnion('type', [
@@ -91,9 +104,34 @@ export const usageMessageSchema = z.strictObject({
 });
 export type UsageMessage = z.infer<typeof usageMessageSchema>;
 
+/** A serving executor's whole state, sent to a new mediator when it reconnects after the old one
+ * went away (src/mediator/sessions.ts validates it against the store before adopting it). */
+export const adoptMessageSchema = z.strictObject({
+  type: z.literal('adopt'),
+  pid: z.number().int().positive().max(0x7fffffff),
+  /** The driver it runs calls on: GPU ordinals mean something only to a mediator of the same. */
+  backend: z.enum(['softgpu', 'cuda']),
+  sessionId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  vm: z.string().min(1).max(63),
+  deviceMap: z.array(z.number().int().nonnegative().max(1023)).min(1).max(64),
+  minor: z.number().int().min(0).max(0xffff),
+  guest: sessionMessageSchema.shape.guest,
+  /** Quota this session holds a reservation of (null: its VM had no quota when it attached), what
+   * it really holds, and reservations it asked for that were never answered (asked again). */
+  quota: z.strictObject({ reserved: bytes.nullable(), held: bytes, pending: z.array(bytes.positive()).max(64) }),
+  /** Usage the previous mediator was told (the new one counts only what comes after). */
+  usage: z.strictObject({ calls: bytes, asyncCalls: bytes, bytesIn: bytes, bytesOut: bytes, busyNs: nanoseconds, memoryNow: bytes, peakMemory: bytes }),
+  /** The session has work waiting for its GPU (it gave up any slice it held when it lost the
+   * mediator, so no two sessions of a GPU run at once after the adoption). */
+  wanting: z.boolean(),
+});
+export type AdoptMessage = z.infer<typeof adoptMessageSchema>;
+
 export const fromExecutorSchema = z.discriminatedUnion('type', [
-  /** The driver is loaded and initialised: the executor can take a session. */
-  z.strictObject({ type: z.literal('ready') }),
+  /** The driver is loaded and initialised: the executor can take a session (the first message on a
+   * fresh executor's control connection). */
+  z.strictObject({ type: z.literal('ready'), pid: z.number().int().positive().max(0x7fffffff) }),
+  adoptMessageSchema,
   /** The session has work and asks for its GPU (src/executor/gate.ts). */
   z.strictObject({ type: z.literal('want') }),
   /** The session gives its GPU back after `usedNs` of device time; `again` when it still has work

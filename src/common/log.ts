@@ -30,6 +30,15 @@ export function createLogger(opts: LoggerOptions): Logger {
   const fromEnv = env['VGPU_LOG_LEVEL']?.trim().toLowerCase();
   const badEnv = fromEnv !== undefined && fromEnv !== '' && !isLogLevel(fromEnv);
   const level: LogLevel = opts.level ?? (fromEnv && isLogLevel(fromEnv) ? fromEnv : 'info');
+  // Whoever reads stderr may go away (a pipe to a log collector that died, the terminal of a
+  // mediator whose executors outlive it): losing log lines is no reason to end a daemon or the
+  // session an executor serves, and an unheard 'error' event would.
+  let destination = opts.destination;
+  if (!destination) {
+    const d = pino.destination({ fd: 2, sync: true });
+    d.on('error', () => {});
+    destination = d;
+  }
   const logger = pino(
     {
       name: opts.name,
@@ -38,7 +47,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    opts.destination ?? pino.destination({ fd: 2, sync: true }),
+    destination,
   );
   // A typo in the level should not stop a daemon, but it must not pass silently either.
   if (badEnv) {

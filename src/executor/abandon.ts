@@ -4,8 +4,8 @@
 // While a kernel runs on softgpu, this process's only JavaScript thread is inside the launch, so
 // neither the guest's connection closing nor the mediator's 'kill' can be seen until it returns.
 // softgpu therefore watches for both itself (softgpu/api/cancel.c): a thread of its own polls the
-// guest's connection for a hang-up and the control socket the mediator forked this executor with
-// (`--cancel-fd`) for a byte, and either makes the running launch stop within milliseconds and
+// guest's connection for a hang-up and this executor's cancel FIFO (src/common/cancel-fifo.ts,
+// opened by main.ts) for a byte the mediator writes, and either makes the running launch stop within milliseconds and
 // every later one fail with CUDA_ERROR_LAUNCH_TIMEOUT. The first call that comes back so tells the
 // serving loop to stop serving: the session is ending (its 'close' or the mediator's 'kill' is
 // already on its way), and nothing more should run or be answered for it.
@@ -40,8 +40,8 @@ type WatchFn = (guestFd: number, controlFd: number) => number;
 type StatsFn = (out: Buffer) => number;
 
 /**
- * Starts softgpu's watcher on the guest's connection and the mediator's control socket (-1 for
- * none). Undefined when the driver has no such watcher (NVIDIA's) or it could not start; the
+ * Starts softgpu's watcher on the guest's connection and the cancel FIFO (-1 for none).
+ * Undefined when the driver has no such watcher (NVIDIA's) or it could not start; the
  * reason is passed to `onUnwatched` for the log.
  */
 export function watchForAbandon(

@@ -95,6 +95,25 @@ export class Gate {
     this.turnNs = 0;
   }
 
+  /**
+   * A new mediator takes the session over (docs/executors.md, Adoption): it knows of no slice, so
+   * one held since the old mediator went away is given up here, its queued work drained as at a
+   * yield, and the new mediator is told whether the session wants its GPU. (While no mediator
+   * ran, the holder kept running and the others waited.) Runs between calls.
+   */
+  handOver(): boolean {
+    if (!this.enabled) return false;
+    if (this.holding) {
+      this.settle(this.busyNs);
+      this.holding = false;
+      this.preempted = false;
+      this.contended = false;
+      this.busyNs = 0;
+      this.wanting = !this.isIdle();
+    }
+    return this.wanting;
+  }
+
   /** At a call boundary: yield if asked to, or if others wait and this session is idle. */
   checkpoint(idle: boolean): void {
     if (!this.enabled || !this.holding) return;

@@ -5,13 +5,22 @@
 //
 //   main.js --backend softgpu|cuda --probe   prints the device table as JSON and exits
 //   main.js --backend softgpu|cuda           (forked with IPC) serves one session
-//           [--cancel-fd N]                  the mediator's control socket: a byte on it abandons
-//                                            the session's in-flight work (abandon.ts)
+//           --control PATH                   the mediator's control socket (docs/executors.md)
+//           [--cancel-dir DIR]               where to make this executor's cancel FIFO: a byte
+//                                            written to it abandons the session's in-flight work
+//                                            (abandon.ts, src/common/cancel-fifo.ts)
+//
+// The process outlives its mediator: when the control socket is lost it keeps serving its guest,
+// reconnects, and greets the next mediator with its session's state (`adopt`), so the session
+// goes on (docs/executors.md). An executor that has no session yet just exits.
 
+import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
 import net, { type Socket } from 'node:net';
 import koffi from 'koffi';
 
-import { ipcIssue, KILL_LINGER_MS, sendIpc, toExecutorSchema, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
+import { ipcIssue, KILL_LINGER_MS, toExecutorSchema, type AdoptMessage, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
+import { cancelFifoPath } from '../common/cancel-fifo.js';
+import { ControlClient } from './control.js';
 import { createLogger, sessionLogger, type Logger } from '../common/log.js';
 import { ExecContext } from './context.js';
 import { SessionImages } from './images.js';
@@ -33,10 +42,42 @@ import { softgpuOutput, stdoutCapture, type KernelOutput } from './output.js';
  * mediator's kill with the reason for the guest) before ending by itself. */
 const ABANDONED_GRACE_MS = 2000;
 
-/** Sends to the mediator. A failure is dropped: it means the mediator has gone, and the
- * 'disconnect' handler below then ends this process. */
-function toMediator(m: FromExecutor): Promise<unknown> {
-  return sendIpc(process, m);
+/** The control connection to the mediator (set up in main()). */
+let control: ControlClient | undefined;
+
+/** Sends to the mediator; false (the message dropped) while there is none: what the message said
+ * is part of the state the next mediator is greeted with. */
+function toMediator(m: FromExecutor): boolean {
+  return control?.send(m) ?? false;
+}
+
+/** Makes this executor's cancel FIFO (src/common/cancel-fifo.ts) and opens it for reading and
+ * writing, so that it always has a writer (this process) and never reports end-of-file when a
+ * mediator that had it open goes away. Returns its descriptor, or -1 if it cannot be made. */
+function openCancelFifo(dir: string, log: Logger): number {
+  const file = cancelFifoPath(dir, process.pid);
+  try {
+    const mkfifo = koffi.load('libc.so.6').func('int mkfifo(const char *path, unsigned int mode)') as (p: string, mode: number) => number;
+    try {
+      unlinkSync(file); // a dead executor's of the same pid
+    } catch {
+      /* none */
+    }
+    if (mkfifo(file, 0o600) !== 0) throw new Error(`mkfifo ${file} failed`);
+    const fd = openSync(file, constants.O_RDWR | constants.O_NONBLOCK);
+    process.on('exit', () => {
+      try {
+        closeSync(fd);
+        unlinkSync(file);
+      } catch {
+        /* gone */
+      }
+    });
+    return fd;
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'no cancel FIFO: the mediator cannot abandon in-flight work, only the guest\'s close can');
+    return -1;
+  }
 }
 
 /** The descriptor of a socket (-1 if it has none). */
@@ -92,22 +133,26 @@ interface Args {
   backend: BackendKind;
   probe: boolean;
   deviceTime: DeviceTimeChoice;
-  /** The mediator's control socket (-1: none). */
-  cancelFd: number;
+  /** The mediator's control socket. */
+  control: string | undefined;
+  /** Where to make the cancel FIFO. */
+  cancelDir: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
   let backend: BackendKind | undefined;
   let doProbe = false;
   let deviceTime: DeviceTimeChoice = 'auto';
-  let cancelFd = -1;
+  let control: string | undefined;
+  let cancelDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--probe') doProbe = true;
-    else if (a === '--cancel-fd') {
+    else if (a === '--control' || a === '--cancel-dir') {
       const v = argv[++i] ?? '';
-      if (!/^\d{1,6}$/.test(v)) throw new Error(`--cancel-fd must be a descriptor number, not ${v}`);
-      cancelFd = Number(v);
+      if (v === '') throw new Error(`${a} needs a path`);
+      if (a === '--control') control = v;
+      else cancelDir = v;
     }
     else if (a === '--device-time') {
       const v = argv[++i];
@@ -122,10 +167,10 @@ function parseArgs(argv: string[]): Args {
     } else throw new Error(`unknown argument ${a}`);
   }
   if (!backend) throw new Error('--backend is required');
-  return { backend, probe: doProbe, deviceTime, cancelFd };
+  return { backend, probe: doProbe, deviceTime, control, cancelDir };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const log = createLogger({ name: 'vgpu-executor' }).child({ pid: process.pid, backend: args.backend });
   const drv = loadDriver(args.backend, (name) => log.warn({ fn: name }, 'driver lacks a function; answering CUDA_ERROR_NOT_SUPPORTED'));
@@ -138,7 +183,7 @@ function main(): void {
       process.exit(3);
     }
   }
-  if (!process.send) throw new Error('the executor must be started by the mediator (no IPC channel)');
+  if (!process.send || !args.control) throw new Error('the executor must be started by the mediator (no IPC channel or --control)');
   bindRawLaunch((proto) => drv.raw(proto));
   // Kernel output must reach the guest, not this process's stdout (the mediator's, or nothing).
   let output: KernelOutput | undefined;
@@ -154,6 +199,40 @@ function main(): void {
     process.exit(3);
   }
   let session: Serving | undefined;
+  const cancelFd = args.cancelDir ? openCancelFifo(args.cancelDir, log) : -1;
+  /** Steering that came over the control socket before the session message (IPC) did. */
+  const early: Array<Exclude<ToExecutor, SessionMessage>> = [];
+  control = new ControlClient(args.control, {
+    greeting: () => (session ? session.adoptState() : { type: 'ready', pid: process.pid }),
+    message: (m) => {
+      if (m.type === 'session') {
+        log.error({}, 'a session message on the control socket');
+        process.exit(2);
+      }
+      if (session) steer(session, m);
+      else early.push(m);
+    },
+    invalid: (issue) => {
+      log.error({ issue }, 'invalid message from the mediator; exiting');
+      process.exit(2);
+    },
+    lost: () => {
+      if (!session) {
+        // A spare: with no session, nothing is lost by ending; the next mediator starts its own.
+        log.info({}, 'the mediator went away before this executor had a session; exiting');
+        process.exit(0);
+      }
+      log.warn({ session: session.id }, 'lost the mediator: still serving the guest; GPU slices and quota wait for the next mediator');
+      return true;
+    },
+    restored: () => log.info({ session: session?.id }, 'reconnected: the session was handed to the new mediator'),
+  });
+  try {
+    await control.connect();
+  } catch (e) {
+    log.error({ err: (e as Error).message, control: args.control }, 'cannot reach the mediator\'s control socket');
+    process.exit(3);
+  }
   process.on('message', (raw: unknown, handle: unknown) => {
     const parsed = toExecutorSchema.safeParse(raw);
     if (!parsed.success) {
@@ -162,9 +241,8 @@ function main(): void {
     }
     const m = parsed.data;
     if (m.type !== 'session') {
-      // Steering before a session has nothing to steer.
-      if (session) steer(session, m);
-      return;
+      log.error({ message: m.type }, 'steering over IPC: only the session message travels there');
+      process.exit(2);
     }
     if (session) {
       log.error({}, 'a second session message for one executor');
@@ -174,20 +252,23 @@ function main(): void {
       log.error({}, 'session message without the guest connection');
       process.exit(2);
     }
-    session = serve(m, handle, drv, args, output, log);
+    session = serve(m, handle, drv, args, cancelFd, output, log);
+    for (const e of early.splice(0)) steer(session, e);
   });
-  // The mediator going away ends the session too (the guest then sees its connection close).
-  process.on('disconnect', () => process.exit(0));
-  // So does a failure of the channel itself: sends report theirs to their callbacks, but an
-  // unheard 'error' on the process would end it with a stack trace instead.
+  // The IPC channel only carries the handoff: a spare whose mediator is gone ends; a serving
+  // executor carries on (its control socket decides).
+  process.on('disconnect', () => {
+    if (!session) process.exit(0);
+  });
+  // A failure of the channel itself: an unheard 'error' on the process would end it with a stack
+  // trace instead.
   process.on('error', (e) => {
-    log.warn({ err: e.message }, 'IPC channel to the mediator failed; ending');
-    process.exit(0);
+    log.warn({ err: e.message }, 'IPC channel to the mediator failed');
+    if (!session) process.exit(0);
   });
-  // Ctrl-C in the mediator's terminal reaches its whole process group: the mediator drains, and
-  // ends this executor itself when its session is done or the grace time is over.
+  // Executors run in a process group of their own, but an operator may still signal them: the
+  // mediator decides when a session ends.
   process.on('SIGINT', () => {});
-  void toMediator({ type: 'ready' });
 }
 
 /** Why the mediator ended the session, as the guest is told (an ERROR frame). */
@@ -203,6 +284,11 @@ interface Serving {
   gate: Gate;
   /** Why an operator or the host's shutdown ended the session, once one has. */
   killed?: Ending;
+  id: number;
+  /** The mediator answered the oldest quota request. */
+  quotaAnswered(): void;
+  /** The state a new mediator adopts the session by. */
+  adoptState(): AdoptMessage;
 }
 
 /** The mediator's steering of the session: scheduler slices, quota (and giving unused quota back),
@@ -216,6 +302,7 @@ function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
     case 'contended':
       return s.gate.markContended();
     case 'quota':
+      s.quotaAnswered();
       return s.server.quotaAnswer(c.granted);
     case 'trim':
       return s.x.trimReservation();
@@ -234,7 +321,7 @@ function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
 }
 
 /** Serves the session on the guest's connection until it ends; the process then exits. */
-function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, output: KernelOutput | undefined, log: Logger): Serving {
+function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, cancelFd: number, output: KernelOutput | undefined, log: Logger): Serving {
   const slog = sessionLogger(log, { session: m.sessionId, vm: m.vm });
   const deviceTimeChoice = args.deviceTime;
   const images = new SessionImages(new ImageStore(m.imageDir), m.vm, m.imageLimits);
@@ -292,13 +379,15 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
     };
     const idle = d.calls === 0 && d.bytesIn === 0 && d.bytesOut === 0 && d.busyNs === 0 && memoryNow === sent.memoryNow;
     if (idle && !final) return;
+    // Counted as sent only once a mediator has it: what happens while there is none is reported
+    // to the next one.
+    if (!toMediator({ type: 'usage', ...d, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) })) return;
     Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, busyNs, memoryNow });
-    void toMediator({ type: 'usage', ...d, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) });
   };
   const usageTimer = setInterval(() => reportUsage(false), 1000);
   usageTimer.unref();
   const spareFd = spareDescriptor(guest);
-  const abandon = watchForAbandon(drv, socketFd(guest), args.cancelFd,
+  const abandon = watchForAbandon(drv, socketFd(guest), cancelFd,
     (why) => slog.warn({ reason: why }, 'in-flight work will run to its end if the guest goes away'));
   const server = new SessionServer(x, guest, slog, (reason) => {
     clearInterval(usageTimer);
@@ -318,9 +407,13 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
       return;
     }
     if (killed !== undefined) void toMediator({ type: 'killing' });
-    void toMediator(ended).then(() => process.exit(0));
+    // Exits once the last line is written (at once without a mediator; within a second anyway).
+    if (!control?.send(ended, () => process.exit(0))) process.exit(0);
     setTimeout(() => process.exit(0), 1000).unref();
-  }, gate, (bytes) => void toMediator({ type: 'reserve', bytes }));
+  }, gate, (bytes) => {
+    pendingQuota.push(bytes);
+    toMediator({ type: 'reserve', bytes });
+  });
   server.output = output;
   server.notices = m.minor >= NOTICE_MINOR;
   if (abandon) {
@@ -331,14 +424,35 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
       return true;
     };
   }
+  /** Quota requests not answered yet, in order: a new mediator is asked again. */
+  const pendingQuota: number[] = [];
   x.vmUsed = m.vmUsed;
   x.releaseQuota = (bytes) => void toMediator({ type: 'release', bytes });
   x.reportUse = (bytes) => void toMediator({ type: 'used', bytes });
-  const serving: Serving = { server, x, gate };
+  const serving: Serving = {
+    server, x, gate, id: m.sessionId,
+    quotaAnswered: () => void pendingQuota.shift(),
+    adoptState: () => ({
+      type: 'adopt',
+      pid: process.pid,
+      backend: drv.kind,
+      sessionId: m.sessionId,
+      vm: m.vm,
+      deviceMap: m.deviceMap,
+      minor: m.minor,
+      guest: m.guest,
+      quota: { reserved: x.reservation === Infinity ? null : x.reservation, held: x.held, pending: [...pendingQuota] },
+      usage: { calls: sent.calls, asyncCalls: sent.asyncCalls, bytesIn: sent.bytesIn, bytesOut: sent.bytesOut, busyNs: Math.round(sent.busyNs), memoryNow: x.held, peakMemory: x.peakMemory },
+      wanting: gate.handOver(),
+    }),
+  };
   slog.info({ deviceMap: m.deviceMap, memoryQuota: m.memoryQuota }, 'session attached');
   // start() gives the received socket its handlers in this same turn, before any of its events.
   server.start();
   return serving;
 }
 
-main();
+void main().catch((e: unknown) => {
+  process.stderr.write(`vgpu-executor: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(3);
+});

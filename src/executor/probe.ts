@@ -3,6 +3,7 @@
 
 import type { DriverApi } from './gen/ffi.js';
 import { ATTR_UNSUPPORTED } from '../protocol/constants.js';
+import { maskFeatures } from './feature-mask.js';
 
 /** CU_DEVICE_ATTRIBUTE_MAX in CUDA 13.0's cuda.h; attributes 1..MAX-1 are queried. */
 export const ATTRIBUTE_COUNT = 148;
@@ -47,10 +48,12 @@ export function probe(d: DriverApi): ProbeResult {
     const totalMem = o.readUInt32LE(0) + o.readUInt32LE(4) * 4294967296;
     const uuid = Buffer.alloc(16);
     if (d.cuDeviceGetUuid_v2(uuid, dev) !== 0) check(d.cuDeviceGetUuid(uuid, dev), 'cuDeviceGetUuid');
-    const attributes: number[] = [ATTR_UNSUPPORTED];
+    const raw: number[] = [ATTR_UNSUPPORTED];
     for (let a = 1; a < ATTRIBUTE_COUNT; a++) {
-      attributes.push(d.cuDeviceGetAttribute(o, a, dev) === 0 ? o.readInt32LE(0) : ATTR_UNSUPPORTED);
+      raw.push(d.cuDeviceGetAttribute(o, a, dev) === 0 ? o.readInt32LE(0) : ATTR_UNSUPPORTED);
     }
+    // What the guest may rely on is what vgpu remotes, whatever the host's GPU can do.
+    const attributes = maskFeatures(raw);
     devices.push({
       ordinal: dev,
       name,

@@ -5,6 +5,7 @@
 // connection with one log line; other connections are unaffected.
 
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 
 import { FrameType, HostFlag, PROTO_MAJOR, PROTO_MINOR } from '../protocol/constants.js';
@@ -17,6 +18,7 @@ import type { Vm } from '../store/index.js';
 import { welcomeExt, welcomeMinor, type Placement } from './identity.js';
 import { channelLabel, type Channel } from './listen.js';
 import type { Admission } from './admission.js';
+import { relayCleartext } from './tls.js';
 
 /** The protocol minor that brought STATUS / STATUS_REPLY. */
 const STATUS_MINOR = 2;
@@ -36,6 +38,8 @@ export interface ConnectionDeps {
   onEnd(s: GuestSession): void;
   /** Why new sessions are refused (VG_WIRE_STATUS_SHUTDOWN), when they are: the host is draining. */
   closing?(): string | undefined;
+  /** Where a tls: session's private relay socket is made (the state directory). */
+  relayDir: string;
   /** A session got its WELCOME; `link` reaches it until it attaches or ends. */
   opened(s: GuestSession, link: GuestLink): void;
 }
@@ -102,6 +106,7 @@ export function handleConnection(socket: Socket, channel: Channel, deps: Connect
 
   function onHello(f: Frame): void {
     const h = decodeHello(f.payload);
+    log.debug({ withToken: h.token !== '' }, 'HELLO received');
     if (h.major !== PROTO_MAJOR) {
       drop(WireStatus.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
       return;
@@ -174,7 +179,9 @@ export function handleConnection(socket: Socket, channel: Channel, deps: Connect
     // on its own descriptor.
     socket.on('error', (e) => log.info({ err: e.message }, 'guest connection failed during the handoff'));
     socket.pause();
-    deps.attach(s, socket).catch((e: unknown) => {
+    // A TLS guest's executor gets the cleartext through the mediator (tls.ts says why).
+    const toExecutor = channel.kind === 'tls' ? relayCleartext(socket as TLSSocket, deps.relayDir, log) : Promise.resolve(socket);
+    toExecutor.then((sock) => deps.attach(s, sock)).catch((e: unknown) => {
       if (socket.destroyed) log.info({ err: (e as Error).message }, 'guest left before an executor took the connection');
       else log.error({ err: (e as Error).message }, 'could not start an executor');
       try {

@@ -1,13 +1,21 @@
-// Executor processes: one per attached guest session. A few are forked ahead of time (and have
-// already loaded the driver and run cuInit), so a guest's first GPU call costs a handoff, not a
-// process start.
+// Executor processes: one per attached guest session (docs/executors.md). A few are started ahead
+// of time (and have already loaded the driver and run cuInit), so a guest's first GPU call costs a
+// handoff, not a process start.
+//
+// Executors outlive the mediator that started them: each runs in a process group of its own (so a
+// Ctrl-C or a kill of the mediator's group does not reach it), and talks to the mediator over the
+// control socket `<stateDir>/executors.sock`, not over the IPC channel of its fork, which carries
+// only the guest's connection at the handoff. When the mediator goes, a serving executor keeps
+// serving and reconnects; the next mediator's pool accepts it as an adopted executor (`adopt`).
 
 import { fork, type ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
-import type { Writable } from 'node:stream';
+import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 
-import { fromExecutorSchema, ipcIssue, sendIpc, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
+import { abandonVia, cancelFifoPath, processAlive } from '../common/cancel-fifo.js';
+import { ControlLink } from '../common/control-link.js';
+import { fromExecutorSchema, sendIpc, type AdoptMessage, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
 import type { BackendKind } from '../executor/driver.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { EXECUTOR_MAIN } from './backend.js';
@@ -19,14 +27,15 @@ export interface ExecutorEnd {
   ended?: MessageOf<FromExecutor, 'ended'>;
 }
 
-/** What the executor sends about its attached session (the pool itself takes 'ready' and 'ended'). */
-export type SessionRequest = Exclude<FromExecutor, { type: 'ready' | 'ended' }>;
+/** What the executor sends about its attached session (the pool itself takes the greetings and
+ * 'ended'). */
+export type SessionRequest = Exclude<FromExecutor, { type: 'ready' | 'adopt' | 'ended' }>;
 
 /** A session's executor, as the mediator drives it. */
 export interface ExecutorHandle {
   pid: number;
   /** Never throws: a message to an executor that is exiting is dropped (its exit ends the session). */
-  send(m: ToExecutor): void;
+  send(m: ToExecutor): boolean;
   /** Abandons the session's in-flight GPU work now, even while the executor is inside a long
    * call and cannot read `send`'s messages (src/executor/abandon.ts); precedes ending it. */
   abandon(): void;
@@ -34,10 +43,22 @@ export interface ExecutorHandle {
   exited: Promise<void>;
 }
 
+/** Where the pool's executors reach it. */
+export interface PoolPaths {
+  /** The control socket the pool listens on. */
+  control: string;
+  /** Where executors make their cancel FIFOs (src/common/cancel-fifo.ts). */
+  cancelDir: string;
+}
+
+type Link = ControlLink<FromExecutor>;
+
 interface Warm {
   child: ChildProcess;
   ready: Promise<void>;
-  /** Where the executor's (validated) messages go: its readiness, then its session's requests. */
+  /** Its control connection, once it said it is ready. */
+  link?: Link;
+  /** Where the executor's (validated) messages go once ready: its session's requests. */
   onMessage: (m: FromExecutor) => void;
 }
 
@@ -45,37 +66,60 @@ function killNow(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
-/** The executor's descriptor of its control socket, whose other end the mediator writes a byte
- * to when the session's in-flight work must be abandoned (a stdio pipe: Node makes it a socket
- * pair). Whatever the byte says, and the mediator closing its end, mean the same. */
-const CANCEL_FD = 4;
-
-function controlOf(child: ChildProcess): Writable | undefined {
-  const s = child.stdio[CANCEL_FD];
-  return s && 'write' in s ? s : undefined;
-}
+/** How long a control connection may take to say what it is. */
+const GREETING_MS = 10_000;
 
 export class ExecutorPool {
   private spares: Warm[] = [];
   private readonly live = new Set<ChildProcess>();
+  /** Spawned executors not yet ready, by pid: their `ready` on the control socket pairs them. */
+  private readonly starting = new Map<number, { warm: Warm; ready: () => void }>();
+  /** Executors a previous mediator started, adopted with their sessions. */
+  private readonly adopted = new Set<number>();
+  private server: net.Server | undefined;
+  /** Every open control connection: closing the pool closes them (a server's close does not). */
+  private readonly links = new Set<Link>();
   private closing = false;
+  /** Gets the executors of a previous mediator that reconnect with their session. */
+  onAdopt: (m: AdoptMessage, link: Link) => void = (_m, link) => link.close();
 
   constructor(
     private readonly backend: BackendKind,
     private readonly log: Logger,
+    private readonly paths: PoolPaths,
     private readonly spareCount = 1,
     private readonly deviceTime: DeviceTimeChoice = 'auto',
     /** The executor's entry point (tests give a stand-in). */
     private readonly executorMain = EXECUTOR_MAIN,
   ) {}
 
-  start(): void {
+  /** Listens on the control socket (the state directory's lock makes a socket file there a dead
+   * mediator's, so it is replaced), then starts the spares. */
+  async start(): Promise<void> {
+    mkdirSync(this.paths.cancelDir, { recursive: true, mode: 0o700 });
+    try {
+      unlinkSync(this.paths.control);
+    } catch {
+      /* none */
+    }
+    const server = net.createServer((s) => this.onControl(s));
+    server.on('error', (e) => this.log.error({ err: e.message }, 'executor control socket error'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.paths.control, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // Only this user's processes may steer sessions or claim to be executors.
+    chmodSync(this.paths.control, 0o600);
+    this.server = server;
     this.refill();
   }
 
-  /** Executor processes alive, spares included. */
+  /** Executor processes alive, spares and adopted ones included. */
   get running(): number {
-    return this.live.size;
+    return this.live.size + this.adopted.size;
   }
 
   /** Executors started ahead of time, waiting for a session. */
@@ -83,14 +127,59 @@ export class ExecutorPool {
     return this.spares.length;
   }
 
+  private onControl(s: Socket): void {
+    const timer = setTimeout(() => s.destroy(), GREETING_MS);
+    timer.unref();
+    s.once('close', () => this.links.delete(link));
+    const link: Link = new ControlLink(s, fromExecutorSchema, {
+      message: (m) => {
+        clearTimeout(timer);
+        if (m.type === 'ready') {
+          const st = this.starting.get(m.pid);
+          if (!st) {
+            this.log.warn({ executorPid: m.pid }, 'a control connection claimed to be an executor this mediator did not start; closed');
+            link.close();
+            return;
+          }
+          this.starting.delete(m.pid);
+          st.warm.link = link;
+          link.route({
+            message: (x) => st.warm.onMessage(x),
+            invalid: (issue) => {
+              this.log.error({ executorPid: m.pid, issue }, 'invalid message from executor; ending it');
+              killNow(st.warm.child);
+            },
+            close: () => {},
+          });
+          st.ready();
+        } else if (m.type === 'adopt') {
+          if (this.closing) link.close();
+          else this.onAdopt(m, link);
+        } else {
+          this.log.warn({ message: m.type }, 'a control connection did not start with ready or adopt; closed');
+          link.close();
+        }
+      },
+      invalid: (issue) => {
+        clearTimeout(timer);
+        this.log.warn({ issue }, 'invalid greeting on the executor control socket; closed');
+        link.close();
+      },
+      close: () => clearTimeout(timer),
+    });
+    this.links.add(link);
+  }
+
   private spawn(): Warm {
-    const child = fork(this.executorMain, ['--backend', this.backend, '--device-time', this.deviceTime, '--cancel-fd', String(CANCEL_FD)], {
+    const child = fork(this.executorMain, ['--backend', this.backend, '--device-time', this.deviceTime, '--control', this.paths.control, '--cancel-dir', this.paths.cancelDir], {
       // Extra Node flags for executors only, for profiling or debugging (e.g. --cpu-prof).
       execArgv: (process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+      // A process group of its own: the mediator's terminal's Ctrl-C, or a kill of its group, must
+      // not end the sessions (the mediator drains them itself; docs/executors.md).
+      detached: true,
       // fd 1 is not the mediator's stdout: whatever an executor prints there is its guest's (kernel
-      // output, which the executor captures and forwards itself; src/executor/output.ts). fd 4
-      // (CANCEL_FD) is the pipe the mediator abandons a session's running kernel through.
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc', 'pipe'],
+      // output, which the executor captures and forwards itself; src/executor/output.ts).
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       serialization: 'json',
     });
     this.live.add(child);
@@ -98,34 +187,28 @@ export class ExecutorPool {
     // A ChildProcess reports a failed send, kill or start as an 'error' event, which throws in the
     // mediator when nobody listens: sends already report to their callers, so log and go on.
     child.on('error', (e) => log.warn({ err: e.message }, 'executor process error'));
-    // A write to an executor that has just exited fails (EPIPE); its exit ends the session anyway.
-    controlOf(child)?.on('error', () => {});
-    let ready!: () => void;
     let isReady = false;
+    let markReady!: () => void;
     const warm: Warm = {
       child,
       ready: new Promise<void>((resolve, reject) => {
-        ready = () => {
+        markReady = () => {
           isReady = true;
           resolve();
         };
         child.once('exit', (code, signal) => reject(new Error(`executor exited before it was ready (code ${code}, signal ${signal})`)));
         child.once('error', reject);
       }),
-      onMessage: (m) => {
-        if (m.type === 'ready') ready();
-        else log.warn({ message: m.type }, 'message from an executor without a session');
-      },
+      onMessage: (m) => log.warn({ message: m.type }, 'message from an executor without a session'),
     };
     warm.ready.catch(() => {});
-    child.on('message', (raw: unknown) => {
-      const m = fromExecutorSchema.safeParse(raw);
-      if (m.success) return warm.onMessage(m.data);
-      log.error({ issue: ipcIssue(m.error) }, 'invalid message from executor; ending it');
-      killNow(child);
-    });
+    if (child.pid !== undefined) this.starting.set(child.pid, { warm, ready: markReady });
     child.once('exit', (code, signal) => {
       this.live.delete(child);
+      if (child.pid !== undefined) {
+        this.starting.delete(child.pid);
+        this.removeFifo(child.pid);
+      }
       // Exits without a session, for the log (a session's executor's exit is its session's end).
       if (!this.closing && !isReady) log.warn({ code, signal }, 'executor exited before it was ready');
       else if (!this.closing && this.spares.includes(warm)) log.warn({ code, signal }, 'spare executor exited');
@@ -160,11 +243,12 @@ export class ExecutorPool {
       throw new Error('the guest closed its connection before the handoff');
     }
     const child = warm.child;
-    const log = this.log.child({ executorPid: child.pid, session: msg.sessionId });
+    const pid = child.pid ?? 0;
+    const log = this.log.child({ executorPid: pid, session: msg.sessionId });
     let ended: ExecutorEnd['ended'];
     warm.onMessage = (m) => {
       if (m.type === 'ended') ended = m;
-      else if (m.type === 'ready') log.warn({}, 'executor said it was ready again');
+      else if (m.type === 'ready' || m.type === 'adopt') log.warn({ message: m.type }, 'executor greeted again');
       else onMessage(m);
     };
     const exited = new Promise<void>((resolve) => {
@@ -174,15 +258,13 @@ export class ExecutorPool {
       });
     });
     const handle: ExecutorHandle = {
-      pid: child.pid ?? 0,
+      pid,
       send: (m) => {
-        void sendIpc(child, m).then((e) => {
-          if (e) log.debug({ message: m.type, err: e.message }, 'message to an exiting executor dropped');
-        });
+        const ok = warm.link?.send(m) ?? false;
+        if (!ok) log.debug({ message: m.type }, 'message to an exiting executor dropped');
+        return ok;
       },
-      abandon: () => {
-        controlOf(child)?.write(Buffer.of(1));
-      },
+      abandon: () => void abandonVia(this.paths.cancelDir, pid),
       kill: () => killNow(child),
       exited,
     };
@@ -190,14 +272,78 @@ export class ExecutorPool {
     const err = await sendIpc(child, msg, socket);
     if (err) {
       killNow(child);
-      throw new Error(`could not hand the session to executor ${child.pid}: ${err.message}`);
+      throw new Error(`could not hand the session to executor ${pid}: ${err.message}`);
     }
     return handle;
   }
 
-  async close(): Promise<void> {
+  /** Takes over the executor of an adopted session (its `adopt` was accepted): from now on it is
+   * driven like one this mediator started, except that its end is its control connection closing
+   * (it is not this process's child, so there is no exit status to wait for). */
+  adopt(pid: number, link: Link, onMessage: (m: SessionRequest) => void, onEnd: (end: ExecutorEnd) => void): ExecutorHandle {
+    this.adopted.add(pid);
+    const log = this.log.child({ executorPid: pid });
+    let ended: ExecutorEnd['ended'];
+    const kill = (): void => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone already */
+      }
+    };
+    const exited = new Promise<void>((resolve) => {
+      link.route({
+        message: (m) => {
+          if (m.type === 'ended') ended = m;
+          else if (m.type === 'ready' || m.type === 'adopt') log.warn({ message: m.type }, 'executor greeted again');
+          else onMessage(m);
+        },
+        invalid: (issue) => {
+          log.error({ issue }, 'invalid message from executor; ending it');
+          kill();
+        },
+        close: () => {
+          this.adopted.delete(pid);
+          if (!processAlive(pid)) this.removeFifo(pid);
+          onEnd({ code: null, signal: null, ...(ended && { ended }) });
+          resolve();
+        },
+      });
+    });
+    return {
+      pid,
+      send: (m) => link.send(m),
+      abandon: () => void abandonVia(this.paths.cancelDir, pid),
+      kill: () => {
+        // The pid was this executor's while its connection is open; after that it may be reused.
+        if (link.connected && processAlive(pid)) kill();
+      },
+      exited,
+    };
+  }
+
+  /** An executor that is gone cannot remove its cancel FIFO if it was killed: its mediator does. */
+  private removeFifo(pid: number): void {
+    try {
+      unlinkSync(cancelFifoPath(this.paths.cancelDir, pid));
+    } catch {
+      /* removed by the executor */
+    }
+  }
+
+  /**
+   * Stops the pool: no more executors start or are adopted, spares end. With `leaveSessions`
+   * (an upgrade: SIGUSR2), executors serving sessions are left running, to be adopted by the next
+   * mediator; otherwise (their sessions have been ended) they are ended too.
+   */
+  async close(leaveSessions = false): Promise<void> {
     this.closing = true;
-    const exits = [...this.live].map(
+    this.server?.close();
+    const serving = new Set<ChildProcess>(this.live);
+    for (const w of this.spares) serving.delete(w.child);
+    for (const { warm } of this.starting.values()) serving.delete(warm.child);
+    const ending = leaveSessions ? [...this.live].filter((c) => !serving.has(c)) : [...this.live];
+    const exits = ending.map(
       (c) => new Promise<void>((resolve) => {
         if (c.exitCode !== null || c.signalCode !== null) return resolve();
         c.once('exit', () => resolve());
@@ -205,6 +351,30 @@ export class ExecutorPool {
         setTimeout(() => c.kill('SIGKILL'), 3000).unref();
       }),
     );
+    if (!leaveSessions) {
+      for (const pid of this.adopted) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+      }
+    }
     await Promise.all(exits);
+    if (leaveSessions) {
+      // Executors left running must not keep this process alive, nor hear of its exit over IPC
+      // as anything but their mediator going away.
+      for (const c of serving) {
+        c.channel?.unref();
+        c.unref();
+      }
+    }
+    // Executors left running see their mediator go now, and wait for the next one.
+    for (const l of this.links) l.close();
+    try {
+      unlinkSync(this.paths.control);
+    } catch {
+      /* gone */
+    }
   }
 }

@@ -1,13 +1,15 @@
 // Listener addresses (docs/operations.md, docs/virtual-machines.md): `unix:PATH`,
-// `tcp:HOST:PORT`, `vsock-uds:PATH[:PORT]` (hybrid vsock: the guest's port P arrives on the Unix
+// `tcp:HOST:PORT`, `tls:HOST:PORT` (TCP with TLS: tls.ts), `vsock-uds:PATH[:PORT]` (hybrid vsock: the guest's port P arrives on the Unix
 // socket PATH_P, the convention of Firecracker, Cloud Hypervisor and vhost-device-vsock) and
 // `vsock:PORT` (AF_VSOCK, through a native helper: vsock-listen.ts).
 
 import { existsSync, unlinkSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import { posix } from 'node:path';
+import type tls from 'node:tls';
 
 import { listenVsock } from './vsock-listen.js';
+import type { TlsCredentials } from './tls.js';
 
 /** Silence on a guest's TCP connection after which the host probes whether the guest is there. */
 const KEEPALIVE_IDLE_MS = 30_000;
@@ -21,6 +23,7 @@ const UNIX_PATH_MAX = 107;
 export type ListenAddr =
   | { kind: 'unix'; path: string }
   | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'tls'; host: string; port: number }
   /** `path` is the VM's hybrid vsock path (what `vm set --vsock-path` binds); the mediator
    * listens on `${path}_${port}`. */
   | { kind: 'vsock-uds'; path: string; port: number }
@@ -30,6 +33,8 @@ export type ListenAddr =
 export type Channel =
   | { kind: 'unix' }
   | { kind: 'tcp'; peer: string }
+  /** The guest's cleartext goes through the mediator to its executor (tls.ts, relayCleartext). */
+  | { kind: 'tls'; peer: string }
   | { kind: 'vsock-uds'; path: string }
   | { kind: 'vsock'; cid: number };
 
@@ -37,12 +42,13 @@ export function channelLabel(c: Channel): string {
   switch (c.kind) {
     case 'unix': return 'unix';
     case 'tcp': return c.peer;
+    case 'tls': return `tls ${c.peer}`;
     case 'vsock-uds': return `vsock-uds:${c.path}`;
     case 'vsock': return `vsock CID ${c.cid}`;
   }
 }
 
-const FORMS = 'unix:PATH, tcp:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT';
+const FORMS = 'unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT';
 
 /** A vsock port: 1 to 2^32-2 (0xFFFFFFFF is VMADDR_PORT_ANY). */
 function vsockPort(s: string, text: string): number {
@@ -73,11 +79,11 @@ export function parseListen(s: string): ListenAddr {
     if (rest.includes(':')) throw new Error(`--listen ${s}: an AF_VSOCK listener takes only a port (vsock:PORT); it accepts every guest CID, which 'vgpu-admin vm set --vsock-cid' binds`);
     return { kind: 'vsock', port: vsockPort(s, rest) };
   }
-  const m = /^tcp:(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s);
+  const m = /^(tcp|tls):(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s);
   if (m) {
-    const port = Number(m[2]);
+    const port = Number(m[3]);
     if (port > 65535) throw new Error(`--listen ${s}: port out of range`);
-    return { kind: 'tcp', host: m[1]!.replace(/^\[|\]$/g, ''), port };
+    return { kind: m[1] === 'tls' ? 'tls' : 'tcp', host: m[2]!.replace(/^\[|\]$/g, ''), port };
   }
   throw new Error(`--listen ${s}: expected ${FORMS}`);
 }
@@ -86,6 +92,7 @@ export function formatListen(a: ListenAddr): string {
   switch (a.kind) {
     case 'unix': return `unix:${a.path}`;
     case 'tcp': return `tcp:${a.host}:${a.port}`;
+    case 'tls': return `tls:${a.host}:${a.port}`;
     case 'vsock-uds': return `vsock-uds:${a.path}:${a.port}`;
     case 'vsock': return `vsock:${a.port}`;
   }
@@ -96,6 +103,31 @@ export function socketFile(a: ListenAddr): string | undefined {
   if (a.kind === 'unix') return a.path;
   if (a.kind === 'vsock-uds') return `${a.path}_${a.port}`;
   return undefined;
+}
+
+/** A host name or address that only this machine reaches. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
+}
+
+/**
+ * Plain TCP beyond loopback sends VM tokens and every byte of the guests' data in cleartext: it
+ * needs the operator's explicit `insecureTcp`. Returns the warnings to log at start; throws, naming
+ * the flag and tls:, when the operator did not ask for it. tls: listeners need `haveCert`.
+ */
+export function checkListenSecurity(addrs: ListenAddr[], insecureTcp: boolean, haveCert: boolean): string[] {
+  const warnings: string[] = [];
+  for (const a of addrs) {
+    if (a.kind === 'tls' && !haveCert) throw new Error(`--listen ${formatListen(a)} needs --tls-cert FILE and --tls-key FILE (PEM)`);
+    if (a.kind !== 'tcp' || isLoopback(a.host)) continue;
+    if (!insecureTcp) {
+      throw new Error(`--listen ${formatListen(a)}: plain TCP beyond loopback sends VM tokens and guest data in cleartext; `
+        + `listen on tls:${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} instead (with --tls-cert and --tls-key), or accept the risk with --insecure-tcp`);
+    }
+    warnings.push(`--listen ${formatListen(a)}: plain TCP beyond loopback (--insecure-tcp): VM tokens and guest data cross the network in cleartext; prefer tls:`);
+  }
+  return warnings;
 }
 
 /** Is something already answering on this Unix socket? A stale file from a crash is not. */
@@ -115,11 +147,12 @@ function unixInUse(path: string): Promise<boolean> {
  * AF_VSOCK: a vsock: listener is the helper's (vsock-listen.ts), handing connections to a private
  * socket in `stateDir`. */
 export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Channel) => void, onError: (e: Error) => void,
-  stateDir: string): Promise<net.Server> {
+  stateDir: string, creds?: TlsCredentials): Promise<net.Server> {
   if (a.kind === 'vsock') return listenVsock(a.port, stateDir, onConn, onError);
+  if (a.kind === 'tls' && !creds) throw new Error(`--listen ${formatListen(a)} needs --tls-cert and --tls-key`);
   const file = socketFile(a);
   if (file !== undefined && existsSync(file)) {
-    if (await unixInUse(file)) throw new Error(`${file}: another mediator is already listening there`);
+    if (await unixInUse(file)) throw new Error(`${file}: another mediator is already listening there (stop it, or give this one another address: --listen unix:/some/other.sock; 'make run' takes VGPU_SOCKET)`);
     unlinkSync(file);
   }
   // The channel is known before the guest says anything: a hybrid vsock socket is one VM's (its
@@ -131,8 +164,11 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Cha
   // Keepalive probes find guests whose machine or network went away without a word: their
   // sessions (and the executors and memory behind them) end instead of waiting for a guest that
   // is gone. The option stays with the socket when an executor takes it over.
-  const server = net.createServer({ noDelay: true, keepAlive: a.kind === 'tcp', keepAliveInitialDelay: KEEPALIVE_IDLE_MS },
-    (s) => onConn(s, channel(s)));
+  const netOpts = { noDelay: true, keepAlive: a.kind === 'tcp' || a.kind === 'tls', keepAliveInitialDelay: KEEPALIVE_IDLE_MS };
+  const server = a.kind === 'tls'
+    ? creds!.createServer({ ...netOpts, handshakeTimeout: TLS_HANDSHAKE_MS, minVersion: 'TLSv1.2' },
+      (s) => onConn(s, { kind: 'tls', peer: `${s.remoteAddress}:${s.remotePort}` }))
+    : net.createServer(netOpts, (s) => onConn(s, channel(s)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const listening = (): void => {
@@ -141,7 +177,7 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Cha
       resolve();
     };
     if (file !== undefined) server.listen(file, listening);
-    else if (a.kind === 'tcp') server.listen(a.port, a.host, listening);
+    else if (a.kind === 'tcp' || a.kind === 'tls') server.listen(a.port, a.host, listening);
   });
   // The hypervisor's vsock backend (or Firecracker) connects to the hybrid socket; it usually runs
   // as the same user or group as the mediator.
@@ -149,8 +185,11 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Cha
   return server;
 }
 
+/** How long a guest has for its TLS handshake. */
+const TLS_HANDSHAKE_MS = 10_000;
+
 export function boundAddress(server: net.Server, a: ListenAddr): ListenAddr {
-  if (a.kind !== 'tcp') return a;
+  if (a.kind !== 'tcp' && a.kind !== 'tls') return a;
   const addr = server.address();
-  return typeof addr === 'object' && addr ? { kind: 'tcp', host: a.host, port: addr.port } : a;
+  return typeof addr === 'object' && addr ? { kind: a.kind, host: a.host, port: addr.port } : a;
 }

@@ -10,8 +10,13 @@ import { formatDuration } from '../common/duration.js';
 import { toMaxHoldMs } from '../store/index.js';
 import { formatSize, parseSize } from '../common/size.js';
 import { DEVICE_TIME_MODES, type DeviceTimeChoice } from '../executor/device-time.js';
-import { parseListen } from './listen.js';
+import { checkListenSecurity, parseListen } from './listen.js';
+import { TlsCredentials } from './tls.js';
 import { DEFAULT_MAX_HOLD_MS, Mediator } from './mediator.js';
+import { versionLine } from '../common/version.js';
+
+/** Where guests on this host find the mediator when nothing says otherwise (vgpu-run's default). */
+const DEFAULT_LISTEN = 'unix:/tmp/vgpu.sock';
 
 /** Loopback only by default: the API changes who may use the GPUs. */
 export const DEFAULT_HTTP = '127.0.0.1:7080';
@@ -63,7 +68,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('vgpu-mediator')
     .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
     .option('--state-dir <dir>', 'state directory (configuration database)', process.env.VGPU_STATE_DIR ?? join(homedir(), '.local/state/vgpu'))
-    .option('--listen <addr>', 'unix:PATH, tcp:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT (repeatable; docs/virtual-machines.md)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .addOption(new Option('--listen <addr>', 'unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT (repeatable; docs/virtual-machines.md)')
+      .argParser((v: string, prev: string[]) => [...prev, v]).default([] as string[], DEFAULT_LISTEN))
     .addOption(new Option('--backend <kind>', 'GPU backend').choices(['auto', 'cuda', 'softgpu']).default('auto'))
     .option('--default-vm <name>', 'VM for token-less connections on Unix sockets (created if missing)')
     .option('--spare-executors <n>', 'executors kept started ahead of time', '1')
@@ -76,6 +82,10 @@ export async function main(argv: string[]): Promise<number> {
       formatDuration(DEFAULT_MAX_HOLD_MS))
     .option('--image-store-max <size>', 'bytes of module images all VMs together may keep', formatSize(DEFAULT_IMAGE_LIMITS.total))
     .option('--image-store-vm-max <size>', 'bytes of module images each VM may keep', formatSize(DEFAULT_IMAGE_LIMITS.perVm))
+    .option('--tls-cert <file>', 'PEM certificate (chain) of tls: listeners; reloaded on SIGHUP')
+    .option('--tls-key <file>', 'PEM private key of tls: listeners; reloaded on SIGHUP')
+    .option('--insecure-tcp', 'allow tcp: listeners beyond loopback (tokens and data in cleartext; prefer tls:)', false)
+    .version(versionLine('vgpu-mediator'), '--version', 'print the version and exit')
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -86,11 +96,21 @@ export async function main(argv: string[]): Promise<number> {
   const o = program.opts<{
     stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string;
     deviceTime: DeviceTimeChoice; shutdownGrace: string; maxHold: string; imageStoreMax: string; imageStoreVmMax: string;
+    tlsCert?: string; tlsKey?: string; insecureTcp: boolean;
   }>();
   const log = createLogger({ name: 'vgpu-mediator' });
   let listenAddrs;
   try {
-    listenAddrs = (o.listen.length ? o.listen : ['unix:/tmp/vgpu.sock']).map(parseListen);
+    listenAddrs = (o.listen.length ? o.listen : [DEFAULT_LISTEN]).map(parseListen);
+  } catch (e) {
+    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
+    return 2;
+  }
+  let tlsCreds: TlsCredentials | undefined;
+  try {
+    if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
+    for (const w of checkListenSecurity(listenAddrs, o.insecureTcp, o.tlsCert !== undefined)) log.warn({}, w);
+    if (o.tlsCert !== undefined && o.tlsKey !== undefined) tlsCreds = new TlsCredentials(o.tlsCert, o.tlsKey, log);
   } catch (e) {
     process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
     return 2;
@@ -134,21 +154,37 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const m = new Mediator({
-    stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, maxHoldMs, imageLimits, log,
+    stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, maxHoldMs, imageLimits, tls: tlsCreds, log,
   });
   try {
     await m.start();
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'mediator failed to start');
-    await m.stop().catch(() => {});
+    // Sessions it may have adopted already stay running, for a mediator that does start.
+    await m.stop(undefined, true).catch(() => {});
     return 1;
   }
   // Machine-readable readiness line for scripts and tests. Whoever started the mediator may have
   // stopped reading it: that is no reason to stop.
   process.stdout.on('error', () => {});
+  // SIGHUP reloads the TLS certificate and key (docs/operations.md); without tls: it is ignored
+  // rather than ending the mediator, as it would by default.
+  process.on('SIGHUP', () => {
+    if (tlsCreds) tlsCreds.reload();
+    else log.info({}, 'SIGHUP: nothing to reload (no --tls-cert)');
+  });
+  if (tlsCreds) log.info({ pin: tlsCreds.pin, cert: tlsCreds.certFile }, 'TLS certificate loaded (guests may pin it: VGPU_TLS_PIN)');
   process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, admin: m.adminUrl ?? null, pid: process.pid })}\n`);
-  // The first signal drains (docs/operations.md, "Stopping the mediator"); a second ends at once.
-  const first = await nextSignal();
+  // SIGUSR2 stops the mediator and leaves its sessions running, for the next mediator to adopt
+  // (an upgrade; docs/executors.md). The first SIGTERM or SIGINT drains (docs/operations.md,
+  // "Stopping the mediator"); a second ends at once.
+  const upgrade = new Promise<'upgrade'>((resolve) => process.once('SIGUSR2', () => resolve('upgrade')));
+  const first = await Promise.race([nextSignal(), upgrade]);
+  if (first === 'upgrade') {
+    log.info({}, 'SIGUSR2: stopping and leaving the sessions running for the next mediator');
+    await m.stop('the host is restarting its mediator', true);
+    return 0;
+  }
   const second = nextSignal();
   const ended = await Promise.race([m.drain(graceS * 1000, `vgpu-mediator received ${first}`), second.then((sig) => `a second signal (${sig})`)]);
   log.info({ ended }, 'drain over');

@@ -8,6 +8,7 @@
 
 import { existsSync, unlinkSync } from 'node:fs';
 import type net from 'node:net';
+import path from 'node:path';
 import type { Logger } from 'pino';
 
 import { lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
@@ -16,8 +17,12 @@ import { handleConnection, type GuestLink, type GuestSession } from './connectio
 import { NOTICE_MINOR } from '../protocol/constants.js';
 import { WireStatus } from '../protocol/errors.js';
 import { shutdownNotice } from '../protocol/notice.js';
-import { KILL_LINGER_MS } from '../common/executor-ipc.js';
-import { ExecutorPool, type ExecutorHandle, type SessionRequest } from './executors.js';
+import { KILL_LINGER_MS, type AdoptMessage, type FromExecutor } from '../common/executor-ipc.js';
+import type { ControlLink } from '../common/control-link.js';
+import { cancelDir, sweepCancelFifos } from '../common/cancel-fifo.js';
+import { ExecutorPool, type ExecutorEnd, type ExecutorHandle, type SessionRequest } from './executors.js';
+import { SessionRegistry, type AdoptVerdict } from './sessions.js';
+import { QuotaLedger } from './ledger.js';
 import { Slots } from './slots.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
@@ -33,6 +38,7 @@ import type { MetricsSource } from '../admin/metrics.js';
 import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
 import { UsageMeter, type UsageTotals } from './usage-meter.js';
 import { HoldWatchdog } from './watchdog.js';
+import type { TlsCredentials } from './tls.js';
 import { formatDuration } from '../common/duration.js';
 import { DEFAULT_IMAGE_LIMITS, ImageStore, imageStoreDir, type ImageLimits, type ImageStoreUsage } from '../common/image-store.js';
 
@@ -59,6 +65,8 @@ export interface MediatorOptions {
   usageFlushMs?: number;
   /** Bounds of the module image store (src/common/image-store.ts); defaults DEFAULT_IMAGE_LIMITS. */
   imageLimits?: ImageLimits;
+  /** The certificate and key of tls: listeners (src/mediator/tls.ts). */
+  tls?: TlsCredentials | undefined;
   log: Logger;
 }
 
@@ -66,6 +74,9 @@ export interface MediatorOptions {
 function operatorEnded(reason: string): string {
   return `session ended by an operator: ${reason}`;
 }
+
+/** The executors' control socket in the state directory (docs/executors.md). */
+export const EXECUTOR_SOCKET = 'executors.sock';
 
 /** Usage samples older than this are pruned at start (the all-time totals stay). */
 const USAGE_SAMPLE_DAYS = 90;
@@ -83,8 +94,8 @@ const POLICY_TTL_MS = 250;
 /** The hold limit of VMs that set none (--max-hold): long for any kernel on a GPU, and far
  * shorter than the minutes a runaway kernel would keep everyone else waiting. */
 export const DEFAULT_MAX_HOLD_MS = 10_000;
-/** Extra quota granted with each reservation, so many small allocations cost one request. */
-const QUOTA_SLACK = 64 * 1024 * 1024;
+/** Session ids taken from the store at a time (one write per this many guests). */
+const SESSION_ID_BLOCK = 256;
 
 export class Mediator implements LiveControl, MetricsSource {
   /** The state directory is this mediator's alone while it runs (src/store/lock.ts). */
@@ -104,9 +115,12 @@ export class Mediator implements LiveControl, MetricsSource {
   private hostNvml: HostNvml | undefined;
   private pool!: ExecutorPool;
   private servers: Array<{ server: net.Server; addr: ListenAddr }> = [];
-  /** Sessions attaching or attached to an executor. */
-  readonly sessions = new Map<number, GuestSession>();
-  private readonly executors = new Map<number, ExecutorHandle>();
+  /** Sessions attaching or attached to an executor, and their executors (sessions.ts). */
+  private readonly registry = new SessionRegistry();
+  /** Each session's share of its VM's quota (ledger.ts). */
+  private readonly ledger: QuotaLedger;
+  /** Session ids not handed out yet of the block last taken from the store. */
+  private ids = { next: 1, end: 0 };
   private readonly policies = new Map<string, { at: number; policy: VmPolicy; maxHoldMs: number | null }>();
   /** Sessions that have their WELCOME but no executor yet, and the way to reach each: the
    * shutdown's notices, and an operator's removal or token change, reach them too. */
@@ -117,9 +131,12 @@ export class Mediator implements LiveControl, MetricsSource {
   private draining: { until: number; message: string; check: () => void } | undefined;
   readonly sched: Scheduler;
   private readonly watchdog: HoldWatchdog;
-  private nextSession = (Date.now() % 1_000_000) * 1000 + 1;
-
   constructor(private readonly opts: MediatorOptions) {
+    this.ledger = new QuotaLedger({
+      quota: (vm) => this.currentQuota(vm),
+      send: (id, m) => this.executors.get(id)?.send(m) ?? false,
+      refused: (id, detail) => this.sessions.get(id)?.log.info(detail, 'allocation refused: VM memory quota reached'),
+    });
     this.images = new ImageStore(imageStoreDir(opts.stateDir));
     this.sched = new Scheduler({
       quantumMs: opts.quantumMs ?? DEFAULT_QUANTUM_MS,
@@ -147,6 +164,24 @@ export class Mediator implements LiveControl, MetricsSource {
       },
       end: (id, heldMs, limitMs) => this.endHog(id, heldMs, limitMs),
     });
+  }
+
+  get sessions(): Map<number, GuestSession> {
+    return this.registry.sessions;
+  }
+
+  private get executors(): Map<number, ExecutorHandle> {
+    return this.registry.executors;
+  }
+
+  /** A new session id: from the store's counter, a block at a time, so that ids never repeat
+   * across mediators (a new one adopts the sessions of the last; docs/executors.md). */
+  private newSessionId(): number {
+    if (this.ids.next > this.ids.end) {
+      const first = this.store.takeSessionIds(SESSION_ID_BLOCK);
+      this.ids = { next: first, end: first + SESSION_ID_BLOCK - 1 };
+    }
+    return this.ids.next++;
   }
 
   get addresses(): string[] {
@@ -180,17 +215,48 @@ export class Mediator implements LiveControl, MetricsSource {
     }
     this.store.pruneUsageSamples(new Date(Date.now() - USAGE_SAMPLE_DAYS * 86_400_000));
     this.hostNvml = openHostNvml(this.backend, log);
-    this.pool = new ExecutorPool(this.backend.kind, log, this.opts.spareExecutors ?? 1, this.opts.deviceTime ?? 'auto');
-    this.pool.start();
+    // FIFOs of executors that died since (the live ones' are theirs, and adopted below).
+    sweepCancelFifos(cancelDir(this.opts.stateDir));
+    this.pool = new ExecutorPool(this.backend.kind, log, { control: path.join(this.opts.stateDir, EXECUTOR_SOCKET), cancelDir: cancelDir(this.opts.stateDir) },
+      this.opts.spareExecutors ?? 1, this.opts.deviceTime ?? 'auto');
+    // Executors of a previous mediator reconnect as soon as the control socket is there.
+    this.pool.onAdopt = (m, link) => {
+      try {
+        this.adopt(m, link);
+      } catch (e) {
+        log.error({ err: (e as Error).stack ?? String(e), executorPid: m.pid, session: m.sessionId }, 'internal error adopting a session; its executor is left alone');
+        link.close();
+      }
+    };
+    await this.pool.start();
     this.flushTimer = setInterval(() => this.flushUsage(), this.opts.usageFlushMs ?? 5000);
     this.flushTimer.unref();
     for (const addr of this.opts.listen) {
       const server = await listen(addr, (s, channel) => this.onConnection(s, channel),
-        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir);
+        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir, this.opts.tls);
       this.servers.push({ server, addr });
     }
     if (this.opts.http) await this.startAdmin(this.opts.http);
     log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
+  }
+
+  /** The admin API's /readyz: 'ok' or why not, per part the mediator needs to serve guests. */
+  readiness(): { checks: Record<string, string> } {
+    let store = 'ok';
+    try {
+      this.store.ping();
+    } catch (e) {
+      store = `the store does not answer: ${(e as Error).message}`;
+    }
+    const down = this.servers.filter((s) => !s.server.listening).map((s) => formatListen(s.addr));
+    return {
+      checks: {
+        store,
+        backend: this.backend ? 'ok' : 'no backend yet',
+        listeners: down.length === 0 && this.servers.length === this.opts.listen.length ? 'ok' : `not listening: ${down.join(', ') || 'starting'}`,
+        draining: this.draining ? `draining: ${this.draining.message}` : 'ok',
+      },
+    };
   }
 
   /** What marks the files this mediator writes in the state directory as its own. */
@@ -213,6 +279,7 @@ export class Mediator implements LiveControl, MetricsSource {
     try {
       this.admin = await startAdminServer({
         host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this, this.images), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
+        readiness: () => this.readiness(),
       });
     } catch (e) {
       throw new Error(`admin API on ${at.host}:${at.port}: ${(e as Error).message} (choose another with --http HOST:PORT, or --http off)`);
@@ -228,14 +295,15 @@ export class Mediator implements LiveControl, MetricsSource {
     handleConnection(socket, channel, {
       log: this.opts.log,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs ?? 10_000,
+      relayDir: this.opts.stateDir,
       authenticate: (t, l) => this.authenticate(t, l),
       place: (vm) => this.place(vm),
       driverVersion: this.backend.driverVersion,
       softgpu: this.backend.kind === 'softgpu',
-      newSessionId: () => this.nextSession++,
+      newSessionId: () => this.newSessionId(),
       // NVML's STATUS (docs/protocol.md): this VM's accounting, answered without an executor.
       status: (s) => vmStatus({
-        vm: s.vm.name, deviceMap: s.placement.deviceMap, vmUsed: this.vmUsed(s.vm.name), accounting: this.usage, windowMs: this.usage.windowMs,
+        vm: s.vm.name, deviceMap: s.placement.deviceMap, vmUsed: this.ledger.vmUsed(s.vm.name), accounting: this.usage, windowMs: this.usage.windowMs,
         board: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
       }),
       closing: () => (this.draining ? DRAINING : undefined),
@@ -249,6 +317,7 @@ export class Mediator implements LiveControl, MetricsSource {
         const gpu = s.placement.deviceMap[0] ?? 0;
         this.sched.add({ id: s.id, vm: s.vm.name, gpu });
         this.usage.open({ sessionId: s.id, vm: s.vm.name, guestPid: s.pid, gpus: s.placement.deviceMap });
+        this.ledger.open(s.id, s.vm.name);
         const msg = {
           type: 'session' as const,
           sessionId: s.id,
@@ -258,8 +327,9 @@ export class Mediator implements LiveControl, MetricsSource {
           imageDir: this.images.dir,
           imageLimits: this.imageLimits(),
           scheduled: true,
-          vmUsed: this.vmUsed(s.vm.name),
+          vmUsed: this.ledger.vmUsed(s.vm.name),
           minor: s.minor,
+          guest: { pid: s.pid, hostname: s.hostname, program: s.program, byToken: s.byToken, startedAt: s.startedAt.toISOString() },
         };
         const exec = await this.handoffs.run(async () => {
           // A guest that left while waiting for its turn needs no executor.
@@ -268,18 +338,7 @@ export class Mediator implements LiveControl, MetricsSource {
             msg,
             sock,
             (m) => this.guarded(s, `executor request ${m.type}`, () => this.onExecutorMessage(s, m)),
-            (end) => this.guarded(s, 'executor exit', () => {
-              s.state = 'ended';
-              this.sessions.delete(s.id);
-              this.sched.remove(s.id);
-              this.watchdog.released(s.id);
-              this.executors.delete(s.id);
-              this.dropLedger(s);
-              this.usage.close(s.id);
-              const level = end.code === 0 ? 'info' : 'warn';
-              s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
-              this.draining?.check();
-            }),
+            (end) => this.guarded(s, 'executor exit', () => this.executorEnded(s, end)),
             // Before the executor has the session: its first 'want' is answered through this map.
             (handle) => {
               s.executorPid = handle.pid;
@@ -302,9 +361,72 @@ export class Mediator implements LiveControl, MetricsSource {
         if (!this.executors.has(s.id)) {
           this.sched.remove(s.id);
           this.usage.close(s.id);
+          this.ledger.drop(s.id);
         }
       },
     });
+  }
+
+  /** A session's executor exited (or, adopted, closed its control connection): the session is
+   * over and whatever it held is free. */
+  private executorEnded(s: GuestSession, end: ExecutorEnd): void {
+    s.state = 'ended';
+    this.sessions.delete(s.id);
+    this.sched.remove(s.id);
+    this.watchdog.released(s.id);
+    this.executors.delete(s.id);
+    this.ledger.drop(s.id);
+    this.usage.close(s.id);
+    const level = end.code === 0 || (end.code === null && end.signal === null && end.ended) ? 'info' : 'warn';
+    s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
+    this.draining?.check();
+  }
+
+  /**
+   * An executor of a previous mediator reconnected with its session (docs/executors.md, Adoption).
+   * Its report is checked against the store and this host (sessions.ts); a session that cannot
+   * be taken over is ended, its guest told why. Otherwise the session joins the registry, the
+   * ledger (its reservation and what it holds), the usage meter (what the old mediator was told)
+   * and the scheduler, where it asks for its GPU again if it has work; quota it asked for and was
+   * never answered is decided now.
+   */
+  private adopt(m: AdoptMessage, link: ControlLink<FromExecutor>): void {
+    const log = this.opts.log.child({ executorPid: m.pid, session: m.sessionId, vm: m.vm });
+    let verdict: AdoptVerdict;
+    try {
+      verdict = this.registry.checkAdopt(m, {
+        findVm: (name) => this.store.findVm(name) ?? undefined,
+        backend: this.backend.kind,
+        ordinals: new Set(this.backend.devices.map((d) => d.ordinal)),
+        lastSessionId: this.store.lastSessionId(),
+      });
+    } catch (e) {
+      verdict = { ok: false, reason: `the host could not check it: ${(e as Error).message}` };
+    }
+    if (!verdict.ok) {
+      log.warn({ reason: verdict.reason }, 'executor not adopted; its session ends');
+      link.send({ type: 'kill', reason: `the restarted host could not take the session over: ${verdict.reason}` });
+      // It has the linger to tell its guest; then the connection goes, whoever is at its end.
+      setTimeout(() => link.close(), KILL_LINGER_MS + KILL_GRACE_MS).unref();
+      return;
+    }
+    const vm = verdict.vm;
+    const s = this.registry.adopt(m, vm, placeVm(vm, m.deviceMap.map((o) => this.backend.devices.find((d) => d.ordinal === o)!)), this.opts.log);
+    this.ledger.adopt(s.id, vm.name, m.quota.reserved, m.quota.held);
+    this.usage.open({ sessionId: s.id, vm: vm.name, guestPid: s.pid, gpus: m.deviceMap });
+    this.usage.adopt(s.id, m.usage);
+    this.sched.add({ id: s.id, vm: vm.name, gpu: m.deviceMap[0] ?? 0 });
+    const handle = this.pool.adopt(m.pid, link,
+      (r) => this.guarded(s, `executor request ${r.type}`, () => this.onExecutorMessage(s, r)),
+      (end) => this.guarded(s, 'executor exit', () => this.executorEnded(s, end)));
+    this.executors.set(s.id, handle);
+    s.log.info({ executorPid: m.pid, guestPid: s.pid, gpus: m.deviceMap, reserved: m.quota.reserved, held: m.quota.held, wanting: m.wanting },
+      'session adopted from a previous mediator');
+    this.ledger.publish(vm.name);
+    for (const bytes of m.quota.pending) this.ledger.reserve(s.id, bytes);
+    if (m.wanting) this.sched.want(s.id);
+    if (this.draining) handle.send({ type: 'shutdown', ...this.graceLeft() });
+    if (vm.memoryQuota !== null && m.quota.reserved === null) s.log.warn({ quota: vm.memoryQuota }, 'adopted session had no quota when it attached; its allocations stay unlimited');
   }
 
   /** Runs one session's handling of an event: a bug there ends that session (its executor is
@@ -323,15 +445,14 @@ export class Mediator implements LiveControl, MetricsSource {
   private onExecutorMessage(s: GuestSession, m: SessionRequest): void {
     switch (m.type) {
       case 'reserve':
-        return this.reserve(s, m.bytes);
+        return this.ledger.reserve(s.id, m.bytes);
       case 'release':
-        return this.release(s, m.bytes);
+        return this.ledger.release(s.id, m.bytes);
       case 'usage':
         return this.usage.record(s.id, m);
       case 'used':
-        this.used.set(s.id, m.bytes);
         this.usage.setMemory(s.id, m.bytes);
-        return this.publishUsage(s.vm.name);
+        return this.ledger.setUsed(s.id, m.bytes);
       case 'killing':
         return this.killAcks.get(s.id)?.();
       case 'want':
@@ -343,124 +464,13 @@ export class Mediator implements LiveControl, MetricsSource {
     }
   }
 
-  /** Bytes of its VM's quota each session holds; a VM's sessions together never exceed it. */
-  private readonly ledger = new Map<string, Map<number, number>>();
-
-  private vmReserved(vm: string): number {
-    let sum = 0;
-    for (const b of this.ledger.get(vm)?.values() ?? []) sum += b;
-    return sum;
-  }
-
-  /** Requests waiting for the VM's other sessions to give back their slack (trim), by VM. */
-  private readonly trimming = new Map<string, { waiting: Set<number>; queue: Array<{ s: GuestSession; bytes: number }> }>();
-
-  /** Grants `bytes` more (plus some slack, so a run of small allocations costs one request) if
-   * the VM stays within its quota; answers 0 otherwise. Slack the VM's other sessions hold but do
-   * not use is no reason to refuse: they are asked to give it back (trim) and the request waits
-   * for their answers, so the VM is refused exactly at its quota. */
-  private reserve(s: GuestSession, bytes: number, mayTrim = true): void {
-    const vm = s.vm.name;
-    const pending = this.trimming.get(vm);
-    if (pending && mayTrim) {
-      pending.queue.push({ s, bytes });
-      return;
-    }
-    const quota = this.currentQuota(s);
-    const held = this.vmReserved(vm);
-    let granted = 0;
-    if (quota === null) granted = bytes;
-    else if (held + bytes <= quota) granted = Math.min(quota - held, bytes + QUOTA_SLACK);
-    else if (mayTrim && held - this.vmSlack(vm, s.id) + bytes <= quota) {
-      this.trim(s, bytes);
-      return;
-    }
-    if (granted > 0) {
-      const l = this.ledger.get(s.vm.name) ?? new Map<number, number>();
-      l.set(s.id, (l.get(s.id) ?? 0) + granted);
-      this.ledger.set(s.vm.name, l);
-    } else {
-      s.log.info({ requested: bytes, held, quota }, 'allocation refused: VM memory quota reached');
-    }
-    this.executors.get(s.id)?.send({ type: 'quota', granted });
-    this.publishUsage(s.vm.name);
-  }
-
-  private release(s: GuestSession, bytes: number): void {
-    const l = this.ledger.get(s.vm.name);
-    const cur = l?.get(s.id);
-    if (l && cur !== undefined) {
-      l.set(s.id, Math.max(0, cur - bytes));
-      this.publishUsage(s.vm.name);
-    }
-    this.trimAnswered(s.vm.name, s.id);
-  }
-
-  /** What the VM's sessions other than `except` have reserved beyond what they hold. */
-  private vmSlack(vm: string, except: number): number {
-    let slack = 0;
-    for (const [id, reserved] of this.ledger.get(vm) ?? []) {
-      if (id !== except) slack += Math.max(0, reserved - (this.used.get(id) ?? 0));
-    }
-    return slack;
-  }
-
-  /** Asks the VM's other sessions with slack to give it back; `s`'s request waits for them. */
-  private trim(s: GuestSession, bytes: number): void {
-    const vm = s.vm.name;
-    const waiting = new Set<number>();
-    for (const [id, reserved] of this.ledger.get(vm) ?? []) {
-      const exec = this.executors.get(id);
-      if (id === s.id || !exec || reserved <= (this.used.get(id) ?? 0)) continue;
-      waiting.add(id);
-      exec.send({ type: 'trim' });
-    }
-    this.trimming.set(vm, { waiting, queue: [{ s, bytes }] });
-    if (waiting.size === 0) this.trimAnswered(vm, -1);
-  }
-
-  /** A session answered a trim (its executor released its slack, or it ended): once all have,
-   * the waiting requests are decided on what the VM now holds. */
-  private trimAnswered(vm: string, id: number): void {
-    const t = this.trimming.get(vm);
-    if (!t) return;
-    t.waiting.delete(id);
-    if (t.waiting.size > 0) return;
-    this.trimming.delete(vm);
-    for (const q of t.queue) if (this.executors.has(q.s.id)) this.reserve(q.s, q.bytes, false);
-  }
-
-  /** Device memory each session really holds (reservations include some slack). */
-  private readonly used = new Map<number, number>();
-
-  /** A session ended: everything it held is free again for its VM. */
-  private dropLedger(s: GuestSession): void {
-    this.used.delete(s.id);
-    this.ledger.get(s.vm.name)?.delete(s.id);
-    this.publishUsage(s.vm.name);
-    this.trimAnswered(s.vm.name, s.id);
-  }
-
-  private vmUsed(vm: string): number {
-    let bytes = 0;
-    for (const [id, sess] of this.sessions) if (sess.vm.name === vm) bytes += this.used.get(id) ?? 0;
-    return bytes;
-  }
-
-  /** Tells the VM's sessions how much of the quota is in use (what cuMemGetInfo reports). */
-  private publishUsage(vm: string): void {
-    const bytes = this.vmUsed(vm);
-    for (const [id, sess] of this.sessions) {
-      if (sess.vm.name === vm) this.executors.get(id)?.send({ type: 'vmUsage', bytes, own: this.used.get(id) ?? 0 });
-    }
-  }
-
-  /** The VM's quota as the store has it now (an operator may change it while sessions run). */
-  private currentQuota(s: GuestSession): number | null {
+  /** The VM's quota as the store has it now (an operator may change it while sessions run); the
+   * last known one once it is removed (its sessions are being ended). */
+  private currentQuota(vm: string): number | null {
     try {
-      return this.store.getVm(s.vm.name).memoryQuota;
+      return this.store.getVm(vm).memoryQuota;
     } catch {
-      return s.vm.memoryQuota;
+      return [...this.sessions.values()].find((s) => s.vm.name === vm)?.vm.memoryQuota ?? null;
     }
   }
 
@@ -772,8 +782,18 @@ export class Mediator implements LiveControl, MetricsSource {
     await Promise.all(ids.map((id) => this.endSession(id, reason, true)));
   }
 
-  async stop(reason = DRAINING): Promise<void> {
-    await this.endSessions(reason);
+  /**
+   * Stops the mediator. Sessions left are ended (`reason` is what their guests are told), unless
+   * `leaveSessions` (SIGUSR2, for an upgrade): then their executors go on serving and wait for
+   * the next mediator on this state directory to adopt them (docs/executors.md).
+   */
+  async stop(reason = DRAINING, leaveSessions = false): Promise<void> {
+    if (leaveSessions) {
+      for (const d of this.discovery.values()) d.link.end(WireStatus.SHUTDOWN, reason);
+      this.opts.log.info({ sessions: this.executors.size }, 'leaving the sessions running for the next mediator');
+    } else {
+      await this.endSessions(reason);
+    }
     if (this.admin) {
       const { removeAdminInfo } = await import('../admin/files.js');
       removeAdminInfo(this.opts.stateDir, this.owner());
@@ -781,7 +801,7 @@ export class Mediator implements LiveControl, MetricsSource {
     }
     if (this.flushTimer) clearInterval(this.flushTimer);
     for (const { server } of this.servers) server.close();
-    await this.pool?.close();
+    await this.pool?.close(leaveSessions);
     if (this.store) this.flushUsage();
     for (const { addr } of this.servers) {
       const file = socketFile(addr);

@@ -92,6 +92,15 @@ export class UsageMeter {
     if (!this.vmTotals.has(s.vm)) this.vmTotals.set(s.vm, zeroTotals());
   }
 
+  /** An adopted session's totals so far, as the previous mediator was told them (docs/executors.md):
+   * shown for the session, never written to the store again (that mediator wrote them). */
+  adopt(sessionId: number, t: UsageTotals & { memoryNow: number }): void {
+    const s = this.live.get(sessionId);
+    if (!s) return;
+    s.totals = { calls: t.calls, asyncCalls: t.asyncCalls, bytesIn: t.bytesIn, bytesOut: t.bytesOut, busyNs: t.busyNs, peakMemory: t.peakMemory };
+    s.memoryUsed = t.memoryNow;
+  }
+
   /** Adds an executor's report. One for a session ended recently still counts for its VM;
    * reports of sessions never opened are dropped. */
   record(sessionId: number, m: UsageMessage): void {

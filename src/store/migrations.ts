@@ -121,6 +121,20 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX vms_vsock_path ON vms(vsock_path) WHERE vsock_path IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    name: 'session id counter',
+    sql: `
+      -- Counters that must never go back, whatever mediator runs: 'session' is the highest session
+      -- id handed out. Executors outlive a mediator (docs/executors.md), so a new mediator adopts
+      -- their sessions and must never give a new session an id one of them still has.
+      CREATE TABLE counters (
+        name   TEXT PRIMARY KEY,
+        value  INTEGER NOT NULL CHECK (value >= 0)
+      );
+      INSERT INTO counters (name, value) VALUES ('session', 0);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

@@ -110,6 +110,11 @@ export class Store {
     }
   }
 
+  /** Throws unless the database answers a query (the admin API's /readyz). */
+  ping(): void {
+    this.db.prepare('SELECT 1').get();
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -401,6 +406,20 @@ export class Store {
   }
 
   /** Drops usage samples older than `before` (the all-time totals stay). */
+  /** Hands out `n` new session ids: the first of them; ids are never handed out twice. */
+  takeSessionIds(n: number): number {
+    if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', { field: 'session id count', detail: 'must be from 1 to 1000000' });
+    return this.tx(() => {
+      const last = this.db.prepare("UPDATE counters SET value = value + ? WHERE name = 'session' RETURNING value").pluck().get(n) as number;
+      return last - n + 1;
+    });
+  }
+
+  /** The highest session id handed out so far (0: none). */
+  lastSessionId(): number {
+    return this.read(() => this.db.prepare("SELECT value FROM counters WHERE name = 'session'").pluck().get() as number);
+  }
+
   pruneUsageSamples(before: Date): number {
     return this.tx(() => this.usage.pruneSamples(before.toISOString()));
   }

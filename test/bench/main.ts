@@ -1,10 +1,11 @@
 // `make bench`: vgpu's figures next to baselines measured in the same run, printed as ratios
 // (docs/benchmarks.md records the figures as measured). Never run by `make test`: speed is
 // measured here, not asserted in tests. Arguments name the figures to run (sync, copy, launch,
-// sgemm, discovery; all when none), e.g. `node dist/test/bench/main.js launch`.
+// sgemm, discovery, tls; all when none), e.g. `node dist/test/bench/main.js launch`.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startMediator } from '../helpers/mediator.js';
@@ -72,7 +73,7 @@ interface Row {
   bar: string;
 }
 
-const FIGURES = ['sync', 'copy', 'launch', 'sgemm', 'discovery'] as const;
+const FIGURES = ['sync', 'copy', 'launch', 'sgemm', 'discovery', 'tls'] as const;
 type Figure = (typeof FIGURES)[number];
 
 function selectedFigures(args: readonly string[]): ReadonlySet<Figure> {
@@ -144,6 +145,7 @@ async function main(): Promise<void> {
       const discMs = timeProcess(guest, ['discover'], env, 20);
       rows.push({ what: 'discovery-only process (count + properties), ms', vgpu: discMs.toFixed(1), baseline: `${trueMs.toFixed(1)} (/bin/true)`, ratio: `${(discMs / trueMs).toFixed(1)}x`, bar: '<= 20 ms' });
     }
+    if (want.has('tls')) rows.push(...(await tlsRows(guest)));
   } finally {
     echo.kill();
     await m.stop();
@@ -154,6 +156,43 @@ async function main(): Promise<void> {
   const line = (r: Record<keyof Row, string>): string => cols.map((c, i) => r[c].padEnd(width[i]!)).join('  ');
   console.log(line({ what: 'measure', vgpu: 'vgpu', baseline: 'baseline', ratio: 'ratio', bar: 'bar' }));
   for (const r of rows) console.log(line(r));
+}
+
+/** The sync round trip and bulk copies over tls: against plain tcp: on loopback, through one
+ * mediator with both listeners: what the TLS relay (src/mediator/tls.ts) costs. */
+async function tlsRows(guest: string): Promise<Row[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-bench-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=vgpu-bench',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const fp = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).trim().split('=')[1]!;
+  const m = await startMediator({
+    tcp: true, env: { VGPU_LOG_LEVEL: 'warn', VGPU_SOFTGPU_MEMORY: '4G' },
+    args: ['--listen', 'tls:127.0.0.1:0', '--tls-cert', cert, '--tls-key', key],
+  });
+  const rows: Row[] = [];
+  try {
+    const token = await m.addVm('bench-tls');
+    const ready = JSON.parse(m.stdout().split('\n')[0]!) as { listen: string[] };
+    const tls = ready.listen.find((l) => l.startsWith('tls:'))!;
+    const tcpEnv = { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: m.tcp!, VGPU_TOKEN: token };
+    const tlsEnv = { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: tls, VGPU_TOKEN: token, VGPU_TLS_PIN: `sha256:${fp}` };
+    const tcpRtt = runJson(guest, ['sync', '20000'], tcpEnv).rtt_us!;
+    const tlsRtt = runJson(guest, ['sync', '20000'], tlsEnv).rtt_us!;
+    rows.push({ what: 'sync call round trip over tls: (loopback), us', vgpu: tlsRtt.toFixed(1), baseline: `${tcpRtt.toFixed(1)} (tcp:)`, ratio: `${(tlsRtt / tcpRtt).toFixed(2)}x`, bar: '(context)' });
+    const tcpCopy = runJson(guest, ['copy', '256'], tcpEnv);
+    const tlsCopy = runJson(guest, ['copy', '256'], tlsEnv);
+    for (const [k, label] of [['htod_gbps', 'HtoD 256 MiB over tls:, GB/s'], ['dtoh_gbps', 'DtoH 256 MiB over tls:, GB/s']] as const) {
+      const v = tlsCopy[k]!;
+      const b = tcpCopy[k]!;
+      rows.push({ what: label, vgpu: v.toFixed(2), baseline: `${b.toFixed(2)} (tcp:)`, ratio: `${((v / b) * 100).toFixed(0)}%`, bar: '(context)' });
+    }
+  } finally {
+    await m.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
 }
 
 main().catch((e: unknown) => {

@@ -8,6 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 
+import { TestGuest } from '../helpers/guest.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { ROOT } from '../helpers/paths.js';
 import { isLoopback } from '../../src/admin/server.js';
@@ -86,6 +87,10 @@ test('non-loopback clients need the bearer token; loopback ones do not', async (
   assert.equal(wrong.status, 401);
   const metrics = await api('GET', '/metrics', undefined, {}, r.admin);
   assert.equal(metrics.status, 401, 'metrics are protected too');
+  for (const probe of ['/healthz', '/readyz']) {
+    assert.equal((await api('GET', probe, undefined, {}, r.admin)).status, 200, `${probe} needs no token`);
+  }
+  assert.equal((await api('POST', '/healthz', {}, {}, r.admin)).status, 401, 'only GET of a probe skips the token');
   const noWrite = await api('POST', '/v1/vms', { name: 'sneaky' }, {}, r.admin);
   assert.equal(noWrite.status, 401);
   const ok = await api('GET', '/v1/vms', undefined, { authorization: `Bearer ${token}` }, r.admin);
@@ -210,5 +215,44 @@ test('/metrics exposes the documented series', async () => {
   assert.match(text, /^vgpu_vm_memory_quota_bytes\{vm="metered"\} 536870912$/m);
   assert.match(text, /^vgpu_executors\{state="spare"\} \d+$/m);
   const doc = readFileSync(join(ROOT, 'docs/admin-api.md'), 'utf8');
-  for (const m2 of text.matchAll(/^# TYPE (\S+)/gm)) assert.ok(doc.includes(`\`${m2[1]}\``), `${m2[1]} is documented`);
+  for (const m2 of text.matchAll(/^# TYPE (vgpu_\S+)/gm)) assert.ok(doc.includes(`\`${m2[1]}\``), `${m2[1]} is documented`);
+  // The build and the process, under the names dashboards for any Node.js service query.
+  assert.match(text, /^vgpu_build_info\{version="\d+\.\d+\.\d+[^"]*",node="[\d.]+"\} 1$/m);
+  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_open_fds', 'nodejs_eventloop_lag_seconds']) {
+    assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
+  }
+});
+
+test('/healthz and /readyz answer without a token; /readyz names each check, and says not ready while draining', async () => {
+  const h = await api('GET', '/healthz');
+  assert.equal(h.status, 200);
+  assert.equal(h.json.status, 'ok');
+  assert.match(h.json.version, /^\d+\.\d+\.\d+/);
+  const r = await api('GET', '/readyz');
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.deepEqual(r.json, { ready: true, checks: { store: 'ok', backend: 'ok', listeners: 'ok', draining: 'ok' } });
+  // A mediator of its own, drained with SIGTERM while a guest keeps it from finishing.
+  const d = await startMediator({ args: ['--shutdown-grace', '30'] });
+  try {
+    const g = await TestGuest.connect(d.socket);
+    try {
+      await g.hello();
+      await g.attach();
+      d.proc.kill('SIGTERM');
+      let seen: { status: number; json: any } | undefined;
+      for (let i = 0; i < 100; i++) {
+        seen = await api('GET', '/readyz', undefined, {}, d.admin!);
+        if (seen.status === 503) break;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.equal(seen?.status, 503, JSON.stringify(seen?.json));
+      assert.equal(seen?.json.ready, false);
+      assert.match(seen?.json.checks.draining, /^draining: /);
+      assert.equal((await api('GET', '/healthz', undefined, {}, d.admin!)).status, 200, 'alive while draining');
+    } finally {
+      g.close();
+    }
+  } finally {
+    await d.stop();
+  }
 });

@@ -4,6 +4,10 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { Flag, FrameType } from '../../src/protocol/constants.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
@@ -12,6 +16,7 @@ import { decodeStatus } from '../../src/protocol/handshake.js';
 import { OP } from '../../src/protocol/gen/ops.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { TestGuest } from '../helpers/guest.js';
+import { ROOT } from '../helpers/paths.js';
 
 let m: RunningMediator;
 before(async () => {
@@ -52,7 +57,7 @@ test('handshake: WELCOME carries the device table of softgpu', async () => {
   assert.match(d.name, /CPU/i, 'softgpu says it is a CPU emulation');
   assert.ok(d.totalMem > 0);
   assert.equal(d.attributes.length, 148);
-  assert.equal(d.attributes[75], 8, 'compute capability major');
+  assert.equal(d.attributes[75], 12, "compute capability major (softgpu's default identity, 12.0)");
   assert.equal(d.uuid.length, 16);
   g.close();
 });
@@ -206,4 +211,21 @@ test('a guest killed mid-transfer leaves no executor behind', async () => {
   assert.throws(() => process.kill(pid, 0), /ESRCH/, 'executor process is gone');
   const ended = m.logs.find((l) => l.msg === 'session ended' && l.pid === pid);
   assert.ok(ended, 'the executor logged the end of its session');
+});
+
+test('a second mediator on a socket in use refuses to start and says how to choose another address', async () => {
+  const first = await startMediator();
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'vgpu-second-'));
+    try {
+      const r = spawnSync(join(ROOT, 'bin/vgpu-mediator'), ['--state-dir', join(dir, 'state'), '--listen', `unix:${first.socket}`,
+        '--backend', 'softgpu', '--http', 'off'], { encoding: 'utf8', timeout: 60_000 });
+      assert.notEqual(r.status, 0, r.stderr);
+      assert.match(r.stderr, /another mediator is already listening there \(stop it, or give this one another address: --listen unix:/, r.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    await first.stop();
+  }
 });

@@ -1,7 +1,8 @@
-// The mediator-executor channel (src/common/executor-ipc.ts): sends never throw, even to an
-// executor that is exiting or gone (the crash when many sessions end at once); each side ends an
-// executor whose messages fail validation. The pool runs a stand-in executor script, so these need
-// no driver; the last test runs the real executor on softgpu (`make native`).
+// The mediator-executor channels (src/common/executor-ipc.ts: the session's handoff over IPC, the
+// rest over the control socket): sends never throw, even to an executor that is exiting or gone
+// (the crash when many sessions end at once); each side ends an executor whose messages fail
+// validation. The pool runs a stand-in executor script, so these need no driver; the tests named
+// "the executor ..." run the real executor on softgpu (`make native`).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,28 +18,35 @@ import { fromExecutorSchema, sendIpc, toExecutorSchema, type IpcEnd, type Sessio
 import { EXECUTOR_MAIN } from '../../src/mediator/backend.js';
 import { ExecutorPool, type ExecutorEnd } from '../../src/mediator/executors.js';
 
+/** What every stand-in does first: connects to the pool's control socket. */
+const CONNECT = `
+import net from 'node:net';
+const control = net.connect(process.argv[process.argv.indexOf('--control') + 1]);
+control.on('error', () => {});
+const say = (m, cb) => control.write(JSON.stringify(m) + '\\n', cb);
+`;
+
 /** Says it is ready; then, by the session's VM name: `exit` leaves at the first steering message
  * (as an executor whose guest went away), `garbage` answers the session with a malformed message. */
-const STAND_IN = `
+const STAND_IN = `${CONNECT}
 process.on('message', (m) => {
-  if (m.type === 'session') {
-    if (m.vm === 'garbage') process.send({ type: 'reserve', bytes: -1 });
-    return;
-  }
-  process.exit(0);
+  if (m.type === 'session' && m.vm === 'garbage') say({ type: 'reserve', bytes: -1 });
 });
-process.send({ type: 'ready' });
+control.on('data', () => process.exit(0));
+say({ type: 'ready', pid: process.pid });
 `;
 
 function session(vm: string): SessionMessage {
   return {
     type: 'session', sessionId: 7, vm, deviceMap: [0], memoryQuota: null, imageDir: '/nonexistent', imageLimits: { perVm: 1 << 20, total: 1 << 24 },
     scheduled: true, vmUsed: 0, minor: 3,
+    guest: { pid: 1, hostname: 'h', program: 'p', byToken: false, startedAt: new Date().toISOString() },
   };
 }
 
 interface Fixture {
   pool: ExecutorPool;
+  dir: string;
   logs: Array<Record<string, unknown>>;
   guest: () => Promise<net.Socket>;
   /** The guest's own end of the last connection guest() made. */
@@ -54,7 +62,8 @@ async function fixture(standIn = STAND_IN): Promise<Fixture> {
   writeFileSync(script, standIn);
   const logs: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => logs.push(JSON.parse(s) as Record<string, unknown>) });
-  const pool = new ExecutorPool('softgpu', log, 0, 'auto', script);
+  const pool = new ExecutorPool('softgpu', log, { control: join(dir, 'executors.sock'), cancelDir: join(dir, 'executors') }, 0, 'auto', script);
+  await pool.start();
   const accepted: net.Socket[] = [];
   const clients: net.Socket[] = [];
   const server = net.createServer((s) => accepted.push(s));
@@ -62,6 +71,7 @@ async function fixture(standIn = STAND_IN): Promise<Fixture> {
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return {
     pool,
+    dir,
     logs,
     guest: async () => {
       const n = accepted.length;
@@ -151,19 +161,52 @@ test('the schemas take what each side sends and refuse what it does not', () => 
   assert.ok(!fromExecutorSchema.safeParse({ type: 'grant', contended: true }).success, 'a message of the other direction');
 });
 
-test('the executor exits when the mediator sends it something invalid', async () => {
-  const child = fork(EXECUTOR_MAIN, ['--backend', 'softgpu'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+/** The real executor on softgpu, started as the pool starts it, with a control socket of the
+ * test's own; resolves with the child and its control connection once it said it is ready. */
+async function realExecutor(): Promise<{ child: ReturnType<typeof fork>; control: net.Socket; exited: Promise<number | null>; done: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-ctl-'));
+  const sock = join(dir, 'executors.sock');
+  const conns: net.Socket[] = [];
+  const server = net.createServer((c) => conns.push(c));
+  await new Promise<void>((resolve) => server.listen(sock, resolve));
+  const child = fork(EXECUTOR_MAIN, ['--backend', 'softgpu', '--control', sock, '--cancel-dir', dir], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve) => child.once('message', () => resolve()));
-  child.send({ type: 'quota', granted: -1 });
-  assert.equal(await exited, 2);
+  await until('the executor connects', () => conns.length > 0);
+  const control = conns[0]!;
+  let got = '';
+  control.setEncoding('utf8');
+  control.on('data', (d: string) => (got += d));
+  control.on('error', () => {});
+  await until('the executor says it is ready', () => got.includes('\n'));
+  assert.equal(JSON.parse(got.split('\n')[0]!).type, 'ready');
+  return { child, control, exited, done: () => { server.close(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+test('the executor exits when the mediator sends it something invalid', async () => {
+  const e = await realExecutor();
+  try {
+    e.control.write(`${JSON.stringify({ type: 'quota', granted: -1 })}\n`);
+    assert.equal(await e.exited, 2);
+  } finally {
+    e.done();
+  }
+});
+
+test('the executor without a session exits when its mediator goes away', async () => {
+  const e = await realExecutor();
+  try {
+    e.control.destroy();
+    assert.equal(await e.exited, 0);
+  } finally {
+    e.done();
+  }
 });
 
 /** Says it is ready, then keeps its event loop busy and exits without reading anything: an
  * executor that dies (is killed) while the session, and the guest's connection with it, are on
  * their way to it. */
-const DIES_UNREAD_STAND_IN = `
-process.send({ type: 'ready' }, () => {
+const DIES_UNREAD_STAND_IN = `${CONNECT}
+say({ type: 'ready', pid: process.pid }, () => {
   const until = Date.now() + 1000;
   while (Date.now() < until) {}
   process.exit(9);
@@ -183,6 +226,36 @@ test("a guest connection handed to an executor that dies before reading it is cl
     await until('the executor exits', () => end !== undefined);
     assert.equal(end?.code, 9);
     await until('the guest sees its connection close', () => closed);
+  } finally {
+    await f.close();
+  }
+});
+
+test('the control socket closes connections that do not greet as an executor of this mediator', async () => {
+  const f = await fixture();
+  try {
+    const path = join(f.dir, 'executors.sock');
+    const closedAfter = async (line: string): Promise<void> => {
+      const c = net.connect(path);
+      c.on('error', () => {});
+      const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+      c.write(line);
+      await closed;
+    };
+    await closedAfter('not json\n');
+    await closedAfter(`${JSON.stringify({ type: 'ready', pid: 1 })}\n`);
+    await closedAfter(`${JSON.stringify({ type: 'want' })}\n`);
+    await closedAfter(`${JSON.stringify({ type: 'adopt', pid: -3 })}\n`);
+    const msgs = f.logs.map((l) => l.msg);
+    assert.ok(msgs.includes('invalid greeting on the executor control socket; closed'));
+    assert.ok(msgs.includes('a control connection claimed to be an executor this mediator did not start; closed'));
+    assert.ok(msgs.includes('a control connection did not start with ready or adopt; closed'));
+    // The pool still hands sessions over.
+    let end: ExecutorEnd | undefined;
+    const h = await f.pool.attach(session('exit'), await f.guest(), () => {}, (e) => (end = e));
+    h.send({ type: 'preempt' });
+    await h.exited;
+    assert.equal(end?.code, 0);
   } finally {
     await f.close();
   }

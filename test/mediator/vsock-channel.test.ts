@@ -39,7 +39,7 @@ test('vsock-uds and vsock listener addresses parse, and bad ones are refused wit
     ['vsock:0', /from 1 to 4294967294/],
     ['vsock:x', /from 1 to 4294967294/],
     ['vsock:3:5000', /only a port/],
-    ['vsock5000', /expected unix:PATH, tcp:HOST:PORT, vsock-uds:PATH\[:PORT\] or vsock:PORT/],
+    ['vsock5000', /expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, vsock-uds:PATH\[:PORT\] or vsock:PORT/],
   ];
   for (const [s, why] of bad) assert.throws(() => parseListen(s), why, s);
 });

@@ -14,11 +14,17 @@
 // memory still counted for a VM. Exits 1 when anything was corrupt, failed, hung, crashed or
 // leaked.
 //
-// Killing the mediator itself at random needs executors that outlive it and a new mediator that
-// takes them back (pending: not on main yet); until then only executors are killed.
+// With SOAK_MEDIATOR_KILL_EVERY_S (default 0: never), the mediator itself is killed with SIGKILL
+// that often on average and a new one started on the same state directory, which adopts the
+// running sessions (docs/executors.md): a guest whose session was attached must go on unharmed; a
+// guest that was starting (in its handshake, or connecting while no mediator listened) fails its
+// first call and counts as interrupted. The leak check then compares the last mediator with itself
+// at its start, and executors are found by their control socket, since adopted ones are no
+// mediator's children.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -37,6 +43,7 @@ function setting(name: string, def: number): number {
 const MINUTES = setting('SOAK_MINUTES', 60);
 const GUESTS = Math.max(1, Math.round(setting('SOAK_GUESTS', 16)));
 const KILL_EVERY_S = setting('SOAK_KILL_EVERY_S', 20);
+const MEDIATOR_KILL_EVERY_S = setting('SOAK_MEDIATOR_KILL_EVERY_S', 0);
 /** A guest that finishes no round for this long is killed and counted as hung, after what the
  * mediator holds for it is written down. A round is a dozen calls: under a second even for a
  * guest of the lightest VM sharing the GPU with 15 others on a loaded 2-core host. */
@@ -58,15 +65,14 @@ const VMS: Array<{ name: string; args: string[] }> = [
 
 // ---- processes (Linux /proc) --------------------------------------------------------------------
 
-function childrenOf(pid: number): number[] {
+/** Executors of the state directory's mediators, whoever started them (by their command line). */
+function executorsOf(stateDir: string): number[] {
+  const mark = `--control\0${join(stateDir, 'executors.sock')}\0`;
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      // The command name is in parentheses and may hold spaces: fields count from its end.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(d));
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(mark)) out.push(Number(d));
     } catch {
       /* gone meanwhile */
     }
@@ -98,8 +104,14 @@ function fdList(pid: number): string[] {
 }
 
 /** VmRSS and VmHWM (peak) in MiB. */
+/** RSS and peak in MiB; -1 for a process that has just gone (the mediator killer races this). */
 function memory(pid: number): { rss: number; peak: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  let s: string;
+  try {
+    s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return { rss: -1, peak: -1 };
+  }
   const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0);
   return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
 }
@@ -115,9 +127,15 @@ interface Totals {
   failed: number;
   hung: number;
   kills: number;
+  mediatorKills: number;
 }
 
-const t: Totals = { calls: 0, verified: 0, corrupt: 0, completed: 0, interrupted: 0, failed: 0, hung: 0, kills: 0 };
+const t: Totals = { calls: 0, verified: 0, corrupt: 0, completed: 0, interrupted: 0, failed: 0, hung: 0, kills: 0, mediatorKills: 0 };
+/** The mediator running now (replaced at each mediator kill), every one started, and when each
+ * kill's restart window was (ms: killed, listening again). */
+const cur: { m: RunningMediator; all: RunningMediator[]; restarts: Array<{ from: number; to: number }>; restarting: boolean } = {
+  m: undefined as unknown as RunningMediator, all: [], restarts: [], restarting: false,
+};
 const failures: string[] = [];
 const killed = new Set<number>();
 let stopping = false;
@@ -129,7 +147,9 @@ function guestRun(m: RunningMediator, prog: string, fatbin: string, token: strin
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VGPU_LOG: 'info' } });
     let buf = '';
     let err = '';
-    let progress = Date.now();
+    const began = Date.now();
+    let progress = began;
+    let seen = 0;
     let error: { call: string; code: number } | undefined;
     p.stdout.setEncoding('utf8');
     p.stderr.setEncoding('utf8');
@@ -142,6 +162,7 @@ function guestRun(m: RunningMediator, prog: string, fatbin: string, token: strin
         buf = buf.slice(nl + 1);
         progress = Date.now();
         if (line[0] === 'round') {
+          seen++;
           t.calls += Number(line[1]);
           t.verified += Number(line[2]);
           t.corrupt += Number(line[3]);
@@ -155,7 +176,7 @@ function guestRun(m: RunningMediator, prog: string, fatbin: string, token: strin
     const timer = setInterval(() => {
       if (hung || Date.now() - progress < HANG_MS) return;
       hung = true;
-      void hangReport(m, p.pid!, seed).finally(() => p.kill('SIGKILL'));
+      void hangReport(cur.m, p.pid!, seed).finally(() => p.kill('SIGKILL'));
     }, 1000);
     p.on('close', (code, signal) => {
       clearInterval(timer);
@@ -164,6 +185,8 @@ function guestRun(m: RunningMediator, prog: string, fatbin: string, token: strin
         failures.push(`seed ${seed}: hung (no round finished in ${HANG_MS / 1000} s): ${err.trim().split('\n').slice(-2).join(' | ')}`);
       } else if (code === 0) t.completed++;
       else if (code === 4 && error?.code === DEVICE_UNAVAILABLE) t.interrupted++;
+      // Started while a mediator was being replaced: its handshake had no mediator to finish it.
+      else if (seen === 0 && cur.restarts.some((r) => r.to >= began)) t.interrupted++;
       else {
         t.failed++;
         failures.push(`seed ${seed}: exit ${code ?? signal}${error ? ` at ${error.call} (${error.code})` : ''}: ${err.trim().split('\n').slice(-2).join(' | ')}`);
@@ -213,7 +236,7 @@ async function killer(m: RunningMediator): Promise<void> {
   while (!stopping) {
     await sleep(KILL_EVERY_S * 1000 * (0.5 + Math.random()));
     if (stopping) return;
-    const pids = childrenOf(m.proc.pid!);
+    const pids = executorsOf(m.stateDir);
     const pid = pids[Math.floor(Math.random() * pids.length)];
     if (pid === undefined) continue;
     try {
@@ -226,11 +249,30 @@ async function killer(m: RunningMediator): Promise<void> {
   }
 }
 
-/** Executor exits the mediator logged that the soak did not cause, and its error lines. */
-function crashes(m: RunningMediator): { executors: string[]; errors: Map<string, number> } {
+/** Kills the mediator with SIGKILL at random and starts a new one on its state directory. */
+async function mediatorKiller(env: Record<string, string>): Promise<void> {
+  while (!stopping) {
+    await sleep(MEDIATOR_KILL_EVERY_S * 1000 * (0.5 + Math.random()));
+    if (stopping) return;
+    const from = Date.now();
+    const old = cur.m;
+    cur.restarting = true;
+    const exited = new Promise((r) => old.proc.once('exit', r));
+    old.proc.kill('SIGKILL');
+    await exited;
+    t.mediatorKills++;
+    cur.m = await startMediator({ stateDir: old.stateDir, env });
+    cur.all.push(cur.m);
+    cur.restarts.push({ from, to: Date.now() });
+    cur.restarting = false;
+  }
+}
+
+/** Executor exits the mediators logged that the soak did not cause, and their error lines. */
+function crashes(): { executors: string[]; errors: Map<string, number> } {
   const executors: string[] = [];
   const errors = new Map<string, number>();
-  for (const l of m.logs) {
+  for (const l of cur.all.flatMap((m) => m.logs)) {
     const msg = String(l.msg ?? l.raw ?? '');
     if (['executor exited', 'spare executor exited', 'executor exited before it was ready'].includes(msg)) {
       const bad = (l.code !== 0 && l.code !== undefined && l.code !== null) || (l.signal !== null && l.signal !== undefined);
@@ -241,9 +283,10 @@ function crashes(m: RunningMediator): { executors: string[]; errors: Map<string,
   return { executors, errors };
 }
 
-function report(m: RunningMediator, started: number, final = false): void {
+function report(started: number, final = false): void {
+  const m = cur.m;
   const mem = m.proc.exitCode === null ? memory(m.proc.pid!) : { rss: -1, peak: -1 };
-  const c = crashes(m);
+  const c = crashes();
   const line = {
     minutes: Math.round((Date.now() - started) / 6000) / 10,
     calls: t.calls,
@@ -251,15 +294,17 @@ function report(m: RunningMediator, started: number, final = false): void {
     corruptBytes: t.corrupt,
     runs: { completed: t.completed, interrupted: t.interrupted, failed: t.failed, hung: t.hung },
     executorsKilled: t.kills,
-    crashes: c.executors.length + (m.proc.exitCode === null && m.proc.signalCode === null ? 0 : 1),
+    mediatorsKilled: t.mediatorKills,
+    // A mediator the soak itself is replacing has not crashed.
+    crashes: c.executors.length + (cur.restarting || (m.proc.exitCode === null && m.proc.signalCode === null) ? 0 : 1),
     mediatorRssMiB: mem.rss,
-    executorsAlive: m.proc.exitCode === null ? childrenOf(m.proc.pid!).length : 0,
+    executorsAlive: executorsOf(m.stateDir).length,
   };
   console.log(`${final ? 'final' : 'progress'} ${JSON.stringify(line)}`);
 }
 
 async function settle(m: RunningMediator, spares: number): Promise<void> {
-  for (let i = 0; i < 150 && childrenOf(m.proc.pid!).length !== spares; i++) await sleep(200);
+  for (let i = 0; i < 150 && executorsOf(m.stateDir).length !== spares; i++) await sleep(200);
   await sleep(1000); // the spare's start finishes
 }
 
@@ -267,49 +312,62 @@ async function main(): Promise<number> {
   const prog = buildProgram('soak');
   const fatbin = kernelsFatbin();
   // SOAK_LOG_LEVEL=debug keeps the scheduler's grants and yields for the hang reports.
-  const m = await startMediator({ env: { VGPU_LOG_LEVEL: process.env.SOAK_LOG_LEVEL ?? 'info' } });
+  const env = { VGPU_LOG_LEVEL: process.env.SOAK_LOG_LEVEL ?? 'info' };
+  const stateDir = mkdtempSync(join(tmpdir(), 'vgpu-soak-'));
+  const first = await startMediator({ stateDir, env });
+  cur.m = first;
+  cur.all.push(first);
+  const m = first;
   const mpid = m.proc.pid!;
   try {
     const tokens = VMS.map((v) => execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', v.name, ...v.args, '--print-token', '--state-dir', m.stateDir],
       { encoding: 'utf8' }).trim().split('\n').at(-1)!);
     await adminGet(m, '/v1/sessions');
     await settle(m, 1);
-    const start = { fds: fdCount(mpid), fdList: fdList(mpid), executors: childrenOf(mpid).length, spareFds: fdCount(childrenOf(mpid)[0] ?? -1), ...memory(mpid) };
-    console.log(`soak: ${MINUTES} min, ${GUESTS} guests of ${VMS.length} VMs, an executor killed every ${KILL_EVERY_S || 'never'} s on average; mediator pid ${mpid}, ${start.rss} MiB, ${start.fds} descriptors`);
+    const start = { fds: fdCount(mpid), fdList: fdList(mpid), executors: executorsOf(stateDir).length, spareFds: fdCount(executorsOf(stateDir)[0] ?? -1), ...memory(mpid) };
+    console.log(`soak: ${MINUTES} min, ${GUESTS} guests of ${VMS.length} VMs, an executor killed every ${KILL_EVERY_S || 'never'} s and the mediator every ${MEDIATOR_KILL_EVERY_S || 'never'} s on average; mediator pid ${mpid}, ${start.rss} MiB, ${start.fds} descriptors`);
     const started = Date.now();
+    // Guests reach whichever mediator runs: each listens on the same socket of the state directory.
     const slots = Array.from({ length: GUESTS }, (_, i) => guestSlot(m, prog, fatbin, tokens[i % tokens.length]!, i));
     const kill = KILL_EVERY_S > 0 ? killer(m) : Promise.resolve();
+    const killMediator = MEDIATOR_KILL_EVERY_S > 0 ? mediatorKiller(env) : Promise.resolve();
     let maxExecFds = 0;
-    const progress = setInterval(() => report(m, started), 60_000);
+    const progress = setInterval(() => report(started), 60_000);
     const end = started + MINUTES * 60_000;
-    for (let s = 0; Date.now() < end && m.proc.exitCode === null && m.proc.signalCode === null; s++) {
-      if (s % 10 === 0) for (const pid of childrenOf(mpid)) maxExecFds = Math.max(maxExecFds, fdCount(pid));
+    const up = (): boolean => cur.restarting || (cur.m.proc.exitCode === null && cur.m.proc.signalCode === null);
+    for (let s = 0; Date.now() < end && up(); s++) {
+      if (s % 10 === 0) for (const pid of executorsOf(stateDir)) maxExecFds = Math.max(maxExecFds, fdCount(pid));
       await sleep(1000);
     }
     stopping = true;
     clearInterval(progress);
-    await Promise.all([...slots, kill]);
-    const alive = m.proc.exitCode === null && m.proc.signalCode === null;
+    await Promise.all([...slots, kill, killMediator]);
+    const last = cur.m;
+    const lpid = last.proc.pid!;
+    const alive = last.proc.exitCode === null && last.proc.signalCode === null;
     let leaks: Record<string, number> = {};
     if (alive) {
-      const left = await sessionsAfter(m);
-      await settle(m, start.executors);
-      const fds = fdCount(mpid);
-      if (fds !== start.fds) console.log(`mediator descriptors: ${start.fdList.join(' ')} at start; ${fdList(mpid).join(' ')} at end`);
-      const metrics = new Scrape(await adminGet(m, '/metrics'));
+      const left = await sessionsAfter(last);
+      await settle(last, start.executors);
+      const fds = fdCount(lpid);
+      // A restarted mediator has no start of the run to compare with: its descriptors are not
+      // checked (the executors' and the sessions' are).
+      if (lpid === mpid && fds !== start.fds) console.log(`mediator descriptors: ${start.fdList.join(' ')} at start; ${fdList(mpid).join(' ')} at end`);
+      const metrics = new Scrape(await adminGet(last, '/metrics'));
+      const spare = executorsOf(stateDir)[0] ?? -1;
       leaks = {
-        mediatorFds: fds - start.fds,
-        executors: childrenOf(mpid).length - start.executors,
-        spareExecutorFds: fdCount(childrenOf(mpid)[0] ?? -1) - start.spareFds,
+        mediatorFds: lpid === mpid ? fds - start.fds : 0,
+        executors: executorsOf(stateDir).length - start.executors,
+        spareExecutorFds: fdCount(spare) - start.spareFds,
         sessionsListed: left.length,
         deviceMemoryCounted: metrics.value('vgpu_vm_memory_used_bytes'),
         sessionsCounted: metrics.value('vgpu_sessions'),
       };
     }
-    report(m, started, true);
-    const c = crashes(m);
-    const mem = alive ? memory(mpid) : { rss: -1, peak: -1 };
-    console.log(`mediator: ${alive ? 'up' : 'DOWN'}; RSS ${start.rss} MiB at start, ${mem.rss} MiB at end (peak ${mem.peak} MiB); descriptors ${start.fds} at start`);
+    report(started, true);
+    const c = crashes();
+    const mem = alive ? memory(lpid) : { rss: -1, peak: -1 };
+    console.log(`mediator: ${alive ? 'up' : 'DOWN'}; RSS ${start.rss} MiB at start, ${mem.rss} MiB at end (peak ${mem.peak} MiB)${lpid === mpid ? '' : ` in mediator ${lpid}, started by the soak's last restart`}; descriptors ${start.fds} at start`);
     console.log(`executors: ${start.spareFds} descriptors in a fresh spare; at most ${maxExecFds} in one executor during the run`);
     console.log(`leaks: ${JSON.stringify(leaks)}`);
     for (const e of c.executors) console.log(`crash: ${e}`);
@@ -320,14 +378,15 @@ async function main(): Promise<number> {
     if (bad) {
       const file = join(BUILD, 'soak', 'mediator.log');
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, `${m.logs.map((l) => JSON.stringify(l)).join('\n')}\n`);
+      writeFileSync(file, `${cur.all.flatMap((x) => x.logs).map((l) => JSON.stringify(l)).join('\n')}\n`);
       console.log(`the mediator's log is in ${file}`);
     }
     console.log(bad ? 'soak FAILED' : 'soak passed');
     return bad ? 1 : 0;
   } finally {
     stopping = true;
-    await m.stop();
+    await cur.m.stop();
+    rmSync(stateDir, { recursive: true, force: true });
   }
 }
 

@@ -351,3 +351,18 @@ test('a writer waits for another process\'s write transaction instead of failing
   assert.deepEqual(check.listAudit().map((e) => e.action), ['hold', 'vm.create']);
   check.close();
 });
+
+test('session ids come from a counter that never goes back, whichever process opens the store', (t) => {
+  const dir = tempDir(t);
+  const a = Store.open(dir, { actor: 'test' });
+  assert.equal(a.lastSessionId(), 0);
+  assert.equal(a.takeSessionIds(256), 1);
+  assert.equal(a.takeSessionIds(256), 257);
+  assert.equal(a.lastSessionId(), 512);
+  a.close();
+  // A new mediator (after a kill -9 of the last) continues after every id handed out.
+  const b = Store.open(dir, { actor: 'test' });
+  assert.equal(b.takeSessionIds(1), 513);
+  assert.throws(() => b.takeSessionIds(0), /session id count/);
+  b.close();
+});

@@ -1,5 +1,6 @@
 // docs/compatibility.md: what vgpu does with every entry point of NVIDIA's libcuda.so.1.
 
+import { FEATURE_MASK } from '../../src/executor/feature-mask.js';
 import type { FnSpec } from './spec.js';
 
 const STATUS_TEXT: Record<string, string> = {
@@ -33,6 +34,17 @@ errors (\`docs/protocol.md\`).
 | function | family | status | wire id | notes |
 |---|---|---|---|---|
 ${rows.join('\n')}
+
+## Device attributes vgpu answers itself
+
+Device attributes come from the host's driver, except those that would tell a program it may use a
+feature vgpu does not remote: on a GPU host they would send frameworks down paths that then fail
+(llama.cpp's VMM pool, PyTorch's IPC and managed-memory paths). From \`src/executor/feature-mask.ts\`;
+softgpu reports the same.
+
+| attribute | vgpu reports | why |
+|---|---|---|
+${[...FEATURE_MASK].map(([a, m]) => `| \`CU_DEVICE_ATTRIBUTE_${m.name}\` (${a}) | ${m.value} | ${m.why} |`).join('\n')}
 
 ## Unsupported (return \`CUDA_ERROR_NOT_SUPPORTED\`)
 

@@ -32,6 +32,8 @@ static int set_value(vg_conf *c, const char *key, size_t klen, const char *val, 
   else if (klen == 5 && !memcmp(key, "token", 5)) dst = c->token, cap = sizeof c->token;
   else if (klen == 3 && !memcmp(key, "log", 3)) dst = c->log, cap = sizeof c->log;
   else if (klen == 8 && !memcmp(key, "log_file", 8)) dst = c->log_file, cap = sizeof c->log_file;
+  else if (klen == 6 && !memcmp(key, "tls_ca", 6)) dst = c->tls_ca, cap = sizeof c->tls_ca;
+  else if (klen == 7 && !memcmp(key, "tls_pin", 7)) dst = c->tls_pin, cap = sizeof c->tls_pin;
   else return -1;
   if (vlen >= cap) return -2;
   memcpy(dst, val, vlen);
@@ -73,7 +75,7 @@ int vg_conf_parse(const char *text, size_t len, vg_conf *c) {
     }
     int r = set_value(c, text + ks, ke - ks, text + vs, ve - vs);
     if (r == -1) {
-      note(c, lineno, "unknown key (known: server, token, log, log_file)");
+      note(c, lineno, "unknown key (known: server, token, log, log_file, tls_ca, tls_pin)");
       bad++;
     } else if (r == -2) {
       note(c, lineno, "value too long");
@@ -126,6 +128,8 @@ const vg_conf *vg_conf_get(void) {
     env_override(g_conf.token, sizeof g_conf.token, "VGPU_TOKEN");
     env_override(g_conf.log, sizeof g_conf.log, "VGPU_LOG");
     env_override(g_conf.log_file, sizeof g_conf.log_file, "VGPU_LOG_FILE");
+    env_override(g_conf.tls_ca, sizeof g_conf.tls_ca, "VGPU_TLS_CA");
+    env_override(g_conf.tls_pin, sizeof g_conf.tls_pin, "VGPU_TLS_PIN");
     g_conf_loaded = 1;
   }
   pthread_mutex_unlock(&g_conf_lock);

@@ -1,7 +1,7 @@
 /*
  * Guest configuration: /etc/vgpu/guest.conf (or $VGPU_CONFIG), `key = value` lines with keys
- * server, token, log, log_file; '#' starts a comment. Environment variables win over the file:
- * VGPU_SERVER, VGPU_TOKEN, VGPU_LOG, VGPU_LOG_FILE.
+ * server, token, log, log_file, tls_ca, tls_pin; '#' starts a comment. Environment variables win
+ * over the file: VGPU_SERVER, VGPU_TOKEN, VGPU_LOG, VGPU_LOG_FILE, VGPU_TLS_CA, VGPU_TLS_PIN.
  */
 #ifndef VG_CONF_H
 #define VG_CONF_H
@@ -15,6 +15,8 @@ typedef struct vg_conf {
   char token[VG_CONF_VALUE_MAX];
   char log[32];
   char log_file[VG_CONF_VALUE_MAX];
+  char tls_ca[VG_CONF_VALUE_MAX];  /* tls: servers: CA file to verify the server against */
+  char tls_pin[128];               /* tls: servers: sha256:HEX of the server's certificate */
   /* The first problem met while reading, for one warning once logging is up; empty if none. */
   char problem[256];
 } vg_conf;

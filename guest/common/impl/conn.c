@@ -5,6 +5,7 @@
 #include "conn.h"
 
 #include "log.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +20,7 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
-#define ADDR_FORMS "unix:PATH, tcp:HOST:PORT, vsock:PORT or vsock:CID:PORT"
+#define ADDR_FORMS "unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, vsock:PORT or vsock:CID:PORT"
 
 /* A decimal number of at most 10 digits that fits 32 bits, ending at `end` (exclusive). */
 static int parse_u32(const char *s, const char *end, uint32_t *out) {
@@ -68,7 +69,8 @@ int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap) {
     memcpy(a->path, p, n + 1);
     return 0;
   }
-  if (!strncmp(spec, "tcp:", 4)) {
+  int tls = !strncmp(spec, "tls:", 4);
+  if (tls || !strncmp(spec, "tcp:", 4)) {
     const char *p = spec + 4, *hs, *he, *colon;
     if (*p == '[') {
       hs = p + 1;
@@ -87,6 +89,7 @@ int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap) {
       if (*q < '0' || *q > '9') goto bad;
     memcpy(a->host, hs, hl);
     memcpy(a->port, colon + 1, pl + 1);
+    a->is_tls = tls;
     return 0;
   }
   if (!strncmp(spec, "vsock:", 6)) {
@@ -107,7 +110,7 @@ static int remaining_ms(uint64_t deadline_ns) {
 }
 
 /* Waits for fd to be ready; 0, or a negative errno. */
-static int wait_fd(int fd, short events, uint64_t deadline_ns) {
+int vg_conn_poll(int fd, short events, uint64_t deadline_ns) {
   for (;;) {
     int ms = remaining_ms(deadline_ns);
     if (ms == 0) return -ETIMEDOUT;
@@ -142,7 +145,7 @@ static int connect_one(int family, int type, const struct sockaddr *sa, socklen_
     close(fd);
     return -1;
   }
-  int r = wait_fd(fd, POLLOUT, deadline_ns);
+  int r = vg_conn_poll(fd, POLLOUT, deadline_ns);
   if (r == 0) {
     int soerr = 0;
     socklen_t sl = sizeof soerr;
@@ -196,6 +199,7 @@ int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errca
     if (fd < 0) snprintf(err, errcap, "cannot connect to vsock:%u:%u: %s", a->cid, a->vport, strerror(e));
     return fd;
   }
+  if (a->is_tls && vg_tls_check_config(a->tls_ca, a->tls_pin, err, errcap)) return -1;
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -212,18 +216,31 @@ int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errca
     if (e == ETIMEDOUT) break;
   }
   freeaddrinfo(res);
+  const char *scheme = a->is_tls ? "tls" : "tcp";
   if (fd < 0) {
-    snprintf(err, errcap, "cannot connect to tcp:%s:%s: %s", a->host, a->port, strerror(e));
+    snprintf(err, errcap, "cannot connect to %s:%s:%s: %s", scheme, a->host, a->port, strerror(e));
     return -1;
   }
   int one = 1;
   /* Calls are small request/response frames: Nagle would add a delay to each. */
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   keep_alive(fd);
+  /* The server is verified here, before the caller writes anything (the HELLO has the token). */
+  if (a->is_tls && vg_tls_start(fd, a->host, a->tls_ca, a->tls_pin, deadline_ns, err, errcap) != 0) {
+    close(fd);
+    return -1;
+  }
   return fd;
 }
 
+void vg_conn_close(int fd) {
+  if (fd < 0) return;
+  vg_tls_forget(fd);
+  close(fd);
+}
+
 int vg_conn_writev(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ns) {
+  if (vg_tls_active(fd)) return vg_tls_writev(fd, iov, iovcnt, deadline_ns);
   while (iovcnt > 0) {
     if (iov->iov_len == 0) {
       iov++;
@@ -238,7 +255,7 @@ int vg_conn_writev(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ns) 
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        int r = wait_fd(fd, POLLOUT, deadline_ns);
+        int r = vg_conn_poll(fd, POLLOUT, deadline_ns);
         if (r) return r;
         continue;
       }
@@ -263,9 +280,13 @@ int vg_conn_write(int fd, const void *p, size_t n, uint64_t deadline_ns) {
   return vg_conn_writev(fd, &iov, 1, deadline_ns);
 }
 
-int vg_conn_wait_readable(int fd, uint64_t deadline_ns) { return wait_fd(fd, POLLIN, deadline_ns); }
+int vg_conn_wait_readable(int fd, uint64_t deadline_ns) {
+  if (vg_tls_active(fd)) return vg_tls_wait_readable(fd, deadline_ns);
+  return vg_conn_poll(fd, POLLIN, deadline_ns);
+}
 
 int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
+  if (vg_tls_active(fd)) return vg_tls_read(fd, p, n, deadline_ns);
   size_t got = 0;
   while (got < n) {
     ssize_t r = recv(fd, (char *)p + got, n - got, 0);
@@ -276,7 +297,7 @@ int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
     if (r == 0) return -EPIPE;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      int w = wait_fd(fd, POLLIN, deadline_ns);
+      int w = vg_conn_poll(fd, POLLIN, deadline_ns);
       if (w) return w;
       continue;
     }

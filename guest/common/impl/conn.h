@@ -22,6 +22,9 @@
 typedef struct vg_addr {
   int is_unix;
   int is_vsock;
+  int is_tls;       /* tls:HOST:PORT: TCP (host, port) with TLS (tls.h) */
+  const char *tls_ca;  /* tls: a CA file to verify the server with (the caller's, not parsed) */
+  const char *tls_pin; /* tls: "sha256:HEX" of the server's certificate (the caller's) */
   char path[108];   /* unix: socket path; a leading '@' names an abstract socket */
   char host[256];   /* tcp */
   char port[8];
@@ -29,11 +32,17 @@ typedef struct vg_addr {
   uint32_t vport;   /* vsock */
 } vg_addr;
 
-/* "unix:PATH", "tcp:HOST:PORT" ("tcp:[v6addr]:PORT" for IPv6 literals), "vsock:PORT" or
+/* "unix:PATH", "tcp:HOST:PORT" ("tcp:[v6addr]:PORT" for IPv6 literals), "tls:HOST:PORT" (the same
+ * forms; set tls_ca and/or tls_pin before vg_conn_open), "vsock:PORT" or
  * "vsock:CID:PORT" (CID default VG_VSOCK_CID_HOST). 0 or -1 + err. */
 int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap);
-/* Connected non-blocking socket (TCP_NODELAY and keepalive on TCP), or -1 with the reason in err. */
+/* Connected non-blocking socket (TCP_NODELAY and keepalive on TCP; the TLS handshake and the
+ * server's verification done on tls:), or -1 with the reason in err. */
 int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errcap);
+/* Closes a connection from vg_conn_open (and frees its TLS state). */
+void vg_conn_close(int fd);
+/* Waits for fd to be ready for `events` (poll's); 0, or a negative errno. */
+int vg_conn_poll(int fd, short events, uint64_t deadline_ns);
 /* 0 on success; otherwise a negative errno (-ETIMEDOUT past the deadline, -EPIPE on EOF).
  * deadline_ns 0 means none; it is a vg_now_ns() value. */
 int vg_conn_writev(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ns);

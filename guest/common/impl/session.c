@@ -10,6 +10,7 @@
 #include "handles.h"
 #include "log.h"
 #include "status.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -74,6 +75,7 @@ static void fork_parent(void) {
  * queued frames and connects its own session on next use. */
 static void fork_child(void) {
   vg_handle_fork_child();
+  vg_tls_forget_all_after_fork();
   if (g_fd >= 0) close(g_fd);
   g_fd = -1;
   g_batch_len = 0;
@@ -196,7 +198,10 @@ static void do_connect(void) {
   uint64_t answer = deadline_after(env_ms("VGPU_HANDSHAKE_TIMEOUT_MS", DEFAULT_HANDSHAKE_MS, 1, MAX_WAIT_MS));
   uint64_t deadline = deadline_after(connect_timeout_ms());
   if (deadline > answer) deadline = answer;
-  if (vg_addr_parse(c->server, &a, err, sizeof err) == 0 &&
+  int parsed = vg_addr_parse(c->server, &a, err, sizeof err) == 0;
+  a.tls_ca = c->tls_ca;
+  a.tls_pin = c->tls_pin;
+  if (parsed &&
       (fd = vg_conn_open(&a, deadline, err, sizeof err)) >= 0 &&
       send_hello(fd, c->token, answer, err, sizeof err) == 0 &&
       read_welcome(fd, answer, &wl, err, sizeof err) == 0) {
@@ -225,7 +230,7 @@ static void do_connect(void) {
     if (g_welcome) return;
     snprintf(err, sizeof err, "out of memory keeping the device table");
   }
-  if (fd >= 0) close(fd);
+  vg_conn_close(fd);
   g_fd = -1;
   g_state = ST_UNREACHABLE;
   vg_log(VG_LOG_WARN, "cannot use the vgpu host: %s; CUDA reports no device", err);
@@ -416,7 +421,7 @@ void vg_session_fail(const char *why) {
                            "CUDA_ERROR_DEVICE_UNAVAILABLE", why);
     g_lost_logged = 1;
   }
-  if (g_fd >= 0) close(g_fd);
+  vg_conn_close(g_fd);
   g_fd = -1;
   g_batch_len = 0;
   g_state = ST_LOST;

@@ -1,0 +1,39 @@
+// Device attributes that describe what a program may do with the GPU, answered by what vgpu
+// supports rather than by what the host's driver does. The attributes are otherwise passed through
+// from the host driver (probe.ts), and frameworks choose their code paths by them: a GPU host
+// would tell a guest "you can map host memory / use managed memory / export IPC handles", the guest
+// would take that path and fail with CUDA_ERROR_NOT_SUPPORTED where a local GPU works (llama.cpp's
+// VMM pool, PyTorch's IPC and managed paths). softgpu already reports these features as absent
+// (softgpu/api/device_attr.c); this table makes a real GPU backend agree.
+//
+// When vgpu implements one of these features end to end, its entry goes (docs/compatibility.md).
+
+/** Attribute number (CUdevice_attribute in cuda.h) -> the value vgpu reports, and why. */
+export const FEATURE_MASK: ReadonlyMap<number, { value: number; name: string; why: string }> = new Map([
+  [19, { value: 0, name: 'CAN_MAP_HOST_MEMORY', why: 'mapped pinned memory (cuMemHostGetDevicePointer) is not remoted' }],
+  [83, { value: 0, name: 'MANAGED_MEMORY', why: 'managed memory is not remoted' }],
+  [88, { value: 0, name: 'PAGEABLE_MEMORY_ACCESS', why: 'the device cannot reach guest memory' }],
+  [89, { value: 0, name: 'CONCURRENT_MANAGED_ACCESS', why: 'managed memory is not remoted' }],
+  [91, { value: 0, name: 'CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM', why: 'the device cannot reach guest memory' }],
+  [95, { value: 0, name: 'COOPERATIVE_LAUNCH', why: 'cooperative launches are not remoted' }],
+  [96, { value: 0, name: 'COOPERATIVE_MULTI_DEVICE_LAUNCH', why: 'cooperative launches are not remoted' }],
+  [100, { value: 0, name: 'PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES', why: 'the device cannot reach guest memory' }],
+  [101, { value: 0, name: 'DIRECT_MANAGED_MEM_ACCESS_FROM_HOST', why: 'managed memory is not remoted' }],
+  [102, { value: 0, name: 'VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED', why: 'the VMM API (cuMemCreate, cuMemMap) is not remoted' }],
+  [103, { value: 0, name: 'HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED', why: 'shareable handles are not remoted' }],
+  [116, { value: 0, name: 'GPU_DIRECT_RDMA_SUPPORTED', why: 'no RDMA into a remoted device' }],
+  [119, { value: 0, name: 'MEMPOOL_SUPPORTED_HANDLE_TYPES', why: 'memory pool IPC is not remoted' }],
+  [124, { value: 0, name: 'DMA_BUF_SUPPORTED', why: 'dma-buf sharing is not remoted' }],
+  [125, { value: 0, name: 'IPC_EVENT_SUPPORTED', why: 'IPC is not remoted' }],
+  [128, { value: 0, name: 'HANDLE_TYPE_FABRIC_SUPPORTED', why: 'shareable handles are not remoted' }],
+  [132, { value: 0, name: 'MULTICAST_SUPPORTED', why: 'multicast objects are not remoted' }],
+  [141, { value: 0, name: 'HOST_NUMA_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED', why: 'the VMM API is not remoted' }],
+  [143, { value: 0, name: 'HOST_NUMA_MULTINODE_IPC_SUPPORTED', why: 'IPC is not remoted' }],
+  [145, { value: 0, name: 'HOST_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED', why: 'the VMM API is not remoted' }],
+  [146, { value: 0, name: 'HOST_ALLOC_DMA_BUF_SUPPORTED', why: 'dma-buf sharing is not remoted' }],
+]);
+
+/** The attributes as a guest should see them: the driver's, with the table above applied. */
+export function maskFeatures(attributes: readonly number[]): number[] {
+  return attributes.map((v, a) => FEATURE_MASK.get(a)?.value ?? v);
+}

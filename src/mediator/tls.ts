@@ -1,0 +1,171 @@
+// TLS listeners (`--listen tls:HOST:PORT`, docs/virtual-machines.md "TLS"): the certificate and
+// key the mediator serves, reloaded on SIGHUP, and the relay that carries an attached session's
+// cleartext between the guest's TLS connection and its executor.
+//
+// Why a relay: an executor serves its guest over the socket descriptor the mediator hands it (one
+// hop). A TLS session's state lives in the process that made the handshake, and Node cannot hand
+// it to another process, so the mediator keeps the TLS socket and pipes cleartext to the executor
+// over a private Unix socket. That costs a copy in each direction through the mediator (measured
+// by `make bench`, docs/benchmarks.md), and a mediator restart ends TLS sessions; it buys a
+// guest's token and data never crossing a network in cleartext.
+
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+
+/** A certificate and key pair that loaded and match. */
+interface Pair {
+  cert: Buffer;
+  key: Buffer;
+  /** `sha256:HEX` of the certificate: what guests pin (VGPU_TLS_PIN). */
+  pin: string;
+}
+
+/** `sha256:HEX` of a PEM certificate's DER form: what the guest's VGPU_TLS_PIN compares. */
+export function certificatePin(certPem: Buffer | string): string {
+  return `sha256:${new X509Certificate(certPem).fingerprint256.replaceAll(':', '').toLowerCase()}`;
+}
+
+function loadPair(certFile: string, keyFile: string): Pair {
+  let cert: Buffer, key: Buffer;
+  try {
+    cert = readFileSync(certFile);
+  } catch (e) {
+    throw new Error(`--tls-cert ${certFile}: ${(e as Error).message}`);
+  }
+  try {
+    key = readFileSync(keyFile);
+  } catch (e) {
+    throw new Error(`--tls-key ${keyFile}: ${(e as Error).message}`);
+  }
+  try {
+    // Parses both and checks that the key is the certificate's.
+    tls.createSecureContext({ cert, key });
+    return { cert, key, pin: certificatePin(cert) };
+  } catch (e) {
+    throw new Error(`--tls-cert ${certFile} / --tls-key ${keyFile}: ${(e as Error).message}`);
+  }
+}
+
+/** The certificate and key of the mediator's TLS listeners. */
+export class TlsCredentials {
+  private pair: Pair;
+  private readonly servers = new Set<tls.Server>();
+
+  /** Throws, saying which file is wrong, when they do not load. */
+  constructor(readonly certFile: string, readonly keyFile: string, private readonly log: Logger) {
+    this.pair = loadPair(certFile, keyFile);
+  }
+
+  get pin(): string {
+    return this.pair.pin;
+  }
+
+  /** A TLS server with the current pair; it takes each reloaded one for its new connections. */
+  createServer(opts: tls.TlsOptions & net.ServerOpts, onSecure: (s: tls.TLSSocket) => void): tls.Server {
+    const server = tls.createServer({ ...opts, cert: this.pair.cert, key: this.pair.key }, onSecure);
+    // A guest that refuses the certificate (a wrong pin or CA), a port scan, a handshake timeout:
+    // that connection's end, never the listener's.
+    server.on('tlsClientError', (e, s) => {
+      // The peer's address is gone with its socket by now; the listener logs it when it can.
+      this.log.info({ ...(s.remoteAddress !== undefined && { peer: `${s.remoteAddress}:${s.remotePort}` }), err: e.message.trim() }, 'TLS handshake failed');
+      s.destroy();
+    });
+    this.servers.add(server);
+    server.once('close', () => this.servers.delete(server));
+    return server;
+  }
+
+  /** Reads the files again (SIGHUP). New connections get the new pair; sessions already running
+   * keep theirs. A pair that does not load is reported and the old one kept. */
+  reload(): boolean {
+    const log = this.log;
+    let next: Pair;
+    try {
+      next = loadPair(this.certFile, this.keyFile);
+    } catch (e) {
+      log.error({ err: (e as Error).message, keeping: this.pair.pin }, 'TLS certificate reload failed; keeping the one in use');
+      return false;
+    }
+    for (const s of this.servers) s.setSecureContext({ cert: next.cert, key: next.key });
+    const changed = next.pin !== this.pair.pin;
+    this.pair = next;
+    log.info({ pin: next.pin, changed }, 'TLS certificate reloaded');
+    return true;
+  }
+}
+
+/** How long a guest's half-closed relay may take to drain before it is torn down. */
+const RELAY_DRAIN_MS = 5000;
+
+/**
+ * Pairs `guest` (an attaching TLS connection) with a fresh Unix socket and pipes cleartext both
+ * ways; resolves with the other end, for the executor. Each side's failure ends both, and only
+ * them; back-pressure holds in each direction (pipe pauses the reader while the writer is full).
+ */
+export async function relayCleartext(guest: tls.TLSSocket, dir: string, log: Logger): Promise<net.Socket> {
+  // A listener of its own per connection pairs the two ends without any naming protocol; it is
+  // in the private state directory and gone as soon as its one connection arrived.
+  const path = join(dir, `tr-${randomBytes(6).toString('hex')}.sock`);
+  const server = net.createServer();
+  const near = await new Promise<{ mine: net.Socket; theirs: net.Socket }>((resolve, reject) => {
+    let mine: net.Socket | undefined;
+    let theirs: net.Socket | undefined;
+    const fail = (e: Error): void => {
+      mine?.destroy();
+      theirs?.destroy();
+      reject(e);
+    };
+    server.once('error', fail);
+    server.once('connection', (s) => {
+      theirs = s;
+      s.on('error', () => {}); // replaced below once paired
+      if (mine?.readyState === 'open') resolve({ mine, theirs });
+    });
+    server.listen(path, () => {
+      mine = net.connect(path);
+      mine.once('error', fail);
+      mine.once('connect', () => {
+        if (theirs) resolve({ mine: mine!, theirs });
+      });
+    });
+  }).finally(() => {
+    server.close();
+    try {
+      unlinkSync(path);
+    } catch {
+      /* already gone */
+    }
+  });
+  const { mine, theirs } = near;
+  mine.removeAllListeners('error');
+  theirs.removeAllListeners('error');
+  mine.setNoDelay(true);
+  let over = false;
+  const end = (why: string, err?: Error): void => {
+    if (over) return;
+    over = true;
+    if (err) log.info({ err: err.message }, `TLS relay: ${why}`);
+    guest.destroy();
+    mine.destroy();
+    theirs.destroy();
+  };
+  guest.on('error', (e) => end('guest connection failed', e));
+  mine.on('error', (e) => end('executor side failed', e));
+  theirs.on('error', (e) => end('executor side failed before the handoff', e));
+  // A side that closed ends the other gracefully, even when it went without an end of its own
+  // (a reset): what it had sent still arrives. Whatever does not drain in time is torn down.
+  const drainThenEnd = (other: net.Socket): void => {
+    if (!other.destroyed) other.end();
+    setTimeout(() => end('drain over'), RELAY_DRAIN_MS).unref();
+  };
+  guest.once('close', () => drainThenEnd(mine));
+  mine.once('close', () => drainThenEnd(guest));
+  guest.pipe(mine);
+  mine.pipe(guest);
+  if (guest.destroyed) end('the guest left before the relay started');
+  return theirs;
+}
