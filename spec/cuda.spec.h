@@ -96,6 +96,25 @@ VG_CUSTOM(0x024d) CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_at
 VG_CUSTOM(0x024e) CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value);
 VG_REMOTE(0x024f) CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep);
 
+/* Virtual memory management (src/executor/custom/vmm.ts). Physical allocations (cuMemCreate) count
+ * toward the quota like cuMemAlloc until the driver frees them (released and unmapped);
+ * reservations do not. A session maps only its own handles into its own reservations, and its
+ * mappings become ranges its copies and kernels may use. Handles are session ids, never the
+ * driver's. Properties and access descriptors are structs: hand-written. Shareable handles
+ * (cuMemExportToShareableHandle, cuMemImportFromShareableHandle) are not offered; cuMemCreate
+ * accepts a request for a file descriptor type (PyTorch makes it), which nothing can export. */
+VG_CUSTOM(0x0250) CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr, unsigned long long flags);
+VG_CUSTOM(0x0251) CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size);
+VG_CUSTOM(0x0252) CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop, unsigned long long flags);
+VG_CUSTOM(0x0253) CUresult cuMemRelease(CUmemGenericAllocationHandle handle);
+VG_CUSTOM(0x0254) CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle, unsigned long long flags);
+VG_CUSTOM(0x0255) CUresult cuMemUnmap(CUdeviceptr ptr, size_t size);
+VG_CUSTOM(0x0256) CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count);
+VG_CUSTOM(0x0257) CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *location, CUdeviceptr ptr);
+VG_CUSTOM(0x0258) CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocationProp *prop, CUmemAllocationGranularity_flags option);
+VG_CUSTOM(0x0259) CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle);
+VG_CUSTOM(0x025a) CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void *addr);
+
 /* Host memory is the guest's own: pinned allocations are ordinary page-aligned guest memory. */
 VG_LOCAL CUresult cuMemAllocHost_v2(void **pp, size_t bytesize);
 VG_LOCAL CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags);

@@ -2,7 +2,7 @@
  * cuDeviceGetAttribute: a value for every CUdevice_attribute in CUDA 13.0's cuda.h.
  *
  * Limits follow the configured compute capability (sizes of shared memory, threads and blocks per
- * SM); features softgpu does not implement (managed memory, memory pools, VMM, clusters, IPC,
+ * SM); features softgpu does not implement (managed memory, memory pools, clusters, IPC,
  * mapped host memory) are reported as unsupported so that frameworks take
  * their fallback paths instead of calling entry points that would return NOT_SUPPORTED.
  */
@@ -137,7 +137,7 @@ CUresult sg_dev_attribute(CUdevice_attribute a, int *v) {
     case CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED: *v = 1; break;
     case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST: *v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: *v = 0; break;
+    case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: *v = 1; break; /* vmm.c */
     case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED: *v = 0; break;

@@ -90,7 +90,11 @@ SG_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CU
   if (rc) return rc;
   sg_devptr base;
   uint64_t size;
-  if (sg_mem_range((sg_devptr)dptr, &base, &size) != 0) {
+  CUdeviceptr vbase;
+  unsigned long long access;
+  if (sg_vmm_range(dptr, &vbase, &size, &access) == 0) {
+    base = (sg_devptr)vbase; /* a cuMemMap mapping */
+  } else if (sg_mem_range((sg_devptr)dptr, &base, &size) != 0) {
     /* Page-locked host memory is in the unified address space too (known by its exact pointer). */
     uint64_t value;
     const void *h = (const void *)(uintptr_t)dptr;

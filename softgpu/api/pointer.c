@@ -12,21 +12,28 @@ typedef struct ptr_info {
   CUmemorytype type; /* 0 when the pointer is not CUDA memory */
   sg_ctx *ctx;
   uint64_t base, size;
+  int vmm; /* a cuMemMap mapping: no context, access as cuMemSetAccess gave it */
+  unsigned long long access;
 } ptr_info;
 
 static ptr_info classify(CUdeviceptr p) {
-  ptr_info pi = {0, NULL, 0, 0};
+  ptr_info pi = {0, NULL, 0, 0, 0, 0};
   sg_devptr base;
   uint64_t size, value;
   void *owner = NULL;
+  CUdeviceptr vbase;
+  unsigned long long access;
+  /* A mapping's range is the mapping (RANGE_START_ADDR/SIZE, MAPPING_BASE_ADDR/SIZE). */
+  if (sg_vmm_range(p, &vbase, &size, &access) == 0)
+    return (ptr_info){CU_MEMORYTYPE_DEVICE, NULL, vbase, size, 1, access};
   if (sg_mem_range((sg_devptr)p, &base, &size) == 0) {
     /* Module globals are arena memory too, but belong to no allocation record. */
     sg_reg_find((void *)(uintptr_t)base, SG_OBJ_DEVMEM, &owner, NULL);
-    return (ptr_info){CU_MEMORYTYPE_DEVICE, owner, base, size};
+    return (ptr_info){CU_MEMORYTYPE_DEVICE, owner, base, size, 0, 0};
   }
   const void *h = (const void *)(uintptr_t)p;
   if (sg_reg_find(h, SG_OBJ_HOSTMEM, &owner, &value) || sg_reg_find(h, SG_OBJ_HOSTREG, &owner, &value))
-    return (ptr_info){CU_MEMORYTYPE_HOST, owner, p, value & ((1ull << 56) - 1)};
+    return (ptr_info){CU_MEMORYTYPE_HOST, owner, p, value & ((1ull << 56) - 1), 0, 0};
   return pi;
 }
 
@@ -76,7 +83,12 @@ static CUresult attribute(const ptr_info *pi, CUdeviceptr p, CUpointer_attribute
     case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE: *(int *)data = 0; break;
     case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS:
       /* Host memory is not mapped into the device (CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY 0). */
-      *(unsigned *)data = dev ? CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE : CU_POINTER_ATTRIBUTE_ACCESS_FLAG_NONE;
+      if (pi->vmm)
+        *(unsigned *)data = pi->access == CU_MEM_ACCESS_FLAGS_PROT_READWRITE ? CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE
+                            : pi->access == CU_MEM_ACCESS_FLAGS_PROT_READ   ? CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READ
+                                                                            : CU_POINTER_ATTRIBUTE_ACCESS_FLAG_NONE;
+      else
+        *(unsigned *)data = dev ? CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE : CU_POINTER_ATTRIBUTE_ACCESS_FLAG_NONE;
       break;
     case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE: *(CUmemoryPool *)data = NULL; break;
     case CU_POINTER_ATTRIBUTE_IS_HW_DECOMPRESS_CAPABLE: *(int *)data = 0; break;

@@ -168,6 +168,10 @@ CUresult sg_devmem_free(CUdeviceptr dptr);
 /* An allocation is freed: the pool it came from, if any, stops counting it. */
 void sg_pool_forget(CUdeviceptr dptr);
 
+/* ---- virtual memory management (vmm.c) -------------------------------------------------------- */
+/* The mapping holding p (cuMemMap): its start, size and access flags; -1 if p is not mapped. */
+int sg_vmm_range(CUdeviceptr p, CUdeviceptr *base, uint64_t *size, unsigned long long *access);
+
 /* ---- per-area cleanup when a context goes away ------------------------------------------------ */
 void sg_mem_release_ctx(sg_ctx *c);
 void sg_stream_release_ctx(sg_ctx *c);

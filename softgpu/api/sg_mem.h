@@ -3,7 +3,8 @@
  * A device pointer is the host address of the byte inside the arena, so translation is free;
  * what protects the process is the check: every access by the driver API or the PTX engine goes
  * through sg_mem_check(), which accepts only ranges inside one live allocation (granule bitmap,
- * 256-byte granules) and never lets a kernel touch memory outside the arena.
+ * 256-byte granules) and never lets a kernel touch memory outside the arena. The arena is the
+ * device memory followed by address space for virtual memory reservations (sg_mem.c).
  */
 #ifndef SG_MEM_H
 #define SG_MEM_H
@@ -31,10 +32,29 @@ int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size);
  * n == 0 is checked as n == 1. Thread-safe and lock-free on the fast path. */
 void *sg_mem_check(sg_devptr p, uint64_t n);
 
-/* Arena bounds, for engines that check the arena first and the granule map second. */
+/* Arena bounds (memory and reservation space), for engines that check the arena first and the
+ * granule map second. */
 uint8_t *sg_mem_arena_base(void);
 uint64_t sg_mem_arena_size(void);
 /* 1 when the granule holding arena offset `off` is live. */
 int sg_mem_granule_live(uint64_t off);
+
+/* Virtual memory management (sg_mem.c explains the layout). Sizes and addresses given here are
+ * already checked against the granularity by the caller (vmm.c). All return 0 on success. */
+/* Reserves size bytes of address space aligned to align (at least a page), at hint if that is free. */
+int sg_mem_reserve(uint64_t size, uint64_t align, sg_devptr hint, sg_devptr *out);
+/* Base and size of the reservation holding p; -1 if none. */
+int sg_mem_reservation(sg_devptr p, sg_devptr *base, uint64_t *size);
+/* p and size must be exactly a reservation's. */
+int sg_mem_unreserve(sg_devptr p, uint64_t size);
+/* Physical memory: *off is its offset in the physical space; zero-filled. */
+int sg_mem_phys_alloc(uint64_t size, uint64_t *off);
+void sg_mem_phys_free(uint64_t off, uint64_t size);
+/* Places physical [phys_off, phys_off+size) at reserved address p; not accessible until made live. */
+int sg_mem_map(sg_devptr p, uint64_t size, uint64_t phys_off);
+/* Takes the mapping away: the range reads as unmapped (not live, zero) again. */
+void sg_mem_unmap(sg_devptr p, uint64_t size);
+/* Makes a mapped range accessible (live) or not. */
+void sg_mem_set_live(sg_devptr p, uint64_t size, int live);
 
 #endif

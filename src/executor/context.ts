@@ -7,6 +7,7 @@ import type { HandleKind } from '../protocol/handles.js';
 import { AllocMap, NO_CONTEXT } from './allocs.js';
 import type { DeviceClock } from './device-time.js';
 import type { SessionImages } from './images.js';
+import { VmmBook } from './vmm.js';
 import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
 import {
   CudaError,
@@ -100,6 +101,10 @@ export class ExecContext {
    * which outlives contexts). Counted toward the quota until it is unloaded or its context goes. */
   private readonly loads = new Map<number, { bytes: number; ctx: number }>();
   private loadedBytes = 0;
+  /** Bytes of the session's physical allocations (cuMemCreate) the driver still holds. */
+  private physicalBytes = 0;
+  /** The session's virtual memory objects (src/executor/vmm.ts). */
+  readonly vmm = new VmmBook();
   /** An image being uploaded in pieces (vgImagePut). */
   upload: { hash: string; buf: Buffer; got: number } | undefined;
   /** Device bytes this session may hold: its share of the VM's quota, granted by the mediator
@@ -346,10 +351,10 @@ export class ExecContext {
 
   // ---- memory --------------------------------------------------------------------------------
 
-  /** Device bytes this session holds against its VM's quota: its allocations and what the driver
-   * took for its modules and libraries. */
+  /** Device bytes this session holds against its VM's quota: its allocations, its physical
+   * allocations (mapped or not) and what the driver took for its modules and libraries. */
   get held(): number {
-    return this.allocs.total + this.loadedBytes;
+    return this.allocs.total + this.loadedBytes + this.physicalBytes;
   }
 
   /** The device's free memory as the driver reports it, or undefined if it cannot say. */
@@ -458,6 +463,18 @@ export class ExecContext {
   afterAlloc(p: number, n: number, owner: 'context' | 'pool' = 'context'): void {
     this.allocs.add(p, n, owner === 'pool' ? NO_CONTEXT : this.currentContext);
     this.memoryTaken();
+  }
+
+  /** A physical allocation (cuMemCreate) was made: it counts until the driver frees it. */
+  physicalTaken(n: number): void {
+    this.physicalBytes += n;
+    this.memoryTaken();
+  }
+
+  /** A physical allocation was freed (released and no longer mapped). */
+  physicalFreed(n: number): void {
+    this.physicalBytes -= n;
+    this.memoryReleased();
   }
 
   afterFree(p: number): void {

@@ -71,4 +71,20 @@ static inline void diff_async(const char *fn, const char *label, CUresult at_cal
     }                                                                                            \
   } while (0)
 
+/* The whole of a file (the kernels fatbin a program takes as its argument); exits 2 if unreadable. */
+static inline void *diff_read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    perror(path);
+    exit(2);
+  }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  void *p = malloc((size_t)n);
+  if (fread(p, 1, (size_t)n, f) != (size_t)n) exit(2);
+  fclose(f);
+  return p;
+}
+
 #endif

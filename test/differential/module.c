@@ -23,21 +23,6 @@ typedef __typeof__(&cuLaunchKernel) launch_t;
 typedef __typeof__(&cuLaunchKernelEx) launch_ex_t;
 typedef __typeof__(&cuLaunchCooperativeKernel) launch_coop_t;
 
-static void *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    perror(path);
-    exit(2);
-  }
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  void *p = malloc((size_t)n);
-  if (fread(p, 1, (size_t)n, f) != (size_t)n) exit(2);
-  fclose(f);
-  return p;
-}
-
 static const unsigned char garbage[64] = "this is not a CUDA image, nor PTX, nor anything else at all";
 
 static void modules(const void *fatbin) {
@@ -482,7 +467,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: module KERNELS.fatbin\n");
     return 2;
   }
-  void *fatbin = slurp(argv[1]);
+  void *fatbin = diff_read_file(argv[1]);
   MUST(((__typeof__(&cuInit))diff_sym("cuInit"))(0));
   CUmodule none;
   CALL(cuModuleLoadData, load_t, "no context", &none, fatbin);

@@ -24,7 +24,8 @@ import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { CUDA_TEST_DIR, NVCC, cudaPrograms, nvccAvailable } from '../helpers/nvcc.js';
 import { BUILD, GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
 
-/** CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: must be 0 so ggml uses its cudaMalloc pool. */
+/** CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: 1, so ggml takes its VMM pool (cuMemAddressReserve,
+ * cuMemCreate, cuMemMap, cuMemSetAccess) instead of its cudaMalloc pool, and the llama.cpp tests run on it. */
 const ATTR_VMM_SUPPORTED = 102;
 const MIB = 1024 * 1024;
 
@@ -200,8 +201,8 @@ describe('Debian guest tree', { skip }, () => {
     assert.equal(r.code, 0, report('ldd', r));
     assert.match(r.stdout, /libcuda\.so\.1 => \/tmp\/vgpu-guest-lib\/libcuda\.so\.1/, r.stdout);
     assert.match(r.stdout, /libcudart\.so\.12 => \S+libcudart\.so\.12/, r.stdout);
-    // The host's softgpu reports no VMM, so ggml never reaches the cuMem* VMM stubs.
-    assert.equal(welcome.devices[0]?.attributes[ATTR_VMM_SUPPORTED], 0);
+    // The host's softgpu reports VMM, so ggml's buffers live in its VMM pool.
+    assert.equal(welcome.devices[0]?.attributes[ATTR_VMM_SUPPORTED], 1);
   });
 
   test('every driver symbol libggml-cuda.so imports is exported by vgpu libcuda.so.1', () => {
@@ -230,7 +231,7 @@ describe('Debian guest tree', { skip }, () => {
     assert.ok(!/^ {2}CUDA1: /m.test(r.stdout), summary);
   });
 
-  test('llama.cpp verbose start-up: ggml_cuda_init finds the vGPU, without VMM', async () => {
+  test('llama.cpp verbose start-up: ggml_cuda_init finds the vGPU, with VMM', async () => {
     // No model exists in the tree, so the run ends at model loading (exit 1), after the CUDA
     // backend's registration has printed the lines Ollama parses.
     const { r, logFile } = await runWhole(['llama-completion', '-v', '-m', '/nonexistent.gguf', '-n', '1', '-p', 'hi'], 'startup',
@@ -241,7 +242,7 @@ describe('Debian guest tree', { skip }, () => {
     const vram = Math.floor(dev.totalMem / MIB);
     assert.match(r.stderr, new RegExp(`ggml_cuda_init: found 1 CUDA devices \\(Total VRAM: ${vram} MiB\\):`), summary);
     const cc = `${dev.attributes[75]}\\.${dev.attributes[76]}`; // COMPUTE_CAPABILITY_MAJOR/MINOR
-    assert.match(r.stderr, new RegExp(`  Device 0: ${escapeRe(dev.name)}, compute capability ${cc}, VMM: no, VRAM: ${vram} MiB`), summary);
+    assert.match(r.stderr, new RegExp(`  Device 0: ${escapeRe(dev.name)}, compute capability ${cc}, VMM: yes, VRAM: ${vram} MiB`), summary);
     assert.match(r.stderr, /load_backend: loaded CUDA backend from \S+libggml-cuda\.so/, summary);
     assert.doesNotMatch(r.stderr, /failed to initialize CUDA/, summary);
   });

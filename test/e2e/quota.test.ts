@@ -170,6 +170,36 @@ test('every allocation path, mixed across two processes of a VM, is refused exac
   assert.equal(await a.done, 0);
 });
 
+test('physical memory of the virtual memory API counts like cuMemAlloc across processes; reservations do not', async () => {
+  const q = addVm('vmm-vm', '--memory', '1G');
+  const a = run(paths, q, ['reserve:2048', 'info', 'vmm:256', 'alloc:128', 'info', 'hold', 'vmmfree', 'info']);
+  await a.waitFor(/holding/);
+  assert.match(a.lines[0]!, /^reserve 2048 -> 0$/, a.lines.join('\n'));
+  assert.match(a.lines[1]!, /^info free=1024 total=1024 r=0$/, 'a reservation larger than the quota takes none of it');
+  assert.match(a.lines[2]!, /^vmm 256 -> 0$/);
+  assert.match(a.lines[3]!, /^alloc 128 -> 0$/);
+  assert.match(a.lines[4]!, /^info free=640 total=1024 r=0$/, 'the physical allocation shows as used');
+  const b = run(paths, q, ['info', 'vmm:512', 'info', 'vmm:256', 'alloc:128', 'info', 'vmm:2', 'alloc:1', 'info', 'vmmfree', 'info']);
+  assert.equal(await b.done, 0, b.lines.join('\n'));
+  const l = b.lines;
+  assert.match(l[0]!, /^info free=640 total=1024 r=0$/, 'what the other process holds, by both paths');
+  assert.match(l[1]!, /^vmm 512 -> 0$/);
+  assert.match(l[2]!, /^info free=128 total=1024 r=0$/);
+  assert.match(l[3]!, /^vmm 256 -> 2$/, 'cuMemCreate past the quota: CUDA_ERROR_OUT_OF_MEMORY');
+  assert.match(l[4]!, /^alloc 128 -> 0$/, 'what is left of the quota, to the byte');
+  assert.match(l[5]!, /^info free=0 total=1024 r=0$/, 'the refused cuMemCreate kept nothing');
+  assert.match(l[6]!, /^vmm 2 -> 2$/, 'one granule past the quota');
+  assert.match(l[7]!, /^alloc 1 -> 2$/);
+  assert.match(l[8]!, /^info free=0 total=1024 r=0$/);
+  assert.match(l[9]!, /^vmmfree 1 -> 0$/);
+  assert.match(l[10]!, /^info free=512 total=1024 r=0$/, 'unmapped and released: the VM\'s again');
+  await memoryUsed('vmm-vm', (256 + 128) * 1024 * 1024);
+  a.release();
+  assert.equal(await a.done, 0);
+  assert.match(a.lines[6]!, /^vmmfree 1 -> 0$/);
+  assert.match(a.lines[7]!, /^info free=896 total=1024 r=0$/, a.lines.join('\n'));
+});
+
 test('what a context reset or destruction frees is the VM\'s again, in every process', async () => {
   const q = addVm('reset-vm', '--memory', '1G');
   const a = run(paths, q, ['alloc:600', 'global:100', 'async:100', 'info', 'reset', 'poolused', 'info', 'hold', 'freeall', 'info']);

@@ -2,7 +2,8 @@
 // the everyday operations, pinned memory with non-blocking copies (cuPointerGetAttributes,
 // docs/pointers.md), and out-of-memory as torch.OutOfMemoryError both past the device's memory and
 // at a VM's quota, with the process still usable afterwards (libc10 resolves NVML functions that
-// a GPU without NVLink answers NOT_SUPPORTED). Importing torch takes a while on a small machine,
+// a GPU without NVLink answers NOT_SUPPORTED), and the expandable-segments allocator on the virtual
+// memory management API inside a VM's quota. Importing torch takes a while on a small machine,
 // so each Python run does several steps and reports them as one JSON object.
 
 import { after, before, describe, test } from 'node:test';
@@ -105,5 +106,17 @@ describe("Debian's PyTorch 2.6 through vgpu on softgpu", { skip }, () => {
     assert.equal(value(q, 'after_freeing'), 'allocated', 'freed memory is usable again');
     assert.equal(value(q, 'memory_fraction'), 'OutOfMemoryError, then allocated within the fraction',
       'set_per_process_memory_fraction limits a quarter of the quota');
+  });
+
+  test('expandable_segments:True allocates through cuMemCreate/cuMemMap, runs a matmul, and runs out at the quota', async () => {
+    const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', 'torch-vmm', '--memory', `${QUOTA_MIB}M`, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
+    const token = out.trim().split('\n').at(-1)!;
+    const q = await python(['expandable', String(QUOTA_MIB)], { VGPU_TOKEN: token, PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' });
+    assert.deepEqual(value(q, 'grow'), [1, 3, 7, 30, 60], 'tensors in growing segments hold their data');
+    assert.equal(value(q, 'segments_expandable'), true, 'the segments are expandable ones (virtual memory management)');
+    const err = z.number().parse(value(q, 'matmul_max_error'));
+    assert.ok(err < 1e-4, `matmul differs from the CPU's by ${err}`);
+    assert.equal(value(q, 'past_quota'), 'OutOfMemoryError', 'cuMemCreate past the quota is an out-of-memory error');
+    assert.equal(value(q, 'after_freeing'), true, 'unmapped and released memory is usable again');
   });
 });

@@ -26,6 +26,11 @@
  *   poolused      "poolused default=<MiB> created=<MiB>" (CU_MEMPOOL_ATTR_USED_MEM_CURRENT)
  *   freeall       "freeall <n> -> <CUresult>": cuMemFree for pitched, cuMemFreeAsync for the rest,
  *                 then the stream is synchronised
+ *   reserve:MIB   "reserve <MIB> -> <CUresult>" (cuMemAddressReserve only: address space, kept)
+ *   vmm:MIB       "vmm <MIB> -> <CUresult>" (the virtual memory API: cuMemAddressReserve,
+ *                 cuMemCreate of MIB MiB, cuMemMap, cuMemSetAccess; its last byte is set)
+ *   vmmfree       "vmmfree <n> -> <CUresult>": cuMemUnmap, cuMemRelease and cuMemAddressFree of
+ *                 every vmm step's memory
  */
 #include <cuda.h>
 #include <stdio.h>
@@ -41,6 +46,41 @@ static CUmodule modules[MAX_HELD];
 static int nmodules;
 static CUlibrary libraries[MAX_HELD];
 static int nlibraries;
+
+/* What each vmm step holds. */
+static struct {
+  CUdeviceptr va;
+  size_t size;
+  CUmemGenericAllocationHandle h;
+} vmm_held[MAX_HELD];
+static int nvmm;
+
+static CUresult vmm_alloc(CUdevice d, size_t size) {
+  CUmemAllocationProp prop;
+  memset(&prop, 0, sizeof prop);
+  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  prop.location.id = d;
+  CUdeviceptr va = 0;
+  CUmemGenericAllocationHandle h = 0;
+  CUresult r = cuMemAddressReserve(&va, size, 0, 0, 0);
+  if (r) return r;
+  r = cuMemCreate(&h, size, &prop, 0);
+  if (r) {
+    cuMemAddressFree(va, size);
+    return r;
+  }
+  CUmemAccessDesc rw = {{CU_MEM_LOCATION_TYPE_DEVICE, d}, CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+  r = cuMemMap(va, size, 0, h, 0);
+  if (r == CUDA_SUCCESS) r = cuMemSetAccess(va, size, &rw, 1);
+  if (r == CUDA_SUCCESS) r = cuMemsetD8(va + size - 1, 7, 1);
+  if (r == CUDA_SUCCESS && nvmm < MAX_HELD) {
+    vmm_held[nvmm].va = va;
+    vmm_held[nvmm].size = size;
+    vmm_held[nvmm++].h = h;
+  }
+  return r;
+}
 
 static void keep(CUdeviceptr p, int async) {
   if (nheld < MAX_HELD) {
@@ -194,6 +234,23 @@ int main(int argc, char **argv) {
         if (r == CUDA_SUCCESS) r = cuStreamSynchronize(s);
       }
       printf("%s %zu -> %d\n", from_pool ? "pool" : "async", mib, (int)r);
+    } else if (!strncmp(argv[i], "reserve:", 8)) {
+      size_t mib = strtoul(argv[i] + 8, NULL, 10);
+      CUdeviceptr va = 0;
+      printf("reserve %zu -> %d\n", mib, (int)cuMemAddressReserve(&va, mib << 20, 0, 0, 0));
+    } else if (!strncmp(argv[i], "vmm:", 4)) {
+      size_t mib = strtoul(argv[i] + 4, NULL, 10);
+      printf("vmm %zu -> %d\n", mib, (int)vmm_alloc(d, mib << 20));
+    } else if (!strcmp(argv[i], "vmmfree")) {
+      CUresult r = CUDA_SUCCESS;
+      int n = nvmm;
+      for (int k = 0; k < nvmm && r == CUDA_SUCCESS; k++) {
+        r = cuMemUnmap(vmm_held[k].va, vmm_held[k].size);
+        if (r == CUDA_SUCCESS) r = cuMemRelease(vmm_held[k].h);
+        if (r == CUDA_SUCCESS) r = cuMemAddressFree(vmm_held[k].va, vmm_held[k].size);
+      }
+      nvmm = 0;
+      printf("vmmfree %d -> %d\n", n, (int)r);
     } else if (!strcmp(argv[i], "poolused")) {
       printf("poolused default=%llu created=%llu\n", mib_used(def), mib_used(mine));
     } else if (!strcmp(argv[i], "freeall")) {

@@ -1,6 +1,7 @@
 # Everyday PyTorch on the vGPU, one step per key of the JSON printed on the last line
 # (test/e2e/torch.test.ts). Each step records its value or the exception it raised, so one
-# failure does not hide the others. Usage: everyday.py basics | quota QUOTA_MIB
+# failure does not hide the others. Usage: everyday.py basics | quota QUOTA_MIB | expandable QUOTA_MIB
+# (expandable: run with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)
 import json
 import sys
 
@@ -99,8 +100,49 @@ def quota(quota_mib):
     step("memory_fraction", fraction)
 
 
+def expandable(quota_mib):
+    # PyTorch's expandable segments: one reserved range per segment, grown by cuMemCreate and
+    # cuMemMap of 2 MiB (small) or 20 MiB (large) pages, which a VM's quota must count.
+    held = []
+
+    def grow():
+        for mib in (1, 3, 7, 30, 60):
+            held.append(torch.full((mib * MIB // 4,), float(mib), device="cuda"))
+        return [round(t.sum().item() / (t.numel())) for t in held]
+
+    step("grow", grow)
+    step("segments_expandable", lambda: all(s.get("is_expandable", False) for s in torch.cuda.memory_snapshot()))
+
+    def matmul():
+        g = torch.Generator().manual_seed(2)
+        a = torch.rand(128, 96, generator=g)
+        b = torch.rand(96, 64, generator=g)
+        return (a.cuda() @ b.cuda()).cpu().sub(a @ b).abs().max().item()
+
+    step("matmul_max_error", matmul)
+
+    def past():
+        try:
+            held.append(torch.empty(quota_mib * MIB, dtype=torch.uint8, device="cuda"))
+            return "allocated"
+        except torch.OutOfMemoryError:
+            return "OutOfMemoryError"
+
+    step("past_quota", past)
+
+    def again():
+        held.clear()
+        torch.cuda.empty_cache()
+        t = torch.ones(quota_mib // 2 * MIB // 4, device="cuda")
+        return t.sum().item() == t.numel()
+
+    step("after_freeing", again)
+
+
 if sys.argv[1] == "basics":
     basics()
+elif sys.argv[1] == "expandable":
+    expandable(int(sys.argv[2]))
 else:
     quota(int(sys.argv[2]))
 print(json.dumps(out))

@@ -39,6 +39,8 @@ const SCALARS: Record<string, WireKind> = {
   CUstreamCaptureStatus: 'u32',
   CUgraphNodeType: 'u32',
   CUmemPool_attribute: 'u32',
+  CUmemAllocationGranularity_flags: 'u32',
+  CUmemGenericAllocationHandle: 'u64',
 };
 
 export function cTypeInfo(base: string): CTypeInfo | undefined {

@@ -16,3 +16,4 @@ export * from './launch.js';
 export * from './graph.js';
 export * from './mempool.js';
 export * from './pointer.js';
+export * from './vmm.js';
