@@ -248,14 +248,15 @@ VG_CUSTOM(0x0520) VG_ASYNC CUresult cuLaunchKernel(CUfunction f, unsigned int gr
 VG_CUSTOM(0x0521) VG_ASYNC CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra);
 VG_CUSTOM(0x0522) VG_ASYNC CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
 VG_CUSTOM(0x0523) VG_ASYNC CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
-/* Sent as cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_COOPERATIVE (guest/cuda/impl/launch.c). */
-VG_LOCAL CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams);
-VG_LOCAL CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams);
+/* Sent as cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_COOPERATIVE, after the guest checked that the
+ * grid can be resident at once (guest/cuda/impl/launch.c). */
+VG_CUSTOM_ALIAS(0x0522) VG_ASYNC CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams);
+VG_CUSTOM_ALIAS(0x0523) VG_ASYNC CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream, void **kernelParams);
 
 /* ---- stream capture and graphs -----------------------------------------------------------------
  * Capture happens in the host driver: captured launches and copies are ordinary calls on a
- * capturing stream. Graph nodes are not exposed to the guest (no CUgraphNode handles), so the
- * dependency outputs of cuStreamGetCaptureInfo_v2/_v3 come back empty (guest/cuda/impl/graph.c). */
+ * capturing stream. The dependency outputs of cuStreamGetCaptureInfo_v2/_v3 come back empty
+ * (guest/cuda/impl/graph.c); nodes are reached through the introspection calls below. */
 VG_REMOTE(0x0600) VG_CAPTURE_BEGIN CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode);
 VG_REMOTE(0x0601) VG_CAPTURE_BEGIN CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode);
 VG_REMOTE(0x0602) VG_CAPTURE_END CUresult cuStreamEndCapture(CUstream hStream, VG_OUT VG_NEW CUgraph *phGraph);
@@ -276,6 +277,26 @@ VG_REMOTE(0x0613) VG_ASYNC VG_WORK CUresult cuGraphLaunch(CUgraphExec hGraphExec
 VG_REMOTE(0x0614) VG_ASYNC VG_WORK CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream);
 VG_REMOTE(0x0615) CUresult cuGraphExecDestroy(VG_DESTROY CUgraphExec hGraphExec);
 VG_CUSTOM(0x0616) CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
+/* Graph introspection (guest/cuda/impl/graph.c, src/executor/custom/graph.ts). A node is a guest
+ * handle (CUgraphNode, kind graphnode) the executor hands out the first time a query returns it,
+ * owned by its graph: it ends with cuGraphDestroy. The _v2 forms carry edge data; the older list
+ * forms send the same op with a flag, and the executor calls the form the guest called. */
+VG_CUSTOM(0x0620) CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes);
+VG_CUSTOM(0x0621) CUresult cuGraphGetRootNodes(CUgraph hGraph, CUgraphNode *rootNodes, size_t *numRootNodes);
+VG_CUSTOM(0x0622) CUresult cuGraphGetEdges_v2(CUgraph hGraph, CUgraphNode *from, CUgraphNode *to, CUgraphEdgeData *edgeData, size_t *numEdges);
+VG_CUSTOM_ALIAS(0x0622) CUresult cuGraphGetEdges(CUgraph hGraph, CUgraphNode *from, CUgraphNode *to, size_t *numEdges);
+VG_CUSTOM(0x0623) CUresult cuGraphNodeGetDependencies_v2(CUgraphNode hNode, CUgraphNode *dependencies, CUgraphEdgeData *edgeData, size_t *numDependencies);
+VG_CUSTOM_ALIAS(0x0623) CUresult cuGraphNodeGetDependencies(CUgraphNode hNode, CUgraphNode *dependencies, size_t *numDependencies);
+VG_CUSTOM(0x0624) CUresult cuGraphNodeGetDependentNodes_v2(CUgraphNode hNode, CUgraphNode *dependentNodes, CUgraphEdgeData *edgeData, size_t *numDependentNodes);
+VG_CUSTOM_ALIAS(0x0624) CUresult cuGraphNodeGetDependentNodes(CUgraphNode hNode, CUgraphNode *dependentNodes, size_t *numDependentNodes);
+VG_REMOTE(0x0625) CUresult cuGraphNodeGetType(CUgraphNode hNode, VG_OUT CUgraphNodeType *type);
+/* The function comes back as the guest's handle for it (a CUkernel launched as a CUfunction, as
+ * cudart launches, in `kern` with `func` NULL: cudart maps the node to its kernel by it); the
+ * parameter values travel by the sizes cuFuncGetParamInfo gives, into storage the guest keeps with
+ * the node until a query returns other values. cuGraphKernelNodeGetParams is answered from the
+ * driver's _v2 form. */
+VG_CUSTOM(0x0626) CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0626) CUresult cuGraphKernelNodeGetParams(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
 
 /* vgpu's own operations (not driver entry points: never exported). */
 VG_PRIVATE(0x0f00) CUresult vgImageHave(const void *sha256, unsigned char *have);

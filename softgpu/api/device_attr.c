@@ -3,7 +3,7 @@
  *
  * Limits follow the configured compute capability (sizes of shared memory, threads and blocks per
  * SM); features softgpu does not implement (managed memory, memory pools, clusters, IPC,
- * cooperative launch, mapped host memory) are reported as unsupported so that frameworks take
+ * mapped host memory) are reported as unsupported so that frameworks take
  * their fallback paths instead of calling entry points that would return NOT_SUPPORTED.
  */
 #include "sg_api.h"
@@ -130,7 +130,7 @@ CUresult sg_dev_attribute(CUdevice_attribute a, int *v) {
     case CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_MEM_OPS_V1: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS_V1: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR_V1: *v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH: *v = 0; break;
+    case CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH: *v = 1; break;
     case CU_DEVICE_ATTRIBUTE_COOPERATIVE_MULTI_DEVICE_LAUNCH: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *v = l.smem_optin; break;
     case CU_DEVICE_ATTRIBUTE_CAN_FLUSH_REMOTE_WRITES: *v = 0; break;

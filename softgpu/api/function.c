@@ -202,7 +202,7 @@ static int dev_attr(CUdevice_attribute a) {
   return v;
 }
 
-static int blocks_per_sm(sg_func *f, int block, size_t dyn) {
+int sg_func_blocks_per_sm(sg_func *f, int block, size_t dyn) {
   sg_ptx_attrs a;
   sg_ptx_kernel_attrs(f->k, &a);
   if (block <= 0 || block > a.max_threads_per_block || block > dev_attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK))
@@ -242,7 +242,7 @@ SG_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *num
   CUresult rc = sg_func_lookup(func, &f);
   if (rc) return rc;
   if (!numBlocks || (flags & ~(unsigned)CU_OCCUPANCY_DISABLE_CACHING_OVERRIDE)) return CUDA_ERROR_INVALID_VALUE;
-  *numBlocks = blocks_per_sm(f, blockSize, dynamicSMemSize);
+  *numBlocks = sg_func_blocks_per_sm(f, blockSize, dynamicSMemSize);
   return CUDA_SUCCESS;
 }
 
@@ -269,7 +269,7 @@ SG_EXPORT CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *minGridSize, i
   for (int b = (limit + 31) / 32 * 32; b > 0; b -= 32) {
     int bs = b > limit ? limit : b;
     size_t dyn = blockSizeToDynamicSMemSize ? blockSizeToDynamicSMemSize(bs) : dynamicSMemSize;
-    int n = blocks_per_sm(f, bs, dyn);
+    int n = sg_func_blocks_per_sm(f, bs, dyn);
     if ((long)n * bs > best_threads) {
       best_threads = (long)n * bs;
       best_block = bs;
@@ -296,7 +296,7 @@ SG_EXPORT CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSi
   if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
   sg_ptx_attrs a;
   sg_ptx_kernel_attrs(f->k, &a);
-  if (blocks_per_sm(f, blockSize, 0) < numBlocks) {
+  if (sg_func_blocks_per_sm(f, blockSize, 0) < numBlocks) {
     *dynamicSmemSize = 0;
     return CUDA_SUCCESS;
   }

@@ -114,7 +114,7 @@ CUresult sg_op_run(const sg_op *op, sg_ctx *c) {
   switch (op->type) {
     case CU_GRAPH_NODE_TYPE_KERNEL:
       return sg_launch_packed(op->u.k.f, c, op->u.k.grid, op->u.k.block, op->u.k.shared, op->u.k.params,
-                              op->u.k.params_size);
+                              op->u.k.params_size, op->u.k.coop);
     case CU_GRAPH_NODE_TYPE_MEMCPY:
       return sg_memcpy_3d(&op->u.copy, 1);
     case CU_GRAPH_NODE_TYPE_MEMSET: {

@@ -6,6 +6,13 @@
  * signature, and the PTX engine runs the grid to completion before we return, unless the host
  * abandons the process's work meanwhile (cancel.c). Faults inside the kernel (illegal address,
  * misaligned access, trap) and abandonment become the context's sticky error.
+ *
+ * Cooperative launches (cuLaunchCooperativeKernel, CU_LAUNCH_ATTRIBUTE_COOPERATIVE) need every
+ * block of the grid resident at once, so, as the driver does, a grid larger than the occupancy
+ * calculation allows (blocks per multiprocessor × multiprocessors) is refused with
+ * CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE. The kernel gets the grid workspace cooperative groups'
+ * grid.sync() counts in (a zeroed device allocation for the launch), and the engine runs all
+ * blocks interleaved so that the sync completes (softgpu/ptx/ptx_sched.c).
  */
 #include "sg_graph.h"
 
@@ -46,6 +53,13 @@ static CUresult check_dims(sg_func *f, const unsigned g[3], const unsigned b[3],
   pthread_mutex_unlock(&f->lock);
   if (shared > (unsigned)max_dyn) return CUDA_ERROR_INVALID_VALUE;
   return CUDA_SUCCESS;
+}
+
+/* The co-residency limit of a cooperative launch. */
+static CUresult check_coop(sg_func *f, const unsigned g[3], const unsigned b[3], unsigned shared) {
+  uint64_t blocks = (uint64_t)g[0] * g[1] * g[2];
+  uint64_t resident = (uint64_t)sg_func_blocks_per_sm(f, (int)(b[0] * b[1] * b[2]), shared) * (uint64_t)sg_dev_sm_count();
+  return blocks > resident ? CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE : CUDA_SUCCESS;
 }
 
 /* Packs kernelParams (one pointer per parameter) or extra (a buffer) into *out (malloc'ed). */
@@ -104,17 +118,21 @@ CUresult sg_launch_pack(CUfunction hf, sg_ctx *c, const unsigned g[3], const uns
 /* Replays re-check the handle and configuration: the module may have been unloaded, or the
  * shared-memory limit lowered, since the parameters were packed. */
 CUresult sg_launch_packed(CUfunction hf, sg_ctx *c, const unsigned g[3], const unsigned b[3], unsigned shared,
-                          void *params, size_t size) {
+                          void *params, size_t size, int coop) {
   sg_func *f;
   CUresult rc = sg_func_lookup(hf, &f);
   if (rc) return rc;
   if (f->mod->ctx && f->mod->ctx != c) return CUDA_ERROR_INVALID_HANDLE;
   if ((rc = check_dims(f, g, b, shared))) return rc;
+  if (coop && (rc = check_coop(f, g, b, shared))) return rc;
   if (size != sg_ptx_param_bytes(f->k)) return CUDA_ERROR_INVALID_VALUE;
-  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, size, sg_output_emit, c, sg_cancel_state()};
+  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, size, sg_output_emit, c, sg_cancel_state(), 0};
+  /* grid.sync() needs 8 zeroed bytes: a counter at offset 4 whose top bit flips at each sync. */
+  if (coop && (sg_mem_init() != 0 || sg_mem_alloc(8, &l.grid_workspace) != 0)) return CUDA_ERROR_OUT_OF_MEMORY;
   char err[400] = "";
   uint64_t started = sg_cancel_clock();
   sg_ptx_status st = sg_ptx_run(f->k, &l, err, sizeof err);
+  if (coop) sg_mem_free(l.grid_workspace);
   if (st == SG_PTX_ERR_CANCELLED) sg_cancel_abandoned(started);
   sg_diag_set(err);
   rc = sg_ptx_status_to_cu(st);
@@ -123,7 +141,7 @@ CUresult sg_launch_packed(CUfunction hf, sg_ctx *c, const unsigned g[3], const u
 }
 
 static CUresult launch(CUfunction hf, const unsigned g[3], const unsigned b[3], unsigned shared, CUstream s,
-                       void **kernelParams, void **extra) {
+                       void **kernelParams, void **extra, int coop) {
   sg_func *f;
   sg_ctx *c;
   CUresult rc = sg_func_lookup(hf, &f);
@@ -131,12 +149,17 @@ static CUresult launch(CUfunction hf, const unsigned g[3], const unsigned b[3], 
   if (sg_capture_on(s)) {
     sg_op op;
     if ((rc = sg_op_kernel(&op, c, hf, g, b, shared, kernelParams, extra))) return rc;
+    if (coop && (rc = check_coop(f, g, b, shared))) {
+      sg_op_free(&op);
+      return rc;
+    }
+    op.u.k.coop = coop;
     return sg_capture_add(s, &op);
   }
   void *params;
   size_t params_size;
   if ((rc = sg_launch_pack(hf, c, g, b, shared, kernelParams, extra, &params, &params_size))) return rc;
-  rc = sg_launch_packed(hf, c, g, b, shared, params, params_size);
+  rc = sg_launch_packed(hf, c, g, b, shared, params, params_size, coop);
   free(params);
   return rc;
 }
@@ -145,7 +168,7 @@ SG_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned 
                                   unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
                                   unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra) {
   unsigned g[3] = {gridDimX, gridDimY, gridDimZ}, b[3] = {blockDimX, blockDimY, blockDimZ};
-  return launch(f, g, b, sharedMemBytes, hStream, kernelParams, extra);
+  return launch(f, g, b, sharedMemBytes, hStream, kernelParams, extra, 0);
 }
 
 SG_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
@@ -155,7 +178,7 @@ SG_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned i
 }
 
 /* Attributes that change nothing for a synchronous CPU device are accepted; those asking for
- * something softgpu cannot do (clusters, cooperative grids, completion events) are refused. */
+ * something softgpu cannot do (clusters, completion events) are refused. */
 static CUresult check_launch_attr(const CUlaunchAttribute *a) {
   switch (a->id) {
     case CU_LAUNCH_ATTRIBUTE_IGNORE:
@@ -168,7 +191,6 @@ static CUresult check_launch_attr(const CUlaunchAttribute *a) {
     case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
       return CUDA_SUCCESS;
     case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
-      return a->value.cooperative ? CUDA_ERROR_NOT_SUPPORTED : CUDA_SUCCESS;
     case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
     case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION: {
       unsigned x = a->value.clusterDim.x, y = a->value.clusterDim.y, z = a->value.clusterDim.z;
@@ -182,13 +204,15 @@ static CUresult check_launch_attr(const CUlaunchAttribute *a) {
 SG_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!config || (config->numAttrs && !config->attrs)) return CUDA_ERROR_INVALID_VALUE;
+  int coop = 0;
   for (unsigned i = 0; i < config->numAttrs; i++) {
     CUresult rc = check_launch_attr(&config->attrs[i]);
     if (rc) return rc;
+    if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE) coop = config->attrs[i].value.cooperative != 0;
   }
   unsigned g[3] = {config->gridDimX, config->gridDimY, config->gridDimZ};
   unsigned b[3] = {config->blockDimX, config->blockDimY, config->blockDimZ};
-  return launch(f, g, b, config->sharedMemBytes, config->hStream, kernelParams, extra);
+  return launch(f, g, b, config->sharedMemBytes, config->hStream, kernelParams, extra, coop);
 }
 
 SG_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
@@ -198,15 +222,11 @@ SG_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunctio
   return cuLaunchKernelEx(&c, f, kernelParams, extra);
 }
 
-/* CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH is 0: grid-wide synchronisation is not implemented. */
 SG_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
                                              unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared,
                                              CUstream s, void **kernelParams) {
-  sg_func *fn;
-  sg_ctx *c;
-  CUresult rc = sg_func_lookup(f, &fn);
-  if (rc || (rc = sg_stream_ctx(s, &c))) return rc;
-  return CUDA_ERROR_NOT_SUPPORTED;
+  unsigned g[3] = {gx, gy, gz}, b[3] = {bx, by, bz};
+  return launch(f, g, b, shared, s, kernelParams, NULL, 1);
 }
 
 SG_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,

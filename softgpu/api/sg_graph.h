@@ -38,6 +38,7 @@ typedef struct sg_op {
       size_t params_size;
       void **argv; /* one pointer per parameter into params, for GetParams (owned) */
       int argc;
+      int coop; /* a cooperative launch (CU_LAUNCH_ATTRIBUTE_COOPERATIVE) */
     } k;
     CUDA_MEMCPY3D copy;
     CUDA_MEMSET_NODE_PARAMS set;
@@ -66,7 +67,7 @@ CUresult sg_op_run(const sg_op *op, sg_ctx *c);
 CUresult sg_launch_pack(CUfunction f, sg_ctx *c, const unsigned g[3], const unsigned b[3], unsigned shared,
                         void **kernelParams, void **extra, void **params, size_t *size);
 CUresult sg_launch_packed(CUfunction f, sg_ctx *c, const unsigned g[3], const unsigned b[3], unsigned shared,
-                          void *params, size_t size);
+                          void *params, size_t size, int coop);
 /* memcpy.c / memset.c: check (run == 0) or perform (run == 1) a copy/memset. */
 CUresult sg_memcpy_3d(const CUDA_MEMCPY3D *p, int run);
 CUresult sg_memset_2d(CUdeviceptr dst, size_t pitch, uint32_t value, unsigned elem, size_t width, size_t height,

@@ -33,6 +33,9 @@ struct sg_module {
 
 /* Live function (or kernel) handle whose context, if it has one, is alive: INVALID_HANDLE else. */
 CUresult sg_func_lookup(CUfunction h, sg_func **out);
+/* Blocks of `block` threads using `dyn` bytes of dynamic shared memory that one multiprocessor
+ * holds at once (the occupancy calculation, function.c); 0 when such a block cannot run. */
+int sg_func_blocks_per_sm(sg_func *f, int block, size_t dyn);
 
 /* Maps an engine status to the CUresult the driver API reports. */
 CUresult sg_ptx_status_to_cu(sg_ptx_status st);

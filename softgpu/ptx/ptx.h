@@ -77,6 +77,11 @@ typedef struct sg_ptx_launch {
   void (*output)(void *arg, int fd, const char *text, size_t len);
   void *output_arg;
   sg_ptx_cancel *cancel; /* NULL: the launch cannot be abandoned */
+  /* Non-zero: a cooperative launch. The device address of the grid's workspace (at least 8
+   * zeroed bytes), which kernels read as %envreg1 (high half) : %envreg2 (low half); cooperative
+   * groups' grid.sync() counts arrivals in it. All blocks of such a grid run interleaved, so a
+   * block that spins waiting for the others lets them reach the same point (ptx_sched.c). */
+  sg_devptr grid_workspace;
 } sg_ptx_launch;
 
 /* Runs the kernel to completion on the engine's thread pool, unless l->cancel abandons it. On

@@ -19,6 +19,9 @@
 #define MAX_DEPTH 1024
 #define SPIN_CHECK (1u << 14)  /* backward branches between two looks at the cancel flag */
 #define SPIN_ROUNDS (1u << 6)  /* checks before a thread yields to its block (2^20 branches) */
+/* In a cooperative grid a block spinning in grid.sync() waits for blocks that may share its
+ * worker thread, so its threads yield much sooner (ptx_sched.c switches blocks at yields). */
+#define COOP_SPIN (1u << 10)
 
 sg_ptx_status sg_fail(sg_block_ctx *bc, const sg_thread *t, sg_ptx_status st, const char *fmt, ...) {
   if (bc->status != SG_PTX_OK) return bc->status;
@@ -136,6 +139,8 @@ static uint64_t sreg(sg_block_ctx *bc, sg_thread *t, unsigned which) {
   case SR_DYNSMEM: return l->dyn_shared_bytes;
   case SR_TOTALSMEM: return bc->shared_size;
   case SR_WARPSZ: return 32;
+  case SR_ENVREG1: return l->grid_workspace >> 32;
+  case SR_ENVREG2: return (uint32_t)l->grid_workspace;
   default: return 0;
   }
 }
@@ -288,7 +293,7 @@ sg_ptx_status sg_exec_thread(sg_block_ctx *bc, sg_thread *t) {
   uint64_t *r = t->regs + t->frames[t->nframes - 1].reg_base;
   uint8_t *shared = bc->shared;
   uint64_t shared_size = bc->shared_size;
-  uint32_t spin = SPIN_CHECK, rounds = SPIN_ROUNDS;
+  uint32_t spin = bc->coop ? COOP_SPIN : SPIN_CHECK, rounds = bc->coop ? 1 : SPIN_ROUNDS;
   const sg_insn *in;
 dispatch:
   in = &code[pc];
@@ -516,7 +521,7 @@ dispatch:
      * thread writes would never end, so long-running loops yield now and then. */
     if (in->aux <= pc && --spin == 0) {
       /* An abandoned launch must stop within milliseconds even inside one endless loop: the
-       * thread yields, and its block (sg_run_block) sees the flag before running anyone again. */
+       * thread yields, and its block (block_run in ptx_sched.c) sees the flag before running anyone again. */
       if (--rounds == 0 || sg_cancelled(bc->launch)) {
         t->pc = in->aux;
         return SG_PTX_OK;

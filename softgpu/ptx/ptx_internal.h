@@ -127,7 +127,7 @@ enum {
   SR_TID_X, SR_TID_Y, SR_TID_Z, SR_NTID_X, SR_NTID_Y, SR_NTID_Z, SR_CTAID_X, SR_CTAID_Y, SR_CTAID_Z,
   SR_NCTAID_X, SR_NCTAID_Y, SR_NCTAID_Z, SR_LANEID, SR_WARPID, SR_NWARPID, SR_SMID, SR_NSMID,
   SR_GRIDID, SR_CLOCK, SR_CLOCK64, SR_GLOBALTIMER, SR_LANEMASK_EQ, SR_LANEMASK_LT, SR_LANEMASK_LE,
-  SR_LANEMASK_GT, SR_LANEMASK_GE, SR_DYNSMEM, SR_TOTALSMEM, SR_WARPSZ, SR_ZERO
+  SR_LANEMASK_GT, SR_LANEMASK_GE, SR_DYNSMEM, SR_TOTALSMEM, SR_WARPSZ, SR_ZERO, SR_ENVREG1, SR_ENVREG2
 };
 
 /* Warp-wide matrix instructions (SG_OP_TENSOR; in->aux indexes the module's tc table). Their
@@ -269,6 +269,9 @@ typedef struct sg_block_ctx {
   uint32_t nthreads, nwarps;
   uint8_t *mem_base;  /* arena */
   uint64_t mem_size;
+  uint32_t arrived[16]; /* bar.arrive counts per barrier, not yet consumed by a bar.sync */
+  int coop;             /* cooperative launch: threads yield soon in spin loops (ptx_sched.c) */
+  int done;             /* cooperative launch: this block has ended */
   /* error report */
   sg_ptx_status status;
   char *err;
@@ -288,7 +291,6 @@ sg_ptx_status sg_thread_start(sg_block_ctx *bc, sg_thread *t);
 sg_ptx_status sg_exec_thread(sg_block_ctx *bc, sg_thread *t);
 /* Completes a warp collective for the lanes listed in `lanes` (all parked at the same pc). */
 sg_ptx_status sg_exec_collective(sg_block_ctx *bc, sg_thread **lanes, int n);
-sg_ptx_status sg_run_block(sg_block_ctx *bc);
 sg_ptx_status sg_fail(sg_block_ctx *bc, const sg_thread *t, sg_ptx_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -697,15 +697,15 @@ static const struct { const char *name; int sr; } sregs[] = {
   {"WARP_SZ", SR_WARPSZ},
 };
 
-/* %envreg0 .. %envreg31 */
-static int is_envreg(const sg_tok *t) {
-  if (t->len < 8 || t->len > 9 || memcmp(t->s, "%envreg", 7) != 0) return 0;
+/* %envreg0 .. %envreg31: their number, or -1 for any other name. */
+static int envreg_number(const sg_tok *t) {
+  if (t->len < 8 || t->len > 9 || memcmp(t->s, "%envreg", 7) != 0) return -1;
   unsigned n = 0;
   for (uint32_t k = 7; k < t->len; k++) {
-    if (t->s[k] < '0' || t->s[k] > '9') return 0;
+    if (t->s[k] < '0' || t->s[k] > '9') return -1;
     n = n * 10 + (unsigned)(t->s[k] - '0');
   }
-  return n < 32 && !(t->len == 9 && t->s[7] == '0');
+  return n < 32 && !(t->len == 9 && t->s[7] == '0') ? (int)n : -1;
 }
 
 static sg_ptx_status resolve_reg(sg_parser *p, const sg_tok *t, sg_opd *o) {
@@ -723,12 +723,13 @@ static sg_ptx_status resolve_reg(sg_parser *p, const sg_tok *t, sg_opd *o) {
       o->slot = (uint32_t)sregs[k].sr;
       return SG_PTX_OK;
     }
-  if (is_envreg(t)) {
+  int env = envreg_number(t);
+  if (env >= 0) {
     /* Driver-defined. The only known use is cooperative groups' grid workspace pointer in
-     * %envreg1:%envreg2, which a driver sets only for cooperative launches; softgpu has none
-     * (CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH is 0), so it is NULL, as on a normal launch. */
+     * %envreg1 (high half) : %envreg2 (low half), which the driver sets for cooperative launches
+     * only (NULL otherwise, so this_grid().is_valid() is false); the others read 0. */
     o->kind = OPD_SREG;
-    o->slot = SR_ZERO;
+    o->slot = env == 1 ? SR_ENVREG1 : env == 2 ? SR_ENVREG2 : SR_ZERO;
     return SG_PTX_OK;
   }
   if (t->s[0] == '%') FAIL("line %u: undeclared register '%.*s'", t->line, (int)t->len, t->s);

@@ -9,6 +9,7 @@
  * context (thread states, shared memory) for the whole launch. A launch given a cancel flag
  * (ptx.h) looks at it before each block and each thread slice, so an abandoned kernel stops
  * within a few thousand loop iterations of one thread, however long its blocks would run.
+ * A cooperative launch keeps every block of the grid alive at once instead (run_coop).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -253,10 +254,13 @@ static int resolve_barriers(sg_block_ctx *bc, uint32_t *arrived) {
   return progress;
 }
 
-sg_ptx_status sg_run_block(sg_block_ctx *bc) {
+/* Starts every thread of the block at the kernel's entry. */
+static sg_ptx_status block_begin(sg_block_ctx *bc) {
+  const sg_ptx_launch *l = bc->launch;
+  memset(bc->arrived, 0, sizeof bc->arrived);
+  bc->done = 0;
   for (uint32_t i = 0; i < bc->nthreads; i++) {
     sg_thread *t = &bc->thr[i];
-    const sg_ptx_launch *l = bc->launch;
     t->tid[0] = i % l->block[0];
     t->tid[1] = (i / l->block[0]) % l->block[1];
     t->tid[2] = i / (l->block[0] * l->block[1]);
@@ -265,7 +269,14 @@ sg_ptx_status sg_run_block(sg_block_ctx *bc) {
     t->warp = i / 32;
     if (sg_thread_start(bc, t) != SG_PTX_OK) return bc->status;
   }
-  uint32_t arrived[16] = {0};
+  return SG_PTX_OK;
+}
+
+/* Runs the block until it ends (bc->done) or fails; with `until_yield`, returns SG_PTX_OK early
+ * after a round in which some thread yielded in a long loop, so that a cooperative grid's other
+ * blocks on this worker get to run. */
+static sg_ptx_status block_run(sg_block_ctx *bc, int until_yield) {
+  uint32_t *arrived = bc->arrived;
   for (;;) {
     int live = 0, yielded = 0;
     for (uint32_t i = 0; i < bc->nthreads; i++) {
@@ -276,10 +287,14 @@ sg_ptx_status sg_run_block(sg_block_ctx *bc) {
       live += t->state != TS_EXIT;
       yielded |= t->state == TS_RUN; /* still running: it yielded in a long loop or a sleep */
     }
-    if (!live) return SG_PTX_OK;
+    if (!live) {
+      bc->done = 1;
+      return SG_PTX_OK;
+    }
     if (yielded) { /* no deadlock check while someone can still run */
       if (resolve_warps(bc) < 0) return bc->status;
       resolve_barriers(bc, arrived);
+      if (until_yield) return SG_PTX_OK;
       continue;
     }
     int w = resolve_warps(bc);
@@ -301,6 +316,7 @@ typedef struct job {
   const sg_ptx_launch *l;
   sg_block_ctx *ctx; /* one per worker */
   uint32_t nthreads, shared_size;
+  uint64_t nslots; /* cooperative launch: how many workers share out its blocks */
   volatile int stop;
   pthread_mutex_t mu;
   sg_ptx_status status;
@@ -334,6 +350,38 @@ static void job_fail(job *j, sg_ptx_status st, const char *msg) {
   pthread_mutex_unlock(&j->mu);
 }
 
+/* Allocates a block context for the job's blocks; 0 after recording a failure. */
+static int ctx_init(job *j, sg_block_ctx *bc) {
+  bc->mod = j->k->mod;
+  bc->entry = j->k->fn;
+  bc->launch = j->l;
+  bc->mem_base = sg_mem_arena_base();
+  bc->mem_size = sg_mem_arena_size();
+  bc->nthreads = j->nthreads;
+  bc->nwarps = (j->nthreads + 31) / 32;
+  bc->coop = j->l->grid_workspace != 0;
+  bc->thr = calloc(j->nthreads, sizeof *bc->thr);
+  bc->shared_size = j->shared_size;
+  bc->shared = calloc(1, j->shared_size + 16);
+  bc->errlen = 512;
+  bc->err = calloc(1, bc->errlen);
+  if (!bc->thr || !bc->shared || !bc->err) {
+    job_fail(j, SG_PTX_ERR_NOMEM, "out of host memory for a block");
+    free_ctx(bc);
+    memset(bc, 0, sizeof *bc);
+    return 0;
+  }
+  return 1;
+}
+
+static void set_ctaid(sg_block_ctx *bc, const sg_ptx_launch *l, uint64_t item) {
+  bc->ctaid[0] = (uint32_t)(item % l->grid[0]);
+  bc->ctaid[1] = (uint32_t)((item / l->grid[0]) % l->grid[1]);
+  bc->ctaid[2] = (uint32_t)(item / ((uint64_t)l->grid[0] * l->grid[1]));
+  bc->status = SG_PTX_OK;
+  bc->err[0] = 0;
+}
+
 static void run_one(void *arg, int worker, uint64_t item) {
   job *j = arg;
   sg_block_ctx *bc = &j->ctx[worker];
@@ -341,34 +389,56 @@ static void run_one(void *arg, int worker, uint64_t item) {
     job_fail(j, SG_PTX_ERR_CANCELLED, "launch abandoned between blocks: the host cancelled this process's kernel work");
     return;
   }
-  if (!bc->thr) {
-    bc->mod = j->k->mod;
-    bc->entry = j->k->fn;
-    bc->launch = j->l;
-    bc->mem_base = sg_mem_arena_base();
-    bc->mem_size = sg_mem_arena_size();
-    bc->nthreads = j->nthreads;
-    bc->nwarps = (j->nthreads + 31) / 32;
-    bc->thr = calloc(j->nthreads, sizeof *bc->thr);
-    bc->shared_size = j->shared_size;
-    bc->shared = calloc(1, j->shared_size + 16);
-    bc->errlen = 512;
-    bc->err = calloc(1, bc->errlen);
-    if (!bc->thr || !bc->shared || !bc->err) {
-      job_fail(j, SG_PTX_ERR_NOMEM, "out of host memory for a block");
-      free_ctx(bc);
-      memset(bc, 0, sizeof *bc);
-      return;
+  if (!bc->thr && !ctx_init(j, bc)) return;
+  const sg_ptx_launch *l = j->l;
+  set_ctaid(bc, l, item);
+  if (block_begin(bc) != SG_PTX_OK || block_run(bc, 0) != SG_PTX_OK) job_fail(j, bc->status, bc->err);
+  else if (sg_cancelled(l)) __atomic_add_fetch(&l->cancel->blocks_after, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * A cooperative grid: every block must be resident at once, since grid.sync() spins until all
+ * blocks arrived. Item `slot` of `nslots` (one per worker at most) owns the blocks
+ * slot, slot + nslots, ... and runs them round-robin, switching whenever a block's threads yield
+ * (a spin loop yields after COOP_SPIN backward branches). Blocks of other slots run at the same
+ * time on other workers, so a grid sync completes whatever the number of workers, one included.
+ */
+static void run_coop(void *arg, int worker, uint64_t slot) {
+  (void)worker;
+  job *j = arg;
+  const sg_ptx_launch *l = j->l;
+  uint64_t nblocks = (uint64_t)l->grid[0] * l->grid[1] * l->grid[2];
+  uint64_t mine = (nblocks - slot + j->nslots - 1) / j->nslots;
+  sg_block_ctx *bcs = calloc(mine, sizeof *bcs);
+  if (!bcs) {
+    job_fail(j, SG_PTX_ERR_NOMEM, "out of host memory for a cooperative grid");
+    return;
+  }
+  uint64_t ready = 0, left = mine;
+  for (; ready < mine; ready++) {
+    if (!ctx_init(j, &bcs[ready])) goto out;
+    set_ctaid(&bcs[ready], l, slot + ready * j->nslots);
+    if (block_begin(&bcs[ready]) != SG_PTX_OK) {
+      job_fail(j, bcs[ready].status, bcs[ready].err);
+      ready++;
+      goto out;
     }
   }
-  const sg_ptx_launch *l = j->l;
-  bc->ctaid[0] = (uint32_t)(item % l->grid[0]);
-  bc->ctaid[1] = (uint32_t)((item / l->grid[0]) % l->grid[1]);
-  bc->ctaid[2] = (uint32_t)(item / ((uint64_t)l->grid[0] * l->grid[1]));
-  bc->status = SG_PTX_OK;
-  bc->err[0] = 0;
-  if (sg_run_block(bc) != SG_PTX_OK) job_fail(j, bc->status, bc->err);
-  else if (sg_cancelled(l)) __atomic_add_fetch(&l->cancel->blocks_after, 1, __ATOMIC_RELAXED);
+  while (left) {
+    for (uint64_t b = 0; b < mine; b++) {
+      sg_block_ctx *bc = &bcs[b];
+      if (bc->done) continue;
+      if (__atomic_load_n(&j->stop, __ATOMIC_RELAXED)) goto out; /* another block failed */
+      if (block_run(bc, 1) != SG_PTX_OK) {
+        job_fail(j, bc->status, bc->err);
+        goto out;
+      }
+      if (bc->done) left--;
+    }
+  }
+out:
+  for (uint64_t b = 0; b < ready; b++) free_ctx(&bcs[b]);
+  free(bcs);
 }
 
 static sg_ptx_status launch_err(char *err, size_t errlen, sg_ptx_status st, const char *msg) {
@@ -418,7 +488,12 @@ sg_ptx_status sg_ptx_run(sg_ptx_kernel *k, const sg_ptx_launch *l, char *err, si
   j.ctx = calloc((size_t)nw, sizeof *j.ctx);
   if (!j.ctx) return launch_err(err, errlen, SG_PTX_ERR_NOMEM, "out of host memory");
   pthread_mutex_init(&j.mu, NULL);
-  sg_pool_run(run_one, &j, nblocks, &j.stop);
+  if (l->grid_workspace) {
+    j.nslots = nblocks < (uint64_t)nw ? nblocks : (uint64_t)nw;
+    sg_pool_run(run_coop, &j, j.nslots, &j.stop);
+  } else {
+    sg_pool_run(run_one, &j, nblocks, &j.stop);
+  }
   for (int w = 0; w < nw; w++) free_ctx(&j.ctx[w]);
   free(j.ctx);
   pthread_mutex_destroy(&j.mu);

@@ -267,7 +267,21 @@ TEST(module_launch_validation) {
   CUlaunchAttribute coop = {.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE};
   coop.value.cooperative = 1;
   CUlaunchConfig cfg = {1, 1, 1, 32, 1, 1, 0, NULL, &coop, 1};
-  ASSERT_CU(cuLaunchKernelEx(&cfg, f, args, NULL), CUDA_ERROR_NOT_SUPPORTED);
+  ASSERT_CU_OK(cuLaunchKernelEx(&cfg, f, args, NULL));
+  ASSERT_CU_OK(cuLaunchCooperativeKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args));
+  /* A cooperative grid must be resident at once: one block more than the occupancy allows is refused. */
+  int per_sm = 0, sms = 0, attr = 0;
+  ASSERT_CU_OK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, 32, 0));
+  ASSERT_CU_OK(cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0));
+  ASSERT_CU_OK(cuDeviceGetAttribute(&attr, CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH, 0));
+  ASSERT_EQ(attr, 1);
+  ASSERT_GT(per_sm, 0);
+  cfg.gridDimX = (unsigned)(per_sm * sms + 1);
+  ASSERT_CU(cuLaunchKernelEx(&cfg, f, args, NULL), CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE);
+  ASSERT_CU(cuLaunchCooperativeKernel(f, cfg.gridDimX, 1, 1, 32, 1, 1, 0, NULL, args),
+            CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE);
+  ASSERT_CU_OK(cuLaunchCooperativeKernel(f, cfg.gridDimX - 1, 1, 1, 32, 1, 1, 0, NULL, args));
+  ASSERT_CU(cuLaunchCooperativeKernel((CUfunction)&bogus, 1, 1, 1, 32, 1, 1, 0, NULL, args), CUDA_ERROR_INVALID_HANDLE);
   ASSERT_CU_OK(cuLaunchKernel_ptsz(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL)); /* n = 0: no work */
   ASSERT_CU_OK(cuModuleUnload(m));
   ASSERT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_HANDLE);
@@ -317,4 +331,85 @@ TEST(module_no_clusters_but_cuBLAS_probes_succeed) {
   ASSERT_EQ(n, 0); /* no cluster can be resident on a device that launches none */
   ASSERT_CU(cuOccupancyMaxActiveClusters(NULL, f, &cfg), CUDA_ERROR_INVALID_VALUE);
   ASSERT_CU(cuOccupancyMaxActiveClusters(&n, f, NULL), CUDA_ERROR_INVALID_VALUE);
+}
+
+/* grid.sync() as nvcc 13 compiles it (softgpu/tests/ptx/src/gridsync.cu), reduced to the pattern:
+ * thread 0 of each block counts its block into out[0], then the grid barrier on the workspace
+ * counter at %envreg1:%envreg2 + 4, then every block's thread 0 copies out[0] to out[1 + block]. */
+static const char GRID_SYNC_PTX[] =
+    ".version 8.0\n.target sm_80\n.address_size 64\n"
+    ".visible .entry gsync(.param .u64 out)\n{\n"
+    ".reg .b32 %r<16>;\n.reg .b64 %rd<8>;\n.reg .pred %p<4>;\n"
+    "ld.param.u64 %rd1, [out];\n"
+    "mov.u32 %r1, %envreg2;\ncvt.u64.u32 %rd2, %r1;\n"
+    "mov.u32 %r2, %envreg1;\ncvt.u64.u32 %rd3, %r2;\n"
+    "bfi.b64 %rd4, %rd3, %rd2, 32, 32;\n"
+    "setp.ne.s64 %p3, %rd4, 0;\n@%p3 bra HAVE;\ntrap;\n"
+    "HAVE:\n"
+    "mov.u32 %r3, %tid.x;\nsetp.ne.u32 %p1, %r3, 0;\n"
+    "@%p1 bra ARRIVED;\natom.global.add.u32 %r4, [%rd1], 1;\n"
+    "ARRIVED:\nbarrier.sync 0;\n@%p1 bra AFTER;\n"
+    "mov.u32 %r5, %ctaid.x;\nmov.u32 %r6, %nctaid.x;\nsetp.eq.u32 %p2, %r5, 0;\n"
+    "mov.u32 %r7, -2147483647;\nsub.s32 %r8, %r7, %r6;\nselp.b32 %r9, %r8, 1, %p2;\n"
+    "add.s64 %rd5, %rd4, 4;\natom.add.release.gpu.u32 %r10, [%rd5], %r9;\n"
+    "SPIN:\nld.acquire.gpu.u32 %r11, [%rd5];\nxor.b32 %r12, %r11, %r10;\nsetp.gt.s32 %p2, %r12, -1;\n@%p2 bra SPIN;\n"
+    "AFTER:\nbarrier.sync 0;\n@%p1 bra DONE;\n"
+    "ld.global.u32 %r13, [%rd1];\nmov.u32 %r14, %ctaid.x;\nmul.wide.u32 %rd6, %r14, 4;\nadd.s64 %rd7, %rd1, %rd6;\n"
+    "st.global.u32 [%rd7+4], %r13;\n"
+    "DONE:\nret;\n}\n";
+
+/* A cooperative grid of every resident block runs to the end through its grid barrier, directly
+ * and as a captured cooperative launch replayed twice (each run gets a fresh workspace); a normal
+ * launch of the same kernel has no workspace, so it traps. */
+TEST(module_cooperative_grid_sync) {
+  sg_test_setup();
+  CUmodule m;
+  ASSERT_CU_OK(cuModuleLoadData(&m, GRID_SYNC_PTX));
+  CUfunction f;
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "gsync"));
+  int per_sm = 0, sms = 0;
+  ASSERT_CU_OK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, 64, 0));
+  ASSERT_CU_OK(cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0));
+  unsigned grid = (unsigned)(per_sm * sms);
+  ASSERT_GT(grid, 1);
+  if (grid > 64) grid = 64;
+  CUdeviceptr out;
+  ASSERT_CU_OK(cuMemAlloc(&out, 65 * 4));
+  void *args[] = {&out};
+  unsigned host[65];
+
+  ASSERT_CU_OK(cuMemsetD32(out, 0, 65));
+  ASSERT_CU_OK(cuLaunchCooperativeKernel(f, grid, 1, 1, 64, 1, 1, 0, NULL, args));
+  ASSERT_CU_OK(cuMemcpyDtoH(host, out, sizeof host));
+  for (unsigned b = 0; b <= grid; b++) ASSERT_EQ(host[b], grid);
+
+  CUstream s;
+  ASSERT_CU_OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  CUlaunchAttribute coop = {.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE};
+  coop.value.cooperative = 1;
+  CUlaunchConfig cfg = {grid, 1, 1, 64, 1, 1, 0, s, &coop, 1};
+  CUgraph g;
+  CUgraphExec x;
+  ASSERT_CU_OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  ASSERT_CU_OK(cuMemsetD32Async(out, 0, 65, s));
+  ASSERT_CU_OK(cuLaunchKernelEx(&cfg, f, args, NULL));
+  ASSERT_CU_OK(cuStreamEndCapture(s, &g));
+  ASSERT_CU_OK(cuGraphInstantiate(&x, g, 0));
+  for (int rep = 0; rep < 2; rep++) {
+    memset(host, 0xff, sizeof host);
+    ASSERT_CU_OK(cuGraphLaunch(x, s));
+    ASSERT_CU_OK(cuStreamSynchronize(s));
+    ASSERT_CU_OK(cuMemcpyDtoH(host, out, sizeof host));
+    for (unsigned b = 0; b <= grid; b++) ASSERT_EQ(host[b], grid);
+  }
+  /* A capture checks the co-residency limit too. */
+  cfg.gridDimX = (unsigned)(per_sm * sms + 1);
+  ASSERT_CU_OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  ASSERT_CU(cuLaunchKernelEx(&cfg, f, args, NULL), CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE);
+  CUgraph g2;
+  cuStreamEndCapture(s, &g2);
+  ASSERT_CU_OK(cuGraphExecDestroy(x));
+  ASSERT_CU_OK(cuGraphDestroy(g));
+
+  ASSERT_CU(cuLaunchKernel(f, grid, 1, 1, 64, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_ASSERT);
 }

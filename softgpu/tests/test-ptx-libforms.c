@@ -125,6 +125,53 @@ TEST(ptx_libforms_envreg) {
   ASSERT_EQ(ptxt_run_body("mov.u32 %r1, %envreg;\n", NULL, 0, out, sizeof out, err, sizeof err), SG_PTX_ERR_PARSE);
 }
 
+/* A cooperative launch: the grid workspace is in %envreg1 (high) : %envreg2 (low), so
+ * this_grid() is valid, and grid.sync() (an arrival counter in the workspace, spun on with
+ * ld.acquire) completes because every block of the grid runs at once. Three phases each read
+ * what other blocks wrote in the one before; more blocks than workers, so blocks sharing a worker
+ * must take turns at the spin. */
+static sg_ptx_status coop_launch(sg_ptx_kernel *k, unsigned grid, unsigned block, const void *params, size_t psize,
+                                 char *err, size_t errlen) {
+  sg_devptr ws = ptxt_alloc(8);
+  memset(ptxt_host(ws, 8), 0, 8);
+  sg_ptx_launch l = {{grid, 1, 1}, {block, 1, 1}, 0, params, psize, NULL, NULL, NULL, ws};
+  sg_ptx_status st = sg_ptx_run(k, &l, err, errlen);
+  sg_mem_free(ws);
+  return st;
+}
+
+TEST(ptx_libforms_grid_sync) {
+  char err[512] = "";
+  sg_ptx_module *bm = ptxt_load_file("barred.ptx");
+  sg_devptr v = ptxt_alloc(32 * 4);
+  int32_t *hv = ptxt_host(v, 32 * 4);
+  memset(hv, 0, 32 * 4);
+  uint64_t VP[1] = {v};
+  ASSERT_EQ(coop_launch(ptxt_kernel(bm, "_Z10grid_validPi"), 2, 32, VP, 8, err, sizeof err), SG_PTX_OK);
+  for (int i = 0; i < 32; i++) ASSERT_EQ(hv[i], 1);
+  sg_mem_free(v);
+  sg_ptx_unload(bm);
+
+  sg_ptx_module *m = ptxt_load_file("gridsync.ptx");
+  enum { GRID = 13, BLOCK = 64, N = 5000 };
+  sg_devptr in = ptxt_alloc(N * 4), part = ptxt_alloc(GRID * 4), out = ptxt_alloc((1 + GRID * BLOCK) * 4);
+  int32_t *hin = ptxt_host(in, N * 4), *hout = ptxt_host(out, (1 + GRID * BLOCK) * 4);
+  int32_t want = 0;
+  for (int i = 0; i < N; i++) want += hin[i] = (i * 7) % 23 - 5;
+  memset(hout, 0, (1 + GRID * BLOCK) * 4);
+  struct { uint64_t in, part, out; int32_t n; } P = {in, part, out, N};
+  ASSERT_EQ(coop_launch(ptxt_kernel(m, "_Z11grid_reducePKiPiS1_i"), GRID, BLOCK, &P, sizeof P, err, sizeof err),
+            SG_PTX_OK);
+  for (int i = 0; i <= GRID * BLOCK; i++) ASSERT_EQ(hout[i], want);
+  /* Without the workspace (a normal launch) grid.sync() traps, as nvcc compiles it. */
+  ASSERT_EQ(ptxt_launch(ptxt_kernel(m, "_Z11grid_reducePKiPiS1_i"), GRID, 1, BLOCK, 1, 0, &P, sizeof P, err, sizeof err),
+            SG_PTX_ERR_TRAP);
+  sg_mem_free(in);
+  sg_mem_free(part);
+  sg_mem_free(out);
+  sg_ptx_unload(m);
+}
+
 /* ld/st.L2::cache_hint carry a cache-policy operand: a hint, the access is the same. */
 TEST(ptx_libforms_cache_hint_operand) {
   float in[4] = {1.5f, -2.25f, 3.0f, 8.0f};

@@ -29,17 +29,19 @@ const FIRST_ID = 0x1000;
 function badHandle(kind: HandleKind, isNull: boolean): number {
   if (kind === 'context') return CUDA_ERROR_INVALID_CONTEXT;
   if (kind === 'mempool') return CUDA_ERROR_INVALID_VALUE;
-  if (isNull && (kind === 'graph' || kind === 'graphexec')) return CUDA_ERROR_INVALID_VALUE;
+  if (isNull && (kind === 'graph' || kind === 'graphexec' || kind === 'graphnode')) return CUDA_ERROR_INVALID_VALUE;
   return CUDA_ERROR_INVALID_HANDLE;
 }
 
 function sharedKey(kind: HandleKind, real: number): string | undefined {
-  return kind === 'mempool' || kind === 'function' || kind === 'kernel' ? `${kind}:${real}` : undefined;
+  return kind === 'mempool' || kind === 'function' || kind === 'kernel' || kind === 'graphnode' ? `${kind}:${real}` : undefined;
 }
 
 interface HandleEntry {
   kind: HandleKind;
   real: number;
+  /** The id whose destruction also ends this one. */
+  owner?: number;
 }
 
 /**
@@ -202,7 +204,7 @@ export class ExecContext {
       if (known !== undefined) return known;
     }
     const id = this.nextId++;
-    this.handles.set(id, { kind, real });
+    this.handles.set(id, owner === undefined ? { kind, real } : { kind, real, owner });
     if (shared !== undefined) this.sharedIds.set(shared, id);
     if (owner !== undefined) {
       const list = this.children.get(owner) ?? [];
@@ -210,6 +212,23 @@ export class ExecContext {
       this.children.set(owner, list);
     }
     return id;
+  }
+
+  /** The id of graph node `real` (0 for none) of graph `graph`: one id per node, dropped with the graph. */
+  nodeId(real: number, graph: number): number {
+    return real === 0 ? 0 : this.newHandle('graphnode', real, graph);
+  }
+
+  /** The id that owns `id` (a node's graph), 0 if none. */
+  ownerOf(id: number): number {
+    return this.handles.get(id)?.owner ?? 0;
+  }
+
+  /** The id this session already has for driver handle `real` of a shared kind (function, kernel,
+   * memory pool, graph node), if any. */
+  knownId(kind: HandleKind, real: number): number | undefined {
+    const key = sharedKey(kind, real);
+    return key === undefined ? undefined : this.sharedIds.get(key);
   }
 
   /** The id of a context handle, reusing the id the same driver context already has (primary). */

@@ -14,6 +14,7 @@ export const HANDLE_KINDS = [
   { kind: 'graph', cType: 'CUgraph' },
   { kind: 'graphexec', cType: 'CUgraphExec' },
   { kind: 'mempool', cType: 'CUmemoryPool' },
+  { kind: 'graphnode', cType: 'CUgraphNode' },
 ] as const;
 
 export type HandleKind = (typeof HANDLE_KINDS)[number]['kind'];

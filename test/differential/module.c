@@ -236,6 +236,106 @@ static void launch_configs(const char *what, CUfunction f, CUdeviceptr out) {
   }
 }
 
+/* A grid-wide barrier, through both cooperative entry points, in a grid sized by the occupancy
+ * calculation (at most 8 blocks; the size is the device's and goes to a note), and the refusal of
+ * one block more than can be resident at once, at the call. */
+static void grid_sync(CUmodule m, CUstream s) {
+  enum { BLOCK = 64, MAX_GRID = 8, N = 3000 };
+  CUfunction f = NULL;
+  CALL(cuModuleGetFunction, get_function_t, "grid_sum", &f, m, "grid_sum");
+  int per_sm = 0, sms = 0;
+  CALL(cuOccupancyMaxActiveBlocksPerMultiprocessor, __typeof__(&cuOccupancyMaxActiveBlocksPerMultiprocessor),
+       "grid_sum", &per_sm, f, BLOCK, 0);
+  ((__typeof__(&cuDeviceGetAttribute))diff_sym("cuDeviceGetAttribute"))(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0);
+  unsigned resident = (unsigned)(per_sm * sms), grid = resident < MAX_GRID ? resident : MAX_GRID;
+  printf("# grid_sum: %d blocks per multiprocessor, %d multiprocessors, grid of %u\n", per_sm, sms, grid);
+  SAY(cuOccupancyMaxActiveBlocksPerMultiprocessor, "grid_sum fits two blocks at once", "%d", resident >= 2);
+  if (grid < 2) return;
+  int host[N], want = 0;
+  for (int i = 0; i < N; i++) want += host[i] = i % 17 - 3;
+  CUdeviceptr in = 0, partial = 0, out = 0;
+  MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&in, sizeof host));
+  MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&partial, MAX_GRID * sizeof(int)));
+  MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&out, MAX_GRID * sizeof(int)));
+  MUST(((__typeof__(&cuMemcpyHtoD_v2))diff_sym("cuMemcpyHtoD_v2"))(in, host, sizeof host));
+  int n = N, back[MAX_GRID];
+  void *args[] = {&in, &partial, &out, &n};
+  CALL(cuLaunchCooperativeKernel, launch_coop_t, "grid sync", f, grid, 1, 1, BLOCK, 1, 1, 0, s, args);
+  CALL(cuStreamSynchronize, __typeof__(&cuStreamSynchronize), "after grid sync", s);
+  CALL(cuMemcpyDtoH_v2, __typeof__(&cuMemcpyDtoH_v2), "grid sync result", back, out, grid * sizeof(int));
+  int same = 1;
+  for (unsigned b = 0; b < grid; b++) same &= back[b] == want;
+  SAY(cuLaunchCooperativeKernel, "every block summed every block's partial", "%d", same);
+
+  MUST(((__typeof__(&cuMemsetD32_v2))diff_sym("cuMemsetD32_v2"))(out, 0, MAX_GRID));
+  CUlaunchAttribute attr;
+  memset(&attr, 0, sizeof attr);
+  attr.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+  attr.value.cooperative = 1;
+  CUlaunchConfig cfg = {grid, 1, 1, BLOCK, 1, 1, 0, s, &attr, 1};
+  CALL(cuLaunchKernelEx, launch_ex_t, "cooperative attribute, grid sync", &cfg, f, args, NULL);
+  CALL(cuStreamSynchronize, __typeof__(&cuStreamSynchronize), "after the cooperative Ex launch", s);
+  CALL(cuMemcpyDtoH_v2, __typeof__(&cuMemcpyDtoH_v2), "cooperative Ex result", back, out, grid * sizeof(int));
+  same = 1;
+  for (unsigned b = 0; b < grid; b++) same &= back[b] == want;
+  SAY(cuLaunchKernelEx, "cooperative: every block summed every block's partial", "%d", same);
+
+  CALL(cuLaunchCooperativeKernel, launch_coop_t, "one block more than is resident", f, resident + 1, 1, 1, BLOCK, 1,
+       1, 0, s, args);
+  CALL(cuLaunchCooperativeKernel_ptsz, launch_coop_t, "one block more than is resident", f, resident + 1, 1, 1,
+       BLOCK, 1, 1, 0, NULL, args);
+  cfg.gridDimX = resident + 1;
+  CALL(cuLaunchKernelEx, launch_ex_t, "cooperative, one block more than is resident", &cfg, f, args, NULL);
+  CALL(cuStreamSynchronize, __typeof__(&cuStreamSynchronize), "after the refusals", s);
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(in));
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(partial));
+  MUST(((__typeof__(&cuMemFree_v2))diff_sym("cuMemFree_v2"))(out));
+}
+
+/* A captured kernel node's parameters, through both forms: function, configuration and values. */
+static void kernel_node(CUfunction fill, CUstream s, CUdeviceptr out) {
+  typedef CUresult (*params_v1_t)(CUgraphNode, CUDA_KERNEL_NODE_PARAMS_v1 *);
+  typedef CUresult (*params_v2_t)(CUgraphNode, CUDA_KERNEL_NODE_PARAMS_v2 *);
+  CUgraph g = NULL;
+  int base = 11, n = 100;
+  void *args[] = {&out, &base, &n};
+  MUST(((__typeof__(&cuStreamBeginCapture_v2))diff_sym("cuStreamBeginCapture_v2"))(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  MUST(((launch_t)diff_sym("cuLaunchKernel"))(fill, 3, 2, 1, 32, 2, 1, 0, s, args, NULL));
+  MUST(((__typeof__(&cuStreamEndCapture))diff_sym("cuStreamEndCapture"))(s, &g));
+  CUgraphNode node = NULL;
+  size_t one = 1;
+  MUST(((__typeof__(&cuGraphGetNodes))diff_sym("cuGraphGetNodes"))(g, &node, &one));
+  CUgraphNodeType t = (CUgraphNodeType)-1;
+  CALL(cuGraphNodeGetType, __typeof__(&cuGraphNodeGetType), "kernel node", node, &t);
+  SAY(cuGraphNodeGetType, "kernel node", "%d", (int)t);
+  CUDA_KERNEL_NODE_PARAMS_v2 p;
+  memset(&p, 0, sizeof p);
+  CALL(cuGraphKernelNodeGetParams_v2, params_v2_t, "captured launch", node, &p);
+  SAY(cuGraphKernelNodeGetParams_v2, "configuration", "grid %u %u %u, block %u %u %u, shared %u, function %d",
+      p.gridDimX, p.gridDimY, p.gridDimZ, p.blockDimX, p.blockDimY, p.blockDimZ, p.sharedMemBytes, p.func == fill);
+  SAY(cuGraphKernelNodeGetParams_v2, "values", "%d", p.kernelParams && *(CUdeviceptr *)p.kernelParams[0] == out &&
+      *(int *)p.kernelParams[1] == 11 && *(int *)p.kernelParams[2] == 100);
+  CUDA_KERNEL_NODE_PARAMS_v1 p1;
+  memset(&p1, 0, sizeof p1);
+  CALL(cuGraphKernelNodeGetParams, params_v1_t, "captured launch", node, &p1);
+  SAY(cuGraphKernelNodeGetParams, "configuration", "grid %u, block %u, function %d, values %d", p1.gridDimX,
+      p1.blockDimY, p1.func == fill, p1.kernelParams && *(int *)p1.kernelParams[2] == 100);
+  CALL(cuGraphKernelNodeGetParams_v2, params_v2_t, "null params", node, NULL);
+  CALL(cuGraphKernelNodeGetParams_v2, params_v2_t, "null node", NULL, &p);
+  CALL(cuGraphKernelNodeGetParams, params_v1_t, "null params", node, NULL);
+  /* A memset node is not a kernel node. */
+  CUgraph g2 = NULL;
+  MUST(((__typeof__(&cuStreamBeginCapture_v2))diff_sym("cuStreamBeginCapture_v2"))(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  MUST(((__typeof__(&cuMemsetD32Async))diff_sym("cuMemsetD32Async"))(out, 1, 4, s));
+  MUST(((__typeof__(&cuStreamEndCapture))diff_sym("cuStreamEndCapture"))(s, &g2));
+  CUgraphNode set = NULL;
+  one = 1;
+  MUST(((__typeof__(&cuGraphGetNodes))diff_sym("cuGraphGetNodes"))(g2, &set, &one));
+  CALL(cuGraphKernelNodeGetParams_v2, params_v2_t, "memset node", set, &p);
+  MUST(((__typeof__(&cuGraphDestroy))diff_sym("cuGraphDestroy"))(g2));
+  MUST(((__typeof__(&cuGraphDestroy))diff_sym("cuGraphDestroy"))(g));
+}
+
 static void launches(CUmodule m, CUkernel k) {
   CUfunction fill = NULL, nothing = NULL, layout = NULL;
   MUST(((get_function_t)diff_sym("cuModuleGetFunction"))(&fill, m, "fill"));
@@ -349,6 +449,8 @@ static void launches(CUmodule m, CUkernel k) {
       coop == 1 ? (r == CUDA_SUCCESS && after == CUDA_SUCCESS) : r == CUDA_ERROR_NOT_SUPPORTED);
   CALL(cuLaunchCooperativeKernel, launch_coop_t, "null function", NULL, 1, 1, 1, 32, 1, 1, 0, NULL, args);
   CALL(cuLaunchCooperativeKernel_ptsz, launch_coop_t, "null function", NULL, 1, 1, 1, 32, 1, 1, 0, NULL, args);
+  if (coop == 1) grid_sync(m, s);
+  kernel_node(fill, s, out);
 
   /* Launch configurations, with a CUfunction and with a CUkernel passed as one (as cudart does). */
   launch_configs("function", fill, out);

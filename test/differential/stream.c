@@ -1,7 +1,7 @@
 /*
  * Differential cases (docs/testing.md): host functions and stream callbacks, stream capture
- * information, graph instantiation and update, and streams, events and graphs used after they
- * were destroyed.
+ * information, graph instantiation and update, graph introspection (nodes, edges, types,
+ * dependencies), and streams, events and graphs used after they were destroyed.
  */
 #include <stdint.h>
 #include <string.h>
@@ -168,6 +168,135 @@ static void captures(CUstream s, CUstream gone, CUdeviceptr d) {
   diff_async("cuGraphLaunch", "destroyed exec", r, sync_stream(s));
 }
 
+typedef __typeof__(&cuGraphGetNodes) get_nodes_t;
+/* Spelled out: cuda.h maps the older names to the _v2 forms. */
+typedef CUresult (*get_edges_t)(CUgraph, CUgraphNode *, CUgraphNode *, size_t *);
+typedef CUresult (*get_edges_v2_t)(CUgraph, CUgraphNode *, CUgraphNode *, CUgraphEdgeData *, size_t *);
+typedef CUresult (*node_list_t)(CUgraphNode, CUgraphNode *, size_t *);
+typedef CUresult (*node_list_v2_t)(CUgraphNode, CUgraphNode *, CUgraphEdgeData *, size_t *);
+typedef __typeof__(&cuGraphNodeGetType) node_type_t;
+
+static int index_of(CUgraphNode *nodes, size_t n, CUgraphNode x) {
+  for (size_t i = 0; i < n; i++)
+    if (nodes[i] == x) return (int)i;
+  return -1;
+}
+
+/* Introspection of a captured diamond: memset A on s, forked (event) to s2 for memset B while s
+ * does memset C, joined back for memset D. Node order is the driver's, so what is printed is
+ * order-free: counts, and per node (by its value) its dependency and dependent counts. */
+static void introspection(CUstream s, CUdeviceptr d) {
+  CUstream s2 = NULL;
+  CUevent fork = NULL, join = NULL;
+  MUST(((__typeof__(&cuStreamCreate))diff_sym("cuStreamCreate"))(&s2, CU_STREAM_NON_BLOCKING));
+  MUST(((__typeof__(&cuEventCreate))diff_sym("cuEventCreate"))(&fork, CU_EVENT_DISABLE_TIMING));
+  MUST(((__typeof__(&cuEventCreate))diff_sym("cuEventCreate"))(&join, CU_EVENT_DISABLE_TIMING));
+  CUgraph g = NULL;
+  MUST(((__typeof__(&cuStreamBeginCapture_v2))diff_sym("cuStreamBeginCapture_v2"))(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  MUST(((__typeof__(&cuMemsetD32Async))diff_sym("cuMemsetD32Async"))(d, 1, 64, s));
+  MUST(((__typeof__(&cuEventRecord))diff_sym("cuEventRecord"))(fork, s));
+  MUST(((__typeof__(&cuStreamWaitEvent))diff_sym("cuStreamWaitEvent"))(s2, fork, 0));
+  MUST(((__typeof__(&cuMemsetD32Async))diff_sym("cuMemsetD32Async"))(d, 2, 16, s2));
+  MUST(((__typeof__(&cuMemsetD32Async))diff_sym("cuMemsetD32Async"))(d + 128, 3, 16, s));
+  MUST(((__typeof__(&cuEventRecord))diff_sym("cuEventRecord"))(join, s2));
+  MUST(((__typeof__(&cuStreamWaitEvent))diff_sym("cuStreamWaitEvent"))(s, join, 0));
+  MUST(((__typeof__(&cuMemsetD32Async))diff_sym("cuMemsetD32Async"))(d + 64, 4, 8, s));
+  MUST(((__typeof__(&cuStreamEndCapture))diff_sym("cuStreamEndCapture"))(s, &g));
+
+  size_t n = 0;
+  CALL(cuGraphGetNodes, get_nodes_t, "count", g, NULL, &n);
+  SAY(cuGraphGetNodes, "count", "%zu", n);
+  CUgraphNode nodes[8];
+  for (int i = 0; i < 8; i++) nodes[i] = (CUgraphNode)(uintptr_t)0x55;
+  size_t cap = 6;
+  CALL(cuGraphGetNodes, get_nodes_t, "into a larger array", g, nodes, &cap);
+  SAY(cuGraphGetNodes, "returned", "%zu, rest NULL %d, all distinct and set %d", cap, nodes[4] == NULL && nodes[5] == NULL,
+      nodes[0] && nodes[1] && nodes[2] && nodes[3] && nodes[0] != nodes[1] && nodes[0] != nodes[2] &&
+          nodes[0] != nodes[3] && nodes[1] != nodes[2] && nodes[1] != nodes[3] && nodes[2] != nodes[3]);
+  SAY(cuGraphGetNodes, "untouched past the capacity", "%d", nodes[6] == (CUgraphNode)(uintptr_t)0x55);
+  CUgraphNode again[4] = {0};
+  size_t two = 2;
+  CALL(cuGraphGetNodes, get_nodes_t, "into a smaller array", g, again, &two);
+  SAY(cuGraphGetNodes, "smaller array", "%zu, the same nodes %d", two, again[0] == nodes[0] && again[1] == nodes[1]);
+  CALL(cuGraphGetNodes, get_nodes_t, "null count", g, nodes, NULL);
+  CALL(cuGraphGetNodes, get_nodes_t, "null graph", NULL, NULL, &n);
+
+  CUgraphNode roots[4] = {0};
+  size_t nroots = 4;
+  CALL(cuGraphGetRootNodes, get_nodes_t, "diamond", g, roots, &nroots);
+  SAY(cuGraphGetRootNodes, "diamond", "%zu root, one of the nodes %d", nroots, index_of(nodes, 4, roots[0]) >= 0);
+  CALL(cuGraphGetRootNodes, get_nodes_t, "null count", g, roots, NULL);
+
+  size_t ne = 0;
+  CALL(cuGraphGetEdges, get_edges_t, "count", g, NULL, NULL, &ne);
+  SAY(cuGraphGetEdges, "count", "%zu", ne);
+  CUgraphNode from[6] = {0}, to[6] = {0};
+  CUgraphEdgeData data[6];
+  memset(data, 0x7f, sizeof data);
+  size_t ecap = 6;
+  CALL(cuGraphGetEdges_v2, get_edges_v2_t, "with edge data", g, from, to, data, &ecap);
+  int default_edges = 1, known = 1;
+  for (size_t i = 0; i < ecap; i++) {
+    default_edges &= data[i].from_port == 0 && data[i].to_port == 0 && data[i].type == 0;
+    known &= index_of(nodes, 4, from[i]) >= 0 && index_of(nodes, 4, to[i]) >= 0;
+  }
+  SAY(cuGraphGetEdges_v2, "with edge data", "%zu edges, default %d, between known nodes %d, rest NULL %d", ecap,
+      default_edges, known, from[4] == NULL && to[5] == NULL);
+  ecap = 6;
+  CALL(cuGraphGetEdges, get_edges_t, "from without to", g, from, NULL, &ecap);
+  CALL(cuGraphGetEdges_v2, get_edges_v2_t, "edge data without nodes", g, NULL, NULL, data, &ecap);
+  CALL(cuGraphGetEdges, get_edges_t, "null count", g, from, to, NULL);
+
+  /* Per node: dependencies/dependents, both forms, and the type; the multiset is order-free. */
+  int shape[4] = {0}; /* nodes shaped as the fork, the middle, the join, anything else */
+  int deps_match = 1, types_ok = 1;
+  for (int i = 0; i < 4; i++) {
+    size_t nd = 0, nt = 0;
+    CUgraphNode dl[4] = {0}, tl[4] = {0};
+    size_t dcap = 4, tcap = 4;
+    CALL(cuGraphNodeGetDependencies, node_list_t, "count", nodes[i], NULL, &nd);
+    CALL(cuGraphNodeGetDependentNodes, node_list_t, "count", nodes[i], NULL, &nt);
+    CALL(cuGraphNodeGetDependencies_v2, node_list_v2_t, "list", nodes[i], dl, data, &dcap);
+    CALL(cuGraphNodeGetDependentNodes_v2, node_list_v2_t, "list", nodes[i], tl, NULL, &tcap);
+    deps_match &= dcap == nd && tcap == nt;
+    for (size_t k = 0; k < dcap; k++) deps_match &= index_of(nodes, 4, dl[k]) >= 0;
+    for (size_t k = 0; k < tcap; k++) deps_match &= index_of(nodes, 4, tl[k]) >= 0;
+    /* 0 -> 2 (A), 1 -> 1 (B, C), 2 -> 0 (D) */
+    if (nd == 0 && nt == 2) shape[0]++;
+    else if (nd == 1 && nt == 1) shape[1]++;
+    else if (nd == 2 && nt == 0) shape[2]++;
+    else shape[3]++;
+    CUgraphNodeType t = (CUgraphNodeType)-1;
+    CALL(cuGraphNodeGetType, node_type_t, "memset node", nodes[i], &t);
+    types_ok &= t == CU_GRAPH_NODE_TYPE_MEMSET;
+  }
+  SAY(cuGraphNodeGetDependencies, "diamond shape", "%d fork, %d middle, %d join, %d other", shape[0], shape[1],
+      shape[2], shape[3]);
+  SAY(cuGraphNodeGetDependentNodes, "lists match counts and name known nodes", "%d", deps_match);
+  SAY(cuGraphNodeGetType, "every node is a memset", "%d", types_ok);
+  CALL(cuGraphNodeGetDependencies, node_list_t, "null count", nodes[0], NULL, NULL);
+  CALL(cuGraphNodeGetDependentNodes_v2, node_list_v2_t, "null count", nodes[0], NULL, NULL, NULL);
+  CALL(cuGraphNodeGetType, node_type_t, "null type", nodes[0], NULL);
+  CUgraphNodeType t;
+  CALL(cuGraphNodeGetType, node_type_t, "null node", NULL, &t);
+
+  /* The same node has the same handle in another query, and a node of another graph is another. */
+  CUgraph g2 = NULL;
+  MUST(((__typeof__(&cuGraphCreate))diff_sym("cuGraphCreate"))(&g2, 0));
+  size_t n2 = 0;
+  CALL(cuGraphGetNodes, get_nodes_t, "empty graph", g2, NULL, &n2);
+  SAY(cuGraphGetNodes, "empty graph", "%zu", n2);
+  n2 = 2;
+  CALL(cuGraphGetRootNodes, get_nodes_t, "empty graph", g2, roots, &n2);
+  SAY(cuGraphGetRootNodes, "empty graph", "%zu", n2);
+  MUST(((__typeof__(&cuGraphDestroy))diff_sym("cuGraphDestroy"))(g2));
+  MUST(((__typeof__(&cuGraphDestroy))diff_sym("cuGraphDestroy"))(g));
+  CALL(cuGraphGetNodes, get_nodes_t, "destroyed graph", g, NULL, &n);
+  MUST(((__typeof__(&cuEventDestroy_v2))diff_sym("cuEventDestroy_v2"))(fork));
+  MUST(((__typeof__(&cuEventDestroy_v2))diff_sym("cuEventDestroy_v2"))(join));
+  MUST(((__typeof__(&cuStreamDestroy_v2))diff_sym("cuStreamDestroy_v2"))(s2));
+}
+
 /* Streams and events after cuStreamDestroy / cuEventDestroy. */
 static void destroyed(void) {
   CUstream s = NULL;
@@ -213,6 +342,7 @@ int main(void) {
   MUST(((__typeof__(&cuMemAlloc_v2))diff_sym("cuMemAlloc_v2"))(&d, 64 * sizeof(uint32_t)));
   host_functions(s, gone);
   captures(s, gone, d);
+  introspection(s, d);
   destroyed();
   return 0;
 }

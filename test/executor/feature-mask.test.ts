@@ -19,10 +19,10 @@ test('feature attributes a real GPU reports are masked to what vgpu remotes; the
   const [dev] = probe(d).devices;
   assert.ok(dev);
   for (const [a, m] of FEATURE_MASK) assert.equal(dev.attributes[a], m.value, `${m.name} (${a})`);
-  assert.equal(dev.attributes[95], 0, 'COOPERATIVE_LAUNCH');
   // Limits and capabilities vgpu passes through stay the driver's.
   assert.equal(dev.attributes[1], 1, 'MAX_THREADS_PER_BLOCK');
   assert.equal(dev.attributes[41], 1, 'UNIFIED_ADDRESSING');
   assert.equal(dev.attributes[115], 1, 'MEMORY_POOLS_SUPPORTED');
+  assert.equal(dev.attributes[95], 1, 'COOPERATIVE_LAUNCH: cooperative launches are remoted');
   assert.equal(dev.attributes[102], 1, 'VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: the VMM API is remoted');
 });

@@ -37,6 +37,7 @@ const SCALARS: Record<string, WireKind> = {
   CUsharedconfig: 'u32',
   CUpointer_attribute: 'u32',
   CUstreamCaptureStatus: 'u32',
+  CUgraphNodeType: 'u32',
   CUmemPool_attribute: 'u32',
   CUmemAllocationGranularity_flags: 'u32',
   CUmemGenericAllocationHandle: 'u64',

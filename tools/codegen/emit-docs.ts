@@ -6,7 +6,7 @@ import type { FnSpec } from './spec.js';
 const STATUS_TEXT: Record<string, string> = {
   remote: 'forwarded (generated)',
   custom: 'forwarded (hand-written)',
-  'custom-alias': 'forwarded (hand-written, legacy ABI)',
+  'custom-alias': 'forwarded (hand-written, as the op of another entry)',
   local: 'answered in the guest',
   private: 'vgpu wire operation (not exported)',
 };

@@ -120,7 +120,8 @@ static CUresult bad_handle(vg_hkind kind, const void *h) {
   case VG_H_CONTEXT: return CUDA_ERROR_INVALID_CONTEXT;
   case VG_H_MEMPOOL: return CUDA_ERROR_INVALID_VALUE;
   case VG_H_GRAPH:
-  case VG_H_GRAPHEXEC: return h ? CUDA_ERROR_INVALID_HANDLE : CUDA_ERROR_INVALID_VALUE;
+  case VG_H_GRAPHEXEC:
+  case VG_H_GRAPHNODE: return h ? CUDA_ERROR_INVALID_HANDLE : CUDA_ERROR_INVALID_VALUE;
   default: return CUDA_ERROR_INVALID_HANDLE;
   }
 }

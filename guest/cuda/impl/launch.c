@@ -147,6 +147,27 @@ VG_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsi
                    sharedMemBytes, hStream, kernelParams, extra));
 }
 
+/*
+ * A cooperative grid must be resident at once. The launch itself is fire-and-forget, so the guest
+ * refuses, at the call as the driver does, a device that cannot run cooperative grids
+ * (NOT_SUPPORTED) and a grid past the occupancy limit, blocks per multiprocessor (asked of the
+ * host: it depends on the kernel's registers and shared memory) times multiprocessors
+ * (COOPERATIVE_LAUNCH_TOO_LARGE). Cooperative launches are rare, so the round trip costs little.
+ */
+static CUresult check_cooperative(CUfunction f, const CUlaunchConfig *cfg) {
+  CUdevice dev;
+  CUresult r = vg_ctx_info(NULL, &dev, NULL);
+  if (r) return r;
+  if (dev_attr(dev, CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH, 0) != 1) return CUDA_ERROR_NOT_SUPPORTED;
+  int per_sm = 0;
+  int threads = (int)(cfg->blockDimX * cfg->blockDimY * cfg->blockDimZ); /* check_config bounded it */
+  if ((r = cuOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, threads, cfg->sharedMemBytes))) return r;
+  uint64_t resident = (uint64_t)(per_sm > 0 ? per_sm : 0) *
+                      (uint64_t)dev_attr(dev, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0);
+  uint64_t blocks = (uint64_t)cfg->gridDimX * cfg->gridDimY * cfg->gridDimZ;
+  return blocks > resident ? CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE : CUDA_SUCCESS;
+}
+
 static CUresult launch_ex(uint32_t op, const CUlaunchConfig *cfg, CUfunction f, void **kernelParams, void **extra) {
   if (!cfg || (cfg->numAttrs && !cfg->attrs) || cfg->numAttrs > 32) return CUDA_ERROR_INVALID_VALUE;
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
@@ -155,6 +176,10 @@ static CUresult launch_ex(uint32_t op, const CUlaunchConfig *cfg, CUfunction f, 
   CUresult r = check_config(l, cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY, cfg->blockDimZ,
                             cfg->sharedMemBytes);
   if (r) return r;
+  for (unsigned i = 0; i < cfg->numAttrs; i++)
+    if (cfg->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && cfg->attrs[i].value.cooperative &&
+        (r = check_cooperative(f, cfg)))
+      return r;
   uint8_t buf[MAX_PARAM_BYTES];
   long n = pack(l, kernelParams, extra, buf);
   if (n < 0) return CUDA_ERROR_INVALID_VALUE;
@@ -185,19 +210,12 @@ VG_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunctio
 
 /*
  * A cooperative launch is cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_COOPERATIVE set (CUDA documents
- * the two as equivalent), so it travels as one and the host's driver decides whether the device
- * can run it (cudart's cudaLaunchCooperativeKernel lands here; llama.cpp's soft_max uses it).
+ * the two as equivalent), so it travels as one, checked as one (check_cooperative), and the host
+ * runs it on every block at once (cudart's cudaLaunchCooperativeKernel lands here; llama.cpp's
+ * soft_max uses it).
  */
 static CUresult launch_cooperative(uint32_t op, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                    unsigned by, unsigned bz, unsigned shmem, CUstream stream, void **kernelParams) {
-  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
-  if (!vg_layout_of(f)) return CUDA_ERROR_INVALID_HANDLE;
-  /* The launch itself is fire-and-forget, so refuse here, as the driver does at the call, on a
-   * device that cannot run cooperative grids. */
-  CUdevice dev;
-  CUresult r = vg_ctx_info(NULL, &dev, NULL);
-  if (r) return r;
-  if (dev_attr(dev, CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH, 0) != 1) return CUDA_ERROR_NOT_SUPPORTED;
   CUlaunchAttribute attr;
   memset(&attr, 0, sizeof attr);
   attr.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;

@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
   float *ha = sg_mem_check(A, N * N * 4), *hb = sg_mem_check(B, N * N * 4), *hc = sg_mem_check(C, N * N * 4);
   for (int i = 0; i < N * N; i++) { ha[i] = (float)(i % 7) * 0.5f; hb[i] = (float)(i % 5) * 0.25f; }
   struct { unsigned long long a, b, c; int n; } P = {A, B, C, N};
-  sg_ptx_launch l = {{N / 16, N / 16, 1}, {16, 16, 1}, 0, &P, 28, NULL, NULL, NULL};
+  sg_ptx_launch l = {{N / 16, N / 16, 1}, {16, 16, 1}, 0, &P, 28, NULL, NULL, NULL, 0};
   double t0 = now();
   sg_ptx_status st = sg_ptx_run(k, &l, err, sizeof err);
   double t1 = now();

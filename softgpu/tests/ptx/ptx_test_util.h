@@ -69,7 +69,7 @@ static inline void *ptxt_host(sg_devptr p, uint64_t n) {
 
 static inline sg_ptx_status ptxt_launch(sg_ptx_kernel *k, unsigned gx, unsigned gy, unsigned bx, unsigned by,
                                         unsigned dyn, const void *params, size_t psize, char *err, size_t errlen) {
-  sg_ptx_launch l = {{gx, gy, 1}, {bx, by, 1}, dyn, params, psize, NULL, NULL, NULL}; /* output straight to stdout/stderr */
+  sg_ptx_launch l = {{gx, gy, 1}, {bx, by, 1}, dyn, params, psize, NULL, NULL, NULL, 0}; /* output straight to stdout/stderr */
   return sg_ptx_run(k, &l, err, errlen);
 }
 
