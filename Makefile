@@ -38,7 +38,7 @@ LIBNVML := $(B)/guest/libnvidia-ml.so.1
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
 TSSTAMP := $(B)/.ts-built
 
-.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench fuzz burst soak clean
+.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench fuzz burst soak clean deb
 all: native ts
 
 # ---- dependencies ---------------------------------------------------------------------------
@@ -144,6 +144,12 @@ test: deps native ts test-c test-ts
 # ---- run ------------------------------------------------------------------------------------
 run: deps native ts
 	bin/vgpu-mediator --state-dir $${VGPU_STATE_DIR:-$$HOME/.local/state/vgpu} --listen unix:$${VGPU_SOCKET:-/tmp/vgpu.sock} --backend auto --default-vm local
+
+# ---- packages -------------------------------------------------------------------------------
+# The host package (docs/operations.md, "Packages"): what this checkout built, under /usr/lib/vgpu.
+DEB = $(B)/vgpu_$(shell $(NODE) -p 'require("./package.json").version')_$(shell dpkg --print-architecture).deb
+deb: deps native ts
+	bash deploy/deb/build.sh $(DEB)
 
 bench: deps native ts
 	$(NODE) dist/test/bench/main.js
