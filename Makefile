@@ -43,8 +43,9 @@ all: native ts
 
 # ---- dependencies ---------------------------------------------------------------------------
 # openssl: the CLI the TLS tests and the bench make certificates with; it brings libssl.so.3, which
-# the guest library loads at run time for tls: servers (never linked: no headers needed).
-DEB_PKGS := libzstd-dev liblz4-dev openssl
+# the guest library loads at run time for tls: servers (never linked: no headers needed). zsh: the
+# test of 'vgpu-admin completion zsh' runs the script it prints.
+DEB_PKGS := libzstd-dev liblz4-dev openssl zsh
 $(B)/.deps-deb:
 	@mkdir -p $(B)
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
