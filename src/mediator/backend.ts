@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 
-import type { ProbeResult } from '../executor/probe.js';
+import type { DeviceMemory, ProbeResult } from '../executor/probe.js';
 import type { BackendKind } from '../executor/driver.js';
 
 const run = promisify(execFile);
@@ -21,14 +21,24 @@ export interface Backend extends ProbeResult {
   path: string;
 }
 
-async function probeWith(kind: BackendKind): Promise<Backend> {
+export interface ProbeOptions {
+  /** The probe's environment (default this process's): VGPU_HOST_LIBCUDA, VGPU_SOFTGPU_LIB... */
+  env?: NodeJS.ProcessEnv;
+  /** Also measure each device's free memory (vgpu-admin doctor). */
+  memory?: boolean;
+}
+
+/** Loads the backend's driver in a child process and lists its devices; throws with the child's
+ * output when that fails (probeFailureReason turns it into one line). */
+export async function probeBackend(kind: BackendKind, o: ProbeOptions = {}): Promise<Backend & { memory?: DeviceMemory[] }> {
+  const env = o.env ?? process.env;
   try {
-    const { stdout } = await run(process.execPath, [EXECUTOR_MAIN, '--backend', kind, '--probe'], {
+    const { stdout } = await run(process.execPath, [EXECUTOR_MAIN, '--backend', kind, o.memory ? '--probe-memory' : '--probe'], {
       timeout: 60_000,
       maxBuffer: 16 * 1024 * 1024,
-      env: { ...process.env, VGPU_LOG_LEVEL: process.env.VGPU_LOG_LEVEL ?? 'warn' },
+      env: { ...env, VGPU_LOG_LEVEL: env.VGPU_LOG_LEVEL ?? 'warn' },
     });
-    return { kind, ...(JSON.parse(stdout) as Omit<Backend, 'kind'>) };
+    return { kind, ...(JSON.parse(stdout) as Omit<Backend, 'kind'> & { memory?: DeviceMemory[] }) };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     throw new Error((err.stderr ?? '').trim() || err.message);
@@ -45,12 +55,12 @@ export function probeFailureReason(e: Error): string {
 
 export async function chooseBackend(choice: BackendChoice, log: Logger): Promise<Backend> {
   if (choice !== 'auto') {
-    const b = await probeWith(choice);
+    const b = await probeBackend(choice);
     if (b.devices.length === 0) throw new Error(`backend ${choice} reports no devices`);
     return b;
   }
   try {
-    const b = await probeWith('cuda');
+    const b = await probeBackend('cuda');
     if (b.devices.length > 0) {
       log.info({ backend: 'cuda', path: b.path, devices: b.devices.length }, 'backend auto: using the NVIDIA driver');
       return b;
@@ -59,7 +69,7 @@ export async function chooseBackend(choice: BackendChoice, log: Logger): Promise
   } catch (e) {
     log.info({ backend: 'softgpu', reason: probeFailureReason(e as Error) }, 'backend auto: no usable NVIDIA driver; using softgpu');
   }
-  const b = await probeWith('softgpu');
+  const b = await probeBackend('softgpu');
   if (b.devices.length === 0) throw new Error('softgpu reports no devices');
   return b;
 }
