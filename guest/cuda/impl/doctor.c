@@ -126,7 +126,10 @@ static int check_config(report *r, const vg_conf *c) {
   if (!file || !*file) file = "/etc/vgpu/guest.conf";
   int readable = access(file, R_OK) == 0;
   if (c->problem[0])
-    line(r, "warn", "config", "correct that line (docs/guest.md lists the keys)", "%s: %s", file, c->problem);
+    line(r, "warn", "config",
+         readable ? "correct that line (docs/guest.md lists the keys)"
+                  : "point VGPU_CONFIG at a readable guest.conf, or unset it (the environment variables alone will do)",
+         "%s: %s", file, c->problem);
   if (!c->server[0]) {
     line(r, "fail", "config", SERVER_FIX, "no server configured (VGPU_SERVER unset; %s %s)", file,
          readable ? "names none" : "not readable or absent");
