@@ -33,8 +33,19 @@ export function redact(text: string, known: readonly string[] = []): string {
   let out = text;
   for (const k of known) if (k.length >= 8) out = out.split(k).join(REDACTED);
   for (const re of SECRET_VALUES) out = out.replace(re, (m, p1?: string) => (typeof p1 === 'string' && /^Bearer/i.test(p1) ? `${p1}${REDACTED}` : REDACTED));
-  return out.replace(/^(\s*"?([A-Za-z0-9_.-]+)"?\s*[:=]\s*)(.+)$/gm, (line, lead: string, key: string) =>
-    SECRET_NAME.test(key) ? `${lead}${REDACTED}` : line);
+  // A quoted value keeps its quotes and trailing comma, so that JSON stays JSON.
+  return out.replace(/^(\s*"?([A-Za-z0-9_.-]+)"?\s*[:=]\s*)(.+?)(,?)$/gm, (line, lead: string, key: string, value: string, comma: string) =>
+    SECRET_NAME.test(key) ? `${lead}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}${comma}` : line);
+}
+
+/** A JSON value with redact() applied to every string and every secret-named key's value replaced. */
+export function redactJson(v: unknown, known: readonly string[] = []): unknown {
+  if (typeof v === 'string') return redact(v, known);
+  if (Array.isArray(v)) return v.map((x) => redactJson(x, known));
+  if (v !== null && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_NAME.test(k) && x !== null ? REDACTED : redactJson(x, known)]));
+  }
+  return v;
 }
 
 /** argv with the value of every secret-named option replaced. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { VgpuError } from '../../../common/errors.js';
 import { VERSION } from '../../../common/version.js';
-import { collectLogs, mediatorProcess, redact, writeArchive, type BundlePart } from '../../../doctor/bundle.js';
+import { collectLogs, mediatorProcess, redact, redactJson, writeArchive, type BundlePart } from '../../../doctor/bundle.js';
 import type { CommandContext } from '../../context.js';
 import { doctorReport, type DoctorOptions } from '../doctor/run.js';
 
@@ -56,8 +56,8 @@ export async function run(ctx: CommandContext, o: BundleOptions): Promise<void> 
       name: 'versions.json',
       text: json({ vgpu: VERSION, node: process.versions.node, kernel: `${os.type()} ${os.release()} ${os.arch()}`, os: osRelease(), driver: driver?.detail ?? 'unknown' }),
     },
-    { name: 'config.json', text: redact(json({ stateDir: ctx.stateDir, adminUrl: url ?? null, mediator: mediatorProcess(info?.pid) }), known) },
-    { name: 'store.json', text: redact(json(await storeSummary(ctx)), known) },
+    { name: 'config.json', text: json(redactJson({ stateDir: ctx.stateDir, adminUrl: url ?? null, mediator: mediatorProcess(info?.pid) }, known)) },
+    { name: 'store.json', text: json(redactJson(await storeSummary(ctx), known)) },
     ...logs.map((l) => ({ name: `logs/${l.name}`, text: redact(l.text, known) })),
     {
       name: 'README.txt',
