@@ -93,4 +93,6 @@ test('support-bundle without a log file or journal says where the log would come
   const list = execFileSync('tar', ['-tzf', out], { encoding: 'utf8' });
   assert.match(list, /README\.txt/);
   assert.doesNotMatch(list, /logs\//);
+  // A diagnostic creates nothing: no store appeared in the empty state directory.
+  assert.deepEqual(readdirSync(dir).sort(), ['b.tar.gz']);
 });

@@ -2,12 +2,13 @@
 // doctor's report, versions, the mediator's process configuration and recent logs, and a summary
 // of the store, with every token taken out.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { VgpuError } from '../../../common/errors.js';
 import { VERSION } from '../../../common/version.js';
+import { DB_FILE } from '../../../store/index.js';
 import { collectLogs, mediatorProcess, redact, redactJson, writeArchive, type BundlePart } from '../../../doctor/bundle.js';
 import type { CommandContext } from '../../context.js';
 import { doctorReport, type DoctorOptions } from '../doctor/run.js';
@@ -29,7 +30,10 @@ function osRelease(): string {
 }
 
 /** VMs, pools and GPUs as the admin API shows them (no tokens: it never shows them). */
-async function storeSummary(ctx: CommandContext): Promise<unknown> {
+async function storeSummary(ctx: CommandContext, adminUrl: string | undefined): Promise<unknown> {
+  // Without a mediator the store is read directly, but never created by a diagnostic.
+  const file = path.join(ctx.stateDir, DB_FILE);
+  if (adminUrl === undefined && !existsSync(file)) return { error: `no store at ${file} and no running mediator` };
   try {
     const ops = await ctx.ops();
     return { source: ops.where, vms: await ops.listVms(), pools: await ops.listPools(), gpus: await ops.listGpus() };
@@ -57,7 +61,7 @@ export async function run(ctx: CommandContext, o: BundleOptions): Promise<void> 
       text: json({ vgpu: VERSION, node: process.versions.node, kernel: `${os.type()} ${os.release()} ${os.arch()}`, os: osRelease(), driver: driver?.detail ?? 'unknown' }),
     },
     { name: 'config.json', text: json(redactJson({ stateDir: ctx.stateDir, adminUrl: url ?? null, mediator: mediatorProcess(info?.pid) }, known)) },
-    { name: 'store.json', text: json(redactJson(await storeSummary(ctx), known)) },
+    { name: 'store.json', text: json(redactJson(await storeSummary(ctx, url), known)) },
     ...logs.map((l) => ({ name: `logs/${l.name}`, text: redact(l.text, known) })),
     {
       name: 'README.txt',
