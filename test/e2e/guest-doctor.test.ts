@@ -5,13 +5,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startMediator } from '../helpers/mediator.js';
-import { GUEST_LIB_DIR, BUILD } from '../helpers/paths.js';
+import { GUEST_LIB_DIR, BUILD, ROOT } from '../helpers/paths.js';
 import { buildProgram } from '../helpers/programs.js';
 
 const DOCTOR = join(GUEST_LIB_DIR, 'vgpu-doctor');
@@ -126,4 +126,20 @@ test('VGPU_DOCTOR=1 prints the report on stderr at cuInit of any program, which 
   line(bad.stderr, 'fail', 'token');
   // Without the variable, nothing of it.
   assert.doesNotMatch(doctor({ VGPU_SERVER: m.server }, prog).stderr, /vgpu guest check/);
+});
+
+test('guest/install.sh installs vgpu-doctor, which passes with what it installed and nothing else', () => {
+  const root = mkdtempSync(join(tmpdir(), 'vgpu-root-'));
+  try {
+    execFileSync(join(ROOT, 'guest/install.sh'), ['--server', m.server, '--root', root, '--no-ldconfig'], { stdio: 'pipe' });
+    const installed = join(root, 'usr/local/bin/vgpu-doctor');
+    assert.equal(statSync(installed).mode & 0o777, 0o755);
+    const lib = join(root, 'usr/local/lib/vgpu');
+    const r = doctor({ LD_LIBRARY_PATH: lib, VGPU_CONFIG: join(root, 'etc/vgpu/guest.conf') }, installed);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(line(r.stdout, 'ok', 'libcuda').detail, `${lib}/libcuda.so.1 (vgpu's)`);
+    assert.match(line(r.stdout, 'ok', 'config').detail, new RegExp(`from ${root}/etc/vgpu/guest\\.conf;`));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
