@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 
 import type { DeviceMemory, ProbeResult } from '../executor/probe.js';
 import type { BackendKind } from '../executor/driver.js';
@@ -20,6 +21,18 @@ export interface Backend extends ProbeResult {
   kind: BackendKind;
   path: string;
 }
+
+const count = z.number().int().min(0);
+/** What `executor/main.js --probe[-memory]` prints (src/executor/probe.ts). */
+const probeOutput = z.object({
+  path: z.string(),
+  driverVersion: count,
+  devices: z.array(z.object({
+    ordinal: count, name: z.string(), uuid: z.string(), totalMem: count,
+    pciDomain: count, pciBus: count, pciDevice: count, attributes: z.array(z.number().int()),
+  })),
+  memory: z.array(z.object({ ordinal: count, free: count, total: count })).optional(),
+});
 
 export interface ProbeOptions {
   /** The probe's environment (default this process's): VGPU_HOST_LIBCUDA, VGPU_SOFTGPU_LIB... */
@@ -38,7 +51,7 @@ export async function probeBackend(kind: BackendKind, o: ProbeOptions = {}): Pro
       maxBuffer: 16 * 1024 * 1024,
       env: { ...env, VGPU_LOG_LEVEL: env.VGPU_LOG_LEVEL ?? 'warn' },
     });
-    return { kind, ...(JSON.parse(stdout) as Omit<Backend, 'kind'> & { memory?: DeviceMemory[] }) };
+    return { kind, ...probeOutput.parse(JSON.parse(stdout)) };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     throw new Error((err.stderr ?? '').trim() || err.message);
