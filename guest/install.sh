@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs vgpu's guest libraries (libcuda.so.1, libnvidia-ml.so.1) in a VM or container so that
-# every program finds them ahead of NVIDIA's, and writes /etc/vgpu/guest.conf (docs/guest.md).
+# every program finds them ahead of NVIDIA's, the vgpu-doctor check beside them, and writes
+# /etc/vgpu/guest.conf (docs/guest.md).
 #
 #   guest/install.sh --server ADDR [--token TOKEN] [--tls-ca FILE] [--tls-pin sha256:HEX]
 #                    [--prefix DIR] [--root DIR] [--from DIR] [--no-ldconfig] [--dry-run]
@@ -17,8 +18,9 @@ usage: $prog --server ADDR [--token TOKEN] [options]
        $prog --uninstall [--root DIR] [--no-ldconfig] [--dry-run]
 
 Installs libcuda.so.1 and libnvidia-ml.so.1 into PREFIX/lib/vgpu, registers that directory with
-the dynamic loader ahead of every other (ROOT/etc/ld.so.conf.d/00-vgpu.conf, then ldconfig), and
-writes ROOT/etc/vgpu/guest.conf.
+the dynamic loader ahead of every other (ROOT/etc/ld.so.conf.d/00-vgpu.conf, then ldconfig),
+installs PREFIX/bin/vgpu-doctor (checks the result: run it after installing) and writes
+ROOT/etc/vgpu/guest.conf.
   --server ADDR   the mediator: vsock:PORT (a VM with vsock), tls:host:port (a VM with a network
                   path to the host), tcp:host:port (the same in cleartext) or unix:/path (a
                   container on the host)
@@ -127,7 +129,7 @@ for v in "$server" "$token" "$tlsca" "$tlspin"; do
 done
 [ ${#token} -le 1000 ] || die "the token is too long"
 case $prefix in /*) ;; *) die "--prefix must be an absolute path" ;; esac
-for lib in libcuda.so.1 libnvidia-ml.so.1; do
+for lib in libcuda.so.1 libnvidia-ml.so.1 vgpu-doctor; do
   [ -f "$from/$lib" ] || die "$from/$lib is missing" "build the guest libraries first ('make native') or pass --from DIR"
 done
 case $server in tcp:*|tls:*) [ -n "$token" ] || printf '%s: warning: no --token: a mediator accepts tokenless sessions only on its Unix socket\n' "$prog" >&2 ;; esac
@@ -170,6 +172,9 @@ write() { # write FILE MODE CONTENT
 make_dir "$libdir"
 make_dir /etc/ld.so.conf.d
 make_dir /etc/vgpu
+make_dir "$prefix/bin"
+run install -m 0755 "$from/vgpu-doctor" "$root$prefix/bin/vgpu-doctor"
+note "$prefix/bin/vgpu-doctor"
 for lib in libcuda.so.1 libnvidia-ml.so.1; do
   run install -m 0755 "$from/$lib" "$dest/$lib"
   # Unversioned names for programs that dlopen "libcuda.so" / "libnvidia-ml.so".
@@ -203,4 +208,4 @@ fi
 write "$manifest" 0644 "# written by guest/install.sh: what it created, for --uninstall
 $(printf '%s\n' "${installed[@]}")
 "
-[ "$dry" = 1 ] || printf '%s: installed into %s; configuration in %s\n' "$prog" "$dest" "$conf"
+[ "$dry" = 1 ] || printf '%s: installed into %s; configuration in %s; check it with %s\n' "$prog" "$dest" "$conf" "$prefix/bin/vgpu-doctor"

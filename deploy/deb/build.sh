@@ -13,7 +13,7 @@ set -euo pipefail
 out=${1:?usage: build.sh OUT.deb}
 root=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/../.." && pwd)
 cd "$root"
-for f in build/guest/libcuda.so.1 build/guest/libnvidia-ml.so.1 build/softgpu/libvgpu-softgpu.so \
+for f in build/guest/libcuda.so.1 build/guest/libnvidia-ml.so.1 build/guest/vgpu-doctor build/softgpu/libvgpu-softgpu.so \
          build/native/vgpu-vsock-listen dist/src/mediator/main.js; do
   [ -e "$f" ] || { echo "build.sh: $f is missing: run 'make native ts' first" >&2; exit 1; }
 done
@@ -33,7 +33,7 @@ install -m 0644 package.json package-lock.json "$lib/"
 # The host code only: the tests and code generators stay out.
 cp -a dist/src "$lib/dist/src"
 # The guest libraries, where vgpu-run and guest/install.sh look for them (build/guest).
-cp -a build/guest/libcuda.so.1 build/guest/libcuda.so build/guest/libnvidia-ml.so.1 build/guest/libnvidia-ml.so "$lib/build/guest/"
+cp -a build/guest/libcuda.so.1 build/guest/libcuda.so build/guest/libnvidia-ml.so.1 build/guest/libnvidia-ml.so build/guest/vgpu-doctor "$lib/build/guest/"
 install -m 0755 build/softgpu/libvgpu-softgpu.so "$lib/build/softgpu/"
 install -m 0755 build/native/vgpu-vsock-listen "$lib/build/native/"
 install -m 0755 guest/install.sh "$lib/guest/install.sh"

@@ -15,12 +15,10 @@ import { formatDuration } from '../common/duration.js';
 import { formatSize, parseSize } from '../common/size.js';
 import { DEVICE_TIME_MODES } from '../executor/device-time.js';
 import { toMaxHoldMs } from '../store/index.js';
-import { parseListen } from './listen.js';
+import { DEFAULT_LISTEN, parseListen } from './listen.js';
 import { DEFAULT_MAX_HOLD_MS } from './mediator.js';
 import { parseSocketMode } from './socket-access.js';
 
-/** Where guests on this host find the mediator when nothing says otherwise (vgpu-run's default). */
-export const DEFAULT_LISTEN = 'unix:/tmp/vgpu.sock';
 /** Loopback only by default: the API changes who may use the GPUs. */
 export const DEFAULT_HTTP = '127.0.0.1:7080';
 /** How long running sessions may finish after SIGTERM or SIGINT, by default (seconds). */

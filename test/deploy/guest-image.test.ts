@@ -143,18 +143,22 @@ echo "--- guest.conf"
 grep -v '^#' $f/etc/vgpu/guest.conf
 echo "--- installed-files"
 grep -v '^#' $f/etc/vgpu/installed-files
+echo "--- doctor"
+chroot $f /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp vgpu-doctor && echo "doctor: passed" || echo "doctor: failed ($?)"
 echo "--- run"
 exec chroot $f /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp /opt/vgpu-test/driver_api
 `;
   const r = await startCollect('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', root, work, sockDir, prog], process.env, 300_000, 'the image build and run').done;
-  const [, loader = '', conf = '', installed = '', run = ''] = r.stdout.split(/^--- \S+\n/m);
+  const [, loader = '', conf = '', installed = '', doctor = '', run = ''] = r.stdout.split(/^--- \S+\n/m);
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   // The loader cache of the image lists ours for both sonames (the tree has no NVIDIA driver).
   assert.match(loader, /libcuda\.so\.1 \(.*\) => \/usr\/local\/lib\/vgpu\/libcuda\.so\.1/);
   assert.match(loader, /libnvidia-ml\.so\.1 \(.*\) => \/usr\/local\/lib\/vgpu\/libnvidia-ml\.so\.1/);
   assert.equal(conf.trim(), 'server = unix:/run/vgpu/vgpu.sock');
-  assert.deepEqual(installed.trim().split('\n'), ['/usr/local/lib/vgpu', '/etc/vgpu', '/usr/local/lib/vgpu/libcuda.so.1', '/usr/local/lib/vgpu/libcuda.so',
+  assert.deepEqual(installed.trim().split('\n'), ['/usr/local/lib/vgpu', '/etc/vgpu', '/usr/local/bin/vgpu-doctor', '/usr/local/lib/vgpu/libcuda.so.1', '/usr/local/lib/vgpu/libcuda.so',
     '/usr/local/lib/vgpu/libnvidia-ml.so.1', '/usr/local/lib/vgpu/libnvidia-ml.so', '/etc/ld.so.conf.d/00-vgpu.conf', '/etc/vgpu/guest.conf']);
+  // The guest check the recipe installed passes in the image (docs/guest.md).
+  assert.match(doctor, /^doctor: passed$/m, doctor);
   t.diagnostic(`driver_api in the image: ${run.split('\n').filter((l) => l.startsWith('ok - ')).length} checks passed`);
   assert.match(run, /^ok - /m);
   assert.doesNotMatch(run, /^not ok/m);

@@ -45,7 +45,7 @@ test('install, install again, uninstall: the tree is as before, its loader cache
     install(root, '--server', 'unix:/run/vgpu/vgpu.sock');
     install(root, '--server', 'tcp:gpu-host:7070', '--token', 'vgpu_x');
     const listed = readFileSync(join(root, 'etc/vgpu/installed-files'), 'utf8').split('\n').filter((l) => l.startsWith('/'));
-    assert.deepEqual(listed, ['/usr/local/lib/vgpu', '/etc/vgpu', '/usr/local/lib/vgpu/libcuda.so.1', '/usr/local/lib/vgpu/libcuda.so',
+    assert.deepEqual(listed, ['/usr/local/lib/vgpu', '/etc/vgpu', '/usr/local/bin', '/usr/local/bin/vgpu-doctor', '/usr/local/lib/vgpu/libcuda.so.1', '/usr/local/lib/vgpu/libcuda.so',
       '/usr/local/lib/vgpu/libnvidia-ml.so.1', '/usr/local/lib/vgpu/libnvidia-ml.so', '/etc/ld.so.conf.d/00-vgpu.conf', '/etc/vgpu/guest.conf'],
     'what did not exist before, once each across both installs; /usr/local/lib and the cache were there');
     assert.notDeepEqual(snapshot(root), before);
