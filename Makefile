@@ -151,7 +151,7 @@ test: deps native ts test-c test-ts
 
 # ---- run ------------------------------------------------------------------------------------
 run: deps native ts
-	bin/vgpu-mediator --state-dir $${VGPU_STATE_DIR:-$$HOME/.local/state/vgpu} --listen unix:$${VGPU_SOCKET:-/tmp/vgpu.sock} --backend auto --default-vm local
+	bin/vgpu-mediator --no-config --state-dir $${VGPU_STATE_DIR:-$$HOME/.local/state/vgpu} --listen unix:$${VGPU_SOCKET:-/tmp/vgpu.sock} --backend auto --default-vm local
 
 # ---- packages -------------------------------------------------------------------------------
 # The host package (docs/operations.md, "Packages"): what this checkout built, under /usr/lib/vgpu.

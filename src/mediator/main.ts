@@ -32,8 +32,10 @@ function effectiveLevel(cfg: MediatorConfig): string {
   return cfg['log-level'] ?? (env && isLogLevel(env) ? env : 'info');
 }
 
-/** The configuration file to read: --config, else the default path when it exists. */
-function configFile(flag: string | undefined): ConfigFile | undefined {
+/** The configuration file to read: --config, else the default path when it exists; none with
+ * --no-config (a mediator of one's own on a host where the packaged one is configured). */
+function configFile(flag: string | false | undefined): ConfigFile | undefined {
+  if (flag === false) return undefined;
   if (flag !== undefined) return readConfigFile(flag);
   return existsSync(DEFAULT_CONFIG_FILE) ? readConfigFile(DEFAULT_CONFIG_FILE) : undefined;
 }
@@ -70,7 +72,8 @@ function reloadConfig(current: MediatorConfig, configPath: string | undefined, f
 export function mediatorCommand(env: Readonly<Record<string, string | undefined>>): Command {
   const program = new Command('vgpu-mediator')
     .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
-    .addOption(new Option('--config <file>', `configuration file: TOML whose keys are these flags without "--" (flags override it; default: ${DEFAULT_CONFIG_FILE} when it exists)`));
+    .addOption(new Option('--config <file>', `configuration file: TOML whose keys are these flags without "--" (flags override it; default: ${DEFAULT_CONFIG_FILE} when it exists)`))
+    .addOption(new Option('--no-config', `read no configuration file, not even ${DEFAULT_CONFIG_FILE}`));
   for (const o of commanderOptions(env)) program.addOption(o);
   return program.version(versionLine('vgpu-mediator'), '--version', 'print the version and exit').exitOverride();
 }
@@ -94,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     return code === 0 ? 0 : 2;
   }
   const flags = givenFlags(program);
-  const given = program.opts<{ config?: string }>();
+  const given = program.opts<{ config?: string | false }>();
   let cfg: MediatorConfig;
   let file: ConfigFile | undefined;
   try {

@@ -74,6 +74,13 @@ test('flags override the file, and the file the environment', () => {
   assert.equal(resolveOptions({ flags: {}, env: { VGPU_SHUTDOWN_GRACE: '60' } })['shutdown-grace'], 60);
 });
 
+test('--no-config reads no file; a later --config wins', () => {
+  const opts = (argv: string[]): unknown => mediatorCommand({}).parse(argv, { from: 'user' }).opts().config;
+  assert.equal(opts(['--no-config']), false);
+  assert.equal(opts(['--no-config', '--config', '/srv/m.toml']), '/srv/m.toml');
+  assert.equal(opts([]), undefined);
+});
+
 function refusal(text: string): string {
   try {
     resolveOptions({ flags: {}, file: parseConfigText(text, '/etc/vgpu/mediator.toml'), env: {} });
