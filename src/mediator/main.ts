@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 
-import { createLogger, isLogLevel, type Logger } from '../common/log.js';
+import { createAdjustableLogger, isLogLevel, type Logger, type LogLevel } from '../common/log.js';
 import { checkListenSecurity } from './listen.js';
 import { TlsCredentials } from './tls.js';
 import { Mediator } from './mediator.js';
@@ -27,7 +27,7 @@ function nextSignal(): Promise<NodeJS.Signals> {
 }
 
 /** The level to log at: the configuration's, else $VGPU_LOG_LEVEL (createLogger's), else info. */
-function effectiveLevel(cfg: MediatorConfig): string {
+function effectiveLevel(cfg: MediatorConfig): LogLevel {
   const env = process.env.VGPU_LOG_LEVEL?.trim().toLowerCase();
   return cfg['log-level'] ?? (env && isLogLevel(env) ? env : 'info');
 }
@@ -108,7 +108,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${e.message.split('\n').map((l) => `vgpu-mediator: ${l}`).join('\n')}\n`);
     return 2;
   }
-  const log = createLogger({ name: 'vgpu-mediator', ...(cfg['log-level'] ? { level: cfg['log-level'] } : {}) });
+  const logging = createAdjustableLogger({ name: 'vgpu-mediator', ...(cfg['log-level'] ? { level: cfg['log-level'] } : {}) });
+  const log = logging.log;
   if (file) log.info({ config: file.file }, 'configuration file read');
   const listenAddrs = cfg.listen;
   let tlsCreds: TlsCredentials | undefined;
@@ -143,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
   // (docs/operations.md); it never ends the mediator, as it would by default.
   let graceS = cfg['shutdown-grace'];
   const apply = (c: MediatorConfig): void => {
-    log.level = effectiveLevel(c);
+    logging.setLevel(effectiveLevel(c));
     graceS = c['shutdown-grace'];
     m.setDefaultMaxHold(c['max-hold']);
   };

@@ -14,6 +14,7 @@ import { stringify } from 'smol-toml';
 import { ConfigError, parseConfigText, resolveOptions } from '../../src/mediator/config-file.js';
 import { givenFlags, mediatorCommand } from '../../src/mediator/main.js';
 import { OPTION_KEYS, OPTION_META, type OptionKey } from '../../src/mediator/options.js';
+import { TestGuest } from '../helpers/guest.js';
 import { startMediator } from '../helpers/mediator.js';
 
 /** A value other than the default for every option, as a flag and as the file writes it. */
@@ -129,9 +130,22 @@ test('SIGHUP applies live keys, names those that need a restart; the socket gets
     const st = statSync(m.socket);
     assert.equal(st.mode & 0o777, 0o600);
     assert.equal(st.gid, Number(group[2]));
+    const hello = async (): Promise<void> => {
+      const g = await TestGuest.connect(m.socket);
+      try {
+        await g.hello();
+      } finally {
+        g.close();
+      }
+    };
+    await hello();
     writeFileSync(conf, stringify({ 'log-level': 'debug', 'max-hold': '5s', 'image-store-max': '4G', 'socket-group': 'daemon', 'socket-mode': '0600' }));
     m.proc.kill('SIGHUP');
     const restart = await m.waitForLog((l) => Array.isArray(l.needRestart));
+    // At info, the first HELLO was not logged; at debug, the next one is.
+    assert.equal(m.logs.filter((l) => l.msg === 'HELLO received').length, 0);
+    await hello();
+    await m.waitForLog((l) => l.msg === 'HELLO received');
     assert.deepEqual(restart.needRestart, ['image-store-max']);
     const applied = m.logs.find((l) => Array.isArray(l.applied));
     assert.deepEqual(applied?.applied, ['max-hold', 'log-level']);
