@@ -53,9 +53,9 @@ Maintainer: vgpu developers <vgpu@localhost>
 Section: misc
 Priority: optional
 Depends: nodejs (>= $node_major), nodejs (<< $((node_major + 1))), libc6, libzstd1, liblz4-1, adduser
+Recommends: libssl3 | libssl3t64
 Suggests: openssl
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Homepage: https://github.com/vgpu/vgpu
 Description: GPU sharing by CUDA driver-API remoting (host)
  vgpu-mediator serves guests (VMs, containers, remote machines) the host's
  GPUs over CUDA driver-API remoting; vgpu-admin manages VMs, quotas and
