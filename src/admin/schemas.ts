@@ -64,6 +64,32 @@ export const poolSchema = z.object({
 }).meta({ id: 'Pool' });
 export type PoolView = z.infer<typeof poolSchema>;
 
+const percent = z.number().min(0).max(100);
+
+export const gpuTelemetrySchema = z.object({
+  index: z.number().int().min(0).describe("the backend's device index (DCGM's `gpu` label)"),
+  memory: z.object({
+    total: count, used: count, free: count,
+    source: z.enum(['nvml', 'sessions']).describe("nvml: the host NVML's figures for the board; sessions: what the sessions' executors hold (softgpu, or no NVML)"),
+  }),
+  utilization: z.object({
+    gpuPercent: percent,
+    source: z.enum(['nvml', 'device-time']).describe("nvml: the host NVML's utilization rate; device-time: device time the executors measured over the last seconds"),
+  }),
+  temperatureC: z.number().optional().describe("from the host NVML; absent where there is none (softgpu has no board)"),
+  powerW: z.number().optional().describe('from the host NVML; absent where there is none'),
+  powerLimitW: z.number().optional().describe('from the host NVML; absent where there is none'),
+  smClockMhz: z.number().optional().describe('from the host NVML; absent where there is none'),
+  memClockMhz: z.number().optional().describe('from the host NVML; absent where there is none'),
+  vms: z.array(z.object({
+    vm: z.string(),
+    sessions: count,
+    memoryUsed: count.describe("bytes the VM's sessions hold, counted on their first GPU"),
+    utilizationPercent: percent,
+  })).describe('VMs with live sessions on this GPU'),
+}).meta({ id: 'GpuTelemetry' });
+export type GpuTelemetryView = z.infer<typeof gpuTelemetrySchema>;
+
 export const gpuSchema = z.object({
   uuid: z.string(),
   name: z.string(),
@@ -76,6 +102,7 @@ export const gpuSchema = z.object({
   sessions: count,
   firstSeen: isoTime,
   lastSeen: isoTime,
+  telemetry: gpuTelemetrySchema.nullable().describe('memory, utilization and board values now; null when the running mediator does not have this GPU, or none runs'),
 }).meta({ id: 'Gpu' });
 export type GpuView = z.infer<typeof gpuSchema>;
 

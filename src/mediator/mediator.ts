@@ -27,6 +27,7 @@ import { Slots } from './slots.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
+import { gpuTelemetry, type GpuTelemetry } from './gpu-telemetry.js';
 import { placeVm, type Placement } from './identity.js';
 import { boundAddress, formatListen, listen, socketFile, type Channel, type ListenAddr } from './listen.js';
 import { authenticateGuest, type Admission } from './admission.js';
@@ -682,6 +683,20 @@ export class Mediator implements LiveControl, MetricsSource {
     return new Map(this.backend.devices.map((d) => [gpuUuid(d.uuid), { ordinal: d.ordinal, sessions: this.usage.gpuLoad(d.ordinal).sessions }]));
   }
 
+  /** Memory, utilization and board values of each GPU (src/mediator/gpu-telemetry.ts). */
+  telemetry(): GpuTelemetry[] {
+    if (!this.backend) return [];
+    return gpuTelemetry({
+      backend: this.backend.kind,
+      devices: this.backend.devices,
+      sessions: this.usage.allSessions(),
+      busyNs: (gpu) => this.usage.gpuLoad(gpu).busyNs,
+      vmPercent: (vm, gpu) => this.usage.utilization(vm, gpu).gpuPercent,
+      windowMs: this.usage.windowMs,
+      nvml: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
+    });
+  }
+
   /** Applied at once: the scheduler's next decision uses the new policy, the next allocation
    * the new quota (read from the store each time). */
   vmChanged(name: string): void {
@@ -718,13 +733,11 @@ export class Mediator implements LiveControl, MetricsSource {
     return this.opts.imageLimits ?? DEFAULT_IMAGE_LIMITS;
   }
 
-  gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }> {
-    const windowNs = this.usage.windowMs * 1e6;
-    return this.backend.devices.map((d) => ({
-      gpu: gpuUuid(d.uuid),
+  gpuQueues(): Array<{ index: number; waiting: number; held: boolean }> {
+    return (this.backend?.devices ?? []).map((d) => ({
+      index: d.ordinal,
       waiting: this.sched.waitingOn(d.ordinal).length,
       held: this.sched.holderOf(d.ordinal) !== null,
-      utilization: Math.min(100, Math.round((this.usage.gpuLoad(d.ordinal).busyNs / windowNs) * 100)),
     }));
   }
 

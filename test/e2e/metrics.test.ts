@@ -1,0 +1,80 @@
+// Metrics that fit existing dashboards (docs/operations.md, "GPU telemetry" and "Metrics"): a real
+// mediator on softgpu with a guest at work in a VM. GET /v1/gpus and /metrics show the GPU's memory
+// (what the guest holds), utilization and the per VM × GPU series under DCGM's label set; the
+// board values softgpu cannot know are absent, not zero.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+
+import { startBusy, type Busy } from '../helpers/busy.js';
+import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { scrape } from '../helpers/metrics.js';
+import { gpuSchema } from '../../src/admin/schemas.js';
+
+const HELD_MIB = 64;
+const MIB = 2 ** 20;
+
+let m: RunningMediator;
+let b: Busy;
+
+before(async () => {
+  m = await startMediator();
+  const token = await m.addVm('tenant', { memoryQuota: '1G' });
+  b = startBusy(m.server, token, HELD_MIB);
+  await b.first;
+});
+after(async () => {
+  await b?.stop();
+  await m?.stop();
+});
+
+/** Scrapes until `ok` holds (executors report about once a second); the last scrape either way. */
+async function scrapeUntil(ok: (s: Awaited<ReturnType<typeof scrape>>) => boolean): Promise<Awaited<ReturnType<typeof scrape>>> {
+  let s = await scrape(m.admin!);
+  for (let i = 0; i < 60 && !ok(s); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    s = await scrape(m.admin!);
+  }
+  return s;
+}
+
+test('GET /v1/gpus: the GPU\'s memory holds what the guest holds; softgpu has no board values', async () => {
+  let gpu: ReturnType<typeof gpuSchema.parse> | undefined;
+  for (let i = 0; i < 60; i++) {
+    const r = await m.api('GET', '/v1/gpus');
+    assert.equal(r.status, 200);
+    gpu = gpuSchema.array().parse(r.json)[0];
+    if ((gpu?.telemetry?.memory.used ?? 0) >= HELD_MIB * MIB) break;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  const t = gpu?.telemetry;
+  assert.ok(t, `telemetry of the GPU the mediator has: ${JSON.stringify(gpu)}`);
+  assert.equal(t.index, 0);
+  assert.equal(t.memory.source, 'sessions');
+  assert.equal(t.memory.total, gpu!.totalMemory);
+  assert.ok(t.memory.used >= HELD_MIB * MIB, JSON.stringify(t.memory));
+  assert.equal(t.memory.free, t.memory.total - t.memory.used);
+  assert.equal(t.utilization.source, 'device-time');
+  for (const k of ['temperatureC', 'powerW', 'powerLimitW', 'smClockMhz', 'memClockMhz']) assert.equal(k in t, false, `${k} is absent on softgpu`);
+  const vm = t.vms.find((v) => v.vm === 'tenant');
+  assert.ok(vm, JSON.stringify(t.vms));
+  assert.equal(vm.sessions, 1);
+  assert.equal(vm.memoryUsed, t.memory.used, 'the only VM holds all that is used');
+});
+
+test('/metrics: DCGM names and labels, per VM × GPU series; no temperature or power series on softgpu', async () => {
+  const s = await scrapeUntil((x) => x.value('vgpu_vm_gpu_memory_used_bytes', { vm: 'tenant' }) >= HELD_MIB * MIB && x.value('DCGM_FI_DEV_GPU_UTIL') > 0);
+  const labels = { gpu: '0', device: 'nvidia0', Hostname: hostname() };
+  assert.ok(s.value('DCGM_FI_DEV_FB_USED', labels) >= HELD_MIB, 'FB_USED in MiB');
+  assert.equal(s.value('DCGM_FI_DEV_FB_USED', labels) + s.value('DCGM_FI_DEV_FB_FREE', labels), 2048, 'used + free = the 2 GiB softgpu the tests start');
+  assert.ok(s.value('DCGM_FI_DEV_GPU_UTIL', labels) > 0, 'the guest runs kernels');
+  assert.equal(s.value('vgpu_gpu_memory_total_bytes', labels), 2048 * MIB);
+  assert.equal(s.value('vgpu_vm_gpu_sessions', { vm: 'tenant', ...labels }), 1);
+  assert.ok(s.value('vgpu_vm_gpu_utilization_percent', { vm: 'tenant', ...labels }) > 0);
+  const text = await (await fetch(`${m.admin!}/metrics`)).text();
+  assert.match(text, /^DCGM_FI_DEV_FB_USED\{gpu="0",UUID="GPU-[0-9a-f-]{36}",device="nvidia0",modelName="[^"]+",Hostname="[^"]+",pci_bus_id="[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.0"\} \d+$/m);
+  for (const absent of ['DCGM_FI_DEV_GPU_TEMP', 'DCGM_FI_DEV_POWER_USAGE', 'DCGM_FI_DEV_SM_CLOCK', 'vgpu_gpu_temperature_celsius', 'vgpu_gpu_power_watts']) {
+    assert.doesNotMatch(text, new RegExp(`^${absent}\\{`, 'm'), `${absent} has no sample on softgpu`);
+  }
+});
