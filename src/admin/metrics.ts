@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
 import { VERSION } from '../common/version.js';
 import type { GpuTelemetry } from '../mediator/gpu-telemetry.js';
+import type { MediatorStats } from '../mediator/stats.js';
 
 import type { ImageLimits, ImageStoreUsage } from '../common/image-store.js';
 import type { UsageTotals } from '../mediator/usage-meter.js';
@@ -29,6 +30,8 @@ export interface MetricsSource {
   /** The module image store: bytes on disk and each VM's bytes. */
   imageStore(): ImageStoreUsage;
   imageLimits(): ImageLimits;
+  /** What the mediator counted as it happened (src/mediator/stats.ts). */
+  readonly stats: Pick<MediatorStats, 'metrics'>;
 }
 
 /** The label set of NVIDIA's DCGM exporter, so that dashboards built for it select our series
@@ -50,6 +53,7 @@ export function createMetrics(src: MetricsSource): Registry {
   collectDefaultMetrics({ register: registry });
   new Gauge({ name: 'vgpu_build_info', help: 'The running mediator: always 1, its version and Node.js in labels', labelNames: ['version', 'node'], ...opts })
     .set({ version: VERSION, node: process.versions.node }, 1);
+  for (const m of src.stats.metrics()) registry.registerMetric(m);
 
   new Gauge({
     name: 'vgpu_sessions', help: 'Guest sessions attached to an executor, per VM', labelNames: ['vm'], ...opts,

@@ -28,6 +28,7 @@ import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
 import { gpuTelemetry, type GpuTelemetry } from './gpu-telemetry.js';
+import { MediatorStats } from './stats.js';
 import { placeVm, type Placement } from './identity.js';
 import { boundAddress, formatListen, listen, socketFile, type Channel, type ListenAddr } from './listen.js';
 import { authenticateGuest, type Admission } from './admission.js';
@@ -104,6 +105,8 @@ export class Mediator implements LiveControl, MetricsSource {
   private store!: Store;
   /** Per-session and per-VM usage (src/mediator/usage-meter.ts); NVML status reads it too. */
   readonly usage = new UsageMeter();
+  /** Event counts for /metrics (stats.ts). */
+  readonly stats = new MediatorStats();
   private admin: { app: FastifyInstance; url: string } | undefined;
   private apiStore: Store | undefined;
   /** Sessions an operator is ending, until their executor says the guest has been told. */
@@ -136,7 +139,11 @@ export class Mediator implements LiveControl, MetricsSource {
     this.ledger = new QuotaLedger({
       quota: (vm) => this.currentQuota(vm),
       send: (id, m) => this.executors.get(id)?.send(m) ?? false,
-      refused: (id, detail) => this.sessions.get(id)?.log.info(detail, 'allocation refused: VM memory quota reached'),
+      granted: (id) => this.countReservation(id, true),
+      refused: (id, detail) => {
+        this.countReservation(id, false);
+        this.sessions.get(id)?.log.info(detail, 'allocation refused: VM memory quota reached');
+      },
     });
     this.images = new ImageStore(imageStoreDir(opts.stateDir));
     this.sched = new Scheduler({
@@ -220,6 +227,7 @@ export class Mediator implements LiveControl, MetricsSource {
     sweepCancelFifos(cancelDir(this.opts.stateDir));
     this.pool = new ExecutorPool(this.backend.kind, log, { control: path.join(this.opts.stateDir, EXECUTOR_SOCKET), cancelDir: cancelDir(this.opts.stateDir) },
       this.opts.spareExecutors ?? 1, this.opts.deviceTime ?? 'auto');
+    this.pool.onReady = (seconds) => this.stats.executorReady(seconds);
     // Executors of a previous mediator reconnect as soon as the control socket is there.
     this.pool.onAdopt = (m, link) => {
       try {
@@ -308,6 +316,7 @@ export class Mediator implements LiveControl, MetricsSource {
         board: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
       }),
       closing: () => (this.draining ? DRAINING : undefined),
+      stats: this.stats,
       opened: (s, link) => {
         this.discovery.set(s.id, { s, link });
         if (this.draining && s.minor >= NOTICE_MINOR) link.send(shutdownNotice(this.graceLeft()));
@@ -710,6 +719,11 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   // ---- metrics (src/admin/metrics.ts) -----------------------------------------------------------
+
+  private countReservation(id: number, granted: boolean): void {
+    const vm = this.sessions.get(id)?.vm.name;
+    if (vm !== undefined) this.stats.quotaReservation(vm, granted);
+  }
 
   sessionCounts(): Map<string, number> {
     const m = new Map<string, number>();

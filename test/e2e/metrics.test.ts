@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 
 import { startBusy, type Busy } from '../helpers/busy.js';
+import { TestGuest } from '../helpers/guest.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { scrape } from '../helpers/metrics.js';
 import { gpuSchema } from '../../src/admin/schemas.js';
@@ -77,4 +78,21 @@ test('/metrics: DCGM names and labels, per VM × GPU series; no temperature or p
   for (const absent of ['DCGM_FI_DEV_GPU_TEMP', 'DCGM_FI_DEV_POWER_USAGE', 'DCGM_FI_DEV_SM_CLOCK', 'vgpu_gpu_temperature_celsius', 'vgpu_gpu_power_watts']) {
     assert.doesNotMatch(text, new RegExp(`^${absent}\\{`, 'm'), `${absent} has no sample on softgpu`);
   }
+});
+
+test('/metrics counts refused handshakes and admissions by reason, quota reservations and executor start-up', async () => {
+  const g = await TestGuest.connect(m.socket);
+  try {
+    await assert.rejects(g.hello('vgpu_not-a-token'), /refused: unknown VM token/);
+  } finally {
+    g.close();
+  }
+  const s = await scrapeUntil((x) => x.value('vgpu_handshakes_refused_total', { reason: 'auth' }) >= 1);
+  assert.equal(s.value('vgpu_handshakes_refused_total', { reason: 'auth' }), 1);
+  assert.equal(s.value('vgpu_handshakes_refused_total', { reason: 'version' }), 0, 'every reason has a series from the start');
+  assert.equal(s.value('vgpu_admissions_total', { result: 'refused', reason: 'unknown_token' }), 1);
+  assert.ok(s.value('vgpu_admissions_total', { vm: 'tenant', result: 'admitted', reason: 'token' }) >= 1, 'the busy guest was admitted by its token');
+  assert.ok(s.value('vgpu_quota_reservations_total', { vm: 'tenant', result: 'granted' }) >= 1, 'its 64 MiB came out of its 1 GiB quota');
+  assert.ok(s.value('vgpu_executor_spawn_seconds_count') >= 1, 'the spare and the busy guest\'s executor started');
+  assert.ok(s.value('vgpu_executor_spawn_seconds_sum') > 0);
 });
