@@ -1,9 +1,12 @@
-// Metrics that fit existing dashboards (docs/operations.md, "GPU telemetry" and "Metrics"): a real
-// mediator on softgpu with a guest at work in a VM. GET /v1/gpus and /metrics show the GPU's memory
-// (what the guest holds), utilization and the per VM × GPU series under DCGM's label set; the
-// board values softgpu cannot know are absent, not zero.
+// Metrics that fit existing dashboards (docs/operations.md, "GPU telemetry" and "Monitoring"): a
+// real mediator on softgpu with a guest at work in a VM. GET /v1/gpus and /metrics show the GPU's
+// memory (what the guest holds), utilization and the per VM × GPU series under DCGM's label set;
+// the board values softgpu cannot know are absent, not zero. Then the shipped Grafana dashboard and
+// Prometheus rules (deploy/): every series their PromQL selects is in a live mediator's /metrics,
+// one with a board (the fake host NVML) and a guest at work, so no query shows "No data" because
+// of a misspelt or missing name.
 
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 
@@ -11,6 +14,8 @@ import { startBusy, type Busy } from '../helpers/busy.js';
 import { TestGuest } from '../helpers/guest.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { scrape } from '../helpers/metrics.js';
+import { buildFakeNvml } from '../helpers/fake-nvml.js';
+import { dashboardQueries, metricNames, ruleQueries } from '../helpers/promql.js';
 import { gpuSchema } from '../../src/admin/schemas.js';
 
 const HELD_MIB = 64;
@@ -95,4 +100,49 @@ test('/metrics counts refused handshakes and admissions by reason, quota reserva
   assert.ok(s.value('vgpu_quota_reservations_total', { vm: 'tenant', result: 'granted' }) >= 1, 'its 64 MiB came out of its 1 GiB quota');
   assert.ok(s.value('vgpu_executor_spawn_seconds_count') >= 1, 'the spare and the busy guest\'s executor started');
   assert.ok(s.value('vgpu_executor_spawn_seconds_sum') > 0);
+});
+
+/** Series Prometheus makes itself for every scrape target, which no exporter exports. */
+const PROMETHEUS_OWN = new Set(['up']);
+
+test('metricNames reads selectors by the PromQL grammar, and refuses what is not PromQL', () => {
+  assert.deepEqual(metricNames('sum by (vm) (rate(a_total{vm=~"x"}[$__rate_interval])) / on(instance) b + {__name__="c"}'), ['a_total', 'b', 'c']);
+  assert.deepEqual(metricNames('histogram_quantile(0.9, sum by (le) (rate(h_bucket[5m])))'), ['h_bucket']);
+  assert.throws(() => metricNames('rate(a_total[5m]'), /not PromQL/);
+});
+
+describe('the shipped dashboard and alert rules query only series a mediator exports', () => {
+  let nm: RunningMediator;
+  let busy: Busy;
+  before(async () => {
+    // Board values come from the fake NVML; a VM with a quota runs a guest, so the per-VM,
+    // quota and scheduler series have samples.
+    nm = await startMediator({ env: { VGPU_HOST_NVML: buildFakeNvml() } });
+    busy = startBusy(nm.server, await nm.addVm('watched', { memoryQuota: '1G' }), HELD_MIB);
+    await busy.first;
+  });
+  after(async () => {
+    await busy?.stop();
+    await nm?.stop();
+  });
+
+  test('each query parses, and each metric it names has samples in /metrics', async () => {
+    const queries = [...dashboardQueries(), ...ruleQueries()];
+    assert.ok(queries.length >= 30, `${queries.length} queries found`);
+    let s = await scrape(nm.admin!);
+    for (let i = 0; i < 60 && s.value('vgpu_vm_device_seconds_total', { vm: 'watched' }) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      s = await scrape(nm.admin!);
+    }
+    const exported = s.names();
+    const missing: string[] = [];
+    for (const q of queries) {
+      const names = metricNames(q.expr);
+      assert.ok(names.length > 0, `${q.where} selects no metric: ${q.expr}`);
+      for (const n of names) if (!exported.has(n) && !PROMETHEUS_OWN.has(n)) missing.push(`${q.where}: ${n}`);
+    }
+    assert.deepEqual(missing, [], 'series the dashboard or the rules query that /metrics lacks');
+    // The board series come from the fake NVML's board at softgpu's bus id.
+    assert.equal(s.value('DCGM_FI_DEV_GPU_TEMP', { gpu: '0' }), 47);
+  });
 });
