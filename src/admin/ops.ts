@@ -9,7 +9,7 @@ import type { ImageStore } from '../common/image-store.js';
 import { DEFAULT_POOL, type AddPoolInput, type AddVmInput, type AuditEntry, type PoolPatch, type Store, type Vm, type VmPatch } from '../store/index.js';
 import { addPoolSchema, poolPatchSchema, validate } from '../store/validate.js';
 import type { GpuTelemetry } from '../mediator/gpu-telemetry.js';
-import { gpuTelemetrySchema, vmView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
+import { gpuTelemetrySchema, operatorView, vmView, type OperatorTokenView, type OperatorView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
 import { parseSince } from './since.js';
 
 export interface UsageQuery {
@@ -43,6 +43,10 @@ export interface AdminOps {
   killSession(id: number, reason?: string): Promise<SessionView>;
   usage(q: UsageQuery): Promise<UsageView[]>;
   audit(q: AuditQueryInput): Promise<AuditEntry[]>;
+  listOperators(): Promise<OperatorView[]>;
+  addOperator(name: string): Promise<OperatorTokenView>;
+  removeOperator(name: string): Promise<OperatorView>;
+  rotateOperatorToken(name: string): Promise<OperatorTokenView>;
   close(): void;
 }
 
@@ -224,6 +228,24 @@ export class StoreOps implements AdminOps {
       ...(q.target !== undefined && { target: q.target }),
       limit: Math.max(1, q.limit ?? 50),
     });
+  }
+
+  async listOperators(): Promise<OperatorView[]> {
+    return this.store.listOperators().map(operatorView);
+  }
+
+  async addOperator(name: string): Promise<OperatorTokenView> {
+    const { operator, token } = this.store.addOperator(name);
+    return { operator: operatorView(operator), token };
+  }
+
+  async removeOperator(name: string): Promise<OperatorView> {
+    return operatorView(this.store.removeOperator(name));
+  }
+
+  async rotateOperatorToken(name: string): Promise<OperatorTokenView> {
+    const { operator, token } = this.store.rotateOperatorToken(name);
+    return { operator: operatorView(operator), token };
   }
 
   close(): void {

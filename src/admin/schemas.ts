@@ -124,6 +124,21 @@ export const sessionSchema = z.object({
 }).meta({ id: 'Session' });
 export type SessionView = z.infer<typeof sessionSchema>;
 
+export const operatorSchema = z.object({
+  name: z.string(),
+  createdAt: isoTime,
+  updatedAt: isoTime.describe('when its token was last replaced'),
+}).meta({ id: 'Operator' });
+export type OperatorView = z.infer<typeof operatorSchema>;
+
+export const operatorTokenSchema = z.object({ operator: operatorSchema, token: z.string() }).meta({ id: 'OperatorWithToken' });
+export type OperatorTokenView = z.infer<typeof operatorTokenSchema>;
+
+/** The public form of an operator (the store's row id stays inside). */
+export function operatorView(o: OperatorView): OperatorView {
+  return operatorSchema.parse(o);
+}
+
 export const auditEntrySchema = z.object({
   id: z.number().int(),
   at: isoTime,
@@ -142,6 +157,7 @@ export const addVmBody = addVmSchema.meta({ id: 'AddVm' });
 export const vmPatchBody = vmPatchSchema.meta({ id: 'VmPatch' });
 export const addPoolBody = addPoolSchema.meta({ id: 'AddPool' });
 export const poolPatchBody = poolPatchSchema.meta({ id: 'PoolPatch' });
+export const addOperatorBody = z.strictObject({ name: z.string() }).meta({ id: 'AddOperator' });
 
 export const nameParams = z.strictObject({ name: z.string() });
 export const sessionParams = z.strictObject({ id: z.string().regex(/^\d{1,15}$/, 'must be a session id') });

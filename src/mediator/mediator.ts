@@ -11,7 +11,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 
-import { lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
+import { ADMIN_OPERATOR, lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
 import { handleConnection, type GuestLink, type GuestSession } from './connection.js';
 import { NOTICE_MINOR } from '../protocol/constants.js';
@@ -278,16 +278,29 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   private async startAdmin(at: { host: string; port: number }): Promise<void> {
-    const { ensureAdminToken, writeAdminInfo } = await import('../admin/files.js');
+    const { ensureAdminToken, tokenMatches, writeAdminInfo } = await import('../admin/files.js');
     const { startAdminServer } = await import('../admin/server.js');
     const { createMetrics } = await import('../admin/metrics.js');
     const tok = ensureAdminToken(this.opts.stateDir);
-    // Its own connection, so the audit log says a change came through the API.
-    this.apiStore = Store.open(this.opts.stateDir, { actor: 'api' });
+    // Its own connection; each request's changes are audited as its operator (Store.as).
+    const apiStore = Store.open(this.opts.stateDir, { actor: 'api' });
+    this.apiStore = apiStore;
+    const views = new Map<string, StoreOps>();
     this.opts.log.info({ file: tok.file, created: tok.created }, 'admin API token (required from non-loopback clients)');
     try {
       this.admin = await startAdminServer({
-        host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this, this.images), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
+        host: at.host, port: at.port, metrics: createMetrics(this), log: this.opts.log,
+        opsFor: (actor) => {
+          let ops = views.get(actor);
+          if (!ops) {
+            ops = new StoreOps(apiStore.as(actor), this, this.images);
+            views.set(actor, ops);
+          }
+          return ops;
+        },
+        // The admin-token file is the bootstrap operator; the others are in the store, so one
+        // added or removed counts from its next request.
+        operatorOf: (token) => (tokenMatches(token, tok.token) ? ADMIN_OPERATOR : apiStore.findOperatorByToken(token)?.name),
         readiness: () => this.readiness(),
       });
     } catch (e) {
