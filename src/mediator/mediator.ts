@@ -34,6 +34,7 @@ import { boundAddress, formatListen, listen, socketFile, type Channel, type List
 import { authenticateGuest, type Admission } from './admission.js';
 import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
+import type { Readiness } from '../admin/server.js';
 import { StoreOps, type LiveControl } from '../admin/ops.js';
 import type { SessionView } from '../admin/schemas.js';
 import type { MetricsSource } from '../admin/metrics.js';
@@ -250,7 +251,7 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   /** The admin API's /readyz: 'ok' or why not, per part the mediator needs to serve guests. */
-  readiness(): { checks: Record<string, string> } {
+  readiness(): Readiness {
     let store = 'ok';
     try {
       this.store.ping();
@@ -265,6 +266,8 @@ export class Mediator implements LiveControl, MetricsSource {
         listeners: down.length === 0 && this.servers.length === this.opts.listen.length ? 'ok' : `not listening: ${down.join(', ') || 'starting'}`,
         draining: this.draining ? `draining: ${this.draining.message}` : 'ok',
       },
+      listeners: this.servers.filter((s) => s.server.listening).map((s) => formatListen(boundAddress(s.server, s.addr))),
+      backend: this.backend ? this.backend.kind : null,
     };
   }
 
