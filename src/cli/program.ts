@@ -232,7 +232,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: '',
     summary: 'show the newest changes to the configuration',
     options: [
-      { flags: '--target <name>', description: 'only changes to this VM or pool' },
+      { flags: '--target <name>', description: 'only changes to this VM, pool or operator' },
       { flags: '--limit <n>', description: 'how many entries (default 50)' },
     ],
     examples: ['vgpu-admin audit --target web1'],
