@@ -89,8 +89,11 @@ export class QuotaLedger {
     return this.used.get(id) ?? 0;
   }
 
-  /** Grants `bytes` more (plus slack) if the VM stays within its quota; answers 0 otherwise. */
-  reserve(id: number, bytes: number, mayTrim = true): void {
+  /**
+   * Grants `bytes` more (plus slack) if the VM stays within its quota; answers 0 otherwise. `keep`
+   * is quota the slack must leave free: requests decided right after this one (see trimAnswered).
+   */
+  reserve(id: number, bytes: number, mayTrim = true, keep = 0): void {
     const vm = this.vmOf.get(id);
     if (vm === undefined) return;
     const pending = this.trimming.get(vm);
@@ -102,7 +105,7 @@ export class QuotaLedger {
     const held = this.vmReserved(vm);
     let granted = 0;
     if (quota === null) granted = bytes;
-    else if (held + bytes <= quota) granted = Math.min(quota - held, bytes + QUOTA_SLACK);
+    else if (held + bytes <= quota) granted = bytes + Math.max(0, Math.min(QUOTA_SLACK, quota - held - bytes - keep));
     else if (mayTrim && held - this.vmSlack(vm, id) + bytes <= quota) {
       this.trim(vm, id, bytes);
       return;
@@ -178,7 +181,15 @@ export class QuotaLedger {
     t.waiting.delete(id);
     if (t.waiting.size > 0) return;
     this.trimming.delete(vm);
-    for (const q of t.queue) if (this.vmOf.has(q.id)) this.reserve(q.id, q.bytes, false);
+    // Several requests can wait on one trim. Slack granted to the first must not take the quota
+    // the ones after it need: that refused a session of the soak's quota VM while its sessions
+    // together held a third of the quota.
+    const queue = t.queue.filter((q) => this.vmOf.has(q.id));
+    let after = queue.reduce((sum, q) => sum + q.bytes, 0);
+    for (const q of queue) {
+      after -= q.bytes;
+      this.reserve(q.id, q.bytes, false, after);
+    }
   }
 
   /** Tells the VM's sessions how much of the quota is in use (what cuMemGetInfo reports). */
