@@ -15,6 +15,9 @@ import type { AdminOps } from './ops.js';
 import { ROUTES } from './routes.js';
 import { tokenMatches } from './files.js';
 import { allowedHosts, browserRefusal, REQUEST_HEADER } from './browser-guard.js';
+import { CHALLENGES, presentedToken } from './credentials.js';
+import { EventStreams } from './sse.js';
+import { registerUi } from './ui.js';
 
 export interface AdminServerOptions {
   host: string;
@@ -74,8 +77,8 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (req.method === 'GET' && PROBES.has(req.url.split('?')[0]!)) return;
     const h = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(h);
-    const withToken = m !== null && tokenMatches(m[1]!, o.token);
+    const presented = presentedToken(h);
+    const withToken = presented !== undefined && tokenMatches(presented, o.token);
     if (withToken || isLoopback(req.socket.remoteAddress)) {
       const marker = req.headers[REQUEST_HEADER];
       const refusal = browserRefusal({
@@ -90,9 +93,9 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     log.warn({ peer: req.socket.remoteAddress, url: req.url, given: h === '' ? 'none' : 'wrong' }, 'admin API: request without a valid token refused');
     await reply
       .code(401)
-      .header('www-authenticate', 'Bearer realm="vgpu"')
+      .header('www-authenticate', CHALLENGES)
       .send(errorBody('VGPU_ERR_UNAUTHORIZED', `the admin API refused the request: ${h === '' ? 'a bearer token is required from a non-loopback address' : 'wrong token'}`,
-        'send Authorization: Bearer <token>; the token is in admin-token in the mediator\'s state directory'));
+        'send Authorization: Bearer <token> (a browser: the token as the password); the token is in admin-token in the mediator\'s state directory'));
   });
 
   app.setErrorHandler((e, _req, reply) => send(reply, e, log));
@@ -100,7 +103,27 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     void reply.code(404).send(errorBody('VGPU_ERR_USAGE', `no route ${req.method} ${req.url.split('?')[0]}`, 'see docs/admin-api.md for the routes'));
   });
 
+  const streams = new EventStreams();
+  // Open event streams would keep the server from closing.
+  app.addHook('preClose', async () => streams.closeAll());
   for (const r of ROUTES) {
+    const input = (req: FastifyRequest): Parameters<typeof r.run>[1] => ({
+      params: (req.params ?? {}) as Record<string, string>,
+      query: (req.query ?? {}) as Record<string, string>,
+      body: req.body,
+    });
+    const produces = r.produces;
+    if (produces?.type === 'text/event-stream') {
+      app.route({
+        method: r.method,
+        url: r.path,
+        handler: async (req, reply) => {
+          const first = await r.run(o.ops, input(req));
+          streams.serve(req, reply, { event: produces.event, everyMs: produces.everyMs, take: () => r.run(o.ops, input(req)) }, first, log);
+        },
+      });
+      continue;
+    }
     app.route({
       method: r.method,
       url: r.path,
@@ -108,11 +131,10 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
         if (r.bodyRequired && (req.body === undefined || req.body === null)) {
           throw new VgpuError('VGPU_ERR_USAGE', { detail: `${r.method} ${r.path} needs a JSON body` });
         }
-        const result = await r.run(o.ops, {
-          params: (req.params ?? {}) as Record<string, string>,
-          query: (req.query ?? {}) as Record<string, string>,
-          body: req.body,
-        });
+        const result = await r.run(o.ops, input(req));
+        if (produces?.type === 'text/csv') {
+          void reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${produces.filename}"`);
+        }
         return reply.code(r.status).send(result);
       },
     });
@@ -126,6 +148,8 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     const ready = Object.values(checks).every((c) => c === 'ok');
     return reply.code(ready ? 200 : 503).send({ ready, checks });
   });
+
+  await registerUi(app);
 
   app.get('/metrics', async (_req, reply) => {
     const text = await o.metrics.metrics();

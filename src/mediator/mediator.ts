@@ -33,7 +33,9 @@ import { authenticateGuest, type Admission } from './admission.js';
 import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
 import { StoreOps, type LiveControl } from '../admin/ops.js';
-import type { SessionView } from '../admin/schemas.js';
+import type { GpuSample, LiveGpu, LiveVm, SessionView } from '../admin/schemas.js';
+import { BOARD_UNKNOWN } from '../protocol/status.js';
+import { GpuHistory } from './gpu-history.js';
 import type { MetricsSource } from '../admin/metrics.js';
 import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
 import { UsageMeter, type UsageTotals } from './usage-meter.js';
@@ -131,6 +133,8 @@ export class Mediator implements LiveControl, MetricsSource {
   private draining: { until: number; message: string; check: () => void } | undefined;
   readonly sched: Scheduler;
   private readonly watchdog: HoldWatchdog;
+  /** The GPUs' recent readings, for the dashboard (sampled while the admin API is up). */
+  private readonly history = new GpuHistory(() => this.liveGpus());
   constructor(private readonly opts: MediatorOptions) {
     this.ledger = new QuotaLedger({
       quota: (vm) => this.currentQuota(vm),
@@ -236,7 +240,10 @@ export class Mediator implements LiveControl, MetricsSource {
         (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir, this.opts.tls);
       this.servers.push({ server, addr });
     }
-    if (this.opts.http) await this.startAdmin(this.opts.http);
+    if (this.opts.http) {
+      await this.startAdmin(this.opts.http);
+      this.history.start();
+    }
     log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
   }
 
@@ -719,17 +726,69 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }> {
-    const windowNs = this.usage.windowMs * 1e6;
     return this.backend.devices.map((d) => ({
       gpu: gpuUuid(d.uuid),
       waiting: this.sched.waitingOn(d.ordinal).length,
       held: this.sched.holderOf(d.ordinal) !== null,
-      utilization: Math.min(100, Math.round((this.usage.gpuLoad(d.ordinal).busyNs / windowNs) * 100)),
+      utilization: this.utilization(d.ordinal),
     }));
+  }
+
+  /** Percent of the usage window in which the sessions on a GPU ran work on it. */
+  private utilization(ordinal: number): number {
+    return Math.min(100, Math.round((this.usage.gpuLoad(ordinal).busyNs / (this.usage.windowMs * 1e6)) * 100));
   }
 
   schedulerStats(): ReadonlyMap<string, Readonly<VmSchedStats>> {
     return this.sched.stats;
+  }
+
+  // ---- live state for the dashboard (GET /v1/live, /v1/events, /v1/gpus/history) -------------
+
+  liveGpus(): LiveGpu[] {
+    const sessions = this.usage.allSessions();
+    return this.backend.devices.map((d) => {
+      const board = this.hostNvml?.reading(d.ordinal);
+      const known = (v: number | undefined): number | null => (v === undefined || v === BOARD_UNKNOWN ? null : v);
+      const powerMw = known(board?.powerMw);
+      return {
+        uuid: gpuUuid(d.uuid),
+        ordinal: d.ordinal,
+        name: d.name,
+        memoryTotal: d.totalMem,
+        memoryUsed: sessions.filter((s) => s.gpus[0] === d.ordinal).reduce((n, s) => n + s.memoryUsed, 0),
+        utilization: this.utilization(d.ordinal),
+        temperatureC: known(board?.temperatureC),
+        powerW: powerMw === null ? null : powerMw / 1000,
+        holder: this.sched.holderOf(d.ordinal),
+        waiting: this.sched.waitingOn(d.ordinal),
+      };
+    });
+  }
+
+  liveVms(): LiveVm[] {
+    const totals = this.usage.totals();
+    const stats = this.sched.stats;
+    const names = new Set([...totals.keys(), ...stats.keys(), ...this.sessionCounts().keys()]);
+    const counts = this.sessionCounts();
+    return [...names].sort().map((vm) => {
+      const t = totals.get(vm);
+      const st = stats.get(vm);
+      return {
+        vm,
+        sessions: counts.get(vm) ?? 0,
+        memoryUsed: this.usage.vmMemory(vm),
+        deviceTimeNs: Math.round(t?.busyNs ?? 0),
+        calls: t?.calls ?? 0,
+        grants: { alone: st?.grants.alone ?? 0, policy: st?.grants.policy ?? 0, starvation: st?.grants.starvation ?? 0 },
+        preemptions: st?.preemptions ?? 0,
+        contendedDeviceTimeNs: Math.round(st?.contendedNs ?? 0),
+      };
+    });
+  }
+
+  gpuHistory(): GpuSample[] {
+    return this.history.list();
   }
 
   executorCounts(): { running: number; spare: number } {
@@ -800,6 +859,7 @@ export class Mediator implements LiveControl, MetricsSource {
       await this.admin.app.close().catch(() => {});
     }
     if (this.flushTimer) clearInterval(this.flushTimer);
+    this.history.stop();
     for (const { server } of this.servers) server.close();
     await this.pool?.close(leaveSessions);
     if (this.store) this.flushUsage();

@@ -10,7 +10,7 @@ import { AuditLog, type AuditEntry, type AuditInput, type AuditQuery } from './a
 import { openDatabase, storeError } from './open.js';
 import { DEFAULT_POOL, PoolTable, type Pool } from './pools.js';
 import { hashToken, looksLikeToken, newToken, sameHash } from './tokens.js';
-import { UsageTable, type Gpu, type UsageDelta, type VmUsage, type VmUsagePeriod } from './usage.js';
+import { UsageTable, type Gpu, type UsageBucket, type UsageDelta, type VmUsage, type VmUsagePeriod } from './usage.js';
 import {
   addPoolSchema,
   addVmSchema,
@@ -405,6 +405,13 @@ export class Store {
     });
   }
 
+  /** Usage from `since` to `until` in buckets of `stepS` seconds, of one VM or of all. */
+  usageSeries(q: { since: Date; until: Date; stepS: number; vm?: string | undefined }): UsageBucket[] {
+    return this.read(() => this.usage.usageSeries({
+      since: q.since.toISOString(), until: q.until.toISOString(), stepS: q.stepS, vmId: q.vm === undefined ? null : this.requireVm(q.vm).id,
+    }));
+  }
+
   /** Drops usage samples older than `before` (the all-time totals stay). */
   /** Hands out `n` new session ids: the first of them; ids are never handed out twice. */
   takeSessionIds(n: number): number {
@@ -452,5 +459,10 @@ export class Store {
 
   listAudit(q: AuditQuery = {}): AuditEntry[] {
     return this.read(() => this.auditLog.list(q));
+  }
+
+  /** The id of the newest audit entry (0: none), so a reader can tell that something changed. */
+  auditHead(): number {
+    return this.read(() => this.auditLog.head());
   }
 }
