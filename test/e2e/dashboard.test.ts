@@ -149,9 +149,11 @@ describe('the dashboard on loopback', { skip: missing }, () => {
   });
 
   test('usage over a period: a chart, and the same buckets as CSV', async () => {
-    // The usage written so far (flushed by the API's read) is in the period.
-    const buckets = await api<Array<{ vm: string; calls: number }>>('/v1/usage/series?since=1h&step=1m');
-    assert.ok(buckets.some((b) => b.vm === 'web-a' && b.calls > 0), JSON.stringify(buckets));
+    // The usage reported so far (flushed by the API's read) is in the period.
+    await waitFor('web-a\'s usage in the last hour', async () => {
+      const buckets = await api<Array<{ vm: string; calls: number }>>('/v1/usage/series?since=1h&step=1m');
+      return buckets.some((b) => b.vm === 'web-a' && b.calls > 0) ? true : undefined;
+    });
     await page.locator('#usage select[name=since]').selectOption('1h');
     await page.waitForSelector('#usage tr[data-vm="web-a"]', { timeout: SHOWS_MS });
     const href = await page.locator('#usage a', { hasText: 'CSV' }).getAttribute('href');
