@@ -43,9 +43,10 @@ export class EventStreams {
       clearTimeout(timer);
       this.open.delete(end);
       if (!res.writableEnded) res.end();
+      log.debug({ url: req.url, open: this.open.size }, 'admin API: event stream ended');
     };
     this.open.add(end);
-    req.raw.on('close', end);
+    // The response's close, not the request's: a request's 'close' says its body was read.
     res.on('close', end);
     res.on('error', (e) => {
       log.debug({ err: e.message }, 'admin API: event stream closed by an error');

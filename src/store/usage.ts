@@ -95,7 +95,7 @@ export class UsageTable {
       MAX(at) AS updated_at FROM usage_samples WHERE vm_id = ? AND at >= ?`);
     this.prune = db.prepare('DELETE FROM usage_samples WHERE at < ?');
     // Samples are stamped with ISO times, so the period's bounds compare as text (and use the index).
-    this.series = db.prepare(`SELECT v.name AS vm, (CAST(strftime('%s', s.at) AS INTEGER) / @step) * @step AS bucket,
+    this.series = db.prepare(`SELECT v.name AS vm, (CAST(strftime('%s', s.at) AS INTEGER) / CAST(@step AS INTEGER)) * CAST(@step AS INTEGER) AS bucket,
       SUM(s.device_time_ns) AS device_time_ns, SUM(s.bytes_h2d) AS bytes_h2d, SUM(s.bytes_d2h) AS bytes_d2h,
       SUM(s.calls) AS calls, MAX(s.peak_memory) AS peak_memory
       FROM usage_samples s JOIN vms v ON v.id = s.vm_id

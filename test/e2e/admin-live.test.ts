@@ -72,7 +72,10 @@ test('live state: a guest shows with its memory, its GPU and VM counters', async
 });
 
 test('the event stream sends the live state at once and every second, and the history holds samples', async () => {
+  const ended = m.logs.filter((l) => l.msg === 'admin API: event stream ended').length;
   const got = await events(`${m.admin}/v1/events`, 2);
+  // The client went: the stream's timer is gone with it.
+  await m.waitForLog((l) => l.msg === 'admin API: event stream ended' && m.logs.filter((x) => x.msg === l.msg).length > ended);
   assert.deepEqual(got.map((e) => e.event), ['live', 'live']);
   const [a, b] = got.map((e) => liveSchema.parse(e.data));
   assert.ok(b!.at > a!.at, 'a later state');
