@@ -30,9 +30,12 @@ export interface AdminServerOptions {
   readiness: () => Readiness;
 }
 
-/** /readyz: ready when every check says 'ok'. */
+/** /readyz: ready when every check says 'ok'; with the addresses bound and the backend in use,
+ * for `vgpu-admin doctor` (neither says anything about tenants). */
 export interface Readiness {
   checks: Record<string, string>;
+  listeners: string[];
+  backend: string | null;
 }
 
 /** Probes that say nothing about tenants and that load balancers and orchestrators call without
@@ -144,9 +147,9 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   // and the mediator is not draining.
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok', version: VERSION }));
   app.get('/readyz', async (_req, reply) => {
-    const { checks } = o.readiness();
+    const { checks, listeners, backend } = o.readiness();
     const ready = Object.values(checks).every((c) => c === 'ok');
-    return reply.code(ready ? 200 : 503).send({ ready, checks });
+    return reply.code(ready ? 200 : 503).send({ ready, checks, listeners, backend });
   });
 
   await registerUi(app);

@@ -105,6 +105,20 @@ const auditList = async (): Promise<Handler> => {
   return (ctx, _operands, o) => m.run(ctx, o);
 };
 
+const doctor = async (): Promise<Handler> => {
+  const m = await import('./commands/doctor/run.js');
+  return (ctx, _operands, o) => m.run(ctx, o);
+};
+const supportBundle = async (): Promise<Handler> => {
+  const m = await import('./commands/support-bundle/run.js');
+  return (ctx, _operands, o) => m.run(ctx, o);
+};
+
+const DOCTOR_OPTIONS: readonly OptionSpec[] = [
+  { flags: '--backend <kind>', description: "the backend the mediator is started with (a running mediator's own wins)", choices: ['auto', 'cuda', 'softgpu'] },
+  { flags: '--socket <path>', description: "a guests' Unix socket to check (repeatable; default: the running mediator's, else $VGPU_SERVER's, else /tmp/vgpu.sock)", repeatable: true },
+];
+
 export const COMMANDS: readonly CommandSpec[] = [
   {
     path: ['vm', 'add'],
@@ -190,6 +204,27 @@ export const COMMANDS: readonly CommandSpec[] = [
     examples: ['vgpu-admin audit --target web1'],
     load: auditList,
   },
+  {
+    path: ['doctor'],
+    args: '',
+    summary: 'check the driver, backend, store, sockets, admin API, listeners and GPU memory; name the fix for each problem',
+    options: DOCTOR_OPTIONS,
+    examples: ['vgpu-admin doctor', 'vgpu-admin doctor --backend cuda --json'],
+    load: doctor,
+  },
+  {
+    path: ['support-bundle'],
+    args: '',
+    summary: "write a .tar.gz of the mediator's recent logs, its configuration (tokens redacted), versions, doctor's report and a store summary",
+    options: [
+      ...DOCTOR_OPTIONS,
+      { flags: '-o, --output <file>', description: 'the archive to write (default: vgpu-support-<host>-<time>.tar.gz here)' },
+      { flags: '--log <file>', description: "a file the mediator's stderr goes to (repeatable; default: journald's vgpu-mediator unit when there is one)", repeatable: true },
+      { flags: '--unit <name>', description: "the systemd unit whose journal is collected (default vgpu-mediator.service)" },
+    ],
+    examples: ['vgpu-admin support-bundle -o /tmp/vgpu-support.tar.gz'],
+    load: supportBundle,
+  },
 ];
 
 const GROUPS: Readonly<Record<string, string>> = {
@@ -229,6 +264,7 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
     const cmd = parent.command(spec.args ? `${leafName} ${spec.args}` : leafName).description(spec.summary);
     for (const o of spec.options) {
       const opt = new Option(o.flags, o.description);
+      if (o.choices) opt.choices(o.choices);
       if (o.repeatable) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
       cmd.addOption(opt);
     }

@@ -32,6 +32,7 @@ import { boundAddress, formatListen, listen, socketFile, type Channel, type List
 import { authenticateGuest, type Admission } from './admission.js';
 import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
+import type { Readiness } from '../admin/server.js';
 import { StoreOps, type LiveControl } from '../admin/ops.js';
 import type { GpuSample, LiveGpu, LiveVm, SessionView } from '../admin/schemas.js';
 import { BOARD_UNKNOWN } from '../protocol/status.js';
@@ -248,7 +249,7 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   /** The admin API's /readyz: 'ok' or why not, per part the mediator needs to serve guests. */
-  readiness(): { checks: Record<string, string> } {
+  readiness(): Readiness {
     let store = 'ok';
     try {
       this.store.ping();
@@ -263,6 +264,8 @@ export class Mediator implements LiveControl, MetricsSource {
         listeners: down.length === 0 && this.servers.length === this.opts.listen.length ? 'ok' : `not listening: ${down.join(', ') || 'starting'}`,
         draining: this.draining ? `draining: ${this.draining.message}` : 'ok',
       },
+      listeners: this.servers.filter((s) => s.server.listening).map((s) => formatListen(boundAddress(s.server, s.addr))),
+      backend: this.backend ? this.backend.kind : null,
     };
   }
 

@@ -230,7 +230,11 @@ test('/healthz and /readyz answer without a token; /readyz names each check, and
   assert.match(h.json.version, /^\d+\.\d+\.\d+/);
   const r = await api('GET', '/readyz');
   assert.equal(r.status, 200, JSON.stringify(r.json));
-  assert.deepEqual(r.json, { ready: true, checks: { store: 'ok', backend: 'ok', listeners: 'ok', draining: 'ok' } });
+  assert.deepEqual(r.json, {
+    ready: true, checks: { store: 'ok', backend: 'ok', listeners: 'ok', draining: 'ok' },
+    // What vgpu-admin doctor reads: the addresses as bound, and the backend in use.
+    listeners: [`unix:${m.socket}`], backend: 'softgpu',
+  });
   // A mediator of its own, drained with SIGTERM while a guest keeps it from finishing.
   const d = await startMediator({ args: ['--shutdown-grace', '30'] });
   try {
