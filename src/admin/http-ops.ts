@@ -7,7 +7,7 @@ import type { AddPoolInput, AddVmInput, AuditEntry, PoolPatch, VmPatch } from '.
 import type { AdminOps, AuditQueryInput, UsageQuery, UsageSeriesQuery } from './ops.js';
 import { route } from './routes.js';
 import { REQUEST_HEADER } from './browser-guard.js';
-import { errorSchema, type GpuSample, type LiveView, type UsageBucketView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
+import { errorSchema, type GpuSample, type GpuView, type LiveView, type OperatorTokenView, type OperatorView, type PoolView, type SessionView, type UsageBucketView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -118,6 +118,18 @@ export class HttpOps implements AdminOps {
   }
   async gpuHistory(): Promise<GpuSample[]> {
     return (await this.call('gpuHistory')) as GpuSample[];
+  }
+  async listOperators(): Promise<OperatorView[]> {
+    return (await this.call('listOperators')) as OperatorView[];
+  }
+  async addOperator(name: string): Promise<OperatorTokenView> {
+    return (await this.call('addOperator', {}, { name })) as OperatorTokenView;
+  }
+  async removeOperator(name: string): Promise<OperatorView> {
+    return (await this.call('removeOperator', { name })) as OperatorView;
+  }
+  async rotateOperatorToken(name: string): Promise<OperatorTokenView> {
+    return (await this.call('rotateOperatorToken', { name })) as OperatorTokenView;
   }
   close(): void {}
 }

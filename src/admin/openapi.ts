@@ -101,6 +101,27 @@ export function openApiDocument(): Json {
       responses: { '200': { description: 'Success', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': errors['401'] },
     },
   };
+  const noAuth = [{}];
+  const json = (schema: Json): Json => ({ 'application/json': { schema } });
+  paths['/openapi.json'] = {
+    get: {
+      operationId: 'openapi', summary: 'This document (no token needed: it is the same for every host)', security: noAuth,
+      responses: { '200': { description: 'Success', content: json({ type: 'object' }) } },
+    },
+  };
+  paths['/healthz'] = {
+    get: {
+      operationId: 'healthz', summary: 'Liveness: the process answers (no token needed)', security: noAuth,
+      responses: { '200': { description: 'Alive', content: json({ type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' } } }) } },
+    },
+  };
+  const readiness = json({ type: 'object', properties: { ready: { type: 'boolean' }, checks: { type: 'object', additionalProperties: { type: 'string' } } } });
+  paths['/readyz'] = {
+    get: {
+      operationId: 'readyz', summary: "Readiness: store, backend, listeners, not draining; each check 'ok' or why not (no token needed)", security: noAuth,
+      responses: { '200': { description: 'Ready', content: readiness }, '503': { description: 'Not ready', content: readiness } },
+    },
+  };
   const sorted = Object.fromEntries(Object.entries(components).sort(([a], [b]) => a.localeCompare(b)));
   return {
     openapi: '3.0.3',

@@ -8,9 +8,10 @@ import { VgpuError } from '../common/errors.js';
 import type { ImageStore } from '../common/image-store.js';
 import { DEFAULT_POOL, type AddPoolInput, type AddVmInput, type AuditEntry, type PoolPatch, type Store, type Vm, type VmPatch } from '../store/index.js';
 import { addPoolSchema, poolPatchSchema, validate } from '../store/validate.js';
+import type { GpuTelemetry } from '../mediator/gpu-telemetry.js';
 import {
-  vmView, type GpuSample, type GpuView, type LiveGpu, type LiveView, type LiveVm, type PoolView, type SessionView, type UsageBucketView, type UsageView,
-  type VmDetail, type VmTokenView, type VmView,
+  gpuTelemetrySchema, operatorView, vmView, type GpuSample, type GpuView, type LiveGpu, type LiveView, type LiveVm, type OperatorTokenView, type OperatorView,
+  type PoolView, type SessionView, type UsageBucketView, type UsageView, type VmDetail, type VmTokenView, type VmView,
 } from './schemas.js';
 import { seriesPeriod, type SeriesQueryText } from './series.js';
 import { parseSince } from './since.js';
@@ -56,6 +57,10 @@ export interface AdminOps {
   liveState(): Promise<LiveView>;
   /** The GPUs' recent readings, oldest first. */
   gpuHistory(): Promise<GpuSample[]>;
+  listOperators(): Promise<OperatorView[]>;
+  addOperator(name: string): Promise<OperatorTokenView>;
+  removeOperator(name: string): Promise<OperatorView>;
+  rotateOperatorToken(name: string): Promise<OperatorTokenView>;
   close(): void;
 }
 
@@ -71,6 +76,8 @@ export interface LiveControl {
   endTokenSessions(vm: string, reason: string): Promise<number>;
   /** GPUs the mediator has now, by UUID. */
   gpus(): Map<string, { ordinal: number; sessions: number }>;
+  /** Memory, utilization and board values of the GPUs it has (src/mediator/gpu-telemetry.ts). */
+  telemetry(): GpuTelemetry[];
   /** A VM's settings changed: drop anything cached about it. */
   vmChanged(name: string): void;
   /** Writes unflushed usage to the store, so that reads are current. */
@@ -193,8 +200,10 @@ export class StoreOps implements AdminOps {
   async listGpus(): Promise<GpuView[]> {
     const pools = this.store.listPools();
     const live = this.control?.gpus();
+    const telemetry = new Map((this.control?.telemetry() ?? []).map((t) => [t.uuid, t]));
     return this.store.listGpus().map((g) => {
       const here = live?.get(g.uuid);
+      const t = telemetry.get(g.uuid);
       return {
         uuid: g.uuid,
         name: g.name,
@@ -207,6 +216,8 @@ export class StoreOps implements AdminOps {
         sessions: here?.sessions ?? 0,
         firstSeen: g.firstSeen,
         lastSeen: g.lastSeen,
+        // The schema keeps the telemetry's own fields (the GPU's identity is above already).
+        telemetry: t ? gpuTelemetrySchema.parse(t) : null,
       };
     });
   }
@@ -258,6 +269,24 @@ export class StoreOps implements AdminOps {
 
   async gpuHistory(): Promise<GpuSample[]> {
     return this.needLive('GPU history').gpuHistory();
+  }
+
+  async listOperators(): Promise<OperatorView[]> {
+    return this.store.listOperators().map(operatorView);
+  }
+
+  async addOperator(name: string): Promise<OperatorTokenView> {
+    const { operator, token } = this.store.addOperator(name);
+    return { operator: operatorView(operator), token };
+  }
+
+  async removeOperator(name: string): Promise<OperatorView> {
+    return operatorView(this.store.removeOperator(name));
+  }
+
+  async rotateOperatorToken(name: string): Promise<OperatorTokenView> {
+    const { operator, token } = this.store.rotateOperatorToken(name);
+    return { operator: operatorView(operator), token };
   }
 
   close(): void {

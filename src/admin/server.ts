@@ -13,7 +13,7 @@ import { VgpuError } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { AdminOps } from './ops.js';
 import { ROUTES } from './routes.js';
-import { tokenMatches } from './files.js';
+import { openApiDocument } from './openapi.js';
 import { allowedHosts, browserRefusal, REQUEST_HEADER } from './browser-guard.js';
 import { CHALLENGES, presentedToken } from './credentials.js';
 import { EventStreams } from './sse.js';
@@ -22,9 +22,11 @@ import { registerUi } from './ui.js';
 export interface AdminServerOptions {
   host: string;
   port: number;
-  ops: AdminOps;
+  /** The operations, with changes audited as `actor` (the request's operator). */
+  opsFor(actor: string): AdminOps;
   metrics: Registry;
-  token: string;
+  /** The operator a bearer token belongs to ("admin" for the admin-token file's), or undefined. */
+  operatorOf(token: string): string | undefined;
   log: Logger;
   /** What /readyz reports: each check's state ('ok' or why not). */
   readiness: () => Readiness;
@@ -38,9 +40,10 @@ export interface Readiness {
   backend: string | null;
 }
 
-/** Probes that say nothing about tenants and that load balancers and orchestrators call without
- * credentials (GET only: the browser guard has nothing to protect there). */
-const PROBES = new Set(['/healthz', '/readyz']);
+/** What anyone may GET without a token: the probes load balancers and orchestrators call, and the
+ * OpenAPI document, which is the same for every host and published in docs/admin-api.md. None
+ * says anything about tenants (GET only: the browser guard has nothing to protect there). */
+const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json']);
 
 /** Is `addr` (a socket's remoteAddress) this host's loopback? 127.0.0.0/8, ::1, and their
  * IPv4-mapped forms. */
@@ -77,12 +80,19 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
 
   /** Set once listening: the port may be chosen by the system. */
   let hosts: ReadonlySet<string> = new Set();
+  /** Who made each request, for the audit log: `operator:NAME`, or `api:loopback` for a
+   * loopback client that sent no token. */
+  const actors = new WeakMap<FastifyRequest, string>();
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (req.method === 'GET' && PROBES.has(req.url.split('?')[0]!)) return;
+    if (req.method === 'GET' && PUBLIC.has(req.url.split('?')[0]!)) return;
     const h = req.headers.authorization ?? '';
     const presented = presentedToken(h);
-    const withToken = presented !== undefined && tokenMatches(presented, o.token);
-    if (withToken || isLoopback(req.socket.remoteAddress)) {
+    const operator = presented !== undefined ? o.operatorOf(presented) : undefined;
+    const withToken = operator !== undefined;
+    // A token that is given must be right, from loopback too: whoever sent it expects the changes
+    // to be recorded as theirs.
+    if (withToken || (h === '' && isLoopback(req.socket.remoteAddress))) {
+      actors.set(req, withToken ? `operator:${operator}` : 'api:loopback');
       const marker = req.headers[REQUEST_HEADER];
       const refusal = browserRefusal({
         method: req.method, host: req.headers.host, origin: req.headers.origin, contentType: req.headers['content-type'],
@@ -97,8 +107,9 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     await reply
       .code(401)
       .header('www-authenticate', CHALLENGES)
-      .send(errorBody('VGPU_ERR_UNAUTHORIZED', `the admin API refused the request: ${h === '' ? 'a bearer token is required from a non-loopback address' : 'wrong token'}`,
-        'send Authorization: Bearer <token> (a browser: the token as the password); the token is in admin-token in the mediator\'s state directory'));
+      .send(errorBody('VGPU_ERR_UNAUTHORIZED',
+        `the admin API refused the request: ${h === '' ? 'a bearer token is required from a non-loopback address' : 'the token is no operator\'s and not the admin token'}`,
+        "send Authorization: Bearer <token> (a browser: the token as the password): an operator's token ('vgpu-admin operator add NAME' on the host), or the admin token in admin-token in the mediator's state directory"));
   });
 
   app.setErrorHandler((e, _req, reply) => send(reply, e, log));
@@ -109,6 +120,12 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   const streams = new EventStreams();
   // Open event streams would keep the server from closing.
   app.addHook('preClose', async () => streams.closeAll());
+  /** The operations as the request's operator (authenticated by the hook above). */
+  const opsOf = (req: FastifyRequest): AdminOps => {
+    const actor = actors.get(req);
+    if (actor === undefined) throw new Error(`${req.method} ${req.url} reached its handler unauthenticated`);
+    return o.opsFor(actor);
+  };
   for (const r of ROUTES) {
     const input = (req: FastifyRequest): Parameters<typeof r.run>[1] => ({
       params: (req.params ?? {}) as Record<string, string>,
@@ -121,8 +138,9 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
         method: r.method,
         url: r.path,
         handler: async (req, reply) => {
-          const first = await r.run(o.ops, input(req));
-          streams.serve(req, reply, { event: produces.event, everyMs: produces.everyMs, take: () => r.run(o.ops, input(req)) }, first, log);
+          const ops = opsOf(req);
+          const first = await r.run(ops, input(req));
+          streams.serve(req, reply, { event: produces.event, everyMs: produces.everyMs, take: () => r.run(ops, input(req)) }, first, log);
         },
       });
       continue;
@@ -134,7 +152,7 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
         if (r.bodyRequired && (req.body === undefined || req.body === null)) {
           throw new VgpuError('VGPU_ERR_USAGE', { detail: `${r.method} ${r.path} needs a JSON body` });
         }
-        const result = await r.run(o.ops, input(req));
+        const result = await r.run(opsOf(req), input(req));
         if (produces?.type === 'text/csv') {
           void reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${produces.filename}"`);
         }
@@ -151,6 +169,10 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     const ready = Object.values(checks).every((c) => c === 'ok');
     return reply.code(ready ? 200 : 503).send({ ready, checks, listeners, backend });
   });
+
+  // The document the route table's schemas describe: the same schemas validate every request.
+  const openapi = JSON.stringify(openApiDocument());
+  app.get('/openapi.json', async (_req, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(openapi));
 
   await registerUi(app);
 

@@ -100,6 +100,22 @@ const usageShow = async (): Promise<Handler> => {
   const m = await import('./commands/usage/show.js');
   return (ctx, _operands, o) => m.run(ctx, o);
 };
+const operatorAdd = async (): Promise<Handler> => {
+  const m = await import('./commands/operator/add.js');
+  return (ctx, [name = '']) => m.run(ctx, name);
+};
+const operatorList = async (): Promise<Handler> => {
+  const m = await import('./commands/operator/list.js');
+  return (ctx) => m.run(ctx);
+};
+const operatorRm = async (): Promise<Handler> => {
+  const m = await import('./commands/operator/rm.js');
+  return (ctx, [name = '']) => m.run(ctx, name);
+};
+const operatorToken = async (): Promise<Handler> => {
+  const m = await import('./commands/operator/token.js');
+  return (ctx, [name = ''], o) => m.run(ctx, name, o);
+};
 const auditList = async (): Promise<Handler> => {
   const m = await import('./commands/audit/list.js');
   return (ctx, _operands, o) => m.run(ctx, o);
@@ -194,6 +210,24 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: usageShow,
   },
   {
+    path: ['operator', 'add'],
+    args: '<name>',
+    summary: 'create an operator of the admin API and its token (changes they make are audited under their name)',
+    options: [],
+    examples: ['vgpu-admin operator add alice'],
+    load: operatorAdd,
+  },
+  { path: ['operator', 'list'], args: '', summary: 'list the operators', options: [], examples: [], load: operatorList },
+  { path: ['operator', 'rm'], args: '<name>', summary: 'remove an operator (its token stops working)', options: [], examples: [], load: operatorRm },
+  {
+    path: ['operator', 'token'],
+    args: '<name>',
+    summary: 'issue a new token for an operator (the old one stops working)',
+    options: [{ flags: '--rotate', description: 'replace the token; required, as the current one cannot be shown' }],
+    examples: ['vgpu-admin operator token alice --rotate'],
+    load: operatorToken,
+  },
+  {
     path: ['audit'],
     args: '',
     summary: 'show the newest changes to the configuration',
@@ -232,6 +266,7 @@ const GROUPS: Readonly<Record<string, string>> = {
   pool: 'manage the pools of GPUs VMs are placed on',
   gpu: 'see the GPUs of this host',
   session: "see and end the running mediator's guest sessions",
+  operator: 'manage who may administer this host through the admin API',
 };
 
 export type RunCommand = (spec: CommandSpec, operands: string[], opts: Record<string, unknown>, globals: GlobalOptions) => Promise<void>;

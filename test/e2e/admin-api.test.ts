@@ -12,7 +12,7 @@ import { TestGuest } from '../helpers/guest.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { ROOT } from '../helpers/paths.js';
 import { isLoopback } from '../../src/admin/server.js';
-import { openApiBlock, BEGIN, END } from '../../src/admin/openapi.js';
+import { openApiBlock, openApiDocument, BEGIN, END } from '../../src/admin/openapi.js';
 import { ROUTES } from '../../src/admin/routes.js';
 
 let m: RunningMediator;
@@ -54,6 +54,13 @@ test('docs/admin-api.md holds the OpenAPI document generated from the route tabl
   }
 });
 
+test('GET /openapi.json serves the document generated from the route table', async () => {
+  const r = await fetch(`${m.admin}/openapi.json`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
+  assert.deepEqual(await r.json(), JSON.parse(JSON.stringify(openApiDocument())));
+});
+
 test('loopback is recognised by the peer address only', () => {
   for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) assert.ok(isLoopback(a), a);
   for (const a of ['192.0.2.2', '::ffff:10.0.0.1', 'fd00::2', '', undefined, '::']) assert.ok(!isLoopback(a), String(a));
@@ -87,7 +94,7 @@ test('non-loopback clients need the bearer token; loopback ones do not', async (
   assert.equal(wrong.status, 401);
   const metrics = await api('GET', '/metrics', undefined, {}, r.admin);
   assert.equal(metrics.status, 401, 'metrics are protected too');
-  for (const probe of ['/healthz', '/readyz']) {
+  for (const probe of ['/healthz', '/readyz', '/openapi.json']) {
     assert.equal((await api('GET', probe, undefined, {}, r.admin)).status, 200, `${probe} needs no token`);
   }
   assert.equal((await api('POST', '/healthz', {}, {}, r.admin)).status, 401, 'only GET of a probe skips the token');

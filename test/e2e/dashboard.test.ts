@@ -12,7 +12,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
-import { buildFakeNvml } from '../helpers/host-nvml.js';
+import { buildFakeNvml } from '../helpers/fake-nvml.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { buildProgram, kernelsFatbin, startGuest, type InteractiveGuest } from '../helpers/programs.js';
 import { ROOT } from '../helpers/paths.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { buildProgram, runGuest } from '../helpers/programs.js';
 import { getNvidiaSmi } from '../helpers/nvidia-smi.js';
-import { buildFakeNvml } from '../helpers/host-nvml.js';
+import { buildFakeNvml } from '../helpers/fake-nvml.js';
 import { BUILD } from '../helpers/paths.js';
 
 const NOT_SUPPORTED = { err: 3 };
@@ -22,7 +22,6 @@ const BOARD = {
   temp: 47, power: 123456, limit: 275000, mgmtLimit: 275000, gfx: 1111, sm: 1234, mem: 5678,
   gfxMax: 2222, smMax: 2345, memMax: 6789, fan: 42, fan0: 42, pstate: 2,
 };
-
 
 let fake: string;
 let prog: string;

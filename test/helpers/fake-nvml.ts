@@ -1,5 +1,5 @@
-// The fake host NVML (test/fixtures/fake-host-nvml.c) that VGPU_HOST_NVML points a softgpu
-// mediator at, so board readings (temperature, power, clocks) come from "the host" as on a GPU.
+// Builds test/fixtures/fake-host-nvml.c, the stand-in for the host's libnvidia-ml.so.1 that the
+// mediator loads through VGPU_HOST_NVML (no GPU on the test machines).
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
