@@ -278,7 +278,7 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
     .addOption(new Option('--state-dir <dir>', 'configuration directory (default: $VGPU_STATE_DIR, else ~/.local/state/vgpu)'))
     .addOption(new Option('--json', 'machine-readable output on stdout'))
     .addOption(new Option('--url <url>', "a running mediator's admin API (default: $VGPU_ADMIN_URL, else the one recorded in the state directory)"))
-    .addOption(new Option('--token <token>', 'admin API token for a non-loopback --url (default: $VGPU_ADMIN_TOKEN, else the state directory\'s admin-token)'))
+    .addOption(new Option('--token <token>', 'your operator token, or the admin token; the API audits changes under its operator (default: $VGPU_ADMIN_TOKEN, else the state directory\'s admin-token)'))
     .version(versionLine('vgpu-admin'), '--version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: write.out, writeErr: write.err, outputError: () => {} })

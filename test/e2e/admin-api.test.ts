@@ -108,6 +108,42 @@ test('non-loopback clients need the bearer token; loopback ones do not', async (
   assert.equal(local.status, 200, 'loopback needs no token');
 });
 
+test('operators: each token authenticates as its operator, whose name the audit log records', async () => {
+  const made = await api('POST', '/v1/operators', { name: 'alice' });
+  assert.equal(made.status, 201, JSON.stringify(made.json));
+  const alice = made.json.token as string;
+  assert.match(alice, /^vgpuop_/);
+  const bearer = (tok: string): Record<string, string> => ({ authorization: `Bearer ${tok}` });
+
+  assert.equal((await api('POST', '/v1/vms', { name: 'by-alice' }, bearer(alice))).status, 201);
+  const adminToken = readFileSync(join(m.stateDir, 'admin-token'), 'utf8').trim();
+  assert.equal((await api('PATCH', '/v1/vms/by-alice', { weight: 7 }, bearer(adminToken))).status, 200);
+  assert.equal((await api('DELETE', '/v1/vms/by-alice')).status, 200);
+  const audit = await api('GET', '/v1/audit?target=by-alice');
+  assert.deepEqual(audit.json.map((e: { actor: string; action: string }) => `${e.actor} ${e.action}`),
+    ['operator:alice vm.create', 'operator:admin vm.update', 'api:loopback vm.delete']);
+  const created = await api('GET', '/v1/audit?target=alice');
+  assert.deepEqual(created.json.map((e: { actor: string; action: string }) => `${e.actor} ${e.action}`), ['api:loopback operator.create']);
+
+  const listed = await api('GET', '/v1/operators', undefined, bearer(alice));
+  assert.deepEqual(listed.json.map((o: { name: string }) => o.name), ['alice']);
+  assert.equal(JSON.stringify(listed.json).includes('vgpuop_'), false, 'tokens are never listed');
+
+  const wrong = await api('GET', '/v1/vms', undefined, bearer(`${alice.slice(0, -1)}x`));
+  assert.equal(wrong.status, 401, 'a wrong token is refused from loopback too');
+  assert.match(wrong.json.error.message, /no operator's and not the admin token/);
+  assert.equal((await api('POST', '/v1/operators', { name: 'admin' })).status, 400, "'admin' is the admin-token file's");
+  assert.equal((await api('POST', '/v1/operators', { name: 'alice' })).status, 409);
+
+  const rotated = await api('POST', '/v1/operators/alice/token', undefined, bearer(alice));
+  assert.equal(rotated.status, 200);
+  assert.equal((await api('GET', '/v1/vms', undefined, bearer(alice))).status, 401, 'the rotated-away token stops working');
+  assert.equal((await api('GET', '/v1/vms', undefined, bearer(rotated.json.token))).status, 200);
+  assert.equal((await api('DELETE', '/v1/operators/alice')).status, 200);
+  assert.equal((await api('GET', '/v1/vms', undefined, bearer(rotated.json.token))).status, 401, "a removed operator's token stops working");
+  assert.equal((await api('DELETE', '/v1/operators/alice')).status, 404);
+});
+
 test('VM CRUD; bad input is refused with a JSON error and changes nothing', async () => {
   const add = await api('POST', '/v1/vms', { name: 'crud', memoryQuota: '1G', priority: 'low' });
   assert.equal(add.status, 201);
@@ -159,7 +195,7 @@ test('VM CRUD; bad input is refused with a JSON error and changes nothing', asyn
   assert.notEqual(rot.json.token, add.json.token);
   const audit = (await api('GET', '/v1/audit?target=crud')).json as Array<{ action: string; actor: string }>;
   assert.deepEqual(audit.map((e) => e.action), ['vm.create', 'vm.update', 'vm.token.rotate']);
-  assert.ok(audit.every((e) => e.actor === 'api'), 'changes through the API are audited as such');
+  assert.ok(audit.every((e) => e.actor === 'api:loopback'), 'changes through the API without a token are audited as loopback ones');
   const rm = await api('DELETE', '/v1/vms/crud');
   assert.equal(rm.status, 200);
   assert.equal(rm.json.sessionsEnded, 0);
