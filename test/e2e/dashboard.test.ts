@@ -131,7 +131,7 @@ describe('the dashboard on loopback', { skip: missing }, () => {
     const audit = await api<AuditJson[]>('/v1/audit?target=web-a');
     const update = audit.find((e) => e.action === 'vm.update');
     assert.ok(update, JSON.stringify(audit));
-    assert.equal(update.actor, 'api');
+    assert.equal(update.actor, 'api:loopback', 'a change from a page on loopback, where no token is sent');
     await page.waitForSelector('#audit tr[data-audit="vm.update"]', { timeout: SHOWS_MS });
 
     // Its session, killed in the page: gone from the page and the API, audited, and the guest's
@@ -245,5 +245,8 @@ describe('the dashboard from another host', { skip: missing }, () => {
     await editor.locator('input[name=weight]').fill('7');
     await editor.locator('button[type=submit]').click();
     await page.waitForSelector('#vms tr[data-vm="local"] td[data-field="weight"]:text-is("7")', { timeout: SHOWS_MS });
+    const audit = await fetch(`${m.admin}/v1/audit?target=local`, { headers: { authorization: basic(token) } });
+    const update = ((await audit.json()) as AuditJson[]).find((e) => e.action === 'vm.update');
+    assert.equal(update?.actor, 'operator:admin', 'the Basic credentials name who made the change, as a bearer token does');
   });
 });
