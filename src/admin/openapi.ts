@@ -73,8 +73,8 @@ export function openApiDocument(): Json {
   const errorRef = ref(errorSchema, 'output', components);
   const errors = {
     '400': { description: 'Invalid input; nothing was changed', content: { 'application/json': { schema: errorRef } } },
-    '401': { description: 'No valid bearer token (required from non-loopback addresses)', content: { 'application/json': { schema: errorRef } } },
-    '404': { description: 'No such VM, pool, GPU or session', content: { 'application/json': { schema: errorRef } } },
+    '401': { description: "No bearer token from a non-loopback address, or a token that is no operator's nor the admin token", content: { 'application/json': { schema: errorRef } } },
+    '404': { description: 'No such VM, pool, GPU, session or operator', content: { 'application/json': { schema: errorRef } } },
     '409': { description: 'Conflicts with the current configuration (name taken, pool in use)', content: { 'application/json': { schema: errorRef } } },
   };
   for (const r of ROUTES) {
@@ -128,7 +128,7 @@ export function openApiDocument(): Json {
     info: { title: 'vgpu admin API', version: '1' },
     components: {
       schemas: sorted,
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Required from non-loopback addresses' } },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: "An operator's token, or the admin token; required from non-loopback addresses, and names who made a change in the audit log" } },
     },
     security: [{}, { bearer: [] }],
     paths,

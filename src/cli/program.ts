@@ -1,7 +1,8 @@
 // The command table: every command's arguments, options, help text and handler, in one place.
 // Handlers are imported only when their command runs, so `vgpu-admin --help` loads no store code.
 
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
+import { COMPLETION_SHELLS, completionScript, type CompletionShell } from './completion.js';
 import type { CommandContext, GlobalOptions } from './context.js';
 import { versionLine } from '../common/version.js';
 
@@ -232,7 +233,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: '',
     summary: 'show the newest changes to the configuration',
     options: [
-      { flags: '--target <name>', description: 'only changes to this VM or pool' },
+      { flags: '--target <name>', description: 'only changes to this VM, pool or operator' },
       { flags: '--limit <n>', description: 'how many entries (default 50)' },
     ],
     examples: ['vgpu-admin audit --target web1'],
@@ -312,5 +313,10 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
       await onRun(spec, operands, self.opts(), self.optsWithGlobals<GlobalOptions>());
     });
   }
+  // Generated from the tree above, this command included; it needs no store and no mediator.
+  program.command('completion').description('print a shell completion script (bash or zsh)')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(COMPLETION_SHELLS))
+    .addHelpText('after', '\nExamples:\n  $ source <(vgpu-admin completion bash)\n  $ vgpu-admin completion bash > /etc/bash_completion.d/vgpu-admin\n')
+    .action((shell: CompletionShell) => write.out(completionScript(program, shell)));
   return program;
 }

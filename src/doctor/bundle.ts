@@ -23,6 +23,7 @@ const SECRET_NAME = /(token|secret|password|passwd|key|pin|credential)/i;
 const SECRET_VALUES: readonly RegExp[] = [
   /\bvgpu_[A-Za-z0-9_-]{43}\b/g,
   /\bvgpuadm_[A-Za-z0-9_-]{43}\b/g,
+  /\bvgpuop_[A-Za-z0-9_-]{43}\b/g,
   /(Bearer\s+)\S+/gi,
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
 ];

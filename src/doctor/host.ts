@@ -240,7 +240,7 @@ async function adminChecks(o: HostDoctorOptions): Promise<AdminFindings> {
     const r = await getJson(`${url}/v1/pools`, z.unknown(), o.adminToken);
     if (r.status === 401) {
       checks.push(fail(name, `${url} (vgpu ${version}) refuses this client's token`,
-        `pass the admin token: --token TOKEN or VGPU_ADMIN_TOKEN (it is in ${path.join(o.stateDir, 'admin-token')} on the mediator's host)`));
+        `pass your operator token ('vgpu-admin operator add NAME' on the mediator's host makes one) or the admin token (${path.join(o.stateDir, 'admin-token')} there): --token TOKEN or VGPU_ADMIN_TOKEN`));
     } else if (r.status >= 400) {
       checks.push(fail(name, `${url} (vgpu ${version}) answers ${r.status} to an authenticated request`, "see the mediator's log (journalctl -u vgpu-mediator, or its stderr)"));
     } else {

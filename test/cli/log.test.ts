@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createLogger, sessionLogger, vmLogger } from '../../src/common/log.js';
+import { createAdjustableLogger, createLogger, sessionLogger, vmLogger } from '../../src/common/log.js';
 
 function capture(): { lines: Array<Record<string, unknown>>; stream: { write(s: string): void } } {
   const lines: Array<Record<string, unknown>> = [];
@@ -51,4 +51,19 @@ test('session and VM child loggers carry their ids; tokens are redacted', () => 
   assert.equal(c.lines[1]?.['vm'], 'db');
   assert.deepEqual(c.lines[1]?.['req'], { token: '[redacted]' });
   assert.ok(!JSON.stringify(c.lines).includes('vgpu_secret'));
+});
+
+test('an adjustable logger changes the level of the children made before the change too', () => {
+  const c = capture();
+  const { log, setLevel } = createAdjustableLogger({ name: 'x', destination: c.stream, env: {} });
+  const child = log.child({ session: 1 });
+  const grandchild = child.child({ part: 'b' });
+  child.debug('before');
+  setLevel('debug');
+  child.debug('child');
+  grandchild.debug('grandchild');
+  log.child({ session: 2 }).debug('new child');
+  setLevel('warn');
+  grandchild.info('hidden again');
+  assert.deepEqual(c.lines.map((l) => l['msg']), ['child', 'grandchild', 'new child']);
 });

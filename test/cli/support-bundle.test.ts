@@ -22,9 +22,10 @@ function filesUnder(dir: string): string[] {
 test('redaction: tokens by their form, secret-named keys, options and bearer headers', () => {
   const vm = 'vgpu_' + 'A'.repeat(43);
   const adm = 'vgpuadm_' + 'b'.repeat(43);
-  const text = `{"msg":"x","auth":"Bearer ${adm}"}\ntoken = ${vm}\nserver = tcp:h:1\n  "VGPU_TOKEN": "plain-secret-value"\nkept ${vm.slice(0, 10)}`;
+  const op = 'vgpuop_' + 'c'.repeat(43);
+  const text = `{"msg":"x","auth":"Bearer ${adm}"}\ntoken = ${vm}\nserver = tcp:h:1\n  "VGPU_TOKEN": "plain-secret-value"\nkept ${vm.slice(0, 10)}\nan operator's ${op} too`;
   const out = redact(text);
-  assert.ok(!out.includes(vm) && !out.includes(adm) && !out.includes('plain-secret-value'), out);
+  assert.ok(!out.includes(vm) && !out.includes(adm) && !out.includes(op) && !out.includes('plain-secret-value'), out);
   assert.match(out, /server = tcp:h:1/);
   assert.match(out, /^token = \[redacted\]$/m);
   assert.deepEqual(redactArgs(['--state-dir', '/x', '--token', 'abc', '--admin-token=def', '--listen', 'unix:/s']),

@@ -17,6 +17,7 @@ import { scrape } from '../helpers/metrics.js';
 import { buildFakeNvml } from '../helpers/fake-nvml.js';
 import { dashboardQueries, metricNames, ruleQueries } from '../helpers/promql.js';
 import { gpuSchema } from '../../src/admin/schemas.js';
+import { cli } from '../cli/helpers.js';
 
 const HELD_MIB = 64;
 const MIB = 2 ** 20;
@@ -67,6 +68,15 @@ test('GET /v1/gpus: the GPU\'s memory holds what the guest holds; softgpu has no
   assert.ok(vm, JSON.stringify(t.vms));
   assert.equal(vm.sessions, 1);
   assert.equal(vm.memoryUsed, t.memory.used, 'the only VM holds all that is used');
+
+  // vgpu-admin gpu list shows the same, through the mediator's API; no board, so no temperature
+  // or power.
+  const list = await cli(['--state-dir', m.stateDir, 'gpu', 'list']);
+  assert.equal(list.status, 0, list.stderr);
+  const [header, row] = list.stdout.trimEnd().split('\n');
+  assert.match(header!, /\bUSED\s+UTIL\s+TEMP\s+POWER$/);
+  assert.match(row!, /\s\d+(\.\d+)? [KMG]iB\s+\d+%\s+-\s+-$/);
+  assert.ok(row!.startsWith(`${gpu!.uuid}  `), row);
 });
 
 test('/metrics: DCGM names and labels, per VM × GPU series; no temperature or power series on softgpu', async () => {
@@ -144,5 +154,11 @@ describe('the shipped dashboard and alert rules query only series a mediator exp
     assert.deepEqual(missing, [], 'series the dashboard or the rules query that /metrics lacks');
     // The board series come from the fake NVML's board at softgpu's bus id.
     assert.equal(s.value('DCGM_FI_DEV_GPU_TEMP', { gpu: '0' }), 47);
+  });
+
+  test('vgpu-admin gpu list shows the board\'s temperature and power', async () => {
+    const list = await cli(['--state-dir', nm.stateDir, 'gpu', 'list']);
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout.trimEnd().split('\n')[1]!, /\s47 C\s+123 W$/);
   });
 });
