@@ -4,9 +4,15 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify from 'fastify';
 
 import { liveSchema, gpuSampleSchema } from '../../src/admin/schemas.js';
 import { MAX_BUCKETS, seriesPeriod, usageCsv } from '../../src/admin/series.js';
+import { registerUi } from '../../src/admin/ui.js';
 import { VgpuError } from '../../src/common/errors.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { buildProgram, startGuest } from '../helpers/programs.js';
@@ -135,4 +141,42 @@ test('the default bucket is round and about a hundredth of the period; CSV field
     usageCsv([{ vm: 'a,"b"', at: '2026-01-01T00:00:00.000Z', deviceTimeNs: 1, bytesHtoD: 2, bytesDtoH: 3, calls: 4, peakMemory: 5 }]),
     'at,vm,deviceTimeNs,bytesHtoD,bytesDtoH,calls,peakMemory\r\n2026-01-01T00:00:00.000Z,"a,""b""",1,2,3,4,5\r\n',
   );
+});
+
+test('the page: / leads to /ui/, which forbids framing and foreign content', async () => {
+  const root = await fetch(`${m.admin}/`, { redirect: 'manual' });
+  assert.equal(root.status, 302);
+  assert.equal(root.headers.get('location'), '/ui/');
+  const page = await fetch(`${m.admin}/ui/`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<div id="app">/);
+  assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'.*frame-ancestors 'none'/);
+  assert.equal(page.headers.get('x-frame-options'), 'DENY');
+  const js = await fetch(`${m.admin}/ui/app.js`);
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get('content-type') ?? '', /javascript/);
+  // The browser guard covers the page as it covers the API: a rebound name is refused.
+  const url = new URL(`${m.admin}/ui/`);
+  const rebound = await new Promise<number>((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: '/ui/', headers: { host: `evil.example:${url.port}` }, setHost: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(rebound, 421);
+});
+
+test('a tree built without the page answers /ui/ with 503 naming make ui', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-no-ui-'));
+  const app = Fastify();
+  t.after(async () => {
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await registerUi(app, dir);
+  const r = await app.inject({ method: 'GET', url: '/ui/' });
+  assert.equal(r.statusCode, 503);
+  assert.match(r.json<{ error: { hint: string } }>().error.hint, /make ui/);
 });
