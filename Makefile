@@ -40,21 +40,29 @@ VGPU_DOCTOR := $(B)/guest/vgpu-doctor
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
 TSSTAMP := $(B)/.ts-built
 
-.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench fuzz burst soak clean deb
-all: native ts
+.PHONY: all deps native ts ui screenshots gen gen-check spec-check curesult-refresh run test test-c test-ts bench fuzz burst soak clean deb
+all: native ts ui
 
 # ---- dependencies ---------------------------------------------------------------------------
 # openssl: the CLI the TLS tests and the bench make certificates with; it brings libssl.so.3, which
 # the guest library loads at run time for tls: servers (never linked: no headers needed). zsh: the
 # test of 'vgpu-admin completion zsh' runs the script it prints.
 DEB_PKGS := libzstd-dev liblz4-dev openssl zsh
-$(B)/.deps-deb:
+# chromium: the browser the dashboard's end-to-end tests drive (test/e2e/dashboard.test.ts).
+DEB_TEST_PKGS := chromium
+# Installs the Debian packages of $(1) that are missing.
+define install-debs
 	@mkdir -p $(B)
-	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || \
 	  { echo "error: could not install$$missing (need root and Debian's package mirror)"; exit 1; }; fi
 	@touch $@
+endef
+$(B)/.deps-deb:
+	$(call install-debs,$(DEB_PKGS))
+$(B)/.deps-test-deb:
+	$(call install-debs,$(DEB_TEST_PKGS))
 
 node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 	@# better-sqlite3 builds from source where its prebuilt binary cannot be downloaded; node-gyp
@@ -103,6 +111,22 @@ $(TSSTAMP): $(TS_SRC) tsconfig.json node_modules/.package-lock.json
 	npx tsc -p tsconfig.json
 	@touch $@
 
+# ---- the dashboard (docs/dashboard.md) --------------------------------------------------------
+# ui/ is type-checked against the API's own types, then bundled by esbuild (Preact, uPlot) into
+# dist/ui, which the mediator serves at /ui/.
+UI := dist/ui/index.html
+UI_SRC := $(shell find ui -type f 2>/dev/null) src/admin/schemas.ts
+ui: $(UI)
+$(UI): $(UI_SRC) node_modules/.package-lock.json
+	npx tsc -p ui/tsconfig.json
+	npx esbuild ui/src/main.tsx --bundle --format=esm --target=es2022 --jsx=automatic --jsx-import-source=preact \
+	  --minify --sourcemap --log-level=warning --outfile=dist/ui/app.js
+	cp ui/index.html $@
+
+# Pictures of the dashboard for docs/dashboard.md: two VMs running guests on softgpu.
+screenshots: $(B)/.deps-test-deb native ts ui
+	VGPU_SCREENSHOTS=docs/images $(NODE) --test dist/test/e2e/dashboard.test.js
+
 # ---- generated code -------------------------------------------------------------------------
 gen: node_modules/.package-lock.json
 	npx tsc -p tools/codegen/tsconfig.json && $(NODE) dist/tools/codegen/main.js
@@ -144,7 +168,7 @@ test-c: $(B)/tests/softgpu-tests $(B)/tests/ptx-tests $(B)/tests/guest-tests $(B
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/relay-tests
 
 # ---- TypeScript and end-to-end tests --------------------------------------------------------
-test-ts: native ts
+test-ts: $(B)/.deps-test-deb native ts ui
 	$(NODE) --test --test-concurrency=1 $$(find dist/test -name '*.test.js' | sort)
 
 test: deps native ts test-c test-ts
@@ -156,7 +180,7 @@ run: deps native ts
 # ---- packages -------------------------------------------------------------------------------
 # The host package (docs/operations.md, "Packages"): what this checkout built, under /usr/lib/vgpu.
 DEB = $(B)/vgpu_$(shell $(NODE) -p 'require("./package.json").version')_$(shell dpkg --print-architecture).deb
-deb: deps native ts
+deb: deps native ts ui
 	bash deploy/deb/build.sh $(DEB)
 
 bench: deps native ts

@@ -14,8 +14,8 @@ out=${1:?usage: build.sh OUT.deb}
 root=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/../.." && pwd)
 cd "$root"
 for f in build/guest/libcuda.so.1 build/guest/libnvidia-ml.so.1 build/guest/vgpu-doctor build/softgpu/libvgpu-softgpu.so \
-         build/native/vgpu-vsock-listen dist/src/mediator/main.js; do
-  [ -e "$f" ] || { echo "build.sh: $f is missing: run 'make native ts' first" >&2; exit 1; }
+         build/native/vgpu-vsock-listen dist/src/mediator/main.js dist/ui/index.html; do
+  [ -e "$f" ] || { echo "build.sh: $f is missing: run 'make native ts ui' first" >&2; exit 1; }
 done
 
 version=$(node -p 'require("./package.json").version')
@@ -32,6 +32,8 @@ install -m 0755 bin/vgpu-mediator bin/vgpu-admin bin/vgpu-run "$lib/bin/"
 install -m 0644 package.json package-lock.json "$lib/"
 # The host code only: the tests and code generators stay out.
 cp -a dist/src "$lib/dist/src"
+# The dashboard's page, which the mediator serves from dist/ui (docs/dashboard.md).
+cp -a dist/ui "$lib/dist/ui"
 # The guest libraries, where vgpu-run and guest/install.sh look for them (build/guest).
 cp -a build/guest/libcuda.so.1 build/guest/libcuda.so build/guest/libnvidia-ml.so.1 build/guest/libnvidia-ml.so build/guest/vgpu-doctor "$lib/build/guest/"
 install -m 0755 build/softgpu/libvgpu-softgpu.so "$lib/build/softgpu/"

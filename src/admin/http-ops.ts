@@ -4,10 +4,10 @@
 
 import { ERRORS, VgpuError, type VgpuErrorCode } from '../common/errors.js';
 import type { AddPoolInput, AddVmInput, AuditEntry, PoolPatch, VmPatch } from '../store/index.js';
-import type { AdminOps, AuditQueryInput, UsageQuery } from './ops.js';
+import type { AdminOps, AuditQueryInput, UsageQuery, UsageSeriesQuery } from './ops.js';
 import { route } from './routes.js';
 import { REQUEST_HEADER } from './browser-guard.js';
-import { errorSchema, type OperatorTokenView, type OperatorView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
+import { errorSchema, type GpuSample, type GpuView, type LiveView, type OperatorTokenView, type OperatorView, type PoolView, type SessionView, type UsageBucketView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -109,6 +109,15 @@ export class HttpOps implements AdminOps {
   }
   async audit(q: AuditQueryInput): Promise<AuditEntry[]> {
     return (await this.call('audit', {}, undefined, { target: q.target, limit: q.limit === undefined ? undefined : String(q.limit) })) as AuditEntry[];
+  }
+  async usageSeries(q: UsageSeriesQuery): Promise<UsageBucketView[]> {
+    return (await this.call('usageSeries', {}, undefined, { vm: q.vm, since: q.since, until: q.until, step: q.step })) as UsageBucketView[];
+  }
+  async liveState(): Promise<LiveView> {
+    return (await this.call('live')) as LiveView;
+  }
+  async gpuHistory(): Promise<GpuSample[]> {
+    return (await this.call('gpuHistory')) as GpuSample[];
   }
   async listOperators(): Promise<OperatorView[]> {
     return (await this.call('listOperators')) as OperatorView[];

@@ -9,13 +9,21 @@ import type { ImageStore } from '../common/image-store.js';
 import { DEFAULT_POOL, type AddPoolInput, type AddVmInput, type AuditEntry, type PoolPatch, type Store, type Vm, type VmPatch } from '../store/index.js';
 import { addPoolSchema, poolPatchSchema, validate } from '../store/validate.js';
 import type { GpuTelemetry } from '../mediator/gpu-telemetry.js';
-import { gpuTelemetrySchema, operatorView, vmView, type OperatorTokenView, type OperatorView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
+import {
+  gpuTelemetrySchema, operatorView, vmView, type GpuSample, type GpuView, type LiveGpu, type LiveView, type LiveVm, type OperatorTokenView, type OperatorView,
+  type PoolView, type SessionView, type UsageBucketView, type UsageView, type VmDetail, type VmTokenView, type VmView,
+} from './schemas.js';
+import { seriesPeriod, type SeriesQueryText } from './series.js';
 import { parseSince } from './since.js';
 
 export interface UsageQuery {
   vm?: string | undefined;
   /** ISO time or a duration back from now (src/admin/since.ts). */
   since?: string | undefined;
+}
+
+export interface UsageSeriesQuery extends SeriesQueryText {
+  vm?: string | undefined;
 }
 
 export interface AuditQueryInput {
@@ -43,6 +51,12 @@ export interface AdminOps {
   killSession(id: number, reason?: string): Promise<SessionView>;
   usage(q: UsageQuery): Promise<UsageView[]>;
   audit(q: AuditQueryInput): Promise<AuditEntry[]>;
+  /** Usage over a period in time buckets (src/admin/series.ts). */
+  usageSeries(q: UsageSeriesQuery): Promise<UsageBucketView[]>;
+  /** What runs now: GPUs, VMs' live counters, sessions (the dashboard's stream). */
+  liveState(): Promise<LiveView>;
+  /** The GPUs' recent readings, oldest first. */
+  gpuHistory(): Promise<GpuSample[]>;
   listOperators(): Promise<OperatorView[]>;
   addOperator(name: string): Promise<OperatorTokenView>;
   removeOperator(name: string): Promise<OperatorView>;
@@ -68,6 +82,12 @@ export interface LiveControl {
   vmChanged(name: string): void;
   /** Writes unflushed usage to the store, so that reads are current. */
   flushUsage(): void;
+  /** Each GPU now: memory, utilization, board readings, who holds and who waits. */
+  liveGpus(): LiveGpu[];
+  /** Per VM: live sessions and counters since the mediator started. */
+  liveVms(): LiveVm[];
+  /** The GPUs' readings of the last minutes, oldest first (src/mediator/gpu-history.ts). */
+  gpuHistory(): GpuSample[];
 }
 
 export class StoreOps implements AdminOps {
@@ -228,6 +248,27 @@ export class StoreOps implements AdminOps {
       ...(q.target !== undefined && { target: q.target }),
       limit: Math.max(1, q.limit ?? 50),
     });
+  }
+
+  async usageSeries(q: UsageSeriesQuery): Promise<UsageBucketView[]> {
+    const period = seriesPeriod(q);
+    this.control?.flushUsage();
+    return this.store.usageSeries({ ...period, vm: q.vm });
+  }
+
+  async liveState(): Promise<LiveView> {
+    const live = this.needLive('live state');
+    return {
+      at: new Date().toISOString(),
+      gpus: live.liveGpus(),
+      vms: live.liveVms(),
+      sessions: live.sessionViews(),
+      auditHead: this.store.auditHead(),
+    };
+  }
+
+  async gpuHistory(): Promise<GpuSample[]> {
+    return this.needLive('GPU history').gpuHistory();
   }
 
   async listOperators(): Promise<OperatorView[]> {

@@ -7,14 +7,17 @@ import { z } from 'zod';
 
 import { VgpuError } from '../common/errors.js';
 import type { AdminOps } from './ops.js';
+import { usageCsv } from './series.js';
 import {
   addOperatorBody,
   addPoolBody,
   addVmBody,
   auditEntrySchema,
   auditQuery,
+  gpuSampleSchema,
   gpuSchema,
   killBody,
+  liveSchema,
   nameParams,
   operatorSchema,
   operatorTokenSchema,
@@ -22,8 +25,10 @@ import {
   poolSchema,
   sessionParams,
   sessionSchema,
+  usageBucketSchema,
   usageQuery,
   usageSchema,
+  usageSeriesQuery,
   vmDetailSchema,
   vmPatchBody,
   vmSchema,
@@ -38,6 +43,13 @@ export interface RouteInput {
   body: unknown;
 }
 
+/** An answer other than one JSON document: CSV text (`run` returns it), or a stream of
+ * server-sent events, each event's data being what `run` returns, taken every `everyMs`
+ * (src/admin/sse.ts). */
+export type Produces =
+  | { type: 'text/csv'; filename: string }
+  | { type: 'text/event-stream'; event: string; everyMs: number };
+
 export interface Route {
   /** Stable name, used by the client and as the OpenAPI operationId. */
   id: string;
@@ -51,7 +63,9 @@ export interface Route {
   body?: z.ZodType;
   bodyRequired?: boolean;
   status: 200 | 201;
+  /** The JSON answer; with `produces`, the CSV text or each event's data. */
   response: z.ZodType;
+  produces?: Produces;
   run(ops: AdminOps, r: RouteInput): Promise<unknown>;
 }
 
@@ -147,6 +161,32 @@ export const ROUTES: readonly Route[] = [
       const q = parseInput(auditQuery, r.query, 'query');
       return ops.audit({ target: q.target, limit: q.limit === undefined ? undefined : Number(q.limit) });
     },
+  },
+  {
+    id: 'usageSeries', method: 'GET', path: '/v1/usage/series',
+    summary: 'Usage per VM over a period, in time buckets (buckets in which a VM did nothing are left out)',
+    query: usageSeriesQuery, status: 200, response: z.array(usageBucketSchema),
+    run: (ops, r) => ops.usageSeries(parseInput(usageSeriesQuery, r.query, 'query')),
+  },
+  {
+    id: 'usageSeriesCsv', method: 'GET', path: '/v1/usage/series.csv',
+    summary: 'The same as /v1/usage/series, as CSV: a header line, then at,vm,deviceTimeNs,bytesHtoD,bytesDtoH,calls,peakMemory',
+    query: usageSeriesQuery, status: 200, response: z.string(), produces: { type: 'text/csv', filename: 'vgpu-usage.csv' },
+    run: async (ops, r) => usageCsv(await ops.usageSeries(parseInput(usageSeriesQuery, r.query, 'query'))),
+  },
+  {
+    id: 'live', method: 'GET', path: '/v1/live', summary: 'What runs now: GPUs, VMs\' live counters, sessions, the newest audit entry', status: 200,
+    response: liveSchema, run: (ops) => ops.liveState(),
+  },
+  {
+    id: 'events', method: 'GET', path: '/v1/events',
+    summary: 'Server-sent events: a `live` event with what GET /v1/live answers, at once and every second until the client goes',
+    status: 200, response: liveSchema, produces: { type: 'text/event-stream', event: 'live', everyMs: 1000 },
+    run: (ops) => ops.liveState(),
+  },
+  {
+    id: 'gpuHistory', method: 'GET', path: '/v1/gpus/history', summary: "The GPUs' readings of the last minutes, oldest first", status: 200,
+    response: z.array(gpuSampleSchema), run: (ops) => ops.gpuHistory(),
   },
   {
     id: 'listOperators', method: 'GET', path: '/v1/operators', summary: 'List the operators (the admin-token file\'s `admin` is not among them)', status: 200,

@@ -170,3 +170,67 @@ export const auditQuery = z.strictObject({
   limit: z.string().regex(/^\d{1,6}$/, 'must be a whole number').optional(),
 });
 export const killBody = z.strictObject({ reason: z.string().max(200).optional() }).meta({ id: 'KillSession' });
+
+// ---- live state (the dashboard, docs/dashboard.md) -------------------------------------------
+
+const nullableReading = (what: string): z.ZodNullable<z.ZodNumber> => z.number().nullable().describe(`${what}; null where the host's NVML does not say`);
+
+export const liveGpuSchema = z.object({
+  uuid: z.string(),
+  ordinal: z.number().int(),
+  name: z.string(),
+  memoryTotal: count,
+  memoryUsed: count.describe('device memory the sessions placed on it hold (a session on several GPUs counts on its first)'),
+  utilization: z.number().min(0).max(100).describe('percent of the last seconds in which its sessions ran work on it'),
+  temperatureC: nullableReading('board temperature in °C'),
+  powerW: nullableReading('board power draw in W'),
+  holder: z.number().int().nullable().describe('session holding its time slice; null when idle'),
+  waiting: z.array(z.number().int()).describe('sessions waiting for a time slice on it, in request order'),
+}).meta({ id: 'LiveGpu' });
+export type LiveGpu = z.infer<typeof liveGpuSchema>;
+
+export const liveVmSchema = z.object({
+  vm: z.string(),
+  sessions: count,
+  memoryUsed: count,
+  deviceTimeNs: count.describe('device time since the mediator started'),
+  calls: count.describe('driver API calls since the mediator started'),
+  grants: z.object({ alone: count, policy: count, starvation: count })
+    .describe('GPU time slices granted since the mediator started, by why (see vgpu_sched_grants_total)'),
+  preemptions: count,
+  contendedDeviceTimeNs: count.describe('device time charged while another session wanted the same GPU'),
+}).meta({ id: 'LiveVm' });
+export type LiveVm = z.infer<typeof liveVmSchema>;
+
+export const liveSchema = z.object({
+  at: isoTime,
+  gpus: z.array(liveGpuSchema),
+  vms: z.array(liveVmSchema).describe('VMs with sessions now or scheduler counts since the mediator started'),
+  sessions: z.array(sessionSchema),
+  auditHead: count.describe('id of the newest audit entry: when it changes, VMs, pools or the audit log changed'),
+}).meta({ id: 'Live' });
+export type LiveView = z.infer<typeof liveSchema>;
+
+export const gpuSampleSchema = z.object({
+  at: isoTime,
+  gpus: z.array(liveGpuSchema.pick({ uuid: true, memoryUsed: true, utilization: true, temperatureC: true, powerW: true })),
+}).meta({ id: 'GpuSample' });
+export type GpuSample = z.infer<typeof gpuSampleSchema>;
+
+export const usageBucketSchema = z.object({
+  vm: z.string(),
+  at: isoTime.describe("the bucket's start"),
+  deviceTimeNs: count,
+  bytesHtoD: count,
+  bytesDtoH: count,
+  calls: count,
+  peakMemory: count,
+}).meta({ id: 'UsageBucket' });
+export type UsageBucketView = z.infer<typeof usageBucketSchema>;
+
+export const usageSeriesQuery = z.strictObject({
+  vm: z.string().optional(),
+  since: z.string().optional().describe('ISO 8601 time, or a duration back from now like 15m, 2h, 7d (default 24h)'),
+  until: z.string().optional().describe('ISO 8601 time, or a duration back from now (default now)'),
+  step: z.string().optional().describe('bucket length, a duration like 10s, 5m, 1h (default: the period in about 100 buckets)'),
+});

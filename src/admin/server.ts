@@ -15,6 +15,9 @@ import type { AdminOps } from './ops.js';
 import { ROUTES } from './routes.js';
 import { openApiDocument } from './openapi.js';
 import { allowedHosts, browserRefusal, REQUEST_HEADER } from './browser-guard.js';
+import { CHALLENGES, presentedToken } from './credentials.js';
+import { EventStreams } from './sse.js';
+import { registerUi } from './ui.js';
 
 export interface AdminServerOptions {
   host: string;
@@ -83,8 +86,8 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (req.method === 'GET' && PUBLIC.has(req.url.split('?')[0]!)) return;
     const h = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(h);
-    const operator = m ? o.operatorOf(m[1]!) : undefined;
+    const presented = presentedToken(h);
+    const operator = presented !== undefined ? o.operatorOf(presented) : undefined;
     const withToken = operator !== undefined;
     // A token that is given must be right, from loopback too: whoever sent it expects the changes
     // to be recorded as theirs.
@@ -103,10 +106,10 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     log.warn({ peer: req.socket.remoteAddress, url: req.url, given: h === '' ? 'none' : 'wrong' }, 'admin API: request without a valid token refused');
     await reply
       .code(401)
-      .header('www-authenticate', 'Bearer realm="vgpu"')
+      .header('www-authenticate', CHALLENGES)
       .send(errorBody('VGPU_ERR_UNAUTHORIZED',
         `the admin API refused the request: ${h === '' ? 'a bearer token is required from a non-loopback address' : 'the token is no operator\'s and not the admin token'}`,
-        "send Authorization: Bearer <token>: an operator's token ('vgpu-admin operator add NAME' on the host), or the admin token in admin-token in the mediator's state directory"));
+        "send Authorization: Bearer <token> (a browser: the token as the password): an operator's token ('vgpu-admin operator add NAME' on the host), or the admin token in admin-token in the mediator's state directory"));
   });
 
   app.setErrorHandler((e, _req, reply) => send(reply, e, log));
@@ -114,7 +117,34 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     void reply.code(404).send(errorBody('VGPU_ERR_USAGE', `no route ${req.method} ${req.url.split('?')[0]}`, 'see docs/admin-api.md for the routes'));
   });
 
+  const streams = new EventStreams();
+  // Open event streams would keep the server from closing.
+  app.addHook('preClose', async () => streams.closeAll());
+  /** The operations as the request's operator (authenticated by the hook above). */
+  const opsOf = (req: FastifyRequest): AdminOps => {
+    const actor = actors.get(req);
+    if (actor === undefined) throw new Error(`${req.method} ${req.url} reached its handler unauthenticated`);
+    return o.opsFor(actor);
+  };
   for (const r of ROUTES) {
+    const input = (req: FastifyRequest): Parameters<typeof r.run>[1] => ({
+      params: (req.params ?? {}) as Record<string, string>,
+      query: (req.query ?? {}) as Record<string, string>,
+      body: req.body,
+    });
+    const produces = r.produces;
+    if (produces?.type === 'text/event-stream') {
+      app.route({
+        method: r.method,
+        url: r.path,
+        handler: async (req, reply) => {
+          const ops = opsOf(req);
+          const first = await r.run(ops, input(req));
+          streams.serve(req, reply, { event: produces.event, everyMs: produces.everyMs, take: () => r.run(ops, input(req)) }, first, log);
+        },
+      });
+      continue;
+    }
     app.route({
       method: r.method,
       url: r.path,
@@ -122,13 +152,10 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
         if (r.bodyRequired && (req.body === undefined || req.body === null)) {
           throw new VgpuError('VGPU_ERR_USAGE', { detail: `${r.method} ${r.path} needs a JSON body` });
         }
-        const actor = actors.get(req);
-        if (actor === undefined) throw new Error(`${r.method} ${r.path} reached its handler unauthenticated`);
-        const result = await r.run(o.opsFor(actor), {
-          params: (req.params ?? {}) as Record<string, string>,
-          query: (req.query ?? {}) as Record<string, string>,
-          body: req.body,
-        });
+        const result = await r.run(opsOf(req), input(req));
+        if (produces?.type === 'text/csv') {
+          void reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${produces.filename}"`);
+        }
         return reply.code(r.status).send(result);
       },
     });
@@ -146,6 +173,8 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   // The document the route table's schemas describe: the same schemas validate every request.
   const openapi = JSON.stringify(openApiDocument());
   app.get('/openapi.json', async (_req, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(openapi));
+
+  await registerUi(app);
 
   app.get('/metrics', async (_req, reply) => {
     const text = await o.metrics.metrics();

@@ -36,7 +36,8 @@ import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, ty
 import type { FastifyInstance } from 'fastify';
 import type { Readiness } from '../admin/server.js';
 import { StoreOps, type LiveControl } from '../admin/ops.js';
-import type { SessionView } from '../admin/schemas.js';
+import type { GpuSample, LiveGpu, LiveVm, SessionView } from '../admin/schemas.js';
+import { GpuHistory } from './gpu-history.js';
 import type { MetricsSource } from '../admin/metrics.js';
 import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
 import { UsageMeter, type UsageTotals } from './usage-meter.js';
@@ -139,6 +140,8 @@ export class Mediator implements LiveControl, MetricsSource {
   private draining: { until: number; message: string; check: () => void } | undefined;
   readonly sched: Scheduler;
   private readonly watchdog: HoldWatchdog;
+  /** The GPUs' recent readings, for the dashboard (sampled while the admin API is up). */
+  private readonly history = new GpuHistory(() => this.liveGpus());
   private defaultMaxHoldMs: number;
 
   constructor(private readonly opts: MediatorOptions) {
@@ -252,7 +255,10 @@ export class Mediator implements LiveControl, MetricsSource {
         (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir, this.opts.tls, this.opts.socketAccess);
       this.servers.push({ server, addr });
     }
-    if (this.opts.http) await this.startAdmin(this.opts.http);
+    if (this.opts.http) {
+      await this.startAdmin(this.opts.http);
+      this.history.start();
+    }
     log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
   }
 
@@ -783,8 +789,52 @@ export class Mediator implements LiveControl, MetricsSource {
     }));
   }
 
+
   schedulerStats(): ReadonlyMap<string, Readonly<VmSchedStats>> {
     return this.sched.stats;
+  }
+
+  // ---- live state for the dashboard (GET /v1/live, /v1/events, /v1/gpus/history) -------------
+
+  /** The telemetry (src/mediator/gpu-telemetry.ts) with the scheduler's holder and queue. */
+  liveGpus(): LiveGpu[] {
+    return this.telemetry().map((t) => ({
+      uuid: t.uuid,
+      ordinal: t.index,
+      name: t.name,
+      memoryTotal: t.memory.total,
+      memoryUsed: t.memory.used,
+      utilization: t.utilization.gpuPercent,
+      temperatureC: t.temperatureC ?? null,
+      powerW: t.powerW ?? null,
+      holder: this.sched.holderOf(t.index),
+      waiting: this.sched.waitingOn(t.index),
+    }));
+  }
+
+  liveVms(): LiveVm[] {
+    const totals = this.usage.totals();
+    const stats = this.sched.stats;
+    const names = new Set([...totals.keys(), ...stats.keys(), ...this.sessionCounts().keys()]);
+    const counts = this.sessionCounts();
+    return [...names].sort().map((vm) => {
+      const t = totals.get(vm);
+      const st = stats.get(vm);
+      return {
+        vm,
+        sessions: counts.get(vm) ?? 0,
+        memoryUsed: this.usage.vmMemory(vm),
+        deviceTimeNs: Math.round(t?.busyNs ?? 0),
+        calls: t?.calls ?? 0,
+        grants: { alone: st?.grants.alone ?? 0, policy: st?.grants.policy ?? 0, starvation: st?.grants.starvation ?? 0 },
+        preemptions: st?.preemptions ?? 0,
+        contendedDeviceTimeNs: Math.round(st?.contendedNs ?? 0),
+      };
+    });
+  }
+
+  gpuHistory(): GpuSample[] {
+    return this.history.list();
   }
 
   executorCounts(): { running: number; spare: number } {
@@ -855,6 +905,7 @@ export class Mediator implements LiveControl, MetricsSource {
       await this.admin.app.close().catch(() => {});
     }
     if (this.flushTimer) clearInterval(this.flushTimer);
+    this.history.stop();
     for (const { server } of this.servers) server.close();
     await this.pool?.close(leaveSessions);
     if (this.store) this.flushUsage();

@@ -47,16 +47,22 @@ export class AuditLog {
   private readonly insert: Statement;
   private readonly recent: Statement;
   private readonly recentFor: Statement;
+  private readonly newest: Statement;
 
   constructor(db: Database) {
     this.insert = db.prepare('INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)');
     this.recent = db.prepare('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?');
     this.recentFor = db.prepare('SELECT * FROM audit_log WHERE target = ? ORDER BY id DESC LIMIT ?');
+    this.newest = db.prepare('SELECT COALESCE(MAX(id), 0) FROM audit_log').pluck();
   }
 
   append(input: AuditInput, defaultActor: string, at: string): void {
     const e = validate(auditInputSchema, input, 'audit entry');
     this.insert.run(at, e.actor ?? defaultActor, e.action, e.target, JSON.stringify(e.details ?? {}));
+  }
+
+  head(): number {
+    return this.newest.get() as number;
   }
 
   list(q: AuditQuery = {}): AuditEntry[] {

@@ -5,7 +5,7 @@ export { ADMIN_OPERATOR, type Operator } from './operators.js';
 export type { Vm } from './vms.js';
 export type { Pool } from './pools.js';
 export type { AuditEntry, AuditInput, AuditQuery } from './audit.js';
-export type { Gpu, UsageDelta, VmUsage, VmUsagePeriod } from './usage.js';
+export type { Gpu, UsageBucket, UsageDelta, VmUsage, VmUsagePeriod } from './usage.js';
 export { DEFAULT_POOL } from './pools.js';
 export { DB_FILE, BUSY_TIMEOUT_MS } from './open.js';
 export { lockStateDir, readLockHolder, StateDirInUse, LOCK_FILE, HOLDER_FILE, type LockHolder, type StateLock } from './lock.js';

@@ -11,7 +11,7 @@ import { openDatabase, storeError } from './open.js';
 import { DEFAULT_POOL, PoolTable, type Pool } from './pools.js';
 import { hashToken, looksLikeOperatorToken, looksLikeToken, matchTokenHash, newToken, OPERATOR_TOKEN_PREFIX } from './tokens.js';
 import { ADMIN_OPERATOR, OperatorTable, type Operator } from './operators.js';
-import { UsageTable, type Gpu, type UsageDelta, type VmUsage, type VmUsagePeriod } from './usage.js';
+import { UsageTable, type Gpu, type UsageBucket, type UsageDelta, type VmUsage, type VmUsagePeriod } from './usage.js';
 import {
   addPoolSchema,
   addVmSchema,
@@ -475,6 +475,13 @@ export class Store {
     });
   }
 
+  /** Usage from `since` to `until` in buckets of `stepS` seconds, of one VM or of all. */
+  usageSeries(q: { since: Date; until: Date; stepS: number; vm?: string | undefined }): UsageBucket[] {
+    return this.read(() => this.usage.usageSeries({
+      since: q.since.toISOString(), until: q.until.toISOString(), stepS: q.stepS, vmId: q.vm === undefined ? null : this.requireVm(q.vm).id,
+    }));
+  }
+
   /** Drops usage samples older than `before` (the all-time totals stay). */
   /** Hands out `n` new session ids: the first of them; ids are never handed out twice. */
   takeSessionIds(n: number): number {
@@ -522,5 +529,10 @@ export class Store {
 
   listAudit(q: AuditQuery = {}): AuditEntry[] {
     return this.read(() => this.auditLog.list(q));
+  }
+
+  /** The id of the newest audit entry (0: none), so a reader can tell that something changed. */
+  auditHead(): number {
+    return this.read(() => this.auditLog.head());
   }
 }

@@ -27,6 +27,17 @@ export interface VmUsagePeriod {
   updatedAt: string | null;
 }
 
+/** What the VMs did in one time bucket of a usage series (`at`: the bucket's start). */
+export interface UsageBucket {
+  vm: string;
+  at: string;
+  deviceTimeNs: number;
+  bytesHtoD: number;
+  bytesDtoH: number;
+  calls: number;
+  peakMemory: number;
+}
+
 export interface Gpu {
   uuid: string;
   name: string;
@@ -64,6 +75,7 @@ export class UsageTable {
   private readonly sample: Statement;
   private readonly sumSince: Statement;
   private readonly prune: Statement;
+  private readonly series: Statement;
 
   constructor(db: Database) {
     this.get = db.prepare('SELECT * FROM vm_usage WHERE vm_id = ?');
@@ -82,6 +94,13 @@ export class UsageTable {
       COALESCE(SUM(bytes_d2h), 0) AS bytes_d2h, COALESCE(SUM(calls), 0) AS calls, COALESCE(MAX(peak_memory), 0) AS peak_memory,
       MAX(at) AS updated_at FROM usage_samples WHERE vm_id = ? AND at >= ?`);
     this.prune = db.prepare('DELETE FROM usage_samples WHERE at < ?');
+    // Samples are stamped with ISO times, so the period's bounds compare as text (and use the index).
+    this.series = db.prepare(`SELECT v.name AS vm, (CAST(strftime('%s', s.at) AS INTEGER) / CAST(@step AS INTEGER)) * CAST(@step AS INTEGER) AS bucket,
+      SUM(s.device_time_ns) AS device_time_ns, SUM(s.bytes_h2d) AS bytes_h2d, SUM(s.bytes_d2h) AS bytes_d2h,
+      SUM(s.calls) AS calls, MAX(s.peak_memory) AS peak_memory
+      FROM usage_samples s JOIN vms v ON v.id = s.vm_id
+      WHERE s.at >= @since AND s.at < @until AND (@vmId IS NULL OR s.vm_id = @vmId)
+      GROUP BY v.name, bucket ORDER BY bucket, v.name`);
   }
 
   /** Totals of the samples taken at or after `since` (an ISO time). */
@@ -95,6 +114,21 @@ export class UsageTable {
       peakMemory: r.peak_memory,
       updatedAt: r.updated_at,
     };
+  }
+
+  /** The samples from `since` to `until` (ISO times) summed per VM into buckets of `stepS`
+   * seconds (aligned to the Unix epoch); buckets in which a VM did nothing are absent. */
+  usageSeries(q: { since: string; until: string; stepS: number; vmId: number | null }): UsageBucket[] {
+    const rows = this.series.all({ since: q.since, until: q.until, step: q.stepS, vmId: q.vmId }) as Array<Omit<UsageRow, 'updated_at'> & { vm: string; bucket: number }>;
+    return rows.map((r) => ({
+      vm: r.vm,
+      at: new Date(r.bucket * 1000).toISOString(),
+      deviceTimeNs: r.device_time_ns,
+      bytesHtoD: r.bytes_h2d,
+      bytesDtoH: r.bytes_d2h,
+      calls: r.calls,
+      peakMemory: r.peak_memory,
+    }));
   }
 
   /** Drops samples older than `before`; returns how many. */

@@ -49,12 +49,14 @@ test('the .deb installs the tools, the unit, the configuration and the guest lib
   }
   for (const f of ['/lib/systemd/system/vgpu-mediator.service', '/etc/vgpu/mediator.toml', '/usr/lib/vgpu/build/guest/libcuda.so.1',
     '/usr/lib/vgpu/build/guest/libnvidia-ml.so.1', '/usr/lib/vgpu/build/guest/vgpu-doctor', '/usr/lib/vgpu/guest/install.sh', '/usr/lib/vgpu/build/softgpu/libvgpu-softgpu.so',
-    '/usr/lib/vgpu/build/native/vgpu-vsock-listen', '/usr/lib/vgpu/dist/src/mediator/main.js', '/usr/lib/vgpu/node_modules/better-sqlite3/package.json',
+    '/usr/lib/vgpu/build/native/vgpu-vsock-listen', '/usr/lib/vgpu/dist/src/mediator/main.js', '/usr/lib/vgpu/dist/ui/index.html', '/usr/lib/vgpu/dist/ui/app.js',
+    '/usr/lib/vgpu/node_modules/@fastify/static/package.json', '/usr/lib/vgpu/node_modules/better-sqlite3/package.json',
     '/usr/lib/vgpu/node_modules/smol-toml/package.json', '/usr/share/doc/vgpu/operations.md']) {
     assert.ok(entries.has(f), `${f} is in the package`);
   }
   for (const [path, e] of entries) {
     assert.doesNotMatch(path, /^\/usr\/lib\/vgpu\/(dist\/(test|tools)|node_modules\/typescript)\//, 'tests, generators and dev dependencies stay out');
+    assert.doesNotMatch(path, /^\/usr\/lib\/vgpu\/node_modules\/(preact|uplot|esbuild|playwright-core)\//, 'the dashboard is bundled: its toolchain stays out');
     assert.equal(e.owner, 'root/root', path);
   }
   const conffiles = execFileSync('dpkg-deb', ['-I', deb, 'conffiles'], { encoding: 'utf8' });
@@ -115,6 +117,6 @@ test('the npm package holds the tools its bin entries name and the built librari
     .parse(JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })));
   const files = new Set(packed[0]!.files.map((f) => f.path));
   for (const target of Object.values(pkg.bin)) assert.ok(files.has(target), target);
-  for (const f of ['build/guest/libcuda.so.1', 'build/softgpu/libvgpu-softgpu.so', 'dist/src/mediator/main.js', 'guest/install.sh']) assert.ok(files.has(f), f);
+  for (const f of ['build/guest/libcuda.so.1', 'build/softgpu/libvgpu-softgpu.so', 'dist/src/mediator/main.js', 'dist/ui/index.html', 'guest/install.sh']) assert.ok(files.has(f), f);
   assert.ok(![...files].some((f) => f.startsWith('dist/test/') || f.startsWith('test/')), 'no tests in the npm package');
 });

@@ -77,6 +77,8 @@ export interface InteractiveGuest {
   waitFor(re: RegExp): Promise<string>;
   /** Ends the program's stdin (test programs that "hold" wait for it). */
   release(): void;
+  /** Sends the program one line: quota.c's "hold" goes on to its next step. */
+  step(): void;
   /** Sends the program a signal (SIGKILL: it goes away without a word to the host). */
   kill(signal: NodeJS.Signals): void;
   done: Promise<number | null>;
@@ -111,6 +113,7 @@ export function startGuest(server: string, token: string, prog: string, progArgs
       return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ re, resolve }));
     },
     release: () => p.stdin.end('\n'),
+    step: () => p.stdin.write('\n'),
     kill: (signal) => p.kill(signal),
     done,
   };

@@ -367,6 +367,37 @@ test('session ids come from a counter that never goes back, whichever process op
   b.close();
 });
 
+test('usage series: samples summed per VM into buckets of the step, within the period; the audit head moves with changes', (t) => {
+  let clock = Date.parse('2026-01-01T00:00:00Z');
+  const s = Store.open(tempDir(t), { actor: 'alice', now: () => new Date(clock) });
+  t.after(() => s.close());
+  assert.equal(s.auditHead(), 0, 'no entry yet');
+  s.addVm({ name: 'a' });
+  s.addVm({ name: 'b' });
+  const head = s.auditHead();
+  assert.ok(head > 0);
+  const at = (sec: number, vm: string, calls: number, mem = 0): void => {
+    clock = Date.parse('2026-01-01T00:00:00Z') + sec * 1000;
+    s.addUsage(vm, { calls, deviceTimeNs: calls * 10, memoryNow: mem });
+  };
+  at(5, 'a', 1, 100);
+  at(30, 'a', 2, 300);
+  at(59, 'b', 4);
+  at(61, 'a', 8, 200);
+  at(200, 'a', 16);
+  const series = s.usageSeries({ since: new Date('2026-01-01T00:00:10Z'), until: new Date('2026-01-01T00:03:00Z'), stepS: 60 });
+  assert.deepEqual(series.map((b) => [b.at, b.vm, b.calls, b.deviceTimeNs, b.peakMemory]), [
+    ['2026-01-01T00:00:00.000Z', 'a', 2, 20, 300], // the sample at 5 s is before the period
+    ['2026-01-01T00:00:00.000Z', 'b', 4, 40, 0],
+    ['2026-01-01T00:01:00.000Z', 'a', 8, 80, 200], // the one at 200 s is after it
+  ]);
+  const onlyB = s.usageSeries({ since: new Date('2026-01-01T00:00:00Z'), until: new Date('2026-01-01T01:00:00Z'), stepS: 3600, vm: 'b' });
+  assert.deepEqual(onlyB.map((b) => [b.vm, b.calls]), [['b', 4]]);
+  throwsCode(() => s.usageSeries({ since: new Date(0), until: new Date(), stepS: 60, vm: 'nobody' }), 'VGPU_ERR_VM_NOT_FOUND');
+  s.setVm('a', { weight: 3 });
+  assert.ok(s.auditHead() > head, 'a change is a new audit entry');
+});
+
 test('operators: tokens stored as hashes, found in constant-time lookups, rotated, removed; each change audited', (t) => {
   const s = open(tempDir(t));
   try {
