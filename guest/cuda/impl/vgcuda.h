@@ -32,7 +32,7 @@
   do {                                                                    \
     uint64_t t0_ = vg_log_enabled(VG_LOG_DEBUG) ? vg_now_ns() : 0;        \
     CUresult r_ = (expr);                                                 \
-    if (t0_) vg_trace_call(__func__, (int)r_, t0_);                       \
+    if (t0_) vg_trace_call(__func__, (int)r_, t0_, NULL);                 \
     return r_;                                                            \
   } while (0)
 
