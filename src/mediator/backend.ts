@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 
+import { envLogLevel, LOG_LEVEL_ENV } from '../common/log.js';
 import type { ProbeResult } from '../executor/probe.js';
 import type { BackendKind } from '../executor/driver.js';
 
@@ -26,7 +27,8 @@ async function probeWith(kind: BackendKind): Promise<Backend> {
     const { stdout } = await run(process.execPath, [EXECUTOR_MAIN, '--backend', kind, '--probe'], {
       timeout: 60_000,
       maxBuffer: 16 * 1024 * 1024,
-      env: { ...process.env, VGPU_LOG_LEVEL: process.env.VGPU_LOG_LEVEL ?? 'warn' },
+      // Quieter than the mediator unless asked: the probe's findings are logged by the mediator.
+      env: { ...process.env, [LOG_LEVEL_ENV]: envLogLevel(process.env).level ?? 'warn' },
     });
     return { kind, ...(JSON.parse(stdout) as Omit<Backend, 'kind'>) };
   } catch (e) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../common/image-store.js';
-import { createLogger } from '../common/log.js';
+import { createLogger, envLogLevel, LOG_FORMAT_ENV, LOG_FORMATS, LOG_LEVEL_ENV, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.js';
 import { formatDuration } from '../common/duration.js';
 import { toMaxHoldMs } from '../store/index.js';
 import { formatSize, parseSize } from '../common/size.js';
@@ -84,6 +84,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('--image-store-vm-max <size>', 'bytes of module images each VM may keep', formatSize(DEFAULT_IMAGE_LIMITS.perVm))
     .option('--tls-cert <file>', 'PEM certificate (chain) of tls: listeners; reloaded on SIGHUP')
     .option('--tls-key <file>', 'PEM private key of tls: listeners; reloaded on SIGHUP')
+    // No commander default for these two: an unset flag leaves the environment's value (and its
+    // warning when it is not a level) to createLogger; the help still says what applies.
+    .addOption(new Option('--log-level <level>', 'least severe log lines shown, for the mediator and its executors; the guest libraries ' +
+      `take the same values (default: ${envLogLevel(process.env).level ?? 'info'}, from ${LOG_LEVEL_ENV} when set)`).choices([...LOG_LEVELS]))
+    .addOption(new Option('--log-format <format>', 'log lines: pretty (readable), json (one object per line), or auto (pretty when stderr is ' +
+      `a terminal) (default: ${process.env[LOG_FORMAT_ENV] || 'auto'}, from ${LOG_FORMAT_ENV} when set)`).choices([...LOG_FORMATS]))
     .option('--insecure-tcp', 'allow tcp: listeners beyond loopback (tokens and data in cleartext; prefer tls:)', false)
     .version(versionLine('vgpu-mediator'), '--version', 'print the version and exit')
     .exitOverride();
@@ -96,9 +102,12 @@ export async function main(argv: string[]): Promise<number> {
   const o = program.opts<{
     stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string;
     deviceTime: DeviceTimeChoice; shutdownGrace: string; maxHold: string; imageStoreMax: string; imageStoreVmMax: string;
-    tlsCert?: string; tlsKey?: string; insecureTcp: boolean;
+    tlsCert?: string; tlsKey?: string; insecureTcp: boolean; logLevel?: LogLevel; logFormat?: LogFormat;
   }>();
-  const log = createLogger({ name: 'vgpu-mediator' });
+  // The flags win over the environment, and reach the executors (and the backend probe) through it.
+  if (o.logLevel !== undefined) process.env[LOG_LEVEL_ENV] = o.logLevel;
+  if (o.logFormat !== undefined) process.env[LOG_FORMAT_ENV] = o.logFormat;
+  const log = createLogger({ name: 'vgpu-mediator', level: o.logLevel ?? envLogLevel(process.env).level, format: o.logFormat });
   let listenAddrs;
   try {
     listenAddrs = (o.listen.length ? o.listen : [DEFAULT_LISTEN]).map(parseListen);

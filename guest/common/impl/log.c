@@ -24,7 +24,7 @@ static int g_own_fd;
 
 int vg_log_parse_level(const char *s) {
   if (!s || !*s) return VG_LOG_WARN;
-  if (!strcasecmp(s, "silent") || !strcasecmp(s, "off")) return VG_LOG_SILENT;
+  if (!strcasecmp(s, "silent")) return VG_LOG_SILENT;
   if (!strcasecmp(s, "fatal") || !strcasecmp(s, "error")) return VG_LOG_ERROR;
   if (!strcasecmp(s, "warn") || !strcasecmp(s, "warning")) return VG_LOG_WARN;
   if (!strcasecmp(s, "info")) return VG_LOG_INFO;
