@@ -2,6 +2,7 @@
 // Handlers are imported only when their command runs, so `vgpu-admin --help` loads no store code.
 
 import { Command, Option } from 'commander';
+import { VgpuError } from '../common/errors.js';
 import type { CommandContext, GlobalOptions } from './context.js';
 import { versionLine } from '../common/version.js';
 
@@ -241,5 +242,23 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
       await onRun(spec, operands, self.opts(), self.optsWithGlobals<GlobalOptions>());
     });
   }
+  addHelpCommand(program);
   return program;
+}
+
+/** `help vm add` shows `vm add`'s help: commander's own help command reads only its first word. */
+function addHelpCommand(program: Command): void {
+  program.helpCommand(false);
+  program.command('help [command...]').description('show the help of a command (e.g. help vm add)').action((words: string[]) => {
+    let cmd = program;
+    for (const w of words) {
+      const next = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
+      if (!next) {
+        const known = cmd.commands.map((c) => c.name()).filter((n) => n !== 'help').join(', ');
+        throw new VgpuError('VGPU_ERR_USAGE', { detail: `no command '${[...words.slice(0, words.indexOf(w)), w].join(' ')}' (commands${cmd === program ? '' : ` of ${cmd.name()}`}: ${known})` });
+      }
+      cmd = next;
+    }
+    cmd.outputHelp();
+  });
 }

@@ -243,3 +243,19 @@ test('help and usage: no arguments is a usage error; --help succeeds; a group al
   assert.match(group.stderr, /add \[options\] <name>/);
   assert.equal(existsSync(path.join(dir, 'vgpu_config.db')), false, 'help opened the store');
 });
+
+test('help COMMAND... shows that command\'s help, however deep; an unknown one names the known', async () => {
+  const viaHelp = await cli(['help', 'vm', 'add']);
+  assert.equal(viaHelp.status, 0);
+  assert.equal(viaHelp.stdout, (await cli(['vm', 'add', '--help'])).stdout);
+  assert.match(viaHelp.stdout, /^Usage: vgpu-admin vm add \[options\] <name>/);
+  const group = await cli(['help', 'vm']);
+  assert.equal(group.status, 0);
+  assert.match(group.stdout, /^Usage: vgpu-admin vm /);
+  const root = await cli(['help']);
+  assert.equal(root.status, 0);
+  assert.match(root.stdout, /^Usage: vgpu-admin \[options\] \[command\]/);
+  const bad = await cli(['help', 'vm', 'nope']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /no command 'vm nope' \(commands of vm: add, list, show, set, rm, token\)/);
+});
