@@ -76,6 +76,9 @@ export function prettyStream(out: DestinationStream, colorize: boolean): Destina
     translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",
     ignore: 'pid,hostname,vm,session',
     singleLine: true,
+    // The host logs errors as their message under `err`; pino-pretty's error handling of that key
+    // expects an object and would print nothing for a string.
+    errorLikeObjectKeys: [],
     messageFormat: '{if vm}vm={vm} {end}{if session}session={session} {end}{msg}',
   });
 }

@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -221,11 +222,34 @@ test('a second mediator on a socket in use refuses to start and says how to choo
       const r = spawnSync(join(ROOT, 'bin/vgpu-mediator'), ['--state-dir', join(dir, 'state'), '--listen', `unix:${first.socket}`,
         '--backend', 'softgpu', '--http', 'off'], { encoding: 'utf8', timeout: 60_000 });
       assert.notEqual(r.status, 0, r.stderr);
-      assert.match(r.stderr, /another mediator is already listening there \(stop it, or give this one another address: --listen unix:/, r.stderr);
+      assert.match(r.stderr, new RegExp(`another mediator is already listening on unix:${first.socket}: stop it, or start this one with ` +
+        String.raw`--listen unix:/other/path\.sock \('make run' takes VGPU_SOCKET=/other/path\.sock\)`), r.stderr);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   } finally {
     await first.stop();
+  }
+});
+
+test('a TCP port in use: the mediator names the flag that gets past it, in pretty lines when asked', async () => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const port = (holder.address() as AddressInfo).port;
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-port-'));
+  try {
+    const r = spawnSync(join(ROOT, 'bin/vgpu-mediator'), ['--state-dir', join(dir, 'state'), '--listen', `unix:${join(dir, 's.sock')}`,
+      '--listen', `tcp:127.0.0.1:${port}`, '--backend', 'softgpu', '--http', 'off', '--log-format', 'pretty', '--log-level', 'info'],
+    { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 1, r.stderr);
+    const fatal = r.stderr.split('\n').find((l) => / FATAL \(vgpu-mediator\): mediator failed to start/.test(l));
+    assert.ok(fatal, r.stderr);
+    assert.match(fatal, /^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] /);
+    assert.match(r.stderr, new RegExp(`tcp:127\\.0\\.0\\.1:${port} is already in use by another process \\(another mediator\\?\\): stop it, ` +
+      'or start this one with --listen tcp:127\\.0\\.0\\.1:OTHER_PORT'));
+    assert.doesNotMatch(r.stderr, /^\{"level"/m, 'no JSON lines when pretty was asked for');
+  } finally {
+    holder.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
