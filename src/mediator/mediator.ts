@@ -29,6 +29,7 @@ import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
 import { placeVm, type Placement } from './identity.js';
 import { boundAddress, formatListen, listen, socketFile, type Channel, type ListenAddr } from './listen.js';
+import { removeListenFile, writeListenFile } from './listen-file.js';
 import { authenticateGuest, type Admission } from './admission.js';
 import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
@@ -237,6 +238,7 @@ export class Mediator implements LiveControl, MetricsSource {
       this.servers.push({ server, addr });
     }
     if (this.opts.http) await this.startAdmin(this.opts.http);
+    writeListenFile(this.opts.stateDir, process.pid, this.addresses);
     log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
   }
 
@@ -800,6 +802,7 @@ export class Mediator implements LiveControl, MetricsSource {
       await this.admin.app.close().catch(() => {});
     }
     if (this.flushTimer) clearInterval(this.flushTimer);
+    removeListenFile(this.opts.stateDir, process.pid);
     for (const { server } of this.servers) server.close();
     await this.pool?.close(leaveSessions);
     if (this.store) this.flushUsage();

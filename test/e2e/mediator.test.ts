@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -214,8 +214,10 @@ test('a guest killed mid-transfer leaves no executor behind', async () => {
   assert.ok(ended, 'the executor logged the end of its session');
 });
 
-test('a second mediator on a socket in use refuses to start and says how to choose another address', async () => {
-  const first = await startMediator();
+test('a second mediator on a socket in use refuses to start and says how to choose another address', async (t) => {
+  const firstDir = mkdtempSync(join(tmpdir(), 'vgpu-first-'));
+  t.after(() => rmSync(firstDir, { recursive: true, force: true }));
+  const first = await startMediator({ stateDir: firstDir });
   try {
     const dir = mkdtempSync(join(tmpdir(), 'vgpu-second-'));
     try {
@@ -227,9 +229,11 @@ test('a second mediator on a socket in use refuses to start and says how to choo
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    assert.ok(existsSync(join(first.stateDir, 'listen')), 'the refused mediator left the running one\'s listen file');
   } finally {
     await first.stop();
   }
+  assert.equal(existsSync(join(first.stateDir, 'listen')), false, 'a stopped mediator removes its listen file');
 });
 
 test('a TCP port in use: the mediator names the flag that gets past it, in pretty lines when asked', async () => {
