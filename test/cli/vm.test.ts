@@ -92,7 +92,7 @@ test('vm list and show-vms, human and --json', async (t) => {
   const human = await cli(['vm', 'list', '--state-dir', dir]);
   const lines = human.stdout.trimEnd().split('\n');
   assert.equal(lines.length, 3);
-  assert.match(lines[1] ?? '', /^a\s+default\s+low\s+100\s+none\s+1\s+\d{4}-\d\d-\d\d \d\d:\d\d$/);
+  assert.match(lines[1] ?? '', /^a\s+default\s+low\s+100\s+none\s+1\s+\d{4}-\d\d-\d\d \d\d:\d\dZ$/, 'table times are UTC, marked Z');
   assert.match(lines[2] ?? '', /^b\s+default\s+medium\s+100\s+512 MiB\s+2\s/);
   const json = JSON.parse((await cli(['show-vms', '--json', '--state-dir', dir])).stdout) as Array<Record<string, unknown>>;
   assert.deepEqual(json.map((v) => v['name']), ['a', 'b']);
