@@ -87,7 +87,7 @@ const poolRm = async (): Promise<Handler> => {
 };
 const gpuList = async (): Promise<Handler> => {
   const m = await import('./commands/gpu/list.js');
-  return (ctx) => m.run(ctx);
+  return (ctx, _operands, o) => m.run(ctx, o);
 };
 const sessionList = async (): Promise<Handler> => {
   const m = await import('./commands/session/list.js');
@@ -156,7 +156,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: poolSet,
   },
   { path: ['pool', 'rm'], args: '<name>', summary: 'remove a pool no VM uses', options: [], examples: [], load: poolRm },
-  { path: ['gpu', 'list'], args: '', summary: 'list the GPUs this host has seen', options: [], examples: [], load: gpuList },
+  {
+    path: ['gpu', 'list'], args: '', summary: 'list the GPUs this host has seen',
+    options: [
+      { flags: '--vm <name>', description: "also show the UUID this VM's guest sees for each GPU (made from the VM's name, its vGPU and the GPU's UUID)" },
+      { flags: '--vgpu <n>', description: 'with --vm: which of its vGPUs (default: 0, its first)' },
+    ],
+    examples: ['vgpu-admin gpu list --vm web1'], load: gpuList,
+  },
   {
     path: ['session', 'list'], args: '', summary: "list the running mediator's guest sessions", options: [],
     examples: ['vgpu-admin session list --json'], load: sessionList,

@@ -608,6 +608,12 @@ export class Mediator implements LiveControl, MetricsSource {
         startedAt: s.startedAt.toISOString(),
         executorPid: s.executorPid ?? null,
         gpus: s.placement.deviceMap.map((o) => gpuUuid(this.backend.devices.find((d) => d.ordinal === o)?.uuid ?? '')),
+        devices: s.placement.deviceMap.map((o, vgpu) => ({
+          vgpu,
+          guestUuid: gpuUuid(s.placement.devices[vgpu]?.uuid.toString('hex') ?? ''),
+          gpu: gpuUuid(this.backend.devices.find((d) => d.ordinal === o)?.uuid ?? ''),
+          gpuOrdinal: o,
+        })),
         memoryUsed: u?.memoryUsed ?? 0,
         calls: u?.totals.calls ?? 0,
         deviceTimeNs: u?.totals.busyNs ?? 0,
