@@ -3,6 +3,8 @@
 
 import { Command, Option } from 'commander';
 import { VgpuError } from '../common/errors.js';
+import { DEFAULT_POOL } from '../store/pools.js';
+import { VM_ADD_DEFAULTS } from '../store/validate.js';
 import type { CommandContext, GlobalOptions } from './context.js';
 import { versionLine } from '../common/version.js';
 
@@ -42,6 +44,24 @@ const VM_FIELDS: readonly OptionSpec[] = [
     description: "longest one call may hold the GPU while others wait (5s, 500ms), after which the session is ended; off for no limit, default for the mediator's --max-hold",
   },
 ];
+
+/** `vm add`'s help: VM_FIELDS with what the VM gets when the option is left out (`vm set` leaves
+ * such a field as it is, so its help shows none). */
+const VM_ADD_DEFAULT_TEXT: Readonly<Record<string, string>> = {
+  '--priority': VM_ADD_DEFAULTS.priority,
+  '--pool': DEFAULT_POOL,
+  '--memory': 'none, the whole GPU',
+  '--weight': String(VM_ADD_DEFAULTS.weight),
+  '--vgpus': String(VM_ADD_DEFAULTS.vgpus),
+  '--pci-bus-id': "none, the host GPU's",
+  '--vsock-cid': 'none',
+  '--vsock-path': 'none',
+  '--max-hold': 'default',
+};
+const VM_ADD_FIELDS: readonly OptionSpec[] = VM_FIELDS.map((o) => {
+  const d = VM_ADD_DEFAULT_TEXT[o.flags.split(' ')[0] ?? ''];
+  return d === undefined ? o : { ...o, description: `${o.description} (default: ${d})` };
+});
 
 // Typed wrappers: each command module exports `run` with its own option interface.
 const vmAdd = async (): Promise<Handler> => {
@@ -111,7 +131,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     path: ['vm', 'add'],
     args: '<name>',
     summary: 'create a VM and its token',
-    options: [...VM_FIELDS, { flags: '--print-token', description: 'print the new token as the last line' }],
+    options: [...VM_ADD_FIELDS, { flags: '--print-token', description: 'print the new token as the last line' }],
     examples: ['vgpu-admin vm add web1 --memory 8G --priority high --print-token'],
     load: vmAdd,
   },

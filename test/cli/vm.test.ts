@@ -237,6 +237,10 @@ test('help and usage: no arguments is a usage error; --help succeeds; a group al
   const addHelp = await cli(['vm', 'add', '--help']);
   assert.equal(addHelp.status, 0);
   assert.match(addHelp.stdout, /--print-token/);
+  // What a VM gets when an option is left out; `vm set` changes nothing left out, so shows none.
+  const flat = addHelp.stdout.replace(/\s+/g, ' ');
+  for (const d of ['(default: medium)', '(default: default)', '(default: 100)', '(default: none, the whole GPU)']) assert.ok(flat.includes(d), d);
+  assert.doesNotMatch((await cli(['vm', 'set', '--help'])).stdout, /default: medium/);
   assert.match(addHelp.stdout, /Examples:/);
   const group = await cli(['vm'], { VGPU_STATE_DIR: dir });
   assert.equal(group.status, 2);
