@@ -35,6 +35,8 @@ VSOCK_LISTEN := $(B)/native/vgpu-vsock-listen
 VSOCK_LISTEN_SRC := src/native/vsock-listen.c src/native/relay.c
 LIBCUDA := $(B)/guest/libcuda.so.1
 LIBNVML := $(B)/guest/libnvidia-ml.so.1
+# The guest's check (docs/guest.md, "Checking a guest"); installed with the libraries.
+VGPU_DOCTOR := $(B)/guest/vgpu-doctor
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
 TSSTAMP := $(B)/.ts-built
 
@@ -63,7 +65,7 @@ node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 deps: $(B)/.deps-deb node_modules/.package-lock.json
 
 # ---- native libraries -----------------------------------------------------------------------
-native: $(LIBCUDA) $(LIBNVML) $(SOFTGPU) $(VSOCK_LISTEN)
+native: $(LIBCUDA) $(LIBNVML) $(VGPU_DOCTOR) $(SOFTGPU) $(VSOCK_LISTEN)
 
 $(LIBCUDA): $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(SHARED_C_SRC) $(GUEST_HDR) guest/cuda/gen/exports.map | $(B)/.deps-deb
 	@mkdir -p $(@D)
@@ -71,6 +73,11 @@ $(LIBCUDA): $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(SHARED_C_SRC) $(GUEST_HDR) g
 	  -Wl,-soname,libcuda.so.1 -Wl,--version-script=guest/cuda/gen/exports.map -Wl,-z,defs \
 	  -o $@ $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(SHARED_C_SRC) -lpthread -ldl
 	@ln -sf libcuda.so.1 $(@D)/libcuda.so
+
+# Opens libcuda.so.1 with dlopen rather than linking it, so that a wrong library is reported.
+$(VGPU_DOCTOR): guest/doctor/vgpu-doctor.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -g $(OPT) -D_GNU_SOURCE $(CWARN) -o $@ $< -ldl
 
 $(SOFTGPU): $(SOFTGPU_SRC) $(SHARED_C_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
 	@mkdir -p $(@D)

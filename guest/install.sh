@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs vgpu's guest libraries (libcuda.so.1, libnvidia-ml.so.1) in a VM or container so that
-# every program finds them ahead of NVIDIA's, and writes /etc/vgpu/guest.conf (docs/guest.md).
+# every program finds them ahead of NVIDIA's, the vgpu-doctor check beside them, and writes
+# /etc/vgpu/guest.conf (docs/guest.md).
 #
 #   guest/install.sh --server ADDR [--token TOKEN] [--tls-ca FILE] [--tls-pin sha256:HEX]
 #                    [--prefix DIR] [--root DIR] [--from DIR] [--no-ldconfig] [--dry-run]
@@ -12,8 +13,9 @@ usage() {
 usage: $prog --server ADDR [--token TOKEN] [options]
 
 Installs libcuda.so.1 and libnvidia-ml.so.1 into PREFIX/lib/vgpu, registers that directory with
-the dynamic loader ahead of every other (ROOT/etc/ld.so.conf.d/00-vgpu.conf, then ldconfig), and
-writes ROOT/etc/vgpu/guest.conf.
+the dynamic loader ahead of every other (ROOT/etc/ld.so.conf.d/00-vgpu.conf, then ldconfig),
+installs PREFIX/bin/vgpu-doctor (checks the result: run it after installing) and writes
+ROOT/etc/vgpu/guest.conf.
   --server ADDR   the mediator: vsock:PORT (a VM with vsock), tls:host:port (a VM with a network
                   path to the host), tcp:host:port (the same in cleartext) or unix:/path (a
                   container on the host)
@@ -78,7 +80,7 @@ done
 [ ${#token} -le 1000 ] || die "the token is too long"
 case $prefix in /*) ;; *) die "--prefix must be an absolute path" ;; esac
 case $root in /*) ;; *) die "--root must be an absolute path" ;; esac
-for lib in libcuda.so.1 libnvidia-ml.so.1; do
+for lib in libcuda.so.1 libnvidia-ml.so.1 vgpu-doctor; do
   [ -f "$from/$lib" ] || die "$from/$lib is missing" "build the guest libraries first ('make native') or pass --from DIR"
 done
 case $server in tcp:*|tls:*) [ -n "$token" ] || printf '%s: warning: no --token: a mediator accepts tokenless sessions only on its Unix socket\n' "$prog" >&2 ;; esac
@@ -106,7 +108,8 @@ write() { # write FILE MODE CONTENT
   mv -f "$tmp" "$1"
 }
 
-run mkdir -p "$dest" "$root/etc/ld.so.conf.d" "$root/etc/vgpu"
+run mkdir -p "$dest" "$root$prefix/bin" "$root/etc/ld.so.conf.d" "$root/etc/vgpu"
+run install -m 0755 "$from/vgpu-doctor" "$root$prefix/bin/vgpu-doctor"
 for lib in libcuda.so.1 libnvidia-ml.so.1; do
   run install -m 0755 "$from/$lib" "$dest/$lib"
   # Unversioned names for programs that dlopen "libcuda.so" / "libnvidia-ml.so".
@@ -132,4 +135,4 @@ fi
 if [ "$ldconfig" = 1 ]; then
   if [ "$root" = "" ]; then run ldconfig; else run ldconfig -r "$root"; fi
 fi
-[ "$dry" = 1 ] || printf '%s: installed into %s; configuration in %s\n' "$prog" "$dest" "$conf"
+[ "$dry" = 1 ] || printf '%s: installed into %s; configuration in %s; check it with %s\n' "$prog" "$dest" "$conf" "$prefix/bin/vgpu-doctor"

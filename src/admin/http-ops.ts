@@ -7,7 +7,7 @@ import type { AddPoolInput, AddVmInput, AuditEntry, PoolPatch, VmPatch } from '.
 import type { AdminOps, AuditQueryInput, UsageQuery } from './ops.js';
 import { route } from './routes.js';
 import { REQUEST_HEADER } from './browser-guard.js';
-import { errorSchema, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
+import { errorSchema, type OperatorTokenView, type OperatorView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -109,6 +109,18 @@ export class HttpOps implements AdminOps {
   }
   async audit(q: AuditQueryInput): Promise<AuditEntry[]> {
     return (await this.call('audit', {}, undefined, { target: q.target, limit: q.limit === undefined ? undefined : String(q.limit) })) as AuditEntry[];
+  }
+  async listOperators(): Promise<OperatorView[]> {
+    return (await this.call('listOperators')) as OperatorView[];
+  }
+  async addOperator(name: string): Promise<OperatorTokenView> {
+    return (await this.call('addOperator', {}, { name })) as OperatorTokenView;
+  }
+  async removeOperator(name: string): Promise<OperatorView> {
+    return (await this.call('removeOperator', { name })) as OperatorView;
+  }
+  async rotateOperatorToken(name: string): Promise<OperatorTokenView> {
+    return (await this.call('rotateOperatorToken', { name })) as OperatorTokenView;
   }
   close(): void {}
 }

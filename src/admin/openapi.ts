@@ -57,8 +57,8 @@ export function openApiDocument(): Json {
   const errorRef = ref(errorSchema, 'output', components);
   const errors = {
     '400': { description: 'Invalid input; nothing was changed', content: { 'application/json': { schema: errorRef } } },
-    '401': { description: 'No valid bearer token (required from non-loopback addresses)', content: { 'application/json': { schema: errorRef } } },
-    '404': { description: 'No such VM, pool, GPU or session', content: { 'application/json': { schema: errorRef } } },
+    '401': { description: "No bearer token from a non-loopback address, or a token that is no operator's nor the admin token", content: { 'application/json': { schema: errorRef } } },
+    '404': { description: 'No such VM, pool, GPU, session or operator', content: { 'application/json': { schema: errorRef } } },
     '409': { description: 'Conflicts with the current configuration (name taken, pool in use)', content: { 'application/json': { schema: errorRef } } },
   };
   for (const r of ROUTES) {
@@ -85,13 +85,34 @@ export function openApiDocument(): Json {
       responses: { '200': { description: 'Success', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': errors['401'] },
     },
   };
+  const noAuth = [{}];
+  const json = (schema: Json): Json => ({ 'application/json': { schema } });
+  paths['/openapi.json'] = {
+    get: {
+      operationId: 'openapi', summary: 'This document (no token needed: it is the same for every host)', security: noAuth,
+      responses: { '200': { description: 'Success', content: json({ type: 'object' }) } },
+    },
+  };
+  paths['/healthz'] = {
+    get: {
+      operationId: 'healthz', summary: 'Liveness: the process answers (no token needed)', security: noAuth,
+      responses: { '200': { description: 'Alive', content: json({ type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' } } }) } },
+    },
+  };
+  const readiness = json({ type: 'object', properties: { ready: { type: 'boolean' }, checks: { type: 'object', additionalProperties: { type: 'string' } } } });
+  paths['/readyz'] = {
+    get: {
+      operationId: 'readyz', summary: "Readiness: store, backend, listeners, not draining; each check 'ok' or why not (no token needed)", security: noAuth,
+      responses: { '200': { description: 'Ready', content: readiness }, '503': { description: 'Not ready', content: readiness } },
+    },
+  };
   const sorted = Object.fromEntries(Object.entries(components).sort(([a], [b]) => a.localeCompare(b)));
   return {
     openapi: '3.0.3',
     info: { title: 'vgpu admin API', version: '1' },
     components: {
       schemas: sorted,
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Required from non-loopback addresses' } },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: "An operator's token, or the admin token; required from non-loopback addresses, and names who made a change in the audit log" } },
     },
     security: [{}, { bearer: [] }],
     paths,

@@ -8,7 +8,8 @@ import { VgpuError } from '../common/errors.js';
 import type { ImageStore } from '../common/image-store.js';
 import { DEFAULT_POOL, type AddPoolInput, type AddVmInput, type AuditEntry, type PoolPatch, type Store, type Vm, type VmPatch } from '../store/index.js';
 import { addPoolSchema, poolPatchSchema, validate } from '../store/validate.js';
-import { vmView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
+import type { GpuTelemetry } from '../mediator/gpu-telemetry.js';
+import { gpuTelemetrySchema, operatorView, vmView, type OperatorTokenView, type OperatorView, type GpuView, type PoolView, type SessionView, type UsageView, type VmDetail, type VmTokenView, type VmView } from './schemas.js';
 import { parseSince } from './since.js';
 
 export interface UsageQuery {
@@ -42,6 +43,10 @@ export interface AdminOps {
   killSession(id: number, reason?: string): Promise<SessionView>;
   usage(q: UsageQuery): Promise<UsageView[]>;
   audit(q: AuditQueryInput): Promise<AuditEntry[]>;
+  listOperators(): Promise<OperatorView[]>;
+  addOperator(name: string): Promise<OperatorTokenView>;
+  removeOperator(name: string): Promise<OperatorView>;
+  rotateOperatorToken(name: string): Promise<OperatorTokenView>;
   close(): void;
 }
 
@@ -57,6 +62,8 @@ export interface LiveControl {
   endTokenSessions(vm: string, reason: string): Promise<number>;
   /** GPUs the mediator has now, by UUID. */
   gpus(): Map<string, { ordinal: number; sessions: number }>;
+  /** Memory, utilization and board values of the GPUs it has (src/mediator/gpu-telemetry.ts). */
+  telemetry(): GpuTelemetry[];
   /** A VM's settings changed: drop anything cached about it. */
   vmChanged(name: string): void;
   /** Writes unflushed usage to the store, so that reads are current. */
@@ -173,8 +180,10 @@ export class StoreOps implements AdminOps {
   async listGpus(): Promise<GpuView[]> {
     const pools = this.store.listPools();
     const live = this.control?.gpus();
+    const telemetry = new Map((this.control?.telemetry() ?? []).map((t) => [t.uuid, t]));
     return this.store.listGpus().map((g) => {
       const here = live?.get(g.uuid);
+      const t = telemetry.get(g.uuid);
       return {
         uuid: g.uuid,
         name: g.name,
@@ -187,6 +196,8 @@ export class StoreOps implements AdminOps {
         sessions: here?.sessions ?? 0,
         firstSeen: g.firstSeen,
         lastSeen: g.lastSeen,
+        // The schema keeps the telemetry's own fields (the GPU's identity is above already).
+        telemetry: t ? gpuTelemetrySchema.parse(t) : null,
       };
     });
   }
@@ -217,6 +228,24 @@ export class StoreOps implements AdminOps {
       ...(q.target !== undefined && { target: q.target }),
       limit: Math.max(1, q.limit ?? 50),
     });
+  }
+
+  async listOperators(): Promise<OperatorView[]> {
+    return this.store.listOperators().map(operatorView);
+  }
+
+  async addOperator(name: string): Promise<OperatorTokenView> {
+    const { operator, token } = this.store.addOperator(name);
+    return { operator: operatorView(operator), token };
+  }
+
+  async removeOperator(name: string): Promise<OperatorView> {
+    return operatorView(this.store.removeOperator(name));
+  }
+
+  async rotateOperatorToken(name: string): Promise<OperatorTokenView> {
+    const { operator, token } = this.store.rotateOperatorToken(name);
+    return { operator: operatorView(operator), token };
   }
 
   close(): void {

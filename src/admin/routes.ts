@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { VgpuError } from '../common/errors.js';
 import type { AdminOps } from './ops.js';
 import {
+  addOperatorBody,
   addPoolBody,
   addVmBody,
   auditEntrySchema,
@@ -15,6 +16,8 @@ import {
   gpuSchema,
   killBody,
   nameParams,
+  operatorSchema,
+  operatorTokenSchema,
   poolPatchBody,
   poolSchema,
   sessionParams,
@@ -144,6 +147,23 @@ export const ROUTES: readonly Route[] = [
       const q = parseInput(auditQuery, r.query, 'query');
       return ops.audit({ target: q.target, limit: q.limit === undefined ? undefined : Number(q.limit) });
     },
+  },
+  {
+    id: 'listOperators', method: 'GET', path: '/v1/operators', summary: 'List the operators (the admin-token file\'s `admin` is not among them)', status: 200,
+    response: z.array(operatorSchema), run: (ops) => ops.listOperators(),
+  },
+  {
+    id: 'addOperator', method: 'POST', path: '/v1/operators', summary: 'Create an operator; the answer holds its token, shown only this once',
+    body: addOperatorBody, bodyRequired: true, status: 201, response: operatorTokenSchema,
+    run: (ops, r) => ops.addOperator(parseInput(addOperatorBody, r.body, 'body').name),
+  },
+  {
+    id: 'removeOperator', method: 'DELETE', path: '/v1/operators/:name', summary: "Remove an operator; its token stops working at once",
+    params: nameParams, status: 200, response: operatorSchema, run: (ops, r) => ops.removeOperator(name(r)),
+  },
+  {
+    id: 'rotateOperatorToken', method: 'POST', path: '/v1/operators/:name/token', summary: "Replace an operator's token; the old one stops working",
+    params: nameParams, status: 200, response: operatorTokenSchema, run: (ops, r) => ops.rotateOperatorToken(name(r)),
   },
 ];
 

@@ -64,6 +64,32 @@ export const poolSchema = z.object({
 }).meta({ id: 'Pool' });
 export type PoolView = z.infer<typeof poolSchema>;
 
+const percent = z.number().min(0).max(100);
+
+export const gpuTelemetrySchema = z.object({
+  index: z.number().int().min(0).describe("the backend's device index (DCGM's `gpu` label)"),
+  memory: z.object({
+    total: count, used: count, free: count,
+    source: z.enum(['nvml', 'sessions']).describe("nvml: the host NVML's figures for the board; sessions: what the sessions' executors hold (softgpu, or no NVML)"),
+  }),
+  utilization: z.object({
+    gpuPercent: percent,
+    source: z.enum(['nvml', 'device-time']).describe("nvml: the host NVML's utilization rate; device-time: device time the executors measured over the last seconds"),
+  }),
+  temperatureC: z.number().optional().describe("from the host NVML; absent where there is none (softgpu has no board)"),
+  powerW: z.number().optional().describe('from the host NVML; absent where there is none'),
+  powerLimitW: z.number().optional().describe('from the host NVML; absent where there is none'),
+  smClockMhz: z.number().optional().describe('from the host NVML; absent where there is none'),
+  memClockMhz: z.number().optional().describe('from the host NVML; absent where there is none'),
+  vms: z.array(z.object({
+    vm: z.string(),
+    sessions: count,
+    memoryUsed: count.describe("bytes the VM's sessions hold, counted on their first GPU"),
+    utilizationPercent: percent,
+  })).describe('VMs with live sessions on this GPU'),
+}).meta({ id: 'GpuTelemetry' });
+export type GpuTelemetryView = z.infer<typeof gpuTelemetrySchema>;
+
 export const gpuSchema = z.object({
   uuid: z.string(),
   name: z.string(),
@@ -76,6 +102,7 @@ export const gpuSchema = z.object({
   sessions: count,
   firstSeen: isoTime,
   lastSeen: isoTime,
+  telemetry: gpuTelemetrySchema.nullable().describe('memory, utilization and board values now; null when the running mediator does not have this GPU, or none runs'),
 }).meta({ id: 'Gpu' });
 export type GpuView = z.infer<typeof gpuSchema>;
 
@@ -103,6 +130,21 @@ export const sessionSchema = z.object({
 }).meta({ id: 'Session' });
 export type SessionView = z.infer<typeof sessionSchema>;
 
+export const operatorSchema = z.object({
+  name: z.string(),
+  createdAt: isoTime,
+  updatedAt: isoTime.describe('when its token was last replaced'),
+}).meta({ id: 'Operator' });
+export type OperatorView = z.infer<typeof operatorSchema>;
+
+export const operatorTokenSchema = z.object({ operator: operatorSchema, token: z.string() }).meta({ id: 'OperatorWithToken' });
+export type OperatorTokenView = z.infer<typeof operatorTokenSchema>;
+
+/** The public form of an operator (the store's row id stays inside). */
+export function operatorView(o: OperatorView): OperatorView {
+  return operatorSchema.parse(o);
+}
+
 export const auditEntrySchema = z.object({
   id: z.number().int(),
   at: isoTime,
@@ -121,6 +163,7 @@ export const addVmBody = addVmSchema.meta({ id: 'AddVm' });
 export const vmPatchBody = vmPatchSchema.meta({ id: 'VmPatch' });
 export const addPoolBody = addPoolSchema.meta({ id: 'AddPool' });
 export const poolPatchBody = poolPatchSchema.meta({ id: 'PoolPatch' });
+export const addOperatorBody = z.strictObject({ name: z.string() }).meta({ id: 'AddOperator' });
 
 export const nameParams = z.strictObject({ name: z.string() });
 export const sessionParams = z.strictObject({ id: z.string().regex(/^\d{1,15}$/, 'must be a session id') });

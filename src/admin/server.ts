@@ -13,28 +13,34 @@ import { VgpuError } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { AdminOps } from './ops.js';
 import { ROUTES } from './routes.js';
-import { tokenMatches } from './files.js';
+import { openApiDocument } from './openapi.js';
 import { allowedHosts, browserRefusal, REQUEST_HEADER } from './browser-guard.js';
 
 export interface AdminServerOptions {
   host: string;
   port: number;
-  ops: AdminOps;
+  /** The operations, with changes audited as `actor` (the request's operator). */
+  opsFor(actor: string): AdminOps;
   metrics: Registry;
-  token: string;
+  /** The operator a bearer token belongs to ("admin" for the admin-token file's), or undefined. */
+  operatorOf(token: string): string | undefined;
   log: Logger;
   /** What /readyz reports: each check's state ('ok' or why not). */
   readiness: () => Readiness;
 }
 
-/** /readyz: ready when every check says 'ok'. */
+/** /readyz: ready when every check says 'ok'; with the addresses bound and the backend in use,
+ * for `vgpu-admin doctor` (neither says anything about tenants). */
 export interface Readiness {
   checks: Record<string, string>;
+  listeners: string[];
+  backend: string | null;
 }
 
-/** Probes that say nothing about tenants and that load balancers and orchestrators call without
- * credentials (GET only: the browser guard has nothing to protect there). */
-const PROBES = new Set(['/healthz', '/readyz']);
+/** What anyone may GET without a token: the probes load balancers and orchestrators call, and the
+ * OpenAPI document, which is the same for every host and published in docs/admin-api.md. None
+ * says anything about tenants (GET only: the browser guard has nothing to protect there). */
+const PUBLIC = new Set(['/healthz', '/readyz', '/openapi.json']);
 
 /** Is `addr` (a socket's remoteAddress) this host's loopback? 127.0.0.0/8, ::1, and their
  * IPv4-mapped forms. */
@@ -71,12 +77,19 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
 
   /** Set once listening: the port may be chosen by the system. */
   let hosts: ReadonlySet<string> = new Set();
+  /** Who made each request, for the audit log: `operator:NAME`, or `api:loopback` for a
+   * loopback client that sent no token. */
+  const actors = new WeakMap<FastifyRequest, string>();
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (req.method === 'GET' && PROBES.has(req.url.split('?')[0]!)) return;
+    if (req.method === 'GET' && PUBLIC.has(req.url.split('?')[0]!)) return;
     const h = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(h);
-    const withToken = m !== null && tokenMatches(m[1]!, o.token);
-    if (withToken || isLoopback(req.socket.remoteAddress)) {
+    const operator = m ? o.operatorOf(m[1]!) : undefined;
+    const withToken = operator !== undefined;
+    // A token that is given must be right, from loopback too: whoever sent it expects the changes
+    // to be recorded as theirs.
+    if (withToken || (h === '' && isLoopback(req.socket.remoteAddress))) {
+      actors.set(req, withToken ? `operator:${operator}` : 'api:loopback');
       const marker = req.headers[REQUEST_HEADER];
       const refusal = browserRefusal({
         method: req.method, host: req.headers.host, origin: req.headers.origin, contentType: req.headers['content-type'],
@@ -91,8 +104,9 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     await reply
       .code(401)
       .header('www-authenticate', 'Bearer realm="vgpu"')
-      .send(errorBody('VGPU_ERR_UNAUTHORIZED', `the admin API refused the request: ${h === '' ? 'a bearer token is required from a non-loopback address' : 'wrong token'}`,
-        'send Authorization: Bearer <token>; the token is in admin-token in the mediator\'s state directory'));
+      .send(errorBody('VGPU_ERR_UNAUTHORIZED',
+        `the admin API refused the request: ${h === '' ? 'a bearer token is required from a non-loopback address' : 'the token is no operator\'s and not the admin token'}`,
+        "send Authorization: Bearer <token>: an operator's token ('vgpu-admin operator add NAME' on the host), or the admin token in admin-token in the mediator's state directory"));
   });
 
   app.setErrorHandler((e, _req, reply) => send(reply, e, log));
@@ -108,7 +122,9 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
         if (r.bodyRequired && (req.body === undefined || req.body === null)) {
           throw new VgpuError('VGPU_ERR_USAGE', { detail: `${r.method} ${r.path} needs a JSON body` });
         }
-        const result = await r.run(o.ops, {
+        const actor = actors.get(req);
+        if (actor === undefined) throw new Error(`${r.method} ${r.path} reached its handler unauthenticated`);
+        const result = await r.run(o.opsFor(actor), {
           params: (req.params ?? {}) as Record<string, string>,
           query: (req.query ?? {}) as Record<string, string>,
           body: req.body,
@@ -122,10 +138,14 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
   // and the mediator is not draining.
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok', version: VERSION }));
   app.get('/readyz', async (_req, reply) => {
-    const { checks } = o.readiness();
+    const { checks, listeners, backend } = o.readiness();
     const ready = Object.values(checks).every((c) => c === 'ok');
-    return reply.code(ready ? 200 : 503).send({ ready, checks });
+    return reply.code(ready ? 200 : 503).send({ ready, checks, listeners, backend });
   });
+
+  // The document the route table's schemas describe: the same schemas validate every request.
+  const openapi = JSON.stringify(openApiDocument());
+  app.get('/openapi.json', async (_req, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(openapi));
 
   app.get('/metrics', async (_req, reply) => {
     const text = await o.metrics.metrics();

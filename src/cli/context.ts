@@ -36,10 +36,17 @@ export interface CommandContext {
   /** The operations: through the running mediator's admin API when there is one (so changes
    * apply live), on the store otherwise. */
   ops(): Promise<AdminOps>;
+  /** The running mediator's admin API (URL undefined when none is known) and the token to send. */
+  adminEndpoint(): Promise<AdminEndpoint>;
   /** One line of human output on stdout. */
   line(text?: string): void;
   /** The machine-readable result (with --json): one JSON document on stdout. */
   result(value: unknown): void;
+}
+
+export interface AdminEndpoint {
+  url: string | undefined;
+  token: string | undefined;
 }
 
 /** --state-dir, else $VGPU_STATE_DIR, else ~/.local/state/vgpu (what `make run` uses). */
@@ -88,20 +95,26 @@ export class Context implements CommandContext {
   }
 
   /** --url, else $VGPU_ADMIN_URL, else the admin.json a running mediator wrote in the state
-   * directory; none of them: the store directly. */
-  async ops(): Promise<AdminOps> {
-    if (this.adminOps) return this.adminOps;
+   * directory; the token: --token, else $VGPU_ADMIN_TOKEN, else the state directory's admin-token. */
+  async adminEndpoint(): Promise<AdminEndpoint> {
     const files = await import('../admin/files.js');
     const env = this.io.env;
     const explicit = this.globals.url ?? (env['VGPU_ADMIN_URL'] || undefined);
     const url = explicit ?? files.readAdminInfo(this.stateDir)?.url;
+    if (url !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(url)) {
+      throw new VgpuError('VGPU_ERR_USAGE', { detail: `--url ${url}: expected http://HOST:PORT` });
+    }
+    const token = this.globals.token ?? (env['VGPU_ADMIN_TOKEN'] || undefined) ?? files.readAdminToken(this.stateDir);
+    return { url: url?.replace(/\/$/, ''), token };
+  }
+
+  /** Through the admin API when adminEndpoint() knows one; the store directly otherwise. */
+  async ops(): Promise<AdminOps> {
+    if (this.adminOps) return this.adminOps;
+    const { url, token } = await this.adminEndpoint();
     if (url !== undefined) {
-      if (!/^https?:\/\/[^\s/]+\/?$/.test(url)) {
-        throw new VgpuError('VGPU_ERR_USAGE', { detail: `--url ${url}: expected http://HOST:PORT` });
-      }
       const { HttpOps } = await import('../admin/http-ops.js');
-      const token = this.globals.token ?? (env['VGPU_ADMIN_TOKEN'] || undefined) ?? files.readAdminToken(this.stateDir);
-      this.adminOps = new HttpOps(url.replace(/\/$/, ''), token);
+      this.adminOps = new HttpOps(url, token);
     } else {
       const { StoreOps } = await import('../admin/ops.js');
       const { ImageStore, imageStoreDir } = await import('../common/image-store.js');

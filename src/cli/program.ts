@@ -121,10 +121,40 @@ const usageShow = async (): Promise<Handler> => {
   const m = await import('./commands/usage/show.js');
   return (ctx, _operands, o) => m.run(ctx, o);
 };
+const operatorAdd = async (): Promise<Handler> => {
+  const m = await import('./commands/operator/add.js');
+  return (ctx, [name = '']) => m.run(ctx, name);
+};
+const operatorList = async (): Promise<Handler> => {
+  const m = await import('./commands/operator/list.js');
+  return (ctx) => m.run(ctx);
+};
+const operatorRm = async (): Promise<Handler> => {
+  const m = await import('./commands/operator/rm.js');
+  return (ctx, [name = '']) => m.run(ctx, name);
+};
+const operatorToken = async (): Promise<Handler> => {
+  const m = await import('./commands/operator/token.js');
+  return (ctx, [name = ''], o) => m.run(ctx, name, o);
+};
 const auditList = async (): Promise<Handler> => {
   const m = await import('./commands/audit/list.js');
   return (ctx, _operands, o) => m.run(ctx, o);
 };
+
+const doctor = async (): Promise<Handler> => {
+  const m = await import('./commands/doctor/run.js');
+  return (ctx, _operands, o) => m.run(ctx, o);
+};
+const supportBundle = async (): Promise<Handler> => {
+  const m = await import('./commands/support-bundle/run.js');
+  return (ctx, _operands, o) => m.run(ctx, o);
+};
+
+const DOCTOR_OPTIONS: readonly OptionSpec[] = [
+  { flags: '--backend <kind>', description: "the backend the mediator is started with (a running mediator's own wins)", choices: ['auto', 'cuda', 'softgpu'] },
+  { flags: '--socket <path>', description: "a guests' Unix socket to check (repeatable; default: the running mediator's, else $VGPU_SERVER's, else /tmp/vgpu.sock)", repeatable: true },
+];
 
 export const COMMANDS: readonly CommandSpec[] = [
   {
@@ -208,15 +238,54 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: usageShow,
   },
   {
+    path: ['operator', 'add'],
+    args: '<name>',
+    summary: 'create an operator of the admin API and its token (changes they make are audited under their name)',
+    options: [],
+    examples: ['vgpu-admin operator add alice'],
+    load: operatorAdd,
+  },
+  { path: ['operator', 'list'], args: '', summary: 'list the operators', options: [], examples: [], load: operatorList },
+  { path: ['operator', 'rm'], args: '<name>', summary: 'remove an operator (its token stops working)', options: [], examples: [], load: operatorRm },
+  {
+    path: ['operator', 'token'],
+    args: '<name>',
+    summary: 'issue a new token for an operator (the old one stops working)',
+    options: [{ flags: '--rotate', description: 'replace the token; required, as the current one cannot be shown' }],
+    examples: ['vgpu-admin operator token alice --rotate'],
+    load: operatorToken,
+  },
+  {
     path: ['audit'],
     args: '',
     summary: 'show the newest changes to the configuration',
     options: [
-      { flags: '--target <name>', description: 'only changes to this VM or pool' },
+      { flags: '--target <name>', description: 'only changes to this VM, pool or operator' },
       { flags: '--limit <n>', description: 'how many entries (default 50)' },
     ],
     examples: ['vgpu-admin audit --target web1'],
     load: auditList,
+  },
+  {
+    path: ['doctor'],
+    args: '',
+    summary: 'check the driver, backend, store, sockets, admin API, listeners and GPU memory; name the fix for each problem',
+    options: DOCTOR_OPTIONS,
+    examples: ['vgpu-admin doctor', 'vgpu-admin doctor --backend cuda --json'],
+    load: doctor,
+  },
+  {
+    path: ['support-bundle'],
+    args: '',
+    summary: "write a .tar.gz of the mediator's recent logs, its configuration (tokens redacted), versions, doctor's report and a store summary",
+    options: [
+      ...DOCTOR_OPTIONS,
+      { flags: '-o, --output <file>', description: 'the archive to write (default: vgpu-support-<host>-<time>.tar.gz here)' },
+      { flags: '--log <file>', description: "a file the mediator's stderr goes to (repeatable; default: journald's vgpu-mediator unit when there is one)", repeatable: true },
+      { flags: '--unit <name>', description: "the systemd unit whose journal is collected (default vgpu-mediator.service)" },
+    ],
+    examples: ['vgpu-admin support-bundle -o /tmp/vgpu-support.tar.gz'],
+    load: supportBundle,
   },
 ];
 
@@ -225,6 +294,7 @@ const GROUPS: Readonly<Record<string, string>> = {
   pool: 'manage the pools of GPUs VMs are placed on',
   gpu: 'see the GPUs of this host',
   session: "see and end the running mediator's guest sessions",
+  operator: 'manage who may administer this host through the admin API',
 };
 
 export type RunCommand = (spec: CommandSpec, operands: string[], opts: Record<string, unknown>, globals: GlobalOptions) => Promise<void>;
@@ -236,7 +306,7 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
     .addOption(new Option('--state-dir <dir>', 'configuration directory (default: $VGPU_STATE_DIR, else ~/.local/state/vgpu)'))
     .addOption(new Option('--json', 'machine-readable output on stdout'))
     .addOption(new Option('--url <url>', "a running mediator's admin API (default: $VGPU_ADMIN_URL, else the one recorded in the state directory)"))
-    .addOption(new Option('--token <token>', 'admin API token for a non-loopback --url (default: $VGPU_ADMIN_TOKEN, else the state directory\'s admin-token)'))
+    .addOption(new Option('--token <token>', 'your operator token, or the admin token; the API audits changes under its operator (default: $VGPU_ADMIN_TOKEN, else the state directory\'s admin-token)'))
     .version(versionLine('vgpu-admin'), '--version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: write.out, writeErr: write.err, outputError: () => {} })
@@ -257,6 +327,7 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
     const cmd = parent.command(spec.args ? `${leafName} ${spec.args}` : leafName).description(spec.summary);
     for (const o of spec.options) {
       const opt = new Option(o.flags, o.description);
+      if (o.choices) opt.choices(o.choices);
       if (o.repeatable) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
       cmd.addOption(opt);
     }

@@ -54,8 +54,8 @@ export const ERRORS = {
     exit: EXIT.usage,
   },
   VGPU_ERR_TOKEN_NOT_RECOVERABLE: {
-    message: 'the token of VM "{name}" cannot be shown: only its hash is stored',
-    hint: "run 'vgpu-admin vm token {name} --rotate' to replace it with a new token (the old one stops working)",
+    message: 'the token of {kind} "{name}" cannot be shown: only its hash is stored',
+    hint: "run 'vgpu-admin {command} token {name} --rotate' to replace it with a new token (the old one stops working)",
     exit: EXIT.usage,
   },
   VGPU_ERR_VM_NOT_FOUND: {
@@ -72,6 +72,21 @@ export const ERRORS = {
     message: 'a VM named "{name}" already exists',
     hint: "choose another name, change it with 'vgpu-admin vm set {name} ...', or remove it first with 'vgpu-admin vm rm {name}'",
     exit: EXIT.conflict,
+  },
+  VGPU_ERR_OPERATOR_NOT_FOUND: {
+    message: 'no operator named "{name}"',
+    hint: "run 'vgpu-admin operator list' to see the operators, or 'vgpu-admin operator add {name}' to create one",
+    exit: EXIT.notFound,
+  },
+  VGPU_ERR_OPERATOR_EXISTS: {
+    message: 'an operator named "{name}" already exists',
+    hint: "choose another name, or replace its token with 'vgpu-admin operator token {name} --rotate'",
+    exit: EXIT.conflict,
+  },
+  VGPU_ERR_OPERATOR_RESERVED: {
+    message: 'the operator name "{name}" is reserved',
+    hint: "'admin' is the admin-token file in the mediator's state directory; choose another name",
+    exit: EXIT.usage,
   },
   VGPU_ERR_CHANNEL_IN_USE: {
     message: '{channel} is already bound to VM "{vm}"',
@@ -100,7 +115,7 @@ export const ERRORS = {
   },
   VGPU_ERR_UNAUTHORIZED: {
     message: 'the admin API refused the request: {detail}',
-    hint: 'pass the admin token with --token or VGPU_ADMIN_TOKEN (the mediator keeps it in admin-token in its state directory)',
+    hint: "pass your operator token ('vgpu-admin operator add NAME' on the host makes one) or the admin token (admin-token in the mediator's state directory) with --token or VGPU_ADMIN_TOKEN",
     exit: EXIT.unavailable,
   },
   VGPU_ERR_FORBIDDEN: {

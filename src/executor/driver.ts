@@ -50,7 +50,13 @@ export function loadDriver(kind: BackendKind, onMissing: (name: string) => void 
       ? 'softgpu library not found (build/softgpu/libvgpu-softgpu.so); run make'
       : 'NVIDIA driver library libcuda.so.1 not found (set VGPU_HOST_LIBCUDA)');
   }
-  const lib = koffi.load(path);
+  let lib;
+  try {
+    lib = koffi.load(path);
+  } catch (e) {
+    // koffi's message does not say which file.
+    throw new Error(`cannot load ${path}: ${(e as Error).message}`);
+  }
   const missing = new Set<string>();
   const cache = new Map<string, (...args: unknown[]) => number>();
   const bind = (name: DriverFnName): ((...args: unknown[]) => number) => {

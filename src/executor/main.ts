@@ -4,6 +4,7 @@
 // goes away, when the process exits and the driver reclaims everything the session held.
 //
 //   main.js --backend softgpu|cuda --probe   prints the device table as JSON and exits
+//           --probe-memory                   the same, with each device's free memory
 //   main.js --backend softgpu|cuda           (forked with IPC) serves one session
 //           --control PATH                   the mediator's control socket (docs/executors.md)
 //           [--cancel-dir DIR]               where to make this executor's cancel FIFO: a byte
@@ -26,7 +27,7 @@ import { ExecContext } from './context.js';
 import { SessionImages } from './images.js';
 import { ImageStore } from '../common/image-store.js';
 import { loadDriver, type BackendKind, type LoadedDriver } from './driver.js';
-import { probe, ProbeError } from './probe.js';
+import { probe, probeMemory, ProbeError } from './probe.js';
 import { SessionServer } from './serve.js';
 import { Gate } from './gate.js';
 import { DEVICE_TIME_MODES, DeviceClock, deviceTimeMode, type DeviceTimeChoice } from './device-time.js';
@@ -132,6 +133,8 @@ function onceLogger(log: { warn: (o: object, msg: string) => void }): (call: str
 interface Args {
   backend: BackendKind;
   probe: boolean;
+  /** With --probe: each device's free memory too (vgpu-admin doctor). */
+  probeMemory: boolean;
   deviceTime: DeviceTimeChoice;
   /** The mediator's control socket. */
   control: string | undefined;
@@ -142,12 +145,14 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   let backend: BackendKind | undefined;
   let doProbe = false;
+  let withMemory = false;
   let deviceTime: DeviceTimeChoice = 'auto';
   let control: string | undefined;
   let cancelDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--probe') doProbe = true;
+    else if (a === '--probe-memory') doProbe = withMemory = true;
     else if (a === '--control' || a === '--cancel-dir') {
       const v = argv[++i] ?? '';
       if (v === '') throw new Error(`${a} needs a path`);
@@ -167,7 +172,7 @@ function parseArgs(argv: string[]): Args {
     } else throw new Error(`unknown argument ${a}`);
   }
   if (!backend) throw new Error('--backend is required');
-  return { backend, probe: doProbe, deviceTime, control, cancelDir };
+  return { backend, probe: doProbe, probeMemory: withMemory, deviceTime, control, cancelDir };
 }
 
 async function main(): Promise<void> {
@@ -176,7 +181,9 @@ async function main(): Promise<void> {
   const drv = loadDriver(args.backend, (name) => log.warn({ fn: name }, 'driver lacks a function; answering CUDA_ERROR_NOT_SUPPORTED'));
   if (args.probe) {
     try {
-      process.stdout.write(`${JSON.stringify({ backend: args.backend, path: drv.path, ...probe(drv.api) })}\n`);
+      const found = probe(drv.api);
+      const memory = args.probeMemory ? { memory: probeMemory(drv.api, found.devices) } : {};
+      process.stdout.write(`${JSON.stringify({ backend: args.backend, path: drv.path, ...found, ...memory })}\n`);
       process.exit(0);
     } catch (e) {
       process.stderr.write(`probe failed: ${e instanceof ProbeError ? e.message : String(e)}\n`);

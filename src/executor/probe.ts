@@ -24,6 +24,13 @@ export interface ProbeResult {
   devices: ProbedDevice[];
 }
 
+/** Free and total memory of one device, as a context on it sees them (vgpu-admin doctor). */
+export interface DeviceMemory {
+  ordinal: number;
+  free: number;
+  total: number;
+}
+
 export class ProbeError extends Error {}
 
 export function probe(d: DriverApi): ProbeResult {
@@ -66,4 +73,26 @@ export function probe(d: DriverApi): ProbeResult {
     });
   }
   return { driverVersion, devices };
+}
+
+/** Free memory of every device, each measured in a context of its own made for the purpose and
+ * destroyed at once (the driver reports free memory only to a context). */
+export function probeMemory(d: DriverApi, devices: readonly ProbedDevice[]): DeviceMemory[] {
+  const ctx = Buffer.alloc(8);
+  const free = Buffer.alloc(8);
+  const total = Buffer.alloc(8);
+  const out: DeviceMemory[] = [];
+  for (const dev of devices) {
+    let res = d.cuCtxCreate_v2(ctx, 0, dev.ordinal);
+    if (res !== 0) throw new ProbeError(`cuCtxCreate(device ${dev.ordinal}) failed with CUresult ${res}`);
+    const handle = Number(ctx.readBigUInt64LE(0));
+    try {
+      res = d.cuMemGetInfo_v2(free, total);
+      if (res !== 0) throw new ProbeError(`cuMemGetInfo(device ${dev.ordinal}) failed with CUresult ${res}`);
+      out.push({ ordinal: dev.ordinal, free: Number(free.readBigUInt64LE(0)), total: Number(total.readBigUInt64LE(0)) });
+    } finally {
+      d.cuCtxDestroy_v2(handle);
+    }
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ import type { Vm } from '../store/index.js';
 export type Admission =
   /** `by` says what admitted the guest: a token's sessions end when the token is replaced. */
   | { vm: Vm; by: 'token' | 'channel' | 'default' }
-  | { refused: string };
+  | { refused: string; why: 'no_token' | 'unknown_token' | 'channel_mismatch' };
 
 export interface AdmissionStore {
   findVmByToken(token: string): Vm | null;
@@ -34,6 +34,7 @@ export function authenticateGuest(store: AdmissionStore, token: string, channel:
     if (token === '' || store.findVmByToken(token)?.name === bound.name) return { vm: bound, by: 'channel' };
     return {
       refused: `${channelLabel(channel)} is bound to VM ${bound.name}; a token for another VM is refused on it (unset VGPU_TOKEN and the guest is VM ${bound.name})`,
+      why: 'channel_mismatch',
     };
   }
   if (token === '') {
@@ -49,8 +50,9 @@ export function authenticateGuest(store: AdmissionStore, token: string, channel:
       refused: vsock
         ? `no VM token given, and ${channelLabel(channel)} is bound to no VM (set VGPU_TOKEN, or bind the channel: vgpu-admin vm set NAME ${channel.kind === 'vsock' ? '--vsock-cid' : '--vsock-path'} ...)`
         : 'no VM token given (set VGPU_TOKEN)',
+      why: 'no_token',
     };
   }
   const vm = store.findVmByToken(token);
-  return vm ? { vm, by: 'token' } : { refused: 'unknown VM token' };
+  return vm ? { vm, by: 'token' } : { refused: 'unknown VM token', why: 'unknown_token' };
 }

@@ -7,9 +7,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 
 import { envLogLevel, LOG_LEVEL_ENV } from '../common/log.js';
-import type { ProbeResult } from '../executor/probe.js';
+import type { DeviceMemory, ProbeResult } from '../executor/probe.js';
 import type { BackendKind } from '../executor/driver.js';
 
 const run = promisify(execFile);
@@ -22,15 +23,37 @@ export interface Backend extends ProbeResult {
   path: string;
 }
 
-async function probeWith(kind: BackendKind): Promise<Backend> {
+const count = z.number().int().min(0);
+/** What `executor/main.js --probe[-memory]` prints (src/executor/probe.ts). */
+const probeOutput = z.object({
+  path: z.string(),
+  driverVersion: count,
+  devices: z.array(z.object({
+    ordinal: count, name: z.string(), uuid: z.string(), totalMem: count,
+    pciDomain: count, pciBus: count, pciDevice: count, attributes: z.array(z.number().int()),
+  })),
+  memory: z.array(z.object({ ordinal: count, free: count, total: count })).optional(),
+});
+
+export interface ProbeOptions {
+  /** The probe's environment (default this process's): VGPU_HOST_LIBCUDA, VGPU_SOFTGPU_LIB... */
+  env?: NodeJS.ProcessEnv;
+  /** Also measure each device's free memory (vgpu-admin doctor). */
+  memory?: boolean;
+}
+
+/** Loads the backend's driver in a child process and lists its devices; throws with the child's
+ * output when that fails (probeFailureReason turns it into one line). */
+export async function probeBackend(kind: BackendKind, o: ProbeOptions = {}): Promise<Backend & { memory?: DeviceMemory[] }> {
+  const env = o.env ?? process.env;
   try {
-    const { stdout } = await run(process.execPath, [EXECUTOR_MAIN, '--backend', kind, '--probe'], {
+    const { stdout } = await run(process.execPath, [EXECUTOR_MAIN, '--backend', kind, o.memory ? '--probe-memory' : '--probe'], {
       timeout: 60_000,
       maxBuffer: 16 * 1024 * 1024,
       // Quieter than the mediator unless asked: the probe's findings are logged by the mediator.
-      env: { ...process.env, [LOG_LEVEL_ENV]: envLogLevel(process.env).level ?? 'warn' },
+      env: { ...env, [LOG_LEVEL_ENV]: envLogLevel(env).level ?? 'warn' },
     });
-    return { kind, ...(JSON.parse(stdout) as Omit<Backend, 'kind'>) };
+    return { kind, ...probeOutput.parse(JSON.parse(stdout)) };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     throw new Error((err.stderr ?? '').trim() || err.message);
@@ -47,12 +70,12 @@ export function probeFailureReason(e: Error): string {
 
 export async function chooseBackend(choice: BackendChoice, log: Logger): Promise<Backend> {
   if (choice !== 'auto') {
-    const b = await probeWith(choice);
+    const b = await probeBackend(choice);
     if (b.devices.length === 0) throw new Error(`backend ${choice} reports no devices`);
     return b;
   }
   try {
-    const b = await probeWith('cuda');
+    const b = await probeBackend('cuda');
     if (b.devices.length > 0) {
       log.info({ backend: 'cuda', path: b.path, devices: b.devices.length }, 'backend auto: using the NVIDIA driver');
       return b;
@@ -61,7 +84,7 @@ export async function chooseBackend(choice: BackendChoice, log: Logger): Promise
   } catch (e) {
     log.info({ backend: 'softgpu', reason: probeFailureReason(e as Error) }, 'backend auto: no usable NVIDIA driver; using softgpu');
   }
-  const b = await probeWith('softgpu');
+  const b = await probeBackend('softgpu');
   if (b.devices.length === 0) throw new Error('softgpu reports no devices');
   return b;
 }

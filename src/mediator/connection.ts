@@ -18,6 +18,7 @@ import type { Vm } from '../store/index.js';
 import { welcomeExt, welcomeMinor, type Placement } from './identity.js';
 import { channelLabel, type Channel } from './listen.js';
 import type { Admission } from './admission.js';
+import type { HandshakeRefusal, MediatorStats } from './stats.js';
 import { relayCleartext } from './tls.js';
 
 /** The protocol minor that brought STATUS / STATUS_REPLY. */
@@ -42,6 +43,8 @@ export interface ConnectionDeps {
   relayDir: string;
   /** A session got its WELCOME; `link` reaches it until it attaches or ends. */
   opened(s: GuestSession, link: GuestLink): void;
+  /** Counts the handshake's outcomes (src/mediator/stats.ts). */
+  stats?: Pick<MediatorStats, 'handshakeRefused' | 'admission'> | undefined;
 }
 
 /** The mediator's hold on a connection that has not attached: the shutdown's notices, and the end
@@ -84,8 +87,15 @@ export function handleConnection(socket: Socket, channel: Channel, deps: Connect
   let token = '';
   let done = false;
 
-  const timer = setTimeout(() => drop(WireStatus.PROTOCOL, 'no HELLO within the handshake timeout'), deps.handshakeTimeoutMs);
+  const timer = setTimeout(() => refuse('timeout', WireStatus.PROTOCOL, 'no HELLO within the handshake timeout'), deps.handshakeTimeoutMs);
   timer.unref();
+
+  /** Ends a connection that has had no WELCOME, counted by why. */
+  function refuse(why: HandshakeRefusal, code: number, reason: string, level: 'warn' | 'info' = 'warn'): void {
+    if (done) return;
+    deps.stats?.handshakeRefused(why);
+    drop(code, reason, level);
+  }
 
   function drop(code: number, reason: string, level: 'warn' | 'info' = 'warn'): void {
     if (done) return;
@@ -108,26 +118,29 @@ export function handleConnection(socket: Socket, channel: Channel, deps: Connect
     const h = decodeHello(f.payload);
     log.debug({ withToken: h.token !== '' }, 'HELLO received');
     if (h.major !== PROTO_MAJOR) {
-      drop(WireStatus.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
+      refuse('version', WireStatus.VERSION, `protocol ${h.major}.${h.minor} is not supported (host speaks ${PROTO_MAJOR}.${PROTO_MINOR})`);
       return;
     }
     const closing = deps.closing?.();
     if (closing !== undefined) {
-      drop(WireStatus.SHUTDOWN, closing, 'info');
+      refuse('shutdown', WireStatus.SHUTDOWN, closing, 'info');
       return;
     }
     token = h.token;
     const admission = deps.authenticate(h.token, channel);
     if ('refused' in admission) {
-      drop(WireStatus.AUTH, admission.refused);
+      deps.stats?.admission({ result: 'refused', reason: admission.why });
+      refuse('auth', WireStatus.AUTH, admission.refused);
       return;
     }
     const vm = admission.vm;
     const placement = deps.place(vm);
     if (placement.devices.length === 0) {
-      drop(WireStatus.ADMISSION, placement.refused ?? `VM ${vm.name}: its pool has no GPU`);
+      deps.stats?.admission({ result: 'refused', vm: vm.name, reason: 'no_gpu' });
+      refuse('admission', WireStatus.ADMISSION, placement.refused ?? `VM ${vm.name}: its pool has no GPU`);
       return;
     }
+    deps.stats?.admission({ result: 'admitted', vm: vm.name, reason: admission.by });
     const id = deps.newSessionId();
     log = sessionLogger(log, { session: id, vm: vm.name });
     // Answer in the older of the two minors, so a minor-0 guest never sees the extension block.
@@ -238,7 +251,10 @@ export function handleConnection(socket: Socket, channel: Channel, deps: Connect
         });
       }
     } catch (e) {
-      if (e instanceof ProtocolError) drop(WireStatus.PROTOCOL, e.message);
+      if (e instanceof ProtocolError) {
+        if (!session) deps.stats?.handshakeRefused('protocol');
+        drop(WireStatus.PROTOCOL, e.message);
+      }
       else if (e instanceof Revoked) drop(WireStatus.AUTH, e.message);
       else drop(WireStatus.INTERNAL, `internal error: ${(e as Error).message}`, 'warn');
     }

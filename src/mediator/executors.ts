@@ -82,6 +82,8 @@ export class ExecutorPool {
   private closing = false;
   /** Gets the executors of a previous mediator that reconnect with their session. */
   onAdopt: (m: AdoptMessage, link: Link) => void = (_m, link) => link.close();
+  /** Told how long each executor it started took to be ready (seconds). */
+  onReady: (seconds: number) => void = () => {};
 
   constructor(
     private readonly backend: BackendKind,
@@ -189,11 +191,13 @@ export class ExecutorPool {
     child.on('error', (e) => log.warn({ err: e.message }, 'executor process error'));
     let isReady = false;
     let markReady!: () => void;
+    const started = performance.now();
     const warm: Warm = {
       child,
       ready: new Promise<void>((resolve, reject) => {
         markReady = () => {
           isReady = true;
+          this.onReady((performance.now() - started) / 1000);
           resolve();
         };
         child.once('exit', (code, signal) => reject(new Error(`executor exited before it was ready (code ${code}, signal ${signal})`)));

@@ -25,8 +25,12 @@ const NVML_CLOCK_MEM = 2;
 /** nvmlPstates_t: P0..P15, and 32 for "unknown". */
 const NVML_PSTATE_MAX = 15;
 
-/** Everything the STATUS_REPLY's board tags carry for one physical GPU. */
-export type BoardReading = BoardValues & BoardClocks;
+/** Everything the STATUS_REPLY's board tags carry for one physical GPU, and what NVML says of its
+ * memory and utilization (src/mediator/gpu-telemetry.ts; absent where NVML cannot say). */
+export type BoardReading = BoardValues & BoardClocks & {
+  memory?: { total: number; free: number; used: number };
+  utilization?: { gpuPercent: number; memoryPercent: number };
+};
 
 export interface HostNvml {
   /** The latest reading of physical GPU `ordinal` (the backend's device index), resampled when
@@ -42,6 +46,15 @@ let deviceType: koffi.IKoffiCType | undefined;
 function nvmlDevice(): koffi.IKoffiCType {
   deviceType ??= koffi.pointer('vgpu_nvmlDevice_t', koffi.opaque('vgpu_nvmlDevice'));
   return deviceType;
+}
+/** nvmlMemory_t and nvmlUtilization_t, declared once for the same reason. */
+let structTypes: { memory: koffi.IKoffiCType; utilization: koffi.IKoffiCType } | undefined;
+function nvmlStructs(): { memory: koffi.IKoffiCType; utilization: koffi.IKoffiCType } {
+  structTypes ??= {
+    memory: koffi.struct('vgpu_nvmlMemory_t', { total: 'uint64_t', free: 'uint64_t', used: 'uint64_t' }),
+    utilization: koffi.struct('vgpu_nvmlUtilization_t', { gpu: 'uint32_t', memory: 'uint32_t' }),
+  };
+  return structTypes;
 }
 
 /** The library to load: VGPU_HOST_NVML (a path, or `off`), else NVIDIA's on a cuda backend. */
@@ -156,10 +169,35 @@ export function openHostNvml(backend: Backend, log: Logger, env: NodeJS.ProcessE
   const maxClock = getter('nvmlDeviceGetMaxClockInfo', ['int']);
   const fan = getter('nvmlDeviceGetFanSpeed', []);
   const pstate = getter('nvmlDeviceGetPerformanceState', []);
+  // Struct getters: undefined when the function is missing or fails (logged once, as above).
+  const structGetter = <T>(name: string, type: koffi.IKoffiCType): ((h: unknown) => T | undefined) => {
+    const f = bind(name, 'int', [dev, koffi.out(koffi.pointer(type))]);
+    if (!f) {
+      log.warn({ path, fn: name }, 'host NVML lacks this function: its value is N/A');
+      return () => undefined;
+    }
+    return (h) => {
+      const out: Record<string, unknown> = {};
+      const r = f(h, out);
+      if (r === NVML_SUCCESS) return out as T;
+      if (!logged.has(name)) {
+        logged.add(name);
+        log[r === NVML_ERROR_NOT_SUPPORTED ? 'debug' : 'warn']({ fn: name, nvmlReturn: r }, 'host NVML call failed: its value is N/A');
+      }
+      return undefined;
+    };
+  };
+  const structs = nvmlStructs();
+  const memoryInfo = structGetter<{ total: number | bigint; free: number | bigint; used: number | bigint }>('nvmlDeviceGetMemoryInfo', structs.memory);
+  const utilizationRates = structGetter<{ gpu: number; memory: number }>('nvmlDeviceGetUtilizationRates', structs.utilization);
 
   const sample = (h: unknown): BoardReading => {
     const p = pstate(h);
+    const mem = memoryInfo(h);
+    const util = utilizationRates(h);
     return {
+      ...(mem && { memory: { total: Number(mem.total), free: Number(mem.free), used: Number(mem.used) } }),
+      ...(util && { utilization: { gpuPercent: util.gpu, memoryPercent: util.memory } }),
       temperatureC: temperature(h, NVML_TEMPERATURE_GPU),
       powerMw: power(h),
       powerLimitMw: enforcedLimit(h),

@@ -18,6 +18,8 @@ export interface LedgerDeps {
   quota(vm: string): number | null;
   /** Reaches the session's executor; false when it has none (attaching, or gone). */
   send(id: number, m: ToExecutor): boolean;
+  /** A reservation was granted. */
+  granted?(id: number): void;
   /** A reservation was refused: the VM's quota is reached. */
   refused(id: number, detail: { requested: number; held: number; quota: number | null }): void;
 }
@@ -108,6 +110,7 @@ export class QuotaLedger {
     if (granted > 0) {
       const l = this.entries(vm);
       l.set(id, (l.get(id) ?? 0) + granted);
+      this.deps.granted?.(id);
     } else {
       this.deps.refused(id, { requested: bytes, held, quota });
     }

@@ -14,6 +14,9 @@ import type { TlsCredentials } from './tls.js';
 /** Silence on a guest's TCP connection after which the host probes whether the guest is there. */
 const KEEPALIVE_IDLE_MS = 30_000;
 
+/** Where guests on this host find the mediator when nothing says otherwise (vgpu-run's default). */
+export const DEFAULT_LISTEN = 'unix:/tmp/vgpu.sock';
+
 /** The vsock port guests connect to when an address names none (vsock-uds:PATH, and the guest
  * library's documentation); any port works as long as both ends agree. */
 export const DEFAULT_VSOCK_PORT = 9999;

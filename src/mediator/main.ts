@@ -10,13 +10,10 @@ import { formatDuration } from '../common/duration.js';
 import { toMaxHoldMs } from '../store/index.js';
 import { formatSize, parseSize } from '../common/size.js';
 import { DEVICE_TIME_MODES, type DeviceTimeChoice } from '../executor/device-time.js';
-import { checkListenSecurity, parseListen } from './listen.js';
+import { checkListenSecurity, DEFAULT_LISTEN, parseListen } from './listen.js';
 import { TlsCredentials } from './tls.js';
 import { DEFAULT_MAX_HOLD_MS, Mediator } from './mediator.js';
 import { versionLine } from '../common/version.js';
-
-/** Where guests on this host find the mediator when nothing says otherwise (vgpu-run's default). */
-const DEFAULT_LISTEN = 'unix:/tmp/vgpu.sock';
 
 /** Loopback only by default: the API changes who may use the GPUs. */
 export const DEFAULT_HTTP = '127.0.0.1:7080';

@@ -11,7 +11,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 
-import { lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
+import { ADMIN_OPERATOR, lockStateDir, Store, type StateLock, type Vm } from '../store/index.js';
 import { chooseBackend, type Backend, type BackendChoice } from './backend.js';
 import { handleConnection, type GuestLink, type GuestSession } from './connection.js';
 import { NOTICE_MINOR } from '../protocol/constants.js';
@@ -27,12 +27,15 @@ import { Slots } from './slots.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { vmStatus } from './nvml-status.js';
 import { openHostNvml, type HostNvml } from './host-nvml.js';
+import { gpuTelemetry, type GpuTelemetry } from './gpu-telemetry.js';
+import { MediatorStats } from './stats.js';
 import { placeVm, type Placement } from './identity.js';
 import { boundAddress, formatListen, listen, socketFile, type Channel, type ListenAddr } from './listen.js';
 import { removeListenFile, writeListenFile } from './listen-file.js';
 import { authenticateGuest, type Admission } from './admission.js';
 import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
+import type { Readiness } from '../admin/server.js';
 import { StoreOps, type LiveControl } from '../admin/ops.js';
 import type { SessionView } from '../admin/schemas.js';
 import type { MetricsSource } from '../admin/metrics.js';
@@ -104,6 +107,8 @@ export class Mediator implements LiveControl, MetricsSource {
   private store!: Store;
   /** Per-session and per-VM usage (src/mediator/usage-meter.ts); NVML status reads it too. */
   readonly usage = new UsageMeter();
+  /** Event counts for /metrics (stats.ts). */
+  readonly stats = new MediatorStats();
   private admin: { app: FastifyInstance; url: string } | undefined;
   private apiStore: Store | undefined;
   /** Sessions an operator is ending, until their executor says the guest has been told. */
@@ -136,7 +141,11 @@ export class Mediator implements LiveControl, MetricsSource {
     this.ledger = new QuotaLedger({
       quota: (vm) => this.currentQuota(vm),
       send: (id, m) => this.executors.get(id)?.send(m) ?? false,
-      refused: (id, detail) => this.sessions.get(id)?.log.info(detail, 'allocation refused: VM memory quota reached'),
+      granted: (id) => this.countReservation(id, true),
+      refused: (id, detail) => {
+        this.countReservation(id, false);
+        this.sessions.get(id)?.log.info(detail, 'allocation refused: VM memory quota reached');
+      },
     });
     this.images = new ImageStore(imageStoreDir(opts.stateDir));
     this.sched = new Scheduler({
@@ -220,6 +229,7 @@ export class Mediator implements LiveControl, MetricsSource {
     sweepCancelFifos(cancelDir(this.opts.stateDir));
     this.pool = new ExecutorPool(this.backend.kind, log, { control: path.join(this.opts.stateDir, EXECUTOR_SOCKET), cancelDir: cancelDir(this.opts.stateDir) },
       this.opts.spareExecutors ?? 1, this.opts.deviceTime ?? 'auto');
+    this.pool.onReady = (seconds) => this.stats.executorReady(seconds);
     // Executors of a previous mediator reconnect as soon as the control socket is there.
     this.pool.onAdopt = (m, link) => {
       try {
@@ -243,7 +253,7 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   /** The admin API's /readyz: 'ok' or why not, per part the mediator needs to serve guests. */
-  readiness(): { checks: Record<string, string> } {
+  readiness(): Readiness {
     let store = 'ok';
     try {
       this.store.ping();
@@ -258,6 +268,8 @@ export class Mediator implements LiveControl, MetricsSource {
         listeners: down.length === 0 && this.servers.length === this.opts.listen.length ? 'ok' : `not listening: ${down.join(', ') || 'starting'}`,
         draining: this.draining ? `draining: ${this.draining.message}` : 'ok',
       },
+      listeners: this.servers.filter((s) => s.server.listening).map((s) => formatListen(boundAddress(s.server, s.addr))),
+      backend: this.backend ? this.backend.kind : null,
     };
   }
 
@@ -271,16 +283,29 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   private async startAdmin(at: { host: string; port: number }): Promise<void> {
-    const { ensureAdminToken, writeAdminInfo } = await import('../admin/files.js');
+    const { ensureAdminToken, tokenMatches, writeAdminInfo } = await import('../admin/files.js');
     const { startAdminServer } = await import('../admin/server.js');
     const { createMetrics } = await import('../admin/metrics.js');
     const tok = ensureAdminToken(this.opts.stateDir);
-    // Its own connection, so the audit log says a change came through the API.
-    this.apiStore = Store.open(this.opts.stateDir, { actor: 'api' });
+    // Its own connection; each request's changes are audited as its operator (Store.as).
+    const apiStore = Store.open(this.opts.stateDir, { actor: 'api' });
+    this.apiStore = apiStore;
+    const views = new Map<string, StoreOps>();
     this.opts.log.info({ file: tok.file, created: tok.created }, 'admin API token (required from non-loopback clients)');
     try {
       this.admin = await startAdminServer({
-        host: at.host, port: at.port, ops: new StoreOps(this.apiStore, this, this.images), metrics: createMetrics(this), token: tok.token, log: this.opts.log,
+        host: at.host, port: at.port, metrics: createMetrics(this), log: this.opts.log,
+        opsFor: (actor) => {
+          let ops = views.get(actor);
+          if (!ops) {
+            ops = new StoreOps(apiStore.as(actor), this, this.images);
+            views.set(actor, ops);
+          }
+          return ops;
+        },
+        // The admin-token file is the bootstrap operator; the others are in the store, so one
+        // added or removed counts from its next request.
+        operatorOf: (token) => (tokenMatches(token, tok.token) ? ADMIN_OPERATOR : apiStore.findOperatorByToken(token)?.name),
         readiness: () => this.readiness(),
       });
     } catch (e) {
@@ -309,6 +334,7 @@ export class Mediator implements LiveControl, MetricsSource {
         board: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
       }),
       closing: () => (this.draining ? DRAINING : undefined),
+      stats: this.stats,
       opened: (s, link) => {
         this.discovery.set(s.id, { s, link });
         if (this.draining && s.minor >= NOTICE_MINOR) link.send(shutdownNotice(this.graceLeft()));
@@ -690,6 +716,20 @@ export class Mediator implements LiveControl, MetricsSource {
     return new Map(this.backend.devices.map((d) => [gpuUuid(d.uuid), { ordinal: d.ordinal, sessions: this.usage.gpuLoad(d.ordinal).sessions }]));
   }
 
+  /** Memory, utilization and board values of each GPU (src/mediator/gpu-telemetry.ts). */
+  telemetry(): GpuTelemetry[] {
+    if (!this.backend) return [];
+    return gpuTelemetry({
+      backend: this.backend.kind,
+      devices: this.backend.devices,
+      sessions: this.usage.allSessions(),
+      busyNs: (gpu) => this.usage.gpuLoad(gpu).busyNs,
+      vmPercent: (vm, gpu) => this.usage.utilization(vm, gpu).gpuPercent,
+      windowMs: this.usage.windowMs,
+      nvml: this.hostNvml ? (gpu) => this.hostNvml?.reading(gpu) : undefined,
+    });
+  }
+
   /** Applied at once: the scheduler's next decision uses the new policy, the next allocation
    * the new quota (read from the store each time). */
   vmChanged(name: string): void {
@@ -703,6 +743,11 @@ export class Mediator implements LiveControl, MetricsSource {
   }
 
   // ---- metrics (src/admin/metrics.ts) -----------------------------------------------------------
+
+  private countReservation(id: number, granted: boolean): void {
+    const vm = this.sessions.get(id)?.vm.name;
+    if (vm !== undefined) this.stats.quotaReservation(vm, granted);
+  }
 
   sessionCounts(): Map<string, number> {
     const m = new Map<string, number>();
@@ -726,13 +771,11 @@ export class Mediator implements LiveControl, MetricsSource {
     return this.opts.imageLimits ?? DEFAULT_IMAGE_LIMITS;
   }
 
-  gpuQueues(): Array<{ gpu: string; waiting: number; held: boolean; utilization: number }> {
-    const windowNs = this.usage.windowMs * 1e6;
-    return this.backend.devices.map((d) => ({
-      gpu: gpuUuid(d.uuid),
+  gpuQueues(): Array<{ index: number; waiting: number; held: boolean }> {
+    return (this.backend?.devices ?? []).map((d) => ({
+      index: d.ordinal,
       waiting: this.sched.waitingOn(d.ordinal).length,
       held: this.sched.holderOf(d.ordinal) !== null,
-      utilization: Math.min(100, Math.round((this.usage.gpuLoad(d.ordinal).busyNs / windowNs) * 100)),
     }));
   }
 

@@ -135,6 +135,23 @@ const MIGRATIONS: readonly Migration[] = [
       INSERT INTO counters (name, value) VALUES ('session', 0);
     `,
   },
+  // Self-contained (a new table only), so that it can take another number when branches meet.
+  {
+    version: 6,
+    name: 'operators',
+    sql: `
+      -- People (or programs) who administer the host through the admin API, each with a token of
+      -- their own so the audit log names who made a change (docs/admin-api.md, Operators). Only
+      -- the token's sha256 is kept, as for VMs.
+      CREATE TABLE operators (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        token_hash  TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

@@ -9,7 +9,8 @@ import { InternalError, VgpuError } from '../common/errors.js';
 import { AuditLog, type AuditEntry, type AuditInput, type AuditQuery } from './audit.js';
 import { openDatabase, storeError } from './open.js';
 import { DEFAULT_POOL, PoolTable, type Pool } from './pools.js';
-import { hashToken, looksLikeToken, newToken, sameHash } from './tokens.js';
+import { hashToken, looksLikeOperatorToken, looksLikeToken, matchTokenHash, newToken, OPERATOR_TOKEN_PREFIX } from './tokens.js';
+import { ADMIN_OPERATOR, OperatorTable, type Operator } from './operators.js';
 import { UsageTable, type Gpu, type UsageDelta, type VmUsage, type VmUsagePeriod } from './usage.js';
 import {
   addPoolSchema,
@@ -35,6 +36,12 @@ export interface StoreOptions {
   actor?: string;
   /** Clock, for tests. */
   now?: () => Date;
+}
+
+export interface OperatorWithToken {
+  operator: Operator;
+  /** Shown once, like a VM's. */
+  token: string;
 }
 
 export interface VmWithToken {
@@ -87,10 +94,15 @@ export class Store {
   private readonly pools: PoolTable;
   private readonly auditLog: AuditLog;
   private readonly usage: UsageTable;
+  private readonly operators: OperatorTable;
+  /** False for a view made by as(): closing it leaves the database to its owner. */
+  private readonly ownsDb: boolean;
 
-  private constructor(db: Database, file: string, opts: StoreOptions) {
+  private constructor(db: Database, file: string, opts: StoreOptions, ownsDb = true) {
     this.db = db;
     this.file = file;
+    this.ownsDb = ownsDb;
+    this.operators = new OperatorTable(db);
     this.actor = opts.actor ?? 'unknown';
     this.clock = opts.now ?? (() => new Date());
     this.vms = new VmTable(db);
@@ -116,7 +128,13 @@ export class Store {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.ownsDb && this.db.open) this.db.close();
+  }
+
+  /** The same database, its changes audited as `actor` (the admin API's operator of a request).
+   * Closing the view leaves the database open. */
+  as(actor: string): Store {
+    return new Store(this.db, this.file, { actor, now: this.clock }, false);
   }
 
   private now(): string {
@@ -297,13 +315,65 @@ export class Store {
    */
   findVmByToken(token: string): Vm | null {
     if (typeof token !== 'string' || !looksLikeToken(token)) return null;
-    const h = hashToken(token);
     return this.read(() => {
-      let match = -1;
-      for (const row of this.vms.tokenHashes()) {
-        if (sameHash(row.token_hash, h)) match = row.id;
-      }
+      const match = matchTokenHash(this.vms.tokenHashes(), token);
       return match < 0 ? null : this.vms.findById(match);
+    });
+  }
+
+  // ---- operators (docs/admin-api.md, Operators) -------------------------------------------------
+
+  private requireOperator(name: string): Operator {
+    const op = this.operators.find(checkName(name, 'operator'));
+    if (!op) throw new VgpuError('VGPU_ERR_OPERATOR_NOT_FOUND', { name });
+    return op;
+  }
+
+  /** A new operator and its token (shown this once). */
+  addOperator(name: string): OperatorWithToken {
+    checkName(name, 'operator');
+    if (name.toLowerCase() === ADMIN_OPERATOR) throw new VgpuError('VGPU_ERR_OPERATOR_RESERVED', { name });
+    const token = newToken(OPERATOR_TOKEN_PREFIX);
+    return this.tx(() => {
+      if (this.operators.find(name)) throw new VgpuError('VGPU_ERR_OPERATOR_EXISTS', { name });
+      const now = this.now();
+      this.operators.insert(name, hashToken(token), now);
+      this.auditLog.append({ action: 'operator.create', target: name, details: {} }, this.actor, now);
+      return { operator: this.requireOperator(name), token };
+    });
+  }
+
+  listOperators(): Operator[] {
+    return this.read(() => this.operators.list());
+  }
+
+  /** Removes an operator; its token stops working at its next request. */
+  removeOperator(name: string): Operator {
+    return this.tx(() => {
+      const op = this.requireOperator(name);
+      this.operators.delete(op.id);
+      this.auditLog.append({ action: 'operator.delete', target: op.name, details: {} }, this.actor, this.now());
+      return op;
+    });
+  }
+
+  rotateOperatorToken(name: string): OperatorWithToken {
+    const token = newToken(OPERATOR_TOKEN_PREFIX);
+    return this.tx(() => {
+      const op = this.requireOperator(name);
+      const now = this.now();
+      this.operators.setTokenHash(op.id, hashToken(token), now);
+      this.auditLog.append({ action: 'operator.token.rotate', target: op.name, details: {} }, this.actor, now);
+      return { operator: this.requireOperator(op.name), token };
+    });
+  }
+
+  /** The operator holding `token`, or null (compared as findVmByToken compares). */
+  findOperatorByToken(token: string): Operator | null {
+    if (typeof token !== 'string' || !looksLikeOperatorToken(token)) return null;
+    return this.read(() => {
+      const match = matchTokenHash(this.operators.tokenHashes(), token);
+      return match < 0 ? null : this.operators.findById(match);
     });
   }
 

@@ -53,7 +53,7 @@ export function runBin(file: string, args: string[], env: Record<string, string 
 export function snapshot(stateDir: string): string {
   const s = Store.open(stateDir, { actor: 'test' });
   try {
-    return JSON.stringify({ vms: s.listVms(), audit: s.listAudit(), pools: s.listPools() });
+    return JSON.stringify({ vms: s.listVms(), audit: s.listAudit(), pools: s.listPools(), operators: s.listOperators() });
   } finally {
     s.close();
   }

@@ -12,7 +12,7 @@ import { TestGuest } from '../helpers/guest.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { ROOT } from '../helpers/paths.js';
 import { isLoopback } from '../../src/admin/server.js';
-import { openApiBlock, BEGIN, END } from '../../src/admin/openapi.js';
+import { openApiBlock, openApiDocument, BEGIN, END } from '../../src/admin/openapi.js';
 import { ROUTES } from '../../src/admin/routes.js';
 
 let m: RunningMediator;
@@ -54,6 +54,13 @@ test('docs/admin-api.md holds the OpenAPI document generated from the route tabl
   }
 });
 
+test('GET /openapi.json serves the document generated from the route table', async () => {
+  const r = await fetch(`${m.admin}/openapi.json`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
+  assert.deepEqual(await r.json(), JSON.parse(JSON.stringify(openApiDocument())));
+});
+
 test('loopback is recognised by the peer address only', () => {
   for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) assert.ok(isLoopback(a), a);
   for (const a of ['192.0.2.2', '::ffff:10.0.0.1', 'fd00::2', '', undefined, '::']) assert.ok(!isLoopback(a), String(a));
@@ -87,7 +94,7 @@ test('non-loopback clients need the bearer token; loopback ones do not', async (
   assert.equal(wrong.status, 401);
   const metrics = await api('GET', '/metrics', undefined, {}, r.admin);
   assert.equal(metrics.status, 401, 'metrics are protected too');
-  for (const probe of ['/healthz', '/readyz']) {
+  for (const probe of ['/healthz', '/readyz', '/openapi.json']) {
     assert.equal((await api('GET', probe, undefined, {}, r.admin)).status, 200, `${probe} needs no token`);
   }
   assert.equal((await api('POST', '/healthz', {}, {}, r.admin)).status, 401, 'only GET of a probe skips the token');
@@ -99,6 +106,42 @@ test('non-loopback clients need the bearer token; loopback ones do not', async (
 
   const local = await api('GET', '/v1/vms');
   assert.equal(local.status, 200, 'loopback needs no token');
+});
+
+test('operators: each token authenticates as its operator, whose name the audit log records', async () => {
+  const made = await api('POST', '/v1/operators', { name: 'alice' });
+  assert.equal(made.status, 201, JSON.stringify(made.json));
+  const alice = made.json.token as string;
+  assert.match(alice, /^vgpuop_/);
+  const bearer = (tok: string): Record<string, string> => ({ authorization: `Bearer ${tok}` });
+
+  assert.equal((await api('POST', '/v1/vms', { name: 'by-alice' }, bearer(alice))).status, 201);
+  const adminToken = readFileSync(join(m.stateDir, 'admin-token'), 'utf8').trim();
+  assert.equal((await api('PATCH', '/v1/vms/by-alice', { weight: 7 }, bearer(adminToken))).status, 200);
+  assert.equal((await api('DELETE', '/v1/vms/by-alice')).status, 200);
+  const audit = await api('GET', '/v1/audit?target=by-alice');
+  assert.deepEqual(audit.json.map((e: { actor: string; action: string }) => `${e.actor} ${e.action}`),
+    ['operator:alice vm.create', 'operator:admin vm.update', 'api:loopback vm.delete']);
+  const created = await api('GET', '/v1/audit?target=alice');
+  assert.deepEqual(created.json.map((e: { actor: string; action: string }) => `${e.actor} ${e.action}`), ['api:loopback operator.create']);
+
+  const listed = await api('GET', '/v1/operators', undefined, bearer(alice));
+  assert.deepEqual(listed.json.map((o: { name: string }) => o.name), ['alice']);
+  assert.equal(JSON.stringify(listed.json).includes('vgpuop_'), false, 'tokens are never listed');
+
+  const wrong = await api('GET', '/v1/vms', undefined, bearer(`${alice.slice(0, -1)}x`));
+  assert.equal(wrong.status, 401, 'a wrong token is refused from loopback too');
+  assert.match(wrong.json.error.message, /no operator's and not the admin token/);
+  assert.equal((await api('POST', '/v1/operators', { name: 'admin' })).status, 400, "'admin' is the admin-token file's");
+  assert.equal((await api('POST', '/v1/operators', { name: 'alice' })).status, 409);
+
+  const rotated = await api('POST', '/v1/operators/alice/token', undefined, bearer(alice));
+  assert.equal(rotated.status, 200);
+  assert.equal((await api('GET', '/v1/vms', undefined, bearer(alice))).status, 401, 'the rotated-away token stops working');
+  assert.equal((await api('GET', '/v1/vms', undefined, bearer(rotated.json.token))).status, 200);
+  assert.equal((await api('DELETE', '/v1/operators/alice')).status, 200);
+  assert.equal((await api('GET', '/v1/vms', undefined, bearer(rotated.json.token))).status, 401, "a removed operator's token stops working");
+  assert.equal((await api('DELETE', '/v1/operators/alice')).status, 404);
 });
 
 test('VM CRUD; bad input is refused with a JSON error and changes nothing', async () => {
@@ -152,7 +195,7 @@ test('VM CRUD; bad input is refused with a JSON error and changes nothing', asyn
   assert.notEqual(rot.json.token, add.json.token);
   const audit = (await api('GET', '/v1/audit?target=crud')).json as Array<{ action: string; actor: string }>;
   assert.deepEqual(audit.map((e) => e.action), ['vm.create', 'vm.update', 'vm.token.rotate']);
-  assert.ok(audit.every((e) => e.actor === 'api'), 'changes through the API are audited as such');
+  assert.ok(audit.every((e) => e.actor === 'api:loopback'), 'changes through the API without a token are audited as loopback ones');
   const rm = await api('DELETE', '/v1/vms/crud');
   assert.equal(rm.status, 200);
   assert.equal(rm.json.sessionsEnded, 0);
@@ -230,7 +273,11 @@ test('/healthz and /readyz answer without a token; /readyz names each check, and
   assert.match(h.json.version, /^\d+\.\d+\.\d+/);
   const r = await api('GET', '/readyz');
   assert.equal(r.status, 200, JSON.stringify(r.json));
-  assert.deepEqual(r.json, { ready: true, checks: { store: 'ok', backend: 'ok', listeners: 'ok', draining: 'ok' } });
+  assert.deepEqual(r.json, {
+    ready: true, checks: { store: 'ok', backend: 'ok', listeners: 'ok', draining: 'ok' },
+    // What vgpu-admin doctor reads: the addresses as bound, and the backend in use.
+    listeners: [`unix:${m.socket}`], backend: 'softgpu',
+  });
   // A mediator of its own, drained with SIGTERM while a guest keeps it from finishing.
   const d = await startMediator({ args: ['--shutdown-grace', '30'] });
   try {

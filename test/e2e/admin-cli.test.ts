@@ -79,10 +79,10 @@ async function sessionWhere(pred: (s: SessionJson) => boolean, timeoutMs = 15_00
   }
 }
 
-test('vgpu-admin goes through the running mediator: audited as api, bad input refused, vm set applies live', async () => {
+test('vgpu-admin goes through the running mediator: audited as the admin-token file\'s operator, bad input refused, vm set applies live', async () => {
   const tok = await token('live1', '--priority', 'low');
   const audit = await adminJson<Array<{ actor: string; action: string }>>('audit', '--target', 'live1');
-  assert.deepEqual(audit.map((e) => [e.action, e.actor]), [['vm.create', 'api']], 'the change went through the admin API');
+  assert.deepEqual(audit.map((e) => [e.action, e.actor]), [['vm.create', 'operator:admin']], 'the change went through the admin API with the admin token');
 
   const cases: Array<[string[], number, RegExp]> = [
     [['vm', 'add', 'live1'], 4, /VM named "live1" already exists/],

@@ -7,14 +7,13 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { buildProgram, runGuest } from '../helpers/programs.js';
 import { getNvidiaSmi } from '../helpers/nvidia-smi.js';
-import { BUILD, ROOT } from '../helpers/paths.js';
+import { buildFakeNvml } from '../helpers/fake-nvml.js';
+import { BUILD } from '../helpers/paths.js';
 
 const NOT_SUPPORTED = { err: 3 };
 
@@ -23,17 +22,6 @@ const BOARD = {
   temp: 47, power: 123456, limit: 275000, mgmtLimit: 275000, gfx: 1111, sm: 1234, mem: 5678,
   gfxMax: 2222, smMax: 2345, memMax: 6789, fan: 42, fan0: 42, pstate: 2,
 };
-
-function buildFakeNvml(): string {
-  const src = join(ROOT, 'test/fixtures/fake-host-nvml.c');
-  const out = join(BUILD, 'test-programs', 'libfake-host-nvml.so');
-  mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
-    execFileSync('cc', ['-std=c11', '-O1', '-g', '-Wall', '-Wextra', '-Werror', '-fPIC', '-shared', '-fvisibility=hidden', '-o', out, src],
-      { stdio: 'inherit' });
-  }
-  return out;
-}
 
 let fake: string;
 let prog: string;

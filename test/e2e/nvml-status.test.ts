@@ -6,11 +6,12 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
-import { buildProgram, kernelsFatbin, runGuest } from '../helpers/programs.js';
+import { buildProgram, runGuest } from '../helpers/programs.js';
+import { startBusy } from '../helpers/busy.js';
 import { getNvidiaSmi } from '../helpers/nvidia-smi.js';
 import { BIN } from '../helpers/paths.js';
 import { TestGuest } from '../helpers/guest.js';
@@ -21,9 +22,7 @@ import { decodeStatus, encodeHello } from '../../src/protocol/handshake.js';
 import { decodeStatusReply } from '../../src/protocol/status.js';
 
 let m: RunningMediator;
-let busy: string;
 let nvml: string;
-let fatbin: string;
 let tokenA: string;
 let tokenB: string;
 
@@ -36,8 +35,6 @@ function addVm(name: string, ...args: string[]): string {
 
 before(async () => {
   m = await startMediator();
-  fatbin = kernelsFatbin();
-  busy = buildProgram('busy');
   nvml = buildProgram('nvml_status', ['-lnvidia-ml']);
   tokenA = addVm('nvml-a', '--memory', '1G');
   tokenB = addVm('nvml-b', '--memory', '1G');
@@ -45,39 +42,6 @@ before(async () => {
 after(async () => {
   await m?.stop();
 });
-
-interface Busy {
-  first: Promise<{ pid: number; used: number; total: number }>;
-  stop(): Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
-
-/** Starts test/programs/busy.c in VM `token`; it runs kernels until stop() closes its stdin. */
-function startBusy(token: string): Busy {
-  const p = spawn(join(BIN, 'vgpu-run'), ['--server', m.server, '--token', token, '--', busy, fatbin, String(HELD_MIB), '2000'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  let onLine: ((l: string) => void) | undefined;
-  p.stdout.setEncoding('utf8');
-  p.stdout.on('data', (d: string) => {
-    stdout += d;
-    const nl = stdout.indexOf('\n');
-    if (nl >= 0) onLine?.(stdout.slice(0, nl));
-  });
-  p.stderr.on('data', (d) => (stderr += d));
-  const closed = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
-  const first = new Promise<{ pid: number; used: number; total: number }>((resolve, reject) => {
-    onLine = (l) => resolve(JSON.parse(l) as { pid: number; used: number; total: number });
-    void closed.then((code) => reject(new Error(`busy exited (${code}) before it was ready:\n${stdout}\n${stderr}`)));
-  });
-  return {
-    first,
-    async stop() {
-      p.stdin.end();
-      const code = await closed;
-      return { code, stdout, stderr };
-    },
-  };
-}
 
 interface NvmlView {
   gpu: number;
@@ -107,7 +71,7 @@ async function nvmlUntil(token: string, ok: (v: NvmlView) => boolean, attempts =
 }
 
 test('NVML in the same VM sees the busy guest: utilization, its pid and memory, used = cuMemGetInfo; another VM sees nothing', async () => {
-  const b = startBusy(tokenA);
+  const b = startBusy(m.server, tokenA, HELD_MIB);
   try {
     const cuda = await b.first;
     assert.ok(cuda.used >= HELD_MIB * 2 ** 20, `cuMemGetInfo shows the held memory as used: ${JSON.stringify(cuda)}`);
@@ -174,7 +138,7 @@ const skip = 'skip' in smi ? smi.skip : false;
 // (docs/guest.md); what they read through the public API must carry the accounting.
 test('nvidia-smi shows the busy VM\'s memory.used and utilization.gpu, the same numbers as NVML', { skip }, async () => {
   const SMI = 'path' in smi ? smi.path : '';
-  const b = startBusy(tokenA);
+  const b = startBusy(m.server, tokenA, HELD_MIB);
   try {
     const cuda = await b.first;
     const usedMib = Math.floor(cuda.used / 2 ** 20);

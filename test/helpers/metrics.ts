@@ -17,6 +17,11 @@ export class Scrape {
     }
   }
 
+  /** Names of the samples in the scrape (a histogram's as `_bucket`, `_sum` and `_count`). */
+  names(): Set<string> {
+    return new Set(this.samples.keys());
+  }
+
   /** The sum of the series' samples whose labels include `match` (0 when there are none). */
   value(name: string, match: Record<string, string> = {}): number {
     let sum = 0;

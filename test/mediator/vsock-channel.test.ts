@@ -210,6 +210,6 @@ test('a guest on a bound vsock channel is its VM without a token and cannot clai
   const noCid = authenticateGuest(s, '', { kind: 'vsock', cid: 8 }, 'local');
   assert.ok('refused' in noCid && /--vsock-cid/.test(noCid.refused));
   assert.deepEqual(authenticateGuest(s, '', { kind: 'unix' }, 'local'), { vm: s.getVm('local'), by: 'default' });
-  assert.deepEqual(authenticateGuest(s, '', { kind: 'tcp', peer: '10.0.0.1:1' }, 'local'), { refused: 'no VM token given (set VGPU_TOKEN)' });
+  assert.deepEqual(authenticateGuest(s, '', { kind: 'tcp', peer: '10.0.0.1:1' }, 'local'), { refused: 'no VM token given (set VGPU_TOKEN)', why: 'no_token' });
   assert.deepEqual(authenticateGuest(s, vm1.token, { kind: 'tcp', peer: '10.0.0.1:1' }, undefined), { vm: s.getVm('vm1'), by: 'token' });
 });

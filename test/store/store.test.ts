@@ -366,3 +366,46 @@ test('session ids come from a counter that never goes back, whichever process op
   assert.throws(() => b.takeSessionIds(0), /session id count/);
   b.close();
 });
+
+test('operators: tokens stored as hashes, found in constant-time lookups, rotated, removed; each change audited', (t) => {
+  const s = open(tempDir(t));
+  try {
+    const { operator, token } = s.addOperator('alice');
+    assert.equal(operator.name, 'alice');
+    assert.match(token, /^vgpuop_[A-Za-z0-9_-]{43}$/);
+    assert.equal(s.findOperatorByToken(token)?.name, 'alice');
+    assert.equal(s.findVmByToken(token), null, 'an operator token is no VM token');
+    for (const junk of ['', 'vgpuop_short', token.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), `vgpu_${token.slice(7)}`]) {
+      assert.equal(s.findOperatorByToken(junk), null, junk);
+    }
+    throwsCode(() => s.addOperator('alice'), 'VGPU_ERR_OPERATOR_EXISTS');
+    throwsCode(() => s.addOperator('Admin'), 'VGPU_ERR_OPERATOR_RESERVED');
+    throwsCode(() => s.addOperator('no spaces'), 'VGPU_ERR_INVALID_NAME', /invalid operator name/);
+    const rotated = s.rotateOperatorToken('alice');
+    assert.equal(s.findOperatorByToken(token), null, 'the old token stops working');
+    assert.equal(s.findOperatorByToken(rotated.token)?.name, 'alice');
+    s.addOperator('bob');
+    assert.deepEqual(s.listOperators().map((o) => o.name), ['alice', 'bob']);
+    assert.equal(s.removeOperator('alice').name, 'alice');
+    assert.equal(s.findOperatorByToken(rotated.token), null);
+    throwsCode(() => s.removeOperator('alice'), 'VGPU_ERR_OPERATOR_NOT_FOUND');
+    const audit = s.listAudit().map((e) => `${e.actor} ${e.action} ${e.target}`);
+    assert.deepEqual(audit, ['test operator.create alice', 'test operator.token.rotate alice', 'test operator.create bob', 'test operator.delete alice']);
+    assert.doesNotMatch(JSON.stringify(s.listAudit()), /vgpuop_/, 'no token in the audit log');
+  } finally {
+    s.close();
+  }
+});
+
+test('as(actor): the same database, changes audited as that actor; closing the view keeps the store open', (t) => {
+  const s = open(tempDir(t));
+  try {
+    const view = s.as('operator:alice');
+    view.addVm({ name: 'via-api' });
+    view.close();
+    s.addVm({ name: 'direct' });
+    assert.deepEqual(s.listAudit().map((e) => [e.actor, e.target]), [['operator:alice', 'via-api'], ['test', 'direct']]);
+  } finally {
+    s.close();
+  }
+});

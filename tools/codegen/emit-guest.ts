@@ -187,15 +187,36 @@ ${cases}
 `;
 }
 
+/** vgpu's own symbols, beside NVIDIA's: the doctor's entry point and the marker that tells
+ * vgpu-doctor this libcuda.so.1 is vgpu's (docs/guest.md, "Checking a guest"). */
+export const VGPU_EXPORTS = ['vgpu_doctor_report', 'vgpu_guest_library'] as const;
+
 export function emitExportsMap(names: string[], banner: string): string {
   const body = [...names].sort().map((n) => `    ${n};`).join('\n');
   return `/* ${banner.replace(/^\/\*\s*|\s*\*\/$/g, '')} */
-/* The only symbols libcuda.so.1 exports: NVIDIA's driver entry points. */
+/* The only symbols libcuda.so.1 exports: NVIDIA's driver entry points, and vgpu's own two. */
 {
   global:
 ${body}
+${VGPU_EXPORTS.map((n) => `    ${n};`).join('\n')}
   local:
     *;
 };
+`;
+}
+
+/** Every name NVIDIA's libcuda.so.1 exports, for the doctor's symbol check (guest/cuda/impl/doctor.c). */
+export function emitNvidiaExports(names: string[], banner: string): string {
+  const sorted = [...names].sort();
+  return `${banner}
+/* Every symbol NVIDIA's libcuda.so.1 exports (spec/ref/libcuda_exported_versioned_names.txt). */
+#include <stddef.h>
+
+#include "doctor.h"
+
+const char *const vg_nvidia_exports[] = {
+${sorted.map((n) => `    "${n}",`).join('\n')}
+};
+const size_t vg_nvidia_export_count = sizeof vg_nvidia_exports / sizeof vg_nvidia_exports[0];
 `;
 }

@@ -57,6 +57,10 @@ static size_t g_batch_len;
 static void (*g_fork_hooks[MAX_FORK_HOOKS])(void);
 static int g_nfork_hooks;
 static int g_lost_logged;
+/* Why the last connect failed, for the doctor (vg_session_failure). */
+static vg_fail_stage g_fail_stage;
+static uint32_t g_fail_code;
+static char g_fail_why[512];
 /* VGPU_CALL_TIMEOUT_MS of the current connection: how long one wait for the host within a call
  * may last (0: as long as the call takes). */
 static int g_call_timeout_ms;
@@ -138,7 +142,8 @@ static int send_hello(int fd, const char *token, uint64_t deadline, char *err, s
 }
 
 /* Reads the handshake answer; on success *out holds a decoded WELCOME. */
-static int read_welcome(int fd, uint64_t deadline, vg_welcome *out, char *err, size_t errcap) {
+static int read_welcome(int fd, uint64_t deadline, vg_welcome *out, char *err, size_t errcap, int *refused,
+                        uint32_t *code) {
   uint8_t hb[VG_FRAME_HDR_LEN];
   vg_frame_hdr h;
   int r = vg_conn_read(fd, hb, sizeof hb, deadline);
@@ -166,9 +171,11 @@ static int read_welcome(int fd, uint64_t deadline, vg_welcome *out, char *err, s
   }
   if (h.type == VG_FT_ERROR) {
     vg_errmsg e;
-    if (vg_error_decode(p, h.len, &e) == 0)
+    *refused = 1;
+    if (vg_error_decode(p, h.len, &e) == 0) {
+      *code = e.code;
       snprintf(err, errcap, "host refused the session: %s: %.*s", vg_wire_status_name(e.code), (int)e.msg_len, e.msg);
-    else
+    } else
       snprintf(err, errcap, "host refused the session (malformed ERROR frame)");
     free(p);
     return -1;
@@ -199,12 +206,16 @@ static void do_connect(void) {
   uint64_t deadline = deadline_after(connect_timeout_ms());
   if (deadline > answer) deadline = answer;
   int parsed = vg_addr_parse(c->server, &a, err, sizeof err) == 0;
+  int refused = 0;
+  uint32_t code = 0;
   a.tls_ca = c->tls_ca;
   a.tls_pin = c->tls_pin;
-  if (parsed &&
-      (fd = vg_conn_open(&a, deadline, err, sizeof err)) >= 0 &&
+  g_fail_stage = !parsed ? VG_FAIL_CONFIG : VG_FAIL_CONNECT;
+  if (parsed && (fd = vg_conn_open(&a, deadline, err, sizeof err)) >= 0) g_fail_stage = VG_FAIL_HANDSHAKE;
+  if (fd >= 0 &&
       send_hello(fd, c->token, answer, err, sizeof err) == 0 &&
-      read_welcome(fd, answer, &wl, err, sizeof err) == 0) {
+      read_welcome(fd, answer, &wl, err, sizeof err, &refused, &code) == 0) {
+    g_fail_stage = VG_FAIL_NONE;
     g_fd = fd;
     g_state = ST_READY;
     g_attached = 0;
@@ -233,6 +244,9 @@ static void do_connect(void) {
   vg_conn_close(fd);
   g_fd = -1;
   g_state = ST_UNREACHABLE;
+  if (refused) g_fail_stage = VG_FAIL_REFUSED;
+  g_fail_code = code;
+  snprintf(g_fail_why, sizeof g_fail_why, "%s", err);
   vg_log(VG_LOG_WARN, "cannot use the vgpu host: %s; CUDA reports no device", err);
 }
 
@@ -257,6 +271,15 @@ vg_sess_status vg_session_init(void) {
   vg_sess_status s = vg_session_connect();
   if (s == VG_SESS_OK) __atomic_store_n(&g_initialized, 1, __ATOMIC_RELEASE);
   return s;
+}
+
+vg_fail_stage vg_session_failure(char *why, size_t cap, uint32_t *code) {
+  pthread_mutex_lock(&g_lock);
+  vg_fail_stage st = g_state == ST_UNREACHABLE ? g_fail_stage : VG_FAIL_NONE;
+  snprintf(why, cap, "%s", st == VG_FAIL_NONE ? "" : g_fail_why);
+  *code = g_fail_code;
+  pthread_mutex_unlock(&g_lock);
+  return st;
 }
 
 int vg_session_initialized(void) { return __atomic_load_n(&g_initialized, __ATOMIC_ACQUIRE); }

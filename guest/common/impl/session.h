@@ -25,11 +25,23 @@ typedef enum vg_sess_status {
   VG_SESS_NOT_INIT     /* cuInit has not succeeded */
 } vg_sess_status;
 
+/* Where connecting failed, for the doctor (docs/guest.md, "Checking a guest"). */
+typedef enum vg_fail_stage {
+  VG_FAIL_NONE = 0,  /* connected, or not tried yet */
+  VG_FAIL_CONFIG,    /* no server, or an address that does not parse */
+  VG_FAIL_CONNECT,   /* the server's address does not answer (or TLS verification failed) */
+  VG_FAIL_HANDSHAKE, /* connected, but no valid WELCOME came */
+  VG_FAIL_REFUSED    /* the host answered the HELLO with an ERROR frame (*code: its status) */
+} vg_fail_stage;
+
 /* Connects and handshakes once (later calls return the remembered outcome). */
 vg_sess_status vg_session_connect(void);
 /* vg_session_connect, then marks the session initialised (cuInit, nvmlInit). */
 vg_sess_status vg_session_init(void);
 int vg_session_initialized(void);
+/* The stage the failed connect stopped at and the reason it logged; VG_FAIL_NONE with "" when
+ * the session is not unreachable. */
+vg_fail_stage vg_session_failure(char *why, size_t cap, uint32_t *code);
 /* The WELCOME of the first handshake; immutable for the life of the process. NULL if none. */
 const vg_welcome *vg_session_welcome(void);
 /* VGPU_STRICT_SYNC=1: every call waits for its reply. */

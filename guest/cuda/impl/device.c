@@ -5,6 +5,7 @@
  */
 #include "vgcuda.h"
 
+#include "doctor.h"
 #include "session.h"
 
 #include <limits.h>
@@ -77,7 +78,14 @@ out:
   return r;
 }
 
-VG_EXPORT CUresult cuInit(unsigned int Flags) { VG_TRACED(init_impl(Flags)); }
+/* The doctor runs after the init lock is released: its own calls go through cuInit again. */
+static CUresult init_then_doctor(unsigned int flags) {
+  CUresult r = init_impl(flags);
+  vg_doctor_at_init();
+  return r;
+}
+
+VG_EXPORT CUresult cuInit(unsigned int Flags) { VG_TRACED(init_then_doctor(Flags)); }
 
 static CUresult driver_version_impl(int *v) {
   if (!v) return CUDA_ERROR_INVALID_VALUE;

@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
+/* vgpu's doctor tells this library from NVIDIA's by this symbol (docs/guest.md, "Checking a guest"). */
+__attribute__((visibility("default"))) const char vgpu_guest_nvml_library[] = "vgpu guest libnvidia-ml.so.1";
+
 static pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned g_init_count;
 

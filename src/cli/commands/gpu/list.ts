@@ -1,5 +1,7 @@
 // vgpu-admin gpu list: the GPUs this host has seen, their pool, and (with a running mediator)
-// whether they are present and how many sessions run on each.
+// whether they are present, how many sessions run on each, and their telemetry: memory in use,
+// utilization, and temperature and power where the host's NVML reads them (docs/operations.md,
+// GPU telemetry; `-` where nothing measured them, as on softgpu).
 
 import { VgpuError } from '../../../common/errors.js';
 import { formatSize } from '../../../common/size.js';
@@ -41,13 +43,21 @@ export async function run(ctx: CommandContext, o: GpuListOptions = {}): Promise<
     return;
   }
   const live = ops.live;
-  const rows = gpus.map((g) => [
-    g.uuid, g.name, g.backend, formatSize(g.totalMemory), g.pool,
-    live ? (g.present ? String(g.ordinal) : 'absent') : '-',
-    live ? String(g.sessions) : '-',
-    ...(o.vm === undefined ? [] : [guestUuidOn(o.vm, slot, g.uuid)]),
-  ]);
-  const header = ['UUID', 'NAME', 'BACKEND', 'MEMORY', 'POOL', 'ORDINAL', 'SESSIONS', ...(o.vm === undefined ? [] : [`UUID IN ${o.vm} (vGPU ${slot})`])];
+  const rows = gpus.map((g) => {
+    const t = g.telemetry;
+    return [
+      g.uuid, g.name, g.backend, formatSize(g.totalMemory), g.pool,
+      live ? (g.present ? String(g.ordinal) : 'absent') : '-',
+      live ? String(g.sessions) : '-',
+      t ? formatSize(t.memory.used) : '-',
+      t ? `${t.utilization.gpuPercent}%` : '-',
+      t?.temperatureC !== undefined ? `${t.temperatureC} C` : '-',
+      t?.powerW !== undefined ? `${Math.round(t.powerW)} W` : '-',
+      ...(o.vm === undefined ? [] : [guestUuidOn(o.vm, slot, g.uuid)]),
+    ];
+  });
+  const header = ['UUID', 'NAME', 'BACKEND', 'MEMORY', 'POOL', 'ORDINAL', 'SESSIONS', 'USED', 'UTIL', 'TEMP', 'POWER',
+    ...(o.vm === undefined ? [] : [`UUID IN ${o.vm} (vGPU ${slot})`])];
   for (const l of table(header, rows)) ctx.line(l);
   if (!live) ctx.line('(no mediator running: presence and sessions unknown)');
 }

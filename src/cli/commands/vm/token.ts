@@ -13,7 +13,7 @@ export async function run(ctx: CommandContext, name: string, o: VmTokenOptions):
   const ops = await ctx.ops();
   if (!o.rotate) {
     await ops.getVm(name); // an unknown VM is the more useful error
-    throw new VgpuError('VGPU_ERR_TOKEN_NOT_RECOVERABLE', { name });
+    throw new VgpuError('VGPU_ERR_TOKEN_NOT_RECOVERABLE', { kind: 'VM', name, command: 'vm' });
   }
   const { vm, token } = await ops.rotateToken(name);
   if (ctx.json) {
