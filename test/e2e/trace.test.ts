@@ -32,6 +32,11 @@ test('VGPU_LOG=debug names calls, arguments, results and outputs, and summarises
   const dptr = /dptr=(0x[0-9a-f]+)/.exec(lines[alloc]!)![1]!;
   assert.ok(find(String.raw`cuMemsetD8_v2\(dstDevice=${dptr}, uc=7, N=4096\) -> CUDA_SUCCESS`) > alloc, r.stderr);
   assert.ok(find(String.raw`cuMemFree_v2\(dptr=${dptr}\) -> CUDA_SUCCESS`) > alloc, r.stderr);
+  // Hand-written calls show their arguments too, in one line: the exported function's own line is
+  // not repeated after the forwarded call's.
+  assert.ok(find(String.raw`cuMemcpyDtoH_v2\(srcDevice=${dptr}, ByteCount=4 KiB\) -> CUDA_SUCCESS`) > alloc, r.stderr);
+  assert.ok(find(String.raw`cuMemcpyHtoD_v2\(dstDevice=${dptr}, ByteCount=4 KiB\) -> CUDA_SUCCESS`) > alloc, r.stderr);
+  assert.equal(lines.filter((l) => /cuMemcpy[HD]to[HD]_v2/.test(l)).length, 2, r.stderr);
 
   const summaries = lines.filter((l) => l.includes('cuGetProcAddress'));
   assert.equal(summaries.length, 1, `one summary line, no line per lookup:\n${summaries.join('\n')}`);

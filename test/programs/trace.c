@@ -1,6 +1,6 @@
 /* Makes the calls whose VGPU_LOG=debug trace test/e2e/trace.test.ts reads: cuGetProcAddress
  * lookups as cudart makes them (one symbol three times, one that does not exist), then work with
- * arguments to show (a 64 MiB allocation, a memset, a free). Prints one line of results. */
+ * arguments to show (a 64 MiB allocation, a memset, copies both ways, a free). Prints one line of results. */
 #include <cuda.h>
 #include <stdio.h>
 
@@ -20,6 +20,10 @@ int main(void)
   if (r == CUDA_SUCCESS) r = cuCtxCreate(&ctx, NULL, 0, dev);
   if (r == CUDA_SUCCESS) r = cuMemAlloc(&d, 64u << 20);
   if (r == CUDA_SUCCESS) r = cuMemsetD8(d, 7, 4096);
+  static unsigned char host[4096];
+  if (r == CUDA_SUCCESS) r = cuMemcpyDtoH(host, d, sizeof host);
+  if (r == CUDA_SUCCESS && host[4095] != 7) r = CUDA_ERROR_UNKNOWN;
+  if (r == CUDA_SUCCESS) r = cuMemcpyHtoD(d, host, sizeof host);
   if (r == CUDA_SUCCESS) r = cuMemFree(d);
   printf("lookups=%d missing=%d init=%d work=%d\n", lookups, (int)missing, (int)init, (int)r);
   return 0;

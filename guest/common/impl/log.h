@@ -58,6 +58,11 @@ void vg_targ_f32(vg_targs *t, int out, const char *name, float v);
 /* Trace line for one driver call (`result` is a CUresult; t may be NULL). Prints the pending
  * cuGetProcAddress summary first. */
 void vg_trace_call(const char *name, int result, uint64_t t_start_ns, const vg_targs *t);
+/* Around a hand-written function's body (VG_TRACED): begin forgets the last traced name of this
+ * thread; end says whether a call inside already traced a line under `name` (a forwarded call
+ * names its op after the function), in which case the function's own line would only repeat it. */
+void vg_trace_nested_begin(void);
+int vg_trace_nested_end(const char *name);
 /* Records one cuGetProcAddress lookup of `symbol` (status: 0 found, 1 not found, 2 version not
  * sufficient, 3 invalid) for the summary; at trace level also logs it. */
 void vg_trace_lookup(const char *fn, const char *symbol, int cuda_version, uint64_t flags, int status, int result,

@@ -77,8 +77,15 @@ static const char *result_name(int result, char *buf, size_t cap) {
   return buf;
 }
 
+static __thread const char *tl_last_traced;
+
+void vg_trace_nested_begin(void) { tl_last_traced = NULL; }
+
+int vg_trace_nested_end(const char *name) { return tl_last_traced && !strcmp(tl_last_traced, name); }
+
 void vg_trace_call(const char *name, int result, uint64_t t_start_ns, const vg_targs *t) {
   uint64_t us = (vg_now_ns() - t_start_ns) / 1000;
+  tl_last_traced = name;
   vg_trace_flush();
   char rb[32];
   const char *rn = result_name(result, rb, sizeof rb);
