@@ -257,3 +257,15 @@ test('a TCP port in use: the mediator names the flag that gets past it, in prett
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('backend auto without a usable NVIDIA driver logs why in words, not where Node threw', async () => {
+  const med = await startMediator({ backend: 'auto', env: { VGPU_HOST_LIBCUDA: '/nonexistent/libcuda.so.1' } });
+  try {
+    const l = await med.waitForLog((x) => x.msg === 'backend auto: no usable NVIDIA driver; using softgpu', 60_000);
+    const reason = String(l['reason']);
+    assert.match(reason, /libcuda/, reason);
+    assert.doesNotMatch(reason, /file:\/\/|\.js:\d+/, reason);
+  } finally {
+    await med.stop();
+  }
+});

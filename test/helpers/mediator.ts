@@ -37,7 +37,7 @@ export interface StartOptions {
   /** A state directory of the caller's (kept at stop); default a fresh one, removed at stop. */
   stateDir?: string;
   /** The host driver (default softgpu); 'cuda' needs NVIDIA's driver and a GPU. */
-  backend?: 'softgpu' | 'cuda';
+  backend?: 'softgpu' | 'cuda' | 'auto';
   /** More mediator options. */
   args?: string[];
   /** A program (and its arguments) the mediator is started under, e.g. the VM tests' vsock guard. */
