@@ -40,13 +40,14 @@ VGPU_DOCTOR := $(B)/guest/vgpu-doctor
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
 TSSTAMP := $(B)/.ts-built
 
-.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench fuzz burst soak clean
+.PHONY: all deps native ts gen gen-check spec-check curesult-refresh run test test-c test-ts bench fuzz burst soak clean deb
 all: native ts
 
 # ---- dependencies ---------------------------------------------------------------------------
 # openssl: the CLI the TLS tests and the bench make certificates with; it brings libssl.so.3, which
-# the guest library loads at run time for tls: servers (never linked: no headers needed).
-DEB_PKGS := libzstd-dev liblz4-dev openssl
+# the guest library loads at run time for tls: servers (never linked: no headers needed). zsh: the
+# test of 'vgpu-admin completion zsh' runs the script it prints.
+DEB_PKGS := libzstd-dev liblz4-dev openssl zsh
 $(B)/.deps-deb:
 	@mkdir -p $(B)
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -150,7 +151,13 @@ test: deps native ts test-c test-ts
 
 # ---- run ------------------------------------------------------------------------------------
 run: deps native ts
-	bin/vgpu-mediator --state-dir $${VGPU_STATE_DIR:-$$HOME/.local/state/vgpu} --listen unix:$${VGPU_SOCKET:-/tmp/vgpu.sock} --backend auto --default-vm local
+	bin/vgpu-mediator --no-config --state-dir $${VGPU_STATE_DIR:-$$HOME/.local/state/vgpu} --listen unix:$${VGPU_SOCKET:-/tmp/vgpu.sock} --backend auto --default-vm local
+
+# ---- packages -------------------------------------------------------------------------------
+# The host package (docs/operations.md, "Packages"): what this checkout built, under /usr/lib/vgpu.
+DEB = $(B)/vgpu_$(shell $(NODE) -p 'require("./package.json").version')_$(shell dpkg --print-architecture).deb
+deb: deps native ts
+	bash deploy/deb/build.sh $(DEB)
 
 bench: deps native ts
 	$(NODE) dist/test/bench/main.js

@@ -5,12 +5,17 @@
 #
 #   guest/install.sh --server ADDR [--token TOKEN] [--tls-ca FILE] [--tls-pin sha256:HEX]
 #                    [--prefix DIR] [--root DIR] [--from DIR] [--no-ldconfig] [--dry-run]
+#   guest/install.sh --uninstall [--root DIR] [--no-ldconfig] [--dry-run]
+#
+# Every file and folder it creates is listed in ROOT/etc/vgpu/installed-files, which --uninstall
+# reads to remove exactly those.
 set -euo pipefail
 
 prog=install.sh
 usage() {
   cat <<USAGE
 usage: $prog --server ADDR [--token TOKEN] [options]
+       $prog --uninstall [--root DIR] [--no-ldconfig] [--dry-run]
 
 Installs libcuda.so.1 and libnvidia-ml.so.1 into PREFIX/lib/vgpu, registers that directory with
 the dynamic loader ahead of every other (ROOT/etc/ld.so.conf.d/00-vgpu.conf, then ldconfig),
@@ -28,6 +33,8 @@ ROOT/etc/vgpu/guest.conf.
   --from DIR      where the built libraries are (default: build/guest of this repository)
   --no-ldconfig   do not run ldconfig (run it yourself, or inside the image later)
   --dry-run       print what would be done and change nothing
+  --uninstall     remove what earlier installs into ROOT created (ROOT/etc/vgpu/installed-files
+                  lists it); files they overwrote are not brought back
 USAGE
 }
 die() {
@@ -38,7 +45,7 @@ die() {
 
 self=$(readlink -f -- "${BASH_SOURCE[0]}")
 from="$(cd -- "$(dirname -- "$self")/.." && pwd)/build/guest"
-server='' token='' tlsca='' tlspin='' prefix=/usr/local root=/ ldconfig=1 dry=0
+server='' token='' tlsca='' tlspin='' prefix=/usr/local root=/ ldconfig=1 dry=0 uninstall=0
 while [ $# -gt 0 ]; do
   case $1 in
     -h|--help) usage; exit 0 ;;
@@ -57,9 +64,52 @@ while [ $# -gt 0 ]; do
     --from=*) from=${1#*=}; shift ;;
     --no-ldconfig) ldconfig=0; shift ;;
     --dry-run) dry=1; shift ;;
+    --uninstall) uninstall=1; shift ;;
     *) die "unknown argument '$1'" "run '$prog --help' for the options" ;;
   esac
 done
+
+run() {
+  if [ "$dry" = 1 ]; then printf 'would run: %s\n' "$*"; else "$@"; fi
+}
+refresh_cache() { # ROOT
+  if [ "$1" = "" ]; then run ldconfig; else run ldconfig -r "$1"; fi
+}
+
+case $root in /*) ;; *) die "--root must be an absolute path" ;; esac
+root=${root%/}
+manifest_rel=/etc/vgpu/installed-files
+manifest="$root$manifest_rel"
+
+if [ "$uninstall" = 1 ]; then
+  [ -z "$server$token$tlsca$tlspin" ] || die "--uninstall takes no --server, --token or TLS settings"
+  [ -f "$manifest" ] || die "nothing to uninstall: $manifest is missing" "it is written by $prog when it installs into --root ${root:-/}"
+  entries=()
+  while IFS= read -r line; do
+    case $line in ''|'#'*) continue ;; esac
+    # Never trust the file: only absolute paths that stay inside ROOT.
+    case $line in /*) ;; *) die "$manifest: '$line' is not an absolute path" ;; esac
+    case /$line/ in */../*|*/./*) die "$manifest: '$line' leaves its folder" ;; esac
+    entries+=("$line")
+  done <"$manifest"
+  run rm -f -- "$manifest"
+  cache_created=0
+  # Newest first: files before the folders that hold them.
+  for ((i = ${#entries[@]} - 1; i >= 0; i--)); do
+    p=$root${entries[i]}
+    [ "${entries[i]}" != /etc/ld.so.cache ] || cache_created=1
+    if [ -d "$p" ] && [ ! -L "$p" ]; then
+      if [ "$dry" = 1 ]; then printf 'would run: rmdir %s\n' "$p"
+      elif ! rmdir -- "$p" 2>/dev/null; then printf '%s: warning: %s is not empty (files not installed by %s); left in place\n' "$prog" "$p" "$prog" >&2; fi
+    elif [ -e "$p" ] || [ -L "$p" ]; then
+      run rm -f -- "$p"
+    fi
+  done
+  # The loader cache forgets our folder; a cache the install created went with the list.
+  if [ "$ldconfig" = 1 ] && [ "$cache_created" = 0 ]; then refresh_cache "$root"; fi
+  [ "$dry" = 1 ] || printf '%s: uninstalled from %s\n' "$prog" "${root:-/}"
+  exit 0
+fi
 
 [ -n "$server" ] || die "--server is required" "e.g. --server tcp:gpu-host:7070"
 case $server in
@@ -79,21 +129,32 @@ for v in "$server" "$token" "$tlsca" "$tlspin"; do
 done
 [ ${#token} -le 1000 ] || die "the token is too long"
 case $prefix in /*) ;; *) die "--prefix must be an absolute path" ;; esac
-case $root in /*) ;; *) die "--root must be an absolute path" ;; esac
 for lib in libcuda.so.1 libnvidia-ml.so.1 vgpu-doctor; do
   [ -f "$from/$lib" ] || die "$from/$lib is missing" "build the guest libraries first ('make native') or pass --from DIR"
 done
 case $server in tcp:*|tls:*) [ -n "$token" ] || printf '%s: warning: no --token: a mediator accepts tokenless sessions only on its Unix socket\n' "$prog" >&2 ;; esac
 case $server in vsock:*) [ -n "$token" ] || printf '%s: note: no --token: the host must bind this VM to its vsock channel (vgpu-admin vm set NAME --vsock-path/--vsock-cid)\n' "$prog" >&2 ;; esac
 
-root=${root%/}
 libdir="$prefix/lib/vgpu"
 dest="$root$libdir"
 ldconf="$root/etc/ld.so.conf.d/00-vgpu.conf"
 conf="$root/etc/vgpu/guest.conf"
 
-run() {
-  if [ "$dry" = 1 ]; then printf 'would run: %s\n' "$*"; else "$@"; fi
+# What this install creates, for --uninstall: earlier installs' entries, then each folder and file
+# this one makes that was not there (a folder) or not listed (a file) before.
+installed=()
+if [ -f "$manifest" ]; then
+  while IFS= read -r line; do case $line in /*) installed+=("$line") ;; esac; done <"$manifest"
+fi
+note() { # PATH-INSIDE-ROOT
+  local e
+  for e in "${installed[@]}"; do [ "$e" != "$1" ] || return 0; done
+  installed+=("$1")
+}
+make_dir() { # PATH-INSIDE-ROOT: mkdir -p, noting each folder it creates, outermost first
+  local d=$1 missing=()
+  while [ -n "$d" ] && [ "$d" != / ] && [ ! -e "$root$d" ]; do missing=("$d" "${missing[@]}"); d=$(dirname -- "$d"); done
+  for d in "${missing[@]}"; do run mkdir -- "$root$d"; note "$d"; done
 }
 write() { # write FILE MODE CONTENT
   if [ "$dry" = 1 ]; then
@@ -108,13 +169,21 @@ write() { # write FILE MODE CONTENT
   mv -f "$tmp" "$1"
 }
 
-run mkdir -p "$dest" "$root$prefix/bin" "$root/etc/ld.so.conf.d" "$root/etc/vgpu"
+make_dir "$libdir"
+make_dir /etc/ld.so.conf.d
+make_dir /etc/vgpu
+make_dir "$prefix/bin"
 run install -m 0755 "$from/vgpu-doctor" "$root$prefix/bin/vgpu-doctor"
+note "$prefix/bin/vgpu-doctor"
 for lib in libcuda.so.1 libnvidia-ml.so.1; do
   run install -m 0755 "$from/$lib" "$dest/$lib"
   # Unversioned names for programs that dlopen "libcuda.so" / "libnvidia-ml.so".
   run ln -sfn "$lib" "$dest/${lib%.1}"
+  note "$libdir/$lib"
+  note "$libdir/${lib%.1}"
 done
+note /etc/ld.so.conf.d/00-vgpu.conf
+note /etc/vgpu/guest.conf
 # ld.so.conf.d is read in name order and before the system directories, so 00-vgpu wins over
 # NVIDIA's libraries wherever those are installed.
 write "$ldconf" 0644 "# vgpu guest libraries, ahead of NVIDIA's (written by guest/install.sh)
@@ -133,6 +202,10 @@ if ! grep -qs '^[[:space:]]*include[[:space:]].*ld\.so\.conf\.d' "$root/etc/ld.s
     "$prog" "$root/etc/ld.so.conf" "$libdir" >&2
 fi
 if [ "$ldconfig" = 1 ]; then
-  if [ "$root" = "" ]; then run ldconfig; else run ldconfig -r "$root"; fi
+  [ -e "$root/etc/ld.so.cache" ] || note /etc/ld.so.cache
+  refresh_cache "$root"
 fi
+write "$manifest" 0644 "# written by guest/install.sh: what it created, for --uninstall
+$(printf '%s\n' "${installed[@]}")
+"
 [ "$dry" = 1 ] || printf '%s: installed into %s; configuration in %s; check it with %s\n' "$prog" "$dest" "$conf" "$prefix/bin/vgpu-doctor"

@@ -1,10 +1,11 @@
 // The command table: every command's arguments, options, help text and handler, in one place.
 // Handlers are imported only when their command runs, so `vgpu-admin --help` loads no store code.
 
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { VgpuError } from '../common/errors.js';
 import { DEFAULT_POOL } from '../store/pools.js';
 import { VM_ADD_DEFAULTS } from '../store/validate.js';
+import { COMPLETION_SHELLS, completionScript, type CompletionShell } from './completion.js';
 import type { CommandContext, GlobalOptions } from './context.js';
 import { versionLine } from '../common/version.js';
 
@@ -340,6 +341,11 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
       await onRun(spec, operands, self.opts(), self.optsWithGlobals<GlobalOptions>());
     });
   }
+  // Generated from the tree above, this command included; it needs no store and no mediator.
+  program.command('completion').description('print a shell completion script (bash or zsh)')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(COMPLETION_SHELLS))
+    .addHelpText('after', '\nExamples:\n  $ source <(vgpu-admin completion bash)\n  $ vgpu-admin completion bash > /etc/bash_completion.d/vgpu-admin\n')
+    .action((shell: CompletionShell) => write.out(completionScript(program, shell)));
   addHelpCommand(program);
   return program;
 }

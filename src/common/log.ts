@@ -36,6 +36,8 @@ export interface LoggerOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Whether stderr is a terminal, for format `auto`; process.stderr.isTTY by default. */
   isTTY?: boolean;
+  /** Called with every child logger made from this one, however deep. */
+  onChild?: (child: Logger) => void;
 }
 
 export function isLogLevel(s: string): s is LogLevel {
@@ -105,6 +107,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       redact: { paths: ['token', '*.token'], censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      ...(opts.onChild ? { onChild: opts.onChild } : {}),
     },
     destination,
   );
@@ -116,6 +119,39 @@ export function createLogger(opts: LoggerOptions): Logger {
     logger.warn({ value: format.bad, accepted: LOG_FORMATS }, `${LOG_FORMAT_ENV} is not a log format; using auto`);
   }
   return logger;
+}
+
+/** A logger whose level can be changed while it runs (the mediator's SIGHUP). */
+export interface AdjustableLogger {
+  log: Logger;
+  /** Sets the level of the logger and of every child made from it that is still in use. */
+  setLevel(level: LogLevel): void;
+}
+
+/** pino copies the level into a child when the child is made, so changing the root's later would
+ * leave the loggers of running sessions, executors and the admin API at the old level: they are
+ * tracked (weakly: a finished session's loggers are not kept alive) and changed too. */
+export function createAdjustableLogger(opts: Omit<LoggerOptions, 'onChild'>): AdjustableLogger {
+  const children = new Set<WeakRef<Logger>>();
+  const gone = new FinalizationRegistry<WeakRef<Logger>>((ref) => children.delete(ref));
+  const log = createLogger({
+    ...opts,
+    onChild: (child) => {
+      const ref = new WeakRef(child);
+      children.add(ref);
+      gone.register(child, ref);
+    },
+  });
+  return {
+    log,
+    setLevel(level) {
+      log.level = level;
+      for (const ref of children) {
+        const c = ref.deref();
+        if (c) c.level = level;
+      }
+    },
+  };
 }
 
 export interface SessionBindings {

@@ -3,13 +3,14 @@
 // socket PATH_P, the convention of Firecracker, Cloud Hypervisor and vhost-device-vsock) and
 // `vsock:PORT` (AF_VSOCK, through a native helper: vsock-listen.ts).
 
-import { existsSync, unlinkSync, chmodSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { posix } from 'node:path';
 import type tls from 'node:tls';
 
 import { listenVsock } from './vsock-listen.js';
 import type { TlsCredentials } from './tls.js';
+import { applySocketAccess, type SocketAccess } from './socket-access.js';
 
 /** Silence on a guest's TCP connection after which the host probes whether the guest is there. */
 const KEEPALIVE_IDLE_MS = 30_000;
@@ -150,7 +151,7 @@ function unixInUse(path: string): Promise<boolean> {
  * AF_VSOCK: a vsock: listener is the helper's (vsock-listen.ts), handing connections to a private
  * socket in `stateDir`. */
 export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Channel) => void, onError: (e: Error) => void,
-  stateDir: string, creds?: TlsCredentials): Promise<net.Server> {
+  stateDir: string, creds?: TlsCredentials, access: SocketAccess = { mode: 0o660 }): Promise<net.Server> {
   if (a.kind === 'vsock') return listenVsock(a.port, stateDir, onConn, onError);
   if (a.kind === 'tls' && !creds) throw new Error(`--listen ${formatListen(a)} needs --tls-cert and --tls-key`);
   const file = socketFile(a);
@@ -182,9 +183,16 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Cha
     if (file !== undefined) server.listen(file, listening);
     else if (a.kind === 'tcp' || a.kind === 'tls') server.listen(a.port, a.host, listening);
   });
-  // The hypervisor's vsock backend (or Firecracker) connects to the hybrid socket; it usually runs
-  // as the same user or group as the mediator.
-  if (file !== undefined) chmodSync(file, 0o660);
+  // The hypervisor's vsock backend (or Firecracker) connects to the hybrid socket, and local guests
+  // to the Unix one: they run as the mediator's user or in the group it gives the socket.
+  if (file !== undefined) {
+    try {
+      applySocketAccess(file, access);
+    } catch (e) {
+      server.close();
+      throw e;
+    }
+  }
   return server;
 }
 

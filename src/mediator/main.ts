@@ -1,31 +1,17 @@
-// vgpu-mediator command line. Only this entry point exits the process.
+// vgpu-mediator command line. Only this entry point exits the process. Its options, their flags
+// and the configuration file's keys come from one schema (options.ts, config-file.ts).
 
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 
-import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../common/image-store.js';
-import { createLogger, envLogLevel, LOG_FORMAT_ENV, LOG_FORMATS, LOG_LEVEL_ENV, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.js';
-import { formatDuration } from '../common/duration.js';
-import { toMaxHoldMs } from '../store/index.js';
-import { formatSize, parseSize } from '../common/size.js';
-import { DEVICE_TIME_MODES, type DeviceTimeChoice } from '../executor/device-time.js';
-import { checkListenSecurity, DEFAULT_LISTEN, parseListen } from './listen.js';
+import { createAdjustableLogger, envLogLevel, LOG_FORMAT_ENV, LOG_LEVEL_ENV, type Logger, type LogLevel } from '../common/log.js';
+import { checkListenSecurity } from './listen.js';
 import { TlsCredentials } from './tls.js';
-import { DEFAULT_MAX_HOLD_MS, Mediator } from './mediator.js';
+import { Mediator } from './mediator.js';
 import { versionLine } from '../common/version.js';
-
-/** Loopback only by default: the API changes who may use the GPUs. */
-export const DEFAULT_HTTP = '127.0.0.1:7080';
-/** How long running sessions may finish after SIGTERM or SIGINT, by default (seconds). */
-export const DEFAULT_SHUTDOWN_GRACE_S = 30;
-
-/** `--shutdown-grace SECONDS`: 0 (end sessions at once) up to a day. */
-export function parseGrace(s: string): number {
-  const v = Number(s.trim());
-  if (s.trim() === '' || !Number.isFinite(v) || v < 0 || v > 86_400) throw new Error(`--shutdown-grace ${s}: expected seconds from 0 to 86400`);
-  return v;
-}
+import { changedKeys, ConfigError, DEFAULT_CONFIG_FILE, readConfigFile, resolveOptions, type ConfigFile } from './config-file.js';
+import { commanderOptions, OPTION_KEYS, OPTION_META, type MediatorConfig, type RawOptions } from './options.js';
+import { resolveGroup } from './socket-access.js';
 
 /** The next SIGINT or SIGTERM. */
 function nextSignal(): Promise<NodeJS.Signals> {
@@ -40,127 +26,115 @@ function nextSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** `--http HOST:PORT` ([v6]:PORT for IPv6), or `off`. */
-export function parseHttp(s: string): { host: string; port: number } | undefined {
-  if (s.trim().toLowerCase() === 'off') return undefined;
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s.trim());
-  const port = m ? Number(m[2]) : -1;
-  if (!m || port > 65535) throw new Error(`--http ${s}: expected HOST:PORT (e.g. 127.0.0.1:7080, [::1]:7080, 0.0.0.0:7080) or off`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+/** The level to log at: the configuration's, else $VGPU_LOG or $VGPU_LOG_LEVEL (createLogger's),
+ * else info. */
+function effectiveLevel(cfg: MediatorConfig): LogLevel {
+  return cfg['log-level'] ?? envLogLevel(process.env).level ?? 'info';
 }
 
-/** A size option of the image store: a size (src/common/size.ts) above zero. */
-function storeSize(option: string, text: string): number {
-  let n: number;
+/** The executors (and the backend probe) log as the mediator does: they read the environment. */
+function exportLogging(cfg: MediatorConfig): void {
+  if (cfg['log-level'] !== undefined) process.env[LOG_LEVEL_ENV] = cfg['log-level'];
+  process.env[LOG_FORMAT_ENV] = cfg['log-format'];
+}
+
+/** The configuration file to read: --config, else the default path when it exists; none with
+ * --no-config (a mediator of one's own on a host where the packaged one is configured). */
+function configFile(flag: string | false | undefined): ConfigFile | undefined {
+  if (flag === false) return undefined;
+  if (flag !== undefined) return readConfigFile(flag);
+  return existsSync(DEFAULT_CONFIG_FILE) ? readConfigFile(DEFAULT_CONFIG_FILE) : undefined;
+}
+
+/**
+ * SIGHUP: reads the configuration file again and applies what can change while the mediator runs
+ * (the keys OPTION_META marks live); the log names the changed keys that need a restart. A file
+ * that no longer loads is logged and nothing changes.
+ */
+function reloadConfig(current: MediatorConfig, configPath: string | undefined, flags: RawOptions, log: Logger,
+  apply: (cfg: MediatorConfig) => void): MediatorConfig {
+  if (configPath === undefined) return current;
+  let next: MediatorConfig;
   try {
-    n = parseSize(text);
+    next = resolveOptions({ flags, file: readConfigFile(configPath), env: process.env });
   } catch (e) {
-    throw new Error(`${option} ${text}: ${(e as Error).message}`);
+    log.error({ config: configPath, err: (e as Error).message }, 'SIGHUP: the configuration file does not load; nothing changed');
+    return current;
   }
-  if (n === 0) throw new Error(`${option} must be above 0 (no images at all would leave guests unable to load modules)`);
-  return n;
+  const changed = changedKeys(current, next);
+  const live = changed.filter((k) => OPTION_META[k].live);
+  const restart = changed.filter((k) => !OPTION_META[k].live);
+  // Keys that need a restart keep their running values: what the mediator does must match what it logged at start.
+  const applied: MediatorConfig = { ...current };
+  for (const k of live) Object.assign(applied, { [k]: next[k] });
+  apply(applied);
+  if (changed.length === 0) log.info({ config: configPath }, 'SIGHUP: configuration read again; nothing changed');
+  else if (live.length) log.info({ config: configPath, applied: live }, 'SIGHUP: configuration changes applied');
+  if (restart.length) log.warn({ config: configPath, needRestart: restart }, `SIGHUP: ${restart.join(', ')} changed in the file but take effect only when the mediator restarts`);
+  return applied;
+}
+
+/** The command line: --config, a flag per option (options.ts), --version. */
+export function mediatorCommand(env: Readonly<Record<string, string | undefined>>): Command {
+  const program = new Command('vgpu-mediator')
+    .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
+    .addOption(new Option('--config <file>', `configuration file: TOML whose keys are these flags without "--" (flags override it; default: ${DEFAULT_CONFIG_FILE} when it exists)`))
+    .addOption(new Option('--no-config', `read no configuration file, not even ${DEFAULT_CONFIG_FILE}`));
+  for (const o of commanderOptions(env)) program.addOption(o);
+  return program.version(versionLine('vgpu-mediator'), '--version', 'print the version and exit').exitOverride();
+}
+
+/** The options given as flags, by key (commander holds no defaults: options.ts). */
+export function givenFlags(program: Command): RawOptions {
+  const flags: RawOptions = {};
+  for (const key of OPTION_KEYS) {
+    const v: unknown = program.getOptionValue(new Option(`--${key}`).attributeName());
+    if (v !== undefined) flags[key] = v;
+  }
+  return flags;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = new Command('vgpu-mediator')
-    .description('vgpu host daemon: serves guests over CUDA driver-API remoting')
-    .option('--state-dir <dir>', 'state directory (configuration database)', process.env.VGPU_STATE_DIR ?? join(homedir(), '.local/state/vgpu'))
-    .addOption(new Option('--listen <addr>', 'unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, vsock-uds:PATH[:PORT] or vsock:PORT (repeatable; docs/virtual-machines.md)')
-      .argParser((v: string, prev: string[]) => [...prev, v]).default([] as string[], DEFAULT_LISTEN))
-    .addOption(new Option('--backend <kind>', 'GPU backend').choices(['auto', 'cuda', 'softgpu']).default('auto'))
-    .option('--default-vm <name>', 'VM for token-less connections on Unix sockets (created if missing)')
-    .option('--spare-executors <n>', 'executors kept started ahead of time', '1')
-    .addOption(new Option('--device-time <mode>', 'how device time is measured: events (CUDA events, for a real GPU), host (time in calls), auto (events on cuda, host on softgpu)')
-      .choices([...DEVICE_TIME_MODES]).default(process.env.VGPU_DEVICE_TIME ?? 'auto'))
-    .option('--http <addr>', 'admin HTTP API: HOST:PORT, or off (docs/admin-api.md)', process.env.VGPU_ADMIN_HTTP ?? DEFAULT_HTTP)
-    .option('--shutdown-grace <seconds>', 'on SIGTERM or SIGINT, how long running sessions may finish (a second signal ends them at once)',
-      process.env.VGPU_SHUTDOWN_GRACE ?? String(DEFAULT_SHUTDOWN_GRACE_S))
-    .option('--max-hold <duration>', "longest one call may hold a GPU while others wait, for VMs that set none (e.g. 5s, or off); the session is then ended",
-      formatDuration(DEFAULT_MAX_HOLD_MS))
-    .option('--image-store-max <size>', 'bytes of module images all VMs together may keep', formatSize(DEFAULT_IMAGE_LIMITS.total))
-    .option('--image-store-vm-max <size>', 'bytes of module images each VM may keep', formatSize(DEFAULT_IMAGE_LIMITS.perVm))
-    .option('--tls-cert <file>', 'PEM certificate (chain) of tls: listeners; reloaded on SIGHUP')
-    .option('--tls-key <file>', 'PEM private key of tls: listeners; reloaded on SIGHUP')
-    // No commander default for these two: an unset flag leaves the environment's value (and its
-    // warning when it is not a level) to createLogger; the help still says what applies.
-    .addOption(new Option('--log-level <level>', 'least severe log lines shown, for the mediator and its executors; the guest libraries ' +
-      `take the same values (default: ${envLogLevel(process.env).level ?? 'info'}, from ${LOG_LEVEL_ENV} when set)`).choices([...LOG_LEVELS]))
-    .addOption(new Option('--log-format <format>', 'log lines: pretty (readable), json (one object per line), or auto (pretty when stderr is ' +
-      `a terminal) (default: ${process.env[LOG_FORMAT_ENV] || 'auto'}, from ${LOG_FORMAT_ENV} when set)`).choices([...LOG_FORMATS]))
-    .option('--insecure-tcp', 'allow tcp: listeners beyond loopback (tokens and data in cleartext; prefer tls:)', false)
-    .version(versionLine('vgpu-mediator'), '--version', 'print the version and exit')
-    .exitOverride();
+  const program = mediatorCommand(process.env);
   try {
     program.parse(argv, { from: 'user' });
   } catch (e) {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const o = program.opts<{
-    stateDir: string; listen: string[]; backend: 'auto' | 'cuda' | 'softgpu'; defaultVm?: string; spareExecutors: string; http: string;
-    deviceTime: DeviceTimeChoice; shutdownGrace: string; maxHold: string; imageStoreMax: string; imageStoreVmMax: string;
-    tlsCert?: string; tlsKey?: string; insecureTcp: boolean; logLevel?: LogLevel; logFormat?: LogFormat;
-  }>();
-  // The flags win over the environment, and reach the executors (and the backend probe) through it.
-  if (o.logLevel !== undefined) process.env[LOG_LEVEL_ENV] = o.logLevel;
-  if (o.logFormat !== undefined) process.env[LOG_FORMAT_ENV] = o.logFormat;
-  const log = createLogger({ name: 'vgpu-mediator', level: o.logLevel ?? envLogLevel(process.env).level, format: o.logFormat });
-  let listenAddrs;
+  const flags = givenFlags(program);
+  const given = program.opts<{ config?: string | false }>();
+  let cfg: MediatorConfig;
+  let file: ConfigFile | undefined;
   try {
-    listenAddrs = (o.listen.length ? o.listen : [DEFAULT_LISTEN]).map(parseListen);
+    file = configFile(given.config);
+    cfg = resolveOptions({ flags, file, env: process.env });
   } catch (e) {
-    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`${e.message.split('\n').map((l) => `vgpu-mediator: ${l}`).join('\n')}\n`);
     return 2;
   }
+  exportLogging(cfg);
+  const logging = createAdjustableLogger({ name: 'vgpu-mediator', format: cfg['log-format'], ...(cfg['log-level'] ? { level: cfg['log-level'] } : {}) });
+  const log = logging.log;
+  if (file) log.info({ config: file.file }, 'configuration file read');
+  const listenAddrs = cfg.listen;
   let tlsCreds: TlsCredentials | undefined;
+  let socketGid: number | undefined;
   try {
-    if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
-    for (const w of checkListenSecurity(listenAddrs, o.insecureTcp, o.tlsCert !== undefined)) log.warn({}, w);
-    if (o.tlsCert !== undefined && o.tlsKey !== undefined) tlsCreds = new TlsCredentials(o.tlsCert, o.tlsKey, log);
-  } catch (e) {
-    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
-    return 2;
-  }
-  let http;
-  try {
-    http = parseHttp(o.http);
-  } catch (e) {
-    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
-    return 2;
-  }
-  // commander checks the choices of an option given, not of its default (from the environment).
-  if (!(DEVICE_TIME_MODES as readonly string[]).includes(o.deviceTime)) {
-    process.stderr.write(`vgpu-mediator: VGPU_DEVICE_TIME=${o.deviceTime}: expected one of ${DEVICE_TIME_MODES.join(', ')}\n`);
-    return 2;
-  }
-  let graceS;
-  try {
-    graceS = parseGrace(o.shutdownGrace);
-  } catch (e) {
-    process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
-    return 2;
-  }
-  let maxHoldMs: number;
-  try {
-    maxHoldMs = toMaxHoldMs(o.maxHold) ?? DEFAULT_MAX_HOLD_MS;
-  } catch (e) {
-    process.stderr.write(`vgpu-mediator: --max-hold ${o.maxHold}: ${(e as Error).message}\n`);
-    return 2;
-  }
-  const spare = Number(o.spareExecutors);
-  if (!Number.isInteger(spare) || spare < 0 || spare > 64) {
-    process.stderr.write('vgpu-mediator: --spare-executors must be an integer from 0 to 64\n');
-    return 2;
-  }
-  let imageLimits: ImageLimits;
-  try {
-    imageLimits = { total: storeSize('--image-store-max', o.imageStoreMax), perVm: storeSize('--image-store-vm-max', o.imageStoreVmMax) };
+    if ((cfg['tls-cert'] === undefined) !== (cfg['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together');
+    for (const w of checkListenSecurity(listenAddrs, cfg['insecure-tcp'], cfg['tls-cert'] !== undefined)) log.warn({}, w);
+    if (cfg['tls-cert'] !== undefined && cfg['tls-key'] !== undefined) tlsCreds = new TlsCredentials(cfg['tls-cert'], cfg['tls-key'], log);
+    socketGid = cfg['socket-group'] === undefined ? undefined : resolveGroup(cfg['socket-group']);
   } catch (e) {
     process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
     return 2;
   }
   const m = new Mediator({
-    stateDir: o.stateDir, listen: listenAddrs, backend: o.backend, defaultVm: o.defaultVm, spareExecutors: spare, http, deviceTime: o.deviceTime, maxHoldMs, imageLimits, tls: tlsCreds, log,
+    stateDir: cfg['state-dir'], listen: listenAddrs, backend: cfg.backend, defaultVm: cfg['default-vm'], spareExecutors: cfg['spare-executors'],
+    http: cfg.http, deviceTime: cfg['device-time'], maxHoldMs: cfg['max-hold'],
+    imageLimits: { total: cfg['image-store-max'], perVm: cfg['image-store-vm-max'] },
+    socketAccess: { mode: cfg['socket-mode'], gid: socketGid }, tls: tlsCreds, log,
   });
   try {
     await m.start();
@@ -173,11 +147,19 @@ export async function main(argv: string[]): Promise<number> {
   // Machine-readable readiness line for scripts and tests. Whoever started the mediator may have
   // stopped reading it: that is no reason to stop.
   process.stdout.on('error', () => {});
-  // SIGHUP reloads the TLS certificate and key (docs/operations.md); without tls: it is ignored
-  // rather than ending the mediator, as it would by default.
+  // SIGHUP reads the configuration file again and reloads the TLS certificate and key
+  // (docs/operations.md); it never ends the mediator, as it would by default.
+  let graceS = cfg['shutdown-grace'];
+  const apply = (c: MediatorConfig): void => {
+    logging.setLevel(effectiveLevel(c));
+    exportLogging(c); // executors started from now on
+    graceS = c['shutdown-grace'];
+    m.setDefaultMaxHold(c['max-hold']);
+  };
   process.on('SIGHUP', () => {
+    cfg = reloadConfig(cfg, file?.file, flags, log, apply);
     if (tlsCreds) tlsCreds.reload();
-    else log.info({}, 'SIGHUP: nothing to reload (no --tls-cert)');
+    else if (!file) log.info({}, 'SIGHUP: nothing to reload (no configuration file, no --tls-cert)');
   });
   if (tlsCreds) log.info({ pin: tlsCreds.pin, cert: tlsCreds.certFile }, 'TLS certificate loaded (guests may pin it: VGPU_TLS_PIN)');
   process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, admin: m.adminUrl ?? null, pid: process.pid })}\n`);

@@ -43,6 +43,7 @@ import { choosePlacement, gpuUuid, type GpuLoad } from './placement.js';
 import { UsageMeter, type UsageTotals } from './usage-meter.js';
 import { HoldWatchdog } from './watchdog.js';
 import type { TlsCredentials } from './tls.js';
+import type { SocketAccess } from './socket-access.js';
 import { formatDuration } from '../common/duration.js';
 import { DEFAULT_IMAGE_LIMITS, ImageStore, imageStoreDir, type ImageLimits, type ImageStoreUsage } from '../common/image-store.js';
 
@@ -69,6 +70,8 @@ export interface MediatorOptions {
   usageFlushMs?: number;
   /** Bounds of the module image store (src/common/image-store.ts); defaults DEFAULT_IMAGE_LIMITS. */
   imageLimits?: ImageLimits;
+  /** Group and mode of the Unix sockets it creates (socket-access.ts); 0660 and its own group by default. */
+  socketAccess?: SocketAccess;
   /** The certificate and key of tls: listeners (src/mediator/tls.ts). */
   tls?: TlsCredentials | undefined;
   log: Logger;
@@ -137,7 +140,10 @@ export class Mediator implements LiveControl, MetricsSource {
   private draining: { until: number; message: string; check: () => void } | undefined;
   readonly sched: Scheduler;
   private readonly watchdog: HoldWatchdog;
+  private defaultMaxHoldMs: number;
+
   constructor(private readonly opts: MediatorOptions) {
+    this.defaultMaxHoldMs = opts.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
     this.ledger = new QuotaLedger({
       quota: (vm) => this.currentQuota(vm),
       send: (id, m) => this.executors.get(id)?.send(m) ?? false,
@@ -244,7 +250,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.flushTimer.unref();
     for (const addr of this.opts.listen) {
       const server = await listen(addr, (s, channel) => this.onConnection(s, channel),
-        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir, this.opts.tls);
+        (e) => log.error({ listen: formatListen(addr), err: e.message }, 'listener error; still listening'), this.opts.stateDir, this.opts.tls, this.opts.socketAccess);
       this.servers.push({ server, addr });
     }
     if (this.opts.http) await this.startAdmin(this.opts.http);
@@ -529,7 +535,13 @@ export class Mediator implements LiveControl, MetricsSource {
   private holdLimit(id: number): number {
     const s = this.sessions.get(id);
     if (!s) return 0;
-    return this.settings(s.vm.name).maxHoldMs ?? this.opts.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
+    return this.settings(s.vm.name).maxHoldMs ?? this.defaultMaxHoldMs;
+  }
+
+  /** Changes the hold limit of VMs that set none (SIGHUP with a changed `max-hold`): it applies the
+   * next time a session is asked to yield its GPU, as a VM's own change does. */
+  setDefaultMaxHold(ms: number): void {
+    this.defaultMaxHoldMs = ms;
   }
 
   /** The watchdog found the session holding its GPU in one call past its limit while others

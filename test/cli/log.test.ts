@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Writable } from 'node:stream';
-import { createLogger, envLogLevel, prettyStream, sessionLogger, vmLogger, wantsPretty } from '../../src/common/log.js';
+import { createAdjustableLogger, createLogger, envLogLevel, prettyStream, sessionLogger, vmLogger, wantsPretty } from '../../src/common/log.js';
 
 function capture(): { lines: Array<Record<string, unknown>>; stream: { write(s: string): void } } {
   const lines: Array<Record<string, unknown>> = [];
@@ -88,4 +88,19 @@ test('pretty lines keep the UTC time, level, name, VM and session ids, and other
   assert.match(lines[0]!, /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] WARN \(vgpu-mediator\): vm=web1 session=42 quota reached /);
   assert.match(lines[0]!, /"bytes":5/);
   assert.ok(!text.includes('vgpu_secret'));
+});
+
+test('an adjustable logger changes the level of the children made before the change too', () => {
+  const c = capture();
+  const { log, setLevel } = createAdjustableLogger({ name: 'x', destination: c.stream, env: {} });
+  const child = log.child({ session: 1 });
+  const grandchild = child.child({ part: 'b' });
+  child.debug('before');
+  setLevel('debug');
+  child.debug('child');
+  grandchild.debug('grandchild');
+  log.child({ session: 2 }).debug('new child');
+  setLevel('warn');
+  grandchild.info('hidden again');
+  assert.deepEqual(c.lines.map((l) => l['msg']), ['child', 'grandchild', 'new child']);
 });

@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
 
 /** Top-level entries of the repository; a backticked path starting with one of them is ours. */
-const TOP = ['src', 'test', 'guest', 'softgpu', 'common', 'spec', 'tools', 'docs', 'bin', '.ci'];
+const TOP = ['src', 'test', 'guest', 'softgpu', 'common', 'spec', 'tools', 'docs', 'bin', 'deploy', '.ci'];
 const ROOT_FILES = ['README.md', 'Makefile', 'package.json', 'tsconfig.json'];
 
 function markdownFiles(dir: string): string[] {

@@ -47,7 +47,8 @@ export interface StartOptions {
 export async function startMediator(opts: StartOptions = {}): Promise<RunningMediator> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'vgpu-test-'));
   const socket = join(stateDir, 'vgpu.sock');
-  const args = ['--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', opts.backend ?? 'softgpu', '--default-vm', 'local',
+  // --no-config: a host's /etc/vgpu/mediator.toml is no part of a test (a --config in opts.args wins).
+  const args = ['--no-config', '--state-dir', stateDir, '--listen', `unix:${socket}`, '--backend', opts.backend ?? 'softgpu', '--default-vm', 'local',
     '--spare-executors', String(opts.spareExecutors ?? 1)];
   if (opts.tcp) args.push('--listen', 'tcp:127.0.0.1:0');
   args.push('--http', opts.http === false ? 'off' : (opts.http ?? '127.0.0.1:0'), ...(opts.args ?? []));

@@ -1,0 +1,96 @@
+// guest/install.sh --uninstall removes exactly what installs into a root created (the list in
+// ROOT/etc/vgpu/installed-files), leaving the tree as it was, the loader cache included.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { ROOT } from '../helpers/paths.js';
+
+const INSTALL = join(ROOT, 'guest/install.sh');
+
+/** Every entry under `root`: type, permissions, and content or link target. */
+function snapshot(root: string, rel = ''): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of readdirSync(join(root, rel)).sort()) {
+    const p = join(rel, name);
+    const st = lstatSync(join(root, p));
+    const mode = (st.mode & 0o7777).toString(8);
+    if (st.isSymbolicLink()) out.set(p, `link ${readlinkSync(join(root, p))}`);
+    else if (st.isDirectory()) {
+      out.set(p, `dir ${mode}`);
+      for (const [k, v] of snapshot(root, p)) out.set(k, v);
+    } else out.set(p, `file ${mode} ${createHash('sha256').update(readFileSync(join(root, p))).digest('hex')}`);
+  }
+  return out;
+}
+
+function install(root: string, ...args: string[]): string {
+  return execFileSync(INSTALL, ['--root', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+test('install, install again, uninstall: the tree is as before, its loader cache included', () => {
+  const root = mkdtempSync(join(tmpdir(), 'vgpu-uninstall-'));
+  try {
+    mkdirSync(join(root, 'etc/ld.so.conf.d'), { recursive: true });
+    mkdirSync(join(root, 'usr/local/lib'), { recursive: true });
+    writeFileSync(join(root, 'etc/ld.so.conf'), 'include /etc/ld.so.conf.d/*.conf\n');
+    writeFileSync(join(root, 'etc/ld.so.conf.d/local.conf'), '/usr/local/lib\n');
+    execFileSync('/sbin/ldconfig', ['-r', root]);
+    const before = snapshot(root);
+    install(root, '--server', 'unix:/run/vgpu/vgpu.sock');
+    install(root, '--server', 'tcp:gpu-host:7070', '--token', 'vgpu_x');
+    const listed = readFileSync(join(root, 'etc/vgpu/installed-files'), 'utf8').split('\n').filter((l) => l.startsWith('/'));
+    assert.deepEqual(listed, ['/usr/local/lib/vgpu', '/etc/vgpu', '/usr/local/bin', '/usr/local/bin/vgpu-doctor', '/usr/local/lib/vgpu/libcuda.so.1', '/usr/local/lib/vgpu/libcuda.so',
+      '/usr/local/lib/vgpu/libnvidia-ml.so.1', '/usr/local/lib/vgpu/libnvidia-ml.so', '/etc/ld.so.conf.d/00-vgpu.conf', '/etc/vgpu/guest.conf'],
+    'what did not exist before, once each across both installs; /usr/local/lib and the cache were there');
+    assert.notDeepEqual(snapshot(root), before);
+    const dry = execFileSync(INSTALL, ['--uninstall', '--root', root, '--dry-run'], { encoding: 'utf8' });
+    assert.match(dry, /would run: rm -f -- .*\/usr\/local\/lib\/vgpu\/libcuda\.so\.1/);
+    assert.ok(readdirSync(join(root, 'usr/local/lib/vgpu')).length > 0, '--dry-run changes nothing');
+    install(root, '--uninstall');
+    assert.deepEqual(snapshot(root), before);
+    const again = spawnSync(INSTALL, ['--uninstall', '--root', root], { encoding: 'utf8' });
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /nothing to uninstall: .*installed-files is missing/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('into an empty root: every folder and the cache it created go; a file of the operator stays', () => {
+  const root = mkdtempSync(join(tmpdir(), 'vgpu-uninstall-'));
+  try {
+    writeFileSync(join(root, 'marker'), 'x');
+    const before = snapshot(root);
+    install(root, '--server', 'vsock:9999');
+    writeFileSync(join(root, 'usr/local/lib/vgpu/operators-own.so'), 'mine');
+    const r = spawnSync(INSTALL, ['--uninstall', '--root', root], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /usr\/local\/lib\/vgpu is not empty \(files not installed by install\.sh\); left in place/);
+    rmSync(join(root, 'usr/local/lib/vgpu/operators-own.so'));
+    // Only the folders holding the operator's file are left, as they were when it was added.
+    assert.deepEqual([...snapshot(root).keys()], ['marker', 'usr', 'usr/local', 'usr/local/lib', 'usr/local/lib/vgpu']);
+    assert.deepEqual([...before.keys()], ['marker']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a tampered list cannot make --uninstall leave the root', () => {
+  const root = mkdtempSync(join(tmpdir(), 'vgpu-uninstall-'));
+  try {
+    install(root, '--server', 'vsock:9999', '--no-ldconfig');
+    writeFileSync(join(root, 'etc/vgpu/installed-files'), '/etc/vgpu/guest.conf\n/../../etc/passwd\n');
+    const r = spawnSync(INSTALL, ['--uninstall', '--root', root], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /'\/\.\.\/\.\.\/etc\/passwd' leaves its folder/);
+    assert.ok(lstatSync(join(root, 'etc/vgpu/guest.conf')).isFile(), 'nothing removed');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
