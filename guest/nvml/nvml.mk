@@ -1,11 +1,12 @@
 # The guest libnvidia-ml.so.1 (guest/nvml/impl, docs/guest.md). Included by the top-level
 # Makefile, which defines B, CC, CFLAGS_COMMON, OPT, SAN, GUEST_COMMON_SRC, GUEST_HDR and the
 # deps stamp. Before that, build it with `make -f Makefile -f guest/nvml/nvml.mk build/guest/libnvidia-ml.so.1`.
-# guest/cuda/gen/ops.c comes along because rpc.c names ops in its traces.
+# guest/cuda/gen/ops.c and common/gen/curesult.c come along because rpc.c names ops and results in
+# its traces.
 
 NVML_SRC := $(sort $(wildcard guest/nvml/impl/*.c))
 NVML_HDR := $(wildcard guest/nvml/impl/*.h)
-NVML_LIB_SRC := $(GUEST_COMMON_SRC) $(NVML_SRC) guest/cuda/gen/ops.c
+NVML_LIB_SRC := $(GUEST_COMMON_SRC) $(NVML_SRC) guest/cuda/gen/ops.c common/gen/curesult.c
 NVML_CFLAGS := $(GUEST_INC) -Iguest/nvml/impl -shared \
   -Wl,-soname,libnvidia-ml.so.1 -Wl,--version-script=guest/nvml/impl/exports.map -Wl,-z,defs
 

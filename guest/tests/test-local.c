@@ -167,9 +167,9 @@ TEST(local_debug_trace_names_calls) {
   text[k] = 0;
   fclose(f);
   unlink(path);
-  ASSERT_TRUE(strstr(text, "call cuDeviceGetCount -> 0") != NULL);
-  ASSERT_TRUE(strstr(text, "call cuInit -> 0") != NULL);
-  ASSERT_TRUE(strstr(text, "call cuCtxCreate_v2 -> 0") != NULL);
+  ASSERT_TRUE(strstr(text, " debug: cuDeviceGetCount -> CUDA_SUCCESS ") != NULL);
+  ASSERT_TRUE(strstr(text, " debug: cuInit -> CUDA_SUCCESS ") != NULL);
+  ASSERT_TRUE(strstr(text, " debug: cuCtxCreate_v2 -> CUDA_SUCCESS ") != NULL);
   char prefix[32];
   snprintf(prefix, sizeof prefix, "vgpu[%d]", (int)getpid());
   ASSERT_TRUE(strstr(text, prefix) == text);

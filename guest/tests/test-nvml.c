@@ -82,6 +82,24 @@ TEST(nvml_init_is_counted) {
   ASSERT_EQ(fh_nconn(&fh), 1);
 }
 
+TEST(nvml_debug_trace_names_results) {
+  char path[] = "/tmp/vgpu-nvml-log-XXXXXX";
+  int fd = mkstemp(path);
+  close(fd);
+  setenv("VGPU_LOG", "debug", 1);
+  setenv("VGPU_LOG_FILE", path, 1);
+  fh_start(&fh, FH_NORMAL);
+  unsigned n = 99;
+  ASSERT_EQ(F(f_pu, nvmlDeviceGetCount_v2)(&n), NVML_ERROR_UNINITIALIZED);
+  FILE *f = fopen(path, "r");
+  char text[4096] = "";
+  size_t k = fread(text, 1, sizeof text - 1, f);
+  text[k] = 0;
+  fclose(f);
+  unlink(path);
+  ASSERT_TRUE(strstr(text, " debug: nvml nvmlDeviceGetCount_v2 -> Uninitialized (1)\n") != NULL);
+}
+
 TEST(nvml_unreachable_host_is_driver_not_loaded) {
   fh_point_at_dead_socket();
   char v[80];

@@ -116,6 +116,12 @@ export const sessionSchema = z.object({
   startedAt: isoTime,
   executorPid: z.number().int().nullable(),
   gpus: z.array(z.string()).describe('UUIDs of the physical GPUs its vGPUs run on'),
+  devices: z.array(z.object({
+    vgpu: z.number().int().describe("the guest's device ordinal"),
+    guestUuid: z.string().describe('the UUID the guest sees for it (cuDeviceGetUuid, nvidia-smi -L)'),
+    gpu: z.string().describe('UUID of the host GPU it runs on, as in gpu list'),
+    gpuOrdinal: z.number().int().describe("the host GPU's ordinal on the mediator's backend"),
+  })).describe("each vGPU of the session: the UUID its guest sees, and the host GPU behind it"),
   memoryUsed: count,
   calls: count,
   deviceTimeNs: count,

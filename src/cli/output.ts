@@ -26,9 +26,11 @@ export function maxHoldText(ms: number | null): string {
   return ms === null ? "default (the mediator's --max-hold)" : ms === 0 ? 'off' : formatDuration(ms);
 }
 
-/** "2026-11-21 23:10" from an ISO time; the full time is in --json and `vm show`. */
+/** "2026-11-21 23:10Z" from an ISO time in UTC: tables show UTC, marked as ISO 8601 marks it, as the
+ * logs do; the full time is in --json and `vm show`. */
 export function shortTime(iso: string): string {
-  return iso.length >= 16 ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : iso;
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?Z$/.exec(iso);
+  return m ? `${m[1]} ${m[2]}Z` : iso;
 }
 
 export function vmSummary(vm: VmView): string {

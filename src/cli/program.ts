@@ -2,6 +2,9 @@
 // Handlers are imported only when their command runs, so `vgpu-admin --help` loads no store code.
 
 import { Argument, Command, Option } from 'commander';
+import { VgpuError } from '../common/errors.js';
+import { DEFAULT_POOL } from '../store/pools.js';
+import { VM_ADD_DEFAULTS } from '../store/validate.js';
 import { COMPLETION_SHELLS, completionScript, type CompletionShell } from './completion.js';
 import type { CommandContext, GlobalOptions } from './context.js';
 import { versionLine } from '../common/version.js';
@@ -42,6 +45,24 @@ const VM_FIELDS: readonly OptionSpec[] = [
     description: "longest one call may hold the GPU while others wait (5s, 500ms), after which the session is ended; off for no limit, default for the mediator's --max-hold",
   },
 ];
+
+/** `vm add`'s help: VM_FIELDS with what the VM gets when the option is left out (`vm set` leaves
+ * such a field as it is, so its help shows none). */
+const VM_ADD_DEFAULT_TEXT: Readonly<Record<string, string>> = {
+  '--priority': VM_ADD_DEFAULTS.priority,
+  '--pool': DEFAULT_POOL,
+  '--memory': 'none, the whole GPU',
+  '--weight': String(VM_ADD_DEFAULTS.weight),
+  '--vgpus': String(VM_ADD_DEFAULTS.vgpus),
+  '--pci-bus-id': "none, the host GPU's",
+  '--vsock-cid': 'none',
+  '--vsock-path': 'none',
+  '--max-hold': 'default',
+};
+const VM_ADD_FIELDS: readonly OptionSpec[] = VM_FIELDS.map((o) => {
+  const d = VM_ADD_DEFAULT_TEXT[o.flags.split(' ')[0] ?? ''];
+  return d === undefined ? o : { ...o, description: `${o.description} (default: ${d})` };
+});
 
 // Typed wrappers: each command module exports `run` with its own option interface.
 const vmAdd = async (): Promise<Handler> => {
@@ -87,7 +108,7 @@ const poolRm = async (): Promise<Handler> => {
 };
 const gpuList = async (): Promise<Handler> => {
   const m = await import('./commands/gpu/list.js');
-  return (ctx) => m.run(ctx);
+  return (ctx, _operands, o) => m.run(ctx, o);
 };
 const sessionList = async (): Promise<Handler> => {
   const m = await import('./commands/session/list.js');
@@ -141,7 +162,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     path: ['vm', 'add'],
     args: '<name>',
     summary: 'create a VM and its token',
-    options: [...VM_FIELDS, { flags: '--print-token', description: 'print the new token as the last line' }],
+    options: [...VM_ADD_FIELDS, { flags: '--print-token', description: 'print the new token as the last line' }],
     examples: ['vgpu-admin vm add web1 --memory 8G --priority high --print-token'],
     load: vmAdd,
   },
@@ -186,7 +207,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: poolSet,
   },
   { path: ['pool', 'rm'], args: '<name>', summary: 'remove a pool no VM uses', options: [], examples: [], load: poolRm },
-  { path: ['gpu', 'list'], args: '', summary: 'list the GPUs this host has seen', options: [], examples: [], load: gpuList },
+  {
+    path: ['gpu', 'list'], args: '', summary: 'list the GPUs this host has seen',
+    options: [
+      { flags: '--vm <name>', description: "also show the UUID this VM's guest sees for each GPU (made from the VM's name, its vGPU and the GPU's UUID)" },
+      { flags: '--vgpu <n>', description: 'with --vm: which of its vGPUs (default: 0, its first)' },
+    ],
+    examples: ['vgpu-admin gpu list --vm web1'], load: gpuList,
+  },
   {
     path: ['session', 'list'], args: '', summary: "list the running mediator's guest sessions", options: [],
     examples: ['vgpu-admin session list --json'], load: sessionList,
@@ -318,5 +346,23 @@ export function buildProgram(onRun: RunCommand, write: { out(s: string): void; e
     .addArgument(new Argument('<shell>', 'bash or zsh').choices(COMPLETION_SHELLS))
     .addHelpText('after', '\nExamples:\n  $ source <(vgpu-admin completion bash)\n  $ vgpu-admin completion bash > /etc/bash_completion.d/vgpu-admin\n')
     .action((shell: CompletionShell) => write.out(completionScript(program, shell)));
+  addHelpCommand(program);
   return program;
+}
+
+/** `help vm add` shows `vm add`'s help: commander's own help command reads only its first word. */
+function addHelpCommand(program: Command): void {
+  program.helpCommand(false);
+  program.command('help [command...]').description('show the help of a command (e.g. help vm add)').action((words: string[]) => {
+    let cmd = program;
+    for (const w of words) {
+      const next = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
+      if (!next) {
+        const known = cmd.commands.map((c) => c.name()).filter((n) => n !== 'help').join(', ');
+        throw new VgpuError('VGPU_ERR_USAGE', { detail: `no command '${[...words.slice(0, words.indexOf(w)), w].join(' ')}' (commands${cmd === program ? '' : ` of ${cmd.name()}`}: ${known})` });
+      }
+      cmd = next;
+    }
+    cmd.outputHelp();
+  });
 }

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 
+import { envLogLevel, LOG_LEVEL_ENV } from '../common/log.js';
 import type { DeviceMemory, ProbeResult } from '../executor/probe.js';
 import type { BackendKind } from '../executor/driver.js';
 
@@ -49,7 +50,8 @@ export async function probeBackend(kind: BackendKind, o: ProbeOptions = {}): Pro
     const { stdout } = await run(process.execPath, [EXECUTOR_MAIN, '--backend', kind, o.memory ? '--probe-memory' : '--probe'], {
       timeout: 60_000,
       maxBuffer: 16 * 1024 * 1024,
-      env: { ...env, VGPU_LOG_LEVEL: env.VGPU_LOG_LEVEL ?? 'warn' },
+      // Quieter than the mediator unless asked: the probe's findings are logged by the mediator.
+      env: { ...env, [LOG_LEVEL_ENV]: envLogLevel(env).level ?? 'warn' },
     });
     return { kind, ...probeOutput.parse(JSON.parse(stdout)) };
   } catch (e) {

@@ -156,7 +156,7 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Cha
   if (a.kind === 'tls' && !creds) throw new Error(`--listen ${formatListen(a)} needs --tls-cert and --tls-key`);
   const file = socketFile(a);
   if (file !== undefined && existsSync(file)) {
-    if (await unixInUse(file)) throw new Error(`${file}: another mediator is already listening there (stop it, or give this one another address: --listen unix:/some/other.sock; 'make run' takes VGPU_SOCKET)`);
+    if (await unixInUse(file)) throw new Error(inUseMessage(a));
     unlinkSync(file);
   }
   // The channel is known before the guest says anything: a hybrid vsock socket is one VM's (its
@@ -174,7 +174,7 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Cha
       (s) => onConn(s, { kind: 'tls', peer: `${s.remoteAddress}:${s.remotePort}` }))
     : net.createServer(netOpts, (s) => onConn(s, channel(s)));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(inUseMessage(a)) : e));
     const listening = (): void => {
       server.off('error', reject);
       server.on('error', onError);
@@ -194,6 +194,26 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Cha
     }
   }
   return server;
+}
+
+/** Why an address cannot be listened on because something holds it, and the flag (or variable) that
+ * gets past it. */
+export function inUseMessage(a: ListenAddr): string {
+  const at = formatListen(a);
+  switch (a.kind) {
+    case 'unix':
+      return `another mediator is already listening on ${at}: stop it, or start this one with --listen unix:/other/path.sock ` +
+        `('make run' takes VGPU_SOCKET=/other/path.sock); its guests then need VGPU_SERVER=unix:/other/path.sock`;
+    case 'vsock-uds':
+      return `another mediator is already listening on ${at}: stop it, or give this VM's vsock device another socket ` +
+        '(--listen vsock-uds:/other/path.sock, and the same path in the hypervisor\'s vsock configuration)';
+    case 'tcp':
+    case 'tls':
+      return `${at} is already in use by another process (another mediator?): stop it, or start this one with ` +
+        `--listen ${a.kind}:${a.host}:OTHER_PORT; its guests then need VGPU_SERVER=${a.kind}:${a.host}:OTHER_PORT`;
+    default:
+      return `${at} is already in use: stop whatever listens there, or start this one with another --listen`;
+  }
 }
 
 /** How long a guest has for its TLS handshake. */

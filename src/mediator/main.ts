@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 
-import { createAdjustableLogger, isLogLevel, type Logger, type LogLevel } from '../common/log.js';
+import { createAdjustableLogger, envLogLevel, LOG_FORMAT_ENV, LOG_LEVEL_ENV, type Logger, type LogLevel } from '../common/log.js';
 import { checkListenSecurity } from './listen.js';
 import { TlsCredentials } from './tls.js';
 import { Mediator } from './mediator.js';
@@ -26,10 +26,16 @@ function nextSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** The level to log at: the configuration's, else $VGPU_LOG_LEVEL (createLogger's), else info. */
+/** The level to log at: the configuration's, else $VGPU_LOG or $VGPU_LOG_LEVEL (createLogger's),
+ * else info. */
 function effectiveLevel(cfg: MediatorConfig): LogLevel {
-  const env = process.env.VGPU_LOG_LEVEL?.trim().toLowerCase();
-  return cfg['log-level'] ?? (env && isLogLevel(env) ? env : 'info');
+  return cfg['log-level'] ?? envLogLevel(process.env).level ?? 'info';
+}
+
+/** The executors (and the backend probe) log as the mediator does: they read the environment. */
+function exportLogging(cfg: MediatorConfig): void {
+  if (cfg['log-level'] !== undefined) process.env[LOG_LEVEL_ENV] = cfg['log-level'];
+  process.env[LOG_FORMAT_ENV] = cfg['log-format'];
 }
 
 /** The configuration file to read: --config, else the default path when it exists; none with
@@ -108,7 +114,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${e.message.split('\n').map((l) => `vgpu-mediator: ${l}`).join('\n')}\n`);
     return 2;
   }
-  const logging = createAdjustableLogger({ name: 'vgpu-mediator', ...(cfg['log-level'] ? { level: cfg['log-level'] } : {}) });
+  exportLogging(cfg);
+  const logging = createAdjustableLogger({ name: 'vgpu-mediator', format: cfg['log-format'], ...(cfg['log-level'] ? { level: cfg['log-level'] } : {}) });
   const log = logging.log;
   if (file) log.info({ config: file.file }, 'configuration file read');
   const listenAddrs = cfg.listen;
@@ -145,6 +152,7 @@ export async function main(argv: string[]): Promise<number> {
   let graceS = cfg['shutdown-grace'];
   const apply = (c: MediatorConfig): void => {
     logging.setLevel(effectiveLevel(c));
+    exportLogging(c); // executors started from now on
     graceS = c['shutdown-grace'];
     m.setDefaultMaxHold(c['max-hold']);
   };

@@ -31,6 +31,7 @@ import { gpuTelemetry, type GpuTelemetry } from './gpu-telemetry.js';
 import { MediatorStats } from './stats.js';
 import { placeVm, type Placement } from './identity.js';
 import { boundAddress, formatListen, listen, socketFile, type Channel, type ListenAddr } from './listen.js';
+import { removeListenFile, writeListenFile } from './listen-file.js';
 import { authenticateGuest, type Admission } from './admission.js';
 import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, Scheduler, type VmPolicy, type VmSchedStats } from '../sched/scheduler.js';
 import type { FastifyInstance } from 'fastify';
@@ -259,6 +260,7 @@ export class Mediator implements LiveControl, MetricsSource {
       await this.startAdmin(this.opts.http);
       this.history.start();
     }
+    writeListenFile(this.opts.stateDir, process.pid, this.addresses);
     log.info({ listen: this.addresses, admin: this.admin?.url ?? 'off', stateDir: this.opts.stateDir }, 'mediator listening');
   }
 
@@ -650,6 +652,12 @@ export class Mediator implements LiveControl, MetricsSource {
         startedAt: s.startedAt.toISOString(),
         executorPid: s.executorPid ?? null,
         gpus: s.placement.deviceMap.map((o) => gpuUuid(this.backend.devices.find((d) => d.ordinal === o)?.uuid ?? '')),
+        devices: s.placement.deviceMap.map((o, vgpu) => ({
+          vgpu,
+          guestUuid: gpuUuid(s.placement.devices[vgpu]?.uuid.toString('hex') ?? ''),
+          gpu: gpuUuid(this.backend.devices.find((d) => d.ordinal === o)?.uuid ?? ''),
+          gpuOrdinal: o,
+        })),
         memoryUsed: u?.memoryUsed ?? 0,
         calls: u?.totals.calls ?? 0,
         deviceTimeNs: u?.totals.busyNs ?? 0,
@@ -906,6 +914,7 @@ export class Mediator implements LiveControl, MetricsSource {
     }
     if (this.flushTimer) clearInterval(this.flushTimer);
     this.history.stop();
+    removeListenFile(this.opts.stateDir, process.pid);
     for (const { server } of this.servers) server.close();
     await this.pool?.close(leaveSessions);
     if (this.store) this.flushUsage();

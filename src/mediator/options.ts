@@ -10,7 +10,7 @@ import { Option } from 'commander';
 import { z } from 'zod';
 
 import { DEFAULT_IMAGE_LIMITS } from '../common/image-store.js';
-import { LOG_LEVELS } from '../common/log.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../common/log.js';
 import { formatDuration } from '../common/duration.js';
 import { formatSize, parseSize } from '../common/size.js';
 import { DEVICE_TIME_MODES } from '../executor/device-time.js';
@@ -128,6 +128,7 @@ export const mediatorOptionsSchema = z.strictObject({
   'tls-key': z.string(expected('a file name')).optional(),
   'insecure-tcp': z.boolean(expected('true or false')),
   'log-level': text(choice(LOG_LEVELS)).optional(),
+  'log-format': text(choice(LOG_FORMATS)),
   'socket-group': z.string(expected('a group name or number, as a string')).optional(),
   'socket-mode': text(parseSocketMode),
 });
@@ -170,7 +171,11 @@ export const OPTION_META: { readonly [K in OptionKey]: OptionMeta } = {
   'tls-cert': { arg: 'file', description: 'PEM certificate (chain) of tls: listeners; the file is reloaded on SIGHUP' },
   'tls-key': { arg: 'file', description: 'PEM private key of tls: listeners; the file is reloaded on SIGHUP' },
   'insecure-tcp': { description: 'allow tcp: listeners beyond loopback (tokens and data in cleartext; prefer tls:)', default: false },
-  'log-level': { arg: 'level', description: 'log level (default: $VGPU_LOG_LEVEL, else info)', choices: LOG_LEVELS, live: true },
+  // Two variables, so no `env` here: createLogger reads them (envLogLevel), and the help says so.
+  'log-level': { arg: 'level', description: "log level of the mediator and its executors, in the guest libraries' values " +
+    '(default: $VGPU_LOG, else its older name $VGPU_LOG_LEVEL, else info)', choices: LOG_LEVELS, live: true },
+  'log-format': { arg: 'format', description: 'log lines: pretty (readable), json (one object per line), or auto: pretty when stderr is a terminal',
+    env: 'VGPU_LOG_FORMAT', default: 'auto', choices: LOG_FORMATS },
   'socket-group': { arg: 'group', description: "group (name or number) given the Unix sockets the mediator creates, for guests' users" },
   'socket-mode': { arg: 'mode', description: 'permissions (octal) of the Unix sockets the mediator creates', default: DEFAULT_SOCKET_MODE },
 };

@@ -23,7 +23,7 @@ import {
   toMemoryQuota,
   validate,
   vmPatchSchema,
-  WEIGHT_DEFAULT,
+  VM_ADD_DEFAULTS,
   type AddPoolInput,
   type AddVmInput,
   type PoolPatch,
@@ -177,10 +177,10 @@ export class Store {
       this.requireChannelFree(v.name, v.vsockCid ?? null, vsockPath);
       const values: VmValues = {
         poolId: pool.id,
-        priority: v.priority ?? 'medium',
-        weight: v.weight ?? WEIGHT_DEFAULT,
+        priority: v.priority ?? VM_ADD_DEFAULTS.priority,
+        weight: v.weight ?? VM_ADD_DEFAULTS.weight,
         memoryQuota,
-        vgpus: v.vgpus ?? 1,
+        vgpus: v.vgpus ?? VM_ADD_DEFAULTS.vgpus,
         pciBusId,
         notes: v.notes ?? '',
         maxHoldMs,
@@ -209,7 +209,7 @@ export class Store {
       const pool = this.pools.require(DEFAULT_POOL);
       const now = this.now();
       const values: VmValues = {
-        poolId: pool.id, priority: 'medium', weight: WEIGHT_DEFAULT, memoryQuota: null, vgpus: 1, pciBusId: null, notes: '',
+        poolId: pool.id, priority: VM_ADD_DEFAULTS.priority, weight: VM_ADD_DEFAULTS.weight, memoryQuota: null, vgpus: VM_ADD_DEFAULTS.vgpus, pciBusId: null, notes: '',
         maxHoldMs: null, vsockCid: null, vsockPath: null,
       };
       if (!this.vms.insert(name, hashToken(token), values, now)) throw new InternalError(`VM ${name} appeared inside a transaction`);

@@ -14,6 +14,9 @@ export type Priority = (typeof PRIORITIES)[number];
 export const WEIGHT_MIN = 1;
 export const WEIGHT_MAX = 10000;
 export const WEIGHT_DEFAULT = 100;
+/** What `vm add` gives a VM for the fields it is not told (the store applies them; the CLI's help
+ * shows them). */
+export const VM_ADD_DEFAULTS = { priority: 'medium', weight: WEIGHT_DEFAULT, vgpus: 1 } as const;
 export const VGPUS_MAX = 16;
 export const NOTES_MAX = 1024;
 // Below this a quota cannot hold a CUDA context; it is almost certainly a unit mistake ("2" for "2G").

@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   const want = selectedFigures(process.argv.slice(2));
   if (!Number.isInteger(LAUNCH_PAIRS) || LAUNCH_PAIRS < 1 || LAUNCH_PAIRS > 100) throw new Error('VGPU_BENCH_LAUNCH_PAIRS must be an integer from 1 to 100');
   const { raw, guest, direct, fatbin } = build();
-  const m = await startMediator({ env: { VGPU_LOG_LEVEL: 'warn', VGPU_SOFTGPU_MEMORY: '4G' } });
+  const m = await startMediator({ env: { VGPU_LOG: 'warn', VGPU_SOFTGPU_MEMORY: '4G' } });
   const echoPath = join(m.stateDir, 'echo.sock');
   const echo = await nodeEcho(echoPath);
   const env = { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: m.server };
@@ -168,7 +168,7 @@ async function tlsRows(guest: string): Promise<Row[]> {
     '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
   const fp = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).trim().split('=')[1]!;
   const m = await startMediator({
-    tcp: true, env: { VGPU_LOG_LEVEL: 'warn', VGPU_SOFTGPU_MEMORY: '4G' },
+    tcp: true, env: { VGPU_LOG: 'warn', VGPU_SOFTGPU_MEMORY: '4G' },
     args: ['--listen', 'tls:127.0.0.1:0', '--tls-cert', cert, '--tls-key', key],
   });
   const rows: Row[] = [];

@@ -92,7 +92,7 @@ test('vm list and show-vms, human and --json', async (t) => {
   const human = await cli(['vm', 'list', '--state-dir', dir]);
   const lines = human.stdout.trimEnd().split('\n');
   assert.equal(lines.length, 3);
-  assert.match(lines[1] ?? '', /^a\s+default\s+low\s+100\s+none\s+1\s+\d{4}-\d\d-\d\d \d\d:\d\d$/);
+  assert.match(lines[1] ?? '', /^a\s+default\s+low\s+100\s+none\s+1\s+\d{4}-\d\d-\d\d \d\d:\d\dZ$/, 'table times are UTC, marked Z');
   assert.match(lines[2] ?? '', /^b\s+default\s+medium\s+100\s+512 MiB\s+2\s/);
   const json = JSON.parse((await cli(['show-vms', '--json', '--state-dir', dir])).stdout) as Array<Record<string, unknown>>;
   assert.deepEqual(json.map((v) => v['name']), ['a', 'b']);
@@ -237,9 +237,29 @@ test('help and usage: no arguments is a usage error; --help succeeds; a group al
   const addHelp = await cli(['vm', 'add', '--help']);
   assert.equal(addHelp.status, 0);
   assert.match(addHelp.stdout, /--print-token/);
+  // What a VM gets when an option is left out; `vm set` changes nothing left out, so shows none.
+  const flat = addHelp.stdout.replace(/\s+/g, ' ');
+  for (const d of ['(default: medium)', '(default: default)', '(default: 100)', '(default: none, the whole GPU)']) assert.ok(flat.includes(d), d);
+  assert.doesNotMatch((await cli(['vm', 'set', '--help'])).stdout, /default: medium/);
   assert.match(addHelp.stdout, /Examples:/);
   const group = await cli(['vm'], { VGPU_STATE_DIR: dir });
   assert.equal(group.status, 2);
   assert.match(group.stderr, /add \[options\] <name>/);
   assert.equal(existsSync(path.join(dir, 'vgpu_config.db')), false, 'help opened the store');
+});
+
+test('help COMMAND... shows that command\'s help, however deep; an unknown one names the known', async () => {
+  const viaHelp = await cli(['help', 'vm', 'add']);
+  assert.equal(viaHelp.status, 0);
+  assert.equal(viaHelp.stdout, (await cli(['vm', 'add', '--help'])).stdout);
+  assert.match(viaHelp.stdout, /^Usage: vgpu-admin vm add \[options\] <name>/);
+  const group = await cli(['help', 'vm']);
+  assert.equal(group.status, 0);
+  assert.match(group.stdout, /^Usage: vgpu-admin vm /);
+  const root = await cli(['help']);
+  assert.equal(root.status, 0);
+  assert.match(root.stdout, /^Usage: vgpu-admin \[options\] \[command\]/);
+  const bad = await cli(['help', 'vm', 'nope']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /no command 'vm nope' \(commands of vm: add, list, show, set, rm, token\)/);
 });

@@ -65,6 +65,7 @@ interface SessionJson {
   state: string;
   memoryUsed: number;
   gpus: string[];
+  devices: Array<{ vgpu: number; guestUuid: string; gpu: string; gpuOrdinal: number }>;
 }
 
 /** Polls `session list` until `pred` holds (the executor reports about once a second). */
@@ -125,6 +126,16 @@ test('session list shows an attached guest; session kill ends it: the guest is t
   assert.equal(s.gpus.length, 1);
   const human = await admin('session', 'list');
   assert.match(human.stdout, new RegExp(`^${s.id}\\s+victim\\s+attached`, 'm'));
+  // Guest and host UUIDs side by side: the guest's own, and the host GPU (ordinal, UUID) behind it.
+  const [d] = s.devices;
+  assert.ok(d, 'one vGPU');
+  assert.deepEqual([d.vgpu, d.gpu, d.gpuOrdinal], [0, s.gpus[0], 0]);
+  assert.match(d.guestUuid, /^GPU-[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(d.guestUuid, d.gpu);
+  assert.match(human.stdout, /GUEST GPU UUID\s+HOST GPU$/m);
+  assert.match(human.stdout, new RegExp(`^${s.id}\\s.*\\s${d.guestUuid}\\s+0 ${d.gpu}$`, 'm'));
+  const api = await (await fetch(`${m.admin}/v1/sessions`)).json() as SessionJson[];
+  assert.deepEqual(api.find((x) => x.id === s.id)?.devices, s.devices, 'GET /v1/sessions has the same mapping');
 
   const kill = await admin('session', 'kill', String(s.id), '--reason', 'maintenance window');
   assert.equal(kill.status, 0, kill.stderr);
@@ -142,6 +153,29 @@ test('session list shows an attached guest; session kill ends it: the guest is t
   const audit = await adminJson<Array<{ action: string; details: Record<string, unknown> }>>('audit', '--target', 'victim');
   assert.equal(audit.at(-1)?.action, 'session.kill');
   assert.equal(audit.at(-1)?.details.reason, 'maintenance window');
+});
+
+test('gpu list --vm shows the UUID that VM\'s guest sees on each GPU, as the guest reports it', async () => {
+  const tok = await token('uuidvm');
+  const r = await runGuest(buildProgram('uuid'), ['--server', m.server, '--token', tok], {});
+  assert.equal(r.code, 0, r.stderr);
+  const seen = r.stdout.trim();
+  const gpus = await adminJson<Array<{ uuid: string; guestUuid: string }>>('gpu', 'list', '--vm', 'uuidvm');
+  assert.equal(gpus.length, 1);
+  assert.equal(gpus[0]!.guestUuid, seen, 'the derivation gpu list shows is the one the mediator applies');
+  assert.notEqual(gpus[0]!.uuid, seen);
+  const human = await admin('gpu', 'list', '--vm', 'uuidvm');
+  assert.match(human.stdout, /UUID IN uuidvm \(vGPU 0\)$/m);
+  assert.match(human.stdout, new RegExp(`^${gpus[0]!.uuid}\\s.*\\s${seen}$`, 'm'));
+  await token('uuidvm2');
+  const other = await adminJson<Array<{ guestUuid: string }>>('gpu', 'list', '--vm', 'uuidvm2');
+  assert.notEqual(other[0]!.guestUuid, seen, 'each VM sees its own UUID');
+  const unknown = await admin('gpu', 'list', '--vm', 'nosuchvm');
+  assert.notEqual(unknown.status, 0);
+  assert.match(unknown.stderr, /nosuchvm/);
+  const slot = await admin('gpu', 'list', '--vm', 'uuidvm', '--vgpu', '1');
+  assert.equal(slot.status, 2);
+  assert.match(slot.stderr, /VM uuidvm has 1 vGPU \(0 to 0\)/);
 });
 
 test('vm rm ends the running sessions of the VM', async () => {

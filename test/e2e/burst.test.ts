@@ -17,7 +17,7 @@ let p: BurstProgram;
 
 before(async () => {
   p = burstProgram();
-  m = await startMediator({ env: { VGPU_LOG_LEVEL: 'info' } });
+  m = await startMediator({ env: { VGPU_LOG: 'info' } });
 });
 
 after(async () => {

@@ -5,6 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
@@ -49,6 +51,30 @@ test('VGPU_LOG=debug traces every call with its duration', async () => {
   assert.match(r.stdout, /cuInit=0 cuDeviceGetCount=0 count=1/);
   assert.match(r.stderr, /cuInit/);
   assert.match(r.stderr, /cuDeviceGetCount/);
+});
+
+test('vgpu-run without --server finds the mediator of its --state-dir (or VGPU_STATE_DIR) from its listen file', async () => {
+  const prog = buildProgram('init_only');
+  const listen = readFileSync(join(m.stateDir, 'listen'), 'utf8').split('\n');
+  assert.equal(listen[0], `pid ${m.proc.pid}`);
+  assert.ok(listen.includes(m.server) && listen.includes(m.tcp!), listen.join('\n'));
+  const byFlag = await runGuest(prog, ['--state-dir', m.stateDir], { VGPU_SERVER: '', VGPU_LOG: 'info' });
+  assert.match(byFlag.stdout, /cuInit=0 cuDeviceGetCount=0 count=1/, byFlag.stderr);
+  assert.match(byFlag.stderr, new RegExp(`connected to ${m.server} `), 'the Unix socket, which needs no token');
+  // The address vgpu-run hands the program, without running one.
+  const chosen = (args: string[], env: Record<string, string>): string =>
+    execFileSync(join(BIN, 'vgpu-run'), [...args, '--', 'sh', '-c', 'printf %s "$VGPU_SERVER"'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(chosen([], { VGPU_SERVER: '', VGPU_STATE_DIR: m.stateDir }), m.server);
+  assert.equal(chosen(['--state-dir', m.stateDir, '--server', m.tcp!], { VGPU_SERVER: '' }), m.tcp, '--server wins');
+  assert.equal(chosen(['--state-dir', m.stateDir], { VGPU_SERVER: 'unix:/elsewhere.sock' }), 'unix:/elsewhere.sock', 'VGPU_SERVER wins');
+  // A listen file whose mediator is gone is ignored: the default address is used.
+  const stale = mkdtempSync(join(tmpdir(), 'vgpu-stale-'));
+  try {
+    writeFileSync(join(stale, 'listen'), `pid 999999999\n${m.server}\n`);
+    assert.equal(chosen(['--state-dir', stale], { VGPU_SERVER: '' }), 'unix:/tmp/vgpu.sock');
+  } finally {
+    rmSync(stale, { recursive: true, force: true });
+  }
 });
 
 test('an unreachable server makes cuInit return CUDA_ERROR_NO_DEVICE at once, with a reason', async (t) => {

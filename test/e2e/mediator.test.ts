@@ -5,7 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -213,19 +214,58 @@ test('a guest killed mid-transfer leaves no executor behind', async () => {
   assert.ok(ended, 'the executor logged the end of its session');
 });
 
-test('a second mediator on a socket in use refuses to start and says how to choose another address', async () => {
-  const first = await startMediator();
+test('a second mediator on a socket in use refuses to start and says how to choose another address', async (t) => {
+  const firstDir = mkdtempSync(join(tmpdir(), 'vgpu-first-'));
+  t.after(() => rmSync(firstDir, { recursive: true, force: true }));
+  const first = await startMediator({ stateDir: firstDir });
   try {
     const dir = mkdtempSync(join(tmpdir(), 'vgpu-second-'));
     try {
       const r = spawnSync(join(ROOT, 'bin/vgpu-mediator'), ['--state-dir', join(dir, 'state'), '--listen', `unix:${first.socket}`,
         '--backend', 'softgpu', '--http', 'off'], { encoding: 'utf8', timeout: 60_000 });
       assert.notEqual(r.status, 0, r.stderr);
-      assert.match(r.stderr, /another mediator is already listening there \(stop it, or give this one another address: --listen unix:/, r.stderr);
+      assert.match(r.stderr, new RegExp(`another mediator is already listening on unix:${first.socket}: stop it, or start this one with ` +
+        String.raw`--listen unix:/other/path\.sock \('make run' takes VGPU_SOCKET=/other/path\.sock\)`), r.stderr);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    assert.ok(existsSync(join(first.stateDir, 'listen')), 'the refused mediator left the running one\'s listen file');
   } finally {
     await first.stop();
+  }
+  assert.equal(existsSync(join(first.stateDir, 'listen')), false, 'a stopped mediator removes its listen file');
+});
+
+test('a TCP port in use: the mediator names the flag that gets past it, in pretty lines when asked', async () => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const port = (holder.address() as AddressInfo).port;
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-port-'));
+  try {
+    const r = spawnSync(join(ROOT, 'bin/vgpu-mediator'), ['--state-dir', join(dir, 'state'), '--listen', `unix:${join(dir, 's.sock')}`,
+      '--listen', `tcp:127.0.0.1:${port}`, '--backend', 'softgpu', '--http', 'off', '--log-format', 'pretty', '--log-level', 'info'],
+    { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 1, r.stderr);
+    const fatal = r.stderr.split('\n').find((l) => / FATAL \(vgpu-mediator\): mediator failed to start/.test(l));
+    assert.ok(fatal, r.stderr);
+    assert.match(fatal, /^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] /);
+    assert.match(r.stderr, new RegExp(`tcp:127\\.0\\.0\\.1:${port} is already in use by another process \\(another mediator\\?\\): stop it, ` +
+      'or start this one with --listen tcp:127\\.0\\.0\\.1:OTHER_PORT'));
+    assert.doesNotMatch(r.stderr, /^\{"level"/m, 'no JSON lines when pretty was asked for');
+  } finally {
+    holder.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('backend auto without a usable NVIDIA driver logs why in words, not where Node threw', async () => {
+  const med = await startMediator({ backend: 'auto', env: { VGPU_HOST_LIBCUDA: '/nonexistent/libcuda.so.1' } });
+  try {
+    const l = await med.waitForLog((x) => x.msg === 'backend auto: no usable NVIDIA driver; using softgpu', 60_000);
+    const reason = String(l['reason']);
+    assert.match(reason, /libcuda/, reason);
+    assert.doesNotMatch(reason, /file:\/\/|\.js:\d+/, reason);
+  } finally {
+    await med.stop();
   }
 });

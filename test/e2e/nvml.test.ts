@@ -195,7 +195,7 @@ test('nvidia-smi reports a missing driver, and exits non-zero, when the host is 
   const r = await runGuest('unix:/nonexistent/vgpu.sock', undefined, [SMI], { VGPU_CONNECT_TIMEOUT_MS: '500' });
   assert.notEqual(r.code, 0);
   assert.match(r.stdout + r.stderr, /couldn't communicate with the NVIDIA driver|Driver Not Loaded/i);
-  assert.match(r.stderr, /vgpu\[\d+\] warn: cannot use the vgpu host/);
+  assert.match(r.stderr, /vgpu\[\d+\] \S+Z warn: cannot use the vgpu host/);
 });
 
 // ---- the WELCOME extension block (protocol minor 1) ----

@@ -40,7 +40,7 @@ test('a second mediator on the same state directory refuses to start and names t
     assert.equal(before.pid, first.proc.pid);
     // Its own socket and admin port: only the directory is shared.
     const second = spawnSync(join(BIN, 'vgpu-mediator'), ['--state-dir', dir, '--listen', `unix:${join(dir, 'second.sock')}`,
-      '--backend', 'softgpu', '--http', '127.0.0.1:0'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, VGPU_LOG_LEVEL: 'info' } });
+      '--backend', 'softgpu', '--http', '127.0.0.1:0'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, VGPU_LOG: 'info' } });
     assert.equal(second.status, 1, `the second mediator must exit with 1, not run (signal ${second.signal})\n${second.stderr}`);
     assert.equal(second.stdout, '', 'it never said it was ready');
     assert.match(second.stderr, new RegExp(`state directory ${escape(dir)} is in use by another vgpu-mediator \\(pid ${first.proc.pid}, started [^)]+\\)`));

@@ -130,7 +130,7 @@ async function healthy(m: RunningMediator): Promise<void> {
  * problem. */
 export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
   // Info level: debug would log a line per rejected call, and the fuzzer makes millions.
-  const m = await startMediator({ tcp: true, spareExecutors: 2, env: { VGPU_LOG_LEVEL: 'info' } });
+  const m = await startMediator({ tcp: true, spareExecutors: 2, env: { VGPU_LOG: 'info' } });
   try {
     const token = await m.addVm('fuzz', { memoryQuota: '64M' });
     const bystander = await Bystander.start(m, await m.addVm('bystander', { memoryQuota: '64M' }));

@@ -37,7 +37,7 @@ export interface StartOptions {
   /** A state directory of the caller's (kept at stop); default a fresh one, removed at stop. */
   stateDir?: string;
   /** The host driver (default softgpu); 'cuda' needs NVIDIA's driver and a GPU. */
-  backend?: 'softgpu' | 'cuda';
+  backend?: 'softgpu' | 'cuda' | 'auto';
   /** More mediator options. */
   args?: string[];
   /** A program (and its arguments) the mediator is started under, e.g. the VM tests' vsock guard. */
@@ -55,7 +55,7 @@ export async function startMediator(opts: StartOptions = {}): Promise<RunningMed
   const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), join(BIN, 'vgpu-mediator'), ...args];
   const proc = spawn(cmd!, cmdArgs, {
     // No grace time at stop unless a test asks for one: stop() ends the sessions left at once.
-    env: { ...process.env, VGPU_LOG_LEVEL: 'debug', VGPU_SOFTGPU_MEMORY: '2G', VGPU_SHUTDOWN_GRACE: '0', ...opts.env },
+    env: { ...process.env, VGPU_LOG: 'debug', VGPU_SOFTGPU_MEMORY: '2G', VGPU_SHUTDOWN_GRACE: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];

@@ -34,6 +34,7 @@ const NON_DEFAULT: Record<OptionKey, { flag: string[]; file: unknown }> = {
   'tls-key': { flag: ['--tls-key', '/etc/vgpu/server.key'], file: '/etc/vgpu/server.key' },
   'insecure-tcp': { flag: ['--insecure-tcp'], file: true },
   'log-level': { flag: ['--log-level', 'debug'], file: 'debug' },
+  'log-format': { flag: ['--log-format', 'pretty'], file: 'pretty' },
   'socket-group': { flag: ['--socket-group', 'vgpu'], file: 'vgpu' },
   'socket-mode': { flag: ['--socket-mode', '0666'], file: '0666' },
 };

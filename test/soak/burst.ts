@@ -18,7 +18,7 @@ async function main(): Promise<number> {
   const bursts = count('BURSTS', 20);
   const size = count('BURST_SIZE', 16);
   const p = burstProgram();
-  const m = await startMediator({ env: { VGPU_LOG_LEVEL: 'info' } });
+  const m = await startMediator({ env: { VGPU_LOG: 'info' } });
   let failed = 0;
   try {
     for (let b = 0; b < bursts; b++) {

@@ -315,7 +315,7 @@ async function main(): Promise<number> {
   const prog = buildProgram('soak');
   const fatbin = kernelsFatbin();
   // SOAK_LOG_LEVEL=debug keeps the scheduler's grants and yields for the hang reports.
-  const env = { VGPU_LOG_LEVEL: process.env.SOAK_LOG_LEVEL ?? 'info' };
+  const env = { VGPU_LOG: process.env.SOAK_LOG_LEVEL ?? 'info' };
   const stateDir = mkdtempSync(join(tmpdir(), 'vgpu-soak-'));
   const first = await startMediator({ stateDir, env });
   cur.m = first;

@@ -34,6 +34,22 @@ function getExpr(p: Param): string {
   }
 }
 
+/** How the VGPU_LOG=debug trace shows a value of p (guest/common/impl/log.h, vg_targ_kind). */
+function traceKind(p: Param): string {
+  const info = p.info!;
+  if (info.kind === 'handle') return 'VG_TA_PTR';
+  if (info.kind === 'devptr' || /flags?$/i.test(p.name)) return 'VG_TA_HEX';
+  if (p.base === 'size_t' && /size|bytes|bytecount/i.test(p.name)) return 'VG_TA_SIZE';
+  return info.kind === 'i32' ? 'VG_TA_INT' : 'VG_TA_UINT';
+}
+
+/** The trace call describing value `expr` of p, as an argument (out 0) or an output (out 1). */
+function traceArg(p: Param, expr: string, out: 0 | 1): string {
+  if (p.info!.kind === 'f32') return `vg_targ_f32(&c.trace, ${out}, "${p.name}", ${expr});`;
+  const v = p.info!.kind === 'handle' ? `(uint64_t)(uintptr_t)${expr}` : `(uint64_t)${expr}`;
+  return `vg_targ(&c.trace, ${out}, ${traceKind(p)}, "${p.name}", ${v});`;
+}
+
 function isOutput(p: Param): boolean {
   return p.pointer === 1 && (p.anno.out || p.anno.inout);
 }
@@ -48,6 +64,15 @@ function remoteStub(fn: FnSpec): string {
   lines.push('  vg_call c;');
   lines.push(`  CUresult r = vg_call_begin(&c, VG_OP_${fn.name}, ${flags});`);
   lines.push('  if (r != CUDA_SUCCESS) return r;');
+  const traced = fn.params.filter((p) => p.pointer === 0 || p.anno.inout);
+  if (traced.length === 0) {
+    lines.push('  if (vg_call_tracing(&c)) vg_targs_begin(&c.trace);');
+  } else {
+    lines.push('  if (vg_call_tracing(&c)) {');
+    lines.push('    vg_targs_begin(&c.trace);');
+    for (const p of traced) lines.push(`    ${traceArg(p, p.pointer === 0 ? p.name : `*${p.name}`, 0)}`);
+    lines.push('  }');
+  }
   for (const p of fn.params) {
     if (p.pointer === 0) lines.push(`  ${putCall(p)}`);
     else if (p.anno.inout) lines.push(`  ${putCall({ ...p, name: `*${p.name}` })}`);
@@ -61,8 +86,10 @@ function remoteStub(fn: FnSpec): string {
       if (p.anno.optional) {
         lines.push(`    ${p.base} v_${p.name} = ${getExpr(p)};`);
         lines.push(`    if (${p.name} != NULL) *${p.name} = v_${p.name};`);
+        lines.push(`    if (vg_call_tracing(&c)) ${traceArg(p, `v_${p.name}`, 1)}`);
       } else {
         lines.push(`    *${p.name} = ${getExpr(p)};`);
+        lines.push(`    if (vg_call_tracing(&c)) ${traceArg(p, `*${p.name}`, 1)}`);
       }
     }
     for (const p of destroys) lines.push(`    vg_handle_release(${p.name});`);

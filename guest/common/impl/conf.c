@@ -126,6 +126,9 @@ const vg_conf *vg_conf_get(void) {
     read_file(path && *path ? path : VG_CONF_DEFAULT_PATH, &g_conf);
     env_override(g_conf.server, sizeof g_conf.server, "VGPU_SERVER");
     env_override(g_conf.token, sizeof g_conf.token, "VGPU_TOKEN");
+    /* VGPU_LOG_LEVEL is the host's older name for the same setting (docs/guest.md): accepted so
+     * one variable set for both sides works; VGPU_LOG wins when both are set. */
+    env_override(g_conf.log, sizeof g_conf.log, "VGPU_LOG_LEVEL");
     env_override(g_conf.log, sizeof g_conf.log, "VGPU_LOG");
     env_override(g_conf.log_file, sizeof g_conf.log_file, "VGPU_LOG_FILE");
     env_override(g_conf.tls_ca, sizeof g_conf.tls_ca, "VGPU_TLS_CA");

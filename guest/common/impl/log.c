@@ -22,21 +22,23 @@ static int g_level = VG_LOG_WARN;
 static int g_fd = 2;
 static int g_own_fd;
 
-static int parse_level(const char *s) {
+int vg_log_parse_level(const char *s) {
   if (!s || !*s) return VG_LOG_WARN;
-  if (!strcasecmp(s, "error")) return VG_LOG_ERROR;
+  if (!strcasecmp(s, "silent")) return VG_LOG_SILENT;
+  if (!strcasecmp(s, "fatal") || !strcasecmp(s, "error")) return VG_LOG_ERROR;
   if (!strcasecmp(s, "warn") || !strcasecmp(s, "warning")) return VG_LOG_WARN;
   if (!strcasecmp(s, "info")) return VG_LOG_INFO;
-  if (!strcasecmp(s, "debug") || !strcasecmp(s, "trace")) return VG_LOG_DEBUG;
-  return -1;
+  if (!strcasecmp(s, "debug")) return VG_LOG_DEBUG;
+  if (!strcasecmp(s, "trace")) return VG_LOG_TRACE;
+  return -2;
 }
 
 static void setup(void) {
   pthread_mutex_lock(&g_log_lock);
   if (!g_log_ready) {
     const vg_conf *c = vg_conf_get();
-    int lv = parse_level(c->log);
-    g_level = lv < 0 ? VG_LOG_WARN : lv;
+    int lv = vg_log_parse_level(c->log);
+    g_level = lv == -2 ? VG_LOG_WARN : lv;
     g_fd = 2;
     if (c->log_file[0]) {
       int fd = open(c->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -48,7 +50,8 @@ static void setup(void) {
     __atomic_store_n(&g_log_ready, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&g_log_lock);
     /* Report configuration problems once, through the logger just configured. */
-    if (lv < 0) vg_log(VG_LOG_WARN, "unknown log level '%s' (use error, warn, info or debug)", c->log);
+    if (lv == -2)
+      vg_log(VG_LOG_WARN, "unknown log level VGPU_LOG=%s (use silent, fatal, error, warn, info, debug or trace)", c->log);
     if (c->problem[0]) vg_log(VG_LOG_WARN, "configuration: %s", c->problem);
     if (c->log_file[0] && g_fd == 2)
       vg_log(VG_LOG_WARN, "cannot open log file %s; logging to stderr", c->log_file);
@@ -67,14 +70,24 @@ int vg_log_enabled(int level) {
 }
 
 static const char *level_name(int level) {
-  static const char *names[] = {"error", "warn", "info", "debug"};
-  return level >= 0 && level <= VG_LOG_DEBUG ? names[level] : "?";
+  static const char *names[] = {"error", "warn", "info", "debug", "trace"};
+  return level >= 0 && level <= VG_LOG_TRACE ? names[level] : "?";
+}
+
+/* `vgpu[PID] 2026-01-02T03:04:05.678Z LEVEL: `; UTC, as the host's logs and the CLI's tables. */
+static int line_prefix(char *line, size_t cap, int level) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  return snprintf(line, cap, "vgpu[%d] %04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ", (int)getpid(), tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L, level_name(level));
 }
 
 static void vlog(int level, const char *fmt, va_list ap) {
   char line[1024];
-  int n = snprintf(line, sizeof line, "vgpu[%d] %s: ", (int)getpid(), level_name(level));
-  if (n < 0) return;
+  int n = line_prefix(line, sizeof line, level);
+  if (n < 0 || (size_t)n >= sizeof line) return;
   int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
   size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
   if (len > sizeof line - 2) len = sizeof line - 2;
@@ -108,11 +121,6 @@ uint64_t vg_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void vg_trace_call(const char *name, int result, uint64_t t_start_ns) {
-  uint64_t us = (vg_now_ns() - t_start_ns) / 1000;
-  vg_log(VG_LOG_DEBUG, "call %s -> %d (%llu us)", name, result, (unsigned long long)us);
 }
 
 void vg_log_reset(void) {

@@ -218,10 +218,13 @@ void *vg_get_new_handle(vg_call *c, vg_hkind kind) {
 }
 
 CUresult vg_call_begin(vg_call *c, uint32_t op, uint32_t flags) {
-  memset(c, 0, sizeof *c);
+  memset(c, 0, offsetof(vg_call, trace));
   c->op = op;
   c->flags = flags;
-  if (vg_log_enabled(VG_LOG_DEBUG)) c->t_start_ns = vg_now_ns();
+  if (vg_log_enabled(VG_LOG_DEBUG)) {
+    c->t_start_ns = vg_now_ns();
+    vg_targs_clear(&c->trace);
+  }
   if (!vg_session_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   uint64_t ctx_rid = 0;
   void *cur = vg_ctx_current();
@@ -350,7 +353,7 @@ CUresult vg_call_end(vg_call *c, CUresult r) {
   }
   if (c->failed) r = (CUresult)c->failed;
   vg_session_unlock();
-  if (c->t_start_ns) vg_trace_call(vg_op_name(c->op), (int)r, c->t_start_ns);
+  if (c->t_start_ns) vg_trace_call(vg_op_name(c->op), (int)r, c->t_start_ns, &c->trace);
   return r;
 }
 
@@ -372,7 +375,7 @@ CUresult vg_unsupported(const char *name) {
   if (first && g_nseen < SEEN_MAX) g_seen[g_nseen++] = name;
   pthread_mutex_unlock(&g_seen_lock);
   if (first) vg_log(VG_LOG_WARN, "%s is not supported by vgpu; returning CUDA_ERROR_NOT_SUPPORTED", name);
-  else if (vg_log_enabled(VG_LOG_DEBUG)) vg_trace_call(name, CUDA_ERROR_NOT_SUPPORTED, vg_now_ns());
+  else if (vg_log_enabled(VG_LOG_DEBUG)) vg_trace_call(name, CUDA_ERROR_NOT_SUPPORTED, vg_now_ns(), NULL);
   const char *ab = getenv("VGPU_ABORT_UNSUPPORTED");
   if (ab && !strcmp(ab, "1")) {
     vg_log(VG_LOG_ERROR, "VGPU_ABORT_UNSUPPORTED=1: aborting in %s", name);

@@ -23,6 +23,7 @@
 #include <cuda.h>
 
 #include "handles.h"
+#include "log.h"
 
 enum {
   VG_CALL_ASYNC = 1u << 0, /* fire-and-forget: queued in the batch, no reply (unless VGPU_STRICT_SYNC) */
@@ -40,8 +41,14 @@ typedef struct vg_call {
   /* reply decoding */
   const uint8_t *rep;
   size_t rep_len, rep_pos;
-  uint64_t t_start_ns; /* for VGPU_LOG=debug tracing */
+  uint64_t t_start_ns; /* for VGPU_LOG=debug tracing; 0 when not tracing */
+  /* Last: vg_call_begin clears the fields above only, so a call not traced never touches it. */
+  vg_targs trace;
 } vg_call;
+
+/* Nonzero while this call is traced (VGPU_LOG=debug): the generated stubs then describe their
+ * arguments in c->trace. */
+static inline int vg_call_tracing(const vg_call *c) { return c->t_start_ns != 0; }
 
 CUresult vg_call_begin(vg_call *c, uint32_t op, uint32_t flags);
 CUresult vg_call_invoke(vg_call *c);

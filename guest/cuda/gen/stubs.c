@@ -99,12 +99,15 @@ VG_GEN_EXPORT CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *grea
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuCtxGetStreamPriorityRange, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) vg_targs_begin(&c.trace);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     int v_leastPriority = (int)vg_get_i32(&c);
     if (leastPriority != NULL) *leastPriority = v_leastPriority;
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_INT, "leastPriority", (uint64_t)v_leastPriority);
     int v_greatestPriority = (int)vg_get_i32(&c);
     if (greatestPriority != NULL) *greatestPriority = v_greatestPriority;
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_INT, "greatestPriority", (uint64_t)v_greatestPriority);
   }
   return vg_call_end(&c, r);
 }
@@ -114,6 +117,7 @@ VG_GEN_EXPORT CUresult cuCtxSynchronize(void)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuCtxSynchronize, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) vg_targs_begin(&c.trace);
   r = vg_call_invoke(&c);
   return vg_call_end(&c, r);
 }
@@ -123,6 +127,10 @@ VG_GEN_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuCtxSynchronize_v2, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "ctx", (uint64_t)(uintptr_t)ctx);
+  }
   vg_put_handle(&c, VG_H_CONTEXT, ctx, 1);
   r = vg_call_invoke(&c);
   return vg_call_end(&c, r);
@@ -134,10 +142,15 @@ VG_GEN_EXPORT CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuCtxGetLimit, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "limit", (uint64_t)limit);
+  }
   vg_put_u32(&c, (uint32_t)limit);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *pvalue = (size_t)vg_get_u64(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_UINT, "pvalue", (uint64_t)*pvalue);
   }
   return vg_call_end(&c, r);
 }
@@ -147,6 +160,11 @@ VG_GEN_EXPORT CUresult cuCtxSetLimit(CUlimit limit, size_t value)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuCtxSetLimit, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "limit", (uint64_t)limit);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "value", (uint64_t)value);
+  }
   vg_put_u32(&c, (uint32_t)limit);
   vg_put_u64(&c, (uint64_t)value);
   r = vg_call_invoke(&c);
@@ -159,10 +177,15 @@ VG_GEN_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemAlloc_v2, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "bytesize", (uint64_t)bytesize);
+  }
   vg_put_u64(&c, (uint64_t)bytesize);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *dptr = (CUdeviceptr)vg_get_u64(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_HEX, "dptr", (uint64_t)*dptr);
   }
   return vg_call_end(&c, r);
 }
@@ -172,6 +195,10 @@ VG_GEN_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemFree_v2, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dptr", (uint64_t)dptr);
+  }
   vg_put_u64(&c, (uint64_t)dptr);
   r = vg_call_invoke(&c);
   return vg_call_end(&c, r);
@@ -183,11 +210,17 @@ VG_GEN_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstr
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemAllocAsync, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "bytesize", (uint64_t)bytesize);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)bytesize);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *dptr = (CUdeviceptr)vg_get_u64(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_HEX, "dptr", (uint64_t)*dptr);
   }
   return vg_call_end(&c, r);
 }
@@ -198,11 +231,17 @@ VG_GEN_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, 
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemAllocAsync_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "bytesize", (uint64_t)bytesize);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)bytesize);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *dptr = (CUdeviceptr)vg_get_u64(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_HEX, "dptr", (uint64_t)*dptr);
   }
   return vg_call_end(&c, r);
 }
@@ -212,6 +251,11 @@ VG_GEN_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemFreeAsync, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dptr", (uint64_t)dptr);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dptr);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
@@ -223,6 +267,11 @@ VG_GEN_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemFreeAsync_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dptr", (uint64_t)dptr);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dptr);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
@@ -235,12 +284,19 @@ VG_GEN_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesiz
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemAllocFromPoolAsync, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "bytesize", (uint64_t)bytesize);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "pool", (uint64_t)(uintptr_t)pool);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)bytesize);
   vg_put_handle(&c, VG_H_MEMPOOL, pool, 0);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *dptr = (CUdeviceptr)vg_get_u64(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_HEX, "dptr", (uint64_t)*dptr);
   }
   return vg_call_end(&c, r);
 }
@@ -251,12 +307,19 @@ VG_GEN_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t by
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemAllocFromPoolAsync_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "bytesize", (uint64_t)bytesize);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "pool", (uint64_t)(uintptr_t)pool);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)bytesize);
   vg_put_handle(&c, VG_H_MEMPOOL, pool, 0);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *dptr = (CUdeviceptr)vg_get_u64(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_HEX, "dptr", (uint64_t)*dptr);
   }
   return vg_call_end(&c, r);
 }
@@ -267,10 +330,15 @@ VG_GEN_EXPORT CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevic
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuDeviceGetDefaultMemPool, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_INT, "dev", (uint64_t)dev);
+  }
   vg_put_i32(&c, (int32_t)dev);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *pool_out = (CUmemoryPool)vg_get_new_handle(&c, VG_H_MEMPOOL);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "pool_out", (uint64_t)(uintptr_t)*pool_out);
   }
   return vg_call_end(&c, r);
 }
@@ -281,10 +349,15 @@ VG_GEN_EXPORT CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuDeviceGetMemPool, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_INT, "dev", (uint64_t)dev);
+  }
   vg_put_i32(&c, (int32_t)dev);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *pool = (CUmemoryPool)vg_get_new_handle(&c, VG_H_MEMPOOL);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "pool", (uint64_t)(uintptr_t)*pool);
   }
   return vg_call_end(&c, r);
 }
@@ -294,6 +367,11 @@ VG_GEN_EXPORT CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuDeviceSetMemPool, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_INT, "dev", (uint64_t)dev);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "pool", (uint64_t)(uintptr_t)pool);
+  }
   vg_put_i32(&c, (int32_t)dev);
   vg_put_handle(&c, VG_H_MEMPOOL, pool, 0);
   r = vg_call_invoke(&c);
@@ -305,6 +383,10 @@ VG_GEN_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemPoolDestroy, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "pool", (uint64_t)(uintptr_t)pool);
+  }
   vg_put_handle(&c, VG_H_MEMPOOL, pool, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
@@ -318,6 +400,11 @@ VG_GEN_EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemPoolTrimTo, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "pool", (uint64_t)(uintptr_t)pool);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "minBytesToKeep", (uint64_t)minBytesToKeep);
+  }
   vg_put_handle(&c, VG_H_MEMPOOL, pool, 0);
   vg_put_u64(&c, (uint64_t)minBytesToKeep);
   r = vg_call_invoke(&c);
@@ -329,6 +416,12 @@ VG_GEN_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDev
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemcpyDtoD_v2, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "srcDevice", (uint64_t)srcDevice);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "ByteCount", (uint64_t)ByteCount);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u64(&c, (uint64_t)srcDevice);
   vg_put_u64(&c, (uint64_t)ByteCount);
@@ -341,6 +434,13 @@ VG_GEN_EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr s
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemcpyDtoDAsync_v2, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "srcDevice", (uint64_t)srcDevice);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "ByteCount", (uint64_t)ByteCount);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u64(&c, (uint64_t)srcDevice);
   vg_put_u64(&c, (uint64_t)ByteCount);
@@ -354,6 +454,12 @@ VG_GEN_EXPORT CUresult cuMemcpyDtoD_v2_ptds(CUdeviceptr dstDevice, CUdeviceptr s
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemcpyDtoD_v2_ptds, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "srcDevice", (uint64_t)srcDevice);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "ByteCount", (uint64_t)ByteCount);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u64(&c, (uint64_t)srcDevice);
   vg_put_u64(&c, (uint64_t)ByteCount);
@@ -366,6 +472,13 @@ VG_GEN_EXPORT CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr dstDevice, CUdevice
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemcpyDtoDAsync_v2_ptsz, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "srcDevice", (uint64_t)srcDevice);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "ByteCount", (uint64_t)ByteCount);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u64(&c, (uint64_t)srcDevice);
   vg_put_u64(&c, (uint64_t)ByteCount);
@@ -379,6 +492,12 @@ VG_GEN_EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dstDevice, unsigned char uc, si
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD8_v2, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "uc", (uint64_t)uc);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)uc);
   vg_put_u64(&c, (uint64_t)N);
@@ -391,6 +510,12 @@ VG_GEN_EXPORT CUresult cuMemsetD16_v2(CUdeviceptr dstDevice, unsigned short us, 
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD16_v2, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "us", (uint64_t)us);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)us);
   vg_put_u64(&c, (uint64_t)N);
@@ -403,6 +528,12 @@ VG_GEN_EXPORT CUresult cuMemsetD32_v2(CUdeviceptr dstDevice, unsigned int ui, si
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD32_v2, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "ui", (uint64_t)ui);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)ui);
   vg_put_u64(&c, (uint64_t)N);
@@ -415,6 +546,13 @@ VG_GEN_EXPORT CUresult cuMemsetD8Async(CUdeviceptr dstDevice, unsigned char uc, 
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD8Async, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "uc", (uint64_t)uc);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)uc);
   vg_put_u64(&c, (uint64_t)N);
@@ -428,6 +566,13 @@ VG_GEN_EXPORT CUresult cuMemsetD16Async(CUdeviceptr dstDevice, unsigned short us
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD16Async, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "us", (uint64_t)us);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)us);
   vg_put_u64(&c, (uint64_t)N);
@@ -441,6 +586,13 @@ VG_GEN_EXPORT CUresult cuMemsetD32Async(CUdeviceptr dstDevice, unsigned int ui, 
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD32Async, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "ui", (uint64_t)ui);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)ui);
   vg_put_u64(&c, (uint64_t)N);
@@ -454,6 +606,12 @@ VG_GEN_EXPORT CUresult cuMemsetD8_v2_ptds(CUdeviceptr dstDevice, unsigned char u
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD8_v2_ptds, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "uc", (uint64_t)uc);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)uc);
   vg_put_u64(&c, (uint64_t)N);
@@ -466,6 +624,12 @@ VG_GEN_EXPORT CUresult cuMemsetD16_v2_ptds(CUdeviceptr dstDevice, unsigned short
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD16_v2_ptds, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "us", (uint64_t)us);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)us);
   vg_put_u64(&c, (uint64_t)N);
@@ -478,6 +642,12 @@ VG_GEN_EXPORT CUresult cuMemsetD32_v2_ptds(CUdeviceptr dstDevice, unsigned int u
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD32_v2_ptds, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "ui", (uint64_t)ui);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)ui);
   vg_put_u64(&c, (uint64_t)N);
@@ -490,6 +660,13 @@ VG_GEN_EXPORT CUresult cuMemsetD8Async_ptsz(CUdeviceptr dstDevice, unsigned char
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD8Async_ptsz, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "uc", (uint64_t)uc);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)uc);
   vg_put_u64(&c, (uint64_t)N);
@@ -503,6 +680,13 @@ VG_GEN_EXPORT CUresult cuMemsetD16Async_ptsz(CUdeviceptr dstDevice, unsigned sho
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD16Async_ptsz, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "us", (uint64_t)us);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)us);
   vg_put_u64(&c, (uint64_t)N);
@@ -516,6 +700,13 @@ VG_GEN_EXPORT CUresult cuMemsetD32Async_ptsz(CUdeviceptr dstDevice, unsigned int
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemsetD32Async_ptsz, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", (uint64_t)dstDevice);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "ui", (uint64_t)ui);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "N", (uint64_t)N);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_u64(&c, (uint64_t)dstDevice);
   vg_put_u32(&c, (uint32_t)ui);
   vg_put_u64(&c, (uint64_t)N);
@@ -530,10 +721,15 @@ VG_GEN_EXPORT CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamCreate, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "Flags", (uint64_t)Flags);
+  }
   vg_put_u32(&c, (uint32_t)Flags);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *phStream = (CUstream)vg_get_new_handle(&c, VG_H_STREAM);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "phStream", (uint64_t)(uintptr_t)*phStream);
   }
   return vg_call_end(&c, r);
 }
@@ -544,11 +740,17 @@ VG_GEN_EXPORT CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned i
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamCreateWithPriority, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "flags", (uint64_t)flags);
+    vg_targ(&c.trace, 0, VG_TA_INT, "priority", (uint64_t)priority);
+  }
   vg_put_u32(&c, (uint32_t)flags);
   vg_put_i32(&c, (int32_t)priority);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *phStream = (CUstream)vg_get_new_handle(&c, VG_H_STREAM);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "phStream", (uint64_t)(uintptr_t)*phStream);
   }
   return vg_call_end(&c, r);
 }
@@ -558,6 +760,10 @@ VG_GEN_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamDestroy_v2, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
@@ -571,6 +777,10 @@ VG_GEN_EXPORT CUresult cuStreamSynchronize(CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamSynchronize, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   return vg_call_end(&c, r);
@@ -581,6 +791,10 @@ VG_GEN_EXPORT CUresult cuStreamSynchronize_ptsz(CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamSynchronize_ptsz, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   return vg_call_end(&c, r);
@@ -591,6 +805,10 @@ VG_GEN_EXPORT CUresult cuStreamQuery(CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamQuery, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   return vg_call_end(&c, r);
@@ -601,6 +819,10 @@ VG_GEN_EXPORT CUresult cuStreamQuery_ptsz(CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamQuery_ptsz, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   return vg_call_end(&c, r);
@@ -611,6 +833,12 @@ VG_GEN_EXPORT CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsig
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamWaitEvent, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEvent", (uint64_t)(uintptr_t)hEvent);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "Flags", (uint64_t)Flags);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   vg_put_handle(&c, VG_H_EVENT, hEvent, 0);
   vg_put_u32(&c, (uint32_t)Flags);
@@ -623,6 +851,12 @@ VG_GEN_EXPORT CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent, 
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamWaitEvent_ptsz, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEvent", (uint64_t)(uintptr_t)hEvent);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "Flags", (uint64_t)Flags);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   vg_put_handle(&c, VG_H_EVENT, hEvent, 0);
   vg_put_u32(&c, (uint32_t)Flags);
@@ -636,10 +870,15 @@ VG_GEN_EXPORT CUresult cuStreamGetPriority(CUstream hStream, int *priority)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamGetPriority, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *priority = (int)vg_get_i32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_INT, "priority", (uint64_t)*priority);
   }
   return vg_call_end(&c, r);
 }
@@ -650,10 +889,15 @@ VG_GEN_EXPORT CUresult cuStreamGetPriority_ptsz(CUstream hStream, int *priority)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamGetPriority_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *priority = (int)vg_get_i32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_INT, "priority", (uint64_t)*priority);
   }
   return vg_call_end(&c, r);
 }
@@ -664,10 +908,15 @@ VG_GEN_EXPORT CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamGetFlags, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *flags = (unsigned int)vg_get_u32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_HEX, "flags", (uint64_t)*flags);
   }
   return vg_call_end(&c, r);
 }
@@ -678,10 +927,15 @@ VG_GEN_EXPORT CUresult cuStreamGetFlags_ptsz(CUstream hStream, unsigned int *fla
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamGetFlags_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *flags = (unsigned int)vg_get_u32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_HEX, "flags", (uint64_t)*flags);
   }
   return vg_call_end(&c, r);
 }
@@ -692,10 +946,15 @@ VG_GEN_EXPORT CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStat
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamIsCapturing, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *captureStatus = (CUstreamCaptureStatus)vg_get_u32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_UINT, "captureStatus", (uint64_t)*captureStatus);
   }
   return vg_call_end(&c, r);
 }
@@ -706,10 +965,15 @@ VG_GEN_EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptur
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamIsCapturing_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *captureStatus = (CUstreamCaptureStatus)vg_get_u32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_UINT, "captureStatus", (uint64_t)*captureStatus);
   }
   return vg_call_end(&c, r);
 }
@@ -720,10 +984,15 @@ VG_GEN_EXPORT CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventCreate, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "Flags", (uint64_t)Flags);
+  }
   vg_put_u32(&c, (uint32_t)Flags);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *phEvent = (CUevent)vg_get_new_handle(&c, VG_H_EVENT);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "phEvent", (uint64_t)(uintptr_t)*phEvent);
   }
   return vg_call_end(&c, r);
 }
@@ -733,6 +1002,11 @@ VG_GEN_EXPORT CUresult cuEventRecord(CUevent hEvent, CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventRecord, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEvent", (uint64_t)(uintptr_t)hEvent);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_EVENT, hEvent, 0);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
@@ -744,6 +1018,11 @@ VG_GEN_EXPORT CUresult cuEventRecord_ptsz(CUevent hEvent, CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventRecord_ptsz, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEvent", (uint64_t)(uintptr_t)hEvent);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_EVENT, hEvent, 0);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
@@ -755,6 +1034,12 @@ VG_GEN_EXPORT CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, 
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventRecordWithFlags, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEvent", (uint64_t)(uintptr_t)hEvent);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "flags", (uint64_t)flags);
+  }
   vg_put_handle(&c, VG_H_EVENT, hEvent, 0);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   vg_put_u32(&c, (uint32_t)flags);
@@ -767,6 +1052,12 @@ VG_GEN_EXPORT CUresult cuEventRecordWithFlags_ptsz(CUevent hEvent, CUstream hStr
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventRecordWithFlags_ptsz, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEvent", (uint64_t)(uintptr_t)hEvent);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "flags", (uint64_t)flags);
+  }
   vg_put_handle(&c, VG_H_EVENT, hEvent, 0);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   vg_put_u32(&c, (uint32_t)flags);
@@ -779,6 +1070,10 @@ VG_GEN_EXPORT CUresult cuEventSynchronize(CUevent hEvent)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventSynchronize, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEvent", (uint64_t)(uintptr_t)hEvent);
+  }
   vg_put_handle(&c, VG_H_EVENT, hEvent, 0);
   r = vg_call_invoke(&c);
   return vg_call_end(&c, r);
@@ -789,6 +1084,10 @@ VG_GEN_EXPORT CUresult cuEventQuery(CUevent hEvent)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventQuery, VG_CALL_SYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEvent", (uint64_t)(uintptr_t)hEvent);
+  }
   vg_put_handle(&c, VG_H_EVENT, hEvent, 0);
   r = vg_call_invoke(&c);
   return vg_call_end(&c, r);
@@ -800,11 +1099,17 @@ VG_GEN_EXPORT CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, 
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventElapsedTime, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStart", (uint64_t)(uintptr_t)hStart);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEnd", (uint64_t)(uintptr_t)hEnd);
+  }
   vg_put_handle(&c, VG_H_EVENT, hStart, 0);
   vg_put_handle(&c, VG_H_EVENT, hEnd, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *pMilliseconds = vg_get_f32(&c);
+    if (vg_call_tracing(&c)) vg_targ_f32(&c.trace, 1, "pMilliseconds", *pMilliseconds);
   }
   return vg_call_end(&c, r);
 }
@@ -815,11 +1120,17 @@ VG_GEN_EXPORT CUresult cuEventElapsedTime_v2(float *pMilliseconds, CUevent hStar
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventElapsedTime_v2, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStart", (uint64_t)(uintptr_t)hStart);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEnd", (uint64_t)(uintptr_t)hEnd);
+  }
   vg_put_handle(&c, VG_H_EVENT, hStart, 0);
   vg_put_handle(&c, VG_H_EVENT, hEnd, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *pMilliseconds = vg_get_f32(&c);
+    if (vg_call_tracing(&c)) vg_targ_f32(&c.trace, 1, "pMilliseconds", *pMilliseconds);
   }
   return vg_call_end(&c, r);
 }
@@ -829,6 +1140,10 @@ VG_GEN_EXPORT CUresult cuEventDestroy_v2(CUevent hEvent)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuEventDestroy_v2, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hEvent", (uint64_t)(uintptr_t)hEvent);
+  }
   vg_put_handle(&c, VG_H_EVENT, hEvent, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
@@ -842,6 +1157,10 @@ VG_GEN_EXPORT CUresult cuModuleUnload(CUmodule hmod)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuModuleUnload, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hmod", (uint64_t)(uintptr_t)hmod);
+  }
   vg_put_handle(&c, VG_H_MODULE, hmod, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
@@ -855,6 +1174,10 @@ VG_GEN_EXPORT CUresult cuLibraryUnload(CUlibrary library)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuLibraryUnload, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "library", (uint64_t)(uintptr_t)library);
+  }
   vg_put_handle(&c, VG_H_LIBRARY, library, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
@@ -869,10 +1192,15 @@ VG_GEN_EXPORT CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuLibraryGetModule, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "library", (uint64_t)(uintptr_t)library);
+  }
   vg_put_handle(&c, VG_H_LIBRARY, library, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *pMod = (CUmodule)vg_get_new_handle(&c, VG_H_MODULE);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "pMod", (uint64_t)(uintptr_t)*pMod);
   }
   return vg_call_end(&c, r);
 }
@@ -883,11 +1211,17 @@ VG_GEN_EXPORT CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, 
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuFuncGetAttribute, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "attrib", (uint64_t)attrib);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hfunc", (uint64_t)(uintptr_t)hfunc);
+  }
   vg_put_u32(&c, (uint32_t)attrib);
   vg_put_handle(&c, VG_H_FUNCTION, hfunc, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *pi = (int)vg_get_i32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_INT, "pi", (uint64_t)*pi);
   }
   return vg_call_end(&c, r);
 }
@@ -897,6 +1231,12 @@ VG_GEN_EXPORT CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuFuncSetAttribute, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hfunc", (uint64_t)(uintptr_t)hfunc);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "attrib", (uint64_t)attrib);
+    vg_targ(&c.trace, 0, VG_TA_INT, "value", (uint64_t)value);
+  }
   vg_put_handle(&c, VG_H_FUNCTION, hfunc, 0);
   vg_put_u32(&c, (uint32_t)attrib);
   vg_put_i32(&c, (int32_t)value);
@@ -909,6 +1249,11 @@ VG_GEN_EXPORT CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache confi
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuFuncSetCacheConfig, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hfunc", (uint64_t)(uintptr_t)hfunc);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "config", (uint64_t)config);
+  }
   vg_put_handle(&c, VG_H_FUNCTION, hfunc, 0);
   vg_put_u32(&c, (uint32_t)config);
   r = vg_call_invoke(&c);
@@ -921,12 +1266,19 @@ VG_GEN_EXPORT CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuKernelGetAttribute, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "attrib", (uint64_t)attrib);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "kernel", (uint64_t)(uintptr_t)kernel);
+    vg_targ(&c.trace, 0, VG_TA_INT, "dev", (uint64_t)dev);
+  }
   vg_put_u32(&c, (uint32_t)attrib);
   vg_put_handle(&c, VG_H_KERNEL, kernel, 0);
   vg_put_i32(&c, (int32_t)dev);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *pi = (int)vg_get_i32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_INT, "pi", (uint64_t)*pi);
   }
   return vg_call_end(&c, r);
 }
@@ -936,6 +1288,13 @@ VG_GEN_EXPORT CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuKernelSetAttribute, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "attrib", (uint64_t)attrib);
+    vg_targ(&c.trace, 0, VG_TA_INT, "val", (uint64_t)val);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "kernel", (uint64_t)(uintptr_t)kernel);
+    vg_targ(&c.trace, 0, VG_TA_INT, "dev", (uint64_t)dev);
+  }
   vg_put_u32(&c, (uint32_t)attrib);
   vg_put_i32(&c, (int32_t)val);
   vg_put_handle(&c, VG_H_KERNEL, kernel, 0);
@@ -949,6 +1308,12 @@ VG_GEN_EXPORT CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache conf
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuKernelSetCacheConfig, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "kernel", (uint64_t)(uintptr_t)kernel);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "config", (uint64_t)config);
+    vg_targ(&c.trace, 0, VG_TA_INT, "dev", (uint64_t)dev);
+  }
   vg_put_handle(&c, VG_H_KERNEL, kernel, 0);
   vg_put_u32(&c, (uint32_t)config);
   vg_put_i32(&c, (int32_t)dev);
@@ -962,12 +1327,19 @@ VG_GEN_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlock
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuOccupancyMaxActiveBlocksPerMultiprocessor, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "func", (uint64_t)(uintptr_t)func);
+    vg_targ(&c.trace, 0, VG_TA_INT, "blockSize", (uint64_t)blockSize);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "dynamicSMemSize", (uint64_t)dynamicSMemSize);
+  }
   vg_put_handle(&c, VG_H_FUNCTION, func, 0);
   vg_put_i32(&c, (int32_t)blockSize);
   vg_put_u64(&c, (uint64_t)dynamicSMemSize);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *numBlocks = (int)vg_get_i32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_INT, "numBlocks", (uint64_t)*numBlocks);
   }
   return vg_call_end(&c, r);
 }
@@ -978,6 +1350,13 @@ VG_GEN_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int 
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "func", (uint64_t)(uintptr_t)func);
+    vg_targ(&c.trace, 0, VG_TA_INT, "blockSize", (uint64_t)blockSize);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "dynamicSMemSize", (uint64_t)dynamicSMemSize);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "flags", (uint64_t)flags);
+  }
   vg_put_handle(&c, VG_H_FUNCTION, func, 0);
   vg_put_i32(&c, (int32_t)blockSize);
   vg_put_u64(&c, (uint64_t)dynamicSMemSize);
@@ -985,6 +1364,7 @@ VG_GEN_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int 
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *numBlocks = (int)vg_get_i32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_INT, "numBlocks", (uint64_t)*numBlocks);
   }
   return vg_call_end(&c, r);
 }
@@ -995,12 +1375,19 @@ VG_GEN_EXPORT CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSm
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuOccupancyAvailableDynamicSMemPerBlock, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "func", (uint64_t)(uintptr_t)func);
+    vg_targ(&c.trace, 0, VG_TA_INT, "numBlocks", (uint64_t)numBlocks);
+    vg_targ(&c.trace, 0, VG_TA_INT, "blockSize", (uint64_t)blockSize);
+  }
   vg_put_handle(&c, VG_H_FUNCTION, func, 0);
   vg_put_i32(&c, (int32_t)numBlocks);
   vg_put_i32(&c, (int32_t)blockSize);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *dynamicSmemSize = (size_t)vg_get_u64(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_SIZE, "dynamicSmemSize", (uint64_t)*dynamicSmemSize);
   }
   return vg_call_end(&c, r);
 }
@@ -1010,6 +1397,11 @@ VG_GEN_EXPORT CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCapture
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamBeginCapture_v2, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "mode", (uint64_t)mode);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   vg_put_u32(&c, (uint32_t)mode);
   r = vg_call_invoke(&c);
@@ -1021,6 +1413,11 @@ VG_GEN_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCa
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamBeginCapture_v2_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "mode", (uint64_t)mode);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   vg_put_u32(&c, (uint32_t)mode);
   r = vg_call_invoke(&c);
@@ -1033,10 +1430,15 @@ VG_GEN_EXPORT CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamEndCapture, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *phGraph = (CUgraph)vg_get_new_handle(&c, VG_H_GRAPH);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "phGraph", (uint64_t)(uintptr_t)*phGraph);
   }
   return vg_call_end(&c, r);
 }
@@ -1047,10 +1449,15 @@ VG_GEN_EXPORT CUresult cuStreamEndCapture_ptsz(CUstream hStream, CUgraph *phGrap
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamEndCapture_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *phGraph = (CUgraph)vg_get_new_handle(&c, VG_H_GRAPH);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "phGraph", (uint64_t)(uintptr_t)*phGraph);
   }
   return vg_call_end(&c, r);
 }
@@ -1061,12 +1468,18 @@ VG_GEN_EXPORT CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureS
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamGetCaptureInfo, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *captureStatus = (CUstreamCaptureStatus)vg_get_u32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_UINT, "captureStatus", (uint64_t)*captureStatus);
     cuuint64_t v_id = (cuuint64_t)vg_get_u64(&c);
     if (id != NULL) *id = v_id;
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_UINT, "id", (uint64_t)v_id);
   }
   return vg_call_end(&c, r);
 }
@@ -1077,12 +1490,18 @@ VG_GEN_EXPORT CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCap
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuStreamGetCaptureInfo_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *captureStatus = (CUstreamCaptureStatus)vg_get_u32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_UINT, "captureStatus", (uint64_t)*captureStatus);
     cuuint64_t v_id = (cuuint64_t)vg_get_u64(&c);
     if (id != NULL) *id = v_id;
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_UINT, "id", (uint64_t)v_id);
   }
   return vg_call_end(&c, r);
 }
@@ -1093,10 +1512,15 @@ VG_GEN_EXPORT CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mo
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuThreadExchangeStreamCaptureMode, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "mode", (uint64_t)*mode);
+  }
   vg_put_u32(&c, (uint32_t)*mode);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *mode = (CUstreamCaptureMode)vg_get_u32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_UINT, "mode", (uint64_t)*mode);
   }
   return vg_call_end(&c, r);
 }
@@ -1107,10 +1531,15 @@ VG_GEN_EXPORT CUresult cuGraphCreate(CUgraph *phGraph, unsigned int flags)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuGraphCreate, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "flags", (uint64_t)flags);
+  }
   vg_put_u32(&c, (uint32_t)flags);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *phGraph = (CUgraph)vg_get_new_handle(&c, VG_H_GRAPH);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "phGraph", (uint64_t)(uintptr_t)*phGraph);
   }
   return vg_call_end(&c, r);
 }
@@ -1120,6 +1549,10 @@ VG_GEN_EXPORT CUresult cuGraphDestroy(CUgraph hGraph)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuGraphDestroy, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hGraph", (uint64_t)(uintptr_t)hGraph);
+  }
   vg_put_handle(&c, VG_H_GRAPH, hGraph, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
@@ -1134,11 +1567,17 @@ VG_GEN_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUg
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuGraphInstantiateWithFlags, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hGraph", (uint64_t)(uintptr_t)hGraph);
+    vg_targ(&c.trace, 0, VG_TA_HEX, "flags", (uint64_t)flags);
+  }
   vg_put_handle(&c, VG_H_GRAPH, hGraph, 0);
   vg_put_u64(&c, (uint64_t)flags);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *phGraphExec = (CUgraphExec)vg_get_new_handle(&c, VG_H_GRAPHEXEC);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_PTR, "phGraphExec", (uint64_t)(uintptr_t)*phGraphExec);
   }
   return vg_call_end(&c, r);
 }
@@ -1148,6 +1587,11 @@ VG_GEN_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuGraphLaunch, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hGraphExec", (uint64_t)(uintptr_t)hGraphExec);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_GRAPHEXEC, hGraphExec, 0);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
@@ -1159,6 +1603,11 @@ VG_GEN_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStre
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuGraphLaunch_ptsz, VG_CALL_ASYNC);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hGraphExec", (uint64_t)(uintptr_t)hGraphExec);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)hStream);
+  }
   vg_put_handle(&c, VG_H_GRAPHEXEC, hGraphExec, 0);
   vg_put_handle(&c, VG_H_STREAM, hStream, 1);
   r = vg_call_invoke(&c);
@@ -1170,6 +1619,10 @@ VG_GEN_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuGraphExecDestroy, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hGraphExec", (uint64_t)(uintptr_t)hGraphExec);
+  }
   vg_put_handle(&c, VG_H_GRAPHEXEC, hGraphExec, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
@@ -1184,10 +1637,15 @@ VG_GEN_EXPORT CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *ty
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuGraphNodeGetType, 0);
   if (r != CUDA_SUCCESS) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targs_begin(&c.trace);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hNode", (uint64_t)(uintptr_t)hNode);
+  }
   vg_put_handle(&c, VG_H_GRAPHNODE, hNode, 0);
   r = vg_call_invoke(&c);
   if (r == CUDA_SUCCESS) {
     *type = (CUgraphNodeType)vg_get_u32(&c);
+    if (vg_call_tracing(&c)) vg_targ(&c.trace, 1, VG_TA_UINT, "type", (uint64_t)*type);
   }
   return vg_call_end(&c, r);
 }

@@ -124,6 +124,14 @@ static CUresult launch(uint32_t op, CUfunction f, unsigned gx, unsigned gy, unsi
   if (n < 0) return CUDA_ERROR_INVALID_VALUE;
   vg_call c;
   if ((r = vg_call_begin(&c, op, VG_CALL_ASYNC))) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targ(&c.trace, 0, VG_TA_PTR, "f", (uint64_t)(uintptr_t)f);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "gridDimX", gx), vg_targ(&c.trace, 0, VG_TA_UINT, "gridDimY", gy);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "gridDimZ", gz), vg_targ(&c.trace, 0, VG_TA_UINT, "blockDimX", bx);
+    vg_targ(&c.trace, 0, VG_TA_UINT, "blockDimY", by), vg_targ(&c.trace, 0, VG_TA_UINT, "blockDimZ", bz);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "sharedMemBytes", shmem);
+    vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)stream);
+  }
   vg_put_handle(&c, VG_H_FUNCTION, f, 0);
   vg_put_u32(&c, gx); vg_put_u32(&c, gy); vg_put_u32(&c, gz);
   vg_put_u32(&c, bx); vg_put_u32(&c, by); vg_put_u32(&c, bz);

@@ -29,6 +29,10 @@ static CUresult htod(uint32_t op, CUdeviceptr dst, const void *src, size_t n) {
   if (dst > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
   vg_call c;
   if ((r = vg_call_begin(&c, op, VG_CALL_SYNC))) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", dst);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "ByteCount", n);
+  }
   const uint8_t *p = src;
   size_t off = 0;
   do {
@@ -47,6 +51,11 @@ static CUresult dtoh(uint32_t op, void *dst, CUdeviceptr src, size_t n, const CU
   if (src > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
   vg_call c;
   if ((r = vg_call_begin(&c, op, VG_CALL_SYNC))) return r;
+  if (vg_call_tracing(&c)) {
+    vg_targ(&c.trace, 0, VG_TA_HEX, "srcDevice", src);
+    vg_targ(&c.trace, 0, VG_TA_SIZE, "ByteCount", n);
+    if (stream) vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)*stream);
+  }
   vg_put_u64(&c, src);
   vg_put_u64(&c, n);
   if (stream) vg_put_handle(&c, VG_H_STREAM, *stream, 1);
@@ -63,6 +72,11 @@ static CUresult htod_async(uint32_t op, CUdeviceptr dst, const void *src, size_t
     size_t k = n - off < CHUNK ? n - off : CHUNK;
     vg_call c;
     if ((r = vg_call_begin(&c, op, VG_CALL_ASYNC))) return r;
+    if (vg_call_tracing(&c)) { /* one line per piece sent */
+      vg_targ(&c.trace, 0, VG_TA_HEX, "dstDevice", dst + off);
+      vg_targ(&c.trace, 0, VG_TA_SIZE, "ByteCount", k);
+      vg_targ(&c.trace, 0, VG_TA_PTR, "hStream", (uint64_t)(uintptr_t)stream);
+    }
     vg_put_u64(&c, dst + off);
     vg_put_bytes(&c, p + off, k);
     vg_put_handle(&c, VG_H_STREAM, stream, 1);

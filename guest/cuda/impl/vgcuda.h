@@ -27,13 +27,18 @@
 #define VG_CUDA_ERROR_INVALID_CONFIGURATION ((CUresult)9)
 
 /* Body of an exported local function: evaluates the implementation and, at VGPU_LOG=debug,
- * traces the call under the exported name (__func__ is the real CUDA name). */
-#define VG_TRACED(expr)                                                   \
-  do {                                                                    \
-    uint64_t t0_ = vg_log_enabled(VG_LOG_DEBUG) ? vg_now_ns() : 0;        \
-    CUresult r_ = (expr);                                                 \
-    if (t0_) vg_trace_call(__func__, (int)r_, t0_);                       \
-    return r_;                                                            \
+ * traces the call under the exported name (__func__ is the real CUDA name), unless a forwarded
+ * call inside traced it under that name already (with its arguments). */
+#define VG_TRACED(expr)                                                                  \
+  do {                                                                                   \
+    uint64_t t0_ = 0;                                                                    \
+    if (vg_log_enabled(VG_LOG_DEBUG)) {                                                  \
+      vg_trace_nested_begin();                                                           \
+      t0_ = vg_now_ns();                                                                 \
+    }                                                                                    \
+    CUresult r_ = (expr);                                                                \
+    if (t0_ && !vg_trace_nested_end(__func__)) vg_trace_call(__func__, (int)r_, t0_, NULL); \
+    return r_;                                                                           \
   } while (0)
 
 /* Wire ids (VG_OP_<name>), hand-written (VG_CUSTOM) calls included: generated from the spec. */

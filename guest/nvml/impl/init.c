@@ -16,15 +16,19 @@
 __attribute__((visibility("default"))) const char vgpu_guest_nvml_library[] = "vgpu guest libnvidia-ml.so.1";
 
 static pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Below; the trace names results by it. */
+VG_EXPORT const char *nvmlErrorString(nvmlReturn_t r);
 static unsigned g_init_count;
 
 nvmlReturn_t vg_nvml_trace(const char *name, nvmlReturn_t r) {
-  if (vg_log_enabled(VG_LOG_DEBUG)) vg_log(VG_LOG_DEBUG, "nvml %s -> %d", name, (int)r);
+  if (vg_log_enabled(VG_LOG_DEBUG)) vg_log(VG_LOG_DEBUG, "nvml %s -> %s (%d)", name, nvmlErrorString(r), (int)r);
   return r;
 }
 
 void vg_nvml_trace_field(unsigned id, unsigned scope, nvmlReturn_t r) {
-  if (vg_log_enabled(VG_LOG_DEBUG)) vg_log(VG_LOG_DEBUG, "nvml field %u scope %u -> %d", id, scope, (int)r);
+  if (vg_log_enabled(VG_LOG_DEBUG))
+    vg_log(VG_LOG_DEBUG, "nvml field %u scope %u -> %s (%d)", id, scope, nvmlErrorString(r), (int)r);
 }
 
 nvmlReturn_t vg_nvml_unsupported(int *once, const char *name) {
