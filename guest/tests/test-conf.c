@@ -13,7 +13,9 @@ TEST(conf_parse_keys_comments_whitespace) {
                   "log\t=\tdebug\r\n"
                   "log_file = /var/log/vgpu.log\n"
                   "tls_ca = /etc/vgpu/ca.pem\n"
-                  "tls_pin = sha256:ab\n";
+                  "tls_pin = sha256:ab\n"
+                  "tls_cert = /etc/vgpu/guest.pem\n"
+                  "tls_key = /etc/vgpu/guest.key\n";
   vg_conf c;
   memset(&c, 0, sizeof c);
   ASSERT_EQ(vg_conf_parse(t, strlen(t), &c), 0);
@@ -23,6 +25,8 @@ TEST(conf_parse_keys_comments_whitespace) {
   ASSERT_STR_EQ(c.log_file, "/var/log/vgpu.log");
   ASSERT_STR_EQ(c.tls_ca, "/etc/vgpu/ca.pem");
   ASSERT_STR_EQ(c.tls_pin, "sha256:ab");
+  ASSERT_STR_EQ(c.tls_cert, "/etc/vgpu/guest.pem");
+  ASSERT_STR_EQ(c.tls_key, "/etc/vgpu/guest.key");
   ASSERT_STR_EQ(c.problem, "");
 }
 

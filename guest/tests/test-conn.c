@@ -145,6 +145,24 @@ TEST(tls_pins_parse) {
   ASSERT_EQ(vg_tls_parse_pin(hex, d), -1);
 }
 
+/* A client certificate without its key (or the other way round), or one that cannot be read, is
+ * refused before anything connects, naming what is wrong. */
+TEST(tls_client_cert_checked_before_connecting) {
+  char err[512];
+  const char *pin = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+  vg_tls_conf half = {.pin = pin, .cert = "/etc/hostname"};
+  ASSERT_EQ(vg_tls_check_config(&half, err, sizeof err), -1);
+  ASSERT_TRUE(strstr(err, "VGPU_TLS_CERT") && strstr(err, "VGPU_TLS_KEY"));
+  vg_tls_conf other = {.pin = pin, .key = "/etc/hostname"};
+  ASSERT_EQ(vg_tls_check_config(&other, err, sizeof err), -1);
+  vg_tls_conf missing = {.pin = pin, .cert = "/nonexistent/vgpu-guest.pem", .key = "/etc/hostname"};
+  ASSERT_EQ(vg_tls_check_config(&missing, err, sizeof err), -1);
+  ASSERT_TRUE(strstr(err, "/nonexistent/vgpu-guest.pem") && strstr(err, "No such file"));
+  vg_tls_conf nokey = {.pin = pin, .cert = "/etc/hostname", .key = "/nonexistent/vgpu-guest.key"};
+  ASSERT_EQ(vg_tls_check_config(&nokey, err, sizeof err), -1);
+  ASSERT_TRUE(strstr(err, "/nonexistent/vgpu-guest.key") && strstr(err, "VGPU_TLS_KEY"));
+}
+
 /* Without a CA or a pin the guest never connects: the token could go to anyone. */
 TEST(tls_unverifiable_server_never_reached) {
   int port, lfd = listen_tcp(&port);

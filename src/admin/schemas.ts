@@ -23,6 +23,8 @@ export const vmSchema = z.object({
     .describe("longest one call may hold the GPU while other sessions wait, in ms; 0 for no limit, null for the mediator's default (--max-hold)"),
   vsockCid: z.number().int().nullable().describe("guest CID whose AF_VSOCK connections are this VM's without a token; null for none"),
   vsockPath: z.string().nullable().describe("hybrid vsock socket path (a vsock-uds: listener's PATH) whose connections are this VM's without a token; null for none"),
+  tlsClientCertSha256: z.string().nullable()
+    .describe("SHA-256 (64 lower-case hex digits) of the TLS client certificate whose connections are this VM's without a token; null for none"),
   createdAt: isoTime,
   updatedAt: isoTime,
 }).meta({ id: 'Vm' });

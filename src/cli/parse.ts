@@ -57,6 +57,7 @@ export interface VmSettingOptions {
   maxHold?: string;
   vsockCid?: string;
   vsockPath?: string;
+  tlsClientCertSha256?: string;
 }
 
 /** The settings given, as the store takes them; the ones not given are left out. */
@@ -72,5 +73,6 @@ export function vmPatchOf(o: VmSettingOptions): VmPatch {
     ...(o.maxHold !== undefined && { maxHoldMs: parseMaxHoldOption(o.maxHold) }),
     ...(o.vsockCid !== undefined && { vsockCid: parseVsockCid(o.vsockCid) }),
     ...(o.vsockPath !== undefined && { vsockPath: parseNullable(o.vsockPath) }),
+    ...(o.tlsClientCertSha256 !== undefined && { tlsClientCertSha256: parseNullable(o.tlsClientCertSha256) }),
   };
 }

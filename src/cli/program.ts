@@ -39,6 +39,10 @@ const VM_FIELDS: readonly OptionSpec[] = [
   { flags: '--pci-bus-id <id|none>', description: 'PCI bus id the guest sees, e.g. 0000:65:00.0' },
   { flags: '--vsock-cid <cid|none>', description: "guest CID whose vsock connections (vsock: listeners) are this VM's, without a token" },
   { flags: '--vsock-path <path|none>', description: "hybrid vsock socket (the PATH of a vsock-uds: listener) whose connections are this VM's, without a token" },
+  {
+    flags: '--tls-client-cert-sha256 <hex|none>',
+    description: "SHA-256 of the TLS client certificate (signed by the mediator's --tls-client-ca) whose connections on tls: listeners are this VM's, without a token",
+  },
   { flags: '--notes <text>', description: 'free text for operators' },
   {
     flags: '--max-hold <duration|off|default>',
@@ -57,6 +61,7 @@ const VM_ADD_DEFAULT_TEXT: Readonly<Record<string, string>> = {
   '--pci-bus-id': "none, the host GPU's",
   '--vsock-cid': 'none',
   '--vsock-path': 'none',
+  '--tls-client-cert-sha256': 'none',
   '--max-hold': 'default',
 };
 const VM_ADD_FIELDS: readonly OptionSpec[] = VM_FIELDS.map((o) => {

@@ -175,7 +175,7 @@ export function handleConnection(socket: Socket, channel: Channel, deps: Connect
   function stillAdmitted(s: GuestSession): void {
     const now = deps.authenticate(token, channel);
     if ('vm' in now && now.vm.name === s.vm.name) return;
-    throw new Revoked(`VM ${s.vm.name}: ${s.byToken ? 'the VM token is no longer valid' : token === '' && channel.kind === 'unix' ? 'the default VM was removed' : 'its vsock binding changed'}`);
+    throw new Revoked(`VM ${s.vm.name}: ${s.byToken ? 'the VM token is no longer valid' : token === '' && channel.kind === 'unix' ? 'the default VM was removed' : channel.kind === 'tls' ? 'its client certificate binding changed' : 'its vsock binding changed'}`);
   }
 
   function onAttach(f: Frame, trailing: boolean): void {

@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import type tls from 'node:tls';
 
 import { listenVsock } from './vsock-listen.js';
-import type { TlsCredentials } from './tls.js';
+import { tlsChannel, type TlsCredentials } from './tls.js';
 import { applySocketAccess, type SocketAccess } from './socket-access.js';
 
 /** Silence on a guest's TCP connection after which the host probes whether the guest is there. */
@@ -37,8 +37,10 @@ export type ListenAddr =
 export type Channel =
   | { kind: 'unix' }
   | { kind: 'tcp'; peer: string }
-  /** The guest's cleartext goes through the mediator to its executor (tls.ts, relayCleartext). */
-  | { kind: 'tls'; peer: string }
+  /** The guest's cleartext goes through the mediator to its executor (tls.ts, relayCleartext).
+   * `clientCert`: the SHA-256 (hex) of the client certificate it presented, verified against
+   * --tls-client-ca; `certRefused`: why its certificate (or its lack of one) ends it (tlsChannel). */
+  | { kind: 'tls'; peer: string; clientCert?: string; certRefused?: string }
   | { kind: 'vsock-uds'; path: string }
   | { kind: 'vsock'; cid: number };
 
@@ -171,7 +173,7 @@ export async function listen(a: ListenAddr, onConn: (s: net.Socket, channel: Cha
   const netOpts = { noDelay: true, keepAlive: a.kind === 'tcp' || a.kind === 'tls', keepAliveInitialDelay: KEEPALIVE_IDLE_MS };
   const server = a.kind === 'tls'
     ? creds!.createServer({ ...netOpts, handshakeTimeout: TLS_HANDSHAKE_MS, minVersion: 'TLSv1.2' },
-      (s) => onConn(s, { kind: 'tls', peer: `${s.remoteAddress}:${s.remotePort}` }))
+      (s) => onConn(s, tlsChannel(s, creds!.client)))
     : net.createServer(netOpts, (s) => onConn(s, channel(s)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(inUseMessage(a)) : e));

@@ -123,8 +123,13 @@ export async function main(argv: string[]): Promise<number> {
   let socketGid: number | undefined;
   try {
     if ((cfg['tls-cert'] === undefined) !== (cfg['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together');
+    if (cfg['tls-client-ca'] !== undefined && cfg['tls-cert'] === undefined) throw new Error('--tls-client-ca needs --tls-cert and --tls-key (client certificates are asked for on tls: listeners)');
+    if (cfg['tls-require-client-cert'] && cfg['tls-client-ca'] === undefined) throw new Error('--tls-require-client-cert needs --tls-client-ca FILE (the CA that signs guests\' certificates)');
     for (const w of checkListenSecurity(listenAddrs, cfg['insecure-tcp'], cfg['tls-cert'] !== undefined)) log.warn({}, w);
-    if (cfg['tls-cert'] !== undefined && cfg['tls-key'] !== undefined) tlsCreds = new TlsCredentials(cfg['tls-cert'], cfg['tls-key'], log);
+    if (cfg['tls-cert'] !== undefined && cfg['tls-key'] !== undefined) {
+      const client = cfg['tls-client-ca'] === undefined ? undefined : { caFile: cfg['tls-client-ca'], required: cfg['tls-require-client-cert'] };
+      tlsCreds = new TlsCredentials(cfg['tls-cert'], cfg['tls-key'], log, client);
+    }
     socketGid = cfg['socket-group'] === undefined ? undefined : resolveGroup(cfg['socket-group']);
   } catch (e) {
     process.stderr.write(`vgpu-mediator: ${(e as Error).message}\n`);
@@ -162,6 +167,10 @@ export async function main(argv: string[]): Promise<number> {
     else if (!file) log.info({}, 'SIGHUP: nothing to reload (no configuration file, no --tls-cert)');
   });
   if (tlsCreds) log.info({ pin: tlsCreds.pin, cert: tlsCreds.certFile }, 'TLS certificate loaded (guests may pin it: VGPU_TLS_PIN)');
+  if (tlsCreds?.client) {
+    log.info({ clientCa: tlsCreds.clientCaSubjects, file: tlsCreds.client.caFile, required: tlsCreds.client.required },
+      'TLS client certificates asked for (VMs bound with vgpu-admin vm set --tls-client-cert-sha256 need no token)');
+  }
   process.stdout.write(`${JSON.stringify({ ready: true, listen: m.addresses, backend: m.backendKind, admin: m.adminUrl ?? null, pid: process.pid })}\n`);
   // SIGUSR2 stops the mediator and leaves its sessions running, for the next mediator to adopt
   // (an upgrade; docs/executors.md). The first SIGTERM or SIGINT drains (docs/operations.md,

@@ -126,6 +126,8 @@ export const mediatorOptionsSchema = z.strictObject({
   'image-store-vm-max': sizeOf('image-store-vm-max'),
   'tls-cert': z.string(expected('a file name')).optional(),
   'tls-key': z.string(expected('a file name')).optional(),
+  'tls-client-ca': z.string(expected('a file name')).optional(),
+  'tls-require-client-cert': z.boolean(expected('true or false')),
   'insecure-tcp': z.boolean(expected('true or false')),
   'log-level': text(choice(LOG_LEVELS)).optional(),
   'log-format': text(choice(LOG_FORMATS)),
@@ -170,6 +172,9 @@ export const OPTION_META: { readonly [K in OptionKey]: OptionMeta } = {
   'image-store-vm-max': { arg: 'size', description: 'bytes of module images each VM may keep', default: formatSize(DEFAULT_IMAGE_LIMITS.perVm) },
   'tls-cert': { arg: 'file', description: 'PEM certificate (chain) of tls: listeners; the file is reloaded on SIGHUP' },
   'tls-key': { arg: 'file', description: 'PEM private key of tls: listeners; the file is reloaded on SIGHUP' },
+  'tls-client-ca': { arg: 'file', description: "PEM CA certificate(s) that sign guests' TLS client certificates: tls: listeners then ask guests for one "
+    + "(a VM bound to it with 'vgpu-admin vm set --tls-client-cert-sha256' needs no token); the file is reloaded on SIGHUP" },
+  'tls-require-client-cert': { description: 'refuse tls: guests that present no client certificate signed by --tls-client-ca, tokens or not', default: false },
   'insecure-tcp': { description: 'allow tcp: listeners beyond loopback (tokens and data in cleartext; prefer tls:)', default: false },
   // Two variables, so no `env` here: createLogger reads them (envLogLevel), and the help says so.
   'log-level': { arg: 'level', description: "log level of the mediator and its executors, in the guest libraries' values " +

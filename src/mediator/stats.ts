@@ -12,7 +12,7 @@ export type HandshakeRefusal = (typeof HANDSHAKE_REFUSALS)[number];
 /** Why a guest was admitted (what vouched for it) or refused (src/mediator/admission.ts; no_gpu:
  * its pool has no GPU with room, src/mediator/placement.ts). */
 export const ADMITTED_BY = ['token', 'channel', 'default'] as const;
-export const REFUSED_BECAUSE = ['no_token', 'unknown_token', 'channel_mismatch', 'no_gpu'] as const;
+export const REFUSED_BECAUSE = ['no_token', 'unknown_token', 'channel_mismatch', 'client_cert', 'no_gpu'] as const;
 export type AdmissionOutcome =
   | { result: 'admitted'; vm: string; reason: (typeof ADMITTED_BY)[number] }
   | { result: 'refused'; vm?: string; reason: (typeof REFUSED_BECAUSE)[number] };
@@ -28,7 +28,7 @@ export class MediatorStats {
   });
   private readonly admissions = new Counter({
     name: 'vgpu_admissions_total', registers: [], labelNames: ['vm', 'result', 'reason'],
-    help: 'Guests admitted (reason: token, channel, default) or refused (reason: no_token, unknown_token, channel_mismatch, no_gpu) at the handshake',
+    help: 'Guests admitted (reason: token, channel, default) or refused (reason: no_token, unknown_token, channel_mismatch, client_cert, no_gpu) at the handshake',
   });
   private readonly reservations = new Counter({
     name: 'vgpu_quota_reservations_total', registers: [], labelNames: ['vm', 'result'],

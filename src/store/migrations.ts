@@ -152,6 +152,20 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  // Self-contained (it only adds a column and an index), so that it can take another number when
+  // branches that add migrations meet.
+  {
+    version: 7,
+    name: 'TLS client certificate binding',
+    sql: `
+      -- The client certificate (SHA-256 of its DER form, 64 lower-case hex digits) whose guests on
+      -- tls: listeners are this VM without a token (docs/virtual-machines.md, "Client
+      -- certificates"). One certificate belongs to at most one VM.
+      ALTER TABLE vms ADD COLUMN tls_client_cert_sha256 TEXT
+        CHECK (tls_client_cert_sha256 IS NULL OR (length(tls_client_cert_sha256) = 64 AND tls_client_cert_sha256 NOT GLOB '*[^0-9a-f]*'));
+      CREATE UNIQUE INDEX vms_tls_client_cert ON vms(tls_client_cert_sha256) WHERE tls_client_cert_sha256 IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

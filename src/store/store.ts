@@ -18,6 +18,7 @@ import {
   poolPatchSchema,
   checkName,
   normalisePciBusId,
+  normaliseCertSha256,
   normaliseVsockPath,
   toMaxHoldMs,
   toMemoryQuota,
@@ -69,15 +70,15 @@ const gpuSchema = z.strictObject({
 /** What changed between two VMs, for the audit log. */
 function diff(before: Vm, after: Vm): Record<string, { from: unknown; to: unknown }> {
   const out: Record<string, { from: unknown; to: unknown }> = {};
-  for (const k of ['pool', 'priority', 'weight', 'memoryQuota', 'vgpus', 'pciBusId', 'notes', 'maxHoldMs', 'vsockCid', 'vsockPath'] as const) {
+  for (const k of ['pool', 'priority', 'weight', 'memoryQuota', 'vgpus', 'pciBusId', 'notes', 'maxHoldMs', 'vsockCid', 'vsockPath', 'tlsClientCertSha256'] as const) {
     if (before[k] !== after[k]) out[k] = { from: before[k], to: after[k] };
   }
   return out;
 }
 
 function config(vm: Vm): Record<string, unknown> {
-  const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath } = vm;
-  return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath };
+  const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath, tlsClientCertSha256 } = vm;
+  return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath, tlsClientCertSha256 };
 }
 
 /** One spelling of GPU UUIDs ("GPU-" then lower-case hex), without duplicates, in order. */
@@ -171,10 +172,11 @@ export class Store {
     const pciBusId = normalisePciBusId(v.pciBusId ?? null);
     const maxHoldMs = toMaxHoldMs(v.maxHoldMs ?? null);
     const vsockPath = normaliseVsockPath(v.vsockPath ?? null);
+    const clientCert = normaliseCertSha256(v.tlsClientCertSha256 ?? null);
     const token = newToken();
     return this.tx(() => {
       const pool = this.pools.require(v.pool ?? DEFAULT_POOL);
-      this.requireChannelFree(v.name, v.vsockCid ?? null, vsockPath);
+      this.requireChannelFree(v.name, { cid: v.vsockCid ?? null, path: vsockPath, clientCert });
       const values: VmValues = {
         poolId: pool.id,
         priority: v.priority ?? VM_ADD_DEFAULTS.priority,
@@ -186,6 +188,7 @@ export class Store {
         maxHoldMs,
         vsockCid: v.vsockCid ?? null,
         vsockPath,
+        tlsClientCertSha256: clientCert,
       };
       const now = this.now();
       if (!this.vms.insert(v.name, hashToken(token), values, now)) {
@@ -210,7 +213,7 @@ export class Store {
       const now = this.now();
       const values: VmValues = {
         poolId: pool.id, priority: VM_ADD_DEFAULTS.priority, weight: VM_ADD_DEFAULTS.weight, memoryQuota: null, vgpus: VM_ADD_DEFAULTS.vgpus, pciBusId: null, notes: '',
-        maxHoldMs: null, vsockCid: null, vsockPath: null,
+        maxHoldMs: null, vsockCid: null, vsockPath: null, tlsClientCertSha256: null,
       };
       if (!this.vms.insert(name, hashToken(token), values, now)) throw new InternalError(`VM ${name} appeared inside a transaction`);
       const vm = this.requireVm(name);
@@ -241,9 +244,10 @@ export class Store {
     const pciBusId = p.pciBusId === undefined ? undefined : normalisePciBusId(p.pciBusId);
     const maxHoldMs = p.maxHoldMs === undefined ? undefined : toMaxHoldMs(p.maxHoldMs);
     const vsockPath = p.vsockPath === undefined ? undefined : normaliseVsockPath(p.vsockPath);
+    const clientCert = p.tlsClientCertSha256 === undefined ? undefined : normaliseCertSha256(p.tlsClientCertSha256);
     return this.tx(() => {
       const before = this.requireVm(name);
-      this.requireChannelFree(name, p.vsockCid ?? null, vsockPath ?? null);
+      this.requireChannelFree(name, { cid: p.vsockCid ?? null, path: vsockPath ?? null, clientCert: clientCert ?? null });
       const values: VmValues = {
         poolId: p.pool === undefined ? this.vms.poolId(before.id) : this.pools.require(p.pool).id,
         priority: p.priority ?? before.priority,
@@ -255,6 +259,7 @@ export class Store {
         maxHoldMs: maxHoldMs === undefined ? before.maxHoldMs : maxHoldMs,
         vsockCid: p.vsockCid === undefined ? before.vsockCid : p.vsockCid,
         vsockPath: vsockPath === undefined ? before.vsockPath : vsockPath,
+        tlsClientCertSha256: clientCert === undefined ? before.tlsClientCertSha256 : clientCert,
       };
       const now = this.now();
       this.vms.update(before.id, values, now);
@@ -267,12 +272,15 @@ export class Store {
     });
   }
 
-  /** A vsock channel is one VM's: binding it to a second would let either claim the other. */
-  private requireChannelFree(name: string, cid: number | null, path: string | null): void {
-    const byCid = cid === null ? null : this.vms.findByVsockCid(cid);
-    if (byCid && byCid.name !== name) throw new VgpuError('VGPU_ERR_CHANNEL_IN_USE', { channel: `vsock CID ${cid}`, vm: byCid.name });
-    const byPath = path === null ? null : this.vms.findByVsockPath(path);
-    if (byPath && byPath.name !== name) throw new VgpuError('VGPU_ERR_CHANNEL_IN_USE', { channel: `vsock path ${path}`, vm: byPath.name });
+  /** A vsock channel or a client certificate is one VM's: binding it to a second would let
+   * either claim the other. */
+  private requireChannelFree(name: string, c: { cid: number | null; path: string | null; clientCert: string | null }): void {
+    const taken = (channel: string, by: Vm | null): void => {
+      if (by && by.name !== name) throw new VgpuError('VGPU_ERR_CHANNEL_IN_USE', { channel, vm: by.name });
+    };
+    if (c.cid !== null) taken(`vsock CID ${c.cid}`, this.vms.findByVsockCid(c.cid));
+    if (c.path !== null) taken(`vsock path ${c.path}`, this.vms.findByVsockPath(c.path));
+    if (c.clientCert !== null) taken(`TLS client certificate sha256:${c.clientCert}`, this.vms.findByTlsClientCert(c.clientCert));
   }
 
   /** The VM bound to a guest CID (AF_VSOCK listeners), or null. */
@@ -283,6 +291,11 @@ export class Store {
   /** The VM bound to a hybrid vsock path (vsock-uds: listeners), or null. */
   findVmByVsockPath(path: string): Vm | null {
     return this.read(() => this.vms.findByVsockPath(path));
+  }
+
+  /** The VM bound to a TLS client certificate (its SHA-256, lower-case hex), or null. */
+  findVmByTlsClientCert(sha256: string): Vm | null {
+    return this.read(() => this.vms.findByTlsClientCert(sha256));
   }
 
   /** Removes the VM and its usage totals; returns what it was. */

@@ -58,6 +58,13 @@ const vsockPathSchema = z
   .string({ error: 'must be a string' })
   .max(VSOCK_PATH_MAX, `must be at most ${VSOCK_PATH_MAX} characters (a Unix socket path with "_PORT" appended)`)
   .regex(/^\/[^\0]*[^/\0]$/, 'must be an absolute path to a socket, not a folder (e.g. /run/vgpu/vm1.vsock)');
+// The SHA-256 of a certificate as people copy it: bare hex, or openssl's "AA:BB:..." form, with or
+// without the "sha256:" that guests' pins carry.
+const CERT_SHA256_RE = /^(?:sha256:)?(?:[0-9a-f]{2}:?){31}[0-9a-f]{2}$/i;
+const certSha256Schema = z
+  .string({ error: 'must be a string' })
+  .regex(CERT_SHA256_RE, "must be a certificate's SHA-256: 64 hex digits, optionally with colons or a sha256: prefix "
+    + '(openssl x509 -noout -fingerprint -sha256 -in guest.pem)');
 const sizeInput = z.union([z.number(), z.string()], { error: 'must be a size in bytes or a string like 2G' });
 const holdInput = z.union([z.number(), z.string()], { error: 'must be milliseconds, a duration like 5s, or off' });
 
@@ -76,6 +83,8 @@ export const addVmSchema = z.strictObject({
     .describe('guest CID whose AF_VSOCK connections (vsock: listeners) are this VM\'s, without a token; null for none'),
   vsockPath: vsockPathSchema.nullable().optional()
     .describe('hybrid vsock socket path (the PATH of a vsock-uds: listener) whose connections are this VM\'s, without a token; null for none'),
+  tlsClientCertSha256: certSha256Schema.nullable().optional()
+    .describe('SHA-256 of the TLS client certificate whose connections (tls: listeners with --tls-client-ca) are this VM\'s, without a token; null for none'),
 });
 export type AddVmInput = z.input<typeof addVmSchema>;
 
@@ -162,6 +171,12 @@ export function toMaxHoldMs(v: number | string | null): number | null {
  * listener was given and the path a VM is bound to compare equal. */
 export function normaliseVsockPath(v: string | null): string | null {
   return v === null ? null : posix.normalize(v);
+}
+
+/** A certificate's SHA-256 in one spelling, 64 lower-case hex digits (what the mediator computes
+ * of a guest's certificate); the schema has checked the form. */
+export function normaliseCertSha256(v: string | null): string | null {
+  return v === null ? null : v.replace(/^sha256:/i, '').replaceAll(':', '').toLowerCase();
 }
 
 /** The PCI bus id in one spelling, "0000:65:00.0" (sysfs style), so equal ids compare equal. */

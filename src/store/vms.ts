@@ -24,6 +24,9 @@ export interface Vm {
   vsockCid: number | null;
   /** Hybrid vsock socket path (a vsock-uds: listener's PATH) whose connections are this VM's. */
   vsockPath: string | null;
+  /** SHA-256 (64 lower-case hex digits) of the TLS client certificate whose connections are this
+   * VM's (no token needed); null for none. */
+  tlsClientCertSha256: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -40,6 +43,7 @@ export interface VmValues {
   maxHoldMs: number | null;
   vsockCid: number | null;
   vsockPath: string | null;
+  tlsClientCertSha256: string | null;
 }
 
 interface VmRow {
@@ -56,12 +60,13 @@ interface VmRow {
   max_hold_ms: number | null;
   vsock_cid: number | null;
   vsock_path: string | null;
+  tls_client_cert_sha256: string | null;
   created_at: string;
   updated_at: string;
 }
 
 const SELECT = `SELECT v.id, v.name, v.pool_id, p.name AS pool_name, v.priority, v.weight, v.memory_quota,
-  v.vgpus, v.pci_bus_id, v.notes, v.max_hold_ms, v.vsock_cid, v.vsock_path, v.created_at, v.updated_at FROM vms v JOIN pools p ON p.id = v.pool_id`;
+  v.vgpus, v.pci_bus_id, v.notes, v.max_hold_ms, v.vsock_cid, v.vsock_path, v.tls_client_cert_sha256, v.created_at, v.updated_at FROM vms v JOIN pools p ON p.id = v.pool_id`;
 
 function toVm(r: VmRow): Vm {
   return {
@@ -77,6 +82,7 @@ function toVm(r: VmRow): Vm {
     maxHoldMs: r.max_hold_ms,
     vsockCid: r.vsock_cid,
     vsockPath: r.vsock_path,
+    tlsClientCertSha256: r.tls_client_cert_sha256,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -94,6 +100,7 @@ export class VmTable {
   private readonly poolIdOf: Statement;
   private readonly byCid: Statement;
   private readonly byPath: Statement;
+  private readonly byClientCert: Statement;
 
   constructor(db: Database) {
     this.byName = db.prepare(`${SELECT} WHERE v.name = ?`);
@@ -101,16 +108,17 @@ export class VmTable {
     this.all = db.prepare(`${SELECT} ORDER BY v.name`);
     this.hashes = db.prepare('SELECT id, token_hash FROM vms');
     this.insertRow = db.prepare(`INSERT INTO vms (name, token_hash, pool_id, priority, weight, memory_quota, vgpus,
-      pci_bus_id, notes, max_hold_ms, vsock_cid, vsock_path, created_at, updated_at) VALUES (@name, @tokenHash, @poolId,
-      @priority, @weight, @memoryQuota, @vgpus, @pciBusId, @notes, @maxHoldMs, @vsockCid, @vsockPath, @now, @now) ON CONFLICT (name) DO NOTHING`);
+      pci_bus_id, notes, max_hold_ms, vsock_cid, vsock_path, tls_client_cert_sha256, created_at, updated_at) VALUES (@name, @tokenHash, @poolId,
+      @priority, @weight, @memoryQuota, @vgpus, @pciBusId, @notes, @maxHoldMs, @vsockCid, @vsockPath, @tlsClientCertSha256, @now, @now) ON CONFLICT (name) DO NOTHING`);
     this.updateRow = db.prepare(`UPDATE vms SET pool_id = @poolId, priority = @priority, weight = @weight,
       memory_quota = @memoryQuota, vgpus = @vgpus, pci_bus_id = @pciBusId, notes = @notes, max_hold_ms = @maxHoldMs,
-      vsock_cid = @vsockCid, vsock_path = @vsockPath, updated_at = @now WHERE id = @id`);
+      vsock_cid = @vsockCid, vsock_path = @vsockPath, tls_client_cert_sha256 = @tlsClientCertSha256, updated_at = @now WHERE id = @id`);
     this.updateHash = db.prepare('UPDATE vms SET token_hash = ?, updated_at = ? WHERE id = ?');
     this.deleteRow = db.prepare('DELETE FROM vms WHERE id = ?');
     this.poolIdOf = db.prepare('SELECT pool_id FROM vms WHERE id = ?').pluck();
     this.byCid = db.prepare(`${SELECT} WHERE v.vsock_cid = ?`);
     this.byPath = db.prepare(`${SELECT} WHERE v.vsock_path = ?`);
+    this.byClientCert = db.prepare(`${SELECT} WHERE v.tls_client_cert_sha256 = ?`);
   }
 
   private one(st: Statement, key: string | number): Vm | null {
@@ -134,6 +142,11 @@ export class VmTable {
   /** The VM bound to this hybrid vsock socket path, or null. */
   findByVsockPath(path: string): Vm | null {
     return this.one(this.byPath, path);
+  }
+
+  /** The VM bound to this TLS client certificate (SHA-256, lower-case hex), or null. */
+  findByTlsClientCert(sha256: string): Vm | null {
+    return this.one(this.byClientCert, sha256);
   }
 
   list(): Vm[] {

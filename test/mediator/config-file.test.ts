@@ -32,6 +32,8 @@ const NON_DEFAULT: Record<OptionKey, { flag: string[]; file: unknown }> = {
   'image-store-vm-max': { flag: ['--image-store-vm-max', '1048576'], file: 1048576 },
   'tls-cert': { flag: ['--tls-cert', '/etc/vgpu/server.pem'], file: '/etc/vgpu/server.pem' },
   'tls-key': { flag: ['--tls-key', '/etc/vgpu/server.key'], file: '/etc/vgpu/server.key' },
+  'tls-client-ca': { flag: ['--tls-client-ca', '/etc/vgpu/guest-ca.pem'], file: '/etc/vgpu/guest-ca.pem' },
+  'tls-require-client-cert': { flag: ['--tls-require-client-cert'], file: true },
   'insecure-tcp': { flag: ['--insecure-tcp'], file: true },
   'log-level': { flag: ['--log-level', 'debug'], file: 'debug' },
   'log-format': { flag: ['--log-format', 'pretty'], file: 'pretty' },

@@ -34,6 +34,8 @@ static int set_value(vg_conf *c, const char *key, size_t klen, const char *val, 
   else if (klen == 8 && !memcmp(key, "log_file", 8)) dst = c->log_file, cap = sizeof c->log_file;
   else if (klen == 6 && !memcmp(key, "tls_ca", 6)) dst = c->tls_ca, cap = sizeof c->tls_ca;
   else if (klen == 7 && !memcmp(key, "tls_pin", 7)) dst = c->tls_pin, cap = sizeof c->tls_pin;
+  else if (klen == 8 && !memcmp(key, "tls_cert", 8)) dst = c->tls_cert, cap = sizeof c->tls_cert;
+  else if (klen == 7 && !memcmp(key, "tls_key", 7)) dst = c->tls_key, cap = sizeof c->tls_key;
   else return -1;
   if (vlen >= cap) return -2;
   memcpy(dst, val, vlen);
@@ -75,7 +77,7 @@ int vg_conf_parse(const char *text, size_t len, vg_conf *c) {
     }
     int r = set_value(c, text + ks, ke - ks, text + vs, ve - vs);
     if (r == -1) {
-      note(c, lineno, "unknown key (known: server, token, log, log_file, tls_ca, tls_pin)");
+      note(c, lineno, "unknown key (known: server, token, log, log_file, tls_ca, tls_pin, tls_cert, tls_key)");
       bad++;
     } else if (r == -2) {
       note(c, lineno, "value too long");
@@ -133,6 +135,8 @@ const vg_conf *vg_conf_get(void) {
     env_override(g_conf.log_file, sizeof g_conf.log_file, "VGPU_LOG_FILE");
     env_override(g_conf.tls_ca, sizeof g_conf.tls_ca, "VGPU_TLS_CA");
     env_override(g_conf.tls_pin, sizeof g_conf.tls_pin, "VGPU_TLS_PIN");
+    env_override(g_conf.tls_cert, sizeof g_conf.tls_cert, "VGPU_TLS_CERT");
+    env_override(g_conf.tls_key, sizeof g_conf.tls_key, "VGPU_TLS_KEY");
     g_conf_loaded = 1;
   }
   pthread_mutex_unlock(&g_conf_lock);

@@ -199,7 +199,7 @@ int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errca
     if (fd < 0) snprintf(err, errcap, "cannot connect to vsock:%u:%u: %s", a->cid, a->vport, strerror(e));
     return fd;
   }
-  if (a->is_tls && vg_tls_check_config(a->tls_ca, a->tls_pin, err, errcap)) return -1;
+  if (a->is_tls && vg_tls_check_config(&a->tls, err, errcap)) return -1;
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -226,7 +226,7 @@ int vg_conn_open(const vg_addr *a, uint64_t deadline_ns, char *err, size_t errca
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   keep_alive(fd);
   /* The server is verified here, before the caller writes anything (the HELLO has the token). */
-  if (a->is_tls && vg_tls_start(fd, a->host, a->tls_ca, a->tls_pin, deadline_ns, err, errcap) != 0) {
+  if (a->is_tls && vg_tls_start(fd, a->host, &a->tls, deadline_ns, err, errcap) != 0) {
     close(fd);
     return -1;
   }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "tls.h"
+
 /* TCP liveness (conn.c, keep_alive): a vanished host is noticed within about a minute. */
 #define VG_KEEPALIVE_IDLE_S 30
 #define VG_KEEPALIVE_INTVL_S 10
@@ -23,8 +25,7 @@ typedef struct vg_addr {
   int is_unix;
   int is_vsock;
   int is_tls;       /* tls:HOST:PORT: TCP (host, port) with TLS (tls.h) */
-  const char *tls_ca;  /* tls: a CA file to verify the server with (the caller's, not parsed) */
-  const char *tls_pin; /* tls: "sha256:HEX" of the server's certificate (the caller's) */
+  vg_tls_conf tls;  /* tls: how the server is verified and the client certificate (the caller's) */
   char path[108];   /* unix: socket path; a leading '@' names an abstract socket */
   char host[256];   /* tcp */
   char port[8];
@@ -33,7 +34,7 @@ typedef struct vg_addr {
 } vg_addr;
 
 /* "unix:PATH", "tcp:HOST:PORT" ("tcp:[v6addr]:PORT" for IPv6 literals), "tls:HOST:PORT" (the same
- * forms; set tls_ca and/or tls_pin before vg_conn_open), "vsock:PORT" or
+ * forms; set tls.ca and/or tls.pin before vg_conn_open), "vsock:PORT" or
  * "vsock:CID:PORT" (CID default VG_VSOCK_CID_HOST). 0 or -1 + err. */
 int vg_addr_parse(const char *spec, vg_addr *a, char *err, size_t errcap);
 /* Connected non-blocking socket (TCP_NODELAY and keepalive on TCP; the TLS handshake and the

@@ -208,8 +208,10 @@ static void do_connect(void) {
   int parsed = vg_addr_parse(c->server, &a, err, sizeof err) == 0;
   int refused = 0;
   uint32_t code = 0;
-  a.tls_ca = c->tls_ca;
-  a.tls_pin = c->tls_pin;
+  a.tls.ca = c->tls_ca;
+  a.tls.pin = c->tls_pin;
+  a.tls.cert = c->tls_cert;
+  a.tls.key = c->tls_key;
   g_fail_stage = !parsed ? VG_FAIL_CONFIG : VG_FAIL_CONNECT;
   if (parsed && (fd = vg_conn_open(&a, deadline, err, sizeof err)) >= 0) g_fail_stage = VG_FAIL_HANDSHAKE;
   if (fd >= 0 &&

@@ -9,11 +9,13 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LIBSSL_SONAME "libssl.so.3"
 
@@ -33,6 +35,7 @@
 #define O_TLS1_2_VERSION 0x0303L
 #define O_OPENSSL_INIT_NO_ATEXIT 0x00080000ULL
 #define O_X509_V_OK 0L
+#define O_SSL_FILETYPE_PEM 1
 
 typedef struct ssl_ctx SSL_CTX;
 typedef struct ssl SSL;
@@ -48,6 +51,10 @@ static struct {
   long (*SSL_CTX_ctrl)(SSL_CTX *, int, long, void *);
   void (*SSL_CTX_set_verify)(SSL_CTX *, int, void *);
   int (*SSL_CTX_load_verify_locations)(SSL_CTX *, const char *, const char *);
+  int (*SSL_CTX_use_certificate_chain_file)(SSL_CTX *, const char *);
+  int (*SSL_CTX_use_PrivateKey_file)(SSL_CTX *, const char *, int);
+  int (*SSL_CTX_check_private_key)(const SSL_CTX *);
+  void (*SSL_CTX_set_default_passwd_cb)(SSL_CTX *, int (*)(char *, int, int, void *));
   SSL *(*SSL_new)(SSL_CTX *);
   void (*SSL_free)(SSL *);
   long (*SSL_ctrl)(SSL *, int, long, void *);
@@ -96,6 +103,8 @@ static void load(void) {
   SYM(SSL_pending); SYM(SSL_get_error); SYM(SSL_get_verify_result); SYM(SSL_get1_peer_certificate);
   SYM(X509_verify_cert_error_string); SYM(X509_digest); SYM(X509_free); SYM(EVP_sha256);
   SYM(ERR_get_error); SYM(ERR_error_string_n); SYM(ERR_clear_error);
+  SYM(SSL_CTX_use_certificate_chain_file); SYM(SSL_CTX_use_PrivateKey_file); SYM(SSL_CTX_check_private_key);
+  SYM(SSL_CTX_set_default_passwd_cb);
 #undef SYM
   /* No atexit cleanup: the application's other threads may still be in a CUDA call at exit. */
   if (S.OPENSSL_init_ssl(O_OPENSSL_INIT_NO_ATEXIT, NULL) != 1) {
@@ -196,8 +205,31 @@ static int io_errno(SSL *s, int r) {
   return -EPROTO;
 }
 
-int vg_tls_check_config(const char *ca_file, const char *pin, char *err, size_t errcap) {
+static int given(const char *s) { return s && *s; }
+
+/* Opens and closes the file: a missing or unreadable one is named before anything connects. */
+static int readable(const char *what, const char *var, const char *key, const char *file, char *err, size_t errcap) {
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errcap, "tls: cannot read the client %s %s (%s, or %s in guest.conf): %s", what, file, var, key,
+             strerror(errno));
+    return -1;
+  }
+  close(fd);
+  return 0;
+}
+
+int vg_tls_check_config(const vg_tls_conf *c, char *err, size_t errcap) {
   uint8_t want[32];
+  const char *ca_file = c->ca, *pin = c->pin;
+  if (given(c->cert) != given(c->key)) {
+    snprintf(err, errcap, "tls: a client certificate needs its key and a key its certificate: set both VGPU_TLS_CERT "
+                          "and VGPU_TLS_KEY (or tls_cert and tls_key in guest.conf), or neither");
+    return -1;
+  }
+  if (given(c->cert) && (readable("certificate", "VGPU_TLS_CERT", "tls_cert", c->cert, err, errcap) ||
+                         readable("key", "VGPU_TLS_KEY", "tls_key", c->key, err, errcap)))
+    return -1;
   if (!(ca_file && *ca_file) && !(pin && *pin)) {
     snprintf(err, errcap, "tls: no way to verify the server: set VGPU_TLS_CA (a CA file) or VGPU_TLS_PIN "
                           "(sha256:HEX of its certificate), or tls_ca / tls_pin in guest.conf; the token is not sent");
@@ -215,11 +247,40 @@ int vg_tls_check_config(const char *ca_file, const char *pin, char *err, size_t 
   return 0;
 }
 
-int vg_tls_start(int fd, const char *host, const char *ca_file, const char *pin, uint64_t deadline_ns,
-                 char *err, size_t errcap) {
-  int has_ca = ca_file && *ca_file, has_pin = pin && *pin;
+/* An encrypted key is refused rather than OpenSSL asking for its passphrase on the terminal of
+ * whatever program loaded the CUDA library. */
+static int no_passphrase(char *buf, int size, int rwflag, void *user) {
+  (void)buf, (void)size, (void)rwflag, (void)user;
+  return 0;
+}
+
+/* Puts the client certificate and key into ctx; 0, or -1 with the reason (naming the file). */
+static int use_client_cert(SSL_CTX *ctx, const vg_tls_conf *c, char *err, size_t errcap) {
+  char why[256];
+  S.SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+  if (S.SSL_CTX_use_certificate_chain_file(ctx, c->cert) != 1) {
+    ssl_reason(why, sizeof why, "unreadable");
+    snprintf(err, errcap, "tls: cannot load the client certificate %s (VGPU_TLS_CERT): %s", c->cert, why);
+    return -1;
+  }
+  if (S.SSL_CTX_use_PrivateKey_file(ctx, c->key, O_SSL_FILETYPE_PEM) != 1) {
+    ssl_reason(why, sizeof why, "unreadable");
+    snprintf(err, errcap, "tls: cannot load the client key %s (VGPU_TLS_KEY; PEM, not encrypted): %s", c->key, why);
+    return -1;
+  }
+  if (S.SSL_CTX_check_private_key(ctx) != 1) {
+    ssl_reason(why, sizeof why, "they do not match");
+    snprintf(err, errcap, "tls: the client key %s is not the key of the certificate %s: %s", c->key, c->cert, why);
+    return -1;
+  }
+  return 0;
+}
+
+int vg_tls_start(int fd, const char *host, const vg_tls_conf *c, uint64_t deadline_ns, char *err, size_t errcap) {
+  const char *ca_file = c->ca, *pin = c->pin;
+  int has_ca = given(ca_file), has_pin = given(pin);
   uint8_t want[32];
-  if (vg_tls_check_config(ca_file, pin, err, errcap)) return -1;
+  if (vg_tls_check_config(c, err, errcap)) return -1;
   if (has_pin) (void)vg_tls_parse_pin(pin, want);
   char why[256];
   S.ERR_clear_error();
@@ -240,6 +301,7 @@ int vg_tls_start(int fd, const char *host, const char *ca_file, const char *pin,
     snprintf(err, errcap, "tls: cannot load the CA file %s: %s", ca_file, why);
     goto out;
   }
+  if (given(c->cert) && use_client_cert(ctx, c, err, errcap)) goto out;
   if (!(s = S.SSL_new(ctx)) || S.SSL_set_fd(s, fd) != 1) {
     ssl_reason(why, sizeof why, "out of memory");
     snprintf(err, errcap, "tls: %s", why);
