@@ -3,12 +3,16 @@
 // fingerprint or a CA file, from this machine and from a "remote host" (a network namespace of
 // its own, joined by a veth pair); a wrong pin or CA makes cuInit fail at once with the reason,
 // and the token never reaches the mediator; SIGHUP swaps the certificate for new connections
-// while a running session goes on; plain tcp: beyond loopback needs --insecure-tcp.
+// while a running session goes on; plain tcp: beyond loopback needs --insecure-tcp. Client
+// certificates (mutual TLS, a second mediator with --tls-client-ca): a certificate bound to a VM
+// stands in for its token and cannot claim another VM; unbound ones need a token; a required
+// certificate (a third mediator, configured by file) refuses guests without one; SIGHUP reloads
+// the client CA.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -52,6 +56,24 @@ function makeCerts(prefix: string): { ca: string; cert: string; key: string } {
   sh('openssl', ['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '2',
     '-extfile', p('ext'), '-out', p('server.pem')]);
   return { ca: p('ca.pem'), cert: p('server.pem'), key: p('server.key') };
+}
+
+/** A CA of guests' certificates: `issue(name)` makes a client certificate it signs. */
+function makeClientCa(prefix: string): { ca: string; issue(name: string): { cert: string; key: string; sha256: string } } {
+  const p = (f: string): string => join(dir, `${prefix}-${f}`);
+  sh('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${prefix} guest CA`,
+    '-keyout', p('ca.key'), '-out', p('ca.pem')]);
+  writeFileSync(p('ext'), 'extendedKeyUsage=clientAuth\n');
+  return {
+    ca: p('ca.pem'),
+    issue(name) {
+      sh('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`,
+        '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`)]);
+      sh('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '2',
+        '-extfile', p('ext'), '-out', p(`${name}.pem`)]);
+      return { cert: p(`${name}.pem`), key: p(`${name}.key`), sha256: pinOf(p(`${name}.pem`)) };
+    },
+  };
 }
 
 /** The network namespace of the "remote host", or why there is none. */
@@ -263,4 +285,116 @@ test('plain tcp: beyond loopback needs --insecure-tcp, and then warns; tls: need
   const noCert = await mediatorStart(['--listen', 'tls:127.0.0.1:0']);
   assert.equal(noCert.code, 2);
   assert.match(noCert.stderr, /needs --tls-cert FILE and --tls-key FILE/);
+});
+
+// ---- client certificates (mutual TLS) -------------------------------------------------------
+
+interface SessionRow { vm: string; state: string }
+
+/** A mediator whose tls: listener asks guests for certificates signed by `caFile`. */
+async function mtlsMediator(extra: string[]): Promise<{ m: RunningMediator; addr: string }> {
+  const mm = await startMediator({ args: ['--listen', 'tls:127.0.0.1:0', '--tls-cert', certs.cert, '--tls-key', certs.key, ...extra] });
+  const ready = JSON.parse(mm.stdout().split('\n')[0]!) as { listen: string[] };
+  return { m: mm, addr: ready.listen.find((l) => l.startsWith('tls:'))! };
+}
+
+test('client certificates: a bound one is its VM without a token, cannot claim another VM; unbound ones need a token; SIGHUP reloads the CA', async (t) => {
+  const guests = makeClientCa('guests');
+  const later = makeClientCa('later');
+  const a = guests.issue('vm-a');
+  const b = guests.issue('vm-b');
+  const loose = guests.issue('unbound');
+  const newcomer = later.issue('newcomer');
+  const caFile = join(dir, 'client-ca.pem');
+  copyFileSync(guests.ca, caFile);
+  const { m: mm, addr } = await mtlsMediator(['--tls-client-ca', caFile]);
+  t.after(() => mm.stop());
+  const tokenA = await mm.addVm('vm-a');
+  const tokenB = await mm.addVm('vm-b');
+  // Bound through the CLI in openssl's spelling (upper case, colons), and through the API bare.
+  const cli = spawnSync(join(BIN, 'vgpu-admin'), ['--state-dir', mm.stateDir, 'vm', 'set', 'vm-a', '--tls-client-cert-sha256', a.sha256.slice(7)], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.match(cli.stdout, new RegExp(`tls-client-cert-sha256 none -> ${canonical(a.sha256).slice(7)}`));
+  assert.equal((await mm.api('PATCH', '/v1/vms/vm-b', { tlsClientCertSha256: canonical(b.sha256) })).status, 200);
+  const taken = await mm.api('PATCH', '/v1/vms/vm-b', { tlsClientCertSha256: a.sha256 });
+  assert.equal(taken.status, 409, JSON.stringify(taken.json));
+
+  const pin = pinOf(certs.cert);
+  const as = (c: { cert: string; key: string }, tok: string): Promise<RunResult> =>
+    runGuest(buildProgram('init_only'), ['--server', addr, '--token', tok], { VGPU_LOG: 'warn', VGPU_TLS_PIN: pin, VGPU_TLS_CERT: c.cert, VGPU_TLS_KEY: c.key }, 60_000);
+
+  // No token: the certificate says which VM; the session is listed under it while it runs.
+  const held = startGuest(addr, '', buildProgram('quota'), ['alloc:1', 'hold'], { VGPU_TLS_PIN: pin, VGPU_TLS_CERT: a.cert, VGPU_TLS_KEY: a.key });
+  t.after(() => held.kill('SIGKILL'));
+  await held.waitFor(/^holding/);
+  const sessions = (await mm.api('GET', '/v1/sessions')).json as SessionRow[];
+  assert.deepEqual(sessions.map((x) => x.vm), ['vm-a'], JSON.stringify(sessions));
+  held.release();
+  assert.equal(await held.done, 0, held.stderr());
+  await mm.waitForLog((l) => l.msg === 'session opened' && l.vm === 'vm-a');
+  // Its own token with it is fine; another VM's token is refused, saying why.
+  assert.match((await as(a, tokenA)).stdout, /cuInit=0 /);
+  const claim = await as(a, tokenB);
+  assert.match(claim.stdout, /cuInit=100 /, claim.stderr);
+  assert.match(claim.stderr, new RegExp(`client certificate ${canonical(a.sha256)} is bound to VM vm-a; a token for another VM is refused`));
+  assert.match((await as(b, '')).stdout, /cuInit=0 /);
+  await mm.waitForLog((l) => l.msg === 'session opened' && l.vm === 'vm-b');
+
+  // An unbound certificate: a token works, and without one the guest is told how to bind it.
+  assert.match((await as(loose, tokenB)).stdout, /cuInit=0 /);
+  const bare = await as(loose, '');
+  assert.match(bare.stderr, new RegExp(`no VM token given, and the client certificate ${canonical(loose.sha256)} is bound to no VM .*--tls-client-cert-sha256`));
+  // No certificate at all: requested, not required, so the token alone still works.
+  const plain = await runGuest(buildProgram('init_only'), ['--server', addr, '--token', tokenA], { VGPU_LOG: 'warn', VGPU_TLS_PIN: pin }, 60_000);
+  assert.match(plain.stdout, /cuInit=0 /, plain.stderr);
+
+  // A certificate from a CA the mediator does not trust is refused even with a good token ...
+  await mm.api('PATCH', '/v1/vms/vm-a', { tlsClientCertSha256: newcomer.sha256 }).then((r) => assert.equal(r.status, 200));
+  const stranger = await as(newcomer, tokenA);
+  assert.match(stranger.stderr, /does not verify against the mediator's --tls-client-ca/);
+  // ... until SIGHUP reloads a CA file that has its CA: then it is vm-a without a token.
+  writeFileSync(caFile, readFileSync(guests.ca, 'utf8') + readFileSync(later.ca, 'utf8'));
+  const reloaded = mm.waitForLog((l) => l.msg === 'TLS certificate reloaded' && l.clientCaChanged === true);
+  mm.proc.kill('SIGHUP');
+  await reloaded;
+  const welcomed = await as(newcomer, '');
+  assert.match(welcomed.stdout, /cuInit=0 /, welcomed.stderr);
+  // A client CA file that is not one is reported, and the CA in use stays.
+  writeFileSync(caFile, 'not a certificate\n');
+  const failed = mm.waitForLog((l) => l.msg === 'TLS certificate reload failed; keeping the one in use' && /--tls-client-ca .*no PEM certificate/.test(String(l.err)));
+  mm.proc.kill('SIGHUP');
+  await failed;
+  assert.match((await as(newcomer, '')).stdout, /cuInit=0 /);
+  // The guest names a client certificate it cannot read.
+  const unreadable = await as({ cert: join(dir, 'missing.pem'), key: a.key }, '');
+  assert.match(unreadable.stderr, /cannot read the client certificate \S+missing\.pem \(VGPU_TLS_CERT/);
+});
+
+test('client certificates required (by the configuration file): a guest without one is refused even with a token', async (t) => {
+  const guests = makeClientCa('required');
+  const a = guests.issue('vm-r');
+  const conf = join(dir, 'mediator.toml');
+  writeFileSync(conf, `tls-client-ca = ${JSON.stringify(guests.ca)}\ntls-require-client-cert = true\n`);
+  const { m: mm, addr } = await mtlsMediator(['--config', conf]);
+  t.after(() => mm.stop());
+  const tokenR = await mm.addVm('vm-r', { tlsClientCertSha256: a.sha256 });
+  const pin = pinOf(certs.cert);
+  const without = await runGuest(buildProgram('init_only'), ['--server', addr, '--token', tokenR], { VGPU_LOG: 'warn', VGPU_TLS_PIN: pin }, 60_000);
+  assert.match(without.stdout, /cuInit=100 /, without.stderr);
+  assert.match(without.stderr, /requires a client certificate signed by the mediator's --tls-client-ca \(set VGPU_TLS_CERT and VGPU_TLS_KEY\)/);
+  const withCert = await runGuest(buildProgram('init_only'), ['--server', addr, '--token', ''],
+    { VGPU_LOG: 'warn', VGPU_TLS_PIN: pin, VGPU_TLS_CERT: a.cert, VGPU_TLS_KEY: a.key }, 60_000);
+  assert.match(withCert.stdout, /cuInit=0 /, withCert.stderr);
+});
+
+test('--tls-require-client-cert needs --tls-client-ca, and --tls-client-ca needs a certificate', async () => {
+  const noCa = await mediatorStart(['--listen', 'tls:127.0.0.1:0', '--tls-cert', certs.cert, '--tls-key', certs.key, '--tls-require-client-cert']);
+  assert.equal(noCa.code, 2);
+  assert.match(noCa.stderr, /--tls-require-client-cert needs --tls-client-ca FILE/);
+  const noCert = await mediatorStart(['--listen', 'tcp:127.0.0.1:0', '--tls-client-ca', certs.ca]);
+  assert.equal(noCert.code, 2);
+  assert.match(noCert.stderr, /--tls-client-ca needs --tls-cert and --tls-key/);
+  const badCa = await mediatorStart(['--listen', 'tls:127.0.0.1:0', '--tls-cert', certs.cert, '--tls-key', certs.key, '--tls-client-ca', certs.key]);
+  assert.notEqual(badCa.code, null);
+  assert.match(badCa.stderr, /--tls-client-ca \S+: no PEM certificate in it/);
 });
