@@ -213,3 +213,36 @@ test('a guest on a bound vsock channel is its VM without a token and cannot clai
   assert.deepEqual(authenticateGuest(s, '', { kind: 'tcp', peer: '10.0.0.1:1' }, 'local'), { refused: 'no VM token given (set VGPU_TOKEN)', why: 'no_token' });
   assert.deepEqual(authenticateGuest(s, vm1.token, { kind: 'tcp', peer: '10.0.0.1:1' }, undefined), { vm: s.getVm('vm1'), by: 'token' });
 });
+
+test('a TLS client certificate is bound to one VM at most, in one spelling, and admits its VM like a vsock channel', (t) => {
+  const s = Store.open(tempDir(t), { actor: 'test' });
+  t.after(() => s.close());
+  const hex = 'ab'.repeat(32);
+  // openssl's spelling (upper case, colons) and the guests' pin prefix are the same certificate.
+  const vm1 = s.addVm({ name: 'vm1', tlsClientCertSha256: `sha256:${'AB:'.repeat(31)}AB` });
+  const vm2 = s.addVm({ name: 'vm2' });
+  assert.equal(s.getVm('vm1').tlsClientCertSha256, hex);
+  assert.equal(s.findVmByTlsClientCert(hex)?.name, 'vm1');
+  code(() => s.setVm('vm2', { tlsClientCertSha256: hex.toUpperCase() }), 'VGPU_ERR_CHANNEL_IN_USE', /TLS client certificate sha256:abab.* is already bound to VM "vm1"/);
+  for (const bad of ['ab', 'sha1:' + hex, hex + 'ab', 'zz'.repeat(32)]) code(() => s.setVm('vm2', { tlsClientCertSha256: bad }), 'VGPU_ERR_INVALID_ARGUMENT');
+
+  const bound = { kind: 'tls', peer: '10.0.0.2:5000', clientCert: hex } as const;
+  assert.deepEqual(authenticateGuest(s, '', bound, 'local'), { vm: s.getVm('vm1'), by: 'channel' });
+  assert.deepEqual(authenticateGuest(s, vm1.token, bound, undefined), { vm: s.getVm('vm1'), by: 'channel' });
+  const claim = authenticateGuest(s, vm2.token, bound, undefined);
+  assert.deepEqual(claim, {
+    refused: `the client certificate sha256:${hex} is bound to VM vm1; a token for another VM is refused on it (unset VGPU_TOKEN and the guest is VM vm1)`,
+    why: 'channel_mismatch',
+  });
+  const unbound = { kind: 'tls', peer: '10.0.0.2:5000', clientCert: 'cd'.repeat(32) } as const;
+  assert.deepEqual(authenticateGuest(s, vm2.token, unbound, undefined), { vm: s.getVm('vm2'), by: 'token' });
+  const none = authenticateGuest(s, '', unbound, undefined);
+  assert.ok('refused' in none && /bound to no VM .*--tls-client-cert-sha256/.test(none.refused), JSON.stringify(none));
+  // A certificate that did not verify (or none where one is required) ends it, token or not.
+  assert.deepEqual(authenticateGuest(s, vm1.token, { kind: 'tls', peer: '10.0.0.2:5000', certRefused: 'no' }, undefined), { refused: 'no', why: 'client_cert' });
+  // Unbinding frees it for another VM, and the audit log says so.
+  s.setVm('vm1', { tlsClientCertSha256: null });
+  assert.equal(s.setVm('vm2', { tlsClientCertSha256: hex }).tlsClientCertSha256, hex);
+  const update = s.listAudit({ target: 'vm2' }).find((e) => e.action === 'vm.update');
+  assert.deepEqual(update?.details, { tlsClientCertSha256: { from: null, to: hex } });
+});
