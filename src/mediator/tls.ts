@@ -110,8 +110,10 @@ export function tlsChannel(s: tls.TLSSocket, client: ClientCertPolicy | undefine
       : { kind: 'tls', peer };
   }
   if (!s.authorized) {
+    // Node gives OpenSSL's verification error as its code (X509_V_ERR_ without the prefix), e.g.
+    // UNABLE_TO_VERIFY_LEAF_SIGNATURE for another CA's certificate, CERT_HAS_EXPIRED.
     const why = s.authorizationError instanceof Error ? s.authorizationError.message : String(s.authorizationError);
-    return { kind: 'tls', peer, certRefused: `the client certificate sha256:${sha256Hex(cert)} does not verify against the mediator's --tls-client-ca: ${why}` };
+    return { kind: 'tls', peer, certRefused: `the client certificate sha256:${sha256Hex(cert)} does not verify against the mediator's --tls-client-ca (${why})` };
   }
   return { kind: 'tls', peer, clientCert: sha256Hex(cert) };
 }
