@@ -106,12 +106,12 @@ test('bin/vgpu-run puts build/guest first and sets VGPU_SERVER and VGPU_TOKEN', 
 
 test('vgpu-mediator --help shows the defaults that apply, and what the environment sets now', () => {
   const MEDIATOR = path.join(REPO, 'bin', 'vgpu-mediator');
-  const plain = runBin(MEDIATOR, ['--help'], { HOME: '/home/someone' });
+  const plain = runBin(MEDIATOR, ['--help'], { HOME: '/nonexistent/user-home' });
   assert.equal(plain.status, 0, plain.stderr);
   const flat = plain.stdout.replace(/\s+/g, ' ');
-  for (const d of ['(default: unix:/tmp/vgpu.sock)', '(default: $VGPU_STATE_DIR, else /home/someone/.local/state/vgpu)',
+  for (const d of ['(default: unix:/tmp/vgpu.sock)', '(default: $VGPU_STATE_DIR, else /nonexistent/user-home/.local/state/vgpu)',
     '(default: $VGPU_LOG, else its older name $VGPU_LOG_LEVEL, else info)', '(default: $VGPU_LOG_FORMAT, else auto)',
     '(default: $VGPU_ADMIN_HTTP, else 127.0.0.1:7080)']) assert.ok(flat.includes(d), `${d} in\n${plain.stdout}`);
-  const env = runBin(MEDIATOR, ['--help'], { HOME: '/home/someone', VGPU_LOG_FORMAT: 'json' }).stdout.replace(/\s+/g, ' ');
+  const env = runBin(MEDIATOR, ['--help'], { HOME: '/nonexistent/user-home', VGPU_LOG_FORMAT: 'json' }).stdout.replace(/\s+/g, ' ');
   assert.ok(env.includes('(default: $VGPU_LOG_FORMAT, else auto; now json)'), env);
 });
