@@ -4,7 +4,7 @@
 # /etc/vgpu/guest.conf (docs/guest.md).
 #
 #   guest/install.sh --server ADDR [--token TOKEN] [--tls-ca FILE] [--tls-pin sha256:HEX]
-#                    [--prefix DIR] [--root DIR] [--from DIR] [--no-ldconfig] [--dry-run]
+#                    [--tls-cert FILE --tls-key FILE] [--prefix DIR] [--root DIR] [--from DIR] [--no-ldconfig] [--dry-run]
 #   guest/install.sh --uninstall [--root DIR] [--no-ldconfig] [--dry-run]
 #
 # Every file and folder it creates is listed in ROOT/etc/vgpu/installed-files, which --uninstall
@@ -26,6 +26,10 @@ ROOT/etc/vgpu/guest.conf.
                   container on the host)
   --tls-ca FILE   tls: verify the host against this CA file (a path inside the guest)
   --tls-pin PIN   tls: the host certificate's sha256:HEX fingerprint (the mediator logs it)
+  --tls-cert FILE tls: this VM's client certificate (PEM, a path inside the guest); a VM the
+                  host binds to it ('vgpu-admin vm set NAME --tls-client-cert-sha256') needs
+                  no token
+  --tls-key FILE  tls: the client certificate's private key (PEM, unencrypted; keep it 0600)
   --token TOKEN   the VM's token ('vgpu-admin vm add NAME --print-token' on the host); may be
                   omitted on a Unix socket when the mediator has a default VM
   --prefix DIR    installation prefix (default /usr/local)
@@ -45,20 +49,22 @@ die() {
 
 self=$(readlink -f -- "${BASH_SOURCE[0]}")
 from="$(cd -- "$(dirname -- "$self")/.." && pwd)/build/guest"
-server='' token='' tlsca='' tlspin='' prefix=/usr/local root=/ ldconfig=1 dry=0 uninstall=0
+server='' token='' tlsca='' tlspin='' tlscert='' tlskey='' prefix=/usr/local root=/ ldconfig=1 dry=0 uninstall=0
 while [ $# -gt 0 ]; do
   case $1 in
     -h|--help) usage; exit 0 ;;
-    --server|--token|--tls-ca|--tls-pin|--prefix|--root|--from)
+    --server|--token|--tls-ca|--tls-pin|--tls-cert|--tls-key|--prefix|--root|--from)
       [ $# -ge 2 ] || die "$1 needs a value" "run '$prog --help' for the options"
       v=$2
       case $1 in --server) server=$v ;; --token) token=$v ;; --tls-ca) tlsca=$v ;; --tls-pin) tlspin=$v ;;
-        --prefix) prefix=$v ;; --root) root=$v ;; --from) from=$v ;; esac
+        --tls-cert) tlscert=$v ;; --tls-key) tlskey=$v ;; --prefix) prefix=$v ;; --root) root=$v ;; --from) from=$v ;; esac
       shift 2 ;;
     --server=*) server=${1#*=}; shift ;;
     --token=*) token=${1#*=}; shift ;;
     --tls-ca=*) tlsca=${1#*=}; shift ;;
     --tls-pin=*) tlspin=${1#*=}; shift ;;
+    --tls-cert=*) tlscert=${1#*=}; shift ;;
+    --tls-key=*) tlskey=${1#*=}; shift ;;
     --prefix=*) prefix=${1#*=}; shift ;;
     --root=*) root=${1#*=}; shift ;;
     --from=*) from=${1#*=}; shift ;;
@@ -82,7 +88,7 @@ manifest_rel=/etc/vgpu/installed-files
 manifest="$root$manifest_rel"
 
 if [ "$uninstall" = 1 ]; then
-  [ -z "$server$token$tlsca$tlspin" ] || die "--uninstall takes no --server, --token or TLS settings"
+  [ -z "$server$token$tlsca$tlspin$tlscert$tlskey" ] || die "--uninstall takes no --server, --token or TLS settings"
   [ -f "$manifest" ] || die "nothing to uninstall: $manifest is missing" "it is written by $prog when it installs into --root ${root:-/}"
   entries=()
   while IFS= read -r line; do
@@ -120,11 +126,13 @@ case $server in
 esac
 case $server in
   tls:*) [ -n "$tlsca$tlspin" ] || die "a tls: server needs --tls-ca FILE or --tls-pin sha256:HEX" "without either the guest refuses to connect (it would send its token to anyone)" ;;
-  *) [ -z "$tlsca$tlspin" ] || die "--tls-ca and --tls-pin go with a tls: server" ;;
+  *) [ -z "$tlsca$tlspin$tlscert$tlskey" ] || die "--tls-ca, --tls-pin, --tls-cert and --tls-key go with a tls: server" ;;
 esac
+{ [ -n "$tlscert" ] && [ -n "$tlskey" ]; } || { [ -z "$tlscert" ] && [ -z "$tlskey" ]; } ||
+  die "--tls-cert and --tls-key go together" "the guest presents the certificate and proves it holds its key"
 [ -z "$tlspin" ] || [[ $tlspin =~ ^sha256:([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$ ]] || die "--tls-pin '$tlspin' is not sha256: and 64 hex digits"
 # guest.conf is line based: a value must not break the line or carry a comment.
-for v in "$server" "$token" "$tlsca" "$tlspin"; do
+for v in "$server" "$token" "$tlsca" "$tlspin" "$tlscert" "$tlskey"; do
   case $v in *[[:space:]]*|*'#'*) die "server, token and TLS settings must not contain spaces or '#'" ;; esac
 done
 [ ${#token} -le 1000 ] || die "the token is too long"
@@ -132,7 +140,10 @@ case $prefix in /*) ;; *) die "--prefix must be an absolute path" ;; esac
 for lib in libcuda.so.1 libnvidia-ml.so.1 vgpu-doctor; do
   [ -f "$from/$lib" ] || die "$from/$lib is missing" "build the guest libraries first ('make native') or pass --from DIR"
 done
-case $server in tcp:*|tls:*) [ -n "$token" ] || printf '%s: warning: no --token: a mediator accepts tokenless sessions only on its Unix socket\n' "$prog" >&2 ;; esac
+case $server in
+  tls:*) [ -n "$token" ] || [ -z "$tlscert" ] || printf '%s: note: no --token: the host must bind this VM to its client certificate (vgpu-admin vm set NAME --tls-client-cert-sha256)\n' "$prog" >&2 ;;
+esac
+case $server in tcp:*|tls:*) [ -n "$token$tlscert" ] || printf '%s: warning: no --token: a mediator accepts tokenless sessions only on its Unix socket\n' "$prog" >&2 ;; esac
 case $server in vsock:*) [ -n "$token" ] || printf '%s: note: no --token: the host must bind this VM to its vsock channel (vgpu-admin vm set NAME --vsock-path/--vsock-cid)\n' "$prog" >&2 ;; esac
 
 libdir="$prefix/lib/vgpu"
@@ -195,6 +206,8 @@ server = $server
 ${token:+token = $token
 }${tlsca:+tls_ca = $tlsca
 }${tlspin:+tls_pin = $tlspin
+}${tlscert:+tls_cert = $tlscert
+}${tlskey:+tls_key = $tlskey
 }"
 # The drop-in only counts if ld.so.conf includes ld.so.conf.d (Debian, Ubuntu, Fedora... do).
 if ! grep -qs '^[[:space:]]*include[[:space:]].*ld\.so\.conf\.d' "$root/etc/ld.so.conf"; then

@@ -1,5 +1,6 @@
 // guest/install.sh --uninstall removes exactly what installs into a root created (the list in
-// ROOT/etc/vgpu/installed-files), leaving the tree as it was, the loader cache included.
+// ROOT/etc/vgpu/installed-files), leaving the tree as it was, the loader cache included; and the
+// TLS client certificate settings it writes.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -90,6 +91,29 @@ test('a tampered list cannot make --uninstall leave the root', () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /'\/\.\.\/\.\.\/etc\/passwd' leaves its folder/);
     assert.ok(lstatSync(join(root, 'etc/vgpu/guest.conf')).isFile(), 'nothing removed');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('--tls-cert and --tls-key go together into guest.conf, only with a tls: server', () => {
+  const root = mkdtempSync(join(tmpdir(), 'vgpu-install-tls-'));
+  try {
+    const pin = `sha256:${'ab'.repeat(32)}`;
+    const r = spawnSync(INSTALL, ['--root', root, '--no-ldconfig', '--server', 'tls:gpu-host:7443', '--tls-pin', pin,
+      '--tls-cert', '/etc/vgpu/vm1.pem', '--tls-key', '/etc/vgpu/vm1.key'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(root, 'etc/vgpu/guest.conf'), 'utf8'),
+      `# vgpu guest configuration (written by guest/install.sh; see docs/guest.md)\nserver = tls:gpu-host:7443\ntls_pin = ${pin}\n`
+      + 'tls_cert = /etc/vgpu/vm1.pem\ntls_key = /etc/vgpu/vm1.key\n');
+    assert.match(r.stderr, /no --token: the host must bind this VM to its client certificate .*--tls-client-cert-sha256/);
+    assert.doesNotMatch(r.stderr, /warning: no --token/);
+    const half = spawnSync(INSTALL, ['--root', root, '--dry-run', '--server', 'tls:gpu-host:7443', '--tls-pin', pin, '--tls-cert', '/etc/vgpu/vm1.pem'], { encoding: 'utf8' });
+    assert.equal(half.status, 2);
+    assert.match(half.stderr, /--tls-cert and --tls-key go together/);
+    const notTls = spawnSync(INSTALL, ['--root', root, '--dry-run', '--server', 'vsock:9999', '--tls-cert', '/a', '--tls-key', '/b'], { encoding: 'utf8' });
+    assert.equal(notTls.status, 2);
+    assert.match(notTls.stderr, /--tls-cert and --tls-key go with a tls: server/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
