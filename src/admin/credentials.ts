@@ -1,8 +1,8 @@
 // An operator's token (or the admin token) as a request presents it: `Authorization: Bearer TOKEN`
-// (vgpu-admin, scripts), or `Authorization: Basic` with the token as the password (a browser opening the dashboard from
-// another host: it asks for a user name and password when answered 401 with a Basic challenge, and
-// then sends them with every request of the page, its event stream included, which fetch with a
-// Bearer header could not do for EventSource).
+// (vgpu-admin, scripts), or `Authorization: Basic` with the token as the password (a browser
+// opening the dashboard from another host: it asks for a user name and password when answered 401
+// with a Basic challenge, and then sends them with every request of the page, its event stream
+// included, which fetch with a Bearer header could not do for EventSource).
 
 /** The challenges of a 401: one realm, both schemes; browsers answer the Basic one. */
 export const CHALLENGES = ['Bearer realm="vgpu"', 'Basic realm="vgpu", charset="UTF-8"'];
