@@ -32,7 +32,7 @@ function invalid(field: string, detail: string): never {
 /** The period and bucket length a query asks for (default: the last 24 hours in about 100 buckets). */
 export function seriesPeriod(q: SeriesQueryText, now: Date = new Date()): SeriesPeriod {
   const since = parseSince(q.since ?? '24h', now);
-  const until = q.until === undefined ? now : parseSince(q.until, now);
+  const until = q.until === undefined ? now : parseSince(q.until, now, 'until');
   const spanS = (until.getTime() - since.getTime()) / 1000;
   if (spanS <= 0) invalid('until', `the period must end after it starts (${since.toISOString()} .. ${until.toISOString()})`);
   let stepS: number;

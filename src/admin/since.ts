@@ -3,7 +3,8 @@
 import { durationMs } from '../common/duration.js';
 import { VgpuError } from '../common/errors.js';
 
-export function parseSince(text: string, now: Date = new Date()): Date {
+/** `field` names the parameter in the error (`since`, or `until`, which takes the same forms). */
+export function parseSince(text: string, now: Date = new Date(), field = 'since'): Date {
   const t = text.trim();
   const back = durationMs(t);
   if (back !== undefined) {
@@ -16,7 +17,7 @@ export function parseSince(text: string, now: Date = new Date()): Date {
     if (Number.isFinite(at.getTime())) return at;
   }
   throw new VgpuError('VGPU_ERR_INVALID_ARGUMENT', {
-    field: 'since',
+    field,
     detail: `"${text}" is neither an ISO time (2026-11-21T10:00Z) nor a duration back from now (90s, 15m, 2h, 7d)`,
   });
 }

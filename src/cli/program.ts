@@ -159,7 +159,9 @@ const supportBundle = async (): Promise<Handler> => {
 
 const DOCTOR_OPTIONS: readonly OptionSpec[] = [
   { flags: '--backend <kind>', description: "the backend the mediator is started with (a running mediator's own wins)", choices: ['auto', 'cuda', 'softgpu'] },
-  { flags: '--socket <path>', description: "a guests' Unix socket to check (repeatable; default: the running mediator's, else $VGPU_SERVER's, else /tmp/vgpu.sock)", repeatable: true },
+  { flags: '--socket <path>', description: "a guests' Unix socket to check (repeatable; default: the running mediator's, else $VGPU_SERVER's, else the state directory's listen file's, else the configuration file's listen, else /tmp/vgpu.sock)", repeatable: true },
+  { flags: '--config <file>', description: "the mediator's configuration file (default: /etc/vgpu/mediator.toml when it exists)" },
+  { flags: '--no-config', description: 'read no configuration file' },
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [

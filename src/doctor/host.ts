@@ -13,7 +13,8 @@ import { VgpuError } from '../common/errors.js';
 import { formatSize } from '../common/size.js';
 import { DB_FILE, SCHEMA_VERSION } from '../store/index.js';
 import { probeBackend, probeFailureReason, type Backend, type BackendChoice } from '../mediator/backend.js';
-import { DEFAULT_LISTEN, parseListen, socketFile } from '../mediator/listen.js';
+import { parseListen, socketFile } from '../mediator/listen.js';
+import { locateMediator, type Located } from '../mediator/locate.js';
 import type { DeviceMemory } from '../executor/probe.js';
 import { REQUEST_HEADER } from '../admin/browser-guard.js';
 import { explainCuresults } from './curesult.js';
@@ -27,8 +28,11 @@ export interface HostDoctorOptions {
   /** The admin API: --url / $VGPU_ADMIN_URL / admin.json, resolved by the caller; undefined: none. */
   adminUrl: string | undefined;
   adminToken: string | undefined;
-  /** Unix sockets to check; empty: the running mediator's, else $VGPU_SERVER's, else the default. */
+  /** Unix sockets to check; empty: the running mediator's, else $VGPU_SERVER's, else where
+   * locate.ts finds the mediator (the state directory's listen file, the configuration file). */
   sockets: readonly string[];
+  /** The mediator's configuration file: a path, false for none, undefined for the default when it exists. */
+  config?: string | false | undefined;
 }
 
 const readySchema = z.object({
@@ -260,10 +264,8 @@ async function adminChecks(o: HostDoctorOptions): Promise<AdminFindings> {
   return { checks, ready };
 }
 
-/** The Unix sockets guests of this host would use. */
-function socketsToCheck(o: HostDoctorOptions, ready: Ready | undefined): string[] {
-  if (o.sockets.length > 0) return [...o.sockets];
-  const files = (ready?.listeners ?? []).flatMap((l) => {
+function socketFiles(addresses: readonly string[]): string[] {
+  return addresses.flatMap((l) => {
     try {
       const f = socketFile(parseListen(l));
       return f === undefined ? [] : [f];
@@ -271,11 +273,32 @@ function socketsToCheck(o: HostDoctorOptions, ready: Ready | undefined): string[
       return [];
     }
   });
-  if (ready) return files;
+}
+
+/** The Unix sockets guests of this host would use. */
+function socketsToCheck(o: HostDoctorOptions, ready: Ready | undefined, located: Located | undefined): string[] {
+  if (o.sockets.length > 0) return [...o.sockets];
+  if (ready) return socketFiles(ready.listeners ?? []);
   const server = o.env['VGPU_SERVER'];
   if (server?.startsWith('unix:')) return [server.slice(5)];
-  const f = socketFile(parseListen(DEFAULT_LISTEN));
-  return f === undefined ? [] : [f];
+  return socketFiles(located?.addresses ?? []);
+}
+
+/** Where the mediator is, as vgpu-run finds it; a configuration file that does not load fails. */
+function locate(o: HostDoctorOptions): { located?: Located; checks: Check[] } {
+  let located: Located;
+  try {
+    located = locateMediator({ stateDir: o.stateDir, env: o.env, config: o.config });
+  } catch (e) {
+    return { checks: [fail('config', (e as Error).message, "fix the mediator's configuration file (docs/operations.md, \"Configuration file\"); vgpu-mediator refuses to start with it too")] };
+  }
+  const cfg = located.config;
+  if (cfg === undefined) return { located, checks: [] };
+  if (path.resolve(cfg.stateDir) !== path.resolve(o.stateDir)) {
+    return { located, checks: [warn('config', `${cfg.file} puts the mediator's state in ${cfg.stateDir}, but this check reads ${o.stateDir}`,
+      `check that mediator: --state-dir ${cfg.stateDir} or VGPU_STATE_DIR=${cfg.stateDir} (as root or its user)`)] };
+  }
+  return { located, checks: [ok('config', `${cfg.file}: state in ${cfg.stateDir}, guests on ${located.addresses.join(', ')}`)] };
 }
 
 /** Runs every check; never throws for what it finds (only for a broken installation). */
@@ -284,7 +307,10 @@ export async function hostChecks(o: HostDoctorOptions): Promise<Check[]> {
     throw new VgpuError('VGPU_ERR_USAGE', { detail: `--backend ${o.backend}: expected auto, cuda or softgpu` });
   }
   const checks: Check[] = [];
-  const admin = await adminChecks(o);
+  const where = locate(o);
+  checks.push(...where.checks);
+  // No admin API recorded in the state directory: the one the configuration file names.
+  const admin = await adminChecks({ ...o, adminUrl: o.adminUrl ?? where.located?.config?.adminUrl });
   const running = admin.ready?.backend ?? null;
   // The mediator's own backend when one runs; the choice it would make otherwise.
   const choice: BackendChoice = running === 'cuda' || running === 'softgpu' ? running : o.backend;
@@ -309,7 +335,7 @@ export async function hostChecks(o: HostDoctorOptions): Promise<Check[]> {
     checks.push(ok('backend', `${how}, ${used.devices.length} device(s)`));
   }
   checks.push(storeCheck(o.stateDir));
-  for (const f of socketsToCheck(o, admin.ready)) checks.push(await socketCheck(f));
+  for (const f of socketsToCheck(o, admin.ready, where.located)) checks.push(await socketCheck(f));
   checks.push(...admin.checks);
   if (typeof used !== 'string') checks.push(memoryCheck(used));
   return checks;

@@ -17,14 +17,41 @@ export function writeListenFile(stateDir: string, pid: number, addresses: readon
   renameSync(tmp, file);
 }
 
-/** The pid a listen file names, or undefined when it is missing or not one. */
-export function listenFileOwner(stateDir: string): number | undefined {
+export interface ListenFile {
+  pid: number;
+  addresses: string[];
+  /** Whether process `pid` exists (a listen file outlives a mediator that crashed). */
+  running: boolean;
+}
+
+function isRunning(pid: number): boolean {
   try {
-    const m = /^pid (\d+)\n/.exec(readFileSync(join(stateDir, LISTEN_FILE), 'utf8'));
-    return m ? Number(m[1]) : undefined;
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but is another user's (the packaged mediator runs as vgpu).
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The listen file of `stateDir`, or undefined when it is missing, unreadable or not one. */
+export function readListenFile(stateDir: string): ListenFile | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(stateDir, LISTEN_FILE), 'utf8');
   } catch {
     return undefined;
   }
+  const [first, ...rest] = text.split('\n');
+  const m = /^pid (\d+)$/.exec(first ?? '');
+  if (!m) return undefined;
+  const pid = Number(m[1]);
+  return { pid, addresses: rest.filter((l) => l !== ''), running: pid > 0 && isRunning(pid) };
+}
+
+/** The pid a listen file names, or undefined when it is missing or not one. */
+export function listenFileOwner(stateDir: string): number | undefined {
+  return readListenFile(stateDir)?.pid;
 }
 
 /** Removes the listen file if `pid` wrote it; another mediator's stays. */

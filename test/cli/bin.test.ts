@@ -115,3 +115,20 @@ test('vgpu-mediator --help shows the defaults that apply, and what the environme
   const env = runBin(MEDIATOR, ['--help'], { HOME: '/nonexistent/user-home', VGPU_LOG_FORMAT: 'json' }).stdout.replace(/\s+/g, ' ');
   assert.ok(env.includes('(default: $VGPU_LOG_FORMAT, else auto; now json)'), env);
 });
+
+test('bin/vgpu-run without --server finds the packaged mediator from its configuration file, as doctor does', (t) => {
+  const dir = tempDir(t);
+  const conf = path.join(dir, 'mediator.toml');
+  writeFileSync(conf, `state-dir = "${path.join(dir, 'packaged')}"\nlisten = ["tcp:127.0.0.1:7070", "unix:/run/vgpu/vgpu.sock"]\n`);
+  const server = (args: string[]): ReturnType<typeof runBin> =>
+    runBin(RUN, ['--state-dir', path.join(dir, 'own'), ...args, '--', 'sh', '-c', 'printf %s "$VGPU_SERVER"'], { HOME: dir });
+  const r = server(['--config', conf]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'unix:/run/vgpu/vgpu.sock', 'the Unix socket of the file, which needs no token');
+  assert.equal(server(['--no-config']).stdout, 'unix:/tmp/vgpu.sock');
+  writeFileSync(conf, 'listen = "udp:1"\n');
+  const bad = server([`--config=${conf}`]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /mediator\.toml:1: listen: expected unix:PATH/);
+  assert.match(bad.stderr, /^vgpu-run: error: cannot tell where the mediator listens/m);
+});

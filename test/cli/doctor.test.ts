@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -135,4 +135,30 @@ test('socket permissions: a directory above the socket that the user may not ent
   assert.equal(sock.state, 'fail');
   assert.equal(sock.detail, `nobody (uid 65534) may not enter ${locked} (owner root:root, mode 0700)`);
   assert.match(sock.fix ?? '', /search access/);
+});
+
+test('the packaged mediator is found from its configuration file: its socket and admin API are checked, and a state directory that is not its own is named', async (t) => {
+  const dir = tempDir(t);
+  const conf = path.join(dir, 'mediator.toml');
+  const packaged = path.join(dir, 'packaged');
+  // Port 9 (discard): nothing listens there on a test host, so the API is unreachable.
+  writeFileSync(conf, `state-dir = "${packaged}"\nlisten = ["unix:${path.join(dir, 'pkg.sock')}"]\nhttp = "127.0.0.1:9"\n`);
+  const r = await cli(['--state-dir', dir, '--json', 'doctor', '--backend', 'softgpu', '--config', conf], { HOME: dir, VGPU_SERVER: undefined });
+  assert.equal(r.status, 1, r.stderr);
+  const rep = parse(r.stdout);
+  const config = check(rep, 'config');
+  assert.equal(config.state, 'warn');
+  assert.match(config.detail, new RegExp(`puts the mediator's state in ${packaged}, but this check reads ${dir}`));
+  assert.match(config.fix ?? '', new RegExp(`--state-dir ${packaged}`));
+  assert.equal(check(rep, `socket ${path.join(dir, 'pkg.sock')}`).state, 'fail');
+  assert.match(check(rep, 'admin api').detail, /^cannot reach http:\/\/127\.0\.0\.1:9: /);
+
+  // A file that does not load fails the check with its line, as the mediator would refuse it.
+  writeFileSync(conf, 'listen = 7\n');
+  const bad = parse((await cli(['--state-dir', dir, '--json', 'doctor', '--backend', 'softgpu', '--config', conf], { HOME: dir })).stdout);
+  assert.equal(check(bad, 'config').state, 'fail');
+  assert.match(check(bad, 'config').detail, /mediator\.toml:1: listen: expected an address/);
+  // --no-config: neither file nor check.
+  const none = parse((await cli(['--state-dir', dir, '--json', 'doctor', '--backend', 'softgpu', '--no-config'], { HOME: dir })).stdout);
+  assert.equal(none.checks.some((c) => c.name === 'config'), false);
 });

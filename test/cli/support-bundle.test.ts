@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { redact, redactArgs } from '../../src/doctor/bundle.js';
@@ -96,4 +96,21 @@ test('support-bundle without a log file or journal says where the log would come
   assert.doesNotMatch(list, /logs\//);
   // A diagnostic creates nothing: no store appeared in the empty state directory.
   assert.deepEqual(readdirSync(dir).sort(), ['b.tar.gz']);
+});
+
+test("support-bundle holds the mediator's configuration file, with its secrets redacted", async (t) => {
+  const dir = tempDir(t);
+  const conf = path.join(dir, 'mediator.toml');
+  const planted = 'vgpu_' + 'Q'.repeat(43);
+  writeFileSync(conf, `state-dir = "${dir}"\nlisten = ["unix:${path.join(dir, 's.sock')}"]\n# a VM's token pasted by mistake: ${planted}\ntls-key = "/etc/vgpu/key.pem"\n`);
+  const out = path.join(dir, 'b.tar.gz');
+  const r = await cli(['--state-dir', dir, 'support-bundle', '-o', out, '--backend', 'softgpu', '--config', conf, '--unit', 'vgpu-no-such-unit.service'], { HOME: dir, PATH: process.env['PATH'] });
+  assert.equal(r.status, 0, r.stderr);
+  const x = path.join(dir, 'x');
+  mkdirSync(x);
+  execFileSync('tar', ['-xzf', out, '-C', x]);
+  const text = readFileSync(path.join(x, readdirSync(x)[0]!, 'config', 'mediator.toml'), 'utf8');
+  assert.match(text, /^listen = \["unix:/m);
+  assert.doesNotMatch(text, new RegExp(planted));
+  assert.match(text, /^tls-key = "\[redacted\]"$/m);
 });

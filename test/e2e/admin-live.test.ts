@@ -137,6 +137,8 @@ test('the default bucket is round and about a hundredth of the period; CSV field
   assert.equal(seriesPeriod({ since: '30d' }, now).stepS, 43_200);
   assert.throws(() => seriesPeriod({ since: '1h', step: '1s' }, now), (e) => e instanceof VgpuError && /at most 2000/.test(e.message));
   assert.equal(MAX_BUCKETS, 2000);
+  // A bad until is named as such, not as since.
+  assert.throws(() => seriesPeriod({ since: '1h', until: 'tomorrow' }, now), (e) => e instanceof VgpuError && /until/.test(e.message) && !/since/.test(e.message));
   assert.equal(
     usageCsv([{ vm: 'a,"b"', at: '2026-01-01T00:00:00.000Z', deviceTimeNs: 1, bytesHtoD: 2, bytesDtoH: 3, calls: 4, peakMemory: 5 }]),
     'at,vm,deviceTimeNs,bytesHtoD,bytesDtoH,calls,peakMemory\r\n2026-01-01T00:00:00.000Z,"a,""b""",1,2,3,4,5\r\n',

@@ -71,7 +71,7 @@ test('vgpu-run without --server finds the mediator of its --state-dir (or VGPU_S
   const stale = mkdtempSync(join(tmpdir(), 'vgpu-stale-'));
   try {
     writeFileSync(join(stale, 'listen'), `pid 999999999\n${m.server}\n`);
-    assert.equal(chosen(['--state-dir', stale], { VGPU_SERVER: '' }), 'unix:/tmp/vgpu.sock');
+    assert.equal(chosen(['--state-dir', stale, '--no-config'], { VGPU_SERVER: '' }), 'unix:/tmp/vgpu.sock');
   } finally {
     rmSync(stale, { recursive: true, force: true });
   }

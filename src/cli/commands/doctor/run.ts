@@ -10,6 +10,8 @@ import type { CommandContext } from '../../context.js';
 export interface DoctorOptions {
   backend?: string;
   socket?: string[];
+  /** --config FILE, or false for --no-config. */
+  config?: string | false;
 }
 
 /** The report, without printing it (the support bundle records it too). */
@@ -22,6 +24,7 @@ export async function doctorReport(ctx: CommandContext, o: DoctorOptions): Promi
     adminUrl: url,
     adminToken: token,
     sockets: o.socket ?? [],
+    config: o.config,
   });
   return report(checks);
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { VgpuError } from '../../../common/errors.js';
 import { VERSION } from '../../../common/version.js';
 import { DB_FILE } from '../../../store/index.js';
+import { DEFAULT_CONFIG_FILE } from '../../../mediator/config-file.js';
 import { collectLogs, mediatorProcess, redact, redactJson, writeArchive, type BundlePart } from '../../../doctor/bundle.js';
 import type { CommandContext } from '../../context.js';
 import { doctorReport, type DoctorOptions } from '../doctor/run.js';
@@ -20,6 +21,19 @@ export interface BundleOptions extends DoctorOptions {
 }
 
 const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
+
+/** The mediator's configuration file (--config, else the default when it exists), as a part with
+ * its secrets redacted, or the note that says why it is missing. */
+function configFilePart(o: BundleOptions, known: readonly string[]): { part?: BundlePart; note?: string } {
+  if (o.config === false) return {};
+  const file = o.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  if (file === undefined) return {};
+  try {
+    return { part: { name: `config/${path.basename(file)}`, text: redact(readFileSync(file, 'utf8'), known) } };
+  } catch (e) {
+    return { note: `configuration file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+}
 
 function osRelease(): string {
   try {
@@ -54,6 +68,8 @@ export async function run(ctx: CommandContext, o: BundleOptions): Promise<void> 
   const { logs, notes } = await collectLogs(o.log ?? [], o.unit ?? 'vgpu-mediator.service');
   // The admin token is known here; VM tokens only by their form.
   const known = token === undefined ? [] : [token];
+  const configFile = configFilePart(o, known);
+  if (configFile.note !== undefined) notes.push(configFile.note);
   const parts: BundlePart[] = [
     { name: 'doctor.json', text: json(doctor) },
     {
@@ -61,6 +77,7 @@ export async function run(ctx: CommandContext, o: BundleOptions): Promise<void> 
       text: json({ vgpu: VERSION, node: process.versions.node, kernel: `${os.type()} ${os.release()} ${os.arch()}`, os: osRelease(), driver: driver?.detail ?? 'unknown' }),
     },
     { name: 'config.json', text: json(redactJson({ stateDir: ctx.stateDir, adminUrl: url ?? null, mediator: mediatorProcess(info?.pid) }, known)) },
+    ...(configFile.part ? [configFile.part] : []),
     { name: 'store.json', text: json(redactJson(await storeSummary(ctx, url), known)) },
     ...logs.map((l) => ({ name: `logs/${l.name}`, text: redact(l.text, known) })),
     {
