@@ -180,6 +180,9 @@ write() { # write FILE MODE CONTENT
   mv -f "$tmp" "$1"
 }
 
+# A root folder that does not exist yet is made as before (a fresh image tree); it is the caller's,
+# so --uninstall leaves it.
+[ -z "$root" ] || [ -d "$root" ] || run mkdir -p -- "$root"
 make_dir "$libdir"
 make_dir /etc/ld.so.conf.d
 make_dir /etc/vgpu

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -116,5 +116,18 @@ test('--tls-cert and --tls-key go together into guest.conf, only with a tls: ser
     assert.match(notTls.stderr, /--tls-cert and --tls-key go with a tls: server/);
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a --root that does not exist yet is made, and uninstall leaves it', () => {
+  const parent = mkdtempSync(join(tmpdir(), 'vgpu-newroot-'));
+  const root = join(parent, 'inst');
+  try {
+    install(root, '--server', 'vsock:7000', '--no-ldconfig');
+    assert.ok(existsSync(join(root, 'usr/local/lib/vgpu/libcuda.so.1')));
+    execFileSync(INSTALL, ['--uninstall', '--root', root, '--no-ldconfig'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.deepEqual([...snapshot(root).keys()], []);
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
   }
 });
