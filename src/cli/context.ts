@@ -3,8 +3,8 @@
 // process.* directly, so tests run them in-process.
 
 import os from 'node:os';
-import path from 'node:path';
 import { VgpuError } from '../common/errors.js';
+import { resolveStateDir } from '../mediator/locate.js';
 import type { Store, StoreOptions } from '../store/index.js';
 import type { AdminOps } from '../admin/ops.js';
 
@@ -22,6 +22,8 @@ export const processIo: CliIo = {
 
 export interface GlobalOptions {
   stateDir?: string;
+  /** --config FILE; false for --no-config. */
+  config?: string | false;
   json?: boolean;
   url?: string;
   token?: string;
@@ -31,6 +33,9 @@ export interface CommandContext {
   readonly io: CliIo;
   readonly json: boolean;
   readonly stateDir: string;
+  /** The mediator's configuration file as given: a path, false for none (--no-config), undefined
+   * for the default when it exists (locate.ts's configFileToRead). */
+  readonly config: string | false | undefined;
   /** The store, opened on first call. */
   store(): Store;
   /** The operations: through the running mediator's admin API when there is one (so changes
@@ -49,21 +54,6 @@ export interface AdminEndpoint {
   token: string | undefined;
 }
 
-/** --state-dir, else $VGPU_STATE_DIR, else ~/.local/state/vgpu (what `make run` uses). */
-export function resolveStateDir(opt: string | undefined, env: CliIo['env']): string {
-  if (opt !== undefined) {
-    if (opt.trim() === '') throw new VgpuError('VGPU_ERR_USAGE', { detail: '--state-dir needs a directory' });
-    return path.resolve(opt);
-  }
-  const fromEnv = env['VGPU_STATE_DIR'];
-  if (fromEnv !== undefined && fromEnv.trim() !== '') return path.resolve(fromEnv);
-  const home = env['HOME'] || os.homedir();
-  if (!home) {
-    throw new VgpuError('VGPU_ERR_STATE_DIR', { dir: '~/.local/state/vgpu', reason: 'HOME is not set' });
-  }
-  return path.join(home, '.local', 'state', 'vgpu');
-}
-
 /** "cli:<user>" for the audit log. */
 export function cliActor(): string {
   try {
@@ -80,6 +70,7 @@ export class Context implements CommandContext {
   readonly io: CliIo;
   readonly json: boolean;
   readonly stateDir: string;
+  readonly config: string | false | undefined;
   private opened: Store | null = null;
   private readonly open: StoreOpener;
   private readonly globals: GlobalOptions;
@@ -89,7 +80,8 @@ export class Context implements CommandContext {
   constructor(io: CliIo, globals: GlobalOptions, open: StoreOpener) {
     this.io = io;
     this.json = globals.json === true;
-    this.stateDir = resolveStateDir(globals.stateDir, io.env);
+    this.config = globals.config;
+    this.stateDir = resolveStateDir({ flag: globals.stateDir, env: io.env, config: globals.config });
     this.open = open;
     this.globals = globals;
   }

@@ -8,6 +8,7 @@ import { VM_ADD_DEFAULTS } from '../store/validate.js';
 import { COMPLETION_SHELLS, completionScript, type CompletionShell } from './completion.js';
 import type { CommandContext, GlobalOptions } from './context.js';
 import { versionLine } from '../common/version.js';
+import { DEFAULT_CONFIG_FILE } from '../mediator/config-file.js';
 
 type Handler = (ctx: CommandContext, operands: string[], opts: Record<string, unknown>) => void | Promise<void>;
 
@@ -160,8 +161,6 @@ const supportBundle = async (): Promise<Handler> => {
 const DOCTOR_OPTIONS: readonly OptionSpec[] = [
   { flags: '--backend <kind>', description: "the backend the mediator is started with (a running mediator's own wins)", choices: ['auto', 'cuda', 'softgpu'] },
   { flags: '--socket <path>', description: "a guests' Unix socket to check (repeatable; default: the running mediator's, else $VGPU_SERVER's, else the state directory's listen file's, else the configuration file's listen, else /tmp/vgpu.sock)", repeatable: true },
-  { flags: '--config <file>', description: "the mediator's configuration file (default: /etc/vgpu/mediator.toml when it exists)" },
-  { flags: '--no-config', description: 'read no configuration file' },
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -311,7 +310,9 @@ export type RunCommand = (spec: CommandSpec, operands: string[], opts: Record<st
 export function buildProgram(onRun: RunCommand, write: { out(s: string): void; err(s: string): void }): Command {
   const program = new Command('vgpu-admin')
     .description('administer vgpu: the VMs allowed to use this host\'s GPUs, their quotas and priorities')
-    .addOption(new Option('--state-dir <dir>', 'configuration directory (default: $VGPU_STATE_DIR, else ~/.local/state/vgpu)'))
+    .addOption(new Option('--state-dir <dir>', "configuration directory (default: $VGPU_STATE_DIR, else the configuration file's state-dir, else ~/.local/state/vgpu)"))
+    .addOption(new Option('--config <file>', `the mediator's configuration file, read for its state-dir, listen and admin address (default: ${DEFAULT_CONFIG_FILE} when it exists)`))
+    .addOption(new Option('--no-config', 'read no configuration file'))
     .addOption(new Option('--json', 'machine-readable output on stdout'))
     .addOption(new Option('--url <url>', "a running mediator's admin API (default: $VGPU_ADMIN_URL, else the one recorded in the state directory)"))
     .addOption(new Option('--token <token>', 'your operator token, or the admin token; the API audits changes under its operator (default: $VGPU_ADMIN_TOKEN, else the state directory\'s admin-token)'))

@@ -128,6 +128,11 @@ export const ERRORS = {
     hint: 'pass a directory you can write with --state-dir DIR or VGPU_STATE_DIR, or fix its permissions',
     exit: EXIT.usage,
   },
+  VGPU_ERR_CONFIG: {
+    message: "the mediator's configuration file does not load: {detail}",
+    hint: "fix it (docs/operations.md, \"Configuration file\"), or name the state directory with --state-dir DIR or VGPU_STATE_DIR, or pass --no-config",
+    exit: EXIT.usage,
+  },
   VGPU_ERR_STORE_OPEN: {
     message: 'cannot open the configuration database {file}: {reason}',
     hint: 'check that the file is a vgpu database and is readable; move it aside to start from an empty configuration',

@@ -9,9 +9,11 @@
 // 3. the built-in default, DEFAULT_LISTEN (where `make run` listens).
 
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
-import { DEFAULT_CONFIG_FILE, readConfigFile, resolveOptions } from './config-file.js';
+import { ConfigError, DEFAULT_CONFIG_FILE, readConfigFile, resolveOptions } from './config-file.js';
+import { VgpuError } from '../common/errors.js';
 import { DEFAULT_LISTEN, formatListen } from './listen.js';
 import { readListenFile } from './listen-file.js';
 
@@ -36,7 +38,7 @@ export interface LocateOptions {
 export function locateMediator(o: LocateOptions): Located {
   const own = readListenFile(o.stateDir);
   if (own?.running && own.addresses.length > 0) return { addresses: own.addresses, source: path.join(o.stateDir, 'listen') };
-  const file = o.config === false ? undefined : (o.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined));
+  const file = configFileToRead(o.config);
   if (file !== undefined) {
     const cfg = resolveOptions({ flags: {}, file: readConfigFile(file), env: o.env });
     const config = { file, stateDir: cfg['state-dir'], adminUrl: adminUrl(cfg.http) };
@@ -45,6 +47,51 @@ export function locateMediator(o: LocateOptions): Located {
     return { addresses: cfg.listen.map(formatListen), source: file, config };
   }
   return { addresses: [DEFAULT_LISTEN], source: 'default' };
+}
+
+/** The configuration file the host's tools read: --config FILE, none for --no-config (false), else
+ * DEFAULT_CONFIG_FILE when it exists (the packaged mediator's). */
+export function configFileToRead(config: string | false | undefined): string | undefined {
+  if (config === false) return undefined;
+  return config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+}
+
+export interface StateDirOptions {
+  /** --state-dir. */
+  flag: string | undefined;
+  env: Readonly<Record<string, string | undefined>>;
+  /** The configuration file: a path, false for none, undefined for the default when it exists. */
+  config?: string | false | undefined;
+}
+
+/**
+ * The state directory the host's tools (vgpu-admin, its doctor and support bundle) work on:
+ * --state-dir, else $VGPU_STATE_DIR, else the configuration file's `state-dir` (so that on a
+ * packaged host they find /var/lib/vgpu without being told), else ~/.local/state/vgpu (what
+ * `make run` uses). A file that is consulted and does not load is a VGPU_ERR_CONFIG: a tool that
+ * guessed past it would work on a store the mediator does not use.
+ */
+export function resolveStateDir(o: StateDirOptions): string {
+  if (o.flag !== undefined) {
+    if (o.flag.trim() === '') throw new VgpuError('VGPU_ERR_USAGE', { detail: '--state-dir needs a directory' });
+    return path.resolve(o.flag);
+  }
+  const fromEnv = o.env['VGPU_STATE_DIR'];
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return path.resolve(fromEnv);
+  const file = configFileToRead(o.config);
+  if (file !== undefined) {
+    try {
+      const parsed = readConfigFile(file);
+      const cfg = resolveOptions({ flags: {}, file: parsed, env: o.env });
+      if (parsed.values['state-dir'] !== undefined) return path.resolve(cfg['state-dir']);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new VgpuError('VGPU_ERR_CONFIG', { detail: e.message });
+      throw e;
+    }
+  }
+  const home = o.env['HOME'] || os.homedir();
+  if (!home) throw new VgpuError('VGPU_ERR_STATE_DIR', { dir: '~/.local/state/vgpu', reason: 'HOME is not set' });
+  return path.join(home, '.local', 'state', 'vgpu');
 }
 
 /** The URL a client on this host reaches an admin API listening on `http` by (a wildcard listener

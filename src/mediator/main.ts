@@ -1,7 +1,6 @@
 // vgpu-mediator command line. Only this entry point exits the process. Its options, their flags
 // and the configuration file's keys come from one schema (options.ts, config-file.ts).
 
-import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 
 import { createAdjustableLogger, envLogLevel, LOG_FORMAT_ENV, LOG_LEVEL_ENV, type Logger, type LogLevel } from '../common/log.js';
@@ -12,6 +11,7 @@ import { versionLine } from '../common/version.js';
 import { changedKeys, ConfigError, DEFAULT_CONFIG_FILE, readConfigFile, resolveOptions, type ConfigFile } from './config-file.js';
 import { commanderOptions, OPTION_KEYS, OPTION_META, type MediatorConfig, type RawOptions } from './options.js';
 import { resolveGroup } from './socket-access.js';
+import { configFileToRead } from './locate.js';
 
 /** The next SIGINT or SIGTERM. */
 function nextSignal(): Promise<NodeJS.Signals> {
@@ -41,9 +41,8 @@ function exportLogging(cfg: MediatorConfig): void {
 /** The configuration file to read: --config, else the default path when it exists; none with
  * --no-config (a mediator of one's own on a host where the packaged one is configured). */
 function configFile(flag: string | false | undefined): ConfigFile | undefined {
-  if (flag === false) return undefined;
-  if (flag !== undefined) return readConfigFile(flag);
-  return existsSync(DEFAULT_CONFIG_FILE) ? readConfigFile(DEFAULT_CONFIG_FILE) : undefined;
+  const file = configFileToRead(flag);
+  return file === undefined ? undefined : readConfigFile(file);
 }
 
 /**

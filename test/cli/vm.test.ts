@@ -1,7 +1,7 @@
 // vgpu-admin's vm commands, run in-process through main() against temporary state directories.
 
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { vmSchema } from '../../src/admin/schemas.js';
@@ -69,7 +69,8 @@ test('--state-dir works before and after the subcommand, and VGPU_STATE_DIR and 
   assert.equal((await cli(['vm', '--state-dir=' + b, 'add', 'in-b2'])).status, 0);
   assert.equal((await cli(['vm', 'add', 'in-c'], { VGPU_STATE_DIR: c })).status, 0);
   assert.equal((await cli(['vm', 'add', 'in-a2', '--state-dir', a], { VGPU_STATE_DIR: c })).status, 0, 'flag beats env');
-  assert.equal((await cli(['vm', 'add', 'in-home'], { HOME: home })).status, 0);
+  // --no-config: a host's /etc/vgpu/mediator.toml would name its state directory instead.
+  assert.equal((await cli(['vm', 'add', 'in-home', '--no-config'], { HOME: home })).status, 0);
   const names = (dir: string): string[] => withStore(dir, (s) => s.listVms().map((v) => v.name));
   assert.deepEqual(names(a), ['in-a', 'in-a2']);
   assert.deepEqual(names(b), ['in-b', 'in-b2']);
@@ -79,6 +80,24 @@ test('--state-dir works before and after the subcommand, and VGPU_STATE_DIR and 
   assert.equal(statSync(def).mode & 0o777, 0o700);
   const listed = await cli(['show-vms'], { VGPU_STATE_DIR: c });
   assert.match(listed.stdout, /^NAME\s+POOL\s+PRIORITY\s+WEIGHT\s+MEMORY\s+VGPUS\s+CREATED\nin-c\s+default\s+medium\s+100\s+none\s+1\s/);
+});
+
+test("without --state-dir or VGPU_STATE_DIR, the configuration file's state-dir is used (the packaged host's)", async (t) => {
+  const dir = tempDir(t);
+  const packaged = path.join(dir, 'packaged');
+  const conf = path.join(dir, 'mediator.toml');
+  writeFileSync(conf, `state-dir = "${packaged}"\nlisten = ["unix:${path.join(dir, 's.sock')}"]\n`);
+  assert.equal((await cli(['vm', 'add', 'from-file', '--config', conf], { HOME: dir })).status, 0);
+  assert.deepEqual(withStore(packaged, (s) => s.listVms().map((v) => v.name)), ['from-file']);
+  const own = path.join(dir, 'own');
+  assert.equal((await cli(['--config', conf, 'vm', 'add', 'from-env'], { HOME: dir, VGPU_STATE_DIR: own })).status, 0, 'env beats file');
+  assert.deepEqual(withStore(own, (s) => s.listVms().map((v) => v.name)), ['from-env']);
+  writeFileSync(conf, 'state-dir = ""\n');
+  const bad = await cli(['vm', 'list', '--config', conf, '--json'], { HOME: dir });
+  assert.equal(bad.status, 2);
+  assert.equal(JSON.parse(bad.stderr).error.code, 'VGPU_ERR_CONFIG');
+  assert.match(bad.stderr, /mediator\.toml:1: state-dir/);
+  assert.equal((await cli(['vm', 'list', '--config', conf, '--state-dir', own], { HOME: dir })).status, 0, 'not read when the flag names the directory');
 });
 
 test('vm list and show-vms, human and --json', async (t) => {

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { writeListenFile, readListenFile } from '../../src/mediator/listen-file.js';
-import { guestAddress, locateMediator } from '../../src/mediator/locate.js';
+import { guestAddress, locateMediator, resolveStateDir } from '../../src/mediator/locate.js';
+import { VgpuError } from '../../src/common/errors.js';
 import { ConfigError } from '../../src/mediator/config-file.js';
 
 /** A pid no process has (above the kernel's pid_max ceiling of 2^22). */
@@ -79,4 +80,23 @@ test('a listen file that is not one is ignored', (t) => {
   writeFileSync(path.join(d.own, 'listen'), 'garbage\nunix:/x.sock\n');
   assert.equal(readListenFile(d.own), undefined);
   assert.equal(locateMediator({ stateDir: d.own, env: {}, config: false }).source, 'default');
+});
+
+test("the tools' state directory: --state-dir, then $VGPU_STATE_DIR, then the configuration file's state-dir, then HOME's", (t) => {
+  const { own, packaged, conf } = dirs(t);
+  const home = path.dirname(own);
+  const env = { HOME: home };
+  assert.equal(resolveStateDir({ flag: own, env: { ...env, VGPU_STATE_DIR: '/elsewhere' }, config: conf }), own);
+  assert.equal(resolveStateDir({ flag: undefined, env: { ...env, VGPU_STATE_DIR: '/elsewhere' }, config: conf }), '/elsewhere');
+  assert.equal(resolveStateDir({ flag: undefined, env, config: conf }), packaged, "the packaged mediator's, from its file");
+  assert.equal(resolveStateDir({ flag: undefined, env, config: false }), path.join(home, '.local', 'state', 'vgpu'), '--no-config');
+  // A file that sets no state-dir leaves the home default.
+  const bare = path.join(home, 'bare.toml');
+  writeFileSync(bare, 'backend = "softgpu"\n');
+  assert.equal(resolveStateDir({ flag: undefined, env, config: bare }), path.join(home, '.local', 'state', 'vgpu'));
+  // A broken file is an error that names it, not a guess.
+  writeFileSync(bare, 'state-dir = 7\n');
+  assert.throws(() => resolveStateDir({ flag: undefined, env, config: bare }),
+    (e: unknown) => e instanceof VgpuError && e.code === 'VGPU_ERR_CONFIG' && /bare\.toml:1: state-dir/.test(e.message));
+  assert.throws(() => resolveStateDir({ flag: ' ', env, config: false }), (e: unknown) => e instanceof VgpuError && e.code === 'VGPU_ERR_USAGE');
 });

@@ -10,8 +10,6 @@ import type { CommandContext } from '../../context.js';
 export interface DoctorOptions {
   backend?: string;
   socket?: string[];
-  /** --config FILE, or false for --no-config. */
-  config?: string | false;
 }
 
 /** The report, without printing it (the support bundle records it too). */
@@ -24,7 +22,7 @@ export async function doctorReport(ctx: CommandContext, o: DoctorOptions): Promi
     adminUrl: url,
     adminToken: token,
     sockets: o.socket ?? [],
-    config: o.config,
+    config: ctx.config,
   });
   return report(checks);
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { VgpuError } from '../../../common/errors.js';
 import { VERSION } from '../../../common/version.js';
 import { DB_FILE } from '../../../store/index.js';
-import { DEFAULT_CONFIG_FILE } from '../../../mediator/config-file.js';
+import { configFileToRead } from '../../../mediator/locate.js';
 import { collectLogs, mediatorProcess, redact, redactJson, writeArchive, type BundlePart } from '../../../doctor/bundle.js';
 import type { CommandContext } from '../../context.js';
 import { doctorReport, type DoctorOptions } from '../doctor/run.js';
@@ -24,9 +24,8 @@ const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
 
 /** The mediator's configuration file (--config, else the default when it exists), as a part with
  * its secrets redacted, or the note that says why it is missing. */
-function configFilePart(o: BundleOptions, known: readonly string[]): { part?: BundlePart; note?: string } {
-  if (o.config === false) return {};
-  const file = o.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+function configFilePart(config: string | false | undefined, known: readonly string[]): { part?: BundlePart; note?: string } {
+  const file = configFileToRead(config);
   if (file === undefined) return {};
   try {
     return { part: { name: `config/${path.basename(file)}`, text: redact(readFileSync(file, 'utf8'), known) } };
@@ -68,7 +67,7 @@ export async function run(ctx: CommandContext, o: BundleOptions): Promise<void> 
   const { logs, notes } = await collectLogs(o.log ?? [], o.unit ?? 'vgpu-mediator.service');
   // The admin token is known here; VM tokens only by their form.
   const known = token === undefined ? [] : [token];
-  const configFile = configFilePart(o, known);
+  const configFile = configFilePart(ctx.config, known);
   if (configFile.note !== undefined) notes.push(configFile.note);
   const parts: BundlePart[] = [
     { name: 'doctor.json', text: json(doctor) },
