@@ -26,6 +26,7 @@ import {
   sessionParams,
   sessionSchema,
   usageBucketSchema,
+  noQuery,
   usageQuery,
   usageSchema,
   usageSeriesQuery,
@@ -67,6 +68,12 @@ export interface Route {
   response: z.ZodType;
   produces?: Produces;
   run(ops: AdminOps, r: RouteInput): Promise<unknown>;
+}
+
+/** Checks a request's query against its route's schema, the empty one where the route declares
+ * none (a route's run parses its declared query again for its typed values). */
+export function checkQuery(r: Route, query: unknown): void {
+  parseInput(r.query ?? noQuery, query, 'query');
 }
 
 /** Parses params or query with zod; a mismatch is the caller's error (HTTP 400). */

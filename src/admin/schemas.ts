@@ -169,6 +169,8 @@ export const addOperatorBody = z.strictObject({ name: z.string() }).meta({ id: '
 
 export const nameParams = z.strictObject({ name: z.string() });
 export const sessionParams = z.strictObject({ id: z.string().regex(/^\d{1,15}$/, 'must be a session id') });
+/** The query of a route that takes no parameter: none, so a misspelt one is refused, not ignored. */
+export const noQuery = z.strictObject({});
 export const usageQuery = z.strictObject({
   vm: z.string().optional(),
   since: z.string().optional().describe('ISO 8601 time, or a duration back from now like 90s, 15m, 2h, 7d'),

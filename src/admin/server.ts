@@ -12,7 +12,7 @@ import type { Registry } from 'prom-client';
 import { VgpuError } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { AdminOps } from './ops.js';
-import { ROUTES } from './routes.js';
+import { checkQuery, ROUTES } from './routes.js';
 import { openApiDocument } from './openapi.js';
 import { allowedHosts, browserRefusal, REQUEST_HEADER } from './browser-guard.js';
 import { CHALLENGES, presentedToken } from './credentials.js';
@@ -127,11 +127,14 @@ export async function startAdminServer(o: AdminServerOptions): Promise<{ app: Fa
     return o.opsFor(actor);
   };
   for (const r of ROUTES) {
-    const input = (req: FastifyRequest): Parameters<typeof r.run>[1] => ({
-      params: (req.params ?? {}) as Record<string, string>,
-      query: (req.query ?? {}) as Record<string, string>,
-      body: req.body,
-    });
+    const input = (req: FastifyRequest): Parameters<typeof r.run>[1] => {
+      checkQuery(r, req.query ?? {});
+      return {
+        params: (req.params ?? {}) as Record<string, string>,
+        query: (req.query ?? {}) as Record<string, string>,
+        body: req.body,
+      };
+    };
     const produces = r.produces;
     if (produces?.type === 'text/event-stream') {
       app.route({

@@ -166,6 +166,11 @@ test('VM CRUD; bad input is refused with a JSON error and changes nothing', asyn
     ['DELETE', '/v1/vms/ghost', undefined, 404, 'VGPU_ERR_VM_NOT_FOUND'],
     ['GET', '/v1/usage?since=yesterday', undefined, 400, 'VGPU_ERR_INVALID_ARGUMENT'],
     ['GET', '/v1/usage?bogus=1', undefined, 400, 'VGPU_ERR_INVALID_ARGUMENT'],
+    // Routes that take no parameter refuse one rather than ignore it.
+    ['GET', '/v1/live?vm=crud', undefined, 400, 'VGPU_ERR_INVALID_ARGUMENT'],
+    ['GET', '/v1/events?since=1h', undefined, 400, 'VGPU_ERR_INVALID_ARGUMENT'],
+    ['GET', '/v1/gpus/history?minutes=5', undefined, 400, 'VGPU_ERR_INVALID_ARGUMENT'],
+    ['GET', '/v1/vms?pool=default', undefined, 400, 'VGPU_ERR_INVALID_ARGUMENT'],
     ['GET', '/v1/usage?since=999999999d', undefined, 400, 'VGPU_ERR_INVALID_ARGUMENT'],
     ['GET', '/v1/audit?limit=-1', undefined, 400, 'VGPU_ERR_INVALID_ARGUMENT'],
     ['POST', '/v1/vms', [1, 2], 400, 'VGPU_ERR_INVALID_ARGUMENT'],
@@ -179,6 +184,7 @@ test('VM CRUD; bad input is refused with a JSON error and changes nothing', asyn
     assert.equal(r.json.error.code, code, `${method} ${path}`);
     assert.ok(r.json.error.message.length > 0);
   }
+  assert.match((await api('GET', '/v1/live?vm=crud')).json.error.message, /unknown parameter\(s\) vm/, 'names the parameter');
   assert.deepEqual((await api('GET', '/v1/vms')).json, vmsBefore, 'nothing changed');
   assert.equal((await api('GET', '/v1/audit?limit=1000')).json.length, auditBefore, 'nothing audited');
 
