@@ -86,6 +86,15 @@ case $root in /*) ;; *) die "--root must be an absolute path" ;; esac
 root=${root%/}
 manifest_rel=/etc/vgpu/installed-files
 manifest="$root$manifest_rel"
+# A folder of the tree that is a symlink out of it (ROOT/etc -> /etc) would make this script write
+# or remove the host's own files: refuse such a tree rather than follow the link.
+root_real=$(realpath -m -- "${root:-/}")
+inside_root() { # FOLDER: dies unless FOLDER, its symlinks followed, is ROOT or under it
+  [ -z "$root" ] && return 0
+  local real
+  real=$(realpath -m -- "$1")
+  case $real/ in "$root_real"/*) ;; *) die "$1 leads out of --root ${root}: it resolves to $real" "make the symlinks of the tree under --root relative (or inside it), or install into that folder's own tree" ;; esac
+}
 
 if [ "$uninstall" = 1 ]; then
   [ -z "$server$token$tlsca$tlspin$tlscert$tlskey" ] || die "--uninstall takes no --server, --token or TLS settings"
@@ -96,21 +105,28 @@ if [ "$uninstall" = 1 ]; then
     # Never trust the file: only absolute paths that stay inside ROOT.
     case $line in /*) ;; *) die "$manifest: '$line' is not an absolute path" ;; esac
     case /$line/ in */../*|*/./*) die "$manifest: '$line' leaves its folder" ;; esac
+    inside_root "$(dirname -- "$root$line")"
     entries+=("$line")
   done <"$manifest"
-  run rm -f -- "$manifest"
-  cache_created=0
-  # Newest first: files before the folders that hold them.
+  remove_dir() { # FOLDER
+    if [ "$dry" = 1 ]; then printf 'would run: rmdir %s\n' "$1"
+    elif ! rmdir -- "$1" 2>/dev/null; then printf '%s: warning: %s is not empty (files not installed by %s); left in place\n' "$prog" "$1" "$prog" >&2; fi
+  }
+  cache_created=0 holding=()
+  # Newest first: files before the folders that hold them. The list goes last, and with it the
+  # folders that hold it, so that an uninstall cut short can be run again.
   for ((i = ${#entries[@]} - 1; i >= 0; i--)); do
     p=$root${entries[i]}
     [ "${entries[i]}" != /etc/ld.so.cache ] || cache_created=1
+    case $manifest_rel in "${entries[i]}"/*) holding+=("$p"); continue ;; esac
     if [ -d "$p" ] && [ ! -L "$p" ]; then
-      if [ "$dry" = 1 ]; then printf 'would run: rmdir %s\n' "$p"
-      elif ! rmdir -- "$p" 2>/dev/null; then printf '%s: warning: %s is not empty (files not installed by %s); left in place\n' "$prog" "$p" "$prog" >&2; fi
+      remove_dir "$p"
     elif [ -e "$p" ] || [ -L "$p" ]; then
       run rm -f -- "$p"
     fi
   done
+  run rm -f -- "$manifest"
+  for p in "${holding[@]}"; do [ ! -d "$p" ] || remove_dir "$p"; done
   # The loader cache forgets our folder; a cache the install created went with the list.
   if [ "$ldconfig" = 1 ] && [ "$cache_created" = 0 ]; then refresh_cache "$root"; fi
   [ "$dry" = 1 ] || printf '%s: uninstalled from %s\n' "$prog" "${root:-/}"
@@ -183,6 +199,7 @@ write() { # write FILE MODE CONTENT
 # A root folder that does not exist yet is made as before (a fresh image tree); it is the caller's,
 # so --uninstall leaves it.
 [ -z "$root" ] || [ -d "$root" ] || run mkdir -p -- "$root"
+for d in "$libdir" /etc/ld.so.conf.d /etc/vgpu "$prefix/bin"; do inside_root "$root$d"; done
 make_dir "$libdir"
 make_dir /etc/ld.so.conf.d
 make_dir /etc/vgpu

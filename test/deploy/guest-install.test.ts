@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -93,6 +93,56 @@ test('a tampered list cannot make --uninstall leave the root', () => {
     assert.ok(lstatSync(join(root, 'etc/vgpu/guest.conf')).isFile(), 'nothing removed');
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('an uninstall cut short keeps its list, so running it again finishes the job', () => {
+  const root = mkdtempSync(join(tmpdir(), 'vgpu-uninstall-'));
+  try {
+    const before = snapshot(root);
+    install(root, '--server', 'vsock:9999', '--no-ldconfig');
+    // An rm that fails on guest.conf stands in for an uninstall stopped half-way (a signal, a full
+    // disk): files removed before it are gone, the rest and the list are not.
+    const bin = join(root, '..', `${root.split('/').at(-1)}-bin`);
+    mkdirSync(bin);
+    try {
+      writeFileSync(join(bin, 'rm'), '#!/bin/sh\ncase "$*" in *guest.conf*) exit 1 ;; esac\nexec /bin/rm "$@"\n');
+      chmodSync(join(bin, 'rm'), 0o755);
+      const cut = spawnSync(INSTALL, ['--uninstall', '--root', root, '--no-ldconfig'], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}` } });
+      assert.notEqual(cut.status, 0, 'the stand-in rm failed the uninstall');
+      assert.ok(existsSync(join(root, 'etc/vgpu/installed-files')), 'the list outlives a cut-short uninstall');
+      assert.ok(existsSync(join(root, 'etc/vgpu/guest.conf')));
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+    execFileSync(INSTALL, ['--uninstall', '--root', root, '--no-ldconfig'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.deepEqual(snapshot(root), before, 'the second run removed the rest, the list and its folders');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a folder of the tree that is a symlink out of --root is refused, by install and uninstall, and nothing outside changes', () => {
+  const parent = mkdtempSync(join(tmpdir(), 'vgpu-symlinked-'));
+  try {
+    const other = join(parent, 'other');
+    mkdirSync(other);
+    install(other, '--server', 'vsock:9999', '--no-ldconfig');
+    const otherBefore = snapshot(other);
+    // ROOT/etc leads to another tree's etc (on a host: ROOT/etc -> /etc), whose list names its files.
+    const root = join(parent, 'root');
+    mkdirSync(root);
+    symlinkSync(join(other, 'etc'), join(root, 'etc'));
+    const un = spawnSync(INSTALL, ['--uninstall', '--root', root, '--no-ldconfig'], { encoding: 'utf8' });
+    assert.equal(un.status, 2, un.stderr);
+    assert.match(un.stderr, new RegExp(`${root}/etc(/[a-z.]+)? leads out of --root ${root}: it resolves to ${other}/etc`));
+    const ins = spawnSync(INSTALL, ['--root', root, '--server', 'vsock:9999', '--no-ldconfig'], { encoding: 'utf8' });
+    assert.equal(ins.status, 2, ins.stderr);
+    assert.match(ins.stderr, /leads out of --root/);
+    assert.deepEqual(snapshot(other), otherBefore, 'the other tree is untouched');
+    assert.deepEqual([...snapshot(root).keys()], ['etc'], 'nothing was installed');
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
   }
 });
 
