@@ -1,5 +1,6 @@
 // Usage per VM over a chosen period (GET /v1/usage/series), as a chart of device time per bucket
-// and as a CSV download of the same query (GET /v1/usage/series.csv).
+// (the VMs' bars stacked, so each bucket's height is the GPU time all of them used) and as a CSV
+// download of the same query (GET /v1/usage/series.csv).
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
 
@@ -41,7 +42,7 @@ export function UsagePanel({ refresh }: { refresh: number }) {
         <a class="button" href={`/v1/usage/series.csv?${seriesQuery(since, undefined)}`} download>Download CSV</a>
       </form>
       {error && <p class="error" role="alert">{error}</p>}
-      <Chart title="device time per interval" data={data} series={vms} format={ns} bars />
+      <Chart title="device time per interval" data={data} series={vms} format={ns} bars stacked />
       <table>
         <thead><tr><th>VM</th><th>device time</th><th>calls</th></tr></thead>
         <tbody>
