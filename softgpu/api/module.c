@@ -29,6 +29,7 @@ CUresult sg_ptx_status_to_cu(sg_ptx_status st) {
     case SG_PTX_ERR_TRAP: return CUDA_ERROR_ASSERT;
     case SG_PTX_ERR_NOMEM: return CUDA_ERROR_OUT_OF_MEMORY;
     case SG_PTX_ERR_CANCELLED: return CUDA_ERROR_LAUNCH_TIMEOUT;
+    case SG_PTX_ERR_DEVICE_RUNTIME: return CUDA_ERROR_INVALID_PTX;
   }
   return CUDA_ERROR_UNKNOWN;
 }
@@ -83,9 +84,10 @@ static CUresult module_create(const void *image, sg_ctx *ctx, unsigned nopt, CUj
   if (st != SG_PTX_OK) {
     sg_diag_set(err);
     jit_logs(nopt, opts, vals, err);
-    return st == SG_PTX_ERR_NOT_FOUND ? CUDA_ERROR_NO_BINARY_FOR_GPU
-           : st == SG_PTX_ERR_NOMEM   ? CUDA_ERROR_OUT_OF_MEMORY
-                                      : CUDA_ERROR_INVALID_IMAGE;
+    return st == SG_PTX_ERR_NOT_FOUND        ? CUDA_ERROR_NO_BINARY_FOR_GPU
+           : st == SG_PTX_ERR_NOMEM          ? CUDA_ERROR_OUT_OF_MEMORY
+           : st == SG_PTX_ERR_DEVICE_RUNTIME ? sg_ptx_status_to_cu(st)
+                                             : CUDA_ERROR_INVALID_IMAGE;
   }
   sg_module *m = calloc(1, sizeof *m);
   if (!m) {

@@ -26,7 +26,9 @@ typedef enum sg_ptx_status {
   SG_PTX_ERR_OUT_OF_RESOURCES, /* -> CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES */
   SG_PTX_ERR_TRAP,             /* trap / assert -> CUDA_ERROR_ASSERT (sticky) */
   SG_PTX_ERR_NOMEM,            /* -> CUDA_ERROR_OUT_OF_MEMORY */
-  SG_PTX_ERR_CANCELLED         /* abandoned through sg_ptx_cancel -> CUDA_ERROR_LAUNCH_TIMEOUT (sticky) */
+  SG_PTX_ERR_CANCELLED,        /* abandoned through sg_ptx_cancel -> CUDA_ERROR_LAUNCH_TIMEOUT (sticky) */
+  SG_PTX_ERR_DEVICE_RUNTIME    /* the module calls the CUDA device runtime (dynamic parallelism), which
+                                  softgpu lacks -> CUDA_ERROR_INVALID_PTX, as a JIT with it unresolved */
 } sg_ptx_status;
 
 /* Parses, checks and pre-decodes a PTX module (text need not be NUL-terminated). Module-scope

@@ -20,6 +20,14 @@ int sg_builtin_lookup(const char *name) {
   return SG_BI_NONE;
 }
 
+int sg_builtin_is_device_runtime(const char *name) {
+  /* CUDA 12+ names every device-runtime entry __cudaCDP2<Name>; older toolkits (and the launch
+   * ABI nvcc still documents) call the cuda<Name> functions of libcudadevrt directly. Nothing
+   * but libcudadevrt defines a cuda-prefixed device function, so either prefix means the module
+   * was built with -rdc against the device runtime. */
+  return strncmp(name, "__cudaCDP", 9) == 0 || strncmp(name, "cuda", 4) == 0;
+}
+
 static uint64_t arg_u64(const sg_thread *t, const sg_callsite *cs, uint32_t k, unsigned size) {
   uint64_t v = 0;
   if (k < cs->nargs) memcpy(&v, t->local + t->frames[t->nframes - 1].local_base + cs->arg_off[k], size);

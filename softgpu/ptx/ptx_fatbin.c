@@ -39,6 +39,7 @@ typedef struct best {
   char *text;
   size_t len;
   int skipped_newer, skipped_codec, saw_elf;
+  char devrt[64]; /* a device-runtime function linked into an ELF entry, "" when none */
 } best;
 
 static size_t strip_nuls(const char *s, size_t n) {
@@ -96,6 +97,33 @@ static sg_ptx_status entry_payload(const uint8_t *pl, uint64_t plsize, uint64_t 
   return SG_PTX_OK;
 }
 
+/* Whether the uncompressed ELF cubin e (n bytes) has code of the CUDA device runtime linked in:
+ * nvlink gives each function its own .text.<name> section, so a section of a device-runtime
+ * function means the image was built with nvcc -rdc and launches (or otherwise calls the
+ * runtime) from the device. Copies the function's name to name. */
+static int elf_device_runtime(const uint8_t *e, uint64_t n, char *name, size_t namelen) {
+  if (n < 64 || memcmp(e, "\x7f" "ELF", 4) != 0 || e[4] != 2 /* ELFCLASS64 */) return 0;
+  uint64_t shoff = rd64(e + 0x28);
+  uint16_t shentsize = rd16(e + 0x3A), shnum = rd16(e + 0x3C), shstrndx = rd16(e + 0x3E);
+  if (shentsize < 0x40 || shstrndx >= shnum || shoff > n || (uint64_t)shnum * shentsize > n - shoff) return 0;
+  const uint8_t *strsh = e + shoff + (uint64_t)shstrndx * shentsize;
+  uint64_t stroff = rd64(strsh + 0x18), strsize = rd64(strsh + 0x20);
+  if (stroff > n || strsize > n - stroff) return 0;
+  const char *strs = (const char *)e + stroff;
+  for (uint16_t i = 0; i < shnum; i++) {
+    uint32_t nm = rd32(e + shoff + (uint64_t)i * shentsize);
+    if (nm >= strsize) continue;
+    const char *s = strs + nm;
+    size_t len = strnlen(s, strsize - nm);
+    if (len == strsize - nm || len <= 6 || memcmp(s, ".text.", 6) != 0) continue;
+    if (sg_builtin_is_device_runtime(s + 6)) {
+      snprintf(name, namelen, "%s", s + 6);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* Walks one container of `avail` readable bytes (0 = trust the header's own size). */
 static sg_ptx_status scan_container(const uint8_t *c, size_t avail, int sm, best *b, char *err, size_t errlen) {
   if (avail && avail < 16) {
@@ -146,6 +174,9 @@ static sg_ptx_status scan_container(const uint8_t *c, size_t avail, int sm, best
       }
     } else {
       b->saw_elf = 1;
+      uint64_t flags = rd64(p + 40);
+      if (!b->devrt[0] && !(flags & (FLAG_ZLIB | FLAG_LZ4 | FLAG_ZSTD)))
+        elf_device_runtime(p + ehsize, psize, b->devrt, sizeof b->devrt);
     }
     p += ehsize + psize;
     left -= ehsize + psize;
@@ -222,6 +253,15 @@ sg_ptx_status sg_ptx_extract(const void *image, size_t image_size, int sm, char 
   if (st != SG_PTX_OK) {
     free(b.text);
     return st;
+  }
+  if (b.arch < 0 && b.devrt[0]) {
+    /* Only a relocatable image's pre-link containers carry PTX, and the device runtime's
+     * code in the linked one says what that PTX would need: refuse it as its PTX is refused. */
+    seterr(err, errlen,
+           "image was linked with the CUDA device runtime (%s: nvcc -rdc, device-side launches); dynamic "
+           "parallelism is not supported by softgpu, and the image has no PTX usable on sm_%d",
+           b.devrt, sm);
+    return SG_PTX_ERR_DEVICE_RUNTIME;
   }
   if (b.arch < 0) {
     seterr(err, errlen, "no PTX usable on sm_%d in this image%s%s%s", sm, b.saw_elf ? " (only ELF cubins" : "",

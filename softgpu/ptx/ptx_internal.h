@@ -309,6 +309,9 @@ sg_ptx_status sg_cp_async(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, con
 /* Device-runtime functions PTX calls but does not define (ptx_builtin.c). */
 enum { SG_BI_NONE = 0, SG_BI_VPRINTF, SG_BI_ASSERTFAIL };
 int sg_builtin_lookup(const char *name);
+/* Whether name is a function of the CUDA device runtime (libcudadevrt: device-side launches,
+ * streams, events, malloc; dynamic parallelism), which softgpu does not provide. */
+int sg_builtin_is_device_runtime(const char *name);
 /* Runs builtin in->aux for the call site in->imm; arguments are in the caller's frame. */
 sg_ptx_status sg_builtin_call(sg_block_ctx *bc, sg_thread *t, const sg_insn *in);
 

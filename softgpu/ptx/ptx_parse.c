@@ -907,7 +907,8 @@ sg_ptx_status sg_ptx_parse(const char *src, size_t len, sg_ptx_module *m, sg_err
     }
   }
   if (st == SG_PTX_OK && m->ptx_version == 0) { st = SG_PTX_ERR_PARSE; sg_errf(e, "missing .version directive"); }
-  /* Call targets. Calls to declared-only functions stay unresolved and fail when executed. */
+  /* Call targets. Calls to declared-only functions stay unresolved and fail when executed, except
+   * calls into the device runtime, which fail the load. */
   for (size_t k = 0; st == SG_PTX_OK && k < p->ncallfix; k++) {
     const sg_tok *nm = p->callfix[k].name;
     if (!nm) { /* indirect call site: may reach any function */
@@ -937,6 +938,14 @@ sg_ptx_status sg_ptx_parse(const char *src, size_t len, sg_ptx_module *m, sg_err
     if (bi != SG_BI_NONE) {
       in->op = SG_OP_BUILTIN;
       in->aux = (uint32_t)bi;
+    } else if (!f->defined && sg_builtin_is_device_runtime(f->name)) {
+      /* A real driver's JIT fails such a module at load (ptxas: "Unresolved extern function",
+       * CUDA_ERROR_INVALID_PTX) unless the device runtime was linked in; refusing here, rather
+       * than at the first call, gives the program the driver's error at the driver's moment. */
+      st = SG_PTX_ERR_DEVICE_RUNTIME;
+      sg_errf(e, "line %u: Unresolved extern function '%s': device-side launches and the device runtime "
+              "(dynamic parallelism, nvcc -rdc with libcudadevrt) are not supported by softgpu",
+              in->line, f->name);
     } else if (!f->defined) {
       char msg[300];
       snprintf(msg, sizeof msg, "call to external function %s", f->name);

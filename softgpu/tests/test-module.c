@@ -241,6 +241,31 @@ TEST(module_bad_images) {
   ASSERT_CU(cuModuleUnload((CUmodule)&bogus), CUDA_ERROR_INVALID_HANDLE);
 }
 
+/* A kernel-side launch (nvcc -rdc: a call into libcudadevrt) fails the load with the driver's
+ * CUDA_ERROR_INVALID_PTX, the reason in the JIT error log and in softgpu's last error. */
+TEST(module_device_runtime_refused) {
+  sg_test_setup();
+  CUmodule m = NULL;
+  char log[512] = "";
+  CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *vals[] = {log, (void *)(uintptr_t)sizeof log};
+  static const char cdp[] =
+      ".version 9.0\n.target sm_90\n.address_size 64\n"
+      ".extern .func (.param .b32 rv) __cudaCDP2LaunchDeviceV2(.param .b64 a, .param .b64 b);\n"
+      ".visible .entry k() {\n .reg .b32 %r<2>;\n .reg .b64 %rd<2>;\n mov.u64 %rd1, 0;\n"
+      " { .param .b64 p0; st.param.b64 [p0], %rd1; .param .b64 p1; st.param.b64 [p1], %rd1;\n"
+      "   .param .b32 r0; call.uni (r0), __cudaCDP2LaunchDeviceV2, (p0, p1); ld.param.b32 %r1, [r0]; }\n"
+      " ret;\n}\n";
+  ASSERT_CU(cuModuleLoadDataEx(&m, cdp, 2, opts, vals), CUDA_ERROR_INVALID_PTX);
+  ASSERT_TRUE(strstr(log, "__cudaCDP2LaunchDeviceV2") != NULL);
+  ASSERT_TRUE(strstr(log, "dynamic parallelism") != NULL);
+  char diag[512];
+  ASSERT_GT(sg_softgpu_last_error(diag, sizeof diag), 0);
+  ASSERT_TRUE(strstr(diag, "__cudaCDP2LaunchDeviceV2") != NULL);
+  CUlibrary lib;
+  ASSERT_CU(cuLibraryLoadData(&lib, cdp, NULL, NULL, 0, NULL, NULL, 0), CUDA_ERROR_INVALID_PTX);
+}
+
 TEST(module_launch_validation) {
   sg_test_setup();
   CUmodule m = load_ptx();

@@ -80,6 +80,72 @@ TEST(ptx_fatbin_elf_only_is_not_found) {
   free(img);
 }
 
+/* A container with one uncompressed ELF entry whose cubin has the given section names (as nvlink
+ * names a linked function's code .text.<function>). Returns its size; buf is 8-aligned. */
+static size_t container_with_elf(unsigned long long *buf, size_t cap, const char *const *names, int nnames) {
+  unsigned char *c = (unsigned char *)buf;
+  memset(c, 0, cap);
+  unsigned char *e = c + 16 + 64; /* container header, entry header */
+  char strtab[256] = "";
+  size_t strsize = 1; /* index 0: the empty name */
+  uint32_t off[8];
+  for (int i = 0; i < nnames; i++) {
+    off[i] = (uint32_t)strsize;
+    memcpy(strtab + strsize, names[i], strlen(names[i]) + 1);
+    strsize += strlen(names[i]) + 1;
+  }
+  off[nnames] = (uint32_t)strsize; /* .shstrtab's own name */
+  memcpy(strtab + strsize, ".shstrtab", 10);
+  strsize += 10;
+  uint64_t stroff = 64, shoff = (64 + strsize + 7) & ~7ull;
+  uint16_t shnum = (uint16_t)(nnames + 2), shstrndx = (uint16_t)(nnames + 1);
+  memcpy(e, "\x7f" "ELF", 4);
+  e[4] = 2;
+  e[5] = 1;
+  memcpy(e + 0x28, &shoff, 8);
+  uint16_t shentsize = 64;
+  memcpy(e + 0x3A, &shentsize, 2);
+  memcpy(e + 0x3C, &shnum, 2);
+  memcpy(e + 0x3E, &shstrndx, 2);
+  memcpy(e + stroff, strtab, strsize);
+  for (int i = 0; i < nnames + 1; i++) memcpy(e + shoff + (uint64_t)(i + 1) * 64, &off[i], 4);
+  memcpy(e + shoff + (uint64_t)shstrndx * 64 + 0x18, &stroff, 8);
+  uint64_t strsz = strsize;
+  memcpy(e + shoff + (uint64_t)shstrndx * 64 + 0x20, &strsz, 8);
+  uint64_t elfsize = shoff + (uint64_t)shnum * 64;
+  uint32_t magic = 0xBA55ED50u, ehsize = 64, arch = 80;
+  uint16_t ver = 1, hsize = 16, kind = 2;
+  uint64_t files = 64 + elfsize;
+  memcpy(c, &magic, 4);
+  memcpy(c + 4, &ver, 2);
+  memcpy(c + 6, &hsize, 2);
+  memcpy(c + 8, &files, 8);
+  memcpy(c + 16, &kind, 2);
+  memcpy(c + 16 + 4, &ehsize, 4);
+  memcpy(c + 16 + 8, &elfsize, 8);
+  memcpy(c + 16 + 28, &arch, 4);
+  return 16 + files;
+}
+
+/* An -rdc image whose linked cubin holds the device runtime's code (nvcc -rdc -lcudadevrt with a
+ * kernel-side launch) is refused as needing dynamic parallelism, naming the function; one linked
+ * without it stays "no binary for this GPU". */
+TEST(ptx_fatbin_device_runtime_linked) {
+  static unsigned long long buf[256];
+  static const char *const cdp[] = {".text._Z6parentPi", ".text.__cudaCDP2LaunchDeviceV2"};
+  static const char *const plain[] = {".text._Z6parentPi", ".nv.info"};
+  char err[300] = "", *ptx = NULL;
+  size_t len;
+  size_t n = container_with_elf(buf, sizeof buf, cdp, 2);
+  ASSERT_EQ(sg_ptx_extract(buf, n, 89, &ptx, &len, err, sizeof err), SG_PTX_ERR_DEVICE_RUNTIME);
+  ASSERT_NOT_NULL(strstr(err, "__cudaCDP2LaunchDeviceV2"));
+  ASSERT_NOT_NULL(strstr(err, "dynamic parallelism"));
+  ASSERT_NULL(ptx);
+  n = container_with_elf(buf, sizeof buf, plain, 2);
+  ASSERT_EQ(sg_ptx_extract(buf, n, 89, &ptx, &len, err, sizeof err), SG_PTX_ERR_NOT_FOUND);
+  ASSERT_NULL(ptx);
+}
+
 TEST(ptx_fatbin_wrapper_v1_and_v2) {
   size_t n, len;
   char *img = ptxt_read("fatbin/vadd-zstd.fatbin", &n);

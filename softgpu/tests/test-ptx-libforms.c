@@ -172,6 +172,27 @@ TEST(ptx_libforms_grid_sync) {
   sg_ptx_unload(m);
 }
 
+/* nvcc -rdc output that launches a kernel from a kernel calls the device runtime (libcudadevrt),
+ * which softgpu lacks: the load fails as a driver's JIT does on an unresolved extern function,
+ * naming the function and the reason, and no kernel of the module is usable. */
+TEST(ptx_device_runtime_calls_refused) {
+  size_t n;
+  char *text = ptxt_read("cdp.ptx", &n);
+  char err[512] = "";
+  sg_ptx_module *m = NULL;
+  ASSERT_EQ(sg_ptx_load(text, n, &m, err, sizeof err), SG_PTX_ERR_DEVICE_RUNTIME);
+  ASSERT_TRUE(m == NULL);
+  ASSERT_TRUE(strstr(err, "Unresolved extern function '__cudaCDP2") != NULL);
+  ASSERT_TRUE(strstr(err, "dynamic parallelism") != NULL);
+  free(text);
+  /* Declared but never called, a device-runtime function costs nothing (the driver's linker only
+   * resolves what is referenced). */
+  sg_ptx_module *ok = ptxt_load_text(".version 9.0\n.target sm_90\n.address_size 64\n"
+                                     ".extern .func (.param .b32 rv) __cudaCDP2GetLastError();\n"
+                                     ".visible .entry k() { ret; }\n");
+  sg_ptx_unload(ok);
+}
+
 /* ld/st.L2::cache_hint carry a cache-policy operand: a hint, the access is the same. */
 TEST(ptx_libforms_cache_hint_operand) {
   float in[4] = {1.5f, -2.25f, 3.0f, 8.0f};

@@ -3,7 +3,7 @@
 // NVIDIA's): the guest library comes first on the loader path.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { BUILD, GUEST_LIB_DIR, ROOT } from './paths.js';
@@ -50,6 +50,21 @@ function newestInput(src: string): number {
  * than its sources. Linked against the guest libcuda.so.1 too, since the programs compare the
  * runtime's answers with the driver API's. Returns the binary's path.
  */
+/**
+ * Extra nvcc options a program asks for on its first line (`// nvcc-flags: -rdc=true ...`), for the
+ * few programs that cannot be built the ordinary way (relocatable device code). Only options
+ * (words starting with '-') are accepted, so a program cannot name other inputs or outputs.
+ */
+export function programNvccFlags(src: string): string[] {
+  const first = readFileSync(src, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^\/\/ nvcc-flags:(.*)$/.exec(first);
+  if (!m) return [];
+  const flags = m[1]!.trim().split(/\s+/).filter((f) => f !== '');
+  const bad = flags.find((f) => !/^-[A-Za-z0-9_=.,-]+$/.test(f) || f === '-o');
+  if (bad !== undefined) throw new Error(`${src}: nvcc-flags: '${bad}' is not an nvcc option`);
+  return flags;
+}
+
 export function buildCudaProgram(name: string, flavour: CudartFlavour): string {
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`bad program name '${name}'`);
   const src = join(CUDA_TEST_DIR, `${name}.cu`);
@@ -58,7 +73,7 @@ export function buildCudaProgram(name: string, flavour: CudartFlavour): string {
   if (existsSync(out) && statSync(out).mtimeMs >= newestInput(src)) return out;
   // Build under a temporary name so an interrupted build never leaves a binary that looks fresh.
   const tmp = `${out}.tmp-${process.pid}`;
-  execFileSync(NVCC, ['-O1', '-g', '-Xcompiler', '-Wall', ...FLAVOUR_FLAGS[flavour], '-o', tmp, src,
+  execFileSync(NVCC, ['-O1', '-g', '-Xcompiler', '-Wall', ...FLAVOUR_FLAGS[flavour], ...programNvccFlags(src), '-o', tmp, src,
     `-L${GUEST_LIB_DIR}`, '-lcuda', '-lpthread'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
   renameSync(tmp, out);
   return out;

@@ -46,6 +46,31 @@ softgpu reports the same.
 |---|---|---|
 ${[...FEATURE_MASK].map(([a, m]) => `| \`CU_DEVICE_ATTRIBUTE_${m.name}\` (${a}) | ${m.value} | ${m.why} |`).join('\n')}
 
+## Kernel features without an entry point
+
+**Dynamic parallelism** (a kernel that launches kernels, or calls any other function of the device
+runtime: built with \`nvcc -rdc=true -lcudadevrt\`) runs on a GPU backend as the host's driver runs
+it. softgpu has no device runtime and refuses such a module when it is loaded, with
+\`CUDA_ERROR_INVALID_PTX\` (cudart reports \`cudaErrorInvalidPtx\` at the first launch; the context
+stays usable). That is the driver's answer for PTX whose device-runtime functions are unresolved:
+its JIT runs ptxas, which stops with \`ptxas fatal : Unresolved extern function
+'__cudaCDP2GetParameterBufferV2'\` (nvcc 13's PTX for a kernel-side launch, compiled without
+\`-c\`), and \`cuModuleLoadDataEx\` returns \`CUDA_ERROR_INVALID_PTX\` "a PTX JIT compilation failed"
+(reported for an unresolved extern function in terralang/terra#299). The JIT error log
+(\`CU_JIT_ERROR_LOG_BUFFER\`) and softgpu's log name the function and the reason. softgpu refuses:
+
+- PTX that calls a device-runtime function (\`__cudaCDP2*\` since CUDA 12, \`cuda*\` such as
+  \`cudaLaunchDeviceV2\` and \`cudaGetParameterBufferV2\` before) it does not define; declaring one
+  without calling it is harmless;
+- an \`-rdc\` image with no PTX for the device whose linked cubin holds the device runtime's code
+  (a \`.text.__cudaCDP2*\` section): through vgpu the guest ships only the linked container, so
+  without this the same program would get \`CUDA_ERROR_NO_BINARY_FOR_GPU\` remotely and
+  \`CUDA_ERROR_INVALID_PTX\` in-process. A cubin compressed in the fatbin (\`-Xfatbin -compress-all\`)
+  is not inspected and stays \`CUDA_ERROR_NO_BINARY_FOR_GPU\`.
+
+The driver API has no device attribute for device-side launch support, so there is nothing to
+report there; \`test/cuda/dynamic_parallelism.cu\` checks the refusal end to end.
+
 ## Unsupported (return \`CUDA_ERROR_NOT_SUPPORTED\`)
 
 ${unsupported.map((n) => `\`${n}\``).join(', ')}
