@@ -286,6 +286,26 @@ function crashes(): { executors: string[]; errors: Map<string, number> } {
   return { executors, errors };
 }
 
+/** The running mediator's RSS each minute (MiB; none while a killed one is being replaced). */
+const rssByMinute: number[] = [];
+
+const median = (xs: number[]): number => {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length === 0 ? NaN : a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
+};
+
+/**
+ * Whether the mediator's memory grows over the run: the median RSS of the last ten minutes against
+ * that of minutes 11 to 20. The first ten are left out: the heap grows to its working size there,
+ * under the guests' load, from the idle mediator's size at the start.
+ */
+function rssTrend(): string {
+  if (rssByMinute.length < 30) return `per minute ${rssByMinute.join(' ')} MiB (the trend needs 30 minutes)`;
+  const warm = median(rssByMinute.slice(10, 20));
+  const last = median(rssByMinute.slice(-10));
+  return `median ${warm} MiB in minutes 11-20, ${last} MiB in the last 10 (${(((last - warm) / warm) * 100).toFixed(1)}%); per minute ${rssByMinute.join(' ')}`;
+}
+
 function report(started: number, final = false): void {
   const m = cur.m;
   const mem = m.proc.exitCode === null ? memory(m.proc.pid!) : { rss: -1, peak: -1 };
@@ -303,6 +323,7 @@ function report(started: number, final = false): void {
     mediatorRssMiB: mem.rss,
     executorsAlive: executorsOf(m.stateDir).length,
   };
+  if (!final && mem.rss > 0) rssByMinute.push(mem.rss);
   console.log(`${final ? 'final' : 'progress'} ${JSON.stringify(line)}`);
 }
 
@@ -371,6 +392,7 @@ async function main(): Promise<number> {
     const c = crashes();
     const mem = alive ? memory(lpid) : { rss: -1, peak: -1 };
     console.log(`mediator: ${alive ? 'up' : 'DOWN'}; RSS ${start.rss} MiB at start, ${mem.rss} MiB at end (peak ${mem.peak} MiB)${lpid === mpid ? '' : ` in mediator ${lpid}, started by the soak's last restart`}; descriptors ${start.fds} at start`);
+    console.log(`mediator RSS: ${rssTrend()}`);
     console.log(`executors: ${start.spareFds} descriptors in a fresh spare; at most ${maxExecFds} in one executor during the run`);
     console.log(`leaks: ${JSON.stringify(leaks)}`);
     for (const e of c.executors) console.log(`crash: ${e}`);
