@@ -22,9 +22,12 @@ import { buildProgram, kernelsFatbin, startGuest, type InteractiveGuest } from '
 import { BIN } from '../helpers/paths.js';
 import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, GRANT_REASONS, type GrantReason } from '../../src/sched/scheduler.js';
 
-/** Launches of the `spin` kernel per tenant, and its loop count (a launch takes about a quantum
- * on an idle machine). */
-const LAUNCHES = 200;
+/** Launches of the `spin` kernel per tenant, and its loop count. A launch takes about 3 ms of
+ * device time on an idle machine (8 ms loaded), so a 20 ms quantum covers several: with 200
+ * launches an idle CI machine recorded only 22 policy grants per VM in the whole run, fewer than
+ * the equal-share window needs (3 + EQUAL_SLICES), and the test failed for lack of work. 600 give
+ * each VM about 65 slices idle, more when loaded. */
+const LAUNCHES = 600;
 const ITERS = '50';
 
 /**
