@@ -91,12 +91,8 @@ TEST(nvml_debug_trace_names_results) {
   fh_start(&fh, FH_NORMAL);
   unsigned n = 99;
   ASSERT_EQ(F(f_pu, nvmlDeviceGetCount_v2)(&n), NVML_ERROR_UNINITIALIZED);
-  FILE *f = fopen(path, "r");
-  char text[4096] = "";
-  size_t k = fread(text, 1, sizeof text - 1, f);
-  text[k] = 0;
-  fclose(f);
-  unlink(path);
+  char text[4096];
+  ASSERT_TRUE(vgt_take_file(path, text, sizeof text));
   ASSERT_TRUE(strstr(text, " debug: nvml nvmlDeviceGetCount_v2 -> Uninitialized (1)\n") != NULL);
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef void (*vgt_fn)(void);
 void vgt_register(const char *name, vgt_fn fn, const char *file);
@@ -60,5 +61,17 @@ void vgt_register(const char *name, vgt_fn fn, const char *file);
   do {                                                                                \
     if (!(x)) VGT_FAIL("ASSERT_TRUE(%s)", #x);                                        \
   } while (0)
+
+/* Reads a log file a test pointed VGPU_LOG_FILE at into buf (NUL-terminated) and removes it;
+ * 0 when it cannot be read. */
+static inline int vgt_take_file(const char *path, char *buf, size_t size) {
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t k = fread(buf, 1, size - 1, f);
+  buf[k] = 0;
+  fclose(f);
+  unlink(path);
+  return 1;
+}
 
 #endif
