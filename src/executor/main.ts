@@ -38,6 +38,7 @@ import { WireStatus } from '../protocol/errors.js';
 import { errorFrame } from '../protocol/handshake.js';
 import { shutdownNotice } from '../protocol/notice.js';
 import { softgpuOutput, stdoutCapture, type KernelOutput } from './output.js';
+import { mapHostFile } from './shm.js';
 
 /** How long a session whose work was abandoned waits for what caused it (its guest's close, the
  * mediator's kill with the reason for the guest) before ending by itself. */
@@ -333,6 +334,15 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   const deviceTimeChoice = args.deviceTime;
   const images = new SessionImages(new ImageStore(m.imageDir), m.vm, m.imageLimits);
   const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { images });
+  if (m.shmPath) {
+    try {
+      x.shm.region = mapHostFile(m.shmPath);
+      slog.info({ path: m.shmPath, bytes: x.shm.region.size }, "the VM's shared memory mapped");
+    } catch (e) {
+      x.shm.refused = `the VM's shared memory file cannot be mapped: ${(e as Error).message}`;
+      slog.warn({ path: m.shmPath, reason: (e as Error).message }, "the VM's shared memory file cannot be mapped; copies go through the socket");
+    }
+  }
   const started = process.hrtime.bigint();
   const timing = deviceTimeMode(deviceTimeChoice, drv.kind);
   if (timing === 'events') {

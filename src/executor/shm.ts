@@ -138,17 +138,16 @@ export function mapGuestMemfd(fd: number): SharedRegion {
 }
 
 /**
- * Maps an operator's file (the host side of a VM's ivshmem region), `expect` bytes of it: the
- * file must hold at least that many (QEMU maps the same size into the VM).
+ * Maps an operator's file, all of it: the host side of a VM's ivshmem region (QEMU's
+ * memory-backend-file, whose size= the file has). Only the operator and the hypervisor can change
+ * the file, never the guest.
  */
-export function mapHostFile(path: string, expect: number): SharedRegion {
+export function mapHostFile(path: string): SharedRegion {
   const c = lib();
   const fd = c.open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) throw new Error(`cannot open ${path}: errno ${c.errno()}`);
   try {
-    const size = sizeOf(fd, path);
-    if (size < expect) throw new Error(`${path} has ${size} bytes, fewer than the ${expect} configured`);
-    return mapFd(fd, expect, path);
+    return mapFd(fd, sizeOf(fd, path), path);
   } finally {
     c.close(fd);
   }
