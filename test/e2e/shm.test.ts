@@ -1,11 +1,14 @@
 // Shared memory for bulk copies (docs/protocol.md, "Shared memory"): a local guest's page-locked
-// memory lives in a memfd its executor maps, and copies from and to it never cross the socket
-// (the host's vgpu_vm_shm_bytes_total counts them). A hand-written guest shows what the executor
+// memory lives in a memfd its executor maps, a VM's in the VM's file from the store, and copies
+// from and to it never cross the socket (the host's vgpu_vm_shm_bytes_total counts them). A hand-written guest shows what the executor
 // refuses: ranges outside the region (an error for that call, the session goes on), an unsealed
 // memfd, and a descriptor missing where one was promised (that connection ends, no other).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { Flag, FrameType } from '../../src/protocol/constants.js';
 import { decodeStatus } from '../../src/protocol/handshake.js';
@@ -170,4 +173,43 @@ test('a promised descriptor that does not come ends that connection, and no othe
   assert.equal((await check(good, 0, nonce)).result, 0, 'the other session is untouched');
   good.close();
   closeFd(fd);
+});
+
+// A VM's region: the file the store names for the VM, mapped by its executors; the guest maps the
+// same bytes as its ivshmem BAR (here the file itself, through VGPU_SHM_DEVICE, as the QEMU test
+// does through the real device: test/vm/).
+test("a VM's guests copy through the VM's shared memory file; another VM's guests never reach it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-shm-'));
+  try {
+    const file = join(dir, 'vm.shm');
+    const otherFile = join(dir, 'other.shm');
+    for (const f of [file, otherFile]) {
+      writeFileSync(f, '');
+      truncateSync(f, 256 * MIB);
+    }
+    const token = await m.addVm('shm-vm', { shmPath: file });
+    const clash = await m.api('POST', '/v1/vms', { name: 'shm-clash', shmPath: file });
+    assert.equal(clash.status, 409, 'one file belongs to one VM');
+    const noneToken = await m.addVm('shm-none');
+    const otherToken = await m.addVm('shm-other', { shmPath: otherFile });
+    const prog = buildProgram('shm_copy');
+
+    const before = await shmBytes('shm-vm');
+    const r = await runGuest(prog, ['--server', m.tcp!, '--token', token], { VGPU_SHM_DEVICE: file });
+    const moved = assertAllOk(r.stdout, r.code, r.stderr);
+    const want = { in: before.in + moved.in, out: before.out + moved.out };
+    assert.deepEqual(await shmBytesReaching('shm-vm', want), want, 'every page-locked byte moved through the VM file');
+
+    // Guests of other VMs pointing at shm-vm's file: their executors map their own VM's file or
+    // none, so the check fails and their copies go through the socket.
+    for (const [vm, tok] of [['shm-none', noneToken], ['shm-other', otherToken]] as const) {
+      const sockBefore = await socketBytesIn(vm);
+      const o = await runGuest(prog, ['--server', m.tcp!, '--token', tok], { VGPU_SHM_DEVICE: file });
+      const om = assertAllOk(o.stdout, o.code, o.stderr);
+      await eventually(async () => (await socketBytesIn(vm)) >= sockBefore + om.in);
+      assert.deepEqual(await shmBytes(vm), { in: 0, out: 0 }, `${vm}: nothing through shared memory`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,13 +1,21 @@
 /*
  * The shared region (docs/protocol.md, "Shared memory"): page-locked allocations are carved from
- * a memfd this process shares with its executor, so a copy from or to one names a range of the
+ * memory this process shares with its executor, so a copy from or to one names a range of the
  * region (vgShmHtoD, vgShmDtoH) instead of carrying the bytes through the socket, and the
  * executor's driver copies straight from or into the same pages.
  *
- * Made on the first page-locked allocation of a connection that can carry a descriptor (a Unix
- * socket to a host of protocol minor 4 or later); sized by VGPU_SHM_SIZE / shm_size (default
- * 1 GiB, of which only the pages used are ever backed). Without one (TCP, TLS, vsock, the host
- * refused it, size 0) page-locked memory is ordinary memory and copies go through the socket.
+ * Where it comes from, on the first page-locked allocation of a host of protocol minor 4 or later:
+ *  - on a Unix socket (local processes, containers): a memfd this process makes, sealed against
+ *    shrinking, handed to the executor over the socket (vgShmOffer), sized by VGPU_SHM_SIZE /
+ *    shm_size (default 1 GiB, of which only the pages used are ever backed);
+ *  - otherwise (a VM, over vsock or TCP): the VM's ivshmem region, PCI 1af4:1110's BAR2 (or
+ *    VGPU_SHM_DEVICE / shm_device), which the host maps from the VM's file in the store. Every
+ *    process of the VM shares it: each claims a slice of its own (VGPU_SHM_SIZE, or what is left)
+ *    in a table at the start of the region, under flock on the resource file; a slice whose
+ *    process is gone is claimed again.
+ * Either way vgShmCheck proves the executor maps the same bytes (a nonce at the slice's start).
+ * Without a region (TCP or TLS to a host without one, refused, size 0) page-locked memory is
+ * ordinary memory and copies go through the socket.
  *
  * The region is never unmapped while the process lives: blocks of it are handed out. It is not
  * inherited by a fork child (MADV_DONTFORK): the child's address range stays reserved (so none
@@ -19,13 +27,18 @@
 #include "rpc.h"
 #include "session.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_SIZE ((uint64_t)1 << 30)
@@ -33,6 +46,29 @@
 #define NONCE_LEN 16
 #define FD_BYTE 0x53 /* sent with the descriptor, outside any frame */
 #define SHM_PTDS 1u  /* copy flags: the per-thread default stream variant */
+#define PCI_DEVICES "/sys/bus/pci/devices"
+#define IVSHMEM_VENDOR 0x1af4
+#define IVSHMEM_DEVICE 0x1110
+/* The slice table at the start of a VM's region (docs/virtual-machines.md, "Shared memory"). */
+#define TABLE_MAGIC 0x314d485355504756ull /* "VGPUSHM1" */
+#define TABLE_SLOTS 64
+#define TABLE_BYTES 4096
+#define MIN_SLICE ((size_t)1 << 20)
+
+typedef struct slot {
+  uint32_t pid; /* 0: free */
+  uint32_t reserved;
+  uint64_t off, len;
+} slot;
+
+typedef struct table {
+  uint64_t magic;
+  uint32_t nslots;
+  uint32_t reserved;
+  slot slots[TABLE_SLOTS];
+} table;
+
+_Static_assert(sizeof(table) <= TABLE_BYTES, "the slice table fits its page");
 
 typedef struct extent {
   size_t off, len;
@@ -44,14 +80,14 @@ static uint8_t *g_base; /* published by g_active (release); fixed for the region
 static size_t g_size;
 static int g_active;     /* the executor maps the region (vgShmCheck passed) */
 static int g_tried;      /* set up (or failed to) on this process's connection */
-static extent *g_free;   /* free extents, sorted by offset, never adjacent */
+static extent *g_free;   /* free extents of this process's slice, sorted by offset, never adjacent */
 static size_t g_nfree, g_capfree;
 
 static void fork_prepare(void) { pthread_mutex_lock(&g_lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&g_lock); }
 
-/* The child's session is new and its executor maps nothing: keep the parent's range reserved (it
- * is absent here: MADV_DONTFORK), forget it, and make a region of its own on demand. */
+/* The child's session is new and its executor maps nothing yet: keep the parent's range reserved
+ * (it is absent here: MADV_DONTFORK), forget it, and make a region of its own on demand. */
 static void fork_child(void) {
   if (g_base) (void)mmap(g_base, g_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
   __atomic_store_n(&g_active, 0, __ATOMIC_RELEASE);
@@ -75,37 +111,178 @@ static uint64_t configured_size(void) {
   if (*end == 'K' || *end == 'k') mul = 1ull << 10, end++;
   else if (*end == 'M' || *end == 'm') mul = 1ull << 20, end++;
   else if (*end == 'G' || *end == 'g') mul = 1ull << 30, end++;
-  if (errno || *end || s[0] == '-' || v > MAX_SIZE / mul || v * mul > MAX_SIZE) {
+  if (errno || *end || s[0] == '-' || v > MAX_SIZE / mul) {
     vg_log(VG_LOG_WARN, "ignoring shm_size '%s' (want bytes with an optional K, M or G suffix, at most 64G); using 1G", s);
     return DEFAULT_SIZE;
   }
   return (uint64_t)v * mul;
 }
 
-/* Hands fd to the executor (vgShmOffer, then the descriptor) and proves both map the same pages
- * (vgShmCheck with a nonce at offset 0). Returns 0 when the executor uses the region. */
-static CUresult offer(int fd, uint8_t *base, size_t size) {
-  vg_call c;
-  CUresult r = vg_call_begin(&c, VG_OP_vgShmOffer, 0);
-  if (r) return r;
-  if (vg_session_minor() < VG_PROTO_MINOR_SHM || !vg_session_is_unix()) {
-    /* Nothing sent: the call ends unsent. */
-    return vg_call_end(&c, CUDA_ERROR_NOT_SUPPORTED);
-  }
-  vg_put_u64(&c, size);
-  r = vg_call_invoke(&c);
-  if (r == CUDA_SUCCESS && vg_session_send_fd(FD_BYTE, fd)) r = CUDA_ERROR_DEVICE_UNAVAILABLE;
-  if ((r = vg_call_end(&c, r))) return r;
+/* Proves the executor maps these bytes: a fresh nonce at `off` of the region, vgShmCheck. */
+static CUresult check(uint8_t *base, size_t size, size_t off) {
   uint8_t nonce[NONCE_LEN];
   if (getrandom(nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) return CUDA_ERROR_OPERATING_SYSTEM;
-  memcpy(base, nonce, sizeof nonce);
-  if ((r = vg_call_begin(&c, VG_OP_vgShmCheck, 0))) return r;
-  vg_put_u64(&c, 0);
+  memcpy(base + off, nonce, sizeof nonce);
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_vgShmCheck, 0);
+  if (r) return r;
+  vg_put_u64(&c, off);
   vg_put_raw(&c, nonce, sizeof nonce);
   r = vg_call_invoke(&c);
   uint64_t mapped = r == CUDA_SUCCESS ? vg_get_u64(&c) : 0;
   if ((r = vg_call_end(&c, r))) return r;
   return mapped == size ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+/* Hands fd to the executor: vgShmOffer, then the descriptor. */
+static CUresult offer(int fd, size_t size) {
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_vgShmOffer, 0);
+  if (r) return r;
+  vg_put_u64(&c, size);
+  r = vg_call_invoke(&c);
+  if (r == CUDA_SUCCESS && vg_session_send_fd(FD_BYTE, fd)) r = CUDA_ERROR_DEVICE_UNAVAILABLE;
+  return vg_call_end(&c, r);
+}
+
+/* A local region: a sealed memfd of `size` bytes, handed over. Slice: all but the first page. */
+static CUresult make_memfd(size_t size, uint8_t **base, size_t *lo) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  if (size <= page) return CUDA_ERROR_INVALID_VALUE;
+  int fd = memfd_create("vgpu-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+  uint8_t *p = MAP_FAILED;
+  CUresult r = CUDA_ERROR_OPERATING_SYSTEM;
+  /* Sealed so the executor can trust its mapping: the file can never shrink under it. */
+  if (ftruncate(fd, (off_t)size) == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0 &&
+      (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED) {
+    (void)madvise(p, size, MADV_DONTFORK);
+    r = offer(fd, size);
+    if (r == CUDA_SUCCESS) r = check(p, size, 0);
+  }
+  close(fd);
+  if (r) {
+    if (p != MAP_FAILED) munmap(p, size);
+    return r;
+  }
+  *base = p;
+  *lo = page;
+  return CUDA_SUCCESS;
+}
+
+static unsigned long read_hex(const char *dir, const char *name) {
+  char path[512], buf[32] = "";
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "re");
+  if (!f) return 0;
+  if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
+  fclose(f);
+  return strtoul(buf, NULL, 16);
+}
+
+/* The VM's ivshmem BAR2: shm_device, or the first PCI device 1af4:1110. fd, or -1. */
+static int open_ivshmem(char *path, size_t cap) {
+  const char *dev = vg_conf_get()->shm_device;
+  if (*dev) {
+    snprintf(path, cap, "%s", dev);
+    return open(path, O_RDWR | O_CLOEXEC);
+  }
+  DIR *d = opendir(PCI_DEVICES);
+  if (!d) return -1;
+  int fd = -1;
+  for (struct dirent *e; fd < 0 && (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    char dir[300];
+    snprintf(dir, sizeof dir, PCI_DEVICES "/%s", e->d_name);
+    if (read_hex(dir, "vendor") != IVSHMEM_VENDOR || read_hex(dir, "device") != IVSHMEM_DEVICE) continue;
+    snprintf(path, cap, "%s/resource2", dir);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+  }
+  closedir(d);
+  return fd;
+}
+
+static int slot_live(const slot *s) {
+  return s->pid != 0 && s->pid != (uint32_t)getpid() && !(kill((pid_t)s->pid, 0) != 0 && errno == ESRCH);
+}
+
+/* Claims this process's slice of a VM's region (flock held): the table is made when missing,
+ * slices of processes that are gone are freed, and the largest gap (at most `want`) is taken. */
+static int claim_slice(uint8_t *base, size_t size, size_t want, size_t *off, size_t *len) {
+  table *t = (table *)base;
+  if (t->magic != TABLE_MAGIC || t->nslots != TABLE_SLOTS) {
+    memset(t, 0, sizeof *t);
+    t->nslots = TABLE_SLOTS;
+    t->magic = TABLE_MAGIC;
+  }
+  int free_slot = -1;
+  for (int i = 0; i < TABLE_SLOTS; i++) {
+    slot *s = &t->slots[i];
+    if (s->pid && !slot_live(s)) memset(s, 0, sizeof *s);
+    if (s->pid == 0 && free_slot < 0) free_slot = i;
+  }
+  if (free_slot < 0) return -1;
+  /* The first gap of `want` bytes, else the largest gap, between the live slices. */
+  slot live[TABLE_SLOTS];
+  int n = 0;
+  for (int i = 0; i < TABLE_SLOTS; i++) {
+    if (!t->slots[i].pid) continue;
+    int j = n++;
+    for (; j > 0 && live[j - 1].off > t->slots[i].off; j--) live[j] = live[j - 1];
+    live[j] = t->slots[i];
+  }
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t at = TABLE_BYTES > page ? TABLE_BYTES : page, best_off = 0, best_len = 0;
+  for (int i = 0; i <= n; i++) {
+    size_t next = i < n && live[i].off < size ? (size_t)live[i].off : size;
+    if (next > at) {
+      if (next - at >= want) {
+        best_off = at, best_len = want;
+        break;
+      }
+      if (next - at > best_len) best_off = at, best_len = next - at;
+    }
+    if (i < n && live[i].off + live[i].len > at) at = live[i].off + live[i].len > size ? size : (size_t)(live[i].off + live[i].len);
+  }
+  best_len &= ~(page - 1);
+  if (best_len < MIN_SLICE) return -1;
+  t->slots[free_slot] = (slot){.pid = (uint32_t)getpid(), .off = best_off, .len = best_len};
+  *off = best_off;
+  *len = best_len;
+  return 0;
+}
+
+/* A VM's region: its ivshmem BAR, a slice of it this process's. */
+static CUresult map_ivshmem(size_t want, uint8_t **base, size_t *size, size_t *lo, size_t *hi) {
+  char path[VG_CONF_VALUE_MAX + 64];
+  int fd = open_ivshmem(path, sizeof path);
+  if (fd < 0) return CUDA_ERROR_NOT_FOUND;
+  struct stat st;
+  uint8_t *p = MAP_FAILED;
+  CUresult r = CUDA_ERROR_OPERATING_SYSTEM;
+  size_t off = 0, len = 0;
+  if (fstat(fd, &st) == 0 && st.st_size > TABLE_BYTES && (uint64_t)st.st_size <= MAX_SIZE &&
+      (p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED) {
+    (void)madvise(p, (size_t)st.st_size, MADV_DONTFORK);
+    if (flock(fd, LOCK_EX) == 0) {
+      r = claim_slice(p, (size_t)st.st_size, want, &off, &len) ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+      (void)flock(fd, LOCK_UN);
+    }
+    if (r == CUDA_SUCCESS) r = check(p, (size_t)st.st_size, off);
+  }
+  close(fd);
+  if (r) {
+    if (p != MAP_FAILED) munmap(p, (size_t)st.st_size);
+    vg_log(VG_LOG_INFO, "%s: no shared slice (CUresult %d)", path, (int)r);
+    return r;
+  }
+  *base = p;
+  *size = (size_t)st.st_size;
+  /* The nonce's page stays out of the allocator. */
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  *lo = off + page;
+  *hi = off + len;
+  return *hi > *lo ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
 }
 
 /* Makes the region (g_lock held). Failures leave page-locked memory ordinary, said once. */
@@ -115,39 +292,28 @@ static void setup(void) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   size_t size = (size_t)((want + page - 1) & ~(uint64_t)(page - 1));
   if (size == 0) return;
-  int fd = memfd_create("vgpu-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
-    vg_log(VG_LOG_INFO, "no shared region (memfd_create: %s): copies go through the socket", strerror(errno));
-    return;
-  }
-  uint8_t *base = MAP_FAILED;
-  CUresult r = CUDA_ERROR_OPERATING_SYSTEM;
-  /* Sealed so the executor can trust its mapping: the file can never shrink under it. */
-  if (ftruncate(fd, (off_t)size) == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0 &&
-      (base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED) {
-    (void)madvise(base, size, MADV_DONTFORK);
-    r = offer(fd, base, size);
-  }
-  close(fd);
+  if (vg_session_lock() != VG_SESS_OK) return;
+  int local = vg_session_is_unix();
+  int minor_ok = vg_session_minor() >= VG_PROTO_MINOR_SHM;
+  vg_session_unlock();
+  if (!minor_ok) return;
+  uint8_t *base = NULL;
+  size_t lo = 0, hi = size;
+  CUresult r = local ? make_memfd(size, &base, &lo) : map_ivshmem(size, &base, &size, &lo, &hi);
   if (r) {
-    if (base != MAP_FAILED) munmap(base, size);
-    vg_log(VG_LOG_INFO, "no shared region (CUresult %d): copies of page-locked memory go through the socket", (int)r);
+    if (local) vg_log(VG_LOG_INFO, "no shared region (CUresult %d): copies of page-locked memory go through the socket", (int)r);
     return;
   }
   extent *f = malloc(16 * sizeof *f);
-  if (!f) {
-    munmap(base, size);
-    return;
-  }
-  /* The first page holds vgShmCheck's nonce. */
+  if (!f) return; /* the mapping stays, unused */
   g_free = f;
   g_capfree = 16;
-  g_free[0] = (extent){.off = page, .len = size - page};
-  g_nfree = size > page;
+  g_free[0] = (extent){.off = lo, .len = hi - lo};
+  g_nfree = 1;
   g_base = base;
   g_size = size;
   __atomic_store_n(&g_active, 1, __ATOMIC_RELEASE);
-  vg_log(VG_LOG_DEBUG, "shared region of %zu bytes in use", size);
+  vg_log(VG_LOG_DEBUG, "shared region of %zu bytes in use (%zu for this process)", size, hi - lo);
 }
 
 void *vg_shm_alloc(size_t n) {
