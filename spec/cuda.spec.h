@@ -313,5 +313,9 @@ VG_PRIVATE(0x0f05) VG_SYNC CUresult vgShmHtoD(CUdeviceptr dst, size_t offset, si
 VG_PRIVATE(0x0f06) VG_ASYNC CUresult vgShmHtoDAsync(CUdeviceptr dst, size_t offset, size_t n, CUstream hStream, unsigned int flags);
 VG_PRIVATE(0x0f07) VG_SYNC CUresult vgShmDtoH(size_t offset, CUdeviceptr src, size_t n, unsigned int flags);
 VG_PRIVATE(0x0f08) VG_SYNC CUresult vgShmDtoHAsync(size_t offset, CUdeviceptr src, size_t n, CUstream hStream, unsigned int flags);
+/* A page-locked block of the region: registered with the host driver while the guest holds it, so
+ * a real GPU copies it by DMA. */
+VG_PRIVATE(0x0f09) CUresult vgShmPin(size_t offset, size_t n);
+VG_PRIVATE(0x0f0a) CUresult vgShmUnpin(size_t offset);
 
 /* Retired wire ids (never reuse): none yet. */

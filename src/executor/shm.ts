@@ -208,4 +208,6 @@ export class ShmState {
   /** Bytes copied to the device from the region, and from the device into it. */
   bytesIn = 0;
   bytesOut = 0;
+  /** Blocks registered with the driver (vgShmPin): offset -> bytes. */
+  readonly pinned = new Map<number, number>();
 }

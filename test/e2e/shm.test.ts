@@ -134,6 +134,21 @@ test('the executor checks every range against the region it mapped itself; a bad
   await g.call(OP.vgShmHtoDAsync, 0, (w) => { w.u64(0x1000); w.u64(MIB); w.u64(4096); w.u64(0); w.u32(0); }, Flag.NOREPLY);
   assert.equal((await check(g, 4096, nonce)).result, 0, 'the session goes on');
   assert.equal(readAt(fd, 0, 16).equals(Buffer.alloc(16)), true, 'nothing was written into the region');
+
+  // Pinning (registering blocks with the host driver) takes a context, ranges inside the region,
+  // and each block once.
+  const retained = await g.call(OP.cuDevicePrimaryCtxRetain, 0, (w) => w.i32(0));
+  assert.equal(retained?.result, 0);
+  const ctx = Number(retained.payload.readBigUInt64LE(0));
+  const pin = async (o: number, n: number): Promise<number | undefined> => (await g.call(OP.vgShmPin, ctx, (w) => { w.u64(o); w.u64(n); }))?.result;
+  const unpin = async (o: number): Promise<number | undefined> => (await g.call(OP.vgShmUnpin, ctx, (w) => w.u64(o)))?.result;
+  assert.equal(await pin(MIB - 4096, 8192), CUDA_ERROR_INVALID_VALUE, 'a block past the end');
+  assert.equal(await pin(4096, 0), CUDA_ERROR_INVALID_VALUE, 'an empty block');
+  assert.equal(await pin(4096, 8192), 0);
+  assert.equal(await pin(4096, 8192), CUDA_ERROR_INVALID_VALUE, 'the same block twice');
+  assert.equal(await unpin(8192), CUDA_ERROR_INVALID_VALUE, 'no block there');
+  assert.equal(await unpin(4096), 0);
+  assert.equal(await unpin(4096), CUDA_ERROR_INVALID_VALUE, 'already released');
   g.close();
   closeFd(fd);
 });

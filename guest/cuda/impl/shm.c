@@ -316,14 +316,28 @@ static void setup(void) {
   vg_log(VG_LOG_DEBUG, "shared region of %zu bytes in use (%zu for this process)", size, hi - lo);
 }
 
+/* Asks the executor to register (pin) or release a block with its driver, so a real GPU copies it
+ * by DMA. Best effort: a block the driver would not register is still shared, copied by the
+ * driver's staging. */
+static void pin(uint32_t op, size_t off, size_t n) {
+  vg_call c;
+  if (vg_call_begin(&c, op, 0)) return;
+  vg_put_u64(&c, off);
+  if (op == VG_OP_vgShmPin) vg_put_u64(&c, n);
+  CUresult r = vg_call_end(&c, vg_call_invoke(&c));
+  if (r) vg_log(VG_LOG_DEBUG, "%s of %zu bytes at %zu: CUresult %d", op == VG_OP_vgShmPin ? "pinning" : "unpinning", n, off, (int)r);
+}
+
 void *vg_shm_alloc(size_t n) {
   pthread_once(&g_once, register_atfork);
   pthread_mutex_lock(&g_lock);
   if (!g_tried) setup();
   void *p = NULL;
+  size_t off = 0;
   for (size_t i = 0; g_active && i < g_nfree; i++) {
     if (g_free[i].len < n) continue;
-    p = g_base + g_free[i].off;
+    off = g_free[i].off;
+    p = g_base + off;
     g_free[i].off += n;
     g_free[i].len -= n;
     if (g_free[i].len == 0) {
@@ -333,14 +347,19 @@ void *vg_shm_alloc(size_t n) {
     break;
   }
   pthread_mutex_unlock(&g_lock);
+  if (p) pin(VG_OP_vgShmPin, off, n);
   return p;
 }
 
 void vg_shm_free(void *p, size_t n) {
-  pthread_mutex_lock(&g_lock);
-  uintptr_t a = (uintptr_t)p, b = (uintptr_t)g_base;
+  uintptr_t a = (uintptr_t)p, b;
   /* A block of a region this process no longer has (a fork child's inheritance) is left alone. */
-  if (!g_active || a < b || a - b >= g_size || n > g_size - (a - b)) {
+  if (!vg_shm_range(p, n, &(uint64_t){0})) return;
+  b = (uintptr_t)g_base;
+  /* Released before the block can be handed out again. */
+  pin(VG_OP_vgShmUnpin, a - b, n);
+  pthread_mutex_lock(&g_lock);
+  if (!g_active || (uintptr_t)g_base != b) { /* forked meanwhile */
     pthread_mutex_unlock(&g_lock);
     return;
   }

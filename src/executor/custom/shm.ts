@@ -86,6 +86,34 @@ function dtoh(x: ExecContext, r: Reader, async: boolean): number {
   return ptds ? x.d.cuStreamSynchronize_ptsz(stream) : x.d.cuStreamSynchronize(stream);
 }
 
+/** CU_MEMHOSTREGISTER_PORTABLE: the block is page-locked for every context of the session. */
+const REGISTER_PORTABLE = 1;
+
+/**
+ * Registers a page-locked block of the region with the driver while the guest holds it: a real
+ * GPU then copies it by DMA instead of staging it. At most the region is registered, and blocks
+ * never overlap (the driver refuses a second registration of the same pages).
+ */
+export function vgShmPin(x: ExecContext, r: Reader): number {
+  const offset = r.u64();
+  const n = r.u64();
+  r.end();
+  const block = region(x).slice(offset, n);
+  if (n === 0 || x.shm.pinned.has(offset)) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `cannot pin ${offset}+${n}`);
+  const res = x.d.cuMemHostRegister_v2(block, n, REGISTER_PORTABLE);
+  if (res === 0) x.shm.pinned.set(offset, n);
+  return res;
+}
+
+export function vgShmUnpin(x: ExecContext, r: Reader): number {
+  const offset = r.u64();
+  r.end();
+  const n = x.shm.pinned.get(offset);
+  if (n === undefined) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `no pinned block at ${offset}`);
+  x.shm.pinned.delete(offset);
+  return x.d.cuMemHostUnregister(region(x).slice(offset, n));
+}
+
 export function vgShmHtoD(x: ExecContext, r: Reader): number {
   return htod(x, r, false);
 }
