@@ -6,7 +6,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,7 +16,7 @@ import { OP } from '../../src/protocol/gen/ops.js';
 import { TestGuest } from '../helpers/guest.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { scrape } from '../helpers/metrics.js';
-import { buildProgram, runGuest } from '../helpers/programs.js';
+import { buildProgram, runGuest, startGuest } from '../helpers/programs.js';
 import { closeFd, makeMemfd, readAt, sendWithFd, writeAt } from '../helpers/shm.js';
 
 const CUDA_ERROR_INVALID_VALUE = 1;
@@ -224,6 +224,53 @@ test("a VM's guests copy through the VM's shared memory file; another VM's guest
       await eventually(async () => (await socketBytesIn(vm)) >= sockBefore + om.in);
       assert.deepEqual(await shmBytes(vm), { in: 0, out: 0 }, `${vm}: nothing through shared memory`);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The slices a VM's region file records (docs/virtual-machines.md, "Shared memory"). */
+function slices(file: string): Array<{ pid: number; off: number; len: number }> {
+  const b = readFileSync(file).subarray(0, 4096);
+  assert.equal(b.readBigUInt64LE(0), 0x314d485355504756n, 'the table magic');
+  const out = [];
+  for (let i = 0; i < b.readUInt32LE(8); i++) {
+    const at = 16 + i * 24;
+    const pid = b.readUInt32LE(at);
+    if (pid !== 0) out.push({ pid, off: Number(b.readBigUInt64LE(at + 8)), len: Number(b.readBigUInt64LE(at + 16)) });
+  }
+  return out;
+}
+
+test("a VM's processes each take a slice of its region, and the slices of processes that are gone are taken again", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-shm-'));
+  try {
+    const file = join(dir, 'vm.shm');
+    writeFileSync(file, '');
+    truncateSync(file, 256 * MIB);
+    const token = await m.addVm('shm-slices', { shmPath: file });
+    const prog = buildProgram('shm_copy');
+    const env = (size: string): Record<string, string> => ({ VGPU_SHM_DEVICE: file, VGPU_SHM_SIZE: size });
+    // Two processes at once, each holding its page-locked memory until told to finish.
+    const held = [startGuest(m.tcp!, token, prog, ['20', 'hold'], env('100M')), startGuest(m.tcp!, token, prog, ['20', 'hold'], env('100M'))];
+    await Promise.all(held.map((g) => g.waitFor(/^# holding/)));
+    const two = slices(file);
+    assert.equal(two.length, 2, JSON.stringify(two));
+    const [s1, s2] = two.sort((x, y) => x.off - y.off);
+    assert.ok(s1!.off >= 4096 && s1!.len === 100 * MIB && s1!.off + s1!.len <= s2!.off && s2!.len === 100 * MIB, JSON.stringify(two));
+    const done = await Promise.all(held.map(async (g) => {
+      g.release();
+      const code = await g.done;
+      return assertAllOk(g.lines.join('\n'), code, g.stderr());
+    }));
+    // Both processes have exited: a third wanting more than what they left free gets their space.
+    const r = await runGuest(prog, ['--server', m.tcp!, '--token', token], env('200M'), 120_000, ['20']);
+    const c = assertAllOk(r.stdout, r.code, r.stderr);
+    const one = slices(file);
+    assert.equal(one.length, 1, JSON.stringify(one));
+    assert.equal(one[0]!.len, 200 * MIB);
+    const want = { in: done[0]!.in + done[1]!.in + c.in, out: done[0]!.out + done[1]!.out + c.out };
+    assert.deepEqual(await shmBytesReaching('shm-slices', want), want, 'every copy of the three went through the region');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,8 +3,10 @@
  * region it shares with its executor (docs/protocol.md, "Shared memory"): every byte must arrive,
  * whatever the block, offset, length or copy form. Prints "# shm-bytes IN OUT", the bytes it
  * copied from and to page-locked memory, for the test to compare with the host's counters
- * (test/e2e/shm.test.ts, test/e2e/vm-guest.test.ts). Argument: the MiB of the largest copy
- * (default 40, more than one 16 MiB frame carries; an emulated VM takes a smaller one).
+ * (test/e2e/shm.test.ts, test/e2e/vm-guest.test.ts). Arguments: the MiB of the largest copy
+ * (default 40, more than one 16 MiB frame carries; an emulated VM takes a smaller one), then
+ * optionally "hold": print "# holding" after the copies and wait for a line on stdin, keeping the
+ * page-locked memory (and the process's slice of a VM's region) meanwhile.
  */
 #include <cuda.h>
 #include <stdint.h>
@@ -83,6 +85,12 @@ int main(int argc, char **argv) {
   g_out += 2 * MIB;
   free(pageable);
 
+  if (argc > 2 && !strcmp(argv[2], "hold")) {
+    printf("# holding\n");
+    fflush(stdout);
+    char line[8];
+    if (!fgets(line, sizeof line, stdin)) line[0] = 0;
+  }
   EXPECT("cuMemFreeHost", cuMemFreeHost(b), CUDA_SUCCESS);
   EXPECT("cuMemFreeHost", cuMemFreeHost(c), CUDA_SUCCESS);
   EXPECT("cuMemFreeHost", cuMemFreeHost(e), CUDA_SUCCESS);
