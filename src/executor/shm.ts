@@ -17,7 +17,7 @@ import { CUDA_ERROR_INVALID_VALUE, CudaError } from './cuda.js';
 export const SHM_MAX_BYTES = 64 * 1024 ** 3;
 
 /** The byte the guest sends with its descriptor, outside any frame. */
-export const SHM_FD_BYTE = 0x53;
+const SHM_FD_BYTE = 0x53;
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;
