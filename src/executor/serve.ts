@@ -431,7 +431,7 @@ export class SessionServer {
       }
       this.receiving = false;
       this.pauses--;
-      this.sock.resume();
+      if (!this.readingPaused) this.sock.resume();
       this.pump();
     };
     setImmediate(poll);
