@@ -1,11 +1,13 @@
 /*
  * Page-locked host memory is a guest-local notion: the data reaches the GPU through the copy
- * calls, so "pinned" allocations are ordinary page-aligned anonymous mappings. They are tracked
+ * calls, so "pinned" allocations are ordinary page-aligned anonymous mappings. Mapped ones
+ * (DEVICEMAP) also get a device copy kept in step by coherent.c (docs/managed-memory.md). They are tracked
  * so that frees, flag queries and (un)registrations of foreign pointers fail like on the real
  * driver instead of corrupting the heap.
  */
 #include "vgcuda.h"
 
+#include "coherent.h"
 #include "ctxstack.h"
 
 #include <pthread.h>
@@ -92,14 +94,18 @@ static CUresult alloc_impl(void **pp, size_t bytesize, unsigned int flags) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   if (bytesize > SIZE_MAX - page) return CUDA_ERROR_OUT_OF_MEMORY;
   size_t map_size = (bytesize + page - 1) & ~(page - 1);
-  void *p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+  void *p;
+  if (flags & CU_MEMHOSTALLOC_DEVICEMAP) { /* mapped: coherent.c owns the mapping */
+    if ((r = vg_coherent_alloc(&p, bytesize, VG_COH_MAPPED, 0))) return r;
+  } else if ((p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   pthread_mutex_lock(&g_lock);
   int bad = insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = map_size, .flags = flags,
                            .ctx = vg_ctx_current(), .id = g_next_id++});
   pthread_mutex_unlock(&g_lock);
   if (bad) {
-    munmap(p, map_size);
+    if (!vg_coherent_release_host(p, VG_COH_MAPPED)) munmap(p, map_size);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   *pp = p;
@@ -123,7 +129,7 @@ static CUresult free_impl(void *p) {
   size_t map_size = r->map_size;
   remove_at(r);
   pthread_mutex_unlock(&g_lock);
-  munmap(p, map_size);
+  if (!vg_coherent_release_host(p, VG_COH_MAPPED)) munmap(p, map_size);
   return CUDA_SUCCESS;
 }
 
@@ -161,6 +167,14 @@ static CUresult register_impl(void *p, size_t bytesize, unsigned int flags) {
                           .ctx = vg_ctx_current(), .id = g_next_id++}))
     r = CUDA_ERROR_OUT_OF_MEMORY;
   pthread_mutex_unlock(&g_lock);
+  /* Mapped: a device copy that coherent.c keeps in step (the range is claimed above first, so two
+   * threads never register it twice). */
+  if (r == CUDA_SUCCESS && (flags & CU_MEMHOSTREGISTER_DEVICEMAP) && (r = vg_coherent_register(p, bytesize))) {
+    pthread_mutex_lock(&g_lock);
+    range *rg = containing((uintptr_t)p);
+    if (rg) remove_at(rg);
+    pthread_mutex_unlock(&g_lock);
+  }
   return r;
 }
 
@@ -179,6 +193,7 @@ static CUresult unregister_impl(void *p) {
     r = CUDA_SUCCESS;
   }
   pthread_mutex_unlock(&g_lock);
+  if (r == CUDA_SUCCESS) (void)vg_coherent_release_host(p, VG_COH_REGISTERED);
   return r;
 }
 

@@ -1,0 +1,425 @@
+/*
+ * Coherent host memory: managed memory (cuMemAllocManaged) and mapped page-locked memory
+ * (cuMemHostAlloc/cuMemHostRegister with DEVICEMAP). Design, costs and differences from a local
+ * GPU: docs/managed-memory.md. In short:
+ *  - the bytes live twice: in a device allocation of the session (counted in the quota like
+ *    cuMemAlloc) and in the guest's host memory, the "mirror". Managed and mapped allocations put
+ *    the mirror at the device allocation's own address (mmap MAP_FIXED_NOREPLACE), so one pointer
+ *    is both, as with unified addressing on a GPU; a registered range keeps the program's address
+ *    and gets a device pointer of its own (cuMemHostGetDevicePointer);
+ *  - a shadow copy per range holds the bytes both sides last agreed on. Before a call that puts
+ *    work on the device (a launch, copy, memset, graph launch: VG_CALL_ASYNC/VG_CALL_SYNC calls)
+ *    the pages where the mirror differs from the shadow go to the device; after a call that
+ *    synchronises (context, stream and event synchronisation, successful queries, blocking
+ *    copies) the device's bytes come back and the pages where they differ from the shadow are
+ *    written into the mirror (a three-way merge: pages the host changed and the device did not
+ *    keep the host's bytes until the next flush);
+ *  - the guest never traps writes (no mprotect, no signal handler), so system calls, other
+ *    libraries and every thread may write the mirror freely.
+ * The table lock is held across flushes and refreshes, which make calls of their own; those calls
+ * skip the hooks (t_inside), and nothing calls into this file while holding the session.
+ */
+#include "vgcuda.h"
+
+#include "coherent.h"
+#include "ctxstack.h"
+#include "rpc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Attempts at finding a device allocation whose address is free in this process too. */
+#define PLACE_TRIES 8
+/* Bytes fetched per round trip when refreshing. */
+#define REFRESH_CHUNK ((size_t)4 << 20)
+
+typedef struct crange {
+  uintptr_t host;        /* the mirror */
+  CUdeviceptr dev;       /* the device address of host[0] */
+  CUdeviceptr dev_alloc; /* the device allocation to free */
+  size_t size;           /* bytes the program asked for */
+  size_t map_size;       /* bytes of mirror mapping this file owns; 0 for registered ranges */
+  uint8_t *shadow;       /* size bytes: what both sides last agreed on */
+  vg_coh_kind kind;
+  unsigned flags;        /* cuMemAllocManaged flags */
+  CUcontext ctx;
+  unsigned long long id;
+  vg_coh_page *pages;    /* managed memory: advice and prefetch state, one per page */
+} crange;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static crange *g_r;
+static size_t g_n, g_cap;
+static _Atomic size_t g_live;       /* g_n, read without the lock by the hooks' fast path */
+static atomic_int g_device_touched; /* device work was submitted since the last refresh */
+static __thread int t_inside;       /* this thread is flushing or refreshing */
+/* Buffer ids of managed memory: below the guest's page-locked ones (2^62 up, hostmem.c) and far
+ * above any the driver gives (docs/pointers.md). */
+static unsigned long long g_next_id = 1ull << 61;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+
+static void atfork_prepare(void) { pthread_mutex_lock(&g_lock); }
+static void atfork_release(void) { pthread_mutex_unlock(&g_lock); }
+
+static CUresult hook_before(uint32_t op);
+static void hook_after(uint32_t op, CUresult r);
+
+static void setup(void) {
+  pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+  vg_call_set_hooks(hook_before, hook_after);
+}
+
+/* ---- the table (callers hold g_lock) ---------------------------------------------------- */
+
+static crange *find_host(uintptr_t p) {
+  for (size_t i = 0; i < g_n; i++)
+    if (p - g_r[i].host < g_r[i].size) return &g_r[i];
+  return NULL;
+}
+
+static crange *find_dev(CUdeviceptr p) {
+  for (size_t i = 0; i < g_n; i++)
+    if (p - g_r[i].dev < g_r[i].size) return &g_r[i];
+  return NULL;
+}
+
+static int add(const crange *r) {
+  if (g_n == g_cap) {
+    size_t cap = g_cap ? g_cap * 2 : 8;
+    crange *nr = realloc(g_r, cap * sizeof *nr);
+    if (!nr) return -1;
+    g_r = nr;
+    g_cap = cap;
+  }
+  g_r[g_n++] = *r;
+  atomic_store(&g_live, g_n);
+  return 0;
+}
+
+static void drop(crange *r) {
+  size_t i = (size_t)(r - g_r);
+  g_r[i] = g_r[--g_n];
+  atomic_store(&g_live, g_n);
+}
+
+/* ---- moving bytes (t_inside set: these calls skip the hooks) ------------------------------ */
+
+/* Sends the pages of r where the mirror differs from the shadow. The shadow is updated from the
+ * mirror before the bytes are sent from it, so a write racing the flush shows as a difference at
+ * the next one instead of being lost. */
+static CUresult flush_range(crange *r) {
+  size_t page = page_size();
+  size_t off = 0, run = 0, run_len = 0;
+  CUresult res = CUDA_SUCCESS;
+  const uint8_t *m = (const uint8_t *)r->host;
+  while (off < r->size) {
+    size_t end = ((r->host + off) / page + 1) * page - r->host; /* the next page boundary */
+    if (end > r->size) end = r->size;
+    size_t n = end - off;
+    int dirty = memcmp(m + off, r->shadow + off, n) != 0;
+    if (dirty) {
+      memcpy(r->shadow + off, m + off, n);
+      if (run_len == 0) run = off;
+      run_len += n;
+    }
+    if (run_len && (!dirty || end == r->size)) {
+      res = cuMemcpyHtoD_v2(r->dev + run, r->shadow + run, run_len);
+      run_len = 0;
+      if (res) return res;
+    }
+    off = end;
+  }
+  return res;
+}
+
+/* Reads r back from the device and writes the pages the device changed into the mirror. */
+static CUresult refresh_range(crange *r, uint8_t *buf) {
+  size_t page = page_size();
+  uint8_t *m = (uint8_t *)r->host;
+  for (size_t base = 0; base < r->size; base += REFRESH_CHUNK) {
+    size_t n = r->size - base < REFRESH_CHUNK ? r->size - base : REFRESH_CHUNK;
+    CUresult res = cuMemcpyDtoH_v2(buf, r->dev + base, n);
+    if (res) return res;
+    for (size_t off = base; off < base + n;) {
+      size_t end = ((r->host + off) / page + 1) * page - r->host;
+      if (end > base + n) end = base + n;
+      if (memcmp(buf + (off - base), r->shadow + off, end - off) != 0) {
+        memcpy(r->shadow + off, buf + (off - base), end - off);
+        memcpy(m + off, buf + (off - base), end - off);
+      }
+      off = end;
+    }
+  }
+  return CUDA_SUCCESS;
+}
+
+static CUresult flush_all(void) {
+  CUresult res = CUDA_SUCCESS;
+  t_inside = 1;
+  pthread_mutex_lock(&g_lock);
+  for (size_t i = 0; i < g_n && !res; i++) res = flush_range(&g_r[i]);
+  pthread_mutex_unlock(&g_lock);
+  t_inside = 0;
+  return res;
+}
+
+static void refresh_all(void) {
+  uint8_t *buf = malloc(REFRESH_CHUNK);
+  if (!buf) {
+    atomic_store(&g_device_touched, 1); /* try again at the next synchronisation */
+    return;
+  }
+  t_inside = 1;
+  pthread_mutex_lock(&g_lock);
+  CUresult res = CUDA_SUCCESS;
+  for (size_t i = 0; i < g_n && !res; i++) res = refresh_range(&g_r[i], buf);
+  pthread_mutex_unlock(&g_lock);
+  t_inside = 0;
+  free(buf);
+  if (res) {
+    atomic_store(&g_device_touched, 1);
+    vg_log(VG_LOG_WARN, "coherent memory: reading the device's copy back failed (%d)", (int)res);
+  }
+}
+
+/* ---- the hooks -------------------------------------------------------------------------- */
+
+/* Calls that only wait: they read and write no device memory of their own. */
+static int waits_only(uint32_t op) {
+  switch (op) {
+    case VG_OP_cuCtxSynchronize:
+    case VG_OP_cuCtxSynchronize_v2:
+    case VG_OP_cuStreamSynchronize:
+    case VG_OP_cuStreamSynchronize_ptsz:
+    case VG_OP_cuStreamQuery:
+    case VG_OP_cuStreamQuery_ptsz:
+    case VG_OP_cuEventSynchronize:
+    case VG_OP_cuEventQuery: return 1;
+    default: return 0;
+  }
+}
+
+/* Device-to-host copies read device memory but change none. */
+static int reads_only(uint32_t op) {
+  switch (op) {
+    case VG_OP_cuMemcpyDtoH_v2:
+    case VG_OP_cuMemcpyDtoH_v2_ptds:
+    case VG_OP_cuMemcpyDtoHAsync_v2:
+    case VG_OP_cuMemcpyDtoHAsync_v2_ptsz: return 1;
+    default: return 0;
+  }
+}
+
+static CUresult hook_before(uint32_t op) {
+  if (t_inside || atomic_load(&g_live) == 0 || waits_only(op)) return CUDA_SUCCESS;
+  if (!reads_only(op)) atomic_store(&g_device_touched, 1);
+  return flush_all();
+}
+
+static void hook_after(uint32_t op, CUresult r) {
+  (void)op;
+  if (t_inside || r != CUDA_SUCCESS || atomic_load(&g_live) == 0) return;
+  if (atomic_exchange(&g_device_touched, 0)) refresh_all();
+}
+
+CUresult vg_coherent_flush(void) {
+  if (t_inside || atomic_load(&g_live) == 0) return CUDA_SUCCESS;
+  atomic_store(&g_device_touched, 1);
+  return flush_all();
+}
+
+/* ---- creating and destroying ranges -------------------------------------------------------- */
+
+static CUresult dev_alloc(CUdeviceptr *p, size_t n) {
+  t_inside = 1;
+  CUresult r = cuMemAlloc_v2(p, n);
+  t_inside = 0;
+  return r;
+}
+
+static void dev_free(CUdeviceptr p) {
+  t_inside = 1;
+  (void)cuMemFree_v2(p);
+  t_inside = 0;
+}
+
+/* A device allocation of at least n bytes (a page multiple) whose first page-aligned address a is
+ * also free in this process, with the mirror mapped there. Allocations whose address this process
+ * already uses are kept until the end, so the next try gets another address. */
+static CUresult place(size_t n, CUdeviceptr *alloc_out, uintptr_t *addr_out) {
+  size_t page = page_size();
+  CUdeviceptr busy[PLACE_TRIES];
+  int nbusy = 0;
+  CUresult res = CUDA_ERROR_OUT_OF_MEMORY;
+  for (int t = 0; t < PLACE_TRIES; t++) {
+    CUdeviceptr d;
+    if ((res = dev_alloc(&d, n))) break;
+    if (d % page) { /* the device aligned it less than a page: ask for one page more */
+      dev_free(d);
+      if ((res = dev_alloc(&d, n + page))) break;
+    }
+    uintptr_t a = ((uintptr_t)d + page - 1) & ~(uintptr_t)(page - 1);
+    void *m = mmap((void *)a, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m == (void *)a) {
+      *alloc_out = d;
+      *addr_out = a;
+      res = CUDA_SUCCESS;
+      break;
+    }
+    if (m != MAP_FAILED) munmap(m, n); /* a kernel that took the address only as a hint */
+    busy[nbusy++] = d;
+    res = CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  for (int i = 0; i < nbusy; i++) dev_free(busy[i]);
+  if (res == CUDA_ERROR_OUT_OF_MEMORY && nbusy == PLACE_TRIES)
+    vg_log(VG_LOG_WARN, "coherent memory: %d device addresses in a row are in use in this process", PLACE_TRIES);
+  return res;
+}
+
+/* The device copy starts as zeros, like the fresh mirror and shadow. */
+static CUresult zero_device(CUdeviceptr d, size_t n) {
+  t_inside = 1;
+  CUresult r = cuMemsetD8_v2(d, 0, n);
+  t_inside = 0;
+  return r;
+}
+
+CUresult vg_coherent_alloc(void **pp, size_t bytesize, vg_coh_kind kind, unsigned flags) {
+  pthread_once(&g_once, setup);
+  size_t page = page_size();
+  if (bytesize > SIZE_MAX - page) return CUDA_ERROR_OUT_OF_MEMORY;
+  size_t n = (bytesize + page - 1) & ~(page - 1);
+  crange r = {.size = bytesize, .map_size = n, .kind = kind, .flags = flags, .ctx = vg_ctx_current()};
+  r.shadow = calloc(1, bytesize);
+  if (kind == VG_COH_MANAGED) r.pages = calloc(n / page, sizeof *r.pages);
+  if (!r.shadow || (kind == VG_COH_MANAGED && !r.pages)) {
+    free(r.shadow);
+    free(r.pages);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  uintptr_t a = 0;
+  CUresult res = place(n, &r.dev_alloc, &a);
+  if (res == CUDA_SUCCESS && (res = zero_device(a, bytesize))) {
+    munmap((void *)a, n);
+    dev_free(r.dev_alloc);
+  }
+  if (res) {
+    free(r.shadow);
+    free(r.pages);
+    return res;
+  }
+  r.host = a;
+  r.dev = a;
+  pthread_mutex_lock(&g_lock);
+  r.id = g_next_id++;
+  int bad = add(&r);
+  pthread_mutex_unlock(&g_lock);
+  if (bad) {
+    munmap((void *)a, n);
+    dev_free(r.dev_alloc);
+    free(r.shadow);
+    free(r.pages);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  *pp = (void *)a;
+  return CUDA_SUCCESS;
+}
+
+CUresult vg_coherent_register(void *p, size_t bytesize) {
+  pthread_once(&g_once, setup);
+  crange r = {.host = (uintptr_t)p, .size = bytesize, .kind = VG_COH_REGISTERED, .ctx = vg_ctx_current()};
+  r.shadow = malloc(bytesize);
+  if (!r.shadow) return CUDA_ERROR_OUT_OF_MEMORY;
+  CUresult res = dev_alloc(&r.dev_alloc, bytesize);
+  if (res) {
+    free(r.shadow);
+    return res;
+  }
+  r.dev = r.dev_alloc;
+  /* The program's bytes are the starting point: the device gets them now. */
+  memcpy(r.shadow, p, bytesize);
+  t_inside = 1;
+  res = cuMemcpyHtoD_v2(r.dev, r.shadow, bytesize);
+  t_inside = 0;
+  pthread_mutex_lock(&g_lock);
+  if (res == CUDA_SUCCESS && add(&r)) res = CUDA_ERROR_OUT_OF_MEMORY;
+  pthread_mutex_unlock(&g_lock);
+  if (res) {
+    dev_free(r.dev_alloc);
+    free(r.shadow);
+  }
+  return res;
+}
+
+/* Removes the range whose mirror starts at p (kind `kind`): frees its device copy and, when this
+ * file mapped it, its mirror. 0 when there is no such range. */
+static int release(uintptr_t p, vg_coh_kind kind, int by_dev) {
+  pthread_mutex_lock(&g_lock);
+  crange *r = by_dev ? find_dev((CUdeviceptr)p) : find_host(p);
+  if (!r || (by_dev ? r->dev : r->host) != p || r->kind != kind) {
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+  }
+  crange c = *r;
+  drop(r);
+  pthread_mutex_unlock(&g_lock);
+  dev_free(c.dev_alloc);
+  if (c.map_size) munmap((void *)c.host, c.map_size);
+  free(c.shadow);
+  free(c.pages);
+  return 1;
+}
+
+int vg_coherent_release_host(void *p, vg_coh_kind kind) { return release((uintptr_t)p, kind, 0); }
+
+int vg_coherent_free_hook(CUdeviceptr dptr, int stream_ordered, CUresult *res) {
+  if (atomic_load(&g_live) == 0 || t_inside || dptr == 0) return 0;
+  pthread_mutex_lock(&g_lock);
+  crange *r = find_dev(dptr);
+  vg_coh_kind kind = r ? r->kind : VG_COH_MANAGED;
+  pthread_mutex_unlock(&g_lock);
+  if (!r) return 0;
+  if (kind != VG_COH_MANAGED || stream_ordered) {
+    /* The device side of mapped host memory is freed with the host memory, never by itself; and
+     * a managed allocation is not stream-ordered memory. */
+    *res = CUDA_ERROR_INVALID_VALUE;
+    return 1;
+  }
+  *res = release((uintptr_t)dptr, VG_COH_MANAGED, 1) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+  return 1;
+}
+
+/* ---- queries ---------------------------------------------------------------------------- */
+
+int vg_coherent_lookup(uintptr_t p, int by_dev, vg_coh_info *out) {
+  if (atomic_load(&g_live) == 0) return 0;
+  pthread_mutex_lock(&g_lock);
+  crange *r = by_dev ? find_dev((CUdeviceptr)p) : find_host(p);
+  if (r) *out = (vg_coh_info){.host = r->host, .dev = r->dev, .size = r->size, .kind = r->kind,
+                              .flags = r->flags, .ctx = r->ctx, .id = r->id};
+  pthread_mutex_unlock(&g_lock);
+  return r != NULL;
+}
+
+/* Managed memory's advice and prefetch state: fn runs on the page records of [p, p+n), which must
+ * lie in one managed allocation. */
+CUresult vg_coherent_pages(CUdeviceptr p, size_t n, vg_coh_pages_fn fn, void *arg) {
+  if (n == 0) return CUDA_ERROR_INVALID_VALUE;
+  pthread_mutex_lock(&g_lock);
+  crange *r = atomic_load(&g_live) ? find_dev(p) : NULL;
+  CUresult res = CUDA_ERROR_INVALID_VALUE;
+  if (r && r->kind == VG_COH_MANAGED && n <= r->size - (p - r->dev)) {
+    size_t page = page_size();
+    size_t first = (p - r->dev) / page, last = (p - r->dev + n - 1) / page;
+    res = fn(r->pages + first, last - first + 1, arg);
+  }
+  pthread_mutex_unlock(&g_lock);
+  return res;
+}
