@@ -131,8 +131,11 @@ static CUresult flush_range(crange *r) {
     }
     if (run_len && (!dirty || end == r->size)) {
       res = cuMemcpyHtoD_v2(r->dev + run, r->shadow + run, run_len);
+      if (res) { /* not sent: make the shadow differ so the next flush tries again */
+        for (size_t k = run; k < run + run_len; k++) r->shadow[k] = (uint8_t)~m[k];
+        return res;
+      }
       run_len = 0;
-      if (res) return res;
     }
     off = end;
   }
@@ -160,14 +163,34 @@ static CUresult refresh_range(crange *r, uint8_t *buf) {
   return CUDA_SUCCESS;
 }
 
+/* The copies of a range run in the context it was allocated in, whatever this thread has current. */
+static CUresult in_context(crange *r, CUresult (*fn)(crange *, uint8_t *), uint8_t *buf) {
+  if (vg_ctx_push(r->ctx)) return CUDA_ERROR_OUT_OF_MEMORY;
+  CUresult res = fn(r, buf);
+  void *popped;
+  vg_ctx_pop(&popped);
+  return res;
+}
+
+static CUresult flush_one(crange *r, uint8_t *unused) {
+  (void)unused;
+  return flush_range(r);
+}
+
+/* A flush that fails (the session is gone, or the range's context is) leaves its pages to the next
+ * flush and does not fail the call that triggered it: that call reports its own errors. */
 static CUresult flush_all(void) {
   CUresult res = CUDA_SUCCESS;
   t_inside = 1;
   pthread_mutex_lock(&g_lock);
-  for (size_t i = 0; i < g_n && !res; i++) res = flush_range(&g_r[i]);
+  for (size_t i = 0; i < g_n; i++) {
+    CUresult one = in_context(&g_r[i], flush_one, NULL);
+    if (one && !res) res = one;
+  }
   pthread_mutex_unlock(&g_lock);
   t_inside = 0;
-  return res;
+  if (res) vg_log(VG_LOG_WARN, "coherent memory: sending the host's changes failed (%d)", (int)res);
+  return CUDA_SUCCESS;
 }
 
 static void refresh_all(void) {
@@ -179,7 +202,10 @@ static void refresh_all(void) {
   t_inside = 1;
   pthread_mutex_lock(&g_lock);
   CUresult res = CUDA_SUCCESS;
-  for (size_t i = 0; i < g_n && !res; i++) res = refresh_range(&g_r[i], buf);
+  for (size_t i = 0; i < g_n; i++) {
+    CUresult one = in_context(&g_r[i], refresh_range, buf);
+    if (one && !res) res = one;
+  }
   pthread_mutex_unlock(&g_lock);
   t_inside = 0;
   free(buf);
@@ -206,6 +232,12 @@ static int waits_only(uint32_t op) {
   }
 }
 
+/* Calls that end a context: its coherent memory goes with it (vg_coherent_context_gone), so there
+ * is nothing to flush or read back. */
+static int ends_context(uint32_t op) {
+  return op == VG_OP_cuCtxDestroy_v2 || op == VG_OP_cuDevicePrimaryCtxReset_v2 || op == VG_OP_cuDevicePrimaryCtxRelease_v2;
+}
+
 /* Device-to-host copies read device memory but change none. */
 static int reads_only(uint32_t op) {
   switch (op) {
@@ -218,14 +250,13 @@ static int reads_only(uint32_t op) {
 }
 
 static CUresult hook_before(uint32_t op) {
-  if (t_inside || atomic_load(&g_live) == 0 || waits_only(op)) return CUDA_SUCCESS;
+  if (t_inside || atomic_load(&g_live) == 0 || waits_only(op) || ends_context(op)) return CUDA_SUCCESS;
   if (!reads_only(op)) atomic_store(&g_device_touched, 1);
   return flush_all();
 }
 
 static void hook_after(uint32_t op, CUresult r) {
-  (void)op;
-  if (t_inside || r != CUDA_SUCCESS || atomic_load(&g_live) == 0) return;
+  if (t_inside || r != CUDA_SUCCESS || atomic_load(&g_live) == 0 || ends_context(op)) return;
   if (atomic_exchange(&g_device_touched, 0)) refresh_all();
 }
 
@@ -394,6 +425,25 @@ int vg_coherent_free_hook(CUdeviceptr dptr, int stream_ordered, CUresult *res) {
   }
   *res = release((uintptr_t)dptr, VG_COH_MANAGED, 1) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
   return 1;
+}
+
+void vg_coherent_context_gone(CUcontext ctx) {
+  if (atomic_load(&g_live) == 0) return;
+  pthread_mutex_lock(&g_lock);
+  for (size_t i = 0; i < g_n;) {
+    crange *r = &g_r[i];
+    if (r->ctx != ctx) {
+      i++;
+      continue;
+    }
+    /* Managed memory is freed with its context, as on a GPU. Mapped page-locked memory stays the
+     * program's host memory (hostmem.c frees its mapping at cuMemFreeHost), without a device side. */
+    if (r->kind == VG_COH_MANAGED) munmap((void *)r->host, r->map_size);
+    free(r->shadow);
+    free(r->pages);
+    drop(r);
+  }
+  pthread_mutex_unlock(&g_lock);
 }
 
 /* ---- queries ---------------------------------------------------------------------------- */

@@ -49,6 +49,8 @@ int vg_coherent_release_host(void *p, vg_coh_kind kind);
  * managed allocation is freed by cuMemFree, refused by the stream-ordered free; the device side of
  * mapped memory is refused by both), 0 for any other pointer. */
 int vg_coherent_free_hook(CUdeviceptr dptr, int stream_ordered, CUresult *res);
+/* Forgets the coherent memory of a context the driver destroyed (its device memory went with it). */
+void vg_coherent_context_gone(CUcontext ctx);
 /* 1 and *out when p lies in a coherent range, by its host (by_dev 0) or device address. */
 int vg_coherent_lookup(uintptr_t p, int by_dev, vg_coh_info *out);
 /* Runs fn on the page records of [p, p+n) of one managed allocation; INVALID_VALUE otherwise. */
