@@ -61,9 +61,11 @@ function remoteStub(fn: FnSpec): string {
     if (isOutput(p) && !p.anno.optional) lines.push(`  if (${p.name} == NULL) return CUDA_ERROR_INVALID_VALUE;`);
   }
   const flags = [fn.async ? 'VG_CALL_ASYNC' : '', fn.sync ? 'VG_CALL_SYNC' : ''].filter(Boolean).join(' | ') || '0';
-  // Coherent memory (guest/cuda/impl/coherent.c) is freed by the guest, which knows its mirror.
+  // Coherent memory (guest/cuda/impl/coherent.c) is freed by the guest, which knows its mirror; a
+  // free that takes a stream is stream-ordered.
+  const streamOrdered = fn.params.some((q) => q.base === 'CUstream') ? 1 : 0;
   for (const p of fn.params.filter((q) => q.anno.free)) {
-    lines.push(`  { CUresult fr; if (vg_coherent_free_hook(${p.name}, ${fn.async ? 1 : 0}, &fr)) return fr; }`);
+    lines.push(`  { CUresult fr; if (vg_coherent_free_hook(${p.name}, ${streamOrdered}, &fr)) return fr; }`);
   }
   lines.push('  vg_call c;');
   lines.push(`  CUresult r = vg_call_begin(&c, VG_OP_${fn.name}, ${flags});`);

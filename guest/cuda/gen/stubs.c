@@ -250,7 +250,7 @@ VG_GEN_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, 
 
 VG_GEN_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
 {
-  { CUresult fr; if (vg_coherent_free_hook(dptr, 0, &fr)) return fr; }
+  { CUresult fr; if (vg_coherent_free_hook(dptr, 1, &fr)) return fr; }
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemFreeAsync, 0);
   if (r != CUDA_SUCCESS) return r;
@@ -267,7 +267,7 @@ VG_GEN_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
 
 VG_GEN_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
 {
-  { CUresult fr; if (vg_coherent_free_hook(dptr, 0, &fr)) return fr; }
+  { CUresult fr; if (vg_coherent_free_hook(dptr, 1, &fr)) return fr; }
   vg_call c;
   CUresult r = vg_call_begin(&c, VG_OP_cuMemFreeAsync_ptsz, 0);
   if (r != CUDA_SUCCESS) return r;

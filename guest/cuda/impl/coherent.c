@@ -49,7 +49,7 @@ typedef struct crange {
   unsigned flags;        /* cuMemAllocManaged flags */
   CUcontext ctx;
   unsigned long long id;
-  vg_coh_page *pages;    /* managed memory: advice and prefetch state, one per page */
+  vg_advice_page *pages;    /* managed memory: advice and prefetch state, one per page */
 } crange;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -27,16 +27,10 @@ typedef struct vg_coh_info {
   unsigned long long id; /* CU_POINTER_ATTRIBUTE_BUFFER_ID of managed memory */
 } vg_coh_info;
 
-/* Advice and prefetch state of one page of managed memory (cuMemAdvise, cuMemPrefetchAsync):
- * location types are CUmemLocationType values, 0 (invalid) when unset. */
-typedef struct vg_coh_page {
-  uint8_t read_mostly;
-  uint8_t pref_type, prefetch_type;
-  uint8_t accessed_by; /* one bit per vGPU ordinal below 8 */
-  int8_t pref_id, prefetch_id;
-} vg_coh_page;
+#include "managed_advice.h"
 
-typedef CUresult (*vg_coh_pages_fn)(vg_coh_page *pages, size_t n, void *arg);
+/* Works on the advice records of some pages of one managed allocation. */
+typedef CUresult (*vg_coh_pages_fn)(vg_advice_page *pages, size_t n, void *arg);
 
 /* A new coherent allocation of bytesize bytes (managed or mapped), zero-filled, at an address that
  * is both its host and its device address. */

@@ -173,10 +173,12 @@ static CUresult managed_attr(const vg_coh_info *ci, CUdeviceptr p, CUpointer_att
       *(int *)data = vg_ctx_info(ci->ctx, &dev, NULL) == CUDA_SUCCESS ? (int)dev : 0;
       break;
     }
-    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR: *(CUdeviceptr *)data = ci->dev; break;
-    case CU_POINTER_ATTRIBUTE_RANGE_SIZE: *(size_t *)data = ci->size; break;
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+    case CU_POINTER_ATTRIBUTE_MAPPING_BASE_ADDR: *(CUdeviceptr *)data = ci->dev; break;
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+    case CU_POINTER_ATTRIBUTE_MAPPING_SIZE: *(size_t *)data = ci->size; break;
     case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS: *(unsigned int *)data = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE; break;
-    default: memset(data, 0, n); break; /* no pool, no mapping, no IPC or RDMA, no SYNC_MEMOPS */
+    default: memset(data, 0, n); break; /* no pool, no IPC or RDMA, no SYNC_MEMOPS */
   }
   return CUDA_SUCCESS;
 }
