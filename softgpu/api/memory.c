@@ -19,7 +19,10 @@ void sg_mem_release_ctx(sg_ctx *c) {
   free(keys);
   sg_coherent_release_ctx(c);
   keys = sg_reg_take_owned(c, SG_OBJ_DEVMEM, &n);
-  for (size_t i = 0; i < n; i++) sg_mem_free((sg_devptr)(uintptr_t)keys[i]);
+  for (size_t i = 0; i < n; i++) {
+    sg_sync_memops_forget((CUdeviceptr)(uintptr_t)keys[i]);
+    sg_mem_free((sg_devptr)(uintptr_t)keys[i]);
+  }
   free(keys);
   keys = sg_reg_take_owned(c, SG_OBJ_HOSTREG, &n);
   free(keys);
@@ -64,6 +67,7 @@ CUresult sg_devmem_alloc(sg_ctx *owner, uint64_t size, CUdeviceptr *dptr) { retu
 
 CUresult sg_devmem_free(CUdeviceptr dptr) {
   if (!sg_reg_remove((void *)(uintptr_t)dptr, SG_OBJ_DEVMEM)) return CUDA_ERROR_INVALID_VALUE;
+  sg_sync_memops_forget(dptr);
   sg_pool_forget(dptr);
   sg_mem_free((sg_devptr)dptr);
   return CUDA_SUCCESS;

@@ -6,7 +6,56 @@
  */
 #include "sg_api.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Allocations with CU_POINTER_ATTRIBUTE_SYNC_MEMOPS set (cuPointerSetAttribute), by base. */
+static pthread_mutex_t g_sync_lock = PTHREAD_MUTEX_INITIALIZER;
+static CUdeviceptr *g_sync;
+static size_t g_nsync, g_capsync;
+
+static int sync_index(CUdeviceptr base) {
+  for (size_t i = 0; i < g_nsync; i++)
+    if (g_sync[i] == base) return (int)i;
+  return -1;
+}
+
+static int sync_memops(CUdeviceptr base) {
+  pthread_mutex_lock(&g_sync_lock);
+  int on = sync_index(base) >= 0;
+  pthread_mutex_unlock(&g_sync_lock);
+  return on;
+}
+
+void sg_sync_memops_forget(CUdeviceptr base) {
+  pthread_mutex_lock(&g_sync_lock);
+  int i = sync_index(base);
+  if (i >= 0) g_sync[i] = g_sync[--g_nsync];
+  pthread_mutex_unlock(&g_sync_lock);
+}
+
+static CUresult sync_memops_set(CUdeviceptr base, int on) {
+  CUresult rc = CUDA_SUCCESS;
+  pthread_mutex_lock(&g_sync_lock);
+  int i = sync_index(base);
+  if (on && i < 0) {
+    if (g_nsync == g_capsync) {
+      size_t cap = g_capsync ? g_capsync * 2 : 8;
+      CUdeviceptr *n = realloc(g_sync, cap * sizeof *n);
+      if (n) {
+        g_sync = n;
+        g_capsync = cap;
+      }
+    }
+    if (g_nsync < g_capsync) g_sync[g_nsync++] = base;
+    else rc = CUDA_ERROR_OUT_OF_MEMORY;
+  } else if (!on && i >= 0) {
+    g_sync[i] = g_sync[--g_nsync];
+  }
+  pthread_mutex_unlock(&g_sync_lock);
+  return rc;
+}
 
 typedef struct ptr_info {
   CUmemorytype type; /* 0 when the pointer is not CUDA memory */
@@ -71,7 +120,7 @@ static CUresult attribute(const ptr_info *pi, CUdeviceptr p, CUpointer_attribute
       if (known && !lenient) return CUDA_ERROR_INVALID_VALUE;
       memset(data, 0, sizeof(CUDA_POINTER_ATTRIBUTE_P2P_TOKENS));
       break;
-    case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS: *(int *)data = 0; break;
+    case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS: *(int *)data = dev && !pi->vmm && sync_memops(pi->base); break;
     case CU_POINTER_ATTRIBUTE_BUFFER_ID:
     case CU_POINTER_ATTRIBUTE_MEMORY_BLOCK_ID: *(unsigned long long *)data = known ? pi->base : 0; break;
     case CU_POINTER_ATTRIBUTE_IS_MANAGED: *(int *)data = pi->managed; break;
@@ -124,4 +173,16 @@ SG_EXPORT CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_
     if (rc) return rc;
   }
   return CUDA_SUCCESS;
+}
+
+/* Only SYNC_MEMOPS can be set, and only on device allocations. softgpu's synchronous copies are
+ * synchronous anyway, so the flag is kept for what cuPointerGetAttribute(s) answer. */
+SG_EXPORT CUresult cuPointerSetAttribute(const void *value, CUpointer_attribute attribute_, CUdeviceptr ptr) {
+  sg_ctx *c;
+  CUresult rc = sg_ctx_get(&c);
+  if (rc) return rc;
+  if (!value || attribute_ != CU_POINTER_ATTRIBUTE_SYNC_MEMOPS) return CUDA_ERROR_INVALID_VALUE;
+  ptr_info pi = classify(ptr);
+  if (pi.type != CU_MEMORYTYPE_DEVICE || pi.vmm) return CUDA_ERROR_INVALID_VALUE;
+  return sync_memops_set(pi.base, *(const unsigned *)value != 0);
 }

@@ -165,6 +165,8 @@ CUresult sg_event_check(CUevent e);
 CUresult sg_devmem_alloc(sg_ctx *owner, uint64_t size, CUdeviceptr *dptr);
 /* Frees an allocation of any kind: INVALID_VALUE unless dptr starts one. */
 CUresult sg_devmem_free(CUdeviceptr dptr);
+/* An allocation is freed: it loses its CU_POINTER_ATTRIBUTE_SYNC_MEMOPS flag (pointer.c). */
+void sg_sync_memops_forget(CUdeviceptr base);
 /* An allocation is freed: the pool it came from, if any, stops counting it. */
 void sg_pool_forget(CUdeviceptr dptr);
 

@@ -1,7 +1,8 @@
 /*
  * Differential cases of managed memory and mapped page-locked memory (docs/managed-memory.md):
  * the host and a kernel take turns on the same bytes, pointer attributes of each kind, prefetch,
- * advice and range attributes, frees, and peer copies between contexts of one device.
+ * advice and range attributes, frees, setting SYNC_MEMOPS, and peer copies between contexts of one
+ * device.
  *   managed KERNELS.fatbin   (test/differential/kernels.cu)
  */
 #include <stdint.h>
@@ -301,6 +302,36 @@ static void mapped(CUcontext ctx) {
   if (r == CUDA_SUCCESS) MUST(((host_unregister_t)diff_sym("cuMemHostUnregister"))(reg));
 }
 
+typedef __typeof__(&cuPointerSetAttribute) set_attr_t;
+
+/* CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, the one attribute that can be set, on device memory only. */
+static void sync_memops(void) {
+  CUdeviceptr d = 0, m = 0;
+  void *h = NULL;
+  unsigned on = 1, off = 0;
+  int v = -1;
+  MUST(((alloc_t)diff_sym("cuMemAlloc_v2"))(&d, 4096));
+  MUST(((alloc_managed_t)diff_sym("cuMemAllocManaged"))(&m, 4096, CU_MEM_ATTACH_GLOBAL));
+  MUST(((host_alloc_t)diff_sym("cuMemHostAlloc"))(&h, 4096, 0));
+  CALL(cuPointerSetAttribute, set_attr_t, "device memory on", &on, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, d + 8);
+  CALL(cuPointerGetAttribute, get_attr_t, "sync memops after setting it", &v, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, d);
+  SAY(cuPointerSetAttribute, "device memory on", "%d", v);
+  CALL(cuPointerSetAttribute, set_attr_t, "device memory off", &off, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, d);
+  CALL(cuPointerGetAttribute, get_attr_t, "sync memops after clearing it", &v, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, d);
+  SAY(cuPointerSetAttribute, "device memory off", "%d", v);
+  CALL(cuPointerSetAttribute, set_attr_t, "managed memory on", &on, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, m);
+  CALL(cuPointerGetAttribute, get_attr_t, "sync memops of managed memory", &v, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, m);
+  SAY(cuPointerSetAttribute, "managed memory on", "%d", v);
+  CALL(cuPointerSetAttribute, set_attr_t, "another attribute", &on, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, d);
+  CALL(cuPointerSetAttribute, set_attr_t, "null value", NULL, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, d);
+  CALL(cuPointerSetAttribute, set_attr_t, "page-locked host memory", &on, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, (CUdeviceptr)(uintptr_t)h);
+  CALL(cuPointerSetAttribute, set_attr_t, "pageable host memory", &on, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, (CUdeviceptr)(uintptr_t)&v);
+  CALL(cuPointerSetAttribute, set_attr_t, "null", &on, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, 0);
+  MUST(((free_t)diff_sym("cuMemFree_v2"))(d));
+  MUST(((free_t)diff_sym("cuMemFree_v2"))(m));
+  MUST(((free_host_t)diff_sym("cuMemFreeHost"))(h));
+}
+
 /* Peer copies between two contexts of device 0. */
 static void peer(CUcontext ctx) {
   CUdeviceptr a = 0, b = 0;
@@ -345,6 +376,7 @@ int main(int argc, char **argv) {
   MUST(((get_function_t)diff_sym("cuModuleGetFunction"))(&g_fill, mod, "fill"));
   managed(ctx);
   mapped(ctx);
+  sync_memops();
   peer(ctx);
   return 0;
 }

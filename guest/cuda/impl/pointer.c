@@ -155,10 +155,20 @@ static CUresult local_attr(const vg_hostmem_info *hi, CUdeviceptr p, CUpointer_a
   return CUDA_SUCCESS;
 }
 
-/* Managed memory, answered as the driver answers for it: device memory that is also host memory. */
+/* Managed memory, answered as the driver answers for it: device memory that is also host memory.
+ * SYNC_MEMOPS is its device allocation's, which cuPointerSetAttribute sets in the driver. */
 static CUresult managed_attr(const vg_coh_info *ci, CUdeviceptr p, CUpointer_attribute a, void *data) {
   size_t n = attr_size(a);
   switch (a) {
+    case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS: {
+      int found = 0;
+      uint8_t v[VALUE_SIZE];
+      CUresult r = query(p, MODE_SINGLE, 1, &a, &found, v);
+      if (r) return r;
+      memcpy(data, v, sizeof(int));
+      if (!found) *(int *)data = 0;
+      break;
+    }
     case CU_POINTER_ATTRIBUTE_CONTEXT: *(CUcontext *)data = ci->ctx; break;
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: *(unsigned int *)data = CU_MEMORYTYPE_DEVICE; break;
     case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: *(CUdeviceptr *)data = p; break;
@@ -238,8 +248,10 @@ static CUresult get_attributes(unsigned n, CUpointer_attribute *attrs, void **da
   CUdeviceptr hp;
   switch (coherent_kind(p, &ci, &hi, &hp)) {
     case 1:
-      for (unsigned i = 0; i < n; i++)
-        if (managed_attr(&ci, p, attrs[i], data[i])) return CUDA_ERROR_NOT_SUPPORTED; /* P2P tokens */
+      for (unsigned i = 0; i < n; i++) {
+        CUresult r = managed_attr(&ci, p, attrs[i], data[i]);
+        if (r) return r; /* P2P tokens are refused, as for device memory */
+      }
       return CUDA_SUCCESS;
     case 2:
       for (unsigned i = 0; i < n; i++) local_attr(&hi, hp, attrs[i], data[i], 1);
@@ -271,6 +283,26 @@ static CUresult get_attributes(unsigned n, CUpointer_attribute *attrs, void **da
 VG_EXPORT CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes, void **data,
                                           CUdeviceptr ptr) {
   VG_TRACED(get_attributes(numAttributes, attributes, data, ptr));
+}
+
+/* Only SYNC_MEMOPS can be set, on device memory of the session: the guest's host memory and
+ * unknown pointers are refused here, the rest is the executor's to check. */
+static CUresult set_attribute(const void *value, CUpointer_attribute a, CUdeviceptr p) {
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!value || a != CU_POINTER_ATTRIBUTE_SYNC_MEMOPS) return CUDA_ERROR_INVALID_VALUE;
+  vg_hostmem_info hi;
+  if (p == 0 || vg_hostmem_lookup((uintptr_t)p, &hi)) return CUDA_ERROR_INVALID_VALUE;
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_cuPointerSetAttribute, 0);
+  if (r) return r;
+  vg_put_u32(&c, (uint32_t)a);
+  vg_put_u32(&c, *(const unsigned int *)value);
+  vg_put_u64(&c, p);
+  return vg_call_end(&c, vg_call_invoke(&c));
+}
+
+VG_EXPORT CUresult cuPointerSetAttribute(const void *value, CUpointer_attribute attribute, CUdeviceptr ptr) {
+  VG_TRACED(set_attribute(value, attribute, ptr));
 }
 
 /* Page-locked host memory is answered here: its allocation (or registration) is the range. */
