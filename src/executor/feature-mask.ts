@@ -2,9 +2,11 @@
 // supports rather than by what the host's driver does. The attributes are otherwise passed through
 // from the host driver (probe.ts), and frameworks choose their code paths by them: a GPU host
 // would tell a guest "you can map host memory / use managed memory / export IPC handles", the guest
-// would take that path and fail with CUDA_ERROR_NOT_SUPPORTED where a local GPU works (llama.cpp's
-// VMM pool, PyTorch's IPC and managed paths). softgpu already reports these features as absent
-// (softgpu/api/device_attr.c); this table makes a real GPU backend agree.
+// would take that path and fail with CUDA_ERROR_NOT_SUPPORTED where a local GPU works (PyTorch's
+// IPC paths). Some entries describe how a feature vgpu does offer behaves instead: managed memory
+// is coherent only at launches and synchronisations, as on a GPU without concurrent managed access
+// (docs/managed-memory.md). softgpu reports the same (softgpu/api/device_attr.c); this table makes
+// a real GPU backend agree.
 //
 // When vgpu implements one of these features end to end, its entry goes (docs/compatibility.md).
 
