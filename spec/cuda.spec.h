@@ -330,4 +330,10 @@ VG_PRIVATE(0x0f01) CUresult vgImagePut(const void *sha256, size_t total, size_t 
  * (guest/cuda/impl/pointer.c, src/executor/custom/pointer.ts); *found = 0 for any other address. */
 VG_PRIVATE(0x0f02) CUresult vgPointerQuery(CUdeviceptr ptr, unsigned int mode, unsigned int numAttributes, const CUpointer_attribute *attributes, unsigned char *found, void *values);
 
+/* Coherent memory's transfers (guest/cuda/impl/coherent.c, src/executor/custom/coherent.ts): the
+ * pages the host changed go to the device and to the executor's shadow of the range; a read returns
+ * a bitmap of the chunks that differ from that shadow and their bytes. */
+VG_PRIVATE(0x0f03) CUresult vgCoherentWrite(CUdeviceptr base, size_t size, size_t offset, const void *data, size_t n);
+VG_PRIVATE(0x0f04) CUresult vgCoherentRead(CUdeviceptr base, size_t size, size_t offset, size_t n, unsigned int chunk, unsigned char *changed, void *bytes);
+
 /* Retired wire ids (never reuse): none yet. */

@@ -9,11 +9,12 @@
  *    and gets a device pointer of its own (cuMemHostGetDevicePointer);
  *  - a shadow copy per range holds the bytes both sides last agreed on. Before a call that puts
  *    work on the device (a launch, copy, memset, graph launch: VG_CALL_ASYNC/VG_CALL_SYNC calls)
- *    the pages where the mirror differs from the shadow go to the device; after a call that
- *    synchronises (context, stream and event synchronisation, successful queries, blocking
- *    copies) the device's bytes come back and the pages where they differ from the shadow are
- *    written into the mirror (a three-way merge: pages the host changed and the device did not
- *    keep the host's bytes until the next flush);
+ *    the pages where the mirror differs from the shadow go to the device (vgCoherentWrite); after
+ *    a call that synchronises (context, stream and event synchronisation, successful queries,
+ *    blocking copies) the executor sends the pages the device changed (vgCoherentRead, against
+ *    its own shadow) and those that differ from the guest's shadow are written into the mirror (a
+ *    three-way merge: pages the host changed and the device did not keep the host's bytes until
+ *    the next flush);
  *  - the guest never traps writes (no mprotect, no signal handler), so system calls, other
  *    libraries and every thread may write the mirror freely.
  * The table lock is held across flushes and refreshes, which make calls of their own; those calls
@@ -35,8 +36,8 @@
 
 /* Attempts at finding a device allocation whose address is free in this process too. */
 #define PLACE_TRIES 8
-/* Bytes fetched per round trip when refreshing. */
-#define REFRESH_CHUNK ((size_t)4 << 20)
+/* The most bytes one transfer of a range carries (src/executor/custom/coherent.ts takes as much). */
+#define PIECE ((size_t)4 << 20)
 
 typedef struct crange {
   uintptr_t host;        /* the mirror */
@@ -111,6 +112,8 @@ static void drop(crange *r) {
 
 /* ---- moving bytes (t_inside set: these calls skip the hooks) ------------------------------ */
 
+static CUresult write_piece(crange *r, size_t off, size_t n);
+
 /* Sends the pages of r where the mirror differs from the shadow. The shadow is updated from the
  * mirror before the bytes are sent from it, so a write racing the flush shows as a difference at
  * the next one instead of being lost. */
@@ -129,8 +132,8 @@ static CUresult flush_range(crange *r) {
       if (run_len == 0) run = off;
       run_len += n;
     }
-    if (run_len && (!dirty || end == r->size)) {
-      res = cuMemcpyHtoD_v2(r->dev + run, r->shadow + run, run_len);
+    if (run_len && (!dirty || end == r->size || run_len > PIECE - page)) {
+      res = write_piece(r, run, run_len);
       if (res) { /* not sent: make the shadow differ so the next flush tries again */
         for (size_t k = run; k < run + run_len; k++) r->shadow[k] = (uint8_t)~m[k];
         return res;
@@ -142,22 +145,52 @@ static CUresult flush_range(crange *r) {
   return res;
 }
 
-/* Reads r back from the device and writes the pages the device changed into the mirror. */
+/* Sends r's shadow bytes [off, off+n) to the device and to the executor's shadow of the range. */
+static CUresult write_piece(crange *r, size_t off, size_t n) {
+  vg_call c;
+  CUresult res = vg_call_begin(&c, VG_OP_vgCoherentWrite, 0);
+  if (res) return res;
+  vg_put_u64(&c, r->dev);
+  vg_put_u64(&c, r->size);
+  vg_put_u64(&c, off);
+  vg_put_bytes(&c, r->shadow + off, n);
+  return vg_call_end(&c, vg_call_invoke(&c));
+}
+
+/* Reads r back and writes the pages the device changed into the mirror. The executor sends only
+ * the chunks (pages, from the range's start) that differ from what it last sent or was sent; a
+ * chunk is written here only where it differs from the guest's shadow too, so the host's changes
+ * not yet flushed survive in every page the device left alone. */
 static CUresult refresh_range(crange *r, uint8_t *buf) {
   size_t page = page_size();
   uint8_t *m = (uint8_t *)r->host;
-  for (size_t base = 0; base < r->size; base += REFRESH_CHUNK) {
-    size_t n = r->size - base < REFRESH_CHUNK ? r->size - base : REFRESH_CHUNK;
-    CUresult res = cuMemcpyDtoH_v2(buf, r->dev + base, n);
+  uint8_t bitmap[PIECE / 4096 / 8];
+  for (size_t base = 0; base < r->size; base += PIECE) {
+    size_t n = r->size - base < PIECE ? r->size - base : PIECE;
+    size_t chunks = (n + page - 1) / page;
+    vg_call c;
+    CUresult res = vg_call_begin(&c, VG_OP_vgCoherentRead, 0);
     if (res) return res;
-    for (size_t off = base; off < base + n;) {
-      size_t end = ((r->host + off) / page + 1) * page - r->host;
-      if (end > base + n) end = base + n;
-      if (memcmp(buf + (off - base), r->shadow + off, end - off) != 0) {
-        memcpy(r->shadow + off, buf + (off - base), end - off);
-        memcpy(m + off, buf + (off - base), end - off);
+    vg_put_u64(&c, r->dev);
+    vg_put_u64(&c, r->size);
+    vg_put_u64(&c, base);
+    vg_put_u64(&c, n);
+    vg_put_u32(&c, (uint32_t)page);
+    res = vg_call_invoke(&c);
+    if (res == CUDA_SUCCESS) {
+      vg_get_bytes(&c, bitmap, (chunks + 7) / 8);
+      vg_get_bytes(&c, buf, PIECE);
+    }
+    if ((res = vg_call_end(&c, res))) return res;
+    size_t at = 0; /* in buf: the changed chunks, in order */
+    for (size_t i = 0; i < chunks; i++) {
+      if (!(bitmap[i / 8] & (1u << (i % 8)))) continue;
+      size_t off = base + i * page, len = r->size - off < page ? r->size - off : page;
+      if (memcmp(buf + at, r->shadow + off, len) != 0) {
+        memcpy(r->shadow + off, buf + at, len);
+        memcpy(m + off, buf + at, len);
       }
-      off = end;
+      at += len;
     }
   }
   return CUDA_SUCCESS;
@@ -194,7 +227,7 @@ static CUresult flush_all(void) {
 }
 
 static void refresh_all(void) {
-  uint8_t *buf = malloc(REFRESH_CHUNK);
+  uint8_t *buf = malloc(PIECE);
   if (!buf) {
     atomic_store(&g_device_touched, 1); /* try again at the next synchronisation */
     return;
@@ -232,10 +265,18 @@ static int waits_only(uint32_t op) {
   }
 }
 
-/* Calls that end a context: its coherent memory goes with it (vg_coherent_context_gone), so there
- * is nothing to flush or read back. */
-static int ends_context(uint32_t op) {
-  return op == VG_OP_cuCtxDestroy_v2 || op == VG_OP_cuDevicePrimaryCtxReset_v2 || op == VG_OP_cuDevicePrimaryCtxRelease_v2;
+/* Calls that manage contexts: they neither run work nor wait for it, and a context that ends takes
+ * its coherent memory with it (vg_coherent_context_gone), so there is nothing to flush or read back. */
+static int manages_context(uint32_t op) {
+  switch (op) {
+    case VG_OP_cuCtxCreate_v2:
+    case VG_OP_cuCtxDestroy_v2:
+    case VG_OP_cuDevicePrimaryCtxRetain:
+    case VG_OP_cuDevicePrimaryCtxRelease_v2:
+    case VG_OP_cuDevicePrimaryCtxReset_v2:
+    case VG_OP_cuDevicePrimaryCtxSetFlags_v2: return 1;
+    default: return 0;
+  }
 }
 
 /* Device-to-host copies read device memory but change none. */
@@ -250,13 +291,13 @@ static int reads_only(uint32_t op) {
 }
 
 static CUresult hook_before(uint32_t op) {
-  if (t_inside || atomic_load(&g_live) == 0 || waits_only(op) || ends_context(op)) return CUDA_SUCCESS;
+  if (t_inside || atomic_load(&g_live) == 0 || waits_only(op) || manages_context(op)) return CUDA_SUCCESS;
   if (!reads_only(op)) atomic_store(&g_device_touched, 1);
   return flush_all();
 }
 
 static void hook_after(uint32_t op, CUresult r) {
-  if (t_inside || r != CUDA_SUCCESS || atomic_load(&g_live) == 0 || ends_context(op)) return;
+  if (t_inside || r != CUDA_SUCCESS || atomic_load(&g_live) == 0 || manages_context(op)) return;
   if (atomic_exchange(&g_device_touched, 0)) refresh_all();
 }
 
@@ -377,7 +418,8 @@ CUresult vg_coherent_register(void *p, size_t bytesize) {
   /* The program's bytes are the starting point: the device gets them now. */
   memcpy(r.shadow, p, bytesize);
   t_inside = 1;
-  res = cuMemcpyHtoD_v2(r.dev, r.shadow, bytesize);
+  for (size_t off = 0; off < bytesize && !res; off += PIECE)
+    res = write_piece(&r, off, bytesize - off < PIECE ? bytesize - off : PIECE);
   t_inside = 0;
   pthread_mutex_lock(&g_lock);
   if (res == CUDA_SUCCESS && add(&r)) res = CUDA_ERROR_OUT_OF_MEMORY;

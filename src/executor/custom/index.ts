@@ -16,4 +16,5 @@ export * from './launch.js';
 export * from './graph.js';
 export * from './mempool.js';
 export * from './pointer.js';
+export * from './coherent.js';
 export * from './vmm.js';
