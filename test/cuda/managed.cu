@@ -5,6 +5,7 @@
 // synchronises before the host touches managed memory again, as CUDA requires on such devices.
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "check.h"
 
@@ -189,6 +190,34 @@ int main() {
   good = 1;
   for (int i = 0; i < 64; i++) good = good && back[i] == 2 * (1000 + i);
   CHECK("peer copy moved the bytes", good);
+
+  /* The host copy of managed memory lives at the device address. When this process already uses
+   * that address (here: mapped on purpose where a freed allocation was, which the allocator hands
+   * out again), the allocation still succeeds, elsewhere. */
+  {
+    const size_t n = 1u << 20;
+    void *x = NULL;
+    OK("cudaMalloc to free", cudaMalloc(&x, n));
+    OK("cudaFree it", cudaFree(x));
+    void *taken = mmap(x, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (taken == x) {
+      int *m2 = NULL;
+      OK("cudaMallocManaged where the address is taken", cudaMallocManaged((void **)&m2, n));
+      CHECK("placed elsewhere", (void *)m2 != x);
+      for (int i = 0; i < 256; i++) m2[i] = i;
+      add_one<<<1, 256>>>(m2, 256);
+      OK("cudaDeviceSynchronize after the moved allocation", cudaDeviceSynchronize());
+      good = 1;
+      for (int i = 0; i < 256; i++) good = good && m2[i] == i + 1;
+      CHECK("the moved allocation works", good);
+      OK("cudaFree moved", cudaFree(m2));
+      munmap(taken, n);
+    } else {
+      /* A local driver keeps its device addresses reserved in this process. */
+      if (taken != MAP_FAILED) munmap(taken, n);
+      printf("# the freed device address is not free in this process: nothing to check\n");
+    }
+  }
 
   OK("cudaFree managed", cudaFree(m));
   OK("cudaFree", cudaFree(d));
