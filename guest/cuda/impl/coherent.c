@@ -67,13 +67,22 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
 static void atfork_prepare(void) { pthread_mutex_lock(&g_lock); }
-static void atfork_release(void) { pthread_mutex_unlock(&g_lock); }
+static void atfork_parent(void) { pthread_mutex_unlock(&g_lock); }
+/* A forked child opens a session of its own, in which the parent's device copies do not exist:
+ * its copies of the ranges stay ordinary memory. The table's storage is left as it is (copy on
+ * write makes that free), since only async-signal-safe work belongs here. */
+static void atfork_child(void) {
+  g_n = 0;
+  atomic_store(&g_live, 0);
+  atomic_store(&g_device_touched, 0);
+  pthread_mutex_unlock(&g_lock);
+}
 
 static CUresult hook_before(uint32_t op);
 static void hook_after(uint32_t op, CUresult r);
 
 static void setup(void) {
-  pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   vg_call_set_hooks(hook_before, hook_after);
 }
 
