@@ -93,6 +93,33 @@ int main() {
   for (int i = 0; i < N; i++) good = good && m[i] == i * 3;
   CHECK("a kernel given the pointer in a struct wrote it", good);
 
+  /* Two streams: waiting for one says nothing of the other, whose results the host must still see
+   * after waiting for it. */
+  {
+    cudaStream_t a, b;
+    int *ma = NULL, *mb = NULL;
+    OK("cudaStreamCreate a", cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking));
+    OK("cudaStreamCreate b", cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking));
+    OK("cudaMallocManaged a", cudaMallocManaged((void **)&ma, N * sizeof(int)));
+    OK("cudaMallocManaged b", cudaMallocManaged((void **)&mb, N * sizeof(int)));
+    for (int round = 0; round < 3; round++) {
+      via_struct<<<(N + 127) / 128, 128, 0, b>>>(holder{mb, N});
+      add_one<<<(N + 255) / 256, 256, 0, b>>>(mb, N);
+      via_struct<<<(N + 127) / 128, 128, 0, a>>>(holder{ma, N});
+      OK("cudaStreamSynchronize a", cudaStreamSynchronize(a));
+      OK("cudaStreamSynchronize b", cudaStreamSynchronize(b));
+      good = 1;
+      for (int i = 0; i < N; i++) good = good && ma[i] == i * 3 && mb[i] == i * 3 + 1;
+      CHECK("each stream's results after waiting for each", good);
+      memset(ma, 0, N * sizeof(int));
+      memset(mb, 0, N * sizeof(int));
+    }
+    OK("cudaFree a", cudaFree(ma));
+    OK("cudaFree b", cudaFree(mb));
+    OK("cudaStreamDestroy a", cudaStreamDestroy(a));
+    OK("cudaStreamDestroy b", cudaStreamDestroy(b));
+  }
+
   /* ---- prefetch, advice, range attributes ---- */
   cudaMemLocation host_loc = {cudaMemLocationTypeHost, 0};
   cudaMemLocation dev_loc = {cudaMemLocationTypeDevice, dev};

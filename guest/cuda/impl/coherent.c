@@ -57,7 +57,10 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static crange *g_r;
 static size_t g_n, g_cap;
 static _Atomic size_t g_live;       /* g_n, read without the lock by the hooks' fast path */
-static atomic_int g_device_touched; /* device work was submitted since the last refresh */
+/* Work submissions so far, and how many of them a whole-context synchronisation has seen finish:
+ * while they differ, device work may have changed coherent memory since the host last looked. */
+static _Atomic uint64_t g_submitted, g_complete;
+static __thread uint64_t t_submitted_at_sync; /* g_submitted when this thread's wait began */
 static __thread int t_inside;       /* this thread is flushing or refreshing */
 /* Buffer ids of managed memory: below the guest's page-locked ones (2^62 up, hostmem.c) and far
  * above any the driver gives (docs/pointers.md). */
@@ -74,7 +77,7 @@ static void atfork_parent(void) { pthread_mutex_unlock(&g_lock); }
 static void atfork_child(void) {
   g_n = 0;
   atomic_store(&g_live, 0);
-  atomic_store(&g_device_touched, 0);
+  atomic_store(&g_complete, atomic_load(&g_submitted));
   pthread_mutex_unlock(&g_lock);
 }
 
@@ -235,12 +238,10 @@ static CUresult flush_all(void) {
   return CUDA_SUCCESS;
 }
 
-static void refresh_all(void) {
+/* 0 when every range was read back. */
+static int refresh_all(void) {
   uint8_t *buf = malloc(PIECE);
-  if (!buf) {
-    atomic_store(&g_device_touched, 1); /* try again at the next synchronisation */
-    return;
-  }
+  if (!buf) return -1; /* tried again at the next synchronisation */
   t_inside = 1;
   pthread_mutex_lock(&g_lock);
   CUresult res = CUDA_SUCCESS;
@@ -251,10 +252,8 @@ static void refresh_all(void) {
   pthread_mutex_unlock(&g_lock);
   t_inside = 0;
   free(buf);
-  if (res) {
-    atomic_store(&g_device_touched, 1);
-    vg_log(VG_LOG_WARN, "coherent memory: reading the device's copy back failed (%d)", (int)res);
-  }
+  if (res) vg_log(VG_LOG_WARN, "coherent memory: reading the device's copy back failed (%d)", (int)res);
+  return res ? -1 : 0;
 }
 
 /* ---- the hooks -------------------------------------------------------------------------- */
@@ -300,20 +299,28 @@ static int reads_only(uint32_t op) {
 }
 
 static CUresult hook_before(uint32_t op) {
-  if (t_inside || atomic_load(&g_live) == 0 || waits_only(op) || manages_context(op)) return CUDA_SUCCESS;
-  if (!reads_only(op)) atomic_store(&g_device_touched, 1);
+  if (t_inside) return CUDA_SUCCESS;
+  if (waits_only(op)) {
+    t_submitted_at_sync = atomic_load(&g_submitted);
+    return CUDA_SUCCESS;
+  }
+  if (atomic_load(&g_live) == 0 || manages_context(op)) return CUDA_SUCCESS;
+  if (!reads_only(op)) atomic_fetch_add(&g_submitted, 1);
   return flush_all();
 }
 
+/* After a successful wait: read back unless all work submitted is known to have finished and been
+ * read back. A stream or event may finish while other streams still run, so only a whole-context
+ * synchronisation marks the work submitted before it as complete; until one comes, every wait
+ * reads back (only the pages that changed cross the connection). */
 static void hook_after(uint32_t op, CUresult r) {
   if (t_inside || r != CUDA_SUCCESS || atomic_load(&g_live) == 0 || manages_context(op)) return;
-  if (atomic_exchange(&g_device_touched, 0)) refresh_all();
-}
-
-CUresult vg_coherent_flush(void) {
-  if (t_inside || atomic_load(&g_live) == 0) return CUDA_SUCCESS;
-  atomic_store(&g_device_touched, 1);
-  return flush_all();
+  if (atomic_load(&g_submitted) == atomic_load(&g_complete)) return;
+  if (refresh_all() != 0) return;
+  if (op != VG_OP_cuCtxSynchronize && op != VG_OP_cuCtxSynchronize_v2) return;
+  uint64_t done = atomic_load(&g_complete);
+  while (done < t_submitted_at_sync && !atomic_compare_exchange_weak(&g_complete, &done, t_submitted_at_sync)) {
+  }
 }
 
 /* ---- creating and destroying ranges -------------------------------------------------------- */

@@ -49,7 +49,5 @@ void vg_coherent_context_gone(CUcontext ctx);
 int vg_coherent_lookup(uintptr_t p, int by_dev, vg_coh_info *out);
 /* Runs fn on the page records of [p, p+n) of one managed allocation; INVALID_VALUE otherwise. */
 CUresult vg_coherent_pages(CUdeviceptr p, size_t n, vg_coh_pages_fn fn, void *arg);
-/* Sends what the host changed to the device now (before work the guest submits by other means). */
-CUresult vg_coherent_flush(void);
 
 #endif
