@@ -3,6 +3,7 @@
 // rounds; prefetch, advice and range attributes; pointer attributes of each kind; peer copies on
 // one device. Without concurrent managed access (which the device attribute says), the program
 // synchronises before the host touches managed memory again, as CUDA requires on such devices.
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +29,26 @@ struct holder {
 __global__ void via_struct(holder h) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < h.n) h.data[i] = i * 3;
+}
+
+/* One host thread's rounds on a managed buffer of its own, on a stream of its own, while another
+ * thread does the same: each flush and read-back covers both threads' buffers. 1 when every round
+ * came back right. */
+static void *thread_rounds(void *arg) {
+  const int n = 3000, base = (int)(intptr_t)arg;
+  int *m = NULL, ok = 1;
+  cudaStream_t s;
+  if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) != cudaSuccess) return NULL;
+  if (cudaMallocManaged((void **)&m, n * sizeof(int)) != cudaSuccess) return NULL;
+  for (int round = 0; round < 10; round++) {
+    for (int i = 0; i < n; i++) m[i] = base + round + i;
+    add_one<<<(n + 255) / 256, 256, 0, s>>>(m, n);
+    if (cudaStreamSynchronize(s) != cudaSuccess) ok = 0;
+    for (int i = 0; i < n; i++) ok = ok && m[i] == base + round + i + 1;
+  }
+  cudaFree(m);
+  cudaStreamDestroy(s);
+  return ok ? arg : NULL;
 }
 
 static int seen_in_callback = -1;
@@ -118,6 +139,17 @@ int main() {
     OK("cudaFree b", cudaFree(mb));
     OK("cudaStreamDestroy a", cudaStreamDestroy(a));
     OK("cudaStreamDestroy b", cudaStreamDestroy(b));
+  }
+
+  /* Two host threads at once. */
+  {
+    pthread_t t1, t2;
+    void *r1 = NULL, *r2 = NULL;
+    CHECK("two threads start", pthread_create(&t1, NULL, thread_rounds, (void *)(intptr_t)1000) == 0 &&
+                                   pthread_create(&t2, NULL, thread_rounds, (void *)(intptr_t)2000) == 0);
+    pthread_join(t1, &r1);
+    pthread_join(t2, &r2);
+    CHECK("each thread's rounds agree", r1 == (void *)(intptr_t)1000 && r2 == (void *)(intptr_t)2000);
   }
 
   /* ---- prefetch, advice, range attributes ---- */
