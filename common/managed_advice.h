@@ -98,8 +98,9 @@ static inline CUmemLocation vg_common_location(const vg_advice_page *pg, size_t 
   uint8_t t = prefetch_loc ? pg[0].prefetch_type : pg[0].pref_type;
   int8_t id = prefetch_loc ? pg[0].prefetch_id : pg[0].pref_id;
   for (size_t i = 1; i < n; i++) {
-    if ((prefetch_loc ? pg[i].prefetch_type : pg[i].pref_type) != t || (prefetch_loc ? pg[i].prefetch_id : pg[i].pref_id) != id)
-      return (CUmemLocation){.type = CU_MEM_LOCATION_TYPE_INVALID, .id = 0};
+    uint8_t ti = prefetch_loc ? pg[i].prefetch_type : pg[i].pref_type;
+    int8_t idi = prefetch_loc ? pg[i].prefetch_id : pg[i].pref_id;
+    if (ti != t || idi != id) return (CUmemLocation){.type = CU_MEM_LOCATION_TYPE_INVALID, .id = 0};
   }
   return (CUmemLocation){.type = (CUmemLocationType)t, .id = id};
 }

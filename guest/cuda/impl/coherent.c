@@ -47,7 +47,6 @@ typedef struct crange {
   size_t map_size;       /* bytes of mirror mapping this file owns; 0 for registered ranges */
   uint8_t *shadow;       /* size bytes: what both sides last agreed on */
   vg_coh_kind kind;
-  unsigned flags;        /* cuMemAllocManaged flags */
   CUcontext ctx;
   unsigned long long id;
   vg_advice_page *pages;    /* managed memory: advice and prefetch state, one per page */
@@ -379,12 +378,12 @@ static CUresult zero_device(CUdeviceptr d, size_t n) {
   return r;
 }
 
-CUresult vg_coherent_alloc(void **pp, size_t bytesize, vg_coh_kind kind, unsigned flags) {
+CUresult vg_coherent_alloc(void **pp, size_t bytesize, vg_coh_kind kind) {
   pthread_once(&g_once, setup);
   size_t page = page_size();
   if (bytesize > SIZE_MAX - page) return CUDA_ERROR_OUT_OF_MEMORY;
   size_t n = (bytesize + page - 1) & ~(page - 1);
-  crange r = {.size = bytesize, .map_size = n, .kind = kind, .flags = flags, .ctx = vg_ctx_current()};
+  crange r = {.size = bytesize, .map_size = n, .kind = kind, .ctx = vg_ctx_current()};
   r.shadow = calloc(1, bytesize);
   if (kind == VG_COH_MANAGED) r.pages = calloc(n / page, sizeof *r.pages);
   if (!r.shadow || (kind == VG_COH_MANAGED && !r.pages)) {
@@ -511,7 +510,7 @@ int vg_coherent_lookup(uintptr_t p, int by_dev, vg_coh_info *out) {
   pthread_mutex_lock(&g_lock);
   crange *r = by_dev ? find_dev((CUdeviceptr)p) : find_host(p);
   if (r) *out = (vg_coh_info){.host = r->host, .dev = r->dev, .size = r->size, .kind = r->kind,
-                              .flags = r->flags, .ctx = r->ctx, .id = r->id};
+                              .ctx = r->ctx, .id = r->id};
   pthread_mutex_unlock(&g_lock);
   return r != NULL;
 }

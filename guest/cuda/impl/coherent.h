@@ -22,7 +22,6 @@ typedef struct vg_coh_info {
   CUdeviceptr dev;
   size_t size;
   vg_coh_kind kind;
-  unsigned flags;
   CUcontext ctx;
   unsigned long long id; /* CU_POINTER_ATTRIBUTE_BUFFER_ID of managed memory */
 } vg_coh_info;
@@ -34,7 +33,7 @@ typedef CUresult (*vg_coh_pages_fn)(vg_advice_page *pages, size_t n, void *arg);
 
 /* A new coherent allocation of bytesize bytes (managed or mapped), zero-filled, at an address that
  * is both its host and its device address. */
-CUresult vg_coherent_alloc(void **pp, size_t bytesize, vg_coh_kind kind, unsigned flags);
+CUresult vg_coherent_alloc(void **pp, size_t bytesize, vg_coh_kind kind);
 /* Gives the program's [p, p+bytesize) a device copy (cuMemHostRegister with DEVICEMAP). */
 CUresult vg_coherent_register(void *p, size_t bytesize);
 /* Frees the range whose host address is p, of kind `kind`; 0 when there is none. */

@@ -1,9 +1,9 @@
 /*
  * Page-locked host memory is a guest-local notion: the data reaches the GPU through the copy
- * calls, so "pinned" allocations are ordinary page-aligned anonymous mappings. Mapped ones
- * (DEVICEMAP) also get a device copy kept in step by coherent.c (docs/managed-memory.md). They are tracked
+ * calls, so "pinned" allocations are ordinary page-aligned anonymous mappings. They are tracked
  * so that frees, flag queries and (un)registrations of foreign pointers fail like on the real
- * driver instead of corrupting the heap.
+ * driver instead of corrupting the heap. Mapped ones (DEVICEMAP) also get a device copy that
+ * coherent.c keeps in step (docs/managed-memory.md).
  */
 #include "vgcuda.h"
 
@@ -96,7 +96,7 @@ static CUresult alloc_impl(void **pp, size_t bytesize, unsigned int flags) {
   size_t map_size = (bytesize + page - 1) & ~(page - 1);
   void *p;
   if (flags & CU_MEMHOSTALLOC_DEVICEMAP) { /* mapped: coherent.c owns the mapping */
-    if ((r = vg_coherent_alloc(&p, bytesize, VG_COH_MAPPED, 0))) return r;
+    if ((r = vg_coherent_alloc(&p, bytesize, VG_COH_MAPPED))) return r;
   } else if ((p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
     return CUDA_ERROR_OUT_OF_MEMORY;
   }

@@ -22,9 +22,10 @@ static CUresult alloc_managed(CUdeviceptr *dptr, size_t bytesize, unsigned flags
   CUresult r = need_context();
   if (r) return r;
   if (!dptr || bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
+  /* Attached to the host or not, the memory is where the last synchronisation left it. */
   if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST) return CUDA_ERROR_INVALID_VALUE;
   void *p;
-  if ((r = vg_coherent_alloc(&p, bytesize, VG_COH_MANAGED, flags))) return r;
+  if ((r = vg_coherent_alloc(&p, bytesize, VG_COH_MANAGED))) return r;
   *dptr = (CUdeviceptr)(uintptr_t)p;
   return CUDA_SUCCESS;
 }

@@ -113,10 +113,13 @@ static CUresult local_attr(const vg_hostmem_info *hi, CUdeviceptr p, CUpointer_a
   if (n == 0) return CUDA_ERROR_INVALID_VALUE;
   vg_coh_info ci;
   if (hi && vg_coherent_lookup(hi->base, 0, &ci)) { /* mapped: the device reaches it */
-    switch (a) {
-      case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: *(CUdeviceptr *)data = ci.dev + ((uintptr_t)p - ci.host); return CUDA_SUCCESS;
-      case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS: *(unsigned int *)data = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE; return CUDA_SUCCESS;
-      default: break;
+    if (a == CU_POINTER_ATTRIBUTE_DEVICE_POINTER) {
+      *(CUdeviceptr *)data = ci.dev + ((uintptr_t)p - ci.host);
+      return CUDA_SUCCESS;
+    }
+    if (a == CU_POINTER_ATTRIBUTE_ACCESS_FLAGS) {
+      *(unsigned int *)data = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE;
+      return CUDA_SUCCESS;
     }
   }
   if (!hi) {
