@@ -61,6 +61,8 @@ export class NeedQuota extends Error {
 export interface PendingStream {
   src: number;
   left: number;
+  /** The first REPLY frame, room for its header and result included: the first piece was copied
+   * straight into it (src/executor/custom/memory.ts). */
   first: Buffer;
   copy: (dst: Buffer, src: number, len: number) => number;
 }

@@ -9,11 +9,41 @@ import koffi from 'koffi';
 
 import type { FrameConsumer, FrameParser } from '../protocol/frame.js';
 
-let dup: ((fd: number) => number) | undefined;
+interface Libc {
+  dup(fd: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+}
 
-function libcDup(): (fd: number) => number {
-  if (!dup) dup = koffi.load('libc.so.6').func('int dup(int)') as (fd: number) => number;
-  return dup;
+let libc: Libc | undefined;
+
+function loadLibc(): Libc {
+  if (!libc) {
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      dup: lib.func('int dup(int)') as Libc['dup'],
+      setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)') as Libc['setsockopt'],
+    };
+  }
+  return libc;
+}
+
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+const SO_RCVBUF = 8;
+
+/** Socket buffers of the guest connection, the size the guest asks for on its end
+ * (guest/common/impl/conn.c): with the default ~200 KiB, a 4 MiB reply piece leaves in dozens of
+ * writes, each waiting for the guest to read, and the kernel caps the request at
+ * net.core.wmem_max/rmem_max anyway. */
+export const SOCKET_BUFFER = 4 * 1024 * 1024;
+
+/** Deepens the descriptor's socket buffers; failure is harmless (the defaults still work). */
+function deepenBuffers(fd: number): void {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(SOCKET_BUFFER, 0);
+  const c = loadLibc();
+  c.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, v, 4);
+  c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, v, 4);
 }
 
 /** The descriptor behind a net.Socket, where Node exposes it (Unix sockets and TCP on Linux). */
@@ -43,7 +73,8 @@ export interface ReadHooks {
  */
 export function directSocket(original: net.Socket, parser: FrameParser, hooks: ReadHooks): net.Socket {
   const fd = socketFd(original);
-  const newFd = fd === undefined ? -1 : libcDup()(fd);
+  const newFd = fd === undefined ? -1 : loadLibc().dup(fd);
+  if (newFd >= 0) deepenBuffers(newFd);
   if (newFd < 0) {
     original.on('data', (chunk: Buffer) => {
       hooks.onBytes(chunk.length);

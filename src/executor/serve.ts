@@ -289,20 +289,11 @@ export class SessionServer {
   /** Streams a large reply; frames that arrive meanwhile wait, preserving order. */
   private stream(id: number, result: Buffer): void {
     this.pauses++;
-    const write = (b: Buffer, done: () => void): boolean => {
+    const write = (b: Buffer, done: () => void): void => {
       this.stats.bytesOut += b.length;
-      return this.sock.write(b, () => done());
+      this.sock.write(b, () => done());
     };
-    const drained = (): Promise<void> => new Promise((resolve) => {
-      const on = (): void => {
-        this.sock.off('close', on);
-        this.sock.off('drain', on);
-        resolve();
-      };
-      this.sock.once('drain', on);
-      this.sock.once('close', on);
-    });
-    pumpPendingStream(this.x, id, result, write, drained).then(
+    pumpPendingStream(this.x, id, result, write).then(
       () => {
         this.pauses--;
         this.pump();

@@ -62,6 +62,11 @@ export class Writer {
     this.buf.set(b, p);
   }
 
+  /** Reserves `n` bytes to be filled in place (by a device copy, say); returns their offset. */
+  reserve(n: number): number {
+    return this.room(n);
+  }
+
   bytes(b: Uint8Array): void {
     this.u64(b.length);
     this.raw(b);

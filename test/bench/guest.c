@@ -2,6 +2,10 @@
  * The vgpu side of `make bench`, linked against vgpu's libcuda.so.1:
  *   guest sync N        N synchronous small calls (cuCtxSynchronize): mean round trip in us
  *   guest copy MIB      HtoD and DtoH bandwidth of one MIB-sized copy (best of 3), GB/s
+ *   guest stream DIR MIB PASSES   PASSES copies of MIB from pageable memory, DIR htod or dtoh,
+ *                       after one warm-up pass; waits until the CLOCK_REALTIME second in
+ *                       VGPU_BENCH_START_AT (when set) so that several guests copy together, and
+ *                       prints when its passes began and ended (CLOCK_REALTIME seconds)
  *   guest discover      cuInit + device count + name/memory/attributes (what a discovery-only
  *                       process does); the caller times the whole process
  *   guest launches N FATBIN   N launches of an empty kernel, then one synchronize: launches/s
@@ -138,6 +142,35 @@ int main(int argc, char **argv)
     }
     printf("{\"device_ms\": %.2f, \"naive_ms\": %.2f, \"max_err\": %g}\n", best * 1e3, naive * 1e3, maxerr);
     return maxerr < 1e-2 ? 0 : 3;
+  }
+  if (!strcmp(argv[1], "stream") && argc > 4) {
+    int htod = !strcmp(argv[2], "htod");
+    size_t n = (size_t)atoi(argv[3]) << 20;
+    int passes = atoi(argv[4]);
+    unsigned char *h = malloc(n);
+    CUdeviceptr d;
+    if (!h || passes < 1) return 2;
+    memset(h, 5, n);
+    CK(cuMemAlloc(&d, n));
+    CK(htod ? cuMemcpyHtoD(d, h, n) : cuMemcpyDtoH(h, d, n));
+    const char *at = getenv("VGPU_BENCH_START_AT");
+    if (at) {
+      double start = atof(at);
+      for (;;) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        double left = start - (t.tv_sec + t.tv_nsec / 1e9);
+        if (left <= 0) break;
+        struct timespec w = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
+        nanosleep(&w, NULL);
+      }
+    }
+    struct timespec a, b;
+    clock_gettime(CLOCK_REALTIME, &a);
+    for (int p = 0; p < passes; p++) CK(htod ? cuMemcpyHtoD(d, h, n) : cuMemcpyDtoH(h, d, n));
+    clock_gettime(CLOCK_REALTIME, &b);
+    printf("{\"t0\": %.6f, \"t1\": %.6f}\n", a.tv_sec + a.tv_nsec / 1e9, b.tv_sec + b.tv_nsec / 1e9);
+    return 0;
   }
   if (!strcmp(argv[1], "copy") && argc > 2) {
     size_t n = (size_t)atoi(argv[2]) << 20;

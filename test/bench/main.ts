@@ -1,14 +1,14 @@
 // `make bench`: vgpu's figures next to baselines measured in the same run, printed as ratios
 // (docs/benchmarks.md records the figures as measured). Never run by `make test`: speed is
-// measured here, not asserted in tests. Arguments name the figures to run (sync, copy, launch,
-// sgemm, discovery, tls; all when none), e.g. `node dist/test/bench/main.js launch`.
+// measured here, not asserted in tests. Arguments name the figures to run (sync, copy, scale,
+// launch, sgemm, discovery, tls; all when none), e.g. `node dist/test/bench/main.js launch`.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { startMediator } from '../helpers/mediator.js';
+import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { BUILD, GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
 
 const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
@@ -73,7 +73,7 @@ interface Row {
   bar: string;
 }
 
-const FIGURES = ['sync', 'copy', 'launch', 'sgemm', 'discovery', 'tls'] as const;
+const FIGURES = ['sync', 'copy', 'scale', 'launch', 'sgemm', 'discovery', 'tls'] as const;
 type Figure = (typeof FIGURES)[number];
 
 function selectedFigures(args: readonly string[]): ReadonlySet<Figure> {
@@ -88,6 +88,40 @@ function selectedFigures(args: readonly string[]): ReadonlySet<Figure> {
  * median over the pairs, with their range next to it. */
 const LAUNCH_PAIRS = Number(process.env.VGPU_BENCH_LAUNCH_PAIRS ?? '5');
 
+const pct = (x: number): string => `${(x * 100).toFixed(0)}%`;
+
+/** Guests copying at once for the aggregate figures, and what each copies. */
+const SCALE_GUESTS = [1, 2, 4, 8] as const;
+const SCALE_MIB = 32;
+const SCALE_PASSES = 8;
+
+/** Aggregate rate of `n` guests copying together: each sets up, then all start at one agreed
+ * moment (session starts are not what this measures); total bytes over first start to last end. */
+async function aggregate(guest: string, env: Record<string, string>, dir: 'htod' | 'dtoh', n: number): Promise<number> {
+  const startAt = Date.now() / 1000 + 2 + n * 0.5;
+  const runs = Array.from({ length: n }, () => new Promise<{ t0: number; t1: number }>((resolve, reject) => {
+    const p = spawn(guest, ['stream', dir, String(SCALE_MIB), String(SCALE_PASSES)], {
+      env: { ...process.env, ...env, VGPU_SHM_SIZE: '0', VGPU_BENCH_START_AT: startAt.toFixed(3) }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.once('exit', (c) => (c === 0 ? resolve(JSON.parse(stdout.trim()) as { t0: number; t1: number }) : reject(new Error(`guest stream failed (${c}): ${stderr}`))));
+  }));
+  const times = await Promise.all(runs);
+  const t0 = Math.min(...times.map((t) => t.t0));
+  const t1 = Math.max(...times.map((t) => t.t1));
+  return (n * SCALE_MIB * 2 ** 20 * SCALE_PASSES) / (t1 - t0) / 1e9;
+}
+
+/** A mediator listening on loopback TCP too, with one VM for the tcp: figures. */
+async function tcpMediator(): Promise<{ m: RunningMediator; env: Record<string, string> }> {
+  const m = await startMediator({ tcp: true, env: { VGPU_LOG: 'warn', VGPU_SOFTGPU_MEMORY: '4G' } });
+  const token = await m.addVm('bench-tcp');
+  return { m, env: { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: m.tcp!, VGPU_TOKEN: token } };
+}
+
 async function main(): Promise<void> {
   const want = selectedFigures(process.argv.slice(2));
   if (!Number.isInteger(LAUNCH_PAIRS) || LAUNCH_PAIRS < 1 || LAUNCH_PAIRS > 100) throw new Error('VGPU_BENCH_LAUNCH_PAIRS must be an integer from 1 to 100');
@@ -96,6 +130,7 @@ async function main(): Promise<void> {
   const echoPath = join(m.stateDir, 'echo.sock');
   const echo = await nodeEcho(echoPath);
   const env = { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: m.server };
+  const tcp = await tcpMediator();
   const rows: Row[] = [];
   try {
     if (want.has('sync')) {
@@ -107,18 +142,38 @@ async function main(): Promise<void> {
     }
 
     if (want.has('copy')) {
-      const sockBw = runJson(raw, ['bandwidth-pair', '256']).gbps!;
       const memBw = runJson(raw, ['memcpy', '256']).gbps!;
+      const coldBw = runJson(raw, ['bandwidth-pair', '256']).gbps!;
+      const unixBw = runJson(raw, ['bandwidth-warm', 'unix', '256', '3']).gbps!;
+      const tcpBw = runJson(raw, ['bandwidth-warm', 'tcp', '256', '3']).gbps!;
       // Through the socket (no shared region), then through the region page-locked memory lives
       // in by default on a Unix socket (docs/protocol.md, "Shared memory").
       const copy = runJson(guest, ['copy', '256'], { ...env, VGPU_SHM_SIZE: '0' });
       const shm = runJson(guest, ['copy', '256'], env);
+      const tcpCopy = runJson(guest, ['copy', '256'], tcp.env);
+      rows.push({ what: 'C<->C socket, warm, 4 MiB buffers and pieces, GB/s', vgpu: '-', baseline: `${unixBw.toFixed(2)} unix, ${tcpBw.toFixed(2)} tcp`, ratio: '-', bar: '(baseline)' });
+      rows.push({ what: '  same, one cold pass with default buffers', vgpu: '-', baseline: `${coldBw.toFixed(2)} unix`, ratio: '-', bar: '(context)' });
       for (const [k, label] of [['htod_gbps', 'HtoD 256 MiB'], ['dtoh_gbps', 'DtoH 256 MiB']] as const) {
         const v = copy[k]!;
-        rows.push({ what: `${label} through the socket, GB/s`, vgpu: v.toFixed(2), baseline: `${sockBw.toFixed(2)} (socket)`, ratio: `${((v / sockBw) * 100).toFixed(0)}%`, bar: '>= 50%' });
-        rows.push({ what: '  same, against memcpy', vgpu: v.toFixed(2), baseline: `${memBw.toFixed(2)} (memcpy)`, ratio: `${((v / memBw) * 100).toFixed(0)}%`, bar: '(context)' });
+        const bar = k === 'dtoh_gbps' ? '>= 60%' : '>= 50%';
+        rows.push({ what: `${label} through a Unix socket, GB/s`, vgpu: v.toFixed(2), baseline: `${unixBw.toFixed(2)} (warm C unix)`, ratio: pct(v / unixBw), bar });
+        const t = tcpCopy[k]!;
+        rows.push({ what: `${label} over tcp: (loopback), GB/s`, vgpu: t.toFixed(2), baseline: `${tcpBw.toFixed(2)} (warm C tcp)`, ratio: pct(t / tcpBw), bar });
+        rows.push({ what: '  Unix figure against memcpy', vgpu: v.toFixed(2), baseline: `${memBw.toFixed(2)} (memcpy)`, ratio: pct(v / memBw), bar: '(context)' });
         const s = shm[k]!;
-        rows.push({ what: `${label} pinned, through shared memory, GB/s`, vgpu: s.toFixed(2), baseline: `${memBw.toFixed(2)} (memcpy)`, ratio: `${((s / memBw) * 100).toFixed(0)}%`, bar: '>= 60%' });
+        rows.push({ what: `${label} pinned, through shared memory, GB/s`, vgpu: s.toFixed(2), baseline: `${memBw.toFixed(2)} (memcpy)`, ratio: pct(s / memBw), bar: '>= 60%' });
+      }
+    }
+
+    if (want.has('scale')) {
+      for (const dir of ['htod', 'dtoh'] as const) {
+        let one = 0;
+        for (const n of SCALE_GUESTS) {
+          const agg = await aggregate(guest, env, dir, n);
+          if (n === 1) one = agg;
+          const bar = dir === 'htod' && n === 4 ? '>= 1.0x' : '(context)';
+          rows.push({ what: `aggregate ${dir === 'htod' ? 'HtoD' : 'DtoH'}, ${n} guest${n > 1 ? 's' : ''} at once (Unix, pageable), GB/s`, vgpu: agg.toFixed(2), baseline: `${one.toFixed(2)} (1 guest)`, ratio: `${(agg / one).toFixed(2)}x`, bar });
+        }
       }
     }
 
@@ -133,7 +188,6 @@ async function main(): Promise<void> {
         vias.push(v);
         ratios.push(v / d);
       }
-      const pct = (x: number): string => `${(x * 100).toFixed(0)}%`;
       rows.push({ what: `100k empty launches + sync, launches/s (median of ${LAUNCH_PAIRS})`, vgpu: median(vias).toFixed(0), baseline: `${median(directs).toFixed(0)} (softgpu in-process)`, ratio: pct(median(ratios)), bar: '>= 25%' });
       if (LAUNCH_PAIRS > 1) {
         rows.push({ what: '  range over the pairs', vgpu: `${Math.min(...vias).toFixed(0)}-${Math.max(...vias).toFixed(0)}`, baseline: `${Math.min(...directs).toFixed(0)}-${Math.max(...directs).toFixed(0)}`, ratio: `${pct(Math.min(...ratios))}-${pct(Math.max(...ratios))}`, bar: '(context)' });
@@ -154,6 +208,7 @@ async function main(): Promise<void> {
   } finally {
     echo.kill();
     await m.stop();
+    await tcp.m.stop();
     rmSync(echoPath, { force: true });
   }
   const cols: Array<keyof Row> = ['what', 'vgpu', 'baseline', 'ratio', 'bar'];

@@ -37,23 +37,30 @@ function dtoh(x: ExecContext, w: Writer, src: number, n: number, stream: number,
   copy: (dst: Buffer, src: number, len: number) => number): number {
   x.checkRange(src, n);
   x.work(stream, ptsz);
-  const first = Math.min(n, CHUNK);
-  const buf = Buffer.allocUnsafe(first);
-  const res = copy(buf, src, first);
-  if (res !== 0) return res;
-  if (n <= first) {
-    w.raw(buf);
-    return 0;
+  if (n <= CHUNK) {
+    // One frame: the piece is copied straight into the reply being built.
+    const at = w.reserve(n);
+    const res = copy(w.buf.subarray(at, at + n), src, n);
+    if (res !== 0) w.len = at;
+    return res;
   }
-  // More than one frame: hand the rest to the sender, which writes after the first reply.
-  // The later pieces are copied between serving runs: each is device work of its own.
+  // More than one frame: the first piece goes straight into its frame, the rest is handed to the
+  // sender, which writes after the first reply. The later pieces are copied between serving runs:
+  // each is device work of its own.
+  const frame = takeFrame();
+  const res = copy(frame.subarray(HEADER_SIZE + 4, HEADER_SIZE + 4 + CHUNK), src, CHUNK);
+  if (res !== 0) {
+    giveFrame(frame);
+    return res;
+  }
+  const first = CHUNK;
   const timed = (dst: Buffer, from: number, len: number): number => {
     x.work(stream, ptsz);
     const res = copy(dst, from, len);
     x.clock?.mark();
     return res;
   };
-  x.pendingStream = { src: src + first, left: n - first, first: buf, copy: x.clock ? timed : copy };
+  x.pendingStream = { src: src + first, left: n - first, first: frame, copy: x.clock ? timed : copy };
   return 0;
 }
 
@@ -118,39 +125,53 @@ function replyHeader(b: Buffer, len: number, more: boolean, id: number): void {
 const framePool: Buffer[] = [];
 const POOL_MAX = 4;
 
+function takeFrame(): Buffer {
+  return framePool.pop() ?? Buffer.allocUnsafe(HEADER_SIZE + 4 + CHUNK);
+}
+
+function giveFrame(b: Buffer): void {
+  if (framePool.length < POOL_MAX) framePool.push(b);
+}
+
 /**
  * Sends a pending device-to-host stream: first frame = result + first piece, then one REPLY frame
- * per piece. Paced by the socket (waits for 'drain'), so the device copy of piece k+1 overlaps the
- * kernel sending piece k. Rejects if a later piece fails; the caller then drops the connection.
+ * per piece. Two frames are kept in flight: piece k+1 is copied from the device while the socket
+ * still sends piece k, and the sender waits only for piece k-1 to have left (its write callback),
+ * never for the socket to drain completely, which would leave it idle during every device copy.
+ * Rejects if a later piece fails; the caller then drops the connection.
  */
 export async function pumpPendingStream(
   x: ExecContext,
   id: number,
   result: Buffer,
-  write: (b: Buffer, done: () => void) => boolean,
-  drained: () => Promise<void>,
+  /** Queues one frame; `done` runs once the socket has taken it (or failed to). */
+  write: (b: Buffer, done: () => void) => void,
 ): Promise<void> {
   const ps = x.pendingStream!;
   x.pendingStream = undefined;
-  const head = Buffer.allocUnsafe(HEADER_SIZE + 4);
-  replyHeader(head, 4 + ps.first.length, true, id);
-  result.copy(head, HEADER_SIZE, 0, 4);
-  write(Buffer.concat([head, ps.first]), () => {});
+  const send = (frame: Buffer, len: number): Promise<void> => new Promise((resolve) => {
+    write(frame.subarray(0, HEADER_SIZE + len), () => {
+      giveFrame(frame);
+      resolve();
+    });
+  });
+  replyHeader(ps.first, 4 + CHUNK, true, id);
+  result.copy(ps.first, HEADER_SIZE, 0, 4);
+  let inFlight = send(ps.first, 4 + CHUNK);
   let src = ps.src;
   let left = ps.left;
   while (left > 0) {
     const len = Math.min(left, CHUNK);
-    const frame = framePool.pop() ?? Buffer.allocUnsafe(HEADER_SIZE + CHUNK);
+    const frame = takeFrame();
     replyHeader(frame, len, left > len, id);
     const res = ps.copy(frame.subarray(HEADER_SIZE, HEADER_SIZE + len), src, len);
     if (res !== 0) throw new CudaError(res, `device-to-host copy failed after the reply started (CUresult ${res})`);
-    const ok = write(frame.subarray(0, HEADER_SIZE + len), () => {
-      if (framePool.length < POOL_MAX) framePool.push(frame);
-    });
+    await inFlight;
+    inFlight = send(frame, len);
     src += len;
     left -= len;
-    if (!ok) await drained();
   }
+  await inFlight;
 }
 
 /** With a VM quota: total = the quota, free = what the VM has not used of it (never more than
