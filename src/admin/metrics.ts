@@ -88,6 +88,17 @@ export function createMetrics(src: MetricsSource): Registry {
   };
   totalCounter('vgpu_vm_device_seconds_total', 'Device time used by a VM since the mediator started', (t) => t.busyNs / 1e9);
   totalCounter('vgpu_vm_calls_total', 'Driver API calls a VM made since the mediator started', (t) => t.calls);
+  totalCounter('vgpu_vm_staged_bytes_total', "Bytes a VM's sessions sent while waiting for their GPU slice, received and held for it since the mediator started",
+    (t) => t.staged);
+  totalCounter('vgpu_vm_staging_stalls_total', "Times an executor stopped reading a VM's session because it held its staging share unserved", (t) => t.stagingStalls);
+  new Gauge({
+    name: 'vgpu_vm_staged_peak_bytes', help: "The most received but unserved bytes one of a VM's sessions held at once since the mediator started",
+    labelNames: ['vm'], ...opts,
+    collect() {
+      this.reset();
+      for (const [vm, t] of src.usageTotals()) this.set({ vm }, t.stagedPeak);
+    },
+  });
   new Counter({
     name: 'vgpu_vm_bytes_total', help: 'Bytes a VM moved over its connections since the mediator started (in: from the guest)',
     labelNames: ['vm', 'direction'], ...opts,

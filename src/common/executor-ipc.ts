@@ -47,6 +47,9 @@ export const sessionMessageSchema = z.strictObject({
   scheduled: z.boolean(),
   /** The VM's device memory in use by its other sessions when this one attaches. */
   vmUsed: bytes,
+  /** Bytes of guest data the executor may receive ahead of serving it (its share of the host's
+   * staging bound, docs/executors.md "Staging"); later changes come as `staging` messages. */
+  stagingShare: bytes,
   /** The protocol minor of the session's WELCOME: from NOTICE_MINOR on, the guest is sent notices
    * (kernel output, shutdown). */
   minor: z.number().int().min(0).max(0xffff),
@@ -73,6 +76,8 @@ export const toExecutorSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('contended') }),
   /** The answer to `reserve`: bytes of the VM's quota granted (0: refused). */
   z.strictObject({ type: z.literal('quota'), granted: bytes }),
+  /** The session's staging share changed (sessions attached or ended). */
+  z.strictObject({ type: z.literal('staging'), bytes }),
   /** Another session of the VM waits for quota: give back what is reserved but not held, and
    * answer with `release` even when that is nothing, so the mediator knows when to decide. */
   z.strictObject({ type: z.literal('trim') }),
@@ -104,12 +109,18 @@ export const usageMessageSchema = z.strictObject({
   shmOut: bytes.default(0),
   /** Time the executor spent running the session's calls on the device. */
   busyNs: bytes,
+  /** Bytes received while the session waited for its GPU slice, the times reading stopped at the
+   * staging share, and the most unserved bytes held at once (docs/executors.md, "Staging"). Absent
+   * from executors that predate staging. */
+  staged: bytes.default(0),
+  stagingStalls: bytes.default(0),
+  stagedPeak: bytes.default(0),
   /** Device memory the session holds now, and the most it held. */
   memoryNow: bytes,
   peakMemory: bytes,
   final: z.boolean().optional(),
 });
-/** As sent: the shared-memory counts may be left out (validation makes them 0). */
+/** As sent: the shared-memory and staging counts may be left out (validation makes them 0). */
 export type UsageMessage = z.input<typeof usageMessageSchema>;
 
 /** A serving executor's whole state, sent to a new mediator when it reconnects after the old one

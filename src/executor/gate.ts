@@ -39,6 +39,11 @@ export class Gate {
     this.holding = !enabled;
   }
 
+  /** Whether the session holds its GPU slice now (always, without a scheduler). */
+  get held(): boolean {
+    return this.holding;
+  }
+
   /** True when calls may run now; otherwise asks for the GPU (once) and returns false. */
   ready(): boolean {
     if (this.holding) return true;

@@ -29,14 +29,14 @@ import { Gate } from './gate.js';
 import type { KernelOutput } from './output.js';
 import { mapGuestMemfd, receiveDescriptor } from './shm.js';
 
-/** Bytes of received but unserved frames beyond which the executor stops reading the guest's
- * socket: the guest's writes then block instead of the executor's memory growing. Reading on
- * while stopped (up to this) is what lets a waiting session notice its guest going away. */
-const BACKLOG_MAX = 2 * 1024 * 1024;
+/** The least the executor reads ahead of what it serves (received but unserved frames), whatever
+ * its staging share: reading on while stopped is what lets a waiting session notice its guest
+ * going away. */
+export const BACKLOG_MIN = 2 * 1024 * 1024;
 
 /** Bytes of answers written but not yet taken by the guest beyond which serving waits until it
  * reads them: a guest that sends and never reads cannot make the executor hold its answers
- * without limit (with BACKLOG_MAX, what one session can make its executor buffer is bounded). */
+ * without limit (with the staging share, what one session can make its executor buffer is bounded). */
 const OUTPUT_MAX = 1024 * 1024;
 
 /** How long a closing connection waits for its ERROR frame to be written before it is cut. */
@@ -56,6 +56,13 @@ export interface ServeStats {
   bytesOut: number;
   /** Time spent executing calls (what the GPU time-slice scheduler charges), in ns. */
   busyNs: number;
+  /** Bytes received while the session did not hold its GPU slice: staged for when it does
+   * (docs/executors.md, "Staging"). */
+  staged: number;
+  /** Times reading stopped because the received but unserved bytes reached the staging share. */
+  stagingStalls: number;
+  /** The most received but unserved bytes the parser held at once. */
+  stagedPeak: number;
 }
 
 export class SessionServer {
@@ -75,7 +82,7 @@ export class SessionServer {
   /** First error of a MORE-chained group of calls, reported with the group's last frame. */
   private groupErr = 0;
   private inGroup = false;
-  readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0 };
+  readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, staged: 0, stagingStalls: 0, stagedPeak: 0 };
   private closed = false;
   /** Whether a call's error says the session's work was abandoned (src/executor/abandon.ts):
    * nothing more is served then, as the session is ending. */
@@ -86,8 +93,12 @@ export class SessionServer {
   private again = false;
   /** The socket is paused while the guest's shared-memory descriptor is read (awaitDescriptor). */
   private receiving = false;
-  /** The socket is paused because the parser holds BACKLOG_MAX unserved bytes. */
+  /** The socket is paused because the parser holds the staging share in unserved bytes. */
   private readingPaused = false;
+  /** Received but unserved bytes beyond which reading stops (the mediator's staging share for this
+   * session, never under BACKLOG_MIN): the guest's writes then block instead of the executor's
+   * memory growing. Up to it, bulk data is received while the session waits for its slice. */
+  private stagingMax = BACKLOG_MIN;
   /** Clock (now(), ms) at the end of the last charged call or the start of this run
    * of calls: each call is charged the time since, so one clock read per call covers both the call
    * and the decoding that led to it. */
@@ -113,7 +124,10 @@ export class SessionServer {
   start(): void {
     this.gate.setResume(() => this.pump(), () => !this.parser.stopped && this.pauses === 0);
     this.sock = directSocket(this.sock, this.parser, {
-      onBytes: (n) => (this.stats.bytesIn += n),
+      onBytes: (n) => {
+        this.stats.bytesIn += n;
+        if (!this.gate.held) this.stats.staged += n;
+      },
       onError: (e) => this.fail(e),
       onChunk: (feed) => this.onChunk(feed),
     });
@@ -158,9 +172,25 @@ export class SessionServer {
     this.x.clock?.mark();
     this.gate.checkpoint(!this.parser.stopped);
     this.gate.newTurn();
-    if (this.parser.backlogBytes < BACKLOG_MAX) return true;
+    const held = this.parser.backlogBytes;
+    if (held > this.stats.stagedPeak) this.stats.stagedPeak = held;
+    if (held < this.stagingMax) return true;
     this.readingPaused = true;
+    this.stats.stagingStalls++;
     return false;
+  }
+
+  /** The mediator's staging share for this session (bytes): reading resumes if it now allows. */
+  setStagingShare(bytes: number): void {
+    this.stagingMax = Math.max(BACKLOG_MIN, bytes);
+    this.resumeReading();
+  }
+
+  private resumeReading(): void {
+    if (this.readingPaused && !this.closed && !this.receiving && this.parser.backlogBytes < this.stagingMax) {
+      this.readingPaused = false;
+      this.sock.resume();
+    }
   }
 
   /** The parser stopped (`done` false): retry while a reason to stop went away meanwhile. */
@@ -191,10 +221,7 @@ export class SessionServer {
     } finally {
       this.serving = false;
     }
-    if (this.readingPaused && !this.closed && !this.receiving && this.parser.backlogBytes < BACKLOG_MAX) {
-      this.readingPaused = false;
-      this.sock.resume();
-    }
+    this.resumeReading();
   }
 
   /** Serving is paused until the guest reads what was written (OUTPUT_MAX). */

@@ -138,6 +138,7 @@ export async function main(argv: string[]): Promise<number> {
     stateDir: cfg['state-dir'], listen: listenAddrs, backend: cfg.backend, defaultVm: cfg['default-vm'], spareExecutors: cfg['spare-executors'],
     http: cfg.http, deviceTime: cfg['device-time'], maxHoldMs: cfg['max-hold'],
     imageLimits: { total: cfg['image-store-max'], perVm: cfg['image-store-vm-max'] },
+    staging: { total: cfg['staging-max'], perSession: cfg['staging-session-max'] },
     socketAccess: { mode: cfg['socket-mode'], gid: socketGid }, tls: tlsCreds, log,
   });
   try {

@@ -22,6 +22,7 @@ import type { ControlLink } from '../common/control-link.js';
 import { cancelDir, sweepCancelFifos } from '../common/cancel-fifo.js';
 import { ExecutorPool, type ExecutorEnd, type ExecutorHandle, type SessionRequest } from './executors.js';
 import { SessionRegistry, type AdoptVerdict } from './sessions.js';
+import { DEFAULT_STAGING, stagingShare, type StagingLimits } from './staging.js';
 import { QuotaLedger } from './ledger.js';
 import { Slots } from './slots.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
@@ -71,6 +72,8 @@ export interface MediatorOptions {
   usageFlushMs?: number;
   /** Bounds of the module image store (src/common/image-store.ts); defaults DEFAULT_IMAGE_LIMITS. */
   imageLimits?: ImageLimits;
+  /** Bounds of guest data received ahead of serving it (staging.ts); defaults DEFAULT_STAGING. */
+  staging?: StagingLimits;
   /** Group and mode of the Unix sockets it creates (socket-access.ts); 0660 and its own group by default. */
   socketAccess?: SocketAccess;
   /** The certificate and key of tls: listeners (src/mediator/tls.ts). */
@@ -368,6 +371,7 @@ export class Mediator implements LiveControl, MetricsSource {
           imageLimits: this.imageLimits(),
           scheduled: true,
           vmUsed: this.ledger.vmUsed(s.vm.name),
+          stagingShare: this.restage(),
           minor: s.minor,
           shmPath: s.vm.shmPath,
           guest: { pid: s.pid, hostname: s.hostname, program: s.program, byToken: s.byToken, startedAt: s.startedAt.toISOString() },
@@ -396,6 +400,7 @@ export class Mediator implements LiveControl, MetricsSource {
       },
       onEnd: (s) => {
         this.sessions.delete(s.id);
+        this.restage();
         this.discovery.delete(s.id);
         this.draining?.check();
         // An attach that failed before an executor took the session: undo its bookkeeping.
@@ -413,6 +418,7 @@ export class Mediator implements LiveControl, MetricsSource {
   private executorEnded(s: GuestSession, end: ExecutorEnd): void {
     s.state = 'ended';
     this.sessions.delete(s.id);
+    this.restage();
     this.sched.remove(s.id);
     this.watchdog.released(s.id);
     this.executors.delete(s.id);
@@ -784,6 +790,21 @@ export class Mediator implements LiveControl, MetricsSource {
 
   imageStore(): ImageStoreUsage {
     return this.images.usage();
+  }
+
+  /** The staging share each attached session has, told to every executor when it changed. */
+  private stagingShareNow = -1;
+
+  /** Divides the host's staging bound among the sessions attaching or attached (staging.ts);
+   * returns the share. A smaller share reaches the executors that held a larger one within a
+   * message; until then they may hold up to their previous share. */
+  private restage(): number {
+    const share = stagingShare(this.opts.staging ?? DEFAULT_STAGING, this.sessions.size);
+    if (share !== this.stagingShareNow) {
+      this.stagingShareNow = share;
+      for (const exec of this.executors.values()) exec.send({ type: 'staging', bytes: share });
+    }
+    return share;
   }
 
   imageLimits(): ImageLimits {

@@ -18,6 +18,7 @@ import { toMaxHoldMs } from '../store/index.js';
 import { DEFAULT_LISTEN, parseListen } from './listen.js';
 import { DEFAULT_MAX_HOLD_MS } from './mediator.js';
 import { parseSocketMode } from './socket-access.js';
+import { DEFAULT_STAGING } from './staging.js';
 
 /** Loopback only by default: the API changes who may use the GPUs. */
 export const DEFAULT_HTTP = '127.0.0.1:7080';
@@ -42,7 +43,7 @@ export function parseHttp(s: string): { host: string; port: number } | undefined
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
-/** A size option of the image store: a size (src/common/size.ts) above zero. */
+/** A size option (image store, staging): a size (src/common/size.ts) above zero. */
 function storeSize(option: string, text: string): number {
   let n: number;
   try {
@@ -50,7 +51,7 @@ function storeSize(option: string, text: string): number {
   } catch (e) {
     throw new Error(`--${option} ${text}: ${(e as Error).message}`);
   }
-  if (n === 0) throw new Error(`--${option} must be above 0 (no images at all would leave guests unable to load modules)`);
+  if (n === 0) throw new Error(`--${option} must be above 0`);
   return n;
 }
 
@@ -124,6 +125,8 @@ export const mediatorOptionsSchema = z.strictObject({
   'max-hold': text(maxHold),
   'image-store-max': sizeOf('image-store-max'),
   'image-store-vm-max': sizeOf('image-store-vm-max'),
+  'staging-max': sizeOf('staging-max'),
+  'staging-session-max': sizeOf('staging-session-max'),
   'tls-cert': z.string(expected('a file name')).optional(),
   'tls-key': z.string(expected('a file name')).optional(),
   'tls-client-ca': z.string(expected('a file name')).optional(),
@@ -170,6 +173,10 @@ export const OPTION_META: { readonly [K in OptionKey]: OptionMeta } = {
     default: formatDuration(DEFAULT_MAX_HOLD_MS), live: true },
   'image-store-max': { arg: 'size', description: 'bytes of module images all VMs together may keep', default: formatSize(DEFAULT_IMAGE_LIMITS.total) },
   'image-store-vm-max': { arg: 'size', description: 'bytes of module images each VM may keep', default: formatSize(DEFAULT_IMAGE_LIMITS.perVm) },
+  'staging-max': { arg: 'size', description: "bytes of guests' data all executors together may receive ahead of serving it (shared evenly among the sessions)",
+    default: formatSize(DEFAULT_STAGING.total) },
+  'staging-session-max': { arg: 'size', description: "bytes of a guest's data its executor may receive ahead of serving it, e.g. while waiting for its GPU slice",
+    default: formatSize(DEFAULT_STAGING.perSession) },
   'tls-cert': { arg: 'file', description: 'PEM certificate (chain) of tls: listeners; the file is reloaded on SIGHUP' },
   'tls-key': { arg: 'file', description: 'PEM private key of tls: listeners; the file is reloaded on SIGHUP' },
   'tls-client-ca': { arg: 'file', description: "PEM CA certificate(s) that sign guests' TLS client certificates: tls: listeners then ask guests for one "

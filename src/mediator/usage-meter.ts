@@ -18,6 +18,11 @@ export interface UsageTotals {
   shmOut: number;
   busyNs: number;
   peakMemory: number;
+  /** Bytes received while waiting for the GPU slice, times reading stopped at the staging share,
+   * and the most unserved bytes one session held (docs/executors.md, "Staging"). */
+  staged: number;
+  stagingStalls: number;
+  stagedPeak: number;
 }
 
 export interface MeteredSession {
@@ -69,7 +74,7 @@ export interface UsageMeterOptions {
 const ENDED_KEPT = 1024;
 
 function zeroTotals(): UsageTotals {
-  return { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, peakMemory: 0 };
+  return { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, peakMemory: 0, staged: 0, stagingStalls: 0, stagedPeak: 0 };
 }
 
 export class UsageMeter {
@@ -97,10 +102,10 @@ export class UsageMeter {
 
   /** An adopted session's totals so far, as the previous mediator was told them (docs/executors.md):
    * shown for the session, never written to the store again (that mediator wrote them). */
-  adopt(sessionId: number, t: Omit<UsageTotals, 'shmIn' | 'shmOut'> & { memoryNow: number }): void {
+  adopt(sessionId: number, t: Omit<UsageTotals, 'shmIn' | 'shmOut' | 'staged' | 'stagingStalls' | 'stagedPeak'> & { memoryNow: number }): void {
     const s = this.live.get(sessionId);
     if (!s) return;
-    s.totals = { calls: t.calls, asyncCalls: t.asyncCalls, bytesIn: t.bytesIn, bytesOut: t.bytesOut, shmIn: 0, shmOut: 0, busyNs: t.busyNs, peakMemory: t.peakMemory };
+    s.totals = { ...zeroTotals(), calls: t.calls, asyncCalls: t.asyncCalls, bytesIn: t.bytesIn, bytesOut: t.bytesOut, busyNs: t.busyNs, peakMemory: t.peakMemory };
     s.memoryUsed = t.memoryNow;
   }
 
@@ -120,6 +125,9 @@ export class UsageMeter {
       t.shmOut += m.shmOut ?? 0;
       t.busyNs += m.busyNs;
       t.peakMemory = Math.max(t.peakMemory, m.peakMemory);
+      t.staged += m.staged ?? 0;
+      t.stagingStalls += m.stagingStalls ?? 0;
+      t.stagedPeak = Math.max(t.stagedPeak, m.stagedPeak ?? 0);
     }
     if (s) {
       s.memoryUsed = m.memoryNow;

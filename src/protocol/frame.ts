@@ -56,6 +56,10 @@ export function encodeFrame(type: number, flags: number, id: number, op: number,
 
 /** Reads of at least this size go straight into a frame body. */
 const DIRECT_MIN = 64 * 1024;
+/** The most one read appends to the backlog: what a reader holds can pass its bound by this. */
+export const READ_MAX = 1024 * 1024;
+/** A served backlog buffer larger than this is dropped rather than kept for reuse. */
+const KEEP_BACKLOG = 4 * 1024 * 1024;
 
 /**
  * Takes frames from a FrameParser, which asks before each one. A consumer that is not ready (or
@@ -151,7 +155,11 @@ export class FrameParser {
     const start = this.blStart, end = this.blEnd;
     // Everything is handed to run(); it puts back what it does not take.
     this.blStart = this.blEnd = 0;
-    return this.run(b, start, end, c, true);
+    const done = this.run(b, start, end, c, true);
+    // A backlog grown large (bulk data staged while the executor waited) is let go once served,
+    // so an idle session does not keep tens of MiB.
+    if (done && this.blEnd === 0 && this.backlog === b && b.length > KEEP_BACKLOG) this.backlog = null;
+    return done;
   }
 
   /**
@@ -166,7 +174,8 @@ export class FrameParser {
     // While stopped, read straight behind the backlog instead of copying the chunk there after.
     if (this.stopped) {
       this.reserve(DIRECT_MIN);
-      return this.backlog!.subarray(this.blEnd);
+      // At most READ_MAX at once: the reader checks its bound between reads.
+      return this.backlog!.subarray(this.blEnd, Math.min(this.backlog!.length, this.blEnd + READ_MAX));
     }
     return scratch;
   }

@@ -1,0 +1,77 @@
+// Staging (docs/executors.md, "Staging"): while one VM holds the GPU in a long kernel, another
+// VM's host-to-device data is received by its executor ahead of its turn, up to the session's share
+// of the host's staging bound, and no further: beyond it the guest's writes back up. What is
+// asserted is what the mediator recorded (/metrics) and the data the waiting guest reads back,
+// never how long anything took.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { READ_MAX } from '../../src/protocol/frame.js';
+import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { scrape, type Scrape } from '../helpers/metrics.js';
+import { buildProgram, kernelsFatbin, startGuest } from '../helpers/programs.js';
+import { BIN } from '../helpers/paths.js';
+
+const MIB = 2 ** 20;
+/** The host's staging bound: with the two sessions of the test attached, each may stage half. */
+const HOST_MAX = 12 * MIB;
+const SHARE = HOST_MAX / 2;
+/** What the waiting guest copies: several times its share, so its writes must back up. */
+const COPY_MIB = 48;
+/** Iterations per thread of the hog's kernel: hours of CPU on softgpu (the test kills it). */
+const FOREVER = '2000000000';
+
+let m: RunningMediator;
+
+before(async () => {
+  m = await startMediator({ args: ['--staging-max', String(HOST_MAX), '--staging-session-max', '64M'] });
+});
+after(async () => {
+  await m?.stop();
+});
+
+function addVm(name: string, ...opts: string[]): string {
+  const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', name, ...opts, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
+  return out.trim().split('\n').at(-1)!;
+}
+
+/** Scrapes until `ok` holds (executors report about once a second); the last scrape either way. */
+async function scrapeUntil(ok: (s: Scrape) => boolean): Promise<Scrape> {
+  let s = await scrape(m.admin!);
+  for (let i = 0; i < 240 && !ok(s); i++) {
+    await sleep(250);
+    s = await scrape(m.admin!);
+  }
+  return s;
+}
+
+test("a waiting VM's copy is staged up to its share while another VM holds the GPU, then arrives intact", async () => {
+  const stagerTok = addVm('stager');
+  const hogTok = addVm('hogger', '--max-hold', 'off');
+  const stager = startGuest(m.server, stagerTok, buildProgram('stage_copy'), [String(COPY_MIB)], { VGPU_SHM_SIZE: '0' });
+  await stager.waitFor(/^# ready/);
+  const hog = startGuest(m.server, hogTok, buildProgram('hog'), [kernelsFatbin(), FOREVER]);
+  await hog.waitFor(/syncing/);
+  // The hog's kernel holds the GPU (its guest waits in cuCtxSynchronize); the stager copies now.
+  stager.step();
+  const vm = { vm: 'stager' };
+  const s = await scrapeUntil((x) => x.value('vgpu_vm_staging_stalls_total', vm) > 0 && x.value('vgpu_vm_staged_bytes_total', vm) >= SHARE);
+  const staged = s.value('vgpu_vm_staged_bytes_total', vm);
+  const peak = s.value('vgpu_vm_staged_peak_bytes', vm);
+  assert.ok(staged >= SHARE, `bytes received while the other VM held the GPU: ${staged}`);
+  assert.ok(s.value('vgpu_vm_staging_stalls_total', vm) > 0, 'reading stopped at the share');
+  assert.ok(peak > 0 && peak <= SHARE + READ_MAX, `most bytes held unserved at once: ${peak}, share ${SHARE}`);
+  assert.equal(stager.lines.some((l) => l.startsWith('ok - HtoD')), false, 'the copy waits for the GPU');
+
+  hog.kill('SIGKILL'); // its kernel is abandoned and the GPU goes to the stager
+  assert.equal(await stager.done, 0, `${stager.lines.join('\n')}\n${stager.stderr()}`);
+  assert.deepEqual(stager.lines.filter((l) => l.startsWith('not ok')), []);
+  assert.ok(stager.lines.includes('ok - every byte arrived'), stager.lines.join('\n'));
+  await hog.done;
+  const after = await scrapeUntil((x) => x.value('vgpu_vm_staged_peak_bytes', vm) > 0);
+  assert.ok(after.value('vgpu_vm_staged_peak_bytes', vm) <= SHARE + READ_MAX, 'the share held to the end');
+});

@@ -1,0 +1,37 @@
+/*
+ * A host-to-device copy from pageable memory, then the data read back and compared: every byte
+ * must arrive, however long the host held it before the copy ran. Prints "# ready" once its
+ * context and allocation exist, waits for a line on stdin (the test makes another VM hold the GPU
+ * meanwhile), then copies. test/e2e/staging.test.ts uses it.
+ *   stage_copy MIB
+ */
+#include <cuda.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+
+int main(int argc, char **argv) {
+  if (argc < 2) return 2;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  size_t n = (size_t)atoi(argv[1]) << 20;
+  uint8_t *h = malloc(n), *back = malloc(n);
+  if (!h || !back) return 2;
+  for (size_t i = 0; i < n; i++) h[i] = (uint8_t)(i * 131u + (i >> 12));
+  CUdevice dev;
+  CUcontext ctx;
+  CUdeviceptr d;
+  if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) || cuCtxSetCurrent(ctx) || cuMemAlloc(&d, n)) {
+    printf("not ok - setup\n");
+    return 1;
+  }
+  printf("# ready\n");
+  char line[8];
+  if (!fgets(line, sizeof line, stdin)) return 2;
+  EXPECT("HtoD from pageable memory", cuMemcpyHtoD(d, h, n), CUDA_SUCCESS);
+  memset(back, 0, n);
+  EXPECT("DtoH", cuMemcpyDtoH(back, d, n), CUDA_SUCCESS);
+  CHECK("every byte arrived", memcmp(h, back, n) == 0);
+  return failures ? 1 : 0;
+}
