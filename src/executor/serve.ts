@@ -39,6 +39,9 @@ export const BACKLOG_MIN = 2 * 1024 * 1024;
  * without limit (with the staging share, what one session can make its executor buffer is bounded). */
 const OUTPUT_MAX = 1024 * 1024;
 
+/** How long a session's staging buffer outlives the last bulk data staged in it. */
+const RELEASE_MS = 1000;
+
 /** How long a closing connection waits for its ERROR frame to be written before it is cut. */
 const FAREWELL_MS = 1000;
 
@@ -174,6 +177,7 @@ export class SessionServer {
     this.gate.newTurn();
     const held = this.parser.backlogBytes;
     if (held > this.stats.stagedPeak) this.stats.stagedPeak = held;
+    if (held > BACKLOG_MIN) this.scheduleRelease();
     if (held < this.stagingMax) return true;
     this.readingPaused = true;
     this.stats.stagingStalls++;
@@ -183,7 +187,24 @@ export class SessionServer {
   /** The mediator's staging share for this session (bytes): reading resumes if it now allows. */
   setStagingShare(bytes: number): void {
     this.stagingMax = Math.max(BACKLOG_MIN, bytes);
+    this.parser.backlogHint = this.stagingMax;
     this.resumeReading();
+  }
+
+  private releaseTimer: NodeJS.Timeout | undefined;
+
+  /** A staging buffer is kept while bulk data keeps coming (one allocation for a whole transfer)
+   * and let go once the session has had nothing waiting for RELEASE_MS. */
+  private scheduleRelease(): void {
+    if (this.releaseTimer) {
+      this.releaseTimer.refresh();
+      return;
+    }
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = undefined;
+      this.parser.releaseBacklog();
+    }, RELEASE_MS);
+    this.releaseTimer.unref();
   }
 
   private resumeReading(): void {
@@ -258,6 +279,7 @@ export class SessionServer {
   close(reason: string, farewell?: Buffer): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.releaseTimer);
     if (this.droppedOutput > 0) this.log.info({ bytes: this.droppedOutput }, 'kernel output dropped: the guest predates notices');
     if (!farewell || this.sock.destroyed) {
       this.sock.destroy();

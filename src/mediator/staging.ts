@@ -11,7 +11,7 @@ export interface StagingLimits {
   total: number;
 }
 
-export const DEFAULT_STAGING: StagingLimits = { perSession: 64 * 2 ** 20, total: 1024 * 2 ** 20 };
+export const DEFAULT_STAGING: StagingLimits = { perSession: 32 * 2 ** 20, total: 512 * 2 ** 20 };
 
 /** Each session's share when `sessions` are attached. */
 export function stagingShare(limits: StagingLimits, sessions: number): number {

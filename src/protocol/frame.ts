@@ -58,7 +58,7 @@ export function encodeFrame(type: number, flags: number, id: number, op: number,
 const DIRECT_MIN = 64 * 1024;
 /** The most one read appends to the backlog: what a reader holds can pass its bound by this. */
 export const READ_MAX = 1024 * 1024;
-/** A served backlog buffer larger than this is dropped rather than kept for reuse. */
+/** A backlog buffer larger than this is let go when its reader goes idle (releaseBacklog). */
 const KEEP_BACKLOG = 4 * 1024 * 1024;
 
 /**
@@ -155,11 +155,17 @@ export class FrameParser {
     const start = this.blStart, end = this.blEnd;
     // Everything is handed to run(); it puts back what it does not take.
     this.blStart = this.blEnd = 0;
-    const done = this.run(b, start, end, c, true);
-    // A backlog grown large (bulk data staged while the executor waited) is let go once served,
-    // so an idle session does not keep tens of MiB.
-    if (done && this.blEnd === 0 && this.backlog === b && b.length > KEEP_BACKLOG) this.backlog = null;
-    return done;
+    return this.run(b, start, end, c, true);
+  }
+
+  /** Bytes a reader may let wait (its bound): a backlog that outgrows its first small buffer is
+   * given room for all of it at once, so staging bulk data allocates (and faults in) one buffer,
+   * not one per doubling. Room is twice the bound, so compaction always suffices after that. */
+  backlogHint = 0;
+
+  /** Lets go of a large backlog buffer that holds nothing (the reader went idle). */
+  releaseBacklog(): void {
+    if (this.backlog !== null && this.blEnd === this.blStart && this.backlog.length > KEEP_BACKLOG) this.backlog = null;
   }
 
   /**
@@ -216,7 +222,9 @@ export class FrameParser {
     if (bl !== null && (used + n) * 2 <= bl.length) {
       bl.copy(bl, 0, this.blStart, this.blEnd);
     } else {
-      const nb = Buffer.allocUnsafe(Math.max(4 * DIRECT_MIN, 2 ** Math.ceil(Math.log2((used + n) * 2))));
+      let size = Math.max(4 * DIRECT_MIN, 2 ** Math.ceil(Math.log2((used + n) * 2)));
+      if (used + n > KEEP_BACKLOG / 4) size = Math.max(size, 2 * (this.backlogHint + READ_MAX));
+      const nb = Buffer.allocUnsafe(size);
       if (bl !== null) bl.copy(nb, 0, this.blStart, this.blEnd);
       this.backlog = nb;
     }

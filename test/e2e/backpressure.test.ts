@@ -9,6 +9,7 @@ import net from 'node:net';
 
 import { FrameType } from '../../src/protocol/constants.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
+import { DEFAULT_STAGING } from '../../src/mediator/staging.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { hello } from '../fuzz/frames.js';
 
@@ -51,8 +52,9 @@ async function acceptedWithoutReading(attach: boolean, cap: number): Promise<num
 }
 
 const CAP = 256 * 1024 * 1024;
-/** Socket buffers on both sides, the host's read backlog and its unread answers: a few MiB. */
-const BOUND = 32 * 1024 * 1024;
+/** The executor's staging share (docs/executors.md, Staging; one session, so the per-session
+ * bound), plus socket buffers on both sides (4 MiB each way) and the host's unread answers. */
+const BOUND = DEFAULT_STAGING.perSession + 16 * 1024 * 1024;
 
 test('before ATTACH: the mediator stops reading a guest that leaves its PONGs unread', async () => {
   const accepted = await acceptedWithoutReading(false, CAP);
