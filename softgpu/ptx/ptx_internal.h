@@ -112,7 +112,7 @@ enum { VO_ALL = 1, VO_ANY, VO_UNI, VO_BALLOT };
   X(ATOM) X(RED)                                                                              \
   X(BRA) X(CALL) X(CALL_IND) X(RET) X(EXIT) X(TRAP) X(BAR) X(BAR_ARRIVE) X(MEMBAR)             \
   X(SHFL) X(VOTE) X(MATCH) X(ACTIVEMASK) X(WARPSYNC) X(REDUX) X(ISSPACEP) X(NANOSLEEP) X(PREFETCH) X(BUILTIN) \
-  X(CP_ASYNC) X(TENSOR) X(CVT_TF32)
+  X(CP_ASYNC) X(TENSOR) X(CVT_TF32) X(TEX)
 
 enum {
 #define X(n) SG_OP_##n,
@@ -146,6 +146,27 @@ typedef struct sg_tc {
   uint8_t nd, na, nb, nc; /* registers in each operand vector */
   uint32_t d[8], a[8], b[8], c[8];
 } sg_tc;
+
+/* Texture and surface instructions (SG_OP_TEX; in->aux indexes the module's tx table): tex
+ * (also .level/.grad, which read level 0: softgpu has no mipmapped textures), tld4, suld.b, sust.b,
+ * txq and suq. ptx_texture.c runs them. */
+enum { TX_TEX = 1, TX_TLD4, TX_SULD, TX_SUST, TX_TXQ, TX_SUQ };
+enum { TG_1D = 1, TG_2D, TG_3D, TG_A1D, TG_A2D };
+enum { TQ_WIDTH = 1, TQ_HEIGHT, TQ_DEPTH, TQ_ARRAY_SIZE, TQ_NUM_MIPMAP_LEVELS, TQ_NUM_SAMPLES, TQ_NORMALIZED_COORDS };
+enum { SC_TRAP = 0, SC_CLAMP, SC_ZERO };
+typedef struct sg_tx {
+  uint8_t kind;   /* TX_* */
+  uint8_t geom;   /* TG_* */
+  uint8_t comp;   /* tld4: 0..3 for r, g, b, a */
+  uint8_t ct;     /* coordinate type: T_F32 or T_S32 */
+  uint8_t clamp;  /* surfaces: SC_* */
+  uint8_t query;  /* txq/suq: TQ_* */
+  uint8_t bsize;  /* surfaces: bytes per vector element (b8..b64) */
+  uint8_t nd;     /* registers in the data vector (destination, or sust's source) */
+  uint8_t nc;     /* coordinate registers */
+  uint32_t handle; /* slot of the 64-bit texture or surface handle */
+  uint32_t d[4], crd[4];
+} sg_tx;
 
 /* ---- module --------------------------------------------------------------------------------- */
 typedef struct sg_param {
@@ -219,6 +240,8 @@ struct sg_ptx_module {
   uint32_t nnames, capnames;
   sg_tc *tc;    /* operands of warp matrix instructions */
   uint32_t ntc, captc;
+  sg_tx *tx;    /* operands of texture and surface instructions */
+  uint32_t ntx, captx;
 };
 int sg_module_add_name(sg_ptx_module *m, const char *s, size_t n);
 /* Records v in the set arr[0..*n) (growing it); -1 when out of memory. */
@@ -305,6 +328,9 @@ sg_ptx_status sg_tensor_exec(sg_block_ctx *bc, sg_thread *const lanes[32]);
 int sg_tc_supported(const sg_tc *tc);
 /* cp.async: the copy happens at issue, so commit/wait have nothing left to wait for. */
 sg_ptx_status sg_cp_async(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, const uint64_t *r);
+
+/* Texture and surface instructions (ptx_texture.c): runs `in` for thread t, registers r. */
+sg_ptx_status sg_tex_exec(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, uint64_t *r);
 
 /* Device-runtime functions PTX calls but does not define (ptx_builtin.c). */
 enum { SG_BI_NONE = 0, SG_BI_VPRINTF, SG_BI_ASSERTFAIL };

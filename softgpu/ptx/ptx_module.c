@@ -131,6 +131,7 @@ void sg_ptx_unload(sg_ptx_module *m) {
   for (uint32_t k = 0; k < m->nnames; k++) free(m->names[k]);
   free(m->names);
   free(m->tc);
+  free(m->tx);
   free(m->patches);
   free(m->calls);
   free(m->vars);

@@ -540,6 +540,15 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
           if (s != SG_NO_SLOT) vecs[v][q] = (s & SG_CONST_FLAG) ? (s & ~SG_CONST_FLAG) : s + nc;
         }
     }
+    if (in->op == SG_OP_TEX) {
+      sg_tx *tx = &p->m->tx[in->aux];
+      uint32_t *slots[] = {&tx->handle, &tx->d[0], &tx->d[1], &tx->d[2], &tx->d[3],
+                           &tx->crd[0], &tx->crd[1], &tx->crd[2], &tx->crd[3]};
+      for (size_t q = 0; q < sizeof slots / sizeof *slots; q++) {
+        uint32_t s = *slots[q];
+        if (s != SG_NO_SLOT) *slots[q] = (s & SG_CONST_FLAG) ? (s & ~SG_CONST_FLAG) : s + nc;
+      }
+    }
   }
   f->nconst = nc;
   f->nregs_declared = p->nregs;
@@ -816,14 +825,24 @@ static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o) {
       if (n->kind != TK_NUM || sg_parse_lit(n->s, n->len, neg, &l) || l.is_float) FAIL("line %u: bad address offset", n->line);
       o->off += (int64_t)l.bits;
     }
-    if (is_punct(peek(p), ',')) { /* [tex, {x, y}]: skip to the bracket; decode marks it unsupported */
+    if (accept(p, ',')) {
+      /* [tex, {x, y}] (texture and surface instructions): the coordinates go to vec. The form with
+       * a separate sampler, [tex, smp, {x, y}], is skipped and decodes as unsupported. */
       o->addr_complex = 1;
-      int depth = 0;
-      while (peek(p)->kind != TK_EOF && !(depth == 0 && is_punct(peek(p), ']'))) {
-        const sg_tok *k = next(p);
-        if (is_punct(k, '{')) depth++;
-        else if (is_punct(k, '}')) depth--;
-        else if (is_punct(k, ';')) FAIL("line %u: unterminated address", k->line);
+      if (is_punct(peek(p), '{')) {
+        sg_opd crd;
+        TRY(parse_operand(p, &crd));
+        memcpy(o->vec, crd.vec, sizeof o->vec);
+        o->nvec = crd.nvec;
+      } else {
+        o->addr_complex = 2;
+        int depth = 0;
+        while (peek(p)->kind != TK_EOF && !(depth == 0 && is_punct(peek(p), ']'))) {
+          const sg_tok *k = next(p);
+          if (is_punct(k, '{')) depth++;
+          else if (is_punct(k, '}')) depth--;
+          else if (is_punct(k, ';')) FAIL("line %u: unterminated address", k->line);
+        }
       }
     }
     return expect(p, ']');
