@@ -298,11 +298,50 @@ VG_REMOTE(0x0625) CUresult cuGraphNodeGetType(CUgraphNode hNode, VG_OUT CUgraphN
 VG_CUSTOM(0x0626) CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS *nodeParams);
 VG_CUSTOM_ALIAS(0x0626) CUresult cuGraphKernelNodeGetParams(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
 
+/* ---- CUDA arrays, texture and surface objects (guest/cuda/impl/array.c, src/executor/custom/texture.ts)
+ * An array's bytes count toward the session's quota until it is destroyed or its context goes.
+ * Texture and surface objects are the driver's 64-bit values, handed to the guest unchanged (kernels
+ * receive them in their parameters); the executor keeps the set the session made and refuses any
+ * other value. Descriptors travel field by field: array handles as remote ids, device memory checked
+ * to lie in one allocation of the session. 2D and 3D copies with an array side are vgMemcpy3DArray. */
+VG_CUSTOM(0x0700) CUresult cuArrayCreate_v2(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray);
+VG_CUSTOM(0x0701) CUresult cuArray3DCreate_v2(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pAllocateArray);
+VG_REMOTE(0x0702) CUresult cuArrayDestroy(VG_DESTROY CUarray hArray);
+VG_CUSTOM(0x0703) CUresult cuArrayGetDescriptor_v2(CUDA_ARRAY_DESCRIPTOR *pArrayDescriptor, CUarray hArray);
+VG_CUSTOM(0x0704) CUresult cuArray3DGetDescriptor_v2(CUDA_ARRAY3D_DESCRIPTOR *pArrayDescriptor, CUarray hArray);
+VG_REMOTE(0x0705) VG_SYNC VG_WORK CUresult cuMemcpyAtoD_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_REMOTE(0x0706) VG_SYNC VG_WORK CUresult cuMemcpyDtoA_v2(CUarray dstArray, size_t dstOffset, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
+VG_REMOTE(0x0707) VG_SYNC VG_WORK CUresult cuMemcpyAtoA_v2(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_REMOTE(0x0708) VG_SYNC VG_WORK CUresult cuMemcpyAtoD_v2_ptds(VG_RANGE(ByteCount) CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_REMOTE(0x0709) VG_SYNC VG_WORK CUresult cuMemcpyDtoA_v2_ptds(CUarray dstArray, size_t dstOffset, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
+VG_REMOTE(0x070a) VG_SYNC VG_WORK CUresult cuMemcpyAtoA_v2_ptds(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+/* Host bytes travel in pieces of at most CHUNK: the guest cuts a large copy into several calls. */
+VG_CUSTOM(0x070b) VG_SYNC CUresult cuMemcpyHtoA_v2(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount);
+VG_CUSTOM(0x070c) VG_SYNC CUresult cuMemcpyAtoH_v2(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_CUSTOM(0x070d) VG_SYNC CUresult cuMemcpyHtoAAsync_v2(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x070e) VG_SYNC CUresult cuMemcpyAtoHAsync_v2(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x070f) VG_SYNC CUresult cuMemcpyHtoA_v2_ptds(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount);
+VG_CUSTOM(0x0710) VG_SYNC CUresult cuMemcpyAtoH_v2_ptds(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_CUSTOM(0x0711) VG_SYNC CUresult cuMemcpyHtoAAsync_v2_ptsz(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x0712) VG_SYNC CUresult cuMemcpyAtoHAsync_v2_ptsz(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x0720) CUresult cuTexObjectCreate(CUtexObject *pTexObject, const CUDA_RESOURCE_DESC *pResDesc, const CUDA_TEXTURE_DESC *pTexDesc, const CUDA_RESOURCE_VIEW_DESC *pResViewDesc);
+VG_CUSTOM(0x0721) CUresult cuTexObjectDestroy(CUtexObject texObject);
+VG_CUSTOM(0x0722) CUresult cuTexObjectGetResourceDesc(CUDA_RESOURCE_DESC *pResDesc, CUtexObject texObject);
+VG_CUSTOM(0x0723) CUresult cuTexObjectGetTextureDesc(CUDA_TEXTURE_DESC *pTexDesc, CUtexObject texObject);
+VG_CUSTOM(0x0724) CUresult cuTexObjectGetResourceViewDesc(CUDA_RESOURCE_VIEW_DESC *pResViewDesc, CUtexObject texObject);
+VG_CUSTOM(0x0725) CUresult cuSurfObjectCreate(CUsurfObject *pSurfObject, const CUDA_RESOURCE_DESC *pResDesc);
+VG_CUSTOM(0x0726) CUresult cuSurfObjectDestroy(CUsurfObject surfObject);
+VG_CUSTOM(0x0727) CUresult cuSurfObjectGetResourceDesc(CUDA_RESOURCE_DESC *pResDesc, CUsurfObject surfObject);
+
 /* vgpu's own operations (not driver entry points: never exported). */
 VG_PRIVATE(0x0f00) CUresult vgImageHave(const void *sha256, unsigned char *have);
 VG_PRIVATE(0x0f01) CUresult vgImagePut(const void *sha256, size_t total, size_t offset, const void *piece, size_t n);
 /* What the host driver says about ptr when it lies in one of the session's device allocations
  * (guest/cuda/impl/pointer.c, src/executor/custom/pointer.ts); *found = 0 for any other address. */
 VG_PRIVATE(0x0f02) CUresult vgPointerQuery(CUdeviceptr ptr, unsigned int mode, unsigned int numAttributes, const CUpointer_attribute *attributes, unsigned char *found, void *values);
+
+/* A 2D or 3D copy with a CUDA array on one side or both (guest/cuda/impl/array.c): the box and each
+ * side field by field, host bytes packed (at most CHUNK per call), on a stream or the default one. */
+VG_PRIVATE(0x0f03) VG_SYNC CUresult vgMemcpy3DArray(const CUDA_MEMCPY3D *pCopy, CUstream hStream);
 
 /* Retired wire ids (never reuse): none yet. */

@@ -97,8 +97,9 @@ export class ExecContext {
   /** Module-scope variables handed out per module or library id, dropped with it. */
   private readonly globals = new Map<number, number[]>();
   /** Device memory the driver took when loading each module or library (its globals, constant
-   * banks and code), by handle id, and the context a module lives in (NO_CONTEXT for a library,
-   * which outlives contexts). Counted toward the quota until it is unloaded or its context goes. */
+   * banks and code) or making a CUDA array, by handle id, and the context it lives in (NO_CONTEXT
+   * for a library, which outlives contexts). Counted toward the quota until it is unloaded or
+   * destroyed or its context goes. */
   private readonly loads = new Map<number, { bytes: number; ctx: number }>();
   private loadedBytes = 0;
   /** Bytes of the session's physical allocations (cuMemCreate) the driver still holds. */
@@ -418,6 +419,19 @@ export class ExecContext {
     this.loadedBytes += bytes;
     this.memoryTaken();
     return { id };
+  }
+
+  /**
+   * Registers a new handle whose object holds `bytes` of device memory (a CUDA array), already
+   * reserved with beforeAlloc: they count toward the quota until the handle is dropped or its
+   * context goes, as a module's do.
+   */
+  chargedHandle(kind: HandleKind, real: number, bytes: number): number {
+    const id = this.newHandle(kind, real);
+    this.loads.set(id, { bytes, ctx: this.currentContext });
+    this.loadedBytes += bytes;
+    this.memoryTaken();
+    return id;
   }
 
   /** Makes a module variable addressable by the session until its module or library goes. */

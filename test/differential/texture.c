@@ -150,6 +150,15 @@ static void copies(void) {
   MUST(((sync_t)diff_sym("cuCtxSynchronize"))());
   SAY(cuMemcpyAtoHAsync_v2, "two floats", "%g %g", two[0], two[1]);
   CALL(cuMemcpyAtoH_v2, atoh_t, "null array", back, NULL, 0, 4);
+  CALL(cuMemcpyHtoA_v2_ptds, htoa_t, "one float", a, 16, &one, sizeof one);
+  CALL(cuMemcpyHtoAAsync_v2_ptsz, htoa_async_t, "one float", a, 20, &one, sizeof one, NULL);
+  MUST(((sync_t)diff_sym("cuCtxSynchronize"))());
+  CALL(cuMemcpyAtoH_v2_ptds, atoh_t, "two floats", two, a, 16, sizeof two);
+  SAY(cuMemcpyAtoH_v2_ptds, "two floats", "%g %g", two[0], two[1]);
+  CALL(cuMemcpyAtoHAsync_v2_ptsz, atoh_async_t, "past the end", two, a, sizeof img - 4, sizeof two, NULL);
+  CALL(cuMemcpyAtoD_v2_ptds, atod_t, "one row", dp, a, 0, sizeof img[0]);
+  CALL(cuMemcpyDtoA_v2_ptds, dtoa_t, "one row", b, 0, dp, sizeof img[0]);
+  CALL(cuMemcpyAtoA_v2_ptds, atoa_t, "one row", a, 0, b, 0, sizeof img[0]);
   /* 3D: a 4x3x2 volume of floats into a 3D array and back, through a device buffer */
   CUDA_ARRAY3D_DESCRIPTOR d3 = {4, 3, 2, CU_AD_FORMAT_FLOAT, 1, 0};
   CUarray v;
@@ -176,7 +185,7 @@ static void copies(void) {
   CUDA_MEMCPY2D rd = r;
   rd.dstMemoryType = CU_MEMORYTYPE_DEVICE, rd.dstDevice = dp, rd.dstPitch = 64;
   CALL(cuMemcpy2DAsync_v2, copy2d_async_t, "array to device", &rd, NULL);
-  rd.dstPitch = 96;
+  rd.dstPitch = 512;
   CALL(cuMemcpy2DAsync_v2, copy2d_async_t, "array to device, pitch past the allocation", &rd, NULL);
   MUST(((sync_t)diff_sym("cuCtxSynchronize"))());
   MUST(((free_t)diff_sym("cuMemFree_v2"))(dp));

@@ -41,6 +41,8 @@ const SCALARS: Record<string, WireKind> = {
   CUmemPool_attribute: 'u32',
   CUmemAllocationGranularity_flags: 'u32',
   CUmemGenericAllocationHandle: 'u64',
+  CUtexObject: 'u64',
+  CUsurfObject: 'u64',
 };
 
 export function cTypeInfo(base: string): CTypeInfo | undefined {
