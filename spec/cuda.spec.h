@@ -324,6 +324,10 @@ VG_CUSTOM(0x070f) VG_SYNC CUresult cuMemcpyHtoA_v2_ptds(CUarray dstArray, size_t
 VG_CUSTOM(0x0710) VG_SYNC CUresult cuMemcpyAtoH_v2_ptds(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount);
 VG_CUSTOM(0x0711) VG_SYNC CUresult cuMemcpyHtoAAsync_v2_ptsz(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount, CUstream hStream);
 VG_CUSTOM(0x0712) VG_SYNC CUresult cuMemcpyAtoHAsync_v2_ptsz(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount, CUstream hStream);
+/* A mipmapped array's levels are arrays owned by it: they go when it is destroyed. */
+VG_CUSTOM(0x0713) CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc, unsigned int numMipmapLevels);
+VG_CUSTOM(0x0714) CUresult cuMipmappedArrayGetLevel(CUarray *pLevelArray, CUmipmappedArray hMipmappedArray, unsigned int level);
+VG_REMOTE(0x0715) CUresult cuMipmappedArrayDestroy(VG_DESTROY CUmipmappedArray hMipmappedArray);
 VG_CUSTOM(0x0720) CUresult cuTexObjectCreate(CUtexObject *pTexObject, const CUDA_RESOURCE_DESC *pResDesc, const CUDA_TEXTURE_DESC *pTexDesc, const CUDA_RESOURCE_VIEW_DESC *pResViewDesc);
 VG_CUSTOM(0x0721) CUresult cuTexObjectDestroy(CUtexObject texObject);
 VG_CUSTOM(0x0722) CUresult cuTexObjectGetResourceDesc(CUDA_RESOURCE_DESC *pResDesc, CUtexObject texObject);

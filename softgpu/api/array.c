@@ -3,6 +3,9 @@
  * array by offset (cuMemcpyAtoH, HtoA, AtoD, DtoA, AtoA and the Async forms). 2D and 3D copies
  * with array operands go through memcpy.c, which asks sg_array_box for the array's side.
  *
+ * Mipmapped arrays (cuMipmappedArrayCreate, GetLevel, Destroy) are arrays per level, each level
+ * half the one before (layers stay), owned by the mipmapped array.
+ *
  * Formats stored: 8, 16 and 32-bit integers, half and float, with 1, 2 or 4 channels. Flags:
  * layered, surface load/store and texture gather; cubemaps, sparse and deferred-mapping arrays,
  * depth textures and colour attachments are CUDA_ERROR_NOT_SUPPORTED, as are the packed and
@@ -87,12 +90,21 @@ static CUresult check_desc(const CUDA_ARRAY3D_DESCRIPTOR *d) {
   return check_limits(d);
 }
 
+static CUresult array_alloc(sg_ctx *c, CUarray *out, const CUDA_ARRAY3D_DESCRIPTOR *d, sg_mipmap *mm);
+
 static CUresult array_create(sg_ctx *c, CUarray *out, const CUDA_ARRAY3D_DESCRIPTOR *d) {
   CUresult rc = check_desc(d);
   if (rc) return rc;
+  return array_alloc(c, out, d, NULL);
+}
+
+/* Makes an array of a checked descriptor; mm: the mipmapped array it is a level of, if any. */
+static CUresult array_alloc(sg_ctx *c, CUarray *out, const CUDA_ARRAY3D_DESCRIPTOR *d, sg_mipmap *mm) {
+  CUresult rc;
   sg_array *a = calloc(1, sizeof *a);
   if (!a) return CUDA_ERROR_OUT_OF_MEMORY;
   a->ctx = c;
+  a->mipmap = mm;
   a->desc = *d;
   a->elem = sg_format_size(d->Format) * d->NumChannels;
   a->pitch = d->Width * a->elem;
@@ -103,10 +115,10 @@ static CUresult array_create(sg_ctx *c, CUarray *out, const CUDA_ARRAY3D_DESCRIP
     free(a);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  if (sg_reg_add(a, SG_OBJ_ARRAY, c, 0) != 0) {
+  if ((rc = sg_reg_add(a, SG_OBJ_ARRAY, c, 0) != 0 ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS)) {
     sg_mem_free(a->data);
     free(a);
-    return CUDA_ERROR_OUT_OF_MEMORY;
+    return rc;
   }
   *out = (CUarray)a;
   return CUDA_SUCCESS;
@@ -150,13 +162,23 @@ SG_EXPORT CUresult cuArrayDestroy(CUarray hArray) {
   sg_array *a;
   CUresult rc = sg_array_get(hArray, &a);
   if (rc) return rc == CUDA_ERROR_INVALID_VALUE ? CUDA_ERROR_INVALID_HANDLE : rc;
+  if (a->mipmap) return CUDA_ERROR_INVALID_HANDLE; /* a level goes with its mipmapped array */
   if (!sg_reg_remove(a, SG_OBJ_ARRAY)) return CUDA_ERROR_INVALID_HANDLE;
   array_free(a);
   return CUDA_SUCCESS;
 }
 
+static void mipmap_free(sg_mipmap *m) {
+  for (unsigned k = 0; k < m->nlevels; k++)
+    if (sg_reg_remove(m->level[k], SG_OBJ_ARRAY)) array_free(m->level[k]);
+  free(m);
+}
+
 void sg_array_release_ctx(sg_ctx *c) {
   size_t n;
+  void **mm = sg_reg_take_owned(c, SG_OBJ_MIPMAP, &n);
+  for (size_t i = 0; i < n; i++) mipmap_free(mm[i]);
+  free(mm);
   void **keys = sg_reg_take_owned(c, SG_OBJ_ARRAY, &n);
   for (size_t i = 0; i < n; i++) array_free(keys[i]);
   free(keys);
@@ -178,6 +200,87 @@ SG_EXPORT CUresult cuArrayGetDescriptor_v2(CUDA_ARRAY_DESCRIPTOR *pArrayDescript
   if (!pArrayDescriptor) return CUDA_ERROR_INVALID_VALUE;
   *pArrayDescriptor = (CUDA_ARRAY_DESCRIPTOR){a->desc.Width, a->desc.Height, a->desc.Format, a->desc.NumChannels};
   return CUDA_SUCCESS;
+}
+
+/* ---- mipmapped arrays --------------------------------------------------------------------------- */
+static size_t half(size_t n) { return n > 1 ? n / 2 : n; }
+
+SG_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc,
+                                          unsigned int numMipmapLevels) {
+  sg_ctx *c;
+  CUresult rc = sg_ctx_get(&c);
+  if (rc) return rc;
+  if (!pHandle || !pMipmappedArrayDesc) return CUDA_ERROR_INVALID_VALUE;
+  const CUDA_ARRAY3D_DESCRIPTOR *d = pMipmappedArrayDesc;
+  if ((rc = check_desc(d))) return rc;
+  if (d->Flags & CUDA_ARRAY3D_TEXTURE_GATHER) return CUDA_ERROR_INVALID_VALUE;
+  int layered = (d->Flags & CUDA_ARRAY3D_LAYERED) != 0;
+  size_t big = d->Width > d->Height ? d->Width : d->Height;
+  if (!layered && d->Depth > big) big = d->Depth;
+  unsigned most = 1;
+  while (big >> most) most++;
+  if (numMipmapLevels == 0 || numMipmapLevels > most || numMipmapLevels > SG_MAX_MIP_LEVELS)
+    return CUDA_ERROR_INVALID_VALUE;
+  sg_mipmap *m = calloc(1, sizeof *m);
+  if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
+  m->ctx = c;
+  m->desc = *d;
+  CUDA_ARRAY3D_DESCRIPTOR ld = *d;
+  for (unsigned k = 0; k < numMipmapLevels; k++) {
+    CUarray a;
+    if ((rc = array_alloc(c, &a, &ld, m))) {
+      mipmap_free(m);
+      return rc;
+    }
+    m->level[m->nlevels++] = (sg_array *)a;
+    ld.Width = half(ld.Width), ld.Height = half(ld.Height);
+    if (!layered) ld.Depth = half(ld.Depth);
+  }
+  if (sg_reg_add(m, SG_OBJ_MIPMAP, c, 0) != 0) {
+    mipmap_free(m);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  *pHandle = (CUmipmappedArray)m;
+  return CUDA_SUCCESS;
+}
+
+CUresult sg_mipmap_get(CUmipmappedArray h, sg_mipmap **out) {
+  sg_ctx *c;
+  CUresult rc = sg_ctx_get(&c);
+  if (rc) return rc;
+  if (!h) return CUDA_ERROR_INVALID_VALUE;
+  void *owner = NULL;
+  if (!sg_reg_find(h, SG_OBJ_MIPMAP, &owner, NULL) || owner != c) return CUDA_ERROR_INVALID_HANDLE;
+  *out = (sg_mipmap *)h;
+  return CUDA_SUCCESS;
+}
+
+SG_EXPORT CUresult cuMipmappedArrayGetLevel(CUarray *pLevelArray, CUmipmappedArray hMipmappedArray, unsigned int level) {
+  sg_mipmap *m;
+  CUresult rc = sg_mipmap_get(hMipmappedArray, &m);
+  if (rc) return rc == CUDA_ERROR_INVALID_VALUE ? CUDA_ERROR_INVALID_HANDLE : rc;
+  if (!pLevelArray || level >= m->nlevels) return CUDA_ERROR_INVALID_VALUE;
+  *pLevelArray = (CUarray)m->level[level];
+  return CUDA_SUCCESS;
+}
+
+SG_EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray hMipmappedArray) {
+  sg_mipmap *m;
+  CUresult rc = sg_mipmap_get(hMipmappedArray, &m);
+  if (rc) return rc == CUDA_ERROR_INVALID_VALUE ? CUDA_ERROR_INVALID_HANDLE : rc;
+  if (!sg_reg_remove(m, SG_OBJ_MIPMAP)) return CUDA_ERROR_INVALID_HANDLE;
+  mipmap_free(m);
+  return CUDA_SUCCESS;
+}
+
+/* Sparse mipmapped arrays and deferred mapping do not exist here either. */
+SG_EXPORT CUresult cuMipmappedArrayGetSparseProperties(CUDA_ARRAY_SPARSE_PROPERTIES *sparseProperties,
+                                                       CUmipmappedArray mipmap) {
+  return CUDA_ERROR_NOT_SUPPORTED;
+}
+SG_EXPORT CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *memoryRequirements,
+                                                         CUmipmappedArray mipmap, CUdevice device) {
+  return CUDA_ERROR_NOT_SUPPORTED;
 }
 
 /* Sparse arrays, planes of multi-planar formats and memory requirements of deferred-mapping

@@ -56,7 +56,8 @@ typedef enum sg_obj_type {
   SG_OBJ_POOLMEM, /* key: device pointer allocated from a pool; owner: the pool; value: size */
   SG_OBJ_ARRAY,   /* key: an sg_array (array.c); owner: the context */
   SG_OBJ_TEXOBJ,  /* key: a texture object's handle value; owner: the context; value: its sg_texobj */
-  SG_OBJ_SURFOBJ  /* key: a surface object's handle value; owner: the context; value: its sg_texobj */
+  SG_OBJ_SURFOBJ, /* key: a surface object's handle value; owner: the context; value: its sg_texobj */
+  SG_OBJ_MIPMAP   /* key: an sg_mipmap (array.c); owner: the context */
 } sg_obj_type;
 
 /* 0 on success, -1 when out of memory or already present. */
@@ -187,7 +188,20 @@ typedef struct sg_array {
   size_t slices;      /* max(Depth, 1): depth or layers */
   size_t bytes;       /* pitch * rows * slices */
   sg_devptr data;
+  struct sg_mipmap *mipmap; /* a level of this mipmapped array, which owns it; NULL otherwise */
 } sg_array;
+
+#define SG_MAX_MIP_LEVELS 16
+/* A mipmapped array: its levels are arrays (registered as such, for copies and surfaces), each
+ * half the size of the one before. */
+typedef struct sg_mipmap {
+  sg_ctx *ctx;
+  CUDA_ARRAY3D_DESCRIPTOR desc;
+  unsigned nlevels;
+  sg_array *level[SG_MAX_MIP_LEVELS];
+} sg_mipmap;
+/* A live mipmapped array of the current context (INVALID_HANDLE otherwise, INVALID_VALUE for NULL). */
+CUresult sg_mipmap_get(CUmipmappedArray m, sg_mipmap **out);
 /* A live array of the current context (INVALID_HANDLE otherwise, INVALID_VALUE for NULL). */
 CUresult sg_array_get(CUarray a, sg_array **out);
 /* Bytes per element of a format, 0 for formats softgpu does not store. */
@@ -203,7 +217,7 @@ void sg_mem_release_ctx(sg_ctx *c);
 void sg_stream_release_ctx(sg_ctx *c);
 void sg_event_release_ctx(sg_ctx *c);
 void sg_module_release_ctx(sg_ctx *c);
-void sg_array_release_ctx(sg_ctx *c);
+void sg_array_release_ctx(sg_ctx *c); /* mipmapped arrays first, then arrays */
 void sg_tex_release_ctx(sg_ctx *c);
 
 #endif

@@ -6,8 +6,8 @@
  * an illegal address; it cannot name memory of another process, which is all another vgpu
  * session's executor could own (each session runs in its own executor process).
  *
- * Resources: CUDA arrays (1D, 2D, 3D, layered), linear memory (tex1Dfetch) and pitched 2D memory.
- * Mipmapped arrays, resource views other than the identity and sRGB conversion are
+ * Resources: CUDA arrays (1D, 2D, 3D, layered), mipmapped arrays, linear memory (tex1Dfetch) and
+ * pitched 2D memory. Resource views other than the identity and sRGB conversion are
  * CUDA_ERROR_NOT_SUPPORTED. Linear and pitched memory must lie inside live allocations when the
  * object is made; every texel read is checked again (ptx_texture.c).
  */
@@ -79,8 +79,20 @@ static CUresult resource(const CUDA_RESOURCE_DESC *r, int surface, sg_ptx_tex *d
     desc_of_array(a, d);
     return CUDA_SUCCESS;
   }
-  case CU_RESOURCE_TYPE_MIPMAPPED_ARRAY:
-    return surface ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_SUPPORTED;
+  case CU_RESOURCE_TYPE_MIPMAPPED_ARRAY: {
+    if (surface) return CUDA_ERROR_INVALID_VALUE;
+    sg_mipmap *m;
+    if ((rc = sg_mipmap_get(r->res.mipmap.hMipmappedArray, &m)))
+      return rc == CUDA_ERROR_INVALID_VALUE ? CUDA_ERROR_INVALID_HANDLE : rc;
+    desc_of_array(m->level[0], d);
+    for (unsigned k = 1; k < m->nlevels; k++) {
+      sg_ptx_tex lv;
+      desc_of_array(m->level[k], &lv);
+      d->mip[k - 1] = (sg_ptx_mip){lv.base, lv.pitch, lv.slice, lv.width, lv.height, lv.depth};
+    }
+    d->nmips = (uint8_t)(m->nlevels - 1);
+    return CUDA_SUCCESS;
+  }
   case CU_RESOURCE_TYPE_LINEAR: {
     if (surface) return CUDA_ERROR_INVALID_VALUE;
     if ((rc = check_channels(r->res.linear.format, r->res.linear.numChannels))) return rc;
@@ -134,15 +146,20 @@ static CUresult sampling(const CUDA_TEXTURE_DESC *t, sg_ptx_tex *d) {
   d->read_int = (t->flags & CU_TRSF_READ_AS_INTEGER) != 0;
   d->norm_coords = (t->flags & CU_TRSF_NORMALIZED_COORDINATES) != 0;
   memcpy(d->border, t->borderColor, sizeof d->border);
+  d->mip_linear = t->mipmapFilterMode == CU_TR_FILTER_MODE_LINEAR;
+  d->lod_bias = t->mipmapLevelBias;
+  d->min_lod = t->minMipmapLevelClamp;
+  d->max_lod = t->maxMipmapLevelClamp;
   return CUDA_SUCCESS;
 }
 
-/* Only the identity view: the resource's own format and size, its one level and all its layers. */
+/* Only the identity view: the resource's own format and size, all its levels and all its layers. */
 static CUresult view(const CUDA_RESOURCE_VIEW_DESC *v, const sg_ptx_tex *d) {
   if (!v) return CUDA_SUCCESS;
   int same_size = (v->width == 0 || v->width == d->width) && (v->height == 0 || v->height == d->height) &&
                   (v->depth == 0 || v->depth == (d->layers ? d->layers : d->depth));
-  if (v->format != CU_RES_VIEW_FORMAT_NONE || !same_size || v->firstMipmapLevel || v->lastMipmapLevel ||
+  if (v->format != CU_RES_VIEW_FORMAT_NONE || !same_size || v->firstMipmapLevel ||
+      (v->lastMipmapLevel && v->lastMipmapLevel != d->nmips) ||
       v->firstLayer || (v->lastLayer && v->lastLayer + 1 != d->layers))
     return CUDA_ERROR_NOT_SUPPORTED;
   return CUDA_SUCCESS;

@@ -72,6 +72,15 @@ typedef struct sg_ptx_cancel {
  * resolves the 64-bit handle a kernel names into this description. Texel addresses computed from
  * it are still checked with sg_mem_check, so a stale description can at worst read as an illegal
  * address. Formats and address modes are cuda.h's values (CUarray_format, CUaddress_mode). */
+/* One mipmap level past the first (a mipmapped array's level k + 1). */
+typedef struct sg_ptx_mip {
+  sg_devptr base;
+  uint64_t pitch, slice;
+  uint32_t width, height, depth;
+} sg_ptx_mip;
+
+#define SG_PTX_MAX_MIPS 15
+
 typedef struct sg_ptx_tex {
   sg_devptr base;       /* texel (0, 0, 0) of layer 0 */
   uint64_t pitch;       /* bytes from one row to the next */
@@ -87,6 +96,12 @@ typedef struct sg_ptx_tex {
   uint8_t filter_linear;
   uint8_t addr[3];      /* CU_TR_ADDRESS_MODE_* per dimension */
   float border[4];
+  /* Mipmapped arrays: levels beyond level 0 (described by the fields above), how tex.level and
+   * tex.grad pick between them, and the clamps of the texture descriptor. */
+  uint8_t nmips;        /* levels in mip[] (0: one level) */
+  uint8_t mip_linear;   /* CU_TR_FILTER_MODE_LINEAR between levels */
+  float lod_bias, min_lod, max_lod;
+  sg_ptx_mip mip[SG_PTX_MAX_MIPS];
 } sg_ptx_tex;
 
 /* Resolves a texture (surface = 0) or surface (surface = 1) handle for a kernel; 0 on success. */

@@ -501,7 +501,8 @@ static sg_ptx_status decode_texture(dctx *c, sg_insn *in, mods *m, sg_opd *ops, 
   sg_parser *p = c->p;
   sg_tx tx;
   memset(&tx, 0, sizeof tx);
-  for (int k = 0; k < 4; k++) tx.d[k] = tx.crd[k] = SG_NO_SLOT;
+  for (int k = 0; k < 4; k++) tx.d[k] = tx.crd[k] = tx.gx[k] = tx.gy[k] = SG_NO_SLOT;
+  tx.lod = SG_NO_SLOT;
   int ok = 1;
   size_t bl = 0;
   while (bl < c->opc->len && c->opc->s[bl] != '.') bl++;
@@ -526,9 +527,21 @@ static sg_ptx_status decode_texture(dctx *c, sg_insn *in, mods *m, sg_opd *ops, 
     if (!ok || nops != 2 + extra) UNSUP();
     TRY(tx_data(c, &ops[0], &tx, 4, 1, &ok));
     TRY(tx_addr(c, &ops[1], &tx, tx_ncoord[tx.geom], &ok));
-    /* The level of detail and gradients pick a mipmap level; a texture has only level 0 here. */
-    for (int k = 2; k < nops; k++)
-      if (ops[k].kind != OPD_REG && ops[k].kind != OPD_IMM && ops[k].kind != OPD_VEC) ok = 0;
+    tx.mipmode = (uint8_t)(extra == 1 ? TM_LEVEL : extra == 2 ? TM_GRAD : TM_BASE);
+    if (extra == 1) {
+      TRY(src(c, &ops[2], T_F32, &tx.lod));
+    } else if (extra == 2) {
+      /* one gradient component per dimension (1D: a lone register; 3D: padded to four) */
+      int want = tx.geom == TG_1D || tx.geom == TG_A1D ? 1 : tx.geom == TG_3D ? 4 : 2;
+      for (int k = 0; k < 2; k++) {
+        const sg_opd *o = &ops[2 + k];
+        uint32_t *g = k ? tx.gy : tx.gx;
+        if (o->kind == OPD_REG && want == 1) g[0] = o->slot;
+        else if (o->kind == OPD_VEC && o->nvec == want) TRY(tx_regs(c, o->vec, want, g, 0));
+        else ok = 0;
+      }
+      tx.ng = (uint8_t)want;
+    }
   } else if (bl == 4 && (memcmp(b, "suld", 4) == 0 || memcmp(b, "sust", 4) == 0)) {
     /* suld.b.geom{.v2,.v4}.bN{.trap,.clamp,.zero} d, [s, {x, y..}]; sust.b... [s, {..}], d */
     int load = b[2] == 'l';

@@ -148,12 +148,12 @@ typedef struct sg_tc {
 } sg_tc;
 
 /* Texture and surface instructions (SG_OP_TEX; in->aux indexes the module's tx table): tex
- * (also .level/.grad, which read level 0: softgpu has no mipmapped textures), tld4, suld.b, sust.b,
- * txq and suq. ptx_texture.c runs them. */
+ * (with .level and .grad), tld4, suld.b, sust.b, txq and suq. ptx_texture.c runs them. */
 enum { TX_TEX = 1, TX_TLD4, TX_SULD, TX_SUST, TX_TXQ, TX_SUQ };
 enum { TG_1D = 1, TG_2D, TG_3D, TG_A1D, TG_A2D };
 enum { TQ_WIDTH = 1, TQ_HEIGHT, TQ_DEPTH, TQ_ARRAY_SIZE, TQ_NUM_MIPMAP_LEVELS, TQ_NUM_SAMPLES, TQ_NORMALIZED_COORDS };
 enum { SC_TRAP = 0, SC_CLAMP, SC_ZERO };
+enum { TM_BASE = 0, TM_LEVEL, TM_GRAD }; /* how tex picks its mipmap level */
 typedef struct sg_tx {
   uint8_t kind;   /* TX_* */
   uint8_t geom;   /* TG_* */
@@ -164,8 +164,12 @@ typedef struct sg_tx {
   uint8_t bsize;  /* surfaces: bytes per vector element (b8..b64) */
   uint8_t nd;     /* registers in the data vector (destination, or sust's source) */
   uint8_t nc;     /* coordinate registers */
+  uint8_t mipmode; /* TM_* */
+  uint8_t ng;     /* registers in each gradient vector */
   uint32_t handle; /* slot of the 64-bit texture or surface handle */
   uint32_t d[4], crd[4];
+  uint32_t lod;   /* tex.level: slot of the level of detail */
+  uint32_t gx[4], gy[4]; /* tex.grad: dP/dx and dP/dy */
 } sg_tx;
 
 /* ---- module --------------------------------------------------------------------------------- */

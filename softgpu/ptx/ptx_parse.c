@@ -542,8 +542,9 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
     }
     if (in->op == SG_OP_TEX) {
       sg_tx *tx = &p->m->tx[in->aux];
-      uint32_t *slots[] = {&tx->handle, &tx->d[0], &tx->d[1], &tx->d[2], &tx->d[3],
-                           &tx->crd[0], &tx->crd[1], &tx->crd[2], &tx->crd[3]};
+      uint32_t *slots[] = {&tx->handle, &tx->d[0],  &tx->d[1],  &tx->d[2],  &tx->d[3],  &tx->crd[0], &tx->crd[1],
+                           &tx->crd[2], &tx->crd[3], &tx->lod,   &tx->gx[0], &tx->gx[1], &tx->gx[2], &tx->gx[3],
+                           &tx->gy[0],  &tx->gy[1],  &tx->gy[2], &tx->gy[3]};
       for (size_t q = 0; q < sizeof slots / sizeof *slots; q++) {
         uint32_t s = *slots[q];
         if (s != SG_NO_SLOT) *slots[q] = (s & SG_CONST_FLAG) ? (s & ~SG_CONST_FLAG) : s + nc;

@@ -1,6 +1,6 @@
 /*
- * Texture and surface instructions: tex (1D/2D/3D, layered 1D/2D; .level and .grad read level 0,
- * as softgpu has no mipmapped textures), tld4 (2D gather), suld.b/sust.b with .trap/.clamp/.zero,
+ * Texture and surface instructions: tex (1D/2D/3D, layered 1D/2D, with .level and .grad on
+ * mipmapped textures), tld4 (2D gather), suld.b/sust.b with .trap/.clamp/.zero,
  * txq and suq. The handle in the instruction is resolved by the API layer (sg_ptx_launch.texture),
  * which knows only the objects of this process's session; every texel is read through sg_mem_at,
  * so a description that outlived its memory fails as an illegal address.
@@ -17,6 +17,10 @@
  *    wrap and mirror need normalized coordinates; without them they clamp;
  *  - integer coordinates (tex.*.s32, tex1Dfetch) read texel i directly; on linear memory an
  *    index outside the resource reads zero.
+ * Mipmaps: tex.level takes the level of detail it is given, tex.grad log2 of the longer gradient
+ * (in texels of level 0); the descriptor's bias is added and its clamps applied. Point mipmap
+ * filtering reads the nearest level, linear mixes the two around it by the fraction (in float).
+ * A plain tex reads level 0.
  * Texels convert per channel: 8/16-bit integers to [0, 1] (unsigned) or [-1, 1] (signed, -128
  * reads as -1) unless the texture reads as integers; 32-bit integers stay integers; half to
  * float. Channels the format lacks read 0, and alpha 1.
@@ -199,8 +203,9 @@ static void put4(uint64_t *r, const sg_tx *tx, const texel *v) {
   for (int c = 0; c < 4; c++) r[tx->d[c]] = (uint32_t)v->i[c];
 }
 
-static sg_ptx_status do_tex(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, const sg_tx *tx, uint64_t *r,
-                            const sg_ptx_tex *d) {
+/* One fetch of texture d (one mipmap level) at the instruction's coordinates. */
+static int fetch_at(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, const sg_tx *tx, const uint64_t *r,
+                    const sg_ptx_tex *d, texel *out) {
   fetch f = {bc, t, in, d, returns_float(d), 0};
   int layered = tx->geom == TG_A1D || tx->geom == TG_A2D;
   int ndim = tx->geom == TG_1D || tx->geom == TG_A1D ? 1 : tx->geom == TG_3D ? 3 : 2;
@@ -211,7 +216,6 @@ static sg_ptx_status do_tex(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, c
     f.layer = (uint64_t)(layer < 0 ? 0 : layer >= nl ? nl - 1 : layer);
     first = 1;
   }
-  texel out;
   if (tx->ct == T_S32) {
     int64_t at[3] = {0, 0, 0};
     int outside = 0;
@@ -224,13 +228,73 @@ static sg_ptx_status do_tex(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, c
         at[k] = wrap_index(i, dim_of(d, k), d->addr[k], 0);
       }
     }
-    if (outside) memset(&out, 0, sizeof out);
-    else if (read_texel(&f, at[0], at[1], at[2], &out)) return bc->status;
+    if (outside) {
+      memset(out, 0, sizeof *out);
+      return 0;
+    }
+    return read_texel(&f, at[0], at[1], at[2], out);
+  }
+  if (d->linear) {
+    sg_fail(bc, t, SG_PTX_ERR_UNSUPPORTED, "float coordinates on a linear texture at line %u", in->line);
+    return -1;
+  }
+  float crd[3] = {0, 0, 0};
+  for (int k = 0; k < ndim; k++) crd[k] = reg_f32(r[tx->crd[first + k]]);
+  return sample(&f, ndim, crd, out);
+}
+
+/* Mipmap level k of d as a texture of its own. */
+static void level_of(const sg_ptx_tex *d, int k, sg_ptx_tex *out) {
+  *out = *d;
+  if (k <= 0) return;
+  const sg_ptx_mip *m = &d->mip[k - 1];
+  out->base = m->base, out->pitch = m->pitch, out->slice = m->slice;
+  out->width = m->width, out->height = m->height, out->depth = m->depth;
+}
+
+/* The level of detail of tex.level (given) or tex.grad (log2 of the longer gradient in texels of
+ * level 0), with the descriptor's bias and clamps, within the levels there are. */
+static float level_of_detail(const sg_tx *tx, const uint64_t *r, const sg_ptx_tex *d) {
+  float lod;
+  if (tx->mipmode == TM_LEVEL) {
+    lod = reg_f32(r[tx->lod]);
   } else {
-    if (d->linear) return sg_fail(bc, t, SG_PTX_ERR_UNSUPPORTED, "float coordinates on a linear texture at line %u", in->line);
-    float crd[3] = {0, 0, 0};
-    for (int k = 0; k < ndim; k++) crd[k] = reg_f32(r[tx->crd[first + k]]);
-    if (sample(&f, ndim, crd, &out)) return bc->status;
+    int ndim = tx->ng < 3 ? tx->ng : 3;
+    double lx = 0, ly = 0;
+    for (int k = 0; k < ndim; k++) {
+      double s = d->norm_coords ? (double)dim_of(d, k) : 1.0;
+      double a = reg_f32(r[tx->gx[k]]) * s, b = reg_f32(r[tx->gy[k]]) * s;
+      lx += a * a, ly += b * b;
+    }
+    double rho = sqrt(lx > ly ? lx : ly);
+    lod = rho > 0 ? (float)log2(rho) : -1e30f;
+  }
+  lod += d->lod_bias;
+  if (lod > d->max_lod) lod = d->max_lod;
+  if (lod < d->min_lod) lod = d->min_lod;
+  if (lod > (float)d->nmips) lod = (float)d->nmips;
+  if (!(lod > 0)) lod = 0; /* also NaN */
+  return lod;
+}
+
+static sg_ptx_status do_tex(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, const sg_tx *tx, uint64_t *r,
+                            const sg_ptx_tex *d) {
+  texel out;
+  if (tx->mipmode == TM_BASE || d->nmips == 0) {
+    if (fetch_at(bc, t, in, tx, r, d, &out)) return bc->status;
+  } else {
+    float lod = level_of_detail(tx, r, d);
+    int l0 = d->mip_linear ? (int)floorf(lod) : (int)floorf(lod + 0.5f);
+    float w = d->mip_linear ? lod - (float)l0 : 0.0f;
+    sg_ptx_tex lv;
+    level_of(d, l0, &lv);
+    if (fetch_at(bc, t, in, tx, r, &lv, &out)) return bc->status;
+    if (w > 0 && l0 < d->nmips && returns_float(d)) {
+      texel hi;
+      level_of(d, l0 + 1, &lv);
+      if (fetch_at(bc, t, in, tx, r, &lv, &hi)) return bc->status;
+      for (int c = 0; c < 4; c++) out.f[c] = (1.0f - w) * out.f[c] + w * hi.f[c];
+    }
   }
   put4(r, tx, &out);
   return SG_PTX_OK;
@@ -314,7 +378,7 @@ static uint32_t query(const sg_tx *tx, const sg_ptx_tex *d) {
   case TQ_HEIGHT: return d->height;
   case TQ_DEPTH: return d->depth;
   case TQ_ARRAY_SIZE: return d->layers;
-  case TQ_NUM_MIPMAP_LEVELS: return 1;
+  case TQ_NUM_MIPMAP_LEVELS: return 1u + d->nmips;
   case TQ_NUM_SAMPLES: return 1;
   case TQ_NORMALIZED_COORDS: return d->norm_coords;
   default: return 0;

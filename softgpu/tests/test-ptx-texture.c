@@ -264,3 +264,52 @@ TEST(ptx_texture_queries_and_bad_handles) {
   reset();
   ptxt_texture = NULL;
 }
+
+/* Three levels of 4x4, 2x2 and 1x1 floats holding 1, 2 and 4: tex.level and tex.grad pick them. */
+TEST(ptx_tex_mipmap_levels) {
+  float l0[16], l1[4] = {2, 2, 2, 2}, l2[1] = {4};
+  for (int i = 0; i < 16; i++) l0[i] = 1;
+  sg_ptx_tex d = float_tex(4, 4, AM_CLAMP, 1, 1);
+  d.nmips = 2, d.max_lod = 10;
+  d.mip[0] = (sg_ptx_mip){ptxt_alloc(sizeof l1), 8, 16, 2, 2, 1};
+  d.mip[1] = (sg_ptx_mip){ptxt_alloc(sizeof l2), 4, 4, 1, 1, 1};
+  memcpy(ptxt_host(d.mip[0].base, sizeof l1), l1, sizeof l1);
+  memcpy(ptxt_host(d.mip[1].base, sizeof l2), l2, sizeof l2);
+  static const char *const LEVEL =
+      "ld.global.f32 %f1, [%rd1+8];\nmov.f32 %f2, 0f3F000000;\n"
+      "tex.level.2d.v4.f32.f32 {%f3, %f4, %f5, %f6}, [%rd3, {%f2, %f2}], %f1;\n"
+      "st.global.f32 [%rd2], %f3;\n";
+  static const char *const GRAD =
+      "ld.global.f32 %f1, [%rd1+8];\nmov.f32 %f2, 0f3F000000;\nmov.f32 %f7, 0f00000000;\n"
+      "tex.grad.2d.v4.f32.f32 {%f3, %f4, %f5, %f6}, [%rd3, {%f2, %f2}], {%f1, %f7}, {%f7, %f7};\n"
+      "st.global.f32 [%rd2], %f3;\n";
+  static const struct { int linear; const char *body; float arg, want; } cases[] = {
+      {0, LEVEL, 0.0f, 1}, {0, LEVEL, 0.6f, 2}, {0, LEVEL, 1.4f, 2}, {0, LEVEL, 7.0f, 4}, {0, LEVEL, -3.0f, 1},
+      {1, LEVEL, 1.5f, 3}, {1, LEVEL, 0.25f, 1.25f},
+      {0, GRAD, 0.5f, 2},   /* 0.5 of 4 texels: lod 1 */
+      {0, GRAD, 0.25f, 1},  /* lod 0 */
+      {1, GRAD, 0.75f, 2 + 2 * 0.5849625f}, /* lod log2(3): between levels 1 and 2 */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    sg_ptx_tex c = d;
+    c.mip_linear = (uint8_t)cases[i].linear;
+    uint64_t h = add_tex(c, l0, sizeof l0);
+    float out;
+    run_ok(cases[i].body, h, &cases[i].arg, 1, &out, sizeof out);
+    if (fabsf(out - cases[i].want) > 1e-5f) FAIL("case %zu: %g, want %g", i, out, cases[i].want);
+    reset();
+  }
+  /* The descriptor's clamp: at most level 1. */
+  sg_ptx_tex c = d;
+  c.max_lod = 1;
+  uint64_t h = add_tex(c, l0, sizeof l0);
+  float arg = 7, out;
+  run_ok(LEVEL, h, &arg, 1, &out, sizeof out);
+  ASSERT_TRUE(out == 2.0f);
+  uint32_t levels;
+  run_ok("txq.num_mipmap_levels.b32 %r1, [%rd3];\nst.global.u32 [%rd2], %r1;\n", h, NULL, 0, &levels, 4);
+  ASSERT_EQ(levels, 3u);
+  reset();
+  sg_mem_free(d.mip[0].base);
+  sg_mem_free(d.mip[1].base);
+}

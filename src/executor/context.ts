@@ -34,7 +34,9 @@ function badHandle(kind: HandleKind, isNull: boolean): number {
 }
 
 function sharedKey(kind: HandleKind, real: number): string | undefined {
-  return kind === 'mempool' || kind === 'function' || kind === 'kernel' || kind === 'graphnode' ? `${kind}:${real}` : undefined;
+  // Arrays: a mipmapped array's level comes back as the same array each time it is asked for.
+  return kind === 'mempool' || kind === 'function' || kind === 'kernel' || kind === 'graphnode' || kind === 'array'
+    ? `${kind}:${real}` : undefined;
 }
 
 interface HandleEntry {

@@ -109,3 +109,12 @@ extern "C" __global__ void tex_query(cudaTextureObject_t t, cudaSurfaceObject_t 
   asm("suq.height.b32 %0, [%1];" : "=r"(d) : "l"(s));
   out[0] = a, out[1] = b, out[2] = c, out[3] = d;
 }
+
+// Mipmapped textures: the centre of the texture at each level of detail, then along a gradient.
+extern "C" __global__ void tex2d_lod(cudaTextureObject_t t, const float *lod, const float *grad, float *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) {
+    out[2 * i] = tex2DLod<float>(t, 0.5f, 0.5f, lod[i]);
+    out[2 * i + 1] = tex2DGrad<float>(t, 0.5f, 0.5f, make_float2(grad[i], 0.0f), make_float2(0.0f, grad[i] / 2));
+  }
+}

@@ -26,6 +26,9 @@ typedef __typeof__(&cuMemcpyDtoA_v2) dtoa_t;
 typedef __typeof__(&cuMemcpyAtoA_v2) atoa_t;
 typedef __typeof__(&cuMemcpyHtoAAsync_v2) htoa_async_t;
 typedef __typeof__(&cuMemcpyAtoHAsync_v2) atoh_async_t;
+typedef __typeof__(&cuMipmappedArrayCreate) mip_create_t;
+typedef __typeof__(&cuMipmappedArrayGetLevel) mip_level_t;
+typedef __typeof__(&cuMipmappedArrayDestroy) mip_destroy_t;
 typedef __typeof__(&cuTexObjectCreate) tex_create_t;
 typedef __typeof__(&cuTexObjectDestroy) tex_destroy_t;
 typedef __typeof__(&cuTexObjectGetResourceDesc) tex_res_t;
@@ -345,6 +348,71 @@ static void sampling(void) {
   MUST(((array_destroy_t)diff_sym("cuArrayDestroy"))(a));
 }
 
+/* An 8x8 float mipmapped array of four levels holding 10, 20, 40 and 80, sampled at its centre at
+ * levels of detail between and beyond them, with point and linear filtering between levels, and
+ * along gradients of 1, 2, 4... texels (whole levels of detail, so every result is exact). */
+static void mipmaps(void) {
+  CUmipmappedArray m;
+  CUDA_ARRAY3D_DESCRIPTOR d = {8, 8, 0, CU_AD_FORMAT_FLOAT, 1, 0};
+  CALL(cuMipmappedArrayCreate, mip_create_t, "no levels", &m, &d, 0);
+  CALL(cuMipmappedArrayCreate, mip_create_t, "more levels than halvings", &m, &d, 5);
+  CALL(cuMipmappedArrayCreate, mip_create_t, "null descriptor", &m, NULL, 4);
+  if (CALL(cuMipmappedArrayCreate, mip_create_t, "8x8 float, 4 levels", &m, &d, 4) != CUDA_SUCCESS) return;
+  for (unsigned k = 0; k < 4; k++) {
+    CUarray lv, again;
+    char label[32];
+    snprintf(label, sizeof label, "level %u", k);
+    CALL(cuMipmappedArrayGetLevel, mip_level_t, label, &lv, m, k);
+    CALL(cuMipmappedArrayGetLevel, mip_level_t, label, &again, m, k);
+    SAY(cuMipmappedArrayGetLevel, "the same array twice", "%d", lv == again);
+    CUDA_ARRAY3D_DESCRIPTOR ld;
+    MUST(((array3d_desc_t)diff_sym("cuArray3DGetDescriptor_v2"))(&ld, lv));
+    SAY(cuArray3DGetDescriptor_v2, "mipmap level", "%zu %zu", ld.Width, ld.Height);
+    float px[64];
+    for (int i = 0; i < 64; i++) px[i] = (float)(10 << k);
+    MUST(((htoa_t)diff_sym("cuMemcpyHtoA_v2"))(lv, 0, px, ld.Width * ld.Height * sizeof(float)));
+    if (k == 3) CALL(cuArrayDestroy, array_destroy_t, "a mipmap level", lv);
+  }
+  CUarray none;
+  CALL(cuMipmappedArrayGetLevel, mip_level_t, "past the last level", &none, m, 4);
+  float lods[8] = {0, 0.25f, 0.75f, 1, 2.25f, 3, 9, -1};
+  float grads[8] = {0.125f, 0.25f, 0.5f, 1, 2, 0.0625f, 0, 0.25f};
+  CUdeviceptr dl = dev_alloc(sizeof lods), dg = dev_alloc(sizeof grads), dout = dev_alloc(2 * sizeof lods);
+  MUST(((htod_t)diff_sym("cuMemcpyHtoD_v2"))(dl, lods, sizeof lods));
+  MUST(((htod_t)diff_sym("cuMemcpyHtoD_v2"))(dg, grads, sizeof grads));
+  for (int lin = 0; lin < 2; lin++) {
+    CUDA_RESOURCE_DESC rd;
+    memset(&rd, 0, sizeof rd);
+    rd.resType = CU_RESOURCE_TYPE_MIPMAPPED_ARRAY;
+    rd.res.mipmap.hMipmappedArray = m;
+    CUDA_TEXTURE_DESC td;
+    memset(&td, 0, sizeof td);
+    td.addressMode[0] = td.addressMode[1] = CU_TR_ADDRESS_MODE_CLAMP;
+    td.flags = CU_TRSF_NORMALIZED_COORDINATES;
+    td.mipmapFilterMode = lin ? CU_TR_FILTER_MODE_LINEAR : CU_TR_FILTER_MODE_POINT;
+    td.maxMipmapLevelClamp = 10;
+    CUtexObject t = 0;
+    const char *label = lin ? "mipmapped, linear between levels" : "mipmapped, nearest level";
+    CALL(cuTexObjectCreate, tex_create_t, label, &t, &rd, &td, NULL);
+    CUDA_RESOURCE_DESC got;
+    CALL(cuTexObjectGetResourceDesc, tex_res_t, label, &got, t);
+    SAY(cuTexObjectGetResourceDesc, "mipmapped", "%d %d", (int)got.resType, got.res.mipmap.hMipmappedArray == m);
+    int n = 8;
+    void *args[] = {&t, &dl, &dg, &dout, &n};
+    launch("tex2d_lod", 8, args);
+    float out[16];
+    MUST(((dtoh_t)diff_sym("cuMemcpyDtoH_v2"))(out, dout, sizeof out));
+    for (int i = 0; i < 8; i++)
+      printf("tex2DLod %s %g: %g; tex2DGrad %g: %g\n", label, lods[i], out[2 * i], grads[i], out[2 * i + 1]);
+    CALL(cuTexObjectDestroy, tex_destroy_t, label, t);
+  }
+  MUST(((free_t)diff_sym("cuMemFree_v2"))(dl));
+  MUST(((free_t)diff_sym("cuMemFree_v2"))(dg));
+  MUST(((free_t)diff_sym("cuMemFree_v2"))(dout));
+  CALL(cuMipmappedArrayDestroy, mip_destroy_t, "live", m);
+  CALL(cuMipmappedArrayDestroy, mip_destroy_t, "destroyed", m);
+}
+
 /* A surface over a 5x3 float array: every element incremented, then reads at the edges. */
 static void surfaces(void) {
   enum { W = 5, H = 3 };
@@ -406,6 +474,7 @@ int main(int argc, char **argv) {
   arrays();
   copies();
   sampling();
+  mipmaps();
   surfaces(); /* last: its trapping read leaves the context unusable */
   return 0;
 }

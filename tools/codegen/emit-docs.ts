@@ -72,17 +72,19 @@ The driver API has no device attribute for device-side launch support, so there 
 report there; \`test/cuda/dynamic_parallelism.cu\` checks the refusal end to end.
 
 **CUDA arrays, textures and surfaces.** Arrays of 8, 16 and 32-bit integers, half and float with
-1, 2 or 4 channels, in 1D, 2D, 3D and layered shapes, with surface load/store and texture gather;
+1, 2 or 4 channels, in 1D, 2D, 3D and layered shapes, with surface load/store and texture gather,
+and mipmapped arrays of them (a level is an array that goes with its mipmapped array);
 copies to and from them by offset (\`cuMemcpyAtoH\` and the like) and as 2D/3D boxes; texture objects
-over arrays, linear and pitched memory, and surface objects over arrays. Through vgpu an array's
+over arrays, mipmapped arrays, linear and pitched memory, and surface objects over arrays. Through vgpu an array's
 bytes count toward the VM's quota, host bytes travel in pieces of at most 4 MiB, and a texture or
 surface object is the driver's value (kernels receive it unchanged; \`docs/security.md\`). Not offered:
-mipmapped arrays, the packed, planar and block-compressed formats and cubemaps
+the packed, planar and block-compressed formats and cubemaps
 (\`CUDA_ERROR_NOT_SUPPORTED\`), resource views other than the identity and sRGB reads (softgpu:
 \`CUDA_ERROR_NOT_SUPPORTED\`), sparse and deferred-mapping arrays. softgpu samples as the CUDA
 programming guide's "Texture Fetching" appendix defines, with linear filtering's weights rounded to
 1/256 as NVIDIA's hardware holds them (9-bit fixed point, 8 fractional bits); the weighted sum is
-taken in float, so a GPU may differ in the last bits. softgpu asks linear and pitched texture memory to
+taken in float, so a GPU may differ in the last bits; between mipmap levels softgpu mixes by the
+level of detail's fraction in float, and \`tex.grad\` takes log2 of the longer gradient. softgpu asks linear and pitched texture memory to
 start on a 256-byte boundary (its allocation granule), where the device attribute says 512.
 
 ## Unsupported (return \`CUDA_ERROR_NOT_SUPPORTED\`)

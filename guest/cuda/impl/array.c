@@ -1,6 +1,7 @@
 /*
- * CUDA arrays, copies that name an array, and texture and surface objects, forwarded to the
- * executor (src/executor/custom/texture.ts), which checks every handle and device range:
+ * CUDA arrays (mipmapped ones too), copies that name an array, and texture and surface objects,
+ * forwarded to the executor (src/executor/custom/texture.ts), which checks every handle and device
+ * range:
  *  - descriptors travel field by field, never as structs with pointers in them;
  *  - host bytes travel in calls of at most CHUNK bytes: an offset copy (cuMemcpyHtoA...) is cut
  *    into consecutive pieces, a 2D/3D box with an array side into boxes of whole rows (or pieces
@@ -68,6 +69,48 @@ VG_EXPORT CUresult cuArrayGetDescriptor_v2(CUDA_ARRAY_DESCRIPTOR *pArrayDescript
 }
 VG_EXPORT CUresult cuArray3DGetDescriptor_v2(CUDA_ARRAY3D_DESCRIPTOR *pArrayDescriptor, CUarray hArray) {
   VG_TRACED(array_desc(pArrayDescriptor, sizeof *pArrayDescriptor, hArray, 1));
+}
+
+/* ---- mipmapped arrays ---------------------------------------------------------------------------- */
+static CUresult mipmap_create(CUmipmappedArray *out, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned levels) {
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!out || !d) return CUDA_ERROR_INVALID_VALUE;
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_cuMipmappedArrayCreate, 0);
+  if (r) return r;
+  vg_put_u64(&c, d->Width);
+  vg_put_u64(&c, d->Height);
+  vg_put_u64(&c, d->Depth);
+  vg_put_u32(&c, (uint32_t)d->Format);
+  vg_put_u32(&c, d->NumChannels);
+  vg_put_u32(&c, d->Flags);
+  vg_put_u32(&c, levels);
+  r = vg_call_invoke(&c);
+  if (r == CUDA_SUCCESS) *out = (CUmipmappedArray)vg_get_new_handle(&c, VG_H_MIPMAPPEDARRAY);
+  return vg_call_end(&c, r);
+}
+
+VG_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc,
+                                          unsigned int numMipmapLevels) {
+  VG_TRACED(mipmap_create(pHandle, pMipmappedArrayDesc, numMipmapLevels));
+}
+
+/* A level is the same array (and guest handle) each time; it goes with its mipmapped array. */
+static CUresult mipmap_level(CUarray *out, CUmipmappedArray m, unsigned level) {
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_cuMipmappedArrayGetLevel, 0);
+  if (r) return r;
+  vg_put_handle(&c, VG_H_MIPMAPPEDARRAY, m, 0);
+  vg_put_u32(&c, level);
+  r = vg_call_invoke(&c);
+  if (r == CUDA_SUCCESS) *out = (CUarray)vg_get_new_handle(&c, VG_H_ARRAY);
+  return vg_call_end(&c, r);
+}
+
+VG_EXPORT CUresult cuMipmappedArrayGetLevel(CUarray *pLevelArray, CUmipmappedArray hMipmappedArray, unsigned int level) {
+  VG_TRACED(mipmap_level(pLevelArray, hMipmappedArray, level));
 }
 
 /* ---- copies naming an array by byte offset ------------------------------------------------------ */
@@ -297,7 +340,8 @@ static CUresult put_resource(vg_call *c, const CUDA_RESOURCE_DESC *rd) {
     vg_put_u64(c, rd->res.pitch2D.pitchInBytes);
     return CUDA_SUCCESS;
   case CU_RESOURCE_TYPE_MIPMAPPED_ARRAY:
-    return CUDA_ERROR_NOT_SUPPORTED; /* mipmapped arrays are not offered (docs/compatibility.md) */
+    vg_put_handle(c, VG_H_MIPMAPPEDARRAY, rd->res.mipmap.hMipmappedArray, 0);
+    return CUDA_SUCCESS;
   default:
     return CUDA_ERROR_INVALID_VALUE;
   }
@@ -311,6 +355,9 @@ static void get_resource(vg_call *c, CUDA_RESOURCE_DESC *rd) {
   switch (rd->resType) {
   case CU_RESOURCE_TYPE_ARRAY:
     rd->res.array.hArray = (CUarray)vg_handle_find(VG_H_ARRAY, vg_get_u64(c));
+    break;
+  case CU_RESOURCE_TYPE_MIPMAPPED_ARRAY:
+    rd->res.mipmap.hMipmappedArray = (CUmipmappedArray)vg_handle_find(VG_H_MIPMAPPEDARRAY, vg_get_u64(c));
     break;
   case CU_RESOURCE_TYPE_LINEAR:
     rd->res.linear.devPtr = vg_get_u64(c);

@@ -13,6 +13,7 @@ import type { ExecContext } from '../context.js';
 import { CudaError, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_SUPPORTED } from '../cuda.js';
 
 const CU_RESOURCE_TYPE_ARRAY = 0;
+const CU_RESOURCE_TYPE_MIPMAPPED_ARRAY = 1;
 const CU_RESOURCE_TYPE_LINEAR = 2;
 const CU_RESOURCE_TYPE_PITCH2D = 3;
 const CU_MEMORYTYPE_HOST = 1;
@@ -89,6 +90,63 @@ export function cuArrayCreate_v2(x: ExecContext, r: Reader, w: Writer): number {
 }
 export function cuArray3DCreate_v2(x: ExecContext, r: Reader, w: Writer): number {
   return createArray(x, r, w, true);
+}
+
+/** Bytes of level 0 and each smaller level: every extent halves (never below 1; layers stay). */
+function mipmapBytes(width: number, height: number, depth: number, layered: boolean, levels: number, elem: number): number {
+  let total = 0;
+  for (let k = 0, w = width, h = height, d = depth; k < levels; k++) {
+    total += product(w, Math.max(h, 1), Math.max(d, 1), elem);
+    w = w > 1 ? Math.floor(w / 2) : w;
+    h = h > 1 ? Math.floor(h / 2) : h;
+    if (!layered) d = d > 1 ? Math.floor(d / 2) : d;
+  }
+  return total;
+}
+
+const CUDA_ARRAY3D_LAYERED = 1;
+const MAX_MIP_LEVELS = 32;
+
+/** Wire: the 3D descriptor's fields as for cuArray3DCreate, then the level count. All levels count
+ * toward the quota until the mipmapped array is destroyed. */
+export function cuMipmappedArrayCreate(x: ExecContext, r: Reader, w: Writer): number {
+  const [width, height, depth] = [r.u64(), r.u64(), r.u64()];
+  const format = r.u32();
+  const channels = r.u32();
+  const flags = r.u32();
+  const levels = r.u32();
+  r.end();
+  if (levels === 0 || levels > MAX_MIP_LEVELS) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `${levels} mipmap levels`);
+  const bytes = mipmapBytes(width, height, depth, (flags & CUDA_ARRAY3D_LAYERED) !== 0, levels, elementSize(format, channels));
+  const d = Buffer.alloc(40);
+  d.writeBigUInt64LE(BigInt(width), 0);
+  d.writeBigUInt64LE(BigInt(height), 8);
+  d.writeBigUInt64LE(BigInt(depth), 16);
+  d.writeUInt32LE(format, 24);
+  d.writeUInt32LE(channels, 28);
+  d.writeUInt32LE(flags, 32);
+  x.beforeAlloc(bytes);
+  const o = x.out(0);
+  const res = x.d.cuMipmappedArrayCreate(o, d, levels);
+  if (res !== 0) {
+    x.allocFailed(bytes);
+    return res;
+  }
+  w.u64(x.chargedHandle('mipmappedarray', x.readU64(o), bytes));
+  return 0;
+}
+
+/** Reply: the level's array id, owned by the mipmapped array (one id per level). */
+export function cuMipmappedArrayGetLevel(x: ExecContext, r: Reader, w: Writer): number {
+  const id = r.u64();
+  const level = r.u32();
+  r.end();
+  const m = x.handle(id, 'mipmappedarray', false);
+  const o = x.out(0);
+  const res = x.d.cuMipmappedArrayGetLevel(o, m, level);
+  if (res !== 0) return res;
+  w.u64(x.newHandle('array', x.readU64(o), id));
+  return 0;
 }
 
 /** Reply: the driver's descriptor as it fills it (sizes and enums only, no pointers). */
@@ -244,7 +302,7 @@ function objectsOf(x: ExecContext): Map<number, ObjectRecord> {
   return m;
 }
 
-/** Wire: resType u32, flags u32, then ARRAY: array id; LINEAR: devPtr u64, format u32, channels u32,
+/** Wire: resType u32, flags u32, then ARRAY: array id; MIPMAPPED_ARRAY: its id; LINEAR: devPtr u64, format u32, channels u32,
  * size u64; PITCH2D: devPtr u64, format u32, channels u32, width, height, pitch (u64). */
 function readResource(x: ExecContext, r: Reader): { desc: Buffer; wire: Buffer } {
   const type = r.u32();
@@ -254,9 +312,9 @@ function readResource(x: ExecContext, r: Reader): { desc: Buffer; wire: Buffer }
   d.writeUInt32LE(flags, 136);
   const u64s: number[] = [];
   const u32s: number[] = [];
-  if (type === CU_RESOURCE_TYPE_ARRAY) {
+  if (type === CU_RESOURCE_TYPE_ARRAY || type === CU_RESOURCE_TYPE_MIPMAPPED_ARRAY) {
     const id = r.u64();
-    d.writeBigUInt64LE(BigInt(x.handle(id, 'array', false)), 8);
+    d.writeBigUInt64LE(BigInt(x.handle(id, type === CU_RESOURCE_TYPE_ARRAY ? 'array' : 'mipmappedarray', false)), 8);
     u64s.push(id);
   } else if (type === CU_RESOURCE_TYPE_LINEAR || type === CU_RESOURCE_TYPE_PITCH2D) {
     const ptr = r.u64();
