@@ -2,7 +2,8 @@
 // CPU reference of CUDA's texture-fetching rules (programming guide, "Texture Fetching"): linear
 // filtering weights in 1/256 steps, the four address modes with normalized coordinates, 8/16-bit
 // texels read as normalized floats, tex2D on pitched memory, tex1Dfetch on linear memory,
-// tex2Dgather, tex3D, and 2D/3D surfaces written by kernels and read back with array copies.
+// tex2Dgather, tex3D, layered and mipmapped textures, and 2D/3D surfaces written by kernels and read
+// back with array copies.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,16 @@ __global__ void gather(cudaTextureObject_t t, const float2 *at, float4 *out, int
 __global__ void sample3d(cudaTextureObject_t t, float *out, int w, int h, int d) {
   int x = threadIdx.x, y = threadIdx.y, z = blockIdx.x;
   if (x < w && y < h && z < d) out[(z * h + y) * w + x] = tex3D<float>(t, x + 0.5f, y + 0.5f, z + 0.5f);
+}
+
+__global__ void sample_lod(cudaTextureObject_t t, const float *lod, float *out, int n) {
+  int i = threadIdx.x;
+  if (i < n) out[i] = tex2DLod<float>(t, 0.5f, 0.5f, lod[i]);
+}
+
+__global__ void sample_layers(cudaTextureObject_t t, float *out, int w, int layers) {
+  int x = threadIdx.x, l = blockIdx.x;
+  if (x < w && l < layers) out[l * w + x] = tex1DLayered<float>(t, x + 0.5f, l);
 }
 
 __global__ void surf_scale(cudaSurfaceObject_t s, int w, int h) {
@@ -347,6 +358,78 @@ int main() {
     cudaDestroySurfaceObject(s);
     cudaFree(dres);
     cudaFreeArray(varr);
+  }
+
+  // A mipmapped array: each level filled through cudaGetMipmappedArrayLevel, sampled with tex2DLod.
+  {
+    const int levels = 4;
+    cudaMipmappedArray_t mm;
+    cudaChannelFormatDesc ffmt = cudaCreateChannelDesc<float>();
+    OK("cudaMallocMipmappedArray", cudaMallocMipmappedArray(&mm, &ffmt, make_cudaExtent(8, 8, 0), levels));
+    for (int k = 0; k < levels; k++) {
+      cudaArray_t lv;
+      OK("cudaGetMipmappedArrayLevel", cudaGetMipmappedArrayLevel(&lv, mm, k));
+      int side = 8 >> k;
+      float px[64];
+      for (int i = 0; i < 64; i++) px[i] = (float)(k + 1);
+      OK("cudaMemcpy2DToArray a level", cudaMemcpy2DToArray(lv, 0, 0, px, side * sizeof(float), side * sizeof(float), side, cudaMemcpyHostToDevice));
+    }
+    cudaResourceDesc rd = {};
+    rd.resType = cudaResourceTypeMipmappedArray;
+    rd.res.mipmap.mipmap = mm;
+    cudaTextureDesc td = {};
+    td.normalizedCoords = 1;
+    td.mipmapFilterMode = cudaFilterModeLinear;
+    td.maxMipmapLevelClamp = levels - 1;
+    cudaTextureObject_t t = 0;
+    OK("mipmapped texture", cudaCreateTextureObject(&t, &rd, &td, NULL));
+    float lods[6] = {0, 0.5f, 1, 1.75f, 3, 8}, want[6] = {1, 1.5f, 2, 2.75f, 4, 4};
+    float *dl, *dres;
+    cudaMalloc((void **)&dl, sizeof lods);
+    cudaMalloc((void **)&dres, sizeof lods);
+    cudaMemcpy(dl, lods, sizeof lods, cudaMemcpyHostToDevice);
+    sample_lod<<<1, 6>>>(t, dl, dres, 6);
+    float res[6];
+    OK("cudaMemcpy level samples", cudaMemcpy(res, dres, sizeof res, cudaMemcpyDeviceToHost));
+    bool ok = true;
+    for (int i = 0; i < 6; i++) ok = ok && fabsf(res[i] - want[i]) < 2e-2f;
+    CHECK("tex2DLod mixes the levels around the level of detail", ok);
+    cudaDestroyTextureObject(t);
+    cudaFree(dl);
+    cudaFree(dres);
+    OK("cudaFreeMipmappedArray", cudaFreeMipmappedArray(mm));
+  }
+
+  // A layered 1D array: each layer its own row of texels.
+  {
+    const int lw = 8, nl = 3;
+    float layers[nl][lw];
+    for (int l = 0; l < nl; l++)
+      for (int x = 0; x < lw; x++) layers[l][x] = (float)(l * 100 + x);
+    cudaArray_t la;
+    cudaChannelFormatDesc ffmt = cudaCreateChannelDesc<float>();
+    OK("cudaMalloc3DArray layered", cudaMalloc3DArray(&la, &ffmt, make_cudaExtent(lw, 0, nl), cudaArrayLayered));
+    cudaMemcpy3DParms p = {};
+    p.srcPtr = make_cudaPitchedPtr(layers, lw * sizeof(float), lw, 1);
+    p.dstArray = la;
+    p.extent = make_cudaExtent(lw, 1, nl);
+    p.kind = cudaMemcpyHostToDevice;
+    OK("cudaMemcpy3D to the layers", cudaMemcpy3D(&p));
+    cudaResourceDesc rd = {};
+    rd.resType = cudaResourceTypeArray;
+    rd.res.array.array = la;
+    cudaTextureDesc td = {};
+    cudaTextureObject_t t = 0;
+    OK("layered texture", cudaCreateTextureObject(&t, &rd, &td, NULL));
+    float *dres;
+    cudaMalloc((void **)&dres, sizeof layers);
+    sample_layers<<<nl, lw>>>(t, dres, lw, nl);
+    float res[nl][lw];
+    OK("cudaMemcpy layered samples", cudaMemcpy(res, dres, sizeof res, cudaMemcpyDeviceToHost));
+    CHECK("tex1DLayered reads every layer", memcmp(res, layers, sizeof res) == 0);
+    cudaDestroyTextureObject(t);
+    cudaFree(dres);
+    cudaFreeArray(la);
   }
 
   // A 2D surface: every pixel halved by a kernel, read back with cudaMemcpy2DFromArray.

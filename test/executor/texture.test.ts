@@ -1,5 +1,5 @@
-// The executor's array and texture handlers with a fake driver: an array's bytes count toward the
-// quota until it is destroyed, memory a texture or a box copy names must be the session's, array ids
+// The executor's array and texture handlers with a fake driver: an array's bytes (a mipmapped
+// array's, all levels) count toward the quota until it is destroyed, levels go with their array, memory a texture or a box copy names must be the session's, array ids
 // must be the session's, and texture objects are destroyed or described only by the session that
 // made them.
 
@@ -139,4 +139,42 @@ test('a box copy between an array and device memory stays inside the allocation'
   assert.equal(run(x, OP.vgMemcpy3DArray, box(0x10000, 512, 16, 16)).res, CUDA_ERROR_INVALID_VALUE, 'rows past the allocation');
   assert.equal(run(x, OP.vgMemcpy3DArray, box(0x10000, 8, 16, 2)).res, CUDA_ERROR_INVALID_VALUE, 'pitch below the row');
   assert.equal(copies, 1);
+});
+
+test("a mipmapped array's levels count once, keep one id each, and go with it", () => {
+  const x = session({
+    cuMipmappedArrayCreate: (out) => {
+      (out as Buffer).writeBigUInt64LE(0x9000n, 0);
+      return 0;
+    },
+    cuMipmappedArrayGetLevel: (out, _m, level) => {
+      (out as Buffer).writeBigUInt64LE(BigInt(0xc000 + (level as number)), 0);
+      return 0;
+    },
+  }, 1 << 20);
+  const held = x.held;
+  const args = Buffer.alloc(40);
+  args.writeBigUInt64LE(8n, 0); // 8 x 8 floats, four levels: 256 + 64 + 16 + 4 bytes
+  args.writeBigUInt64LE(8n, 8);
+  args.writeUInt32LE(0x20, 24);
+  args.writeUInt32LE(1, 28);
+  args.writeUInt32LE(4, 36);
+  const m = run(x, OP.cuMipmappedArrayCreate, args);
+  assert.equal(m.res, 0);
+  assert.equal(x.held, held + 340);
+  const level = (k: number): Buffer => {
+    const b = Buffer.alloc(12);
+    m.out.copy(b, 0, 0, 8);
+    b.writeUInt32LE(k, 8);
+    return b;
+  };
+  const a = run(x, OP.cuMipmappedArrayGetLevel, level(1)).out.readBigUInt64LE(0);
+  const b = run(x, OP.cuMipmappedArrayGetLevel, level(1)).out.readBigUInt64LE(0);
+  assert.equal(a, b, 'one id per level');
+  const id = Buffer.alloc(8);
+  id.writeBigUInt64LE(a, 0);
+  assert.equal(run(x, OP.cuArrayGetDescriptor_v2, id).res, 0);
+  assert.equal(run(x, OP.cuMipmappedArrayDestroy, Buffer.from(m.out.subarray(0, 8))).res, 0);
+  assert.equal(x.held, held);
+  assert.equal(run(x, OP.cuArrayGetDescriptor_v2, id).res, CUDA_ERROR_INVALID_HANDLE, 'the level went with it');
 });
