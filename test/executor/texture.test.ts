@@ -178,3 +178,24 @@ test("a mipmapped array's levels count once, keep one id each, and go with it", 
   assert.equal(x.held, held);
   assert.equal(run(x, OP.cuArrayGetDescriptor_v2, id).res, CUDA_ERROR_INVALID_HANDLE, 'the level went with it');
 });
+
+test('host bytes to an array on a capturing stream are refused before the driver copies', () => {
+  let copies = 0;
+  const x = session({
+    ...arrays(),
+    cuStreamIsCapturing: (_s, out) => {
+      (out as Buffer).writeUInt32LE(1, 0); // CU_STREAM_CAPTURE_STATUS_ACTIVE
+      return 0;
+    },
+    cuMemcpyHtoAAsync_v2: () => { copies++; return 0; },
+  });
+  const id = run(x, OP.cuArray3DCreate_v2, array3d(16, 0, 0, 0x01, 1)).out.readBigUInt64LE(0);
+  const b = Buffer.alloc(8 + 8 + 8 + 4 + 8);
+  b.writeBigUInt64LE(id, 0);
+  b.writeBigUInt64LE(0n, 8);
+  b.writeBigUInt64LE(4n, 16); // four bytes follow
+  b.writeUInt32LE(0x01020304, 24);
+  b.writeBigUInt64LE(0n, 28); // the default stream
+  assert.equal(run(x, OP.cuMemcpyHtoAAsync_v2, b).res, 900);
+  assert.equal(copies, 0);
+});

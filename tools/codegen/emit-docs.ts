@@ -76,7 +76,9 @@ report there; \`test/cuda/dynamic_parallelism.cu\` checks the refusal end to end
 and mipmapped arrays of them (a level is an array that goes with its mipmapped array);
 copies to and from them by offset (\`cuMemcpyAtoH\` and the like) and as 2D/3D boxes; texture objects
 over arrays, mipmapped arrays, linear and pitched memory, and surface objects over arrays. Through vgpu an array's
-bytes count toward the VM's quota, host bytes travel in pieces of at most 4 MiB, and a texture or
+bytes count toward the VM's quota, host bytes travel in pieces of at most 4 MiB (a copy between
+host memory and an array on a stream being captured is refused with
+\`CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED\`: the host bytes live only for the call), and a texture or
 surface object is the driver's value (kernels receive it unchanged; \`docs/security.md\`). Not offered:
 the packed, planar and block-compressed formats and cubemaps
 (\`CUDA_ERROR_NOT_SUPPORTED\`), resource views other than the identity and sRGB reads (softgpu:

@@ -167,6 +167,18 @@ export function cuArray3DGetDescriptor_v2(x: ExecContext, r: Reader, w: Writer):
 
 type Form = 'sync' | 'ptds' | 'async' | 'ptsz';
 
+const CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900;
+
+/** A copy with host bytes on a stream being captured would leave the graph pointing at a buffer
+ * that lives only for this call, so it is refused as the driver refuses what capture cannot hold. */
+function refuseCapture(x: ExecContext, stream: number, ptsz: boolean): void {
+  const o = x.out(1);
+  const rc = ptsz ? x.d.cuStreamIsCapturing_ptsz(stream, o) : x.d.cuStreamIsCapturing(stream, o);
+  if (rc === 0 && o.readUInt32LE(0) !== 0) {
+    throw new CudaError(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, 'a copy between host memory and an array cannot be captured through vgpu');
+  }
+}
+
 /** Wire: array id, offset u64, the bytes (at most CHUNK); async forms: stream id. */
 function htoa(x: ExecContext, r: Reader, form: Form): number {
   const arr = x.handle(r.u64(), 'array', false);
@@ -175,6 +187,7 @@ function htoa(x: ExecContext, r: Reader, form: Form): number {
   const stream = form === 'async' || form === 'ptsz' ? x.handle(r.u64(), 'stream', true) : 0;
   r.end();
   const ptsz = form === 'ptds' || form === 'ptsz';
+  refuseCapture(x, stream, ptsz);
   x.work(stream, ptsz);
   switch (form) {
     case 'sync': return x.d.cuMemcpyHtoA_v2(arr, off, data, data.length);
@@ -193,6 +206,7 @@ function atoh(x: ExecContext, r: Reader, w: Writer, form: Form): number {
   r.end();
   if (n > CHUNK) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `${n} bytes in one array read (at most ${CHUNK})`);
   const ptsz = form === 'ptds' || form === 'ptsz';
+  refuseCapture(x, stream, ptsz);
   x.work(stream, ptsz);
   const b = Buffer.alloc(n);
   let res: number;
@@ -267,6 +281,7 @@ export function vgMemcpy3DArray(x: ExecContext, r: Reader, w: Writer): number {
   }
   r.end();
   if (host) {
+    refuseCapture(x, stream, ptsz);
     const at = st === CU_MEMORYTYPE_HOST ? 0 : 88;
     p.writeBigUInt64LE(BigInt(koffi.address(host)), at + 40);
     p.writeBigUInt64LE(BigInt(box.w), at + 72);
