@@ -298,6 +298,11 @@ typedef struct sg_block_ctx {
   uint64_t mem_size;
   uint32_t arrived[16]; /* bar.arrive counts per barrier, not yet consumed by a bar.sync */
   int coop;             /* cooperative launch: threads yield soon in spin loops (ptx_sched.c) */
+  /* The texture ([0]) and surface ([1]) last resolved in this launch, so a kernel sampling one
+   * object asks the API layer once per worker rather than once per fetch (ptx_texture.c). */
+  uint8_t tex_valid[2];
+  uint64_t tex_handle[2];
+  sg_ptx_tex tex_cache[2];
   int done;             /* cooperative launch: this block has ended */
   /* error report */
   sg_ptx_status status;

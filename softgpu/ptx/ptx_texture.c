@@ -183,12 +183,20 @@ static int sample(fetch *f, int ndim, const float crd[3], texel *out) {
   return 0;
 }
 
+/* The object behind handle h, asked of the API layer once per worker and launch: an object
+ * destroyed while a kernel samples it is undefined in CUDA, and every texel read is checked anyway. */
 static sg_ptx_status resolve(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, uint64_t h, int surface,
-                             sg_ptx_tex *d) {
+                             const sg_ptx_tex **d) {
   const sg_ptx_launch *l = bc->launch;
-  if (!l->texture || l->texture(l->texture_arg, h, surface, d) != 0)
-    return sg_fail(bc, t, SG_PTX_ERR_ILLEGAL_ADDRESS, "%s handle 0x%llx at line %u names no %s of this context",
-                   surface ? "surface" : "texture", (unsigned long long)h, in->line, surface ? "surface" : "texture");
+  if (!bc->tex_valid[surface] || bc->tex_handle[surface] != h) {
+    bc->tex_valid[surface] = 0;
+    if (!l->texture || l->texture(l->texture_arg, h, surface, &bc->tex_cache[surface]) != 0)
+      return sg_fail(bc, t, SG_PTX_ERR_ILLEGAL_ADDRESS, "%s handle 0x%llx at line %u names no %s of this context",
+                     surface ? "surface" : "texture", (unsigned long long)h, in->line, surface ? "surface" : "texture");
+    bc->tex_valid[surface] = 1;
+    bc->tex_handle[surface] = h;
+  }
+  *d = &bc->tex_cache[surface];
   return SG_PTX_OK;
 }
 
@@ -388,13 +396,13 @@ static uint32_t query(const sg_tx *tx, const sg_ptx_tex *d) {
 sg_ptx_status sg_tex_exec(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, uint64_t *r) {
   const sg_tx *tx = &bc->mod->tx[in->aux];
   int surface = tx->kind == TX_SULD || tx->kind == TX_SUST || tx->kind == TX_SUQ;
-  sg_ptx_tex d;
+  const sg_ptx_tex *d = NULL;
   sg_ptx_status st = resolve(bc, t, in, r[tx->handle], surface, &d);
   if (st) return st;
   switch (tx->kind) {
-  case TX_TEX: return do_tex(bc, t, in, tx, r, &d);
-  case TX_TLD4: return do_tld4(bc, t, in, tx, r, &d);
-  case TX_SULD: case TX_SUST: return do_surface(bc, t, in, tx, r, &d);
-  default: r[tx->d[0]] = query(tx, &d); return SG_PTX_OK;
+  case TX_TEX: return do_tex(bc, t, in, tx, r, d);
+  case TX_TLD4: return do_tld4(bc, t, in, tx, r, d);
+  case TX_SULD: case TX_SUST: return do_surface(bc, t, in, tx, r, d);
+  default: r[tx->d[0]] = query(tx, d); return SG_PTX_OK;
   }
 }
