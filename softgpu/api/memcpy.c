@@ -226,7 +226,23 @@ static CUresult copy_2d_run(const CUDA_MEMCPY2D *c, int run) {
   return CUDA_SUCCESS;
 }
 
-static CUresult copy_2d(const CUDA_MEMCPY2D *c) { return copy_2d_run(c, 1); }
+/* An array side of a 2D copy: the rows of the array's first slice (sg_memcpy_3d reaches the others). */
+static CUresult array_side_2d(CUmemorytype type, CUarray arr, size_t y, size_t h) {
+  if (type != CU_MEMORYTYPE_ARRAY) return CUDA_SUCCESS;
+  sg_array *a;
+  CUresult rc = sg_array_get(arr, &a);
+  if (rc) return rc;
+  return y > a->rows || h > a->rows - y ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
+
+static CUresult copy_2d(const CUDA_MEMCPY2D *c) {
+  CUresult rc;
+  if (c && c->WidthInBytes && c->Height &&
+      ((rc = array_side_2d(c->srcMemoryType, c->srcArray, c->srcY, c->Height)) ||
+       (rc = array_side_2d(c->dstMemoryType, c->dstArray, c->dstY, c->Height))))
+    return rc;
+  return copy_2d_run(c, 1);
+}
 
 /* An array side of a 3D copy: its slices are the array's, whatever srcHeight/dstHeight say, and
  * the box must stay inside them. */

@@ -185,6 +185,11 @@ static void copies(void) {
   memset(vback, 0, sizeof vback);
   CALL(cuMemcpy3D_v2, copy3d_t, "second slice to host", &q);
   SAY(cuMemcpy3D_v2, "second slice to host", "%g %g", vback[0][0][0], vback[0][2][3]);
+  CUDA_MEMCPY2D into = c; /* a 2D copy reaches the first slice of a 3D array only */
+  into.dstArray = v, into.WidthInBytes = 16, into.Height = 4, into.srcPitch = 16;
+  CALL(cuMemcpy2D_v2, copy2d_t, "host to 3D array, past its first slice", &into);
+  into.Height = 3;
+  CALL(cuMemcpy2D_v2, copy2d_t, "host to 3D array, its first slice", &into);
   CUDA_MEMCPY2D rd = r;
   rd.dstMemoryType = CU_MEMORYTYPE_DEVICE, rd.dstDevice = dp, rd.dstPitch = 64;
   CALL(cuMemcpy2DAsync_v2, copy2d_async_t, "array to device", &rd, NULL);
