@@ -136,9 +136,12 @@ test('a box copy between an array and device memory stays inside the allocation'
     return b;
   };
   assert.equal(run(x, OP.vgMemcpy3DArray, box(0x10000, 256, 16, 16)).res, 0);
+  // Between device memory and an array no byte crosses the wire: no limit on the box.
+  x.afterAlloc(0x1000000, 16 << 20);
+  assert.equal(run(x, OP.vgMemcpy3DArray, box(0x1000000, 4096, 4096, 4096)).res, 0);
   assert.equal(run(x, OP.vgMemcpy3DArray, box(0x10000, 512, 16, 16)).res, CUDA_ERROR_INVALID_VALUE, 'rows past the allocation');
   assert.equal(run(x, OP.vgMemcpy3DArray, box(0x10000, 8, 16, 2)).res, CUDA_ERROR_INVALID_VALUE, 'pitch below the row');
-  assert.equal(copies, 1);
+  assert.equal(copies, 2);
 });
 
 test("a mipmapped array's levels count once, keep one id each, and go with it", () => {

@@ -269,9 +269,10 @@ export function vgMemcpy3DArray(x: ExecContext, r: Reader, w: Writer): number {
   const p = Buffer.alloc(MEMCPY3D_SIZE);
   const st = readSide(x, r, p, 0, box);
   const dt = readSide(x, r, p, 88, box);
-  const packed = product(box.w, box.h, box.d);
-  if (packed > CHUNK) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `a box of ${packed} bytes (at most ${CHUNK} per call)`);
   if (st !== CU_MEMORYTYPE_ARRAY && dt !== CU_MEMORYTYPE_ARRAY) throw new CudaError(CUDA_ERROR_INVALID_VALUE, 'no array side');
+  const packed = product(box.w, box.h, box.d);
+  const withHost = st === CU_MEMORYTYPE_HOST || dt === CU_MEMORYTYPE_HOST;
+  if (withHost && packed > CHUNK) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `${packed} host bytes in one call (at most ${CHUNK})`);
   let host: Buffer | undefined;
   if (st === CU_MEMORYTYPE_HOST) {
     host = r.bytes();
