@@ -502,7 +502,7 @@ static sg_ptx_status decode_texture(dctx *c, sg_insn *in, mods *m, sg_opd *ops, 
   sg_tx tx;
   memset(&tx, 0, sizeof tx);
   for (int k = 0; k < 4; k++) tx.d[k] = tx.crd[k] = tx.gx[k] = tx.gy[k] = SG_NO_SLOT;
-  tx.lod = SG_NO_SLOT;
+  tx.lod = tx.pred = SG_NO_SLOT;
   int ok = 1;
   size_t bl = 0;
   while (bl < c->opc->len && c->opc->s[bl] != '.') bl++;
@@ -527,6 +527,11 @@ static sg_ptx_status decode_texture(dctx *c, sg_insn *in, mods *m, sg_opd *ops, 
     if (!ok || nops != 2 + extra) UNSUP();
     TRY(tx_data(c, &ops[0], &tx, 4, 1, &ok));
     TRY(tx_addr(c, &ops[1], &tx, tx_ncoord[tx.geom], &ok));
+    if (ops[0].slot2 != SG_NO_SLOT) {
+      if (ops[0].rtype != T_PRED) FAIL("line %u: the residency operand of '%.*s' must be a .pred register", c->line,
+                                       (int)c->opc->len, c->opc->s);
+      tx.pred = ops[0].slot2;
+    }
     tx.mipmode = (uint8_t)(extra == 1 ? TM_LEVEL : extra == 2 ? TM_GRAD : TM_BASE);
     if (extra == 1) {
       TRY(src(c, &ops[2], T_F32, &tx.lod));

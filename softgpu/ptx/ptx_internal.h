@@ -170,6 +170,7 @@ typedef struct sg_tx {
   uint32_t d[4], crd[4];
   uint32_t lod;   /* tex.level: slot of the level of detail */
   uint32_t gx[4], gy[4]; /* tex.grad: dP/dx and dP/dy */
+  uint32_t pred;  /* tex {d}|p: set when the texels were resident (always: no sparse textures) */
 } sg_tx;
 
 /* ---- module --------------------------------------------------------------------------------- */

@@ -544,7 +544,7 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
       sg_tx *tx = &p->m->tx[in->aux];
       uint32_t *slots[] = {&tx->handle, &tx->d[0],  &tx->d[1],  &tx->d[2],  &tx->d[3],  &tx->crd[0], &tx->crd[1],
                            &tx->crd[2], &tx->crd[3], &tx->lod,   &tx->gx[0], &tx->gx[1], &tx->gx[2], &tx->gx[3],
-                           &tx->gy[0],  &tx->gy[1],  &tx->gy[2], &tx->gy[3]};
+                           &tx->gy[0],  &tx->gy[1],  &tx->gy[2], &tx->gy[3], &tx->pred};
       for (size_t q = 0; q < sizeof slots / sizeof *slots; q++) {
         uint32_t s = *slots[q];
         if (s != SG_NO_SLOT) *slots[q] = (s & SG_CONST_FLAG) ? (s & ~SG_CONST_FLAG) : s + nc;
@@ -788,7 +788,18 @@ static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o) {
       if (tmp.kind != OPD_REG) FAIL("line %u: vector elements must be registers", r->line);
       o->vec[o->nvec++] = tmp.slot;
     } while (accept(p, ','));
-    return expect(p, '}');
+    TRY(expect(p, '}'));
+    if (accept(p, '|')) { /* {d..}|%p: a sparse texture fetch's residency predicate */
+      const sg_tok *r = next(p);
+      sg_opd tmp;
+      memset(&tmp, 0, sizeof tmp);
+      if (r->kind != TK_ID) FAIL("line %u: expected a register after '|'", r->line);
+      TRY(resolve_reg(p, r, &tmp));
+      if (tmp.kind != OPD_REG) FAIL("line %u: '|' needs a register", r->line);
+      o->slot2 = tmp.slot;
+      o->rtype = tmp.rtype;
+    }
+    return SG_PTX_OK;
   }
   if (is_punct(t, '(')) {
     o->kind = OPD_LIST;

@@ -207,8 +207,10 @@ static float reg_f32(uint64_t v) {
   return f;
 }
 
+/* The four results, and for a sparse fetch its residency: softgpu's textures are all resident. */
 static void put4(uint64_t *r, const sg_tx *tx, const texel *v) {
   for (int c = 0; c < 4; c++) r[tx->d[c]] = (uint32_t)v->i[c];
+  if (tx->pred != SG_NO_SLOT) r[tx->pred] = 1;
 }
 
 /* One fetch of texture d (one mipmap level) at the instruction's coordinates. */

@@ -313,3 +313,20 @@ TEST(ptx_tex_mipmap_levels) {
   sg_mem_free(d.mip[0].base);
   sg_mem_free(d.mip[1].base);
 }
+
+/* A sparse fetch, as nvcc emits tex2D<float>(t, x, y, &resident): the texels, and resident = 1. */
+TEST(ptx_tex_sparse_residency) {
+  uint64_t h = add_tex(float_tex(4, 2, AM_CLAMP, 0, 0), RAMP, sizeof RAMP);
+  float a[2] = {2.5f, 1.5f};
+  uint32_t out[2];
+  run_ok("ld.global.f32 %f1, [%rd1+8]; ld.global.f32 %f2, [%rd1+12];\n"
+         "tex.2d.v4.f32.f32 {%f3, %f4, %f5, %f6}|%p1, [%rd3, {%f1, %f2}];\n"
+         "selp.u32 %r1, 1, 0, %p1;\nst.global.f32 [%rd2], %f3; st.global.u32 [%rd2+4], %r1;\n",
+         h, a, 2, out, sizeof out);
+  ASSERT_TRUE(ptxt_bitsf(out[0]) == 12.0f);
+  ASSERT_EQ(out[1], 1u);
+  char err[512] = "";
+  ASSERT_EQ(run("tex.2d.v4.f32.f32 {%f3, %f4, %f5, %f6}|%r1, [%rd3, {%f1, %f2}];\n", h, a, 2, out, 4, err, sizeof err),
+            SG_PTX_ERR_PARSE);
+  reset();
+}
