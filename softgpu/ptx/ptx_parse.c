@@ -184,6 +184,10 @@ static sg_ptx_status parse_decl(sg_parser *p, decl *d) {
   memset(d, 0, sizeof *d);
   d->vec = 1;
   d->count = 1;
+  /* After .ptr, a state space and .align describe what the parameter points to, not the parameter
+   * (`.param .u64 .ptr .align 1 p`, as nvcc 13 writes pointers for compute_100 and later): such a
+   * parameter keeps its natural alignment. */
+  int pointee = 0;
   for (;;) {
     const sg_tok *t = peek(p);
     if (sg_tok_is(t, ".align")) {
@@ -191,12 +195,13 @@ static sg_ptx_status parse_decl(sg_parser *p, decl *d) {
       uint64_t a;
       TRY(parse_uint(p, &a));
       if (a == 0 || a > 4096 || (a & (a - 1))) FAIL("line %u: bad alignment %llu", t->line, (unsigned long long)a);
-      d->align = (uint32_t)a;
+      if (!pointee) d->align = (uint32_t)a;
     } else if (sg_tok_is(t, ".v2") || sg_tok_is(t, ".v4") || sg_tok_is(t, ".v8")) {
       d->vec = t->s[2] - '0';
       next(p);
     } else if (sg_tok_is(t, ".ptr") || sg_tok_is(t, ".global") || sg_tok_is(t, ".shared") || sg_tok_is(t, ".local") ||
                sg_tok_is(t, ".const")) {
+      if (sg_tok_is(t, ".ptr")) pointee = 1;
       next(p); /* pointer attributes of a kernel parameter: informational */
     } else if (tok_type(t) != T_NONE && d->type == T_NONE) {
       d->type = tok_type(t);

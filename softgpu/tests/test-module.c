@@ -252,6 +252,36 @@ TEST(module_register_count) {
   ASSERT_CU_OK(cuModuleUnload(m));
 }
 
+/* `.ptr .align 1` is the alignment of what a pointer parameter points to, which nvcc 13 writes
+ * for compute_100 and later (cub's DeviceCompactInitKernel): the parameter itself stays 8-aligned. */
+TEST(module_pointer_param_alignment) {
+  sg_test_setup();
+  static const char src[] =
+      ".version 9.0\n.target sm_100\n.address_size 64\n"
+      ".visible .entry k(.param .align 8 .b8 a[8], .param .u32 n, .param .u64 .ptr .global .align 1 out)\n{\n"
+      ".reg .b32 %r<2>;\n.reg .b64 %rd<3>;\n"
+      "ld.param.u32 %r1, [n];\nld.param.u64 %rd1, [out];\ncvta.to.global.u64 %rd2, %rd1;\n"
+      "st.global.u32 [%rd2], %r1;\nret;\n}\n";
+  CUmodule m;
+  CUfunction f;
+  ASSERT_CU_OK(cuModuleLoadData(&m, src));
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "k"));
+  size_t off = 0, size = 0;
+  ASSERT_CU_OK(cuFuncGetParamInfo(f, 2, &off, &size));
+  ASSERT_EQ(off, 16);
+  ASSERT_EQ(size, 8);
+  CUdeviceptr d;
+  int n = 42, got = 0;
+  unsigned char a[8] = {0};
+  ASSERT_CU_OK(cuMemAlloc(&d, sizeof got));
+  void *args[] = {a, &n, &d};
+  ASSERT_CU_OK(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL));
+  ASSERT_CU_OK(cuMemcpyDtoH(&got, d, sizeof got));
+  ASSERT_EQ(got, 42);
+  ASSERT_CU_OK(cuMemFree(d));
+  ASSERT_CU_OK(cuModuleUnload(m));
+}
+
 TEST(module_library_kernels_work_as_functions) {
   ASSERT_CU_OK(cuInit(0));
   CUlibrary lib;
