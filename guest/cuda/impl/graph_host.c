@@ -46,7 +46,27 @@ static atomic_int g_made;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static plan *g_plans;
 
-void vg_graph_host_made(void) { atomic_store(&g_made, 1); }
+/* Fork: the plans name execs of the parent's session, which the child cannot use; its copies are
+ * dropped without a word to the host (the parent still owns them). The lock is held across the
+ * fork so that the child's copy is not left locked by a thread the child does not have. */
+static void fork_prepare(void) { pthread_mutex_lock(&g_mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&g_mu); }
+static void fork_child(void) {
+  while (g_plans) {
+    plan *p = g_plans;
+    g_plans = p->next;
+    free(p->steps);
+    free(p);
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) { (void)pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+void vg_graph_host_made(void) {
+  pthread_once(&g_atfork_once, register_atfork);
+  atomic_store(&g_made, 1);
+}
 
 /* ---- forwarded calls ----------------------------------------------------------------------------- */
 
