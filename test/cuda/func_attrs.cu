@@ -36,7 +36,19 @@ __global__ void with_shared(float *x) {
 
 static int round8(int r) { return (r + 7) / 8 * 8; }
 
-static cudaDeviceProp prop;
+// The device's limits, read one attribute at a time: cudaDeviceProp's layout changed in CUDA 13,
+// and this program also runs on cudart 12 (test/e2e/guest-tree.test.ts).
+static struct {
+  int major, minor, regsPerBlock, regsPerMultiprocessor, maxBlocksPerMultiProcessor, maxThreadsPerMultiProcessor,
+      multiProcessorCount;
+  size_t sharedMemPerMultiprocessor;
+} prop;
+
+static int attr(cudaDeviceAttr a) {
+  int v = -1;
+  OK("device attribute", cudaDeviceGetAttribute(&v, a, 0));
+  return v;
+}
 
 // What the occupancy calculator must answer for a block of `bs` threads.
 static int expected_blocks(const cudaFuncAttributes &a, int bs, size_t dyn) {
@@ -93,7 +105,14 @@ static void check_kernel(const char *name, const void *k, int bound, int regs_ca
 }
 
 int main() {
-  OK("device properties", cudaGetDeviceProperties(&prop, 0));
+  prop.major = attr(cudaDevAttrComputeCapabilityMajor);
+  prop.minor = attr(cudaDevAttrComputeCapabilityMinor);
+  prop.regsPerBlock = attr(cudaDevAttrMaxRegistersPerBlock);
+  prop.regsPerMultiprocessor = attr(cudaDevAttrMaxRegistersPerMultiprocessor);
+  prop.maxBlocksPerMultiProcessor = attr(cudaDevAttrMaxBlocksPerMultiprocessor);
+  prop.maxThreadsPerMultiProcessor = attr(cudaDevAttrMaxThreadsPerMultiProcessor);
+  prop.multiProcessorCount = attr(cudaDevAttrMultiProcessorCount);
+  prop.sharedMemPerMultiprocessor = (size_t)attr(cudaDevAttrMaxSharedMemoryPerMultiprocessor);
   CHECK("64K registers per block and multiprocessor", prop.regsPerBlock == 65536 && prop.regsPerMultiprocessor == 65536);
   check_kernel("plain", (const void *)plain, 0, 255);
   check_kernel("bounded", (const void *)bounded, 256, 255);
