@@ -363,5 +363,18 @@ VG_PRIVATE(0x0f01) CUresult vgImagePut(const void *sha256, size_t total, size_t 
 /* What the host driver says about ptr when it lies in one of the session's device allocations
  * (guest/cuda/impl/pointer.c, src/executor/custom/pointer.ts); *found = 0 for any other address. */
 VG_PRIVATE(0x0f02) CUresult vgPointerQuery(CUdeviceptr ptr, unsigned int mode, unsigned int numAttributes, const CUpointer_attribute *attributes, unsigned char *found, void *values);
+/* Shared memory for bulk copies (docs/protocol.md, "Shared memory"; guest/cuda/impl/shm.c,
+ * src/executor/custom/shm.ts). vgShmOffer announces a memfd that follows its reply on the socket;
+ * vgShmCheck proves both sides map the same bytes; the copies name ranges of the region. */
+VG_PRIVATE(0x0f03) CUresult vgShmOffer(size_t bytes);
+VG_PRIVATE(0x0f04) CUresult vgShmCheck(size_t offset, const void *nonce, size_t *bytes);
+VG_PRIVATE(0x0f05) VG_SYNC CUresult vgShmHtoD(CUdeviceptr dst, size_t offset, size_t n, unsigned int flags);
+VG_PRIVATE(0x0f06) VG_ASYNC CUresult vgShmHtoDAsync(CUdeviceptr dst, size_t offset, size_t n, CUstream hStream, unsigned int flags);
+VG_PRIVATE(0x0f07) VG_SYNC CUresult vgShmDtoH(size_t offset, CUdeviceptr src, size_t n, unsigned int flags);
+VG_PRIVATE(0x0f08) VG_SYNC CUresult vgShmDtoHAsync(size_t offset, CUdeviceptr src, size_t n, CUstream hStream, unsigned int flags);
+/* A page-locked block of the region: registered with the host driver while the guest holds it, so
+ * a real GPU copies it by DMA. */
+VG_PRIVATE(0x0f09) CUresult vgShmPin(size_t offset, size_t n);
+VG_PRIVATE(0x0f0a) CUresult vgShmUnpin(size_t offset);
 
 /* Retired wire ids (never reuse): none yet. */

@@ -8,6 +8,7 @@ import { AllocMap, NO_CONTEXT } from './allocs.js';
 import type { DeviceClock } from './device-time.js';
 import type { SessionImages } from './images.js';
 import { HostNodeBook } from './host-nodes.js';
+import { ShmState } from './shm.js';
 import { VmmBook } from './vmm.js';
 import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
 import {
@@ -108,6 +109,8 @@ export class ExecContext {
   readonly vmm = new VmmBook();
   /** The guest's functions of the session's host nodes (src/executor/host-nodes.ts). */
   readonly hostNodes = new HostNodeBook();
+  /** Shared memory with the guest for bulk copies (src/executor/shm.ts). */
+  readonly shm = new ShmState();
   /** An image being uploaded in pieces (vgImagePut). */
   upload: { hash: string; buf: Buffer; got: number } | undefined;
   /** Device bytes this session may hold: its share of the VM's quota, granted by the mediator

@@ -1,8 +1,9 @@
 /*
  * Page-locked host memory is a guest-local notion: the data reaches the GPU through the copy
- * calls, so "pinned" allocations are ordinary page-aligned anonymous mappings. They are tracked
- * so that frees, flag queries and (un)registrations of foreign pointers fail like on the real
- * driver instead of corrupting the heap.
+ * calls. "Pinned" allocations are blocks of the region shared with the executor where there is
+ * one (shm.c: copies from and to them name the block instead of carrying its bytes), otherwise
+ * ordinary page-aligned anonymous mappings. They are tracked so that frees, flag queries and
+ * (un)registrations of foreign pointers fail like on the real driver instead of corrupting the heap.
  */
 #include "vgcuda.h"
 
@@ -18,6 +19,7 @@ typedef struct range {
   uintptr_t base;
   size_t size;      /* bytes asked for */
   size_t map_size;  /* bytes mapped (page multiple); 0 for registered ranges */
+  int shared;       /* a block of the shared region (shm.c), not a mapping of its own */
   unsigned int flags;
   CUcontext ctx;    /* current when it was allocated or registered (pointer attributes) */
   unsigned long long id; /* CU_POINTER_ATTRIBUTE_BUFFER_ID */
@@ -92,14 +94,17 @@ static CUresult alloc_impl(void **pp, size_t bytesize, unsigned int flags) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   if (bytesize > SIZE_MAX - page) return CUDA_ERROR_OUT_OF_MEMORY;
   size_t map_size = (bytesize + page - 1) & ~(page - 1);
-  void *p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+  void *p = vg_shm_alloc(map_size);
+  int shared = p != NULL;
+  if (!shared && (p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+    return CUDA_ERROR_OUT_OF_MEMORY;
   pthread_mutex_lock(&g_lock);
-  int bad = insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = map_size, .flags = flags,
-                           .ctx = vg_ctx_current(), .id = g_next_id++});
+  int bad = insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = map_size, .shared = shared,
+                           .flags = flags, .ctx = vg_ctx_current(), .id = g_next_id++});
   pthread_mutex_unlock(&g_lock);
   if (bad) {
-    munmap(p, map_size);
+    if (shared) vg_shm_free(p, map_size);
+    else munmap(p, map_size);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   *pp = p;
@@ -121,9 +126,11 @@ static CUresult free_impl(void *p) {
     return CUDA_ERROR_INVALID_VALUE;
   }
   size_t map_size = r->map_size;
+  int shared = r->shared;
   remove_at(r);
   pthread_mutex_unlock(&g_lock);
-  munmap(p, map_size);
+  if (shared) vg_shm_free(p, map_size);
+  else munmap(p, map_size);
   return CUDA_SUCCESS;
 }
 

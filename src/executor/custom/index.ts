@@ -18,3 +18,4 @@ export * from './graph-edit.js';
 export * from './mempool.js';
 export * from './pointer.js';
 export * from './vmm.js';
+export * from './shm.js';
