@@ -123,12 +123,37 @@ VG_LOCAL CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p);
 VG_LOCAL CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags);
 VG_LOCAL CUresult cuMemHostUnregister(void *p);
 
+/* Managed and mapped page-locked memory (docs/managed-memory.md): a device allocation of the
+ * session (counted like cuMemAlloc) plus the guest's copy at the same address, kept coherent by the
+ * guest around work submission and synchronisation (guest/cuda/impl/coherent.c). Advice, prefetch
+ * locations and range attributes are the guest's (guest/cuda/impl/managed.c); the vGPU has no
+ * concurrent managed access, so a prefetch to a GPU is refused as on such a device. Peer copies
+ * between contexts of one vGPU are device-to-device copies. */
+VG_LOCAL CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags);
+VG_LOCAL CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags);
+VG_LOCAL CUresult cuMemHostGetDevicePointer(CUdeviceptr_v1 *pdptr, void *p, unsigned int Flags);
+VG_LOCAL CUresult cuMemPrefetchAsync(CUdeviceptr devPtr, size_t count, CUdevice dstDevice, CUstream hStream);
+VG_LOCAL CUresult cuMemPrefetchAsync_ptsz(CUdeviceptr devPtr, size_t count, CUdevice dstDevice, CUstream hStream);
+VG_LOCAL CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation location, unsigned int flags, CUstream hStream);
+VG_LOCAL CUresult cuMemPrefetchAsync_v2_ptsz(CUdeviceptr devPtr, size_t count, CUmemLocation location, unsigned int flags, CUstream hStream);
+VG_LOCAL CUresult cuMemAdvise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUdevice device);
+VG_LOCAL CUresult cuMemAdvise_v2(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUmemLocation location);
+VG_LOCAL CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_range_attribute attribute, CUdeviceptr devPtr, size_t count);
+VG_LOCAL CUresult cuMemRangeGetAttributes(void **data, size_t *dataSizes, CUmem_range_attribute *attributes, size_t numAttributes, CUdeviceptr devPtr, size_t count);
+VG_LOCAL CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount);
+VG_LOCAL CUresult cuMemcpyPeer_ptds(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount);
+VG_LOCAL CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount, CUstream hStream);
+VG_LOCAL CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount, CUstream hStream);
+
 /* Pointer attributes and unified addressing (docs/pointers.md): the guest answers for its own host
  * memory and asks the executor about the rest (vgPointerQuery), which answers only for the
  * session's device allocations; anything else is an unknown host pointer. cuMemcpy and
  * cuMemcpyAsync take their direction from the same classification. */
 VG_LOCAL CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr);
 VG_LOCAL CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes, void **data, CUdeviceptr ptr);
+/* Only CU_POINTER_ATTRIBUTE_SYNC_MEMOPS can be set, and only on the session's device memory
+ * (managed memory included): the executor passes it to the driver (src/executor/custom/pointer.ts). */
+VG_CUSTOM(0x0215) CUresult cuPointerSetAttribute(const void *value, CUpointer_attribute attribute, CUdeviceptr ptr);
 VG_LOCAL CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
 VG_LOCAL CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
 VG_LOCAL CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream);
@@ -376,5 +401,11 @@ VG_PRIVATE(0x0f08) VG_SYNC CUresult vgShmDtoHAsync(size_t offset, CUdeviceptr sr
  * a real GPU copies it by DMA. */
 VG_PRIVATE(0x0f09) CUresult vgShmPin(size_t offset, size_t n);
 VG_PRIVATE(0x0f0a) CUresult vgShmUnpin(size_t offset);
+
+/* Coherent memory's transfers (guest/cuda/impl/coherent.c, src/executor/custom/coherent.ts): the
+ * pages the host changed go to the device and to the executor's shadow of the range; a read returns
+ * a bitmap of the chunks that differ from that shadow and their bytes. */
+VG_PRIVATE(0x0f0b) CUresult vgCoherentWrite(CUdeviceptr base, size_t size, size_t offset, const void *data, size_t n);
+VG_PRIVATE(0x0f0c) CUresult vgCoherentRead(CUdeviceptr base, size_t size, size_t offset, size_t n, unsigned int chunk, unsigned char *changed, void *bytes);
 
 /* Retired wire ids (never reuse): none yet. */

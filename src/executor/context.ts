@@ -5,6 +5,7 @@
 import type { DriverApi } from './gen/ffi.js';
 import type { HandleKind } from '../protocol/handles.js';
 import { AllocMap, NO_CONTEXT } from './allocs.js';
+import { CoherentShadows } from './coherent-shadows.js';
 import type { DeviceClock } from './device-time.js';
 import type { SessionImages } from './images.js';
 import { HostNodeBook } from './host-nodes.js';
@@ -111,6 +112,8 @@ export class ExecContext {
   readonly hostNodes = new HostNodeBook();
   /** Shared memory with the guest for bulk copies (src/executor/shm.ts). */
   readonly shm = new ShmState();
+  /** What the guest last saw of its coherent memory (src/executor/coherent-shadows.ts). */
+  readonly coherentShadows = new CoherentShadows();
   /** An image being uploaded in pieces (vgImagePut). */
   upload: { hash: string; buf: Buffer; got: number } | undefined;
   /** Device bytes this session may hold: its share of the VM's quota, granted by the mediator

@@ -4,9 +4,12 @@
  * one (shm.c: copies from and to them name the block instead of carrying its bytes), otherwise
  * ordinary page-aligned anonymous mappings. They are tracked so that frees, flag queries and
  * (un)registrations of foreign pointers fail like on the real driver instead of corrupting the heap.
+ * Mapped ones (DEVICEMAP) are neither: they also get a device copy that coherent.c keeps in step
+ * (docs/managed-memory.md), and coherent.c owns their mapping.
  */
 #include "vgcuda.h"
 
+#include "coherent.h"
 #include "ctxstack.h"
 
 #include <pthread.h>
@@ -85,6 +88,13 @@ static CUresult need_context(void) {
   return vg_ctx_info(NULL, NULL, NULL);
 }
 
+/* Gives back a page-locked block to whichever of coherent.c, the shared region or mmap made it. */
+static void release_block(void *p, size_t map_size, int shared) {
+  if (vg_coherent_release_host(p, VG_COH_MAPPED)) return;
+  if (shared) vg_shm_free(p, map_size);
+  else munmap(p, map_size);
+}
+
 static CUresult alloc_impl(void **pp, size_t bytesize, unsigned int flags) {
   CUresult r = need_context();
   if (r) return r;
@@ -94,17 +104,21 @@ static CUresult alloc_impl(void **pp, size_t bytesize, unsigned int flags) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   if (bytesize > SIZE_MAX - page) return CUDA_ERROR_OUT_OF_MEMORY;
   size_t map_size = (bytesize + page - 1) & ~(page - 1);
-  void *p = vg_shm_alloc(map_size);
-  int shared = p != NULL;
-  if (!shared && (p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+  void *p = NULL;
+  int shared = 0;
+  if (flags & CU_MEMHOSTALLOC_DEVICEMAP) { /* mapped: coherent.c owns the mapping */
+    if ((r = vg_coherent_alloc(&p, bytesize, VG_COH_MAPPED))) return r;
+  } else if ((p = vg_shm_alloc(map_size)) != NULL) {
+    shared = 1;
+  } else if ((p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
     return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   pthread_mutex_lock(&g_lock);
   int bad = insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = map_size, .shared = shared,
                            .flags = flags, .ctx = vg_ctx_current(), .id = g_next_id++});
   pthread_mutex_unlock(&g_lock);
   if (bad) {
-    if (shared) vg_shm_free(p, map_size);
-    else munmap(p, map_size);
+    release_block(p, map_size, shared);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   *pp = p;
@@ -129,8 +143,7 @@ static CUresult free_impl(void *p) {
   int shared = r->shared;
   remove_at(r);
   pthread_mutex_unlock(&g_lock);
-  if (shared) vg_shm_free(p, map_size);
-  else munmap(p, map_size);
+  release_block(p, map_size, shared);
   return CUDA_SUCCESS;
 }
 
@@ -168,6 +181,14 @@ static CUresult register_impl(void *p, size_t bytesize, unsigned int flags) {
                           .ctx = vg_ctx_current(), .id = g_next_id++}))
     r = CUDA_ERROR_OUT_OF_MEMORY;
   pthread_mutex_unlock(&g_lock);
+  /* Mapped: a device copy that coherent.c keeps in step (the range is claimed above first, so two
+   * threads never register it twice). */
+  if (r == CUDA_SUCCESS && (flags & CU_MEMHOSTREGISTER_DEVICEMAP) && (r = vg_coherent_register(p, bytesize))) {
+    pthread_mutex_lock(&g_lock);
+    range *rg = containing((uintptr_t)p);
+    if (rg) remove_at(rg);
+    pthread_mutex_unlock(&g_lock);
+  }
   return r;
 }
 
@@ -186,6 +207,7 @@ static CUresult unregister_impl(void *p) {
     r = CUDA_SUCCESS;
   }
   pthread_mutex_unlock(&g_lock);
+  if (r == CUDA_SUCCESS) (void)vg_coherent_release_host(p, VG_COH_REGISTERED);
   return r;
 }
 

@@ -17,5 +17,6 @@ export * from './graph.js';
 export * from './graph-edit.js';
 export * from './mempool.js';
 export * from './pointer.js';
+export * from './coherent.js';
 export * from './vmm.js';
 export * from './shm.js';
