@@ -295,13 +295,17 @@ VG_LOCAL CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptu
 VG_REMOTE(0x0606) CUresult cuThreadExchangeStreamCaptureMode(VG_INOUT CUstreamCaptureMode *mode);
 VG_REMOTE(0x0610) CUresult cuGraphCreate(VG_OUT VG_NEW CUgraph *phGraph, unsigned int flags);
 VG_REMOTE(0x0611) CUresult cuGraphDestroy(VG_DESTROY CUgraph hGraph);
-VG_REMOTE(0x0612) CUresult cuGraphInstantiateWithFlags(VG_OUT VG_NEW CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
+/* Instantiation, launch and destruction are forwarded by hand because of host nodes, whose
+ * functions run in the guest: an exec of a graph with host nodes is launched by the guest as the
+ * pieces between its host nodes (guest/cuda/impl/graph_host.c). */
+VG_CUSTOM(0x0612) CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
 VG_LOCAL CUresult cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
 VG_LOCAL CUresult cuGraphInstantiate(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
-VG_REMOTE(0x0613) VG_ASYNC VG_WORK CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream);
-VG_REMOTE(0x0614) VG_ASYNC VG_WORK CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream);
-VG_REMOTE(0x0615) CUresult cuGraphExecDestroy(VG_DESTROY CUgraphExec hGraphExec);
+VG_CUSTOM(0x0613) VG_ASYNC CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream);
+VG_CUSTOM(0x0614) VG_ASYNC CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream);
+VG_CUSTOM(0x0615) CUresult cuGraphExecDestroy(CUgraphExec hGraphExec);
 VG_CUSTOM(0x0616) CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
+VG_CUSTOM_ALIAS(0x0616) CUresult cuGraphExecUpdate(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphNode *hErrorNode_out, CUgraphExecUpdateResult *updateResult_out);
 /* Graph introspection (guest/cuda/impl/graph.c, src/executor/custom/graph.ts). A node is a guest
  * handle (CUgraphNode, kind graphnode) the executor hands out the first time a query returns it,
  * owned by its graph: it ends with cuGraphDestroy. The _v2 forms carry edge data; the older list
@@ -361,6 +365,60 @@ VG_CUSTOM(0x0724) CUresult cuTexObjectGetResourceViewDesc(CUDA_RESOURCE_VIEW_DES
 VG_CUSTOM(0x0725) CUresult cuSurfObjectCreate(CUsurfObject *pSurfObject, const CUDA_RESOURCE_DESC *pResDesc);
 VG_CUSTOM(0x0726) CUresult cuSurfObjectDestroy(CUsurfObject surfObject);
 VG_CUSTOM(0x0727) CUresult cuSurfObjectGetResourceDesc(CUDA_RESOURCE_DESC *pResDesc, CUsurfObject surfObject);
+/* Graph editing (guest/cuda/impl/graph_edit.c, src/executor/custom/graph-edit.ts). Node arrays
+ * travel as guest node ids (a handle the guest does not know goes as an id no node has, which the
+ * executor answers as the driver answers a node of another graph: CUDA_ERROR_INVALID_VALUE). A
+ * node's operation travels in one form for adding, setting and setting in an exec: its type, then
+ * what that type needs (a kernel's parameters packed per its layout, as launches carry them; a copy
+ * or memset whose device ranges the executor checks against the session's allocations; a host
+ * function's address and argument, which stay the guest's: the executor keeps them for the node and
+ * gives the driver a function that does nothing). The typed and generic forms are expressed as one
+ * op per verb: the executor calls the driver's typed function for the node's type. */
+VG_REMOTE(0x0627) CUresult cuGraphClone(VG_OUT VG_NEW CUgraph *phGraphClone, CUgraph originalGraph);
+VG_REMOTE(0x0628) CUresult cuGraphDestroyNode(VG_DESTROY CUgraphNode hNode);
+VG_CUSTOM(0x0629) CUresult cuGraphNodeFindInClone(CUgraphNode *phNode, CUgraphNode hOriginalNode, CUgraph hClonedGraph);
+VG_CUSTOM(0x062a) CUresult cuGraphAddDependencies_v2(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to, const CUgraphEdgeData *edgeData, size_t numDependencies);
+VG_CUSTOM_ALIAS(0x062a) CUresult cuGraphAddDependencies(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to, size_t numDependencies);
+VG_CUSTOM(0x062b) CUresult cuGraphRemoveDependencies_v2(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to, const CUgraphEdgeData *edgeData, size_t numDependencies);
+VG_CUSTOM_ALIAS(0x062b) CUresult cuGraphRemoveDependencies(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to, size_t numDependencies);
+VG_CUSTOM(0x0630) CUresult cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, const CUgraphEdgeData *dependencyData, size_t numDependencies, CUgraphNodeParams *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, CUgraphNodeParams *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddKernelNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_KERNEL_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddKernelNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_MEMCPY3D *copyParams, CUcontext ctx);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_MEMSET_NODE_PARAMS *memsetParams, CUcontext ctx);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddHostNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_HOST_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddEmptyNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddEventRecordNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, CUevent event);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddEventWaitNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, CUevent event);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddChildGraphNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, CUgraph childGraph);
+VG_CUSTOM(0x0631) CUresult cuGraphNodeSetParams(CUgraphNode hNode, CUgraphNodeParams *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphKernelNodeSetParams(CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphMemcpyNodeSetParams(CUgraphNode hNode, const CUDA_MEMCPY3D *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphMemsetNodeSetParams(CUgraphNode hNode, const CUDA_MEMSET_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphHostNodeSetParams(CUgraphNode hNode, const CUDA_HOST_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphEventRecordNodeSetEvent(CUgraphNode hNode, CUevent event);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphEventWaitNodeSetEvent(CUgraphNode hNode, CUevent event);
+VG_CUSTOM(0x0632) CUresult cuGraphExecNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, CUgraphNodeParams *nodeParams);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecKernelNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecMemcpyNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_MEMCPY3D *copyParams, CUcontext ctx);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecMemsetNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_MEMSET_NODE_PARAMS *memsetParams, CUcontext ctx);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecHostNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_HOST_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecEventRecordNodeSetEvent(CUgraphExec hGraphExec, CUgraphNode hNode, CUevent event);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecEventWaitNodeSetEvent(CUgraphExec hGraphExec, CUgraphNode hNode, CUevent event);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecChildGraphNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, CUgraph childGraph);
+/* The getters of the other node types: the guest names the type whose getter it called. */
+VG_CUSTOM(0x0633) CUresult cuGraphMemcpyNodeGetParams(CUgraphNode hNode, CUDA_MEMCPY3D *nodeParams);
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphMemsetNodeGetParams(CUgraphNode hNode, CUDA_MEMSET_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphHostNodeGetParams(CUgraphNode hNode, CUDA_HOST_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphEventRecordNodeGetEvent(CUgraphNode hNode, CUevent *event_out);
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphEventWaitNodeGetEvent(CUgraphNode hNode, CUevent *event_out);
+/* The graph a child-graph node holds: a graph id owned by the node, ending with it. */
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphChildGraphNodeGetGraph(CUgraphNode hNode, CUgraph *phGraph);
+VG_CUSTOM(0x0634) CUresult cuGraphNodeSetEnabled(CUgraphExec hGraphExec, CUgraphNode hNode, unsigned int isEnabled);
+VG_CUSTOM_ALIAS(0x0634) CUresult cuGraphNodeGetEnabled(CUgraphExec hGraphExec, CUgraphNode hNode, unsigned int *isEnabled);
 
 /* vgpu's own operations (not driver entry points: never exported). */
 VG_PRIVATE(0x0f00) CUresult vgImageHave(const void *sha256, unsigned char *have);

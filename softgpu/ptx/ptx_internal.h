@@ -188,6 +188,9 @@ typedef struct sg_func {
   uint32_t nconst;
   uint64_t *consts;   /* nconst slots: the frame's initial prefix */
   uint32_t nregs_declared;
+  uint32_t regs_live;    /* most 32-bit registers live at once (ptx_regs.c) */
+  uint32_t maxnreg;      /* .maxnreg (0: none) */
+  uint32_t minnctapersm; /* .minnctapersm (0: none) */
   sg_param *params;   /* entry: kernel parameters; func: input params (frame offsets) */
   int nparams;
   sg_param *rets;     /* func return params (frame offsets) */

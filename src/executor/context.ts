@@ -8,6 +8,7 @@ import { AllocMap, NO_CONTEXT } from './allocs.js';
 import { CoherentShadows } from './coherent-shadows.js';
 import type { DeviceClock } from './device-time.js';
 import type { SessionImages } from './images.js';
+import { HostNodeBook } from './host-nodes.js';
 import { ShmState } from './shm.js';
 import { VmmBook } from './vmm.js';
 import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
@@ -110,6 +111,8 @@ export class ExecContext {
   private physicalBytes = 0;
   /** The session's virtual memory objects (src/executor/vmm.ts). */
   readonly vmm = new VmmBook();
+  /** The guest's functions of the session's host nodes (src/executor/host-nodes.ts). */
+  readonly hostNodes = new HostNodeBook();
   /** Shared memory with the guest for bulk copies (src/executor/shm.ts). */
   readonly shm = new ShmState();
   /** What the guest last saw of its coherent memory (src/executor/coherent-shadows.ts). */
@@ -238,6 +241,14 @@ export class ExecContext {
   knownId(kind: HandleKind, real: number): number | undefined {
     const key = sharedKey(kind, real);
     return key === undefined ? undefined : this.sharedIds.get(key);
+  }
+
+  /** The id this session has for driver handle `real` of `kind`, if any (a linear search: for
+   * the rare queries that hand back an object the guest made, such as an event node's event). */
+  idOf(kind: HandleKind, real: number): number | undefined {
+    if (real === 0) return undefined;
+    for (const [id, e] of this.handles) if (e.kind === kind && e.real === real) return id;
+    return undefined;
   }
 
   /** The id of a context handle, reusing the id the same driver context already has (primary). */

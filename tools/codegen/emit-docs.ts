@@ -64,13 +64,26 @@ its JIT runs ptxas, which stops with \`ptxas fatal : Unresolved extern function
   \`cudaLaunchDeviceV2\` and \`cudaGetParameterBufferV2\` before) it does not define; declaring one
   without calling it is harmless;
 - an \`-rdc\` image with no PTX for the device whose linked cubin holds the device runtime's code
-  (a \`.text.__cudaCDP2*\` section): through vgpu the guest ships only the linked container, so
-  without this the same program would get \`CUDA_ERROR_NO_BINARY_FOR_GPU\` remotely and
-  \`CUDA_ERROR_INVALID_PTX\` in-process. A cubin compressed in the fatbin (\`-Xfatbin -compress-all\`)
-  is not inspected and stays \`CUDA_ERROR_NO_BINARY_FOR_GPU\`.
+  (a \`.text.__cudaCDP2*\` section), or whose only PTX for the device is libcudadevrt's own (it
+  defines the device runtime's functions, and the pre-link containers of an image linked with it
+  carry it for every architecture up to compute_121: it is never taken for the program's PTX). A
+  cubin compressed in the fatbin (\`-Xfatbin -compress-all\`) is not inspected and stays
+  \`CUDA_ERROR_NO_BINARY_FOR_GPU\`.
 
 The driver API has no device attribute for device-side launch support, so there is nothing to
-report there; \`test/cuda/dynamic_parallelism.cu\` checks the refusal end to end.
+report there; \`test/cuda/dynamic_parallelism.cu\` checks the refusal end to end, at every compute
+capability in \`test/e2e/cuda-cc.test.ts\`.
+
+**Relocatable device code** (\`nvcc -rdc=true\`, separate compilation) keeps its PTX in the image's
+pre-link containers; the linked container a GPU runs holds only the linked cubin. The guest
+therefore ships an \`-rdc\` image (a \`__fatBinC_Wrapper_t\` of version 2) as its linked container
+followed by its pre-link containers, and the executor hands the driver a wrapper of the same
+shape over them, which is what the driver gets in-process: softgpu runs the program's PTX (of one
+translation unit: softgpu does not link PTX) as it does in-process, and a GPU its linked cubin.
+
+**Graphs** built node by node are forwarded (one wire op per verb); host nodes run in the guest,
+and what is not carried (copy nodes on host memory or arrays, host nodes in child graphs,
+conditional and memory nodes) is in \`docs/guest.md\`, "Graphs".
 
 **CUDA arrays, textures and surfaces.** Arrays of 8, 16 and 32-bit integers, half and float with
 1, 2 or 4 channels, in 1D, 2D, 3D and layered shapes, with surface load/store and texture gather,

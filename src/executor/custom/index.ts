@@ -14,6 +14,7 @@ export {
 export * from './module.js';
 export * from './launch.js';
 export * from './graph.js';
+export * from './graph-edit.js';
 export * from './mempool.js';
 export * from './pointer.js';
 export * from './coherent.js';
