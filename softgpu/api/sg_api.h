@@ -158,6 +158,8 @@ CUresult sg_stream_ctx(CUstream s, sg_ctx **ctx);
 /* ---- events (event.c) -------------------------------------------------------------------------- */
 /* CUDA_SUCCESS for a live event whose context is alive and healthy. */
 CUresult sg_event_check(CUevent e);
+/* The flags a live event was created with. */
+CUresult sg_event_flags(CUevent e, unsigned *flags);
 
 /* ---- device memory (memory.c, mempool.c) ------------------------------------------------------ */
 /* Allocates from the arena and registers the allocation as owned by `owner` (NULL: by no context,
@@ -171,6 +173,12 @@ void sg_pool_forget(CUdeviceptr dptr);
 /* ---- virtual memory management (vmm.c) -------------------------------------------------------- */
 /* The mapping holding p (cuMemMap): its start, size and access flags; -1 if p is not mapped. */
 int sg_vmm_range(CUdeviceptr p, CUdeviceptr *base, uint64_t *size, unsigned long long *access);
+
+/* ---- IPC (ipc.c) ------------------------------------------------------------------------------ */
+/* The memory opened from another process (cuIpcOpenMemHandle) holding p; -1 if none. */
+int sg_ipc_range(CUdeviceptr p, CUdeviceptr *base, uint64_t *size);
+/* An event is destroyed: its export, if any, ends. */
+void sg_ipc_event_gone(CUevent event);
 
 /* ---- per-area cleanup when a context goes away ------------------------------------------------ */
 void sg_mem_release_ctx(sg_ctx *c);

@@ -310,5 +310,9 @@ int sg_vmm_range(CUdeviceptr p, CUdeviceptr *base, uint64_t *size, unsigned long
     *access = m->access;
   }
   pthread_mutex_unlock(&g_vmm_lock);
-  return m ? 0 : -1;
+  if (m) return 0;
+  /* Memory opened from another process is mapped the same way (ipc.c), read-write. */
+  if (sg_ipc_range(p, base, size) != 0) return -1;
+  *access = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+  return 0;
 }
