@@ -115,6 +115,18 @@ VG_CUSTOM(0x0258) CUresult cuMemGetAllocationGranularity(size_t *granularity, co
 VG_CUSTOM(0x0259) CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle);
 VG_CUSTOM(0x025a) CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void *addr);
 
+/* CUDA IPC between processes of one VM (src/executor/custom/ipc.ts, docs/ipc.md). The guest's
+ * handles are the mediator's tokens, never the driver's bytes: an open is looked up in the VM's
+ * table of exports, so a handle of another VM, or a forged one, is CUDA_ERROR_INVALID_VALUE.
+ * Opened memory counts toward the quota once, as the exporter's. Handles are 64-byte structs
+ * passed by value: hand-written. */
+VG_CUSTOM(0x025b) CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr);
+VG_CUSTOM(0x025c) CUresult cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags);
+VG_CUSTOM_ALIAS(0x025c) CUresult cuIpcOpenMemHandle(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags);
+VG_CUSTOM(0x025d) CUresult cuIpcCloseMemHandle(CUdeviceptr dptr);
+VG_CUSTOM(0x025e) CUresult cuIpcGetEventHandle(CUipcEventHandle *pHandle, CUevent event);
+VG_CUSTOM(0x025f) CUresult cuIpcOpenEventHandle(CUevent *phEvent, CUipcEventHandle handle);
+
 /* Host memory is the guest's own: pinned allocations are ordinary page-aligned guest memory. */
 VG_LOCAL CUresult cuMemAllocHost_v2(void **pp, size_t bytesize);
 VG_LOCAL CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags);

@@ -7,6 +7,7 @@ import type { HandleKind } from '../protocol/handles.js';
 import { AllocMap, NO_CONTEXT } from './allocs.js';
 import type { DeviceClock } from './device-time.js';
 import type { SessionImages } from './images.js';
+import { IpcBook } from './ipc.js';
 import { VmmBook } from './vmm.js';
 import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
 import {
@@ -105,6 +106,8 @@ export class ExecContext {
   private physicalBytes = 0;
   /** The session's virtual memory objects (src/executor/vmm.ts). */
   readonly vmm = new VmmBook();
+  /** The session's CUDA IPC (src/executor/ipc.ts). */
+  readonly ipc = new IpcBook();
   /** An image being uploaded in pieces (vgImagePut). */
   upload: { hash: string; buf: Buffer; got: number } | undefined;
   /** Device bytes this session may hold: its share of the VM's quota, granted by the mediator

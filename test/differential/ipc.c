@@ -97,6 +97,9 @@ static int child(const char *mem_hex, const char *event_hex) {
   SAY(cuMemGetAddressRange_v2, "opened memory is the allocation", "%d", base == p && size == BYTES);
   CALL(cuIpcOpenMemHandle_v2, open_mem_t, "opened again", &again, mh, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS);
   SAY(cuIpcOpenMemHandle_v2, "opened again is the same pointer", "%d", again == p);
+  again = 0;
+  CALL(cuIpcOpenMemHandle, open_mem_t, "opened by its first name", &again, mh, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS);
+  SAY(cuIpcOpenMemHandle, "opened by its first name is the same pointer", "%d", again == p);
   CALL(cuMemsetD32_v2, memset32_t, "opened memory", p, CHILD_WORD, WORDS);
   CALL(cuMemsetD32_v2, memset32_t, "past the opened memory", p, CHILD_WORD, WORDS + 64);
   CALL(cuCtxSynchronize, sync_t, "after writing", );
@@ -112,8 +115,9 @@ static int child(const char *mem_hex, const char *event_hex) {
   CALL(cuStreamWaitEvent, wait_event_t, "opened event", NULL, ev, 0);
   CALL(cuEventDestroy_v2, event_destroy_t, "opened event", ev);
 
-  CALL(cuIpcCloseMemHandle, close_mem_t, "first of two opens", p);
-  CALL(cuIpcCloseMemHandle, close_mem_t, "second of two opens", p);
+  CALL(cuIpcCloseMemHandle, close_mem_t, "first of three opens", p);
+  CALL(cuIpcCloseMemHandle, close_mem_t, "second of three opens", p);
+  CALL(cuIpcCloseMemHandle, close_mem_t, "third of three opens", p);
   CALL(cuIpcCloseMemHandle, close_mem_t, "closed already", p);
   CALL(cuIpcCloseMemHandle, close_mem_t, "never opened", (CUdeviceptr)0x1000);
   fflush(stdout);

@@ -30,6 +30,7 @@ export const DIFF_PROGRAMS: readonly DiffProgram[] = [
   { name: 'module', kernels: true },
   { name: 'stream' },
   { name: 'vmm', kernels: true },
+  { name: 'ipc' },
   {
     name: 'loader',
     notOnSoftgpu: 'softgpu does not implement cuGetProcAddress or cuGetExportTable: the executor calls it by name, and only cudart needs them',

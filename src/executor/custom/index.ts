@@ -17,3 +17,4 @@ export * from './graph.js';
 export * from './mempool.js';
 export * from './pointer.js';
 export * from './vmm.js';
+export * from './ipc.js';
