@@ -22,11 +22,10 @@ export const FEATURE_MASK: ReadonlyMap<number, { value: number; name: string; wh
   [116, { value: 0, name: 'GPU_DIRECT_RDMA_SUPPORTED', why: 'no RDMA into a remoted device' }],
   [119, { value: 0, name: 'MEMPOOL_SUPPORTED_HANDLE_TYPES', why: 'memory pool IPC is not remoted' }],
   [124, { value: 0, name: 'DMA_BUF_SUPPORTED', why: 'dma-buf sharing is not remoted' }],
-  [125, { value: 0, name: 'IPC_EVENT_SUPPORTED', why: 'IPC is not remoted' }],
   [128, { value: 0, name: 'HANDLE_TYPE_FABRIC_SUPPORTED', why: 'shareable handles are not remoted' }],
   [132, { value: 0, name: 'MULTICAST_SUPPORTED', why: 'multicast objects are not remoted' }],
   [141, { value: 0, name: 'HOST_NUMA_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED', why: 'the VMM API takes device locations only' }],
-  [143, { value: 0, name: 'HOST_NUMA_MULTINODE_IPC_SUPPORTED', why: 'IPC is not remoted' }],
+  [143, { value: 0, name: 'HOST_NUMA_MULTINODE_IPC_SUPPORTED', why: 'IPC reaches only the processes of one VM, never other nodes' }],
   [145, { value: 0, name: 'HOST_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED', why: 'the VMM API takes device locations only' }],
   [146, { value: 0, name: 'HOST_ALLOC_DMA_BUF_SUPPORTED', why: 'dma-buf sharing is not remoted' }],
 ]);
