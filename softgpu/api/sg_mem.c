@@ -170,6 +170,14 @@ uint64_t sg_mem_used(void) {
 
 int sg_mem_fd(void) { return sg_mem_init() == 0 ? g_mem_fd : -1; }
 
+int sg_mem_phys_fd(void) {
+  if (sg_mem_init() != 0) return -1;
+  pthread_mutex_lock(&g_lock);
+  int fd = g_phys_fd;
+  pthread_mutex_unlock(&g_lock);
+  return fd;
+}
+
 uint8_t *sg_mem_arena_base(void) { return sg_mem_init() == 0 ? g_base : NULL; }
 uint64_t sg_mem_arena_size(void) { return sg_mem_init() == 0 ? g_span : 0; }
 

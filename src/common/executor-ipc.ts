@@ -34,7 +34,8 @@ const nanoseconds = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
 /** An IPC handle or token (docs/ipc.md): 64 bytes in hex. */
 const ipcBytes = z.string().regex(/^[0-9a-f]{128}$/);
 const ipcReq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const ipcKind = z.enum(['mem', 'event']);
+/** What is shared: device memory (cuIpcGetMemHandle), an event, a physical allocation (VMM). */
+const ipcKind = z.enum(['mem', 'event', 'vmm']);
 export type IpcKind = z.infer<typeof ipcKind>;
 const ipcQuestion = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('export'), kind: ipcKind, handle: ipcBytes }),

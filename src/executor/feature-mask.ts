@@ -18,7 +18,7 @@ export const FEATURE_MASK: ReadonlyMap<number, { value: number; name: string; wh
   [96, { value: 0, name: 'COOPERATIVE_MULTI_DEVICE_LAUNCH', why: 'cuLaunchCooperativeKernelMultiDevice is not remoted' }],
   [100, { value: 0, name: 'PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES', why: 'the device cannot reach guest memory' }],
   [101, { value: 0, name: 'DIRECT_MANAGED_MEM_ACCESS_FROM_HOST', why: 'managed memory is not remoted' }],
-  [103, { value: 0, name: 'HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED', why: 'shareable handles (cuMemExportToShareableHandle) are not remoted' }],
+  [103, { value: 0, name: 'HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED', why: "NVIDIA's shareable descriptors cannot be carried from one executor to another (softgpu's can: docs/ipc.md)" }],
   [116, { value: 0, name: 'GPU_DIRECT_RDMA_SUPPORTED', why: 'no RDMA into a remoted device' }],
   [119, { value: 0, name: 'MEMPOOL_SUPPORTED_HANDLE_TYPES', why: 'memory pool IPC is not remoted' }],
   [124, { value: 0, name: 'DMA_BUF_SUPPORTED', why: 'dma-buf sharing is not remoted' }],

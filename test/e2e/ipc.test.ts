@@ -2,7 +2,8 @@
 // another process of the same VM, which sees and changes the same bytes; the memory counts toward
 // the VM's quota once. A handle taken to another VM, a forged handle, and the handle of an
 // exporter that has exited are refused with CUDA_ERROR_INVALID_VALUE, as the driver refuses a
-// handle it cannot open.
+// handle it cannot open. The same holds for the file descriptors of the virtual memory management
+// API (cuMemExportToShareableHandle).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -86,4 +87,36 @@ test('an IPC handle opens in another process of the same VM only, and its memory
   const late = guest(a, `open:${handle!}`);
   assert.equal(await late.done, 0, late.stderr());
   assert.deepEqual(late.lines, ['open -> 1']);
+});
+
+test('a VMM allocation exported as a file descriptor imports in another process of the same VM only, and counts once', async () => {
+  const a = addVm('share-a', '--memory', '1G');
+  const b = addVm('share-b');
+
+  const exporter = guest(a, 'vmm:256', 'vmmexport', 'hold', 'vmmcheck');
+  const line = await exporter.waitFor(/^vmmexport -> /);
+  const [, res, path] = /^vmmexport -> (\d+) (\/proc\/\d+\/fd\/\d+)$/.exec(line) ?? [];
+  assert.equal(res, '0', `cuMemExportToShareableHandle: ${line}\n${exporter.stderr()}`);
+  assert.equal(exporter.lines[0], 'vmm 256 -> 0');
+  await exporter.waitFor(/holding/);
+  await memoryUsed('share-a', 256 * MIB);
+
+  // The descriptor reaches another process of the VM (here by /proc, as SCM_RIGHTS would).
+  const importer = guest(a, `vmmimport:${path!}`, 'info', 'hold');
+  await importer.waitFor(/holding/);
+  assert.deepEqual(importer.lines.slice(0, 2), ['vmmimport -> 0', 'word a5a5a5a5'], importer.stderr());
+  assert.match(importer.lines[2]!, /^info free=768 total=1024 r=0$/, 'the imported allocation is not counted a second time');
+  await memoryUsed('share-a', 256 * MIB);
+
+  // In another VM the same descriptor is no handle.
+  const stranger = guest(b, `vmmimport:${path!}`);
+  assert.equal(await stranger.done, 0, stranger.stderr());
+  assert.deepEqual(stranger.lines, ['vmmimport -> 1']);
+
+  exporter.step();
+  assert.equal(await exporter.waitFor(/^word /), 'word 5a5a5a5a', 'the exporter sees what the importer wrote');
+  importer.release();
+  assert.equal(await importer.done, 0, importer.stderr());
+  exporter.release();
+  assert.equal(await exporter.done, 0, exporter.stderr());
 });

@@ -7,14 +7,32 @@
  *               memory is filled with 5a5a5a5a
  *   close       "close -> <CUresult>" (of what open opened)
  *   check       "word <hex>": the first word of its own allocation
+ *   vmm:MIB     "vmm <MIB> -> <CUresult>": a physical allocation that may be exported as a file
+ *               descriptor (cuMemCreate), mapped and filled with a5a5a5a5
+ *   vmmexport   "vmmexport -> <CUresult> <path>": cuMemExportToShareableHandle of it; the path
+ *               (/proc/<pid>/fd/<fd>) lets a process of the test open the same descriptor, as one
+ *               passed over a Unix socket
+ *   vmmimport:PATH  "vmmimport -> <CUresult>", then on success "word <hex>" (the first word of
+ *               its mapping) and the memory is filled with 5a5a5a5a
+ *   vmmcheck    "word <hex>": the first word of its own vmm allocation
  *   info        "info free=<MiB> total=<MiB>" (cuMemGetInfo)
  *   hold        prints "holding" and waits for a line on stdin
  */
 #include <cuda.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Reserves and maps h (size bytes) read-write; 0 on failure. */
+static CUdeviceptr map_physical(CUmemGenericAllocationHandle h, size_t size) {
+  CUdeviceptr va = 0;
+  CUmemAccessDesc a = {{CU_MEM_LOCATION_TYPE_DEVICE, 0}, CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+  if (cuMemAddressReserve(&va, size, 0, 0, 0) || cuMemMap(va, size, 0, h, 0) || cuMemSetAccess(va, size, &a, 1)) return 0;
+  return va;
+}
 
 static uint32_t first_word(CUdeviceptr p) {
   uint32_t w = 0;
@@ -27,8 +45,9 @@ int main(int argc, char **argv) {
   CUdevice d;
   CUcontext c;
   if (cuInit(0) || cuDeviceGet(&d, 0) || cuDevicePrimaryCtxRetain(&c, d) || cuCtxSetCurrent(c)) return 2;
-  CUdeviceptr mine = 0, theirs = 0;
-  size_t bytes = 0;
+  CUdeviceptr mine = 0, theirs = 0, vmm = 0;
+  CUmemGenericAllocationHandle phys = 0;
+  size_t bytes = 0, vmm_bytes = 0;
   for (int i = 1; i < argc; i++) {
     if (!strncmp(argv[i], "alloc:", 6)) {
       bytes = strtoul(argv[i] + 6, NULL, 10) << 20;
@@ -60,6 +79,40 @@ int main(int argc, char **argv) {
       }
     } else if (!strcmp(argv[i], "close")) {
       printf("close -> %d\n", (int)cuIpcCloseMemHandle(theirs));
+    } else if (!strncmp(argv[i], "vmm:", 4)) {
+      vmm_bytes = strtoul(argv[i] + 4, NULL, 10) << 20;
+      CUmemAllocationProp p = {0};
+      p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+      p.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+      p.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+      CUresult r = cuMemCreate(&phys, vmm_bytes, &p, 0);
+      if (!r && !(vmm = map_physical(phys, vmm_bytes))) r = CUDA_ERROR_UNKNOWN;
+      if (!r) r = cuMemsetD32(vmm, 0xa5a5a5a5u, vmm_bytes / 4);
+      printf("vmm %zu -> %d\n", vmm_bytes >> 20, (int)r);
+    } else if (!strcmp(argv[i], "vmmexport")) {
+      int fd = -1;
+      CUresult r = cuMemExportToShareableHandle(&fd, phys, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
+      printf("vmmexport -> %d /proc/%d/fd/%d\n", (int)r, (int)getpid(), fd);
+    } else if (!strncmp(argv[i], "vmmimport:", 10)) {
+      int fd = open(argv[i] + 10, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return 3;
+      CUmemGenericAllocationHandle h = 0;
+      CUresult r = cuMemImportFromShareableHandle(&h, (void *)(intptr_t)fd, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+      close(fd);
+      printf("vmmimport -> %d\n", (int)r);
+      if (!r) {
+        size_t gran = 0;
+        CUmemAllocationProp p = {0};
+        p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+        p.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+        if (cuMemGetAllocationGranularity(&gran, &p, CU_MEM_ALLOC_GRANULARITY_MINIMUM)) return 4;
+        CUdeviceptr va = map_physical(h, gran);
+        if (!va) return 4;
+        printf("word %08x\n", first_word(va));
+        if (cuMemsetD32(va, 0x5a5a5a5au, gran / 4)) return 4;
+      }
+    } else if (!strcmp(argv[i], "vmmcheck")) {
+      printf("word %08x\n", first_word(vmm));
     } else if (!strcmp(argv[i], "check")) {
       printf("word %08x\n", first_word(mine));
     } else if (!strcmp(argv[i], "info")) {

@@ -6,7 +6,10 @@
  * the VM (src/executor/custom/ipc.ts, docs/ipc.md). Every process of the VM has a session of its
  * own, so a handle may be passed to any of them, as on a local GPU.
  */
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "vgcuda.h"
 
@@ -102,4 +105,71 @@ static CUresult open_event_handle(CUevent *phEvent, CUipcEventHandle handle) {
 
 VG_EXPORT CUresult cuIpcOpenEventHandle(CUevent *phEvent, CUipcEventHandle handle) {
   VG_TRACED(open_event_handle(phEvent, handle));
+}
+
+/* ---- shareable handles of the virtual memory management API ------------------------------------
+ * cuMemExportToShareableHandle gives the program a file descriptor it may pass to another process
+ * of its VM (over a Unix socket, SCM_RIGHTS), which imports it. The descriptor is a small memory
+ * file holding a magic word and the host's token for the export; the importing process's library
+ * reads the token back from the descriptor it received, and its executor asks the mediator what
+ * it stands for, which answers only within the VM (docs/ipc.md). */
+
+#define SHARE_MAGIC "vgpushm1"
+#define SHARE_MAGIC_LEN 8
+
+static CUresult export_shareable(void *shareableHandle, CUmemGenericAllocationHandle handle,
+                                 CUmemAllocationHandleType handleType, unsigned long long flags) {
+  vg_call c;
+  CUresult r = begin(&c, VG_OP_cuMemExportToShareableHandle);
+  if (r) return r;
+  if (!shareableHandle) return vg_call_end(&c, CUDA_ERROR_INVALID_VALUE);
+  vg_put_u64(&c, handle);
+  vg_put_u32(&c, (uint32_t)handleType);
+  vg_put_u64(&c, flags);
+  r = vg_call_invoke(&c);
+  char token[CU_IPC_HANDLE_SIZE];
+  if (r == CUDA_SUCCESS) get_handle(&c, token);
+  r = vg_call_end(&c, r);
+  if (r) return r;
+  int fd = memfd_create("vgpu-shareable-handle", MFD_CLOEXEC);
+  if (fd < 0) return CUDA_ERROR_OUT_OF_MEMORY;
+  char file[SHARE_MAGIC_LEN + CU_IPC_HANDLE_SIZE];
+  memcpy(file, SHARE_MAGIC, SHARE_MAGIC_LEN);
+  memcpy(file + SHARE_MAGIC_LEN, token, CU_IPC_HANDLE_SIZE);
+  if (pwrite(fd, file, sizeof file, 0) != (ssize_t)sizeof file) {
+    close(fd);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  *(int *)shareableHandle = fd;
+  return CUDA_SUCCESS;
+}
+
+VG_EXPORT CUresult cuMemExportToShareableHandle(void *shareableHandle, CUmemGenericAllocationHandle handle,
+                                                CUmemAllocationHandleType handleType, unsigned long long flags) {
+  VG_TRACED(export_shareable(shareableHandle, handle, handleType, flags));
+}
+
+static CUresult import_shareable(CUmemGenericAllocationHandle *handle, void *osHandle,
+                                 CUmemAllocationHandleType shHandleType) {
+  vg_call c;
+  CUresult r = begin(&c, VG_OP_cuMemImportFromShareableHandle);
+  if (r) return r;
+  if (!handle) return vg_call_end(&c, CUDA_ERROR_INVALID_VALUE);
+  /* Only a descriptor this library made carries a token; anything else is not a handle. */
+  char file[SHARE_MAGIC_LEN + CU_IPC_HANDLE_SIZE];
+  int fd = (int)(intptr_t)osHandle;
+  if (shHandleType == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR &&
+      (fd < 0 || pread(fd, file, sizeof file, 0) != (ssize_t)sizeof file || memcmp(file, SHARE_MAGIC, SHARE_MAGIC_LEN) != 0))
+    return vg_call_end(&c, CUDA_ERROR_INVALID_VALUE);
+  if (shHandleType != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) memset(file, 0, sizeof file);
+  vg_put_raw(&c, file + SHARE_MAGIC_LEN, CU_IPC_HANDLE_SIZE);
+  vg_put_u32(&c, (uint32_t)shHandleType);
+  r = vg_call_invoke(&c);
+  if (r == CUDA_SUCCESS) *handle = (CUmemGenericAllocationHandle)vg_get_u64(&c);
+  return vg_call_end(&c, r);
+}
+
+VG_EXPORT CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *handle, void *osHandle,
+                                                  CUmemAllocationHandleType shHandleType) {
+  VG_TRACED(import_shareable(handle, osHandle, shHandleType));
 }

@@ -5,12 +5,10 @@
 import type { Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
 import type { ExecContext } from '../context.js';
-import { CudaError, CUDA_ERROR_INVALID_VALUE } from '../cuda.js';
+import { CudaError, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_MAP_FAILED } from '../cuda.js';
 import type { IpcKind } from '../ipc.js';
 
 const HANDLE_SIZE = 64;
-/** The driver's answer when it cannot share what it was asked to (cuda.h lists it for both gets). */
-const CUDA_ERROR_MAP_FAILED = 205;
 
 /** Registers the driver's handle in `o` with the mediator; replies the token. */
 function exported(x: ExecContext, kind: IpcKind, o: Buffer, w: Writer): number {
