@@ -165,6 +165,8 @@ export const fromExecutorSchema = z.discriminatedUnion('type', [
     req: ipcReq,
     question: ipcQuestion,
   }),
+  /** An export of this session is gone (its allocation was freed): its token opens nowhere now. */
+  z.strictObject({ type: z.literal('ipcRevoke'), kind: ipcKind, handle: ipcBytes }),
   /** Gives back quota the session no longer needs. */
   z.strictObject({ type: z.literal('release'), bytes }),
   /** Device memory the session holds now. */

@@ -482,6 +482,7 @@ export class ExecContext {
 
   afterFree(p: number): void {
     this.allocs.remove(p);
+    this.ipc.freed((b) => b !== p);
     this.memoryReleased();
   }
 
@@ -493,7 +494,10 @@ export class ExecContext {
   contextGone(ctxId: number): void {
     if (ctxId === NO_CONTEXT) return;
     for (const [id, load] of this.loads) if (load.ctx === ctxId) this.dropHandle(id);
-    if (this.allocs.removeOwnedBy(ctxId) > 0) this.memoryReleased();
+    if (this.allocs.removeOwnedBy(ctxId) > 0) {
+      this.ipc.freed((b) => this.allocs.sizeAt(b) !== undefined);
+      this.memoryReleased();
+    }
   }
 
   /** `physical`'s primary context was destroyed (reset, or released for the last time). */

@@ -28,8 +28,25 @@ export class IpcBook {
   /** Memory this session opened: pointer -> size and references (cuIpcOpenMemHandle counts). */
   readonly opened = new Map<number, { size: number; refs: number }>();
   /** Driver handles of this session's exported allocations, by allocation base: the mediator
-   * forgets them when the allocation is freed. */
-  readonly exported = new Map<number, string>();
+   * forgets them when the allocation is freed (a freed allocation's handle opens nowhere, as with
+   * the driver). */
+  private readonly exported = new Map<number, string>();
+  /** Tells the mediator that an exported allocation is gone (set by the executor's main). */
+  revoke: (kind: IpcKind, handle: string) => void = () => {};
+
+  /** Allocation `base` was exported as the driver's `handle`. */
+  exportedAt(base: number, handle: string): void {
+    this.exported.set(base, handle);
+  }
+
+  /** Allocations are gone: every exported one for which `alive` says no is revoked. */
+  freed(alive: (base: number) => boolean): void {
+    for (const [base, handle] of this.exported) {
+      if (alive(base)) continue;
+      this.exported.delete(base);
+      this.revoke('mem', handle);
+    }
+  }
 
   /** The answer to `q`, taken (a later call asks again); throws NeedIpc when there is none yet. */
   take(q: IpcQuestion): string | null {

@@ -447,6 +447,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
    * new mediator, which has no table of exports: the loss of the mediator refuses them. */
   const pendingIpc = new Map<number, (value: string | null) => void>();
   let nextIpcReq = 1;
+  x.ipc.revoke = (kind, handle) => void toMediator({ type: 'ipcRevoke', kind, handle });
   server.requestIpc = (question, answer) => {
     const req = nextIpcReq++;
     if (!toMediator({ type: 'ipc', req, question })) return answer(null);

@@ -2,8 +2,8 @@
 // the driver's bytes: an executor registers the driver's handle of an export of its session and
 // gets the token for its guest; an executor whose guest opens a token gets the driver's handle
 // back only when the export is of the same VM and of the same kind. A token of another VM, one
-// that was never made, or one whose exporting session has ended is refused (null), which the
-// executor answers with the driver's error for a handle it cannot open.
+// that was never made, or one whose allocation was freed or whose exporting session has ended is
+// refused (null), which the executor answers with the driver's error for a handle it cannot open.
 
 import { randomBytes } from 'node:crypto';
 
@@ -42,6 +42,15 @@ export class IpcExports {
   lookup(vm: string, kind: IpcKind, token: string): string | null {
     const e = this.byToken.get(token);
     return e && e.vm === vm && e.kind === kind ? e.handle : null;
+  }
+
+  /** An export of `session` is gone (its allocation was freed): its token opens nowhere now. */
+  revoke(session: number, kind: IpcKind, handle: string): void {
+    const k = `${session}:${kind}:${handle}`;
+    const token = this.tokenOf.get(k);
+    if (token === undefined) return;
+    this.tokenOf.delete(k);
+    this.byToken.delete(token);
   }
 
   /** A session ended: what it exported can no longer be opened (memory already opened elsewhere

@@ -501,6 +501,8 @@ export class Mediator implements LiveControl, MetricsSource {
         this.executors.get(s.id)?.send({ type: 'ipcAnswer', req: m.req, value });
         return;
       }
+      case 'ipcRevoke':
+        return this.ipcExports.revoke(s.id, m.kind, m.handle);
       case 'used':
         this.usage.setMemory(s.id, m.bytes);
         return this.ledger.setUsed(s.id, m.bytes);

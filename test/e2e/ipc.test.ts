@@ -1,7 +1,7 @@
 // CUDA IPC between guest processes (docs/ipc.md): a handle exported by one process of a VM opens in
 // another process of the same VM, which sees and changes the same bytes; the memory counts toward
-// the VM's quota once. A handle taken to another VM, a forged handle, and the handle of an
-// exporter that has exited are refused with CUDA_ERROR_INVALID_VALUE, as the driver refuses a
+// the VM's quota once. A handle taken to another VM, a forged handle, and the handle of a freed
+// allocation or of an exporter that has exited are refused with CUDA_ERROR_INVALID_VALUE, as the driver refuses a
 // handle it cannot open. The same holds for the file descriptors of the virtual memory management
 // API (cuMemExportToShareableHandle).
 
@@ -51,7 +51,7 @@ test('an IPC handle opens in another process of the same VM only, and its memory
   const a = addVm('ipc-a', '--memory', '1G');
   const b = addVm('ipc-b');
 
-  const exporter = guest(a, 'alloc:256', 'export', 'hold', 'check', 'hold');
+  const exporter = guest(a, 'alloc:256', 'export', 'hold', 'check', 'hold', 'free', 'alloc:128', 'export', 'hold');
   const line = await exporter.waitFor(/^export -> /);
   const [, res, handle] = /^export -> (\d+) ([0-9a-f]{128})$/.exec(line) ?? [];
   assert.equal(res, '0', `cuIpcGetMemHandle: ${line}\n${exporter.stderr()}`);
@@ -80,11 +80,20 @@ test('an IPC handle opens in another process of the same VM only, and its memory
   assert.equal(await importer.done, 0, importer.stderr());
   assert.equal(importer.lines.at(-1), 'close -> 0');
 
+  // A freed allocation's handle opens nowhere.
+  exporter.step();
+  assert.equal(await exporter.waitFor(/^free -> /), 'free -> 0');
+  const second = await exporter.waitFor(new RegExp(`^export -> 0 (?!${handle!})[0-9a-f]{128}$`));
+  const again = guest(a, `open:${handle!}`);
+  assert.equal(await again.done, 0, again.stderr());
+  assert.deepEqual(again.lines, ['open -> 1'], 'the freed allocation');
+  const handle2 = second.split(' ')[3]!;
+
   // Once the exporter has gone, its handles open nowhere.
   exporter.release();
   assert.equal(await exporter.done, 0, exporter.stderr());
   await memoryUsed('ipc-a', 0);
-  const late = guest(a, `open:${handle!}`);
+  const late = guest(a, `open:${handle2}`);
   assert.equal(await late.done, 0, late.stderr());
   assert.deepEqual(late.lines, ['open -> 1']);
 });

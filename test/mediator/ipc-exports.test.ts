@@ -43,6 +43,16 @@ test("a session's exports end with it; the others stay", () => {
   assert.notEqual(t.export('vm-a', 1, 'vmm', HANDLE_A), mine);
 });
 
+test('a revoked export opens nowhere; revoking what another session exported does nothing', () => {
+  const t = new IpcExports();
+  const token = t.export('vm-a', 1, 'mem', HANDLE_A);
+  t.revoke(2, 'mem', HANDLE_A);
+  assert.equal(t.lookup('vm-a', 'mem', token), HANDLE_A);
+  t.revoke(1, 'mem', HANDLE_A);
+  assert.equal(t.lookup('vm-a', 'mem', token), null);
+  assert.equal(t.size, 0);
+});
+
 test('IPC messages are checked: 64 bytes in lowercase hex, known kinds and operations', () => {
   const ok = { type: 'ipc', req: 1, question: { op: 'lookup', kind: 'mem', token: HANDLE_A } };
   assert.ok(fromExecutorSchema.safeParse(ok).success);
@@ -55,6 +65,8 @@ test('IPC messages are checked: 64 bytes in lowercase hex, known kinds and opera
     { ...ok, req: -1 },
     { ...ok, extra: true },
   ]) assert.ok(!fromExecutorSchema.safeParse(bad).success, JSON.stringify(bad));
+  assert.ok(fromExecutorSchema.safeParse({ type: 'ipcRevoke', kind: 'mem', handle: HANDLE_A }).success);
+  assert.ok(!fromExecutorSchema.safeParse({ type: 'ipcRevoke', kind: 'mem', handle: 'x' }).success);
   assert.ok(toExecutorSchema.safeParse({ type: 'ipcAnswer', req: 1, value: null }).success);
   assert.ok(toExecutorSchema.safeParse({ type: 'ipcAnswer', req: 1, value: HANDLE_B }).success);
   assert.ok(!toExecutorSchema.safeParse({ type: 'ipcAnswer', req: 1, value: 'zz' }).success);

@@ -7,6 +7,7 @@
  *               memory is filled with 5a5a5a5a
  *   close       "close -> <CUresult>" (of what open opened)
  *   check       "word <hex>": the first word of its own allocation
+ *   free        "free -> <CUresult>" (cuMemFree of its own allocation)
  *   vmm:MIB     "vmm <MIB> -> <CUresult>": a physical allocation that may be exported as a file
  *               descriptor (cuMemCreate), mapped and filled with a5a5a5a5
  *   vmmexport   "vmmexport -> <CUresult> <path>": cuMemExportToShareableHandle of it; the path
@@ -113,6 +114,8 @@ int main(int argc, char **argv) {
       }
     } else if (!strcmp(argv[i], "vmmcheck")) {
       printf("word %08x\n", first_word(vmm));
+    } else if (!strcmp(argv[i], "free")) {
+      printf("free -> %d\n", (int)cuMemFree(mine));
     } else if (!strcmp(argv[i], "check")) {
       printf("word %08x\n", first_word(mine));
     } else if (!strcmp(argv[i], "info")) {

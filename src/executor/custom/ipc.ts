@@ -35,7 +35,11 @@ export function cuIpcGetMemHandle(x: ExecContext, r: Reader, w: Writer): number 
   const o = Buffer.alloc(HANDLE_SIZE);
   const res = x.d.cuIpcGetMemHandle(o, dptr);
   if (res !== 0) return res;
-  return exported(x, 'mem', o, w);
+  const r2 = exported(x, 'mem', o, w);
+  // Remembered by its allocation, so that freeing it revokes the handle.
+  const b = x.out(1);
+  if (r2 === 0 && x.d.cuMemGetAddressRange_v2(b, null, dptr) === 0) x.ipc.exportedAt(x.readU64(b), o.toString('hex'));
+  return r2;
 }
 
 /** Wire: the handle, flags u32; reply the pointer. The memory counts toward the quota as the
