@@ -336,9 +336,12 @@ describe('Debian guest tree', { skip }, () => {
   // code for — softgpu's default 12.0, and 10.0 — cuBLAS takes the kernels it ships as compute_90
   // PTX, which is what softgpu runs.
   for (const cc of ['', '10.0']) {
-    test(`cuBLAS 12: a checked cublasSgemm (softgpu ${cc ? `as compute capability ${cc}` : 'at its default identity, 12.0'}: cuBLAS takes its PTX kernels)`, async () => {
+    test(`cuBLAS 12: checked SGEMM, HGEMM and batched GEMMs (softgpu ${cc ? `as compute capability ${cc}` : 'at its default identity, 12.0'}: cuBLAS takes its PTX kernels)`, async () => {
       const { stdout, summary, code } = await cublasRun(cc);
       assert.match(stdout, /^ok - C = alpha\*A\*B \+ beta\*C$/m, summary);
+      assert.match(stdout, /^ok - batched C\[i\] = alpha\*A\[i\]\*B\[i\] \+ beta\*C\[i\]$/m, summary);
+      assert.match(stdout, /^ok - strided batched C\[i\] = alpha\*A\[i\]\*B\[i\] \+ beta\*C\[i\]$/m, summary);
+      assert.match(stdout, /^ok - half C = alpha\*A\*B \+ beta\*C$/m, summary);
       assert.match(stdout, /^# \d+ checks, 0 failed$/m, summary);
       assert.equal(code, 0, summary);
     });

@@ -1,7 +1,8 @@
 /*
  * NVIDIA's cuBLAS 12 (libcublas.so.12 of the Debian guest tree) on vgpu's libcuda.so.1: creates a
- * handle, multiplies two small matrices with cublasSgemm and checks every element against a CPU
- * product. The libraries are opened with dlopen because this machine has no cuBLAS headers; the
+ * handle, multiplies small matrices with cublasSgemm, cublasHgemm (half precision),
+ * cublasSgemmBatched (an array of matrix pointers) and cublasSgemmStridedBatched, and checks every
+ * element against a CPU product. The libraries are opened with dlopen because this machine has no cuBLAS headers; the
  * prototypes below are cuBLAS' and cudart's documented v2 C ABI. Output follows test/cuda/check.h:
  * one "ok"/"not ok" line per check and a "# N checks, M failed" summary.
  *
@@ -16,6 +17,7 @@
 typedef int cudaError_t;
 typedef int cublasStatus_t;
 typedef void *cublasHandle_t;
+typedef _Float16 half; /* the bits of CUDA's __half: IEEE binary16 */
 enum { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };
 enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
 
@@ -30,6 +32,27 @@ static void check(const char *name, int ok, long got) {
     failures++;
   }
   fflush(stdout);
+}
+
+/* C(M x N) = A(M x K) * B(K x N), BATCH times: sizes that are not multiples of a tile. */
+enum { M = 7, N = 5, K = 9, BATCH = 3 };
+
+typedef cudaError_t (*memcpy_fn)(void *, const void *, size_t, int);
+
+/* Copies `batch` column-major float results back and compares them with the CPU's. */
+static void check_product(const char *name, memcpy_fn copy, const float *dc, float (*got)[M * N], int batch,
+                          const float (*want)[M * N]) {
+  memset(got, 0, (size_t)batch * sizeof got[0]);
+  cudaError_t e = copy(got, dc, (size_t)batch * sizeof got[0], cudaMemcpyDeviceToHost);
+  check("copy C back", e == 0, e);
+  int bad = 0;
+  for (int q = 0; q < batch; q++)
+    for (int i = 0; i < M * N; i++)
+      if (fabsf(got[q][i] - want[q][i]) > 1e-3f * (1.0f + fabsf(want[q][i]))) {
+        if (bad < 4) printf("# C[%d][%d] = %g, want %g\n", q, i, (double)got[q][i], (double)want[q][i]);
+        bad++;
+      }
+  check(name, bad == 0, bad);
 }
 
 static void *must_sym(void *lib, const char *name) {
@@ -66,6 +89,20 @@ int main(int argc, char **argv) {
                                 int, const float *, float *, int) =
       (cublasStatus_t (*)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int, const float *, int,
                           const float *, float *, int))must_sym(blas, "cublasSgemm_v2");
+  cublasStatus_t (*cublasSgemmBatched)(cublasHandle_t, int, int, int, int, int, const float *, const float *const *, int,
+                                       const float *const *, int, const float *, float *const *, int, int) =
+      (cublasStatus_t (*)(cublasHandle_t, int, int, int, int, int, const float *, const float *const *, int,
+                          const float *const *, int, const float *, float *const *, int, int))must_sym(blas, "cublasSgemmBatched");
+  cublasStatus_t (*cublasSgemmStridedBatched)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int,
+                                              long long, const float *, int, long long, const float *, float *, int,
+                                              long long, int) =
+      (cublasStatus_t (*)(cublasHandle_t, int, int, int, int, int, const float *, const float *, int, long long,
+                          const float *, int, long long, const float *, float *, int, long long,
+                          int))must_sym(blas, "cublasSgemmStridedBatched");
+  cublasStatus_t (*cublasHgemm)(cublasHandle_t, int, int, int, int, int, const half *, const half *, int, const half *, int,
+                                const half *, half *, int) =
+      (cublasStatus_t (*)(cublasHandle_t, int, int, int, int, int, const half *, const half *, int, const half *, int,
+                          const half *, half *, int))must_sym(blas, "cublasHgemm");
 
   int v = 0;
   cudaError_t e = cudaRuntimeGetVersion(&v);
@@ -83,48 +120,103 @@ int main(int argc, char **argv) {
   check("cublasGetVersion", s == 0, s);
   printf("# cublas version %d\n", v);
 
-  /* C(m x n) = A(m x k) * B(k x n), column-major, sizes that are not multiples of a tile. */
-  enum { M = 7, N = 5, K = 9 };
-  float a[M * K], b[K * N], c[M * N], want[M * N];
-  for (int i = 0; i < M * K; i++) a[i] = (float)((i * 7) % 11) - 5.0f;
-  for (int i = 0; i < K * N; i++) b[i] = (float)((i * 3) % 13) * 0.5f - 3.0f;
-  for (int i = 0; i < M * N; i++) c[i] = 1.0f;
+  /* Column-major inputs of small integers and halves, so every product and sum is exact in float and in half. */
+  float a[BATCH][M * K], b[BATCH][K * N], c0[M * N], want[BATCH][M * N];
+  for (int q = 0; q < BATCH; q++) {
+    for (int i = 0; i < M * K; i++) a[q][i] = (float)((i * 7 + q) % 11) - 5.0f;
+    for (int i = 0; i < K * N; i++) b[q][i] = (float)((i * 3 + 2 * q) % 13) * 0.5f - 3.0f;
+  }
+  for (int i = 0; i < M * N; i++) c0[i] = 1.0f;
   const float alpha = 2.0f, beta = 0.5f;
-  for (int col = 0; col < N; col++)
-    for (int row = 0; row < M; row++) {
-      float acc = 0;
-      for (int x = 0; x < K; x++) acc += a[x * M + row] * b[col * K + x];
-      want[col * M + row] = alpha * acc + beta * c[col * M + row];
-    }
+  for (int q = 0; q < BATCH; q++)
+    for (int col = 0; col < N; col++)
+      for (int row = 0; row < M; row++) {
+        float acc = 0;
+        for (int x = 0; x < K; x++) acc += a[q][x * M + row] * b[q][col * K + x];
+        want[q][col * M + row] = alpha * acc + beta * c0[col * M + row];
+      }
+
+  /* Single precision: one product, then the same three as a pointer-array batch and a strided one. */
   float *da = NULL, *db = NULL, *dc = NULL;
   e = cudaMalloc((void **)&da, sizeof a);
   check("cudaMalloc A", e == 0, e);
   e = cudaMalloc((void **)&db, sizeof b);
   check("cudaMalloc B", e == 0, e);
-  e = cudaMalloc((void **)&dc, sizeof c);
+  e = cudaMalloc((void **)&dc, BATCH * sizeof c0);
   check("cudaMalloc C", e == 0, e);
   e = cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
   check("copy A", e == 0, e);
   e = cudaMemcpy(db, b, sizeof b, cudaMemcpyHostToDevice);
   check("copy B", e == 0, e);
-  e = cudaMemcpy(dc, c, sizeof c, cudaMemcpyHostToDevice);
-  check("copy C", e == 0, e);
+  for (int q = 0; q < BATCH; q++) {
+    e = cudaMemcpy(dc + q * M * N, c0, sizeof c0, cudaMemcpyHostToDevice);
+    check("copy C", e == 0, e);
+  }
   s = cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, M, N, K, &alpha, da, M, db, K, &beta, dc, M);
   check("cublasSgemm", s == 0, s);
   e = cudaDeviceSynchronize();
   check("cudaDeviceSynchronize", e == 0, e);
-  float got[M * N];
-  memset(got, 0, sizeof got);
-  e = cudaMemcpy(got, dc, sizeof got, cudaMemcpyDeviceToHost);
-  check("copy C back", e == 0, e);
+  float got[BATCH][M * N];
+  check_product("C = alpha*A*B + beta*C", cudaMemcpy, dc, got, 1, want);
+
+  for (int q = 0; q < BATCH; q++) {
+    e = cudaMemcpy(dc + q * M * N, c0, sizeof c0, cudaMemcpyHostToDevice);
+    check("reset C", e == 0, e);
+  }
+  const float *aptr[BATCH], *bptr[BATCH];
+  float *cptr[BATCH];
+  for (int q = 0; q < BATCH; q++) aptr[q] = da + q * M * K, bptr[q] = db + q * K * N, cptr[q] = dc + q * M * N;
+  void *dptrs = NULL;
+  e = cudaMalloc(&dptrs, 3 * sizeof aptr);
+  check("cudaMalloc pointer arrays", e == 0, e);
+  const float **daptr = (const float **)dptrs, **dbptr = daptr + BATCH;
+  float **dcptr = (float **)(dbptr + BATCH);
+  e = cudaMemcpy(daptr, aptr, sizeof aptr, cudaMemcpyHostToDevice);
+  check("copy A pointers", e == 0, e);
+  e = cudaMemcpy(dbptr, bptr, sizeof bptr, cudaMemcpyHostToDevice);
+  check("copy B pointers", e == 0, e);
+  e = cudaMemcpy(dcptr, cptr, sizeof cptr, cudaMemcpyHostToDevice);
+  check("copy C pointers", e == 0, e);
+  s = cublasSgemmBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, M, N, K, &alpha, daptr, M, dbptr, K, &beta, dcptr, M, BATCH);
+  check("cublasSgemmBatched", s == 0, s);
+  check_product("batched C[i] = alpha*A[i]*B[i] + beta*C[i]", cudaMemcpy, dc, got, BATCH, want);
+
+  for (int q = 0; q < BATCH; q++) {
+    e = cudaMemcpy(dc + q * M * N, c0, sizeof c0, cudaMemcpyHostToDevice);
+    check("reset C", e == 0, e);
+  }
+  s = cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, M, N, K, &alpha, da, M, (long long)M * K, db, K,
+                                (long long)K * N, &beta, dc, M, (long long)M * N, BATCH);
+  check("cublasSgemmStridedBatched", s == 0, s);
+  check_product("strided batched C[i] = alpha*A[i]*B[i] + beta*C[i]", cudaMemcpy, dc, got, BATCH, want);
+
+  /* Half precision: the first product again with half inputs, half output and half alpha/beta. */
+  half ha[M * K], hb[K * N], hc[M * N], hgot[M * N];
+  for (int i = 0; i < M * K; i++) ha[i] = (half)a[0][i];
+  for (int i = 0; i < K * N; i++) hb[i] = (half)b[0][i];
+  for (int i = 0; i < M * N; i++) hc[i] = (half)c0[i];
+  const half halpha = (half)alpha, hbeta = (half)beta;
+  e = cudaMemcpy(da, ha, sizeof ha, cudaMemcpyHostToDevice);
+  check("copy half A", e == 0, e);
+  e = cudaMemcpy(db, hb, sizeof hb, cudaMemcpyHostToDevice);
+  check("copy half B", e == 0, e);
+  e = cudaMemcpy(dc, hc, sizeof hc, cudaMemcpyHostToDevice);
+  check("copy half C", e == 0, e);
+  s = cublasHgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, M, N, K, &halpha, (const half *)da, M, (const half *)db, K, &hbeta,
+                  (half *)dc, M);
+  check("cublasHgemm", s == 0, s);
+  e = cudaMemcpy(hgot, dc, sizeof hgot, cudaMemcpyDeviceToHost);
+  check("copy half C back", e == 0, e);
   int bad = 0;
   for (int i = 0; i < M * N; i++) {
-    if (fabsf(got[i] - want[i]) > 1e-3f * (1.0f + fabsf(want[i]))) {
-      if (bad < 4) printf("# C[%d] = %g, want %g\n", i, got[i], want[i]);
+    if ((float)hgot[i] != want[0][i]) {
+      if (bad < 4) printf("# half C[%d] = %g, want %g\n", i, (double)(float)hgot[i], (double)want[0][i]);
       bad++;
     }
   }
-  check("C = alpha*A*B + beta*C", bad == 0, bad);
+  check("half C = alpha*A*B + beta*C", bad == 0, bad);
+
+  cudaFree(dptrs);
   cudaFree(da);
   cudaFree(db);
   cudaFree(dc);

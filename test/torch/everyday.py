@@ -37,6 +37,49 @@ def basics():
 
     step("matmul_max_error", matmul)
 
+    def reductions():
+        # Reductions whose kernels PyTorch ships. Those it compiles at run time with NVRTC (the
+        # jiterator: prod, some complex ops) fail on any device newer than NVRTC 12.4 knows (sm_100
+        # and up), softgpu's default 12.0 as on a real GPU of that capability (docs/compatibility.md).
+        g = torch.Generator().manual_seed(2)
+        x = torch.rand(300, 257, generator=g)
+        d = x.cuda()
+        ints = torch.arange(-500, 500, dtype=torch.int64).reshape(40, 25)
+        di = ints.cuda()
+
+        def error(got, want):
+            return (got.cpu() - want).abs().max().item()
+
+        return {
+            # Floats may be added in another order on the device: compared with a tolerance.
+            "sum_error": abs(d.sum().item() - x.sum().item()) / x.sum().item(),
+            "mean_rows_error": error(d.mean(dim=1), x.mean(dim=1)),
+            "std_error": error(d.std(dim=0), x.std(dim=0)),
+            "norm_error": error(d.norm(dim=1), x.norm(dim=1)),
+            "softmax_error": error(torch.softmax(d, dim=1), torch.softmax(x, dim=1)),
+            "logsumexp_error": error(torch.logsumexp(d, dim=1), torch.logsumexp(x, dim=1)),
+            # These are exact whatever the order.
+            "max": torch.equal(d.max(dim=0).values.cpu(), x.max(dim=0).values),
+            "argmin": torch.equal(d.argmin(dim=1).cpu(), x.argmin(dim=1)),
+            "int_sum": torch.equal(di.sum(dim=0).cpu(), ints.sum(dim=0)),
+            "int_mod_sum": torch.equal((di % 3).sum(dim=1).cpu(), (ints % 3).sum(dim=1)),
+            "amax": torch.equal(di.abs().amax(dim=1).cpu(), ints.abs().amax(dim=1)),
+            "any": torch.equal((di > 400).any(dim=1).cpu(), (ints > 400).any(dim=1)),
+            "cumsum": torch.equal(di.cumsum(dim=1).cpu(), ints.cumsum(dim=1)),
+        }
+
+    step("reductions", reductions)
+
+    def linear():
+        torch.manual_seed(3)
+        layer = torch.nn.Linear(96, 40)
+        x = torch.randn(17, 96)
+        want = layer(x)
+        got = layer.cuda()(x.cuda()).cpu()
+        return (got - want).abs().max().item()
+
+    step("linear_max_error", linear)
+
     def pinned():
         x = torch.arange(1 << 16, dtype=torch.float32).pin_memory()
         y = x.to("cuda", non_blocking=True)
