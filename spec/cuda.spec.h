@@ -137,12 +137,37 @@ VG_LOCAL CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p);
 VG_LOCAL CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags);
 VG_LOCAL CUresult cuMemHostUnregister(void *p);
 
+/* Managed and mapped page-locked memory (docs/managed-memory.md): a device allocation of the
+ * session (counted like cuMemAlloc) plus the guest's copy at the same address, kept coherent by the
+ * guest around work submission and synchronisation (guest/cuda/impl/coherent.c). Advice, prefetch
+ * locations and range attributes are the guest's (guest/cuda/impl/managed.c); the vGPU has no
+ * concurrent managed access, so a prefetch to a GPU is refused as on such a device. Peer copies
+ * between contexts of one vGPU are device-to-device copies. */
+VG_LOCAL CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags);
+VG_LOCAL CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags);
+VG_LOCAL CUresult cuMemHostGetDevicePointer(CUdeviceptr_v1 *pdptr, void *p, unsigned int Flags);
+VG_LOCAL CUresult cuMemPrefetchAsync(CUdeviceptr devPtr, size_t count, CUdevice dstDevice, CUstream hStream);
+VG_LOCAL CUresult cuMemPrefetchAsync_ptsz(CUdeviceptr devPtr, size_t count, CUdevice dstDevice, CUstream hStream);
+VG_LOCAL CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation location, unsigned int flags, CUstream hStream);
+VG_LOCAL CUresult cuMemPrefetchAsync_v2_ptsz(CUdeviceptr devPtr, size_t count, CUmemLocation location, unsigned int flags, CUstream hStream);
+VG_LOCAL CUresult cuMemAdvise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUdevice device);
+VG_LOCAL CUresult cuMemAdvise_v2(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUmemLocation location);
+VG_LOCAL CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_range_attribute attribute, CUdeviceptr devPtr, size_t count);
+VG_LOCAL CUresult cuMemRangeGetAttributes(void **data, size_t *dataSizes, CUmem_range_attribute *attributes, size_t numAttributes, CUdeviceptr devPtr, size_t count);
+VG_LOCAL CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount);
+VG_LOCAL CUresult cuMemcpyPeer_ptds(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount);
+VG_LOCAL CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount, CUstream hStream);
+VG_LOCAL CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount, CUstream hStream);
+
 /* Pointer attributes and unified addressing (docs/pointers.md): the guest answers for its own host
  * memory and asks the executor about the rest (vgPointerQuery), which answers only for the
  * session's device allocations; anything else is an unknown host pointer. cuMemcpy and
  * cuMemcpyAsync take their direction from the same classification. */
 VG_LOCAL CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr);
 VG_LOCAL CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes, void **data, CUdeviceptr ptr);
+/* Only CU_POINTER_ATTRIBUTE_SYNC_MEMOPS can be set, and only on the session's device memory
+ * (managed memory included): the executor passes it to the driver (src/executor/custom/pointer.ts). */
+VG_CUSTOM(0x0215) CUresult cuPointerSetAttribute(const void *value, CUpointer_attribute attribute, CUdeviceptr ptr);
 VG_LOCAL CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
 VG_LOCAL CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount);
 VG_LOCAL CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream);
@@ -318,5 +343,24 @@ VG_PRIVATE(0x0f01) CUresult vgImagePut(const void *sha256, size_t total, size_t 
 /* What the host driver says about ptr when it lies in one of the session's device allocations
  * (guest/cuda/impl/pointer.c, src/executor/custom/pointer.ts); *found = 0 for any other address. */
 VG_PRIVATE(0x0f02) CUresult vgPointerQuery(CUdeviceptr ptr, unsigned int mode, unsigned int numAttributes, const CUpointer_attribute *attributes, unsigned char *found, void *values);
+/* Shared memory for bulk copies (docs/protocol.md, "Shared memory"; guest/cuda/impl/shm.c,
+ * src/executor/custom/shm.ts). vgShmOffer announces a memfd that follows its reply on the socket;
+ * vgShmCheck proves both sides map the same bytes; the copies name ranges of the region. */
+VG_PRIVATE(0x0f03) CUresult vgShmOffer(size_t bytes);
+VG_PRIVATE(0x0f04) CUresult vgShmCheck(size_t offset, const void *nonce, size_t *bytes);
+VG_PRIVATE(0x0f05) VG_SYNC CUresult vgShmHtoD(CUdeviceptr dst, size_t offset, size_t n, unsigned int flags);
+VG_PRIVATE(0x0f06) VG_ASYNC CUresult vgShmHtoDAsync(CUdeviceptr dst, size_t offset, size_t n, CUstream hStream, unsigned int flags);
+VG_PRIVATE(0x0f07) VG_SYNC CUresult vgShmDtoH(size_t offset, CUdeviceptr src, size_t n, unsigned int flags);
+VG_PRIVATE(0x0f08) VG_SYNC CUresult vgShmDtoHAsync(size_t offset, CUdeviceptr src, size_t n, CUstream hStream, unsigned int flags);
+/* A page-locked block of the region: registered with the host driver while the guest holds it, so
+ * a real GPU copies it by DMA. */
+VG_PRIVATE(0x0f09) CUresult vgShmPin(size_t offset, size_t n);
+VG_PRIVATE(0x0f0a) CUresult vgShmUnpin(size_t offset);
+
+/* Coherent memory's transfers (guest/cuda/impl/coherent.c, src/executor/custom/coherent.ts): the
+ * pages the host changed go to the device and to the executor's shadow of the range; a read returns
+ * a bitmap of the chunks that differ from that shadow and their bytes. */
+VG_PRIVATE(0x0f0b) CUresult vgCoherentWrite(CUdeviceptr base, size_t size, size_t offset, const void *data, size_t n);
+VG_PRIVATE(0x0f0c) CUresult vgCoherentRead(CUdeviceptr base, size_t size, size_t offset, size_t n, unsigned int chunk, unsigned char *changed, void *bytes);
 
 /* Retired wire ids (never reuse): none yet. */

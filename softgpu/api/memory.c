@@ -11,11 +11,18 @@
 
 void sg_mem_release_ctx(sg_ctx *c) {
   size_t n;
-  void **keys = sg_reg_take_owned(c, SG_OBJ_DEVMEM, &n);
-  for (size_t i = 0; i < n; i++) sg_mem_free((sg_devptr)(uintptr_t)keys[i]);
+  void **keys = sg_reg_take_owned(c, SG_OBJ_HOSTMEM, &n);
+  sg_coherent_info ci;
+  /* Mapped page-locked memory is arena memory: it goes with the device allocations below. */
+  for (size_t i = 0; i < n; i++)
+    if (!sg_coherent_lookup((CUdeviceptr)(uintptr_t)keys[i], &ci)) free(keys[i]);
   free(keys);
-  keys = sg_reg_take_owned(c, SG_OBJ_HOSTMEM, &n);
-  for (size_t i = 0; i < n; i++) free(keys[i]);
+  sg_coherent_release_ctx(c);
+  keys = sg_reg_take_owned(c, SG_OBJ_DEVMEM, &n);
+  for (size_t i = 0; i < n; i++) {
+    sg_sync_memops_forget((CUdeviceptr)(uintptr_t)keys[i]);
+    sg_mem_free((sg_devptr)(uintptr_t)keys[i]);
+  }
   free(keys);
   keys = sg_reg_take_owned(c, SG_OBJ_HOSTREG, &n);
   free(keys);
@@ -60,6 +67,7 @@ CUresult sg_devmem_alloc(sg_ctx *owner, uint64_t size, CUdeviceptr *dptr) { retu
 
 CUresult sg_devmem_free(CUdeviceptr dptr) {
   if (!sg_reg_remove((void *)(uintptr_t)dptr, SG_OBJ_DEVMEM)) return CUDA_ERROR_INVALID_VALUE;
+  sg_sync_memops_forget(dptr);
   sg_pool_forget(dptr);
   sg_mem_free((sg_devptr)dptr);
   return CUDA_SUCCESS;
@@ -70,6 +78,7 @@ SG_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
   CUresult rc = sg_ctx_get(&c);
   if (rc) return rc;
   if (dptr == 0) return CUDA_SUCCESS; /* freeing NULL is a no-op, as cudaFree(NULL) relies on */
+  if (sg_managed_free(dptr, &rc)) return rc;
   return sg_devmem_free(dptr);
 }
 
@@ -135,21 +144,25 @@ static int host_find(sg_obj_type type, const void *p, size_t n, const void **key
   return sg_reg_search(type, overlaps, &r, key, value);
 }
 
+static void host_release(void *p) {
+  if (!sg_mapped_free(p)) free(p);
+}
+
 static CUresult host_alloc(void **pp, size_t bytesize, unsigned flags) {
   sg_ctx *c;
   CUresult rc = sg_ctx_get(&c);
   if (rc) return rc;
   if (!pp || bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
   size_t page = 4096;
-  if (bytesize > SIZE_MAX - page) return CUDA_ERROR_OUT_OF_MEMORY;
-  void *p = aligned_alloc(page, (bytesize + page - 1) & ~(page - 1));
-  if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
-  if (bytesize >> 56) {
-    free(p);
+  if (bytesize > SIZE_MAX - page || bytesize >> 56) return CUDA_ERROR_OUT_OF_MEMORY;
+  void *p;
+  if (flags & CU_MEMHOSTALLOC_DEVICEMAP) { /* mapped: arena memory, which kernels reach */
+    if ((rc = sg_mapped_alloc(c, bytesize, &p))) return rc;
+  } else if (!(p = aligned_alloc(page, (bytesize + page - 1) & ~(page - 1)))) {
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   if (sg_reg_add(p, SG_OBJ_HOSTMEM, c, HOST_VALUE(bytesize, flags)) != 0) {
-    free(p);
+    host_release(p);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   *pp = p;
@@ -158,12 +171,9 @@ static CUresult host_alloc(void **pp, size_t bytesize, unsigned flags) {
 
 SG_EXPORT CUresult cuMemAllocHost_v2(void **pp, size_t bytesize) { return host_alloc(pp, bytesize, 0); }
 
-/* DEVICEMAP asks for a device alias of host memory, which softgpu does not provide
- * (CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY is 0). */
 SG_EXPORT CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags) {
   unsigned known = CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_WRITECOMBINED;
   if (Flags & ~known) return sg_initialized() ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_INITIALIZED;
-  if (Flags & CU_MEMHOSTALLOC_DEVICEMAP) return sg_initialized() ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_NOT_INITIALIZED;
   return host_alloc(pp, bytesize, Flags);
 }
 
@@ -172,7 +182,7 @@ SG_EXPORT CUresult cuMemFreeHost(void *p) {
   CUresult rc = sg_ctx_get(&c);
   if (rc) return rc;
   if (!p || !sg_reg_remove(p, SG_OBJ_HOSTMEM)) return CUDA_ERROR_INVALID_VALUE;
-  free(p);
+  host_release(p);
   return CUDA_SUCCESS;
 }
 
@@ -181,7 +191,21 @@ SG_EXPORT CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, uns
   CUresult rc = sg_ctx_get(&c);
   if (rc) return rc;
   if (!pdptr || !p || Flags != 0) return CUDA_ERROR_INVALID_VALUE;
-  return CUDA_ERROR_NOT_SUPPORTED;
+  sg_coherent_info ci;
+  /* Only mapped memory has a device address: its own, as under unified addressing. */
+  if (!sg_coherent_lookup((CUdeviceptr)(uintptr_t)p, &ci) || !ci.mapped) return CUDA_ERROR_INVALID_VALUE;
+  *pdptr = (CUdeviceptr)(uintptr_t)p;
+  return CUDA_SUCCESS;
+}
+
+SG_EXPORT CUresult cuMemHostGetDevicePointer(CUdeviceptr_v1 *pdptr, void *p, unsigned int Flags) {
+  CUdeviceptr d = 0;
+  CUresult rc = cuMemHostGetDevicePointer_v2(&d, p, Flags);
+  if (rc == CUDA_SUCCESS) {
+    if (d > UINT32_MAX) return CUDA_ERROR_INVALID_VALUE; /* the 32-bit ABI cannot hold it */
+    *pdptr = (CUdeviceptr_v1)d;
+  }
+  return rc;
 }
 
 SG_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags) {

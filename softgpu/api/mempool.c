@@ -100,6 +100,8 @@ static CUresult free_async(CUdeviceptr dptr, CUstream s) {
   if (rc) return rc;
   if (dptr == 0) return CUDA_ERROR_INVALID_VALUE;
   if (sg_capture_on(s)) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  sg_coherent_info ci;
+  if (sg_coherent_lookup(dptr, &ci)) return CUDA_ERROR_INVALID_VALUE; /* managed or mapped memory */
   return sg_devmem_free(dptr);
 }
 

@@ -167,8 +167,29 @@ CUresult sg_event_flags(CUevent e, unsigned *flags);
 CUresult sg_devmem_alloc(sg_ctx *owner, uint64_t size, CUdeviceptr *dptr);
 /* Frees an allocation of any kind: INVALID_VALUE unless dptr starts one. */
 CUresult sg_devmem_free(CUdeviceptr dptr);
+/* An allocation is freed: it loses its CU_POINTER_ATTRIBUTE_SYNC_MEMOPS flag (pointer.c). */
+void sg_sync_memops_forget(CUdeviceptr base);
 /* An allocation is freed: the pool it came from, if any, stops counting it. */
 void sg_pool_forget(CUdeviceptr dptr);
+
+/* ---- managed and mapped memory (managed.c) ------------------------------------------------------ */
+typedef struct sg_coherent_info {
+  CUdeviceptr base;
+  size_t size;
+  int mapped; /* cuMemHostAlloc(DEVICEMAP); else cuMemAllocManaged */
+  sg_ctx *ctx;
+} sg_coherent_info;
+/* 1 and *out when p lies in managed memory or mapped page-locked memory. */
+int sg_coherent_lookup(CUdeviceptr p, sg_coherent_info *out);
+/* Forgets what a context's destruction freed (its device memory goes through sg_mem_release_ctx). */
+void sg_coherent_release_ctx(sg_ctx *c);
+/* Mapped page-locked memory: arena memory the host and kernels share. */
+CUresult sg_mapped_alloc(sg_ctx *c, size_t bytesize, void **pp);
+/* Frees mapped memory starting at p: 1, or 0 if p is not mapped memory. */
+int sg_mapped_free(void *p);
+/* For cuMemFree: 1 and *rc when dptr is managed or mapped memory (freeing managed memory, refusing
+ * mapped), 0 for anything else. */
+int sg_managed_free(CUdeviceptr dptr, CUresult *rc);
 
 /* ---- virtual memory management (vmm.c) -------------------------------------------------------- */
 /* The mapping holding p (cuMemMap): its start, size and access flags; -1 if p is not mapped. */

@@ -320,9 +320,12 @@ int sg_mem_alloc(uint64_t size, sg_devptr *out) {
   if (len == 0) len = SG_MEM_GRANULE;
   len += SG_MEM_GRANULE; /* guard */
 
+  /* Allocations of a page or more start on a page, as a GPU's large allocations start on its own
+   * pages: vgpu's guest maps its copy of managed memory at the device address (docs/managed-memory.md). */
+  uint64_t align = size >= 4096 ? 4096 : 0;
   pthread_mutex_lock(&g_lock);
   uint64_t off;
-  if (vec_reserve(&g_blocks, 1) != 0 || ext_take(&g_free, 0, len, 0, &off) != 0) goto fail;
+  if (vec_reserve(&g_blocks, 1) != 0 || ext_take(&g_free, 0, len, align, &off) != 0) goto fail;
   vec_insert(&g_blocks, vec_upper(&g_blocks, off), (extent){off, len, size});
   g_used += len;
   live_mark(off / SG_MEM_GRANULE, len / SG_MEM_GRANULE - 1, 1);

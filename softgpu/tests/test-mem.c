@@ -272,10 +272,16 @@ TEST(mem_host_alloc_and_register) {
   ASSERT_CU_OK(cuMemHostGetFlags(&flags, (char *)q + 1));
   ASSERT_EQ(flags, CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_WRITECOMBINED);
   ASSERT_CU(cuMemHostGetFlags(&flags, (char *)q + 100), CUDA_ERROR_INVALID_VALUE); /* one past its end */
-  ASSERT_CU(cuMemHostAlloc(&q, 100, CU_MEMHOSTALLOC_DEVICEMAP), CUDA_ERROR_NOT_SUPPORTED);
   ASSERT_CU(cuMemHostAlloc(&q, 100, 0x80), CUDA_ERROR_INVALID_VALUE);
   CUdeviceptr d;
-  ASSERT_CU(cuMemHostGetDevicePointer(&d, p, 0), CUDA_ERROR_NOT_SUPPORTED);
+  ASSERT_CU(cuMemHostGetDevicePointer(&d, p, 0), CUDA_ERROR_INVALID_VALUE); /* not mapped */
+  /* Mapped memory is arena memory: its device address is itself, and it counts as device memory. */
+  void *m = NULL;
+  ASSERT_CU_OK(cuMemHostAlloc(&m, 100, CU_MEMHOSTALLOC_DEVICEMAP));
+  ASSERT_CU_OK(cuMemHostGetDevicePointer(&d, (char *)m + 8, 0));
+  ASSERT_EQ(d, (CUdeviceptr)(uintptr_t)m + 8);
+  ASSERT_CU(cuMemFree(d - 8), CUDA_ERROR_INVALID_VALUE); /* host memory: freed as such */
+  ASSERT_CU_OK(cuMemFreeHost(m));
   ASSERT_CU_OK(cuMemFreeHost(p));
   ASSERT_CU(cuMemFreeHost(p), CUDA_ERROR_INVALID_VALUE);
   ASSERT_CU(cuMemAllocHost(&p, 0), CUDA_ERROR_INVALID_VALUE);
@@ -407,4 +413,35 @@ TEST(mem_copy_2d) {
   up.dstMemoryType = CU_MEMORYTYPE_ARRAY;
   ASSERT_CU(cuMemcpy2D(&up), CUDA_ERROR_NOT_SUPPORTED);
   ASSERT_CU(cuMemcpy2D(NULL), CUDA_ERROR_INVALID_VALUE);
+}
+
+/* Managed memory is arena memory the host uses directly; it has its own pointer attributes and
+ * keeps advice per page (common/managed_advice.h). */
+TEST(mem_managed) {
+  sg_test_setup();
+  CUdeviceptr m;
+  ASSERT_CU(cuMemAllocManaged(&m, 100, 0), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU_OK(cuMemAllocManaged(&m, 3 * 4096, CU_MEM_ATTACH_GLOBAL));
+  int *h = (int *)(uintptr_t)m;
+  h[5] = 42;
+  int back = 0;
+  ASSERT_CU_OK(cuMemcpyDtoH(&back, m + 20, 4));
+  ASSERT_EQ(back, 42);
+  int managed = 0;
+  void *host = NULL;
+  ASSERT_CU_OK(cuPointerGetAttribute(&managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, m + 8));
+  ASSERT_EQ(managed, 1);
+  ASSERT_CU_OK(cuPointerGetAttribute(&host, CU_POINTER_ATTRIBUTE_HOST_POINTER, m + 8));
+  ASSERT_EQ((uintptr_t)host, (uintptr_t)(m + 8));
+  CUmemLocation dev = {CU_MEM_LOCATION_TYPE_DEVICE, 0};
+  ASSERT_CU_OK(cuMemAdvise_v2(m + 4096, 4096, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, dev));
+  int pref = 7;
+  ASSERT_CU_OK(cuMemRangeGetAttribute(&pref, 4, CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION, m + 4096, 4096));
+  ASSERT_EQ(pref, 0);
+  ASSERT_CU_OK(cuMemRangeGetAttribute(&pref, 4, CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION, m, 3 * 4096));
+  ASSERT_EQ(pref, CU_DEVICE_INVALID); /* not every page has it */
+  ASSERT_CU(cuMemPrefetchAsync_v2(m, 4096, dev, 0, NULL), CUDA_ERROR_INVALID_DEVICE); /* no concurrent access */
+  ASSERT_CU(cuMemFree(m + 4), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU_OK(cuMemFree(m));
+  ASSERT_CU(cuMemRangeGetAttribute(&pref, 4, CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION, m, 4096), CUDA_ERROR_INVALID_VALUE);
 }

@@ -99,6 +99,18 @@ export function createMetrics(src: MetricsSource): Registry {
       }
     },
   });
+  new Counter({
+    name: 'vgpu_vm_shm_bytes_total',
+    help: 'Bytes a VM copied through shared memory since the mediator started, never crossing a socket (in: to the device)',
+    labelNames: ['vm', 'direction'], ...opts,
+    collect() {
+      this.reset();
+      for (const [vm, t] of src.usageTotals()) {
+        this.inc({ vm, direction: 'in' }, t.shmIn);
+        this.inc({ vm, direction: 'out' }, t.shmOut);
+      }
+    },
+  });
   // One telemetry snapshot per scrape: every GPU series of a scrape shows the same moment.
   const host = hostname();
   let snapshot: { at: number; gpus: GpuTelemetry[] } | undefined;

@@ -25,6 +25,7 @@ export const vmSchema = z.object({
   vsockPath: z.string().nullable().describe("hybrid vsock socket path (a vsock-uds: listener's PATH) whose connections are this VM's without a token; null for none"),
   tlsClientCertSha256: z.string().nullable()
     .describe("SHA-256 (64 lower-case hex digits) of the TLS client certificate whose connections are this VM's without a token; null for none"),
+  shmPath: z.string().nullable().describe("host file behind the VM's ivshmem region, mapped by its sessions' executors for bulk copies; null for none"),
   createdAt: isoTime,
   updatedAt: isoTime,
 }).meta({ id: 'Vm' });

@@ -58,6 +58,7 @@ export interface VmSettingOptions {
   vsockCid?: string;
   vsockPath?: string;
   tlsClientCertSha256?: string;
+  shmPath?: string;
 }
 
 /** The settings given, as the store takes them; the ones not given are left out. */
@@ -74,5 +75,6 @@ export function vmPatchOf(o: VmSettingOptions): VmPatch {
     ...(o.vsockCid !== undefined && { vsockCid: parseVsockCid(o.vsockCid) }),
     ...(o.vsockPath !== undefined && { vsockPath: parseNullable(o.vsockPath) }),
     ...(o.tlsClientCertSha256 !== undefined && { tlsClientCertSha256: parseNullable(o.tlsClientCertSha256) }),
+    ...(o.shmPath !== undefined && { shmPath: parseNullable(o.shmPath) }),
   };
 }

@@ -44,6 +44,10 @@ const VM_FIELDS: readonly OptionSpec[] = [
     flags: '--tls-client-cert-sha256 <hex|none>',
     description: "SHA-256 of the TLS client certificate (signed by the mediator's --tls-client-ca) whose connections on tls: listeners are this VM's, without a token",
   },
+  {
+    flags: '--shm-path <file|none>',
+    description: "host file behind the VM's ivshmem region (QEMU memory-backend-file mem-path), which its sessions' executors map for bulk copies",
+  },
   { flags: '--notes <text>', description: 'free text for operators' },
   {
     flags: '--max-hold <duration|off|default>',
@@ -63,6 +67,7 @@ const VM_ADD_DEFAULT_TEXT: Readonly<Record<string, string>> = {
   '--vsock-cid': 'none',
   '--vsock-path': 'none',
   '--tls-client-cert-sha256': 'none',
+  '--shm-path': 'none',
   '--max-hold': 'default',
 };
 const VM_ADD_FIELDS: readonly OptionSpec[] = VM_FIELDS.map((o) => {

@@ -90,7 +90,7 @@ export const ERRORS = {
   },
   VGPU_ERR_CHANNEL_IN_USE: {
     message: '{channel} is already bound to VM "{vm}"',
-    hint: "unbind it first with 'vgpu-admin vm set {vm} --vsock-cid none --vsock-path none --tls-client-cert-sha256 none', or bind another channel",
+    hint: "unbind it first with 'vgpu-admin vm set {vm} --vsock-cid none --vsock-path none --tls-client-cert-sha256 none --shm-path none', or bind another channel",
     exit: EXIT.conflict,
   },
   VGPU_ERR_POOL_IN_USE: {

@@ -64,6 +64,9 @@ export const sessionMessageSchema = z.strictObject({
   /** The protocol minor of the session's WELCOME: from NOTICE_MINOR on, the guest is sent notices
    * (kernel output, shutdown). */
   minor: z.number().int().min(0).max(0xffff),
+  /** The host file behind the VM's ivshmem region (the store's, never the guest's word): the
+   * executor maps it for bulk copies (docs/virtual-machines.md, "Shared memory"). */
+  shmPath: z.string().min(1).max(4096).nullable().optional(),
   /** Who the guest is, as its HELLO said: the executor keeps it for a new mediator's adoption. */
   guest: z.strictObject({
     pid: z.number().int().min(0).max(0xffffffff),
@@ -112,6 +115,10 @@ export const usageMessageSchema = z.strictObject({
   bytesIn: bytes,
   /** Bytes sent to the guest (results and device-to-host data). */
   bytesOut: bytes,
+  /** Bytes copied to the device from the shared region, and from the device into it (docs/protocol.md,
+   * "Shared memory"): bulk data that never crossed the socket. Absent from executors that predate it. */
+  shmIn: bytes.default(0),
+  shmOut: bytes.default(0),
   /** Time the executor spent running the session's calls on the device. */
   busyNs: bytes,
   /** Device memory the session holds now, and the most it held. */
@@ -119,7 +126,8 @@ export const usageMessageSchema = z.strictObject({
   peakMemory: bytes,
   final: z.boolean().optional(),
 });
-export type UsageMessage = z.infer<typeof usageMessageSchema>;
+/** As sent: the shared-memory counts may be left out (validation makes them 0). */
+export type UsageMessage = z.input<typeof usageMessageSchema>;
 
 /** A serving executor's whole state, sent to a new mediator when it reconnects after the old one
  * went away (src/mediator/sessions.ts validates it against the store before adopting it). */

@@ -5,9 +5,11 @@
 import type { DriverApi } from './gen/ffi.js';
 import type { HandleKind } from '../protocol/handles.js';
 import { AllocMap, NO_CONTEXT } from './allocs.js';
+import { CoherentShadows } from './coherent-shadows.js';
 import type { DeviceClock } from './device-time.js';
 import type { SessionImages } from './images.js';
 import { IpcBook } from './ipc.js';
+import { ShmState } from './shm.js';
 import { VmmBook } from './vmm.js';
 import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
 import {
@@ -108,6 +110,10 @@ export class ExecContext {
   readonly vmm = new VmmBook();
   /** The session's CUDA IPC (src/executor/ipc.ts). */
   readonly ipc = new IpcBook();
+  /** Shared memory with the guest for bulk copies (src/executor/shm.ts). */
+  readonly shm = new ShmState();
+  /** What the guest last saw of its coherent memory (src/executor/coherent-shadows.ts). */
+  readonly coherentShadows = new CoherentShadows();
   /** An image being uploaded in pieces (vgImagePut). */
   upload: { hash: string; buf: Buffer; got: number } | undefined;
   /** Device bytes this session may hold: its share of the VM's quota, granted by the mediator

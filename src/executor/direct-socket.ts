@@ -17,9 +17,15 @@ function libcDup(): (fd: number) => number {
 }
 
 /** The descriptor behind a net.Socket, where Node exposes it (Unix sockets and TCP on Linux). */
-function socketFd(s: net.Socket): number | undefined {
+export function socketFd(s: net.Socket): number | undefined {
   const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/** Whether the socket is a Unix socket (Node wraps those in a Pipe handle): only they carry
+ * descriptors. */
+export function isUnixSocket(s: net.Socket): boolean {
+  return (s as unknown as { _handle?: object })._handle?.constructor.name === 'Pipe';
 }
 
 export interface ReadHooks {

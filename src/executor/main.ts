@@ -38,6 +38,7 @@ import { WireStatus } from '../protocol/errors.js';
 import { errorFrame } from '../protocol/handshake.js';
 import { shutdownNotice } from '../protocol/notice.js';
 import { softgpuOutput, stdoutCapture, type KernelOutput } from './output.js';
+import { mapHostFile } from './shm.js';
 
 /** How long a session whose work was abandoned waits for what caused it (its guest's close, the
  * mediator's kill with the reason for the guest) before ending by itself. */
@@ -340,6 +341,15 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   const deviceTimeChoice = args.deviceTime;
   const images = new SessionImages(new ImageStore(m.imageDir), m.vm, m.imageLimits);
   const x = new ExecContext(drv.api, m.deviceMap, { memoryQuota: m.memoryQuota ?? undefined }, { images });
+  if (m.shmPath) {
+    try {
+      x.shm.region = mapHostFile(m.shmPath);
+      slog.info({ path: m.shmPath, bytes: x.shm.region.size }, "the VM's shared memory mapped");
+    } catch (e) {
+      x.shm.refused = `the VM's shared memory file cannot be mapped: ${(e as Error).message}`;
+      slog.warn({ path: m.shmPath, reason: (e as Error).message }, "the VM's shared memory file cannot be mapped; copies go through the socket");
+    }
+  }
   const started = process.hrtime.bigint();
   const timing = deviceTimeMode(deviceTimeChoice, drv.kind);
   if (timing === 'events') {
@@ -381,22 +391,22 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   };
   // Usage deltas for the mediator's accounting (src/mediator/usage-meter.ts): about once a
   // second while the session does anything, and a final one before 'ended'.
-  const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, memoryNow: 0 };
+  const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, memoryNow: 0 };
   const reportUsage = (final: boolean): void => {
     const st = server.stats;
     const memoryNow = x.held;
     const busyNs = deviceTime(final);
     const d = {
       calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,
-      bytesOut: st.bytesOut - sent.bytesOut,
+      bytesOut: st.bytesOut - sent.bytesOut, shmIn: x.shm.bytesIn - sent.shmIn, shmOut: x.shm.bytesOut - sent.shmOut,
       busyNs: Math.round(busyNs) - Math.round(sent.busyNs), // call time is fractional
     };
-    const idle = d.calls === 0 && d.bytesIn === 0 && d.bytesOut === 0 && d.busyNs === 0 && memoryNow === sent.memoryNow;
+    const idle = d.calls === 0 && d.bytesIn === 0 && d.bytesOut === 0 && d.shmIn === 0 && d.shmOut === 0 && d.busyNs === 0 && memoryNow === sent.memoryNow;
     if (idle && !final) return;
     // Counted as sent only once a mediator has it: what happens while there is none is reported
     // to the next one.
     if (!toMediator({ type: 'usage', ...d, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) })) return;
-    Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, busyNs, memoryNow });
+    Object.assign(sent, { calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, shmIn: x.shm.bytesIn, shmOut: x.shm.bytesOut, busyNs, memoryNow });
   };
   const usageTimer = setInterval(() => reportUsage(false), 1000);
   usageTimer.unref();

@@ -25,9 +25,10 @@ import { NeedIpc, type IpcQuestion } from './ipc.js';
 import { CudaError } from './cuda.js';
 import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
-import { directSocket } from './direct-socket.js';
+import { directSocket, isUnixSocket, socketFd } from './direct-socket.js';
 import { Gate } from './gate.js';
 import type { KernelOutput } from './output.js';
+import { mapGuestMemfd, receiveDescriptor } from './shm.js';
 
 /** Bytes of received but unserved frames beyond which the executor stops reading the guest's
  * socket: the guest's writes then block instead of the executor's memory growing. Reading on
@@ -41,6 +42,10 @@ const OUTPUT_MAX = 1024 * 1024;
 
 /** How long a closing connection waits for its ERROR frame to be written before it is cut. */
 const FAREWELL_MS = 1000;
+
+/** How long after answering vgShmOffer the guest's descriptor may take to arrive: it sends it
+ * as soon as it reads the answer. */
+const DESCRIPTOR_MS = 5000;
 
 /** The clock calls are charged by (ms); bound once: the global `performance` is a lazy getter. */
 const now: () => number = performance.now.bind(performance);
@@ -80,6 +85,8 @@ export class SessionServer {
   private serving = false;
   /** Something that may unblock serving happened while serving (a quota answered at once). */
   private again = false;
+  /** The socket is paused while the guest's shared-memory descriptor is read (awaitDescriptor). */
+  private receiving = false;
   /** The socket is paused because the parser holds BACKLOG_MAX unserved bytes. */
   private readingPaused = false;
   /** Clock (now(), ms) at the end of the last charged call or the start of this run
@@ -113,6 +120,7 @@ export class SessionServer {
     });
     this.sock.on('error', (e) => this.close(`socket error: ${e.message}`));
     this.sock.on('close', () => this.close('guest disconnected'));
+    this.x.shm.canReceive = socketFd(this.sock) !== undefined && isUnixSocket(this.sock);
     this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(WireStatus.OK, 'ok')));
   }
 
@@ -184,7 +192,7 @@ export class SessionServer {
     } finally {
       this.serving = false;
     }
-    if (this.readingPaused && !this.closed && this.parser.backlogBytes < BACKLOG_MAX) {
+    if (this.readingPaused && !this.closed && !this.receiving && this.parser.backlogBytes < BACKLOG_MAX) {
       this.readingPaused = false;
       this.sock.resume();
     }
@@ -398,7 +406,53 @@ export class SessionServer {
       return true;
     }
     w.finishFrame(at, FrameType.REPLY, 0, id, 0);
+    if (this.x.shm.awaiting) {
+      this.x.shm.awaiting = false;
+      // The descriptor arrives right after this reply: libuv must not read it (it would drop it).
+      if (res === 0) this.awaitDescriptor();
+    }
     this.write(w.take());
     return true;
+  }
+
+  /** Reads the guest's memfd (docs/protocol.md, "Shared memory") with reading and serving stopped,
+   * then maps it; a refused region is remembered for vgShmCheck to report, a malformed handover
+   * ends the connection. Polls (the event loop keeps running), for at most DESCRIPTOR_MS. */
+  private awaitDescriptor(): void {
+    const fd = socketFd(this.sock);
+    if (fd === undefined) throw new ProtocolError('vgShmOffer on a connection without a descriptor');
+    this.sock.pause();
+    this.receiving = true;
+    this.pauses++;
+    const deadline = now() + DESCRIPTOR_MS;
+    const poll = (): void => {
+      if (this.closed) return;
+      let got: number | undefined;
+      try {
+        got = receiveDescriptor(fd);
+        if (got === undefined && now() > deadline) throw new ProtocolError('no shared-memory descriptor after vgShmOffer');
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+      if (got === undefined) {
+        setTimeout(poll, 1);
+        return;
+      }
+      this.stats.bytesIn += 1;
+      try {
+        const region = mapGuestMemfd(got);
+        this.x.shm.region = region;
+        this.log.info({ bytes: region.size }, 'shared region mapped');
+      } catch (e) {
+        this.x.shm.refused = `shared region refused: ${(e as Error).message}`;
+        this.log.warn({ reason: this.x.shm.refused }, 'shared region refused');
+      }
+      this.receiving = false;
+      this.pauses--;
+      if (!this.readingPaused) this.sock.resume();
+      this.pump();
+    };
+    setImmediate(poll);
   }
 }

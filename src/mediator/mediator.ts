@@ -372,6 +372,7 @@ export class Mediator implements LiveControl, MetricsSource {
           scheduled: true,
           vmUsed: this.ledger.vmUsed(s.vm.name),
           minor: s.minor,
+          shmPath: s.vm.shmPath,
           guest: { pid: s.pid, hostname: s.hostname, program: s.program, byToken: s.byToken, startedAt: s.startedAt.toISOString() },
         };
         const exec = await this.handoffs.run(async () => {

@@ -13,6 +13,9 @@ export interface UsageTotals {
   asyncCalls: number;
   bytesIn: number;
   bytesOut: number;
+  /** Bytes copied through the shared region (to the device, and from it). */
+  shmIn: number;
+  shmOut: number;
   busyNs: number;
   peakMemory: number;
 }
@@ -66,7 +69,7 @@ export interface UsageMeterOptions {
 const ENDED_KEPT = 1024;
 
 function zeroTotals(): UsageTotals {
-  return { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, peakMemory: 0 };
+  return { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, peakMemory: 0 };
 }
 
 export class UsageMeter {
@@ -94,10 +97,10 @@ export class UsageMeter {
 
   /** An adopted session's totals so far, as the previous mediator was told them (docs/executors.md):
    * shown for the session, never written to the store again (that mediator wrote them). */
-  adopt(sessionId: number, t: UsageTotals & { memoryNow: number }): void {
+  adopt(sessionId: number, t: Omit<UsageTotals, 'shmIn' | 'shmOut'> & { memoryNow: number }): void {
     const s = this.live.get(sessionId);
     if (!s) return;
-    s.totals = { calls: t.calls, asyncCalls: t.asyncCalls, bytesIn: t.bytesIn, bytesOut: t.bytesOut, busyNs: t.busyNs, peakMemory: t.peakMemory };
+    s.totals = { calls: t.calls, asyncCalls: t.asyncCalls, bytesIn: t.bytesIn, bytesOut: t.bytesOut, shmIn: 0, shmOut: 0, busyNs: t.busyNs, peakMemory: t.peakMemory };
     s.memoryUsed = t.memoryNow;
   }
 
@@ -113,6 +116,8 @@ export class UsageMeter {
       t.asyncCalls += m.asyncCalls;
       t.bytesIn += m.bytesIn;
       t.bytesOut += m.bytesOut;
+      t.shmIn += m.shmIn ?? 0;
+      t.shmOut += m.shmOut ?? 0;
       t.busyNs += m.busyNs;
       t.peakMemory = Math.max(t.peakMemory, m.peakMemory);
     }

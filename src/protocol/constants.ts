@@ -6,8 +6,8 @@ export const MAX_STR = 4096;
 export const HELLO_MAGIC = 0x55504756; // "VGPU"
 export const PROTO_MAJOR = 1;
 /** Minor 1: the WELCOME extension block. Minor 2: STATUS / STATUS_REPLY before ATTACH. Minor 3:
- * NOTIFY notices (kernel output, shutdown). */
-export const PROTO_MINOR = 3;
+ * NOTIFY notices (kernel output, shutdown). Minor 4: shared memory for bulk copies (the vgShm ops). */
+export const PROTO_MINOR = 4;
 /** The protocol minor that brought NOTIFY's notices: older guests are sent none. */
 export const NOTICE_MINOR = 3;
 /** Host-to-device copies are split into pieces of at most this size. */

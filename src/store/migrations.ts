@@ -166,6 +166,19 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX vms_tls_client_cert ON vms(tls_client_cert_sha256) WHERE tls_client_cert_sha256 IS NOT NULL;
     `,
   },
+  // Self-contained (it only adds a column and an index), so that it can take another number when
+  // branches that add migrations meet.
+  {
+    version: 8,
+    name: 'shared memory file',
+    sql: `
+      -- The host file behind the VM's ivshmem region (docs/virtual-machines.md, "Shared memory"):
+      -- the executors of the VM's sessions map it for bulk copies. One file belongs to at most one
+      -- VM, so no VM's executor maps another's memory.
+      ALTER TABLE vms ADD COLUMN shm_path TEXT CHECK (shm_path IS NULL OR substr(shm_path, 1, 1) = '/');
+      CREATE UNIQUE INDEX vms_shm_path ON vms(shm_path) WHERE shm_path IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

@@ -19,6 +19,7 @@ import {
   checkName,
   normalisePciBusId,
   normaliseCertSha256,
+  normaliseShmPath,
   normaliseVsockPath,
   toMaxHoldMs,
   toMemoryQuota,
@@ -70,15 +71,15 @@ const gpuSchema = z.strictObject({
 /** What changed between two VMs, for the audit log. */
 function diff(before: Vm, after: Vm): Record<string, { from: unknown; to: unknown }> {
   const out: Record<string, { from: unknown; to: unknown }> = {};
-  for (const k of ['pool', 'priority', 'weight', 'memoryQuota', 'vgpus', 'pciBusId', 'notes', 'maxHoldMs', 'vsockCid', 'vsockPath', 'tlsClientCertSha256'] as const) {
+  for (const k of ['pool', 'priority', 'weight', 'memoryQuota', 'vgpus', 'pciBusId', 'notes', 'maxHoldMs', 'vsockCid', 'vsockPath', 'tlsClientCertSha256', 'shmPath'] as const) {
     if (before[k] !== after[k]) out[k] = { from: before[k], to: after[k] };
   }
   return out;
 }
 
 function config(vm: Vm): Record<string, unknown> {
-  const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath, tlsClientCertSha256 } = vm;
-  return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath, tlsClientCertSha256 };
+  const { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath, tlsClientCertSha256, shmPath } = vm;
+  return { pool, priority, weight, memoryQuota, vgpus, pciBusId, notes, maxHoldMs, vsockCid, vsockPath, tlsClientCertSha256, shmPath };
 }
 
 /** One spelling of GPU UUIDs ("GPU-" then lower-case hex), without duplicates, in order. */
@@ -173,10 +174,11 @@ export class Store {
     const maxHoldMs = toMaxHoldMs(v.maxHoldMs ?? null);
     const vsockPath = normaliseVsockPath(v.vsockPath ?? null);
     const clientCert = normaliseCertSha256(v.tlsClientCertSha256 ?? null);
+    const shmPath = normaliseShmPath(v.shmPath ?? null);
     const token = newToken();
     return this.tx(() => {
       const pool = this.pools.require(v.pool ?? DEFAULT_POOL);
-      this.requireChannelFree(v.name, { cid: v.vsockCid ?? null, path: vsockPath, clientCert });
+      this.requireChannelFree(v.name, { cid: v.vsockCid ?? null, path: vsockPath, clientCert, shmPath });
       const values: VmValues = {
         poolId: pool.id,
         priority: v.priority ?? VM_ADD_DEFAULTS.priority,
@@ -189,6 +191,7 @@ export class Store {
         vsockCid: v.vsockCid ?? null,
         vsockPath,
         tlsClientCertSha256: clientCert,
+        shmPath,
       };
       const now = this.now();
       if (!this.vms.insert(v.name, hashToken(token), values, now)) {
@@ -213,7 +216,7 @@ export class Store {
       const now = this.now();
       const values: VmValues = {
         poolId: pool.id, priority: VM_ADD_DEFAULTS.priority, weight: VM_ADD_DEFAULTS.weight, memoryQuota: null, vgpus: VM_ADD_DEFAULTS.vgpus, pciBusId: null, notes: '',
-        maxHoldMs: null, vsockCid: null, vsockPath: null, tlsClientCertSha256: null,
+        maxHoldMs: null, vsockCid: null, vsockPath: null, tlsClientCertSha256: null, shmPath: null,
       };
       if (!this.vms.insert(name, hashToken(token), values, now)) throw new InternalError(`VM ${name} appeared inside a transaction`);
       const vm = this.requireVm(name);
@@ -245,9 +248,10 @@ export class Store {
     const maxHoldMs = p.maxHoldMs === undefined ? undefined : toMaxHoldMs(p.maxHoldMs);
     const vsockPath = p.vsockPath === undefined ? undefined : normaliseVsockPath(p.vsockPath);
     const clientCert = p.tlsClientCertSha256 === undefined ? undefined : normaliseCertSha256(p.tlsClientCertSha256);
+    const shmPath = p.shmPath === undefined ? undefined : normaliseShmPath(p.shmPath);
     return this.tx(() => {
       const before = this.requireVm(name);
-      this.requireChannelFree(name, { cid: p.vsockCid ?? null, path: vsockPath ?? null, clientCert: clientCert ?? null });
+      this.requireChannelFree(name, { cid: p.vsockCid ?? null, path: vsockPath ?? null, clientCert: clientCert ?? null, shmPath: shmPath ?? null });
       const values: VmValues = {
         poolId: p.pool === undefined ? this.vms.poolId(before.id) : this.pools.require(p.pool).id,
         priority: p.priority ?? before.priority,
@@ -260,6 +264,7 @@ export class Store {
         vsockCid: p.vsockCid === undefined ? before.vsockCid : p.vsockCid,
         vsockPath: vsockPath === undefined ? before.vsockPath : vsockPath,
         tlsClientCertSha256: clientCert === undefined ? before.tlsClientCertSha256 : clientCert,
+        shmPath: shmPath === undefined ? before.shmPath : shmPath,
       };
       const now = this.now();
       this.vms.update(before.id, values, now);
@@ -274,13 +279,14 @@ export class Store {
 
   /** A vsock channel or a client certificate is one VM's: binding it to a second would let
    * either claim the other. */
-  private requireChannelFree(name: string, c: { cid: number | null; path: string | null; clientCert: string | null }): void {
+  private requireChannelFree(name: string, c: { cid: number | null; path: string | null; clientCert: string | null; shmPath: string | null }): void {
     const taken = (channel: string, by: Vm | null): void => {
       if (by && by.name !== name) throw new VgpuError('VGPU_ERR_CHANNEL_IN_USE', { channel, vm: by.name });
     };
     if (c.cid !== null) taken(`vsock CID ${c.cid}`, this.vms.findByVsockCid(c.cid));
     if (c.path !== null) taken(`vsock path ${c.path}`, this.vms.findByVsockPath(c.path));
     if (c.clientCert !== null) taken(`TLS client certificate sha256:${c.clientCert}`, this.vms.findByTlsClientCert(c.clientCert));
+    if (c.shmPath !== null) taken(`shared memory file ${c.shmPath}`, this.vms.findByShmPath(c.shmPath));
   }
 
   /** The VM bound to a guest CID (AF_VSOCK listeners), or null. */

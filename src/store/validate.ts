@@ -65,6 +65,10 @@ const certSha256Schema = z
   .string({ error: 'must be a string' })
   .regex(CERT_SHA256_RE, "must be a certificate's SHA-256: 64 hex digits, optionally with colons or a sha256: prefix "
     + '(openssl x509 -noout -fingerprint -sha256 -in guest.pem)');
+const shmPathSchema = z
+  .string({ error: 'must be a string' })
+  .max(4096, 'must be at most 4096 characters')
+  .regex(/^\/[^\0]*[^/\0]$/, "must be an absolute path to a file, not a folder (e.g. /dev/shm/vgpu-vm1), the VM's ivshmem memory-backend-file");
 const sizeInput = z.union([z.number(), z.string()], { error: 'must be a size in bytes or a string like 2G' });
 const holdInput = z.union([z.number(), z.string()], { error: 'must be milliseconds, a duration like 5s, or off' });
 
@@ -85,6 +89,8 @@ export const addVmSchema = z.strictObject({
     .describe('hybrid vsock socket path (the PATH of a vsock-uds: listener) whose connections are this VM\'s, without a token; null for none'),
   tlsClientCertSha256: certSha256Schema.nullable().optional()
     .describe('SHA-256 of the TLS client certificate whose connections (tls: listeners with --tls-client-ca) are this VM\'s, without a token; null for none'),
+  shmPath: shmPathSchema.nullable().optional()
+    .describe("host file behind the VM's ivshmem region (QEMU memory-backend-file mem-path), which its sessions' executors map for bulk copies; null for none"),
 });
 export type AddVmInput = z.input<typeof addVmSchema>;
 
@@ -175,6 +181,10 @@ export function normaliseVsockPath(v: string | null): string | null {
 
 /** A certificate's SHA-256 in one spelling, 64 lower-case hex digits (what the mediator computes
  * of a guest's certificate); the schema has checked the form. */
+export function normaliseShmPath(v: string | null): string | null {
+  return v === null ? null : posix.normalize(v);
+}
+
 export function normaliseCertSha256(v: string | null): string | null {
   return v === null ? null : v.replace(/^sha256:/i, '').replaceAll(':', '').toLowerCase();
 }

@@ -27,6 +27,8 @@ export interface Vm {
   /** SHA-256 (64 lower-case hex digits) of the TLS client certificate whose connections are this
    * VM's (no token needed); null for none. */
   tlsClientCertSha256: string | null;
+  /** Host file behind the VM's ivshmem region, mapped by its sessions' executors; null for none. */
+  shmPath: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -44,6 +46,7 @@ export interface VmValues {
   vsockCid: number | null;
   vsockPath: string | null;
   tlsClientCertSha256: string | null;
+  shmPath: string | null;
 }
 
 interface VmRow {
@@ -61,12 +64,13 @@ interface VmRow {
   vsock_cid: number | null;
   vsock_path: string | null;
   tls_client_cert_sha256: string | null;
+  shm_path: string | null;
   created_at: string;
   updated_at: string;
 }
 
 const SELECT = `SELECT v.id, v.name, v.pool_id, p.name AS pool_name, v.priority, v.weight, v.memory_quota,
-  v.vgpus, v.pci_bus_id, v.notes, v.max_hold_ms, v.vsock_cid, v.vsock_path, v.tls_client_cert_sha256, v.created_at, v.updated_at FROM vms v JOIN pools p ON p.id = v.pool_id`;
+  v.vgpus, v.pci_bus_id, v.notes, v.max_hold_ms, v.vsock_cid, v.vsock_path, v.tls_client_cert_sha256, v.shm_path, v.created_at, v.updated_at FROM vms v JOIN pools p ON p.id = v.pool_id`;
 
 function toVm(r: VmRow): Vm {
   return {
@@ -83,6 +87,7 @@ function toVm(r: VmRow): Vm {
     vsockCid: r.vsock_cid,
     vsockPath: r.vsock_path,
     tlsClientCertSha256: r.tls_client_cert_sha256,
+    shmPath: r.shm_path,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -101,6 +106,7 @@ export class VmTable {
   private readonly byCid: Statement;
   private readonly byPath: Statement;
   private readonly byClientCert: Statement;
+  private readonly byShmPath: Statement;
 
   constructor(db: Database) {
     this.byName = db.prepare(`${SELECT} WHERE v.name = ?`);
@@ -108,17 +114,18 @@ export class VmTable {
     this.all = db.prepare(`${SELECT} ORDER BY v.name`);
     this.hashes = db.prepare('SELECT id, token_hash FROM vms');
     this.insertRow = db.prepare(`INSERT INTO vms (name, token_hash, pool_id, priority, weight, memory_quota, vgpus,
-      pci_bus_id, notes, max_hold_ms, vsock_cid, vsock_path, tls_client_cert_sha256, created_at, updated_at) VALUES (@name, @tokenHash, @poolId,
-      @priority, @weight, @memoryQuota, @vgpus, @pciBusId, @notes, @maxHoldMs, @vsockCid, @vsockPath, @tlsClientCertSha256, @now, @now) ON CONFLICT (name) DO NOTHING`);
+      pci_bus_id, notes, max_hold_ms, vsock_cid, vsock_path, tls_client_cert_sha256, shm_path, created_at, updated_at) VALUES (@name, @tokenHash, @poolId,
+      @priority, @weight, @memoryQuota, @vgpus, @pciBusId, @notes, @maxHoldMs, @vsockCid, @vsockPath, @tlsClientCertSha256, @shmPath, @now, @now) ON CONFLICT (name) DO NOTHING`);
     this.updateRow = db.prepare(`UPDATE vms SET pool_id = @poolId, priority = @priority, weight = @weight,
       memory_quota = @memoryQuota, vgpus = @vgpus, pci_bus_id = @pciBusId, notes = @notes, max_hold_ms = @maxHoldMs,
-      vsock_cid = @vsockCid, vsock_path = @vsockPath, tls_client_cert_sha256 = @tlsClientCertSha256, updated_at = @now WHERE id = @id`);
+      vsock_cid = @vsockCid, vsock_path = @vsockPath, tls_client_cert_sha256 = @tlsClientCertSha256, shm_path = @shmPath, updated_at = @now WHERE id = @id`);
     this.updateHash = db.prepare('UPDATE vms SET token_hash = ?, updated_at = ? WHERE id = ?');
     this.deleteRow = db.prepare('DELETE FROM vms WHERE id = ?');
     this.poolIdOf = db.prepare('SELECT pool_id FROM vms WHERE id = ?').pluck();
     this.byCid = db.prepare(`${SELECT} WHERE v.vsock_cid = ?`);
     this.byPath = db.prepare(`${SELECT} WHERE v.vsock_path = ?`);
     this.byClientCert = db.prepare(`${SELECT} WHERE v.tls_client_cert_sha256 = ?`);
+    this.byShmPath = db.prepare(`${SELECT} WHERE v.shm_path = ?`);
   }
 
   private one(st: Statement, key: string | number): Vm | null {
@@ -147,6 +154,10 @@ export class VmTable {
   /** The VM bound to this TLS client certificate (SHA-256, lower-case hex), or null. */
   findByTlsClientCert(sha256: string): Vm | null {
     return this.one(this.byClientCert, sha256);
+  }
+
+  findByShmPath(path: string): Vm | null {
+    return this.one(this.byShmPath, path);
   }
 
   list(): Vm[] {

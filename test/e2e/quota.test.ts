@@ -170,6 +170,35 @@ test('every allocation path, mixed across two processes of a VM, is refused exac
   assert.equal(await a.done, 0);
 });
 
+test('managed and mapped page-locked memory count like cuMemAlloc across processes, refused exactly at the quota', async () => {
+  const q = addVm('managed-vm', '--memory', '1G');
+  const a = run(paths, q, ['managed:256', 'mapped:128', 'alloc:128', 'info', 'hold', 'freeall', 'info']);
+  await a.waitFor(/holding/);
+  assert.match(a.lines[0]!, /^managed 256 -> 0$/, a.lines.join('\n'));
+  assert.match(a.lines[1]!, /^mapped 128 -> 0$/, a.lines.join('\n'));
+  assert.match(a.lines[3]!, /^info free=512 total=1024 r=0$/, 'managed and mapped memory show as used');
+  const b = run(paths, q, ['info', 'managed:256', 'alloc:128', 'info', 'managed:128', 'mapped:128', 'info',
+    'managed:1', 'mapped:1', 'alloc:1', 'info']);
+  assert.equal(await b.done, 0, b.lines.join('\n'));
+  const l = b.lines;
+  assert.match(l[0]!, /^info free=512 total=1024 r=0$/, 'what the other process holds');
+  assert.match(l[1]!, /^managed 256 -> 0$/);
+  assert.match(l[2]!, /^alloc 128 -> 0$/);
+  assert.match(l[3]!, /^info free=128 total=1024 r=0$/);
+  assert.match(l[4]!, /^managed 128 -> 0$/, 'what is left of the quota, to the byte');
+  assert.match(l[5]!, /^mapped 128 -> 2$/, 'mapped memory past the quota: CUDA_ERROR_OUT_OF_MEMORY');
+  assert.match(l[6]!, /^info free=0 total=1024 r=0$/);
+  assert.match(l[7]!, /^managed 1 -> 2$/, 'managed memory past the quota');
+  assert.match(l[8]!, /^mapped 1 -> 2$/);
+  assert.match(l[9]!, /^alloc 1 -> 2$/);
+  assert.match(l[10]!, /^info free=0 total=1024 r=0$/, 'nothing refused was kept');
+  await memoryUsed('managed-vm', 512 * 1024 * 1024);
+  a.release();
+  assert.equal(await a.done, 0);
+  assert.match(a.lines[5]!, /^freeall 3 -> 0$/, a.lines.join('\n'));
+  assert.match(a.lines[6]!, /^info free=1024 total=1024 r=0$/, 'freed: the VM\'s again');
+});
+
 test('physical memory of the virtual memory API counts like cuMemAlloc across processes; reservations do not', async () => {
   const q = addVm('vmm-vm', '--memory', '1G');
   const a = run(paths, q, ['reserve:2048', 'info', 'vmm:256', 'alloc:128', 'info', 'hold', 'vmmfree', 'info']);

@@ -4,18 +4,21 @@
 // over vsock, hybrid style: the guest connects to vsock:2:PORT, vhost-device-vsock delivers the
 // connection on the Unix socket UDS_PORT, and the mediator's vsock-uds listener serves it. The VM
 // is bound to that channel (vm set --vsock-path), so the guest sends no token; guest/install.sh
-// configures a guest for it; a guest that sends another VM's token on it is refused.
+// configures a guest for it; a guest that sends another VM's token on it is refused. The VM has an
+// ivshmem region backed by its file in the store (vm set --shm-path): page-locked copies go
+// through it, not through vsock.
 //
 // Every host process here (mediator and executors, vhost-device-vsock, QEMU) runs under
 // test/vm/vsock-guard.c: none of them can open an AF_VSOCK socket on this machine.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { getGuestTree } from '../helpers/guest-tree.js';
+import { scrape } from '../helpers/metrics.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { buildCudaProgram } from '../helpers/nvcc.js';
 import { GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
@@ -27,6 +30,10 @@ const PORT = 9999;
 const GUEST_CID = 3;
 /** TCG emulates every instruction: the boot takes seconds, the programs some more. */
 const BOOT_TIMEOUT_MS = 170_000;
+/** The VM's ivshmem region, and the largest copy through it (the emulated CPU fills and checks
+ * every byte, so it stays small, yet above one 16 MiB frame). */
+const SHM_SIZE = '128M';
+const SHM_COPY_MIB = 20;
 
 const tree = getGuestTree();
 const assets = 'skip' in tree ? tree : getVmAssets();
@@ -65,7 +72,12 @@ mkdir -p $out
 p9="-t 9p -o trans=virtio,version=9p2000.L"
 mount $p9,ro root /root
 mount -t proc proc /root/proc
+mount -t sysfs sys /root/sys
 mount -t devtmpfs dev /root/dev
+# The ivshmem device's memory decoding, as an operator's boot script turns it on (docs/virtual-machines.md).
+for d in /sys/bus/pci/devices/*; do
+  [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ] && echo 1 > $d/enable
+done
 mount -t tmpfs -o mode=1777 tmpfs /root/tmp
 mkdir -p /root/tmp/vgpu-lib /root/tmp/vgpu-bin /root/tmp/job
 mount $p9,ro vgpulib /root/tmp/vgpu-lib
@@ -78,6 +90,7 @@ run() {
   echo $? > $out/$name.rc
 }
 run driver_api env VGPU_SERVER=vsock:2:${PORT} /tmp/vgpu-bin/driver_api
+run shm_copy env VGPU_SERVER=vsock:2:${PORT} /tmp/vgpu-bin/shm_copy ${SHM_COPY_MIB}
 run vector_add env VGPU_SERVER=vsock:2:${PORT} /tmp/vgpu-bin/vector_add
 run nvidia_smi env VGPU_SERVER=vsock:${PORT} nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits
 # The installer, into a scratch root (the tree is read-only): its guest.conf alone, with no
@@ -97,11 +110,15 @@ before(async () => {
   mkdirSync(join(dir, 'job'));
   copyFileSync(buildProgram('driver_api'), join(bin, 'driver_api'));
   copyFileSync(buildProgram('init_only'), join(bin, 'init_only'));
+  copyFileSync(buildProgram('shm_copy'), join(bin, 'shm_copy'));
   copyFileSync(buildCudaProgram('vector_add', 'static'), join(bin, 'vector_add'));
   copyFileSync(join(ROOT, 'guest/install.sh'), join(bin, 'install.sh'));
   const uds = join(dir, 'vm1.vsock');
   m = await startMediator({ wrap: [vsockGuard()], args: ['--listen', `vsock-uds:${uds}`] });
-  await m.addVm('vm1', { vsockPath: uds, memoryQuota: '1G' });
+  const shmPath = join(dir, 'vm1.shm');
+  writeFileSync(shmPath, '');
+  truncateSync(shmPath, 128 * 1024 * 1024);
+  await m.addVm('vm1', { vsockPath: uds, memoryQuota: '1G', shmPath });
   const vm2Token = await m.addVm('vm2');
   const gpus = await m.api('GET', '/v1/gpus');
   gpuName = ((gpus.json as Array<{ name: string }>)[0])?.name ?? '';
@@ -112,6 +129,7 @@ before(async () => {
   boot = await bootVm(assets, {
     jobDir: join(dir, 'job'), vhostSocket: vhost, timeoutMs: BOOT_TIMEOUT_MS,
     shares: { root: tree.root, vgpulib: GUEST_LIB_DIR, vgpubin: bin },
+    shm: { path: shmPath, size: SHM_SIZE },
   });
 });
 
@@ -135,6 +153,22 @@ describe('a QEMU guest over hybrid vsock', { skip }, () => {
     assert.doesNotMatch(r.out, /^not ok/m, report('driver_api'));
     // vm1's quota is the memory the guest sees: it is vm1 by its channel alone.
     assert.match(r.out, /# compute capability \d+\.\d+, 1024 MiB/, report('driver_api'));
+  });
+
+  test("page-locked copies inside the guest go through the VM's ivshmem region, byte for byte", async () => {
+    const r = result('shm_copy');
+    assert.equal(r.rc, 0, report('shm_copy'));
+    assert.doesNotMatch(r.out, /^not ok/m, report('shm_copy'));
+    const moved = /# shm-bytes (\d+) (\d+)/.exec(r.out);
+    assert.ok(moved, report('shm_copy'));
+    // Every session of vm1 ended before the VM powered off; the last usage report may still be on its way.
+    const shm = async (direction: string): Promise<number> => (await scrape(m.admin!)).value('vgpu_vm_shm_bytes_total', { vm: 'vm1', direction });
+    const deadline = Date.now() + 30_000;
+    while (((await shm('in')) < Number(moved[1]) || (await shm('out')) < Number(moved[2])) && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.ok((await shm('in')) >= Number(moved[1]), 'to the device through the region');
+    assert.ok((await shm('out')) >= Number(moved[2]), 'from the device through the region');
   });
 
   test('a cudart program with kernels (nvcc, static runtime) passes inside the guest', () => {

@@ -39,6 +39,12 @@ enum { M = 7, N = 5, K = 9, BATCH = 3 };
 
 typedef cudaError_t (*memcpy_fn)(void *, const void *, size_t, int);
 
+/* A checked host-to-device copy. */
+static void upload(memcpy_fn copy, void *dst, const void *src, size_t bytes, const char *name) {
+  cudaError_t e = copy(dst, src, bytes, cudaMemcpyHostToDevice);
+  check(name, e == 0, e);
+}
+
 /* Copies `batch` column-major float results back and compares them with the CPU's. */
 static void check_product(const char *name, memcpy_fn copy, const float *dc, float (*got)[M * N], int batch,
                           const float (*want)[M * N]) {
@@ -144,13 +150,10 @@ int main(int argc, char **argv) {
   check("cudaMalloc B", e == 0, e);
   e = cudaMalloc((void **)&dc, BATCH * sizeof c0);
   check("cudaMalloc C", e == 0, e);
-  e = cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
-  check("copy A", e == 0, e);
-  e = cudaMemcpy(db, b, sizeof b, cudaMemcpyHostToDevice);
-  check("copy B", e == 0, e);
+  upload(cudaMemcpy, da, a, sizeof a, "copy A");
+  upload(cudaMemcpy, db, b, sizeof b, "copy B");
   for (int q = 0; q < BATCH; q++) {
-    e = cudaMemcpy(dc + q * M * N, c0, sizeof c0, cudaMemcpyHostToDevice);
-    check("copy C", e == 0, e);
+    upload(cudaMemcpy, dc + q * M * N, c0, sizeof c0, "copy C");
   }
   s = cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, M, N, K, &alpha, da, M, db, K, &beta, dc, M);
   check("cublasSgemm", s == 0, s);
@@ -160,8 +163,7 @@ int main(int argc, char **argv) {
   check_product("C = alpha*A*B + beta*C", cudaMemcpy, dc, got, 1, want);
 
   for (int q = 0; q < BATCH; q++) {
-    e = cudaMemcpy(dc + q * M * N, c0, sizeof c0, cudaMemcpyHostToDevice);
-    check("reset C", e == 0, e);
+    upload(cudaMemcpy, dc + q * M * N, c0, sizeof c0, "reset C");
   }
   const float *aptr[BATCH], *bptr[BATCH];
   float *cptr[BATCH];
@@ -171,19 +173,15 @@ int main(int argc, char **argv) {
   check("cudaMalloc pointer arrays", e == 0, e);
   const float **daptr = (const float **)dptrs, **dbptr = daptr + BATCH;
   float **dcptr = (float **)(dbptr + BATCH);
-  e = cudaMemcpy(daptr, aptr, sizeof aptr, cudaMemcpyHostToDevice);
-  check("copy A pointers", e == 0, e);
-  e = cudaMemcpy(dbptr, bptr, sizeof bptr, cudaMemcpyHostToDevice);
-  check("copy B pointers", e == 0, e);
-  e = cudaMemcpy(dcptr, cptr, sizeof cptr, cudaMemcpyHostToDevice);
-  check("copy C pointers", e == 0, e);
+  upload(cudaMemcpy, daptr, aptr, sizeof aptr, "copy A pointers");
+  upload(cudaMemcpy, dbptr, bptr, sizeof bptr, "copy B pointers");
+  upload(cudaMemcpy, dcptr, cptr, sizeof cptr, "copy C pointers");
   s = cublasSgemmBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, M, N, K, &alpha, daptr, M, dbptr, K, &beta, dcptr, M, BATCH);
   check("cublasSgemmBatched", s == 0, s);
   check_product("batched C[i] = alpha*A[i]*B[i] + beta*C[i]", cudaMemcpy, dc, got, BATCH, want);
 
   for (int q = 0; q < BATCH; q++) {
-    e = cudaMemcpy(dc + q * M * N, c0, sizeof c0, cudaMemcpyHostToDevice);
-    check("reset C", e == 0, e);
+    upload(cudaMemcpy, dc + q * M * N, c0, sizeof c0, "reset C");
   }
   s = cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, M, N, K, &alpha, da, M, (long long)M * K, db, K,
                                 (long long)K * N, &beta, dc, M, (long long)M * N, BATCH);
@@ -196,12 +194,9 @@ int main(int argc, char **argv) {
   for (int i = 0; i < K * N; i++) hb[i] = (half)b[0][i];
   for (int i = 0; i < M * N; i++) hc[i] = (half)c0[i];
   const half halpha = (half)alpha, hbeta = (half)beta;
-  e = cudaMemcpy(da, ha, sizeof ha, cudaMemcpyHostToDevice);
-  check("copy half A", e == 0, e);
-  e = cudaMemcpy(db, hb, sizeof hb, cudaMemcpyHostToDevice);
-  check("copy half B", e == 0, e);
-  e = cudaMemcpy(dc, hc, sizeof hc, cudaMemcpyHostToDevice);
-  check("copy half C", e == 0, e);
+  upload(cudaMemcpy, da, ha, sizeof ha, "copy half A");
+  upload(cudaMemcpy, db, hb, sizeof hb, "copy half B");
+  upload(cudaMemcpy, dc, hc, sizeof hc, "copy half C");
   s = cublasHgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, M, N, K, &halpha, (const half *)da, M, (const half *)db, K, &hbeta,
                   (half *)dc, M);
   check("cublasHgemm", s == 0, s);

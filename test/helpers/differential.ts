@@ -30,6 +30,7 @@ export const DIFF_PROGRAMS: readonly DiffProgram[] = [
   { name: 'module', kernels: true },
   { name: 'stream' },
   { name: 'vmm', kernels: true },
+  { name: 'managed', kernels: true },
   { name: 'ipc' },
   { name: 'vmm_share' },
   {

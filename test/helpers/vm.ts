@@ -150,6 +150,9 @@ export interface BootOptions {
   /** vhost-device-vsock's socket (startVsockBackend). */
   vhostSocket: string;
   memoryMiB?: number;
+  /** A host file attached as an ivshmem-plain device (the VM's shared memory, docs/virtual-machines.md):
+   * QEMU maps it as the device's BAR2, `size` bytes. */
+  shm?: { path: string; size: string };
   timeoutMs: number;
 }
 
@@ -171,6 +174,7 @@ export function bootVm(assets: VmAssets, o: BootOptions): Promise<BootResult> {
     '-chardev', `socket,id=vsock0,path=${o.vhostSocket}`, '-device', 'vhost-user-vsock-pci,chardev=vsock0',
     '-virtfs', `local,path=${o.jobDir},mount_tag=job,security_model=none`,
     ...Object.entries(o.shares).flatMap(([tag, dir]) => ['-virtfs', `local,path=${dir},mount_tag=${tag},security_model=none,readonly=on`]),
+    ...(o.shm ? ['-object', `memory-backend-file,id=shm0,mem-path=${o.shm.path},size=${o.shm.size},share=on`, '-device', 'ivshmem-plain,memdev=shm0'] : []),
   ];
   const q = startGuarded('qemu-system-x86_64', args);
   return new Promise((resolve) => {

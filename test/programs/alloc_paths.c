@@ -31,8 +31,14 @@
  *                 cuMemCreate of MIB MiB, cuMemMap, cuMemSetAccess; its last byte is set)
  *   vmmfree       "vmmfree <n> -> <CUresult>": cuMemUnmap, cuMemRelease and cuMemAddressFree of
  *                 every vmm step's memory
+ *   managed:MIB   "managed <MIB> -> <CUresult>" (cuMemAllocManaged; the host writes its last byte
+ *                 and a memset on the device reads it back, so both copies are real); freeall
+ *                 frees it with cuMemFree
+ *   mapped:MIB    "mapped <MIB> -> <CUresult>" (cuMemHostAlloc with DEVICEMAP; its last byte set
+ *                 through the device pointer); freeall frees it with cuMemFreeHost
  */
 #include <cuda.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +48,8 @@
 static CUdeviceptr held[MAX_HELD];
 static int held_async[MAX_HELD];
 static int nheld;
+static void *mapped_held[MAX_HELD];
+static int nmapped;
 static CUmodule modules[MAX_HELD];
 static int nmodules;
 static CUlibrary libraries[MAX_HELD];
@@ -251,14 +259,41 @@ int main(int argc, char **argv) {
       }
       nvmm = 0;
       printf("vmmfree %d -> %d\n", n, (int)r);
+    } else if (!strncmp(argv[i], "managed:", 8)) {
+      size_t n = strtoul(argv[i] + 8, NULL, 10) << 20;
+      CUdeviceptr p = 0;
+      CUresult r = cuMemAllocManaged(&p, n, CU_MEM_ATTACH_GLOBAL);
+      if (r == CUDA_SUCCESS) {
+        unsigned char back = 0;
+        keep(p, 0);
+        ((unsigned char *)(uintptr_t)p)[n - 1] = 7;
+        r = cuMemcpyDtoH(&back, p + n - 1, 1);
+        if (r == CUDA_SUCCESS && back != 7) r = CUDA_ERROR_UNKNOWN;
+      }
+      printf("managed %zu -> %d\n", n >> 20, (int)r);
+    } else if (!strncmp(argv[i], "mapped:", 7)) {
+      size_t n = strtoul(argv[i] + 7, NULL, 10) << 20;
+      void *h = NULL;
+      CUdeviceptr p = 0;
+      CUresult r = cuMemHostAlloc(&h, n, CU_MEMHOSTALLOC_DEVICEMAP);
+      if (r == CUDA_SUCCESS) {
+        if (nmapped < MAX_HELD) mapped_held[nmapped++] = h;
+        r = cuMemHostGetDevicePointer(&p, h, 0);
+        if (r == CUDA_SUCCESS) r = cuMemsetD8(p + n - 1, 7, 1);
+        if (r == CUDA_SUCCESS) r = cuCtxSynchronize();
+        if (r == CUDA_SUCCESS && ((unsigned char *)h)[n - 1] != 7) r = CUDA_ERROR_UNKNOWN;
+      }
+      printf("mapped %zu -> %d\n", n >> 20, (int)r);
     } else if (!strcmp(argv[i], "poolused")) {
       printf("poolused default=%llu created=%llu\n", mib_used(def), mib_used(mine));
     } else if (!strcmp(argv[i], "freeall")) {
       CUresult r = CUDA_SUCCESS;
       int n = nheld;
       for (int k = 0; k < nheld && r == CUDA_SUCCESS; k++) r = held_async[k] ? cuMemFreeAsync(held[k], s) : cuMemFree(held[k]);
+      for (int k = 0; k < nmapped && r == CUDA_SUCCESS; k++) r = cuMemFreeHost(mapped_held[k]);
       if (r == CUDA_SUCCESS) r = cuStreamSynchronize(s);
-      nheld = 0;
+      n += nmapped;
+      nheld = nmapped = 0;
       printf("freeall %d -> %d\n", n, (int)r);
     }
   }

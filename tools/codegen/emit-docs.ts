@@ -38,9 +38,10 @@ ${rows.join('\n')}
 ## Device attributes vgpu answers itself
 
 Device attributes come from the host's driver, except those that would tell a program it may use a
-feature vgpu does not remote: on a GPU host they would send frameworks down paths that then fail
-(llama.cpp's VMM pool, PyTorch's IPC and managed-memory paths). From \`src/executor/feature-mask.ts\`;
-softgpu reports the same.
+feature vgpu does not remote (on a GPU host they would send frameworks down paths that then fail,
+such as PyTorch's IPC paths), and those that describe how a feature vgpu offers behaves: managed
+memory is coherent at launches and synchronisations only (\`docs/managed-memory.md\`). From
+\`src/executor/feature-mask.ts\`; softgpu reports the same.
 
 | attribute | vgpu reports | why |
 |---|---|---|

@@ -61,6 +61,12 @@ function remoteStub(fn: FnSpec): string {
     if (isOutput(p) && !p.anno.optional) lines.push(`  if (${p.name} == NULL) return CUDA_ERROR_INVALID_VALUE;`);
   }
   const flags = [fn.async ? 'VG_CALL_ASYNC' : '', fn.sync ? 'VG_CALL_SYNC' : ''].filter(Boolean).join(' | ') || '0';
+  // Coherent memory (guest/cuda/impl/coherent.c) is freed by the guest, which knows its mirror; a
+  // free that takes a stream is stream-ordered.
+  const streamOrdered = fn.params.some((q) => q.base === 'CUstream') ? 1 : 0;
+  for (const p of fn.params.filter((q) => q.anno.free)) {
+    lines.push(`  { CUresult fr; if (vg_coherent_free_hook(${p.name}, ${streamOrdered}, &fr)) return fr; }`);
+  }
   lines.push('  vg_call c;');
   lines.push(`  CUresult r = vg_call_begin(&c, VG_OP_${fn.name}, ${flags});`);
   lines.push('  if (r != CUDA_SUCCESS) return r;');
@@ -108,6 +114,7 @@ export function emitStubs(fns: FnSpec[], banner: string): string {
 #include <stdint.h>
 #include "rpc.h"
 #include "ops.h"
+#include "coherent.h"
 
 #define ${EXPORT} __attribute__((visibility("default")))
 

@@ -36,6 +36,8 @@ static int set_value(vg_conf *c, const char *key, size_t klen, const char *val, 
   else if (klen == 7 && !memcmp(key, "tls_pin", 7)) dst = c->tls_pin, cap = sizeof c->tls_pin;
   else if (klen == 8 && !memcmp(key, "tls_cert", 8)) dst = c->tls_cert, cap = sizeof c->tls_cert;
   else if (klen == 7 && !memcmp(key, "tls_key", 7)) dst = c->tls_key, cap = sizeof c->tls_key;
+  else if (klen == 8 && !memcmp(key, "shm_size", 8)) dst = c->shm_size, cap = sizeof c->shm_size;
+  else if (klen == 10 && !memcmp(key, "shm_device", 10)) dst = c->shm_device, cap = sizeof c->shm_device;
   else return -1;
   if (vlen >= cap) return -2;
   memcpy(dst, val, vlen);
@@ -77,7 +79,7 @@ int vg_conf_parse(const char *text, size_t len, vg_conf *c) {
     }
     int r = set_value(c, text + ks, ke - ks, text + vs, ve - vs);
     if (r == -1) {
-      note(c, lineno, "unknown key (known: server, token, log, log_file, tls_ca, tls_pin, tls_cert, tls_key)");
+      note(c, lineno, "unknown key (known: server, token, log, log_file, tls_ca, tls_pin, tls_cert, tls_key, shm_size, shm_device)");
       bad++;
     } else if (r == -2) {
       note(c, lineno, "value too long");
@@ -137,6 +139,8 @@ const vg_conf *vg_conf_get(void) {
     env_override(g_conf.tls_pin, sizeof g_conf.tls_pin, "VGPU_TLS_PIN");
     env_override(g_conf.tls_cert, sizeof g_conf.tls_cert, "VGPU_TLS_CERT");
     env_override(g_conf.tls_key, sizeof g_conf.tls_key, "VGPU_TLS_KEY");
+    env_override(g_conf.shm_size, sizeof g_conf.shm_size, "VGPU_SHM_SIZE");
+    env_override(g_conf.shm_device, sizeof g_conf.shm_device, "VGPU_SHM_DEVICE");
     g_conf_loaded = 1;
   }
   pthread_mutex_unlock(&g_conf_lock);

@@ -14,6 +14,7 @@
 #include "wire.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,10 +218,23 @@ void *vg_get_new_handle(vg_call *c, vg_hkind kind) {
   return h;
 }
 
+static _Atomic(vg_call_before_fn) g_before;
+static _Atomic(vg_call_after_fn) g_after;
+
+void vg_call_set_hooks(vg_call_before_fn before, vg_call_after_fn after) {
+  atomic_store(&g_before, before);
+  atomic_store(&g_after, after);
+}
+
 CUresult vg_call_begin(vg_call *c, uint32_t op, uint32_t flags) {
   memset(c, 0, offsetof(vg_call, trace));
   c->op = op;
   c->flags = flags;
+  vg_call_before_fn before = atomic_load(&g_before);
+  if (before && (flags & (VG_CALL_ASYNC | VG_CALL_SYNC))) {
+    CUresult hr = before(op);
+    if (hr) return hr;
+  }
   if (vg_log_enabled(VG_LOG_DEBUG)) {
     c->t_start_ns = vg_now_ns();
     vg_targs_clear(&c->trace);
@@ -354,6 +368,8 @@ CUresult vg_call_end(vg_call *c, CUresult r) {
   if (c->failed) r = (CUresult)c->failed;
   vg_session_unlock();
   if (c->t_start_ns) vg_trace_call(vg_op_name(c->op), (int)r, c->t_start_ns, &c->trace);
+  vg_call_after_fn after = atomic_load(&g_after);
+  if (after && (c->flags & VG_CALL_SYNC)) after(c->op, r);
   return r;
 }
 

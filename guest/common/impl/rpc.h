@@ -78,6 +78,14 @@ void vg_get_str(vg_call *c, char *dst, size_t cap);
 /* Reads a remote id and returns the guest handle for it, creating one of `kind` if new. */
 void *vg_get_new_handle(vg_call *c, vg_hkind kind);
 
+/* A library's hook around calls that submit device work or synchronise (VG_CALL_ASYNC or
+ * VG_CALL_SYNC): before(op) runs before the call takes the session, and a non-zero CUresult from
+ * it fails the call unsent; after(op, r) runs once the session is released, for VG_CALL_SYNC calls.
+ * libcuda's coherent host memory uses it (guest/cuda/impl/coherent.c). NULL hooks: none. */
+typedef CUresult (*vg_call_before_fn)(uint32_t op);
+typedef void (*vg_call_after_fn)(uint32_t op, CUresult r);
+void vg_call_set_hooks(vg_call_before_fn before, vg_call_after_fn after);
+
 /* Logs once per function that an unsupported entry point was called; returns NOT_SUPPORTED. */
 CUresult vg_unsupported(const char *name);
 

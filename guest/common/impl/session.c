@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define BATCH_MAX (64u * 1024u)
@@ -459,6 +461,43 @@ int vg_session_send(const uint8_t *frame, size_t n) {
   int r = vg_conn_writev(g_fd, iov, 2, deadline_after(g_call_timeout_ms));
   g_batch_len = 0;
   return r ? io_fail("send failed", r) : 0;
+}
+
+uint16_t vg_session_minor(void) { return g_minor; }
+
+int vg_session_is_unix(void) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  return g_state == ST_READY && getsockopt(g_fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+}
+
+int vg_session_send_fd(uint8_t byte, int fd) {
+  if (g_state != ST_READY) return -1;
+  if (g_batch_len && vg_session_send(NULL, 0)) return -1;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  uint64_t deadline = deadline_after(g_call_timeout_ms);
+  for (;;) {
+    ssize_t n = sendmsg(g_fd, &m, MSG_NOSIGNAL);
+    if (n == 1) return 0;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      int r = vg_conn_poll(g_fd, POLLOUT, deadline);
+      if (r) return io_fail("send failed", r);
+      continue;
+    }
+    return io_fail("send failed", n < 0 ? -errno : -EPIPE);
+  }
 }
 
 int vg_session_queue(const uint8_t *frame, size_t n) {

@@ -62,6 +62,13 @@ void vg_session_on_fork_child(void (*fn)(void));
 vg_sess_status vg_session_lock(void);
 void vg_session_unlock(void);
 uint32_t vg_session_next_id(void);
+/* The protocol minor of the connection's WELCOME. Session lock held. */
+uint16_t vg_session_minor(void);
+/* Whether the connection is a Unix socket, which can carry a descriptor. Session lock held. */
+int vg_session_is_unix(void);
+/* Sends the one byte `byte` with descriptor fd (SCM_RIGHTS), after the batch. Session lock held.
+ * Returns 0, or -1 (session lost). */
+int vg_session_send_fd(uint8_t byte, int fd);
 /* Appends a complete frame to the batch (flushed at 64 KiB). Returns 0, or -1 (session lost). */
 int vg_session_queue(const uint8_t *frame, size_t n);
 /* Writes the batch, then `frame` (may be NULL). Returns 0, or -1 (session lost). */

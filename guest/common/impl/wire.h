@@ -17,9 +17,10 @@
 /* Minor 1: the WELCOME extension block (docs/protocol.md, "WELCOME extensions").
  * Minor 2: STATUS / STATUS_REPLY before ATTACH (docs/protocol.md, "Status before ATTACH").
  * Minor 3: NOTIFY notices: kernel output and shutdown (docs/protocol.md, "Notices"). */
-#define VG_PROTO_MINOR 3u
+#define VG_PROTO_MINOR 4u
 #define VG_PROTO_MINOR_STATUS 2u
 #define VG_PROTO_MINOR_NOTICE 3u
+#define VG_PROTO_MINOR_SHM 4u
 /* Sanity bounds on a WELCOME: more is treated as a malformed handshake, not a huge allocation. */
 #define VG_MAX_DEVICES 256u
 #define VG_MAX_ATTRS 4096u

@@ -13,6 +13,7 @@
  */
 #include "vgcuda.h"
 
+#include "coherent.h"
 #include "ctxstack.h"
 #include "darkapi.h"
 #include "handles.h"
@@ -259,6 +260,7 @@ static CUresult release_impl(CUdevice dev) {
     if (r == CUDA_SUCCESS) {
       p->refcount = 0;
       deactivate(p);
+      vg_coherent_context_gone(p->handle);
     }
   } else {
     p->refcount--;
@@ -283,6 +285,7 @@ static CUresult reset_impl(CUdevice dev) {
   if (r == CUDA_SUCCESS) {
     deactivate(p);
     __atomic_store_n(&p->flags, 0u, __ATOMIC_RELAXED);
+    vg_coherent_context_gone(p->handle);
   }
   pthread_mutex_unlock(&g_ctx_lock);
   return r;
@@ -378,6 +381,7 @@ static CUresult destroy_impl(CUcontext ctx) {
   vg_put_u64(&c, rid);
   r = vg_call_end(&c, vg_call_invoke(&c));
   if (r) return r;
+  vg_coherent_context_gone(ctx);
   vg_ctx_forget(ctx);
   vg_handle_release(ctx);
   return CUDA_SUCCESS;

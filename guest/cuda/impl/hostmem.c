@@ -1,11 +1,15 @@
 /*
  * Page-locked host memory is a guest-local notion: the data reaches the GPU through the copy
- * calls, so "pinned" allocations are ordinary page-aligned anonymous mappings. They are tracked
- * so that frees, flag queries and (un)registrations of foreign pointers fail like on the real
- * driver instead of corrupting the heap.
+ * calls. "Pinned" allocations are blocks of the region shared with the executor where there is
+ * one (shm.c: copies from and to them name the block instead of carrying its bytes), otherwise
+ * ordinary page-aligned anonymous mappings. They are tracked so that frees, flag queries and
+ * (un)registrations of foreign pointers fail like on the real driver instead of corrupting the heap.
+ * Mapped ones (DEVICEMAP) are neither: they also get a device copy that coherent.c keeps in step
+ * (docs/managed-memory.md), and coherent.c owns their mapping.
  */
 #include "vgcuda.h"
 
+#include "coherent.h"
 #include "ctxstack.h"
 
 #include <pthread.h>
@@ -18,6 +22,7 @@ typedef struct range {
   uintptr_t base;
   size_t size;      /* bytes asked for */
   size_t map_size;  /* bytes mapped (page multiple); 0 for registered ranges */
+  int shared;       /* a block of the shared region (shm.c), not a mapping of its own */
   unsigned int flags;
   CUcontext ctx;    /* current when it was allocated or registered (pointer attributes) */
   unsigned long long id; /* CU_POINTER_ATTRIBUTE_BUFFER_ID */
@@ -83,6 +88,13 @@ static CUresult need_context(void) {
   return vg_ctx_info(NULL, NULL, NULL);
 }
 
+/* Gives back a page-locked block to whichever of coherent.c, the shared region or mmap made it. */
+static void release_block(void *p, size_t map_size, int shared) {
+  if (vg_coherent_release_host(p, VG_COH_MAPPED)) return;
+  if (shared) vg_shm_free(p, map_size);
+  else munmap(p, map_size);
+}
+
 static CUresult alloc_impl(void **pp, size_t bytesize, unsigned int flags) {
   CUresult r = need_context();
   if (r) return r;
@@ -92,14 +104,21 @@ static CUresult alloc_impl(void **pp, size_t bytesize, unsigned int flags) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   if (bytesize > SIZE_MAX - page) return CUDA_ERROR_OUT_OF_MEMORY;
   size_t map_size = (bytesize + page - 1) & ~(page - 1);
-  void *p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+  void *p = NULL;
+  int shared = 0;
+  if (flags & CU_MEMHOSTALLOC_DEVICEMAP) { /* mapped: coherent.c owns the mapping */
+    if ((r = vg_coherent_alloc(&p, bytesize, VG_COH_MAPPED))) return r;
+  } else if ((p = vg_shm_alloc(map_size)) != NULL) {
+    shared = 1;
+  } else if ((p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   pthread_mutex_lock(&g_lock);
-  int bad = insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = map_size, .flags = flags,
-                           .ctx = vg_ctx_current(), .id = g_next_id++});
+  int bad = insert((range){.base = (uintptr_t)p, .size = bytesize, .map_size = map_size, .shared = shared,
+                           .flags = flags, .ctx = vg_ctx_current(), .id = g_next_id++});
   pthread_mutex_unlock(&g_lock);
   if (bad) {
-    munmap(p, map_size);
+    release_block(p, map_size, shared);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   *pp = p;
@@ -121,9 +140,10 @@ static CUresult free_impl(void *p) {
     return CUDA_ERROR_INVALID_VALUE;
   }
   size_t map_size = r->map_size;
+  int shared = r->shared;
   remove_at(r);
   pthread_mutex_unlock(&g_lock);
-  munmap(p, map_size);
+  release_block(p, map_size, shared);
   return CUDA_SUCCESS;
 }
 
@@ -161,6 +181,14 @@ static CUresult register_impl(void *p, size_t bytesize, unsigned int flags) {
                           .ctx = vg_ctx_current(), .id = g_next_id++}))
     r = CUDA_ERROR_OUT_OF_MEMORY;
   pthread_mutex_unlock(&g_lock);
+  /* Mapped: a device copy that coherent.c keeps in step (the range is claimed above first, so two
+   * threads never register it twice). */
+  if (r == CUDA_SUCCESS && (flags & CU_MEMHOSTREGISTER_DEVICEMAP) && (r = vg_coherent_register(p, bytesize))) {
+    pthread_mutex_lock(&g_lock);
+    range *rg = containing((uintptr_t)p);
+    if (rg) remove_at(rg);
+    pthread_mutex_unlock(&g_lock);
+  }
   return r;
 }
 
@@ -179,6 +207,7 @@ static CUresult unregister_impl(void *p) {
     r = CUDA_SUCCESS;
   }
   pthread_mutex_unlock(&g_lock);
+  if (r == CUDA_SUCCESS) (void)vg_coherent_release_host(p, VG_COH_REGISTERED);
   return r;
 }
 

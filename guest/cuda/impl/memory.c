@@ -1,5 +1,6 @@
 /*
  * Host<->device copies, hand-written because of their bulk data (docs/protocol.md, "Bulk data"):
+ *  - from or to the shared region (page-locked memory, shm.c): one call naming the range;
  *  - HtoD: pieces of at most 4 MiB, one CALL frame each, all but the last flagged MORE, one reply;
  *  - DtoH: the reply is `u32 result` then the n bytes, read straight into the destination;
  *  - HtoDAsync: each piece is its own fire-and-forget call (the source may be reused on return,
@@ -27,6 +28,8 @@ static CUresult htod(uint32_t op, CUdeviceptr dst, const void *src, size_t n) {
   CUresult r = check(src, n);
   if (r) return r;
   if (dst > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
+  uint64_t shm_off;
+  if (vg_shm_range(src, n, &shm_off)) return vg_shm_copy(VG_OP_vgShmHtoD, dst, shm_off, n, NULL, op == VG_OP_cuMemcpyHtoD_v2_ptds);
   vg_call c;
   if ((r = vg_call_begin(&c, op, VG_CALL_SYNC))) return r;
   if (vg_call_tracing(&c)) {
@@ -49,6 +52,11 @@ static CUresult dtoh(uint32_t op, void *dst, CUdeviceptr src, size_t n, const CU
   CUresult r = check(dst, n);
   if (r) return r;
   if (src > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
+  uint64_t off;
+  if (vg_shm_range(dst, n, &off)) {
+    int ptds = op == VG_OP_cuMemcpyDtoH_v2_ptds || op == VG_OP_cuMemcpyDtoHAsync_v2_ptsz;
+    return vg_shm_copy(stream ? VG_OP_vgShmDtoHAsync : VG_OP_vgShmDtoH, src, off, n, stream, ptds);
+  }
   vg_call c;
   if ((r = vg_call_begin(&c, op, VG_CALL_SYNC))) return r;
   if (vg_call_tracing(&c)) {
@@ -66,6 +74,11 @@ static CUresult htod_async(uint32_t op, CUdeviceptr dst, const void *src, size_t
   CUresult r = check(src, n);
   if (r) return r;
   if (dst > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
+  /* From the shared region the executor reads the bytes when it runs the copy, as a GPU reads
+   * page-locked memory: the program may reuse them once the stream has passed the copy. */
+  uint64_t shm_off;
+  if (vg_shm_range(src, n, &shm_off))
+    return vg_shm_copy(VG_OP_vgShmHtoDAsync, dst, shm_off, n, &stream, op == VG_OP_cuMemcpyHtoDAsync_v2_ptsz);
   const uint8_t *p = src;
   size_t off = 0;
   do {

@@ -7,12 +7,16 @@
  *    driver's contexts, pools and device ordinals into the guest's;
  *  - anything else (pageable host memory, NULL, foreign addresses): unknown, answered here as the
  *    driver answers for memory it does not know.
- * The device cannot reach the guest's host memory, so host memory has no device pointer here
- * (CU_POINTER_ATTRIBUTE_DEVICE_POINTER is refused, ACCESS_FLAGS is none): the one place the
- * answers differ from a local driver, which maps page-locked memory into the device's space.
+ *  - coherent memory (coherent.c): managed memory, answered here as the driver answers for it, and
+ *    mapped page-locked memory, which is page-locked memory with a device pointer.
+ * The device cannot reach the guest's other host memory, so unmapped page-locked memory has no
+ * device pointer here (CU_POINTER_ATTRIBUTE_DEVICE_POINTER is refused, ACCESS_FLAGS is none): the
+ * one place the answers differ from a local driver, which maps all page-locked memory into the
+ * device's space.
  */
 #include "vgcuda.h"
 
+#include "coherent.h"
 #include "rpc.h"
 
 #include <string.h>
@@ -107,6 +111,17 @@ static CUresult from_executor(CUpointer_attribute a, const uint8_t *v, void *dat
 static CUresult local_attr(const vg_hostmem_info *hi, CUdeviceptr p, CUpointer_attribute a, void *data, int lenient) {
   size_t n = attr_size(a);
   if (n == 0) return CUDA_ERROR_INVALID_VALUE;
+  vg_coh_info ci;
+  if (hi && vg_coherent_lookup(hi->base, 0, &ci)) { /* mapped: the device reaches it */
+    if (a == CU_POINTER_ATTRIBUTE_DEVICE_POINTER) {
+      *(CUdeviceptr *)data = ci.dev + ((uintptr_t)p - ci.host);
+      return CUDA_SUCCESS;
+    }
+    if (a == CU_POINTER_ATTRIBUTE_ACCESS_FLAGS) {
+      *(unsigned int *)data = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE;
+      return CUDA_SUCCESS;
+    }
+  }
   if (!hi) {
     if (!lenient) return CUDA_ERROR_INVALID_VALUE;
     memset(data, 0, n);
@@ -143,12 +158,66 @@ static CUresult local_attr(const vg_hostmem_info *hi, CUdeviceptr p, CUpointer_a
   return CUDA_SUCCESS;
 }
 
+/* Managed memory, answered as the driver answers for it: device memory that is also host memory.
+ * SYNC_MEMOPS is its device allocation's, which cuPointerSetAttribute sets in the driver. */
+static CUresult managed_attr(const vg_coh_info *ci, CUdeviceptr p, CUpointer_attribute a, void *data) {
+  size_t n = attr_size(a);
+  switch (a) {
+    case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS: {
+      int found = 0;
+      uint8_t v[VALUE_SIZE];
+      CUresult r = query(p, MODE_SINGLE, 1, &a, &found, v);
+      if (r) return r;
+      memcpy(data, v, sizeof(int));
+      if (!found) *(int *)data = 0;
+      break;
+    }
+    case CU_POINTER_ATTRIBUTE_CONTEXT: *(CUcontext *)data = ci->ctx; break;
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: *(unsigned int *)data = CU_MEMORYTYPE_DEVICE; break;
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: *(CUdeviceptr *)data = p; break;
+    case CU_POINTER_ATTRIBUTE_HOST_POINTER: *(void **)data = (void *)(uintptr_t)p; break;
+    case CU_POINTER_ATTRIBUTE_P2P_TOKENS: return CUDA_ERROR_NOT_SUPPORTED;
+    case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+    case CU_POINTER_ATTRIBUTE_MAPPED: *(int *)data = 1; break;
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+    case CU_POINTER_ATTRIBUTE_MEMORY_BLOCK_ID: *(unsigned long long *)data = ci->id; break;
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: {
+      CUdevice dev;
+      *(int *)data = vg_ctx_info(ci->ctx, &dev, NULL) == CUDA_SUCCESS ? (int)dev : 0;
+      break;
+    }
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+    case CU_POINTER_ATTRIBUTE_MAPPING_BASE_ADDR: *(CUdeviceptr *)data = ci->dev; break;
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+    case CU_POINTER_ATTRIBUTE_MAPPING_SIZE: *(size_t *)data = ci->size; break;
+    case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS: *(unsigned int *)data = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE; break;
+    default: memset(data, 0, n); break; /* no pool, no IPC or RDMA, no SYNC_MEMOPS */
+  }
+  return CUDA_SUCCESS;
+}
+
+/* Coherent memory known by the address asked about: managed memory, or the device pointer of a
+ * registered range (answered as that host memory). 1 with *hi filled for the latter. */
+static int coherent_kind(CUdeviceptr p, vg_coh_info *ci, vg_hostmem_info *hi, CUdeviceptr *host_p) {
+  if (!vg_coherent_lookup((uintptr_t)p, 1, ci)) return 0;
+  if (ci->kind == VG_COH_MANAGED) return 1;
+  *host_p = ci->host + (p - ci->dev);
+  return vg_hostmem_lookup((uintptr_t)*host_p, hi) ? 2 : 0;
+}
+
 static CUresult get_attribute(void *data, CUpointer_attribute a, CUdeviceptr p) {
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!data || attr_size(a) == 0) return CUDA_ERROR_INVALID_VALUE;
   vg_hostmem_info hi;
   if (p == 0) return CUDA_ERROR_INVALID_VALUE;
   if (vg_hostmem_lookup((uintptr_t)p, &hi)) return local_attr(&hi, p, a, data, 0);
+  vg_coh_info ci;
+  CUdeviceptr hp;
+  switch (coherent_kind(p, &ci, &hi, &hp)) {
+    case 1: return managed_attr(&ci, p, a, data);
+    case 2: return local_attr(&hi, hp, a, data, 0);
+    default: break;
+  }
   int found = 0;
   uint8_t v[VALUE_SIZE];
   CUresult r;
@@ -178,6 +247,20 @@ static CUresult get_attributes(unsigned n, CUpointer_attribute *attrs, void **da
     for (unsigned i = 0; i < n; i++) local_attr(p ? &hi : NULL, p, attrs[i], data[i], 1);
     return CUDA_SUCCESS;
   }
+  vg_coh_info ci;
+  CUdeviceptr hp;
+  switch (coherent_kind(p, &ci, &hi, &hp)) {
+    case 1:
+      for (unsigned i = 0; i < n; i++) {
+        CUresult r = managed_attr(&ci, p, attrs[i], data[i]);
+        if (r) return r; /* P2P tokens are refused, as for device memory */
+      }
+      return CUDA_SUCCESS;
+    case 2:
+      for (unsigned i = 0; i < n; i++) local_attr(&hi, hp, attrs[i], data[i], 1);
+      return CUDA_SUCCESS;
+    default: break;
+  }
   for (unsigned i = 0; i < n; i++) {
     if (attrs[i] == CU_POINTER_ATTRIBUTE_P2P_TOKENS) {
       /* See get_attribute; refused for device memory, the default for anything else. */
@@ -205,6 +288,26 @@ VG_EXPORT CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_
   VG_TRACED(get_attributes(numAttributes, attributes, data, ptr));
 }
 
+/* Only SYNC_MEMOPS can be set, on device memory of the session: the guest's host memory and
+ * unknown pointers are refused here, the rest is the executor's to check. */
+static CUresult set_attribute(const void *value, CUpointer_attribute a, CUdeviceptr p) {
+  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!value || a != CU_POINTER_ATTRIBUTE_SYNC_MEMOPS) return CUDA_ERROR_INVALID_VALUE;
+  vg_hostmem_info hi;
+  if (p == 0 || vg_hostmem_lookup((uintptr_t)p, &hi)) return CUDA_ERROR_INVALID_VALUE;
+  vg_call c;
+  CUresult r = vg_call_begin(&c, VG_OP_cuPointerSetAttribute, 0);
+  if (r) return r;
+  vg_put_u32(&c, (uint32_t)a);
+  vg_put_u32(&c, *(const unsigned int *)value);
+  vg_put_u64(&c, p);
+  return vg_call_end(&c, vg_call_invoke(&c));
+}
+
+VG_EXPORT CUresult cuPointerSetAttribute(const void *value, CUpointer_attribute attribute, CUdeviceptr ptr) {
+  VG_TRACED(set_attribute(value, attribute, ptr));
+}
+
 /* Page-locked host memory is answered here: its allocation (or registration) is the range. */
 static CUresult address_range(CUdeviceptr *pbase, size_t *psize, CUdeviceptr p) {
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
@@ -212,6 +315,12 @@ static CUresult address_range(CUdeviceptr *pbase, size_t *psize, CUdeviceptr p) 
   if (p && vg_hostmem_lookup((uintptr_t)p, &hi)) {
     if (pbase) *pbase = hi.base;
     if (psize) *psize = hi.size;
+    return CUDA_SUCCESS;
+  }
+  vg_coh_info ci;
+  if (p && vg_coherent_lookup((uintptr_t)p, 1, &ci) && ci.kind == VG_COH_MANAGED) {
+    if (pbase) *pbase = ci.dev;
+    if (psize) *psize = ci.size;
     return CUDA_SUCCESS;
   }
   vg_call c;

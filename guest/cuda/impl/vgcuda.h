@@ -85,6 +85,20 @@ typedef struct vg_hostmem_info {
 /* 1 and *out filled when p lies inside page-locked host memory of this process; else 0. */
 int vg_hostmem_lookup(uintptr_t p, vg_hostmem_info *out);
 
+/* ---- shm.c: the region shared with the executor (docs/protocol.md, "Shared memory") ---- */
+
+/* A page-aligned block of n bytes (a page multiple) of the shared region, made on first use; NULL
+ * when there is no region or no room (the caller then maps ordinary memory). */
+void *vg_shm_alloc(size_t n);
+/* Gives back a block of vg_shm_alloc (n as allocated); a block of a region this process no longer
+ * has (inherited over fork) is ignored. */
+void vg_shm_free(void *p, size_t n);
+/* 1 and *off set when [p, p + n) lies in the shared region the executor maps (n > 0); else 0. */
+int vg_shm_range(const void *p, size_t n, uint64_t *off);
+/* One copy through the region: op is VG_OP_vgShmHtoD, vgShmHtoDAsync, vgShmDtoH or vgShmDtoHAsync
+ * (stream given for the async ones), dev the device address, off the region offset. */
+CUresult vg_shm_copy(uint32_t op, CUdeviceptr dev, uint64_t off, size_t n, const CUstream *stream, int ptds);
+
 /* ---- pointer.c ---- */
 
 /* *is_device = 1 when p lies in the session's device memory (asking the executor unless p is the

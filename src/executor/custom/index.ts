@@ -16,5 +16,7 @@ export * from './launch.js';
 export * from './graph.js';
 export * from './mempool.js';
 export * from './pointer.js';
+export * from './coherent.js';
 export * from './vmm.js';
 export * from './ipc.js';
+export * from './shm.js';

@@ -91,6 +91,23 @@ export function vgPointerQuery(x: ExecContext, r: Reader, w: Writer): number {
   return 0;
 }
 
+/** CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, the one attribute cuPointerSetAttribute sets. */
+const ATTR_SYNC_MEMOPS = 6;
+
+/** Wire: u32 attribute, u32 value, u64 ptr (the guest refuses every other attribute first). Only
+ * the session's own device memory reaches the driver. */
+export function cuPointerSetAttribute(x: ExecContext, r: Reader, _w: Writer): number {
+  const attr = r.u32();
+  const value = r.u32();
+  const ptr = r.u64();
+  r.end();
+  if (attr !== ATTR_SYNC_MEMOPS) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `pointer attribute ${attr} cannot be set`);
+  x.checkRange(ptr, 1);
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(value, 0);
+  return x.d.cuPointerSetAttribute(v, attr, ptr);
+}
+
 /** What the generated forwarder did, now that the guest answers for its own host memory first. */
 export function cuMemGetAddressRange_v2(x: ExecContext, r: Reader, w: Writer): number {
   const dptr = r.u64();

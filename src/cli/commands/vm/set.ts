@@ -1,7 +1,7 @@
 // vgpu-admin vm set NAME --option value...: changes a VM. A running mediator applies priority and
 // weight at its next dispatch decision, the quota at the next allocation and the hold limit at
-// the next request to yield; pool, vGPUs, PCI id and the vsock and client-certificate bindings apply to sessions that
-// start after the change.
+// the next request to yield; pool, vGPUs, PCI id, the vsock and client-certificate bindings and
+// the shared memory file apply to sessions that start after the change.
 
 import { VgpuError } from '../../../common/errors.js';
 import type { VmView } from '../../../admin/schemas.js';
@@ -13,7 +13,7 @@ export async function run(ctx: CommandContext, name: string, o: VmSettingOptions
   const patch = vmPatchOf(o);
   if (Object.keys(patch).length === 0) {
     throw new VgpuError('VGPU_ERR_USAGE', {
-      detail: 'nothing to change: give at least one of --priority, --pool, --memory, --weight, --vgpus, --pci-bus-id, --notes, --max-hold, --vsock-cid, --vsock-path, --tls-client-cert-sha256',
+      detail: 'nothing to change: give at least one of --priority, --pool, --memory, --weight, --vgpus, --pci-bus-id, --notes, --max-hold, --vsock-cid, --vsock-path, --tls-client-cert-sha256, --shm-path',
     });
   }
   const { before, after } = await (await ctx.ops()).setVm(name, patch);
@@ -25,7 +25,7 @@ export async function run(ctx: CommandContext, name: string, o: VmSettingOptions
   const fields = [
     ['pool', 'pool'], ['priority', 'priority'], ['weight', 'weight'], ['memoryQuota', 'memory'],
     ['vgpus', 'vgpus'], ['pciBusId', 'pci-bus-id'], ['notes', 'notes'], ['maxHoldMs', 'max-hold'],
-    ['vsockCid', 'vsock-cid'], ['vsockPath', 'vsock-path'], ['tlsClientCertSha256', 'tls-client-cert-sha256'],
+    ['vsockCid', 'vsock-cid'], ['vsockPath', 'vsock-path'], ['tlsClientCertSha256', 'tls-client-cert-sha256'], ['shmPath', 'shm-path'],
   ] as const;
   const show = (k: (typeof fields)[number][0], v: VmView[typeof k]): string =>
     k === 'memoryQuota' ? memoryText(v as number | null)

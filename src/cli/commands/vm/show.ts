@@ -25,6 +25,7 @@ export async function run(ctx: CommandContext, name: string): Promise<void> {
     ['vsock CID', vm.vsockCid === null ? 'none' : String(vm.vsockCid)],
     ['vsock path', vm.vsockPath ?? 'none'],
     ['TLS client cert', vm.tlsClientCertSha256 === null ? 'none' : `sha256:${vm.tlsClientCertSha256}`],
+    ['shared memory', vm.shmPath ?? 'none'],
     ['created', vm.createdAt],
     ['updated', vm.updatedAt],
     ['device time', `${(usage.deviceTimeNs / 1e9).toFixed(3)} s`],
