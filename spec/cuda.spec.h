@@ -100,9 +100,9 @@ VG_REMOTE(0x024f) CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToK
  * toward the quota like cuMemAlloc until the driver frees them (released and unmapped);
  * reservations do not. A session maps only its own handles into its own reservations, and its
  * mappings become ranges its copies and kernels may use. Handles are session ids, never the
- * driver's. Properties and access descriptors are structs: hand-written. Shareable handles
- * (cuMemExportToShareableHandle, cuMemImportFromShareableHandle) are not offered; cuMemCreate
- * accepts a request for a file descriptor type (PyTorch makes it), which nothing can export. */
+ * driver's. Properties and access descriptors are structs: hand-written. Shareable handles are
+ * file descriptors within one VM (docs/ipc.md): the guest's descriptor holds the mediator's token
+ * for the export, which only a session of the same VM can import. */
 VG_CUSTOM(0x0250) CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr, unsigned long long flags);
 VG_CUSTOM(0x0251) CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size);
 VG_CUSTOM(0x0252) CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop, unsigned long long flags);
@@ -114,6 +114,20 @@ VG_CUSTOM(0x0257) CUresult cuMemGetAccess(unsigned long long *flags, const CUmem
 VG_CUSTOM(0x0258) CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocationProp *prop, CUmemAllocationGranularity_flags option);
 VG_CUSTOM(0x0259) CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle);
 VG_CUSTOM(0x025a) CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void *addr);
+VG_CUSTOM(0x0260) CUresult cuMemExportToShareableHandle(void *shareableHandle, CUmemGenericAllocationHandle handle, CUmemAllocationHandleType handleType, unsigned long long flags);
+VG_CUSTOM(0x0261) CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *handle, void *osHandle, CUmemAllocationHandleType shHandleType);
+
+/* CUDA IPC between processes of one VM (src/executor/custom/ipc.ts, docs/ipc.md). The guest's
+ * handles are the mediator's tokens, never the driver's bytes: an open is looked up in the VM's
+ * table of exports, so a handle of another VM, or a forged one, is CUDA_ERROR_INVALID_VALUE.
+ * Opened memory counts toward the quota once, as the exporter's. Handles are 64-byte structs
+ * passed by value: hand-written. */
+VG_CUSTOM(0x025b) CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr);
+VG_CUSTOM(0x025c) CUresult cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags);
+VG_CUSTOM_ALIAS(0x025c) CUresult cuIpcOpenMemHandle(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags);
+VG_CUSTOM(0x025d) CUresult cuIpcCloseMemHandle(CUdeviceptr dptr);
+VG_CUSTOM(0x025e) CUresult cuIpcGetEventHandle(CUipcEventHandle *pHandle, CUevent event);
+VG_CUSTOM(0x025f) CUresult cuIpcOpenEventHandle(CUevent *phEvent, CUipcEventHandle handle);
 
 /* Host memory is the guest's own: pinned allocations are ordinary page-aligned guest memory. */
 VG_LOCAL CUresult cuMemAllocHost_v2(void **pp, size_t bytesize);

@@ -162,6 +162,8 @@ CUresult sg_stream_ctx(CUstream s, sg_ctx **ctx);
 /* ---- events (event.c) -------------------------------------------------------------------------- */
 /* CUDA_SUCCESS for a live event whose context is alive and healthy. */
 CUresult sg_event_check(CUevent e);
+/* The flags a live event was created with. */
+CUresult sg_event_flags(CUevent e, unsigned *flags);
 
 /* ---- device memory (memory.c, mempool.c) ------------------------------------------------------ */
 /* Allocates from the arena and registers the allocation as owned by `owner` (NULL: by no context,
@@ -232,6 +234,11 @@ int sg_format_known(CUarray_format f);
 /* The engine's texture resolver (sg_ptx_launch.texture); arg is the launch's sg_ctx. */
 struct sg_ptx_tex;
 int sg_tex_resolve(void *arg, uint64_t handle, int surface, struct sg_ptx_tex *out);
+/* ---- IPC (ipc.c) ------------------------------------------------------------------------------ */
+/* The memory opened from another process (cuIpcOpenMemHandle) holding p; -1 if none. */
+int sg_ipc_range(CUdeviceptr p, CUdeviceptr *base, uint64_t *size);
+/* An event is destroyed: its export, if any, ends. */
+void sg_ipc_event_gone(CUevent event);
 
 /* ---- per-area cleanup when a context goes away ------------------------------------------------ */
 void sg_mem_release_ctx(sg_ctx *c);

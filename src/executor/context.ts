@@ -9,6 +9,7 @@ import { CoherentShadows } from './coherent-shadows.js';
 import type { DeviceClock } from './device-time.js';
 import type { SessionImages } from './images.js';
 import { HostNodeBook } from './host-nodes.js';
+import { IpcBook } from './ipc.js';
 import { ShmState } from './shm.js';
 import { VmmBook } from './vmm.js';
 import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
@@ -113,6 +114,8 @@ export class ExecContext {
   readonly vmm = new VmmBook();
   /** The guest's functions of the session's host nodes (src/executor/host-nodes.ts). */
   readonly hostNodes = new HostNodeBook();
+  /** The session's CUDA IPC (src/executor/ipc.ts). */
+  readonly ipc = new IpcBook();
   /** Shared memory with the guest for bulk copies (src/executor/shm.ts). */
   readonly shm = new ShmState();
   /** What the guest last saw of its coherent memory (src/executor/coherent-shadows.ts). */
@@ -512,6 +515,7 @@ export class ExecContext {
 
   afterFree(p: number): void {
     this.allocs.remove(p);
+    this.ipc.freed((b) => b !== p);
     this.memoryReleased();
   }
 
@@ -523,7 +527,10 @@ export class ExecContext {
   contextGone(ctxId: number): void {
     if (ctxId === NO_CONTEXT) return;
     for (const [id, load] of this.loads) if (load.ctx === ctxId) this.dropHandle(id);
-    if (this.allocs.removeOwnedBy(ctxId) > 0) this.memoryReleased();
+    if (this.allocs.removeOwnedBy(ctxId) > 0) {
+      this.ipc.freed((b) => this.allocs.sizeAt(b) !== undefined);
+      this.memoryReleased();
+    }
   }
 
   /** `physical`'s primary context was destroyed (reset, or released for the last time). */

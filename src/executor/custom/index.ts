@@ -19,5 +19,6 @@ export * from './mempool.js';
 export * from './pointer.js';
 export * from './coherent.js';
 export * from './vmm.js';
+export * from './ipc.js';
 export * from './shm.js';
 export * from './texture.js';
