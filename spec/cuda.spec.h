@@ -100,9 +100,9 @@ VG_REMOTE(0x024f) CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToK
  * toward the quota like cuMemAlloc until the driver frees them (released and unmapped);
  * reservations do not. A session maps only its own handles into its own reservations, and its
  * mappings become ranges its copies and kernels may use. Handles are session ids, never the
- * driver's. Properties and access descriptors are structs: hand-written. Shareable handles
- * (cuMemExportToShareableHandle, cuMemImportFromShareableHandle) are not offered; cuMemCreate
- * accepts a request for a file descriptor type (PyTorch makes it), which nothing can export. */
+ * driver's. Properties and access descriptors are structs: hand-written. Shareable handles are
+ * file descriptors within one VM (docs/ipc.md): the guest's descriptor holds the mediator's token
+ * for the export, which only a session of the same VM can import. */
 VG_CUSTOM(0x0250) CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr, unsigned long long flags);
 VG_CUSTOM(0x0251) CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size);
 VG_CUSTOM(0x0252) CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop, unsigned long long flags);
@@ -114,6 +114,20 @@ VG_CUSTOM(0x0257) CUresult cuMemGetAccess(unsigned long long *flags, const CUmem
 VG_CUSTOM(0x0258) CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocationProp *prop, CUmemAllocationGranularity_flags option);
 VG_CUSTOM(0x0259) CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle);
 VG_CUSTOM(0x025a) CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void *addr);
+VG_CUSTOM(0x0260) CUresult cuMemExportToShareableHandle(void *shareableHandle, CUmemGenericAllocationHandle handle, CUmemAllocationHandleType handleType, unsigned long long flags);
+VG_CUSTOM(0x0261) CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *handle, void *osHandle, CUmemAllocationHandleType shHandleType);
+
+/* CUDA IPC between processes of one VM (src/executor/custom/ipc.ts, docs/ipc.md). The guest's
+ * handles are the mediator's tokens, never the driver's bytes: an open is looked up in the VM's
+ * table of exports, so a handle of another VM, or a forged one, is CUDA_ERROR_INVALID_VALUE.
+ * Opened memory counts toward the quota once, as the exporter's. Handles are 64-byte structs
+ * passed by value: hand-written. */
+VG_CUSTOM(0x025b) CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr);
+VG_CUSTOM(0x025c) CUresult cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags);
+VG_CUSTOM_ALIAS(0x025c) CUresult cuIpcOpenMemHandle(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags);
+VG_CUSTOM(0x025d) CUresult cuIpcCloseMemHandle(CUdeviceptr dptr);
+VG_CUSTOM(0x025e) CUresult cuIpcGetEventHandle(CUipcEventHandle *pHandle, CUevent event);
+VG_CUSTOM(0x025f) CUresult cuIpcOpenEventHandle(CUevent *phEvent, CUipcEventHandle handle);
 
 /* Host memory is the guest's own: pinned allocations are ordinary page-aligned guest memory. */
 VG_LOCAL CUresult cuMemAllocHost_v2(void **pp, size_t bytesize);
@@ -131,7 +145,7 @@ VG_LOCAL CUresult cuMemHostUnregister(void *p);
  * between contexts of one vGPU are device-to-device copies. */
 VG_LOCAL CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags);
 VG_LOCAL CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags);
-VG_LOCAL CUresult cuMemHostGetDevicePointer(CUdeviceptr_v1 *pdptr, void *p, unsigned int Flags);
+VG_LOCAL CUresult cuMemHostGetDevicePointer(unsigned int *pdptr, void *p, unsigned int Flags); /* CUdeviceptr_v1, which only the legacy ABI of cuda.h names */
 VG_LOCAL CUresult cuMemPrefetchAsync(CUdeviceptr devPtr, size_t count, CUdevice dstDevice, CUstream hStream);
 VG_LOCAL CUresult cuMemPrefetchAsync_ptsz(CUdeviceptr devPtr, size_t count, CUdevice dstDevice, CUstream hStream);
 VG_LOCAL CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation location, unsigned int flags, CUstream hStream);
@@ -295,13 +309,17 @@ VG_LOCAL CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptu
 VG_REMOTE(0x0606) CUresult cuThreadExchangeStreamCaptureMode(VG_INOUT CUstreamCaptureMode *mode);
 VG_REMOTE(0x0610) CUresult cuGraphCreate(VG_OUT VG_NEW CUgraph *phGraph, unsigned int flags);
 VG_REMOTE(0x0611) CUresult cuGraphDestroy(VG_DESTROY CUgraph hGraph);
-VG_REMOTE(0x0612) CUresult cuGraphInstantiateWithFlags(VG_OUT VG_NEW CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
+/* Instantiation, launch and destruction are forwarded by hand because of host nodes, whose
+ * functions run in the guest: an exec of a graph with host nodes is launched by the guest as the
+ * pieces between its host nodes (guest/cuda/impl/graph_host.c). */
+VG_CUSTOM(0x0612) CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
 VG_LOCAL CUresult cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
 VG_LOCAL CUresult cuGraphInstantiate(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
-VG_REMOTE(0x0613) VG_ASYNC VG_WORK CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream);
-VG_REMOTE(0x0614) VG_ASYNC VG_WORK CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream);
-VG_REMOTE(0x0615) CUresult cuGraphExecDestroy(VG_DESTROY CUgraphExec hGraphExec);
+VG_CUSTOM(0x0613) VG_ASYNC CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream);
+VG_CUSTOM(0x0614) VG_ASYNC CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream);
+VG_CUSTOM(0x0615) CUresult cuGraphExecDestroy(CUgraphExec hGraphExec);
 VG_CUSTOM(0x0616) CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo);
+VG_CUSTOM_ALIAS(0x0616) CUresult cuGraphExecUpdate(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphNode *hErrorNode_out, CUgraphExecUpdateResult *updateResult_out);
 /* Graph introspection (guest/cuda/impl/graph.c, src/executor/custom/graph.ts). A node is a guest
  * handle (CUgraphNode, kind graphnode) the executor hands out the first time a query returns it,
  * owned by its graph: it ends with cuGraphDestroy. The _v2 forms carry edge data; the older list
@@ -322,6 +340,99 @@ VG_REMOTE(0x0625) CUresult cuGraphNodeGetType(CUgraphNode hNode, VG_OUT CUgraphN
  * driver's _v2 form. */
 VG_CUSTOM(0x0626) CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS *nodeParams);
 VG_CUSTOM_ALIAS(0x0626) CUresult cuGraphKernelNodeGetParams(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
+
+/* ---- CUDA arrays, texture and surface objects (guest/cuda/impl/array.c, src/executor/custom/texture.ts)
+ * An array's bytes count toward the session's quota until it is destroyed or its context goes.
+ * Texture and surface objects are the driver's 64-bit values, handed to the guest unchanged (kernels
+ * receive them in their parameters); the executor keeps the set the session made and refuses any
+ * other value. Descriptors travel field by field: array handles as remote ids, device memory checked
+ * to lie in one allocation of the session. 2D and 3D copies with an array side are vgMemcpy3DArray. */
+VG_CUSTOM(0x0700) CUresult cuArrayCreate_v2(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray);
+VG_CUSTOM(0x0701) CUresult cuArray3DCreate_v2(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pAllocateArray);
+VG_REMOTE(0x0702) CUresult cuArrayDestroy(VG_DESTROY CUarray hArray);
+VG_CUSTOM(0x0703) CUresult cuArrayGetDescriptor_v2(CUDA_ARRAY_DESCRIPTOR *pArrayDescriptor, CUarray hArray);
+VG_CUSTOM(0x0704) CUresult cuArray3DGetDescriptor_v2(CUDA_ARRAY3D_DESCRIPTOR *pArrayDescriptor, CUarray hArray);
+VG_REMOTE(0x0705) VG_SYNC VG_WORK CUresult cuMemcpyAtoD_v2(VG_RANGE(ByteCount) CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_REMOTE(0x0706) VG_SYNC VG_WORK CUresult cuMemcpyDtoA_v2(CUarray dstArray, size_t dstOffset, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
+VG_REMOTE(0x0707) VG_SYNC VG_WORK CUresult cuMemcpyAtoA_v2(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_REMOTE(0x0708) VG_SYNC VG_WORK CUresult cuMemcpyAtoD_v2_ptds(VG_RANGE(ByteCount) CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_REMOTE(0x0709) VG_SYNC VG_WORK CUresult cuMemcpyDtoA_v2_ptds(CUarray dstArray, size_t dstOffset, VG_RANGE(ByteCount) CUdeviceptr srcDevice, size_t ByteCount);
+VG_REMOTE(0x070a) VG_SYNC VG_WORK CUresult cuMemcpyAtoA_v2_ptds(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+/* Host bytes travel in pieces of at most CHUNK: the guest cuts a large copy into several calls. */
+VG_CUSTOM(0x070b) VG_SYNC CUresult cuMemcpyHtoA_v2(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount);
+VG_CUSTOM(0x070c) VG_SYNC CUresult cuMemcpyAtoH_v2(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_CUSTOM(0x070d) VG_SYNC CUresult cuMemcpyHtoAAsync_v2(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x070e) VG_SYNC CUresult cuMemcpyAtoHAsync_v2(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x070f) VG_SYNC CUresult cuMemcpyHtoA_v2_ptds(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount);
+VG_CUSTOM(0x0710) VG_SYNC CUresult cuMemcpyAtoH_v2_ptds(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+VG_CUSTOM(0x0711) VG_SYNC CUresult cuMemcpyHtoAAsync_v2_ptsz(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount, CUstream hStream);
+VG_CUSTOM(0x0712) VG_SYNC CUresult cuMemcpyAtoHAsync_v2_ptsz(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount, CUstream hStream);
+/* A mipmapped array's levels are arrays owned by it: they go when it is destroyed. */
+VG_CUSTOM(0x0713) CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc, unsigned int numMipmapLevels);
+VG_CUSTOM(0x0714) CUresult cuMipmappedArrayGetLevel(CUarray *pLevelArray, CUmipmappedArray hMipmappedArray, unsigned int level);
+VG_REMOTE(0x0715) CUresult cuMipmappedArrayDestroy(VG_DESTROY CUmipmappedArray hMipmappedArray);
+VG_CUSTOM(0x0720) CUresult cuTexObjectCreate(CUtexObject *pTexObject, const CUDA_RESOURCE_DESC *pResDesc, const CUDA_TEXTURE_DESC *pTexDesc, const CUDA_RESOURCE_VIEW_DESC *pResViewDesc);
+VG_CUSTOM(0x0721) CUresult cuTexObjectDestroy(CUtexObject texObject);
+VG_CUSTOM(0x0722) CUresult cuTexObjectGetResourceDesc(CUDA_RESOURCE_DESC *pResDesc, CUtexObject texObject);
+VG_CUSTOM(0x0723) CUresult cuTexObjectGetTextureDesc(CUDA_TEXTURE_DESC *pTexDesc, CUtexObject texObject);
+VG_CUSTOM(0x0724) CUresult cuTexObjectGetResourceViewDesc(CUDA_RESOURCE_VIEW_DESC *pResViewDesc, CUtexObject texObject);
+VG_CUSTOM(0x0725) CUresult cuSurfObjectCreate(CUsurfObject *pSurfObject, const CUDA_RESOURCE_DESC *pResDesc);
+VG_CUSTOM(0x0726) CUresult cuSurfObjectDestroy(CUsurfObject surfObject);
+VG_CUSTOM(0x0727) CUresult cuSurfObjectGetResourceDesc(CUDA_RESOURCE_DESC *pResDesc, CUsurfObject surfObject);
+/* Graph editing (guest/cuda/impl/graph_edit.c, src/executor/custom/graph-edit.ts). Node arrays
+ * travel as guest node ids (a handle the guest does not know goes as an id no node has, which the
+ * executor answers as the driver answers a node of another graph: CUDA_ERROR_INVALID_VALUE). A
+ * node's operation travels in one form for adding, setting and setting in an exec: its type, then
+ * what that type needs (a kernel's parameters packed per its layout, as launches carry them; a copy
+ * or memset whose device ranges the executor checks against the session's allocations; a host
+ * function's address and argument, which stay the guest's: the executor keeps them for the node and
+ * gives the driver a function that does nothing). The typed and generic forms are expressed as one
+ * op per verb: the executor calls the driver's typed function for the node's type. */
+VG_REMOTE(0x0627) CUresult cuGraphClone(VG_OUT VG_NEW CUgraph *phGraphClone, CUgraph originalGraph);
+VG_REMOTE(0x0628) CUresult cuGraphDestroyNode(VG_DESTROY CUgraphNode hNode);
+VG_CUSTOM(0x0629) CUresult cuGraphNodeFindInClone(CUgraphNode *phNode, CUgraphNode hOriginalNode, CUgraph hClonedGraph);
+VG_CUSTOM(0x062a) CUresult cuGraphAddDependencies_v2(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to, const CUgraphEdgeData *edgeData, size_t numDependencies);
+VG_CUSTOM_ALIAS(0x062a) CUresult cuGraphAddDependencies(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to, size_t numDependencies);
+VG_CUSTOM(0x062b) CUresult cuGraphRemoveDependencies_v2(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to, const CUgraphEdgeData *edgeData, size_t numDependencies);
+VG_CUSTOM_ALIAS(0x062b) CUresult cuGraphRemoveDependencies(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to, size_t numDependencies);
+VG_CUSTOM(0x0630) CUresult cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, const CUgraphEdgeData *dependencyData, size_t numDependencies, CUgraphNodeParams *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, CUgraphNodeParams *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddKernelNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_KERNEL_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddKernelNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_MEMCPY3D *copyParams, CUcontext ctx);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_MEMSET_NODE_PARAMS *memsetParams, CUcontext ctx);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddHostNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, const CUDA_HOST_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddEmptyNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddEventRecordNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, CUevent event);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddEventWaitNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, CUevent event);
+VG_CUSTOM_ALIAS(0x0630) CUresult cuGraphAddChildGraphNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies, size_t numDependencies, CUgraph childGraph);
+VG_CUSTOM(0x0631) CUresult cuGraphNodeSetParams(CUgraphNode hNode, CUgraphNodeParams *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphKernelNodeSetParams(CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphMemcpyNodeSetParams(CUgraphNode hNode, const CUDA_MEMCPY3D *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphMemsetNodeSetParams(CUgraphNode hNode, const CUDA_MEMSET_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphHostNodeSetParams(CUgraphNode hNode, const CUDA_HOST_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphEventRecordNodeSetEvent(CUgraphNode hNode, CUevent event);
+VG_CUSTOM_ALIAS(0x0631) CUresult cuGraphEventWaitNodeSetEvent(CUgraphNode hNode, CUevent event);
+VG_CUSTOM(0x0632) CUresult cuGraphExecNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, CUgraphNodeParams *nodeParams);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecKernelNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecMemcpyNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_MEMCPY3D *copyParams, CUcontext ctx);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecMemsetNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_MEMSET_NODE_PARAMS *memsetParams, CUcontext ctx);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecHostNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_HOST_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecEventRecordNodeSetEvent(CUgraphExec hGraphExec, CUgraphNode hNode, CUevent event);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecEventWaitNodeSetEvent(CUgraphExec hGraphExec, CUgraphNode hNode, CUevent event);
+VG_CUSTOM_ALIAS(0x0632) CUresult cuGraphExecChildGraphNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode, CUgraph childGraph);
+/* The getters of the other node types: the guest names the type whose getter it called. */
+VG_CUSTOM(0x0633) CUresult cuGraphMemcpyNodeGetParams(CUgraphNode hNode, CUDA_MEMCPY3D *nodeParams);
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphMemsetNodeGetParams(CUgraphNode hNode, CUDA_MEMSET_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphHostNodeGetParams(CUgraphNode hNode, CUDA_HOST_NODE_PARAMS *nodeParams);
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphEventRecordNodeGetEvent(CUgraphNode hNode, CUevent *event_out);
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphEventWaitNodeGetEvent(CUgraphNode hNode, CUevent *event_out);
+/* The graph a child-graph node holds: a graph id owned by the node, ending with it. */
+VG_CUSTOM_ALIAS(0x0633) CUresult cuGraphChildGraphNodeGetGraph(CUgraphNode hNode, CUgraph *phGraph);
+VG_CUSTOM(0x0634) CUresult cuGraphNodeSetEnabled(CUgraphExec hGraphExec, CUgraphNode hNode, unsigned int isEnabled);
+VG_CUSTOM_ALIAS(0x0634) CUresult cuGraphNodeGetEnabled(CUgraphExec hGraphExec, CUgraphNode hNode, unsigned int *isEnabled);
 
 /* vgpu's own operations (not driver entry points: never exported). */
 VG_PRIVATE(0x0f00) CUresult vgImageHave(const void *sha256, unsigned char *have);
@@ -348,5 +459,9 @@ VG_PRIVATE(0x0f0a) CUresult vgShmUnpin(size_t offset);
  * a bitmap of the chunks that differ from that shadow and their bytes. */
 VG_PRIVATE(0x0f0b) CUresult vgCoherentWrite(CUdeviceptr base, size_t size, size_t offset, const void *data, size_t n);
 VG_PRIVATE(0x0f0c) CUresult vgCoherentRead(CUdeviceptr base, size_t size, size_t offset, size_t n, unsigned int chunk, unsigned char *changed, void *bytes);
+
+/* A 2D or 3D copy with a CUDA array on one side or both (guest/cuda/impl/array.c): the box and each
+ * side field by field, host bytes packed (at most CHUNK per call), on a stream or the default one. */
+VG_PRIVATE(0x0f0d) VG_SYNC CUresult vgMemcpy3DArray(const CUDA_MEMCPY3D *pCopy, CUstream hStream);
 
 /* Retired wire ids (never reuse): none yet. */

@@ -87,6 +87,34 @@ TEST(nvml_status_answers_come_from_one_reply) {
   n = 4;
   ASSERT_EQ(N(f_procs, nvmlDeviceGetGraphicsRunningProcesses_v3)(dev(0), &n, p), NVML_SUCCESS);
   ASSERT_EQ(n, 0);
+  /* nvidia-smi's private lists (its export table): the same processes, in 0x1020-byte entries of
+   * pid, memory and instance ids, then a name it requires (N/A for a pid this process cannot see). */
+  static const unsigned char smi_id[16] = {0xc4, 0xfe, 0x3e, 0x6c, 0xc9, 0x8f, 0x6c, 0x4e,
+                                           0xa3, 0x27, 0xee, 0x69, 0x6e, 0x12, 0xf7, 0xc4};
+  typedef nvmlReturn_t (*f_table)(const void **, const void *);
+  typedef nvmlReturn_t (*f_smi)(nvmlDevice_t, unsigned *, void *);
+  const void *t = NULL;
+  ASSERT_EQ(N(f_table, nvmlInternalGetExportTable)(&t, smi_id), NVML_SUCCESS);
+  f_smi smi_compute = ((const f_smi *)t)[0x6a8 / 8], smi_graphics = ((const f_smi *)t)[0x6b0 / 8];
+  unsigned char *e = calloc(4, 0x1020);
+  ASSERT_TRUE(e != NULL);
+  n = 1;
+  ASSERT_EQ(smi_compute(dev(0), &n, e), NVML_ERROR_INSUFFICIENT_SIZE);
+  ASSERT_EQ(n, 2);
+  n = 4;
+  ASSERT_EQ(smi_compute(dev(0), &n, e), NVML_SUCCESS);
+  ASSERT_EQ(n, 2);
+  unsigned pid;
+  unsigned long long used;
+  memcpy(&pid, e + 0x1020, sizeof pid);
+  memcpy(&used, e + 0x1020 + 8, sizeof used);
+  ASSERT_EQ(pid, FH_STATUS_PID1);
+  ASSERT_U64_EQ(used, 32ull << 20);
+  ASSERT_TRUE(e[0x1020 + 32] != 0);
+  n = 4;
+  ASSERT_EQ(smi_graphics(dev(0), &n, e), NVML_SUCCESS);
+  ASSERT_EQ(n, 0);
+  free(e);
   /* All of that within the cache's lifetime: one round trip (a loaded machine may be slower). */
   int st = fh_get(&fh, 0).statuses;
   ASSERT_TRUE(st >= 1 && st <= 3);

@@ -235,8 +235,11 @@ TEST(nvml_export_table_only_for_nvidia_smi) {
   ASSERT_EQ(get(&t, other), NVML_ERROR_FUNCTION_NOT_FOUND);
   ASSERT_PTR_EQ(t, NULL);
   ASSERT_EQ(get(&t, smi), NVML_SUCCESS);
-  /* The table holds only its size: no entry a caller could jump through. */
-  ASSERT_U64_EQ(*(const uint64_t *)t, 8);
+  /* The table's size covers nvidia-smi's three process lists (byte offsets 0x6a8, 0x6b0, 0x6b8,
+   * board.c), its only entries: every other one is NULL, which nvidia-smi checks. */
+  const void *const *slot = t;
+  ASSERT_U64_EQ(*(const uint64_t *)t, 0x6c0);
+  for (unsigned off = 8; off < 0x6c0; off += 8) ASSERT_EQ(slot[off / 8] != NULL, off >= 0x6a8);
   ASSERT_EQ(get(NULL, smi), NVML_ERROR_INVALID_ARGUMENT);
   ASSERT_EQ(get(&t, NULL), NVML_ERROR_INVALID_ARGUMENT);
 }

@@ -80,6 +80,8 @@ static void ctx_init_fields(sg_ctx *c, CUdevice dev, unsigned flags, int primary
 static void ctx_release_resources(sg_ctx *c) {
   sg_output_flush(c);
   sg_module_release_ctx(c);
+  sg_tex_release_ctx(c);
+  sg_array_release_ctx(c);
   sg_event_release_ctx(c);
   sg_stream_release_ctx(c);
   sg_mem_release_ctx(c);

@@ -2,8 +2,8 @@
  * cuDeviceGetAttribute: a value for every CUdevice_attribute in CUDA 13.0's cuda.h.
  *
  * Limits follow the configured compute capability (sizes of shared memory, threads and blocks per
- * SM); features softgpu does not implement (managed memory, memory pools, clusters, IPC,
- * mapped host memory) are reported as unsupported so that frameworks take
+ * SM); features softgpu does not implement (managed memory, memory pools, clusters, mapped
+ * host memory) are reported as unsupported so that frameworks take
  * their fallback paths instead of calling entry points that would return NOT_SUPPORTED.
  */
 #include "sg_api.h"
@@ -138,7 +138,7 @@ CUresult sg_dev_attribute(CUdevice_attribute a, int *v) {
     case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: *v = 1; break; /* vmm.c */
-    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED: *v = 0; break;
+    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED: *v = 1; break; /* vmm.c */
     case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR: *v = l.blocks_per_sm; break;
@@ -160,7 +160,7 @@ CUresult sg_dev_attribute(CUdevice_attribute a, int *v) {
     case CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED: *v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED: *v = 0; break;
+    case CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED: *v = 1; break; /* ipc.c */
     case CU_DEVICE_ATTRIBUTE_MEM_SYNC_DOMAIN_COUNT: *v = 1; break;
     case CU_DEVICE_ATTRIBUTE_TENSOR_MAP_ACCESS_SUPPORTED: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED: *v = 0; break;

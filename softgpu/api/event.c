@@ -51,7 +51,10 @@ static void event_free(sg_event *e) {
 void sg_event_release_ctx(sg_ctx *c) {
   size_t n;
   void **keys = sg_reg_take_owned(c, SG_OBJ_EVENT, &n);
-  for (size_t i = 0; i < n; i++) event_free(keys[i]);
+  for (size_t i = 0; i < n; i++) {
+    sg_ipc_event_gone(keys[i]);
+    event_free(keys[i]);
+  }
   free(keys);
 }
 
@@ -113,6 +116,14 @@ CUresult sg_event_record_now(CUevent h) {
   return CUDA_SUCCESS;
 }
 
+CUresult sg_event_flags(CUevent h, unsigned *flags) {
+  sg_event *e;
+  CUresult rc = lookup(h, &e, 0);
+  if (rc) return rc;
+  *flags = e->flags;
+  return CUDA_SUCCESS;
+}
+
 SG_EXPORT CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags) {
   sg_ctx *c;
   CUresult rc = sg_ctx_get(&c);
@@ -136,6 +147,7 @@ SG_EXPORT CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags) {
 SG_EXPORT CUresult cuEventDestroy_v2(CUevent hEvent) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!sg_reg_remove(hEvent, SG_OBJ_EVENT)) return CUDA_ERROR_INVALID_HANDLE;
+  sg_ipc_event_gone(hEvent);
   event_free((sg_event *)hEvent);
   return CUDA_SUCCESS;
 }

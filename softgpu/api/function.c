@@ -217,9 +217,11 @@ int sg_func_blocks_per_sm(sg_func *f, int block, size_t dyn) {
     size_t by_smem = (size_t)dev_attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR) / smem;
     if (by_smem < (size_t)n) n = (int)by_smem;
   }
+  /* Registers go to warps in units of 256 (8 per thread), as CUDA's occupancy calculator counts. */
   if (a.num_regs > 0) {
-    long by_regs = dev_attr(CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR) / ((long)a.num_regs * warps * 32);
-    if (by_regs < n) n = (int)by_regs;
+    int per_warp = (a.num_regs + 7) / 8 * 8 * 32;
+    int by_regs = dev_attr(CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR) / per_warp / warps;
+    if (by_regs < n) n = by_regs;
   }
   return n;
 }

@@ -126,7 +126,8 @@ CUresult sg_launch_packed(CUfunction hf, sg_ctx *c, const unsigned g[3], const u
   if ((rc = check_dims(f, g, b, shared))) return rc;
   if (coop && (rc = check_coop(f, g, b, shared))) return rc;
   if (size != sg_ptx_param_bytes(f->k)) return CUDA_ERROR_INVALID_VALUE;
-  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, size, sg_output_emit, c, sg_cancel_state(), 0};
+  sg_ptx_launch l = {{g[0], g[1], g[2]}, {b[0], b[1], b[2]}, shared, params, size, sg_output_emit, c, sg_cancel_state(), 0,
+                     sg_tex_resolve, c};
   /* grid.sync() needs 8 zeroed bytes: a counter at offset 4 whose top bit flips at each sync. */
   if (coop && (sg_mem_init() != 0 || sg_mem_alloc(8, &l.grid_workspace) != 0)) return CUDA_ERROR_OUT_OF_MEMORY;
   char err[400] = "";

@@ -165,14 +165,27 @@ SG_EXPORT CUresult cuMemcpyAsync_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CU
   return cuMemcpyAsync(d, s, n, SG_PTSZ(st));
 }
 
-/* ---- 2D copies ----------------------------------------------------------------------------------
- * Host, device and unified operands; CUDA arrays (textures) are not implemented. */
+/* ---- 2D and 3D copies ------------------------------------------------------------------------------
+ * Host, device, unified and array operands. An array side is its rows, slice after slice, as one
+ * tall image (array.c); a 3D copy keeps each of its slices inside one slice of the array. */
 
-/* Resolves one side of a 2D copy to a host-visible address of its first byte, after checking
- * that the whole pitched span lies in memory we may touch. */
-static CUresult side_2d(CUmemorytype type, const void *host, CUdeviceptr dev, size_t x, size_t y, size_t pitch,
-                        size_t width, size_t height, unsigned char **out) {
-  if (type == CU_MEMORYTYPE_ARRAY) return CUDA_ERROR_NOT_SUPPORTED;
+/* Resolves one side of a 2D copy to a host-visible address of its first byte and its row pitch,
+ * after checking that the whole pitched span lies in memory we may touch. */
+static CUresult side_2d(CUmemorytype type, const void *host, CUdeviceptr dev, CUarray arr, size_t x, size_t y,
+                        size_t pitch, size_t width, size_t height, unsigned char **out, size_t *pitch_out) {
+  *pitch_out = pitch;
+  if (type == CU_MEMORYTYPE_ARRAY) {
+    sg_array *a;
+    CUresult rc = sg_array_get(arr, &a);
+    if (rc) return rc;
+    size_t rows = a->rows * a->slices;
+    if (x > a->pitch || width > a->pitch - x || y > rows || height > rows - y) return CUDA_ERROR_INVALID_VALUE;
+    unsigned char *p = sg_mem_check(a->data, a->bytes);
+    if (!p) return CUDA_ERROR_INVALID_VALUE;
+    *out = p + y * a->pitch + x;
+    *pitch_out = a->pitch;
+    return CUDA_SUCCESS;
+  }
   if (type != CU_MEMORYTYPE_HOST && type != CU_MEMORYTYPE_DEVICE && type != CU_MEMORYTYPE_UNIFIED)
     return CUDA_ERROR_INVALID_VALUE;
   if (height > 1 && pitch < x + width) return CUDA_ERROR_INVALID_VALUE;
@@ -202,26 +215,60 @@ static CUresult copy_2d_run(const CUDA_MEMCPY2D *c, int run) {
   size_t w = c->WidthInBytes, h = c->Height;
   if (w == 0 || h == 0) return CUDA_SUCCESS;
   unsigned char *s, *d;
-  CUresult rc = side_2d(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcXInBytes, c->srcY, c->srcPitch, w, h, &s);
+  size_t sp, dp;
+  CUresult rc = side_2d(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcArray, c->srcXInBytes, c->srcY,
+                        c->srcPitch, w, h, &s, &sp);
   if (rc) return rc;
-  rc = side_2d(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstXInBytes, c->dstY, c->dstPitch, w, h, &d);
+  rc = side_2d(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstArray, c->dstXInBytes, c->dstY, c->dstPitch, w, h,
+               &d, &dp);
   if (rc || !run) return rc;
-  for (size_t row = 0; row < h; row++) memmove(d + row * c->dstPitch, s + row * c->srcPitch, w);
+  for (size_t row = 0; row < h; row++) memmove(d + row * dp, s + row * sp, w);
   return CUDA_SUCCESS;
 }
 
-static CUresult copy_2d(const CUDA_MEMCPY2D *c) { return copy_2d_run(c, 1); }
+/* An array side of a 2D copy: the rows of the array's first slice (sg_memcpy_3d reaches the others). */
+static CUresult array_side_2d(CUmemorytype type, CUarray arr, size_t y, size_t h) {
+  if (type != CU_MEMORYTYPE_ARRAY) return CUDA_SUCCESS;
+  sg_array *a;
+  CUresult rc = sg_array_get(arr, &a);
+  if (rc) return rc;
+  return y > a->rows || h > a->rows - y ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
 
+static CUresult copy_2d(const CUDA_MEMCPY2D *c) {
+  CUresult rc;
+  if (c && c->WidthInBytes && c->Height &&
+      ((rc = array_side_2d(c->srcMemoryType, c->srcArray, c->srcY, c->Height)) ||
+       (rc = array_side_2d(c->dstMemoryType, c->dstArray, c->dstY, c->Height))))
+    return rc;
+  return copy_2d_run(c, 1);
+}
+
+/* An array side of a 3D copy: its slices are the array's, whatever srcHeight/dstHeight say, and
+ * the box must stay inside them. */
+static CUresult array_side_3d(CUmemorytype type, CUarray arr, size_t y, size_t z, size_t h, size_t d, size_t *height) {
+  if (type != CU_MEMORYTYPE_ARRAY) return CUDA_SUCCESS;
+  sg_array *a;
+  CUresult rc = sg_array_get(arr, &a);
+  if (rc) return rc;
+  if (y > a->rows || h > a->rows - y || z > a->slices || d > a->slices - z) return CUDA_ERROR_INVALID_VALUE;
+  *height = a->rows;
+  return CUDA_SUCCESS;
+}
 
 /* Every slice is checked before any byte moves, so a bad copy changes nothing. */
 CUresult sg_memcpy_3d(const CUDA_MEMCPY3D *p, int run) {
   if (!p || p->srcLOD || p->dstLOD || p->reserved0 || p->reserved1) return CUDA_ERROR_INVALID_VALUE;
   if (p->WidthInBytes == 0 || p->Height == 0 || p->Depth == 0) return CUDA_SUCCESS;
-  if (p->Depth > 1 && (p->srcHeight < p->Height || p->dstHeight < p->Height)) return CUDA_ERROR_INVALID_VALUE;
+  CUDA_MEMCPY3D q = *p;
+  CUresult rc = array_side_3d(q.srcMemoryType, q.srcArray, q.srcY, q.srcZ, q.Height, q.Depth, &q.srcHeight);
+  if (rc || (rc = array_side_3d(q.dstMemoryType, q.dstArray, q.dstY, q.dstZ, q.Height, q.Depth, &q.dstHeight)))
+    return rc;
+  if (q.Depth > 1 && (q.srcHeight < q.Height || q.dstHeight < q.Height)) return CUDA_ERROR_INVALID_VALUE;
   CUDA_MEMCPY2D s;
   for (int pass = 0; pass < (run ? 2 : 1); pass++) {
-    for (size_t z = 0; z < p->Depth; z++) {
-      CUresult rc = vg_memcpy3d_slice(p, z, &s);
+    for (size_t z = 0; z < q.Depth; z++) {
+      rc = vg_memcpy3d_slice(&q, z, &s);
       if (rc || (rc = copy_2d_run(&s, pass))) return rc;
     }
   }
@@ -250,7 +297,6 @@ SG_EXPORT CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStre
   SG_ON_STREAM(hStream, copy_2d(pCopy));
 }
 SG_EXPORT CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *pCopy) { return cuMemcpy2D_v2(pCopy); }
-/* 3D copies of linear memory (CUDA arrays are not implemented: CUDA_ERROR_NOT_SUPPORTED). */
 SG_EXPORT CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *pCopy) { SG_BLOCKING_COPY(sg_memcpy_3d(pCopy, 1)); }
 SG_EXPORT CUresult cuMemcpy3DAsync_v2(const CUDA_MEMCPY3D *pCopy, CUstream hStream) {
   if (pCopy && sg_capture_on(hStream)) return capture_copy(hStream, pCopy);

@@ -53,7 +53,11 @@ typedef enum sg_obj_type {
   SG_OBJ_GNODE,   /* owner: the graph */
   SG_OBJ_GEXEC,   /* owner: the context */
   SG_OBJ_MEMPOOL, /* key: an sg_pool (mempool.c); no owner */
-  SG_OBJ_POOLMEM  /* key: device pointer allocated from a pool; owner: the pool; value: size */
+  SG_OBJ_POOLMEM, /* key: device pointer allocated from a pool; owner: the pool; value: size */
+  SG_OBJ_ARRAY,   /* key: an sg_array (array.c); owner: the context */
+  SG_OBJ_TEXOBJ,  /* key: a texture object's handle value; owner: the context; value: its sg_texobj */
+  SG_OBJ_SURFOBJ, /* key: a surface object's handle value; owner: the context; value: its sg_texobj */
+  SG_OBJ_MIPMAP   /* key: an sg_mipmap (array.c); owner: the context */
 } sg_obj_type;
 
 /* 0 on success, -1 when out of memory or already present. */
@@ -158,6 +162,8 @@ CUresult sg_stream_ctx(CUstream s, sg_ctx **ctx);
 /* ---- events (event.c) -------------------------------------------------------------------------- */
 /* CUDA_SUCCESS for a live event whose context is alive and healthy. */
 CUresult sg_event_check(CUevent e);
+/* The flags a live event was created with. */
+CUresult sg_event_flags(CUevent e, unsigned *flags);
 
 /* ---- device memory (memory.c, mempool.c) ------------------------------------------------------ */
 /* Allocates from the arena and registers the allocation as owned by `owner` (NULL: by no context,
@@ -193,10 +199,53 @@ int sg_managed_free(CUdeviceptr dptr, CUresult *rc);
 /* The mapping holding p (cuMemMap): its start, size and access flags; -1 if p is not mapped. */
 int sg_vmm_range(CUdeviceptr p, CUdeviceptr *base, uint64_t *size, unsigned long long *access);
 
+/* ---- CUDA arrays (array.c) and texture/surface objects (texture.c) ------------------------------ */
+/* An array is device memory laid out row after row, slice after slice (layers of a layered array
+ * are its slices); the real driver's layout is opaque, so any layout would do. */
+typedef struct sg_array {
+  sg_ctx *ctx;
+  CUDA_ARRAY3D_DESCRIPTOR desc;
+  unsigned elem;      /* bytes per element: format size * channels */
+  size_t pitch;       /* bytes per row: Width * elem */
+  size_t rows;        /* rows per slice: max(Height, 1) */
+  size_t slices;      /* max(Depth, 1): depth or layers */
+  size_t bytes;       /* pitch * rows * slices */
+  sg_devptr data;
+  struct sg_mipmap *mipmap; /* a level of this mipmapped array, which owns it; NULL otherwise */
+} sg_array;
+
+#define SG_MAX_MIP_LEVELS 16
+/* A mipmapped array: its levels are arrays (registered as such, for copies and surfaces), each
+ * half the size of the one before. */
+typedef struct sg_mipmap {
+  sg_ctx *ctx;
+  CUDA_ARRAY3D_DESCRIPTOR desc;
+  unsigned nlevels;
+  sg_array *level[SG_MAX_MIP_LEVELS];
+} sg_mipmap;
+/* A live mipmapped array of the current context (INVALID_HANDLE otherwise, INVALID_VALUE for NULL). */
+CUresult sg_mipmap_get(CUmipmappedArray m, sg_mipmap **out);
+/* A live array of the current context (INVALID_HANDLE otherwise, INVALID_VALUE for NULL). */
+CUresult sg_array_get(CUarray a, sg_array **out);
+/* Bytes per element of a format, 0 for formats softgpu does not store. */
+unsigned sg_format_size(CUarray_format f);
+/* 1 for a format cuda.h names that softgpu does not store (CUDA_ERROR_NOT_SUPPORTED). */
+int sg_format_known(CUarray_format f);
+/* The engine's texture resolver (sg_ptx_launch.texture); arg is the launch's sg_ctx. */
+struct sg_ptx_tex;
+int sg_tex_resolve(void *arg, uint64_t handle, int surface, struct sg_ptx_tex *out);
+/* ---- IPC (ipc.c) ------------------------------------------------------------------------------ */
+/* The memory opened from another process (cuIpcOpenMemHandle) holding p; -1 if none. */
+int sg_ipc_range(CUdeviceptr p, CUdeviceptr *base, uint64_t *size);
+/* An event is destroyed: its export, if any, ends. */
+void sg_ipc_event_gone(CUevent event);
+
 /* ---- per-area cleanup when a context goes away ------------------------------------------------ */
 void sg_mem_release_ctx(sg_ctx *c);
 void sg_stream_release_ctx(sg_ctx *c);
 void sg_event_release_ctx(sg_ctx *c);
 void sg_module_release_ctx(sg_ctx *c);
+void sg_array_release_ctx(sg_ctx *c); /* mipmapped arrays first, then arrays */
+void sg_tex_release_ctx(sg_ctx *c);
 
 #endif

@@ -9,9 +9,12 @@
  * therefore never adjacent in the bitmap, so "every granule of [p, p+n) is live" already means
  * "inside one allocation": an overrun from one buffer into its neighbour is caught.
  *
+ * The memory part of the arena is a shared mapping of one memory file (memfd, sparse), so that
+ * another softgpu process can map an allocation's pages for CUDA IPC (ipc.c, sg_mem_fd).
+ *
  * Invariant: every byte of the arena outside live allocations is zero. Fresh pages are zero;
  * sg_mem_free zeroes the partial pages at the edges of the freed block and gives whole pages
- * back with MADV_DONTNEED (which also refills them with zeros). So an allocation never needs a
+ * back with MADV_REMOVE (which punches them out of the file, so they read as zeros again). So an allocation never needs a
  * memset, and a huge allocation commits no memory until used.
  *
  * The allocator keeps two arrays sorted by offset, of free extents (coalesced) and of live
@@ -62,6 +65,7 @@ static extent_vec g_vfree;     /* free address space for reservations, [g_size, 
 static extent_vec g_phys_free; /* free extents of the physical file */
 static int g_phys_fd = -1;
 static uint64_t g_phys_used;
+static int g_mem_fd = -1; /* the file behind [0, g_size) */
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
@@ -102,10 +106,20 @@ static void do_init(void) {
    * Inaccessible (PROT_NONE) until something is mapped there, so it costs no memory. */
   uint64_t vsize = size * 4 > SG_MEM_MIN_VA_BYTES ? size * 4 : SG_MEM_MIN_VA_BYTES;
   uint64_t span = size + vsize;
+  int mem_fd = memfd_create("softgpu-memory", MFD_CLOEXEC);
+  if (mem_fd < 0) return;
+  if (ftruncate(mem_fd, (off_t)size) != 0) {
+    close(mem_fd);
+    return;
+  }
   uint8_t *arena = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (arena == MAP_FAILED) return;
-  if (mmap(arena, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
+  if (arena == MAP_FAILED) {
+    close(mem_fd);
+    return;
+  }
+  if (mmap(arena, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED, mem_fd, 0) == MAP_FAILED) {
     munmap(arena, span);
+    close(mem_fd);
     return;
   }
   uint64_t granules = span / SG_MEM_GRANULE;
@@ -114,6 +128,7 @@ static void do_init(void) {
   void *live = mmap(NULL, live_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (live == MAP_FAILED) {
     munmap(arena, span);
+    close(mem_fd);
     return;
   }
   extent *first = malloc(16 * sizeof *first);
@@ -123,6 +138,7 @@ static void do_init(void) {
     free(vfirst);
     munmap(live, live_bytes);
     munmap(arena, span);
+    close(mem_fd);
     return;
   }
   first[0] = (extent){0, size, 0};
@@ -133,6 +149,7 @@ static void do_init(void) {
   g_size = size;
   g_span = span;
   g_live = live;
+  g_mem_fd = mem_fd;
   g_init_rc = 0;
 }
 
@@ -149,6 +166,16 @@ uint64_t sg_mem_used(void) {
   uint64_t u = g_used + g_phys_used;
   pthread_mutex_unlock(&g_lock);
   return u;
+}
+
+int sg_mem_fd(void) { return sg_mem_init() == 0 ? g_mem_fd : -1; }
+
+int sg_mem_phys_fd(void) {
+  if (sg_mem_init() != 0) return -1;
+  pthread_mutex_lock(&g_lock);
+  int fd = g_phys_fd;
+  pthread_mutex_unlock(&g_lock);
+  return fd;
 }
 
 uint8_t *sg_mem_arena_base(void) { return sg_mem_init() == 0 ? g_base : NULL; }
@@ -322,7 +349,7 @@ static void scrub(uint64_t off, uint64_t len) {
   }
   memset(g_base + off, 0, first_page - off);
   memset(g_base + last_page, 0, end - last_page);
-  if (madvise(g_base + first_page, last_page - first_page, MADV_DONTNEED) != 0)
+  if (madvise(g_base + first_page, last_page - first_page, MADV_REMOVE) != 0)
     memset(g_base + first_page, 0, last_page - first_page);
 }
 
@@ -506,12 +533,18 @@ void sg_mem_phys_free(uint64_t off, uint64_t size) {
   pthread_mutex_unlock(&g_lock);
 }
 
+int sg_mem_map_fd(sg_devptr p, uint64_t size, int fd, uint64_t off) {
+  if (sg_mem_init() != 0 || fd < 0) return -1;
+  uint64_t abase = (uint64_t)(uintptr_t)g_base;
+  /* Only reservation space: the memory part is the arena's own file. */
+  if (p < abase + g_size || p - abase > g_span || size > g_span - (p - abase)) return -1;
+  void *at = mmap(g_base + (p - abase), size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)off);
+  return at == MAP_FAILED ? -1 : 0;
+}
+
 int sg_mem_map(sg_devptr p, uint64_t size, uint64_t phys_off) {
   if (sg_mem_init() != 0 || g_phys_fd < 0) return -1;
-  uint64_t abase = (uint64_t)(uintptr_t)g_base;
-  if (p < abase || p - abase > g_span || size > g_span - (p - abase)) return -1;
-  void *at = mmap(g_base + (p - abase), size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, g_phys_fd, (off_t)phys_off);
-  return at == MAP_FAILED ? -1 : 0;
+  return sg_mem_map_fd(p, size, g_phys_fd, phys_off);
 }
 
 void sg_mem_unmap(sg_devptr p, uint64_t size) {

@@ -54,6 +54,14 @@ void sg_mem_phys_free(uint64_t off, uint64_t size);
 int sg_mem_map(sg_devptr p, uint64_t size, uint64_t phys_off);
 /* Takes the mapping away: the range reads as unmapped (not live, zero) again. */
 void sg_mem_unmap(sg_devptr p, uint64_t size);
+/* Maps [off, off+size) of file fd at reserved address p (page-aligned), as sg_mem_map does for
+ * physical memory; not accessible until made live. */
+int sg_mem_map_fd(sg_devptr p, uint64_t size, int fd, uint64_t off);
+/* The file of physical memory (sg_mem_phys_alloc's offsets), -1 before the first allocation. */
+int sg_mem_phys_fd(void);
+/* The memory file behind the allocations' part of the arena: allocation p lives at file offset
+ * p - sg_mem_arena_base() (what CUDA IPC shares with another process, ipc.c). -1 before init. */
+int sg_mem_fd(void);
 /* Makes a mapped range accessible (live) or not. */
 void sg_mem_set_live(sg_devptr p, uint64_t size, int live);
 

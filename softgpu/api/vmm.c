@@ -10,16 +10,26 @@
  *  - a physical allocation is freed when its handle is released (once per create and per retain)
  *    and nothing maps it any more.
  * These objects belong to the process, not to a context, so destroying a context keeps them.
- * Shareable handles are not offered (no cuMemExportToShareableHandle): a physical allocation may
- * request CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, as PyTorch's expandable segments always do, but
- * nothing can export it.
+ * Shareable handles: an allocation made with CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR exports as a
+ * file descriptor of a small memory file describing it (the exporter's pid, its physical file's
+ * descriptor number and inode, the allocation's offset, size and properties). Importing reads it,
+ * opens the exporter's physical file through /proc/<pid>/fd (same user, as softgpu's executors
+ * are; the inode must match), and the imported allocation maps pages of that file: both
+ * processes share the bytes. An import in the exporting process itself is another reference to
+ * the same allocation.
  * READ access is given as read-write (the granule map has no read-only state).
  */
 #include "sg_api.h"
 #include "sg_mem.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define GRANULARITY ((uint64_t)2 << 20)
 
@@ -28,6 +38,7 @@ typedef struct sg_phys {
   uint64_t off, size; /* in sg_mem's physical space */
   int refs;           /* cuMemCreate, plus one per cuMemRetainAllocationHandle, minus releases */
   int maps;           /* live mappings of it */
+  int fd;             /* imported from another process: its physical file (off is in it); else -1 */
   CUmemAllocationProp prop;
 } sg_phys;
 
@@ -58,7 +69,8 @@ static void phys_drop_if_unused(sg_phys *p) {
       break;
     }
   }
-  sg_mem_phys_free(p->off, p->size);
+  if (p->fd >= 0) close(p->fd); /* the exporter's memory: only this process's view of it goes */
+  else sg_mem_phys_free(p->off, p->size);
   free(p);
 }
 
@@ -119,8 +131,8 @@ SG_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size
   if (!handle || !prop || flags != 0 || size == 0 || size % GRANULARITY) return CUDA_ERROR_INVALID_VALUE;
   CUresult rc = check_prop(prop);
   if (rc) return rc;
-  /* A file descriptor may be asked for (PyTorch's expandable segments always do) and is recorded,
-   * but none is ever made: cuMemExportToShareableHandle is not offered. Other kinds are refused. */
+  /* A file descriptor may be asked for (PyTorch's expandable segments always do): then
+   * cuMemExportToShareableHandle makes one. Other kinds are refused. */
   if (prop->requestedHandleTypes & ~CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
   sg_phys *p = calloc(1, sizeof *p);
   if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -130,6 +142,7 @@ SG_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size
   }
   p->size = size;
   p->refs = 1;
+  p->fd = -1;
   p->prop = *prop;
   /* What the device gives, not what was asked: no compression, no RDMA. */
   p->prop.allocFlags.compressionType = 0;
@@ -214,7 +227,8 @@ SG_EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGe
     at = &(*at)->next;
   }
   if (!rc && *at && (*at)->va < ptr + size) rc = CUDA_ERROR_INVALID_VALUE; /* overlaps a later one */
-  if (!rc && sg_mem_map(ptr, size, p->off + offset) != 0) rc = CUDA_ERROR_OUT_OF_MEMORY;
+  if (!rc && (p->fd >= 0 ? sg_mem_map_fd(ptr, size, p->fd, p->off + offset) : sg_mem_map(ptr, size, p->off + offset)) != 0)
+    rc = CUDA_ERROR_OUT_OF_MEMORY;
   if (rc) {
     pthread_mutex_unlock(&g_vmm_lock);
     free(m);
@@ -310,5 +324,111 @@ int sg_vmm_range(CUdeviceptr p, CUdeviceptr *base, uint64_t *size, unsigned long
     *access = m->access;
   }
   pthread_mutex_unlock(&g_vmm_lock);
-  return m ? 0 : -1;
+  if (m) return 0;
+  /* Memory opened from another process is mapped the same way (ipc.c), read-write. */
+  if (sg_ipc_range(p, base, size) != 0) return -1;
+  *access = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+  return 0;
+}
+
+/* ---- shareable handles (file descriptors) ------------------------------------------------------ */
+
+#define SHARE_MAGIC 0x4d4d5673u /* "sVMM" */
+
+typedef struct share_desc {
+  uint32_t magic;
+  uint32_t pid;
+  int32_t fd; /* the exporter's physical file */
+  uint32_t type;
+  uint64_t ino;
+  uint64_t off, size;
+  int32_t loc_id;
+  uint32_t handle_types;
+  uint8_t pad[16];
+} share_desc;
+
+_Static_assert(sizeof(share_desc) == 64, "a descriptor is 64 bytes");
+
+SG_EXPORT CUresult cuMemExportToShareableHandle(void *shareableHandle, CUmemGenericAllocationHandle handle,
+                                                CUmemAllocationHandleType handleType, unsigned long long flags) {
+  if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!shareableHandle || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  if (handleType != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
+  pthread_mutex_lock(&g_vmm_lock);
+  sg_phys *p = phys_find(handle);
+  share_desc d = {0};
+  CUresult rc = CUDA_SUCCESS;
+  if (!p || !(p->prop.requestedHandleTypes & CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)) {
+    rc = CUDA_ERROR_INVALID_VALUE; /* the allocation was not made shareable as a descriptor */
+  } else {
+    int file = p->fd >= 0 ? p->fd : sg_mem_phys_fd();
+    struct stat st;
+    if (file < 0 || fstat(file, &st) != 0) rc = CUDA_ERROR_OUT_OF_MEMORY;
+    else
+      d = (share_desc){SHARE_MAGIC, (uint32_t)getpid(), file, (uint32_t)p->prop.type, (uint64_t)st.st_ino,
+                       p->off, p->size, p->prop.location.id, (uint32_t)p->prop.requestedHandleTypes, {0}};
+  }
+  pthread_mutex_unlock(&g_vmm_lock);
+  if (rc) return rc;
+  int fd = memfd_create("softgpu-shareable", MFD_CLOEXEC);
+  if (fd < 0) return CUDA_ERROR_OUT_OF_MEMORY;
+  if (pwrite(fd, &d, sizeof d, 0) != (ssize_t)sizeof d) {
+    close(fd);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  *(int *)shareableHandle = fd;
+  return CUDA_SUCCESS;
+}
+
+SG_EXPORT CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *handle, void *osHandle,
+                                                  CUmemAllocationHandleType shHandleType) {
+  if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
+  if (!handle) return CUDA_ERROR_INVALID_VALUE;
+  if (shHandleType != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_NOT_SUPPORTED;
+  /* The descriptor travels in the pointer, as cuda.h says for this handle type. */
+  int in = (int)(intptr_t)osHandle;
+  share_desc d;
+  if (in < 0 || pread(in, &d, sizeof d, 0) != (ssize_t)sizeof d || d.magic != SHARE_MAGIC || d.size == 0)
+    return CUDA_ERROR_INVALID_VALUE;
+  if (d.pid == (uint32_t)getpid()) {
+    /* Exported by this process: one more reference to the allocation it names. */
+    pthread_mutex_lock(&g_vmm_lock);
+    sg_phys *p = g_phys;
+    while (p && !(p->refs > 0 && p->off == d.off && p->size == d.size && (p->fd >= 0 ? p->fd : sg_mem_phys_fd()) == d.fd)) p = p->next;
+    if (p) {
+      p->refs++;
+      *handle = (CUmemGenericAllocationHandle)(uintptr_t)p;
+    }
+    pthread_mutex_unlock(&g_vmm_lock);
+    return p ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%u/fd/%d", d.pid, d.fd);
+  int file = open(path, O_RDWR | O_CLOEXEC);
+  struct stat st;
+  if (file < 0) return CUDA_ERROR_INVALID_VALUE;
+  if (fstat(file, &st) != 0 || (uint64_t)st.st_ino != d.ino || d.off > (uint64_t)st.st_size ||
+      d.size > (uint64_t)st.st_size - d.off) {
+    close(file);
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  sg_phys *p = calloc(1, sizeof *p);
+  if (!p) {
+    close(file);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  p->off = d.off;
+  p->size = d.size;
+  p->refs = 1;
+  p->fd = file;
+  p->prop.type = (CUmemAllocationType)d.type;
+  p->prop.requestedHandleTypes = (CUmemAllocationHandleType)d.handle_types;
+  p->prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  p->prop.location.id = d.loc_id;
+  pthread_mutex_lock(&g_vmm_lock);
+  p->next = g_phys;
+  g_phys = p;
+  pthread_mutex_unlock(&g_vmm_lock);
+  *handle = (CUmemGenericAllocationHandle)(uintptr_t)p;
+  return CUDA_SUCCESS;
 }

@@ -68,6 +68,45 @@ typedef struct sg_ptx_cancel {
   uint64_t blocks_after; /* blocks that still ran to their end after the request */
 } sg_ptx_cancel;
 
+/* A texture or surface object as the engine reads it: the API layer (softgpu/api/texture.c)
+ * resolves the 64-bit handle a kernel names into this description. Texel addresses computed from
+ * it are still checked with sg_mem_check, so a stale description can at worst read as an illegal
+ * address. Formats and address modes are cuda.h's values (CUarray_format, CUaddress_mode). */
+/* One mipmap level past the first (a mipmapped array's level k + 1). */
+typedef struct sg_ptx_mip {
+  sg_devptr base;
+  uint64_t pitch, slice;
+  uint32_t width, height, depth;
+} sg_ptx_mip;
+
+#define SG_PTX_MAX_MIPS 15
+
+typedef struct sg_ptx_tex {
+  sg_devptr base;       /* texel (0, 0, 0) of layer 0 */
+  uint64_t pitch;       /* bytes from one row to the next */
+  uint64_t slice;       /* bytes from one slice (or layer) to the next */
+  uint32_t width, height, depth; /* in texels; 1 for absent dimensions */
+  uint32_t layers;      /* layered arrays: the layer count; 0 otherwise */
+  uint32_t format;      /* CU_AD_FORMAT_* */
+  uint8_t channels;     /* 1, 2 or 4 */
+  uint8_t dims;         /* 1, 2 or 3 */
+  uint8_t linear;       /* a linear resource (tex1Dfetch only) */
+  uint8_t read_int;     /* CU_TRSF_READ_AS_INTEGER: 8/16-bit integers stay integers */
+  uint8_t norm_coords;  /* CU_TRSF_NORMALIZED_COORDINATES */
+  uint8_t filter_linear;
+  uint8_t addr[3];      /* CU_TR_ADDRESS_MODE_* per dimension */
+  float border[4];
+  /* Mipmapped arrays: levels beyond level 0 (described by the fields above), how tex.level and
+   * tex.grad pick between them, and the clamps of the texture descriptor. */
+  uint8_t nmips;        /* levels in mip[] (0: one level) */
+  uint8_t mip_linear;   /* CU_TR_FILTER_MODE_LINEAR between levels */
+  float lod_bias, min_lod, max_lod;
+  sg_ptx_mip mip[SG_PTX_MAX_MIPS];
+} sg_ptx_tex;
+
+/* Resolves a texture (surface = 0) or surface (surface = 1) handle for a kernel; 0 on success. */
+typedef int (*sg_ptx_tex_resolver)(void *arg, uint64_t handle, int surface, sg_ptx_tex *out);
+
 typedef struct sg_ptx_launch {
   unsigned grid[3];
   unsigned block[3];
@@ -84,6 +123,9 @@ typedef struct sg_ptx_launch {
    * groups' grid.sync() counts arrivals in it. All blocks of such a grid run interleaved, so a
    * block that spins waiting for the others lets them reach the same point (ptx_sched.c). */
   sg_devptr grid_workspace;
+  /* Texture and surface handles (tex, tld4, txq, suld, sust, suq); NULL: every handle is invalid. */
+  sg_ptx_tex_resolver texture;
+  void *texture_arg;
 } sg_ptx_launch;
 
 /* Runs the kernel to completion on the engine's thread pool, unless l->cancel abandons it. On

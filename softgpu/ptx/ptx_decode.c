@@ -299,7 +299,8 @@ static int base_op(const char *s, size_t n) {
     {"nanosleep", SG_OP_NANOSLEEP}, {"prefetch", SG_OP_PREFETCH}, {"prefetchu", SG_OP_PREFETCH},
     {"pmevent", SG_OP_NOP}, {"griddepcontrol", SG_OP_NOP}, {"discard", SG_OP_NOP},
     {"mma", SG_OP_TENSOR}, {"wmma", SG_OP_TENSOR}, {"ldmatrix", SG_OP_TENSOR}, {"movmatrix", SG_OP_TENSOR},
-    {"cp", SG_OP_CP_ASYNC},
+    {"cp", SG_OP_CP_ASYNC}, {"tex", SG_OP_TEX}, {"tld4", SG_OP_TEX}, {"suld", SG_OP_TEX}, {"sust", SG_OP_TEX},
+    {"txq", SG_OP_TEX}, {"suq", SG_OP_TEX},
   };
   for (size_t k = 0; k < sizeof tab / sizeof *tab; k++)
     if (strlen(tab[k].name) == n && memcmp(tab[k].name, s, n) == 0) return tab[k].op;
@@ -449,6 +450,148 @@ static sg_ptx_status decode_tensor(dctx *c, sg_insn *in, mods *m, sg_opd *ops, i
   /* A collective of the whole warp: every live lane must arrive (the member mask of resolve_warps). */
   in->e = sg_parser_const(p, 0xffffffffu);
   return in->e == SG_NO_SLOT ? SG_PTX_ERR_NOMEM : SG_PTX_OK;
+}
+
+/* ---- textures and surfaces ---------------------------------------------------------------------- */
+/* Registers of a data or coordinate vector (a lone register is a vector of one). */
+static sg_ptx_status tx_regs(dctx *c, const uint32_t *vec, int n, uint32_t *out, int is_dst) {
+  sg_parser *p = c->p;
+  for (int k = 0; k < n; k++) {
+    if (vec[k] == SG_NO_SLOT || (is_dst && (vec[k] & SG_CONST_FLAG)))
+      FAIL("line %u: bad register in '%.*s'", c->line, (int)c->opc->len, c->opc->s);
+    out[k] = vec[k];
+  }
+  return SG_PTX_OK;
+}
+
+static int tx_geom(mods *m) {
+  static const char *const g[] = {"1d", "2d", "3d", "a1d", "a2d"};
+  return take_any(m, g, 5);
+}
+
+/* The [handle, {coordinates}] operand; nc: the coordinate count the geometry needs (PTX pads 3D
+ * and layered 2D coordinates to four registers). */
+static sg_ptx_status tx_addr(dctx *c, const sg_opd *o, sg_tx *tx, int nc, int *ok) {
+  if (o->kind != OPD_ADDR || !o->addr_has_reg || o->addr_complex != 1 || o->off != 0 || o->nvec < nc) {
+    *ok = 0;
+    return SG_PTX_OK;
+  }
+  tx->handle = o->slot;
+  tx->nc = (uint8_t)nc;
+  return tx_regs(c, o->vec, nc, tx->crd, 0);
+}
+
+static sg_ptx_status tx_data(dctx *c, const sg_opd *o, sg_tx *tx, int want, int is_dst, int *ok) {
+  if (o->kind == OPD_REG && want == 1) {
+    tx->d[0] = o->slot;
+    tx->nd = 1;
+    return SG_PTX_OK;
+  }
+  if (o->kind != OPD_VEC || o->nvec != want) {
+    *ok = 0;
+    return SG_PTX_OK;
+  }
+  tx->nd = (uint8_t)want;
+  return tx_regs(c, o->vec, want, tx->d, is_dst);
+}
+
+static const uint8_t tx_ncoord[] = {0, 1, 2, 4, 2, 4}; /* by TG_* */
+
+static sg_ptx_status decode_texture(dctx *c, sg_insn *in, mods *m, sg_opd *ops, int nops) {
+  sg_parser *p = c->p;
+  sg_tx tx;
+  memset(&tx, 0, sizeof tx);
+  for (int k = 0; k < 4; k++) tx.d[k] = tx.crd[k] = tx.gx[k] = tx.gy[k] = SG_NO_SLOT;
+  tx.lod = tx.pred = SG_NO_SLOT;
+  int ok = 1;
+  size_t bl = 0;
+  while (bl < c->opc->len && c->opc->s[bl] != '.') bl++;
+  const char *b = c->opc->s;
+  if ((bl == 3 && memcmp(b, "tex", 3) == 0) || (bl == 4 && memcmp(b, "tld4", 4) == 0)) {
+    /* tex{.level,.grad}.geom.v4.dtype.ctype d, [t, {c}]{, lod | , dPdx, dPdy};
+     * tld4.comp.2d.v4.dtype.f32 d, [t, {c}] */
+    int gather = bl == 4;
+    tx.kind = gather ? TX_TLD4 : TX_TEX;
+    if (gather) {
+      static const char *const comps[] = {"r", "g", "b", "a"};
+      int k = take_any(m, comps, 4);
+      ok = k > 0;
+      tx.comp = (uint8_t)(k ? k - 1 : 0);
+    }
+    int extra = take(m, "level") ? 1 : take(m, "grad") ? 2 : 0;
+    tx.geom = (uint8_t)tx_geom(m);
+    ok = ok && tx.geom && take(m, "v4") && m->ntypes == 2 && (!gather || tx.geom == TG_2D);
+    int dt = m->types[0];
+    tx.ct = (uint8_t)m->types[1];
+    ok = ok && (dt == T_F32 || dt == T_S32 || dt == T_U32) && (tx.ct == T_F32 || tx.ct == T_S32);
+    if (!ok || nops != 2 + extra) UNSUP();
+    TRY(tx_data(c, &ops[0], &tx, 4, 1, &ok));
+    TRY(tx_addr(c, &ops[1], &tx, tx_ncoord[tx.geom], &ok));
+    if (ops[0].slot2 != SG_NO_SLOT) {
+      if (ops[0].rtype != T_PRED) FAIL("line %u: the residency operand of '%.*s' must be a .pred register", c->line,
+                                       (int)c->opc->len, c->opc->s);
+      tx.pred = ops[0].slot2;
+    }
+    tx.mipmode = (uint8_t)(extra == 1 ? TM_LEVEL : extra == 2 ? TM_GRAD : TM_BASE);
+    if (extra == 1) {
+      TRY(src(c, &ops[2], T_F32, &tx.lod));
+    } else if (extra == 2) {
+      /* one gradient component per dimension (1D: a lone register; 3D: padded to four) */
+      int want = tx.geom == TG_1D || tx.geom == TG_A1D ? 1 : tx.geom == TG_3D ? 4 : 2;
+      for (int k = 0; k < 2; k++) {
+        const sg_opd *o = &ops[2 + k];
+        uint32_t *g = k ? tx.gy : tx.gx;
+        if (o->kind == OPD_REG && want == 1) g[0] = o->slot;
+        else if (o->kind == OPD_VEC && o->nvec == want) TRY(tx_regs(c, o->vec, want, g, 0));
+        else ok = 0;
+      }
+      tx.ng = (uint8_t)want;
+    }
+  } else if (bl == 4 && (memcmp(b, "suld", 4) == 0 || memcmp(b, "sust", 4) == 0)) {
+    /* suld.b.geom{.v2,.v4}.bN{.trap,.clamp,.zero} d, [s, {x, y..}]; sust.b... [s, {..}], d */
+    int load = b[2] == 'l';
+    tx.kind = load ? TX_SULD : TX_SUST;
+    ok = take(m, "b"); /* sust.p (formatted stores) is not implemented */
+    tx.geom = (uint8_t)tx_geom(m);
+    int vec = take(m, "v2") ? 2 : take(m, "v4") ? 4 : 1;
+    tx.clamp = take(m, "clamp") ? SC_CLAMP : take(m, "zero") ? SC_ZERO : SC_TRAP;
+    (void)take(m, "trap");
+    int t = m->ntypes == 1 ? m->types[0] : T_NONE;
+    tx.bsize = (uint8_t)(t == T_B8 ? 1 : t == T_B16 ? 2 : t == T_B32 ? 4 : t == T_B64 ? 8 : 0);
+    ok = ok && tx.geom && tx.bsize;
+    if (!ok) UNSUP();
+    NEED(2);
+    TRY(tx_data(c, &ops[load ? 0 : 1], &tx, vec, load, &ok));
+    TRY(tx_addr(c, &ops[load ? 1 : 0], &tx, tx_ncoord[tx.geom], &ok));
+  } else if (bl == 3 && (memcmp(b, "txq", 3) == 0 || memcmp(b, "suq", 3) == 0)) {
+    /* txq.query.b32 d, [t]; suq.query.b32 d, [s] */
+    int surf = b[0] == 's';
+    tx.kind = surf ? TX_SUQ : TX_TXQ;
+    static const char *const q[] = {"width", "height", "depth", "array_size", "num_mipmap_levels", "num_samples",
+                                    "normalized_coords"};
+    tx.query = (uint8_t)take_any(m, q, surf ? 4 : 7);
+    ok = tx.query && m->ntypes == 1 && m->types[0] == T_B32;
+    if (!ok) UNSUP();
+    NEED(2);
+    TRY(dst(c, &ops[0], &tx.d[0]));
+    tx.nd = 1;
+    if (ops[1].kind != OPD_ADDR || !ops[1].addr_has_reg || ops[1].addr_complex || ops[1].off != 0) UNSUP();
+    tx.handle = ops[1].slot;
+  } else {
+    ok = 0;
+  }
+  if (!ok) UNSUP();
+  sg_ptx_module *mm = p->m;
+  if (mm->ntx == mm->captx) {
+    uint32_t nc = mm->captx ? mm->captx * 2 : 16;
+    void *nv = realloc(mm->tx, nc * sizeof *mm->tx);
+    if (!nv) return SG_PTX_ERR_NOMEM;
+    mm->tx = nv;
+    mm->captx = nc;
+  }
+  mm->tx[mm->ntx] = tx;
+  in->aux = mm->ntx++;
+  return SG_PTX_OK;
 }
 
 /* cp.async.{ca,cg}.shared{::cta}.global{.L2::cache_hint}{.L2::NB} [dst], [src], cp-size{, src-size |
@@ -956,6 +1099,8 @@ static sg_ptx_status decode(dctx *c, sg_insn *in, int op, mods *m, sg_opd *ops, 
     return decode_tensor(c, in, m, ops, nops);
   case SG_OP_CP_ASYNC:
     return decode_cp_async(c, in, m, ops, nops);
+  case SG_OP_TEX:
+    return decode_texture(c, in, m, ops, nops);
   case SG_OP_ISSPACEP:
     in->space = (uint8_t)space_of(m);
     NEED(2);

@@ -592,6 +592,9 @@ dispatch:
   case SG_OP_CP_ASYNC:
     if (sg_cp_async(bc, t, in, r) != SG_PTX_OK) goto fail;
     NEXT();
+  case SG_OP_TEX:
+    if (sg_tex_exec(bc, t, in, r) != SG_PTX_OK) goto fail;
+    NEXT();
   case SG_OP_SHFL: case SG_OP_VOTE: case SG_OP_MATCH: case SG_OP_ACTIVEMASK: case SG_OP_WARPSYNC: case SG_OP_REDUX:
   case SG_OP_TENSOR:
     t->state = TS_WARP;

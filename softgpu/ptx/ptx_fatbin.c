@@ -124,6 +124,39 @@ static int elf_device_runtime(const uint8_t *e, uint64_t n, char *name, size_t n
   return 0;
 }
 
+/* Whether PTX text s (n bytes) defines, not merely declares, a function of the CUDA device
+ * runtime: then it is libcudadevrt's own PTX, which an -rdc image's pre-link containers carry
+ * next to the program's, for every architecture it supports (compute_121 among them), and which
+ * has none of the program's kernels. Copies the function's name to name. */
+static int ptx_defines_device_runtime(const char *s, size_t n, char *name, size_t namelen) {
+  const char *end = s + n;
+  for (const char *f = s; (f = memmem(f, (size_t)(end - f), ".func", 5)) != NULL; f += 5) {
+    const char *line = f;
+    while (line > s && line[-1] != '\n') line--;
+    if (memmem(line, (size_t)(f - line), ".extern", 7)) continue;
+    const char *q = f + 5;
+    while (q < end && (*q == ' ' || *q == '\t')) q++;
+    if (q < end && *q == '(') { /* the return parameters */
+      while (q < end && *q != ')') q++;
+      q++;
+      while (q < end && (*q == ' ' || *q == '\t')) q++;
+    }
+    size_t k = 0;
+    while (q + k < end && (q[k] == '_' || q[k] == '$' || (q[k] >= '0' && q[k] <= '9') || (q[k] >= 'a' && q[k] <= 'z') ||
+                           (q[k] >= 'A' && q[k] <= 'Z')))
+      k++;
+    char fn[64];
+    if (k == 0 || k >= sizeof fn) continue;
+    memcpy(fn, q, k);
+    fn[k] = 0;
+    if (sg_builtin_is_device_runtime(fn)) {
+      snprintf(name, namelen, "%s", fn);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* Walks one container of `avail` readable bytes (0 = trust the header's own size). */
 static sg_ptx_status scan_container(const uint8_t *c, size_t avail, int sm, best *b, char *err, size_t errlen) {
   if (avail && avail < 16) {
@@ -167,6 +200,14 @@ static sg_ptx_status scan_container(const uint8_t *c, size_t avail, int sm, best
         size_t len;
         sg_ptx_status st = entry_payload(p + ehsize, psize, flags, csize, usize, &text, &len, err, errlen);
         if (st != SG_PTX_OK) return st;
+        char rt[sizeof b->devrt];
+        if (ptx_defines_device_runtime(text, len, rt, sizeof rt)) { /* not the program's: never chosen */
+          if (!b->devrt[0]) memcpy(b->devrt, rt, sizeof rt);
+          free(text);
+          p += ehsize + psize;
+          left -= ehsize + psize;
+          continue;
+        }
         free(b->text);
         b->text = text;
         b->len = len;

@@ -79,6 +79,8 @@ typedef struct sg_parser {
   sg_sym *syms;
   size_t nsyms, capsyms;
   uint32_t nregs;          /* parse-time register slots */
+  uint8_t *regunits;       /* 32-bit units of each declared register (0: predicate or temporary) */
+  uint32_t capregunits;
   uint64_t *consts;
   uint32_t nconst, capconst;
   uint32_t *chash, chcap;  /* open-addressing index of consts (entries are index + 1) */
@@ -96,6 +98,11 @@ uint32_t sg_parser_const(sg_parser *p, uint64_t v);
 /* A constant slot of its own (never merged with equal values), for values patched later. */
 uint32_t sg_parser_const_private(sg_parser *p, uint64_t v);
 uint32_t sg_parser_newreg(sg_parser *p);
+/* ptx_regs.c: 32-bit register units of a register of type t, and the most units live at once in
+ * code [pc0, end) whose slots are renumbered (constants below nc, then nregs registers). */
+unsigned sg_regs_units(int t);
+uint32_t sg_regs_live_max(const sg_ptx_module *m, uint32_t pc0, uint32_t end, uint32_t nc, uint32_t nregs,
+                          const uint8_t *units, uint32_t nunits);
 sg_insn *sg_parser_emit(sg_parser *p, uint32_t line);
 const sg_sym *sg_parser_lookup(sg_parser *p, const char *s, size_t n, uint32_t *slot);
 const sg_gvar *sg_parser_gvar(sg_parser *p, const char *s, size_t n);

@@ -112,7 +112,7 @@ enum { VO_ALL = 1, VO_ANY, VO_UNI, VO_BALLOT };
   X(ATOM) X(RED)                                                                              \
   X(BRA) X(CALL) X(CALL_IND) X(RET) X(EXIT) X(TRAP) X(BAR) X(BAR_ARRIVE) X(MEMBAR)             \
   X(SHFL) X(VOTE) X(MATCH) X(ACTIVEMASK) X(WARPSYNC) X(REDUX) X(ISSPACEP) X(NANOSLEEP) X(PREFETCH) X(BUILTIN) \
-  X(CP_ASYNC) X(TENSOR) X(CVT_TF32)
+  X(CP_ASYNC) X(TENSOR) X(CVT_TF32) X(TEX)
 
 enum {
 #define X(n) SG_OP_##n,
@@ -147,6 +147,32 @@ typedef struct sg_tc {
   uint32_t d[8], a[8], b[8], c[8];
 } sg_tc;
 
+/* Texture and surface instructions (SG_OP_TEX; in->aux indexes the module's tx table): tex
+ * (with .level and .grad), tld4, suld.b, sust.b, txq and suq. ptx_texture.c runs them. */
+enum { TX_TEX = 1, TX_TLD4, TX_SULD, TX_SUST, TX_TXQ, TX_SUQ };
+enum { TG_1D = 1, TG_2D, TG_3D, TG_A1D, TG_A2D };
+enum { TQ_WIDTH = 1, TQ_HEIGHT, TQ_DEPTH, TQ_ARRAY_SIZE, TQ_NUM_MIPMAP_LEVELS, TQ_NUM_SAMPLES, TQ_NORMALIZED_COORDS };
+enum { SC_TRAP = 0, SC_CLAMP, SC_ZERO };
+enum { TM_BASE = 0, TM_LEVEL, TM_GRAD }; /* how tex picks its mipmap level */
+typedef struct sg_tx {
+  uint8_t kind;   /* TX_* */
+  uint8_t geom;   /* TG_* */
+  uint8_t comp;   /* tld4: 0..3 for r, g, b, a */
+  uint8_t ct;     /* coordinate type: T_F32 or T_S32 */
+  uint8_t clamp;  /* surfaces: SC_* */
+  uint8_t query;  /* txq/suq: TQ_* */
+  uint8_t bsize;  /* surfaces: bytes per vector element (b8..b64) */
+  uint8_t nd;     /* registers in the data vector (destination, or sust's source) */
+  uint8_t nc;     /* coordinate registers */
+  uint8_t mipmode; /* TM_* */
+  uint8_t ng;     /* registers in each gradient vector */
+  uint32_t handle; /* slot of the 64-bit texture or surface handle */
+  uint32_t d[4], crd[4];
+  uint32_t lod;   /* tex.level: slot of the level of detail */
+  uint32_t gx[4], gy[4]; /* tex.grad: dP/dx and dP/dy */
+  uint32_t pred;  /* tex {d}|p: set when the texels were resident (always: no sparse textures) */
+} sg_tx;
+
 /* ---- module --------------------------------------------------------------------------------- */
 typedef struct sg_param {
   char *name;
@@ -162,6 +188,9 @@ typedef struct sg_func {
   uint32_t nconst;
   uint64_t *consts;   /* nconst slots: the frame's initial prefix */
   uint32_t nregs_declared;
+  uint32_t regs_live;    /* most 32-bit registers live at once (ptx_regs.c) */
+  uint32_t maxnreg;      /* .maxnreg (0: none) */
+  uint32_t minnctapersm; /* .minnctapersm (0: none) */
   sg_param *params;   /* entry: kernel parameters; func: input params (frame offsets) */
   int nparams;
   sg_param *rets;     /* func return params (frame offsets) */
@@ -219,6 +248,8 @@ struct sg_ptx_module {
   uint32_t nnames, capnames;
   sg_tc *tc;    /* operands of warp matrix instructions */
   uint32_t ntc, captc;
+  sg_tx *tx;    /* operands of texture and surface instructions */
+  uint32_t ntx, captx;
 };
 int sg_module_add_name(sg_ptx_module *m, const char *s, size_t n);
 /* Records v in the set arr[0..*n) (growing it); -1 when out of memory. */
@@ -271,6 +302,11 @@ typedef struct sg_block_ctx {
   uint64_t mem_size;
   uint32_t arrived[16]; /* bar.arrive counts per barrier, not yet consumed by a bar.sync */
   int coop;             /* cooperative launch: threads yield soon in spin loops (ptx_sched.c) */
+  /* The texture ([0]) and surface ([1]) last resolved in this launch, so a kernel sampling one
+   * object asks the API layer once per worker rather than once per fetch (ptx_texture.c). */
+  uint8_t tex_valid[2];
+  uint64_t tex_handle[2];
+  sg_ptx_tex tex_cache[2];
   int done;             /* cooperative launch: this block has ended */
   /* error report */
   sg_ptx_status status;
@@ -305,6 +341,9 @@ sg_ptx_status sg_tensor_exec(sg_block_ctx *bc, sg_thread *const lanes[32]);
 int sg_tc_supported(const sg_tc *tc);
 /* cp.async: the copy happens at issue, so commit/wait have nothing left to wait for. */
 sg_ptx_status sg_cp_async(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, const uint64_t *r);
+
+/* Texture and surface instructions (ptx_texture.c): runs `in` for thread t, registers r. */
+sg_ptx_status sg_tex_exec(sg_block_ctx *bc, sg_thread *t, const sg_insn *in, uint64_t *r);
 
 /* Device-runtime functions PTX calls but does not define (ptx_builtin.c). */
 enum { SG_BI_NONE = 0, SG_BI_VPRINTF, SG_BI_ASSERTFAIL };

@@ -131,6 +131,7 @@ void sg_ptx_unload(sg_ptx_module *m) {
   for (uint32_t k = 0; k < m->nnames; k++) free(m->names[k]);
   free(m->names);
   free(m->tc);
+  free(m->tx);
   free(m->patches);
   free(m->calls);
   free(m->vars);
@@ -216,21 +217,59 @@ sg_ptx_status sg_ptx_param_info(const sg_ptx_kernel *k, int idx, size_t *offset,
 
 size_t sg_ptx_param_bytes(const sg_ptx_kernel *k) { return k ? k->fn->param_bytes : 0; }
 
+/* The register file of one multiprocessor (and the most one block may use): 64K 32-bit registers
+ * on every architecture softgpu offers. Registers are given out per warp in units of 256, so a
+ * thread's count rounds up to a multiple of 8. */
+#define SG_REG_FILE 65536u
+/* What ptxas reserves beyond the values a kernel keeps live (addresses of its frame and stack). */
+#define SG_REGS_RESERVED 2u
+/* The estimate's ceiling for a kernel without launch bounds or .maxnreg. ptxas may use up to 255
+ * there, but a count above 64 would forbid 1024-thread blocks, and the estimate is not precise
+ * enough to refuse launches that the code as ptxas compiles it would run. */
+#define SG_REGS_UNBOUNDED 64u
+
+static uint32_t round8(uint32_t r) { return (r + 7) / 8 * 8; }
+
+/* Threads per block the launch bounds allow (.reqntid, else .maxntid), 0 when there are none. */
+static uint32_t launch_bound(const sg_func *f) {
+  const uint32_t *n = f->reqntid[0] ? f->reqntid : f->maxntid;
+  uint32_t t = n[0] ? n[0] * n[1] * n[2] : 0;
+  return t > 1024 ? 1024 : t;
+}
+
+/* The registers the kernel reports: its live registers plus what ptxas reserves, within the budget
+ * ptxas would have had: 255, .maxnreg, and enough registers left for the launch bounds' blocks
+ * (.minnctapersm of them at once) to fit in the register file. */
+static uint32_t kernel_regs(const sg_func *f) {
+  uint32_t cap = 255, bound = launch_bound(f);
+  if (f->maxnreg && f->maxnreg < cap) cap = f->maxnreg;
+  if (!f->maxnreg && !bound) cap = SG_REGS_UNBOUNDED;
+  if (bound) {
+    uint32_t warps = (bound + 31) / 32 * (f->minnctapersm ? f->minnctapersm : 1);
+    uint32_t fit = SG_REG_FILE / (warps * 32) / 8 * 8;
+    if (fit < cap) cap = fit;
+  }
+  uint32_t r = f->regs_live + SG_REGS_RESERVED;
+  if (r > cap) r = cap;
+  return r ? r : 1;
+}
+
 void sg_ptx_kernel_attrs(const sg_ptx_kernel *k, sg_ptx_attrs *out) {
   if (!out) return;
   memset(out, 0, sizeof *out);
   if (!k) return;
   const sg_func *f = k->fn;
-  out->num_regs = (int)(f->nregs_declared > 255 ? 255 : f->nregs_declared);
+  out->num_regs = (int)kernel_regs(f);
   out->static_shared_bytes = (int)f->shared_bytes;
   int cb = 0;
   for (int i = 0; i < k->mod->nvars; i++)
     if (k->mod->vars[i].space == SP_CONST) cb += (int)k->mod->vars[i].size;
   out->const_bytes = cb;
   out->local_bytes = (int)f->frame_bytes;
-  const uint32_t *n = f->reqntid[0] ? f->reqntid : f->maxntid;
-  out->max_threads_per_block = n[0] ? (int)(n[0] * n[1] * n[2]) : 1024;
-  if (out->max_threads_per_block > 1024) out->max_threads_per_block = 1024;
+  uint32_t bound = launch_bound(f), threads = SG_REG_FILE / (round8((uint32_t)out->num_regs) * 32) * 32;
+  if (threads > 1024) threads = 1024;
+  if (bound && bound < threads) threads = bound;
+  out->max_threads_per_block = (int)threads;
   out->ptx_version = k->mod->ptx_version;
   out->target_arch = k->mod->sm;
 }

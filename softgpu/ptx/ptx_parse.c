@@ -184,6 +184,10 @@ static sg_ptx_status parse_decl(sg_parser *p, decl *d) {
   memset(d, 0, sizeof *d);
   d->vec = 1;
   d->count = 1;
+  /* After .ptr, a state space and .align describe what the parameter points to, not the parameter
+   * (`.param .u64 .ptr .align 1 p`, as nvcc 13 writes pointers for compute_100 and later): such a
+   * parameter keeps its natural alignment. */
+  int pointee = 0;
   for (;;) {
     const sg_tok *t = peek(p);
     if (sg_tok_is(t, ".align")) {
@@ -191,12 +195,13 @@ static sg_ptx_status parse_decl(sg_parser *p, decl *d) {
       uint64_t a;
       TRY(parse_uint(p, &a));
       if (a == 0 || a > 4096 || (a & (a - 1))) FAIL("line %u: bad alignment %llu", t->line, (unsigned long long)a);
-      d->align = (uint32_t)a;
+      if (!pointee) d->align = (uint32_t)a;
     } else if (sg_tok_is(t, ".v2") || sg_tok_is(t, ".v4") || sg_tok_is(t, ".v8")) {
       d->vec = t->s[2] - '0';
       next(p);
     } else if (sg_tok_is(t, ".ptr") || sg_tok_is(t, ".global") || sg_tok_is(t, ".shared") || sg_tok_is(t, ".local") ||
                sg_tok_is(t, ".const")) {
+      if (sg_tok_is(t, ".ptr")) pointee = 1;
       next(p); /* pointer attributes of a kernel parameter: informational */
     } else if (tok_type(t) != T_NONE && d->type == T_NONE) {
       d->type = tok_type(t);
@@ -467,7 +472,11 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
     const sg_tok *t = peek(p);
     if (is_punct(t, '{') || is_punct(t, ';') || t->kind == TK_EOF) break;
     next(p);
-    if (sg_tok_is(t, ".maxntid") || sg_tok_is(t, ".reqntid")) {
+    if (sg_tok_is(t, ".maxnreg") || sg_tok_is(t, ".minnctapersm")) {
+      uint64_t v;
+      TRY(parse_uint(p, &v));
+      *(sg_tok_is(t, ".maxnreg") ? &f->maxnreg : &f->minnctapersm) = v > 65536 ? 65536 : (uint32_t)v;
+    } else if (sg_tok_is(t, ".maxntid") || sg_tok_is(t, ".reqntid")) {
       uint32_t *dst = sg_tok_is(t, ".maxntid") ? f->maxntid : f->reqntid;
       dst[0] = dst[1] = dst[2] = 1;
       for (int k = 0; k < 3; k++) {
@@ -485,6 +494,7 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
   p->fn = f;
   p->nsyms = 0;
   p->nregs = 0;
+  if (p->regunits) memset(p->regunits, 0, p->capregunits);
   p->nconst = 0;
   free(p->chash);
   p->chash = NULL;
@@ -540,9 +550,21 @@ static sg_ptx_status parse_function(sg_parser *p, int is_entry) {
           if (s != SG_NO_SLOT) vecs[v][q] = (s & SG_CONST_FLAG) ? (s & ~SG_CONST_FLAG) : s + nc;
         }
     }
+    if (in->op == SG_OP_TEX) {
+      sg_tx *tx = &p->m->tx[in->aux];
+      uint32_t *slots[] = {&tx->handle, &tx->d[0],  &tx->d[1],  &tx->d[2],  &tx->d[3],  &tx->crd[0], &tx->crd[1],
+                           &tx->crd[2], &tx->crd[3], &tx->lod,   &tx->gx[0], &tx->gx[1], &tx->gx[2], &tx->gx[3],
+                           &tx->gy[0],  &tx->gy[1],  &tx->gy[2], &tx->gy[3], &tx->pred};
+      for (size_t q = 0; q < sizeof slots / sizeof *slots; q++) {
+        uint32_t s = *slots[q];
+        if (s != SG_NO_SLOT) *slots[q] = (s & SG_CONST_FLAG) ? (s & ~SG_CONST_FLAG) : s + nc;
+      }
+    }
   }
   f->nconst = nc;
   f->nregs_declared = p->nregs;
+  f->regs_live = sg_regs_live_max(p->m, f->pc, p->m->ncode, nc, p->nregs, p->regunits,
+                                  p->nregs < p->capregunits ? p->nregs : p->capregunits);
   f->nslots = nc + p->nregs;
   f->consts = malloc(nc * sizeof *f->consts);
   if (!f->consts) return SG_PTX_ERR_NOMEM;
@@ -561,6 +583,22 @@ static sg_ptx_status reg_qualifier(sg_parser *p, const sg_tok *t, int *type) {
   if (sg_tok_is(t, ".v2") || sg_tok_is(t, ".v4")) FAIL("line %u: vector registers are not supported", t->line);
   *type = tok_type(t);
   if (*type == T_NONE) FAIL("line %u: unknown register type '%.*s'", t->line, (int)t->len, t->s);
+  return SG_PTX_OK;
+}
+
+/* Records the register units of registers [first, first + n) for the register estimate. */
+static sg_ptx_status set_units(sg_parser *p, uint32_t first, uint32_t n, int type) {
+  uint32_t end = first + n;
+  if (end > p->capregunits) {
+    uint32_t cap = p->capregunits ? p->capregunits : 256;
+    while (cap < end) cap *= 2;
+    uint8_t *grown = realloc(p->regunits, cap);
+    if (!grown) return SG_PTX_ERR_NOMEM;
+    memset(grown + p->capregunits, 0, cap - p->capregunits);
+    p->regunits = grown;
+    p->capregunits = cap;
+  }
+  memset(p->regunits + first, (int)sg_regs_units(type), n);
   return SG_PTX_OK;
 }
 
@@ -588,9 +626,11 @@ static sg_ptx_status declare_in_body(sg_parser *p, const sg_tok *dir) {
         TRY(expect(p, '>'));
         if (n > (1u << 20)) FAIL("line %u: register range too large", nm->line);
         TRY(add_sym(p, nm, SYM_REGRANGE, (uint8_t)type, p->nregs, (uint32_t)n, 0));
+        TRY(set_units(p, p->nregs, (uint32_t)n, type));
         p->nregs += (uint32_t)n;
       } else {
-        TRY(add_sym(p, nm, SYM_REG, (uint8_t)type, p->nregs++, 1, 0));
+        TRY(add_sym(p, nm, SYM_REG, (uint8_t)type, p->nregs, 1, 0));
+        TRY(set_units(p, p->nregs++, 1, type));
       }
       if (p->nregs > (1u << 22)) FAIL("line %u: too many registers", nm->line);
     } while (accept(p, ','));
@@ -778,7 +818,18 @@ static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o) {
       if (tmp.kind != OPD_REG) FAIL("line %u: vector elements must be registers", r->line);
       o->vec[o->nvec++] = tmp.slot;
     } while (accept(p, ','));
-    return expect(p, '}');
+    TRY(expect(p, '}'));
+    if (accept(p, '|')) { /* {d..}|%p: a sparse texture fetch's residency predicate */
+      const sg_tok *r = next(p);
+      sg_opd tmp;
+      memset(&tmp, 0, sizeof tmp);
+      if (r->kind != TK_ID) FAIL("line %u: expected a register after '|'", r->line);
+      TRY(resolve_reg(p, r, &tmp));
+      if (tmp.kind != OPD_REG) FAIL("line %u: '|' needs a register", r->line);
+      o->slot2 = tmp.slot;
+      o->rtype = tmp.rtype;
+    }
+    return SG_PTX_OK;
   }
   if (is_punct(t, '(')) {
     o->kind = OPD_LIST;
@@ -816,14 +867,24 @@ static sg_ptx_status parse_operand(sg_parser *p, sg_opd *o) {
       if (n->kind != TK_NUM || sg_parse_lit(n->s, n->len, neg, &l) || l.is_float) FAIL("line %u: bad address offset", n->line);
       o->off += (int64_t)l.bits;
     }
-    if (is_punct(peek(p), ',')) { /* [tex, {x, y}]: skip to the bracket; decode marks it unsupported */
+    if (accept(p, ',')) {
+      /* [tex, {x, y}] (texture and surface instructions): the coordinates go to vec. The form with
+       * a separate sampler, [tex, smp, {x, y}], is skipped and decodes as unsupported. */
       o->addr_complex = 1;
-      int depth = 0;
-      while (peek(p)->kind != TK_EOF && !(depth == 0 && is_punct(peek(p), ']'))) {
-        const sg_tok *k = next(p);
-        if (is_punct(k, '{')) depth++;
-        else if (is_punct(k, '}')) depth--;
-        else if (is_punct(k, ';')) FAIL("line %u: unterminated address", k->line);
+      if (is_punct(peek(p), '{')) {
+        sg_opd crd;
+        TRY(parse_operand(p, &crd));
+        memcpy(o->vec, crd.vec, sizeof o->vec);
+        o->nvec = crd.nvec;
+      } else {
+        o->addr_complex = 2;
+        int depth = 0;
+        while (peek(p)->kind != TK_EOF && !(depth == 0 && is_punct(peek(p), ']'))) {
+          const sg_tok *k = next(p);
+          if (is_punct(k, '{')) depth++;
+          else if (is_punct(k, '}')) depth--;
+          else if (is_punct(k, ';')) FAIL("line %u: unterminated address", k->line);
+        }
       }
     }
     return expect(p, ']');
@@ -964,6 +1025,7 @@ sg_ptx_status sg_ptx_parse(const char *src, size_t len, sg_ptx_module *m, sg_err
   free(p->consts);
   free(p->chash);
   free(p->labels);
+  free(p->regunits);
   free(p->brfix);
   free(p->callfix);
   return st;

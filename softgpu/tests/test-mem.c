@@ -410,8 +410,8 @@ TEST(mem_copy_2d) {
   up.dstPitch = 8; /* pitch narrower than a row */
   ASSERT_CU(cuMemcpy2D(&up), CUDA_ERROR_INVALID_VALUE);
   up.dstPitch = pitch;
-  up.dstMemoryType = CU_MEMORYTYPE_ARRAY;
-  ASSERT_CU(cuMemcpy2D(&up), CUDA_ERROR_NOT_SUPPORTED);
+  up.dstMemoryType = CU_MEMORYTYPE_ARRAY; /* with no array */
+  ASSERT_CU(cuMemcpy2D(&up), CUDA_ERROR_INVALID_VALUE);
   ASSERT_CU(cuMemcpy2D(NULL), CUDA_ERROR_INVALID_VALUE);
 }
 

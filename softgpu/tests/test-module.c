@@ -1,4 +1,5 @@
 /* Modules, libraries, function attributes and kernel launches through the driver API. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,6 +178,108 @@ TEST(module_function_attributes) {
   int blocks = 0;
   ASSERT_CU_OK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, f, 128, 0));
   ASSERT_GT(blocks, 0);
+}
+
+/* Registers: what is live, not what is declared; within .maxnreg and the launch bounds; and the
+ * largest block and occupancy follow from the count. */
+static const char REGS_PTX[] =
+    ".version 8.0\n.target sm_80\n.address_size 64\n"
+    /* 500 declared, 3 used: the count is small. */
+    ".visible .entry sparse(.param .u64 out)\n{\n.reg .b32 %r<500>;\n.reg .b64 %rd<4>;\n"
+    "ld.param.u64 %rd1, [out];\ncvta.to.global.u64 %rd2, %rd1;\nmov.u32 %r1, 7;\nst.global.u32 [%rd2], %r1;\nret;\n}\n"
+    /* 40 values live at once, 64-bit: 80 units, capped by .maxnreg 48. */
+    ".visible .entry capped(.param .u64 out) .maxnreg 48\n{\n.reg .b64 %rd<48>;\n"
+    "ld.param.u64 %rd45, [out];\ncvta.to.global.u64 %rd46, %rd45;\n"
+    "LOADS"
+    "SUMS"
+    "st.global.u64 [%rd46], %rd0;\nret;\n}\n"
+    /* The same with .maxntid 512: the count leaves room for 512 threads. */
+    ".visible .entry bounded(.param .u64 out) .maxntid 512, 1, 1\n{\n.reg .b64 %rd<48>;\n"
+    "ld.param.u64 %rd45, [out];\ncvta.to.global.u64 %rd46, %rd45;\n"
+    "LOADS"
+    "SUMS"
+    "st.global.u64 [%rd46], %rd0;\nret;\n}\n";
+
+/* REGS_PTX with LOADS (40 loads into %rd0..%rd39) and SUMS (their sum into %rd0) written out. */
+static char *regs_ptx(void) {
+  char loads[4096] = "", sums[4096] = "";
+  for (int i = 0; i < 40; i++)
+    snprintf(loads + strlen(loads), sizeof loads - strlen(loads), "ld.global.u64 %%rd%d, [%%rd46+%d];\n", i, i * 8);
+  for (int i = 1; i < 40; i++)
+    snprintf(sums + strlen(sums), sizeof sums - strlen(sums), "add.s64 %%rd0, %%rd0, %%rd%d;\n", i);
+  char *out = malloc(sizeof REGS_PTX + 4 * sizeof loads);
+  char *w = out;
+  for (const char *r = REGS_PTX; *r;) {
+    if (!strncmp(r, "LOADS", 5)) w += sprintf(w, "%s", loads), r += 5;
+    else if (!strncmp(r, "SUMS", 4)) w += sprintf(w, "%s", sums), r += 4;
+    else *w++ = *r++;
+  }
+  *w = 0;
+  return out;
+}
+
+static int attr(CUfunction f, CUfunction_attribute a) {
+  int v = -1;
+  ASSERT_CU_OK(cuFuncGetAttribute(&v, a, f));
+  return v;
+}
+
+TEST(module_register_count) {
+  sg_test_setup();
+  char *src = regs_ptx();
+  CUmodule m;
+  CUfunction sparse, capped, bounded;
+  ASSERT_CU_OK(cuModuleLoadData(&m, src));
+  free(src);
+  ASSERT_CU_OK(cuModuleGetFunction(&sparse, m, "sparse"));
+  ASSERT_CU_OK(cuModuleGetFunction(&capped, m, "capped"));
+  ASSERT_CU_OK(cuModuleGetFunction(&bounded, m, "bounded"));
+  int r = attr(sparse, CU_FUNC_ATTRIBUTE_NUM_REGS);
+  ASSERT_GT(r, 0);
+  ASSERT_TRUE(r <= 16);
+  ASSERT_EQ(attr(sparse, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK), 1024);
+  ASSERT_EQ(attr(capped, CU_FUNC_ATTRIBUTE_NUM_REGS), 48);
+  /* 48 registers: 65536 / (48 * 32) = 42 warps, so 1024 threads still fit. */
+  ASSERT_EQ(attr(capped, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK), 1024);
+  r = attr(bounded, CU_FUNC_ATTRIBUTE_NUM_REGS);
+  ASSERT_TRUE(r > 64 && r <= 128); /* 80 live units and what ptxas reserves; 512 threads leave 128 */
+  ASSERT_EQ(attr(bounded, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK), 512);
+  int blocks = -1;
+  ASSERT_CU_OK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, bounded, 512, 0));
+  ASSERT_EQ(blocks, 65536 / ((r + 7) / 8 * 8 * 32) / 16);
+  ASSERT_CU_OK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, bounded, 1024, 0));
+  ASSERT_EQ(blocks, 0);
+  ASSERT_CU_OK(cuModuleUnload(m));
+}
+
+/* `.ptr .align 1` is the alignment of what a pointer parameter points to, which nvcc 13 writes
+ * for compute_100 and later (cub's DeviceCompactInitKernel): the parameter itself stays 8-aligned. */
+TEST(module_pointer_param_alignment) {
+  sg_test_setup();
+  static const char src[] =
+      ".version 9.0\n.target sm_100\n.address_size 64\n"
+      ".visible .entry k(.param .align 8 .b8 a[8], .param .u32 n, .param .u64 .ptr .global .align 1 out)\n{\n"
+      ".reg .b32 %r<2>;\n.reg .b64 %rd<3>;\n"
+      "ld.param.u32 %r1, [n];\nld.param.u64 %rd1, [out];\ncvta.to.global.u64 %rd2, %rd1;\n"
+      "st.global.u32 [%rd2], %r1;\nret;\n}\n";
+  CUmodule m;
+  CUfunction f;
+  ASSERT_CU_OK(cuModuleLoadData(&m, src));
+  ASSERT_CU_OK(cuModuleGetFunction(&f, m, "k"));
+  size_t off = 0, size = 0;
+  ASSERT_CU_OK(cuFuncGetParamInfo(f, 2, &off, &size));
+  ASSERT_EQ(off, 16);
+  ASSERT_EQ(size, 8);
+  CUdeviceptr d;
+  int n = 42, got = 0;
+  unsigned char a[8] = {0};
+  ASSERT_CU_OK(cuMemAlloc(&d, sizeof got));
+  void *args[] = {a, &n, &d};
+  ASSERT_CU_OK(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL));
+  ASSERT_CU_OK(cuMemcpyDtoH(&got, d, sizeof got));
+  ASSERT_EQ(got, 42);
+  ASSERT_CU_OK(cuMemFree(d));
+  ASSERT_CU_OK(cuModuleUnload(m));
 }
 
 TEST(module_library_kernels_work_as_functions) {

@@ -146,6 +146,56 @@ TEST(ptx_fatbin_device_runtime_linked) {
   ASSERT_NULL(ptx);
 }
 
+/* A container of plain PTX entries (arch, text) in buf; returns its size. */
+static size_t container_with_ptx(unsigned long long *buf, size_t cap, const int *archs, const char *const *texts, int n) {
+  unsigned char *c = (unsigned char *)buf;
+  memset(c, 0, cap);
+  size_t at = 16;
+  for (int i = 0; i < n; i++) {
+    uint64_t psize = (strlen(texts[i]) + 1 + 7) & ~7ull;
+    uint32_t ehsize = 64, arch = (uint32_t)archs[i];
+    uint16_t kind = 1;
+    memcpy(c + at, &kind, 2);
+    memcpy(c + at + 4, &ehsize, 4);
+    memcpy(c + at + 8, &psize, 8);
+    memcpy(c + at + 28, &arch, 4);
+    memcpy(c + at + 64, texts[i], strlen(texts[i]));
+    at += 64 + psize;
+  }
+  uint32_t magic = 0xBA55ED50u;
+  uint16_t ver = 1, hsize = 16;
+  uint64_t files = at - 16;
+  memcpy(c, &magic, 4);
+  memcpy(c + 4, &ver, 2);
+  memcpy(c + 6, &hsize, 2);
+  memcpy(c + 8, &files, 8);
+  return at;
+}
+
+/* libcudadevrt's own PTX (it defines the device runtime's functions) rides along in an -rdc
+ * image for architectures up to compute_121; it is never taken for the program's, however new. */
+TEST(ptx_fatbin_skips_device_runtime_ptx) {
+  static unsigned long long buf[512];
+  static const char program[] = ".version 8.0\n.target sm_80\n.address_size 64\n"
+                                ".extern .func (.param .b32 r) cudaLaunchDeviceV2(.param .b64 a, .param .b64 b);\n"
+                                ".visible .entry parent() { ret; }\n";
+  static const char runtime[] = ".version 9.0\n.target sm_121\n.address_size 64\n"
+                                ".visible .func (.param .b32 func_retval0) cudaLaunchDeviceV2(\n"
+                                "  .param .b64 a, .param .b64 b)\n{ ret; }\n";
+  const int archs[] = {121, 80};
+  const char *const texts[] = {runtime, program};
+  char err[300] = "", *ptx = NULL;
+  size_t len, n = container_with_ptx(buf, sizeof buf, archs, texts, 2);
+  ASSERT_EQ(sg_ptx_extract(buf, n, 121, &ptx, &len, err, sizeof err), SG_PTX_OK);
+  ASSERT_NOT_NULL(strstr(ptx, ".entry parent"));
+  free(ptx);
+  /* Only the runtime's PTX: refused as an image that needs dynamic parallelism. */
+  n = container_with_ptx(buf, sizeof buf, archs, texts, 1);
+  ASSERT_EQ(sg_ptx_extract(buf, n, 121, &ptx, &len, err, sizeof err), SG_PTX_ERR_DEVICE_RUNTIME);
+  ASSERT_NOT_NULL(strstr(err, "cudaLaunchDeviceV2"));
+  ASSERT_NULL(ptx);
+}
+
 TEST(ptx_fatbin_wrapper_v1_and_v2) {
   size_t n, len;
   char *img = ptxt_read("fatbin/vadd-zstd.fatbin", &n);

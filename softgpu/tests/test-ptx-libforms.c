@@ -134,7 +134,7 @@ static sg_ptx_status coop_launch(sg_ptx_kernel *k, unsigned grid, unsigned block
                                  char *err, size_t errlen) {
   sg_devptr ws = ptxt_alloc(8);
   memset(ptxt_host(ws, 8), 0, 8);
-  sg_ptx_launch l = {{grid, 1, 1}, {block, 1, 1}, 0, params, psize, NULL, NULL, NULL, ws};
+  sg_ptx_launch l = {{grid, 1, 1}, {block, 1, 1}, 0, params, psize, NULL, NULL, NULL, ws, NULL, NULL};
   sg_ptx_status st = sg_ptx_run(k, &l, err, errlen);
   sg_mem_free(ws);
   return st;

@@ -31,6 +31,20 @@ const bytes = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** Nanoseconds of call time, which is fractional. */
 const nanoseconds = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
 
+/** An IPC handle or token (docs/ipc.md): 64 bytes in hex. */
+const ipcBytes = z.string().regex(/^[0-9a-f]{128}$/);
+const ipcReq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** What is shared: device memory (cuIpcGetMemHandle), an event, a physical allocation (VMM). */
+const ipcKind = z.enum(['mem', 'event', 'vmm']);
+export type IpcKind = z.infer<typeof ipcKind>;
+const ipcQuestion = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('export'), kind: ipcKind, handle: ipcBytes }),
+  z.strictObject({ op: z.literal('lookup'), kind: ipcKind, token: ipcBytes }),
+]);
+/** A question to the mediator: register the driver's handle of an export (for a token to give the
+ * guest), or name the driver's handle behind a token. */
+export type IpcQuestion = z.infer<typeof ipcQuestion>;
+
 // ---- mediator -> executor ----------------------------------------------------------------------
 
 /** The session to serve; the guest's connection travels with it as the message's handle. */
@@ -86,6 +100,9 @@ export const toExecutorSchema = z.discriminatedUnion('type', [
   /** An operator ended the session, or the host's shutdown did (`shutdown`: the guest is told
    * VG_WIRE_STATUS_SHUTDOWN instead of KILLED); the guest is told `reason`. */
   z.strictObject({ type: z.literal('kill'), reason: z.string().max(400), shutdown: z.literal(true).optional() }),
+  /** The answer to `ipc` request `req`: a token (export) or the driver's handle (lookup), 64
+   * bytes in hex; null when refused. */
+  z.strictObject({ type: z.literal('ipcAnswer'), req: ipcReq, value: ipcBytes.nullable() }),
   /** The host is shutting down: the guest is told it has `graceMs` left (a SHUTDOWN notice). */
   z.strictObject({ type: z.literal('shutdown'), graceMs: z.number().int().min(0).max(0xffffffff), message: z.string().max(400) }),
 ]);
@@ -159,6 +176,16 @@ export const fromExecutorSchema = z.discriminatedUnion('type', [
   usageMessageSchema,
   /** Asks for `bytes` more of the VM's memory quota (answered by `quota`). */
   z.strictObject({ type: z.literal('reserve'), bytes }),
+  /** CUDA IPC (docs/ipc.md), answered by `ipcAnswer`: register the driver's handle of an export
+   * of this session, for a token to give the guest; or ask for the driver's handle behind a token
+   * one of the VM's guests was given. */
+  z.strictObject({
+    type: z.literal('ipc'),
+    req: ipcReq,
+    question: ipcQuestion,
+  }),
+  /** An export of this session is gone (its allocation was freed): its token opens nowhere now. */
+  z.strictObject({ type: z.literal('ipcRevoke'), kind: ipcKind, handle: ipcBytes }),
   /** Gives back quota the session no longer needs. */
   z.strictObject({ type: z.literal('release'), bytes }),
   /** Device memory the session holds now. */

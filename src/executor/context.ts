@@ -8,6 +8,8 @@ import { AllocMap, NO_CONTEXT } from './allocs.js';
 import { CoherentShadows } from './coherent-shadows.js';
 import type { DeviceClock } from './device-time.js';
 import type { SessionImages } from './images.js';
+import { HostNodeBook } from './host-nodes.js';
+import { IpcBook } from './ipc.js';
 import { ShmState } from './shm.js';
 import { VmmBook } from './vmm.js';
 import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
@@ -36,7 +38,9 @@ function badHandle(kind: HandleKind, isNull: boolean): number {
 }
 
 function sharedKey(kind: HandleKind, real: number): string | undefined {
-  return kind === 'mempool' || kind === 'function' || kind === 'kernel' || kind === 'graphnode' ? `${kind}:${real}` : undefined;
+  // Arrays: a mipmapped array's level comes back as the same array each time it is asked for.
+  return kind === 'mempool' || kind === 'function' || kind === 'kernel' || kind === 'graphnode' || kind === 'array'
+    ? `${kind}:${real}` : undefined;
 }
 
 interface HandleEntry {
@@ -101,14 +105,19 @@ export class ExecContext {
   /** Module-scope variables handed out per module or library id, dropped with it. */
   private readonly globals = new Map<number, number[]>();
   /** Device memory the driver took when loading each module or library (its globals, constant
-   * banks and code), by handle id, and the context a module lives in (NO_CONTEXT for a library,
-   * which outlives contexts). Counted toward the quota until it is unloaded or its context goes. */
+   * banks and code) or making a CUDA array, by handle id, and the context it lives in (NO_CONTEXT
+   * for a library, which outlives contexts). Counted toward the quota until it is unloaded or
+   * destroyed or its context goes. */
   private readonly loads = new Map<number, { bytes: number; ctx: number }>();
   private loadedBytes = 0;
   /** Bytes of the session's physical allocations (cuMemCreate) the driver still holds. */
   private physicalBytes = 0;
   /** The session's virtual memory objects (src/executor/vmm.ts). */
   readonly vmm = new VmmBook();
+  /** The guest's functions of the session's host nodes (src/executor/host-nodes.ts). */
+  readonly hostNodes = new HostNodeBook();
+  /** The session's CUDA IPC (src/executor/ipc.ts). */
+  readonly ipc = new IpcBook();
   /** Shared memory with the guest for bulk copies (src/executor/shm.ts). */
   readonly shm = new ShmState();
   /** What the guest last saw of its coherent memory (src/executor/coherent-shadows.ts). */
@@ -237,6 +246,14 @@ export class ExecContext {
   knownId(kind: HandleKind, real: number): number | undefined {
     const key = sharedKey(kind, real);
     return key === undefined ? undefined : this.sharedIds.get(key);
+  }
+
+  /** The id this session has for driver handle `real` of `kind`, if any (a linear search: for
+   * the rare queries that hand back an object the guest made, such as an event node's event). */
+  idOf(kind: HandleKind, real: number): number | undefined {
+    if (real === 0) return undefined;
+    for (const [id, e] of this.handles) if (e.kind === kind && e.real === real) return id;
+    return undefined;
   }
 
   /** The id of a context handle, reusing the id the same driver context already has (primary). */
@@ -428,6 +445,19 @@ export class ExecContext {
     return { id };
   }
 
+  /**
+   * Registers a new handle whose object holds `bytes` of device memory (a CUDA array), already
+   * reserved with beforeAlloc: they count toward the quota until the handle is dropped or its
+   * context goes, as a module's do.
+   */
+  chargedHandle(kind: HandleKind, real: number, bytes: number): number {
+    const id = this.newHandle(kind, real);
+    this.loads.set(id, { bytes, ctx: this.currentContext });
+    this.loadedBytes += bytes;
+    this.memoryTaken();
+    return id;
+  }
+
   /** Makes a module variable addressable by the session until its module or library goes. */
   addGlobal(ownerId: number, p: number, n: number): void {
     this.allocs.addFixed(p, n);
@@ -487,6 +517,7 @@ export class ExecContext {
 
   afterFree(p: number): void {
     this.allocs.remove(p);
+    this.ipc.freed((b) => b !== p);
     this.memoryReleased();
   }
 
@@ -498,7 +529,10 @@ export class ExecContext {
   contextGone(ctxId: number): void {
     if (ctxId === NO_CONTEXT) return;
     for (const [id, load] of this.loads) if (load.ctx === ctxId) this.dropHandle(id);
-    if (this.allocs.removeOwnedBy(ctxId) > 0) this.memoryReleased();
+    if (this.allocs.removeOwnedBy(ctxId) > 0) {
+      this.ipc.freed((b) => this.allocs.sizeAt(b) !== undefined);
+      this.memoryReleased();
+    }
   }
 
   /** `physical`'s primary context was destroyed (reset, or released for the last time). */

@@ -8,6 +8,7 @@ export const CUDA_ERROR_NO_DEVICE = 100;
 export const CUDA_ERROR_INVALID_DEVICE = 101;
 export const CUDA_ERROR_INVALID_IMAGE = 200;
 export const CUDA_ERROR_INVALID_CONTEXT = 201;
+export const CUDA_ERROR_MAP_FAILED = 205;
 export const CUDA_ERROR_INVALID_HANDLE = 400;
 export const CUDA_ERROR_NOT_FOUND = 500;
 export const CUDA_ERROR_NOT_READY = 600;

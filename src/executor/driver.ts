@@ -12,6 +12,10 @@ import { CUDA_ERROR_NOT_SUPPORTED } from './cuda.js';
 
 export type BackendKind = 'cuda' | 'softgpu';
 
+/** CUipcMemHandle and CUipcEventHandle (64 bytes), which cuIpcOpen*Handle take by value: the
+ * prototypes of src/executor/gen/ffi.ts name this type. Declared once per process. */
+koffi.struct('CUipcHandle', { reserved: koffi.array('uint8', 64) });
+
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** Where NVIDIA's user-space driver lives on common distributions (never our own guest library). */

@@ -1,13 +1,15 @@
 // What an uploaded module image may be: what the guest library ships (guest/cuda/impl/image.c,
 // vg_image_span) and a driver can load from bytes alone (docs/reference/cudart-driver-interface.md
-// §5): a fatbin container, exactly its header's size; a 64-bit little-endian ELF cubin for CUDA
-// (EM_CUDA); or PTX text, NUL-terminated. Anything else is refused before it is stored, so the
+// §5): a fatbin container, exactly its header's size, or several in a row (an -rdc image's linked
+// container and its pre-link containers, which the executor hands the driver behind a wrapper of
+// its own: containerStarts); a 64-bit little-endian ELF cubin for CUDA (EM_CUDA); or PTX text,
+// NUL-terminated. Anything else is refused before it is stored, so the
 // store holds no bytes that are not a module, and the driver is never handed an image that sends
 // it reading past its end (a container larger than its bytes, PTX without its NUL) or into guest
 // addresses (a __fatBinC_Wrapper_t, whose `data` is a pointer in the guest's memory).
 
-const FATBIN_MAGIC = 0xba55ed50;
-const FATBINC_MAGIC = 0x466243b1;
+export const FATBIN_MAGIC = 0xba55ed50;
+export const FATBINC_MAGIC = 0x466243b1;
 const FATBIN_HEADER = 16;
 const FATBIN_ENTRY_HEADER = 64;
 const ELF_HEADER = 64;
@@ -40,19 +42,23 @@ function ptxStartProblem(head: Buffer, total: number): string | undefined {
   return undefined;
 }
 
-/** The header fields of a fatbin container, when `head` holds them. */
+/** Containers of an -rdc image at most (the guest's and softgpu's limit too). */
+export const MAX_CONTAINERS = 4097;
+
+/** The header fields of a fatbin container, when `head` holds them: the first container ends
+ * within the image (at its end, or where the next container starts). */
 function fatbinProblem(head: Buffer, total: number): string | undefined {
   if (total < FATBIN_HEADER) return `a fatbin container of ${total} bytes`;
   if (head.length < FATBIN_HEADER) return undefined;
   const hsize = head.readUInt16LE(6);
   const fsize = Number(head.readBigUInt64LE(8));
-  if (hsize < FATBIN_HEADER || hsize + fsize !== total) {
+  if (hsize < FATBIN_HEADER || hsize + fsize > total || (hsize + fsize < total && total - hsize - fsize < FATBIN_HEADER)) {
     return `a fatbin container whose header (${hsize} bytes, ${fsize} of entries) does not match its ${total} bytes`;
   }
   return undefined;
 }
 
-/** Every entry of a whole fatbin container within its bytes, and at least one. */
+/** Every entry of the whole fatbin container b within its bytes, and at least one. */
 function fatbinEntriesProblem(b: Buffer): string | undefined {
   let p = b.readUInt16LE(6);
   let entries = 0;
@@ -67,6 +73,28 @@ function fatbinEntriesProblem(b: Buffer): string | undefined {
     entries++;
   }
   return entries === 0 ? 'a fatbin container without entries' : undefined;
+}
+
+/**
+ * Where each fatbin container of an image that starts with one begins: [0] for a single
+ * container, more for an -rdc image's containers in a row. A string says why the bytes are not
+ * whole containers, each with its entries.
+ */
+export function containerStarts(b: Buffer): number[] | string {
+  const starts: number[] = [];
+  let at = 0;
+  while (at < b.length) {
+    if (starts.length === MAX_CONTAINERS) return `more than ${MAX_CONTAINERS} fatbin containers`;
+    if (b.length - at < FATBIN_HEADER || b.readUInt32LE(at) !== FATBIN_MAGIC) return `no fatbin container at ${at}`;
+    const hsize = b.readUInt16LE(at + 6);
+    const end = at + hsize + Number(b.readBigUInt64LE(at + 8));
+    if (hsize < FATBIN_HEADER || end > b.length) return `a fatbin container at ${at} past the image's end`;
+    const entries = fatbinEntriesProblem(b.subarray(at, end));
+    if (entries !== undefined) return entries;
+    starts.push(at);
+    at = end;
+  }
+  return starts;
 }
 
 function elfProblem(head: Buffer, total: number): string | undefined {
@@ -98,7 +126,10 @@ export function imageHeadProblem(head: Buffer, total: number): string | undefine
 export function imageProblem(b: Buffer): string | undefined {
   const head = imageHeadProblem(b, b.length);
   if (head !== undefined) return head;
-  if (b.length >= 4 && b.readUInt32LE(0) === FATBIN_MAGIC) return fatbinEntriesProblem(b);
+  if (b.length >= 4 && b.readUInt32LE(0) === FATBIN_MAGIC) {
+    const starts = containerStarts(b);
+    return typeof starts === 'string' ? starts : undefined;
+  }
   if (isElf(b)) return undefined;
   if (b.indexOf('.version') < 0 || b.indexOf('.target') < 0) return 'PTX text without .version and .target';
   return undefined;

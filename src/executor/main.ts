@@ -231,6 +231,7 @@ async function main(): Promise<void> {
         process.exit(0);
       }
       log.warn({ session: session.id }, 'lost the mediator: still serving the guest; GPU slices and quota wait for the next mediator');
+      session.ipcLost();
       return true;
     },
     restored: () => log.info({ session: session?.id }, 'reconnected: the session was handed to the new mediator'),
@@ -295,6 +296,10 @@ interface Serving {
   id: number;
   /** The mediator answered the oldest quota request. */
   quotaAnswered(): void;
+  /** The mediator answered IPC request `req` (null: refused, or the mediator went away). */
+  ipcAnswered(req: number, value: string | null): void;
+  /** The mediator went away: unanswered IPC questions are refused. */
+  ipcLost(): void;
   /** The state a new mediator adopts the session by. */
   adoptState(): AdoptMessage;
 }
@@ -312,6 +317,8 @@ function steer(s: Serving, c: Exclude<ToExecutor, SessionMessage>): void {
     case 'quota':
       s.quotaAnswered();
       return s.server.quotaAnswer(c.granted);
+    case 'ipcAnswer':
+      return s.ipcAnswered(c.req, c.value);
     case 'trim':
       return s.x.trimReservation();
     case 'staging':
@@ -454,9 +461,29 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   x.vmUsed = m.vmUsed;
   x.releaseQuota = (bytes) => void toMediator({ type: 'release', bytes });
   x.reportUse = (bytes) => void toMediator({ type: 'used', bytes });
+  /** IPC questions to the mediator not answered yet (docs/ipc.md). They are not asked again of a
+   * new mediator, which has no table of exports: the loss of the mediator refuses them. */
+  const pendingIpc = new Map<number, (value: string | null) => void>();
+  let nextIpcReq = 1;
+  x.ipc.revoke = (kind, handle) => void toMediator({ type: 'ipcRevoke', kind, handle });
+  server.requestIpc = (question, answer) => {
+    const req = nextIpcReq++;
+    if (!toMediator({ type: 'ipc', req, question })) return answer(null);
+    pendingIpc.set(req, answer);
+  };
   const serving: Serving = {
     server, x, gate, id: m.sessionId,
     quotaAnswered: () => void pendingQuota.shift(),
+    ipcAnswered: (req, value) => {
+      const answer = pendingIpc.get(req);
+      pendingIpc.delete(req);
+      answer?.(value);
+    },
+    ipcLost: () => {
+      const waiting = [...pendingIpc.values()];
+      pendingIpc.clear();
+      for (const answer of waiting) answer(null);
+    },
     adoptState: () => ({
       type: 'adopt',
       pid: process.pid,

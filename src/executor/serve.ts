@@ -21,6 +21,7 @@ import { outputNotice } from '../protocol/notice.js';
 import { Reader } from '../protocol/reader.js';
 import { Writer } from '../protocol/writer.js';
 import { NeedQuota, type ExecContext } from './context.js';
+import { NeedIpc, type IpcQuestion } from './ipc.js';
 import { CudaError } from './cuda.js';
 import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
@@ -330,6 +331,20 @@ export class SessionServer {
     this.requestQuota(bytes);
   }
 
+  /** Asks the mediator an IPC question (src/executor/ipc.ts) and calls back with its answer
+   * (null: refused, or no mediator to ask). */
+  requestIpc: (q: IpcQuestion, answer: (a: string | null) => void) => void = (_q, answer) => answer(null);
+
+  /** Pauses serving until the mediator answers; the call that asked runs again then. */
+  private awaitIpc(q: IpcQuestion): void {
+    this.pauses++;
+    this.requestIpc(q, (a) => {
+      this.x.ipc.answer(q, a);
+      this.pauses--;
+      this.pump();
+    });
+  }
+
   /** The mediator's answer to the oldest quota request (0 = refused). */
   quotaAnswer(granted: number): void {
     this.quotaWaits.shift()?.(granted);
@@ -380,6 +395,10 @@ export class SessionServer {
     } catch (e) {
       if (e instanceof NeedQuota) {
         this.awaitQuota(e.bytes);
+        return false;
+      }
+      if (e instanceof NeedIpc) {
+        this.awaitIpc(e.question);
         return false;
       }
       if (!(e instanceof CudaError)) throw e;

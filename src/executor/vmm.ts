@@ -9,6 +9,8 @@
 export interface Physical {
   /** The driver's CUmemGenericAllocationHandle. */
   real: number;
+  /** Bytes it counts toward the quota: 0 for one imported from another session of the VM
+   * (cuMemImportFromShareableHandle), which its exporter counts. */
   size: number;
   /** Unreleased references: the create, plus one per retain. */
   refs: number;

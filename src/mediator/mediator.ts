@@ -23,6 +23,7 @@ import { cancelDir, sweepCancelFifos } from '../common/cancel-fifo.js';
 import { ExecutorPool, type ExecutorEnd, type ExecutorHandle, type SessionRequest } from './executors.js';
 import { SessionRegistry, type AdoptVerdict } from './sessions.js';
 import { DEFAULT_STAGING, stagingShare, type StagingLimits } from './staging.js';
+import { IpcExports } from './ipc-exports.js';
 import { QuotaLedger } from './ledger.js';
 import { Slots } from './slots.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
@@ -132,6 +133,8 @@ export class Mediator implements LiveControl, MetricsSource {
   private readonly registry = new SessionRegistry();
   /** Each session's share of its VM's quota (ledger.ts). */
   private readonly ledger: QuotaLedger;
+  /** The VMs' CUDA IPC exports (docs/ipc.md). */
+  private readonly ipcExports = new IpcExports();
   /** Session ids not handed out yet of the block last taken from the store. */
   private ids = { next: 1, end: 0 };
   private readonly policies = new Map<string, { at: number; policy: VmPolicy; maxHoldMs: number | null }>();
@@ -423,6 +426,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.watchdog.released(s.id);
     this.executors.delete(s.id);
     this.ledger.drop(s.id);
+    this.ipcExports.dropSession(s.id);
     this.usage.close(s.id);
     const level = end.code === 0 || (end.code === null && end.signal === null && end.ended) ? 'info' : 'warn';
     s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
@@ -497,6 +501,15 @@ export class Mediator implements LiveControl, MetricsSource {
         return this.ledger.release(s.id, m.bytes);
       case 'usage':
         return this.usage.record(s.id, m);
+      case 'ipc': {
+        const q = m.question;
+        const value = q.op === 'export' ? this.ipcExports.export(s.vm.name, s.id, q.kind, q.handle) : this.ipcExports.lookup(s.vm.name, q.kind, q.token);
+        if (q.op === 'lookup' && value === null) s.log.info({ kind: q.kind }, 'IPC handle refused: not exported in this VM');
+        this.executors.get(s.id)?.send({ type: 'ipcAnswer', req: m.req, value });
+        return;
+      }
+      case 'ipcRevoke':
+        return this.ipcExports.revoke(s.id, m.kind, m.handle);
       case 'used':
         this.usage.setMemory(s.id, m.bytes);
         return this.ledger.setUsed(s.id, m.bytes);

@@ -15,6 +15,8 @@ export const HANDLE_KINDS = [
   { kind: 'graphexec', cType: 'CUgraphExec' },
   { kind: 'mempool', cType: 'CUmemoryPool' },
   { kind: 'graphnode', cType: 'CUgraphNode' },
+  { kind: 'array', cType: 'CUarray' },
+  { kind: 'mipmappedarray', cType: 'CUmipmappedArray' },
 ] as const;
 
 export type HandleKind = (typeof HANDLE_KINDS)[number]['kind'];

@@ -4,7 +4,9 @@
  * device code linked with the device runtime. softgpu has no device runtime, so the module is
  * refused when the runtime first loads it, with the error a driver's JIT gives for PTX whose
  * device-runtime calls are unresolved (cudaErrorInvalidPtx), and the context stays usable.
- * Built for sm_80 so the image's PTX is usable at every compute capability softgpu offers.
+ * Built for sm_80 so the image's PTX is usable at every compute capability softgpu offers; the
+ * image also carries libcudadevrt's PTX (up to compute_121), which is not the program's, and
+ * test/e2e/cuda-cc.test.ts runs this at every capability.
  */
 #include "check.h"
 
@@ -14,6 +16,9 @@ __global__ void parent(int *p) {
 }
 
 int main(void) {
+  cudaDeviceProp prop;
+  OK("device", cudaGetDeviceProperties(&prop, 0));
+  printf("# compute capability %d.%d\n", prop.major, prop.minor);
   int *d = NULL;
   OK("cudaMalloc", cudaMalloc(&d, 16));
   OK("cudaMemset", cudaMemset(d, 0, 16));

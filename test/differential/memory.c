@@ -354,7 +354,7 @@ static void copies_2d(void) {
     bad = desc2d(CU_MEMORYTYPE_UNIFIED, NULL, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
     C2D("unified null source", bad);
     bad = desc2d(CU_MEMORYTYPE_ARRAY, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
-    C2D("from an array", bad);
+    C2D("from a null array", bad);
     bad = desc2d((CUmemorytype)9, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);
     C2D("unknown memory type", bad);
     bad = desc2d(CU_MEMORYTYPE_HOST, src, 0, HP, CU_MEMORYTYPE_DEVICE, NULL, a, pa);

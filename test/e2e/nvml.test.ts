@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { getNvidiaSmi } from '../helpers/nvidia-smi.js';
 import { BIN, ROOT } from '../helpers/paths.js';
+import { buildProgram, startGuest } from '../helpers/programs.js';
 import { compatibleDriverString, welcomeExt, welcomeMinor } from '../../src/mediator/identity.js';
 import { FrameType, PROTO_MAJOR, PROTO_MINOR } from '../../src/protocol/constants.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
@@ -189,6 +190,35 @@ test('the VM memory quota is memory.total in NVML as in CUDA (TCP, VM token)', {
   const [total, uuid] = r.stdout.trim().split(',').map((s) => s.trim());
   assert.equal(Number(total), 1024);
   assert.equal(uuid, nvmlUuid(dev!.uuid), 'the VM\'s own vGPU UUID, the same in both libraries');
+});
+
+test("nvidia-smi's process table and --query-compute-apps list a running guest process with its memory", { skip }, async () => {
+  const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', 'nvml-procs', '--state-dir', m.stateDir, '--memory', '1G', '--print-token'], { encoding: 'utf8' });
+  const token = out.trim().split('\n').at(-1)!;
+  const holder = startGuest(m.server, token, buildProgram('quota'), ['alloc:300', 'hold']);
+  try {
+    await holder.waitFor(/holding/);
+    // The host's accounting of the session catches up with the allocation within its report period.
+    let csv = '';
+    for (let i = 0; i < 100 && !csv.includes(' 300 MiB'); i++) {
+      const q = await runGuest(m.server, token, [SMI, '--query-compute-apps=pid,used_memory', '--format=csv,noheader']);
+      assert.equal(q.code, 0, q.stderr);
+      csv = q.stdout.trim();
+      if (!csv.includes(' 300 MiB')) await new Promise((r) => setTimeout(r, 50));
+    }
+    const [pid, used] = csv.split(',').map((f) => f.trim());
+    assert.match(pid!, /^\d+$/, csv);
+    assert.equal(used, '300 MiB', csv);
+    const t = await runGuest(m.server, token, [SMI]);
+    assert.equal(t.code, 0, t.stderr);
+    const row = t.stdout.split('\n').find((l) => new RegExp(`\\s${pid}\\s+C\\s`).test(l));
+    assert.ok(row, `no row for pid ${pid} in:\n${t.stdout}`);
+    assert.match(row, /test-programs\/quota\s+300MiB \|$/);
+    assert.doesNotMatch(t.stdout, /No running processes found/);
+  } finally {
+    holder.release();
+    await holder.done;
+  }
 });
 
 test('nvidia-smi reports a missing driver, and exits non-zero, when the host is unreachable', { skip }, async () => {

@@ -3,7 +3,8 @@
 // docs/pointers.md), and out-of-memory as torch.OutOfMemoryError both past the device's memory and
 // at a VM's quota, with the process still usable afterwards (libc10 resolves NVML functions that
 // a GPU without NVLink answers NOT_SUPPORTED), and the expandable-segments allocator on the virtual
-// memory management API inside a VM's quota. Importing torch takes a while on a small machine,
+// memory management API inside a VM's quota, and torch.multiprocessing sharing a CUDA tensor between
+// two processes of one VM (CUDA IPC, and shareable VMM handles for expandable segments: docs/ipc.md). Importing torch takes a while on a small machine,
 // so each Python run does several steps and reports them as one JSON object.
 
 import { after, before, describe, test } from 'node:test';
@@ -130,5 +131,29 @@ describe("Debian's PyTorch 2.6 through vgpu on softgpu", { skip }, () => {
     assert.ok(err < 1e-4, `matmul differs from the CPU's by ${err}`);
     assert.equal(value(q, 'past_quota'), 'OutOfMemoryError', 'cuMemCreate past the quota is an out-of-memory error');
     assert.equal(value(q, 'after_freeing'), true, 'unmapped and released memory is usable again');
+  });
+
+  test('torch.multiprocessing shares a CUDA tensor between two processes of one VM', async () => {
+    const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', 'torch-ipc', '--memory', `${QUOTA_MIB}M`, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
+    const token = out.trim().split('\n').at(-1)!;
+    const q = await python(['multiprocessing'], { VGPU_TOKEN: token });
+    assert.deepEqual(value(q, 'share'), {
+      child: { seen_sum: 499500, device: 'cuda:0' },
+      parent_sees_child_writes: true,
+      child_exit: 0,
+    });
+  });
+
+  // With expandable segments PyTorch shares a tensor's segment as a shareable VMM handle (a file
+  // descriptor the child takes from the parent with pidfd_getfd) instead of cudaIpcGetMemHandle.
+  test('torch.multiprocessing shares a CUDA tensor of an expandable segment (cuMemExportToShareableHandle)', async () => {
+    const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', 'torch-ipc-vmm', '--memory', `${QUOTA_MIB}M`, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
+    const token = out.trim().split('\n').at(-1)!;
+    const q = await python(['multiprocessing'], { VGPU_TOKEN: token, PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' });
+    assert.deepEqual(value(q, 'share'), {
+      child: { seen_sum: 499500, device: 'cuda:0' },
+      parent_sees_child_writes: true,
+      child_exit: 0,
+    });
   });
 });

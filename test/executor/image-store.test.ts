@@ -76,6 +76,8 @@ test('formats: fatbin containers, CUDA ELF cubins and NUL-terminated PTX are ima
   const ptx = ptxImage('a');
   assert.equal(imageProblem(ptx), undefined);
   assert.equal(imageProblem(fatbinImage(ptx)), undefined);
+  // An -rdc image: its linked container and its pre-link containers, in a row.
+  assert.equal(imageProblem(Buffer.concat([fatbinImage(ptx), fatbinImage(ptxImage('b')), fatbinImage(ptx)])), undefined);
   assert.equal(imageProblem(elfHeader()), undefined);
   assert.equal(imageProblem(Buffer.from('\n\t/* a */ .version 8.0\n.target sm_80\n\0')), undefined);
 });
@@ -95,7 +97,9 @@ test('formats: everything else is refused, with the reason', () => {
     ['garbage text', Buffer.from('this is not a CUDA image, nor PTX, nor anything else at all\0'), /directive or a comment/],
     ['random bytes', Buffer.concat([Buffer.from([1, 2, 3, 4]), randomBytes(200)]), /./],
     ['a fatbin wrapper', wrapper, /wrapper/],
-    ['a container longer than its header says', Buffer.concat([fat, Buffer.alloc(16)]), /does not match/],
+    ['a container followed by bytes that are no container', Buffer.concat([fat, Buffer.alloc(16)]), /no fatbin container at/],
+    ['a container followed by a few stray bytes', Buffer.concat([fat, Buffer.alloc(8)]), /does not match/],
+    ['a second container cut short', Buffer.concat([fat, fat.subarray(0, fat.length - 8)]), /past the image's end/],
     ['a container shorter than its header says', lying, /does not match/],
     ['an entry past the container', entryPast, /past the container/],
     ['an x86-64 ELF', elfHeader(62), /machine 62/],

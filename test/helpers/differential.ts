@@ -31,6 +31,10 @@ export const DIFF_PROGRAMS: readonly DiffProgram[] = [
   { name: 'stream' },
   { name: 'vmm', kernels: true },
   { name: 'managed', kernels: true },
+  { name: 'texture', kernels: true },
+  { name: 'graph', kernels: true },
+  { name: 'ipc' },
+  { name: 'vmm_share' },
   {
     name: 'loader',
     notOnSoftgpu: 'softgpu does not implement cuGetProcAddress or cuGetExportTable: the executor calls it by name, and only cudart needs them',

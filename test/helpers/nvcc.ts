@@ -13,6 +13,9 @@ const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 export const NVCC = join(CUDA_HOME, 'bin', 'nvcc');
 const CUDA_LIB = join(CUDA_HOME, 'lib64');
 export const CUDA_TEST_DIR = join(ROOT, 'test/cuda');
+/** Programs built for several virtual architectures and run at every compute capability
+ * (test/e2e/cuda-cc.test.ts); they share test/cuda's headers. */
+export const CUDA_CC_TEST_DIR = join(ROOT, 'test/cuda-cc');
 const OUT_DIR = join(BUILD, 'cuda-tests');
 
 /** How the program links the CUDA runtime. */
@@ -30,9 +33,9 @@ export function nvccAvailable(): boolean {
   return existsSync(NVCC);
 }
 
-/** The .cu programs of test/cuda, by name (without the extension), sorted. */
-export function cudaPrograms(): string[] {
-  return readdirSync(CUDA_TEST_DIR)
+/** The .cu programs of test/cuda (or `dir`), by name (without the extension), sorted. */
+export function cudaPrograms(dir = CUDA_TEST_DIR): string[] {
+  return readdirSync(dir)
     .filter((f) => f.endsWith('.cu'))
     .map((f) => f.slice(0, -3))
     .sort();
@@ -46,8 +49,8 @@ function newestInput(src: string): number {
 }
 
 /**
- * Compiles test/cuda/<name>.cu into build/cuda-tests/<name>-<flavour> unless that binary is newer
- * than its sources. Linked against the guest libcuda.so.1 too, since the programs compare the
+ * Compiles test/cuda/<name>.cu (or <dir>/<name>.cu) into build/cuda-tests/<name>-<flavour> unless
+ * that binary is newer than its sources. Linked against the guest libcuda.so.1 too, since the programs compare the
  * runtime's answers with the driver API's. Returns the binary's path.
  */
 /**
@@ -65,9 +68,9 @@ export function programNvccFlags(src: string): string[] {
   return flags;
 }
 
-export function buildCudaProgram(name: string, flavour: CudartFlavour): string {
+export function buildCudaProgram(name: string, flavour: CudartFlavour, dir = CUDA_TEST_DIR): string {
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`bad program name '${name}'`);
-  const src = join(CUDA_TEST_DIR, `${name}.cu`);
+  const src = join(dir, `${name}.cu`);
   const out = join(OUT_DIR, `${name}-${flavour}`);
   mkdirSync(OUT_DIR, { recursive: true });
   if (existsSync(out) && statSync(out).mtimeMs >= newestInput(src)) return out;

@@ -41,3 +41,8 @@ extern "C" __global__ void spin(float *out, int iters) {
   for (int i = 0; i < iters; i++) y = fmaf(y, 0.9999f, x);
   out[blockIdx.x * blockDim.x + threadIdx.x] = y;
 }
+
+// Reads texel 0 of texture object t (test/programs/texture_probe.c).
+extern "C" __global__ void tex_peek(unsigned long long t, float *out) {
+  out[0] = tex1Dfetch<float>((cudaTextureObject_t)t, 0);
+}

@@ -1,7 +1,7 @@
 # Everyday PyTorch on the vGPU, one step per key of the JSON printed on the last line
 # (test/e2e/torch.test.ts). Each step records its value or the exception it raised, so one
 # failure does not hide the others. Usage: everyday.py basics | quota QUOTA_MIB | expandable QUOTA_MIB
-# (expandable: run with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)
+# | multiprocessing (expandable: run with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)
 import json
 import sys
 
@@ -182,10 +182,46 @@ def expandable(quota_mib):
     step("after_freeing", again)
 
 
-if sys.argv[1] == "basics":
-    basics()
-elif sys.argv[1] == "expandable":
-    expandable(int(sys.argv[2]))
-else:
-    quota(int(sys.argv[2]))
-print(json.dumps(out))
+def child(tensors, results):
+    """The second process of multiprocessing(): it receives the parent's CUDA tensor (CUDA IPC:
+    a memory handle and an event handle), reads it, changes it in place and reports."""
+    t = tensors.get()
+    seen = t.sum().item()
+    t.mul_(2).add_(1)
+    torch.cuda.synchronize()
+    results.put({"seen_sum": seen, "device": str(t.device)})
+    # The parent owns the memory: wait until it has looked before dropping the tensor.
+    tensors.get()
+
+
+def multiprocessing():
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # CUDA cannot be used in a forked child
+
+    def share():
+        t = torch.arange(1000, dtype=torch.float32, device="cuda")
+        tensors, results = ctx.Queue(), ctx.Queue()
+        p = ctx.Process(target=child, args=(tensors, results))
+        p.start()
+        tensors.put(t)
+        got = results.get(timeout=280)
+        torch.cuda.synchronize()
+        parent_sees = torch.equal(t.cpu(), torch.arange(1000, dtype=torch.float32) * 2 + 1)
+        tensors.put(None)
+        p.join(timeout=60)
+        return {"child": got, "parent_sees_child_writes": parent_sees, "child_exit": p.exitcode}
+
+    step("share", share)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "basics":
+        basics()
+    elif sys.argv[1] == "expandable":
+        expandable(int(sys.argv[2]))
+    elif sys.argv[1] == "multiprocessing":
+        multiprocessing()
+    else:
+        quota(int(sys.argv[2]))
+    print(json.dumps(out))

@@ -40,7 +40,10 @@ const SCALARS: Record<string, WireKind> = {
   CUgraphNodeType: 'u32',
   CUmemPool_attribute: 'u32',
   CUmemAllocationGranularity_flags: 'u32',
+  CUmemAllocationHandleType: 'u32',
   CUmemGenericAllocationHandle: 'u64',
+  CUtexObject: 'u64',
+  CUsurfObject: 'u64',
 };
 
 export function cTypeInfo(base: string): CTypeInfo | undefined {

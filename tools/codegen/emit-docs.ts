@@ -64,13 +64,44 @@ its JIT runs ptxas, which stops with \`ptxas fatal : Unresolved extern function
   \`cudaLaunchDeviceV2\` and \`cudaGetParameterBufferV2\` before) it does not define; declaring one
   without calling it is harmless;
 - an \`-rdc\` image with no PTX for the device whose linked cubin holds the device runtime's code
-  (a \`.text.__cudaCDP2*\` section): through vgpu the guest ships only the linked container, so
-  without this the same program would get \`CUDA_ERROR_NO_BINARY_FOR_GPU\` remotely and
-  \`CUDA_ERROR_INVALID_PTX\` in-process. A cubin compressed in the fatbin (\`-Xfatbin -compress-all\`)
-  is not inspected and stays \`CUDA_ERROR_NO_BINARY_FOR_GPU\`.
+  (a \`.text.__cudaCDP2*\` section), or whose only PTX for the device is libcudadevrt's own (it
+  defines the device runtime's functions, and the pre-link containers of an image linked with it
+  carry it for every architecture up to compute_121: it is never taken for the program's PTX). A
+  cubin compressed in the fatbin (\`-Xfatbin -compress-all\`) is not inspected and stays
+  \`CUDA_ERROR_NO_BINARY_FOR_GPU\`.
 
 The driver API has no device attribute for device-side launch support, so there is nothing to
-report there; \`test/cuda/dynamic_parallelism.cu\` checks the refusal end to end.
+report there; \`test/cuda/dynamic_parallelism.cu\` checks the refusal end to end, at every compute
+capability in \`test/e2e/cuda-cc.test.ts\`.
+
+**Relocatable device code** (\`nvcc -rdc=true\`, separate compilation) keeps its PTX in the image's
+pre-link containers; the linked container a GPU runs holds only the linked cubin. The guest
+therefore ships an \`-rdc\` image (a \`__fatBinC_Wrapper_t\` of version 2) as its linked container
+followed by its pre-link containers, and the executor hands the driver a wrapper of the same
+shape over them, which is what the driver gets in-process: softgpu runs the program's PTX (of one
+translation unit: softgpu does not link PTX) as it does in-process, and a GPU its linked cubin.
+
+**Graphs** built node by node are forwarded (one wire op per verb); host nodes run in the guest,
+and what is not carried (copy nodes on host memory or arrays, host nodes in child graphs,
+conditional and memory nodes) is in \`docs/guest.md\`, "Graphs".
+
+**CUDA arrays, textures and surfaces.** Arrays of 8, 16 and 32-bit integers, half and float with
+1, 2 or 4 channels, in 1D, 2D, 3D and layered shapes, with surface load/store and texture gather,
+and mipmapped arrays of them (a level is an array that goes with its mipmapped array);
+copies to and from them by offset (\`cuMemcpyAtoH\` and the like) and as 2D/3D boxes; texture objects
+over arrays, mipmapped arrays, linear and pitched memory, and surface objects over arrays. Through vgpu an array's
+bytes count toward the VM's quota, host bytes travel in pieces of at most 4 MiB (a copy between
+host memory and an array on a stream being captured is refused with
+\`CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED\`: the host bytes live only for the call), and a texture or
+surface object is the driver's value (kernels receive it unchanged; \`docs/security.md\`). Not offered:
+the packed, planar and block-compressed formats and cubemaps
+(\`CUDA_ERROR_NOT_SUPPORTED\`), resource views other than the identity and sRGB reads (softgpu:
+\`CUDA_ERROR_NOT_SUPPORTED\`), sparse and deferred-mapping arrays. softgpu samples as the CUDA
+programming guide's "Texture Fetching" appendix defines, with linear filtering's weights rounded to
+1/256 as NVIDIA's hardware holds them (9-bit fixed point, 8 fractional bits); the weighted sum is
+taken in float, so a GPU may differ in the last bits; between mipmap levels softgpu mixes by the
+level of detail's fraction in float, and \`tex.grad\` takes log2 of the longer gradient. softgpu asks linear and pitched texture memory to
+start on a 256-byte boundary (its allocation granule), where the device attribute says 512.
 
 ## Unsupported (return \`CUDA_ERROR_NOT_SUPPORTED\`)
 

@@ -4,8 +4,12 @@
 import type { FnSpec, Param } from './spec.js';
 import { cTypeInfo } from './ctypes.js';
 
+/** Structs the driver takes by value, as koffi types declared by the executor (src/executor/driver.ts). */
+const BY_VALUE: Record<string, string> = { CUipcMemHandle: 'CUipcHandle', CUipcEventHandle: 'CUipcHandle' };
+
 function koffiType(p: Param): string | undefined {
   if (p.pointer > 0) return 'void *';
+  if (BY_VALUE[p.base]) return BY_VALUE[p.base];
   const info = p.info ?? cTypeInfo(p.base);
   if (!info) return undefined;
   switch (info.kind) {
@@ -27,7 +31,7 @@ export function emitFfi(fns: FnSpec[], banner: string): string {
     .map((f) => `  ${f.name}: 'int32_t ${f.name}(${f.params.map((p) => `${koffiType(p)} ${p.name}`).join(', ')})',`)
     .join('\n');
   const iface = list
-    .map((f) => `  ${f.name}(${f.params.map((p) => `${p.name}: ${p.pointer > 0 ? 'Buffer | null' : 'number'}`).join(', ')}): number;`)
+    .map((f) => `  ${f.name}(${f.params.map((p) => `${p.name}: ${p.pointer > 0 ? 'Buffer | null' : BY_VALUE[p.base] ? 'IpcHandleValue' : 'number'}`).join(', ')}): number;`)
     .join('\n');
   return `${banner}
 // koffi prototypes of the driver entry points the executor calls. Pointers are passed as Buffers;
@@ -38,6 +42,11 @@ ${protos}
 } as const;
 
 export type DriverFnName = keyof typeof PROTOTYPES;
+
+/** A 64-byte IPC handle passed by value (koffi struct CUipcHandle). */
+export interface IpcHandleValue {
+  reserved: Uint8Array;
+}
 
 export interface DriverApi {
 ${iface}

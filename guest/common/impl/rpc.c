@@ -192,6 +192,11 @@ void vg_get_bytes(vg_call *c, void *dst, uint64_t cap) {
   if (q && n) memcpy(dst, q, (size_t)n);
 }
 
+void vg_get_raw(vg_call *c, void *dst, size_t n) {
+  const uint8_t *q = take(c, n);
+  if (q && n) memcpy(dst, q, n);
+}
+
 void vg_get_str(vg_call *c, char *dst, size_t cap) {
   size_t n = (size_t)get_le(c, 2);
   const uint8_t *q = n <= VG_MAX_STR ? take(c, n) : NULL;

@@ -73,6 +73,8 @@ float vg_get_f32(vg_call *c);
 uint8_t vg_get_u8(vg_call *c);
 /* Copies a bytes field into dst (capacity cap); latches an error if it does not fit. */
 void vg_get_bytes(vg_call *c, void *dst, uint64_t cap);
+/* Copies n bytes of a fixed-size field (no length prefix) into dst. */
+void vg_get_raw(vg_call *c, void *dst, size_t n);
 /* Copies a str field into dst (capacity cap, always NUL-terminated, truncating). */
 void vg_get_str(vg_call *c, char *dst, size_t cap);
 /* Reads a remote id and returns the guest handle for it, creating one of `kind` if new. */

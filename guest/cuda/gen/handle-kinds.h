@@ -16,6 +16,8 @@ typedef enum vg_hkind {
   VG_H_GRAPHEXEC = 9, /* CUgraphExec */
   VG_H_MEMPOOL = 10, /* CUmemoryPool */
   VG_H_GRAPHNODE = 11, /* CUgraphNode */
+  VG_H_ARRAY = 12, /* CUarray */
+  VG_H_MIPMAPPEDARRAY = 13, /* CUmipmappedArray */
   VG_H_KIND_COUNT
 } vg_hkind;
 

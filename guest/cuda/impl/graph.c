@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_host.h"
 #include "rpc.h"
 
 static CUresult capture_info(CUstream s, int ptsz, CUstreamCaptureStatus *st, cuuint64_t *id, CUgraph *graph,
@@ -82,11 +83,27 @@ static CUresult exec_update(CUgraphExec exec, CUgraph g, CUgraphExecUpdateResult
     memset(info, 0, sizeof *info);
     info->result = (CUgraphExecUpdateResult)vg_get_u32(&c);
   }
-  return vg_call_end(&c, r);
+  r = vg_call_end(&c, r);
+  return r == CUDA_SUCCESS ? vg_graph_host_exec_updated(exec, g) : r;
 }
 
 VG_EXPORT CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *resultInfo) {
   VG_TRACED(exec_update(hGraphExec, hGraph, resultInfo));
+}
+
+/* The older form: its error node output has no guest meaning either, and is always NULL. */
+static CUresult exec_update_v1(CUgraphExec exec, CUgraph g, CUgraphNode *err_node, CUgraphExecUpdateResult *result) {
+  if (!err_node || !result) return vg_cuda_ready() ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_INITIALIZED;
+  CUgraphExecUpdateResultInfo info = {CU_GRAPH_EXEC_UPDATE_ERROR, NULL, NULL};
+  CUresult r = exec_update(exec, g, &info);
+  *err_node = NULL;
+  *result = info.result;
+  return r;
+}
+
+VG_EXPORT CUresult cuGraphExecUpdate(CUgraphExec hGraphExec, CUgraph hGraph, CUgraphNode *hErrorNode_out,
+                                     CUgraphExecUpdateResult *updateResult_out) {
+  VG_TRACED(exec_update_v1(hGraphExec, hGraph, hErrorNode_out, updateResult_out));
 }
 
 /* ---- introspection -----------------------------------------------------------------------------

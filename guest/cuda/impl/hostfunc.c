@@ -4,7 +4,8 @@
  * then the function runs before the call returns, so work queued on the stream afterwards starts
  * after it, as CUDA requires. The difference from a GPU is that the calling thread waits.
  * While a stream is being captured into a graph the function would have to become a host node of
- * the graph, which vgpu does not forward: that case is refused with CUDA_ERROR_NOT_SUPPORTED.
+ * the graph the host's driver is building, which the guest does not see: that case is refused
+ * with CUDA_ERROR_NOT_SUPPORTED (host nodes added to a graph explicitly are carried: graph_host.c).
  */
 #include "vgcuda.h"
 

@@ -7,6 +7,7 @@
 #include "vgcuda.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "image.h"
@@ -39,12 +40,59 @@ static uint64_t elf_size(const uint8_t *p) {
   return end;
 }
 
+/* The size of the fatbin container at p (0 when it is not one). */
+static uint64_t container_size(const uint8_t *p) {
+  if (rd32(p) != FATBIN_MAGIC) return 0;
+  uint64_t n = (uint64_t)rd16(p + 6) + rd64(p + 8);
+  return n > MAX_IMAGE ? 0 : n;
+}
+
+/* The pre-link containers of a wrapper of version 2 (-rdc), a NULL-terminated array, or NULL. */
+static const uint8_t *const *prelink_of(const uint8_t *wrapper) {
+  if (rd32(wrapper + 4) != 2) return NULL;
+  const uint8_t *const *pre;
+  memcpy(&pre, wrapper + 16, sizeof pre);
+  return pre && pre[0] ? pre : NULL;
+}
+
+/* Most pre-link containers one image may have (softgpu's limit too). */
+#define MAX_PRELINK 4096
+
+/*
+ * An -rdc image's bundle: its linked container followed by its pre-link containers, in one
+ * malloc'ed buffer. A GPU runs the linked cubin, but softgpu runs PTX, which only the pre-link
+ * containers hold; the host hands its driver a wrapper of the same shape over the bundle
+ * (src/executor/custom/module.ts), so the driver sees what it sees in-process.
+ */
+static CUresult rdc_bundle(const uint8_t *linked, const uint8_t *const *pre, uint8_t **out, uint64_t *size) {
+  uint64_t total = container_size(linked);
+  int n = 0;
+  for (; pre[n] && n < MAX_PRELINK; n++) {
+    uint64_t k = container_size(pre[n]);
+    if (!k || total > MAX_IMAGE - k) return CUDA_ERROR_INVALID_IMAGE;
+    total += k;
+  }
+  if (!container_size(linked) || pre[n]) return CUDA_ERROR_INVALID_IMAGE;
+  uint8_t *b = malloc(total);
+  if (!b) return CUDA_ERROR_OUT_OF_MEMORY;
+  uint64_t at = container_size(linked);
+  memcpy(b, linked, at);
+  for (int i = 0; i < n; i++) {
+    uint64_t k = container_size(pre[i]);
+    memcpy(b + at, pre[i], k);
+    at += k;
+  }
+  *out = b;
+  *size = total;
+  return CUDA_SUCCESS;
+}
+
 CUresult vg_image_span(const void *image, const void **start, uint64_t *size) {
   if (!image) return CUDA_ERROR_INVALID_VALUE;
   const uint8_t *p = image;
   if (rd32(p) == FATBINC_MAGIC) {
     /* __fatBinC_Wrapper_t {int magic; int version; const unsigned long long *data; void *filename_or_fatbins;}:
-     * ship the linked container; -rdc pre-link containers are not needed to run. */
+     * its linked container (an -rdc image's pre-link containers: vg_image_ensure). */
     const uint8_t *data;
     memcpy(&data, p + 8, sizeof data);
     if (!data) return CUDA_ERROR_INVALID_IMAGE;
@@ -113,11 +161,16 @@ static CUresult upload(const uint8_t h[32], const uint8_t *p, uint64_t n) {
 CUresult vg_image_ensure(const void *image, uint8_t hash[32]) {
   const void *start;
   uint64_t n;
+  uint8_t *bundle = NULL;
   CUresult r = vg_image_span(image, &start, &n);
   if (r) return r;
+  const uint8_t *const *pre = rd32(image) == FATBINC_MAGIC ? prelink_of(image) : NULL;
+  if (pre && rd32(start) == FATBIN_MAGIC) {
+    if ((r = rdc_bundle(start, pre, &bundle, &n))) return r;
+    start = bundle;
+  }
   vg_sha256(start, (size_t)n, hash);
-  if (known(hash)) return CUDA_SUCCESS;
-  if ((r = upload(hash, start, n))) return r;
-  remember(hash);
-  return CUDA_SUCCESS;
+  if (!known(hash) && !(r = upload(hash, start, n))) remember(hash);
+  free(bundle);
+  return r;
 }

@@ -13,7 +13,7 @@
 #include "layout.h"
 #include "rpc.h"
 
-#define MAX_PARAM_BYTES 32764u
+#define MAX_PARAM_BYTES VG_MAX_PARAM_BYTES
 
 vg_layout *vg_layout_read(vg_call *c) {
   uint32_t n = vg_get_u32(c);
@@ -45,8 +45,7 @@ const vg_layout *vg_layout_of(const void *h) {
   return data;
 }
 
-/* Packs kernelParams (array of pointers) or `extra` into buf; returns the byte count or -1. */
-static long pack(const vg_layout *l, void **kernelParams, void **extra, uint8_t *buf) {
+long vg_layout_pack(const vg_layout *l, void **kernelParams, void **extra, uint8_t *buf) {
   if (kernelParams && extra) return -1;
   if (extra) {
     const void *p = NULL;
@@ -120,7 +119,7 @@ static CUresult launch(uint32_t op, CUfunction f, unsigned gx, unsigned gy, unsi
   CUresult r = check_config(l, gx, gy, gz, bx, by, bz, shmem);
   if (r) return r;
   uint8_t buf[MAX_PARAM_BYTES];
-  long n = pack(l, kernelParams, extra, buf);
+  long n = vg_layout_pack(l, kernelParams, extra, buf);
   if (n < 0) return CUDA_ERROR_INVALID_VALUE;
   vg_call c;
   if ((r = vg_call_begin(&c, op, VG_CALL_ASYNC))) return r;
@@ -189,7 +188,7 @@ static CUresult launch_ex(uint32_t op, const CUlaunchConfig *cfg, CUfunction f, 
         (r = check_cooperative(f, cfg)))
       return r;
   uint8_t buf[MAX_PARAM_BYTES];
-  long n = pack(l, kernelParams, extra, buf);
+  long n = vg_layout_pack(l, kernelParams, extra, buf);
   if (n < 0) return CUDA_ERROR_INVALID_VALUE;
   vg_call c;
   if ((r = vg_call_begin(&c, op, VG_CALL_ASYNC))) return r;

@@ -17,5 +17,10 @@ typedef struct vg_layout {
 vg_layout *vg_layout_read(vg_call *c);
 /* The layout of a live function or kernel handle, NULL for anything else. */
 const vg_layout *vg_layout_of(const void *h);
+/* The most parameter bytes a kernel takes (CUDA 12.1+). */
+#define VG_MAX_PARAM_BYTES 32764u
+/* Packs kernelParams (one pointer per parameter) or `extra` into buf (VG_MAX_PARAM_BYTES long) per
+ * the layout; returns the byte count, or -1 when they do not describe the parameters. */
+long vg_layout_pack(const vg_layout *l, void **kernelParams, void **extra, uint8_t *buf);
 
 #endif

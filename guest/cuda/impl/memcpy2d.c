@@ -13,7 +13,8 @@
  * Every slice of a 3D copy, and both sides of every 2D copy, are checked before any byte moves,
  * with softgpu's rules (softgpu/api/memcpy.c); each device side's whole pitched span must lie in
  * one live allocation (asked of the executor with cuMemGetAddressRange). Unified operands are
- * resolved to host or device memory first; CUDA arrays are not supported (NOT_SUPPORTED).
+ * resolved to host or device memory first. A copy with a CUDA array on either side goes to the
+ * executor as boxes (array.c), since an array's layout is the driver's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,20 +38,20 @@ typedef struct side {
 
 /* The ops of one ABI form: the legacy default stream, or the per-thread one (_ptds/_ptsz). */
 typedef struct ops {
+  int per_thread;
   uint32_t htod, htod_async, dtoh, dtoh_async;
   CUresult (*dtod)(CUdeviceptr, CUdeviceptr, size_t);
   CUresult (*dtod_async)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
 } ops;
 
-static const ops LEGACY = {VG_OP_cuMemcpyHtoD_v2, VG_OP_cuMemcpyHtoDAsync_v2, VG_OP_cuMemcpyDtoH_v2,
+static const ops LEGACY = {0, VG_OP_cuMemcpyHtoD_v2, VG_OP_cuMemcpyHtoDAsync_v2, VG_OP_cuMemcpyDtoH_v2,
                            VG_OP_cuMemcpyDtoHAsync_v2, cuMemcpyDtoD_v2, cuMemcpyDtoDAsync_v2};
-static const ops PER_THREAD = {VG_OP_cuMemcpyHtoD_v2_ptds, VG_OP_cuMemcpyHtoDAsync_v2_ptsz,
+static const ops PER_THREAD = {1, VG_OP_cuMemcpyHtoD_v2_ptds, VG_OP_cuMemcpyHtoDAsync_v2_ptsz,
                                VG_OP_cuMemcpyDtoH_v2_ptds, VG_OP_cuMemcpyDtoHAsync_v2_ptsz,
                                cuMemcpyDtoD_v2_ptds, cuMemcpyDtoDAsync_v2_ptsz};
 
 static CUresult check_side(CUmemorytype type, const void *host, CUdeviceptr dev, size_t x, size_t y, size_t pitch,
                            size_t w, size_t h, side *out) {
-  if (type == CU_MEMORYTYPE_ARRAY) return CUDA_ERROR_NOT_SUPPORTED;
   if (type != CU_MEMORYTYPE_HOST && type != CU_MEMORYTYPE_DEVICE) return CUDA_ERROR_INVALID_VALUE;
   if (h > 1 && pitch < x + w) return CUDA_ERROR_INVALID_VALUE;
   if (pitch && y > (SIZE_MAX - x) / pitch) return CUDA_ERROR_INVALID_VALUE;
@@ -207,9 +208,20 @@ static CUresult run_2d(const ops *o, const CUDA_MEMCPY2D *c, const side *s, cons
   return dtod_rows(o, s, d, w, h, st);
 }
 
+static int has_array(CUmemorytype s, CUmemorytype d) { return s == CU_MEMORYTYPE_ARRAY || d == CU_MEMORYTYPE_ARRAY; }
+
 static CUresult copy_2d(const ops *o, const CUDA_MEMCPY2D *c, const CUstream *st) {
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!c) return CUDA_ERROR_INVALID_VALUE;
+  if (has_array(c->srcMemoryType, c->dstMemoryType)) {
+    CUDA_MEMCPY3D p = {.srcXInBytes = c->srcXInBytes, .srcY = c->srcY, .srcMemoryType = c->srcMemoryType,
+                       .srcHost = c->srcHost, .srcDevice = c->srcDevice, .srcArray = c->srcArray,
+                       .srcPitch = c->srcPitch, .dstXInBytes = c->dstXInBytes, .dstY = c->dstY,
+                       .dstMemoryType = c->dstMemoryType, .dstHost = c->dstHost, .dstDevice = c->dstDevice,
+                       .dstArray = c->dstArray, .dstPitch = c->dstPitch, .WidthInBytes = c->WidthInBytes,
+                       .Height = c->Height, .Depth = 1};
+    return vg_memcpy_array_box(&p, st, o->per_thread);
+  }
   if (c->WidthInBytes == 0 || c->Height == 0) return CUDA_SUCCESS;
   side s, d;
   CUresult r = check_2d(c, &s, &d);
@@ -222,6 +234,7 @@ static CUresult copy_3d(const ops *o, const CUDA_MEMCPY3D *p, const CUstream *st
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!p || p->srcLOD || p->dstLOD || p->reserved0 || p->reserved1) return CUDA_ERROR_INVALID_VALUE;
   if (p->WidthInBytes == 0 || p->Height == 0 || p->Depth == 0) return CUDA_SUCCESS;
+  if (has_array(p->srcMemoryType, p->dstMemoryType)) return vg_memcpy_array_box(p, st, o->per_thread);
   if (p->Depth > 1 && (p->srcHeight < p->Height || p->dstHeight < p->Height)) return CUDA_ERROR_INVALID_VALUE;
   CUDA_MEMCPY2D c;
   side s, d;

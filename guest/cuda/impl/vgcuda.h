@@ -48,6 +48,9 @@
 
 /* Nonzero once cuInit has succeeded (device table and primary contexts are in place). */
 int vg_cuda_ready(void);
+/* A 2D or 3D copy with a CUDA array on one side or both (array.c); st NULL: the default stream,
+ * ptsz: the per-thread forms. */
+CUresult vg_memcpy_array_box(const CUDA_MEMCPY3D *p, const CUstream *st, int ptsz);
 int vg_dev_count(void);
 /* The device record of ordinal d, or NULL when d is not a visible device. */
 const vg_devrec *vg_dev_rec(CUdevice d);

@@ -4,8 +4,7 @@
  * ids as vGPU ordinals (the executor maps them, src/executor/custom/vmm.ts). Allocation handles
  * are the executor's session ids, opaque here. The executor checks that a session maps only its
  * own handles into its own reservations; physical allocations count toward the VM's quota.
- * Shareable handles (cuMemExportToShareableHandle/ImportFromShareableHandle) are not offered:
- * those entry points answer CUDA_ERROR_NOT_SUPPORTED (generated stubs).
+ * Shareable handles (cuMemExportToShareableHandle/ImportFromShareableHandle) are in ipc.c.
  */
 #include "vgcuda.h"
 

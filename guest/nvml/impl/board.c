@@ -9,6 +9,7 @@
  */
 #include "vgnvml.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* CUdevice_attribute numbers used here. */
@@ -449,6 +450,51 @@ VG_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t devi
     (void)infos;                                                                              \
     VG_NVML_TRACED(no_procs(device, infoCount));                                              \
   }
+
+/* nvidia-smi's own process lists (its private export table, init.c): one entry per process, the
+ * fields of the public nvmlProcessDetail_v1_t followed by the process name (NVML_SMI_NAME bytes). nvidia-smi 535
+ * calls these for its process table and --query-compute-apps, and leaves a process with an empty
+ * name out of its table: the name is the one nvmlSystemGetProcessName gives (the guest's pids are
+ * the ones processes of this guest see), "N/A" for a process it cannot see. */
+#define NVML_SMI_NAME 4096
+typedef struct smi_proc {
+  struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+    unsigned int gpuInstanceId, computeInstanceId;
+    unsigned long long usedGpuCcProtectedMemory;
+  } detail;
+  char name[NVML_SMI_NAME];
+} smi_proc;
+_Static_assert(sizeof(smi_proc) == 0x1020, "nvidia-smi 535 reads 0x1020-byte entries");
+
+nvmlReturn_t vg_nvml_smi_compute_procs(nvmlDevice_t device, unsigned *count, void *entries) {
+  unsigned cap = count ? *count : 0;
+  nvmlProcessInfo_t infos[VG_MAX_STATUS_PROCS];
+  unsigned n = VG_MAX_STATUS_PROCS;
+  nvmlReturn_t r = fill_procs(device, &n, infos, sizeof infos[0], 0);
+  if (r) return r;
+  if (!count) return NVML_ERROR_INVALID_ARGUMENT;
+  *count = n;
+  if (cap < n) return NVML_ERROR_INSUFFICIENT_SIZE;
+  if (n && !entries) return NVML_ERROR_INVALID_ARGUMENT;
+  for (unsigned k = 0; k < n; k++) {
+    smi_proc *e = (smi_proc *)entries + k;
+    memset(e, 0, sizeof *e);
+    e->detail.pid = infos[k].pid;
+    e->detail.usedGpuMemory = infos[k].usedGpuMemory;
+    e->detail.gpuInstanceId = infos[k].gpuInstanceId;
+    e->detail.computeInstanceId = infos[k].computeInstanceId;
+    if (nvmlSystemGetProcessName(infos[k].pid, e->name, sizeof e->name) != NVML_SUCCESS || !e->name[0])
+      snprintf(e->name, sizeof e->name, "N/A");
+  }
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t vg_nvml_smi_no_procs(nvmlDevice_t device, unsigned *count, void *entries) {
+  (void)entries;
+  return no_procs(device, count);
+}
 
 NO_PROCS(nvmlDeviceGetGraphicsRunningProcesses, nvmlProcessInfo_v1_t)
 NO_PROCS(nvmlDeviceGetGraphicsRunningProcesses_v2, nvmlProcessInfo_t)

@@ -128,19 +128,34 @@ VG_EXPORT const char *nvmlErrorString(nvmlReturn_t r) {
 }
 
 /* NVIDIA's tools ask NVML for private tables of internal entry points: a table starts with its
- * size in bytes, and a caller uses an entry only if the size covers it and the entry is not NULL.
- * nvidia-smi 535 treats a failed query for its table (id below) as "Mismatch in versions between
- * nvidia-smi and NVML" and quits; given a table it falls back to the public API for every entry
- * it does not find. So that id gets a table that holds nothing but its own size (no entries, no
- * NULL slots a caller could jump through); every other id is "function not found". */
+ * size in bytes, and a caller uses an entry only if the size covers it and the entry is not NULL
+ * (every use in nvidia-smi 535 checks both). nvidia-smi 535 treats a failed query for its table
+ * (id below) as "Mismatch in versions between nvidia-smi and NVML" and quits. An entry the size
+ * does not cover makes it report NVML_ERROR_UNINITIALIZED ("[Uninitialized]"), a NULL entry
+ * NVML_ERROR_NOT_SUPPORTED, and for most entries it then falls back to the public API. Its process
+ * lists come only through this table: the entries at byte offsets 0x6a8, 0x6b0 and 0x6b8 (compute,
+ * graphics and MPS processes: device, in/out count, entries; board.c) are given, all others are
+ * NULL. Every other id is "function not found". */
 static const unsigned char k_smi_table_id[16] = {0xc4, 0xfe, 0x3e, 0x6c, 0xc9, 0x8f, 0x6c, 0x4e,
                                                  0xa3, 0x27, 0xee, 0x69, 0x6e, 0x12, 0xf7, 0xc4};
-static const uint64_t k_empty_table[1] = {sizeof k_empty_table};
+#define SMI_SLOT(offset) ((offset) / 8 - 1)
+typedef nvmlReturn_t (*smi_procs_fn)(nvmlDevice_t, unsigned *, void *);
+static const struct {
+  uint64_t size;
+  smi_procs_fn slot[SMI_SLOT(0x6b8) + 1];
+} k_smi_table = {
+    sizeof k_smi_table,
+    {
+        [SMI_SLOT(0x6a8)] = vg_nvml_smi_compute_procs,
+        [SMI_SLOT(0x6b0)] = vg_nvml_smi_no_procs,
+        [SMI_SLOT(0x6b8)] = vg_nvml_smi_no_procs,
+    },
+};
 
 static nvmlReturn_t export_table_impl(const void **table, const void *id) {
   if (!table || !id) return NVML_ERROR_INVALID_ARGUMENT;
   if (memcmp(id, k_smi_table_id, sizeof k_smi_table_id) == 0) {
-    *table = k_empty_table;
+    *table = &k_smi_table;
     return NVML_SUCCESS;
   }
   *table = NULL;

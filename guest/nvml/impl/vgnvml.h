@@ -44,6 +44,13 @@ nvmlReturn_t vg_nvml_trace(const char *name, nvmlReturn_t r);
 /* The answer of a function this library does not implement: logged once per name. */
 nvmlReturn_t vg_nvml_unsupported(int *once, const char *name);
 
+/* nvidia-smi's private process lists (board.c): compute processes, and the empty graphics and
+ * MPS lists; `entries` holds *count entries of nvidia-smi's layout. */
+nvmlReturn_t vg_nvml_smi_compute_procs(nvmlDevice_t device, unsigned *count, void *entries);
+nvmlReturn_t vg_nvml_smi_no_procs(nvmlDevice_t device, unsigned *count, void *entries);
+/* The public function (system.c), which board.c names nvidia-smi's processes by. */
+nvmlReturn_t nvmlSystemGetProcessName(unsigned int pid, char *name, unsigned int length);
+
 /* One vGPU's entry of the host's accounting (status.c). */
 typedef struct vg_nvml_devstat {
   unsigned gpu_pct, mem_pct; /* over the last window_ms */

@@ -67,9 +67,14 @@ static inline void *ptxt_host(sg_devptr p, uint64_t n) {
   return h;
 }
 
+/* Texture and surface handles of the launches below (NULL: none resolves). */
+static sg_ptx_tex_resolver ptxt_texture;
+static void *ptxt_texture_arg;
+
 static inline sg_ptx_status ptxt_launch(sg_ptx_kernel *k, unsigned gx, unsigned gy, unsigned bx, unsigned by,
                                         unsigned dyn, const void *params, size_t psize, char *err, size_t errlen) {
-  sg_ptx_launch l = {{gx, gy, 1}, {bx, by, 1}, dyn, params, psize, NULL, NULL, NULL, 0}; /* output straight to stdout/stderr */
+  /* output straight to stdout/stderr */
+  sg_ptx_launch l = {{gx, gy, 1}, {bx, by, 1}, dyn, params, psize, NULL, NULL, NULL, 0, ptxt_texture, ptxt_texture_arg};
   return sg_ptx_run(k, &l, err, errlen);
 }
 

@@ -14,8 +14,11 @@ export {
 export * from './module.js';
 export * from './launch.js';
 export * from './graph.js';
+export * from './graph-edit.js';
 export * from './mempool.js';
 export * from './pointer.js';
 export * from './coherent.js';
 export * from './vmm.js';
+export * from './ipc.js';
 export * from './shm.js';
+export * from './texture.js';

@@ -101,6 +101,15 @@ function stageParams(b: LaunchBuffers, r: Reader): void {
   }
 }
 
+/** Reads packed kernel parameters (a `bytes` field) into the launch buffer and returns the
+ * `extra` array that passes them: for kernel graph nodes, whose parameters the driver copies when
+ * the node is made or changed. */
+export function stagedParamsExtra(r: Reader): Buffer {
+  const b = buffers();
+  stageParams(b, r);
+  return b.extra;
+}
+
 function launch(x: ExecContext, r: Reader, ptsz: boolean): number {
   const f = x.handle(r.u64(), 'function', false);
   // grid xyz, block xyz, shared memory: one bounds check for the seven words.

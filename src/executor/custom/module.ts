@@ -3,10 +3,13 @@
 // hash. Every lookup of a function or kernel answers with its parameter layout (offset and size
 // of each parameter), which the guest keeps for packing launches without another round trip.
 
+import koffi from 'koffi';
+
 import type { Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
 import type { ExecContext } from '../context.js';
 import { CudaError, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_FOUND } from '../cuda.js';
+import { FATBIN_MAGIC, FATBINC_MAGIC, containerStarts } from '../image-format.js';
 import type { SessionImages } from '../images.js';
 
 /** CUDA caps kernel parameters at 32 KiB, so no kernel has more parameters than this. */
@@ -81,12 +84,35 @@ function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`, 'utf8');
 }
 
+/**
+ * What the driver is handed for a stored image: the image itself, or for an -rdc image (its
+ * linked fatbin container followed by its pre-link containers, guest/cuda/impl/image.c) a
+ * __fatBinC_Wrapper_t of version 2 over them, the shape cudart hands the driver in-process:
+ * {magic, version, the linked container, a NULL-terminated array of the pre-link ones}. The
+ * pointers point into `img`; the driver copies what it keeps during the load.
+ */
+function driverImage(img: Buffer): { image: Buffer; keep: Buffer[] } {
+  if (img.length < 4 || img.readUInt32LE(0) !== FATBIN_MAGIC) return { image: img, keep: [] };
+  const starts = containerStarts(img);
+  if (typeof starts === 'string') throw new CudaError(CUDA_ERROR_INVALID_VALUE, starts);
+  if (starts.length === 1) return { image: img, keep: [] };
+  const base = BigInt(koffi.address(img) as bigint);
+  const prelink = Buffer.alloc(starts.length * 8); // the pre-link containers, then NULL
+  starts.slice(1).forEach((at, i) => prelink.writeBigUInt64LE(base + BigInt(at), i * 8));
+  const wrapper = Buffer.alloc(24);
+  wrapper.writeUInt32LE(FATBINC_MAGIC, 0);
+  wrapper.writeUInt32LE(2, 4);
+  wrapper.writeBigUInt64LE(base, 8);
+  wrapper.writeBigUInt64LE(BigInt(koffi.address(prelink) as bigint), 16);
+  return { image: wrapper, keep: [img, prelink] };
+}
+
 /** Loads count toward the quota like allocations: what the driver took for them (ExecContext.loadImage). */
 export function cuModuleLoadData(x: ExecContext, r: Reader, w: Writer): number {
   const hash = hashOf(r);
   r.end();
-  const img = image(x, hash);
-  const got = x.loadImage('module', (o) => x.d.cuModuleLoadData(o, img), (m) => x.d.cuModuleUnload(m));
+  const img = driverImage(image(x, hash));
+  const got = x.loadImage('module', (o) => x.d.cuModuleLoadData(o, img.image), (m) => x.d.cuModuleUnload(m));
   if ('res' in got) return got.res;
   w.u64(got.id);
   return 0;
@@ -95,8 +121,8 @@ export function cuModuleLoadData(x: ExecContext, r: Reader, w: Writer): number {
 export function cuLibraryLoadData(x: ExecContext, r: Reader, w: Writer): number {
   const hash = hashOf(r);
   r.end();
-  const img = image(x, hash);
-  const got = x.loadImage('library', (o) => x.d.cuLibraryLoadData(o, img, null, null, 0, null, null, 0), (l) => x.d.cuLibraryUnload(l));
+  const img = driverImage(image(x, hash));
+  const got = x.loadImage('library', (o) => x.d.cuLibraryLoadData(o, img.image, null, null, 0, null, null, 0), (l) => x.d.cuLibraryUnload(l));
   if ('res' in got) return got.res;
   w.u64(got.id);
   return 0;

@@ -4,10 +4,15 @@
 // Wire layouts are the guest's (guest/cuda/impl/vmm.c): properties travel as seven scalar fields,
 // location ids as vGPU ordinals.
 
+import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
 import type { Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
 import type { ExecContext } from '../context.js';
-import { CudaError, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_SUPPORTED } from '../cuda.js';
+import { CudaError, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_MAP_FAILED, CUDA_ERROR_NOT_SUPPORTED } from '../cuda.js';
 
 /** sizeof(CUmemAllocationProp) (cuda.h, x86-64 and aarch64 alike) and its offsets. */
 const PROP_SIZE = 32;
@@ -36,15 +41,14 @@ function deviceLocation(x: ExecContext, type: number, id: number): number {
 }
 
 /** CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR: requested by PyTorch's expandable segments on every
- * cuMemCreate. Accepted and passed on, harmlessly: the one way to turn it into a descriptor,
- * cuMemExportToShareableHandle, is not forwarded, so no handle ever leaves the session. */
+ * cuMemCreate; what cuMemExportToShareableHandle exports (below). */
 const HANDLE_TYPE_POSIX_FD = 1;
 
 /** The driver's CUmemAllocationProp for p. Other shareable handle types are refused. */
 function propsBuffer(x: ExecContext, p: Props): Buffer {
   if (p.compression > 0xff || p.rdma > 0xff || p.usage > 0xffff) throw new CudaError(CUDA_ERROR_INVALID_VALUE, 'allocation flags do not fit their fields');
   const dev = deviceLocation(x, p.locType, p.locId);
-  if ((p.handleTypes & ~HANDLE_TYPE_POSIX_FD) !== 0) throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, `shareable handle types ${p.handleTypes}: only a file descriptor may be requested (and is never exported)`);
+  if ((p.handleTypes & ~HANDLE_TYPE_POSIX_FD) !== 0) throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, `shareable handle types ${p.handleTypes}: only a file descriptor may be requested`);
   const b = Buffer.alloc(PROP_SIZE);
   b.writeUInt32LE(p.type, 0);
   b.writeUInt32LE(p.handleTypes, 4);
@@ -260,4 +264,80 @@ export function cuMemRetainAllocationHandle(x: ExecContext, r: Reader, w: Writer
   p.refs++;
   w.u64(id);
   return 0;
+}
+
+/** The bytes of a driver's shareable descriptor that the executor can carry to another session:
+ * softgpu's is a small file describing the allocation (softgpu/api/vmm.c). A descriptor that is
+ * not such a file (NVIDIA's driver gives a device file) cannot leave this process. */
+const SHARE_DESC_SIZE = 64;
+
+function descriptorBytes(fd: number): Buffer | undefined {
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size !== SHARE_DESC_SIZE) return undefined;
+    const b = Buffer.alloc(SHARE_DESC_SIZE);
+    return readSync(fd, b, 0, SHARE_DESC_SIZE, 0) === SHARE_DESC_SIZE ? b : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Wire: handle id u64, type u32, flags u64; reply the VM's token for the export (64 bytes), from
+ * which the guest library makes the program's file descriptor (docs/ipc.md). */
+export function cuMemExportToShareableHandle(x: ExecContext, r: Reader, w: Writer): number {
+  const id = r.u64();
+  const type = r.u32();
+  const flags = r.u64();
+  r.end();
+  const p = x.vmm.held(id);
+  if (!p) throw notOurs(`memory handle 0x${id.toString(16)}`);
+  if (type !== HANDLE_TYPE_POSIX_FD) throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, `shareable handle type ${type}: only file descriptors`);
+  const o = x.out(0);
+  const res = x.d.cuMemExportToShareableHandle(o, p.real, type, flags);
+  if (res !== 0) return res;
+  const fd = o.readInt32LE(0);
+  const desc = descriptorBytes(fd);
+  closeSync(fd);
+  if (!desc) throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, "this driver's shareable descriptors cannot be carried to another session");
+  const token = x.ipc.take({ op: 'export', kind: 'vmm', handle: desc.toString('hex') });
+  if (token === null) return CUDA_ERROR_MAP_FAILED;
+  w.raw(Buffer.from(token, 'hex'));
+  return 0;
+}
+
+/** Wire: the token (64 bytes), type u32; reply the new handle's session id. The allocation counts
+ * toward the quota once, as its exporter's: here it is a handle the session may map, not memory
+ * it holds. */
+export function cuMemImportFromShareableHandle(x: ExecContext, r: Reader, w: Writer): number {
+  const token = r.raw(64);
+  const type = r.u32();
+  r.end();
+  if (type !== HANDLE_TYPE_POSIX_FD) throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, `shareable handle type ${type}: only file descriptors`);
+  const desc = x.ipc.take({ op: 'lookup', kind: 'vmm', token: token.toString('hex') });
+  if (desc === null) throw new CudaError(CUDA_ERROR_INVALID_VALUE, 'the shareable handle was not exported in this VM');
+  // The driver reads the descriptor from a file: a private one, gone once the import is done.
+  const path = join(tmpdir(), `vgpu-share-${process.pid}-${randomBytes(8).toString('hex')}`);
+  const fd = openSync(path, 'wx+', 0o600);
+  try {
+    unlinkSync(path);
+    writeSync(fd, Buffer.from(desc, 'hex'), 0, SHARE_DESC_SIZE, 0);
+    const o = x.out(0);
+    // osHandle carries the descriptor's number as a pointer-sized value (cuda.h); koffi passes a
+    // BigInt given for a `void *` parameter as that value.
+    const importFn = x.d.cuMemImportFromShareableHandle as unknown as (handle: Buffer, osHandle: bigint, type: number) => number;
+    const res = importFn(o, BigInt(fd), type);
+    if (res !== 0) return res;
+    const real = x.readU64(o);
+    const known = x.vmm.byReal(real);
+    const held = known === undefined ? undefined : x.vmm.get(known);
+    if (known !== undefined && held) {
+      held.refs++; // imported where it was made: one more reference to the session's own
+      w.u64(known);
+    } else {
+      w.u64(x.vmm.addPhysical(real, 0));
+    }
+    return 0;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,0 +1,131 @@
+// CUDA IPC between guest processes (docs/ipc.md): a handle exported by one process of a VM opens in
+// another process of the same VM, which sees and changes the same bytes; the memory counts toward
+// the VM's quota once. A handle taken to another VM, a forged handle, and the handle of a freed
+// allocation or of an exporter that has exited are refused with CUDA_ERROR_INVALID_VALUE, as the driver refuses a
+// handle it cannot open. The same holds for the file descriptors of the virtual memory management
+// API (cuMemExportToShareableHandle).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+import { startMediator, type RunningMediator } from '../helpers/mediator.js';
+import { scrape } from '../helpers/metrics.js';
+import { buildProgram, startGuest, type InteractiveGuest } from '../helpers/programs.js';
+import { BIN } from '../helpers/paths.js';
+
+const MIB = 1 << 20;
+let m: RunningMediator;
+let prog: string;
+
+before(async () => {
+  m = await startMediator({ env: { VGPU_SOFTGPU_MEMORY: '2G' } });
+  prog = buildProgram('ipc_peer');
+});
+after(async () => {
+  await m?.stop();
+});
+
+function addVm(...args: string[]): string {
+  const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', ...args, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
+  return out.trim().split('\n').at(-1)!;
+}
+
+function guest(token: string, ...steps: string[]): InteractiveGuest {
+  return startGuest(m.server, token, prog, steps);
+}
+
+/** Waits until the mediator records `bytes` held by the VM's sessions. */
+async function memoryUsed(vm: string, bytes: number): Promise<void> {
+  let now = -1;
+  for (let i = 0; i < 600; i++) {
+    now = (await scrape(m.admin!)).value('vgpu_vm_memory_used_bytes', { vm });
+    if (now === bytes) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`${vm} holds ${now} bytes, not ${bytes}`);
+}
+
+test('an IPC handle opens in another process of the same VM only, and its memory counts once', async () => {
+  const a = addVm('ipc-a', '--memory', '1G');
+  const b = addVm('ipc-b');
+
+  const exporter = guest(a, 'alloc:256', 'export', 'hold', 'check', 'hold', 'free', 'alloc:128', 'export', 'hold');
+  const line = await exporter.waitFor(/^export -> /);
+  const [, res, handle] = /^export -> (\d+) ([0-9a-f]{128})$/.exec(line) ?? [];
+  assert.equal(res, '0', `cuIpcGetMemHandle: ${line}\n${exporter.stderr()}`);
+  await exporter.waitFor(/holding/);
+  await memoryUsed('ipc-a', 256 * MIB);
+
+  // Another process of the VM opens it, sees the exporter's bytes and writes its own.
+  const importer = guest(a, `open:${handle!}`, 'info', 'hold', 'close');
+  await importer.waitFor(/holding/);
+  assert.deepEqual(importer.lines.slice(0, 2), ['open -> 0', 'word a5a5a5a5'], importer.stderr());
+  assert.match(importer.lines[2]!, /^info free=768 total=1024 r=0$/, 'the opened memory is not counted a second time');
+  await memoryUsed('ipc-a', 256 * MIB);
+
+  // Another VM cannot open it, nor can anyone open a forged handle.
+  const stranger = guest(b, `open:${handle!}`);
+  assert.equal(await stranger.done, 0, stranger.stderr());
+  assert.deepEqual(stranger.lines, ['open -> 1']);
+  const forged = guest(a, `open:${'5a'.repeat(64)}`);
+  assert.equal(await forged.done, 0, forged.stderr());
+  assert.deepEqual(forged.lines, ['open -> 1']);
+
+  // The exporter sees what the importer wrote.
+  exporter.step();
+  assert.equal(await exporter.waitFor(/^word /), 'word 5a5a5a5a');
+  importer.release();
+  assert.equal(await importer.done, 0, importer.stderr());
+  assert.equal(importer.lines.at(-1), 'close -> 0');
+
+  // A freed allocation's handle opens nowhere.
+  exporter.step();
+  assert.equal(await exporter.waitFor(/^free -> /), 'free -> 0');
+  const second = await exporter.waitFor(new RegExp(`^export -> 0 (?!${handle!})[0-9a-f]{128}$`));
+  const again = guest(a, `open:${handle!}`);
+  assert.equal(await again.done, 0, again.stderr());
+  assert.deepEqual(again.lines, ['open -> 1'], 'the freed allocation');
+  const handle2 = second.split(' ')[3]!;
+
+  // Once the exporter has gone, its handles open nowhere.
+  exporter.release();
+  assert.equal(await exporter.done, 0, exporter.stderr());
+  await memoryUsed('ipc-a', 0);
+  const late = guest(a, `open:${handle2}`);
+  assert.equal(await late.done, 0, late.stderr());
+  assert.deepEqual(late.lines, ['open -> 1']);
+});
+
+test('a VMM allocation exported as a file descriptor imports in another process of the same VM only, and counts once', async () => {
+  const a = addVm('share-a', '--memory', '1G');
+  const b = addVm('share-b');
+
+  const exporter = guest(a, 'vmm:256', 'vmmexport', 'hold', 'vmmcheck');
+  const line = await exporter.waitFor(/^vmmexport -> /);
+  const [, res, path] = /^vmmexport -> (\d+) (\/proc\/\d+\/fd\/\d+)$/.exec(line) ?? [];
+  assert.equal(res, '0', `cuMemExportToShareableHandle: ${line}\n${exporter.stderr()}`);
+  assert.equal(exporter.lines[0], 'vmm 256 -> 0');
+  await exporter.waitFor(/holding/);
+  await memoryUsed('share-a', 256 * MIB);
+
+  // The descriptor reaches another process of the VM (here by /proc, as SCM_RIGHTS would).
+  const importer = guest(a, `vmmimport:${path!}`, 'info', 'hold');
+  await importer.waitFor(/holding/);
+  assert.deepEqual(importer.lines.slice(0, 2), ['vmmimport -> 0', 'word a5a5a5a5'], importer.stderr());
+  assert.match(importer.lines[2]!, /^info free=768 total=1024 r=0$/, 'the imported allocation is not counted a second time');
+  await memoryUsed('share-a', 256 * MIB);
+
+  // In another VM the same descriptor is no handle.
+  const stranger = guest(b, `vmmimport:${path!}`);
+  assert.equal(await stranger.done, 0, stranger.stderr());
+  assert.deepEqual(stranger.lines, ['vmmimport -> 1']);
+
+  exporter.step();
+  assert.equal(await exporter.waitFor(/^word /), 'word 5a5a5a5a', 'the exporter sees what the importer wrote');
+  importer.release();
+  assert.equal(await importer.done, 0, importer.stderr());
+  exporter.release();
+  assert.equal(await exporter.done, 0, exporter.stderr());
+});
