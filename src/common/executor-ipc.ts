@@ -67,6 +67,8 @@ export const sessionMessageSchema = z.strictObject({
   /** The protocol minor of the session's WELCOME: from NOTICE_MINOR on, the guest is sent notices
    * (kernel output, shutdown). */
   minor: z.number().int().min(0).max(0xffff),
+  /** The WELCOME offered compression: the guest's CALLs may come LZ4-compressed (Flag.LZ4). */
+  compression: z.boolean().optional(),
   /** The host file behind the VM's ivshmem region (the store's, never the guest's word): the
    * executor maps it for bulk copies (docs/virtual-machines.md, "Shared memory"). */
   shmPath: z.string().min(1).max(4096).nullable().optional(),

@@ -447,6 +447,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   });
   server.output = output;
   server.notices = m.minor >= NOTICE_MINOR;
+  server.compression = m.compression === true;
   server.setStagingShare(m.stagingShare);
   if (abandon) {
     server.isAbandoned = (code) => {

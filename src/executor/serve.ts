@@ -27,6 +27,7 @@ import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
 import { directSocket, isUnixSocket, socketFd } from './direct-socket.js';
 import { Gate } from './gate.js';
+import { decompressPayload } from './lz4.js';
 import type { KernelOutput } from './output.js';
 import { mapGuestMemfd, receiveDescriptor } from './shm.js';
 
@@ -111,6 +112,8 @@ export class SessionServer {
   output: KernelOutput | undefined;
   /** The guest's protocol minor has notices (NOTIFY): kernel output and shutdown can be sent. */
   notices = false;
+  /** The WELCOME offered compression: CALLs flagged LZ4 are decompressed (src/executor/lz4.ts). */
+  compression = false;
   /** Kernel output bytes an older guest could not be sent. */
   private droppedOutput = 0;
 
@@ -382,6 +385,12 @@ export class SessionServer {
     const noreply = (flags & Flag.NOREPLY) !== 0;
     const more = (flags & Flag.MORE) !== 0;
     if (noreply && more) throw new ProtocolError('NOREPLY and MORE together');
+    if ((flags & Flag.LZ4) !== 0) {
+      if (!this.compression) throw new ProtocolError('a compressed CALL on a connection that did not negotiate compression');
+      buf = decompressPayload(buf, start, end);
+      start = 0;
+      end = buf.length;
+    }
     const r = this.reader.reset(buf, start, end);
     const ctxId = r.u64();
     // Fire-and-forget calls write their (discarded) outputs to the sink; replies are built in place.

@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 
-import { FrameType, HostFlag, PROTO_MAJOR, PROTO_MINOR } from '../protocol/constants.js';
+import { lz4Available } from '../executor/lz4.js';
+import { COMPRESS_MINOR, FrameType, HelloFlag, HostFlag, PROTO_MAJOR, PROTO_MINOR } from '../protocol/constants.js';
 import { ProtocolError, WireStatus } from '../protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame } from '../protocol/frame.js';
 import { decodeHello, encodeStatus, encodeWelcome } from '../protocol/handshake.js';
@@ -65,6 +66,8 @@ export interface GuestSession {
   placement: Placement;
   /** The protocol minor of the WELCOME: the lower of the host's and the guest's. */
   minor: number;
+  /** Its CALLs may come LZ4-compressed: the guest offered it and the link is remote (tcp:, tls:). */
+  compression?: boolean;
   state: 'discovery' | 'attaching' | 'attached' | 'ended';
   /** Admitted by a VM token (not as a Unix-socket guest of the default VM, nor by its vsock
    * channel's binding): ends when the token is replaced. */
@@ -145,8 +148,11 @@ export function handleConnection(socket: Socket, channel: Channel, deps: Connect
     log = sessionLogger(log, { session: id, vm: vm.name });
     // Answer in the older of the two minors, so a minor-0 guest never sees the extension block.
     const minor = welcomeMinor(PROTO_MINOR, h.minor);
+    // Compression pays only where the link is slower than compressing: never on a Unix socket,
+    // a VM's vsock or shared memory (docs/protocol.md, "Compression").
+    const compression = minor >= COMPRESS_MINOR && (h.flags & HelloFlag.LZ4) !== 0 && (channel.kind === 'tcp' || channel.kind === 'tls') && lz4Available();
     session = {
-      id, vm, pid: h.pid, hostname: h.hostname, program: h.program, placement, minor,
+      id, vm, pid: h.pid, hostname: h.hostname, program: h.program, placement, minor, compression,
       state: 'discovery', startedAt: new Date(), log, byToken: admission.by === 'token',
     };
     clearTimeout(timer);
@@ -154,7 +160,7 @@ export function handleConnection(socket: Socket, channel: Channel, deps: Connect
       major: PROTO_MAJOR,
       minor,
       ...(minor >= 1 ? { ext: welcomeExt({ cudaDriverVersion: deps.driverVersion }) } : {}),
-      hostFlags: deps.softgpu ? HostFlag.SOFTGPU : 0,
+      hostFlags: (deps.softgpu ? HostFlag.SOFTGPU : 0) | (compression ? HostFlag.LZ4 : 0),
       sessionId: id,
       driverVersion: deps.driverVersion,
       vmName: vm.name,

@@ -376,6 +376,7 @@ export class Mediator implements LiveControl, MetricsSource {
           vmUsed: this.ledger.vmUsed(s.vm.name),
           stagingShare: this.restage(),
           minor: s.minor,
+          compression: s.compression === true,
           shmPath: s.vm.shmPath,
           guest: { pid: s.pid, hostname: s.hostname, program: s.program, byToken: s.byToken, startedAt: s.startedAt.toISOString() },
         };

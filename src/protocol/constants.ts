@@ -6,8 +6,11 @@ export const MAX_STR = 4096;
 export const HELLO_MAGIC = 0x55504756; // "VGPU"
 export const PROTO_MAJOR = 1;
 /** Minor 1: the WELCOME extension block. Minor 2: STATUS / STATUS_REPLY before ATTACH. Minor 3:
- * NOTIFY notices (kernel output, shutdown). Minor 4: shared memory for bulk copies (the vgShm ops). */
-export const PROTO_MINOR = 4;
+ * NOTIFY notices (kernel output, shutdown). Minor 4: shared memory for bulk copies (the vgShm ops).
+ * Minor 5: LZ4-compressed CALL payloads on remote links (docs/protocol.md, "Compression"). */
+export const PROTO_MINOR = 5;
+/** The protocol minor that brought compression: older guests are never offered it. */
+export const COMPRESS_MINOR = 5;
 /** The protocol minor that brought NOTIFY's notices: older guests are sent none. */
 export const NOTICE_MINOR = 3;
 /** Host-to-device copies are split into pieces of at most this size. */
@@ -47,13 +50,16 @@ export const CTX_INACTIVE_PRIMARY = 1;
 export const Flag = {
   NOREPLY: 0x1,
   MORE: 0x2,
+  /** CALL, from minor 5 where the WELCOME said HostFlag.LZ4: the payload is u32 size + an LZ4
+   * block that decompresses to exactly `size` bytes, the CALL's real payload. */
+  LZ4: 0x4,
 } as const;
 
 /** Flags each frame type may carry; anything else is a protocol error. */
 export const ALLOWED_FLAGS: Readonly<Record<number, number>> = {
   [FrameType.HELLO]: 0,
   [FrameType.WELCOME]: 0,
-  [FrameType.CALL]: Flag.NOREPLY | Flag.MORE,
+  [FrameType.CALL]: Flag.NOREPLY | Flag.MORE | Flag.LZ4,
   [FrameType.REPLY]: Flag.MORE,
   [FrameType.ERROR]: 0,
   [FrameType.PING]: 0,
@@ -65,9 +71,17 @@ export const ALLOWED_FLAGS: Readonly<Record<number, number>> = {
   [FrameType.STATUS_REPLY]: 0,
 };
 
+/** Guest flags in HELLO. */
+export const HelloFlag = {
+  /** The guest can compress CALL payloads with LZ4 (it found liblz4). */
+  LZ4: 0x1,
+} as const;
+
 /** Host flags in WELCOME. */
 export const HostFlag = {
   SOFTGPU: 0x1,
+  /** This connection takes LZ4-compressed CALLs (Flag.LZ4): offered on tcp: and tls: only. */
+  LZ4: 0x2,
 } as const;
 
 /** Device attribute value meaning "the device does not report this attribute". */

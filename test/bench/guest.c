@@ -6,6 +6,9 @@
  *                       after one warm-up pass; waits until the CLOCK_REALTIME second in
  *                       VGPU_BENCH_START_AT (when set) so that several guests copy together, and
  *                       prints when its passes began and ended (CLOCK_REALTIME seconds)
+ *   guest htod-data MIB KIND   HtoD bandwidth of one MIB-sized copy from pageable memory holding
+ *                       KIND data: "text" (repetitive, compresses well) or "random" (does not);
+ *                       best of 3, read back and checked once, GB/s
  *   guest discover      cuInit + device count + name/memory/attributes (what a discovery-only
  *                       process does); the caller times the whole process
  *   guest launches N FATBIN   N launches of an empty kernel, then one synchronize: launches/s
@@ -15,6 +18,7 @@
  * Each prints one JSON object.
  */
 #include <cuda.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +174,37 @@ int main(int argc, char **argv)
     for (int p = 0; p < passes; p++) CK(htod ? cuMemcpyHtoD(d, h, n) : cuMemcpyDtoH(h, d, n));
     clock_gettime(CLOCK_REALTIME, &b);
     printf("{\"t0\": %.6f, \"t1\": %.6f}\n", a.tv_sec + a.tv_nsec / 1e9, b.tv_sec + b.tv_nsec / 1e9);
+    return 0;
+  }
+  if (!strcmp(argv[1], "htod-data") && argc > 3) {
+    size_t n = (size_t)atoi(argv[2]) << 20;
+    unsigned char *h = malloc(n), *back = malloc(n);
+    CUdeviceptr d;
+    if (!h || !back) return 2;
+    if (!strcmp(argv[3], "random")) {
+      uint64_t x = 0x9e3779b97f4a7c15ull;
+      for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        h[i] = (unsigned char)x;
+      }
+    } else {
+      static const char words[] = "the quick brown fox jumps over the lazy dog; tensors, weights and activations. ";
+      for (size_t i = 0; i < n; i++) h[i] = (unsigned char)words[(i * 7 / 5 + i / 4096) % (sizeof words - 1)];
+    }
+    CK(cuMemAlloc(&d, n));
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+      double t0 = now_s();
+      CK(cuMemcpyHtoD(d, h, n));
+      double dt = now_s() - t0;
+      if (dt < best) best = dt;
+    }
+    CK(cuMemcpyDtoH(back, d, n));
+    if (memcmp(h, back, n)) {
+      fprintf(stderr, "data read back differs\n");
+      return 3;
+    }
+    printf("{\"htod_gbps\": %.3f}\n", n / best / 1e9);
     return 0;
   }
   if (!strcmp(argv[1], "copy") && argc > 2) {

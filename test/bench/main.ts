@@ -1,7 +1,7 @@
 // `make bench`: vgpu's figures next to baselines measured in the same run, printed as ratios
 // (docs/benchmarks.md records the figures as measured). Never run by `make test`: speed is
 // measured here, not asserted in tests. Arguments name the figures to run (sync, copy, scale,
-// launch, sgemm, discovery, tls; all when none), e.g. `node dist/test/bench/main.js launch`.
+// compress, launch, sgemm, discovery, tls; all when none), e.g. `node dist/test/bench/main.js launch`.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -73,7 +73,7 @@ interface Row {
   bar: string;
 }
 
-const FIGURES = ['sync', 'copy', 'scale', 'launch', 'sgemm', 'discovery', 'tls'] as const;
+const FIGURES = ['sync', 'copy', 'scale', 'compress', 'launch', 'sgemm', 'discovery', 'tls'] as const;
 type Figure = (typeof FIGURES)[number];
 
 function selectedFigures(args: readonly string[]): ReadonlySet<Figure> {
@@ -175,6 +175,18 @@ async function main(): Promise<void> {
           rows.push({ what: `aggregate ${dir === 'htod' ? 'HtoD' : 'DtoH'}, ${n} guest${n > 1 ? 's' : ''} at once (Unix, pageable), GB/s`, vgpu: agg.toFixed(2), baseline: `${one.toFixed(2)} (1 guest)`, ratio: `${(agg / one).toFixed(2)}x`, bar });
         }
       }
+    }
+
+    if (want.has('compress')) {
+      // Over tcp:, where compression is negotiated; VGPU_COMPRESSION=off makes the guest not offer it.
+      const off = { ...tcp.env, VGPU_COMPRESSION: 'off' };
+      const text = runJson(guest, ['htod-data', '256', 'text'], tcp.env).htod_gbps!;
+      const random = runJson(guest, ['htod-data', '256', 'random'], tcp.env).htod_gbps!;
+      const textOff = runJson(guest, ['htod-data', '256', 'text'], off).htod_gbps!;
+      const randomOff = runJson(guest, ['htod-data', '256', 'random'], off).htod_gbps!;
+      rows.push({ what: 'HtoD 256 MiB over tcp:, compressible data, GB/s', vgpu: text.toFixed(2), baseline: `${random.toFixed(2)} (random data)`, ratio: `${(text / random).toFixed(2)}x`, bar: '>= 2x' });
+      rows.push({ what: '  random data, against compression off', vgpu: random.toFixed(2), baseline: `${randomOff.toFixed(2)} (off)`, ratio: pct(random / randomOff), bar: '>= 100%' });
+      rows.push({ what: '  compressible data, against compression off', vgpu: text.toFixed(2), baseline: `${textOff.toFixed(2)} (off)`, ratio: `${(text / textOff).toFixed(2)}x`, bar: '(context)' });
     }
 
     if (want.has('launch')) {

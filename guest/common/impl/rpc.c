@@ -324,14 +324,14 @@ CUresult vg_call_invoke(vg_call *c) {
     return vg_session_queue(c->req, c->req_len) ? CUDA_ERROR_DEVICE_UNAVAILABLE : CUDA_SUCCESS;
   }
   finish_header(c, 0);
-  if (vg_session_send(c->req, c->req_len)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+  if (vg_session_send_call(c->req, c->req_len)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   return read_reply(c);
 }
 
 CUresult vg_call_send_piece(vg_call *c) {
   if (c->failed) return (CUresult)c->failed;
   finish_header(c, VG_FF_MORE);
-  if (vg_session_send(c->req, c->req_len)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+  if (vg_session_send_call(c->req, c->req_len)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
   c->req_len = PREFIX_LEN; /* keep the ctx prefix already encoded */
   return CUDA_SUCCESS;
 }

@@ -4,6 +4,7 @@
  */
 #include "session.h"
 
+#include "compress.h"
 #include "conf.h"
 #include "conn.h"
 #include "wire_status.h"
@@ -51,6 +52,7 @@ static int g_fd = -1;
 static int g_initialized;
 static int g_attached; /* ATTACHED received on the current connection */
 static uint16_t g_minor; /* protocol minor of the current connection's WELCOME */
+static int g_lz4;        /* the current connection takes LZ4-compressed CALLs */
 static int g_strict;
 static uint32_t g_next_id;
 static vg_welcome *g_welcome; /* published once with release semantics, never freed */
@@ -117,13 +119,22 @@ static int connect_timeout_ms(void) { return env_ms("VGPU_CONNECT_TIMEOUT_MS", D
 
 static uint64_t deadline_after(int ms) { return ms ? vg_now_ns() + (uint64_t)ms * 1000000ull : 0; }
 
+/* Compression is offered on remote links only: over a Unix socket copying is cheaper than
+ * compressing (the host would not take it there anyway). */
+static int offer_lz4(int fd) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX) return 0;
+  return vg_lz4_offer();
+}
+
 static int send_hello(int fd, const char *token, uint64_t deadline, char *err, size_t errcap) {
   char host[256] = "";
   if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
   const char *prog = program_invocation_short_name ? program_invocation_short_name : "";
   vg_hello h = {
       .magic = VG_HELLO_MAGIC, .major = VG_PROTO_MAJOR, .minor = VG_PROTO_MINOR,
-      .flags = 0, .pid = (uint32_t)getpid(),
+      .flags = offer_lz4(fd) ? VG_HELLO_LZ4 : 0, .pid = (uint32_t)getpid(),
       .token = token, .token_len = strlen(token),
       .host = host, .host_len = strlen(host),
       .program = prog, .program_len = strnlen(prog, VG_MAX_STR)};
@@ -224,6 +235,7 @@ static void do_connect(void) {
     g_state = ST_READY;
     g_attached = 0;
     g_minor = wl.minor;
+    g_lz4 = wl.minor >= VG_PROTO_MINOR_LZ4 && (wl.host_flags & VG_HOST_LZ4) && vg_lz4_offer();
     g_next_id = 0;
     g_call_timeout_ms = env_ms("VGPU_CALL_TIMEOUT_MS", 0, 0, MAX_WAIT_MS);
     const char *ss = getenv("VGPU_STRICT_SYNC");
@@ -461,6 +473,13 @@ int vg_session_send(const uint8_t *frame, size_t n) {
   int r = vg_conn_writev(g_fd, iov, 2, deadline_after(g_call_timeout_ms));
   g_batch_len = 0;
   return r ? io_fail("send failed", r) : 0;
+}
+
+int vg_session_send_call(const uint8_t *frame, size_t n) {
+  if (!g_lz4) return vg_session_send(frame, n);
+  size_t m;
+  const uint8_t *f = vg_lz4_frame(frame, n, &m);
+  return vg_session_send(f, m);
 }
 
 uint16_t vg_session_minor(void) { return g_minor; }

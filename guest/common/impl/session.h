@@ -73,6 +73,9 @@ int vg_session_send_fd(uint8_t byte, int fd);
 int vg_session_queue(const uint8_t *frame, size_t n);
 /* Writes the batch, then `frame` (may be NULL). Returns 0, or -1 (session lost). */
 int vg_session_send(const uint8_t *frame, size_t n);
+/* As vg_session_send, for one whole CALL frame: sent LZ4-compressed where the connection took
+ * compression and it pays (compress.h). */
+int vg_session_send_call(const uint8_t *frame, size_t n);
 /* Reads exactly n bytes / one validated frame header. Returns 0, or -1 (session lost, also when
  * VGPU_CALL_TIMEOUT_MS passes without the bytes). */
 int vg_session_read(void *p, size_t n);

@@ -43,7 +43,7 @@ void vg_wire_put_hdr(uint8_t out[VG_FRAME_HDR_LEN], const vg_frame_hdr *h) {
 
 static uint16_t allowed_flags(uint16_t type) {
   switch (type) {
-  case VG_FT_CALL: return VG_FF_NOREPLY | VG_FF_MORE;
+  case VG_FT_CALL: return VG_FF_NOREPLY | VG_FF_MORE | VG_FF_LZ4;
   case VG_FT_REPLY: return VG_FF_MORE;
   default: return 0;
   }

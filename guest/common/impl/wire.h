@@ -16,11 +16,19 @@
 #define VG_PROTO_MAJOR 1u
 /* Minor 1: the WELCOME extension block (docs/protocol.md, "WELCOME extensions").
  * Minor 2: STATUS / STATUS_REPLY before ATTACH (docs/protocol.md, "Status before ATTACH").
- * Minor 3: NOTIFY notices: kernel output and shutdown (docs/protocol.md, "Notices"). */
-#define VG_PROTO_MINOR 4u
+ * Minor 3: NOTIFY notices: kernel output and shutdown (docs/protocol.md, "Notices").
+ * Minor 4: shared memory for bulk copies (docs/protocol.md, "Shared memory").
+ * Minor 5: LZ4-compressed CALL payloads on remote links (docs/protocol.md, "Compression"). */
+#define VG_PROTO_MINOR 5u
 #define VG_PROTO_MINOR_STATUS 2u
 #define VG_PROTO_MINOR_NOTICE 3u
 #define VG_PROTO_MINOR_SHM 4u
+#define VG_PROTO_MINOR_LZ4 5u
+/* HELLO flags: the guest can compress CALL payloads with LZ4. */
+#define VG_HELLO_LZ4 0x1u
+/* WELCOME host flags: softgpu backs the devices; this connection takes compressed CALLs. */
+#define VG_HOST_SOFTGPU 0x1u
+#define VG_HOST_LZ4 0x2u
 /* Sanity bounds on a WELCOME: more is treated as a malformed handshake, not a huge allocation. */
 #define VG_MAX_DEVICES 256u
 #define VG_MAX_ATTRS 4096u
@@ -44,7 +52,9 @@ enum vg_frame_type {
   VG_FT_STATUS_REPLY = 12
 };
 
-enum { VG_FF_NOREPLY = 0x1, VG_FF_MORE = 0x2 };
+/* VG_FF_LZ4 (CALL, where the WELCOME said VG_HOST_LZ4): the payload is u32 size + an LZ4 block
+ * that decompresses to that many bytes, the call's real payload (compress.h). */
+enum { VG_FF_NOREPLY = 0x1, VG_FF_MORE = 0x2, VG_FF_LZ4 = 0x4 };
 
 /* What a NOTIFY frame tells the guest, in its `op`. Unknown notices are skipped. */
 enum vg_notice {
