@@ -73,8 +73,9 @@ export const ALLOWED_FLAGS: Readonly<Record<number, number>> = {
 
 /** Guest flags in HELLO. */
 export const HelloFlag = {
-  /** The guest can compress CALL payloads with LZ4 (it found liblz4). */
-  LZ4: 0x1,
+  /** The guest can compress CALL payloads with LZ4 (it found liblz4). Bit 0 is reserved
+   * (docs/protocol.md, Handshake). */
+  LZ4: 0x2,
 } as const;
 
 /** Host flags in WELCOME. */

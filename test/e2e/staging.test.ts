@@ -52,7 +52,7 @@ async function scrapeUntil(ok: (s: Scrape) => boolean): Promise<Scrape> {
 test("a waiting VM's copy is staged up to its share while another VM holds the GPU, then arrives intact", async () => {
   const stagerTok = addVm('stager');
   const hogTok = addVm('hogger', '--max-hold', 'off');
-  const stager = startGuest(m.server, stagerTok, buildProgram('stage_copy'), [String(COPY_MIB)], { VGPU_SHM_SIZE: '0' });
+  const stager = startGuest(m.server, stagerTok, buildProgram('stage_copy'), [String(COPY_MIB), 'pattern', 'wait'], { VGPU_SHM_SIZE: '0' });
   await stager.waitFor(/^# ready/);
   const hog = startGuest(m.server, hogTok, buildProgram('hog'), [kernelsFatbin(), FOREVER]);
   await hog.waitFor(/syncing/);

@@ -79,9 +79,10 @@ export class TestGuest {
     }
   }
 
-  async hello(token = ''): Promise<Welcome> {
+  /** HELLO in this build's minor, or `opts.minor` (an older guest); `opts.flags` are its HelloFlag. */
+  async hello(token = '', opts: { minor?: number; flags?: number } = {}): Promise<Welcome> {
     this.send(encodeFrame(FrameType.HELLO, 0, 0, 0, encodeHello({
-      major: PROTO_MAJOR, minor: PROTO_MINOR, flags: 0, pid: process.pid, token, hostname: 'test', program: 'node-test',
+      major: PROTO_MAJOR, minor: opts.minor ?? PROTO_MINOR, flags: opts.flags ?? 0, pid: process.pid, token, hostname: 'test', program: 'node-test',
     })));
     const f = await this.next();
     if (!f) throw new Error('closed during handshake');

@@ -1,9 +1,10 @@
 /*
  * A host-to-device copy from pageable memory, then the data read back and compared: every byte
- * must arrive, however long the host held it before the copy ran. Prints "# ready" once its
- * context and allocation exist, waits for a line on stdin (the test makes another VM hold the GPU
- * meanwhile), then copies. test/e2e/staging.test.ts uses it.
- *   stage_copy MIB
+ * must arrive, however long the host held it before the copy ran and however it travelled
+ * (compressed or not). Prints "# ready" once its context and allocation exist; with "wait", waits
+ * for a line on stdin then (test/e2e/staging.test.ts makes another VM hold the GPU meanwhile).
+ * KIND: "pattern" (compresses well) or "random" (does not; test/e2e/compression.test.ts).
+ *   stage_copy MIB [pattern|random] [wait]
  */
 #include <cuda.h>
 #include <stdint.h>
@@ -18,7 +19,15 @@ int main(int argc, char **argv) {
   size_t n = (size_t)atoi(argv[1]) << 20;
   uint8_t *h = malloc(n), *back = malloc(n);
   if (!h || !back) return 2;
-  for (size_t i = 0; i < n; i++) h[i] = (uint8_t)(i * 131u + (i >> 12));
+  if (argc > 2 && !strcmp(argv[2], "random")) {
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < n; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      h[i] = (uint8_t)x;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) h[i] = (uint8_t)(i * 131u + (i >> 12));
+  }
   CUdevice dev;
   CUcontext ctx;
   CUdeviceptr d;
@@ -28,7 +37,7 @@ int main(int argc, char **argv) {
   }
   printf("# ready\n");
   char line[8];
-  if (!fgets(line, sizeof line, stdin)) return 2;
+  if (argc > 3 && !strcmp(argv[3], "wait") && !fgets(line, sizeof line, stdin)) return 2;
   EXPECT("HtoD from pageable memory", cuMemcpyHtoD(d, h, n), CUDA_SUCCESS);
   memset(back, 0, n);
   EXPECT("DtoH", cuMemcpyDtoH(back, d, n), CUDA_SUCCESS);

@@ -25,7 +25,7 @@
 #define VG_PROTO_MINOR_SHM 4u
 #define VG_PROTO_MINOR_LZ4 5u
 /* HELLO flags: the guest can compress CALL payloads with LZ4. */
-#define VG_HELLO_LZ4 0x1u
+#define VG_HELLO_LZ4 0x2u
 /* WELCOME host flags: softgpu backs the devices; this connection takes compressed CALLs. */
 #define VG_HOST_SOFTGPU 0x1u
 #define VG_HOST_LZ4 0x2u
