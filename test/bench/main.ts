@@ -150,7 +150,8 @@ async function main(): Promise<void> {
       // in by default on a Unix socket (docs/protocol.md, "Shared memory").
       const copy = runJson(guest, ['copy', '256'], { ...env, VGPU_SHM_SIZE: '0' });
       const shm = runJson(guest, ['copy', '256'], env);
-      const tcpCopy = runJson(guest, ['copy', '256'], tcp.env);
+      // The socket path alone: the bytes copied here (memset) would compress (see 'compress').
+      const tcpCopy = runJson(guest, ['copy', '256'], { ...tcp.env, VGPU_COMPRESSION: 'off' });
       rows.push({ what: 'C<->C socket, warm, 4 MiB buffers and pieces, GB/s', vgpu: '-', baseline: `${unixBw.toFixed(2)} unix, ${tcpBw.toFixed(2)} tcp`, ratio: '-', bar: '(baseline)' });
       rows.push({ what: '  same, one cold pass with default buffers', vgpu: '-', baseline: `${coldBw.toFixed(2)} unix`, ratio: '-', bar: '(context)' });
       for (const [k, label] of [['htod_gbps', 'HtoD 256 MiB'], ['dtoh_gbps', 'DtoH 256 MiB']] as const) {
@@ -248,8 +249,9 @@ async function tlsRows(guest: string): Promise<Row[]> {
     const token = await m.addVm('bench-tls');
     const ready = JSON.parse(m.stdout().split('\n')[0]!) as { listen: string[] };
     const tls = ready.listen.find((l) => l.startsWith('tls:'))!;
-    const tcpEnv = { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: m.tcp!, VGPU_TOKEN: token };
-    const tlsEnv = { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: tls, VGPU_TOKEN: token, VGPU_TLS_PIN: `sha256:${fp}` };
+    // Without compression: what the relay costs, on bytes that cross it as they are.
+    const tcpEnv = { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: m.tcp!, VGPU_TOKEN: token, VGPU_COMPRESSION: 'off' };
+    const tlsEnv = { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: tls, VGPU_TOKEN: token, VGPU_TLS_PIN: `sha256:${fp}`, VGPU_COMPRESSION: 'off' };
     const tcpRtt = runJson(guest, ['sync', '20000'], tcpEnv).rtt_us!;
     const tlsRtt = runJson(guest, ['sync', '20000'], tlsEnv).rtt_us!;
     rows.push({ what: 'sync call round trip over tls: (loopback), us', vgpu: tlsRtt.toFixed(1), baseline: `${tcpRtt.toFixed(1)} (tcp:)`, ratio: `${(tlsRtt / tcpRtt).toFixed(2)}x`, bar: '(context)' });
