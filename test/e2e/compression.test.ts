@@ -54,6 +54,7 @@ async function copyAs(vm: string, server: string, kind: 'pattern' | 'random'): P
   const r = await runGuest(prog, ['--server', server, '--token', token], { VGPU_SHM_SIZE: '0' }, 120_000, [String(COPY_MIB), kind]);
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /^ok - every byte arrived$/m);
+  assert.match(r.stdout, /^ok - every byte arrived asynchronously$/m);
 }
 
 test('the WELCOME offers compression to a minor-5 guest that asks, over tcp: only', async () => {
@@ -81,7 +82,8 @@ test('over tcp: compressible data crosses compressed and arrives exactly; random
   await copyAs('tcp-random', m.tcp!, 'random');
   await copyAs('unix-pattern', m.server, 'pattern');
   const data = COPY_MIB * MIB;
-  // The data goes up once and comes back once; only the way up is compressed.
+  // The data goes up twice (a synchronous and an asynchronous copy) and comes back twice; only
+  // the way up is compressed.
   const pattern = await bytesIn('tcp-pattern', 1);
   assert.ok(pattern > 0 && pattern < data / 2, `received ${pattern} bytes for ${data} of compressible data over tcp:`);
   assert.ok(await bytesIn('tcp-random', data) >= data, 'random data is sent as it is');

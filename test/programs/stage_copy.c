@@ -1,7 +1,7 @@
 /*
  * A host-to-device copy from pageable memory, then the data read back and compared: every byte
  * must arrive, however long the host held it before the copy ran and however it travelled
- * (compressed or not). Prints "# ready" once its context and allocation exist; with "wait", waits
+ * (compressed or not); then the same as an asynchronous copy. Prints "# ready" once its context and allocation exist; with "wait", waits
  * for a line on stdin then (test/e2e/staging.test.ts makes another VM hold the GPU meanwhile).
  * KIND: "pattern" (compresses well) or "random" (does not; test/e2e/compression.test.ts).
  *   stage_copy MIB [pattern|random] [wait]
@@ -42,5 +42,12 @@ int main(int argc, char **argv) {
   memset(back, 0, n);
   EXPECT("DtoH", cuMemcpyDtoH(back, d, n), CUDA_SUCCESS);
   CHECK("every byte arrived", memcmp(h, back, n) == 0);
+  /* The same again as fire-and-forget pieces (cuMemcpyHtoDAsync on the null stream). */
+  EXPECT("memset", cuMemsetD8(d, 0, n), CUDA_SUCCESS);
+  EXPECT("HtoDAsync from pageable memory", cuMemcpyHtoDAsync(d, h, n, 0), CUDA_SUCCESS);
+  EXPECT("synchronize", cuCtxSynchronize(), CUDA_SUCCESS);
+  memset(back, 0, n);
+  EXPECT("DtoH after HtoDAsync", cuMemcpyDtoH(back, d, n), CUDA_SUCCESS);
+  CHECK("every byte arrived asynchronously", memcmp(h, back, n) == 0);
   return failures ? 1 : 0;
 }

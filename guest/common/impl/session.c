@@ -522,7 +522,7 @@ int vg_session_send_fd(uint8_t byte, int fd) {
 int vg_session_queue(const uint8_t *frame, size_t n) {
   if (g_state != ST_READY) return -1;
   if (n >= BATCH_MAX || g_batch_len + n > BATCH_MAX) {
-    if (n >= BATCH_MAX) return vg_session_send(frame, n);
+    if (n >= BATCH_MAX) return vg_session_send_call(frame, n);
     if (vg_session_send(NULL, 0)) return -1;
   }
   if (!g_batch && !(g_batch = malloc(BATCH_MAX))) return vg_session_send(frame, n);
