@@ -27,14 +27,14 @@ import { OPS } from './gen/dispatch.js';
 import { pumpPendingStream } from './custom/memory.js';
 import { directSocket, isUnixSocket, socketFd } from './direct-socket.js';
 import { Gate } from './gate.js';
-import { decompressPayload } from './lz4.js';
+import { decompressPayload } from '../common/lz4.js';
 import type { KernelOutput } from './output.js';
 import { mapGuestMemfd, receiveDescriptor } from './shm.js';
 
 /** The least the executor reads ahead of what it serves (received but unserved frames), whatever
  * its staging share: reading on while stopped is what lets a waiting session notice its guest
  * going away. */
-export const BACKLOG_MIN = 2 * 1024 * 1024;
+const BACKLOG_MIN = 2 * 1024 * 1024;
 
 /** Bytes of answers written but not yet taken by the guest beyond which serving waits until it
  * reads them: a guest that sends and never reads cannot make the executor hold its answers
@@ -112,7 +112,7 @@ export class SessionServer {
   output: KernelOutput | undefined;
   /** The guest's protocol minor has notices (NOTIFY): kernel output and shutdown can be sent. */
   notices = false;
-  /** The WELCOME offered compression: CALLs flagged LZ4 are decompressed (src/executor/lz4.ts). */
+  /** The WELCOME offered compression: CALLs flagged LZ4 are decompressed (src/common/lz4.ts). */
   compression = false;
   /** Kernel output bytes an older guest could not be sent. */
   private droppedOutput = 0;

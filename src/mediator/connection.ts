@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 
-import { lz4Available } from '../executor/lz4.js';
+import { lz4Available } from '../common/lz4.js';
 import { COMPRESS_MINOR, FrameType, HelloFlag, HostFlag, PROTO_MAJOR, PROTO_MINOR } from '../protocol/constants.js';
 import { ProtocolError, WireStatus } from '../protocol/errors.js';
 import { FrameParser, encodeFrame, type Frame } from '../protocol/frame.js';

@@ -1,7 +1,9 @@
-// Decompression of LZ4-compressed CALL payloads (docs/protocol.md, "Compression"), through the
-// system's liblz4 with koffi: the same library the guest uses (it dlopens liblz4.so.1), already
-// on every host (softgpu links it), and no native module to build; an npm binding would bring its
-// own copy of the codec and a prebuilt binary per platform for one function.
+// Decompression of LZ4-compressed CALL payloads (docs/protocol.md, "Compression"): the mediator
+// asks whether it can (to offer compression), the executor decompresses. Through the system's
+// liblz4 with koffi: the same library the guest uses (it dlopens liblz4.so.1), installed by
+// `make deps` (liblz4-dev, which softgpu links too), and no native module to build; an npm binding
+// would bring its own copy of the codec and a prebuilt binary per platform for one function. A
+// host without it simply offers no compression.
 
 import koffi from 'koffi';
 
@@ -10,23 +12,24 @@ import { ProtocolError } from '../protocol/errors.js';
 
 type Decompress = (src: Buffer, dst: Buffer, srcSize: number, dstCapacity: number) => number;
 
-let decompress: Decompress | undefined;
+/** The bound function; null once loading failed (a host without liblz4 offers no compression). */
+let decompress: Decompress | null | undefined;
 
-function lz4(): Decompress {
-  if (!decompress) {
-    decompress = koffi.load('liblz4.so.1').func('int LZ4_decompress_safe(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity)') as Decompress;
+function load(): Decompress | null {
+  if (decompress === undefined) {
+    try {
+      decompress = koffi.load('liblz4.so.1').func('int LZ4_decompress_safe(const uint8_t *src, uint8_t *dst, int srcSize, int dstCapacity)') as Decompress;
+    } catch {
+      decompress = null;
+    }
   }
   return decompress;
 }
 
-/** Whether this host can take compressed payloads (liblz4.so.1 loads). */
+/** Whether this host can take compressed payloads (liblz4.so.1 loads): the mediator offers
+ * compression only then. */
 export function lz4Available(): boolean {
-  try {
-    lz4();
-    return true;
-  } catch {
-    return false;
-  }
+  return load() !== null;
 }
 
 /** Room for the largest payload a frame may carry once decompressed. */
@@ -44,7 +47,9 @@ export function decompressPayload(buf: Buffer, start: number, end: number): Buff
   if (size > MAX_PAYLOAD) throw new ProtocolError(`compressed payload claims ${size} bytes, more than a frame may carry (${MAX_PAYLOAD})`);
   scratch ??= Buffer.allocUnsafe(MAX_PAYLOAD);
   const src = buf.subarray(start + 4, end);
-  const got = lz4()(src, scratch, src.length, size);
+  const lz4 = load();
+  if (!lz4) throw new ProtocolError('a compressed payload on a host without liblz4');
+  const got = lz4(src, scratch, src.length, size);
   if (got !== size) throw new ProtocolError(got < 0 ? 'compressed payload is not a valid LZ4 block' : `compressed payload decompressed to ${got} bytes, not ${size}`);
   return scratch.subarray(0, size);
 }
