@@ -267,6 +267,7 @@ VG_CUSTOM(0x050a) CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary libra
 VG_CUSTOM(0x050b) CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name);
 VG_REMOTE(0x050c) CUresult cuLibraryGetModule(VG_OUT VG_NEW CUmodule *pMod, CUlibrary library);
 VG_CUSTOM(0x050d) CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel);
+VG_CUSTOM(0x050e) CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name);
 VG_LOCAL CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset, size_t *paramSize);
 VG_LOCAL CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t *paramOffset, size_t *paramSize);
 VG_REMOTE(0x0510) CUresult cuFuncGetAttribute(VG_OUT int *pi, CUfunction_attribute attrib, CUfunction hfunc);

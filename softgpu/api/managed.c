@@ -21,6 +21,7 @@ typedef struct coherent {
   CUdeviceptr base;
   size_t size;
   int mapped; /* cuMemHostAlloc(DEVICEMAP); else cuMemAllocManaged */
+  int module_var; /* a module's __managed__ variable: freed with the module, never by cuMemFree */
   sg_ctx *ctx;
   vg_advice_page *pages; /* managed only */
 } coherent;
@@ -54,10 +55,10 @@ static int add(coherent e) {
 }
 
 /* Removes the entry starting at base of the given kind: 1 if there was one. */
-static int take(CUdeviceptr base, int mapped) {
+static int take(CUdeviceptr base, int mapped, int module_var) {
   pthread_mutex_lock(&g_lock);
   coherent *e = find(base);
-  int ok = e && e->base == base && e->mapped == mapped;
+  int ok = e && e->base == base && e->mapped == mapped && e->module_var == module_var;
   if (ok) {
     free(e->pages);
     *e = g_c[--g_n];
@@ -122,16 +123,28 @@ CUresult sg_mapped_alloc(sg_ctx *c, size_t bytesize, void **pp) {
 
 int sg_mapped_free(void *p) {
   CUdeviceptr d = (CUdeviceptr)(uintptr_t)p;
-  if (!take(d, 1)) return 0;
+  if (!take(d, 1, 0)) return 0;
   sg_devmem_free(d);
   return 1;
 }
+
+int sg_managed_var_add(CUdeviceptr base, size_t size) {
+  coherent e = {.base = base, .size = size, .module_var = 1, .pages = calloc((size + PAGE - 1) / PAGE, sizeof(vg_advice_page))};
+  if (!e.pages) return -1;
+  if (add(e)) {
+    free(e.pages);
+    return -1;
+  }
+  return 0;
+}
+
+void sg_managed_var_remove(CUdeviceptr base) { (void)take(base, 0, 1); }
 
 int sg_managed_free(CUdeviceptr dptr, CUresult *rc) {
   sg_coherent_info ci;
   if (!sg_coherent_lookup(dptr, &ci)) return 0;
   /* Mapped memory is freed as host memory; managed memory by its exact pointer. */
-  if (ci.mapped || !take(dptr, 0)) {
+  if (ci.mapped || !take(dptr, 0, 0)) {
     *rc = CUDA_ERROR_INVALID_VALUE;
     return 1;
   }

@@ -1,8 +1,8 @@
 /*
  * Differential cases of managed memory and mapped page-locked memory (docs/managed-memory.md):
  * the host and a kernel take turns on the same bytes, pointer attributes of each kind, prefetch,
- * advice and range attributes, frees, setting SYNC_MEMOPS, and peer copies between contexts of one
- * device.
+ * advice and range attributes, frees, setting SYNC_MEMOPS, peer copies between contexts of one
+ * device, and a module's __managed__ variables (cuLibraryGetManaged, cuModuleGetGlobal).
  *   managed KERNELS.fatbin   (test/differential/kernels.cu)
  */
 #include <stdint.h>
@@ -41,6 +41,11 @@ typedef __typeof__(&cuStreamSynchronize) stream_sync_t;
 typedef CUresult (*ctx_create_t)(CUcontext *pctx, unsigned int flags, CUdevice dev);
 typedef __typeof__(&cuCtxDestroy_v2) ctx_destroy_t;
 typedef __typeof__(&cuCtxSetCurrent) ctx_set_t;
+typedef __typeof__(&cuLibraryLoadData) lib_load_t;
+typedef __typeof__(&cuLibraryUnload) lib_unload_t;
+typedef __typeof__(&cuLibraryGetManaged) lib_managed_t;
+typedef __typeof__(&cuLibraryGetKernel) lib_kernel_t;
+typedef __typeof__(&cuModuleGetGlobal_v2) mod_global_t;
 
 #define N 3000 /* ints: not a page multiple, several pages */
 
@@ -359,6 +364,68 @@ static void peer(CUcontext ctx) {
   MUST(((free_t)diff_sym("cuMemFree_v2"))(b));
 }
 
+#define MV_N 3000 /* managed_table's length (kernels.cu) */
+
+/* Host rounds on a module's __managed__ variables: the host writes, a kernel adds, the host reads
+ * after synchronising. Prints whether every round came back right. */
+static void managed_var_rounds(const char *how, CUfunction bump, int *counter, int *table) {
+  int good = 1, want = *counter;
+  for (int round = 1; round <= 4; round++) {
+    for (int i = 0; i < MV_N; i++) table[i] = round * 10000 + i;
+    *counter += 1000;
+    want += 1000 + 1;
+    int n = MV_N;
+    void *args[] = {&n};
+    CUresult r = ((launch_t)diff_sym("cuLaunchKernel"))(bump, (MV_N + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, args, NULL);
+    if (!r) r = ((sync_t)diff_sym("cuCtxSynchronize"))();
+    good = good && r == CUDA_SUCCESS && *counter == want;
+    for (int i = 0; i < MV_N; i++) good = good && table[i] == round * 10000 + 2 * i;
+  }
+  printf("managed variables %s: four rounds %s\n", how, good ? "agree" : "DISAGREE");
+}
+
+static void managed_vars(const void *fatbin, CUmodule mod) {
+  CUlibrary lib;
+  MUST(((lib_load_t)diff_sym("cuLibraryLoadData"))(&lib, fatbin, NULL, NULL, 0, NULL, NULL, 0));
+  CUdeviceptr c = 0, t = 0, x = 0;
+  size_t cb = 0, tb = 0, xb = 0;
+  CALL(cuLibraryGetManaged, lib_managed_t, "a scalar", &c, &cb, lib, "managed_counter");
+  CALL(cuLibraryGetManaged, lib_managed_t, "an array", &t, &tb, lib, "managed_table");
+  SAY(cuLibraryGetManaged, "sizes", "%zu %zu", cb, tb);
+  CALL(cuLibraryGetManaged, lib_managed_t, "no bytes asked for", &x, NULL, lib, "managed_counter");
+  SAY(cuLibraryGetManaged, "the same address again", "%d", x == c);
+  CALL(cuLibraryGetManaged, lib_managed_t, "a __device__ variable", &x, &xb, lib, "table");
+  CALL(cuLibraryGetManaged, lib_managed_t, "no such name", &x, &xb, lib, "no_such_variable");
+  CALL(cuLibraryGetManaged, lib_managed_t, "null name", &x, &xb, lib, NULL);
+  CALL(cuLibraryGetManaged, lib_managed_t, "null library", &x, &xb, NULL, "managed_counter");
+  if (!c || !t) return;
+  int *counter = (int *)(uintptr_t)c, *table = (int *)(uintptr_t)t;
+  SAY(cuLibraryGetManaged, "the initial value, read by the host", "%d", *counter);
+  int managed = -1;
+  CALL(cuPointerGetAttribute, get_attr_t, "a managed variable", &managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, c);
+  SAY(cuPointerGetAttribute, "a managed variable is managed", "%d", managed);
+  CALL(cuMemFree_v2, free_t, "a managed variable", t);
+  CUkernel k;
+  MUST(((lib_kernel_t)diff_sym("cuLibraryGetKernel"))(&k, lib, "managed_bump"));
+  managed_var_rounds("of a library", (CUfunction)k, counter, table);
+
+  /* The module loaded by cuModuleLoadData has variables of its own. */
+  CUdeviceptr mc = 0, mt = 0;
+  size_t mcb = 0;
+  CALL(cuModuleGetGlobal_v2, mod_global_t, "a managed variable", &mc, &mcb, mod, "managed_counter");
+  CALL(cuModuleGetGlobal_v2, mod_global_t, "a managed array", &mt, NULL, mod, "managed_table");
+  SAY(cuModuleGetGlobal_v2, "a module's own copy", "%d %zu", mc != c && mc != 0, mcb);
+  CUfunction mbump;
+  MUST(((get_function_t)diff_sym("cuModuleGetFunction"))(&mbump, mod, "managed_bump"));
+  if (mc && mt) {
+    SAY(cuModuleGetGlobal_v2, "the initial value, read by the host", "%d", *(int *)(uintptr_t)mc);
+    managed_var_rounds("of a module", mbump, (int *)(uintptr_t)mc, (int *)(uintptr_t)mt);
+  }
+  CALL(cuLibraryUnload, lib_unload_t, "with managed variables", lib);
+  /* Work after the library went keeps the module's variables coherent. */
+  if (mc && mt) managed_var_rounds("of a module, after the library was unloaded", mbump, (int *)(uintptr_t)mc, (int *)(uintptr_t)mt);
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc != 2) {
@@ -378,5 +445,6 @@ int main(int argc, char **argv) {
   mapped(ctx);
   sync_memops();
   peer(ctx);
+  managed_vars(fatbin, mod);
   return 0;
 }
