@@ -241,35 +241,3 @@ SG_EXPORT CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_ran
                                           size_t count) {
   return cuMemRangeGetAttributes(&data, &dataSize, &attribute, 1, devPtr, count);
 }
-
-/* ---- peer copies: softgpu is its own only peer ------------------------------------------- */
-
-static CUresult peer_check(CUcontext dst, CUcontext src) {
-  if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
-  if (!dst || !src) return CUDA_ERROR_INVALID_CONTEXT;
-  sg_ctx *d, *s;
-  CUresult rc;
-  if ((rc = sg_ctx_resolve(dst, &d)) || (rc = sg_ctx_resolve(src, &s))) return rc;
-  return d->dev == s->dev ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED;
-}
-
-SG_EXPORT CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext,
-                                size_t ByteCount) {
-  CUresult rc = peer_check(dstContext, srcContext);
-  return rc ? rc : cuMemcpyDtoD_v2(dstDevice, srcDevice, ByteCount);
-}
-SG_EXPORT CUresult cuMemcpyPeer_ptds(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                     CUcontext srcContext, size_t ByteCount) {
-  CUresult rc = peer_check(dstContext, srcContext);
-  return rc ? rc : cuMemcpyDtoD_v2_ptds(dstDevice, srcDevice, ByteCount);
-}
-SG_EXPORT CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                     CUcontext srcContext, size_t ByteCount, CUstream hStream) {
-  CUresult rc = peer_check(dstContext, srcContext);
-  return rc ? rc : cuMemcpyDtoDAsync_v2(dstDevice, srcDevice, ByteCount, hStream);
-}
-SG_EXPORT CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                          CUcontext srcContext, size_t ByteCount, CUstream hStream) {
-  CUresult rc = peer_check(dstContext, srcContext);
-  return rc ? rc : cuMemcpyDtoDAsync_v2_ptsz(dstDevice, srcDevice, ByteCount, hStream);
-}

@@ -199,6 +199,10 @@ int sg_managed_free(CUdeviceptr dptr, CUresult *rc);
 int sg_managed_var_add(CUdeviceptr base, size_t size);
 void sg_managed_var_remove(CUdeviceptr base);
 
+/* ---- peer access (peer.c) --------------------------------------------------------------------- */
+/* Forgets the peer access a context had or gave (it is being destroyed). */
+void sg_peer_release_ctx(sg_ctx *c);
+
 /* ---- virtual memory management (vmm.c) -------------------------------------------------------- */
 /* The mapping holding p (cuMemMap): its start, size and access flags; -1 if p is not mapped. */
 int sg_vmm_range(CUdeviceptr p, CUdeviceptr *base, uint64_t *size, unsigned long long *access);

@@ -41,6 +41,12 @@ typedef __typeof__(&cuStreamSynchronize) stream_sync_t;
 typedef CUresult (*ctx_create_t)(CUcontext *pctx, unsigned int flags, CUdevice dev);
 typedef __typeof__(&cuCtxDestroy_v2) ctx_destroy_t;
 typedef __typeof__(&cuCtxSetCurrent) ctx_set_t;
+typedef __typeof__(&cuMemcpy3DPeer) peer3d_t;
+typedef __typeof__(&cuMemcpy3DPeerAsync) peer3d_async_t;
+typedef __typeof__(&cuDeviceCanAccessPeer) can_peer_t;
+typedef __typeof__(&cuDeviceGetP2PAttribute) p2p_attr_t;
+typedef __typeof__(&cuCtxEnablePeerAccess) enable_peer_t;
+typedef __typeof__(&cuCtxDisablePeerAccess) disable_peer_t;
 typedef __typeof__(&cuLibraryLoadData) lib_load_t;
 typedef __typeof__(&cuLibraryUnload) lib_unload_t;
 typedef __typeof__(&cuLibraryGetManaged) lib_managed_t;
@@ -358,6 +364,48 @@ static void peer(CUcontext ctx) {
   int last = 0;
   MUST(((dtoh_t)diff_sym("cuMemcpyDtoH_v2"))(&last, b + (N - 1) * sizeof(int), sizeof last));
   SAY(cuMemcpyPeer, "the bytes arrived", "%d", last);
+
+  /* 3D: a box of 10 x 6 x 3 ints out of a 20 x 8 x 4 volume in a, to the start of b. */
+  fill(a, 100, N);
+  CUDA_MEMCPY3D_PEER p3 = {.srcXInBytes = 2 * sizeof(int), .srcY = 1, .srcZ = 1, .srcMemoryType = CU_MEMORYTYPE_DEVICE,
+                           .srcDevice = a, .srcContext = ctx, .srcPitch = 20 * sizeof(int), .srcHeight = 8,
+                           .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = b, .dstContext = other,
+                           .dstPitch = 10 * sizeof(int), .dstHeight = 6, .WidthInBytes = 10 * sizeof(int), .Height = 6, .Depth = 3};
+  CALL(cuMemcpy3DPeer, peer3d_t, "two contexts of one device", &p3);
+  int box[180];
+  MUST(((dtoh_t)diff_sym("cuMemcpyDtoH_v2"))(box, b, sizeof box));
+  int ok3 = 1;
+  for (int z = 0; z < 3; z++)
+    for (int y = 0; y < 6; y++)
+      for (int x = 0; x < 10; x++) ok3 = ok3 && box[(z * 6 + y) * 10 + x] == 100 + ((z + 1) * 8 + y + 1) * 20 + x + 2;
+  SAY(cuMemcpy3DPeer, "the box arrived", "%d", ok3);
+  CALL(cuMemcpy3DPeer_ptds, peer3d_t, "same context", &p3);
+  CALL(cuMemcpy3DPeerAsync, peer3d_async_t, "two contexts of one device", &p3, NULL);
+  CALL(cuMemcpy3DPeerAsync_ptsz, peer3d_async_t, "two contexts of one device", &p3, NULL);
+  CALL(cuStreamSynchronize, stream_sync_t, "after the 3D peer copies", NULL);
+  CALL(cuMemcpy3DPeer, peer3d_t, "null descriptor", NULL);
+  CUDA_MEMCPY3D_PEER bad = p3;
+  bad.srcContext = NULL;
+  CALL(cuMemcpy3DPeer, peer3d_t, "null source context", &bad);
+  bad = p3;
+  bad.Depth = 40; /* past the end of a */
+  CALL(cuMemcpy3DPeer, peer3d_t, "past the end", &bad);
+  int hostbox[180];
+  bad = p3;
+  bad.dstMemoryType = CU_MEMORYTYPE_HOST, bad.dstHost = hostbox, bad.dstContext = NULL;
+  CALL(cuMemcpy3DPeer, peer3d_t, "to host memory, no context", &bad);
+  SAY(cuMemcpy3DPeer, "to host memory: the box", "%d", memcmp(hostbox, box, sizeof box) == 0);
+
+  /* One device: it is not its own peer. */
+  int can = -1, v = -1;
+  CALL(cuDeviceCanAccessPeer, can_peer_t, "a device and itself", &can, 0, 0);
+  SAY(cuDeviceCanAccessPeer, "a device and itself", "%d", can);
+  CALL(cuDeviceCanAccessPeer, can_peer_t, "a bad peer device", &can, 0, 99);
+  CALL(cuDeviceCanAccessPeer, can_peer_t, "null result", NULL, 0, 0);
+  CALL(cuDeviceGetP2PAttribute, p2p_attr_t, "a device and itself", &v, CU_DEVICE_P2P_ATTRIBUTE_ACCESS_SUPPORTED, 0, 0);
+  CALL(cuDeviceGetP2PAttribute, p2p_attr_t, "a bad device", &v, CU_DEVICE_P2P_ATTRIBUTE_ACCESS_SUPPORTED, 0, 99);
+  CALL(cuCtxEnablePeerAccess, enable_peer_t, "a context of the same device", other, 0);
+  CALL(cuCtxDisablePeerAccess, disable_peer_t, "a context of the same device", other);
   MUST(((ctx_destroy_t)diff_sym("cuCtxDestroy_v2"))(other));
   MUST(((ctx_set_t)diff_sym("cuCtxSetCurrent"))(ctx));
   MUST(((free_t)diff_sym("cuMemFree_v2"))(a));

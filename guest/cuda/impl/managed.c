@@ -152,37 +152,3 @@ VG_EXPORT CUresult cuMemRangeGetAttributes(void **data, size_t *dataSizes, CUmem
                                            size_t numAttributes, CUdeviceptr devPtr, size_t count) {
   VG_TRACED(range_attrs(data, dataSizes, attributes, numAttributes, devPtr, count));
 }
-
-/* ---- peer copies: a vGPU is its own only peer --------------------------------------------- */
-
-/* Both contexts must be live; a copy between two contexts of one device is a device-to-device
- * copy. Peers on two devices would need the host GPUs' peer access, which vgpu does not give. */
-static CUresult peer_check(CUcontext dst, CUcontext src) {
-  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
-  CUdevice dd, sd;
-  CUresult r;
-  if (!dst || !src) return CUDA_ERROR_INVALID_CONTEXT;
-  if ((r = vg_ctx_info(dst, &dd, NULL)) || (r = vg_ctx_info(src, &sd, NULL))) return r;
-  return dd == sd ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED;
-}
-
-VG_EXPORT CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext,
-                                size_t ByteCount) {
-  CUresult r = peer_check(dstContext, srcContext);
-  VG_TRACED(r ? r : cuMemcpyDtoD_v2(dstDevice, srcDevice, ByteCount));
-}
-VG_EXPORT CUresult cuMemcpyPeer_ptds(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                     CUcontext srcContext, size_t ByteCount) {
-  CUresult r = peer_check(dstContext, srcContext);
-  VG_TRACED(r ? r : cuMemcpyDtoD_v2_ptds(dstDevice, srcDevice, ByteCount));
-}
-VG_EXPORT CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                     CUcontext srcContext, size_t ByteCount, CUstream hStream) {
-  CUresult r = peer_check(dstContext, srcContext);
-  VG_TRACED(r ? r : cuMemcpyDtoDAsync_v2(dstDevice, srcDevice, ByteCount, hStream));
-}
-VG_EXPORT CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                          CUcontext srcContext, size_t ByteCount, CUstream hStream) {
-  CUresult r = peer_check(dstContext, srcContext);
-  VG_TRACED(r ? r : cuMemcpyDtoDAsync_v2_ptsz(dstDevice, srcDevice, ByteCount, hStream));
-}
