@@ -125,7 +125,7 @@ static long find_pair(unsigned long long ctx, unsigned long long peer) {
 static CUresult access_args(CUcontext peerContext, sg_ctx **cur, sg_ctx **peer) {
   CUresult rc = sg_ctx_get(cur);
   if (rc) return rc;
-  if (!peerContext) return CUDA_ERROR_INVALID_VALUE;
+  if (!peerContext) return CUDA_ERROR_INVALID_CONTEXT; /* NULL is no context here, not the current one */
   if ((rc = sg_ctx_resolve(peerContext, peer))) return rc;
   return (*cur)->dev == (*peer)->dev ? CUDA_ERROR_INVALID_DEVICE : CUDA_SUCCESS;
 }

@@ -25,6 +25,12 @@ extern "C" __global__ void fill(int *out, int base, int n) {
 
 extern "C" __global__ void nothing() {}
 
+/* Reads `in`, which may be a peer device's memory (test/differential/peer.c). */
+extern "C" __global__ void copy_ints(const int *in, int *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = in[i];
+}
+
 // Parameters of several sizes and alignments, for the parameter-layout cases.
 extern "C" __global__ void layout(char c, Pair p, short s, long long *out) {
   if (threadIdx.x == 0) {
