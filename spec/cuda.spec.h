@@ -159,6 +159,8 @@ VG_LOCAL CUresult cuMemPrefetchAsync_v2_ptsz(CUdeviceptr devPtr, size_t count, C
 VG_LOCAL CUresult cuMemAdvise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUdevice device);
 VG_LOCAL CUresult cuMemAdvise_v2(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUmemLocation location);
 VG_LOCAL CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_range_attribute attribute, CUdeviceptr devPtr, size_t count);
+VG_LOCAL CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags);
+VG_LOCAL CUresult cuStreamAttachMemAsync_ptsz(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags);
 VG_LOCAL CUresult cuMemRangeGetAttributes(void **data, size_t *dataSizes, CUmem_range_attribute *attributes, size_t numAttributes, CUdeviceptr devPtr, size_t count);
 /* Copies between contexts of the session (guest/cuda/impl/peer.c): its vGPUs share one executor
  * and one unified address space, so they are device-to-device and 3D copies. */

@@ -241,3 +241,21 @@ SG_EXPORT CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_ran
                                           size_t count) {
   return cuMemRangeGetAttributes(&data, &dataSize, &attribute, 1, devPtr, count);
 }
+
+/* Checked as the driver does; softgpu's host and kernels share the bytes, so there is nothing for
+ * an attachment to change (docs/managed-memory.md, "Stream attachment"). */
+static CUresult attach(CUstream s, CUdeviceptr p, size_t length, unsigned flags) {
+  sg_ctx *c;
+  CUresult rc = sg_ctx_get(&c);
+  if (rc || (rc = sg_stream_ctx(s, &c))) return rc;
+  sg_coherent_info ci;
+  if (!sg_coherent_lookup(p, &ci) || ci.mapped) return CUDA_ERROR_INVALID_VALUE;
+  return vg_attach_check(p, length, flags, ci.base, ci.size);
+}
+
+SG_EXPORT CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags) {
+  return attach(hStream, dptr, length, flags);
+}
+SG_EXPORT CUresult cuStreamAttachMemAsync_ptsz(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags) {
+  return attach(SG_PTSZ(hStream), dptr, length, flags);
+}

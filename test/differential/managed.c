@@ -41,6 +41,9 @@ typedef __typeof__(&cuStreamSynchronize) stream_sync_t;
 typedef CUresult (*ctx_create_t)(CUcontext *pctx, unsigned int flags, CUdevice dev);
 typedef __typeof__(&cuCtxDestroy_v2) ctx_destroy_t;
 typedef __typeof__(&cuCtxSetCurrent) ctx_set_t;
+typedef __typeof__(&cuStreamAttachMemAsync) attach_t;
+typedef CUresult (*stream_create_t)(CUstream *phStream, unsigned int Flags);
+typedef __typeof__(&cuStreamDestroy_v2) stream_destroy_t;
 typedef __typeof__(&cuMemcpy3DPeer) peer3d_t;
 typedef __typeof__(&cuMemcpy3DPeerAsync) peer3d_async_t;
 typedef __typeof__(&cuDeviceCanAccessPeer) can_peer_t;
@@ -412,6 +415,43 @@ static void peer(CUcontext ctx) {
   MUST(((free_t)diff_sym("cuMemFree_v2"))(b));
 }
 
+/* cuStreamAttachMemAsync: checked like the driver; memory attached to a stream, or to the host,
+ * still agrees with the device at every launch and synchronisation. */
+static void attach(void) {
+  CUdeviceptr m = 0, d = 0;
+  CUstream s, gone;
+  MUST(((alloc_managed_t)diff_sym("cuMemAllocManaged"))(&m, N * sizeof(int), CU_MEM_ATTACH_GLOBAL));
+  MUST(((alloc_t)diff_sym("cuMemAlloc_v2"))(&d, N * sizeof(int)));
+  MUST(((stream_create_t)diff_sym("cuStreamCreate"))(&s, CU_STREAM_NON_BLOCKING));
+  MUST(((stream_create_t)diff_sym("cuStreamCreate"))(&gone, 0));
+  MUST(((stream_destroy_t)diff_sym("cuStreamDestroy_v2"))(gone));
+  CALL(cuStreamAttachMemAsync, attach_t, "single, whole", s, m, 0, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "host, by its size", s, m, N * sizeof(int), CU_MEM_ATTACH_HOST);
+  CALL(cuStreamAttachMemAsync, attach_t, "global, null stream", NULL, m, 0, CU_MEM_ATTACH_GLOBAL);
+  CALL(cuStreamAttachMemAsync_ptsz, attach_t, "single, per-thread stream", CU_STREAM_PER_THREAD, m, 0, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "part of the allocation", s, m, 4096, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "inside the allocation", s, m + 4096, 0, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "no flags", s, m, 0, 0);
+  CALL(cuStreamAttachMemAsync, attach_t, "two flags", s, m, 0, CU_MEM_ATTACH_GLOBAL | CU_MEM_ATTACH_HOST);
+  CALL(cuStreamAttachMemAsync, attach_t, "device memory", s, d, 0, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "a destroyed stream", gone, m, 0, CU_MEM_ATTACH_SINGLE);
+  /* Attached to s: the host's writes reach s's kernel, and its results come back at s's sync. */
+  MUST(((attach_t)diff_sym("cuStreamAttachMemAsync"))(s, m, 0, CU_MEM_ATTACH_SINGLE));
+  int *h = (int *)(uintptr_t)m, good = 1;
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < N; i++) h[i] = -i;
+    int base = 7 * round, n = N;
+    void *args[] = {&m, &base, &n};
+    CUresult r = ((launch_t)diff_sym("cuLaunchKernel"))(g_fill, (N + 255) / 256, 1, 1, 256, 1, 1, 0, s, args, NULL);
+    if (!r) r = ((stream_sync_t)diff_sym("cuStreamSynchronize"))(s);
+    good = good && r == CUDA_SUCCESS && h[0] == base && h[N - 1] == base + N - 1;
+  }
+  SAY(cuStreamAttachMemAsync, "three rounds on the attached stream", "%d", good);
+  MUST(((stream_destroy_t)diff_sym("cuStreamDestroy_v2"))(s));
+  MUST(((free_t)diff_sym("cuMemFree_v2"))(m));
+  MUST(((free_t)diff_sym("cuMemFree_v2"))(d));
+}
+
 #define MV_N 3000 /* managed_table's length (kernels.cu) */
 
 /* Host rounds on a module's __managed__ variables: the host writes, a kernel adds, the host reads
@@ -494,5 +534,6 @@ int main(int argc, char **argv) {
   sync_memops();
   peer(ctx);
   managed_vars(fatbin, mod);
+  attach();
   return 0;
 }

@@ -152,3 +152,25 @@ VG_EXPORT CUresult cuMemRangeGetAttributes(void **data, size_t *dataSizes, CUmem
                                            size_t numAttributes, CUdeviceptr devPtr, size_t count) {
   VG_TRACED(range_attrs(data, dataSizes, attributes, numAttributes, devPtr, count));
 }
+
+/* ---- stream attachment -------------------------------------------------------------------- */
+
+/* Checked as the driver does, and then nothing to do: what an attachment lets a program do on a
+ * device without concurrent managed access (touch memory attached to the host, or to a stream
+ * that is idle, while other streams run) is what the coherence of coherent.c already allows, since
+ * the host's copy is never taken away and a read-back merges only the pages the device changed
+ * (docs/managed-memory.md, "Stream attachment"). */
+static CUresult attach(CUstream s, CUdeviceptr p, size_t length, unsigned flags) {
+  CUresult r = need_context();
+  if (r || (r = check_stream(s))) return r;
+  vg_coh_info ci;
+  if (!vg_coherent_lookup((uintptr_t)p, 1, &ci) || ci.kind != VG_COH_MANAGED) return CUDA_ERROR_INVALID_VALUE;
+  return vg_attach_check(p, length, flags, ci.dev, ci.size);
+}
+
+VG_EXPORT CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags) {
+  VG_TRACED(attach(hStream, dptr, length, flags));
+}
+VG_EXPORT CUresult cuStreamAttachMemAsync_ptsz(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags) {
+  VG_TRACED(attach(hStream, dptr, length, flags));
+}
