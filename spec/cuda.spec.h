@@ -151,7 +151,7 @@ VG_LOCAL CUresult cuMemHostUnregister(void *p);
  * concurrent managed access, so a prefetch to a GPU is refused as on such a device. */
 VG_LOCAL CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags);
 VG_LOCAL CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags);
-VG_LOCAL CUresult cuMemHostGetDevicePointer(CUdeviceptr_v1 *pdptr, void *p, unsigned int Flags);
+VG_LOCAL CUresult cuMemHostGetDevicePointer(unsigned int *pdptr, void *p, unsigned int Flags); /* CUdeviceptr_v1, which only the legacy ABI of cuda.h names */
 VG_LOCAL CUresult cuMemPrefetchAsync(CUdeviceptr devPtr, size_t count, CUdevice dstDevice, CUstream hStream);
 VG_LOCAL CUresult cuMemPrefetchAsync_ptsz(CUdeviceptr devPtr, size_t count, CUdevice dstDevice, CUstream hStream);
 VG_LOCAL CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation location, unsigned int flags, CUstream hStream);
