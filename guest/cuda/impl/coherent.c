@@ -452,9 +452,10 @@ CUresult vg_coherent_adopt(CUdeviceptr base, size_t size, const void *initial, c
   pthread_mutex_unlock(&g_lock);
   if (same) return CUDA_SUCCESS;
   if (known) return CUDA_ERROR_INVALID_VALUE; /* the executor gave an address already in use here */
-  /* No context: a library's variables belong to every context, and are copied in the caller's. */
+  /* A module's variables live in its context and go with it; a library's belong to every context
+   * (no context here: they are copied in the caller's). */
   crange r = {.host = base, .dev = base, .size = size, .map_size = size, .kind = VG_COH_MANAGED,
-              .owner = owner, .owner_kind = owner_kind};
+              .ctx = owner_kind == VG_H_MODULE ? vg_ctx_current() : NULL, .owner = owner, .owner_kind = owner_kind};
   r.shadow = malloc(size);
   r.pages = calloc(size / page, sizeof *r.pages);
   void *m = r.shadow && r.pages ? mmap((void *)base, size, PROT_READ | PROT_WRITE,
@@ -565,8 +566,8 @@ void vg_coherent_context_gone(CUcontext ctx) {
   if (atomic_load(&g_live) == 0) return;
   pthread_mutex_lock(&g_lock);
   for (size_t i = 0; i < g_n;) {
-    /* A library's __managed__ variables belong to no context: they go with the library. */
-    if (g_r[i].ctx == ctx && !g_r[i].owner) forget(&g_r[i]);
+    /* A library's __managed__ variables belong to no context (ctx NULL): they go with the library. */
+    if (g_r[i].ctx == ctx) forget(&g_r[i]);
     else i++;
   }
   pthread_mutex_unlock(&g_lock);
