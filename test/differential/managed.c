@@ -496,6 +496,16 @@ static void managed_vars(const void *fatbin, CUmodule mod) {
   CUkernel k;
   MUST(((lib_kernel_t)diff_sym("cuLibraryGetKernel"))(&k, lib, "managed_bump"));
   managed_var_rounds("of a library", (CUfunction)k, counter, table);
+  /* Looked up again while a kernel has changed it, before the synchronisation that reads it back:
+   * the kernel's write still arrives. */
+  {
+    int before = *counter, n = MV_N;
+    void *args[] = {&n};
+    MUST(((launch_t)diff_sym("cuLaunchKernel"))((CUfunction)k, (MV_N + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, args, NULL));
+    CALL(cuLibraryGetManaged, lib_managed_t, "again after a launch", &x, &xb, lib, "managed_counter");
+    MUST(((sync_t)diff_sym("cuCtxSynchronize"))());
+    SAY(cuLibraryGetManaged, "the kernel's write after a second lookup", "%d", *counter == before + 1);
+  }
 
   /* The module loaded by cuModuleLoadData has variables of its own. */
   CUdeviceptr mc = 0, mt = 0;

@@ -231,7 +231,9 @@ function global(x: ExecContext, r: Reader, w: Writer, kind: keyof typeof GLOBAL_
   w.u64(m?.size ?? 0);
   if (m) {
     const now = readHostMemory(m.base, m.size);
-    now.copy(x.coherentShadows.of(m.base, m.size, x.allocs));
+    // Another variable of an allocation the guest already copies: its copy and the shadow stay as
+    // they are (the guest keeps its copy too), or device writes it has not read back would be lost.
+    if (!x.coherentShadows.has(m.base, m.size, x.allocs)) now.copy(x.coherentShadows.of(m.base, m.size, x.allocs));
     w.bytes(now);
   }
   return 0;
