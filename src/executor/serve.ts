@@ -206,7 +206,8 @@ export class SessionServer {
     }
     this.releaseTimer = setTimeout(() => {
       this.releaseTimer = undefined;
-      this.parser.releaseBacklog();
+      // Still holding staged bytes (the session waits for its slice): try again later.
+      if (!this.parser.releaseBacklog() && !this.closed) this.scheduleRelease();
     }, RELEASE_MS);
     this.releaseTimer.unref();
   }

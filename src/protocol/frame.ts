@@ -163,9 +163,13 @@ export class FrameParser {
    * not one per doubling. Room is twice the bound, so compaction always suffices after that. */
   backlogHint = 0;
 
-  /** Lets go of a large backlog buffer that holds nothing (the reader went idle). */
-  releaseBacklog(): void {
-    if (this.backlog !== null && this.blEnd === this.blStart && this.backlog.length > KEEP_BACKLOG) this.backlog = null;
+  /** Lets go of a large backlog buffer that holds nothing (the reader went idle); false while a
+   * large one still holds bytes. */
+  releaseBacklog(): boolean {
+    if (this.backlog === null || this.backlog.length <= KEEP_BACKLOG) return true;
+    if (this.blEnd !== this.blStart) return false;
+    this.backlog = null;
+    return true;
   }
 
   /**

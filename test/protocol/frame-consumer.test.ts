@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { Flag, FrameType } from '../../src/protocol/constants.js';
-import { FrameParser, encodeFrame, type FrameConsumer } from '../../src/protocol/frame.js';
+import { FrameParser, READ_MAX, encodeFrame, type FrameConsumer } from '../../src/protocol/frame.js';
 
 interface Seen {
   type: number;
@@ -188,4 +188,42 @@ test('a read into the backlog that lands after the parser was resumed and emptie
   assert.equal(p.feedRead(next, n, c), true);
   assert.deepEqual(ids, [1, 2]);
   assert.equal(p.stopped, false);
+});
+
+test('staging: while stopped, reads land behind the backlog at most READ_MAX at a time, in one buffer sized for the hint, let go once served', () => {
+  const p = new FrameParser({ reuseBodies: true });
+  p.backlogHint = 8 * READ_MAX;
+  let open = false;
+  const seen: number[] = [];
+  const c: FrameConsumer = {
+    ready: () => open,
+    call: (_f, id) => {
+      seen.push(id);
+      return true;
+    },
+    frame: () => {},
+  };
+  const scratch = Buffer.alloc(64 * 1024);
+  // 24 CALLs of 256 KiB arrive while the consumer is not ready (the session waits for its slice).
+  const bytes = Buffer.concat(Array.from({ length: 24 }, (_, i) => encodeFrame(FrameType.CALL, 0, i + 1, 7, Buffer.alloc(256 * 1024, i))));
+  const targets = new Set<ArrayBufferLike>();
+  let at = 0;
+  while (at < bytes.length) {
+    const t = p.nextReadTarget(scratch);
+    assert.ok(t.length <= READ_MAX, `a read of ${t.length} bytes`);
+    const n = Math.min(t.length, bytes.length - at);
+    bytes.copy(t, 0, at, at + n);
+    at += n;
+    p.feedRead(t, n, c);
+    if (p.stopped && t.buffer.byteLength > READ_MAX) targets.add(t.buffer);
+  }
+  assert.deepEqual(seen, []);
+  assert.ok(p.backlogBytes > 4 * READ_MAX, 'the frames wait in the backlog');
+  assert.equal(targets.size, 1, 'past its first small buffers, the backlog grew to its hint at once');
+  assert.equal(p.releaseBacklog(), false, 'a backlog that holds bytes is kept');
+  open = true;
+  assert.equal(p.resume(c), true);
+  assert.deepEqual(seen, Array.from({ length: 24 }, (_, i) => i + 1), 'every frame, in order');
+  assert.equal(p.releaseBacklog(), true);
+  assert.equal(p.backlogBytes, 0);
 });
