@@ -42,6 +42,7 @@ typedef struct extent {
   uint64_t off;
   uint64_t len; /* bytes reserved, granule multiple; for blocks this includes the guard granule */
   uint64_t size; /* blocks only: the size asked for */
+  int shared;    /* blocks only: exported by CUDA IPC (sg_mem_share) */
 } extent;
 
 typedef struct extent_vec {
@@ -141,9 +142,9 @@ static void do_init(void) {
     close(mem_fd);
     return;
   }
-  first[0] = (extent){0, size, 0};
+  first[0] = (extent){0, size, 0, 0};
   g_free = (extent_vec){first, 1, 16};
-  vfirst[0] = (extent){size, vsize, 0};
+  vfirst[0] = (extent){size, vsize, 0, 0};
   g_vfree = (extent_vec){vfirst, 1, 16};
   g_base = arena;
   g_size = size;
@@ -285,7 +286,7 @@ static int ext_take(extent_vec *free, uint64_t base, uint64_t len, uint64_t alig
       e->len -= len;
     } else {
       e->len = skip;
-      if (tail) vec_insert(free, i + 1, (extent){start + len, tail, 0});
+      if (tail) vec_insert(free, i + 1, (extent){start + len, tail, 0, 0});
     }
     *off = start;
     return 0;
@@ -308,7 +309,7 @@ static void ext_give(extent_vec *free, uint64_t off, uint64_t len) {
     free->v[at].off = off;
     free->v[at].len += len;
   } else {
-    vec_insert(free, at, (extent){off, len, 0});
+    vec_insert(free, at, (extent){off, len, 0, 0});
   }
 }
 
@@ -326,7 +327,7 @@ int sg_mem_alloc(uint64_t size, sg_devptr *out) {
   pthread_mutex_lock(&g_lock);
   uint64_t off;
   if (vec_reserve(&g_blocks, 1) != 0 || ext_take(&g_free, 0, len, align, &off) != 0) goto fail;
-  vec_insert(&g_blocks, vec_upper(&g_blocks, off), (extent){off, len, size});
+  vec_insert(&g_blocks, vec_upper(&g_blocks, off), (extent){off, len, size, 0});
   g_used += len;
   live_mark(off / SG_MEM_GRANULE, len / SG_MEM_GRANULE - 1, 1);
   pthread_mutex_unlock(&g_lock);
@@ -378,14 +379,35 @@ int sg_mem_free(sg_devptr p) {
     return -1;
   }
   uint64_t len = b->len;
+  int shared = b->shared;
   vec_remove(&g_blocks, bi);
-  g_used -= len;
   live_mark(off / SG_MEM_GRANULE, len / SG_MEM_GRANULE - 1, 0);
-  scrub(off, len);
-
-  ext_give(&g_free, off, len);
+  /* Another process may still have a shared block open (CUDA IPC) and keeps reaching its pages:
+   * they are neither scrubbed (it would see zeros) nor allocated again (it would see the next
+   * allocation's bytes) while this process lives. No one tells the exporter of the last close, so
+   * the range stays retired, and counted as used, until then. */
+  if (!shared) {
+    g_used -= len;
+    scrub(off, len);
+    ext_give(&g_free, off, len);
+  }
   pthread_mutex_unlock(&g_lock);
   return 0;
+}
+
+int sg_mem_share(sg_devptr p) {
+  if (sg_mem_init() != 0) return -1;
+  uint64_t base = (uint64_t)(uintptr_t)g_base;
+  if (p < base || p - base >= g_size) return -1;
+  pthread_mutex_lock(&g_lock);
+  extent *b = block_at(p - base, NULL);
+  int rc = -1;
+  if (b && b->off == p - base) {
+    b->shared = 1;
+    rc = 0;
+  }
+  pthread_mutex_unlock(&g_lock);
+  return rc;
 }
 
 int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size) {
@@ -427,7 +449,7 @@ static int phys_init(void) {
     close(fd);
     return -1;
   }
-  vec_insert(&g_phys_free, 0, (extent){0, g_size, 0});
+  vec_insert(&g_phys_free, 0, (extent){0, g_size, 0, 0});
   g_phys_fd = fd;
   return 0;
 }
@@ -456,7 +478,7 @@ int sg_mem_reserve(uint64_t size, uint64_t align, sg_devptr hint, sg_devptr *out
     }
   }
   if (off == UINT64_MAX && ext_take(&g_vfree, base, len, align, &off) != 0) goto fail;
-  vec_insert(&g_resv, vec_upper(&g_resv, off), (extent){off, len, size});
+  vec_insert(&g_resv, vec_upper(&g_resv, off), (extent){off, len, size, 0});
   pthread_mutex_unlock(&g_lock);
   *out = base + off;
   return 0;

@@ -25,6 +25,11 @@ uint64_t sg_mem_used(void);
 int sg_mem_alloc(uint64_t size, sg_devptr *out);
 /* p must be the start of a live allocation. 0 on success, -1 otherwise. */
 int sg_mem_free(sg_devptr p);
+/* Marks the live allocation at base as shared with other processes (CUDA IPC, ipc.c): its free
+ * then retires its range for the rest of the process instead of scrubbing it and allocating it
+ * again, because another process may still map its pages. 0 on success, -1 if base is no
+ * allocation's start. */
+int sg_mem_share(sg_devptr base);
 /* Base and size of the live allocation containing p; -1 if none. */
 int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size);
 
