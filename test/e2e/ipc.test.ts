@@ -3,7 +3,9 @@
 // the VM's quota once. A handle taken to another VM, a forged handle, and the handle of a freed
 // allocation or of an exporter that has exited are refused with CUDA_ERROR_INVALID_VALUE, as the driver refuses a
 // handle it cannot open. The same holds for the file descriptors of the virtual memory management
-// API (cuMemExportToShareableHandle).
+// API (cuMemExportToShareableHandle). Memory another process has open stays charged to the VM's
+// quota after its exporter frees it or ends, until the last such process closes it or ends, and
+// that process keeps its bytes (softgpu does not reuse them).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
