@@ -12,7 +12,8 @@
  * The memory part of the arena is a shared mapping of one memory file (memfd, sparse), so that
  * another softgpu process can map an allocation's pages for CUDA IPC (ipc.c, sg_mem_fd).
  *
- * Invariant: every byte of the arena outside live allocations is zero. Fresh pages are zero;
+ * Invariant: every byte of the arena outside live allocations and retired ones (exported by CUDA
+ * IPC, then freed: sg_mem_share) is zero. Fresh pages are zero;
  * sg_mem_free zeroes the partial pages at the edges of the freed block and gives whole pages
  * back with MADV_REMOVE (which punches them out of the file, so they read as zeros again). So an allocation never needs a
  * memset, and a huge allocation commits no memory until used.
@@ -395,22 +396,8 @@ int sg_mem_free(sg_devptr p) {
   return 0;
 }
 
-int sg_mem_share(sg_devptr p) {
-  if (sg_mem_init() != 0) return -1;
-  uint64_t base = (uint64_t)(uintptr_t)g_base;
-  if (p < base || p - base >= g_size) return -1;
-  pthread_mutex_lock(&g_lock);
-  extent *b = block_at(p - base, NULL);
-  int rc = -1;
-  if (b && b->off == p - base) {
-    b->shared = 1;
-    rc = 0;
-  }
-  pthread_mutex_unlock(&g_lock);
-  return rc;
-}
-
-int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size) {
+/* Base and size of the live block containing p, marking it shared when `share` says so. */
+static int block_query(sg_devptr p, sg_devptr *base, uint64_t *size, int share) {
   if (sg_mem_init() != 0) return -1;
   uint64_t abase = (uint64_t)(uintptr_t)g_base;
   if (p < abase || p - abase >= g_size) return -1;
@@ -420,11 +407,16 @@ int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size) {
   if (b) {
     if (base) *base = abase + b->off;
     if (size) *size = b->size;
+    if (share) b->shared = 1;
     rc = 0;
   }
   pthread_mutex_unlock(&g_lock);
   return rc;
 }
+
+int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size) { return block_query(p, base, size, 0); }
+
+int sg_mem_share(sg_devptr p, sg_devptr *base, uint64_t *size) { return block_query(p, base, size, 1); }
 
 /* ---- virtual memory management (cuMemAddressReserve, cuMemCreate, cuMemMap) ------------------
  *

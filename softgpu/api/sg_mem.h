@@ -25,13 +25,12 @@ uint64_t sg_mem_used(void);
 int sg_mem_alloc(uint64_t size, sg_devptr *out);
 /* p must be the start of a live allocation. 0 on success, -1 otherwise. */
 int sg_mem_free(sg_devptr p);
-/* Marks the live allocation at base as shared with other processes (CUDA IPC, ipc.c): its free
- * then retires its range for the rest of the process instead of scrubbing it and allocating it
- * again, because another process may still map its pages. 0 on success, -1 if base is no
- * allocation's start. */
-int sg_mem_share(sg_devptr base);
 /* Base and size of the live allocation containing p; -1 if none. */
 int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size);
+/* sg_mem_range, marking the allocation shared with other processes (CUDA IPC, ipc.c): its free
+ * then retires its range for the rest of the process instead of scrubbing it and allocating it
+ * again, because another process may still map its pages. */
+int sg_mem_share(sg_devptr p, sg_devptr *base, uint64_t *size);
 
 /* Host pointer for [p, p+n) when the whole range lies in live allocations, else NULL.
  * n == 0 is checked as n == 1. Thread-safe and lock-free on the fast path. */
