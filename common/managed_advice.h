@@ -140,4 +140,14 @@ static inline void vg_range_answer(const vg_advice_page *pg, size_t n, CUmem_ran
   }
 }
 
+/* cuStreamAttachMemAsync on the managed allocation [base, base+size) holding dptr (the caller has
+ * found it; pageable memory is refused before, as PAGEABLE_MEMORY_ACCESS is 0): an allocation is
+ * attached whole, so dptr must be its start and length 0 or its size, and flags exactly one of
+ * GLOBAL, HOST and SINGLE. */
+static inline CUresult vg_attach_check(CUdeviceptr dptr, size_t length, unsigned flags, CUdeviceptr base, size_t size) {
+  if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST && flags != CU_MEM_ATTACH_SINGLE) return CUDA_ERROR_INVALID_VALUE;
+  if (dptr != base || (length != 0 && length != size)) return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_SUCCESS;
+}
+
 #endif

@@ -65,6 +65,13 @@ VG_REMOTE(0x0131) VG_SYNC CUresult cuCtxSynchronize(void);
 VG_REMOTE(0x0132) VG_SYNC CUresult cuCtxSynchronize_v2(VG_NULLABLE CUcontext ctx);
 VG_REMOTE(0x0133) CUresult cuCtxGetLimit(VG_OUT size_t *pvalue, CUlimit limit);
 VG_REMOTE(0x0134) CUresult cuCtxSetLimit(CUlimit limit, size_t value);
+/* Peer access between the session's vGPUs, which share one executor: its driver (softgpu, or the
+ * host's GPUs behind the vGPUs) says whether a kernel on one can reach the other's memory, and
+ * keeps the access enabled per context (docs/pointers.md, "Peer access"). */
+VG_REMOTE(0x0138) CUresult cuDeviceCanAccessPeer(VG_OUT int *canAccessPeer, CUdevice dev, CUdevice peerDev);
+VG_REMOTE(0x0139) CUresult cuDeviceGetP2PAttribute(VG_OUT int *value, CUdevice_P2PAttribute attrib, CUdevice srcDevice, CUdevice dstDevice);
+VG_REMOTE(0x013a) CUresult cuCtxEnablePeerAccess(CUcontext peerContext, unsigned int Flags);
+VG_REMOTE(0x013b) CUresult cuCtxDisablePeerAccess(CUcontext peerContext);
 
 /* ---- memory ---------------------------------------------------------------------------------- */
 VG_REMOTE(0x0210) CUresult cuMemAlloc_v2(VG_OUT VG_ALLOC(bytesize) CUdeviceptr *dptr, size_t bytesize);
@@ -141,8 +148,7 @@ VG_LOCAL CUresult cuMemHostUnregister(void *p);
  * session (counted like cuMemAlloc) plus the guest's copy at the same address, kept coherent by the
  * guest around work submission and synchronisation (guest/cuda/impl/coherent.c). Advice, prefetch
  * locations and range attributes are the guest's (guest/cuda/impl/managed.c); the vGPU has no
- * concurrent managed access, so a prefetch to a GPU is refused as on such a device. Peer copies
- * between contexts of one vGPU are device-to-device copies. */
+ * concurrent managed access, so a prefetch to a GPU is refused as on such a device. */
 VG_LOCAL CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags);
 VG_LOCAL CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags);
 VG_LOCAL CUresult cuMemHostGetDevicePointer(unsigned int *pdptr, void *p, unsigned int Flags); /* CUdeviceptr_v1, which only the legacy ABI of cuda.h names */
@@ -153,11 +159,19 @@ VG_LOCAL CUresult cuMemPrefetchAsync_v2_ptsz(CUdeviceptr devPtr, size_t count, C
 VG_LOCAL CUresult cuMemAdvise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUdevice device);
 VG_LOCAL CUresult cuMemAdvise_v2(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUmemLocation location);
 VG_LOCAL CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_range_attribute attribute, CUdeviceptr devPtr, size_t count);
+VG_LOCAL CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags);
+VG_LOCAL CUresult cuStreamAttachMemAsync_ptsz(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags);
 VG_LOCAL CUresult cuMemRangeGetAttributes(void **data, size_t *dataSizes, CUmem_range_attribute *attributes, size_t numAttributes, CUdeviceptr devPtr, size_t count);
+/* Copies between contexts of the session (guest/cuda/impl/peer.c): its vGPUs share one executor
+ * and one unified address space, so they are device-to-device and 3D copies. */
 VG_LOCAL CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount);
 VG_LOCAL CUresult cuMemcpyPeer_ptds(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount);
 VG_LOCAL CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount, CUstream hStream);
 VG_LOCAL CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext, size_t ByteCount, CUstream hStream);
+VG_LOCAL CUresult cuMemcpy3DPeer(const CUDA_MEMCPY3D_PEER *pCopy);
+VG_LOCAL CUresult cuMemcpy3DPeer_ptds(const CUDA_MEMCPY3D_PEER *pCopy);
+VG_LOCAL CUresult cuMemcpy3DPeerAsync(const CUDA_MEMCPY3D_PEER *pCopy, CUstream hStream);
+VG_LOCAL CUresult cuMemcpy3DPeerAsync_ptsz(const CUDA_MEMCPY3D_PEER *pCopy, CUstream hStream);
 
 /* Pointer attributes and unified addressing (docs/pointers.md): the guest answers for its own host
  * memory and asks the executor about the rest (vgPointerQuery), which answers only for the
@@ -267,6 +281,7 @@ VG_CUSTOM(0x050a) CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary libra
 VG_CUSTOM(0x050b) CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name);
 VG_REMOTE(0x050c) CUresult cuLibraryGetModule(VG_OUT VG_NEW CUmodule *pMod, CUlibrary library);
 VG_CUSTOM(0x050d) CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel);
+VG_CUSTOM(0x050e) CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name);
 VG_LOCAL CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset, size_t *paramSize);
 VG_LOCAL CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t *paramOffset, size_t *paramSize);
 VG_REMOTE(0x0510) CUresult cuFuncGetAttribute(VG_OUT int *pi, CUfunction_attribute attrib, CUfunction hfunc);

@@ -32,6 +32,7 @@ sg_graph *sg_graph_new(sg_ctx *c) {
 
 static void node_free(sg_gnode *n) {
   sg_reg_remove(n, SG_OBJ_GNODE);
+  sg_op_drop_child_graph(&n->op);
   sg_op_free(&n->op);
   free(n->deps);
   free(n);
@@ -119,6 +120,7 @@ CUresult sg_graph_add(sg_graph *g, sg_op *op, sg_gnode *const *deps, size_t ndep
 fail:
   if (n) free(n->deps);
   free(n);
+  sg_op_drop_child_graph(op);
   sg_op_free(op);
   return rc;
 }
@@ -171,6 +173,7 @@ CUresult sg_graph_add_node(CUgraphNode *phNode, CUgraph hGraph, const CUgraphNod
   CUresult rc;
   sg_gnode *node;
   if (!g) {
+    sg_op_drop_child_graph(op);
     sg_op_free(op);
     rc = sg_graph_bad(hGraph);
   } else if ((rc = sg_graph_add(g, op, (sg_gnode *const *)deps, n, &node)) == CUDA_SUCCESS) {
@@ -425,7 +428,7 @@ SG_EXPORT CUresult cuGraphDestroyNode(CUgraphNode hNode) {
 /* ---- cloning ----------------------------------------------------------------------------------- */
 
 /* Under the lock: nodes first, then edges by index (an edge may point to a later node). */
-static CUresult clone_graph(sg_graph *g, sg_graph **out) {
+CUresult sg_graph_clone(sg_graph *g, sg_graph **out) {
   sg_graph *c = sg_graph_new(g->ctx);
   if (!c) return CUDA_ERROR_OUT_OF_MEMORY;
   sg_graph_index(g);
@@ -433,8 +436,12 @@ static CUresult clone_graph(sg_graph *g, sg_graph **out) {
   for (size_t i = 0; !rc && i < g->n; i++) {
     sg_op op;
     sg_gnode *n;
-    if (!(rc = sg_op_clone(&op, &g->nodes[i]->op)) && !(rc = sg_graph_add(c, &op, NULL, 0, &n)))
-      n->cloned_from = g->nodes[i]->id;
+    if ((rc = sg_op_clone(&op, &g->nodes[i]->op))) break;
+    if ((rc = sg_op_child_from_graph(&op, &g->nodes[i]->op, 1))) {
+      sg_op_free(&op);
+      break;
+    }
+    if (!(rc = sg_graph_add(c, &op, NULL, 0, &n))) n->cloned_from = g->nodes[i]->id;
   }
   for (size_t i = 0; !rc && i < g->n; i++)
     for (size_t j = 0; !rc && j < g->nodes[i]->ndeps; j++)
@@ -451,7 +458,7 @@ SG_EXPORT CUresult cuGraphClone(CUgraph *phGraphClone, CUgraph originalGraph) {
   if (!phGraphClone) return CUDA_ERROR_INVALID_VALUE;
   sg_graph_lock();
   sg_graph *g = sg_graph_find(originalGraph), *c = NULL;
-  rc = g ? clone_graph(g, &c) : sg_graph_bad(originalGraph);
+  rc = g ? sg_graph_clone(g, &c) : sg_graph_bad(originalGraph);
   sg_graph_unlock();
   if (!rc) *phGraphClone = (CUgraph)c;
   return rc;

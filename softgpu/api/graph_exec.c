@@ -139,6 +139,11 @@ static CUresult instantiate(sg_graph *g, unsigned long long flags, int registere
       free(xn->deps);
       goto fail;
     }
+    if ((rc = sg_op_child_from_graph(&xn->op, &gn->op, 0))) {
+      sg_op_free(&xn->op);
+      free(xn->deps);
+      goto fail;
+    }
     rc = CUDA_ERROR_OUT_OF_MEMORY;
     for (size_t j = 0; j < gn->ndeps; j++) xn->deps[j] = gn->deps[j]->index;
     xn->ndeps = gn->ndeps;
@@ -367,6 +372,7 @@ static CUresult update_plan(sg_exec *x, sg_graph *g, sg_op **ops, CUgraphExecUpd
   if (!out) return CUDA_ERROR_OUT_OF_MEMORY;
   for (size_t i = 0; i < n; i++) {
     CUresult rc = sg_op_clone(&out[i], &g->nodes[i]->op);
+    if (!rc && (rc = sg_op_child_from_graph(&out[i], &g->nodes[i]->op, 0))) sg_op_free(&out[i]);
     if (rc) {
       while (i--) sg_op_free(&out[i]);
       free(out);
@@ -441,6 +447,10 @@ static xnode *find_xnode(sg_exec *x, CUgraphNode hNode, CUresult *rc) {
 }
 
 CUresult sg_exec_set_node(CUgraphExec hExec, CUgraphNode hNode, sg_op *op) {
+  /* An exec runs its own body of a child graph; the graph node keeps the graph. */
+  sg_graph_lock();
+  sg_op_drop_child_graph(op);
+  sg_graph_unlock();
   sg_exec *x = exec_get(hExec);
   if (!x) {
     sg_op_free(op);

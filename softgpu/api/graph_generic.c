@@ -18,12 +18,17 @@ static int zero_bytes(const void *p, size_t n) {
   return 1;
 }
 
-/* A private instantiation of hChild, the body of a child-graph node. */
+/* A private instantiation of hChild, the body of a child-graph node, and the node's own copy of
+ * the graph (sg_op.child_graph). */
 static CUresult child_op(sg_op *op, sg_ctx *c, CUgraph hChild) {
   memset(op, 0, sizeof *op);
   sg_graph_lock();
   sg_graph *child = sg_graph_find(hChild);
   CUresult rc = child ? sg_exec_private(child, &op->u.child) : sg_graph_bad(hChild);
+  if (!rc && (rc = sg_graph_clone(child, &op->child_graph))) {
+    sg_exec_free(op->u.child);
+    op->u.child = NULL;
+  }
   sg_graph_unlock();
   if (!rc) {
     op->type = CU_GRAPH_NODE_TYPE_GRAPH;
@@ -142,14 +147,18 @@ SG_EXPORT CUresult cuGraphExecChildGraphNodeSetParams(CUgraphExec hGraphExec, CU
   return sg_exec_set_node(hGraphExec, hNode, &op);
 }
 
-/* The node keeps an instantiated copy of the child, not a graph that could be edited in place. */
+/* The node's own copy of the child graph, not a clone: edits to it reach later instantiations and
+ * clones of the parent, as on a GPU. A child made by launching an exec into a capture has no
+ * graph, only its instantiation (NOT_SUPPORTED). */
 SG_EXPORT CUresult cuGraphChildGraphNodeGetGraph(CUgraphNode hNode, CUgraph *phGraph) {
   if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
   sg_graph_lock();
   sg_gnode *n = sg_gnode_find(hNode);
   CUresult rc = !n ? sg_graph_bad(hNode)
                 : !phGraph || n->op.type != CU_GRAPH_NODE_TYPE_GRAPH ? CUDA_ERROR_INVALID_VALUE
-                                                                    : CUDA_ERROR_NOT_SUPPORTED;
+                : !n->op.child_graph                                 ? CUDA_ERROR_NOT_SUPPORTED
+                                                                     : CUDA_SUCCESS;
+  if (!rc) *phGraph = (CUgraph)n->op.child_graph;
   sg_graph_unlock();
   return rc;
 }

@@ -78,6 +78,7 @@ CUresult sg_op_memset(sg_op *op, sg_ctx *c, const CUDA_MEMSET_NODE_PARAMS *p) {
 
 CUresult sg_op_clone(sg_op *dst, const sg_op *src) {
   *dst = *src;
+  dst->child_graph = NULL;
   if (src->type == CU_GRAPH_NODE_TYPE_GRAPH) return sg_exec_clone(src->u.child, &dst->u.child);
   if (src->type != CU_GRAPH_NODE_TYPE_KERNEL) return CUDA_SUCCESS;
   dst->u.k.params = NULL;
@@ -97,6 +98,22 @@ CUresult sg_op_clone(sg_op *dst, const sg_op *src) {
       argv[i] = dst->u.k.params + ((unsigned char *)src->u.k.argv[i] - src->u.k.params);
     dst->u.k.argv = argv;
   }
+  return CUDA_SUCCESS;
+}
+
+void sg_op_drop_child_graph(sg_op *op) {
+  if (op->child_graph) sg_graph_free(op->child_graph);
+  op->child_graph = NULL;
+}
+
+CUresult sg_op_child_from_graph(sg_op *dst, const sg_op *src, int as_graph) {
+  if (src->type != CU_GRAPH_NODE_TYPE_GRAPH || !src->child_graph) return CUDA_SUCCESS;
+  if (as_graph) return sg_graph_clone(src->child_graph, &dst->child_graph);
+  sg_exec *fresh;
+  CUresult rc = sg_exec_private(src->child_graph, &fresh);
+  if (rc) return rc;
+  sg_exec_free(dst->u.child);
+  dst->u.child = fresh;
   return CUDA_SUCCESS;
 }
 

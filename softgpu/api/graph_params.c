@@ -26,6 +26,7 @@ CUresult sg_graph_set_node(CUgraphNode h, sg_op *op) {
     n->op = *op;
     *op = old;
   }
+  sg_op_drop_child_graph(op);
   sg_graph_unlock();
   sg_op_free(op);
   return rc;

@@ -21,6 +21,7 @@ typedef struct coherent {
   CUdeviceptr base;
   size_t size;
   int mapped; /* cuMemHostAlloc(DEVICEMAP); else cuMemAllocManaged */
+  int module_var; /* a module's __managed__ variable: freed with the module, never by cuMemFree */
   sg_ctx *ctx;
   vg_advice_page *pages; /* managed only */
 } coherent;
@@ -54,10 +55,10 @@ static int add(coherent e) {
 }
 
 /* Removes the entry starting at base of the given kind: 1 if there was one. */
-static int take(CUdeviceptr base, int mapped) {
+static int take(CUdeviceptr base, int mapped, int module_var) {
   pthread_mutex_lock(&g_lock);
   coherent *e = find(base);
-  int ok = e && e->base == base && e->mapped == mapped;
+  int ok = e && e->base == base && e->mapped == mapped && e->module_var == module_var;
   if (ok) {
     free(e->pages);
     *e = g_c[--g_n];
@@ -122,16 +123,28 @@ CUresult sg_mapped_alloc(sg_ctx *c, size_t bytesize, void **pp) {
 
 int sg_mapped_free(void *p) {
   CUdeviceptr d = (CUdeviceptr)(uintptr_t)p;
-  if (!take(d, 1)) return 0;
+  if (!take(d, 1, 0)) return 0;
   sg_devmem_free(d);
   return 1;
 }
+
+int sg_managed_var_add(CUdeviceptr base, size_t size) {
+  coherent e = {.base = base, .size = size, .module_var = 1, .pages = calloc((size + PAGE - 1) / PAGE, sizeof(vg_advice_page))};
+  if (!e.pages) return -1;
+  if (add(e)) {
+    free(e.pages);
+    return -1;
+  }
+  return 0;
+}
+
+void sg_managed_var_remove(CUdeviceptr base) { (void)take(base, 0, 1); }
 
 int sg_managed_free(CUdeviceptr dptr, CUresult *rc) {
   sg_coherent_info ci;
   if (!sg_coherent_lookup(dptr, &ci)) return 0;
   /* Mapped memory is freed as host memory; managed memory by its exact pointer. */
-  if (ci.mapped || !take(dptr, 0)) {
+  if (ci.mapped || !take(dptr, 0, 0)) {
     *rc = CUDA_ERROR_INVALID_VALUE;
     return 1;
   }
@@ -229,34 +242,20 @@ SG_EXPORT CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_ran
   return cuMemRangeGetAttributes(&data, &dataSize, &attribute, 1, devPtr, count);
 }
 
-/* ---- peer copies: softgpu is its own only peer ------------------------------------------- */
-
-static CUresult peer_check(CUcontext dst, CUcontext src) {
-  if (!sg_initialized()) return CUDA_ERROR_NOT_INITIALIZED;
-  if (!dst || !src) return CUDA_ERROR_INVALID_CONTEXT;
-  sg_ctx *d, *s;
-  CUresult rc;
-  if ((rc = sg_ctx_resolve(dst, &d)) || (rc = sg_ctx_resolve(src, &s))) return rc;
-  return d->dev == s->dev ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED;
+/* Checked as the driver does; softgpu's host and kernels share the bytes, so there is nothing for
+ * an attachment to change (docs/managed-memory.md, "Stream attachment"). */
+static CUresult attach(CUstream s, CUdeviceptr p, size_t length, unsigned flags) {
+  sg_ctx *c;
+  CUresult rc = sg_ctx_get(&c);
+  if (rc || (rc = sg_stream_ctx(s, &c))) return rc;
+  sg_coherent_info ci;
+  if (!sg_coherent_lookup(p, &ci) || ci.mapped) return CUDA_ERROR_INVALID_VALUE;
+  return vg_attach_check(p, length, flags, ci.base, ci.size);
 }
 
-SG_EXPORT CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext,
-                                size_t ByteCount) {
-  CUresult rc = peer_check(dstContext, srcContext);
-  return rc ? rc : cuMemcpyDtoD_v2(dstDevice, srcDevice, ByteCount);
+SG_EXPORT CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags) {
+  return attach(hStream, dptr, length, flags);
 }
-SG_EXPORT CUresult cuMemcpyPeer_ptds(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                     CUcontext srcContext, size_t ByteCount) {
-  CUresult rc = peer_check(dstContext, srcContext);
-  return rc ? rc : cuMemcpyDtoD_v2_ptds(dstDevice, srcDevice, ByteCount);
-}
-SG_EXPORT CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                     CUcontext srcContext, size_t ByteCount, CUstream hStream) {
-  CUresult rc = peer_check(dstContext, srcContext);
-  return rc ? rc : cuMemcpyDtoDAsync_v2(dstDevice, srcDevice, ByteCount, hStream);
-}
-SG_EXPORT CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                          CUcontext srcContext, size_t ByteCount, CUstream hStream) {
-  CUresult rc = peer_check(dstContext, srcContext);
-  return rc ? rc : cuMemcpyDtoDAsync_v2_ptsz(dstDevice, srcDevice, ByteCount, hStream);
+SG_EXPORT CUresult cuStreamAttachMemAsync_ptsz(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags) {
+  return attach(SG_PTSZ(hStream), dptr, length, flags);
 }

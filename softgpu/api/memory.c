@@ -18,6 +18,7 @@ void sg_mem_release_ctx(sg_ctx *c) {
     if (!sg_coherent_lookup((CUdeviceptr)(uintptr_t)keys[i], &ci)) free(keys[i]);
   free(keys);
   sg_coherent_release_ctx(c);
+  sg_peer_release_ctx(c);
   keys = sg_reg_take_owned(c, SG_OBJ_DEVMEM, &n);
   for (size_t i = 0; i < n; i++) {
     sg_sync_memops_forget((CUdeviceptr)(uintptr_t)keys[i]);

@@ -42,6 +42,9 @@ static void module_free(sg_module *m) {
     pthread_mutex_destroy(&m->funcs[i].lock);
   }
   free(m->funcs);
+  sg_devptr d;
+  uint64_t n;
+  for (int i = 0; m->pm && sg_ptx_managed_var(m->pm, i, &d, &n); i++) sg_managed_var_remove((CUdeviceptr)d);
   if (m->pm) sg_ptx_unload(m->pm);
   free(m);
 }
@@ -103,6 +106,14 @@ static CUresult module_create(const void *image, sg_ctx *ctx, unsigned nopt, CUj
     m->pm = NULL;
     module_free(m);
     return sg_ptx_status_to_cu(st);
+  }
+  sg_devptr vd;
+  uint64_t vn;
+  for (int i = 0; sg_ptx_managed_var(m->pm, i, &vd, &vn); i++) {
+    if (sg_managed_var_add((CUdeviceptr)vd, (size_t)vn)) {
+      module_free(m); /* forgets the variables added so far */
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
   }
   int n = sg_ptx_kernel_count(m->pm);
   if (n > 0 && !(m->funcs = calloc((size_t)n, sizeof *m->funcs))) {
@@ -250,7 +261,7 @@ static CUresult get_global(sg_module *m, CUdeviceptr *dptr, size_t *bytes, const
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   sg_devptr p;
   uint64_t size;
-  sg_ptx_status st = sg_ptx_get_global(m->pm, name, &p, &size);
+  sg_ptx_status st = sg_ptx_get_global(m->pm, name, &p, &size, NULL);
   if (st != SG_PTX_OK) return st == SG_PTX_ERR_NOT_FOUND ? CUDA_ERROR_NOT_FOUND : sg_ptx_status_to_cu(st);
   if (dptr) *dptr = (CUdeviceptr)p;
   if (bytes) *bytes = (size_t)size;
@@ -359,6 +370,21 @@ SG_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrar
   sg_library *lib;
   CUresult rc = library_lookup(library, &lib);
   return rc ? rc : get_global(lib->mod, dptr, bytes, name);
+}
+
+/* A __managed__ variable's address; other variables are not found here, as with the driver. */
+SG_EXPORT CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name) {
+  sg_library *lib;
+  CUresult rc = library_lookup(library, &lib);
+  if (rc) return rc;
+  if (!name) return CUDA_ERROR_INVALID_VALUE;
+  sg_devptr p;
+  uint64_t size;
+  int managed = 0;
+  if (sg_ptx_get_global(lib->mod->pm, name, &p, &size, &managed) != SG_PTX_OK || !managed) return CUDA_ERROR_NOT_FOUND;
+  if (dptr) *dptr = (CUdeviceptr)p;
+  if (bytes) *bytes = (size_t)size;
+  return CUDA_SUCCESS;
 }
 
 SG_EXPORT CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel) {

@@ -194,6 +194,14 @@ int sg_mapped_free(void *p);
 /* For cuMemFree: 1 and *rc when dptr is managed or mapped memory (freeing managed memory, refusing
  * mapped), 0 for anything else. */
 int sg_managed_free(CUdeviceptr dptr, CUresult *rc);
+/* A module's __managed__ variable [base, base+size) is managed memory (pointer attributes, advice)
+ * that only the module's unloading frees (sg_managed_var_remove); -1 when out of memory. */
+int sg_managed_var_add(CUdeviceptr base, size_t size);
+void sg_managed_var_remove(CUdeviceptr base);
+
+/* ---- peer access (peer.c) --------------------------------------------------------------------- */
+/* Forgets the peer access a context had or gave (it is being destroyed). */
+void sg_peer_release_ctx(sg_ctx *c);
 
 /* ---- virtual memory management (vmm.c) -------------------------------------------------------- */
 /* The mapping holding p (cuMemMap): its start, size and access flags; -1 if p is not mapped. */

@@ -46,6 +46,12 @@ typedef struct sg_op {
     CUevent event;
     sg_exec *child; /* private instantiation of the child graph (owned) */
   } u;
+  /* A graph node's child graph (type GRAPH): the node's own copy of it, which
+   * cuGraphChildGraphNodeGetGraph hands out and which instantiation and cloning read, so edits
+   * made through that handle count. Graph nodes only (execs run u.child); NULL for a child made
+   * by launching an exec into a capture. Owned; created and freed under the graph lock
+   * (sg_op_drop_child_graph), never by sg_op_clone or sg_op_free. */
+  struct sg_graph *child_graph;
 } sg_op;
 
 /* Builds a kernel operation, validating as cuLaunchKernel does and copying the parameters. */
@@ -56,8 +62,14 @@ CUresult sg_op_copy(sg_op *op, sg_ctx *c, const CUDA_MEMCPY3D *p);
 CUresult sg_op_memset(sg_op *op, sg_ctx *c, const CUDA_MEMSET_NODE_PARAMS *p);
 /* A kernel operation from node parameters (func, or kern in ctx / the current context). */
 CUresult sg_op_from_kernel_params(sg_op *op, const CUDA_KERNEL_NODE_PARAMS *p);
-/* Deep copy (kernel parameters are duplicated). */
+/* Deep copy (kernel parameters are duplicated); the copy has no child_graph. */
 CUresult sg_op_clone(sg_op *dst, const sg_op *src);
+/* Under the lock: frees op's child_graph, if any. */
+void sg_op_drop_child_graph(sg_op *op);
+/* Under the lock: dst (a copy of graph node op src made by sg_op_clone) as a clone of the graph
+ * gets it: with a copy of src's child_graph (as_graph), or, for an exec, with its body
+ * instantiated from that graph as it is now. Nothing to do for other operations. */
+CUresult sg_op_child_from_graph(sg_op *dst, const sg_op *src, int as_graph);
 void sg_op_free(sg_op *op);
 /* Runs the operation now, in context c. */
 CUresult sg_op_run(const sg_op *op, sg_ctx *c);
@@ -111,6 +123,8 @@ sg_gnode *sg_gnode_find(CUgraphNode h);
 /* Under the lock: new graph owned by c (NULL when out of memory), freeing one. */
 sg_graph *sg_graph_new(sg_ctx *c);
 void sg_graph_free(sg_graph *g);
+/* Under the lock: a copy of g (cuGraphClone). */
+CUresult sg_graph_clone(sg_graph *g, sg_graph **out);
 /* Under the lock: appends a node taking over *op; deps must be nodes of g. On failure the
  * operation is freed. */
 CUresult sg_graph_add(sg_graph *g, sg_op *op, sg_gnode *const *deps, size_t ndeps, sg_gnode **out);

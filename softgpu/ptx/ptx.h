@@ -38,8 +38,14 @@ sg_ptx_status sg_ptx_load(const char *ptx, size_t len, sg_ptx_module **out, char
 void sg_ptx_unload(sg_ptx_module *m);
 
 sg_ptx_status sg_ptx_get_kernel(sg_ptx_module *m, const char *name, sg_ptx_kernel **out);
-/* Module-scope variable lookup (cuModuleGetGlobal). */
-sg_ptx_status sg_ptx_get_global(sg_ptx_module *m, const char *name, sg_devptr *dptr, uint64_t *size);
+/* The page a managed variable's allocation is rounded to (x86-64's, which vgpu's guests use). */
+#define SG_PTX_MANAGED_PAGE 4096u
+/* Module-scope variable lookup (cuModuleGetGlobal); *managed (when given) says whether it is a
+ * __managed__ variable (`.attribute(.managed)`), which owns the whole pages from *dptr. */
+sg_ptx_status sg_ptx_get_global(sg_ptx_module *m, const char *name, sg_devptr *dptr, uint64_t *size, int *managed);
+/* The i-th __managed__ variable of m (0 <= i): 1 with its address and the bytes of whole pages it
+ * owns, 0 past the last. */
+int sg_ptx_managed_var(sg_ptx_module *m, int i, sg_devptr *dptr, uint64_t *bytes);
 int sg_ptx_kernel_count(sg_ptx_module *m);
 sg_ptx_kernel *sg_ptx_kernel_at(sg_ptx_module *m, int i);
 const char *sg_ptx_kernel_name(const sg_ptx_kernel *k);

@@ -219,6 +219,7 @@ typedef struct sg_gvar {
   uint32_t align;
   sg_devptr addr;     /* global/const: device address; shared: offset in the block's window */
   int is_extern;      /* .extern .shared (dynamic shared memory) */
+  int managed;        /* .attribute(.managed): whole pages of its own, from addr */
 } sg_gvar;
 
 struct sg_ptx_kernel {

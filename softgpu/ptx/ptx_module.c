@@ -189,17 +189,29 @@ sg_ptx_status sg_ptx_get_kernel(sg_ptx_module *m, const char *name, sg_ptx_kerne
   return SG_PTX_ERR_NOT_FOUND;
 }
 
-sg_ptx_status sg_ptx_get_global(sg_ptx_module *m, const char *name, sg_devptr *dptr, uint64_t *size) {
+sg_ptx_status sg_ptx_get_global(sg_ptx_module *m, const char *name, sg_devptr *dptr, uint64_t *size, int *managed) {
   if (!m || !name) return SG_PTX_ERR_NOT_FOUND;
   for (int k = 0; k < m->nvars; k++) {
     const sg_gvar *v = &m->vars[k];
     if ((v->space == SP_GLOBAL || v->space == SP_CONST) && strcmp(v->name, name) == 0) {
       if (dptr) *dptr = v->addr;
       if (size) *size = v->size;
+      if (managed) *managed = v->managed;
       return SG_PTX_OK;
     }
   }
   return SG_PTX_ERR_NOT_FOUND;
+}
+
+int sg_ptx_managed_var(sg_ptx_module *m, int i, sg_devptr *dptr, uint64_t *bytes) {
+  for (int k = 0; m && k < m->nvars; k++) {
+    const sg_gvar *v = &m->vars[k];
+    if (!v->managed || i-- > 0) continue;
+    *dptr = v->addr;
+    *bytes = (v->size + SG_PTX_MANAGED_PAGE - 1) / SG_PTX_MANAGED_PAGE * SG_PTX_MANAGED_PAGE;
+    return 1;
+  }
+  return 0;
 }
 
 int sg_ptx_kernel_count(sg_ptx_module *m) { return m ? m->nkernels : 0; }

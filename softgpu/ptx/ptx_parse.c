@@ -178,6 +178,7 @@ typedef struct decl {
   const sg_tok *name;
   uint64_t count;
   int unsized;
+  int managed; /* `.attribute(.managed)`: a __managed__ variable */
 } decl;
 
 static sg_ptx_status parse_decl(sg_parser *p, decl *d) {
@@ -199,6 +200,18 @@ static sg_ptx_status parse_decl(sg_parser *p, decl *d) {
     } else if (sg_tok_is(t, ".v2") || sg_tok_is(t, ".v4") || sg_tok_is(t, ".v8")) {
       d->vec = t->s[2] - '0';
       next(p);
+    } else if (sg_tok_is(t, ".attribute")) {
+      /* `.attribute(.managed)` is the only variable attribute softgpu knows; others (`.unified`)
+       * describe placement softgpu cannot honour, so they fail the load rather than be ignored. */
+      next(p);
+      TRY(expect(p, '('));
+      const sg_tok *a = next(p);
+      if (!sg_tok_is(a, ".managed")) {
+        sg_errf(p->e, "line %u: unsupported variable attribute '%.*s'", a->line, (int)(a->len > 40 ? 40 : a->len), a->s);
+        return SG_PTX_ERR_UNSUPPORTED;
+      }
+      d->managed = 1;
+      TRY(expect(p, ')'));
     } else if (sg_tok_is(t, ".ptr") || sg_tok_is(t, ".global") || sg_tok_is(t, ".shared") || sg_tok_is(t, ".local") ||
                sg_tok_is(t, ".const")) {
       if (sg_tok_is(t, ".ptr")) pointee = 1;
@@ -352,9 +365,14 @@ static sg_ptx_status add_gvar(sg_parser *p, int space, int is_extern, const sg_t
     FAIL("line %u: .extern %s variable '%s' cannot be resolved (no linker)", stmt_tok->line,
          space == SP_CONST ? ".const" : ".global", v->name);
   }
+  if (d.managed && space != SP_GLOBAL) { free(init); FAIL("line %u: only .global variables can be managed", stmt_tok->line); }
   if (v->size == 0) v->size = 1;
+  v->managed = d.managed;
   sg_devptr a;
-  if (sg_mem_init() != 0 || sg_mem_alloc(v->size, &a) != 0) { free(init); return SG_PTX_ERR_NOMEM; }
+  /* A managed variable gets whole pages of its own: the host shares them (in-process) or keeps a
+   * copy mapped at the same address (vgpu, docs/managed-memory.md), page by page. */
+  uint64_t alloc_size = d.managed ? (v->size + SG_PTX_MANAGED_PAGE - 1) / SG_PTX_MANAGED_PAGE * SG_PTX_MANAGED_PAGE : v->size;
+  if (sg_mem_init() != 0 || sg_mem_alloc(alloc_size, &a) != 0) { free(init); return SG_PTX_ERR_NOMEM; }
   v->addr = a;
   if (init) {
     uint64_t n = (uint64_t)sg_type_size(d.type) * (unsigned)d.vec * count;

@@ -120,8 +120,45 @@ TEST(graph_child_graph_and_launch_into_capture) {
   ASSERT_EQ(read_u32(d, 2), 8u);
   ASSERT_EQ(read_u32(d, 3), 9u);
   CUgraph back;
+  /* A captured launch has only its instantiation, no graph. */
   ASSERT_CU(cuGraphChildGraphNodeGetGraph(nodes[0], &back), CUDA_ERROR_NOT_SUPPORTED);
   ASSERT_CU(cuGraphChildGraphNodeGetGraph(nodes[1], &back), CUDA_ERROR_INVALID_VALUE);
+
+  /* An added child node hands out its own graph; edits to it reach later instantiations and
+   * clones of the parent, not the exec already made. */
+  ASSERT_CU_OK(cuGraphChildGraphNodeGetGraph(child, &back));
+  CUgraph again;
+  ASSERT_CU_OK(cuGraphChildGraphNodeGetGraph(child, &again));
+  ASSERT_EQ(back, again);
+  count = 0;
+  ASSERT_CU_OK(cuGraphGetNodes(back, NULL, &count));
+  ASSERT_EQ(count, 1);
+  CUgraphNode extra;
+  CUDA_MEMSET_NODE_PARAMS mp3 = {d + 16, 0, 5, 4, 1, 1};
+  ASSERT_CU_OK(cuGraphAddMemsetNode(&extra, back, NULL, 0, &mp3, NULL));
+  CUgraph copy;
+  ASSERT_CU_OK(cuGraphClone(&copy, outer));
+  ASSERT_CU_OK(cuMemsetD32(d, 0, 16));
+  ASSERT_CU_OK(cuGraphLaunch(ex2, s)); /* made before the edit */
+  ASSERT_CU_OK(cuStreamSynchronize(s));
+  ASSERT_EQ(read_u32(d, 4), 0u);
+  CUgraphExec ex3, ex4;
+  ASSERT_CU_OK(cuGraphInstantiateWithFlags(&ex3, outer, 0));
+  ASSERT_CU_OK(cuGraphLaunch(ex3, s));
+  ASSERT_CU_OK(cuStreamSynchronize(s));
+  ASSERT_EQ(read_u32(d, 0), 7u);
+  ASSERT_EQ(read_u32(d, 4), 5u);
+  ASSERT_CU_OK(cuMemsetD32(d, 0, 16));
+  ASSERT_CU_OK(cuGraphInstantiateWithFlags(&ex4, copy, 0));
+  ASSERT_CU_OK(cuGraphLaunch(ex4, s));
+  ASSERT_CU_OK(cuStreamSynchronize(s));
+  ASSERT_EQ(read_u32(d, 4), 5u);
+  ASSERT_CU_OK(cuGraphExecDestroy(ex2));
+  ASSERT_CU_OK(cuGraphExecDestroy(ex3));
+  ASSERT_CU_OK(cuGraphExecDestroy(ex4));
+  ASSERT_CU_OK(cuGraphDestroy(copy));
+  ASSERT_CU_OK(cuGraphDestroy(outer));
+  ASSERT_CU_OK(cuGraphDestroy(cap));
 }
 
 TEST(graph_edges_dependents_and_event_nodes) {

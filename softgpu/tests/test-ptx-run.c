@@ -196,19 +196,50 @@ TEST(ptx_run_struct_params_layout) {
   sg_ptx_unload(m);
 }
 
+/* __managed__ variables (`.attribute(.managed)`) own whole pages, which vgpu's guest maps at the
+ * same address (docs/managed-memory.md); other variable attributes fail the load. */
+TEST(ptx_run_managed_globals) {
+  static const char text[] = ".version 8.0\n.target sm_80\n.address_size 64\n"
+                             ".global .attribute(.managed) .align 4 .u32 counter = 42;\n"
+                             ".global .attribute(.managed) .align 4 .b8 arr[5000];\n"
+                             ".global .align 4 .u32 plain;\n";
+  sg_ptx_module *m = NULL;
+  char err[256] = "";
+  ASSERT_EQ(sg_ptx_load(text, sizeof text - 1, &m, err, sizeof err), SG_PTX_OK);
+  sg_devptr p;
+  uint64_t size;
+  int managed = -1;
+  ASSERT_EQ(sg_ptx_get_global(m, "counter", &p, &size, &managed), SG_PTX_OK);
+  ASSERT_EQ(managed, 1);
+  ASSERT_EQ(size, 4);
+  ASSERT_EQ(p % SG_PTX_MANAGED_PAGE, 0);
+  ASSERT_EQ(*(int *)ptxt_host(p, 4), 42);
+  ASSERT_EQ(sg_ptx_get_global(m, "plain", &p, &size, &managed), SG_PTX_OK);
+  ASSERT_EQ(managed, 0);
+  sg_devptr d;
+  uint64_t bytes;
+  ASSERT_EQ(sg_ptx_managed_var(m, 1, &d, &bytes), 1);
+  ASSERT_EQ(bytes, 2 * SG_PTX_MANAGED_PAGE);
+  ASSERT_EQ(sg_ptx_managed_var(m, 2, &d, &bytes), 0);
+  sg_ptx_unload(m);
+  static const char bad[] = ".version 8.0\n.target sm_80\n.address_size 64\n"
+                            ".global .attribute(.unified(1, 2)) .u32 u;\n";
+  ASSERT_EQ(sg_ptx_load(bad, sizeof bad - 1, &m, err, sizeof err), SG_PTX_ERR_UNSUPPORTED);
+}
+
 TEST(ptx_run_module_globals) {
   sg_ptx_module *m = ptxt_load_file("calls.ptx");
   sg_devptr gv, cc;
   uint64_t size;
-  ASSERT_EQ(sg_ptx_get_global(m, "gv", &gv, &size), SG_PTX_OK);
+  ASSERT_EQ(sg_ptx_get_global(m, "gv", &gv, &size, NULL), SG_PTX_OK);
   ASSERT_EQ(size, 12);
   int *hg = ptxt_host(gv, 12);
   ASSERT_EQ(hg[0], 7);
   ASSERT_EQ(hg[2], 9);
-  ASSERT_EQ(sg_ptx_get_global(m, "cc", &cc, &size), SG_PTX_OK);
+  ASSERT_EQ(sg_ptx_get_global(m, "cc", &cc, &size, NULL), SG_PTX_OK);
   ASSERT_EQ(size, 16);
   ASSERT_EQ(((float *)ptxt_host(cc, 16))[3], 4.0f);
-  ASSERT_EQ(sg_ptx_get_global(m, "nope", &cc, &size), SG_PTX_ERR_NOT_FOUND);
+  ASSERT_EQ(sg_ptx_get_global(m, "nope", &cc, &size, NULL), SG_PTX_ERR_NOT_FOUND);
   sg_ptx_kernel *k = ptxt_kernel(m, "globals");
   sg_devptr o = ptxt_alloc(8 * 4);
   uint64_t P[1] = {o};

@@ -16,6 +16,11 @@ export class CoherentShadows {
     return n;
   }
 
+  /** Whether [base, base+size) has a shadow, that is, the guest already holds a copy of it. */
+  has(base: number, size: number, allocs: AllocMap): boolean {
+    return allocs.contains(base) && this.byBase.get(base)?.length === size;
+  }
+
   /** The shadow of [base, base+size): zeros when new, as a fresh coherent range is. Shadows of
    * ranges whose allocation is gone are dropped first. */
   of(base: number, size: number, allocs: AllocMap): Buffer {

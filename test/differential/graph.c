@@ -168,6 +168,11 @@ int main(int argc, char **argv) {
   CUgraph g_out;
   CALL(cuGraphChildGraphNodeGetGraph, __typeof__(&cuGraphChildGraphNodeGetGraph), "a memset node", n_set, &g_out);
   CALL(cuGraphChildGraphNodeGetGraph, __typeof__(&cuGraphChildGraphNodeGetGraph), "null graph", n_c, NULL);
+  g_out = NULL;
+  CALL(cuGraphChildGraphNodeGetGraph, __typeof__(&cuGraphChildGraphNodeGetGraph), "a child graph node", n_c, &g_out);
+  size_t n_child = 0;
+  if (g_out) MUST(((__typeof__(&cuGraphGetNodes))diff_sym("cuGraphGetNodes"))(g_out, NULL, &n_child));
+  SAY(cuGraphChildGraphNodeGetGraph, "the child's nodes", "%zu", n_child);
 
   /* ---- edges */
   size_t ne = 0;

@@ -9,6 +9,14 @@ struct Pair {
 
 __device__ int table[16];
 __constant__ float coeff[4];
+__managed__ int managed_counter = 5; /* test/differential/managed.c */
+__managed__ int managed_table[3000];
+
+extern "C" __global__ void managed_bump(int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i == 0) managed_counter += 1;
+  if (i < n) managed_table[i] += i;
+}
 
 extern "C" __global__ void fill(int *out, int base, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -16,6 +24,12 @@ extern "C" __global__ void fill(int *out, int base, int n) {
 }
 
 extern "C" __global__ void nothing() {}
+
+/* Reads `in`, which may be a peer device's memory (test/differential/peer.c). */
+extern "C" __global__ void copy_ints(const int *in, int *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = in[i];
+}
 
 // Parameters of several sizes and alignments, for the parameter-layout cases.
 extern "C" __global__ void layout(char c, Pair p, short s, long long *out) {

@@ -1,8 +1,8 @@
 /*
  * Differential cases of managed memory and mapped page-locked memory (docs/managed-memory.md):
  * the host and a kernel take turns on the same bytes, pointer attributes of each kind, prefetch,
- * advice and range attributes, frees, setting SYNC_MEMOPS, and peer copies between contexts of one
- * device.
+ * advice and range attributes, frees, setting SYNC_MEMOPS, peer copies between contexts of one
+ * device, and a module's __managed__ variables (cuLibraryGetManaged, cuModuleGetGlobal).
  *   managed KERNELS.fatbin   (test/differential/kernels.cu)
  */
 #include <stdint.h>
@@ -41,6 +41,20 @@ typedef __typeof__(&cuStreamSynchronize) stream_sync_t;
 typedef CUresult (*ctx_create_t)(CUcontext *pctx, unsigned int flags, CUdevice dev);
 typedef __typeof__(&cuCtxDestroy_v2) ctx_destroy_t;
 typedef __typeof__(&cuCtxSetCurrent) ctx_set_t;
+typedef __typeof__(&cuStreamAttachMemAsync) attach_t;
+typedef CUresult (*stream_create_t)(CUstream *phStream, unsigned int Flags);
+typedef __typeof__(&cuStreamDestroy_v2) stream_destroy_t;
+typedef __typeof__(&cuMemcpy3DPeer) peer3d_t;
+typedef __typeof__(&cuMemcpy3DPeerAsync) peer3d_async_t;
+typedef __typeof__(&cuDeviceCanAccessPeer) can_peer_t;
+typedef __typeof__(&cuDeviceGetP2PAttribute) p2p_attr_t;
+typedef __typeof__(&cuCtxEnablePeerAccess) enable_peer_t;
+typedef __typeof__(&cuCtxDisablePeerAccess) disable_peer_t;
+typedef __typeof__(&cuLibraryLoadData) lib_load_t;
+typedef __typeof__(&cuLibraryUnload) lib_unload_t;
+typedef __typeof__(&cuLibraryGetManaged) lib_managed_t;
+typedef __typeof__(&cuLibraryGetKernel) lib_kernel_t;
+typedef __typeof__(&cuModuleGetGlobal_v2) mod_global_t;
 
 #define N 3000 /* ints: not a page multiple, several pages */
 
@@ -353,10 +367,161 @@ static void peer(CUcontext ctx) {
   int last = 0;
   MUST(((dtoh_t)diff_sym("cuMemcpyDtoH_v2"))(&last, b + (N - 1) * sizeof(int), sizeof last));
   SAY(cuMemcpyPeer, "the bytes arrived", "%d", last);
+
+  /* 3D: a box of 10 x 6 x 3 ints out of a 20 x 8 x 4 volume in a, to the start of b. */
+  fill(a, 100, N);
+  CUDA_MEMCPY3D_PEER p3 = {.srcXInBytes = 2 * sizeof(int), .srcY = 1, .srcZ = 1, .srcMemoryType = CU_MEMORYTYPE_DEVICE,
+                           .srcDevice = a, .srcContext = ctx, .srcPitch = 20 * sizeof(int), .srcHeight = 8,
+                           .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = b, .dstContext = other,
+                           .dstPitch = 10 * sizeof(int), .dstHeight = 6, .WidthInBytes = 10 * sizeof(int), .Height = 6, .Depth = 3};
+  CALL(cuMemcpy3DPeer, peer3d_t, "two contexts of one device", &p3);
+  int box[180];
+  MUST(((dtoh_t)diff_sym("cuMemcpyDtoH_v2"))(box, b, sizeof box));
+  int ok3 = 1;
+  for (int z = 0; z < 3; z++)
+    for (int y = 0; y < 6; y++)
+      for (int x = 0; x < 10; x++) ok3 = ok3 && box[(z * 6 + y) * 10 + x] == 100 + ((z + 1) * 8 + y + 1) * 20 + x + 2;
+  SAY(cuMemcpy3DPeer, "the box arrived", "%d", ok3);
+  CALL(cuMemcpy3DPeer_ptds, peer3d_t, "same context", &p3);
+  CALL(cuMemcpy3DPeerAsync, peer3d_async_t, "two contexts of one device", &p3, NULL);
+  CALL(cuMemcpy3DPeerAsync_ptsz, peer3d_async_t, "two contexts of one device", &p3, NULL);
+  CALL(cuStreamSynchronize, stream_sync_t, "after the 3D peer copies", NULL);
+  CALL(cuMemcpy3DPeer, peer3d_t, "null descriptor", NULL);
+  CUDA_MEMCPY3D_PEER bad = p3;
+  bad.srcContext = NULL;
+  CALL(cuMemcpy3DPeer, peer3d_t, "null source context", &bad);
+  bad = p3;
+  bad.Depth = 40; /* past the end of a */
+  CALL(cuMemcpy3DPeer, peer3d_t, "past the end", &bad);
+  int hostbox[180];
+  bad = p3;
+  bad.dstMemoryType = CU_MEMORYTYPE_HOST, bad.dstHost = hostbox, bad.dstContext = NULL;
+  CALL(cuMemcpy3DPeer, peer3d_t, "to host memory, no context", &bad);
+  SAY(cuMemcpy3DPeer, "to host memory: the box", "%d", memcmp(hostbox, box, sizeof box) == 0);
+
+  /* One device: it is not its own peer. */
+  int can = -1, v = -1;
+  CALL(cuDeviceCanAccessPeer, can_peer_t, "a device and itself", &can, 0, 0);
+  SAY(cuDeviceCanAccessPeer, "a device and itself", "%d", can);
+  CALL(cuDeviceCanAccessPeer, can_peer_t, "a bad peer device", &can, 0, 99);
+  CALL(cuDeviceCanAccessPeer, can_peer_t, "null result", NULL, 0, 0);
+  CALL(cuDeviceGetP2PAttribute, p2p_attr_t, "a device and itself", &v, CU_DEVICE_P2P_ATTRIBUTE_ACCESS_SUPPORTED, 0, 0);
+  CALL(cuDeviceGetP2PAttribute, p2p_attr_t, "a bad device", &v, CU_DEVICE_P2P_ATTRIBUTE_ACCESS_SUPPORTED, 0, 99);
+  CALL(cuCtxEnablePeerAccess, enable_peer_t, "a context of the same device", other, 0);
+  CALL(cuCtxDisablePeerAccess, disable_peer_t, "a context of the same device", other);
   MUST(((ctx_destroy_t)diff_sym("cuCtxDestroy_v2"))(other));
   MUST(((ctx_set_t)diff_sym("cuCtxSetCurrent"))(ctx));
   MUST(((free_t)diff_sym("cuMemFree_v2"))(a));
   MUST(((free_t)diff_sym("cuMemFree_v2"))(b));
+}
+
+/* cuStreamAttachMemAsync: checked like the driver; memory attached to a stream, or to the host,
+ * still agrees with the device at every launch and synchronisation. */
+static void attach(void) {
+  CUdeviceptr m = 0, d = 0;
+  CUstream s, gone;
+  MUST(((alloc_managed_t)diff_sym("cuMemAllocManaged"))(&m, N * sizeof(int), CU_MEM_ATTACH_GLOBAL));
+  MUST(((alloc_t)diff_sym("cuMemAlloc_v2"))(&d, N * sizeof(int)));
+  MUST(((stream_create_t)diff_sym("cuStreamCreate"))(&s, CU_STREAM_NON_BLOCKING));
+  MUST(((stream_create_t)diff_sym("cuStreamCreate"))(&gone, 0));
+  MUST(((stream_destroy_t)diff_sym("cuStreamDestroy_v2"))(gone));
+  CALL(cuStreamAttachMemAsync, attach_t, "single, whole", s, m, 0, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "host, by its size", s, m, N * sizeof(int), CU_MEM_ATTACH_HOST);
+  CALL(cuStreamAttachMemAsync, attach_t, "global, null stream", NULL, m, 0, CU_MEM_ATTACH_GLOBAL);
+  CALL(cuStreamAttachMemAsync_ptsz, attach_t, "single, per-thread stream", CU_STREAM_PER_THREAD, m, 0, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "part of the allocation", s, m, 4096, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "inside the allocation", s, m + 4096, 0, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "no flags", s, m, 0, 0);
+  CALL(cuStreamAttachMemAsync, attach_t, "two flags", s, m, 0, CU_MEM_ATTACH_GLOBAL | CU_MEM_ATTACH_HOST);
+  CALL(cuStreamAttachMemAsync, attach_t, "device memory", s, d, 0, CU_MEM_ATTACH_SINGLE);
+  CALL(cuStreamAttachMemAsync, attach_t, "a destroyed stream", gone, m, 0, CU_MEM_ATTACH_SINGLE);
+  /* Attached to s: the host's writes reach s's kernel, and its results come back at s's sync. */
+  MUST(((attach_t)diff_sym("cuStreamAttachMemAsync"))(s, m, 0, CU_MEM_ATTACH_SINGLE));
+  int *h = (int *)(uintptr_t)m, good = 1;
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < N; i++) h[i] = -i;
+    int base = 7 * round, n = N;
+    void *args[] = {&m, &base, &n};
+    CUresult r = ((launch_t)diff_sym("cuLaunchKernel"))(g_fill, (N + 255) / 256, 1, 1, 256, 1, 1, 0, s, args, NULL);
+    if (!r) r = ((stream_sync_t)diff_sym("cuStreamSynchronize"))(s);
+    good = good && r == CUDA_SUCCESS && h[0] == base && h[N - 1] == base + N - 1;
+  }
+  SAY(cuStreamAttachMemAsync, "three rounds on the attached stream", "%d", good);
+  MUST(((stream_destroy_t)diff_sym("cuStreamDestroy_v2"))(s));
+  MUST(((free_t)diff_sym("cuMemFree_v2"))(m));
+  MUST(((free_t)diff_sym("cuMemFree_v2"))(d));
+}
+
+#define MV_N 3000 /* managed_table's length (kernels.cu) */
+
+/* Host rounds on a module's __managed__ variables: the host writes, a kernel adds, the host reads
+ * after synchronising. Prints whether every round came back right. */
+static void managed_var_rounds(const char *how, CUfunction bump, int *counter, int *table) {
+  int good = 1, want = *counter;
+  for (int round = 1; round <= 4; round++) {
+    for (int i = 0; i < MV_N; i++) table[i] = round * 10000 + i;
+    *counter += 1000;
+    want += 1000 + 1;
+    int n = MV_N;
+    void *args[] = {&n};
+    CUresult r = ((launch_t)diff_sym("cuLaunchKernel"))(bump, (MV_N + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, args, NULL);
+    if (!r) r = ((sync_t)diff_sym("cuCtxSynchronize"))();
+    good = good && r == CUDA_SUCCESS && *counter == want;
+    for (int i = 0; i < MV_N; i++) good = good && table[i] == round * 10000 + 2 * i;
+  }
+  printf("managed variables %s: four rounds %s\n", how, good ? "agree" : "DISAGREE");
+}
+
+static void managed_vars(const void *fatbin, CUmodule mod) {
+  CUlibrary lib;
+  MUST(((lib_load_t)diff_sym("cuLibraryLoadData"))(&lib, fatbin, NULL, NULL, 0, NULL, NULL, 0));
+  CUdeviceptr c = 0, t = 0, x = 0;
+  size_t cb = 0, tb = 0, xb = 0;
+  CALL(cuLibraryGetManaged, lib_managed_t, "a scalar", &c, &cb, lib, "managed_counter");
+  CALL(cuLibraryGetManaged, lib_managed_t, "an array", &t, &tb, lib, "managed_table");
+  SAY(cuLibraryGetManaged, "sizes", "%zu %zu", cb, tb);
+  CALL(cuLibraryGetManaged, lib_managed_t, "no bytes asked for", &x, NULL, lib, "managed_counter");
+  SAY(cuLibraryGetManaged, "the same address again", "%d", x == c);
+  CALL(cuLibraryGetManaged, lib_managed_t, "a __device__ variable", &x, &xb, lib, "table");
+  CALL(cuLibraryGetManaged, lib_managed_t, "no such name", &x, &xb, lib, "no_such_variable");
+  CALL(cuLibraryGetManaged, lib_managed_t, "null name", &x, &xb, lib, NULL);
+  CALL(cuLibraryGetManaged, lib_managed_t, "null library", &x, &xb, NULL, "managed_counter");
+  if (!c || !t) return;
+  int *counter = (int *)(uintptr_t)c, *table = (int *)(uintptr_t)t;
+  SAY(cuLibraryGetManaged, "the initial value, read by the host", "%d", *counter);
+  int managed = -1;
+  CALL(cuPointerGetAttribute, get_attr_t, "a managed variable", &managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, c);
+  SAY(cuPointerGetAttribute, "a managed variable is managed", "%d", managed);
+  CALL(cuMemFree_v2, free_t, "a managed variable", t);
+  CUkernel k;
+  MUST(((lib_kernel_t)diff_sym("cuLibraryGetKernel"))(&k, lib, "managed_bump"));
+  managed_var_rounds("of a library", (CUfunction)k, counter, table);
+  /* Looked up again while a kernel has changed it, before the synchronisation that reads it back:
+   * the kernel's write still arrives. */
+  {
+    int before = *counter, n = MV_N;
+    void *args[] = {&n};
+    MUST(((launch_t)diff_sym("cuLaunchKernel"))((CUfunction)k, (MV_N + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, args, NULL));
+    CALL(cuLibraryGetManaged, lib_managed_t, "again after a launch", &x, &xb, lib, "managed_counter");
+    MUST(((sync_t)diff_sym("cuCtxSynchronize"))());
+    SAY(cuLibraryGetManaged, "the kernel's write after a second lookup", "%d", *counter == before + 1);
+  }
+
+  /* The module loaded by cuModuleLoadData has variables of its own. */
+  CUdeviceptr mc = 0, mt = 0;
+  size_t mcb = 0;
+  CALL(cuModuleGetGlobal_v2, mod_global_t, "a managed variable", &mc, &mcb, mod, "managed_counter");
+  CALL(cuModuleGetGlobal_v2, mod_global_t, "a managed array", &mt, NULL, mod, "managed_table");
+  SAY(cuModuleGetGlobal_v2, "a module's own copy", "%d %zu", mc != c && mc != 0, mcb);
+  CUfunction mbump;
+  MUST(((get_function_t)diff_sym("cuModuleGetFunction"))(&mbump, mod, "managed_bump"));
+  if (mc && mt) {
+    SAY(cuModuleGetGlobal_v2, "the initial value, read by the host", "%d", *(int *)(uintptr_t)mc);
+    managed_var_rounds("of a module", mbump, (int *)(uintptr_t)mc, (int *)(uintptr_t)mt);
+  }
+  CALL(cuLibraryUnload, lib_unload_t, "with managed variables", lib);
+  /* Work after the library went keeps the module's variables coherent. */
+  if (mc && mt) managed_var_rounds("of a module, after the library was unloaded", mbump, (int *)(uintptr_t)mc, (int *)(uintptr_t)mt);
 }
 
 int main(int argc, char **argv) {
@@ -378,5 +543,7 @@ int main(int argc, char **argv) {
   mapped(ctx);
   sync_memops();
   peer(ctx);
+  managed_vars(fatbin, mod);
+  attach();
   return 0;
 }

@@ -39,6 +39,7 @@ const TREE_BIN = '/tmp/vgpu-tree-bin';
 /** test/cuda programs that only make sense with the CUDA 13 runtime, and why. */
 const CUDART13_ONLY: Record<string, string> = {
   device_props: "it asserts a 13.x runtime and reads cudaDeviceProp with CUDA 13's layout, which dropped fields cudart 12 still fills",
+  managed: "CUDA 13's cudaMemPrefetchAsync and cudaMemAdvise take a cudaMemLocation where cudart 12's take a device ordinal, so the call it compiles to is not cudart 12's; test/e2e/cudart.test.ts runs it on cudart 13 (managed_vars runs here)",
   dynamic_parallelism: "it is relocatable device code linked with this toolkit's libcudadevrt (CUDA 13), which the tree's cudart 12 is not built to pair with; test/e2e/cudart.test.ts runs it on cudart 13",
 };
 const HOST_BIN = join(BUILD, 'guest-tree-bin');

@@ -31,6 +31,7 @@ const SCALARS: Record<string, WireKind> = {
   // Enums are 4 bytes in the CUDA ABI.
   CUlimit: 'u32',
   CUdevice_attribute: 'u32',
+  CUdevice_P2PAttribute: 'u32',
   CUfunction_attribute: 'u32',
   CUstreamCaptureMode: 'u32',
   CUfunc_cache: 'u32',

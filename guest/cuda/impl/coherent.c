@@ -50,6 +50,8 @@ typedef struct crange {
   CUcontext ctx;
   unsigned long long id;
   vg_advice_page *pages;    /* managed memory: advice and prefetch state, one per page */
+  const void *owner;        /* a module's __managed__ variables: the module or library handle */
+  int owner_kind;           /* its vg_hkind */
 } crange;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -207,8 +209,10 @@ static CUresult refresh_range(crange *r, uint8_t *buf) {
   return CUDA_SUCCESS;
 }
 
-/* The copies of a range run in the context it was allocated in, whatever this thread has current. */
+/* The copies of a range run in the context it was allocated in, whatever this thread has current
+ * (a range of no context, in the current one). */
 static CUresult in_context(crange *r, CUresult (*fn)(crange *, uint8_t *), uint8_t *buf) {
+  if (!r->ctx) return fn(r, buf); /* a library's __managed__ variables: any context reaches them */
   if (vg_ctx_push(r->ctx)) return CUDA_ERROR_OUT_OF_MEMORY;
   CUresult res = fn(r, buf);
   void *popped;
@@ -221,12 +225,25 @@ static CUresult flush_one(crange *r, uint8_t *unused) {
   return flush_range(r);
 }
 
+static void forget(crange *r);
+
+/* Drops the ranges of __managed__ variables whose module or library was unloaded (the executor
+ * forgot them with it). Called with g_lock held. */
+static void drop_orphans(void) {
+  for (size_t i = 0; i < g_n;) {
+    crange *r = &g_r[i];
+    if (r->owner && vg_handle_get(r->owner, (vg_hkind)r->owner_kind, NULL, NULL) != 0) forget(r);
+    else i++;
+  }
+}
+
 /* A flush that fails (the session is gone, or the range's context is) leaves its pages to the next
  * flush and does not fail the call that triggered it: that call reports its own errors. */
 static CUresult flush_all(void) {
   CUresult res = CUDA_SUCCESS;
   t_inside = 1;
   pthread_mutex_lock(&g_lock);
+  drop_orphans();
   for (size_t i = 0; i < g_n; i++) {
     CUresult one = in_context(&g_r[i], flush_one, NULL);
     if (one && !res) res = one;
@@ -243,6 +260,7 @@ static int refresh_all(void) {
   if (!buf) return -1; /* tried again at the next synchronisation */
   t_inside = 1;
   pthread_mutex_lock(&g_lock);
+  drop_orphans();
   CUresult res = CUDA_SUCCESS;
   for (size_t i = 0; i < g_n; i++) {
     CUresult one = in_context(&g_r[i], refresh_range, buf);
@@ -419,6 +437,55 @@ CUresult vg_coherent_alloc(void **pp, size_t bytesize, vg_coh_kind kind) {
   return CUDA_SUCCESS;
 }
 
+CUresult vg_coherent_adopt(CUdeviceptr base, size_t size, const void *initial, const void *owner, int owner_kind) {
+  pthread_once(&g_once, setup);
+  size_t page = page_size();
+  if (base % page || size % page || size == 0) {
+    vg_log(VG_LOG_WARN, "coherent memory: managed variables at 0x%llx (%zu bytes) are not page-aligned",
+           (unsigned long long)base, size);
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  pthread_mutex_lock(&g_lock);
+  drop_orphans();
+  crange *known = find_dev(base);
+  int same = known && known->dev == base && known->size == size && known->owner == owner;
+  pthread_mutex_unlock(&g_lock);
+  if (same) return CUDA_SUCCESS;
+  if (known) return CUDA_ERROR_INVALID_VALUE; /* the executor gave an address already in use here */
+  /* A module's variables live in its context and go with it; a library's belong to every context
+   * (no context here: they are copied in the caller's). */
+  crange r = {.host = base, .dev = base, .size = size, .map_size = size, .kind = VG_COH_MANAGED,
+              .ctx = owner_kind == VG_H_MODULE ? vg_ctx_current() : NULL, .owner = owner, .owner_kind = owner_kind};
+  r.shadow = malloc(size);
+  r.pages = calloc(size / page, sizeof *r.pages);
+  void *m = r.shadow && r.pages ? mmap((void *)base, size, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+                                : MAP_FAILED;
+  CUresult res = CUDA_SUCCESS;
+  if (m != (void *)base) {
+    if (m != MAP_FAILED) munmap(m, size); /* a kernel that took the address only as a hint */
+    else if (r.shadow && r.pages)
+      vg_log(VG_LOG_WARN, "coherent memory: the address of managed variables (0x%llx) is in use in this process",
+             (unsigned long long)base);
+    res = CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  if (res == CUDA_SUCCESS) {
+    /* The variables' initial values, which the executor's shadow holds too. */
+    memcpy((void *)base, initial, size);
+    memcpy(r.shadow, initial, size);
+    pthread_mutex_lock(&g_lock);
+    r.id = g_next_id++;
+    if (add(&r)) res = CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_unlock(&g_lock);
+    if (res) munmap((void *)base, size);
+  }
+  if (res) {
+    free(r.shadow);
+    free(r.pages);
+  }
+  return res;
+}
+
 CUresult vg_coherent_register(void *p, size_t bytesize) {
   pthread_once(&g_once, setup);
   crange r = {.host = (uintptr_t)p, .size = bytesize, .kind = VG_COH_REGISTERED, .ctx = vg_ctx_current()};
@@ -472,9 +539,10 @@ int vg_coherent_free_hook(CUdeviceptr dptr, int stream_ordered, CUresult *res) {
   pthread_mutex_lock(&g_lock);
   crange *r = find_dev(dptr);
   vg_coh_kind kind = r ? r->kind : VG_COH_MANAGED;
+  int module_var = r && r->owner;
   pthread_mutex_unlock(&g_lock);
   if (!r) return 0;
-  if (kind != VG_COH_MANAGED || stream_ordered) {
+  if (kind != VG_COH_MANAGED || stream_ordered || module_var) {
     /* The device side of mapped host memory is freed with the host memory, never by itself; and
      * a managed allocation is not stream-ordered memory. */
     *res = CUDA_ERROR_INVALID_VALUE;
@@ -484,21 +552,23 @@ int vg_coherent_free_hook(CUdeviceptr dptr, int stream_ordered, CUresult *res) {
   return 1;
 }
 
+/* Removes r, whose device side is gone. Managed memory is freed with it, as on a GPU. Mapped
+ * page-locked memory stays the program's host memory (hostmem.c frees its mapping at
+ * cuMemFreeHost), without a device side. Called with g_lock held. */
+static void forget(crange *r) {
+  if (r->kind == VG_COH_MANAGED) munmap((void *)r->host, r->map_size);
+  free(r->shadow);
+  free(r->pages);
+  drop(r);
+}
+
 void vg_coherent_context_gone(CUcontext ctx) {
   if (atomic_load(&g_live) == 0) return;
   pthread_mutex_lock(&g_lock);
   for (size_t i = 0; i < g_n;) {
-    crange *r = &g_r[i];
-    if (r->ctx != ctx) {
-      i++;
-      continue;
-    }
-    /* Managed memory is freed with its context, as on a GPU. Mapped page-locked memory stays the
-     * program's host memory (hostmem.c frees its mapping at cuMemFreeHost), without a device side. */
-    if (r->kind == VG_COH_MANAGED) munmap((void *)r->host, r->map_size);
-    free(r->shadow);
-    free(r->pages);
-    drop(r);
+    /* A library's __managed__ variables belong to no context (ctx NULL): they go with the library. */
+    if (g_r[i].ctx == ctx) forget(&g_r[i]);
+    else i++;
   }
   pthread_mutex_unlock(&g_lock);
 }

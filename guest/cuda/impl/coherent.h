@@ -34,6 +34,12 @@ typedef CUresult (*vg_coh_pages_fn)(vg_advice_page *pages, size_t n, void *arg);
 /* A new coherent allocation of bytesize bytes (managed or mapped), zero-filled, at an address that
  * is both its host and its device address. */
 CUresult vg_coherent_alloc(void **pp, size_t bytesize, vg_coh_kind kind);
+/* Makes the driver's managed allocation [base, base+size) holding a module's __managed__ variables
+ * coherent memory: the guest's copy mapped at the same address, holding `initial` (the device's
+ * bytes, which the executor's shadow holds too). The module or library `owner` (a handle of kind
+ * owner_kind) frees it; once that handle is gone the range is dropped. Adopting a range already
+ * adopted succeeds and keeps the host's copy. */
+CUresult vg_coherent_adopt(CUdeviceptr base, size_t size, const void *initial, const void *owner, int owner_kind);
 /* Gives the program's [p, p+bytesize) a device copy (cuMemHostRegister with DEVICEMAP). */
 CUresult vg_coherent_register(void *p, size_t bytesize);
 /* Frees the range whose host address is p, of kind `kind`; 0 when there is none. */

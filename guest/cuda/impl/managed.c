@@ -153,36 +153,24 @@ VG_EXPORT CUresult cuMemRangeGetAttributes(void **data, size_t *dataSizes, CUmem
   VG_TRACED(range_attrs(data, dataSizes, attributes, numAttributes, devPtr, count));
 }
 
-/* ---- peer copies: a vGPU is its own only peer --------------------------------------------- */
+/* ---- stream attachment -------------------------------------------------------------------- */
 
-/* Both contexts must be live; a copy between two contexts of one device is a device-to-device
- * copy. Peers on two devices would need the host GPUs' peer access, which vgpu does not give. */
-static CUresult peer_check(CUcontext dst, CUcontext src) {
-  if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
-  CUdevice dd, sd;
-  CUresult r;
-  if (!dst || !src) return CUDA_ERROR_INVALID_CONTEXT;
-  if ((r = vg_ctx_info(dst, &dd, NULL)) || (r = vg_ctx_info(src, &sd, NULL))) return r;
-  return dd == sd ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED;
+/* Checked as the driver does, and then nothing to do: what an attachment lets a program do on a
+ * device without concurrent managed access (touch memory attached to the host, or to a stream
+ * that is idle, while other streams run) is what the coherence of coherent.c already allows, since
+ * the host's copy is never taken away and a read-back merges only the pages the device changed
+ * (docs/managed-memory.md, "Stream attachment"). */
+static CUresult attach(CUstream s, CUdeviceptr p, size_t length, unsigned flags) {
+  CUresult r = need_context();
+  if (r || (r = check_stream(s))) return r;
+  vg_coh_info ci;
+  if (!vg_coherent_lookup((uintptr_t)p, 1, &ci) || ci.kind != VG_COH_MANAGED) return CUDA_ERROR_INVALID_VALUE;
+  return vg_attach_check(p, length, flags, ci.dev, ci.size);
 }
 
-VG_EXPORT CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext,
-                                size_t ByteCount) {
-  CUresult r = peer_check(dstContext, srcContext);
-  VG_TRACED(r ? r : cuMemcpyDtoD_v2(dstDevice, srcDevice, ByteCount));
+VG_EXPORT CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags) {
+  VG_TRACED(attach(hStream, dptr, length, flags));
 }
-VG_EXPORT CUresult cuMemcpyPeer_ptds(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                     CUcontext srcContext, size_t ByteCount) {
-  CUresult r = peer_check(dstContext, srcContext);
-  VG_TRACED(r ? r : cuMemcpyDtoD_v2_ptds(dstDevice, srcDevice, ByteCount));
-}
-VG_EXPORT CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                     CUcontext srcContext, size_t ByteCount, CUstream hStream) {
-  CUresult r = peer_check(dstContext, srcContext);
-  VG_TRACED(r ? r : cuMemcpyDtoDAsync_v2(dstDevice, srcDevice, ByteCount, hStream));
-}
-VG_EXPORT CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                          CUcontext srcContext, size_t ByteCount, CUstream hStream) {
-  CUresult r = peer_check(dstContext, srcContext);
-  VG_TRACED(r ? r : cuMemcpyDtoDAsync_v2_ptsz(dstDevice, srcDevice, ByteCount, hStream));
+VG_EXPORT CUresult cuStreamAttachMemAsync_ptsz(CUstream hStream, CUdeviceptr dptr, size_t length, unsigned int flags) {
+  VG_TRACED(attach(hStream, dptr, length, flags));
 }

@@ -6,6 +6,8 @@
  */
 #include "vgcuda.h"
 
+#include "coherent.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +123,8 @@ VG_EXPORT CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel) {
   VG_TRACED(lookup(VG_OP_cuKernelGetFunction, VG_H_KERNEL, kernel, NULL, VG_H_FUNCTION, (void **)pFunc));
 }
 
+/* A module's variable; a __managed__ one (the reply names the driver's managed allocation holding
+ * it) becomes coherent memory the host reads and writes at the same address (coherent.c). */
 static CUresult get_global(uint32_t op, vg_hkind kind, const void *owner, const char *name, CUdeviceptr *dptr, size_t *bytes) {
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
@@ -130,12 +134,23 @@ static CUresult get_global(uint32_t op, vg_hkind kind, const void *owner, const 
   vg_put_handle(&c, kind, owner, 0);
   vg_put_str(&c, name);
   r = vg_call_invoke(&c);
+  uint64_t p = 0, n = 0, mbase = 0, msize = 0;
+  void *initial = NULL;
   if (r == CUDA_SUCCESS) {
-    uint64_t p = vg_get_u64(&c), n = vg_get_u64(&c);
-    if (dptr) *dptr = (CUdeviceptr)p;
-    if (bytes) *bytes = (size_t)n;
+    p = vg_get_u64(&c);
+    n = vg_get_u64(&c);
+    mbase = vg_get_u64(&c);
+    msize = vg_get_u64(&c);
+    if (msize && msize <= VG_MAX_PAYLOAD && (initial = calloc(1, msize))) vg_get_bytes(&c, initial, msize);
   }
-  return vg_call_end(&c, r);
+  if ((r = vg_call_end(&c, r)) == CUDA_SUCCESS && msize) {
+    r = initial ? vg_coherent_adopt((CUdeviceptr)mbase, (size_t)msize, initial, owner, (int)kind) : CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  free(initial);
+  if (r) return r;
+  if (dptr) *dptr = (CUdeviceptr)p;
+  if (bytes) *bytes = (size_t)n;
+  return CUDA_SUCCESS;
 }
 
 VG_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name) {
@@ -144,6 +159,11 @@ VG_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodu
 
 VG_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name) {
   VG_TRACED(get_global(VG_OP_cuLibraryGetGlobal, VG_H_LIBRARY, library, name, dptr, bytes));
+}
+
+/* cudart finds each __managed__ variable of its fatbins with this call at start-up. */
+VG_EXPORT CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name) {
+  VG_TRACED(get_global(VG_OP_cuLibraryGetManaged, VG_H_LIBRARY, library, name, dptr, bytes));
 }
 
 static CUresult param_info(const void *h, size_t idx, size_t *off, size_t *size) {

@@ -8,8 +8,9 @@ import koffi from 'koffi';
 import type { Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
 import type { ExecContext } from '../context.js';
-import { CudaError, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_FOUND } from '../cuda.js';
+import { CudaError, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_FOUND, CUDA_ERROR_NOT_SUPPORTED } from '../cuda.js';
 import { FATBIN_MAGIC, FATBINC_MAGIC, containerStarts } from '../image-format.js';
+import { readHostMemory } from '../host-memory.js';
 import type { SessionImages } from '../images.js';
 
 /** CUDA caps kernel parameters at 32 KiB, so no kernel has more parameters than this. */
@@ -169,27 +170,81 @@ export function cuKernelGetFunction(x: ExecContext, r: Reader, w: Writer): numbe
   return 0;
 }
 
-function global(x: ExecContext, r: Reader, w: Writer, kind: 'module' | 'library'): number {
+/** cuda.h's CU_POINTER_ATTRIBUTE_IS_MANAGED, _RANGE_START_ADDR and _RANGE_SIZE. */
+const ATTR_IS_MANAGED = 8;
+const ATTR_RANGE_START = 11;
+const ATTR_RANGE_SIZE = 12;
+/** The most bytes of __managed__ variables one lookup sends the guest (one reply frame). */
+const MAX_MANAGED_EXTENT = 16 * 1024 * 1024;
+
+/** The driver's calls that find a variable of a module or library by name. */
+const GLOBAL_LOOKUPS = {
+  module: (x: ExecContext, p: Buffer, n: Buffer, owner: number, name: Buffer) => x.d.cuModuleGetGlobal_v2(p, n, owner, name),
+  library: (x: ExecContext, p: Buffer, n: Buffer, owner: number, name: Buffer) => x.d.cuLibraryGetGlobal(p, n, owner, name),
+  managed: (x: ExecContext, p: Buffer, n: Buffer, owner: number, name: Buffer) => x.d.cuLibraryGetManaged(p, n, owner, name),
+} as const;
+
+/**
+ * The driver's managed allocation holding a __managed__ variable at dptr, or undefined for other
+ * variables. The guest keeps a copy of that whole allocation at the same address
+ * (docs/managed-memory.md), so the session may read and write all of it: the variables of a module
+ * share one. Pointer attributes need no current context, which cudart does not have yet when it
+ * looks its managed variables up.
+ */
+function managedExtent(x: ExecContext, dptr: number): { base: number; size: number } | undefined {
+  const get = (attr: number): number | undefined => {
+    const o = x.out(2);
+    return x.d.cuPointerGetAttribute(o, attr, dptr) === 0 ? x.readU64(o) : undefined;
+  };
+  if (!get(ATTR_IS_MANAGED)) return undefined;
+  const base = get(ATTR_RANGE_START);
+  const size = get(ATTR_RANGE_SIZE);
+  if (base === undefined || !size) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `no range for the managed variable at 0x${dptr.toString(16)}`);
+  if (size > MAX_MANAGED_EXTENT) {
+    throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, `managed variables of ${size} bytes (vgpu sends at most ${MAX_MANAGED_EXTENT})`);
+  }
+  return { base, size };
+}
+
+/**
+ * Wire: u64 owner, str name. Reply: u64 dptr, u64 bytes, then the managed allocation holding it
+ * (u64 base, u64 size; both 0 for a variable that is not managed) and, for a managed one, its
+ * bytes now (the variables' initial values), which also start the executor's shadow of the range.
+ * Managed memory is the executor's host memory as well, so they are read without a context.
+ */
+function global(x: ExecContext, r: Reader, w: Writer, kind: keyof typeof GLOBAL_LOOKUPS): number {
   const ownerId = r.u64();
-  const owner = x.handle(ownerId, kind, false);
+  const owner = x.handle(ownerId, kind === 'module' ? 'module' : 'library', false);
   const name = r.str();
   r.end();
   const p = x.out(0);
   const n = x.out(1);
-  const res = kind === 'module'
-    ? x.d.cuModuleGetGlobal_v2(p, n, owner, cstr(name))
-    : x.d.cuLibraryGetGlobal(p, n, owner, cstr(name));
+  const res = GLOBAL_LOOKUPS[kind](x, p, n, owner, cstr(name));
   if (res !== 0) return res;
   const dptr = x.readU64(p);
   const bytes = x.readU64(n);
-  x.addGlobal(ownerId, dptr, bytes);
+  const m = managedExtent(x, dptr);
+  x.addGlobal(ownerId, m?.base ?? dptr, m?.size ?? bytes);
   w.u64(dptr);
   w.u64(bytes);
+  w.u64(m?.base ?? 0);
+  w.u64(m?.size ?? 0);
+  if (m) {
+    const now = readHostMemory(m.base, m.size);
+    // Another variable of an allocation the guest already copies: its copy and the shadow stay as
+    // they are (the guest keeps its copy too), or device writes it has not read back would be lost.
+    if (!x.coherentShadows.has(m.base, m.size, x.allocs)) now.copy(x.coherentShadows.of(m.base, m.size, x.allocs));
+    w.bytes(now);
+  }
   return 0;
 }
 
 export function cuModuleGetGlobal_v2(x: ExecContext, r: Reader, w: Writer): number {
   return global(x, r, w, 'module');
+}
+
+export function cuLibraryGetManaged(x: ExecContext, r: Reader, w: Writer): number {
+  return global(x, r, w, 'managed');
 }
 
 export function cuLibraryGetGlobal(x: ExecContext, r: Reader, w: Writer): number {
