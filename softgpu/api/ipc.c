@@ -99,8 +99,9 @@ SG_EXPORT CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr) 
   if (!pHandle) return CUDA_ERROR_INVALID_VALUE;
   sg_devptr base;
   uint64_t size, ino;
-  /* Only cuMemAlloc-style allocations of the arena's memory: not mappings, not imported memory. */
-  if (sg_mem_range((sg_devptr)dptr, &base, &size) != 0) return CUDA_ERROR_INVALID_VALUE;
+  /* Only cuMemAlloc-style allocations of the arena's memory: not mappings, not imported memory.
+   * Their pages must outlive their free while another process may have them open (sg_mem.h). */
+  if (sg_mem_share((sg_devptr)dptr, &base, &size) != 0) return CUDA_ERROR_INVALID_VALUE;
   int fd = sg_mem_fd();
   if (fd < 0 || fd_inode(fd, &ino) != 0) return CUDA_ERROR_MAP_FAILED;
   wire_handle h = {MEM_MAGIC, (uint32_t)getpid(), fd, 0, ino, base - (uint64_t)(uintptr_t)sg_mem_arena_base(), size, {0}};

@@ -12,7 +12,8 @@
  * The memory part of the arena is a shared mapping of one memory file (memfd, sparse), so that
  * another softgpu process can map an allocation's pages for CUDA IPC (ipc.c, sg_mem_fd).
  *
- * Invariant: every byte of the arena outside live allocations is zero. Fresh pages are zero;
+ * Invariant: every byte of the arena outside live allocations and retired ones (exported by CUDA
+ * IPC, then freed: sg_mem_share) is zero. Fresh pages are zero;
  * sg_mem_free zeroes the partial pages at the edges of the freed block and gives whole pages
  * back with MADV_REMOVE (which punches them out of the file, so they read as zeros again). So an allocation never needs a
  * memset, and a huge allocation commits no memory until used.
@@ -42,6 +43,7 @@ typedef struct extent {
   uint64_t off;
   uint64_t len; /* bytes reserved, granule multiple; for blocks this includes the guard granule */
   uint64_t size; /* blocks only: the size asked for */
+  int shared;    /* blocks only: exported by CUDA IPC (sg_mem_share) */
 } extent;
 
 typedef struct extent_vec {
@@ -141,9 +143,9 @@ static void do_init(void) {
     close(mem_fd);
     return;
   }
-  first[0] = (extent){0, size, 0};
+  first[0] = (extent){0, size, 0, 0};
   g_free = (extent_vec){first, 1, 16};
-  vfirst[0] = (extent){size, vsize, 0};
+  vfirst[0] = (extent){size, vsize, 0, 0};
   g_vfree = (extent_vec){vfirst, 1, 16};
   g_base = arena;
   g_size = size;
@@ -285,7 +287,7 @@ static int ext_take(extent_vec *free, uint64_t base, uint64_t len, uint64_t alig
       e->len -= len;
     } else {
       e->len = skip;
-      if (tail) vec_insert(free, i + 1, (extent){start + len, tail, 0});
+      if (tail) vec_insert(free, i + 1, (extent){start + len, tail, 0, 0});
     }
     *off = start;
     return 0;
@@ -308,7 +310,7 @@ static void ext_give(extent_vec *free, uint64_t off, uint64_t len) {
     free->v[at].off = off;
     free->v[at].len += len;
   } else {
-    vec_insert(free, at, (extent){off, len, 0});
+    vec_insert(free, at, (extent){off, len, 0, 0});
   }
 }
 
@@ -326,7 +328,7 @@ int sg_mem_alloc(uint64_t size, sg_devptr *out) {
   pthread_mutex_lock(&g_lock);
   uint64_t off;
   if (vec_reserve(&g_blocks, 1) != 0 || ext_take(&g_free, 0, len, align, &off) != 0) goto fail;
-  vec_insert(&g_blocks, vec_upper(&g_blocks, off), (extent){off, len, size});
+  vec_insert(&g_blocks, vec_upper(&g_blocks, off), (extent){off, len, size, 0});
   g_used += len;
   live_mark(off / SG_MEM_GRANULE, len / SG_MEM_GRANULE - 1, 1);
   pthread_mutex_unlock(&g_lock);
@@ -378,17 +380,24 @@ int sg_mem_free(sg_devptr p) {
     return -1;
   }
   uint64_t len = b->len;
+  int shared = b->shared;
   vec_remove(&g_blocks, bi);
-  g_used -= len;
   live_mark(off / SG_MEM_GRANULE, len / SG_MEM_GRANULE - 1, 0);
-  scrub(off, len);
-
-  ext_give(&g_free, off, len);
+  /* Another process may still have a shared block open (CUDA IPC) and keeps reaching its pages:
+   * they are neither scrubbed (it would see zeros) nor allocated again (it would see the next
+   * allocation's bytes) while this process lives. No one tells the exporter of the last close, so
+   * the range stays retired, and counted as used, until then. */
+  if (!shared) {
+    g_used -= len;
+    scrub(off, len);
+    ext_give(&g_free, off, len);
+  }
   pthread_mutex_unlock(&g_lock);
   return 0;
 }
 
-int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size) {
+/* Base and size of the live block containing p, marking it shared when `share` says so. */
+static int block_query(sg_devptr p, sg_devptr *base, uint64_t *size, int share) {
   if (sg_mem_init() != 0) return -1;
   uint64_t abase = (uint64_t)(uintptr_t)g_base;
   if (p < abase || p - abase >= g_size) return -1;
@@ -398,11 +407,16 @@ int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size) {
   if (b) {
     if (base) *base = abase + b->off;
     if (size) *size = b->size;
+    if (share) b->shared = 1;
     rc = 0;
   }
   pthread_mutex_unlock(&g_lock);
   return rc;
 }
+
+int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size) { return block_query(p, base, size, 0); }
+
+int sg_mem_share(sg_devptr p, sg_devptr *base, uint64_t *size) { return block_query(p, base, size, 1); }
 
 /* ---- virtual memory management (cuMemAddressReserve, cuMemCreate, cuMemMap) ------------------
  *
@@ -427,7 +441,7 @@ static int phys_init(void) {
     close(fd);
     return -1;
   }
-  vec_insert(&g_phys_free, 0, (extent){0, g_size, 0});
+  vec_insert(&g_phys_free, 0, (extent){0, g_size, 0, 0});
   g_phys_fd = fd;
   return 0;
 }
@@ -456,7 +470,7 @@ int sg_mem_reserve(uint64_t size, uint64_t align, sg_devptr hint, sg_devptr *out
     }
   }
   if (off == UINT64_MAX && ext_take(&g_vfree, base, len, align, &off) != 0) goto fail;
-  vec_insert(&g_resv, vec_upper(&g_resv, off), (extent){off, len, size});
+  vec_insert(&g_resv, vec_upper(&g_resv, off), (extent){off, len, size, 0});
   pthread_mutex_unlock(&g_lock);
   *out = base + off;
   return 0;

@@ -27,6 +27,10 @@ int sg_mem_alloc(uint64_t size, sg_devptr *out);
 int sg_mem_free(sg_devptr p);
 /* Base and size of the live allocation containing p; -1 if none. */
 int sg_mem_range(sg_devptr p, sg_devptr *base, uint64_t *size);
+/* sg_mem_range, marking the allocation shared with other processes (CUDA IPC, ipc.c): its free
+ * then retires its range for the rest of the process instead of scrubbing it and allocating it
+ * again, because another process may still map its pages. */
+int sg_mem_share(sg_devptr p, sg_devptr *base, uint64_t *size);
 
 /* Host pointer for [p, p+n) when the whole range lies in live allocations, else NULL.
  * n == 0 is checked as n == 1. Thread-safe and lock-free on the fast path. */

@@ -39,6 +39,7 @@ typedef struct sg_phys {
   int refs;           /* cuMemCreate, plus one per cuMemRetainAllocationHandle, minus releases */
   int maps;           /* live mappings of it */
   int fd;             /* imported from another process: its physical file (off is in it); else -1 */
+  int exported;       /* cuMemExportToShareableHandle gave a descriptor of it */
   CUmemAllocationProp prop;
 } sg_phys;
 
@@ -70,7 +71,10 @@ static void phys_drop_if_unused(sg_phys *p) {
     }
   }
   if (p->fd >= 0) close(p->fd); /* the exporter's memory: only this process's view of it goes */
-  else sg_mem_phys_free(p->off, p->size);
+  /* Exported, another process may still map its pages: they are neither punched out nor allocated
+   * again while this process lives (no one tells it of the last import's end), as sg_mem_free
+   * does with memory exported by CUDA IPC. */
+  else if (!p->exported) sg_mem_phys_free(p->off, p->size);
   free(p);
 }
 
@@ -364,9 +368,11 @@ SG_EXPORT CUresult cuMemExportToShareableHandle(void *shareableHandle, CUmemGene
     int file = p->fd >= 0 ? p->fd : sg_mem_phys_fd();
     struct stat st;
     if (file < 0 || fstat(file, &st) != 0) rc = CUDA_ERROR_OUT_OF_MEMORY;
-    else
+    else {
+      p->exported = 1;
       d = (share_desc){SHARE_MAGIC, (uint32_t)getpid(), file, (uint32_t)p->prop.type, (uint64_t)st.st_ino,
                        p->off, p->size, p->prop.location.id, (uint32_t)p->prop.requestedHandleTypes, {0}};
+    }
   }
   pthread_mutex_unlock(&g_vmm_lock);
   if (rc) return rc;

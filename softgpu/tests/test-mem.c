@@ -49,6 +49,29 @@ TEST(mem_free_errors_double_free) {
   ASSERT_CU(cuMemFree((CUdeviceptr)0xdeadbeef000ull), CUDA_ERROR_INVALID_VALUE);
 }
 
+/* Another process may still map memory exported by CUDA IPC after its free here: its range is
+ * retired, never scrubbed or allocated again, and stays counted as used (sg_mem.h). */
+TEST(mem_ipc_exported_memory_is_not_reused) {
+  sg_test_setup();
+  CUdeviceptr p, q, r;
+  CUipcMemHandle h;
+  size_t f0, f1, total;
+  ASSERT_CU_OK(cuMemAlloc(&p, 1 << 20));
+  ASSERT_CU_OK(cuMemFree(p));
+  ASSERT_CU_OK(cuMemAlloc(&q, 1 << 20));
+  ASSERT_EQ(q, p); /* first fit: memory nobody exported is used again */
+  ASSERT_CU_OK(cuIpcGetMemHandle(&h, q));
+  ASSERT_CU_OK(cuMemGetInfo(&f0, &total));
+  ASSERT_CU_OK(cuMemFree(q));
+  ASSERT_CU_OK(cuMemGetInfo(&f1, &total));
+  ASSERT_EQ(f1, f0);
+  ASSERT_CU(cuMemFree(q), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU(cuMemsetD8(q, 0, 1), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_CU_OK(cuMemAlloc(&r, 1 << 20));
+  ASSERT_NE(r, q);
+  ASSERT_CU_OK(cuMemFree(r));
+}
+
 TEST(mem_info_tracks_allocations) {
   sg_test_setup();
   size_t f0, f1, total;

@@ -38,7 +38,9 @@ const ipcReq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const ipcKind = z.enum(['mem', 'event', 'vmm']);
 export type IpcKind = z.infer<typeof ipcKind>;
 const ipcQuestion = z.discriminatedUnion('op', [
-  z.strictObject({ op: z.literal('export'), kind: ipcKind, handle: ipcBytes }),
+  /** `bytes`: the device memory the export stands for (0 for an event), which stays charged to
+   * the VM while another session has it open (docs/ipc.md). */
+  z.strictObject({ op: z.literal('export'), kind: ipcKind, handle: ipcBytes, bytes }),
   z.strictObject({ op: z.literal('lookup'), kind: ipcKind, token: ipcBytes }),
 ]);
 /** A question to the mediator: register the driver's handle of an export (for a token to give the
@@ -188,6 +190,10 @@ export const fromExecutorSchema = z.discriminatedUnion('type', [
   }),
   /** An export of this session is gone (its allocation was freed): its token opens nowhere now. */
   z.strictObject({ type: z.literal('ipcRevoke'), kind: ipcKind, handle: ipcBytes }),
+  /** This session no longer has open the memory or allocation behind `token`, which it looked up
+   * (its last cuIpcCloseMemHandle, the release of the imported allocation, the destruction of its
+   * context, or an open the driver refused): the VM's charge for it may end (docs/ipc.md). */
+  z.strictObject({ type: z.literal('ipcClose'), kind: ipcKind, token: ipcBytes }),
   /** Gives back quota the session no longer needs. */
   z.strictObject({ type: z.literal('release'), bytes }),
   /** Device memory the session holds now. */

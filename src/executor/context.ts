@@ -529,6 +529,8 @@ export class ExecContext {
   contextGone(ctxId: number): void {
     if (ctxId === NO_CONTEXT) return;
     for (const [id, load] of this.loads) if (load.ctx === ctxId) this.dropHandle(id);
+    // The driver unmaps the memory opened by IPC in it too.
+    for (const p of this.ipc.contextGone(ctxId)) this.allocs.removeFixed(p);
     if (this.allocs.removeOwnedBy(ctxId) > 0) {
       this.ipc.freed((b) => this.allocs.sizeAt(b) !== undefined);
       this.memoryReleased();

@@ -18,6 +18,15 @@ export class NeedIpc extends Error {
   }
 }
 
+export interface OpenedMemory {
+  size: number;
+  refs: number;
+  /** The guest's handle (the mediator's token) it was opened by. */
+  token: string;
+  /** The session id of the context it is mapped in. */
+  ctx: number;
+}
+
 function key(q: IpcQuestion): string {
   return q.op === 'export' ? `export:${q.kind}:${q.handle}` : `lookup:${q.kind}:${q.token}`;
 }
@@ -25,14 +34,39 @@ function key(q: IpcQuestion): string {
 export class IpcBook {
   /** Answers received and not yet taken by the replayed call (null: refused). */
   private readonly answers = new Map<string, string | null>();
-  /** Memory this session opened: pointer -> size and references (cuIpcOpenMemHandle counts). */
-  readonly opened = new Map<number, { size: number; refs: number }>();
+  /** Memory this session opened: pointer -> its size, references (cuIpcOpenMemHandle counts),
+   * the token it was opened by and the context it is mapped in. */
+  readonly opened = new Map<number, OpenedMemory>();
   /** Driver handles of this session's exported allocations, by allocation base: the mediator
    * forgets them when the allocation is freed (a freed allocation's handle opens nowhere, as with
    * the driver). */
   private readonly exported = new Map<number, string>();
   /** Tells the mediator that an exported allocation is gone (set by the executor's main). */
   revoke: (kind: IpcKind, handle: string) => void = () => {};
+  /** Tells the mediator that this session no longer has open what it looked up by `token`, so
+   * the VM's charge for it may end (set by the executor's main). */
+  close: (kind: IpcKind, token: string) => void = () => {};
+
+  /** The pointer this session opened `token` at, if it has it open. */
+  openedBy(token: string): number | undefined {
+    for (const [p, m] of this.opened) if (m.token === token) return p;
+    return undefined;
+  }
+
+  /** The memory opened at `p` was unmapped (its last close, or its context's destruction). */
+  unmapped(p: number): void {
+    const m = this.opened.get(p);
+    if (!m) return;
+    this.opened.delete(p);
+    this.close('mem', m.token);
+  }
+
+  /** Context `ctx` was destroyed, and with it the memory opened in it: its pointers. */
+  contextGone(ctx: number): number[] {
+    const gone = [...this.opened].filter(([, m]) => m.ctx === ctx).map(([p]) => p);
+    for (const p of gone) this.unmapped(p);
+    return gone;
+  }
 
   /** Allocation `base` was exported as the driver's `handle`. */
   exportedAt(base: number, handle: string): void {

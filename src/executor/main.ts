@@ -467,6 +467,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   const pendingIpc = new Map<number, (value: string | null) => void>();
   let nextIpcReq = 1;
   x.ipc.revoke = (kind, handle) => void toMediator({ type: 'ipcRevoke', kind, handle });
+  x.ipc.close = (kind, token) => void toMediator({ type: 'ipcClose', kind, token });
   server.requestIpc = (question, answer) => {
     const req = nextIpcReq++;
     if (!toMediator({ type: 'ipc', req, question })) return answer(null);

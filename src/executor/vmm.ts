@@ -16,6 +16,12 @@ export interface Physical {
   refs: number;
   /** Live mappings of it. */
   maps: number;
+  /** Exported (cuMemExportToShareableHandle): the driver's descriptor bytes the mediator knows it
+   * by, revoked when the driver frees it (docs/ipc.md). */
+  exportedAs?: string;
+  /** Imported from another session: the token it was looked up by, whose close the mediator is
+   * told of when the driver frees it here. */
+  importedBy?: string;
 }
 
 export interface Mapping {
@@ -65,13 +71,19 @@ export class VmmBook {
     return this.physical.get(id);
   }
 
-  /** Forgets a physical allocation the driver has freed; returns its size, or 0 if it lives on. */
-  dropIfUnused(id: number): number {
+  /** Forgets a physical allocation the driver has freed; returns it, or undefined if it lives on. */
+  dropIfUnused(id: number): Physical | undefined {
     const p = this.physical.get(id);
-    if (!p || p.refs > 0 || p.maps > 0) return 0;
+    if (!p || p.refs > 0 || p.maps > 0) return undefined;
     this.physical.delete(id);
     this.idOfReal.delete(p.real);
-    return p.size;
+    return p;
+  }
+
+  /** Whether an allocation imported by `token` lives on in the session. */
+  hasImport(token: string): boolean {
+    for (const p of this.physical.values()) if (p.importedBy === token) return true;
+    return false;
   }
 
   /** The mapping holding p, if any. */

@@ -16,6 +16,9 @@ export const QUOTA_SLACK = 64 * 1024 * 1024;
 export interface LedgerDeps {
   /** The VM's quota as the store has it now (null: none). */
   quota(vm: string): number | null;
+  /** Device memory charged to the VM that no session of it holds: memory open by IPC in some of
+   * its sessions after its exporter freed it or ended (src/mediator/ipc-exports.ts). */
+  charged?(vm: string): number;
   /** Reaches the session's executor; false when it has none (attaching, or gone). */
   send(id: number, m: ToExecutor): boolean;
   /** A reservation was granted. */
@@ -70,16 +73,16 @@ export class QuotaLedger {
     return l;
   }
 
-  /** Bytes of the VM's quota its sessions have reserved. */
+  /** Bytes of the VM's quota its sessions have reserved, and what is charged to no session. */
   vmReserved(vm: string): number {
-    let sum = 0;
+    let sum = this.deps.charged?.(vm) ?? 0;
     for (const b of this.reserved.get(vm)?.values() ?? []) sum += b;
     return sum;
   }
 
-  /** Device memory the VM's sessions hold. */
+  /** Device memory the VM's sessions hold, and what is charged to no session. */
   vmUsed(vm: string): number {
-    let bytes = 0;
+    let bytes = this.deps.charged?.(vm) ?? 0;
     for (const [id, v] of this.vmOf) if (v === vm) bytes += this.used.get(id) ?? 0;
     return bytes;
   }

@@ -155,6 +155,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.defaultMaxHoldMs = opts.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
     this.ledger = new QuotaLedger({
       quota: (vm) => this.currentQuota(vm),
+      charged: (vm) => this.ipcExports.charged(vm),
       send: (id, m) => this.executors.get(id)?.send(m) ?? false,
       granted: (id) => this.countReservation(id, true),
       refused: (id, detail) => {
@@ -427,7 +428,7 @@ export class Mediator implements LiveControl, MetricsSource {
     this.watchdog.released(s.id);
     this.executors.delete(s.id);
     this.ledger.drop(s.id);
-    this.ipcExports.dropSession(s.id);
+    for (const vm of this.ipcExports.dropSession(s.id)) this.ledger.publish(vm);
     this.usage.close(s.id);
     const level = end.code === 0 || (end.code === null && end.signal === null && end.ended) ? 'info' : 'warn';
     s.log[level]({ executorPid: s.executorPid, code: end.code, signal: end.signal }, 'executor exited');
@@ -504,13 +505,17 @@ export class Mediator implements LiveControl, MetricsSource {
         return this.usage.record(s.id, m);
       case 'ipc': {
         const q = m.question;
-        const value = q.op === 'export' ? this.ipcExports.export(s.vm.name, s.id, q.kind, q.handle) : this.ipcExports.lookup(s.vm.name, q.kind, q.token);
+        const value = q.op === 'export' ? this.ipcExports.export(s.vm.name, s.id, q.kind, q.handle, q.bytes) : this.ipcExports.lookup(s.vm.name, s.id, q.kind, q.token);
         if (q.op === 'lookup' && value === null) s.log.info({ kind: q.kind }, 'IPC handle refused: not exported in this VM');
         this.executors.get(s.id)?.send({ type: 'ipcAnswer', req: m.req, value });
         return;
       }
       case 'ipcRevoke':
-        return this.ipcExports.revoke(s.id, m.kind, m.handle);
+      case 'ipcClose': {
+        const vm = m.type === 'ipcRevoke' ? this.ipcExports.revoke(s.id, m.kind, m.handle) : this.ipcExports.close(s.id, m.token);
+        if (vm !== null) this.ledger.publish(vm);
+        return;
+      }
       case 'used':
         this.usage.setMemory(s.id, m.bytes);
         return this.ledger.setUsed(s.id, m.bytes);
@@ -632,7 +637,7 @@ export class Mediator implements LiveControl, MetricsSource {
       } catch {
         /* removed: count what it holds */
       }
-      committed += quota ?? this.usage.vmMemory(s.vm);
+      committed += quota ?? this.vmMemoryUsed(s.vm);
     }
     return { sessions, busyNs, committed, hasVm };
   }
@@ -794,8 +799,14 @@ export class Mediator implements LiveControl, MetricsSource {
     return m;
   }
 
+  /** Device memory a VM holds: its sessions', and what IPC keeps open after its exporter let go
+   * (docs/ipc.md). */
+  private vmMemoryUsed(vm: string): number {
+    return this.usage.vmMemory(vm) + this.ipcExports.charged(vm);
+  }
+
   vmMemory(): Array<{ vm: string; used: number; quota: number | null }> {
-    return this.store.listVms().map((v) => ({ vm: v.name, used: this.usage.vmMemory(v.name), quota: v.memoryQuota }));
+    return this.store.listVms().map((v) => ({ vm: v.name, used: this.vmMemoryUsed(v.name), quota: v.memoryQuota }));
   }
 
   usageTotals(): Map<string, UsageTotals> {
@@ -867,7 +878,7 @@ export class Mediator implements LiveControl, MetricsSource {
       return {
         vm,
         sessions: counts.get(vm) ?? 0,
-        memoryUsed: this.usage.vmMemory(vm),
+        memoryUsed: this.vmMemoryUsed(vm),
         deviceTimeNs: Math.round(t?.busyNs ?? 0),
         calls: t?.calls ?? 0,
         grants: { alone: st?.grants.alone ?? 0, policy: st?.grants.policy ?? 0, starvation: st?.grants.starvation ?? 0 },

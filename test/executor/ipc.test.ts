@@ -2,7 +2,8 @@
 // export waits for the mediator's token and gives the guest that token, never the driver's bytes;
 // an open waits for the mediator to name the driver's handle behind a token and is refused when it
 // does not; opened memory is a range the session may use but does not hold; freeing an exported
-// allocation revokes its handle.
+// allocation revokes its handle; the mediator is told when the session no longer has open what it
+// looked up (its last close, a refused open, its context's destruction).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,7 +77,7 @@ test("an export gives the guest the mediator's token, never the driver's bytes",
   });
   assert.equal(r.res, 0);
   assert.deepEqual(r.out, TOKEN);
-  assert.deepEqual(asked, [{ op: 'export', kind: 'mem', handle: DRIVER_HANDLE.toString('hex') }]);
+  assert.deepEqual(asked, [{ op: 'export', kind: 'mem', handle: DRIVER_HANDLE.toString('hex'), bytes: SIZE }], 'with the size the VM stays charged');
   // Not the session's memory: refused before the driver or the mediator is asked.
   assert.equal(run(x, OP.cuIpcGetMemHandle, u64(BASE + 2 * SIZE), () => assert.fail('asked')).res, CUDA_ERROR_INVALID_VALUE);
   // No mediator to keep the export.
@@ -119,4 +120,33 @@ test('freeing an exported allocation revokes its handle', () => {
   assert.deepEqual(revoked, [], 'another allocation');
   x.afterFree(BASE);
   assert.deepEqual(revoked, [`mem:${DRIVER_HANDLE.toString('hex')}`]);
+});
+
+test('the mediator is told of the last close, of an open the driver refused, and of a destroyed context', () => {
+  const hex = TOKEN.toString('hex');
+  const args = Buffer.concat([TOKEN, Buffer.from([1, 0, 0, 0])]);
+  const closed: string[] = [];
+  const x = session();
+  x.ipc.close = (kind, token) => closed.push(`${kind}:${token}`);
+  assert.equal(run(x, OP.cuIpcOpenMemHandle_v2, args, () => DRIVER_HANDLE.toString('hex')).res, 0);
+  assert.equal(run(x, OP.cuIpcOpenMemHandle_v2, args, () => DRIVER_HANDLE.toString('hex')).res, 0);
+  assert.equal(run(x, OP.cuIpcCloseMemHandle, u64(OPENED), () => null).res, 0);
+  assert.deepEqual(closed, [], 'one reference is left');
+  assert.equal(run(x, OP.cuIpcCloseMemHandle, u64(OPENED), () => null).res, 0);
+  assert.deepEqual(closed, [`mem:${hex}`]);
+
+  // The driver refuses the open the mediator answered: nothing is open.
+  const refusing = new ExecContext(driver({ ...fake([]), cuIpcOpenMemHandle_v2: (() => CUDA_ERROR_INVALID_VALUE) as unknown as Fake['cuIpcOpenMemHandle_v2'] }), [0]);
+  refusing.setCurrentCtx(refusing.newHandle('context', 0x5000));
+  const refused: string[] = [];
+  refusing.ipc.close = (kind, token) => refused.push(`${kind}:${token}`);
+  assert.equal(run(refusing, OP.cuIpcOpenMemHandle_v2, args, () => DRIVER_HANDLE.toString('hex')).res, CUDA_ERROR_INVALID_VALUE);
+  assert.deepEqual(refused, [`mem:${hex}`]);
+
+  // The context it was opened in is destroyed: the driver unmapped it.
+  closed.length = 0;
+  assert.equal(run(x, OP.cuIpcOpenMemHandle_v2, args, () => DRIVER_HANDLE.toString('hex')).res, 0);
+  x.contextGone(x.currentContext);
+  assert.deepEqual(closed, [`mem:${hex}`]);
+  assert.throws(() => x.checkRange(OPENED, 1), CudaError);
 });

@@ -6,6 +6,7 @@
  *   open:HEX    "open -> <CUresult>", then on success "word <hex>" (the first word it sees) and the
  *               memory is filled with 5a5a5a5a
  *   close       "close -> <CUresult>" (of what open opened)
+ *   peek        "word <hex>": the first word of what open opened
  *   check       "word <hex>": the first word of its own allocation
  *   free        "free -> <CUresult>" (cuMemFree of its own allocation)
  *   vmm:MIB     "vmm <MIB> -> <CUresult>": a physical allocation that may be exported as a file
@@ -78,6 +79,8 @@ int main(int argc, char **argv) {
         size_t size = 0;
         if (cuMemGetAddressRange(NULL, &size, theirs) || cuMemsetD32(theirs, 0x5a5a5a5au, size / 4)) return 4;
       }
+    } else if (!strcmp(argv[i], "peek")) {
+      printf("word %08x\n", first_word(theirs));
     } else if (!strcmp(argv[i], "close")) {
       printf("close -> %d\n", (int)cuIpcCloseMemHandle(theirs));
     } else if (!strncmp(argv[i], "vmm:", 4)) {

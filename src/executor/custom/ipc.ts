@@ -10,9 +10,10 @@ import type { IpcKind } from '../ipc.js';
 
 const HANDLE_SIZE = 64;
 
-/** Registers the driver's handle in `o` with the mediator; replies the token. */
-function exported(x: ExecContext, kind: IpcKind, o: Buffer, w: Writer): number {
-  const token = x.ipc.take({ op: 'export', kind, handle: o.subarray(0, HANDLE_SIZE).toString('hex') });
+/** Registers the driver's handle in `o` (of `bytes` of device memory) with the mediator; replies
+ * the token. */
+function exported(x: ExecContext, kind: IpcKind, o: Buffer, bytes: number, w: Writer): number {
+  const token = x.ipc.take({ op: 'export', kind, handle: o.subarray(0, HANDLE_SIZE).toString('hex'), bytes });
   // No mediator to keep the export (docs/ipc.md): nothing could ever open it.
   if (token === null) return CUDA_ERROR_MAP_FAILED;
   w.raw(Buffer.from(token, 'hex'));
@@ -35,10 +36,14 @@ export function cuIpcGetMemHandle(x: ExecContext, r: Reader, w: Writer): number 
   const o = Buffer.alloc(HANDLE_SIZE);
   const res = x.d.cuIpcGetMemHandle(o, dptr);
   if (res !== 0) return res;
-  const r2 = exported(x, 'mem', o, w);
-  // Remembered by its allocation, so that freeing it revokes the handle.
+  // The allocation's size stays charged to the VM while another session has it open; by its base
+  // the handle is revoked when the allocation is freed.
   const b = x.out(1);
-  if (r2 === 0 && x.d.cuMemGetAddressRange_v2(b, null, dptr) === 0) x.ipc.exportedAt(x.readU64(b), o.toString('hex'));
+  const s = x.out(2);
+  const res2 = x.d.cuMemGetAddressRange_v2(b, s, dptr);
+  if (res2 !== 0) return res2;
+  const r2 = exported(x, 'mem', o, x.readU64(s), w);
+  if (r2 === 0) x.ipc.exportedAt(x.readU64(b), o.toString('hex'));
   return r2;
 }
 
@@ -49,9 +54,14 @@ export function cuIpcOpenMemHandle_v2(x: ExecContext, r: Reader, w: Writer): num
   const flags = r.u32();
   r.end();
   const h = driverHandle(x, 'mem', token);
+  const hex = token.toString('hex');
   const o = x.out(0);
   const res = x.d.cuIpcOpenMemHandle_v2(o, h, flags);
-  if (res !== 0) return res;
+  if (res !== 0) {
+    // The mediator counts the session as an opener from the lookup on: nothing is open after all.
+    if (x.ipc.openedBy(hex) === undefined) x.ipc.close('mem', hex);
+    return res;
+  }
   const p = x.readU64(o);
   const known = x.ipc.opened.get(p);
   if (known) {
@@ -59,7 +69,7 @@ export function cuIpcOpenMemHandle_v2(x: ExecContext, r: Reader, w: Writer): num
   } else {
     const s = x.out(1);
     const size = x.d.cuMemGetAddressRange_v2(null, s, p) === 0 ? x.readU64(s) : 1;
-    x.ipc.opened.set(p, { size, refs: 1 });
+    x.ipc.opened.set(p, { size, refs: 1, token: hex, ctx: x.currentContext });
     x.allocs.addFixed(p, size);
   }
   w.u64(p);
@@ -75,7 +85,7 @@ export function cuIpcCloseMemHandle(x: ExecContext, r: Reader, _w: Writer): numb
   const res = x.d.cuIpcCloseMemHandle(dptr);
   if (res !== 0) return res;
   if (--m.refs === 0) {
-    x.ipc.opened.delete(dptr);
+    x.ipc.unmapped(dptr);
     x.allocs.removeFixed(dptr);
   }
   return 0;
@@ -89,7 +99,7 @@ export function cuIpcGetEventHandle(x: ExecContext, r: Reader, w: Writer): numbe
   const o = Buffer.alloc(HANDLE_SIZE);
   const res = x.d.cuIpcGetEventHandle(o, ev);
   if (res !== 0) return res;
-  return exported(x, 'event', o, w);
+  return exported(x, 'event', o, 0, w);
 }
 
 /** Wire: the handle; reply the new event's id. */

@@ -104,8 +104,13 @@ function unmapped(x: ExecContext, ptr: number, size: number): void {
 }
 
 function freedIfUnused(x: ExecContext, id: number): void {
-  const bytes = x.vmm.dropIfUnused(id);
-  if (bytes > 0) x.physicalFreed(bytes);
+  const p = x.vmm.dropIfUnused(id);
+  if (!p) return;
+  // Told before the quota is given back, so that what another session still has imported stays
+  // charged to the VM (docs/ipc.md).
+  if (p.exportedAs !== undefined) x.ipc.revoke('vmm', p.exportedAs);
+  if (p.importedBy !== undefined && !x.vmm.hasImport(p.importedBy)) x.ipc.close('vmm', p.importedBy);
+  if (p.size > 0) x.physicalFreed(p.size);
 }
 
 /** Wire: size u64, properties, flags u64; reply the handle (a session id). Counted toward the
@@ -299,8 +304,9 @@ export function cuMemExportToShareableHandle(x: ExecContext, r: Reader, w: Write
   const desc = descriptorBytes(fd);
   closeSync(fd);
   if (!desc) throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, "this driver's shareable descriptors cannot be carried to another session");
-  const token = x.ipc.take({ op: 'export', kind: 'vmm', handle: desc.toString('hex') });
+  const token = x.ipc.take({ op: 'export', kind: 'vmm', handle: desc.toString('hex'), bytes: p.size });
   if (token === null) return CUDA_ERROR_MAP_FAILED;
+  p.exportedAs = desc.toString('hex');
   w.raw(Buffer.from(token, 'hex'));
   return 0;
 }
@@ -313,12 +319,16 @@ export function cuMemImportFromShareableHandle(x: ExecContext, r: Reader, w: Wri
   const type = r.u32();
   r.end();
   if (type !== HANDLE_TYPE_POSIX_FD) throw new CudaError(CUDA_ERROR_NOT_SUPPORTED, `shareable handle type ${type}: only file descriptors`);
-  const desc = x.ipc.take({ op: 'lookup', kind: 'vmm', token: token.toString('hex') });
+  const hex = token.toString('hex');
+  const desc = x.ipc.take({ op: 'lookup', kind: 'vmm', token: hex });
   if (desc === null) throw new CudaError(CUDA_ERROR_INVALID_VALUE, 'the shareable handle was not exported in this VM');
+  // The mediator counts the session as an importer from the lookup on: told when nothing is.
+  let imported = false;
   // The driver reads the descriptor from a file: a private one, gone once the import is done.
   const path = join(tmpdir(), `vgpu-share-${process.pid}-${randomBytes(8).toString('hex')}`);
-  const fd = openSync(path, 'wx+', 0o600);
+  let fd = -1;
   try {
+    fd = openSync(path, 'wx+', 0o600);
     unlinkSync(path);
     writeSync(fd, Buffer.from(desc, 'hex'), 0, SHARE_DESC_SIZE, 0);
     const o = x.out(0);
@@ -334,10 +344,14 @@ export function cuMemImportFromShareableHandle(x: ExecContext, r: Reader, w: Wri
       held.refs++; // imported where it was made: one more reference to the session's own
       w.u64(known);
     } else {
-      w.u64(x.vmm.addPhysical(real, 0));
+      const id = x.vmm.addPhysical(real, 0);
+      x.vmm.get(id)!.importedBy = hex;
+      w.u64(id);
     }
+    imported = true;
     return 0;
   } finally {
-    closeSync(fd);
+    if (fd >= 0) closeSync(fd);
+    if (!imported && !x.vmm.hasImport(hex)) x.ipc.close('vmm', hex);
   }
 }
