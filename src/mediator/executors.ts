@@ -11,6 +11,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import net, { type Socket } from 'node:net';
+import { getPriority } from 'node:os';
 import type { Logger } from 'pino';
 
 import { abandonVia, cancelFifoPath, processAlive } from '../common/cancel-fifo.js';
@@ -19,6 +20,7 @@ import { fromExecutorSchema, sendIpc, type AdoptMessage, type FromExecutor, type
 import type { BackendKind } from '../executor/driver.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
 import { EXECUTOR_MAIN } from './backend.js';
+import { canRestorePriority, renice, SPARE_NICE } from './spare-priority.js';
 
 export interface ExecutorEnd {
   code: number | null;
@@ -60,7 +62,12 @@ interface Warm {
   link?: Link;
   /** Where the executor's (validated) messages go once ready: its session's requests. */
   onMessage: (m: FromExecutor) => void;
+  /** It runs at SPARE_NICE (a spare nobody has taken). */
+  lowered: boolean;
 }
+
+/** Why an executor was started: a spare ahead of time, or for an attach that found none. */
+type Purpose = 'spare' | 'attach';
 
 function killNow(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -80,6 +87,15 @@ export class ExecutorPool {
   /** Every open control connection: closing the pool closes them (a server's close does not). */
   private readonly links = new Set<Link>();
   private closing = false;
+  /** Attaches in `attach` still waiting for their executor to be ready: spares are not refilled
+   * meanwhile, so that the executors they wait for do not share the CPU with spares. */
+  private waitingAttaches = 0;
+  /** Spares start lowered only where their priority can be given back (src/mediator/spare-priority.ts). */
+  private readonly lowerSpares = canRestorePriority();
+  /** The priority a session's executor runs at: the mediator's own. */
+  private readonly normalNice = getPriority();
+  /** Attaches queued before they reach `attach` (the mediator's handoff slots): they defer refills too. */
+  attachesQueued: () => number = () => 0;
   /** Gets the executors of a previous mediator that reconnect with their session. */
   onAdopt: (m: AdoptMessage, link: Link) => void = (_m, link) => link.close();
   /** Told how long each executor it started took to be ready (seconds). */
@@ -172,7 +188,7 @@ export class ExecutorPool {
     this.links.add(link);
   }
 
-  private spawn(): Warm {
+  private spawn(purpose: Purpose): Warm {
     const child = fork(this.executorMain, ['--backend', this.backend, '--device-time', this.deviceTime, '--control', this.paths.control, '--cancel-dir', this.paths.cancelDir], {
       // Extra Node flags for executors only, for profiling or debugging (e.g. --cpu-prof).
       execArgv: (process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
@@ -186,6 +202,7 @@ export class ExecutorPool {
     });
     this.live.add(child);
     const log = this.log.child({ executorPid: child.pid });
+    log.debug({ purpose }, 'executor started');
     // A ChildProcess reports a failed send, kill or start as an 'error' event, which throws in the
     // mediator when nobody listens: sends already report to their callers, so log and go on.
     child.on('error', (e) => log.warn({ err: e.message }, 'executor process error'));
@@ -204,7 +221,9 @@ export class ExecutorPool {
         child.once('error', reject);
       }),
       onMessage: (m) => log.warn({ message: m.type }, 'message from an executor without a session'),
+      lowered: false,
     };
+    if (purpose === 'spare') this.lower(warm);
     warm.ready.catch(() => {});
     if (child.pid !== undefined) this.starting.set(child.pid, { warm, ready: markReady });
     child.once('exit', (code, signal) => {
@@ -221,9 +240,27 @@ export class ExecutorPool {
     return warm;
   }
 
-  private refill(): void {
-    if (this.closing) return;
-    while (this.spares.length < this.spareCount) this.spares.push(this.spawn());
+  /** Starts spares up to the count, unless attaches are waiting for executors (in `attach` or
+   * queued before it): those executors get the CPU first, and the last attach to get its executor
+   * refills. The mediator calls it too when a queued attach gives up before reaching the pool. */
+  refill(): void {
+    if (this.closing || this.waitingAttaches > 0 || this.attachesQueued() > 0) return;
+    while (this.spares.length < this.spareCount) this.spares.push(this.spawn('spare'));
+  }
+
+  private lower(warm: Warm): void {
+    if (!this.lowerSpares || warm.child.pid === undefined) return;
+    const r = renice(warm.child.pid, SPARE_NICE);
+    if (r.ok) warm.lowered = true;
+    else this.log.debug({ executorPid: warm.child.pid, err: r.err }, 'could not lower a spare executor\'s priority');
+  }
+
+  /** A session's executor runs at the mediator's priority. */
+  private restore(warm: Warm): void {
+    if (!warm.lowered || warm.child.pid === undefined) return;
+    const r = renice(warm.child.pid, this.normalNice);
+    if (r.ok) warm.lowered = false;
+    else this.log.warn({ executorPid: warm.child.pid, err: r.err }, 'could not restore a spare executor\'s priority');
   }
 
   /** Hands `socket` to a ready executor for the session. `onMessage` receives what the executor
@@ -237,15 +274,28 @@ export class ExecutorPool {
     onEnd: (end: ExecutorEnd) => void,
     onHandle: (h: ExecutorHandle) => void = () => {},
   ): Promise<ExecutorHandle> {
-    const warm = this.spares.shift() ?? this.spawn();
-    this.refill();
-    await warm.ready;
+    const warm = this.spares.shift() ?? this.spawn('attach');
+    this.restore(warm);
+    this.waitingAttaches++;
+    try {
+      await warm.ready;
+    } catch (e) {
+      this.waitingAttaches--;
+      this.refill();
+      throw e;
+    }
+    this.waitingAttaches--;
     if (socket.destroyed) {
       // The guest went away while the executor got ready: it stays a spare for the next session.
       if (this.closing) killNow(warm.child);
-      else this.spares.unshift(warm);
+      else {
+        this.lower(warm);
+        this.spares.unshift(warm);
+      }
+      this.refill();
       throw new Error('the guest closed its connection before the handoff');
     }
+    this.refill();
     const child = warm.child;
     const pid = child.pid ?? 0;
     const log = this.log.child({ executorPid: pid, session: msg.sessionId });

@@ -246,6 +246,8 @@ export class Mediator implements LiveControl, MetricsSource {
     this.pool = new ExecutorPool(this.backend.kind, log, { control: path.join(this.opts.stateDir, EXECUTOR_SOCKET), cancelDir: cancelDir(this.opts.stateDir) },
       this.opts.spareExecutors ?? 1, this.opts.deviceTime ?? 'auto');
     this.pool.onReady = (seconds) => this.stats.executorReady(seconds);
+    // Attaches waiting for a handoff slot defer spare refills as those in the pool do.
+    this.pool.attachesQueued = () => this.handoffs.queued;
     // Executors of a previous mediator reconnect as soon as the control socket is there.
     this.pool.onAdopt = (m, link) => {
       try {
@@ -382,8 +384,12 @@ export class Mediator implements LiveControl, MetricsSource {
           guest: { pid: s.pid, hostname: s.hostname, program: s.program, byToken: s.byToken, startedAt: s.startedAt.toISOString() },
         };
         const exec = await this.handoffs.run(async () => {
-          // A guest that left while waiting for its turn needs no executor.
-          if (sock.destroyed) throw new Error('the guest closed its connection before the handoff');
+          // A guest that left while waiting for its turn needs no executor (the refill it deferred
+          // may be due now).
+          if (sock.destroyed) {
+            this.pool.refill();
+            throw new Error('the guest closed its connection before the handoff');
+          }
           return this.pool.attach(
             msg,
             sock,

@@ -10,6 +10,11 @@ export class Slots {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`slot limit ${limit} must be a positive integer`);
   }
 
+  /** Callers waiting for a slot. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   /** Runs `fn` once a slot is free; the slot is free again when its promise settles. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.busy >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));

@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
@@ -17,6 +17,7 @@ import pino from 'pino';
 import { fromExecutorSchema, sendIpc, toExecutorSchema, type IpcEnd, type SessionMessage } from '../../src/common/executor-ipc.js';
 import { EXECUTOR_MAIN } from '../../src/mediator/backend.js';
 import { ExecutorPool, type ExecutorEnd } from '../../src/mediator/executors.js';
+import { canRestorePriority, SPARE_NICE } from '../../src/mediator/spare-priority.js';
 
 /** What every stand-in does first: connects to the pool's control socket. */
 const CONNECT = `
@@ -56,13 +57,13 @@ interface Fixture {
 
 /** A pool of stand-in executors (`standIn`), a log that keeps its lines, and guest connections on
  * loopback. */
-async function fixture(standIn = STAND_IN): Promise<Fixture> {
+async function fixture(standIn = STAND_IN, spares = 0): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'vgpu-ipc-'));
   const script = join(dir, 'stand-in.mjs');
   writeFileSync(script, standIn);
   const logs: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => logs.push(JSON.parse(s) as Record<string, unknown>) });
-  const pool = new ExecutorPool('softgpu', log, { control: join(dir, 'executors.sock'), cancelDir: join(dir, 'executors') }, 0, 'auto', script);
+  const pool = new ExecutorPool('softgpu', log, { control: join(dir, 'executors.sock'), cancelDir: join(dir, 'executors') }, spares, 'auto', script);
   await pool.start();
   const accepted: net.Socket[] = [];
   const clients: net.Socket[] = [];
@@ -96,6 +97,49 @@ async function until(what: string, pred: () => boolean): Promise<void> {
   for (let i = 0; i < 1000 && !pred(); i++) await sleep(10);
   assert.ok(pred(), what);
 }
+
+/** The executors the pool started, in order, with why (its 'executor started' log lines). */
+function starts(f: Fixture): Array<{ pid: number; purpose: string }> {
+  return f.logs.filter((l) => l.msg === 'executor started').map((l) => ({ pid: l.executorPid as number, purpose: l.purpose as string }));
+}
+
+/** The nice value of each thread of `pid` (/proc/PID/task/TID/stat, field 19). */
+function niceOf(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+test('attaches waiting for executors get theirs started before the spare is refilled', async () => {
+  const f = await fixture(STAND_IN, 1);
+  try {
+    const guests = [await f.guest(), await f.guest(), await f.guest()];
+    // All three at once: the first takes the spare, the others find none.
+    const handles = await Promise.all(guests.map((g) => f.pool.attach(session('idle'), g, () => {}, () => {})));
+    await until('the spare is refilled', () => starts(f).length === 4);
+    assert.deepEqual(starts(f).map((s) => s.purpose), ['spare', 'attach', 'attach', 'spare']);
+    assert.deepEqual(handles.map((h) => h.pid), starts(f).slice(0, 3).map((s) => s.pid), 'each attach got the executor started for it');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a spare runs at a lower priority until a session takes it', { skip: !canRestorePriority() && 'this user may not raise a process\'s priority back (needs CAP_SYS_NICE or RLIMIT_NICE), so spares start at normal priority' }, async () => {
+  const f = await fixture(STAND_IN, 1);
+  try {
+    await until('a spare is started', () => starts(f).length === 1);
+    const spare = starts(f)[0]!.pid;
+    assert.equal(niceOf(spare)[0], SPARE_NICE, 'the spare runs lowered');
+    const h = await f.pool.attach(session('idle'), await f.guest(), () => {}, () => {});
+    assert.equal(h.pid, spare);
+    assert.deepEqual(new Set(niceOf(spare)), new Set([getPriority()]), 'every thread of the session\'s executor is back at the mediator\'s priority');
+    await until('the next spare is started', () => starts(f).length === 2);
+    assert.equal(niceOf(starts(f)[1]!.pid)[0], SPARE_NICE, 'the refilled spare runs lowered');
+  } finally {
+    await f.close();
+  }
+});
 
 test('sends to an executor that is exiting, then gone, fail quietly and are logged', async () => {
   const f = await fixture();
