@@ -1,20 +1,31 @@
 // `make bench`: vgpu's figures next to baselines measured in the same run, printed as ratios
 // (docs/benchmarks.md records the figures as measured). Never run by `make test`: speed is
 // measured here, not asserted in tests. Arguments name the figures to run (sync, copy, scale,
-// compress, launch, sgemm, discovery, tls; all when none), e.g. `node dist/test/bench/main.js launch`.
+// compress, launch, sgemm, discovery, tls, startup; all when none), e.g. `node dist/test/bench/main.js launch`.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os, { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { sessionList, sessionsAfter } from '../helpers/burst.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { BUILD, GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
 
 const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 const out = join(BUILD, 'bench');
 
-function build(): { raw: string; guest: string; direct: string; fatbin: string } {
+interface Programs {
+  raw: string;
+  guest: string;
+  direct: string;
+  fatbin: string;
+  /** test/bench/startup.c through vgpu, and straight on softgpu (the baseline). */
+  startup: string;
+  startupDirect: string;
+}
+
+function build(): Programs {
   mkdirSync(out, { recursive: true });
   const raw = join(out, 'raw');
   const guest = join(out, 'guest');
@@ -28,7 +39,13 @@ function build(): { raw: string; guest: string; direct: string; fatbin: string }
   execFileSync('cc', ['-std=c11', '-O2', '-D_GNU_SOURCE', `-I${CUDA_HOME}/include`, '-o', direct, join(ROOT, 'test/bench/guest.c'),
     `-L${softgpuDir}`, `-Wl,-rpath,${softgpuDir}`, '-lvgpu-softgpu'], { stdio: 'inherit' });
   execFileSync(join(CUDA_HOME, 'bin', 'nvcc'), ['-fatbin', '-o', fatbin, join(ROOT, 'test/programs/kernels.cu')], { stdio: 'inherit' });
-  return { raw, guest, direct, fatbin };
+  const startup = join(out, 'startup');
+  const startupDirect = join(out, 'startup-direct');
+  execFileSync('cc', ['-std=c11', '-O2', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', `-I${CUDA_HOME}/include`, '-o', startup, join(ROOT, 'test/bench/startup.c'),
+    `-L${GUEST_LIB_DIR}`, '-lcuda'], { stdio: 'inherit' });
+  execFileSync('cc', ['-std=c11', '-O2', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', `-I${CUDA_HOME}/include`, '-o', startupDirect, join(ROOT, 'test/bench/startup.c'),
+    `-L${softgpuDir}`, `-Wl,-rpath,${softgpuDir}`, '-lvgpu-softgpu'], { stdio: 'inherit' });
+  return { raw, guest, direct, fatbin, startup, startupDirect };
 }
 
 function runJson(cmd: string, args: string[], env: Record<string, string> = {}): Record<string, number> {
@@ -73,7 +90,7 @@ interface Row {
   bar: string;
 }
 
-const FIGURES = ['sync', 'copy', 'scale', 'compress', 'launch', 'sgemm', 'discovery', 'tls'] as const;
+const FIGURES = ['sync', 'copy', 'scale', 'compress', 'launch', 'sgemm', 'discovery', 'tls', 'startup'] as const;
 type Figure = (typeof FIGURES)[number];
 
 function selectedFigures(args: readonly string[]): ReadonlySet<Figure> {
@@ -125,7 +142,8 @@ async function tcpMediator(): Promise<{ m: RunningMediator; env: Record<string, 
 async function main(): Promise<void> {
   const want = selectedFigures(process.argv.slice(2));
   if (!Number.isInteger(LAUNCH_PAIRS) || LAUNCH_PAIRS < 1 || LAUNCH_PAIRS > 100) throw new Error('VGPU_BENCH_LAUNCH_PAIRS must be an integer from 1 to 100');
-  const { raw, guest, direct, fatbin } = build();
+  const { raw, guest, direct, fatbin, startup, startupDirect } = build();
+  const load = loadavg();
   const m = await startMediator({ env: { VGPU_LOG: 'warn', VGPU_SOFTGPU_MEMORY: '4G' } });
   const echoPath = join(m.stateDir, 'echo.sock');
   const echo = await nodeEcho(echoPath);
@@ -218,6 +236,7 @@ async function main(): Promise<void> {
       rows.push({ what: 'discovery-only process (count + properties), ms', vgpu: discMs.toFixed(1), baseline: `${trueMs.toFixed(1)} (/bin/true)`, ratio: `${(discMs / trueMs).toFixed(1)}x`, bar: '<= 20 ms' });
     }
     if (want.has('tls')) rows.push(...(await tlsRows(guest)));
+    if (want.has('startup')) rows.push(...(await startupRows(m, env, startup, startupDirect)));
   } finally {
     echo.kill();
     await m.stop();
@@ -229,6 +248,8 @@ async function main(): Promise<void> {
   const line = (r: Record<keyof Row, string>): string => cols.map((c, i) => r[c].padEnd(width[i]!)).join('  ');
   console.log(line({ what: 'measure', vgpu: 'vgpu', baseline: 'baseline', ratio: 'ratio', bar: 'bar' }));
   for (const r of rows) console.log(line(r));
+  const fmt = (l: number[]): string => l.map((x) => x.toFixed(2)).join(', ');
+  console.log(`load average (1, 5, 15 min): ${fmt(load)} at the start, ${fmt(loadavg())} at the end, on ${os.availableParallelism()} CPUs`);
 }
 
 /** The sync round trip and bulk copies over tls: against plain tcp: on loopback, through one
@@ -267,6 +288,157 @@ async function tlsRows(guest: string): Promise<Row[]> {
     rmSync(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+/** Guests started for the startup figure: 1 (five times in a row, each with the mediator's spare
+ * ready), then 16 and 64 at once. */
+const STARTUP_SINGLE_RUNS = 5;
+const STARTUP_BURSTS = [16, 64] as const;
+/** Past this a starting guest counts as failed (and is killed). */
+const STARTUP_GUEST_LIMIT_MS = 240_000;
+/** Time for the mediator to start its spare again between the startup figure's phases. */
+const SPARE_REFILL_MS = 3000;
+
+interface Started {
+  /** From the spawn to its first allocation's completion (startup.c); absent when it failed. */
+  ms?: number;
+  pid: number;
+  error?: string;
+  /** Ends a `hold` guest's stdin; resolves with its exit status. */
+  release: () => Promise<number | null>;
+}
+
+/** Spawns startup.c with the spawn moment as its T0 and resolves once it printed its figure (or
+ * failed). With `hold`, it keeps its session open until `release`. */
+function startGuestTimed(bin: string, env: Record<string, string>, hold: boolean): Promise<Started> {
+  const t0 = process.hrtime.bigint();
+  const p = spawn(bin, [t0.toString(), ...(hold ? ['hold'] : [])], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const exit = new Promise<number | null>((resolve) => p.once('close', (c) => resolve(c)));
+  const timer = setTimeout(() => p.kill('SIGKILL'), STARTUP_GUEST_LIMIT_MS);
+  void exit.then(() => clearTimeout(timer));
+  const release = (): Promise<number | null> => {
+    p.stdin!.end();
+    return exit;
+  };
+  if (!hold) p.stdin!.end();
+  let stdout = '';
+  let stderr = '';
+  p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise<Started>((resolve) => {
+    p.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /\{"first_call_ms": ([\d.]+)\}\n/.exec(stdout);
+      if (m) resolve({ ms: Number(m[1]), pid: p.pid!, release });
+    });
+    void exit.then((c) => resolve({ pid: p.pid ?? 0, error: `exit ${c}: ${stderr.trim().split('\n').at(-1) ?? ''}`, release }));
+  });
+}
+
+/** Proportional set size of `pid` (its share of the pages it maps), MB. */
+function pssMb(pid: number): number {
+  const kb = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1];
+  if (kb === undefined) throw new Error(`no Pss in /proc/${pid}/smaps_rollup`);
+  return Number(kb) / 1024;
+}
+
+/** The PSS of a bare Node process, idle: what any Node executor costs at the least. */
+async function bareNodePss(): Promise<number> {
+  const p = spawn(process.execPath, ['-e', `console.log('ready'); setInterval(() => {}, 60_000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    p.stdout!.once('data', () => resolve());
+    p.once('exit', (c) => reject(new Error(`bare node exited with ${c}`)));
+  });
+  await new Promise((r) => setTimeout(r, 1000));
+  try {
+    return pssMb(p.pid!);
+  } finally {
+    p.kill();
+  }
+}
+
+/** PSS of the executors serving the mediator's attached sessions (idle guests hold them), MB. */
+async function executorPss(m: RunningMediator): Promise<number[]> {
+  const pids = (await sessionList(m)).filter((s) => s.state === 'attached' && s.executorPid !== null).map((s) => s.executorPid!);
+  return pids.map(pssMb);
+}
+
+const ms = (x: number): string => x.toFixed(1);
+
+/** Session start and idle sessions' memory (docs/benchmarks.md, "Session start"). */
+async function startupRows(m: RunningMediator, env: Record<string, string>, bin: string, directBin: string): Promise<Row[]> {
+  const rows: Row[] = [];
+  const direct: number[] = [];
+  for (let i = 0; i < STARTUP_SINGLE_RUNS; i++) {
+    const r = await startGuestTimed(directBin, { VGPU_SOFTGPU_MEMORY: '1G' }, false);
+    if (r.ms === undefined) throw new Error(`in-process startup failed: ${r.error}`);
+    direct.push(r.ms);
+  }
+  const base = median(direct);
+  const baseline = `${ms(base)} (softgpu in-process)`;
+  const settle = async (): Promise<void> => {
+    await sessionsAfter(m);
+    await new Promise((r) => setTimeout(r, SPARE_REFILL_MS));
+  };
+  // One guest at a time, each with a ready spare; the last one stays idle for its executor's PSS.
+  const single: number[] = [];
+  let singleFailures = 0;
+  let onePss = 0;
+  for (let i = 0; i < STARTUP_SINGLE_RUNS; i++) {
+    await settle();
+    const last = i === STARTUP_SINGLE_RUNS - 1;
+    const r = await startGuestTimed(bin, env, last);
+    if (r.ms === undefined) singleFailures++;
+    else single.push(r.ms);
+    if (last) {
+      if (r.ms !== undefined) onePss = median(await executorPss(m));
+      await r.release();
+    }
+  }
+  rows.push({ what: `session start, 1 guest (warm spare), first allocation, ms (median of ${STARTUP_SINGLE_RUNS})`, vgpu: single.length ? ms(median(single)) : '-', baseline, ratio: single.length ? `${(median(single) / base).toFixed(1)}x` : '-', bar: '(context)' });
+  rows.push({ what: '  worst of them; failures', vgpu: `${single.length ? ms(Math.max(...single)) : '-'}; ${singleFailures}`, baseline: '-', ratio: '-', bar: '(context)' });
+  let burstPss: number[] = [];
+  for (const n of STARTUP_BURSTS) {
+    await settle();
+    const guests = await Promise.all(Array.from({ length: n }, () => startGuestTimed(bin, env, true)));
+    const ok = guests.filter((g) => g.ms !== undefined).map((g) => g.ms!);
+    if (n === 16) burstPss = await executorPss(m);
+    await Promise.all(guests.map((g) => g.release()));
+    const failed = guests.filter((g) => g.ms === undefined);
+    const failures = failed.length ? ` (${failed[0]!.error})` : '';
+    rows.push({ what: `session start, ${n} guests at once, median first allocation, ms`, vgpu: ok.length ? ms(median(ok)) : '-', baseline, ratio: ok.length ? `${(median(ok) / base).toFixed(0)}x` : '-', bar: n === 16 ? '<= 200 ms' : '(context)' });
+    rows.push({ what: `  worst of the ${n}, ms`, vgpu: ok.length ? ms(Math.max(...ok)) : '-', baseline: '-', ratio: '-', bar: n === 16 ? '<= 500 ms' : '(context)' });
+    rows.push({ what: `  failures among the ${n}`, vgpu: `${failed.length}${failures}`, baseline: '-', ratio: '-', bar: n === 64 ? '0' : '(context)' });
+  }
+  const node = await bareNodePss();
+  rows.push({ what: 'idle session, its executor\'s PSS, 1 session open, MB', vgpu: onePss.toFixed(1), baseline: `${node.toFixed(1)} (bare node -e)`, ratio: `${(onePss / node).toFixed(2)}x`, bar: '<= 12 MB' });
+  if (burstPss.length) {
+    rows.push({ what: `  median over ${burstPss.length} idle sessions open together, MB`, vgpu: median(burstPss).toFixed(1), baseline: `${node.toFixed(1)} (bare node -e)`, ratio: `${(median(burstPss) / node).toFixed(2)}x`, bar: '<= 12 MB' });
+  }
+  await settle();
+  rows.push(...(await manySparesRows(bin, base)));
+  return rows;
+}
+
+/** Spares for the context rows of a burst against a mediator that keeps more of them. */
+const MANY_SPARES = 4;
+/** Time for that mediator to start them (about a third of a second of CPU each). */
+const MANY_SPARES_READY_MS = 6000;
+
+/** 16 guests at once against a mediator with MANY_SPARES spares: what spares buy in a burst. */
+async function manySparesRows(bin: string, base: number): Promise<Row[]> {
+  const m = await startMediator({ env: { VGPU_LOG: 'warn', VGPU_SOFTGPU_MEMORY: '4G' }, args: ['--spare-executors', String(MANY_SPARES)] });
+  try {
+    await new Promise((r) => setTimeout(r, MANY_SPARES_READY_MS));
+    const guests = await Promise.all(Array.from({ length: 16 }, () => startGuestTimed(bin, { LD_LIBRARY_PATH: GUEST_LIB_DIR, VGPU_SERVER: m.server }, false)));
+    const ok = guests.filter((g) => g.ms !== undefined).map((g) => g.ms!);
+    const failed = guests.length - ok.length;
+    return [{
+      what: `  16 at once, --spare-executors ${MANY_SPARES}: median / worst, ms; failures`, vgpu: ok.length ? `${ms(median(ok))} / ${ms(Math.max(...ok))}; ${failed}` : `-; ${failed}`,
+      baseline: `${ms(base)} (softgpu in-process)`, ratio: ok.length ? `${(median(ok) / base).toFixed(0)}x` : '-', bar: '(context)',
+    }];
+  } finally {
+    await m.stop();
+  }
 }
 
 main().catch((e: unknown) => {
