@@ -27,12 +27,15 @@ test('at most limit tasks run at once, the others in order', async () => {
   }));
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(started, [0, 1]);
+  assert.equal(slots.queued, 2, 'two wait for a slot');
   gates[1]!.reject(new Error('task 1 failed'));
   await assert.rejects(runs[1]!, /task 1 failed/);
   assert.deepEqual(started, [0, 1, 2], 'a failed task frees its slot');
+  assert.equal(slots.queued, 1, 'a task that got its slot no longer waits');
   gates[0]!.resolve();
   assert.equal(await runs[0], 0);
   assert.deepEqual(started, [0, 1, 2, 3]);
+  assert.equal(slots.queued, 0);
   gates[2]!.resolve();
   gates[3]!.resolve();
   assert.deepEqual(await Promise.all([runs[2], runs[3]]), [2, 3]);
