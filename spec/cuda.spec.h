@@ -360,7 +360,7 @@ VG_CUSTOM_ALIAS(0x0626) CUresult cuGraphKernelNodeGetParams(CUgraphNode hNode, C
  * An array's bytes count toward the session's quota until it is destroyed or its context goes.
  * Texture and surface objects are the driver's 64-bit values, handed to the guest unchanged (kernels
  * receive them in their parameters); the executor keeps the set the session made and refuses any
- * other value. Descriptors travel field by field: array handles as remote ids, device memory checked
+ * other value, one destroyed with its context included (as arrays, they go with their context). Descriptors travel field by field: array handles as remote ids, device memory checked
  * to lie in one allocation of the session. 2D and 3D copies with an array side are vgMemcpy3DArray. */
 VG_CUSTOM(0x0700) CUresult cuArrayCreate_v2(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray);
 VG_CUSTOM(0x0701) CUresult cuArray3DCreate_v2(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pAllocateArray);

@@ -11,6 +11,7 @@ import type { SessionImages } from './images.js';
 import { HostNodeBook } from './host-nodes.js';
 import { IpcBook } from './ipc.js';
 import { ShmState } from './shm.js';
+import { TextureObjectBook } from './texture-objects.js';
 import { VmmBook } from './vmm.js';
 import { CTX_INACTIVE_PRIMARY } from '../protocol/constants.js';
 import {
@@ -116,6 +117,8 @@ export class ExecContext {
   readonly vmm = new VmmBook();
   /** The guest's functions of the session's host nodes (src/executor/host-nodes.ts). */
   readonly hostNodes = new HostNodeBook();
+  /** The session's texture and surface objects (src/executor/texture-objects.ts). */
+  readonly textureObjects = new TextureObjectBook();
   /** The session's CUDA IPC (src/executor/ipc.ts). */
   readonly ipc = new IpcBook();
   /** Shared memory with the guest for bulk copies (src/executor/shm.ts). */
@@ -523,11 +526,13 @@ export class ExecContext {
 
   /**
    * The driver destroyed a context (cuCtxDestroy, cuDevicePrimaryCtxReset, the last primary
-   * release) and with it what lived in it: its allocations (not stream-ordered ones) and its
-   * modules with their globals. Their bytes go back to the VM's quota.
+   * release) and with it what lived in it: its allocations (not stream-ordered ones), its
+   * modules with their globals, its arrays and mipmapped arrays (with their levels) and its texture
+   * and surface objects. Their bytes go back to the VM's quota.
    */
   contextGone(ctxId: number): void {
     if (ctxId === NO_CONTEXT) return;
+    this.textureObjects.contextGone(ctxId);
     for (const [id, load] of this.loads) if (load.ctx === ctxId) this.dropHandle(id);
     // The driver unmaps the memory opened by IPC in it too.
     for (const p of this.ipc.contextGone(ctxId)) this.allocs.removeFixed(p);

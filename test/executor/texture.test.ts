@@ -1,7 +1,7 @@
 // The executor's array and texture handlers with a fake driver: an array's bytes (a mipmapped
 // array's, all levels) count toward the quota until it is destroyed, levels go with their array, memory a texture or a box copy names must be the session's, array ids
 // must be the session's, and texture objects are destroyed or described only by the session that
-// made them.
+// made them; a context's arrays and objects go with it.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -201,4 +201,59 @@ test('host bytes to an array on a capturing stream are refused before the driver
   b.writeBigUInt64LE(0n, 28); // the default stream
   assert.equal(run(x, OP.cuMemcpyHtoAAsync_v2, b).res, 900);
   assert.equal(copies, 0);
+});
+
+test("a context's arrays and texture and surface objects go with it, and their handles then fail", () => {
+  let value = 7n;
+  const destroyed: number[] = [];
+  const x = session({
+    ...arrays(),
+    cuTexObjectCreate: (out) => {
+      (out as Buffer).writeBigUInt64LE(value++, 0);
+      return 0;
+    },
+    cuSurfObjectCreate: (out) => {
+      (out as Buffer).writeBigUInt64LE(value++, 0);
+      return 0;
+    },
+    cuTexObjectDestroy: (v) => {
+      destroyed.push(v as number);
+      return 0;
+    },
+    cuSurfObjectDestroy: (v) => {
+      destroyed.push(v as number);
+      return 0;
+    },
+    cuCtxDestroy_v2: () => 0,
+  }, 1 << 20);
+  const doomed = x.currentContext;
+  const held = x.held - 4096; // the allocation at 0x10000 is the context's too
+  const array = run(x, OP.cuArray3DCreate_v2, array3d(16, 16, 0, 0x01, 1));
+  assert.equal(array.res, 0);
+  const arrayId = Buffer.from(array.out.subarray(0, 8));
+  const tex = Buffer.from(run(x, OP.cuTexObjectCreate, linearTexture(0x10000, 4096)).out.subarray(0, 8));
+  const surfArgs = Buffer.alloc(16);
+  arrayId.copy(surfArgs, 8); // an array resource, no flags
+  const surf = run(x, OP.cuSurfObjectCreate, surfArgs);
+  assert.equal(surf.res, 0);
+  const surfValue = Buffer.from(surf.out.subarray(0, 8));
+
+  // Another context's object stays.
+  assert.ok(x.makeCurrent(x.newHandle('context', 0x66)));
+  x.afterAlloc(0x20000, 4096);
+  const kept = Buffer.from(run(x, OP.cuTexObjectCreate, linearTexture(0x20000, 4096)).out.subarray(0, 8));
+
+  const ctx = Buffer.alloc(8);
+  ctx.writeBigUInt64LE(BigInt(doomed), 0);
+  assert.equal(run(x, OP.cuCtxDestroy_v2, ctx).res, 0);
+  assert.equal(x.held, held + 4096, "the array's bytes went back; the other context's allocation stays");
+  assert.equal(run(x, OP.cuTexObjectGetResourceDesc, tex).res, CUDA_ERROR_INVALID_VALUE, 'the record went with the context');
+  assert.equal(run(x, OP.cuTexObjectDestroy, tex).res, CUDA_ERROR_INVALID_VALUE);
+  assert.equal(run(x, OP.cuSurfObjectGetResourceDesc, surfValue).res, CUDA_ERROR_INVALID_VALUE);
+  assert.equal(run(x, OP.cuSurfObjectDestroy, surfValue).res, CUDA_ERROR_INVALID_VALUE);
+  assert.equal(run(x, OP.cuArrayGetDescriptor_v2, arrayId).res, CUDA_ERROR_INVALID_HANDLE);
+  assert.deepEqual(destroyed, [], 'the driver is not asked to destroy what it already destroyed');
+  assert.equal(run(x, OP.cuTexObjectGetResourceDesc, kept).res, 0);
+  assert.equal(run(x, OP.cuTexObjectDestroy, kept).res, 0);
+  assert.deepEqual(destroyed, [Number(kept.readBigUInt64LE(0))]);
 });

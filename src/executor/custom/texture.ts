@@ -10,6 +10,7 @@ import { CHUNK } from '../../protocol/constants.js';
 import type { Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
 import type { ExecContext } from '../context.js';
+import type { TextureObject } from '../texture-objects.js';
 import { CudaError, CUDA_ERROR_INVALID_VALUE, CUDA_ERROR_NOT_SUPPORTED } from '../cuda.js';
 
 const CU_RESOURCE_TYPE_ARRAY = 0;
@@ -301,23 +302,6 @@ export function vgMemcpy3DArray(x: ExecContext, r: Reader, w: Writer): number {
 
 // ---- texture and surface objects ----------------------------------------------------------------
 
-interface ObjectRecord {
-  surface: boolean;
-  /** The resource as the guest sent it (array as its id), returned by the getters. */
-  res: Buffer;
-  tex?: Buffer;
-  view?: Buffer;
-}
-
-/** Texture and surface objects by driver value, per session. */
-const objects = new WeakMap<ExecContext, Map<number, ObjectRecord>>();
-
-function objectsOf(x: ExecContext): Map<number, ObjectRecord> {
-  let m = objects.get(x);
-  if (!m) objects.set(x, (m = new Map()));
-  return m;
-}
-
 /** Wire: resType u32, flags u32, then ARRAY: array id; MIPMAPPED_ARRAY: its id; LINEAR: devPtr u64, format u32, channels u32,
  * size u64; PITCH2D: devPtr u64, format u32, channels u32, width, height, pitch (u64). */
 function readResource(x: ExecContext, r: Reader): { desc: Buffer; wire: Buffer } {
@@ -384,7 +368,7 @@ export function cuTexObjectCreate(x: ExecContext, r: Reader, w: Writer): number 
   const rc = x.d.cuTexObjectCreate(o, res.desc, tex, view ?? null);
   if (rc !== 0) return rc;
   const value = x.readU64(o);
-  objectsOf(x).set(value, { surface: false, res: res.wire, tex, view });
+  x.textureObjects.add(value, { surface: false, res: res.wire, tex, view }, x.currentContext);
   w.u64(value);
   return 0;
 }
@@ -396,14 +380,15 @@ export function cuSurfObjectCreate(x: ExecContext, r: Reader, w: Writer): number
   const rc = x.d.cuSurfObjectCreate(o, res.desc);
   if (rc !== 0) return rc;
   const value = x.readU64(o);
-  objectsOf(x).set(value, { surface: true, res: res.wire });
+  x.textureObjects.add(value, { surface: true, res: res.wire }, x.currentContext);
   w.u64(value);
   return 0;
 }
 
-/** The session's object behind `value`; the driver answers INVALID_VALUE for any other. */
-function ours(x: ExecContext, value: number, surface: boolean): ObjectRecord {
-  const rec = objectsOf(x).get(value);
+/** The session's object behind `value`; the driver answers INVALID_VALUE for any other, one
+ * destroyed with its context included. */
+function ours(x: ExecContext, value: number, surface: boolean): TextureObject {
+  const rec = x.textureObjects.get(value);
   if (!rec || rec.surface !== surface) throw new CudaError(CUDA_ERROR_INVALID_VALUE, `0x${value.toString(16)} is not a ${surface ? 'surface' : 'texture'} object of this session`);
   return rec;
 }
@@ -413,7 +398,7 @@ function destroyObject(x: ExecContext, r: Reader, surface: boolean): number {
   r.end();
   ours(x, value, surface);
   const rc = surface ? x.d.cuSurfObjectDestroy(value) : x.d.cuTexObjectDestroy(value);
-  if (rc === 0) objectsOf(x).delete(value);
+  if (rc === 0) x.textureObjects.delete(value);
   return rc;
 }
 
