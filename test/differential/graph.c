@@ -309,6 +309,51 @@ int main(int argc, char **argv) {
   read_back();
   SAY(cuGraphLaunch, "kernel enabled", "%d log %s", host[0], g_log);
 
+  /* An update changes parameters only: a disabled node stays disabled, in an exec with host nodes
+   * as in any, whether the update's graph is the exec's own or another built alike (a clone), and
+   * the node stays named by the node of the graph the exec was instantiated from. */
+  typedef CUresult (*update_v1_t)(CUgraphExec, CUgraph, CUgraphNode *, CUgraphExecUpdateResult *);
+  CUgraphExecUpdateResultInfo info;
+  CALL(cuGraphNodeSetEnabled, __typeof__(&cuGraphNodeSetEnabled), "disable before an update", x, n_k, 0);
+  CALL(cuGraphExecUpdate_v2, __typeof__(&cuGraphExecUpdate_v2), "from its own graph", x, g, &info);
+  CALL(cuGraphNodeGetEnabled, __typeof__(&cuGraphNodeGetEnabled), "after an update", x, n_k, &on);
+  SAY(cuGraphNodeGetEnabled, "after an update", "%u", on);
+  CALL(cuGraphLaunch, launch_t, "disabled across an update", x, NULL);
+  read_back();
+  SAY(cuGraphLaunch, "disabled across an update", "%d %d log %s", host[0], host[64], g_log);
+  CUgraph g_alike;
+  MUST(((__typeof__(&cuGraphClone))diff_sym("cuGraphClone"))(&g_alike, g));
+  CALL(cuGraphExecUpdate_v2, __typeof__(&cuGraphExecUpdate_v2), "from a clone", x, g_alike, &info);
+  MUST(((__typeof__(&cuGraphDestroy))diff_sym("cuGraphDestroy"))(g_alike));
+  CALL(cuGraphNodeSetEnabled, __typeof__(&cuGraphNodeSetEnabled), "enable after an update from a clone", x, n_k, 1);
+  CALL(cuGraphLaunch, launch_t, "enabled after an update from a clone", x, NULL);
+  read_back();
+  SAY(cuGraphLaunch, "enabled after an update from a clone", "%d %d log %s", host[0], host[64], g_log);
+  CALL(cuGraphNodeSetEnabled, __typeof__(&cuGraphNodeSetEnabled), "disable after an update from a clone", x, n_k, 0);
+  CALL(cuGraphLaunch, launch_t, "disabled after an update from a clone", x, NULL);
+  read_back();
+  SAY(cuGraphLaunch, "disabled after an update from a clone", "%d %d log %s", host[0], host[64], g_log);
+  CALL(cuGraphNodeSetEnabled, __typeof__(&cuGraphNodeSetEnabled), "enable it again", x, n_k, 1);
+
+  /* A refused update names the node of the update's graph it stopped at, in both forms. */
+  CUgraph g_set, g_empty;
+  CUgraphNode one_set, one_empty, err = NULL;
+  CUgraphExec x_set;
+  MUST(((__typeof__(&cuGraphCreate))diff_sym("cuGraphCreate"))(&g_set, 0));
+  MUST(((__typeof__(&cuGraphCreate))diff_sym("cuGraphCreate"))(&g_empty, 0));
+  MUST(((add_memset_t)diff_sym("cuGraphAddMemsetNode"))(&one_set, g_set, NULL, 0, &ms, ctx));
+  MUST(((add_empty_t)diff_sym("cuGraphAddEmptyNode"))(&one_empty, g_empty, NULL, 0));
+  MUST(((instantiate_t)diff_sym("cuGraphInstantiateWithFlags"))(&x_set, g_set, 0));
+  memset(&info, 0, sizeof info);
+  CALL(cuGraphExecUpdate_v2, __typeof__(&cuGraphExecUpdate_v2), "another node type", x_set, g_empty, &info);
+  SAY(cuGraphExecUpdate_v2, "another node type", "result %d, error node is the update's node %d", (int)info.result,
+      info.errorNode == one_empty);
+  CALL(cuGraphExecUpdate, update_v1_t, "another node type", x_set, g_empty, &err, &ur);
+  SAY(cuGraphExecUpdate, "another node type", "result %d, error node is the update's node %d", (int)ur, err == one_empty);
+  MUST(((__typeof__(&cuGraphExecDestroy))diff_sym("cuGraphExecDestroy"))(x_set));
+  MUST(((__typeof__(&cuGraphDestroy))diff_sym("cuGraphDestroy"))(g_set));
+  MUST(((__typeof__(&cuGraphDestroy))diff_sym("cuGraphDestroy"))(g_empty));
+
   /* ---- a graph without host nodes, and the end */
   CUgraphExec xc;
   CALL(cuGraphInstantiateWithFlags, instantiate_t, "child graph alone", &xc, cg, 0);

@@ -67,8 +67,8 @@ VG_EXPORT CUresult cuGraphInstantiate(CUgraphExec *phGraphExec, CUgraph hGraph, 
   VG_TRACED(instantiate_logged(phGraphExec, hGraph, phErrorNode, logBuffer, bufferSize));
 }
 
-/* Forwarded by hand: the result info's node fields have no guest meaning. The driver's answer
- * travels inside a successful reply, so a refused update still says why (docs/protocol.md). */
+/* Forwarded by hand: the result info's nodes come back as the guest's node handles. The driver's
+ * answer travels inside a successful reply, so a refused update still says why (docs/protocol.md). */
 static CUresult exec_update(CUgraphExec exec, CUgraph g, CUgraphExecUpdateResultInfo *info) {
   if (!vg_cuda_ready()) return CUDA_ERROR_NOT_INITIALIZED;
   if (!info) return CUDA_ERROR_INVALID_VALUE;
@@ -82,6 +82,8 @@ static CUresult exec_update(CUgraphExec exec, CUgraph g, CUgraphExecUpdateResult
     r = (CUresult)vg_get_u32(&c);
     memset(info, 0, sizeof *info);
     info->result = (CUgraphExecUpdateResult)vg_get_u32(&c);
+    info->errorNode = (CUgraphNode)vg_get_new_handle(&c, VG_H_GRAPHNODE);
+    info->errorFromNode = (CUgraphNode)vg_get_new_handle(&c, VG_H_GRAPHNODE);
   }
   r = vg_call_end(&c, r);
   return r == CUDA_SUCCESS ? vg_graph_host_exec_updated(exec, g) : r;
@@ -91,12 +93,12 @@ VG_EXPORT CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph, 
   VG_TRACED(exec_update(hGraphExec, hGraph, resultInfo));
 }
 
-/* The older form: its error node output has no guest meaning either, and is always NULL. */
+/* The older form: the error node without the node it depends on. */
 static CUresult exec_update_v1(CUgraphExec exec, CUgraph g, CUgraphNode *err_node, CUgraphExecUpdateResult *result) {
   if (!err_node || !result) return vg_cuda_ready() ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_INITIALIZED;
   CUgraphExecUpdateResultInfo info = {CU_GRAPH_EXEC_UPDATE_ERROR, NULL, NULL};
   CUresult r = exec_update(exec, g, &info);
-  *err_node = NULL;
+  *err_node = info.errorNode;
   *result = info.result;
   return r;
 }

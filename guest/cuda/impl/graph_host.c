@@ -12,10 +12,14 @@
  *
  * The exec itself is instantiated on the host too, so that every call naming it (destruction,
  * flags, updates, parameter changes) has the driver's answer; changes the host accepts are
- * repeated on the piece holding the node (graph_edit.c), and an update makes the plan again. Not
- * carried: host nodes inside child graphs (instantiation fails with CUDA_ERROR_NOT_SUPPORTED), a
- * planned exec launched into a capturing stream (CUDA_ERROR_NOT_SUPPORTED, as cuLaunchHostFunc
- * there), and the enabled state of nodes across an update.
+ * repeated on the piece holding the node (graph_edit.c), and an update makes the plan again. The
+ * calls naming a node of an exec may name it by its node in the graph the exec was instantiated
+ * from or in the graph it was last updated from; an update pairs the two by their place in creation
+ * order, as softgpu does (the driver pairs topologically identical graphs, built alike, the same
+ * way). The plan remembers which nodes are disabled, since the driver keeps that across an update
+ * and the new pieces start with every node enabled. Not carried: host nodes inside child graphs
+ * (instantiation fails with CUDA_ERROR_NOT_SUPPORTED) and a planned exec launched into a capturing
+ * stream (CUDA_ERROR_NOT_SUPPORTED, as cuLaunchHostFunc there).
  */
 #include "vgcuda.h"
 
@@ -39,6 +43,13 @@ typedef struct plan {
   unsigned long long flags; /* of the instantiation, for the pieces */
   size_t n;
   step *steps;
+  /* By a node's place in creation order: its node in the graph the exec was instantiated from and
+   * in the graph the plan was made from, the step holding it, its node in that step's piece (NULL
+   * for a host node), and whether it is disabled. */
+  size_t nn;
+  CUgraphNode *origin, *current, *piece_node;
+  size_t *at;
+  unsigned char *disabled;
   struct plan *next;
 } plan;
 
@@ -113,8 +124,15 @@ static void plan_free(plan *p) {
     if (p->steps[i].exec) destroy_remote(p->steps[i].exec);
     if (p->steps[i].graph) cuGraphDestroy(p->steps[i].graph);
   }
-  if (p) free(p->steps);
+  if (p) free(p->steps), free(p->origin), free(p->current), free(p->piece_node), free(p->at), free(p->disabled);
   free(p);
+}
+
+/* The place of node in p's creation order, or p->nn; under g_mu. */
+static size_t node_index(const plan *p, CUgraphNode node) {
+  size_t i = 0;
+  while (i < p->nn && p->origin[i] != node && p->current[i] != node) i++;
+  return i;
 }
 
 /* The plan of x, unlinked when take is set; under g_mu. */
@@ -208,15 +226,20 @@ static CUresult topo_order(CUgraph g, CUgraphNode *nodes, size_t n, size_t *orde
   return r;
 }
 
-/* A piece: a clone of g without the nodes whose `keep` is 0, instantiated. */
-static CUresult make_piece(CUgraph g, CUgraphNode *nodes, size_t n, const char *keep, unsigned long long flags, step *s) {
+/* Step k of p, a piece: a clone of g without the nodes whose `keep` is 0, instantiated. */
+static CUresult make_piece(CUgraph g, CUgraphNode *nodes, size_t n, const char *keep, plan *p, size_t k) {
+  step *s = &p->steps[k];
   CUresult r = cuGraphClone(&s->graph, g);
   for (size_t i = 0; !r && i < n; i++) {
     CUgraphNode cn;
-    if (keep[i]) continue;
-    if (!(r = cuGraphNodeFindInClone(&cn, nodes[i], s->graph))) r = cuGraphDestroyNode(cn);
+    if (keep[i]) {
+      p->at[i] = k;
+      r = cuGraphNodeFindInClone(&p->piece_node[i], nodes[i], s->graph);
+    } else if (!(r = cuGraphNodeFindInClone(&cn, nodes[i], s->graph))) {
+      r = cuGraphDestroyNode(cn);
+    }
   }
-  if (!r) r = instantiate_remote(&s->exec, s->graph, flags);
+  if (!r) r = instantiate_remote(&s->exec, s->graph, p->flags);
   return r;
 }
 
@@ -242,23 +265,33 @@ static CUresult plan_make(CUgraphExec x, CUgraph g, unsigned long long flags, pl
     p->flags = flags;
     p->steps = steps;
     steps = NULL;
+    p->nn = n;
+    p->origin = calloc(n, sizeof *p->origin);
+    p->current = nodes;
+    nodes = NULL;
+    p->piece_node = calloc(n, sizeof *p->piece_node);
+    p->at = calloc(n, sizeof *p->at);
+    p->disabled = calloc(n, 1);
+    if (!p->origin || !p->piece_node || !p->at || !p->disabled) r = CUDA_ERROR_OUT_OF_MEMORY;
+    else memcpy(p->origin, p->current, n * sizeof *p->origin);
   }
   size_t in_piece = 0;
   for (size_t k = 0; !r && k <= n; k++) {
     CUgraphNodeType t = CU_GRAPH_NODE_TYPE_EMPTY;
-    if (k < n && (r = cuGraphNodeGetType(nodes[order[k]], &t))) break;
+    if (k < n && (r = cuGraphNodeGetType(p->current[order[k]], &t))) break;
     if (k < n && t != CU_GRAPH_NODE_TYPE_HOST) {
       keep[order[k]] = 1;
       in_piece++;
       continue;
     }
-    if (in_piece && !(r = make_piece(g, nodes, n, keep, flags, &p->steps[p->n]))) p->n++;
+    if (in_piece && !(r = make_piece(g, p->current, n, keep, p, p->n))) p->n++;
     else if (in_piece) p->n++; /* what was made is freed with the plan */
     memset(keep, 0, n);
     in_piece = 0;
     if (!r && k < n) {
+      p->at[order[k]] = p->n;
       step *s = &p->steps[p->n++];
-      s->node = nodes[order[k]];
+      s->node = p->current[order[k]];
       r = cuGraphHostNodeGetParams(s->node, &s->host);
     }
   }
@@ -349,28 +382,53 @@ VG_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) { VG_TRACED(exec_d
 void vg_graph_host_exec_set(CUgraphExec x, CUgraphNode node, const CUDA_HOST_NODE_PARAMS *hp) {
   pthread_mutex_lock(&g_mu);
   plan *p = plan_find(x, 0);
-  for (size_t i = 0; p && i < p->n; i++)
-    if (!p->steps[i].exec && p->steps[i].node == node) p->steps[i].host = *hp;
+  size_t i = p ? node_index(p, node) : 0;
+  if (p && i < p->nn && !p->steps[p->at[i]].exec) p->steps[p->at[i]].host = *hp;
   pthread_mutex_unlock(&g_mu);
 }
 
 int vg_graph_host_piece(CUgraphExec x, CUgraphNode node, CUgraphExec *piece, CUgraphNode *piece_node) {
-  size_t n = 0;
-  step *steps = atomic_load(&g_made) ? plan_steps(x, &n) : NULL;
+  if (!atomic_load(&g_made)) return 0;
   int found = 0;
-  for (size_t i = 0; steps && i < n && !found; i++)
-    if (steps[i].graph && cuGraphNodeFindInClone(piece_node, node, steps[i].graph) == CUDA_SUCCESS) {
-      *piece = steps[i].exec;
-      found = 1;
-    }
-  free(steps);
+  pthread_mutex_lock(&g_mu);
+  plan *p = plan_find(x, 0);
+  size_t i = p ? node_index(p, node) : 0;
+  if (p && i < p->nn && p->piece_node[i]) {
+    *piece = p->steps[p->at[i]].exec;
+    *piece_node = p->piece_node[i];
+    found = 1;
+  }
+  pthread_mutex_unlock(&g_mu);
   return found;
 }
 
 CUresult vg_graph_host_exec_enable(CUgraphExec x, CUgraphNode node, unsigned on) {
   CUgraphExec piece;
   CUgraphNode pn;
-  return vg_graph_host_piece(x, node, &piece, &pn) ? cuGraphNodeSetEnabled(piece, pn, on) : CUDA_SUCCESS;
+  if (!vg_graph_host_piece(x, node, &piece, &pn)) return CUDA_SUCCESS;
+  CUresult r = cuGraphNodeSetEnabled(piece, pn, on);
+  if (r == CUDA_SUCCESS) {
+    pthread_mutex_lock(&g_mu);
+    plan *p = plan_find(x, 0);
+    size_t i = p ? node_index(p, node) : 0;
+    if (p && i < p->nn) p->disabled[i] = !on;
+    pthread_mutex_unlock(&g_mu);
+  }
+  return r;
+}
+
+/* p, made again from the graph an update gave, goes on naming nodes by those of the graph the
+ * exec was instantiated from, and its new pieces disable what old's had disabled. */
+static CUresult plan_follow(plan *p, const plan *old) {
+  if (p->nn != old->nn) return CUDA_ERROR_INVALID_VALUE; /* an update that succeeded keeps the count */
+  memcpy(p->origin, old->origin, p->nn * sizeof *p->origin);
+  CUresult r = CUDA_SUCCESS;
+  for (size_t i = 0; !r && i < p->nn; i++) {
+    if (!old->disabled[i] || !p->piece_node[i]) continue;
+    p->disabled[i] = 1;
+    r = cuGraphNodeSetEnabled(p->steps[p->at[i]].exec, p->piece_node[i], 0);
+  }
+  return r;
 }
 
 CUresult vg_graph_host_exec_updated(CUgraphExec x, CUgraph g) {
@@ -379,10 +437,10 @@ CUresult vg_graph_host_exec_updated(CUgraphExec x, CUgraph g) {
   plan *old = plan_find(x, 1);
   pthread_mutex_unlock(&g_mu);
   if (!old) return CUDA_SUCCESS; /* an update keeps node types: no host node came */
-  unsigned long long flags = old->flags;
-  plan_free(old);
   plan *p;
-  CUresult r = plan_make(x, g, flags, &p);
+  CUresult r = plan_make(x, g, old->flags, &p);
+  if (!r && p && (r = plan_follow(p, old))) plan_free(p);
+  plan_free(old);
   if (!r && p) {
     pthread_mutex_lock(&g_mu);
     p->next = g_plans;
