@@ -1,5 +1,5 @@
-// Graph operations written by hand: the update's result info carries node pointers, so only its
-// result code goes back, with the driver's answer, in a reply that succeeds even when the update
+// Graph operations written by hand: the update's result info carries node pointers, which go back
+// as the guest's node ids, with the driver's answer, in a reply that succeeds even when the update
 // does not (a failed call's reply carries no outputs, and a refused update's result code is the
 // reason); and the introspection calls, whose node lists become guest node ids.
 
@@ -10,14 +10,21 @@ import type { Writer } from '../../protocol/writer.js';
 import type { ExecContext } from '../context.js';
 import { CudaError, CUDA_ERROR_INVALID_VALUE } from '../cuda.js';
 
+/** Reply: the update's CUresult and result, then the error node (a node of the graph, as the guest's
+ * id) and the node it depends on where the topology differs, when the session knows that node
+ * (the driver may name one of the exec's original graph, which may be gone); 0 for none. */
 export function cuGraphExecUpdate_v2(x: ExecContext, r: Reader, w: Writer): number {
   const exec = x.handle(r.u64(), 'graphexec', false);
-  const graph = x.handle(r.u64(), 'graph', false);
+  const graphId = r.u64();
+  const graph = x.handle(graphId, 'graph', false);
   r.end();
   const info = Buffer.alloc(24); // {CUgraphExecUpdateResult result; CUgraphNode errorNode, errorFromNode}
   const res = x.d.cuGraphExecUpdate_v2(exec, graph, info);
   w.u32(res);
   w.u32(info.readUInt32LE(0));
+  w.u64(x.nodeId(Number(info.readBigUInt64LE(8)), graphId));
+  const from = Number(info.readBigUInt64LE(16));
+  w.u64(from === 0 ? 0 : x.knownId('graphnode', from) ?? 0);
   return 0;
 }
 
