@@ -57,6 +57,12 @@ static atomic_int g_made;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static plan *g_plans;
 
+/* The plan's memory, without a word to the host. */
+static void plan_drop(plan *p) {
+  if (p) free(p->steps), free(p->origin), free(p->current), free(p->piece_node), free(p->at), free(p->disabled);
+  free(p);
+}
+
 /* Fork: the plans name execs of the parent's session, which the child cannot use; its copies are
  * dropped without a word to the host (the parent still owns them). The lock is held across the
  * fork so that the child's copy is not left locked by a thread the child does not have. */
@@ -66,8 +72,7 @@ static void fork_child(void) {
   while (g_plans) {
     plan *p = g_plans;
     g_plans = p->next;
-    free(p->steps);
-    free(p);
+    plan_drop(p);
   }
   pthread_mutex_unlock(&g_mu);
 }
@@ -124,8 +129,7 @@ static void plan_free(plan *p) {
     if (p->steps[i].exec) destroy_remote(p->steps[i].exec);
     if (p->steps[i].graph) cuGraphDestroy(p->steps[i].graph);
   }
-  if (p) free(p->steps), free(p->origin), free(p->current), free(p->piece_node), free(p->at), free(p->disabled);
-  free(p);
+  plan_drop(p);
 }
 
 /* The place of node in p's creation order, or p->nn; under g_mu. */
