@@ -72,6 +72,9 @@ test("a waiting VM's copy is staged up to its share while another VM holds the G
   assert.deepEqual(stager.lines.filter((l) => l.startsWith('not ok')), []);
   assert.ok(stager.lines.includes('ok - every byte arrived'), stager.lines.join('\n'));
   await hog.done;
+  // Once the hog's session ended the stager was the only one attached: its share became the whole
+  // host bound, which it may have used before its turn came.
   const after = await scrapeUntil((x) => x.value('vgpu_vm_staged_peak_bytes', vm) > 0);
-  assert.ok(after.value('vgpu_vm_staged_peak_bytes', vm) <= SHARE + READ_MAX, 'the share held to the end');
+  const peakAfter = after.value('vgpu_vm_staged_peak_bytes', vm);
+  assert.ok(peakAfter <= HOST_MAX + READ_MAX, `the host's bound held to the end: ${peakAfter}`);
 });
