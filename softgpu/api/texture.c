@@ -15,6 +15,7 @@
 
 #include "../ptx/ptx.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,37 +249,27 @@ static CUresult destroy(unsigned long long h, int surface) {
 SG_EXPORT CUresult cuTexObjectDestroy(CUtexObject texObject) { return destroy(texObject, 0); }
 SG_EXPORT CUresult cuSurfObjectDestroy(CUsurfObject surfObject) { return destroy(surfObject, 1); }
 
-SG_EXPORT CUresult cuTexObjectGetResourceDesc(CUDA_RESOURCE_DESC *pResDesc, CUtexObject texObject) {
+/* Copies one descriptor (a member of sg_texobj, at `off`) of a live object to the caller. */
+static CUresult get_desc(uint64_t handle, int surface, void *dst, size_t off, size_t size) {
   sg_texobj o;
-  CUresult rc = find(texObject, 0, &o);
+  CUresult rc = find(handle, surface, &o);
   if (rc) return rc;
-  if (!pResDesc) return CUDA_ERROR_INVALID_VALUE;
-  *pResDesc = o.res;
+  if (!dst) return CUDA_ERROR_INVALID_VALUE;
+  memcpy(dst, (const char *)&o + off, size);
   return CUDA_SUCCESS;
+}
+
+SG_EXPORT CUresult cuTexObjectGetResourceDesc(CUDA_RESOURCE_DESC *pResDesc, CUtexObject texObject) {
+  return get_desc(texObject, 0, pResDesc, offsetof(sg_texobj, res), sizeof *pResDesc);
 }
 SG_EXPORT CUresult cuTexObjectGetTextureDesc(CUDA_TEXTURE_DESC *pTexDesc, CUtexObject texObject) {
-  sg_texobj o;
-  CUresult rc = find(texObject, 0, &o);
-  if (rc) return rc;
-  if (!pTexDesc) return CUDA_ERROR_INVALID_VALUE;
-  *pTexDesc = o.tex;
-  return CUDA_SUCCESS;
+  return get_desc(texObject, 0, pTexDesc, offsetof(sg_texobj, tex), sizeof *pTexDesc);
 }
 SG_EXPORT CUresult cuTexObjectGetResourceViewDesc(CUDA_RESOURCE_VIEW_DESC *pResViewDesc, CUtexObject texObject) {
-  sg_texobj o;
-  CUresult rc = find(texObject, 0, &o);
-  if (rc) return rc;
-  if (!pResViewDesc) return CUDA_ERROR_INVALID_VALUE;
-  *pResViewDesc = o.view;
-  return CUDA_SUCCESS;
+  return get_desc(texObject, 0, pResViewDesc, offsetof(sg_texobj, view), sizeof *pResViewDesc);
 }
 SG_EXPORT CUresult cuSurfObjectGetResourceDesc(CUDA_RESOURCE_DESC *pResDesc, CUsurfObject surfObject) {
-  sg_texobj o;
-  CUresult rc = find(surfObject, 1, &o);
-  if (rc) return rc;
-  if (!pResDesc) return CUDA_ERROR_INVALID_VALUE;
-  *pResDesc = o.res;
-  return CUDA_SUCCESS;
+  return get_desc(surfObject, 1, pResDesc, offsetof(sg_texobj, res), sizeof *pResDesc);
 }
 
 int sg_tex_resolve(void *arg, uint64_t handle, int surface, sg_ptx_tex *out) {
