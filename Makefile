@@ -33,6 +33,10 @@ GUEST_INC := -Iguest/common/impl -Iguest/common/gen -Iguest/cuda/gen $(SHARED_C_
 # The mediator's AF_VSOCK listener helper (src/native/vsock-listen.c; docs/virtual-machines.md).
 VSOCK_LISTEN := $(B)/native/vgpu-vsock-listen
 VSOCK_LISTEN_SRC := src/native/vsock-listen.c src/native/relay.c
+# The executor's native hot path (src/native/hotpath.c; docs/executors.md, "Native hot path").
+HOTPATH := $(B)/native/libvgpu-hotpath.so
+HOTPATH_SRC := src/native/hotpath.c
+HOTPATH_HDR := src/native/hotpath.h src/native/gen/hot-ops.h src/native/gen/hot-kinds.h
 LIBCUDA := $(B)/guest/libcuda.so.1
 LIBNVML := $(B)/guest/libnvidia-ml.so.1
 # The guest's check (docs/guest.md, "Checking a guest"); installed with the libraries.
@@ -40,7 +44,7 @@ VGPU_DOCTOR := $(B)/guest/vgpu-doctor
 SOFTGPU := $(B)/softgpu/libvgpu-softgpu.so
 TSSTAMP := $(B)/.ts-built
 
-.PHONY: all deps native ts ui screenshots gen gen-check spec-check curesult-refresh run test test-c test-ts bench fuzz burst soak clean deb
+.PHONY: all deps native ts ui screenshots gen gen-check spec-check curesult-refresh run test test-c test-hotpath test-ts bench fuzz burst soak clean deb
 all: native ts ui
 
 # ---- dependencies ---------------------------------------------------------------------------
@@ -74,7 +78,7 @@ node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 deps: $(B)/.deps-deb node_modules/.package-lock.json
 
 # ---- native libraries -----------------------------------------------------------------------
-native: $(LIBCUDA) $(LIBNVML) $(VGPU_DOCTOR) $(SOFTGPU) $(VSOCK_LISTEN)
+native: $(LIBCUDA) $(LIBNVML) $(VGPU_DOCTOR) $(SOFTGPU) $(VSOCK_LISTEN) $(HOTPATH)
 
 $(LIBCUDA): $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(SHARED_C_SRC) $(GUEST_HDR) guest/cuda/gen/exports.map | $(B)/.deps-deb
 	@mkdir -p $(@D)
@@ -96,6 +100,10 @@ $(SOFTGPU): $(SOFTGPU_SRC) $(SHARED_C_SRC) $(SOFTGPU_HDR) softgpu/exports.map | 
 $(VSOCK_LISTEN): $(VSOCK_LISTEN_SRC) src/native/relay.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(OPT) -D_GNU_SOURCE $(CWARN) -o $@ $(VSOCK_LISTEN_SRC)
+
+$(HOTPATH): $(HOTPATH_SRC) $(HOTPATH_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(OPT) -Isrc/native -shared -Wl,-z,defs -o $@ $(HOTPATH_SRC) -lpthread -ldl
 
 # Sanitizer builds of the same sources, used by the C tests.
 $(B)/asan/libvgpu-softgpu.so: $(SOFTGPU_SRC) $(SHARED_C_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
@@ -134,7 +142,7 @@ gen: node_modules/.package-lock.json
 	$(MAKE) --no-print-directory ts && $(NODE) dist/src/admin/openapi.js --write docs/admin-api.md
 
 gen-check: gen
-	@git diff --exit-code --stat -- guest/cuda/gen guest/common/gen common/gen src/executor/gen src/protocol/gen \
+	@git diff --exit-code --stat -- guest/cuda/gen guest/common/gen common/gen src/executor/gen src/protocol/gen src/native/gen \
 	  docs/compatibility.md docs/protocol.md docs/admin-api.md || \
 	  { echo "error: generated files differ from spec/; run 'make gen' and commit"; exit 1; }
 
@@ -161,11 +169,20 @@ $(B)/tests/relay-tests: test/native/test-relay.c src/native/relay.c src/native/r
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -Isrc/native -o $@ test/native/test-relay.c src/native/relay.c -lpthread
 
-test-c: $(B)/tests/softgpu-tests $(B)/tests/ptx-tests $(B)/tests/guest-tests $(B)/tests/relay-tests
+# The hot path driven over a socketpair against the sanitizer build of softgpu.
+$(B)/tests/hotpath-tests: test/native/test-hotpath.c $(HOTPATH_SRC) $(HOTPATH_HDR) $(B)/asan/libvgpu-softgpu.so
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Isrc/native -o $@ test/native/test-hotpath.c $(HOTPATH_SRC) -lpthread -ldl
+
+test-hotpath: $(B)/tests/hotpath-tests
+	$(B)/tests/hotpath-tests $(abspath $(B)/asan/libvgpu-softgpu.so)
+
+test-c: $(B)/tests/softgpu-tests $(B)/tests/ptx-tests $(B)/tests/guest-tests $(B)/tests/relay-tests $(B)/tests/hotpath-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/softgpu-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/ptx-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/guest-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/relay-tests
+	$(B)/tests/hotpath-tests $(abspath $(B)/asan/libvgpu-softgpu.so)
 
 # ---- TypeScript and end-to-end tests --------------------------------------------------------
 test-ts: $(B)/.deps-test-deb native ts ui

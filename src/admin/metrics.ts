@@ -88,6 +88,7 @@ export function createMetrics(src: MetricsSource): Registry {
   };
   totalCounter('vgpu_vm_device_seconds_total', 'Device time used by a VM since the mediator started', (t) => t.busyNs / 1e9);
   totalCounter('vgpu_vm_calls_total', 'Driver API calls a VM made since the mediator started', (t) => t.calls);
+  totalCounter('vgpu_vm_native_calls_total', "Of a VM's calls, those its executors' native hot path served (docs/executors.md)", (t) => t.nativeCalls);
   totalCounter('vgpu_vm_staged_bytes_total', "Bytes a VM's sessions sent while waiting for their GPU slice, received and held for it since the mediator started",
     (t) => t.staged);
   totalCounter('vgpu_vm_staging_stalls_total', "Times an executor stopped reading a VM's session because it held its staging share unserved", (t) => t.stagingStalls);

@@ -136,6 +136,9 @@ export const usageMessageSchema = z.strictObject({
   staged: bytes.default(0),
   stagingStalls: bytes.default(0),
   stagedPeak: bytes.default(0),
+  /** Of the calls, those the native hot path served (docs/executors.md, "Native hot path"). Absent
+   * from executors that predate it. */
+  nativeCalls: bytes.default(0),
   /** Device memory the session holds now, and the most it held. */
   memoryNow: bytes,
   peakMemory: bytes,

@@ -7,6 +7,7 @@ import type { HandleKind } from '../protocol/handles.js';
 import { AllocMap, NO_CONTEXT } from './allocs.js';
 import { CoherentShadows } from './coherent-shadows.js';
 import type { DeviceClock } from './device-time.js';
+import type { NativeHotPath } from './hot-path.js';
 import type { SessionImages } from './images.js';
 import { HostNodeBook } from './host-nodes.js';
 import { IpcBook } from './ipc.js';
@@ -140,6 +141,9 @@ export class ExecContext {
   vmUsedOwn = 0;
   /** Times device work with events (real GPU); undefined where calls run to completion. */
   clock: DeviceClock | undefined;
+  /** The native hot path serving some of this session's calls (src/executor/hot-path.ts): it
+   * mirrors the handle table and holds the deferred error, which both paths share. */
+  native: NativeHotPath | undefined;
   /** Hands unused reservation back to the mediator. */
   releaseQuota: (bytes: number) => void = () => {};
   /** Tells the mediator how much this session really holds (what the VM's cuMemGetInfo shows). */
@@ -225,6 +229,7 @@ export class ExecContext {
     }
     const id = this.nextId++;
     this.handles.set(id, owner === undefined ? { kind, real } : { kind, real, owner });
+    this.native?.handleAdded(id, kind, real);
     if (shared !== undefined) this.sharedIds.set(shared, id);
     if (owner !== undefined) {
       const list = this.children.get(owner) ?? [];
@@ -302,7 +307,7 @@ export class ExecContext {
       this.loadedBytes -= load.bytes;
       this.memoryReleased();
     }
-    this.handles.delete(id);
+    if (this.handles.delete(id)) this.native?.handleRemoved(id);
     if (id === this.currentCtxId) this.currentCtxId = -1;
   }
 
@@ -579,10 +584,12 @@ export class ExecContext {
   // ---- deferred errors -----------------------------------------------------------------------
 
   defer(res: number): void {
-    if (this.deferred === 0) this.deferred = res;
+    if (this.native) this.native.defer(res);
+    else if (this.deferred === 0) this.deferred = res;
   }
 
   takeDeferred(): number {
+    if (this.native) return this.native.takeDeferred();
     const d = this.deferred;
     this.deferred = 0;
     return d;

@@ -27,6 +27,9 @@ export class Gate {
   private onGranted: (() => void) | null = null;
   /** Whether the session has no queued work (messages arrive between calls, never during one). */
   private isIdle: () => boolean = () => true;
+  /** The native hot path (src/executor/hot-path.ts): told whether it may run calls, and asked for
+   * the time its calls took before the slice is settled. */
+  private native: { allow(allowed: boolean): void; absorb(): void } | undefined;
 
   constructor(
     private readonly send: (m: GateMessage) => void,
@@ -60,23 +63,41 @@ export class Gate {
     this.isIdle = idle;
   }
 
+  /**
+   * Attaches the native hot path. It runs calls only while the session holds its slice alone: a
+   * contended holder must notice when it runs out of queued work and yield, which the TypeScript
+   * serving loop does at each call boundary, so contended sessions are served there (see
+   * docs/executors.md, "Native hot path").
+   */
+  attachNative(native: { allow(allowed: boolean): void; absorb(): void }): void {
+    this.native = native;
+    this.tellNative();
+  }
+
+  private tellNative(): void {
+    this.native?.allow(!this.enabled || (this.holding && !this.contended && !this.preempted));
+  }
+
   grant(contended: boolean): void {
     this.holding = true;
     this.wanting = false;
     this.contended = contended;
     this.preempted = false;
     this.busyNs = 0;
+    this.tellNative();
     this.onGranted?.();
   }
 
   markContended(): void {
     this.contended = true;
+    this.tellNative();
     this.checkpoint(this.isIdle());
   }
 
   /** The quantum is over and others wait: yield now (this runs between calls). */
   preempt(): void {
     this.preempted = true;
+    this.tellNative();
     this.checkpoint(this.isIdle());
   }
 
@@ -109,8 +130,10 @@ export class Gate {
   handOver(): boolean {
     if (!this.enabled) return false;
     if (this.holding) {
-      this.settle(this.busyNs);
       this.holding = false;
+      this.tellNative();
+      this.native?.absorb();
+      this.settle(this.busyNs);
       this.preempted = false;
       this.contended = false;
       this.busyNs = 0;
@@ -123,8 +146,10 @@ export class Gate {
   checkpoint(idle: boolean): void {
     if (!this.enabled || !this.holding) return;
     if (!(this.preempted || (this.contended && idle))) return;
-    const usedNs = this.settle(this.busyNs);
     this.holding = false;
+    this.tellNative();
+    this.native?.absorb();
+    const usedNs = this.settle(this.busyNs);
     this.preempted = false;
     this.contended = false;
     this.busyNs = 0;

@@ -39,6 +39,7 @@ import { errorFrame } from '../protocol/handshake.js';
 import { shutdownNotice } from '../protocol/notice.js';
 import { softgpuOutput, stdoutCapture, type KernelOutput } from './output.js';
 import { mapHostFile } from './shm.js';
+import { hotPathWanted, NativeHotPath } from './hot-path.js';
 
 /** How long a session whose work was abandoned waits for what caused it (its guest's close, the
  * mediator's kill with the reason for the guest) before ending by itself. */
@@ -141,6 +142,8 @@ interface Args {
   control: string | undefined;
   /** Where to make the cancel FIFO. */
   cancelDir: string | undefined;
+  /** The native hot path is wanted (VGPU_HOT_PATH; src/executor/hot-path.ts). */
+  hotPath: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -173,7 +176,7 @@ function parseArgs(argv: string[]): Args {
     } else throw new Error(`unknown argument ${a}`);
   }
   if (!backend) throw new Error('--backend is required');
-  return { backend, probe: doProbe, probeMemory: withMemory, deviceTime, control, cancelDir };
+  return { backend, probe: doProbe, probeMemory: withMemory, deviceTime, control, cancelDir, hotPath: hotPathWanted() };
 }
 
 async function main(): Promise<void> {
@@ -278,6 +281,27 @@ async function main(): Promise<void> {
   // Executors run in a process group of their own, but an operator may still signal them: the
   // mediator decides when a session ends.
   process.on('SIGINT', () => {});
+}
+
+/**
+ * Puts the native hot path (src/executor/hot-path.ts) in front of the guest's connection, where it
+ * can serve exactly what the TypeScript path would: on softgpu, whose device time is the time
+ * calls take and whose kernel output is queued for the taking. On NVIDIA's driver (device time
+ * measured with events, kernel output on stdout) every call stays in TypeScript. Undefined when
+ * it is off (VGPU_HOT_PATH=0) or cannot start (logged).
+ */
+function startHotPath(guest: Socket, drv: LoadedDriver, x: ExecContext, log: Logger): NativeHotPath | undefined {
+  if (drv.kind !== 'softgpu' || x.clock) return undefined;
+  const fd = socketFd(guest);
+  if (fd < 0) return undefined;
+  try {
+    const hot = NativeHotPath.start(fd, drv.path);
+    x.native = hot;
+    return hot;
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'no native hot path: every call is served in TypeScript');
+    return undefined;
+  }
 }
 
 /** Why the mediator ended the session, as the guest is told (an ERROR frame). */
@@ -393,12 +417,14 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   };
   // Usage deltas for the mediator's accounting (src/mediator/usage-meter.ts): about once a
   // second while the session does anything, and a final one before 'ended'.
-  const sent = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, memoryNow: 0, staged: 0, stagingStalls: 0, stagedPeak: 0 };
+  const sent = { nativeCalls: 0, calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, memoryNow: 0, staged: 0, stagingStalls: 0, stagedPeak: 0 };
   const reportUsage = (final: boolean): void => {
+    server.absorbNative();
     const st = server.stats;
     const memoryNow = x.held;
     const busyNs = deviceTime(final);
     const d = {
+      nativeCalls: st.nativeCalls - sent.nativeCalls,
       calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,
       bytesOut: st.bytesOut - sent.bytesOut, shmIn: x.shm.bytesIn - sent.shmIn, shmOut: x.shm.bytesOut - sent.shmOut,
       busyNs: Math.round(busyNs) - Math.round(sent.busyNs), // call time is fractional
@@ -411,7 +437,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
     // to the next one.
     if (!toMediator({ type: 'usage', ...d, stagedPeak: st.stagedPeak, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) })) return;
     Object.assign(sent, {
-      calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, shmIn: x.shm.bytesIn, shmOut: x.shm.bytesOut, busyNs, memoryNow,
+      nativeCalls: st.nativeCalls, calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, shmIn: x.shm.bytesIn, shmOut: x.shm.bytesOut, busyNs, memoryNow,
       staged: st.staged, stagingStalls: st.stagingStalls, stagedPeak: st.stagedPeak,
     });
   };
@@ -420,7 +446,13 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   const spareFd = spareDescriptor(guest);
   const abandon = watchForAbandon(drv, socketFd(guest), cancelFd,
     (why) => slog.warn({ reason: why }, 'in-flight work will run to its end if the guest goes away'));
-  const server = new SessionServer(x, guest, slog, (reason) => {
+  const hot = args.hotPath ? startHotPath(guest, drv, x, slog) : undefined;
+  const conn = hot ? new net.Socket({ fd: hot.jsFd, readable: true, writable: true }) : guest;
+  // The hot path's thread owns the connection now (its own duplicate); this process's copy goes.
+  if (hot) guest.destroy();
+  const server = new SessionServer(x, conn, slog, (reason) => {
+    // What the executor wrote reaches the guest before anything more is said to it (tellGuest).
+    hot?.stop();
     clearInterval(usageTimer);
     reportUsage(true);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -446,6 +478,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
     toMediator({ type: 'reserve', bytes });
   });
   server.output = output;
+  server.hot = hot;
   server.notices = m.minor >= NOTICE_MINOR;
   server.compression = m.compression === true;
   server.setStagingShare(m.stagingShare);

@@ -29,6 +29,7 @@ import { directSocket, isUnixSocket, socketFd } from './direct-socket.js';
 import { Gate } from './gate.js';
 import { decompressPayload } from '../common/lz4.js';
 import type { KernelOutput } from './output.js';
+import { handBackMarker, type NativeHotPath } from './hot-path.js';
 import { mapGuestMemfd, receiveDescriptor } from './shm.js';
 
 /** The least the executor reads ahead of what it serves (received but unserved frames), whatever
@@ -68,6 +69,8 @@ export interface ServeStats {
   stagingStalls: number;
   /** The most received but unserved bytes the parser held at once. */
   stagedPeak: number;
+  /** Calls the native hot path served (also counted in calls and asyncCalls). */
+  nativeCalls: number;
 }
 
 export class SessionServer {
@@ -87,7 +90,7 @@ export class SessionServer {
   /** First error of a MORE-chained group of calls, reported with the group's last frame. */
   private groupErr = 0;
   private inGroup = false;
-  readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, staged: 0, stagingStalls: 0, stagedPeak: 0 };
+  readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, staged: 0, stagingStalls: 0, stagedPeak: 0, nativeCalls: 0 };
   private closed = false;
   /** Whether a call's error says the session's work was abandoned (src/executor/abandon.ts):
    * nothing more is served then, as the session is ending. */
@@ -116,6 +119,14 @@ export class SessionServer {
   compression = false;
   /** Kernel output bytes an older guest could not be sent. */
   private droppedOutput = 0;
+  /** The native hot path in front of this connection (src/executor/hot-path.ts): the socket is
+   * then its relay, and serving hands control back to it whenever all that came is served. */
+  hot: NativeHotPath | undefined;
+  /** Bytes read from the socket (what the hand-back marker reports), and what the last one said. */
+  private relayed = 0;
+  private handedBack = -1;
+  /** The native counters already added to stats. */
+  private absorbed = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, droppedOutput: 0 };
 
   constructor(
     private readonly x: ExecContext,
@@ -132,6 +143,7 @@ export class SessionServer {
     this.gate.setResume(() => this.pump(), () => !this.parser.stopped && this.pauses === 0);
     this.sock = directSocket(this.sock, this.parser, {
       onBytes: (n) => {
+        this.relayed += n;
         this.stats.bytesIn += n;
         if (!this.gate.held) this.stats.staged += n;
       },
@@ -140,7 +152,12 @@ export class SessionServer {
     });
     this.sock.on('error', (e) => this.close(`socket error: ${e.message}`));
     this.sock.on('close', () => this.close('guest disconnected'));
-    this.x.shm.canReceive = socketFd(this.sock) !== undefined && isUnixSocket(this.sock);
+    // Behind the hot path the socket is its socketpair: whether a descriptor can come is the guest's.
+    this.x.shm.canReceive = this.hot ? this.hot.guestIsUnix : socketFd(this.sock) !== undefined && isUnixSocket(this.sock);
+    if (this.hot) {
+      this.hot.setNotices(this.notices);
+      this.gate.attachNative({ allow: (a) => this.hot?.allow(a), absorb: () => this.absorbNative() });
+    }
     this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(WireStatus.OK, 'ok')));
   }
 
@@ -182,6 +199,7 @@ export class SessionServer {
     const held = this.parser.backlogBytes;
     if (held > this.stats.stagedPeak) this.stats.stagedPeak = held;
     if (held > BACKLOG_MIN) this.scheduleRelease();
+    this.handBack();
     if (held < this.stagingMax) return true;
     this.readingPaused = true;
     this.stats.stagingStalls++;
@@ -248,6 +266,37 @@ export class SessionServer {
       this.serving = false;
     }
     this.resumeReading();
+    this.handBack();
+  }
+
+  /**
+   * Behind the native hot path: once everything read has been served (nothing parsed but unserved,
+   * nothing paused or streaming), tells it so with the marker, and it serves the next frames
+   * itself if nothing else is on its way here (docs/executors.md, "Native hot path").
+   */
+  private handBack(): void {
+    if (!this.hot || this.closed || this.serving || this.pauses > 0 || this.receiving || !this.parser.idle) return;
+    if (this.relayed === this.handedBack) return;
+    this.handedBack = this.relayed;
+    this.sock.write(handBackMarker(this.relayed));
+  }
+
+  /** Adds what the native hot path served since the last time to the stats and the slice. */
+  absorbNative(): void {
+    if (!this.hot) return;
+    const n = this.hot.stats();
+    const a = this.absorbed;
+    const busy = n.busyNs - a.busyNs;
+    const calls = n.calls - a.calls;
+    this.stats.calls += calls;
+    this.stats.nativeCalls += calls;
+    this.stats.asyncCalls += n.asyncCalls - a.asyncCalls;
+    this.stats.bytesIn += n.bytesIn - a.bytesIn;
+    this.stats.bytesOut += n.bytesOut - a.bytesOut;
+    this.stats.busyNs += busy;
+    this.droppedOutput += n.droppedOutput - a.droppedOutput;
+    this.gate.charge(busy);
+    this.absorbed = { calls: n.calls, asyncCalls: n.asyncCalls, bytesIn: n.bytesIn, bytesOut: n.bytesOut, busyNs: n.busyNs, droppedOutput: n.droppedOutput };
   }
 
   /** Serving is paused until the guest reads what was written (OUTPUT_MAX). */
@@ -285,6 +334,7 @@ export class SessionServer {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.releaseTimer);
+    this.absorbNative();
     if (this.droppedOutput > 0) this.log.info({ bytes: this.droppedOutput }, 'kernel output dropped: the guest predates notices');
     if (!farewell || this.sock.destroyed) {
       this.sock.destroy();
@@ -490,6 +540,7 @@ export class SessionServer {
         return;
       }
       this.stats.bytesIn += 1;
+      this.relayed += 1;
       try {
         const region = mapGuestMemfd(got);
         this.x.shm.region = region;

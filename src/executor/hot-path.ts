@@ -1,0 +1,168 @@
+// The executor's side of the native hot path (src/native/hotpath.c; docs/executors.md, "Native hot
+// path"): a C thread owns the guest's connection and serves the hot ops itself; everything else
+// reaches the SessionServer, unchanged, over a socketpair. This module loads the library, starts
+// it on a guest connection, and is the executor's handle on the state both sides share: whether
+// native calls may run (the GPU slice), the handle mirror, the deferred error and the counters.
+
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
+import { z } from 'zod';
+
+import type { HandleKind } from '../protocol/handles.js';
+import { HANDLE_KINDS } from '../protocol/handles.js';
+import { HEADER_SIZE } from '../protocol/constants.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The hand-back marker's frame type (VG_HOT_MARKER in src/native/hotpath.h): never on the wire. */
+const MARKER_TYPE = 0xfffe;
+
+/** `VGPU_HOT_PATH`: `0`/`off` turns the hot path off, `1`/`on` (the default) leaves it on. */
+const switchSchema = z.enum(['0', '1', 'on', 'off']);
+
+/** Whether the environment asks for the hot path (throws on a value that is neither). */
+export function hotPathWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.VGPU_HOT_PATH;
+  if (v === undefined || v === '') return true;
+  const parsed = switchSchema.safeParse(v);
+  if (!parsed.success) throw new Error(`VGPU_HOT_PATH must be 0, 1, on or off, not ${JSON.stringify(v)}`);
+  return parsed.data === '1' || parsed.data === 'on';
+}
+
+/** What the C side has counted (cumulative): the order of VG_HOT_STAT_* in hotpath.h. */
+export interface NativeStats {
+  calls: number;
+  asyncCalls: number;
+  bytesIn: number;
+  bytesOut: number;
+  busyNs: number;
+  droppedOutput: number;
+  switches: number;
+  handBacks: number;
+}
+const STAT_COUNT = 8;
+
+function zeroStats(): NativeStats {
+  return { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, droppedOutput: 0, switches: 0, handBacks: 0 };
+}
+
+interface Lib {
+  start(guestFd: number, driver: string, jsFd: Int32Array): unknown;
+  stop(h: unknown): void;
+  allow(h: unknown, allowed: number): void;
+  setNotices(h: unknown, on: number): void;
+  handleAdd(h: unknown, id: number, kind: number, real: number): void;
+  handleRemove(h: unknown, id: number): void;
+  defer(h: unknown, res: number): void;
+  takeDeferred(h: unknown): number;
+  stats(h: unknown, out: BigUint64Array): void;
+  guestIsUnix(h: unknown): number;
+}
+
+let lib: Lib | undefined;
+
+function libraryPath(): string {
+  return process.env.VGPU_HOTPATH_LIB ?? join(repoRoot, 'build/native/libvgpu-hotpath.so');
+}
+
+function load(): Lib {
+  if (lib) return lib;
+  const path = libraryPath();
+  if (!existsSync(path)) throw new Error(`${path} not found; run make`);
+  const l = koffi.load(path);
+  koffi.opaque('vg_hot');
+  lib = {
+    start: l.func('vg_hot *vg_hot_start(int, const char *, _Out_ int *)') as Lib['start'],
+    stop: l.func('void vg_hot_stop(vg_hot *)') as Lib['stop'],
+    allow: l.func('void vg_hot_allow(vg_hot *, int)') as Lib['allow'],
+    setNotices: l.func('void vg_hot_set_notices(vg_hot *, int)') as Lib['setNotices'],
+    handleAdd: l.func('void vg_hot_handle_add(vg_hot *, uint64_t, int, uint64_t)') as Lib['handleAdd'],
+    handleRemove: l.func('void vg_hot_handle_remove(vg_hot *, uint64_t)') as Lib['handleRemove'],
+    defer: l.func('void vg_hot_defer(vg_hot *, int)') as Lib['defer'],
+    takeDeferred: l.func('int vg_hot_take_deferred(vg_hot *)') as Lib['takeDeferred'],
+    stats: l.func('void vg_hot_stats(vg_hot *, _Out_ uint64_t *)') as Lib['stats'],
+    guestIsUnix: l.func('int vg_hot_guest_is_unix(vg_hot *)') as Lib['guestIsUnix'],
+  };
+  return lib;
+}
+
+const KIND_NUMBER: ReadonlyMap<HandleKind, number> = new Map(HANDLE_KINDS.map((h, i) => [h.kind, i + 1]));
+
+export class NativeHotPath {
+  private constructor(
+    private readonly l: Lib,
+    private h: unknown,
+    /** The executor's end of the socketpair: what the SessionServer serves. */
+    readonly jsFd: number,
+    /** Whether the guest's connection can carry a descriptor (a Unix socket). */
+    readonly guestIsUnix: boolean,
+  ) {}
+
+  /** Starts the hot path on the guest connection `guestFd` (duplicated: the caller closes its own)
+   * with the driver loaded from `driverPath`. Throws when it cannot. */
+  static start(guestFd: number, driverPath: string): NativeHotPath {
+    const l = load();
+    const out = new Int32Array(1);
+    const h = l.start(guestFd, driverPath, out);
+    if (h === null) throw new Error('vg_hot_start failed');
+    return new NativeHotPath(l, h, out[0]!, l.guestIsUnix(h) !== 0);
+  }
+
+  /** The counters as they were when the hot path stopped (it then serves nothing). */
+  private final: NativeStats | undefined;
+
+  // Once stopped, the session is over: nothing is served any more, so what follows are no-ops.
+
+  /** Whether native calls may run now; returns once none is running. */
+  allow(allowed: boolean): void {
+    if (this.h !== null) this.l.allow(this.h, allowed ? 1 : 0);
+  }
+
+  setNotices(on: boolean): void {
+    if (this.h !== null) this.l.setNotices(this.h, on ? 1 : 0);
+  }
+
+  handleAdded(id: number, kind: HandleKind, real: number): void {
+    if (this.h !== null) this.l.handleAdd(this.h, id, KIND_NUMBER.get(kind)!, real);
+  }
+
+  handleRemoved(id: number): void {
+    if (this.h !== null) this.l.handleRemove(this.h, id);
+  }
+
+  defer(res: number): void {
+    if (this.h !== null) this.l.defer(this.h, res);
+  }
+
+  takeDeferred(): number {
+    return this.h !== null ? this.l.takeDeferred(this.h) : 0;
+  }
+
+  stats(): NativeStats {
+    if (this.h === null) return this.final ?? zeroStats();
+    const b = new BigUint64Array(STAT_COUNT);
+    this.l.stats(this.h, b);
+    const n = (i: number): number => Number(b[i]);
+    return { calls: n(0), asyncCalls: n(1), bytesIn: n(2), bytesOut: n(3), busyNs: n(4), droppedOutput: n(5), switches: n(6), handBacks: n(7) };
+  }
+
+  /** Ends the relay (after the executor's end is closed: what it wrote is still delivered). */
+  stop(): void {
+    if (this.h === null) return;
+    this.final = this.stats();
+    const h = this.h;
+    this.h = null;
+    this.l.stop(h);
+  }
+}
+
+/** The hand-back marker: the executor has served everything it read, `consumed` bytes in all. */
+export function handBackMarker(consumed: number): Buffer {
+  const b = Buffer.alloc(HEADER_SIZE + 8);
+  b.writeUInt32LE(8, 0);
+  b.writeUInt16LE(MARKER_TYPE, 4);
+  b.writeBigUInt64LE(BigInt(consumed), HEADER_SIZE);
+  return b;
+}
