@@ -54,6 +54,11 @@
 /* Kernel output piece (one NOTIFY frame each), as src/executor/output.ts. */
 #define OUTPUT_PIECE (64u * 1024u)
 
+/* CUDA's limit on kernel parameter bytes, and the most launch attributes taken (as
+ * src/executor/custom/launch.ts). */
+#define MAX_PARAM_BYTES 32764u
+#define MAX_ATTRS 32u
+
 enum { VG_HOT_DECLINE = 0, VG_HOT_DONE = 1 };
 
 struct vg_hot_call {
@@ -115,6 +120,9 @@ struct vg_hot {
   uint8_t jmarkv[8];
   uint8_t *piece;
   uint8_t *outbuf;
+  /* A launch's packed parameters and attributes (their addresses are what the driver is given). */
+  _Alignas(16) uint8_t params[MAX_PARAM_BYTES];
+  CUlaunchAttribute attrs[MAX_ATTRS];
 };
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -289,7 +297,70 @@ static bool vg_hot_handle(struct vg_hot_call *c, int kind, uint64_t id, int null
 
 #include "gen/hot-ops.h"
 
+/* ---- launches: the wire layout of src/executor/custom/launch.ts -------------------------------- */
+
+/* A `bytes` field (u64 length, then the bytes) of packed kernel parameters, copied to the launch
+ * buffer; *extra is then the CU_LAUNCH_PARAM_BUFFER_* array that passes them. */
+static bool read_params(struct vg_hot_call *c, void **extra, size_t *size) {
+  uint64_t n;
+  if (!vg_hot_rd_u64(c, &n) || n > c->len - c->off || n > MAX_PARAM_BYTES) return false;
+  memcpy(c->h->params, c->p + c->off, (size_t)n);
+  c->off += (size_t)n;
+  *size = (size_t)n;
+  extra[0] = CU_LAUNCH_PARAM_BUFFER_POINTER;
+  extra[1] = c->h->params;
+  extra[2] = CU_LAUNCH_PARAM_BUFFER_SIZE;
+  extra[3] = size;
+  extra[4] = CU_LAUNCH_PARAM_END;
+  return true;
+}
+
+/* u64 f, u32 grid xyz, block xyz, shared memory, u64 stream, bytes params. */
+static int hot_custom_cuLaunchKernel(struct vg_hot_call *c, void *fn) {
+  uint64_t f_id, s_id, f, s;
+  uint32_t d[7];
+  if (!vg_hot_rd_u64(c, &f_id)) return VG_HOT_DECLINE;
+  for (int i = 0; i < 7; i++) if (!vg_hot_rd_u32(c, &d[i])) return VG_HOT_DECLINE;
+  void *extra[5];
+  size_t size;
+  if (!vg_hot_rd_u64(c, &s_id) || !read_params(c, extra, &size) || !vg_hot_rd_end(c)) return VG_HOT_DECLINE;
+  if (!vg_hot_handle(c, VG_HOT_KIND_FUNCTION, f_id, 0, &f) || !vg_hot_handle(c, VG_HOT_KIND_STREAM, s_id, 1, &s)) return VG_HOT_DECLINE;
+  CUresult (*launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **) =
+      (CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **))fn;
+  c->res = launch((CUfunction)(uintptr_t)f, d[0], d[1], d[2], d[3], d[4], d[5], d[6], (CUstream)(uintptr_t)s, NULL, extra);
+  return VG_HOT_DONE;
+}
+
+/* u64 f, then a CUlaunchConfig: u32 grid xyz, block xyz, shared memory, u64 stream, u32 count,
+ * count x (u32 id, 64 value bytes); then bytes params. */
+static int hot_custom_cuLaunchKernelEx(struct vg_hot_call *c, void *fn) {
+  uint64_t f_id, s_id, f, s;
+  uint32_t d[7], n;
+  if (!vg_hot_rd_u64(c, &f_id)) return VG_HOT_DECLINE;
+  for (int i = 0; i < 7; i++) if (!vg_hot_rd_u32(c, &d[i])) return VG_HOT_DECLINE;
+  if (!vg_hot_rd_u64(c, &s_id) || !vg_hot_rd_u32(c, &n) || n > MAX_ATTRS) return VG_HOT_DECLINE;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t id;
+    if (!vg_hot_rd_u32(c, &id) || c->len - c->off < 64) return VG_HOT_DECLINE;
+    memset(&c->h->attrs[i], 0, sizeof c->h->attrs[i]);
+    c->h->attrs[i].id = (CUlaunchAttributeID)id;
+    memcpy(&c->h->attrs[i].value, c->p + c->off, 64);
+    c->off += 64;
+  }
+  void *extra[5];
+  size_t size;
+  if (!read_params(c, extra, &size) || !vg_hot_rd_end(c)) return VG_HOT_DECLINE;
+  if (!vg_hot_handle(c, VG_HOT_KIND_FUNCTION, f_id, 0, &f) || !vg_hot_handle(c, VG_HOT_KIND_STREAM, s_id, 1, &s)) return VG_HOT_DECLINE;
+  CUlaunchConfig cfg = {
+    .gridDimX = d[0], .gridDimY = d[1], .gridDimZ = d[2], .blockDimX = d[3], .blockDimY = d[4], .blockDimZ = d[5],
+    .sharedMemBytes = d[6], .hStream = (CUstream)(uintptr_t)s, .attrs = n ? c->h->attrs : NULL, .numAttrs = n,
+  };
+  c->res = ((CUresult (*)(const CUlaunchConfig *, CUfunction, void **, void **))fn)(&cfg, (CUfunction)(uintptr_t)f, NULL, extra);
+  return VG_HOT_DONE;
+}
+
 _Static_assert(VG_HOT_NOPS <= 32, "fns[] holds one driver entry point per hot op");
+_Static_assert(sizeof(CUlaunchAttributeValue) == 64, "a launch attribute travels as 64 value bytes");
 
 static int op_index(uint32_t id) {
   for (size_t i = 0; i < VG_HOT_NOPS; i++) if (vg_hot_ops[i].id == id) return (int)i;

@@ -12,6 +12,11 @@ import { HANDLE_KINDS } from '../../src/protocol/handles.js';
  * parameters are scalars and handles: anything needing quota, device-time bookkeeping or outputs
  * stays in TypeScript. The _ptsz variants are left out on purpose: the per-thread default stream
  * is the calling thread's, and the hot path runs on a thread of its own. */
+/** Hot VG_CUSTOM ops: their wire layout is hand-written on both sides (src/executor/custom/*.ts and
+ * the guest), so their C decoder is too (`hot_custom_<name>` in src/native/hotpath.c); their ids and
+ * flags still come from the spec. */
+export const HOT_CUSTOM_OPS = ['cuLaunchKernel', 'cuLaunchKernelEx'] as const;
+
 export const HOT_OPS = [
   'cuCtxSynchronize',
   'cuStreamSynchronize',
@@ -93,14 +98,21 @@ export function emitHotOps(fns: FnSpec[], banner: string): string {
     if (f.work || f.capture) throw new SpecError(`hot op ${n} needs device-time or capture bookkeeping`);
     return f;
   });
-  const table = hot
-    .map((f) => `  {0x${f.id!.toString(16).padStart(4, '0')}, "${f.name}", ${f.async ? 1 : 0}, ${f.sync ? 1 : 0}, hot_${f.name}},`)
-    .join('\n');
+  const custom = HOT_CUSTOM_OPS.map((n) => {
+    const f = byName.get(n);
+    if (!f || f.status !== 'custom' || f.id === undefined) throw new SpecError(`hot custom op ${n} is not a VG_CUSTOM entry of spec/cuda.spec.h`);
+    return f;
+  });
+  const row = (f: FnSpec, run: string): string => `  {0x${f.id!.toString(16).padStart(4, '0')}, "${f.name}", ${f.async ? 1 : 0}, ${f.sync ? 1 : 0}, ${run}},`;
+  const table = [...hot.map((f) => row(f, `hot_${f.name}`)), ...custom.map((f) => row(f, `hot_custom_${f.name}`))].join('\n');
   return `${banner}
 /* The native hot path's ops (src/native/hotpath.c): decode the payload after the CALL's u64 ctx,
  * check each handle against the session's mirror, call the driver. Included by hotpath.c only. */
 
 ${hot.map(hotHandler).join('\n')}
+/* Hand-written in hotpath.c (their wire layout is custom). */
+${custom.map((f) => `static int hot_custom_${f.name}(struct vg_hot_call *c, void *fn);`).join('\n')}
+
 static const struct vg_hot_op vg_hot_ops[] = {
 ${table}
 };

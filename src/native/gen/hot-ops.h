@@ -67,6 +67,10 @@ static int hot_cuEventSynchronize(struct vg_hot_call *c, void *fn) {
   return VG_HOT_DONE;
 }
 
+/* Hand-written in hotpath.c (their wire layout is custom). */
+static int hot_custom_cuLaunchKernel(struct vg_hot_call *c, void *fn);
+static int hot_custom_cuLaunchKernelEx(struct vg_hot_call *c, void *fn);
+
 static const struct vg_hot_op vg_hot_ops[] = {
   {0x0131, "cuCtxSynchronize", 0, 1, hot_cuCtxSynchronize},
   {0x0303, "cuStreamSynchronize", 0, 1, hot_cuStreamSynchronize},
@@ -75,6 +79,8 @@ static const struct vg_hot_op vg_hot_ops[] = {
   {0x0403, "cuEventRecordWithFlags", 1, 0, hot_cuEventRecordWithFlags},
   {0x0406, "cuEventQuery", 0, 1, hot_cuEventQuery},
   {0x0405, "cuEventSynchronize", 0, 1, hot_cuEventSynchronize},
+  {0x0520, "cuLaunchKernel", 1, 0, hot_custom_cuLaunchKernel},
+  {0x0522, "cuLaunchKernelEx", 1, 0, hot_custom_cuLaunchKernelEx},
 };
 
 #define VG_HOT_NOPS (sizeof vg_hot_ops / sizeof vg_hot_ops[0])
