@@ -47,6 +47,8 @@
 /* Answers not yet taken by the guest beyond which nothing more is read (from the guest or the
  * executor) until it reads them; the same bound as the executor's OUTPUT_MAX. */
 #define OUT_MAX (1024u * 1024u)
+/* Unprocessed guest bytes (frames held for a hand-back) beyond which the guest is not read. */
+#define IN_MAX (1024u * 1024u)
 /* Bytes for the executor not yet written to it beyond which the guest is not read. */
 #define FWD_MAX (1024u * 1024u)
 /* How long a stopping relay still tries to deliver what it holds. */
@@ -110,6 +112,9 @@ struct vg_hot {
 
   /* The thread's own. */
   bool native;      /* NATIVE mode (else JS) */
+  bool raw;         /* frames lost track of (a descriptor mid-frame): everything is relayed */
+  size_t fwd_left;  /* bytes of the frame being relayed still to come */
+  atomic_bool allowed_hint; /* `allowed`, read without the lock (run_native checks it under it) */
   bool halted;      /* the session's work was abandoned: nothing more is served */
   bool guest_eof, guest_broken, js_eof, js_shut;
   uint64_t forwarded;
@@ -402,85 +407,115 @@ static bool abandoned(struct vg_hot *h, CUresult res) {
   return st[0] != 0;
 }
 
-/* Everything unserved goes to the executor from here on. */
-static void to_js(struct vg_hot *h) {
-  size_t n = buf_pending(&h->in);
+/* Passes n bytes at the start of `in` on to the executor. */
+static void forward(struct vg_hot *h, size_t n) {
   if (!buf_put(&h->fwd, h->in.p + h->in.off, n)) {
     h->guest_broken = true; /* cannot keep the order without the bytes: end the session */
     return;
   }
+  h->in.off += n;
   h->forwarded += n;
-  h->in.off = h->in.len = 0;
+}
+
+/* From here on the executor serves (until it hands back). */
+static void to_js(struct vg_hot *h) {
+  if (!h->native) return;
   h->native = false;
   stat_add(h, VG_HOT_STAT_SWITCHES, 1);
 }
 
-/* Serves the whole frames at the start of `in` while they are hot calls. */
-static void serve_native(struct vg_hot *h) {
-  while (h->native && !h->halted && buf_pending(&h->out) < OUT_MAX) {
-    const uint8_t *f = h->in.p + h->in.off;
+/* Runs one whole hot frame at the start of `in`; false when it was declined (nothing ran). */
+static bool run_native(struct vg_hot *h, const struct vg_hot_op *op, int oi) {
+  const uint8_t *f = h->in.p + h->in.off;
+  uint32_t len = rd32(f);
+  uint16_t flags = rd16(f + 6);
+  uint32_t id = rd32(f + 8);
+  int64_t t0 = now_ns();
+  pthread_mutex_lock(&h->run_mu);
+  struct vg_hot_call c = {h, f + HEADER, 8, len, CUDA_SUCCESS};
+  bool ran = false;
+  if (h->allowed && len >= 8) {
+    uint64_t ctx = rd64(f + HEADER);
+    bool ctx_ok = ctx == h->cur_ctx && ctx != 0;
+    if (!ctx_ok && ctx > CTX_INACTIVE_PRIMARY) {
+      struct slot *s = map_find(h, ctx);
+      if (s && s->kind == VG_HOT_KIND_CONTEXT && h->set_current((CUcontext)(uintptr_t)s->real) == CUDA_SUCCESS) {
+        h->cur_ctx = ctx;
+        ctx_ok = true;
+      }
+    }
+    ran = ctx_ok && op->run(&c, h->fns[oi]) == VG_HOT_DONE;
+  }
+  CUresult res = c.res;
+  bool noreply = (flags & F_NOREPLY) != 0;
+  if (ran && !noreply && op->sync) {
+    int d = atomic_exchange(&h->deferred, 0);
+    if (res == CUDA_SUCCESS && d != 0) res = (CUresult)d;
+  }
+  int64_t t1 = now_ns();
+  pthread_mutex_unlock(&h->run_mu);
+  if (!ran) return false;
+  h->in.off += HEADER + len;
+  stat_add(h, VG_HOT_STAT_CALLS, 1);
+  stat_add(h, VG_HOT_STAT_BYTES_IN, HEADER + len);
+  stat_add(h, VG_HOT_STAT_BUSY_NS, (uint64_t)(t1 - t0));
+  if (res != CUDA_SUCCESS && abandoned(h, res)) {
+    h->halted = true; /* no reply, no further call: the session is ending */
+    return true;
+  }
+  if (noreply) {
+    stat_add(h, VG_HOT_STAT_ASYNC_CALLS, 1);
+    if (res != CUDA_SUCCESS) {
+      int zero = 0;
+      atomic_compare_exchange_strong(&h->deferred, &zero, (int)res);
+    }
+    return true;
+  }
+  pass_output(h);
+  uint8_t r[4];
+  wr32(r, (uint32_t)res);
+  put_frame(h, T_REPLY, id, 0, r, 4);
+  return true;
+}
+
+/*
+ * Serves or relays what the guest sent, frame by frame, in order. A hot call (one this side could
+ * run now) is run here in NATIVE mode; in JS mode it waits, with everything after it, until the
+ * executor hands back, so that it runs after every frame before it. Anything else is passed on
+ * (its payload as it comes, never awaited here) and switches to JS mode.
+ */
+static void process_in(struct vg_hot *h) {
+  while (!h->halted && !h->guest_broken) {
     size_t have = buf_pending(&h->in);
-    if (have < HEADER) return;
-    uint32_t len = rd32(f);
-    uint16_t type = rd16(f + 4), flags = rd16(f + 6);
-    uint32_t id = rd32(f + 8), opid = rd32(f + 12);
-    int oi = op_index(opid);
-    if (type != T_CALL || (flags & ~F_NOREPLY) != 0 || len > HOT_MAX_PAYLOAD || oi < 0 || !h->fns[oi]) {
-      to_js(h);
+    if (h->raw) {
+      if (have > 0) forward(h, have);
       return;
     }
-    if (have < HEADER + len) return;
-    const struct vg_hot_op *op = &vg_hot_ops[oi];
-    int64_t t0 = now_ns();
-    pthread_mutex_lock(&h->run_mu);
-    struct vg_hot_call c = {h, f + HEADER, 8, len, CUDA_SUCCESS};
-    bool ran = false;
-    if (h->allowed && len >= 8) {
-      uint64_t ctx = rd64(f + HEADER);
-      bool ctx_ok = ctx == h->cur_ctx && ctx != 0;
-      if (!ctx_ok && ctx > CTX_INACTIVE_PRIMARY) {
-        struct slot *s = map_find(h, ctx);
-        if (s && s->kind == VG_HOT_KIND_CONTEXT && h->set_current((CUcontext)(uintptr_t)s->real) == CUDA_SUCCESS) {
-          h->cur_ctx = ctx;
-          ctx_ok = true;
-        }
-      }
-      ran = ctx_ok && op->run(&c, h->fns[oi]) == VG_HOT_DONE;
-    }
-    CUresult res = c.res;
-    bool noreply = (flags & F_NOREPLY) != 0;
-    if (ran && !noreply) {
-      if (op->sync) {
-        int d = atomic_exchange(&h->deferred, 0);
-        if (res == CUDA_SUCCESS && d != 0) res = (CUresult)d;
-      }
-    }
-    int64_t t1 = now_ns();
-    pthread_mutex_unlock(&h->run_mu);
-    if (!ran) {
-      to_js(h);
-      return;
-    }
-    h->in.off += HEADER + len;
-    stat_add(h, VG_HOT_STAT_CALLS, 1);
-    stat_add(h, VG_HOT_STAT_BYTES_IN, HEADER + len);
-    stat_add(h, VG_HOT_STAT_BUSY_NS, (uint64_t)(t1 - t0));
-    if (res != CUDA_SUCCESS && abandoned(h, res)) {
-      h->halted = true; /* no reply, no further call: the session is ending */
-      return;
-    }
-    if (noreply) {
-      stat_add(h, VG_HOT_STAT_ASYNC_CALLS, 1);
-      if (res != CUDA_SUCCESS) {
-        int zero = 0;
-        atomic_compare_exchange_strong(&h->deferred, &zero, (int)res);
-      }
+    if (h->fwd_left > 0) {
+      if (have == 0) return;
+      size_t k = have < h->fwd_left ? have : h->fwd_left;
+      forward(h, k);
+      h->fwd_left -= k;
       continue;
     }
-    pass_output(h);
-    uint8_t r[4];
-    wr32(r, (uint32_t)res);
-    put_frame(h, T_REPLY, id, 0, r, 4);
+    if (have < HEADER || buf_pending(&h->fwd) >= FWD_MAX) return;
+    const uint8_t *f = h->in.p + h->in.off;
+    uint32_t len = rd32(f);
+    uint16_t type = rd16(f + 4), flags = rd16(f + 6);
+    int oi = op_index(rd32(f + 12));
+    /* Without the slice every call goes to the executor, which waits for it: nothing is held. */
+    bool hot = type == T_CALL && (flags & ~F_NOREPLY) == 0 && len <= HOT_MAX_PAYLOAD && oi >= 0 && h->fns[oi] && h->allowed_hint;
+    if (!hot) {
+      to_js(h);
+      forward(h, HEADER);
+      h->fwd_left = len;
+      continue;
+    }
+    if (!h->native || have < HEADER + len || buf_pending(&h->out) >= OUT_MAX) return;
+    if (!run_native(h, &vg_hot_ops[oi], oi)) {
+      to_js(h);
+      forward(h, HEADER + len);
+    }
   }
 }
 
@@ -505,7 +540,7 @@ static void from_js(struct vg_hot *h, const uint8_t *p, size_t n) {
       h->jmark = false;
       /* Taken only when the executor has read all that was forwarded (and so served it): any
        * other count is stale, and a later marker will come. */
-      if (!h->native && rd64(h->jmarkv) == h->forwarded && buf_pending(&h->fwd) == 0) {
+      if (!h->native && !h->raw && h->fwd_left == 0 && rd64(h->jmarkv) == h->forwarded && buf_pending(&h->fwd) == 0) {
         h->native = true;
         stat_add(h, VG_HOT_STAT_HANDBACKS, 1);
       }
@@ -560,9 +595,16 @@ static bool wait_writable(int fd, int64_t deadline) {
 /* Passes descriptors the guest sent (its shared memory, docs/protocol.md) on to the executor with
  * the byte they came with, the last one read (Linux ends a read at a message carrying them). */
 static void forward_fds(struct vg_hot *h, const uint8_t *data, size_t n, const int *fds, int nfds) {
-  if (h->native) to_js(h);
-  if (!buf_put(&h->fwd, data, n - 1)) h->guest_broken = true;
-  h->forwarded += n - 1;
+  if (!buf_put(&h->in, data, n - 1)) h->guest_broken = true;
+  process_in(h);
+  /* The byte comes between frames (after the vgShmOffer reply, docs/protocol.md); anything else
+   * and the frames cannot be told apart any more: from now on everything is relayed. */
+  if (buf_pending(&h->in) > 0 || h->fwd_left > 0) {
+    h->raw = true;
+    to_js(h);
+    process_in(h);
+  }
+  to_js(h);
   int64_t deadline = now_ns() + STOP_NS;
   while (!h->guest_broken && buf_pending(&h->fwd) > 0) {
     if (!flush(h->js, &h->fwd) || (buf_pending(&h->fwd) > 0 && !wait_writable(h->js, deadline))) h->guest_broken = true;
@@ -620,13 +662,8 @@ static void read_guest(struct vg_hot *h) {
     forward_fds(h, h->piece, (size_t)n, fds, nfds);
     return;
   }
-  if (h->native) {
-    if (!buf_put(&h->in, h->piece, (size_t)n)) h->guest_broken = true;
-    serve_native(h);
-  } else {
-    if (!buf_put(&h->fwd, h->piece, (size_t)n)) h->guest_broken = true;
-    h->forwarded += (size_t)n;
-  }
+  if (!buf_put(&h->in, h->piece, (size_t)n)) h->guest_broken = true;
+  process_in(h);
 }
 
 static void read_js(struct vg_hot *h) {
@@ -642,7 +679,7 @@ static void read_js(struct vg_hot *h) {
   }
   from_js(h, h->piece, (size_t)n);
   /* A hand-back may have made frames already read servable. */
-  if (h->native) serve_native(h);
+  process_in(h);
 }
 
 static void *hot_main(void *arg) {
@@ -668,7 +705,8 @@ static void *hot_main(void *arg) {
     struct pollfd p[3];
     int np = 0;
     bool out_room = buf_pending(&h->out) < OUT_MAX;
-    bool read_guest_ok = !h->guest_eof && !h->guest_broken && !h->halted && out_room && buf_pending(&h->fwd) < FWD_MAX;
+    bool read_guest_ok = !h->guest_eof && !h->guest_broken && !h->halted && out_room && buf_pending(&h->fwd) < FWD_MAX &&
+                         buf_pending(&h->in) < IN_MAX;
     p[np++] = (struct pollfd){h->wake[0], POLLIN, 0};
     int gi = -1, ji = -1;
     short gev = (short)((read_guest_ok ? POLLIN : 0) | (buf_pending(&h->out) > 0 && !h->guest_broken ? POLLOUT : 0));
@@ -697,7 +735,7 @@ static void *hot_main(void *arg) {
     if (gi >= 0 && (p[gi].revents & (POLLIN | POLLHUP | POLLERR)) && read_guest_ok) read_guest(h);
     /* Answers are written as soon as they exist: a guest waiting for one should not wait for poll. */
     if (buf_pending(&h->out) > 0 && !h->guest_broken && !flush(h->guest, &h->out)) h->guest_broken = true;
-    if (h->native && !h->halted) serve_native(h);
+    process_in(h);
     if (buf_pending(&h->fwd) > 0 && !flush(h->js, &h->fwd)) {
       h->fwd.off = h->fwd.len = 0;
       h->js_eof = true;
@@ -785,7 +823,10 @@ void vg_hot_stop(struct vg_hot *h) {
 void vg_hot_allow(struct vg_hot *h, int allowed) {
   pthread_mutex_lock(&h->run_mu);
   h->allowed = allowed != 0;
+  atomic_store(&h->allowed_hint, allowed != 0);
   pthread_mutex_unlock(&h->run_mu);
+  /* Frames held for a hand-back are not held any more without the slice (and vice versa). */
+  if (write(h->wake[1], "a", 1) < 0) { /* a wake-up is already pending */ }
 }
 
 void vg_hot_set_notices(struct vg_hot *h, int on) { atomic_store(&h->notices, on != 0); }

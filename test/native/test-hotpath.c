@@ -1,0 +1,316 @@
+/*
+ * src/native/hotpath.c over a socketpair against softgpu (its sanitizer build, path in argv[1]):
+ * hot calls answered natively, everything else relayed to the executor's end in order, the
+ * hand-back marker taken only with the right count, hostile frames passed on (never served, never
+ * awaited), descriptors passed on with their byte, a shared deferred error, and both ends closing.
+ * The test plays the guest on one end and the executor on the other.
+ */
+#include "hotpath.h"
+
+#include <cuda.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int failures;
+#define CHECK(name, cond)                                                        \
+  do {                                                                           \
+    if (cond) printf("ok   %s\n", name);                                         \
+    else {                                                                       \
+      printf("FAIL %s (%s:%d)\n", name, __FILE__, __LINE__);                     \
+      failures++;                                                                \
+    }                                                                            \
+  } while (0)
+
+#define OP_CTX_SYNC 0x0131
+#define OP_STREAM_QUERY 0x0305
+#define OP_EVENT_RECORD 0x0401
+#define OP_EVENT_QUERY 0x0406
+#define OP_LAUNCH 0x0520
+#define CTX_ID 0x1000
+#define STREAM_ID 0x1001
+#define EVENT_ID 0x1002
+#define T_CALL 3
+#define T_REPLY 4
+#define NOREPLY 1
+#define MORE 2
+
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* A CALL frame: header, u64 ctx, then `nargs` u64 arguments. Returns its length. */
+static size_t call(uint8_t *b, uint16_t flags, uint32_t id, uint32_t op, int nargs, const uint64_t *args) {
+  uint32_t len = 8 + 8 * (uint32_t)nargs;
+  put32(b, len);
+  b[4] = T_CALL; b[5] = 0;
+  b[6] = (uint8_t)flags; b[7] = 0;
+  put32(b + 8, id);
+  put32(b + 12, op);
+  put64(b + 16, CTX_ID);
+  for (int i = 0; i < nargs; i++) put64(b + 24 + 8 * i, args[i]);
+  return 16 + len;
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+  const uint8_t *q = p;
+  while (n > 0) {
+    ssize_t w = write(fd, q, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    q += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads exactly n bytes (blocking). */
+static int read_all(int fd, void *p, size_t n) {
+  uint8_t *q = p;
+  while (n > 0) {
+    ssize_t r = read(fd, q, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    q += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* Reads one REPLY; returns its result, or -1 if something else came. */
+static long reply(int fd, uint32_t want_id) {
+  uint8_t b[20];
+  if (read_all(fd, b, 20) != 0 || get32(b) != 4 || b[4] != T_REPLY || get32(b + 8) != want_id) return -1;
+  return (long)get32(b + 16);
+}
+
+/* The executor's answer: a REPLY with `res`. */
+static void js_reply(int js, uint32_t id, uint32_t res) {
+  uint8_t b[20] = {0};
+  put32(b, 4);
+  b[4] = T_REPLY;
+  put32(b + 8, id);
+  put32(b + 16, res);
+  write_all(js, b, sizeof b);
+}
+
+static void js_marker(int js, uint64_t consumed) {
+  uint8_t b[24] = {0};
+  put32(b, 8);
+  b[4] = (uint8_t)(VG_HOT_MARKER & 0xff);
+  b[5] = (uint8_t)(VG_HOT_MARKER >> 8);
+  put64(b + 16, consumed);
+  write_all(js, b, sizeof b);
+}
+
+static uint64_t stat(struct vg_hot *h, int i) {
+  uint64_t s[VG_HOT_NSTATS];
+  vg_hot_stats(h, s);
+  return s[i];
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s SOFTGPU_LIBRARY\n", argv[0]);
+    return 2;
+  }
+  setvbuf(stdout, NULL, _IONBF, 0);
+  void *lib = dlopen(argv[1], RTLD_NOW);
+  if (!lib) {
+    fprintf(stderr, "%s\n", dlerror());
+    return 2;
+  }
+#define SYM(name) ((__typeof__(&name))dlsym(lib, #name))
+  CHECK("cuInit", SYM(cuInit)(0) == CUDA_SUCCESS);
+  CUcontext ctx;
+  CUstream stream;
+  CUevent event;
+  CHECK("context", SYM(cuCtxCreate_v4)(&ctx, NULL, 0, 0) == CUDA_SUCCESS);
+  CHECK("stream", SYM(cuStreamCreate)(&stream, 0) == CUDA_SUCCESS);
+  CHECK("event", SYM(cuEventCreate)(&event, 0) == CUDA_SUCCESS);
+
+  int sv[2];
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+  int guest = sv[0];
+  int js = -1;
+  struct vg_hot *h = vg_hot_start(sv[1], argv[1], &js);
+  close(sv[1]);
+  CHECK("started", h != NULL && js >= 0);
+  if (!h) return 1;
+  CHECK("a Unix guest", vg_hot_guest_is_unix(h) == 1);
+  vg_hot_handle_add(h, CTX_ID, 1, (uint64_t)(uintptr_t)ctx);
+  vg_hot_handle_add(h, STREAM_ID, 2, (uint64_t)(uintptr_t)stream);
+  vg_hot_handle_add(h, EVENT_ID, 3, (uint64_t)(uintptr_t)event);
+  /* Many more, then most removed again: the mirror keeps the rest findable. */
+  for (uint64_t i = 0; i < 1000; i++) vg_hot_handle_add(h, 0x2000 + i, 8, i + 1);
+  for (uint64_t i = 0; i < 1000; i += 3) vg_hot_handle_remove(h, 0x2000 + i);
+  vg_hot_allow(h, 1);
+  vg_hot_set_notices(h, 1);
+
+  uint8_t b[256];
+  uint64_t a[2];
+  size_t n;
+
+  /* ---- served natively ---- */
+  n = call(b, 0, 1, OP_CTX_SYNC, 0, a);
+  write_all(guest, b, n);
+  CHECK("cuCtxSynchronize answered natively", reply(guest, 1) == 0);
+  a[0] = STREAM_ID;
+  n = call(b, 0, 2, OP_STREAM_QUERY, 1, a);
+  write_all(guest, b, n);
+  CHECK("cuStreamQuery answered natively", reply(guest, 2) == 0);
+  a[0] = EVENT_ID;
+  a[1] = STREAM_ID;
+  n = call(b, NOREPLY, 3, OP_EVENT_RECORD, 2, a);
+  write_all(guest, b, n);
+  a[0] = EVENT_ID;
+  n = call(b, 0, 4, OP_EVENT_QUERY, 1, a);
+  write_all(guest, b, n);
+  CHECK("a NOREPLY record, then a query: one reply", reply(guest, 4) == 0);
+  CHECK("four native calls, one of them NOREPLY", stat(h, VG_HOT_STAT_CALLS) == 4 && stat(h, VG_HOT_STAT_ASYNC_CALLS) == 1);
+  CHECK("no switch so far", stat(h, VG_HOT_STAT_SWITCHES) == 0);
+
+  /* The deferred error is one: set by the executor, reported by the next native sync. */
+  vg_hot_defer(h, 719);
+  n = call(b, 0, 5, OP_CTX_SYNC, 0, a);
+  write_all(guest, b, n);
+  CHECK("the deferred error comes back at the next sync", reply(guest, 5) == 719);
+  CHECK("and only once", vg_hot_take_deferred(h) == 0);
+
+  /* ---- a bad handle: relayed, the executor answers ---- */
+  uint64_t forwarded = 0;
+  a[0] = 0x9999;
+  n = call(b, 0, 6, OP_EVENT_QUERY, 1, a);
+  write_all(guest, b, n);
+  uint8_t got[256];
+  CHECK("a call with an unknown handle reaches the executor intact", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
+  forwarded += n;
+  CHECK("one switch", stat(h, VG_HOT_STAT_SWITCHES) == 1);
+  js_reply(js, 6, 400);
+  CHECK("the executor's answer reaches the guest", reply(guest, 6) == 400);
+
+  /* In JS mode a hot call waits for the executor to hand back: it must run after what the
+   * executor is serving. A marker with a count that is not what was forwarded is ignored. */
+  n = call(b, 0, 7, OP_CTX_SYNC, 0, a);
+  write_all(guest, b, n);
+  js_marker(js, forwarded - 1);
+  js_reply(js, 99, 0);
+  CHECK("what the executor writes after a marker still arrives", reply(guest, 99) == 0);
+  CHECK("a stale marker is ignored", stat(h, VG_HOT_STAT_HANDBACKS) == 0);
+  uint64_t before = stat(h, VG_HOT_STAT_CALLS);
+  js_marker(js, forwarded);
+  CHECK("after the right marker, the held call is served natively", reply(guest, 7) == 0 && stat(h, VG_HOT_STAT_CALLS) == before + 1);
+  CHECK("one hand-back", stat(h, VG_HOT_STAT_HANDBACKS) == 1);
+  a[0] = 0x9998;
+  n = call(b, 0, 8, OP_EVENT_QUERY, 1, a);
+  write_all(guest, b, n);
+  CHECK("the held call was never relayed: the next relayed frame is the next one", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
+  forwarded += n;
+  js_reply(js, 8, 400);
+  CHECK("reply 8", reply(guest, 8) == 400);
+
+  /* ---- not allowed (no GPU slice): relayed at once, even in JS mode ---- */
+  vg_hot_allow(h, 0);
+  n = call(b, 0, 10, OP_CTX_SYNC, 0, a);
+  write_all(guest, b, n);
+  CHECK("without the slice a hot call goes to the executor", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
+  forwarded += n;
+  js_reply(js, 10, 0);
+  js_marker(js, forwarded);
+  CHECK("reply 10", reply(guest, 10) == 0);
+  vg_hot_allow(h, 1);
+
+  /* ---- hostile frames: never served here ---- */
+  n = call(b, 0, 11, OP_CTX_SYNC, 0, a);
+  put32(b, 4); /* a payload too short for its ctx */
+  write_all(guest, b, 20);
+  CHECK("a short payload goes to the executor", read_all(js, got, 20) == 0 && memcmp(got, b, 20) == 0);
+  forwarded += 20;
+  js_reply(js, 11, 0);
+  js_marker(js, forwarded);
+  CHECK("reply 11", reply(guest, 11) == 0);
+  a[0] = STREAM_ID;
+  n = call(b, 0, 12, OP_STREAM_QUERY, 1, a);
+  put32(b, 17); /* a trailing byte too many */
+  b[n] = 0;
+  write_all(guest, b, n + 1);
+  CHECK("a payload longer than its op's goes to the executor", read_all(js, got, n + 1) == 0 && memcmp(got, b, n + 1) == 0);
+  forwarded += n + 1;
+  js_reply(js, 12, 1);
+  js_marker(js, forwarded);
+  CHECK("reply 12", reply(guest, 12) == 1);
+  n = call(b, MORE, 13, OP_CTX_SYNC, 0, a);
+  write_all(guest, b, n);
+  CHECK("a MORE call goes to the executor", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
+  forwarded += n;
+  js_reply(js, 13, 0);
+  js_marker(js, forwarded);
+  CHECK("reply 13", reply(guest, 13) == 0);
+  a[0] = 0x2001; /* a graph in the mirror, named as a function */
+  a[1] = 0;
+  n = call(b, NOREPLY, 14, OP_LAUNCH, 2, a); /* also far too short for a launch */
+  write_all(guest, b, n);
+  CHECK("a malformed launch goes to the executor", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
+  forwarded += n;
+  js_marker(js, forwarded);
+  /* ---- a descriptor comes with its byte ---- */
+  int pfd[2];
+  CHECK("pipe", pipe(pfd) == 0);
+  {
+    char cb[CMSG_SPACE(sizeof(int))];
+    memset(cb, 0, sizeof cb);
+    uint8_t byte = 0x53;
+    struct iovec iov = {&byte, 1};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb, .msg_controllen = sizeof cb};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &pfd[0], sizeof(int));
+    CHECK("descriptor sent", sendmsg(guest, &m, 0) == 1);
+    uint8_t rb = 0;
+    char rcb[CMSG_SPACE(sizeof(int) * 4)];
+    struct iovec riov = {&rb, 1};
+    struct msghdr r = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = rcb, .msg_controllen = sizeof rcb};
+    ssize_t k = recvmsg(js, &r, 0);
+    struct cmsghdr *rc = CMSG_FIRSTHDR(&r);
+    int fd = -1;
+    if (rc && rc->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(rc), sizeof fd);
+    CHECK("the executor gets the byte with a descriptor", k == 1 && rb == 0x53 && fd >= 0);
+    if (fd >= 0) {
+      CHECK("the same pipe", write(pfd[1], "z", 1) == 1 && read(fd, &rb, 1) == 1 && rb == 'z');
+      close(fd);
+    }
+    close(pfd[0]);
+    close(pfd[1]);
+  }
+
+  /* A header announcing a huge payload is passed on at once, without waiting for the payload. */
+  n = call(b, 0, 15, OP_CTX_SYNC, 0, a);
+  put32(b, 0xfffffff0u);
+  write_all(guest, b, 16);
+  CHECK("a huge length is passed on at once", read_all(js, got, 16) == 0 && memcmp(got, b, 16) == 0);
+  forwarded += 16;
+
+
+  /* ---- the guest goes: the executor's end sees it; the executor closes; stop returns ---- */
+  close(guest);
+  uint8_t rest[64];
+  ssize_t k;
+  while ((k = read(js, rest, sizeof rest)) > 0) {}
+  CHECK("the guest's close reaches the executor as end of input", k == 0);
+  close(js);
+  vg_hot_stop(h);
+
+  SYM(cuEventDestroy_v2)(event);
+  SYM(cuStreamDestroy_v2)(stream);
+  SYM(cuCtxDestroy_v2)(ctx);
+  printf("%s: %d failure(s)\n", argv[0], failures);
+  return failures ? 1 : 0;
+}
