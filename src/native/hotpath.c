@@ -658,6 +658,10 @@ static void read_guest(struct vg_hot *h) {
     h->guest_eof = true;
     return;
   }
+  if (h->halted) {
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    return;
+  }
   if (nfds > 0) {
     forward_fds(h, h->piece, (size_t)n, fds, nfds);
     return;
@@ -705,7 +709,8 @@ static void *hot_main(void *arg) {
     struct pollfd p[3];
     int np = 0;
     bool out_room = buf_pending(&h->out) < OUT_MAX;
-    bool read_guest_ok = !h->guest_eof && !h->guest_broken && !h->halted && out_room && buf_pending(&h->fwd) < FWD_MAX &&
+    /* Once halted the guest is still read (and what it sends dropped): its close must be seen. */
+    bool read_guest_ok = !h->guest_eof && !h->guest_broken && out_room && buf_pending(&h->fwd) < FWD_MAX &&
                          buf_pending(&h->in) < IN_MAX;
     p[np++] = (struct pollfd){h->wake[0], POLLIN, 0};
     int gi = -1, ji = -1;
