@@ -13,7 +13,14 @@ export const NO_CONTEXT = 0;
 /** An allocation of the session, a module global, or a mapping of one of its reservations. */
 export type RangeKind = 'alloc' | 'fixed' | 'mapped';
 
+/** Told of every range added and dropped (the native hot path's mirror, src/executor/hot-path.ts). */
+export interface RangeWatcher {
+  rangeAdded(base: number, size: number): void;
+  rangeRemoved(base: number, size: number): void;
+}
+
 export class AllocMap {
+  watcher: RangeWatcher | undefined;
   private bases: number[] = [];
   private sizes: number[] = [];
   /** What each entry is: ranges other than 'alloc' may be used but not freed, and do not count
@@ -51,6 +58,7 @@ export class AllocMap {
     this.kinds.splice(i, 0, kind);
     this.owners.splice(i, 0, owner);
     if (kind === 'alloc') this.total += size;
+    this.watcher?.rangeAdded(base, size);
   }
 
   /** Adds a range the session may read and write but not free, unless it is known already. */
@@ -76,6 +84,7 @@ export class AllocMap {
   }
 
   private drop(i: number): void {
+    this.watcher?.rangeRemoved(this.bases[i]!, this.sizes[i]!);
     this.bases.splice(i, 1);
     this.sizes.splice(i, 1);
     this.kinds.splice(i, 1);
@@ -105,6 +114,7 @@ export class AllocMap {
     for (let i = 0; i < this.bases.length; i++) {
       if (this.kinds[i] === 'alloc' && this.owners[i] === owner) {
         freed += this.sizes[i]!;
+        this.watcher?.rangeRemoved(this.bases[i]!, this.sizes[i]!);
         continue;
       }
       this.bases[j] = this.bases[i]!;

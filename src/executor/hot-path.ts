@@ -55,6 +55,8 @@ interface Lib {
   setNotices(h: unknown, on: number): void;
   handleAdd(h: unknown, id: number, kind: number, real: number): void;
   handleRemove(h: unknown, id: number): void;
+  rangeAdd(h: unknown, base: number, size: number): void;
+  rangeRemove(h: unknown, base: number, size: number): void;
   defer(h: unknown, res: number): void;
   takeDeferred(h: unknown): number;
   stats(h: unknown, out: BigUint64Array): void;
@@ -80,6 +82,8 @@ function load(): Lib {
     setNotices: l.func('void vg_hot_set_notices(vg_hot *, int)') as Lib['setNotices'],
     handleAdd: l.func('void vg_hot_handle_add(vg_hot *, uint64_t, int, uint64_t)') as Lib['handleAdd'],
     handleRemove: l.func('void vg_hot_handle_remove(vg_hot *, uint64_t)') as Lib['handleRemove'],
+    rangeAdd: l.func('void vg_hot_range_add(vg_hot *, uint64_t, uint64_t)') as Lib['rangeAdd'],
+    rangeRemove: l.func('void vg_hot_range_remove(vg_hot *, uint64_t, uint64_t)') as Lib['rangeRemove'],
     defer: l.func('void vg_hot_defer(vg_hot *, int)') as Lib['defer'],
     takeDeferred: l.func('int vg_hot_take_deferred(vg_hot *)') as Lib['takeDeferred'],
     stats: l.func('void vg_hot_stats(vg_hot *, _Out_ uint64_t *)') as Lib['stats'],
@@ -130,6 +134,14 @@ export class NativeHotPath {
 
   handleRemoved(id: number): void {
     if (this.h !== null) this.l.handleRemove(this.h, id);
+  }
+
+  rangeAdded(base: number, size: number): void {
+    if (this.h !== null) this.l.rangeAdd(this.h, base, size);
+  }
+
+  rangeRemoved(base: number, size: number): void {
+    if (this.h !== null) this.l.rangeRemove(this.h, base, size);
   }
 
   defer(res: number): void {

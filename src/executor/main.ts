@@ -297,6 +297,7 @@ function startHotPath(guest: Socket, drv: LoadedDriver, x: ExecContext, log: Log
   try {
     const hot = NativeHotPath.start(fd, drv.path);
     x.native = hot;
+    x.allocs.watcher = hot;
     return hot;
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'no native hot path: every call is served in TypeScript');

@@ -88,6 +88,10 @@ struct slot {
   int kind;
 };
 
+struct range {
+  uint64_t base, size;
+};
+
 struct vg_hot {
   int guest, js, wake[2];
   bool guest_unix;
@@ -104,6 +108,8 @@ struct vg_hot {
   struct slot *map; /* under run_mu */
   size_t map_cap, map_len;
   uint64_t cur_ctx; /* the context made current on this thread (0: none yet); under run_mu */
+  struct range *ranges; /* the session's device ranges, sorted by base; under run_mu */
+  size_t nranges, ranges_cap;
 
   atomic_int notices;
   atomic_int deferred;
@@ -250,6 +256,48 @@ void vg_hot_handle_remove(struct vg_hot *h, uint64_t id) {
   pthread_mutex_unlock(&h->run_mu);
 }
 
+/* ---- the mirror of the session's device ranges (src/executor/allocs.ts) ---------------------- */
+
+/* How many ranges start at or below p (the index after AllocMap's floor). */
+static size_t ranges_upto(const struct vg_hot *h, uint64_t p) {
+  size_t lo = 0, hi = h->nranges;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (h->ranges[mid].base <= p) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+void vg_hot_range_add(struct vg_hot *h, uint64_t base, uint64_t size) {
+  pthread_mutex_lock(&h->run_mu);
+  if (h->nranges == h->ranges_cap) {
+    size_t cap = h->ranges_cap ? h->ranges_cap * 2 : 64;
+    struct range *r = realloc(h->ranges, cap * sizeof *r);
+    /* Out of memory: the range stays unknown here; calls on it go to the executor. */
+    if (!r) goto out;
+    h->ranges = r;
+    h->ranges_cap = cap;
+  }
+  size_t i = ranges_upto(h, base);
+  memmove(&h->ranges[i + 1], &h->ranges[i], (h->nranges - i) * sizeof h->ranges[0]);
+  h->ranges[i] = (struct range){base, size};
+  h->nranges++;
+out:
+  pthread_mutex_unlock(&h->run_mu);
+}
+
+void vg_hot_range_remove(struct vg_hot *h, uint64_t base, uint64_t size) {
+  pthread_mutex_lock(&h->run_mu);
+  for (size_t i = ranges_upto(h, base); i > 0 && h->ranges[i - 1].base == base; i--) {
+    if (h->ranges[i - 1].size != size) continue;
+    memmove(&h->ranges[i - 1], &h->ranges[i], (h->nranges - i) * sizeof h->ranges[0]);
+    h->nranges--;
+    break;
+  }
+  pthread_mutex_unlock(&h->run_mu);
+}
+
 /* ---- what the generated handlers use ------------------------------------------------------- */
 
 static bool vg_hot_rd_u64(struct vg_hot_call *c, uint64_t *v) {
@@ -298,6 +346,22 @@ static bool vg_hot_handle(struct vg_hot_call *c, int kind, uint64_t id, int null
   if (!s || (s->kind != kind && !(kind == VG_HOT_KIND_FUNCTION && s->kind == VG_HOT_KIND_KERNEL))) return false;
   *real = s->real;
   return true;
+}
+
+/* The largest integer the executor's checks hold exactly (a JavaScript number): beyond it they
+ * would round, so this side declines rather than decide differently. */
+#define SAFE_MAX ((1ull << 53) - 1)
+
+/* Whether [p, p + count * unit) lies inside one range of the session, as AllocMap.check() decides
+ * (ranges of adjacent mappings, which it joins, are left to it: declined here). */
+static bool vg_hot_range(struct vg_hot_call *c, uint64_t p, uint64_t count, uint64_t unit) {
+  if (p > SAFE_MAX || count > SAFE_MAX / unit) return false;
+  uint64_t n = count * unit;
+  if (n == 0) return true;
+  size_t i = ranges_upto(c->h, p);
+  if (i == 0) return false;
+  const struct range *r = &c->h->ranges[i - 1];
+  return p - r->base < r->size && n <= r->size - (p - r->base);
 }
 
 #include "gen/hot-ops.h"
@@ -759,6 +823,7 @@ static void hot_free(struct vg_hot *h) {
   if (h->lib) dlclose(h->lib);
   pthread_mutex_destroy(&h->run_mu);
   free(h->map);
+  free(h->ranges);
   free(h->in.p);
   free(h->out.p);
   free(h->fwd.p);

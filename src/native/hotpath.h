@@ -61,6 +61,10 @@ VG_HOT_EXPORT void vg_hot_set_notices(struct vg_hot *h, int on);
 VG_HOT_EXPORT void vg_hot_handle_add(struct vg_hot *h, uint64_t id, int kind, uint64_t real);
 VG_HOT_EXPORT void vg_hot_handle_remove(struct vg_hot *h, uint64_t id);
 
+/* The mirror of the session's device ranges (allocations, module globals, mappings). */
+VG_HOT_EXPORT void vg_hot_range_add(struct vg_hot *h, uint64_t base, uint64_t size);
+VG_HOT_EXPORT void vg_hot_range_remove(struct vg_hot *h, uint64_t base, uint64_t size);
+
 /* The session's deferred error (the first error of a NOREPLY call, reported by the next
  * synchronizing call), shared by both paths. */
 VG_HOT_EXPORT void vg_hot_defer(struct vg_hot *h, int res);

@@ -68,6 +68,9 @@ test('hot and cold calls mixed: the same results with the hot path on and off; o
   assert.notEqual(lines.get('synchronize after the bad launch'), '0', "the failed launch's error comes with the next synchronization");
   assert.equal(lines.get('synchronize again'), '0', 'and only once');
   assert.notEqual(lines.get('query a destroyed event'), '0');
+  assert.equal(lines.get('out[63] x 1000'), '1000', 'the asynchronous memset ran');
+  assert.equal(lines.get('p'), String(0x07070707), 'the memset ran');
+  assert.notEqual(lines.get('memset d32 past the end'), '0', "a range outside the session's allocations is refused");
   // 21,000 launches and the synchronizations: most of the session's calls.
   const c = await callCounts(on, 21_000);
   assert.ok(c.native > 20_000, `native calls ${c.native} of ${c.calls}`);

@@ -33,6 +33,7 @@ static int failures;
 #define OP_EVENT_RECORD 0x0401
 #define OP_EVENT_QUERY 0x0406
 #define OP_LAUNCH 0x0520
+#define OP_MEMSET_D32 0x0232
 #define CTX_ID 0x1000
 #define STREAM_ID 0x1001
 #define EVENT_ID 0x1002
@@ -182,6 +183,25 @@ int main(int argc, char **argv) {
   write_all(guest, b, n);
   CHECK("the deferred error comes back at the next sync", reply(guest, 5) == 719);
   CHECK("and only once", vg_hot_take_deferred(h) == 0);
+
+  /* A memset inside a range the mirror knows runs here; one past its end is the executor's. */
+  CUdeviceptr dmem;
+  CHECK("alloc", SYM(cuMemAlloc_v2)(&dmem, 64) == CUDA_SUCCESS);
+  vg_hot_range_add(h, dmem, 64);
+  vg_hot_range_add(h, dmem + 4096, 16);
+  vg_hot_range_remove(h, dmem + 4096, 16);
+  {
+    uint8_t m[16 + 8 + 20];
+    uint64_t cnt = 16;
+    put32(m, 28); m[4] = T_CALL; m[5] = 0; m[6] = 0; m[7] = 0;
+    put32(m + 8, 50); put32(m + 12, OP_MEMSET_D32);
+    put64(m + 16, CTX_ID); put64(m + 24, dmem); put32(m + 32, 0xabcdef01u); put64(m + 36, cnt);
+    write_all(guest, m, sizeof m);
+    uint32_t w[16] = {0};
+    CHECK("a memset in range answered natively", reply(guest, 50) == 0 && SYM(cuMemcpyDtoH_v2)(w, dmem, sizeof w) == CUDA_SUCCESS && w[15] == 0xabcdef01u);
+    CHECK("no switch for it", stat(h, VG_HOT_STAT_SWITCHES) == 0);
+  }
+  SYM(cuMemFree_v2)(dmem);
 
   /* ---- a bad handle: relayed, the executor answers ---- */
   uint64_t forwarded = 0;

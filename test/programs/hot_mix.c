@@ -85,6 +85,19 @@ int main(int argc, char **argv) {
   show("synchronize again", cuStreamSynchronize(s));
   show("event query after", cuEventQuery(e2));
 
+  /* Memsets, in range and past the end of an allocation. */
+  show("memset d32 async", cuMemsetD32Async(out, 0x3f800000u, 64, s));
+  show("memset d8", cuMemsetD8(p, 7, sizeof(int)));
+  show("memset d16 inside", cuMemsetD16(out + 4, 0x1234, 8));
+  show("memset d32 past the end", cuMemsetD32(out, 0, 65));
+  show("memset d8 async past the end", cuMemsetD8Async(p + 3, 0, 2, s));
+  show("stream synchronize", cuStreamSynchronize(s));
+  show("read out", cuMemcpyDtoH(o, out, sizeof o));
+  show("out[0] x 1000", (long)(o[0] * 1000));
+  show("out[63] x 1000", (long)(o[63] * 1000));
+  show("read p", cuMemcpyDtoH(&v, p, sizeof v));
+  show("p", v);
+
   /* Handles the session no longer has: the executor's errors, whichever path saw them. */
   show("destroy event 2", cuEventDestroy(e2));
   show("query a destroyed event", cuEventQuery(e2));

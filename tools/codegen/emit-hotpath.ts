@@ -9,8 +9,8 @@ import { SpecError } from './spec.js';
 import { HANDLE_KINDS } from '../../src/protocol/handles.js';
 
 /** The ops served natively, in the order they were made native. Only plain VG_REMOTE entries whose
- * parameters are scalars and handles: anything needing quota, device-time bookkeeping or outputs
- * stays in TypeScript. The _ptsz variants are left out on purpose: the per-thread default stream
+ * parameters are scalars, handles and device pointers (checked against the session's ranges):
+ * anything needing quota, capture bookkeeping or outputs stays in TypeScript. The _ptsz variants are left out on purpose: the per-thread default stream
  * is the calling thread's, and the hot path runs on a thread of its own. */
 /** Hot VG_CUSTOM ops: their wire layout is hand-written on both sides (src/executor/custom/*.ts and
  * the guest), so their C decoder is too (`hot_custom_<name>` in src/native/hotpath.c); their ids and
@@ -25,14 +25,21 @@ export const HOT_OPS = [
   'cuEventRecordWithFlags',
   'cuEventQuery',
   'cuEventSynchronize',
+  'cuMemsetD8_v2',
+  'cuMemsetD16_v2',
+  'cuMemsetD32_v2',
+  'cuMemsetD8Async',
+  'cuMemsetD16Async',
+  'cuMemsetD32Async',
 ] as const;
 
 function cArg(p: Param): { decl: string; read: string; type: string } {
   const k = p.info!.kind;
   switch (k) {
-    case 'u32': return { decl: `uint32_t ${p.name}`, read: `vg_hot_rd_u32(c, &${p.name})`, type: 'unsigned int' };
-    case 'i32': return { decl: `int32_t ${p.name}`, read: `vg_hot_rd_i32(c, &${p.name})`, type: 'int' };
-    case 'f32': return { decl: `float ${p.name}`, read: `vg_hot_rd_f32(c, &${p.name})`, type: 'float' };
+    // The driver's own parameter type (cuda.h), e.g. unsigned char for cuMemsetD8's value.
+    case 'u32': return { decl: `uint32_t ${p.name}`, read: `vg_hot_rd_u32(c, &${p.name})`, type: p.base };
+    case 'i32': return { decl: `int32_t ${p.name}`, read: `vg_hot_rd_i32(c, &${p.name})`, type: p.base };
+    case 'f32': return { decl: `float ${p.name}`, read: `vg_hot_rd_f32(c, &${p.name})`, type: p.base };
     case 'handle': return { decl: `uint64_t ${p.name}_id`, read: `vg_hot_rd_u64(c, &${p.name}_id)`, type: p.base };
     default: return { decl: `uint64_t ${p.name}`, read: `vg_hot_rd_u64(c, &${p.name})`, type: p.base };
   }
@@ -47,9 +54,10 @@ function hotHandler(fn: FnSpec): string {
   const L: string[] = [];
   const reads: string[] = [];
   const checks: string[] = [];
+  const ranges: string[] = [];
   const args: string[] = [];
   for (const p of fn.params) {
-    if (p.pointer > 0 || !p.info || p.info.kind === 'devptr' || p.base === 'CUdevice' || p.anno.destroy || p.anno.free || p.anno.alloc) {
+    if (p.pointer > 0 || !p.info || p.base === 'CUdevice' || p.anno.destroy || p.anno.free || p.anno.alloc) {
       throw new SpecError(`${fn.name}: parameter ${p.name} cannot be served by the native hot path`);
     }
     const a = cArg(p);
@@ -61,6 +69,15 @@ function hotHandler(fn: FnSpec): string {
       L.push(`  uint64_t ${p.name};`);
       checks.push(`vg_hot_handle(c, VG_HOT_KIND_${h.toUpperCase()}, ${p.name}_id, ${nullable ? 1 : 0}, &${p.name})`);
       args.push(`(${a.type})(uintptr_t)${p.name}`);
+    } else if (p.info.kind === 'devptr') {
+      // As x.checkRange: the range its VG_RANGE names (`COUNT` or `COUNT * SIZE`), else one byte.
+      const m = /^([A-Za-z_]\w*)(?:\s*\*\s*(\d+))?$/.exec(p.anno.range ?? '1');
+      const count = p.anno.range === undefined ? '1' : m?.[1];
+      if (!count || (p.anno.range !== undefined && !fn.params.some((q) => q.name === count))) {
+        throw new SpecError(`${fn.name}: VG_RANGE(${p.anno.range}) of ${p.name} is not COUNT or COUNT * SIZE`);
+      }
+      ranges.push(`vg_hot_range(c, ${p.name}, ${count}, ${m?.[2] ?? '1'})`);
+      args.push(`(${a.type})${p.name}`);
     } else {
       args.push(`(${a.type})${p.name}`);
     }
@@ -70,6 +87,7 @@ function hotHandler(fn: FnSpec): string {
     ...L,
     `  if (!(${[...reads, 'vg_hot_rd_end(c)'].join(' && ')})) return VG_HOT_DECLINE;`,
     ...(checks.length > 0 ? [`  if (!(${checks.join(' && ')})) return VG_HOT_DECLINE;`] : []),
+    ...(ranges.length > 0 ? [`  if (!(${ranges.join(' && ')})) return VG_HOT_DECLINE;`] : []),
     `  c->res = ((${type})fn)(${args.join(', ')});`,
     '  return VG_HOT_DONE;',
   ];
@@ -95,7 +113,8 @@ export function emitHotOps(fns: FnSpec[], banner: string): string {
   const hot = HOT_OPS.map((n) => {
     const f = byName.get(n);
     if (!f || f.status !== 'remote' || f.id === undefined) throw new SpecError(`hot op ${n} is not a VG_REMOTE entry of spec/cuda.spec.h`);
-    if (f.work || f.capture) throw new SpecError(`hot op ${n} needs device-time or capture bookkeeping`);
+    // VG_WORK is fine: the hot path runs only where device time is the calls' time (host mode).
+    if (f.capture) throw new SpecError(`hot op ${n} needs capture bookkeeping`);
     return f;
   });
   const custom = HOT_CUSTOM_OPS.map((n) => {

@@ -67,6 +67,75 @@ static int hot_cuEventSynchronize(struct vg_hot_call *c, void *fn) {
   return VG_HOT_DONE;
 }
 
+static int hot_cuMemsetD8_v2(struct vg_hot_call *c, void *fn) {
+  uint64_t dstDevice;
+  uint32_t uc;
+  uint64_t N;
+  if (!(vg_hot_rd_u64(c, &dstDevice) && vg_hot_rd_u32(c, &uc) && vg_hot_rd_u64(c, &N) && vg_hot_rd_end(c))) return VG_HOT_DECLINE;
+  if (!(vg_hot_range(c, dstDevice, N, 1))) return VG_HOT_DECLINE;
+  c->res = ((CUresult (*)(CUdeviceptr, unsigned char, size_t))fn)((CUdeviceptr)dstDevice, (unsigned char)uc, (size_t)N);
+  return VG_HOT_DONE;
+}
+
+static int hot_cuMemsetD16_v2(struct vg_hot_call *c, void *fn) {
+  uint64_t dstDevice;
+  uint32_t us;
+  uint64_t N;
+  if (!(vg_hot_rd_u64(c, &dstDevice) && vg_hot_rd_u32(c, &us) && vg_hot_rd_u64(c, &N) && vg_hot_rd_end(c))) return VG_HOT_DECLINE;
+  if (!(vg_hot_range(c, dstDevice, N, 2))) return VG_HOT_DECLINE;
+  c->res = ((CUresult (*)(CUdeviceptr, unsigned short, size_t))fn)((CUdeviceptr)dstDevice, (unsigned short)us, (size_t)N);
+  return VG_HOT_DONE;
+}
+
+static int hot_cuMemsetD32_v2(struct vg_hot_call *c, void *fn) {
+  uint64_t dstDevice;
+  uint32_t ui;
+  uint64_t N;
+  if (!(vg_hot_rd_u64(c, &dstDevice) && vg_hot_rd_u32(c, &ui) && vg_hot_rd_u64(c, &N) && vg_hot_rd_end(c))) return VG_HOT_DECLINE;
+  if (!(vg_hot_range(c, dstDevice, N, 4))) return VG_HOT_DECLINE;
+  c->res = ((CUresult (*)(CUdeviceptr, unsigned int, size_t))fn)((CUdeviceptr)dstDevice, (unsigned int)ui, (size_t)N);
+  return VG_HOT_DONE;
+}
+
+static int hot_cuMemsetD8Async(struct vg_hot_call *c, void *fn) {
+  uint64_t dstDevice;
+  uint32_t uc;
+  uint64_t N;
+  uint64_t hStream_id;
+  uint64_t hStream;
+  if (!(vg_hot_rd_u64(c, &dstDevice) && vg_hot_rd_u32(c, &uc) && vg_hot_rd_u64(c, &N) && vg_hot_rd_u64(c, &hStream_id) && vg_hot_rd_end(c))) return VG_HOT_DECLINE;
+  if (!(vg_hot_handle(c, VG_HOT_KIND_STREAM, hStream_id, 1, &hStream))) return VG_HOT_DECLINE;
+  if (!(vg_hot_range(c, dstDevice, N, 1))) return VG_HOT_DECLINE;
+  c->res = ((CUresult (*)(CUdeviceptr, unsigned char, size_t, CUstream))fn)((CUdeviceptr)dstDevice, (unsigned char)uc, (size_t)N, (CUstream)(uintptr_t)hStream);
+  return VG_HOT_DONE;
+}
+
+static int hot_cuMemsetD16Async(struct vg_hot_call *c, void *fn) {
+  uint64_t dstDevice;
+  uint32_t us;
+  uint64_t N;
+  uint64_t hStream_id;
+  uint64_t hStream;
+  if (!(vg_hot_rd_u64(c, &dstDevice) && vg_hot_rd_u32(c, &us) && vg_hot_rd_u64(c, &N) && vg_hot_rd_u64(c, &hStream_id) && vg_hot_rd_end(c))) return VG_HOT_DECLINE;
+  if (!(vg_hot_handle(c, VG_HOT_KIND_STREAM, hStream_id, 1, &hStream))) return VG_HOT_DECLINE;
+  if (!(vg_hot_range(c, dstDevice, N, 2))) return VG_HOT_DECLINE;
+  c->res = ((CUresult (*)(CUdeviceptr, unsigned short, size_t, CUstream))fn)((CUdeviceptr)dstDevice, (unsigned short)us, (size_t)N, (CUstream)(uintptr_t)hStream);
+  return VG_HOT_DONE;
+}
+
+static int hot_cuMemsetD32Async(struct vg_hot_call *c, void *fn) {
+  uint64_t dstDevice;
+  uint32_t ui;
+  uint64_t N;
+  uint64_t hStream_id;
+  uint64_t hStream;
+  if (!(vg_hot_rd_u64(c, &dstDevice) && vg_hot_rd_u32(c, &ui) && vg_hot_rd_u64(c, &N) && vg_hot_rd_u64(c, &hStream_id) && vg_hot_rd_end(c))) return VG_HOT_DECLINE;
+  if (!(vg_hot_handle(c, VG_HOT_KIND_STREAM, hStream_id, 1, &hStream))) return VG_HOT_DECLINE;
+  if (!(vg_hot_range(c, dstDevice, N, 4))) return VG_HOT_DECLINE;
+  c->res = ((CUresult (*)(CUdeviceptr, unsigned int, size_t, CUstream))fn)((CUdeviceptr)dstDevice, (unsigned int)ui, (size_t)N, (CUstream)(uintptr_t)hStream);
+  return VG_HOT_DONE;
+}
+
 /* Hand-written in hotpath.c (their wire layout is custom). */
 static int hot_custom_cuLaunchKernel(struct vg_hot_call *c, void *fn);
 static int hot_custom_cuLaunchKernelEx(struct vg_hot_call *c, void *fn);
@@ -79,6 +148,12 @@ static const struct vg_hot_op vg_hot_ops[] = {
   {0x0403, "cuEventRecordWithFlags", 1, 0, hot_cuEventRecordWithFlags},
   {0x0406, "cuEventQuery", 0, 1, hot_cuEventQuery},
   {0x0405, "cuEventSynchronize", 0, 1, hot_cuEventSynchronize},
+  {0x0230, "cuMemsetD8_v2", 0, 1, hot_cuMemsetD8_v2},
+  {0x0231, "cuMemsetD16_v2", 0, 1, hot_cuMemsetD16_v2},
+  {0x0232, "cuMemsetD32_v2", 0, 1, hot_cuMemsetD32_v2},
+  {0x0233, "cuMemsetD8Async", 1, 0, hot_cuMemsetD8Async},
+  {0x0234, "cuMemsetD16Async", 1, 0, hot_cuMemsetD16Async},
+  {0x0235, "cuMemsetD32Async", 1, 0, hot_cuMemsetD32Async},
   {0x0520, "cuLaunchKernel", 1, 0, hot_custom_cuLaunchKernel},
   {0x0522, "cuLaunchKernelEx", 1, 0, hot_custom_cuLaunchKernelEx},
 };
