@@ -1,0 +1,138 @@
+// The native hot path in front of the executor's serving loop, as src/executor/main.ts puts it, on
+// softgpu over a real Unix socket: calls wait for the GPU slice in TypeScript and are served in C
+// once it is held, a preemption takes the permission back and charges the native calls' time to
+// the slice, and the session's statistics count every call and byte whichever side served it.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+
+import { FrameType, HEADER_SIZE } from '../../src/protocol/constants.js';
+import { encodeFrame } from '../../src/protocol/frame.js';
+import { ExecContext } from '../../src/executor/context.js';
+import { loadDriver } from '../../src/executor/driver.js';
+import { socketFd } from '../../src/executor/direct-socket.js';
+import { Gate, type GateMessage } from '../../src/executor/gate.js';
+import { hotPathWanted, NativeHotPath } from '../../src/executor/hot-path.js';
+import { SessionServer } from '../../src/executor/serve.js';
+import { OP } from '../../src/protocol/gen/ops.js';
+
+test('VGPU_HOT_PATH: on unless 0 or off; anything else is refused', () => {
+  assert.equal(hotPathWanted({}), true);
+  assert.equal(hotPathWanted({ VGPU_HOT_PATH: '' }), true);
+  assert.equal(hotPathWanted({ VGPU_HOT_PATH: '1' }), true);
+  assert.equal(hotPathWanted({ VGPU_HOT_PATH: 'on' }), true);
+  assert.equal(hotPathWanted({ VGPU_HOT_PATH: '0' }), false);
+  assert.equal(hotPathWanted({ VGPU_HOT_PATH: 'off' }), false);
+  assert.throws(() => hotPathWanted({ VGPU_HOT_PATH: 'yes' }), /VGPU_HOT_PATH must be 0, 1, on or off/);
+});
+
+/** Reads frames from the guest side of the socket. */
+function frames(sock: net.Socket): { next(): Promise<{ type: number; id: number; payload: Buffer }> } {
+  let buf = Buffer.alloc(0);
+  const waiting: Array<() => void> = [];
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    waiting.splice(0).forEach((w) => w());
+  });
+  return {
+    async next() {
+      for (;;) {
+        if (buf.length >= HEADER_SIZE && buf.length >= HEADER_SIZE + buf.readUInt32LE(0)) {
+          const len = buf.readUInt32LE(0);
+          const f = { type: buf.readUInt16LE(4), id: buf.readUInt32LE(8), payload: Buffer.from(buf.subarray(HEADER_SIZE, HEADER_SIZE + len)) };
+          buf = buf.subarray(HEADER_SIZE + len);
+          return f;
+        }
+        await new Promise<void>((r) => waiting.push(r));
+      }
+    },
+  };
+}
+
+test('behind the hot path: calls wait for the slice, run natively once it is held, and a preemption takes it back', { timeout: 60_000 }, async () => {
+  const drv = loadDriver('softgpu', () => {});
+  assert.equal(drv.api.cuInit(0), 0);
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-hot-'));
+  const path = join(dir, 's.sock');
+  const x = new ExecContext(drv.api, [0]);
+  const messages: GateMessage[] = [];
+  let gate: Gate | undefined;
+  let settledNs = -1;
+  gate = new Gate((m) => {
+    messages.push(m);
+    if (m.type === 'want') setImmediate(() => gate!.grant(false));
+  }, true, (ns) => (settledNs = ns));
+  let server: SessionServer | undefined;
+  let hot: NativeHotPath | undefined;
+  let ctxId = 0;
+  const srv = net.createServer((s) => {
+    hot = NativeHotPath.start(socketFd(s)!, drv.path);
+    x.native = hot;
+    x.allocs.watcher = hot;
+    const out = Buffer.alloc(8);
+    assert.equal(drv.api.cuDevicePrimaryCtxRetain(out, 0), 0);
+    ctxId = x.contextId(Number(out.readBigUInt64LE(0)));
+    const conn = new net.Socket({ fd: hot.jsFd, readable: true, writable: true });
+    s.destroy();
+    server = new SessionServer(x, conn, pino({ level: 'silent' }), () => {}, gate);
+    server.hot = hot;
+    server.start();
+  });
+  await new Promise<void>((r) => srv.listen(path, r));
+  const c = net.connect(path);
+  const sync = (id: number): Buffer => {
+    const p = Buffer.alloc(8);
+    p.writeBigUInt64LE(BigInt(ctxId));
+    return encodeFrame(FrameType.CALL, 0, id, OP.cuCtxSynchronize, p);
+  };
+  let sent = 0;
+  const send = (b: Buffer): void => {
+    sent += b.length;
+    c.write(b);
+  };
+  try {
+    const rx = frames(c);
+    assert.equal((await rx.next()).type, FrameType.ATTACHED);
+    // Without the slice the first call goes to TypeScript, which asks for the GPU.
+    send(sync(1));
+    const r1 = await rx.next();
+    assert.deepEqual([r1.type, r1.id, r1.payload.readUInt32LE(0)], [FrameType.REPLY, 1, 0]);
+    assert.equal(messages[0]?.type, 'want');
+    // Held alone: the following calls are served in C.
+    for (let i = 2; i <= 50; i++) {
+      send(sync(i));
+      const r = await rx.next();
+      assert.deepEqual([r.type, r.id, r.payload.readUInt32LE(0)], [FrameType.REPLY, i, 0]);
+    }
+    server!.absorbNative();
+    const st = server!.stats;
+    assert.ok(st.nativeCalls >= 40, `native calls: ${st.nativeCalls}`);
+    assert.equal(st.calls, 50);
+    // A preemption: the permission goes, the native calls' time is charged to the slice it yields.
+    const busy = st.busyNs;
+    gate.preempt();
+    const y = messages.at(-1);
+    assert.equal(y?.type, 'yield');
+    assert.ok(settledNs >= busy - 1 && settledNs > 0, `the slice is charged the native calls' time (${settledNs} of ${busy} ns)`);
+    const nativeBefore = st.nativeCalls;
+    send(sync(51));
+    const r51 = await rx.next();
+    assert.deepEqual([r51.id, r51.payload.readUInt32LE(0)], [51, 0]);
+    server!.absorbNative();
+    assert.equal(st.nativeCalls, nativeBefore, 'after the yield the call waited for a new slice in TypeScript');
+    assert.equal(messages.filter((m) => m.type === 'want').length, 2);
+    assert.equal(st.bytesIn, sent, 'every byte counted once');
+    assert.equal(x.takeDeferred(), 0);
+  } finally {
+    c.destroy();
+    srv.close();
+    await new Promise((r) => setTimeout(r, 50));
+    hot?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
