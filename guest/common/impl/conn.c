@@ -286,10 +286,15 @@ int vg_conn_wait_readable(int fd, uint64_t deadline_ns) {
 }
 
 int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
-  if (vg_tls_active(fd)) return vg_tls_read(fd, p, n, deadline_ns);
+  long r = vg_conn_read_some(fd, p, n, n, deadline_ns);
+  return r < 0 ? (int)r : 0;
+}
+
+long vg_conn_read_some(int fd, void *p, size_t min, size_t cap, uint64_t deadline_ns) {
+  if (vg_tls_active(fd)) return vg_tls_read_some(fd, p, min, cap, deadline_ns);
   size_t got = 0;
-  while (got < n) {
-    ssize_t r = recv(fd, (char *)p + got, n - got, 0);
+  while (got < min) {
+    ssize_t r = recv(fd, (char *)p + got, cap - got, 0);
     if (r > 0) {
       got += (size_t)r;
       continue;
@@ -303,5 +308,12 @@ int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
     }
     return -errno;
   }
+  return (long)got;
+}
+
+int vg_conn_set_blocking(int fd) {
+  if (vg_tls_active(fd)) return -EINVAL; /* the TLS layer waits through poll (tls.c, ssl_wait) */
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) return -errno;
   return 0;
 }
