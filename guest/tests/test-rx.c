@@ -1,7 +1,7 @@
 /* The session's receive buffer (rx.h) over a real socketpair: frames split across reads, several
  * frames in one read, bodies larger than the buffer, and the end of the stream inside a frame.
- * Each case runs on a blocking socket (an attached session without VGPU_CALL_TIMEOUT_MS) and on a
- * non-blocking one with a deadline (the handshake, or a session with a call timeout). */
+ * The session's socket is non-blocking; each case runs without a deadline (a call without
+ * VGPU_CALL_TIMEOUT_MS) and with one (the handshake, or a call with a limit). */
 #include "conn.h"
 #include "log.h"
 #include "rx.h"
@@ -22,14 +22,12 @@ typedef struct peer {
   uint64_t deadline;
 } peer;
 
-static peer pair(int nonblocking) {
+static peer pair(int with_deadline) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   peer p = {.rd = sv[0], .wr = sv[1]};
-  if (nonblocking) {
-    ASSERT_EQ(fcntl(p.rd, F_SETFL, fcntl(p.rd, F_GETFL) | O_NONBLOCK), 0);
-    p.deadline = vg_now_ns() + DEADLINE_S * 1000000000ull;
-  }
+  ASSERT_EQ(fcntl(p.rd, F_SETFL, fcntl(p.rd, F_GETFL) | O_NONBLOCK), 0);
+  if (with_deadline) p.deadline = vg_now_ns() + DEADLINE_S * 1000000000ull;
   return p;
 }
 
@@ -89,8 +87,8 @@ static void expect_hdr(vg_rx *rx, peer *p, uint16_t type, uint32_t id, uint32_t 
 }
 
 /* A REPLY arriving in four pieces, cut inside the header and inside the body: one frame. */
-static void split_reply(int nonblocking) {
-  peer p = pair(nonblocking);
+static void split_reply(int with_deadline) {
+  peer p = pair(with_deadline);
   uint8_t b[256], body[40], got[40];
   size_t len = 0;
   for (size_t i = 0; i < sizeof body; i++) body[i] = (uint8_t)(i * 7 + 1);
@@ -108,13 +106,13 @@ static void split_reply(int nonblocking) {
   free(rx.buf);
 }
 
-TEST(rx_reply_split_across_reads_blocking) { split_reply(0); }
-TEST(rx_reply_split_across_reads_nonblocking) { split_reply(1); }
+TEST(rx_reply_split_across_reads_no_deadline) { split_reply(0); }
+TEST(rx_reply_split_across_reads_with_deadline) { split_reply(1); }
 
 /* A NOTIFY and the REPLY after it, written at once: the first read takes both; the REPLY is then
  * served from the buffer, even with the writer gone. */
-static void notice_then_reply(int nonblocking) {
-  peer p = pair(nonblocking);
+static void notice_then_reply(int with_deadline) {
+  peer p = pair(with_deadline);
   uint8_t b[256], got[16];
   size_t len = 0;
   frame(b, &len, VG_FT_NOTIFY, 0, 0, VG_NOTICE_STDOUT, "kernel says hi\n", 15);
@@ -136,13 +134,13 @@ static void notice_then_reply(int nonblocking) {
   free(rx.buf);
 }
 
-TEST(rx_notice_then_reply_in_one_read_blocking) { notice_then_reply(0); }
-TEST(rx_notice_then_reply_in_one_read_nonblocking) { notice_then_reply(1); }
+TEST(rx_notice_then_reply_in_one_read_no_deadline) { notice_then_reply(0); }
+TEST(rx_notice_then_reply_in_one_read_with_deadline) { notice_then_reply(1); }
 
 /* Two REPLY frames in one read (the answers to a pipelined fire-and-forget call under
  * VGPU_STRICT_SYNC and to the next call): the second stays buffered, whole, for the next call. */
-static void reply_then_next_reply(int nonblocking) {
-  peer p = pair(nonblocking);
+static void reply_then_next_reply(int with_deadline) {
+  peer p = pair(with_deadline);
   uint8_t b[256], got[12];
   size_t len = 0;
   frame(b, &len, VG_FT_REPLY, 0, 1, 0, "\0\0\0\0", 4);
@@ -161,13 +159,13 @@ static void reply_then_next_reply(int nonblocking) {
   free(rx.buf);
 }
 
-TEST(rx_reply_then_next_reply_in_one_read_blocking) { reply_then_next_reply(0); }
-TEST(rx_reply_then_next_reply_in_one_read_nonblocking) { reply_then_next_reply(1); }
+TEST(rx_reply_then_next_reply_in_one_read_no_deadline) { reply_then_next_reply(0); }
+TEST(rx_reply_then_next_reply_in_one_read_with_deadline) { reply_then_next_reply(1); }
 
 /* A header and a body several times the buffer (a bulk DtoH piece), then a small frame: the body
  * arrives whole and in order, and the frame after it is read as usual. */
-static void bulk_body(int nonblocking) {
-  peer p = pair(nonblocking);
+static void bulk_body(int with_deadline) {
+  peer p = pair(with_deadline);
   const uint32_t n = 5u * VG_RX_CAP + 123u;
   uint8_t *b = malloc(n + 3u * VG_FRAME_HDR_LEN + 64), *body = malloc(n), *got = malloc(n);
   size_t len = 0;
@@ -192,13 +190,13 @@ static void bulk_body(int nonblocking) {
   free(rx.buf);
 }
 
-TEST(rx_bulk_body_larger_than_the_buffer_blocking) { bulk_body(0); }
-TEST(rx_bulk_body_larger_than_the_buffer_nonblocking) { bulk_body(1); }
+TEST(rx_bulk_body_larger_than_the_buffer_no_deadline) { bulk_body(0); }
+TEST(rx_bulk_body_larger_than_the_buffer_with_deadline) { bulk_body(1); }
 
 /* The host goes away inside a frame: inside the body, and inside the header. A clean -EPIPE, not
  * a hang and not the bytes of a partial frame. */
-static void eof_mid_frame(int nonblocking) {
-  peer p = pair(nonblocking);
+static void eof_mid_frame(int with_deadline) {
+  peer p = pair(with_deadline);
   uint8_t b[256], got[100];
   size_t len = 0;
   frame(b, &len, VG_FT_REPLY, 0, 4, 0, "0123456789012345678901234567890123456789", 40);
@@ -209,7 +207,7 @@ static void eof_mid_frame(int nonblocking) {
   ASSERT_EQ(vg_rx_read(&rx, p.rd, got, 40, p.deadline), -EPIPE);
   close(p.rd);
   vg_rx_reset(&rx);
-  p = pair(nonblocking);
+  p = pair(with_deadline);
   put_all(p.wr, b, 10);
   close(p.wr);
   vg_frame_hdr h;
@@ -218,10 +216,10 @@ static void eof_mid_frame(int nonblocking) {
   free(rx.buf);
 }
 
-TEST(rx_eof_mid_frame_is_a_clean_error_blocking) { eof_mid_frame(0); }
-TEST(rx_eof_mid_frame_is_a_clean_error_nonblocking) { eof_mid_frame(1); }
+TEST(rx_eof_mid_frame_is_a_clean_error_no_deadline) { eof_mid_frame(0); }
+TEST(rx_eof_mid_frame_is_a_clean_error_with_deadline) { eof_mid_frame(1); }
 
-/* A non-blocking socket whose frame never completes: the deadline ends the wait. */
+/* A frame that never completes: the deadline ends the wait. */
 TEST(rx_deadline_ends_the_wait_for_a_cut_frame) {
   peer p = pair(1);
   uint8_t b[64];

@@ -50,12 +50,10 @@ int vg_conn_writev(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ns);
 int vg_conn_write(int fd, const void *p, size_t n, uint64_t deadline_ns);
 int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns);
 /* Reads at least min and at most cap bytes into p (min <= cap), taking whatever has arrived in as
- * few reads as it can: the number read, or a negative errno as vg_conn_read. */
-long vg_conn_read_some(int fd, void *p, size_t min, size_t cap, uint64_t deadline_ns);
-/* Makes a plain (not TLS) socket blocking, so a wait for the host costs one read rather than a
- * failed read, a poll and a read. Only for a connection without deadlines: a blocking read ignores
- * them. 0, or a negative errno (the socket is then left as it was). */
-int vg_conn_set_blocking(int fd);
+ * few reads as it can: the number read, or a negative errno as vg_conn_read. With wait_first the
+ * caller expects nothing yet (it has just sent a call): it waits in poll before reading instead
+ * of after a read that finds nothing. */
+long vg_conn_read_some(int fd, void *p, size_t min, size_t cap, uint64_t deadline_ns, int wait_first);
 /* Waits until fd has bytes to read (or EOF): 0, or a negative errno (-ETIMEDOUT past the deadline). */
 int vg_conn_wait_readable(int fd, uint64_t deadline_ns);
 

@@ -21,7 +21,9 @@ static int ensure_buffer(vg_rx *rx) {
   return 0;
 }
 
-/* Makes at least `need` (<= VG_RX_CAP) bytes buffered, reading as much as has arrived. */
+/* Makes at least `need` (<= VG_RX_CAP) bytes buffered, reading as much as has arrived. With
+ * nothing buffered the reader is most likely waiting for an answer to what it just sent (a reply
+ * is never already there a few microseconds after its call), so it waits before reading. */
 static int fill(vg_rx *rx, int fd, size_t need, uint64_t deadline_ns) {
   size_t have = rx->len - rx->pos;
   if (have >= need) return 0;
@@ -30,7 +32,7 @@ static int fill(vg_rx *rx, int fd, size_t need, uint64_t deadline_ns) {
     rx->pos = 0;
     rx->len = have;
   }
-  long r = vg_conn_read_some(fd, rx->buf + have, need - have, VG_RX_CAP - have, deadline_ns);
+  long r = vg_conn_read_some(fd, rx->buf + have, need - have, VG_RX_CAP - have, deadline_ns, have == 0);
   if (r < 0) return (int)r;
   rx->len += (size_t)r;
   return 0;

@@ -432,10 +432,6 @@ static void do_attach(void) {
   } else {
     g_attached = 1;
     free(p);
-    /* Without VGPU_CALL_TIMEOUT_MS no wait within a call has a deadline: a blocking socket then
-     * waits for a reply in the read itself (one system call instead of three). With a limit the
-     * socket stays non-blocking and every wait goes through poll. Failing leaves it so too. */
-    if (!g_call_timeout_ms) (void)vg_conn_set_blocking(g_fd);
     return;
   }
   free(p);
