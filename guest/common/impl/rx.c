@@ -22,8 +22,8 @@ static int ensure_buffer(vg_rx *rx) {
 }
 
 /* Makes at least `need` (<= VG_RX_CAP) bytes buffered, reading as much as has arrived. With
- * nothing buffered the reader is most likely waiting for an answer to what it just sent (a reply
- * is never already there a few microseconds after its call), so it waits before reading. */
+ * nothing buffered the reader is most likely waiting for the answer to what it just sent, which
+ * is seldom there yet, so it waits before reading (a poll that returns at once is cheap). */
 static int fill(vg_rx *rx, int fd, size_t need, uint64_t deadline_ns) {
   size_t have = rx->len - rx->pos;
   if (have >= need) return 0;
