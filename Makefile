@@ -165,14 +165,14 @@ include guest/nvml/nvml.mk
 include guest/tests/tests.mk
 
 # The helper's relay over socketpairs (its AF_VSOCK side is never opened by the tests).
-$(B)/tests/relay-tests: test/native/test-relay.c src/native/relay.c src/native/relay.h
+$(B)/tests/relay-tests: test/native/test-relay.c test/native/check.h src/native/relay.c src/native/relay.h
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -Isrc/native -o $@ test/native/test-relay.c src/native/relay.c -lpthread
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -Isrc/native -Itest/native -o $@ test/native/test-relay.c src/native/relay.c -lpthread
 
 # The hot path driven over a socketpair against the sanitizer build of softgpu.
-$(B)/tests/hotpath-tests: test/native/test-hotpath.c $(HOTPATH_SRC) $(HOTPATH_HDR) $(B)/asan/libvgpu-softgpu.so
+$(B)/tests/hotpath-tests: test/native/test-hotpath.c test/native/check.h $(HOTPATH_SRC) $(HOTPATH_HDR) $(B)/asan/libvgpu-softgpu.so
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Isrc/native -o $@ test/native/test-hotpath.c $(HOTPATH_SRC) -lpthread -ldl
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Isrc/native -Itest/native -o $@ test/native/test-hotpath.c $(HOTPATH_SRC) -lpthread -ldl
 
 test-hotpath: $(B)/tests/hotpath-tests
 	$(B)/tests/hotpath-tests $(abspath $(B)/asan/libvgpu-softgpu.so)

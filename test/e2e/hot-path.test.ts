@@ -7,14 +7,10 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { scrape } from '../helpers/metrics.js';
-import { CUDA_TEST_DIR, NVCC, nvccAvailable } from '../helpers/nvcc.js';
-import { BUILD } from '../helpers/paths.js';
+import { nvccAvailable, printfFatbin } from '../helpers/nvcc.js';
 import { buildProgram, kernelsFatbin, runGuest, type RunResult } from '../helpers/programs.js';
 
 const skip = nvccAvailable() ? false : 'nvcc not found (set CUDA_HOME)';
@@ -29,14 +25,6 @@ after(async () => {
   await on?.stop();
   await off?.stop();
 });
-
-function printfFatbin(): string {
-  const src = join(CUDA_TEST_DIR, 'printf.cu');
-  const out = join(BUILD, 'test-programs', 'printf.fatbin');
-  mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) execFileSync(NVCC, ['-fatbin', '-o', out, src], { stdio: 'inherit' });
-  return out;
-}
 
 /** The VM's calls and native calls once the mediator has its sessions' final usage reports. */
 async function callCounts(m: RunningMediator, atLeast: number): Promise<{ calls: number; native: number }> {

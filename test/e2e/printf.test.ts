@@ -4,13 +4,13 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
-import { CUDA_TEST_DIR, NVCC, buildCudaProgram, nvccAvailable, runCudaProgram } from '../helpers/nvcc.js';
+import { buildCudaProgram, nvccAvailable, printfFatbin, runCudaProgram } from '../helpers/nvcc.js';
 import { BUILD } from '../helpers/paths.js';
 import { buildProgram, runGuest, type RunResult } from '../helpers/programs.js';
 
@@ -78,15 +78,6 @@ test('a CUDA program\'s kernel printf appears on its own stdout when it synchron
   assert.equal(r.code, 0);
   assertNotInHost();
 });
-
-/** test/cuda/printf.cu's kernels as a fatbin (rebuilt when the source is newer). */
-function printfFatbin(): string {
-  const src = join(CUDA_TEST_DIR, 'printf.cu');
-  const out = join(BUILD, 'test-programs', 'printf.fatbin');
-  mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) execFileSync(NVCC, ['-fatbin', '-o', out, src], { stdio: 'inherit' });
-  return out;
-}
 
 /** Runs a driver-API program on softgpu itself, as its libcuda.so.1. */
 function runInProcess(prog: string, args: string[]): Promise<RunResult> {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 
-import { FrameType, HEADER_SIZE } from '../../src/protocol/constants.js';
+import { FrameType } from '../../src/protocol/constants.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { ExecContext } from '../../src/executor/context.js';
 import { loadDriver } from '../../src/executor/driver.js';
@@ -20,6 +20,7 @@ import { Gate, type GateMessage } from '../../src/executor/gate.js';
 import { hotPathWanted, NativeHotPath } from '../../src/executor/hot-path.js';
 import { SessionServer } from '../../src/executor/serve.js';
 import { OP } from '../../src/protocol/gen/ops.js';
+import { replies } from '../helpers/frame-reader.js';
 
 test('VGPU_HOT_PATH: on unless 0 or off; anything else is refused', () => {
   assert.equal(hotPathWanted({}), true);
@@ -30,29 +31,6 @@ test('VGPU_HOT_PATH: on unless 0 or off; anything else is refused', () => {
   assert.equal(hotPathWanted({ VGPU_HOT_PATH: 'off' }), false);
   assert.throws(() => hotPathWanted({ VGPU_HOT_PATH: 'yes' }), /VGPU_HOT_PATH must be 0, 1, on or off/);
 });
-
-/** Reads frames from the guest side of the socket. */
-function frames(sock: net.Socket): { next(): Promise<{ type: number; id: number; payload: Buffer }> } {
-  let buf = Buffer.alloc(0);
-  const waiting: Array<() => void> = [];
-  sock.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    waiting.splice(0).forEach((w) => w());
-  });
-  return {
-    async next() {
-      for (;;) {
-        if (buf.length >= HEADER_SIZE && buf.length >= HEADER_SIZE + buf.readUInt32LE(0)) {
-          const len = buf.readUInt32LE(0);
-          const f = { type: buf.readUInt16LE(4), id: buf.readUInt32LE(8), payload: Buffer.from(buf.subarray(HEADER_SIZE, HEADER_SIZE + len)) };
-          buf = buf.subarray(HEADER_SIZE + len);
-          return f;
-        }
-        await new Promise<void>((r) => waiting.push(r));
-      }
-    },
-  };
-}
 
 test('behind the hot path: calls wait for the slice, run natively once it is held, and a preemption takes it back', { timeout: 60_000 }, async () => {
   const drv = loadDriver('softgpu', () => {});
@@ -96,7 +74,7 @@ test('behind the hot path: calls wait for the slice, run natively once it is hel
     c.write(b);
   };
   try {
-    const rx = frames(c);
+    const rx = replies(c);
     assert.equal((await rx.next()).type, FrameType.ATTACHED);
     // Without the slice the first call goes to TypeScript, which asks for the GPU.
     send(sync(1));

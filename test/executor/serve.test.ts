@@ -11,13 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 
-import { Flag, FrameType, HEADER_SIZE } from '../../src/protocol/constants.js';
+import { Flag, FrameType } from '../../src/protocol/constants.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { ExecContext } from '../../src/executor/context.js';
 import { rawLaunch } from '../../src/executor/custom/launch.js';
 import type { DriverApi } from '../../src/executor/gen/ffi.js';
 import { Gate, type GateMessage } from '../../src/executor/gate.js';
 import { SessionServer } from '../../src/executor/serve.js';
+import { replies } from '../helpers/frame-reader.js';
 
 const OP_LAUNCH = 0x0520;
 const OP_SYNC = 0x0131;
@@ -35,36 +36,6 @@ function launchPayload(fn: number, seq: number): Buffer {
   o = p.writeBigUInt64LE(0n, o); // NULL stream
   p.writeBigUInt64LE(0n, o); // no parameter bytes
   return p;
-}
-
-/** Reads frames from the guest side of the socket; fails once the executor closes it. */
-function replies(sock: net.Socket): { next(): Promise<{ type: number; id: number; payload: Buffer }> } {
-  let buf = Buffer.alloc(0);
-  let closed = false;
-  const waiting: Array<() => void> = [];
-  const wake = (): void => waiting.splice(0).forEach((w) => w());
-  sock.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    wake();
-  });
-  sock.on('close', () => {
-    closed = true;
-    wake();
-  });
-  return {
-    async next() {
-      for (;;) {
-        if (buf.length >= HEADER_SIZE && buf.length >= HEADER_SIZE + buf.readUInt32LE(0)) {
-          const len = buf.readUInt32LE(0);
-          const f = { type: buf.readUInt16LE(4), id: buf.readUInt32LE(8), payload: Buffer.from(buf.subarray(HEADER_SIZE, HEADER_SIZE + len)) };
-          buf = buf.subarray(HEADER_SIZE + len);
-          return f;
-        }
-        if (closed) throw new Error('the executor closed the connection');
-        await new Promise<void>((r) => waiting.push(r));
-      }
-    },
-  };
 }
 
 function busyWaitUs(us: number): void {

@@ -33,6 +33,16 @@ export function nvccAvailable(): boolean {
   return existsSync(NVCC);
 }
 
+/** test/cuda/printf.cu's kernels as a fatbin (rebuilt when the source is newer), for the driver-API
+ * program test/programs/printf.c. */
+export function printfFatbin(): string {
+  const src = join(CUDA_TEST_DIR, 'printf.cu');
+  const out = join(BUILD, 'test-programs', 'printf.fatbin');
+  mkdirSync(join(BUILD, 'test-programs'), { recursive: true });
+  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) execFileSync(NVCC, ['-fatbin', '-o', out, src], { stdio: 'inherit' });
+  return out;
+}
+
 /** The .cu programs of test/cuda (or `dir`), by name (without the extension), sorted. */
 export function cudaPrograms(dir = CUDA_TEST_DIR): string[] {
   return readdirSync(dir)

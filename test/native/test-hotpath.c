@@ -6,6 +6,7 @@
  * The test plays the guest on one end and the executor on the other.
  */
 #include "hotpath.h"
+#include "check.h"
 
 #include <cuda.h>
 #include <dlfcn.h>
@@ -18,15 +19,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(name, cond)                                                        \
-  do {                                                                           \
-    if (cond) printf("ok   %s\n", name);                                         \
-    else {                                                                       \
-      printf("FAIL %s (%s:%d)\n", name, __FILE__, __LINE__);                     \
-      failures++;                                                                \
-    }                                                                            \
-  } while (0)
 
 #define OP_CTX_SYNC 0x0131
 #define OP_STREAM_QUERY 0x0305

@@ -4,6 +4,7 @@
  * intact, a half-close passed on, and a broken side ending the relay with an error.
  */
 #include "relay.h"
+#include "check.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -15,15 +16,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(name, cond)                                                        \
-  do {                                                                           \
-    if (cond) printf("ok   %s\n", name);                                         \
-    else {                                                                       \
-      printf("FAIL %s (%s:%d)\n", name, __FILE__, __LINE__);                     \
-      failures++;                                                                \
-    }                                                                            \
-  } while (0)
 
 #define BULK (8u * 1024u * 1024u)
 
