@@ -99,6 +99,10 @@ export class ExecContext {
   private nextId = FIRST_ID;
   private currentCtxId = -1;
   private deferred = 0;
+  /** Streams capturing (context:stream:ptsz). While any is, the native hot path stands aside: a
+   * capture's rules depend on the capture mode of the thread making calls (cuda.h,
+   * cuThreadExchangeStreamCaptureMode), and the guest's mode is this thread's. */
+  private readonly capturing = new Set<string>();
   private readonly outs: Buffer[] = [];
   peakMemory = 0;
   /** Set by a device-to-host copy larger than one frame; the serving loop sends the rest. */
@@ -361,10 +365,14 @@ export class ExecContext {
 
   captureBegan(stream: number, ptsz: boolean): void {
     this.clock?.captureBegan(this.currentCtxId, stream, ptsz);
+    this.capturing.add(`${this.currentCtxId}:${stream}:${ptsz}`);
+    this.native?.setCapturing(true);
   }
 
   captureEnds(stream: number, ptsz: boolean): void {
     this.clock?.captureEnds(this.currentCtxId, stream, ptsz);
+    this.capturing.delete(`${this.currentCtxId}:${stream}:${ptsz}`);
+    this.native?.setCapturing(this.capturing.size > 0);
   }
 
   /** A context is about to be destroyed (its events with it): what was measured is counted. */

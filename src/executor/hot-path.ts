@@ -119,9 +119,26 @@ export class NativeHotPath {
 
   // Once stopped, the session is over: nothing is served any more, so what follows are no-ops.
 
-  /** Whether native calls may run now; returns once none is running. */
+  /** The gate lets the session run calls (its GPU slice, held alone). */
+  private gateAllows = false;
+  /** A stream capture is in progress (ExecContext.captureBegan). */
+  private capturing = false;
+
+  /** Whether the gate lets native calls run now; returns once none is running. */
   allow(allowed: boolean): void {
-    if (this.h !== null) this.l.allow(this.h, allowed ? 1 : 0);
+    this.gateAllows = allowed;
+    this.tell();
+  }
+
+  /** While a stream capture is in progress every call is served in TypeScript. */
+  setCapturing(on: boolean): void {
+    if (on === this.capturing) return;
+    this.capturing = on;
+    this.tell();
+  }
+
+  private tell(): void {
+    if (this.h !== null) this.l.allow(this.h, this.gateAllows && !this.capturing ? 1 : 0);
   }
 
   setNotices(on: boolean): void {
