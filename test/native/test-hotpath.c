@@ -2,7 +2,9 @@
  * src/native/hotpath.c over a socketpair against softgpu (its sanitizer build, path in argv[1]):
  * hot calls answered natively, everything else relayed to the executor's end in order, the
  * hand-back marker taken only with the right count, hostile frames passed on (never served, never
- * awaited), descriptors passed on with their byte, a shared deferred error, and both ends closing.
+ * awaited), descriptors passed on with their byte, a shared deferred error, launches and memsets
+ * checked against the mirrors, thousands of mixed frames answered once each in order whichever
+ * side served them, and both ends closing, with nothing leaked.
  * The test plays the guest on one end and the executor on the other.
  */
 #include "hotpath.h"
@@ -12,6 +14,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +30,24 @@
 #define OP_EVENT_QUERY 0x0406
 #define OP_LAUNCH 0x0520
 #define OP_MEMSET_D32 0x0232
+#define OP_LAUNCH_EX 0x0522
+#define FUNC_ID 0x1003
+
+/* One kernel that stores 42 through its pointer parameter. */
+static const char POKE_PTX[] =
+    ".version 7.0\n"
+    ".target sm_80\n"
+    ".address_size 64\n"
+    ".visible .entry poke(.param .u64 p)\n"
+    "{\n"
+    "  .reg .b32 %r<2>;\n"
+    "  .reg .b64 %rd<3>;\n"
+    "  ld.param.u64 %rd1, [p];\n"
+    "  cvta.to.global.u64 %rd2, %rd1;\n"
+    "  mov.u32 %r1, 42;\n"
+    "  st.global.u32 [%rd2], %r1;\n"
+    "  ret;\n"
+    "}\n";
 #define CTX_ID 0x1000
 #define STREAM_ID 0x1001
 #define EVENT_ID 0x1002
@@ -48,6 +70,25 @@ static size_t call(uint8_t *b, uint16_t flags, uint32_t id, uint32_t op, int nar
   put32(b + 12, op);
   put64(b + 16, CTX_ID);
   for (int i = 0; i < nargs; i++) put64(b + 24 + 8 * i, args[i]);
+  return 16 + len;
+}
+
+/* A cuLaunchKernel CALL: function, grid/block 1, stream, `nparams` bytes of parameters (the
+ * bytes field's length is `claimed`). */
+static size_t launch_frame(uint8_t *b, uint32_t id, uint64_t fn, uint64_t stream, const void *params, uint32_t nparams, uint64_t claimed) {
+  uint8_t *q = b + 16;
+  put64(q, CTX_ID); q += 8;
+  put64(q, fn); q += 8;
+  for (int i = 0; i < 6; i++, q += 4) put32(q, 1);
+  put32(q, 0); q += 4;
+  put64(q, stream); q += 8;
+  put64(q, claimed); q += 8;
+  memcpy(q, params, nparams); q += nparams;
+  uint32_t len = (uint32_t)(q - b - 16);
+  put32(b, len);
+  b[4] = T_CALL; b[5] = 0; b[6] = NOREPLY; b[7] = 0;
+  put32(b + 8, id);
+  put32(b + 12, OP_LAUNCH);
   return 16 + len;
 }
 
@@ -100,6 +141,49 @@ static void js_marker(int js, uint64_t consumed) {
   b[5] = (uint8_t)(VG_HOT_MARKER >> 8);
   put64(b + 16, consumed);
   write_all(js, b, sizeof b);
+}
+
+/* The executor's part in the mixed run below: answers every CALL it gets that wants an answer
+ * (with 999), and hands back whenever it has served all it read. Ends after the frame with op
+ * END_OP. */
+#define END_OP 0x0fff
+struct fake_js {
+  int fd;
+  uint64_t consumed;
+  unsigned served;
+};
+
+static void *fake_js_main(void *arg) {
+  struct fake_js *f = arg;
+  static uint8_t buf[1 << 20];
+  size_t have = 0;
+  for (;;) {
+    ssize_t r = read(f->fd, buf + have, sizeof buf - have);
+    if (r <= 0) return NULL;
+    have += (size_t)r;
+    size_t at = 0;
+    bool end = false;
+    while (have - at >= 16 && have - at >= 16 + (size_t)get32(buf + at)) {
+      uint32_t len = get32(buf + at);
+      if (buf[at + 4] == T_CALL && !(buf[at + 6] & NOREPLY)) js_reply(f->fd, get32(buf + at + 8), 999);
+      end = get32(buf + at + 12) == END_OP;
+      f->consumed += 16 + len;
+      f->served++;
+      at += 16 + len;
+    }
+    memmove(buf, buf + at, have - at);
+    have -= at;
+    if (have == 0) js_marker(f->fd, f->consumed);
+    if (end) return NULL;
+  }
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t next_rand(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
 }
 
 static uint64_t stat(struct vg_hot *h, int i) {
@@ -194,6 +278,29 @@ int main(int argc, char **argv) {
     CHECK("no switch for it", stat(h, VG_HOT_STAT_SWITCHES) == 0);
   }
   SYM(cuMemFree_v2)(dmem);
+
+  /* A launch with valid handles runs here; its effect is seen by a native sync. */
+  {
+    CUmodule mod;
+    CUfunction fn;
+    CUdeviceptr cell;
+    CHECK("module", SYM(cuModuleLoadData)(&mod, POKE_PTX) == CUDA_SUCCESS);
+    CHECK("function", SYM(cuModuleGetFunction)(&fn, mod, "poke") == CUDA_SUCCESS);
+    CHECK("cell", SYM(cuMemAlloc_v2)(&cell, 4) == CUDA_SUCCESS && SYM(cuMemsetD32_v2)(cell, 0, 1) == CUDA_SUCCESS);
+    vg_hot_handle_add(h, FUNC_ID, 5, (uint64_t)(uintptr_t)fn);
+    uint8_t lb[128];
+    uint64_t pv = cell;
+    n = launch_frame(lb, 60, FUNC_ID, STREAM_ID, &pv, 8, 8);
+    write_all(guest, lb, n);
+    n = call(b, 0, 61, OP_CTX_SYNC, 0, a);
+    write_all(guest, b, n);
+    int got42 = 0;
+    CHECK("a launch and a sync answered natively", reply(guest, 61) == 0 && SYM(cuMemcpyDtoH_v2)(&got42, cell, 4) == CUDA_SUCCESS && got42 == 42);
+    CHECK("no switch for them", stat(h, VG_HOT_STAT_SWITCHES) == 0);
+    SYM(cuMemFree_v2)(cell);
+    vg_hot_handle_remove(h, FUNC_ID);
+    SYM(cuModuleUnload)(mod);
+  }
 
   /* ---- a bad handle: relayed, the executor answers ---- */
   uint64_t forwarded = 0;
@@ -301,6 +408,116 @@ int main(int argc, char **argv) {
     }
     close(pfd[0]);
     close(pfd[1]);
+    forwarded += 1;
+    js_marker(js, forwarded);
+  }
+
+  /* Launches whose parameter bytes lie about their length, or exceed CUDA's limit. */
+  {
+    static uint8_t lb[40000];
+    uint8_t params[8] = {0};
+    vg_hot_handle_add(h, FUNC_ID, 5, 0x1234);
+    size_t k = launch_frame(lb, 16, FUNC_ID, 0, params, 8, 4096);
+    write_all(guest, lb, k);
+    CHECK("a parameter length past the payload goes to the executor", read_all(js, got, k) == 0 && memcmp(got, lb, k) == 0);
+    forwarded += k;
+    js_marker(js, forwarded);
+    static uint8_t big[32768];
+    k = launch_frame(lb, 17, FUNC_ID, 0, big, 32768, 32768);
+    write_all(guest, lb, k);
+    static uint8_t bgot[40000];
+    CHECK("parameters beyond 32764 bytes go to the executor", read_all(js, bgot, k) == 0 && memcmp(bgot, lb, k) == 0);
+    forwarded += k;
+    js_marker(js, forwarded);
+    /* cuLaunchKernelEx claiming 33 attributes. */
+    uint8_t eb[16 + 8 + 8 + 28 + 8 + 4];
+    memset(eb, 0, sizeof eb);
+    put32(eb, sizeof eb - 16); eb[4] = T_CALL; eb[6] = NOREPLY;
+    put32(eb + 8, 18); put32(eb + 12, OP_LAUNCH_EX);
+    put64(eb + 16, CTX_ID); put64(eb + 24, FUNC_ID);
+    put32(eb + sizeof eb - 4, 33);
+    write_all(guest, eb, sizeof eb);
+    CHECK("33 launch attributes go to the executor", read_all(js, got, sizeof eb) == 0 && memcmp(got, eb, sizeof eb) == 0);
+    forwarded += sizeof eb;
+    js_marker(js, forwarded);
+    vg_hot_handle_remove(h, FUNC_ID);
+  }
+
+  /* ---- a mixed run: hot, cold, malformed and refused frames in random order; every answer
+   * comes back once, in the order of the calls, whichever side served them ---- */
+  js_marker(js, forwarded);
+  {
+    CUdeviceptr area;
+    CHECK("area", SYM(cuMemAlloc_v2)(&area, 4096) == CUDA_SUCCESS);
+    vg_hot_range_add(h, area, 4096);
+    static const uint32_t ops[] = {OP_CTX_SYNC, 0x0303, OP_STREAM_QUERY, OP_EVENT_RECORD, 0x0403, 0x0405, OP_EVENT_QUERY, OP_MEMSET_D32, 0x0233, OP_LAUNCH, 0x0210};
+    static uint8_t frames[4000 * 96];
+    size_t at = 0;
+    uint32_t want_replies = 0, nframes = 4000;
+    for (uint32_t i = 1; i <= nframes; i++) {
+      uint8_t *f = frames + at;
+      uint32_t op = i == nframes ? END_OP : ops[next_rand() % (sizeof ops / sizeof ops[0])];
+      uint16_t flags = i == nframes ? 0 : (next_rand() % 3 == 0 ? NOREPLY : 0);
+      if (next_rand() % 50 == 0) flags |= MORE;
+      uint8_t *q = f + 16;
+      put64(q, next_rand() % 20 == 0 ? next_rand() : CTX_ID);
+      q += 8;
+      /* Half the time a well-formed hot call, the other half anything. */
+      int exact = op == OP_CTX_SYNC ? 0 : op == 0x0303 || op == OP_STREAM_QUERY ? 1 : op == OP_EVENT_QUERY || op == 0x0405 ? 1 : op == OP_EVENT_RECORD ? 2 : -1;
+      if (exact >= 0 && next_rand() % 2 == 0) {
+        if (op == OP_EVENT_RECORD || op == OP_EVENT_QUERY || op == 0x0405) {
+          put64(q, EVENT_ID);
+          q += 8;
+        }
+        if (op == OP_EVENT_RECORD || op == 0x0303 || op == OP_STREAM_QUERY) {
+          put64(q, STREAM_ID);
+          q += 8;
+        }
+      } else {
+        int nargs = (int)(next_rand() % 5);
+        for (int k = 0; k < nargs; k++, q += 8) {
+          uint64_t choice[] = {STREAM_ID, EVENT_ID, 0, 1, 2, area + next_rand() % 4096, next_rand() % 64, next_rand()};
+          put64(q, choice[next_rand() % (sizeof choice / sizeof choice[0])]);
+        }
+        q -= next_rand() % 3 == 0 ? next_rand() % 5 : 0; /* sometimes a payload cut short */
+      }
+      uint32_t len = (uint32_t)(q - f - 16);
+      put32(f, len);
+      f[4] = T_CALL; f[5] = 0; f[6] = (uint8_t)flags; f[7] = 0;
+      put32(f + 8, i);
+      put32(f + 12, op);
+      at += 16 + len;
+      if (!(flags & NOREPLY)) want_replies++;
+    }
+    struct fake_js fj = {js, forwarded, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, fake_js_main, &fj);
+    write_all(guest, frames, at);
+    uint32_t got_replies = 0, last = 0;
+    bool ordered = true;
+    for (;;) {
+      uint8_t rb[20];
+      if (read_all(guest, rb, 16) != 0) break;
+      uint32_t len = get32(rb);
+      uint8_t body[64];
+      if (len > sizeof body || read_all(guest, body, len) != 0) break;
+      if (rb[4] != T_REPLY) continue;
+      uint32_t id = get32(rb + 8);
+      if (id <= last) ordered = false;
+      last = id;
+      got_replies++;
+      if (id == nframes) break;
+    }
+    pthread_join(t, NULL);
+    char what[160];
+    snprintf(what, sizeof what, "every answer once (%u of %u; %llu native, %llu switches, %llu hand-backs)", got_replies, want_replies,
+             (unsigned long long)stat(h, VG_HOT_STAT_CALLS), (unsigned long long)stat(h, VG_HOT_STAT_SWITCHES),
+             (unsigned long long)stat(h, VG_HOT_STAT_HANDBACKS));
+    CHECK(what, got_replies == want_replies);
+    CHECK("in the order of the calls", ordered);
+    CHECK("both sides served many", stat(h, VG_HOT_STAT_CALLS) > 500 && fj.served > 500);
+    vg_hot_range_remove(h, area, 4096);
+    SYM(cuMemFree_v2)(area);
   }
 
   /* A header announcing a huge payload is passed on at once, without waiting for the payload. */
