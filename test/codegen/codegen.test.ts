@@ -11,6 +11,7 @@ import { parseSpec, SpecError } from '../../tools/codegen/spec.js';
 import { parseProcTable } from '../../tools/codegen/emit-procaddr.js';
 import { parseCuresult } from '../../tools/codegen/emit-curesult.js';
 import { parseWireStatus } from '../../tools/codegen/emit-wire-status.js';
+import { emitHotOps, HOT_CUSTOM_OPS, HOT_OPS } from '../../tools/codegen/emit-hotpath.js';
 import { WireStatus } from '../../src/protocol/errors.js';
 import { cTypeInfo, guestHandleEnum } from '../../tools/codegen/ctypes.js';
 import { HANDLE_KINDS } from '../../src/protocol/handles.js';
@@ -134,3 +135,19 @@ for (const [name, run, re] of TSV_BAD) {
     assert.throws(run, (e: unknown) => e instanceof SpecError && re.test(e.message));
   });
 }
+
+test('the native hot path\'s table: every hot op with its spec id and flags; an op it cannot serve is refused', () => {
+  const fns = parseSpec(read('spec/cuda.spec.h'), 'spec/cuda.spec.h');
+  const header = emitHotOps(fns, '/* banner */');
+  for (const name of [...HOT_OPS, ...HOT_CUSTOM_OPS]) {
+    const f = fns.find((x) => x.name === name)!;
+    assert.ok(header.includes(`{0x${f.id!.toString(16).padStart(4, '0')}, "${name}", ${f.async ? 1 : 0}, ${f.sync ? 1 : 0}, `), name);
+  }
+  // A stream handle is nullable (NULL and the legacy stream pass through) and checked by kind.
+  assert.match(header, /vg_hot_handle\(c, VG_HOT_KIND_STREAM, hStream_id, 1, &hStream\)/);
+  // A memset's range is its count times its element size.
+  assert.match(header, /hot_cuMemsetD16_v2[\s\S]*?vg_hot_range\(c, dstDevice, N, 2\)/);
+  const withPointer = parseSpec(read('spec/cuda.spec.h').replace('CUresult cuCtxSynchronize(void);', 'CUresult cuCtxSynchronize(VG_OUT int *x);'), 't.h');
+  assert.throws(() => emitHotOps(withPointer, ''), /cuCtxSynchronize: parameter x cannot be served by the native hot path/);
+  assert.throws(() => emitHotOps([], ''), /hot op cuCtxSynchronize is not a VG_REMOTE entry/);
+});
