@@ -43,7 +43,11 @@
  * here (which also keeps a lying length from reserving memory). */
 #define HOT_MAX_PAYLOAD (64u * 1024u)
 /* Reads from either side go through pieces of this size. */
-#define PIECE (256u * 1024u)
+#define PIECE (1024u * 1024u)
+/* Socket buffers of the guest's connection and of both ends of the socketpair: what the guest asks
+ * for on its end (guest/common/impl/conn.c; SOCKET_BUFFER in src/executor/direct-socket.ts). With
+ * the default ~200 KiB, bulk data crosses in many small writes, each waiting for the reader. */
+#define SOCKET_BUFFER (4 * 1024 * 1024)
 /* Answers not yet taken by the guest beyond which nothing more is read (from the guest or the
  * executor) until it reads them; the same bound as the executor's OUTPUT_MAX. */
 #define OUT_MAX (1024u * 1024u)
@@ -471,9 +475,24 @@ static bool abandoned(struct vg_hot *h, CUresult res) {
   return st[0] != 0;
 }
 
+/* Queues n bytes for `fd` behind what `b` holds: written at once where nothing waits (bulk data
+ * then crosses without a copy into `b`), the rest kept in `b`. False when memory ran out. */
+static bool emit(int fd, struct buf *b, const uint8_t *p, size_t n) {
+  if (buf_pending(b) == 0) {
+    while (n > 0) {
+      ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) break; /* full, or broken: the flush in the loop finds out which */
+      p += w;
+      n -= (size_t)w;
+    }
+  }
+  return buf_put(b, p, n);
+}
+
 /* Passes n bytes at the start of `in` on to the executor. */
 static void forward(struct vg_hot *h, size_t n) {
-  if (!buf_put(&h->fwd, h->in.p + h->in.off, n)) {
+  if (!emit(h->js, &h->fwd, h->in.p + h->in.off, n)) {
     h->guest_broken = true; /* cannot keep the order without the bytes: end the session */
     return;
   }
@@ -588,7 +607,7 @@ static void from_js(struct vg_hot *h, const uint8_t *p, size_t n) {
   while (n > 0) {
     if (h->jbody_left > 0) {
       size_t k = n < h->jbody_left ? n : h->jbody_left;
-      if (!buf_put(&h->out, p, k)) h->guest_broken = true;
+      if (!emit(h->guest, &h->out, p, k)) h->guest_broken = true;
       h->jbody_left -= k;
       p += k;
       n -= k;
@@ -623,7 +642,7 @@ static void from_js(struct vg_hot *h, const uint8_t *p, size_t n) {
       h->jmark_got = 0;
       continue;
     }
-    if (!buf_put(&h->out, h->jhdr, HEADER)) h->guest_broken = true;
+    if (!emit(h->guest, &h->out, h->jhdr, HEADER)) h->guest_broken = true;
     h->jbody_left = len;
   }
 }
@@ -657,9 +676,9 @@ static bool wait_writable(int fd, int64_t deadline) {
 }
 
 /* Passes descriptors the guest sent (its shared memory, docs/protocol.md) on to the executor with
- * the byte they came with, the last one read (Linux ends a read at a message carrying them). */
-static void forward_fds(struct vg_hot *h, const uint8_t *data, size_t n, const int *fds, int nfds) {
-  if (!buf_put(&h->in, data, n - 1)) h->guest_broken = true;
+ * the byte they came with, the last one read (Linux ends a read at a message carrying them); what
+ * came before it is in `in` already. */
+static void forward_fds(struct vg_hot *h, uint8_t byte, const int *fds, int nfds) {
   process_in(h);
   /* The byte comes between frames (after the vgShmOffer reply, docs/protocol.md); anything else
    * and the frames cannot be told apart any more: from now on everything is relayed. */
@@ -675,7 +694,7 @@ static void forward_fds(struct vg_hot *h, const uint8_t *data, size_t n, const i
   }
   char cbuf[CMSG_SPACE(sizeof(int) * 4)];
   memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {(void *)(data + n - 1), 1};
+  struct iovec iov = {&byte, 1};
   struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
   struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
   cm->cmsg_level = SOL_SOCKET;
@@ -697,7 +716,12 @@ static void forward_fds(struct vg_hot *h, const uint8_t *data, size_t n, const i
 
 static void read_guest(struct vg_hot *h) {
   char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-  struct iovec iov = {h->piece, PIECE};
+  /* Straight behind what `in` holds: bulk data is not copied again on its way through. */
+  if (!buf_reserve(&h->in, PIECE)) {
+    h->guest_broken = true;
+    return;
+  }
+  struct iovec iov = {h->in.p + h->in.len, PIECE};
   struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
   ssize_t n = recvmsg(h->guest, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (n < 0) {
@@ -727,10 +751,11 @@ static void read_guest(struct vg_hot *h) {
     return;
   }
   if (nfds > 0) {
-    forward_fds(h, h->piece, (size_t)n, fds, nfds);
+    h->in.len += (size_t)n - 1;
+    forward_fds(h, h->in.p[h->in.len], fds, nfds);
     return;
   }
-  if (!buf_put(&h->in, h->piece, (size_t)n)) h->guest_broken = true;
+  h->in.len += (size_t)n;
   process_in(h);
 }
 
@@ -854,6 +879,13 @@ struct vg_hot *vg_hot_start(int guest_fd, const char *driver, int *js_fd) {
   socklen_t dl = sizeof domain;
   h->guest_unix = getsockopt(h->guest, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == 0 && domain == AF_UNIX;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) goto fail;
+  /* Deeper buffers only help; a refusal leaves the defaults, which work. */
+  int sb = SOCKET_BUFFER;
+  for (int i = 0; i < 3; i++) {
+    int fd = i == 0 ? h->guest : sv[i - 1];
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sb, sizeof sb);
+  }
   if (pipe2(h->wake, O_CLOEXEC | O_NONBLOCK) != 0) goto fail;
   h->js = sv[0];
   int fl = fcntl(h->guest, F_GETFL);
