@@ -1,8 +1,9 @@
 // The executor's side of the native hot path (src/native/hotpath.c; docs/executors.md, "Native hot
-// path"): a C thread owns the guest's connection and serves the hot ops itself; everything else
-// reaches the SessionServer, unchanged, over a socketpair. This module loads the library, starts
-// it on a guest connection, and is the executor's handle on the state both sides share: whether
-// native calls may run (the GPU slice), the handle mirror, the deferred error and the counters.
+// path"): the guest's connection is owned in turn by a C thread, which serves the hot ops itself,
+// and by the SessionServer, which serves everything else; they hand it to each other over a
+// socketpair (ControlReader, handBackMarker). This module loads the library, starts it on a guest
+// connection, and is the executor's handle on the state both sides share: whether native calls may
+// run (the GPU slice), the mirrors, the deferred error and the counters.
 
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -16,8 +17,12 @@ import { HEADER_SIZE } from '../protocol/constants.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** The hand-back marker's frame type (VG_HOT_MARKER in src/native/hotpath.h): never on the wire. */
+/** Control frames on the socketpair (src/native/hotpath.h), never on the wire: MARKER hands the
+ * guest's connection back to the C side, REQUEST asks for it now, TAKE gives it to the executor
+ * with what was read of it but not served. */
 const MARKER_TYPE = 0xfffe;
+const TAKE_TYPE = 0xfffd;
+const REQUEST_TYPE = 0xfffc;
 
 /** `VGPU_HOT_PATH`: `0`/`off` turns the hot path off, `1`/`on` (the default) leaves it on. */
 const switchSchema = z.enum(['0', '1', 'on', 'off']);
@@ -60,7 +65,6 @@ interface Lib {
   defer(h: unknown, res: number): void;
   takeDeferred(h: unknown): number;
   stats(h: unknown, out: BigUint64Array): void;
-  guestIsUnix(h: unknown): number;
 }
 
 let lib: Lib | undefined;
@@ -87,7 +91,6 @@ function load(): Lib {
     defer: l.func('void vg_hot_defer(vg_hot *, int)') as Lib['defer'],
     takeDeferred: l.func('int vg_hot_take_deferred(vg_hot *)') as Lib['takeDeferred'],
     stats: l.func('void vg_hot_stats(vg_hot *, _Out_ uint64_t *)') as Lib['stats'],
-    guestIsUnix: l.func('int vg_hot_guest_is_unix(vg_hot *)') as Lib['guestIsUnix'],
   };
   return lib;
 }
@@ -98,10 +101,8 @@ export class NativeHotPath {
   private constructor(
     private readonly l: Lib,
     private h: unknown,
-    /** The executor's end of the socketpair: what the SessionServer serves. */
+    /** The executor's end of the socketpair, over which the connection is handed back and forth. */
     readonly jsFd: number,
-    /** Whether the guest's connection can carry a descriptor (a Unix socket). */
-    readonly guestIsUnix: boolean,
   ) {}
 
   /** Starts the hot path on the guest connection `guestFd` (duplicated: the caller closes its own)
@@ -111,7 +112,7 @@ export class NativeHotPath {
     const out = new Int32Array(1);
     const h = l.start(guestFd, driverPath, out);
     if (h === null) throw new Error('vg_hot_start failed');
-    return new NativeHotPath(l, h, out[0]!, l.guestIsUnix(h) !== 0);
+    return new NativeHotPath(l, h, out[0]!);
   }
 
   /** The counters as they were when the hot path stopped (it then serves nothing). */
@@ -177,7 +178,8 @@ export class NativeHotPath {
     return { calls: n(0), asyncCalls: n(1), bytesIn: n(2), bytesOut: n(3), busyNs: n(4), droppedOutput: n(5), switches: n(6), handBacks: n(7) };
   }
 
-  /** Ends the relay (after the executor's end is closed: what it wrote is still delivered). */
+  /** Ends the hot path (after the executor's end of the socketpair is closed: a notice it wrote
+   * there is still delivered, and so are the answers the C side holds). */
   stop(): void {
     if (this.h === null) return;
     this.final = this.stats();
@@ -187,11 +189,56 @@ export class NativeHotPath {
   }
 }
 
-/** The hand-back marker: the executor has served everything it read, `consumed` bytes in all. */
-export function handBackMarker(consumed: number): Buffer {
-  const b = Buffer.alloc(HEADER_SIZE + 8);
-  b.writeUInt32LE(8, 0);
+/** The hand-back marker: the executor has served all it read, stopped reading the connection and
+ * written all it had. */
+export function handBackMarker(): Buffer {
+  const b = Buffer.alloc(HEADER_SIZE);
   b.writeUInt16LE(MARKER_TYPE, 4);
-  b.writeBigUInt64LE(BigInt(consumed), HEADER_SIZE);
   return b;
+}
+
+/** Asks the C side for the connection now (the executor has a notice to write). */
+export function connectionRequest(): Buffer {
+  const b = Buffer.alloc(HEADER_SIZE);
+  b.writeUInt16LE(REQUEST_TYPE, 4);
+  return b;
+}
+
+/** What the C side tells the executor on the socketpair. */
+export interface ControlHandler {
+  /** The connection is the executor's again; `unserved` was read of it but not served, and comes
+   * first. */
+  take(unserved: Buffer): void;
+}
+
+/** Reads the control frames of the socketpair, however they are split into chunks. */
+export class ControlReader {
+  /** Chunks of a frame not complete yet, joined once it is (not once per chunk). */
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
+
+  constructor(private readonly handler: ControlHandler) {}
+
+  push(chunk: Buffer): void {
+    this.parts.push(chunk);
+    this.partsBytes += chunk.length;
+    const head = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts.slice(0, 2));
+    if (head.length >= HEADER_SIZE && this.partsBytes < HEADER_SIZE + head.readUInt32LE(0)) return;
+    let buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsBytes);
+    this.parts = [];
+    this.partsBytes = 0;
+    while (buf.length >= HEADER_SIZE) {
+      const len = buf.readUInt32LE(0);
+      if (buf.length < HEADER_SIZE + len) break;
+      const type = buf.readUInt16LE(4);
+      const payload = Buffer.from(buf.subarray(HEADER_SIZE, HEADER_SIZE + len));
+      buf = buf.subarray(HEADER_SIZE + len);
+      if (type === TAKE_TYPE) this.handler.take(payload);
+      else throw new Error(`unknown control frame type 0x${type.toString(16)} from the native hot path`);
+    }
+    if (buf.length > 0) {
+      this.parts = [buf];
+      this.partsBytes = buf.length;
+    }
+  }
 }

@@ -448,10 +448,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   const abandon = watchForAbandon(drv, socketFd(guest), cancelFd,
     (why) => slog.warn({ reason: why }, 'in-flight work will run to its end if the guest goes away'));
   const hot = args.hotPath ? startHotPath(guest, drv, x, slog) : undefined;
-  const conn = hot ? new net.Socket({ fd: hot.jsFd, readable: true, writable: true }) : guest;
-  // The hot path's thread owns the connection now (its own duplicate); this process's copy goes.
-  if (hot) guest.destroy();
-  const server = new SessionServer(x, conn, slog, (reason) => {
+  const server = new SessionServer(x, guest, slog, (reason) => {
     // What the executor wrote reaches the guest before anything more is said to it (tellGuest).
     hot?.stop();
     clearInterval(usageTimer);

@@ -9,7 +9,8 @@
 // goes away: nothing is copied or allocated per waiting frame, which matters for the tens of
 // thousands of launches a fast guest can have in flight.
 
-import type { Socket } from 'node:net';
+import { closeSync } from 'node:fs';
+import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
@@ -29,7 +30,7 @@ import { directSocket, isUnixSocket, socketFd } from './direct-socket.js';
 import { Gate } from './gate.js';
 import { decompressPayload } from '../common/lz4.js';
 import type { KernelOutput } from './output.js';
-import { handBackMarker, type NativeHotPath } from './hot-path.js';
+import { ControlReader, connectionRequest, handBackMarker, type NativeHotPath } from './hot-path.js';
 import { mapGuestMemfd, receiveDescriptor } from './shm.js';
 
 /** The least the executor reads ahead of what it serves (received but unserved frames), whatever
@@ -119,12 +120,17 @@ export class SessionServer {
   compression = false;
   /** Kernel output bytes an older guest could not be sent. */
   private droppedOutput = 0;
-  /** The native hot path in front of this connection (src/executor/hot-path.ts): the socket is
-   * then its relay, and serving hands control back to it whenever all that came is served. */
+  /** The native hot path (src/executor/hot-path.ts), which owns the connection between the runs of
+   * calls this loop serves: it is handed back whenever all that was read is served. */
   hot: NativeHotPath | undefined;
-  /** Bytes read from the socket (what the hand-back marker reports), and what the last one said. */
-  private relayed = 0;
-  private handedBack = -1;
+  /** The socketpair to the hot path, over which the connection is handed back and forth. */
+  private ctl: Socket | undefined;
+  /** This loop owns the connection (reads and writes it); else the hot path does. */
+  private owns = true;
+  /** A hand-back waits for the guest to take what was written. */
+  private handBackOnDrain = false;
+  /** Notices to write once the connection is back (it was asked for). */
+  private readonly ownFrames: Buffer[] = [];
   /** The native counters already added to stats. */
   private absorbed = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, droppedOutput: 0 };
 
@@ -141,9 +147,9 @@ export class SessionServer {
 
   start(): void {
     this.gate.setResume(() => this.pump(), () => !this.parser.stopped && this.pauses === 0);
+    const original = this.sock;
     this.sock = directSocket(this.sock, this.parser, {
       onBytes: (n) => {
-        this.relayed += n;
         this.stats.bytesIn += n;
         if (!this.gate.held) this.stats.staged += n;
       },
@@ -152,13 +158,74 @@ export class SessionServer {
     });
     this.sock.on('error', (e) => this.close(`socket error: ${e.message}`));
     this.sock.on('close', () => this.close('guest disconnected'));
-    // Behind the hot path the socket is its socketpair: whether a descriptor can come is the guest's.
-    this.x.shm.canReceive = this.hot ? this.hot.guestIsUnix : socketFd(this.sock) !== undefined && isUnixSocket(this.sock);
-    if (this.hot) {
-      this.hot.setNotices(this.notices);
-      this.gate.attachNative({ allow: (a) => this.hot?.allow(a), absorb: () => this.absorbNative() });
+    this.x.shm.canReceive = socketFd(this.sock) !== undefined && isUnixSocket(this.sock);
+    if (this.hot && this.sock === original) {
+      // Without a socket of its own, reading cannot be stopped at once: no hand-over is safe.
+      this.log.warn({}, 'no native hot path: the connection could not be read directly');
+      this.x.native = undefined;
+      this.x.allocs.watcher = undefined;
+      closeSync(this.hot.jsFd);
+      this.hot.stop();
+      this.hot = undefined;
     }
+    if (this.hot) this.attachHotPath(this.hot);
     this.write(encodeFrame(FrameType.ATTACHED, 0, 0, 0, encodeStatus(WireStatus.OK, 'ok')));
+    this.handBack();
+  }
+
+  private attachHotPath(hot: NativeHotPath): void {
+    hot.setNotices(this.notices);
+    this.gate.attachNative({ allow: (a) => hot.allow(a), absorb: () => this.absorbNative() });
+    const reader = new ControlReader({ take: (unserved) => this.take(unserved) });
+    const ctl = new net.Socket({ fd: hot.jsFd, readable: true, writable: true });
+    ctl.on('data', (d: Buffer) => {
+      try {
+        reader.push(d);
+      } catch (e) {
+        this.fail(e);
+      }
+    });
+    ctl.on('error', (e) => this.close(`hot path socket error: ${e.message}`));
+    // The hot path closes its end when the guest went away while it owned the connection.
+    ctl.on('close', () => this.close('guest disconnected'));
+    this.ctl = ctl;
+  }
+
+  /** The connection is this loop's again, `unserved` (read by the hot path, not served) first. */
+  private take(unserved: Buffer): void {
+    if (this.closed) return;
+    this.owns = true;
+    // Notices that waited for the connection go first: they land between frames, before the
+    // answers to what comes next.
+    for (const f of this.ownFrames.splice(0)) this.write(f);
+    let reading = true;
+    if (unserved.length > 0) {
+      // The socket's next read already has its buffer, chosen before this hand-over.
+      this.parser.forgetReadTarget();
+      this.stats.bytesIn += unserved.length;
+      if (!this.gate.held) this.stats.staged += unserved.length;
+      try {
+        reading = this.onChunk((c) => this.parser.feed(unserved, c));
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+    } else {
+      this.handBack();
+    }
+    // onChunk may have handed the connection back already, or stopped reading (staging share).
+    if (this.owns && reading && !this.receiving && !this.closed) this.sock.resume();
+  }
+
+  /** Writes a frame of this loop's own (a notice): only the owner of the connection writes to it,
+   * so while the hot path owns it, it is asked for the connection and the frame waits for it. */
+  private sendOwn(frame: Buffer): void {
+    if (this.owns || !this.ctl) {
+      this.write(frame);
+      return;
+    }
+    if (this.ownFrames.length === 0) this.ctl.write(connectionRequest());
+    this.ownFrames.push(frame);
   }
 
   /** A frame may be taken right now: not paused, GPU slice held (for calls), and this event-loop
@@ -231,7 +298,7 @@ export class SessionServer {
   }
 
   private resumeReading(): void {
-    if (this.readingPaused && !this.closed && !this.receiving && this.parser.backlogBytes < this.stagingMax) {
+    if (this.readingPaused && this.owns && !this.closed && !this.receiving && this.parser.backlogBytes < this.stagingMax) {
       this.readingPaused = false;
       this.sock.resume();
     }
@@ -270,15 +337,25 @@ export class SessionServer {
   }
 
   /**
-   * Behind the native hot path: once everything read has been served (nothing parsed but unserved,
-   * nothing paused or streaming), tells it so with the marker, and it serves the next frames
-   * itself if nothing else is on its way here (docs/executors.md, "Native hot path").
+   * With the native hot path: once everything read has been served (nothing parsed but unserved,
+   * nothing paused or streaming) and written (the guest took it all), reading stops and the
+   * connection goes back to the hot path (docs/executors.md, "Native hot path"). Stopping to read
+   * is immediate, so what was not read is the hot path's to read.
    */
   private handBack(): void {
-    if (!this.hot || this.closed || this.serving || this.pauses > 0 || this.receiving || !this.parser.idle) return;
-    if (this.relayed === this.handedBack) return;
-    this.handedBack = this.relayed;
-    this.sock.write(handBackMarker(this.relayed));
+    if (!this.hot || !this.ctl || !this.owns || this.closed || this.serving || this.pauses > 0 || this.receiving || !this.parser.idle) return;
+    if (this.sock.writableLength > 0) {
+      if (this.handBackOnDrain) return;
+      this.handBackOnDrain = true;
+      this.sock.once('drain', () => {
+        this.handBackOnDrain = false;
+        this.handBack();
+      });
+      return;
+    }
+    this.sock.pause();
+    this.owns = false;
+    this.ctl.write(handBackMarker());
   }
 
   /** Adds what the native hot path served since the last time to the stats and the slice. */
@@ -335,6 +412,9 @@ export class SessionServer {
     this.closed = true;
     clearTimeout(this.releaseTimer);
     this.absorbNative();
+    this.ctl?.destroy();
+    // While the hot path owns the connection only it writes to it (its answers end when it stops).
+    if (!this.owns) farewell = undefined;
     if (this.droppedOutput > 0) this.log.info({ bytes: this.droppedOutput }, 'kernel output dropped: the guest predates notices');
     if (!farewell || this.sock.destroyed) {
       this.sock.destroy();
@@ -358,7 +438,7 @@ export class SessionServer {
   /** Sends a notice (docs/protocol.md, "Notices") to a guest that understands them: it lands at a
    * frame boundary, since every write is whole frames. */
   notify(frame: Buffer): void {
-    if (this.notices && !this.closed) this.write(frame);
+    if (this.notices && !this.closed) this.sendOwn(frame);
   }
 
   /** Kernel output the last call flushed, sent ahead of its reply. */
@@ -540,7 +620,6 @@ export class SessionServer {
         return;
       }
       this.stats.bytesIn += 1;
-      this.relayed += 1;
       try {
         const region = mapGuestMemfd(got);
         this.x.shm.region = region;

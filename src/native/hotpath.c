@@ -1,13 +1,15 @@
 /*
  * The executor's native hot path: see hotpath.h and docs/executors.md ("Native hot path").
  *
- * One thread per session owns the guest's connection. Everything it does not serve itself goes,
- * in order, to the executor's TypeScript serving loop over a socketpair, and everything that loop
- * writes comes back through here to the guest, so replies keep the order of the calls. Native
- * calls run with `run_mu` held; the executor takes it to change what is allowed or the handle
- * mirror, so a change never lands in the middle of a native call. The executor issues no driver
- * calls while this side is NATIVE (it has been given no frames), and this side issues none while
- * JS (it only relays): the driver is never called for the session from both at once.
+ * The guest's connection has one owner at a time. While this side owns it (NATIVE), a thread of
+ * this library reads it, runs the hot calls and writes their answers; at the first frame it does
+ * not serve, it writes what answers it still holds, then hands the connection over with what it
+ * read but did not serve (VG_HOT_TAKE on the socketpair), and reads it no more. The executor's
+ * TypeScript serving loop then reads and writes the connection itself, at full speed, until it has
+ * served all it read, stopped reading and written all it had, when it hands the connection back
+ * (VG_HOT_MARKER). Replies thus keep the order of the calls, and the driver is never called for
+ * the session from both sides at once. Native calls run with `run_mu` held; the executor takes it
+ * to change what is allowed or the mirrors, so a change never lands in the middle of a call.
  */
 #include "hotpath.h"
 #include "gen/hot-kinds.h"
@@ -44,18 +46,21 @@
 #define HOT_MAX_PAYLOAD (64u * 1024u)
 /* Reads from either side go through pieces of this size. */
 #define PIECE (1024u * 1024u)
+/* The most one read of the guest takes: hot calls are small, and what is read ahead of a frame
+ * that is not one crosses the socketpair with the hand-over (a bulk copy's data is then read by
+ * the executor itself, straight from the connection). */
+#define GUEST_READ (64u * 1024u)
 /* Socket buffers of the guest's connection and of both ends of the socketpair: what the guest asks
- * for on its end (guest/common/impl/conn.c; SOCKET_BUFFER in src/executor/direct-socket.ts). With
- * the default ~200 KiB, bulk data crosses in many small writes, each waiting for the reader. */
+ * for on its end (guest/common/impl/conn.c; SOCKET_BUFFER in src/executor/direct-socket.ts, which
+ * the executor sets on its own duplicate too). */
 #define SOCKET_BUFFER (4 * 1024 * 1024)
 /* Answers not yet taken by the guest beyond which nothing more is read (from the guest or the
  * executor) until it reads them; the same bound as the executor's OUTPUT_MAX. */
 #define OUT_MAX (1024u * 1024u)
-/* Unprocessed guest bytes (frames held for a hand-back) beyond which the guest is not read. */
+/* Unserved guest bytes beyond which the guest is not read (a frame too large to be hot is handed
+ * over as soon as its header is seen, so `in` stays small). */
 #define IN_MAX (1024u * 1024u)
-/* Bytes for the executor not yet written to it beyond which the guest is not read. */
-#define FWD_MAX (1024u * 1024u)
-/* How long a stopping relay still tries to deliver what it holds. */
+/* How long a stopping hot path still tries to deliver what it holds. */
 #define STOP_NS 1000000000ll
 /* Kernel output piece (one NOTIFY frame each), as src/executor/output.ts. */
 #define OUTPUT_PIECE (64u * 1024u)
@@ -98,7 +103,6 @@ struct range {
 
 struct vg_hot {
   int guest, js, wake[2];
-  bool guest_unix;
   pthread_t thread;
   bool thread_started;
   void *lib;
@@ -121,18 +125,14 @@ struct vg_hot {
   _Atomic uint64_t stats[VG_HOT_NSTATS];
 
   /* The thread's own. */
-  bool native;      /* NATIVE mode (else JS) */
-  bool raw;         /* frames lost track of (a descriptor mid-frame): everything is relayed */
-  size_t fwd_left;  /* bytes of the frame being relayed still to come */
+  bool native;      /* this side owns the guest's connection (NATIVE); else the executor does (JS) */
+  bool handing;     /* switching to JS: answers still being written before the hand-over */
   atomic_bool allowed_hint; /* `allowed`, read without the lock (run_native checks it under it) */
   bool halted;      /* the session's work was abandoned: nothing more is served */
   bool guest_eof, guest_broken, js_eof, js_shut;
-  uint64_t forwarded;
   struct buf in, out, fwd;
   uint8_t jhdr[HEADER];
-  size_t jhdr_got, jbody_left, jmark_got;
-  bool jmark;
-  uint8_t jmarkv[8];
+  size_t jhdr_got, jbody_left;
   uint8_t *piece;
   uint8_t *outbuf;
   /* A launch's packed parameters and attributes (their addresses are what the driver is given). */
@@ -475,8 +475,8 @@ static bool abandoned(struct vg_hot *h, CUresult res) {
   return st[0] != 0;
 }
 
-/* Queues n bytes for `fd` behind what `b` holds: written at once where nothing waits (bulk data
- * then crosses without a copy into `b`), the rest kept in `b`. False when memory ran out. */
+/* Queues n bytes for `fd` behind what `b` holds: written at once where nothing waits, the rest
+ * kept in `b`. False when memory ran out. */
 static bool emit(int fd, struct buf *b, const uint8_t *p, size_t n) {
   if (buf_pending(b) == 0) {
     while (n > 0) {
@@ -490,21 +490,29 @@ static bool emit(int fd, struct buf *b, const uint8_t *p, size_t n) {
   return buf_put(b, p, n);
 }
 
-/* Passes n bytes at the start of `in` on to the executor. */
-static void forward(struct vg_hot *h, size_t n) {
-  if (!emit(h->js, &h->fwd, h->in.p + h->in.off, n)) {
-    h->guest_broken = true; /* cannot keep the order without the bytes: end the session */
-    return;
-  }
-  h->in.off += n;
-  h->forwarded += n;
+/* A control frame for the executor (VG_HOT_TAKE): header, then `n` bytes. */
+static void to_executor(struct vg_hot *h, uint16_t type, const void *p, size_t n) {
+  uint8_t hd[HEADER] = {0};
+  wr32(hd, (uint32_t)n);
+  wr16(hd + 4, type);
+  if (!emit(h->js, &h->fwd, hd, HEADER) || !emit(h->js, &h->fwd, p, n)) h->guest_broken = true;
 }
 
-/* From here on the executor serves (until it hands back). */
+/* The executor serves from the next frame on: once this side's answers are all written, it is
+ * given the connection with what was read of it but not served (VG_HOT_TAKE). */
 static void to_js(struct vg_hot *h) {
   if (!h->native) return;
   h->native = false;
+  h->handing = true;
   stat_add(h, VG_HOT_STAT_SWITCHES, 1);
+}
+
+/* Completes a hand-over once nothing of this side's is left to write to the guest. */
+static void hand_over(struct vg_hot *h) {
+  if (!h->handing || buf_pending(&h->out) > 0) return;
+  h->handing = false;
+  to_executor(h, VG_HOT_TAKE, h->in.p + h->in.off, buf_pending(&h->in));
+  h->in.off = h->in.len = 0;
 }
 
 /* Runs one whole hot frame at the start of `in`; false when it was declined (nothing ran). */
@@ -561,72 +569,39 @@ static bool run_native(struct vg_hot *h, const struct vg_hot_op *op, int oi) {
   return true;
 }
 
-/*
- * Serves or relays what the guest sent, frame by frame, in order. A hot call (one this side could
- * run now) is run here in NATIVE mode; in JS mode it waits, with everything after it, until the
- * executor hands back, so that it runs after every frame before it. Anything else is passed on
- * (its payload as it comes, never awaited here) and switches to JS mode.
- */
+/* Serves the hot calls at the start of what was read; at the first frame that is not one (or that
+ * its checks decline), the connection goes to the executor, that frame first. */
 static void process_in(struct vg_hot *h) {
-  while (!h->halted && !h->guest_broken) {
+  while (h->native && !h->halted && !h->guest_broken) {
     size_t have = buf_pending(&h->in);
-    if (h->raw) {
-      if (have > 0) forward(h, have);
-      return;
-    }
-    if (h->fwd_left > 0) {
-      if (have == 0) return;
-      size_t k = have < h->fwd_left ? have : h->fwd_left;
-      forward(h, k);
-      h->fwd_left -= k;
-      continue;
-    }
-    if (have < HEADER || buf_pending(&h->fwd) >= FWD_MAX) return;
+    if (have < HEADER) return;
     const uint8_t *f = h->in.p + h->in.off;
     uint32_t len = rd32(f);
     uint16_t type = rd16(f + 4), flags = rd16(f + 6);
     int oi = op_index(rd32(f + 12));
-    /* Without the slice every call goes to the executor, which waits for it: nothing is held. */
+    /* Without the slice every call goes to the executor, which waits for it. */
     bool hot = type == T_CALL && (flags & ~F_NOREPLY) == 0 && len <= HOT_MAX_PAYLOAD && oi >= 0 && h->fns[oi] && h->allowed_hint;
     if (!hot) {
       to_js(h);
-      forward(h, HEADER);
-      h->fwd_left = len;
-      continue;
+      return;
     }
-    if (!h->native || have < HEADER + len || buf_pending(&h->out) >= OUT_MAX) return;
+    if (have < HEADER + len || buf_pending(&h->out) >= OUT_MAX) return;
     if (!run_native(h, &vg_hot_ops[oi], oi)) {
       to_js(h);
-      forward(h, HEADER + len);
+      return;
     }
   }
 }
 
-/* The executor's output, relayed frame by frame; hand-back markers are taken out. */
+/* What the executor sends on the socketpair: the hand-back marker, and requests for the connection
+ * (it has a notice to write). Their payloads, if any, are skipped. */
 static void from_js(struct vg_hot *h, const uint8_t *p, size_t n) {
   while (n > 0) {
     if (h->jbody_left > 0) {
       size_t k = n < h->jbody_left ? n : h->jbody_left;
-      if (!emit(h->guest, &h->out, p, k)) h->guest_broken = true;
       h->jbody_left -= k;
       p += k;
       n -= k;
-      continue;
-    }
-    if (h->jmark) {
-      size_t k = 8 - h->jmark_got < n ? 8 - h->jmark_got : n;
-      memcpy(h->jmarkv + h->jmark_got, p, k);
-      h->jmark_got += k;
-      p += k;
-      n -= k;
-      if (h->jmark_got < 8) continue;
-      h->jmark = false;
-      /* Taken only when the executor has read all that was forwarded (and so served it): any
-       * other count is stale, and a later marker will come. */
-      if (!h->native && !h->raw && h->fwd_left == 0 && rd64(h->jmarkv) == h->forwarded && buf_pending(&h->fwd) == 0) {
-        h->native = true;
-        stat_add(h, VG_HOT_STAT_HANDBACKS, 1);
-      }
       continue;
     }
     size_t k = HEADER - h->jhdr_got < n ? HEADER - h->jhdr_got : n;
@@ -636,14 +611,17 @@ static void from_js(struct vg_hot *h, const uint8_t *p, size_t n) {
     n -= k;
     if (h->jhdr_got < HEADER) continue;
     h->jhdr_got = 0;
-    uint32_t len = rd32(h->jhdr);
-    if (rd16(h->jhdr + 4) == VG_HOT_MARKER && len == 8) {
-      h->jmark = true;
-      h->jmark_got = 0;
-      continue;
+    h->jbody_left = rd32(h->jhdr);
+    uint16_t type = rd16(h->jhdr + 4);
+    if (type == VG_HOT_MARKER && !h->native && !h->handing) {
+      /* The executor has served all it read, stopped reading and written all it had. */
+      h->native = true;
+      stat_add(h, VG_HOT_STAT_HANDBACKS, 1);
+    } else if (type == VG_HOT_REQUEST) {
+      /* Handed over at once (what was read of a frame goes with it); already on its way if not
+       * this side's. */
+      to_js(h);
     }
-    if (!emit(h->guest, &h->out, h->jhdr, HEADER)) h->guest_broken = true;
-    h->jbody_left = len;
   }
 }
 
@@ -663,65 +641,14 @@ static bool flush(int fd, struct buf *b) {
   return true;
 }
 
-/* Waits until `fd` can be written, at most until `deadline`. */
-static bool wait_writable(int fd, int64_t deadline) {
-  for (;;) {
-    int64_t left = deadline - now_ns();
-    if (left <= 0) return false;
-    struct pollfd p = {fd, POLLOUT, 0};
-    int r = poll(&p, 1, (int)(left / 1000000 + 1));
-    if (r > 0) return (p.revents & POLLOUT) != 0;
-    if (r < 0 && errno != EINTR) return false;
-  }
-}
-
-/* Passes descriptors the guest sent (its shared memory, docs/protocol.md) on to the executor with
- * the byte they came with, the last one read (Linux ends a read at a message carrying them); what
- * came before it is in `in` already. */
-static void forward_fds(struct vg_hot *h, uint8_t byte, const int *fds, int nfds) {
-  process_in(h);
-  /* The byte comes between frames (after the vgShmOffer reply, docs/protocol.md); anything else
-   * and the frames cannot be told apart any more: from now on everything is relayed. */
-  if (buf_pending(&h->in) > 0 || h->fwd_left > 0) {
-    h->raw = true;
-    to_js(h);
-    process_in(h);
-  }
-  to_js(h);
-  int64_t deadline = now_ns() + STOP_NS;
-  while (!h->guest_broken && buf_pending(&h->fwd) > 0) {
-    if (!flush(h->js, &h->fwd) || (buf_pending(&h->fwd) > 0 && !wait_writable(h->js, deadline))) h->guest_broken = true;
-  }
-  char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-  memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {&byte, 1};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-  memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-  while (!h->guest_broken) {
-    ssize_t w = sendmsg(h->js, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w == 1) {
-      h->forwarded += 1;
-      break;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_writable(h->js, deadline)) continue;
-    h->guest_broken = true;
-  }
-  for (int i = 0; i < nfds; i++) close(fds[i]);
-}
-
 static void read_guest(struct vg_hot *h) {
   char cbuf[CMSG_SPACE(sizeof(int) * 4)];
   /* Straight behind what `in` holds: bulk data is not copied again on its way through. */
-  if (!buf_reserve(&h->in, PIECE)) {
+  if (!buf_reserve(&h->in, GUEST_READ)) {
     h->guest_broken = true;
     return;
   }
-  struct iovec iov = {h->in.p + h->in.len, PIECE};
+  struct iovec iov = {h->in.p + h->in.len, GUEST_READ};
   struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
   ssize_t n = recvmsg(h->guest, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (n < 0) {
@@ -746,15 +673,11 @@ static void read_guest(struct vg_hot *h) {
     h->guest_eof = true;
     return;
   }
-  if (h->halted) {
-    for (int i = 0; i < nfds; i++) close(fds[i]);
-    return;
-  }
-  if (nfds > 0) {
-    h->in.len += (size_t)n - 1;
-    forward_fds(h, h->in.p[h->in.len], fds, nfds);
-    return;
-  }
+  /* A descriptor comes only after vgShmOffer's answer, which the executor gives, reading the
+   * connection itself: one sent now is a guest's mistake, and its byte is handed over with the rest,
+   * for the executor to refuse. */
+  for (int i = 0; i < nfds; i++) close(fds[i]);
+  if (h->halted) return;
   h->in.len += (size_t)n;
   process_in(h);
 }
@@ -790,7 +713,9 @@ static void *hot_main(void *arg) {
       }
       if (h->js_eof) break;
     }
-    if (h->guest_eof && !h->js_shut && buf_pending(&h->fwd) == 0) {
+    /* The guest closed while this side read it: the executor is told by its end closing (while
+     * the executor owns the connection it sees the close itself). */
+    if (h->guest_eof && h->native && !h->js_shut && buf_pending(&h->fwd) == 0) {
       shutdown(h->js, SHUT_WR);
       h->js_shut = true;
     }
@@ -799,8 +724,7 @@ static void *hot_main(void *arg) {
     int np = 0;
     bool out_room = buf_pending(&h->out) < OUT_MAX;
     /* Once halted the guest is still read (and what it sends dropped): its close must be seen. */
-    bool read_guest_ok = !h->guest_eof && !h->guest_broken && out_room && buf_pending(&h->fwd) < FWD_MAX &&
-                         buf_pending(&h->in) < IN_MAX;
+    bool read_guest_ok = h->native && !h->guest_eof && !h->guest_broken && out_room && buf_pending(&h->in) < IN_MAX;
     p[np++] = (struct pollfd){h->wake[0], POLLIN, 0};
     int gi = -1, ji = -1;
     short gev = (short)((read_guest_ok ? POLLIN : 0) | (buf_pending(&h->out) > 0 && !h->guest_broken ? POLLOUT : 0));
@@ -830,6 +754,7 @@ static void *hot_main(void *arg) {
     /* Answers are written as soon as they exist: a guest waiting for one should not wait for poll. */
     if (buf_pending(&h->out) > 0 && !h->guest_broken && !flush(h->guest, &h->out)) h->guest_broken = true;
     process_in(h);
+    hand_over(h);
     if (buf_pending(&h->fwd) > 0 && !flush(h->js, &h->fwd)) {
       h->fwd.off = h->fwd.len = 0;
       h->js_eof = true;
@@ -862,7 +787,8 @@ struct vg_hot *vg_hot_start(int guest_fd, const char *driver, int *js_fd) {
   if (!h) return NULL;
   h->guest = h->js = h->wake[0] = h->wake[1] = -1;
   pthread_mutex_init(&h->run_mu, NULL);
-  h->native = true;
+  /* The executor owns the connection first (it writes ATTACHED), and hands it over when idle. */
+  h->native = false;
   int sv[2] = {-1, -1};
   h->piece = malloc(PIECE);
   h->outbuf = malloc(OUTPUT_PIECE);
@@ -875,9 +801,6 @@ struct vg_hot *vg_hot_start(int guest_fd, const char *driver, int *js_fd) {
   for (size_t i = 0; i < VG_HOT_NOPS; i++) h->fns[i] = dlsym(h->lib, vg_hot_ops[i].name);
   h->guest = fcntl(guest_fd, F_DUPFD_CLOEXEC, 3);
   if (h->guest < 0) goto fail;
-  int domain = 0;
-  socklen_t dl = sizeof domain;
-  h->guest_unix = getsockopt(h->guest, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == 0 && domain == AF_UNIX;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) goto fail;
   /* Deeper buffers only help; a refusal leaves the defaults, which work. */
   int sb = SOCKET_BUFFER;
@@ -943,5 +866,3 @@ int vg_hot_take_deferred(struct vg_hot *h) { return atomic_exchange(&h->deferred
 void vg_hot_stats(struct vg_hot *h, uint64_t *out) {
   for (int i = 0; i < VG_HOT_NSTATS; i++) out[i] = atomic_load_explicit(&h->stats[i], memory_order_relaxed);
 }
-
-int vg_hot_guest_is_unix(struct vg_hot *h) { return h->guest_unix; }

@@ -1,17 +1,10 @@
 /*
- * The executor's native hot path (docs/executors.md, "Native hot path"). The executor hands the
- * guest's connection to vg_hot_start(); a thread of this library then owns it and serves the hot
- * ops (src/native/gen/hot-ops.h, generated from spec/) in C, and relays everything else, in
- * order, over a socketpair whose other end the executor's TypeScript SessionServer serves as it
- * would the guest's connection.
- *
- * Two modes. NATIVE: frames are read here; a CALL of a hot op without MORE or LZ4 whose handles
- * are in the mirror, while the executor allows native serving (the session holds its GPU slice
- * uncontended), is executed here and answered. Any other frame switches to JS mode: it and every
- * later byte go to the socketpair. JS: bytes pass both ways; once the executor has served all it
- * was given it writes a hand-back marker (a frame of type VG_HOT_MARKER whose u64 payload is the
- * number of bytes it has read), and this side returns to NATIVE if that equals what it forwarded.
- * The executor and this thread thus never issue driver calls for the session at the same time.
+ * The executor's native hot path (docs/executors.md, "Native hot path"). The executor gives the
+ * guest's connection to vg_hot_start(); from then on the connection has one owner at a time: a
+ * thread of this library, which serves the hot ops (src/native/gen/hot-ops.h, generated from
+ * spec/) in C, or the executor's TypeScript SessionServer, which serves everything else. They hand
+ * it to each other over a socketpair (VG_HOT_TAKE, VG_HOT_MARKER below), so frames are served in
+ * order and the driver is never called for the session from both sides at once.
  */
 #ifndef VG_HOTPATH_H
 #define VG_HOTPATH_H
@@ -20,9 +13,15 @@
 
 #define VG_HOT_EXPORT __attribute__((visibility("default")))
 
-/* The hand-back marker's frame type: no wire frame has it (docs/protocol.md's types end at 12), and
- * it never leaves the executor. */
+/* Control frames on the socketpair: no wire frame has these types (docs/protocol.md's end at 12),
+ * and they never leave the executor. MARKER (executor -> here): the executor has served all it
+ * read, stopped reading the connection and written all it had: the connection is this side's.
+ * REQUEST (executor -> here): the executor wants the connection back now (it has a notice to
+ * write). TAKE (here -> executor): the connection is the executor's from now on; the payload is
+ * what was read of it but not served, to be served first. Only the owner writes to the guest. */
 #define VG_HOT_MARKER 0xfffe
+#define VG_HOT_TAKE 0xfffd
+#define VG_HOT_REQUEST 0xfffc
 
 struct vg_hot;
 
@@ -34,7 +33,7 @@ enum {
   VG_HOT_STAT_BYTES_OUT,   /* bytes of native replies and the kernel output sent with them */
   VG_HOT_STAT_BUSY_NS,     /* time spent serving native calls */
   VG_HOT_STAT_DROPPED_OUTPUT, /* kernel output bytes a guest without notices could not be sent */
-  VG_HOT_STAT_SWITCHES,    /* NATIVE -> JS switches */
+  VG_HOT_STAT_SWITCHES,    /* hand-overs to the executor (NATIVE -> JS) */
   VG_HOT_STAT_HANDBACKS,   /* hand-backs taken (JS -> NATIVE) */
   VG_HOT_NSTATS
 };
@@ -46,8 +45,9 @@ enum {
  */
 VG_HOT_EXPORT struct vg_hot *vg_hot_start(int guest_fd, const char *driver, int *js_fd);
 
-/* Ends the relay: waits for the executor's end to close (what it wrote before is still delivered),
- * the guest's answers to be written (at most ~1 s), the thread to end; frees everything. */
+/* Ends: waits for the executor's end of the socketpair to close (a notice it wrote there before is
+ * still delivered), this side's answers to be written (at most ~1 s), the thread to end; frees
+ * everything. */
 VG_HOT_EXPORT void vg_hot_stop(struct vg_hot *h);
 
 /* Whether native calls may run (the session holds its GPU slice and nothing makes it give the slice
@@ -72,8 +72,5 @@ VG_HOT_EXPORT int vg_hot_take_deferred(struct vg_hot *h);
 
 /* Copies the counters (VG_HOT_NSTATS of them, cumulative). */
 VG_HOT_EXPORT void vg_hot_stats(struct vg_hot *h, uint64_t *out);
-
-/* Whether the guest's connection is a Unix socket (one that can carry a descriptor). */
-VG_HOT_EXPORT int vg_hot_guest_is_unix(struct vg_hot *h);
 
 #endif

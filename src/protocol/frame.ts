@@ -117,6 +117,20 @@ export class FrameParser {
     return this.blEnd > this.blStart || (this.cur !== null && this.bodyGot === this.cur.len);
   }
 
+  /**
+   * Bytes are about to be fed from elsewhere than a read, while the reader already holds the
+   * target of its next read (Node asks for it right after a read): lets go of the buffers that
+   * target may point into (the backlog, the reused body buffer), so what is fed now is never
+   * written over by that read, which then arrives as a foreign buffer and is copied. Only while
+   * idle, where nothing in them is kept.
+   */
+  forgetReadTarget(): void {
+    if (!this.idle) return;
+    this.backlog = null;
+    this.blStart = this.blEnd = 0;
+    this.spare = null;
+  }
+
   /** Bytes waiting while stopped (what a reader limits before it stops reading). */
   get backlogBytes(): number {
     return this.blEnd - this.blStart;

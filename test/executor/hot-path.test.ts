@@ -55,9 +55,7 @@ test('behind the hot path: calls wait for the slice, run natively once it is hel
     const out = Buffer.alloc(8);
     assert.equal(drv.api.cuDevicePrimaryCtxRetain(out, 0), 0);
     ctxId = x.contextId(Number(out.readBigUInt64LE(0)));
-    const conn = new net.Socket({ fd: hot.jsFd, readable: true, writable: true });
-    s.destroy();
-    server = new SessionServer(x, conn, pino({ level: 'silent' }), () => {}, gate);
+    server = new SessionServer(x, s, pino({ level: 'silent' }), () => {}, gate);
     server.hot = hot;
     server.start();
   });

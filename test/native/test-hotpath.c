@@ -1,11 +1,11 @@
 /*
- * src/native/hotpath.c over a socketpair against softgpu (its sanitizer build, path in argv[1]):
- * hot calls answered natively, everything else relayed to the executor's end in order, the
- * hand-back marker taken only with the right count, hostile frames passed on (never served, never
- * awaited), descriptors passed on with their byte, a shared deferred error, launches and memsets
- * checked against the mirrors, thousands of mixed frames answered once each in order whichever
- * side served them, and both ends closing, with nothing leaked.
- * The test plays the guest on one end and the executor on the other.
+ * src/native/hotpath.c over socketpairs against softgpu (its sanitizer build, path in argv[1]). The
+ * test plays the guest on one end of the connection and the executor on the other (its own end of
+ * the connection and the control socketpair): hot calls answered natively; the connection handed
+ * over at the first frame the C side does not serve, with what it read of it; handed back by the
+ * marker or on request; hostile frames handed over (never served, never awaited); a shared
+ * deferred error; launches and memsets checked against the mirrors; thousands of mixed frames answered once
+ * each in call order whichever side served them; the guest's close reported; nothing leaked.
  */
 #include "hotpath.h"
 #include "check.h"
@@ -53,6 +53,7 @@ static const char POKE_PTX[] =
 #define EVENT_ID 0x1002
 #define T_CALL 3
 #define T_REPLY 4
+#define T_NOTIFY 8
 #define NOREPLY 1
 #define MORE 2
 
@@ -92,11 +93,19 @@ static size_t launch_frame(uint8_t *b, uint32_t id, uint64_t fn, uint64_t stream
   return 16 + len;
 }
 
+/* The library makes its duplicate of the connection non-blocking, which makes the executor's end
+ * (the same open file) non-blocking too: these wait where a read or write would block. */
+static int wait_for(int fd, short ev) {
+  struct pollfd p = {fd, ev, 0};
+  return poll(&p, 1, -1) > 0 ? 0 : -1;
+}
+
 static int write_all(int fd, const void *p, size_t n) {
   const uint8_t *q = p;
   while (n > 0) {
     ssize_t w = write(fd, q, n);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN && wait_for(fd, POLLOUT) == 0) continue;
     if (w <= 0) return -1;
     q += w;
     n -= (size_t)w;
@@ -110,6 +119,7 @@ static int read_all(int fd, void *p, size_t n) {
   while (n > 0) {
     ssize_t r = read(fd, q, n);
     if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN && wait_for(fd, POLLIN) == 0) continue;
     if (r <= 0) return -1;
     q += r;
     n -= (size_t)r;
@@ -134,46 +144,71 @@ static void js_reply(int js, uint32_t id, uint32_t res) {
   write_all(js, b, sizeof b);
 }
 
-static void js_marker(int js, uint64_t consumed) {
-  uint8_t b[24] = {0};
-  put32(b, 8);
+/* Hands the connection back to the C side. */
+static void js_marker(int js) {
+  uint8_t b[16] = {0};
   b[4] = (uint8_t)(VG_HOT_MARKER & 0xff);
   b[5] = (uint8_t)(VG_HOT_MARKER >> 8);
-  put64(b + 16, consumed);
   write_all(js, b, sizeof b);
 }
 
-/* The executor's part in the mixed run below: answers every CALL it gets that wants an answer
- * (with 999), and hands back whenever it has served all it read. Ends after the frame with op
- * END_OP. */
+/* Reads one control frame from the C side: its type, its payload into p (at most cap bytes);
+ * returns the payload's length, or -1. */
+static long control(int js, uint16_t *type, uint8_t *p, size_t cap) {
+  uint8_t hd[16];
+  if (read_all(js, hd, 16) != 0) return -1;
+  uint32_t len = get32(hd);
+  *type = (uint16_t)(hd[4] | hd[5] << 8);
+  if (len > cap || read_all(js, p, len) != 0) return -1;
+  return (long)len;
+}
+
+/* Whether the next control frame hands the connection over with exactly `frame` (n bytes). */
+static int taken(int js, const uint8_t *frame, size_t n) {
+  static uint8_t got[70000];
+  uint16_t type = 0;
+  long k = control(js, &type, got, sizeof got);
+  return type == VG_HOT_TAKE && k == (long)n && memcmp(got, frame, n) == 0;
+}
+
+/* The executor's part in the mixed run below: takes the connection when handed it, answers every
+ * CALL that wants an answer (with 999) on its own end of the connection, and hands the connection
+ * back whenever it has served all it read. Ends after the frame with op END_OP (handing back once
+ * more). */
 #define END_OP 0x0fff
 struct fake_js {
-  int fd;
-  uint64_t consumed;
+  int js, host;
   unsigned served;
 };
 
 static void *fake_js_main(void *arg) {
   struct fake_js *f = arg;
-  static uint8_t buf[1 << 20];
-  size_t have = 0;
+  static uint8_t buf[4 << 20];
   for (;;) {
-    ssize_t r = read(f->fd, buf + have, sizeof buf - have);
-    if (r <= 0) return NULL;
-    have += (size_t)r;
-    size_t at = 0;
+    uint16_t type = 0;
+    long k = control(f->js, &type, buf, sizeof buf);
+    if (k < 0 || type != VG_HOT_TAKE) return NULL;
+    size_t have = (size_t)k;
     bool end = false;
-    while (have - at >= 16 && have - at >= 16 + (size_t)get32(buf + at)) {
-      uint32_t len = get32(buf + at);
-      if (buf[at + 4] == T_CALL && !(buf[at + 6] & NOREPLY)) js_reply(f->fd, get32(buf + at + 8), 999);
-      end = get32(buf + at + 12) == END_OP;
-      f->consumed += 16 + len;
-      f->served++;
-      at += 16 + len;
+    for (;;) {
+      size_t at = 0;
+      while (have - at >= 16 && have - at >= 16 + (size_t)get32(buf + at)) {
+        uint32_t len = get32(buf + at);
+        if (buf[at + 4] == T_CALL && !(buf[at + 6] & NOREPLY)) js_reply(f->host, get32(buf + at + 8), 999);
+        if (get32(buf + at + 12) == END_OP) end = true;
+        f->served++;
+        at += 16 + len;
+      }
+      memmove(buf, buf + at, have - at);
+      have -= at;
+      /* Hand back as the executor does: as soon as all that was read is served. */
+      if (have == 0) break;
+      ssize_t r = read(f->host, buf + have, sizeof buf - have);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR) && wait_for(f->host, POLLIN) == 0) continue;
+      if (r <= 0) return NULL;
+      have += (size_t)r;
     }
-    memmove(buf, buf + at, have - at);
-    have -= at;
-    if (have == 0) js_marker(f->fd, f->consumed);
+    js_marker(f->js);
     if (end) return NULL;
   }
 }
@@ -215,12 +250,11 @@ int main(int argc, char **argv) {
   int sv[2];
   socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
   int guest = sv[0];
+  int host = sv[1]; /* the executor's own end of the connection (the library has a duplicate) */
   int js = -1;
-  struct vg_hot *h = vg_hot_start(sv[1], argv[1], &js);
-  close(sv[1]);
+  struct vg_hot *h = vg_hot_start(host, argv[1], &js);
   CHECK("started", h != NULL && js >= 0);
   if (!h) return 1;
-  CHECK("a Unix guest", vg_hot_guest_is_unix(h) == 1);
   vg_hot_handle_add(h, CTX_ID, 1, (uint64_t)(uintptr_t)ctx);
   vg_hot_handle_add(h, STREAM_ID, 2, (uint64_t)(uintptr_t)stream);
   vg_hot_handle_add(h, EVENT_ID, 3, (uint64_t)(uintptr_t)event);
@@ -229,6 +263,8 @@ int main(int argc, char **argv) {
   for (uint64_t i = 0; i < 1000; i += 3) vg_hot_handle_remove(h, 0x2000 + i);
   vg_hot_allow(h, 1);
   vg_hot_set_notices(h, 1);
+  /* The executor owns the connection first; it hands it over when it has nothing to do. */
+  js_marker(js);
 
   uint8_t b[256];
   uint64_t a[2];
@@ -302,133 +338,108 @@ int main(int argc, char **argv) {
     SYM(cuModuleUnload)(mod);
   }
 
-  /* ---- a bad handle: relayed, the executor answers ---- */
-  uint64_t forwarded = 0;
+  /* ---- a bad handle: the connection is handed over with that frame; the executor answers ---- */
   a[0] = 0x9999;
   n = call(b, 0, 6, OP_EVENT_QUERY, 1, a);
   write_all(guest, b, n);
-  uint8_t got[256];
-  CHECK("a call with an unknown handle reaches the executor intact", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
-  forwarded += n;
-  CHECK("one switch", stat(h, VG_HOT_STAT_SWITCHES) == 1);
-  js_reply(js, 6, 400);
+  CHECK("a call with an unknown handle is handed over intact", taken(js, b, n));
+  CHECK("one hand-over", stat(h, VG_HOT_STAT_SWITCHES) == 1);
+  js_reply(host, 6, 400);
   CHECK("the executor's answer reaches the guest", reply(guest, 6) == 400);
-
-  /* In JS mode a hot call waits for the executor to hand back: it must run after what the
-   * executor is serving. A marker with a count that is not what was forwarded is ignored. */
+  /* The connection is the executor's now: the C side reads nothing, hot calls included. */
   n = call(b, 0, 7, OP_CTX_SYNC, 0, a);
   write_all(guest, b, n);
-  js_marker(js, forwarded - 1);
-  js_reply(js, 99, 0);
-  CHECK("what the executor writes after a marker still arrives", reply(guest, 99) == 0);
-  CHECK("a stale marker is ignored", stat(h, VG_HOT_STAT_HANDBACKS) == 0);
+  uint8_t got[256];
+  CHECK("the executor reads the next call itself", read_all(host, got, n) == 0 && memcmp(got, b, n) == 0);
+  js_reply(host, 7, 0);
+  CHECK("reply 7", reply(guest, 7) == 0);
   uint64_t before = stat(h, VG_HOT_STAT_CALLS);
-  js_marker(js, forwarded);
-  CHECK("after the right marker, the held call is served natively", reply(guest, 7) == 0 && stat(h, VG_HOT_STAT_CALLS) == before + 1);
-  CHECK("one hand-back", stat(h, VG_HOT_STAT_HANDBACKS) == 1);
-  a[0] = 0x9998;
-  n = call(b, 0, 8, OP_EVENT_QUERY, 1, a);
+  js_marker(js);
+  n = call(b, 0, 8, OP_CTX_SYNC, 0, a);
   write_all(guest, b, n);
-  CHECK("the held call was never relayed: the next relayed frame is the next one", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
-  forwarded += n;
-  js_reply(js, 8, 400);
-  CHECK("reply 8", reply(guest, 8) == 400);
+  CHECK("handed back: served natively again", reply(guest, 8) == 0 && stat(h, VG_HOT_STAT_CALLS) == before + 1);
+  CHECK("two hand-backs (the first at the start)", stat(h, VG_HOT_STAT_HANDBACKS) == 2);
 
-  /* ---- not allowed (no GPU slice): relayed at once, even in JS mode ---- */
+  /* ---- the executor asks for the connection (it has a notice to write): handed over at once ---- */
+  {
+    uint8_t rq[16] = {0};
+    rq[4] = (uint8_t)(VG_HOT_REQUEST & 0xff);
+    rq[5] = (uint8_t)(VG_HOT_REQUEST >> 8);
+    write_all(js, rq, sizeof rq);
+    CHECK("an idle connection is handed over with nothing unserved", taken(js, b, 0));
+    uint8_t nb[16 + 5] = {0};
+    put32(nb, 5);
+    nb[4] = T_NOTIFY;
+    put32(nb + 12, 1);
+    memcpy(nb + 16, "hello", 5);
+    write_all(host, nb, sizeof nb);
+    uint8_t gn[sizeof nb];
+    CHECK("the executor writes its notice itself", read_all(guest, gn, sizeof gn) == 0 && memcmp(gn, nb, sizeof nb) == 0);
+    js_marker(js);
+    /* Asked for while a hot call is half sent: what the C side read of it (if it read it before
+     * the request) goes with the connection, the executor reads the rest itself. */
+    n = call(b, 0, 9, OP_CTX_SYNC, 0, a);
+    write_all(guest, b, 10);
+    write_all(js, rq, sizeof rq);
+    uint16_t type = 0;
+    uint8_t half[64];
+    long k = control(js, &type, half, sizeof half);
+    CHECK("asked for mid-frame: handed over with what was read of it", type == VG_HOT_TAKE && (k == 0 || k == 10) && memcmp(half, b, (size_t)(k > 0 ? k : 0)) == 0);
+    write_all(guest, b + 10, n - 10);
+    uint8_t rest9[64];
+    size_t from = k > 0 ? (size_t)k : 0;
+    CHECK("and the executor reads the rest itself", read_all(host, rest9, n - from) == 0 && memcmp(rest9, b + from, n - from) == 0);
+    js_reply(host, 9, 0);
+    CHECK("reply 9", reply(guest, 9) == 0);
+    js_marker(js);
+  }
+
+  /* ---- not allowed (no GPU slice): handed over at once ---- */
   vg_hot_allow(h, 0);
   n = call(b, 0, 10, OP_CTX_SYNC, 0, a);
   write_all(guest, b, n);
-  CHECK("without the slice a hot call goes to the executor", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
-  forwarded += n;
-  js_reply(js, 10, 0);
-  js_marker(js, forwarded);
+  CHECK("without the slice a hot call goes to the executor", taken(js, b, n));
+  js_reply(host, 10, 0);
   CHECK("reply 10", reply(guest, 10) == 0);
+  js_marker(js);
   vg_hot_allow(h, 1);
 
   /* ---- hostile frames: never served here ---- */
   n = call(b, 0, 11, OP_CTX_SYNC, 0, a);
   put32(b, 4); /* a payload too short for its ctx */
   write_all(guest, b, 20);
-  CHECK("a short payload goes to the executor", read_all(js, got, 20) == 0 && memcmp(got, b, 20) == 0);
-  forwarded += 20;
-  js_reply(js, 11, 0);
-  js_marker(js, forwarded);
-  CHECK("reply 11", reply(guest, 11) == 0);
+  CHECK("a short payload goes to the executor", taken(js, b, 20));
+  js_marker(js);
   a[0] = STREAM_ID;
   n = call(b, 0, 12, OP_STREAM_QUERY, 1, a);
   put32(b, 17); /* a trailing byte too many */
   b[n] = 0;
   write_all(guest, b, n + 1);
-  CHECK("a payload longer than its op's goes to the executor", read_all(js, got, n + 1) == 0 && memcmp(got, b, n + 1) == 0);
-  forwarded += n + 1;
-  js_reply(js, 12, 1);
-  js_marker(js, forwarded);
-  CHECK("reply 12", reply(guest, 12) == 1);
+  CHECK("a payload longer than its op's goes to the executor", taken(js, b, n + 1));
+  js_marker(js);
   n = call(b, MORE, 13, OP_CTX_SYNC, 0, a);
   write_all(guest, b, n);
-  CHECK("a MORE call goes to the executor", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
-  forwarded += n;
-  js_reply(js, 13, 0);
-  js_marker(js, forwarded);
-  CHECK("reply 13", reply(guest, 13) == 0);
+  CHECK("a MORE call goes to the executor", taken(js, b, n));
+  js_marker(js);
   a[0] = 0x2001; /* a graph in the mirror, named as a function */
   a[1] = 0;
   n = call(b, NOREPLY, 14, OP_LAUNCH, 2, a); /* also far too short for a launch */
   write_all(guest, b, n);
-  CHECK("a malformed launch goes to the executor", read_all(js, got, n) == 0 && memcmp(got, b, n) == 0);
-  forwarded += n;
-  js_marker(js, forwarded);
-  /* ---- a descriptor comes with its byte ---- */
-  int pfd[2];
-  CHECK("pipe", pipe(pfd) == 0);
-  {
-    char cb[CMSG_SPACE(sizeof(int))];
-    memset(cb, 0, sizeof cb);
-    uint8_t byte = 0x53;
-    struct iovec iov = {&byte, 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb, .msg_controllen = sizeof cb};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &pfd[0], sizeof(int));
-    CHECK("descriptor sent", sendmsg(guest, &m, 0) == 1);
-    uint8_t rb = 0;
-    char rcb[CMSG_SPACE(sizeof(int) * 4)];
-    struct iovec riov = {&rb, 1};
-    struct msghdr r = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = rcb, .msg_controllen = sizeof rcb};
-    ssize_t k = recvmsg(js, &r, 0);
-    struct cmsghdr *rc = CMSG_FIRSTHDR(&r);
-    int fd = -1;
-    if (rc && rc->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(rc), sizeof fd);
-    CHECK("the executor gets the byte with a descriptor", k == 1 && rb == 0x53 && fd >= 0);
-    if (fd >= 0) {
-      CHECK("the same pipe", write(pfd[1], "z", 1) == 1 && read(fd, &rb, 1) == 1 && rb == 'z');
-      close(fd);
-    }
-    close(pfd[0]);
-    close(pfd[1]);
-    forwarded += 1;
-    js_marker(js, forwarded);
-  }
-
-  /* Launches whose parameter bytes lie about their length, or exceed CUDA's limit. */
+  CHECK("a malformed launch goes to the executor", taken(js, b, n));
+  js_marker(js);
   {
     static uint8_t lb[40000];
     uint8_t params[8] = {0};
     vg_hot_handle_add(h, FUNC_ID, 5, 0x1234);
     size_t k = launch_frame(lb, 16, FUNC_ID, 0, params, 8, 4096);
     write_all(guest, lb, k);
-    CHECK("a parameter length past the payload goes to the executor", read_all(js, got, k) == 0 && memcmp(got, lb, k) == 0);
-    forwarded += k;
-    js_marker(js, forwarded);
+    CHECK("a parameter length past the payload goes to the executor", taken(js, lb, k));
+    js_marker(js);
     static uint8_t big[32768];
     k = launch_frame(lb, 17, FUNC_ID, 0, big, 32768, 32768);
     write_all(guest, lb, k);
-    static uint8_t bgot[40000];
-    CHECK("parameters beyond 32764 bytes go to the executor", read_all(js, bgot, k) == 0 && memcmp(bgot, lb, k) == 0);
-    forwarded += k;
-    js_marker(js, forwarded);
+    CHECK("parameters beyond 32764 bytes go to the executor", taken(js, lb, k));
+    js_marker(js);
     /* cuLaunchKernelEx claiming 33 attributes. */
     uint8_t eb[16 + 8 + 8 + 28 + 8 + 4];
     memset(eb, 0, sizeof eb);
@@ -437,23 +448,22 @@ int main(int argc, char **argv) {
     put64(eb + 16, CTX_ID); put64(eb + 24, FUNC_ID);
     put32(eb + sizeof eb - 4, 33);
     write_all(guest, eb, sizeof eb);
-    CHECK("33 launch attributes go to the executor", read_all(js, got, sizeof eb) == 0 && memcmp(got, eb, sizeof eb) == 0);
-    forwarded += sizeof eb;
-    js_marker(js, forwarded);
+    CHECK("33 launch attributes go to the executor", taken(js, eb, sizeof eb));
+    js_marker(js);
     vg_hot_handle_remove(h, FUNC_ID);
   }
 
   /* ---- a mixed run: hot, cold, malformed and refused frames in random order; every answer
    * comes back once, in the order of the calls, whichever side served them ---- */
-  js_marker(js, forwarded);
   {
     CUdeviceptr area;
     CHECK("area", SYM(cuMemAlloc_v2)(&area, 4096) == CUDA_SUCCESS);
     vg_hot_range_add(h, area, 4096);
     static const uint32_t ops[] = {OP_CTX_SYNC, 0x0303, OP_STREAM_QUERY, OP_EVENT_RECORD, 0x0403, 0x0405, OP_EVENT_QUERY, OP_MEMSET_D32, 0x0233, OP_LAUNCH, 0x0210};
-    static uint8_t frames[4000 * 96];
+    static uint8_t frames[4000 * 96 + 80 * 300000];
     size_t at = 0;
     uint32_t want_replies = 0, nframes = 4000;
+    int big_left = 80;
     for (uint32_t i = 1; i <= nframes; i++) {
       uint8_t *f = frames + at;
       uint32_t op = i == nframes ? END_OP : ops[next_rand() % (sizeof ops / sizeof ops[0])];
@@ -462,9 +472,15 @@ int main(int argc, char **argv) {
       uint8_t *q = f + 16;
       put64(q, next_rand() % 20 == 0 ? next_rand() : CTX_ID);
       q += 8;
-      /* Half the time a well-formed hot call, the other half anything. */
       int exact = op == OP_CTX_SYNC ? 0 : op == 0x0303 || op == OP_STREAM_QUERY ? 1 : op == OP_EVENT_QUERY || op == 0x0405 ? 1 : op == OP_EVENT_RECORD ? 2 : -1;
-      if (exact >= 0 && next_rand() % 2 == 0) {
+      if (op == 0x0210 && next_rand() % 4 == 0 && big_left > 0) {
+        /* Now and then a large cold frame (a copy's payload), read partly by each side. */
+        big_left--;
+        size_t bl = 100000 + next_rand() % 200000;
+        for (size_t k = 0; k < bl; k++) q[k] = (uint8_t)next_rand();
+        q += bl;
+      } else if (exact >= 0 && next_rand() % 2 == 0) {
+        /* Half the time a well-formed hot call, the other half anything. */
         if (op == OP_EVENT_RECORD || op == OP_EVENT_QUERY || op == 0x0405) {
           put64(q, EVENT_ID);
           q += 8;
@@ -489,24 +505,36 @@ int main(int argc, char **argv) {
       at += 16 + len;
       if (!(flags & NOREPLY)) want_replies++;
     }
-    struct fake_js fj = {js, forwarded, 0};
+    struct fake_js fj = {js, host, 0};
     pthread_t t;
     pthread_create(&t, NULL, fake_js_main, &fj);
-    write_all(guest, frames, at);
+    /* In batches of a few frames, one write each, as a guest that waits at its synchronizations
+     * sends them; the answers of a batch are read before the next is sent. */
     uint32_t got_replies = 0, last = 0;
-    bool ordered = true;
-    for (;;) {
-      uint8_t rb[20];
-      if (read_all(guest, rb, 16) != 0) break;
-      uint32_t len = get32(rb);
-      uint8_t body[64];
-      if (len > sizeof body || read_all(guest, body, len) != 0) break;
-      if (rb[4] != T_REPLY) continue;
-      uint32_t id = get32(rb + 8);
-      if (id <= last) ordered = false;
-      last = id;
-      got_replies++;
-      if (id == nframes) break;
+    bool ordered = true, lost = false;
+    size_t o = 0;
+    while (o < at && !lost) {
+      uint32_t expect = 0;
+      for (int k = 0; k < 8 && o < at; k++) {
+        size_t fl = 16 + get32(frames + o);
+        if (!(frames[o + 6] & NOREPLY)) expect++;
+        write_all(guest, frames + o, fl);
+        o += fl;
+      }
+      while (expect > 0) {
+        uint8_t rb[16];
+        uint8_t body[64];
+        if (read_all(guest, rb, 16) != 0 || get32(rb) > sizeof body || read_all(guest, body, get32(rb)) != 0) {
+          lost = true;
+          break;
+        }
+        if (rb[4] != T_REPLY) continue;
+        uint32_t id = get32(rb + 8);
+        if (id <= last) ordered = false;
+        last = id;
+        got_replies++;
+        expect--;
+      }
     }
     pthread_join(t, NULL);
     char what[160];
@@ -515,27 +543,46 @@ int main(int argc, char **argv) {
              (unsigned long long)stat(h, VG_HOT_STAT_HANDBACKS));
     CHECK(what, got_replies == want_replies);
     CHECK("in the order of the calls", ordered);
-    CHECK("both sides served many", stat(h, VG_HOT_STAT_CALLS) > 500 && fj.served > 500);
+    CHECK("both sides served many", stat(h, VG_HOT_STAT_CALLS) > 150 && fj.served > 500);
     vg_hot_range_remove(h, area, 4096);
     SYM(cuMemFree_v2)(area);
   }
 
-  /* A header announcing a huge payload is passed on at once, without waiting for the payload. */
+  /* A header announcing a huge payload is handed over at once, without waiting for the payload. */
   n = call(b, 0, 15, OP_CTX_SYNC, 0, a);
   put32(b, 0xfffffff0u);
   write_all(guest, b, 16);
-  CHECK("a huge length is passed on at once", read_all(js, got, 16) == 0 && memcmp(got, b, 16) == 0);
-  forwarded += 16;
+  CHECK("a huge length is handed over at once", taken(js, b, 16));
 
-
-  /* ---- the guest goes: the executor's end sees it; the executor closes; stop returns ---- */
+  /* The guest goes while the executor owns the connection: it sees the close itself. */
   close(guest);
   uint8_t rest[64];
   ssize_t k;
-  while ((k = read(js, rest, sizeof rest)) > 0) {}
-  CHECK("the guest's close reaches the executor as end of input", k == 0);
+  while ((k = read(host, rest, sizeof rest)) > 0) {}
+  CHECK("the owner of the connection sees the guest's close", k == 0);
   close(js);
   vg_hot_stop(h);
+  close(host);
+
+  /* The guest goes while the C side owns the connection: the executor's end of the socketpair
+   * closes. */
+  {
+    int pv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, pv);
+    int js2 = -1;
+    struct vg_hot *h2 = vg_hot_start(pv[1], argv[1], &js2);
+    close(pv[1]);
+    CHECK("a second one", h2 != NULL);
+    if (h2) {
+      vg_hot_allow(h2, 1);
+      js_marker(js2);
+      close(pv[0]);
+      while ((k = read(js2, rest, sizeof rest)) > 0) {}
+      CHECK("the guest's close while the C side owns the connection reaches the executor", k == 0);
+      close(js2);
+      vg_hot_stop(h2);
+    }
+  }
 
   SYM(cuEventDestroy_v2)(event);
   SYM(cuStreamDestroy_v2)(stream);

@@ -227,3 +227,42 @@ test('staging: while stopped, reads land behind the backlog at most READ_MAX at 
   assert.equal(p.releaseBacklog(), true);
   assert.equal(p.backlogBytes, 0);
 });
+
+test('bytes fed from elsewhere while a read holds a stale target (the hot path\'s hand-over) are not written over', () => {
+  // The reader's next target is taken while the parser is stopped (a backlog view); the loop then
+  // resumes and empties the parser, stops reading, and later bytes arrive from the hot path while
+  // the consumer is not ready (they go to the backlog); then the stale target is filled.
+  const held = encodeFrame(FrameType.CALL, 0, 1, 0x300, Buffer.from('first'));
+  const taken = Buffer.concat([encodeFrame(FrameType.CALL, 0, 2, 0x300, Buffer.from('handed over')), encodeFrame(FrameType.CALL, 0, 3, 0x300, Buffer.alloc(80 * 1024, 3))]);
+  let open = false;
+  const seen: Array<[number, number]> = [];
+  const c: FrameConsumer = {
+    ready: () => open,
+    call: (_f, id, _op, buf, start, end) => {
+      seen.push([id, end - start]);
+      return true;
+    },
+    frame: () => assert.fail('only calls were sent'),
+  };
+  const p = new FrameParser({ reuseBodies: true });
+  const scratch = Buffer.alloc(64 * 1024);
+  let target = p.nextReadTarget(scratch);
+  held.copy(target);
+  p.feedRead(target, held.length, c); // stops: not ready
+  target = p.nextReadTarget(scratch); // a view of the backlog, behind the frame held
+  open = true;
+  assert.equal(p.resume(c), true);
+  assert.equal(p.idle, true);
+  open = false;
+  p.forgetReadTarget();
+  const split = 40 * 1024;
+  p.feed(taken.subarray(0, split), c);
+  // The stale target is filled with what follows on the connection.
+  const rest = taken.subarray(split);
+  const n = rest.copy(target);
+  p.feedRead(target, n, c);
+  if (n < rest.length) p.feed(rest.subarray(n), c);
+  open = true;
+  p.resume(c);
+  assert.deepEqual(seen, [[1, 5], [2, 11], [3, 80 * 1024]]);
+});
