@@ -125,11 +125,17 @@ export class FrameParser {
    * idle, where nothing in them is kept.
    */
   forgetReadTarget(): void {
-    if (!this.idle) return;
-    this.backlog = null;
-    this.blStart = this.blEnd = 0;
-    this.spare = null;
+    const t = this.lastTarget;
+    if (!this.idle || t === null) return;
+    if (this.backlog !== null && t.buffer === this.backlog.buffer) {
+      this.backlog = null;
+      this.blStart = this.blEnd = 0;
+    }
+    if (this.spare !== null && t.buffer === this.spare.buffer) this.spare = null;
   }
+
+  /** The buffer nextReadTarget last handed out (the one the reader's next read fills). */
+  private lastTarget: Buffer | null = null;
 
   /** Bytes waiting while stopped (what a reader limits before it stops reading). */
   get backlogBytes(): number {
@@ -193,6 +199,11 @@ export class FrameParser {
    * right before the next, so resume() may run in between: feedRead() copes with both orders.
    */
   nextReadTarget(scratch: Buffer): Buffer {
+    this.lastTarget = this.chooseReadTarget(scratch);
+    return this.lastTarget;
+  }
+
+  private chooseReadTarget(scratch: Buffer): Buffer {
     const body = this.body;
     if (this.cur !== null && body !== null && body.length - this.bodyGot >= DIRECT_MIN) return body.subarray(this.bodyGot);
     // While stopped, read straight behind the backlog instead of copying the chunk there after.
