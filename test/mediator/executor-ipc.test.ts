@@ -15,7 +15,7 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino';
 
 import { fromExecutorSchema, sendIpc, toExecutorSchema, type IpcEnd, type SessionMessage } from '../../src/common/executor-ipc.js';
-import { EXECUTOR_MAIN } from '../../src/mediator/backend.js';
+import { EXECUTOR_MAIN } from '../../src/executor/launch-form.cjs';
 import { ExecutorPool, type ExecutorEnd } from '../../src/mediator/executors.js';
 import { canRestorePriority, SPARE_NICE } from '../../src/mediator/spare-priority.js';
 
