@@ -30,7 +30,6 @@ async function main(): Promise<void> {
     // Less to read and hash; names are kept so that stacks in logs stay readable.
     minifyWhitespace: true,
     minifySyntax: true,
-    minifyIdentifiers: process.env.XMIN === '1',
     legalComments: 'none',
     banner: { js: `const ${IMPORT_META_URL} = require('node:url').pathToFileURL(__filename).href;` },
     define: { 'import.meta.url': IMPORT_META_URL },
