@@ -181,6 +181,15 @@ static void serve_calls(fakehost *fh, int fd, fh_conn_stats *st) {
       if (fh->mode == FH_HANG_ON_CALL) drain_until_closed(fd);
       return;
     }
+    if (fh->mode == FH_CUT_REPLY) {
+      uint8_t hb[VG_FRAME_HDR_LEN];
+      vg_frame_hdr rh = {.len = 12, .type = VG_FT_REPLY, .id = h.id};
+      vg_wire_put_hdr(hb, &rh);
+      wr(fd, hb, sizeof hb);
+      wr(fd, "\0\0\0\0\x01", 5);
+      free(p);
+      return;
+    }
     if (fh->mode == FH_BAD_REPLY_ID) {
       reply(fd, h.id + 1000, 0, NULL, 0);
       free(p);

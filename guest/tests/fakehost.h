@@ -21,7 +21,9 @@ enum fh_mode {
   FH_NOTICES,       /* speaks minor 3: a SHUTDOWN notice (grace FH_GRACE_MS) before ATTACHED, and
                        FH_OP_ECHO_SPLIT's reply comes with the notices described there */
   FH_HANG_ON_ATTACH, /* never answers ATTACH, and keeps the connection open */
-  FH_HANG_ON_CALL   /* never answers the first CALL, and keeps the connection open */
+  FH_HANG_ON_CALL,  /* never answers the first CALL, and keeps the connection open */
+  FH_CUT_REPLY      /* answers the first CALL with a REPLY header and part of its payload, then
+                       closes the connection */
 };
 #define FH_GRACE_MS 4500u
 

@@ -276,6 +276,17 @@ TEST(session_lost_connection_is_sticky) {
   ASSERT_EQ(fh_nconn(&fh), 1); /* no reconnection */
 }
 
+/* The host goes away in the middle of a reply: the call fails, the session is lost for good. */
+TEST(session_reply_cut_by_the_host_is_device_unavailable) {
+  start(FH_CUT_REPLY);
+  CUcontext c;
+  ASSERT_EQ(cuCtxCreate_v2(&c, 0, 0), CUDA_ERROR_DEVICE_UNAVAILABLE);
+  uint8_t a[4] = {0};
+  ASSERT_EQ(cuMemcpyHtoD_v2(FH_MEM_BASE, a, 4), CUDA_ERROR_DEVICE_UNAVAILABLE);
+  ASSERT_EQ(fh_nconn(&fh), 1);
+  ASSERT_EQ(fh_get(&fh, 0).frames, 1);
+}
+
 /* A host that stops answering, bounded by the limit `var`: the call fails, the session is lost
  * (no second ATTACH, no reconnection). */
 static void host_stops_answering(const char *var, enum fh_mode mode) {

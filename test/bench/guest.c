@@ -11,7 +11,9 @@
  *                       best of 3, read back and checked once, GB/s
  *   guest discover      cuInit + device count + name/memory/attributes (what a discovery-only
  *                       process does); the caller times the whole process
- *   guest launches N FATBIN   N launches of an empty kernel, then one synchronize: launches/s
+ *   guest launches N FATBIN   N launches of an empty kernel, then one synchronize: launches/s;
+ *                       like stream, waits for VGPU_BENCH_START_AT (when set) after its warm-up
+ *                       and prints when its launches began and ended (CLOCK_REALTIME seconds)
  *   guest sgemm N PTX   N x N tiled shared-memory SGEMM (softgpu/tests/ptx/sgemm.ptx) on the device,
  *                       checked against, and timed next to, a naive single-thread C loop
  * The same source is also linked straight against softgpu (no vgpu in between) for the baseline.
@@ -39,6 +41,28 @@ static double now_s(void)
       exit(1);                                                                  \
     }                                                                           \
   } while (0)
+
+static double realtime_s(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Sleeps until the CLOCK_REALTIME second in VGPU_BENCH_START_AT, when set: several guests that
+ * set up at their own pace then start their measured work together. */
+static void wait_start_at(void)
+{
+  const char *at = getenv("VGPU_BENCH_START_AT");
+  if (!at) return;
+  double start = atof(at);
+  for (;;) {
+    double left = start - realtime_s();
+    if (left <= 0) break;
+    struct timespec w = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
+    nanosleep(&w, NULL);
+  }
+}
 
 static void setup(void)
 {
@@ -95,10 +119,12 @@ int main(int argc, char **argv)
     CK(cuModuleGetFunction(&k, m, "empty"));
     for (int i = 0; i < 1000; i++) CK(cuLaunchKernel(k, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
     CK(cuCtxSynchronize());
-    double t0 = now_s();
+    wait_start_at();
+    double r0 = realtime_s(), t0 = now_s();
     for (int i = 0; i < n; i++) CK(cuLaunchKernel(k, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
     CK(cuCtxSynchronize());
-    printf("{\"launches_per_s\": %.0f}\n", n / (now_s() - t0));
+    double t1 = now_s(), r1 = realtime_s();
+    printf("{\"launches_per_s\": %.0f, \"t0\": %.6f, \"t1\": %.6f}\n", n / (t1 - t0), r0, r1);
     return 0;
   }
   if (!strcmp(argv[1], "sgemm") && argc > 3) {
@@ -157,23 +183,10 @@ int main(int argc, char **argv)
     memset(h, 5, n);
     CK(cuMemAlloc(&d, n));
     CK(htod ? cuMemcpyHtoD(d, h, n) : cuMemcpyDtoH(h, d, n));
-    const char *at = getenv("VGPU_BENCH_START_AT");
-    if (at) {
-      double start = atof(at);
-      for (;;) {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        double left = start - (t.tv_sec + t.tv_nsec / 1e9);
-        if (left <= 0) break;
-        struct timespec w = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
-        nanosleep(&w, NULL);
-      }
-    }
-    struct timespec a, b;
-    clock_gettime(CLOCK_REALTIME, &a);
+    wait_start_at();
+    double t0 = realtime_s();
     for (int p = 0; p < passes; p++) CK(htod ? cuMemcpyHtoD(d, h, n) : cuMemcpyDtoH(h, d, n));
-    clock_gettime(CLOCK_REALTIME, &b);
-    printf("{\"t0\": %.6f, \"t1\": %.6f}\n", a.tv_sec + a.tv_nsec / 1e9, b.tv_sec + b.tv_nsec / 1e9);
+    printf("{\"t0\": %.6f, \"t1\": %.6f}\n", t0, realtime_s());
     return 0;
   }
   if (!strcmp(argv[1], "htod-data") && argc > 3) {

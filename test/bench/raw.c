@@ -1,6 +1,10 @@
 /*
  * Baselines for `make bench`, measured in the same run as the vgpu figures:
- *   raw pingpong-pair           16-byte ping-pong over a Unix socketpair between two C processes
+ *   raw pingpong-pair           the C<->C floor of a synchronous call: a 24-byte request and a
+ *                               20-byte answer (the sizes of a cuCtxSynchronize CALL and its
+ *                               REPLY) over a Unix socketpair between two C processes, with the
+ *                               socket buffers vgpu asks for on both ends, 1,000 warm-up round
+ *                               trips, then the mean of 50,000
  *   raw pingpong-connect PATH   16-byte ping-pong with a server listening on PATH (the Node echo
  *                               server in test/bench/main.ts: the same runtime as the executor)
  *   raw bandwidth-pair MIB      bulk transfer over a Unix socketpair, 4 MiB writes, one cold pass
@@ -45,14 +49,18 @@ static int full_io(int fd, void *p, size_t n, int wr)
   return 0;
 }
 
-static double pingpong(int fd, int iters)
+/* A frame header and a context id out, a frame header and a result back. */
+#define CALL_LEN 24
+#define REPLY_LEN 20
+
+static double pingpong(int fd, int iters, size_t out, size_t back)
 {
-  uint8_t msg[16] = {1};
+  uint8_t msg[CALL_LEN] = {1};
   for (int i = 0; i < 1000; i++) /* warm-up */
-    if (full_io(fd, msg, 16, 1) || full_io(fd, msg, 16, 0)) return -1;
+    if (full_io(fd, msg, out, 1) || full_io(fd, msg, back, 0)) return -1;
   double t0 = now_s();
   for (int i = 0; i < iters; i++)
-    if (full_io(fd, msg, 16, 1) || full_io(fd, msg, 16, 0)) return -1;
+    if (full_io(fd, msg, out, 1) || full_io(fd, msg, back, 0)) return -1;
   return (now_s() - t0) / iters * 1e6;
 }
 
@@ -92,15 +100,17 @@ int main(int argc, char **argv)
   if (!strcmp(mode, "pingpong-pair")) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return 1;
+    deepen(sv[0]);
+    deepen(sv[1]);
     pid_t pid = fork();
     if (pid == 0) {
-      uint8_t m[16];
+      uint8_t m[CALL_LEN];
       close(sv[0]);
-      while (full_io(sv[1], m, 16, 0) == 0 && full_io(sv[1], m, 16, 1) == 0) {}
+      while (full_io(sv[1], m, CALL_LEN, 0) == 0 && full_io(sv[1], m, REPLY_LEN, 1) == 0) {}
       _exit(0);
     }
     close(sv[1]);
-    double us = pingpong(sv[0], 50000);
+    double us = pingpong(sv[0], 50000, CALL_LEN, REPLY_LEN);
     close(sv[0]);
     waitpid(pid, NULL, 0);
     printf("{\"rtt_us\": %.3f}\n", us);
@@ -111,7 +121,7 @@ int main(int argc, char **argv)
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof a.sun_path, "%s", argv[2]);
     if (connect(fd, (struct sockaddr *)&a, sizeof a)) return 1;
-    printf("{\"rtt_us\": %.3f}\n", pingpong(fd, 20000));
+    printf("{\"rtt_us\": %.3f}\n", pingpong(fd, 20000, 16, 16));
     return 0;
   }
   if (!strcmp(mode, "bandwidth-pair") && argc > 2) {

@@ -440,3 +440,10 @@ test('as(actor): the same database, changes audited as that actor; closing the v
     s.close();
   }
 });
+
+test('the sample doctor output in docs/operations.md names the current migration level', () => {
+  const doc = readFileSync(new URL('../../../docs/operations.md', import.meta.url), 'utf8');
+  const m = /opens, migration (\d+) \(current\)/.exec(doc);
+  assert.ok(m, 'docs/operations.md lost its sample `store` line');
+  assert.equal(Number(m[1]), SCHEMA_VERSION, 'a migration was added: update the sample doctor output in docs/operations.md');
+});

@@ -286,10 +286,23 @@ int vg_conn_wait_readable(int fd, uint64_t deadline_ns) {
 }
 
 int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
-  if (vg_tls_active(fd)) return vg_tls_read(fd, p, n, deadline_ns);
+  long r = vg_conn_read_some(fd, p, n, n, deadline_ns, 0);
+  return r < 0 ? (int)r : 0;
+}
+
+/* The socket stays non-blocking even where no deadline applies: a thread blocked in recv on a Unix
+ * socket is woken each time the host reads what it sent (the write-space wake-up shares the
+ * socket's wait queue), so every call would cost an extra pair of context switches; poll waits
+ * for POLLIN only. */
+long vg_conn_read_some(int fd, void *p, size_t min, size_t cap, uint64_t deadline_ns, int wait_first) {
+  if (vg_tls_active(fd)) return vg_tls_read_some(fd, p, min, cap, deadline_ns);
+  if (wait_first) {
+    int w = vg_conn_poll(fd, POLLIN, deadline_ns);
+    if (w) return w;
+  }
   size_t got = 0;
-  while (got < n) {
-    ssize_t r = recv(fd, (char *)p + got, n - got, 0);
+  while (got < min) {
+    ssize_t r = recv(fd, (char *)p + got, cap - got, 0);
     if (r > 0) {
       got += (size_t)r;
       continue;
@@ -303,5 +316,5 @@ int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
     }
     return -errno;
   }
-  return 0;
+  return (long)got;
 }

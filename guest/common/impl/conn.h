@@ -49,6 +49,11 @@ int vg_conn_poll(int fd, short events, uint64_t deadline_ns);
 int vg_conn_writev(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ns);
 int vg_conn_write(int fd, const void *p, size_t n, uint64_t deadline_ns);
 int vg_conn_read(int fd, void *p, size_t n, uint64_t deadline_ns);
+/* Reads at least min and at most cap bytes into p (min <= cap), taking whatever has arrived in as
+ * few reads as it can: the number read, or a negative errno as vg_conn_read. With wait_first the
+ * caller expects nothing yet (it has just sent a call): it waits in poll before reading instead
+ * of after a read that finds nothing. */
+long vg_conn_read_some(int fd, void *p, size_t min, size_t cap, uint64_t deadline_ns, int wait_first);
 /* Waits until fd has bytes to read (or EOF): 0, or a negative errno (-ETIMEDOUT past the deadline). */
 int vg_conn_wait_readable(int fd, uint64_t deadline_ns);
 

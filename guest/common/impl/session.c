@@ -10,6 +10,7 @@
 #include "wire_status.h"
 #include "handles.h"
 #include "log.h"
+#include "rx.h"
 #include "status.h"
 #include "tls.h"
 
@@ -57,6 +58,8 @@ static int g_strict;
 static uint32_t g_next_id;
 static vg_welcome *g_welcome; /* published once with release semantics, never freed */
 static uint8_t *g_batch;
+/* What was read from g_fd beyond the frames taken so far (rx.h). */
+static vg_rx g_rx = VG_RX_INIT;
 static size_t g_batch_len;
 static void (*g_fork_hooks[MAX_FORK_HOOKS])(void);
 static int g_nfork_hooks;
@@ -87,6 +90,7 @@ static void fork_child(void) {
   if (g_fd >= 0) close(g_fd);
   g_fd = -1;
   g_batch_len = 0;
+  vg_rx_reset(&g_rx);
   if (g_state != ST_UNREACHABLE) g_state = ST_NONE;
   g_lost_logged = 0;
   pthread_mutex_unlock(&g_lock);
@@ -232,6 +236,7 @@ static void do_connect(void) {
       read_welcome(fd, answer, &wl, err, sizeof err, &refused, &code) == 0) {
     g_fail_stage = VG_FAIL_NONE;
     g_fd = fd;
+    vg_rx_reset(&g_rx);
     g_state = ST_READY;
     g_attached = 0;
     g_minor = wl.minor;
@@ -324,7 +329,7 @@ static int take_notice(const vg_frame_hdr *h, uint64_t deadline) {
     vg_errmsg m;
     int r, e;
     if (h->len > sizeof buf) return VG_WIRE_ESTR;
-    if ((r = vg_conn_read(g_fd, buf, h->len, deadline)) != 0) return r;
+    if ((r = vg_rx_read(&g_rx, g_fd, buf, h->len, deadline)) != 0) return r;
     if ((e = vg_error_decode(buf, h->len, &m)) != 0) return e;
     /* m.code carries the grace time (the payload has ERROR's layout). */
     vg_log(VG_LOG_WARN, "the host is shutting down; %u s to finish (%.*s)", (m.code + 999u) / 1000u,
@@ -333,7 +338,7 @@ static int take_notice(const vg_frame_hdr *h, uint64_t deadline) {
   }
   for (size_t left = h->len; left;) {
     size_t k = left < sizeof buf ? left : sizeof buf;
-    int r = vg_conn_read(g_fd, buf, k, deadline);
+    int r = vg_rx_read(&g_rx, g_fd, buf, k, deadline);
     if (r) return r;
     if (out) write_output(out, buf, k); /* an unknown notice is skipped */
     left -= k;
@@ -346,10 +351,9 @@ static int take_notice(const vg_frame_hdr *h, uint64_t deadline) {
  * them sends none, and a NOTIFY from it stays the caller's to reject). Returns 0, a negative
  * errno, or a vg_wire_err. */
 static int next_hdr(vg_frame_hdr *h, uint64_t deadline) {
-  uint8_t hb[VG_FRAME_HDR_LEN];
   for (;;) {
-    int r = vg_conn_read(g_fd, hb, sizeof hb, deadline);
-    if (r || (r = vg_wire_get_hdr(hb, h)) != 0) return r;
+    int r = vg_rx_hdr(&g_rx, g_fd, h, deadline);
+    if (r) return r;
     if (h->type != VG_FT_NOTIFY || g_minor < VG_PROTO_MINOR_NOTICE) return 0;
     if ((r = take_notice(h, deadline)) != 0) return r;
   }
@@ -418,7 +422,7 @@ static void do_attach(void) {
     snprintf(why, sizeof why, "frame type %u in place of ATTACHED", h.type);
   } else if (!(p = malloc(h.len ? h.len : 1))) {
     snprintf(why, sizeof why, "out of memory reading ATTACHED");
-  } else if ((r = vg_conn_read(g_fd, p, h.len, deadline)) != 0) {
+  } else if ((r = vg_rx_read(&g_rx, g_fd, p, h.len, deadline)) != 0) {
     snprintf(why, sizeof why, "answer to ATTACH cut short: %s", r == -EPIPE ? "connection closed" : strerror(-r));
   } else if ((e = vg_error_decode(p, h.len, &st)) != 0) {
     snprintf(why, sizeof why, "malformed ATTACHED: %s", vg_wire_strerror(e));
@@ -463,6 +467,7 @@ void vg_session_fail(const char *why) {
   vg_conn_close(g_fd);
   g_fd = -1;
   g_batch_len = 0;
+  vg_rx_reset(&g_rx);
   g_state = ST_LOST;
 }
 
@@ -534,14 +539,14 @@ int vg_session_queue(const uint8_t *frame, size_t n) {
 
 int vg_session_read(void *p, size_t n) {
   if (g_state != ST_READY) return -1;
-  int r = vg_conn_read(g_fd, p, n, deadline_after(g_call_timeout_ms));
+  int r = vg_rx_read(&g_rx, g_fd, p, n, deadline_after(g_call_timeout_ms));
   return r ? io_fail("receive failed", r) : 0;
 }
 
 int vg_session_read_hdr(vg_frame_hdr *h) {
-  uint8_t hb[VG_FRAME_HDR_LEN];
-  if (vg_session_read(hb, sizeof hb)) return -1;
-  int e = vg_wire_get_hdr(hb, h);
+  if (g_state != ST_READY) return -1;
+  int e = vg_rx_hdr(&g_rx, g_fd, h, deadline_after(g_call_timeout_ms));
+  if (e < 0) return io_fail("receive failed", e);
   if (e) {
     char why[128];
     snprintf(why, sizeof why, "malformed frame from the host: %s", vg_wire_strerror(e));
@@ -587,7 +592,7 @@ static int status_exchange(vg_status *out) {
     snprintf(why, sizeof why, "STATUS_REPLY of %u bytes", h.len);
   } else if (!(p = malloc(h.len ? h.len : 1))) {
     snprintf(why, sizeof why, "out of memory reading STATUS_REPLY");
-  } else if ((r = vg_conn_read(g_fd, p, h.len, deadline)) != 0) {
+  } else if ((r = vg_rx_read(&g_rx, g_fd, p, h.len, deadline)) != 0) {
     snprintf(why, sizeof why, "STATUS_REPLY cut short: %s", r == -EPIPE ? "connection closed" : strerror(-r));
   } else if ((e = vg_status_decode(p, h.len, out)) != 0) {
     snprintf(why, sizeof why, "malformed STATUS_REPLY: %s", vg_wire_strerror(e));

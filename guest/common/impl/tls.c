@@ -374,12 +374,12 @@ out:
 /* At most one record's worth per SSL_write keeps each step's retry simple. */
 #define CHUNK (1 << 20)
 
-int vg_tls_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
+long vg_tls_read_some(int fd, void *p, size_t min, size_t cap, uint64_t deadline_ns) {
   SSL *s = ssl_of(fd);
   if (!s) return -EBADF;
   size_t got = 0;
-  while (got < n) {
-    size_t want = n - got > CHUNK ? CHUNK : n - got;
+  while (got < min) {
+    size_t want = cap - got > CHUNK ? CHUNK : cap - got;
     errno = 0;
     int r = S.SSL_read(s, (char *)p + got, (int)want);
     if (r > 0) {
@@ -390,7 +390,7 @@ int vg_tls_read(int fd, void *p, size_t n, uint64_t deadline_ns) {
     if (w < 0) return w;
     if (w > 0) return io_errno(s, r);
   }
-  return 0;
+  return (long)got;
 }
 
 static int write_all(SSL *s, int fd, const char *p, size_t n, uint64_t deadline_ns) {

@@ -43,8 +43,8 @@ int vg_tls_start(int fd, const char *host, const vg_tls_conf *c, uint64_t deadli
 
 /* Is fd a TLS connection made by vg_tls_start? */
 int vg_tls_active(int fd);
-/* The same contracts as vg_conn_read/writev/wait_readable (conn.h), over TLS. */
-int vg_tls_read(int fd, void *p, size_t n, uint64_t deadline_ns);
+/* The same contracts as vg_conn_read_some/writev/wait_readable (conn.h), over TLS. */
+long vg_tls_read_some(int fd, void *p, size_t min, size_t cap, uint64_t deadline_ns);
 int vg_tls_writev(int fd, struct iovec *iov, int iovcnt, uint64_t deadline_ns);
 int vg_tls_wait_readable(int fd, uint64_t deadline_ns);
 /* Frees fd's TLS state (nothing is sent: the socket is closed right after). */
