@@ -23,7 +23,7 @@ import type { MessageOptions, SendHandle, Serializable } from 'node:child_proces
 import type { Socket } from 'node:net';
 import { z } from 'zod';
 
-import { CODE_CACHE_STATES } from '../executor/launch-form.cjs';
+import { CODE_CACHE_STATES, type LaunchInfo } from '../executor/launch-form.cjs';
 
 /** How long the guest of a session an operator ended has to send its next request and read why:
  * the executor lingers that long, and the mediator kills it if it stays much longer. */
@@ -169,6 +169,8 @@ export const adoptMessageSchema = z.strictObject({
 });
 export type AdoptMessage = z.infer<typeof adoptMessageSchema>;
 
+const launchInfoSchema: z.ZodType<LaunchInfo> = z.strictObject({ form: z.enum(['bundle', 'modules']), codeCache: z.enum(CODE_CACHE_STATES) });
+
 export const fromExecutorSchema = z.discriminatedUnion('type', [
   /** The driver is loaded and initialised: the executor can take a session (the first message on a
    * fresh executor's control connection). */
@@ -177,7 +179,7 @@ export const fromExecutorSchema = z.discriminatedUnion('type', [
     pid: z.number().int().positive().max(0x7fffffff),
     /** How it was loaded (src/executor/launch-form.ts): the mediator warns when executors start
      * without their code cache, which makes every session start slower. */
-    launch: z.strictObject({ form: z.enum(['bundle', 'modules']), codeCache: z.enum(CODE_CACHE_STATES) }).optional(),
+    launch: launchInfoSchema.optional(),
   }),
   adoptMessageSchema,
   /** The session has work and asks for its GPU (src/executor/gate.ts). */

@@ -192,8 +192,8 @@ export class ExecutorPool {
 
   private spawn(purpose: Purpose): Warm {
     const child = fork(this.executorMain, ['--backend', this.backend, '--device-time', this.deviceTime, '--control', this.paths.control, '--cancel-dir', this.paths.cancelDir], {
-      // The executors' own flags (src/executor/launch-form.ts), then extra ones for profiling or
-      // debugging (e.g. --cpu-prof); V8 may refuse the code cache under some of those.
+      // The executors' own flags (src/executor/launch-form.cts), then extra ones for profiling or
+      // debugging (e.g. --cpu-prof); V8 refuses the code cache under any other V8 flag.
       execArgv: [...EXECUTOR_NODE_FLAGS, ...(process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)],
       // A process group of its own: the mediator's terminal's Ctrl-C, or a kill of its group, must
       // not end the sessions (the mediator drains them itself; docs/executors.md).
