@@ -22,7 +22,7 @@ export interface Backend extends ProbeResult {
 }
 
 const count = z.number().int().min(0);
-/** What `executor/main.js --probe[-memory]` prints (src/executor/probe.ts). */
+/** What the executor run with `--probe[-memory]` prints (src/executor/probe.ts). */
 const probeOutput = z.object({
   path: z.string(),
   driverVersion: count,
