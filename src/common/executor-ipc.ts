@@ -23,6 +23,8 @@ import type { MessageOptions, SendHandle, Serializable } from 'node:child_proces
 import type { Socket } from 'node:net';
 import { z } from 'zod';
 
+import { CODE_CACHE_STATES, type LaunchInfo } from '../executor/launch-form.cjs';
+
 /** How long the guest of a session an operator ended has to send its next request and read why:
  * the executor lingers that long, and the mediator kills it if it stays much longer. */
 export const KILL_LINGER_MS = 10_000;
@@ -170,10 +172,18 @@ export const adoptMessageSchema = z.strictObject({
 });
 export type AdoptMessage = z.infer<typeof adoptMessageSchema>;
 
+const launchInfoSchema: z.ZodType<LaunchInfo> = z.strictObject({ form: z.enum(['bundle', 'modules']), codeCache: z.enum(CODE_CACHE_STATES) });
+
 export const fromExecutorSchema = z.discriminatedUnion('type', [
   /** The driver is loaded and initialised: the executor can take a session (the first message on a
    * fresh executor's control connection). */
-  z.strictObject({ type: z.literal('ready'), pid: z.number().int().positive().max(0x7fffffff) }),
+  z.strictObject({
+    type: z.literal('ready'),
+    pid: z.number().int().positive().max(0x7fffffff),
+    /** How it was loaded (src/executor/launch-form.ts): the mediator warns when executors start
+     * without their code cache, which makes every session start slower. */
+    launch: launchInfoSchema.optional(),
+  }),
   adoptMessageSchema,
   /** The session has work and asks for its GPU (src/executor/gate.ts). */
   z.strictObject({ type: z.literal('want') }),

@@ -5,8 +5,9 @@
 // Tokens are redacted wherever they appear as a `token` field, so a careless log call cannot leak
 // a credential.
 
+import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type { PrettyOptions } from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -71,6 +72,10 @@ export function wantsPretty(format: LogFormat | undefined, env: Readonly<Record<
  * time, level, name and message, the VM and session first on the line so a guest's lines are found
  * as easily as in JSON; other fields follow on the same line. */
 export function prettyStream(out: DestinationStream, colorize: boolean): DestinationStream {
+  // Loaded only when asked for: every executor (one Node process per session) makes a logger, and
+  // pino-pretty with what it loads is a measurable part of an executor's start; JSON is the
+  // common case (the mediator under systemd, and its executors).
+  const pretty = createRequire(import.meta.url)('pino-pretty') as (o: PrettyOptions) => DestinationStream;
   return pretty({
     destination: out,
     sync: true,

@@ -40,6 +40,8 @@ import { shutdownNotice } from '../protocol/notice.js';
 import { softgpuOutput, stdoutCapture, type KernelOutput } from './output.js';
 import { mapHostFile } from './shm.js';
 import { hotPathWanted, NativeHotPath } from './hot-path.js';
+import { launchInfo } from './launch-form.cjs';
+import { IdleShrink } from './idle-shrink.js';
 
 /** How long a session whose work was abandoned waits for what caused it (its guest's close, the
  * mediator's kill with the reason for the guest) before ending by itself. */
@@ -214,7 +216,7 @@ async function main(): Promise<void> {
   /** Steering that came over the control socket before the session message (IPC) did. */
   const early: Array<Exclude<ToExecutor, SessionMessage>> = [];
   control = new ControlClient(args.control, {
-    greeting: () => (session ? session.adoptState() : { type: 'ready', pid: process.pid }),
+    greeting: () => (session ? session.adoptState() : { type: 'ready', pid: process.pid, launch: launchInfo() }),
     message: (m) => {
       if (m.type === 'session') {
         log.error({}, 'a session message on the control socket');
@@ -245,6 +247,13 @@ async function main(): Promise<void> {
     log.error({ err: (e as Error).message, control: args.control }, 'cannot reach the mediator\'s control socket');
     process.exit(3);
   }
+  // Memory goes back to the system whenever the executor is idle: as a spare, and between its
+  // session's bursts of work (bytes moved are the activity; the hot path pays nothing for this).
+  const mb = (n: number): number => Math.round(n / 1e5) / 10;
+  new IdleShrink(
+    () => (session ? session.server.stats.bytesIn + session.server.stats.bytesOut : 0),
+    (r) => log.debug({ gc: r.gc, trimmed: r.trimmed, rssBeforeMb: mb(r.rssBefore), rssAfterMb: mb(r.rssAfter) }, 'idle: memory given back'),
+  ).start();
   process.on('message', (raw: unknown, handle: unknown) => {
     const parsed = toExecutorSchema.safeParse(raw);
     if (!parsed.success) {

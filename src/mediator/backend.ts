@@ -3,8 +3,6 @@
 // when it initialises with at least one device, softgpu otherwise, and says which and why.
 
 import { execFile } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -12,9 +10,9 @@ import { z } from 'zod';
 import { envLogLevel, LOG_LEVEL_ENV } from '../common/log.js';
 import type { DeviceMemory, ProbeResult } from '../executor/probe.js';
 import type { BackendKind } from '../executor/driver.js';
+import { EXECUTOR_LAUNCHER, EXECUTOR_NODE_FLAGS } from '../executor/launch-form.cjs';
 
 const run = promisify(execFile);
-export const EXECUTOR_MAIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'executor', 'main.js');
 
 export type BackendChoice = BackendKind | 'auto';
 
@@ -24,7 +22,7 @@ export interface Backend extends ProbeResult {
 }
 
 const count = z.number().int().min(0);
-/** What `executor/main.js --probe[-memory]` prints (src/executor/probe.ts). */
+/** What the executor run with `--probe[-memory]` prints (src/executor/probe.ts). */
 const probeOutput = z.object({
   path: z.string(),
   driverVersion: count,
@@ -47,7 +45,7 @@ export interface ProbeOptions {
 export async function probeBackend(kind: BackendKind, o: ProbeOptions = {}): Promise<Backend & { memory?: DeviceMemory[] }> {
   const env = o.env ?? process.env;
   try {
-    const { stdout } = await run(process.execPath, [EXECUTOR_MAIN, '--backend', kind, o.memory ? '--probe-memory' : '--probe'], {
+    const { stdout } = await run(process.execPath, [...EXECUTOR_NODE_FLAGS, EXECUTOR_LAUNCHER, '--backend', kind, o.memory ? '--probe-memory' : '--probe'], {
       timeout: 60_000,
       maxBuffer: 16 * 1024 * 1024,
       // Quieter than the mediator unless asked: the probe's findings are logged by the mediator.

@@ -19,7 +19,7 @@ import { ControlLink } from '../common/control-link.js';
 import { fromExecutorSchema, sendIpc, type AdoptMessage, type FromExecutor, type MessageOf, type SessionMessage, type ToExecutor } from '../common/executor-ipc.js';
 import type { BackendKind } from '../executor/driver.js';
 import type { DeviceTimeChoice } from '../executor/device-time.js';
-import { EXECUTOR_MAIN } from './backend.js';
+import { EXECUTOR_LAUNCHER, EXECUTOR_NODE_FLAGS, type LaunchInfo } from '../executor/launch-form.cjs';
 import { canRestorePriority, renice, SPARE_NICE } from './spare-priority.js';
 
 export interface ExecutorEnd {
@@ -87,6 +87,7 @@ export class ExecutorPool {
   /** Every open control connection: closing the pool closes them (a server's close does not). */
   private readonly links = new Set<Link>();
   private closing = false;
+  private warnedSlowLaunch = false;
   /** Attaches in `attach` still waiting for their executor to be ready: spares are not refilled
    * meanwhile, so that the executors they wait for do not share the CPU with spares. */
   private waitingAttaches = 0;
@@ -107,8 +108,8 @@ export class ExecutorPool {
     private readonly paths: PoolPaths,
     private readonly spareCount = 1,
     private readonly deviceTime: DeviceTimeChoice = 'auto',
-    /** The executor's entry point (tests give a stand-in). */
-    private readonly executorMain = EXECUTOR_MAIN,
+    /** The executor's entry point (tests give a stand-in): the launcher of the bundled executor. */
+    private readonly executorMain = EXECUTOR_LAUNCHER,
   ) {}
 
   /** Listens on the control socket (the state directory's lock makes a socket file there a dead
@@ -160,6 +161,7 @@ export class ExecutorPool {
             return;
           }
           this.starting.delete(m.pid);
+          this.noteLaunch(m.pid, m.launch);
           st.warm.link = link;
           link.route({
             message: (x) => st.warm.onMessage(x),
@@ -190,8 +192,9 @@ export class ExecutorPool {
 
   private spawn(purpose: Purpose): Warm {
     const child = fork(this.executorMain, ['--backend', this.backend, '--device-time', this.deviceTime, '--control', this.paths.control, '--cancel-dir', this.paths.cancelDir], {
-      // Extra Node flags for executors only, for profiling or debugging (e.g. --cpu-prof).
-      execArgv: (process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+      // The executors' own flags (src/executor/launch-form.cts), then extra ones for profiling or
+      // debugging (e.g. --cpu-prof); V8 refuses the code cache under any other V8 flag.
+      execArgv: [...EXECUTOR_NODE_FLAGS, ...(process.env.VGPU_EXECUTOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)],
       // A process group of its own: the mediator's terminal's Ctrl-C, or a kill of its group, must
       // not end the sessions (the mediator drains them itself; docs/executors.md).
       detached: true,
@@ -238,6 +241,17 @@ export class ExecutorPool {
       this.spares = this.spares.filter((w) => w.child !== child);
     });
     return warm;
+  }
+
+  /** Logs how an executor was loaded, and warns once when executors start the slow way (their
+   * modules one by one, or without the code cache): every session's start then costs more CPU. */
+  private noteLaunch(pid: number, launch: LaunchInfo | undefined): void {
+    if (!launch) return;
+    this.log.debug({ executorPid: pid, launch }, 'executor ready');
+    const slow = launch.form !== 'bundle' || (launch.codeCache !== 'used' && launch.codeCache !== 'off');
+    if (!slow || this.warnedSlowLaunch) return;
+    this.warnedSlowLaunch = true;
+    this.log.warn({ launch }, 'executors start without their code cache, so every session starts slower; rebuild with make (docs/executors.md, "Launch form")');
   }
 
   /** Starts spares up to the count, unless attaches are waiting for executors (in `attach` or

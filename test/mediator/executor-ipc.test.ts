@@ -15,7 +15,7 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino';
 
 import { fromExecutorSchema, sendIpc, toExecutorSchema, type IpcEnd, type SessionMessage } from '../../src/common/executor-ipc.js';
-import { EXECUTOR_MAIN } from '../../src/mediator/backend.js';
+import { EXECUTOR_MAIN } from '../../src/executor/launch-form.cjs';
 import { ExecutorPool, type ExecutorEnd } from '../../src/mediator/executors.js';
 import { canRestorePriority, SPARE_NICE } from '../../src/mediator/spare-priority.js';
 
@@ -198,6 +198,10 @@ test('the schemas take what each side sends and refuse what it does not', () => 
   assert.ok(!toExecutorSchema.safeParse({ type: 'grant', contended: true, extra: 1 }).success, 'unknown fields');
   assert.ok(!toExecutorSchema.safeParse({ type: 'want' }).success, 'a message of the other direction');
   assert.ok(fromExecutorSchema.safeParse({ type: 'yield', usedNs: 1.5, again: false }).success);
+  assert.ok(fromExecutorSchema.safeParse({ type: 'ready', pid: 5 }).success, 'a greeting that does not say how it was loaded');
+  assert.ok(fromExecutorSchema.safeParse({ type: 'ready', pid: 5, launch: { form: 'bundle', codeCache: 'corrupt' } }).success);
+  assert.ok(!fromExecutorSchema.safeParse({ type: 'ready', pid: 5, launch: { form: 'bundle', codeCache: 'fine' } }).success);
+  assert.ok(!fromExecutorSchema.safeParse({ type: 'ready', pid: 5, launch: { form: 'zygote', codeCache: 'used' } }).success);
   assert.ok(fromExecutorSchema.safeParse({
     type: 'ended', stats: { calls: 1, asyncCalls: 0, bytesIn: 2, bytesOut: 3, busyNs: 0.25 }, peakMemory: 0, reason: 'guest closed',
   }).success);
