@@ -155,7 +155,13 @@ const PIN = ['taskset', '-c', '0'];
  * with its processes where the scheduler puts them and all on one CPU, in alternating rounds;
  * each side's figure is its faster placement. */
 async function syncRows(raw: string, guest: string, env: Record<string, string>, echoPath: string): Promise<Row[]> {
-  const pinned = await startMediator({ env: { VGPU_LOG: 'warn', VGPU_SOFTGPU_MEMORY: '1G' }, wrap: PIN });
+  // No spare executors: a session that takes the spare makes the mediator start the next one at
+  // once, and that start (a Node process loading the executor) ran on the same two CPUs during
+  // most of the 20,000 calls, which measured it rather than the call (docs/benchmarks.md).
+  const mediatorEnv = { VGPU_LOG: 'warn', VGPU_SOFTGPU_MEMORY: '1G' };
+  const free = await startMediator({ env: mediatorEnv, spareExecutors: 0 });
+  const freeEnv = { ...env, VGPU_SERVER: free.server };
+  const pinned = await startMediator({ env: mediatorEnv, wrap: PIN, spareExecutors: 0 });
   const pinnedEnv = { ...env, VGPU_SERVER: pinned.server };
   const c: { free: number[]; one: number[] } = { free: [], one: [] };
   const v: { free: number[]; one: number[] } = { free: [], one: [] };
@@ -164,12 +170,13 @@ async function syncRows(raw: string, guest: string, env: Record<string, string>,
     for (let i = 0; i < SYNC_ROUNDS; i++) {
       c.free.push(runJson(raw, ['pingpong-pair']).rtt_us!);
       c.one.push(runJson(PIN[0]!, [...PIN.slice(1), raw, 'pingpong-pair']).rtt_us!);
-      v.free.push(runJson(guest, ['sync', '20000'], env).rtt_us!);
+      v.free.push(runJson(guest, ['sync', '20000'], freeEnv).rtt_us!);
       v.one.push(runJson(PIN[0]!, [...PIN.slice(1), guest, 'sync', '20000'], pinnedEnv).rtt_us!);
     }
     nodeRtt = runJson(raw, ['pingpong-connect', echoPath]).rtt_us!;
   } finally {
     await pinned.stop();
+    await free.stop();
   }
   const cFree = median(c.free);
   const cOne = median(c.one);
