@@ -65,6 +65,7 @@ interface Lib {
   defer(h: unknown, res: number): void;
   takeDeferred(h: unknown): number;
   stats(h: unknown, out: BigUint64Array): void;
+  opIds(out: Uint32Array, max: number): number;
 }
 
 let lib: Lib | undefined;
@@ -91,6 +92,7 @@ function load(): Lib {
     defer: l.func('void vg_hot_defer(vg_hot *, int)') as Lib['defer'],
     takeDeferred: l.func('int vg_hot_take_deferred(vg_hot *)') as Lib['takeDeferred'],
     stats: l.func('void vg_hot_stats(vg_hot *, _Out_ uint64_t *)') as Lib['stats'],
+    opIds: l.func('size_t vg_hot_op_ids(_Out_ uint32_t *, size_t)') as Lib['opIds'],
   };
   return lib;
 }
@@ -103,7 +105,15 @@ export class NativeHotPath {
     private h: unknown,
     /** The executor's end of the socketpair, over which the connection is handed back and forth. */
     readonly jsFd: number,
-  ) {}
+  ) {
+    const ids = new Uint32Array(64);
+    const n = l.opIds(ids, ids.length);
+    if (n > ids.length) throw new Error(`the hot path serves ${n} ops, more than ${ids.length}`);
+    this.ops = new Set(ids.subarray(0, n));
+  }
+
+  /** The wire ids of the ops the C side serves (from the library: one list, the generated one). */
+  readonly ops: ReadonlySet<number>;
 
   /** Starts the hot path on the guest connection `guestFd` (duplicated: the caller closes its own)
    * with the driver loaded from `driverPath`. Throws when it cannot. */
@@ -125,6 +135,15 @@ export class NativeHotPath {
   /** A stream capture is in progress (ExecContext.captureBegan). */
   private capturing = false;
 
+  /** Whether the native side may serve calls now (the gate allows and no capture is in progress):
+   * only then is the connection worth handing to it. */
+  get serves(): boolean {
+    return this.gateAllows && !this.capturing;
+  }
+
+  /** Called (after the current call stack) when the native side becomes able to serve again. */
+  onServes: () => void = () => {};
+
   /** Whether the gate lets native calls run now; returns once none is running. */
   allow(allowed: boolean): void {
     this.gateAllows = allowed;
@@ -138,8 +157,13 @@ export class NativeHotPath {
     this.tell();
   }
 
+  private told = false;
+
   private tell(): void {
-    if (this.h !== null) this.l.allow(this.h, this.gateAllows && !this.capturing ? 1 : 0);
+    const serves = this.serves;
+    if (this.h !== null) this.l.allow(this.h, serves ? 1 : 0);
+    if (serves && !this.told) queueMicrotask(() => this.onServes());
+    this.told = serves;
   }
 
   setNotices(on: boolean): void {

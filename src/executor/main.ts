@@ -464,7 +464,9 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
     reportUsage(true);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const abandoned = abandon?.record();
+    const native = hot?.stats();
     slog.info({
+      ...(native && { handOvers: native.switches, handBacks: native.handBacks }),
       reason, ...server.stats, deviceTimeMode: timing, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms),
       ...(abandoned && { abandoned }),
     }, 'session ended');

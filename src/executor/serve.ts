@@ -38,6 +38,10 @@ import { mapGuestMemfd, receiveDescriptor } from './shm.js';
  * going away. */
 const BACKLOG_MIN = 2 * 1024 * 1024;
 
+/** A CALL or answer of at least this many bytes is bulk data: after it the connection stays here
+ * rather than going back to the native hot path (handBack). */
+const BULK_MIN = 64 * 1024;
+
 /** Bytes of answers written but not yet taken by the guest beyond which serving waits until it
  * reads them: a guest that sends and never reads cannot make the executor hold its answers
  * without limit (with the staging share, what one session can make its executor buffer is bounded). */
@@ -129,6 +133,8 @@ export class SessionServer {
   private owns = true;
   /** A hand-back waits for the guest to take what was written. */
   private handBackOnDrain = false;
+  /** The last CALL served here moved bulk data (handBack). */
+  private lastServedBulk = false;
   /** Notices to write once the connection is back (it was asked for). */
   private readonly ownFrames: Buffer[] = [];
   /** The native counters already added to stats. */
@@ -175,6 +181,7 @@ export class SessionServer {
 
   private attachHotPath(hot: NativeHotPath): void {
     hot.setNotices(this.notices);
+    hot.onServes = () => this.handBack();
     this.gate.attachNative({ allow: (a) => hot.allow(a), absorb: () => this.absorbNative() });
     const reader = new ControlReader({ take: (unserved) => this.take(unserved) });
     const ctl = new net.Socket({ fd: hot.jsFd, readable: true, writable: true });
@@ -344,6 +351,16 @@ export class SessionServer {
    */
   private handBack(): void {
     if (!this.hot || !this.ctl || !this.owns || this.closed || this.serving || this.pauses > 0 || this.receiving || !this.parser.idle) return;
+    // Not while the hot path may not serve (no slice, contended, a capture): it would hand the
+    // connection straight back at the next frame, two socketpair trips for nothing, and a waiting
+    // session's bulk data is staged here, not there (NativeHotPath.onServes hands back once it
+    // may). Not inside a MORE-chained group either: its next frame is a piece of the same copy.
+    if (!this.hot.serves || this.inGroup) return;
+    // Nor after a bulk call (a copy's data in or out): a program copying data would otherwise move
+    // its connection twice per copy, and while several sessions staged their copies that churn
+    // halved their aggregate rate (docs/benchmarks.md, "Native hot path"). The connection goes
+    // back after the next call that is not one.
+    if (this.lastServedBulk) return;
     if (this.sock.writableLength > 0) {
       if (this.handBackOnDrain) return;
       this.handBackOnDrain = true;
@@ -516,6 +533,7 @@ export class SessionServer {
     const noreply = (flags & Flag.NOREPLY) !== 0;
     const more = (flags & Flag.MORE) !== 0;
     if (noreply && more) throw new ProtocolError('NOREPLY and MORE together');
+    this.lastServedBulk = more || this.inGroup || end - start >= BULK_MIN;
     if ((flags & Flag.LZ4) !== 0) {
       if (!this.compression) throw new ProtocolError('a compressed CALL on a connection that did not negotiate compression');
       buf = decompressPayload(buf, start, end);
@@ -582,9 +600,11 @@ export class SessionServer {
     if (this.output) this.passOutput(this.output);
     w.buf.writeUInt32LE(res >>> 0, at + 16);
     if (this.x.pendingStream) {
+      this.lastServedBulk = true;
       this.stream(id, Buffer.from(w.buf.subarray(at + 16, at + 20)));
       return true;
     }
+    if (w.len - at >= BULK_MIN) this.lastServedBulk = true;
     w.finishFrame(at, FrameType.REPLY, 0, id, 0);
     if (this.x.shm.awaiting) {
       this.x.shm.awaiting = false;

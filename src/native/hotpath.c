@@ -863,6 +863,11 @@ void vg_hot_defer(struct vg_hot *h, int res) {
 
 int vg_hot_take_deferred(struct vg_hot *h) { return atomic_exchange(&h->deferred, 0); }
 
+size_t vg_hot_op_ids(uint32_t *out, size_t max) {
+  for (size_t i = 0; i < VG_HOT_NOPS && i < max; i++) out[i] = vg_hot_ops[i].id;
+  return VG_HOT_NOPS;
+}
+
 void vg_hot_stats(struct vg_hot *h, uint64_t *out) {
   for (int i = 0; i < VG_HOT_NSTATS; i++) out[i] = atomic_load_explicit(&h->stats[i], memory_order_relaxed);
 }

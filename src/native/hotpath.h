@@ -9,6 +9,7 @@
 #ifndef VG_HOTPATH_H
 #define VG_HOTPATH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define VG_HOT_EXPORT __attribute__((visibility("default")))
@@ -69,6 +70,9 @@ VG_HOT_EXPORT void vg_hot_range_remove(struct vg_hot *h, uint64_t base, uint64_t
  * synchronizing call), shared by both paths. */
 VG_HOT_EXPORT void vg_hot_defer(struct vg_hot *h, int res);
 VG_HOT_EXPORT int vg_hot_take_deferred(struct vg_hot *h);
+
+/* The wire ids of the ops it can serve, up to `max` of them into `out`; returns how many there are. */
+VG_HOT_EXPORT size_t vg_hot_op_ids(uint32_t *out, size_t max);
 
 /* Copies the counters (VG_HOT_NSTATS of them, cumulative). */
 VG_HOT_EXPORT void vg_hot_stats(struct vg_hot *h, uint64_t *out);
