@@ -37,6 +37,9 @@ VSOCK_LISTEN_SRC := src/native/vsock-listen.c src/native/relay.c
 HOTPATH := $(B)/native/libvgpu-hotpath.so
 HOTPATH_SRC := src/native/hotpath.c
 HOTPATH_HDR := src/native/hotpath.h src/native/gen/hot-ops.h src/native/gen/hot-kinds.h
+# The executor zygote's fork and descriptor passing (src/native/zygote.c; docs/executors.md, "Zygote").
+ZYGOTE := $(B)/native/libvgpu-zygote.so
+ZYGOTE_SRC := src/native/zygote.c
 LIBCUDA := $(B)/guest/libcuda.so.1
 LIBNVML := $(B)/guest/libnvidia-ml.so.1
 # The guest's check (docs/guest.md, "Checking a guest"); installed with the libraries.
@@ -78,7 +81,7 @@ node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 deps: $(B)/.deps-deb node_modules/.package-lock.json
 
 # ---- native libraries -----------------------------------------------------------------------
-native: $(LIBCUDA) $(LIBNVML) $(VGPU_DOCTOR) $(SOFTGPU) $(VSOCK_LISTEN) $(HOTPATH)
+native: $(LIBCUDA) $(LIBNVML) $(VGPU_DOCTOR) $(SOFTGPU) $(VSOCK_LISTEN) $(HOTPATH) $(ZYGOTE)
 
 $(LIBCUDA): $(GUEST_COMMON_SRC) $(GUEST_CUDA_SRC) $(SHARED_C_SRC) $(GUEST_HDR) guest/cuda/gen/exports.map | $(B)/.deps-deb
 	@mkdir -p $(@D)
@@ -104,6 +107,10 @@ $(VSOCK_LISTEN): $(VSOCK_LISTEN_SRC) src/native/relay.h
 $(HOTPATH): $(HOTPATH_SRC) $(HOTPATH_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(OPT) -Isrc/native -shared -Wl,-z,defs -o $@ $(HOTPATH_SRC) -lpthread -ldl
+
+$(ZYGOTE): $(ZYGOTE_SRC) src/native/zygote.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(OPT) -Isrc/native -shared -Wl,-z,defs -o $@ $(ZYGOTE_SRC) -ldl
 
 # Sanitizer builds of the same sources, used by the C tests.
 $(B)/asan/libvgpu-softgpu.so: $(SOFTGPU_SRC) $(SHARED_C_SRC) $(SOFTGPU_HDR) softgpu/exports.map | $(B)/.deps-deb
@@ -182,15 +189,21 @@ $(B)/tests/hotpath-tests: test/native/test-hotpath.c test/native/check.h $(HOTPA
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -I$(CUDA_HOME)/include -Isrc/native -Itest/native -o $@ test/native/test-hotpath.c $(HOTPATH_SRC) -lpthread -ldl
 
+# The zygote's calls outside Node.
+$(B)/tests/zygote-tests: test/native/test-zygote.c test/native/check.h $(ZYGOTE_SRC) src/native/zygote.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE $(CWARN) $(SAN) -Isrc/native -Itest/native -o $@ test/native/test-zygote.c $(ZYGOTE_SRC) -ldl
+
 test-hotpath: $(B)/tests/hotpath-tests
 	$(B)/tests/hotpath-tests $(abspath $(B)/asan/libvgpu-softgpu.so)
 
-test-c: $(B)/tests/softgpu-tests $(B)/tests/ptx-tests $(B)/tests/guest-tests $(B)/tests/relay-tests $(B)/tests/hotpath-tests
+test-c: $(B)/tests/softgpu-tests $(B)/tests/ptx-tests $(B)/tests/guest-tests $(B)/tests/relay-tests $(B)/tests/hotpath-tests $(B)/tests/zygote-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/softgpu-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/ptx-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/guest-tests
 	ASAN_OPTIONS=detect_leaks=0 $(B)/tests/relay-tests
 	$(B)/tests/hotpath-tests $(abspath $(B)/asan/libvgpu-softgpu.so)
+	$(B)/tests/zygote-tests
 
 # ---- TypeScript and end-to-end tests --------------------------------------------------------
 test-ts: $(B)/.deps-test-deb native ts ui

@@ -26,7 +26,7 @@ export interface MetricsSource {
   telemetry(): GpuTelemetry[];
   /** What the GPU scheduler did per VM since the mediator started. */
   schedulerStats(): ReadonlyMap<string, Readonly<VmSchedStats>>;
-  executorCounts(): { running: number; spare: number };
+  executorCounts(): { running: number; spare: number; zygote: boolean };
   /** The module image store: bytes on disk and each VM's bytes. */
   imageStore(): ImageStoreUsage;
   imageLimits(): ImageLimits;
@@ -217,6 +217,12 @@ export function createMetrics(src: MetricsSource): Registry {
       const e = src.executorCounts();
       this.set({ state: 'busy' }, e.running - e.spare);
       this.set({ state: 'spare' }, e.spare);
+    },
+  });
+  new Gauge({
+    name: 'vgpu_executor_zygote', help: 'Whether an executor zygote is ready to fork executors (0: each starts as a process of its own, slower; docs/executors.md, "Zygote")', ...opts,
+    collect() {
+      this.set(src.executorCounts().zygote ? 1 : 0);
     },
   });
   new Gauge({

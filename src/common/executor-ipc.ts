@@ -24,6 +24,7 @@ import type { Socket } from 'node:net';
 import { z } from 'zod';
 
 import { CODE_CACHE_STATES, type LaunchInfo } from '../executor/launch-form.cjs';
+import type { FromZygote, ToZygote } from './zygote-ipc.js';
 
 /** How long the guest of a session an operator ended has to send its next request and read why:
  * the executor lingers that long, and the mediator kills it if it stays much longer. */
@@ -243,7 +244,7 @@ export interface IpcEnd {
  * which a receiver that died never does: the mediator then held the guest's connection open
  * forever, and the guest waited for an executor that was gone.
  */
-export function sendIpc(end: IpcEnd, m: ToExecutor | FromExecutor, handle?: Socket): Promise<Error | null> {
+export function sendIpc(end: IpcEnd, m: ToExecutor | FromExecutor | FromZygote | ToZygote, handle?: Socket): Promise<Error | null> {
   return new Promise((resolve) => {
     if (!end.connected || !end.send) {
       resolve(Object.assign(new Error('the IPC channel is closed'), { code: 'ERR_IPC_CHANNEL_CLOSED' }));

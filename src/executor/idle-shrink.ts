@@ -36,10 +36,10 @@ function trimFunction(): ((pad: number) => number) | null {
   return mallocTrim;
 }
 
-/** Collects the heap, then returns malloc's free memory to the system. */
-export function shrinkNow(): ShrinkReport {
+/** Collects the heap (unless `collect` is false), then returns malloc's free memory to the system. */
+export function shrinkNow(collect = true): ShrinkReport {
   const rssBefore = process.memoryUsage.rss();
-  const gc = (globalThis as { gc?: () => void }).gc;
+  const gc = collect ? (globalThis as { gc?: () => void }).gc : undefined;
   gc?.();
   const trim = trimFunction();
   const trimmed = trim ? trim(0) === 1 : false;

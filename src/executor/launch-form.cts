@@ -29,8 +29,11 @@ export const EXECUTOR_CODE_CACHE = join(here, 'executor.bundle.cache');
  * the build step writes the cache under the same flags.
  * - `--expose-gc`: the idle shrink (src/executor/idle-shrink.ts) collects the heap before it
  *   gives freed memory back to the system.
+ * - `--single-threaded` (V8) and `--v8-pool-size=1` (Node): an executor forked by the zygote
+ *   (src/executor/zygote.ts) has none of the zygote's V8 worker threads, so V8 must never hand
+ *   work to them (concurrent marking, background compilation); the pool is one idle thread.
  */
-export const EXECUTOR_NODE_FLAGS: readonly string[] = ['--expose-gc'];
+export const EXECUTOR_NODE_FLAGS: readonly string[] = ['--expose-gc', '--single-threaded', '--v8-pool-size=1'];
 
 /** Chooses the code cache: a file to use instead of EXECUTOR_CODE_CACHE, or `off`. */
 export const CODE_CACHE_ENV = 'VGPU_EXECUTOR_CODE_CACHE';

@@ -7,6 +7,10 @@
 //           --probe-memory                   the same, with each device's free memory
 //   main.js --backend softgpu|cuda           (forked with IPC) serves one session
 //           --control PATH                   the mediator's control socket (docs/executors.md)
+//   main.js --zygote --backend ... --control PATH ...
+//                                            the executor zygote (zygote.ts): forks executors that
+//                                            run with these arguments, each handed its session
+//                                            over a socketpair instead of an IPC channel
 //           [--cancel-dir DIR]               where to make this executor's cancel FIFO: a byte
 //                                            written to it abandons the session's in-flight work
 //                                            (abandon.ts, src/common/cancel-fifo.ts)
@@ -41,7 +45,15 @@ import { softgpuOutput, stdoutCapture, type KernelOutput } from './output.js';
 import { mapHostFile } from './shm.js';
 import { hotPathWanted, NativeHotPath } from './hot-path.js';
 import { launchInfo } from './launch-form.cjs';
-import { IdleShrink } from './idle-shrink.js';
+import { IdleShrink, shrinkNow } from './idle-shrink.js';
+import { runZygote } from './zygote.js';
+import { socketFd, zygoteCalls } from '../common/zygote-calls.js';
+
+/** How long a forked executor waits for the guest's connection its session message announces:
+ * the mediator sent it before the message, so it is there unless the mediator failed meanwhile. */
+const HANDOFF_WAIT_MS = 2000;
+/** Heap growth since its fork past which a forked executor's idle shrink collects the heap. */
+const FORKED_COLLECT_GROWTH = 8 * 1024 * 1024;
 
 /** How long a session whose work was abandoned waits for what caused it (its guest's close, the
  * mediator's kill with the reason for the guest) before ending by itself. */
@@ -83,12 +95,6 @@ function openCancelFifo(dir: string, log: Logger): number {
     log.warn({ err: (e as Error).message }, 'no cancel FIFO: the mediator cannot abandon in-flight work, only the guest\'s close can');
     return -1;
   }
-}
-
-/** The descriptor of a socket (-1 if it has none). */
-function socketFd(s: Socket): number {
-  const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }
 
 /** A second descriptor of the guest connection (-1 if there is none), kept unused so that the
@@ -181,8 +187,10 @@ function parseArgs(argv: string[]): Args {
   return { backend, probe: doProbe, probeMemory: withMemory, deviceTime, control, cancelDir, hotPath: hotPathWanted() };
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+/** Runs the executor with `argv`. `handoffFd` is a forked executor's end of the socketpair the
+ * mediator sends its guest's connection over (zygote.ts); -1 for one started with an IPC channel. */
+async function main(argv: string[], handoffFd = -1): Promise<void> {
+  const args = parseArgs(argv);
   const log = createLogger({ name: 'vgpu-executor' }).child({ pid: process.pid, backend: args.backend });
   const drv = loadDriver(args.backend, (name) => log.warn({ fn: name }, 'driver lacks a function; answering CUDA_ERROR_NOT_SUPPORTED'));
   if (args.probe) {
@@ -196,7 +204,8 @@ async function main(): Promise<void> {
       process.exit(3);
     }
   }
-  if (!process.send || !args.control) throw new Error('the executor must be started by the mediator (no IPC channel or --control)');
+  const forked = handoffFd >= 0;
+  if ((!forked && !process.send) || !args.control) throw new Error('the executor must be started by the mediator (no IPC channel or --control)');
   bindRawLaunch((proto) => drv.raw(proto));
   // Kernel output must reach the guest, not this process's stdout (the mediator's, or nothing).
   let output: KernelOutput | undefined;
@@ -219,8 +228,25 @@ async function main(): Promise<void> {
     greeting: () => (session ? session.adoptState() : { type: 'ready', pid: process.pid, launch: launchInfo() }),
     message: (m) => {
       if (m.type === 'session') {
-        log.error({}, 'a session message on the control socket');
-        process.exit(2);
+        // A forked executor's session comes this way, its guest's connection already waiting on
+        // the handoff socketpair (the mediator sends it first).
+        if (!forked) {
+          log.error({}, 'a session message on the control socket');
+          process.exit(2);
+        }
+        if (session) {
+          log.error({}, 'a second session message for one executor');
+          process.exit(2);
+        }
+        // The handoff socket stays open while this process lives: the mediator sees its end there.
+        const fd = zygoteCalls().recvFd(handoffFd, HANDOFF_WAIT_MS);
+        if (fd < 0) {
+          log.error({ errno: -fd }, 'session message without the guest connection on the handoff socket');
+          process.exit(2);
+        }
+        session = serve(m, new net.Socket({ fd, readable: true, writable: true }), drv, args, cancelFd, output, log);
+        for (const e of early.splice(0)) steer(session, e);
+        return;
       }
       if (session) steer(session, m);
       else early.push(m);
@@ -250,10 +276,16 @@ async function main(): Promise<void> {
   // Memory goes back to the system whenever the executor is idle: as a spare, and between its
   // session's bursts of work (bytes moved are the activity; the hot path pays nothing for this).
   const mb = (n: number): number => Math.round(n / 1e5) / 10;
+  // A forked executor shares the zygote's heap until it writes to it, and a full collection writes
+  // to every page it marks or sweeps: it collects only once its own garbage is worth that.
+  const heapAtStart = process.memoryUsage().heapUsed;
   new IdleShrink(
     () => (session ? session.server.stats.bytesIn + session.server.stats.bytesOut : 0),
     (r) => log.debug({ gc: r.gc, trimmed: r.trimmed, rssBeforeMb: mb(r.rssBefore), rssAfterMb: mb(r.rssAfter) }, 'idle: memory given back'),
+    forked ? () => shrinkNow(process.memoryUsage().heapUsed > heapAtStart + FORKED_COLLECT_GROWTH) : shrinkNow,
   ).start();
+  // A forked executor has no IPC channel: its control connection is all it has of the mediator.
+  if (forked) return;
   process.on('message', (raw: unknown, handle: unknown) => {
     const parsed = toExecutorSchema.safeParse(raw);
     if (!parsed.success) {
@@ -548,7 +580,11 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   return serving;
 }
 
-void main().catch((e: unknown) => {
+function failed(e: unknown): never {
   process.stderr.write(`vgpu-executor: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(3);
-});
+}
+
+const argv = process.argv.slice(2);
+if (argv[0] === '--zygote') runZygote(argv.slice(1), (a, fd) => void main(a, fd).catch(failed));
+else void main(argv).catch(failed);

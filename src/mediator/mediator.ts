@@ -245,7 +245,7 @@ export class Mediator implements LiveControl, MetricsSource {
     sweepCancelFifos(cancelDir(this.opts.stateDir));
     this.pool = new ExecutorPool(this.backend.kind, log, { control: path.join(this.opts.stateDir, EXECUTOR_SOCKET), cancelDir: cancelDir(this.opts.stateDir) },
       this.opts.spareExecutors ?? 1, this.opts.deviceTime ?? 'auto');
-    this.pool.onReady = (seconds) => this.stats.executorReady(seconds);
+    this.pool.onReady = (seconds, form) => this.stats.executorReady(seconds, form);
     // Attaches waiting for a handoff slot defer spare refills as those in the pool do.
     this.pool.attachesQueued = () => this.handoffs.queued;
     // Executors of a previous mediator reconnect as soon as the control socket is there.
@@ -898,8 +898,8 @@ export class Mediator implements LiveControl, MetricsSource {
     return this.history.list();
   }
 
-  executorCounts(): { running: number; spare: number } {
-    return { running: this.pool?.running ?? 0, spare: this.pool?.spare ?? 0 };
+  executorCounts(): { running: number; spare: number; zygote: boolean } {
+    return { running: this.pool?.running ?? 0, spare: this.pool?.spare ?? 0, zygote: this.pool?.zygotePid !== undefined };
   }
 
   // ---- shutdown (docs/operations.md, "Stopping the mediator") -----------------------------------

@@ -35,8 +35,8 @@ export class MediatorStats {
     help: "Requests of a VM's sessions for more of its memory quota, granted or refused (quota reached)",
   });
   private readonly spawn = new Histogram({
-    name: 'vgpu_executor_spawn_seconds', registers: [], buckets: SPAWN_BUCKETS,
-    help: 'Time from starting an executor process until it is ready to serve (driver loaded and initialised)',
+    name: 'vgpu_executor_spawn_seconds', registers: [], buckets: SPAWN_BUCKETS, labelNames: ['form'],
+    help: 'Time from starting an executor process until it is ready to serve (driver loaded and initialised), by form: forked by the zygote, or spawned as a process of its own',
   });
 
   constructor() {
@@ -56,8 +56,8 @@ export class MediatorStats {
     this.reservations.inc({ vm, result: granted ? 'granted' : 'refused' });
   }
 
-  executorReady(seconds: number): void {
-    this.spawn.observe(seconds);
+  executorReady(seconds: number, form: 'forked' | 'spawned'): void {
+    this.spawn.observe({ form }, seconds);
   }
 
   /** For the admin API's registry. */

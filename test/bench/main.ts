@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { sessionList, sessionsAfter } from '../helpers/burst.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { BUILD, GUEST_LIB_DIR, ROOT } from '../helpers/paths.js';
+import { childrenOf, commandLine } from '../helpers/procs.js';
 
 const CUDA_HOME = process.env.CUDA_HOME ?? '/usr/local/cuda';
 const out = join(BUILD, 'bench');
@@ -426,6 +427,17 @@ async function executorPss(m: RunningMediator): Promise<number[]> {
   return pids.map(pssMb);
 }
 
+/** Everything else the executors cost the host: the zygote and the spares (docs/executors.md,
+ * "Zygote"), MB; each is a child of the mediator or of its zygote, and not serving a session. */
+async function overheadPss(m: RunningMediator): Promise<{ zygote: number; spares: number }> {
+  const serving = new Set((await sessionList(m)).map((s) => s.executorPid));
+  const children = childrenOf(m.proc.pid!);
+  const zygotes = children.filter((p) => commandLine(p).includes('--zygote'));
+  const spares = [...children, ...zygotes.flatMap(childrenOf)].filter((p) => !zygotes.includes(p) && !serving.has(p) && commandLine(p).some((a) => a.endsWith('launch.cjs')));
+  const sum = (pids: number[]): number => pids.reduce((a, p) => a + pssMb(p), 0);
+  return { zygote: sum(zygotes), spares: sum(spares) };
+}
+
 const ms = (x: number): string => x.toFixed(1);
 
 /** Session start and idle sessions' memory (docs/benchmarks.md, "Session start"). */
@@ -461,11 +473,15 @@ async function startupRows(m: RunningMediator, env: Record<string, string>, bin:
   rows.push({ what: `session start, 1 guest (warm spare), first allocation, ms (median of ${STARTUP_SINGLE_RUNS})`, vgpu: single.length ? ms(median(single)) : '-', baseline, ratio: single.length ? `${(median(single) / base).toFixed(1)}x` : '-', bar: '(context)' });
   rows.push({ what: '  worst of them; failures', vgpu: `${single.length ? ms(Math.max(...single)) : '-'}; ${singleFailures}`, baseline: '-', ratio: '-', bar: '(context)' });
   let burstPss: number[] = [];
+  let overhead = { zygote: 0, spares: 0 };
   for (const n of STARTUP_BURSTS) {
     await settle();
     const guests = await Promise.all(Array.from({ length: n }, () => startGuestTimed(bin, env, true)));
     const ok = guests.filter((g) => g.ms !== undefined).map((g) => g.ms!);
-    if (n === 16) burstPss = await executorPss(m);
+    if (n === 16) {
+      burstPss = await executorPss(m);
+      overhead = await overheadPss(m);
+    }
     await Promise.all(guests.map((g) => g.release()));
     const failed = guests.filter((g) => g.ms === undefined);
     const failures = failed.length ? ` (${failed[0]!.error})` : '';
@@ -477,6 +493,10 @@ async function startupRows(m: RunningMediator, env: Record<string, string>, bin:
   rows.push({ what: 'idle session, its executor\'s PSS, 1 session open, MB', vgpu: onePss.toFixed(1), baseline: `${node.toFixed(1)} (bare node -e)`, ratio: `${(onePss / node).toFixed(2)}x`, bar: '<= 12 MB' });
   if (burstPss.length) {
     rows.push({ what: `  median over ${burstPss.length} idle sessions open together, MB`, vgpu: median(burstPss).toFixed(1), baseline: `${node.toFixed(1)} (bare node -e)`, ratio: `${(median(burstPss) / node).toFixed(2)}x`, bar: '<= 12 MB' });
+    // PSS shares what is shared among the processes that map it: the zygote keeps its own share,
+    // so the host's cost per session counts it, and the spares, too.
+    const perSession = (burstPss.reduce((a, b) => a + b, 0) + overhead.zygote + overhead.spares) / burstPss.length;
+    rows.push({ what: `  all of it per session: executors, zygote (${overhead.zygote.toFixed(1)}) and spares (${overhead.spares.toFixed(1)}) / ${burstPss.length}, MB`, vgpu: perSession.toFixed(1), baseline: `${node.toFixed(1)} (bare node -e)`, ratio: `${(perSession / node).toFixed(2)}x`, bar: '<= 12 MB' });
   }
   await settle();
   rows.push(...(await manySparesRows(bin, base)));

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,6 +14,7 @@ import { Store } from '../../src/store/index.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { sessionList } from '../helpers/burst.js';
 import { buildProgram, kernelsFatbin, startGuest, type InteractiveGuest } from '../helpers/programs.js';
+import { alive, childrenOf, commandLine } from '../helpers/procs.js';
 
 const MIB = 1 << 20;
 
@@ -32,31 +33,6 @@ function rounds(g: InteractiveGuest): Array<{ verified: number; corrupt: number 
     const [, , v, c] = l.split(' ');
     return { verified: Number(v), corrupt: Number(c) };
   });
-}
-
-/** The processes whose parent is `pid` (Linux /proc). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
-
-/** Whether `pid` runs (a zombie waiting for its new parent to reap it has ended). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 async function killHard(m: RunningMediator): Promise<void> {
@@ -88,11 +64,15 @@ test('kill -9 of the mediator mid-run: a new one adopts every session; work, quo
     const before = await sessionList(m1);
     assert.equal(before.length, 5);
 
-    const spares = childrenOf(m1.proc.pid!).filter((p) => !before.some((b) => b.executorPid === p));
+    // Executors are the mediator's children, or its zygote's (docs/executors.md, "Zygote").
+    const children = childrenOf(m1.proc.pid!);
+    const zygotes = children.filter((p) => commandLine(p).includes('--zygote'));
+    const spares = [...children, ...zygotes.flatMap(childrenOf)].filter((p) => !zygotes.includes(p) && !before.some((b) => b.executorPid === p));
     assert.ok(spares.length >= 1, 'the mediator has a spare executor');
     await killHard(m1);
-    // The spare had no session: it ends by itself rather than wait for a mediator.
-    await until('the dead mediator\'s spare executors exit', () => spares.every((p) => !alive(p)), 20_000);
+    // The spare had no session: it ends by itself rather than wait for a mediator; the zygote
+    // ends with its mediator too.
+    await until('the dead mediator\'s spare executors and zygote exit', () => [...spares, ...zygotes].every((p) => !alive(p)), 20_000);
     // The lock died with the mediator; the executors (which never held it) live on.
     m2 = await startMediator({ stateDir });
     const m = m2;

@@ -110,6 +110,9 @@ test('/metrics counts refused handshakes and admissions by reason, quota reserva
   assert.ok(s.value('vgpu_quota_reservations_total', { vm: 'tenant', result: 'granted' }) >= 1, 'its 64 MiB came out of its 1 GiB quota');
   assert.ok(s.value('vgpu_executor_spawn_seconds_count') >= 1, 'the spare and the busy guest\'s executor started');
   assert.ok(s.value('vgpu_executor_spawn_seconds_sum') > 0);
+  // Executors are forked by the zygote (docs/executors.md, "Zygote"), the spare too.
+  assert.equal(s.value('vgpu_executor_zygote'), 1);
+  assert.equal(s.value('vgpu_executor_spawn_seconds_count', { form: 'forked' }), s.value('vgpu_executor_spawn_seconds_count'));
 });
 
 /** Series Prometheus makes itself for every scrape target, which no exporter exports. */
