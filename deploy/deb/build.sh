@@ -14,7 +14,7 @@ out=${1:?usage: build.sh OUT.deb}
 root=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/../.." && pwd)
 cd "$root"
 for f in build/guest/libcuda.so.1 build/guest/libnvidia-ml.so.1 build/guest/vgpu-doctor build/softgpu/libvgpu-softgpu.so \
-         build/native/vgpu-vsock-listen build/native/libvgpu-hotpath.so dist/src/mediator/main.js dist/ui/index.html; do
+         build/native/vgpu-vsock-listen build/native/libvgpu-hotpath.so build/native/libvgpu-zygote.so dist/src/mediator/main.js dist/ui/index.html; do
   [ -e "$f" ] || { echo "build.sh: $f is missing: run 'make native ts ui' first" >&2; exit 1; }
 done
 
@@ -39,6 +39,7 @@ cp -a build/guest/libcuda.so.1 build/guest/libcuda.so build/guest/libnvidia-ml.s
 install -m 0755 build/softgpu/libvgpu-softgpu.so "$lib/build/softgpu/"
 install -m 0755 build/native/vgpu-vsock-listen "$lib/build/native/"
 install -m 0644 build/native/libvgpu-hotpath.so "$lib/build/native/"
+install -m 0644 build/native/libvgpu-zygote.so "$lib/build/native/"
 install -m 0755 guest/install.sh "$lib/guest/install.sh"
 # Production dependencies: npm prune drops the dev ones from a copy, offline.
 cp -a node_modules "$lib/node_modules"

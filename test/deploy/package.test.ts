@@ -49,7 +49,7 @@ test('the .deb installs the tools, the unit, the configuration and the guest lib
   }
   for (const f of ['/lib/systemd/system/vgpu-mediator.service', '/etc/vgpu/mediator.toml', '/usr/lib/vgpu/build/guest/libcuda.so.1',
     '/usr/lib/vgpu/build/guest/libnvidia-ml.so.1', '/usr/lib/vgpu/build/guest/vgpu-doctor', '/usr/lib/vgpu/guest/install.sh', '/usr/lib/vgpu/build/softgpu/libvgpu-softgpu.so',
-    '/usr/lib/vgpu/build/native/vgpu-vsock-listen', '/usr/lib/vgpu/build/native/libvgpu-hotpath.so', '/usr/lib/vgpu/dist/src/mediator/main.js', '/usr/lib/vgpu/dist/ui/index.html', '/usr/lib/vgpu/dist/ui/app.js',
+    '/usr/lib/vgpu/build/native/vgpu-vsock-listen', '/usr/lib/vgpu/build/native/libvgpu-hotpath.so', '/usr/lib/vgpu/build/native/libvgpu-zygote.so', '/usr/lib/vgpu/dist/src/mediator/main.js', '/usr/lib/vgpu/dist/ui/index.html', '/usr/lib/vgpu/dist/ui/app.js',
     '/usr/lib/vgpu/node_modules/@fastify/static/package.json', '/usr/lib/vgpu/node_modules/better-sqlite3/package.json',
     '/usr/lib/vgpu/node_modules/smol-toml/package.json', '/usr/share/doc/vgpu/operations.md']) {
     assert.ok(entries.has(f), `${f} is in the package`);
