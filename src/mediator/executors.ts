@@ -94,6 +94,8 @@ const ZYGOTE_RESTART_MAX_MS = 60_000;
 
 /** How long a control connection may take to say what it is. */
 const GREETING_MS = 10_000;
+/** How long an exited executor's control connection may take to deliver what it still holds. */
+const LINK_DRAIN_MS = 2000;
 
 export class ExecutorPool {
   private spares: Warm[] = [];
@@ -476,8 +478,20 @@ export class ExecutorPool {
     };
     const exited = new Promise<void>((resolve) => {
       proc.onExit((code, signal) => {
-        onEnd({ code, signal, ...(ended && { ended }) });
-        resolve();
+        let done = false;
+        const finish = (): void => {
+          if (done) return;
+          done = true;
+          onEnd({ code, signal, ...(ended && { ended }) });
+          resolve();
+        };
+        // Its last messages (the final usage, `ended`) can still be unread on its control
+        // connection when its exit is known (a zygote's report can overtake them): the end is
+        // taken once that connection has closed, all of it read.
+        const link = warm.link;
+        if (!link?.connected) return finish();
+        link.socket.once('close', finish);
+        setTimeout(finish, LINK_DRAIN_MS).unref();
       });
     });
     const handle: ExecutorHandle = {

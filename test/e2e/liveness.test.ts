@@ -6,13 +6,13 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 
 import { FrameType } from '../../src/protocol/constants.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { buildProgram, kernelsFatbin, runGuest, startGuest } from '../helpers/programs.js';
 import { TestGuest } from '../helpers/guest.js';
+import { childrenOf, commandLine } from '../helpers/procs.js';
 
 const CUDA_ERROR_DEVICE_UNAVAILABLE = 46;
 
@@ -28,14 +28,12 @@ after(async () => {
   await m?.stop();
 });
 
-/** The processes `pid` started that still run (the mediator's executors). */
-function children(pid: number): number[] {
-  const out: number[] = [];
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    const list = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-    if (list) out.push(...list.split(/\s+/).map(Number));
-  }
-  return out;
+/** The mediator's executors: its children, and its zygote's (docs/executors.md, "Zygote"), but
+ * not the zygote itself, which keeps forking spares. */
+function executors(mediator: number): number[] {
+  const children = childrenOf(mediator);
+  const zygotes = children.filter((p) => commandLine(p).includes('--zygote'));
+  return [...children.filter((p) => !zygotes.includes(p)), ...zygotes.flatMap(childrenOf)];
 }
 
 async function attachedSession(vm: string): Promise<{ executorPid: number; session: string }> {
@@ -50,7 +48,7 @@ test('with every executor stopped: handshakes answered, ATTACH and calls bounded
   await Promise.all([timed.waitFor(/"pid"/), plain.waitFor(/"pid"/)]);
   const plainSession = await attachedSession('plain');
   await attachedSession('timed');
-  const stopped = children(m.proc.pid!);
+  const stopped = executors(m.proc.pid!);
   assert.ok(stopped.length >= 3, 'two session executors and a spare');
   for (const p of stopped) process.kill(p, 'SIGSTOP');
   try {
