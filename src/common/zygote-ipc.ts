@@ -8,13 +8,25 @@
 
 import { z } from 'zod';
 
+import { LOG_FORMAT_ENV, LOG_LEVEL_ENV, LOG_LEVEL_ENV_ALIAS } from './log.js';
+
+/** The environment a forked executor takes from the mediator as it is at the fork, not as it was
+ * when the zygote started: the logging a SIGHUP may have changed. */
+export const FORK_ENV_KEYS = [LOG_LEVEL_ENV, LOG_LEVEL_ENV_ALIAS, LOG_FORMAT_ENV] as const;
+
 const pid = z.number().int().min(1).max(0x7fffffff);
+const envValue = z.string().max(64).optional();
 const requestId = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const toZygoteSchema = z.discriminatedUnion('type', [
   /** Fork one executor, whose handoff socket is the message's handle; the answer (`forked` or
    * `forkFailed`) carries the same id, and the next `fork` waits for it. */
-  z.strictObject({ type: z.literal('fork'), id: requestId }),
+  z.strictObject({
+    type: z.literal('fork'),
+    id: requestId,
+    /** Each key set to its value, or unset when absent. */
+    env: z.strictObject({ [LOG_LEVEL_ENV]: envValue, [LOG_LEVEL_ENV_ALIAS]: envValue, [LOG_FORMAT_ENV]: envValue }),
+  }),
   /** Signal a child, if it has not been reaped. */
   z.strictObject({ type: z.literal('kill'), pid, signal: z.enum(['SIGTERM', 'SIGKILL']) }),
 ]);

@@ -15,7 +15,7 @@ import { constants } from 'node:os';
 
 import { createLogger } from '../common/log.js';
 import { socketFd, zygoteCalls, type ZygoteCalls } from '../common/zygote-calls.js';
-import { toZygoteSchema, type FromZygote, type ToZygote } from '../common/zygote-ipc.js';
+import { FORK_ENV_KEYS, toZygoteSchema, type FromZygote, type ToZygote } from '../common/zygote-ipc.js';
 import { ipcIssue, sendIpc } from '../common/executor-ipc.js';
 import { shrinkNow } from './idle-shrink.js';
 
@@ -97,6 +97,11 @@ export function runZygote(argv: string[], entry: ExecutorEntry): void {
       const own = z.dup(fd);
       (handle as net.Socket).destroy();
       becomeExecutor(z);
+      for (const k of FORK_ENV_KEYS) {
+        const v = m.env[k];
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
       if (own < 0) {
         writeSync(2, `vgpu-executor: cannot keep the handoff socket (errno ${-own})\n`);
         z.exit(3);

@@ -7,7 +7,7 @@ import { Socket } from 'node:net';
 import type { Logger } from 'pino';
 
 import { ipcIssue, sendIpc } from '../common/executor-ipc.js';
-import { fromZygoteSchema, type FromZygote } from '../common/zygote-ipc.js';
+import { FORK_ENV_KEYS, fromZygoteSchema, type FromZygote } from '../common/zygote-ipc.js';
 import { zygoteCalls } from '../common/zygote-calls.js';
 import { ForkedExecutor } from './executor-process.js';
 
@@ -126,7 +126,8 @@ export class Zygote {
     const timer = setTimeout(() => this.answered(q.id, new Error(`the executor zygote did not answer a fork within ${FORK_ANSWER_MS} ms`)), FORK_ANSWER_MS);
     timer.unref();
     this.current = { ...q, ours, timer };
-    void sendIpc(this.child, { type: 'fork', id: q.id }, theirs).then((err) => {
+    const env = Object.fromEntries(FORK_ENV_KEYS.flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]]])));
+    void sendIpc(this.child, { type: 'fork', id: q.id, env }, theirs).then((err) => {
       if (err) {
         theirs.destroy();
         this.answered(q.id, err);

@@ -16,6 +16,7 @@ import { givenFlags, mediatorCommand } from '../../src/mediator/main.js';
 import { OPTION_KEYS, OPTION_META, type OptionKey } from '../../src/mediator/options.js';
 import { TestGuest } from '../helpers/guest.js';
 import { startMediator } from '../helpers/mediator.js';
+import { buildProgram, runGuest } from '../helpers/programs.js';
 
 /** A value other than the default for every option, as a flag and as the file writes it. */
 const NON_DEFAULT: Record<OptionKey, { flag: string[]; file: unknown }> = {
@@ -154,6 +155,12 @@ test('SIGHUP applies live keys, names those that need a restart; the socket gets
     assert.deepEqual(restart.needRestart, ['image-store-max']);
     const applied = m.logs.find((l) => Array.isArray(l.applied));
     assert.deepEqual(applied?.applied, ['max-hold', 'log-level']);
+    // Executors started from now on log at debug too, though the zygote that forks them started
+    // at info: this guest takes the spare started before, and the next spare is forked at debug.
+    assert.ok(!m.logs.some((l) => l.name === 'vgpu-executor' && l.level === 'debug'));
+    const r = await runGuest(buildProgram('alloc_paths'), ['--server', m.server], {}, 60_000, ['alloc:1']);
+    assert.equal(r.code, 0, r.stderr);
+    await m.waitForLog((l) => l.name === 'vgpu-executor' && l.level === 'debug', 20_000);
     writeFileSync(conf, 'log-level = "debug"\nmax-hold = 5\n');
     m.proc.kill('SIGHUP');
     const bad = await m.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('does not load'));
