@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -128,6 +129,7 @@ struct vg_hot {
   bool native;      /* this side owns the guest's connection (NATIVE); else the executor does (JS) */
   bool handing;     /* switching to JS: answers still being written before the hand-over */
   atomic_bool allowed_hint; /* `allowed`, read without the lock (run_native checks it under it) */
+  atomic_int exec_waiting; /* executor threads waiting for run_mu (see exec_lock) */
   bool halted;      /* the session's work was abandoned: nothing more is served */
   bool guest_eof, guest_broken, js_eof, js_shut;
   struct buf in, out, fwd;
@@ -219,9 +221,19 @@ static bool map_grow(struct vg_hot *h) {
   return true;
 }
 
+/* run_mu as the executor's thread takes it. glibc's mutex is not fair: the serving thread, which
+ * unlocks and locks it again between calls, could take it back each time before the woken executor
+ * ran, and the executor waited out as many calls as the guest kept sending (a session kept its GPU
+ * while another waited). The serving thread lets a waiting executor go first (run_native). */
+static void exec_lock(struct vg_hot *h) {
+  atomic_fetch_add(&h->exec_waiting, 1);
+  pthread_mutex_lock(&h->run_mu);
+  atomic_fetch_sub(&h->exec_waiting, 1);
+}
+
 void vg_hot_handle_add(struct vg_hot *h, uint64_t id, int kind, uint64_t real) {
   if (id == 0) return;
-  pthread_mutex_lock(&h->run_mu);
+  exec_lock(h);
   struct slot *s = map_find(h, id);
   if (s) {
     s->kind = kind;
@@ -238,7 +250,7 @@ void vg_hot_handle_add(struct vg_hot *h, uint64_t id, int kind, uint64_t real) {
 }
 
 void vg_hot_handle_remove(struct vg_hot *h, uint64_t id) {
-  pthread_mutex_lock(&h->run_mu);
+  exec_lock(h);
   struct slot *s = map_find(h, id);
   if (s) {
     /* Backward-shift deletion keeps every probe chain unbroken. */
@@ -274,7 +286,7 @@ static size_t ranges_upto(const struct vg_hot *h, uint64_t p) {
 }
 
 void vg_hot_range_add(struct vg_hot *h, uint64_t base, uint64_t size) {
-  pthread_mutex_lock(&h->run_mu);
+  exec_lock(h);
   if (h->nranges == h->ranges_cap) {
     size_t cap = h->ranges_cap ? h->ranges_cap * 2 : 64;
     struct range *r = realloc(h->ranges, cap * sizeof *r);
@@ -292,7 +304,7 @@ out:
 }
 
 void vg_hot_range_remove(struct vg_hot *h, uint64_t base, uint64_t size) {
-  pthread_mutex_lock(&h->run_mu);
+  exec_lock(h);
   for (size_t i = ranges_upto(h, base); i > 0 && h->ranges[i - 1].base == base; i--) {
     if (h->ranges[i - 1].size != size) continue;
     memmove(&h->ranges[i - 1], &h->ranges[i], (h->nranges - i) * sizeof h->ranges[0]);
@@ -521,6 +533,8 @@ static bool run_native(struct vg_hot *h, const struct vg_hot_op *op, int oi) {
   uint32_t len = rd32(f);
   uint16_t flags = rd16(f + 6);
   uint32_t id = rd32(f + 8);
+  /* An executor thread waiting for the lock goes first (exec_lock). */
+  while (atomic_load(&h->exec_waiting) > 0) sched_yield();
   int64_t t0 = now_ns();
   pthread_mutex_lock(&h->run_mu);
   struct vg_hot_call c = {h, f + HEADER, 8, len, CUDA_SUCCESS};
@@ -846,7 +860,10 @@ void vg_hot_stop(struct vg_hot *h) {
 }
 
 void vg_hot_allow(struct vg_hot *h, int allowed) {
-  pthread_mutex_lock(&h->run_mu);
+  /* Withdrawn before the lock is waited for: the serving thread serves no call after the one under
+   * way, and hands the connection over at the next frame. */
+  if (!allowed) atomic_store(&h->allowed_hint, false);
+  exec_lock(h);
   h->allowed = allowed != 0;
   atomic_store(&h->allowed_hint, allowed != 0);
   pthread_mutex_unlock(&h->run_mu);

@@ -213,6 +213,21 @@ static void *fake_js_main(void *arg) {
   }
 }
 
+/* A guest streaming frames as fast as the connection takes them (its own thread). */
+#define STREAM_LAUNCHES 20000
+static uint8_t stream_frames[STREAM_LAUNCHES * 96 + 64];
+struct stream_writer {
+  int guest;
+  size_t len;
+  int failed;
+};
+
+static void *stream_writer_main(void *arg) {
+  struct stream_writer *w = arg;
+  w->failed = write_all(w->guest, stream_frames, w->len);
+  return NULL;
+}
+
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void) {
   rng ^= rng << 13;
@@ -403,6 +418,65 @@ int main(int argc, char **argv) {
   CHECK("reply 10", reply(guest, 10) == 0);
   js_marker(js);
   vg_hot_allow(h, 1);
+
+  /* ---- the slice withdrawn while a guest streams launches: vg_hot_allow(0) returns after the
+   * call under way, however fast the guest keeps the C side supplied (a mutex that is not fair let
+   * the C side take it back after each call, and the executor waited out a whole run of launches
+   * while another session waited for the GPU) ---- */
+  {
+    CUmodule mod;
+    CUfunction fn;
+    CUdeviceptr cell;
+    CHECK("module", SYM(cuModuleLoadData)(&mod, POKE_PTX) == CUDA_SUCCESS);
+    CHECK("function", SYM(cuModuleGetFunction)(&fn, mod, "poke") == CUDA_SUCCESS);
+    CHECK("cell", SYM(cuMemAlloc_v2)(&cell, 4) == CUDA_SUCCESS);
+    vg_hot_handle_add(h, FUNC_ID, 5, (uint64_t)(uintptr_t)fn);
+    struct stream_writer sw = {guest, 0, 0};
+    uint64_t pv = cell;
+    for (uint32_t i = 0; i < STREAM_LAUNCHES; i++) sw.len += launch_frame(stream_frames + sw.len, 1000 + i, FUNC_ID, STREAM_ID, &pv, 8, 8);
+    sw.len += call(stream_frames + sw.len, 0, 99, OP_CTX_SYNC, 0, a);
+    uint64_t calls0 = stat(h, VG_HOT_STAT_CALLS), bytes0 = stat(h, VG_HOT_STAT_BYTES_IN);
+    pthread_t wt;
+    pthread_create(&wt, NULL, stream_writer_main, &sw);
+    while (stat(h, VG_HOT_STAT_CALLS) < calls0 + 200) usleep(100);
+    /* The executor's other updates wait no longer. */
+    uint64_t before_add = stat(h, VG_HOT_STAT_CALLS);
+    vg_hot_handle_add(h, 0x3000, 8, 1);
+    uint64_t during_add = stat(h, VG_HOT_STAT_CALLS) - before_add;
+    char what_add[120];
+    snprintf(what_add, sizeof what_add, "mid-stream: a handle added after %llu more native call(s)", (unsigned long long)during_add);
+    CHECK(what_add, during_add <= 2);
+    vg_hot_handle_remove(h, 0x3000);
+    uint64_t before_allow = stat(h, VG_HOT_STAT_CALLS);
+    vg_hot_allow(h, 0);
+    uint64_t during = stat(h, VG_HOT_STAT_CALLS) - before_allow;
+    char what[120];
+    snprintf(what, sizeof what, "withdrawn mid-stream: allow(0) returned after %llu more native call(s)", (unsigned long long)during);
+    CHECK(what, during <= 2);
+    /* The rest is the executor's: what the C side read but did not serve, then the connection. */
+    static uint8_t rest_in[sizeof stream_frames];
+    uint16_t type = 0;
+    long k = control(js, &type, rest_in, sizeof rest_in);
+    CHECK("handed over after the withdrawal", type == VG_HOT_TAKE && k >= 0);
+    size_t native = (size_t)(stat(h, VG_HOT_STAT_BYTES_IN) - bytes0);
+    size_t left = sw.len - native - (size_t)(k > 0 ? k : 0);
+    CHECK("the C side served less than the whole stream", native < sw.len && left <= sw.len);
+    while (left > 0) {
+      ssize_t r = read(host, rest_in, left < sizeof rest_in ? left : sizeof rest_in);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR) && wait_for(host, POLLIN) == 0) continue;
+      if (r <= 0) break;
+      left -= (size_t)r;
+    }
+    pthread_join(wt, NULL);
+    CHECK("the executor read the rest of the stream", left == 0);
+    js_reply(host, 99, 0);
+    CHECK("the stream's closing sync answered by the executor", reply(guest, 99) == 0);
+    js_marker(js);
+    vg_hot_allow(h, 1);
+    vg_hot_handle_remove(h, FUNC_ID);
+    SYM(cuMemFree_v2)(cell);
+    SYM(cuModuleUnload)(mod);
+  }
 
   /* ---- hostile frames: never served here ---- */
   n = call(b, 0, 11, OP_CTX_SYNC, 0, a);
