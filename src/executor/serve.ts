@@ -47,8 +47,14 @@ const BULK_MIN = 64 * 1024;
  * without limit (with the staging share, what one session can make its executor buffer is bounded). */
 const OUTPUT_MAX = 1024 * 1024;
 
-/** How long a session's staging buffer outlives the last bulk data staged in it. */
-const RELEASE_MS = 1000;
+/** How long a session's staging buffer outlives the last bulk data staged in it. Faulting in a
+ * fresh one costs the kernel ~20 ms of CPU per 32 MiB share (8k page faults, each zeroed and
+ * charged), paid again by every burst of copies that comes after the buffer was let go: at 1 s the
+ * bench's 4 guests paid it on each burst (aggregate HtoD 0.79× of one guest, 0.92× with the buffer
+ * kept; docs/benchmarks.md). Ten seconds covers a workload's pauses between bursts (an inference
+ * batch, a training step); what is kept is the part of the buffer staging wrote, at most the
+ * session's share and one read, and is bounded with the shares by --staging-max. */
+const RELEASE_MS = 10_000;
 
 /** How long a closing connection waits for its ERROR frame to be written before it is cut. */
 const FAREWELL_MS = 1000;

@@ -129,7 +129,8 @@ async function together(guest: string, args: string[], env: Record<string, strin
     let stderr = '';
     p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.once('exit', (c) => (c === 0 ? resolve(JSON.parse(stdout.trim()) as { t0: number; t1: number }) : reject(new Error(`guest ${args[0]} failed (${c}): ${stderr}`))));
+    // 'close', not 'exit': 'exit' can come before the pipes are drained, with stdout still empty.
+    p.once('close', (c) => (c === 0 ? resolve(JSON.parse(stdout.trim()) as { t0: number; t1: number }) : reject(new Error(`guest ${args[0]} failed (${c}): ${stderr}`))));
   }));
   const times = await Promise.all(runs);
   return Math.max(...times.map((t) => t.t1)) - Math.min(...times.map((t) => t.t0));
