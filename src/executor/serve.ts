@@ -50,8 +50,8 @@ const OUTPUT_MAX = 1024 * 1024;
 /** How long a session's staging buffer outlives the last bulk data staged in it. Faulting in a
  * fresh one costs the kernel ~20 ms of CPU per 32 MiB share (8k page faults, each zeroed and
  * charged), paid again by every burst of copies that comes after the buffer was let go: at 1 s the
- * bench's 4 guests paid it on each burst (aggregate HtoD 0.79× of one guest, 0.92× with the buffer
- * kept; docs/benchmarks.md). Ten seconds covers a workload's pauses between bursts (an inference
+ * bench's 4 guests paid it on each burst (aggregate HtoD 0.80× of one guest, 0.86× with the buffer
+ * kept, medians of alternated pairs; docs/benchmarks.md, "Aggregate HtoD at 4 guests"). Ten seconds covers a workload's pauses between bursts (an inference
  * batch, a training step); what is kept is the part of the buffer staging wrote, at most the
  * session's share and one read, and is bounded with the shares by --staging-max. */
 const RELEASE_MS = 10_000;
