@@ -91,6 +91,8 @@ export function createMetrics(src: MetricsSource): Registry {
   totalCounter('vgpu_vm_native_calls_total', "Of a VM's calls, those its executors' native hot path served (docs/executors.md)", (t) => t.nativeCalls);
   totalCounter('vgpu_vm_staged_bytes_total', "Bytes a VM's sessions sent while waiting for their GPU slice, received and held for it since the mediator started",
     (t) => t.staged);
+  totalCounter('vgpu_vm_copy_lane_bytes_total', "Bytes of a VM's host-to-device copies served without waiting for its GPU slice (the copy lane) since the mediator started",
+    (t) => t.laneIn);
   totalCounter('vgpu_vm_staging_stalls_total', "Times an executor stopped reading a VM's session because it held its staging share unserved", (t) => t.stagingStalls);
   new Gauge({
     name: 'vgpu_vm_staged_peak_bytes', help: "The most received but unserved bytes one of a VM's sessions held at once since the mediator started",

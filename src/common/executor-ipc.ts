@@ -74,6 +74,8 @@ export const sessionMessageSchema = z.strictObject({
   minor: z.number().int().min(0).max(0xffff),
   /** The WELCOME offered compression: the guest's CALLs may come LZ4-compressed (Flag.LZ4). */
   compression: z.boolean().optional(),
+  /** Host-to-device copies may run without the GPU slice (docs/executors.md, "Copy lane"). */
+  copyLane: z.boolean(),
   /** The host file behind the VM's ivshmem region (the store's, never the guest's word): the
    * executor maps it for bulk copies (docs/virtual-machines.md, "Shared memory"). */
   shmPath: z.string().min(1).max(4096).nullable().optional(),
@@ -137,6 +139,9 @@ export const usageMessageSchema = z.strictObject({
    * staging share, and the most unserved bytes held at once (docs/executors.md, "Staging"). Absent
    * from executors that predate staging. */
   staged: bytes.default(0),
+  /** Bytes of host-to-device copies served on the copy lane, without the GPU slice
+   * (docs/executors.md, "Copy lane"). Absent from executors that predate it. */
+  laneIn: bytes.default(0),
   stagingStalls: bytes.default(0),
   stagedPeak: bytes.default(0),
   /** Of the calls, those the native hot path served (docs/executors.md, "Native hot path"). Absent

@@ -83,7 +83,7 @@ export class Gate {
     this.wanting = false;
     this.contended = contended;
     this.preempted = false;
-    this.busyNs = 0;
+    // busyNs is kept: what the copy lane ran since the last yield is charged to this slice.
     this.tellNative();
     this.onGranted?.();
   }
@@ -101,7 +101,8 @@ export class Gate {
     this.checkpoint(this.isIdle());
   }
 
-  /** Accounts the execution time of one call. */
+  /** Accounts the execution time of one call; one run without the slice (the copy lane, see
+   * SessionServer.mayTake) is charged to the session's next slice. */
   charge(ns: number): void {
     this.busyNs += ns;
     this.turnNs += ns;

@@ -459,7 +459,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   };
   // Usage deltas for the mediator's accounting (src/mediator/usage-meter.ts): about once a
   // second while the session does anything, and a final one before 'ended'.
-  const sent = { nativeCalls: 0, calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, memoryNow: 0, staged: 0, stagingStalls: 0, stagedPeak: 0 };
+  const sent = { nativeCalls: 0, calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, memoryNow: 0, staged: 0, laneIn: 0, stagingStalls: 0, stagedPeak: 0 };
   const reportUsage = (final: boolean): void => {
     server.absorbNative();
     const st = server.stats;
@@ -470,17 +470,17 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
       calls: st.calls - sent.calls, asyncCalls: st.asyncCalls - sent.asyncCalls, bytesIn: st.bytesIn - sent.bytesIn,
       bytesOut: st.bytesOut - sent.bytesOut, shmIn: x.shm.bytesIn - sent.shmIn, shmOut: x.shm.bytesOut - sent.shmOut,
       busyNs: Math.round(busyNs) - Math.round(sent.busyNs), // call time is fractional
-      staged: st.staged - sent.staged, stagingStalls: st.stagingStalls - sent.stagingStalls,
+      staged: st.staged - sent.staged, laneIn: st.laneIn - sent.laneIn, stagingStalls: st.stagingStalls - sent.stagingStalls,
     };
     const idle = d.calls === 0 && d.bytesIn === 0 && d.bytesOut === 0 && d.shmIn === 0 && d.shmOut === 0 && d.busyNs === 0 && memoryNow === sent.memoryNow
-      && d.stagingStalls === 0 && st.stagedPeak === sent.stagedPeak;
+      && d.stagingStalls === 0 && d.staged === 0 && d.laneIn === 0 && st.stagedPeak === sent.stagedPeak;
     if (idle && !final) return;
     // Counted as sent only once a mediator has it: what happens while there is none is reported
     // to the next one.
     if (!toMediator({ type: 'usage', ...d, stagedPeak: st.stagedPeak, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) })) return;
     Object.assign(sent, {
       nativeCalls: st.nativeCalls, calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, shmIn: x.shm.bytesIn, shmOut: x.shm.bytesOut, busyNs, memoryNow,
-      staged: st.staged, stagingStalls: st.stagingStalls, stagedPeak: st.stagedPeak,
+      staged: st.staged, laneIn: st.laneIn, stagingStalls: st.stagingStalls, stagedPeak: st.stagedPeak,
     });
   };
   const usageTimer = setInterval(() => reportUsage(false), 1000);
@@ -522,6 +522,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
   server.hot = hot;
   server.notices = m.minor >= NOTICE_MINOR;
   server.compression = m.compression === true;
+  server.copyLane = m.copyLane;
   server.setStagingShare(m.stagingShare);
   if (abandon) {
     server.isAbandoned = (code) => {

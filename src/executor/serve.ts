@@ -42,6 +42,12 @@ const BACKLOG_MIN = 2 * 1024 * 1024;
  * rather than going back to the native hot path (handBack). */
 const BULK_MIN = 64 * 1024;
 
+/** The calls the copy lane may serve without the GPU slice (mayTake): host-to-device copies whose
+ * data come over the connection, synchronous or not, in every stream form. */
+const COPY_LANE_OPS: ReadonlySet<number> = new Set(
+  [...OPS].filter(([, o]) => /^cuMemcpyHtoD(Async)?_v2(_ptds|_ptsz)?$/.test(o.name)).map(([id]) => id),
+);
+
 /** Bytes of answers written but not yet taken by the guest beyond which serving waits until it
  * reads them: a guest that sends and never reads cannot make the executor hold its answers
  * without limit (with the staging share, what one session can make its executor buffer is bounded). */
@@ -73,9 +79,12 @@ export interface ServeStats {
   bytesOut: number;
   /** Time spent executing calls (what the GPU time-slice scheduler charges), in ns. */
   busyNs: number;
-  /** Bytes received while the session did not hold its GPU slice: staged for when it does
-   * (docs/executors.md, "Staging"). */
+  /** Bytes received while the session did not hold its GPU slice and kept for when it does
+   * (docs/executors.md, "Staging"); not those the copy lane served at once. */
   staged: number;
+  /** Bytes of host-to-device copies served on the copy lane: without the GPU slice, while another
+   * session held it (docs/executors.md, "Copy lane"). */
+  laneIn: number;
   /** Times reading stopped because the received but unserved bytes reached the staging share. */
   stagingStalls: number;
   /** The most received but unserved bytes the parser held at once. */
@@ -87,7 +96,7 @@ export interface ServeStats {
 export class SessionServer {
   private readonly parser = new FrameParser({ reuseBodies: true });
   private readonly consumer: FrameConsumer = {
-    ready: (type) => this.mayTake(type),
+    ready: (type, op) => this.mayTake(type, op),
     call: (flags, id, op, buf, start, end) => this.onCall(flags, id, op, buf, start, end),
     frame: (f) => this.onOther(f),
   };
@@ -101,7 +110,7 @@ export class SessionServer {
   /** First error of a MORE-chained group of calls, reported with the group's last frame. */
   private groupErr = 0;
   private inGroup = false;
-  readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, staged: 0, stagingStalls: 0, stagedPeak: 0, nativeCalls: 0 };
+  readonly stats: ServeStats = { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, busyNs: 0, staged: 0, laneIn: 0, stagingStalls: 0, stagedPeak: 0, nativeCalls: 0 };
   private closed = false;
   /** Whether a call's error says the session's work was abandoned (src/executor/abandon.ts):
    * nothing more is served then, as the session is ending. */
@@ -128,6 +137,8 @@ export class SessionServer {
   notices = false;
   /** The WELCOME offered compression: CALLs flagged LZ4 are decompressed (src/common/lz4.ts). */
   compression = false;
+  /** Host-to-device copies may run without the GPU slice (mayTake; the mediator's --copy-lane). */
+  copyLane = false;
   /** Kernel output bytes an older guest could not be sent. */
   private droppedOutput = 0;
   /** The native hot path (src/executor/hot-path.ts), which owns the connection between the runs of
@@ -163,7 +174,6 @@ export class SessionServer {
     this.sock = directSocket(this.sock, this.parser, {
       onBytes: (n) => {
         this.stats.bytesIn += n;
-        if (!this.gate.held) this.stats.staged += n;
       },
       onError: (e) => this.fail(e),
       onChunk: (feed) => this.onChunk(feed),
@@ -216,7 +226,6 @@ export class SessionServer {
       // The socket's next read already has its buffer, chosen before this hand-over.
       this.parser.forgetReadTarget();
       this.stats.bytesIn += unserved.length;
-      if (!this.gate.held) this.stats.staged += unserved.length;
       try {
         reading = this.onChunk((c) => this.parser.feed(unserved, c));
       } catch (e) {
@@ -243,9 +252,15 @@ export class SessionServer {
 
   /** A frame may be taken right now: not paused, GPU slice held (for calls), and this event-loop
    * turn has not run long enough that the scheduler must get a word in. */
-  private mayTake(type: number): boolean {
+  private mayTake(type: number, op: number): boolean {
     if (this.closed || this.pauses > 0 || this.mustBreak()) return false;
-    return type !== FrameType.CALL || this.gate.ready();
+    if (type !== FrameType.CALL) return true;
+    // The copy lane: without its slice the session has no GPU work left (it was drained at the
+    // yield, and nothing runs until the next grant), so a host-to-device copy at the head of its
+    // calls can run now, beside another session's kernels, as a GPU's copy engines run one
+    // context's copies while another computes. Its time is charged to the next slice.
+    if (this.copyLane && !this.gate.held && COPY_LANE_OPS.has(op)) return true;
+    return this.gate.ready();
   }
 
   private drainScheduled = false;
@@ -268,10 +283,15 @@ export class SessionServer {
     if (this.closed) return false;
     this.serving = true;
     this.mark = now();
+    // What the parser keeps of these bytes waits for the slice, if the session has none (a grant
+    // never arrives during a feed; a yield only after it).
+    const kept = this.parser.keptBytes;
+    const waiting = !this.gate.held;
     try {
       this.settle(feed(this.consumer));
     } finally {
       this.serving = false;
+      if (waiting) this.stats.staged += this.parser.keptBytes - kept;
     }
     this.x.clock?.mark();
     this.gate.checkpoint(!this.parser.stopped);
@@ -540,6 +560,8 @@ export class SessionServer {
     const more = (flags & Flag.MORE) !== 0;
     if (noreply && more) throw new ProtocolError('NOREPLY and MORE together');
     this.lastServedBulk = more || this.inGroup || end - start >= BULK_MIN;
+    // Only the copy lane serves a call without the slice (mayTake).
+    if (!this.gate.held) this.stats.laneIn += end - start;
     if ((flags & Flag.LZ4) !== 0) {
       if (!this.compression) throw new ProtocolError('a compressed CALL on a connection that did not negotiate compression');
       buf = decompressPayload(buf, start, end);

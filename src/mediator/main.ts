@@ -139,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
     http: cfg.http, deviceTime: cfg['device-time'], maxHoldMs: cfg['max-hold'],
     imageLimits: { total: cfg['image-store-max'], perVm: cfg['image-store-vm-max'] },
     staging: { total: cfg['staging-max'], perSession: cfg['staging-session-max'] },
+    copyLane: cfg['copy-lane'] === 'on',
     socketAccess: { mode: cfg['socket-mode'], gid: socketGid }, tls: tlsCreds, log,
   });
   try {

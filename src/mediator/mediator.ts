@@ -75,6 +75,8 @@ export interface MediatorOptions {
   imageLimits?: ImageLimits;
   /** Bounds of guest data received ahead of serving it (staging.ts); defaults DEFAULT_STAGING. */
   staging?: StagingLimits;
+  /** Host-to-device copies run without the GPU slice (docs/executors.md, "Copy lane"); default on. */
+  copyLane?: boolean;
   /** Group and mode of the Unix sockets it creates (socket-access.ts); 0660 and its own group by default. */
   socketAccess?: SocketAccess;
   /** The certificate and key of tls: listeners (src/mediator/tls.ts). */
@@ -380,6 +382,7 @@ export class Mediator implements LiveControl, MetricsSource {
           stagingShare: this.restage(),
           minor: s.minor,
           compression: s.compression === true,
+          copyLane: this.opts.copyLane ?? true,
           shmPath: s.vm.shmPath,
           guest: { pid: s.pid, hostname: s.hostname, program: s.program, byToken: s.byToken, startedAt: s.startedAt.toISOString() },
         };

@@ -127,6 +127,7 @@ export const mediatorOptionsSchema = z.strictObject({
   'image-store-vm-max': sizeOf('image-store-vm-max'),
   'staging-max': sizeOf('staging-max'),
   'staging-session-max': sizeOf('staging-session-max'),
+  'copy-lane': text(choice(['on', 'off'] as const)),
   'tls-cert': z.string(expected('a file name')).optional(),
   'tls-key': z.string(expected('a file name')).optional(),
   'tls-client-ca': z.string(expected('a file name')).optional(),
@@ -177,6 +178,8 @@ export const OPTION_META: { readonly [K in OptionKey]: OptionMeta } = {
     default: formatSize(DEFAULT_STAGING.total) },
   'staging-session-max': { arg: 'size', description: "bytes of a guest's data its executor may receive ahead of serving it, e.g. while waiting for its GPU slice",
     default: formatSize(DEFAULT_STAGING.perSession) },
+  'copy-lane': { arg: 'on|off', description: "host-to-device copies of a session whose GPU work is done run at once, beside another session's slice, "
+    + 'as a GPU\'s copy engines do (their time is charged to its next slice); off: they wait for the slice like any call', default: 'on', choices: ['on', 'off'] },
   'tls-cert': { arg: 'file', description: 'PEM certificate (chain) of tls: listeners; the file is reloaded on SIGHUP' },
   'tls-key': { arg: 'file', description: 'PEM private key of tls: listeners; the file is reloaded on SIGHUP' },
   'tls-client-ca': { arg: 'file', description: "PEM CA certificate(s) that sign guests' TLS client certificates: tls: listeners then ask guests for one "

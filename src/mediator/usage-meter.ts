@@ -21,6 +21,8 @@ export interface UsageTotals {
   /** Bytes received while waiting for the GPU slice, times reading stopped at the staging share,
    * and the most unserved bytes one session held (docs/executors.md, "Staging"). */
   staged: number;
+  /** Bytes of host-to-device copies served without the GPU slice (docs/executors.md, "Copy lane"). */
+  laneIn: number;
   stagingStalls: number;
   stagedPeak: number;
   /** Of the calls, those the executors' native hot path served (docs/executors.md). */
@@ -76,7 +78,7 @@ export interface UsageMeterOptions {
 const ENDED_KEPT = 1024;
 
 function zeroTotals(): UsageTotals {
-  return { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, peakMemory: 0, staged: 0, stagingStalls: 0, stagedPeak: 0, nativeCalls: 0 };
+  return { calls: 0, asyncCalls: 0, bytesIn: 0, bytesOut: 0, shmIn: 0, shmOut: 0, busyNs: 0, peakMemory: 0, staged: 0, laneIn: 0, stagingStalls: 0, stagedPeak: 0, nativeCalls: 0 };
 }
 
 export class UsageMeter {
@@ -104,7 +106,7 @@ export class UsageMeter {
 
   /** An adopted session's totals so far, as the previous mediator was told them (docs/executors.md):
    * shown for the session, never written to the store again (that mediator wrote them). */
-  adopt(sessionId: number, t: Omit<UsageTotals, 'shmIn' | 'shmOut' | 'staged' | 'stagingStalls' | 'stagedPeak' | 'nativeCalls'> & { memoryNow: number }): void {
+  adopt(sessionId: number, t: Omit<UsageTotals, 'shmIn' | 'shmOut' | 'staged' | 'laneIn' | 'stagingStalls' | 'stagedPeak' | 'nativeCalls'> & { memoryNow: number }): void {
     const s = this.live.get(sessionId);
     if (!s) return;
     s.totals = { ...zeroTotals(), calls: t.calls, asyncCalls: t.asyncCalls, bytesIn: t.bytesIn, bytesOut: t.bytesOut, busyNs: t.busyNs, peakMemory: t.peakMemory };
@@ -128,6 +130,7 @@ export class UsageMeter {
       t.busyNs += m.busyNs;
       t.peakMemory = Math.max(t.peakMemory, m.peakMemory);
       t.staged += m.staged ?? 0;
+      t.laneIn += m.laneIn ?? 0;
       t.stagingStalls += m.stagingStalls ?? 0;
       t.stagedPeak = Math.max(t.stagedPeak, m.stagedPeak ?? 0);
       t.nativeCalls += m.nativeCalls ?? 0;

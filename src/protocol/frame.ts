@@ -69,7 +69,7 @@ const KEEP_BACKLOG = 4 * 1024 * 1024;
  */
 export interface FrameConsumer {
   /** Whether a frame of `type` may be taken now. */
-  ready(type: number): boolean;
+  ready(type: number, op: number): boolean;
   /** A CALL frame, its payload at buf[start, end) (valid only during this call). Returns false to
    * leave it untaken: the parser stops before it and delivers it again on resume(). */
   call(flags: number, id: number, op: number, buf: Buffer, start: number, end: number): boolean;
@@ -136,6 +136,14 @@ export class FrameParser {
 
   /** The buffer nextReadTarget last handed out (the one the reader's next read fills). */
   private lastTarget: Buffer | null = null;
+
+  /** Bytes kept since the parser was made: received while it was stopped, or behind (or as the
+   * body of) a frame the consumer did not take when it came; each byte counted once, however
+   * often the consumer declines it again. What a reader reports as received ahead of serving. */
+  keptBytes = 0;
+  /** Bytes of the current split frame already counted in keptBytes: those that came from the
+   * backlog, or all of it once it was declined. */
+  private curKept = 0;
 
   /** Bytes waiting while stopped (what a reader limits before it stops reading). */
   get backlogBytes(): number {
@@ -227,6 +235,7 @@ export class FrameParser {
       // Node asks for the next read's buffer right after a read, so the parser may have been
       // resumed (and emptied) since: whatever it holds now, resume() serves it in order.
       this.blEnd += n;
+      this.keptBytes += n;
       return this.resume(c);
     }
     return this.feed(n === target.length ? target : target.subarray(0, n), c);
@@ -239,6 +248,7 @@ export class FrameParser {
     this.reserve(n);
     b.copy(this.backlog!, this.blEnd, from, to);
     this.blEnd += n;
+    this.keptBytes += n;
   }
 
   /** Makes room for n more bytes behind the backlog. */
@@ -276,14 +286,15 @@ export class FrameParser {
   private deliverBody(c: FrameConsumer): boolean {
     const h = this.cur!;
     const body = this.body!;
-    if (!c.ready(h.type)) return false;
-    if (h.type === CALL) {
-      if (!c.call(h.flags, h.id, h.op, body, 0, body.length)) return false;
-    } else {
-      c.frame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: body });
+    if (!c.ready(h.type, h.op) || (h.type === CALL && !c.call(h.flags, h.id, h.op, body, 0, body.length))) {
+      this.keptBytes += HEADER_SIZE + body.length - this.curKept;
+      this.curKept = HEADER_SIZE + body.length;
+      return false;
     }
+    if (h.type !== CALL) c.frame({ type: h.type, flags: h.flags, id: h.id, op: h.op, payload: body });
     this.cur = null;
     this.body = null;
+    this.curKept = 0;
     return true;
   }
 
@@ -298,7 +309,7 @@ export class FrameParser {
           checkFields(len, type, flags);
           const s = p + HEADER_SIZE;
           if (n - s >= len) {
-            if (!c.ready(type)) return this.stop(b, p, n, fromBacklog);
+            if (!c.ready(type, u32At(b, p + 12))) return this.stop(b, p, n, fromBacklog);
             const id = u32At(b, p + 8);
             const op = u32At(b, p + 12);
             if (type === CALL) {
@@ -310,6 +321,7 @@ export class FrameParser {
             continue;
           }
           this.start({ len, type, flags, id: b.readUInt32LE(p + 8), op: b.readUInt32LE(p + 12) });
+          if (fromBacklog) this.curKept = HEADER_SIZE;
           p = s;
           continue;
         }
@@ -317,6 +329,7 @@ export class FrameParser {
         b.copy(this.hdr, this.hdrGot, p, p + take);
         this.hdrGot += take;
         p += take;
+        if (fromBacklog) this.curKept += take;
         if (this.hdrGot < HEADER_SIZE) return true;
         this.hdrGot = 0;
         this.start(decodeHeader(this.hdr));
@@ -326,6 +339,7 @@ export class FrameParser {
         b.copy(body, this.bodyGot, p, p + take);
         this.bodyGot += take;
         p += take;
+        if (fromBacklog) this.curKept += take;
       }
       if (this.bodyGot === this.body!.length && !this.deliverBody(c)) return this.stop(b, p, n, fromBacklog);
     }

@@ -1,8 +1,9 @@
-// Staging (docs/executors.md, "Staging"): while one VM holds the GPU in a long kernel, another
-// VM's host-to-device data is received by its executor ahead of its turn, up to the session's share
-// of the host's staging bound, and no further: beyond it the guest's writes back up. What is
-// asserted is what the mediator recorded (/metrics) and the data the waiting guest reads back,
-// never how long anything took.
+// Staging and the copy lane (docs/executors.md): while one VM holds the GPU in a long kernel,
+// another VM's host-to-device copy runs at once on the copy lane (the default); with the lane off,
+// its data is received by its executor ahead of its turn, up to the session's share of the host's
+// staging bound, and no further: beyond it the guest's writes back up. What is asserted is what
+// the mediator recorded (/metrics), what the guests printed and the data the waiting guest reads
+// back, never how long anything took.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { READ_MAX } from '../../src/protocol/frame.js';
 import { startMediator, type RunningMediator } from '../helpers/mediator.js';
 import { scrape, type Scrape } from '../helpers/metrics.js';
-import { buildProgram, kernelsFatbin, startGuest } from '../helpers/programs.js';
+import { buildProgram, kernelsFatbin, startGuest, type InteractiveGuest } from '../helpers/programs.js';
 import { BIN } from '../helpers/paths.js';
 
 const MIB = 2 ** 20;
@@ -25,41 +26,52 @@ const COPY_MIB = 48;
 /** Iterations per thread of the hog's kernel: hours of CPU on softgpu (the test kills it). */
 const FOREVER = '2000000000';
 
+const STAGING_ARGS = ['--staging-max', String(HOST_MAX), '--staging-session-max', '64M'];
+
 let m: RunningMediator;
+let lane: RunningMediator;
 
 before(async () => {
-  m = await startMediator({ args: ['--staging-max', String(HOST_MAX), '--staging-session-max', '64M'] });
+  m = await startMediator({ args: [...STAGING_ARGS, '--copy-lane', 'off'] });
+  lane = await startMediator({ args: STAGING_ARGS });
 });
 after(async () => {
   await m?.stop();
+  await lane?.stop();
 });
 
-function addVm(name: string, ...opts: string[]): string {
-  const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', name, ...opts, '--print-token', '--state-dir', m.stateDir], { encoding: 'utf8' });
+function addVm(on: RunningMediator, name: string, ...opts: string[]): string {
+  const out = execFileSync(join(BIN, 'vgpu-admin'), ['vm', 'add', name, ...opts, '--print-token', '--state-dir', on.stateDir], { encoding: 'utf8' });
   return out.trim().split('\n').at(-1)!;
 }
 
 /** Scrapes until `ok` holds (executors report about once a second); the last scrape either way. */
-async function scrapeUntil(ok: (s: Scrape) => boolean): Promise<Scrape> {
-  let s = await scrape(m.admin!);
+async function scrapeUntil(on: RunningMediator, ok: (s: Scrape) => boolean): Promise<Scrape> {
+  let s = await scrape(on.admin!);
   for (let i = 0; i < 240 && !ok(s); i++) {
     await sleep(250);
-    s = await scrape(m.admin!);
+    s = await scrape(on.admin!);
   }
   return s;
 }
 
-test("a waiting VM's copy is staged up to its share while another VM holds the GPU, then arrives intact", async () => {
-  const stagerTok = addVm('stager');
-  const hogTok = addVm('hogger', '--max-hold', 'off');
-  const stager = startGuest(m.server, stagerTok, buildProgram('stage_copy'), [String(COPY_MIB), 'pattern', 'wait'], { VGPU_SHM_SIZE: '0' });
-  await stager.waitFor(/^# ready/);
-  const hog = startGuest(m.server, hogTok, buildProgram('hog'), [kernelsFatbin(), FOREVER]);
+/** VM `name` copies COPY_MIB to the device while VM hogger's endless kernel holds the GPU (its guest
+ * waits in cuCtxSynchronize; with no hold limit it is never ended). */
+async function copyBesideHog(on: RunningMediator, name: string): Promise<{ copier: InteractiveGuest; hog: InteractiveGuest }> {
+  const copierTok = addVm(on, name);
+  const hogTok = addVm(on, 'hogger', '--max-hold', 'off');
+  const copier = startGuest(on.server, copierTok, buildProgram('stage_copy'), [String(COPY_MIB), 'pattern', 'wait'], { VGPU_SHM_SIZE: '0' });
+  await copier.waitFor(/^# ready/);
+  const hog = startGuest(on.server, hogTok, buildProgram('hog'), [kernelsFatbin(), FOREVER]);
   await hog.waitFor(/syncing/);
-  // The hog's kernel holds the GPU (its guest waits in cuCtxSynchronize); the stager copies now.
-  stager.step();
+  copier.step();
+  return { copier, hog };
+}
+
+test("without the copy lane, a waiting VM's copy is staged up to its share while another VM holds the GPU, then arrives intact", async () => {
+  const { copier: stager, hog } = await copyBesideHog(m, 'stager');
   const vm = { vm: 'stager' };
-  const s = await scrapeUntil((x) => x.value('vgpu_vm_staging_stalls_total', vm) > 0 && x.value('vgpu_vm_staged_bytes_total', vm) >= SHARE);
+  const s = await scrapeUntil(m, (x) => x.value('vgpu_vm_staging_stalls_total', vm) > 0 && x.value('vgpu_vm_staged_bytes_total', vm) >= SHARE);
   const staged = s.value('vgpu_vm_staged_bytes_total', vm);
   const peak = s.value('vgpu_vm_staged_peak_bytes', vm);
   assert.ok(staged >= SHARE, `bytes received while the other VM held the GPU: ${staged}`);
@@ -74,7 +86,29 @@ test("a waiting VM's copy is staged up to its share while another VM holds the G
   await hog.done;
   // Once the hog's session ended the stager was the only one attached: its share became the whole
   // host bound, which it may have used before its turn came.
-  const after = await scrapeUntil((x) => x.value('vgpu_vm_staged_peak_bytes', vm) > 0);
+  const after = await scrapeUntil(m, (x) => x.value('vgpu_vm_staged_peak_bytes', vm) > 0);
   const peakAfter = after.value('vgpu_vm_staged_peak_bytes', vm);
   assert.ok(peakAfter <= HOST_MAX + READ_MAX, `the host's bound held to the end: ${peakAfter}`);
+});
+
+test("with the copy lane, a VM's host-to-device copy runs while another VM holds the GPU; what needs the GPU still waits", { timeout: 180_000 }, async () => {
+  const { copier, hog } = await copyBesideHog(lane, 'copier');
+  // The copy completes with the hog's kernel still running (the hog never yields: no hold limit).
+  // Asked of the metrics first, which give up after a minute, rather than waiting on the guest.
+  const vm = { vm: 'copier' };
+  const s = await scrapeUntil(lane, (x) => x.value('vgpu_vm_copy_lane_bytes_total', vm) >= COPY_MIB * MIB);
+  assert.ok(s.value('vgpu_vm_copy_lane_bytes_total', vm) >= COPY_MIB * MIB, 'the copy was served on the lane');
+  assert.equal(await copier.waitFor(/HtoD from pageable memory/), 'ok - HtoD from pageable memory');
+  // Only what followed the copy (its read-back) waited for the GPU: nothing was held back by the share.
+  assert.ok(s.value('vgpu_vm_staged_bytes_total', vm) < MIB, `staged: ${s.value('vgpu_vm_staged_bytes_total', vm)}`);
+  assert.equal(s.value('vgpu_vm_staging_stalls_total', vm), 0);
+  assert.equal(copier.lines.some((l) => l.startsWith('ok - DtoH')), false, 'the read-back waits for the GPU');
+  assert.equal(hog.lines.some((l) => l.startsWith('sync ->')), false, 'the hog still runs');
+
+  hog.kill('SIGKILL');
+  assert.equal(await copier.done, 0, `${copier.lines.join('\n')}\n${copier.stderr()}`);
+  assert.deepEqual(copier.lines.filter((l) => l.startsWith('not ok')), []);
+  assert.ok(copier.lines.includes('ok - every byte arrived'), copier.lines.join('\n'));
+  assert.ok(copier.lines.includes('ok - every byte arrived asynchronously'), copier.lines.join('\n'));
+  await hog.done;
 });

@@ -38,6 +38,19 @@ function launchPayload(fn: number, seq: number): Buffer {
   return p;
 }
 
+/** Listens on `path`, serves the one connection made to it with a SessionServer, and connects. */
+async function serveOne(path: string, x: ExecContext, gate: Gate, setup: (s: SessionServer) => void = () => {}) {
+  const served: { server?: SessionServer; closedWhy: string } = { closedWhy: '' };
+  const srv = net.createServer((s) => {
+    const server = new SessionServer(x, s, pino({ level: 'silent' }), (why) => (served.closedWhy = why), gate);
+    setup(server);
+    served.server = server;
+    server.start();
+  });
+  await new Promise<void>((r) => srv.listen(path, r));
+  return { srv, c: net.connect(path), served };
+}
+
 function busyWaitUs(us: number): void {
   const end = process.hrtime.bigint() + BigInt(us * 1000);
   while (process.hrtime.bigint() < end);
@@ -68,14 +81,7 @@ test('launches held back by the GPU slice and by turn boundaries run once, in or
     if (m.type === 'want') setTimeout(() => gate!.grant(false), 30);
   };
   gate = new Gate(gateSend, true, (ns) => ns);
-  let server: SessionServer | undefined;
-  let closedWhy = '';
-  const srv = net.createServer((s) => {
-    server = new SessionServer(x, s, pino({ level: 'silent' }), (why) => (closedWhy = why), gate);
-    server.start();
-  });
-  await new Promise<void>((r) => srv.listen(path, r));
-  const c = net.connect(path);
+  const { srv, c, served } = await serveOne(path, x, gate);
   try {
     const rx = replies(c);
     assert.equal((await rx.next()).type, FrameType.ATTACHED);
@@ -84,14 +90,14 @@ test('launches held back by the GPU slice and by turn boundaries run once, in or
     frames.push(encodeFrame(FrameType.CALL, 0, N + 1, OP_SYNC, Buffer.alloc(8)));
     const all = Buffer.concat(frames);
     c.write(all);
-    const r = await rx.next().catch((e: unknown) => assert.fail(`${String(e)}: ${closedWhy}`));
+    const r = await rx.next().catch((e: unknown) => assert.fail(`${String(e)}: ${served.closedWhy}`));
     assert.equal(r.type, FrameType.REPLY);
     assert.equal(r.id, N + 1);
     assert.equal(r.payload.readUInt32LE(0), 700, 'the first failed launch is what the sync reports');
     assert.equal(seen.length, N, 'every launch ran exactly once');
     assert.ok(seen.every((v, i) => v === i + 1), 'in the order sent');
     assert.equal(messages[0]?.type, 'want', 'the session asked for the GPU before running anything');
-    const st = server!.stats;
+    const st = served.server!.stats;
     assert.equal(st.calls, N + 1);
     assert.equal(st.asyncCalls, N);
     assert.equal(st.bytesIn, all.length);
@@ -102,3 +108,93 @@ test('launches held back by the GPU slice and by turn boundaries run once, in or
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const OP_HTOD = 0x0200;
+
+/** One host-to-device copy call (a single piece): context, destination, data. */
+function htodPayload(ctx: number, dst: number, data: Buffer): Buffer {
+  const p = Buffer.alloc(8 + 8 + 8 + data.length);
+  let o = p.writeBigUInt64LE(BigInt(ctx), 0);
+  o = p.writeBigUInt64LE(BigInt(dst), o);
+  o = p.writeBigUInt64LE(BigInt(data.length), o);
+  data.copy(p, o);
+  return p;
+}
+
+for (const lane of [true, false]) {
+  test(lane
+    ? 'the copy lane: without its slice a session runs a host-to-device copy at once, the launch behind it waits, and the copy is charged to the next slice'
+    : 'without the copy lane a host-to-device copy waits for the slice like any call', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vgpu-lane-'));
+    const path = join(dir, 's.sock');
+    const DST = 0x7000_0000;
+    const data = Buffer.alloc(256 * 1024, 0xa5);
+    const events: string[] = [];
+    const driver = new Proxy({}, {
+      get: (_t, name) => name === 'cuMemcpyHtoD_v2'
+        ? (dst: number, src: Buffer, n: number) => {
+          assert.equal(dst, DST);
+          assert.ok(src.subarray(0, n).equals(data), 'the copy gets the bytes sent');
+          events.push('copy');
+          busyWaitUs(20_000); // the copy's time, which the next slice must be charged
+          return 0;
+        }
+        : () => 0,
+    }) as unknown as DriverApi;
+    rawLaunch.ex = undefined;
+    rawLaunch.exPtsz = undefined;
+    rawLaunch.plain = () => {
+      events.push('launch');
+      return 0;
+    };
+    const x = new ExecContext(driver, [0]);
+    const ctx = x.newHandle('context', 0x7f00_0000_2000);
+    x.allocs.add(DST, data.length, ctx);
+    const fn = x.newHandle('function', 0x7f00_0000_1000);
+    const messages: GateMessage[] = [];
+    const gate = new Gate((m) => {
+      messages.push(m);
+      events.push(m.type);
+    }, true, (ns) => ns);
+    const { srv, c, served } = await serveOne(path, x, gate, (server) => (server.copyLane = lane));
+    try {
+      const rx = replies(c);
+      assert.equal((await rx.next()).type, FrameType.ATTACHED);
+      const launch = launchPayload(fn, 1);
+      launch.writeBigUInt64LE(BigInt(ctx), 0);
+      const htod = htodPayload(ctx, DST, data);
+      const sync = Buffer.alloc(8);
+      sync.writeBigUInt64LE(BigInt(ctx));
+      const copyFrame = encodeFrame(FrameType.CALL, 0, 1, OP_HTOD, htod);
+      c.write(Buffer.concat([copyFrame, encodeFrame(FrameType.CALL, Flag.NOREPLY, 2, OP_LAUNCH, launch), encodeFrame(FrameType.CALL, 0, 3, OP_SYNC, sync)]));
+      if (lane) {
+        const r = await rx.next().catch((e: unknown) => assert.fail(`${String(e)}: ${served.closedWhy}`));
+        assert.equal(r.id, 1);
+        assert.equal(r.payload.readUInt32LE(0), 0);
+        // The copy ran before the session asked for its GPU, which the launch behind it needs.
+        assert.deepEqual(events, ['copy', 'want']);
+        assert.equal(served.server!.stats.laneIn, htod.length);
+      } else {
+        await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual(events, ['want'], 'nothing ran without the slice');
+      }
+      gate.grant(true);
+      const r = await rx.next().catch((e: unknown) => assert.fail(`${String(e)}: ${served.closedWhy}`));
+      if (!lane) {
+        assert.equal(r.id, 1);
+        await rx.next();
+      }
+      assert.deepEqual(events, lane ? ['copy', 'want', 'launch', 'yield'] : ['want', 'copy', 'launch', 'yield']);
+      const y = messages.at(-1);
+      assert.ok(y?.type === 'yield' && y.usedNs >= 20_000_000, `the slice is charged the copy's time: ${JSON.stringify(y)}`);
+      const st = served.server!.stats;
+      assert.equal(st.laneIn, lane ? htod.length : 0);
+      // What waited for the slice counts as staged: with the lane, the launch and the sync only.
+      assert.equal(st.staged, lane ? st.bytesIn - copyFrame.length : st.bytesIn);
+    } finally {
+      c.destroy();
+      srv.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

@@ -33,6 +33,7 @@ const NON_DEFAULT: Record<OptionKey, { flag: string[]; file: unknown }> = {
   'image-store-vm-max': { flag: ['--image-store-vm-max', '1048576'], file: 1048576 },
   'staging-max': { flag: ['--staging-max', '256M'], file: '256M' },
   'staging-session-max': { flag: ['--staging-session-max', '8388608'], file: 8388608 },
+  'copy-lane': { flag: ['--copy-lane', 'off'], file: 'off' },
   'tls-cert': { flag: ['--tls-cert', '/etc/vgpu/server.pem'], file: '/etc/vgpu/server.pem' },
   'tls-key': { flag: ['--tls-key', '/etc/vgpu/server.key'], file: '/etc/vgpu/server.key' },
   'tls-client-ca': { flag: ['--tls-client-ca', '/etc/vgpu/guest-ca.pem'], file: '/etc/vgpu/guest-ca.pem' },

@@ -40,7 +40,7 @@ say({ type: 'ready', pid: process.pid });
 function session(vm: string): SessionMessage {
   return {
     type: 'session', sessionId: 7, vm, deviceMap: [0], memoryQuota: null, imageDir: '/nonexistent', imageLimits: { perVm: 1 << 20, total: 1 << 24 },
-    scheduled: true, vmUsed: 0, stagingShare: 1 << 22, minor: 3,
+    scheduled: true, vmUsed: 0, stagingShare: 1 << 22, minor: 3, copyLane: true,
     guest: { pid: 1, hostname: 'h', program: 'p', byToken: false, startedAt: new Date().toISOString() },
   };
 }

@@ -73,9 +73,13 @@ test('a stop before any frame, at any chunking, delivers every frame once and in
         if (how === 'not-ready' || expected[stopAt - 1]!.type === FrameType.CALL) {
           assert.ok(stoppedOnce, label);
           assert.equal(seen.length, stopAt - 1, label);
+          // Everything from the declined frame on waited, each byte counted once.
+          assert.equal(p.keptBytes, bytes.length - offsetOf(expected, stopAt), label);
         }
         blocked = false;
+        const kept = p.keptBytes;
         assert.equal(p.resume(c), true, label);
+        assert.equal(p.keptBytes, kept, `${label}: resuming keeps nothing new`);
         assert.deepEqual(seen, expected, label);
         assert.equal(p.stopped, false);
         assert.equal(p.idle, true, label);
@@ -83,6 +87,26 @@ test('a stop before any frame, at any chunking, delivers every frame once and in
     }
   }
 });
+
+/** A consumer of calls only, which takes them while `gate.open`, recording their ids. */
+function gatedCalls(): { c: FrameConsumer; ids: number[]; gate: { open: boolean } } {
+  const ids: number[] = [];
+  const gate = { open: false };
+  const c: FrameConsumer = {
+    ready: () => gate.open,
+    call: (_f, id) => {
+      ids.push(id);
+      return true;
+    },
+    frame: () => assert.fail('only calls were sent'),
+  };
+  return { c, ids, gate };
+}
+
+/** Where frame `id` (1-based) of stream() starts. */
+function offsetOf(frames: Seen[], id: number): number {
+  return frames.slice(0, id - 1).reduce((n, f) => n + encodeFrame(f.type, 0, f.id, 0, Buffer.from(f.payload, 'latin1')).length, 0);
+}
 
 test('a call refused again on resume stays first until it is taken', () => {
   const { bytes, expected } = stream();
@@ -95,6 +119,39 @@ test('a call refused again on resume stays first until it is taken', () => {
   assert.deepEqual(seen.map((s) => s.id), [1]);
   assert.equal(p.resume(c), true);
   assert.deepEqual(seen, expected);
+  assert.equal(p.keptBytes, bytes.length - offsetOf(expected, 2), 'refusals count the bytes once');
+});
+
+test('a frame begun from the backlog and declined once its body is read directly is counted once', () => {
+  // The executor's staging figure (keptBytes): a split frame whose start came out of the backlog
+  // (already counted) and whose rest was read straight into its body must not count that start twice.
+  const big = Buffer.alloc(200 * 1024, 0x5a);
+  const bytes = Buffer.concat([encodeFrame(FrameType.CALL, 0, 1, 0x300, Buffer.from('first')), encodeFrame(FrameType.CALL, 0, 2, 0x300, big)]);
+  const { c, ids, gate } = gatedCalls();
+  const p = new FrameParser({ reuseBodies: true });
+  assert.equal(p.feed(bytes.subarray(0, 1000), c), false);
+  assert.equal(p.keptBytes, 1000);
+  gate.open = true;
+  assert.equal(p.resume(c), true);
+  assert.deepEqual(ids, [1]);
+  gate.open = false;
+  const scratch = Buffer.alloc(64 * 1024);
+  let at = 1000;
+  let direct = 0;
+  while (at < bytes.length) {
+    const target = p.nextReadTarget(scratch);
+    if (target.buffer !== scratch.buffer) direct++;
+    const n = bytes.copy(target, 0, at, Math.min(at + target.length, bytes.length));
+    at += n;
+    p.feedRead(target, n, c);
+  }
+  assert.ok(direct > 0, 'the body was read in place');
+  assert.equal(p.stopped, true);
+  assert.equal(p.keptBytes, bytes.length);
+  gate.open = true;
+  assert.equal(p.resume(c), true);
+  assert.deepEqual(ids, [1, 2]);
+  assert.equal(p.keptBytes, bytes.length);
 });
 
 test('reads that land while stopped go straight behind the backlog and are served after it', () => {
@@ -160,16 +217,7 @@ test('a read into the backlog that lands after the parser was resumed and emptie
   // empty) the parser before that buffer is filled.
   const first = encodeFrame(FrameType.CALL, 0, 1, 0x300, Buffer.alloc(100 * 1024, 1));
   const second = encodeFrame(FrameType.CALL, 0, 2, 0x300, Buffer.from('second'));
-  let open = false;
-  const ids: number[] = [];
-  const c: FrameConsumer = {
-    ready: () => open,
-    call: (_f, id) => {
-      ids.push(id);
-      return true;
-    },
-    frame: () => assert.fail('only calls were sent'),
-  };
+  const { c, ids, gate } = gatedCalls();
   const p = new FrameParser({ reuseBodies: true });
   const scratch = Buffer.alloc(64 * 1024);
   let at = 0;
@@ -181,7 +229,7 @@ test('a read into the backlog that lands after the parser was resumed and emptie
   }
   assert.equal(p.stopped, true, 'the big frame waits, complete');
   const next = p.nextReadTarget(scratch); // asked for now, filled later
-  open = true;
+  gate.open = true;
   assert.equal(p.resume(c), true);
   assert.deepEqual(ids, [1]);
   const n = second.copy(next);
