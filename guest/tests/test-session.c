@@ -220,6 +220,27 @@ TEST(session_context_create_push_pop_destroy) {
   ASSERT_EQ(fh_get(&fh, 0).creates, 3);
 }
 
+TEST(session_copy_data_sent_in_place_keeps_order_and_framing) {
+  /* A piece's data of 64 KiB or more goes to the socket from the caller's memory, after the frame's
+   * encoded head and after whatever fire-and-forget calls wait in the batch; a smaller last piece
+   * is copied into the request as before. */
+  start(FH_NORMAL);
+  size_t n = 4u * 1024 * 1024 + 100;
+  uint8_t *src = malloc(n), *dst = malloc(n), early[64];
+  for (size_t i = 0; i < n; i++) src[i] = (uint8_t)(i * 7 + 3);
+  memset(early, 0xee, sizeof early);
+  /* Queued in the batch (no reply), then overwritten by the in-place copy that follows it. */
+  ASSERT_EQ(cuMemcpyHtoDAsync_v2(FH_MEM_BASE, early, sizeof early, NULL), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemcpyHtoD_v2(FH_MEM_BASE, src, n), CUDA_SUCCESS);
+  ASSERT_EQ(fh_get(&fh, 0).noreply_frames, 1);
+  ASSERT_EQ(fh_get(&fh, 0).more_frames, 1); /* 4 MiB in place, then 100 bytes copied */
+  memset(dst, 0, n);
+  ASSERT_EQ(cuMemcpyDtoH_v2(dst, FH_MEM_BASE, n), CUDA_SUCCESS);
+  ASSERT_TRUE(memcmp(src, dst, n) == 0);
+  free(src);
+  free(dst);
+}
+
 TEST(session_copies_chunked_and_streamed) {
   start(FH_NORMAL);
   __atomic_store_n(&fh.dtoh_frame_max, 100000u, __ATOMIC_RELAXED); /* force many MORE frames */

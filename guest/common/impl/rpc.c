@@ -98,6 +98,24 @@ void vg_put_bytes(vg_call *c, const void *p, uint64_t n) {
   if (q && n) memcpy(q, p, (size_t)n);
 }
 
+/* Below this, data is copied into the request as by vg_put_bytes: a separate piece of the write
+ * saves nothing, and small fire-and-forget calls stay in the batch. */
+#define TAIL_MIN ((size_t)64 * 1024)
+
+void vg_put_bytes_tail(vg_call *c, const void *p, uint64_t n) {
+  if (n < TAIL_MIN) {
+    vg_put_bytes(c, p, n);
+    return;
+  }
+  if (!p || n > REQ_MAX - 8 || c->req_len + 8 > REQ_MAX - n) {
+    latch(c, CUDA_ERROR_INVALID_VALUE);
+    return;
+  }
+  put_le(c, n, 8);
+  c->tail = p;
+  c->tail_len = (size_t)n;
+}
+
 void vg_put_str(vg_call *c, const char *s) {
   if (!s) {
     latch(c, CUDA_ERROR_INVALID_VALUE);
@@ -259,9 +277,31 @@ CUresult vg_call_begin(vg_call *c, uint32_t op, uint32_t flags) {
 }
 
 static void finish_header(vg_call *c, uint16_t flags) {
-  vg_frame_hdr h = {.len = (uint32_t)(c->req_len - VG_FRAME_HDR_LEN), .type = VG_FT_CALL,
+  vg_frame_hdr h = {.len = (uint32_t)(c->req_len + c->tail_len - VG_FRAME_HDR_LEN), .type = VG_FT_CALL,
                     .flags = flags, .id = c->id, .op = c->op};
   vg_wire_put_hdr(c->req, &h);
+}
+
+/* Sends the call's frame, its tail (vg_put_bytes_tail) from where it is: one copy of the data
+ * fewer, into the socket straight from the application's memory. A connection that compresses
+ * needs the frame in one piece, so there the tail is copied in first. Queued (in the batch) only
+ * when `queue` and there is no tail. */
+static CUresult send_frame(vg_call *c, uint16_t flags, int queue) {
+  if (c->tail_len && vg_session_compresses()) {
+    const void *t = c->tail;
+    size_t n = c->tail_len;
+    c->tail = NULL;
+    c->tail_len = 0;
+    uint8_t *q = room(c, n);
+    if (!q) return (CUresult)c->failed;
+    memcpy(q, t, n);
+  }
+  finish_header(c, flags);
+  int r = queue && !c->tail_len ? vg_session_queue(c->req, c->req_len)
+                                : vg_session_send_call(c->req, c->req_len, c->tail, c->tail_len);
+  c->tail = NULL;
+  c->tail_len = 0;
+  return r ? CUDA_ERROR_DEVICE_UNAVAILABLE : CUDA_SUCCESS;
 }
 
 static CUresult malformed(vg_call *c, const char *what) {
@@ -319,19 +359,15 @@ static CUresult read_reply(vg_call *c) {
 
 CUresult vg_call_invoke(vg_call *c) {
   if (c->failed) return (CUresult)c->failed;
-  if ((c->flags & VG_CALL_ASYNC) && !vg_session_strict_sync()) {
-    finish_header(c, VG_FF_NOREPLY);
-    return vg_session_queue(c->req, c->req_len) ? CUDA_ERROR_DEVICE_UNAVAILABLE : CUDA_SUCCESS;
-  }
-  finish_header(c, 0);
-  if (vg_session_send_call(c->req, c->req_len)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
-  return read_reply(c);
+  if ((c->flags & VG_CALL_ASYNC) && !vg_session_strict_sync()) return send_frame(c, VG_FF_NOREPLY, 1);
+  CUresult r = send_frame(c, 0, 0);
+  return r ? r : read_reply(c);
 }
 
 CUresult vg_call_send_piece(vg_call *c) {
   if (c->failed) return (CUresult)c->failed;
-  finish_header(c, VG_FF_MORE);
-  if (vg_session_send_call(c->req, c->req_len)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+  CUresult r = send_frame(c, VG_FF_MORE, 0);
+  if (r) return r;
   c->req_len = PREFIX_LEN; /* keep the ctx prefix already encoded */
   return CUDA_SUCCESS;
 }

@@ -38,6 +38,8 @@ typedef struct vg_call {
   /* request encoding */
   uint8_t *req;        /* owned by the session; frame header is written by invoke */
   size_t req_len, req_cap;
+  const void *tail;    /* the request's last bytes, sent from where they are (vg_put_bytes_tail) */
+  size_t tail_len;
   /* reply decoding */
   const uint8_t *rep;
   size_t rep_len, rep_pos;
@@ -61,6 +63,9 @@ void vg_put_f32(vg_call *c, float v);
 void vg_put_u8(vg_call *c, uint8_t v);
 void vg_put_bytes(vg_call *c, const void *p, uint64_t n);  /* u64 n + bytes */
 void vg_put_raw(vg_call *c, const void *p, size_t n);       /* n bytes, no length (fixed-size fields) */
+/* As vg_put_bytes, as the request's last field: large data is not copied into the request but
+ * sent from `p` (which must stay valid until the call is sent); nothing may be put after it. */
+void vg_put_bytes_tail(vg_call *c, const void *p, uint64_t n);
 void vg_put_str(vg_call *c, const char *s);                 /* u16 n + bytes; latches INVALID_VALUE past 4096 */
 /* Writes the remote id of a guest handle; latches INVALID_HANDLE (INVALID_CONTEXT for contexts)
  * when h is not a live handle of that kind. NULL is written as 0 only when nullable != 0. */

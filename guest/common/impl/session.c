@@ -480,12 +480,22 @@ int vg_session_send(const uint8_t *frame, size_t n) {
   return r ? io_fail("send failed", r) : 0;
 }
 
-int vg_session_send_call(const uint8_t *frame, size_t n) {
-  if (!g_lz4) return vg_session_send(frame, n);
-  size_t m;
-  const uint8_t *f = vg_lz4_frame(frame, n, &m);
-  return vg_session_send(f, m);
+int vg_session_send_call(const uint8_t *frame, size_t n, const void *tail, size_t tn) {
+  if (g_state != ST_READY) return -1;
+  if (g_lz4 && !tn) {
+    size_t m;
+    const uint8_t *f = vg_lz4_frame(frame, n, &m);
+    return vg_session_send(f, m);
+  }
+  struct iovec iov[3] = {{.iov_base = g_batch, .iov_len = g_batch_len},
+                         {.iov_base = (void *)frame, .iov_len = n},
+                         {.iov_base = (void *)tail, .iov_len = tail ? tn : 0}};
+  int r = vg_conn_writev(g_fd, iov, 3, deadline_after(g_call_timeout_ms));
+  g_batch_len = 0;
+  return r ? io_fail("send failed", r) : 0;
 }
+
+int vg_session_compresses(void) { return g_lz4; }
 
 uint16_t vg_session_minor(void) { return g_minor; }
 
@@ -527,7 +537,7 @@ int vg_session_send_fd(uint8_t byte, int fd) {
 int vg_session_queue(const uint8_t *frame, size_t n) {
   if (g_state != ST_READY) return -1;
   if (n >= BATCH_MAX || g_batch_len + n > BATCH_MAX) {
-    if (n >= BATCH_MAX) return vg_session_send_call(frame, n);
+    if (n >= BATCH_MAX) return vg_session_send_call(frame, n, NULL, 0);
     if (vg_session_send(NULL, 0)) return -1;
   }
   if (!g_batch && !(g_batch = malloc(BATCH_MAX))) return vg_session_send(frame, n);

@@ -74,8 +74,12 @@ int vg_session_queue(const uint8_t *frame, size_t n);
 /* Writes the batch, then `frame` (may be NULL). Returns 0, or -1 (session lost). */
 int vg_session_send(const uint8_t *frame, size_t n);
 /* As vg_session_send, for one whole CALL frame: sent LZ4-compressed where the connection took
- * compression and it pays (compress.h). */
-int vg_session_send_call(const uint8_t *frame, size_t n);
+ * compression and it pays (compress.h). The frame's last `tn` bytes may be given apart, as
+ * `tail`, sent from where they are: only where the connection does not compress, as compressing
+ * needs the frame in one piece (vg_session_compresses). */
+int vg_session_send_call(const uint8_t *frame, size_t n, const void *tail, size_t tn);
+/* Whether CALLs are sent LZ4-compressed where it pays (the WELCOME offered it). Session lock held. */
+int vg_session_compresses(void);
 /* Reads exactly n bytes / one validated frame header. Returns 0, or -1 (session lost, also when
  * VGPU_CALL_TIMEOUT_MS passes without the bytes). */
 int vg_session_read(void *p, size_t n);

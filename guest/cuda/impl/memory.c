@@ -2,6 +2,7 @@
  * Host<->device copies, hand-written because of their bulk data (docs/protocol.md, "Bulk data"):
  *  - from or to the shared region (page-locked memory, shm.c): one call naming the range;
  *  - HtoD: pieces of at most 4 MiB, one CALL frame each, all but the last flagged MORE, one reply;
+ *    each piece's data is written to the socket from the application's memory (vg_put_bytes_tail);
  *  - DtoH: the reply is `u32 result` then the n bytes, read straight into the destination;
  *  - HtoDAsync: each piece is its own fire-and-forget call (the source may be reused on return,
  *    so the bytes are taken now; errors surface at the next synchronising call);
@@ -41,7 +42,7 @@ static CUresult htod(uint32_t op, CUdeviceptr dst, const void *src, size_t n) {
   do {
     size_t k = n - off < CHUNK ? n - off : CHUNK;
     vg_put_u64(&c, dst + off);
-    vg_put_bytes(&c, p + off, k);
+    vg_put_bytes_tail(&c, p + off, k); /* sent from the application's memory, not copied */
     off += k;
     if (off < n && (r = vg_call_send_piece(&c))) return vg_call_end(&c, r);
   } while (off < n);
