@@ -13,6 +13,12 @@ import type { FromExecutor, MessageOf } from '../common/executor-ipc.js';
 const TURN_NS_CONTENDED = 10_000_000;
 const TURN_NS_ALONE = 50_000_000;
 
+/** Call time a session may run on the copy lane (without its slice) before its copies wait for
+ * the slice too: a default quantum (src/sched/scheduler.ts). The lane's time is charged to the next
+ * slice, so this bounds how far a session can run ahead of the scheduler's say: a tenant that only
+ * copies still needs slices, granted by priority and fair share, to go on. */
+export const LANE_BUDGET_NS = 20_000_000;
+
 /** What the gate tells the mediator's scheduler (src/common/executor-ipc.ts). */
 export type GateMessage = MessageOf<FromExecutor, 'want' | 'yield'>;
 
@@ -45,6 +51,12 @@ export class Gate {
   /** Whether the session holds its GPU slice now (always, without a scheduler). */
   get held(): boolean {
     return this.holding;
+  }
+
+  /** Whether a call may run on the copy lane now: the session does not hold its slice (so has no
+   * GPU work left) and has not used the lane's budget since its last slice. */
+  get laneOpen(): boolean {
+    return !this.holding && this.busyNs < LANE_BUDGET_NS;
   }
 
   /** True when calls may run now; otherwise asks for the GPU (once) and returns false. */

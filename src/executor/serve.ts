@@ -258,8 +258,9 @@ export class SessionServer {
     // The copy lane: without its slice the session has no GPU work left (it was drained at the
     // yield, and nothing runs until the next grant), so a host-to-device copy at the head of its
     // calls can run now, beside another session's kernels, as a GPU's copy engines run one
-    // context's copies while another computes. Its time is charged to the next slice.
-    if (this.copyLane && !this.gate.held && COPY_LANE_OPS.has(op)) return true;
+    // context's copies while another computes. Its time is charged to the next slice, and the
+    // lane closes after LANE_BUDGET_NS of it until then.
+    if (this.copyLane && COPY_LANE_OPS.has(op) && this.gate.laneOpen) return true;
     return this.gate.ready();
   }
 
