@@ -47,24 +47,42 @@ int vg_lz4_offer(void) {
 static uint8_t *g_buf;
 static size_t g_cap;
 
+/* Room in g_buf for a compressed payload of plen bytes behind a header and its length; 0 if none. */
+static int reserve(size_t plen) {
+  size_t need = VG_FRAME_HDR_LEN + 4 + (size_t)p_bound((int)plen);
+  if (need > g_cap) {
+    uint8_t *b = realloc(g_buf, need);
+    if (!b) return 0;
+    g_buf = b;
+    g_cap = need;
+  }
+  return 1;
+}
+
+/* The sample test on data[0, n), n >= SAMPLE, into g_buf (reserved for at least n). */
+static int sample_shrinks(const uint8_t *data, size_t n) {
+  char *dst = (char *)g_buf + VG_FRAME_HDR_LEN + 4;
+  int cap = (int)(g_cap - VG_FRAME_HDR_LEN - 4);
+  /* The middle, past a call's leading arguments. */
+  size_t at = (n - SAMPLE) / 2;
+  int s = p_compress((const char *)data + at, dst, (int)SAMPLE, cap, 1);
+  return s > 0 && (size_t)s * 8 <= (size_t)SAMPLE * 7;
+}
+
+int vg_lz4_worth(const uint8_t *data, size_t n) {
+  if (!p_compress || n < COMPRESS_MIN || n > VG_MAX_PAYLOAD || !reserve(SAMPLE)) return 0;
+  return sample_shrinks(data, n);
+}
+
 const uint8_t *vg_lz4_frame(const uint8_t *frame, size_t n, size_t *out_n) {
   *out_n = n;
   size_t plen = n - VG_FRAME_HDR_LEN;
   if (!p_compress || n < VG_FRAME_HDR_LEN || plen < COMPRESS_MIN || plen > VG_MAX_PAYLOAD) return frame;
-  size_t need = VG_FRAME_HDR_LEN + 4 + (size_t)p_bound((int)plen);
-  if (need > g_cap) {
-    uint8_t *b = realloc(g_buf, need);
-    if (!b) return frame;
-    g_buf = b;
-    g_cap = need;
-  }
+  if (!reserve(plen)) return frame;
   const uint8_t *payload = frame + VG_FRAME_HDR_LEN;
+  if (!sample_shrinks(payload, plen)) return frame;
   char *dst = (char *)g_buf + VG_FRAME_HDR_LEN + 4;
   int cap = (int)(g_cap - VG_FRAME_HDR_LEN - 4);
-  /* The sample: the middle of the payload, past the call's leading arguments. */
-  size_t at = (plen - SAMPLE) / 2;
-  int s = p_compress((const char *)payload + at, dst, (int)SAMPLE, cap, 1);
-  if (s <= 0 || (size_t)s * 8 > (size_t)SAMPLE * 7) return frame;
   int k = p_compress((const char *)payload, dst, (int)plen, cap, 1);
   if (k <= 0 || (size_t)k * 8 > plen * 7) return frame;
   vg_frame_hdr h;

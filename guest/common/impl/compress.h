@@ -17,4 +17,10 @@ int vg_lz4_offer(void);
  * this module, valid until the next call; callers hold the session lock. */
 const uint8_t *vg_lz4_frame(const uint8_t *frame, size_t n, size_t *out_n);
 
+/* Whether n bytes of payload data look worth compressing: a sample from their middle shrinks as
+ * vg_lz4_frame requires (the test it makes first). 0 below its minimum size or without liblz4.
+ * Lets a caller holding the data apart (rpc.c, vg_put_bytes_tail) assemble a frame for
+ * vg_lz4_frame only where that may pay. */
+int vg_lz4_worth(const uint8_t *data, size_t n);
+
 #endif

@@ -8,6 +8,7 @@
  */
 #include "rpc.h"
 
+#include "compress.h"
 #include "ctxstack.h"
 #include "log.h"
 #include "session.h"
@@ -284,10 +285,13 @@ static void finish_header(vg_call *c, uint16_t flags) {
 
 /* Sends the call's frame, its tail (vg_put_bytes_tail) from where it is: one copy of the data
  * fewer, into the socket straight from the application's memory. A connection that compresses
- * needs the frame in one piece, so there the tail is copied in first. Queued (in the batch) only
- * when `queue` and there is no tail. */
+ * needs the frame in one piece, so there a tail that looks compressible is copied in first (one
+ * that does not is sent as it is, uncompressed, as vg_lz4_frame would have). Once one piece of a
+ * copy did not look compressible, its later pieces are not sampled: a buffer is mostly of one
+ * kind, and the sample is what random data would otherwise pay on every piece. Queued (in the
+ * batch) only when `queue` and there is no tail. */
 static CUresult send_frame(vg_call *c, uint16_t flags, int queue) {
-  if (c->tail_len && vg_session_compresses()) {
+  if (c->tail_len && vg_session_compresses() && !c->incompressible && !(c->incompressible = !vg_lz4_worth(c->tail, c->tail_len))) {
     const void *t = c->tail;
     size_t n = c->tail_len;
     c->tail = NULL;

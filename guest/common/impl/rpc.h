@@ -40,6 +40,7 @@ typedef struct vg_call {
   size_t req_len, req_cap;
   const void *tail;    /* the request's last bytes, sent from where they are (vg_put_bytes_tail) */
   size_t tail_len;
+  int incompressible;  /* a piece's tail failed the compression sample: the later ones skip it */
   /* reply decoding */
   const uint8_t *rep;
   size_t rep_len, rep_pos;
