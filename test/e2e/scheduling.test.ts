@@ -29,6 +29,11 @@ import { DEFAULT_QUANTUM_MS, DEFAULT_STARVATION_MS, GRANT_REASONS, type GrantRea
  * each VM about 65 slices idle, more when loaded. */
 const LAUNCHES = 600;
 const ITERS = '50';
+/** Each of the copier's copies: two pieces (guest/cuda/impl/memory.c). */
+const COPIER_MIB = 8;
+/** Device time a session may still have uncharged when it ends: the copy lane's budget and a slice
+ * under way (a quantum each), with the calls that crossed them, on a loaded machine. */
+const UNSETTLED_S = 0.25;
 
 /**
  * The least share of contended device time a high-priority VM gets against a low-priority one.
@@ -151,6 +156,46 @@ test('a high-priority VM gets the large majority of the contended GPU over a low
   assert.ok(hi.grants.policy > 0, 'they contended: the high VM was chosen over the waiting low one');
   assert.equal(lo.grants.policy, 0, 'while the high VM waited, the low one ran only by the starvation guard');
   assert.ok(share(hi, lo) >= HIGH_SHARE, `high's share of contended device time ${share(hi, lo).toFixed(3)} < ${HIGH_SHARE.toFixed(3)}`);
+});
+
+test('a low-priority VM that only copies cannot take the GPU from a high-priority one: its copies beside their slices stay bounded', async (t) => {
+  // The copy lane runs a session's host-to-device copies without its slice, but only one quantum
+  // of them since its last slice (docs/executors.md, "Copy lane"): a tenant that only copies must
+  // still be granted slices to go on, and the starvation guard is all a low VM gets while a high
+  // one waits. Without that budget the copier would copy the whole time, beside the high VM's
+  // kernels, on the same CPUs, and never be charged for it. What is compared is the copier's
+  // device time as its executor reported it (vgpu_vm_device_seconds_total, which counts the copies
+  // as they run) against what the scheduler charged it while the high VM waited: all of it but
+  // what was still unsettled when it was killed (at most the lane's budget and a slice under way,
+  // each with the call that crossed it). Measured on the idle 2-core machine: 84 and 73 ms of
+  // device time, 63 and 64 ms charged; with the budget switched off, 602 ms and 2 ms.
+  const [hiVm, cpVm] = ['sched-hi-vs-copier', 'sched-copier'];
+  const [hi] = await tenants(LAUNCHES, [hiVm, 'high']);
+  const copier = startGuest(m.server, addVm(cpVm, 'low'), buildProgram('copier'), [String(COPIER_MIB), '1000000000']);
+  await Promise.race([
+    copier.waitFor(/^ready$/),
+    copier.done.then((code) => assert.fail(`the copier exited (${code}) before it was ready: ${copier.stderr()}`)),
+  ]);
+  const start = await scrape(m.admin!);
+  // The copier is ended as soon as the high VM's work is: what it did alone afterwards is not
+  // part of the comparison.
+  const stopped = hi!.guest.done.then(() => copier.kill('SIGKILL'));
+  copier.release();
+  const [msHi] = await run([hi!]).done;
+  await stopped;
+  await copier.done;
+  await m.waitForLog((l) => l.msg === 'executor exited' && l.vm === cpVm, 30_000);
+  const end = await scrape(m.admin!);
+  const used = (vm: string): number => end.value('vgpu_vm_device_seconds_total', { vm }) - start.value('vgpu_vm_device_seconds_total', { vm });
+  const [hiS, cpS] = [used(hiVm), used(cpVm)];
+  const lane = end.value('vgpu_vm_copy_lane_bytes_total', { vm: cpVm });
+  const charged = since(sched(end, cpVm), sched(start, cpVm)).contendedS;
+  t.diagnostic(`device time: high ${(hiS * 1000).toFixed(0)} ms, copier ${(cpS * 1000).toFixed(0)} ms (${((cpS / (hiS + cpS)) * 100).toFixed(1)}%), `
+    + `of it charged while contended ${(charged * 1000).toFixed(0)} ms; copier's lane ${(lane / 2 ** 20).toFixed(0)} MiB; guest-timed work: high ${msHi} ms`);
+  assert.ok(lane > 0, 'the copier copied beside the high VM\'s slices');
+  assert.ok(cpS - charged <= Math.max(cpS / 2, UNSETTLED_S),
+    `the copier ran ${(cpS * 1000).toFixed(0)} ms of calls and was charged ${(charged * 1000).toFixed(0)} ms of them`);
+  assert.ok(cpS / (hiS + cpS) <= 1 - HIGH_SHARE, `the copier used ${cpS.toFixed(3)} s of device time against the high VM's ${hiS.toFixed(3)} s`);
 });
 
 test('two VMs of equal priority and weight get contended device time within 15% of each other', async (t) => {
