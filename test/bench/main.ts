@@ -144,6 +144,36 @@ async function aggregate(guest: string, env: Record<string, string>, dir: 'htod'
   return (n * SCALE_MIB * 2 ** 20 * SCALE_PASSES) / span / 1e9;
 }
 
+interface Pairs {
+  ones: number[];
+  aggs: number[];
+  ratios: number[];
+}
+
+/** SCALE_PAIRS pairs of one guest's copy rate and then `n` guests' aggregate, GB/s. */
+async function aggregatePairs(guest: string, env: Record<string, string>, dir: 'htod' | 'dtoh', n: number): Promise<Pairs> {
+  const p: Pairs = { ones: [], aggs: [], ratios: [] };
+  for (let i = 0; i < SCALE_PAIRS; i++) {
+    const one = await aggregate(guest, env, dir, 1);
+    const agg = await aggregate(guest, env, dir, n);
+    p.ones.push(one);
+    p.aggs.push(agg);
+    p.ratios.push(agg / one);
+  }
+  return p;
+}
+
+/** The rows of one aggregate figure: the median ratio over its pairs, then their range. */
+function pairRows(what: string, p: Pairs, bar: string): Row[] {
+  const rows: Row[] = [{ what, vgpu: median(p.aggs).toFixed(2), baseline: `${median(p.ones).toFixed(2)} (1 guest)`, ratio: `${median(p.ratios).toFixed(2)}x`, bar }];
+  if (SCALE_PAIRS > 1) {
+    const lo = Math.min(...p.ratios).toFixed(2);
+    const hi = Math.max(...p.ratios).toFixed(2);
+    rows.push({ what: '  range over the pairs', vgpu: '-', baseline: '-', ratio: `${lo}x-${hi}x`, bar: '(context)' });
+  }
+  return rows;
+}
+
 /** Aggregate launch rate of `n` guests launching empty kernels together, launches/s. */
 async function aggregateLaunches(guest: string, env: Record<string, string>, fatbin: string, n: number): Promise<number> {
   const span = await together(guest, ['launches', String(SCALE_LAUNCHES), fatbin], env, n);
@@ -252,24 +282,23 @@ async function main(): Promise<void> {
         const label = dir === 'htod' ? 'HtoD' : 'DtoH';
         const ones: number[] = [];
         for (const n of SCALE_GUESTS.filter((k) => k > 1)) {
-          const aggs: number[] = [];
-          const ratios: number[] = [];
-          for (let i = 0; i < SCALE_PAIRS; i++) {
-            const one = await aggregate(guest, env, dir, 1);
-            const agg = await aggregate(guest, env, dir, n);
-            ones.push(one);
-            aggs.push(agg);
-            ratios.push(agg / one);
-          }
+          const p = await aggregatePairs(guest, env, dir, n);
+          ones.push(...p.ones);
           const bar = dir === 'htod' && n === 4 ? '>= 1.0x' : '(context)';
-          rows.push({ what: `aggregate ${label}, ${n} guests at once (Unix, pageable), GB/s (median of ${SCALE_PAIRS} pairs)`, vgpu: median(aggs).toFixed(2), baseline: `${median(ones.slice(-SCALE_PAIRS)).toFixed(2)} (1 guest)`, ratio: `${median(ratios).toFixed(2)}x`, bar });
-          if (SCALE_PAIRS > 1) {
-            const lo = Math.min(...ratios).toFixed(2);
-            const hi = Math.max(...ratios).toFixed(2);
-            rows.push({ what: '  range over the pairs', vgpu: '-', baseline: '-', ratio: `${lo}x-${hi}x`, bar: '(context)' });
-          }
+          rows.push(...pairRows(`aggregate ${label}, ${n} guests at once (Unix, pageable), GB/s (median of ${SCALE_PAIRS} pairs)`, p, bar));
         }
         rows.push({ what: `aggregate ${label}, 1 guest (Unix, pageable), GB/s (median of its ${ones.length} runs above)`, vgpu: median(ones).toFixed(2), baseline: '-', ratio: '-', bar: '(context)' });
+        if (dir === 'htod') {
+          // What the copy lane (docs/executors.md) does for the figure, in the same run: the same
+          // pairs against a mediator whose sessions' copies wait for their slice.
+          const off = await startMediator({ args: ['--copy-lane', 'off'], env: { VGPU_LOG: 'warn', VGPU_SOFTGPU_MEMORY: '4G' } });
+          try {
+            const p = await aggregatePairs(guest, { ...env, VGPU_SERVER: off.server }, dir, 4);
+            rows.push(...pairRows(`  4 guests with --copy-lane off (copies wait for the slice), GB/s (median of ${SCALE_PAIRS} pairs)`, p, '(context)'));
+          } finally {
+            await off.stop();
+          }
+        }
       }
     }
 
