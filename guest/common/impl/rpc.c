@@ -291,7 +291,9 @@ static void finish_header(vg_call *c, uint16_t flags) {
  * kind, and the sample is what random data would otherwise pay on every piece. Queued (in the
  * batch) only when `queue` and there is no tail. */
 static CUresult send_frame(vg_call *c, uint16_t flags, int queue) {
-  if (c->tail_len && vg_session_compresses() && !c->incompressible && !(c->incompressible = !vg_lz4_worth(c->tail, c->tail_len))) {
+  if (c->tail_len && vg_session_compresses() && !c->incompressible && !vg_lz4_worth(c->tail, c->tail_len))
+    c->incompressible = 1;
+  if (c->tail_len && vg_session_compresses() && !c->incompressible) {
     const void *t = c->tail;
     size_t n = c->tail_len;
     c->tail = NULL;

@@ -471,14 +471,18 @@ void vg_session_fail(const char *why) {
   g_state = ST_LOST;
 }
 
-int vg_session_send(const uint8_t *frame, size_t n) {
+/* Writes the batch, then frame[0, n), then tail[0, tn), in one writev (either may be NULL). */
+static int send_parts(const uint8_t *frame, size_t n, const void *tail, size_t tn) {
   if (g_state != ST_READY) return -1;
-  struct iovec iov[2] = {{.iov_base = g_batch, .iov_len = g_batch_len},
-                         {.iov_base = (void *)frame, .iov_len = frame ? n : 0}};
-  int r = vg_conn_writev(g_fd, iov, 2, deadline_after(g_call_timeout_ms));
+  struct iovec iov[3] = {{.iov_base = g_batch, .iov_len = g_batch_len},
+                         {.iov_base = (void *)frame, .iov_len = frame ? n : 0},
+                         {.iov_base = (void *)tail, .iov_len = tail ? tn : 0}};
+  int r = vg_conn_writev(g_fd, iov, 3, deadline_after(g_call_timeout_ms));
   g_batch_len = 0;
   return r ? io_fail("send failed", r) : 0;
 }
+
+int vg_session_send(const uint8_t *frame, size_t n) { return send_parts(frame, n, NULL, 0); }
 
 int vg_session_send_call(const uint8_t *frame, size_t n, const void *tail, size_t tn) {
   if (g_state != ST_READY) return -1;
@@ -487,12 +491,7 @@ int vg_session_send_call(const uint8_t *frame, size_t n, const void *tail, size_
     const uint8_t *f = vg_lz4_frame(frame, n, &m);
     return vg_session_send(f, m);
   }
-  struct iovec iov[3] = {{.iov_base = g_batch, .iov_len = g_batch_len},
-                         {.iov_base = (void *)frame, .iov_len = n},
-                         {.iov_base = (void *)tail, .iov_len = tail ? tn : 0}};
-  int r = vg_conn_writev(g_fd, iov, 3, deadline_after(g_call_timeout_ms));
-  g_batch_len = 0;
-  return r ? io_fail("send failed", r) : 0;
+  return send_parts(frame, n, tail, tn);
 }
 
 int vg_session_compresses(void) { return g_lz4; }
