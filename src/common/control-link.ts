@@ -68,6 +68,12 @@ export class ControlLink<In> {
     this.socket.destroy();
   }
 
+  /** Shuts the writing side once what was sent has gone; the peer then reads it all and closes
+   * (the connection's 'close' follows). */
+  end(): void {
+    this.socket.end();
+  }
+
   private onData(chunk: string): void {
     if (this.stopped) return;
     this.buf += chunk;

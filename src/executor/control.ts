@@ -56,6 +56,22 @@ export class ControlClient {
     return this.link?.send(m, written) ?? false;
   }
 
+  /** Sends `m` as the last message and hangs up: `closed` is called once the mediator has read
+   * everything and closed its end. Exiting right after writing instead lost the last lines now and
+   * then: a mediator that wrote to the connection of an executor that had exited (a GPU grant)
+   * got EPIPE, and its socket was destroyed with them unread. False when there is no mediator. */
+  finish(m: FromExecutor, closed: () => void): boolean {
+    const link = this.link;
+    if (!link?.connected) return false;
+    this.finishing = true;
+    link.send(m);
+    link.socket.once('close', closed);
+    link.end();
+    return true;
+  }
+
+  private finishing = false;
+
   private attach(s: net.Socket): void {
     this.delay = RECONNECT_FIRST_MS;
     const link = new ControlLink(s, toExecutorSchema, {
@@ -63,6 +79,7 @@ export class ControlClient {
       invalid: (issue) => this.h.invalid(issue),
       close: () => {
         if (this.link === link) this.link = undefined;
+        if (this.finishing) return;
         if (this.h.lost()) this.retry();
       },
     });

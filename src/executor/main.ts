@@ -477,7 +477,10 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
     if (idle && !final) return;
     // Counted as sent only once a mediator has it: what happens while there is none is reported
     // to the next one.
-    if (!toMediator({ type: 'usage', ...d, stagedPeak: st.stagedPeak, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) })) return;
+    if (!toMediator({ type: 'usage', ...d, stagedPeak: st.stagedPeak, memoryNow, peakMemory: x.peakMemory, ...(final ? { final: true } : {}) })) {
+      if (final) slog.warn({ ...d }, 'final usage report not delivered: no mediator connection');
+      return;
+    }
     Object.assign(sent, {
       nativeCalls: st.nativeCalls, calls: st.calls, asyncCalls: st.asyncCalls, bytesIn: st.bytesIn, bytesOut: st.bytesOut, shmIn: x.shm.bytesIn, shmOut: x.shm.bytesOut, busyNs, memoryNow,
       staged: st.staged, laneIn: st.laneIn, stagingStalls: st.stagingStalls, stagedPeak: st.stagedPeak,
@@ -499,7 +502,7 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
     const native = hot?.stats();
     slog.info({
       ...(native && { handOvers: native.switches, handBacks: native.handBacks }),
-      reason, ...server.stats, deviceTimeMode: timing, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms),
+      reason, ...server.stats, shmIn: x.shm.bytesIn, shmOut: x.shm.bytesOut, deviceTimeMode: timing, peakMemory: x.peakMemory, leakedAllocations: x.allocs.count, durationMs: Math.round(ms),
       ...(abandoned && { abandoned }),
     }, 'session ended');
     const ended: MessageOf<FromExecutor, 'ended'> = { type: 'ended', stats: { ...server.stats }, peakMemory: x.peakMemory, reason };
@@ -511,8 +514,9 @@ function serve(m: SessionMessage, guest: Socket, drv: LoadedDriver, args: Args, 
       return;
     }
     if (killed !== undefined) void toMediator({ type: 'killing' });
-    // Exits once the last line is written (at once without a mediator; within a second anyway).
-    if (!control?.send(ended, () => process.exit(0))) process.exit(0);
+    // Exits once the mediator has read the last line and hung up (at once without a mediator;
+    // within a second anyway).
+    if (!control?.finish(ended, () => process.exit(0))) process.exit(0);
     setTimeout(() => process.exit(0), 1000).unref();
   }, gate, (bytes) => {
     pendingQuota.push(bytes);

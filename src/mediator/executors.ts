@@ -488,8 +488,10 @@ export class ExecutorPool {
         // Its last messages (the final usage, `ended`) can still be unread on its control
         // connection when its exit is known (a zygote's report can overtake them): the end is
         // taken once that connection has closed, all of it read.
+        // Not `connected`, which needs the socket writable: its writing side is shut once the
+        // executor has hung up (ControlClient.finish) while its last lines may still be unread.
         const link = warm.link;
-        if (!link?.connected) return finish();
+        if (!link || link.socket.destroyed || !link.socket.readable) return finish();
         link.socket.once('close', finish);
         setTimeout(finish, LINK_DRAIN_MS).unref();
       });

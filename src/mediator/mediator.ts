@@ -511,7 +511,8 @@ export class Mediator implements LiveControl, MetricsSource {
       case 'release':
         return this.ledger.release(s.id, m.bytes);
       case 'usage':
-        return this.usage.record(s.id, m);
+        if (!this.usage.record(s.id, m)) s.log.warn({ final: m.final === true }, 'usage report of a session the meter does not know; dropped');
+        return;
       case 'ipc': {
         const q = m.question;
         const value = q.op === 'export' ? this.ipcExports.export(s.vm.name, s.id, q.kind, q.handle, q.bytes) : this.ipcExports.lookup(s.vm.name, s.id, q.kind, q.token);

@@ -114,11 +114,11 @@ export class UsageMeter {
   }
 
   /** Adds an executor's report. One for a session ended recently still counts for its VM;
-   * reports of sessions never opened are dropped. */
-  record(sessionId: number, m: UsageMessage): void {
+   * reports of sessions never opened are dropped (false). */
+  record(sessionId: number, m: UsageMessage): boolean {
     const s = this.live.get(sessionId);
     const vm = s?.vm ?? this.ended.get(sessionId);
-    if (vm === undefined) return;
+    if (vm === undefined) return false;
     const at = this.now();
     for (const t of s ? [s.totals, this.vmTotal(vm)] : [this.vmTotal(vm)]) {
       t.calls += m.calls;
@@ -146,6 +146,7 @@ export class UsageMeter {
     p.bytesDtoH += m.bytesOut;
     p.calls += m.calls;
     p.memoryNow = Math.max(p.memoryNow, this.vmMemory(vm), m.peakMemory);
+    return true;
   }
 
   /** The session's executor said how much memory it holds (between usage reports). */
