@@ -42,10 +42,18 @@ const BACKLOG_MIN = 2 * 1024 * 1024;
  * rather than going back to the native hot path (handBack). */
 const BULK_MIN = 64 * 1024;
 
-/** The calls the copy lane may serve without the GPU slice (mayTake): host-to-device copies whose
- * data come over the connection, synchronous or not, in every stream form. */
+/** The calls the copy lane may serve without the GPU slice (mayTake): host-to-device copies,
+ * synchronous or not, in every stream form, whether their data come over the connection or from
+ * the shared region (page-locked memory, and pageable copies the guest stages there). */
 const COPY_LANE_OPS: ReadonlySet<number> = new Set(
-  [...OPS].filter(([, o]) => /^cuMemcpyHtoD(Async)?_v2(_ptds|_ptsz)?$/.test(o.name)).map(([id]) => id),
+  [...OPS].filter(([, o]) => /^(cuMemcpyHtoD(Async)?_v2(_ptds|_ptsz)?|vgShmHtoD(Async)?)$/.test(o.name)).map(([id]) => id),
+);
+
+/** Copies between the device and the shared region: their frames are small, but they come in runs
+ * of one per 4 MiB (a staged copy of pageable memory, guest/cuda/impl/memory.c), so after one the
+ * connection stays here like after bulk data (handBack) rather than changing hands per piece. */
+const SHM_COPY_OPS: ReadonlySet<number> = new Set(
+  [...OPS].filter(([, o]) => /^vgShm(HtoD|DtoH)(Async)?$/.test(o.name)).map(([id]) => id),
 );
 
 /** Bytes of answers written but not yet taken by the guest beyond which serving waits until it
@@ -560,7 +568,7 @@ export class SessionServer {
     const noreply = (flags & Flag.NOREPLY) !== 0;
     const more = (flags & Flag.MORE) !== 0;
     if (noreply && more) throw new ProtocolError('NOREPLY and MORE together');
-    this.lastServedBulk = more || this.inGroup || end - start >= BULK_MIN;
+    this.lastServedBulk = more || this.inGroup || end - start >= BULK_MIN || SHM_COPY_OPS.has(opId);
     // Only the copy lane serves a call without the slice (mayTake).
     if (!this.gate.held) this.stats.laneIn += end - start;
     if ((flags & Flag.LZ4) !== 0) {

@@ -1,7 +1,9 @@
 /*
  * The vgpu side of `make bench`, linked against vgpu's libcuda.so.1:
  *   guest sync N        N synchronous small calls (cuCtxSynchronize): mean round trip in us
- *   guest copy MIB      HtoD and DtoH bandwidth of one MIB-sized copy (best of 3), GB/s
+ *   guest copy MIB [pageable]   HtoD and DtoH bandwidth of one MIB-sized copy (best of 5), GB/s,
+ *                       of page-locked memory (cuMemAllocHost), or with "pageable" of malloc'd
+ *                       memory
  *   guest stream DIR MIB PASSES   PASSES copies of MIB from pageable memory, DIR htod or dtoh,
  *                       after one warm-up pass; waits until the CLOCK_REALTIME second in
  *                       VGPU_BENCH_START_AT (when set) so that several guests copy together, and
@@ -224,7 +226,11 @@ int main(int argc, char **argv)
     size_t n = (size_t)atoi(argv[2]) << 20;
     void *h;
     CUdeviceptr d;
-    CK(cuMemAllocHost(&h, n));
+    if (argc > 3 && !strcmp(argv[3], "pageable")) {
+      if (!(h = malloc(n))) return 2;
+    } else {
+      CK(cuMemAllocHost(&h, n));
+    }
     memset(h, 3, n);
     CK(cuMemAlloc(&d, n));
     double best_h2d = 1e9, best_d2h = 1e9;

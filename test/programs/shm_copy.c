@@ -2,7 +2,8 @@
  * Copies between device memory and page-locked host memory, which the guest library places in the
  * region it shares with its executor (docs/protocol.md, "Shared memory"): every byte must arrive,
  * whatever the block, offset, length or copy form. Prints "# shm-bytes IN OUT", the bytes it
- * copied from and to page-locked memory, for the test to compare with the host's counters
+ * copied from and to page-locked memory, and the synchronous pageable copies of 64 KiB or more
+ * that the library stages through the region, for the test to compare with the host's counters
  * (test/e2e/shm.test.ts, test/e2e/vm-guest.test.ts). Arguments: the MiB of the largest copy
  * (default 40, more than one 16 MiB frame carries; an emulated VM takes a smaller one), then
  * optionally "hold": print "# holding" after the copies and wait for a line on stdin, keeping the
@@ -75,15 +76,29 @@ int main(int argc, char **argv) {
   round_trip("blocks carved after a free", c, e, d, 5000, 5, NULL);
   round_trip("and the other way round", e + 1, c, d + 1, 4999, 6, NULL);
 
-  /* Pageable memory still goes through the socket, and mixes with page-locked copies. */
-  uint8_t *pageable = malloc(2 * MIB);
-  fill(pageable, 2 * MIB, 7);
-  EXPECT("pageable host to device", cuMemcpyHtoD(d, pageable, 2 * MIB), CUDA_SUCCESS);
+  /* Synchronous copies of pageable memory from 64 KiB on are staged through a block of the region
+   * (guest/cuda/impl/memory.c), in pieces of the block's 4 MiB, and mix with page-locked copies;
+   * smaller ones go through the socket. Without a region all of them do. */
+  size_t pn = 9 * MIB + 5 <= big ? 9 * MIB + 5 : big - 1;
+  uint8_t *pageable = malloc(pn), *back = malloc(pn);
+  if (!pageable || !back) return 2;
+  fill(pageable, pn, 7);
+  EXPECT("pageable host to device, staged in pieces", cuMemcpyHtoD(d, pageable, pn), CUDA_SUCCESS);
   memset(e, 0, 2 * MIB);
   EXPECT("device to page-locked", cuMemcpyDtoH(e, d, 2 * MIB), CUDA_SUCCESS);
   CHECK("pageable bytes arrived in page-locked memory", same(e, 2 * MIB, 7));
-  g_out += 2 * MIB;
+  memset(back, 0, pn);
+  EXPECT("device to pageable, staged in pieces", cuMemcpyDtoH(back, d, pn), CUDA_SUCCESS);
+  CHECK("every pageable byte came back", same(back, pn, 7));
+  g_in += pn;
+  g_out += 2 * MIB + pn;
+  fill(pageable, 65535, 8);
+  EXPECT("a pageable copy under 64 KiB, host to device", cuMemcpyHtoD(d + 3, pageable, 65535), CUDA_SUCCESS);
+  memset(back, 0, 65535);
+  EXPECT("and back", cuMemcpyDtoH(back, d + 3, 65535), CUDA_SUCCESS);
+  CHECK("every byte of the small copy came back", same(back, 65535, 8));
   free(pageable);
+  free(back);
 
   if (argc > 2 && !strcmp(argv[2], "hold")) {
     printf("# holding\n");

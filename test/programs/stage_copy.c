@@ -3,8 +3,10 @@
  * must arrive, however long the host held it before the copy ran and however it travelled
  * (compressed or not); then the same as an asynchronous copy. Prints "# ready" once its context and allocation exist; with "wait", waits
  * for a line on stdin then (test/e2e/staging.test.ts makes another VM hold the GPU meanwhile).
- * KIND: "pattern" (compresses well) or "random" (does not; test/e2e/compression.test.ts).
- *   stage_copy MIB [pattern|random] [wait]
+ * KIND: "pattern" (compresses well) or "random" (does not; test/e2e/compression.test.ts). With
+ * "warm", a 64 KiB copy before "# ready" sets up the staging block of the shared region where the
+ * guest has one (guest/cuda/impl/shm.c): setting it up takes calls that wait for the GPU slice.
+ *   stage_copy MIB [pattern|random] [wait] [warm]
  */
 #include <cuda.h>
 #include <stdint.h>
@@ -33,6 +35,10 @@ int main(int argc, char **argv) {
   CUdeviceptr d;
   if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&ctx, dev) || cuCtxSetCurrent(ctx) || cuMemAlloc(&d, n)) {
     printf("not ok - setup\n");
+    return 1;
+  }
+  if (argc > 4 && !strcmp(argv[4], "warm") && cuMemcpyHtoD(d, h, (size_t)64 << 10)) {
+    printf("not ok - warm-up copy\n");
     return 1;
   }
   printf("# ready\n");

@@ -1,6 +1,8 @@
 /*
  * Host<->device copies, hand-written because of their bulk data (docs/protocol.md, "Bulk data"):
  *  - from or to the shared region (page-locked memory, shm.c): one call naming the range;
+ *  - synchronous, of pageable memory, 64 KiB or more, where the process has a region: staged
+ *    through its block (vg_shm_stage_take), one vgShmHtoD/vgShmDtoH per 4 MiB piece;
  *  - HtoD: pieces of at most 4 MiB, one CALL frame each, all but the last flagged MORE, one reply;
  *    each piece's data is written to the socket from the application's memory (vg_put_bytes_tail);
  *  - DtoH: the reply is `u32 result` then the n bytes, read straight into the destination;
@@ -25,12 +27,49 @@ static CUresult check(const void *host, size_t n) {
   return CUDA_SUCCESS;
 }
 
+/* Synchronous copies of pageable memory from this size on go through the staging block of the
+ * shared region when there is one (vg_shm_stage_take); smaller ones cost one round trip either
+ * way, with their bytes in the request or the reply. */
+#define STAGE_MIN ((size_t)64 * 1024)
+
+/* Stages a synchronous HtoD through the block `s` (`slen` bytes at region offset `soff`): each
+ * piece is copied in and then to the device, whose reply says the block is free again. */
+static CUresult htod_staged(CUdeviceptr dst, const uint8_t *src, size_t n, uint8_t *s, size_t slen, uint64_t soff, int ptds) {
+  for (size_t off = 0; off < n;) {
+    size_t k = n - off < slen ? n - off : slen;
+    memcpy(s, src + off, k);
+    CUresult r = vg_shm_copy(VG_OP_vgShmHtoD, dst + off, soff, k, NULL, ptds);
+    if (r) return r;
+    off += k;
+  }
+  return CUDA_SUCCESS;
+}
+
+static CUresult dtoh_staged(uint8_t *dst, CUdeviceptr src, size_t n, uint8_t *s, size_t slen, uint64_t soff, int ptds) {
+  for (size_t off = 0; off < n;) {
+    size_t k = n - off < slen ? n - off : slen;
+    CUresult r = vg_shm_copy(VG_OP_vgShmDtoH, src + off, soff, k, NULL, ptds);
+    if (r) return r;
+    memcpy(dst + off, s, k);
+    off += k;
+  }
+  return CUDA_SUCCESS;
+}
+
 static CUresult htod(uint32_t op, CUdeviceptr dst, const void *src, size_t n) {
   CUresult r = check(src, n);
   if (r) return r;
   if (dst > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
   uint64_t shm_off;
-  if (vg_shm_range(src, n, &shm_off)) return vg_shm_copy(VG_OP_vgShmHtoD, dst, shm_off, n, NULL, op == VG_OP_cuMemcpyHtoD_v2_ptds);
+  int ptds = op == VG_OP_cuMemcpyHtoD_v2_ptds;
+  if (vg_shm_range(src, n, &shm_off)) return vg_shm_copy(VG_OP_vgShmHtoD, dst, shm_off, n, NULL, ptds);
+  size_t slen;
+  uint8_t *s = n >= STAGE_MIN ? vg_shm_stage_take(&slen, &shm_off) : NULL;
+  if (s) {
+    r = htod_staged(dst, src, n, s, slen, shm_off, ptds);
+    vg_shm_stage_give();
+    return r;
+  }
   vg_call c;
   if ((r = vg_call_begin(&c, op, VG_CALL_SYNC))) return r;
   if (vg_call_tracing(&c)) {
@@ -54,9 +93,14 @@ static CUresult dtoh(uint32_t op, void *dst, CUdeviceptr src, size_t n, const CU
   if (r) return r;
   if (src > UINT64_MAX - n) return CUDA_ERROR_INVALID_VALUE;
   uint64_t off;
-  if (vg_shm_range(dst, n, &off)) {
-    int ptds = op == VG_OP_cuMemcpyDtoH_v2_ptds || op == VG_OP_cuMemcpyDtoHAsync_v2_ptsz;
-    return vg_shm_copy(stream ? VG_OP_vgShmDtoHAsync : VG_OP_vgShmDtoH, src, off, n, stream, ptds);
+  int ptds = op == VG_OP_cuMemcpyDtoH_v2_ptds || op == VG_OP_cuMemcpyDtoHAsync_v2_ptsz;
+  if (vg_shm_range(dst, n, &off)) return vg_shm_copy(stream ? VG_OP_vgShmDtoHAsync : VG_OP_vgShmDtoH, src, off, n, stream, ptds);
+  size_t slen;
+  uint8_t *s = !stream && n >= STAGE_MIN ? vg_shm_stage_take(&slen, &off) : NULL;
+  if (s) {
+    r = dtoh_staged(dst, src, n, s, slen, off, ptds);
+    vg_shm_stage_give();
+    return r;
   }
   vg_call c;
   if ((r = vg_call_begin(&c, op, VG_CALL_SYNC))) return r;

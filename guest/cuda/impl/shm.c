@@ -83,6 +83,14 @@ static int g_tried;      /* set up (or failed to) on this process's connection *
 static extent *g_free;   /* free extents of this process's slice, sorted by offset, never adjacent */
 static size_t g_nfree, g_capfree;
 
+/* The staging block (vg_shm_stage_take): made on first use, kept for the process's life. A flag,
+ * not a mutex, says who has it: a fork child, whose region is gone, just forgets it. */
+#define STAGE_BYTES ((size_t)4 << 20)
+static uint8_t *g_stage; /* under g_lock */
+static int g_stage_tried; /* under g_lock */
+static int g_stage_local = -1; /* under g_lock: the connection is a Unix socket (1) or not (0) */
+static int g_stage_busy;  /* atomic */
+
 static void fork_prepare(void) { pthread_mutex_lock(&g_lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&g_lock); }
 
@@ -95,6 +103,10 @@ static void fork_child(void) {
   g_size = 0;
   g_tried = 0;
   g_nfree = 0;
+  g_stage = NULL;
+  g_stage_tried = 0;
+  g_stage_local = -1;
+  __atomic_store_n(&g_stage_busy, 0, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&g_lock);
 }
 
@@ -328,10 +340,8 @@ static void pin(uint32_t op, size_t off, size_t n) {
   if (r) vg_log(VG_LOG_DEBUG, "%s of %zu bytes at %zu: CUresult %d", op == VG_OP_vgShmPin ? "pinning" : "unpinning", n, off, (int)r);
 }
 
-void *vg_shm_alloc(size_t n) {
-  pthread_once(&g_once, register_atfork);
-  pthread_mutex_lock(&g_lock);
-  if (!g_tried) setup();
+/* A block of n bytes from the free extents (g_lock held), or NULL. */
+static void *carve(size_t n, size_t *offp) {
   void *p = NULL;
   size_t off = 0;
   for (size_t i = 0; g_active && i < g_nfree; i++) {
@@ -346,10 +356,66 @@ void *vg_shm_alloc(size_t n) {
     }
     break;
   }
+  *offp = off;
+  return p;
+}
+
+void *vg_shm_alloc(size_t n) {
+  pthread_once(&g_once, register_atfork);
+  pthread_mutex_lock(&g_lock);
+  if (!g_tried) setup();
+  size_t off = 0;
+  void *p = carve(n, &off);
   pthread_mutex_unlock(&g_lock);
   if (p) pin(VG_OP_vgShmPin, off, n);
   return p;
 }
+
+/* Whether this process's connection is a Unix socket (its region would be a memfd of its own). */
+static int local_connection(void) {
+  if (vg_session_lock() != VG_SESS_OK) return 0;
+  int local = vg_session_is_unix();
+  vg_session_unlock();
+  return local;
+}
+
+/* Copies of pageable memory go through this block when the process has a region, as a driver
+ * stages them through page-locked buffers: the guest copies the bytes in (or out) once, and the
+ * executor's driver copies between the block and the device (DMA on a GPU, the block being
+ * registered), instead of the bytes crossing the socket (a kernel copy on each side). On a Unix
+ * socket the first large copy makes the region; in a VM only a process that already has its
+ * slice (for page-locked memory) stages, so that copies alone never claim a share of the VM's
+ * region, which its processes divide among themselves (claim_slice). */
+uint8_t *vg_shm_stage_take(size_t *len, uint64_t *off) {
+  int idle = 0;
+  if (!__atomic_compare_exchange_n(&g_stage_busy, &idle, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return NULL;
+  pthread_once(&g_once, register_atfork);
+  pthread_mutex_lock(&g_lock);
+  uint8_t *p = g_stage;
+  size_t o = 0;
+  int made = 0;
+  if (!p && !g_stage_tried) {
+    if (!g_tried && g_stage_local < 0) g_stage_local = local_connection();
+    if (g_tried || g_stage_local == 1) {
+      g_stage_tried = 1;
+      if (!g_tried) setup();
+      p = g_stage = carve(STAGE_BYTES, &o);
+      made = p != NULL;
+    }
+  }
+  uint8_t *base = g_base;
+  pthread_mutex_unlock(&g_lock);
+  if (!p) {
+    __atomic_store_n(&g_stage_busy, 0, __ATOMIC_RELEASE);
+    return NULL;
+  }
+  if (made) pin(VG_OP_vgShmPin, o, STAGE_BYTES);
+  *len = STAGE_BYTES;
+  *off = (uint64_t)(p - base);
+  return p;
+}
+
+void vg_shm_stage_give(void) { __atomic_store_n(&g_stage_busy, 0, __ATOMIC_RELEASE); }
 
 void vg_shm_free(void *p, size_t n) {
   uintptr_t a = (uintptr_t)p, b;

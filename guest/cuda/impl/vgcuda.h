@@ -101,6 +101,11 @@ int vg_shm_range(const void *p, size_t n, uint64_t *off);
 /* One copy through the region: op is VG_OP_vgShmHtoD, vgShmHtoDAsync, vgShmDtoH or vgShmDtoHAsync
  * (stream given for the async ones), dev the device address, off the region offset. */
 CUresult vg_shm_copy(uint32_t op, CUdeviceptr dev, uint64_t off, size_t n, const CUstream *stream, int ptds);
+/* The staging block for copies of pageable memory (memory.c), taken by one thread at a time: its
+ * address, size and offset in the region, or NULL (no region, or another thread has it; the copy
+ * then goes through the socket). Given back with vg_shm_stage_give. */
+uint8_t *vg_shm_stage_take(size_t *len, uint64_t *off);
+void vg_shm_stage_give(void);
 
 /* ---- pointer.c ---- */
 
