@@ -357,14 +357,24 @@ async function main(): Promise<void> {
       const textOff = median(textOffs);
       // Random data on and off differ by one LZ4 sample per copy, far less than this machine's
       // swings between two runs a few seconds apart (79-129% measured as one pair each), so that
-      // row is the median of COMPRESS_PAIRS alternated pairs, with their range and the mean's 95%
-      // interval (medians of 9 pairs measured 96-109% on one build; docs/benchmarks.md).
+      // row is the median of COMPRESS_PAIRS pairs, with their range and the mean's 95% interval
+      // (medians of 9 pairs measured 95-109% on one build; docs/benchmarks.md).
       const randoms: number[] = [];
       const randomOffs: number[] = [];
       const randomRatios: number[] = [];
       for (let i = 0; i < COMPRESS_PAIRS; i++) {
-        const on = runJson(guest, ['htod-data', '256', 'random'], tcp.env).htod_gbps!;
-        const offRate = runJson(guest, ['htod-data', '256', 'random'], off).htod_gbps!;
+        // Which runs first alternates from pair to pair, so that a run's place (right after the
+        // other kind's session) favours neither side.
+        const run = (e: Record<string, string>): number => runJson(guest, ['htod-data', '256', 'random'], e).htod_gbps!;
+        let on: number;
+        let offRate: number;
+        if (i % 2 === 0) {
+          on = run(tcp.env);
+          offRate = run(off);
+        } else {
+          offRate = run(off);
+          on = run(tcp.env);
+        }
         randoms.push(on);
         randomOffs.push(offRate);
         randomRatios.push(on / offRate);
