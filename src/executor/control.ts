@@ -30,6 +30,8 @@ export interface ControlHandlers {
 export class ControlClient {
   private link: ControlLink<ToExecutor> | undefined;
   private delay = RECONNECT_FIRST_MS;
+  /** The executor hung up on purpose (finish): the close that follows is not a lost mediator. */
+  private finishing = false;
 
   constructor(private readonly path: string, private readonly h: ControlHandlers) {}
 
@@ -69,8 +71,6 @@ export class ControlClient {
     link.end();
     return true;
   }
-
-  private finishing = false;
 
   private attach(s: net.Socket): void {
     this.delay = RECONNECT_FIRST_MS;

@@ -63,9 +63,8 @@ async function copyBesideHog(on: RunningMediator, name: string, mib: number, shm
   const hogName = shm ? `${name}-hog` : 'hogger';
   const copierTok = addVm(on, name);
   const hogTok = addVm(on, hogName, '--max-hold', 'off');
-  const copier = shm
-    ? startGuest(on.server, copierTok, buildProgram('stage_copy'), [String(mib), 'pattern', 'wait', 'warm'], {})
-    : startGuest(on.server, copierTok, buildProgram('stage_copy'), [String(mib), 'pattern', 'wait'], { VGPU_SHM_SIZE: '0' });
+  const args = [String(mib), 'pattern', 'wait', ...(shm ? ['warm'] : [])];
+  const copier = startGuest(on.server, copierTok, buildProgram('stage_copy'), args, shm ? {} : { VGPU_SHM_SIZE: '0' });
   await copier.waitFor(/^# ready/);
   const hog = startGuest(on.server, hogTok, buildProgram('hog'), [kernelsFatbin(), FOREVER]);
   await hog.waitFor(/syncing/);
